@@ -1,0 +1,25 @@
+// The one module (with the record readers next to it) that touches raw memory
+// for the I/O regions. Everything else asks these helpers.
+import { IO_TOTAL } from "./layout";
+
+let base: usize = 0;
+
+/** Allocate the I/O block once; returns its address. */
+export function ioInit(): usize {
+  if (base == 0) {
+    base = heap.alloc(<usize>IO_TOTAL);
+    memory.fill(base, 0, <usize>IO_TOTAL);
+  }
+  return base;
+}
+
+@inline export function ioBase(): usize {
+  return base;
+}
+
+@inline export function rd8(p: usize): u32 { return <u32>load<u8>(p); }
+@inline export function rd16(p: usize): u32 { return <u32>load<u16>(p); }
+@inline export function rd32(p: usize): u32 { return load<u32>(p); }
+@inline export function wr8(p: usize, v: u32): void { store<u8>(p, <u8>v); }
+@inline export function wr16(p: usize, v: u32): void { store<u16>(p, <u16>v); }
+@inline export function wr32(p: usize, v: u32): void { store<u32>(p, v); }

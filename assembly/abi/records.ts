@@ -1,0 +1,132 @@
+// Readers and writers for the spec, listing, flow and decision records. With
+// abi/io.ts these are the only places that know byte offsets.
+import * as L from "./layout";
+import { ioBase, rd8, rd16, rd32, wr8, wr16, wr32 } from "./io";
+import { Service } from "../table/service";
+import { Dest } from "../table/dest";
+import { Flow } from "../sched/flow";
+
+@inline export function specPtr(): usize {
+  return ioBase() + L.REGION_SPEC;
+}
+
+/** Fill the key and options of `s` from the service spec at REGION_SPEC. */
+export function readServiceSpec(s: Service): void {
+  const p = specPtr();
+  s.af = rd8(p + L.SVC_AF);
+  s.proto = rd8(p + L.SVC_PROTO);
+  s.port = rd16(p + L.SVC_PORT);
+  s.fwmark = rd32(p + L.SVC_FWMARK);
+  s.a0 = rd32(p + L.SVC_ADDR);
+  s.a1 = rd32(p + L.SVC_ADDR + 4);
+  s.a2 = rd32(p + L.SVC_ADDR + 8);
+  s.a3 = rd32(p + L.SVC_ADDR + 12);
+  s.schedId = rd32(p + L.SVC_SCHED);
+  s.flags = rd32(p + L.SVC_FLAGS);
+  s.timeout = rd32(p + L.SVC_TIMEOUT);
+  s.netmask = rd32(p + L.SVC_NETMASK);
+  s.mhPrime = rd32(p + L.SVC_MH_PRIME);
+}
+
+export function writeServiceRecord(p: usize, s: Service): void {
+  wr8(p + L.SVC_AF, s.af);
+  wr8(p + L.SVC_PROTO, s.proto);
+  wr16(p + L.SVC_PORT, s.port);
+  wr32(p + L.SVC_FWMARK, s.fwmark);
+  wr32(p + L.SVC_ADDR, s.a0);
+  wr32(p + L.SVC_ADDR + 4, s.a1);
+  wr32(p + L.SVC_ADDR + 8, s.a2);
+  wr32(p + L.SVC_ADDR + 12, s.a3);
+  wr32(p + L.SVC_SCHED, s.schedId);
+  wr32(p + L.SVC_FLAGS, s.flags);
+  wr32(p + L.SVC_TIMEOUT, s.timeout);
+  wr32(p + L.SVC_NETMASK, s.netmask);
+  wr32(p + L.SVC_MH_PRIME, s.mhPrime);
+  wr32(p + L.SVC_ID, s.id);
+  wr32(p + L.SVC_NDESTS, <u32>s.dests.length);
+}
+
+/** Fill the address, method, weight, thresholds and tunnel fields of `d`. */
+export function readDestSpec(d: Dest): void {
+  const p = specPtr();
+  d.af = rd8(p + L.DST_AF);
+  d.method = rd8(p + L.DST_METHOD);
+  d.port = rd16(p + L.DST_PORT);
+  d.a0 = rd32(p + L.DST_ADDR);
+  d.a1 = rd32(p + L.DST_ADDR + 4);
+  d.a2 = rd32(p + L.DST_ADDR + 8);
+  d.a3 = rd32(p + L.DST_ADDR + 12);
+  d.weight = <i32>rd32(p + L.DST_WEIGHT);
+  d.uThreshold = rd32(p + L.DST_UTHRESH);
+  d.lThreshold = rd32(p + L.DST_LTHRESH);
+  d.tunType = rd8(p + L.DST_TUN_TYPE);
+  d.tunFlags = rd8(p + L.DST_TUN_FLAGS);
+  d.tunPort = rd16(p + L.DST_TUN_PORT);
+}
+
+export function writeDestRecord(p: usize, d: Dest): void {
+  wr8(p + L.DST_AF, d.af);
+  wr8(p + L.DST_METHOD, d.method);
+  wr16(p + L.DST_PORT, d.port);
+  wr32(p + L.DST_ADDR, d.a0);
+  wr32(p + L.DST_ADDR + 4, d.a1);
+  wr32(p + L.DST_ADDR + 8, d.a2);
+  wr32(p + L.DST_ADDR + 12, d.a3);
+  wr32(p + L.DST_WEIGHT, <u32>d.weight);
+  wr32(p + L.DST_UTHRESH, d.uThreshold);
+  wr32(p + L.DST_LTHRESH, d.lThreshold);
+  wr8(p + L.DST_TUN_TYPE, d.tunType);
+  wr8(p + L.DST_TUN_FLAGS, d.tunFlags);
+  wr16(p + L.DST_TUN_PORT, d.tunPort);
+  wr32(p + L.DST_ID, d.id);
+  wr32(p + L.DST_FLAGS, d.flags);
+  wr32(p + L.DST_ACTIVE, d.activeconns);
+  wr32(p + L.DST_INACTIVE, d.inactconns);
+  wr32(p + L.DST_PERSIST, d.persistconns);
+  wr32(p + L.DST_LAST_WEIGHT, <u32>d.lastWeight);
+}
+
+/** Load flow record i of the flow region into `f`. */
+export function readFlow(i: u32, f: Flow): void {
+  const p = ioBase() + L.REGION_FLOWS + i * L.FLOW_SIZE;
+  f.af = rd8(p + L.FLOW_AF);
+  f.proto = rd8(p + L.FLOW_PROTO);
+  f.tcpflags = rd8(p + L.FLOW_TCPFLAGS);
+  f.fwmark = rd32(p + L.FLOW_FWMARK);
+  f.c0 = rd32(p + L.FLOW_CADDR);
+  f.c1 = rd32(p + L.FLOW_CADDR + 4);
+  f.c2 = rd32(p + L.FLOW_CADDR + 8);
+  f.c3 = rd32(p + L.FLOW_CADDR + 12);
+  f.v0 = rd32(p + L.FLOW_VADDR);
+  f.v1 = rd32(p + L.FLOW_VADDR + 4);
+  f.v2 = rd32(p + L.FLOW_VADDR + 8);
+  f.v3 = rd32(p + L.FLOW_VADDR + 12);
+  f.cport = rd16(p + L.FLOW_CPORT);
+  f.vport = rd16(p + L.FLOW_VPORT);
+  f.len = rd32(p + L.FLOW_LEN);
+}
+
+@inline export function decisionPtr(i: u32): usize {
+  return ioBase() + L.REGION_DECISIONS + i * L.DECISION_SIZE;
+}
+
+export function writeDecisionFail(i: u32, status: i32): void {
+  const p = decisionPtr(i);
+  wr32(p + L.DEC_STATUS, <u32>status);
+  wr32(p + L.DEC_CONN, 0);
+  wr32(p + L.DEC_DEST, 0);
+}
+
+export function writeDecision(i: u32, conn: u32, d: Dest, dport: u32, method: u32): void {
+  const p = decisionPtr(i);
+  wr32(p + L.DEC_STATUS, 0);
+  wr32(p + L.DEC_CONN, conn);
+  wr32(p + L.DEC_DEST, d.id);
+  wr8(p + L.DEC_METHOD, method);
+  wr8(p + L.DEC_DAF, d.af);
+  wr16(p + L.DEC_DPORT, dport);
+  wr32(p + L.DEC_DADDR, d.a0);
+  wr32(p + L.DEC_DADDR + 4, d.a1);
+  wr32(p + L.DEC_DADDR + 8, d.a2);
+  wr32(p + L.DEC_DADDR + 12, d.a3);
+}

@@ -1,0 +1,4 @@
+// dh: placeholder until its issue-2 implementation lands; picks nothing.
+import { Scheduler } from "./scheduler";
+
+export class DestinationHashing extends Scheduler {}

@@ -1,0 +1,4 @@
+// mh: placeholder until its issue-2 implementation lands; picks nothing.
+import { Scheduler } from "./scheduler";
+
+export class MaglevHashing extends Scheduler {}

@@ -1,0 +1,67 @@
+// A real server of one service. Counters and the OVERLOAD rule follow
+// ip_vs_bind_dest / ip_vs_unbind_dest: the kernel counts active PLUS inactive
+// connections against the thresholds.
+import { DEST_F_AVAILABLE, DEST_F_OVERLOAD } from "../abi/layout";
+
+export class Dest {
+  id: u32 = 0;
+  svcId: u32 = 0;
+  af: u32 = 4;
+  a0: u32 = 0;
+  a1: u32 = 0;
+  a2: u32 = 0;
+  a3: u32 = 0;
+  port: u32 = 0;
+  weight: i32 = 1;
+  /** Latest non-zero weight (mh builds its table from it). */
+  lastWeight: i32 = 1;
+  uThreshold: u32 = 0;
+  lThreshold: u32 = 0;
+  method: u32 = 3;
+  tunType: u32 = 0;
+  tunFlags: u32 = 0;
+  tunPort: u32 = 0;
+  flags: u32 = DEST_F_AVAILABLE;
+  activeconns: u32 = 0;
+  inactconns: u32 = 0;
+  persistconns: u32 = 0;
+  /** List order key: smaller is nearer the head. New dests take a fresh minimum. */
+  order: i64 = 0;
+  /** Slot in a scheduler's load heap; -1 when not in one. */
+  heapPos: i32 = -1;
+  /** Connections and templates that still point here (keeps a deleted dest in the trash). */
+  refcnt: u32 = 0;
+  /** When refcnt last dropped to 0 (trash expiry), seconds. */
+  idleSince: u32 = 0;
+
+  @inline get available(): bool { return (this.flags & DEST_F_AVAILABLE) != 0; }
+  @inline get overloaded(): bool { return (this.flags & DEST_F_OVERLOAD) != 0; }
+
+  /** active×256 + inactive (ip_vs_dest_conn_overhead). */
+  @inline overhead(): u32 {
+    return (this.activeconns << 8) + this.inactconns;
+  }
+
+  sameAddr(af: u32, a0: u32, a1: u32, a2: u32, a3: u32, port: u32): bool {
+    return this.af == af && this.a0 == a0 && this.a1 == a1 && this.a2 == a2 && this.a3 == a3 && this.port == port;
+  }
+
+  /** After a connection was bound (counter already incremented). */
+  checkOverloadOnBind(): void {
+    if (this.uThreshold != 0 && this.activeconns + this.inactconns >= this.uThreshold) {
+      this.flags |= DEST_F_OVERLOAD;
+    }
+  }
+
+  /** After a connection was unbound (counter already decremented). */
+  checkOverloadOnUnbind(): void {
+    const n = this.activeconns + this.inactconns;
+    if (this.lThreshold != 0) {
+      if (n < this.lThreshold) this.flags &= ~DEST_F_OVERLOAD;
+    } else if (this.uThreshold != 0) {
+      if (<u64>n * 4 < <u64>this.uThreshold * 3) this.flags &= ~DEST_F_OVERLOAD;
+    } else {
+      this.flags &= ~DEST_F_OVERLOAD;
+    }
+  }
+}

@@ -1,0 +1,110 @@
+// Destination handles, list order and the counter changes that schedulers
+// must hear about (bind/unbind from the connection table, thresholds).
+import { Dest } from "./dest";
+import { Service } from "./service";
+import { Slots } from "./slots";
+import { services } from "./services";
+import { DEST_F_AVAILABLE, DEST_F_OVERLOAD } from "../abi/layout";
+
+export const dests = new Slots<Dest>();
+
+/** Decreasing key: each dest linked at the head gets the smallest key so far. */
+let nextOrder: i64 = 0;
+
+@inline export function serviceOf(d: Dest): Service | null {
+  return services.get(d.svcId);
+}
+
+/** Link d at the head of svc's list (new or revived dest). */
+export function linkDest(svc: Service, d: Dest): void {
+  d.svcId = svc.id;
+  d.order = --nextOrder;
+  d.flags |= DEST_F_AVAILABLE;
+  svc.dests.unshift(d);
+  const s = svc.sched;
+  if (s !== null) s.added(svc, d);
+}
+
+/** Unlink d from svc's list; the caller decides whether it goes to the trash. */
+export function unlinkDest(svc: Service, d: Dest): void {
+  const idx = svc.indexOf(d);
+  if (idx < 0) return;
+  svc.dests.splice(idx, 1);
+  d.flags &= ~DEST_F_AVAILABLE;
+  const s = svc.sched;
+  if (s !== null) s.removed(svc, d, idx);
+}
+
+@inline function notifyLoad(d: Dest): void {
+  const svc = serviceOf(d);
+  if (svc !== null && d.available) {
+    const s = svc.sched;
+    if (s !== null) s.loadChanged(svc, d);
+  }
+}
+
+/** A normal connection was bound to d: it starts inactive (IP_VS_CONN_F_INACTIVE). */
+export function bindInactive(d: Dest): void {
+  d.inactconns++;
+  d.refcnt++;
+  d.checkOverloadOnBind();
+  notifyLoad(d);
+}
+
+/** A normal connection left d; `active` says which counter it was in. */
+export function unbindConn(d: Dest, active: bool): void {
+  if (active) d.activeconns--;
+  else d.inactconns--;
+  d.refcnt--;
+  d.checkOverloadOnUnbind();
+  notifyLoad(d);
+}
+
+/** A persistence template was bound to d. */
+export function bindTemplate(d: Dest): void {
+  d.persistconns++;
+  d.refcnt++;
+  d.checkOverloadOnBind();
+  notifyLoad(d);
+}
+
+export function unbindTemplate(d: Dest): void {
+  d.persistconns--;
+  d.refcnt--;
+  d.checkOverloadOnUnbind();
+  notifyLoad(d);
+}
+
+/** A connection moved between inactive and active (TCP state change). */
+export function setActive(d: Dest, active: bool): void {
+  if (active) {
+    d.inactconns--;
+    d.activeconns++;
+  } else {
+    d.activeconns--;
+    d.inactconns++;
+  }
+  notifyLoad(d);
+}
+
+/**
+ * Set the counters directly, for simulations and scheduler tests that model
+ * load without real connections. Moves the OVERLOAD flag as binding or
+ * unbinding that many connections would.
+ */
+export function setConnCounts(d: Dest, active: u32, inactive: u32): void {
+  const before = d.activeconns + d.inactconns;
+  d.activeconns = active;
+  d.inactconns = inactive;
+  const after = active + inactive;
+  if (after > before) d.checkOverloadOnBind();
+  else if (after < before) d.checkOverloadOnUnbind();
+  notifyLoad(d);
+}
+
+/** Clear OVERLOAD on -a/-e when the new u_threshold is 0 or above the old one. */
+export function updateThresholds(d: Dest, u: u32, l: u32): void {
+  if (u == 0 || u > d.uThreshold) d.flags &= ~DEST_F_OVERLOAD;
+  d.uThreshold = u;
+  d.lThreshold = l;
+}

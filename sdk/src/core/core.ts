@@ -1,0 +1,162 @@
+// The only code that touches the WASM instance: record writers/readers over
+// the I/O regions. Views are re-derived whenever memory has grown.
+import { layout as L, version } from './abi.gen.js';
+import type { CoreExports } from './exports.js';
+
+export interface Words { af: number; w: readonly number[] }
+
+export interface ServiceSpec {
+  af: number; proto: number; port: number; fwmark: number; addr: readonly number[];
+  sched: number; flags: number; timeout: number; netmask: number; mhPrime: number;
+}
+export interface ServiceRecord extends ServiceSpec { id: number; ndests: number }
+
+export interface DestSpec {
+  af: number; method: number; port: number; addr: readonly number[]; weight: number;
+  uThreshold: number; lThreshold: number; tunType: number; tunFlags: number; tunPort: number;
+}
+export interface DestRecord extends DestSpec {
+  id: number; flags: number; activeconns: number; inactconns: number; persistconns: number; lastWeight: number;
+}
+
+export interface FlowSpec {
+  af: number; proto: number; tcpflags: number; fwmark: number;
+  caddr: readonly number[]; vaddr: readonly number[]; cport: number; vport: number; len: number;
+}
+export interface DecisionRecord {
+  status: number; conn: number; dest: number; method: number; daf: number; dport: number; daddr: number[];
+}
+
+export class Core {
+  readonly x: CoreExports;
+  readonly base: number;
+  readonly maxBatch: number;
+  private buf: ArrayBuffer;
+  private dv: DataView;
+  private u32: Uint32Array;
+
+  constructor(x: CoreExports, seed: number) {
+    this.x = x;
+    if ((x.abiVersion() >>> 16) !== (version.ABI_VERSION >>> 16)) {
+      throw new Error(`wasmvs core ABI ${x.abiVersion().toString(16)} does not match SDK ABI ${version.ABI_VERSION.toString(16)}`);
+    }
+    const lo = seed >>> 0;
+    const hi = Math.floor(seed / 2 ** 32) >>> 0;
+    x.init(lo, hi);
+    this.base = x.getIoBase();
+    this.maxBatch = x.maxBatch();
+    this.buf = x.memory.buffer;
+    this.dv = new DataView(this.buf);
+    this.u32 = new Uint32Array(this.buf);
+  }
+
+  /** Current DataView (memory may have grown during the last call). */
+  view(): DataView {
+    if (this.x.memory.buffer !== this.buf) {
+      this.buf = this.x.memory.buffer;
+      this.dv = new DataView(this.buf);
+      this.u32 = new Uint32Array(this.buf);
+    }
+    return this.dv;
+  }
+
+  private writeAddr(dv: DataView, p: number, w: readonly number[]): void {
+    for (let i = 0; i < 4; i++) dv.setUint32(p + 4 * i, (w[i] ?? 0) >>> 0, true);
+  }
+  private readAddr(dv: DataView, p: number): number[] {
+    return [dv.getUint32(p, true), dv.getUint32(p + 4, true), dv.getUint32(p + 8, true), dv.getUint32(p + 12, true)];
+  }
+
+  writeServiceSpec(s: ServiceSpec): void {
+    const dv = this.view();
+    const p = this.base + L.REGION_SPEC;
+    new Uint8Array(dv.buffer, p, L.SVC_SPEC_SIZE).fill(0);
+    dv.setUint8(p + L.SVC_AF, s.af);
+    dv.setUint8(p + L.SVC_PROTO, s.proto);
+    dv.setUint16(p + L.SVC_PORT, s.port, true);
+    dv.setUint32(p + L.SVC_FWMARK, s.fwmark >>> 0, true);
+    this.writeAddr(dv, p + L.SVC_ADDR, s.addr);
+    dv.setUint32(p + L.SVC_SCHED, s.sched, true);
+    dv.setUint32(p + L.SVC_FLAGS, s.flags, true);
+    dv.setUint32(p + L.SVC_TIMEOUT, s.timeout >>> 0, true);
+    dv.setUint32(p + L.SVC_NETMASK, s.netmask >>> 0, true);
+    dv.setUint32(p + L.SVC_MH_PRIME, s.mhPrime, true);
+  }
+
+  readServiceRecord(p: number): ServiceRecord {
+    const dv = this.view();
+    return {
+      af: dv.getUint8(p + L.SVC_AF), proto: dv.getUint8(p + L.SVC_PROTO), port: dv.getUint16(p + L.SVC_PORT, true),
+      fwmark: dv.getUint32(p + L.SVC_FWMARK, true), addr: this.readAddr(dv, p + L.SVC_ADDR),
+      sched: dv.getUint32(p + L.SVC_SCHED, true), flags: dv.getUint32(p + L.SVC_FLAGS, true),
+      timeout: dv.getUint32(p + L.SVC_TIMEOUT, true), netmask: dv.getUint32(p + L.SVC_NETMASK, true),
+      mhPrime: dv.getUint32(p + L.SVC_MH_PRIME, true), id: dv.getUint32(p + L.SVC_ID, true),
+      ndests: dv.getUint32(p + L.SVC_NDESTS, true),
+    };
+  }
+
+  writeDestSpec(d: DestSpec): void {
+    const dv = this.view();
+    const p = this.base + L.REGION_SPEC;
+    new Uint8Array(dv.buffer, p, L.DST_SPEC_SIZE).fill(0);
+    dv.setUint8(p + L.DST_AF, d.af);
+    dv.setUint8(p + L.DST_METHOD, d.method);
+    dv.setUint16(p + L.DST_PORT, d.port, true);
+    this.writeAddr(dv, p + L.DST_ADDR, d.addr);
+    dv.setInt32(p + L.DST_WEIGHT, d.weight, true);
+    dv.setUint32(p + L.DST_UTHRESH, d.uThreshold >>> 0, true);
+    dv.setUint32(p + L.DST_LTHRESH, d.lThreshold >>> 0, true);
+    dv.setUint8(p + L.DST_TUN_TYPE, d.tunType);
+    dv.setUint8(p + L.DST_TUN_FLAGS, d.tunFlags);
+    dv.setUint16(p + L.DST_TUN_PORT, d.tunPort, true);
+  }
+
+  readDestRecord(p: number): DestRecord {
+    const dv = this.view();
+    return {
+      af: dv.getUint8(p + L.DST_AF), method: dv.getUint8(p + L.DST_METHOD), port: dv.getUint16(p + L.DST_PORT, true),
+      addr: this.readAddr(dv, p + L.DST_ADDR), weight: dv.getInt32(p + L.DST_WEIGHT, true),
+      uThreshold: dv.getUint32(p + L.DST_UTHRESH, true), lThreshold: dv.getUint32(p + L.DST_LTHRESH, true),
+      tunType: dv.getUint8(p + L.DST_TUN_TYPE), tunFlags: dv.getUint8(p + L.DST_TUN_FLAGS),
+      tunPort: dv.getUint16(p + L.DST_TUN_PORT, true), id: dv.getUint32(p + L.DST_ID, true),
+      flags: dv.getUint32(p + L.DST_FLAGS, true), activeconns: dv.getUint32(p + L.DST_ACTIVE, true),
+      inactconns: dv.getUint32(p + L.DST_INACTIVE, true), persistconns: dv.getUint32(p + L.DST_PERSIST, true),
+      lastWeight: dv.getInt32(p + L.DST_LAST_WEIGHT, true),
+    };
+  }
+
+  specAddr(): number { return this.base + L.REGION_SPEC; }
+  listAddr(i: number, stride: number): number { return this.base + L.REGION_LIST + i * stride; }
+
+  /** Write flow record i of the flow region. */
+  writeFlow(i: number, f: FlowSpec): void {
+    const dv = this.view();
+    const p = this.base + L.REGION_FLOWS + i * L.FLOW_SIZE;
+    dv.setUint8(p + L.FLOW_AF, f.af);
+    dv.setUint8(p + L.FLOW_PROTO, f.proto);
+    dv.setUint8(p + L.FLOW_TCPFLAGS, f.tcpflags);
+    dv.setUint32(p + L.FLOW_FWMARK, f.fwmark >>> 0, true);
+    this.writeAddr(dv, p + L.FLOW_CADDR, f.caddr);
+    this.writeAddr(dv, p + L.FLOW_VADDR, f.vaddr);
+    dv.setUint16(p + L.FLOW_CPORT, f.cport, true);
+    dv.setUint16(p + L.FLOW_VPORT, f.vport, true);
+    dv.setUint32(p + L.FLOW_LEN, f.len >>> 0, true);
+  }
+
+  readDecision(i: number): DecisionRecord {
+    const dv = this.view();
+    const p = this.base + L.REGION_DECISIONS + i * L.DECISION_SIZE;
+    return {
+      status: dv.getInt32(p + L.DEC_STATUS, true), conn: dv.getUint32(p + L.DEC_CONN, true),
+      dest: dv.getUint32(p + L.DEC_DEST, true), method: dv.getUint8(p + L.DEC_METHOD),
+      daf: dv.getUint8(p + L.DEC_DAF), dport: dv.getUint16(p + L.DEC_DPORT, true),
+      daddr: this.readAddr(dv, p + L.DEC_DADDR),
+    };
+  }
+
+  /** Raw u32 view of memory, for hosts that fill flow records in bulk. */
+  words(): Uint32Array {
+    this.view();
+    return this.u32;
+  }
+}

@@ -1,0 +1,6 @@
+export { Director, type DirectorOptions } from './director.js';
+export * from './errors.js';
+export * from './types.js';
+export { parseAddr, formatAddr, formatEndpoint } from './address.js';
+export { SCHEDULERS, MH_PRIMES, flagNames } from './schedulers.js';
+export { counters } from './core/abi.gen.js';

@@ -1,0 +1,143 @@
+// Validation of SDK inputs and their conversion to core specs, with
+// ipvsadm's defaults and messages. Nothing here touches the core.
+import { layout as L } from './core/abi.gen.js';
+import type { ServiceSpec, DestSpec, FlowSpec } from './core/core.js';
+import { parseAddr, parseNetmask4, isValidPort } from './address.js';
+import { invalid } from './errors.js';
+import { schedulerId, flagBit, flagScheduler, MH_PRIMES } from './schedulers.js';
+import type { ServiceKey, ServiceOptions, DestOptions, Method, Protocol, FlowInput } from './types.js';
+
+export const PROTOCOLS: Record<Protocol, number> = { tcp: L.PROTO_TCP, udp: L.PROTO_UDP, sctp: L.PROTO_SCTP };
+export const METHODS: Record<Method, number> = {
+  masq: L.METHOD_MASQ, local: L.METHOD_LOCAL, tunnel: L.METHOD_TUNNEL, route: L.METHOD_ROUTE,
+};
+export const METHOD_NAMES: Method[] = ['masq', 'local', 'tunnel', 'route'];
+export const TUN_TYPES = ['ipip', 'gue', 'gre'] as const;
+export const TUN_CSUMS = ['nocsum', 'csum', 'remcsum'] as const;
+export const DEFAULT_PERSISTENT_TIMEOUT = 360;
+const MAX_PERSISTENT_TIMEOUT = 2678400;
+const MAX_THRESHOLD = 2147483647;
+
+const own = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
+
+/** The key part of a service spec (af, protocol, address words, port, fwmark). */
+export function serviceKeySpec(key: ServiceKey): Pick<ServiceSpec, 'af' | 'proto' | 'port' | 'fwmark' | 'addr'> {
+  if (key === null || typeof key !== 'object') throw invalid.vaddr();
+  if (own(key, 'fwmark')) {
+    const k = key as { fwmark: number; af?: 4 | 6 };
+    if (!Number.isInteger(k.fwmark) || k.fwmark < 1 || k.fwmark > 0xffffffff) throw invalid.fwmark(k.fwmark);
+    const af = k.af ?? 4;
+    if (af !== 4 && af !== 6) throw invalid.vaddr();
+    return { af, proto: 0, port: 0, fwmark: k.fwmark, addr: [0, 0, 0, 0] };
+  }
+  const k = key as { protocol: Protocol; address: string; port: number };
+  if (!own(PROTOCOLS, String(k.protocol))) throw invalid.protocol(k.protocol);
+  const a = parseAddr(k.address);
+  if (!a || !isValidPort(k.port)) throw invalid.vaddr();
+  return { af: a.af, proto: PROTOCOLS[k.protocol], port: k.port, fwmark: 0, addr: a.w };
+}
+
+/** Full spec for -A/-E: every option replaced, ipvsadm defaults for the rest. */
+export function serviceSpec(key: ServiceKey, opts: ServiceOptions = {}): ServiceSpec {
+  const k = serviceKeySpec(key);
+  if (opts === null || typeof opts !== 'object') throw invalid.scheduler(opts);
+  const schedName = opts.scheduler ?? 'wlc';
+  const sched = typeof schedName === 'string' ? schedulerId(schedName) : undefined;
+  if (sched === undefined) throw invalid.scheduler(schedName);
+  let flags = 0;
+  let timeout = 0;
+  const p = opts.persistent;
+  if (p !== undefined && p !== false) {
+    timeout = p === true ? DEFAULT_PERSISTENT_TIMEOUT : p;
+    if (!Number.isInteger(timeout) || timeout < 1 || timeout > MAX_PERSISTENT_TIMEOUT) throw invalid.timeout(p);
+    flags |= L.SVC_F_PERSISTENT;
+  }
+  let netmask = k.af === 6 ? 128 : 0xffffffff;
+  if (opts.netmask !== undefined) {
+    if (k.af === 6) {
+      const n = opts.netmask;
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 128) throw invalid.netmask6();
+      netmask = n;
+    } else {
+      const m = typeof opts.netmask === 'string' ? parseNetmask4(opts.netmask) : null;
+      if (m === null) throw invalid.netmask();
+      netmask = m;
+    }
+  }
+  for (const f of opts.flags ?? []) {
+    const bit = flagBit(f);
+    if (bit === undefined) throw invalid.schedFlag(f);
+    const owner = flagScheduler(f as never);
+    if (owner !== null && owner !== schedName) throw invalid.schedFlagIncompatible(f);
+    flags |= bit;
+  }
+  if (opts.ops) {
+    if (k.fwmark === 0 && k.proto !== L.PROTO_UDP) throw invalid.ops();
+    flags |= L.SVC_F_ONEPACKET;
+  }
+  if (k.fwmark === 0 && k.port === 0 && !(flags & L.SVC_F_PERSISTENT)) throw invalid.zeroPort();
+  let mhPrime = 0;
+  if (opts.mhTableSize !== undefined) {
+    if (!MH_PRIMES.includes(opts.mhTableSize)) throw invalid.mhTableSize(opts.mhTableSize);
+    mhPrime = opts.mhTableSize;
+  }
+  return { ...k, sched, flags, timeout, netmask, mhPrime };
+}
+
+function checkInt(v: unknown, lo: number, hi: number): boolean {
+  return typeof v === 'number' && Number.isInteger(v) && v >= lo && v <= hi;
+}
+
+/** The address part of a dest, for -e/-d lookups. */
+export function destKeySpec(svcPort: number, d: Pick<DestOptions, 'address' | 'port'>): Pick<DestSpec, 'af' | 'addr' | 'port'> {
+  if (d === null || typeof d !== 'object') throw invalid.raddr();
+  const a = parseAddr(d.address);
+  const port = d.port ?? svcPort;
+  if (!a || !isValidPort(port)) throw invalid.raddr();
+  return { af: a.af, addr: a.w, port };
+}
+
+/** Full spec for -a/-e (defaults: weight 1, Route, ipip/nocsum tunnel). */
+export function destSpec(svc: { af: number; port: number }, d: DestOptions): DestSpec {
+  const k = destKeySpec(svc.port, d);
+  const weight = d.weight ?? 1;
+  if (!checkInt(weight, 0, 65535)) throw invalid.weight();
+  const u = d.uThreshold ?? 0;
+  if (!checkInt(u, 0, MAX_THRESHOLD)) throw invalid.uThreshold();
+  const l = d.lThreshold ?? 0;
+  if (!checkInt(l, 0, MAX_THRESHOLD)) throw invalid.lThreshold();
+  const methodName = d.method ?? 'route';
+  if (!own(METHODS, String(methodName))) throw invalid.method(methodName);
+  const method = METHODS[methodName];
+  if (k.af !== svc.af && method !== L.METHOD_TUNNEL) throw invalid.family();
+  let tunType = 0, tunFlags = 0, tunPort = 0;
+  if (d.tunnel !== undefined) {
+    if (method !== L.METHOD_TUNNEL) throw invalid.tunnelOptions();
+    const t = d.tunnel;
+    tunType = TUN_TYPES.indexOf((t.type ?? 'ipip') as never);
+    if (tunType < 0) throw invalid.tunType();
+    tunFlags = TUN_CSUMS.indexOf((t.csum ?? 'nocsum') as never);
+    if (tunFlags < 0) throw invalid.tunType();
+    if (t.port !== undefined && (!checkInt(t.port, 1, 65535) || tunType !== 1)) throw invalid.tunPort();
+    if (tunType === 1 && t.port === undefined) throw invalid.tunPort();
+    if (tunType === 0 && tunFlags !== 0) throw invalid.tunnelOptions();
+    if (tunType === 2 && tunFlags === 2) throw invalid.tunnelOptions();
+    tunPort = t.port ?? 0;
+  }
+  return { ...k, method, weight, uThreshold: u, lThreshold: l, tunType, tunFlags, tunPort };
+}
+
+export function flowSpec(f: FlowInput): FlowSpec {
+  if (f === null || typeof f !== 'object') throw invalid.vaddr();
+  if (!own(PROTOCOLS, String(f.protocol))) throw invalid.protocol(f.protocol);
+  const c = f.client && parseAddr(f.client.address);
+  const v = f.virtual && parseAddr(f.virtual.address);
+  if (!v || !isValidPort(f.virtual.port)) throw invalid.vaddr();
+  if (!c || !isValidPort(f.client.port) || c.af !== v.af) throw invalid.raddr();
+  const mark = f.fwmark ?? 0;
+  if (!checkInt(mark, 0, 0xffffffff)) throw invalid.fwmark(mark);
+  return {
+    af: v.af, proto: PROTOCOLS[f.protocol], tcpflags: 0x02, fwmark: mark,
+    caddr: c.w, vaddr: v.w, cport: f.client.port, vport: f.virtual.port, len: 0,
+  };
+}

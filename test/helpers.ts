@@ -1,0 +1,22 @@
+// Shared test helpers: a fresh Director on the debug core, and flow builders.
+import { Director } from '../sdk/src/index.js';
+import type { ServiceKey, FlowInput, Protocol } from '../sdk/src/index.js';
+
+export async function director(seed = 1): Promise<Director> {
+  return Director.create({ seed, flavor: 'debug' });
+}
+
+export const VIP = '198.18.0.1';
+export const tcp80: ServiceKey = { protocol: 'tcp', address: VIP, port: 80 };
+
+/** A flow from client 198.18.<x>.<y>:port to the VIP. */
+export function flowFrom(client: string, cport = 40000, vport = 80, protocol: Protocol = 'tcp', vip = VIP): FlowInput {
+  return { protocol, client: { address: client, port: cport }, virtual: { address: vip, port: vport }, now: 0 };
+}
+
+/** Pick `n` times with distinct client ports; returns the chosen addresses ('-' when none). */
+export function picks(d: Director, n: number, client = '198.18.9.9', vport = 80): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) out.push(d.schedule(flowFrom(client, 10000 + i, vport))?.dest.address ?? '-');
+  return out;
+}
