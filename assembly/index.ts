@@ -7,17 +7,27 @@ import { REGION_LIST_SIZE, SVC_RECORD_SIZE, DST_RECORD_SIZE, REGION_LIST, MAX_BA
 import { writeServiceRecord, writeDestRecord, specPtr } from "./abi/records";
 import { services, setServiceSeed, serviceCount } from "./table/services";
 import { dests } from "./table/dests";
-import { setConnCounts } from "./table/dests";
+import { setConnCounts, setHealth } from "./table/dests";
 import * as control from "./table/control";
 import { scheduleBatch } from "./table/director";
 import { seedRandom } from "./sched/rand";
+import { tickSchedulers } from "./sched/tick";
 import { counterValue } from "./stats/counters";
+import * as packet from "./packet/path";
+import * as icmpPacket from "./packet/icmp_path";
+import { seedIpId } from "./packet/ipid";
+import * as stats from "./stats/ops";
+import { estimatorRun } from "./stats/estimator";
+import { wr32 } from "./abi/io";
+import * as conns from "./table/conn_exports";
 
 /** Set seeds and allocate the I/O regions; call once before anything else. */
 export function init(seedLo: u32, seedHi: u32): i32 {
   ioInit();
   seedRandom(seedLo, seedHi);
   setServiceSeed(seedLo ^ 0x5BD1E995 ^ (seedHi * 0x9E3779B1));
+  seedIpId(seedLo ^ seedHi);
+  conns.seedConns(seedLo, seedHi);
   return S.OK;
 }
 
@@ -112,6 +122,39 @@ export function destSetConns(id: u32, active: u32, inactive: u32): i32 {
   return S.OK;
 }
 
+/** Health from a checker: up 0 = DOWN (skipped like OVERLOAD, weight kept). Returns 1 when it changed. */
+export function destSetHealth(id: u32, up: u32): i32 {
+  const d = dests.get(id);
+  if (d === null) return S.E_NODEST;
+  return setHealth(d, up != 0) ? 1 : 0;
+}
+
+/**
+ * The lookup table of a dh/sh/mh service as u32 dest ids (0 = empty slot),
+ * slots `cursor`.. into REGION_LIST; returns the count (0 for schedulers
+ * without a table). listCursor() gives the next slot when the region filled.
+ */
+export function schedTable(svcId: u32, cursor: i32): i32 {
+  const s = services.get(svcId);
+  if (s === null) return S.E_NOSERVICE;
+  listNext = 0;
+  const sch = s.sched;
+  if (sch === null) return 0;
+  const size = sch.tableSize();
+  const max = <i32>(REGION_LIST_SIZE >> 2);
+  let n = 0;
+  for (let i = cursor < 0 ? 0 : cursor; i < size; i++) {
+    if (n == max) {
+      listNext = i;
+      break;
+    }
+    const d = sch.tableAt(i);
+    wr32(ioBase() + REGION_LIST + <usize>(n << 2), d === null ? 0 : d.id);
+    n++;
+  }
+  return n;
+}
+
 // --- scheduling -------------------------------------------------------------
 /** Schedule n flows from REGION_FLOWS into REGION_DECISIONS; returns successes. */
 export function schedule(n: u32, now: u32): i32 {
@@ -119,5 +162,76 @@ export function schedule(n: u32, now: u32): i32 {
   return scheduleBatch(n, now);
 }
 
+/** Scheduler upkeep due by `now` (lblc/lblcr cache expiry); returns services visited. */
+export function schedTick(now: u32): i32 { return tickSchedulers(now); }
+
 /** A global counter (stats/counters.ts); f64 because it may pass 2^32. */
 export function counter(i: i32): f64 { return <f64>counterValue(i); }
+
+// --- statistics (ipvsadm --stats / --rate / -Z) ------------------------------
+/** Write the STATS record (layout ST_*) of the total (kind 0), a service (1) or a dest (2). */
+export function statsGet(kind: u32, id: u32): i32 { return stats.statsGet(kind, id); }
+/** ipvsadm -Z: zero one service and its dests, or everything (svcId 0). */
+export function statsZero(svcId: u32): i32 { return stats.statsZero(svcId); }
+/** Take the estimator samples due up to `now` (advance() does this too). */
+export function statsTick(now: u32): i32 {
+  estimatorRun(now);
+  return S.OK;
+}
+/** Simulation/test entry point: count events for a live dest, its service and the total. */
+export function statsFeed(destId: u32, conns: u32, inpkts: u32, inbytes: u32, outpkts: u32, outbytes: u32): i32 {
+  return stats.statsFeed(destId, conns, inpkts, inbytes, outpkts, outbytes);
+}
+
+// --- packet path (in place over REGION_PACKETS; verdicts PKT_*) --------------
+/** Parse the packet at [off, off+len) into flow record `slot` (mark = its fwmark). */
+export function pktParse(off: u32, len: u32, slot: u32, mark: u32): i32 { return packet.packetParse(off, len, slot, mark); }
+/** NAT: destination (dir PKT_DIR_IN) or source (PKT_DIR_OUT) := decision `slot`'s DEC_DADDR:DEC_DPORT. */
+export function pktNat(off: u32, len: u32, slot: u32, dir: u32, flags: u32): i32 { return packet.packetNat(off, len, slot, dir, flags); }
+/** DR: validate, and decrement the TTL when flags has PKT_F_DEC_TTL. */
+export function pktRoute(off: u32, len: u32, flags: u32): i32 { return packet.packetRoute(off, len, flags); }
+/** TUN (IPIP) towards decision `slot`'s IPv4 address from `src`; `cap` bytes available at off. */
+export function pktTunnel(off: u32, len: u32, cap: u32, slot: u32, src: u32, mtu: u32, flags: u32): i32 {
+  return packet.packetTunnel(off, len, cap, slot, src, mtu, flags);
+}
+/** ICMP error (IPv4): write the quoted TCP/UDP packet as flow record `slot` (PKT_CONTINUE), else PKT_PASS/DROP. */
+export function pktIcmpParse(off: u32, len: u32, slot: u32, mark: u32): i32 { return icmpPacket.icmpParse(off, len, slot, mark); }
+/** NAT an ICMP error: PKT_DIR_IN rewrites outer dst + quoted src/sport, PKT_DIR_OUT outer src + quoted dst/dport. */
+export function pktNatIcmp(off: u32, len: u32, slot: u32, dir: u32, flags: u32): i32 { return icmpPacket.icmpNat(off, len, slot, dir, flags); }
+/** Length of the bytes the last pkt* call left at its offset. */
+export function pktLen(): u32 { return packet.resultLen(); }
+
+// --- connection table (issue 3) ---------------------------------------------
+/** Run timers up to `now` (conn expiry, template re-arm, estimator, scheduler tick); returns entries expired. */
+export function advance(now: u32): i32 { return conns.advance(now); }
+/** Flow records 0..n-1 as packets (FLOW_DIR in/out) into REGION_DECISIONS; returns successes. */
+export function packetBatch(n: u32, now: u32): i32 {
+  if (n > MAX_BATCH) return S.E_BATCH;
+  return conns.packetBatch(n, now);
+}
+/** Socket lifecycle event CONN_EV_* for connection `id`; returns the new state or a status. */
+export function connEvent(id: u32, ev: u32, now: u32): i32 { return conns.connEvent(id, ev, now); }
+/** Connection records (CONN_*) from record `cursor` on into REGION_LIST; listCursor() continues. */
+export function connList(cursor: i32, now: u32): i32 {
+  const n = conns.connList(cursor, now);
+  listNext = conns.connListNext();
+  return n;
+}
+/** One connection's record into REGION_SPEC. */
+export function connGet(id: u32, now: u32): i32 { return conns.connGet(id, now); }
+/** Live entries (connections + templates). */
+export function connCount(): i32 { return conns.connCount(); }
+/** Simulations and table tests: put TCP connection `id` in `state` (counters move as a transition would). */
+export function connForceState(id: u32, state: u32, now: u32): i32 { return conns.connForceState(id, state, now); }
+/** Set conn_tab_bits (8..24) while the table is empty; returns the bucket count or a status. */
+export function connTabBits(bits: u32): i32 { return conns.connTabBits(bits); }
+/** Configured conn_tab_size (ipvsadm's "size="). */
+export function connTabSize(): i32 { return conns.connTabSize(); }
+/** Bytes held by the table: records, IPv6 side table and index. */
+export function connMemory(): f64 { return conns.connMemory(); }
+/** ipvsadm --set tcp tcpfin udp (0 = unchanged); E_INVAL above INT_MAX/HZ. */
+export function setTimeouts(tcp: u32, tcpfin: u32, udp: u32): i32 { return conns.setTimeoutsChecked(tcp, tcpfin, udp); }
+/** 0 tcp, 1 tcpfin, 2 udp (seconds). */
+export function getTimeout(which: u32): i32 { return conns.getTimeoutValue(which); }
+export function setOption(id: u32, value: u32): i32 { return conns.setOptionChecked(id, value); }
+export function getOption(id: u32): f64 { return conns.getOptionValue(id); }

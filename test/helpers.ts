@@ -14,9 +14,18 @@ export function flowFrom(client: string, cport = 40000, vport = 80, protocol: Pr
   return { protocol, client: { address: client, port: cport }, virtual: { address: vip, port: vport }, now: 0 };
 }
 
-/** Pick `n` times with distinct client ports; returns the chosen addresses ('-' when none). */
+let nextPort = 10000;
+
+/**
+ * Pick `n` times, each from a client port never used before (wrapping after
+ * 55000 picks), so no existing connection entry answers instead of the
+ * scheduler; returns the chosen addresses ('-' when none).
+ */
 export function picks(d: Director, n: number, client = '198.18.9.9', vport = 80): string[] {
   const out: string[] = [];
-  for (let i = 0; i < n; i++) out.push(d.schedule(flowFrom(client, 10000 + i, vport))?.dest.address ?? '-');
+  for (let i = 0; i < n; i++) {
+    nextPort = nextPort >= 65000 ? 10000 : nextPort + 1;
+    out.push(d.schedule(flowFrom(client, nextPort, vport))?.dest.address ?? '-');
+  }
   return out;
 }

@@ -24,7 +24,10 @@ export const REGION_FLOWS_SIZE: u32 = MAX_BATCH * FLOW_SIZE;
 export const REGION_DECISIONS: u32 = REGION_FLOWS + REGION_FLOWS_SIZE;
 export const DECISION_SIZE: u32 = 32;
 export const REGION_DECISIONS_SIZE: u32 = MAX_BATCH * DECISION_SIZE;
-export const IO_TOTAL: u32 = REGION_DECISIONS + REGION_DECISIONS_SIZE;
+/** Packets rewritten in place by the pkt* exports (gateway, playground packet view). */
+export const REGION_PACKETS: u32 = REGION_DECISIONS + REGION_DECISIONS_SIZE;
+export const REGION_PACKETS_SIZE: u32 = 512 * 1024;
+export const IO_TOTAL: u32 = REGION_PACKETS + REGION_PACKETS_SIZE;
 
 // --- address: 16 bytes, four u32 words in host order -------------------------
 // IPv4: word 0 holds the address (10.0.0.2 = 0x0A000002), words 1..3 are 0.
@@ -79,6 +82,9 @@ export const FLOW_VADDR: u32 = 24; // 16 bytes virtual address
 export const FLOW_CPORT: u32 = 40; // u16
 export const FLOW_VPORT: u32 = 42; // u16
 export const FLOW_LEN: u32 = 44; // u32 packet length in bytes (stats), 0 = none
+export const FLOW_DIR: u32 = 3; // u8 packet export only: FLOW_DIR_IN or FLOW_DIR_OUT
+export const FLOW_DIR_IN: u32 = 0; // client → director: c = client, v = virtual
+export const FLOW_DIR_OUT: u32 = 1; // reply: c = client (packet dst), v = packet source
 
 // --- decision record (out) ------------------------------------------------
 export const DEC_STATUS: u32 = 0; // i32 >= 0 ok, else a status code
@@ -98,6 +104,8 @@ export const SVC_F_SCHED2: u32 = 0x10;
 export const SVC_F_SCHED3: u32 = 0x20;
 export const DEST_F_AVAILABLE: u32 = 0x1;
 export const DEST_F_OVERLOAD: u32 = 0x2;
+// wasmvs, not IPVS: a health check failed (the proxy's checker); schedulers skip it like OVERLOAD.
+export const DEST_F_DOWN: u32 = 0x4;
 export const METHOD_MASQ: u32 = 0;
 export const METHOD_LOCAL: u32 = 1;
 export const METHOD_TUNNEL: u32 = 2;
@@ -105,3 +113,91 @@ export const METHOD_ROUTE: u32 = 3;
 export const PROTO_TCP: u32 = 6;
 export const PROTO_UDP: u32 = 17;
 export const PROTO_SCTP: u32 = 132;
+
+// --- stats record (out at REGION_SPEC, statsGet) ---------------------------
+// Counters are shown values (after the -Z baseline); rates are the integers
+// ipvsadm prints; the *_AVG fields are the raw scaled estimator averages
+// (2^10 for cps/pps, 2^5 for bps). All u64/i64 little-endian.
+export const ST_CONNS: u32 = 0;
+export const ST_INPKTS: u32 = 8;
+export const ST_OUTPKTS: u32 = 16;
+export const ST_INBYTES: u32 = 24;
+export const ST_OUTBYTES: u32 = 32;
+export const ST_CPS: u32 = 40;
+export const ST_INPPS: u32 = 48;
+export const ST_OUTPPS: u32 = 56;
+export const ST_INBPS: u32 = 64;
+export const ST_OUTBPS: u32 = 72;
+export const ST_AVG_CPS: u32 = 80;
+export const ST_AVG_INPPS: u32 = 88;
+export const ST_AVG_OUTPPS: u32 = 96;
+export const ST_AVG_INBPS: u32 = 104;
+export const ST_AVG_OUTBPS: u32 = 112;
+export const ST_RECORD_SIZE: u32 = 120;
+/** statsGet kinds. */
+export const STATS_TOTAL: u32 = 0;
+export const STATS_SERVICE: u32 = 1;
+export const STATS_DEST: u32 = 2;
+
+// --- connection table (issue 3) ----------------------------------------------
+// Connection listing record (out at REGION_LIST, connList). Addresses as above.
+export const CONN_ID: u32 = 0; // u32 handle
+export const CONN_AF: u32 = 4; // u8 client-side family
+export const CONN_PROTO: u32 = 5; // u8 6/17/132, 0 for fwmark templates ("IP")
+export const CONN_STATE: u32 = 6; // u8 CONN_S_* (TCP state index, or UDP/NONE/ASSURED)
+export const CONN_DAF: u32 = 7; // u8 real server family
+export const CONN_FLAGS: u32 = 8; // u32 IP_VS_CONN_F_* (method, NOOUTPUT, INACTIVE, TEMPLATE)
+export const CONN_EXPIRES: u32 = 12; // u32 seconds left
+export const CONN_DEST: u32 = 16; // u32 destination handle
+export const CONN_CPORT: u32 = 20; // u16
+export const CONN_VPORT: u32 = 22; // u16
+export const CONN_DPORT: u32 = 24; // u16
+export const CONN_NCONTROL: u32 = 28; // u32 templates: connections controlled
+export const CONN_CADDR: u32 = 32; // 16 bytes
+export const CONN_VADDR: u32 = 48; // 16 bytes (fwmark templates: the mark in word 0)
+export const CONN_DADDR: u32 = 64; // 16 bytes
+export const CONN_RECORD_SIZE: u32 = 80;
+// CONN_STATE values beyond the TCP states 0..10 (NONE..SYNACK)
+export const CONN_S_UDP: u32 = 16;
+export const CONN_S_ASSURED: u32 = 17;
+// IP_VS_CONN_F_* bits reported in CONN_FLAGS
+export const CONN_F_NOOUTPUT: u32 = 0x0080;
+export const CONN_F_INACTIVE: u32 = 0x0100;
+export const CONN_F_TEMPLATE: u32 = 0x1000;
+export const CONN_F_ONE_PACKET: u32 = 0x2000;
+// connEvent events (socket-level hosts)
+export const CONN_EV_ESTABLISHED: u32 = 1;
+export const CONN_EV_CLIENT_FIN: u32 = 2;
+export const CONN_EV_SERVER_FIN: u32 = 3;
+export const CONN_EV_RESET: u32 = 4;
+export const CONN_EV_CLOSE: u32 = 5;
+// setOption / getOption ids
+export const OPT_CONN_REUSE_MODE: u32 = 1;
+export const OPT_EXPIRE_NODEST_CONN: u32 = 2;
+export const OPT_EXPIRE_QUIESCENT_TEMPLATE: u32 = 3;
+export const OPT_CONN_LIMIT: u32 = 4;
+export const OPT_SECURE_TCP: u32 = 5;
+export const OPT_DROP_ENTRY: u32 = 6;
+/** 0: schedule() only asks the scheduler, no entries (scheduler studies); default 1. */
+export const OPT_TRACK_CONNS: u32 = 7;
+
+// --- packet path (pkt* exports; packet/path.ts) ------------------------------
+/** Verdicts: parsed, flow record written (pktParse only). */
+export const PKT_CONTINUE: u32 = 0;
+/** Accept unchanged: valid but not something the director balances. */
+export const PKT_PASS: u32 = 1;
+/** Accept with the bytes now at the packet's offset (length pktLen()). */
+export const PKT_FORWARD: u32 = 2;
+/** Drop; a CNT_PKT_* counter says why. */
+export const PKT_DROP: u32 = 3;
+/** Drop the original; the bytes at its offset (pktLen()) are an ICMP error for its source. */
+export const PKT_ICMP: u32 = 4;
+/** Flags: decrement TTL/hop limit (when the host bypasses kernel forwarding). */
+export const PKT_F_DEC_TTL: u32 = 0x1;
+/** Flags: the L4 checksum is partial (NFQA_SKB_CSUMNOTREADY); the rewrite completes it. */
+export const PKT_F_CSUM_PARTIAL: u32 = 0x2;
+/** Flags: an unsegmented GSO packet (no MTU check). */
+export const PKT_F_GSO: u32 = 0x4;
+/** pktNat directions: rewrite the destination (client -> real server) or the source (reply). */
+export const PKT_DIR_IN: u32 = 0;
+export const PKT_DIR_OUT: u32 = 1;

@@ -5,6 +5,7 @@ import { ioBase, rd8, rd16, rd32, wr8, wr16, wr32 } from "./io";
 import { Service } from "../table/service";
 import { Dest } from "../table/dest";
 import { Flow } from "../sched/flow";
+import { ConnView } from "../table/connlist";
 
 @inline export function specPtr(): usize {
   return ioBase() + L.REGION_SPEC;
@@ -129,4 +130,45 @@ export function writeDecision(i: u32, conn: u32, d: Dest, dport: u32, method: u3
   wr32(p + L.DEC_DADDR + 4, d.a1);
   wr32(p + L.DEC_DADDR + 8, d.a2);
   wr32(p + L.DEC_DADDR + 12, d.a3);
+}
+
+/** Direction byte of flow record i (packet export). */
+export function readFlowDir(i: u32): u32 {
+  return rd8(ioBase() + L.REGION_FLOWS + i * L.FLOW_SIZE + L.FLOW_DIR);
+}
+
+/** A decision whose address/port is given directly (replies: the VIP to write as source). */
+export function writeDecisionSrc(i: u32, conn: u32, dest: u32, method: u32, af: u32, a0: u32, a1: u32, a2: u32, a3: u32, port: u32): void {
+  const p = decisionPtr(i);
+  wr32(p + L.DEC_STATUS, 0);
+  wr32(p + L.DEC_CONN, conn);
+  wr32(p + L.DEC_DEST, dest);
+  wr8(p + L.DEC_METHOD, method);
+  wr8(p + L.DEC_DAF, af);
+  wr16(p + L.DEC_DPORT, port);
+  wr32(p + L.DEC_DADDR, a0);
+  wr32(p + L.DEC_DADDR + 4, a1);
+  wr32(p + L.DEC_DADDR + 8, a2);
+  wr32(p + L.DEC_DADDR + 12, a3);
+}
+
+/** One connection listing record (layout CONN_*) from a filled ConnView. */
+export function writeConnRecord(p: usize, v: ConnView): void {
+  wr32(p + L.CONN_ID, v.id);
+  wr8(p + L.CONN_AF, v.af);
+  wr8(p + L.CONN_PROTO, v.proto);
+  wr8(p + L.CONN_STATE, v.state);
+  wr8(p + L.CONN_DAF, v.daf);
+  wr32(p + L.CONN_FLAGS, v.flags);
+  wr32(p + L.CONN_EXPIRES, v.expires);
+  wr32(p + L.CONN_DEST, v.dest);
+  wr16(p + L.CONN_CPORT, v.cport);
+  wr16(p + L.CONN_VPORT, v.vport);
+  wr16(p + L.CONN_DPORT, v.dport);
+  wr32(p + L.CONN_NCONTROL, v.ncontrol);
+  for (let w: u32 = 0; w < 4; w++) {
+    wr32(p + L.CONN_CADDR + w * 4, v.caddr[w]);
+    wr32(p + L.CONN_VADDR + w * 4, v.vaddr[w]);
+    wr32(p + L.CONN_DADDR + w * 4, v.daddr[w]);
+  }
 }

@@ -32,3 +32,5 @@ export const E_PORT: i32 = -13;
 export const E_CONN_LIMIT: i32 = -14;
 /** No such connection. */
 export const E_NOCONN: i32 = -15;
+/** Packet dropped: its connection's destination was deleted (expire_nodest_conn=0). */
+export const E_DROP: i32 = -16;

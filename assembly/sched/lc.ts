@@ -1,25 +1,31 @@
 // lc (ip_vs_lc.c): the least overhead (active×256 + inactive) among dests that
 // are not OVERLOADed and have weight != 0; unsigned strict `<`, so the
 // earliest in list order wins ties. Weight is otherwise ignored.
-import { Scheduler } from "./scheduler";
-import { Flow } from "./flow";
+// The scheduler keeps a heap in that order (loadheap.ts); lcScan is the
+// literal scan, kept as the reference the heap must agree with.
+import { HeapScheduler } from "./heapsched";
+import { ORDER_LC } from "./loadheap";
 import { Dest } from "../table/dest";
 import { Service } from "../table/service";
 
-export class LeastConnection extends Scheduler {
-  pick(svc: Service, f: Flow): Dest | null {
-    const list = svc.dests;
-    let best: Dest | null = null;
-    let bo: u32 = 0;
-    for (let i = 0, n = list.length; i < n; i++) {
-      const d = unchecked(list[i]);
-      if (d.overloaded || d.weight == 0) continue;
-      const o = d.overhead();
-      if (best === null || o < bo) {
-        best = d;
-        bo = o;
-      }
+export function lcScan(svc: Service): Dest | null {
+  const list = svc.dests;
+  let best: Dest | null = null;
+  let bo: u32 = 0;
+  for (let i = 0, n = list.length; i < n; i++) {
+    const d = unchecked(list[i]);
+    if (d.overloaded || d.weight == 0) continue;
+    const o = d.overhead();
+    if (best === null || o < bo) {
+      best = d;
+      bo = o;
     }
-    return best;
+  }
+  return best;
+}
+
+export class LeastConnection extends HeapScheduler {
+  constructor() {
+    super(ORDER_LC);
   }
 }

@@ -25,4 +25,16 @@ export class Scheduler {
   }
   /** Time-driven upkeep (lblc/lblcr cache expiry); `now` in seconds. */
   tick(svc: Service, now: u32): void {}
+  /** May one more dest be linked? false makes -a fail with E_INVAL (mh: dests > M). */
+  canAdd(svc: Service): bool {
+    return true;
+  }
+  /** Slots in the lookup table (dh/sh/mh); 0 for schedulers without one. */
+  tableSize(): i32 {
+    return 0;
+  }
+  /** The dest in table slot i (0 <= i < tableSize()), null when empty. */
+  tableAt(i: i32): Dest | null {
+    return null;
+  }
 }

@@ -1,11 +1,13 @@
 // sed (ip_vs_sed.c): wlc's loop with overhead = activeconns + 1 (inactive
 // connections are ignored): the expected delay of the next connection.
-import { Scheduler } from "./scheduler";
-import { Flow } from "./flow";
+// The scheduler keeps a heap in that order (loadheap.ts); sedScan is the
+// literal scan, kept as the reference the heap agrees with.
+import { HeapScheduler } from "./heapsched";
+import { ORDER_SED } from "./loadheap";
 import { Dest } from "../table/dest";
 import { Service } from "../table/service";
 
-/** sed's choice starting the scan at list index `from` (nq reuses it). */
+/** sed's choice scanning the list from index `from`. */
 export function sedScan(svc: Service, from: i32): Dest | null {
   const list = svc.dests;
   const n = list.length;
@@ -34,8 +36,8 @@ export function sedScan(svc: Service, from: i32): Dest | null {
   return best;
 }
 
-export class ShortestExpectedDelay extends Scheduler {
-  pick(svc: Service, f: Flow): Dest | null {
-    return sedScan(svc, 0);
+export class ShortestExpectedDelay extends HeapScheduler {
+  constructor() {
+    super(ORDER_SED);
   }
 }

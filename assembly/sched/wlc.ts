@@ -3,8 +3,10 @@
 //   overhead(L) * weight(D) > overhead(D) * weight(L)
 // (cross-multiplied in 64 bits instead of dividing; strict, so ties keep the
 // earlier dest). A weight-0 dest can never win: its left side is 0.
-import { Scheduler } from "./scheduler";
-import { Flow } from "./flow";
+// The scheduler keeps a heap in that order (loadheap.ts); wlcScan is the
+// literal scan (lblc uses it, and it is the reference the heap agrees with).
+import { HeapScheduler } from "./heapsched";
+import { ORDER_WLC } from "./loadheap";
 import { Dest } from "../table/dest";
 import { Service } from "../table/service";
 
@@ -36,8 +38,8 @@ export function wlcScan(svc: Service): Dest | null {
   return best;
 }
 
-export class WeightedLeastConnection extends Scheduler {
-  pick(svc: Service, f: Flow): Dest | null {
-    return wlcScan(svc);
+export class WeightedLeastConnection extends HeapScheduler {
+  constructor() {
+    super(ORDER_WLC);
   }
 }

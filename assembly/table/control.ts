@@ -10,6 +10,7 @@ import { dests, linkDest, unlinkDest, updateThresholds } from "./dests";
 import { trashDest, reviveFromTrash } from "./trash";
 import { createScheduler, isKnownScheduler, SCHED_MH } from "../sched/registry";
 import { isMhPrime } from "../sched/mh_primes";
+import { mhTableSize } from "../sched/mh";
 
 /** Scratch objects the spec is read into before it is validated. */
 const specSvc = new Service();
@@ -61,6 +62,8 @@ export function editService(): i32 {
   if (st < 0) return st;
   const svc = findBySpec(specSvc);
   if (svc === null) return S.E_NOSERVICE;
+  // A Maglev table cannot hold more dests than slots: refuse before changing anything.
+  if (specSvc.schedId == SCHED_MH && svc.dests.length > mhTableSize(specSvc.mhPrime)) return S.E_INVAL;
   const rebind = svc.schedId != specSvc.schedId || (svc.schedId == SCHED_MH && svc.mhPrime != specSvc.mhPrime);
   svc.flags = specSvc.flags;
   svc.timeout = specSvc.timeout;
@@ -138,6 +141,8 @@ export function addDest(svcId: u32): i32 {
   if (st < 0) return st;
   const sd = specDest;
   if (svc.findDest(sd.af, sd.a0, sd.a1, sd.a2, sd.a3, sd.port) !== null) return S.E_EXIST;
+  const sch = svc.sched;
+  if (sch !== null && !sch.canAdd(svc)) return S.E_INVAL;
   let d = reviveFromTrash(svc, sd);
   if (d === null) {
     d = new Dest();

@@ -1,7 +1,8 @@
 // A real server of one service. Counters and the OVERLOAD rule follow
 // ip_vs_bind_dest / ip_vs_unbind_dest: the kernel counts active PLUS inactive
 // connections against the thresholds.
-import { DEST_F_AVAILABLE, DEST_F_OVERLOAD } from "../abi/layout";
+import { DEST_F_AVAILABLE, DEST_F_OVERLOAD, DEST_F_DOWN } from "../abi/layout";
+import { Stats } from "../stats/stats";
 
 export class Dest {
   id: u32 = 0;
@@ -33,9 +34,15 @@ export class Dest {
   refcnt: u32 = 0;
   /** When refcnt last dropped to 0 (trash expiry), seconds. */
   idleSince: u32 = 0;
+  /** Counters and rates; kept in the trash and on revival. */
+  stats: Stats = new Stats();
 
   @inline get available(): bool { return (this.flags & DEST_F_AVAILABLE) != 0; }
-  @inline get overloaded(): bool { return (this.flags & DEST_F_OVERLOAD) != 0; }
+  /**
+   * OVERLOAD, or DOWN (health check, wasmvs only): every scheduler skips such
+   * a dest through this one getter, and the admin weight is left untouched.
+   */
+  @inline get overloaded(): bool { return (this.flags & (DEST_F_OVERLOAD | DEST_F_DOWN)) != 0; }
 
   /** active×256 + inactive (ip_vs_dest_conn_overhead). */
   @inline overhead(): u32 {

@@ -4,7 +4,8 @@ import { Dest } from "./dest";
 import { Service } from "./service";
 import { Slots } from "./slots";
 import { services } from "./services";
-import { DEST_F_AVAILABLE, DEST_F_OVERLOAD } from "../abi/layout";
+import { DEST_F_AVAILABLE, DEST_F_OVERLOAD, DEST_F_DOWN } from "../abi/layout";
+import { estimatorAdd, estimatorRemove } from "../stats/estimator";
 
 export const dests = new Slots<Dest>();
 
@@ -21,6 +22,7 @@ export function linkDest(svc: Service, d: Dest): void {
   d.order = --nextOrder;
   d.flags |= DEST_F_AVAILABLE;
   svc.dests.unshift(d);
+  estimatorAdd(d.stats);
   const s = svc.sched;
   if (s !== null) s.added(svc, d);
 }
@@ -31,6 +33,7 @@ export function unlinkDest(svc: Service, d: Dest): void {
   if (idx < 0) return;
   svc.dests.splice(idx, 1);
   d.flags &= ~DEST_F_AVAILABLE;
+  estimatorRemove(d.stats);
   const s = svc.sched;
   if (s !== null) s.removed(svc, d, idx);
 }
@@ -107,4 +110,17 @@ export function updateThresholds(d: Dest, u: u32, l: u32): void {
   if (u == 0 || u > d.uThreshold) d.flags &= ~DEST_F_OVERLOAD;
   d.uThreshold = u;
   d.lThreshold = l;
+}
+
+/**
+ * Health state from a checker (wasmvs, not IPVS): DOWN makes d skipped like an
+ * OVERLOADed dest; weight and counters stay as they are. Returns true on change.
+ */
+export function setHealth(d: Dest, up: bool): bool {
+  const was = (d.flags & DEST_F_DOWN) == 0;
+  if (was == up) return false;
+  if (up) d.flags &= ~DEST_F_DOWN;
+  else d.flags |= DEST_F_DOWN;
+  notifyLoad(d);
+  return true;
 }

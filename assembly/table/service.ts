@@ -2,6 +2,7 @@
 // where IPVS links new destinations) and its scheduler instance.
 import { Dest } from "./dest";
 import { Scheduler } from "../sched/scheduler";
+import { Stats } from "../stats/stats";
 
 export class Service {
   id: u32 = 0;
@@ -23,6 +24,8 @@ export class Service {
   dests: Array<Dest> = new Array<Dest>();
   /** Next service in the same hash bucket. */
   hnext: Service | null = null;
+  /** Counters and rates of the whole service. */
+  stats: Stats = new Stats();
 
   indexOf(d: Dest): i32 {
     const list = this.dests;

@@ -6,6 +6,7 @@ import { Service } from "./service";
 import { Slots } from "./slots";
 import { fmix32, mixIn } from "./hash";
 import { PROTO_TCP } from "../abi/layout";
+import { estimatorAdd, estimatorRemove } from "../stats/estimator";
 
 export const services = new Slots<Service>();
 
@@ -60,6 +61,7 @@ function rehash(old: StaticArray<Service | null>, size: i32): StaticArray<Servic
 /** Link a new service (its key fields set) and give it an id. */
 export function linkService(s: Service): u32 {
   s.id = services.put(s);
+  estimatorAdd(s.stats);
   if (s.fwmark != 0) {
     if (markedCount + 1 > marked.length) marked = rehash(marked, marked.length << 1);
     const b = <i32>(markHash(s.af, s.fwmark) & (<u32>marked.length - 1));
@@ -99,6 +101,7 @@ export function unlinkService(s: Service): void {
     if (s.port == 0) port0Count--;
     if (s.port == 21) ftpCount--;
   }
+  estimatorRemove(s.stats);
   services.drop(s.id);
 }
 

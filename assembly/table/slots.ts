@@ -1,7 +1,10 @@
 // Handle tables: an id is (generation << 24) | (slot + 1), so 0 is never a
 // valid id and a deleted object's id is rejected once its slot is reused.
+// Generations run 1..127 so every id stays positive as an i32 return value
+// (exports return ids and negative status codes through the same i32).
 export const SLOT_BITS: u32 = 24;
 const SLOT_MASK: u32 = (1 << SLOT_BITS) - 1;
+const MAX_GEN: u32 = 127;
 
 export class Slots<T> {
   items: Array<T | null> = new Array<T | null>();
@@ -43,7 +46,7 @@ export class Slots<T> {
     if (slot < 0 || slot >= this.items.length) return;
     this.items[slot] = null;
     let g = this.gens[slot] + 1;
-    if (g > 255) g = 1;
+    if (g > MAX_GEN) g = 1;
     this.gens[slot] = g;
     this.free.push(slot);
     this.count--;

@@ -1,18 +1,26 @@
 // Deleted destinations that connections still reference wait here, and are
 // revived with their counters when the same (af, addr, port) is re-added to the
-// same service (§2.2). Unreferenced ones are freed at once.
+// same service (§2.2). Like IPVS, an unreferenced dest is freed by the trash
+// sweep (every 60 s from the connection table's clock) once it has been
+// unreferenced for 120 s (IP_VS_DEST_TRASH_PERIOD).
 import { Dest } from "./dest";
 import { Service } from "./service";
 import { dests } from "./dests";
 
 const trash = new Array<Dest>();
 
+const TRASH_PERIOD: u32 = 120;
+/** Bumped on every trashDest (the expire_nodest_conn flush watches it). */
+let trashed: u32 = 0;
+
 export function trashDest(d: Dest): void {
-  if (d.refcnt == 0) {
-    dests.drop(d.id);
-    return;
-  }
+  d.idleSince = 0;
   trash.push(d);
+  trashed++;
+}
+
+export function trashEvents(): u32 {
+  return trashed;
 }
 
 export function reviveFromTrash(svc: Service, spec: Dest): Dest | null {
@@ -26,14 +34,24 @@ export function reviveFromTrash(svc: Service, spec: Dest): Dest | null {
   return null;
 }
 
-/** Free trashed dests that nothing references any more. */
-export function sweepTrash(): void {
+/**
+ * ip_vs_dest_trash_expire: the first sweep that sees a dest unreferenced
+ * notes the time (idleSince, at least 1); a later sweep >= 120 s after frees it.
+ */
+export function sweepTrash(now: u32): void {
   for (let i = trash.length - 1; i >= 0; i--) {
     const d = trash[i];
-    if (d.refcnt == 0) {
-      trash.splice(i, 1);
-      dests.drop(d.id);
+    if (d.refcnt != 0) {
+      d.idleSince = 0;
+      continue;
     }
+    if (d.idleSince == 0) {
+      d.idleSince = now > 0 ? now : 1;
+      continue;
+    }
+    if (now - d.idleSince < TRASH_PERIOD) continue;
+    trash.splice(i, 1);
+    dests.drop(d.id);
   }
 }
 

@@ -6,8 +6,12 @@ import { errorFromStatus, InvalidOperationError } from './errors.js';
 import { formatAddr } from './address.js';
 import { schedulerName, flagNames } from './schedulers.js';
 import { serviceSpec, serviceKeySpec, destSpec, destKeySpec, flowSpec, METHOD_NAMES, TUN_TYPES, TUN_CSUMS, PROTOCOLS } from './spec.js';
+import { statsSnapshot, zeroStats } from './stats.js';
+import * as conns from './conns.js';
+import type { ConnInfo, ConnEventName, ConnState, ConnOptions, Timeouts, PacketInput, PacketResult } from './conns.js';
 import type {
   ServiceKey, ServiceOptions, DestOptions, ServiceInfo, DestInfo, FlowInput, Decision, BatchResult, Protocol,
+  StatsSnapshot, BatchFailure,
 } from './types.js';
 
 export interface DirectorOptions {
@@ -19,6 +23,13 @@ export interface DirectorOptions {
   flavor?: CoreFlavor;
   /** Clock in seconds used when a call does not pass `now`; default a monotonic clock from creation. */
   clock?: () => number;
+  /** conn_tab_bits: initial connection-table buckets 2^bits (8..24, default 12 = "size=4096"); the table still grows. */
+  connTabBits?: number;
+  /**
+   * false: schedule() only asks the scheduler and keeps no connection entries
+   * (scheduler studies that set load with setDestConns). Default true.
+   */
+  connections?: boolean;
 }
 
 const PROTO_NAMES = new Map<number, Protocol>(Object.entries(PROTOCOLS).map(([k, v]) => [v, k as Protocol]));
@@ -43,7 +54,13 @@ export class Director {
     const flavor = opts.flavor ?? (typeof process !== 'undefined' && process.env?.WASMVS_CORE === 'debug' ? 'debug' : 'release');
     const x = await instantiateCore(opts.wasm, flavor);
     const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 52);
-    return new Director(new Core(x, seed), opts.clock ?? monotonicSeconds());
+    const core = new Core(x, seed);
+    if (opts.connTabBits !== undefined) {
+      const b = opts.connTabBits;
+      if (!Number.isInteger(b) || core.x.connTabBits(b) < 0) throw new InvalidOperationError(`bad connTabBits ${b}`);
+    }
+    if (opts.connections === false) core.x.setOption(L.OPT_TRACK_CONNS, 0);
+    return new Director(core, opts.clock ?? monotonicSeconds());
   }
 
   /** Seconds as the core sees them (u32). */
@@ -120,16 +137,17 @@ export class Director {
       address: r.fwmark ? null : formatAddr(r.af, r.addr[0], r.addr[1], r.addr[2], r.addr[3]),
       scheduler: sched, flags: flagNames(sched, r.flags), persistent: persistent ? r.timeout : 0,
       netmask: r.af === 6 ? r.netmask : formatAddr(4, r.netmask), ops: (r.flags & L.SVC_F_ONEPACKET) !== 0,
-      mhTableSize: r.mhPrime || 4093, destCount: r.ndests,
+      mhTableSize: r.mhPrime || 4093, destCount: r.ndests, ...statsSnapshot(this.core, 'service', r.id),
     };
   }
 
   // --- destinations -------------------------------------------------------------
 
-  private svcForDest(key: ServiceKey): { id: number; af: number; port: number } {
+  /** `op` 'service' for listings (ipvsadm: "No such service"), 'dest' for -a/-e/-d ("Service not defined"). */
+  private svcForDest(key: ServiceKey, op: 'service' | 'dest' = 'dest'): { id: number; af: number; port: number } {
     const k = serviceKeySpec(key);
     this.core.writeServiceSpec({ ...k, sched: 0, flags: 0, timeout: 0, netmask: 0, mhPrime: 0 });
-    const id = this.check(this.core.x.svcFind(), 'dest');
+    const id = this.check(this.core.x.svcFind(), op);
     return { id, af: k.af, port: k.port };
   }
 
@@ -160,7 +178,7 @@ export class Director {
 
   /** Snapshot of a service's destinations in IPVS list order (newest first). */
   dests(key: ServiceKey): DestInfo[] {
-    const svc = this.svcForDest(key);
+    const svc = this.svcForDest(key, 'service');
     const out: DestInfo[] = [];
     let cursor = 0;
     do {
@@ -185,6 +203,7 @@ export class Director {
       tunnel: { type: TUN_TYPES[r.tunType] ?? 'ipip', port: r.tunPort, csum: TUN_CSUMS[r.tunFlags] ?? 'nocsum' },
       available: (r.flags & L.DEST_F_AVAILABLE) !== 0, overloaded: (r.flags & L.DEST_F_OVERLOAD) !== 0,
       activeconns: r.activeconns, inactconns: r.inactconns, persistconns: r.persistconns,
+      ...statsSnapshot(this.core, 'dest', r.id),
     };
   }
 
@@ -194,6 +213,32 @@ export class Director {
    */
   setDestConns(destId: number, activeconns: number, inactconns: number): void {
     this.check(this.core.x.destSetConns(destId, activeconns >>> 0, inactconns >>> 0), 'dest');
+  }
+
+  /**
+   * Health from a checker (wasmvs, not IPVS): a down destination is skipped by
+   * every scheduler like an OVERLOADed one; its weight is never changed.
+   * Returns true when the state changed.
+   */
+  setDestHealth(destId: number, up: boolean): boolean {
+    return this.check(this.core.x.destSetHealth(destId >>> 0, up ? 1 : 0), 'dest') === 1;
+  }
+
+  /**
+   * The lookup table of a dh, sh or mh service as dest ids (0 = empty slot):
+   * 256 buckets for dh/sh, M slots for mh; [] for schedulers without a table.
+   */
+  schedTable(key: ServiceKey): number[] {
+    const id = this.serviceId(key);
+    const out: number[] = [];
+    let cursor = 0;
+    do {
+      const n = this.check(this.core.x.schedTable(id, cursor), 'service');
+      const dv = this.core.view();
+      for (let i = 0; i < n; i++) out.push(dv.getUint32(this.core.listAddr(i, 4), true));
+      cursor = this.core.x.listCursor();
+    } while (cursor !== 0);
+    return out;
   }
 
   // --- scheduling ---------------------------------------------------------------
@@ -219,11 +264,14 @@ export class Director {
 
   /** Schedule many flows in as few core calls as possible; one result per flow. */
   scheduleBatch(flows: readonly FlowInput[], now?: number): BatchResult[] {
+    if (!Array.isArray(flows)) throw new InvalidOperationError('flows must be an array');
     const out: BatchResult[] = [];
     const t = this.now(now);
-    for (let start = 0; start < flows.length; start += this.core.maxBatch) {
-      const chunk = flows.slice(start, start + this.core.maxBatch);
-      chunk.forEach((f, i) => this.core.writeFlow(i, flowSpec(f)));
+    // Validate every flow before the first chunk runs: a bad flow rejects the whole batch.
+    const specs = flows.map((f) => flowSpec(f));
+    for (let start = 0; start < specs.length; start += this.core.maxBatch) {
+      const chunk = specs.slice(start, start + this.core.maxBatch);
+      chunk.forEach((f, i) => this.core.writeFlow(i, f));
       this.core.x.schedule(chunk.length, t);
       for (let i = 0; i < chunk.length; i++) {
         const r = this.core.readDecision(i);
@@ -234,15 +282,92 @@ export class Director {
     return out;
   }
 
+  // --- connection table -----------------------------------------------------------
+
+  /** Run timers up to `now` (expiry, template re-arm, estimator, scheduler tick); returns entries expired. */
+  advance(now?: number): number {
+    const n = this.core.x.advance(this.now(now));
+    if (n < 0) throw errorFromStatus(n, 'other');
+    return n;
+  }
+
+  /** Every live connection and persistence template (ipvsadm -Lc), in table order. */
+  connections(now?: number): ConnInfo[] {
+    return conns.listConns(this.core, this.now(now));
+  }
+
+  /** One entry by id, or null once it has expired. */
+  connection(id: number, now?: number): ConnInfo | null {
+    return conns.getConn(this.core, id, this.now(now));
+  }
+
+  /** Live entries (connections + templates). */
+  connectionCount(): number {
+    return this.core.x.connCount();
+  }
+
+  /** Socket lifecycle for hosts that see sockets (the proxy); returns the new state. */
+  connEvent(id: number, event: ConnEventName, now?: number): ConnState {
+    return conns.connEvent(this.core, id, event, this.now(now));
+  }
+
+  /** Packets through the connection table (the gateway); one result per packet. */
+  packet(list: PacketInput | readonly PacketInput[], now?: number): PacketResult[] {
+    return conns.packets(this.core, Array.isArray(list) ? list : [list as PacketInput], this.now(now));
+  }
+
+  /** ipvsadm --set tcp tcpfin udp: omitted or 0 leaves a value unchanged. */
+  setTimeouts(t: Partial<Timeouts>): void {
+    conns.setTimeouts(this.core, t);
+  }
+
+  /** ipvsadm --list --timeout: { tcp, tcpfin, udp } (default 900 120 300). */
+  timeouts(): Timeouts {
+    return conns.getTimeouts(this.core);
+  }
+
+  /** IPVS sysctls of the connection table plus the connection limit. */
+  setOptions(o: ConnOptions): void {
+    conns.setConnOptions(this.core, o);
+  }
+
+  options(): Required<ConnOptions> {
+    return conns.getConnOptions(this.core);
+  }
+
+  /** conn_tab_size as ipvsadm prints it ("size=4096"). */
+  connTabSize(): number {
+    return this.core.x.connTabSize();
+  }
+
+  // --- statistics ---------------------------------------------------------------
+
+  /** Totals over every service (/proc/net/ip_vs_stats): counters since -Z and rates. */
+  totals(): StatsSnapshot {
+    return statsSnapshot(this.core, 'total');
+  }
+
+  /**
+   * ipvsadm -Z: counters restart from 0 (a baseline is kept; nothing is lost)
+   * and rates restart from 0. With a key, that service and its destinations;
+   * without, every service, destination and the totals.
+   */
+  zero(key?: ServiceKey): void {
+    zeroStats(this.core, key === undefined ? 0 : this.serviceId(key));
+  }
+
   /** A named global counter (see core/abi.gen.ts `counters`). */
   counter(index: number): number {
     return this.core.x.counter(index);
   }
 }
 
-function reasonOf(st: number): 'no-destination' | 'not-ours' | 'port-mismatch' | 'invalid' {
+function reasonOf(st: number): BatchFailure {
   if (st === status.E_NO_DEST_AVAILABLE) return 'no-destination';
   if (st === status.E_NOT_OURS) return 'not-ours';
   if (st === status.E_PORT) return 'port-mismatch';
+  if (st === status.E_NOCONN) return 'no-connection';
+  if (st === status.E_DROP) return 'drop';
+  if (st === status.E_CONN_LIMIT || st === status.E_NOMEM) return 'full';
   return 'invalid';
 }

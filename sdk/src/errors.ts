@@ -65,6 +65,8 @@ export class CoreError extends WasmvsError {
 export const invalid = {
   vaddr: () => new ValidationError('EBADVADDR', 'illegal virtual server address[:port] specified'),
   raddr: () => new ValidationError('EBADRADDR', 'illegal real server address[:port] specified'),
+  /** A flow's client endpoint (no ipvsadm equivalent). */
+  caddr: () => new ValidationError('EBADCADDR', 'illegal client address[:port] specified'),
   weight: () => new ValidationError('EBADWEIGHT', 'illegal weight specified'),
   uThreshold: () => new ValidationError('EBADUTHRESH', 'illegal u_threshold specified'),
   lThreshold: () => new ValidationError('EBADLTHRESH', 'illegal l_threshold specified'),
@@ -81,6 +83,7 @@ export const invalid = {
   family: () => new ValidationError('EFAMILY', 'Different address family is allowed only for tunneling servers'),
   tunnelOptions: () => new ValidationError('ETUNOPTS', 'Tunnel options conflict with forward method'),
   protocol: (p: unknown) => new ValidationError('EBADPROTO', `unknown protocol \`${String(p)}'`),
+  tcpFlags: (v: unknown) => new ValidationError('EBADTCPFLAGS', `invalid TCP flags \`${String(v)}'`),
   method: (m: unknown) => new ValidationError('EBADMETHOD', `unknown forwarding method \`${String(m)}'`),
   scheduler: (s: unknown) => new ValidationError('EBADSCHED', `invalid scheduler name \`${String(s)}'`),
   mhTableSize: (m: unknown) => new ValidationError('EBADMHSIZE', `invalid mh table size \`${String(m)}' (one of 251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071)`),

@@ -4,3 +4,7 @@ export * from './types.js';
 export { parseAddr, formatAddr, formatEndpoint } from './address.js';
 export { SCHEDULERS, MH_PRIMES, flagNames } from './schedulers.js';
 export { counters } from './core/abi.gen.js';
+export {
+  NoSuchConnectionError, type ConnInfo, type ConnState, type ConnEventName, type ConnOptions, type Timeouts,
+  type PacketInput, type PacketResult, type TcpFlags,
+} from './conns.js';

@@ -3,7 +3,7 @@
 import { layout as L } from './core/abi.gen.js';
 import type { ServiceSpec, DestSpec, FlowSpec } from './core/core.js';
 import { parseAddr, parseNetmask4, isValidPort } from './address.js';
-import { invalid } from './errors.js';
+import { invalid, SchedulerNotFoundError, InvalidOperationError } from './errors.js';
 import { schedulerId, flagBit, flagScheduler, MH_PRIMES } from './schedulers.js';
 import type { ServiceKey, ServiceOptions, DestOptions, Method, Protocol, FlowInput } from './types.js';
 
@@ -40,10 +40,11 @@ export function serviceKeySpec(key: ServiceKey): Pick<ServiceSpec, 'af' | 'proto
 /** Full spec for -A/-E: every option replaced, ipvsadm defaults for the rest. */
 export function serviceSpec(key: ServiceKey, opts: ServiceOptions = {}): ServiceSpec {
   const k = serviceKeySpec(key);
-  if (opts === null || typeof opts !== 'object') throw invalid.scheduler(opts);
+  if (opts === null || typeof opts !== 'object') throw new InvalidOperationError('service options must be an object');
   const schedName = opts.scheduler ?? 'wlc';
   const sched = typeof schedName === 'string' ? schedulerId(schedName) : undefined;
-  if (sched === undefined) throw invalid.scheduler(schedName);
+  // ipvsadm passes any -s name to the kernel, which answers ENOENT.
+  if (sched === undefined) throw new SchedulerNotFoundError();
   let flags = 0;
   let timeout = 0;
   const p = opts.persistent;
@@ -64,7 +65,9 @@ export function serviceSpec(key: ServiceKey, opts: ServiceOptions = {}): Service
       netmask = m;
     }
   }
-  for (const f of opts.flags ?? []) {
+  const flagList = opts.flags ?? [];
+  if (!Array.isArray(flagList)) throw invalid.schedFlag(String(flagList));
+  for (const f of flagList) {
     const bit = flagBit(f);
     if (bit === undefined) throw invalid.schedFlag(f);
     const owner = flagScheduler(f as never);
@@ -133,11 +136,16 @@ export function flowSpec(f: FlowInput): FlowSpec {
   const c = f.client && parseAddr(f.client.address);
   const v = f.virtual && parseAddr(f.virtual.address);
   if (!v || !isValidPort(f.virtual.port)) throw invalid.vaddr();
-  if (!c || !isValidPort(f.client.port) || c.af !== v.af) throw invalid.raddr();
+  if (!c || !isValidPort(f.client.port) || c.af !== v.af) throw invalid.caddr();
   const mark = f.fwmark ?? 0;
   if (!checkInt(mark, 0, 0xffffffff)) throw invalid.fwmark(mark);
+  if (f.tcpFlags !== undefined && !checkInt(f.tcpFlags, 0, 255)) throw invalid.tcpFlags(f.tcpFlags);
+  // scheduleBatch uses one time for the batch, but a flow's own `now` must still be a time.
+  if (f.now !== undefined && !(typeof f.now === 'number' && Number.isFinite(f.now) && f.now >= 0)) {
+    throw new InvalidOperationError(`bad time ${String(f.now)}`);
+  }
   return {
-    af: v.af, proto: PROTOCOLS[f.protocol], tcpflags: 0x02, fwmark: mark,
+    af: v.af, proto: PROTOCOLS[f.protocol], tcpflags: f.tcpFlags === undefined ? 0x02 : f.tcpFlags, fwmark: mark,
     caddr: c.w, vaddr: v.w, cport: f.client.port, vport: f.virtual.port, len: 0,
   };
 }

@@ -61,6 +61,10 @@ export interface ServiceInfo {
   ops: boolean;
   mhTableSize: number;
   destCount: number;
+  /** Traffic counters since the last -Z (ipvsadm --stats). */
+  stats: StatsCounters;
+  /** Rate estimates (ipvsadm --rate). */
+  rates: StatsRates;
 }
 
 export interface DestInfo {
@@ -78,6 +82,10 @@ export interface DestInfo {
   activeconns: number;
   inactconns: number;
   persistconns: number;
+  /** Traffic counters since the last -Z (ipvsadm --stats); kept while in the trash. */
+  stats: StatsCounters;
+  /** Rate estimates (ipvsadm --rate). */
+  rates: StatsRates;
 }
 
 export interface Endpoint { address: string; port: number }
@@ -90,6 +98,8 @@ export interface FlowInput {
   fwmark?: number;
   /** Seconds; default the director's clock. */
   now?: number;
+  /** TCP flag bits of the packet (FIN 0x01, SYN 0x02, RST 0x04, ACK 0x10); default SYN. */
+  tcpFlags?: number;
 }
 
 export interface Decision {
@@ -102,4 +112,24 @@ export interface Decision {
 
 export type BatchResult =
   | ({ ok: true } & Decision)
-  | { ok: false; reason: 'no-destination' | 'not-ours' | 'port-mismatch' | 'invalid'; status: number };
+  | { ok: false; reason: BatchFailure; status: number };
+
+/**
+ * Why a flow got no decision: no usable dest, no service, port mismatch, a TCP
+ * packet that cannot start a connection (no SYN, or RST), the connection's dest
+ * was deleted (dropped), the connection limit, or bad input.
+ */
+export type BatchFailure =
+  | 'no-destination' | 'not-ours' | 'port-mismatch' | 'no-connection' | 'drop' | 'full' | 'invalid';
+
+/**
+ * IPVS traffic counters, after the -Z baseline (exact up to 2^53; the core
+ * keeps them as 64-bit integers). outpkts/outbytes count only replies that
+ * pass the director (NAT), as in IPVS.
+ */
+export interface StatsCounters { conns: number; inpkts: number; outpkts: number; inbytes: number; outbytes: number }
+
+/** IPVS rate estimates per second, rounded exactly as ipvsadm --rate shows them. */
+export interface StatsRates { cps: number; inpps: number; outpps: number; inbps: number; outbps: number }
+
+export interface StatsSnapshot { stats: StatsCounters; rates: StatsRates }

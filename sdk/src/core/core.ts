@@ -27,6 +27,13 @@ export interface DecisionRecord {
   status: number; conn: number; dest: number; method: number; daf: number; dport: number; daddr: number[];
 }
 
+/** The STATS record: shown counters, reported rates and raw scaled averages, as bigint. */
+export interface StatsRecord {
+  conns: bigint; inpkts: bigint; outpkts: bigint; inbytes: bigint; outbytes: bigint;
+  cps: bigint; inpps: bigint; outpps: bigint; inbps: bigint; outbps: bigint;
+  avgCps: bigint; avgInpps: bigint; avgOutpps: bigint; avgInbps: bigint; avgOutbps: bigint;
+}
+
 export class Core {
   readonly x: CoreExports;
   readonly base: number;
@@ -122,6 +129,20 @@ export class Core {
       flags: dv.getUint32(p + L.DST_FLAGS, true), activeconns: dv.getUint32(p + L.DST_ACTIVE, true),
       inactconns: dv.getUint32(p + L.DST_INACTIVE, true), persistconns: dv.getUint32(p + L.DST_PERSIST, true),
       lastWeight: dv.getInt32(p + L.DST_LAST_WEIGHT, true),
+    };
+  }
+
+  /** The STATS record that statsGet left at REGION_SPEC. */
+  readStatsRecord(): StatsRecord {
+    const dv = this.view();
+    const p = this.base + L.REGION_SPEC;
+    const u = (o: number): bigint => dv.getBigUint64(p + o, true);
+    const i = (o: number): bigint => dv.getBigInt64(p + o, true);
+    return {
+      conns: u(L.ST_CONNS), inpkts: u(L.ST_INPKTS), outpkts: u(L.ST_OUTPKTS), inbytes: u(L.ST_INBYTES),
+      outbytes: u(L.ST_OUTBYTES), cps: u(L.ST_CPS), inpps: u(L.ST_INPPS), outpps: u(L.ST_OUTPPS),
+      inbps: u(L.ST_INBPS), outbps: u(L.ST_OUTBPS), avgCps: i(L.ST_AVG_CPS), avgInpps: i(L.ST_AVG_INPPS),
+      avgOutpps: i(L.ST_AVG_OUTPPS), avgInbps: i(L.ST_AVG_INBPS), avgOutbps: i(L.ST_AVG_OUTBPS),
     };
   }
 

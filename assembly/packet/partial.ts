@@ -1,0 +1,20 @@
+// Completing a CHECKSUM_PARTIAL L4 checksum (what the kernel's
+// skb_checksum_help does). A queued packet whose payload the verdict replaces
+// is marked CHECKSUM_NONE by nfnetlink_queue, so a field that still held only
+// the pseudo-header sum would leave the host wrong: every rewrite of a packet
+// flagged PKT_F_CSUM_PARTIAL ends here.
+import { ld16, st16 } from "./bytes";
+import { sumBytes } from "./csum";
+import { pkt } from "./parse";
+import { PROTO_UDP } from "../abi/layout";
+
+/** Turns the partial checksum of the parsed packet at p into the full one. */
+export function completePartial(p: usize): void {
+  const at = pkt.l4off + (pkt.proto == PROTO_UDP ? 6 : 16);
+  if (ld16(p + at) == 0 && pkt.proto == PROTO_UDP && pkt.af == 4) return;
+  // The field holds the pseudo-header sum, so summing the segment with it in
+  // place adds exactly the pseudo-header: the result is the full sum.
+  let ck = ~sumBytes(p + pkt.l4off, pkt.l4len, 0) & 0xffff;
+  if (ck == 0 && pkt.proto == PROTO_UDP) ck = 0xffff;
+  st16(p + at, ck);
+}

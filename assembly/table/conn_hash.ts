@@ -1,0 +1,144 @@
+// The connection index: u32 bucket heads chaining through R_HNEXT, hashed by
+// (protocol, client address, client port) with a seeded mix like IPVS's
+// jhash with a random seed, so outsiders cannot aim collisions and replies
+// (which only know the client side) hash to the same bucket. The array
+// doubles when the load passes 2; the move is incremental (a few old buckets
+// per insert and per advance), never a pause on the packet path.
+import { mixIn } from "./hash";
+import { rec, R_HNEXT, R_CADDR, R_CPORT, F_V6, flagsOf, protoOf, v6Word, u32At, u16At } from "./conn_mem";
+
+let seed: u32 = 0x1B873593;
+let bits: u32 = 12;
+let buckets: usize = 0;
+let mask: u32 = 0;
+let old: usize = 0;
+let oldMask: u32 = 0;
+/** Next old bucket to move; old buckets below it are empty. */
+let moved: u32 = 0;
+let count: u32 = 0;
+
+export function setConnSeed(s: u32): void { seed = s; }
+
+/** Set the initial size (conn_tab_bits, clamped to 8..24); only while empty. */
+export function setTabBits(b: u32): bool {
+  if (count != 0) return false;
+  bits = b < 8 ? 8 : b > 24 ? 24 : b;
+  if (old != 0) { heap.free(old); old = 0; }
+  if (buckets != 0) { heap.free(buckets); buckets = 0; }
+  return true;
+}
+
+export function tabBits(): u32 { return bits; }
+export function bucketCount(): u32 { return buckets == 0 ? <u32>1 << bits : mask + 1; }
+export function indexBytes(): usize { return <usize>(mask + 1) * 4 + (old != 0 ? <usize>(oldMask + 1) * 4 : 0); }
+
+function ensure(): void {
+  if (buckets != 0) return;
+  const n = <usize>1 << bits;
+  buckets = heap.alloc(n * 4);
+  memory.fill(buckets, 0, n * 4);
+  mask = <u32>n - 1;
+}
+
+@inline export function keyHash(proto: u32, c0: u32, c1: u32, c2: u32, c3: u32, v6: bool, cport: u32): u32 {
+  let h = mixIn(seed, (proto << 16) | cport);
+  h = mixIn(h, c0);
+  if (v6) {
+    h = mixIn(h, c1);
+    h = mixIn(h, c2);
+    h = mixIn(h, c3);
+  }
+  return h;
+}
+
+/** The hash of a stored record (recomputed when buckets move). */
+export function recordHash(i: u32): u32 {
+  const f = flagsOf(i);
+  const cport = u16At(i, R_CPORT);
+  if (f & F_V6) {
+    const x = u32At(i, R_CADDR);
+    return keyHash(protoOf(i), v6Word(x, 0, 0), v6Word(x, 0, 1), v6Word(x, 0, 2), v6Word(x, 0, 3), true, cport);
+  }
+  return keyHash(protoOf(i), u32At(i, R_CADDR), 0, 0, 0, false, cport);
+}
+
+/** Address of the head word of the bucket that holds hash h. */
+@inline export function bucketOf(h: u32): usize {
+  if (old != 0 && (h & oldMask) >= moved) return old + <usize>(h & oldMask) * 4;
+  return buckets + <usize>(h & mask) * 4;
+}
+
+/** First record of the chain for hash h (0 when empty). */
+export function chainHead(h: u32): u32 {
+  if (buckets == 0) return 0;
+  return load<u32>(bucketOf(h));
+}
+
+export function hashInsert(i: u32, h: u32): void {
+  ensure();
+  const b = bucketOf(h);
+  store<u32>(rec(i) + R_HNEXT, load<u32>(b));
+  store<u32>(b, i);
+  count++;
+  if (old != 0) moveSome(2);
+  else if (count > (mask + 1) << 1 && mask < 0x3FFFFFF) startGrow();
+}
+
+export function hashRemove(i: u32, h: u32): void {
+  const b = bucketOf(h);
+  let cur = load<u32>(b);
+  const next = load<u32>(rec(i) + R_HNEXT);
+  if (cur == i) {
+    store<u32>(b, next);
+  } else {
+    while (cur != 0) {
+      const p = rec(cur);
+      const n = load<u32>(p + R_HNEXT);
+      if (n == i) {
+        store<u32>(p + R_HNEXT, next);
+        break;
+      }
+      cur = n;
+    }
+  }
+  count--;
+}
+
+function startGrow(): void {
+  const n = (<usize>mask + 1) << 1;
+  old = buckets;
+  oldMask = mask;
+  moved = 0;
+  buckets = heap.alloc(n * 4);
+  memory.fill(buckets, 0, n * 4);
+  mask = <u32>n - 1;
+}
+
+/** Move up to k old buckets into the new array. */
+export function moveSome(k: u32): void {
+  while (old != 0 && k-- > 0) {
+    const ob = old + <usize>moved * 4;
+    let cur = load<u32>(ob);
+    store<u32>(ob, 0);
+    moved++;
+    while (cur != 0) {
+      const p = rec(cur);
+      const next = load<u32>(p + R_HNEXT);
+      const nb = buckets + <usize>(recordHash(cur) & mask) * 4;
+      store<u32>(p + R_HNEXT, load<u32>(nb));
+      store<u32>(nb, cur);
+      cur = next;
+    }
+    if (moved > oldMask) {
+      heap.free(old);
+      old = 0;
+    }
+  }
+}
+
+/** Bucket head by absolute bucket position (for drop_entry sweeps); covers both arrays. */
+export function bucketAt(pos: u32): u32 {
+  if (buckets == 0) return 0;
+  if (old != 0 && pos <= oldMask && pos >= moved) return load<u32>(old + <usize>pos * 4);
+  return load<u32>(buckets + <usize>(pos & mask) * 4);
+}

@@ -1,0 +1,192 @@
+// The packet path over the connection table (ip_vs_in / ip_vs_out): look the
+// flow up, apply the reuse and no-dest rules (§2.6, §2.12), schedule a new
+// connection when the packet may create one (§2.7, §2.11, §2.13), then
+// account, run the state transition and re-arm the idle timer.
+import * as S from "../abi/status";
+import { SVC_F_PERSISTENT, SVC_F_ONEPACKET, PROTO_TCP, PROTO_UDP } from "../abi/layout";
+import { writeDecision, writeDecisionFail, writeDecisionSrc } from "../abi/records";
+import { Flow } from "../sched/flow";
+import { Dest } from "./dest";
+import { Service } from "./service";
+import { services, lookupService } from "./services";
+import * as M from "./conn_mem";
+import { ConnKey, lookupIn, lookupOut, createConn, killConn, controlAdd, rearm, destOf, dportOf } from "./conn";
+import { transition } from "./conn_state";
+import { persistSchedule, persistDport, persistTemplate, persistFull } from "./persist";
+import { makeRoom } from "./conn_limit";
+import { connReuseMode, expireNodestConn } from "./conn_options";
+import { DIR_INPUT, DIR_OUTPUT, S_TIME_WAIT, S_CLOSE, S_FIN_WAIT } from "./tcp_states";
+import { accountNewConn, accountIn, accountOut } from "../stats/account";
+import * as C from "../stats/counters";
+
+const key = new ConnKey();
+
+function fillKey(f: Flow): void {
+  key.af = f.af;
+  key.proto = f.proto;
+  key.c0 = f.c0; key.c1 = f.c1; key.c2 = f.c2; key.c3 = f.c3;
+  key.v0 = f.v0; key.v1 = f.v1; key.v2 = f.v2; key.v3 = f.v3;
+  key.cport = f.cport;
+  key.vport = f.vport;
+}
+
+function fail(i: u32, status: i32, counter: i32): i32 {
+  C.bump(counter);
+  writeDecisionFail(i, status);
+  return status;
+}
+
+/** is_new_conn_expected: an uncontrolled TIME_WAIT/CLOSE entry (or DR/TUN FIN_WAIT with bit 2). */
+function newConnExpected(cp: u32): bool {
+  if (M.u32At(cp, M.R_CONTROL) != 0) return false;
+  const p = M.protoOf(cp);
+  if (p != PROTO_TCP) return false;
+  const s = M.stateOf(cp);
+  return s == S_TIME_WAIT || s == S_CLOSE
+    || ((connReuseMode & 2) != 0 && s == S_FIN_WAIT && (M.flagsOf(cp) & M.F_NOOUTPUT) != 0);
+}
+
+/** Reuse rule for a SYN that hits an entry: true when the old entry was expired. */
+function reuseOld(cp: u32): bool {
+  const d = destOf(cp);
+  let resched = newConnExpected(cp);
+  if (expireNodestConn && d !== null && d.weight == 0) resched = true;
+  if (!resched) return false;
+  killConn(cp, true);
+  C.bump(C.CNT_CONN_REUSED);
+  return true;
+}
+
+/** One client → director packet (flow record i, already in f). */
+export function packetIn(i: u32, f: Flow, now: u32): i32 {
+  if (f.af != 4 && f.af != 6) return fail(i, S.E_INVAL, C.CNT_BAD_FLOW);
+  fillKey(f);
+  let cp = lookupIn(key, false);
+  const tcp = f.proto == PROTO_TCP;
+  if (cp != 0 && connReuseMode != 0 && tcp && (f.tcpflags & 0x02) != 0 && reuseOld(cp)) cp = 0;
+  if (cp != 0) {
+    const d = destOf(cp);
+    if (d === null || !d.available) {
+      if (!expireNodestConn) return fail(i, S.E_DROP, C.CNT_DROP_NODEST);
+      killConn(cp, true);
+      C.bump(C.CNT_EXPIRE_NODEST);
+      cp = 0;
+    }
+  }
+  if (cp == 0) {
+    // TCP: RST never creates a connection; without sloppy_tcp only SYN does.
+    if (tcp && ((f.tcpflags & 0x04) != 0 || (f.tcpflags & 0x02) == 0)) return fail(i, S.E_NOCONN, C.CNT_NO_CONN);
+    return newConnection(i, f, now);
+  }
+  return forwardIn(i, cp, f, now);
+}
+
+function forwardIn(i: u32, cp: u32, f: Flow, now: u32): i32 {
+  const d = changetype<Dest>(destOf(cp));
+  const svc = services.get(d.svcId);
+  if (svc !== null) accountIn(svc, d, f.len);
+  transition(cp, DIR_INPUT, f.tcpflags);
+  M.bumpInPkts(cp);
+  rearm(cp, now);
+  writeDecision(i, M.connId(cp), d, dportOf(cp, d), M.flagsOf(cp) & M.F_METHOD);
+  return 0;
+}
+
+function lookupSvc(i: u32, f: Flow): Service | null {
+  const svc = lookupService(f.af, f.fwmark, f.proto, f.v0, f.v1, f.v2, f.v3, f.vport);
+  if (svc === null) {
+    fail(i, S.E_NOT_OURS, C.CNT_NOT_OURS);
+    return null;
+  }
+  // A non-fwmark, non-persistent service only takes packets for its own port.
+  if (svc.fwmark == 0 && (svc.flags & SVC_F_PERSISTENT) == 0 && f.vport != svc.port) {
+    fail(i, S.E_PORT, C.CNT_PORT_MISMATCH);
+    return null;
+  }
+  if (svc.sched === null) {
+    fail(i, S.E_NO_DEST_AVAILABLE, C.CNT_NO_SCHEDULER);
+    return null;
+  }
+  return svc;
+}
+
+/** ip_vs_schedule + the first packet of the new connection. */
+function newConnection(i: u32, f: Flow, now: u32): i32 {
+  const svc = lookupSvc(i, f);
+  if (svc === null) return -1;
+  const persistent = (svc.flags & SVC_F_PERSISTENT) != 0;
+  // Room for the connection and, for persistence, a possible new template.
+  if (!makeRoom(persistent ? 2 : 1)) return fail(i, S.E_CONN_LIMIT, C.CNT_CONN_LIMIT);
+  let d: Dest | null;
+  let dport: u32;
+  let ct: u32 = 0;
+  if (persistent) {
+    d = persistSchedule(svc, f, now);
+    if (d === null) {
+      if (persistFull) return fail(i, S.E_NOMEM, C.CNT_CONN_NOMEM);
+      return fail(i, S.E_NO_DEST_AVAILABLE, C.CNT_NO_DEST);
+    }
+    ct = persistTemplate;
+    dport = persistDport(svc, f, d);
+  } else {
+    d = changetype<Service>(svc).sched!.pick(svc, f);
+    if (d === null) return fail(i, S.E_NO_DEST_AVAILABLE, C.CNT_NO_DEST);
+    dport = d.port != 0 ? d.port : f.vport;
+  }
+  const ops = (svc.flags & SVC_F_ONEPACKET) != 0 && f.proto == PROTO_UDP;
+  const cp = createConn(key, d, dport, ops ? M.F_OPS : 0, now, 0);
+  if (cp == 0) return fail(i, S.E_NOMEM, C.CNT_CONN_NOMEM);
+  if (ct != 0) controlAdd(cp, ct);
+  C.bump(C.CNT_SCHEDULED);
+  C.bump(C.CNT_CONN_NEW);
+  accountNewConn(svc, d);
+  if (!ops) return forwardIn(i, cp, f, now);
+  // OPS: one packet, then the entry goes at once (it was never hashed).
+  accountIn(svc, d, f.len);
+  C.bump(C.CNT_OPS);
+  writeDecision(i, 0, d, dport, d.method);
+  killConn(cp, false);
+  return 0;
+}
+
+/** One real server → client packet: k.c = packet destination, k.v = packet source. */
+export function packetOut(i: u32, f: Flow, now: u32): i32 {
+  if (f.af != 4 && f.af != 6) return fail(i, S.E_INVAL, C.CNT_BAD_FLOW);
+  fillKey(f);
+  const cp = lookupOut(key);
+  if (cp == 0) return fail(i, S.E_NOCONN, C.CNT_NO_CONN);
+  const d = destOf(cp);
+  if (d !== null && d.available) {
+    const svc = services.get(d.svcId);
+    if (svc !== null) accountOut(svc, d, f.len);
+  }
+  transition(cp, DIR_OUTPUT, f.tcpflags);
+  rearm(cp, now);
+  writeSource(i, cp, d);
+  return 0;
+}
+
+/** For replies the decision carries the address to write as source: VIP:vport. */
+function writeSource(i: u32, cp: u32, d: Dest | null): void {
+  const id = d === null ? 0 : d.id;
+  const m = M.flagsOf(cp) & M.F_METHOD;
+  const vport = M.u16At(cp, M.R_VPORT);
+  if ((M.flagsOf(cp) & M.F_V6) == 0) {
+    writeDecisionSrc(i, M.connId(cp), id, m, 4, M.u32At(cp, M.R_VADDR), 0, 0, 0, vport);
+  } else {
+    const x = M.u32At(cp, M.R_CADDR);
+    writeDecisionSrc(i, M.connId(cp), id, m, 6, M.v6Word(x, 1, 0), M.v6Word(x, 1, 1), M.v6Word(x, 1, 2), M.v6Word(x, 1, 3), vport);
+  }
+}
+
+/** Without connection tracking: the scheduler's answer only (scheduler studies). */
+export function pickOnly(i: u32, f: Flow): i32 {
+  if (f.af != 4 && f.af != 6) return fail(i, S.E_INVAL, C.CNT_BAD_FLOW);
+  const svc = lookupSvc(i, f);
+  if (svc === null) return -1;
+  const d = changetype<Service>(svc).sched!.pick(svc, f);
+  if (d === null) return fail(i, S.E_NO_DEST_AVAILABLE, C.CNT_NO_DEST);
+  C.bump(C.CNT_SCHEDULED);
+  writeDecision(i, 0, d, d.port != 0 ? d.port : f.vport, d.method);
+  return 0;
+}
