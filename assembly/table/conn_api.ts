@@ -1,5 +1,6 @@
 // Entry points behind the connection-table exports: the clock (advance),
 // socket-level events, the packet batch, and the expire_nodest_conn flush.
+import { estimatorRun } from "../stats/estimator";
 import * as S from "../abi/status";
 import {
   FLOW_DIR_OUT, CONN_EV_ESTABLISHED, CONN_EV_CLIENT_FIN, CONN_EV_SERVER_FIN, CONN_EV_RESET, CONN_EV_CLOSE,
@@ -101,9 +102,19 @@ function flushNodest(): i32 {
   return n;
 }
 
+/**
+ * The clocks every data-path call runs first: connection timers, then the
+ * rate estimator, so traffic counted at `now` falls into the sample after
+ * every sample due by `now` (as it would with the kernel's timers).
+ */
+export function runClocks(now: u32): void {
+  advanceConns(now);
+  estimatorRun(now);
+}
+
 /** Flow records 0..n-1 as packets (FLOW_DIR per record); returns the successes. */
 export function packetBatch(n: u32, now: u32): i32 {
-  advanceConns(now);
+  runClocks(now);
   let ok = 0;
   for (let i: u32 = 0; i < n; i++) {
     readFlow(i, flow);
@@ -127,7 +138,7 @@ export function packetBatch(n: u32, now: u32): i32 {
  * UDP entries only refresh their timer. Returns the entry's state or a status.
  */
 export function connEvent(id: u32, ev: u32, now: u32): i32 {
-  advanceConns(now);
+  runClocks(now);
   const i = M.indexOf(id);
   if (i == 0) return S.E_NOCONN;
   if (ev == CONN_EV_ESTABLISHED) {

@@ -4,7 +4,7 @@ import { readFlow } from "../abi/records";
 import { flow } from "../sched/flow";
 import { packetIn, pickOnly } from "./conn_path";
 import { trackConns } from "./conn_options";
-import { advanceConns } from "./conn_api";
+import { runClocks } from "./conn_api";
 
 /**
  * Schedule flows 0..n-1 of the flow region as client packets (FLOW_TCPFLAGS,
@@ -13,7 +13,7 @@ import { advanceConns } from "./conn_api";
  * one-packet scheduling). Timers due by `now` run first. Returns successes.
  */
 export function scheduleBatch(n: u32, now: u32): i32 {
-  advanceConns(now);
+  runClocks(now);
   let ok = 0;
   for (let i: u32 = 0; i < n; i++) {
     readFlow(i, flow);
