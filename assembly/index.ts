@@ -20,6 +20,8 @@ import * as stats from "./stats/ops";
 import { estimatorRun } from "./stats/estimator";
 import { wr32 } from "./abi/io";
 import * as conns from "./table/conn_exports";
+import * as gateway from "./packet/gateway";
+import * as bulk from "./table/bulk";
 
 /** Set seeds and allocate the I/O regions; call once before anything else. */
 export function init(seedLo: u32, seedHi: u32): i32 {
@@ -85,6 +87,8 @@ export function svcList(cursor: i32): i32 {
 export function destAdd(svcId: u32): i32 { return control.addDest(svcId); }
 export function destEdit(svcId: u32): i32 { return control.editDest(svcId); }
 export function destDelete(svcId: u32): i32 { return control.deleteDest(svcId); }
+/** n configuration records in REGION_BULK (BULK_* layout), applied in order; see table/bulk.ts. */
+export function cfgBatch(n: u32, stop: u32): i32 { return bulk.cfgBatch(n, stop); }
 
 /** Dest records of a service in list order from index `cursor`; returns the count. */
 export function destList(svcId: u32, cursor: i32): i32 {
@@ -200,6 +204,12 @@ export function pktIcmpParse(off: u32, len: u32, slot: u32, mark: u32): i32 { re
 export function pktNatIcmp(off: u32, len: u32, slot: u32, dir: u32, flags: u32): i32 { return icmpPacket.icmpNat(off, len, slot, dir, flags); }
 /** Length of the bytes the last pkt* call left at its offset. */
 export function pktLen(): u32 { return packet.resultLen(); }
+
+// --- gateway burst (packet/gateway.ts) -----------------------------------------
+/** Tunnel outer source (IPv4, host order) and route MTU towards the real servers. */
+export function gwConfig(tunSrc: u32, mtu: u32): i32 { return gateway.gwConfig(tunSrc, mtu); }
+/** n NFQUEUE records (GW_REC_*) at `stride` in REGION_PACKETS → n verdicts (GW_VER_*) in REGION_LIST; returns n. */
+export function gwBurst(n: u32, stride: u32, now: u32): i32 { return gateway.gwBurst(n, stride, now); }
 
 // --- connection table (issue 3) ---------------------------------------------
 /** Run timers up to `now` (conn expiry, template re-arm, estimator, scheduler tick); returns entries expired. */

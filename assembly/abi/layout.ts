@@ -27,7 +27,12 @@ export const REGION_DECISIONS_SIZE: u32 = MAX_BATCH * DECISION_SIZE;
 /** Packets rewritten in place by the pkt* exports (gateway, playground packet view). */
 export const REGION_PACKETS: u32 = REGION_DECISIONS + REGION_DECISIONS_SIZE;
 export const REGION_PACKETS_SIZE: u32 = 512 * 1024;
-export const IO_TOTAL: u32 = REGION_PACKETS + REGION_PACKETS_SIZE;
+/** Configuration records in for cfgBatch (table/bulk.ts: wasmvsadm -R, issue 4). */
+export const REGION_BULK: u32 = REGION_PACKETS + REGION_PACKETS_SIZE;
+export const BULK_RECORD_SIZE: u32 = 96;
+export const BULK_MAX: u32 = 4096;
+export const REGION_BULK_SIZE: u32 = BULK_MAX * BULK_RECORD_SIZE;
+export const IO_TOTAL: u32 = REGION_BULK + REGION_BULK_SIZE;
 
 // --- address: 16 bytes, four u32 words in host order -------------------------
 // IPv4: word 0 holds the address (10.0.0.2 = 0x0A000002), words 1..3 are 0.
@@ -201,3 +206,41 @@ export const PKT_F_GSO: u32 = 0x4;
 /** pktNat directions: rewrite the destination (client -> real server) or the source (reply). */
 export const PKT_DIR_IN: u32 = 0;
 export const PKT_DIR_OUT: u32 = 1;
+
+// --- gateway burst (gwBurst; packet/gateway.ts) ------------------------------
+// Packet records in REGION_PACKETS at the host's stride, as the NFQUEUE addon
+// writes them (native-host/src/nfq_socket.h); the IP packet starts at GW_REC_HEADER.
+export const GW_REC_ID: u32 = 0; // u32 packet id
+export const GW_REC_MARK: u32 = 4; // u32 skb mark
+export const GW_REC_LEN: u32 = 8; // u32 bytes stored
+export const GW_REC_ORIG_LEN: u32 = 12; // u32 length on the wire
+export const GW_REC_FLAGS: u32 = 17; // u8 GW_RF_*
+export const GW_REC_HEADER: u32 = 20;
+export const GW_RF_TRUNCATED: u32 = 0x1;
+export const GW_RF_CSUM_PARTIAL: u32 = 0x2;
+export const GW_RF_GSO: u32 = 0x4;
+// Verdict records out at REGION_LIST, the addon's verdicts() layout.
+export const GW_VER_ID: u32 = 0; // u32 packet id
+export const GW_VER_VERDICT: u32 = 4; // u32 NF_DROP 0 / NF_ACCEPT 1
+export const GW_VER_FLAGS: u32 = 8; // u32 GW_VF_*
+export const GW_VER_MARK: u32 = 12; // u32
+export const GW_VER_OFF: u32 = 16; // u32 payload offset in REGION_PACKETS
+export const GW_VER_LEN: u32 = 20; // u32 payload length
+export const GW_VER_SIZE: u32 = 24;
+export const GW_VF_MARK: u32 = 0x1;
+export const GW_VF_PAYLOAD: u32 = 0x2;
+/** DR: the verdict mark of a packet for dest id D is GW_DR_MARK_BASE + (D & GW_DR_SLOT_MASK). */
+export const GW_DR_MARK_BASE: u32 = 0x57a00000;
+export const GW_DR_SLOT_MASK: u32 = 0xfffff;
+
+// --- bulk configuration records (cfgBatch; table/bulk.ts) ---------------------
+export const BULK_OP: u32 = 0; // u32 BULK_* operation
+export const BULK_STATUS: u32 = 4; // i32 out: id or OK (>= 0), else a status
+export const BULK_SVC: u32 = 8; // service spec (SVC_* layout, SVC_SPEC_SIZE bytes)
+export const BULK_DST: u32 = 56; // dest spec (DST_* layout, DST_SPEC_SIZE bytes)
+export const BULK_ADD_SERVICE: u32 = 1;
+export const BULK_EDIT_SERVICE: u32 = 2;
+export const BULK_DELETE_SERVICE: u32 = 3;
+export const BULK_ADD_DEST: u32 = 4;
+export const BULK_EDIT_DEST: u32 = 5;
+export const BULK_DELETE_DEST: u32 = 6;

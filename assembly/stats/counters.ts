@@ -32,6 +32,14 @@ export const CNT_PKT_FRAG_NEEDED: i32 = 37;
 export const CNT_PKT_NOT_BALANCED: i32 = 38;
 export const CNT_PKT_NO_ROOM: i32 = 39;
 export const CNT_PKT_UNSUPPORTED: i32 = 40;
+// Gateway burst (packet/gateway.ts): a block from 48 on.
+export const CNT_GW_PACKETS: i32 = 48;
+export const CNT_GW_FORWARDED: i32 = 49;
+export const CNT_GW_PASSED: i32 = 50;
+export const CNT_GW_DROPPED: i32 = 51;
+export const CNT_GW_TRUNCATED: i32 = 52;
+export const CNT_GW_REPLIES: i32 = 53;
+export const CNT_GW_ICMP_SENT: i32 = 54;
 export const CNT_MAX: i32 = 64;
 
 const counters = new StaticArray<u64>(CNT_MAX);

@@ -5,9 +5,10 @@ import { layout as L, status } from './core/abi.gen.js';
 import { errorFromStatus, InvalidOperationError } from './errors.js';
 import { formatAddr } from './address.js';
 import { schedulerName, flagNames } from './schedulers.js';
-import { serviceSpec, serviceKeySpec, destSpec, destKeySpec, flowSpec, METHOD_NAMES, TUN_TYPES, TUN_CSUMS, PROTOCOLS } from './spec.js';
+import { serviceSpec, serviceKeySpec, serviceLookupSpec, destSpec, destKeySpec, flowSpec, METHOD_NAMES, TUN_TYPES, TUN_CSUMS, PROTOCOLS } from './spec.js';
 import { statsSnapshot, zeroStats } from './stats.js';
 import * as conns from './conns.js';
+import { applyPacked, type PackedOutcome } from './bulk.js';
 import type { ConnInfo, ConnEventName, ConnState, ConnOptions, Timeouts, PacketInput, PacketResult } from './conns.js';
 import type {
   ServiceKey, ServiceOptions, DestOptions, ServiceInfo, DestInfo, FlowInput, Decision, BatchResult, Protocol,
@@ -92,8 +93,7 @@ export class Director {
 
   /** The id of a service, or throws NoSuchServiceError. */
   serviceId(key: ServiceKey): number {
-    const k = serviceKeySpec(key);
-    this.core.writeServiceSpec({ ...k, sched: 0, flags: 0, timeout: 0, netmask: 0, mhPrime: 0 });
+    this.core.writeServiceSpec(serviceLookupSpec(key));
     return this.check(this.core.x.svcFind(), 'service');
   }
 
@@ -145,8 +145,8 @@ export class Director {
 
   /** `op` 'service' for listings (ipvsadm: "No such service"), 'dest' for -a/-e/-d ("Service not defined"). */
   private svcForDest(key: ServiceKey, op: 'service' | 'dest' = 'dest'): { id: number; af: number; port: number } {
-    const k = serviceKeySpec(key);
-    this.core.writeServiceSpec({ ...k, sched: 0, flags: 0, timeout: 0, netmask: 0, mhPrime: 0 });
+    const k = serviceLookupSpec(key);
+    this.core.writeServiceSpec(k);
     const id = this.check(this.core.x.svcFind(), op);
     return { id, af: k.af, port: k.port };
   }
@@ -171,9 +171,18 @@ export class Director {
   deleteDest(key: ServiceKey, d: { address: string; port?: number }): void {
     const svc = this.svcForDest(key);
     const k = destKeySpec(svc.port, d);
-    this.core.writeDestSpec({ ...k, method: 0, weight: 0, uThreshold: 0, lThreshold: 0, tunType: 0, tunFlags: 0, tunPort: 0 });
+    this.core.writeDestSpec({ af: k.af, addr: k.addr, port: k.port, method: 0, weight: 0, uThreshold: 0, lThreshold: 0, tunType: 0, tunFlags: 0, tunPort: 0 });
     this.endpoints.clear();
     this.check(this.core.x.destDelete(svc.id), 'dest');
+  }
+
+  /**
+   * Many -A/-E/-D/-a/-e/-d at once, as packed records (packed.ts; wasmvsadm -R):
+   * validated in JS, applied by one core call per chunk. See bulk.ts.
+   */
+  applyPacked(words: Uint32Array, count: number, stopOnError = false): PackedOutcome {
+    this.endpoints.clear();
+    return applyPacked(this.core, words, count, stopOnError);
   }
 
   /** Snapshot of a service's destinations in IPVS list order (newest first). */
@@ -275,8 +284,13 @@ export class Director {
       this.core.x.schedule(chunk.length, t);
       for (let i = 0; i < chunk.length; i++) {
         const r = this.core.readDecision(i);
-        if (r.status >= 0) out.push({ ok: true, ...this.decision(r) });
-        else out.push({ ok: false, status: r.status, reason: reasonOf(r.status) });
+        if (r.status >= 0) {
+          // Fields copied by name: an object spread costs ~0.2 µs per result on Node 20.
+          const d = this.decision(r);
+          out.push({ ok: true, id: d.id, dest: d.dest, destId: d.destId, method: d.method });
+        } else {
+          out.push({ ok: false, status: r.status, reason: reasonOf(r.status) });
+        }
       }
     }
     return out;

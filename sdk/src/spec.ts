@@ -37,6 +37,12 @@ export function serviceKeySpec(key: ServiceKey): Pick<ServiceSpec, 'af' | 'proto
   return { af: a.af, proto: PROTOCOLS[k.protocol], port: k.port, fwmark: 0, addr: a.w };
 }
 
+/** A spec that only names a service (lookups by key); options zeroed. */
+export function serviceLookupSpec(key: ServiceKey): ServiceSpec {
+  const k = serviceKeySpec(key);
+  return { af: k.af, proto: k.proto, port: k.port, fwmark: k.fwmark, addr: k.addr, sched: 0, flags: 0, timeout: 0, netmask: 0, mhPrime: 0 };
+}
+
 /** Full spec for -A/-E: every option replaced, ipvsadm defaults for the rest. */
 export function serviceSpec(key: ServiceKey, opts: ServiceOptions = {}): ServiceSpec {
   const k = serviceKeySpec(key);
@@ -84,7 +90,8 @@ export function serviceSpec(key: ServiceKey, opts: ServiceOptions = {}): Service
     if (!MH_PRIMES.includes(opts.mhTableSize)) throw invalid.mhTableSize(opts.mhTableSize);
     mhPrime = opts.mhTableSize;
   }
-  return { ...k, sched, flags, timeout, netmask, mhPrime };
+  // Fields written out: an object spread here costs microseconds on Node 20.
+  return { af: k.af, proto: k.proto, port: k.port, fwmark: k.fwmark, addr: k.addr, sched, flags, timeout, netmask, mhPrime };
 }
 
 function checkInt(v: unknown, lo: number, hi: number): boolean {
@@ -127,7 +134,7 @@ export function destSpec(svc: { af: number; port: number }, d: DestOptions): Des
     if (tunType === 2 && tunFlags === 2) throw invalid.tunnelOptions();
     tunPort = t.port ?? 0;
   }
-  return { ...k, method, weight, uThreshold: u, lThreshold: l, tunType, tunFlags, tunPort };
+  return { af: k.af, addr: k.addr, port: k.port, method, weight, uThreshold: u, lThreshold: l, tunType, tunFlags, tunPort };
 }
 
 export function flowSpec(f: FlowInput): FlowSpec {

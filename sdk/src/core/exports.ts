@@ -51,4 +51,7 @@ export type CoreExports = {
   getTimeout(which: number): number;
   setOption(id: number, value: number): number;
   getOption(id: number): number;
+  cfgBatch(n: number, stop: number): number;
+  gwConfig(tunSrc: number, mtu: number): number;
+  gwBurst(n: number, stride: number, now: number): number;
 };

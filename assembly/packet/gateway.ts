@@ -1,0 +1,238 @@
+// The gateway's per-burst packet path (behind gwBurst): every packet record
+// the NFQUEUE addon wrote into REGION_PACKETS is parsed, matched against the
+// connection table (ip_vs_in for client → VIP, ip_vs_out for NAT replies),
+// scheduled when it may open a connection, accounted, and then rewritten
+// (NAT), marked for policy routing (DR) or wrapped in IPIP (TUN) in place.
+// One verdict record per packet goes to REGION_LIST for the addon. Nothing
+// here allocates; malformed input ends in a verdict and a counter.
+import * as S from "../abi/status";
+import {
+  MAX_BATCH, REGION_PACKETS_SIZE, REGION_LIST_SIZE, PKT_CONTINUE, PKT_PASS, PROTO_TCP,
+  METHOD_MASQ, METHOD_TUNNEL, METHOD_ROUTE, GW_REC_HEADER, GW_RF_TRUNCATED, GW_RF_CSUM_PARTIAL, GW_RF_GSO,
+  GW_VER_SIZE, GW_VF_MARK, GW_VF_PAYLOAD, GW_DR_MARK_BASE, GW_DR_SLOT_MASK,
+} from "../abi/layout";
+import { gwRecord, gwRecId, gwRecMark, gwRecLen, gwRecFlags, writeGwVerdict, decisionMethod, decisionDest } from "../abi/gateway_records";
+import { readDecisionTarget } from "../abi/packet_records";
+import { parse, pkt } from "./parse";
+import { natRewrite, target } from "./nat";
+import { decTtl } from "./ttl";
+import { tooBigForTunnel, encapsulate, OUTER_LEN } from "./tunnel";
+import { buildFragNeeded, fragNeededLen } from "./icmp";
+import { completePartial } from "./partial";
+import { flow } from "../sched/flow";
+import { lookupService } from "../table/services";
+import { ConnKey, lookupIn } from "../table/conn";
+import { packetIn, packetOut } from "../table/conn_path";
+import { destOf, dportOf } from "../table/conn";
+import { Dest } from "../table/dest";
+import * as M from "../table/conn_mem";
+import { services } from "../table/services";
+import { accountIn, accountOut } from "../stats/account";
+import { natIcmp } from "./icmp_nat";
+import { icmpLookup, icmpConn, ICMP_NOT_OURS, ICMP_MALFORMED, ICMP_FROM_CLIENT } from "./gw_icmp";
+import { advanceConns } from "../table/conn_api";
+import * as C from "../stats/counters";
+
+const NF_DROP: u32 = 0;
+const NF_ACCEPT: u32 = 1;
+
+/** Host settings (gwConfig): the tunnel's outer source, the route MTU towards real servers. */
+let tunSrc: u32 = 0;
+let tunMtu: u32 = 1500;
+
+export function gwConfig(src: u32, mtu: u32): i32 {
+  if (mtu < 68 + OUTER_LEN || mtu > 65535) return S.E_INVAL;
+  tunSrc = src;
+  tunMtu = mtu;
+  return S.OK;
+}
+
+const probe = new ConnKey();
+
+/**
+ * Client → director (ip_vs_in) when the destination is a service or an
+ * existing connection's client side; otherwise a reply candidate (ip_vs_out).
+ */
+function inbound(mark: u32): bool {
+  if (lookupService(pkt.af, mark, pkt.proto, pkt.d0, pkt.d1, pkt.d2, pkt.d3, pkt.dport) !== null) return true;
+  probe.af = pkt.af;
+  probe.proto = pkt.proto;
+  probe.c0 = pkt.s0; probe.c1 = pkt.s1; probe.c2 = pkt.s2; probe.c3 = pkt.s3;
+  probe.v0 = pkt.d0; probe.v1 = pkt.d1; probe.v2 = pkt.d2; probe.v3 = pkt.d3;
+  probe.cport = pkt.sport;
+  probe.vport = pkt.dport;
+  return lookupIn(probe, false) != 0;
+}
+
+/** The shared Flow from the parsed packet; `in` false swaps the sides (reply: c = packet dst). */
+function fillFlow(mark: u32, isIn: bool, now: u32): void {
+  flow.af = pkt.af;
+  flow.proto = pkt.proto;
+  flow.fwmark = mark;
+  flow.tcpflags = pkt.proto == PROTO_TCP ? pkt.tcpflags : 0;
+  flow.len = pkt.totLen;
+  flow.now = now;
+  if (isIn) {
+    flow.c0 = pkt.s0; flow.c1 = pkt.s1; flow.c2 = pkt.s2; flow.c3 = pkt.s3; flow.cport = pkt.sport;
+    flow.v0 = pkt.d0; flow.v1 = pkt.d1; flow.v2 = pkt.d2; flow.v3 = pkt.d3; flow.vport = pkt.dport;
+  } else {
+    flow.c0 = pkt.d0; flow.c1 = pkt.d1; flow.c2 = pkt.d2; flow.c3 = pkt.d3; flow.cport = pkt.dport;
+    flow.v0 = pkt.s0; flow.v1 = pkt.s1; flow.v2 = pkt.s2; flow.v3 = pkt.s3; flow.vport = pkt.sport;
+  }
+}
+
+function accept(i: u32, id: u32): void {
+  C.bump(C.CNT_GW_PASSED);
+  writeGwVerdict(i, id, NF_ACCEPT, 0, 0, 0, 0);
+}
+
+function drop(i: u32, id: u32): void {
+  C.bump(C.CNT_GW_DROPPED);
+  writeGwVerdict(i, id, NF_DROP, 0, 0, 0, 0);
+}
+
+/** Accept with the bytes now at the packet's place (length `len`). */
+function payload(i: u32, id: u32, rec: u32, len: u32): void {
+  C.bump(C.CNT_GW_FORWARDED);
+  writeGwVerdict(i, id, NF_ACCEPT, GW_VF_PAYLOAD, 0, rec + GW_REC_HEADER, len);
+}
+
+/** NAT one way: dst (client → real server) or src (reply → VIP:vport). */
+function nat(i: u32, id: u32, rec: u32, p: usize, dst: bool, partial: bool): void {
+  if (readDecisionTarget(i) != pkt.af) {
+    C.bump(C.CNT_PKT_UNSUPPORTED);
+    return drop(i, id);
+  }
+  natRewrite(p, dst, partial);
+  if (partial) completePartial(p);
+  payload(i, id, rec, pkt.totLen);
+}
+
+/** TUN from a decision: IPIP to the real server, or ICMP frag-needed to the client when DF forbids. */
+function tunnel(i: u32, id: u32, rec: u32, p: usize, cap: u32, rflags: u32): void {
+  if (pkt.af != 4 || readDecisionTarget(i) != 4) {
+    C.bump(C.CNT_PKT_UNSUPPORTED);
+    return drop(i, id);
+  }
+  tunnelTo(i, id, rec, p, cap, rflags);
+}
+
+/** TUN towards target.w0 (IPv4 packet, IPv4 real server). */
+function tunnelTo(i: u32, id: u32, rec: u32, p: usize, cap: u32, rflags: u32): void {
+  if (tooBigForTunnel(tunMtu, (rflags & GW_RF_GSO) != 0)) {
+    if (fragNeededLen() > cap) {
+      C.bump(C.CNT_PKT_NO_ROOM);
+      return drop(i, id);
+    }
+    C.bump(C.CNT_PKT_FRAG_NEEDED);
+    C.bump(C.CNT_GW_ICMP_SENT);
+    // The payload verdict turns the packet into the error (VIP → client); routing sends it back.
+    writeGwVerdict(i, id, NF_ACCEPT, GW_VF_PAYLOAD, 0, rec + GW_REC_HEADER, buildFragNeeded(p, tunMtu - OUTER_LEN));
+    return;
+  }
+  if (pkt.totLen + OUTER_LEN > cap) {
+    C.bump(C.CNT_PKT_NO_ROOM);
+    return drop(i, id);
+  }
+  // The kernel's forwarding decrements the outer TTL; the inner one is IPVS's own decrement.
+  if (!decTtl(p)) return drop(i, id);
+  if ((rflags & GW_RF_CSUM_PARTIAL) != 0) completePartial(p);
+  payload(i, id, rec, encapsulate(p, tunSrc, target.w0));
+}
+
+/**
+ * An ICMP error about a connection: forwarded with its method (§2.9), the
+ * NAT rewrite applied inside and out; in/out statistics as IPVS counts them.
+ */
+function icmpError(i: u32, id: u32, rec: u32, p: usize, cap: u32, rflags: u32): void {
+  const k = icmpLookup(p);
+  if (k == ICMP_MALFORMED) return drop(i, id);
+  if (k == ICMP_NOT_OURS) return accept(i, id);
+  const dn = destOf(icmpConn);
+  if (dn === null) return accept(i, id);
+  const d = changetype<Dest>(dn);
+  const svc = services.get(d.svcId);
+  const m = M.flagsOf(icmpConn) & M.F_METHOD;
+  if (k == ICMP_FROM_CLIENT) {
+    if (svc !== null) accountIn(svc, d, pkt.totLen);
+    target.w0 = d.a0;
+    target.port = dportOf(icmpConn, d);
+    if (m == METHOD_MASQ && d.af == 4) {
+      natIcmp(p, true);
+      return payload(i, id, rec, pkt.totLen);
+    }
+    if (m == METHOD_ROUTE) {
+      C.bump(C.CNT_GW_FORWARDED);
+      return writeGwVerdict(i, id, NF_ACCEPT, GW_VF_MARK, GW_DR_MARK_BASE + (d.id & GW_DR_SLOT_MASK), 0, 0);
+    }
+    if (m == METHOD_TUNNEL && d.af == 4) return tunnelTo(i, id, rec, p, cap, rflags);
+    return accept(i, id);
+  }
+  if (svc !== null) accountOut(svc, d, pkt.totLen);
+  if (m != METHOD_MASQ || (M.flagsOf(icmpConn) & M.F_V6) != 0) return accept(i, id);
+  target.w0 = M.u32At(icmpConn, M.R_VADDR);
+  target.port = M.u16At(icmpConn, M.R_VPORT);
+  natIcmp(p, false);
+  C.bump(C.CNT_GW_REPLIES);
+  payload(i, id, rec, pkt.totLen);
+}
+
+/** Packet record i of the burst. */
+function one(i: u32, stride: u32, now: u32): void {
+  const base = gwRecord(i, stride);
+  const rec = i * stride;
+  const id = gwRecId(base);
+  const len = gwRecLen(base);
+  const rflags = gwRecFlags(base);
+  const cap = stride - GW_REC_HEADER;
+  C.bump(C.CNT_GW_PACKETS);
+  // A truncated copy cannot be rewritten, and an oversized length is a host error.
+  if ((rflags & GW_RF_TRUNCATED) != 0 || len > cap) {
+    C.bump(C.CNT_GW_TRUNCATED);
+    return drop(i, id);
+  }
+  const p = base + GW_REC_HEADER;
+  const r = parse(p, len);
+  if (r == PKT_PASS && pkt.proto == 1 && pkt.af == 4) return icmpError(i, id, rec, p, cap, rflags);
+  if (r == PKT_PASS) return accept(i, id);
+  if (r != PKT_CONTINUE) return drop(i, id);
+  const mark = gwRecMark(base);
+  const isIn = inbound(mark);
+  fillFlow(mark, isIn, now);
+  if (!isIn) {
+    // ip_vs_out: only NAT replies are rewritten; anything unknown passes.
+    if (packetOut(i, flow, now) < 0 || decisionMethod(i) != METHOD_MASQ) return accept(i, id);
+    C.bump(C.CNT_GW_REPLIES);
+    return nat(i, id, rec, p, false, (rflags & GW_RF_CSUM_PARTIAL) != 0);
+  }
+  const st = packetIn(i, flow, now);
+  if (st < 0) {
+    // Not ours / no connection for a non-SYN: accepted untouched as IPVS
+    // does; no dest, limits, memory: dropped (counted by the table).
+    if (st == S.E_NOCONN || st == S.E_NOT_OURS || st == S.E_PORT) return accept(i, id);
+    return drop(i, id);
+  }
+  const m = decisionMethod(i);
+  if (m == METHOD_MASQ) return nat(i, id, rec, p, true, (rflags & GW_RF_CSUM_PARTIAL) != 0);
+  if (m == METHOD_TUNNEL) return tunnel(i, id, rec, p, cap, rflags);
+  if (m == METHOD_ROUTE) {
+    // DR: bytes unchanged (no payload verdict, so checksum state is kept);
+    // the mark selects the policy-routing table whose next hop is the dest.
+    C.bump(C.CNT_GW_FORWARDED);
+    writeGwVerdict(i, id, NF_ACCEPT, GW_VF_MARK, GW_DR_MARK_BASE + (decisionDest(i) & GW_DR_SLOT_MASK), 0, 0);
+    return;
+  }
+  accept(i, id);
+}
+
+/**
+ * n packet records at `stride` bytes in REGION_PACKETS → n verdict records
+ * in REGION_LIST. Runs the connection timers first. Returns n or a status.
+ */
+export function gwBurst(n: u32, stride: u32, now: u32): i32 {
+  if (n > MAX_BATCH || n * GW_VER_SIZE > REGION_LIST_SIZE) return S.E_BATCH;
+  if ((stride & 3) != 0 || stride < GW_REC_HEADER + 60 || <u64>n * <u64>stride > <u64>REGION_PACKETS_SIZE) return S.E_INVAL;
+  advanceConns(now);
+  for (let i: u32 = 0; i < n; i++) one(i, stride, now);
+  return <i32>n;
+}
