@@ -1,0 +1,45 @@
+// -R input (reference §5.9): one command per line, split on spaces, tabs and
+// CR without quoting; tokens exactly `ipvsadm` dropped; blank lines skipped.
+// wasmvs also skips `#` comment lines.
+import type { PackedWriter } from '../src/packed.js';
+import { fastRange } from './fastparse.js';
+
+export interface RestoreLine { line: number; argv: string[] }
+/** A line for the full parser, with the number of fast-path records before it. */
+export interface SlowLine extends RestoreLine { at: number }
+
+/** The words of one line, or null for a blank or comment line. */
+export function restoreArgv(text: string): string[] | null {
+  const argv = text.split(/[ \t\r]+/).filter((w) => w !== '' && w !== 'ipvsadm');
+  return argv.length === 0 || argv[0].startsWith('#') ? null : argv;
+}
+
+export function restoreLines(text: string): RestoreLine[] {
+  const out: RestoreLine[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const argv = restoreArgv(lines[i]);
+    if (argv) out.push({ line: i + 1, argv });
+  }
+  return out;
+}
+
+/**
+ * Split -R input: lines of the fast shape go straight into `packed` (when
+ * given), the others come back in order, each knowing how many packed
+ * records precede it, so the two streams can be replayed interleaved.
+ */
+export function scanRestore(text: string, packed: PackedWriter | null): SlowLine[] {
+  const out: SlowLine[] = [];
+  let line = 0;
+  for (let a = 0; a <= text.length; line++) {
+    let nl = text.indexOf('\n', a);
+    if (nl < 0) nl = text.length;
+    if (!packed || !fastRange(text, a, nl, packed)) {
+      const argv = restoreArgv(text.slice(a, nl));
+      if (argv) out.push({ line: line + 1, argv, at: packed ? packed.count : 0 });
+    }
+    a = nl + 1;
+  }
+  return out;
+}

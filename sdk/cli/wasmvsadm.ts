@@ -1,0 +1,64 @@
+// wasmvsadm: ipvsadm's command line for a running wasmvsd. Loads only the
+// parser, the formatters and the socket client (never the core or a data path).
+import { basename } from 'node:path';
+import { runArgv, type Io } from './run.js';
+import { takeSocket } from './parse.js';
+import { argResolver, hostNamesIn, listingNames } from './resolve.js';
+import { socketPath } from '../control/paths.js';
+import { ControlClient } from '../control/client.js';
+import type { Request } from '../control/protocol.js';
+import { runDrain } from './drain.js';
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function write(stream: NodeJS.WriteStream, text: string): void {
+  stream.write(text);
+}
+
+export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
+  const program = basename(process.argv[1] ?? 'wasmvsadm').replace(/\.js$/, '');
+  const path = socketPath(takeSocket(argv).socket);
+  let client: ControlClient | null = null;
+  const io: Io = {
+    program,
+    out: (t) => write(process.stdout, t),
+    err: (t) => write(process.stderr, t),
+    resolveNames: (items) => listingNames(items),
+    parse: await argResolver(hostNamesIn(argv)),
+  };
+  io.readStdin = readStdin;
+  io.prepareRestore = async (lines) => {
+    const hosts = new Set<string>();
+    for (const l of lines) for (const h of hostNamesIn(l.argv)) hosts.add(h);
+    if (hosts.size) io.parse = await argResolver([...hosts]);
+  };
+  try {
+    if (argv.includes('--drain')) {
+      const c = (client ??= new ControlClient(path));
+      return await runDrain(takeSocket(argv).argv, {
+        request: (r) => c.request(r as Request), out: io.out, err: io.err, sleep: (ms) => new Promise((res) => setTimeout(res, ms)),
+      });
+    }
+    return await runArgv(argv, () => (client ??= new ControlClient(path)), io);
+  } finally {
+    (client as ControlClient | null)?.close();
+  }
+}
+
+/** Run and exit once stdout and stderr are flushed (pending DNS lookups must not hold the process). */
+export async function runMain(): Promise<void> {
+  let code: number;
+  try {
+    code = await main();
+  } catch (e) {
+    process.stderr.write(`wasmvsadm: ${e instanceof Error ? e.message : String(e)}\n`);
+    code = 1;
+  }
+  await new Promise<void>((r) => process.stdout.write('', () => r()));
+  await new Promise<void>((r) => process.stderr.write('', () => r()));
+  process.exit(code);
+}

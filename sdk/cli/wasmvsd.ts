@@ -1,0 +1,135 @@
+// wasmvsd: owns one Director, serves the control socket, keeps the state
+// file, and runs the data path of its mode (proxy or gateway).
+import { readFileSync, unlinkSync } from 'node:fs';
+import { Director } from '../src/director.js';
+import { version } from '../src/core/abi.gen.js';
+import { ControlHandler } from '../control/handler.js';
+import { listenControl } from '../control/server.js';
+import { StateStore, readStateFile } from '../control/state.js';
+import { socketPath, statePath } from '../control/paths.js';
+import { loadDataPath, noopDataPath, MODES, type Mode, type DataPath } from '../control/datapath.js';
+import { scanRestore } from './restore.js';
+import { PackedWriter, PACKED_WORDS } from '../src/packed.js';
+import { parseArgs } from './parse.js';
+import type { ConfigCmd } from '../control/protocol.js';
+
+const USAGE = 'Usage: wasmvsd proxy|gateway [--socket PATH] [--state FILE] [--config FILE] [--conn-tab-bits N]\n' +
+  '       gateway: [--queue N|A:B] [--fail-open|--fail-closed] [--burst N] [--stride BYTES]\n';
+/** Options the gateway data path parses itself (native-host/lib/gateway.ts). */
+const GATEWAY_OPTS = new Set(['--queue', '--burst', '--stride']);
+const GATEWAY_FLAGS = new Set(['--fail-open', '--fail-closed']);
+
+export interface DaemonArgs { mode: Mode; socket?: string; state?: string; config?: string; connTabBits: number; dataPathArgs: string[] }
+
+export function parseDaemonArgs(argv: readonly string[]): DaemonArgs | string {
+  const out: Partial<DaemonArgs> = { connTabBits: 12, dataPathArgs: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const w = argv[i];
+    const [name, inline] = w.startsWith('--') && w.includes('=') ? [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)] : [w, undefined];
+    const value = () => inline ?? argv[++i];
+    if (name === '--socket') out.socket = value();
+    else if (name === '--state') out.state = value();
+    else if (name === '--config') out.config = value();
+    else if (name === '--conn-tab-bits') {
+      const v = value();
+      // IPVS's CONFIG_IP_VS_TAB_BITS range.
+      if (!/^\d+$/.test(v ?? '') || Number(v) < 8 || Number(v) > 20) return `invalid --conn-tab-bits ${v ?? ''} (8..20)`;
+      out.connTabBits = Number(v);
+    } else if (GATEWAY_FLAGS.has(w)) out.dataPathArgs!.push(w);
+    else if (GATEWAY_OPTS.has(name)) out.dataPathArgs!.push(name, value() ?? '');
+    else if (!w.startsWith('-') && out.mode === undefined && (MODES as readonly string[]).includes(w)) out.mode = w as Mode;
+    else return `unexpected argument ${w}`;
+    if ((name === '--socket' || name === '--state' || name === '--config') && !out[name.slice(2) as 'socket']) return `${name} needs a value`;
+  }
+  if (!out.mode) return 'a mode is required: proxy or gateway';
+  if (out.mode !== 'gateway' && out.dataPathArgs!.length) return `${out.dataPathArgs![0]} is a gateway option`;
+  return out as DaemonArgs;
+}
+
+const log = (m: string) => process.stderr.write(`wasmvsd: ${m}\n`);
+
+/**
+ * Apply saved rules in line order; a bad line is reported and skipped. Lines
+ * of the -R fast shape go in as packed records (a 10^5-line state file loads
+ * in well under a second), the others through parseArgs.
+ */
+function load(handler: ControlHandler, text: string, origin: string): void {
+  const packed = new PackedWriter();
+  const slow = scanRestore(text, packed);
+  const words = packed.words.subarray(0, packed.count * PACKED_WORDS);
+  let sent = 0;
+  const upTo = (at: number) => {
+    if (at <= sent) return;
+    const r = handler.applyPacked(words.subarray(sent * PACKED_WORDS, at * PACKED_WORDS), at - sent, false);
+    r.failures.forEach((f) => log(`${origin}: ${f.error.message} (rule skipped)`));
+    sent = at;
+  };
+  for (const l of slow) {
+    upTo(l.at);
+    let cmd: ConfigCmd | null = null;
+    try {
+      const { parsed } = parseArgs(l.argv, { inRestore: true });
+      if (parsed.kind === 'apply') cmd = parsed.cmd;
+    } catch (e) {
+      log(`${origin}:${l.line}: ${e instanceof Error ? e.message : String(e)} (line skipped)`);
+    }
+    if (cmd === null) continue;
+    const { results } = handler.apply([cmd], false);
+    results.forEach((r) => { if (!r.ok) log(`${origin}: ${r.error.message} (rule skipped)`); });
+  }
+  upTo(packed.count);
+}
+
+export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
+  if (argv.includes('-h') || argv.includes('--help')) { process.stdout.write(USAGE); return 0; }
+  const args = parseDaemonArgs(argv);
+  if (typeof args === 'string') { process.stderr.write(`wasmvsd: ${args}\n${USAGE}`); return 2; }
+  const sock = socketPath(args.socket);
+  const stateFile = statePath(args.state);
+  const director = await Director.create({ connTabBits: args.connTabBits });
+  const apply = (cmds: ConfigCmd[]) => {
+    const r = handler.apply(cmds, false);
+    if (r.changed) changed(r.journal);
+    return r.results;
+  };
+  const dp: DataPath = (await loadDataPath(args.mode, { mode: args.mode, configFile: args.config, args: args.dataPathArgs, log, apply })) ?? noopDataPath;
+  const handler = new ControlHandler(director, {
+    size: 2 ** args.connTabBits, mode: args.mode, dataPath: dp.name, abiVersion: version.ABI_VERSION,
+    drain: dp.drain ? (req) => dp.drain!(req) : undefined,
+  });
+  const saved = readStateFile(stateFile);
+  if (saved !== null) load(handler, saved, stateFile);
+  else if (args.config) load(handler, readFileSync(args.config, 'utf8'), args.config);
+  const store = new StateStore(stateFile, () => handler.stateText());
+  store.rewrite();
+  // Once per accepted request, however many commands it carried: the data path coalesces.
+  const changed = (journal: string[] | null, fresh?: boolean) => {
+    if (fresh && journal !== null && journal.length > 64) store.replace(handler.stateHead(), journal);
+    else store.record(journal);
+    dp.configChanged(journal);
+  };
+  const server = await listenControl(sock, handler, { changed, log });
+  await dp.start(director);
+  if (dp === noopDataPath) log(`no ${args.mode} data path is installed in this build: rules are kept, no traffic is forwarded`);
+  log(`${args.mode}: control socket ${sock}, state file ${stateFile}, ${director.services().length} services`);
+  return new Promise<number>((resolve) => {
+    const stop = async (sig: string) => {
+      log(`${sig}: shutting down`);
+      server.close();
+      try { unlinkSync(sock); } catch { /* already gone */ }
+      await dp.stop(5000);
+      resolve(0);
+    };
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+    process.once('SIGINT', () => void stop('SIGINT'));
+  });
+}
+
+export async function runMain(): Promise<void> {
+  try {
+    process.exit(await main());
+  } catch (e) {
+    log(e instanceof Error ? e.message : String(e));
+    process.exit(1);
+  }
+}

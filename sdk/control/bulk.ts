@@ -1,0 +1,138 @@
+// The packed side of `apply` (wasmvsadm -R): the wire encoding of packed
+// records (base64 of their little-endian words), the daemon's handling of a
+// packed request, and the state-file lines that replay it. Pure: no node:
+// imports (Buffer when the host has it, atob/btoa in browsers).
+import type { ControlHandler, ApplyOutcome } from './handler.js';
+import { errorInfo } from './handler.js';
+import { WasmvsError } from '../src/errors.js';
+import type { ErrorInfo } from './protocol.js';
+import { PACKED_WORDS, PACKED_OPS, P_OP, P_VADDR, P_VPORT, P_SCHED, P_RADDR, P_RPORT, P_WEIGHT, P_U, P_L, packedOpName, ipv4Text } from '../src/packed.js';
+import { schedulerName } from '../src/schedulers.js';
+import { layout as L } from '../src/core/abi.gen.js';
+
+/** Records per request: keeps a request line far below MAX_LINE_BYTES (1M records ≈ 48 MB of base64). */
+export const PACKED_BATCH = 1 << 20;
+
+export interface PackedFailureInfo { index: number; error: ErrorInfo }
+export interface PackedResults { done: number; failures: PackedFailureInfo[]; rolledBack?: boolean }
+
+type B64 = { from(s: string | Uint8Array, enc?: string): Uint8Array & { toString(enc: string): string } };
+const NodeBuffer = (globalThis as { Buffer?: B64 }).Buffer;
+
+export function encodePacked(words: Uint32Array): string {
+  const bytes = new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
+  if (NodeBuffer) return NodeBuffer.from(bytes).toString('base64');
+  let bin = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(bin);
+}
+
+/** Decoded words, or null when the text is not whole records of base64. */
+export function decodePacked(text: string): Uint32Array | null {
+  let bytes: Uint8Array;
+  try {
+    if (NodeBuffer) bytes = NodeBuffer.from(text, 'base64');
+    else bytes = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+  } catch {
+    return null;
+  }
+  if (bytes.length % (PACKED_WORDS * 4) !== 0) return null;
+  // Copy: Buffer.from may hand back a pooled, unaligned slice.
+  const out = new Uint32Array(bytes.length / 4);
+  new Uint8Array(out.buffer).set(bytes);
+  return out;
+}
+
+const PROTO_OPT: Record<number, string> = { [L.PROTO_TCP]: '-t', [L.PROTO_UDP]: '-u', [L.PROTO_SCTP]: '--sctp-service' };
+const METHOD_OPT = ['-m', '-g', '-i', '-g'];
+const VERB: Record<string, string> = {
+  'add-service': '-A', 'edit-service': '-E', 'delete-service': '-D', 'add-server': '-a', 'edit-server': '-e', 'delete-server': '-d',
+};
+
+/** The service part of a record's line (`-a -t 198.18.0.1:80`), kept while records repeat it. */
+class Prefixes {
+  private key0 = -1; private key1 = -1; private key2 = -1; private text = '';
+
+  of(words: Uint32Array, p: number, verb: string): string {
+    const w0 = words[p + P_OP] & 0xffff;
+    if (w0 !== this.key0 || words[p + P_VADDR] !== this.key1 || words[p + P_VPORT] !== this.key2) {
+      this.key0 = w0; this.key1 = words[p + P_VADDR]; this.key2 = words[p + P_VPORT];
+      this.text = `${verb} ${PROTO_OPT[(w0 >>> 8) & 0xff]} ${ipv4Text(this.key1)}:${this.key2}`;
+    }
+    return this.text;
+  }
+}
+
+/** The -R line that replays record i (what journal.ts would render for its ConfigCmd). */
+export function packedLine(words: Uint32Array, i: number, prefixes = new Prefixes()): string {
+  const p = i * PACKED_WORDS;
+  const w0 = words[p + P_OP];
+  const op = packedOpName(w0 & 0xff)!;
+  const svc = prefixes.of(words, p, VERB[op]);
+  if (op === 'add-service' || op === 'edit-service') return svc + ' -s ' + schedulerName(words[p + P_SCHED]);
+  if (op === 'delete-service') return svc;
+  const r = svc + ' -r ' + ipv4Text(words[p + P_RADDR]) + ':' + words[p + P_RPORT];
+  if (op === 'delete-server') return r;
+  let line = r + ' ' + METHOD_OPT[(w0 >>> 16) & 0xff] + ' -w ' + words[p + P_WEIGHT];
+  if (words[p + P_U]) line += ' -x ' + words[p + P_U];
+  if (words[p + P_L]) line += ' -y ' + words[p + P_L];
+  return line;
+}
+
+/** Lines for records 0..done-1 except the failed ones (failures in index order). */
+export function packedJournal(words: Uint32Array, done: number, failures: readonly { index: number }[]): string[] {
+  const out: string[] = [];
+  const prefixes = new Prefixes();
+  let f = 0;
+  for (let i = 0; i < done; i++) {
+    if (f < failures.length && failures[f].index === i) { f++; continue; }
+    out.push(packedLine(words, i, prefixes));
+  }
+  return out;
+}
+
+const ADDS = new Set<number>([PACKED_OPS['add-service'], PACKED_OPS['add-server']]);
+const UNDO: Record<number, number> = { [PACKED_OPS['add-service']]: PACKED_OPS['delete-service'], [PACKED_OPS['add-server']]: PACKED_OPS['delete-server'] };
+
+/** True when every record adds something (its undo is a delete). */
+function addsOnly(words: Uint32Array, count: number): boolean {
+  for (let i = 0; i < count; i++) if (!ADDS.has(words[i * PACKED_WORDS + P_OP] & 0xff)) return false;
+  return true;
+}
+
+/** Delete what records 0..n-1 added, newest first; false if any delete failed. */
+function undoAdds(h: ControlHandler, words: Uint32Array, n: number): boolean {
+  const inverse = new Uint32Array(n * PACKED_WORDS);
+  for (let i = 0; i < n; i++) {
+    const from = (n - 1 - i) * PACKED_WORDS;
+    inverse.set(words.subarray(from, from + PACKED_WORDS), i * PACKED_WORDS);
+    const w0 = inverse[i * PACKED_WORDS + P_OP];
+    inverse[i * PACKED_WORDS + P_OP] = (w0 & ~0xff) | UNDO[w0 & 0xff];
+  }
+  return h.director.applyPacked(inverse, n, false).failures.length === 0;
+}
+
+/**
+ * Apply a packed request: every record in order, or (atomic) all or nothing.
+ * An atomic request of adds only is undone by deleting what it added (the
+ * rest keeps its order, counters and connections); any other is rolled back
+ * by rebuilding the snapshot taken before it.
+ */
+export function applyPackedRequest(h: ControlHandler, words: Uint32Array, count: number, atomic: boolean): ApplyOutcome & PackedResults {
+  const d = h.director;
+  const undoable = atomic && addsOnly(words, count);
+  const before = atomic && !undoable ? h.list() : null;
+  const beforeTimeouts = atomic ? h.timeouts() : null;
+  const fresh = d.core.x.svcCount() === 0;
+  const out = d.applyPacked(words, count, atomic);
+  const failures = out.failures.map((f) => ({ index: f.index, error: errorInfo(f.error) }));
+  if (atomic && failures.length) {
+    const applied = failures[0].index;
+    if (before && applied > 0) h.rebuild(before, beforeTimeouts);
+    // Deleting what was just added cannot fail unless the core is broken: say so loudly.
+    else if (applied > 0 && !undoAdds(h, words, applied)) throw new WasmvsError('EINTERNAL', 'wasmvsd: atomic restore could not be undone');
+    return { results: [], done: out.done, failures, rolledBack: true, changed: false, journal: [] };
+  }
+  const journal = packedJournal(words, out.done, failures);
+  return { results: [], done: out.done, failures, changed: journal.length > 0, journal, fresh };
+}

@@ -1,0 +1,95 @@
+// wasmvsadm's side of the control socket: one connection, requests in order,
+// one reply line each. Implements the CLI's Backend.
+import { connect, type Socket } from 'node:net';
+import type { Request, Reply, ConfigCmd, CmdResult, ServiceEntry, ConnEntry, Timeouts, DaemonInfo } from './protocol.js';
+import type { ServiceKey } from '../src/types.js';
+import type { Backend } from '../cli/run.js';
+import { RemoteError } from '../cli/run.js';
+import { cantInitialize } from '../cli/messages.js';
+import { LineSplitter } from './lines.js';
+import { encodePacked, type PackedResults } from './bulk.js';
+
+const REASONS: Record<string, string> = {
+  ENOENT: 'No such file or directory', ECONNREFUSED: 'Connection refused', EACCES: 'Permission denied',
+  ENOTSOCK: 'Socket operation on non-socket', ENOTDIR: 'Not a directory', ETIMEDOUT: 'Connection timed out',
+};
+
+type Body<K extends string> = Extract<Reply, { ok: true }> & Record<K, unknown>;
+
+export class ControlClient implements Backend {
+  private sock: Socket | null = null;
+  private readonly lines = new LineSplitter();
+  private nextId = 1;
+  private waiting: { resolve: (r: Reply) => void; reject: (e: Error) => void }[] = [];
+
+  constructor(readonly path: string) {}
+
+  private open(): Promise<Socket> {
+    if (this.sock) return Promise.resolve(this.sock);
+    return new Promise((resolve, reject) => {
+      const s = connect(this.path);
+      s.setEncoding('utf8');
+      s.once('connect', () => { this.sock = s; resolve(s); });
+      s.once('error', (e: NodeJS.ErrnoException) => {
+        const err = cantInitialize(this.path, REASONS[e.code ?? ''] ?? e.message);
+        reject(err);
+        for (const w of this.waiting.splice(0)) w.reject(err);
+      });
+      s.on('data', (chunk: string) => this.onData(chunk));
+      s.on('close', () => {
+        const err = cantInitialize(this.path, 'the daemon closed the connection');
+        for (const w of this.waiting.splice(0)) w.reject(err);
+        this.sock = null;
+      });
+    });
+  }
+
+  private onData(chunk: string): void {
+    for (const line of this.lines.push(chunk)) {
+      const w = this.waiting.shift();
+      if (!w) continue;
+      try { w.resolve(JSON.parse(line) as Reply); } catch (e) { w.reject(e as Error); }
+    }
+  }
+
+  async request(req: Omit<Request, 'id'> & { op: Request['op'] }): Promise<Reply> {
+    const s = await this.open();
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ resolve, reject });
+      s.write(JSON.stringify({ ...req, id }) + '\n');
+    });
+  }
+
+  private async ok<K extends string>(req: Omit<Request, 'id'>, key: K): Promise<Body<K>> {
+    const r = await this.request(req as Request);
+    if (!r.ok) throw new RemoteError(r.error);
+    return r as Body<K>;
+  }
+
+  async apply(cmds: ConfigCmd[], atomic = false): Promise<CmdResult[]> {
+    return (await this.ok({ op: 'apply', cmds, atomic } as Omit<Request, 'id'>, 'results')).results as CmdResult[];
+  }
+  async applyPacked(words: Uint32Array, count: number, atomic = false): Promise<PackedResults> {
+    const req = { op: 'apply', packed: encodePacked(words), count, atomic } as Omit<Request, 'id'>;
+    return (await this.ok(req, 'done')) as unknown as PackedResults;
+  }
+  async list(svc?: ServiceKey): Promise<{ size: number; services: ServiceEntry[] }> {
+    const r = await this.ok({ op: 'list', svc } as Omit<Request, 'id'>, 'services');
+    return { size: (r as unknown as { size: number }).size, services: r.services as ServiceEntry[] };
+  }
+  async connections(): Promise<ConnEntry[]> {
+    return (await this.ok({ op: 'connections' }, 'connections')).connections as ConnEntry[];
+  }
+  async timeouts(): Promise<Timeouts> {
+    return (await this.ok({ op: 'timeouts' }, 'timeouts')).timeouts as Timeouts;
+  }
+  async daemons(): Promise<DaemonInfo[]> {
+    return (await this.ok({ op: 'daemons' }, 'daemons')).daemons as DaemonInfo[];
+  }
+
+  close(): void {
+    this.sock?.end();
+    this.sock = null;
+  }
+}
