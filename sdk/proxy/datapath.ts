@@ -1,0 +1,73 @@
+// Registers the proxy as wasmvsd's 'proxy' data path, and adds the daemon
+// behaviour that belongs to it: SIGHUP re-reads --config (rules and
+// `# wasmvs-proxy` settings) and applies only the difference.
+import { readFileSync } from 'node:fs';
+import { registerDataPath, type DataPathContext, type DataPath } from '../control/datapath.js';
+import { ControlHandler } from '../control/handler.js';
+import type { Director } from '../src/director.js';
+import { ProxyDataPath } from './proxy.js';
+import { wantedState, configDiff } from './reload.js';
+import { drainRequest } from './drain-control.js';
+import type { DrainRequest, DrainInfo } from '../control/protocol.js';
+
+class DaemonProxy implements DataPath {
+  readonly name = 'proxy';
+  readonly proxy: ProxyDataPath;
+  private director: Director | null = null;
+  private readonly onHup = () => void this.reload();
+
+  constructor(private readonly ctx: DataPathContext) {
+    this.proxy = new ProxyDataPath({ configFile: ctx.configFile });
+  }
+
+  async start(director: Director): Promise<void> {
+    this.director = director;
+    await this.proxy.start(director);
+    process.on('SIGHUP', this.onHup);
+  }
+
+  configChanged(journal?: string[] | null): void {
+    this.proxy.logChanges(journal);
+    this.proxy.configChanged();
+  }
+
+  /** SIGHUP: settings first (they may name new services), then the rules' difference. */
+  async reload(): Promise<void> {
+    const file = this.ctx.configFile;
+    const log = this.proxy.log;
+    if (!file || !this.director) { log.warn('SIGHUP: no --config file to re-read'); return; }
+    try {
+      const text = readFileSync(file, 'utf8');
+      this.proxy.applySettings(this.proxy.loadSettings());
+      const wanted = await wantedState(text, file);
+      for (const e of wanted.errors) log.error(`${e} (skipped)`);
+      const handler = new ControlHandler(this.director, { size: 0, mode: 'proxy', dataPath: 'proxy', abiVersion: 0 });
+      let timeouts = null;
+      try { timeouts = handler.timeouts(); } catch { timeouts = null; }
+      const cmds = configDiff(handler.list(), timeouts, wanted);
+      const results = this.ctx.apply ? this.ctx.apply(cmds) : handler.apply(cmds, false).results;
+      // Accepted changes are logged from wasmvsd's journal (configChanged); here only what it refused.
+      results.forEach((r, i) => {
+        if (!r.ok) log.error({ change: cmds[i] }, `config change refused: ${r.error.message}`);
+        else if (!this.ctx.apply) log.info({ change: cmds[i] }, 'config change');
+      });
+      log.info({ file, changes: cmds.length }, 'SIGHUP: configuration reloaded');
+      // Without ctx.apply nobody else tells the proxy; with it configChanged already ran.
+      if (!this.ctx.apply) this.proxy.configChanged();
+      else await this.proxy.sync();
+    } catch (e) {
+      log.error(`SIGHUP: cannot reload ${file}: ${(e as Error).message}`);
+    }
+  }
+
+  drain(req: DrainRequest): DrainInfo[] {
+    return drainRequest(this.proxy, req);
+  }
+
+  async stop(deadlineMs: number): Promise<void> {
+    process.off('SIGHUP', this.onHup);
+    await this.proxy.stop(deadlineMs);
+  }
+}
+
+registerDataPath('proxy', (ctx) => new DaemonProxy(ctx));

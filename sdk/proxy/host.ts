@@ -1,0 +1,32 @@
+// What the TCP and UDP paths need from the proxy around them.
+import type { Director } from '../src/director.js';
+import type { Endpoint } from '../src/types.js';
+import type { Accounting } from './account.js';
+import type { Logger } from './logger.js';
+
+/** A listened virtual service: key "proto|address|port". */
+export interface VirtualService { key: string; protocol: 'tcp' | 'udp'; address: string; port: number }
+
+/** A live proxied flow to one real server (TCP connection or UDP session). */
+export interface Flow {
+  readonly destId: number;
+  readonly svcKey: string;
+  readonly dest: Endpoint;
+  /** Tear it down now (deadline reached, destination deleted with expire_nodest_conn). */
+  destroy(): void;
+}
+
+export interface Host {
+  readonly director: Director;
+  readonly account: Accounting;
+  readonly log: Logger;
+  /** PROXY protocol version for this service and real server, if configured. */
+  proxyProtocol(svcKey: string, dest: Endpoint): 1 | 2 | undefined;
+  schedulingFailed(svcKey: string, reason: string): void;
+  /** A connection to a real server failed (`reason`: errno code); logged once per failing spell. */
+  connectFailed(svcKey: string, dest: Endpoint, reason: string): void;
+  /** A connection to a real server succeeded (ends a failing spell). */
+  connectOk(svcKey: string, dest: Endpoint): void;
+  opened(flow: Flow): void;
+  closed(flow: Flow): void;
+}

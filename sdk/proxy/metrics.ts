@@ -1,0 +1,106 @@
+// Prometheus metrics (prom-client) on a localhost HTTP port. Values are read
+// from the Director at scrape time, so they mean exactly what ipvsadm's
+// columns mean: conns/pkts/bytes since the last -Z (--stats), rates as
+// --rate rounds them, ActiveConn/InActConn/PersistConn as -L shows them.
+// Only scheduling and connect failures are counted on the data path.
+import { createServer, type Server } from 'node:http';
+import { Registry, Gauge, Counter } from 'prom-client';
+import type { Director } from '../src/director.js';
+import type { ServiceInfo, DestInfo } from '../src/types.js';
+
+export interface DestView { svc: ServiceInfo; dest: DestInfo; healthy: boolean; draining: boolean }
+
+type Row = { labels: Record<string, string>; value: number };
+type Extract = (v: DestView[], svcs: ServiceInfo[], listeners: Map<string, boolean>) => Row[];
+
+const svcLabel = (s: ServiceInfo) => `${s.protocol ?? 'fwm'}/${s.address ?? s.fwmark}:${s.port}`;
+const destLabel = (d: DestInfo) => `${d.address}:${d.port}`;
+
+const STAT_FIELDS = ['conns', 'inpkts', 'outpkts', 'inbytes', 'outbytes'] as const;
+const RATE_FIELDS = ['cps', 'inpps', 'outpps', 'inbps', 'outbps'] as const;
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly schedulingFailures: Counter<'service' | 'reason'>;
+  readonly connectFailures: Counter<'service' | 'dest'>;
+  private server: Server | null = null;
+  private cache: { at: number; views: DestView[]; svcs: ServiceInfo[] } | null = null;
+
+  constructor(private readonly director: Director, private readonly views: () => DestView[],
+    private readonly listeners: () => Map<string, boolean>) {
+    this.schedulingFailures = new Counter({
+      name: 'wasmvs_scheduling_failures_total', help: 'Accepted connections or datagrams with no destination available (closed at once)',
+      labelNames: ['service', 'reason'], registers: [this.registry],
+    });
+    this.connectFailures = new Counter({
+      name: 'wasmvs_upstream_connect_failures_total', help: 'Connections to a real server that failed (refused, unreachable)',
+      labelNames: ['service', 'dest'], registers: [this.registry],
+    });
+    for (const f of STAT_FIELDS) {
+      this.gauge(`wasmvs_service_${f}`, `ipvsadm --stats ${f} per virtual service (since -Z)`, ['service'],
+        (_v, svcs) => svcs.map((s) => ({ labels: { service: svcLabel(s) }, value: s.stats[f] })));
+      this.gauge(`wasmvs_dest_${f}`, `ipvsadm --stats ${f} per real server (since -Z)`, ['service', 'dest'],
+        (v) => v.map((x) => ({ labels: { service: svcLabel(x.svc), dest: destLabel(x.dest) }, value: x.dest.stats[f] })));
+    }
+    for (const f of RATE_FIELDS) {
+      this.gauge(`wasmvs_service_${f}`, `ipvsadm --rate ${f} per virtual service`, ['service'],
+        (_v, svcs) => svcs.map((s) => ({ labels: { service: svcLabel(s) }, value: s.rates[f] })));
+      this.gauge(`wasmvs_dest_${f}`, `ipvsadm --rate ${f} per real server`, ['service', 'dest'],
+        (v) => v.map((x) => ({ labels: { service: svcLabel(x.svc), dest: destLabel(x.dest) }, value: x.dest.rates[f] })));
+    }
+    const perDest = (name: string, help: string, pick: (x: DestView) => number) => this.gauge(name, help, ['service', 'dest'],
+      (v) => v.map((x) => ({ labels: { service: svcLabel(x.svc), dest: destLabel(x.dest) }, value: pick(x) })));
+    perDest('wasmvs_dest_active_conns', 'ActiveConn (-L)', (x) => x.dest.activeconns);
+    perDest('wasmvs_dest_inactive_conns', 'InActConn (-L)', (x) => x.dest.inactconns);
+    perDest('wasmvs_dest_persist_conns', 'PersistConn (--persistent-conn)', (x) => x.dest.persistconns);
+    perDest('wasmvs_dest_weight', 'Admin weight (-w); never changed by health checks', (x) => x.dest.weight);
+    perDest('wasmvs_dest_healthy', '1 when the health check passes (or none is configured)', (x) => (x.healthy ? 1 : 0));
+    perDest('wasmvs_dest_draining', '1 while the real server is being drained', (x) => (x.draining ? 1 : 0));
+    this.gauge('wasmvs_listener_up', '1 when the proxy listens on the virtual service', ['service'],
+      (_v, _s, l) => [...l].map(([k, up]) => ({ labels: { service: k }, value: up ? 1 : 0 })));
+  }
+
+  private gauge(name: string, help: string, labelNames: string[], extract: Extract): void {
+    const self = this;
+    new Gauge({
+      name, help, labelNames, registers: [this.registry],
+      collect() {
+        const snap = self.snapshot();
+        this.reset();
+        for (const r of extract(snap.views, snap.svcs, self.listeners())) this.set(r.labels, r.value);
+      },
+    });
+  }
+
+  /** One Director snapshot per scrape (the gauges are collected one after another). */
+  private snapshot(): { views: DestView[]; svcs: ServiceInfo[] } {
+    const now = Date.now();
+    if (this.cache === null || now - this.cache.at > 200) {
+      this.cache = { at: now, views: this.views(), svcs: this.director.services() };
+    }
+    return this.cache;
+  }
+
+  /** Serve /metrics on host:port (localhost only by default); resolves with the bound port. */
+  listen(host: string, port: number): Promise<number> {
+    const server = createServer((req, res) => {
+      if (req.url !== '/metrics') { res.writeHead(404).end('see /metrics\n'); return; }
+      this.registry.metrics().then((text) => {
+        res.writeHead(200, { 'content-type': this.registry.contentType }).end(text);
+      }, (e: unknown) => res.writeHead(500).end(String(e)));
+    });
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        this.server = server;
+        resolve((server.address() as { port: number }).port);
+      });
+    });
+  }
+
+  close(): void {
+    this.server?.close();
+    this.server = null;
+  }
+}

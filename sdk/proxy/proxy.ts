@@ -1,0 +1,281 @@
+// The userspace proxy data path of wasmvsd: listeners per virtual service,
+// the 1-second tick that drives the core's timers and accounting, health
+// checks, drains, metrics and the expire_nodest_conn rule for open sockets.
+import { readFileSync } from 'node:fs';
+import type { Director } from '../src/director.js';
+import type { ServiceKey, Endpoint, DestInfo, ServiceInfo } from '../src/types.js';
+import { NoSuchDestError } from '../src/errors.js';
+import { Accounting } from './account.js';
+import { Listeners } from './listeners.js';
+import { Checks, pairKey, svcKeyOf } from './checks.js';
+import { Drains, type DrainProgress } from './drain.js';
+import { Metrics, type DestView } from './metrics.js';
+import { createLogger, type Logger } from './logger.js';
+import { parseSettings, lookup, destKeyText, svcKeyText, type ProxySettings } from './settings.js';
+import type { Host, Flow } from './host.js';
+
+export interface ProxyOptions {
+  /** --config FILE: rules in -S form plus `# wasmvs-proxy` directives. */
+  configFile?: string;
+  /** Settings given directly (the demo, tests); merged over the file's. */
+  settings?: Partial<ProxySettings>;
+  log?: Logger;
+  /** Tick period in ms (1 s: the core's clock is in seconds). */
+  tickMs?: number;
+}
+
+const EMPTY: ProxySettings = { health: [], proxyProtocol: [], options: {} };
+/** How long configChanged waits to gather a burst of changes into one sync. */
+const SYNC_DELAY_MS = 20;
+/** A request with more changes than this is logged as one summary line. */
+const CHANGES_LOGGED = 20;
+
+export class ProxyDataPath implements Host {
+  readonly name = 'proxy';
+  readonly log: Logger;
+  director!: Director;
+  account!: Accounting;
+  settings: ProxySettings = EMPTY;
+  metrics: Metrics | null = null;
+  metricsPort: number | null = null;
+  private listeners!: Listeners;
+  private checks!: Checks;
+  readonly drains = new Drains();
+  private readonly flows = new Map<number, Set<Flow>>();
+  /** Real servers whose last connection attempt failed (one log line per failing spell). */
+  private readonly failing = new Set<string>();
+  private timer: NodeJS.Timeout | null = null;
+  private syncing: Promise<void> = Promise.resolve();
+  private ticks = 0;
+  private pendingSync: NodeJS.Timeout | null = null;
+
+  constructor(private readonly opts: ProxyOptions = {}) {
+    this.log = opts.log ?? createLogger();
+  }
+
+  loadSettings(): ProxySettings {
+    let s: ProxySettings = { health: [], proxyProtocol: [], options: {} };
+    if (this.opts.configFile) {
+      try {
+        s = parseSettings(readFileSync(this.opts.configFile, 'utf8'), (m) => this.log.warn(`${this.opts.configFile}: ${m}`));
+      } catch (e) {
+        this.log.error(`cannot read ${this.opts.configFile}: ${(e as Error).message}`);
+      }
+    }
+    const o = this.opts.settings ?? {};
+    return {
+      health: [...(o.health ?? []), ...s.health], proxyProtocol: [...(o.proxyProtocol ?? []), ...s.proxyProtocol],
+      metrics: o.metrics ?? s.metrics ?? envMetrics(), options: { ...s.options, ...o.options },
+    };
+  }
+
+  async start(director: Director): Promise<void> {
+    this.director = director;
+    this.account = new Accounting(director);
+    this.listeners = new Listeners(this);
+    this.checks = new Checks(director, this.drains, this.log);
+    this.applySettings(this.loadSettings());
+    if (this.settings.metrics) await this.startMetrics(this.settings.metrics);
+    await this.sync();
+    this.timer = setInterval(() => this.tick(), this.opts.tickMs ?? 1000);
+    this.timer.unref();
+  }
+
+  applySettings(s: ProxySettings): void {
+    this.settings = s;
+    if (Object.keys(s.options).length > 0) this.director.setOptions(s.options);
+  }
+
+  private async startMetrics(m: { host: string; port: number }): Promise<void> {
+    // Same service label as the other series: "tcp/127.0.0.1:80".
+    const states = () => new Map([...this.listeners.states()].map(([k, up]) => [k.replace(/^(\w+)\|(.*)\|(\d+)$/, '$1/$2:$3'), up]));
+    this.metrics = new Metrics(this.director, () => this.destViews(), states);
+    try {
+      this.metricsPort = await this.metrics.listen(m.host, m.port);
+      this.log.info({ address: `${m.host}:${this.metricsPort}` }, 'metrics on /metrics');
+    } catch (e) {
+      this.log.error(`metrics: cannot listen on ${m.host}:${m.port}: ${(e as Error).message}`);
+    }
+  }
+
+  /** One log line per configuration change; a big restore is one summary line. */
+  logChanges(journal: string[] | null | undefined): void {
+    if (journal === undefined) return;
+    if (journal === null || journal.length > CHANGES_LOGGED) {
+      this.log.info({ changes: journal?.length ?? null }, 'configuration changed (bulk)');
+      return;
+    }
+    for (const rule of journal) this.log.info({ rule }, 'config change');
+  }
+
+  /** Coalesced: a burst of changes (a big -R, a script of -a) costs one sync. */
+  configChanged(): void {
+    if (this.pendingSync !== null) return;
+    this.pendingSync = setTimeout(() => { this.pendingSync = null; void this.sync(); }, SYNC_DELAY_MS);
+  }
+
+  /** Listeners and health checks follow the Director (serialised: one sync at a time). */
+  sync(): Promise<void> {
+    this.syncing = this.syncing.then(async () => {
+      const services = this.director.services();
+      await this.listeners.sync(services);
+      this.checks.sync(this.settings, services, (s) => this.destsOf(s));
+    }).catch((e: unknown) => this.log.error(`sync failed: ${(e as Error).stack ?? String(e)}`));
+    return this.syncing;
+  }
+
+  private destsOf(s: ServiceInfo): DestInfo[] {
+    const key: ServiceKey = { protocol: s.protocol!, address: s.address!, port: s.port };
+    try { return this.director.dests(key); } catch { return []; }
+  }
+
+  private tick(): void {
+    try {
+      this.director.advance();
+      this.account.flush();
+      this.listeners.expireUdp();
+      this.expireNodest();
+      this.stepDrains();
+      if (++this.ticks % 5 === 0 && this.listeners.retryDue()) void this.sync();
+    } catch (e) {
+      this.log.error(`tick failed: ${(e as Error).stack ?? String(e)}`);
+    }
+  }
+
+  /** expire_nodest_conn: open sockets to a deleted real server are cut, as IPVS drops their entries. */
+  private expireNodest(): void {
+    if (this.flows.size === 0 || !this.director.options().expireNodestConn) return;
+    for (const [id, set] of this.flows) {
+      let available = false;
+      try { available = this.director.destById(id).available; } catch { available = false; }
+      if (!available) for (const f of [...set]) f.destroy();
+    }
+  }
+
+  // --- Host -------------------------------------------------------------------
+
+  proxyProtocol(svcKey: string, dest: Endpoint): 1 | 2 | undefined {
+    return lookup(this.settings.proxyProtocol, svcKey, destKeyText(dest.address, dest.port))?.version;
+  }
+
+  schedulingFailed(svcKey: string, reason: string): void {
+    this.metrics?.schedulingFailures.inc({ service: svcKey, reason });
+  }
+
+  connectFailed(svcKey: string, dest: Endpoint, reason: string): void {
+    const d = `${dest.address}:${dest.port}`;
+    this.metrics?.connectFailures.inc({ service: svcKey, dest: d });
+    const key = pairKey(svcKey, destKeyText(dest.address, dest.port));
+    if (this.failing.has(key)) return;
+    this.failing.add(key);
+    this.log.warn({ service: svcKey, dest: d, reason }, `real server ${d} refuses connections (${reason}); clients scheduled to it are reset`);
+  }
+
+  connectOk(svcKey: string, dest: Endpoint): void {
+    if (this.failing.size === 0) return;
+    const key = pairKey(svcKey, destKeyText(dest.address, dest.port));
+    if (this.failing.delete(key)) this.log.info({ service: svcKey, dest: `${dest.address}:${dest.port}` }, 'real server accepts connections again');
+  }
+
+  opened(flow: Flow): void {
+    let set = this.flows.get(flow.destId);
+    if (!set) { set = new Set(); this.flows.set(flow.destId, set); }
+    set.add(flow);
+  }
+
+  closed(flow: Flow): void {
+    const set = this.flows.get(flow.destId);
+    if (!set?.delete(flow)) return;
+    if (set.size === 0) this.flows.delete(flow.destId);
+  }
+
+  /** Open proxied flows (all, or to one dest id). */
+  openFlows(destId?: number): number {
+    if (destId !== undefined) return this.flows.get(destId)?.size ?? 0;
+    let n = 0;
+    for (const s of this.flows.values()) n += s.size;
+    return n;
+  }
+
+  // --- drain --------------------------------------------------------------------
+
+  /** Start draining a real server; deadlineS null = wait for its connections however long. */
+  drain(svc: { protocol: 'tcp' | 'udp'; address: string; port: number }, dest: Endpoint, deadlineS: number | null = null): DrainProgress {
+    const svcKey = svcKeyText(svc.protocol, svc.address, svc.port);
+    const d = this.director.dests(svc).find((x) => x.address === dest.address && x.port === dest.port);
+    if (!d) throw new NoSuchDestError();
+    const key = pairKey(svcKey, destKeyText(dest.address, dest.port));
+    const e = this.drains.start(key, svcKey, `${dest.address}:${dest.port}`, deadlineS);
+    this.checks.track(key, d.id);
+    this.checks.apply(key);
+    this.log.info({ service: svcKey, dest: e.dest, deadline: deadlineS }, 'drain started');
+    this.stepDrains();
+    return { ...e };
+  }
+
+  /** End a drain: the real server takes new connections again (when healthy). */
+  undrain(svc: { protocol: 'tcp' | 'udp'; address: string; port: number }, dest: Endpoint): boolean {
+    const key = pairKey(svcKeyText(svc.protocol, svc.address, svc.port), destKeyText(dest.address, dest.port));
+    const had = this.drains.cancel(key);
+    this.checks.apply(key);
+    if (had) this.log.info({ service: key }, 'drain cancelled');
+    return had;
+  }
+
+  drainProgress(): DrainProgress[] {
+    return this.drains.all().map((e) => ({ ...e }));
+  }
+
+  private stepDrains(): void {
+    for (const e of this.drains.all()) {
+      const id = this.checks.destId(e.key);
+      let info: DestInfo | null = null;
+      if (id !== undefined) { try { info = this.director.destById(id); } catch { info = null; } }
+      const r = this.drains.step(e, id === undefined ? 0 : this.openFlows(id), info?.activeconns ?? 0, info?.inactconns ?? 0);
+      if (r === 'deadline' && id !== undefined) for (const f of [...(this.flows.get(id) ?? [])]) f.destroy();
+      if (r !== null) this.log.info({ service: e.service, dest: e.dest, forced: e.forced, left: e.open }, 'drained');
+    }
+  }
+
+  /** Per dest views for metrics. */
+  destViews(): DestView[] {
+    const out: DestView[] = [];
+    for (const s of this.director.services()) {
+      const svcKey = svcKeyOf(s);
+      if (svcKey === null) continue;
+      for (const d of this.destsOf(s)) {
+        const key = pairKey(svcKey, destKeyText(d.address, d.port));
+        out.push({ svc: s, dest: d, healthy: this.checks.healthy(key), draining: this.drains.has(key) });
+      }
+    }
+    return out;
+  }
+
+  // --- shutdown -------------------------------------------------------------------
+
+  /** Stop accepting, wait for open connections up to the deadline, then cut the rest. */
+  async stop(deadlineMs: number): Promise<void> {
+    this.listeners?.closeAll();
+    this.checks?.stopAll();
+    const end = Date.now() + Math.max(0, deadlineMs);
+    for (let i = 0; i < 100_000 && this.openFlows() > 0 && Date.now() < end; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    for (const set of [...this.flows.values()]) for (const f of [...set]) f.destroy();
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    if (this.pendingSync) clearTimeout(this.pendingSync);
+    this.pendingSync = null;
+    this.account?.flush();
+    this.metrics?.close();
+    this.log.info('proxy stopped');
+  }
+}
+
+/** WASMVS_METRICS=host:port turns metrics on without a config file. */
+function envMetrics(): { host: string; port: number } | undefined {
+  const v = process.env.WASMVS_METRICS;
+  if (!v) return undefined;
+  const m = /^(.*):(\d+)$/.exec(v);
+  return m ? { host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) } : undefined;
+}

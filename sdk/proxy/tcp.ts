@@ -1,0 +1,106 @@
+// One accepted TCP connection: schedule it through the core (persistence,
+// thresholds and the service's scheduler apply), connect to the chosen real
+// server, pipe both ways with backpressure, and feed the socket lifecycle to
+// the connection table so ActiveConn/InActConn, timeouts and -c mean what
+// they mean in IPVS:
+//   real server accepted            → established (SYN_RECV → ESTABLISHED, active)
+//   client FIN / real server FIN    → client-fin / server-fin (CLOSE_WAIT, FIN_WAIT, TIME_WAIT; inactive)
+//   an error or RST on either side  → reset (CLOSE)
+//   both sockets gone               → close (TIME_WAIT stays until it expires)
+import { connect, type Socket } from 'node:net';
+import type { ConnEventName } from '../src/conns.js';
+import type { Decision, Endpoint } from '../src/types.js';
+import { tracked, type Tracked } from './account.js';
+import { proxyHeader, plainAddress } from './proxyproto.js';
+import type { Host, Flow, VirtualService } from './host.js';
+
+export class TcpFlow implements Flow {
+  readonly destId: number;
+  readonly dest: Endpoint;
+  private readonly t: Tracked;
+  private readonly upstream: Socket;
+  private open = 2;
+  private finished = false;
+
+  constructor(private readonly host: Host, readonly svcKey: string, private readonly client: Socket,
+    clientEp: Endpoint, vip: Endpoint, private readonly d: Decision) {
+    this.destId = d.destId;
+    this.dest = d.dest;
+    this.t = tracked('tcp', clientEp, vip, d.dest, d.destId, d.method);
+    this.upstream = connect({ host: d.dest.address, port: d.dest.port, allowHalfOpen: true, noDelay: true });
+    const pp = host.proxyProtocol(svcKey, d.dest);
+    if (pp !== undefined) this.upstream.write(proxyHeader(pp, clientEp, vip));
+    this.wire();
+    host.opened(this);
+  }
+
+  private event(e: ConnEventName): void {
+    if (this.d.id === 0) return;
+    try {
+      this.host.director.connEvent(this.d.id, e);
+    } catch {
+      // The entry already expired or was flushed (expire_nodest_conn): nothing left to update.
+    }
+  }
+
+  private wire(): void {
+    const { client, upstream, host, t } = this;
+    let connected = false;
+    upstream.once('connect', () => { connected = true; this.event('established'); host.connectOk(this.svcKey, this.dest); });
+    client.on('data', (c: Buffer) => host.account.in(t, c.length));
+    upstream.on('data', (c: Buffer) => host.account.out(t, c.length));
+    client.once('end', () => this.event('client-fin'));
+    upstream.once('end', () => this.event('server-fin'));
+    client.pipe(upstream);
+    upstream.pipe(client);
+    const fail = (which: Socket) => (e: NodeJS.ErrnoException) => {
+      if (which === upstream && !connected) host.connectFailed(this.svcKey, this.dest, e.code ?? e.message);
+      this.event('reset');
+      // Propagate the reset: the peer of a failed side gets an RST, not a clean FIN.
+      (which === upstream ? client : upstream).resetAndDestroy();
+      which.destroy();
+    };
+    client.on('error', fail(client));
+    upstream.on('error', fail(upstream));
+    const gone = () => { if (--this.open === 0) this.finish(); };
+    client.once('close', gone);
+    upstream.once('close', gone);
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.host.account.close(this.t);
+    this.event('close');
+    this.host.closed(this);
+  }
+
+  destroy(): void {
+    this.event('reset');
+    this.client.resetAndDestroy();
+    this.upstream.resetAndDestroy();
+  }
+}
+
+/** Handle one accepted socket of service `vs`. */
+export function acceptTcp(host: Host, vs: VirtualService, sock: Socket): void {
+  const address = sock.remoteAddress, port = sock.remotePort;
+  if (address === undefined || port === undefined) { sock.destroy(); return; }
+  const client = { address: plainAddress(address), port };
+  const vip = { address: vs.address, port: vs.port };
+  let d: Decision | null = null;
+  let reason = 'no-destination';
+  try {
+    d = host.director.schedule({ protocol: 'tcp', client, virtual: vip });
+  } catch (e) {
+    reason = (e as { code?: string }).code ?? 'error';
+  }
+  if (d === null) {
+    // IPVS answers with ICMP unreachable; a proxy that already accepted can only reset.
+    host.schedulingFailed(vs.key, reason);
+    sock.on('error', () => {});
+    sock.resetAndDestroy();
+    return;
+  }
+  new TcpFlow(host, vs.key, sock, client, vip, d);
+}

@@ -1,0 +1,95 @@
+// A UDP virtual service. Every datagram from a client goes through the
+// connection table as an IPVS packet would (lookup, or schedule a new entry;
+// counted; timer re-armed with the UDP timeout). A session = one socket to
+// the real server per client flow, kept while the table keeps its entry;
+// replies come back from the VIP's socket. One-packet scheduling (-o): each
+// datagram is scheduled on its own and its reply socket lives one exchange.
+import { createSocket, type Socket as Dgram, type RemoteInfo } from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import type { Endpoint } from '../src/types.js';
+import { tracked, type Tracked } from './account.js';
+import { proxyHeader, plainAddress } from './proxyproto.js';
+import type { Host, Flow, VirtualService } from './host.js';
+
+/** How long a one-packet (-o) exchange waits for a reply, ms. */
+const OPS_REPLY_MS = 2000;
+
+class UdpSession implements Flow {
+  readonly sock: Dgram;
+  readonly t: Tracked;
+  constructor(private readonly host: Host, readonly svcKey: string, readonly connId: number, readonly destId: number,
+    readonly dest: Endpoint, client: Endpoint, vip: Endpoint, method: Tracked['method'], reply: (m: Buffer) => void) {
+    this.t = tracked('udp', client, vip, dest, destId, method);
+    this.sock = createSocket(isIPv6(dest.address) ? 'udp6' : 'udp4');
+    this.sock.on('message', (m) => { host.account.out(this.t, m.length); reply(m); });
+    this.sock.on('error', (e: NodeJS.ErrnoException) => host.connectFailed(svcKey, dest, e.code ?? e.message));
+    host.opened(this);
+  }
+
+  send(m: Buffer): void {
+    const pp = this.host.proxyProtocol(this.svcKey, this.dest);
+    const data = pp === 2 ? Buffer.concat([proxyHeader(2, this.t.client, this.t.vip, 'udp'), m]) : m;
+    this.sock.send(data, this.dest.port, this.dest.address);
+  }
+
+  destroy(): void {
+    try { this.sock.close(); } catch { /* already closed */ }
+    this.host.closed(this);
+  }
+}
+
+export class UdpService {
+  private readonly sessions = new Map<string, UdpSession>();
+
+  constructor(private readonly host: Host, readonly vs: VirtualService, readonly sock: Dgram) {
+    sock.on('message', (m, r) => this.datagram(m, r));
+  }
+
+  private datagram(m: Buffer, r: RemoteInfo): void {
+    const client = { address: plainAddress(r.address), port: r.port };
+    const vip = { address: this.vs.address, port: this.vs.port };
+    const key = `${client.address}|${client.port}`;
+    let res;
+    try {
+      [res] = this.host.director.packet({ protocol: 'udp', direction: 'in', client, virtual: vip, length: m.length });
+    } catch (e) {
+      this.host.schedulingFailed(this.vs.key, (e as { code?: string }).code ?? 'error');
+      return;
+    }
+    if (!res.ok) { this.host.schedulingFailed(this.vs.key, res.verdict); return; }
+    // The service may be deleted (its socket closed) while a session still hears its real server.
+    const reply = (b: Buffer) => { try { this.sock.send(b, r.port, r.address); } catch { /* socket closed */ } };
+    if (res.id === 0) { this.onePacket(m, client, vip, res.destId, res.address, res.method, reply); return; }
+    let s = this.sessions.get(key);
+    if (s !== undefined && (s.connId !== res.id || s.destId !== res.destId)) { s.destroy(); s = undefined; }
+    if (s === undefined) {
+      s = new UdpSession(this.host, this.vs.key, res.id, res.destId, res.address, client, vip, res.method, reply);
+      this.sessions.set(key, s);
+      s.sock.once('close', () => { if (this.sessions.get(key) === s) this.sessions.delete(key); });
+    }
+    s.send(m);
+  }
+
+  private onePacket(m: Buffer, client: Endpoint, vip: Endpoint, destId: number, dest: Endpoint, method: Tracked['method'],
+    reply: (b: Buffer) => void): void {
+    const s = new UdpSession(this.host, this.vs.key, 0, destId, dest, client, vip, method, (b) => { reply(b); s.destroy(); });
+    const timer = setTimeout(() => s.destroy(), OPS_REPLY_MS);
+    timer.unref();
+    s.sock.once('close', () => clearTimeout(timer));
+    s.send(m);
+  }
+
+  /** Drop sessions whose table entry expired (the UDP timeout) or was flushed. */
+  expire(): void {
+    for (const s of this.sessions.values()) {
+      if (s.connId !== 0 && this.host.director.connection(s.connId) === null) s.destroy();
+    }
+  }
+
+  get size(): number { return this.sessions.size; }
+
+  close(): void {
+    for (const s of this.sessions.values()) s.destroy();
+    try { this.sock.close(); } catch { /* already closed */ }
+  }
+}

@@ -1,0 +1,148 @@
+// Real sockets on loopback for the proxy's end-to-end tests: named backends,
+// clients bound to chosen 127.x.y.z addresses, a wasmvsd process on a
+// temporary socket/state/config, and bounded polling (no timing assertions).
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startDaemon, wasmvsadm, requireBuild, type Daemon, type Run } from '../control/daemon.js';
+
+export { requireBuild };
+
+export interface Backend {
+  name: string;
+  port: number;
+  server: Server;
+  /** Open sockets (held connections). */
+  sockets: Set<Socket>;
+  /** Accepted connections so far. */
+  accepted: number;
+  /** Close the listener and reset every open socket (a crash). */
+  kill(): Promise<void>;
+  /** Listen again on the same port. */
+  restart(): Promise<void>;
+}
+
+/**
+ * A backend that answers each connection with "NAME\n" and then echoes.
+ * `close`: end the connection after the name (short request/response).
+ */
+export async function backend(name: string, opts: { close?: boolean; port?: number } = {}): Promise<Backend> {
+  const sockets = new Set<Socket>();
+  const b = { name, port: 0, sockets, accepted: 0 } as Backend;
+  const handler = (s: Socket) => {
+    b.accepted++;
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => s.destroy());
+    if (opts.close) { s.end(`${name}\n`); return; }
+    s.write(`${name}\n`);
+    s.pipe(s);
+  };
+  const listen = (port: number) => new Promise<Server>((resolve, reject) => {
+    const srv = createServer(handler);
+    srv.once('error', reject);
+    srv.listen(port, '127.0.0.1', () => resolve(srv));
+  });
+  b.server = await listen(opts.port ?? 0);
+  b.port = (b.server.address() as { port: number }).port;
+  b.kill = async () => {
+    await new Promise<void>((r) => { b.server.close(() => r()); for (const s of sockets) s.resetAndDestroy(); });
+  };
+  b.restart = async () => { b.server = await listen(b.port); };
+  return b;
+}
+
+/** A port that was free a moment ago on 127.0.0.1. */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, host, r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+export interface Client { sock: Socket; name: string; data: () => string }
+
+/** Connect through the VIP, optionally from a given local address; resolves with the backend's name. */
+export function client(port: number, localAddress?: string, host = '127.0.0.1'): Promise<Client> {
+  return new Promise((resolve, reject) => {
+    const sock = connect({ host, port, localAddress });
+    let buf = '';
+    let named = false;
+    const timer = setTimeout(() => { sock.destroy(); reject(new Error(`no answer through ${host}:${port}`)); }, 10_000);
+    sock.on('data', (d) => {
+      buf += d;
+      const nl = buf.indexOf('\n');
+      if (!named && nl >= 0) { named = true; clearTimeout(timer); resolve({ sock, name: buf.slice(0, nl), data: () => buf }); }
+    });
+    sock.on('error', (e) => { clearTimeout(timer); if (!named) reject(e); });
+    sock.on('close', () => { clearTimeout(timer); if (!named) reject(new Error('closed without an answer')); });
+  });
+}
+
+/** One short connection: the name of the backend that answered (`reset`: end it with an RST). */
+export async function ask(port: number, localAddress?: string, reset = false): Promise<string> {
+  const c = await client(port, localAddress);
+  if (reset) c.sock.resetAndDestroy(); else c.sock.destroy();
+  return c.name;
+}
+
+/** Poll `cond` every 50 ms, at most `ms` in total; throws with `what` when it never held. */
+export async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
+  const tries = Math.ceil(ms / 50);
+  const end = Date.now() + ms;
+  for (let i = 0; i < tries && Date.now() < end; i++) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for: ${what}`);
+}
+
+export interface Lab {
+  dir: string;
+  sock: string;
+  state: string;
+  config: string;
+  daemon: Daemon | null;
+  adm(args: string | string[], stdin?: string): Promise<Run>;
+  start(configText?: string): Promise<Daemon>;
+  stop(): Promise<void>;
+  cleanup(): void;
+}
+
+/** A wasmvsd proxy process in a fresh temporary directory. */
+export function lab(prefix = 'wasmvs-proxy-'): Lab {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const l: Lab = {
+    dir, sock: join(dir, 'wasmvsd.sock'), state: join(dir, 'state.rules'), config: join(dir, 'config.rules'), daemon: null,
+    adm: (args, stdin) => wasmvsadm(typeof args === 'string' ? args.split(' ').filter((w) => w) : args, { WASMVS_SOCKET: l.sock }, stdin),
+    async start(configText) {
+      if (configText !== undefined) writeFileSync(l.config, configText);
+      const args = ['proxy', '--socket', l.sock, '--state', l.state];
+      if (configText !== undefined) args.push('--config', l.config);
+      l.daemon = await startDaemon(args, l.sock);
+      await until(() => l.daemon!.log().includes('control socket'), 'daemon ready');
+      return l.daemon;
+    },
+    async stop() {
+      const d = l.daemon;
+      if (!d) return;
+      d.proc.kill('SIGTERM');
+      const killer = setTimeout(() => d.proc.kill('SIGKILL'), 15_000);
+      await d.exited;
+      clearTimeout(killer);
+      l.daemon = null;
+    },
+    cleanup() {
+      l.daemon?.proc.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return l;
+}
+
+/** Wait until the daemon's log says it listens on `port`. */
+export function listening(l: Lab, port: number): Promise<void> {
+  return until(() => l.daemon!.log().includes(`|${port}","msg":"listening"`), `listener on ${port}`);
+}
