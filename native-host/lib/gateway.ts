@@ -1,0 +1,239 @@
+// wasmvsd's 'gateway' data path: NFQUEUE bursts read straight into the
+// core's REGION_PACKETS, one gwBurst call per burst decides and rewrites
+// every packet in place, and the verdicts go back from REGION_LIST in one
+// addon call. The netfilter rules follow the configuration (rules.ts).
+import { readFileSync, writeFileSync } from 'node:fs';
+import { layout as L, counters as C } from '../../sdk/src/core/abi.gen.js';
+import type { Director } from '../../sdk/src/director.js';
+import { loadNativeQueue, type NativeQueue, type NativeQueueClass } from './addon.js';
+import { ruleSet, applyRules, removeRules, run, type Exec, type QueueSpec, type RuleSet } from './rules.js';
+
+export interface GatewayOptions extends QueueSpec {
+  /** Packets per read and per gwBurst call. */
+  burst: number;
+  /** Bytes per packet record (header + copied bytes), a multiple of 4. */
+  stride: number;
+  /** false: one verdict message per packet (benchmark comparisons only). */
+  batch?: boolean;
+}
+
+export const GATEWAY_DEFAULTS: GatewayOptions = { first: 0, last: 0, failOpen: true, burst: 64, stride: 4096 };
+
+const USAGE = 'gateway options: --queue N|A:B, --fail-open|--fail-closed, --burst N (1..max), --stride BYTES';
+
+/** Parses the gateway's own daemon options; throws with a clear message. */
+export function parseGatewayArgs(argv: readonly string[]): GatewayOptions {
+  const o = { ...GATEWAY_DEFAULTS };
+  const int = (name: string, v: string | undefined, lo: number, hi: number) => {
+    if (v === undefined || !/^\d+$/.test(v) || Number(v) < lo || Number(v) > hi) throw new Error(`invalid ${name} ${v ?? ''} (${lo}..${hi}); ${USAGE}`);
+    return Number(v);
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const [name, inline] = argv[i].includes('=') ? argv[i].split('=', 2) : [argv[i], undefined];
+    const value = () => inline ?? argv[++i];
+    if (name === '--queue') {
+      const v = value() ?? '';
+      const [a, b] = v.split(':');
+      o.first = int('--queue', a, 0, 65535);
+      o.last = b === undefined ? o.first : int('--queue', b, o.first, Math.min(65535, o.first + 63));
+    } else if (name === '--burst') o.burst = int('--burst', value(), 1, L.MAX_BATCH);
+    else if (name === '--stride') o.stride = int('--stride', value(), 256, 65536);
+    else if (name === '--fail-open') o.failOpen = true;
+    else if (name === '--fail-closed') o.failOpen = false;
+    else throw new Error(`unknown gateway option ${argv[i]}; ${USAGE}`);
+  }
+  if (o.stride % 4 !== 0) throw new Error(`--stride must be a multiple of 4, got ${o.stride}`);
+  if (o.burst * o.stride > L.REGION_PACKETS_SIZE) {
+    throw new Error(`--burst ${o.burst} × --stride ${o.stride} exceeds the core's packet region (${L.REGION_PACKETS_SIZE} bytes)`);
+  }
+  return o;
+}
+
+/** Kernel queue length and socket buffer: room for bursts while the loop is busy. */
+const QUEUE_MAXLEN = 8192;
+const QUEUE_RCVBUF = 8 << 20;
+
+/** /proc and /sys access (tests pass a map instead of the machine's files). */
+export interface SysctlFiles { read(path: string): string; write(path: string, value: string): void }
+
+/** Injected parts: the command runner, the native queue class, the sysctl files. */
+export interface GatewayDeps { exec?: Exec; Native?: NativeQueueClass; sysctl?: SysctlFiles }
+
+const ip4 = (s: string) => s.split('.').reduce((a, b) => ((a << 8) | Number(b)) >>> 0, 0);
+
+export class Gateway {
+  private director: Director | null = null;
+  private queues: NativeQueue[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private rules: RuleSet | null = null;
+  private installedText: string | null = null;
+  private savedSysctl = new Map<string, string>();
+  /** Bursts the core refused (E_*): answered with the fail verdict. */
+  failedBursts = 0;
+
+  private readonly exec: Exec;
+  private readonly Native: NativeQueueClass | null;
+  private readonly files: SysctlFiles;
+
+  constructor(readonly opts: GatewayOptions, private readonly log: (m: string) => void, deps: GatewayDeps = {}) {
+    this.exec = deps.exec ?? run;
+    this.Native = deps.Native ?? null;
+    this.files = deps.sysctl ?? { read: (p) => readFileSync(p, 'utf8').trim(), write: (p, v) => writeFileSync(p, v) };
+  }
+
+  async start(director: Director): Promise<void> {
+    this.director = director;
+    removeRules(this.exec); // whatever a crashed run left
+    this.sysctl('/proc/sys/net/ipv4/ip_forward', '1');
+    try {
+      this.bind(this.Native ?? loadNativeQueue());
+    } catch (e) {
+      await this.stop();
+      throw new Error(`gateway: cannot bind NFQUEUE ${this.opts.first}..${this.opts.last}: ${(e as Error).message}`);
+    }
+    // Rules only once a consumer is bound (fail-closed would drop in between).
+    this.configChanged();
+    // Connection timers, estimator and scheduler upkeep once a second.
+    this.timer = setInterval(() => director.advance(), 1000);
+    this.timer.unref();
+    this.log(`gateway: queues ${this.opts.first}..${this.opts.last}, burst ${this.opts.burst}, ${this.opts.failOpen ? 'fail-open' : 'fail-closed'}`);
+  }
+
+  private bind(Native: NativeQueueClass): void {
+    for (let q = this.opts.first; q <= this.opts.last; q++) {
+      // gso off: the kernel segments before queueing, so every packet fits a record and TUN may grow it.
+      const nq = new Native({ queue: q, copyRange: this.opts.stride - L.GW_REC_HEADER, failOpen: this.opts.failOpen, gso: false, batch: this.opts.batch ?? true,
+        maxLen: QUEUE_MAXLEN, rcvBuf: QUEUE_RCVBUF });
+      this.queues.push(nq);
+      nq.start((status) => {
+        if (status < 0) return this.log(`queue ${q}: poll error ${status}`);
+        try {
+          this.drain(nq);
+        } catch (e) {
+          // A failed read or send is the kernel's answer for this burst; keep serving.
+          this.log(`queue ${q}: ${(e as Error).message}`);
+        }
+      });
+    }
+  }
+
+  /** Reads and answers bursts until the socket is empty (bounded per wake-up). */
+  drain(nq: NativeQueue, maxBursts = 64): number {
+    const d = this.director;
+    if (!d) return 0;
+    const x = d.core.x;
+    const base = d.core.base;
+    const { burst, stride } = this.opts;
+    let total = 0;
+    for (let b = 0; b < maxBursts; b++) {
+      const n = nq.read(new Uint8Array(x.memory.buffer, base + L.REGION_PACKETS, burst * stride), stride, burst);
+      if (n <= 0) break;
+      let r: number;
+      try {
+        r = x.gwBurst(n, stride, d.now());
+      } catch (e) {
+        // A trap must not leave the burst unanswered in the kernel queue.
+        r = -1;
+        this.log(`gwBurst failed: ${(e as Error).message}`);
+      }
+      // Memory may have grown during the call: views are taken afresh.
+      const mem = x.memory.buffer;
+      if (r !== n) this.failBurst(nq, n, r);
+      else nq.verdicts(new Uint8Array(mem, base + L.REGION_LIST, n * L.GW_VER_SIZE), n, new Uint8Array(mem, base + L.REGION_PACKETS, n * stride));
+      total += n;
+      if (n < burst) break;
+    }
+    return total;
+  }
+
+  /** The core refused the burst (a host bug): every packet gets the fail verdict. */
+  private failBurst(nq: NativeQueue, n: number, status: number): void {
+    this.failedBursts++;
+    const d = this.director!;
+    const mem = new DataView(d.core.x.memory.buffer);
+    const base = d.core.base;
+    for (let i = 0; i < n; i++) {
+      const v = base + L.REGION_LIST + i * L.GW_VER_SIZE;
+      mem.setUint32(v + L.GW_VER_ID, mem.getUint32(base + L.REGION_PACKETS + i * this.opts.stride + L.GW_REC_ID, true), true);
+      mem.setUint32(v + L.GW_VER_VERDICT, this.opts.failOpen ? 1 : 0, true);
+      for (const f of [L.GW_VER_FLAGS, L.GW_VER_MARK, L.GW_VER_OFF, L.GW_VER_LEN]) mem.setUint32(v + f, 0, true);
+    }
+    nq.verdicts(new Uint8Array(d.core.x.memory.buffer, base + L.REGION_LIST, n * L.GW_VER_SIZE), n);
+    this.log(`gwBurst refused a burst of ${n} (status ${status}); ${this.opts.failOpen ? 'accepted' : 'dropped'}`);
+  }
+
+  /** Recomputes the VIP rules, DR routes and tunnel settings from the Director. */
+  configChanged(): void {
+    const d = this.director;
+    if (!d) return;
+    const view = d.services().map((s) => ({
+      service: s,
+      dests: d.dests(s.fwmark ? { fwmark: s.fwmark, af: s.af } : { protocol: s.protocol!, address: s.address!, port: s.port }),
+    }));
+    const rs = ruleSet(view, this.opts);
+    // Most changes (weights, thresholds, timeouts) leave the rules as they are.
+    const text = JSON.stringify(rs);
+    if (text === this.installedText) return;
+    try {
+      const errors = applyRules(rs, this.exec);
+      for (const m of errors) this.log(m);
+      if (rs.tunnels.length) this.tunnelSetup(rs.tunnels[0]);
+      this.rules = rs;
+      // A DR route that failed is retried on the next change.
+      this.installedText = errors.length ? null : text;
+    } catch (e) {
+      this.installedText = null;
+      this.log(`cannot install netfilter rules: ${(e as Error).message}`);
+    }
+  }
+
+  /** TUN: outer source = the route's source towards the real server; accept_local for reinjection. */
+  private tunnelSetup(rs: string): void {
+    const r = JSON.parse(this.exec('ip', ['-j', 'route', 'get', rs]))[0] as { prefsrc?: string; dev?: string };
+    let mtu = 1500;
+    if (r.dev) mtu = Number(this.files.read(`/sys/class/net/${r.dev}/mtu`)) || 1500;
+    this.director!.core.x.gwConfig(ip4(r.prefsrc ?? '0.0.0.0'), mtu);
+    // The rewritten packet re-enters routing at PREROUTING with our own address as source.
+    this.sysctl('/proc/sys/net/ipv4/conf/all/accept_local', '1');
+  }
+
+  private sysctl(path: string, value: string): void {
+    if (!this.savedSysctl.has(path)) this.savedSysctl.set(path, this.files.read(path));
+    this.files.write(path, value);
+  }
+
+  /** One line of the core's gateway counters and the queues' own (logged at stop). */
+  summary(): string {
+    const d = this.director;
+    if (!d) return 'gateway: not started';
+    const c = (i: number) => d.counter(i);
+    const q = this.stats().reduce((a, s) => ({ enobufs: a.enobufs + s.enobufs, nlErrors: a.nlErrors + s.nlErrors }), { enobufs: 0, nlErrors: 0 });
+    return `gateway: packets=${c(C.CNT_GW_PACKETS)} forwarded=${c(C.CNT_GW_FORWARDED)} passed=${c(C.CNT_GW_PASSED)} ` +
+      `dropped=${c(C.CNT_GW_DROPPED)} replies=${c(C.CNT_GW_REPLIES)} malformed=${c(C.CNT_PKT_MALFORMED_IP)} ` +
+      `truncated_l4=${c(C.CNT_PKT_TRUNC_L4)} bad_csum=${c(C.CNT_PKT_BAD_CSUM)} truncated=${c(C.CNT_GW_TRUNCATED)} ` +
+      `icmp_sent=${c(C.CNT_GW_ICMP_SENT)} failed_bursts=${this.failedBursts} enobufs=${q.enobufs} nl_errors=${q.nlErrors}`;
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    if (this.director) this.log(this.summary());
+    removeRules(this.exec);
+    for (const q of this.queues) {
+      q.stop();
+      q.close();
+    }
+    this.queues = [];
+    for (const [p, v] of this.savedSysctl) {
+      try { this.files.write(p, v); } catch { /* namespace gone */ }
+    }
+    this.savedSysctl.clear();
+    this.rules = null;
+    this.installedText = null;
+  }
+
+  stats() {
+    return this.queues.map((q) => q.stats());
+  }
+
+  get installed(): RuleSet | null { return this.rules; }
+}

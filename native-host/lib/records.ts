@@ -1,0 +1,49 @@
+// Packet and verdict records exchanged with the addon; the layouts mirror
+// native-host/src/nfq_socket.h (little-endian, fixed stride).
+export const REC = { ID: 0, MARK: 4, LEN: 8, ORIG_LEN: 12, HOOK: 16, FLAGS: 17, HW_PROTO: 18, HEADER: 20 } as const;
+export const REC_F = { TRUNCATED: 1, CSUM_PARTIAL: 2, GSO: 4 } as const;
+export const VER = { ID: 0, VERDICT: 4, FLAGS: 8, MARK: 12, PAYLOAD_OFF: 16, PAYLOAD_LEN: 20, STRIDE: 24 } as const;
+export const VER_F = { MARK: 1, PAYLOAD: 2 } as const;
+/** Netfilter verdicts (linux/netfilter.h). */
+export const NF = { DROP: 0, ACCEPT: 1, STOLEN: 2, QUEUE: 3, REPEAT: 4 } as const;
+
+export interface PacketView {
+  id: number; mark: number; hook: number; flags: number; hwProto: number; origLen: number;
+  /** The stored bytes (a view into the burst buffer, valid until the next read). */
+  payload: Uint8Array;
+}
+
+/** Reads record `i` of a burst buffer. */
+export function packetAt(buf: Uint8Array, stride: number, i: number): PacketView {
+  const dv = new DataView(buf.buffer, buf.byteOffset + i * stride, stride);
+  const len = dv.getUint32(REC.LEN, true);
+  return {
+    id: dv.getUint32(REC.ID, true),
+    mark: dv.getUint32(REC.MARK, true),
+    hook: dv.getUint8(REC.HOOK),
+    flags: dv.getUint8(REC.FLAGS),
+    hwProto: dv.getUint16(REC.HW_PROTO, true),
+    origLen: dv.getUint32(REC.ORIG_LEN, true),
+    payload: buf.subarray(i * stride + REC.HEADER, i * stride + REC.HEADER + len),
+  };
+}
+
+/** One verdict to write; `payload` is an [offset, length] into the payload buffer. */
+export interface Verdict { id: number; verdict: number; mark?: number; payload?: readonly [number, number] }
+
+/** Fills `out` (VER.STRIDE bytes per verdict) and returns the count written. */
+export function writeVerdicts(out: Uint8Array, verdicts: readonly Verdict[]): number {
+  if (verdicts.length * VER.STRIDE > out.byteLength) throw new RangeError('verdict buffer too small');
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  verdicts.forEach((v, i) => {
+    const o = i * VER.STRIDE;
+    const flags = (v.mark !== undefined ? VER_F.MARK : 0) | (v.payload ? VER_F.PAYLOAD : 0);
+    dv.setUint32(o + VER.ID, v.id, true);
+    dv.setUint32(o + VER.VERDICT, v.verdict, true);
+    dv.setUint32(o + VER.FLAGS, flags, true);
+    dv.setUint32(o + VER.MARK, v.mark ?? 0, true);
+    dv.setUint32(o + VER.PAYLOAD_OFF, v.payload?.[0] ?? 0, true);
+    dv.setUint32(o + VER.PAYLOAD_LEN, v.payload?.[1] ?? 0, true);
+  });
+  return verdicts.length;
+}

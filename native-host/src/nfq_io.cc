@@ -1,0 +1,162 @@
+// The hot half of nfq::Socket: burst reads into a caller's buffer and
+// batched verdicts. Nothing here allocates; both buffers were sized at open.
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "nfq_socket.h"
+#include "nfq_wire.h"
+
+namespace nfq {
+
+constexpr uint16_t PACKET_TYPE = (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET;
+
+// Writes one record at `out`; returns 1 if a record was written, 0 if the
+// message was not a well-formed packet (counted as malformed).
+int Socket::handleMessage(const void* msg, uint8_t* out, uint32_t stride) {
+  auto* nlh = static_cast<const nlmsghdr*>(msg);
+  Attrs a{};
+  if (mnl_attr_parse(nlh, sizeof(nfgenmsg), collectAttr, &a) < 0 || !a.tb[NFQA_PACKET_HDR] ||
+      mnl_attr_get_payload_len(a.tb[NFQA_PACKET_HDR]) < sizeof(nfqnl_msg_packet_hdr)) {
+    stats_.malformed++;
+    return 0;
+  }
+  auto* ph = static_cast<const nfqnl_msg_packet_hdr*>(mnl_attr_get_payload(a.tb[NFQA_PACKET_HDR]));
+  const uint8_t* data = nullptr;
+  uint32_t plen = 0;
+  if (a.tb[NFQA_PAYLOAD]) {
+    data = static_cast<const uint8_t*>(mnl_attr_get_payload(a.tb[NFQA_PAYLOAD]));
+    plen = mnl_attr_get_payload_len(a.tb[NFQA_PAYLOAD]);
+  }
+  uint32_t orig = a.tb[NFQA_CAP_LEN] ? ntohl(mnl_attr_get_u32(a.tb[NFQA_CAP_LEN])) : plen;
+  uint32_t info = a.tb[NFQA_SKB_INFO] ? ntohl(mnl_attr_get_u32(a.tb[NFQA_SKB_INFO])) : 0;
+  uint32_t stored = std::min(plen, stride - REC_HEADER);
+  uint8_t flags = (stored < orig ? REC_F_TRUNCATED : 0) |
+                  ((info & NFQA_SKB_CSUMNOTREADY) ? REC_F_CSUM_PARTIAL : 0) |
+                  ((info & NFQA_SKB_GSO) ? REC_F_GSO : 0);
+  put32(out + REC_ID, ntohl(ph->packet_id));
+  put32(out + REC_MARK, a.tb[NFQA_MARK] ? ntohl(mnl_attr_get_u32(a.tb[NFQA_MARK])) : 0);
+  put32(out + REC_LEN, stored);
+  put32(out + REC_ORIG_LEN, orig);
+  out[REC_HOOK] = ph->hook;
+  out[REC_FLAGS] = flags;
+  put16(out + REC_HW_PROTO, ntohs(ph->hw_protocol));
+  if (stored) memcpy(out + REC_HEADER, data, stored);
+  stats_.packets++;
+  return 1;
+}
+
+int Socket::readBurst(uint8_t* out, size_t outLen, uint32_t stride, uint32_t max) {
+  if (!nl_) return -EBADF;
+  if (stride < REC_HEADER + 40 || stride % 4 != 0) return -EINVAL;
+  uint32_t cap = std::min<uint32_t>(max, uint32_t(outLen / stride));
+  uint32_t count = 0;
+  // The kernel sends one packet per datagram, so a recv is only issued while
+  // a record slot is free; a packet never has to be dropped for lack of room.
+  while (count < cap) {
+    ssize_t n = recv(fd(), rx_.data(), rx_.size(), MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == ENOBUFS) {
+        stats_.enobufs++;
+        continue;
+      }
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      return count > 0 ? int(count) : -errno;
+    }
+    int len = int(n);
+    for (auto* m = reinterpret_cast<const nlmsghdr*>(rx_.data()); mnl_nlmsg_ok(m, len); m = mnl_nlmsg_next(m, &len)) {
+      if (m->nlmsg_type == NLMSG_ERROR) {
+        auto* e = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(m));
+        if (e->error != 0) stats_.nlErrors++;
+      } else if (m->nlmsg_type == PACKET_TYPE && count < cap) {
+        count += uint32_t(handleMessage(m, out + size_t(count) * stride, stride));
+      } else if (m->nlmsg_type == PACKET_TYPE) {
+        stats_.malformed++;  // only reachable if the kernel ever packs several packets per datagram
+      }
+    }
+  }
+  return int(count);
+}
+
+int Socket::flush() {
+  if (txLen_ == 0) return 0;
+  ssize_t r;
+  do r = mnl_socket_sendto(nl_, tx_.data(), txLen_);
+  while (r < 0 && errno == EINTR);
+  txLen_ = 0;
+  stats_.sends++;
+  return r < 0 ? -errno : 0;
+}
+
+int Socket::putVerdict(uint32_t type, uint32_t id, uint32_t verdict, const uint8_t* rec,
+                       const uint8_t* payload, uint32_t plen) {
+  uint32_t flags = get32(rec + VER_FLAGS);
+  size_t need = MNL_ALIGN(sizeof(nlmsghdr)) + MNL_ALIGN(sizeof(nfgenmsg)) +
+                MNL_ATTR_HDRLEN + MNL_ALIGN(sizeof(nfqnl_msg_verdict_hdr)) + MNL_ATTR_HDRLEN + 4 +
+                MNL_ATTR_HDRLEN + MNL_ALIGN(plen);
+  if (txLen_ > 0 && txLen_ + need > TX_FLUSH_AT) {
+    int err = flush();
+    if (err) return err;
+  }
+  nlmsghdr* nlh = startMsg(tx_.data() + txLen_, uint16_t(type), 0, ++seq_, uint16_t(opt_.queue));
+  nfqnl_msg_verdict_hdr vh{htonl(verdict), htonl(id)};
+  mnl_attr_put(nlh, NFQA_VERDICT_HDR, sizeof vh, &vh);
+  if (flags & VER_F_MARK) mnl_attr_put_u32(nlh, NFQA_MARK, htonl(get32(rec + VER_MARK)));
+  if (flags & VER_F_PAYLOAD) mnl_attr_put(nlh, NFQA_PAYLOAD, plen, payload);
+  txLen_ += MNL_ALIGN(nlh->nlmsg_len);
+  stats_.verdictMsgs++;
+  return 0;
+}
+
+// Records must be in the order the packets were read. A run of two or more
+// records with ascending ids, the same verdict and mark and no new payload
+// becomes one NFQNL_MSG_VERDICT_BATCH for the run's last id: the kernel
+// applies it to every queued id <= that one, which are exactly the run's
+// packets because every earlier record's verdict precedes it in the buffer.
+int Socket::sendVerdicts(const uint8_t* recs, uint32_t n, const uint8_t* payload, size_t payloadLen) {
+  if (!nl_) return -EBADF;
+  bool ascending = true;  // batching is only sound over a strictly ascending list
+  for (uint32_t i = 0; i < n; i++) {
+    const uint8_t* r = recs + size_t(i) * VER_STRIDE;
+    if (i > 0 && get32(r + VER_ID) <= get32(r - VER_STRIDE + VER_ID)) ascending = false;
+    if (!(get32(r + VER_FLAGS) & VER_F_PAYLOAD)) continue;
+    uint64_t off = get32(r + VER_PAYLOAD_OFF), len = get32(r + VER_PAYLOAD_LEN);
+    if (len > MAX_PAYLOAD || off + len > payloadLen) return -EINVAL;
+  }
+  uint64_t before = stats_.verdictMsgs;
+  uint32_t i = 0;
+  while (i < n) {
+    const uint8_t* r = recs + size_t(i) * VER_STRIDE;
+    uint32_t flags = get32(r + VER_FLAGS), verdict = get32(r + VER_VERDICT);
+    uint32_t j = i + 1;
+    if (opt_.batch && ascending && !(flags & VER_F_PAYLOAD)) {
+      while (j < n) {
+        const uint8_t* q = recs + size_t(j) * VER_STRIDE;
+        if (get32(q + VER_FLAGS) != flags || get32(q + VER_VERDICT) != verdict ||
+            ((flags & VER_F_MARK) && get32(q + VER_MARK) != get32(r + VER_MARK)))
+          break;
+        j++;
+      }
+    }
+    int err;
+    if (j - i >= 2) {
+      err = putVerdict(NFQNL_MSG_VERDICT_BATCH, get32(recs + size_t(j - 1) * VER_STRIDE + VER_ID), verdict, r, nullptr, 0);
+    } else {
+      bool has = flags & VER_F_PAYLOAD;
+      err = putVerdict(NFQNL_MSG_VERDICT, get32(r + VER_ID), verdict, r,
+                       has ? payload + get32(r + VER_PAYLOAD_OFF) : nullptr, has ? get32(r + VER_PAYLOAD_LEN) : 0);
+    }
+    if (err) return err;
+    i = j;
+  }
+  int err = flush();
+  return err ? err : int(stats_.verdictMsgs - before);
+}
+
+}  // namespace nfq

@@ -1,0 +1,87 @@
+// One NFQUEUE queue over a libmnl netlink socket: configuration, burst reads
+// into a caller's buffer and batched verdicts. No N-API here, no threads, no
+// exit(): every failure is a negative errno returned to the caller.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+struct mnl_socket;
+
+namespace nfq {
+
+// Packet record written by readBurst (little-endian, fixed stride):
+constexpr uint32_t REC_ID = 0;        // u32 packet id (kernel order of queueing)
+constexpr uint32_t REC_MARK = 4;      // u32 skb mark
+constexpr uint32_t REC_LEN = 8;       // u32 payload bytes stored in this record
+constexpr uint32_t REC_ORIG_LEN = 12; // u32 packet length before any capping
+constexpr uint32_t REC_HOOK = 16;     // u8 netfilter hook
+constexpr uint32_t REC_FLAGS = 17;    // u8 REC_F_*
+constexpr uint32_t REC_HW_PROTO = 18; // u16 ethertype (0x0800 / 0x86dd)
+constexpr uint32_t REC_HEADER = 20;   // payload starts here
+constexpr uint8_t REC_F_TRUNCATED = 1;    // payload cut by stride or copy range
+constexpr uint8_t REC_F_CSUM_PARTIAL = 2; // L4 checksum holds only the pseudo-header sum
+constexpr uint8_t REC_F_GSO = 4;          // an unsegmented GSO super-packet
+
+// Verdict record read by sendVerdicts (little-endian u32 words):
+constexpr uint32_t VER_ID = 0;
+constexpr uint32_t VER_VERDICT = 4;     // NF_DROP 0, NF_ACCEPT 1, NF_REPEAT 4 ...
+constexpr uint32_t VER_FLAGS = 8;       // VER_F_*
+constexpr uint32_t VER_MARK = 12;       // applied when VER_F_MARK
+constexpr uint32_t VER_PAYLOAD_OFF = 16; // offset into the payload buffer (VER_F_PAYLOAD)
+constexpr uint32_t VER_PAYLOAD_LEN = 20;
+constexpr uint32_t VER_STRIDE = 24;
+constexpr uint32_t VER_F_MARK = 1;
+constexpr uint32_t VER_F_PAYLOAD = 2;
+
+struct Options {
+  uint32_t queue = 0;
+  uint32_t copyRange = 0xffff;
+  uint32_t maxLen = 1024;
+  bool failOpen = true;
+  bool gso = true;
+  uint32_t rcvBuf = 4u << 20;
+  bool batch = true; // false: one verdict message per packet (for comparison)
+};
+
+struct Stats {
+  uint64_t packets = 0;      // records delivered
+  uint64_t enobufs = 0;      // kernel dropped messages: socket receive buffer overrun
+  uint64_t nlErrors = 0;     // NLMSG_ERROR answers (e.g. a verdict for an unknown id)
+  uint64_t malformed = 0;    // messages we could not parse
+  uint64_t verdictMsgs = 0;  // verdict / batch-verdict messages sent
+  uint64_t sends = 0;        // sendto calls
+};
+
+class Socket {
+ public:
+  ~Socket();
+  // 0 or -errno. Binds the queue and applies every option; acks are checked.
+  int open(const Options& o);
+  void close();
+  int fd() const;
+  // Reads without blocking until `max` records, EAGAIN or the buffer is full.
+  // Returns the record count (>= 0) or -errno.
+  int readBurst(uint8_t* out, size_t outLen, uint32_t stride, uint32_t max);
+  // Sends verdicts for `n` records; returns messages sent or -errno.
+  int sendVerdicts(const uint8_t* recs, uint32_t n, const uint8_t* payload, size_t payloadLen);
+  const Stats& stats() const { return stats_; }
+
+ private:
+  int config(bool cmd, uint8_t command);
+  int putVerdict(uint32_t type, uint32_t id, uint32_t verdict, const uint8_t* rec,
+                 const uint8_t* payload, uint32_t plen);
+  int flush();
+  int handleMessage(const void* nlh, uint8_t* out, uint32_t stride);
+
+  mnl_socket* nl_ = nullptr;
+  Options opt_;
+  uint32_t portid_ = 0;
+  uint32_t seq_ = 1;
+  std::vector<uint8_t> rx_;
+  std::vector<uint8_t> tx_;
+  size_t txLen_ = 0;
+  Stats stats_;
+};
+
+}  // namespace nfq

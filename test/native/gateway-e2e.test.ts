@@ -1,0 +1,303 @@
+// `wasmvsd gateway` end to end (issue 6), modelled on the kernel selftest
+// (reference §6): a real daemon in the director namespace configured by real
+// wasmvsadm commands; client and real servers in their own namespaces; a
+// capture on the director–server link shows what IPVS would put on the wire.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { missingNfqPrereq, inCI } from './prereq.js';
+import { killChildren, inNs, sh } from './netns.js';
+import { Topo, capture, VIP, RS, CLIENT, DIR_OUT, DECAP, MALFORMED, waitLine, type Mode } from './gw-topo.js';
+import { WASMVSD, WASMVSADM } from '../control/daemon.js';
+
+function missing(): string | null {
+  const m = missingNfqPrereq();
+  if (m) return m;
+  try { sh('tcpdump', '--version'); } catch { return 'tcpdump not installed'; }
+  if (!existsSync(fileURLToPath(new URL('../../dist/native-host/lib/datapath.js', import.meta.url)))) return 'dist/ not built (npm run build)';
+  return null;
+}
+const why = missing();
+if (why && !inCI) console.warn(`\n*** SKIPPING wasmvsd gateway end-to-end suite: ${why} ***\n`);
+const suite = describe.skipIf(why !== null && !inCI);
+const PORT = 8080, QUEUE = 30 + (process.pid % 200);
+const topo = new Topo(`gw${process.pid % 100000}`);
+const PEER = fileURLToPath(new URL('./gw-peer.mjs', import.meta.url));
+
+interface Daemon { proc: ChildProcess; log: () => string; exited: Promise<number | null> }
+
+async function startGateway(...extra: string[]): Promise<Daemon> {
+  const proc = spawn('ip', ['netns', 'exec', topo.ns.director, process.execPath, WASMVSD, 'gateway', '--socket', topo.socket,
+    '--state', topo.state, '--queue', String(QUEUE), ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  proc.stdout!.on('data', (d) => { log += d; });
+  proc.stderr!.on('data', (d) => { log += d; });
+  const exited = new Promise<number | null>((r) => proc.once('exit', (c) => r(c)));
+  for (let i = 0; i < 200 && !log.includes('control socket'); i++) {
+    if (proc.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  if (!log.includes('control socket')) throw new Error(`wasmvsd gateway did not start: ${log}`);
+  return { proc, log: () => log, exited };
+}
+
+async function stopGateway(d: Daemon): Promise<string> {
+  d.proc.kill('SIGTERM');
+  await Promise.race([d.exited, new Promise((r) => setTimeout(r, 10_000))]);
+  return d.log();
+}
+
+function adm(...args: string[]): string {
+  return sh(process.execPath, WASMVSADM, '--socket', topo.socket, ...args);
+}
+
+/** One TCP exchange client → VIP:port; returns what the server got and what the client saw. */
+async function exchange(listen: string, port = PORT, count = 1, size = 32) {
+  const server = inNs(topo.ns.server, process.execPath, [PEER, 'tcp-server', listen, String(port), String(count)]);
+  await waitLine(server, (l) => l === 'ready', 10_000);
+  const lines: string[] = [];
+  server.stdout!.on('data', (d) => lines.push(...String(d).split('\n').filter((l) => l.startsWith('got '))));
+  const out = topo.in('client', process.execPath, PEER, 'tcp-client', VIP, String(port), String(count), String(size)).split('\n');
+  await new Promise((r) => setTimeout(r, 200));
+  server.kill();
+  return { sent: out.filter((l) => l.startsWith('sent ')).map((l) => l.slice(5)), replies: out.filter((l) => l.startsWith('reply ')), got: lines };
+}
+
+const summary = (log: string) => Object.fromEntries([...(/gateway: packets=.*$/m.exec(log)?.[0] ?? '').matchAll(/(\w+)=(\d+)/g)].map((m) => [m[1], Number(m[2])]));
+
+function setupMode(mode: Mode) {
+  if (why) throw new Error(`gateway suite prerequisites missing in CI: ${why}`);
+  topo.setup(mode);
+}
+
+suite('wasmvsd gateway: NAT', () => {
+  let gw: Daemon;
+  beforeAll(async () => {
+    setupMode('nat');
+    gw = await startGateway();
+    adm('-A', '-t', `${VIP}:${PORT}`, '-s', 'rr');
+    adm('-a', '-t', `${VIP}:${PORT}`, '-r', `${RS[0]}:${PORT}`, '-m');
+  });
+  afterEach(killChildren);
+  afterAll(async () => { if (gw) await stopGateway(gw); topo.teardown(); });
+
+  it('bytes reach the real server intact, the reply comes back from VIP:port, the wire shows DNAT', async () => {
+    const cap = await capture(topo, 'director', topo.dev.dirOut, 'tcp', 'nat');
+    const r = await exchange(RS[0]);
+    const wire = await cap.stop();
+    expect(r.got).toEqual([`got ${r.sent[0]} for ${RS[0]} from ${CLIENT}`]);
+    expect(r.replies).toEqual([`reply 0 ${RS[0]} ${VIP}:${PORT} ok`]);
+    expect(wire.some((l) => l.includes(`${CLIENT}.`) && l.includes(`> ${RS[0]}.${PORT}:`))).toBe(true);
+    expect(wire.some((l) => l.includes(`${RS[0]}.${PORT} > ${CLIENT}.`))).toBe(true);
+    expect(wire.filter((l) => l.includes(VIP))).toEqual([]);
+    const conns = adm('-L', '-n', '-c');
+    expect(conns).toMatch(new RegExp(`TCP\\s+\\S+\\s+(TIME_WAIT|FIN_WAIT|CLOSE_WAIT|LAST_ACK|CLOSE)\\s+${CLIENT}:\\d+\\s+${VIP}:${PORT}\\s+${RS[0]}:${PORT}`));
+  });
+
+  it('UDP through NAT: the datagram arrives byte for byte and the reply comes from VIP:port', async () => {
+    adm('-A', '-u', `${VIP}:5353`, '-s', 'rr');
+    adm('-a', '-u', `${VIP}:5353`, '-r', `${RS[0]}:5353`, '-m');
+    const server = inNs(topo.ns.server, process.execPath, [PEER, 'udp-server', RS[0], '5353', '1']);
+    await waitLine(server, (l) => l === 'ready', 10_000);
+    const got = waitLine(server, (l) => l.startsWith('got '), 15_000);
+    const out = topo.in('client', process.execPath, PEER, 'udp-client', VIP, '5353', '48').split('\n');
+    const sent = out.find((l) => l.startsWith('sent '))!.slice(5);
+    expect(await got).toBe(`got ${sent} for ${RS[0]} from ${CLIENT}`);
+    expect(out).toContain(`udp-reply echo:${RS[0]}:${sent} from ${VIP}:5353`);
+    expect(adm('-L', '-n', '-c')).toMatch(new RegExp(`UDP\\s+\\S+\\s+UDP\\s+${CLIENT}:\\d+\\s+${VIP}:5353\\s+${RS[0]}:5353`));
+  });
+
+  it('ICMP port unreachable from the real server is rewritten to come from the VIP: the client sees ECONNREFUSED', async () => {
+    // UDP 5353 is a service whose real server has no listener any more.
+    const py = 'import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.settimeout(1)\n' +
+      `s.connect(('${VIP}',5353))\nfor i in range(5):\n  try:\n    s.send(b'probe'); s.recv(100); print('answered'); break\n` +
+      "  except ConnectionRefusedError:\n    print('refused'); break\n  except socket.timeout:\n    print('timeout')\n";
+    const out = topo.in('client', 'python3', '-c', py).trim().split('\n');
+    expect(out[out.length - 1]).toBe('refused');
+  });
+
+  it('a burst of malformed packets is dropped and counted; the gateway keeps forwarding', async () => {
+    const sent = topo.in('client', 'python3', MALFORMED, CLIENT, VIP, String(PORT), '5353', '40');
+    expect(sent.trim()).toBe('sent 40');
+    const r = await exchange(RS[0]);
+    expect(r.replies).toEqual([`reply 0 ${RS[0]} ${VIP}:${PORT} ok`]);
+    const log = await stopGateway(gw);
+    const s = summary(log);
+    expect(s.truncated_l4).toBe(40);
+    expect(s.dropped).toBeGreaterThanOrEqual(40);
+    expect(s.forwarded).toBeGreaterThan(10);
+    expect(topo.ownedState()).toEqual({ iptables: '', rules: '' });
+    gw = undefined as unknown as Daemon;
+  });
+});
+
+suite('wasmvsd gateway: several real servers with rr, statistics', () => {
+  let gw: Daemon;
+  beforeAll(async () => {
+    setupMode('nat');
+    // Two queues (--queue-balance): flows spread over two sockets, one Director decides for both.
+    gw = await startGateway('--burst', '32', '--queue', `${QUEUE}:${QUEUE + 1}`);
+    adm('-A', '-t', `${VIP}:${PORT}`, '-s', 'rr');
+    for (const a of RS) adm('-a', '-t', `${VIP}:${PORT}`, '-r', `${a}:${PORT}`, '-m');
+  });
+  afterEach(killChildren);
+  afterAll(async () => { if (gw) await stopGateway(gw); topo.teardown(); });
+
+  it('60 connections: rr gives each server 20 in turn, -L --stats counts match the wire', async () => {
+    const cap = await capture(topo, 'director', topo.dev.dirIn, `tcp and host ${VIP}`, 'rr');
+    const r = await exchange('0.0.0.0', PORT, 60, 16);
+    const wire = await cap.stop();
+    expect(r.replies.filter((l) => l.endsWith(' ok'))).toHaveLength(60);
+    const served = r.replies.map((l) => l.split(' ')[2]);
+    expect(served.slice(0, 3).sort()).toEqual([...RS].sort());
+    for (let i = 3; i < 60; i++) expect(served[i]).toBe(served[i - 3]);
+    const inPkts = wire.filter((l) => l.includes(`> ${VIP}.${PORT}:`)).length;
+    const outPkts = wire.filter((l) => l.includes(`${VIP}.${PORT} > `)).length;
+    const stats = adm('-L', '-n', '--stats', '--exact');
+    const svc = new RegExp(`TCP\\s+${VIP}:${PORT}\\s+(\\d+)\\s+(\\d+)\\s+(\\d+)`).exec(stats)!;
+    expect(svc.slice(1).map(Number)).toEqual([60, inPkts, outPkts]);
+    for (const a of RS) expect(stats).toMatch(new RegExp(`-> ${a}:${PORT}\\s+20\\s`));
+    expect(adm('-L', '-n', '--rate')).toMatch(/CPS\s+InPPS\s+OutPPS/);
+    expect(topo.ownedState().iptables).toContain(`--queue-balance ${QUEUE}:${QUEUE + 1}`);
+    expect(adm('-L', '-n', '-c').split('\n').filter((l) => l.includes(`${VIP}:${PORT}`))).toHaveLength(60);
+  });
+
+  it('wlc with weights 1:2:3 over 30 held connections: ActiveConn 5/10/15', async () => {
+    adm('-A', '-t', `${VIP}:8082`, '-s', 'wlc');
+    RS.forEach((a, i) => adm('-a', '-t', `${VIP}:8082`, '-r', `${a}:8082`, '-m', '-w', String(i + 1)));
+    const server = inNs(topo.ns.server, process.execPath, [PEER, 'tcp-greet', '0.0.0.0', '8082']);
+    await waitLine(server, (l) => l === 'ready', 10_000);
+    const client = inNs(topo.ns.client, process.execPath, [PEER, 'tcp-hold', VIP, '8082', '30']);
+    const lines: string[] = [];
+    client.stdout!.on('data', (d) => lines.push(...String(d).split('\n').filter((l) => l.startsWith('held '))));
+    await waitLine(client, (l) => l === 'done', 30_000);
+    expect(RS.map((a) => lines.filter((l) => l === `held ${a}`).length)).toEqual([5, 10, 15]);
+    const list = adm('-L', '-n', '-t', `${VIP}:8082`);
+    RS.forEach((a, i) => expect(list).toMatch(new RegExp(`-> ${a}:8082\\s+Masq\\s+${i + 1}\\s+${5 * (i + 1)}\\s+0`)));
+    client.stdin!.end();
+  });
+
+  it('weight 0 drains a server; persistence keeps the client on one server', async () => {
+    adm('-e', '-t', `${VIP}:${PORT}`, '-r', `${RS[0]}:${PORT}`, '-m', '-w', '0');
+    const drained = (await exchange('0.0.0.0', PORT, 10, 8)).replies.map((l) => l.split(' ')[2]);
+    expect(drained).toHaveLength(10);
+    expect(drained).not.toContain(RS[0]);
+    expect(new Set(drained).size).toBe(2);
+    adm('-A', '-t', `${VIP}:8081`, '-s', 'rr', '-p', '60');
+    for (const a of RS) adm('-a', '-t', `${VIP}:8081`, '-r', `${a}:8081`, '-m');
+    const sticky = (await exchange('0.0.0.0', 8081, 10, 8)).replies.map((l) => l.split(' ')[2]);
+    expect(sticky).toHaveLength(10);
+    expect(new Set(sticky).size).toBe(1);
+    expect(adm('-L', '-n', '-c')).toMatch(new RegExp(`TCP\\s+\\S+\\s+(NONE|ASSURED)\\s+${CLIENT}:0\\s+${VIP}:8081\\s+${sticky[0]}:8081`));
+  });
+});
+
+suite('wasmvsd gateway: DR', () => {
+  let gw: Daemon;
+  beforeAll(async () => {
+    setupMode('dr');
+    gw = await startGateway();
+    adm('-A', '-t', `${VIP}:${PORT}`, '-s', 'rr');
+    adm('-a', '-t', `${VIP}:${PORT}`, '-r', RS[0], '-g');
+  });
+  afterEach(killChildren);
+  afterAll(async () => { if (gw) await stopGateway(gw); topo.teardown(); });
+
+  it('the server gets the VIP-addressed packets at its MAC; replies go straight to the client', async () => {
+    const mac = topo.in('server', 'cat', `/sys/class/net/${topo.dev.server}/address`).trim();
+    const cap = await capture(topo, 'director', topo.dev.dirOut, 'tcp', 'dr');
+    const r = await exchange(VIP);
+    const wire = await cap.stop();
+    expect(r.got).toEqual([`got ${r.sent[0]} for ${VIP} from ${CLIENT}`]);
+    expect(r.replies).toEqual([`reply 0 ${VIP} ${VIP}:${PORT} ok`]);
+    const toServer = wire.filter((l) => l.includes(`> ${VIP}.${PORT}:`));
+    expect(toServer.length).toBeGreaterThanOrEqual(3);
+    for (const l of toServer) expect(l).toContain(`> ${mac},`);
+    expect(wire.filter((l) => l.includes(`${VIP}.${PORT} >`))).toEqual([]); // replies bypass the director
+  });
+
+  it('UDP through DR: the datagram reaches the server still addressed to the VIP, the reply comes from the VIP', async () => {
+    adm('-A', '-u', `${VIP}:5353`, '-s', 'rr');
+    adm('-a', '-u', `${VIP}:5353`, '-r', RS[0], '-g');
+    const server = inNs(topo.ns.server, process.execPath, [PEER, 'udp-server', VIP, '5353', '1']);
+    await waitLine(server, (l) => l === 'ready', 10_000);
+    const got = waitLine(server, (l) => l.startsWith('got '), 15_000);
+    const out = topo.in('client', process.execPath, PEER, 'udp-client', VIP, '5353', '48').split('\n');
+    const sent = out.find((l) => l.startsWith('sent '))!.slice(5);
+    expect(await got).toBe(`got ${sent} for ${VIP} from ${CLIENT}`);
+    expect(out).toContain(`udp-reply echo:${VIP}:${sent} from ${VIP}:5353`);
+  });
+
+  it('fail-open passes traffic while no consumer is bound; fail-closed does not; a restart cleans up; stop removes everything', async () => {
+    gw.proc.kill('SIGKILL'); // a crash: rules stay, nobody is bound to the queue
+    await gw.exited;
+    expect(topo.ownedState().iptables).toContain('--queue-bypass');
+    topo.in('director', 'ip', 'route', 'add', `${VIP}/32`, 'via', RS[0]);
+    const open = await exchange(VIP);
+    expect(open.replies).toEqual([`reply 0 ${VIP} ${VIP}:${PORT} ok`]);
+
+    gw = await startGateway('--fail-closed');
+    const st = topo.ownedState();
+    expect(st.iptables).not.toContain('--queue-bypass');
+    expect(st.iptables.split('\n').filter((l) => l === '-A PREROUTING -j WASMVS-GW')).toHaveLength(1);
+    gw.proc.kill('SIGKILL');
+    await gw.exited;
+    const closed = await exchange(VIP);
+    expect(closed.replies[0]).toMatch(/^reply 0 (timeout|error)/);
+
+    gw = await startGateway();
+    expect(topo.ownedState().rules).toMatch(/^31337:\s+from all fwmark 0x[0-9a-f]+ lookup \d+/);
+    await stopGateway(gw);
+    gw = undefined as unknown as Daemon;
+    expect(topo.ownedState()).toEqual({ iptables: '', rules: '' });
+  });
+});
+
+suite('wasmvsd gateway: TUN', () => {
+  let gw: Daemon;
+  beforeAll(async () => {
+    setupMode('tun');
+    for (const c of ['all', 'default']) topo.in('server', 'sysctl', '-qw', `net.ipv4.conf.${c}.rp_filter=0`);
+    gw = await startGateway();
+    adm('-A', '-t', `${VIP}:${PORT}`, '-s', 'rr');
+    adm('-a', '-t', `${VIP}:${PORT}`, '-r', RS[0], '-i');
+  });
+  afterEach(killChildren);
+  afterAll(async () => { if (gw) await stopGateway(gw); topo.teardown(); });
+
+  it('IP protocol 4 from the director to the server; the inner packet still says VIP; replies go direct', async () => {
+    const decap = inNs(topo.ns.server, 'python3', [DECAP, `${topo.tag}t`]);
+    await waitLine(decap, (l) => l === 'ready', 10_000);
+    sh('ip', '-n', topo.ns.server, 'link', 'set', `${topo.tag}t`, 'up');
+    const cap = await capture(topo, 'director', topo.dev.dirOut, 'ip proto 4 or tcp', 'tun');
+    const r = await exchange(VIP, PORT, 1, 32);
+    const wire = await cap.stop();
+    expect(r.got).toEqual([`got ${r.sent[0]} for ${VIP} from ${CLIENT}`]);
+    expect(r.replies).toEqual([`reply 0 ${VIP} ${VIP}:${PORT} ok`]);
+    const ipip = wire.filter((l) => l.includes(`${DIR_OUT} > ${RS[0]}:`) && l.includes(`${CLIENT}.`) && l.includes(`> ${VIP}.${PORT}:`));
+    expect(ipip.length).toBeGreaterThanOrEqual(3);
+    expect(wire.filter((l) => l.includes(`${VIP}.${PORT} >`))).toEqual([]);
+    adm('-A', '-u', `${VIP}:5353`, '-s', 'rr');
+    adm('-a', '-u', `${VIP}:5353`, '-r', RS[0], '-i');
+    const udp = inNs(topo.ns.server, process.execPath, [PEER, 'udp-server', VIP, '5353', '1']);
+    await waitLine(udp, (l) => l === 'ready', 10_000);
+    const got = waitLine(udp, (l) => l.startsWith('got '), 15_000);
+    const out = topo.in('client', process.execPath, PEER, 'udp-client', VIP, '5353', '48').split('\n');
+    const sent = out.find((l) => l.startsWith('sent '))!.slice(5);
+    expect(await got).toBe(`got ${sent} for ${VIP} from ${CLIENT}`);
+    expect(out).toContain(`udp-reply echo:${VIP}:${sent} from ${VIP}:5353`);
+    // Full-size DF segments do not fit the tunnel: frag-needed (MTU 1480) goes back, the client's PMTU follows.
+    const big = await exchange(VIP, PORT, 1, 20_000);
+    expect(big.replies).toEqual([`reply 0 ${VIP} ${VIP}:${PORT} ok`]);
+    expect(topo.in('director', 'sysctl', '-n', 'net.ipv4.conf.all.accept_local').trim()).toBe('1');
+    const log = await stopGateway(gw);
+    gw = undefined as unknown as Daemon;
+    // The sysctls it set are back to the namespace's defaults.
+    expect(topo.in('director', 'sysctl', '-n', 'net.ipv4.conf.all.accept_local').trim()).toBe('0');
+    expect(topo.in('director', 'sysctl', '-n', 'net.ipv4.ip_forward').trim()).toBe('0');
+    expect(summary(log).nl_errors).toBe(0);
+    expect(summary(log).icmp_sent).toBeGreaterThan(0);
+    expect(topo.ownedState()).toEqual({ iptables: '', rules: '' });
+  });
+});

@@ -1,0 +1,115 @@
+// The gateway's rule computation and option parsing (no root needed): what
+// goes into the dedicated chains for each forwarding method, how a crashed
+// run's leftovers are found, and the daemon options.
+import { describe, expect, it } from 'vitest';
+import { layout as L } from '../../sdk/src/core/abi.gen.js';
+import { ruleSet, applyRules, removeRules, cidrs, CHAIN, RAW_CHAIN, RULE_PREF, type Exec } from '../../native-host/lib/rules.js';
+import { parseGatewayArgs } from '../../native-host/lib/gateway.js';
+import { parseDaemonArgs } from '../../sdk/cli/wasmvsd.js';
+import { director } from '../helpers.js';
+
+const VIP = '198.18.42.1';
+
+async function view(methods: Array<'masq' | 'route' | 'tunnel'>) {
+  const d = await director(5);
+  const key = { protocol: 'tcp' as const, address: VIP, port: 80 };
+  d.addService(key);
+  methods.forEach((m, i) => d.addDest(key, { address: `198.18.41.${i + 2}`, port: 80, method: m }));
+  d.addService({ fwmark: 7 });
+  return d.services().map((s) => ({ service: s, dests: d.dests(s.fwmark ? { fwmark: s.fwmark } : key) }));
+}
+
+describe('gateway rules', () => {
+  it('queues the VIP, NAT replies per real server, notracks both; DR gets mark routes; TUN is reported', async () => {
+    const rs = ruleSet(await view(['masq', 'route', 'tunnel']), { first: 3, last: 3, failOpen: true });
+    expect(rs.mangle).toEqual([
+      `-A ${CHAIN} -d ${VIP}/32 -p tcp --dport 80 -j NFQUEUE --queue-num 3 --queue-bypass`,
+      `-A ${CHAIN} -d ${VIP}/32 -p icmp -j NFQUEUE --queue-num 3 --queue-bypass`,
+      `-A ${CHAIN} -m mark --mark 7 -j NFQUEUE --queue-num 3 --queue-bypass`,
+      `-A ${CHAIN} -s 198.18.41.2/32 -p tcp --sport 80 -j NFQUEUE --queue-num 3 --queue-bypass`,
+      `-A ${CHAIN} -s 198.18.41.2/32 -p icmp -j NFQUEUE --queue-num 3 --queue-bypass`,
+    ]);
+    expect(rs.raw).toContain(`-A ${RAW_CHAIN} -d ${VIP}/32 -p tcp --dport 80 -j CT --notrack`);
+    expect(rs.routes).toHaveLength(1);
+    expect(rs.routes[0].via).toBe('198.18.41.3');
+    expect(rs.routes[0].mark & ~L.GW_DR_SLOT_MASK).toBe(L.GW_DR_MARK_BASE);
+    expect(rs.tunnels).toEqual(['198.18.41.4']);
+  });
+
+  it('VIPs aggregate into exact CIDR blocks: 20,000 consecutive services are 5 rules, gaps stay out', () => {
+    const vips = Array.from({ length: 20_000 }, (_, s) => `198.19.${s >> 8}.${s & 255}`);
+    expect(cidrs(vips)).toEqual(['198.19.0.0/18', '198.19.64.0/21', '198.19.72.0/22', '198.19.76.0/23', '198.19.78.0/27']);
+    expect(cidrs(['198.18.0.3', '198.18.0.1', '198.18.0.2', '198.18.0.1', '198.18.0.9'])).toEqual(['198.18.0.1/32', '198.18.0.2/31', '198.18.0.9/32']);
+    expect(cidrs(['0.0.0.0'])).toEqual(['0.0.0.0/32']);
+  });
+
+  it('IPv6 services get per-address ip6tables rules and ip -6 DR routes, no ICMPv6', async () => {
+    const d = await director(5);
+    const key = { protocol: 'udp' as const, address: '2001:db8::1', port: 53 };
+    d.addService(key);
+    d.addDest(key, { address: '2001:db8:1::2', port: 5353, method: 'masq' });
+    d.addDest(key, { address: '2001:db8:1::3', port: 53, method: 'route' });
+    const rs = ruleSet(d.services().map((s) => ({ service: s, dests: d.dests(key) })), { first: 0, last: 0, failOpen: false });
+    expect(rs.mangle).toEqual([]);
+    expect(rs.v6.mangle).toEqual([
+      `-A ${CHAIN} -d 2001:db8::1/128 -p udp --dport 53 -j NFQUEUE --queue-num 0`,
+      `-A ${CHAIN} -s 2001:db8:1::2/128 -p udp --sport 5353 -j NFQUEUE --queue-num 0`,
+    ]);
+    expect(rs.v6.routes.map((r) => r.via)).toEqual(['2001:db8:1::3']);
+    const calls: string[] = [];
+    applyRules(rs, (cmd, args) => { calls.push(`${cmd} ${args.join(' ')}`); if (args[2] === '-C') throw new Error('no'); return ''; });
+    expect(calls).toContain(`ip6tables -t mangle -I PREROUTING 1 -j ${CHAIN}`);
+    expect(calls.some((c) => c.startsWith('ip -6 route replace default via 2001:db8:1::3 table'))).toBe(true);
+  });
+
+  it('fail-closed drops --queue-bypass; a queue range balances', async () => {
+    const rs = ruleSet(await view(['masq']), { first: 4, last: 7, failOpen: false });
+    expect(rs.mangle[0]).toBe(`-A ${CHAIN} -d ${VIP}/32 -p tcp --dport 80 -j NFQUEUE --queue-balance 4:7`);
+  });
+
+  it('apply writes both chains with --noflush and jumps once; remove finds every leftover', async () => {
+    const calls: string[] = [];
+    const jumps = new Set<string>();
+    let rules = 2;
+    const exec: Exec = (cmd, args, input) => {
+      const line = `${cmd} ${args.join(' ')}`;
+      calls.push(input ? `${line} <<${input}` : line);
+      const jump = `${cmd} ${args[1]}`;
+      if (args[2] === '-C') { if (!jumps.has(jump)) throw new Error('no rule'); return ''; }
+      if (args[2] === '-I') jumps.add(jump);
+      if (args[2] === '-D') jumps.delete(jump);
+      if (line.startsWith('ip rule show')) return rules > 0 ? `${RULE_PREF}:\tfrom all fwmark 0x57a00001 lookup 1470103553\n` : '';
+      if (line.startsWith('ip rule del')) rules--;
+      return '';
+    };
+    applyRules(ruleSet(await view(['route']), { first: 0, last: 0, failOpen: true }), exec);
+    expect(calls[0]).toBe(`iptables-restore --noflush <<*raw\n:${RAW_CHAIN} - [0:0]\n-A ${RAW_CHAIN} -d ${VIP}/32 -p tcp --dport 80 -j CT --notrack\n-A ${RAW_CHAIN} -d ${VIP}/32 -p icmp -j CT --notrack\n-A ${RAW_CHAIN} -m mark --mark 7 -j CT --notrack\nCOMMIT\n`);
+    expect(calls.filter((c) => c.includes('-I PREROUTING 1'))).toEqual([`iptables -t raw -I PREROUTING 1 -j ${RAW_CHAIN}`, `iptables -t mangle -I PREROUTING 1 -j ${CHAIN}`]);
+    applyRules(ruleSet(await view(['route']), { first: 0, last: 0, failOpen: true }), exec);
+    expect(calls.filter((c) => c.includes('-I PREROUTING 1'))).toHaveLength(2); // a second apply adds no jump
+    expect(calls).toContain('ip route flush table 1470103553');
+    expect(calls.some((c) => c.startsWith(`ip rule add pref ${RULE_PREF} fwmark`))).toBe(true);
+    calls.length = 0;
+    rules = 1;
+    removeRules(exec);
+    expect(calls).toContain(`iptables -t mangle -X ${CHAIN}`);
+    expect(calls).toContain(`iptables -t raw -X ${RAW_CHAIN}`);
+    expect(calls).toContain(`ip rule del pref ${RULE_PREF}`);
+    expect(jumps.size).toBe(0);
+  });
+});
+
+describe('gateway options', () => {
+  it('parses queue ranges, burst, fail mode; refuses bad values with the usage', () => {
+    expect(parseGatewayArgs(['--queue', '5:8', '--burst=16', '--fail-closed'])).toMatchObject({ first: 5, last: 8, burst: 16, failOpen: false });
+    expect(() => parseGatewayArgs(['--burst', '0'])).toThrow(/invalid --burst 0/);
+    expect(() => parseGatewayArgs(['--queue', '9:3'])).toThrow(/invalid --queue 3/);
+    expect(() => parseGatewayArgs(['--burst', '1024', '--stride', '4096'])).toThrow(/exceeds the core's packet region/);
+    expect(() => parseGatewayArgs(['--bogus'])).toThrow(/unknown gateway option --bogus/);
+  });
+
+  it('wasmvsd passes gateway options through and refuses them for the proxy', () => {
+    expect(parseDaemonArgs(['gateway', '--queue', '3', '--fail-open'])).toMatchObject({ mode: 'gateway', dataPathArgs: ['--queue', '3', '--fail-open'] });
+    expect(parseDaemonArgs(['proxy', '--burst', '8'])).toBe('--burst is a gateway option');
+  });
+});
