@@ -1,0 +1,153 @@
+// Issue 4's benchmark: wasmvsadm -R and -a against iptables-legacy in the
+// same run. Started by bench/cli/run.sh inside `unshare -n` (never run it in
+// the host's namespace: it loads iptables rules). Every loop is bounded.
+//   node bench/cli/bench.mjs --baselines DIR [SERVICES] [DESTS]
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync, mkdirSync, existsSync, openSync, closeSync } from 'node:fs';
+import { tmpdir, cpus, totalmem, release } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { renderReport } from './report.mjs';
+
+const here = (p) => fileURLToPath(new URL(p, import.meta.url));
+const args = process.argv.slice(2);
+const baselines = args[args.indexOf('--baselines') + 1];
+const sizes = args.filter((a, i) => /^\d+$/.test(a) && args[i - 1] !== '--baselines').map(Number);
+const N = sizes[0] ?? 20000, K = sizes[1] ?? 8;
+const ADD_SAMPLES = 7;
+const NODE = process.execPath;
+const ADM = here('../../bin/wasmvsadm.js'), D = here('../../bin/wasmvsd.js');
+if (!existsSync(here('../../dist/sdk/cli/wasmvsadm.js'))) { console.error('bench/cli: run `npm run build` first'); process.exit(2); }
+
+const dir = mkdtempSync(join(tmpdir(), 'wasmvs-bench-cli-'));
+mkdirSync(here('../out'), { recursive: true });
+const t0 = Date.now();
+const log = (s) => console.log(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(3)}s] ${s}`);
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const sec = (ms) => Math.round(ms) / 1000;
+
+/** Run a command to completion; wall time in ms (process start included). */
+function timed(cmd, argv, opts = {}) {
+  const t = performance.now();
+  const r = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 1 << 26, timeout: 300_000, ...opts });
+  const ms = performance.now() - t;
+  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')}: exit ${r.status} ${r.error ?? ''} ${(r.stderr ?? '').slice(0, 500)}`);
+  return { ms, out: r.stdout };
+}
+
+// Services in 198.18.0.0/15: VIP i, destinations in the other half of the range.
+const ip = (i) => `198.${18 + ((i >> 16) & 1)}.${(i >> 8) & 255}.${i & 255}`;
+function rules(n, k) {
+  const out = [];
+  for (let s = 0; s < n; s++) {
+    const vip = `${ip(s)}:80`;
+    out.push(`-A -t ${vip} -s rr`);
+    for (let d = 0; d < k; d++) out.push(`-a -t ${vip} -r ${ip(65536 + ((s * k + d) % 65536))}:8080 -m -w 1`);
+  }
+  return out.join('\n') + '\n';
+}
+
+function iptables() {
+  log(`iptables-legacy: ${baselines}/iptables_scale.sh ${N} legacy`);
+  const r = timed('bash', [join(baselines, 'iptables_scale.sh'), String(N), 'legacy']);
+  const m = /rules=(\d+) full_restore=([\d.]+)s add_one_rule=([\d.]+)s full_restore_plus_one=([\d.]+)s/.exec(r.out);
+  if (!m) throw new Error(`unexpected iptables_scale.sh output: ${r.out}`);
+  // More single appends on the loaded table (N+1 services), process start included.
+  const adds = [];
+  for (let i = 0; i < ADD_SAMPLES; i++) {
+    adds.push(timed('iptables-legacy', ['-t', 'nat', '-A', 'KUBE-SERVICES', '-d', `198.18.255.${i + 1}/32`, '-p', 'tcp', '-m', 'tcp', '--dport', '80', '-j', 'KUBE-MARK-MASQ']).ms);
+  }
+  spawnSync('iptables-legacy', ['-t', 'nat', '-F']);
+  spawnSync('iptables-legacy', ['-t', 'nat', '-X']);
+  return { rules: Number(m[1]), restore: Number(m[2]), addOne: Number(m[3]), restorePlusOne: Number(m[4]), adds: adds.map(sec), addMedian: sec(median(adds)) };
+}
+
+function inProcess(file) {
+  const run = (extra) => JSON.parse(timed(NODE, [here('./inproc.mjs'), file, dir, ...extra]).out);
+  log('in-process -R (packed path)');
+  const fast = [run([]), run([]), run([])];
+  log('in-process -R (one command per line, the path before)');
+  const slow = run(['--slow']);
+  return { fast: fast.sort((a, b) => a.total - b.total)[1], fastRuns: fast.map((f) => f.total), slow };
+}
+
+async function startDaemon(sock, state, logFile) {
+  // Log to a file, not a pipe: this process blocks in spawnSync while the daemon writes.
+  const fd = openSync(logFile, 'w');
+  const proc = spawn(NODE, [D, 'proxy', '--socket', sock, '--state', state], { stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  for (let i = 0; i < 200 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
+  if (!existsSync(sock)) throw new Error(`wasmvsd did not start: ${readFileSync(logFile, 'utf8')}`);
+  return { proc, logText: () => readFileSync(logFile, 'utf8') };
+}
+
+/** The daemon answers a cheap request: whatever it was doing (the proxy's reaction) is done. */
+const probe = (env) => timed(NODE, [ADM, '-L', '--timeout'], { env }).ms;
+
+const RESTORE_RUNS = 3;
+
+/** -R into a fresh daemon; with `adds`, then the -a samples on the loaded daemon. */
+async function daemon(text, label, adds) {
+  const sock = join(dir, `${label}.sock`), state = join(dir, `${label}.rules`);
+  const d = await startDaemon(sock, state, join(dir, `${label}.log`));
+  const env = { ...process.env, WASMVS_SOCKET: sock };
+  try {
+    log(`wasmvsd proxy: wasmvsadm -R (${label})`);
+    const t = performance.now();
+    const restore = timed(NODE, [ADM, '-R'], { env, input: text }).ms;
+    probe(env);
+    const res = { restore, settled: performance.now() - t, stateLines: readFileSync(state, 'utf8').split('\n').length - 1 };
+    if (adds) {
+      log('wasmvsadm -a: settled (daemon idle before each) and back to back');
+      const idle = [], b2b = [];
+      for (let i = 0; i < ADD_SAMPLES; i++) {
+        probe(env);
+        idle.push(timed(NODE, [ADM, '-a', '-t', '198.18.0.1:80', '-r', `198.19.254.${i + 1}:8080`, '-m'], { env }).ms);
+      }
+      for (let i = 0; i < ADD_SAMPLES; i++) b2b.push(timed(NODE, [ADM, '-a', '-t', '198.18.0.2:80', '-r', `198.19.254.${i + 1}:8080`, '-m'], { env }).ms);
+      Object.assign(res, { idle, b2b, version: timed(NODE, [ADM, '-v'], { env }).ms });
+    }
+    const logText = d.logText();
+    res.logLines = logText.split('\n').filter((l) => l.trim()).length;
+    writeFileSync(here('../out/cli-daemon.log'), logText.split('\n').slice(0, 40).join('\n'));
+    return res;
+  } finally {
+    d.proc.kill('SIGTERM');
+    await new Promise((r) => d.proc.once('exit', r));
+  }
+}
+
+async function proxy(text) {
+  const runs = [];
+  for (let i = 0; i < RESTORE_RUNS; i++) runs.push(await daemon(text, `proxy${i}`, i === RESTORE_RUNS - 1));
+  const last = runs[RESTORE_RUNS - 1];
+  return {
+    restore: sec(median(runs.map((r) => r.restore))), restoreRuns: runs.map((r) => sec(r.restore)),
+    settled: sec(median(runs.map((r) => r.settled))), settledRuns: runs.map((r) => sec(r.settled)),
+    stateLines: last.stateLines, logLines: last.logLines,
+    addIdle: last.idle.map(sec), addIdleMedian: sec(median(last.idle)),
+    addBackToBack: last.b2b.map(sec), addBackToBackMedian: sec(median(last.b2b)), processStart: sec(last.version),
+  };
+}
+
+const text = rules(N, K);
+const file = join(dir, 'rules.txt');
+writeFileSync(file, text);
+const res = {
+  date: new Date().toISOString(), services: N, dests: K, lines: N * (K + 1), bytes: text.length,
+  machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version },
+};
+try {
+  res.iptables = iptables();
+  res.inProcess = inProcess(file);
+  res.proxy = await proxy(text);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+const outDir = here('../out');
+mkdirSync(outDir, { recursive: true });
+const full = N === 20000 && K === 8;
+writeFileSync(join(outDir, full ? 'cli.json' : 'cli.small.json'), JSON.stringify(res, null, 2) + '\n');
+const md = renderReport(res, readFileSync(here('./ANALYSIS.md'), 'utf8'));
+writeFileSync(full ? here('../REPORT-cli.md') : join(outDir, 'REPORT-cli.md'), md);
+log(`done: ${full ? 'bench/REPORT-cli.md' : 'bench/out/REPORT-cli.md'}`);

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Time to first byte of a new connection to the LAST of N services, through
+# `wasmvsd gateway` vs a kube-proxy-shaped iptables DNAT ruleset of N services
+# (shared/baselines/gen_kube_rules.py, 7 rules/service, addresses mapped into
+# 198.18.0.0/15), same director namespace, same client and servers:
+#   bash bench/gateway/ttfb.sh OUT.jsonl [COUNT] [N...]      (root; default N = 100 20000)
+# Namespaces, addresses and processes are the script's own and removed at exit.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${1:-bench/out/gateway-ttfb.jsonl}; COUNT=${2:-200}; shift $(( $# > 2 ? 2 : $# )) || true
+SIZES=("$@"); [ ${#SIZES[@]} -gt 0 ] || SIZES=(100 20000)
+BASE=${BASELINES:-$(pwd)/../shared/baselines}
+P=$$; CL=tfc$P; DIR=tfd$P; RS=tfr$P
+T=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true
+  for n in $CL $DIR $RS; do ip netns del $n 2>/dev/null || true; done
+  rm -rf "$T"
+}
+trap cleanup EXIT
+for n in $CL $DIR $RS; do ip netns add $n; ip -n $n link set lo up; done
+ip link add tc$P netns $CL type veth peer name td$P netns $DIR
+ip link add te$P netns $DIR type veth peer name tr$P netns $RS
+ip -n $CL addr add 198.18.40.2/24 dev tc$P; ip -n $CL link set tc$P up
+ip -n $DIR addr add 198.18.40.1/24 dev td$P; ip -n $DIR link set td$P up
+ip -n $DIR addr add 198.18.41.1/24 dev te$P; ip -n $DIR link set te$P up
+ip -n $RS addr add 198.18.41.2/24 dev tr$P; ip -n $RS addr add 198.18.41.3/24 dev tr$P; ip -n $RS link set tr$P up
+ip -n $CL route add 198.19.0.0/16 via 198.18.40.1
+ip -n $RS route add default via 198.18.41.1
+ip netns exec $DIR sysctl -qw net.ipv4.ip_forward=1
+ip netns exec $RS node -e "require('net').createServer(c=>{c.on('error',()=>{});c.write('x')}).listen(8080,'0.0.0.0')" & PIDS+=($!)
+sleep 0.5
+: > "$OUT"
+vip() { echo "198.19.$(( ($1 - 1) >> 8 )).$(( ($1 - 1) & 255 ))"; }
+client() { ip netns exec $CL node bench/gateway/ttfb-client.mjs "$(vip "$1")" 80 "$COUNT"; }
+
+for N in "${SIZES[@]}"; do
+  # kube-proxy shape: VIP 10.96.x.y -> 198.19.x.y, every endpoint -> 198.18.41.2:8080.
+  python3 "$BASE/gen_kube_rules.py" "$N" | sed -E -e 's/-d 10\.96\./-d 198.19./' \
+    -e 's#-s 172\.[0-9.]+/32#-s 198.18.41.2/32#' -e 's/--to-destination 172\.[0-9.]+:8080/--to-destination 198.18.41.2:8080/' > "$T/kube"
+  t0=$(date +%s.%N); ip netns exec $DIR iptables-restore < "$T/kube"; t1=$(date +%s.%N)
+  ip netns exec $DIR iptables -t nat -A PREROUTING -j KUBE-SERVICES
+  echo "{\"impl\":\"kube-iptables\",\"services\":$N,\"rules\":$(grep -c '^-A' "$T/kube"),\"load_s\":$(printf "%.3f" "$(echo "$t1-$t0" | bc)"),\"ttfb\":$(client "$N")}" | tee -a "$OUT"
+  ip netns exec $DIR iptables -t nat -F; ip netns exec $DIR iptables -t nat -X
+  ip netns exec $DIR conntrack -F 2>/dev/null || true
+
+  # wasmvsd gateway: the same N services, two NAT real servers each, loaded with one -R.
+  for ((s = 1; s <= N; s++)); do
+    v=$(vip $s); echo "-A -t $v:80 -s rr"; echo "-a -t $v:80 -r 198.18.41.2:8080 -m"; echo "-a -t $v:80 -r 198.18.41.3:8080 -m"
+  done > "$T/wasmvs"
+  ip netns exec $DIR node bin/wasmvsd.js gateway --socket "$T/sock" --state "$T/state.$N" --queue 1 2> "$T/gw.log" & G=$!; PIDS+=($G)
+  for i in $(seq 1 100); do [ -S "$T/sock" ] && break; sleep 0.1; done
+  t0=$(date +%s.%N); node bin/wasmvsadm.js --socket "$T/sock" -R < "$T/wasmvs"; t1=$(date +%s.%N)
+  rules=$(ip netns exec $DIR iptables -t mangle -S WASMVS-GW | grep -c '^-A')
+  echo "{\"impl\":\"wasmvs-gateway\",\"services\":$N,\"rules\":$rules,\"load_s\":$(printf "%.3f" "$(echo "$t1-$t0" | bc)"),\"ttfb\":$(client "$N")}" | tee -a "$OUT"
+  kill $G; wait $G || true
+  rm -f "$T/sock"
+done

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Side-by-side proxy benchmark, inside a throw-away network namespace:
+#   unshare -n bash bench/proxy/run.sh [SECONDS]      (ROUNDS=3 interleaved rounds, median reported)
+# Bulk TCP throughput (iperf3, 1 stream) and short request/close connections
+# per second with latency percentiles (wrk, Connection: close) for: direct,
+# HAProxy `mode tcp` (nbthread 1), a naive Node net+pipe proxy
+# (shared/baselines/node_proxy.mjs) and wasmvsd proxy (release core), same
+# backends, same load generator, one run. Needs: iperf3, wrk, haproxy
+# (Debian packages), `npm run build`. Writes bench/out/REPORT-proxy.md.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SECS=${1:-5}
+ROOT=$(pwd)
+NODE_PROXY=${NODE_PROXY:-$ROOT/../shared/baselines/node_proxy.mjs}
+for t in iperf3 wrk haproxy; do command -v $t >/dev/null || { echo "bench/proxy: $t is missing (apt-get install $t)"; exit 2; }; done
+[ -f dist/sdk/cli/wasmvsd.js ] || { echo 'bench/proxy: run `npm run build` first'; exit 2; }
+[ -f "$NODE_PROXY" ] || { echo "bench/proxy: $NODE_PROXY is missing"; exit 2; }
+ip link set lo up
+T=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$T"; }
+trap cleanup EXIT
+
+# Backends: iperf3 (bulk) and a tiny HTTP server (request/close).
+iperf3 -s -p 5201 >/dev/null 2>&1 & PIDS+=($!)
+node -e "require('http').createServer((q,r)=>r.end('ok\n')).listen(8000,'127.0.0.1')" & PIDS+=($!)
+
+# Proxies: bulk on 52xx, HTTP on 80xx.  1 = HAProxy, 2 = node pipe, 3 = wasmvs.
+cat > "$T/haproxy.cfg" <<EOF
+global
+  nbthread 1
+  maxconn 8000
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+listen bulk
+  bind 127.0.0.1:5211
+  server s1 127.0.0.1:5201
+listen http
+  bind 127.0.0.1:8011
+  server s1 127.0.0.1:8000
+EOF
+haproxy -f "$T/haproxy.cfg" -q & PIDS+=($!)
+node "$NODE_PROXY" 5212 5201 & PIDS+=($!)
+node "$NODE_PROXY" 8012 8000 & PIDS+=($!)
+printf -- '-A -t 127.0.0.1:5213 -s wlc\n-a -t 127.0.0.1:5213 -r 127.0.0.1:5201 -m\n-A -t 127.0.0.1:8013 -s wlc\n-a -t 127.0.0.1:8013 -r 127.0.0.1:8000 -m\n' > "$T/rules"
+node bin/wasmvsd.js proxy --socket "$T/s.sock" --state "$T/state" --config "$T/rules" 2>"$T/wasmvsd.log" & PIDS+=($!)
+sleep 1.5
+
+bulk() { iperf3 -c 127.0.0.1 -p "$1" -t "$SECS" -J | node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>{const j=JSON.parse(s);console.log(j.end?.sum_received ? (j.end.sum_received.bits_per_second/1e9).toFixed(2) : 'error:'+j.error)})"; }
+# wrk: requests/s and p99 latency (ms) with a new connection per request.
+cps() {
+  wrk -t1 -c32 -d"${SECS}s" --latency -H 'Connection: close' "http://127.0.0.1:$1/" > "$T/wrk.$1"
+  local rps p99
+  rps=$(awk '/Requests\/sec/ {print $2}' "$T/wrk.$1")
+  p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v=v*1000}; print v}' "$T/wrk.$1")
+  echo "$rps $p99"
+}
+
+# Rounds interleave the paths so drifts of the shared VM hit all of them; the median is reported.
+ROUNDS=${ROUNDS:-3}
+declare -A GB RP PN
+for r in $(seq "$ROUNDS"); do
+  for name in direct:5201:8000 haproxy:5211:8011 node:5212:8012 wasmvs:5213:8013; do
+    IFS=: read -r n b h <<< "$name"
+    g=$(bulk "$b"); read -r q p <<< "$(cps "$h")"
+    GB[$n]="${GB[$n]:-} $g"; RP[$n]="${RP[$n]:-} $q"; PN[$n]="${PN[$n]:-} $p"
+    echo "round $r $n: $g Gbit/s, $q conn/s, p99 $p ms" >&2
+  done
+done
+median() { node -e "const v=process.argv.slice(1).map(Number).sort((a,b)=>a-b);console.log(v[(v.length-1)>>1])" $1; }
+declare -A GBPS RPS P99
+for n in direct haproxy node wasmvs; do GBPS[$n]=$(median "${GB[$n]}"); RPS[$n]=$(median "${RP[$n]}"); P99[$n]=$(median "${PN[$n]}"); done
+
+ratio() { node -e "console.log((Number(process.argv[1])/Number(process.argv[2])).toFixed(2))" "$1" "$2"; }
+mkdir -p bench/out
+{
+  echo "# wasmvsd proxy — side by side ($(date -u +%Y-%m-%dT%H:%MZ), ${SECS} s per measurement, median of ${ROUNDS} interleaved rounds)"
+  echo
+  echo "Machine: $(nproc) vCPU, $(node --version), $(haproxy -v | head -1 | cut -d' ' -f1-3), iperf3 1 stream, wrk -t1 -c32 Connection: close."
+  echo "Everything (load generator, proxies, backends) shares the same CPUs; one run, noisy VM."
+  echo
+  echo "| path | bulk Gbit/s | conn/s (request + close) | p99 latency ms |"
+  echo "|---|---:|---:|---:|"
+  for n in direct haproxy node wasmvs; do echo "| $n | ${GBPS[$n]} | ${RPS[$n]} | ${P99[$n]} |"; done
+  echo
+  echo "| target | measured |"
+  echo "|---|---:|"
+  echo "| bulk ≥ 0.8× HAProxy | $(ratio "${GBPS[wasmvs]}" "${GBPS[haproxy]}")× |"
+  echo "| bulk ≥ 1.3× naive Node pipe | $(ratio "${GBPS[wasmvs]}" "${GBPS[node]}")× |"
+  echo "| conn/s ≥ 0.5× HAProxy | $(ratio "${RPS[wasmvs]}" "${RPS[haproxy]}")× |"
+  echo "| added p99 vs HAProxy's | wasmvs ${P99[wasmvs]} ms, HAProxy ${P99[haproxy]} ms, direct ${P99[direct]} ms |"
+} > bench/out/REPORT-proxy.md
+cat bench/out/REPORT-proxy.md
