@@ -8,6 +8,7 @@ import { writeServiceRecord, writeDestRecord, specPtr } from "./abi/records";
 import { services, setServiceSeed, serviceCount } from "./table/services";
 import { dests } from "./table/dests";
 import { setConnCounts, setHealth } from "./table/dests";
+import { trackConns } from "./table/conn_options";
 import * as control from "./table/control";
 import { scheduleBatch } from "./table/director";
 import { seedRandom } from "./sched/rand";
@@ -122,6 +123,9 @@ export function destGet(id: u32): i32 {
 export function destSetConns(id: u32, active: u32, inactive: u32): i32 {
   const d = dests.get(id);
   if (d === null) return S.E_NODEST;
+  // Real connections own the counters: overwriting them would make a later
+  // unbind wrap below zero. Only a dest no connection references may be set.
+  if (trackConns && d.refcnt != 0) return S.E_INVAL;
   setConnCounts(d, active, inactive);
   return S.OK;
 }

@@ -2,8 +2,8 @@
 import { Director } from '../sdk/src/index.js';
 import type { ServiceKey, FlowInput, Protocol } from '../sdk/src/index.js';
 
-export async function director(seed = 1): Promise<Director> {
-  return Director.create({ seed, flavor: 'debug' });
+export async function director(seed = 1, opts: { connections?: boolean } = {}): Promise<Director> {
+  return Director.create({ seed, flavor: 'debug', ...opts });
 }
 
 export const VIP = '198.18.0.1';

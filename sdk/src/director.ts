@@ -218,7 +218,10 @@ export class Director {
 
   /**
    * Set a destination's connection counters directly: for simulations and
-   * scheduler studies that model load without real connections.
+   * scheduler studies that model load without real connections. Refused
+   * (InvalidOperationError) while connections the table tracks reference the
+   * destination, since they own its counters; `Director.create({ connections:
+   * false })` gives bare picks where this is always allowed.
    */
   setDestConns(destId: number, activeconns: number, inactconns: number): void {
     this.check(this.core.x.destSetConns(destId, activeconns >>> 0, inactconns >>> 0), 'dest');

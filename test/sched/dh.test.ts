@@ -19,7 +19,7 @@ function pickFor(d: Director, vip: string, cport = 40000): number {
 
 /** A, B (weight 0), C added in that order: list C, B, A. */
 async function abc() {
-  const d = await director();
+  const d = await director(1, { connections: false }); // bare picks: load comes from setDestConns
   d.addService(fwm, { scheduler: 'dh' });
   const a = d.addDest(fwm, { address: A });
   const b = d.addDest(fwm, { address: B, weight: 0 });

@@ -10,7 +10,7 @@ function pickIds(d: Director, addrs: string[], cport = 10000): number[] {
 
 /** mh service with dests 198.18.1.<i> (given weights, added in order); the core's table and the rules' table. */
 async function setup(weights: number[], opts: ServiceOptions = {}, bits = 6, uThreshold = 0) {
-  const d = await director();
+  const d = await director(1, { connections: false }); // bare picks: load comes from setDestConns
   d.addService(tcp80, { scheduler: 'mh', ...opts });
   const ids = weights.map((w, i) => d.addDest(tcp80, { address: `198.18.1.${i + 1}`, weight: w, uThreshold }));
   const list: MhDest[] = weights.map((w, i) => ({ id: ids[i], addr: ip4(`198.18.1.${i + 1}`), port: 80, lastWeight: w })).reverse();
