@@ -22,6 +22,7 @@ export function usageText(p: string): string {
   ${p} -L|l [virtual-service] [options] [--json]
   ${p} -Z [virtual-service]
   ${p} --set tcp tcpfin udp
+  ${p} --drain [-t|u service -r server-address [--deadline s] [--wait] [--cancel]] [--json]
   ${p} --start-daemon {master|backup} [daemon-options]
   ${p} --stop-daemon {master|backup}
   ${p} -h
