@@ -3,8 +3,11 @@
 // jhash with a random seed, so outsiders cannot aim collisions and replies
 // (which only know the client side) hash to the same bucket. The array
 // doubles when the load passes 2; the move is incremental (a few old buckets
-// per insert and per advance), never a pause on the packet path.
+// per insert and per advance), never a pause on the packet path. Arrays come
+// from conn_pages (whole pages, exact growth); a superseded array goes back
+// there, where record chunks and later arrays reuse it.
 import { mixIn } from "./hash";
+import { allocPages, freePages, pagesFor, spareBytes } from "./conn_pages";
 import { rec, R_HNEXT, R_CADDR, R_CPORT, F_V6, flagsOf, protoOf, v6Word, u32At, u16At } from "./conn_mem";
 
 let seed: u32 = 0x1B873593;
@@ -23,20 +26,36 @@ export function setConnSeed(s: u32): void { seed = s; }
 export function setTabBits(b: u32): bool {
   if (count != 0) return false;
   bits = b < 8 ? 8 : b > 24 ? 24 : b;
-  if (old != 0) { heap.free(old); old = 0; }
-  if (buckets != 0) { heap.free(buckets); buckets = 0; }
+  if (old != 0) { freeArray(old, oldMask); old = 0; }
+  if (buckets != 0) { freeArray(buckets, mask); buckets = 0; }
   return true;
+}
+
+/** A zeroed array of n bucket heads, or 0 when memory cannot grow. */
+function allocArray(n: usize): usize {
+  const p = allocPages(pagesFor(n * 4));
+  if (p != 0) memory.fill(p, 0, n * 4);
+  return p;
+}
+
+function freeArray(p: usize, m: u32): void {
+  freePages(p, pagesFor((<usize>m + 1) * 4));
 }
 
 export function tabBits(): u32 { return bits; }
 export function bucketCount(): u32 { return buckets == 0 ? <u32>1 << bits : mask + 1; }
-export function indexBytes(): usize { return <usize>(mask + 1) * 4 + (old != 0 ? <usize>(oldMask + 1) * 4 : 0); }
+/** The bucket arrays in use plus the freed pages kept for reuse. */
+export function indexBytes(): usize {
+  if (buckets == 0) return spareBytes();
+  const cur = <usize>pagesFor((<usize>mask + 1) * 4) << 16;
+  return cur + (old != 0 ? <usize>pagesFor((<usize>oldMask + 1) * 4) << 16 : 0) + spareBytes();
+}
 
 function ensure(): void {
   if (buckets != 0) return;
   const n = <usize>1 << bits;
-  buckets = heap.alloc(n * 4);
-  memory.fill(buckets, 0, n * 4);
+  buckets = allocArray(n);
+  if (buckets == 0) unreachable();
   mask = <u32>n - 1;
 }
 
@@ -104,13 +123,15 @@ export function hashRemove(i: u32, h: u32): void {
   count--;
 }
 
+/** Start doubling; without memory for the new array the chains just get longer. */
 function startGrow(): void {
   const n = (<usize>mask + 1) << 1;
+  const p = allocArray(n);
+  if (p == 0) return;
   old = buckets;
   oldMask = mask;
   moved = 0;
-  buckets = heap.alloc(n * 4);
-  memory.fill(buckets, 0, n * 4);
+  buckets = p;
   mask = <u32>n - 1;
 }
 
@@ -130,7 +151,7 @@ export function moveSome(k: u32): void {
       cur = next;
     }
     if (moved > oldMask) {
-      heap.free(old);
+      freeArray(old, oldMask);
       old = 0;
     }
   }

@@ -1,7 +1,8 @@
 // Raw-memory store of connection records: fixed 40-byte records in chunks of
-// 2^16 (chunks never move, so a record index stays valid while the table
-// grows), a free list threaded through R_HNEXT, and a side table for IPv6
-// addresses so IPv4 entries stay small. Index 0 is never allocated: 0 = none.
+// 2^14 (640 KiB = exactly 10 wasm pages, taken from conn_pages.ts; chunks
+// never move, so a record index stays valid while the table grows), a free
+// list threaded through R_HNEXT, and a side table for IPv6 addresses so IPv4
+// entries stay small. Index 0 is never allocated: 0 = none.
 //
 // Record layout (offsets in bytes):
 //   0 hnext   u32  next record in the hash chain (or the free list)
@@ -15,6 +16,8 @@
 //  32 cport   u16, 34 vport u16, 36 flags u16 (F_*),
 //  38 state   u8: low nibble TCP state, high nibble in_pkts (saturating at 15)
 //  39 gen     u8   generation of this slot (stale ids are rejected)
+import { allocPages, freePages, pagesFor } from "./conn_pages";
+
 export const R_HNEXT: usize = 0;
 export const R_WNEXT: usize = 4;
 export const R_WPREV: usize = 8;
@@ -45,9 +48,12 @@ export const F_T60: u32 = 0x400;
 export const F_LIVE: u32 = 0x800;
 export const F_OPS: u32 = 0x1000;
 
-const CHUNK_BITS: u32 = 16;
+// Small chunks also fit the bucket arrays the index frees (16+ pages) when
+// conn_pages hands those out again.
+const CHUNK_BITS: u32 = 14;
 const CHUNK_MASK: u32 = (1 << CHUNK_BITS) - 1;
-const MAX_CHUNKS: i32 = 256;
+const CHUNK_BYTES: usize = <usize>(CHUNK_MASK + 1) * STRIDE;
+const MAX_CHUNKS: i32 = 1024;
 /** Largest record index + 1: ids keep 24 bits for the index. */
 export const MAX_RECORDS: u32 = <u32>MAX_CHUNKS << CHUNK_BITS;
 
@@ -70,9 +76,9 @@ export function allocRecord(): u32 {
   } else {
     if (hwm >= MAX_RECORDS) return 0;
     if ((hwm >> CHUNK_BITS) >= <u32>nchunks) {
-      const bytes = <usize>(CHUNK_MASK + 1) * STRIDE;
-      const p = heap.alloc(bytes);
-      memory.fill(p, 0, bytes);
+      const p = allocPages(pagesFor(CHUNK_BYTES));
+      if (p == 0) return 0;
+      memory.fill(p, 0, CHUNK_BYTES);
       unchecked((chunks[nchunks++] = p));
     }
     i = hwm++;
@@ -97,7 +103,7 @@ export function freeRecord(i: u32): void {
 export function liveRecords(): u32 { return live; }
 export function highWater(): u32 { return hwm; }
 /** Bytes held by the record chunks (for the memory figure). */
-export function recordBytes(): usize { return <usize>nchunks * <usize>(CHUNK_MASK + 1) * STRIDE; }
+export function recordBytes(): usize { return <usize>nchunks * CHUNK_BYTES; }
 
 /** Connection id: gen << 24 | index. */
 @inline export function connId(i: u32): u32 {
@@ -152,13 +158,23 @@ export function allocV6(): u32 {
     v6Free = load<u32>(v6Base + <usize>i * 32);
     return i;
   }
-  if (v6Hwm >= v6Cap) {
-    const cap = v6Cap == 0 ? <u32>1024 : v6Cap << 1;
-    if (cap > 0x1000000) return 0;
-    v6Base = v6Base == 0 ? heap.alloc(<usize>cap * 32) : heap.realloc(v6Base, <usize>cap * 32);
-    v6Cap = cap;
-  }
+  if (v6Hwm >= v6Cap && !growV6()) return 0;
   return v6Hwm++;
+}
+
+/** Double the side table (2048 entries = one page first), copying it. */
+function growV6(): bool {
+  const cap = v6Cap == 0 ? <u32>2048 : v6Cap << 1;
+  if (cap > 0x1000000) return false;
+  const p = allocPages(pagesFor(<usize>cap * 32));
+  if (p == 0) return false;
+  if (v6Base != 0) {
+    memory.copy(p, v6Base, <usize>v6Cap * 32);
+    freePages(v6Base, pagesFor(<usize>v6Cap * 32));
+  }
+  v6Base = p;
+  v6Cap = cap;
+  return true;
 }
 
 export function freeV6(i: u32): void {

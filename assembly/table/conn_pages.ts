@@ -1,0 +1,95 @@
+// Page-granular blocks for the connection table's big arrays (record chunks,
+// bucket arrays, the IPv6 side table), taken with an exact memory.grow
+// instead of the TLSF allocator. TLSF grows by max(pages now, pages needed),
+// i.e. it doubles the whole memory, so a table built on it held up to twice
+// its size; here memory grows by what the table asks for. TLSF accepts pages
+// grown by someone else (its next region simply starts above them).
+//
+// Freed blocks (superseded bucket arrays and side tables) go on a free list of
+// page runs, sorted by address and coalesced, which later requests take first
+// fit. Blocks are never returned to TLSF and wasm memory never shrinks.
+const MAX_RUNS: i32 = 64;
+/** First page of each free run, ascending. */
+const runStart = new StaticArray<u32>(MAX_RUNS);
+const runLen = new StaticArray<u32>(MAX_RUNS);
+let nruns: i32 = 0;
+/** Pages on the free list. */
+let spare: u32 = 0;
+
+/** Pages that hold `bytes`. */
+@inline export function pagesFor(bytes: usize): u32 {
+  return <u32>((bytes + 0xFFFF) >> 16);
+}
+
+/** Bytes of freed blocks kept for reuse. */
+export function spareBytes(): usize { return <usize>spare << 16; }
+
+function removeRun(k: i32): void {
+  for (let j = k + 1; j < nruns; j++) {
+    unchecked((runStart[j - 1] = runStart[j]));
+    unchecked((runLen[j - 1] = runLen[j]));
+  }
+  nruns--;
+}
+
+/** A block of n pages (contents undefined), or 0 when memory cannot grow. */
+export function allocPages(n: u32): usize {
+  for (let k = 0; k < nruns; k++) {
+    const len = unchecked(runLen[k]);
+    if (len < n) continue;
+    const start = unchecked(runStart[k]);
+    if (len == n) removeRun(k);
+    else {
+      unchecked((runStart[k] = start + n));
+      unchecked((runLen[k] = len - n));
+    }
+    spare -= n;
+    return <usize>start << 16;
+  }
+  // A free run at the very end of memory is extended rather than left behind.
+  if (nruns > 0) {
+    const k = nruns - 1;
+    const start = unchecked(runStart[k]);
+    const len = unchecked(runLen[k]);
+    if (start + len == <u32>memory.size()) {
+      if (memory.grow(<i32>(n - len)) < 0) return 0;
+      removeRun(k);
+      spare -= len;
+      return <usize>start << 16;
+    }
+  }
+  const before = memory.grow(<i32>n);
+  if (before < 0) return 0;
+  return <usize>before << 16;
+}
+
+/** Give back a block from allocPages. With the run list full (not expected:
+ * the index frees at most one array per doubling) the pages are dropped. */
+export function freePages(p: usize, n: u32): void {
+  const start = <u32>(p >> 16);
+  let k = 0;
+  while (k < nruns && unchecked(runStart[k]) < start) k++;
+  const joinsLeft = k > 0 && unchecked(runStart[k - 1]) + unchecked(runLen[k - 1]) == start;
+  const joinsRight = k < nruns && start + n == unchecked(runStart[k]);
+  if (joinsLeft) {
+    let len = unchecked(runLen[k - 1]) + n;
+    if (joinsRight) {
+      len += unchecked(runLen[k]);
+      removeRun(k);
+    }
+    unchecked((runLen[k - 1] = len));
+  } else if (joinsRight) {
+    unchecked((runStart[k] = start));
+    unchecked((runLen[k] = unchecked(runLen[k]) + n));
+  } else {
+    if (nruns == MAX_RUNS) return;
+    for (let j = nruns; j > k; j--) {
+      unchecked((runStart[j] = runStart[j - 1]));
+      unchecked((runLen[j] = runLen[j - 1]));
+    }
+    unchecked((runStart[k] = start));
+    unchecked((runLen[k] = n));
+    nruns++;
+  }
+  spare += n;
+}
