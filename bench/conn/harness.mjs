@@ -4,19 +4,9 @@
 // one-shot bulk phases (insert, expiry), which cannot be repeated on the
 // same table.
 import { Bench } from 'tinybench';
-import v8 from 'node:v8';
-import vm from 'node:vm';
+import { sink, gc } from '../core/harness.mjs';
 
-v8.setFlagsFromString('--expose-gc');
-const gcFn = vm.runInNewContext('gc');
-
-/** Results of side effects, so the JIT cannot drop the measured work. */
-export const sink = { v: 0 };
-
-export function gc() {
-  gcFn();
-  gcFn();
-}
+export { sink, gc };
 
 export function settings(quick) {
   return quick
