@@ -1,12 +1,15 @@
 // One NFQUEUE consumer for the packets/s comparison (run by bench/gateway/run.sh
 // inside a throw-away namespace, queue 0, same traffic as the C baseline):
-//   node pps.mjs gw-nat|gw-dr|gw-pass|gw-pass-single|addon-batch|addon-single SECONDS BURST
+//   node pps.mjs gw-nat|gw-dr|gw-pass|gw-pass-single|gw-pass-pp|gw-dr-pp|addon-batch|addon-single|addon-pp SECONDS BURST
 // gw-*: the wasmvsd gateway path (addon → core gwBurst → batch verdicts) with a
 // UDP service for 127.0.0.1:9999, NAT (payload verdicts, never batchable) or
 // DR (mark verdicts, batchable); gw-pass: no service, every packet parsed,
 // looked up and accepted unchanged; addon-*: the addon alone accepting every
-// packet, with batch or per-packet verdict messages. After 1 s of warm-up it
-// counts for SECONDS and prints one JSON line.
+// packet, with batch or per-packet verdict messages. '-single': one verdict
+// message per packet, still one sendto per burst; '-pp': verdictMode
+// 'per-packet', one message and one sendto per packet (the honest per-packet
+// baseline, as the C consumer's batch 1). After 1 s of warm-up it counts for
+// SECONDS and prints one JSON line (with the queue's message/send counters).
 import { Director } from '../../dist/sdk/src/index.js';
 import { counters as C } from '../../dist/sdk/src/core/abi.gen.js';
 import { Gateway, GATEWAY_DEFAULTS } from '../../dist/native-host/lib/gateway.js';
@@ -16,22 +19,28 @@ const [mode, secsText, burstText] = process.argv.slice(2);
 const secs = Number(secsText ?? 4), burst = Number(burstText ?? 64);
 let count = () => 0;
 let stop = async () => {};
+let qstats = () => ({});
+const single = mode.endsWith('-single');
+const perPacket = mode.endsWith('-pp');
 
 if (mode.startsWith('gw-')) {
   const d = await Director.create({});
-  if (mode === 'gw-nat' || mode === 'gw-dr') {
+  if (mode === 'gw-nat' || mode.startsWith('gw-dr')) {
     const key = { protocol: 'udp', address: '127.0.0.1', port: 9999 };
     d.addService(key, { scheduler: 'rr' });
     d.addDest(key, { address: '127.0.0.1', port: 9999, method: mode === 'gw-nat' ? 'masq' : 'route' });
   }
-  const gw = new Gateway({ ...GATEWAY_DEFAULTS, burst, stride: 2048, batch: !mode.endsWith('-single') }, () => {}, { exec: () => '' });
+  const gw = new Gateway({ ...GATEWAY_DEFAULTS, burst, stride: 2048, batch: !single, ...(perPacket ? { verdict: 'per-packet' } : {}) },
+    () => {}, { exec: () => '' });
   await gw.start(d);
   count = () => d.counter(C.CNT_GW_PACKETS);
   stop = () => gw.stop();
+  qstats = () => gw.stats()[0];
 } else {
   const Native = loadNativeQueue();
   const stride = 2048;
-  const q = new Native({ queue: 0, copyRange: stride - 20, failOpen: true, gso: false, batch: mode === 'addon-batch', maxLen: 8192, rcvBuf: 8 << 20 });
+  const q = new Native({ queue: 0, copyRange: stride - 20, failOpen: true, gso: false, batch: mode === 'addon-batch', maxLen: 8192, rcvBuf: 8 << 20,
+    ...(perPacket ? { verdictMode: 'per-packet' } : {}) });
   const pk = new Uint8Array(burst * stride), ver = new Uint8Array(burst * 24);
   const pv = new DataView(pk.buffer), vv = new DataView(ver.buffer);
   let n = 0;
@@ -50,12 +59,14 @@ if (mode.startsWith('gw-')) {
   });
   count = () => n;
   stop = async () => q.close();
+  qstats = () => q.stats();
 }
 
 await new Promise((r) => setTimeout(r, 1000));
 const c0 = count(), t0 = performance.now();
 await new Promise((r) => setTimeout(r, secs * 1000));
 const pkts = count() - c0, dt = (performance.now() - t0) / 1000;
+const { packets: qpackets, verdictMsgs, sends } = qstats();
 await stop();
-console.log(JSON.stringify({ mode, burst, pps: Math.round(pkts / dt), packets: pkts }));
+console.log(JSON.stringify({ mode, burst, pps: Math.round(pkts / dt), packets: pkts, queue: { packets: qpackets, verdictMsgs, sends } }));
 process.exit(0);

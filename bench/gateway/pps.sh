@@ -5,7 +5,9 @@
 # Consumers: the C baseline (libnetfilter_queue, batch 32 and 1 — a baseline
 # only, never linked into the addon), the addon alone (batch / per-packet
 # verdict messages) and the gateway path (core gwBurst: NAT, DR, pass, and
-# pass with one verdict message per packet).
+# pass with one verdict message per packet). '-pp' rows use verdictMode
+# 'per-packet' (one message and one sendto per packet, as the C consumer's
+# batch 1). LABELS="a b ..." runs only those rows, interleaved per round.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECS=${1:-4}; OUT=${2:-bench/out/gateway-pps.jsonl}
@@ -30,19 +32,22 @@ measure() {
   "$B/udp_flood" 9999 $((SECS + 2)) 2>"$B/flood"
   wait $q || true; wait $s || true
   local line; line=$(tail -1 "$B/consumer")
-  local pps
-  if [[ $line == \{* ]]; then pps=$(node -e "console.log(JSON.parse(process.argv[1]).pps)" "$line")
+  local pps queue=null
+  if [[ $line == \{* ]]; then
+    pps=$(node -e "console.log(JSON.parse(process.argv[1]).pps)" "$line")
+    queue=$(node -e "console.log(JSON.stringify(JSON.parse(process.argv[1]).queue ?? null))" "$line")
   else pps=$(sed -E 's/.*: ([0-9]+) packets\/s.*/\1/' <<<"$line"); fi
-  echo "{\"label\":\"$label\",\"pps\":$pps,\"offered\":\"$(cat "$B/flood" | tr -d '\n')\",\"delivered\":\"$(cat "$B/sink" | tr -d '\n')\"}" | tee -a "$OUT"
+  echo "{\"label\":\"$label\",\"pps\":$pps,\"queue\":$queue,\"offered\":\"$(cat "$B/flood" | tr -d '\n')\",\"delivered\":\"$(cat "$B/sink" | tr -d '\n')\"}" | tee -a "$OUT"
 }
 
+ALL="c-batch32 c-single addon-batch addon-single addon-pp gw-nat gw-dr gw-dr-pp gw-pass gw-pass-single gw-pass-pp"
 for round in $(seq 1 "${ROUNDS:-2}"); do
-  measure c-batch32 "$B/nfq_bench" 32 128 "$SECS"
-  measure c-single "$B/nfq_bench" 1 128 "$SECS"
-  measure addon-batch node bench/gateway/pps.mjs addon-batch "$SECS" 64
-  measure addon-single node bench/gateway/pps.mjs addon-single "$SECS" 64
-  measure gw-nat node bench/gateway/pps.mjs gw-nat "$SECS" 64
-  measure gw-dr node bench/gateway/pps.mjs gw-dr "$SECS" 64
-  measure gw-pass node bench/gateway/pps.mjs gw-pass "$SECS" 64
-  measure gw-pass-single node bench/gateway/pps.mjs gw-pass-single "$SECS" 64
+  for label in ${LABELS:-$ALL}; do
+    case $label in
+      c-batch32) measure c-batch32 "$B/nfq_bench" 32 128 "$SECS" ;;
+      c-single) measure c-single "$B/nfq_bench" 1 128 "$SECS" ;;
+      addon-*|gw-*) measure "$label" node bench/gateway/pps.mjs "$label" "$SECS" 64 ;;
+      *) echo "unknown label $label" >&2; exit 2 ;;
+    esac
+  done
 done

@@ -2,6 +2,8 @@
 // or libmnl needed); only the gateway asks for it, and gets a clear error.
 import { createRequire } from 'node:module';
 
+export type VerdictMode = 'batch' | 'per-packet';
+
 /** Options of one bound queue (see native-host/src/nfq_socket.h). */
 export interface NfQueueOptions {
   queue: number;
@@ -15,8 +17,14 @@ export interface NfQueueOptions {
   gso?: boolean;
   /** Socket receive buffer in bytes. */
   rcvBuf?: number;
-  /** false: one verdict message per packet (for comparisons only). */
+  /** false: one verdict message per packet, still one send per burst (for comparisons only). */
   batch?: boolean;
+  /**
+   * 'batch' (default): batch messages where possible, one send per burst.
+   * 'per-packet': one NFQNL_MSG_VERDICT per packet, each in its own sendto
+   * (the honest per-packet baseline for benchmarks; overrides `batch`).
+   */
+  verdictMode?: VerdictMode;
 }
 
 export interface NfQueueStats {

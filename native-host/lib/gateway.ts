@@ -5,7 +5,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { layout as L, counters as C } from '../../sdk/src/core/abi.gen.js';
 import type { Director } from '../../sdk/src/director.js';
-import { loadNativeQueue, type NativeQueue, type NativeQueueClass } from './addon.js';
+import { loadNativeQueue, type NativeQueue, type NativeQueueClass, type VerdictMode } from './addon.js';
 import { ruleSet, applyRules, removeRules, run, type Exec, type QueueSpec, type RuleSet } from './rules.js';
 
 export interface GatewayOptions extends QueueSpec {
@@ -15,11 +15,13 @@ export interface GatewayOptions extends QueueSpec {
   stride: number;
   /** false: one verdict message per packet (benchmark comparisons only). */
   batch?: boolean;
+  /** 'per-packet': one verdict message and one sendto per packet (benchmark baseline only). */
+  verdict?: VerdictMode;
 }
 
 export const GATEWAY_DEFAULTS: GatewayOptions = { first: 0, last: 0, failOpen: true, burst: 64, stride: 4096 };
 
-const USAGE = 'gateway options: --queue N|A:B, --fail-open|--fail-closed, --burst N (1..max), --stride BYTES';
+const USAGE = 'gateway options: --queue N|A:B, --fail-open|--fail-closed, --burst N (1..max), --stride BYTES, --verdict batch|per-packet';
 
 /** Parses the gateway's own daemon options; throws with a clear message. */
 export function parseGatewayArgs(argv: readonly string[]): GatewayOptions {
@@ -40,6 +42,11 @@ export function parseGatewayArgs(argv: readonly string[]): GatewayOptions {
     else if (name === '--stride') o.stride = int('--stride', value(), 256, 65536);
     else if (name === '--fail-open') o.failOpen = true;
     else if (name === '--fail-closed') o.failOpen = false;
+    else if (name === '--verdict') {
+      const v = value();
+      if (v !== 'batch' && v !== 'per-packet') throw new Error(`invalid --verdict ${v ?? ''} (batch|per-packet); ${USAGE}`);
+      o.verdict = v;
+    }
     else throw new Error(`unknown gateway option ${argv[i]}; ${USAGE}`);
   }
   if (o.stride % 4 !== 0) throw new Error(`--stride must be a multiple of 4, got ${o.stride}`);
@@ -96,13 +103,15 @@ export class Gateway {
     // Connection timers, estimator and scheduler upkeep once a second.
     this.timer = setInterval(() => director.advance(), 1000);
     this.timer.unref();
-    this.log(`gateway: queues ${this.opts.first}..${this.opts.last}, burst ${this.opts.burst}, ${this.opts.failOpen ? 'fail-open' : 'fail-closed'}`);
+    this.log(`gateway: queues ${this.opts.first}..${this.opts.last}, burst ${this.opts.burst}, ${this.opts.failOpen ? 'fail-open' : 'fail-closed'}` +
+      (this.opts.verdict === 'per-packet' ? ', per-packet verdicts (one send each; benchmark mode)' : ''));
   }
 
   private bind(Native: NativeQueueClass): void {
     for (let q = this.opts.first; q <= this.opts.last; q++) {
       // gso off: the kernel segments before queueing, so every packet fits a record and TUN may grow it.
       const nq = new Native({ queue: q, copyRange: this.opts.stride - L.GW_REC_HEADER, failOpen: this.opts.failOpen, gso: false, batch: this.opts.batch ?? true,
+        verdictMode: this.opts.verdict ?? 'batch',
         maxLen: QUEUE_MAXLEN, rcvBuf: QUEUE_RCVBUF });
       this.queues.push(nq);
       nq.start((status) => {

@@ -56,6 +56,14 @@ class NfQueue : public Napi::ObjectWrap<NfQueue> {
     opt.failOpen = optBool(o, "failOpen", opt.failOpen);
     opt.gso = optBool(o, "gso", opt.gso);
     opt.batch = optBool(o, "batch", opt.batch);
+    Napi::Value mode = o.Get("verdictMode");
+    if (mode.IsString() && mode.As<Napi::String>().Utf8Value() == "per-packet") {
+      opt.batch = false;
+      opt.sendEach = true;
+    } else if (!mode.IsUndefined() && !(mode.IsString() && mode.As<Napi::String>().Utf8Value() == "batch")) {
+      Napi::TypeError::New(env, "NfQueue: verdictMode must be 'batch' or 'per-packet'").ThrowAsJavaScriptException();
+      return;
+    }
     int err = sock_.open(opt);
     if (err) errnoError(env, "nfqueue bind", err).ThrowAsJavaScriptException();
   }

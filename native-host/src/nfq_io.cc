@@ -152,6 +152,8 @@ int Socket::sendVerdicts(const uint8_t* recs, uint32_t n, const uint8_t* payload
       err = putVerdict(NFQNL_MSG_VERDICT, get32(r + VER_ID), verdict, r,
                        has ? payload + get32(r + VER_PAYLOAD_OFF) : nullptr, has ? get32(r + VER_PAYLOAD_LEN) : 0);
     }
+    // Per-packet mode: this message leaves now, alone, in its own sendto.
+    if (!err && opt_.sendEach) err = flush();
     if (err) return err;
     i = j;
   }

@@ -42,6 +42,9 @@ struct Options {
   bool gso = true;
   uint32_t rcvBuf = 4u << 20;
   bool batch = true; // false: one verdict message per packet (for comparison)
+  // true: every verdict message goes out in its own sendto, as a consumer that
+  // answers packet by packet would (benchmark baseline; implies batch = false).
+  bool sendEach = false;
 };
 
 struct Stats {

@@ -14,9 +14,9 @@ import { parseArgs } from './parse.js';
 import type { ConfigCmd } from '../control/protocol.js';
 
 const USAGE = 'Usage: wasmvsd proxy|gateway [--socket PATH] [--state FILE] [--config FILE] [--conn-tab-bits N]\n' +
-  '       gateway: [--queue N|A:B] [--fail-open|--fail-closed] [--burst N] [--stride BYTES]\n';
+  '       gateway: [--queue N|A:B] [--fail-open|--fail-closed] [--burst N] [--stride BYTES] [--verdict batch|per-packet]\n';
 /** Options the gateway data path parses itself (native-host/lib/gateway.ts). */
-const GATEWAY_OPTS = new Set(['--queue', '--burst', '--stride']);
+const GATEWAY_OPTS = new Set(['--queue', '--burst', '--stride', '--verdict']);
 const GATEWAY_FLAGS = new Set(['--fail-open', '--fail-closed']);
 
 export interface DaemonArgs { mode: Mode; socket?: string; state?: string; config?: string; connTabBits: number; dataPathArgs: string[] }

@@ -13,7 +13,9 @@ const { NfQueue, REC_HEADER, VER_STRIDE } = require('../../native-host/build/Rel
 const N = Number(expected);
 const BURST = 64;
 const STRIDE = 512;
-const q = new NfQueue({ queue: Number(queue), copyRange: STRIDE - REC_HEADER, batch: mode === 'batch', maxLen: 4096 });
+// mode: 'batch' (default), 'single' (batch: false) or 'per-packet' (verdictMode: one send per message).
+const q = new NfQueue({ queue: Number(queue), copyRange: STRIDE - REC_HEADER, batch: mode === 'batch', maxLen: 4096,
+  ...(mode === 'per-packet' ? { verdictMode: 'per-packet' } : {}) });
 const packets = new Uint8Array(BURST * STRIDE);
 const verdicts = new Uint8Array(BURST * VER_STRIDE);
 const payloads = new Uint8Array(BURST * STRIDE);

@@ -18,6 +18,7 @@ function attempt(name, fn) {
 attempt('noOptions', () => new NfQueue());
 attempt('badQueue', () => new NfQueue({ queue: 70000 }));
 attempt('badCopyRange', () => new NfQueue({ queue: 3, copyRange: 70000 }));
+attempt('badVerdictMode', () => new NfQueue({ queue: 3, verdictMode: 'single' }));
 const q = new NfQueue({ queue: 3, copyRange: 128 });
 attempt('sameQueueTwice', () => new NfQueue({ queue: 3 }));
 attempt('badStride', () => q.read(new Uint8Array(4096), 10, 4));

@@ -27,7 +27,7 @@ describe.skipIf(missing !== null && !inCI)('nfqueue addon in a namespace', () =>
     if (pair) destroyPair(pair);
   });
 
-  async function run(mode: 'batch' | 'single') {
+  async function run(mode: 'batch' | 'single' | 'per-packet') {
     const child = inNs(pair.server, process.execPath, [CHILD, '7', String(N), mode, String(PORT), pair.serverAddr]);
     await waitLine(child, (l) => l === 'ready', 10_000);
     const send =
@@ -59,6 +59,20 @@ describe.skipIf(missing !== null && !inCI)('nfqueue addon in a namespace', () =>
     expect(r.received).toHaveLength(N);
     expect(r.verdictMsgs).toBe(N);
     expect(r.nlErrors).toBe(0);
+    // Still coalesced: one send per burst.
+    expect(r.sends).toBe(r.bursts);
+  });
+
+  it("verdictMode 'per-packet' sends every verdict as its own message in its own sendto", async () => {
+    const r = await run('per-packet');
+    expect(r.packets).toBe(N);
+    expect(r.received).toHaveLength(N);
+    // Payload verdicts still apply in this mode.
+    expect(r.received.filter((m) => m.startsWith('Xkt-'))).toHaveLength(N / 4);
+    expect(r.verdictMsgs).toBe(N);
+    expect(r.sends).toBe(N);
+    expect(r.bursts).toBeLessThan(N); // bursts were real, so sends = N is the mode's doing
+    expect(r.nlErrors).toBe(0);
   });
 });
 
@@ -79,6 +93,7 @@ describe.skipIf(missing !== null && !inCI)('nfqueue addon error paths', () => {
     expect(r.noOptions.code).toBe('TypeError');
     expect(r.badQueue.code).toBe('EINVAL');
     expect(r.badCopyRange.code).toBe('EINVAL');
+    expect(r.badVerdictMode.code).toBe('TypeError');
     expect(r.sameQueueTwice.code).toBe('EPERM'); // the kernel's answer when another socket owns the queue
     expect(r.badStride.code).toBe('EINVAL');
     expect(r.readEmpty.value).toBe(0);

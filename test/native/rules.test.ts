@@ -106,10 +106,15 @@ describe('gateway options', () => {
     expect(() => parseGatewayArgs(['--queue', '9:3'])).toThrow(/invalid --queue 3/);
     expect(() => parseGatewayArgs(['--burst', '1024', '--stride', '4096'])).toThrow(/exceeds the core's packet region/);
     expect(() => parseGatewayArgs(['--bogus'])).toThrow(/unknown gateway option --bogus/);
+    expect(parseGatewayArgs([]).verdict).toBeUndefined();
+    expect(parseGatewayArgs(['--verdict', 'per-packet'])).toMatchObject({ verdict: 'per-packet' });
+    expect(parseGatewayArgs(['--verdict=batch'])).toMatchObject({ verdict: 'batch' });
+    expect(() => parseGatewayArgs(['--verdict', 'single'])).toThrow(/invalid --verdict single/);
   });
 
   it('wasmvsd passes gateway options through and refuses them for the proxy', () => {
     expect(parseDaemonArgs(['gateway', '--queue', '3', '--fail-open'])).toMatchObject({ mode: 'gateway', dataPathArgs: ['--queue', '3', '--fail-open'] });
     expect(parseDaemonArgs(['proxy', '--burst', '8'])).toBe('--burst is a gateway option');
+    expect(parseDaemonArgs(['gateway', '--verdict', 'per-packet'])).toMatchObject({ dataPathArgs: ['--verdict', 'per-packet'] });
   });
 });
