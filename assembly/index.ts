@@ -23,6 +23,7 @@ import { wr32 } from "./abi/io";
 import * as conns from "./table/conn_exports";
 import * as gateway from "./packet/gateway";
 import * as bulk from "./table/bulk";
+import { lookupBatch } from "./table/conn_lookup";
 
 /** Set seeds and allocate the I/O regions; call once before anything else. */
 export function init(seedLo: u32, seedHi: u32): i32 {
@@ -222,6 +223,11 @@ export function advance(now: u32): i32 { return conns.advance(now); }
 export function packetBatch(n: u32, now: u32): i32 {
   if (n > MAX_BATCH) return S.E_BATCH;
   return conns.packetBatch(n, now);
+}
+/** Inbound lookup only: flow records 0..n-1 → u32 connection ids (0 = none) at REGION_LIST; returns the hits. */
+export function connLookupBatch(n: u32): i32 {
+  if (n > MAX_BATCH) return S.E_BATCH;
+  return lookupBatch(n);
 }
 /** Socket lifecycle event CONN_EV_* for connection `id`; returns the new state or a status. */
 export function connEvent(id: u32, ev: u32, now: u32): i32 { return conns.connEvent(id, ev, now); }

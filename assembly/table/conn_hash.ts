@@ -87,6 +87,9 @@ export function recordHash(i: u32): u32 {
   return buckets + <usize>(h & mask) * 4;
 }
 
+/** True before the first insert allocated the bucket array (bucketOf is then invalid). */
+export function indexUnallocated(): bool { return buckets == 0; }
+
 /** First record of the chain for hash h (0 when empty). */
 export function chainHead(h: u32): u32 {
   if (buckets == 0) return 0;

@@ -64,6 +64,11 @@ let hwm: u32 = 1;
 let freeHead: u32 = 0;
 let live: u32 = 0;
 
+/** Raw address of the chunk pointer table and its shift, for conn_lookup.ts's
+ * reference-free batched lookup (chunks never move, the table is static). */
+export function chunkTable(): usize { return changetype<usize>(chunks); }
+export const REC_CHUNK_BITS: u32 = CHUNK_BITS;
+
 @inline export function rec(i: u32): usize {
   return unchecked(chunks[<i32>(i >> CHUNK_BITS)]) + <usize>(i & CHUNK_MASK) * STRIDE;
 }

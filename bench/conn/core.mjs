@@ -1,6 +1,7 @@
 // The wasmvs connection table driven through the built package (release
 // core, dist/ SDK): a TCP service, bulk inserts through the batched schedule
-// path, ACK packets through the packet path, and expiry cohorts. `now` is
+// path, ACK packets through the packet path, the bare batched lookup
+// (connLookupBatch) and expiry cohorts. `now` is
 // always passed in; the core never reads a clock.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -70,6 +71,16 @@ export function drive(c, kind, from, to, now) {
 /** Status of decision k of the last batch (negative = failed). */
 export function decisionStatus(c, k) {
   return c.d.core.words()[((c.d.core.base + L.REGION_DECISIONS + k * L.DECISION_SIZE) >>> 2) + (L.DEC_STATUS >>> 2)] | 0;
+}
+
+/** Connection id of decision k of the last packetBatch. */
+export function decisionConn(c, k) {
+  return c.d.core.words()[((c.d.core.base + L.REGION_DECISIONS + k * L.DECISION_SIZE) >>> 2) + (L.DEC_CONN >>> 2)];
+}
+
+/** Connection id k written by the last connLookupBatch (u32 words at REGION_LIST). */
+export function lookupConn(c, k) {
+  return c.d.core.words()[((c.d.core.base + L.REGION_LIST) >>> 2) + k];
 }
 
 /** Wasm memory size in bytes. */

@@ -2,7 +2,7 @@
 // cohorts), measure insert, lookups (core, typed-array table, Map<string>)
 // and expiry, in that order, on the same keys and the same lookup stream.
 import { measure, timeOnce, sink, gc, median } from './harness.mjs';
-import { makeCore, drive, decisionStatus, wasmBytes, cohortPlan, LONG, SHORT } from './core.mjs';
+import { makeCore, drive, decisionStatus, decisionConn, lookupConn, wasmBytes, cohortPlan, LONG, SHORT } from './core.mjs';
 import { staging, FW } from './keys.mjs';
 import { buildTyped, buildMap, mapLookupBatchBuild, mapLookupBatchKeys } from './jstables.mjs';
 
@@ -59,6 +59,11 @@ function lookupCases(cfg, c, stg, N) {
   // Validate before timing: every staged lookup hits in every implementation.
   c.d.core.words().set(stg.flows.subarray(0, B * FW), flowW);
   const hits = x.packetBatch(B, LOOKUP_NOW);
+  // The bare lookup must find the very connections the packet path just used.
+  const bare = x.connLookupBatch(B);
+  let bareOk = bare === B;
+  for (let k = 0; k < B && bareOk; k++) bareOk = lookupConn(c, k) === decisionConn(c, k) && lookupConn(c, k) !== 0;
+  if (!bareOk) throw new Error(`N=${N}: connLookupBatch check failed (${bare}/${B} hits or ids differ from packetBatch)`);
   const reps = N <= 1e5 ? 5 : 1;
   const typed = timeOnce(() => buildTyped(N));
   const mapped = timeOnce(() => buildMap(N));
@@ -91,6 +96,11 @@ function lookupCases(cfg, c, stg, N) {
     { name: 'core batched: packetBatch(1024)', ops: B, fn: () => {
       c.d.core.words().set(batchSlice(), flowW);
       sink.v += x.packetBatch(B, LOOKUP_NOW);
+      b = b + 1 === nb ? 0 : b + 1;
+    } },
+    { name: 'core bare batched lookup: connLookupBatch(1024)', ops: B, fn: () => {
+      c.d.core.words().set(batchSlice(), flowW);
+      sink.v += x.connLookupBatch(B);
       b = b + 1 === nb ? 0 : b + 1;
     } },
     { name: 'host: copy 1024 flow records', ops: B, fn: () => {

@@ -1,5 +1,8 @@
 // The issue-3 targets, judged from one run's JSON. Ratios are other ÷ core
-// (how many times faster the core is).
+// (how many times faster the core is). The lookup targets are judged on the
+// bare batched lookup (connLookupBatch: finds the connection, nothing else, as
+// the JS tables do); the whole inbound packet path (packetBatch: lookup, state,
+// stats, timer, decision) is reported beside each of them, not judged.
 import { fmtNs, fmtRatio, fmtN } from './harness.mjs';
 
 const nsOf = (s, name) => s.lookups.find((l) => l.name.startsWith(name))?.ns ?? NaN;
@@ -10,16 +13,30 @@ function verdictRatio(rs, goal) {
   const best = rs.reduce((a, b) => (b.r > a.r ? b : a), { r: -Infinity });
   if (!Number.isFinite(worst.r)) return 'not measured';
   if (worst.r >= goal) return 'met';
-  return `**missed** at every size: short by ${fmtRatio(goal / best.r)} at best (${fmtN(best.N)}), ${fmtRatio(goal / worst.r)} at worst (${fmtN(worst.N)})`
-    .replace('at every size', best.r >= goal ? 'at some sizes' : 'at every size');
+  if (best.r < goal) {
+    return `**missed** at every size: short by ${fmtRatio(goal / best.r)} at best (${fmtN(best.N)}), ${fmtRatio(goal / worst.r)} at worst (${fmtN(worst.N)})`;
+  }
+  const met = rs.filter((x) => x.r >= goal).map((x) => fmtN(x.N));
+  const missed = rs.filter((x) => x.r < goal).map((x) => fmtN(x.N));
+  return `**missed** at ${missed.join(', ')} (short by ${fmtRatio(goal / worst.r)} at worst, ${fmtN(worst.N)}); met at ${met.join(', ')}`;
 }
 
-function ratioCell(res, other, goal) {
-  const rs = res.sizes.map((s) => ({ N: s.N, r: nsOf(s, other) / nsOf(s, 'core batched') }));
+/** The lookup targets are judged on the bare lookup; the packet path is reported beside them. */
+export const BARE = 'core bare batched lookup';
+export const PATH = 'core batched';
+
+function ratioCell(res, other, goal, core = BARE) {
+  const rs = res.sizes.map((s) => ({ N: s.N, r: nsOf(s, other) / nsOf(s, core) }));
   return {
     measured: `other ns ÷ core ns, ${rs.map((x) => `${fmtN(x.N)}: ${fmtRatio(x.r)}`).join(', ')}`,
     verdict: verdictRatio(rs, goal),
   };
+}
+
+/** The same ratios for the whole inbound packet path: reported, not judged (it does far more than a lookup). */
+function pathCell(res, other, goal) {
+  const c = ratioCell(res, other, goal, PATH);
+  return { measured: `packet path (\`packetBatch\`): ${c.measured}`, verdict: 'not judged: reported for information (lookup + state + stats + timer + decision)' };
 }
 
 function memoryTarget(res) {
@@ -55,12 +72,15 @@ function expiryTarget(res) {
 
 export function targets(res) {
   const t = [memoryTarget(res)];
-  const typed = ratioCell(res, 'typed batched', 2);
-  t.push({ target: 'batched lookups ≥ 2× faster than the typed-array JS table', ...typed });
-  const mapPre = ratioCell(res, 'Map<string> batched, key prebuilt', 20);
-  t.push({ target: 'batched lookups ≥ 20× faster than Map<string> (keys prebuilt: the Map\'s best case)', ...mapPre });
-  const mapBuilt = ratioCell(res, 'Map<string> batched, key built', 20);
-  t.push({ target: 'same, Map<string> with the key built from the flow record', ...mapBuilt });
+  const cases = [
+    ['typed batched', 2, 'batched lookups ≥ 2× faster than the typed-array JS table'],
+    ['Map<string> batched, key prebuilt', 20, 'batched lookups ≥ 20× faster than Map<string> (keys prebuilt: the Map\'s best case)'],
+    ['Map<string> batched, key built', 20, 'same, Map<string> with the key built from the flow record'],
+  ];
+  for (const [other, goal, target] of cases) {
+    t.push({ target: `${target}: bare lookup (\`connLookupBatch\`)`, ...ratioCell(res, other, goal) });
+    t.push({ target: `${target}: whole inbound packet path`, ...pathCell(res, other, goal) });
+  }
   t.push(expiryTarget(res));
   const big = res.sizes.find((s) => s.N >= 4e6);
   t.push({

@@ -39,6 +39,7 @@ export type CoreExports = {
   statsFeed(destId: number, conns: number, inpkts: number, inbytes: number, outpkts: number, outbytes: number): number;
   advance(now: number): number;
   packetBatch(n: number, now: number): number;
+  connLookupBatch(n: number): number;
   connEvent(id: number, ev: number, now: number): number;
   connList(cursor: number, now: number): number;
   connGet(id: number, now: number): number;
