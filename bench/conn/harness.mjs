@@ -4,9 +4,9 @@
 // one-shot bulk phases (insert, expiry), which cannot be repeated on the
 // same table.
 import { Bench } from 'tinybench';
-import { sink, gc } from '../core/harness.mjs';
+import { sink, gc, fmtNs, fmtRatio } from '../core/harness.mjs';
 
-export { sink, gc };
+export { sink, gc, fmtNs, fmtRatio };
 
 export function settings(quick) {
   return quick
@@ -56,20 +56,6 @@ export function timeOnce(fn) {
 export function median(a) {
   const s = [...a].sort((x, y) => x - y);
   return s.length === 0 ? NaN : s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
-export function fmtNs(ns) {
-  if (!Number.isFinite(ns)) return 'n/a';
-  if (ns >= 1e6) return `${(ns / 1e6).toFixed(2)} ms`;
-  if (ns >= 1e4) return `${(ns / 1e3).toFixed(1)} µs`;
-  if (ns >= 100) return `${ns.toFixed(0)} ns`;
-  return `${ns.toFixed(1)} ns`;
-}
-
-export function fmtRatio(r) {
-  if (!Number.isFinite(r)) return 'n/a';
-  if (r >= 10) return `${r.toFixed(0)}×`;
-  return `${r.toFixed(2)}×`;
 }
 
 export function fmtN(n) {
