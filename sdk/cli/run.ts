@@ -99,7 +99,8 @@ async function applyOrThrow(b: Backend, cmds: ConfigCmd[], atomic: boolean): Pro
   try {
     return await b.apply(cmds, atomic);
   } catch (e) {
-    if (e instanceof RemoteError) return cmds.map(() => ({ ok: false, error: e.info }));
+    // The whole request was refused (e.g. the state file could not be written): say so once.
+    if (e instanceof RemoteError) return [{ ok: false, error: e.info }];
     throw e;
   }
 }
@@ -120,7 +121,8 @@ async function applyPackedOrThrow(b: Backend, words: Uint32Array, count: number,
   try {
     return await b.applyPacked!(words, count, atomic);
   } catch (e) {
-    if (e instanceof RemoteError) return { done: count, failures: Array.from({ length: count }, (_, index) => ({ index, error: e.info })) };
+    // The whole request was refused: one failure, reported once, as the last record's.
+    if (e instanceof RemoteError) return { done: count, failures: [{ index: count - 1, error: e.info }] };
     throw e;
   }
 }

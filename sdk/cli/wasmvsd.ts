@@ -5,7 +5,8 @@ import { Director } from '../src/director.js';
 import { version } from '../src/core/abi.gen.js';
 import { ControlHandler } from '../control/handler.js';
 import { listenControl } from '../control/server.js';
-import { StateStore, readStateFile } from '../control/state.js';
+import { StateStore, readStateFile, completeLines } from '../control/state.js';
+import { commitApply, type ServerHooks } from '../control/server-core.js';
 import { socketPath, statePath } from '../control/paths.js';
 import { loadDataPath, noopDataPath, MODES, type Mode, type DataPath } from '../control/datapath.js';
 import { scanRestore } from './restore.js';
@@ -87,28 +88,43 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   const sock = socketPath(args.socket);
   const stateFile = statePath(args.state);
   const director = await Director.create({ connTabBits: args.connTabBits });
+  // Holds a copy of the configuration only while an atomic request is tried on it.
+  const scratch = await Director.create({ seed: 1, connections: false });
+  // SIGHUP reloads: acknowledged only once durable, like a request on the socket.
   const apply = (cmds: ConfigCmd[]) => {
     const r = handler.apply(cmds, false);
-    if (r.changed) changed(r.journal);
-    return r.results;
+    const refused = commitApply(r, hooks);
+    return refused ? cmds.map(() => ({ ok: false as const, error: refused })) : r.results;
   };
   const dp: DataPath = (await loadDataPath(args.mode, { mode: args.mode, configFile: args.config, args: args.dataPathArgs, log, apply })) ?? noopDataPath;
   const handler = new ControlHandler(director, {
     size: 2 ** args.connTabBits, mode: args.mode, dataPath: dp.name, abiVersion: version.ABI_VERSION,
-    drain: dp.drain ? (req) => dp.drain!(req) : undefined,
+    drain: dp.drain ? (req) => dp.drain!(req) : undefined, scratch,
   });
   const saved = readStateFile(stateFile);
-  if (saved !== null) load(handler, saved, stateFile);
-  else if (args.config) load(handler, readFileSync(args.config, 'utf8'), args.config);
-  const store = new StateStore(stateFile, () => handler.stateText());
-  store.rewrite();
+  const store = new StateStore(stateFile, () => handler.stateText(), { log });
+  if (saved !== null) {
+    const { text, torn } = completeLines(saved);
+    if (torn !== null) log(`${stateFile}: torn last line ignored (never acknowledged): ${JSON.stringify(torn.slice(0, 80))}`);
+    load(handler, text, stateFile);
+  } else if (args.config) load(handler, readFileSync(args.config, 'utf8'), args.config);
+  try {
+    store.rewrite();
+  } catch (e) {
+    // Serve anyway: every change is refused until the state file can be written again.
+    store.markDirty();
+    log(`cannot write the state file ${stateFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; changes are refused until it can be written`);
+  }
   // Once per accepted request, however many commands it carried: the data path coalesces.
-  const changed = (journal: string[] | null, fresh?: boolean) => {
-    if (fresh && journal !== null && journal.length > 64) store.replace(handler.stateHead(), journal);
-    else store.record(journal);
-    dp.configChanged(journal);
+  const hooks: ServerHooks = {
+    persist(journal, fresh) {
+      if (fresh && journal !== null && journal.length > 64) store.replace(handler.stateHead(), journal);
+      else store.record(journal);
+    },
+    changed: (journal) => dp.configChanged(journal),
+    log,
   };
-  const server = await listenControl(sock, handler, { changed, log });
+  const server = await listenControl(sock, handler, hooks);
   await dp.start(director);
   if (dp === noopDataPath) log(`no ${args.mode} data path is installed in this build: rules are kept, no traffic is forwarded`);
   log(`${args.mode}: control socket ${sock}, state file ${stateFile}, ${director.services().length} services`);

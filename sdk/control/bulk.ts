@@ -3,10 +3,12 @@
 // packed request, and the state-file lines that replay it. Pure: no node:
 // imports (Buffer when the host has it, atob/btoa in browsers).
 import type { ControlHandler, ApplyOutcome } from './handler.js';
-import { errorInfo } from './handler.js';
-import { WasmvsError } from '../src/errors.js';
-import type { ErrorInfo } from './protocol.js';
-import { PACKED_WORDS, PACKED_OPS, P_OP, P_VADDR, P_VPORT, P_SCHED, P_RADDR, P_RPORT, P_WEIGHT, P_U, P_L, packedOpName, ipv4Text } from '../src/packed.js';
+import { errorInfo, rollbackWith } from './handler.js';
+import type { Director } from '../src/director.js';
+import type { PackedOutcome } from '../src/bulk.js';
+import type { ErrorInfo, ConfigCmd } from './protocol.js';
+import { UndoLog } from './undo.js';
+import { packedToCmd, PACKED_WORDS, PACKED_OPS, P_OP, P_VADDR, P_VPORT, P_SCHED, P_RADDR, P_RPORT, P_WEIGHT, P_U, P_L, packedOpName, ipv4Text } from '../src/packed.js';
 import { schedulerName } from '../src/schedulers.js';
 import { layout as L } from '../src/core/abi.gen.js';
 
@@ -92,7 +94,6 @@ export function packedJournal(words: Uint32Array, done: number, failures: readon
 }
 
 const ADDS = new Set<number>([PACKED_OPS['add-service'], PACKED_OPS['add-server']]);
-const UNDO: Record<number, number> = { [PACKED_OPS['add-service']]: PACKED_OPS['delete-service'], [PACKED_OPS['add-server']]: PACKED_OPS['delete-server'] };
 
 /** True when every record adds something (its undo is a delete). */
 function addsOnly(words: Uint32Array, count: number): boolean {
@@ -100,39 +101,55 @@ function addsOnly(words: Uint32Array, count: number): boolean {
   return true;
 }
 
-/** Delete what records 0..n-1 added, newest first; false if any delete failed. */
-function undoAdds(h: ControlHandler, words: Uint32Array, n: number): boolean {
-  const inverse = new Uint32Array(n * PACKED_WORDS);
-  for (let i = 0; i < n; i++) {
-    const from = (n - 1 - i) * PACKED_WORDS;
-    inverse.set(words.subarray(from, from + PACKED_WORDS), i * PACKED_WORDS);
-    const w0 = inverse[i * PACKED_WORDS + P_OP];
-    inverse[i * PACKED_WORDS + P_OP] = (w0 & ~0xff) | UNDO[w0 & 0xff];
+/** Records one core call at a time, each with its undo taken from the live state first. */
+function applyEach(d: Director, words: Uint32Array, count: number, atomic: boolean, undo: UndoLog): PackedOutcome {
+  const failures: PackedOutcome['failures'] = [];
+  for (let i = 0; i < count; i++) {
+    let step: { commit(): void } | null = null;
+    try { step = undo.capture(d, packedToCmd(words, i) as ConfigCmd); } catch { /* malformed: the core refuses it below */ }
+    const r = d.applyPacked(words.subarray(i * PACKED_WORDS, (i + 1) * PACKED_WORDS), 1, true);
+    if (r.failures.length === 0) { step?.commit(); continue; }
+    failures.push({ index: i, error: r.failures[0].error });
+    if (atomic) return { done: i + 1, failures };
   }
-  return h.director.applyPacked(inverse, n, false).failures.length === 0;
+  return { done: count, failures };
 }
 
 /**
  * Apply a packed request: every record in order, or (atomic) all or nothing.
- * An atomic request of adds only is undone by deleting what it added (the
- * rest keeps its order, counters and connections); any other is rolled back
- * by rebuilding the snapshot taken before it.
+ * An atomic request is tried on the scratch copy first, so one that fails
+ * there applies nothing. Records that did apply can be undone exactly: adds
+ * (the fast path of a big -R, one core call per batch) by deleting what they
+ * added, other records (one core call each) by their captured inverse.
  */
 export function applyPackedRequest(h: ControlHandler, words: Uint32Array, count: number, atomic: boolean): ApplyOutcome & PackedResults {
   const d = h.director;
-  const undoable = atomic && addsOnly(words, count);
-  const before = atomic && !undoable ? h.list() : null;
-  const beforeTimeouts = atomic ? h.timeouts() : null;
   const fresh = d.core.x.svcCount() === 0;
-  const out = d.applyPacked(words, count, atomic);
+  if (atomic) {
+    let refused: PackedFailureInfo | null = null;
+    h.onScratch((s) => {
+      const f = s.applyPacked(words, count, true).failures[0];
+      if (f) refused = { index: f.index, error: errorInfo(f.error) };
+      return f !== undefined;
+    });
+    if (refused !== null) {
+      const r: PackedFailureInfo = refused;
+      return { results: [], done: r.index + 1, failures: [r], rolledBack: true, changed: false, journal: [] };
+    }
+  }
+  const undo = new UndoLog();
+  let out: PackedOutcome;
+  if (addsOnly(words, count)) {
+    out = d.applyPacked(words, count, atomic);
+    undo.packedAdds(words, out.done, out.failures.map((f) => f.index));
+  } else {
+    out = applyEach(d, words, count, atomic, undo);
+  }
   const failures = out.failures.map((f) => ({ index: f.index, error: errorInfo(f.error) }));
   if (atomic && failures.length) {
-    const applied = failures[0].index;
-    if (before && applied > 0) h.rebuild(before, beforeTimeouts);
-    // Deleting what was just added cannot fail unless the core is broken: say so loudly.
-    else if (applied > 0 && !undoAdds(h, words, applied)) throw new WasmvsError('EINTERNAL', 'wasmvsd: atomic restore could not be undone');
-    return { results: [], done: out.done, failures, rolledBack: true, changed: false, journal: [] };
+    // The core stops at the failed record; it is not part of the undo (it changed nothing).
+    return { results: [], done: out.done, failures, rolledBack: true, changed: false, journal: [], rollback: rollbackWith(undo, d) };
   }
   const journal = packedJournal(words, out.done, failures);
-  return { results: [], done: out.done, failures, changed: journal.length > 0, journal, fresh };
+  return { results: [], done: out.done, failures, changed: journal.length > 0, journal, fresh, undo: () => rollbackWith(undo, d) };
 }

@@ -1,13 +1,15 @@
 // Applies control requests to one Director. Pure (no node: imports): the
 // socket server wraps it in wasmvsd, tests and the playground call it directly.
 import type { Director } from '../src/director.js';
-import { WasmvsError, OutOfRangeError, SchedulerNotFoundError } from '../src/errors.js';
-import type { ServiceKey, ServiceInfo, DestInfo, ServiceOptions, DestOptions } from '../src/types.js';
+import { WasmvsError } from '../src/errors.js';
+import type { ServiceKey } from '../src/types.js';
 import type { Request, Reply, ConfigCmd, CmdResult, ErrorInfo, ServiceEntry, ConnEntry, Timeouts, DrainRequest, DrainInfo } from './protocol.js';
 import { saveRules } from '../cli/save.js';
 import { journalLine } from './journal.js';
 import { applyPackedRequest, decodePacked, type PackedResults } from './bulk.js';
 import { PACKED_WORDS } from '../src/packed.js';
+import { applyCmd, copyConfig, keyOf } from './commands.js';
+import { UndoLog } from './undo.js';
 
 export interface HandlerOptions {
   /** Connection table size shown in ipvsadm's header. */
@@ -17,15 +19,18 @@ export interface HandlerOptions {
   abiVersion: number;
   /** Drain requests go to the data path that can drain (the proxy); absent elsewhere. */
   drain?(req: DrainRequest): DrainInfo[];
+  /**
+   * A second Director that only ever holds a copy of the configuration: an
+   * atomic request is tried there first, so one that would fail applies
+   * nothing at all (ids, counters and connections stay). Without it a failing
+   * atomic request is undone operation by operation.
+   */
+  scratch?: Director;
 }
 
 /** A request this daemon cannot serve (e.g. drain without a data path that drains). */
 export class Unavailable extends WasmvsError {
   constructor(what: string) { super('ENOTAVAILABLE', `wasmvsd: ${what}: not available here`); }
-}
-
-class NoSyncDaemon extends WasmvsError {
-  constructor() { super('ENOPROTOOPT', 'Protocol not available'); }
 }
 
 export function errorInfo(e: unknown): ErrorInfo {
@@ -36,26 +41,7 @@ export function errorInfo(e: unknown): ErrorInfo {
   return { code: 'EINTERNAL', message: `wasmvsd: ${e instanceof Error ? e.message : String(e)}` };
 }
 
-export function keyOf(s: ServiceInfo): ServiceKey {
-  return s.fwmark ? { fwmark: s.fwmark, af: s.af } : { protocol: s.protocol!, address: s.address!, port: s.port };
-}
-
-function optionsOf(s: ServiceInfo): ServiceOptions {
-  const o: ServiceOptions = { scheduler: s.scheduler as ServiceOptions['scheduler'], flags: s.flags, ops: s.ops };
-  if (s.persistent) { o.persistent = s.persistent; o.netmask = s.netmask; }
-  if (s.scheduler === 'mh') o.mhTableSize = s.mhTableSize;
-  return o;
-}
-
-function destOptionsOf(d: DestInfo): DestOptions {
-  const o: DestOptions = {
-    address: d.address, port: d.port, weight: d.weight, method: d.method, uThreshold: d.uThreshold, lThreshold: d.lThreshold,
-  };
-  if (d.method === 'tunnel') {
-    o.tunnel = d.tunnel.type === 'gue' ? { ...d.tunnel } : { type: d.tunnel.type, csum: d.tunnel.csum };
-  }
-  return o;
-}
+export { keyOf };
 
 export interface ApplyOutcome {
   results: CmdResult[];
@@ -65,6 +51,22 @@ export interface ApplyOutcome {
   journal: string[] | null;
   /** The configuration was empty before: the journal alone rebuilds it (timeouts aside). */
   fresh?: boolean;
+  /** Take the accepted changes back (they could not be made durable). */
+  undo?(): Rollback;
+  /** A failed atomic request was undone after part of it was applied. */
+  rollback?: Rollback;
+}
+
+export interface Rollback {
+  /** Something deleted was added back (new ids): the data path must be told. */
+  recreated: boolean;
+  /** Undo steps that failed (a bug, or memory exhaustion): the configuration is not what it was. */
+  errors: string[];
+}
+
+export function rollbackWith(undo: UndoLog, d: Director): Rollback {
+  const recreated = undo.recreates;
+  return { recreated, errors: undo.undo(d) };
 }
 
 export class ControlHandler {
@@ -129,30 +131,70 @@ export class ControlHandler {
     return rolledBack ? { done, failures, rolledBack } : { done, failures };
   }
 
-  /** Run commands in order; atomic = all or nothing (rolled back on the first failure). */
+  /**
+   * Run commands in order; atomic = all or nothing: tried on the scratch copy
+   * first, and if the live configuration still refuses one, what was applied
+   * is undone exactly, newest first.
+   */
   apply(cmds: readonly ConfigCmd[], atomic: boolean): ApplyOutcome {
-    const fresh = this.director.core.x.svcCount() === 0;
-    const before = atomic ? this.list() : null;
-    const beforeTimeouts = atomic ? this.timeouts() : null;
+    const d = this.director;
+    const fresh = d.core.x.svcCount() === 0;
+    if (atomic) {
+      const refused = this.dryRun(cmds);
+      if (refused) return refused;
+    }
+    const undo = new UndoLog();
     const results: CmdResult[] = [];
     let changed = false;
     let journal: string[] | null = [];
     for (const c of cmds) {
+      const step = undo.capture(d, c);
       try {
-        this.one(c);
-        results.push({ ok: true });
-        changed = true;
-        journal = this.journal(journal, c);
+        applyCmd(d, c);
       } catch (e) {
         results.push({ ok: false, error: errorInfo(e) });
-        if (before) {
-          // Nothing applied yet: nothing to roll back (a rebuild would restart counters).
-          if (changed) this.rebuild(before, beforeTimeouts);
-          return { results, rolledBack: true, changed: false, journal: [] };
-        }
+        if (atomic) return { results, rolledBack: true, changed: false, journal: [], rollback: rollbackWith(undo, d) };
+        continue;
       }
+      step.commit();
+      results.push({ ok: true });
+      changed = true;
+      journal = this.journal(journal, c);
     }
-    return { results, changed, journal, fresh };
+    return { results, changed, journal, fresh, undo: () => rollbackWith(undo, d) };
+  }
+
+  /** The outcome of an atomic request the scratch copy refuses (nothing applied), or null. */
+  private dryRun(cmds: readonly ConfigCmd[]): ApplyOutcome | null {
+    const results: CmdResult[] = [];
+    const refused = this.onScratch((s) => {
+      for (const c of cmds) {
+        try {
+          applyCmd(s, c);
+        } catch (e) {
+          results.push({ ok: false, error: errorInfo(e) });
+          return true;
+        }
+        results.push({ ok: true });
+      }
+      return false;
+    });
+    return refused ? { results, rolledBack: true, changed: false, journal: [] } : null;
+  }
+
+  /** Run `f` on a copy of the configuration; false when there is no scratch Director or the copy fails. */
+  onScratch(f: (scratch: Director) => boolean): boolean {
+    const s = this.opts.scratch;
+    if (!s) return false;
+    try {
+      copyConfig(this.director, s);
+      return f(s);
+    } catch {
+      // A copy that cannot be made (memory) proves nothing: the live apply and its undo decide.
+      return false;
+    } finally {
+      try { s.clear(); } catch { /* the next copy clears again */ }
+    }
   }
 
   /** Append the replay line of a successful command; null once any command needs a full rewrite. */
@@ -163,46 +205,5 @@ export class ControlHandler {
     if (line === null) return null;
     if (line !== '') lines.push(line);
     return lines;
-  }
-
-  /** Replace the whole configuration with a snapshot (counters and connections restart). */
-  rebuild(services: readonly ServiceEntry[], timeouts: Timeouts | null): void {
-    const d = this.director;
-    d.clear();
-    for (const s of services) {
-      const key = keyOf(s);
-      d.addService(key, optionsOf(s));
-      for (const dest of s.dests.slice().reverse()) d.addDest(key, destOptionsOf(dest));
-    }
-    if (timeouts) d.setTimeouts(timeouts);
-  }
-
-  private one(c: ConfigCmd): void {
-    const d = this.director;
-    switch (c.op) {
-      case 'add-service':
-      case 'edit-service':
-        // wasmvs has no persistence engines (IPVS's is `sip`): the kernel's "not found".
-        if (c.pe !== undefined) throw new SchedulerNotFoundError();
-        if (c.op === 'add-service') d.addService(c.svc, c.opts); else d.editService(c.svc, c.opts);
-        return;
-      case 'delete-service': d.deleteService(c.svc); return;
-      case 'flush': d.clear(); return;
-      case 'add-server':
-      case 'edit-server':
-        // IPVS refuses l_threshold > u_threshold with ERANGE (ip_vs_ctl.c).
-        if ((c.dest?.lThreshold ?? 0) > (c.dest?.uThreshold ?? 0)) throw new OutOfRangeError('lower threshold is higher than upper threshold');
-        if (c.op === 'add-server') d.addDest(c.svc, c.dest); else d.editDest(c.svc, c.dest);
-        return;
-      case 'delete-server': d.deleteDest(c.svc, c.dest); return;
-      case 'zero': d.zero(c.svc); return;
-      case 'set': d.setTimeouts({ tcp: c.tcp, tcpfin: c.tcpfin, udp: c.udp }); return;
-      case 'start-daemon':
-      case 'stop-daemon':
-        // No connection synchronisation in wasmvs: what a kernel without the sync code says.
-        throw new NoSyncDaemon();
-      default:
-        throw new WasmvsError('EBADREQUEST', `wasmvsd: unknown command ${JSON.stringify((c as { op: unknown }).op)}`);
-    }
   }
 }

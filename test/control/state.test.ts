@@ -2,10 +2,11 @@
 // and replaying snapshot + journal always rebuilds the daemon's state.
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { mkdtempSync, readFileSync, rmSync, readdirSync } from 'node:fs';
+import * as fs from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { StateStore, readStateFile } from '../../sdk/control/state.js';
+import { StateStore, readStateFile, completeLines, type StateFs } from '../../sdk/control/state.js';
 import { ControlHandler } from '../../sdk/control/handler.js';
 import { LocalBackend } from '../../sdk/control/local.js';
 import { runArgv } from '../../sdk/cli/run.js';
@@ -26,7 +27,7 @@ describe('StateStore', () => {
     try {
       const path = join(dir, 'sub', 'state.rules');
       let live = '-A -t 198.18.0.1:80 -s rr\n';
-      const store = new StateStore(path, () => live, 2);
+      const store = new StateStore(path, () => live, { minJournal: 2 });
       expect(readStateFile(path)).toBeNull();
       store.rewrite();
       expect(readFileSync(path, 'utf8')).toBe(live);
@@ -44,6 +45,109 @@ describe('StateStore', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+/**
+ * node:fs over a pretend disk: each write puts down at most `chunk` bytes (a
+ * short write), and once `room` bytes are written every write fails ENOSPC.
+ */
+function smallDisk(room: number, chunk = 5): StateFs & { room: number } {
+  const disk = {
+    ...fs,
+    room,
+    writeSync(fd: number, data: Uint8Array | string, off = 0, len?: number): number {
+      const buf = typeof data === 'string' ? Buffer.from(data) : data;
+      const n = Math.min(len ?? buf.length - off, chunk, disk.room);
+      if (n <= 0) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      disk.room -= n;
+      return fs.writeSync(fd, buf, off, n);
+    },
+  } as StateFs & { room: number };
+  return disk;
+}
+
+describe('StateStore on a full disk', () => {
+  const lines = (n: number, from = 0) => Array.from({ length: n }, (_, i) => `-A -t 198.18.${(from + i) >> 8}.${(from + i) & 255}:80 -s rr`);
+  const text = (l: string[]) => l.map((x) => x + '\n').join('');
+  let dir = '';
+  const setup = () => { dir = mkdtempSync(join(tmpdir(), 'wasmvs-disk-')); return join(dir, 'state.rules'); };
+  const cleanup = () => rmSync(dir, { recursive: true, force: true });
+
+  it('writes every byte of a rewrite even when each write is short', () => {
+    const path = setup();
+    try {
+      const live = text(lines(300));
+      new StateStore(path, () => live, { fs: smallDisk(1 << 20, 7) }).rewrite();
+      expect(readFileSync(path, 'utf8')).toBe(live);
+    } finally { cleanup(); }
+  });
+
+  it('ENOSPC in a rewrite throws, keeps the old file whole and leaves no temporary file', () => {
+    const path = setup();
+    try {
+      const old = text(lines(10));
+      writeFileSync(path, old);
+      const disk = smallDisk(1000);
+      const store = new StateStore(path, () => text(lines(4199)), { fs: disk });
+      expect(() => store.rewrite()).toThrow(expect.objectContaining({ code: 'ENOSPC' }));
+      expect(() => store.replace('', lines(4199))).toThrow(expect.objectContaining({ code: 'ENOSPC' }));
+      expect(readFileSync(path, 'utf8')).toBe(old);
+      expect(readdirSync(dir)).toEqual(['state.rules']);
+      expect(store.failures.writes).toBe(2);
+    } finally { cleanup(); }
+  });
+
+  it('ENOSPC in an append throws and cuts the partial line back; the next append replays cleanly', () => {
+    const path = setup();
+    try {
+      const disk = smallDisk(1 << 20);
+      const store = new StateStore(path, () => text(lines(2)), { fs: disk });
+      store.rewrite();
+      disk.room = 30;
+      expect(() => store.record(lines(3, 10))).toThrow(expect.objectContaining({ code: 'ENOSPC' }));
+      expect(readFileSync(path, 'utf8')).toBe(text(lines(2)));
+      disk.room = 1 << 20;
+      store.record(lines(1, 20));
+      expect(readFileSync(path, 'utf8')).toBe(text([...lines(2), ...lines(1, 20)]));
+    } finally { cleanup(); }
+  });
+
+  it('a compaction that fails is logged and counted, never thrown, and is retried later', async () => {
+    const path = setup();
+    try {
+      const disk = smallDisk(1 << 20);
+      const logs: string[] = [];
+      let live = text(lines(2));
+      const store = new StateStore(path, () => live, { fs: disk, minJournal: 4, log: (m) => logs.push(m) });
+      store.rewrite();
+      const appended = lines(5, 10);
+      store.record(appended);
+      live = text([...lines(2), ...appended]);
+      // Room for nothing more: the compaction scheduled after that append fails.
+      disk.room = 0;
+      await new Promise((r) => setImmediate(r));
+      expect(store.failures.compactions).toBe(1);
+      expect(logs.join('\n')).toContain('state file compaction failed: ENOSPC');
+      expect(readFileSync(path, 'utf8')).toBe(live);
+      expect(readdirSync(dir)).toEqual(['state.rules']);
+      // Space again: a later change compacts.
+      disk.room = 1 << 20;
+      for (let i = 0; i < 4; i++) {
+        const more = lines(1, 30 + i);
+        store.record(more);
+        live += text(more);
+        await new Promise((r) => setImmediate(r));
+      }
+      expect(store.failures.compactions).toBe(1);
+      expect(readFileSync(path, 'utf8')).toBe(live);
+    } finally { cleanup(); }
+  });
+
+  it('a torn last line is dropped on load, the lines before it kept', () => {
+    expect(completeLines('-A -t 198.18.0.1:80 -s rr\n-A -t 198.18.0.2:8')).toEqual({ text: '-A -t 198.18.0.1:80 -s rr\n', torn: '-A -t 198.18.0.2:8' });
+    expect(completeLines('a\nb\n')).toEqual({ text: 'a\nb\n', torn: null });
+    expect(completeLines('')).toEqual({ text: '', torn: null });
   });
 });
 
