@@ -24,6 +24,7 @@ import * as conns from "./table/conn_exports";
 import * as gateway from "./packet/gateway";
 import * as bulk from "./table/bulk";
 import { lookupBatch } from "./table/conn_lookup";
+import { schedTableSize, schedTableAt } from "./sched/registry";
 
 /** Set seeds and allocate the I/O regions; call once before anything else. */
 export function init(seedLo: u32, seedHi: u32): i32 {
@@ -67,13 +68,12 @@ export function listCursor(): i32 { return listNext; }
 
 /** Service records from slot `cursor` on, into REGION_LIST; returns the count. */
 export function svcList(cursor: i32): i32 {
-  const items = services.items;
   const max = <i32>(REGION_LIST_SIZE / SVC_RECORD_SIZE);
   let n = 0;
   let i = cursor < 0 ? 0 : cursor;
   listNext = 0;
-  for (; i < items.length; i++) {
-    const s = items[i];
+  for (const len = services.slotCount(); i < len; i++) {
+    const s = services.at(i);
     if (s === null) continue;
     if (n == max) {
       listNext = i;
@@ -106,7 +106,7 @@ export function destList(svcId: u32, cursor: i32): i32 {
       listNext = i;
       break;
     }
-    writeDestRecord(ioBase() + REGION_LIST + <usize>(n * DST_RECORD_SIZE), list[i]);
+    writeDestRecord(ioBase() + REGION_LIST + <usize>(n * DST_RECORD_SIZE), unchecked(list[i]));
     n++;
   }
   return n;
@@ -147,9 +147,7 @@ export function schedTable(svcId: u32, cursor: i32): i32 {
   const s = services.get(svcId);
   if (s === null) return S.E_NOSERVICE;
   listNext = 0;
-  const sch = s.sched;
-  if (sch === null) return 0;
-  const size = sch.tableSize();
+  const size = schedTableSize(s);
   const max = <i32>(REGION_LIST_SIZE >> 2);
   let n = 0;
   for (let i = cursor < 0 ? 0 : cursor; i < size; i++) {
@@ -157,7 +155,7 @@ export function schedTable(svcId: u32, cursor: i32): i32 {
       listNext = i;
       break;
     }
-    const d = sch.tableAt(i);
+    const d = schedTableAt(s, i);
     wr32(ioBase() + REGION_LIST + <usize>(n << 2), d === null ? 0 : d.id);
     n++;
   }

@@ -4,17 +4,22 @@
 // included. Rebuilt on add and delete only (IPVS has no edit hook for dh; the
 // table does not depend on weights anyway). No fallback: the bucket's dest is
 // used unless it is not AVAILABLE, has weight <= 0 or is OVERLOADed.
-import { Scheduler } from "./scheduler";
 import { Flow } from "./flow";
 import { Dest } from "../table/dest";
 import { Service } from "../table/service";
+import { Ptrs } from "../table/vec";
 import { hash32, foldAddr } from "../table/hash";
 
 const DH_TAB_BITS: u32 = 8;
 const DH_TAB_SIZE: i32 = 1 << DH_TAB_BITS;
 
-export class DestinationHashing extends Scheduler {
-  buckets: StaticArray<Dest | null> = new StaticArray<Dest | null>(DH_TAB_SIZE);
+/** The state block: the DH_TAB_SIZE buckets themselves (dest pointers). */
+export const DH_STATE_SIZE: usize = <usize>DH_TAB_SIZE << 2;
+
+@unmanaged export class DestinationHashing {
+  @inline get buckets(): Ptrs<Dest | null> {
+    return changetype<Ptrs<Dest | null>>(this);
+  }
 
   private reassign(svc: Service): void {
     const list = svc.dests;
@@ -33,7 +38,7 @@ export class DestinationHashing extends Scheduler {
   init(svc: Service): void { this.reassign(svc); }
   added(svc: Service, d: Dest): void { this.reassign(svc); }
   removed(svc: Service, d: Dest, index: i32): void { this.reassign(svc); }
-  done(svc: Service): void { this.buckets.fill(null); }
+  done(svc: Service): void { this.buckets.clear(DH_TAB_SIZE); }
 
   pick(svc: Service, f: Flow): Dest | null {
     const key = foldAddr(svc.af, f.v0, f.v1, f.v2, f.v3);
@@ -43,5 +48,5 @@ export class DestinationHashing extends Scheduler {
   }
 
   tableSize(): i32 { return DH_TAB_SIZE; }
-  tableAt(i: i32): Dest | null { return this.buckets[i]; }
+  tableAt(i: i32): Dest | null { return unchecked(this.buckets[i]); }
 }

@@ -1,6 +1,6 @@
 // The flow being scheduled, filled from a flow record before each pick. One
 // shared instance: picking never allocates.
-export class Flow {
+@unmanaged export class Flow {
   af: u32 = 4;
   proto: u32 = 6;
   fwmark: u32 = 0;

@@ -1,11 +1,10 @@
 // fo (ip_vs_fo.c): the non-OVERLOADed dest with the highest weight (> 0);
 // strict `>`, so the earliest in list order wins equal weights.
-import { Scheduler } from "./scheduler";
 import { Flow } from "./flow";
 import { Dest } from "../table/dest";
 import { Service } from "../table/service";
 
-export class WeightedFailover extends Scheduler {
+@unmanaged export class WeightedFailover {
   pick(svc: Service, f: Flow): Dest | null {
     const list = svc.dests;
     let best: Dest | null = null;

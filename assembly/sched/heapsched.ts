@@ -1,47 +1,33 @@
-// Base of the least-load schedulers (lc, wlc, sed, nq): the change hooks keep a
-// LoadHeap in step with the dest list, so pick is O(1) and allocation-free
-// while making exactly the choice of the IPVS list scan (see loadheap.ts).
-import { Scheduler } from "./scheduler";
-import { Flow } from "./flow";
+// The hooks of the least-load schedulers (lc, wlc, sed, nq): their state block
+// is a LoadHeap (loadheap.ts) whose `kind` selects the order. The hooks keep
+// the heap in step with the dest list, so pick is O(1) and allocation-free
+// while making exactly the choice of the IPVS list scan.
+import * as S from "../abi/status";
 import { LoadHeap } from "./loadheap";
 import { Dest } from "../table/dest";
 import { Service } from "../table/service";
 
-export class HeapScheduler extends Scheduler {
-  heap: LoadHeap;
+export function heapInit(h: LoadHeap, svc: Service): bool {
+  return h.rebuild(svc);
+}
 
-  constructor(order: i32) {
-    super();
-    this.heap = new LoadHeap(order);
-  }
+/** Room in the heap for one more dest, taken before it is linked. */
+export function heapCanAdd(h: LoadHeap, svc: Service): i32 {
+  return h.reserve(svc.dests.length + 1) ? S.OK : S.E_NOMEM;
+}
 
-  init(svc: Service): void {
-    this.heap.rebuild(svc);
-  }
+@inline export function heapUpdate(h: LoadHeap, d: Dest): void {
+  h.update(d);
+}
 
-  added(svc: Service, d: Dest): void {
-    // Grow here, off the hot path, so updates from loadChanged never allocate.
-    this.heap.reserve(svc.dests.length);
-    this.heap.update(d);
-  }
+@inline export function heapRemoved(h: LoadHeap, d: Dest): void {
+  h.remove(d);
+}
 
-  removed(svc: Service, d: Dest, index: i32): void {
-    this.heap.remove(d);
-  }
+export function heapDone(h: LoadHeap): void {
+  h.clear();
+}
 
-  edited(svc: Service, d: Dest): void {
-    this.heap.update(d);
-  }
-
-  loadChanged(svc: Service, d: Dest): void {
-    this.heap.update(d);
-  }
-
-  done(svc: Service): void {
-    this.heap.clear();
-  }
-
-  pick(svc: Service, f: Flow): Dest | null {
-    return this.heap.top();
-  }
+@inline export function heapPick(h: LoadHeap): Dest | null {
+  return h.top();
 }

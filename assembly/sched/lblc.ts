@@ -5,7 +5,6 @@
 // rule over the whole service chooses, and the entry is created or repointed.
 // Entries go after lblc_expiration (24 h) idle, or after 6 min idle when the
 // table holds more than 16384 (see lblc_cache.ts).
-import { Scheduler } from "./scheduler";
 import { Flow } from "./flow";
 import { Dest } from "../table/dest";
 import { Service } from "../table/service";
@@ -13,23 +12,11 @@ import { wlcScan } from "./wlc";
 import { LocalityCache, NIL } from "./lblc_cache";
 import { isLblcOverloaded } from "./lblc_load";
 
-/** The cache with one dest per entry. */
-export class LblcCache extends LocalityCache {
-  dest: StaticArray<Dest | null> = new StaticArray<Dest | null>(0);
-
-  protected growPayload(cap: i32, old: i32): void {
-    const dest = new StaticArray<Dest | null>(cap);
-    for (let i = 0; i < old; i++) unchecked((dest[i] = this.dest[i]));
-    this.dest = dest;
+/** The state block is the cache itself (lblc payload). */
+@unmanaged export class LocalityBased {
+  @inline get cache(): LocalityCache {
+    return changetype<LocalityCache>(this);
   }
-
-  protected release(e: i32): void {
-    unchecked((this.dest[e] = null));
-  }
-}
-
-export class LocalityBased extends Scheduler {
-  cache: LblcCache = new LblcCache();
 
   // No init: a new instance starts with an empty cache, and -E with the same
   // scheduler (which re-runs init in control.ts) keeps the cache, as in IPVS.
@@ -58,7 +45,7 @@ export class LocalityBased extends Scheduler {
     // The kernel deletes a stale entry and hashes a fresh one (lastuse = now);
     // repointing it in place is the same state.
     const slot = e != NIL ? e : c.insert(af, f.v0, f.v1, f.v2, f.v3, now);
-    unchecked((c.dest[slot] = d));
+    if (slot != NIL) c.setDest(slot, d); // NIL: no memory for the entry, the pick stands
     return d;
   }
 }

@@ -4,8 +4,16 @@
 // a 60 s timer. Entries live in a pool of parallel arrays threaded by a free
 // list: a pick allocates nothing while the pool has room, and tick() doubles
 // the pool ahead of need so the pick path practically never grows it.
-// Subclasses keep the payload (lblc: one dest; lblcr: a dest set).
+// The payload is lblc's one dest per entry or lblcr's dest set (lblc_set.ts),
+// chosen by `replicated`. Entries hold their dests (holdDest/putDest) as the
+// kernel's caches do, so a dest deleted long ago is still readable here.
+// The cache is the whole state block of lblc and lblcr (unmanaged; every
+// array comes from the one allocator).
 import { hash32, foldAddr } from "../table/hash";
+import { Dest, holdDest, putDest } from "../table/dest";
+import { Ptrs, Nums, allocArray, freeArray } from "../table/vec";
+import { alloc, free } from "../table/alloc";
+import { DestSetPool } from "./lblc_set";
 
 export const LBLC_TAB_BITS: u32 = 10;
 export const LBLC_TAB_SIZE: i32 = 1 << LBLC_TAB_BITS;
@@ -32,12 +40,20 @@ const INITIAL_POOL: i32 = 16;
   return <i32>(b - a) < 0;
 }
 
-export class LocalityCache {
-  buckets: StaticArray<i32> = new StaticArray<i32>(LBLC_TAB_SIZE);
-  next: StaticArray<i32> = new StaticArray<i32>(0);
+@unmanaged export class LocalityCache {
+  buckets: Nums<i32> = changetype<Nums<i32>>(0);
+  next: Nums<i32> = changetype<Nums<i32>>(0);
   /** Four address words per entry (IPv4 uses the first). */
-  addr: StaticArray<u32> = new StaticArray<u32>(0);
-  lastuse: StaticArray<u32> = new StaticArray<u32>(0);
+  addr: Nums<u32> = changetype<Nums<u32>>(0);
+  lastuse: Nums<u32> = changetype<Nums<u32>>(0);
+  /** lblc's payload: the dest of each entry. */
+  dest: Ptrs<Dest | null> = changetype<Ptrs<Dest | null>>(0);
+  /** lblcr's payload: head element, size and last change of each entry's set. */
+  setHead: Nums<i32> = changetype<Nums<i32>>(0);
+  setSize: Nums<i32> = changetype<Nums<i32>>(0);
+  lastmod: Nums<u32> = changetype<Nums<u32>>(0);
+  sets: DestSetPool = changetype<DestSetPool>(0);
+  replicated: bool = false;
   cap: i32 = 0;
   freeHead: i32 = NIL;
   /** Live entries (the kernel's tbl->entries). */
@@ -49,22 +65,98 @@ export class LocalityCache {
   armed: bool = false;
   timerAt: u32 = 0;
 
-  constructor() {
-    this.buckets.fill(NIL);
+  /** A fresh block is zeroed: set the non-zero starting state. False without memory. */
+  setup(replicated: bool): bool {
+    const b = allocArray<Nums<i32>>(LBLC_TAB_SIZE, 4);
+    if (changetype<usize>(b) == 0) return false;
+    if (replicated) {
+      const p = alloc(offsetof<DestSetPool>());
+      if (p == 0) {
+        freeArray(b, LBLC_TAB_SIZE, 4);
+        return false;
+      }
+      this.sets = changetype<DestSetPool>(p);
+      this.sets.freeHead = NIL;
+    }
+    memory.fill(changetype<usize>(b), 0xFF, <usize>LBLC_TAB_SIZE << 2); // NIL = -1
+    this.buckets = b;
+    this.replicated = replicated;
+    this.freeHead = NIL;
+    this.expiration = DEFAULT_EXPIRATION;
+    this.counter = 1;
+    return true;
   }
 
-  /** Payload arrays must hold `cap` entries (copying the first `old`). */
-  protected growPayload(cap: i32, old: i32): void {}
-  /** Drop the payload of entry e before it returns to the free list. */
-  protected release(e: i32): void {}
+  /** Give back every array (flush() ran first). */
+  dispose(): void {
+    const cap = this.cap;
+    freeArray(this.buckets, LBLC_TAB_SIZE, 4);
+    if (cap != 0) {
+      freeArray(this.next, cap, 4);
+      freeArray(this.addr, cap << 2, 4);
+      freeArray(this.lastuse, cap, 4);
+      if (this.replicated) {
+        freeArray(this.setHead, cap, 4);
+        freeArray(this.setSize, cap, 4);
+        freeArray(this.lastmod, cap, 4);
+      } else {
+        freeArray(this.dest, cap, 4);
+      }
+    }
+    if (this.replicated) {
+      this.sets.dispose();
+      free(changetype<usize>(this.sets), offsetof<DestSetPool>());
+    }
+    this.cap = 0;
+  }
 
-  /** Double the pool (or create it); rare, and normally done from tick(). */
-  protected grow(): void {
+  /** Point entry e at d (lblc), holding d and releasing the dest it held. */
+  setDest(e: i32, d: Dest): void {
+    const old = unchecked(this.dest[e]);
+    holdDest(d);
+    unchecked((this.dest[e] = d));
+    if (old !== null) putDest(old);
+  }
+
+  /** Drop the payload of entry e before it returns to the free list. */
+  private release(e: i32): void {
+    if (!this.replicated) {
+      const d = unchecked(this.dest[e]);
+      if (d !== null) {
+        unchecked((this.dest[e] = null));
+        putDest(d);
+      }
+      return;
+    }
+    let x = unchecked(this.setHead[e]);
+    while (x != NIL) x = this.sets.free(x);
+    unchecked((this.setHead[e] = NIL));
+    unchecked((this.setSize[e] = 0));
+  }
+
+  /** Double the pool (or create it); rare, and normally done from tick().
+   * False when memory cannot grow (nothing changed). */
+  private grow(): bool {
     const old = this.cap;
     const cap = old == 0 ? INITIAL_POOL : old << 1;
-    const next = new StaticArray<i32>(cap);
-    const addr = new StaticArray<u32>(cap << 2);
-    const lastuse = new StaticArray<u32>(cap);
+    const next = allocArray<Nums<i32>>(cap, 4);
+    const addr = allocArray<Nums<u32>>(cap << 2, 4);
+    const lastuse = allocArray<Nums<u32>>(cap, 4);
+    // lblc: dest pointers; lblcr: set heads, sizes and lastmod.
+    const p0 = alloc(<usize>cap << 2);
+    const p1 = this.replicated ? alloc(<usize>cap << 2) : 1;
+    const p2 = this.replicated ? alloc(<usize>cap << 2) : 1;
+    if (changetype<usize>(next) == 0 || changetype<usize>(addr) == 0 || changetype<usize>(lastuse) == 0 || p0 == 0 || p1 == 0 || p2 == 0) {
+      freeArray(next, cap, 4);
+      freeArray(addr, cap << 2, 4);
+      freeArray(lastuse, cap, 4);
+      free(p0, <usize>cap << 2);
+      if (this.replicated) {
+        free(p1, <usize>cap << 2);
+        free(p2, <usize>cap << 2);
+      }
+      return false;
+    }
     memory.copy(changetype<usize>(next), changetype<usize>(this.next), <usize>old << 2);
     memory.copy(changetype<usize>(addr), changetype<usize>(this.addr), <usize>old << 4);
     memory.copy(changetype<usize>(lastuse), changetype<usize>(this.lastuse), <usize>old << 2);
@@ -73,16 +165,43 @@ export class LocalityCache {
       unchecked((next[i] = this.freeHead));
       this.freeHead = i;
     }
+    if (old != 0) {
+      freeArray(this.next, old, 4);
+      freeArray(this.addr, old << 2, 4);
+      freeArray(this.lastuse, old, 4);
+    }
     this.next = next;
     this.addr = addr;
     this.lastuse = lastuse;
+    if (this.replicated) {
+      memory.copy(p0, changetype<usize>(this.setHead), <usize>old << 2);
+      memory.copy(p1, changetype<usize>(this.setSize), <usize>old << 2);
+      memory.copy(p2, changetype<usize>(this.lastmod), <usize>old << 2);
+      // New entries start with an empty set.
+      memory.fill(p0 + (<usize>old << 2), 0xFF, <usize>(cap - old) << 2);
+      if (old != 0) {
+        freeArray(this.setHead, old, 4);
+        freeArray(this.setSize, old, 4);
+        freeArray(this.lastmod, old, 4);
+      }
+      this.setHead = changetype<Nums<i32>>(p0);
+      this.setSize = changetype<Nums<i32>>(p1);
+      this.lastmod = changetype<Nums<u32>>(p2);
+    } else {
+      memory.copy(p0, changetype<usize>(this.dest), <usize>old << 2);
+      if (old != 0) freeArray(this.dest, old, 4);
+      this.dest = changetype<Ptrs<Dest | null>>(p0);
+    }
     this.cap = cap;
-    this.growPayload(cap, old);
+    return true;
   }
 
   /** Grow while less than a quarter of the pool is free (off the pick path). */
   reserve(): void {
-    while ((this.cap - this.entries) * 4 < this.cap || this.cap == 0) this.grow();
+    while ((this.cap - this.entries) * 4 < this.cap || this.cap == 0) {
+      if (!this.grow()) break;
+    }
+    if (this.replicated) this.sets.reserve();
   }
 
   @inline bucketOf(af: u32, a0: u32, a1: u32, a2: u32, a3: u32): i32 {
@@ -104,9 +223,10 @@ export class LocalityCache {
     return NIL;
   }
 
-  /** A new entry at the head of its bucket with lastuse = now; its payload is the caller's to fill. */
+  /** A new entry at the head of its bucket with lastuse = now; its payload is the
+   * caller's to fill. NIL when the pool is full and memory cannot grow. */
   insert(af: u32, a0: u32, a1: u32, a2: u32, a3: u32, now: u32): i32 {
-    if (this.freeHead == NIL) this.grow();
+    if (this.freeHead == NIL && !this.grow()) return NIL;
     const e = this.freeHead;
     this.freeHead = unchecked(this.next[e]);
     const p = e << 2;

@@ -4,146 +4,114 @@
 // one and it joins the set. A set of two or more that has not changed for
 // lblcr_expiration (24 h) loses its weighted-most-loaded member. Cache expiry
 // and garbage collection are lblc's (lblc_cache.ts).
-import { Scheduler } from "./scheduler";
 import { Flow } from "./flow";
 import { Dest } from "../table/dest";
 import { Service } from "../table/service";
 import { wlcScan } from "./wlc";
 import { LocalityCache, NIL, timeAfter } from "./lblc_cache";
-import { DestSetPool } from "./lblc_set";
 import { isLblcOverloaded } from "./lblc_load";
 
-/** The cache with a dest set per entry: head element, size and lastmod. */
-export class LblcrCache extends LocalityCache {
-  setHead: StaticArray<i32> = new StaticArray<i32>(0);
-  setSize: StaticArray<i32> = new StaticArray<i32>(0);
-  lastmod: StaticArray<u32> = new StaticArray<u32>(0);
-  sets: DestSetPool = new DestSetPool();
-
-  protected growPayload(cap: i32, old: i32): void {
-    const head = new StaticArray<i32>(cap);
-    const size = new StaticArray<i32>(cap);
-    const lastmod = new StaticArray<u32>(cap);
-    for (let i = 0; i < old; i++) {
-      unchecked((head[i] = this.setHead[i]));
-      unchecked((size[i] = this.setSize[i]));
-      unchecked((lastmod[i] = this.lastmod[i]));
-    }
-    for (let i = old; i < cap; i++) unchecked((head[i] = NIL));
-    this.setHead = head;
-    this.setSize = size;
-    this.lastmod = lastmod;
-  }
-
-  protected release(e: i32): void {
-    let x = unchecked(this.setHead[e]);
-    while (x != NIL) x = this.sets.free(x);
-    unchecked((this.setHead[e] = NIL));
-    unchecked((this.setSize[e] = 0));
-  }
-
-  reserve(): void {
-    super.reserve();
-    this.sets.reserve();
-  }
-
-  /** ip_vs_dest_set_insert: d goes to the front (unless `check` finds it already there). */
-  setInsert(e: i32, d: Dest, now: u32, check: bool): void {
-    const sets = this.sets;
-    const head = unchecked(this.setHead[e]);
-    if (check) {
-      for (let x = head; x != NIL; x = unchecked(sets.next[x])) {
-        if (unchecked(sets.dest[x]) === d) return;
-      }
-    }
-    unchecked((this.setHead[e] = sets.alloc(d, head)));
-    unchecked((this.setSize[e] += 1));
-    unchecked((this.lastmod[e] = now));
-  }
-
-  /** ip_vs_dest_set_erase: unlink d's element. */
-  setErase(e: i32, d: Dest, now: u32): void {
-    const sets = this.sets;
-    let prev = NIL;
-    for (let x = unchecked(this.setHead[e]); x != NIL; x = unchecked(sets.next[x])) {
-      if (unchecked(sets.dest[x]) === d) {
-        const nx = sets.free(x);
-        if (prev == NIL) unchecked((this.setHead[e] = nx));
-        else unchecked((sets.next[prev] = nx));
-        unchecked((this.setSize[e] -= 1));
-        unchecked((this.lastmod[e] = now));
-        return;
-      }
-      prev = x;
+/** ip_vs_dest_set_insert: d goes to the front (unless `check` finds it already there). */
+function setInsert(c: LocalityCache, e: i32, d: Dest, now: u32, check: bool): void {
+  const sets = c.sets;
+  const head = unchecked(c.setHead[e]);
+  if (check) {
+    for (let x = head; x != NIL; x = unchecked(sets.next[x])) {
+      if (unchecked(sets.dest[x]) === d) return;
     }
   }
+  const x = sets.alloc(d, head);
+  if (x == NIL) return; // no memory: the set stays as it was
+  unchecked((c.setHead[e] = x));
+  unchecked((c.setSize[e] += 1));
+  unchecked((c.lastmod[e] = now));
+}
 
-  /**
-   * ip_vs_dest_set_min: the first member that is not OVERLOADed, has weight > 0
-   * and is AVAILABLE; then any later non-OVERLOADed AVAILABLE member whose
-   * overhead/weight is strictly smaller (cross-multiplied).
-   */
-  setMin(e: i32): Dest | null {
-    const sets = this.sets;
-    let x = unchecked(this.setHead[e]);
-    let least: Dest | null = null;
-    for (; x != NIL; x = unchecked(sets.next[x])) {
-      const d = unchecked(sets.dest[x])!;
-      if (!d.overloaded && d.weight > 0 && d.available) {
-        least = d;
-        break;
-      }
+/** ip_vs_dest_set_erase: unlink d's element. */
+function setErase(c: LocalityCache, e: i32, d: Dest, now: u32): void {
+  const sets = c.sets;
+  let prev = NIL;
+  for (let x = unchecked(c.setHead[e]); x != NIL; x = unchecked(sets.next[x])) {
+    if (unchecked(sets.dest[x]) === d) {
+      const nx = sets.free(x);
+      if (prev == NIL) unchecked((c.setHead[e] = nx));
+      else unchecked((sets.next[prev] = nx));
+      unchecked((c.setSize[e] -= 1));
+      unchecked((c.lastmod[e] = now));
+      return;
     }
-    if (least === null) return null;
-    let lo = <i64>least.overhead();
-    let lw = <i64>least.weight;
-    for (x = unchecked(sets.next[x]); x != NIL; x = unchecked(sets.next[x])) {
-      const d = unchecked(sets.dest[x])!;
-      if (d.overloaded) continue;
-      const doh = <i64>d.overhead();
-      if (lo * <i64>d.weight > doh * lw && d.available) {
-        least = d;
-        lo = doh;
-        lw = <i64>d.weight;
-      }
-    }
-    return least;
-  }
-
-  /**
-   * ip_vs_dest_set_max: the first member with weight > 0, then any later
-   * member with weight > 0 whose overhead/weight is strictly larger. Neither
-   * OVERLOAD nor AVAILABLE is looked at.
-   */
-  setMax(e: i32): Dest | null {
-    const sets = this.sets;
-    let x = unchecked(this.setHead[e]);
-    let most: Dest | null = null;
-    for (; x != NIL; x = unchecked(sets.next[x])) {
-      const d = unchecked(sets.dest[x])!;
-      if (d.weight > 0) {
-        most = d;
-        break;
-      }
-    }
-    if (most === null) return null;
-    let mo = <i64>most.overhead();
-    let mw = <i64>most.weight;
-    for (x = unchecked(sets.next[x]); x != NIL; x = unchecked(sets.next[x])) {
-      const d = unchecked(sets.dest[x])!;
-      const doh = <i64>d.overhead();
-      if (mo * <i64>d.weight < doh * mw && d.weight > 0) {
-        most = d;
-        mo = doh;
-        mw = <i64>d.weight;
-      }
-    }
-    return most;
+    prev = x;
   }
 }
 
-export class LocalityBasedReplicated extends Scheduler {
-  cache: LblcrCache = new LblcrCache();
+/**
+ * ip_vs_dest_set_min: the first member that is not OVERLOADed, has weight > 0
+ * and is AVAILABLE; then any later non-OVERLOADed AVAILABLE member whose
+ * overhead/weight is strictly smaller (cross-multiplied).
+ */
+function setMin(c: LocalityCache, e: i32): Dest | null {
+  const sets = c.sets;
+  let x = unchecked(c.setHead[e]);
+  let least: Dest | null = null;
+  for (; x != NIL; x = unchecked(sets.next[x])) {
+    const d = unchecked(sets.dest[x])!;
+    if (!d.overloaded && d.weight > 0 && d.available) {
+      least = d;
+      break;
+    }
+  }
+  if (least === null) return null;
+  let lo = <i64>least.overhead();
+  let lw = <i64>least.weight;
+  for (x = unchecked(sets.next[x]); x != NIL; x = unchecked(sets.next[x])) {
+    const d = unchecked(sets.dest[x])!;
+    if (d.overloaded) continue;
+    const doh = <i64>d.overhead();
+    if (lo * <i64>d.weight > doh * lw && d.available) {
+      least = d;
+      lo = doh;
+      lw = <i64>d.weight;
+    }
+  }
+  return least;
+}
+
+/**
+ * ip_vs_dest_set_max: the first member with weight > 0, then any later
+ * member with weight > 0 whose overhead/weight is strictly larger. Neither
+ * OVERLOAD nor AVAILABLE is looked at.
+ */
+function setMax(c: LocalityCache, e: i32): Dest | null {
+  const sets = c.sets;
+  let x = unchecked(c.setHead[e]);
+  let most: Dest | null = null;
+  for (; x != NIL; x = unchecked(sets.next[x])) {
+    const d = unchecked(sets.dest[x])!;
+    if (d.weight > 0) {
+      most = d;
+      break;
+    }
+  }
+  if (most === null) return null;
+  let mo = <i64>most.overhead();
+  let mw = <i64>most.weight;
+  for (x = unchecked(sets.next[x]); x != NIL; x = unchecked(sets.next[x])) {
+    const d = unchecked(sets.dest[x])!;
+    const doh = <i64>d.overhead();
+    if (mo * <i64>d.weight < doh * mw && d.weight > 0) {
+      most = d;
+      mo = doh;
+      mw = <i64>d.weight;
+    }
+  }
+  return most;
+}
+
+/** The state block is the cache itself (replicated). */
+@unmanaged export class LocalityBasedReplicated {
+  @inline get cache(): LocalityCache {
+    return changetype<LocalityCache>(this);
+  }
 
   // No init: a new instance starts with an empty cache, and -E with the same
   // scheduler (which re-runs init in control.ts) keeps the cache, as in IPVS.
@@ -165,21 +133,22 @@ export class LocalityBasedReplicated extends Scheduler {
     if (e == NIL) {
       const d = wlcScan(svc);
       if (d === null) return null;
-      c.setInsert(c.insert(af, f.v0, f.v1, f.v2, f.v3, now), d, now, false);
+      const fresh = c.insert(af, f.v0, f.v1, f.v2, f.v3, now);
+      if (fresh != NIL) setInsert(c, fresh, d, now, false);
       return d;
     }
     unchecked((c.lastuse[e] = now));
     // The least-loaded member is chosen BEFORE the stale-set trim, as in the
     // kernel: it is used even if the trim removes it.
-    let d = c.setMin(e);
+    let d = setMin(c, e);
     if (unchecked(c.setSize[e]) > 1 && timeAfter(now, unchecked(c.lastmod[e]) + c.expiration)) {
-      const m = c.setMax(e);
-      if (m !== null) c.setErase(e, m, now);
+      const m = setMax(c, e);
+      if (m !== null) setErase(c, e, m, now);
     }
     if (d !== null && !isLblcOverloaded(d, svc)) return d;
     d = wlcScan(svc);
     if (d === null) return null;
-    c.setInsert(e, d, now, true);
+    setInsert(c, e, d, now, true);
     return d;
   }
 }

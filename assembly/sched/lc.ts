@@ -3,8 +3,6 @@
 // earliest in list order wins ties. Weight is otherwise ignored.
 // The scheduler keeps a heap in that order (loadheap.ts); lcScan is the
 // literal scan, kept as the reference the heap must agree with.
-import { HeapScheduler } from "./heapsched";
-import { ORDER_LC } from "./loadheap";
 import { Dest } from "../table/dest";
 import { Service } from "../table/service";
 
@@ -22,10 +20,4 @@ export function lcScan(svc: Service): Dest | null {
     }
   }
   return best;
-}
-
-export class LeastConnection extends HeapScheduler {
-  constructor() {
-    super(ORDER_LC);
-  }
 }

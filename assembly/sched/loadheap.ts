@@ -12,9 +12,11 @@
 //
 // Invariants: heapPos(d) = i ⇔ items[i] === d for i < n; every other dest of
 // the service has heapPos -1; items has room for every dest of the service
-// (grown in reserve() from the change hooks), so update/remove never allocate.
+// (grown in reserve() before a dest is linked), so update/remove never allocate.
+// The heap is the whole state block of lc, wlc, sed and nq (heapsched.ts).
 import { Dest } from "../table/dest";
 import { Service } from "../table/service";
+import { Ptrs, allocArray, freeArray } from "../table/vec";
 
 /** lc: overhead = active×256 + inactive (u32), eligible when weight != 0. */
 export const ORDER_LC: i32 = 0;
@@ -32,11 +34,11 @@ export const ORDER_NQ: i32 = 3;
   return l < r ? -1 : l > r ? 1 : 0;
 }
 
-export class LoadHeap {
-  items: StaticArray<Dest | null> = new StaticArray<Dest | null>(8);
+@unmanaged export class LoadHeap {
+  items: Ptrs<Dest | null> = changetype<Ptrs<Dest | null>>(0);
+  cap: i32 = 0;
   n: i32 = 0;
-
-  constructor(public kind: i32) {}
+  kind: i32 = 0;
 
   /** The scan's choice, or null when no dest is eligible. */
   @inline top(): Dest | null {
@@ -75,25 +77,37 @@ export class LoadHeap {
     return c != 0 ? c < 0 : a.order < b.order;
   }
 
-  /** Room for `count` dests; called from the change hooks, never from pick. */
-  reserve(count: i32): void {
-    const cap = this.items.length;
-    if (count <= cap) return;
-    let size = cap;
+  /** Room for `count` dests; called before a dest is linked, never from pick.
+   * False when memory cannot grow (nothing changed). */
+  reserve(count: i32): bool {
+    const cap = this.cap;
+    if (count <= cap) return true;
+    let size = cap < 8 ? 8 : cap;
     while (size < count) size <<= 1;
-    const grown = new StaticArray<Dest | null>(size);
-    for (let i = 0; i < this.n; i++) unchecked((grown[i] = this.items[i]));
+    const grown = allocArray<Ptrs<Dest | null>>(size, 4);
+    if (changetype<usize>(grown) == 0) return false;
+    memory.copy(changetype<usize>(grown), changetype<usize>(this.items), <usize>this.n << 2);
+    if (cap != 0) freeArray(this.items, cap, 4);
     this.items = grown;
+    this.cap = size;
+    return true;
+  }
+
+  /** Give back the item array (scheduler unbound; clear() ran first). */
+  dispose(): void {
+    if (this.cap != 0) freeArray(this.items, this.cap, 4);
+    this.cap = 0;
   }
 
   /** Rebuild from svc's list (init, or options changed). */
-  rebuild(svc: Service): void {
+  rebuild(svc: Service): bool {
     this.clear();
     const list = svc.dests;
     const len = list.length;
-    this.reserve(len);
+    if (!this.reserve(len)) return false;
     for (let i = 0; i < len; i++) unchecked(list[i]).heapPos = -1;
     for (let i = 0; i < len; i++) this.update(unchecked(list[i]));
+    return true;
   }
 
   /** Forget every member (scheduler replaced or service deleted). */

@@ -12,22 +12,24 @@
 // Lookup: slot h(key1, saddr, sport or 0) % M, unless its dest has weight <= 0
 // or is OVERLOADed. mh-fallback re-hashes with offsets (k + idx) % M,
 // k = 0..M−1; an empty slot ends the search.
-import { Scheduler } from "./scheduler";
 import { Flow } from "./flow";
 import { Dest } from "../table/dest";
 import { Service } from "../table/service";
+import { Vec, Ptrs, Nums, allocArray, freeArray } from "../table/vec";
 import { foldAddr, gcd, fls } from "../table/hash";
 import { hsiphash32 } from "./hsiphash";
 import { hashPort } from "./sh";
 import { MH_DEFAULT_PRIME } from "./mh_primes";
 import { SVC_F_SCHED1 } from "../abi/layout";
+import * as S from "../abi/status";
 
 // generate_hash_secret(): fixed, not random, so tables are the same everywhere.
 const KEY1: u64 = 2654435761;
 const KEY2: u64 = 2654446892;
 
 /** primes[CONFIG_IP_VS_MH_TAB_INDEX - 8] */
-const MH_PRIMES: StaticArray<i32> = [251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071];
+const MH_PRIMES = memory.data<i32>([251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071]);
+const MH_PRIME_COUNT: i32 = 10;
 
 /** Table size M for a service's mhPrime (0 = the kernel default 4093). */
 export function mhTableSize(prime: u32): i32 {
@@ -39,8 +41,8 @@ export function mhTableSize(prime: u32): i32 {
  * selects this prime (251 is index 8, ..., 131071 is index 17): 6 for 4093.
  */
 export function mhTabBits(m: i32): i32 {
-  for (let i = 0; i < MH_PRIMES.length; i++) {
-    if (unchecked(MH_PRIMES[i]) == m) return (i + 8) >> 1;
+  for (let i = 0; i < MH_PRIME_COUNT; i++) {
+    if (load<i32>(MH_PRIMES + (<usize>i << 2)) == m) return (i + 8) >> 1;
   }
   return 6;
 }
@@ -54,41 +56,79 @@ export function mhTabBits(m: i32): i32 {
   return d.weight <= 0 || d.overloaded;
 }
 
-export class MaglevHashing extends Scheduler {
+@unmanaged export class MaglevHashing {
   m: i32 = 0;
   bits: i32 = 6;
-  slots: StaticArray<Dest | null> = new StaticArray<Dest | null>(0);
-  // Per-dest build state, indexed by list position; grown by doubling.
-  skip: StaticArray<u32> = new StaticArray<u32>(8);
-  perm: StaticArray<u32> = new StaticArray<u32>(8);
-  turns: StaticArray<i32> = new StaticArray<i32>(8);
+  /** The M slots (dest pointers); allocated by init. */
+  slots: Ptrs<Dest | null> = changetype<Ptrs<Dest | null>>(0);
+  // Per-dest build state, indexed by list position; `cap` entries each, grown by doubling.
+  skip: Nums<u32> = changetype<Nums<u32>>(0);
+  perm: Nums<u32> = changetype<Nums<u32>>(0);
+  turns: Nums<i32> = changetype<Nums<i32>>(0);
+  cap: i32 = 0;
 
-  init(svc: Service): void {
+  /** False when memory for the table cannot be had (the old table stays). */
+  init(svc: Service): bool {
     const m = mhTableSize(svc.mhPrime);
     if (m != this.m) {
+      const slots = allocArray<Ptrs<Dest | null>>(m, 4);
+      if (changetype<usize>(slots) == 0) return false;
+      if (this.m != 0) freeArray(this.slots, this.m, 4);
       this.m = m;
       this.bits = mhTabBits(m);
-      this.slots = new StaticArray<Dest | null>(m);
+      this.slots = slots;
     }
+    if (!this.ensureCapacity(svc.dests.length)) return false;
     this.rebuild(svc);
+    return true;
+  }
+
+  /** Give back the table and the build arrays (scheduler unbound). */
+  dispose(): void {
+    if (this.m != 0) freeArray(this.slots, this.m, 4);
+    this.freeBuild();
+    this.m = 0;
+  }
+
+  private freeBuild(): void {
+    if (this.cap == 0) return;
+    freeArray(this.skip, this.cap, 4);
+    freeArray(this.perm, this.cap, 4);
+    freeArray(this.turns, this.cap, 4);
+    this.cap = 0;
   }
   added(svc: Service, d: Dest): void { this.rebuild(svc); }
   removed(svc: Service, d: Dest, index: i32): void { this.rebuild(svc); }
   edited(svc: Service, d: Dest): void { this.rebuild(svc); }
-  done(svc: Service): void { this.slots.fill(null); }
+  done(svc: Service): void { this.slots.clear(this.m); }
 
-  /** More dests than slots cannot fill a Maglev table (IPVS: EINVAL). */
-  canAdd(svc: Service): bool {
-    return svc.dests.length < mhTableSize(svc.mhPrime);
+  /** More dests than slots cannot fill a Maglev table (IPVS: EINVAL); room for the
+   * build arrays is taken here, before the dest is linked (E_NOMEM). */
+  canAdd(svc: Service): i32 {
+    const n = svc.dests.length;
+    if (n >= mhTableSize(svc.mhPrime)) return S.E_INVAL;
+    return this.ensureCapacity(n + 1) ? S.OK : S.E_NOMEM;
   }
 
-  private ensureCapacity(n: i32): void {
-    if (n <= this.skip.length) return;
-    let c = this.skip.length;
+  private ensureCapacity(n: i32): bool {
+    if (n <= this.cap) return true;
+    let c = this.cap < 8 ? 8 : this.cap;
     while (c < n) c <<= 1;
-    this.skip = new StaticArray<u32>(c);
-    this.perm = new StaticArray<u32>(c);
-    this.turns = new StaticArray<i32>(c);
+    const skip = allocArray<Nums<u32>>(c, 4);
+    const perm = allocArray<Nums<u32>>(c, 4);
+    const turns = allocArray<Nums<i32>>(c, 4);
+    if (changetype<usize>(skip) == 0 || changetype<usize>(perm) == 0 || changetype<usize>(turns) == 0) {
+      freeArray(skip, c, 4);
+      freeArray(perm, c, 4);
+      freeArray(turns, c, 4);
+      return false;
+    }
+    this.freeBuild();
+    this.skip = skip;
+    this.perm = perm;
+    this.turns = turns;
+    this.cap = c;
+    return true;
   }
 
   private rebuild(svc: Service): void {
@@ -103,7 +143,7 @@ export class MaglevHashing extends Scheduler {
       if (lw > 0) g = g > 0 ? gcd(lw, g) : lw;
       if (lw > maxw) maxw = lw;
     }
-    this.slots.fill(null);
+    this.slots.clear(this.m);
     if (g < 1) return;
     const sh = <i32>fls(<u32>(maxw / g)) - this.bits;
     this.permutate(svc, g, sh > 0 ? sh : 0);
@@ -114,7 +154,6 @@ export class MaglevHashing extends Scheduler {
     const list = svc.dests;
     const n = list.length;
     const m = <u32>this.m;
-    this.ensureCapacity(n);
     for (let i = 0; i < n; i++) {
       const d = unchecked(list[i]);
       const a = foldAddr(svc.af, d.a0, d.a1, d.a2, d.a3);
@@ -127,7 +166,7 @@ export class MaglevHashing extends Scheduler {
   }
 
   /** Claim all M slots; null marks a free slot (the table was cleared). */
-  private populate(list: Array<Dest>): void {
+  private populate(list: Vec<Dest>): void {
     const n = list.length;
     const m = <u32>this.m;
     const slots = this.slots;
@@ -170,5 +209,5 @@ export class MaglevHashing extends Scheduler {
   }
 
   tableSize(): i32 { return this.m; }
-  tableAt(i: i32): Dest | null { return this.slots[i]; }
+  tableAt(i: i32): Dest | null { return unchecked(this.slots[i]); }
 }

@@ -4,8 +4,6 @@
 // The scheduler keeps a heap in that order (idle dests first by list order,
 // then the sed order; loadheap.ts); nqScan is the literal scan, kept as the
 // reference the heap agrees with.
-import { HeapScheduler } from "./heapsched";
-import { ORDER_NQ } from "./loadheap";
 import { Dest } from "../table/dest";
 import { Service } from "../table/service";
 
@@ -26,10 +24,4 @@ export function nqScan(svc: Service): Dest | null {
     }
   }
   return best;
-}
-
-export class NeverQueue extends HeapScheduler {
-  constructor() {
-    super(ORDER_NQ);
-  }
 }

@@ -1,12 +1,11 @@
 // ovf (ip_vs_ovf.c): skip dests that are OVERLOADed, have weight 0, or have
 // more active connections than their weight; of the rest take the highest
 // weight (earliest in list order on ties). Only active connections count.
-import { Scheduler } from "./scheduler";
 import { Flow } from "./flow";
 import { Dest } from "../table/dest";
 import { Service } from "../table/service";
 
-export class WeightedOverflow extends Scheduler {
+@unmanaged export class WeightedOverflow {
   pick(svc: Service, f: Flow): Dest | null {
     const list = svc.dests;
     let best: Dest | null = null;

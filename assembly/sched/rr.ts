@@ -1,12 +1,11 @@
 // rr (ip_vs_rr.c): a cursor into the list; each pick scans from the entry
 // after the cursor to the end, then from the head up to and including the
 // cursor, and takes the first dest that is not OVERLOADed and has weight > 0.
-import { Scheduler } from "./scheduler";
 import { Flow } from "./flow";
 import { Dest } from "../table/dest";
 import { Service } from "../table/service";
 
-export class RoundRobin extends Scheduler {
+@unmanaged export class RoundRobin {
   /** Index of the cursor in svc.dests; -1 is the list head sentinel. */
   cursor: i32 = -1;
 

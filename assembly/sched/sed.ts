@@ -2,8 +2,6 @@
 // connections are ignored): the expected delay of the next connection.
 // The scheduler keeps a heap in that order (loadheap.ts); sedScan is the
 // literal scan, kept as the reference the heap agrees with.
-import { HeapScheduler } from "./heapsched";
-import { ORDER_SED } from "./loadheap";
 import { Dest } from "../table/dest";
 import { Service } from "../table/service";
 
@@ -34,10 +32,4 @@ export function sedScan(svc: Service, from: i32): Dest | null {
     }
   }
   return best;
-}
-
-export class ShortestExpectedDelay extends HeapScheduler {
-  constructor() {
-    super(ORDER_SED);
-  }
 }

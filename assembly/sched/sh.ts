@@ -8,10 +8,10 @@
 // dests leave the table). sh-fallback probes buckets
 // ((k + ihash) % 256 + ihash) & 255 for k = 0..255, i.e. linearly from
 // 2*ihash; an empty bucket ends the search.
-import { Scheduler } from "./scheduler";
 import { Flow } from "./flow";
 import { Dest } from "../table/dest";
 import { Service } from "../table/service";
+import { Ptrs } from "../table/vec";
 import { hash32, foldAddr } from "../table/hash";
 import { SVC_F_SCHED1, SVC_F_SCHED2, PROTO_TCP, PROTO_UDP, PROTO_SCTP } from "../abi/layout";
 
@@ -30,8 +30,13 @@ export function hashPort(svc: Service, f: Flow): u32 {
   return d.weight <= 0 || d.overloaded;
 }
 
-export class SourceHashing extends Scheduler {
-  buckets: StaticArray<Dest | null> = new StaticArray<Dest | null>(SH_TAB_SIZE);
+/** The state block: the SH_TAB_SIZE buckets themselves (dest pointers). */
+export const SH_STATE_SIZE: usize = <usize>SH_TAB_SIZE << 2;
+
+@unmanaged export class SourceHashing {
+  @inline get buckets(): Ptrs<Dest | null> {
+    return changetype<Ptrs<Dest | null>>(this);
+  }
 
   private reassign(svc: Service): void {
     const list = svc.dests;
@@ -58,7 +63,7 @@ export class SourceHashing extends Scheduler {
   added(svc: Service, d: Dest): void { this.reassign(svc); }
   removed(svc: Service, d: Dest, index: i32): void { this.reassign(svc); }
   edited(svc: Service, d: Dest): void { this.reassign(svc); }
-  done(svc: Service): void { this.buckets.fill(null); }
+  done(svc: Service): void { this.buckets.clear(SH_TAB_SIZE); }
 
   pick(svc: Service, f: Flow): Dest | null {
     const v = hashPort(svc, f) + foldAddr(svc.af, f.c0, f.c1, f.c2, f.c3);
@@ -78,5 +83,5 @@ export class SourceHashing extends Scheduler {
   }
 
   tableSize(): i32 { return SH_TAB_SIZE; }
-  tableAt(i: i32): Dest | null { return this.buckets[i]; }
+  tableAt(i: i32): Dest | null { return unchecked(this.buckets[i]); }
 }

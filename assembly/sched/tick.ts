@@ -2,16 +2,15 @@
 // every service's scheduler. Called by the host, or by the connection
 // table's own clock advance, with the current time in seconds.
 import { services } from "../table/services";
+import { schedTick } from "./registry";
 
-/** Run Scheduler.tick(svc, now) for every service; returns how many were visited. */
+/** Run the tick hook for every service; returns how many were visited. */
 export function tickSchedulers(now: u32): i32 {
-  const items = services.items;
   let n = 0;
-  for (let i = 0, len = items.length; i < len; i++) {
-    const svc = unchecked(items[i]);
+  for (let i = 0, len = services.slotCount(); i < len; i++) {
+    const svc = services.at(i);
     if (svc === null) continue;
-    const s = svc.sched;
-    if (s !== null) s.tick(svc, now);
+    schedTick(svc, now);
     n++;
   }
   return n;

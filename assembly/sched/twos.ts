@@ -4,13 +4,12 @@
 // draw becomes <= 0 is that draw's choice (so the first eligible dest gets
 // (W1+1)/(sum+1)). Choice 2 wins only if W2·ovh1 > W1·ovh2 (overhead =
 // active×256 + inactive). Draws come from the seeded PRNG.
-import { Scheduler } from "./scheduler";
 import { Flow } from "./flow";
 import { Dest } from "../table/dest";
 import { Service } from "../table/service";
 import { rand32 } from "./rand";
 
-export class PowerOfTwo extends Scheduler {
+@unmanaged export class PowerOfTwo {
   pick(svc: Service, f: Flow): Dest | null {
     const list = svc.dests;
     const n = list.length;

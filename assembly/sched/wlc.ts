@@ -5,8 +5,6 @@
 // earlier dest). A weight-0 dest can never win: its left side is 0.
 // The scheduler keeps a heap in that order (loadheap.ts); wlcScan is the
 // literal scan (lblc uses it, and it is the reference the heap agrees with).
-import { HeapScheduler } from "./heapsched";
-import { ORDER_WLC } from "./loadheap";
 import { Dest } from "../table/dest";
 import { Service } from "../table/service";
 
@@ -36,10 +34,4 @@ export function wlcScan(svc: Service): Dest | null {
     }
   }
   return best;
-}
-
-export class WeightedLeastConnection extends HeapScheduler {
-  constructor() {
-    super(ORDER_WLC);
-  }
 }

@@ -6,7 +6,6 @@
 // a dest of weight w is picked w / di times.
 // Every add, delete and edit of a dest resets the cursor to the head, which
 // is also why an index is a safe cursor: the list never changes under it.
-import { Scheduler } from "./scheduler";
 import { Flow } from "./flow";
 import { Dest } from "../table/dest";
 import { Service } from "../table/service";
@@ -35,7 +34,7 @@ function maxWeight(svc: Service): i32 {
   return m;
 }
 
-export class WeightedRoundRobin extends Scheduler {
+@unmanaged export class WeightedRoundRobin {
   cl: i32 = -1;
   cw: i32 = 0;
   mw: i32 = 0;

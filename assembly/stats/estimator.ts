@@ -16,18 +16,21 @@
 // changing (0 in practice; about 150 steps from the largest 64-bit values),
 // so the work is bounded by the live object count, never by the gap length.
 import { Stats } from "./stats";
+import { Vec } from "../table/vec";
 
 /** The global total (/proc/net/ip_vs_stats). */
 export const totalStats = new Stats();
 
-const live = new Array<Stats>();
+const live = new Vec<Stats>();
 let pendingStart = false;
 let running = false;
 let nextSample: u32 = 0;
 
-/** Start sampling `s` (a service or a dest joining a service). Not a hot path. */
-export function estimatorAdd(s: Stats): void {
-  if (s.estPos >= 0) return;
+/** Start sampling `s` (a service or a dest joining a service). Not a hot path.
+ * False when memory cannot grow (nothing changed). */
+export function estimatorAdd(s: Stats): bool {
+  if (s.estPos >= 0) return true;
+  if (!live.reserve(live.length + 2)) return false;
   if (live.length == 0) {
     totalStats.estPos = 0;
     live.push(totalStats);
@@ -35,6 +38,7 @@ export function estimatorAdd(s: Stats): void {
   s.estPos = live.length;
   live.push(s);
   if (!running) pendingStart = true;
+  return true;
 }
 
 /** Stop sampling `s` (service deleted, dest moved to the trash): its rates freeze. */
@@ -43,7 +47,7 @@ export function estimatorRemove(s: Stats): void {
   if (i < 0) return;
   const last = live.pop();
   if (last !== s) {
-    live[i] = last;
+    unchecked((live[i] = last));
     last.estPos = i;
   }
   s.estPos = -1;

@@ -47,9 +47,8 @@ export function statsZero(svcId: u32): i32 {
     zeroService(svc);
     return S.OK;
   }
-  const items = services.items;
-  for (let i = 0; i < items.length; i++) {
-    const s = items[i];
+  for (let i = 0, n = services.slotCount(); i < n; i++) {
+    const s = services.at(i);
     if (s !== null) zeroService(s);
   }
   totalStats.zero();

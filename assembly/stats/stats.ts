@@ -29,7 +29,10 @@
   return avg + ((rate - avg) >> 2);
 }
 
-export class Stats {
+import { alloc, free } from "../table/alloc";
+
+/** Unmanaged: newStats/freeStats (the global total is created once at start). */
+@unmanaged export class Stats {
   conns: u64 = 0;
   inpkts: u64 = 0;
   outpkts: u64 = 0;
@@ -124,4 +127,17 @@ export class Stats {
   @inline shownOutpkts(): u64 { return this.outpkts - this.zOutpkts; }
   @inline shownInbytes(): u64 { return this.inbytes - this.zInbytes; }
   @inline shownOutbytes(): u64 { return this.outbytes - this.zOutbytes; }
+}
+
+/** A zeroed stats record, not sampled yet (estPos -1), or null without memory. */
+export function newStats(): Stats | null {
+  const p = alloc(offsetof<Stats>());
+  if (p == 0) return null;
+  const s = changetype<Stats>(p);
+  s.estPos = -1;
+  return s;
+}
+
+export function freeStats(s: Stats): void {
+  free(changetype<usize>(s), offsetof<Stats>());
 }

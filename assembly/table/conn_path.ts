@@ -18,6 +18,7 @@ import { connReuseMode, expireNodestConn } from "./conn_options";
 import { DIR_INPUT, DIR_OUTPUT, S_TIME_WAIT, S_CLOSE, S_FIN_WAIT } from "./tcp_states";
 import { accountNewConn, accountIn, accountOut } from "../stats/account";
 import * as C from "../stats/counters";
+import { schedPick } from "../sched/registry";
 
 const key = new ConnKey();
 
@@ -103,7 +104,7 @@ function lookupSvc(i: u32, f: Flow): Service | null {
     fail(i, S.E_PORT, C.CNT_PORT_MISMATCH);
     return null;
   }
-  if (svc.sched === null) {
+  if (svc.sched == 0) {
     fail(i, S.E_NO_DEST_AVAILABLE, C.CNT_NO_SCHEDULER);
     return null;
   }
@@ -129,7 +130,7 @@ function newConnection(i: u32, f: Flow, now: u32): i32 {
     ct = persistTemplate;
     dport = persistDport(svc, f, d);
   } else {
-    d = changetype<Service>(svc).sched!.pick(svc, f);
+    d = schedPick(svc, f);
     if (d === null) return fail(i, S.E_NO_DEST_AVAILABLE, C.CNT_NO_DEST);
     dport = d.port != 0 ? d.port : f.vport;
   }
@@ -184,7 +185,7 @@ export function pickOnly(i: u32, f: Flow): i32 {
   if (f.af != 4 && f.af != 6) return fail(i, S.E_INVAL, C.CNT_BAD_FLOW);
   const svc = lookupSvc(i, f);
   if (svc === null) return -1;
-  const d = changetype<Service>(svc).sched!.pick(svc, f);
+  const d = schedPick(svc, f);
   if (d === null) return fail(i, S.E_NO_DEST_AVAILABLE, C.CNT_NO_DEST);
   C.bump(C.CNT_SCHEDULED);
   writeDecision(i, 0, d, d.port != 0 ? d.port : f.vport, d.method);

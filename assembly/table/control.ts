@@ -3,16 +3,16 @@
 import * as S from "../abi/status";
 import { PROTO_TCP, PROTO_UDP, PROTO_SCTP, METHOD_TUNNEL, METHOD_ROUTE } from "../abi/layout";
 import { readServiceSpec, readDestSpec } from "../abi/records";
-import { Service } from "./service";
-import { Dest } from "./dest";
+import { Service, newService, freeService } from "./service";
+import { Dest, newDest } from "./dest";
 import { services, linkService, unlinkService, findKeyed, findMarked } from "./services";
-import { dests, linkDest, unlinkDest, updateThresholds } from "./dests";
-import { trashDest, reviveFromTrash } from "./trash";
-import { createScheduler, isKnownScheduler, SCHED_MH } from "../sched/registry";
+import { dests, linkDest, unlinkDest, updateThresholds, reserveLink } from "./dests";
+import { trashDest, reviveFromTrash, reserveTrash } from "./trash";
+import { isKnownScheduler, SCHED_MH, schedBind, schedUnbind, schedInit, schedCanAdd, schedEdited } from "../sched/registry";
 import { isMhPrime } from "../sched/mh_primes";
 import { mhTableSize } from "../sched/mh";
 
-/** Scratch objects the spec is read into before it is validated. */
+/** Scratch records the spec is read into before it is validated (allocated once, at start). */
 const specSvc = new Service();
 const specDest = new Dest();
 
@@ -36,22 +36,26 @@ export function findServiceBySpec(): Service | null {
   return findBySpec(specSvc);
 }
 
-function bindScheduler(svc: Service): void {
-  const sch = createScheduler(svc.schedId);
-  svc.sched = sch;
-  if (sch !== null) sch.init(svc);
-}
-
+/** All or nothing: without memory for the record, its table slot or its
+ * scheduler state, nothing is linked and E_NOMEM is returned. */
 export function addService(): i32 {
   readServiceSpec(specSvc);
   const st = validateServiceSpec(specSvc);
   if (st < 0) return st;
   if (findBySpec(specSvc) !== null) return S.E_EXIST;
-  const svc = new Service();
+  const svc = newService();
+  if (svc === null) return S.E_NOMEM;
   readServiceSpec(svc);
   if (svc.fwmark != 0) svc.proto = 0;
-  linkService(svc);
-  bindScheduler(svc);
+  if (schedBind(svc) < 0) {
+    freeService(svc);
+    return S.E_NOMEM;
+  }
+  if (linkService(svc) == 0) {
+    schedUnbind(svc);
+    freeService(svc);
+    return S.E_NOMEM;
+  }
   return <i32>svc.id;
 }
 
@@ -65,48 +69,59 @@ export function editService(): i32 {
   // A Maglev table cannot hold more dests than slots: refuse before changing anything.
   if (specSvc.schedId == SCHED_MH && svc.dests.length > mhTableSize(specSvc.mhPrime)) return S.E_INVAL;
   const rebind = svc.schedId != specSvc.schedId || (svc.schedId == SCHED_MH && svc.mhPrime != specSvc.mhPrime);
+  if (rebind) {
+    // ip_vs_edit_service: unbind the old scheduler (its done hook resets
+    // per-dest state such as heap positions), then bind the new one. Without
+    // memory for the new one the old scheduler is bound again and nothing
+    // else changes.
+    const oldId = svc.schedId;
+    const oldPrime = svc.mhPrime;
+    schedUnbind(svc);
+    svc.schedId = specSvc.schedId;
+    svc.mhPrime = specSvc.mhPrime;
+    if (schedBind(svc) < 0) {
+      svc.schedId = oldId;
+      svc.mhPrime = oldPrime;
+      schedBind(svc);
+      return S.E_NOMEM;
+    }
+  }
   svc.flags = specSvc.flags;
   svc.timeout = specSvc.timeout;
   svc.netmask = specSvc.netmask;
   svc.mhPrime = specSvc.mhPrime;
-  if (rebind) {
-    const old = svc.sched;
-    if (old !== null) old.done(svc);
-    svc.schedId = specSvc.schedId;
-    bindScheduler(svc);
-  } else {
+  if (!rebind) {
     // Same scheduler: flags such as sh-port are read at pick time; a fresh
     // init makes table-based schedulers consistent with the new options.
-    const sch = svc.sched;
-    if (sch !== null) sch.init(svc);
+    schedInit(svc);
   }
   return <i32>svc.id;
 }
 
-export function deleteServiceObj(svc: Service): void {
+/** False (nothing changed) when the trash cannot take the service's dests. */
+export function deleteServiceObj(svc: Service): bool {
+  if (!reserveTrash(svc.dests.length)) return false;
   while (svc.dests.length > 0) {
-    const d = svc.dests[0];
+    const d = unchecked(svc.dests[0]);
     unlinkDest(svc, d);
     trashDest(d);
   }
-  const sch = svc.sched;
-  if (sch !== null) sch.done(svc);
-  svc.sched = null;
+  schedUnbind(svc);
   unlinkService(svc);
+  freeService(svc);
+  return true;
 }
 
 export function deleteService(svcId: u32): i32 {
   const svc = services.get(svcId);
   if (svc === null) return S.E_NOSERVICE;
-  deleteServiceObj(svc);
-  return S.OK;
+  return deleteServiceObj(svc) ? S.OK : S.E_NOMEM;
 }
 
 export function clearAll(): i32 {
-  const items = services.items;
-  for (let i = 0; i < items.length; i++) {
-    const s = items[i];
-    if (s !== null) deleteServiceObj(s);
+  for (let i = 0, n = services.slotCount(); i < n; i++) {
+    const s = services.at(i);
+    if (s !== null && !deleteServiceObj(s)) return S.E_NOMEM;
   }
   return S.OK;
 }
@@ -141,11 +156,13 @@ export function addDest(svcId: u32): i32 {
   if (st < 0) return st;
   const sd = specDest;
   if (svc.findDest(sd.af, sd.a0, sd.a1, sd.a2, sd.a3, sd.port) !== null) return S.E_EXIST;
-  const sch = svc.sched;
-  if (sch !== null && !sch.canAdd(svc)) return S.E_INVAL;
+  const room = schedCanAdd(svc);
+  if (room < 0) return room;
+  if (!reserveLink(svc) || !dests.reserve()) return S.E_NOMEM;
   let d = reviveFromTrash(svc, sd);
   if (d === null) {
-    d = new Dest();
+    d = newDest();
+    if (d === null) return S.E_NOMEM;
     readDestSpec(d);
     d.lastWeight = d.weight;
     d.uThreshold = 0;
@@ -171,8 +188,7 @@ export function editDest(svcId: u32): i32 {
   const st = validateDestSpec(svc, specDest);
   if (st < 0) return st;
   applyDestSpec(d, specDest);
-  const sch = svc.sched;
-  if (sch !== null) sch.edited(svc, d);
+  schedEdited(svc, d);
   return <i32>d.id;
 }
 
@@ -181,6 +197,7 @@ export function deleteDest(svcId: u32): i32 {
   if (svc === null) return S.E_NOSERVICE;
   const d = findSpecDest(svc);
   if (d === null) return S.E_NODEST;
+  if (!reserveTrash(1)) return S.E_NOMEM;
   unlinkDest(svc, d);
   trashDest(d);
   return S.OK;

@@ -2,9 +2,11 @@
 // ip_vs_bind_dest / ip_vs_unbind_dest: the kernel counts active PLUS inactive
 // connections against the thresholds.
 import { DEST_F_AVAILABLE, DEST_F_OVERLOAD, DEST_F_DOWN } from "../abi/layout";
-import { Stats } from "../stats/stats";
+import { Stats, newStats, freeStats } from "../stats/stats";
+import { alloc, free } from "./alloc";
 
-export class Dest {
+/** A real server record in linear memory (unmanaged; newDest/freeDest). */
+@unmanaged export class Dest {
   id: u32 = 0;
   svcId: u32 = 0;
   af: u32 = 4;
@@ -32,10 +34,14 @@ export class Dest {
   heapPos: i32 = -1;
   /** Connections and templates that still point here (keeps a deleted dest in the trash). */
   refcnt: u32 = 0;
+  /** lblc/lblcr cache entries pointing here (ip_vs_dest_hold in the kernel's caches). */
+  cacheRefs: u32 = 0;
+  /** Its id was dropped by the trash sweep while caches still held it: freed by the last putDest. */
+  dropped: bool = false;
   /** When refcnt last dropped to 0 (trash expiry), seconds. */
   idleSince: u32 = 0;
   /** Counters and rates; kept in the trash and on revival. */
-  stats: Stats = new Stats();
+  stats: Stats = changetype<Stats>(0);
 
   @inline get available(): bool { return (this.flags & DEST_F_AVAILABLE) != 0; }
   /**
@@ -71,4 +77,39 @@ export class Dest {
       this.flags &= ~DEST_F_OVERLOAD;
     }
   }
+}
+
+/** A dest record with the defaults of a fresh `new Dest()`, or null without memory. */
+export function newDest(): Dest | null {
+  const p = alloc(offsetof<Dest>());
+  if (p == 0) return null;
+  const st = newStats();
+  if (st === null) {
+    free(p, offsetof<Dest>());
+    return null;
+  }
+  const d = changetype<Dest>(p);
+  d.af = 4;
+  d.weight = 1;
+  d.lastWeight = 1;
+  d.method = 3;
+  d.flags = DEST_F_AVAILABLE;
+  d.heapPos = -1;
+  d.stats = st;
+  return d;
+}
+
+/** A cache entry now points at d. */
+@inline export function holdDest(d: Dest): void {
+  d.cacheRefs++;
+}
+
+/** A cache entry stopped pointing at d; the last one frees a dropped dest. */
+export function putDest(d: Dest): void {
+  if (--d.cacheRefs == 0 && d.dropped) freeDest(d);
+}
+
+export function freeDest(d: Dest): void {
+  if (changetype<usize>(d.stats) != 0) freeStats(d.stats);
+  free(changetype<usize>(d), offsetof<Dest>());
 }

@@ -6,6 +6,7 @@ import { Slots } from "./slots";
 import { services } from "./services";
 import { DEST_F_AVAILABLE, DEST_F_OVERLOAD, DEST_F_DOWN } from "../abi/layout";
 import { estimatorAdd, estimatorRemove } from "../stats/estimator";
+import { schedAdded, schedRemoved, schedLoadChanged } from "../sched/registry";
 
 export const dests = new Slots<Dest>();
 
@@ -16,34 +17,34 @@ let nextOrder: i64 = 0;
   return services.get(d.svcId);
 }
 
-/** Link d at the head of svc's list (new or revived dest). */
+/** Room to link one more dest to svc (list and estimator), taken before anything changes. */
+export function reserveLink(svc: Service): bool {
+  return svc.dests.reserve(svc.dests.length + 1);
+}
+
+/** Link d at the head of svc's list (new or revived dest); reserveLink ran first. */
 export function linkDest(svc: Service, d: Dest): void {
   d.svcId = svc.id;
   d.order = --nextOrder;
   d.flags |= DEST_F_AVAILABLE;
   svc.dests.unshift(d);
   estimatorAdd(d.stats);
-  const s = svc.sched;
-  if (s !== null) s.added(svc, d);
+  schedAdded(svc, d);
 }
 
 /** Unlink d from svc's list; the caller decides whether it goes to the trash. */
 export function unlinkDest(svc: Service, d: Dest): void {
   const idx = svc.indexOf(d);
   if (idx < 0) return;
-  svc.dests.splice(idx, 1);
+  svc.dests.removeAt(idx);
   d.flags &= ~DEST_F_AVAILABLE;
   estimatorRemove(d.stats);
-  const s = svc.sched;
-  if (s !== null) s.removed(svc, d, idx);
+  schedRemoved(svc, d, idx);
 }
 
 @inline function notifyLoad(d: Dest): void {
   const svc = serviceOf(d);
-  if (svc !== null && d.available) {
-    const s = svc.sched;
-    if (s !== null) s.loadChanged(svc, d);
-  }
+  if (svc !== null && d.available) schedLoadChanged(svc, d);
 }
 
 /** A normal connection was bound to d: it starts inactive (IP_VS_CONN_F_INACTIVE). */

@@ -9,6 +9,7 @@ import * as M from "./conn_mem";
 import { ConnKey, lookupIn, createConn, destOf, rearm, INVALID_PORT } from "./conn";
 import { expireQuiescentTemplate } from "./conn_options";
 import { bump, CNT_TEMPLATE_NEW, CNT_TEMPLATE_INVALIDATED } from "../stats/counters";
+import { schedPick } from "../sched/registry";
 
 const FTP_PORT: u32 = 21;
 const tk = new ConnKey();
@@ -83,9 +84,8 @@ export function persistSchedule(svc: Service, f: Flow, now: u32): Dest | null {
   if (ct != 0 && checkTemplate(ct)) {
     d = destOf(ct);
   } else {
-    const sch = svc.sched;
-    if (sch === null) return null;
-    d = sch.pick(svc, f);
+    if (svc.sched == 0) return null;
+    d = schedPick(svc, f);
     if (d === null) return null;
     const dport = f.vport == svc.port && svc.port != FTP_PORT ? d.port : 0;
     // The template's stored dport: the dest's port, else 0 (== vport 0 → F_DPV).

@@ -1,10 +1,16 @@
-// A virtual service: key, options, its destination list (index 0 = list head,
-// where IPVS links new destinations) and its scheduler instance.
+// A virtual service record in linear memory: key and hot fields first (one
+// cache line for a lookup and an O(1) pick), its destination list (index 0 =
+// list head, where IPVS links new destinations; a dense array of dest pointers
+// so the scans of lc/wlc/fo/... read it sequentially), the scheduler's state
+// block (layout owned by the scheduler's file, dispatched by schedId in
+// sched/registry.ts) and its statistics. Unmanaged: allocated by newService
+// from the one allocator and freed by freeService.
 import { Dest } from "./dest";
-import { Scheduler } from "../sched/scheduler";
-import { Stats } from "../stats/stats";
+import { Stats, newStats, freeStats } from "../stats/stats";
+import { Vec } from "./vec";
+import { alloc, free } from "./alloc";
 
-export class Service {
+@unmanaged export class Service {
   id: u32 = 0;
   af: u32 = 4;
   proto: u32 = 6;
@@ -19,13 +25,21 @@ export class Service {
   timeout: u32 = 0;
   netmask: u32 = 0xFFFFFFFF;
   mhPrime: u32 = 0;
-  sched: Scheduler | null = null;
-  /** IPVS list order: index 0 is the head (newest). */
-  dests: Array<Dest> = new Array<Dest>();
+  /** The scheduler's state block (0 = none bound); see sched/registry.ts. */
+  sched: usize = 0;
   /** Next service in the same hash bucket. */
   hnext: Service | null = null;
   /** Counters and rates of the whole service. */
-  stats: Stats = new Stats();
+  stats: Stats = changetype<Stats>(0);
+  // The dest list, as an embedded Vec<Dest> header (ptr, len, cap): see `dests`.
+  dptr: usize = 0;
+  dlen: i32 = 0;
+  dcap: i32 = 0;
+
+  /** IPVS list order: index 0 is the head (newest). A view of the embedded header. */
+  @inline get dests(): Vec<Dest> {
+    return changetype<Vec<Dest>>(changetype<usize>(this) + offsetof<Service>("dptr"));
+  }
 
   indexOf(d: Dest): i32 {
     const list = this.dests;
@@ -43,4 +57,28 @@ export class Service {
     }
     return null;
   }
+}
+
+/** A zeroed service record with the defaults of a fresh `new Service()`, or null without memory. */
+export function newService(): Service | null {
+  const p = alloc(offsetof<Service>());
+  if (p == 0) return null;
+  const st = newStats();
+  if (st === null) {
+    free(p, offsetof<Service>());
+    return null;
+  }
+  const s = changetype<Service>(p);
+  s.af = 4;
+  s.proto = 6;
+  s.netmask = 0xFFFFFFFF;
+  s.stats = st;
+  return s;
+}
+
+/** Give back a service record, its dest array and its statistics. */
+export function freeService(s: Service): void {
+  s.dests.release();
+  if (changetype<usize>(s.stats) != 0) freeStats(s.stats);
+  free(changetype<usize>(s), offsetof<Service>());
 }

@@ -4,6 +4,7 @@
 // the FTP data rule, then the port-0 service of the VIP.
 import { Service } from "./service";
 import { Slots } from "./slots";
+import { Ptrs, allocArray, freeArray } from "./vec";
 import { fmix32, mixIn } from "./hash";
 import { PROTO_TCP } from "../abi/layout";
 import { estimatorAdd, estimatorRemove } from "../stats/estimator";
@@ -11,8 +12,11 @@ import { estimatorAdd, estimatorRemove } from "../stats/estimator";
 export const services = new Slots<Service>();
 
 let seed: u32 = 0x2545F491;
-let keyed = new StaticArray<Service | null>(256);
-let marked = new StaticArray<Service | null>(256);
+type Buckets = Ptrs<Service | null>;
+let keyed: Buckets = changetype<Buckets>(0);
+let marked: Buckets = changetype<Buckets>(0);
+let keyedSize: i32 = 0;
+let markedSize: i32 = 0;
 let keyedCount: i32 = 0;
 let markedCount: i32 = 0;
 /** Number of port-0 and FTP (port 21) services: the fallback rules run only when > 0. */
@@ -42,10 +46,15 @@ export function setServiceSeed(s: u32): void {
   return s.fwmark != 0 ? markHash(s.af, s.fwmark) : keyHash(s.af, s.proto, s.a0, s.a1, s.a2, s.a3, s.port);
 }
 
-function rehash(old: StaticArray<Service | null>, size: i32): StaticArray<Service | null> {
-  const t = new StaticArray<Service | null>(size);
+/** Bucket arrays start at 256 and double when the load passes 1. */
+const INITIAL_BUCKETS: i32 = 256;
+
+/** A table of `size` buckets holding old's chains; old is freed. Null without memory. */
+function rehash(old: Buckets, oldSize: i32, size: i32): Buckets | null {
+  const t = allocArray<Buckets>(size, 4);
+  if (changetype<usize>(t) == 0) return null;
   const mask = <u32>size - 1;
-  for (let i = 0; i < old.length; i++) {
+  for (let i = 0; i < oldSize; i++) {
     let s = unchecked(old[i]);
     while (s !== null) {
       const next = s.hnext;
@@ -55,22 +64,41 @@ function rehash(old: StaticArray<Service | null>, size: i32): StaticArray<Servic
       s = next;
     }
   }
+  freeArray(old, oldSize, 4);
   return t;
 }
 
-/** Link a new service (its key fields set) and give it an id. */
+/** Room in the table for one more service; false when memory cannot grow. */
+function reserveTable(fwmark: bool): bool {
+  if (fwmark) {
+    if (markedCount + 1 <= markedSize) return true;
+    const size = markedSize == 0 ? INITIAL_BUCKETS : markedSize << 1;
+    const t = rehash(marked, markedSize, size);
+    if (t === null) return false;
+    marked = t;
+    markedSize = size;
+  } else {
+    if (keyedCount + 1 <= keyedSize) return true;
+    const size = keyedSize == 0 ? INITIAL_BUCKETS : keyedSize << 1;
+    const t = rehash(keyed, keyedSize, size);
+    if (t === null) return false;
+    keyed = t;
+    keyedSize = size;
+  }
+  return true;
+}
+
+/** Link a new service (its key fields set) and give it an id; 0 when memory cannot grow (nothing linked). */
 export function linkService(s: Service): u32 {
+  if (!reserveTable(s.fwmark != 0) || !services.reserve() || !estimatorAdd(s.stats)) return 0;
   s.id = services.put(s);
-  estimatorAdd(s.stats);
   if (s.fwmark != 0) {
-    if (markedCount + 1 > marked.length) marked = rehash(marked, marked.length << 1);
-    const b = <i32>(markHash(s.af, s.fwmark) & (<u32>marked.length - 1));
+    const b = <i32>(markHash(s.af, s.fwmark) & (<u32>markedSize - 1));
     s.hnext = marked[b];
     marked[b] = s;
     markedCount++;
   } else {
-    if (keyedCount + 1 > keyed.length) keyed = rehash(keyed, keyed.length << 1);
-    const b = <i32>(keyHash(s.af, s.proto, s.a0, s.a1, s.a2, s.a3, s.port) & (<u32>keyed.length - 1));
+    const b = <i32>(keyHash(s.af, s.proto, s.a0, s.a1, s.a2, s.a3, s.port) & (<u32>keyedSize - 1));
     s.hnext = keyed[b];
     keyed[b] = s;
     keyedCount++;
@@ -82,7 +110,7 @@ export function linkService(s: Service): u32 {
 
 export function unlinkService(s: Service): void {
   const table = s.fwmark != 0 ? marked : keyed;
-  const b = <i32>(hashOf(s) & (<u32>table.length - 1));
+  const b = <i32>(hashOf(s) & (<u32>(s.fwmark != 0 ? markedSize : keyedSize) - 1));
   let prev: Service | null = null;
   let cur = table[b];
   while (cur !== null) {
@@ -107,7 +135,8 @@ export function unlinkService(s: Service): void {
 
 /** Exact key match (used by add/edit/delete and the packet lookup). */
 export function findKeyed(af: u32, proto: u32, a0: u32, a1: u32, a2: u32, a3: u32, port: u32): Service | null {
-  const b = <i32>(keyHash(af, proto, a0, a1, a2, a3, port) & (<u32>keyed.length - 1));
+  if (keyedSize == 0) return null;
+  const b = <i32>(keyHash(af, proto, a0, a1, a2, a3, port) & (<u32>keyedSize - 1));
   let s = unchecked(keyed[b]);
   while (s !== null) {
     if (s.port == port && s.a0 == a0 && s.proto == proto && s.af == af && s.a1 == a1 && s.a2 == a2 && s.a3 == a3) return s;
@@ -117,7 +146,8 @@ export function findKeyed(af: u32, proto: u32, a0: u32, a1: u32, a2: u32, a3: u3
 }
 
 export function findMarked(af: u32, mark: u32): Service | null {
-  const b = <i32>(markHash(af, mark) & (<u32>marked.length - 1));
+  if (markedSize == 0) return null;
+  const b = <i32>(markHash(af, mark) & (<u32>markedSize - 1));
   let s = unchecked(marked[b]);
   while (s !== null) {
     if (s.fwmark == mark && s.af == af) return s;

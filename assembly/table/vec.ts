@@ -1,0 +1,132 @@
+// Growable arrays of record pointers and fixed arrays of numbers in linear
+// memory, from the one allocator (alloc.ts). No managed objects: a `Vec` is a
+// 12-byte header (it may live inside another record, see Service.dests) and
+// `Ptrs`/`Nums` are views whose address is the first element.
+import { alloc, free } from "./alloc";
+
+/** A view of pointer-sized elements at its own address. */
+@unmanaged export class Ptrs<T> {
+  @inline @operator("[]") get(i: i32): T {
+    return changetype<T>(load<usize>(changetype<usize>(this) + (<usize>i << 2)));
+  }
+  @inline @operator("{}") uget(i: i32): T {
+    return changetype<T>(load<usize>(changetype<usize>(this) + (<usize>i << 2)));
+  }
+  @inline @operator("[]=") set(i: i32, v: T): void {
+    store<usize>(changetype<usize>(this) + (<usize>i << 2), changetype<usize>(v));
+  }
+  @inline @operator("{}=") uset(i: i32, v: T): void {
+    store<usize>(changetype<usize>(this) + (<usize>i << 2), changetype<usize>(v));
+  }
+  @inline clear(n: i32): void {
+    memory.fill(changetype<usize>(this), 0, <usize>n << 2);
+  }
+}
+
+/** A view of numbers of type T at its own address. */
+@unmanaged export class Nums<T> {
+  @inline @operator("[]") get(i: i32): T {
+    return load<T>(changetype<usize>(this) + (<usize>i << alignof<T>()));
+  }
+  @inline @operator("{}") uget(i: i32): T {
+    return load<T>(changetype<usize>(this) + (<usize>i << alignof<T>()));
+  }
+  @inline @operator("[]=") set(i: i32, v: T): void {
+    store<T>(changetype<usize>(this) + (<usize>i << alignof<T>()), v);
+  }
+  @inline @operator("{}=") uset(i: i32, v: T): void {
+    store<T>(changetype<usize>(this) + (<usize>i << alignof<T>()), v);
+  }
+}
+
+/** An array of n elements of `width` bytes, zeroed; null (0) when out of memory. */
+@inline export function allocArray<A>(n: i32, width: usize): A {
+  return changetype<A>(alloc(<usize>n * width));
+}
+
+@inline export function freeArray<A>(a: A, n: i32, width: usize): void {
+  free(changetype<usize>(a), <usize>n * width);
+}
+
+/**
+ * A list of record pointers: ptr, len, cap (12 bytes, the layout a record may
+ * embed). Growth doubles from 4; shrinking never happens except by `release`.
+ */
+@unmanaged export class Vec<T> {
+  ptr: usize = 0;
+  len: i32 = 0;
+  cap: i32 = 0;
+
+  @inline get length(): i32 { return this.len; }
+
+  @inline @operator("[]") get(i: i32): T {
+    return changetype<T>(load<usize>(this.ptr + (<usize>i << 2)));
+  }
+  @inline @operator("{}") uget(i: i32): T {
+    return changetype<T>(load<usize>(this.ptr + (<usize>i << 2)));
+  }
+  @inline @operator("[]=") set(i: i32, v: T): void {
+    store<usize>(this.ptr + (<usize>i << 2), changetype<usize>(v));
+  }
+  @inline @operator("{}=") uset(i: i32, v: T): void {
+    store<usize>(this.ptr + (<usize>i << 2), changetype<usize>(v));
+  }
+
+  /** Room for n elements; false when memory cannot grow (nothing changed). */
+  reserve(n: i32): bool {
+    if (n <= this.cap) return true;
+    let cap = this.cap < 4 ? 4 : this.cap;
+    while (cap < n) cap <<= 1;
+    const p = alloc(<usize>cap << 2);
+    if (p == 0) return false;
+    memory.copy(p, this.ptr, <usize>this.len << 2);
+    free(this.ptr, <usize>this.cap << 2);
+    this.ptr = p;
+    this.cap = cap;
+    return true;
+  }
+
+  push(v: T): bool {
+    if (!this.reserve(this.len + 1)) return false;
+    store<usize>(this.ptr + (<usize>this.len << 2), changetype<usize>(v));
+    this.len++;
+    return true;
+  }
+
+  /** Insert at index 0 (IPVS links new dests at the list head). */
+  unshift(v: T): bool {
+    if (!this.reserve(this.len + 1)) return false;
+    memory.copy(this.ptr + 4, this.ptr, <usize>this.len << 2);
+    store<usize>(this.ptr, changetype<usize>(v));
+    this.len++;
+    return true;
+  }
+
+  pop(): T {
+    this.len--;
+    return changetype<T>(load<usize>(this.ptr + (<usize>this.len << 2)));
+  }
+
+  /** Remove index i, keeping the order of the rest. */
+  removeAt(i: i32): void {
+    const at = this.ptr + (<usize>i << 2);
+    memory.copy(at, at + 4, <usize>(this.len - i - 1) << 2);
+    this.len--;
+  }
+
+  indexOf(v: T): i32 {
+    const want = changetype<usize>(v);
+    for (let i = 0, n = this.len; i < n; i++) {
+      if (load<usize>(this.ptr + (<usize>i << 2)) == want) return i;
+    }
+    return -1;
+  }
+
+  /** Free the element array (the header stays, empty). */
+  release(): void {
+    free(this.ptr, <usize>this.cap << 2);
+    this.ptr = 0;
+    this.len = 0;
+    this.cap = 0;
+  }
+}
