@@ -1,10 +1,10 @@
 // wasmvsadm: ipvsadm's command line for a running wasmvsd. Loads only the
 // parser, the formatters and the socket client (never the core or a data path).
-import { basename } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { runArgv, type Io } from './run.js';
 import { takeSocket } from './parse.js';
 import { argResolver, hostNamesIn, listingNames } from './resolve.js';
-import { socketPath } from '../control/paths.js';
+import { socketPath, unsafeDir } from '../control/paths.js';
 import { ControlClient } from '../control/client.js';
 import type { Request } from '../control/protocol.js';
 import { runDrain } from './drain.js';
@@ -22,6 +22,10 @@ function write(stream: NodeJS.WriteStream, text: string): void {
 export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
   const program = basename(process.argv[1] ?? 'wasmvsadm').replace(/\.js$/, '');
   const path = socketPath(takeSocket(argv).socket);
+  // Never send requests to a socket another user could have planted (a root daemon's dir is root's).
+  let why: string | null = null;
+  try { why = unsafeDir(dirname(path), [process.getuid?.() ?? 0, 0]); } catch { /* missing: the connect error says so */ }
+  if (why) { process.stderr.write(`wasmvsadm: refusing the control socket ${path}: ${why}\n`); return 2; }
   let client: ControlClient | null = null;
   const io: Io = {
     program,

@@ -1,6 +1,7 @@
 // Where the control socket and the state file live (Node only).
-import { join } from 'node:path';
+import { join, dirname } from 'node:path';
 import { homedir, tmpdir } from 'node:os';
+import { lstatSync, mkdirSync } from 'node:fs';
 
 type Env = Record<string, string | undefined>;
 const uid = () => (typeof process.getuid === 'function' ? process.getuid() : -1);
@@ -20,4 +21,32 @@ export function statePath(explicit?: string, env: Env = process.env, user = uid(
   if (env.WASMVS_STATE) return env.WASMVS_STATE;
   if (user === 0) return '/var/lib/wasmvs/wasmvsd.rules';
   return join(env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'wasmvs', 'wasmvsd.rules');
+}
+
+/**
+ * Why `dir` may not hold a control socket, or null when it may: it must be a
+ * real directory (not a symlink), owned by one of `owners`, and writable by
+ * nobody else (no group/other write bit), or another local user could plant a
+ * socket there and answer our requests (the default /tmp/wasmvs-UID is predictable).
+ */
+export function unsafeDir(dir: string, owners: readonly number[]): string | null {
+  const st = lstatSync(dir);
+  if (st.isSymbolicLink()) return `${dir} is a symbolic link`;
+  if (!st.isDirectory()) return `${dir} is not a directory`;
+  if (!owners.includes(st.uid)) return `${dir} is owned by uid ${st.uid}, not by uid ${owners.join(' or ')}`;
+  if (st.mode & 0o022) return `${dir} is writable by ${st.mode & 0o020 ? 'its group' : 'other users'} (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')})`;
+  return null;
+}
+
+/** The daemon's socket directory: created mode 0700 when missing, refused (thrown) when unsafe. */
+export function privateSocketDir(dir: string, user = uid()): void {
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') { mkdirSync(dirname(dir), { recursive: true, mode: 0o700 }); mkdirSync(dir, { mode: 0o700 }); }
+    else if (code !== 'EEXIST') throw e;
+  }
+  const why = unsafeDir(dir, [user]);
+  if (why) throw new Error(`refusing the control socket directory: ${why}; remove it or choose another with --socket`);
 }

@@ -2,7 +2,8 @@
 // Every line gets exactly one reply; a bad line gets an error reply and the
 // daemon carries on. Accepted changes reach the state file before the reply.
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { mkdirSync, chmodSync, unlinkSync, existsSync } from 'node:fs';
+import { chmodSync, unlinkSync, existsSync } from 'node:fs';
+import { privateSocketDir } from './paths.js';
 import { dirname } from 'node:path';
 import { MAX_LINE_BYTES, type Reply } from './protocol.js';
 import type { ControlHandler } from './handler.js';
@@ -44,7 +45,8 @@ function alive(path: string): Promise<boolean> {
 }
 
 export async function listenControl(path: string, handler: ControlHandler, hooks: ServerHooks): Promise<Server> {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  // Created 0700 if missing; one that another user owns or may write to is refused.
+  privateSocketDir(dirname(path));
   if (existsSync(path)) {
     if (await alive(path)) throw new Error(`another wasmvsd is already listening on ${path}`);
     unlinkSync(path);
