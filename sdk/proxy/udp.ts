@@ -4,6 +4,10 @@
 // the real server per client flow, kept while the table keeps its entry;
 // replies come back from the VIP's socket. One-packet scheduling (-o): each
 // datagram is scheduled on its own and its reply socket lives one exchange.
+//
+// A session socket is connected to its real server, so the kernel hands it
+// datagrams from that address and port only: nothing else local can speak
+// as the VIP.
 import { createSocket, type Socket as Dgram, type RemoteInfo } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { Endpoint } from '../src/types.js';
@@ -13,26 +17,52 @@ import type { Host, Flow, VirtualService } from './host.js';
 
 /** How long a one-packet (-o) exchange waits for a reply, ms. */
 const OPS_REPLY_MS = 2000;
+/** Datagrams held while a session's connect completes (a few; the rest are dropped, as a full socket buffer would). */
+const CONNECTING_QUEUE = 16;
 
 class UdpSession implements Flow {
   readonly sock: Dgram;
   readonly t: Tracked;
+  private done = false;
+  /** Datagrams waiting for the connect (dgram refuses a send without an address until then); null once connected. */
+  private waiting: Buffer[] | null = [];
   constructor(private readonly host: Host, readonly svcKey: string, readonly connId: number, readonly destId: number,
     readonly dest: Endpoint, client: Endpoint, vip: Endpoint, method: Tracked['method'], reply: (m: Buffer) => void) {
     this.t = tracked('udp', client, vip, dest, destId, method);
     this.sock = createSocket(isIPv6(dest.address) ? 'udp6' : 'udp4');
     this.sock.on('message', (m) => { host.account.out(this.t, m.length); reply(m); });
+    // After connect: ICMP errors from the real server (ECONNREFUSED); the session stays.
     this.sock.on('error', (e: NodeJS.ErrnoException) => host.connectFailed(svcKey, dest, e.code ?? e.message));
+    // A failed connect (EMFILE, no route) ends the session.
+    this.sock.connect(dest.port, dest.address, (e?: NodeJS.ErrnoException) => {
+      if (e !== undefined && e !== null) {
+        host.connectFailed(svcKey, dest, e.code ?? e.message);
+        this.destroy();
+        return;
+      }
+      const q = this.waiting ?? [];
+      this.waiting = null;
+      for (const m of q) this.write(m);
+    });
     host.opened(this);
   }
 
   send(m: Buffer): void {
+    if (this.done) return;
     const pp = this.host.proxyProtocol(this.svcKey, this.dest);
     const data = pp === 2 ? Buffer.concat([proxyHeader(2, this.t.client, this.t.vip, 'udp'), m]) : m;
-    this.sock.send(data, this.dest.port, this.dest.address);
+    if (this.waiting === null) this.write(data);
+    else if (this.waiting.length < CONNECTING_QUEUE) this.waiting.push(data);
+  }
+
+  private write(data: Buffer): void {
+    if (this.done) return;
+    try { this.sock.send(data); } catch { /* closed meanwhile */ }
   }
 
   destroy(): void {
+    if (this.done) return;
+    this.done = true;
     try { this.sock.close(); } catch { /* already closed */ }
     this.host.closed(this);
   }

@@ -2,10 +2,13 @@
 // clients bound to chosen 127.x.y.z addresses, a wasmvsd process on a
 // temporary socket/state/config, and bounded polling (no timing assertions).
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createSocket, type Socket as Dgram } from 'node:dgram';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { get } from 'node:http';
 import { join } from 'node:path';
-import { startDaemon, wasmvsadm, requireBuild, type Daemon, type Run } from '../control/daemon.js';
+import { startDaemon, wasmvsadm, requireBuild, WASMVSD, type Daemon, type Run } from '../control/daemon.js';
 
 export { requireBuild };
 
@@ -106,7 +109,8 @@ export interface Lab {
   config: string;
   daemon: Daemon | null;
   adm(args: string | string[], stdin?: string): Promise<Run>;
-  start(configText?: string): Promise<Daemon>;
+  /** `nofile`: run the daemon under this open-files limit (soft and hard, via prlimit). */
+  start(configText?: string, opts?: { nofile?: number }): Promise<Daemon>;
   stop(): Promise<void>;
   cleanup(): void;
 }
@@ -117,11 +121,11 @@ export function lab(prefix = 'wasmvs-proxy-'): Lab {
   const l: Lab = {
     dir, sock: join(dir, 'wasmvsd.sock'), state: join(dir, 'state.rules'), config: join(dir, 'config.rules'), daemon: null,
     adm: (args, stdin) => wasmvsadm(typeof args === 'string' ? args.split(' ').filter((w) => w) : args, { WASMVS_SOCKET: l.sock }, stdin),
-    async start(configText) {
+    async start(configText, opts = {}) {
       if (configText !== undefined) writeFileSync(l.config, configText);
       const args = ['proxy', '--socket', l.sock, '--state', l.state];
       if (configText !== undefined) args.push('--config', l.config);
-      l.daemon = await startDaemon(args, l.sock);
+      l.daemon = opts.nofile === undefined ? await startDaemon(args, l.sock) : await startLimited(opts.nofile, args, l.sock);
       await until(() => l.daemon!.log().includes('control socket'), 'daemon ready');
       return l.daemon;
     },
@@ -140,6 +144,54 @@ export function lab(prefix = 'wasmvs-proxy-'): Lab {
     },
   };
   return l;
+}
+
+/** wasmvsd under `prlimit --nofile=N:N` (prlimit execs node, so signals reach the daemon itself). */
+async function startLimited(nofile: number, args: string[], socket: string): Promise<Daemon> {
+  const proc = spawn('prlimit', [`--nofile=${nofile}:${nofile}`, process.execPath, WASMVSD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  proc.stdout!.on('data', (d) => { log += d; });
+  proc.stderr!.on('data', (d) => { log += d; });
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  for (let i = 0; i < 200 && !log.includes('control socket') && proc.exitCode === null; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  if (!existsSync(socket)) throw new Error(`wasmvsd (nofile ${nofile}) did not start: ${log}`);
+  return { proc, log: () => log, exited };
+}
+
+/** A UDP real server on 127.0.0.1 answering "NAME:payload"; `seen` counts datagrams, `sources` their source ports, `last` the latest. */
+export interface UdpBackend { sock: Dgram; port: number; seen: number; sources: Set<number>; last: number; close(): void }
+
+export function udpBackend(name: string): Promise<UdpBackend> {
+  const sock = createSocket('udp4');
+  const b: UdpBackend = { sock, port: 0, seen: 0, sources: new Set(), last: 0, close: () => sock.close() };
+  sock.on('message', (m, r) => { b.seen++; b.sources.add(r.port); b.last = r.port; sock.send(`${name}:${m}`, r.port, r.address); });
+  return new Promise((resolve) => sock.bind(0, '127.0.0.1', () => { b.port = sock.address().port; resolve(b); }));
+}
+
+/** GET a URL on loopback; resolves with the body. */
+export function fetchText(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    get(url, (res) => {
+      let b = '';
+      res.on('data', (c) => { b += c; });
+      res.on('end', () => resolve(b));
+    }).on('error', reject);
+  });
+}
+
+/** The port of the daemon's /metrics, from its log (after it says it listens). */
+export async function metricsPort(l: Lab): Promise<number> {
+  const re = /"address":"127\.0\.0\.1:(\d+)","msg":"metrics on \/metrics"/;
+  await until(() => re.test(l.daemon!.log()), 'metrics listening');
+  return Number(re.exec(l.daemon!.log())![1]);
+}
+
+/** A counter's value in Prometheus text (0 when the series is absent). */
+export function counter(text: string, name: string, labels: string): number {
+  const line = text.split('\n').find((x) => x.startsWith(`${name}{${labels}} `));
+  return line === undefined ? 0 : Number(line.split(' ').pop());
 }
 
 /** Wait until the daemon's log says it listens on `port`. */

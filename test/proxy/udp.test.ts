@@ -1,15 +1,10 @@
 // UDP through a real wasmvsd proxy: echo replies come back from the VIP,
 // a client flow keeps its real server while its entry lives, the entry
-// expires with the UDP timeout (--set), and -o schedules every datagram.
+// expires with the UDP timeout (--set), -o schedules every datagram, and a
+// session hears only its real server.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { createSocket, type Socket } from 'node:dgram';
-import { lab, freePort, until, listening, requireBuild, type Lab } from './harness.js';
-
-function udpBackend(name: string): Promise<Socket & { port: number }> {
-  const s = createSocket('udp4') as Socket & { port: number };
-  s.on('message', (m, r) => s.send(`${name}:${m}`, r.port, r.address));
-  return new Promise((resolve) => s.bind(0, '127.0.0.1', () => { s.port = s.address().port; resolve(s); }));
-}
+import { createSocket } from 'node:dgram';
+import { lab, freePort, until, listening, udpBackend, requireBuild, type Lab, type UdpBackend } from './harness.js';
 
 /** A client socket that sends one datagram and waits for one reply (bounded). */
 function udpClient(): Promise<{ ask(port: number, text: string): Promise<{ text: string; from: string }>; close(): void }> {
@@ -27,7 +22,7 @@ function udpClient(): Promise<{ ask(port: number, text: string): Promise<{ text:
 
 describe('wasmvsd proxy: UDP', () => {
   let l: Lab;
-  let backs: (Socket & { port: number })[];
+  let backs: UdpBackend[];
 
   beforeAll(async () => {
     requireBuild();
@@ -90,6 +85,24 @@ describe('wasmvsd proxy: UDP', () => {
     // previous test's flow may still be listed under its own port.
     const mine = (await l.adm('-L -n -c')).out.split('\n').filter((x) => x.startsWith('UDP') && x.includes(`127.0.0.1:${port} `));
     expect(mine).toEqual([]);
+    c.close();
+  });
+
+  it('a session relays replies from its real server only, not from any local socket', async () => {
+    const port = await service('');
+    const c = await udpClient();
+    const first = await c.ask(port, 'hello');
+    const server = first.text.split(':')[0];
+    const real = backs[['u1', 'u2', 'u3'].indexOf(server)];
+    const sessionPort = real.last;
+    // Another local socket writes to the session's port before the next exchange:
+    // were the session unconnected, this datagram would reach the client first, as if from the VIP.
+    const rogue = createSocket('udp4');
+    await new Promise<void>((r) => rogue.bind(0, '127.0.0.1', () => r()));
+    await new Promise<void>((r, j) => rogue.send('spoof', sessionPort, '127.0.0.1', (e) => (e ? j(e) : r())));
+    expect((await c.ask(port, 'second')).text).toBe(`${server}:second`);
+    expect(real.last).toBe(sessionPort);
+    rogue.close();
     c.close();
   });
 });
