@@ -24,22 +24,31 @@ export function statePath(explicit?: string, env: Env = process.env, user = uid(
 }
 
 /**
- * Why `dir` may not hold a control socket, or null when it may: it must be a
- * real directory (not a symlink), owned by one of `owners`, and writable by
- * nobody else (no group/other write bit), or another local user could plant a
- * socket there and answer our requests (the default /tmp/wasmvs-UID is predictable).
+ * Why the socket `file` in `dir` may not be used, or null when it may. The
+ * directory must be a real directory (not a symlink) owned by one of `owners`
+ * and writable by nobody else, or another local user could plant a socket
+ * there and answer our requests (the default /tmp/wasmvs-UID is predictable).
+ * One exception: a sticky directory (like /tmp) owned by one of `owners` or
+ * root, where nobody can remove or replace another user's file; there the
+ * socket file itself, if present, must belong to one of `owners`.
  */
-export function unsafeDir(dir: string, owners: readonly number[]): string | null {
+export function unsafeDir(dir: string, owners: readonly number[], file?: string): string | null {
   const st = lstatSync(dir);
   if (st.isSymbolicLink()) return `${dir} is a symbolic link`;
   if (!st.isDirectory()) return `${dir} is not a directory`;
+  const sticky = (st.mode & 0o1000) !== 0 && (owners.includes(st.uid) || st.uid === 0);
+  if (sticky) {
+    let f: ReturnType<typeof lstatSync> | null = null;
+    try { f = file ? lstatSync(file) : null; } catch { f = null; }
+    return f && !owners.includes(f.uid) ? `${file} belongs to uid ${f.uid}, not to uid ${owners.join(' or ')}` : null;
+  }
   if (!owners.includes(st.uid)) return `${dir} is owned by uid ${st.uid}, not by uid ${owners.join(' or ')}`;
   if (st.mode & 0o022) return `${dir} is writable by ${st.mode & 0o020 ? 'its group' : 'other users'} (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')})`;
   return null;
 }
 
 /** The daemon's socket directory: created mode 0700 when missing, refused (thrown) when unsafe. */
-export function privateSocketDir(dir: string, user = uid()): void {
+export function privateSocketDir(dir: string, user = uid(), file?: string): void {
   try {
     mkdirSync(dir, { mode: 0o700 });
   } catch (e) {
@@ -47,6 +56,6 @@ export function privateSocketDir(dir: string, user = uid()): void {
     if (code === 'ENOENT') { mkdirSync(dirname(dir), { recursive: true, mode: 0o700 }); mkdirSync(dir, { mode: 0o700 }); }
     else if (code !== 'EEXIST') throw e;
   }
-  const why = unsafeDir(dir, [user]);
+  const why = unsafeDir(dir, [user], file);
   if (why) throw new Error(`refusing the control socket directory: ${why}; remove it or choose another with --socket`);
 }

@@ -45,8 +45,8 @@ function alive(path: string): Promise<boolean> {
 }
 
 export async function listenControl(path: string, handler: ControlHandler, hooks: ServerHooks): Promise<Server> {
-  // Created 0700 if missing; one that another user owns or may write to is refused.
-  privateSocketDir(dirname(path));
+  // Created 0700 if missing; one that another user owns or may write to is refused (paths.ts).
+  privateSocketDir(dirname(path), undefined, path);
   if (existsSync(path)) {
     if (await alive(path)) throw new Error(`another wasmvsd is already listening on ${path}`);
     unlinkSync(path);

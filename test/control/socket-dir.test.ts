@@ -2,7 +2,7 @@
 // plant a socket where wasmvsd or wasmvsadm would use it. Planting a directory
 // owned by someone else needs root (chown).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtempSync, mkdirSync, rmSync, statSync, chmodSync, chownSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, statSync, chmodSync, chownSync, symlinkSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,13 +42,14 @@ describe('control socket directory', () => {
     expect(unsafeDir(d, [process.getuid!()])).toBeNull();
   });
 
-  it('refuses a group- or other-writable directory, and a symlink', () => {
+  it('refuses a group- or other-writable directory (unless sticky and ours or root\'s), and a symlink', () => {
     const g = join(dir, 'group');
     mkdirSync(g, { mode: 0o700 });
     chmodSync(g, 0o770);
     expect(() => privateSocketDir(g)).toThrow(`refusing the control socket directory: ${g} is writable by its group (mode 0770)`);
+    // Sticky and root's or ours (like /tmp): nobody can replace our socket there.
     chmodSync(g, 0o1777);
-    expect(() => privateSocketDir(g)).toThrow('is writable by its group');
+    expect(() => privateSocketDir(g, undefined, join(g, 'wasmvsd.sock'))).not.toThrow();
     const o = join(dir, 'other');
     mkdirSync(o);
     chmodSync(o, 0o702);
@@ -69,5 +70,17 @@ describe('control socket directory', () => {
     const adm = await wasmvsadm(['-A', '-t', '198.18.0.1:80'], { WASMVS_SOCKET: sock });
     expect(adm.code).toBe(2);
     expect(adm.err).toContain(`wasmvsadm: refusing the control socket ${sock}: ${planted} is owned by uid ${OTHER}`);
+ 
+    // In a sticky directory such as /tmp, a socket file someone else left there is refused.
+    const sticky = join(dir, 'sticky');
+    mkdirSync(sticky);
+    chmodSync(sticky, 0o1777);
+    const stale = join(sticky, 'wasmvsd.sock');
+    writeFileSync(stale, '');
+    chownSync(stale, OTHER, OTHER);
+    const r2 = await daemonExit(['proxy', '--socket', stale, '--state', join(dir, 'state2.rules')]);
+    expect(r2.code).toBe(1);
+    expect(r2.log).toContain(`${stale} belongs to uid ${OTHER}`);
+    expect((await wasmvsadm(['-L', '-n'], { WASMVS_SOCKET: stale })).err).toContain(`${stale} belongs to uid ${OTHER}`);
   });
 });
