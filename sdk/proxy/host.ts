@@ -3,12 +3,16 @@ import type { Director } from '../src/director.js';
 import type { Endpoint } from '../src/types.js';
 import type { Accounting } from './account.js';
 import type { Logger } from './logger.js';
+import type { Limits } from './limits.js';
 
 /** A listened virtual service: key "proto|address|port". */
 export interface VirtualService { key: string; protocol: 'tcp' | 'udp'; address: string; port: number }
 
 /** A live proxied flow to one real server (TCP connection or UDP session). */
 export interface Flow {
+  readonly protocol: 'tcp' | 'udp';
+  /** Its connection-table entry (0: none, a one-packet exchange); the flow ends when the entry expires. */
+  readonly connId: number;
   readonly destId: number;
   readonly svcKey: string;
   readonly dest: Endpoint;
@@ -20,6 +24,13 @@ export interface Host {
   readonly director: Director;
   readonly account: Accounting;
   readonly log: Logger;
+  readonly limits: Limits;
+  /**
+   * May a new UDP session (the service holding `svcOpen`) or TCP connection
+   * open? A refusal is counted and logged once per spell; the caller drops
+   * the datagram or resets the client.
+   */
+  admit(protocol: 'tcp' | 'udp', svcKey: string, svcOpen: number): boolean;
   /** PROXY protocol version for this service and real server, if configured. */
   proxyProtocol(svcKey: string, dest: Endpoint): 1 | 2 | undefined;
   schedulingFailed(svcKey: string, reason: string): void;

@@ -136,11 +136,6 @@ export class Listeners {
     e.udp = undefined;
   }
 
-  /** UDP session expiry, once per tick. */
-  expireUdp(): void {
-    for (const e of this.entries.values()) e.udp?.expire();
-  }
-
   /** service key → listening, for metrics and status. */
   states(): Map<string, boolean> {
     const out = new Map<string, boolean>();

@@ -2,7 +2,8 @@
 // from the Director at scrape time, so they mean exactly what ipvsadm's
 // columns mean: conns/pkts/bytes since the last -Z (--stats), rates as
 // --rate rounds them, ActiveConn/InActConn/PersistConn as -L shows them.
-// Only scheduling and connect failures are counted on the data path.
+// Only scheduling and connect failures and flows refused at a bound
+// (limits.ts) are counted on the data path.
 import { createServer, type Server } from 'node:http';
 import { Registry, Gauge, Counter } from 'prom-client';
 import type { Director } from '../src/director.js';
@@ -13,6 +14,8 @@ export interface DestView { svc: ServiceInfo; dest: DestInfo; healthy: boolean; 
 type Row = { labels: Record<string, string>; value: number };
 type Extract = (v: DestView[], svcs: ServiceInfo[], listeners: Map<string, boolean>) => Row[];
 
+/** "udp|127.0.0.1|53" (the proxy's service key) → "udp/127.0.0.1:53", the label of every series. */
+export const serviceLabel = (key: string) => key.replace(/^(\w+)\|(.*)\|(\d+)$/, '$1/$2:$3');
 const svcLabel = (s: ServiceInfo) => `${s.protocol ?? 'fwm'}/${s.address ?? s.fwmark}:${s.port}`;
 const destLabel = (d: DestInfo) => `${d.address}:${d.port}`;
 
@@ -23,11 +26,13 @@ export class Metrics {
   readonly registry = new Registry();
   readonly schedulingFailures: Counter<'service' | 'reason'>;
   readonly connectFailures: Counter<'service' | 'dest'>;
+  readonly udpDropped: Counter<'service' | 'limit'>;
+  readonly tcpRefused: Counter<'service'>;
   private server: Server | null = null;
   private cache: { at: number; views: DestView[]; svcs: ServiceInfo[] } | null = null;
 
   constructor(private readonly director: Director, private readonly views: () => DestView[],
-    private readonly listeners: () => Map<string, boolean>) {
+    private readonly listeners: () => Map<string, boolean>, open: () => { tcp: number; udp: number } = () => ({ tcp: 0, udp: 0 })) {
     this.schedulingFailures = new Counter({
       name: 'wasmvs_scheduling_failures_total', help: 'Accepted connections or datagrams with no destination available (closed at once)',
       labelNames: ['service', 'reason'], registers: [this.registry],
@@ -36,6 +41,16 @@ export class Metrics {
       name: 'wasmvs_upstream_connect_failures_total', help: 'Connections to a real server that failed (refused, unreachable)',
       labelNames: ['service', 'dest'], registers: [this.registry],
     });
+    this.udpDropped = new Counter({
+      name: 'wasmvs_udp_datagrams_dropped_total', help: 'Datagrams of new client flows dropped because a new UDP session would pass a limit',
+      labelNames: ['service', 'limit'], registers: [this.registry],
+    });
+    this.tcpRefused = new Counter({
+      name: 'wasmvs_tcp_conns_refused_total', help: 'Accepted TCP connections reset because the concurrent connection limit was reached',
+      labelNames: ['service'], registers: [this.registry],
+    });
+    new Gauge({ name: 'wasmvs_udp_sessions', help: 'Open UDP sessions (one socket each)', registers: [this.registry], collect() { this.set(open().udp); } });
+    new Gauge({ name: 'wasmvs_tcp_conns', help: 'Open proxied TCP connections (two sockets each)', registers: [this.registry], collect() { this.set(open().tcp); } });
     for (const f of STAT_FIELDS) {
       this.gauge(`wasmvs_service_${f}`, `ipvsadm --stats ${f} per virtual service (since -Z)`, ['service'],
         (_v, svcs) => svcs.map((s) => ({ labels: { service: svcLabel(s) }, value: s.stats[f] })));

@@ -1,6 +1,8 @@
 // The userspace proxy data path of wasmvsd: listeners per virtual service,
 // the 1-second tick that drives the core's timers and accounting, health
-// checks, drains, metrics and the expire_nodest_conn rule for open sockets.
+// checks, drains, metrics, the expire_nodest_conn rule for open sockets,
+// and the bounds on open flows (limits.ts): flows past a bound are refused
+// and counted; a flow whose table entry expired is cut.
 import { readFileSync } from 'node:fs';
 import type { Director } from '../src/director.js';
 import type { ServiceKey, Endpoint, DestInfo, ServiceInfo } from '../src/types.js';
@@ -9,7 +11,8 @@ import { Accounting } from './account.js';
 import { Listeners } from './listeners.js';
 import { Checks, pairKey, svcKeyOf } from './checks.js';
 import { Drains, type DrainProgress } from './drain.js';
-import { Metrics, type DestView } from './metrics.js';
+import { Metrics, serviceLabel, type DestView } from './metrics.js';
+import { FlowGate, openFilesLimit, resolveLimits, type Limits, type LimitName } from './limits.js';
 import { createLogger, type Logger } from './logger.js';
 import { parseSettings, lookup, destKeyText, svcKeyText, type ProxySettings } from './settings.js';
 import type { Host, Flow } from './host.js';
@@ -22,6 +25,8 @@ export interface ProxyOptions {
   log?: Logger;
   /** Tick period in ms (1 s: the core's clock is in seconds). */
   tickMs?: number;
+  /** The open-files limit the default bounds derive from (default: this process's, from /proc/self/limits). */
+  fds?: number;
 }
 
 const EMPTY: ProxySettings = { health: [], proxyProtocol: [], options: {} };
@@ -42,6 +47,8 @@ export class ProxyDataPath implements Host {
   private checks!: Checks;
   readonly drains = new Drains();
   private readonly flows = new Map<number, Set<Flow>>();
+  /** Open flows per protocol against the bounds. */
+  private readonly gate: FlowGate;
   /** Real servers whose last connection attempt failed (one log line per failing spell). */
   private readonly failing = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
@@ -51,6 +58,10 @@ export class ProxyDataPath implements Host {
 
   constructor(private readonly opts: ProxyOptions = {}) {
     this.log = opts.log ?? createLogger();
+    this.gate = new FlowGate(resolveLimits({}, opts.fds ?? openFilesLimit()), {
+      refused: (p, k, l, b, first) => this.refused(p, k, l, b, first),
+      recovered: (k) => this.log.info({ service: k }, 'accepting new flows again'),
+    });
   }
 
   loadSettings(): ProxySettings {
@@ -66,6 +77,7 @@ export class ProxyDataPath implements Host {
     return {
       health: [...(o.health ?? []), ...s.health], proxyProtocol: [...(o.proxyProtocol ?? []), ...s.proxyProtocol],
       metrics: o.metrics ?? s.metrics ?? envMetrics(), options: { ...s.options, ...o.options },
+      limits: { ...s.limits, ...o.limits },
     };
   }
 
@@ -75,6 +87,7 @@ export class ProxyDataPath implements Host {
     this.listeners = new Listeners(this);
     this.checks = new Checks(director, this.drains, this.log);
     this.applySettings(this.loadSettings());
+    this.log.info({ limits: this.limits }, 'flow limits');
     if (this.settings.metrics) await this.startMetrics(this.settings.metrics);
     await this.sync();
     this.timer = setInterval(() => this.tick(), this.opts.tickMs ?? 1000);
@@ -83,13 +96,14 @@ export class ProxyDataPath implements Host {
 
   applySettings(s: ProxySettings): void {
     this.settings = s;
+    this.gate.limits = resolveLimits(s.limits ?? {}, this.gate.limits.fds);
     if (Object.keys(s.options).length > 0) this.director.setOptions(s.options);
   }
 
   private async startMetrics(m: { host: string; port: number }): Promise<void> {
     // Same service label as the other series: "tcp/127.0.0.1:80".
-    const states = () => new Map([...this.listeners.states()].map(([k, up]) => [k.replace(/^(\w+)\|(.*)\|(\d+)$/, '$1/$2:$3'), up]));
-    this.metrics = new Metrics(this.director, () => this.destViews(), states);
+    const states = () => new Map([...this.listeners.states()].map(([k, up]) => [serviceLabel(k), up]));
+    this.metrics = new Metrics(this.director, () => this.destViews(), states, () => this.gate.open);
     try {
       this.metricsPort = await this.metrics.listen(m.host, m.port);
       this.log.info({ address: `${m.host}:${this.metricsPort}` }, 'metrics on /metrics');
@@ -131,14 +145,26 @@ export class ProxyDataPath implements Host {
 
   private tick(): void {
     try {
-      this.director.advance();
+      // Traffic of the last tick re-arms its entries before the timer wheel moves: a busy flow never expires.
       this.account.flush();
-      this.listeners.expireUdp();
+      this.director.advance();
+      this.expireIdle();
       this.expireNodest();
       this.stepDrains();
       if (++this.ticks % 5 === 0 && this.listeners.retryDue()) void this.sync();
     } catch (e) {
       this.log.error(`tick failed: ${(e as Error).stack ?? String(e)}`);
+    }
+  }
+
+  /**
+   * Flows whose table entry is gone (idle past its state's timeout — UDP,
+   * ESTABLISHED, FIN_WAIT… — or flushed) end: IPVS no longer knows them, so
+   * neither socket may stay open. Set iteration tolerates the deletions.
+   */
+  private expireIdle(): void {
+    for (const set of this.flows.values()) {
+      for (const f of set) if (f.connId !== 0 && this.director.connection(f.connId) === null) f.destroy();
     }
   }
 
@@ -158,6 +184,21 @@ export class ProxyDataPath implements Host {
     return lookup(this.settings.proxyProtocol, svcKey, destKeyText(dest.address, dest.port))?.version;
   }
 
+  get limits(): Limits { return this.gate.limits; }
+
+  admit(protocol: 'tcp' | 'udp', svcKey: string, svcOpen: number): boolean {
+    return this.gate.admit(protocol, svcKey, svcOpen);
+  }
+
+  private refused(protocol: 'tcp' | 'udp', svcKey: string, limit: LimitName, bound: number, first: boolean): void {
+    if (protocol === 'tcp') this.metrics?.tcpRefused.inc({ service: serviceLabel(svcKey) });
+    else this.metrics?.udpDropped.inc({ service: serviceLabel(svcKey), limit });
+    if (!first) return;
+    this.log.warn({ service: svcKey, limit, bound }, protocol === 'tcp'
+      ? `TCP connection limit reached (${limit}=${bound}); new connections are reset`
+      : `UDP session limit reached (${limit}=${bound}); datagrams of new client flows are dropped`);
+  }
+
   schedulingFailed(svcKey: string, reason: string): void {
     this.metrics?.schedulingFailures.inc({ service: svcKey, reason });
   }
@@ -168,7 +209,8 @@ export class ProxyDataPath implements Host {
     const key = pairKey(svcKey, destKeyText(dest.address, dest.port));
     if (this.failing.has(key)) return;
     this.failing.add(key);
-    this.log.warn({ service: svcKey, dest: d, reason }, `real server ${d} refuses connections (${reason}); clients scheduled to it are reset`);
+    const what = reason === 'ETIMEDOUT' ? 'does not answer' : 'refuses connections';
+    this.log.warn({ service: svcKey, dest: d, reason }, `real server ${d} ${what} (${reason}); clients scheduled to it are reset`);
   }
 
   connectOk(svcKey: string, dest: Endpoint): void {
@@ -180,12 +222,15 @@ export class ProxyDataPath implements Host {
   opened(flow: Flow): void {
     let set = this.flows.get(flow.destId);
     if (!set) { set = new Set(); this.flows.set(flow.destId, set); }
+    if (set.has(flow)) return;
     set.add(flow);
+    this.gate.open[flow.protocol]++;
   }
 
   closed(flow: Flow): void {
     const set = this.flows.get(flow.destId);
     if (!set?.delete(flow)) return;
+    this.gate.open[flow.protocol]--;
     if (set.size === 0) this.flows.delete(flow.destId);
   }
 

@@ -6,10 +6,12 @@
 //   # wasmvs-proxy proxy-protocol -t VIP:PORT [-r RIP:PORT] v1|v2
 //   # wasmvs-proxy metrics 127.0.0.1:9469
 //   # wasmvs-proxy option expire_nodest_conn=1 | expire_quiescent_template=1 | conn_reuse_mode=N
+//   # wasmvs-proxy limits [udp-sessions=N] [udp-sessions-per-service=N] [tcp-conns=N] [connect-timeout=S]
 //
 // -u instead of -t for UDP services. send/expect are percent-decoded (%0D%0A).
 // A bad directive is reported with its line number and skipped.
 import { parseAddr } from '../src/address.js';
+import { limitsOf, type LimitSettings } from './limits.js';
 
 export interface HealthSettings {
   interval: number; timeout: number; rise: number; fall: number; send?: string; expect?: string;
@@ -27,6 +29,8 @@ export interface ProxySettings {
   proxyProtocol: { scope: Scope; version: 1 | 2 }[];
   metrics?: { host: string; port: number };
   options: { expireNodestConn?: boolean; expireQuiescentTemplate?: boolean; connReuseMode?: number };
+  /** Session/connection bounds and the connect timeout (limits.ts); unset ones are derived from the fd limit. */
+  limits?: LimitSettings;
 }
 
 export const svcKeyText = (proto: string, address: string, port: number) => `${proto}|${address}|${port}`;
@@ -104,6 +108,10 @@ function directive(words: string[], out: ProxySettings): void {
     out.metrics = { host: ep.address, port: ep.port };
   } else if (kind === 'option') {
     optionOf(args, out.options);
+  } else if (kind === 'limits') {
+    const l: LimitSettings = {};
+    limitsOf(args, l);
+    out.limits = { ...out.limits, ...l };
   } else {
     throw new Error(`unknown directive ${kind ?? ''}`);
   }

@@ -7,6 +7,10 @@
 //   client FIN / real server FIN    → client-fin / server-fin (CLOSE_WAIT, FIN_WAIT, TIME_WAIT; inactive)
 //   an error or RST on either side  → reset (CLOSE)
 //   both sockets gone               → close (TIME_WAIT stays until it expires)
+// Bounds: the real server must accept within the connect timeout (else the
+// client is reset, as a refusal would); the entry's expiry in the table (idle
+// past the state's timeout) resets both sockets (the proxy's tick); past the
+// concurrent-connection limit an accepted client is reset before scheduling.
 import { connect, type Socket } from 'node:net';
 import type { ConnEventName } from '../src/conns.js';
 import type { Decision, Endpoint } from '../src/types.js';
@@ -15,6 +19,8 @@ import { proxyHeader, plainAddress } from './proxyproto.js';
 import type { Host, Flow, VirtualService } from './host.js';
 
 export class TcpFlow implements Flow {
+  readonly protocol = 'tcp';
+  readonly connId: number;
   readonly destId: number;
   readonly dest: Endpoint;
   private readonly t: Tracked;
@@ -24,6 +30,7 @@ export class TcpFlow implements Flow {
 
   constructor(private readonly host: Host, readonly svcKey: string, private readonly client: Socket,
     clientEp: Endpoint, vip: Endpoint, private readonly d: Decision) {
+    this.connId = d.id;
     this.destId = d.destId;
     this.dest = d.dest;
     this.t = tracked('tcp', clientEp, vip, d.dest, d.destId, d.method);
@@ -46,7 +53,18 @@ export class TcpFlow implements Flow {
   private wire(): void {
     const { client, upstream, host, t } = this;
     let connected = false;
-    upstream.once('connect', () => { connected = true; this.event('established'); host.connectOk(this.svcKey, this.dest); });
+    const timer = setTimeout(() => {
+      const e: NodeJS.ErrnoException = new Error(`no answer within ${host.limits.connectTimeoutMs / 1000} s`);
+      e.code = 'ETIMEDOUT';
+      upstream.destroy(e);
+    }, host.limits.connectTimeoutMs);
+    upstream.once('connect', () => {
+      connected = true;
+      clearTimeout(timer);
+      this.event('established');
+      host.connectOk(this.svcKey, this.dest);
+    });
+    upstream.once('close', () => clearTimeout(timer));
     client.on('data', (c: Buffer) => host.account.in(t, c.length));
     upstream.on('data', (c: Buffer) => host.account.out(t, c.length));
     client.once('end', () => this.event('client-fin'));
@@ -86,6 +104,11 @@ export class TcpFlow implements Flow {
 export function acceptTcp(host: Host, vs: VirtualService, sock: Socket): void {
   const address = sock.remoteAddress, port = sock.remotePort;
   if (address === undefined || port === undefined) { sock.destroy(); return; }
+  if (!host.admit('tcp', vs.key, 0)) {
+    sock.on('error', () => {});
+    sock.resetAndDestroy();
+    return;
+  }
   const client = { address: plainAddress(address), port };
   const vip = { address: vs.address, port: vs.port };
   let d: Decision | null = null;

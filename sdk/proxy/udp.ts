@@ -7,7 +7,9 @@
 //
 // A session socket is connected to its real server, so the kernel hands it
 // datagrams from that address and port only: nothing else local can speak
-// as the VIP.
+// as the VIP. Sessions are bounded per service and in all (limits.ts): a
+// datagram that would need a session past a bound is dropped before the
+// table sees it and counted, as IPVS drops what it cannot track.
 import { createSocket, type Socket as Dgram, type RemoteInfo } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { Endpoint } from '../src/types.js';
@@ -21,13 +23,15 @@ const OPS_REPLY_MS = 2000;
 const CONNECTING_QUEUE = 16;
 
 class UdpSession implements Flow {
+  readonly protocol = 'udp';
   readonly sock: Dgram;
   readonly t: Tracked;
   private done = false;
   /** Datagrams waiting for the connect (dgram refuses a send without an address until then); null once connected. */
   private waiting: Buffer[] | null = [];
   constructor(private readonly host: Host, readonly svcKey: string, readonly connId: number, readonly destId: number,
-    readonly dest: Endpoint, client: Endpoint, vip: Endpoint, method: Tracked['method'], reply: (m: Buffer) => void) {
+    readonly dest: Endpoint, client: Endpoint, vip: Endpoint, method: Tracked['method'], reply: (m: Buffer) => void,
+    private readonly gone: (s: UdpSession) => void) {
     this.t = tracked('udp', client, vip, dest, destId, method);
     this.sock = createSocket(isIPv6(dest.address) ? 'udp6' : 'udp4');
     this.sock.on('message', (m) => { host.account.out(this.t, m.length); reply(m); });
@@ -65,11 +69,14 @@ class UdpSession implements Flow {
     this.done = true;
     try { this.sock.close(); } catch { /* already closed */ }
     this.host.closed(this);
+    this.gone(this);
   }
 }
 
 export class UdpService {
   private readonly sessions = new Map<string, UdpSession>();
+  /** Sessions and one-packet exchanges open now (the per-service bound counts both). */
+  private open = 0;
 
   constructor(private readonly host: Host, readonly vs: VirtualService, readonly sock: Dgram) {
     sock.on('message', (m, r) => this.datagram(m, r));
@@ -79,6 +86,8 @@ export class UdpService {
     const client = { address: plainAddress(r.address), port: r.port };
     const vip = { address: this.vs.address, port: this.vs.port };
     const key = `${client.address}|${client.port}`;
+    // A flow without a session needs a new socket: refuse before the table schedules (and counts) an entry.
+    if (!this.sessions.has(key) && !this.host.admit('udp', this.vs.key, this.open)) return;
     let res;
     try {
       [res] = this.host.director.packet({ protocol: 'udp', direction: 'in', client, virtual: vip, length: m.length });
@@ -93,33 +102,35 @@ export class UdpService {
     let s = this.sessions.get(key);
     if (s !== undefined && (s.connId !== res.id || s.destId !== res.destId)) { s.destroy(); s = undefined; }
     if (s === undefined) {
-      s = new UdpSession(this.host, this.vs.key, res.id, res.destId, res.address, client, vip, res.method, reply);
-      this.sessions.set(key, s);
-      s.sock.once('close', () => { if (this.sessions.get(key) === s) this.sessions.delete(key); });
+      s = this.session(res.id, res.destId, res.address, client, vip, res.method, reply, key);
     }
     s.send(m);
   }
 
+  private session(connId: number, destId: number, dest: Endpoint, client: Endpoint, vip: Endpoint, method: Tracked['method'],
+    reply: (b: Buffer) => void, key?: string): UdpSession {
+    this.open++;
+    const s = new UdpSession(this.host, this.vs.key, connId, destId, dest, client, vip, method, reply, (gone) => {
+      this.open--;
+      if (key !== undefined && this.sessions.get(key) === gone) this.sessions.delete(key);
+    });
+    if (key !== undefined) this.sessions.set(key, s);
+    return s;
+  }
+
   private onePacket(m: Buffer, client: Endpoint, vip: Endpoint, destId: number, dest: Endpoint, method: Tracked['method'],
     reply: (b: Buffer) => void): void {
-    const s = new UdpSession(this.host, this.vs.key, 0, destId, dest, client, vip, method, (b) => { reply(b); s.destroy(); });
+    const s = this.session(0, destId, dest, client, vip, method, (b) => { reply(b); s.destroy(); });
     const timer = setTimeout(() => s.destroy(), OPS_REPLY_MS);
     timer.unref();
     s.sock.once('close', () => clearTimeout(timer));
     s.send(m);
   }
 
-  /** Drop sessions whose table entry expired (the UDP timeout) or was flushed. */
-  expire(): void {
-    for (const s of this.sessions.values()) {
-      if (s.connId !== 0 && this.host.director.connection(s.connId) === null) s.destroy();
-    }
-  }
-
   get size(): number { return this.sessions.size; }
 
   close(): void {
-    for (const s of this.sessions.values()) s.destroy();
+    for (const s of [...this.sessions.values()]) s.destroy();
     try { this.sock.close(); } catch { /* already closed */ }
   }
 }

@@ -1,11 +1,12 @@
-// Unit tests of the proxy's pure parts: settings directives, PROXY protocol
-// bytes, the SIGHUP difference, health rise/fall, drain steps, and the core's
-// DOWN flag (skipped like OVERLOAD, weight untouched).
+// Unit tests of the proxy's pure parts: settings directives, flow limits,
+// PROXY protocol bytes, the SIGHUP difference, health rise/fall, drain steps,
+// and the core's DOWN flag (skipped like OVERLOAD, weight untouched).
 import { describe, it, expect } from 'vitest';
 import { parseSettings, lookup, HEALTH_DEFAULTS } from '../../sdk/proxy/settings.js';
 import { proxyV1, proxyV2 } from '../../sdk/proxy/proxyproto.js';
 import { configDiff, wantedState } from '../../sdk/proxy/reload.js';
 import { HealthCheck } from '../../sdk/proxy/health.js';
+import { parseOpenFiles, openFilesLimit, resolveLimits, FlowGate, FALLBACK_FDS } from '../../sdk/proxy/limits.js';
 import { Drains } from '../../sdk/proxy/drain.js';
 import { ControlHandler } from '../../sdk/control/handler.js';
 import { director } from '../helpers.js';
@@ -33,6 +34,81 @@ describe('settings directives', () => {
     expect(warnings).toEqual(['line 7: bad service address nowhere (directive skipped)', 'line 8: bad rise=0 (directive skipped)']);
     expect(lookup(s.proxyProtocol, 'tcp|127.0.0.1|80', '127.0.0.1|8080')?.version).toBe(2);
     expect(lookup(s.proxyProtocol, 'tcp|127.0.0.1|80', '127.0.0.1|8081')).toBeUndefined();
+  });
+});
+
+describe('flow limits', () => {
+  const limitsText = (soft: string) => [
+    'Limit                     Soft Limit           Hard Limit           Units     ',
+    'Max processes             63704                63704                processes ',
+    `Max open files            ${soft.padEnd(21)}${soft.padEnd(21)}files     `,
+  ].join('\n');
+
+  it('reads the soft open-files limit of /proc/self/limits, falling back when it cannot', () => {
+    expect(parseOpenFiles(limitsText('1024'))).toBe(1024);
+    expect(parseOpenFiles(limitsText('unlimited'))).toBe(Infinity);
+    expect(parseOpenFiles('Max processes 5 5 processes')).toBe(null);
+    expect(openFilesLimit(() => limitsText('256'))).toBe(256);
+    expect(openFilesLimit(() => { throw new Error('ENOENT'); })).toBe(FALLBACK_FDS);
+    expect(openFilesLimit(() => '')).toBe(FALLBACK_FDS);
+  });
+
+  it('derives the bounds from the fd limit; sessions + 2 x connections + reserve never pass it', () => {
+    const rows = [256, 1024, 65536, 1_048_576, Infinity].map((fds) => {
+      const l = resolveLimits({}, fds);
+      return [fds, l.reserve, l.udpSessions, l.udpSessionsPerService, l.tcpConns];
+    });
+    expect(rows).toEqual([
+      [256, 64, 96, 48, 48],
+      [1024, 128, 448, 224, 224],
+      [65536, 1024, 32256, 16128, 16128],
+      [1_048_576, 1024, 65536, 32768, 65536],
+      [Infinity, 1024, 65536, 32768, 65536],
+    ]);
+    for (const [fds, reserve, udp, , tcp] of rows.slice(0, 3)) expect(reserve + udp + 2 * tcp).toBeLessThanOrEqual(fds);
+    expect(resolveLimits({}, 16)).toMatchObject({ udpSessions: 1, udpSessionsPerService: 1, tcpConns: 1, connectTimeoutMs: 10_000 });
+    expect(resolveLimits({ udpSessions: 10, tcpConns: 3, connectTimeout: 0.5 }, 1024))
+      .toMatchObject({ udpSessions: 10, udpSessionsPerService: 5, tcpConns: 3, connectTimeoutMs: 500 });
+  });
+
+  it('the gate: per-service before global bounds; one refusal spell per service, ended below 3/4 of the bound', () => {
+    const events: string[] = [];
+    const gate = new FlowGate(resolveLimits({ udpSessions: 8, udpSessionsPerService: 4, tcpConns: 4 }, 1024), {
+      refused: (p, k, l, b, first) => events.push(`${first ? 'refuse' : 'again'} ${p} ${k} ${l}=${b}`),
+      recovered: (k) => events.push(`recovered ${k}`),
+    });
+    expect(gate.admit('udp', 'a', 3)).toBe(true);
+    expect(gate.admit('udp', 'a', 4)).toBe(false);
+    expect(gate.admit('udp', 'a', 4)).toBe(false);
+    expect(gate.admit('udp', 'a', 3)).toBe(true);
+    expect(gate.admit('udp', 'a', 2)).toBe(true);
+    gate.open.udp = 8;
+    expect(gate.admit('udp', 'b', 0)).toBe(false);
+    gate.open.tcp = 4;
+    expect(gate.admit('tcp', 'c', 0)).toBe(false);
+    gate.open.tcp = 2;
+    expect(gate.admit('tcp', 'c', 0)).toBe(true);
+    expect(events).toEqual([
+      'refuse udp a udp_sessions_per_service=4', 'again udp a udp_sessions_per_service=4', 'recovered a',
+      'refuse udp b udp_sessions=8', 'refuse tcp c tcp_conns=4', 'recovered c',
+    ]);
+  });
+
+  it('the limits directive sets what it names; a bad word skips the whole line', () => {
+    const warnings: string[] = [];
+    const s = parseSettings([
+      '# wasmvs-proxy limits udp-sessions=5000 udp-sessions-per-service=100',
+      '# wasmvs-proxy limits tcp-conns=20000 connect-timeout=2.5',
+      '# wasmvs-proxy limits tcp-conns=7 udp-sessions=0',
+      '# wasmvs-proxy limits fds=3',
+      '# wasmvs-proxy limits tcp-conns=1.5',
+    ].join('\n'), (m) => warnings.push(m));
+    expect(s.limits).toEqual({ udpSessions: 5000, udpSessionsPerService: 100, tcpConns: 20000, connectTimeout: 2.5 });
+    expect(warnings).toEqual([
+      'line 3: bad limit udp-sessions=0 (directive skipped)',
+      'line 4: unknown limit fds=3 (directive skipped)',
+      'line 5: bad limit tcp-conns=1.5 (directive skipped)',
+    ]);
   });
 });
 
