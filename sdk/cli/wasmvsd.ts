@@ -89,7 +89,8 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   const stateFile = statePath(args.state);
   const director = await Director.create({ connTabBits: args.connTabBits });
   // Holds a copy of the configuration only while an atomic request is tried on it.
-  const scratch = await Director.create({ seed: 1, connections: false });
+  const newScratch = () => Director.create({ seed: 1, connections: false });
+  const scratch = await newScratch();
   // SIGHUP reloads: acknowledged only once durable, like a request on the socket.
   const apply = (cmds: ConfigCmd[]) => {
     const r = handler.apply(cmds, false);
@@ -99,7 +100,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   const dp: DataPath = (await loadDataPath(args.mode, { mode: args.mode, configFile: args.config, args: args.dataPathArgs, log, apply })) ?? noopDataPath;
   const handler = new ControlHandler(director, {
     size: 2 ** args.connTabBits, mode: args.mode, dataPath: dp.name, abiVersion: version.ABI_VERSION,
-    drain: dp.drain ? (req) => dp.drain!(req) : undefined, scratch,
+    drain: dp.drain ? (req) => dp.drain!(req) : undefined, scratch, renewScratch: newScratch,
   });
   const saved = readStateFile(stateFile);
   const store = new StateStore(stateFile, () => handler.stateText(), { log });

@@ -26,6 +26,12 @@ export interface HandlerOptions {
    * atomic request is undone operation by operation.
    */
   scratch?: Director;
+  /**
+   * A fresh scratch Director for the next atomic request. The core gets slower
+   * to refill after each clear(), so a used copy is dropped, never reused;
+   * without this hook the first one is reused.
+   */
+  renewScratch?(): Promise<Director>;
 }
 
 /** A request this daemon cannot serve (e.g. drain without a data path that drains). */
@@ -70,7 +76,10 @@ export function rollbackWith(undo: UndoLog, d: Director): Rollback {
 }
 
 export class ControlHandler {
-  constructor(readonly director: Director, readonly opts: HandlerOptions) {}
+  private scratch: Director | null;
+  constructor(readonly director: Director, readonly opts: HandlerOptions) {
+    this.scratch = opts.scratch ?? null;
+  }
 
   handle(req: Request): Reply {
     try {
@@ -184,8 +193,9 @@ export class ControlHandler {
 
   /** Run `f` on a copy of the configuration; false when there is no scratch Director or the copy fails. */
   onScratch(f: (scratch: Director) => boolean): boolean {
-    const s = this.opts.scratch;
+    const s = this.scratch;
     if (!s) return false;
+    const renew = this.opts.renewScratch;
     try {
       copyConfig(this.director, s);
       return f(s);
@@ -193,7 +203,13 @@ export class ControlHandler {
       // A copy that cannot be made (memory) proves nothing: the live apply and its undo decide.
       return false;
     } finally {
-      try { s.clear(); } catch { /* the next copy clears again */ }
+      if (renew) {
+        // Until the new one is ready, atomic requests are undone operation by operation.
+        this.scratch = null;
+        renew().then((d) => { this.scratch = d; }, () => { /* none: undo only */ });
+      } else {
+        try { s.clear(); } catch { /* the next copy clears again */ }
+      }
     }
   }
 
