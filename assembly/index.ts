@@ -25,6 +25,7 @@ import * as gateway from "./packet/gateway";
 import * as bulk from "./table/bulk";
 import { lookupBatch } from "./table/conn_lookup";
 import { schedTableSize, schedTableAt } from "./sched/registry";
+import { allocatedBytes } from "./table/alloc";
 
 /** Set seeds and allocate the I/O regions; call once before anything else. */
 export function init(seedLo: u32, seedHi: u32): i32 {
@@ -247,6 +248,8 @@ export function connTabBits(bits: u32): i32 { return conns.connTabBits(bits); }
 export function connTabSize(): i32 { return conns.connTabSize(); }
 /** Bytes held by the table: records, IPv6 side table and index. */
 export function connMemory(): f64 { return conns.connMemory(); }
+/** Bytes held by the core's allocator (records, tables, caches, conn chunks excluded). */
+export function memAllocated(): f64 { return <f64>allocatedBytes(); }
 /** ipvsadm --set tcp tcpfin udp (0 = unchanged); E_INVAL above INT_MAX/HZ. */
 export function setTimeouts(tcp: u32, tcpfin: u32, udp: u32): i32 { return conns.setTimeoutsChecked(tcp, tcpfin, udp); }
 /** 0 tcp, 1 tcpfin, 2 udp (seconds). */

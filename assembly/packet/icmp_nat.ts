@@ -17,7 +17,7 @@ const ICMP_SOURCE_QUENCH: u32 = 4;
 const ICMP_TIME_EXCEEDED: u32 = 11;
 
 /** The quoted packet: its offset in the buffer and its 5-tuple. */
-export class Quoted {
+@unmanaged export class Quoted {
   off: u32 = 0;
   proto: u32 = 0;
   src: u32 = 0;

@@ -11,7 +11,7 @@ import { pkt } from "./parse";
 import { PROTO_UDP } from "../abi/layout";
 
 /** The new address (host-order words, IPv4 in w0) and port of one side. */
-export class Endpoint {
+@unmanaged export class Endpoint {
   w0: u32 = 0; w1: u32 = 0; w2: u32 = 0; w3: u32 = 0;
   port: u32 = 0;
 }

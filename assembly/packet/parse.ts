@@ -6,7 +6,7 @@ import { sumBytes } from "./csum";
 import { bump, CNT_PKT_MALFORMED_IP, CNT_PKT_BAD_CSUM, CNT_PKT_TRUNC_L4, CNT_PKT_FRAGMENT, CNT_PKT_NOT_BALANCED } from "../stats/counters";
 import { PKT_CONTINUE, PKT_PASS, PKT_DROP, PROTO_TCP, PROTO_UDP } from "../abi/layout";
 
-export class Parsed {
+@unmanaged export class Parsed {
   af: u32 = 0;
   /** IPv4 header length, or 40 + extension headers for IPv6. */
   l3len: u32 = 0;

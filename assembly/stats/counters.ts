@@ -1,5 +1,6 @@
 // Named global counters (ABI: the index is stable; the SDK names them in
 // sdk/src/core/counters.ts). Failures bump a counter instead of logging.
+import { Nums } from "../table/vec";
 export const CNT_SCHEDULED: i32 = 0;
 export const CNT_NO_DEST: i32 = 1;
 export const CNT_NOT_OURS: i32 = 2;
@@ -42,7 +43,7 @@ export const CNT_GW_REPLIES: i32 = 53;
 export const CNT_GW_ICMP_SENT: i32 = 54;
 export const CNT_MAX: i32 = 64;
 
-const counters = new StaticArray<u64>(CNT_MAX);
+const counters = changetype<Nums<u64>>(memory.data(64 * 8, 8)); // CNT_MAX entries
 
 @inline export function bump(i: i32): void {
   unchecked((counters[i] += 1));
@@ -50,5 +51,5 @@ const counters = new StaticArray<u64>(CNT_MAX);
 
 export function counterValue(i: i32): u64 {
   if (i < 0 || i >= CNT_MAX) return 0;
-  return counters[i];
+  return unchecked(counters[i]);
 }

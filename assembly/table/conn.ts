@@ -12,7 +12,7 @@ import { classOf, classAdd, classMove } from "./conn_class";
 import { METHOD_MASQ, PROTO_TCP } from "../abi/layout";
 
 /** A connection key (scratch objects; nothing allocates per packet). */
-export class ConnKey {
+@unmanaged export class ConnKey {
   af: u32 = 4;
   proto: u32 = 0;
   c0: u32 = 0;

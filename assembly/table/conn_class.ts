@@ -5,6 +5,7 @@
 import * as M from "./conn_mem";
 import { S_ESTABLISHED, S_SYN_RECV, S_SYNACK, S_SYN_SENT, S_NONE } from "./tcp_states";
 import { PROTO_TCP } from "../abi/layout";
+import { Nums } from "./vec";
 
 /** Half-open TCP (NONE, SYN_SENT, SYN_RECV, SYNACK) and unassured idle templates. */
 export const CLASS_HALF_OPEN: i32 = 0;
@@ -15,7 +16,7 @@ export const CLASS_ESTABLISHED: i32 = 2;
 /** Templates that still control connections: never evicted. */
 export const CLASS_PINNED: i32 = 3;
 
-const counts = new StaticArray<i32>(4);
+const counts = changetype<Nums<i32>>(memory.data(4 * 4, 4));
 
 export function classOf(i: u32): i32 {
   const f = M.flagsOf(i);
@@ -42,5 +43,5 @@ export function classOf(i: u32): i32 {
 }
 
 export function classCount(c: i32): i32 {
-  return counts[c];
+  return unchecked(counts[c]);
 }

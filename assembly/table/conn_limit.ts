@@ -16,6 +16,7 @@ import { tcpTimeout, udpTimeoutNow, S_ESTABLISHED, S_SYN_RECV, S_SYNACK } from "
 import { services } from "./services";
 import { PROTO_TCP, SVC_F_ONEPACKET } from "../abi/layout";
 import { bump, CNT_EVICT_HALF_OPEN, CNT_CONN_LIMIT, CNT_DROP_ENTRY } from "../stats/counters";
+import { Nums } from "./vec";
 
 function findVictim(c: i32): u32 {
   const start = wheelLast() + 1;
@@ -58,7 +59,7 @@ export function makeRoom(n: u32): bool {
 }
 
 // --- drop_entry --------------------------------------------------------------
-const todropCounter = new StaticArray<i32>(9);
+const todropCounter = changetype<Nums<i32>>(memory.data(9 * 4, 4));
 let sweepPos: u32 = 0;
 
 /** todrop_entry: idle >= 60 s since its last re-arm and in_pkts 1..8, one in in_pkts. */

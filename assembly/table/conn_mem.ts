@@ -17,6 +17,7 @@
 //  38 state   u8: low nibble TCP state, high nibble in_pkts (saturating at 15)
 //  39 gen     u8   generation of this slot (stale ids are rejected)
 import { allocPages, freePages, pagesFor } from "./conn_pages";
+import { Nums } from "./vec";
 
 export const R_HNEXT: usize = 0;
 export const R_WNEXT: usize = 4;
@@ -57,7 +58,7 @@ const MAX_CHUNKS: i32 = 1024;
 /** Largest record index + 1: ids keep 24 bits for the index. */
 export const MAX_RECORDS: u32 = <u32>MAX_CHUNKS << CHUNK_BITS;
 
-const chunks = new StaticArray<usize>(MAX_CHUNKS);
+const chunks = changetype<Nums<usize>>(memory.data(1024 * 4, 4)); // MAX_CHUNKS entries
 let nchunks: i32 = 0;
 /** Next never-used index. */
 let hwm: u32 = 1;

@@ -8,10 +8,11 @@
 // Freed blocks (superseded bucket arrays and side tables) go on a free list of
 // page runs, sorted by address and coalesced, which later requests take first
 // fit. Blocks are never returned to TLSF and wasm memory never shrinks.
+import { Nums } from "./vec";
 const MAX_RUNS: i32 = 64;
 /** First page of each free run, ascending. */
-const runStart = new StaticArray<u32>(MAX_RUNS);
-const runLen = new StaticArray<u32>(MAX_RUNS);
+const runStart = changetype<Nums<u32>>(memory.data(64 * 4, 4)); // MAX_RUNS entries
+const runLen = changetype<Nums<u32>>(memory.data(64 * 4, 4));
 let nruns: i32 = 0;
 /** Pages on the free list. */
 let spare: u32 = 0;

@@ -4,8 +4,9 @@ import * as M from "./conn_mem";
 import { dportOf, destOf } from "./conn";
 import { wheelLast } from "./wheel";
 import { PROTO_TCP, PROTO_UDP, CONN_S_UDP, CONN_S_ASSURED, CONN_F_NOOUTPUT, CONN_F_INACTIVE, CONN_F_TEMPLATE, CONN_F_ONE_PACKET } from "../abi/layout";
+import { Nums } from "./vec";
 
-export class ConnView {
+@unmanaged export class ConnView {
   id: u32 = 0;
   af: u32 = 4;
   proto: u32 = 0;
@@ -18,9 +19,9 @@ export class ConnView {
   vport: u32 = 0;
   dport: u32 = 0;
   ncontrol: u32 = 0;
-  caddr: StaticArray<u32> = new StaticArray<u32>(4);
-  vaddr: StaticArray<u32> = new StaticArray<u32>(4);
-  daddr: StaticArray<u32> = new StaticArray<u32>(4);
+  caddr: Nums<u32> = changetype<Nums<u32>>(memory.data(16, 4));
+  vaddr: Nums<u32> = changetype<Nums<u32>>(memory.data(16, 4));
+  daddr: Nums<u32> = changetype<Nums<u32>>(memory.data(16, 4));
 }
 
 export const view = new ConnView();

@@ -1,6 +1,7 @@
 // The TCP state tables of ip_vs_proto_tcp.c (tcp_states and the secure_tcp
 // table tcp_states_dos), the per-state timeouts and the `--set` rules.
 // A table cell is the next state for (direction, event, current state).
+import { Nums } from "./vec";
 
 export const S_NONE: u32 = 0;
 export const S_ESTABLISHED: u32 = 1;
@@ -31,7 +32,7 @@ export const EV_NONE: i32 = -1;
 const NO: u8 = 0, ES: u8 = 1, SS: u8 = 2, SR: u8 = 3, FW: u8 = 4, TW: u8 = 5;
 const CL: u8 = 6, CW: u8 = 7, LA: u8 = 8, LI: u8 = 9, SA: u8 = 10;
 
-const NORMAL: StaticArray<u8> = [
+const NORMAL = changetype<Nums<u8>>(memory.data<u8>([
   // INPUT
   SR, ES, ES, SR, SR, SR, SR, SR, SR, SR, SR, // syn
   CL, CW, SS, TW, TW, TW, CL, CW, LA, LI, TW, // fin
@@ -47,10 +48,10 @@ const NORMAL: StaticArray<u8> = [
   CL, FW, SS, TW, FW, TW, CL, CW, LA, LI, TW, // fin
   ES, ES, SS, ES, FW, TW, CL, CW, CL, LI, ES, // ack
   CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, CL, // rst
-];
+]));
 
 // tcp_states_dos: the differences listed in the reference §2.8.
-const SECURE: StaticArray<u8> = [
+const SECURE = changetype<Nums<u8>>(memory.data<u8>([
   // INPUT
   SR, ES, ES, SR, SR, SR, SR, SR, SR, SR, SA, // syn
   CL, CW, SS, TW, TW, TW, CL, CW, LA, LI, SA, // fin
@@ -66,17 +67,17 @@ const SECURE: StaticArray<u8> = [
   CL, FW, SS, TW, FW, TW, CL, CW, LA, LI, TW, // fin
   ES, ES, SS, ES, FW, TW, CL, CW, CL, LI, ES, // ack
   CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, CL, // rst
-];
+]));
 
 /** Default timeouts per state, seconds (tcp_timeouts). */
-const DEFAULT_TCP: StaticArray<u32> = [2, 900, 120, 60, 120, 120, 10, 60, 30, 120, 120];
+const DEFAULT_TCP = changetype<Nums<u32>>(memory.data<u32>([2, 900, 120, 60, 120, 120, 10, 60, 30, 120, 120]));
 export const DEFAULT_UDP_TIMEOUT: u32 = 300;
 
-const tcpTimeouts = new StaticArray<u32>(<i32>S_COUNT);
+const tcpTimeouts = changetype<Nums<u32>>(memory.data(11 * 4, 4)); // S_COUNT entries
 let udpTimeout: u32 = DEFAULT_UDP_TIMEOUT;
 
 export function resetTimeouts(): void {
-  for (let i = 0; i < <i32>S_COUNT; i++) unchecked((tcpTimeouts[i] = DEFAULT_TCP[i]));
+  for (let i = 0; i < <i32>S_COUNT; i++) unchecked((tcpTimeouts[i] = unchecked(DEFAULT_TCP[i])));
   udpTimeout = DEFAULT_UDP_TIMEOUT;
 }
 resetTimeouts();
