@@ -34,6 +34,9 @@ import { alloc, free } from "./alloc";
   heapPos: i32 = -1;
   /** Connections and templates that still point here (keeps a deleted dest in the trash). */
   refcnt: u32 = 0;
+  /** Index in the trash list and next dest in the trash hash chain (trash.ts). */
+  trashPos: i32 = -1;
+  tnext: Dest | null = null;
   /** lblc/lblcr cache entries pointing here (ip_vs_dest_hold in the kernel's caches). */
   cacheRefs: u32 = 0;
   /** Its id was dropped by the trash sweep while caches still held it: freed by the last putDest. */
@@ -95,6 +98,7 @@ export function newDest(): Dest | null {
   d.method = 3;
   d.flags = DEST_F_AVAILABLE;
   d.heapPos = -1;
+  d.trashPos = -1;
   d.stats = st;
   return d;
 }
