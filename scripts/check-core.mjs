@@ -46,7 +46,7 @@ export function reachable(funcs, roots) {
     const f = todo.pop();
     if (seen.has(f) || !funcs.has(f)) continue;
     seen.add(f);
-    for (const c of funcs.get(f).matchAll(/\(call (\$\S+?)[\s)]/g)) todo.push(c[1]);
+    for (const c of funcs.get(f).matchAll(/\bcall (\$[^\s)]+)/g)) todo.push(c[1]);
     if (/call_indirect/.test(funcs.get(f))) todo.push('<indirect>');
   }
   return seen;
@@ -73,7 +73,8 @@ export function checkCore() {
     const shadow = [...data].filter((f) => inc.funcs.get(f).includes('__stack_pointer'));
     const stub = parseWat(compile('stub', dir));
     const all = reachable(stub.funcs, [...stub.exports.values()]);
-    const allocating = [...all].filter((f) => /\(call \$~lib\/rt\/stub\/__(alloc|new)\b/.test(stub.funcs.get(f) ?? ''));
+    // Inlining may remove the call to __alloc, so look for the bump pointer itself too.
+    const allocating = [...all].filter((f) => /\bcall \$~lib\/rt\/stub\/__(alloc|new)\b|global\.[gs]et \$~lib\/rt\/stub\/offset/.test(stub.funcs.get(f) ?? ''));
     return { dataPathFunctions: data.size, shadow, allocating, indirect: data.has('<indirect>') };
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -6,6 +6,7 @@
 // firing visits only the records in it: expired ones and lazily re-armed ones,
 // never the whole table.
 import { rec, R_WNEXT, R_WPREV, R_EXPIRES } from "./conn_mem";
+import { alloc } from "./alloc";
 
 export const WHEEL_BITS: u32 = 12;
 export const WHEEL_SIZE: u32 = 1 << WHEEL_BITS;
@@ -19,8 +20,7 @@ let last: u32 = 0;
 
 export function wheelInit(now: u32): void {
   if (slots == 0) {
-    slots = heap.alloc(<usize>WHEEL_SIZE * 4);
-    memory.fill(slots, 0, <usize>WHEEL_SIZE * 4);
+    slots = alloc(<usize>WHEEL_SIZE * 4); // zeroed, from the core's allocator
   }
   last = now;
 }

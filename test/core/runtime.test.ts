@@ -10,7 +10,7 @@ describe('core runtime check', () => {
     const wat = [
       '(module',
       ' (func $a (param i32)',
-      '  (call $b)',
+      '  call $b',
       ' )',
       ' (func $b',
       '  global.get $~lib/memory/__stack_pointer',
