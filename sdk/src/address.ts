@@ -3,11 +3,30 @@
 import ipaddr from 'ipaddr.js';
 
 export type Family = 4 | 6;
+/** Shared by every caller of parseAddr (cached): never mutate `w`. */
 export interface CoreAddr { af: Family; w: [number, number, number, number] }
 
 /** Parse an IPv4 or IPv6 literal; null when it is not one. */
+/**
+ * Parsed addresses by their text: a host scheduling many flows sees the same
+ * few VIPs and clients again and again, and a Map hit (~20 ns) is cheaper
+ * than even the dotted-quad fast path. Bounded: cleared when full. Entries are
+ * frozen, since every caller shares them.
+ */
+const parsed = new Map<string, CoreAddr | null>();
+const PARSED_MAX = 4096;
+
 export function parseAddr(text: string): CoreAddr | null {
   if (typeof text !== 'string') return null;
+  const hit = parsed.get(text);
+  if (hit !== undefined) return hit;
+  const a = parseUncached(text);
+  if (parsed.size >= PARSED_MAX) parsed.clear();
+  parsed.set(text, a === null ? null : Object.freeze({ af: a.af, w: a.w }));
+  return parsed.get(text) as CoreAddr | null;
+}
+
+function parseUncached(text: string): CoreAddr | null {
   let s = text.trim();
   if (s.startsWith('[') && s.endsWith(']')) s = s.slice(1, -1);
   const quad = dottedQuad(s);

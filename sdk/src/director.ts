@@ -1,5 +1,5 @@
 // Director: IPVS's configuration operations and scheduling over one core.
-import { Core, type ServiceRecord, type DestRecord, type DecisionRecord } from './core/core.js';
+import { Core, type ServiceRecord, type DestRecord, type DecisionRecord, type FlowSpec } from './core/core.js';
 import { instantiateCore, type WasmSource, type CoreFlavor } from './core/load.js';
 import { layout as L, status } from './core/abi.gen.js';
 import { errorFromStatus, InvalidOperationError } from './errors.js';
@@ -45,6 +45,8 @@ export class Director {
   private readonly clock: () => number;
   /** Endpoint objects per dest id, reused by schedule() (cleared on any dest change). */
   private readonly endpoints = new Map<number, { address: string; port: number }>();
+  /** One FlowSpec reused by schedule(): the per-call path allocates only its result. */
+  private readonly scratchFlow: FlowSpec = { af: 4, proto: 6, tcpflags: 0, fwmark: 0, caddr: [0, 0, 0, 0], vaddr: [0, 0, 0, 0], cport: 0, vport: 0, len: 0 };
 
   private constructor(core: Core, clock: () => number) {
     this.core = core;
@@ -268,10 +270,19 @@ export class Director {
 
   /** Schedule one new flow; null when no destination is available or no service matches. */
   schedule(flow: FlowInput): Decision | null {
-    this.core.writeFlow(0, flowSpec(flow));
-    this.core.x.schedule(1, this.now(flow.now));
-    const r = this.core.readDecision(0);
-    return r.status < 0 ? null : this.decision(r);
+    const core = this.core;
+    core.writeFlow(0, flowSpec(flow, this.scratchFlow));
+    core.x.schedule(1, this.now(flow.now));
+    // The common case reads three words of the decision record; the full record
+    // only for a destination not seen yet (or seen with another port).
+    const u = core.words();
+    const w = core.decisionWord(0);
+    if ((u[w] | 0) < 0) return null;
+    const dest = u[w + 2];
+    const m = u[w + 3];
+    const ep = this.endpoints.get(dest);
+    if (ep === undefined || ep.port !== m >>> 16) return this.decision(core.readDecision(0));
+    return { id: u[w + 1], dest: ep, destId: dest, method: METHOD_NAMES[m & 0xff] ?? 'route' };
   }
 
   /** Schedule many flows in as few core calls as possible; one result per flow. */

@@ -21,7 +21,8 @@ export interface DestRecord extends DestSpec {
 
 export interface FlowSpec {
   af: number; proto: number; tcpflags: number; fwmark: number;
-  caddr: readonly number[]; vaddr: readonly number[]; cport: number; vport: number; len: number;
+  /** Always four words (IPv4 in the first): writeFlow copies all four. */
+  caddr: readonly [number, number, number, number]; vaddr: readonly [number, number, number, number]; cport: number; vport: number; len: number;
 }
 export interface DecisionRecord {
   status: number; conn: number; dest: number; method: number; daf: number; dport: number; daddr: number[];
@@ -55,6 +56,11 @@ export class Core {
     this.buf = x.memory.buffer;
     this.dv = new DataView(this.buf);
     this.u32 = new Uint32Array(this.buf);
+    if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) throw new Error('wasmvs needs a little-endian platform');
+    // writeFlow/readDecision move whole words: they rely on this packing of the records.
+    if (L.FLOW_FWMARK !== 4 || L.FLOW_CADDR !== 8 || L.FLOW_VADDR !== 24 || L.FLOW_CPORT !== 40 || L.FLOW_VPORT !== 42
+      || L.FLOW_LEN !== 44 || L.DEC_CONN !== 4 || L.DEC_DEST !== 8 || L.DEC_METHOD !== 12 || L.DEC_DAF !== 13
+      || L.DEC_DPORT !== 14 || L.DEC_DADDR !== 16) throw new Error('wasmvs SDK: flow/decision record layout changed; update core.ts');
   }
 
   /** Current DataView (memory may have grown during the last call). */
@@ -150,28 +156,40 @@ export class Core {
   listAddr(i: number, stride: number): number { return this.base + L.REGION_LIST + i * stride; }
 
   /** Write flow record i of the flow region. */
+  /**
+   * Flow record i, written as words (the record is word-aligned; wasm memory
+   * and every platform Node runs on are little-endian, checked at load).
+   * Byte 3 (FLOW_DIR) is kept: the packet path writes it after this.
+   */
   writeFlow(i: number, f: FlowSpec): void {
-    const dv = this.view();
-    const p = this.base + L.REGION_FLOWS + i * L.FLOW_SIZE;
-    dv.setUint8(p + L.FLOW_AF, f.af);
-    dv.setUint8(p + L.FLOW_PROTO, f.proto);
-    dv.setUint8(p + L.FLOW_TCPFLAGS, f.tcpflags);
-    dv.setUint32(p + L.FLOW_FWMARK, f.fwmark >>> 0, true);
-    this.writeAddr(dv, p + L.FLOW_CADDR, f.caddr);
-    this.writeAddr(dv, p + L.FLOW_VADDR, f.vaddr);
-    dv.setUint16(p + L.FLOW_CPORT, f.cport, true);
-    dv.setUint16(p + L.FLOW_VPORT, f.vport, true);
-    dv.setUint32(p + L.FLOW_LEN, f.len >>> 0, true);
+    this.view();
+    const u = this.u32;
+    const w = (this.base + L.REGION_FLOWS + i * L.FLOW_SIZE) >>> 2;
+    const c = f.caddr;
+    const v = f.vaddr;
+    u[w] = (u[w] & 0xff000000) | (f.af & 0xff) | ((f.proto & 0xff) << 8) | ((f.tcpflags & 0xff) << 16);
+    u[w + 1] = f.fwmark;
+    // Addresses are always four words (parseAddr); IPv4 uses the first.
+    u[w + 2] = c[0]; u[w + 3] = c[1]; u[w + 4] = c[2]; u[w + 5] = c[3];
+    u[w + 6] = v[0]; u[w + 7] = v[1]; u[w + 8] = v[2]; u[w + 9] = v[3];
+    u[w + 10] = (f.cport & 0xffff) | ((f.vport & 0xffff) << 16);
+    u[w + 11] = f.len;
+  }
+
+  /** u32 index of decision record i in words() (status, conn, dest, method|daf<<8|dport<<16, daddr). */
+  decisionWord(i: number): number {
+    return (this.base + L.REGION_DECISIONS + i * L.DECISION_SIZE) >>> 2;
   }
 
   readDecision(i: number): DecisionRecord {
-    const dv = this.view();
-    const p = this.base + L.REGION_DECISIONS + i * L.DECISION_SIZE;
+    this.view();
+    const u = this.u32;
+    const w = (this.base + L.REGION_DECISIONS + i * L.DECISION_SIZE) >>> 2;
+    const m = u[w + 3];
     return {
-      status: dv.getInt32(p + L.DEC_STATUS, true), conn: dv.getUint32(p + L.DEC_CONN, true),
-      dest: dv.getUint32(p + L.DEC_DEST, true), method: dv.getUint8(p + L.DEC_METHOD),
-      daf: dv.getUint8(p + L.DEC_DAF), dport: dv.getUint16(p + L.DEC_DPORT, true),
-      daddr: this.readAddr(dv, p + L.DEC_DADDR),
+      status: u[w] | 0, conn: u[w + 1], dest: u[w + 2],
+      method: m & 0xff, daf: (m >>> 8) & 0xff, dport: m >>> 16,
+      daddr: [u[w + 4], u[w + 5], u[w + 6], u[w + 7]],
     };
   }
 
