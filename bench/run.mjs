@@ -28,6 +28,7 @@ const { runServices } = await import('./core/services.mjs');
 const { runBoundary } = await import('./core/boundary.mjs');
 const { runMaglev } = await import('./core/maglev.mjs');
 const { renderReport } = await import('./core/report.mjs');
+const { runSameWork, renderSameWork } = await import('./core/samework.mjs');
 
 const cfg = settings(quick);
 const t0 = Date.now();
@@ -51,6 +52,10 @@ async function runSuites() {
   }
   if (want('services')) res.services = await runServices(cfg, [100, 5000, 20000, 30000, 100000], log);
   if (want('picks')) res.picks = await runPicks(cfg, [1, 10, 100, 1000], log);
+  if (want('samework')) {
+    res.samework = await runSameWork(cfg);
+    log(`same work: ${res.samework.rows.map((r) => `${r.sched} ${r.ratio.toFixed(2)}x`).join(', ')}`);
+  }
 
   res.seconds = (Date.now() - t0) / 1000;
   res.loadEnd = os.loadavg().map((x) => x.toFixed(2)).join(' ');
@@ -66,7 +71,7 @@ async function runSuites() {
 if (res.picks && res.services && res.boundary && res.maglev) {
   const analysisFile = here('./core/ANALYSIS.md');
   const analysis = existsSync(analysisFile) ? readFileSync(analysisFile, 'utf8') : '';
-  const md = renderReport(res, quick ? '' : analysis);
+  const md = renderReport(res, quick ? '' : analysis) + (res.samework ? `\n\n${renderSameWork(res.samework)}\n` : '');
   const target = quick ? here('./out/REPORT-core.quick.md') : here('./REPORT-core.md');
   writeFileSync(target, md);
   log(`wrote ${target}`);
