@@ -88,6 +88,11 @@ export function writeDestRecord(p: usize, d: Dest): void {
 }
 
 /** Load flow record i of the flow region into `f`. */
+/** The address family byte of flow record i. */
+@inline export function flowFamily(i: u32): u32 {
+  return rd8(ioBase() + L.REGION_FLOWS + i * L.FLOW_SIZE + L.FLOW_AF);
+}
+
 export function readFlow(i: u32, f: Flow): void {
   const p = ioBase() + L.REGION_FLOWS + i * L.FLOW_SIZE;
   f.af = rd8(p + L.FLOW_AF);
