@@ -1,18 +1,28 @@
 // The netfilter and policy-routing state the gateway owns, computed from the
 // Director's services and applied atomically. Everything lives in dedicated
-// chains (WASMVS-GW in mangle, WASMVS-GW-RAW in raw, each jumped to from
-// PREROUTING) and in ip rules at one dedicated preference, so a run can find
-// and remove what a crashed run left behind without touching anyone else's.
+// chains and in ip rules recognisable by content (routes.ts), so a run can
+// find and remove what a crashed run left behind without touching anyone
+// else's:
+//   - mangle WASMVS-GW, from PREROUTING: requests to the VIPs, queued before
+//     routing so the rewritten packet (NAT's RIP, TUN's outer header, DR's
+//     mark) is what the kernel routes;
+//   - mangle WASMVS-GW-FWD, from FORWARD: NAT replies, queued after routing
+//     as IPVS does. Their new source is the VIP, a local address on an
+//     IPVS-style director: rewritten before routing they would be martians
+//     (or fail rp_filter); after it, the route (to the client) is decided
+//     and nothing checks the source again;
+//   - raw WASMVS-GW-RAW, from PREROUTING: both, untracked.
 import { execFileSync } from 'node:child_process';
 import { layout as L } from '../../sdk/src/core/abi.gen.js';
 import type { ServiceInfo, DestInfo } from '../../sdk/src/types.js';
+import { applyRoutes, deleteRoutes, RULE_PREF, type DrRoute } from './routes.js';
 
 export interface ServiceView { service: ServiceInfo; dests: readonly DestInfo[] }
 
 export const CHAIN = 'WASMVS-GW';
+export const FWD_CHAIN = 'WASMVS-GW-FWD';
 export const RAW_CHAIN = 'WASMVS-GW-RAW';
-/** ip rule preference of every DR rule (ours alone; cleanup deletes all rules at it). */
-export const RULE_PREF = 31337;
+export { RULE_PREF };
 
 export interface QueueSpec { first: number; last: number; failOpen: boolean }
 
@@ -23,10 +33,13 @@ export const run: Exec = (cmd, args, input) =>
 
 /** The chains' content and DR routes of one address family. */
 export interface FamilyRules {
+  /** WASMVS-GW (PREROUTING): requests. */
   mangle: string[];
+  /** WASMVS-GW-FWD (FORWARD): NAT replies. */
+  forward: string[];
   raw: string[];
   /** DR: verdict mark → real server next hop. */
-  routes: { mark: number; via: string }[];
+  routes: DrRoute[];
 }
 
 export interface RuleSet extends FamilyRules {
@@ -92,7 +105,7 @@ class Collect {
   readonly vips: Groups;
   readonly replies: Groups;
   readonly marks = new Set<number>();
-  readonly out: FamilyRules = { mangle: [], raw: [], routes: [] };
+  readonly out: FamilyRules = { mangle: [], forward: [], raw: [], routes: [] };
   constructor(readonly v6: boolean) {
     const blocks = v6 ? (a: Iterable<string>) => [...new Set(a)].map((x) => `${x}/128`) : cidrs;
     this.vips = new Groups(blocks); // key "proto port": -d BLOCK -p proto [--dport port]
@@ -104,15 +117,14 @@ class Collect {
       const [proto, port] = key.split(' ');
       return `-p ${proto}${port !== '0' ? ` --${dir}port ${port}` : ''}`;
     };
-    const matches = [
+    const requests = [
       ...this.vips.rules((k, c) => `-d ${c} ${portMatch('d', k)}`),
       ...[...this.marks].map((m) => `-m mark --mark ${m}`),
-      ...this.replies.rules((k, c) => `-s ${c} ${portMatch('s', k)}`),
     ];
-    for (const m of matches) {
-      this.out.mangle.push(`-A ${CHAIN} ${m} ${queueTarget(q)}`);
-      this.out.raw.push(`-A ${RAW_CHAIN} ${m} -j CT --notrack`);
-    }
+    const replies = this.replies.rules((k, c) => `-s ${c} ${portMatch('s', k)}`);
+    for (const m of requests) this.out.mangle.push(`-A ${CHAIN} ${m} ${queueTarget(q)}`);
+    for (const m of replies) this.out.forward.push(`-A ${FWD_CHAIN} ${m} ${queueTarget(q)}`);
+    for (const m of [...requests, ...replies]) this.out.raw.push(`-A ${RAW_CHAIN} ${m} -j CT --notrack`);
     return this.out;
   }
 }
@@ -143,14 +155,21 @@ export function ruleSet(services: readonly ServiceView[], q: QueueSpec): RuleSet
   return { ...fam[4].finish(q), v6: fam[6].finish(q), tunnels };
 }
 
-/** iptables-restore input replacing our chain of one table (--noflush keeps everyone else's). */
-function restoreText(table: string, chain: string, rules: readonly string[]): string {
-  return `*${table}\n:${chain} - [0:0]\n${rules.join('\n')}${rules.length ? '\n' : ''}COMMIT\n`;
+/** iptables-restore input replacing our chains of one table (--noflush keeps everyone else's). */
+function restoreText(table: string, chains: readonly string[], rules: readonly string[]): string {
+  return `*${table}\n${chains.map((c) => `:${c} - [0:0]\n`).join('')}${rules.join('\n')}${rules.length ? '\n' : ''}COMMIT\n`;
 }
 
-function hasJump(exec: Exec, f: Family, table: string, chain: string): boolean {
+/** Our chains and the built-in chain that jumps to each (first rule). */
+const JUMPS: ReadonlyArray<readonly [table: string, hook: string, chain: string]> = [
+  ['raw', 'PREROUTING', RAW_CHAIN],
+  ['mangle', 'PREROUTING', CHAIN],
+  ['mangle', 'FORWARD', FWD_CHAIN],
+];
+
+function hasJump(exec: Exec, f: Family, table: string, hook: string, chain: string): boolean {
   try {
-    exec(f.iptables, ['-t', table, '-C', 'PREROUTING', '-j', chain]);
+    exec(f.iptables, ['-t', table, '-C', hook, '-j', chain]);
     return true;
   } catch {
     return false;
@@ -158,69 +177,34 @@ function hasJump(exec: Exec, f: Family, table: string, chain: string): boolean {
 }
 
 /**
- * Writes the chains (atomically per table) and makes sure PREROUTING jumps
- * to them first; returns the DR routes that could not be installed (a real
+ * Writes the chains (atomically per table) and makes sure PREROUTING and
+ * FORWARD jump to them first; returns the DR routes that could not be installed (a real
  * server not on a connected segment), as messages. IPv6 is touched only when
  * some IPv6 service needs it (ip6tables may be missing otherwise).
  */
 export function applyRules(rs: RuleSet, exec: Exec = run): string[] {
   const errors = applyFamily(V4, rs, exec);
-  if (rs.v6.mangle.length || rs.v6.routes.length) errors.push(...applyFamily(V6, rs.v6, exec));
+  if (rs.v6.mangle.length || rs.v6.forward.length || rs.v6.routes.length) errors.push(...applyFamily(V6, rs.v6, exec));
   else removeFamily(V6, exec);
   return errors;
 }
 
 function applyFamily(f: Family, rs: FamilyRules, exec: Exec): string[] {
-  exec(f.restore, ['--noflush'], restoreText('raw', RAW_CHAIN, rs.raw));
-  exec(f.restore, ['--noflush'], restoreText('mangle', CHAIN, rs.mangle));
-  for (const [table, chain] of [['raw', RAW_CHAIN], ['mangle', CHAIN]]) {
-    if (!hasJump(exec, f, table, chain)) exec(f.iptables, ['-t', table, '-I', 'PREROUTING', '1', '-j', chain]);
+  exec(f.restore, ['--noflush'], restoreText('raw', [RAW_CHAIN], rs.raw));
+  exec(f.restore, ['--noflush'], restoreText('mangle', [CHAIN, FWD_CHAIN], [...rs.mangle, ...rs.forward]));
+  for (const [table, hook, chain] of JUMPS) {
+    if (!hasJump(exec, f, table, hook, chain)) exec(f.iptables, ['-t', table, '-I', hook, '1', '-j', chain]);
   }
-  return applyRoutes(f, rs.routes, exec);
-}
-
-/** ip rule fwmark M → table M whose default route is the real server (on-link). */
-function applyRoutes(f: Family, routes: FamilyRules['routes'], exec: Exec): string[] {
-  deleteRoutes(f, exec);
-  const errors: string[] = [];
-  for (const r of routes) {
-    try {
-      exec('ip', [...f.ip, 'route', 'replace', 'default', 'via', r.via, 'table', String(r.mark)]);
-      exec('ip', [...f.ip, 'rule', 'add', 'pref', String(RULE_PREF), 'fwmark', String(r.mark), 'table', String(r.mark)]);
-    } catch (e) {
-      errors.push(`DR real server ${r.via}: no route on a connected segment (${String((e as Error).message).split('\n').slice(-2).join(' ').trim()})`);
-    }
-  }
-  return errors;
-}
-
-/** Removes every ip rule at RULE_PREF and flushes the tables they pointed to. */
-function deleteRoutes(f: Family, exec: Exec): void {
-  const tables = new Set<string>();
-  for (let i = 0; i < 4096; i++) {
-    let line: string;
-    try {
-      line = exec('ip', [...f.ip, 'rule', 'show', 'pref', String(RULE_PREF)]).split('\n').find((l) => l.trim() !== '') ?? '';
-    } catch {
-      break;
-    }
-    if (!line) break;
-    const t = /lookup (\S+)/.exec(line);
-    if (t) tables.add(t[1]);
-    exec('ip', [...f.ip, 'rule', 'del', 'pref', String(RULE_PREF)]);
-  }
-  for (const t of tables) {
-    try { exec('ip', [...f.ip, 'route', 'flush', 'table', t]); } catch { /* already empty */ }
-  }
+  return applyRoutes(f.ip, rs.routes, exec);
 }
 
 function removeFamily(f: Family, exec: Exec): void {
-  for (const [table, chain] of [['raw', RAW_CHAIN], ['mangle', CHAIN]]) {
-    for (let i = 0; i < 16 && hasJump(exec, f, table, chain); i++) exec(f.iptables, ['-t', table, '-D', 'PREROUTING', '-j', chain]);
+  for (const [table, hook, chain] of JUMPS) {
+    for (let i = 0; i < 16 && hasJump(exec, f, table, hook, chain); i++) exec(f.iptables, ['-t', table, '-D', hook, '-j', chain]);
     try { exec(f.iptables, ['-t', table, '-F', chain]); } catch { /* no chain */ }
     try { exec(f.iptables, ['-t', table, '-X', chain]); } catch { /* no chain */ }
   }
-  deleteRoutes(f, exec);
+  deleteRoutes(f.ip, exec);
 }
 
 /** Removes every trace of a gateway run (ours or a crashed one's), both families; safe when nothing is there. */

@@ -3,7 +3,8 @@
 // run's leftovers are found, and the daemon options.
 import { describe, expect, it } from 'vitest';
 import { layout as L } from '../../sdk/src/core/abi.gen.js';
-import { ruleSet, applyRules, removeRules, cidrs, CHAIN, RAW_CHAIN, RULE_PREF, type Exec } from '../../native-host/lib/rules.js';
+import { ruleSet, applyRules, removeRules, cidrs, CHAIN, FWD_CHAIN, RAW_CHAIN, RULE_PREF, type Exec } from '../../native-host/lib/rules.js';
+import { DR_MARK_SELECTOR } from '../../native-host/lib/routes.js';
 import { parseGatewayArgs } from '../../native-host/lib/gateway.js';
 import { parseDaemonArgs } from '../../sdk/cli/wasmvsd.js';
 import { director } from '../helpers.js';
@@ -20,16 +21,19 @@ async function view(methods: Array<'masq' | 'route' | 'tunnel'>) {
 }
 
 describe('gateway rules', () => {
-  it('queues the VIP, NAT replies per real server, notracks both; DR gets mark routes; TUN is reported', async () => {
+  it('queues the VIP before routing, NAT replies after it (FORWARD), notracks both; DR gets mark routes; TUN is reported', async () => {
     const rs = ruleSet(await view(['masq', 'route', 'tunnel']), { first: 3, last: 3, failOpen: true });
     expect(rs.mangle).toEqual([
       `-A ${CHAIN} -d ${VIP}/32 -p tcp --dport 80 -j NFQUEUE --queue-num 3 --queue-bypass`,
       `-A ${CHAIN} -d ${VIP}/32 -p icmp -j NFQUEUE --queue-num 3 --queue-bypass`,
       `-A ${CHAIN} -m mark --mark 7 -j NFQUEUE --queue-num 3 --queue-bypass`,
-      `-A ${CHAIN} -s 198.18.41.2/32 -p tcp --sport 80 -j NFQUEUE --queue-num 3 --queue-bypass`,
-      `-A ${CHAIN} -s 198.18.41.2/32 -p icmp -j NFQUEUE --queue-num 3 --queue-bypass`,
+    ]);
+    expect(rs.forward).toEqual([
+      `-A ${FWD_CHAIN} -s 198.18.41.2/32 -p tcp --sport 80 -j NFQUEUE --queue-num 3 --queue-bypass`,
+      `-A ${FWD_CHAIN} -s 198.18.41.2/32 -p icmp -j NFQUEUE --queue-num 3 --queue-bypass`,
     ]);
     expect(rs.raw).toContain(`-A ${RAW_CHAIN} -d ${VIP}/32 -p tcp --dport 80 -j CT --notrack`);
+    expect(rs.raw).toContain(`-A ${RAW_CHAIN} -s 198.18.41.2/32 -p tcp --sport 80 -j CT --notrack`);
     expect(rs.routes).toHaveLength(1);
     expect(rs.routes[0].via).toBe('198.18.41.3');
     expect(rs.routes[0].mark & ~L.GW_DR_SLOT_MASK).toBe(L.GW_DR_MARK_BASE);
@@ -51,10 +55,8 @@ describe('gateway rules', () => {
     d.addDest(key, { address: '2001:db8:1::3', port: 53, method: 'route' });
     const rs = ruleSet(d.services().map((s) => ({ service: s, dests: d.dests(key) })), { first: 0, last: 0, failOpen: false });
     expect(rs.mangle).toEqual([]);
-    expect(rs.v6.mangle).toEqual([
-      `-A ${CHAIN} -d 2001:db8::1/128 -p udp --dport 53 -j NFQUEUE --queue-num 0`,
-      `-A ${CHAIN} -s 2001:db8:1::2/128 -p udp --sport 5353 -j NFQUEUE --queue-num 0`,
-    ]);
+    expect(rs.v6.mangle).toEqual([`-A ${CHAIN} -d 2001:db8::1/128 -p udp --dport 53 -j NFQUEUE --queue-num 0`]);
+    expect(rs.v6.forward).toEqual([`-A ${FWD_CHAIN} -s 2001:db8:1::2/128 -p udp --sport 5353 -j NFQUEUE --queue-num 0`]);
     expect(rs.v6.routes.map((r) => r.via)).toEqual(['2001:db8:1::3']);
     const calls: string[] = [];
     applyRules(rs, (cmd, args) => { calls.push(`${cmd} ${args.join(' ')}`); if (args[2] === '-C') throw new Error('no'); return ''; });
@@ -74,7 +76,7 @@ describe('gateway rules', () => {
     const exec: Exec = (cmd, args, input) => {
       const line = `${cmd} ${args.join(' ')}`;
       calls.push(input ? `${line} <<${input}` : line);
-      const jump = `${cmd} ${args[1]}`;
+      const jump = `${cmd} ${args[1]} ${args[3]}`;
       if (args[2] === '-C') { if (!jumps.has(jump)) throw new Error('no rule'); return ''; }
       if (args[2] === '-I') jumps.add(jump);
       if (args[2] === '-D') jumps.delete(jump);
@@ -84,18 +86,54 @@ describe('gateway rules', () => {
     };
     applyRules(ruleSet(await view(['route']), { first: 0, last: 0, failOpen: true }), exec);
     expect(calls[0]).toBe(`iptables-restore --noflush <<*raw\n:${RAW_CHAIN} - [0:0]\n-A ${RAW_CHAIN} -d ${VIP}/32 -p tcp --dport 80 -j CT --notrack\n-A ${RAW_CHAIN} -d ${VIP}/32 -p icmp -j CT --notrack\n-A ${RAW_CHAIN} -m mark --mark 7 -j CT --notrack\nCOMMIT\n`);
-    expect(calls.filter((c) => c.includes('-I PREROUTING 1'))).toEqual([`iptables -t raw -I PREROUTING 1 -j ${RAW_CHAIN}`, `iptables -t mangle -I PREROUTING 1 -j ${CHAIN}`]);
+    expect(calls[1]).toBe(`iptables-restore --noflush <<*mangle\n:${CHAIN} - [0:0]\n:${FWD_CHAIN} - [0:0]\n` +
+      `-A ${CHAIN} -d ${VIP}/32 -p tcp --dport 80 -j NFQUEUE --queue-num 0 --queue-bypass\n-A ${CHAIN} -d ${VIP}/32 -p icmp -j NFQUEUE --queue-num 0 --queue-bypass\n` +
+      `-A ${CHAIN} -m mark --mark 7 -j NFQUEUE --queue-num 0 --queue-bypass\nCOMMIT\n`);
+    expect(calls.filter((c) => / -I \w+ 1 /.test(c))).toEqual([`iptables -t raw -I PREROUTING 1 -j ${RAW_CHAIN}`,
+      `iptables -t mangle -I PREROUTING 1 -j ${CHAIN}`, `iptables -t mangle -I FORWARD 1 -j ${FWD_CHAIN}`]);
     applyRules(ruleSet(await view(['route']), { first: 0, last: 0, failOpen: true }), exec);
-    expect(calls.filter((c) => c.includes('-I PREROUTING 1'))).toHaveLength(2); // a second apply adds no jump
+    expect(calls.filter((c) => / -I \w+ 1 /.test(c))).toHaveLength(3); // a second apply adds no jump
     expect(calls).toContain('ip route flush table 1470103553');
     expect(calls.some((c) => c.startsWith(`ip rule add pref ${RULE_PREF} fwmark`))).toBe(true);
     calls.length = 0;
     rules = 1;
     removeRules(exec);
     expect(calls).toContain(`iptables -t mangle -X ${CHAIN}`);
+    expect(calls).toContain(`iptables -t mangle -X ${FWD_CHAIN}`);
     expect(calls).toContain(`iptables -t raw -X ${RAW_CHAIN}`);
     expect(calls).toContain(`ip rule del pref ${RULE_PREF}`);
     expect(jumps.size).toBe(0);
+  });
+
+  it('DR marks skip the local table (the VIP may be local): the plain rule is swapped, never missing, and restored', async () => {
+    // A model of the ip rule list: add appends after rules of the same pref, del removes the first match.
+    type R = { priority: number; table: string; src: string; not?: null; fwmark?: string; fwmask?: string };
+    const list: R[] = [{ priority: 0, src: 'all', table: 'local' }, { priority: 32766, src: 'all', table: 'main' }];
+    const seen: string[] = [];
+    const exec: Exec = (cmd, args) => {
+      if (cmd !== 'ip' || !args.includes('rule')) return '';
+      if (args[0] === '-j') return JSON.stringify(list);
+      const pref = Number(args[args.indexOf('pref') + 1]);
+      const not = args.includes('not');
+      const [fwmark, fwmask] = not ? DR_MARK_SELECTOR.split('/') : [];
+      if (args[1] === 'add' && args.includes('local')) {
+        const at = list.findIndex((r) => r.priority > pref);
+        list.splice(at < 0 ? list.length : at, 0, not ? { priority: pref, not: null, src: 'all', fwmark, fwmask, table: 'local' } : { priority: pref, src: 'all', table: 'local' });
+      } else if (args[1] === 'del' && args.includes('local')) {
+        list.splice(list.findIndex((r) => r.priority === pref && r.table === 'local' && (!not || r.fwmark === fwmark)), 1);
+      }
+      // After every step some rule still sends unmarked packets to the local table.
+      seen.push(list.filter((r) => r.table === 'local').map((r) => ('not' in r ? 'not' : 'plain')).join(','));
+      return '';
+    };
+    applyRules(ruleSet(await view(['route']), { first: 0, last: 0, failOpen: true }), exec);
+    expect(list[0]).toEqual({ priority: 0, not: null, src: 'all', fwmark: '0x57a00000', fwmask: '0xfff00000', table: 'local' });
+    expect(list.filter((r) => r.table === 'local')).toHaveLength(1);
+    applyRules(ruleSet(await view(['route']), { first: 0, last: 0, failOpen: true }), exec); // a reapply changes nothing
+    expect(list.filter((r) => r.table === 'local')).toHaveLength(1);
+    removeRules(exec);
+    expect(list).toEqual([{ priority: 0, src: 'all', table: 'local' }, { priority: 32766, src: 'all', table: 'main' }]);
+    expect(seen.filter((s) => s === '')).toEqual([]);
   });
 });
 
