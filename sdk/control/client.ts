@@ -1,7 +1,7 @@
 // wasmvsadm's side of the control socket: one connection, requests in order,
 // one reply line each. Implements the CLI's Backend.
 import { connect, type Socket } from 'node:net';
-import type { Request, Reply, ConfigCmd, CmdResult, ServiceEntry, ConnEntry, Timeouts, DaemonInfo } from './protocol.js';
+import { MAX_LINE_BYTES, type Request, type Reply, type ConfigCmd, type CmdResult, type ServiceEntry, type ConnEntry, type Timeouts, type DaemonInfo } from './protocol.js';
 import type { ServiceKey } from '../src/types.js';
 import type { Backend } from '../cli/run.js';
 import { RemoteError } from '../cli/run.js';
@@ -53,11 +53,16 @@ export class ControlClient implements Backend {
   }
 
   async request(req: Omit<Request, 'id'> & { op: Request['op'] }): Promise<Reply> {
-    const s = await this.open();
     const id = this.nextId++;
+    const line = JSON.stringify({ ...req, id }) + '\n';
+    // The daemon would read this far and refuse it: say so before sending anything.
+    if (line.length > MAX_LINE_BYTES) {
+      throw new RemoteError({ code: 'E2BIG', message: `wasmvsd: request too large (${line.length} bytes, limit ${MAX_LINE_BYTES}); restore it in parts or without --atomic` });
+    }
+    const s = await this.open();
     return new Promise((resolve, reject) => {
       this.waiting.push({ resolve, reject });
-      s.write(JSON.stringify({ ...req, id }) + '\n');
+      s.write(line);
     });
   }
 

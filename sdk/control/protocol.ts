@@ -5,9 +5,12 @@ import type { ServiceKey, ServiceOptions, DestOptions, ServiceInfo, DestInfo } f
 
 export type { StatsCounters as Counters, StatsRates as Rates } from '../src/types.js';
 
-/** Longest request line the daemon accepts (a whole --atomic restore travels as one line). */
-export const MAX_LINE_BYTES = 256 * 1024 * 1024;
-
+/**
+ * Longest request line the daemon accepts (a whole --atomic restore travels
+ * as one line: PACKED_BATCH records are about 48 MB of base64). Longer lines
+ * are refused by the client before sending, by the daemon while receiving.
+ */
+export const MAX_LINE_BYTES = 64 * 1024 * 1024;
 
 /** A configuration change, one ipvsadm command line after local validation. */
 export type ConfigCmd =

@@ -1,39 +1,17 @@
 // The control socket: newline-delimited JSON over a unix socket, mode 0600.
 // Every line gets exactly one reply; a bad line gets an error reply and the
 // daemon carries on. Accepted changes reach the state file before the reply.
-import { createServer, connect, type Server, type Socket } from 'node:net';
+// What clients may cost is bounded (bounds.ts, session.ts).
+import { createServer, connect, type Server } from 'node:net';
 import { chmodSync, unlinkSync, existsSync } from 'node:fs';
 import { privateSocketDir } from './paths.js';
 import { dirname } from 'node:path';
-import { MAX_LINE_BYTES, type Reply } from './protocol.js';
 import type { ControlHandler } from './handler.js';
-import { replyTo, badRequest, type ServerHooks } from './server-core.js';
-import { LineSplitter } from './lines.js';
+import type { ServerHooks } from './server-core.js';
+import { DEFAULT_BOUNDS, RefusalLog, type ControlBounds, type RefusalReason } from './bounds.js';
+import { ControlSession, refuseClient, type SharedState } from './session.js';
 
-export type { ServerHooks };
-
-function serve(sock: Socket, handler: ControlHandler, hooks: ServerHooks): void {
-  const lines = new LineSplitter();
-  sock.setEncoding('utf8');
-  sock.on('error', () => sock.destroy());
-  sock.on('data', (chunk: string) => {
-    for (const line of lines.push(chunk)) {
-      if (line.trim() === '') continue;
-      let reply: Reply;
-      try {
-        reply = replyTo(line, handler, hooks);
-      } catch (e) {
-        hooks.log(`control: request failed: ${e instanceof Error ? e.stack : String(e)}`);
-        reply = { id: 0, ok: false, error: { code: 'EINTERNAL', message: 'wasmvsd: internal error' } };
-      }
-      sock.write(JSON.stringify(reply) + '\n');
-    }
-    if (lines.pending > MAX_LINE_BYTES) {
-      sock.end(JSON.stringify(badRequest('request line too long')) + '\n');
-      lines.reset();
-    }
-  });
-}
+export type { ServerHooks, ControlBounds };
 
 /** True when something answers on `path` (another daemon is running). */
 function alive(path: string): Promise<boolean> {
@@ -44,14 +22,35 @@ function alive(path: string): Promise<boolean> {
   });
 }
 
-export async function listenControl(path: string, handler: ControlHandler, hooks: ServerHooks): Promise<Server> {
+const refusalCounts = new WeakMap<Server, Readonly<Record<RefusalReason, number>>>();
+
+/** Clients a control server refused, by reason (tests, diagnostics). */
+export function controlRefusals(server: Server): Readonly<Record<RefusalReason, number>> | undefined {
+  return refusalCounts.get(server);
+}
+
+export async function listenControl(path: string, handler: ControlHandler, hooks: ServerHooks,
+  bounds: Partial<ControlBounds> = {}): Promise<Server> {
   // Created 0700 if missing; one that another user owns or may write to is refused (paths.ts).
   privateSocketDir(dirname(path), undefined, path);
   if (existsSync(path)) {
     if (await alive(path)) throw new Error(`another wasmvsd is already listening on ${path}`);
     unlinkSync(path);
   }
-  const server = createServer((sock) => serve(sock, handler, hooks));
+  const shared: SharedState = {
+    bounds: { ...DEFAULT_BOUNDS, ...bounds }, refusals: new RefusalLog(hooks.log),
+    pending: 0, clients: 0, listings: 0, waiting: [],
+  };
+  const server = createServer((sock) => {
+    if (shared.clients >= shared.bounds.maxClients) {
+      refuseClient(sock, shared, 'too-many-clients', `limit ${shared.bounds.maxClients}`);
+      return;
+    }
+    shared.clients++;
+    sock.once('close', () => { shared.clients--; });
+    new ControlSession(sock, handler, hooks, shared);
+  });
+  refusalCounts.set(server, shared.refusals.counts);
   // The socket is created with the umask's mode: make it 0600 from the start.
   const old = process.umask(0o177);
   try {

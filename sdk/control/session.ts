@@ -1,0 +1,171 @@
+// One control client: request lines in, one reply each, in order. Reading
+// stops while lines are being answered and while an answer waits for the
+// client to read it ('drain'), so a client holds at most one chunk of
+// requests and one answer in the daemon. Long listings go out in pieces with
+// a turn of the event loop between them: other clients and the data path run
+// while a million connections are written.
+import type { Socket } from 'node:net';
+import { LineSplitter } from './lines.js';
+import { replyTo, badRequest, type ServerHooks } from './server-core.js';
+import type { ControlHandler } from './handler.js';
+import type { Reply } from './protocol.js';
+import { refusalText, type ControlBounds, type RefusalLog, type RefusalReason } from './bounds.js';
+import { replyPieces } from './reply-stream.js';
+
+/** State every session of one server shares. */
+export interface SharedState {
+  readonly bounds: ControlBounds;
+  readonly refusals: RefusalLog;
+  /** Characters of unfinished request lines, all clients. */
+  pending: number;
+  clients: number;
+  /** Listings being computed or written; at most LISTINGS at once, the others wait their turn. */
+  listings: number;
+  readonly waiting: (() => void)[];
+}
+
+/** Listings at once: each holds a snapshot (1M connections are hundreds of MB) until written. */
+export const LISTINGS = 2;
+
+/** A refused client is cut this long after its error reply, whether it read it or not (ms). */
+const GRACE_MS = 1000;
+
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Ops whose answer is a listing take a turn among LISTINGS (their requests are short lines). */
+const LISTING_OPS = /"op"\s*:\s*"(list|connections)"/;
+const isListing = (line: string) => line.length < 4096 && LISTING_OPS.test(line);
+
+export class ControlSession {
+  private readonly lines = new LineSplitter();
+  private queue: string[] = [];
+  private busy = false;
+  private done = false;
+  /** This client's share of shared.pending. */
+  private counted = 0;
+
+  constructor(private readonly sock: Socket, private readonly handler: ControlHandler,
+    private readonly hooks: ServerHooks, private readonly shared: SharedState) {
+    sock.setEncoding('utf8');
+    sock.setTimeout(shared.bounds.stallMs);
+    sock.on('data', (chunk: string) => this.onData(chunk));
+    sock.on('timeout', () => this.onTimeout());
+    sock.on('error', () => sock.destroy());
+    sock.on('close', () => this.release());
+  }
+
+  private onData(chunk: string): void {
+    if (this.done) return; // refused: read and dropped until the grace period cuts the socket
+    const complete = this.lines.push(chunk);
+    this.shared.pending += this.lines.pending - this.counted;
+    this.counted = this.lines.pending;
+    const b = this.shared.bounds;
+    if (this.lines.pending > b.maxLineBytes) return this.refuse('line-too-long', `limit ${b.maxLineBytes} bytes`);
+    if (this.shared.pending > b.maxPendingBytes) return this.refuse('busy', `limit ${b.maxPendingBytes} bytes`);
+    for (const line of complete) if (line.trim() !== '') this.queue.push(line);
+    if (this.queue.length > 0 && !this.busy) {
+      this.sock.pause();
+      void this.answerQueued();
+    }
+  }
+
+  private async answerQueued(): Promise<void> {
+    this.busy = true;
+    try {
+      for (let i = 0; i < this.queue.length && !this.done; i++) await this.answer(this.queue[i]);
+    } finally {
+      this.queue = [];
+      this.busy = false;
+    }
+    if (!this.done) this.sock.resume();
+  }
+
+  private async answer(line: string): Promise<void> {
+    const listing = isListing(line);
+    if (listing) await this.takeListingTurn();
+    try {
+      if (!this.done) await this.write(this.replyTo(line));
+    } finally {
+      if (listing) this.giveListingTurn();
+    }
+  }
+
+  private replyTo(line: string): Reply {
+    try {
+      return replyTo(line, this.handler, this.hooks);
+    } catch (e) {
+      this.hooks.log(`control: request failed: ${e instanceof Error ? e.stack : String(e)}`);
+      return { id: 0, ok: false, error: { code: 'EINTERNAL', message: 'wasmvsd: internal error' } };
+    }
+  }
+
+  /** Write the pieces of a reply, waiting for 'drain' whenever the socket's buffer is full. */
+  private async write(reply: Reply): Promise<void> {
+    let first = true;
+    for (const piece of replyPieces(reply, this.shared.bounds.chunkBytes)) {
+      if (this.done) return;
+      if (!first) await turn();
+      first = false;
+      if (!this.sock.write(piece)) await this.drained();
+    }
+  }
+
+  private drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => { this.sock.off('drain', done); this.sock.off('close', done); resolve(); };
+      this.sock.on('drain', done);
+      this.sock.on('close', done);
+    });
+  }
+
+  private takeListingTurn(): Promise<void> {
+    if (this.shared.listings < LISTINGS) { this.shared.listings++; return Promise.resolve(); }
+    return new Promise((resolve) => this.shared.waiting.push(resolve));
+  }
+
+  /** Hand the turn to the next waiting listing, or free it. */
+  private giveListingTurn(): void {
+    const next = this.shared.waiting.shift();
+    if (next) next();
+    else this.shared.listings--;
+  }
+
+  /** Socket idle for stallMs: a half-sent request or a half-read answer is a stall; an idle client just goes. */
+  private onTimeout(): void {
+    if (this.done) return;
+    if (this.busy || this.lines.pending > 0) {
+      this.shared.refusals.note('stalled', `${this.shared.bounds.stallMs} ms`);
+      this.done = true;
+      this.sock.destroy();
+      return;
+    }
+    this.sock.end();
+  }
+
+  private refuse(reason: RefusalReason, limit: string): void {
+    this.shared.refusals.note(reason, limit);
+    this.done = true;
+    this.dropPending();
+    this.sock.end(JSON.stringify(badRequest(refusalText(reason, limit))) + '\n');
+    setTimeout(() => this.sock.destroy(), GRACE_MS).unref();
+  }
+
+  private dropPending(): void {
+    this.shared.pending -= this.counted;
+    this.counted = 0;
+    this.lines.reset();
+  }
+
+  private release(): void {
+    this.done = true;
+    this.dropPending();
+  }
+}
+
+/** Refuse a client before it sends anything (too many clients). */
+export function refuseClient(sock: Socket, shared: SharedState, reason: RefusalReason, limit: string): void {
+  shared.refusals.note(reason, limit);
+  sock.on('error', () => sock.destroy());
+  sock.end(JSON.stringify(badRequest(refusalText(reason, limit))) + '\n');
+  setTimeout(() => sock.destroy(), GRACE_MS).unref();
+}
