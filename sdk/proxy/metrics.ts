@@ -9,6 +9,22 @@ import { Registry, Gauge, Counter } from 'prom-client';
 import type { Director } from '../src/director.js';
 import type { ServiceInfo, DestInfo } from '../src/types.js';
 
+/** Where /metrics listens when no address is given: loopback only, never every interface. */
+export const METRICS_DEFAULT_HOST = '127.0.0.1';
+
+/**
+ * WASMVS_METRICS: `HOST:PORT`, `[IPV6]:PORT`, or `:PORT` / `PORT` for
+ * loopback; undefined when unset or not of these shapes. An empty host would
+ * make Node listen on every interface.
+ */
+export function metricsEndpoint(text: string | undefined): { host: string; port: number } | undefined {
+  if (!text) return undefined;
+  const m = /^(?:(.*):)?(\d+)$/.exec(text);
+  if (!m || Number(m[2]) > 65535) return undefined;
+  const host = (m[1] ?? '').replace(/^\[|\]$/g, '');
+  return { host: host === '' ? METRICS_DEFAULT_HOST : host, port: Number(m[2]) };
+}
+
 export interface DestView { svc: ServiceInfo; dest: DestInfo; healthy: boolean; draining: boolean }
 
 type Row = { labels: Record<string, string>; value: number };
@@ -96,8 +112,9 @@ export class Metrics {
     return this.cache;
   }
 
-  /** Serve /metrics on host:port (localhost only by default); resolves with the bound port. */
+  /** Serve /metrics on host:port (loopback when host is empty); resolves with the bound port. */
   listen(host: string, port: number): Promise<number> {
+    if (host === '') host = METRICS_DEFAULT_HOST;
     const server = createServer((req, res) => {
       if (req.url !== '/metrics') { res.writeHead(404).end('see /metrics\n'); return; }
       this.registry.metrics().then((text) => {

@@ -11,7 +11,7 @@ import { Accounting } from './account.js';
 import { Listeners } from './listeners.js';
 import { Checks, pairKey, svcKeyOf } from './checks.js';
 import { Drains, type DrainProgress } from './drain.js';
-import { Metrics, serviceLabel, type DestView } from './metrics.js';
+import { Metrics, metricsEndpoint, serviceLabel, type DestView } from './metrics.js';
 import { FlowGate, openFilesLimit, resolveLimits, type Limits, type LimitName } from './limits.js';
 import { createLogger, type Logger } from './logger.js';
 import { parseSettings, lookup, destKeyText, svcKeyText, type ProxySettings } from './settings.js';
@@ -76,7 +76,7 @@ export class ProxyDataPath implements Host {
     const o = this.opts.settings ?? {};
     return {
       health: [...(o.health ?? []), ...s.health], proxyProtocol: [...(o.proxyProtocol ?? []), ...s.proxyProtocol],
-      metrics: o.metrics ?? s.metrics ?? envMetrics(), options: { ...s.options, ...o.options },
+      metrics: o.metrics ?? s.metrics ?? metricsEndpoint(process.env.WASMVS_METRICS), options: { ...s.options, ...o.options },
       limits: { ...s.limits, ...o.limits },
     };
   }
@@ -315,12 +315,4 @@ export class ProxyDataPath implements Host {
     this.metrics?.close();
     this.log.info('proxy stopped');
   }
-}
-
-/** WASMVS_METRICS=host:port turns metrics on without a config file. */
-function envMetrics(): { host: string; port: number } | undefined {
-  const v = process.env.WASMVS_METRICS;
-  if (!v) return undefined;
-  const m = /^(.*):(\d+)$/.exec(v);
-  return m ? { host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) } : undefined;
 }
