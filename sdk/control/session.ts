@@ -41,6 +41,8 @@ export class ControlSession {
   private queue: string[] = [];
   private busy = false;
   private done = false;
+  /** Set once the client passed a bound: it is refused after the lines before are answered. */
+  private refusal: [RefusalReason, string] | null = null;
   /** This client's share of shared.pending. */
   private counted = 0;
 
@@ -55,20 +57,26 @@ export class ControlSession {
   }
 
   private onData(chunk: string): void {
-    if (this.done) return; // refused: read and dropped until the grace period cuts the socket
+    if (this.done || this.refusal) return; // refused: read and dropped until the grace period cuts the socket
     const complete = this.lines.push(chunk);
     this.shared.pending += this.lines.pending - this.counted;
     this.counted = this.lines.pending;
     const b = this.shared.bounds;
-    if (this.lines.pending > b.maxLineBytes) return this.refuse('line-too-long', `limit ${b.maxLineBytes} bytes`);
-    if (this.shared.pending > b.maxPendingBytes) return this.refuse('busy', `limit ${b.maxPendingBytes} bytes`);
-    for (const line of complete) if (line.trim() !== '') this.queue.push(line);
-    if (this.queue.length > 0 && !this.busy) {
-      this.sock.pause();
-      void this.answerQueued();
+    // A line over the bound may arrive whole in one chunk (the client was not read meanwhile).
+    let tooLong = this.lines.pending > b.maxLineBytes;
+    for (const line of complete) {
+      if (line.length > b.maxLineBytes) { tooLong = true; break; }
+      if (line.trim() !== '') this.queue.push(line);
     }
+    if (tooLong) this.refusal = ['line-too-long', `limit ${b.maxLineBytes} bytes`];
+    else if (this.shared.pending > b.maxPendingBytes) this.refusal = ['busy', `limit ${b.maxPendingBytes} bytes`];
+    if (this.refusal) this.dropPending();
+    if (this.busy) return;
+    this.sock.pause();
+    void this.answerQueued();
   }
 
+  /** Answer what is queued (lines before a refused one included), then refuse or read on. */
   private async answerQueued(): Promise<void> {
     this.busy = true;
     try {
@@ -77,7 +85,9 @@ export class ControlSession {
       this.queue = [];
       this.busy = false;
     }
-    if (!this.done) this.sock.resume();
+    if (this.done) return;
+    if (this.refusal) this.refuse(...this.refusal);
+    else this.sock.resume();
   }
 
   private async answer(line: string): Promise<void> {
@@ -147,6 +157,8 @@ export class ControlSession {
     this.done = true;
     this.dropPending();
     this.sock.end(JSON.stringify(badRequest(refusalText(reason, limit))) + '\n');
+    // Keep reading (and dropping) so the client's close is seen; cut it if it never closes.
+    this.sock.resume();
     setTimeout(() => this.sock.destroy(), GRACE_MS).unref();
   }
 
