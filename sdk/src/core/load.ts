@@ -1,5 +1,10 @@
 // Finds and instantiates the core .wasm in Node or a browser, through
 // @assemblyscript/loader (it supplies `abort` and friends).
+//
+// Nothing here imports a `node:` module where a bundler can see it: the file
+// read that Node needs goes through process.getBuiltinModule (Node >= 20.16)
+// or an import of a computed specifier that bundlers leave alone, so the
+// library bundles for the browser with no configuration.
 import * as loader from '@assemblyscript/loader';
 import type { CoreExports } from './exports.js';
 
@@ -8,20 +13,39 @@ export type CoreFlavor = 'release' | 'debug';
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 
+/**
+ * Where the release core sits next to the compiled SDK (dist/sdk/src/core/ →
+ * build/). A literal `new URL(…, import.meta.url)`, so Vite and webpack emit
+ * the .wasm as an asset and rewrite the URL. esbuild leaves it as is, so a
+ * browser also tries `wasmvs.wasm` next to the bundle (a name bundlers do not
+ * see, as it is not a literal); see docs/sdk.md.
+ */
+const NEXT_TO_BUNDLE = 'wasmvs.wasm';
+function browserRelease(): URL[] {
+  return [new URL('../../../../build/wasmvs.wasm', import.meta.url), new URL(NEXT_TO_BUNDLE, import.meta.url)];
+}
+
 function candidates(flavor: CoreFlavor): URL[] {
+  if (flavor === 'release' && !isNode) return browserRelease();
   const file = flavor === 'debug' ? 'wasmvs.debug.wasm' : 'wasmvs.wasm';
-  // From sdk/src/core (sources) or dist/sdk/src/core (compiled) up to build/.
+  // From sdk/src/core (sources, tests) or dist/sdk/src/core (compiled) up to build/.
   return [new URL(`../../../build/${file}`, import.meta.url), new URL(`../../../../build/${file}`, import.meta.url)];
+}
+
+type ReadFile = (url: URL) => Promise<Uint8Array>;
+
+async function nodeReadFile(): Promise<ReadFile> {
+  const getBuiltin = (process as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule;
+  if (getBuiltin) return (getBuiltin('fs/promises') as { readFile: ReadFile }).readFile;
+  const specifier = ['node:fs', 'promises'].join('/');
+  return ((await import(/* webpackIgnore: true */ /* @vite-ignore */ specifier)) as { readFile: ReadFile }).readFile;
 }
 
 async function readBytes(src: string | URL): Promise<ArrayBuffer | Uint8Array> {
   const url = src instanceof URL ? src : new URL(src, isNode ? `file://${process.cwd()}/` : globalThis.location?.href);
-  if (isNode && url.protocol === 'file:') {
-    const { readFile } = await import('node:fs/promises');
-    return readFile(url);
-  }
+  if (isNode && url.protocol === 'file:') return (await nodeReadFile())(url);
   const res = await fetch(url);
-  if (!res.ok) throw new Error(`cannot fetch wasmvs core from ${url}: HTTP ${res.status}`);
+  if (!res.ok) throw new Error(`cannot fetch the wasmvs core from ${url}: HTTP ${res.status}`);
   return res.arrayBuffer();
 }
 
@@ -33,6 +57,10 @@ async function defaultBytes(flavor: CoreFlavor): Promise<ArrayBuffer | Uint8Arra
     } catch (e) {
       lastErr = e;
     }
+  }
+  if (!isNode) {
+    throw new Error(`cannot load the wasmvs core from ${candidates(flavor).join(' or ')}: serve wasmvs/build/wasmvs.wasm ` +
+      `and pass its URL as the \`wasm\` option (Director.create({ wasm })): ${String(lastErr)}`);
   }
   throw new Error(`cannot find the wasmvs core (${flavor}); run \`npm run build\` first: ${String(lastErr)}`);
 }
