@@ -13,6 +13,8 @@ import { scanRestore } from './restore.js';
 import { PackedWriter, PACKED_WORDS } from '../src/packed.js';
 import { parseArgs } from './parse.js';
 import type { ConfigCmd } from '../control/protocol.js';
+import { underNpmExec, watchLauncher } from './launcher.js';
+import { explainStartError } from './install-hints.js';
 
 const USAGE = 'Usage: wasmvsd proxy|gateway [--socket PATH] [--state FILE] [--config FILE] [--conn-tab-bits N]\n' +
   '       gateway: [--queue N|A:B] [--fail-open|--fail-closed] [--burst N] [--stride BYTES] [--verdict batch|per-packet]\n';
@@ -48,6 +50,11 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonArgs | string {
 }
 
 const log = (m: string) => process.stderr.write(`wasmvsd: ${m}\n`);
+
+function startError(e: unknown, mode: Mode): unknown {
+  const clear = explainStartError(e, mode);
+  return clear === null ? e : new Error(clear);
+}
 
 /**
  * Apply saved rules in line order; a bad line is reported and skipped. Lines
@@ -97,7 +104,8 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     const refused = commitApply(r, hooks);
     return refused ? cmds.map(() => ({ ok: false as const, error: refused })) : r.results;
   };
-  const dp: DataPath = (await loadDataPath(args.mode, { mode: args.mode, configFile: args.config, args: args.dataPathArgs, log, apply })) ?? noopDataPath;
+  const dp: DataPath = (await loadDataPath(args.mode, { mode: args.mode, configFile: args.config, args: args.dataPathArgs, log, apply })
+    .catch((e: unknown) => { throw startError(e, args.mode); })) ?? noopDataPath;
   const handler = new ControlHandler(director, {
     size: 2 ** args.connTabBits, mode: args.mode, dataPath: dp.name, abiVersion: version.ABI_VERSION,
     drain: dp.drain ? (req) => dp.drain!(req) : undefined, scratch, renewScratch: newScratch,
@@ -126,11 +134,21 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     log,
   };
   const server = await listenControl(sock, handler, hooks);
-  await dp.start(director);
+  try {
+    await dp.start(director);
+  } catch (e) {
+    // Nothing is served: leave no socket behind for wasmvsadm to find.
+    server.close();
+    try { unlinkSync(sock); } catch { /* already gone */ }
+    throw startError(e, args.mode);
+  }
   if (dp === noopDataPath) log(`no ${args.mode} data path is installed in this build: rules are kept, no traffic is forwarded`);
-  log(`${args.mode}: control socket ${sock}, state file ${stateFile}, ${director.services().length} services`);
+  log(`${args.mode}: pid ${process.pid}, control socket ${sock}, state file ${stateFile}, ${director.services().length} services`);
   return new Promise<number>((resolve) => {
+    let stopping = false;
     const stop = async (sig: string) => {
+      if (stopping) return;
+      stopping = true;
       log(`${sig}: shutting down`);
       server.close();
       try { unlinkSync(sock); } catch { /* already gone */ }
@@ -139,6 +157,12 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     };
     process.once('SIGTERM', () => void stop('SIGTERM'));
     process.once('SIGINT', () => void stop('SIGINT'));
+    if (underNpmExec()) {
+      watchLauncher((why) => {
+        log(`${why}: stopping with it (npx forwards only SIGINT and SIGTERM; to reload, send SIGHUP to pid ${process.pid}, not to npx)`);
+        void stop('launcher gone');
+      });
+    }
   });
 }
 
