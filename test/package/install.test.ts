@@ -1,0 +1,189 @@
+// What an npm user meets: the packed tarball installed into a fresh project
+// outside the repository (offline, from the npm cache), then the bins through
+// npx, the SDK in Node, a plain esbuild browser bundle in Chromium, the
+// messages for the optional parts (proxy peers, gateway addon), signals
+// through npx, and the addon built from the installed package.
+import { describe, it, expect, afterAll } from 'vitest';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { ROOT, packTarball, installProject, cleanEnv, type Project } from './project.js';
+import { startDaemon, serveDir, canUnshareNet, canBuildAddon } from './helpers.js';
+import { chromiumMissing, launch } from '../playground/browser.js';
+
+const CI = process.env.CI === 'true';
+
+function prerequisites(): { sdk?: Project; peers?: Project; files?: string[]; missing?: string } {
+  for (const f of ['build/wasmvs.wasm', 'dist/sdk/src/index.js']) {
+    if (!existsSync(join(ROOT, f))) return { missing: `${f} is not built (npm run build)` };
+  }
+  const tarball = packTarball(mkdtempSync(join(tmpdir(), 'wasmvs-pack-')));
+  const files = (execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' })).split('\n').filter(Boolean).map((f) => f.replace(/^package\//, ''));
+  try {
+    return { files, sdk: installProject(tarball), peers: installProject(tarball, ['pino', 'prom-client']) };
+  } catch (e) {
+    return { missing: `npm ci --offline of the packed tarball failed (dependency not in the npm cache?): ${(e as Error).message.split('\n').slice(0, 3).join(' ')}` };
+  }
+}
+
+const { sdk, peers, files, missing } = prerequisites();
+if (missing && CI) throw new Error(`package suite prerequisites missing in CI: ${missing}`);
+if (missing) console.warn(`SKIPPING package tests: ${missing}`);
+
+afterAll(() => {
+  for (const p of [sdk, peers]) if (p) rmSync(p.dir, { recursive: true, force: true });
+  if (sdk) rmSync(join(sdk.tarball, '..'), { recursive: true, force: true });
+});
+
+const run = (cmd: string, args: string[], cwd: string, env = cleanEnv()) =>
+  spawnSync(cmd, args, { cwd, env, encoding: 'utf8', timeout: 60_000 });
+
+describe.skipIf(missing !== undefined)('the packed tarball, installed in another project', () => {
+  it('ships the built core, SDK and bins, and no source maps or sources they would point at', () => {
+    expect(files).toEqual(expect.arrayContaining(['build/wasmvs.wasm', 'dist/sdk/src/index.js', 'dist/sdk/src/index.d.ts', 'bin/wasmvsadm.js', 'bin/wasmvsd.js']));
+    expect(files!.filter((f) => f.endsWith('.map'))).toEqual([]);
+    expect(files!.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
+  });
+
+  it('installs no host-only dependency for SDK users', () => {
+    expect(existsSync(join(sdk!.dir, 'node_modules/pino'))).toBe(false);
+    expect(existsSync(join(sdk!.dir, 'node_modules/prom-client'))).toBe(false);
+  });
+
+  it('npx wasmvsadm and npx wasmvsd resolve to the installed bins', () => {
+    const adm = run('npx', ['wasmvsadm', '-h'], sdk!.dir);
+    expect(adm.status, adm.stderr).toBe(0);
+    expect(adm.stdout).toMatch(/^wasmvsadm v0\.1\.0/);
+    const d = run('npx', ['wasmvsd', '--help'], sdk!.dir);
+    expect(d.status, d.stderr).toBe(0);
+    expect(d.stdout).toContain('Usage: wasmvsd proxy|gateway');
+  });
+
+  it('the SDK schedules in Node', () => {
+    const code = `import { Director } from 'wasmvs';
+      const d = await Director.create({ seed: 1 });
+      const svc = { protocol: 'tcp', address: '198.18.0.1', port: 80 };
+      d.addService(svc, { scheduler: 'rr' });
+      d.addDest(svc, { address: '198.18.1.1', port: 80, method: 'masq' });
+      d.addDest(svc, { address: '198.18.1.2', port: 80, method: 'masq' });
+      const c = d.schedule({ protocol: 'tcp', client: { address: '198.18.9.9', port: 40000 }, virtual: { address: '198.18.0.1', port: 80 } });
+      console.log(JSON.stringify(c.dest));`;
+    const r = run(process.execPath, ['--input-type=module', '-e', code], sdk!.dir);
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({ address: '198.18.1.2', port: 80 });
+  });
+
+  it('wasmvsd proxy without its peer dependencies: the install command, exit 1, no socket', () => {
+    const sock = join(sdk!.dir, 'ctl.sock');
+    const r = run('npx', ['wasmvsd', 'proxy', '--socket', sock, '--state', join(sdk!.dir, 'state')], sdk!.dir);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('wasmvsd proxy needs pino and prom-client');
+    expect(r.stderr).toContain('install them: npm install pino@^10 prom-client@^15');
+    expect(existsSync(sock)).toBe(false);
+  });
+
+  const noNetns = canUnshareNet();
+  if (noNetns && CI) throw new Error(`package suite: ${noNetns}`);
+  if (noNetns) console.warn(`SKIPPING the gateway-without-addon test: ${noNetns}`);
+  it.skipIf(noNetns !== null)('wasmvsd gateway without the addon: the build command for this project, exit 1, no socket', () => {
+    // In a network namespace of its own: the gateway touches netfilter and ip_forward before it binds.
+    const sock = join(sdk!.dir, 'gw.sock');
+    const r = run('unshare', ['--net', 'npx', 'wasmvsd', 'gateway', '--socket', sock, '--state', join(sdk!.dir, 'gw.state')], sdk!.dir);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('the wasmvs netfilter-queue addon is not built');
+    expect(r.stderr).toContain('run `npm explore wasmvs -- npm run build:native`');
+    expect(r.stderr).not.toContain('Require stack');
+    expect(existsSync(sock)).toBe(false);
+  });
+
+  const noAddonBuild = canBuildAddon();
+  if (noAddonBuild && CI) throw new Error(`package suite: ${noAddonBuild}`);
+  if (noAddonBuild) console.warn(`SKIPPING the addon build test: ${noAddonBuild}`);
+  it.skipIf(noAddonBuild !== null)('the gateway addon builds from the installed package with the command wasmvsd prints, and loads', () => {
+    const b = run('npm', ['explore', 'wasmvs', '--', 'npm', 'run', 'build:native'], sdk!.dir);
+    expect(b.status, b.stdout + b.stderr).toBe(0);
+    const code = `import { loadNativeQueue } from 'wasmvs/dist/native-host/lib/addon.js'; console.log(typeof loadNativeQueue());`;
+    const r = run(process.execPath, ['--input-type=module', '-e', code.replace("'wasmvs/", "'./node_modules/wasmvs/")], sdk!.dir);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('function');
+  }, 180_000);
+
+  it('npx wasmvsd: SIGTERM to npx stops the daemon and removes its socket', async () => {
+    const sock = join(peers!.dir, 'npx.sock');
+    const d = await startDaemon('npx', ['wasmvsd', 'proxy', '--socket', sock, '--state', join(peers!.dir, 'npx.state')], peers!.dir);
+    expect(d.daemonPid).not.toBe(d.child.pid);
+    d.child.kill('SIGTERM');
+    await d.exited();
+    expect(d.log()).toContain('shutting down');
+    expect(existsSync(sock)).toBe(false);
+    expect(() => process.kill(d.daemonPid, 0)).toThrow();
+  });
+
+  it('the installed bin is the daemon itself: SIGHUP to its pid reloads --config', async () => {
+    const cfg = join(peers!.dir, 'lb.rules');
+    writeFileSync(cfg, '-A -t 127.0.0.1:18080 -s rr\n');
+    const sock = join(peers!.dir, 'bin.sock');
+    const d = await startDaemon(join(peers!.dir, 'node_modules/.bin/wasmvsd'),
+      ['proxy', '--socket', sock, '--state', join(peers!.dir, 'bin.state'), '--config', cfg], peers!.dir);
+    expect(d.daemonPid).toBe(d.child.pid);
+    writeFileSync(cfg, '-A -t 127.0.0.1:18080 -s rr\n-A -t 127.0.0.1:18081 -s wlc\n');
+    d.child.kill('SIGHUP');
+    await d.waitLog('configuration reloaded');
+    const l = run('npx', ['wasmvsadm', '-L', '-n'], peers!.dir, cleanEnv({ WASMVS_SOCKET: sock }));
+    expect(l.stdout).toContain('TCP  127.0.0.1:18081 wlc');
+    d.child.kill('SIGTERM');
+    await d.exited();
+    expect(existsSync(sock)).toBe(false);
+  });
+
+  const noChromium = chromiumMissing();
+  if (noChromium && CI) throw new Error(`package suite: ${noChromium}`);
+  if (noChromium) console.warn(`SKIPPING the browser bundle tests: ${noChromium}`);
+  describe.skipIf(noChromium !== null)('a browser bundle made with plain esbuild', () => {
+    const APP = `import { Director } from 'wasmvs';
+      const director = await Director.create({ seed: 1 WASM });
+      const svc = { protocol: 'tcp', address: '198.18.0.1', port: 80 };
+      director.addService(svc, { scheduler: 'rr' });
+      director.addDest(svc, { address: '198.18.1.1', port: 80, method: 'masq' });
+      director.addDest(svc, { address: '198.18.1.2', port: 80, method: 'masq' });
+      const c = director.schedule({ protocol: 'tcp', client: { address: '198.18.9.9', port: 40000 }, virtual: { address: '198.18.0.1', port: 80 } });
+      document.title = JSON.stringify(c.dest);`;
+    let closeAll: (() => Promise<void>) | null = null;
+    afterAll(async () => { await closeAll?.(); });
+
+    // recipe: 'copy' puts wasmvs.wasm next to the bundle; 'loader' imports wasmvs/wasm with esbuild's file loader.
+    async function bundle(recipe: 'copy' | 'loader'): Promise<string> {
+      const dir = join(sdk!.dir, `web-${recipe}`);
+      mkdirSync(join(dir, 'out'), { recursive: true });
+      const head = recipe === 'loader' ? `import wasm from 'wasmvs/wasm';\n` : '';
+      writeFileSync(join(dir, 'app.js'), head + APP.replace(' WASM', recipe === 'loader' ? ', wasm: new URL(wasm, import.meta.url)' : ''));
+      await build({
+        entryPoints: [join(dir, 'app.js')], bundle: true, format: 'esm', platform: 'browser', outdir: join(dir, 'out'),
+        absWorkingDir: sdk!.dir, logLevel: 'silent', ...(recipe === 'loader' ? { loader: { '.wasm': 'file' } } : {}),
+      });
+      if (recipe === 'copy') copyFileSync(join(sdk!.dir, 'node_modules/wasmvs/build/wasmvs.wasm'), join(dir, 'out/wasmvs.wasm'));
+      writeFileSync(join(dir, 'out/index.html'), '<!doctype html><script type="module" src="app.js"></script>');
+      return join(dir, 'out');
+    }
+
+    it.each(['copy', 'loader'] as const)('%s: no node: import in the bundle, the core loads and schedules in Chromium', async (recipe) => {
+      const out = await bundle(recipe);
+      const js = readFileSync(join(out, 'app.js'), 'utf8');
+      expect(js).not.toMatch(/(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*)["']node:/);
+      const server = await serveDir(out);
+      const browser = await launch();
+      closeAll = async () => { await browser.close(); server.close(); };
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(server.url);
+      await page.waitForFunction(() => document.title.startsWith('{'), null, { timeout: 10_000 }).catch(() => {});
+      expect(errors).toEqual([]);
+      expect(JSON.parse(await page.title())).toEqual({ address: '198.18.1.2', port: 80 });
+      await closeAll();
+      closeAll = null;
+    });
+  });
+});
