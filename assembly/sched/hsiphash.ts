@@ -52,8 +52,29 @@ export function hsipFinish(tail: u64): u32 {
   return <u32>(v0 ^ v1 ^ v2 ^ v3);
 }
 
-/** hsiphash(&x, 4, key) on a little-endian 64-bit kernel (= hsiphash_1u32). */
+/**
+ * hsiphash(&x, 4, key) on a little-endian 64-bit kernel (= hsiphash_1u32).
+ * The same sequence as hsipStart(4) · hsipFinish(x), written out on locals:
+ * an mh pick hashes at least once, and module globals cannot live in
+ * registers, so the general form costs about twice as much here.
+ */
 export function hsiphash32(x: u32, k0: u64, k1: u64): u32 {
-  hsipStart(4, k0, k1);
-  return hsipFinish(<u64>x);
+  let a: u64 = 0x736f6d6570736575 ^ k0;
+  let b: u64 = 0x646f72616e646f6d ^ k1;
+  let c: u64 = 0x6c7967656e657261 ^ k0;
+  let d: u64 = 0x7465646279746573 ^ k1;
+  const m: u64 = ((<u64>4) << 56) | <u64>x;
+  d ^= m;
+  // One compression round, then three finalisation rounds (SipHash-1-3).
+  for (let r = 0; r < 4; r++) {
+    a += b; b = rotl<u64>(b, 13); b ^= a; a = rotl<u64>(a, 32);
+    c += d; d = rotl<u64>(d, 16); d ^= c;
+    a += d; d = rotl<u64>(d, 21); d ^= a;
+    c += b; b = rotl<u64>(b, 17); b ^= c; c = rotl<u64>(c, 32);
+    if (r == 0) {
+      a ^= m;
+      c ^= 0xff;
+    }
+  }
+  return <u32>(a ^ b ^ c ^ d);
 }
