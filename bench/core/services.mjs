@@ -104,14 +104,17 @@ export async function runServices(cfg, sizes, log) {
     const before = memory(null);
     const director = await makeDirector();
     const created = memory(director);
+    const allocBefore = director.core.x.memAllocated?.() ?? NaN;
     const bulkNs = addAll(director, n);
     const filled = memory(director);
+    // Bytes the core's allocator handed out for the n services and their dests (records, arrays, tables).
+    const allocated = (director.core.x.memAllocated?.() ?? NaN) - allocBefore;
     const res = [...measure(cfg, lookupCases(director, n)), ...addRows(cfg, director, n)];
     const after = memory(director);
     const row = {
       n, bulkAddNs: bulkNs, batch: res[0], hot: res[1], single: res[2], addSdk: res[3], addCore: res[4],
       count: x(director).svcCount(),
-      mem: { heapBefore: before.heapUsed, heapAfter: after.heapUsed, wasmCreated: created.wasm, wasmFilled: filled.wasm, wasmAfter: after.wasm },
+      mem: { heapBefore: before.heapUsed, heapAfter: after.heapUsed, wasmCreated: created.wasm, wasmFilled: filled.wasm, wasmAfter: after.wasm, allocated },
     };
     rows.push(row);
     log(`services n=${n}: batch ${row.batch.ns.toFixed(1)} ns, add ${row.addSdk.ns.toFixed(0)} ns (SDK)`);
