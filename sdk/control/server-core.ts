@@ -69,7 +69,9 @@ export function replyTo(line: string, handler: ControlHandler, hooks: ServerHook
   }
   const req = checkRequest(v);
   if (typeof req === 'string') {
-    const id = typeof (v as { id?: unknown })?.id === 'number' ? (v as { id: number }).id : 0;
+    // Echo only an id the reply can carry (1e400 is Infinity, which JSON writes as null).
+    const raw = (v as { id?: unknown } | null)?.id;
+    const id = typeof raw === 'number' && Number.isSafeInteger(raw) ? raw : 0;
     return badRequest(req, id);
   }
   if (req.op !== 'apply') return handler.handle(req);
