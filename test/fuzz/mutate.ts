@@ -45,13 +45,14 @@ export function mutatedValue(v: object): fc.Arbitrary<unknown> {
     let root: unknown = copy;
     for (const [p, value, remove] of edits) {
       const path = all[p];
-      if (path.length === 0) { root = value; continue; }
+      // Odd values may be shared constants: insert copies, so no edit can make a cycle.
+      if (path.length === 0) { root = structuredClone(value); continue; }
       let o: unknown = root;
       for (const k of path.slice(0, -1)) o = o !== null && typeof o === 'object' ? (o as Record<string | number, unknown>)[k] : undefined;
       if (o === null || typeof o !== 'object') continue;
       const last = path[path.length - 1];
       if (remove) delete (o as Record<string | number, unknown>)[last];
-      else (o as Record<string | number, unknown>)[last] = value;
+      else (o as Record<string | number, unknown>)[last] = structuredClone(value);
     }
     return root;
   });
