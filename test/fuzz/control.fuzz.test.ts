@@ -81,6 +81,14 @@ describe('fuzz: control requests into the handler', () => {
   }, testTimeout());
 });
 
+describe('cases the control fuzzing found', () => {
+  it('an id JSON cannot carry (1e400 is Infinity) is answered as 0, not as null', async () => {
+    const h = await handlerWithConfig(13);
+    const reply = replyTo('{"id":1e400,"op":"hello"}', h, { changed: () => {}, log: () => {} });
+    expect(JSON.parse(JSON.stringify(reply))).toMatchObject({ id: 0, ok: false });
+  });
+});
+
 describe('fuzz: control requests through a unix socket', () => {
   let dir: string, path: string, server: Server;
 
