@@ -116,6 +116,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     const { text, torn } = completeLines(saved);
     if (torn !== null) log(`${stateFile}: torn last line ignored (never acknowledged): ${JSON.stringify(torn.slice(0, 80))}`);
     load(handler, text, stateFile);
+    if (args.config) log(`${stateFile}: restored; --config ${args.config} is not applied at start (delete the state file to start from it)`);
   } else if (args.config) load(handler, readFileSync(args.config, 'utf8'), args.config);
   try {
     store.rewrite();
