@@ -18,7 +18,7 @@ const isNode = typeof process !== 'undefined' && !!process.versions?.node;
  * build/). A literal `new URL(…, import.meta.url)`, so Vite and webpack emit
  * the .wasm as an asset and rewrite the URL. esbuild leaves it as is, so a
  * browser also tries `wasmvs.wasm` next to the bundle (a name bundlers do not
- * see, as it is not a literal); see docs/sdk.md.
+ * see, as it is not a literal); see the SDK section of README.md.
  */
 const NEXT_TO_BUNDLE = 'wasmvs.wasm';
 function browserRelease(): URL[] {
