@@ -65,7 +65,9 @@ export class Core {
 
   /** Current DataView (memory may have grown during the last call). */
   view(): DataView {
-    if (this.x.memory.buffer !== this.buf) {
+    // Growing wasm memory detaches the old buffer (its byteLength becomes 0):
+    // checking that is much cheaper than the memory.buffer getter (~20 ns).
+    if (this.buf.byteLength === 0) {
       this.buf = this.x.memory.buffer;
       this.dv = new DataView(this.buf);
       this.u32 = new Uint32Array(this.buf);
