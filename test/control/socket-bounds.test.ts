@@ -10,6 +10,8 @@ import type { Server } from 'node:net';
 import { ControlHandler } from '../../sdk/control/handler.js';
 import { listenControl, controlRefusals } from '../../sdk/control/server.js';
 import { replyPieces } from '../../sdk/control/reply-stream.js';
+import { ControlClient } from '../../sdk/control/client.js';
+import { RemoteError } from '../../sdk/cli/run.js';
 import type { Reply } from '../../sdk/control/protocol.js';
 import { director } from '../helpers.js';
 import { floodLine, stuckReader, ask, open } from './socket-client.js';
@@ -101,5 +103,15 @@ describe('control socket bounds (in process)', () => {
     expect(pieces.join('')).toBe(JSON.stringify(reply) + '\n');
     const small = handler.handle({ id: 5, op: 'timeouts' }) as Reply;
     expect([...replyPieces(small, 8)]).toEqual([JSON.stringify(small) + '\n']);
+  });
+
+  it('wasmvsadm refuses a request over the line bound before connecting', async () => {
+    const client = new ControlClient(join(dir, 'nobody-listens.sock'));
+    const cmd = { op: 'add-service', svc: { protocol: 'tcp', address: '198.18.0.1', port: 80 }, opts: { scheduler: 'wlc' } };
+    const cmds = Array.from({ length: 700_000 }, () => cmd) as never[];
+    const e = await client.apply(cmds, true).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(RemoteError);
+    expect((e as RemoteError).info).toMatchObject({ code: 'E2BIG' });
+    expect((e as RemoteError).message).toMatch(/^wasmvsd: request too large \(\d+ bytes, limit 67108864\)/);
   });
 });
