@@ -3,68 +3,21 @@
 // wasmvsadm commands; client and real servers in their own namespaces; a
 // capture on the director–server link shows what IPVS would put on the wire.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { missingNfqPrereq, inCI } from './prereq.js';
+import { inCI } from './prereq.js';
 import { killChildren, inNs, sh } from './netns.js';
 import { Topo, capture, VIP, RS, CLIENT, DIR_OUT, DECAP, MALFORMED, waitLine, type Mode } from './gw-topo.js';
-import { WASMVSD, WASMVSADM } from '../control/daemon.js';
+import { missingGatewayPrereq, startGateway as startGatewayIn, stopGateway, adm as admIn, exchange as exchangeIn, summary, PEER, type Daemon } from './gw-daemon.js';
 
-function missing(): string | null {
-  const m = missingNfqPrereq();
-  if (m) return m;
-  try { sh('tcpdump', '--version'); } catch { return 'tcpdump not installed'; }
-  if (!existsSync(fileURLToPath(new URL('../../dist/native-host/lib/datapath.js', import.meta.url)))) return 'dist/ not built (npm run build)';
-  return null;
-}
-const why = missing();
+const why = missingGatewayPrereq();
 if (why && !inCI) console.warn(`\n*** SKIPPING wasmvsd gateway end-to-end suite: ${why} ***\n`);
 const suite = describe.skipIf(why !== null && !inCI);
 const PORT = 8080, QUEUE = 30 + (process.pid % 200);
 const topo = new Topo(`gw${process.pid % 100000}`);
-const PEER = fileURLToPath(new URL('./gw-peer.mjs', import.meta.url));
 
-interface Daemon { proc: ChildProcess; log: () => string; exited: Promise<number | null> }
-
-async function startGateway(...extra: string[]): Promise<Daemon> {
-  const proc = spawn('ip', ['netns', 'exec', topo.ns.director, process.execPath, WASMVSD, 'gateway', '--socket', topo.socket,
-    '--state', topo.state, '--queue', String(QUEUE), ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  proc.stdout!.on('data', (d) => { log += d; });
-  proc.stderr!.on('data', (d) => { log += d; });
-  const exited = new Promise<number | null>((r) => proc.once('exit', (c) => r(c)));
-  for (let i = 0; i < 200 && !log.includes('control socket'); i++) {
-    if (proc.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  if (!log.includes('control socket')) throw new Error(`wasmvsd gateway did not start: ${log}`);
-  return { proc, log: () => log, exited };
-}
-
-async function stopGateway(d: Daemon): Promise<string> {
-  d.proc.kill('SIGTERM');
-  await Promise.race([d.exited, new Promise((r) => setTimeout(r, 10_000))]);
-  return d.log();
-}
-
-function adm(...args: string[]): string {
-  return sh(process.execPath, WASMVSADM, '--socket', topo.socket, ...args);
-}
-
+const startGateway = (...extra: string[]) => startGatewayIn(topo, QUEUE, ...extra);
+const adm = (...args: string[]) => admIn(topo, ...args);
 /** One TCP exchange client → VIP:port; returns what the server got and what the client saw. */
-async function exchange(listen: string, port = PORT, count = 1, size = 32) {
-  const server = inNs(topo.ns.server, process.execPath, [PEER, 'tcp-server', listen, String(port), String(count)]);
-  await waitLine(server, (l) => l === 'ready', 10_000);
-  const lines: string[] = [];
-  server.stdout!.on('data', (d) => lines.push(...String(d).split('\n').filter((l) => l.startsWith('got '))));
-  const out = topo.in('client', process.execPath, PEER, 'tcp-client', VIP, String(port), String(count), String(size)).split('\n');
-  await new Promise((r) => setTimeout(r, 200));
-  server.kill();
-  return { sent: out.filter((l) => l.startsWith('sent ')).map((l) => l.slice(5)), replies: out.filter((l) => l.startsWith('reply ')), got: lines };
-}
-
-const summary = (log: string) => Object.fromEntries([...(/gateway: packets=.*$/m.exec(log)?.[0] ?? '').matchAll(/(\w+)=(\d+)/g)].map((m) => [m[1], Number(m[2])]));
+const exchange = (listen: string, port = PORT, count = 1, size = 32) => exchangeIn(topo, listen, port, count, size);
 
 function setupMode(mode: Mode) {
   if (why) throw new Error(`gateway suite prerequisites missing in CI: ${why}`);
@@ -247,7 +200,11 @@ suite('wasmvsd gateway: DR', () => {
     expect(closed.replies[0]).toMatch(/^reply 0 (timeout|error)/);
 
     gw = await startGateway();
-    expect(topo.ownedState().rules).toMatch(/^31337:\s+from all fwmark 0x[0-9a-f]+ lookup \d+/);
+    const rules = topo.ownedState().rules;
+    expect(rules).toMatch(/^31337:\s+from all fwmark 0x[0-9a-f]+ lookup \d+/m);
+    // DR marks skip the local table; nothing else does.
+    expect(rules).toContain('0:\tnot from all fwmark 0x57a00000/0xfff00000 lookup local');
+    expect(rules).toContain('missing: 0:\tfrom all lookup local');
     await stopGateway(gw);
     gw = undefined as unknown as Daemon;
     expect(topo.ownedState()).toEqual({ iptables: '', rules: '' });

@@ -12,6 +12,17 @@ import { fileURLToPath } from 'node:url';
 import { sh, waitLine } from './netns.js';
 
 export type Mode = 'nat' | 'dr' | 'tun';
+
+/**
+ * Where the VIP lives on the director and what the veths offload.
+ *  - vip 'local': `ip addr add VIP/32 dev lo` on the director, as on every
+ *    IPVS director; 'routed': the director only routes it.
+ *  - offload 'on': the veth defaults (tx checksum offload and TSO on, so the
+ *    director sees partial checksums), except rx checksumming off at the
+ *    client's and servers' ends so they verify every checksum the core wrote;
+ *    'off': tx and rx checksumming off on every veth of every namespace.
+ */
+export interface TopoOptions { vip?: 'local' | 'routed'; offload?: 'on' | 'off' }
 export const VIP = '198.18.42.1', CLIENT = '198.18.40.2', DIR_IN = '198.18.40.1', DIR_OUT = '198.18.41.1';
 export const RS = ['198.18.41.2', '198.18.41.3', '198.18.41.4'];
 
@@ -33,7 +44,7 @@ export class Topo {
     return sh('ip', 'netns', 'exec', this.ns[ns], ...args);
   }
 
-  setup(mode: Mode): void {
+  setup(mode: Mode, opts: TopoOptions = {}): void {
     this.teardown(false);
     mkdirSync(this.tmp, { recursive: true });
     const { client, director, server } = this.ns;
@@ -59,6 +70,13 @@ export class Topo {
     // rx checksumming off: the client and the servers verify every checksum the core wrote.
     this.in('client', 'ethtool', '-K', `${t}c0`, 'rx', 'off');
     this.in('server', 'ethtool', '-K', this.dev.server, 'rx', 'off');
+    if (opts.offload === 'off') {
+      this.in('client', 'ethtool', '-K', `${t}c0`, 'tx', 'off');
+      this.in('client', 'ethtool', '-K', this.dev.client, 'tx', 'off');
+      this.in('server', 'ethtool', '-K', this.dev.server, 'tx', 'off');
+      for (const d of [this.dev.dirIn, this.dev.dirOut]) this.in('director', 'ethtool', '-K', d, 'rx', 'off', 'tx', 'off');
+    }
+    if (opts.vip === 'local') sh('ip', '-n', director, 'addr', 'add', `${VIP}/32`, 'dev', 'lo');
     sh('ip', '-n', client, 'route', 'add', `${VIP}/32`, 'via', DIR_IN);
     if (mode === 'nat') {
       sh('ip', '-n', server, 'route', 'add', 'default', 'via', DIR_OUT);
@@ -70,7 +88,8 @@ export class Topo {
     sh('ip', '-n', client, 'link', 'set', `${t}c1`, 'master', this.dev.client);
     sh('ip', '-n', client, 'link', 'set', `${t}c1`, 'up');
     addr(server, `${t}s0`, '198.18.40.3/24');
-    this.in('server', 'ethtool', '-K', `${t}s0`, 'rx', 'off');
+    this.in('server', 'ethtool', '-K', `${t}s0`, 'rx', 'off', ...(opts.offload === 'off' ? ['tx', 'off'] : []));
+    if (opts.offload === 'off') this.in('client', 'ethtool', '-K', `${t}c1`, 'rx', 'off', 'tx', 'off');
     sh('ip', '-n', server, 'addr', 'add', `${VIP}/32`, 'dev', 'lo');
     for (const [k, v] of [['arp_ignore', '1'], ['arp_announce', '2'], ['rp_filter', '0']]) {
       for (const c of ['all', 'default', this.dev.server, `${t}s0`]) this.in('server', 'sysctl', '-qw', `net.ipv4.conf.${c}.${k}=${v}`);
@@ -84,10 +103,17 @@ export class Topo {
     if (removeTmp) rmSync(this.tmp, { recursive: true, force: true });
   }
 
-  /** The director's netfilter and policy-routing state that the gateway may have touched. */
+  /**
+   * The director's netfilter and policy-routing state that the gateway may
+   * have touched: '' and '' once it is gone (our DR rules removed, the plain
+   * `0: from all lookup local` rule back and alone).
+   */
   ownedState(): { iptables: string; rules: string } {
     const iptables = this.in('director', 'iptables-save').split('\n').filter((l) => l.includes('WASMVS') || l.includes('NFQUEUE') || l.includes('notrack')).join('\n');
-    const rules = this.in('director', 'ip', 'rule', 'show').split('\n').filter((l) => l.startsWith('31337:')).join('\n');
+    const all = this.in('director', 'ip', 'rule', 'show').split('\n');
+    const plainLocal = '0:\tfrom all lookup local';
+    const rules = [...all.filter((l) => l.startsWith('31337:') || (l.includes('lookup local') && l.trim() !== plainLocal.trim())),
+      ...(all.includes(plainLocal) ? [] : [`missing: ${plainLocal}`])].join('\n');
     return { iptables, rules };
   }
 }
@@ -106,14 +132,15 @@ export async function capture(topo: Topo, ns: keyof Topo['ns'], dev: string, fil
     proc.once('exit', (c) => { clearTimeout(timer); reject(new Error(`tcpdump exited ${c}: ${err}`)); });
   });
   return {
-    async stop(): Promise<string[]> {
+    /** verbose: decoded with -vv, so TCP/UDP checksums read "(correct)" or "(incorrect -> …)". */
+    async stop(verbose = false): Promise<string[]> {
       // Let the last packets be written (-U flushes per packet), then stop.
       await new Promise((r) => setTimeout(r, 300));
       const exited = new Promise((r) => proc.once('exit', r));
       proc.kill('SIGINT');
       await exited;
       if (!err.includes('packets captured')) throw new Error(`tcpdump: ${err}`);
-      return sh('tcpdump', '-r', file, '-nn', '-e').split('\n').filter((l) => l.trim() !== '');
+      return sh('tcpdump', '-r', file, '-nn', '-e', ...(verbose ? ['-vv'] : [])).split('\n').filter((l) => l.trim() !== '');
     },
   };
 }
