@@ -14,6 +14,12 @@ export interface ControlBounds {
   maxClients: number;
   /** A client with a request half sent or an answer half read that moves nothing for this long is closed (ms). */
   stallMs: number;
+  /**
+   * An answer the client reads nothing of for this long: the client is closed
+   * (ms). Shorter than stallMs: a stuck reader holds a listing turn and its
+   * snapshot, and wasmvsadm always reads its answer whole at once.
+   */
+  answerStallMs: number;
   /** About this many characters of a listing are serialized and written at a time. */
   chunkBytes: number;
 }
@@ -23,6 +29,7 @@ export const DEFAULT_BOUNDS: ControlBounds = {
   maxPendingBytes: 2 * MAX_LINE_BYTES,
   maxClients: 64,
   stallMs: 60_000,
+  answerStallMs: 10_000,
   chunkBytes: 256 * 1024,
 };
 
@@ -32,7 +39,7 @@ const TEXT: Record<RefusalReason, string> = {
   'line-too-long': 'request line too long',
   busy: 'too much request data in flight from all clients',
   'too-many-clients': 'too many control clients',
-  stalled: 'client stalled (nothing read or sent)',
+  stalled: 'client stalled',
 };
 
 /** Logged at most once per reason in this many ms, with the running count. */

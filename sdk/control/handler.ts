@@ -118,6 +118,11 @@ export class ControlHandler {
     return this.director.timeouts();
   }
 
+  /** Entries a listing would carry now (connections, or services without their dests): is it a big one? */
+  listingSize(op: 'list' | 'connections'): number {
+    return op === 'connections' ? this.director.connectionCount() : this.director.core.x.svcCount();
+  }
+
   /** The state file's lines before any service (the --set line when timeouts are not the defaults). */
   stateHead(): string {
     return saveRules([], { state: true, timeouts: this.timeouts() });

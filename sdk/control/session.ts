@@ -24,17 +24,19 @@ export interface SharedState {
   readonly waiting: (() => void)[];
 }
 
-/** Listings at once: each holds a snapshot (1M connections are hundreds of MB) until written. */
+/** Big listings at once: each holds a snapshot (1M connections are hundreds of MB) until written. */
 export const LISTINGS = 2;
+/** Listings of up to this many entries need no turn. */
+const SMALL_LISTING = 4096;
 
 /** A refused client is cut this long after its error reply, whether it read it or not (ms). */
 const GRACE_MS = 1000;
 
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-/** Ops whose answer is a listing take a turn among LISTINGS (their requests are short lines). */
+/** Ops whose answer is a listing: big ones take a turn among LISTINGS (their requests are short lines). */
 const LISTING_OPS = /"op"\s*:\s*"(list|connections)"/;
-const isListing = (line: string) => line.length < 4096 && LISTING_OPS.test(line);
+const listingOp = (line: string) => (line.length < 4096 ? LISTING_OPS.exec(line)?.[1] as 'list' | 'connections' | undefined : undefined);
 
 export class ControlSession {
   private readonly lines = new LineSplitter();
@@ -91,7 +93,8 @@ export class ControlSession {
   }
 
   private async answer(line: string): Promise<void> {
-    const listing = isListing(line);
+    const op = listingOp(line);
+    const listing = op !== undefined && this.handler.listingSize(op) > SMALL_LISTING;
     if (listing) await this.takeListingTurn();
     try {
       if (!this.done) await this.write(this.replyTo(line));
@@ -120,17 +123,23 @@ export class ControlSession {
     }
   }
 
+  /** Resolves on 'drain' or close; an answer the client reads nothing of for answerStallMs closes it. */
   private drained(): Promise<void> {
     return new Promise((resolve) => {
-      const done = () => { this.sock.off('drain', done); this.sock.off('close', done); resolve(); };
+      const ms = this.shared.bounds.answerStallMs;
+      const timer = setTimeout(() => this.stalled(`answer unread for ${ms} ms`), ms);
+      const done = () => { clearTimeout(timer); this.sock.off('drain', done); this.sock.off('close', done); resolve(); };
       this.sock.on('drain', done);
       this.sock.on('close', done);
     });
   }
 
-  private takeListingTurn(): Promise<void> {
-    if (this.shared.listings < LISTINGS) { this.shared.listings++; return Promise.resolve(); }
-    return new Promise((resolve) => this.shared.waiting.push(resolve));
+  /** Waiting for a turn is not the client's stall: no socket timeout meanwhile. */
+  private async takeListingTurn(): Promise<void> {
+    if (this.shared.listings < LISTINGS) { this.shared.listings++; return; }
+    this.sock.setTimeout(0);
+    await new Promise<void>((resolve) => this.shared.waiting.push(resolve));
+    this.sock.setTimeout(this.shared.bounds.stallMs);
   }
 
   /** Hand the turn to the next waiting listing, or free it. */
@@ -143,13 +152,16 @@ export class ControlSession {
   /** Socket idle for stallMs: a half-sent request or a half-read answer is a stall; an idle client just goes. */
   private onTimeout(): void {
     if (this.done) return;
-    if (this.busy || this.lines.pending > 0) {
-      this.shared.refusals.note('stalled', `${this.shared.bounds.stallMs} ms`);
-      this.done = true;
-      this.sock.destroy();
-      return;
-    }
-    this.sock.end();
+    if (this.busy || this.lines.pending > 0) this.stalled(`nothing read or sent for ${this.shared.bounds.stallMs} ms`);
+    else this.sock.end();
+  }
+
+  private stalled(why: string): void {
+    if (this.done) return;
+    this.shared.refusals.note('stalled', why);
+    this.done = true;
+    this.dropPending();
+    this.sock.destroy();
   }
 
   private refuse(reason: RefusalReason, limit: string): void {

@@ -28,10 +28,10 @@ describe('control socket bounds (in process)', () => {
     const d = await director(1);
     handler = new ControlHandler(d, { size: 4096, mode: 'proxy', dataPath: 'none', abiVersion: 0x10000 });
     const cmds = [];
-    for (let i = 0; i < 3000; i++) cmds.push({ op: 'add-service' as const, svc: { protocol: 'tcp' as const, address: `198.18.${i >> 8}.${i & 255}`, port: 80 }, opts: {} });
+    for (let i = 0; i < 5000; i++) cmds.push({ op: 'add-service' as const, svc: { protocol: 'tcp' as const, address: `198.18.${i >> 8}.${i & 255}`, port: 80 }, opts: {} });
     handler.apply(cmds, false);
     server = await listenControl(path, handler, { changed: () => {}, log: (m) => logged.push(m) },
-      { maxLineBytes: 4 * MiB, maxPendingBytes: 6 * MiB, maxClients: 4, stallMs: 300, chunkBytes: 16 * 1024 });
+      { maxLineBytes: 4 * MiB, maxPendingBytes: 6 * MiB, maxClients: 4, stallMs: 300, answerStallMs: 300, chunkBytes: 16 * 1024 });
   });
   afterAll(() => {
     server.close();
@@ -85,7 +85,7 @@ describe('control socket bounds (in process)', () => {
       // Others are answered, listings included, while the stuck one waits.
       for (let i = 0; i < 3; i++) {
         const r = await ask(path, { id: 10 + i, op: 'list' });
-        expect((r.services as unknown[]).length).toBe(3000);
+        expect((r.services as unknown[]).length).toBe(5000);
       }
       // A paused client does not see the close; the server's count does (bounded poll).
       for (let i = 0; i < 200 && controlRefusals(server)!.stalled === before; i++) await new Promise((r) => setTimeout(r, 50));
@@ -93,6 +93,22 @@ describe('control socket bounds (in process)', () => {
       expect(logged.filter((m) => m.includes('client stalled'))).toHaveLength(1);
     } finally {
       stuck.destroy();
+    }
+  });
+
+  it('two stuck readers hold both listing turns only until their answers stall; a third listing is answered', async () => {
+    const before = controlRefusals(server)!.stalled;
+    const list = JSON.stringify({ id: 9, op: 'list' }) + '\n';
+    const stuck = await Promise.all([0, 1].map(() => stuckReader(path, [list, list])));
+    try {
+      // Bounded wait until both hold a turn and are blocked on their answers.
+      await new Promise((r) => setTimeout(r, 50));
+      const r = await ask(path, { id: 30, op: 'list' });
+      expect((r.services as unknown[]).length).toBe(5000);
+      for (let i = 0; i < 200 && controlRefusals(server)!.stalled < before + 2; i++) await new Promise((res) => setTimeout(res, 50));
+      expect(controlRefusals(server)!.stalled).toBe(before + 2);
+    } finally {
+      for (const s of stuck) s.destroy();
     }
   });
 
