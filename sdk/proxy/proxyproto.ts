@@ -13,8 +13,14 @@ export function plainAddress(a: string): string {
 
 /** "PROXY TCP4 client vip cport vport\r\n" (v1 is TCP only). */
 export function proxyV1(client: Endpoint, vip: Endpoint): Buffer {
-  const c = plainAddress(client.address), v = plainAddress(vip.address);
+  let c = plainAddress(client.address), v = plainAddress(vip.address);
   const fam = isIPv4(c) && isIPv4(v) ? 'TCP4' : 'TCP6';
+  // TCP6 needs both addresses in IPv6 form: an IPv4 end of a mixed pair is
+  // sent IPv4-mapped (::ffff:a.b.c.d), as the v2 header does.
+  if (fam === 'TCP6') {
+    if (isIPv4(c)) c = `::ffff:${c}`;
+    if (isIPv4(v)) v = `::ffff:${v}`;
+  }
   return Buffer.from(`PROXY ${fam} ${c} ${v} ${client.port} ${vip.port}\r\n`, 'latin1');
 }
 

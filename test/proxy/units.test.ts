@@ -118,6 +118,9 @@ describe('PROXY protocol', () => {
       .toBe('PROXY TCP4 198.18.0.9 198.18.0.1 40000 80\r\n');
     expect(proxyV1({ address: '2001:db8::9', port: 1 }, { address: '2001:db8::1', port: 443 }).toString())
       .toBe('PROXY TCP6 2001:db8::9 2001:db8::1 1 443\r\n');
+    // Mixed families: TCP6 with the IPv4 end mapped (a TCP6 line with a dotted quad is invalid).
+    expect(proxyV1({ address: '198.18.0.9', port: 1 }, { address: '2001:2::1', port: 443 }).toString())
+      .toBe('PROXY TCP6 ::ffff:198.18.0.9 2001:2::1 1 443\r\n');
   });
 
   it('v2 binary header, IPv4 TCP and IPv6 UDP', () => {
