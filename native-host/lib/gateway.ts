@@ -2,7 +2,7 @@
 // core's REGION_PACKETS, one gwBurst call per burst decides and rewrites
 // every packet in place, and the verdicts go back from REGION_LIST in one
 // addon call. The netfilter rules follow the configuration (rules.ts).
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { layout as L, counters as C } from '../../sdk/src/core/abi.gen.js';
 import type { Director } from '../../sdk/src/director.js';
 import { loadNativeQueue, type NativeQueue, type NativeQueueClass, type VerdictMode } from './addon.js';
@@ -61,7 +61,7 @@ const QUEUE_MAXLEN = 8192;
 const QUEUE_RCVBUF = 8 << 20;
 
 /** /proc and /sys access (tests pass a map instead of the machine's files). */
-export interface SysctlFiles { read(path: string): string; write(path: string, value: string): void }
+export interface SysctlFiles { read(path: string): string; write(path: string, value: string): void; list?(dir: string): string[] }
 
 /** Injected parts: the command runner, the native queue class, the sysctl files. */
 export interface GatewayDeps { exec?: Exec; Native?: NativeQueueClass; sysctl?: SysctlFiles }
@@ -85,7 +85,7 @@ export class Gateway {
   constructor(readonly opts: GatewayOptions, private readonly log: (m: string) => void, deps: GatewayDeps = {}) {
     this.exec = deps.exec ?? run;
     this.Native = deps.Native ?? null;
-    this.files = deps.sysctl ?? { read: (p) => readFileSync(p, 'utf8').trim(), write: (p, v) => writeFileSync(p, v) };
+    this.files = deps.sysctl ?? { read: (p) => readFileSync(p, 'utf8').trim(), write: (p, v) => writeFileSync(p, v), list: (d) => readdirSync(d) };
   }
 
   async start(director: Director): Promise<void> {
@@ -204,6 +204,18 @@ export class Gateway {
     this.director!.core.x.gwConfig(ip4(r.prefsrc ?? '0.0.0.0'), mtu);
     // The rewritten packet re-enters routing at PREROUTING with our own address as source.
     this.sysctl('/proc/sys/net/ipv4/conf/all/accept_local', '1');
+    // Strict reverse-path filtering (rp_filter=1, some distributions' default) still drops
+    // it: our address is not reached through the client's interface. Loose mode (2) keeps
+    // the martian checks; an interface's effective mode is max(all, its own), so all=2
+    // makes strict interfaces loose and leaves none stricter than it was.
+    if (this.strictRpFilter()) this.sysctl('/proc/sys/net/ipv4/conf/all/rp_filter', '2');
+  }
+
+  private strictRpFilter(): boolean {
+    const conf = '/proc/sys/net/ipv4/conf';
+    const value = (dev: string) => { try { return Number(this.files.read(`${conf}/${dev}/rp_filter`)); } catch { return 0; } };
+    if (value('all') === 2) return false;
+    return [...(this.files.list?.(conf) ?? ['all'])].some((dev) => dev !== 'default' && Math.max(value('all'), value(dev)) === 1);
   }
 
   private sysctl(path: string, value: string): void {
