@@ -98,14 +98,16 @@ function parse6(p: usize, len: u32): u32 {
 
 function parseL4(p: usize): u32 {
   const proto = pkt.proto;
+  const off = pkt.l3len;
+  const l4len = pkt.totLen - off;
+  // Set for every protocol: ICMP errors forwarded by the gateway complete
+  // their checksum from these too (a stale offset would write elsewhere).
+  pkt.l4off = off;
+  pkt.l4len = l4len;
   if (proto != PROTO_TCP && proto != PROTO_UDP) {
     bump(CNT_PKT_NOT_BALANCED);
     return PKT_PASS;
   }
-  const off = pkt.l3len;
-  const l4len = pkt.totLen - off;
-  pkt.l4off = off;
-  pkt.l4len = l4len;
   if (proto == PROTO_TCP) {
     if (l4len < 20) return truncated();
     const doff = (ld8(p + off + 12) >>> 4) << 2;

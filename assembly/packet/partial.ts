@@ -6,11 +6,21 @@
 import { ld16, st16 } from "./bytes";
 import { sumBytes } from "./csum";
 import { pkt } from "./parse";
-import { PROTO_UDP } from "../abi/layout";
+import { PROTO_TCP, PROTO_UDP } from "../abi/layout";
+
+/** The checksum field's offset in the L4 header of `proto`, or -1 when it has none we know. */
+function checkOffset(proto: u32): i32 {
+  if (proto == PROTO_TCP) return 16;
+  if (proto == PROTO_UDP) return 6;
+  if (proto == 1 || proto == 58) return 2; // ICMP, ICMPv6
+  return -1;
+}
 
 /** Turns the partial checksum of the parsed packet at p into the full one. */
 export function completePartial(p: usize): void {
-  const at = pkt.l4off + (pkt.proto == PROTO_UDP ? 6 : 16);
+  const rel = checkOffset(pkt.proto);
+  if (rel < 0 || <u32>rel + 2 > pkt.l4len) return;
+  const at = pkt.l4off + <u32>rel;
   if (ld16(p + at) == 0 && pkt.proto == PROTO_UDP && pkt.af == 4) return;
   // The field holds the pseudo-header sum, so summing the segment with it in
   // place adds exactly the pseudo-header: the result is the full sum.

@@ -184,6 +184,29 @@ describe('gwBurst ICMP errors about connections', () => {
   });
 });
 
+describe('gwBurst ICMP errors on the tunnel path', () => {
+  it('TUN: an error about a connection with a partial checksum is completed at the ICMP checksum, the quote untouched', async () => {
+    const d = await director(3);
+    d.addService(svc, { scheduler: 'rr' });
+    d.addDest(svc, { address: RS1, port: 80, method: 'tunnel' });
+    expect(d.core.x.gwConfig(ip4(DIRECTOR), 1500)).toBe(0);
+    burst(d, [tcp(CLIENT, VIP, 40000, 80, SYN)]);
+    const reply = tcp(VIP, CLIENT, 80, 40000, SYNACK);
+    const full = icmpError(CLIENT, VIP, 3, 4, reply);
+    // CHECKSUM_PARTIAL for ICMPv4: the field holds the (empty) pseudo-header sum, 0.
+    const partial = full.slice();
+    partial[22] = 0;
+    partial[23] = 0;
+    // A TCP packet first in the same burst leaves its parse state behind.
+    const [, v] = burst(d, [tcp(CLIENT, VIP, 40000, 80, ACK, 10), partial], 1, L.GW_RF_CSUM_PARTIAL);
+    expect(v.out[9]).toBe(4);
+    const inner = v.out.subarray(20);
+    expect([...inner.subarray(0, 20)].slice(12)).toEqual([...full.subarray(12, 20)]);
+    expect([...inner.subarray(20)]).toEqual([...full.subarray(20)]);
+    expect(csum(inner.subarray(20))).toBe(0);
+  });
+});
+
 describe('gwBurst never traps', () => {
   it('random and mutated packets: every record gets ACCEPT or DROP, the id echoed, payloads inside the record', async () => {
     const d = await natDirector([RS1, RS2]);
