@@ -7,6 +7,7 @@ import { layout as L, counters as C } from '../../sdk/src/core/abi.gen.js';
 import type { Director } from '../../sdk/src/director.js';
 import { loadNativeQueue, type NativeQueue, type NativeQueueClass, type VerdictMode } from './addon.js';
 import { ruleSet, applyRules, removeRules, run, type Exec, type QueueSpec, type RuleSet } from './rules.js';
+import { parseKernelQueues, type GatewaySource, type KernelQueue } from './metrics.js';
 
 export interface GatewayOptions extends QueueSpec {
   /** Packets per read and per gwBurst call. */
@@ -229,10 +230,35 @@ export class Gateway {
     if (!d) return 'gateway: not started';
     const c = (i: number) => d.counter(i);
     const q = this.stats().reduce((a, s) => ({ enobufs: a.enobufs + s.enobufs, nlErrors: a.nlErrors + s.nlErrors }), { enobufs: 0, nlErrors: 0 });
+    const k = this.ownKernelQueues().reduce((a, x) => ({ full: a.full + x.queueFull, user: a.user + x.socketFull }), { full: 0, user: 0 });
     return `gateway: packets=${c(C.CNT_GW_PACKETS)} forwarded=${c(C.CNT_GW_FORWARDED)} passed=${c(C.CNT_GW_PASSED)} ` +
       `dropped=${c(C.CNT_GW_DROPPED)} replies=${c(C.CNT_GW_REPLIES)} malformed=${c(C.CNT_PKT_MALFORMED_IP)} ` +
       `truncated_l4=${c(C.CNT_PKT_TRUNC_L4)} bad_csum=${c(C.CNT_PKT_BAD_CSUM)} truncated=${c(C.CNT_GW_TRUNCATED)} ` +
-      `icmp_sent=${c(C.CNT_GW_ICMP_SENT)} failed_bursts=${this.failedBursts} enobufs=${q.enobufs} nl_errors=${q.nlErrors}`;
+      `icmp_sent=${c(C.CNT_GW_ICMP_SENT)} failed_bursts=${this.failedBursts} enobufs=${q.enobufs} nl_errors=${q.nlErrors} ` +
+      `queue_full_drops=${k.full} socket_full_drops=${k.user}`;
+  }
+
+  /** The kernel's counters of every queue in this namespace ([] when the file cannot be read). */
+  kernelQueues(): KernelQueue[] {
+    try {
+      return parseKernelQueues(this.files.read('/proc/net/netfilter/nfnetlink_queue'));
+    } catch {
+      return [];
+    }
+  }
+
+  private ownKernelQueues(): KernelQueue[] {
+    return this.kernelQueues().filter((k) => k.queue >= this.opts.first && k.queue <= this.opts.last);
+  }
+
+  /** What the Prometheus series read (metrics.ts). */
+  source(): GatewaySource {
+    return {
+      counter: (i) => this.director?.counter(i) ?? 0,
+      queues: () => this.queues.map((q, i) => ({ queue: this.opts.first + i, stats: q.stats() })),
+      kernelQueues: () => this.kernelQueues(),
+      failedBursts: () => this.failedBursts,
+    };
   }
 
   async stop(): Promise<void> {

@@ -6,12 +6,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { inCI } from './prereq.js';
 import { killChildren, inNs, sh } from './netns.js';
 import { Topo, capture, VIP, RS, CLIENT, DIR_OUT, DECAP, MALFORMED, waitLine, type Mode } from './gw-topo.js';
-import { missingGatewayPrereq, startGateway as startGatewayIn, stopGateway, adm as admIn, exchange as exchangeIn, summary, PEER, type Daemon } from './gw-daemon.js';
+import { missingGatewayPrereq, startGateway as startGatewayIn, startGatewayEnv, stopGateway, adm as admIn, exchange as exchangeIn, scrape, summary, PEER, type Daemon } from './gw-daemon.js';
 
 const why = missingGatewayPrereq();
 if (why && !inCI) console.warn(`\n*** SKIPPING wasmvsd gateway end-to-end suite: ${why} ***\n`);
 const suite = describe.skipIf(why !== null && !inCI);
-const PORT = 8080, QUEUE = 30 + (process.pid % 200);
+const PORT = 8080, QUEUE = 30 + (process.pid % 200), METRICS = 9100;
 const topo = new Topo(`gw${process.pid % 100000}`);
 
 const startGateway = (...extra: string[]) => startGatewayIn(topo, QUEUE, ...extra);
@@ -28,7 +28,7 @@ suite('wasmvsd gateway: NAT', () => {
   let gw: Daemon;
   beforeAll(async () => {
     setupMode('nat');
-    gw = await startGateway();
+    gw = await startGatewayEnv(topo, QUEUE, { WASMVS_METRICS: String(METRICS) });
     adm('-A', '-t', `${VIP}:${PORT}`, '-s', 'rr');
     adm('-a', '-t', `${VIP}:${PORT}`, '-r', `${RS[0]}:${PORT}`, '-m');
   });
@@ -75,6 +75,17 @@ suite('wasmvsd gateway: NAT', () => {
     expect(sent.trim()).toBe('sent 40');
     const r = await exchange(RS[0]);
     expect(r.replies).toEqual([`reply 0 ${RS[0]} ${VIP}:${PORT} ok`]);
+    // Prometheus: the proxy's series for services and real servers, and the gateway's own counters.
+    const m = scrape(topo, METRICS).split('\n');
+    const value = (series: string) => Number(m.find((l) => l.startsWith(`${series} `))?.split(' ')[1] ?? NaN);
+    expect(value('wasmvs_gateway_malformed_packets_total{reason="truncated_l4"}')).toBe(40);
+    expect(value('wasmvs_gateway_packets_total{verdict="dropped"}')).toBeGreaterThanOrEqual(40);
+    expect(value('wasmvs_gateway_packets_total{verdict="forwarded"}')).toBeGreaterThan(10);
+    expect(value('wasmvs_gateway_nat_replies_total')).toBeGreaterThan(5);
+    expect(value(`wasmvs_gateway_queue_drops_total{queue="${QUEUE}",reason="queue_full"}`)).toBe(0);
+    expect(value(`wasmvs_gateway_enobufs_total{queue="${QUEUE}"}`)).toBe(0);
+    expect(value(`wasmvs_service_conns{service="tcp/${VIP}:${PORT}"}`)).toBeGreaterThanOrEqual(2);
+    expect(value(`wasmvs_dest_active_conns{service="tcp/${VIP}:${PORT}",dest="${RS[0]}:${PORT}"}`)).toBeGreaterThanOrEqual(0);
     const log = await stopGateway(gw);
     const s = summary(log);
     expect(s.truncated_l4).toBe(40);

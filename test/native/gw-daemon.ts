@@ -24,9 +24,14 @@ export function missingGatewayPrereq(...tools: string[]): string | null {
 
 export interface Daemon { proc: ChildProcess; log: () => string; exited: Promise<number | null> }
 
-export async function startGateway(topo: Topo, queue: number, ...extra: string[]): Promise<Daemon> {
+export function startGateway(topo: Topo, queue: number, ...extra: string[]): Promise<Daemon> {
+  return startGatewayEnv(topo, queue, {}, ...extra);
+}
+
+/** The same with extra environment (WASMVS_METRICS=…). */
+export async function startGatewayEnv(topo: Topo, queue: number, env: Record<string, string>, ...extra: string[]): Promise<Daemon> {
   const proc = spawn('ip', ['netns', 'exec', topo.ns.director, process.execPath, WASMVSD, 'gateway', '--socket', topo.socket,
-    '--state', topo.state, '--queue', String(queue), ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    '--state', topo.state, '--queue', String(queue), ...extra], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let log = '';
   proc.stdout!.on('data', (d) => { log += d; });
   proc.stderr!.on('data', (d) => { log += d; });
@@ -74,6 +79,12 @@ export async function udpExchange(topo: Topo, listen: string, port: number, size
   const out = topo.in('client', process.execPath, PEER, 'udp-client', VIP, String(port), String(size)).split('\n');
   const sent = out.find((l) => l.startsWith('sent '))?.slice(5) ?? '';
   return { sent, got: await got.catch((e: Error) => `none: ${e.message}`), reply: out.find((l) => l.startsWith('udp-reply ')) ?? 'no reply' };
+}
+
+/** GET /metrics from inside the director's namespace (the endpoint listens on its loopback). */
+export function scrape(topo: Topo, port: number): string {
+  return topo.in('director', process.execPath, '-e',
+    `fetch('http://127.0.0.1:${port}/metrics').then((r) => r.text()).then((t) => process.stdout.write(t), (e) => { console.error(e); process.exit(1); })`);
 }
 
 /** The gateway's one-line counter summary (logged at stop) as numbers. */
