@@ -23,6 +23,8 @@ export const CNT_CONN_LIMIT: i32 = 18;
 export const CNT_DROP_ENTRY: i32 = 19;
 export const CNT_OPS: i32 = 20;
 export const CNT_CONN_NOMEM: i32 = 21;
+/** Entries the connection-limit evictor looked at while searching for victims (its work). */
+export const CNT_EVICT_SCANNED: i32 = 22;
 // Packet path (packet/*.ts): a block from 32 on, clear of the table's counters.
 export const CNT_PKT_MALFORMED_IP: i32 = 32;
 export const CNT_PKT_BAD_CSUM: i32 = 33;
@@ -44,6 +46,10 @@ export const CNT_GW_ICMP_SENT: i32 = 54;
 export const CNT_MAX: i32 = 64;
 
 const counters = changetype<Nums<u64>>(memory.data(64 * 8, 8)); // CNT_MAX entries
+
+@inline export function addTo(i: i32, n: u64): void {
+  unchecked((counters[i] += n));
+}
 
 @inline export function bump(i: i32): void {
   unchecked((counters[i] += 1));

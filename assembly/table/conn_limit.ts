@@ -15,19 +15,49 @@ import { connLimit, dropEntry, defenseOn } from "./conn_options";
 import { tcpTimeout, udpTimeoutNow, S_ESTABLISHED, S_SYN_RECV, S_SYNACK } from "./tcp_states";
 import { services } from "./services";
 import { PROTO_TCP, SVC_F_ONEPACKET } from "../abi/layout";
-import { bump, CNT_EVICT_HALF_OPEN, CNT_CONN_LIMIT, CNT_DROP_ENTRY } from "../stats/counters";
+import { bump, addTo, CNT_EVICT_HALF_OPEN, CNT_CONN_LIMIT, CNT_DROP_ENTRY, CNT_EVICT_SCANNED } from "../stats/counters";
 import { Nums } from "./vec";
 
-function findVictim(c: i32): u32 {
-  const start = wheelLast() + 1;
-  for (let s: u32 = 0; s < WHEEL_SIZE; s++) {
-    let i = wheelSlotHead(start + s);
+/** Per class: the slot time at which the last victim of that class was found. */
+const resumeAt = changetype<Nums<u32>>(memory.data(4 * 4, 4));
+
+/** The first entry of class c in `count` slots from slot time `from`, or 0. */
+function scanSlots(c: i32, from: u32, count: u32): u32 {
+  let seen: u64 = 0;
+  for (let s: u32 = 0; s < count; s++) {
+    let i = wheelSlotHead(from + s);
     while (i != 0) {
-      if (classOf(i) == c) return i;
+      seen++;
+      if (classOf(i) == c) {
+        addTo(CNT_EVICT_SCANNED, seen);
+        unchecked((resumeAt[c] = from + s));
+        return i;
+      }
       i = M.u32At(i, M.R_WNEXT);
     }
   }
+  addTo(CNT_EVICT_SCANNED, seen);
   return 0;
+}
+
+/**
+ * A victim of class c, nearest expiry first in the sense that matters under
+ * a flood: the walk resumes at the slot where the last victim of this class
+ * was found, because every slot before it held none then. (A SYN flood at
+ * the limit otherwise re-walked, for every new entry, all the longer-lived
+ * entries filling the slots before the first half-open one: 15 kpps instead
+ * of hundreds.) Entries of class c that appeared in earlier slots since are
+ * found when the walk from the resume point comes up empty and starts over
+ * from the next slot to fire.
+ */
+function findVictim(c: i32): u32 {
+  const first = wheelLast() + 1;
+  let from = unchecked(resumeAt[c]);
+  // Before the next slot to fire, or beyond the wheel (wrap-safe): start over.
+  if (<u32>(from - first) >= WHEEL_SIZE) from = first;
+  const ahead = scanSlots(c, from, WHEEL_SIZE - (from - first));
+  if (ahead != 0 || from == first) return ahead;
+  return scanSlots(c, first, from - first);
 }
 
 function evictOne(): bool {

@@ -50,6 +50,38 @@ describe('connection limit', () => {
   });
 });
 
+describe('connection limit under a SYN flood', () => {
+  it('eviction resumes where the last victim was found: work per evicted entry stays small', async () => {
+    const b = await bed();
+    // 1,200 ESTABLISHED entries whose expiry fills the 60 slots before the flood's half-open ones:
+    // 20 per second opened at t = 100..159 expire at t + 900 = 1000..1059.
+    let port = 1;
+    for (let t = 100; t < 160; t++) {
+      for (let k = 0; k < 20; k++, port++) {
+        pin(b, port, 'S', t);
+        pin(b, port, 'A', t);
+      }
+    }
+    b.d.advance(999);
+    expect(b.d.connectionCount()).toBe(1200);
+    b.d.setOptions({ connLimit: 1250 });
+    // Fill the table with half-open entries (SYN_RECV, 60 s: slot 1059), then flood on at the limit.
+    for (let k = 0; k < 50; k++) expect(pin(b, 20000 + k, 'S', 999).ok).toBe(true);
+    const scanned0 = b.d.counter(counters.CNT_EVICT_SCANNED);
+    const FLOOD = 500;
+    for (let k = 0; k < FLOOD; k++) expect(pin(b, 30000 + k, 'S', 999).ok).toBe(true);
+    expect(b.d.counter(counters.CNT_EVICT_HALF_OPEN)).toBe(FLOOD);
+    expect(b.d.connectionCount()).toBe(1250);
+    // Every established entry survived: only half-open ones were evicted.
+    expect(b.d.connections(999).filter((c) => c.state === 'ESTABLISHED')).toHaveLength(1200);
+    // Each search starts at the slot where the last victim was found: 540 entries looked at
+    // for 500 evictions here; walking from the next slot every time looked at 20,500 (41 each),
+    // and at the 190k established entries that walk was what held a flood to 15 kpps.
+    const scanned = b.d.counter(counters.CNT_EVICT_SCANNED) - scanned0;
+    expect(scanned).toBeLessThan(FLOOD * 4);
+  });
+});
+
 describe('drop_entry', () => {
   it('mode 3 drops SYN_RECV entries on the next pass and spares fresh ESTABLISHED ones', async () => {
     const b = await bed();
