@@ -20,7 +20,7 @@
 // to come from the one allocator (table/alloc.ts).
 import * as S from "../abi/status";
 import { Dest } from "../table/dest";
-import { Service } from "../table/service";
+import { Service, SCHED_INLINE_BYTES } from "../table/service";
 import { alloc, free } from "../table/alloc";
 import { Flow } from "./flow";
 import { RoundRobin } from "./rr";
@@ -89,8 +89,16 @@ function stateSize(id: u32): usize {
 export function schedBind(svc: Service): i32 {
   const id = svc.schedId;
   if (id == SCHED_NONE || id > SCHED_MAX) return S.OK;
-  const p = alloc(stateSize(id));
-  if (p == 0) return S.E_NOMEM;
+  // Small states live inside the service record (no extra cache line per pick).
+  const size = stateSize(id);
+  let p: usize;
+  if (size <= SCHED_INLINE_BYTES) {
+    p = svc.inlineState;
+    memory.fill(p, 0, SCHED_INLINE_BYTES);
+  } else {
+    p = alloc(size);
+    if (p == 0) return S.E_NOMEM;
+  }
   svc.sched = p;
   let ok = true;
   switch (id) {
@@ -128,7 +136,7 @@ export function schedUnbind(svc: Service): void {
       break;
     }
   }
-  free(p, stateSize(id));
+  if (p != svc.inlineState) free(p, stateSize(id));
   svc.sched = 0;
 }
 

@@ -7,6 +7,8 @@ import { alloc, free } from "./alloc";
 
 /** A real server record in linear memory (unmanaged; newDest/freeDest). */
 @unmanaged export class Dest {
+  // First cache line (128-byte blocks, aligned): what a pick and the decision
+  // record read.
   id: u32 = 0;
   svcId: u32 = 0;
   af: u32 = 4;
@@ -16,18 +18,18 @@ import { alloc, free } from "./alloc";
   a3: u32 = 0;
   port: u32 = 0;
   weight: i32 = 1;
+  flags: u32 = DEST_F_AVAILABLE;
+  method: u32 = 3;
+  activeconns: u32 = 0;
+  inactconns: u32 = 0;
+  persistconns: u32 = 0;
   /** Latest non-zero weight (mh builds its table from it). */
   lastWeight: i32 = 1;
   uThreshold: u32 = 0;
   lThreshold: u32 = 0;
-  method: u32 = 3;
   tunType: u32 = 0;
   tunFlags: u32 = 0;
   tunPort: u32 = 0;
-  flags: u32 = DEST_F_AVAILABLE;
-  activeconns: u32 = 0;
-  inactconns: u32 = 0;
-  persistconns: u32 = 0;
   /** List order key: smaller is nearer the head. New dests take a fresh minimum. */
   order: i64 = 0;
   /** Slot in a scheduler's load heap; -1 when not in one. */

@@ -7,11 +7,15 @@
 // from the one allocator and freed by freeService.
 import { Dest } from "./dest";
 import { Stats, newStats, freeStats } from "../stats/stats";
-import { Vec } from "./vec";
+import { Vec, VEC_INLINE } from "./vec";
+
+/** Bytes of scheduler state kept inside the service record (s0..s5). */
+export const SCHED_INLINE_BYTES: usize = 24;
 import { alloc, free } from "./alloc";
 
 @unmanaged export class Service {
-  id: u32 = 0;
+  // First cache line (records are 128-byte blocks, so 128-byte aligned): what
+  // a lookup compares and an O(1) pick reads.
   af: u32 = 4;
   proto: u32 = 6;
   port: u32 = 0;
@@ -20,21 +24,40 @@ import { alloc, free } from "./alloc";
   a1: u32 = 0;
   a2: u32 = 0;
   a3: u32 = 0;
-  schedId: u32 = 0;
-  flags: u32 = 0;
-  timeout: u32 = 0;
-  netmask: u32 = 0xFFFFFFFF;
-  mhPrime: u32 = 0;
-  /** The scheduler's state block (0 = none bound); see sched/registry.ts. */
-  sched: usize = 0;
   /** Next service in the same hash bucket. */
   hnext: Service | null = null;
-  /** Counters and rates of the whole service. */
-  stats: Stats = changetype<Stats>(0);
-  // The dest list, as an embedded Vec<Dest> header (ptr, len, cap): see `dests`.
+  schedId: u32 = 0;
+  flags: u32 = 0;
+  /** The scheduler's state block (0 = none bound): `inline` below when it fits; see sched/registry.ts. */
+  sched: usize = 0;
+  // The dest list, as an embedded Vec<Dest> header (ptr, len, cap, inline storage): see `dests`.
   dptr: usize = 0;
   dlen: i32 = 0;
   dcap: i32 = 0;
+  dinl: usize = 0;
+  // Second line: the rest of the options, the statistics, and the inline
+  // storage of small scheduler states (rr, wrr) and of the first dest pointers.
+  id: u32 = 0;
+  timeout: u32 = 0;
+  netmask: u32 = 0xFFFFFFFF;
+  mhPrime: u32 = 0;
+  /** Counters and rates of the whole service. */
+  stats: Stats = changetype<Stats>(0);
+  s0: u32 = 0;
+  s1: u32 = 0;
+  s2: u32 = 0;
+  s3: u32 = 0;
+  s4: u32 = 0;
+  s5: u32 = 0;
+  d0: usize = 0;
+  d1: usize = 0;
+  d2: usize = 0;
+  d3: usize = 0;
+
+  /** Address of the inline scheduler-state area (SCHED_INLINE_BYTES). */
+  @inline get inlineState(): usize {
+    return changetype<usize>(this) + offsetof<Service>("s0");
+  }
 
   /** IPVS list order: index 0 is the head (newest). A view of the embedded header. */
   @inline get dests(): Vec<Dest> {
@@ -73,6 +96,10 @@ export function newService(): Service | null {
   s.proto = 6;
   s.netmask = 0xFFFFFFFF;
   s.stats = st;
+  // The dest list starts in the record's own four slots.
+  s.dinl = p + offsetof<Service>("d0");
+  s.dptr = s.dinl;
+  s.dcap = VEC_INLINE;
   return s;
 }
 

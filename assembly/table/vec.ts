@@ -48,14 +48,20 @@ import { alloc, free } from "./alloc";
   free(changetype<usize>(a), <usize>n * width);
 }
 
+/** Elements of a Vec's inline storage (when its `inl` is set). */
+export const VEC_INLINE: i32 = 4;
+
 /**
- * A list of record pointers: ptr, len, cap (12 bytes, the layout a record may
- * embed). Growth doubles from 4; shrinking never happens except by `release`.
+ * A list of record pointers: ptr, len, cap, inl (16 bytes, the layout a record
+ * may embed). `inl`, when not 0, is storage for VEC_INLINE elements inside the
+ * embedding record: the list starts there and moves out when it grows past
+ * it. Growth doubles from 4; shrinking never happens except by `release`.
  */
 @unmanaged export class Vec<T> {
   ptr: usize = 0;
   len: i32 = 0;
   cap: i32 = 0;
+  inl: usize = 0;
 
   @inline get length(): i32 { return this.len; }
 
@@ -80,7 +86,7 @@ import { alloc, free } from "./alloc";
     const p = alloc(<usize>cap << 2);
     if (p == 0) return false;
     memory.copy(p, this.ptr, <usize>this.len << 2);
-    free(this.ptr, <usize>this.cap << 2);
+    if (this.ptr != this.inl) free(this.ptr, <usize>this.cap << 2);
     this.ptr = p;
     this.cap = cap;
     return true;
@@ -122,11 +128,11 @@ import { alloc, free } from "./alloc";
     return -1;
   }
 
-  /** Free the element array (the header stays, empty). */
+  /** Free the element array (the header stays, empty, on its inline storage if any). */
   release(): void {
-    free(this.ptr, <usize>this.cap << 2);
-    this.ptr = 0;
+    if (this.ptr != this.inl) free(this.ptr, <usize>this.cap << 2);
+    this.ptr = this.inl;
     this.len = 0;
-    this.cap = 0;
+    this.cap = this.inl != 0 ? VEC_INLINE : 0;
   }
 }
