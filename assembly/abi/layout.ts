@@ -185,6 +185,9 @@ export const OPT_SECURE_TCP: u32 = 5;
 export const OPT_DROP_ENTRY: u32 = 6;
 /** 0: schedule() only asks the scheduler, no entries (scheduler studies); default 1. */
 export const OPT_TRACK_CONNS: u32 = 7;
+/** The core's memory budget in 64 KiB pages (0 = wasm's own limit, 65536 = 4 GiB). Growth
+ * beyond it fails cleanly (E_NOMEM, counted), and the automatic defenses switch on at 3/4 of it. */
+export const OPT_MEM_LIMIT_PAGES: u32 = 8;
 
 // --- packet path (pkt* exports; packet/path.ts) ------------------------------
 /** Verdicts: parsed, flow record written (pktParse only). */

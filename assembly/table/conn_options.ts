@@ -2,8 +2,9 @@
 // the setOption export. Ids are ABI (OPT_* in abi/layout.ts).
 import {
   OPT_CONN_REUSE_MODE, OPT_EXPIRE_NODEST_CONN, OPT_EXPIRE_QUIESCENT_TEMPLATE, OPT_CONN_LIMIT, OPT_SECURE_TCP, OPT_DROP_ENTRY,
-  OPT_TRACK_CONNS,
+  OPT_TRACK_CONNS, OPT_MEM_LIMIT_PAGES,
 } from "../abi/layout";
+import { setPageBudget, pageBudget, pagesInUse } from "./conn_pages";
 
 /** conn_reuse_mode bitmap (default 1; bit 2 also reuses DR/TUN FIN_WAIT). */
 export let connReuseMode: u32 = 1;
@@ -39,6 +40,9 @@ export function setOption(id: u32, v: u32): bool {
   } else if (id == OPT_TRACK_CONNS) {
     if (v > 1) return false;
     trackConns = v != 0;
+  } else if (id == OPT_MEM_LIMIT_PAGES) {
+    if (v > 65536) return false;
+    setPageBudget(v);
   } else {
     return false;
   }
@@ -53,12 +57,19 @@ export function getOption(id: u32): i64 {
   if (id == OPT_SECURE_TCP) return secureTcp;
   if (id == OPT_DROP_ENTRY) return dropEntry;
   if (id == OPT_TRACK_CONNS) return trackConns ? 1 : 0;
+  if (id == OPT_MEM_LIMIT_PAGES) return pageBudget();
   return -1;
 }
 
-/** A 0..3 defense mode is on: 3 always, 1/2 once the table is at 3/4 of the limit. */
+/**
+ * A 0..3 defense mode is on: 3 always; 1/2 under pressure, which is the table
+ * at 3/4 of the connection limit or memory at 3/4 of the budget (IPVS switches
+ * them on when free memory falls under amemthresh).
+ */
 export function defenseOn(mode: u32, live: u32): bool {
   if (mode == 0) return false;
   if (mode == 3) return true;
-  return connLimit != 0 && <u64>live * 4 >= <u64>connLimit * 3;
+  if (connLimit != 0 && <u64>live * 4 >= <u64>connLimit * 3) return true;
+  const b = pageBudget();
+  return b != 0 && <u64>pagesInUse() * 4 >= <u64>b * 3;
 }

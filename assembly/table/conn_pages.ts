@@ -16,6 +16,21 @@ const runLen = changetype<Nums<u32>>(memory.data(64 * 4, 4));
 let nruns: i32 = 0;
 /** Pages on the free list. */
 let spare: u32 = 0;
+/** Most pages wasm memory may grow to (OPT_MEM_LIMIT_PAGES); 0 = no budget of our own. */
+let budget: u32 = 0;
+
+/** Set the memory budget in pages (0: none). A budget below the current size stops further growth. */
+export function setPageBudget(pages: u32): void { budget = pages; }
+export function pageBudget(): u32 { return budget; }
+
+/** Pages in use: memory size less the free runs kept for reuse. */
+export function pagesInUse(): u32 { return <u32>memory.size() - spare; }
+
+/** Grow wasm memory by n pages within the budget; the old size in pages, or -1. */
+function grow(n: u32): i32 {
+  if (budget != 0 && <u64>memory.size() + <u64>n > <u64>budget) return -1;
+  return memory.grow(<i32>n);
+}
 
 /** Pages that hold `bytes`. */
 @inline export function pagesFor(bytes: usize): u32 {
@@ -53,13 +68,13 @@ export function allocPages(n: u32): usize {
     const start = unchecked(runStart[k]);
     const len = unchecked(runLen[k]);
     if (start + len == <u32>memory.size()) {
-      if (memory.grow(<i32>(n - len)) < 0) return 0;
+      if (grow(n - len) < 0) return 0;
       removeRun(k);
       spare -= len;
       return <usize>start << 16;
     }
   }
-  const before = memory.grow(<i32>n);
+  const before = grow(n);
   if (before < 0) return 0;
   return <usize>before << 16;
 }

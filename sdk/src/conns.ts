@@ -54,12 +54,18 @@ export interface ConnOptions {
   secureTcp?: number;
   /** drop_entry 0..3, same modes. */
   dropEntry?: number;
+  /**
+   * The core's memory budget in bytes (rounded down to 64 KiB pages; 0 = wasm's own 4 GiB).
+   * Beyond it configuration calls fail with ENOMEM and new connections are refused and
+   * counted; secure_tcp/drop_entry modes 1 and 2 switch on at 3/4 of it.
+   */
+  memoryLimit?: number;
 }
 
 const OPTION_IDS: Record<keyof ConnOptions, number> = {
   connReuseMode: L.OPT_CONN_REUSE_MODE, expireNodestConn: L.OPT_EXPIRE_NODEST_CONN,
   expireQuiescentTemplate: L.OPT_EXPIRE_QUIESCENT_TEMPLATE, connLimit: L.OPT_CONN_LIMIT,
-  secureTcp: L.OPT_SECURE_TCP, dropEntry: L.OPT_DROP_ENTRY,
+  secureTcp: L.OPT_SECURE_TCP, dropEntry: L.OPT_DROP_ENTRY, memoryLimit: L.OPT_MEM_LIMIT_PAGES,
 };
 
 /** TCP flag names a packet may carry. */
@@ -169,7 +175,12 @@ export function setConnOptions(core: Core, o: ConnOptions): void {
   for (const [k, id] of Object.entries(OPTION_IDS) as [keyof ConnOptions, number][]) {
     const raw = o[k];
     if (raw === undefined) continue;
-    const v = typeof raw === 'boolean' ? (raw ? 1 : 0) : raw;
+    let v = typeof raw === 'boolean' ? (raw ? 1 : 0) : raw;
+    if (k === 'memoryLimit') {
+      if (!Number.isInteger(v) || v < 0 || v > 2 ** 32) throw new InvalidOperationError(`bad ${k} ${String(raw)}`);
+      v = Math.floor(v / 65536);
+      if (raw !== 0 && v === 0) throw new InvalidOperationError(`bad ${k} ${String(raw)} (less than one 64 KiB page)`);
+    }
     if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new InvalidOperationError(`bad ${k} ${String(raw)}`);
     const st = core.x.setOption(id, v);
     if (st < 0) throw new InvalidOperationError(`bad ${k} ${String(raw)}`);
@@ -181,7 +192,7 @@ export function getConnOptions(core: Core): Required<ConnOptions> {
   return {
     connReuseMode: g(L.OPT_CONN_REUSE_MODE), expireNodestConn: g(L.OPT_EXPIRE_NODEST_CONN) === 1,
     expireQuiescentTemplate: g(L.OPT_EXPIRE_QUIESCENT_TEMPLATE) === 1, connLimit: g(L.OPT_CONN_LIMIT),
-    secureTcp: g(L.OPT_SECURE_TCP), dropEntry: g(L.OPT_DROP_ENTRY),
+    secureTcp: g(L.OPT_SECURE_TCP), dropEntry: g(L.OPT_DROP_ENTRY), memoryLimit: g(L.OPT_MEM_LIMIT_PAGES) * 65536,
   };
 }
 

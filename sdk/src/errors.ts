@@ -53,6 +53,13 @@ export class ValidationError extends WasmvsError {
 export class StaleHandleError extends WasmvsError {
   constructor() { super('ESTALE', 'Stale handle: the object was deleted'); }
 }
+/** The core could not get memory (its budget, `memoryLimit`, or wasm's own limit); nothing changed. */
+export class OutOfMemoryError extends WasmvsError {
+  constructor() {
+    super('ENOMEM', 'Memory allocation problem');
+  }
+}
+
 export class CoreError extends WasmvsError {
   readonly status: number;
   constructor(st: number) {
@@ -101,6 +108,7 @@ export function errorFromStatus(st: number, op: Operation, detail = ''): WasmvsE
     case status.E_INVAL: return new InvalidOperationError(detail);
     case status.E_RANGE: return new OutOfRangeError(detail);
     case status.E_STALE: return new StaleHandleError();
+    case status.E_NOMEM: return new OutOfMemoryError();
     default: return new CoreError(st);
   }
 }
