@@ -1,6 +1,7 @@
 // wasmvsd: owns one Director, serves the control socket, keeps the state
 // file, and runs the data path of its mode (proxy or gateway).
 import { readFileSync, unlinkSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { Director } from '../src/director.js';
 import { version } from '../src/core/abi.gen.js';
 import { ControlHandler } from '../control/handler.js';
@@ -16,13 +17,21 @@ import type { ConfigCmd } from '../control/protocol.js';
 import { underNpmExec, watchLauncher } from './launcher.js';
 import { explainStartError } from './install-hints.js';
 
-const USAGE = 'Usage: wasmvsd proxy|gateway [--socket PATH] [--state FILE] [--config FILE] [--conn-tab-bits N]\n' +
+const USAGE = 'Usage: wasmvsd proxy|gateway [--socket PATH] [--state FILE] [--config FILE] [--conn-tab-bits N] [--memory-limit MiB]\n' +
   '       gateway: [--queue N|A:B] [--fail-open|--fail-closed] [--burst N] [--stride BYTES] [--verdict batch|per-packet]\n';
 /** Options the gateway data path parses itself (native-host/lib/gateway.ts). */
 const GATEWAY_OPTS = new Set(['--queue', '--burst', '--stride', '--verdict']);
 const GATEWAY_FLAGS = new Set(['--fail-open', '--fail-closed']);
 
-export interface DaemonArgs { mode: Mode; socket?: string; state?: string; config?: string; connTabBits: number; dataPathArgs: string[] }
+export interface DaemonArgs { mode: Mode; socket?: string; state?: string; config?: string; connTabBits: number; memoryLimitMiB?: number; dataPathArgs: string[] }
+
+/**
+ * The core's memory budget when --memory-limit is not given: a quarter of the machine's memory, at
+ * most wasm's 4 GiB. A flood then meets counted refusals and the automatic defenses, not the OOM killer.
+ */
+export function defaultMemoryLimitMiB(totalBytes = totalmem()): number {
+  return Math.max(64, Math.min(4095, Math.floor(totalBytes / 4 / 2 ** 20)));
+}
 
 export function parseDaemonArgs(argv: readonly string[]): DaemonArgs | string {
   const out: Partial<DaemonArgs> = { connTabBits: 12, dataPathArgs: [] };
@@ -38,6 +47,10 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonArgs | string {
       // IPVS's CONFIG_IP_VS_TAB_BITS range.
       if (!/^\d+$/.test(v ?? '') || Number(v) < 8 || Number(v) > 20) return `invalid --conn-tab-bits ${v ?? ''} (8..20)`;
       out.connTabBits = Number(v);
+    } else if (name === '--memory-limit') {
+      const v = value();
+      if (!/^\d+$/.test(v ?? '') || Number(v) < 16 || Number(v) > 4095) return `invalid --memory-limit ${v ?? ''} (MiB, 16..4095)`;
+      out.memoryLimitMiB = Number(v);
     } else if (GATEWAY_FLAGS.has(w)) out.dataPathArgs!.push(w);
     else if (GATEWAY_OPTS.has(name)) out.dataPathArgs!.push(name, value() ?? '');
     else if (!w.startsWith('-') && out.mode === undefined && (MODES as readonly string[]).includes(w)) out.mode = w as Mode;
@@ -95,6 +108,8 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   const sock = socketPath(args.socket);
   const stateFile = statePath(args.state);
   const director = await Director.create({ connTabBits: args.connTabBits });
+  const memoryLimitMiB = args.memoryLimitMiB ?? defaultMemoryLimitMiB();
+  director.setOptions({ memoryLimit: memoryLimitMiB * 2 ** 20 });
   // Holds a copy of the configuration only while an atomic request is tried on it.
   const newScratch = () => Director.create({ seed: 1, connections: false });
   const scratch = await newScratch();

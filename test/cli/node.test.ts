@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseServices, argResolver, hostNamesIn, listingNames } from '../../sdk/cli/resolve.js';
-import { parseDaemonArgs } from '../../sdk/cli/wasmvsd.js';
+import { parseDaemonArgs, defaultMemoryLimitMiB } from '../../sdk/cli/wasmvsd.js';
 import { socketPath, statePath } from '../../sdk/control/paths.js';
 import { parseArgs } from '../../sdk/cli/parse.js';
 import { service, dest } from './fixtures.js';
@@ -45,6 +45,16 @@ describe('wasmvsd arguments and paths', () => {
     expect(parseDaemonArgs(['gateway', '--conn-tab-bits', '21'])).toBe('invalid --conn-tab-bits 21 (8..20)');
     expect(parseDaemonArgs(['proxy', 'gateway'])).toBe('unexpected argument gateway');
     expect(parseDaemonArgs(['proxy', '--socket'])).toBe('--socket needs a value');
+  });
+
+  it('--memory-limit: the core\'s budget in MiB, by default a quarter of the machine capped at 4 GiB', () => {
+    expect(parseDaemonArgs(['proxy', '--memory-limit', '512'])).toMatchObject({ memoryLimitMiB: 512 });
+    expect(parseDaemonArgs(['proxy', '--memory-limit=4096'])).toBe('invalid --memory-limit 4096 (MiB, 16..4095)');
+    expect(parseDaemonArgs(['proxy', '--memory-limit', 'lots'])).toBe('invalid --memory-limit lots (MiB, 16..4095)');
+    expect(parseDaemonArgs(['proxy'])).not.toHaveProperty('memoryLimitMiB');
+    expect(defaultMemoryLimitMiB(8 * 2 ** 30)).toBe(2048);
+    expect(defaultMemoryLimitMiB(64 * 2 ** 30)).toBe(4095);
+    expect(defaultMemoryLimitMiB(128 * 2 ** 20)).toBe(64);
   });
 
   it('socket and state defaults', () => {
