@@ -129,6 +129,22 @@ import { alloc, free } from "../table/alloc";
   @inline shownOutbytes(): u64 { return this.outbytes - this.zOutbytes; }
 }
 
+/**
+ * A zeroed record of `size` bytes with its own statistics, whose pointer is
+ * stored at `statsOff` (services and dests); 0 without memory, nothing kept.
+ */
+export function newRecordWithStats(size: usize, statsOff: usize): usize {
+  const p = alloc(size);
+  if (p == 0) return 0;
+  const st = newStats();
+  if (st === null) {
+    free(p, size);
+    return 0;
+  }
+  store<usize>(p + statsOff, changetype<usize>(st));
+  return p;
+}
+
 /** A zeroed stats record, not sampled yet (estPos -1), or null without memory. */
 export function newStats(): Stats | null {
   const p = alloc(offsetof<Stats>());

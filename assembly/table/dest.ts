@@ -2,8 +2,8 @@
 // ip_vs_bind_dest / ip_vs_unbind_dest: the kernel counts active PLUS inactive
 // connections against the thresholds.
 import { DEST_F_AVAILABLE, DEST_F_OVERLOAD, DEST_F_DOWN } from "../abi/layout";
-import { Stats, newStats, freeStats } from "../stats/stats";
-import { alloc, free } from "./alloc";
+import { Stats, newRecordWithStats, freeStats } from "../stats/stats";
+import { free } from "./alloc";
 
 /** A real server record in linear memory (unmanaged; newDest/freeDest). */
 @unmanaged export class Dest {
@@ -86,13 +86,8 @@ import { alloc, free } from "./alloc";
 
 /** A dest record with the defaults of a fresh `new Dest()`, or null without memory. */
 export function newDest(): Dest | null {
-  const p = alloc(offsetof<Dest>());
+  const p = newRecordWithStats(offsetof<Dest>(), offsetof<Dest>("stats"));
   if (p == 0) return null;
-  const st = newStats();
-  if (st === null) {
-    free(p, offsetof<Dest>());
-    return null;
-  }
   const d = changetype<Dest>(p);
   d.af = 4;
   d.weight = 1;
@@ -101,7 +96,6 @@ export function newDest(): Dest | null {
   d.flags = DEST_F_AVAILABLE;
   d.heapPos = -1;
   d.trashPos = -1;
-  d.stats = st;
   return d;
 }
 

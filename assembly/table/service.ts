@@ -6,12 +6,12 @@
 // sched/registry.ts) and its statistics. Unmanaged: allocated by newService
 // from the one allocator and freed by freeService.
 import { Dest } from "./dest";
-import { Stats, newStats, freeStats } from "../stats/stats";
+import { Stats, newRecordWithStats, freeStats } from "../stats/stats";
 import { Vec, VEC_INLINE } from "./vec";
 
 /** Bytes of scheduler state kept inside the service record (s0..s5). */
 export const SCHED_INLINE_BYTES: usize = 24;
-import { alloc, free } from "./alloc";
+import { free } from "./alloc";
 
 @unmanaged export class Service {
   // First cache line (records are 128-byte blocks, so 128-byte aligned): what
@@ -84,18 +84,12 @@ import { alloc, free } from "./alloc";
 
 /** A zeroed service record with the defaults of a fresh `new Service()`, or null without memory. */
 export function newService(): Service | null {
-  const p = alloc(offsetof<Service>());
+  const p = newRecordWithStats(offsetof<Service>(), offsetof<Service>("stats"));
   if (p == 0) return null;
-  const st = newStats();
-  if (st === null) {
-    free(p, offsetof<Service>());
-    return null;
-  }
   const s = changetype<Service>(p);
   s.af = 4;
   s.proto = 6;
   s.netmask = 0xFFFFFFFF;
-  s.stats = st;
   // The dest list starts in the record's own four slots.
   s.dinl = p + offsetof<Service>("d0");
   s.dptr = s.dinl;
