@@ -61,7 +61,8 @@ export function drainLine(d: DrainInfo): string {
   const [proto, addr, port] = d.service.split('|');
   const left = `${d.open} open (ActiveConn ${d.activeconns}, InActConn ${d.inactconns})`;
   const when = d.status === 'draining' && d.deadlineIn !== null ? `, deadline in ${d.deadlineIn} s` : '';
-  const forced = d.forced ? ' (deadline reached, the rest was reset)' : '';
+  const rest = d.atDeadline === 'kept' ? 'the rest keep their connection entries' : 'the rest was reset';
+  const forced = d.forced ? ` (deadline reached, ${rest})` : '';
   return `${proto.toUpperCase()} ${addr}:${port} -> ${d.dest}: ${d.status}${forced}, ${left}${when}\n`;
 }
 

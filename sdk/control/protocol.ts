@@ -48,13 +48,19 @@ export interface DrainInfo {
   service: string;
   dest: string;
   status: 'draining' | 'drained' | 'cancelled';
-  /** Proxied connections still open to the real server. */
+  /** Connections still open to the real server (the gateway: its ActiveConn + InActConn). */
   open: number;
   activeconns: number;
   inactconns: number;
   /** Seconds left before the deadline cuts what is open, or null. */
   deadlineIn: number | null;
   forced: boolean;
+  /**
+   * What the deadline does to the connections left: 'reset' (the proxy,
+   * the default when absent) or 'kept' (the gateway terminates no
+   * connection: their table entries run on until they expire).
+   */
+  atDeadline?: 'reset' | 'kept';
 }
 
 export interface ErrorInfo { code: string; message: string; detail?: string }

@@ -12,7 +12,10 @@ export function drainInfo(p: DrainProgress, now = Date.now()): DrainInfo {
   };
 }
 
-export function drainRequest(proxy: ProxyDataPath, req: DrainRequest): DrainInfo[] {
+/** What drains real servers: the proxy, or the gateway's real-server state. */
+export type Drainer = Pick<ProxyDataPath, 'drain' | 'undrain' | 'drainProgress'>;
+
+export function drainRequest(proxy: Drainer, req: DrainRequest): DrainInfo[] {
   if (req.op === 'drains') return proxy.drainProgress().map((p) => drainInfo(p));
   const svc = req.svc;
   if (!('protocol' in svc) || (svc.protocol !== 'tcp' && svc.protocol !== 'udp')) {
