@@ -64,6 +64,9 @@ const QUEUE_RCVBUF = 8 << 20;
 /** /proc and /sys access (tests pass a map instead of the machine's files). */
 export interface SysctlFiles { read(path: string): string; write(path: string, value: string): void; list?(dir: string): string[] }
 
+/** Where the gateway's lines go; the daemon maps the level onto its pino logger. */
+export type GatewayLog = (message: string, level?: 'info' | 'warn' | 'error') => void;
+
 /** Injected parts: the command runner, the native queue class, the sysctl files. */
 export interface GatewayDeps { exec?: Exec; Native?: NativeQueueClass; sysctl?: SysctlFiles }
 
@@ -83,7 +86,7 @@ export class Gateway {
   private readonly Native: NativeQueueClass | null;
   private readonly files: SysctlFiles;
 
-  constructor(readonly opts: GatewayOptions, private readonly log: (m: string) => void, deps: GatewayDeps = {}) {
+  constructor(readonly opts: GatewayOptions, private readonly log: GatewayLog, deps: GatewayDeps = {}) {
     this.exec = deps.exec ?? run;
     this.Native = deps.Native ?? null;
     this.files = deps.sysctl ?? { read: (p) => readFileSync(p, 'utf8').trim(), write: (p, v) => writeFileSync(p, v), list: (d) => readdirSync(d) };
@@ -116,12 +119,12 @@ export class Gateway {
         maxLen: QUEUE_MAXLEN, rcvBuf: QUEUE_RCVBUF });
       this.queues.push(nq);
       nq.start((status) => {
-        if (status < 0) return this.log(`queue ${q}: poll error ${status}`);
+        if (status < 0) return this.log(`queue ${q}: poll error ${status}`, 'error');
         try {
           this.drain(nq);
         } catch (e) {
           // A failed read or send is the kernel's answer for this burst; keep serving.
-          this.log(`queue ${q}: ${(e as Error).message}`);
+          this.log(`queue ${q}: ${(e as Error).message}`, 'warn');
         }
       });
     }
@@ -144,7 +147,7 @@ export class Gateway {
       } catch (e) {
         // A trap must not leave the burst unanswered in the kernel queue.
         r = -1;
-        this.log(`gwBurst failed: ${(e as Error).message}`);
+        this.log(`gwBurst failed: ${(e as Error).message}`, 'error');
       }
       // Memory may have grown during the call: views are taken afresh.
       const mem = x.memory.buffer;
@@ -169,7 +172,7 @@ export class Gateway {
       for (const f of [L.GW_VER_FLAGS, L.GW_VER_MARK, L.GW_VER_OFF, L.GW_VER_LEN]) mem.setUint32(v + f, 0, true);
     }
     nq.verdicts(new Uint8Array(d.core.x.memory.buffer, base + L.REGION_LIST, n * L.GW_VER_SIZE), n);
-    this.log(`gwBurst refused a burst of ${n} (status ${status}); ${this.opts.failOpen ? 'accepted' : 'dropped'}`);
+    this.log(`gwBurst refused a burst of ${n} (status ${status}); ${this.opts.failOpen ? 'accepted' : 'dropped'}`, 'error');
   }
 
   /** Recomputes the VIP rules, DR routes and tunnel settings from the Director. */
@@ -186,14 +189,14 @@ export class Gateway {
     if (text === this.installedText) return;
     try {
       const errors = applyRules(rs, this.exec);
-      for (const m of errors) this.log(m);
+      for (const m of errors) this.log(m, 'error');
       if (rs.tunnels.length) this.tunnelSetup(rs.tunnels[0]);
       this.rules = rs;
       // A DR route that failed is retried on the next change.
       this.installedText = errors.length ? null : text;
     } catch (e) {
       this.installedText = null;
-      this.log(`cannot install netfilter rules: ${(e as Error).message}`);
+      this.log(`cannot install netfilter rules: ${(e as Error).message}`, 'error');
     }
   }
 
