@@ -6,7 +6,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { layout as L, counters as C } from '../../sdk/src/core/abi.gen.js';
 import type { Director } from '../../sdk/src/director.js';
 import { loadNativeQueue, type NativeQueue, type NativeQueueClass, type VerdictMode } from './addon.js';
-import { ruleSet, applyRules, removeRules, run, type Exec, type QueueSpec, type RuleSet } from './rules.js';
+import { ruleSet, removeRules, run, deferred, RuleSync, type AsyncExec, type Exec, type QueueSpec, type RuleSet } from './rules.js';
 import { parseKernelQueues, type GatewaySource, type KernelQueue } from './metrics.js';
 
 export interface GatewayOptions extends QueueSpec {
@@ -67,8 +67,12 @@ export interface SysctlFiles { read(path: string): string; write(path: string, v
 /** Where the gateway's lines go; the daemon maps the level onto its pino logger. */
 export type GatewayLog = (message: string, level?: 'info' | 'warn' | 'error') => void;
 
-/** Injected parts: the command runner, the native queue class, the sysctl files. */
-export interface GatewayDeps { exec?: Exec; Native?: NativeQueueClass; sysctl?: SysctlFiles }
+/**
+ * Injected parts: the command runners (synchronous for start/stop cleanup; asynchronous for
+ * configuration changes, by default `exec` deferred when only it is given), the native queue
+ * class, the sysctl files.
+ */
+export interface GatewayDeps { exec?: Exec; run?: AsyncExec; Native?: NativeQueueClass; sysctl?: SysctlFiles }
 
 const ip4 = (s: string) => s.split('.').reduce((a, b) => ((a << 8) | Number(b)) >>> 0, 0);
 
@@ -78,6 +82,10 @@ export class Gateway {
   private timer: NodeJS.Timeout | null = null;
   private rules: RuleSet | null = null;
   private installedText: string | null = null;
+  private readonly sync: RuleSync;
+  /** The rule update in flight, and whether the configuration changed since it read it. */
+  private applying: Promise<void> | null = null;
+  private dirty = false;
   private savedSysctl = new Map<string, string>();
   /** Bursts the core refused (E_*): answered with the fail verdict. */
   failedBursts = 0;
@@ -88,6 +96,7 @@ export class Gateway {
 
   constructor(readonly opts: GatewayOptions, private readonly log: GatewayLog, deps: GatewayDeps = {}) {
     this.exec = deps.exec ?? run;
+    this.sync = new RuleSync(deps.run ?? (deps.exec ? deferred(deps.exec) : undefined));
     this.Native = deps.Native ?? null;
     this.files = deps.sysctl ?? { read: (p) => readFileSync(p, 'utf8').trim(), write: (p, v) => writeFileSync(p, v), list: (d) => readdirSync(d) };
   }
@@ -95,6 +104,7 @@ export class Gateway {
   async start(director: Director): Promise<void> {
     this.director = director;
     removeRules(this.exec); // whatever a crashed run left
+    this.sync.reset();
     this.sysctl('/proc/sys/net/ipv4/ip_forward', '1');
     try {
       this.bind(this.Native ?? loadNativeQueue());
@@ -103,7 +113,7 @@ export class Gateway {
       throw new Error(`gateway: cannot bind NFQUEUE ${this.opts.first}..${this.opts.last}: ${(e as Error).message}`);
     }
     // Rules only once a consumer is bound (fail-closed would drop in between).
-    this.configChanged();
+    await this.configChanged();
     // Connection timers, estimator and scheduler upkeep once a second.
     this.timer = setInterval(() => director.advance(), 1000);
     this.timer.unref();
@@ -175,10 +185,26 @@ export class Gateway {
     this.log(`gwBurst refused a burst of ${n} (status ${status}); ${this.opts.failOpen ? 'accepted' : 'dropped'}`, 'error');
   }
 
-  /** Recomputes the VIP rules, DR routes and tunnel settings from the Director. */
-  configChanged(): void {
-    const d = this.director;
-    if (!d) return;
+  /**
+   * Brings the VIP rules, DR routes and tunnel settings up to date with the
+   * Director, without blocking the packet path: updates run one at a time in
+   * the background, and changes that arrive meanwhile are applied together by
+   * the next one. Resolves once the rules reflect this change; never rejects.
+   */
+  configChanged(): Promise<void> {
+    if (!this.director) return Promise.resolve();
+    this.dirty = true;
+    this.applying ??= (async () => {
+      // Bounded: each round takes the configuration as it is, so this only repeats while changes keep arriving.
+      for (let i = 0; i < 100_000 && this.dirty && this.director; i++) {
+        this.dirty = false;
+        await this.applyRules(this.director);
+      }
+    })().finally(() => { this.applying = null; });
+    return this.applying;
+  }
+
+  private async applyRules(d: Director): Promise<void> {
     const view = d.services().map((s) => ({
       service: s,
       dests: d.dests(s.fwmark ? { fwmark: s.fwmark, af: s.af } : { protocol: s.protocol!, address: s.address!, port: s.port }),
@@ -188,9 +214,9 @@ export class Gateway {
     const text = JSON.stringify(rs);
     if (text === this.installedText) return;
     try {
-      const errors = applyRules(rs, this.exec);
+      const errors = await this.sync.apply(rs);
       for (const m of errors) this.log(m, 'error');
-      if (rs.tunnels.length) this.tunnelSetup(rs.tunnels[0]);
+      if (rs.tunnels.length) await this.tunnelSetup(rs.tunnels[0]);
       this.rules = rs;
       // A DR route that failed is retried on the next change.
       this.installedText = errors.length ? null : text;
@@ -201,8 +227,8 @@ export class Gateway {
   }
 
   /** TUN: outer source = the route's source towards the real server; accept_local for reinjection. */
-  private tunnelSetup(rs: string): void {
-    const r = JSON.parse(this.exec('ip', ['-j', 'route', 'get', rs]))[0] as { prefsrc?: string; dev?: string };
+  private async tunnelSetup(rs: string): Promise<void> {
+    const r = JSON.parse(await this.sync.runner('ip', ['-j', 'route', 'get', rs]))[0] as { prefsrc?: string; dev?: string };
     let mtu = 1500;
     if (r.dev) mtu = Number(this.files.read(`/sys/class/net/${r.dev}/mtu`)) || 1500;
     this.director!.core.x.gwConfig(ip4(r.prefsrc ?? '0.0.0.0'), mtu);
@@ -267,7 +293,13 @@ export class Gateway {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     if (this.director) this.log(this.summary());
+    // An update in flight finishes first, so nothing is installed after the cleanup.
+    const director = this.director;
+    this.director = null;
+    await this.applying;
+    this.director = director;
     removeRules(this.exec);
+    this.sync.reset();
     for (const q of this.queues) {
       q.stop();
       q.close();

@@ -13,7 +13,7 @@
 // Both are recognisable by their content alone (the preference, the mark
 // range), so the next start or a cleanup restores them after a crash.
 import { layout as L } from '../../sdk/src/core/abi.gen.js';
-import type { Exec } from './rules.js';
+import type { AsyncExec, Exec } from './rules.js';
 
 /** ip rule preference of every DR rule (ours alone; cleanup deletes all rules at it). */
 export const RULE_PREF = 31337;
@@ -37,22 +37,6 @@ const isPlainLocal = (r: Rule) => r.table === 'local' && Object.keys(r).every((k
 const isOurLocal = (r: Rule) => r.table === 'local' && 'not' in r &&
   `${r.fwmark}/${r.fwmask}` === DR_MARK_SELECTOR;
 
-/**
- * Makes DR marks skip the `local` table: at each plain `lookup local` rule's
- * preference, ours is added first and the plain one deleted after, so no
- * packet ever sees neither.
- */
-function bypassLocal(ip: readonly string[], exec: Exec): void {
-  for (const r of rules(ip, exec).filter(isPlainLocal)) {
-    const pref = String(r.priority);
-    try {
-      exec('ip', [...ip, 'rule', 'add', 'pref', pref, 'not', 'fwmark', DR_MARK_SELECTOR, 'lookup', 'local']);
-    } catch { /* already there (a crashed run's) */ }
-    // Deletes the first `lookup local` at pref in list order: the plain one, older than ours.
-    exec('ip', [...ip, 'rule', 'del', 'pref', pref, 'lookup', 'local']);
-  }
-}
-
 /** Puts the plain `lookup local` rules back where ours are (plain first, then ours deleted). */
 function restoreLocal(ip: readonly string[], exec: Exec): void {
   for (const r of rules(ip, exec).filter(isOurLocal)) {
@@ -64,27 +48,11 @@ function restoreLocal(ip: readonly string[], exec: Exec): void {
   }
 }
 
-/** Installs the DR routes of one family; returns the ones that failed, as messages. */
-export function applyRoutes(ip: readonly string[], routes: readonly DrRoute[], exec: Exec): string[] {
-  deleteRoutes(ip, exec, routes.length > 0);
-  const errors: string[] = [];
-  for (const r of routes) {
-    try {
-      exec('ip', [...ip, 'route', 'replace', 'default', 'via', r.via, 'table', String(r.mark)]);
-      exec('ip', [...ip, 'rule', 'add', 'pref', String(RULE_PREF), 'fwmark', String(r.mark), 'table', String(r.mark)]);
-    } catch (e) {
-      errors.push(`DR real server ${r.via}: no route on a connected segment (${String((e as Error).message).split('\n').slice(-2).join(' ').trim()})`);
-    }
-  }
-  if (routes.length) bypassLocal(ip, exec);
-  return errors;
-}
-
 /**
- * Removes every ip rule at RULE_PREF and flushes the tables they pointed to;
- * unless `keepLocal` (routes follow at once), puts the `local` rules back.
+ * Removes every ip rule at RULE_PREF, flushes the tables they pointed to and
+ * puts the `local` rules back (cleanup: ours or a crashed run's).
  */
-export function deleteRoutes(ip: readonly string[], exec: Exec, keepLocal = false): void {
+export function deleteRoutes(ip: readonly string[], exec: Exec): void {
   const tables = new Set<string>();
   for (let i = 0; i < 4096; i++) {
     let line: string;
@@ -101,5 +69,100 @@ export function deleteRoutes(ip: readonly string[], exec: Exec, keepLocal = fals
   for (const t of tables) {
     try { exec('ip', [...ip, 'route', 'flush', 'table', t]); } catch { /* already empty */ }
   }
-  if (!keepLocal) restoreLocal(ip, exec);
+  restoreLocal(ip, exec);
+}
+
+/** The DR routes of one family as installed since the last cleanup. */
+export class RouteState {
+  /** mark → real server with a route in table `mark` and the fwmark rule to it. */
+  readonly routes = new Map<number, string>();
+  /** Preferences where ours replaced a plain `lookup local` rule; null: not swapped. */
+  bypass: number[] | null = null;
+  get size(): number { return this.routes.size; }
+}
+
+/** One line of an `ip -batch` and what its failure means. */
+interface Line { text: string; mark?: number; via?: string }
+
+/**
+ * Brings the DR routes of one family from `st` to `want` by diff, in one
+ * `ip -force -batch` (plus one `ip rule show` when the local table is first
+ * bypassed, and one more batch to undo the rules of routes that failed).
+ * Order within the batch keeps the invariants of the synchronous path: a
+ * route before its rule, our local rule before the plain one is deleted, the
+ * plain one back before ours goes. Returns the routes that failed, as
+ * messages; they are left out of `st` so the next change retries them.
+ */
+export async function syncRoutes(ip: readonly string[], st: RouteState, want: readonly DrRoute[], run: AsyncExec): Promise<string[]> {
+  const wanted = new Map(want.map((r) => [r.mark, r.via]));
+  const lines: Line[] = [];
+  const pref = String(RULE_PREF);
+  for (const mark of st.routes.keys()) {
+    if (wanted.has(mark)) continue;
+    lines.push({ text: `rule del pref ${pref} fwmark ${mark} table ${mark}` }, { text: `route flush table ${mark}` });
+  }
+  const added: number[] = [];
+  for (const [mark, via] of wanted) {
+    if (st.routes.get(mark) === via) continue;
+    lines.push({ text: `route replace default via ${via} table ${mark}`, mark, via });
+    if (!st.routes.has(mark)) {
+      lines.push({ text: `rule add pref ${pref} fwmark ${mark} table ${mark}` });
+      added.push(mark);
+    }
+  }
+  let bypass = st.bypass;
+  if (wanted.size && !st.bypass) {
+    let list: Rule[] = [];
+    try { list = JSON.parse(await run('ip', [...ip, '-j', 'rule', 'show']) || '[]') as Rule[]; } catch { /* none to swap */ }
+    bypass = list.filter(isPlainLocal).map((r) => r.priority);
+    for (const p of bypass) {
+      lines.push({ text: `rule add pref ${p} not fwmark ${DR_MARK_SELECTOR} lookup local` }, { text: `rule del pref ${p} lookup local` });
+    }
+  } else if (!wanted.size && st.bypass) {
+    for (const p of st.bypass) {
+      lines.push({ text: `rule add pref ${p} lookup local` }, { text: `rule del pref ${p} not fwmark ${DR_MARK_SELECTOR} lookup local` });
+    }
+    bypass = null;
+  }
+  if (!lines.length) return [];
+  const failed = await batch(ip, lines.map((l) => l.text), run);
+  for (const mark of [...st.routes.keys()]) if (!wanted.has(mark)) st.routes.delete(mark);
+  st.bypass = bypass;
+  const errors: string[] = [];
+  const undo: string[] = [];
+  lines.forEach((l, i) => {
+    if (l.mark === undefined) return;
+    const why = failed.get(i);
+    if (why === undefined) {
+      st.routes.set(l.mark, l.via!);
+      return;
+    }
+    errors.push(`DR real server ${l.via}: no route on a connected segment (${why})`);
+    // Its rule (new or old) must not lead to an empty or stale table.
+    if (st.routes.delete(l.mark) || added.includes(l.mark)) {
+      undo.push(`rule del pref ${pref} fwmark ${l.mark} table ${l.mark}`, `route flush table ${l.mark}`);
+    }
+  });
+  if (undo.length) await batch(ip, undo, run);
+  return errors;
+}
+
+/** Runs one `ip -force -batch -`; returns the failed lines (0-based) with ip's message. */
+async function batch(ip: readonly string[], lines: readonly string[], run: AsyncExec): Promise<Map<number, string>> {
+  const failed = new Map<number, string>();
+  try {
+    await run('ip', [...ip, '-force', '-batch', '-'], lines.join('\n') + '\n');
+  } catch (e) {
+    // ip prints each failure's message, then "Command failed -:LINE" (1-based).
+    const err = String((e as { stderr?: string }).stderr ?? (e as Error).message).split('\n');
+    let any = false;
+    err.forEach((l, i) => {
+      const m = /^Command failed -:(\d+)/.exec(l.trim());
+      if (!m) return;
+      any = true;
+      failed.set(Number(m[1]) - 1, (err[i - 1] ?? '').trim());
+    });
+    if (!any) throw e;
+  }
+  return failed;
 }

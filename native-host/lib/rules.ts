@@ -12,10 +12,14 @@
 //     (or fail rp_filter); after it, the route (to the client) is decided
 //     and nothing checks the source again;
 //   - raw WASMVS-GW-RAW, from PREROUTING: both, untracked.
-import { execFileSync } from 'node:child_process';
+// Start and stop clean up synchronously (removeRules). Configuration changes
+// go through RuleSync: asynchronous, and a diff against what it installed, so
+// a change costs one iptables-restore per family whose chains changed and one
+// `ip -batch` for the DR routes, never a process per rule.
+import { execFile, execFileSync } from 'node:child_process';
 import { layout as L } from '../../sdk/src/core/abi.gen.js';
 import type { ServiceInfo, DestInfo } from '../../sdk/src/types.js';
-import { applyRoutes, deleteRoutes, RULE_PREF, type DrRoute } from './routes.js';
+import { deleteRoutes, syncRoutes, RouteState, RULE_PREF, type DrRoute } from './routes.js';
 
 export interface ServiceView { service: ServiceInfo; dests: readonly DestInfo[] }
 
@@ -30,6 +34,18 @@ export interface QueueSpec { first: number; last: number; failOpen: boolean }
 export type Exec = (cmd: string, args: string[], input?: string) => string;
 export const run: Exec = (cmd, args, input) =>
   execFileSync(cmd, args, { encoding: 'utf8', input, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+
+/** The same, not waiting: what configuration changes use, so packets keep flowing meanwhile. */
+export type AsyncExec = (cmd: string, args: string[], input?: string) => Promise<string>;
+export const runAsync: AsyncExec = (cmd, args, input) => new Promise((resolve, reject) => {
+  const child = execFile(cmd, args, { encoding: 'utf8', maxBuffer: 256 << 20 }, (err, stdout, stderr) => {
+    if (err) reject(Object.assign(err, { stdout, stderr }));
+    else resolve(stdout);
+  });
+  child.stdin?.end(input);
+});
+/** A synchronous runner seen as an asynchronous one (tests that record calls). */
+export const deferred = (exec: Exec): AsyncExec => async (cmd, args, input) => exec(cmd, args, input);
 
 /** The chains' content and DR routes of one address family. */
 export interface FamilyRules {
@@ -176,28 +192,6 @@ function hasJump(exec: Exec, f: Family, table: string, hook: string, chain: stri
   }
 }
 
-/**
- * Writes the chains (atomically per table) and makes sure PREROUTING and
- * FORWARD jump to them first; returns the DR routes that could not be installed (a real
- * server not on a connected segment), as messages. IPv6 is touched only when
- * some IPv6 service needs it (ip6tables may be missing otherwise).
- */
-export function applyRules(rs: RuleSet, exec: Exec = run): string[] {
-  const errors = applyFamily(V4, rs, exec);
-  if (rs.v6.mangle.length || rs.v6.forward.length || rs.v6.routes.length) errors.push(...applyFamily(V6, rs.v6, exec));
-  else removeFamily(V6, exec);
-  return errors;
-}
-
-function applyFamily(f: Family, rs: FamilyRules, exec: Exec): string[] {
-  exec(f.restore, ['--noflush'], restoreText('raw', [RAW_CHAIN], rs.raw));
-  exec(f.restore, ['--noflush'], restoreText('mangle', [CHAIN, FWD_CHAIN], [...rs.mangle, ...rs.forward]));
-  for (const [table, hook, chain] of JUMPS) {
-    if (!hasJump(exec, f, table, hook, chain)) exec(f.iptables, ['-t', table, '-I', hook, '1', '-j', chain]);
-  }
-  return applyRoutes(f.ip, rs.routes, exec);
-}
-
 function removeFamily(f: Family, exec: Exec): void {
   for (const [table, hook, chain] of JUMPS) {
     for (let i = 0; i < 16 && hasJump(exec, f, table, hook, chain); i++) exec(f.iptables, ['-t', table, '-D', hook, '-j', chain]);
@@ -205,6 +199,59 @@ function removeFamily(f: Family, exec: Exec): void {
     try { exec(f.iptables, ['-t', table, '-X', chain]); } catch { /* no chain */ }
   }
   deleteRoutes(f.ip, exec);
+}
+
+/** What one family has installed since the last cleanup. */
+class FamilyState {
+  /** The restore text of each table as last written; absent: never written (no jumps yet). */
+  tables = new Map<string, string>();
+  routes = new RouteState();
+}
+
+/**
+ * Keeps the installed rules equal to the wanted ones by diff: a table is
+ * rewritten (atomically, our chains only) when its text changed, in one
+ * iptables-restore per family with the jumps inserted on first use; DR
+ * routes change by `ip -batch` (routes.ts). Starts from a clean slate
+ * (removeRules) and must be reset after every removeRules. Calls must not
+ * overlap (the gateway serialises them).
+ */
+export class RuleSync {
+  private fam = { 4: new FamilyState(), 6: new FamilyState() };
+  constructor(readonly runner: AsyncExec = runAsync) {}
+
+  reset(): void {
+    this.fam = { 4: new FamilyState(), 6: new FamilyState() };
+  }
+
+  /** Applies `rs`; returns the DR routes that could not be installed, as messages (retried on the next apply). */
+  async apply(rs: RuleSet): Promise<string[]> {
+    const errors = await this.family(V4, this.fam[4], rs);
+    const v6 = this.fam[6];
+    // IPv6 is touched only once some IPv6 service needs it (ip6tables may be missing otherwise);
+    // after that its chains are emptied, not removed, until stop.
+    if (rs.v6.mangle.length || rs.v6.forward.length || rs.v6.routes.length || v6.tables.size || v6.routes.size) {
+      errors.push(...await this.family(V6, v6, rs.v6));
+    }
+    return errors;
+  }
+
+  private async family(f: Family, st: FamilyState, rs: FamilyRules): Promise<string[]> {
+    const want = new Map([['raw', restoreText('raw', [RAW_CHAIN], rs.raw)],
+      ['mangle', restoreText('mangle', [CHAIN, FWD_CHAIN], [...rs.mangle, ...rs.forward])]]);
+    let input = '';
+    for (const [table, text] of want) {
+      if (st.tables.get(table) === text) continue;
+      const jumps = st.tables.has(table) ? [] : JUMPS.filter(([t]) => t === table).map(([, hook, chain]) => `-I ${hook} 1 -j ${chain}`);
+      input += jumps.length ? text.replace(/COMMIT\n$/, `${jumps.join('\n')}\nCOMMIT\n`) : text;
+    }
+    if (input) {
+      // One transaction for both tables: it applies whole or not at all, so on failure nothing changed.
+      await this.runner(f.restore, ['--noflush'], input);
+      for (const [table, text] of want) st.tables.set(table, text);
+    }
+    return syncRoutes(f.ip, st.routes, rs.routes, this.runner);
+  }
 }
 
 /** Removes every trace of a gateway run (ours or a crashed one's), both families; safe when nothing is there. */

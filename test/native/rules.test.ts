@@ -3,7 +3,7 @@
 // run's leftovers are found, and the daemon options.
 import { describe, expect, it } from 'vitest';
 import { layout as L } from '../../sdk/src/core/abi.gen.js';
-import { ruleSet, applyRules, removeRules, cidrs, CHAIN, FWD_CHAIN, RAW_CHAIN, RULE_PREF, type Exec } from '../../native-host/lib/rules.js';
+import { ruleSet, RuleSync, removeRules, cidrs, deferred, CHAIN, FWD_CHAIN, RAW_CHAIN, RULE_PREF, type Exec } from '../../native-host/lib/rules.js';
 import { DR_MARK_SELECTOR } from '../../native-host/lib/routes.js';
 import { parseGatewayArgs } from '../../native-host/lib/gateway.js';
 import { parseDaemonArgs } from '../../sdk/cli/wasmvsd.js';
@@ -59,9 +59,9 @@ describe('gateway rules', () => {
     expect(rs.v6.forward).toEqual([`-A ${FWD_CHAIN} -s 2001:db8:1::2/128 -p udp --sport 5353 -j NFQUEUE --queue-num 0`]);
     expect(rs.v6.routes.map((r) => r.via)).toEqual(['2001:db8:1::3']);
     const calls: string[] = [];
-    applyRules(rs, (cmd, args) => { calls.push(`${cmd} ${args.join(' ')}`); if (args[2] === '-C') throw new Error('no'); return ''; });
-    expect(calls).toContain(`ip6tables -t mangle -I PREROUTING 1 -j ${CHAIN}`);
-    expect(calls.some((c) => c.startsWith('ip -6 route replace default via 2001:db8:1::3 table'))).toBe(true);
+    await new RuleSync(deferred((cmd, args, input) => { calls.push(`${cmd} ${args.join(' ')} <<${input ?? ''}`); return ''; })).apply(rs);
+    expect(calls.find((c) => c.startsWith('ip6tables-restore --noflush'))).toContain(`-I PREROUTING 1 -j ${CHAIN}\n`);
+    expect(calls.find((c) => c.startsWith('ip -6 -force -batch -'))).toMatch(/<<route replace default via 2001:db8:1::3 table \d+\n/);
   });
 
   it('fail-closed drops --queue-bypass; a queue range balances', async () => {
@@ -69,7 +69,7 @@ describe('gateway rules', () => {
     expect(rs.mangle[0]).toBe(`-A ${CHAIN} -d ${VIP}/32 -p tcp --dport 80 -j NFQUEUE --queue-balance 4:7`);
   });
 
-  it('apply writes both chains with --noflush and jumps once; remove finds every leftover', async () => {
+  it('apply writes both chains with --noflush in one transaction and jumps once; remove finds every leftover', async () => {
     const calls: string[] = [];
     const jumps = new Set<string>();
     let rules = 2;
@@ -84,17 +84,20 @@ describe('gateway rules', () => {
       if (line.startsWith('ip rule del')) rules--;
       return '';
     };
-    applyRules(ruleSet(await view(['route']), { first: 0, last: 0, failOpen: true }), exec);
-    expect(calls[0]).toBe(`iptables-restore --noflush <<*raw\n:${RAW_CHAIN} - [0:0]\n-A ${RAW_CHAIN} -d ${VIP}/32 -p tcp --dport 80 -j CT --notrack\n-A ${RAW_CHAIN} -d ${VIP}/32 -p icmp -j CT --notrack\n-A ${RAW_CHAIN} -m mark --mark 7 -j CT --notrack\nCOMMIT\n`);
-    expect(calls[1]).toBe(`iptables-restore --noflush <<*mangle\n:${CHAIN} - [0:0]\n:${FWD_CHAIN} - [0:0]\n` +
+    const sync = new RuleSync(deferred(exec));
+    await sync.apply(ruleSet(await view(['route']), { first: 0, last: 0, failOpen: true }));
+    expect(calls[0]).toBe(`iptables-restore --noflush <<*raw\n:${RAW_CHAIN} - [0:0]\n-A ${RAW_CHAIN} -d ${VIP}/32 -p tcp --dport 80 -j CT --notrack\n-A ${RAW_CHAIN} -d ${VIP}/32 -p icmp -j CT --notrack\n-A ${RAW_CHAIN} -m mark --mark 7 -j CT --notrack\n` +
+      `-I PREROUTING 1 -j ${RAW_CHAIN}\nCOMMIT\n` +
+      `*mangle\n:${CHAIN} - [0:0]\n:${FWD_CHAIN} - [0:0]\n` +
       `-A ${CHAIN} -d ${VIP}/32 -p tcp --dport 80 -j NFQUEUE --queue-num 0 --queue-bypass\n-A ${CHAIN} -d ${VIP}/32 -p icmp -j NFQUEUE --queue-num 0 --queue-bypass\n` +
-      `-A ${CHAIN} -m mark --mark 7 -j NFQUEUE --queue-num 0 --queue-bypass\nCOMMIT\n`);
-    expect(calls.filter((c) => / -I \w+ 1 /.test(c))).toEqual([`iptables -t raw -I PREROUTING 1 -j ${RAW_CHAIN}`,
-      `iptables -t mangle -I PREROUTING 1 -j ${CHAIN}`, `iptables -t mangle -I FORWARD 1 -j ${FWD_CHAIN}`]);
-    applyRules(ruleSet(await view(['route']), { first: 0, last: 0, failOpen: true }), exec);
-    expect(calls.filter((c) => / -I \w+ 1 /.test(c))).toHaveLength(3); // a second apply adds no jump
-    expect(calls).toContain('ip route flush table 1470103553');
-    expect(calls.some((c) => c.startsWith(`ip rule add pref ${RULE_PREF} fwmark`))).toBe(true);
+      `-A ${CHAIN} -m mark --mark 7 -j NFQUEUE --queue-num 0 --queue-bypass\n-I PREROUTING 1 -j ${CHAIN}\n-I FORWARD 1 -j ${FWD_CHAIN}\nCOMMIT\n`);
+    expect(calls[1]).toBe('ip -j rule show');
+    expect(calls[2]).toMatch(new RegExp(`^ip -force -batch - <<route replace default via 198\\.18\\.41\\.2 table (\\d+)\nrule add pref ${RULE_PREF} fwmark \\1 table \\1\n$`));
+    expect(calls).toHaveLength(3);
+    await sync.apply(ruleSet(await view(['route']), { first: 0, last: 0, failOpen: true }));
+    expect(calls).toHaveLength(3); // a second apply of the same rules runs nothing
+    await sync.apply(ruleSet(await view([]), { first: 0, last: 0, failOpen: true }));
+    expect(calls.slice(3)).toEqual([expect.stringMatching(new RegExp(`^ip -force -batch - <<rule del pref ${RULE_PREF} fwmark (\\d+) table \\1\nroute flush table \\1\n$`))]);
     calls.length = 0;
     rules = 1;
     removeRules(exec);
@@ -126,14 +129,87 @@ describe('gateway rules', () => {
       seen.push(list.filter((r) => r.table === 'local').map((r) => ('not' in r ? 'not' : 'plain')).join(','));
       return '';
     };
-    applyRules(ruleSet(await view(['route']), { first: 0, last: 0, failOpen: true }), exec);
+    // The batch runs its lines through the same model, in order.
+    const sync = new RuleSync(deferred((cmd, args, input) => {
+      if (!args.includes('-batch')) return exec(cmd, args);
+      for (const l of input!.trim().split('\n')) exec('ip', l.split(' '));
+      return '';
+    }));
+    const rs = ruleSet(await view(['route']), { first: 0, last: 0, failOpen: true });
+    await sync.apply(rs);
     expect(list[0]).toEqual({ priority: 0, not: null, src: 'all', fwmark: '0x57a00000', fwmask: '0xfff00000', table: 'local' });
     expect(list.filter((r) => r.table === 'local')).toHaveLength(1);
-    applyRules(ruleSet(await view(['route']), { first: 0, last: 0, failOpen: true }), exec); // a reapply changes nothing
+    await sync.apply(ruleSet(await view(['route', 'route']), { first: 0, last: 0, failOpen: true })); // one more: no second swap
+    expect(list.filter((r) => r.table === 'local')).toHaveLength(1);
+    await sync.apply(ruleSet(await view(['masq']), { first: 0, last: 0, failOpen: true })); // no DR left: the plain rule is back
+    expect(list).toEqual([{ priority: 0, src: 'all', table: 'local' }, { priority: 32766, src: 'all', table: 'main' }]);
+    await sync.apply(rs);
     expect(list.filter((r) => r.table === 'local')).toHaveLength(1);
     removeRules(exec);
     expect(list).toEqual([{ priority: 0, src: 'all', table: 'local' }, { priority: 32766, src: 'all', table: 'main' }]);
     expect(seen.filter((s) => s === '')).toEqual([]);
+  });
+});
+
+describe('gateway rule changes', () => {
+  /** A service with `n` DR real servers (198.18.4x.y). */
+  async function drView(n: number) {
+    const d = await director(5);
+    const key = { protocol: 'tcp' as const, address: VIP, port: 80 };
+    d.addService(key);
+    for (let i = 0; i < n; i++) d.addDest(key, { address: `198.18.${40 + (i >> 8)}.${i & 255}`, port: 80, method: 'route' });
+    return { d, key, view: () => d.services().map((s) => ({ service: s, dests: d.dests(key) })) };
+  }
+  const Q = { first: 0, last: 0, failOpen: true };
+
+  it('adding one DR server with 200 present runs one process, a batch of two lines', async () => {
+    const { d, key, view } = await drView(200);
+    const calls: { cmd: string; input?: string }[] = [];
+    const sync = new RuleSync(async (cmd, args, input) => { calls.push({ cmd: `${cmd} ${args.join(' ')}`, input }); return '[{"priority":0,"src":"all","table":"local"}]'; });
+    await sync.apply(ruleSet(view(), Q));
+    // From nothing: one restore, one rule listing (the local swap), one batch.
+    expect(calls.map((c) => c.cmd)).toEqual(['iptables-restore --noflush', 'ip -j rule show', 'ip -force -batch -']);
+    expect(calls[2].input!.split('\n').filter((l) => l.startsWith('route replace'))).toHaveLength(200);
+    calls.length = 0;
+    d.addDest(key, { address: '198.18.45.1', port: 80, method: 'route' });
+    await sync.apply(ruleSet(view(), Q));
+    expect(calls).toEqual([{ cmd: 'ip -force -batch -', input: expect.stringMatching(/^route replace default via 198\.18\.45\.1 table (\d+)\nrule add pref 31337 fwmark \1 table \1\n$/) }]);
+  });
+
+  it('a DR route the kernel refuses is reported, its rule undone, and retried by the next change', async () => {
+    const { view } = await drView(3);
+    const batches: string[] = [];
+    let refuse = true;
+    const sync = new RuleSync(async (cmd, args, input) => {
+      if (!args.includes('-batch')) return '[]';
+      batches.push(input!);
+      const bad = input!.split('\n').findIndex((l) => refuse && l.includes('via 198.18.40.1 '));
+      if (bad < 0) return '';
+      throw Object.assign(new Error('Command failed: ip'), { stderr: `Error: Nexthop has invalid gateway.\nCommand failed -:${bad + 1}\n` });
+    });
+    const errors = await sync.apply(ruleSet(view(), Q));
+    expect(errors).toEqual(['DR real server 198.18.40.1: no route on a connected segment (Error: Nexthop has invalid gateway.)']);
+    const mark = /via 198\.18\.40\.1 table (\d+)/.exec(batches[0])![1];
+    expect(batches[1]).toBe(`rule del pref ${RULE_PREF} fwmark ${mark} table ${mark}\nroute flush table ${mark}\n`);
+    refuse = false;
+    expect(await sync.apply(ruleSet(view(), Q))).toEqual([]);
+    expect(batches[2]).toBe(`route replace default via 198.18.40.1 table ${mark}\nrule add pref ${RULE_PREF} fwmark ${mark} table ${mark}\n`);
+  });
+
+  it('a batch that fails without naming a line throws and changes nothing it knows of', async () => {
+    const { view } = await drView(1);
+    let fail = true;
+    const calls: string[] = [];
+    const sync = new RuleSync(async (cmd, args, input) => {
+      calls.push(`${cmd} ${args.join(' ')}`);
+      if (args.includes('-batch') && fail) throw Object.assign(new Error('spawn ip ENOENT'), { stderr: '' });
+      return args.includes('-batch') ? '' : '[]';
+    });
+    await expect(sync.apply(ruleSet(view(), Q))).rejects.toThrow(/ENOENT/);
+    fail = false;
+    calls.length = 0;
+    await sync.apply(ruleSet(view(), Q));
+    expect(calls).toEqual(['ip -j rule show', 'ip -force -batch -']); // the chains were written; the routes are tried again
   });
 });
 
