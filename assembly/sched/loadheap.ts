@@ -10,13 +10,16 @@
 // scan's choice. Weight-0 and OVERLOADed dests can never be chosen, so they
 // are simply kept out of the heap.
 //
-// Invariants: heapPos(d) = i ⇔ items[i] === d for i < n; every other dest of
-// the service has heapPos -1; items has room for every dest of the service
-// (grown in reserve() before a dest is linked), so update/remove never allocate.
+// Invariants: heapPos(d) = i ⇔ entry i holds d for i < n; every other dest of
+// the service has heapPos -1; the entries have room for every dest of the
+// service (grown in reserve() before a dest is linked), so update/remove never
+// allocate. Each entry keeps a copy of its dest's sort key (load, weight, list
+// order), refreshed by update(d), so sifting compares within the entry array
+// and reads no dest record.
 // The heap is the whole state block of lc, wlc, sed and nq (heapsched.ts).
 import { Dest } from "../table/dest";
 import { Service } from "../table/service";
-import { Ptrs, allocArray, freeArray } from "../table/vec";
+import { alloc, free } from "../table/alloc";
 
 /** lc: overhead = active×256 + inactive (u32), eligible when weight != 0. */
 export const ORDER_LC: i32 = 0;
@@ -34,47 +37,53 @@ export const ORDER_NQ: i32 = 3;
   return l < r ? -1 : l > r ? 1 : 0;
 }
 
+// An entry: the key copied from the dest, and the dest.
+const E_LOAD: usize = 0; // u32: overhead (lc, wlc) or activeconns (sed, nq)
+const E_WEIGHT: usize = 4; // i32
+const E_ORDER: usize = 8; // i64 Dest.order
+const E_DEST: usize = 16; // Dest pointer
+const E_SIZE: usize = 24;
+
+/** True when entry a must come before entry b for heap kind k (strict total order). */
+@inline function before(k: i32, a: usize, b: usize): bool {
+  const la = load<u32>(a + E_LOAD);
+  const lb = load<u32>(b + E_LOAD);
+  let c: i32 = 0;
+  if (k == ORDER_LC) {
+    c = la < lb ? -1 : la > lb ? 1 : 0;
+  } else if (k == ORDER_WLC) {
+    c = cmpRatio(<i64>la, <i64>load<i32>(a + E_WEIGHT), <i64>lb, <i64>load<i32>(b + E_WEIGHT));
+  } else {
+    if (k == ORDER_NQ) {
+      const ia = la == 0;
+      const ib = lb == 0;
+      if (ia != ib) return ia;
+      if (ia) return load<i64>(a + E_ORDER) < load<i64>(b + E_ORDER);
+    }
+    c = cmpRatio(<i64>la + 1, <i64>load<i32>(a + E_WEIGHT), <i64>lb + 1, <i64>load<i32>(b + E_WEIGHT));
+  }
+  return c != 0 ? c < 0 : load<i64>(a + E_ORDER) < load<i64>(b + E_ORDER);
+}
+
 @unmanaged export class LoadHeap {
-  items: Ptrs<Dest | null> = changetype<Ptrs<Dest | null>>(0);
+  /** cap entries of E_SIZE bytes. */
+  items: usize = 0;
   cap: i32 = 0;
   n: i32 = 0;
   kind: i32 = 0;
 
+  @inline private at(i: i32): usize {
+    return this.items + <usize>i * E_SIZE;
+  }
+
   /** The scan's choice, or null when no dest is eligible. */
   @inline top(): Dest | null {
-    return this.n > 0 ? unchecked(this.items[0]) : null;
+    return this.n > 0 ? changetype<Dest>(load<usize>(this.items + E_DEST)) : null;
   }
 
   eligible(d: Dest): bool {
     if (d.overloaded) return false;
     return this.kind == ORDER_LC ? d.weight != 0 : d.weight > 0;
-  }
-
-  /** True when a must come before b (strict total order). */
-  before(a: Dest, b: Dest): bool {
-    let c: i32 = 0;
-    switch (this.kind) {
-      case ORDER_LC: {
-        const oa = a.overhead();
-        const ob = b.overhead();
-        c = oa < ob ? -1 : oa > ob ? 1 : 0;
-        break;
-      }
-      case ORDER_WLC: {
-        c = cmpRatio(<i64>a.overhead(), <i64>a.weight, <i64>b.overhead(), <i64>b.weight);
-        break;
-      }
-      default: {
-        if (this.kind == ORDER_NQ) {
-          const ia = a.activeconns == 0;
-          const ib = b.activeconns == 0;
-          if (ia != ib) return ia;
-          if (ia) break;
-        }
-        c = cmpRatio(<i64>a.activeconns + 1, <i64>a.weight, <i64>b.activeconns + 1, <i64>b.weight);
-      }
-    }
-    return c != 0 ? c < 0 : a.order < b.order;
   }
 
   /** Room for `count` dests; called before a dest is linked, never from pick.
@@ -84,18 +93,18 @@ export const ORDER_NQ: i32 = 3;
     if (count <= cap) return true;
     let size = cap < 8 ? 8 : cap;
     while (size < count) size <<= 1;
-    const grown = allocArray<Ptrs<Dest | null>>(size, 4);
-    if (changetype<usize>(grown) == 0) return false;
-    memory.copy(changetype<usize>(grown), changetype<usize>(this.items), <usize>this.n << 2);
-    if (cap != 0) freeArray(this.items, cap, 4);
+    const grown = alloc(<usize>size * E_SIZE);
+    if (grown == 0) return false;
+    memory.copy(grown, this.items, <usize>this.n * E_SIZE);
+    if (cap != 0) free(this.items, <usize>cap * E_SIZE);
     this.items = grown;
     this.cap = size;
     return true;
   }
 
-  /** Give back the item array (scheduler unbound; clear() ran first). */
+  /** Give back the entry array (scheduler unbound; clear() ran first). */
   dispose(): void {
-    if (this.cap != 0) freeArray(this.items, this.cap, 4);
+    if (this.cap != 0) free(this.items, <usize>this.cap * E_SIZE);
     this.cap = 0;
   }
 
@@ -112,27 +121,27 @@ export const ORDER_NQ: i32 = 3;
 
   /** Forget every member (scheduler replaced or service deleted). */
   clear(): void {
-    for (let i = 0; i < this.n; i++) {
-      changetype<Dest>(unchecked(this.items[i])).heapPos = -1;
-      unchecked((this.items[i] = null));
-    }
+    for (let i = 0; i < this.n; i++) changetype<Dest>(load<usize>(this.at(i) + E_DEST)).heapPos = -1;
     this.n = 0;
   }
 
   /** d's load, weight or flags changed (or it was just linked): restore the order. */
   update(d: Dest): void {
-    const pos = d.heapPos;
+    let pos = d.heapPos;
     if (!this.eligible(d)) {
       if (pos >= 0) this.removeAt(pos);
       return;
     }
-    if (pos < 0) {
-      const i = this.n++;
-      this.place(d, i);
-      this.siftUp(i);
-    } else if (!this.siftUp(pos)) {
-      this.siftDown(pos);
-    }
+    const fresh = pos < 0;
+    if (fresh) pos = this.n++;
+    const e = this.at(pos);
+    const k = this.kind;
+    store<u32>(e + E_LOAD, k == ORDER_LC || k == ORDER_WLC ? d.overhead() : d.activeconns);
+    store<i32>(e + E_WEIGHT, d.weight);
+    store<i64>(e + E_ORDER, d.order);
+    store<usize>(e + E_DEST, changetype<usize>(d));
+    d.heapPos = pos;
+    if (!this.siftUp(pos)) this.siftDown(pos);
   }
 
   /** d left the service. */
@@ -141,59 +150,72 @@ export const ORDER_NQ: i32 = 3;
   }
 
   private removeAt(pos: i32): void {
-    const gone = changetype<Dest>(unchecked(this.items[pos]));
-    gone.heapPos = -1;
+    changetype<Dest>(load<usize>(this.at(pos) + E_DEST)).heapPos = -1;
     const last = --this.n;
-    const moved = unchecked(this.items[last]);
-    unchecked((this.items[last] = null));
     if (pos == last) return;
-    const m = changetype<Dest>(moved);
-    this.place(m, pos);
+    this.move(last, pos);
     if (!this.siftUp(pos)) this.siftDown(pos);
   }
 
-  @inline private place(d: Dest, i: i32): void {
-    unchecked((this.items[i] = d));
-    d.heapPos = i;
+  /** Entry `from` goes to slot `to`; its dest learns the new position. */
+  @inline private move(from: i32, to: i32): void {
+    const s = this.at(from);
+    const t = this.at(to);
+    store<u64>(t, load<u64>(s));
+    store<u64>(t + 8, load<u64>(s + 8));
+    store<u64>(t + 16, load<u64>(s + 16));
+    changetype<Dest>(load<usize>(t + E_DEST)).heapPos = to;
   }
 
-  /** Moves items[i] towards the root; true if it moved. */
+  /** Moves entry i towards the root; true if it moved. */
   private siftUp(i: i32): bool {
-    const d = changetype<Dest>(unchecked(this.items[i]));
+    if (i == 0) return false;
+    const k = this.kind;
+    // The moving entry waits in a scratch copy while parents come down.
+    const hold = memory.data(24, 8);
+    const e = this.at(i);
+    store<u64>(hold, load<u64>(e));
+    store<u64>(hold + 8, load<u64>(e + 8));
+    store<u64>(hold + 16, load<u64>(e + 16));
     const start = i;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      const pd = changetype<Dest>(unchecked(this.items[p]));
-      if (!this.before(d, pd)) break;
-      this.place(pd, i);
+      if (!before(k, hold, this.at(p))) break;
+      this.move(p, i);
       i = p;
     }
     if (i == start) return false;
-    this.place(d, i);
+    this.place(hold, i);
     return true;
   }
 
   private siftDown(i: i32): void {
     const n = this.n;
-    const d = changetype<Dest>(unchecked(this.items[i]));
+    const k = this.kind;
+    const hold = memory.data(24, 8);
+    const e = this.at(i);
+    store<u64>(hold, load<u64>(e));
+    store<u64>(hold + 8, load<u64>(e + 8));
+    store<u64>(hold + 16, load<u64>(e + 16));
     for (;;) {
       const l = 2 * i + 1;
       if (l >= n) break;
       let c = l;
-      let cd = changetype<Dest>(unchecked(this.items[l]));
       const r = l + 1;
-      if (r < n) {
-        const rd = changetype<Dest>(unchecked(this.items[r]));
-        if (this.before(rd, cd)) {
-          c = r;
-          cd = rd;
-        }
-      }
-      if (!this.before(cd, d)) break;
-      this.place(cd, i);
+      if (r < n && before(k, this.at(r), this.at(l))) c = r;
+      if (!before(k, this.at(c), hold)) break;
+      this.move(c, i);
       i = c;
     }
-    this.place(d, i);
+    this.place(hold, i);
+  }
+
+  /** The held entry into slot i; its dest learns the position. */
+  @inline private place(hold: usize, i: i32): void {
+    const t = this.at(i);
+    store<u64>(t, load<u64>(hold));
+    store<u64>(t + 8, load<u64>(hold + 8));
+    store<u64>(t + 16, load<u64>(hold + 16));
+    changetype<Dest>(load<usize>(t + E_DEST)).heapPos = i;
   }
 }
-
