@@ -5,6 +5,8 @@
 // errno name as `code`; nothing here exits the process.
 #include <napi.h>
 #include <string.h>
+
+#include <algorithm>
 #include <uv.h>
 
 #include "nfq_socket.h"
@@ -144,6 +146,7 @@ class NfQueue : public Napi::ObjectWrap<NfQueue> {
     o.Set("enobufs", double(s.enobufs));
     o.Set("nlErrors", double(s.nlErrors));
     o.Set("malformed", double(s.malformed));
+    o.Set("foreign", double(s.foreign));
     o.Set("verdictMsgs", double(s.verdictMsgs));
     o.Set("sends", double(s.sends));
     return o;
@@ -189,7 +192,34 @@ class NfQueue : public Napi::ObjectWrap<NfQueue> {
   Napi::FunctionReference onReadable_;
 };
 
+// Test-only: parseDatagram on bytes from JavaScript (datagram, senderPid, out,
+// stride, max) → { count, packets, malformed, foreign, nlErrors }. Lets the
+// parser's bounds be tested on crafted and malformed netlink messages without
+// a kernel; it touches no socket.
+Napi::Value ParseDatagramForTest(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 5 || !info[0].IsTypedArray() || !info[2].IsTypedArray()) {
+    Napi::TypeError::New(env, "parseDatagram(datagram, senderPid, out, stride, max)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Uint8Array in = info[0].As<Napi::Uint8Array>(), out = info[2].As<Napi::Uint8Array>();
+  uint32_t stride = info[3].As<Napi::Number>().Uint32Value(), max = info[4].As<Napi::Number>().Uint32Value();
+  if (stride == 0) stride = 1;
+  max = std::min<uint32_t>(max, uint32_t(out.ByteLength() / stride));
+  nfq::Stats s;
+  uint32_t n = nfq::parseDatagram(in.Data(), in.ByteLength(), info[1].As<Napi::Number>().Uint32Value(), out.Data(),
+                                  stride, max, s);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("count", double(n));
+  o.Set("packets", double(s.packets));
+  o.Set("malformed", double(s.malformed));
+  o.Set("foreign", double(s.foreign));
+  o.Set("nlErrors", double(s.nlErrors));
+  return o;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("parseDatagramForTest", Napi::Function::New(env, ParseDatagramForTest));
   exports.Set("NfQueue", NfQueue::Define(env));
   exports.Set("REC_HEADER", Napi::Number::New(env, nfq::REC_HEADER));
   exports.Set("VER_STRIDE", Napi::Number::New(env, nfq::VER_STRIDE));

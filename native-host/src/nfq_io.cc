@@ -16,14 +16,14 @@ namespace nfq {
 
 constexpr uint16_t PACKET_TYPE = (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET;
 
+namespace {
+
 // Writes one record at `out`; returns 1 if a record was written, 0 if the
 // message was not a well-formed packet (counted as malformed).
-int Socket::handleMessage(const void* msg, uint8_t* out, uint32_t stride) {
-  auto* nlh = static_cast<const nlmsghdr*>(msg);
+int packetRecord(const nlmsghdr* nlh, uint8_t* out, uint32_t stride, Stats& stats) {
   Attrs a{};
-  if (mnl_attr_parse(nlh, sizeof(nfgenmsg), collectAttr, &a) < 0 || !a.tb[NFQA_PACKET_HDR] ||
-      mnl_attr_get_payload_len(a.tb[NFQA_PACKET_HDR]) < sizeof(nfqnl_msg_packet_hdr)) {
-    stats_.malformed++;
+  if (!parseAttrs(nlh, a) || !a.tb[NFQA_PACKET_HDR]) {
+    stats.malformed++;
     return 0;
   }
   auto* ph = static_cast<const nfqnl_msg_packet_hdr*>(mnl_attr_get_payload(a.tb[NFQA_PACKET_HDR]));
@@ -47,8 +47,34 @@ int Socket::handleMessage(const void* msg, uint8_t* out, uint32_t stride) {
   out[REC_FLAGS] = flags;
   put16(out + REC_HW_PROTO, ntohs(ph->hw_protocol));
   if (stored) memcpy(out + REC_HEADER, data, stored);
-  stats_.packets++;
+  stats.packets++;
   return 1;
+}
+
+}  // namespace
+
+uint32_t parseDatagram(const uint8_t* buf, size_t len, uint32_t senderPid, uint8_t* out, uint32_t stride,
+                       uint32_t max, Stats& stats) {
+  if (senderPid != 0) {
+    // Any process in the namespace may unicast to our port id; only the kernel queues packets.
+    stats.foreign++;
+    return 0;
+  }
+  if (stride < REC_HEADER) return 0;
+  uint32_t count = 0;
+  int left = int(std::min<size_t>(len, INT32_MAX));
+  // mnl_nlmsg_ok: the header fits and nlmsg_len neither undercuts it nor runs past the datagram.
+  for (auto* m = reinterpret_cast<const nlmsghdr*>(buf); mnl_nlmsg_ok(m, left); m = mnl_nlmsg_next(m, &left)) {
+    if (m->nlmsg_type == NLMSG_ERROR) {
+      if (!hasErr(m)) stats.malformed++;
+      else if (static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(m))->error != 0) stats.nlErrors++;
+    } else if (m->nlmsg_type == PACKET_TYPE && count < max) {
+      count += uint32_t(packetRecord(m, out + size_t(count) * stride, stride, stats));
+    } else if (m->nlmsg_type == PACKET_TYPE) {
+      stats.malformed++;  // only reachable if the kernel ever packs several packets per datagram
+    }
+  }
+  return count;
 }
 
 int Socket::readBurst(uint8_t* out, size_t outLen, uint32_t stride, uint32_t max) {
@@ -59,7 +85,8 @@ int Socket::readBurst(uint8_t* out, size_t outLen, uint32_t stride, uint32_t max
   // The kernel sends one packet per datagram, so a recv is only issued while
   // a record slot is free; a packet never has to be dropped for lack of room.
   while (count < cap) {
-    ssize_t n = recv(fd(), rx_.data(), rx_.size(), MSG_DONTWAIT);
+    uint32_t sender;
+    ssize_t n = recvNetlink(fd(), rx_.data(), rx_.size(), MSG_DONTWAIT, &sender);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == ENOBUFS) {
@@ -69,17 +96,7 @@ int Socket::readBurst(uint8_t* out, size_t outLen, uint32_t stride, uint32_t max
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       return count > 0 ? int(count) : -errno;
     }
-    int len = int(n);
-    for (auto* m = reinterpret_cast<const nlmsghdr*>(rx_.data()); mnl_nlmsg_ok(m, len); m = mnl_nlmsg_next(m, &len)) {
-      if (m->nlmsg_type == NLMSG_ERROR) {
-        auto* e = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(m));
-        if (e->error != 0) stats_.nlErrors++;
-      } else if (m->nlmsg_type == PACKET_TYPE && count < cap) {
-        count += uint32_t(handleMessage(m, out + size_t(count) * stride, stride));
-      } else if (m->nlmsg_type == PACKET_TYPE) {
-        stats_.malformed++;  // only reachable if the kernel ever packs several packets per datagram
-      }
-    }
+    count += parseDatagram(rx_.data(), size_t(n), sender, out + size_t(count) * stride, stride, cap - count, stats_);
   }
   return int(count);
 }

@@ -89,20 +89,28 @@ int Socket::config(bool bind, uint8_t command) {
   // Wait for our ack. A packet that races in before it is sent back to the
   // hook with NF_REPEAT, so it is queued again rather than lost.
   for (int rounds = 0; rounds < 64; rounds++) {
-    ssize_t n = mnl_socket_recvfrom(nl_, rx_.data(), rx_.size());
+    uint32_t sender;
+    ssize_t n = recvNetlink(fd(), rx_.data(), rx_.size(), 0, &sender);
     if (n < 0) {
       if (errno == EINTR || errno == ENOBUFS) continue;
       return -errno;
     }
-    for (auto* m = reinterpret_cast<nlmsghdr*>(rx_.data()); mnl_nlmsg_ok(m, int(n)); m = mnl_nlmsg_next(m, reinterpret_cast<int*>(&n))) {
-      if (m->nlmsg_type == NLMSG_ERROR && m->nlmsg_seq == seq) {
+    if (sender != 0) {
+      stats_.foreign++;  // not the kernel: neither our ack nor a packet
+      continue;
+    }
+    int left = int(n);
+    for (auto* m = reinterpret_cast<nlmsghdr*>(rx_.data()); mnl_nlmsg_ok(m, left); m = mnl_nlmsg_next(m, &left)) {
+      if (m->nlmsg_type == NLMSG_ERROR && m->nlmsg_seq == seq && hasErr(m)) {
         auto* e = static_cast<nlmsgerr*>(mnl_nlmsg_get_payload(m));
         return e->error;
       }
       if (m->nlmsg_type == ((NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET)) {
         Attrs a{};
-        mnl_attr_parse(m, sizeof(nfgenmsg), collectAttr, &a);
-        if (!a.tb[NFQA_PACKET_HDR]) continue;
+        if (!parseAttrs(m, a) || !a.tb[NFQA_PACKET_HDR]) {
+          stats_.malformed++;
+          continue;
+        }
         auto* ph = static_cast<const nfqnl_msg_packet_hdr*>(mnl_attr_get_payload(a.tb[NFQA_PACKET_HDR]));
         nlmsghdr* v = startMsg(tx_.data(), NFQNL_MSG_VERDICT, 0, 0, uint16_t(opt_.queue));
         nfqnl_msg_verdict_hdr vh{htonl(NF_REPEAT), ph->packet_id};

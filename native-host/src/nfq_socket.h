@@ -51,10 +51,21 @@ struct Stats {
   uint64_t packets = 0;      // records delivered
   uint64_t enobufs = 0;      // kernel dropped messages: socket receive buffer overrun
   uint64_t nlErrors = 0;     // NLMSG_ERROR answers (e.g. a verdict for an unknown id)
-  uint64_t malformed = 0;    // messages we could not parse
+  uint64_t malformed = 0;    // messages we could not parse (bad lengths included)
+  uint64_t foreign = 0;      // messages not sent by the kernel (sender port id != 0), dropped
   uint64_t verdictMsgs = 0;  // verdict / batch-verdict messages sent
   uint64_t sends = 0;        // sendto calls
 };
+
+// Parses one received datagram (netlink messages as the kernel sends them)
+// into packet records of `stride` bytes at `out`, at most `max`; returns the
+// count. `senderPid` is the sender's netlink port id: anything but 0 (the
+// kernel) is dropped whole and counted as foreign. Every length is checked
+// against the datagram, the message and the attribute's expected size before
+// it is read; what fails is counted as malformed. Pure: no socket, so tests
+// can feed it bytes.
+uint32_t parseDatagram(const uint8_t* buf, size_t len, uint32_t senderPid, uint8_t* out, uint32_t stride,
+                       uint32_t max, Stats& stats);
 
 class Socket {
  public:
@@ -75,7 +86,6 @@ class Socket {
   int putVerdict(uint32_t type, uint32_t id, uint32_t verdict, const uint8_t* rec,
                  const uint8_t* payload, uint32_t plen);
   int flush();
-  int handleMessage(const void* nlh, uint8_t* out, uint32_t stride);
 
   mnl_socket* nl_ = nullptr;
   Options opt_;
