@@ -70,7 +70,9 @@ export class Checks {
     entry.check = new HealthCheck({ address: d.address, port: d.port }, settings, (up, reason) => {
       this.log.warn({ service: svcKey, dest: destKey, healthy: up, reason }, up ? 'real server healthy again' : 'real server down');
       this.apply(key);
-    }, this.probeFn);
+    }, this.probeFn, (why) => {
+      this.log.warn({ service: svcKey, dest: destKey, reason: why }, 'health probe could not run (this process is out of sockets); real server state kept');
+    });
     this.checks.set(key, entry);
     entry.check.start();
   }

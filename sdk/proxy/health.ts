@@ -9,6 +9,14 @@ import type { HealthSettings } from './settings.js';
 
 export type Transition = (up: boolean, reason: string) => void;
 
+/**
+ * Probe failures that say nothing about the real server: this process could
+ * not open a socket (out of fds or kernel buffers). Counting them would mark
+ * every healthy server down exactly when the daemon is busiest; they are
+ * counted apart and change neither run.
+ */
+export const LOCAL_FAILURES: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
+
 /** One probe: resolves with null on success, or the reason it failed. */
 export function probe(dest: Endpoint, s: HealthSettings): Promise<string | null> {
   return new Promise((resolve) => {
@@ -43,9 +51,13 @@ export class HealthCheck {
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   lastReason = '';
+  /** Probes that failed for a local reason (LOCAL_FAILURES), not counted towards rise or fall. */
+  inconclusive = 0;
+  private inconclusiveRun = 0;
 
+  /** `onInconclusive`: called with the reason at the first local failure of a run of them. */
   constructor(public dest: Endpoint, public settings: HealthSettings, private readonly onTransition: Transition,
-    private readonly check: typeof probe = probe) {}
+    private readonly check: typeof probe = probe, private readonly onInconclusive: (why: string) => void = () => {}) {}
 
   start(): void {
     this.schedule(0);
@@ -66,6 +78,13 @@ export class HealthCheck {
 
   /** Count one result and fire a transition when a run reaches rise or fall. */
   record(why: string | null): void {
+    if (why !== null && LOCAL_FAILURES.has(why)) {
+      this.inconclusive++;
+      this.lastReason = why;
+      if (this.inconclusiveRun++ === 0) this.onInconclusive(why);
+      return;
+    }
+    this.inconclusiveRun = 0;
     if (why === null) {
       this.okRun++;
       this.failRun = 0;
