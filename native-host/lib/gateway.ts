@@ -86,6 +86,8 @@ export class Gateway {
   /** The rule update in flight, and whether the configuration changed since it read it. */
   private applying: Promise<void> | null = null;
   private dirty = false;
+  /** Each queue's poll callback, so a rule update can hold the queue and resume it. */
+  private readonly readers = new Map<NativeQueue, (status: number) => void>();
   private savedSysctl = new Map<string, string>();
   /** Bursts the core refused (E_*): answered with the fail verdict. */
   failedBursts = 0;
@@ -128,7 +130,7 @@ export class Gateway {
         verdictMode: this.opts.verdict ?? 'batch',
         maxLen: QUEUE_MAXLEN, rcvBuf: QUEUE_RCVBUF });
       this.queues.push(nq);
-      nq.start((status) => {
+      this.readers.set(nq, (status) => {
         if (status < 0) return this.log(`queue ${q}: poll error ${status}`, 'error');
         try {
           this.drain(nq);
@@ -137,6 +139,20 @@ export class Gateway {
           this.log(`queue ${q}: ${(e as Error).message}`, 'warn');
         }
       });
+      nq.start(this.readers.get(nq)!);
+    }
+  }
+
+  /**
+   * Holds (or resumes) reading the queues. While rules change, packets wait in
+   * the kernel queue rather than meet a half-applied state: the core may
+   * already send a connection to a new DR real server whose mark has no route
+   * yet, or expect a NAT reply that is not queued yet. The event loop stays free.
+   */
+  private holdQueues(hold: boolean): void {
+    for (const nq of this.queues) {
+      if (hold) nq.stop();
+      else nq.start(this.readers.get(nq)!);
     }
   }
 
@@ -213,6 +229,7 @@ export class Gateway {
     // Most changes (weights, thresholds, timeouts) leave the rules as they are.
     const text = JSON.stringify(rs);
     if (text === this.installedText) return;
+    this.holdQueues(true);
     try {
       const errors = await this.sync.apply(rs);
       for (const m of errors) this.log(m, 'error');
@@ -223,6 +240,8 @@ export class Gateway {
     } catch (e) {
       this.installedText = null;
       this.log(`cannot install netfilter rules: ${(e as Error).message}`, 'error');
+    } finally {
+      this.holdQueues(false);
     }
   }
 
@@ -305,6 +324,7 @@ export class Gateway {
       q.close();
     }
     this.queues = [];
+    this.readers.clear();
     for (const [p, v] of this.savedSysctl) {
       try { this.files.write(p, v); } catch { /* namespace gone */ }
     }
