@@ -33,13 +33,14 @@ export const DEFAULT_BOUNDS: ControlBounds = {
   chunkBytes: 256 * 1024,
 };
 
-export type RefusalReason = 'line-too-long' | 'busy' | 'too-many-clients' | 'stalled';
+export type RefusalReason = 'line-too-long' | 'busy' | 'too-many-clients' | 'stalled' | 'accept-failed';
 
 const TEXT: Record<RefusalReason, string> = {
   'line-too-long': 'request line too long',
   busy: 'too much request data in flight from all clients',
   'too-many-clients': 'too many control clients',
   stalled: 'client stalled',
+  'accept-failed': 'cannot accept a client',
 };
 
 /** Logged at most once per reason in this many ms, with the running count. */
@@ -51,7 +52,7 @@ const LOG_EVERY_MS = 60_000;
  * cannot flood the log.
  */
 export class RefusalLog {
-  readonly counts: Record<RefusalReason, number> = { 'line-too-long': 0, busy: 0, 'too-many-clients': 0, stalled: 0 };
+  readonly counts: Record<RefusalReason, number> = { 'line-too-long': 0, busy: 0, 'too-many-clients': 0, stalled: 0, 'accept-failed': 0 };
   private readonly loggedAt = new Map<RefusalReason, number>();
   private readonly loggedCount = new Map<RefusalReason, number>();
 

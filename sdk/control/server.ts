@@ -62,5 +62,8 @@ export async function listenControl(path: string, handler: ControlHandler, hooks
     process.umask(old);
   }
   chmodSync(path, 0o600);
+  // An accept that fails (EMFILE once libuv's spare fd is gone, ENFILE) is emitted
+  // as 'error' on the server; unheard, it would kill the daemon. The server keeps listening.
+  server.on('error', (e) => shared.refusals.note('accept-failed', e.message));
   return server;
 }

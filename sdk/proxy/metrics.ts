@@ -125,6 +125,8 @@ export class Metrics {
       server.once('error', reject);
       server.listen(port, host, () => {
         server.off('error', reject);
+        // A failed accept (out of fds) is emitted here; unheard it would kill the daemon. The scraper retries.
+        server.on('error', () => {});
         this.server = server;
         resolve((server.address() as { port: number }).port);
       });
