@@ -12,9 +12,10 @@ import {
 } from '../proxy/harness.js';
 import { HealthCheck } from '../../sdk/proxy/health.js';
 import { HEALTH_DEFAULTS } from '../../sdk/proxy/settings.js';
-import { sleep } from './kit.js';
+import { sleep, commandProblem, requireOrSkip } from './kit.js';
 
 const NOFILE = 256;
+const skip = requireOrSkip('chaos fd-limit suite', commandProblem('prlimit'));
 
 interface Flood { held: Client[]; refused: number; errors: Map<string, number> }
 
@@ -33,7 +34,7 @@ async function flood(port: number, n: number): Promise<Flood> {
   return f;
 }
 
-describe(`chaos: a flood of held TCP clients into a ${NOFILE}-fd daemon`, () => {
+describe.skipIf(skip)(`chaos: a flood of held TCP clients into a ${NOFILE}-fd daemon`, () => {
   let l: Lab;
   let bs: Backend[] = [];
   let held: Client[] = [];

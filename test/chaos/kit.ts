@@ -106,6 +106,16 @@ export function tmpfsProblem(): string | null {
   }
 }
 
+/** Whether `command --version` runs; the reason when not. */
+export function commandProblem(command: string): string | null {
+  try {
+    execFileSync(command, ['--version'], { stdio: 'pipe' });
+    return null;
+  } catch (e) {
+    return `${command} is not usable: ${(e as Error).message.split('\n')[0]}`;
+  }
+}
+
 /** CI fails a suite whose prerequisite is missing; elsewhere it is skipped with a loud reason. */
 export function requireOrSkip(suite: string, problem: string | null): boolean {
   if (problem === null) return false;
