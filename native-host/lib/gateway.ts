@@ -7,6 +7,7 @@ import { layout as L, counters as C } from '../../sdk/src/core/abi.gen.js';
 import type { Director } from '../../sdk/src/director.js';
 import { loadNativeQueue, type NativeQueue, type NativeQueueClass, type VerdictMode } from './addon.js';
 import { ruleSet, removeRules, run, deferred, RuleSync, type AsyncExec, type Exec, type QueueSpec, type RuleSet } from './rules.js';
+import { TunnelRouteCache } from './routes.js';
 import { parseKernelQueues, type GatewaySource, type KernelQueue } from './metrics.js';
 
 export interface GatewayOptions extends QueueSpec {
@@ -60,6 +61,8 @@ export function parseGatewayArgs(argv: readonly string[]): GatewayOptions {
 /** Kernel queue length and socket buffer: room for bursts while the loop is busy. */
 const QUEUE_MAXLEN = 8192;
 const QUEUE_RCVBUF = 8 << 20;
+/** How often the routes towards tunnel real servers are looked up again. */
+const TUNNEL_REFRESH_MS = 10_000;
 
 /** /proc and /sys access (tests pass a map instead of the machine's files). */
 export interface SysctlFiles { read(path: string): string; write(path: string, value: string): void; list?(dir: string): string[] }
@@ -88,6 +91,8 @@ export class Gateway {
   private dirty = false;
   /** Each queue's poll callback, so a rule update can hold the queue and resume it. */
   private readonly readers = new Map<NativeQueue, (status: number) => void>();
+  private readonly tunnelRoutes: TunnelRouteCache;
+  private tunnelTimer: NodeJS.Timeout | null = null;
   private savedSysctl = new Map<string, string>();
   /** Bursts the core refused (E_*): answered with the fail verdict. */
   failedBursts = 0;
@@ -99,6 +104,7 @@ export class Gateway {
   constructor(readonly opts: GatewayOptions, private readonly log: GatewayLog, deps: GatewayDeps = {}) {
     this.exec = deps.exec ?? run;
     this.sync = new RuleSync(deps.run ?? (deps.exec ? deferred(deps.exec) : undefined));
+    this.tunnelRoutes = new TunnelRouteCache(this.sync.runner, (dev) => Number(this.files.read(`/sys/class/net/${dev}/mtu`)) || 1500);
     this.Native = deps.Native ?? null;
     this.files = deps.sysctl ?? { read: (p) => readFileSync(p, 'utf8').trim(), write: (p, v) => writeFileSync(p, v), list: (d) => readdirSync(d) };
   }
@@ -119,6 +125,9 @@ export class Gateway {
     // Connection timers, estimator and scheduler upkeep once a second.
     this.timer = setInterval(() => director.advance(), 1000);
     this.timer.unref();
+    // Routes towards tunnel real servers change under us (new source, smaller MTU): looked up again.
+    this.tunnelTimer = setInterval(() => { if (this.rules?.tunnels.length) void this.tunnelSetup(this.rules.tunnels, true); }, TUNNEL_REFRESH_MS);
+    this.tunnelTimer.unref();
     this.log(`gateway: queues ${this.opts.first}..${this.opts.last}, burst ${this.opts.burst}, ${this.opts.failOpen ? 'fail-open' : 'fail-closed'}` +
       (this.opts.verdict === 'per-packet' ? ', per-packet verdicts (one send each; benchmark mode)' : ''));
   }
@@ -233,7 +242,7 @@ export class Gateway {
     try {
       const errors = await this.sync.apply(rs);
       for (const m of errors) this.log(m, 'error');
-      if (rs.tunnels.length) await this.tunnelSetup(rs.tunnels[0]);
+      if (rs.tunnels.length) await this.tunnelSetup(rs.tunnels);
       this.rules = rs;
       // A DR route that failed is retried on the next change.
       this.installedText = errors.length ? null : text;
@@ -246,11 +255,18 @@ export class Gateway {
   }
 
   /** TUN: outer source = the route's source towards the real server; accept_local for reinjection. */
-  private async tunnelSetup(rs: string): Promise<void> {
-    const r = JSON.parse(await this.sync.runner('ip', ['-j', 'route', 'get', rs]))[0] as { prefsrc?: string; dev?: string };
-    let mtu = 1500;
-    if (r.dev) mtu = Number(this.files.read(`/sys/class/net/${r.dev}/mtu`)) || 1500;
-    this.director!.core.x.gwConfig(ip4(r.prefsrc ?? '0.0.0.0'), mtu);
+  private async tunnelSetup(servers: readonly string[], refresh = false): Promise<void> {
+    let c;
+    try {
+      c = await this.tunnelRoutes.update(servers, refresh);
+    } catch (e) {
+      return this.log(`TUN: cannot look up the routes to the real servers: ${(e as Error).message}`, 'error');
+    }
+    if (!this.director || !this.tunnelRoutes.changed(c)) return;
+    if (!c) return this.log(`TUN: no route to any tunnel real server (${servers.join(', ')})`, 'error');
+    // The core takes one source and MTU for every tunnel (gwConfig): the smallest MTU, the source most routes use.
+    if (c.mismatched.length) this.log(`TUN: the routes to ${c.mismatched.join(', ')} leave from another source than ${c.src}; their outer header says ${c.src}`, 'warn');
+    this.director.core.x.gwConfig(ip4(c.src), c.mtu);
     // The rewritten packet re-enters routing at PREROUTING with our own address as source.
     this.sysctl('/proc/sys/net/ipv4/conf/all/accept_local', '1');
     // Strict reverse-path filtering (rp_filter=1, some distributions' default) still drops
@@ -311,6 +327,8 @@ export class Gateway {
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    if (this.tunnelTimer) clearInterval(this.tunnelTimer);
+    this.tunnelTimer = null;
     if (this.director) this.log(this.summary());
     // An update in flight finishes first, so nothing is installed after the cleanup.
     const director = this.director;
@@ -319,6 +337,7 @@ export class Gateway {
     this.director = director;
     removeRules(this.exec);
     this.sync.reset();
+    this.tunnelRoutes.reset();
     for (const q of this.queues) {
       q.stop();
       q.close();

@@ -166,3 +166,89 @@ async function batch(ip: readonly string[], lines: readonly string[], run: Async
   }
   return failed;
 }
+
+/** What the kernel's route towards one tunnel real server gives the outer header. */
+export interface TunnelRoute { src: string; mtu: number }
+
+/**
+ * The route towards each address (`ip route get`, one `ip -batch` for all):
+ * its preferred source and its MTU (the route's own mtu metric, else the
+ * device's). Addresses with no route are left out.
+ */
+export async function tunnelRoutes(addresses: readonly string[], run: AsyncExec, deviceMtu: (dev: string) => number): Promise<Map<string, TunnelRoute>> {
+  const out = new Map<string, TunnelRoute>();
+  if (!addresses.length) return out;
+  let text: string;
+  try {
+    text = await run('ip', ['-j', '-force', '-batch', '-'], addresses.map((a) => `route get ${a}\n`).join(''));
+  } catch (e) {
+    text = String((e as { stdout?: string }).stdout ?? ''); // the answers for the addresses that have a route
+  }
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    let routes: Array<{ dst?: string; dev?: string; prefsrc?: string; metrics?: Array<{ mtu?: number }> }>;
+    try { routes = JSON.parse(line); } catch { continue; }
+    for (const r of routes) {
+      if (!r.dst || !r.prefsrc) continue;
+      const metric = r.metrics?.find((m) => m.mtu !== undefined)?.mtu;
+      out.set(r.dst, { src: r.prefsrc, mtu: (metric ?? (r.dev ? deviceMtu(r.dev) : 0)) || 1500 });
+    }
+  }
+  return out;
+}
+
+/**
+ * The one tunnel source and MTU the core takes today (gwConfig) for routes
+ * that may differ per real server: the smallest MTU (never too big for any)
+ * and the source most servers' routes use, the previous one while some still
+ * use it (adding a server must not move every tunnel to another source).
+ * `mismatched` lists the servers whose own source differs: their outer
+ * header carries another interface's address.
+ */
+export function tunnelConfig(order: readonly string[], routes: ReadonlyMap<string, TunnelRoute>, previous?: string): { src: string; mtu: number; mismatched: string[] } | null {
+  const known = order.filter((a) => routes.has(a));
+  if (!known.length) return null;
+  const uses = new Map<string, number>();
+  for (const a of known) uses.set(routes.get(a)!.src, (uses.get(routes.get(a)!.src) ?? 0) + 1);
+  const src = previous !== undefined && uses.has(previous) ? previous : [...uses].sort((x, y) => y[1] - x[1])[0][0];
+  return {
+    src,
+    mtu: Math.min(...known.map((a) => routes.get(a)!.mtu)),
+    mismatched: known.filter((a) => routes.get(a)!.src !== src),
+  };
+}
+
+/**
+ * The routes towards the tunnel real servers, cached per address: a new
+ * server is looked up when it appears, every one again on refresh (routes and
+ * MTUs change under us). update() says whether anything the core uses changed.
+ */
+export class TunnelRouteCache {
+  private readonly routes = new Map<string, TunnelRoute>();
+  private last = '';
+  constructor(private readonly run: AsyncExec, private readonly deviceMtu: (dev: string) => number) {}
+
+  async update(addresses: readonly string[], refresh = false): Promise<{ src: string; mtu: number; mismatched: string[] } | null> {
+    for (const a of [...this.routes.keys()]) if (!addresses.includes(a)) this.routes.delete(a);
+    const look = refresh ? addresses : addresses.filter((a) => !this.routes.has(a));
+    for (const [a, r] of await tunnelRoutes(look, this.run, this.deviceMtu)) this.routes.set(a, r);
+    return tunnelConfig(addresses, this.routes, this.src);
+  }
+
+  private src: string | undefined;
+
+  /** True once per distinct configuration (so the core and the log hear of each change once). */
+  changed(c: { src: string; mtu: number; mismatched: string[] } | null): boolean {
+    const key = JSON.stringify(c);
+    if (key === this.last) return false;
+    this.last = key;
+    this.src = c?.src;
+    return true;
+  }
+
+  reset(): void {
+    this.routes.clear();
+    this.last = '';
+    this.src = undefined;
+  }
+}

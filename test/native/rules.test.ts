@@ -4,8 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import { layout as L } from '../../sdk/src/core/abi.gen.js';
 import { ruleSet, RuleSync, removeRules, cidrs, deferred, CHAIN, FWD_CHAIN, RAW_CHAIN, RULE_PREF, type Exec } from '../../native-host/lib/rules.js';
-import { DR_MARK_SELECTOR } from '../../native-host/lib/routes.js';
-import { parseGatewayArgs } from '../../native-host/lib/gateway.js';
+import { DR_MARK_SELECTOR, TunnelRouteCache, tunnelConfig, tunnelRoutes } from '../../native-host/lib/routes.js';
+import { Gateway, GATEWAY_DEFAULTS, parseGatewayArgs } from '../../native-host/lib/gateway.js';
+import type { NativeQueue, NfQueueOptions } from '../../native-host/lib/addon.js';
 import { parseDaemonArgs } from '../../sdk/cli/wasmvsd.js';
 import { director } from '../helpers.js';
 
@@ -210,6 +211,95 @@ describe('gateway rule changes', () => {
     calls.length = 0;
     await sync.apply(ruleSet(view(), Q));
     expect(calls).toEqual(['ip -j rule show', 'ip -force -batch -']); // the chains were written; the routes are tried again
+  });
+});
+
+describe('tunnel routes', () => {
+  // `ip -j -force -batch -` of `route get`: one JSON line per address with a route, none for the others.
+  const kernel = new Map<string, string>([
+    ['198.18.41.4', '{"dst":"198.18.41.4","dev":"x2","prefsrc":"198.18.41.1","flags":[]}'],
+    ['198.18.43.9', '{"dst":"198.18.43.9","gateway":"198.18.41.254","dev":"x2","prefsrc":"198.18.41.1","flags":[],"metrics":[{"mtu":1400}]}'],
+    ['198.18.50.2', '{"dst":"198.18.50.2","dev":"x3","prefsrc":"198.18.50.1","flags":[]}'],
+  ]);
+  const lookups: string[][] = [];
+  const run = async (cmd: string, args: string[], input?: string) => {
+    expect(`${cmd} ${args.join(' ')}`).toBe('ip -j -force -batch -');
+    const asked = input!.trim().split('\n').map((l) => l.replace('route get ', ''));
+    lookups.push(asked);
+    const out = asked.filter((a) => kernel.has(a)).map((a) => `[${kernel.get(a)}]\n`).join('');
+    if (asked.some((a) => !kernel.has(a))) throw Object.assign(new Error('Command failed'), { stdout: out, stderr: 'RTNETLINK answers: Network is unreachable\nCommand failed -:1\n' });
+    return out;
+  };
+  const mtu = (dev: string) => (dev === 'x2' ? 9000 : 1500);
+
+  it('each real server gets its own route: source, and the route MTU before the device MTU', async () => {
+    const r = await tunnelRoutes(['198.18.41.4', '198.18.43.9', '198.18.50.2', '198.18.99.1'], run, mtu);
+    expect(Object.fromEntries(r)).toEqual({
+      '198.18.41.4': { src: '198.18.41.1', mtu: 9000 },
+      '198.18.43.9': { src: '198.18.41.1', mtu: 1400 },
+      '198.18.50.2': { src: '198.18.50.1', mtu: 1500 },
+    });
+  });
+
+  it("the core's one setting: the smallest MTU, the first server's source, the others' sources named", async () => {
+    const r = await tunnelRoutes([...kernel.keys()], run, mtu);
+    expect(tunnelConfig(['198.18.41.4', '198.18.50.2'], r)).toEqual({ src: '198.18.41.1', mtu: 1500, mismatched: ['198.18.50.2'] });
+    expect(tunnelConfig(['198.18.41.4', '198.18.43.9'], r)).toEqual({ src: '198.18.41.1', mtu: 1400, mismatched: [] });
+    expect(tunnelConfig(['198.18.99.1'], r)).toBeNull();
+  });
+
+  it('the cache looks up only new servers, forgets removed ones, and looks up all again on refresh', async () => {
+    lookups.length = 0;
+    const cache = new TunnelRouteCache(run, mtu);
+    const first = await cache.update(['198.18.41.4']);
+    expect(cache.changed(first)).toBe(true);
+    const second = await cache.update(['198.18.41.4', '198.18.43.9']);
+    expect(second).toEqual({ src: '198.18.41.1', mtu: 1400, mismatched: [] });
+    expect(cache.changed(second)).toBe(true);
+    expect(cache.changed(await cache.update(['198.18.41.4', '198.18.43.9']))).toBe(false);
+    expect(lookups).toEqual([['198.18.41.4'], ['198.18.43.9']]); // nothing new: no process
+    kernel.set('198.18.41.4', '{"dst":"198.18.41.4","dev":"x2","prefsrc":"198.18.41.1","flags":[],"metrics":[{"mtu":1300}]}');
+    const refreshed = await cache.update(['198.18.41.4', '198.18.43.9'], true);
+    expect(lookups[2]).toEqual(['198.18.41.4', '198.18.43.9']);
+    expect(refreshed!.mtu).toBe(1300);
+    expect(cache.changed(refreshed)).toBe(true);
+    expect(await cache.update(['198.18.43.9'])).toEqual({ src: '198.18.41.1', mtu: 1400, mismatched: [] });
+  });
+
+  it('the gateway gives the core the tunnel source and MTU of every server, and says which source is wrong', async () => {
+    class Idle implements NativeQueue {
+      readonly fd = -1;
+      constructor(readonly options: NfQueueOptions) {}
+      start(): void {}
+      stop(): void {}
+      close(): void {}
+      read(): number { return 0; }
+      verdicts(): number { return 0; }
+      stats() { return { packets: 0, enobufs: 0, nlErrors: 0, malformed: 0, verdictMsgs: 0, sends: 0 }; }
+    }
+    kernel.set('198.18.41.4', '{"dst":"198.18.41.4","dev":"x2","prefsrc":"198.18.41.1","flags":[]}');
+    const d = await director(5);
+    const key = { protocol: 'tcp' as const, address: VIP, port: 80 };
+    d.addService(key);
+    d.addDest(key, { address: '198.18.41.4', port: 80, method: 'tunnel' });
+    const logs: string[] = [];
+    const files = new Map<string, string>([['/proc/sys/net/ipv4/ip_forward', '0'], ['/sys/class/net/x2/mtu', '9000'], ['/sys/class/net/x3/mtu', '1500']]);
+    const gw = new Gateway({ ...GATEWAY_DEFAULTS }, (m) => logs.push(m), {
+      Native: Idle,
+      exec: (cmd, args) => { if (args[2] === '-C') throw new Error('no'); return ''; },
+      run: async (cmd, args, input) => (args.includes('-j') && input?.startsWith('route get') ? run(cmd, args, input) : ''),
+      sysctl: { read: (p) => files.get(p) ?? '0', write: (p, v) => void files.set(p, v), list: () => ['all'] },
+    });
+    const seen: Array<[number, number]> = [];
+    const real = d.core.x.gwConfig;
+    d.core.x.gwConfig = (src: number, m: number) => { seen.push([src >>> 0, m]); return real(src, m); };
+    await gw.start(d);
+    expect(seen).toEqual([[(198 << 24 >>> 0) + (18 << 16) + (41 << 8) + 1, 9000]]);
+    d.addDest(key, { address: '198.18.50.2', port: 80, method: 'tunnel' });
+    await gw.configChanged();
+    expect(seen[1]).toEqual([seen[0][0], 1500]);
+    expect(logs.filter((l) => l.startsWith('TUN:'))).toEqual(['TUN: the routes to 198.18.50.2 leave from another source than 198.18.41.1; their outer header says 198.18.41.1']);
+    await gw.stop();
   });
 });
 
