@@ -246,7 +246,9 @@ export class RuleSync {
       input += jumps.length ? text.replace(/COMMIT\n$/, `${jumps.join('\n')}\nCOMMIT\n`) : text;
     }
     if (input) {
-      // One transaction for both tables: it applies whole or not at all, so on failure nothing changed.
+      // One process for both tables (one transaction with iptables-nft; legacy commits per table).
+      // On failure nothing is recorded, so the next change writes both again; a jump doubled by
+      // a half-applied legacy restore is harmless (the chain is the same) and removed at stop.
       await this.runner(f.restore, ['--noflush'], input);
       for (const [table, text] of want) st.tables.set(table, text);
     }
