@@ -10,6 +10,7 @@ import { applyPackedRequest, decodePacked, type PackedResults } from './bulk.js'
 import { PACKED_WORDS } from '../src/packed.js';
 import { applyCmd, copyConfig, keyOf } from './commands.js';
 import { UndoLog } from './undo.js';
+import { PagedList } from './reply-stream.js';
 
 export interface HandlerOptions {
   /** Connection table size shown in ipvsadm's header. */
@@ -91,7 +92,8 @@ export class ControlHandler {
           if (req.packed !== undefined) return { id: req.id, ok: true, ...this.applyPackedText(req.packed, req.count, req.atomic === true) };
           return { id: req.id, ok: true, ...this.apply(req.cmds, req.atomic === true) };
         case 'list': return { id: req.id, ok: true, size: this.opts.size, services: this.list(req.svc) };
-        case 'connections': return { id: req.id, ok: true, connections: this.connections() };
+        // Paged: the session streams it a core page at a time, yielding between pages.
+        case 'connections': return { id: req.id, ok: true, connections: this.connectionList() };
         case 'timeouts': return { id: req.id, ok: true, timeouts: this.timeouts() };
         case 'daemons': return { id: req.id, ok: true, daemons: [] };
         case 'drain':
@@ -112,6 +114,12 @@ export class ControlHandler {
 
   connections(): ConnEntry[] {
     return this.director.connections();
+  }
+
+  /** The listing as a PagedList, typed as the array it serializes to. */
+  private connectionList(): ConnEntry[] {
+    const d = this.director;
+    return new PagedList<ConnEntry>(() => d.connectionPages()) as unknown as ConnEntry[];
   }
 
   timeouts(): Timeouts {

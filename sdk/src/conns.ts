@@ -126,14 +126,26 @@ function readConn(core: Core, p: number): ConnInfo {
 /** Every live entry (connections and templates), in table order. */
 export function listConns(core: Core, now: number): ConnInfo[] {
   const out: ConnInfo[] = [];
+  for (const page of connPages(core, now)) for (const c of page) out.push(c);
+  return out;
+}
+
+/**
+ * The connection table a page at a time (one core call each), for hosts that
+ * stream a listing and let other work run between pages. Like the kernel's
+ * /proc/net/ip_vs_conn, the walk is not a snapshot: entries created or freed
+ * between pages may be missed or, if a record is reused, seen twice.
+ */
+export function* connPages(core: Core, now: number): Generator<ConnInfo[]> {
   let cursor = 0;
   do {
     const n = core.x.connList(cursor, now);
     if (n < 0) throw errorFromStatus(n, 'other');
-    for (let i = 0; i < n; i++) out.push(readConn(core, core.listAddr(i, L.CONN_RECORD_SIZE)));
+    const page: ConnInfo[] = [];
+    for (let i = 0; i < n; i++) page.push(readConn(core, core.listAddr(i, L.CONN_RECORD_SIZE)));
     cursor = core.x.listCursor();
+    yield page;
   } while (cursor !== 0);
-  return out;
 }
 
 export class NoSuchConnectionError extends WasmvsError {

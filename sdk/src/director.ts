@@ -324,6 +324,15 @@ export class Director {
     return conns.listConns(this.core, this.now(now));
   }
 
+  /**
+   * The same entries a page (up to ~1,000) at a time: a host that serves
+   * listings of millions of connections can yield between pages instead of
+   * building one array. Not a snapshot: see conns.connPages.
+   */
+  connectionPages(now?: number): Generator<ConnInfo[]> {
+    return conns.connPages(this.core, this.now(now));
+  }
+
   /** One entry by id, or null once it has expired. */
   connection(id: number, now?: number): ConnInfo | null {
     return conns.getConn(this.core, id, this.now(now));
