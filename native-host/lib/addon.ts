@@ -29,6 +29,8 @@ export interface NfQueueOptions {
 
 export interface NfQueueStats {
   packets: number; enobufs: number; nlErrors: number; malformed: number; verdictMsgs: number; sends: number;
+  /** Netlink messages dropped because they did not come from the kernel (port id not 0). */
+  foreign?: number;
 }
 
 /** The native class as the host sees it; tests pass a fake with this shape. */

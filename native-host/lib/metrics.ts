@@ -84,6 +84,8 @@ export function registerGatewayMetrics(registry: Registry, src: GatewaySource): 
     () => src.queues().map((q) => ({ labels: { queue: q.queue }, value: q.stats.enobufs })));
   counter(registry, 'wasmvs_gateway_netlink_errors_total', 'Error answers from the kernel to verdicts', ['queue'],
     () => src.queues().map((q) => ({ labels: { queue: q.queue }, value: q.stats.nlErrors })));
+  counter(registry, 'wasmvs_gateway_foreign_messages_total', 'Netlink messages on the queue socket not sent by the kernel, dropped', ['queue'],
+    () => src.queues().map((q) => ({ labels: { queue: q.queue }, value: q.stats.foreign ?? 0 })));
   counter(registry, 'wasmvs_gateway_queue_drops_total', 'Packets the kernel did not queue: queue_full (at its maximum length), socket_full (socket buffer full)',
     ['queue', 'reason'], () => ours().flatMap((k) => [
       { labels: { queue: k.queue, reason: 'queue_full' }, value: k.queueFull },

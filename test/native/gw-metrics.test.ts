@@ -26,7 +26,7 @@ describe('gateway metrics', () => {
   it('packets by verdict, malformed by reason, queue drops and ENOBUFS of our queues only, read at scrape time', async () => {
     const values = new Map<number, number>([[C.CNT_GW_FORWARDED, 40], [C.CNT_GW_PASSED, 2], [C.CNT_GW_DROPPED, 5],
       [C.CNT_PKT_TRUNC_L4, 3], [C.CNT_GW_REPLIES, 17]]);
-    const stats = { packets: 0, enobufs: 4, nlErrors: 0, malformed: 0, verdictMsgs: 0, sends: 0 };
+    const stats = { packets: 0, enobufs: 4, nlErrors: 0, malformed: 0, verdictMsgs: 0, sends: 0, foreign: 2 };
     const src: GatewaySource = {
       counter: (i) => values.get(i) ?? 0,
       queues: () => [{ queue: 7, stats }, { queue: 8, stats: { ...stats, enobufs: 0 } }],
@@ -46,6 +46,7 @@ describe('gateway metrics', () => {
       'wasmvs_gateway_malformed_packets_total{reason="bad_checksum"} 0',
       'wasmvs_gateway_failed_bursts_total 1',
       'wasmvs_gateway_enobufs_total{queue="7"} 4',
+      'wasmvs_gateway_foreign_messages_total{queue="7"} 2',
       'wasmvs_gateway_queue_drops_total{queue="7",reason="queue_full"} 11',
       'wasmvs_gateway_queue_drops_total{queue="7",reason="socket_full"} 5',
       'wasmvs_gateway_queue_drops_total{queue="8",reason="socket_full"} 2',
