@@ -133,4 +133,38 @@ describe('chaos: wasmvsd SIGKILLed during a large -R', () => {
     }
     console.log(`chaos -R kill:\n  ${outcomes.join('\n  ')}`);
   }, 120_000);
+
+  it('-R of 5,000 lines as one request, 6 kills at seeded delays: lost nothing acknowledged; what came back is a prefix', async () => {
+    requireBuild();
+    l = lab('wasmvs-chaos-restore-');
+    const input = restoreLines(5000, 7);
+    const rand = prng(0x1e5);
+    await fresh(l, false);
+    const t0 = Date.now();
+    expect((await l.adm(['-R'], input.join('\n') + '\n')).code).toBe(0);
+    const took = Date.now() - t0;
+    await kill9(l);
+    const outcomes: string[] = [`uninterrupted: ${took} ms`];
+    for (let round = 0; round < 6; round++) {
+      const empty = round % 2 === 1;
+      await fresh(l, empty);
+      const delay = Math.round(took * (0.2 + rand()));
+      const r = tracked(l.adm(['-R'], input.join('\n') + '\n'));
+      await sleep(delay);
+      const acked = r.run?.code === 0;
+      await kill9(l);
+      await r.done;
+      await l.start();
+      const after = await saved(l);
+      for (const b of empty ? [] : BASELINE) expect(after.has(b)).toBe(true);
+      let prefix = 0;
+      while (prefix < input.length && after.has(input[prefix])) prefix++;
+      outcomes.push(`${delay} ms: ${acked ? 'acknowledged' : 'not acknowledged'}, ${prefix} lines came back`);
+      expect(input.slice(prefix).filter((x) => after.has(x))).toEqual([]);
+      expect(after.size).toBe((empty ? 0 : BASELINE.length) + prefix);
+      if (acked) expect(prefix).toBe(input.length);
+      await kill9(l);
+    }
+    console.log(`chaos -R (one request) kill:\n  ${outcomes.join('\n  ')}`);
+  }, 120_000);
 });
