@@ -32,9 +32,13 @@ describe.skipIf(skip)('chaos: the state file\'s disk fills up', () => {
   let l: Lab;
   let disk = '';
   let mounted = false;
-  afterAll(() => {
-    l?.daemon?.proc.kill('SIGKILL');
-    if (mounted) execFileSync('umount', [disk], { stdio: 'pipe' });
+  afterAll(async () => {
+    const d = l?.daemon;
+    if (d) { d.proc.kill('SIGKILL'); await d.exited; }
+    // A daemon that still held the state file open would make umount fail: fall back to a lazy one.
+    if (mounted) {
+      try { execFileSync('umount', [disk], { stdio: 'pipe' }); } catch { execFileSync('umount', ['-l', disk], { stdio: 'pipe' }); }
+    }
     l?.cleanup();
   });
 
