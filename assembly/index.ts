@@ -212,6 +212,8 @@ export function pktLen(): u32 { return packet.resultLen(); }
 // --- gateway burst (packet/gateway.ts) -----------------------------------------
 /** Tunnel outer source (IPv4, host order) and route MTU towards the real servers. */
 export function gwConfig(tunSrc: u32, mtu: u32): i32 { return gateway.gwConfig(tunSrc, mtu); }
+/** One tunnel real server's outer source (IPv4, host order) and route MTU; 0 keeps the gwConfig default. */
+export function gwDestTunnel(destId: u32, tunSrc: u32, mtu: u32): i32 { return gateway.gwDestTunnel(destId, tunSrc, mtu); }
 /** n NFQUEUE records (GW_REC_*) at `stride` in REGION_PACKETS → n verdicts (GW_VER_*) in REGION_LIST; returns n. */
 export function gwBurst(n: u32, stride: u32, now: u32): i32 { return gateway.gwBurst(n, stride, now); }
 

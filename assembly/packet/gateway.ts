@@ -25,6 +25,7 @@ import { ConnKey, lookupIn } from "../table/conn";
 import { packetIn, packetOut } from "../table/conn_path";
 import { destOf, dportOf } from "../table/conn";
 import { Dest } from "../table/dest";
+import { dests } from "../table/dests";
 import * as M from "../table/conn_mem";
 import { services } from "../table/services";
 import { accountIn, accountOut } from "../stats/account";
@@ -44,6 +45,19 @@ export function gwConfig(src: u32, mtu: u32): i32 {
   if (mtu < 68 + OUTER_LEN || mtu > 65535) return S.E_INVAL;
   tunSrc = src;
   tunMtu = mtu;
+  return S.OK;
+}
+
+/**
+ * One tunnel real server's own outer source and route MTU (the host reads
+ * them from the route towards it); 0 for either keeps the gwConfig default.
+ */
+export function gwDestTunnel(destId: u32, src: u32, mtu: u32): i32 {
+  if (mtu != 0 && (mtu < 68 + OUTER_LEN || mtu > 65535)) return S.E_INVAL;
+  const d = dests.get(destId);
+  if (d === null) return S.E_NODEST;
+  d.tunSrc = src;
+  d.tunMtu = mtu;
   return S.OK;
 }
 
@@ -114,12 +128,14 @@ function tunnel(i: u32, id: u32, rec: u32, p: usize, cap: u32, rflags: u32): voi
     C.bump(C.CNT_PKT_UNSUPPORTED);
     return drop(i, id);
   }
-  tunnelTo(i, id, rec, p, cap, rflags);
+  tunnelTo(i, id, rec, p, cap, rflags, dests.get(decisionDest(i)));
 }
 
-/** TUN towards target.w0 (IPv4 packet, IPv4 real server). */
-function tunnelTo(i: u32, id: u32, rec: u32, p: usize, cap: u32, rflags: u32): void {
-  if (tooBigForTunnel(tunMtu, (rflags & GW_RF_GSO) != 0)) {
+/** TUN towards target.w0 (IPv4 packet, IPv4 real server d), with d's own source and MTU when set. */
+function tunnelTo(i: u32, id: u32, rec: u32, p: usize, cap: u32, rflags: u32, d: Dest | null): void {
+  const src = d !== null && d.tunSrc != 0 ? d.tunSrc : tunSrc;
+  const mtu = d !== null && d.tunMtu != 0 ? d.tunMtu : tunMtu;
+  if (tooBigForTunnel(mtu, (rflags & GW_RF_GSO) != 0)) {
     if (fragNeededLen() > cap) {
       C.bump(C.CNT_PKT_NO_ROOM);
       return drop(i, id);
@@ -127,7 +143,7 @@ function tunnelTo(i: u32, id: u32, rec: u32, p: usize, cap: u32, rflags: u32): v
     C.bump(C.CNT_PKT_FRAG_NEEDED);
     C.bump(C.CNT_GW_ICMP_SENT);
     // The payload verdict turns the packet into the error (VIP → client); routing sends it back.
-    writeGwVerdict(i, id, NF_ACCEPT, GW_VF_PAYLOAD, 0, rec + GW_REC_HEADER, buildFragNeeded(p, tunMtu - OUTER_LEN));
+    writeGwVerdict(i, id, NF_ACCEPT, GW_VF_PAYLOAD, 0, rec + GW_REC_HEADER, buildFragNeeded(p, mtu - OUTER_LEN));
     return;
   }
   if (pkt.totLen + OUTER_LEN > cap) {
@@ -137,7 +153,7 @@ function tunnelTo(i: u32, id: u32, rec: u32, p: usize, cap: u32, rflags: u32): v
   // The kernel's forwarding decrements the outer TTL; the inner one is IPVS's own decrement.
   if (!decTtl(p)) return drop(i, id);
   if ((rflags & GW_RF_CSUM_PARTIAL) != 0) completePartial(p);
-  payload(i, id, rec, encapsulate(p, tunSrc, target.w0));
+  payload(i, id, rec, encapsulate(p, src, target.w0));
 }
 
 /**
@@ -165,7 +181,7 @@ function icmpError(i: u32, id: u32, rec: u32, p: usize, cap: u32, rflags: u32): 
       C.bump(C.CNT_GW_FORWARDED);
       return writeGwVerdict(i, id, NF_ACCEPT, GW_VF_MARK, GW_DR_MARK_BASE + (d.id & GW_DR_SLOT_MASK), 0, 0);
     }
-    if (m == METHOD_TUNNEL && d.af == 4) return tunnelTo(i, id, rec, p, cap, rflags);
+    if (m == METHOD_TUNNEL && d.af == 4) return tunnelTo(i, id, rec, p, cap, rflags, d);
     return accept(i, id);
   }
   if (svc !== null) accountOut(svc, d, pkt.totLen);

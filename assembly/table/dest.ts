@@ -45,6 +45,9 @@ import { free } from "./alloc";
   dropped: bool = false;
   /** When refcnt last dropped to 0 (trash expiry), seconds. */
   idleSince: u32 = 0;
+  /** TUN outer source (IPv4, host order) and route MTU towards this server; 0 = the gwConfig default. */
+  tunSrc: u32 = 0;
+  tunMtu: u32 = 0;
   /** Counters and rates; kept in the trash and on revival. */
   stats: Stats = changetype<Stats>(0);
 

@@ -262,10 +262,10 @@ export class Gateway {
     } catch (e) {
       return this.log(`TUN: cannot look up the routes to the real servers: ${(e as Error).message}`, 'error');
     }
+    if (this.director) this.tunnelPerServer();
     if (!this.director || !this.tunnelRoutes.changed(c)) return;
     if (!c) return this.log(`TUN: no route to any tunnel real server (${servers.join(', ')})`, 'error');
-    // The core takes one source and MTU for every tunnel (gwConfig): the smallest MTU, the source most routes use.
-    if (c.mismatched.length) this.log(`TUN: the routes to ${c.mismatched.join(', ')} leave from another source than ${c.src}; their outer header says ${c.src}`, 'warn');
+    // The default for servers without a route of their own yet: the smallest MTU, the source most routes use.
     this.director.core.x.gwConfig(ip4(c.src), c.mtu);
     // The rewritten packet re-enters routing at PREROUTING with our own address as source.
     this.sysctl('/proc/sys/net/ipv4/conf/all/accept_local', '1');
@@ -274,6 +274,19 @@ export class Gateway {
     // the martian checks; an interface's effective mode is max(all, its own), so all=2
     // makes strict interfaces loose and leaves none stricter than it was.
     if (this.strictRpFilter()) this.sysctl('/proc/sys/net/ipv4/conf/all/rp_filter', '2');
+  }
+
+  /** Each tunnel real server's own outer source and MTU, from the route towards it (gwDestTunnel). */
+  private tunnelPerServer(): void {
+    const d = this.director!;
+    for (const s of d.services()) {
+      const key = s.fwmark ? { fwmark: s.fwmark, af: s.af } : { protocol: s.protocol!, address: s.address!, port: s.port };
+      for (const r of d.dests(key)) {
+        if (r.method !== 'tunnel' || r.af !== 4) continue;
+        const route = this.tunnelRoutes.route(r.address);
+        if (route) d.core.x.gwDestTunnel(r.id, ip4(route.src), route.mtu);
+      }
+    }
   }
 
   private strictRpFilter(): boolean {

@@ -198,12 +198,11 @@ export async function tunnelRoutes(addresses: readonly string[], run: AsyncExec,
 }
 
 /**
- * The one tunnel source and MTU the core takes today (gwConfig) for routes
- * that may differ per real server: the smallest MTU (never too big for any)
- * and the source most servers' routes use, the previous one while some still
- * use it (adding a server must not move every tunnel to another source).
- * `mismatched` lists the servers whose own source differs: their outer
- * header carries another interface's address.
+ * The default tunnel source and MTU (gwConfig), for a server whose own route
+ * (gwDestTunnel, set per server from the same cache) is not known yet: the
+ * smallest MTU (never too big for any) and the source most servers' routes
+ * use, the previous one while some still use it. `mismatched` lists the
+ * servers whose own source differs from that default.
  */
 export function tunnelConfig(order: readonly string[], routes: ReadonlyMap<string, TunnelRoute>, previous?: string): { src: string; mtu: number; mismatched: string[] } | null {
   const known = order.filter((a) => routes.has(a));
@@ -244,6 +243,11 @@ export class TunnelRouteCache {
     this.last = key;
     this.src = c?.src;
     return true;
+  }
+
+  /** The cached route towards one real server, if looked up. */
+  route(address: string): TunnelRoute | undefined {
+    return this.routes.get(address);
   }
 
   reset(): void {

@@ -266,7 +266,7 @@ describe('tunnel routes', () => {
     expect(await cache.update(['198.18.43.9'])).toEqual({ src: '198.18.41.1', mtu: 1400, mismatched: [] });
   });
 
-  it('the gateway gives the core the tunnel source and MTU of every server, and says which source is wrong', async () => {
+  it('the gateway gives the core the tunnel source and MTU of every server', async () => {
     class Idle implements NativeQueue {
       readonly fd = -1;
       constructor(readonly options: NfQueueOptions) {}
@@ -293,12 +293,21 @@ describe('tunnel routes', () => {
     const seen: Array<[number, number]> = [];
     const real = d.core.x.gwConfig;
     d.core.x.gwConfig = (src: number, m: number) => { seen.push([src >>> 0, m]); return real(src, m); };
+    const perDest = new Map<number, [number, number]>();
+    const realDest = d.core.x.gwDestTunnel;
+    d.core.x.gwDestTunnel = (id: number, src: number, m: number) => { perDest.set(id, [src >>> 0, m]); return realDest(id, src, m); };
+    const ip = (a: string) => a.split('.').reduce((x, b) => ((x << 8) | Number(b)) >>> 0, 0);
     await gw.start(d);
-    expect(seen).toEqual([[(198 << 24 >>> 0) + (18 << 16) + (41 << 8) + 1, 9000]]);
-    d.addDest(key, { address: '198.18.50.2', port: 80, method: 'tunnel' });
+    expect(seen).toEqual([[ip('198.18.41.1'), 9000]]);
+    const b = d.addDest(key, { address: '198.18.50.2', port: 80, method: 'tunnel' });
     await gw.configChanged();
     expect(seen[1]).toEqual([seen[0][0], 1500]);
-    expect(logs.filter((l) => l.startsWith('TUN:'))).toEqual(['TUN: the routes to 198.18.50.2 leave from another source than 198.18.41.1; their outer header says 198.18.41.1']);
+    // Each server gets its own route's source and MTU, so a server behind another interface is no longer wrong.
+    const a = d.dests(key).find((x) => x.address === '198.18.41.4')!.id;
+    expect(perDest.get(a)).toEqual([ip('198.18.41.1'), 9000]);
+    expect(perDest.get(b)![1]).toBe(1500);
+    expect(perDest.get(b)![0]).not.toBe(ip('198.18.41.1'));
+    expect(logs.filter((l) => l.startsWith('TUN:'))).toEqual([]);
     await gw.stop();
   });
 });

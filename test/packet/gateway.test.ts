@@ -184,6 +184,36 @@ describe('gwBurst ICMP errors about connections', () => {
   });
 });
 
+describe('gwBurst TUN per real server', () => {
+  it("each tunnel server's own outer source and MTU (gwDestTunnel) win over gwConfig's", async () => {
+    const d = await director(3);
+    d.addService(svc, { scheduler: 'rr' });
+    const a = d.addDest(svc, { address: RS1, port: 80, method: 'tunnel' });
+    const b = d.addDest(svc, { address: RS2, port: 80, method: 'tunnel' });
+    const x = d.core.x;
+    expect(x.gwConfig(ip4(DIRECTOR), 1500)).toBe(0);
+    expect(x.gwDestTunnel(b, ip4('198.18.2.254'), 1200)).toBe(0);
+    expect(x.gwDestTunnel(0x7fffff, 0, 0)).toBe(-3); // E_NODEST
+    expect(x.gwDestTunnel(a, 0, 50)).toBe(-5); // E_INVAL: below 68 + 20
+    // rr from the head: RS2 (b, newest) then RS1 (a); 1,300-byte packets with DF.
+    const [vb, va] = burst(d, [tcp(CLIENT, VIP, 40001, 80, SYN, 1260), tcp(CLIENT, VIP, 40002, 80, SYN, 1260)]);
+    expect(dstOf(va.out).split(':')[0]).toBe(RS1);
+    expect(srcOf(va.out).split(':')[0]).toBe(DIRECTOR);
+    expect(va.out[9]).toBe(4);
+    // b's 1,200-byte route cannot take 1,300 + 20 with DF: frag-needed with b's MTU - 20.
+    expect(vb.out[9]).toBe(1);
+    expect((vb.out[26] << 8) | vb.out[27]).toBe(1180);
+    const [small] = burst(d, [tcp(CLIENT, VIP, 40003, 80, SYN, 10)]);
+    expect(dstOf(small.out).split(':')[0]).toBe(RS2);
+    expect(srcOf(small.out).split(':')[0]).toBe('198.18.2.254');
+    // 0 goes back to the gwConfig default.
+    expect(x.gwDestTunnel(b, 0, 0)).toBe(0);
+    burst(d, [tcp(CLIENT, VIP, 40004, 80, SYN, 10)]);
+    const [again] = burst(d, [tcp(CLIENT, VIP, 40005, 80, SYN, 10)]);
+    expect(srcOf(again.out).split(':')[0]).toBe(DIRECTOR);
+  });
+});
+
 describe('gwBurst ICMP errors on the tunnel path', () => {
   it('TUN: an error about a connection with a partial checksum is completed at the ICMP checksum, the quote untouched', async () => {
     const d = await director(3);

@@ -54,5 +54,6 @@ export type CoreExports = {
   getOption(id: number): number;
   cfgBatch(n: number, stop: number): number;
   gwConfig(tunSrc: number, mtu: number): number;
+  gwDestTunnel(destId: number, tunSrc: number, mtu: number): number;
   gwBurst(n: number, stride: number, now: number): number;
 };
