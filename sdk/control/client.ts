@@ -14,6 +14,18 @@ const REASONS: Record<string, string> = {
   ENOTSOCK: 'Socket operation on non-socket', ENOTDIR: 'Not a directory', ETIMEDOUT: 'Connection timed out',
 };
 
+/**
+ * The connection broke after requests were sent and before their answers: the
+ * daemon may have applied (and made durable) a change it could not confirm.
+ * Say so, rather than "Can't initialize", which reads as "nothing happened".
+ */
+function lost(reason: string): RemoteError {
+  return new RemoteError({
+    code: 'ECONNLOST',
+    message: `wasmvsd: connection lost before the answer (${reason}); a change it carried may or may not have been applied: check with -L or -S`,
+  });
+}
+
 type Body<K extends string> = Extract<Reply, { ok: true }> & Record<K, unknown>;
 
 export class ControlClient implements Backend {
@@ -31,13 +43,13 @@ export class ControlClient implements Backend {
       s.setEncoding('utf8');
       s.once('connect', () => { this.sock = s; resolve(s); });
       s.once('error', (e: NodeJS.ErrnoException) => {
-        const err = cantInitialize(this.path, REASONS[e.code ?? ''] ?? e.message);
+        const err = this.sock === s ? lost(e.code ?? e.message) : cantInitialize(this.path, REASONS[e.code ?? ''] ?? e.message);
         reject(err);
         for (const w of this.waiting.splice(0)) w.reject(err);
       });
       s.on('data', (chunk: string) => this.onData(chunk));
       s.on('close', () => {
-        const err = cantInitialize(this.path, 'the daemon closed the connection');
+        const err = this.sock === s ? lost('the daemon closed the connection') : cantInitialize(this.path, 'the daemon closed the connection');
         for (const w of this.waiting.splice(0)) w.reject(err);
         this.sock = null;
       });
