@@ -89,8 +89,14 @@ describe.skipIf(missing !== undefined)('the packed tarball, installed in another
   if (noNetns) console.warn(`SKIPPING the gateway-without-addon test: ${noNetns}`);
   it.skipIf(noNetns !== null)('wasmvsd gateway without the addon: the build command for this project, exit 1, no socket', () => {
     // In a network namespace of its own: the gateway touches netfilter and ip_forward before it binds.
-    const sock = join(sdk!.dir, 'gw.sock');
-    const r = run('unshare', ['--net', 'npx', 'wasmvsd', 'gateway', '--socket', sock, '--state', join(sdk!.dir, 'gw.state')], sdk!.dir);
+    // Without the optional peers the gateway (pino logs, metrics) says so first, as the proxy does.
+    const bare = run('unshare', ['--net', 'npx', 'wasmvsd', 'gateway', '--socket', join(sdk!.dir, 'gw0.sock'), '--state', join(sdk!.dir, 'gw0.state')], sdk!.dir);
+    expect(bare.status).toBe(1);
+    expect(bare.stderr).toContain('install them: npm install pino@^10 prom-client@^15');
+    expect(existsSync(join(sdk!.dir, 'gw0.sock'))).toBe(false);
+    // With them, the missing addon: the command that builds it in this project.
+    const sock = join(peers!.dir, 'gw.sock');
+    const r = run('unshare', ['--net', 'npx', 'wasmvsd', 'gateway', '--socket', sock, '--state', join(peers!.dir, 'gw.state')], peers!.dir);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('the wasmvs netfilter-queue addon is not built');
     expect(r.stderr).toContain('run `npm explore wasmvs -- npm run build:native`');
