@@ -44,6 +44,16 @@ const E_ORDER: usize = 8; // i64 Dest.order
 const E_DEST: usize = 16; // Dest pointer
 const E_SIZE: usize = 24;
 
+/** Copy one entry (E_SIZE bytes, 8-aligned). */
+@inline function copyEntry(to: usize, from: usize): void {
+  store<u64>(to, load<u64>(from));
+  store<u64>(to + 8, load<u64>(from + 8));
+  store<u64>(to + 16, load<u64>(from + 16));
+}
+
+/** The moving entry of a sift waits here while others move past it. */
+const hold = memory.data(<i32>E_SIZE, 8);
+
 /** True when entry a must come before entry b for heap kind k (strict total order). */
 @inline function before(k: i32, a: usize, b: usize): bool {
   const la = load<u32>(a + E_LOAD);
@@ -159,11 +169,8 @@ const E_SIZE: usize = 24;
 
   /** Entry `from` goes to slot `to`; its dest learns the new position. */
   @inline private move(from: i32, to: i32): void {
-    const s = this.at(from);
     const t = this.at(to);
-    store<u64>(t, load<u64>(s));
-    store<u64>(t + 8, load<u64>(s + 8));
-    store<u64>(t + 16, load<u64>(s + 16));
+    copyEntry(t, this.at(from));
     changetype<Dest>(load<usize>(t + E_DEST)).heapPos = to;
   }
 
@@ -171,12 +178,7 @@ const E_SIZE: usize = 24;
   private siftUp(i: i32): bool {
     if (i == 0) return false;
     const k = this.kind;
-    // The moving entry waits in a scratch copy while parents come down.
-    const hold = memory.data(24, 8);
-    const e = this.at(i);
-    store<u64>(hold, load<u64>(e));
-    store<u64>(hold + 8, load<u64>(e + 8));
-    store<u64>(hold + 16, load<u64>(e + 16));
+    copyEntry(hold, this.at(i));
     const start = i;
     while (i > 0) {
       const p = (i - 1) >> 1;
@@ -192,11 +194,7 @@ const E_SIZE: usize = 24;
   private siftDown(i: i32): void {
     const n = this.n;
     const k = this.kind;
-    const hold = memory.data(24, 8);
-    const e = this.at(i);
-    store<u64>(hold, load<u64>(e));
-    store<u64>(hold + 8, load<u64>(e + 8));
-    store<u64>(hold + 16, load<u64>(e + 16));
+    copyEntry(hold, this.at(i));
     for (;;) {
       const l = 2 * i + 1;
       if (l >= n) break;
@@ -213,9 +211,7 @@ const E_SIZE: usize = 24;
   /** The held entry into slot i; its dest learns the position. */
   @inline private place(hold: usize, i: i32): void {
     const t = this.at(i);
-    store<u64>(t, load<u64>(hold));
-    store<u64>(t + 8, load<u64>(hold + 8));
-    store<u64>(t + 16, load<u64>(hold + 16));
+    copyEntry(t, hold);
     changetype<Dest>(load<usize>(t + E_DEST)).heapPos = i;
   }
 }
