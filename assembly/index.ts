@@ -217,7 +217,7 @@ export function gwDestTunnel(destId: u32, tunSrc: u32, mtu: u32): i32 { return g
 /** n NFQUEUE records (GW_REC_*) at `stride` in REGION_PACKETS → n verdicts (GW_VER_*) in REGION_LIST; returns n. */
 export function gwBurst(n: u32, stride: u32, now: u32): i32 { return gateway.gwBurst(n, stride, now); }
 
-// --- connection table (issue 3) ---------------------------------------------
+// --- connection table ----------------------------------------------------------
 /** Run timers up to `now` (conn expiry, template re-arm, estimator, scheduler tick); returns entries expired. */
 export function advance(now: u32): i32 { return conns.advance(now); }
 /** Flow records 0..n-1 as packets (FLOW_DIR in/out) into REGION_DECISIONS; returns successes. */

@@ -27,7 +27,7 @@ export const REGION_DECISIONS_SIZE: u32 = MAX_BATCH * DECISION_SIZE;
 /** Packets rewritten in place by the pkt* exports (gateway, playground packet view). */
 export const REGION_PACKETS: u32 = REGION_DECISIONS + REGION_DECISIONS_SIZE;
 export const REGION_PACKETS_SIZE: u32 = 512 * 1024;
-/** Configuration records in for cfgBatch (table/bulk.ts: wasmvsadm -R, issue 4). */
+/** Configuration records in for cfgBatch (table/bulk.ts: wasmvsadm -R). */
 export const REGION_BULK: u32 = REGION_PACKETS + REGION_PACKETS_SIZE;
 export const BULK_RECORD_SIZE: u32 = 96;
 export const BULK_MAX: u32 = 4096;
@@ -144,7 +144,7 @@ export const STATS_TOTAL: u32 = 0;
 export const STATS_SERVICE: u32 = 1;
 export const STATS_DEST: u32 = 2;
 
-// --- connection table (issue 3) ----------------------------------------------
+// --- connection table ----------------------------------------------------------
 // Connection listing record (out at REGION_LIST, connList). Addresses as above.
 export const CONN_ID: u32 = 0; // u32 handle
 export const CONN_AF: u32 = 4; // u8 client-side family

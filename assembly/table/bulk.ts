@@ -1,4 +1,4 @@
-// Bulk configuration (wasmvsadm -R, issue 4): records laid back to back in
+// Bulk configuration (wasmvsadm -R): records laid back to back in
 // REGION_BULK, each one ipvsadm command (op word, a service spec and a dest
 // spec in the REGION_SPEC layouts), applied in order with the same checks as
 // the single-command exports. One host call per batch instead of 2 per line.

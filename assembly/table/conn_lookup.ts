@@ -1,4 +1,4 @@
-// Batched inbound lookup (issue 3: "batched lookups"): flow records 0..n-1 of
+// Batched inbound lookup: flow records 0..n-1 of
 // REGION_FLOWS → connection id or 0 as u32 words at REGION_LIST. It answers
 // exactly what conn.ts lookupIn(key, false) answers for the packet path (same
 // seeded hash, same rule: non-template entry with equal protocol, client
@@ -12,9 +12,8 @@
 // - pass 2 walks the chains; each key's first record address is already known,
 //   so those misses overlap too;
 // - keys are read straight from the flow region, records through the raw chunk
-//   table: no object (Flow, ConnKey, StaticArray) is touched, so the function
-//   holds no managed reference and the incremental runtime adds no
-//   shadow-stack work; hash and compare are inlined.
+//   table, with no copy into the scratch Flow or ConnKey records; hash and
+//   compare are inlined.
 import { REGION_FLOWS, REGION_LIST, FLOW_SIZE, FLOW_CADDR, FLOW_VADDR, FLOW_CPORT } from "../abi/layout";
 import { ioBase } from "../abi/io";
 import { keyHash, bucketOf, indexUnallocated } from "./conn_hash";

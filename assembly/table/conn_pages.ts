@@ -1,13 +1,13 @@
-// Page-granular blocks for the connection table's big arrays (record chunks,
-// bucket arrays, the IPv6 side table), taken with an exact memory.grow
-// instead of the TLSF allocator. TLSF grows by max(pages now, pages needed),
-// i.e. it doubles the whole memory, so a table built on it held up to twice
-// its size; here memory grows by what the table asks for. TLSF accepts pages
-// grown by someone else (its next region simply starts above them).
+// Page-granular blocks, the bottom of the core's one allocator: the
+// connection table's big arrays (record chunks, bucket arrays, the IPv6 side
+// table) come from here directly, and table/alloc.ts carves its size classes
+// out of single pages. Memory grows by exactly the pages asked for (an
+// allocator that doubled the whole memory on growth held up to twice the
+// table), within the budget set by OPT_MEM_LIMIT_PAGES.
 //
-// Freed blocks (superseded bucket arrays and side tables) go on a free list of
-// page runs, sorted by address and coalesced, which later requests take first
-// fit. Blocks are never returned to TLSF and wasm memory never shrinks.
+// Freed blocks (superseded bucket arrays and side tables, large arrays) go on
+// a free list of page runs, sorted by address and coalesced, which later
+// requests take first fit. Wasm memory never shrinks.
 import { Nums } from "./vec";
 const MAX_RUNS: i32 = 64;
 /** First page of each free run, ascending. */
