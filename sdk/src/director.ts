@@ -2,6 +2,10 @@
 import { Core, type ServiceRecord, type DestRecord, type DecisionRecord, type FlowSpec } from './core/core.js';
 import { instantiateCore, type WasmSource, type CoreFlavor } from './core/load.js';
 import { layout as L, status } from './core/abi.gen.js';
+
+/** Words of one flow record and of one decision record (scheduleWords). */
+export const FLOW_WORDS = L.FLOW_SIZE / 4;
+export const DECISION_WORDS = L.DECISION_SIZE / 4;
 import { errorFromStatus, InvalidOperationError } from './errors.js';
 import { formatAddr } from './address.js';
 import { schedulerName, flagNames } from './schedulers.js';
@@ -283,6 +287,37 @@ export class Director {
     const ep = this.endpoints.get(dest);
     if (ep === undefined || ep.port !== m >>> 16) return this.decision(core.readDecision(0));
     return { id: u[w + 1], dest: ep, destId: dest, method: METHOD_NAMES[m & 0xff] ?? 'route' };
+  }
+
+  /**
+   * The host fast path: `n` flow records as words (FLOW_WORDS = 12 u32 each,
+   * the core's flow record: af | proto << 8 | tcpflags << 16, fwmark, client
+   * address ×4, virtual address ×4, cport | vport << 16, length; IPv4 in the
+   * first address word, host order) in, decision records (DECISION_WORDS = 8
+   * u32 each: status (i32), connection id, dest id, method | daf << 8 |
+   * dport << 16, dest address ×4) out, one core call per 1024 flows and no
+   * object per flow. A record the core refuses gets a negative status word
+   * (the `reason` codes of scheduleBatch). Returns how many were scheduled.
+   */
+  scheduleWords(flows: Uint32Array, n: number, out: Uint32Array, now?: number): number {
+    if (!Number.isInteger(n) || n < 0 || flows.length < n * FLOW_WORDS || out.length < n * DECISION_WORDS) {
+      throw new InvalidOperationError(`scheduleWords: ${n} flows need ${n * FLOW_WORDS} words in and ${n * DECISION_WORDS} out`);
+    }
+    const t = this.now(now);
+    const core = this.core;
+    let ok = 0;
+    for (let start = 0; start < n; start += core.maxBatch) {
+      const m = Math.min(core.maxBatch, n - start);
+      const u = core.words();
+      u.set(flows.subarray(start * FLOW_WORDS, (start + m) * FLOW_WORDS), core.flowWord(0));
+      const st = core.x.schedule(m, t);
+      if (st < 0) throw errorFromStatus(st, 'other');
+      ok += st;
+      const v = core.words();
+      const d = core.decisionWord(0);
+      out.set(v.subarray(d, d + m * DECISION_WORDS), start * DECISION_WORDS);
+    }
+    return ok;
   }
 
   /** Schedule many flows in as few core calls as possible; one result per flow. */

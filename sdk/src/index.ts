@@ -1,4 +1,4 @@
-export { Director, type DirectorOptions } from './director.js';
+export { Director, type DirectorOptions, FLOW_WORDS, DECISION_WORDS } from './director.js';
 export * from './errors.js';
 export * from './types.js';
 export { parseAddr, formatAddr, formatEndpoint } from './address.js';

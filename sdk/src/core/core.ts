@@ -178,6 +178,11 @@ export class Core {
     u[w + 11] = f.len;
   }
 
+  /** u32 index of flow record i in words(). */
+  flowWord(i: number): number {
+    return (this.base + L.REGION_FLOWS + i * L.FLOW_SIZE) >>> 2;
+  }
+
   /** u32 index of decision record i in words() (status, conn, dest, method|daf<<8|dport<<16, daddr). */
   decisionWord(i: number): number {
     return (this.base + L.REGION_DECISIONS + i * L.DECISION_SIZE) >>> 2;
