@@ -24,7 +24,9 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   const path = socketPath(takeSocket(argv).socket);
   // Never send requests to a socket another user could have planted (a root daemon's dir is root's).
   let why: string | null = null;
-  try { why = unsafeDir(dirname(path), [process.getuid?.() ?? 0, 0], path); } catch { /* missing: the connect error says so */ }
+  // -h and -v talk to no daemon, so no socket can make them fail.
+  const infoOnly = /^(-h|--help|-v|--version)$/.test(takeSocket(argv).argv[0] ?? '');
+  try { if (!infoOnly) why = unsafeDir(dirname(path), [process.getuid?.() ?? 0, 0], path); } catch { /* missing: the connect error says so */ }
   if (why) { process.stderr.write(`wasmvsadm: refusing the control socket ${path}: ${why}\n`); return 2; }
   let client: ControlClient | null = null;
   const io: Io = {

@@ -16,9 +16,8 @@ import { parseArgs } from './parse.js';
 import type { ConfigCmd } from '../control/protocol.js';
 import { underNpmExec, watchLauncher } from './launcher.js';
 import { explainStartError } from './install-hints.js';
+import { daemonUsageText, daemonVersionText } from './daemon-usage.js';
 
-const USAGE = 'Usage: wasmvsd proxy|gateway [--socket PATH] [--state FILE] [--config FILE] [--conn-tab-bits N] [--memory-limit MiB]\n' +
-  '       gateway: [--queue N|A:B] [--fail-open|--fail-closed] [--burst N] [--stride BYTES] [--verdict batch|per-packet]\n';
 /** Options the gateway data path parses itself (native-host/lib/gateway.ts). */
 const GATEWAY_OPTS = new Set(['--queue', '--burst', '--stride', '--verdict']);
 const GATEWAY_FLAGS = new Set(['--fail-open', '--fail-closed']);
@@ -102,9 +101,10 @@ function load(handler: ControlHandler, text: string, origin: string): void {
 }
 
 export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
-  if (argv.includes('-h') || argv.includes('--help')) { process.stdout.write(USAGE); return 0; }
+  if (argv.includes('-h') || argv.includes('--help')) { process.stdout.write(daemonUsageText()); return 0; }
+  if (argv.includes('-v') || argv.includes('--version')) { process.stdout.write(daemonVersionText()); return 0; }
   const args = parseDaemonArgs(argv);
-  if (typeof args === 'string') { process.stderr.write(`wasmvsd: ${args}\n${USAGE}`); return 2; }
+  if (typeof args === 'string') { process.stderr.write(`wasmvsd: ${args}\nTry 'wasmvsd --help' for the options.\n`); return 2; }
   const sock = socketPath(args.socket);
   const stateFile = statePath(args.state);
   const director = await Director.create({ connTabBits: args.connTabBits });

@@ -1,0 +1,103 @@
+// wasmvsd -h lists every option its parsers accept (and only those), and
+// --version names the package and the core ABI; wasmvsadm -v needs no daemon.
+import { describe, it, expect, vi, afterEach } from 'vitest';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseDaemonArgs, main as daemonMain } from '../../sdk/cli/wasmvsd.js';
+import { main as admMain } from '../../sdk/cli/wasmvsadm.js';
+import { DAEMON_OPTIONS, daemonUsageText, daemonVersionText } from '../../sdk/cli/daemon-usage.js';
+import { WASMVS_VERSION } from '../../sdk/cli/usage.js';
+
+const ROOT = join(import.meta.dirname, '../..');
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+
+/** A value each option accepts, for the options that take one. */
+const SAMPLE: Record<string, string> = {
+  '--socket': '/run/wasmvs/wasmvsd.sock', '--state': '/var/lib/wasmvs/wasmvsd.rules', '--config': '/etc/wasmvs/lb.rules',
+  '--conn-tab-bits': '16', '--memory-limit': '512', '--queue': '0:3', '--burst': '32', '--stride': '2048', '--verdict': 'per-packet',
+};
+
+/** Every quoted `'--name'` literal in a parser's source. */
+function literals(file: string): string[] {
+  return [...readFileSync(join(ROOT, file), 'utf8').matchAll(/'(--[a-z][a-z-]*)'/g)].map((m) => m[1]);
+}
+
+async function capture(run: () => Promise<number>): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  vi.spyOn(process.stdout, 'write').mockImplementation((t) => { out += String(t); return true; });
+  vi.spyOn(process.stderr, 'write').mockImplementation((t) => { err += String(t); return true; });
+  try {
+    return { code: await run(), out, err };
+  } finally {
+    vi.restoreAllMocks();
+  }
+}
+
+afterEach(() => vi.unstubAllEnvs());
+
+describe('wasmvsd --help', () => {
+  it('every listed option is accepted by parseDaemonArgs in its mode', () => {
+    for (const o of DAEMON_OPTIONS.filter((x) => x.name !== '--help' && x.name !== '--version')) {
+      const argv = [o.modes === 'gateway' ? 'gateway' : 'proxy', o.name, ...(o.arg ? [SAMPLE[o.name]] : [])];
+      expect(typeof parseDaemonArgs(argv), argv.join(' ')).toBe('object');
+    }
+  });
+
+  it('every option parseDaemonArgs accepts is listed', () => {
+    const help = daemonUsageText();
+    // Named in the parsers and accepted from a user (the gateway's parser also takes options only wasmvsd passes it).
+    const named = new Set([...literals('sdk/cli/wasmvsd.ts'), ...literals('native-host/lib/gateway.ts')]);
+    const accepted = [...named].filter((name) => ['proxy', 'gateway'].some((mode) =>
+      [[], [SAMPLE[name] ?? '1'], ['x']].some((v) => typeof parseDaemonArgs([mode, name, ...v]) === 'object')));
+    expect(accepted).toContain('--memory-limit');
+    for (const name of accepted) expect(help, name).toMatch(new RegExp(`(^|[ ,])${name}( |$)`, 'm'));
+    for (const o of DAEMON_OPTIONS) expect(help).toContain(o.name);
+  });
+
+  it('names the environment and the signals', () => {
+    const help = daemonUsageText();
+    for (const w of ['WASMVS_SOCKET', 'WASMVS_STATE', 'WASMVS_LOG_LEVEL', 'WASMVS_METRICS', 'SIGHUP', 'SIGTERM']) expect(help).toContain(w);
+  });
+
+  it('-h and --help print it to stdout, exit 0, before any argument check', async () => {
+    for (const argv of [['-h'], ['--help'], ['proxy', '--bogus', '--help']]) {
+      const r = await capture(() => daemonMain(argv));
+      expect(r).toEqual({ code: 0, out: daemonUsageText(), err: '' });
+    }
+    expect(daemonUsageText()).toMatch(/^Usage: wasmvsd proxy\|gateway/);
+  });
+
+  it('a bad argument exits 2 with the reason and a pointer to --help, not the whole text', async () => {
+    const r = await capture(() => daemonMain(['proxy', '--bogus']));
+    expect(r).toEqual({ code: 2, out: '', err: "wasmvsd: unexpected argument --bogus\nTry 'wasmvsd --help' for the options.\n" });
+  });
+});
+
+describe('--version', () => {
+  it('wasmvsd -v/--version: the package version and the core ABI', async () => {
+    for (const argv of [['--version'], ['-v']]) {
+      const r = await capture(() => daemonMain(argv));
+      expect(r.code).toBe(0);
+      expect(r.out).toBe(`wasmvsd v${pkg.version} (wasmvs core ABI 1.0)\n`);
+    }
+    expect(daemonVersionText()).toBe(`wasmvsd v${pkg.version} (wasmvs core ABI 1.0)\n`);
+  });
+
+  it('the version the bins print is package.json\'s', () => {
+    expect(WASMVS_VERSION).toBe(pkg.version);
+  });
+
+  it('wasmvsadm --version answers without a daemon, even when the socket could not be used', async () => {
+    const open = mkdtempSync(join(tmpdir(), 'wasmvs-open-'));
+    chmodSync(open, 0o777); // anyone could plant a socket here: wasmvsadm refuses to send requests to it
+    vi.stubEnv('WASMVS_SOCKET', join(open, 'wasmvsd.sock'));
+    for (const argv of [['--version'], ['-v']]) {
+      const r = await capture(() => admMain(argv));
+      expect(r.code, r.err).toBe(0);
+      expect(r.out).toMatch(new RegExp(`^wasmvsadm v${pkg.version.replace(/\./g, '\\.')} \\(wasmvs core ABI 1\\.0; ipvsadm v1\\.31 compatible, IPVS v1\\.2\\.1\\)\\n$`));
+    }
+    rmSync(open, { recursive: true });
+  });
+});
