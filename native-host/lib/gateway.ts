@@ -9,6 +9,7 @@ import { loadNativeQueue, type NativeQueue, type NativeQueueClass, type VerdictM
 import { ruleSet, removeRules, run, deferred, RuleSync, type AsyncExec, type Exec, type QueueSpec, type RuleSet } from './rules.js';
 import { TunnelRouteCache } from './routes.js';
 import { parseKernelQueues, type GatewaySource, type KernelQueue } from './metrics.js';
+import { restoreRecorded, SysctlRecordFile, type SysctlRecord } from './sysctl-record.js';
 
 export interface GatewayOptions extends QueueSpec {
   /** Packets per read and per gwBurst call. */
@@ -19,6 +20,8 @@ export interface GatewayOptions extends QueueSpec {
   batch?: boolean;
   /** 'per-packet': one verdict message and one sendto per packet (benchmark baseline only). */
   verdict?: VerdictMode;
+  /** Where the original sysctl values are recorded (sysctl-record.ts); wasmvsd passes it, beside the socket. */
+  sysctlRecord?: string;
 }
 
 export const GATEWAY_DEFAULTS: GatewayOptions = { first: 0, last: 0, failOpen: true, burst: 64, stride: 4096 };
@@ -48,7 +51,7 @@ export function parseGatewayArgs(argv: readonly string[]): GatewayOptions {
       const v = value();
       if (v !== 'batch' && v !== 'per-packet') throw new Error(`invalid --verdict ${v ?? ''} (batch|per-packet); ${USAGE}`);
       o.verdict = v;
-    }
+    } else if (name === '--sysctl-record') o.sysctlRecord = value();
     else throw new Error(`unknown gateway option ${argv[i]}; ${USAGE}`);
   }
   if (o.stride % 4 !== 0) throw new Error(`--stride must be a multiple of 4, got ${o.stride}`);
@@ -75,7 +78,7 @@ export type GatewayLog = (message: string, level?: 'info' | 'warn' | 'error') =>
  * configuration changes, by default `exec` deferred when only it is given), the native queue
  * class, the sysctl files.
  */
-export interface GatewayDeps { exec?: Exec; run?: AsyncExec; Native?: NativeQueueClass; sysctl?: SysctlFiles }
+export interface GatewayDeps { exec?: Exec; run?: AsyncExec; Native?: NativeQueueClass; sysctl?: SysctlFiles; record?: SysctlRecord }
 
 const ip4 = (s: string) => s.split('.').reduce((a, b) => ((a << 8) | Number(b)) >>> 0, 0);
 
@@ -100,6 +103,8 @@ export class Gateway {
   private readonly exec: Exec;
   private readonly Native: NativeQueueClass | null;
   private readonly files: SysctlFiles;
+  /** The original sysctl values, kept durable while changed; null: not recorded (tests without a file). */
+  private readonly record: SysctlRecord | null;
 
   constructor(readonly opts: GatewayOptions, private readonly log: GatewayLog, deps: GatewayDeps = {}) {
     this.exec = deps.exec ?? run;
@@ -107,12 +112,15 @@ export class Gateway {
     this.tunnelRoutes = new TunnelRouteCache(this.sync.runner, (dev) => Number(this.files.read(`/sys/class/net/${dev}/mtu`)) || 1500);
     this.Native = deps.Native ?? null;
     this.files = deps.sysctl ?? { read: (p) => readFileSync(p, 'utf8').trim(), write: (p, v) => writeFileSync(p, v), list: (d) => readdirSync(d) };
+    this.record = deps.record ?? (opts.sysctlRecord ? new SysctlRecordFile(opts.sysctlRecord) : null);
   }
 
   async start(director: Director): Promise<void> {
     this.director = director;
     removeRules(this.exec); // whatever a crashed run left
     this.sync.reset();
+    // A run that died left its sysctls changed: back to the originals before we read them again.
+    if (this.record) this.restoreLeftovers(this.record);
     this.sysctl('/proc/sys/net/ipv4/ip_forward', '1');
     try {
       this.bind(this.Native ?? loadNativeQueue());
@@ -296,8 +304,23 @@ export class Gateway {
     return [...(this.files.list?.(conf) ?? ['all'])].some((dev) => dev !== 'default' && Math.max(value('all'), value(dev)) === 1);
   }
 
+  private restoreLeftovers(record: SysctlRecord): void {
+    const { restored, problems } = restoreRecorded(record, (p, v) => this.files.write(p, v));
+    if (restored.length) this.log(`gateway: restored what a previous run changed and did not put back: ${restored.join(' ')}`, 'warn');
+    for (const m of problems) this.log(`gateway: ${m}`, 'warn');
+  }
+
+  /** Sets a sysctl; its original value is recorded durably first, so a crash cannot lose it. */
   private sysctl(path: string, value: string): void {
-    if (!this.savedSysctl.has(path)) this.savedSysctl.set(path, this.files.read(path));
+    if (!this.savedSysctl.has(path)) {
+      this.savedSysctl.set(path, this.files.read(path));
+      try {
+        this.record?.save(this.savedSysctl);
+      } catch (e) {
+        this.log(`gateway: cannot record the original ${path} in ${this.record!.where} (${(e as Error).message}); ` +
+          'a crash would leave it changed', 'error');
+      }
+    }
     this.files.write(path, value);
   }
 
@@ -360,6 +383,8 @@ export class Gateway {
     for (const [p, v] of this.savedSysctl) {
       try { this.files.write(p, v); } catch { /* namespace gone */ }
     }
+    // Only once the values are back: a crash before this leaves the record for the next start.
+    if (this.savedSysctl.size) this.record?.remove();
     this.savedSysctl.clear();
     this.rules = null;
     this.installedText = null;

@@ -8,7 +8,7 @@ import { ControlHandler } from '../control/handler.js';
 import { listenControl } from '../control/server.js';
 import { StateStore, readStateFile, completeLines } from '../control/state.js';
 import { commitApply, type ServerHooks } from '../control/server-core.js';
-import { socketPath, statePath } from '../control/paths.js';
+import { socketPath, statePath, sysctlRecordPath } from '../control/paths.js';
 import { loadDataPath, noopDataPath, MODES, type Mode, type DataPath } from '../control/datapath.js';
 import { scanRestore } from './restore.js';
 import { PackedWriter, PACKED_WORDS } from '../src/packed.js';
@@ -22,7 +22,14 @@ import { daemonUsageText, daemonVersionText } from './daemon-usage.js';
 const GATEWAY_OPTS = new Set(['--queue', '--burst', '--stride', '--verdict']);
 const GATEWAY_FLAGS = new Set(['--fail-open', '--fail-closed']);
 
-export interface DaemonArgs { mode: Mode; socket?: string; state?: string; config?: string; connTabBits: number; memoryLimitMiB?: number; dataPathArgs: string[] }
+export interface DaemonArgs {
+  mode: Mode; socket?: string; state?: string; config?: string; connTabBits: number; memoryLimitMiB?: number; dataPathArgs: string[];
+  /** gateway --cleanup: undo what a dead gateway left, serve nothing. */
+  cleanup?: boolean;
+}
+
+/** The gateway's cleanup, relative to this file in dist/sdk/cli/ (loaded on demand, like the data path). */
+const GATEWAY_CLEANUP_MODULE = '../../native-host/lib/cleanup.js';
 
 /**
  * The core's memory budget when --memory-limit is not given: a quarter of the machine's memory, at
@@ -50,7 +57,8 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonArgs | string {
       const v = value();
       if (!/^\d+$/.test(v ?? '') || Number(v) < 16 || Number(v) > 4095) return `invalid --memory-limit ${v ?? ''} (MiB, 16..4095)`;
       out.memoryLimitMiB = Number(v);
-    } else if (GATEWAY_FLAGS.has(w)) out.dataPathArgs!.push(w);
+    } else if (w === '--cleanup') out.cleanup = true;
+    else if (GATEWAY_FLAGS.has(w)) out.dataPathArgs!.push(w);
     else if (GATEWAY_OPTS.has(name)) out.dataPathArgs!.push(name, value() ?? '');
     else if (!w.startsWith('-') && out.mode === undefined && (MODES as readonly string[]).includes(w)) out.mode = w as Mode;
     else return `unexpected argument ${w}`;
@@ -58,6 +66,7 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonArgs | string {
   }
   if (!out.mode) return 'a mode is required: proxy or gateway';
   if (out.mode !== 'gateway' && out.dataPathArgs!.length) return `${out.dataPathArgs![0]} is a gateway option`;
+  if (out.cleanup && out.mode !== 'gateway') return '--cleanup is a gateway option';
   return out as DaemonArgs;
 }
 
@@ -106,6 +115,10 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   const args = parseDaemonArgs(argv);
   if (typeof args === 'string') { process.stderr.write(`wasmvsd: ${args}\nTry 'wasmvsd --help' for the options.\n`); return 2; }
   const sock = socketPath(args.socket);
+  if (args.cleanup) {
+    const { cleanupGateway } = await import(new URL(GATEWAY_CLEANUP_MODULE, import.meta.url).href) as typeof import('../../native-host/lib/cleanup.js');
+    return cleanupGateway(sock, sysctlRecordPath(sock), log);
+  }
   const stateFile = statePath(args.state);
   const director = await Director.create({ connTabBits: args.connTabBits });
   const memoryLimitMiB = args.memoryLimitMiB ?? defaultMemoryLimitMiB();
@@ -119,7 +132,9 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     const refused = commitApply(r, hooks);
     return refused ? cmds.map(() => ({ ok: false as const, error: refused })) : r.results;
   };
-  const dp: DataPath = (await loadDataPath(args.mode, { mode: args.mode, configFile: args.config, args: args.dataPathArgs, log, apply })
+  // The gateway records the sysctls it changes beside the socket, so a crashed run's are restored (--cleanup, next start).
+  const dpArgs = args.mode === 'gateway' ? [...args.dataPathArgs, '--sysctl-record', sysctlRecordPath(sock)] : args.dataPathArgs;
+  const dp: DataPath = (await loadDataPath(args.mode, { mode: args.mode, configFile: args.config, args: dpArgs, log, apply })
     .catch((e: unknown) => { throw startError(e, args.mode); })) ?? noopDataPath;
   const handler = new ControlHandler(director, {
     size: 2 ** args.connTabBits, mode: args.mode, dataPath: dp.name, abiVersion: version.ABI_VERSION,

@@ -1,5 +1,5 @@
 // Where the control socket and the state file live (Node only).
-import { join, dirname } from 'node:path';
+import { join, dirname, basename } from 'node:path';
 import { homedir, tmpdir } from 'node:os';
 import { lstatSync, mkdirSync } from 'node:fs';
 
@@ -21,6 +21,15 @@ export function statePath(explicit?: string, env: Env = process.env, user = uid(
   if (env.WASMVS_STATE) return env.WASMVS_STATE;
   if (user === 0) return '/var/lib/wasmvs/wasmvsd.rules';
   return join(env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'wasmvs', 'wasmvsd.rules');
+}
+
+/**
+ * Where a gateway records the sysctls it changed (their values before): beside
+ * its control socket, in the runtime directory, as wasmvsd.sysctl.json for
+ * wasmvsd.sock. Sysctls do not survive a reboot; /run does not either.
+ */
+export function sysctlRecordPath(socket: string): string {
+  return join(dirname(socket), `${basename(socket).replace(/\.sock$/, '')}.sysctl.json`);
 }
 
 /**
