@@ -32,12 +32,15 @@ export class Topo {
   readonly tmp = mkdtempSync(join(tmpdir(), 'wasmvs-gw-'));
   readonly socket: string;
   readonly state: string;
+  /** Where wasmvsd's gateway records the original sysctls (beside the socket). */
+  readonly sysctlRecord: string;
 
   constructor(readonly tag: string) {
     this.ns = { client: `${tag}c`, director: `${tag}d`, server: `${tag}r` };
     this.dev = { dirIn: `${tag}x1`, dirOut: `${tag}x2`, client: `${tag}br`, server: `${tag}s3` };
     this.socket = join(this.tmp, 'wasmvsd.sock');
     this.state = join(this.tmp, 'wasmvsd.rules');
+    this.sysctlRecord = join(this.tmp, 'wasmvsd.sysctl.json');
   }
 
   in(ns: keyof Topo['ns'], ...args: string[]): string {
