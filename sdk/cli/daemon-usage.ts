@@ -55,5 +55,6 @@ Environment:
 Signals (to the daemon's own pid, not to npx):
   SIGHUP           re-read --config and apply the difference
   SIGTERM, SIGINT  stop: remove the control socket, end open connections within 5 s, and (gateway) remove its rules
+  SIGUSR1          (gateway) log the packet counters
 `;
 }
