@@ -127,9 +127,12 @@ describe.each(MODES)('contrib/systemd/wasmvsd-%s.service', (mode) => {
 });
 
 describe('packaging of the units', () => {
-  it('package.json ships them', () => {
-    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { files: string[] };
-    expect(pkg.files).toContain('contrib/systemd');
+  it('the packed tarball holds them', () => {
+    // --ignore-scripts: only the file list is wanted, not prepack's build.
+    const r = spawnSync('npm', ['pack', '--dry-run', '--ignore-scripts', '--json'], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const files = (JSON.parse(r.stdout) as { files: { path: string }[] }[])[0].files.map((f) => f.path);
+    expect(files).toEqual(expect.arrayContaining(MODES.map((m) => `contrib/systemd/wasmvsd-${m}.service`)));
   });
 
   it('both name the same ExecStart binary, and the gateway refuses to run beside the proxy', () => {
