@@ -200,12 +200,12 @@ export class ProxyDataPath implements Host {
   }
 
   schedulingFailed(svcKey: string, reason: string): void {
-    this.metrics?.schedulingFailures.inc({ service: svcKey, reason });
+    this.metrics?.schedulingFailures.inc({ service: serviceLabel(svcKey), reason });
   }
 
   connectFailed(svcKey: string, dest: Endpoint, reason: string): void {
     const d = `${dest.address}:${dest.port}`;
-    this.metrics?.connectFailures.inc({ service: svcKey, dest: d });
+    this.metrics?.connectFailures.inc({ service: serviceLabel(svcKey), dest: d });
     const key = pairKey(svcKey, destKeyText(dest.address, dest.port));
     if (this.failing.has(key)) return;
     this.failing.add(key);

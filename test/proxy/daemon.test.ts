@@ -3,7 +3,7 @@
 // reported clearly without disturbing the rest, PROXY protocol towards a
 // real server, and the Prometheus endpoint.
 import { describe, it, expect, afterEach } from 'vitest';
-import { createServer, type Server } from 'node:net';
+import { createServer, connect, type Server } from 'node:net';
 import { get } from 'node:http';
 import { lab, backend, freePort, ask, client, until, listening, requireBuild, type Lab, type Backend } from './harness.js';
 
@@ -117,5 +117,24 @@ describe('wasmvsd proxy: operations', () => {
     expect(text).toContain(`wasmvs_dest_weight{${label}} 1`);
     expect(text).toContain(`wasmvs_dest_healthy{${label}} 1`);
     expect(text).toContain(`wasmvs_listener_up{service="tcp/127.0.0.1:${port}"} 1`);
+    // Every series names a service the same way: the failure counters join the service gauges.
+    const dead = await freePort();
+    const port2 = await freePort();
+    const vip2 = `127.0.0.1:${port2}`;
+    expect((await l.adm(['-A', '-t', vip2, '-s', 'rr'])).code).toBe(0);
+    expect((await l.adm(['-a', '-t', vip2, '-r', `127.0.0.1:${dead}`, '-m'])).code).toBe(0);
+    await listening(l, port2);
+    await new Promise<void>((r) => {
+      const s = connect(port2, '127.0.0.1');
+      s.on('error', () => {});
+      s.on('close', () => r());
+    });
+    const fail = `wasmvs_upstream_connect_failures_total{service="tcp/127.0.0.1:${port2}",dest="127.0.0.1:${dead}"} 1`;
+    await until(async () => (await fetchText(`http://127.0.0.1:${mport}/metrics`)).includes(fail), 'connect failure metric');
+    const all = await fetchText(`http://127.0.0.1:${mport}/metrics`);
+    const services = new Set([...all.matchAll(/^wasmvs_service_conns\{service="([^"]+)"\}/gm)].map((m) => m[1]));
+    const named = new Set([...all.matchAll(/service="([^"]+)"/g)].map((m) => m[1]));
+    expect(services).toEqual(new Set([`tcp/127.0.0.1:${port}`, `tcp/127.0.0.1:${port2}`]));
+    expect([...named].filter((n) => !services.has(n))).toEqual([]);
   });
 });
