@@ -12,15 +12,12 @@
 // entries left run on until they expire (or the real server is deleted).
 import type { Director } from '../../sdk/src/director.js';
 import type { DestInfo, Endpoint, ServiceInfo, ServiceKey } from '../../sdk/src/types.js';
-import { NoSuchDestError } from '../../sdk/src/errors.js';
-import { Checks, pairKey, svcKeyOf } from '../../sdk/proxy/checks.js';
+import { Checks, pairKey, svcKeyOf, type DrainService } from '../../sdk/proxy/checks.js';
 import { Drains, type DrainProgress } from '../../sdk/proxy/drain.js';
 import type { probe } from '../../sdk/proxy/health.js';
 import type { Logger } from '../../sdk/proxy/logger.js';
 import type { DestView } from '../../sdk/proxy/metrics.js';
-import { destKeyText, svcKeyText, type ProxySettings } from '../../sdk/proxy/settings.js';
-
-type Svc = { protocol: 'tcp' | 'udp'; address: string; port: number };
+import { destKeyText, type ProxySettings } from '../../sdk/proxy/settings.js';
 
 const keyOf = (s: ServiceInfo): ServiceKey => (s.fwmark ? { fwmark: s.fwmark, af: s.af } : { protocol: s.protocol!, address: s.address!, port: s.port });
 
@@ -43,30 +40,19 @@ export class DestState {
   }
 
   /** Start (or restart with a new deadline) draining a real server; deadlineS null = no deadline. */
-  drain(svc: Svc, dest: Endpoint, deadlineS: number | null = null, now = Date.now()): DrainProgress {
-    const svcKey = svcKeyText(svc.protocol, svc.address, svc.port);
-    const d = this.director.dests(svc).find((x) => x.address === dest.address && x.port === dest.port);
-    if (!d) throw new NoSuchDestError();
-    const key = pairKey(svcKey, destKeyText(dest.address, dest.port));
-    const e = this.drains.start(key, svcKey, `${dest.address}:${dest.port}`, deadlineS, now);
-    this.checks.track(key, d.id);
-    this.checks.apply(key);
-    this.log.info({ service: svcKey, dest: e.dest, deadline: deadlineS }, 'drain started');
+  drain(svc: DrainService, dest: Endpoint, deadlineS: number | null = null, now = Date.now()): DrainProgress {
+    const e = this.checks.startDrain(svc, dest, deadlineS, now);
     this.step(now);
     return { ...e };
   }
 
   /** End a drain: the real server takes new connections again (when healthy). */
-  undrain(svc: Svc, dest: Endpoint): boolean {
-    const key = pairKey(svcKeyText(svc.protocol, svc.address, svc.port), destKeyText(dest.address, dest.port));
-    const had = this.drains.cancel(key);
-    this.checks.apply(key);
-    if (had) this.log.info({ service: key }, 'drain cancelled');
-    return had;
+  undrain(svc: DrainService, dest: Endpoint): boolean {
+    return this.checks.cancelDrain(svc, dest);
   }
 
   drainProgress(): DrainProgress[] {
-    return this.drains.all().map((e) => ({ ...e }));
+    return this.checks.drainProgress();
   }
 
   /** Once a second: fresh ActiveConn/InActConn for every drain; one log line when one ends. */

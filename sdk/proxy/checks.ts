@@ -5,7 +5,12 @@ import type { Director } from '../src/director.js';
 import type { ServiceInfo, DestInfo } from '../src/types.js';
 import { HealthCheck, probe } from './health.js';
 import { lookup, svcKeyText, destKeyText, type ProxySettings } from './settings.js';
-import type { Drains } from './drain.js';
+import type { Drains, DrainProgress } from './drain.js';
+import type { Endpoint } from '../src/types.js';
+import { NoSuchDestError } from '../src/errors.js';
+
+/** A virtual service a drain names (drains work on TCP/UDP address services). */
+export type DrainService = { protocol: 'tcp' | 'udp'; address: string; port: number };
 import type { Logger } from './logger.js';
 
 export const pairKey = (svcKey: string, destKey: string) => `${svcKey}#${destKey}`;
@@ -100,6 +105,36 @@ export class Checks {
   /** Track a dest id outside a sync (a drain just started on it). */
   track(key: string, destId: number): void {
     this.ids.set(key, destId);
+  }
+
+  /**
+   * Start (or restart with a new deadline) draining a real server: it goes
+   * DOWN at once, its admin weight untouched. The host steps the drain.
+   */
+  startDrain(svc: DrainService, dest: Endpoint, deadlineS: number | null, now = Date.now()): DrainProgress {
+    const svcKey = svcKeyText(svc.protocol, svc.address, svc.port);
+    const d = this.director.dests(svc).find((x) => x.address === dest.address && x.port === dest.port);
+    if (!d) throw new NoSuchDestError();
+    const key = pairKey(svcKey, destKeyText(dest.address, dest.port));
+    const e = this.drains.start(key, svcKey, `${dest.address}:${dest.port}`, deadlineS, now);
+    this.track(key, d.id);
+    this.apply(key);
+    this.log.info({ service: svcKey, dest: e.dest, deadline: deadlineS }, 'drain started');
+    return e;
+  }
+
+  /** End a drain: the real server takes new connections again (when healthy). */
+  cancelDrain(svc: DrainService, dest: Endpoint): boolean {
+    const key = pairKey(svcKeyText(svc.protocol, svc.address, svc.port), destKeyText(dest.address, dest.port));
+    const had = this.drains.cancel(key);
+    this.apply(key);
+    if (had) this.log.info({ service: key }, 'drain cancelled');
+    return had;
+  }
+
+  /** Every drain, as copies. */
+  drainProgress(): DrainProgress[] {
+    return this.drains.all().map((e) => ({ ...e }));
   }
 
   stopAll(): void {

@@ -6,15 +6,14 @@
 import { readFileSync } from 'node:fs';
 import type { Director } from '../src/director.js';
 import type { ServiceKey, Endpoint, DestInfo, ServiceInfo } from '../src/types.js';
-import { NoSuchDestError } from '../src/errors.js';
 import { Accounting } from './account.js';
 import { Listeners } from './listeners.js';
-import { Checks, pairKey, svcKeyOf } from './checks.js';
+import { Checks, pairKey, svcKeyOf, type DrainService } from './checks.js';
 import { Drains, type DrainProgress } from './drain.js';
 import { Metrics, metricsEndpoint, serviceLabel, type DestView } from './metrics.js';
 import { FlowGate, openFilesLimit, resolveLimits, type Limits, type LimitName } from './limits.js';
 import { createLogger, type Logger } from './logger.js';
-import { parseSettings, lookup, destKeyText, svcKeyText, type ProxySettings } from './settings.js';
+import { parseSettings, lookup, destKeyText, type ProxySettings } from './settings.js';
 import type { Host, Flow } from './host.js';
 
 export interface ProxyOptions {
@@ -245,30 +244,19 @@ export class ProxyDataPath implements Host {
   // --- drain --------------------------------------------------------------------
 
   /** Start draining a real server; deadlineS null = wait for its connections however long. */
-  drain(svc: { protocol: 'tcp' | 'udp'; address: string; port: number }, dest: Endpoint, deadlineS: number | null = null): DrainProgress {
-    const svcKey = svcKeyText(svc.protocol, svc.address, svc.port);
-    const d = this.director.dests(svc).find((x) => x.address === dest.address && x.port === dest.port);
-    if (!d) throw new NoSuchDestError();
-    const key = pairKey(svcKey, destKeyText(dest.address, dest.port));
-    const e = this.drains.start(key, svcKey, `${dest.address}:${dest.port}`, deadlineS);
-    this.checks.track(key, d.id);
-    this.checks.apply(key);
-    this.log.info({ service: svcKey, dest: e.dest, deadline: deadlineS }, 'drain started');
+  drain(svc: DrainService, dest: Endpoint, deadlineS: number | null = null): DrainProgress {
+    const e = this.checks.startDrain(svc, dest, deadlineS);
     this.stepDrains();
     return { ...e };
   }
 
   /** End a drain: the real server takes new connections again (when healthy). */
-  undrain(svc: { protocol: 'tcp' | 'udp'; address: string; port: number }, dest: Endpoint): boolean {
-    const key = pairKey(svcKeyText(svc.protocol, svc.address, svc.port), destKeyText(dest.address, dest.port));
-    const had = this.drains.cancel(key);
-    this.checks.apply(key);
-    if (had) this.log.info({ service: key }, 'drain cancelled');
-    return had;
+  undrain(svc: DrainService, dest: Endpoint): boolean {
+    return this.checks.cancelDrain(svc, dest);
   }
 
   drainProgress(): DrainProgress[] {
-    return this.drains.all().map((e) => ({ ...e }));
+    return this.checks.drainProgress();
   }
 
   private stepDrains(): void {

@@ -7,17 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/** mulberry32: a tiny PRNG, so every "random" kill delay is the same on every run. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The playground's mulberry32, so every "random" kill delay is the same on every run. */
+export { mulberry32 as prng } from '../../playground/src/rng.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -8,22 +8,9 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requireBuild, startDaemon, wasmvsadm, type Daemon } from './daemon.js';
+import { tmpfsProblem } from '../chaos/kit.js';
 
-function canMount(): string | null {
-  if (process.getuid?.() !== 0) return 'not root';
-  const probe = mkdtempSync(join(tmpdir(), 'wasmvs-mnt-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', probe], { stdio: 'pipe' });
-    execFileSync('umount', [probe], { stdio: 'pipe' });
-    return null;
-  } catch (e) {
-    return `cannot mount a tmpfs: ${(e as Error).message.split('\n')[0]}`;
-  } finally {
-    rmSync(probe, { recursive: true, force: true });
-  }
-}
-
-const missing = canMount();
+const missing = tmpfsProblem();
 if (missing && process.env.CI === 'true') throw new Error(`disk-full suite: ${missing} (required in CI)`);
 if (missing) console.warn(`SKIPPING disk-full suite: ${missing}`);
 
