@@ -1,0 +1,35 @@
+// docs/gateway.md's worked example as a user runs it: the block that builds
+// the topology (director with the VIP on lo, offload left on), starts the
+// gateway, adds the service, sends a line through it and tears it all down,
+// run as written with `bash -e`, twice (it must be re-runnable), from the
+// repository root where `npx wasmvsd` is this package.
+import { describe, it, expect } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { missingNfqPrereq, inCI } from '../native/prereq.js';
+
+const ROOT = join(import.meta.dirname, '../..');
+const doc = readFileSync(join(ROOT, 'docs/gateway.md'), 'utf8');
+/** The ```sh block that starts the gateway (the worked example). */
+const example = [...doc.matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((m) => m[1]).find((b) => b.includes('npx wasmvsd gateway'));
+
+const missing = missingNfqPrereq() ?? (spawnSync('socat', ['-V']).status === 0 ? null : 'socat is not installed');
+if (missing && inCI) throw new Error(`docs/gateway.md example: ${missing}`);
+if (missing) console.warn(`SKIPPING docs/gateway.md example: ${missing}`);
+
+describe('docs/gateway.md worked example', () => {
+  it.skipIf(missing !== null)('runs as written, twice, and leaves no namespace, process or rule behind', () => {
+    expect(example).toBeDefined();
+    const netnsBefore = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
+    for (let run = 0; run < 2; run++) {
+      const r = spawnSync('bash', ['-e', '-c', example!], { cwd: ROOT, encoding: 'utf8', timeout: 90_000 });
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toContain('hello');
+      expect(r.stdout).toMatch(/TCP {2}198\.18\.42\.1:8080 +1 /);
+      expect(r.stdout).toMatch(/TCP 0\d:\d\d +\w+ +198\.18\.40\.2:\d+ +198\.18\.42\.1:8080 +198\.18\.41\.2:8080/);
+    }
+    expect(spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout).toBe(netnsBefore);
+    expect(spawnSync('pgrep', ['-f', 'wasmvsd gateway --socket /tmp/tmp'], { encoding: 'utf8' }).stdout).toBe('');
+  }, 240_000);
+});
