@@ -29,8 +29,7 @@ import { dests } from "../table/dests";
 import * as M from "../table/conn_mem";
 import { services } from "../table/services";
 import { accountIn, accountOut } from "../stats/account";
-import { natIcmp } from "./icmp_nat";
-import { icmpLookup, icmpConn, ICMP_NOT_OURS, ICMP_MALFORMED, ICMP_FROM_CLIENT } from "./gw_icmp";
+import { icmpLookup, icmpNatRewrite, icmpConn, ICMP_NOT_OURS, ICMP_MALFORMED, ICMP_FROM_CLIENT } from "./gw_icmp";
 import { advanceConns } from "../table/conn_api";
 import * as C from "../stats/counters";
 
@@ -157,8 +156,9 @@ function tunnelTo(i: u32, id: u32, rec: u32, p: usize, cap: u32, rflags: u32, d:
 }
 
 /**
- * An ICMP error about a connection: forwarded with its method (§2.9), the
- * NAT rewrite applied inside and out; in/out statistics as IPVS counts them.
+ * An ICMP or ICMPv6 error about a connection: forwarded with its method
+ * (§2.9), the NAT rewrite applied inside and out; in/out statistics as IPVS
+ * counts them. TUN is IPv4 only (tunnelTo); an IPv6 one is accepted as is.
  */
 function icmpError(i: u32, id: u32, rec: u32, p: usize, cap: u32, rflags: u32): void {
   const k = icmpLookup(p);
@@ -171,24 +171,30 @@ function icmpError(i: u32, id: u32, rec: u32, p: usize, cap: u32, rflags: u32): 
   const m = M.flagsOf(icmpConn) & M.F_METHOD;
   if (k == ICMP_FROM_CLIENT) {
     if (svc !== null) accountIn(svc, d, pkt.totLen);
-    target.w0 = d.a0;
+    target.w0 = d.a0; target.w1 = d.a1; target.w2 = d.a2; target.w3 = d.a3;
     target.port = dportOf(icmpConn, d);
-    if (m == METHOD_MASQ && d.af == 4) {
-      natIcmp(p, true);
+    if (m == METHOD_MASQ && d.af == pkt.af) {
+      icmpNatRewrite(p, true);
       return payload(i, id, rec, pkt.totLen);
     }
     if (m == METHOD_ROUTE) {
       C.bump(C.CNT_GW_FORWARDED);
       return writeGwVerdict(i, id, NF_ACCEPT, GW_VF_MARK, GW_DR_MARK_BASE + (d.id & GW_DR_SLOT_MASK), 0, 0);
     }
-    if (m == METHOD_TUNNEL && d.af == 4) return tunnelTo(i, id, rec, p, cap, rflags, d);
+    if (m == METHOD_TUNNEL && d.af == 4 && pkt.af == 4) return tunnelTo(i, id, rec, p, cap, rflags, d);
     return accept(i, id);
   }
   if (svc !== null) accountOut(svc, d, pkt.totLen);
-  if (m != METHOD_MASQ || (M.flagsOf(icmpConn) & M.F_V6) != 0) return accept(i, id);
-  target.w0 = M.u32At(icmpConn, M.R_VADDR);
+  const v6 = (M.flagsOf(icmpConn) & M.F_V6) != 0;
+  if (m != METHOD_MASQ || v6 != (pkt.af == 6)) return accept(i, id);
+  if (v6) {
+    const x = M.u32At(icmpConn, M.R_CADDR);
+    target.w0 = M.v6Word(x, 1, 0); target.w1 = M.v6Word(x, 1, 1); target.w2 = M.v6Word(x, 1, 2); target.w3 = M.v6Word(x, 1, 3);
+  } else {
+    target.w0 = M.u32At(icmpConn, M.R_VADDR);
+  }
   target.port = M.u16At(icmpConn, M.R_VPORT);
-  natIcmp(p, false);
+  icmpNatRewrite(p, false);
   C.bump(C.CNT_GW_REPLIES);
   payload(i, id, rec, pkt.totLen);
 }
@@ -209,7 +215,7 @@ function one(i: u32, stride: u32, now: u32): void {
   }
   const p = base + GW_REC_HEADER;
   const r = parse(p, len);
-  if (r == PKT_PASS && pkt.proto == 1 && pkt.af == 4) return icmpError(i, id, rec, p, cap, rflags);
+  if (r == PKT_PASS && ((pkt.proto == 1 && pkt.af == 4) || (pkt.proto == 58 && pkt.af == 6))) return icmpError(i, id, rec, p, cap, rflags);
   if (r == PKT_PASS) return accept(i, id);
   if (r != PKT_CONTINUE) return drop(i, id);
   const mark = gwRecMark(base);

@@ -16,12 +16,18 @@ const ICMP_DEST_UNREACH: u32 = 3;
 const ICMP_SOURCE_QUENCH: u32 = 4;
 const ICMP_TIME_EXCEEDED: u32 = 11;
 
-/** The quoted packet: its offset in the buffer and its 5-tuple. */
+/**
+ * The quoted packet: its offset in the buffer, its header length (IPv4 IHL,
+ * IPv6 40 + extension headers) and its 5-tuple. Addresses are host-order
+ * words; IPv4 uses src/dst alone (s1..s3, d1..d3 are 0).
+ */
 @unmanaged export class Quoted {
+  af: u32 = 4;
   off: u32 = 0;
+  hlen: u32 = 0;
   proto: u32 = 0;
-  src: u32 = 0;
-  dst: u32 = 0;
+  src: u32 = 0; s1: u32 = 0; s2: u32 = 0; s3: u32 = 0;
+  dst: u32 = 0; d1: u32 = 0; d2: u32 = 0; d3: u32 = 0;
   sport: u32 = 0;
   dport: u32 = 0;
 }
@@ -44,10 +50,14 @@ export function parseIcmpError(p: usize): u32 {
   if (ihl < 20 || pkt.totLen < q + ihl + 8) return malformed();
   const proto = ld8(p + q + 9);
   if (proto != PROTO_TCP && proto != PROTO_UDP) return pass();
+  quoted.af = 4;
   quoted.off = q;
+  quoted.hlen = ihl;
   quoted.proto = proto;
   quoted.src = ld32(p + q + 12);
   quoted.dst = ld32(p + q + 16);
+  quoted.s1 = 0; quoted.s2 = 0; quoted.s3 = 0;
+  quoted.d1 = 0; quoted.d2 = 0; quoted.d3 = 0;
   quoted.sport = ld16(p + q + ihl);
   quoted.dport = ld16(p + q + ihl + 2);
   return PKT_CONTINUE;
@@ -76,12 +86,12 @@ export function natIcmp(p: usize, inbound: bool): void {
   st16(icmp + 2, checksum(icmp, pkt.totLen - pkt.l3len));
 }
 
-function pass(): u32 {
+export function pass(): u32 {
   bump(CNT_PKT_NOT_BALANCED);
   return PKT_PASS;
 }
 
-function malformed(): u32 {
+export function malformed(): u32 {
   bump(CNT_PKT_MALFORMED_IP);
   return PKT_DROP;
 }
