@@ -248,6 +248,13 @@ export class Gateway {
     if (text === this.installedText) return;
     this.holdQueues(true);
     try {
+      if (rs.v6.mangle.length || rs.v6.routes.length) {
+        try {
+          this.ipv6Forwarding();
+        } catch (e) {
+          this.log(`IPv6 services: cannot set net.ipv6.conf.all.forwarding=1 (${(e as Error).message}); their packets are not forwarded`, 'error');
+        }
+      }
       const errors = await this.sync.apply(rs);
       for (const m of errors) this.log(m, 'error');
       if (rs.tunnels.length) await this.tunnelSetup(rs.tunnels);
@@ -312,16 +319,41 @@ export class Gateway {
 
   /** Sets a sysctl; its original value is recorded durably first, so a crash cannot lose it. */
   private sysctl(path: string, value: string): void {
-    if (!this.savedSysctl.has(path)) {
-      this.savedSysctl.set(path, this.files.read(path));
-      try {
-        this.record?.save(this.savedSysctl);
-      } catch (e) {
-        this.log(`gateway: cannot record the original ${path} in ${this.record!.where} (${(e as Error).message}); ` +
-          'a crash would leave it changed', 'error');
-      }
-    }
+    this.remember([path]);
     this.files.write(path, value);
+  }
+
+  /** Records the current values of `paths` not recorded yet (restored at stop in this order). */
+  private remember(paths: readonly string[]): void {
+    const fresh = paths.filter((p) => !this.savedSysctl.has(p));
+    if (!fresh.length) return;
+    for (const p of fresh) this.savedSysctl.set(p, this.files.read(p));
+    try {
+      this.record?.save(this.savedSysctl);
+    } catch (e) {
+      this.log(`gateway: cannot record the original ${fresh.join(', ')} in ${this.record!.where} (${(e as Error).message}); ` +
+        'a crash would leave it changed', 'error');
+    }
+  }
+
+  /**
+   * IPv6 services need the kernel to forward IPv6 (rewritten or marked
+   * requests, NAT replies); without it the rewritten request is discarded.
+   * Set once the first IPv6 service appears and kept until stop. Writing
+   * `all` rewrites `default` and every interface's own value, so those are
+   * recorded first and restored after `all`. On Linux an interface with
+   * accept_ra=1 ignores router advertisements while forwarding is on: said.
+   */
+  private ipv6Forwarding(): void {
+    const conf = '/proc/sys/net/ipv6/conf';
+    const fwd = (dev: string) => `${conf}/${dev}/forwarding`;
+    if (this.savedSysctl.has(fwd('all')) || this.files.read(fwd('all')) === '1') return;
+    const devs = (this.files.list?.(conf) ?? []).filter((d) => d !== 'all' && d !== 'default');
+    this.remember([fwd('all'), fwd('default'), ...devs.map(fwd)]);
+    this.files.write(fwd('all'), '1');
+    const ra = devs.filter((d) => { try { return this.files.read(`${conf}/${d}/accept_ra`) === '1'; } catch { return false; } });
+    this.log('gateway: IPv6 services: net.ipv6.conf.all.forwarding=1 until stop' + (ra.length
+      ? `; ${ra.join(', ')} (accept_ra=1) ignore router advertisements meanwhile (accept_ra=2 keeps them)` : ''), ra.length ? 'warn' : 'info');
   }
 
   /** One line of the core's gateway counters and the queues' own (logged at stop). */

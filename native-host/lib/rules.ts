@@ -59,7 +59,7 @@ export interface FamilyRules {
 }
 
 export interface RuleSet extends FamilyRules {
-  /** IPv6 services (iptables rules per address; the core's ICMP path is IPv4 only, so no ICMPv6). */
+  /** IPv6 services (ip6tables rules per address, ICMPv6 errors included). */
   v6: FamilyRules;
   /** Some dest tunnels: the host needs accept_local and a tunnel source. */
   tunnels: string[];
@@ -131,6 +131,7 @@ class Collect {
   finish(q: QueueSpec): FamilyRules {
     const portMatch = (dir: 'd' | 's', key: string) => {
       const [proto, port] = key.split(' ');
+      if (proto === 'icmpv6') return `-p icmpv6 --icmpv6-type ${port}`;
       return `-p ${proto}${port !== '0' ? ` --${dir}port ${port}` : ''}`;
     };
     const requests = [
@@ -145,6 +146,18 @@ class Collect {
   }
 }
 
+/**
+ * The ICMP errors a connection may cause, queued by address: all ICMP for
+ * IPv4 (the core passes what is not an error); for IPv6 only the error
+ * types (destination unreachable, packet too big, time exceeded, parameter
+ * problem), so neighbour discovery never meets the queue.
+ */
+const ICMPV6_ERRORS = [1, 2, 3, 4];
+function icmpErrors(g: Groups, address: string, v6: boolean): void {
+  if (!v6) g.add('icmp 0', address);
+  else for (const t of ICMPV6_ERRORS) g.add(`icmpv6 ${t}`, address);
+}
+
 /** The rules for the current configuration, IPv4 and IPv6. */
 export function ruleSet(services: readonly ServiceView[], q: QueueSpec): RuleSet {
   const fam = { 4: new Collect(false), 6: new Collect(true) };
@@ -156,13 +169,13 @@ export function ruleSet(services: readonly ServiceView[], q: QueueSpec): RuleSet
     else if (s.address !== null && (s.protocol === 'tcp' || s.protocol === 'udp')) {
       c.vips.add(`${proto} ${s.port}`, s.address);
       // ICMP errors about the service's connections (§2.9) come to the VIP too.
-      if (!c.v6) c.vips.add('icmp 0', s.address);
+      icmpErrors(c.vips, s.address, c.v6);
     } else continue;
     for (const d of dests) {
       const dc = fam[d.af];
       if (d.method === 'masq') {
         dc.replies.add(`${proto} ${d.port}`, d.address);
-        if (!dc.v6) dc.replies.add('icmp 0', d.address);
+        icmpErrors(dc.replies, d.address, dc.v6);
       } else if (d.method === 'route') {
         dc.out.routes.push({ mark: (L.GW_DR_MARK_BASE + (d.id & L.GW_DR_SLOT_MASK)) >>> 0, via: d.address });
       } else if (d.method === 'tunnel' && d.af === 4) tunnels.push(d.address);

@@ -48,7 +48,7 @@ describe('gateway rules', () => {
     expect(cidrs(['0.0.0.0'])).toEqual(['0.0.0.0/32']);
   });
 
-  it('IPv6 services get per-address ip6tables rules and ip -6 DR routes, no ICMPv6', async () => {
+  it('IPv6 services get per-address ip6tables rules, ICMPv6 errors by type, and ip -6 DR routes', async () => {
     const d = await director(5);
     const key = { protocol: 'udp' as const, address: '2001:db8::1', port: 53 };
     d.addService(key);
@@ -56,8 +56,9 @@ describe('gateway rules', () => {
     d.addDest(key, { address: '2001:db8:1::3', port: 53, method: 'route' });
     const rs = ruleSet(d.services().map((s) => ({ service: s, dests: d.dests(key) })), { first: 0, last: 0, failOpen: false });
     expect(rs.mangle).toEqual([]);
-    expect(rs.v6.mangle).toEqual([`-A ${CHAIN} -d 2001:db8::1/128 -p udp --dport 53 -j NFQUEUE --queue-num 0`]);
-    expect(rs.v6.forward).toEqual([`-A ${FWD_CHAIN} -s 2001:db8:1::2/128 -p udp --sport 5353 -j NFQUEUE --queue-num 0`]);
+    const errors = (m: string) => [1, 2, 3, 4].map((t) => `${m} -p icmpv6 --icmpv6-type ${t} -j NFQUEUE --queue-num 0`);
+    expect(rs.v6.mangle).toEqual([`-A ${CHAIN} -d 2001:db8::1/128 -p udp --dport 53 -j NFQUEUE --queue-num 0`, ...errors(`-A ${CHAIN} -d 2001:db8::1/128`)]);
+    expect(rs.v6.forward).toEqual([`-A ${FWD_CHAIN} -s 2001:db8:1::2/128 -p udp --sport 5353 -j NFQUEUE --queue-num 0`, ...errors(`-A ${FWD_CHAIN} -s 2001:db8:1::2/128`)]);
     expect(rs.v6.routes.map((r) => r.via)).toEqual(['2001:db8:1::3']);
     const calls: string[] = [];
     await new RuleSync(deferred((cmd, args, input) => { calls.push(`${cmd} ${args.join(' ')} <<${input ?? ''}`); return ''; })).apply(rs);
