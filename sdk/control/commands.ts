@@ -1,7 +1,7 @@
 // One configuration command applied to a Director, and the options that
 // re-create a service or destination exactly as a listing shows it. Pure.
 import type { Director } from '../src/director.js';
-import { WasmvsError, OutOfRangeError, SchedulerNotFoundError } from '../src/errors.js';
+import { WasmvsError, SchedulerNotFoundError } from '../src/errors.js';
 import type { ServiceKey, ServiceInfo, DestInfo, ServiceOptions, DestOptions } from '../src/types.js';
 import type { ConfigCmd } from './protocol.js';
 
@@ -42,8 +42,7 @@ export function applyCmd(d: Director, c: ConfigCmd): void {
     case 'flush': d.clear(); return;
     case 'add-server':
     case 'edit-server':
-      // IPVS refuses l_threshold > u_threshold with ERANGE (ip_vs_ctl.c).
-      if ((c.dest?.lThreshold ?? 0) > (c.dest?.uThreshold ?? 0)) throw new OutOfRangeError('lower threshold is higher than upper threshold');
+      // IPVS's ERANGE for l_threshold > u_threshold is the Director's check (bulk.ts checkRecord).
       if (c.op === 'add-server') d.addDest(c.svc, c.dest); else d.editDest(c.svc, c.dest);
       return;
     case 'delete-server': d.deleteDest(c.svc, c.dest); return;

@@ -9,10 +9,10 @@ export const DECISION_WORDS = L.DECISION_SIZE / 4;
 import { errorFromStatus, InvalidOperationError } from './errors.js';
 import { formatAddr } from './address.js';
 import { schedulerName, flagNames } from './schedulers.js';
-import { serviceSpec, serviceKeySpec, serviceLookupSpec, destSpec, destKeySpec, flowSpec, METHOD_NAMES, TUN_TYPES, TUN_CSUMS, PROTOCOLS } from './spec.js';
+import { serviceSpec, serviceLookupSpec, destSpec, destKeySpec, flowSpec, METHOD_NAMES, TUN_TYPES, TUN_CSUMS, PROTOCOLS } from './spec.js';
 import { statsSnapshot, zeroStats } from './stats.js';
 import * as conns from './conns.js';
-import { applyPacked, type PackedOutcome } from './bulk.js';
+import { applyPacked, applyOne, type PackedOutcome } from './bulk.js';
 import type { ConnInfo, ConnEventName, ConnState, ConnOptions, Timeouts, PacketInput, PacketResult } from './conns.js';
 import type {
   ServiceKey, ServiceOptions, DestOptions, ServiceInfo, DestInfo, FlowInput, Decision, BatchResult, Protocol,
@@ -84,17 +84,19 @@ export class Director {
 
   // --- services ---------------------------------------------------------------
 
+  // Configuration commands are batches of one through the pipeline of -R
+  // (bulk.ts): encoded as a core record, checked once, applied by cfgBatch.
+
   /** ipvsadm -A. Defaults: wlc, not persistent. Returns the service id. */
   addService(key: ServiceKey, opts: ServiceOptions = {}): number {
-    this.core.writeServiceSpec(serviceSpec(key, opts));
-    return this.check(this.core.x.svcAdd(), 'service');
+    return applyOne(this.core, L.BULK_ADD_SERVICE, serviceSpec(key, opts), null);
   }
 
   /** ipvsadm -E: replaces every option (omitted ones go back to defaults). */
   editService(key: ServiceKey, opts: ServiceOptions = {}): number {
-    this.core.writeServiceSpec(serviceSpec(key, opts));
+    const spec = serviceSpec(key, opts);
     this.endpoints.clear();
-    return this.check(this.core.x.svcEdit(), 'service');
+    return applyOne(this.core, L.BULK_EDIT_SERVICE, spec, null);
   }
 
   /** The id of a service, or throws NoSuchServiceError. */
@@ -105,9 +107,9 @@ export class Director {
 
   /** ipvsadm -D (its destinations go too). */
   deleteService(key: ServiceKey): void {
-    const id = this.serviceId(key);
-    this.check(this.core.x.svcDelete(id), 'service');
+    const spec = serviceLookupSpec(key);
     this.endpoints.clear();
+    applyOne(this.core, L.BULK_DELETE_SERVICE, spec, null);
   }
 
   /** ipvsadm -C. */
@@ -159,32 +161,31 @@ export class Director {
 
   /** ipvsadm -a. Defaults: weight 1, Route, port = the service's. Returns the dest id. */
   addDest(key: ServiceKey, d: DestOptions): number {
-    const svc = this.svcForDest(key);
-    this.core.writeDestSpec(destSpec(svc, d));
+    const svc = serviceLookupSpec(key);
+    const spec = destSpec(svc, d);
     this.endpoints.clear();
-    return this.check(this.core.x.destAdd(svc.id), 'dest');
+    return applyOne(this.core, L.BULK_ADD_DEST, svc, spec);
   }
 
   /** ipvsadm -e: replaces weight, method, thresholds and tunnel options. */
   editDest(key: ServiceKey, d: DestOptions): number {
-    const svc = this.svcForDest(key);
-    this.core.writeDestSpec(destSpec(svc, d));
+    const svc = serviceLookupSpec(key);
+    const spec = destSpec(svc, d);
     this.endpoints.clear();
-    return this.check(this.core.x.destEdit(svc.id), 'dest');
+    return applyOne(this.core, L.BULK_EDIT_DEST, svc, spec);
   }
 
   /** ipvsadm -d. */
   deleteDest(key: ServiceKey, d: { address: string; port?: number }): void {
-    const svc = this.svcForDest(key);
+    const svc = serviceLookupSpec(key);
     const k = destKeySpec(svc.port, d);
-    this.core.writeDestSpec({ af: k.af, addr: k.addr, port: k.port, method: 0, weight: 0, uThreshold: 0, lThreshold: 0, tunType: 0, tunFlags: 0, tunPort: 0 });
     this.endpoints.clear();
-    this.check(this.core.x.destDelete(svc.id), 'dest');
+    applyOne(this.core, L.BULK_DELETE_DEST, svc, { af: k.af, addr: k.addr, port: k.port, method: 0, weight: 0, uThreshold: 0, lThreshold: 0, tunType: 0, tunFlags: 0, tunPort: 0 });
   }
 
   /**
    * Many -A/-E/-D/-a/-e/-d at once, as packed records (packed.ts; wasmvsadm -R):
-   * validated in JS, applied by one core call per chunk. See bulk.ts.
+   * the same records, checks and core call as one command, BULK_MAX per call. See bulk.ts.
    */
   applyPacked(words: Uint32Array, count: number, stopOnError = false): PackedOutcome {
     this.endpoints.clear();

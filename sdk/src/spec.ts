@@ -1,10 +1,12 @@
-// Validation of SDK inputs and their conversion to core specs, with
-// ipvsadm's defaults and messages. Nothing here touches the core.
+// SDK inputs encoded as core specs, with ipvsadm's defaults: addresses and
+// names parsed, types checked (what cannot be encoded fails here, with
+// ipvsadm's message). Ranges and combinations are checked once, on the
+// encoded record, by bulk.ts checkRecord. Nothing here touches the core.
 import { layout as L } from './core/abi.gen.js';
 import type { ServiceSpec, DestSpec, FlowSpec } from './core/core.js';
 import { parseAddr, parseNetmask4, isValidPort } from './address.js';
-import { invalid, SchedulerNotFoundError, InvalidOperationError } from './errors.js';
-import { schedulerId, flagBit, flagScheduler, MH_PRIMES } from './schedulers.js';
+import { invalid, InvalidOperationError } from './errors.js';
+import { schedulerId, flagBit, flagScheduler } from './schedulers.js';
 import type { ServiceKey, ServiceOptions, DestOptions, Method, Protocol, FlowInput } from './types.js';
 
 export const PROTOCOLS: Record<Protocol, number> = { tcp: L.PROTO_TCP, udp: L.PROTO_UDP, sctp: L.PROTO_SCTP };
@@ -15,8 +17,9 @@ export const METHOD_NAMES: Method[] = ['masq', 'local', 'tunnel', 'route'];
 export const TUN_TYPES = ['ipip', 'gue', 'gre'] as const;
 export const TUN_CSUMS = ['nocsum', 'csum', 'remcsum'] as const;
 export const DEFAULT_PERSISTENT_TIMEOUT = 360;
-const MAX_PERSISTENT_TIMEOUT = 2678400;
-const MAX_THRESHOLD = 2147483647;
+/** The scheduler id an unknown name gets (bulk.ts checkRecord: ENOSCHED, as IPVS says). */
+const UNKNOWN_SCHED = 0xffffffff;
+const U32 = 0xffffffff;
 
 const own = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
 
@@ -43,28 +46,27 @@ export function serviceLookupSpec(key: ServiceKey): ServiceSpec {
   return { af: k.af, proto: k.proto, port: k.port, fwmark: k.fwmark, addr: k.addr, sched: 0, flags: 0, timeout: 0, netmask: 0, mhPrime: 0 };
 }
 
-/** Full spec for -A/-E: every option replaced, ipvsadm defaults for the rest. */
+/** Full spec for -A/-E: every option replaced, ipvsadm defaults for the rest (ranges: checkRecord). */
 export function serviceSpec(key: ServiceKey, opts: ServiceOptions = {}): ServiceSpec {
   const k = serviceKeySpec(key);
   if (opts === null || typeof opts !== 'object') throw new InvalidOperationError('service options must be an object');
   const schedName = opts.scheduler ?? 'wlc';
-  const sched = typeof schedName === 'string' ? schedulerId(schedName) : undefined;
-  // ipvsadm passes any -s name to the kernel, which answers ENOENT.
-  if (sched === undefined) throw new SchedulerNotFoundError();
+  // ipvsadm passes any -s name to the kernel, which answers ENOENT (checkRecord).
+  const sched = (typeof schedName === 'string' ? schedulerId(schedName) : undefined) ?? UNKNOWN_SCHED;
   let flags = 0;
   let timeout = 0;
   const p = opts.persistent;
   if (p !== undefined && p !== false) {
     timeout = p === true ? DEFAULT_PERSISTENT_TIMEOUT : p;
-    if (!Number.isInteger(timeout) || timeout < 1 || timeout > MAX_PERSISTENT_TIMEOUT) throw invalid.timeout(p);
+    if (!checkInt(timeout, 0, U32)) throw invalid.timeout(p);
     flags |= L.SVC_F_PERSISTENT;
   }
   let netmask = k.af === 6 ? 128 : 0xffffffff;
   if (opts.netmask !== undefined) {
     if (k.af === 6) {
       const n = opts.netmask;
-      if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 128) throw invalid.netmask6();
-      netmask = n;
+      if (!checkInt(n, 0, U32)) throw invalid.netmask6();
+      netmask = n as number;
     } else {
       const m = typeof opts.netmask === 'string' ? parseNetmask4(opts.netmask) : null;
       if (m === null) throw invalid.netmask();
@@ -80,14 +82,10 @@ export function serviceSpec(key: ServiceKey, opts: ServiceOptions = {}): Service
     if (owner !== null && owner !== schedName) throw invalid.schedFlagIncompatible(f);
     flags |= bit;
   }
-  if (opts.ops) {
-    if (k.fwmark === 0 && k.proto !== L.PROTO_UDP) throw invalid.ops();
-    flags |= L.SVC_F_ONEPACKET;
-  }
-  if (k.fwmark === 0 && k.port === 0 && !(flags & L.SVC_F_PERSISTENT)) throw invalid.zeroPort();
+  if (opts.ops) flags |= L.SVC_F_ONEPACKET;
   let mhPrime = 0;
   if (opts.mhTableSize !== undefined) {
-    if (!MH_PRIMES.includes(opts.mhTableSize)) throw invalid.mhTableSize(opts.mhTableSize);
+    if (!checkInt(opts.mhTableSize, 1, U32)) throw invalid.mhTableSize(opts.mhTableSize);
     mhPrime = opts.mhTableSize;
   }
   // Fields written out: an object spread here costs microseconds on Node 20.
@@ -107,19 +105,18 @@ export function destKeySpec(svcPort: number, d: Pick<DestOptions, 'address' | 'p
   return { af: a.af, addr: a.w, port };
 }
 
-/** Full spec for -a/-e (defaults: weight 1, Route, ipip/nocsum tunnel). */
+/** Full spec for -a/-e (defaults: weight 1, Route, ipip/nocsum tunnel; ranges: checkRecord). */
 export function destSpec(svc: { af: number; port: number }, d: DestOptions): DestSpec {
   const k = destKeySpec(svc.port, d);
   const weight = d.weight ?? 1;
-  if (!checkInt(weight, 0, 65535)) throw invalid.weight();
+  if (!checkInt(weight, 0, U32)) throw invalid.weight();
   const u = d.uThreshold ?? 0;
-  if (!checkInt(u, 0, MAX_THRESHOLD)) throw invalid.uThreshold();
+  if (!checkInt(u, 0, U32)) throw invalid.uThreshold();
   const l = d.lThreshold ?? 0;
-  if (!checkInt(l, 0, MAX_THRESHOLD)) throw invalid.lThreshold();
+  if (!checkInt(l, 0, U32)) throw invalid.lThreshold();
   const methodName = d.method ?? 'route';
   if (!own(METHODS, String(methodName))) throw invalid.method(methodName);
   const method = METHODS[methodName];
-  if (k.af !== svc.af && method !== L.METHOD_TUNNEL) throw invalid.family();
   let tunType = 0, tunFlags = 0, tunPort = 0;
   if (d.tunnel !== undefined) {
     if (method !== L.METHOD_TUNNEL) throw invalid.tunnelOptions();

@@ -7,7 +7,6 @@ import { PackedWriter, packedToCmd, PACKED_WORDS, P_OP, P_VADDR, P_VPORT, P_SCHE
 import { layout as L } from '../../sdk/src/core/abi.gen.js';
 import { schedulerId } from '../../sdk/src/schedulers.js';
 import type { Director } from '../../sdk/src/director.js';
-import { OutOfRangeError } from '../../sdk/src/errors.js';
 import type { ServiceKey } from '../../sdk/src/types.js';
 
 const VBASE = 0xc6120000, RBASE = 0xc6130000;
@@ -45,7 +44,7 @@ function snapshot(d: Director): unknown {
   });
 }
 
-/** The reference: each record as its ConfigCmd through the per-command API (and the handler's l > u check). */
+/** The reference: each record as its ConfigCmd through the per-command API (a batch of one each). */
 function oneByOne(d: Director, words: Uint32Array, count: number, stop: boolean): { index: number; message: string }[] {
   const out: { index: number; message: string }[] = [];
   for (let i = 0; i < count; i++) {
@@ -55,10 +54,8 @@ function oneByOne(d: Director, words: Uint32Array, count: number, stop: boolean)
       else if (c.op === 'edit-service') d.editService(c.svc, c.opts);
       else if (c.op === 'delete-service') d.deleteService(c.svc);
       else if (c.op === 'delete-server') d.deleteDest(c.svc, c.dest!);
-      else {
-        if ((c.dest!.lThreshold ?? 0) > (c.dest!.uThreshold ?? 0)) throw new OutOfRangeError('lower threshold is higher than upper threshold');
-        if (c.op === 'add-server') d.addDest(c.svc, c.dest!); else d.editDest(c.svc, c.dest!);
-      }
+      else if (c.op === 'add-server') d.addDest(c.svc, c.dest!);
+      else d.editDest(c.svc, c.dest!);
     } catch (e) {
       out.push({ index: i, message: (e as Error).message });
       if (stop) break;
@@ -101,4 +98,40 @@ describe('Director.applyPacked', () => {
     const d = await director(1);
     expect(() => d.applyPacked(new Uint32Array(PACKED_WORDS), 2, false)).toThrow();
   });
+});
+
+describe('one pipeline: a command and its packed record', () => {
+  // Each bad record alone, packed and as the command it stands for: the same
+  // error from the same validator (checkRecord), never a second opinion.
+  const bad: [string, (w: Uint32Array, p: number) => void][] = [
+    ['weight 70000', (w, p) => { w[p + P_WEIGHT] = 70000; }],
+    ['weight 70000 on a missing service', (w, p) => { w[p + P_WEIGHT] = 70000; w[p + P_VADDR] = VBASE + 999; }],
+    ['u_threshold 2^31', (w, p) => { w[p + P_U] = 2 ** 31; w[p + P_L] = 0; }],
+    ['l_threshold 2^31 over u', (w, p) => { w[p + P_U] = 5; w[p + P_L] = 2 ** 31; }],
+    ['l > u', (w, p) => { w[p + P_U] = 5; w[p + P_L] = 6; }],
+    ['missing service', (w, p) => { w[p + P_VADDR] = VBASE + 999; }],
+    ['existing dest', () => {}],
+  ];
+  for (const [name, spoil] of bad) {
+    it(name, async () => {
+      const w = new PackedWriter();
+      const s = w.next();
+      w.words[s + P_OP] = PACKED_OPS['add-service'] | (L.PROTO_TCP << 8);
+      w.words[s + P_VADDR] = VBASE; w.words[s + P_VPORT] = 80; w.words[s + P_SCHED] = schedulerId('wlc')!;
+      for (let k = 0; k < 2; k++) {
+        const p = w.next();
+        w.words[p + P_OP] = PACKED_OPS['add-server'] | (L.PROTO_TCP << 8) | (L.METHOD_MASQ << 16);
+        w.words[p + P_VADDR] = VBASE; w.words[p + P_VPORT] = 80;
+        w.words[p + P_RADDR] = RBASE; w.words[p + P_RPORT] = 8080; w.words[p + P_WEIGHT] = 1;
+        if (k === 1) spoil(w.words, p);
+      }
+      const words = w.take();
+      const a = await director(1), b = await director(1);
+      const packed = a.applyPacked(words, 3, false).failures.map((f) => ({ index: f.index, code: f.error.code, message: f.error.message }));
+      const single = oneByOne(b, words, 3, false);
+      expect(packed).toHaveLength(1);
+      expect(packed.map(({ index, message }) => ({ index, message }))).toEqual(single);
+      expect(snapshot(a)).toEqual(snapshot(b));
+    });
+  }
 });
