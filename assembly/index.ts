@@ -214,7 +214,12 @@ export function pktLen(): u32 { return packet.resultLen(); }
 export function gwConfig(tunSrc: u32, mtu: u32): i32 { return gateway.gwConfig(tunSrc, mtu); }
 /** One tunnel real server's outer source (IPv4, host order) and route MTU; 0 keeps the gwConfig default. */
 export function gwDestTunnel(destId: u32, tunSrc: u32, mtu: u32): i32 { return gateway.gwDestTunnel(destId, tunSrc, mtu); }
-/** n NFQUEUE records (GW_REC_*) at `stride` in REGION_PACKETS → n verdicts (GW_VER_*) in REGION_LIST; returns n. */
+/** GW_OPT_* flags of the gateway path (fail-open); E_INVAL for unknown bits. */
+export function gwOptions(flags: u32): i32 { return gateway.gwOptions(flags); }
+/**
+ * n NFQUEUE records (GW_REC_*) in REGION_PACKETS, at `stride` or packed (GW_STRIDE_PACKED)
+ * → n verdicts (GW_VER_*) in REGION_LIST; returns n.
+ */
 export function gwBurst(n: u32, stride: u32, now: u32): i32 { return gateway.gwBurst(n, stride, now); }
 
 // --- connection table ----------------------------------------------------------

@@ -5,9 +5,9 @@
 import * as L from "./layout";
 import { ioBase, rd8, rd32, wr32 } from "./io";
 
-/** Address of packet record i of a burst with the given stride (bounds checked by the caller). */
-@inline export function gwRecord(i: u32, stride: u32): usize {
-  return ioBase() + L.REGION_PACKETS + <usize>(i * stride);
+/** Address of the packet record at offset `rec` of REGION_PACKETS (bounds checked by the caller). */
+@inline export function gwRecordAt(rec: u32): usize {
+  return ioBase() + L.REGION_PACKETS + <usize>rec;
 }
 
 @inline export function gwRecId(rec: usize): u32 { return rd32(rec + L.GW_REC_ID); }

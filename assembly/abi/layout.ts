@@ -219,6 +219,14 @@ export const GW_REC_LEN: u32 = 8; // u32 bytes stored
 export const GW_REC_ORIG_LEN: u32 = 12; // u32 length on the wire
 export const GW_REC_FLAGS: u32 = 17; // u8 GW_RF_*
 export const GW_REC_HEADER: u32 = 20;
+// gwBurst's stride GW_STRIDE_PACKED: packed records, one after the other, each
+// GW_REC_HEADER + its stored length rounded up to 4 + GW_REC_ROOM bytes (room
+// for growth in place: TUN's outer header, an ICMP error quoting the packet).
+export const GW_STRIDE_PACKED: u32 = 0;
+export const GW_REC_ROOM: u32 = 64;
+// gwOptions flags: GW_OPT_FAIL_OPEN, a packet the core cannot handle whole
+// (truncated by the copy) is accepted untouched instead of dropped.
+export const GW_OPT_FAIL_OPEN: u32 = 0x1;
 export const GW_RF_TRUNCATED: u32 = 0x1;
 export const GW_RF_CSUM_PARTIAL: u32 = 0x2;
 export const GW_RF_GSO: u32 = 0x4;

@@ -9,9 +9,10 @@ import * as S from "../abi/status";
 import {
   MAX_BATCH, REGION_PACKETS_SIZE, REGION_LIST_SIZE, PKT_CONTINUE, PKT_PASS, PROTO_TCP,
   METHOD_MASQ, METHOD_TUNNEL, METHOD_ROUTE, GW_REC_HEADER, GW_RF_TRUNCATED, GW_RF_CSUM_PARTIAL, GW_RF_GSO,
-  GW_VER_SIZE, GW_VF_MARK, GW_VF_PAYLOAD, GW_DR_MARK_BASE, GW_DR_SLOT_MASK,
+  GW_VER_SIZE, GW_VF_MARK, GW_VF_PAYLOAD, GW_DR_MARK_BASE, GW_DR_SLOT_MASK, GW_STRIDE_PACKED, GW_REC_ROOM,
+  GW_OPT_FAIL_OPEN,
 } from "../abi/layout";
-import { gwRecord, gwRecId, gwRecMark, gwRecLen, gwRecFlags, writeGwVerdict, decisionMethod, decisionDest } from "../abi/gateway_records";
+import { gwRecordAt, gwRecId, gwRecMark, gwRecLen, gwRecFlags, writeGwVerdict, decisionMethod, decisionDest } from "../abi/gateway_records";
 import { readDecisionTarget } from "../abi/packet_records";
 import { parse, pkt } from "./parse";
 import { natRewrite, target } from "./nat";
@@ -39,6 +40,14 @@ const NF_ACCEPT: u32 = 1;
 /** Host settings (gwConfig): the tunnel's outer source, the route MTU towards real servers. */
 let tunSrc: u32 = 0;
 let tunMtu: u32 = 1500;
+/** gwOptions: GW_OPT_* flags. */
+let options: u32 = 0;
+
+export function gwOptions(flags: u32): i32 {
+  if ((flags & ~GW_OPT_FAIL_OPEN) != 0) return S.E_INVAL;
+  options = flags;
+  return S.OK;
+}
 
 export function gwConfig(src: u32, mtu: u32): i32 {
   if (mtu < 68 + OUTER_LEN || mtu > 65535) return S.E_INVAL;
@@ -199,18 +208,24 @@ function icmpError(i: u32, id: u32, rec: u32, p: usize, cap: u32, rflags: u32): 
   payload(i, id, rec, pkt.totLen);
 }
 
-/** Packet record i of the burst. */
-function one(i: u32, stride: u32, now: u32): void {
-  const base = gwRecord(i, stride);
-  const rec = i * stride;
+/** Bytes a packed record of a `len`-byte packet takes (GW_STRIDE_PACKED). */
+@inline function packedSpan(len: u32): u32 {
+  return GW_REC_HEADER + ((len + 3) & ~3) + GW_REC_ROOM;
+}
+
+/** Packet record i of the burst, at offset `rec` of REGION_PACKETS with `cap` bytes of room for the packet. */
+function one(i: u32, rec: u32, cap: u32, now: u32): void {
+  const base = gwRecordAt(rec);
   const id = gwRecId(base);
   const len = gwRecLen(base);
   const rflags = gwRecFlags(base);
-  const cap = stride - GW_REC_HEADER;
   C.bump(C.CNT_GW_PACKETS);
-  // A truncated copy cannot be rewritten, and an oversized length is a host error.
+  // A truncated copy cannot be rewritten (the verdict's payload replaces the
+  // whole packet): fail-open lets it through untouched, as if no balancer
+  // were bound; fail-closed drops it. An oversized length is a host error.
   if ((rflags & GW_RF_TRUNCATED) != 0 || len > cap) {
     C.bump(C.CNT_GW_TRUNCATED);
+    if ((rflags & GW_RF_TRUNCATED) != 0 && len <= cap && (options & GW_OPT_FAIL_OPEN) != 0) return accept(i, id);
     return drop(i, id);
   }
   const p = base + GW_REC_HEADER;
@@ -248,13 +263,35 @@ function one(i: u32, stride: u32, now: u32): void {
 }
 
 /**
- * n packet records at `stride` bytes in REGION_PACKETS → n verdict records
- * in REGION_LIST. Runs the connection timers first. Returns n or a status.
+ * n packet records in REGION_PACKETS → n verdict records in REGION_LIST.
+ * Records are `stride` bytes apart, or packed (GW_STRIDE_PACKED: each takes
+ * packedSpan of its length); packed records are all checked to lie inside
+ * the region before any is touched. Runs the connection timers first.
+ * Returns n or a status.
  */
 export function gwBurst(n: u32, stride: u32, now: u32): i32 {
   if (n > MAX_BATCH || n * GW_VER_SIZE > REGION_LIST_SIZE) return S.E_BATCH;
+  if (stride == GW_STRIDE_PACKED) {
+    let end: u64 = 0;
+    for (let i: u32 = 0; i < n; i++) {
+      if (end + <u64>GW_REC_HEADER > <u64>REGION_PACKETS_SIZE) return S.E_INVAL;
+      const len = gwRecLen(gwRecordAt(<u32>end));
+      if (len > REGION_PACKETS_SIZE) return S.E_INVAL;
+      end += <u64>packedSpan(len);
+      if (end > <u64>REGION_PACKETS_SIZE) return S.E_INVAL;
+    }
+    advanceConns(now);
+    let rec: u32 = 0;
+    for (let i: u32 = 0; i < n; i++) {
+      const len = gwRecLen(gwRecordAt(rec));
+      const span = packedSpan(len);
+      one(i, rec, span - GW_REC_HEADER, now);
+      rec += span;
+    }
+    return <i32>n;
+  }
   if ((stride & 3) != 0 || stride < GW_REC_HEADER + 60 || <u64>n * <u64>stride > <u64>REGION_PACKETS_SIZE) return S.E_INVAL;
   advanceConns(now);
-  for (let i: u32 = 0; i < n; i++) one(i, stride, now);
+  for (let i: u32 = 0; i < n; i++) one(i, i * stride, stride - GW_REC_HEADER, now);
   return <i32>n;
 }

@@ -55,5 +55,6 @@ export type CoreExports = {
   cfgBatch(n: number, stop: number): number;
   gwConfig(tunSrc: number, mtu: number): number;
   gwDestTunnel(destId: number, tunSrc: number, mtu: number): number;
+  gwOptions(flags: number): number;
   gwBurst(n: number, stride: number, now: number): number;
 };
