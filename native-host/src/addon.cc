@@ -105,7 +105,7 @@ class NfQueue : public Napi::ObjectWrap<NfQueue> {
     return info.Env().Undefined();
   }
 
-  // read(buf, stride, max) -> number of fixed-stride records written into buf.
+  // read(buf, stride, max) -> number of records written into buf (stride 0: packed).
   Napi::Value Read(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() < 3 || !info[0].IsTypedArray() || !info[1].IsNumber() || !info[2].IsNumber())
@@ -193,7 +193,7 @@ class NfQueue : public Napi::ObjectWrap<NfQueue> {
 };
 
 // Test-only: parseDatagram on bytes from JavaScript (datagram, senderPid, out,
-// stride, max) → { count, packets, malformed, foreign, nlErrors }. Lets the
+// stride (0: packed), max) → { count, packets, malformed, foreign, nlErrors, used }. Lets the
 // parser's bounds be tested on crafted and malformed netlink messages without
 // a kernel; it touches no socket.
 Napi::Value ParseDatagramForTest(const Napi::CallbackInfo& info) {
@@ -204,17 +204,17 @@ Napi::Value ParseDatagramForTest(const Napi::CallbackInfo& info) {
   }
   Napi::Uint8Array in = info[0].As<Napi::Uint8Array>(), out = info[2].As<Napi::Uint8Array>();
   uint32_t stride = info[3].As<Napi::Number>().Uint32Value(), max = info[4].As<Napi::Number>().Uint32Value();
-  if (stride == 0) stride = 1;
-  max = std::min<uint32_t>(max, uint32_t(out.ByteLength() / stride));
   nfq::Stats s;
+  size_t used = 0;
   uint32_t n = nfq::parseDatagram(in.Data(), in.ByteLength(), info[1].As<Napi::Number>().Uint32Value(), out.Data(),
-                                  stride, max, s);
+                                  out.ByteLength(), stride, max, s, &used);
   Napi::Object o = Napi::Object::New(env);
   o.Set("count", double(n));
   o.Set("packets", double(s.packets));
   o.Set("malformed", double(s.malformed));
   o.Set("foreign", double(s.foreign));
   o.Set("nlErrors", double(s.nlErrors));
+  o.Set("used", double(used));
   return o;
 }
 
@@ -223,6 +223,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NfQueue", NfQueue::Define(env));
   exports.Set("REC_HEADER", Napi::Number::New(env, nfq::REC_HEADER));
   exports.Set("VER_STRIDE", Napi::Number::New(env, nfq::VER_STRIDE));
+  exports.Set("REC_ROOM", Napi::Number::New(env, nfq::REC_ROOM));
+  exports.Set("MAX_COPY", Napi::Number::New(env, nfq::MAX_COPY));
   return exports;
 }
 

@@ -18,9 +18,15 @@ constexpr uint16_t PACKET_TYPE = (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET;
 
 namespace {
 
-// Writes one record at `out`; returns 1 if a record was written, 0 if the
-// message was not a well-formed packet (counted as malformed).
-int packetRecord(const nlmsghdr* nlh, uint8_t* out, uint32_t stride, Stats& stats) {
+// Writes one record at `out`, which has `room` bytes for it (header, payload
+// and, when packed, REC_ROOM); returns the bytes the record takes, 0 if the
+// message was not a well-formed packet or there was no room (counted as malformed).
+size_t packetRecord(const nlmsghdr* nlh, uint8_t* out, size_t room, bool packed, Stats& stats) {
+  size_t reserve = REC_HEADER + (packed ? REC_ROOM : 0);
+  if (room < reserve) {
+    stats.malformed++;
+    return 0;
+  }
   Attrs a{};
   if (!parseAttrs(nlh, a) || !a.tb[NFQA_PACKET_HDR]) {
     stats.malformed++;
@@ -35,7 +41,7 @@ int packetRecord(const nlmsghdr* nlh, uint8_t* out, uint32_t stride, Stats& stat
   }
   uint32_t orig = a.tb[NFQA_CAP_LEN] ? ntohl(mnl_attr_get_u32(a.tb[NFQA_CAP_LEN])) : plen;
   uint32_t info = a.tb[NFQA_SKB_INFO] ? ntohl(mnl_attr_get_u32(a.tb[NFQA_SKB_INFO])) : 0;
-  uint32_t stored = std::min(plen, stride - REC_HEADER);
+  uint32_t stored = uint32_t(std::min<size_t>(plen, room - reserve));
   uint8_t flags = (stored < orig ? REC_F_TRUNCATED : 0) |
                   ((info & NFQA_SKB_CSUMNOTREADY) ? REC_F_CSUM_PARTIAL : 0) |
                   ((info & NFQA_SKB_GSO) ? REC_F_GSO : 0);
@@ -48,20 +54,23 @@ int packetRecord(const nlmsghdr* nlh, uint8_t* out, uint32_t stride, Stats& stat
   put16(out + REC_HW_PROTO, ntohs(ph->hw_protocol));
   if (stored) memcpy(out + REC_HEADER, data, stored);
   stats.packets++;
-  return 1;
+  return packed ? packedSpan(stored) : room;
 }
 
 }  // namespace
 
-uint32_t parseDatagram(const uint8_t* buf, size_t len, uint32_t senderPid, uint8_t* out, uint32_t stride,
-                       uint32_t max, Stats& stats) {
+uint32_t parseDatagram(const uint8_t* buf, size_t len, uint32_t senderPid, uint8_t* out, size_t outLen,
+                       uint32_t stride, uint32_t max, Stats& stats, size_t* used) {
+  *used = 0;
   if (senderPid != 0) {
     // Any process in the namespace may unicast to our port id; only the kernel queues packets.
     stats.foreign++;
     return 0;
   }
-  if (stride < REC_HEADER) return 0;
+  bool packed = stride == STRIDE_PACKED;
+  if (!packed && stride < REC_HEADER) return 0;
   uint32_t count = 0;
+  size_t at = 0;
   int left = int(std::min<size_t>(len, INT32_MAX));
   // mnl_nlmsg_ok: the header fits and nlmsg_len neither undercuts it nor runs past the datagram.
   for (auto* m = reinterpret_cast<const nlmsghdr*>(buf); mnl_nlmsg_ok(m, left); m = mnl_nlmsg_next(m, &left)) {
@@ -69,22 +78,33 @@ uint32_t parseDatagram(const uint8_t* buf, size_t len, uint32_t senderPid, uint8
       if (!hasErr(m)) stats.malformed++;
       else if (static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(m))->error != 0) stats.nlErrors++;
     } else if (m->nlmsg_type == PACKET_TYPE && count < max) {
-      count += uint32_t(packetRecord(m, out + size_t(count) * stride, stride, stats));
+      size_t room = outLen - at;
+      if (!packed) room = room < stride ? 0 : stride;
+      size_t took = packetRecord(m, out + at, room, packed, stats);
+      if (took) {
+        at += took;
+        count++;
+      }
     } else if (m->nlmsg_type == PACKET_TYPE) {
       stats.malformed++;  // only reachable if the kernel ever packs several packets per datagram
     }
   }
+  *used = at;
   return count;
 }
 
 int Socket::readBurst(uint8_t* out, size_t outLen, uint32_t stride, uint32_t max) {
   if (!nl_) return -EBADF;
-  if (stride < REC_HEADER + 40 || stride % 4 != 0) return -EINVAL;
-  uint32_t cap = std::min<uint32_t>(max, uint32_t(outLen / stride));
+  bool packed = stride == STRIDE_PACKED;
+  if (!packed && (stride < REC_HEADER + 40 || stride % 4 != 0)) return -EINVAL;
+  uint32_t cap = packed ? max : std::min<uint32_t>(max, uint32_t(outLen / stride));
+  // Room a record must have before a datagram is read: a whole copy range.
+  size_t need = packed ? packedSpan(std::min(opt_.copyRange, MAX_COPY)) : stride;
   uint32_t count = 0;
+  size_t at = 0;
   // The kernel sends one packet per datagram, so a recv is only issued while
-  // a record slot is free; a packet never has to be dropped for lack of room.
-  while (count < cap) {
+  // a record's room is free; a packet never has to be dropped for lack of room.
+  while (count < cap && outLen - at >= need) {
     uint32_t sender;
     ssize_t n = recvNetlink(fd(), rx_.data(), rx_.size(), MSG_DONTWAIT, &sender);
     if (n < 0) {
@@ -96,7 +116,10 @@ int Socket::readBurst(uint8_t* out, size_t outLen, uint32_t stride, uint32_t max
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       return count > 0 ? int(count) : -errno;
     }
-    count += parseDatagram(rx_.data(), size_t(n), sender, out + size_t(count) * stride, stride, cap - count, stats_);
+    size_t took = 0;
+    count += parseDatagram(rx_.data(), size_t(n), sender, out + at, outLen - at, stride, cap - count,
+                           stats_, &took);
+    at += took;
   }
   return int(count);
 }

@@ -10,7 +10,9 @@ struct mnl_socket;
 
 namespace nfq {
 
-// Packet record written by readBurst (little-endian, fixed stride):
+// Packet record written by readBurst (little-endian), at a fixed stride or
+// packed (stride STRIDE_PACKED: each record takes REC_HEADER + its stored
+// length rounded up to 4 + REC_ROOM bytes, the next one follows):
 constexpr uint32_t REC_ID = 0;        // u32 packet id (kernel order of queueing)
 constexpr uint32_t REC_MARK = 4;      // u32 skb mark
 constexpr uint32_t REC_LEN = 8;       // u32 payload bytes stored in this record
@@ -22,6 +24,13 @@ constexpr uint32_t REC_HEADER = 20;   // payload starts here
 constexpr uint8_t REC_F_TRUNCATED = 1;    // payload cut by stride or copy range
 constexpr uint8_t REC_F_CSUM_PARTIAL = 2; // L4 checksum holds only the pseudo-header sum
 constexpr uint8_t REC_F_GSO = 4;          // an unsegmented GSO super-packet
+constexpr uint32_t STRIDE_PACKED = 0;
+constexpr uint32_t REC_ROOM = 64;          // packed: bytes after each packet for growth in place
+// The most NFQUEUE copies of one packet (a u16 attribute length less its header).
+constexpr uint32_t MAX_COPY = 65531;
+
+// Bytes one packed record of `stored` payload bytes takes.
+constexpr uint32_t packedSpan(uint32_t stored) { return REC_HEADER + ((stored + 3) & ~3u) + REC_ROOM; }
 
 // Verdict record read by sendVerdicts (little-endian u32 words):
 constexpr uint32_t VER_ID = 0;
@@ -58,14 +67,16 @@ struct Stats {
 };
 
 // Parses one received datagram (netlink messages as the kernel sends them)
-// into packet records of `stride` bytes at `out`, at most `max`; returns the
-// count. `senderPid` is the sender's netlink port id: anything but 0 (the
+// into packet records at `out` (`outLen` bytes), `stride` bytes apart or
+// packed (STRIDE_PACKED), at most `max`; returns the count and sets `*used`
+// to the bytes the records take. A payload is cut (and flagged truncated)
+// only where the record has no room for it. `senderPid` is the sender's netlink port id: anything but 0 (the
 // kernel) is dropped whole and counted as foreign. Every length is checked
 // against the datagram, the message and the attribute's expected size before
 // it is read; what fails is counted as malformed. Pure: no socket, so tests
 // can feed it bytes.
-uint32_t parseDatagram(const uint8_t* buf, size_t len, uint32_t senderPid, uint8_t* out, uint32_t stride,
-                       uint32_t max, Stats& stats);
+uint32_t parseDatagram(const uint8_t* buf, size_t len, uint32_t senderPid, uint8_t* out, size_t outLen,
+                       uint32_t stride, uint32_t max, Stats& stats, size_t* used);
 
 class Socket {
  public:
@@ -75,7 +86,9 @@ class Socket {
   void close();
   int fd() const;
   // Reads without blocking until `max` records, EAGAIN or the buffer is full.
-  // Returns the record count (>= 0) or -errno.
+  // `stride` STRIDE_PACKED packs the records; a datagram is read only while
+  // the buffer has room for a whole record of copyRange bytes, so no packet
+  // is cut for lack of room. Returns the record count (>= 0) or -errno.
   int readBurst(uint8_t* out, size_t outLen, uint32_t stride, uint32_t max);
   // Sends verdicts for `n` records; returns messages sent or -errno.
   int sendVerdicts(const uint8_t* recs, uint32_t n, const uint8_t* payload, size_t payloadLen);

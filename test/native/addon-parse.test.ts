@@ -12,7 +12,7 @@ const built = existsSync(ADDON);
 if (!built && !inCI) console.warn(`\n*** SKIPPING addon parser suite: addon not built (${ADDON}); npm run build:native ***\n`);
 const suite = describe.skipIf(!built && !inCI);
 
-interface Parsed { count: number; packets: number; malformed: number; foreign: number; nlErrors: number }
+interface Parsed { count: number; packets: number; malformed: number; foreign: number; nlErrors: number; used: number }
 type Parse = (dgram: Uint8Array, senderPid: number, out: Uint8Array, stride: number, max: number) => Parsed;
 
 // Attribute types (linux/netfilter/nfnetlink_queue.h) and the record layout (nfq_socket.h).
@@ -20,6 +20,7 @@ const A = { PACKET_HDR: 1, MARK: 3, PAYLOAD: 10, CAP_LEN: 13, SKB_INFO: 14 } as 
 const PACKET = (3 << 8) | 0, NLMSG_ERROR = 2;
 const REC = { ID: 0, MARK: 4, LEN: 8, ORIG_LEN: 12, HOOK: 16, FLAGS: 17, HW: 18, HEADER: 20 };
 const STRIDE = 128;
+const REC_ROOM = 64;
 
 const be32 = (v: number) => Uint8Array.of(v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255);
 /** One attribute: nla_len covers header + payload; padding to 4 follows. `len` overrides nla_len. */
@@ -60,7 +61,7 @@ suite('addon netlink parser', () => {
   const rec = (i = 0) => new DataView(out.buffer, i * STRIDE, STRIDE);
 
   it('a packet message from the kernel becomes one record; a payload shorter than the stride is copied whole', () => {
-    expect(parse(goodPacket(77))).toEqual({ count: 1, packets: 1, malformed: 0, foreign: 0, nlErrors: 0 });
+    expect(parse(goodPacket(77))).toEqual({ count: 1, packets: 1, malformed: 0, foreign: 0, nlErrors: 0, used: STRIDE });
     expect(rec().getUint32(REC.ID, true)).toBe(77);
     expect(rec().getUint32(REC.MARK, true)).toBe(0x57a00001);
     expect(rec().getUint32(REC.LEN, true)).toBe(40);
@@ -85,7 +86,7 @@ suite('addon netlink parser', () => {
   });
 
   it('a message from another socket (sender port id not 0) is dropped whole and counted', () => {
-    expect(parse(goodPacket(9), 4242)).toEqual({ count: 0, packets: 0, malformed: 0, foreign: 1, nlErrors: 0 });
+    expect(parse(goodPacket(9), 4242)).toEqual({ count: 0, packets: 0, malformed: 0, foreign: 1, nlErrors: 0, used: 0 });
     expect(out[0]).toBe(0xee);
   });
 
@@ -104,17 +105,42 @@ suite('addon netlink parser', () => {
     ['error message shorter than nlmsgerr', msg(NLMSG_ERROR, Uint8Array.of(0xff, 0xff), 18)],
   ];
   it.each(malformed)('%s: no record, counted malformed, nothing written', (_, bytes) => {
-    expect(parse(bytes)).toEqual({ count: 0, packets: 0, malformed: 1, foreign: 0, nlErrors: 0 });
+    expect(parse(bytes)).toEqual({ count: 0, packets: 0, malformed: 1, foreign: 0, nlErrors: 0, used: 0 });
     expect(out.every((b) => b === 0xee)).toBe(true);
   });
 
   it('a message longer than the datagram, or a header cut short, ends the datagram without a read past it', () => {
     const whole = goodPacket(3);
-    expect(parse(whole.subarray(0, whole.length - 8))).toEqual({ count: 0, packets: 0, malformed: 0, foreign: 0, nlErrors: 0 });
+    expect(parse(whole.subarray(0, whole.length - 8))).toEqual({ count: 0, packets: 0, malformed: 0, foreign: 0, nlErrors: 0, used: 0 });
     expect(parse(whole.subarray(0, 10)).count).toBe(0);
     expect(parse(msg(PACKET, cat(nfgen, attr(A.PACKET_HDR, pktHdr(1))), 8)).count).toBe(0); // nlmsg_len under the header
     // A bad message does not hide the good one after it.
     expect(parse(cat(msg(PACKET, cat(nfgen, attr(A.MARK, Uint8Array.of(1)))), goodPacket(4)))).toMatchObject({ count: 1, malformed: 1 });
+  });
+
+  // Packed records (stride 0): each record is its payload rounded up to 4 plus REC_ROOM bytes, the next follows.
+  const span = (n: number) => REC.HEADER + ((n + 3) & ~3) + REC_ROOM;
+  it('packed records: a 65,531-byte payload (the most NFQUEUE copies) is stored whole, the next record follows it', () => {
+    const big = new Uint8Array(span(65531) + span(40) + 8).fill(0xee);
+    const r = parseDatagram(cat(goodPacket(5, 65531), goodPacket(6, 40)), 0, big, 0, 8);
+    expect(r).toMatchObject({ count: 2, packets: 2, malformed: 0, used: span(65531) + span(40) });
+    const dv = new DataView(big.buffer);
+    expect(dv.getUint32(REC.LEN, true)).toBe(65531);
+    expect(dv.getUint8(REC.FLAGS) & 1).toBe(0);
+    expect(big.subarray(REC.HEADER, REC.HEADER + 65531)).toEqual(payload(65531));
+    expect(dv.getUint32(span(65531) + REC.ID, true)).toBe(6);
+    expect(dv.getUint32(span(65531) + REC.LEN, true)).toBe(40);
+    expect(big[span(65531) + span(40)]).toBe(0xee);
+    // Without room for the whole payload the record is cut to what fits and flagged truncated.
+    const small = new Uint8Array(span(1000)).fill(0xee);
+    expect(parseDatagram(goodPacket(7, 2000), 0, small, 0, 8)).toMatchObject({ count: 1, used: span(1000) });
+    expect(new DataView(small.buffer).getUint32(REC.LEN, true)).toBe(1000);
+    expect(new DataView(small.buffer).getUint32(REC.ORIG_LEN, true)).toBe(2000);
+    expect(small[REC.FLAGS] & 1).toBe(1);
+    // No room even for a header: no record, nothing written.
+    const none = new Uint8Array(REC.HEADER + REC_ROOM - 4).fill(0xee);
+    expect(parseDatagram(goodPacket(8, 40), 0, none, 0, 8)).toMatchObject({ count: 0, used: 0 });
+    expect(none.every((b) => b === 0xee)).toBe(true);
   });
 
   it('an error message with a whole nlmsgerr is counted as an error', () => {
