@@ -2,14 +2,20 @@
 // `npm install`/`prepare`: the SDK must install without a compiler or libmnl.
 // CI runs it explicitly; a failure here is a real failure.
 //
+// In the repository it builds through prebuildify (a devDependency), which
+// runs the same node-gyp build and also writes the prebuilt addon that the
+// package ships, prebuilds/linux-x64/node.glibc.node (Node-API, stripped,
+// libmnl linked dynamically); the loader (native-host/lib/addon.ts) takes it
+// first, so the two never differ. `prepack` runs it.
+//
 // Works from the repository (`npm run build:native`) and from an installed
 // package (`npm explore wasmvs -- npm run build:native`): node-gyp is a
 // devDependency here, so elsewhere it is the copy npm itself ships, which npm
 // names in npm_config_node_gyp for every script it runs.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -30,10 +36,39 @@ if (gyp === null) {
   process.stderr.write('wasmvs: node-gyp not found; run this through npm (`npm run build:native`), which ships one\n');
   process.exit(1);
 }
-const args = ['rebuild', '--directory', join(root, 'native-host')];
 // Use the running Node's own headers when they are installed next to it, so
 // no header download is needed (offline builders, distro Node packages).
 const prefix = join(dirname(process.execPath), '..');
-if (existsSync(join(prefix, 'include', 'node', 'node_api.h'))) args.push(`--nodedir=${prefix}`);
-const r = spawnSync(process.execPath, [gyp, ...args], { stdio: 'inherit' });
+const nodedir = existsSync(join(prefix, 'include', 'node', 'node_api.h')) ? prefix : null;
+
+/** prebuildify's CLI when this is the repository (sources present) and it is installed, else null. */
+function prebuildify() {
+  if (!existsSync(join(root, 'assembly'))) return null;
+  try {
+    return createRequire(join(root, 'package.json')).resolve('prebuildify/bin.js');
+  } catch {
+    return null;
+  }
+}
+
+const pb = prebuildify();
+let r;
+if (pb !== null) {
+  // Node-API build (one binary for every Node >= 20), tagged glibc so musl systems build from source.
+  // It runs `node-gyp` from node_modules/.bin (the devDependency), against this Node's headers.
+  const args = ['--napi', '--strip', '--tag-libc', '--target', process.versions.node, '--cwd', join(root, 'native-host'), '--out', root];
+  r = spawnSync(process.execPath, [pb, ...args], { stdio: 'inherit', env: { ...process.env, ...(nodedir ? { npm_config_nodedir: nodedir } : {}) } });
+  if (r.status === 0) {
+    // prebuildify moves the build into prebuilds/; the native tests load native-host/build/Release: the same file.
+    const dir = join(root, 'prebuilds', `${process.platform}-${process.arch}`);
+    const newest = readdirSync(dir).filter((f) => f.endsWith('.node'))
+      .map((f) => join(dir, f)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+    copyFileSync(newest, join(root, 'native-host/build/Release/wasmvs_nfq.node'));
+    process.stderr.write(`wasmvs: prebuilt addon ${relative(root, newest)} (also native-host/build/Release/wasmvs_nfq.node)\n`);
+  }
+} else {
+  const args = ['rebuild', '--directory', join(root, 'native-host')];
+  if (nodedir) args.push(`--nodedir=${nodedir}`);
+  r = spawnSync(process.execPath, [gyp, ...args], { stdio: 'inherit' });
+}
 process.exit(r.status ?? 1);

@@ -2,8 +2,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
-import { extname, join, normalize } from 'node:path';
+import { existsSync, realpathSync } from 'node:fs';
+import { dirname, extname, join, normalize } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { cleanEnv } from './project.js';
 
@@ -72,4 +72,34 @@ export function canBuildAddon(): string | null {
   if (spawnSync('g++', ['--version']).status !== 0) return 'no C++ compiler (apt-get install g++ make python3)';
   if (!existsSync('/usr/include/libmnl/libmnl.h')) return 'libmnl headers missing (apt-get install libmnl-dev)';
   return null;
+}
+
+/** The directory holding libmnl.so.0 as the dynamic loader finds it (ldconfig's cache), or null. */
+function libmnlDir(): string | null {
+  const r = spawnSync('ldconfig', ['-p'], { encoding: 'utf8' });
+  const path = /\blibmnl\.so\.0 \(.*\) => (\S+)/.exec(r.stdout ?? '')?.[1];
+  return path && existsSync(path) ? dirname(realpathSync(path)) : null;
+}
+
+/** Null when the runtime libmnl is installed (the prebuilt addon needs it), else what is missing. */
+export function libmnlMissing(): string | null {
+  return libmnlDir() === null ? 'libmnl.so.0 is not installed (apt-get install libmnl0)' : null;
+}
+
+/**
+ * An argv prefix that runs a command as on a host without libmnl: in a mount
+ * namespace of its own, libmnl's directory gets an overlay with the library
+ * removed (the real one untouched; the overlay's scratch is a tmpfs that goes
+ * with the namespace). Needs root.
+ */
+export function withoutLibmnl(): string[] {
+  const dir = libmnlDir();
+  if (dir === null) throw new Error('libmnl.so.0 is not installed');
+  const script = `set -e
+d=$(mktemp -d); mount -t tmpfs none "$d"; mkdir "$d/u" "$d/w"
+mount -t overlay overlay -o "lowerdir=${dir},upperdir=$d/u,workdir=$d/w" "${dir}"
+rm -f "${dir}"/libmnl.so*
+set +e; "$@"; rc=$?
+umount -l "${dir}"; umount -l "$d"; rmdir "$d"; exit $rc`;
+  return ['unshare', '--mount', '--propagation', 'private', 'bash', '-c', script, 'without-libmnl'];
 }

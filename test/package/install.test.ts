@@ -5,20 +5,23 @@
 // through npx, and the addon built from the installed package.
 import { describe, it, expect, afterAll } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { ROOT, packTarball, installProject, cleanEnv, type Project } from './project.js';
-import { startDaemon, serveDir, canUnshareNet, canBuildAddon } from './helpers.js';
+import { startDaemon, serveDir, canUnshareNet, canBuildAddon, libmnlMissing, withoutLibmnl } from './helpers.js';
 import { chromiumMissing, launch } from '../playground/browser.js';
 
 const CI = process.env.CI === 'true';
+/** The prebuilt gateway addon the package ships (prebuildify's name for a Node-API glibc build). */
+const PREBUILT = 'prebuilds/linux-x64/node.glibc.node';
 
 function prerequisites(): { sdk?: Project; peers?: Project; files?: string[]; missing?: string } {
   for (const f of ['build/wasmvs.wasm', 'dist/sdk/src/index.js']) {
     if (!existsSync(join(ROOT, f))) return { missing: `${f} is not built (npm run build)` };
   }
+  if (!existsSync(join(ROOT, PREBUILT))) return { missing: `${PREBUILT} is not built (npm run build:native)` };
   const tarball = packTarball(mkdtempSync(join(tmpdir(), 'wasmvs-pack-')));
   const files = (execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' })).split('\n').filter(Boolean).map((f) => f.replace(/^package\//, ''));
   try {
@@ -42,7 +45,10 @@ const run = (cmd: string, args: string[], cwd: string, env = cleanEnv()) =>
 
 describe.skipIf(missing !== undefined)('the packed tarball, installed in another project', () => {
   it('ships the built core, SDK and bins, and no source maps or sources they would point at', () => {
-    expect(files).toEqual(expect.arrayContaining(['build/wasmvs.wasm', 'dist/sdk/src/index.js', 'dist/sdk/src/index.d.ts', 'bin/wasmvsadm.js', 'bin/wasmvsd.js']));
+    expect(files).toEqual(expect.arrayContaining(['build/wasmvs.wasm', 'dist/sdk/src/index.js', 'dist/sdk/src/index.d.ts', 'bin/wasmvsadm.js', 'bin/wasmvsd.js', PREBUILT]));
+    // The build-from-source fallback ships too; no build output other than the prebuilt addon.
+    expect(files).toEqual(expect.arrayContaining(['scripts/build-native.mjs', 'native-host/binding.gyp', 'native-host/src/addon.cc']));
+    expect(files!.filter((f) => f.startsWith('native-host/build/'))).toEqual([]);
     expect(files!.filter((f) => f.endsWith('.map'))).toEqual([]);
     expect(files!.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
   });
@@ -84,10 +90,58 @@ describe.skipIf(missing !== undefined)('the packed tarball, installed in another
     expect(existsSync(sock)).toBe(false);
   });
 
+  /** Loads the addon the way the gateway does, in `dir`'s installed wasmvs; prints kind and path, or the error. */
+  const loadAddon = (dir: string, wrap: string[] = []) => {
+    const code = `import { loadNativeAddon } from './node_modules/wasmvs/dist/native-host/lib/addon.js';
+      try { const a = loadNativeAddon(); console.log(JSON.stringify({ kind: a.kind, path: a.path, NfQueue: typeof a.NfQueue })); }
+      catch (e) { console.log(JSON.stringify({ code: e.code, reason: e.reason, message: e.message })); }`;
+    const argv = [...wrap, process.execPath, '--input-type=module', '-e', code];
+    const r = run(argv[0], argv.slice(1), dir);
+    expect(r.stderr).toBe('');
+    return JSON.parse(r.stdout) as Record<string, string>;
+  };
+
+  const noMnl = libmnlMissing();
+  if (noMnl && CI) throw new Error(`package suite: ${noMnl}`);
+  if (noMnl) console.warn(`SKIPPING the prebuilt addon load test: ${noMnl}`);
+  it.skipIf(noMnl !== null)('the prebuilt gateway addon loads from the installed package, nothing built', () => {
+    const pkg = join(sdk!.dir, 'node_modules/wasmvs');
+    expect(existsSync(join(pkg, 'native-host/build'))).toBe(false);
+    expect(loadAddon(sdk!.dir)).toEqual({ kind: 'prebuilt', path: join(pkg, PREBUILT), NfQueue: 'function' });
+    expect(existsSync(join(pkg, 'native-host/build'))).toBe(false);
+  });
+
   const noNetns = canUnshareNet();
   if (noNetns && CI) throw new Error(`package suite: ${noNetns}`);
   if (noNetns) console.warn(`SKIPPING the gateway-without-addon test: ${noNetns}`);
+  it.skipIf(noNetns !== null || noMnl !== null)('without libmnl.so.0 the prebuilt addon does not load: the package to install, exit 1, no socket', () => {
+    // libmnl hidden in a mount namespace of the test's own (an overlay with the library removed), as on a host without libmnl0.
+    const hidden = withoutLibmnl();
+    expect(loadAddon(peers!.dir, hidden)).toEqual({
+      code: 'WASMVS_NO_ADDON', reason: 'no-libmnl', message: expect.stringContaining('apt-get install libmnl0'),
+    });
+    const sock = join(peers!.dir, 'gw-mnl.sock');
+    const r = run(hidden[0], [...hidden.slice(1), 'unshare', '--net', 'npx', 'wasmvsd', 'gateway', '--socket', sock, '--state', join(peers!.dir, 'gw-mnl.state')], peers!.dir);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('it links the libmnl shared library (libmnl.so.0), which is not installed');
+    expect(r.stderr).toContain('libmnl.so.0: cannot open shared object file');
+    expect(existsSync(sock)).toBe(false);
+    // The library is still there outside that namespace.
+    expect(loadAddon(peers!.dir).kind).toBe('prebuilt');
+  });
+
   it.skipIf(noNetns !== null)('wasmvsd gateway without the addon: the build command for this project, exit 1, no socket', () => {
+    // As on a platform with no prebuilt addon: the installed prebuilds/ taken away for this test.
+    const prebuilds = join(peers!.dir, 'node_modules/wasmvs/prebuilds');
+    renameSync(prebuilds, `${prebuilds}.off`);
+    try {
+      gatewayWithoutAddon();
+    } finally {
+      renameSync(`${prebuilds}.off`, prebuilds);
+    }
+  });
+
+  function gatewayWithoutAddon() {
     // In a network namespace of its own: the gateway touches netfilter and ip_forward before it binds.
     // Without the optional peers the gateway (pino logs, metrics) says so first, as the proxy does.
     const bare = run('unshare', ['--net', 'npx', 'wasmvsd', 'gateway', '--socket', join(sdk!.dir, 'gw0.sock'), '--state', join(sdk!.dir, 'gw0.state')], sdk!.dir);
@@ -98,22 +152,24 @@ describe.skipIf(missing !== undefined)('the packed tarball, installed in another
     const sock = join(peers!.dir, 'gw.sock');
     const r = run('unshare', ['--net', 'npx', 'wasmvsd', 'gateway', '--socket', sock, '--state', join(peers!.dir, 'gw.state')], peers!.dir);
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain('the wasmvs netfilter-queue addon is not built');
+    expect(r.stderr).toContain('the wasmvs netfilter-queue addon is not built: no prebuilt addon matches linux-x64');
     expect(r.stderr).toContain('run `npm explore wasmvs -- npm run build:native`');
     expect(r.stderr).not.toContain('Require stack');
     expect(existsSync(sock)).toBe(false);
-  });
+  }
 
   const noAddonBuild = canBuildAddon();
   if (noAddonBuild && CI) throw new Error(`package suite: ${noAddonBuild}`);
   if (noAddonBuild) console.warn(`SKIPPING the addon build test: ${noAddonBuild}`);
-  it.skipIf(noAddonBuild !== null)('the gateway addon builds from the installed package with the command wasmvsd prints, and loads', () => {
+  it.skipIf(noAddonBuild !== null)('the fallback: the addon builds from the installed package with the command wasmvsd prints, and loads', () => {
+    // As on a system the prebuilt addon does not fit: prebuilds/ taken away, so only the build can serve.
+    const pkg = join(sdk!.dir, 'node_modules/wasmvs');
+    rmSync(join(pkg, 'prebuilds'), { recursive: true });
     const b = run('npm', ['explore', 'wasmvs', '--', 'npm', 'run', 'build:native'], sdk!.dir);
     expect(b.status, b.stdout + b.stderr).toBe(0);
-    const code = `import { loadNativeQueue } from 'wasmvs/dist/native-host/lib/addon.js'; console.log(typeof loadNativeQueue());`;
-    const r = run(process.execPath, ['--input-type=module', '-e', code.replace("'wasmvs/", "'./node_modules/wasmvs/")], sdk!.dir);
-    expect(r.stderr).toBe('');
-    expect(r.stdout.trim()).toBe('function');
+    expect(loadAddon(sdk!.dir)).toEqual({ kind: 'built', path: join(pkg, 'native-host/build/Release/wasmvs_nfq.node'), NfQueue: 'function' });
+    // An installed package's build never writes a prebuilt addon (that is the repository's prepack).
+    expect(existsSync(join(pkg, 'prebuilds'))).toBe(false);
   }, 180_000);
 
   it('npx wasmvsd: SIGTERM to npx stops the daemon and removes its socket', async () => {
