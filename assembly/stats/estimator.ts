@@ -15,34 +15,46 @@
 // extra Δ = 0 samples are applied one by one until every average stops
 // changing (0 in practice; about 150 steps from the largest 64-bit values),
 // so the work is bounded by the live object count, never by the gap length.
-import { Stats } from "./stats";
+import { Stats, newStats } from "./stats";
 import { Vec } from "../table/vec";
 
-/** The global total (/proc/net/ip_vs_stats). */
+/** The global total (/proc/net/ip_vs_stats), sampled from the start of the clock. */
 export const totalStats = new Stats();
 
+/**
+ * The stats blocks sampled besides the total: those of linked services and
+ * linked (available) dests that have one, i.e. that counted something. An
+ * object without a block is all zero and a sample would leave it so.
+ */
 const live = new Vec<Stats>();
 let pendingStart = false;
 let running = false;
 let nextSample: u32 = 0;
 
-/** Start sampling `s` (a service or a dest joining a service). Not a hot path.
- * False when memory cannot grow (nothing changed). */
+/** Room to add n more blocks without allocating; false when memory cannot grow. */
+export function estimatorReserve(n: i32): bool {
+  return live.reserve(live.length + n);
+}
+
+/**
+ * A service or a dest joined a service: the clock starts at the next
+ * estimatorRun if it has not, and `s`, when it is a block (not 0), is
+ * sampled from now on. Not a hot path. False when memory cannot grow
+ * (nothing changed; estimatorReserve(1) first makes it certain).
+ */
 export function estimatorAdd(s: Stats): bool {
-  if (s.estPos >= 0) return true;
-  if (!live.reserve(live.length + 2)) return false;
-  if (live.length == 0) {
-    totalStats.estPos = 0;
-    live.push(totalStats);
+  if (changetype<usize>(s) != 0 && s.estPos < 0) {
+    if (!live.reserve(live.length + 1)) return false;
+    s.estPos = live.length;
+    live.push(s);
   }
-  s.estPos = live.length;
-  live.push(s);
   if (!running) pendingStart = true;
   return true;
 }
 
 /** Stop sampling `s` (service deleted, dest moved to the trash): its rates freeze. */
 export function estimatorRemove(s: Stats): void {
+  if (changetype<usize>(s) == 0) return;
   const i = s.estPos;
   if (i < 0) return;
   const last = live.pop();
@@ -53,7 +65,28 @@ export function estimatorRemove(s: Stats): void {
   s.estPos = -1;
 }
 
-/** Number of sampled stats objects (the total included once started). */
+/**
+ * The stats block whose pointer is stored at `at` (a service's or dest's
+ * `stats` field), made zeroed on first use and, when `sampled` (the object
+ * is linked), sampled from now on; null when memory cannot grow (nothing
+ * changed). A block made between two samples starts where an eager one
+ * would stand: last values and averages 0.
+ */
+export function statsAt(at: usize, sampled: bool): Stats | null {
+  const p = load<usize>(at);
+  if (p != 0) return changetype<Stats>(p);
+  if (sampled && !live.reserve(live.length + 1)) return null;
+  const s = newStats();
+  if (s === null) return null;
+  store<usize>(at, changetype<usize>(s));
+  if (sampled) {
+    s.estPos = live.length;
+    live.push(s);
+  }
+  return s;
+}
+
+/** Number of sampled stats blocks (the total not included). */
 export function estimatorLiveCount(): i32 {
   return live.length;
 }
@@ -70,6 +103,8 @@ export function estimatorRun(now: u32): void {
   if (now < nextSample) return;
   const due = (now - nextSample) / 2 + 1;
   nextSample += due * 2;
+  totalStats.sample();
+  totalStats.decay(due - 1);
   for (let i = 0, n = live.length; i < n; i++) {
     const s = unchecked(live[i]);
     s.sample();

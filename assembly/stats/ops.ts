@@ -9,19 +9,31 @@ import { dests, serviceOf } from "../table/dests";
 import { Service } from "../table/service";
 import { Stats } from "./stats";
 import { totalStats } from "./estimator";
-import { accountBulk } from "./account";
+import { accountBulk, statsReady } from "./account";
+
+/** What an object without a stats block (nothing counted yet) reads as. */
+const noStats = new Stats();
+
+@inline function orZero(s: Stats): Stats {
+  return changetype<usize>(s) != 0 ? s : noStats;
+}
 
 function statsOf(kind: u32, id: u32): Stats | null {
   if (kind == STATS_TOTAL) return totalStats;
   if (kind == STATS_SERVICE) {
     const s = services.get(id);
-    return s === null ? null : s.stats;
+    return s === null ? null : orZero(s.stats);
   }
   if (kind == STATS_DEST) {
     const d = dests.get(id);
-    return d === null ? null : d.stats;
+    return d === null ? null : orZero(d.stats);
   }
   return null;
+}
+
+/** -Z of one block; an object without one is all zero already. */
+@inline function zeroOf(s: Stats): void {
+  if (changetype<usize>(s) != 0) s.zero();
 }
 
 /** Write the stats record of a total (0), service (1) or dest (2, live or trashed). */
@@ -34,9 +46,9 @@ export function statsGet(kind: u32, id: u32): i32 {
 }
 
 function zeroService(svc: Service): void {
-  svc.stats.zero();
+  zeroOf(svc.stats);
   const list = svc.dests;
-  for (let i = 0, n = list.length; i < n; i++) unchecked(list[i]).stats.zero();
+  for (let i = 0, n = list.length; i < n; i++) zeroOf(unchecked(list[i]).stats);
 }
 
 /** ipvsadm -Z: one service and its dests, or (svcId 0) every service and the total. */
@@ -65,6 +77,7 @@ export function statsFeed(destId: u32, conns: u32, inpkts: u32, inbytes: u32, ou
   if (d === null || !d.available) return S.E_NODEST;
   const svc = serviceOf(d);
   if (svc === null) return S.E_NODEST;
+  if (!statsReady(svc, d)) return S.E_NOMEM;
   accountBulk(svc, d, conns, inpkts, inbytes, outpkts, outbytes);
   return S.OK;
 }

@@ -31,7 +31,14 @@
 
 import { alloc, free } from "../table/alloc";
 
-/** Unmanaged: newStats/freeStats (the global total is created once at start). */
+/**
+ * Unmanaged: newStats/freeStats (the global total is created once at start).
+ * A service's or dest's block is made at its first counted event
+ * (estimator.ts statsAt); until then the record's pointer is 0 and every
+ * counter, baseline and average reads as 0, which is exactly the state an
+ * eagerly made block would still be in: samples of an object that never
+ * counted anything leave it all zero, and -Z of it changes nothing.
+ */
 @unmanaged export class Stats {
   conns: u64 = 0;
   inpkts: u64 = 0;
@@ -127,22 +134,6 @@ import { alloc, free } from "../table/alloc";
   @inline shownOutpkts(): u64 { return this.outpkts - this.zOutpkts; }
   @inline shownInbytes(): u64 { return this.inbytes - this.zInbytes; }
   @inline shownOutbytes(): u64 { return this.outbytes - this.zOutbytes; }
-}
-
-/**
- * A zeroed record of `size` bytes with its own statistics, whose pointer is
- * stored at `statsOff` (services and dests); 0 without memory, nothing kept.
- */
-export function newRecordWithStats(size: usize, statsOff: usize): usize {
-  const p = alloc(size);
-  if (p == 0) return 0;
-  const st = newStats();
-  if (st === null) {
-    free(p, size);
-    return 0;
-  }
-  store<usize>(p + statsOff, changetype<usize>(st));
-  return p;
 }
 
 /** A zeroed stats record, not sampled yet (estPos -1), or null without memory. */

@@ -16,7 +16,7 @@ import { persistSchedule, persistDport, persistTemplate, persistFull } from "./p
 import { makeRoom } from "./conn_limit";
 import { connReuseMode, expireNodestConn } from "./conn_options";
 import { DIR_INPUT, DIR_OUTPUT, S_TIME_WAIT, S_CLOSE, S_FIN_WAIT } from "./tcp_states";
-import { accountNewConn, accountIn, accountOut } from "../stats/account";
+import { accountNewConn, accountIn, accountOut, statsReady } from "../stats/account";
 import * as C from "../stats/counters";
 import { schedPick } from "../sched/registry";
 
@@ -135,6 +135,8 @@ function newConnection(i: u32, f: Flow, now: u32): i32 {
     dport = d.port != 0 ? d.port : f.vport;
   }
   const ops = (svc.flags & SVC_F_ONEPACKET) != 0 && f.proto == PROTO_UDP;
+  // The first counted event of svc or d makes its stats block (account.ts).
+  if (!statsReady(svc, d)) return fail(i, S.E_NOMEM, C.CNT_CONN_NOMEM);
   const cp = createConn(key, d, dport, ops ? M.F_OPS : 0, now, 0);
   if (cp == 0) return fail(i, S.E_NOMEM, C.CNT_CONN_NOMEM);
   if (ct != 0) controlAdd(cp, ct);

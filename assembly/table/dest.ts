@@ -2,8 +2,8 @@
 // ip_vs_bind_dest / ip_vs_unbind_dest: the kernel counts active PLUS inactive
 // connections against the thresholds.
 import { DEST_F_AVAILABLE, DEST_F_OVERLOAD, DEST_F_DOWN } from "../abi/layout";
-import { Stats, newRecordWithStats, freeStats } from "../stats/stats";
-import { free } from "./alloc";
+import { Stats, freeStats } from "../stats/stats";
+import { alloc, free } from "./alloc";
 
 /** A real server record in linear memory (unmanaged; newDest/freeDest). */
 @unmanaged export class Dest {
@@ -48,7 +48,7 @@ import { free } from "./alloc";
   /** TUN outer source (IPv4, host order) and route MTU towards this server; 0 = the gwConfig default. */
   tunSrc: u32 = 0;
   tunMtu: u32 = 0;
-  /** Counters and rates; kept in the trash and on revival. */
+  /** Counters and rates; kept in the trash and on revival.; 0 until the first counted event (stats/account.ts). */
   stats: Stats = changetype<Stats>(0);
 
   @inline get available(): bool { return (this.flags & DEST_F_AVAILABLE) != 0; }
@@ -89,7 +89,7 @@ import { free } from "./alloc";
 
 /** A dest record with the defaults of a fresh `new Dest()`, or null without memory. */
 export function newDest(): Dest | null {
-  const p = newRecordWithStats(offsetof<Dest>(), offsetof<Dest>("stats"));
+  const p = alloc(offsetof<Dest>());
   if (p == 0) return null;
   const d = changetype<Dest>(p);
   d.af = 4;

@@ -5,7 +5,7 @@ import { Service } from "./service";
 import { Slots } from "./slots";
 import { services } from "./services";
 import { DEST_F_AVAILABLE, DEST_F_OVERLOAD, DEST_F_DOWN } from "../abi/layout";
-import { estimatorAdd, estimatorRemove } from "../stats/estimator";
+import { estimatorAdd, estimatorRemove, estimatorReserve } from "../stats/estimator";
 import { schedAdded, schedRemoved, schedLoadChanged } from "../sched/registry";
 
 export const dests = new Slots<Dest>();
@@ -19,7 +19,7 @@ let nextOrder: i64 = 0;
 
 /** Room to link one more dest to svc (list and estimator), taken before anything changes. */
 export function reserveLink(svc: Service): bool {
-  return svc.dests.reserve(svc.dests.length + 1);
+  return svc.dests.reserve(svc.dests.length + 1) && estimatorReserve(1);
 }
 
 /** Link d at the head of svc's list (new or revived dest); reserveLink ran first. */

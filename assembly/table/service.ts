@@ -6,12 +6,12 @@
 // sched/registry.ts) and its statistics. Unmanaged: allocated by newService
 // from the one allocator and freed by freeService.
 import { Dest } from "./dest";
-import { Stats, newRecordWithStats, freeStats } from "../stats/stats";
+import { Stats, freeStats } from "../stats/stats";
 import { Vec, VEC_INLINE } from "./vec";
 
 /** Bytes of scheduler state kept inside the service record (s0..s5). */
 export const SCHED_INLINE_BYTES: usize = 24;
-import { free } from "./alloc";
+import { alloc, free } from "./alloc";
 
 @unmanaged export class Service {
   // First cache line (records are 128-byte blocks, so 128-byte aligned): what
@@ -41,7 +41,7 @@ import { free } from "./alloc";
   timeout: u32 = 0;
   netmask: u32 = 0xFFFFFFFF;
   mhPrime: u32 = 0;
-  /** Counters and rates of the whole service. */
+  /** Counters and rates of the whole service.; 0 until the first counted event (stats/account.ts). */
   stats: Stats = changetype<Stats>(0);
   s0: u32 = 0;
   s1: u32 = 0;
@@ -84,7 +84,7 @@ import { free } from "./alloc";
 
 /** A zeroed service record with the defaults of a fresh `new Service()`, or null without memory. */
 export function newService(): Service | null {
-  const p = newRecordWithStats(offsetof<Service>(), offsetof<Service>("stats"));
+  const p = alloc(offsetof<Service>());
   if (p == 0) return null;
   const s = changetype<Service>(p);
   s.af = 4;
