@@ -1,8 +1,9 @@
 // -R input (reference §5.9): one command per line, split on spaces, tabs and
 // CR without quoting; tokens exactly `ipvsadm` dropped; blank lines skipped.
 // wasmvs also skips `#` comment lines.
-import type { PackedWriter } from '../src/packed.js';
+import { PACKED_WORDS, type PackedWriter } from '../src/packed.js';
 import { fastRange } from './fastparse.js';
+import { packedLineWords, packedLine, PACKED_LINE } from '../control/bulk.js';
 
 export interface RestoreLine { line: number; argv: string[] }
 /** A line for the full parser, with the number of fast-path records before it. */
@@ -35,7 +36,14 @@ export function scanRestore(text: string, packed: PackedWriter | null): SlowLine
   for (let a = 0; a <= text.length; line++) {
     let nl = text.indexOf('\n', a);
     if (nl < 0) nl = text.length;
-    if (!packed || !fastRange(text, a, nl, packed)) {
+    if (text.startsWith(PACKED_LINE, a)) {
+      // Records a state file holds as they are (control/bulk.ts packedJournal).
+      const words = packedLineWords(text.slice(a, nl));
+      if (words !== null && packed) packed.append(words);
+      else if (words !== null) {
+        for (let i = 0; i < words.length / PACKED_WORDS; i++) out.push({ line: line + 1, argv: restoreArgv(packedLine(words, i))!, at: 0 });
+      } else out.push({ line: line + 1, argv: restoreArgv(text.slice(a, nl))!, at: packed ? packed.count : 0 });
+    } else if (!packed || !fastRange(text, a, nl, packed)) {
       const argv = restoreArgv(text.slice(a, nl));
       if (argv) out.push({ line: line + 1, argv, at: packed ? packed.count : 0 });
     }

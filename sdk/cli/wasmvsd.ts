@@ -5,6 +5,7 @@ import { totalmem } from 'node:os';
 import { Director } from '../src/director.js';
 import { version } from '../src/core/abi.gen.js';
 import { ControlHandler } from '../control/handler.js';
+import { listedChanges } from '../control/bulk.js';
 import { listenControl } from '../control/server.js';
 import { StateStore, readStateFile, completeLines } from '../control/state.js';
 import { commitApply, type ServerHooks } from '../control/server-core.js';
@@ -161,7 +162,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       if (fresh && journal !== null && journal.length > 64) store.replace(handler.stateHead(), journal);
       else store.record(journal);
     },
-    changed: (journal) => dp.configChanged(journal),
+    changed: (journal) => dp.configChanged(listedChanges(journal)),
     log,
   };
   const server = await listenControl(sock, handler, hooks);

@@ -81,9 +81,53 @@ export function packedLine(words: Uint32Array, i: number, prefixes = new Prefixe
   return line;
 }
 
-/** Lines for records 0..done-1 except the failed ones (failures in index order). */
+/**
+ * A state-file line holding packed records as they are (base64): what a big
+ * -R journals instead of one rendered -R line per record. scanRestore (the
+ * CLI's -R and the daemon's load) reads it back; compaction renders text.
+ */
+export const PACKED_LINE = '--packed ';
+/** Records from which a journal is packed lines: below it, -R lines a person reads. */
+export const PACKED_JOURNAL_MIN = 8192;
+/** Records per packed line (2.4 MB of base64). */
+const PACKED_LINE_RECORDS = 65536;
+
+/** The records of a `--packed` line, or null when it is not one (or not whole records). */
+export function packedLineWords(line: string): Uint32Array | null {
+  if (!line.startsWith(PACKED_LINE)) return null;
+  let end = line.length;
+  while (end > PACKED_LINE.length && (line.charCodeAt(end - 1) === 13 || line.charCodeAt(end - 1) === 32)) end--;
+  const text = line.slice(PACKED_LINE.length, end);
+  return /^[A-Za-z0-9+/]+={0,2}$/.test(text) ? decodePacked(text) : null;
+}
+
+/** Records 0..done-1 except the failed ones (failures in index order). */
+function applied(words: Uint32Array, done: number, failures: readonly { index: number }[]): Uint32Array {
+  if (failures.length === 0) return words.subarray(0, done * PACKED_WORDS);
+  const out = new Uint32Array((done - failures.length) * PACKED_WORDS);
+  let at = 0, f = 0;
+  for (let i = 0; i < done; i++) {
+    if (f < failures.length && failures[f].index === i) { f++; continue; }
+    out.set(words.subarray(i * PACKED_WORDS, (i + 1) * PACKED_WORDS), at);
+    at += PACKED_WORDS;
+  }
+  return out;
+}
+
+/**
+ * Journal lines for records 0..done-1 except the failed ones (failures in
+ * index order): one -R line each, or for PACKED_JOURNAL_MIN records and more
+ * the records themselves in `--packed` lines (no text to render, allocate
+ * and collect on the way to the acknowledgement).
+ */
 export function packedJournal(words: Uint32Array, done: number, failures: readonly { index: number }[]): string[] {
   const out: string[] = [];
+  if (done - failures.length >= PACKED_JOURNAL_MIN) {
+    const ok = applied(words, done, failures);
+    const step = PACKED_LINE_RECORDS * PACKED_WORDS;
+    for (let at = 0; at < ok.length; at += step) out.push(PACKED_LINE + encodePacked(ok.subarray(at, at + step)));
+    return out;
+  }
   const prefixes = new Prefixes();
   let f = 0;
   for (let i = 0; i < done; i++) {
@@ -91,6 +135,11 @@ export function packedJournal(words: Uint32Array, done: number, failures: readon
     out.push(packedLine(words, i, prefixes));
   }
   return out;
+}
+
+/** Journal lines for the data path's log: packed lines stand for too many changes to list (null). */
+export function listedChanges(journal: string[] | null): string[] | null {
+  return journal !== null && journal.some((l) => l.startsWith(PACKED_LINE)) ? null : journal;
 }
 
 const ADDS = new Set<number>([PACKED_OPS['add-service'], PACKED_OPS['add-server']]);

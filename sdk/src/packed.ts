@@ -42,6 +42,18 @@ export class PackedWriter {
     return at;
   }
 
+  /** Append whole records. */
+  append(records: Uint32Array): void {
+    const at = this.count * PACKED_WORDS;
+    if (at + records.length > this.words.length) {
+      const w = new Uint32Array(Math.max(this.words.length * 2, at + records.length));
+      w.set(this.words.subarray(0, at));
+      this.words = w;
+    }
+    this.words.set(records, at);
+    this.count += records.length / PACKED_WORDS;
+  }
+
   /** The records so far (a view), then start over. */
   take(): Uint32Array {
     const out = this.words.slice(0, this.count * PACKED_WORDS);

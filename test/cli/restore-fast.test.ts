@@ -57,6 +57,35 @@ describe('-R with packed records', () => {
     }), { numRuns: 100 });
   });
 
+  it('a big restore journals --packed lines that replay, with or without the packed path, to the same rules', async () => {
+    // 3,000 services × 3 dests = 12,000 records (over PACKED_JOURNAL_MIN), some of them failing.
+    const lines: string[] = [];
+    for (let s = 0; s < 3000; s++) {
+      const v = `198.18.${s >> 8}.${s & 255}:80`;
+      lines.push(`-A -t ${v} -s ${s % 2 ? 'rr' : 'wlc'}`);
+      for (let d = 0; d < 3; d++) lines.push(`-a -t ${v} -r 198.19.${d}.${s & 255}:8080 -m -w ${d + 1}${d === 2 ? ' -x 9 -y 3' : ''}`);
+      if (s % 500 === 7) lines.push(`-A -t ${v} -s rr`, `-a -t 198.18.99.${s & 255}:81 -r 198.19.0.1 -m`);
+    }
+    const a = await restore(lines.join('\n'), false, true);
+    expect(a.err).toBe('Service already exists\nService not defined\n'.repeat(6));
+    expect(a.journal.length).toBe(1);
+    expect(a.journal[0]).toMatch(/^--packed [A-Za-z0-9+/]+=*$/);
+    for (const packed of [true, false]) {
+      const replay = await restore(a.journal.join('\n') + '\n', false, packed);
+      expect(replay.err).toBe('');
+      expect(replay.rules).toBe(a.rules);
+    }
+    expect(a.rules.split('\n').length).toBe(12001);
+  });
+
+  it('a --packed line that is not whole records is refused like any line the parser cannot read', async () => {
+    for (const packed of [true, false]) {
+      const r = await restore('--packed AAAA\n-A -t 198.18.0.1:80 -s rr\n', false, packed);
+      expect(r.err).toBe("Try `wasmvsadm -h' or 'wasmvsadm --help' for more information.\n");
+      expect(r.code).toBe(255);
+    }
+  });
+
   it('reports each failing line and the status of the last one', async () => {
     const text = '-A -t 198.18.0.1:80 -s rr\n-A -t 198.18.0.1:80 -s rr\n-a -t 198.18.0.2:80 -r 198.19.0.1 -m\n-a -t 198.18.0.1:80 -r 198.19.0.1 -m';
     const r = await restore(text, false, true);

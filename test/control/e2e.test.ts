@@ -149,6 +149,39 @@ describe('wasmvsd + wasmvsadm', () => {
     }
   });
 
+  it('a -R of 10,000+ records is journaled as --packed lines; they replay after kill -9', async () => {
+    const sock4 = join(dir, 'fourth.sock');
+    const state4 = join(dir, 'fourth.rules');
+    const lines: string[] = [];
+    for (let s = 0; s < 2100; s++) {
+      const v = `198.18.${s >> 8}.${s & 255}:80`;
+      lines.push(`-A -t ${v} -s rr`);
+      for (let d = 1; d <= 4; d++) lines.push(`-a -t ${v} -r 198.19.${d}.${s & 255}:8080 -m -w ${d}`);
+    }
+    let d4 = await startDaemon(['proxy', '--socket', sock4, '--state', state4], sock4);
+    try {
+      const env4 = { WASMVS_SOCKET: sock4 };
+      expect(await wasmvsadm(['-R'], env4, lines.join('\n') + '\n')).toEqual({ code: 0, out: '', err: '' });
+      const file = readFileSync(state4, 'utf8');
+      expect(file).toMatch(/^--packed [A-Za-z0-9+/]+=*\n$/);
+      // The data path logs a bulk change, not the packed line.
+      expect(d4.log()).not.toContain('--packed');
+      const before = await wasmvsadm(['-S', '-n'], env4);
+      expect(before.out.split('\n').length).toBe(lines.length + 1);
+      d4.proc.kill('SIGKILL');
+      await d4.exited;
+      d4 = await startDaemon(['proxy', '--socket', sock4, '--state', state4], sock4);
+      expect(await wasmvsadm(['-S', '-n'], env4)).toEqual(before);
+      // Started from it, the daemon rewrote the file as rules a person reads.
+      const rewritten = readFileSync(state4, 'utf8');
+      expect(rewritten).not.toContain('--packed');
+      expect(rewritten.split('\n').length).toBe(lines.length + 1);
+    } finally {
+      d4.proc.kill('SIGTERM');
+      await d4.exited;
+    }
+  });
+
   it('SIGTERM: clean exit 0, socket removed', async () => {
     daemon!.proc.kill('SIGTERM');
     expect(await daemon!.exited).toBe(0);
