@@ -9,6 +9,8 @@ export const DAEMON_OPTIONS: readonly DaemonOption[] = [
   { name: '--socket', arg: 'PATH', modes: 'both', help: 'control socket, mode 0600 (default $WASMVS_SOCKET, /run/wasmvs/wasmvsd.sock as root, else $XDG_RUNTIME_DIR/wasmvs/wasmvsd.sock)' },
   { name: '--state', arg: 'FILE', modes: 'both', help: 'state file, rewritten on every change and restored at start (default $WASMVS_STATE, /var/lib/wasmvs/wasmvsd.rules as root, else $XDG_STATE_HOME/wasmvs/wasmvsd.rules)' },
   { name: '--config', arg: 'FILE', modes: 'both', help: 'rules in wasmvsadm -R syntax, applied at start only when there is no state file; re-read on SIGHUP' },
+  { name: '--store', arg: 'etcd://HOST:PORT/PREFIX', modes: 'both', help: 'keep the configuration in etcd, shared by every director on PREFIX; the state file keeps the last applied copy (docs/many-directors.md)' },
+  { name: '--name', arg: 'NAME', modes: 'both', help: "this director's name in the etcd membership (default the host name, plus the socket when --socket is given)" },
   { name: '--conn-tab-bits', arg: 'N', modes: 'both', help: 'connection table hash size 2^N, 8..20 (default 12, as IPVS)' },
   { name: '--memory-limit', arg: 'MiB', modes: 'both', help: "the core's memory budget, 16..4095 (default a quarter of the machine's memory)" },
   { name: '--cleanup', modes: 'gateway', help: 'remove what a gateway killed without its cleanup left (rules, routes, recorded sysctls) and exit; nothing is touched while a daemon answers on --socket' },

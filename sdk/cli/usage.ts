@@ -23,6 +23,7 @@ export function usageText(p: string): string {
   ${p} -Z [virtual-service]
   ${p} --set tcp tcpfin udp
   ${p} --drain [-t|u service -r server-address [--deadline s] [--wait] [--cancel]] [--json]
+  ${p} --directors [--json]      (directors sharing wasmvsd --store etcd://…)
   ${p} --start-daemon {master|backup} [daemon-options]
   ${p} --stop-daemon {master|backup}
   ${p} -h

@@ -8,6 +8,7 @@ import { socketPath, unsafeDir } from '../control/paths.js';
 import { ControlClient } from '../control/client.js';
 import type { Request } from '../control/protocol.js';
 import { runDrain } from './drain.js';
+import { runDirectors } from './directors.js';
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -48,6 +49,10 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       return await runDrain(takeSocket(argv).argv, {
         request: (r) => c.request(r as Request), out: io.out, err: io.err, sleep: (ms) => new Promise((res) => setTimeout(res, ms)),
       });
+    }
+    if (argv.includes('--directors')) {
+      const c = (client ??= new ControlClient(path));
+      return await runDirectors(takeSocket(argv).argv, { request: (r) => c.request(r as Request), out: io.out, err: io.err });
     }
     return await runArgv(argv, () => (client ??= new ControlClient(path)), io);
   } finally {

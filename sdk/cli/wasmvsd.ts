@@ -1,7 +1,7 @@
 // wasmvsd: owns one Director, serves the control socket, keeps the state
 // file, and runs the data path of its mode (proxy or gateway).
 import { readFileSync, unlinkSync } from 'node:fs';
-import { totalmem } from 'node:os';
+import { totalmem, hostname } from 'node:os';
 import { Director } from '../src/director.js';
 import { version } from '../src/core/abi.gen.js';
 import { ControlHandler } from '../control/handler.js';
@@ -18,6 +18,10 @@ import type { ConfigCmd } from '../control/protocol.js';
 import { underNpmExec, watchLauncher } from './launcher.js';
 import { explainStartError } from './install-hints.js';
 import { daemonUsageText, daemonVersionText } from './daemon-usage.js';
+import { attachEtcd, revisionLine, savedRevision } from './wasmvsd-etcd.js';
+
+/** Membership name: the host, and the socket when it is not the default one. */
+const defaultName = (socket?: string) => (socket ? `${hostname()}:${socket}` : hostname());
 
 /** Options the gateway data path parses itself (native-host/lib/gateway.ts). */
 const GATEWAY_OPTS = new Set(['--queue', '--burst', '--stride', '--verdict']);
@@ -27,6 +31,10 @@ export interface DaemonArgs {
   mode: Mode; socket?: string; state?: string; config?: string; connTabBits: number; memoryLimitMiB?: number; dataPathArgs: string[];
   /** gateway --cleanup: undo what a dead gateway left, serve nothing. */
   cleanup?: boolean;
+  /** etcd://HOST:PORT/PREFIX: the configuration lives in etcd (docs/many-directors.md). */
+  store?: string;
+  /** This director's name in the etcd membership. */
+  name?: string;
 }
 
 /** The gateway's cleanup, relative to this file in dist/sdk/cli/ (loaded on demand, like the data path). */
@@ -49,6 +57,8 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonArgs | string {
     if (name === '--socket') out.socket = value();
     else if (name === '--state') out.state = value();
     else if (name === '--config') out.config = value();
+    else if (name === '--store') out.store = value();
+    else if (name === '--name') out.name = value();
     else if (name === '--conn-tab-bits') {
       const v = value();
       // IPVS's CONFIG_IP_VS_TAB_BITS range.
@@ -63,11 +73,12 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonArgs | string {
     else if (GATEWAY_OPTS.has(name)) out.dataPathArgs!.push(name, value() ?? '');
     else if (!w.startsWith('-') && out.mode === undefined && (MODES as readonly string[]).includes(w)) out.mode = w as Mode;
     else return `unexpected argument ${w}`;
-    if ((name === '--socket' || name === '--state' || name === '--config') && !out[name.slice(2) as 'socket']) return `${name} needs a value`;
+    if (['--socket', '--state', '--config', '--store', '--name'].includes(name) && !out[name.slice(2) as 'socket']) return `${name} needs a value`;
   }
   if (!out.mode) return 'a mode is required: proxy or gateway';
   if (out.mode !== 'gateway' && out.dataPathArgs!.length) return `${out.dataPathArgs![0]} is a gateway option`;
   if (out.cleanup && out.mode !== 'gateway') return '--cleanup is a gateway option';
+  if (out.store !== undefined && !out.store.startsWith('etcd://')) return `--store ${out.store}: expected etcd://HOST:PORT/PREFIX (without --store the state file is the store)`;
   return out as DaemonArgs;
 }
 
@@ -142,7 +153,9 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     drain: dp.drain ? (req) => dp.drain!(req) : undefined, scratch, renewScratch: newScratch,
   });
   const saved = readStateFile(stateFile);
-  const store = new StateStore(stateFile, () => handler.stateText(), { log });
+  // With --store etcd: the state file also records the etcd revision it holds (a comment line).
+  let etcdRevision = args.store && saved !== null ? savedRevision(completeLines(saved).text) : 0;
+  const store = new StateStore(stateFile, () => handler.stateText() + (etcdRevision ? revisionLine(etcdRevision) + '\n' : ''), { log });
   if (saved !== null) {
     const { text, torn } = completeLines(saved);
     if (torn !== null) log(`${stateFile}: torn last line ignored (never acknowledged): ${JSON.stringify(torn.slice(0, 80))}`);
@@ -165,6 +178,10 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     changed: (journal) => dp.configChanged(listedChanges(journal)),
     log,
   };
+  const etcd = args.store ? await attachEtcd({
+    url: args.store, name: args.name ?? defaultName(args.socket), mode: args.mode, handler, hooks, newScratch, revision: etcdRevision,
+    setRevision: (rev) => { etcdRevision = rev; }, markDirty: () => store.markDirty(), log,
+  }) : null;
   const server = await listenControl(sock, handler, hooks);
   try {
     await dp.start(director);
@@ -185,6 +202,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       server.close();
       try { unlinkSync(sock); } catch { /* already gone */ }
       await dp.stop(5000);
+      await etcd?.close();
       resolve(0);
     };
     process.once('SIGTERM', () => void stop('SIGTERM'));

@@ -96,6 +96,7 @@ export class ControlHandler {
         case 'connections': return { id: req.id, ok: true, connections: this.connectionList() };
         case 'timeouts': return { id: req.id, ok: true, timeouts: this.timeouts() };
         case 'daemons': return { id: req.id, ok: true, daemons: [] };
+        case 'directors': throw new Unavailable('--directors (one director with a state file; start wasmvsd with --store etcd://HOST:PORT/PREFIX)');
         case 'drain':
         case 'drains':
           if (!this.opts.drain) throw new Unavailable(`draining (the ${this.opts.dataPath} data path cannot drain)`);

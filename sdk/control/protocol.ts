@@ -33,6 +33,8 @@ export type Request =
   | { id: number; op: 'connections' }
   | { id: number; op: 'timeouts' }
   | { id: number; op: 'daemons' }
+  /** The directors sharing this daemon's etcd store (--store etcd://…), with their applied revision. */
+  | { id: number; op: 'directors' }
   | ({ id: number } & DrainRequest);
 
 /**
@@ -84,6 +86,15 @@ export interface ConnEntry {
 
 export interface Hello { ipvsVersion: string; size: number; abiVersion: number; mode: string; dataPath: string }
 export interface Timeouts { tcp: number; tcpfin: number; udp: number }
+/** One director registered in etcd (its lease holds while it runs). */
+export interface DirectorEntry {
+  name: string; pid: number; host: string; mode: string;
+  /** Last revision of the configuration it applied. */
+  revision: number;
+  connections: number;
+  since: string; updated: string;
+}
+
 export interface DaemonInfo { state: 'master' | 'backup'; mcastIfn: string; syncid: number }
 
 export type ReplyBody =
@@ -94,11 +105,13 @@ export type ReplyBody =
   | { connections: ConnEntry[] }
   | { timeouts: Timeouts }
   | { daemons: DaemonInfo[] }
+  /** revision: of the newest configuration change in etcd (a director that applied it is current). */
+  | { directors: DirectorEntry[]; revision: number }
   | { drains: DrainInfo[] };
 
 export type Reply = ({ id: number; ok: true } & ReplyBody) | { id: number; ok: false; error: ErrorInfo };
 
-const OPS = new Set(['hello', 'apply', 'list', 'connections', 'timeouts', 'daemons', 'drain', 'drains']);
+const OPS = new Set(['hello', 'apply', 'list', 'connections', 'timeouts', 'daemons', 'directors', 'drain', 'drains']);
 const CMD_OPS = new Set(['add-service', 'edit-service', 'delete-service', 'flush', 'add-server', 'edit-server',
   'delete-server', 'zero', 'set', 'start-daemon', 'stop-daemon']);
 

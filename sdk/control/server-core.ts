@@ -14,6 +14,8 @@ export interface ServerHooks {
   /** After a durable change, and after a rollback that re-created objects: tell the data path. */
   changed(journal: string[] | null, fresh?: boolean): void;
   log(message: string): void;
+  /** A store that answers some requests itself, asynchronously (etcd: writes, --directors); null = the handler's. */
+  take?(req: Request): Promise<Reply> | null;
 }
 
 const errnoOf = (e: unknown): string => {
@@ -60,7 +62,9 @@ export function badRequest(message: string, id = 0): Reply {
   return { id, ok: false, error: { code: 'EBADREQUEST', message: `wasmvsd: ${message}` } };
 }
 
-export function replyTo(line: string, handler: ControlHandler, hooks: ServerHooks): Reply {
+export function replyTo(line: string, handler: ControlHandler, hooks: ServerHooks & { take?: undefined }): Reply;
+export function replyTo(line: string, handler: ControlHandler, hooks: ServerHooks): Reply | Promise<Reply>;
+export function replyTo(line: string, handler: ControlHandler, hooks: ServerHooks): Reply | Promise<Reply> {
   let v: unknown;
   try {
     v = JSON.parse(line);
@@ -74,6 +78,8 @@ export function replyTo(line: string, handler: ControlHandler, hooks: ServerHook
     const id = typeof raw === 'number' && Number.isSafeInteger(raw) ? raw : 0;
     return badRequest(req, id);
   }
+  const taken = hooks.take?.(req);
+  if (taken) return taken;
   if (req.op !== 'apply') return handler.handle(req);
   if (req.packed !== undefined) return packedReply(req, handler, hooks);
   let out: ReturnType<ControlHandler['apply']>;

@@ -97,15 +97,15 @@ export class ControlSession {
     const listing = op !== undefined && this.handler.listingSize(op) > SMALL_LISTING;
     if (listing) await this.takeListingTurn();
     try {
-      if (!this.done) await this.write(this.replyTo(line));
+      if (!this.done) await this.write(await this.replyTo(line));
     } finally {
       if (listing) this.giveListingTurn();
     }
   }
 
-  private replyTo(line: string): Reply {
+  private async replyTo(line: string): Promise<Reply> {
     try {
-      return replyTo(line, this.handler, this.hooks);
+      return await replyTo(line, this.handler, this.hooks);
     } catch (e) {
       this.hooks.log(`control: request failed: ${e instanceof Error ? e.stack : String(e)}`);
       return { id: 0, ok: false, error: { code: 'EINTERNAL', message: 'wasmvsd: internal error' } };
