@@ -2,6 +2,7 @@
 // namespaces). Every loop and wait is bounded; each prints one line per event.
 //   tcp-server ADDR PORT MAX        echo "echo:<local address>:<data hex>" per connection, log "got ..."
 //   tcp-client VIP PORT COUNT SIZE  COUNT sequential connections of SIZE random bytes, "reply ..." lines
+//                                   (addresses IPv4 or IPv6; an IPv6 peer is printed as [address]:port)
 //   udp-server ADDR PORT MAX        same for datagrams
 //   udp-client VIP PORT SIZE        one datagram, "udp-reply ..." line
 //   tcp-greet ADDR PORT             writes "hello:<local address>\n" on every connection
@@ -10,6 +11,10 @@
 import net from 'node:net';
 import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
+
+/** address:port, the address in brackets when it is IPv6. */
+const hostPort = (a, p) => `${a.includes(':') ? `[${a}]` : a}:${p}`;
+const udpType = (a) => (a.includes(':') ? 'udp6' : 'udp4');
 
 const [mode, addr, portText, a3, a4] = process.argv.slice(2);
 const port = Number(portText);
@@ -35,7 +40,7 @@ if (mode === 'tcp-server') {
     const data = randomBytes(size).toString('hex');
     let peer = '-';
     const c = net.connect(port, addr, () => {
-      peer = `${c.remoteAddress}:${c.remotePort}`;
+      peer = hostPort(c.remoteAddress, c.remotePort);
       console.log(`sent ${data}`);
       c.end(Buffer.from(data, 'hex'));
     });
@@ -44,7 +49,10 @@ if (mode === 'tcp-server') {
     c.on('data', (d) => parts.push(d));
     c.on('end', () => {
       clearTimeout(timer);
-      const [, served, hex] = Buffer.concat(parts).toString().split(':');
+      // "echo:<address>:<hex>": the address may hold colons (IPv6), the hex never does.
+      const text = Buffer.concat(parts).toString();
+      const served = text.slice(text.indexOf(':') + 1, text.lastIndexOf(':'));
+      const hex = text.slice(text.lastIndexOf(':') + 1);
       console.log(`reply ${i} ${served} ${peer} ${hex === data ? 'ok' : 'bad'}`);
       resolve();
     });
@@ -55,7 +63,7 @@ if (mode === 'tcp-server') {
   process.exit(0);
 } else if (mode === 'udp-server') {
   let left = Number(a3);
-  const s = dgram.createSocket('udp4');
+  const s = dgram.createSocket(udpType(addr));
   s.on('message', (m, r) => {
     console.log(`got ${m.toString('hex')} for ${addr} from ${r.address}`);
     s.send(`echo:${addr}:${m.toString('hex')}`, r.port, r.address, () => { if (--left === 0) s.close(); });
@@ -63,9 +71,9 @@ if (mode === 'tcp-server') {
   s.bind(port, addr, () => console.log('ready'));
 } else if (mode === 'udp-client') {
   const data = randomBytes(Number(a3));
-  const s = dgram.createSocket('udp4');
+  const s = dgram.createSocket(udpType(addr));
   s.on('message', (m, r) => {
-    console.log(`udp-reply ${m.toString()} from ${r.address}:${r.port}`);
+    console.log(`udp-reply ${m.toString()} from ${hostPort(r.address, r.port)}`);
     process.exit(0);
   });
   console.log(`sent ${data.toString('hex')}`);
