@@ -7,19 +7,23 @@ import { alloc, free } from "./alloc";
 
 /** A real server record in linear memory (unmanaged; newDest/freeDest). */
 @unmanaged export class Dest {
-  // First cache line (128-byte blocks, aligned): what a pick and the decision
-  // record read.
+  // First cache line (blocks of 16-byte classes): what a pick and the
+  // decision record read. Small fields are stored packed (af, method and the
+  // tunnel type/flags in bytes, the ports in halves) behind u32 accessors.
   id: u32 = 0;
   svcId: u32 = 0;
-  af: u32 = 4;
   a0: u32 = 0;
   a1: u32 = 0;
   a2: u32 = 0;
   a3: u32 = 0;
-  port: u32 = 0;
+  private port16: u16 = 0;
+  private tunPort16: u16 = 0;
+  private af8: u8 = 4;
+  private method8: u8 = 3;
+  private tunType8: u8 = 0;
+  private tunFlags8: u8 = 0;
   weight: i32 = 1;
   flags: u32 = DEST_F_AVAILABLE;
-  method: u32 = 3;
   activeconns: u32 = 0;
   inactconns: u32 = 0;
   persistconns: u32 = 0;
@@ -27,9 +31,6 @@ import { alloc, free } from "./alloc";
   lastWeight: i32 = 1;
   uThreshold: u32 = 0;
   lThreshold: u32 = 0;
-  tunType: u32 = 0;
-  tunFlags: u32 = 0;
-  tunPort: u32 = 0;
   /** List order key: smaller is nearer the head. New dests take a fresh minimum. */
   order: i64 = 0;
   /** Slot in a scheduler's load heap; -1 when not in one. */
@@ -41,15 +42,31 @@ import { alloc, free } from "./alloc";
   tnext: Dest | null = null;
   /** lblc/lblcr cache entries pointing here (ip_vs_dest_hold in the kernel's caches). */
   cacheRefs: u32 = 0;
-  /** Its id was dropped by the trash sweep while caches still held it: freed by the last putDest. */
-  dropped: bool = false;
   /** When refcnt last dropped to 0 (trash expiry), seconds. */
   idleSince: u32 = 0;
   /** TUN outer source (IPv4, host order) and route MTU towards this server; 0 = the gwConfig default. */
   tunSrc: u32 = 0;
   tunMtu: u32 = 0;
-  /** Counters and rates; kept in the trash and on revival.; 0 until the first counted event (stats/account.ts). */
+  /** Counters and rates; kept in the trash and on revival; 0 until the first counted event (stats/account.ts). */
   stats: Stats = changetype<Stats>(0);
+  /** Its id was dropped by the trash sweep while caches still held it: freed by the last putDest. */
+  dropped: bool = false;
+
+  /** 4 or 6. */
+  @inline get af(): u32 { return this.af8; }
+  @inline set af(v: u32) { this.af8 = <u8>v; }
+  /** Forwarding method (METHOD_*). */
+  @inline get method(): u32 { return this.method8; }
+  @inline set method(v: u32) { this.method8 = <u8>v; }
+  /** Port (0..65535; 0 = the packet's virtual port). */
+  @inline get port(): u32 { return this.port16; }
+  @inline set port(v: u32) { this.port16 = <u16>v; }
+  @inline get tunType(): u32 { return this.tunType8; }
+  @inline set tunType(v: u32) { this.tunType8 = <u8>v; }
+  @inline get tunFlags(): u32 { return this.tunFlags8; }
+  @inline set tunFlags(v: u32) { this.tunFlags8 = <u8>v; }
+  @inline get tunPort(): u32 { return this.tunPort16; }
+  @inline set tunPort(v: u32) { this.tunPort16 = <u16>v; }
 
   @inline get available(): bool { return (this.flags & DEST_F_AVAILABLE) != 0; }
   /**

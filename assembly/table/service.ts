@@ -9,8 +9,8 @@ import { Dest } from "./dest";
 import { Stats, freeStats } from "../stats/stats";
 import { Vec, VEC_INLINE } from "./vec";
 
-/** Bytes of scheduler state kept inside the service record (s0..s5). */
-export const SCHED_INLINE_BYTES: usize = 24;
+/** Bytes of scheduler state kept inside the service record (s0..s3: rr, wrr, the load heap header). */
+export const SCHED_INLINE_BYTES: usize = 16;
 import { alloc, free } from "./alloc";
 
 @unmanaged export class Service {
@@ -47,12 +47,9 @@ import { alloc, free } from "./alloc";
   s1: u32 = 0;
   s2: u32 = 0;
   s3: u32 = 0;
-  s4: u32 = 0;
-  s5: u32 = 0;
   d0: usize = 0;
   d1: usize = 0;
   d2: usize = 0;
-  d3: usize = 0;
 
   /** Address of the inline scheduler-state area (SCHED_INLINE_BYTES). */
   @inline get inlineState(): usize {
@@ -90,7 +87,7 @@ export function newService(): Service | null {
   s.af = 4;
   s.proto = 6;
   s.netmask = 0xFFFFFFFF;
-  // The dest list starts in the record's own four slots.
+  // The dest list starts in the record's own VEC_INLINE slots.
   s.dinl = p + offsetof<Service>("d0");
   s.dptr = s.dinl;
   s.dcap = VEC_INLINE;
