@@ -73,4 +73,28 @@ describe('memory budget', () => {
     expect(d.connectionCount()).toBe(0);
     expect(d.counter(counters.CNT_DROP_ENTRY)).toBe(40);
   });
+
+  it('one service with one destination costs at most 256 allocator bytes at 100,000 services', async () => {
+    // Issue 10's memory target, counted in the core's own allocator bytes (records, handle
+    // slots, index, arrays; stats blocks are made at an object's first counted event).
+    const d = await director(9);
+    const n = 100000;
+    const addr = (i: number) => `198.${18 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
+    const before = d.core.x.memAllocated();
+    for (let i = 0; i < n; i++) {
+      const k = { protocol: 'udp' as const, address: addr(i), port: 80 };
+      d.addService(k, { scheduler: 'rr', ops: true });
+      d.addDest(k, { address: '198.19.255.254', port: 8080 });
+    }
+    const per = (d.core.x.memAllocated() - before) / n;
+    expect(d.services().length).toBe(n);
+    expect(per).toBeLessThanOrEqual(256);
+    // The first counted events make the two stats blocks; the figures read as counted.
+    const k = { protocol: 'udp' as const, address: addr(n - 1), port: 80 };
+    const r = d.packet({ protocol: 'udp', direction: 'in', client: { address: '198.18.250.1', port: 4000 }, virtual: { address: k.address, port: 80 }, length: 100 }, 1)[0];
+    expect(r.ok).toBe(true);
+    expect(d.core.x.memAllocated()).toBeGreaterThan(before + per * n);
+    expect(d.service(k).stats).toEqual({ conns: 1, inpkts: 1, outpkts: 0, inbytes: 100, outbytes: 0 });
+    expect(d.service({ ...k, address: addr(0) }).stats.conns).toBe(0);
+  }, 120000);
 });
