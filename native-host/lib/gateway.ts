@@ -8,13 +8,18 @@ import type { Director } from '../../sdk/src/director.js';
 import { loadNativeQueue, type NativeQueue, type NativeQueueClass, type VerdictMode } from './addon.js';
 import { ruleSet, removeRules, run, deferred, RuleSync, type AsyncExec, type Exec, type QueueSpec, type RuleSet } from './rules.js';
 import { TunnelRouteCache } from './routes.js';
+import { packedSpan } from './records.js';
 import { parseKernelQueues, type GatewaySource, type KernelQueue } from './metrics.js';
 import { restoreRecorded, SysctlRecordFile, type SysctlRecord } from './sysctl-record.js';
 
 export interface GatewayOptions extends QueueSpec {
   /** Packets per read and per gwBurst call. */
   burst: number;
-  /** Bytes per packet record (header + copied bytes), a multiple of 4. */
+  /**
+   * Bytes per packet record (header + copied bytes), a multiple of 4; 0 (the
+   * default): packed records, each as long as its packet, so packets up to
+   * 65,531 bytes (all NFQUEUE copies) go through whole.
+   */
   stride: number;
   /** false: one verdict message per packet (benchmark comparisons only). */
   batch?: boolean;
@@ -24,7 +29,9 @@ export interface GatewayOptions extends QueueSpec {
   sysctlRecord?: string;
 }
 
-export const GATEWAY_DEFAULTS: GatewayOptions = { first: 0, last: 0, failOpen: true, burst: 64, stride: 4096 };
+export const GATEWAY_DEFAULTS: GatewayOptions = { first: 0, last: 0, failOpen: true, burst: 64, stride: L.GW_STRIDE_PACKED };
+/** The most NFQUEUE copies of one packet (its u16 attribute length less the header). */
+const MAX_COPY = 65531;
 
 const USAGE = 'gateway options: --queue N|A:B, --fail-open|--fail-closed, --burst N (1..max), --stride BYTES, --verdict batch|per-packet';
 
@@ -55,7 +62,7 @@ export function parseGatewayArgs(argv: readonly string[]): GatewayOptions {
     else throw new Error(`unknown gateway option ${argv[i]}; ${USAGE}`);
   }
   if (o.stride % 4 !== 0) throw new Error(`--stride must be a multiple of 4, got ${o.stride}`);
-  if (o.burst * o.stride > L.REGION_PACKETS_SIZE) {
+  if (o.stride !== L.GW_STRIDE_PACKED && o.burst * o.stride > L.REGION_PACKETS_SIZE) {
     throw new Error(`--burst ${o.burst} × --stride ${o.stride} exceeds the core's packet region (${L.REGION_PACKETS_SIZE} bytes)`);
   }
   return o;
@@ -117,6 +124,8 @@ export class Gateway {
 
   async start(director: Director): Promise<void> {
     this.director = director;
+    // A packet the core cannot take whole (cut by the copy range) gets the fail verdict.
+    director.core.x.gwOptions(this.opts.failOpen ? L.GW_OPT_FAIL_OPEN : 0);
     removeRules(this.exec); // whatever a crashed run left
     this.sync.reset();
     // A run that died left its sysctls changed: back to the originals before we read them again.
@@ -143,7 +152,8 @@ export class Gateway {
   private bind(Native: NativeQueueClass): void {
     for (let q = this.opts.first; q <= this.opts.last; q++) {
       // gso off: the kernel segments before queueing, so every packet fits a record and TUN may grow it.
-      const nq = new Native({ queue: q, copyRange: this.opts.stride - L.GW_REC_HEADER, failOpen: this.opts.failOpen, gso: false, batch: this.opts.batch ?? true,
+      const copyRange = this.opts.stride === L.GW_STRIDE_PACKED ? MAX_COPY : this.opts.stride - L.GW_REC_HEADER;
+      const nq = new Native({ queue: q, copyRange, failOpen: this.opts.failOpen, gso: false, batch: this.opts.batch ?? true,
         verdictMode: this.opts.verdict ?? 'batch',
         maxLen: QUEUE_MAXLEN, rcvBuf: QUEUE_RCVBUF });
       this.queues.push(nq);
@@ -180,9 +190,10 @@ export class Gateway {
     const x = d.core.x;
     const base = d.core.base;
     const { burst, stride } = this.opts;
+    const bytes = stride === L.GW_STRIDE_PACKED ? L.REGION_PACKETS_SIZE : burst * stride;
     let total = 0;
     for (let b = 0; b < maxBursts; b++) {
-      const n = nq.read(new Uint8Array(x.memory.buffer, base + L.REGION_PACKETS, burst * stride), stride, burst);
+      const n = nq.read(new Uint8Array(x.memory.buffer, base + L.REGION_PACKETS, bytes), stride, burst);
       if (n <= 0) break;
       let r: number;
       try {
@@ -195,7 +206,7 @@ export class Gateway {
       // Memory may have grown during the call: views are taken afresh.
       const mem = x.memory.buffer;
       if (r !== n) this.failBurst(nq, n, r);
-      else nq.verdicts(new Uint8Array(mem, base + L.REGION_LIST, n * L.GW_VER_SIZE), n, new Uint8Array(mem, base + L.REGION_PACKETS, n * stride));
+      else nq.verdicts(new Uint8Array(mem, base + L.REGION_LIST, n * L.GW_VER_SIZE), n, new Uint8Array(mem, base + L.REGION_PACKETS, bytes));
       total += n;
       if (n < burst) break;
     }
@@ -208,9 +219,13 @@ export class Gateway {
     const d = this.director!;
     const mem = new DataView(d.core.x.memory.buffer);
     const base = d.core.base;
+    const packed = this.opts.stride === L.GW_STRIDE_PACKED;
+    let rec = 0;
     for (let i = 0; i < n; i++) {
       const v = base + L.REGION_LIST + i * L.GW_VER_SIZE;
-      mem.setUint32(v + L.GW_VER_ID, mem.getUint32(base + L.REGION_PACKETS + i * this.opts.stride + L.GW_REC_ID, true), true);
+      const at = base + L.REGION_PACKETS + (packed ? rec : i * this.opts.stride);
+      mem.setUint32(v + L.GW_VER_ID, mem.getUint32(at + L.GW_REC_ID, true), true);
+      if (packed) rec += packedSpan(mem.getUint32(at + L.GW_REC_LEN, true));
       mem.setUint32(v + L.GW_VER_VERDICT, this.opts.failOpen ? 1 : 0, true);
       for (const f of [L.GW_VER_FLAGS, L.GW_VER_MARK, L.GW_VER_OFF, L.GW_VER_LEN]) mem.setUint32(v + f, 0, true);
     }

@@ -2,16 +2,18 @@
 // uv_poll readiness callback. The native class is a constructor parameter
 // so tests of the surrounding host can pass a fake.
 import { loadNativeQueue, type NativeQueue, type NativeQueueClass, type NfQueueOptions, type NfQueueStats } from './addon.js';
-import { REC, VER, NF, packetAt, writeVerdicts } from './records.js';
+import { REC, VER, NF, STRIDE_PACKED, packedSpan, packetAt, recordOffsets, writeVerdicts } from './records.js';
 
 export interface BurstOptions {
   /** Packets per read (and per verdict flush). */
   burst?: number;
-  /** Bytes per packet record, header included; a multiple of 4. */
+  /** Bytes per packet record, header included; a multiple of 4. 0: packed records (see records.ts). */
   stride?: number;
+  /** Packed records: bytes of the burst buffer (default: room for `burst` records of the copy range). */
+  bufferBytes?: number;
 }
 
-/** Handles one burst: `n` records in `packets`; must fill `verdicts` and return how many it wrote. */
+/** Handles one burst: `n` records in `packets` (stride 0: packed, see recordOffsets); must fill `verdicts` and return how many it wrote. */
 export type BurstHandler = (packets: Uint8Array, stride: number, n: number, verdicts: Uint8Array) => { count: number; payloads?: Uint8Array };
 
 export class Queue {
@@ -29,8 +31,9 @@ export class Queue {
     const copy = options.copyRange ?? 0xffff;
     this.stride = options.stride ?? (REC.HEADER + copy + 3) & ~3;
     if (this.burst < 1 || this.burst > 4096) throw new RangeError(`burst must be 1..4096, got ${this.burst}`);
-    if (this.stride % 4 !== 0 || this.stride < REC.HEADER + 40) throw new RangeError(`bad record stride ${this.stride}`);
-    this.packets = new Uint8Array(this.burst * this.stride);
+    const packed = this.stride === STRIDE_PACKED;
+    if (!packed && (this.stride % 4 !== 0 || this.stride < REC.HEADER + 40)) throw new RangeError(`bad record stride ${this.stride}`);
+    this.packets = new Uint8Array(packed ? options.bufferBytes ?? this.burst * packedSpan(copy) : this.burst * this.stride);
     this.verdicts = new Uint8Array(this.burst * VER.STRIDE);
     this.onError = onError;
     this.failVerdict = options.failOpen === false ? NF.DROP : NF.ACCEPT;
@@ -76,7 +79,7 @@ export class Queue {
   /** Fills the verdict buffer with the fail verdict for the `n` packets read. */
   private failBurst(n: number): number {
     const list = [];
-    for (let i = 0; i < n; i++) list.push({ id: packetAt(this.packets, this.stride, i).id, verdict: this.failVerdict });
+    for (const at of recordOffsets(this.packets, this.stride, n)) list.push({ id: packetAt(this.packets, this.stride, 0, at).id, verdict: this.failVerdict });
     return writeVerdicts(this.verdicts, list);
   }
 

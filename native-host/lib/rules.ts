@@ -11,7 +11,12 @@
 //     IPVS-style director: rewritten before routing they would be martians
 //     (or fail rp_filter); after it, the route (to the client) is decided
 //     and nothing checks the source again;
-//   - raw WASMVS-GW-RAW, from PREROUTING: both, untracked.
+//   - raw WASMVS-GW-RAW, from PREROUTING: both, untracked;
+//   - raw WASMVS-GW-DEFRAG, jumped to from nowhere: one `-m socket` rule,
+//     whose presence turns on the kernel's defragmentation (nf_defrag, at
+//     PREROUTING priority -400, before raw) in the namespace and nothing
+//     else, so the queue sees reassembled datagrams, as IPVS does; the
+//     kernel fragments them again on output (or answers frag-needed).
 // Start and stop clean up synchronously (removeRules). Configuration changes
 // go through RuleSync: asynchronous, and a diff against what it installed, so
 // a change costs one iptables-restore per family whose chains changed and one
@@ -26,6 +31,7 @@ export interface ServiceView { service: ServiceInfo; dests: readonly DestInfo[] 
 export const CHAIN = 'WASMVS-GW';
 export const FWD_CHAIN = 'WASMVS-GW-FWD';
 export const RAW_CHAIN = 'WASMVS-GW-RAW';
+export const DEFRAG_CHAIN = 'WASMVS-GW-DEFRAG';
 export { RULE_PREF };
 
 export interface QueueSpec { first: number; last: number; failOpen: boolean }
@@ -142,6 +148,8 @@ class Collect {
     for (const m of requests) this.out.mangle.push(`-A ${CHAIN} ${m} ${queueTarget(q)}`);
     for (const m of replies) this.out.forward.push(`-A ${FWD_CHAIN} ${m} ${queueTarget(q)}`);
     for (const m of [...requests, ...replies]) this.out.raw.push(`-A ${RAW_CHAIN} ${m} -j CT --notrack`);
+    // Never evaluated (no jump leads here): loading the socket match enables nf_defrag (xt_socket).
+    if (requests.length + replies.length) this.out.raw.push(`-A ${DEFRAG_CHAIN} -m socket -j RETURN`);
     return this.out;
   }
 }
@@ -211,6 +219,8 @@ function removeFamily(f: Family, exec: Exec): void {
     try { exec(f.iptables, ['-t', table, '-F', chain]); } catch { /* no chain */ }
     try { exec(f.iptables, ['-t', table, '-X', chain]); } catch { /* no chain */ }
   }
+  try { exec(f.iptables, ['-t', 'raw', '-F', DEFRAG_CHAIN]); } catch { /* no chain */ }
+  try { exec(f.iptables, ['-t', 'raw', '-X', DEFRAG_CHAIN]); } catch { /* no chain */ }
   deleteRoutes(f.ip, exec);
 }
 
@@ -250,7 +260,7 @@ export class RuleSync {
   }
 
   private async family(f: Family, st: FamilyState, rs: FamilyRules): Promise<string[]> {
-    const want = new Map([['raw', restoreText('raw', [RAW_CHAIN], rs.raw)],
+    const want = new Map([['raw', restoreText('raw', [RAW_CHAIN, DEFRAG_CHAIN], rs.raw)],
       ['mangle', restoreText('mangle', [CHAIN, FWD_CHAIN], [...rs.mangle, ...rs.forward])]]);
     let input = '';
     for (const [table, text] of want) {

@@ -3,7 +3,7 @@
 // run's leftovers are found, and the daemon options.
 import { describe, expect, it } from 'vitest';
 import { layout as L } from '../../sdk/src/core/abi.gen.js';
-import { ruleSet, RuleSync, removeRules, cidrs, deferred, CHAIN, FWD_CHAIN, RAW_CHAIN, RULE_PREF, type Exec } from '../../native-host/lib/rules.js';
+import { ruleSet, RuleSync, removeRules, cidrs, deferred, CHAIN, FWD_CHAIN, RAW_CHAIN, DEFRAG_CHAIN, RULE_PREF, type Exec } from '../../native-host/lib/rules.js';
 import { DR_MARK_SELECTOR, TunnelRouteCache, tunnelConfig, tunnelRoutes } from '../../native-host/lib/routes.js';
 import { Gateway, GATEWAY_DEFAULTS, parseGatewayArgs } from '../../native-host/lib/gateway.js';
 import type { NativeQueue, NfQueueOptions } from '../../native-host/lib/addon.js';
@@ -88,8 +88,8 @@ describe('gateway rules', () => {
     };
     const sync = new RuleSync(deferred(exec));
     await sync.apply(ruleSet(await view(['route']), { first: 0, last: 0, failOpen: true }));
-    expect(calls[0]).toBe(`iptables-restore --noflush <<*raw\n:${RAW_CHAIN} - [0:0]\n-A ${RAW_CHAIN} -d ${VIP}/32 -p tcp --dport 80 -j CT --notrack\n-A ${RAW_CHAIN} -d ${VIP}/32 -p icmp -j CT --notrack\n-A ${RAW_CHAIN} -m mark --mark 7 -j CT --notrack\n` +
-      `-I PREROUTING 1 -j ${RAW_CHAIN}\nCOMMIT\n` +
+    expect(calls[0]).toBe(`iptables-restore --noflush <<*raw\n:${RAW_CHAIN} - [0:0]\n:${DEFRAG_CHAIN} - [0:0]\n-A ${RAW_CHAIN} -d ${VIP}/32 -p tcp --dport 80 -j CT --notrack\n-A ${RAW_CHAIN} -d ${VIP}/32 -p icmp -j CT --notrack\n-A ${RAW_CHAIN} -m mark --mark 7 -j CT --notrack\n` +
+      `-A ${DEFRAG_CHAIN} -m socket -j RETURN\n-I PREROUTING 1 -j ${RAW_CHAIN}\nCOMMIT\n` +
       `*mangle\n:${CHAIN} - [0:0]\n:${FWD_CHAIN} - [0:0]\n` +
       `-A ${CHAIN} -d ${VIP}/32 -p tcp --dport 80 -j NFQUEUE --queue-num 0 --queue-bypass\n-A ${CHAIN} -d ${VIP}/32 -p icmp -j NFQUEUE --queue-num 0 --queue-bypass\n` +
       `-A ${CHAIN} -m mark --mark 7 -j NFQUEUE --queue-num 0 --queue-bypass\n-I PREROUTING 1 -j ${CHAIN}\n-I FORWARD 1 -j ${FWD_CHAIN}\nCOMMIT\n`);
@@ -106,6 +106,7 @@ describe('gateway rules', () => {
     expect(calls).toContain(`iptables -t mangle -X ${CHAIN}`);
     expect(calls).toContain(`iptables -t mangle -X ${FWD_CHAIN}`);
     expect(calls).toContain(`iptables -t raw -X ${RAW_CHAIN}`);
+    expect(calls).toContain(`iptables -t raw -X ${DEFRAG_CHAIN}`);
     expect(calls).toContain(`ip rule del pref ${RULE_PREF}`);
     expect(jumps.size).toBe(0);
   });
