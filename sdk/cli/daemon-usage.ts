@@ -18,7 +18,7 @@ export const DAEMON_OPTIONS: readonly DaemonOption[] = [
   { name: '--fail-open', modes: 'gateway', help: 'while no consumer is bound the kernel accepts VIP packets (default)' },
   { name: '--fail-closed', modes: 'gateway', help: 'while no consumer is bound the kernel drops them' },
   { name: '--burst', arg: 'N', modes: 'gateway', help: 'packets read and decided per burst (default 64)' },
-  { name: '--stride', arg: 'BYTES', modes: 'gateway', help: 'bytes per packet record, a multiple of 4 (default 4096)' },
+  { name: '--stride', arg: 'BYTES', modes: 'gateway', help: 'bytes per packet record, a multiple of 4 (default: packed records, each as long as its packet, up to 65531)' },
   { name: '--verdict', arg: 'batch|per-packet', modes: 'gateway', help: 'verdicts batched per burst (default) or one message per packet' },
   { name: '--help', modes: 'both', help: 'this text' },
   { name: '--version', modes: 'both', help: 'the package version and the core ABI version' },
