@@ -24,6 +24,7 @@ export function usageText(p: string): string {
   ${p} --set tcp tcpfin udp
   ${p} --drain [-t|u service -r server-address [--deadline s] [--wait] [--cancel]] [--json]
   ${p} --directors [--json]      (directors sharing wasmvsd --store etcd://…)
+  ${p} --dry-run -a|e|d|E|D … [--json]   (what the change would move; nothing is changed)
   ${p} --start-daemon {master|backup} [daemon-options]
   ${p} --stop-daemon {master|backup}
   ${p} -h

@@ -9,6 +9,7 @@ import { ControlClient } from '../control/client.js';
 import type { Request } from '../control/protocol.js';
 import { runDrain } from './drain.js';
 import { runDirectors } from './directors.js';
+import { runDryRun } from './dryrun.js';
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -49,6 +50,10 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       return await runDrain(takeSocket(argv).argv, {
         request: (r) => c.request(r as Request), out: io.out, err: io.err, sleep: (ms) => new Promise((res) => setTimeout(res, ms)),
       });
+    }
+    if (argv.includes('--dry-run')) {
+      const c = (client ??= new ControlClient(path));
+      return await runDryRun(takeSocket(argv).argv, { request: (r) => c.request(r as Request), out: io.out, err: io.err, parse: io.parse, program });
     }
     if (argv.includes('--directors')) {
       const c = (client ??= new ControlClient(path));

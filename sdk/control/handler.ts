@@ -11,6 +11,7 @@ import { PACKED_WORDS } from '../src/packed.js';
 import { applyCmd, copyConfig, keyOf } from './commands.js';
 import { UndoLog } from './undo.js';
 import { PagedList } from './reply-stream.js';
+import { previewCmds, type ChangePreview } from './preview.js';
 
 export interface HandlerOptions {
   /** Connection table size shown in ipvsadm's header. */
@@ -96,6 +97,7 @@ export class ControlHandler {
         case 'connections': return { id: req.id, ok: true, connections: this.connectionList() };
         case 'timeouts': return { id: req.id, ok: true, timeouts: this.timeouts() };
         case 'daemons': return { id: req.id, ok: true, daemons: [] };
+        case 'preview': return { id: req.id, ok: true, preview: this.preview(req.cmds) };
         case 'directors': throw new Unavailable('--directors (one director with a state file; start wasmvsd with --store etcd://HOST:PORT/PREFIX)');
         case 'drain':
         case 'drains':
@@ -105,6 +107,16 @@ export class ControlHandler {
     } catch (e) {
       return { id: req.id, ok: false, error: errorInfo(e) };
     }
+  }
+
+  /** --dry-run: what the commands would move, worked out on the scratch copy (preview.ts). */
+  preview(cmds: readonly ConfigCmd[]): ChangePreview {
+    let out: ChangePreview | null = null;
+    let err: unknown = null;
+    this.onScratch((s) => { try { out = previewCmds(this.director, s, cmds); } catch (e) { err = e; } return true; });
+    if (err) throw err;
+    if (!out) throw new WasmvsError('EAGAIN', 'wasmvsd: --dry-run: no scratch copy of the configuration is ready; try again');
+    return out;
   }
 
   list(svc?: ServiceKey): ServiceEntry[] {

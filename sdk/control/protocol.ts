@@ -24,6 +24,9 @@ export type ConfigCmd =
   | { op: 'start-daemon'; state: 'master' | 'backup'; syncid?: number }
   | { op: 'stop-daemon'; state: 'master' | 'backup'; syncid?: number };
 
+/** Commands whose effect a 'preview' request (wasmvsadm --dry-run) shows. */
+export const PREVIEW_OPS: ReadonlySet<ConfigCmd['op']> = new Set(['add-server', 'edit-server', 'delete-server', 'edit-service', 'delete-service']);
+
 export type Request =
   | { id: number; op: 'hello' }
   | { id: number; op: 'apply'; cmds: ConfigCmd[]; atomic?: boolean; packed?: undefined }
@@ -35,6 +38,8 @@ export type Request =
   | { id: number; op: 'daemons' }
   /** The directors sharing this daemon's etcd store (--store etcd://…), with their applied revision. */
   | { id: number; op: 'directors' }
+  /** What the commands would move (wasmvsadm --dry-run); nothing is changed. */
+  | { id: number; op: 'preview'; cmds: ConfigCmd[] }
   | ({ id: number } & DrainRequest);
 
 /**
@@ -63,6 +68,43 @@ export interface DrainInfo {
    * connection: their table entries run on until they expire).
    */
   atDeadline?: 'reset' | 'kept';
+}
+
+// What a change would move (wasmvsadm --dry-run; computed in preview.ts).
+export interface DestPreview {
+  /** addr:port ([v6]:port). */
+  dest: string;
+  status: 'kept' | 'added' | 'removed';
+  weight: { before: number | null; after: number | null };
+  /** Live connections to it (templates not counted). */
+  connections: number;
+  /** Of those, the ones the new configuration sends elsewhere. */
+  moving: number;
+  /** Share of the dh/sh/mh table (0..1) before and after; null without a table. */
+  hashBefore: number | null;
+  hashAfter: number | null;
+  /** Share of the table that maps to it before and elsewhere after. */
+  hashLeaving: number | null;
+}
+
+export interface ServicePreview {
+  /** ipvsadm's service words: "-t 10.0.0.1:80", "-f 7". */
+  service: string;
+  status: 'changed' | 'added' | 'removed';
+  scheduler: { before: string | null; after: string | null };
+  connections: number;
+  moving: number;
+  /** Share of the hash table whose server changes; null unless both sides have a table of one size. */
+  hashMoving: number | null;
+  dests: DestPreview[];
+}
+
+export interface ChangePreview {
+  services: ServicePreview[];
+  /** Live connections of the services shown, and how many were examined (all, up to PREVIEW_MAX_CONNECTIONS). */
+  connections: number;
+  examined: number;
+  moving: number;
 }
 
 export interface ErrorInfo { code: string; message: string; detail?: string }
@@ -107,11 +149,12 @@ export type ReplyBody =
   | { daemons: DaemonInfo[] }
   /** revision: of the newest configuration change in etcd (a director that applied it is current). */
   | { directors: DirectorEntry[]; revision: number }
+  | { preview: ChangePreview }
   | { drains: DrainInfo[] };
 
 export type Reply = ({ id: number; ok: true } & ReplyBody) | { id: number; ok: false; error: ErrorInfo };
 
-const OPS = new Set(['hello', 'apply', 'list', 'connections', 'timeouts', 'daemons', 'directors', 'drain', 'drains']);
+const OPS = new Set(['hello', 'apply', 'list', 'connections', 'timeouts', 'daemons', 'directors', 'preview', 'drain', 'drains']);
 const CMD_OPS = new Set(['add-service', 'edit-service', 'delete-service', 'flush', 'add-server', 'edit-server',
   'delete-server', 'zero', 'set', 'start-daemon', 'stop-daemon']);
 
@@ -129,8 +172,8 @@ export function checkRequest(v: unknown): Request | string {
     if (typeof v.packed !== 'string') return 'packed must be a base64 string';
     if (typeof v.count !== 'number' || !Number.isSafeInteger(v.count) || v.count < 0) return 'packed needs a record count';
     if (v.atomic !== undefined && typeof v.atomic !== 'boolean') return 'atomic must be a boolean';
-  } else if (v.op === 'apply') {
-    if (!Array.isArray(v.cmds)) return 'apply needs a cmds array';
+  } else if (v.op === 'apply' || v.op === 'preview') {
+    if (!Array.isArray(v.cmds)) return `${v.op} needs a cmds array`;
     for (const c of v.cmds) {
       if (!isObj(c) || typeof c.op !== 'string' || !CMD_OPS.has(c.op)) return 'bad command in cmds';
       if ('svc' in c && c.svc !== undefined && !isObj(c.svc)) return 'svc must be an object';

@@ -8,3 +8,4 @@ export {
   NoSuchConnectionError, type ConnInfo, type ConnState, type ConnEventName, type ConnOptions, type Timeouts,
   type PacketInput, type PacketResult, type TcpFlags,
 } from './conns.js';
+export { previewChange, previewOn, type ChangePreview, type ServicePreview, type DestPreview } from '../control/preview.js';

@@ -26,6 +26,8 @@ describe('docs/many-directors.md worked example', () => {
     expect(out).toMatch(/configuration revision \d+, 2 directors alive\nDirector +Applied +Current/);
     expect(out).toMatch(/\none +\d+ +yes /);
     expect(out).toMatch(/\ntwo +\d+ +yes /);
+    expect(out).toMatch(/-> 127\.0\.0\.1:18081 +removed +1 +0 +0 +33\.3% +0\.0% +33\.3%\n/);
+    expect(out).toContain('33.3% of the hash table changes server');
     expect(r.stderr).toMatch(/etcd at 127\.0\.0\.1:12379 unreachable .*nothing was changed/);
     expect(out).toContain('refused (exit 255)');
     // The last listing: the deletion made after the outage reached director two.
