@@ -32,22 +32,33 @@ export function restoreLines(text: string): RestoreLine[] {
  */
 export function scanRestore(text: string, packed: PackedWriter | null): SlowLine[] {
   const out: SlowLine[] = [];
-  let line = 0;
-  for (let a = 0; a <= text.length; line++) {
-    let nl = text.indexOf('\n', a);
-    if (nl < 0) nl = text.length;
-    if (text.startsWith(PACKED_LINE, a)) {
-      // Records a state file holds as they are (control/bulk.ts packedJournal).
-      const words = packedLineWords(text.slice(a, nl));
-      if (words !== null && packed) packed.append(words);
-      else if (words !== null) {
-        for (let i = 0; i < words.length / PACKED_WORDS; i++) out.push({ line: line + 1, argv: restoreArgv(packedLine(words, i))!, at: 0 });
-      } else out.push({ line: line + 1, argv: restoreArgv(text.slice(a, nl))!, at: packed ? packed.count : 0 });
-    } else if (!packed || !fastRange(text, a, nl, packed)) {
-      const argv = restoreArgv(text.slice(a, nl));
-      if (argv) out.push({ line: line + 1, argv, at: packed ? packed.count : 0 });
-    }
-    a = nl + 1;
-  }
+  new RestoreScanner().scan(text, 0, text.length, packed, out);
   return out;
+}
+
+/** scanRestore a piece at a time (whole lines), so a big -R can be sent while it is read. */
+export class RestoreScanner {
+  /** Lines scanned so far. */
+  line = 0;
+
+  /** Scan text[from, to), which starts a line; `to` ends one (after its '\n') or the text. */
+  scan(text: string, from: number, to: number, packed: PackedWriter | null, out: SlowLine[]): void {
+    for (let a = from; a < to; this.line++) {
+      let nl = text.indexOf('\n', a);
+      if (nl < 0 || nl > to) nl = to;
+      const line = this.line + 1;
+      if (text.startsWith(PACKED_LINE, a)) {
+        // Records a state file holds as they are (control/bulk.ts packedJournal).
+        const words = packedLineWords(text.slice(a, nl));
+        if (words !== null && packed) packed.append(words);
+        else if (words !== null) {
+          for (let i = 0; i < words.length / PACKED_WORDS; i++) out.push({ line, argv: restoreArgv(packedLine(words, i))!, at: 0 });
+        } else out.push({ line, argv: restoreArgv(text.slice(a, nl))!, at: packed ? packed.count : 0 });
+      } else if (!packed || !fastRange(text, a, nl, packed)) {
+        const argv = restoreArgv(text.slice(a, nl));
+        if (argv) out.push({ line, argv, at: packed ? packed.count : 0 });
+      }
+      a = nl + 1;
+    }
+  }
 }

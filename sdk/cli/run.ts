@@ -8,7 +8,7 @@ import { CliError, EXIT, kernelText } from './messages.js';
 import { formatTable, formatService, formatConnections, formatTimeouts, formatDaemons } from './format.js';
 import { jsonTable, jsonConnections, jsonTimeouts, jsonDaemons } from './json.js';
 import { saveRules } from './save.js';
-import { scanRestore, type RestoreLine, type SlowLine } from './restore.js';
+import { RestoreScanner, type RestoreLine, type SlowLine } from './restore.js';
 import { usageText, versionText } from './usage.js';
 import { NUMERIC, type Names } from './names.js';
 import { PackedWriter, packedToCmd, PACKED_WORDS } from '../src/packed.js';
@@ -17,7 +17,8 @@ import { PACKED_BATCH, type PackedResults } from '../control/bulk.js';
 export interface Backend {
   apply(cmds: ConfigCmd[], atomic?: boolean): Promise<CmdResult[]>;
   /** Packed records (the fast form of -R); backends without it get ConfigCmds. */
-  applyPacked?(words: Uint32Array, count: number, atomic?: boolean): Promise<PackedResults>;
+  /** `more`: further packed requests of the same -R follow at once (the data path may wait for the last). */
+  applyPacked?(words: Uint32Array, count: number, atomic?: boolean, more?: boolean): Promise<PackedResults>;
   list(svc?: ServiceKey): Promise<{ size: number; services: ServiceEntry[] }>;
   connections(): Promise<ConnEntry[]>;
   timeouts(): Promise<Timeouts>;
@@ -117,9 +118,9 @@ export async function runParsed(p: Parsed, b: Backend, io: Io): Promise<number> 
   }
 }
 
-async function applyPackedOrThrow(b: Backend, words: Uint32Array, count: number, atomic: boolean): Promise<PackedResults> {
+async function applyPackedOrThrow(b: Backend, words: Uint32Array, count: number, atomic: boolean, more = false): Promise<PackedResults> {
   try {
-    return await b.applyPacked!(words, count, atomic);
+    return await b.applyPacked!(words, count, atomic, more);
   } catch (e) {
     // The whole request was refused: one failure, reported once, as the last record's.
     if (e instanceof RemoteError) return { done: count, failures: [{ index: count - 1, error: e.info }] };
@@ -164,21 +165,58 @@ async function restoreAtomic(packed: PackedWriter, slow: readonly SlowLine[], b:
   return failed ? report([failed], io) : EXIT.OK;
 }
 
-/** Sends -R's work in line order: packed records by range, parsed commands in batches. */
+/** Records per request while a non-atomic -R streams: the daemon applies one while the next is read. */
+export const STREAM_RECORDS = 32768;
+/** Characters of -R input scanned between looks at what can be sent. */
+const SEGMENT = 1 << 20;
+
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+type Settled = { ok: PackedResults; n: number } | { error: unknown };
+
+/**
+ * Sends -R's work in line order: packed records by range, parsed commands in
+ * batches. Packed ranges may be sent ahead (`sendAhead`), without waiting for
+ * their answers; answers are reported in order before anything else is sent.
+ */
 class RestoreSender {
-  private sent = 0;
+  sent = 0;
   private cmds: ConfigCmd[] = [];
+  private inflight: Promise<Settled>[] = [];
   status: number = EXIT.OK;
-  constructor(private readonly b: Backend, private readonly io: Io, private readonly words: Uint32Array) {}
+  constructor(private readonly b: Backend, private readonly io: Io, private readonly packed: PackedWriter) {}
+
+  private range(from: number, n: number): Uint32Array {
+    return this.packed.words.subarray(from * PACKED_WORDS, (from + n) * PACKED_WORDS);
+  }
+
+  /** Send packed records up to `at` now; their answers are reported by the next settle(). */
+  sendAhead(at: number): void {
+    while (this.sent < at) {
+      const n = Math.min(at - this.sent, PACKED_BATCH);
+      // The request is encoded before this returns: later records may move the writer's words.
+      this.inflight.push(applyPackedOrThrow(this.b, this.range(this.sent, n), n, false, true).then((ok) => ({ ok, n }), (error) => ({ error })));
+      this.sent += n;
+    }
+  }
+
+  /** Report the answers of what was sent ahead, in order. */
+  async settle(): Promise<void> {
+    for (const p of this.inflight.splice(0)) {
+      const r = await p;
+      if ('error' in r) throw r.error;
+      this.status = reportPacked(r.ok, r.n, this.io);
+    }
+  }
 
   /** Everything before packed record `at` (commands first: they came earlier). */
   async upTo(at: number): Promise<void> {
+    await this.settle();
     if (at <= this.sent) return;
     await this.flushCmds();
     while (this.sent < at) {
       const n = Math.min(at - this.sent, PACKED_BATCH);
-      const part = this.words.subarray(this.sent * PACKED_WORDS, (this.sent + n) * PACKED_WORDS);
-      this.status = reportPacked(await applyPackedOrThrow(this.b, part, n, false), n, this.io);
+      this.status = reportPacked(await applyPackedOrThrow(this.b, this.range(this.sent, n), n, false), n, this.io);
       this.sent += n;
     }
   }
@@ -189,17 +227,39 @@ class RestoreSender {
   }
 
   async flushCmds(): Promise<void> {
+    await this.settle();
     if (this.cmds.length) this.status = report(await applyOrThrow(this.b, this.cmds, false), this.io);
     this.cmds = [];
   }
 }
 
 async function restore(atomic: boolean, b: Backend, io: Io): Promise<number> {
+  const text = io.readStdin ? await io.readStdin() : '';
   const packed = new PackedWriter();
-  const slow = scanRestore(io.readStdin ? await io.readStdin() : '', b.applyPacked ? packed : null);
+  const writer = b.applyPacked ? packed : null;
+  const scanner = new RestoreScanner();
+  const slow: SlowLine[] = [];
+  const send = new RestoreSender(b, io, packed);
+  let a = 0;
+  if (!atomic && writer) {
+    // Stream while every line is of the fast shape: records go out in requests
+    // of STREAM_RECORDS while the rest is still being read. A line for the full
+    // parser ends streaming (names in it are resolved before any is parsed).
+    while (a < text.length && slow.length === 0) {
+      const nl = text.indexOf('\n', Math.min(a + SEGMENT, text.length));
+      const to = nl < 0 ? text.length : nl + 1;
+      scanner.scan(text, a, to, writer, slow);
+      a = to;
+      if (slow.length === 0 && packed.count - send.sent >= STREAM_RECORDS) {
+        send.sendAhead(packed.count);
+        // Let the socket write what was queued.
+        await turn();
+      }
+    }
+  }
+  scanner.scan(text, a, text.length, writer, slow);
   if (io.prepareRestore && slow.length) await io.prepareRestore(slow);
   if (atomic) return restoreAtomic(packed, slow, b, io);
-  const send = new RestoreSender(b, io, packed.words.subarray(0, packed.count * PACKED_WORDS));
   for (const l of slow) {
     await send.upTo(l.at);
     let parsed: Parsed;

@@ -36,8 +36,16 @@ export class ControlClient implements Backend {
 
   constructor(readonly path: string) {}
 
+  /** The connection being made: requests sent before it is up (a streamed -R) share it. */
+  private opening: Promise<Socket> | null = null;
+
   private open(): Promise<Socket> {
     if (this.sock) return Promise.resolve(this.sock);
+    this.opening ??= this.connect().finally(() => { this.opening = null; });
+    return this.opening;
+  }
+
+  private connect(): Promise<Socket> {
     return new Promise((resolve, reject) => {
       const s = connect(this.path);
       s.setEncoding('utf8');
@@ -87,8 +95,8 @@ export class ControlClient implements Backend {
   async apply(cmds: ConfigCmd[], atomic = false): Promise<CmdResult[]> {
     return (await this.ok({ op: 'apply', cmds, atomic } as Omit<Request, 'id'>, 'results')).results as CmdResult[];
   }
-  async applyPacked(words: Uint32Array, count: number, atomic = false): Promise<PackedResults> {
-    const req = { op: 'apply', packed: encodePacked(words), count, atomic } as Omit<Request, 'id'>;
+  async applyPacked(words: Uint32Array, count: number, atomic = false, more = false): Promise<PackedResults> {
+    const req = { op: 'apply', packed: encodePacked(words), count, atomic, ...(more ? { more } : {}) } as Omit<Request, 'id'>;
     return (await this.ok(req, 'done')) as unknown as PackedResults;
   }
   async list(svc?: ServiceKey): Promise<{ size: number; services: ServiceEntry[] }> {

@@ -23,8 +23,8 @@ export class LocalBackend implements Backend {
   async apply(cmds: ConfigCmd[], atomic = false): Promise<CmdResult[]> {
     return (this.call({ op: 'apply', cmds, atomic } as Omit<Request, 'id'>) as { results: CmdResult[] }).results;
   }
-  async applyPacked(words: Uint32Array, count: number, atomic = false): Promise<PackedResults> {
-    return this.call({ op: 'apply', packed: encodePacked(words), count, atomic } as Omit<Request, 'id'>) as unknown as PackedResults;
+  async applyPacked(words: Uint32Array, count: number, atomic = false, more = false): Promise<PackedResults> {
+    return this.call({ op: 'apply', packed: encodePacked(words), count, atomic, ...(more ? { more } : {}) } as Omit<Request, 'id'>) as unknown as PackedResults;
   }
   async list(svc?: ServiceKey): Promise<{ size: number; services: ServiceEntry[] }> {
     return this.call({ op: 'list', svc } as Omit<Request, 'id'>) as unknown as { size: number; services: ServiceEntry[] };

@@ -31,7 +31,13 @@ export type Request =
   | { id: number; op: 'hello' }
   | { id: number; op: 'apply'; cmds: ConfigCmd[]; atomic?: boolean; packed?: undefined }
   /** `count` packed records (control/bulk.ts), base64: the fast form of a big -R. */
-  | { id: number; op: 'apply'; packed: string; count: number; cmds?: undefined; atomic?: boolean }
+  | { id: number; op: 'apply'; packed: string; count: number; cmds?: undefined; atomic?: boolean;
+    /**
+     * More packed requests of the same -R follow at once (wasmvsadm streams a
+     * big restore): each is still applied and made durable before its reply,
+     * but the data path is told once, after the last (or when the client goes).
+     */
+    more?: boolean }
   | { id: number; op: 'list'; svc?: ServiceKey }
   | { id: number; op: 'connections' }
   | { id: number; op: 'timeouts' }
@@ -172,6 +178,7 @@ export function checkRequest(v: unknown): Request | string {
     if (typeof v.packed !== 'string') return 'packed must be a base64 string';
     if (typeof v.count !== 'number' || !Number.isSafeInteger(v.count) || v.count < 0) return 'packed needs a record count';
     if (v.atomic !== undefined && typeof v.atomic !== 'boolean') return 'atomic must be a boolean';
+    if (v.more !== undefined && typeof v.more !== 'boolean') return 'more must be a boolean';
   } else if (v.op === 'apply' || v.op === 'preview') {
     if (!Array.isArray(v.cmds)) return `${v.op} needs a cmds array`;
     for (const c of v.cmds) {

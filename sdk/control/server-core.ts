@@ -23,12 +23,59 @@ const errnoOf = (e: unknown): string => {
   return typeof code === 'string' ? code : e instanceof Error ? e.message : String(e);
 };
 
+function tellDataPath(hooks: ServerHooks, journal: string[] | null, fresh?: boolean): void {
+  try {
+    hooks.changed(journal, fresh);
+  } catch (e) {
+    hooks.log(`data path: configuration change failed: ${e instanceof Error ? e.stack : String(e)}`);
+  }
+}
+
+/** Longest a streaming client holds back the data path's update (ms). */
+export const HOLD_MAX_MS = 1000;
+
+/**
+ * One client's changes the data path has not been told about yet: while a
+ * client streams a -R (apply requests marked `more`), the data path (the
+ * proxy re-syncs its listeners on each change) is told once at the end
+ * instead of between every two requests. Released by the client's next
+ * request that is not `more`, by its going away, or after HOLD_MAX_MS.
+ */
+export class HeldChanges {
+  private held = false;
+  private journal: string[] | null = [];
+  private fresh = false;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  constructor(private readonly hooks: ServerHooks) {}
+
+  add(journal: string[] | null, fresh?: boolean): void {
+    if (!this.held) {
+      this.held = true;
+      this.journal = [];
+      this.fresh = fresh === true;
+      this.timer = setTimeout(() => this.release(), HOLD_MAX_MS);
+      (this.timer as { unref?: () => void }).unref?.();
+    }
+    // Only logged by the data path: many lines are one bulk change (null).
+    this.journal = journal === null || this.journal === null || this.journal.length + journal.length > 4096 ? null : this.journal.concat(journal);
+  }
+
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    tellDataPath(this.hooks, this.journal, this.fresh);
+  }
+}
+
 /**
  * Finish an apply: persist it and tell the data path, or (persist failed)
  * take it back and return the error the request is refused with. A change is
  * acknowledged only once durable; a refused one leaves the Director as it was.
+ * With `held` and `more`, telling the data path waits for the client's last request.
  */
-export function commitApply(out: ApplyOutcome, hooks: ServerHooks): ErrorInfo | null {
+export function commitApply(out: ApplyOutcome, hooks: ServerHooks, held?: HeldChanges, more = false): ErrorInfo | null {
   let recreated = false;
   if (out.rollback) {
     for (const m of out.rollback.errors) hooks.log(`atomic rollback incomplete: ${m}`);
@@ -49,12 +96,12 @@ export function commitApply(out: ApplyOutcome, hooks: ServerHooks): ErrorInfo | 
   }
   // The data path reads the Director: tell it about a durable change, or about re-created objects (new ids).
   if ((out.changed && refused === null) || recreated) {
-    try {
-      hooks.changed(refused === null ? out.journal : [], out.fresh);
-    } catch (e) {
-      hooks.log(`data path: configuration change failed: ${e instanceof Error ? e.stack : String(e)}`);
-    }
-  }
+    const journal = refused === null ? out.journal : [];
+    if (held) {
+      held.add(journal, out.fresh);
+      if (!more || refused !== null || recreated) held.release();
+    } else tellDataPath(hooks, journal, out.fresh);
+  } else if (held && !more) held.release();
   return refused;
 }
 
@@ -62,26 +109,36 @@ export function badRequest(message: string, id = 0): Reply {
   return { id, ok: false, error: { code: 'EBADREQUEST', message: `wasmvsd: ${message}` } };
 }
 
-export function replyTo(line: string, handler: ControlHandler, hooks: ServerHooks & { take?: undefined }): Reply;
-export function replyTo(line: string, handler: ControlHandler, hooks: ServerHooks): Reply | Promise<Reply>;
-export function replyTo(line: string, handler: ControlHandler, hooks: ServerHooks): Reply | Promise<Reply> {
+/** `held`: the sending client's held-back data-path changes (see HeldChanges); any request but a `more` apply releases them. */
+export function replyTo(line: string, handler: ControlHandler, hooks: ServerHooks & { take?: undefined }, held?: HeldChanges): Reply;
+export function replyTo(line: string, handler: ControlHandler, hooks: ServerHooks, held?: HeldChanges): Reply | Promise<Reply>;
+export function replyTo(line: string, handler: ControlHandler, hooks: ServerHooks, held?: HeldChanges): Reply | Promise<Reply> {
   let v: unknown;
   try {
     v = JSON.parse(line);
   } catch {
+    held?.release();
     return badRequest('request is not valid JSON');
   }
   const req = checkRequest(v);
   if (typeof req === 'string') {
+    held?.release();
     // Echo only an id the reply can carry (1e400 is Infinity, which JSON writes as null).
     const raw = (v as { id?: unknown } | null)?.id;
     const id = typeof raw === 'number' && Number.isSafeInteger(raw) ? raw : 0;
     return badRequest(req, id);
   }
   const taken = hooks.take?.(req);
-  if (taken) return taken;
-  if (req.op !== 'apply') return handler.handle(req);
-  if (req.packed !== undefined) return packedReply(req, handler, hooks);
+  if (taken) {
+    held?.release();
+    return taken;
+  }
+  if (req.op !== 'apply') {
+    held?.release();
+    return handler.handle(req);
+  }
+  if (req.packed !== undefined) return packedReply(req, handler, hooks, held);
+  held?.release();
   let out: ReturnType<ControlHandler['apply']>;
   try {
     out = handler.apply(req.cmds, req.atomic === true);
@@ -93,16 +150,22 @@ export function replyTo(line: string, handler: ControlHandler, hooks: ServerHook
   return { id: req.id, ok: true, results: out.results, ...(out.rolledBack ? { rolledBack: true } : {}) };
 }
 
-function packedReply(req: Extract<Request, { op: 'apply' }> & { packed: string; count: number }, handler: ControlHandler, hooks: ServerHooks): Reply {
+function packedReply(req: Extract<Request, { op: 'apply' }> & { packed: string; count: number }, handler: ControlHandler, hooks: ServerHooks,
+  held?: HeldChanges): Reply {
+  const more = req.more === true && req.atomic !== true;
   const words = decodePacked(req.packed);
-  if (words === null || words.length !== req.count * PACKED_WORDS) return badRequest('packed records do not match their count', req.id);
+  if (words === null || words.length !== req.count * PACKED_WORDS) {
+    held?.release();
+    return badRequest('packed records do not match their count', req.id);
+  }
   let out: ReturnType<ControlHandler['applyPacked']>;
   try {
     out = handler.applyPacked(words, req.count, req.atomic === true);
   } catch (e) {
+    held?.release();
     return badRequest(e instanceof Error ? e.message : String(e), req.id);
   }
-  const refused = commitApply(out, hooks);
+  const refused = commitApply(out, hooks, held, more);
   if (refused) return { id: req.id, ok: false, error: refused };
   return { id: req.id, ok: true, done: out.done, failures: out.failures, ...(out.rolledBack ? { rolledBack: true } : {}) };
 }

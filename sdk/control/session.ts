@@ -6,7 +6,7 @@
 // while a million connections are written.
 import type { Socket } from 'node:net';
 import { LineSplitter } from './lines.js';
-import { replyTo, badRequest, type ServerHooks } from './server-core.js';
+import { replyTo, badRequest, HeldChanges, type ServerHooks } from './server-core.js';
 import type { ControlHandler } from './handler.js';
 import type { Reply } from './protocol.js';
 import { refusalText, type ControlBounds, type RefusalLog, type RefusalReason } from './bounds.js';
@@ -47,9 +47,12 @@ export class ControlSession {
   private refusal: [RefusalReason, string] | null = null;
   /** This client's share of shared.pending. */
   private counted = 0;
+  /** Data-path changes held back while this client streams a -R. */
+  private readonly held: HeldChanges;
 
   constructor(private readonly sock: Socket, private readonly handler: ControlHandler,
     private readonly hooks: ServerHooks, private readonly shared: SharedState) {
+    this.held = new HeldChanges(hooks);
     sock.setEncoding('utf8');
     sock.setTimeout(shared.bounds.stallMs);
     sock.on('data', (chunk: string) => this.onData(chunk));
@@ -105,7 +108,7 @@ export class ControlSession {
 
   private async replyTo(line: string): Promise<Reply> {
     try {
-      return await replyTo(line, this.handler, this.hooks);
+      return await replyTo(line, this.handler, this.hooks, this.held);
     } catch (e) {
       this.hooks.log(`control: request failed: ${e instanceof Error ? e.stack : String(e)}`);
       return { id: 0, ok: false, error: { code: 'EINTERNAL', message: 'wasmvsd: internal error' } };
@@ -183,6 +186,7 @@ export class ControlSession {
   private release(): void {
     this.done = true;
     this.dropPending();
+    this.held.release();
   }
 }
 

@@ -78,6 +78,26 @@ describe('-R with packed records', () => {
     expect(a.rules.split('\n').length).toBe(12001);
   });
 
+  it('a restore big enough to stream (requests sent while the rest is read) reports, exits and ends as one command per line', async () => {
+    // 13,000 services × 3 dests = 52,000 lines: streamed in requests of STREAM_RECORDS.
+    const lines: string[] = [];
+    for (let s = 0; s < 13000; s++) {
+      const v = `198.18.${s >> 8}.${s & 255}:80`;
+      lines.push(`-A -t ${v} -s rr`);
+      for (let d = 0; d < 3; d++) lines.push(`-a -t ${v} -r 198.19.${d}.${s & 255}:8080 -m -w ${d + 1}`);
+      if (s % 3001 === 5) lines.push(`-A -t ${v} -s rr`, `-a -t 198.18.250.${s & 255}:81 -r 198.19.0.1 -m`);
+    }
+    const tail = [...lines.slice(0, 45000), '-A -f 7 -s rr', '-L -n', ...lines.slice(45000)];
+    for (const text of [lines.join('\n'), tail.join('\n'), lines.join('\n') + '\n-A -t 198.18.0.5:80 -s rr']) {
+      const a = await restore(text, false, true);
+      const b = await restore(text, false, false);
+      expect(a.err).toContain('Service already exists\nService not defined\n');
+      expect({ ...a, journal: undefined }).toEqual({ ...b, journal: undefined });
+      // Streamed: more than one packed request, each journaled on its own.
+      if (text === lines.join('\n')) expect(a.journal.length).toBeGreaterThan(1);
+    }
+  }, 60_000);
+
   it('a --packed line that is not whole records is refused like any line the parser cannot read', async () => {
     for (const packed of [true, false]) {
       const r = await restore('--packed AAAA\n-A -t 198.18.0.1:80 -s rr\n', false, packed);

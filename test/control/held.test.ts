@@ -1,0 +1,88 @@
+// A streamed -R (apply requests marked `more`): every request is applied and
+// made durable before its reply, but the data path is told once, after the
+// client's last request, when the client goes, or when it waits too long.
+import { describe, it, expect, vi, afterEach } from 'vitest';
+import { ControlHandler } from '../../sdk/control/handler.js';
+import { replyTo, HeldChanges, HOLD_MAX_MS, type ServerHooks } from '../../sdk/control/server-core.js';
+import { encodePacked } from '../../sdk/control/bulk.js';
+import { PackedWriter, PACKED_OPS, P_OP, P_VADDR, P_VPORT, P_SCHED } from '../../sdk/src/packed.js';
+import { layout as L } from '../../sdk/src/core/abi.gen.js';
+import { schedulerId } from '../../sdk/src/schedulers.js';
+import { director } from '../helpers.js';
+
+/** n add-service records from service `first` on. */
+function services(first: number, n: number): string {
+  const w = new PackedWriter();
+  for (let i = first; i < first + n; i++) {
+    const p = w.next();
+    w.words[p + P_OP] = PACKED_OPS['add-service'] | (L.PROTO_TCP << 8);
+    w.words[p + P_VADDR] = 0xc6120000 + i; w.words[p + P_VPORT] = 80; w.words[p + P_SCHED] = schedulerId('rr')!;
+  }
+  return encodePacked(w.take());
+}
+
+async function setup() {
+  const h = new ControlHandler(await director(1), { size: 4096, mode: 'proxy', dataPath: 'none', abiVersion: 0x10000 });
+  const told: (string[] | null)[] = [];
+  const persisted: number[] = [];
+  const hooks: ServerHooks = {
+    persist: (j) => { persisted.push(j?.length ?? -1); },
+    changed: (j) => { told.push(j); },
+    log: () => {},
+  };
+  const held = new HeldChanges(hooks);
+  const send = (req: object) => replyTo(JSON.stringify({ id: 1, op: 'apply', ...req }), h, hooks, held);
+  return { h, told, persisted, held, send };
+}
+
+afterEach(() => { vi.useRealTimers(); });
+
+describe('held data-path changes', () => {
+  it('requests marked more are durable each, the data path hears once after the last', async () => {
+    const { h, told, persisted, send } = await setup();
+    expect(send({ packed: services(0, 3), count: 3, more: true })).toMatchObject({ ok: true, done: 3 });
+    expect(send({ packed: services(3, 3), count: 3, more: true })).toMatchObject({ ok: true, done: 3 });
+    expect(persisted).toEqual([3, 3]);
+    expect(told).toEqual([]);
+    expect(h.director.core.x.svcCount()).toBe(6);
+    expect(send({ packed: services(6, 2), count: 2 })).toMatchObject({ ok: true, done: 2 });
+    expect(told).toHaveLength(1);
+    expect(told[0]).toHaveLength(8);
+  });
+
+  it('a last request that changes nothing still releases what was held', async () => {
+    const { told, send } = await setup();
+    send({ packed: services(0, 2), count: 2, more: true });
+    // The same services again: both fail, nothing changes.
+    expect(send({ packed: services(0, 2), count: 2 })).toMatchObject({ ok: true, done: 2 });
+    expect(told).toHaveLength(1);
+    expect(told[0]).toHaveLength(2);
+  });
+
+  it('any other request, the client going away, or HOLD_MAX_MS release them', async () => {
+    const a = await setup();
+    a.send({ packed: services(0, 1), count: 1, more: true });
+    replyTo(JSON.stringify({ id: 2, op: 'timeouts' }), a.h, { changed: () => {}, log: () => {} }, a.held);
+    expect(a.told).toHaveLength(1);
+
+    const b = await setup();
+    b.send({ packed: services(0, 1), count: 1, more: true });
+    b.held.release(); // what the session does on close
+    b.held.release();
+    expect(b.told).toHaveLength(1);
+
+    vi.useFakeTimers();
+    const c = await setup();
+    c.send({ packed: services(0, 1), count: 1, more: true });
+    expect(c.told).toHaveLength(0);
+    vi.advanceTimersByTime(HOLD_MAX_MS + 1);
+    expect(c.told).toHaveLength(1);
+  });
+
+  it('more is refused when it is not a boolean, and ignored on an atomic request', async () => {
+    const { told, send } = await setup();
+    expect(send({ packed: services(0, 1), count: 1, more: 1 })).toMatchObject({ ok: false, error: { message: 'wasmvsd: more must be a boolean' } });
+    expect(send({ packed: services(0, 1), count: 1, more: true, atomic: true })).toMatchObject({ ok: true, done: 1 });
+    expect(told).toHaveLength(1);
+  });
+});
