@@ -9,6 +9,7 @@ import { services, setServiceSeed, serviceCount } from "./table/services";
 import { dests } from "./table/dests";
 import { setConnCounts, setHealth } from "./table/dests";
 import { trackConns } from "./table/conn_options";
+import { countEnd } from "./sched/count";
 import * as control from "./table/control";
 import { scheduleBatch } from "./table/director";
 import { seedRandom } from "./sched/rand";
@@ -130,6 +131,19 @@ export function destSetConns(id: u32, active: u32, inactive: u32): i32 {
   if (trackConns && d.refcnt != 0) return S.E_INVAL;
   setConnCounts(d, active, inactive);
   return S.OK;
+}
+
+/**
+ * OPT_TRACK_CONNS 2: a connection the core counted on dest `id` ended
+ * (`active` 1: it was in activeconns). Returns 1, or 0 when that counter was
+ * already 0 (nothing changed); E_INVAL while connections the table tracks own
+ * the counters.
+ */
+export function destConnEnd(id: u32, active: u32): i32 {
+  const d = dests.get(id);
+  if (d === null) return S.E_NODEST;
+  if (trackConns && d.refcnt != 0) return S.E_INVAL;
+  return countEnd(d, active != 0) ? 1 : 0;
 }
 
 /** Health from a checker: up 0 = DOWN (skipped like OVERLOAD, weight kept). Returns 1 when it changed. */

@@ -2,7 +2,7 @@
 import { Director } from '../sdk/src/index.js';
 import type { ServiceKey, FlowInput, Protocol } from '../sdk/src/index.js';
 
-export async function director(seed = 1, opts: { connections?: boolean } = {}): Promise<Director> {
+export async function director(seed = 1, opts: { connections?: boolean | 'count' } = {}): Promise<Director> {
   return Director.create({ seed, flavor: 'debug', ...opts });
 }
 

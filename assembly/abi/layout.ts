@@ -183,7 +183,8 @@ export const OPT_EXPIRE_QUIESCENT_TEMPLATE: u32 = 3;
 export const OPT_CONN_LIMIT: u32 = 4;
 export const OPT_SECURE_TCP: u32 = 5;
 export const OPT_DROP_ENTRY: u32 = 6;
-/** 0: schedule() only asks the scheduler, no entries (scheduler studies); default 1. */
+/** 0: schedule() only asks the scheduler, no entries (scheduler studies); default 1; 2: no entries,
+ * but each decision counts one new (inactive) connection on its dest, ended by destConnEnd. */
 export const OPT_TRACK_CONNS: u32 = 7;
 /** The core's memory budget in 64 KiB pages (0 = wasm's own limit, 65536 = 4 GiB). Growth
  * beyond it fails cleanly (E_NOMEM, counted), and the automatic defenses switch on at 3/4 of it. */

@@ -1,22 +1,31 @@
-// An indexed binary min-heap of a service's eligible dests, ordered so that
-// the root is exactly what the IPVS list scan of lc/wlc/sed/nq would return.
+// The least-load index of a service (lc, wlc, sed, nq): a tournament tree
+// over the eligible dests whose root is exactly what the IPVS list scan
+// would return.
 //
-// Why the orders below equal the scans: each scan keeps the first eligible
+// Why the order below equals the scans: each scan keeps the first eligible
 // dest and replaces it only on a STRICT improvement, so it returns the
 // earliest-in-list dest among those with the minimal key. With weights > 0
 // the cross-multiplied comparison is a total preorder (h1*w2 < h2*w1 ⇔
 // h1/w1 < h2/w2), so "minimal key, then smallest Dest.order" (order is
 // smaller nearer the list head) is a strict total order whose minimum is the
 // scan's choice. Weight-0 and OVERLOADed dests can never be chosen, so they
-// are simply kept out of the heap.
+// are simply kept out.
 //
-// Invariants: heapPos(d) = i ⇔ entry i holds d for i < n; every other dest of
-// the service has heapPos -1; the entries have room for every dest of the
-// service (grown in reserve() before a dest is linked), so update/remove never
-// allocate. Each entry keeps a copy of its dest's sort key (load, weight, list
-// order), refreshed by update(d), so sifting compares within the entry array
-// and reads no dest record.
-// The heap is the whole state block of lc, wlc, sed and nq (heapsched.ts).
+// Shape: each member dest owns a leaf slot (slots 0..n-1, dense; heapPos is
+// the slot, -1 for a dest outside), and every inner node holds the slot that
+// wins its subtree (-1 for none). A slot's entry keeps a copy of its dest's
+// sort key (load, weight, list order), so comparing reads no dest record.
+// A key change replays the matches on the leaf's path only: one comparison
+// per level against the sibling's winner, nothing moves, no other dest is
+// written, and the climb stops where the winner stays the same. (A binary
+// heap needs two comparisons, an entry copy and a dest write per level of a
+// sift; after a pick the chosen root sinks the whole depth, which was most of
+// a pick-and-count at 100 dests.)
+//
+// Invariants: heapPos(d) = s ⇔ slot s holds d for s < n; the leaves of
+// slots >= n are -1; cap (a power of two) >= every dest of the service
+// (grown in reserve() before a dest is linked), so update/remove never
+// allocate.
 import { Dest } from "../table/dest";
 import { Service } from "../table/service";
 import { alloc, free } from "../table/alloc";
@@ -37,58 +46,68 @@ export const ORDER_NQ: i32 = 3;
   return l < r ? -1 : l > r ? 1 : 0;
 }
 
-// An entry: the key copied from the dest, and the dest.
+// An entry: the key copied from the dest (16 bytes, so an entry's address is a shift).
 const E_LOAD: usize = 0; // u32: overhead (lc, wlc) or activeconns (sed, nq)
 const E_WEIGHT: usize = 4; // i32
 const E_ORDER: usize = 8; // i64 Dest.order
-const E_DEST: usize = 16; // Dest pointer
-const E_SIZE: usize = 24;
+const E_SHIFT: usize = 4;
+const E_SIZE: usize = 1 << E_SHIFT;
+/** Bytes per slot: its entry, two i32 tree nodes (cap leaves + cap - 1 inner, index 0 unused) and its dest pointer. */
+const SLOT_BYTES: usize = E_SIZE + 8 + sizeof<usize>();
+const MIN_CAP: i32 = 4;
 
-/** Copy one entry (E_SIZE bytes, 8-aligned). */
-@inline function copyEntry(to: usize, from: usize): void {
-  store<u64>(to, load<u64>(from));
-  store<u64>(to + 8, load<u64>(from + 8));
-  store<u64>(to + 16, load<u64>(from + 16));
-}
-
-/** The moving entry of a sift waits here while others move past it. */
-const hold = memory.data(<i32>E_SIZE, 8);
-
-/** True when entry a must come before entry b for heap kind k (strict total order). */
-@inline function before(k: i32, a: usize, b: usize): bool {
-  const la = load<u32>(a + E_LOAD);
-  const lb = load<u32>(b + E_LOAD);
+/**
+ * True when key a (load, weight, list order) must come before key b for
+ * order k (strict total order).
+ */
+@inline function beforeKey(k: i32, la: u32, wa: i32, oa: i64, lb: u32, wb: i32, ob: i64): bool {
   let c: i32 = 0;
   if (k == ORDER_LC) {
     c = la < lb ? -1 : la > lb ? 1 : 0;
   } else if (k == ORDER_WLC) {
-    c = cmpRatio(<i64>la, <i64>load<i32>(a + E_WEIGHT), <i64>lb, <i64>load<i32>(b + E_WEIGHT));
+    c = cmpRatio(<i64>la, <i64>wa, <i64>lb, <i64>wb);
   } else {
     if (k == ORDER_NQ) {
       const ia = la == 0;
       const ib = lb == 0;
       if (ia != ib) return ia;
-      if (ia) return load<i64>(a + E_ORDER) < load<i64>(b + E_ORDER);
+      if (ia) return oa < ob;
     }
-    c = cmpRatio(<i64>la + 1, <i64>load<i32>(a + E_WEIGHT), <i64>lb + 1, <i64>load<i32>(b + E_WEIGHT));
+    c = cmpRatio(<i64>la + 1, <i64>wa, <i64>lb + 1, <i64>wb);
   }
-  return c != 0 ? c < 0 : load<i64>(a + E_ORDER) < load<i64>(b + E_ORDER);
+  return c != 0 ? c < 0 : oa < ob;
+}
+
+/** beforeKey on two entries. */
+@inline function before(k: i32, a: usize, b: usize): bool {
+  return beforeKey(k, load<u32>(a + E_LOAD), load<i32>(a + E_WEIGHT), load<i64>(a + E_ORDER),
+    load<u32>(b + E_LOAD), load<i32>(b + E_WEIGHT), load<i64>(b + E_ORDER));
 }
 
 @unmanaged export class LoadHeap {
-  /** cap entries of E_SIZE bytes. */
+  /** cap entries of E_SIZE bytes, then the tree (2 × cap i32 nodes), then cap dest pointers. */
   items: usize = 0;
   cap: i32 = 0;
   n: i32 = 0;
   kind: i32 = 0;
 
-  @inline private at(i: i32): usize {
-    return this.items + <usize>i * E_SIZE;
+  @inline at(s: i32): usize {
+    return this.items + (<usize>s << E_SHIFT);
+  }
+
+  /** Address of slot s's dest pointer. */
+  @inline destAt(s: i32): usize {
+    return this.items + <usize>this.cap * (E_SIZE + 8) + (<usize>s << alignof<usize>());
+  }
+
+  /** Address of tree node j (1 = root, cap + s = leaf of slot s). */
+  @inline node(j: i32): usize {
+    return this.items + (<usize>this.cap << E_SHIFT) + (<usize>j << 2);
   }
 
   /** The scan's choice, or null when no dest is eligible. */
   @inline top(): Dest | null {
-    return this.n > 0 ? changetype<Dest>(load<usize>(this.items + E_DEST)) : null;
+    return this.n > 0 ? changetype<Dest>(load<usize>(this.destAt(load<i32>(this.node(1))))) : null;
   }
 
   eligible(d: Dest): bool {
@@ -101,20 +120,43 @@ const hold = memory.data(<i32>E_SIZE, 8);
   reserve(count: i32): bool {
     const cap = this.cap;
     if (count <= cap) return true;
-    let size = cap < 8 ? 8 : cap;
+    let size = cap < MIN_CAP ? MIN_CAP : cap;
     while (size < count) size <<= 1;
-    const grown = alloc(<usize>size * E_SIZE);
+    const grown = alloc(<usize>size * SLOT_BYTES);
     if (grown == 0) return false;
-    memory.copy(grown, this.items, <usize>this.n * E_SIZE);
-    if (cap != 0) free(this.items, <usize>cap * E_SIZE);
+    const old = this.items;
+    const n = this.n;
     this.items = grown;
     this.cap = size;
+    if (cap != 0) {
+      memory.copy(grown, old, <usize>n << E_SHIFT);
+      memory.copy(this.destAt(0), old + <usize>cap * (E_SIZE + 8), <usize>n << alignof<usize>());
+      free(old, <usize>cap * SLOT_BYTES);
+    }
+    this.build();
     return true;
   }
 
-  /** Give back the entry array (scheduler unbound; clear() ran first). */
+  /** Every node from the entries (after growth). */
+  private build(): void {
+    const cap = this.cap;
+    const n = this.n;
+    for (let s = 0; s < cap; s++) store<i32>(this.node(cap + s), s < n ? s : -1);
+    for (let j = cap - 1; j >= 1; j--) {
+      store<i32>(this.node(j), this.better(load<i32>(this.node(2 * j)), load<i32>(this.node(2 * j + 1))));
+    }
+  }
+
+  /** The winner of slots a and b (either may be -1). */
+  private better(a: i32, b: i32): i32 {
+    if (a < 0) return b;
+    if (b < 0) return a;
+    return before(this.kind, this.at(b), this.at(a)) ? b : a;
+  }
+
+  /** Give back the entries and the tree (scheduler unbound; clear() ran first). */
   dispose(): void {
-    if (this.cap != 0) free(this.items, <usize>this.cap * E_SIZE);
+    if (this.cap != 0) free(this.items, <usize>this.cap * SLOT_BYTES);
     this.cap = 0;
   }
 
@@ -131,27 +173,46 @@ const hold = memory.data(<i32>E_SIZE, 8);
 
   /** Forget every member (scheduler replaced or service deleted). */
   clear(): void {
-    for (let i = 0; i < this.n; i++) changetype<Dest>(load<usize>(this.at(i) + E_DEST)).heapPos = -1;
+    for (let s = 0; s < this.n; s++) changetype<Dest>(load<usize>(this.destAt(s))).heapPos = -1;
     this.n = 0;
+    if (this.cap != 0) memory.fill(this.node(0), 0xff, <usize>this.cap << 3);
   }
 
   /** d's load, weight or flags changed (or it was just linked): restore the order. */
   update(d: Dest): void {
-    let pos = d.heapPos;
+    let s = d.heapPos;
     if (!this.eligible(d)) {
-      if (pos >= 0) this.removeAt(pos);
+      if (s >= 0) this.removeAt(s);
       return;
     }
-    const fresh = pos < 0;
-    if (fresh) pos = this.n++;
-    const e = this.at(pos);
+    if (s < 0) {
+      s = this.n++;
+      store<i32>(this.node(this.cap + s), s);
+      d.heapPos = s;
+    }
+    const e = this.at(s);
     const k = this.kind;
     store<u32>(e + E_LOAD, k == ORDER_LC || k == ORDER_WLC ? d.overhead() : d.activeconns);
     store<i32>(e + E_WEIGHT, d.weight);
     store<i64>(e + E_ORDER, d.order);
-    store<usize>(e + E_DEST, changetype<usize>(d));
-    d.heapPos = pos;
-    if (!this.siftUp(pos)) this.siftDown(pos);
+    store<usize>(this.destAt(s), changetype<usize>(d));
+    this.replay(s);
+  }
+
+  /**
+   * The root's dest d got one more inactive connection (sched/count.ts): only
+   * lc's and wlc's key (the overhead) grew; sed and nq count active ones only.
+   */
+  @inline raisedTop(d: Dest): void {
+    const k = this.kind;
+    if (d.overloaded) {
+      this.update(d);
+    } else if (k == ORDER_LC || k == ORDER_WLC) {
+      const s = load<i32>(this.node(1));
+      store<u32>(this.at(s) + E_LOAD, d.overhead());
+      if (k == ORDER_LC) climbTopLc(this, s);
+      else climbTopWlc(this, s);
+    }
   }
 
   /** d left the service. */
@@ -159,59 +220,132 @@ const hold = memory.data(<i32>E_SIZE, 8);
     if (d.heapPos >= 0) this.removeAt(d.heapPos);
   }
 
-  private removeAt(pos: i32): void {
-    changetype<Dest>(load<usize>(this.at(pos) + E_DEST)).heapPos = -1;
+  /** Slot s empties; the last slot's dest moves into it so the slots stay dense. */
+  private removeAt(s: i32): void {
+    changetype<Dest>(load<usize>(this.destAt(s))).heapPos = -1;
     const last = --this.n;
-    if (pos == last) return;
-    this.move(last, pos);
-    if (!this.siftUp(pos)) this.siftDown(pos);
+    store<i32>(this.node(this.cap + last), -1);
+    this.replay(last);
+    if (s == last) return;
+    memory.copy(this.at(s), this.at(last), E_SIZE);
+    const moved = load<usize>(this.destAt(last));
+    store<usize>(this.destAt(s), moved);
+    changetype<Dest>(moved).heapPos = s;
+    this.replay(s);
   }
 
-  /** Entry `from` goes to slot `to`; its dest learns the new position. */
-  @inline private move(from: i32, to: i32): void {
-    const t = this.at(to);
-    copyEntry(t, this.at(from));
-    changetype<Dest>(load<usize>(t + E_DEST)).heapPos = to;
-  }
-
-  /** Moves entry i towards the root; true if it moved. */
-  private siftUp(i: i32): bool {
-    if (i == 0) return false;
-    const k = this.kind;
-    copyEntry(hold, this.at(i));
-    const start = i;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!before(k, hold, this.at(p))) break;
-      this.move(p, i);
-      i = p;
+  /** Slot s's entry changed (or its leaf emptied): replay the matches above it. */
+  @inline private replay(s: i32): void {
+    switch (this.kind) {
+      case ORDER_LC: replayLc(this, s); return;
+      case ORDER_WLC: replayWlc(this, s); return;
+      case ORDER_SED: replaySed(this, s); return;
     }
-    if (i == start) return false;
-    this.place(hold, i);
-    return true;
-  }
-
-  private siftDown(i: i32): void {
-    const n = this.n;
-    const k = this.kind;
-    copyEntry(hold, this.at(i));
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) break;
-      let c = l;
-      const r = l + 1;
-      if (r < n && before(k, this.at(r), this.at(l))) c = r;
-      if (!before(k, this.at(c), hold)) break;
-      this.move(c, i);
-      i = c;
-    }
-    this.place(hold, i);
-  }
-
-  /** The held entry into slot i; its dest learns the position. */
-  @inline private place(hold: usize, i: i32): void {
-    const t = this.at(i);
-    copyEntry(t, hold);
-    changetype<Dest>(load<usize>(t + E_DEST)).heapPos = i;
+    replayNq(this, s);
   }
 }
+
+/**
+ * `beforeKey` without branches (the winners of a climb are data, not a
+ * pattern a branch predictor learns): the strict total order as bit algebra,
+ * so the climb below compiles to selects.
+ */
+@inline function beforeFlat(k: i32, la: u32, wa: i32, oa: i64, lb: u32, wb: i32, ob: i64): bool {
+  const ordLt = oa < ob;
+  if (k == ORDER_LC) return (la < lb) | ((la == lb) & ordLt);
+  const add: i64 = k == ORDER_WLC ? 0 : 1;
+  const l = (<i64>la + add) * <i64>wb;
+  const r = (<i64>lb + add) * <i64>wa;
+  const ratioLt = (l < r) | ((l == r) & ordLt);
+  if (k != ORDER_NQ) return ratioLt;
+  const ia = la == 0;
+  const ib = lb == 0;
+  return select<bool>(ia, select<bool>(ordLt, ratioLt, ia), ia != ib);
+}
+
+/**
+ * The climb from slot s's leaf to the root, inlined once per order with `k`
+ * a constant so the loop compares without testing the order. `w` is the
+ * winner so far, its key held in locals; at each level it meets the sibling
+ * subtree's winner, whose node and key do not depend on earlier levels, so
+ * the only chain from level to level is compare-and-select (no branch on the
+ * outcome). Above a node whose winner is the same other slot as before,
+ * nothing changes.
+ */
+@inline function replayK(h: LoadHeap, s: i32, k: i32): void {
+  const ents = h.items;
+  const nodes = ents + (<usize>h.cap << E_SHIFT);
+  let j = h.cap + s;
+  let w = load<i32>(nodes + (<usize>j << 2));
+  let wl: u32 = 0;
+  let ww: i32 = 0;
+  let wo: i64 = 0;
+  if (w >= 0) {
+    const e = ents + (<usize>w << E_SHIFT);
+    wl = load<u32>(e + E_LOAD);
+    ww = load<i32>(e + E_WEIGHT);
+    wo = load<i64>(e + E_ORDER);
+  }
+  while (j > 1) {
+    const o = load<i32>(nodes + (<usize>(j ^ 1) << 2));
+    if (o >= 0) {
+      const e = ents + (<usize>o << E_SHIFT);
+      const ol = load<u32>(e + E_LOAD);
+      const ow = k == ORDER_LC ? 0 : load<i32>(e + E_WEIGHT);
+      const oo = load<i64>(e + E_ORDER);
+      // The sibling wins only if strictly before (no ties: the order is total),
+      // or when this side is empty (a removed leaf).
+      const take = (w < 0) | beforeFlat(k, ol, ow, oo, wl, ww, wo);
+      w = select<i32>(o, w, take);
+      wl = select<u32>(ol, wl, take);
+      if (k != ORDER_LC) ww = select<i32>(ow, ww, take);
+      wo = select<i64>(oo, wo, take);
+    }
+    j >>= 1;
+    const p = nodes + (<usize>j << 2);
+    if (load<i32>(p) == w && w != s) return;
+    store<i32>(p, w);
+  }
+}
+
+// One function per order, each with its own copy of the climb (kept apart so
+// the optimizer cannot fold the copies back into one loop that tests `k`).
+function replayLc(h: LoadHeap, s: i32): void { replayK(h, s, ORDER_LC); }
+function replayWlc(h: LoadHeap, s: i32): void { replayK(h, s, ORDER_WLC); }
+function replaySed(h: LoadHeap, s: i32): void { replayK(h, s, ORDER_SED); }
+function replayNq(h: LoadHeap, s: i32): void { replayK(h, s, ORDER_NQ); }
+
+/**
+ * replayK for the root's slot s after its key grew (raisedTop): every node on
+ * its path held s, so the climb cannot stop early and s's leaf is not empty;
+ * this loop skips both tests.
+ */
+@inline function climbTopK(h: LoadHeap, s: i32, k: i32): void {
+  const ents = h.items;
+  const nodes = ents + (<usize>h.cap << E_SHIFT);
+  const e0 = ents + (<usize>s << E_SHIFT);
+  let w = s;
+  let wl = load<u32>(e0 + E_LOAD);
+  let ww: i32 = k == ORDER_LC ? 0 : load<i32>(e0 + E_WEIGHT);
+  let wo = load<i64>(e0 + E_ORDER);
+  let j = h.cap + s;
+  while (j > 1) {
+    const o = load<i32>(nodes + (<usize>(j ^ 1) << 2));
+    if (o >= 0) {
+      const e = ents + (<usize>o << E_SHIFT);
+      const ol = load<u32>(e + E_LOAD);
+      const ow = k == ORDER_LC ? 0 : load<i32>(e + E_WEIGHT);
+      const oo = load<i64>(e + E_ORDER);
+      const take = beforeFlat(k, ol, ow, oo, wl, ww, wo);
+      w = select<i32>(o, w, take);
+      wl = select<u32>(ol, wl, take);
+      if (k != ORDER_LC) ww = select<i32>(ow, ww, take);
+      wo = select<i64>(oo, wo, take);
+    }
+    j >>= 1;
+    store<i32>(nodes + (<usize>j << 2), w);
+  }
+}
+
+function climbTopLc(h: LoadHeap, s: i32): void { climbTopK(h, s, ORDER_LC); }
+function climbTopWlc(h: LoadHeap, s: i32): void { climbTopK(h, s, ORDER_WLC); }

@@ -15,8 +15,14 @@ export let connLimit: u32 = 0;
 /** secure_tcp / drop_entry: 0 off, 1 and 2 automatic (table >= 3/4 of the limit), 3 always. */
 export let secureTcp: u32 = 0;
 export let dropEntry: u32 = 0;
-/** false: schedule() is a bare scheduler pick (no entries, no counters moved). */
+/** false: schedule() is a bare scheduler pick (no entries). */
 export let trackConns: bool = true;
+/**
+ * OPT_TRACK_CONNS 2: no entries either, but each decision counts one new
+ * connection on its dest as binding one does (sched/count.ts); the host
+ * reports the ends (destConnEnd).
+ */
+export let countPicks: bool = false;
 
 /** Returns false for an unknown id or an out-of-range value. */
 export function setOption(id: u32, v: u32): bool {
@@ -38,8 +44,9 @@ export function setOption(id: u32, v: u32): bool {
     if (v > 3) return false;
     dropEntry = v;
   } else if (id == OPT_TRACK_CONNS) {
-    if (v > 1) return false;
-    trackConns = v != 0;
+    if (v > 2) return false;
+    trackConns = v == 1;
+    countPicks = v == 2;
   } else if (id == OPT_MEM_LIMIT_PAGES) {
     if (v > 65536) return false;
     setPageBudget(v);
@@ -56,7 +63,7 @@ export function getOption(id: u32): i64 {
   if (id == OPT_CONN_LIMIT) return connLimit;
   if (id == OPT_SECURE_TCP) return secureTcp;
   if (id == OPT_DROP_ENTRY) return dropEntry;
-  if (id == OPT_TRACK_CONNS) return trackConns ? 1 : 0;
+  if (id == OPT_TRACK_CONNS) return trackConns ? 1 : countPicks ? 2 : 0;
   if (id == OPT_MEM_LIMIT_PAGES) return pageBudget();
   return -1;
 }

@@ -14,7 +14,8 @@ import { ConnKey, lookupIn, lookupOut, createConn, killConn, controlAdd, rearm, 
 import { transition } from "./conn_state";
 import { persistSchedule, persistDport, persistTemplate, persistFull } from "./persist";
 import { makeRoom } from "./conn_limit";
-import { connReuseMode, expireNodestConn } from "./conn_options";
+import { connReuseMode, expireNodestConn, countPicks } from "./conn_options";
+import { countBind } from "../sched/count";
 import { DIR_INPUT, DIR_OUTPUT, S_TIME_WAIT, S_CLOSE, S_FIN_WAIT } from "./tcp_states";
 import { accountNewConn, accountIn, accountOut, statsReady } from "../stats/account";
 import * as C from "../stats/counters";
@@ -182,7 +183,8 @@ function writeSource(i: u32, cp: u32, d: Dest | null): void {
   }
 }
 
-/** Without connection tracking: the scheduler's answer only (scheduler studies). */
+/** Without connection tracking: the scheduler's answer only (scheduler studies); with
+ * OPT_TRACK_CONNS 2 the answer also counts one new connection on its dest (sched/count.ts). */
 export function pickOnly(i: u32, f: Flow): i32 {
   if (f.af != 4 && f.af != 6) return fail(i, S.E_INVAL, C.CNT_BAD_FLOW);
   const svc = lookupSvc(i, f);
@@ -191,5 +193,6 @@ export function pickOnly(i: u32, f: Flow): i32 {
   if (d === null) return fail(i, S.E_NO_DEST_AVAILABLE, C.CNT_NO_DEST);
   C.bump(C.CNT_SCHEDULED);
   writeDecision(i, 0, d, d.port != 0 ? d.port : f.vport, d.method);
+  if (countPicks) countBind(svc, d);
   return 0;
 }

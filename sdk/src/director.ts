@@ -32,9 +32,13 @@ export interface DirectorOptions {
   connTabBits?: number;
   /**
    * false: schedule() only asks the scheduler and keeps no connection entries
-   * (scheduler studies that set load with setDestConns). Default true.
+   * (scheduler studies that set load with setDestConns). 'count': no entries
+   * either, but each decision counts one new connection on its destination
+   * (inactive, as IPVS binds a new connection), in the same core call, and
+   * endDestConn reports the ends: load-aware studies with no call per pick.
+   * Default true.
    */
-  connections?: boolean;
+  connections?: boolean | 'count';
 }
 
 const PROTO_NAMES = new Map<number, Protocol>(Object.entries(PROTOCOLS).map(([k, v]) => [v, k as Protocol]));
@@ -66,7 +70,12 @@ export class Director {
       const b = opts.connTabBits;
       if (!Number.isInteger(b) || core.x.connTabBits(b) < 0) throw new InvalidOperationError(`bad connTabBits ${b}`);
     }
-    if (opts.connections === false) core.x.setOption(L.OPT_TRACK_CONNS, 0);
+    const track = opts.connections;
+    if (track !== undefined && track !== true && track !== false && track !== 'count') {
+      throw new InvalidOperationError(`bad connections option ${String(track)} (true, false or 'count')`);
+    }
+    if (track === false) core.x.setOption(L.OPT_TRACK_CONNS, 0);
+    else if (track === 'count') core.x.setOption(L.OPT_TRACK_CONNS, 2);
     return new Director(core, opts.clock ?? monotonicSeconds());
   }
 
@@ -232,6 +241,18 @@ export class Director {
    */
   setDestConns(destId: number, activeconns: number, inactconns: number): void {
     this.check(this.core.x.destSetConns(destId, activeconns >>> 0, inactconns >>> 0), 'dest');
+  }
+
+  /**
+   * With `connections: 'count'`: one of the connections the core counted on
+   * the destination ended (`active`: it was in activeconns, e.g. after
+   * setDestConns); the OVERLOAD rule of an unbind applies. Returns false
+   * when that counter was already 0 (nothing changed). Refused
+   * (InvalidOperationError) while connections the table tracks reference the
+   * destination, since they own its counters.
+   */
+  endDestConn(destId: number, active = false): boolean {
+    return this.check(this.core.x.destConnEnd(destId >>> 0, active ? 1 : 0), 'dest') === 1;
   }
 
   /**

@@ -47,9 +47,10 @@ function debugModule(): Promise<WebAssembly.Module> {
 /**
  * A Director on the debug core. Without `track`, schedule() is a bare
  * scheduler pick (no connection entries), so load moves only through
- * setDestConns and golden sequences stay readable.
+ * setDestConns and golden sequences stay readable; 'count': no entries, but
+ * each pick counts one inactive connection (ended by endDestConn).
  */
-export async function loadDirector(seed: number, track = false): Promise<Director> {
+export async function loadDirector(seed: number, track: boolean | 'count' = false): Promise<Director> {
   return Director.create({ seed, wasm: await debugModule(), connections: track });
 }
 

@@ -1,7 +1,8 @@
-// Properties of the least-load schedulers: the heap-backed lc/wlc/sed/nq pick
+// Properties of the least-load schedulers: the indexed lc/wlc/sed/nq pick
 // exactly what the literal IPVS scan picks (ipvs.model.ts) over random
-// add/delete/edit/load/-E sequences; and 10^7 batched decisions leave the
-// core's memory flat.
+// add/delete/edit/load/-E sequences, also when every pick counts its new
+// connection in the core (connections: 'count') and connections end; and 10^7
+// batched decisions leave the core's memory flat.
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import { Director } from '../../sdk/src/index.js';
@@ -16,6 +17,7 @@ type Op =
   | { t: 'add' | 'edit'; n: number; weight: number; u: number; l: number }
   | { t: 'del'; n: number }
   | { t: 'load'; n: number; active: number; inactive: number }
+  | { t: 'end'; n: number; active: boolean }
   | { t: 'resched'; s: LeastSched | 'rr' };
 
 const thresholds = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 20 }))
@@ -24,10 +26,10 @@ const thresholds = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 20 }))
 const count = fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 0, max: 12 }) },
   { weight: 1, arbitrary: fc.integer({ min: 0, max: 2 ** 24 + 4 }) });
 
-/** Relative frequencies of add, edit, del, load, resched. */
-type Mix = [number, number, number, number, number];
+/** Relative frequencies of add, edit, del, load, resched and (counting directors only) end. */
+type Mix = [number, number, number, number, number] | [number, number, number, number, number, number];
 
-function opArb(pool: number, [add, edit, del, load, resched]: Mix = [3, 2, 1, 8, 1]): fc.Arbitrary<Op> {
+function opArb(pool: number, [add, edit, del, load, resched, end = 0]: Mix = [3, 2, 1, 8, 1]): fc.Arbitrary<Op> {
   const n = fc.integer({ min: 1, max: pool });
   const spec = fc.record({ n, weight: fc.integer({ min: 0, max: 20 }), t: thresholds });
   return fc.oneof(
@@ -36,6 +38,7 @@ function opArb(pool: number, [add, edit, del, load, resched]: Mix = [3, 2, 1, 8,
     { weight: del, arbitrary: n.map((n) => ({ t: 'del' as const, n })) },
     { weight: load, arbitrary: fc.record({ n, active: count, inactive: count }).map((r) => ({ t: 'load' as const, ...r })) },
     { weight: resched, arbitrary: fc.constantFrom<LeastSched | 'rr'>('lc', 'wlc', 'sed', 'nq', 'rr').map((s) => ({ t: 'resched' as const, s })) },
+    ...(end > 0 ? [{ weight: end, arbitrary: fc.record({ n, active: fc.boolean() }).map((r) => ({ t: 'end' as const, ...r })) }] : []),
   );
 }
 
@@ -44,7 +47,8 @@ class Twin {
   list: MDest[] = [];
   ids = new Map<number, number>();
   trash = new Map<number, MDest>();
-  constructor(readonly d: Director, public sched: LeastSched | 'rr') {}
+  /** count: the core counts each pick's connection (connections: 'count'), the model binds it too. */
+  constructor(readonly d: Director, public sched: LeastSched | 'rr', readonly count = false) {}
 
   apply(op: Op): void {
     const i = 'n' in op ? this.list.findIndex((x) => x.n === op.n) : -1;
@@ -72,6 +76,10 @@ class Twin {
     } else if (op.t === 'load' && m) {
       this.d.setDestConns(this.ids.get(op.n)!, op.active, op.inactive);
       setConns(m, op.active, op.inactive);
+    } else if (op.t === 'end' && m) {
+      const had = op.active ? m.active : m.inactive;
+      expect(this.d.endDestConn(this.ids.get(op.n)!, op.active)).toBe(had > 0);
+      if (had > 0) setConns(m, m.active - (op.active ? 1 : 0), m.inactive - (op.active ? 0 : 1));
     } else if (op.t === 'resched') {
       this.d.editService(tcp80, { scheduler: op.s });
       this.sched = op.s;
@@ -84,6 +92,8 @@ class Twin {
     const got = this.d.schedule(flowFrom('198.18.9.9', port))?.dest.address ?? null;
     const want = scanPick(this.sched, this.list);
     expect(got).toBe(want === null ? null : addr(want.n));
+    // ip_vs_bind_dest: a new connection is counted inactive, then the OVERLOAD rule.
+    if (this.count && want !== null) setConns(want, want.active, want.inactive + 1);
   }
 
   /** The core's list, flags and counters agree with the model's. */
@@ -93,10 +103,10 @@ class Twin {
   }
 }
 
-async function runDifferential(sched: LeastSched, pool: number, prefill: number, ops: Op[]): Promise<void> {
-  const d = await loadDirector(5);
+async function runDifferential(sched: LeastSched, pool: number, prefill: number, ops: Op[], count = false): Promise<void> {
+  const d = await loadDirector(5, count ? 'count' : false);
   d.addService(tcp80, { scheduler: sched });
-  const t = new Twin(d, sched);
+  const t = new Twin(d, sched, count);
   for (let n = 1; n <= prefill; n++) t.apply({ t: 'add', n, weight: 1 + (n % 7), u: 0, l: 0 });
   let port = 1024;
   for (const op of ops) {
@@ -123,6 +133,17 @@ describe('heap-backed least-load schedulers = the IPVS scan', () => {
     it(`${sched}: 40 dests, removal-heavy churn`, async () => {
       await fc.assert(fc.asyncProperty(fc.array(opArb(40, [4, 4, 3, 8, 0]), { minLength: 100, maxLength: 300 }), (ops) => runDifferential(sched, 40, 40, ops)),
         { numRuns: 25, seed: 0xcafe + sched.length, endOnFailure: true });
+    });
+
+    // Every check is a pick that counts its connection in the core; ends come back.
+    it(`${sched}: counting picks, up to 7 dests, random sequences with connection ends`, async () => {
+      await fc.assert(fc.asyncProperty(fc.array(opArb(7, [3, 2, 1, 2, 1, 6]), { maxLength: 80 }), (ops) => runDifferential(sched, 7, 0, ops, true)),
+        { numRuns: 150, seed: 0xc0de + sched.length });
+    });
+
+    it(`${sched}: counting picks, 100 dests`, async () => {
+      await fc.assert(fc.asyncProperty(fc.array(opArb(100, [1, 2, 1, 2, 0, 6]), { minLength: 100, maxLength: 400 }), (ops) => runDifferential(sched, 100, 100, ops, true)),
+        { numRuns: 15, seed: 0xd00d + sched.length, endOnFailure: true });
     });
   }
 });

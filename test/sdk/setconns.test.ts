@@ -28,3 +28,33 @@ describe('setDestConns', () => {
     expect(d.destById(id).activeconns).toBe(5);
   });
 });
+
+describe("connections: 'count'", () => {
+  it('counts each decision as one new inactive connection and takes ends back', async () => {
+    const d = await director(1, { connections: 'count' });
+    d.addService(tcp80, { scheduler: 'lc', ops: false });
+    const a = d.addDest(tcp80, { address: '198.18.1.1' });
+    const b = d.addDest(tcp80, { address: '198.18.1.2', uThreshold: 2 });
+    // List order b, a: b first, then a, then b again hits its threshold (2 connections).
+    expect([1, 2, 3].map((p) => d.schedule(flowFrom('198.18.9.9', 1000 + p))?.destId)).toEqual([b, a, b]);
+    expect(d.destById(b)).toMatchObject({ activeconns: 0, inactconns: 2, overloaded: true });
+    expect(d.connections().length).toBe(0); // no entries
+    expect(d.schedule(flowFrom('198.18.9.9', 1004))?.destId).toBe(a); // b is OVERLOADed
+    expect(d.endDestConn(b)).toBe(true); // 1 < 2 * 3/4: OVERLOAD cleared, as an unbind does
+    expect(d.destById(b)).toMatchObject({ inactconns: 1, overloaded: false });
+    expect(d.endDestConn(b, true)).toBe(false); // no active connection counted: nothing changes
+    expect(d.endDestConn(b)).toBe(true);
+    expect(d.endDestConn(b)).toBe(false);
+    expect(d.destById(b)).toMatchObject({ activeconns: 0, inactconns: 0 });
+    expect(() => d.endDestConn(0x7fffff)).toThrow();
+  });
+
+  it('is refused while the table tracks connections to the dest, and a bad option is an error', async () => {
+    const d = await director();
+    d.addService(tcp80, { scheduler: 'rr' });
+    const id = d.addDest(tcp80, { address: '198.18.1.1' });
+    expect(d.schedule(flowFrom('198.18.9.9', 1000))).not.toBeNull();
+    expect(() => d.endDestConn(id)).toThrow(InvalidOperationError);
+    await expect(director(1, { connections: 'yes' as unknown as boolean })).rejects.toThrow(InvalidOperationError);
+  });
+});

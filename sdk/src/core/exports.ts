@@ -21,6 +21,7 @@ export type CoreExports = {
   destList(svcId: number, cursor: number): number;
   destGet(id: number): number;
   destSetConns(id: number, active: number, inactive: number): number;
+  destConnEnd(id: number, active: number): number;
   destSetHealth(id: number, up: number): number;
   schedTable(svcId: number, cursor: number): number;
   schedule(n: number, now: number): number;
