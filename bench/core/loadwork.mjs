@@ -1,68 +1,64 @@
-// The least-load workload of shared/baselines/picks.mjs: every pick adds one
-// active connection to the chosen dest, and every 8th pick removes one from
-// dest (k*7) mod n. The core learns the counts through destSetConns (what the
-// connection table will do itself once it lands), a plain scan just bumps
-// its own counters. Both sides keep their counts from zero, in list order.
+// The least-load workload of shared/baselines/picks.mjs, with the counter
+// IPVS moves: every pick binds one new connection to the chosen dest (IPVS
+// counts a new connection in inactconns: the dest's conn_flags carry
+// IP_VS_CONN_F_INACTIVE), and every 8th pick one connection of dest
+// (k*7) mod n ends, if it has one. Both sides keep their counts from zero, in
+// list order, and do the same work per pick:
+//   plain  scan, count the connection on the chosen dest, end one every 8th;
+//   core   a director with `connections: 'count'`: schedule() picks and counts
+//          the connection in the same core call (the index fixed in place),
+//          and the host reports every 8th pick's end (destConnEnd), as a
+//          plain program decrements its counter.
 import { lcScan, wlcScan, lcScanTyped, wlcScanTyped, plainDests } from './plain.mjs';
-import { NOW, slotOf } from './setup.mjs';
+import { NOW } from './setup.mjs';
 import { sink } from './harness.mjs';
 
-/** Counts the host mirrors for the core, indexed by dest slot. */
-function mirror() {
-  return new Int32Array(1 << 17);
-}
-
-/** A load-applying step for the core: after a pick of dest `id` (pick number k). */
-function coreLoad(x, svc, act) {
+/** The departure after pick number k (every 8th): one connection of dest (k*7) mod n ends. */
+function coreEnd(x, svc) {
   const ids = svc.ids;
   const n = ids.length;
-  return (id, k) => {
-    const s = slotOf(id);
-    x.destSetConns(id, ++act[s], 0);
-    if ((k & 7) === 0) {
-      const other = ids[(k * 7) % n];
-      const so = slotOf(other);
-      if (act[so] > 0) x.destSetConns(other, --act[so], 0);
-    }
+  // destConnEnd returns 0 (nothing changed) when the dest has no connection, as the plain side skips it.
+  return (k) => {
+    if ((k & 7) === 0) x.destConnEnd(ids[(k * 7) % n], 0);
   };
 }
 
 /**
- * Core-side cases for one service: SDK single (Director.schedule), raw n=1
- * (schedule(1) + destSetConns, the pick-for-pick IPVS workload) and batched
- * (schedule(B), then the load changes for the B decisions).
+ * Core-side cases for one service of a counting director: SDK single
+ * (Director.schedule, ends through Director.endDestConn), raw n=1
+ * (schedule(1), the pick-for-pick IPVS workload) and batched (schedule(B),
+ * then the B picks' ends).
  */
 export function coreLoadCases(director, svc, dv, flows, label, batch) {
   const x = director.core.x;
-  const act = mirror();
-  const apply = coreLoad(x, svc, act);
+  const end = coreEnd(x, svc);
+  const ids = svc.ids;
+  const n = ids.length;
   let k = 0;
   const single = {
     name: `${label} single`, ops: 256,
     fn: () => {
-      for (let i = 0; i < 256; i++) {
+      for (let i = 0; i < 256; i++, k++) {
         const d = director.schedule(flows[k & 1023]);
-        apply(d.destId, k++);
+        sink.v ^= d.destId;
+        if ((k & 7) === 0) director.endDestConn(ids[(k * 7) % n]);
       }
     },
   };
   const raw1 = {
     name: `${label} n=1`, ops: 256,
     fn: () => {
-      const w = dv.words();
-      const at = dv.destWord(0);
       for (let i = 0; i < 256; i++) {
-        x.schedule(1, NOW);
-        apply(w[at], k++);
+        sink.v += x.schedule(1, NOW);
+        end(k++);
       }
     },
   };
   const batched = {
     name: `${label} batch`, ops: batch,
     fn: () => {
-      x.schedule(batch, NOW);
-      const w = dv.words();
-      for (let i = 0; i < batch; i++) apply(w[dv.destWord(i)], k++);
+      sink.v += x.schedule(batch, NOW);
+      for (let i = 0; i < batch; i++) end(k++);
     },
   };
   return { single, raw1, batched };
@@ -84,8 +80,8 @@ export function plainLoadCases(kind, weights) {
     fn: () => {
       for (let i = 0; i < 1024; i++, k1++) {
         const b = scan(objs);
-        objs[b].activeconns++;
-        if ((k1 & 7) === 0 && objs[(k1 * 7) % n].activeconns > 0) objs[(k1 * 7) % n].activeconns--;
+        objs[b].inactconns++;
+        if ((k1 & 7) === 0 && objs[(k1 * 7) % n].inactconns > 0) objs[(k1 * 7) % n].inactconns--;
         sink.v += b;
       }
     },
@@ -95,8 +91,8 @@ export function plainLoadCases(kind, weights) {
     fn: () => {
       for (let i = 0; i < 1024; i++, k2++) {
         const b = scanT(w, act, inact);
-        act[b]++;
-        if ((k2 & 7) === 0 && act[(k2 * 7) % n] > 0) act[(k2 * 7) % n]--;
+        inact[b]++;
+        if ((k2 & 7) === 0 && inact[(k2 * 7) % n] > 0) inact[(k2 * 7) % n]--;
         sink.v += b;
       }
     },
@@ -105,26 +101,25 @@ export function plainLoadCases(kind, weights) {
 }
 
 /**
- * Do the core (pick-for-pick, n=1) and the plain scan make the same choices?
- * Runs on a fresh service from zero counts; returns picks compared and the
- * first mismatch (-1 when none).
+ * Do the core (pick-for-pick, n=1, counting) and the plain scan make the
+ * same choices? Runs on a fresh service from zero counts; returns picks
+ * compared and the first mismatch (-1 when none).
  */
 export function sameChoices(director, svc, dv, kind, picks) {
   const x = director.core.x;
   const index = new Map(svc.ids.map((id, i) => [id, i]));
   const objs = plainDests(svc.weights);
   const scan = kind === 'lc' ? lcScan : wlcScan;
-  const act = mirror();
-  const apply = coreLoad(x, svc, act);
+  const end = coreEnd(x, svc);
   const w = dv.words();
   for (let k = 0; k < picks; k++) {
     x.schedule(1, NOW);
     const id = w[dv.destWord(0)];
     const b = scan(objs);
     if (index.get(id) !== b) return { picks, mismatch: k };
-    apply(id, k);
-    objs[b].activeconns++;
-    if ((k & 7) === 0 && objs[(k * 7) % objs.length].activeconns > 0) objs[(k * 7) % objs.length].activeconns--;
+    end(k);
+    objs[b].inactconns++;
+    if ((k & 7) === 0 && objs[(k * 7) % objs.length].inactconns > 0) objs[(k * 7) % objs.length].inactconns--;
   }
   return { picks, mismatch: -1 };
 }

@@ -82,13 +82,13 @@ async function oneSize(cfg, director, dv, sched, n, si, keys) {
 }
 
 /** Run every scheduler at every size; returns rows and per-director memory. */
-export async function runPicks(cfg, sizes, log) {
+export async function runPicks(cfg, sizes, log, scheds = SCHEDULERS) {
   const keys = clientKeys();
   const rows = [];
   const mem = [];
-  for (const sched of SCHEDULERS) {
+  for (const sched of scheds) {
     const before = memory(null);
-    const director = await makeDirector();
+    const director = await makeDirector({ count: LOADED.has(sched) });
     const dv = decisionView(director);
     const created = memory(director);
     for (const [si, n] of sizes.entries()) {

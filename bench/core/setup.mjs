@@ -12,10 +12,13 @@ export const SEED = 0x5eed;
 /**
  * A release-build director. By default scheduling only (`connections: false`:
  * no connection entries), so a figure is lookup + pick + records; `track`
- * keeps the connection table on, as a proxy or gateway host runs it.
+ * keeps the connection table on, as a proxy or gateway host runs it; `count`
+ * (`connections: 'count'`) keeps no entries but counts each decision's new
+ * connection on its dest (the least-load workload, loadwork.mjs).
  */
-export async function makeDirector({ track = false } = {}) {
-  return Director.create({ seed: SEED, flavor: 'release', clock: () => NOW, ...(track ? {} : { connections: false }) });
+export async function makeDirector({ track = false, count = false } = {}) {
+  const connections = track ? {} : { connections: count ? 'count' : false };
+  return Director.create({ seed: SEED, flavor: 'release', clock: () => NOW, ...connections });
 }
 
 /** Whether this core has the scheduling-only switch (else every suite tracks connections). */
