@@ -1,13 +1,14 @@
 // What an npm user meets: the packed tarball installed into a fresh project
 // outside the repository (offline, from the npm cache), then the bins through
-// npx, the SDK in Node, a plain esbuild browser bundle in Chromium, the
+// npx, the SDK in Node, browser bundles (esbuild, and Vite and webpack with
+// no configuration) in Chromium, the
 // messages for the optional parts (proxy peers, gateway addon), signals
 // through npx, and the addon built from the installed package.
 import { describe, it, expect, afterAll } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { build } from 'esbuild';
 import { ROOT, packTarball, installProject, cleanEnv, type Project } from './project.js';
 import { startDaemon, serveDir, canUnshareNet, canBuildAddon, libmnlMissing, withoutLibmnl } from './helpers.js';
@@ -17,7 +18,7 @@ const CI = process.env.CI === 'true';
 /** The prebuilt gateway addon the package ships (prebuildify's name for a Node-API glibc build). */
 const PREBUILT = 'prebuilds/linux-x64/node.glibc.node';
 
-function prerequisites(): { sdk?: Project; peers?: Project; files?: string[]; missing?: string } {
+function prerequisites(): { sdk?: Project; peers?: Project; web?: Project; files?: string[]; missing?: string } {
   for (const f of ['build/wasmvs.wasm', 'dist/sdk/src/index.js']) {
     if (!existsSync(join(ROOT, f))) return { missing: `${f} is not built (npm run build)` };
   }
@@ -25,18 +26,22 @@ function prerequisites(): { sdk?: Project; peers?: Project; files?: string[]; mi
   const tarball = packTarball(mkdtempSync(join(tmpdir(), 'wasmvs-pack-')));
   const files = (execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' })).split('\n').filter(Boolean).map((f) => f.replace(/^package\//, ''));
   try {
-    return { files, sdk: installProject(tarball), peers: installProject(tarball, ['pino', 'prom-client']) };
+    return {
+      files, sdk: installProject(tarball), peers: installProject(tarball, ['pino', 'prom-client']),
+      // An app's own bundlers, at the versions this repository tests with.
+      web: installProject(tarball, ['vite', 'webpack', 'webpack-cli']),
+    };
   } catch (e) {
     return { missing: `npm ci --offline of the packed tarball failed (dependency not in the npm cache?): ${(e as Error).message.split('\n').slice(0, 3).join(' ')}` };
   }
 }
 
-const { sdk, peers, files, missing } = prerequisites();
+const { sdk, peers, web, files, missing } = prerequisites();
 if (missing && CI) throw new Error(`package suite prerequisites missing in CI: ${missing}`);
 if (missing) console.warn(`SKIPPING package tests: ${missing}`);
 
 afterAll(() => {
-  for (const p of [sdk, peers]) if (p) rmSync(p.dir, { recursive: true, force: true });
+  for (const p of [sdk, peers, web]) if (p) rmSync(p.dir, { recursive: true, force: true });
   if (sdk) rmSync(join(sdk.tarball, '..'), { recursive: true, force: true });
 });
 
@@ -203,7 +208,7 @@ describe.skipIf(missing !== undefined)('the packed tarball, installed in another
   const noChromium = chromiumMissing();
   if (noChromium && CI) throw new Error(`package suite: ${noChromium}`);
   if (noChromium) console.warn(`SKIPPING the browser bundle tests: ${noChromium}`);
-  describe.skipIf(noChromium !== null)('a browser bundle made with plain esbuild', () => {
+  describe.skipIf(noChromium !== null)('a browser bundle of an app using the SDK: esbuild, Vite, webpack', () => {
     const APP = `import { Director } from 'wasmvs';
       const director = await Director.create({ seed: 1 WASM });
       const svc = { protocol: 'tcp', address: '198.18.0.1', port: 80 };
@@ -215,37 +220,78 @@ describe.skipIf(missing !== undefined)('the packed tarball, installed in another
     let closeAll: (() => Promise<void>) | null = null;
     afterAll(async () => { await closeAll?.(); });
 
-    // recipe: 'copy' puts wasmvs.wasm next to the bundle; 'loader' imports wasmvs/wasm with esbuild's file loader.
-    async function bundle(recipe: 'copy' | 'loader'): Promise<string> {
-      const dir = join(sdk!.dir, `web-${recipe}`);
+    type Recipe = 'esbuild copy' | 'esbuild loader' | 'vite' | 'webpack';
+    /** Every file under `dir`, relative to it. */
+    const walk = (dir: string): string[] => readdirSync(dir, { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile()).map((e) => relative(dir, join(e.parentPath, e.name)));
+
+    /**
+     * Builds the app, returns the folder to serve.
+     * esbuild: 'copy' puts wasmvs.wasm next to the bundle; 'loader' imports wasmvs/wasm with esbuild's file loader.
+     * vite, webpack: no configuration file and no option, their CLI's defaults (`vite build` of an
+     * index.html, `webpack` of src/index.js); they emit the core themselves from the SDK's
+     * `new URL('…/wasmvs.wasm', import.meta.url)`.
+     */
+    async function bundle(recipe: Recipe): Promise<string> {
+      const dir = join(recipe.startsWith('esbuild') ? sdk!.dir : web!.dir, `app-${recipe.replace(' ', '-')}`);
+      if (recipe === 'vite') {
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(join(dir, 'index.html'), '<!doctype html><script type="module" src="./main.js"></script>');
+        writeFileSync(join(dir, 'main.js'), APP.replace(' WASM', ''));
+        const r = run('npx', ['vite', 'build'], dir);
+        expect(r.status, r.stdout + r.stderr).toBe(0);
+        expect(r.stdout + r.stderr).not.toMatch(/warn|error/i);
+        return join(dir, 'dist');
+      }
+      if (recipe === 'webpack') {
+        mkdirSync(join(dir, 'src'), { recursive: true });
+        writeFileSync(join(dir, 'src/index.js'), APP.replace(' WASM', ''));
+        const r = run('npx', ['webpack'], dir);
+        expect(r.status, r.stdout + r.stderr).toBe(0);
+        // Its only warning is the one for the missing `mode` option (production by default), none about the SDK.
+        expect((r.stdout + r.stderr).match(/^WARNING in .*/gm)).toEqual(['WARNING in configuration']);
+        writeFileSync(join(dir, 'dist/index.html'), '<!doctype html><script src="main.js"></script>');
+        return join(dir, 'dist');
+      }
       mkdirSync(join(dir, 'out'), { recursive: true });
-      const head = recipe === 'loader' ? `import wasm from 'wasmvs/wasm';\n` : '';
-      writeFileSync(join(dir, 'app.js'), head + APP.replace(' WASM', recipe === 'loader' ? ', wasm: new URL(wasm, import.meta.url)' : ''));
+      const loader = recipe === 'esbuild loader';
+      const head = loader ? `import wasm from 'wasmvs/wasm';\n` : '';
+      writeFileSync(join(dir, 'app.js'), head + APP.replace(' WASM', loader ? ', wasm: new URL(wasm, import.meta.url)' : ''));
       await build({
         entryPoints: [join(dir, 'app.js')], bundle: true, format: 'esm', platform: 'browser', outdir: join(dir, 'out'),
-        absWorkingDir: sdk!.dir, logLevel: 'silent', ...(recipe === 'loader' ? { loader: { '.wasm': 'file' } } : {}),
+        absWorkingDir: sdk!.dir, logLevel: 'silent', ...(loader ? { loader: { '.wasm': 'file' } } : {}),
       });
-      if (recipe === 'copy') copyFileSync(join(sdk!.dir, 'node_modules/wasmvs/build/wasmvs.wasm'), join(dir, 'out/wasmvs.wasm'));
+      if (!loader) copyFileSync(join(sdk!.dir, 'node_modules/wasmvs/build/wasmvs.wasm'), join(dir, 'out/wasmvs.wasm'));
       writeFileSync(join(dir, 'out/index.html'), '<!doctype html><script type="module" src="app.js"></script>');
       return join(dir, 'out');
     }
 
-    it.each(['copy', 'loader'] as const)('%s: no node: import in the bundle, the core loads and schedules in Chromium', async (recipe) => {
+    it.each(['esbuild copy', 'esbuild loader', 'vite', 'webpack'] as const)('%s: no node: import in the bundle, the core loads and schedules in Chromium', async (recipe) => {
       const out = await bundle(recipe);
-      const js = readFileSync(join(out, 'app.js'), 'utf8');
-      expect(js).not.toMatch(/(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*)["']node:/);
+      const built = walk(out);
+      // Exactly one core in the output, byte for byte the package's (the bundler emitted it, or esbuild's recipe put it there).
+      const cores = built.filter((f) => f.endsWith('.wasm'));
+      expect(cores).toHaveLength(1);
+      expect(readFileSync(join(out, cores[0])).equals(readFileSync(join(ROOT, 'build/wasmvs.wasm')))).toBe(true);
+      const scripts = built.filter((f) => f.endsWith('.js'));
+      expect(scripts.length).toBeGreaterThan(0);
+      for (const f of scripts) expect(readFileSync(join(out, f), 'utf8'), f).not.toMatch(/(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*)["']node:/);
       const server = await serveDir(out);
       const browser = await launch();
       closeAll = async () => { await browser.close(); server.close(); };
       const page = await browser.newPage();
       const errors: string[] = [];
       page.on('pageerror', (e) => errors.push(e.message));
+      const failed: string[] = [];
+      page.on('response', (r) => { if (!r.ok()) failed.push(`${r.status()} ${r.url()}`); });
       await page.goto(server.url);
       await page.waitForFunction(() => document.title.startsWith('{'), null, { timeout: 10_000 }).catch(() => {});
       expect(errors).toEqual([]);
+      // esbuild leaves the SDK's package-relative URL as is: with the copy recipe that first try 404s, then the copy loads.
+      expect(failed.filter((f) => !(recipe === 'esbuild copy' && f.startsWith('404 ') && f.endsWith('/build/wasmvs.wasm')))).toEqual([]);
       expect(JSON.parse(await page.title())).toEqual({ address: '198.18.1.2', port: 80 });
       await closeAll();
       closeAll = null;
-    });
+    }, 120_000);
   });
 });

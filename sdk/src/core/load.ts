@@ -17,19 +17,23 @@ const isNode = typeof process !== 'undefined' && !!process.versions?.node;
  * Where the release core sits next to the compiled SDK (dist/sdk/src/core/ →
  * build/). A literal `new URL(…, import.meta.url)`, so Vite and webpack emit
  * the .wasm as an asset and rewrite the URL. esbuild leaves it as is, so a
- * browser also tries `wasmvs.wasm` next to the bundle (a name bundlers do not
- * see, as it is not a literal); see the SDK section of README.md.
+ * browser also tries `wasmvs.wasm` next to the bundle (a name bundlers leave
+ * alone: not a literal, and marked webpackIgnore); see the SDK section of README.md.
  */
 const NEXT_TO_BUNDLE = 'wasmvs.wasm';
 function browserRelease(): URL[] {
-  return [new URL('../../../../build/wasmvs.wasm', import.meta.url), new URL(NEXT_TO_BUNDLE, import.meta.url)];
+  return [new URL('../../../../build/wasmvs.wasm', import.meta.url), new URL(/* webpackIgnore: true */ /* @vite-ignore */ NEXT_TO_BUNDLE, import.meta.url)];
 }
 
 function candidates(flavor: CoreFlavor): URL[] {
   if (flavor === 'release' && !isNode) return browserRelease();
   const file = flavor === 'debug' ? 'wasmvs.debug.wasm' : 'wasmvs.wasm';
-  // From sdk/src/core (sources, tests) or dist/sdk/src/core (compiled) up to build/.
-  return [new URL(`../../../build/${file}`, import.meta.url), new URL(`../../../../build/${file}`, import.meta.url)];
+  // From sdk/src/core (sources, tests) or dist/sdk/src/core (compiled) up to build/. Node only:
+  // the magic comments keep webpack and Vite from making them bundle contexts.
+  return [
+    new URL(/* webpackIgnore: true */ /* @vite-ignore */ `../../../build/${file}`, import.meta.url),
+    new URL(/* webpackIgnore: true */ /* @vite-ignore */ `../../../../build/${file}`, import.meta.url),
+  ];
 }
 
 type ReadFile = (url: URL) => Promise<Uint8Array>;
