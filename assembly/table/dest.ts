@@ -5,7 +5,10 @@ import { DEST_F_AVAILABLE, DEST_F_OVERLOAD, DEST_F_DOWN } from "../abi/layout";
 import { Stats, freeStats } from "../stats/stats";
 import { alloc, free } from "./alloc";
 
-/** A real server record in linear memory (unmanaged; newDest/freeDest). */
+/** Internal flag (not IP_VS_DEST_F_*): see Dest.dropped. */
+const DEST_F_DROPPED: u32 = 0x80000000;
+
+/** A real server record in linear memory (unmanaged; newDest/freeDest): 96 bytes. */
 @unmanaged export class Dest {
   // First cache line (blocks of 16-byte classes): what a pick and the
   // decision record read. Small fields are stored packed (af, method and the
@@ -37,21 +40,18 @@ import { alloc, free } from "./alloc";
   heapPos: i32 = -1;
   /** Connections and templates that still point here (keeps a deleted dest in the trash). */
   refcnt: u32 = 0;
-  /** Index in the trash list and next dest in the trash hash chain (trash.ts). */
-  trashPos: i32 = -1;
-  tnext: Dest | null = null;
   /** lblc/lblcr cache entries pointing here (ip_vs_dest_hold in the kernel's caches). */
   cacheRefs: u32 = 0;
-  /** When refcnt last dropped to 0 (trash expiry), seconds. */
-  idleSince: u32 = 0;
   /** TUN outer source (IPv4, host order) and route MTU towards this server; 0 = the gwConfig default. */
   tunSrc: u32 = 0;
   tunMtu: u32 = 0;
   /** Counters and rates; kept in the trash and on revival; 0 until the first counted event (stats/account.ts). */
   stats: Stats = changetype<Stats>(0);
-  /** Its id was dropped by the trash sweep while caches still held it: freed by the last putDest. */
-  dropped: bool = false;
 
+  /** Its id was dropped by the trash sweep while caches still held it: freed by the last putDest.
+   * A flag bit no host sees (a dropped dest has no id). */
+  @inline get dropped(): bool { return (this.flags & DEST_F_DROPPED) != 0; }
+  @inline set dropped(v: bool) { this.flags = v ? this.flags | DEST_F_DROPPED : this.flags & ~DEST_F_DROPPED; }
   /** 4 or 6. */
   @inline get af(): u32 { return this.af8; }
   @inline set af(v: u32) { this.af8 = <u8>v; }
@@ -106,6 +106,7 @@ import { alloc, free } from "./alloc";
 
 /** A dest record with the defaults of a fresh `new Dest()`, or null without memory. */
 export function newDest(): Dest | null {
+  if (offsetof<Dest>() > 96) ERROR("Dest outgrew its 96-byte block (memory target of issue 10)");
   const p = alloc(offsetof<Dest>());
   if (p == 0) return null;
   const d = changetype<Dest>(p);
@@ -115,7 +116,6 @@ export function newDest(): Dest | null {
   d.method = 3;
   d.flags = DEST_F_AVAILABLE;
   d.heapPos = -1;
-  d.trashPos = -1;
   return d;
 }
 

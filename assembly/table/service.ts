@@ -9,8 +9,8 @@ import { Dest } from "./dest";
 import { Stats, freeStats } from "../stats/stats";
 import { Vec, VEC_INLINE } from "./vec";
 
-/** Bytes of scheduler state kept inside the service record (s0..s3: rr, wrr, the load heap header). */
-export const SCHED_INLINE_BYTES: usize = 16;
+/** Bytes of scheduler state kept inside the service record (s0..s5). */
+export const SCHED_INLINE_BYTES: usize = 24;
 import { alloc, free } from "./alloc";
 
 @unmanaged export class Service {
@@ -47,9 +47,12 @@ import { alloc, free } from "./alloc";
   s1: u32 = 0;
   s2: u32 = 0;
   s3: u32 = 0;
+  s4: u32 = 0;
+  s5: u32 = 0;
   d0: usize = 0;
   d1: usize = 0;
   d2: usize = 0;
+  d3: usize = 0;
 
   /** Address of the inline scheduler-state area (SCHED_INLINE_BYTES). */
   @inline get inlineState(): usize {
@@ -79,8 +82,12 @@ import { alloc, free } from "./alloc";
   }
 }
 
+// The record is one 128-byte block, so 128-byte aligned: its first 64 bytes
+// (key and hot fields) are one cache line.
+
 /** A zeroed service record with the defaults of a fresh `new Service()`, or null without memory. */
 export function newService(): Service | null {
+  if (offsetof<Service>() > 128) ERROR("Service outgrew its 128-byte block (key and hot fields would leave one cache line)");
   const p = alloc(offsetof<Service>());
   if (p == 0) return null;
   const s = changetype<Service>(p);

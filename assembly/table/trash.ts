@@ -6,17 +6,25 @@
 //
 // The kernel scans its trash list on every add; after a -C of 100,000 dests
 // that made each re-add O(trash) and a full restore quadratic. Here the list
-// (for the sweep) is paired with a hash of (service, af, addr, port) chained
-// through Dest.tnext, so a re-add looks up one chain. Removal from the list
-// swaps the last entry in (Dest.trashPos).
+// (for the sweep) is paired with a hash of (service, af, addr, port) so a
+// re-add looks up one chain. Everything the trash keeps per entry lives in
+// its own arrays (entry i: the dest, when it was first seen unreferenced, the
+// next entry of its chain), none of it in the dest records. Removal swaps the
+// last entry in and relinks it in its chain.
 import { Dest, freeDest } from "./dest";
 import { Service } from "./service";
 import { dests } from "./dests";
-import { Vec, Ptrs, allocArray, freeArray } from "./vec";
+import { Ptrs, Nums, allocArray, freeArray } from "./vec";
 import { mixIn, fmix32 } from "./hash";
 
-const trash = new Vec<Dest>();
-let buckets: Ptrs<Dest | null> = changetype<Ptrs<Dest | null>>(0);
+/** Entries: the dest, idle-since seconds (0 = not seen unreferenced), chain next (entry + 1, 0 = end). */
+let ents: Ptrs<Dest> = changetype<Ptrs<Dest>>(0);
+let idle: Nums<u32> = changetype<Nums<u32>>(0);
+let nxt: Nums<i32> = changetype<Nums<i32>>(0);
+let count: i32 = 0;
+let cap: i32 = 0;
+/** Chain heads (entry + 1, 0 = empty); a power of two >= cap. */
+let buckets: Nums<i32> = changetype<Nums<i32>>(0);
 let nbuckets: i32 = 0;
 
 const TRASH_PERIOD: u32 = 120;
@@ -38,34 +46,52 @@ let trashed: u32 = 0;
   return bucketOf(d.svcId, d.af, d.a0, d.a1, d.a2, d.a3, d.port);
 }
 
-/** Room for n more trashDest calls (list and hash); callers reserve before unlinking so the move cannot fail. */
+@inline function link(i: i32): void {
+  const b = bucketOfDest(unchecked(ents[i]));
+  unchecked((nxt[i] = buckets[b]));
+  unchecked((buckets[b] = i + 1));
+}
+
+/** Room for n more trashDest calls (arrays and hash); callers reserve before unlinking so the move cannot fail. */
 export function reserveTrash(n: i32): bool {
-  const want = trash.length + n;
-  if (!trash.reserve(want)) return false;
-  if (want <= nbuckets) return true;
-  let size = nbuckets < 64 ? 64 : nbuckets;
+  const want = count + n;
+  if (want <= cap) return true;
+  let size = cap < 64 ? 64 : cap;
   while (size < want) size <<= 1;
-  const t = allocArray<Ptrs<Dest | null>>(size, 4);
-  if (changetype<usize>(t) == 0) return false;
-  if (nbuckets != 0) freeArray(buckets, nbuckets, 4);
-  buckets = t;
-  nbuckets = size;
-  for (let i = 0, len = trash.length; i < len; i++) {
-    const d = unchecked(trash[i]);
-    const b = bucketOfDest(d);
-    d.tnext = unchecked(buckets[b]);
-    unchecked((buckets[b] = d));
+  const e = allocArray<Ptrs<Dest>>(size, 4);
+  const w = allocArray<Nums<u32>>(size, 4);
+  const x = allocArray<Nums<i32>>(size, 4);
+  const t = allocArray<Nums<i32>>(size, 4);
+  if (changetype<usize>(e) == 0 || changetype<usize>(w) == 0 || changetype<usize>(x) == 0 || changetype<usize>(t) == 0) {
+    freeArray(e, size, 4);
+    freeArray(w, size, 4);
+    freeArray(x, size, 4);
+    freeArray(t, size, 4);
+    return false;
   }
+  memory.copy(changetype<usize>(e), changetype<usize>(ents), <usize>count << 2);
+  memory.copy(changetype<usize>(w), changetype<usize>(idle), <usize>count << 2);
+  if (cap != 0) {
+    freeArray(ents, cap, 4);
+    freeArray(idle, cap, 4);
+    freeArray(nxt, cap, 4);
+    freeArray(buckets, nbuckets, 4);
+  }
+  ents = e;
+  idle = w;
+  nxt = x;
+  buckets = t;
+  cap = size;
+  nbuckets = size;
+  for (let i = 0; i < count; i++) link(i);
   return true;
 }
 
 export function trashDest(d: Dest): void {
-  d.idleSince = 0;
-  d.trashPos = trash.length;
-  trash.push(d);
-  const b = bucketOfDest(d);
-  d.tnext = unchecked(buckets[b]);
-  unchecked((buckets[b] = d));
+  const i = count++;
+  unchecked((ents[i] = d));
+  unchecked((idle[i] = 0));
+  link(i);
   trashed++;
 }
 
@@ -73,61 +99,68 @@ export function trashEvents(): u32 {
   return trashed;
 }
 
-/** Take d out of the list and its chain. */
-function untrash(d: Dest): void {
-  const b = bucketOfDest(d);
-  let cur = unchecked(buckets[b]);
-  if (cur === d) unchecked((buckets[b] = d.tnext));
-  else {
-    while (cur !== null) {
-      if (cur.tnext === d) {
-        cur.tnext = d.tnext;
-        break;
-      }
-      cur = cur.tnext;
+/** In the chain of bucket b, make the link that points at entry `from` point at `to` (entry + 1 values). */
+function relink(b: i32, from: i32, to: i32): void {
+  let k = unchecked(buckets[b]);
+  if (k == from) {
+    unchecked((buckets[b] = to));
+    return;
+  }
+  while (k != 0) {
+    const n = unchecked(nxt[k - 1]);
+    if (n == from) {
+      unchecked((nxt[k - 1] = to));
+      return;
     }
+    k = n;
   }
-  d.tnext = null;
-  const i = d.trashPos;
-  const last = trash.pop();
-  if (last !== d) {
-    unchecked((trash[i] = last));
-    last.trashPos = i;
-  }
-  d.trashPos = -1;
+}
+
+/** Take entry i out of its chain and the list (the last entry moves to i). */
+function untrash(i: i32): void {
+  relink(bucketOfDest(unchecked(ents[i])), i + 1, unchecked(nxt[i]));
+  const last = --count;
+  if (i == last) return;
+  const d = unchecked(ents[last]);
+  unchecked((ents[i] = d));
+  unchecked((idle[i] = idle[last]));
+  unchecked((nxt[i] = nxt[last]));
+  relink(bucketOfDest(d), last + 1, i + 1);
 }
 
 export function reviveFromTrash(svc: Service, spec: Dest): Dest | null {
-  if (trash.length == 0) return null;
-  let d = unchecked(buckets[bucketOf(svc.id, spec.af, spec.a0, spec.a1, spec.a2, spec.a3, spec.port)]);
-  while (d !== null) {
+  if (count == 0) return null;
+  let k = unchecked(buckets[bucketOf(svc.id, spec.af, spec.a0, spec.a1, spec.a2, spec.a3, spec.port)]);
+  while (k != 0) {
+    const d = unchecked(ents[k - 1]);
     if (d.svcId == svc.id && d.sameAddr(spec.af, spec.a0, spec.a1, spec.a2, spec.a3, spec.port)) {
-      untrash(d);
+      untrash(k - 1);
       return d;
     }
-    d = d.tnext;
+    k = unchecked(nxt[k - 1]);
   }
   return null;
 }
 
 /**
  * ip_vs_dest_trash_expire: the first sweep that sees a dest unreferenced
- * notes the time (idleSince, at least 1); a later sweep >= 120 s after frees it.
+ * notes the time (idle since, at least 1); a later sweep >= 120 s after frees it.
  */
 export function sweepTrash(now: u32): void {
   // Downwards: untrash swaps in the last entry, which this loop has already seen.
-  for (let i = trash.length - 1; i >= 0; i--) {
-    const d = unchecked(trash[i]);
+  for (let i = count - 1; i >= 0; i--) {
+    const d = unchecked(ents[i]);
     if (d.refcnt != 0) {
-      d.idleSince = 0;
+      unchecked((idle[i] = 0));
       continue;
     }
-    if (d.idleSince == 0) {
-      d.idleSince = now > 0 ? now : 1;
+    const since = unchecked(idle[i]);
+    if (since == 0) {
+      unchecked((idle[i] = now > 0 ? now : 1));
       continue;
     }
-    if (now - d.idleSince < TRASH_PERIOD) continue;
-    untrash(d);
+    if (now - since < TRASH_PERIOD) continue;
+    untrash(i);
     dests.drop(d.id);
     // A cache entry may still point here (the kernel's caches hold the dest):
     // the last putDest frees it.
@@ -137,5 +170,5 @@ export function sweepTrash(now: u32): void {
 }
 
 export function trashCount(): i32 {
-  return trash.length;
+  return count;
 }

@@ -49,7 +49,7 @@ import { alloc, free } from "./alloc";
 }
 
 /** Elements of a Vec's inline storage (when its `inl` is set). */
-export const VEC_INLINE: i32 = 3;
+export const VEC_INLINE: i32 = 4;
 
 /**
  * A list of record pointers: ptr, len, cap, inl (16 bytes, the layout a record
