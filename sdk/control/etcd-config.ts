@@ -44,19 +44,30 @@ export const isDestKey = (k: string) => k.includes(DESTS);
 export const serviceOfDest = (k: string) => k.slice(0, k.indexOf(DESTS));
 export const isServiceKey = (k: string) => k.startsWith(SERVICES) && !isDestKey(k);
 
-/** The layout of a Director's configuration (create revisions 0: not known). */
-export function layoutOf(d: Director): Layout {
+/** The layout of a Director's configuration, or of `only` these services and the timeouts (create revisions 0: not known). */
+export function layoutOf(d: Director, only?: readonly ServiceInfo[]): Layout {
   const out: Layout = new Map();
   const t = d.timeouts();
   if (t.tcp !== DEFAULT_TIMEOUTS.tcp || t.tcpfin !== DEFAULT_TIMEOUTS.tcpfin || t.udp !== DEFAULT_TIMEOUTS.udp) {
     out.set(TIMEOUTS, { value: `--set ${t.tcp} ${t.tcpfin} ${t.udp}`, create: 0 });
   }
-  for (const s of d.services()) {
+  for (const s of only ?? d.services()) {
     const svc = ruleService(s, NUMERIC);
     const k = serviceKey(s);
     out.set(k, { value: serviceRule({ ...s, dests: [] }, svc), create: 0 });
     // Oldest first, as the state file: the order they are added back in.
     for (const dest of d.dests(keyOf(s)).reverse()) out.set(destKey(k, dest), { value: destRule(s, dest, svc, NUMERIC, true), create: 0 });
+  }
+  return out;
+}
+
+/** The entries of `layout` for these service keys (and their servers) and the timeouts. */
+export function layoutPart(layout: Layout, svcKeys: ReadonlySet<string>): Layout {
+  const out: Layout = new Map();
+  const t = layout.get(TIMEOUTS);
+  if (t) out.set(TIMEOUTS, t);
+  for (const [k, e] of layout) {
+    if (svcKeys.has(isDestKey(k) ? serviceOfDest(k) : k)) out.set(k, e);
   }
   return out;
 }

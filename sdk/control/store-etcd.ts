@@ -12,10 +12,10 @@ import type { Director } from '../src/director.js';
 import { WasmvsError } from '../src/errors.js';
 import { PACKED_WORDS } from '../src/packed.js';
 import { ControlHandler, errorInfo } from './handler.js';
-import { copyConfig } from './commands.js';
+import { copyConfig, keyOf, optionsOf, destOptionsOf } from './commands.js';
 import { decodePacked } from './bulk.js';
 import type { ConfigCmd, Reply, Request, DirectorEntry } from './protocol.js';
-import { CONFIG, DIRECTORS, WRITE, layoutOf, diffLayouts, layoutCmds, type Layout, type Entry } from './etcd-config.js';
+import { CONFIG, DIRECTORS, WRITE, layoutOf, layoutPart, serviceKey, diffLayouts, layoutCmds, type Layout } from './etcd-config.js';
 
 /** Key changes in one transaction besides the write marker (etcd's default --max-txn-ops is 128). */
 export const CHUNK_OPS = 126;
@@ -93,6 +93,8 @@ export class EtcdStore {
   private resyncing = false;
   private reachable = true;
   private writes: Promise<unknown> = Promise.resolve();
+  /** The scratch Director of small writes, reused (cleared each time: it holds a few services). */
+  private small: Director | null = null;
   private waiters: { rev: number; resolve: () => void }[] = [];
   readonly name: string;
   private readonly since = new Date().toISOString();
@@ -265,9 +267,23 @@ export class EtcdStore {
 
   private async tryWrite(req: ApplyReq): Promise<Reply> {
     if (!this.mirror) throw new StoreError(`wasmvsd: etcd at ${this.where} unreachable since this director started: the configuration cannot be changed (directors keep serving the last one)`);
+    const live = this.host.handler.director;
+    // Commands that name their services (no -C, no packed -R) are checked on a copy of those services only,
+    // and only their keys are compared: a write costs what it touches, not the size of the configuration.
+    const named = req.packed === undefined && req.cmds.every((c) => c.op !== 'flush') ? req.cmds.flatMap((c) => ('svc' in c && c.svc ? [c.svc] : [])) : null;
+    const scratch = named ? (this.small ??= await this.host.newScratch()) : await this.host.newScratch();
+    // No await from here to the first transaction: the copy, the mirror and `base` are of one revision.
     const base = this.revision;
-    const scratch = await this.host.newScratch();
-    copyConfig(this.host.handler.director, scratch);
+    const before = named ? named.flatMap((k) => { try { return [live.service(k)]; } catch { return []; } }) : null;
+    if (before) {
+      scratch.clear();
+      for (const s of before) {
+        const k = keyOf(s);
+        scratch.addService(k, optionsOf(s));
+        for (const dest of live.dests(k).reverse()) scratch.addDest(k, destOptionsOf(dest));
+      }
+      scratch.setTimeouts(live.timeouts());
+    } else copyConfig(live, scratch);
     const o = this.host.handler.opts;
     const check = new ControlHandler(scratch, { size: o.size, mode: o.mode, dataPath: o.dataPath, abiVersion: o.abiVersion });
     let body: Record<string, unknown>;
@@ -283,7 +299,12 @@ export class EtcdStore {
       // Counters are each director's own: -Z is applied here, not stored.
       if (!r.rolledBack) zero = req.cmds.filter((c, i) => c.op === 'zero' && r.results[i].ok);
     }
-    const diff = diffLayouts(this.mirror, layoutOf(scratch));
+    let diff;
+    if (named && before) {
+      const after = named.flatMap((k) => { try { return [scratch.service(k)]; } catch { return []; } });
+      const keys = new Set([...before, ...after].map(serviceKey));
+      diff = diffLayouts(layoutPart(this.mirror, keys), layoutOf(scratch, after));
+    } else diff = diffLayouts(this.mirror, layoutOf(scratch));
     const chunks = this.chunks(diff);
     let last = base;
     for (let i = 0; i < chunks.length; i++) {
