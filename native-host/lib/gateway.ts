@@ -366,7 +366,7 @@ export class Gateway {
     const devs = (this.files.list?.(conf) ?? []).filter((d) => d !== 'all' && d !== 'default');
     this.remember([fwd('all'), fwd('default'), ...devs.map(fwd)]);
     this.files.write(fwd('all'), '1');
-    const ra = devs.filter((d) => { try { return this.files.read(`${conf}/${d}/accept_ra`) === '1'; } catch { return false; } });
+    const ra = devs.filter((d) => { try { return d !== 'lo' && this.files.read(`${conf}/${d}/accept_ra`) === '1'; } catch { return false; } });
     this.log('gateway: IPv6 services: net.ipv6.conf.all.forwarding=1 until stop' + (ra.length
       ? `; ${ra.join(', ')} (accept_ra=1) ignore router advertisements meanwhile (accept_ra=2 keeps them)` : ''), ra.length ? 'warn' : 'info');
   }
