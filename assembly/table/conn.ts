@@ -32,7 +32,7 @@ const INITIAL_TIMEOUT: u32 = 3;
 export const TEMPLATE_REARM: u32 = 60;
 export const INVALID_PORT: u32 = 0xFFFF;
 
-function keyMatch(i: u32, k: ConnKey, template: bool): bool {
+export function keyMatch(i: u32, k: ConnKey, template: bool): bool {
   const f = M.flagsOf(i);
   if (((f & M.F_TEMPLATE) != 0) != template) return false;
   if (M.u16At(i, M.R_CPORT) != k.cport || M.u16At(i, M.R_VPORT) != k.vport || M.protoOf(i) != k.proto) return false;

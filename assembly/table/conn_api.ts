@@ -10,7 +10,7 @@ import { flow } from "../sched/flow";
 import * as M from "./conn_mem";
 import { destOf, killConn, timerFired, rearm } from "./conn";
 import { transition } from "./conn_state";
-import { packetIn, packetOut } from "./conn_path";
+import { packetIn, packetOut, resolveConnBatch, endResolvedConns } from "./conn_path";
 import { dropEntryPass } from "./conn_limit";
 import { moveSome } from "./conn_hash";
 import { wheelTake, wheelRelink, wheelLast, setWheelLast, WHEEL_SIZE } from "./wheel";
@@ -115,6 +115,7 @@ export function runClocks(now: u32): void {
 /** Flow records 0..n-1 as packets (FLOW_DIR per record); returns the successes. */
 export function packetBatch(n: u32, now: u32): i32 {
   runClocks(now);
+  resolveConnBatch(n);
   let ok = 0;
   for (let i: u32 = 0; i < n; i++) {
     readFlow(i, flow);
@@ -122,6 +123,7 @@ export function packetBatch(n: u32, now: u32): i32 {
     const st = readFlowDir(i) == FLOW_DIR_OUT ? packetOut(i, flow, now) : packetIn(i, flow, now);
     if (st >= 0) ok++;
   }
+  endResolvedConns();
   return ok;
 }
 

@@ -96,8 +96,36 @@ export function chainHead(h: u32): u32 {
   return load<u32>(bucketOf(h));
 }
 
+// While a packet batch uses the lookups it resolved up front (conn_path.ts),
+// every insert marks its hash here: a key whose mark is set may have gained a
+// newer entry, so its resolved answer is not used.
+const FILTER_BITS: u32 = 8192;
+const filter = memory.data(<i32>(FILTER_BITS >> 3), 16);
+let filterOn = false;
+
+/** Start marking inserts (cleared). */
+export function insertMarksStart(): void {
+  memory.fill(filter, 0, <usize>(FILTER_BITS >> 3));
+  filterOn = true;
+}
+
+export function insertMarksStop(): void {
+  filterOn = false;
+}
+
+/** True when an entry whose hash may equal h was inserted since insertMarksStart. */
+@inline export function insertMarked(h: u32): bool {
+  const b = h & (FILTER_BITS - 1);
+  return (<u32>load<u8>(filter + <usize>(b >> 3)) & (<u32>1 << (b & 7))) != 0;
+}
+
 export function hashInsert(i: u32, h: u32): void {
   ensure();
+  if (filterOn) {
+    const b = h & (FILTER_BITS - 1);
+    const p = filter + <usize>(b >> 3);
+    store<u8>(p, <u8>(<u32>load<u8>(p) | (<u32>1 << (b & 7))));
+  }
   const b = bucketOf(h);
   store<u32>(rec(i) + R_HNEXT, load<u32>(b));
   store<u32>(b, i);

@@ -9,12 +9,17 @@
 // - pass 1 hashes every key and loads every bucket head. The loads do not
 //   depend on each other, so their cache misses overlap (the out-of-order
 //   window holds several iterations); the heads park in the output words;
-// - pass 2 walks the chains; each key's first record address is already known,
-//   so those misses overlap too;
+// - then the chains are walked one link per round for all keys still
+//   walking: a touch pass loads the current record of each (no branch on the
+//   loaded data, so the misses overlap), a compare pass decides each and moves
+//   the others one link on. A hit at the second or third record of a chain is
+//   a miss overlapped with the other keys', not a dependent one;
 // - keys are read straight from the flow region, records through the raw chunk
 //   table, with no copy into the scratch Flow or ConnKey records; hash and
 //   compare are inlined.
-import { REGION_FLOWS, REGION_LIST, FLOW_SIZE, FLOW_CADDR, FLOW_VADDR, FLOW_CPORT } from "../abi/layout";
+// packetBatch and schedule use the same walk (resolveConns) for their
+// inbound lookups before visiting a batch (conn_path.ts).
+import { MAX_BATCH, REGION_FLOWS, REGION_LIST, FLOW_SIZE, FLOW_CADDR, FLOW_VADDR, FLOW_CPORT } from "../abi/layout";
 import { ioBase } from "../abi/io";
 import { keyHash, bucketOf, indexUnallocated } from "./conn_hash";
 import {
@@ -54,8 +59,12 @@ const NO_MATCH: u32 = 0xFFFFFFFF;
     && v6Word(x, 1, 2) == load<u32>(p + FLOW_VADDR + 8) && v6Word(x, 1, 3) == load<u32>(p + FLOW_VADDR + 12);
 }
 
-/** Pass 1: the bucket head of every key into out[k] (0 when it cannot match). */
-function headsPass(flows: usize, out: usize, n: u32): void {
+/**
+ * Pass 1: the bucket head of every key into out[k] (0 when it cannot match)
+ * and, when `hashes` is not 0, the key's hash into hashes[k].
+ */
+function headsPass(flows: usize, out: usize, n: u32, hashes: usize): void {
+  const live = !indexUnallocated();
   for (let k: u32 = 0; k < n; k++) {
     const p = flows + <usize>k * FLOW_SIZE;
     const w0 = load<u32>(p);
@@ -64,78 +73,106 @@ function headsPass(flows: usize, out: usize, n: u32): void {
     const cport = <u32>load<u16>(p + FLOW_CPORT);
     const c0 = load<u32>(p + FLOW_CADDR);
     let head: u32 = 0;
+    let h: u32 = 0;
     if (wantFlags(af, proto) != NO_MATCH) {
-      const h = af == 4
+      h = af == 4
         ? keyHash(proto, c0, 0, 0, 0, false, cport)
         : keyHash(proto, c0, load<u32>(p + FLOW_CADDR + 4), load<u32>(p + FLOW_CADDR + 8), load<u32>(p + FLOW_CADDR + 12), true, cport);
-      head = load<u32>(bucketOf(h));
+      if (live) head = load<u32>(bucketOf(h));
     }
     store<u32>(out + <usize>k * 4, head);
+    if (hashes != 0) store<u32>(hashes + <usize>k * 4, h);
   }
 }
 
-/** Sink for the touch pass, so the optimiser keeps its loads. */
+/** Sink for the touch passes, so the optimiser keeps their loads. */
 let touched: u32 = 0;
+/** Keys still walking their chain (indexes into the batch), one round to the next. */
+const pending = memory.data(<i32>MAX_BATCH * 4, 16);
 
 /**
- * Pass 2: load both cache lines of every chain's first record (a 40-byte record
- * can straddle two 64-byte lines), with no branch on the loaded data, so the
- * misses of many keys are in flight together before pass 3 compares. Index 0
- * maps to record 0 of chunk 0, which exists whenever the index does.
+ * Touch pass: load both cache lines of the current record of every pending
+ * key (a 40-byte record can straddle two 64-byte lines), with no branch on the
+ * loaded data, so the misses of many keys are in flight together before the
+ * compare pass.
  */
-function touchPass(out: usize, n: u32, tab: usize): void {
+function touchPass(out: usize, m: u32, tab: usize): void {
   let acc: u32 = 0;
-  for (let k: u32 = 0; k < n; k++) {
+  for (let j: u32 = 0; j < m; j++) {
+    const k = load<u32>(pending + <usize>j * 4);
     const r = recAt(tab, load<u32>(out + <usize>k * 4));
     acc += load<u32>(r) ^ load<u32>(r + R_FLAGS);
   }
-  touched = acc;
+  touched += acc;
 }
 
-/** Pass 3: walk each chain from its head; out[k] = connection id or 0. Returns the hits. */
-function matchPass(flows: usize, out: usize, n: u32, tab: usize): i32 {
-  let hits = 0;
-  for (let k: u32 = 0; k < n; k++) {
+/**
+ * Compare pass: each pending key's current record; a match writes the
+ * connection id to out[k], the end of a chain 0, anything else moves the key
+ * one link on (out[k] = next record) and keeps it pending. Returns the keys
+ * still pending (compacted at the front of `pending`); hits are added to `hits`.
+ */
+function comparePass(flows: usize, out: usize, m: u32, tab: usize): u32 {
+  let left: u32 = 0;
+  for (let j: u32 = 0; j < m; j++) {
+    const k = load<u32>(pending + <usize>j * 4);
     const o = out + <usize>k * 4;
-    let i = load<u32>(o);
-    if (i == 0) continue;
+    const i = load<u32>(o);
     const p = flows + <usize>k * FLOW_SIZE;
     const w0 = load<u32>(p);
     const want = wantFlags(w0 & 0xFF, (w0 >> 8) & 0xFF);
+    const r = recAt(tab, i);
     // cport | vport << 16 in both the flow record and the connection record.
-    const ports = load<u32>(p + FLOW_CPORT);
-    const c0 = load<u32>(p + FLOW_CADDR);
-    const v0 = load<u32>(p + FLOW_VADDR);
-    let id: u32 = 0;
-    while (i != 0) {
-      const r = recAt(tab, i);
-      if ((<u32>load<u16>(r + R_FLAGS) & KEY_FLAGS) == want && load<u32>(r + R_CPORT) == ports) {
-        const same = (want & F_V6) == 0
-          ? load<u32>(r + R_CADDR) == c0 && load<u32>(r + R_VADDR) == v0
-          : v6Match(load<u32>(r + R_CADDR), p);
-        if (same) {
-          id = (<u32>load<u8>(r + R_GEN) << 24) | i;
-          hits++;
-          break;
-        }
+    if ((<u32>load<u16>(r + R_FLAGS) & KEY_FLAGS) == want && load<u32>(r + R_CPORT) == load<u32>(p + FLOW_CPORT)) {
+      const same = (want & F_V6) == 0
+        ? load<u32>(r + R_CADDR) == load<u32>(p + FLOW_CADDR) && load<u32>(r + R_VADDR) == load<u32>(p + FLOW_VADDR)
+        : v6Match(load<u32>(r + R_CADDR), p);
+      if (same) {
+        store<u32>(o, (<u32>load<u8>(r + R_GEN) << 24) | i);
+        hitCount++;
+        continue;
       }
-      i = load<u32>(r + R_HNEXT);
     }
-    store<u32>(o, id);
+    const next = load<u32>(r + R_HNEXT);
+    store<u32>(o, next);
+    if (next != 0) {
+      store<u32>(pending + <usize>left * 4, k);
+      left++;
+    }
   }
-  return hits;
+  return left;
+}
+
+let hitCount: i32 = 0;
+
+/**
+ * Flow records 0..n-1 at `flows` → out[k] = connection id (gen << 24 | index)
+ * or 0, what lookupIn(key, false) answers for each. The chains are walked a
+ * link per round for all keys together: every round touches the current
+ * record of each key still walking, then compares, so the misses of the
+ * second and later records of different chains overlap too. `hashes` (or 0)
+ * receives each key's hash. Returns the hits.
+ */
+export function resolveConns(flows: usize, out: usize, n: u32, hashes: usize): i32 {
+  headsPass(flows, out, n, hashes);
+  if (indexUnallocated()) return 0;
+  const tab = chunkTable();
+  let m: u32 = 0;
+  for (let k: u32 = 0; k < n; k++) {
+    if (load<u32>(out + <usize>k * 4) != 0) {
+      store<u32>(pending + <usize>m * 4, k);
+      m++;
+    }
+  }
+  hitCount = 0;
+  while (m != 0) {
+    touchPass(out, m, tab);
+    m = comparePass(flows, out, m, tab);
+  }
+  return hitCount;
 }
 
 /** n ≤ MAX_BATCH flow records → n connection ids (0 = none) at REGION_LIST; returns the hits. */
 export function lookupBatch(n: u32): i32 {
-  const out = ioBase() + REGION_LIST;
-  if (indexUnallocated()) {
-    memory.fill(out, 0, <usize>n * 4);
-    return 0;
-  }
-  const flows = ioBase() + REGION_FLOWS;
-  const tab = chunkTable();
-  headsPass(flows, out, n);
-  touchPass(out, n, tab);
-  return matchPass(flows, out, n, tab);
+  return resolveConns(ioBase() + REGION_FLOWS, ioBase() + REGION_LIST, n, 0);
 }

@@ -10,8 +10,10 @@ import { Flow } from "../sched/flow";
 import { Dest } from "./dest";
 import { Service } from "./service";
 import { services, lookupService, resolveBatch } from "./services";
+import { resolveConns } from "./conn_lookup";
+import { insertMarksStart, insertMarksStop, insertMarked } from "./conn_hash";
 import * as M from "./conn_mem";
-import { ConnKey, lookupIn, lookupOut, createConn, killConn, controlAdd, rearm, destOf, dportOf } from "./conn";
+import { ConnKey, keyMatch, lookupIn, lookupOut, createConn, killConn, controlAdd, rearm, destOf, dportOf } from "./conn";
 import { transition } from "./conn_state";
 import { persistSchedule, persistDport, persistTemplate, persistFull } from "./persist";
 import { makeRoom } from "./conn_limit";
@@ -60,11 +62,43 @@ function reuseOld(cp: u32): bool {
   return true;
 }
 
+// The inbound lookups of a batch, resolved before it is visited
+// (conn_lookup.ts: all chains walked together, a link per round, so the
+// misses of many packets overlap). A packet's answer is used only if it still
+// holds: no insert since then marked its hash (a newer entry of the key would
+// come first), and a found entry is still live with the same key (a removal
+// may have freed the record and a new connection reused it). Else the packet
+// looks up as it always did.
+const connHints = memory.data(<i32>MAX_BATCH * 4, 16);
+const connHashes = memory.data(<i32>MAX_BATCH * 4, 16);
+let connHintsOn = false;
+
+/** Resolve the inbound lookups of flow records 0..n-1; packetIn uses them until endResolvedConns(). */
+export function resolveConnBatch(n: u32): void {
+  resolveConns(ioBase() + REGION_FLOWS, connHints, n, connHashes);
+  insertMarksStart();
+  connHintsOn = true;
+}
+
+export function endResolvedConns(): void {
+  connHintsOn = false;
+  insertMarksStop();
+}
+
+/** lookupIn(key, false) for flow record i, from its resolved answer when that still holds. */
+function lookupResolved(i: u32): u32 {
+  if (insertMarked(load<u32>(connHashes + <usize>i * 4))) return lookupIn(key, false);
+  const c = load<u32>(connHints + <usize>i * 4) & 0xFFFFFF;
+  if (c == 0) return 0;
+  if ((M.flagsOf(c) & M.F_LIVE) != 0 && keyMatch(c, key, false)) return c;
+  return lookupIn(key, false);
+}
+
 /** One client → director packet (flow record i, already in f). */
 export function packetIn(i: u32, f: Flow, now: u32): i32 {
   if (f.af != 4 && f.af != 6) return fail(i, S.E_INVAL, C.CNT_BAD_FLOW);
   fillKey(f);
-  let cp = lookupIn(key, false);
+  let cp = connHintsOn ? lookupResolved(i) : lookupIn(key, false);
   const tcp = f.proto == PROTO_TCP;
   if (cp != 0 && connReuseMode != 0 && tcp && (f.tcpflags & 0x02) != 0 && reuseOld(cp)) cp = 0;
   if (cp != 0) {

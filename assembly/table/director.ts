@@ -4,7 +4,7 @@ import { readFlow, flowFamily, writeDecisionFail } from "../abi/records";
 import * as S from "../abi/status";
 import * as C from "../stats/counters";
 import { flow } from "../sched/flow";
-import { packetIn, pickOnly, resolveServices, endResolved } from "./conn_path";
+import { packetIn, pickOnly, resolveServices, endResolved, resolveConnBatch, endResolvedConns } from "./conn_path";
 import { trackConns } from "./conn_options";
 import { runClocks } from "./conn_api";
 
@@ -21,6 +21,7 @@ import { runClocks } from "./conn_api";
  */
 export function scheduleBatch(n: u32, now: u32): i32 {
   runClocks(now);
+  if (trackConns) resolveConnBatch(n);
   resolveServices(n);
   let ok = 0;
   for (let i: u32 = 0; i < n; i++) {
@@ -36,5 +37,6 @@ export function scheduleBatch(n: u32, now: u32): i32 {
     if ((trackConns ? packetIn(i, flow, now) : pickOnly(i, flow)) >= 0) ok++;
   }
   endResolved();
+  if (trackConns) endResolvedConns();
   return ok;
 }
