@@ -134,7 +134,12 @@ export function hashInsert(i: u32, h: u32): void {
   else if (count > (mask + 1) << 1 && mask < 0x3FFFFFF) startGrow();
 }
 
+/** Removals so far (wrapping): a packet batch's resolved answers need no re-check while it stays put. */
+let removals: u32 = 0;
+@inline export function removalCount(): u32 { return removals; }
+
 export function hashRemove(i: u32, h: u32): void {
+  removals++;
   const b = bucketOf(h);
   let cur = load<u32>(b);
   const next = load<u32>(rec(i) + R_HNEXT);

@@ -11,7 +11,7 @@ import { Dest } from "./dest";
 import { Service } from "./service";
 import { services, lookupService, resolveBatch } from "./services";
 import { resolveConns } from "./conn_lookup";
-import { insertMarksStart, insertMarksStop, insertMarked } from "./conn_hash";
+import { insertMarksStart, insertMarksStop, insertMarked, removalCount } from "./conn_hash";
 import * as M from "./conn_mem";
 import { ConnKey, keyMatch, lookupIn, lookupOut, createConn, killConn, controlAdd, rearm, destOf, dportOf } from "./conn";
 import { transition } from "./conn_state";
@@ -72,11 +72,14 @@ function reuseOld(cp: u32): bool {
 const connHints = memory.data(<i32>MAX_BATCH * 4, 16);
 const connHashes = memory.data(<i32>MAX_BATCH * 4, 16);
 let connHintsOn = false;
+/** removalCount() when the batch was resolved. */
+let removalsAtResolve: u32 = 0;
 
 /** Resolve the inbound lookups of flow records 0..n-1; packetIn uses them until endResolvedConns(). */
 export function resolveConnBatch(n: u32): void {
   resolveConns(ioBase() + REGION_FLOWS, connHints, n, connHashes);
   insertMarksStart();
+  removalsAtResolve = removalCount();
   connHintsOn = true;
 }
 
@@ -90,6 +93,8 @@ function lookupResolved(i: u32): u32 {
   if (insertMarked(load<u32>(connHashes + <usize>i * 4))) return lookupIn(key, false);
   const c = load<u32>(connHints + <usize>i * 4) & 0xFFFFFF;
   if (c == 0) return 0;
+  // Without a removal since, the entry found is still there (records are freed only after unhashing).
+  if (removalCount() == removalsAtResolve) return c;
   if ((M.flagsOf(c) & M.F_LIVE) != 0 && keyMatch(c, key, false)) return c;
   return lookupIn(key, false);
 }
@@ -101,8 +106,9 @@ export function packetIn(i: u32, f: Flow, now: u32): i32 {
   let cp = connHintsOn ? lookupResolved(i) : lookupIn(key, false);
   const tcp = f.proto == PROTO_TCP;
   if (cp != 0 && connReuseMode != 0 && tcp && (f.tcpflags & 0x02) != 0 && reuseOld(cp)) cp = 0;
+  let d: Dest | null = null;
   if (cp != 0) {
-    const d = destOf(cp);
+    d = destOf(cp);
     if (d === null || !d.available) {
       if (!expireNodestConn) return fail(i, S.E_DROP, C.CNT_DROP_NODEST);
       killConn(cp, true);
@@ -115,11 +121,11 @@ export function packetIn(i: u32, f: Flow, now: u32): i32 {
     if (tcp && ((f.tcpflags & 0x04) != 0 || (f.tcpflags & 0x02) == 0)) return fail(i, S.E_NOCONN, C.CNT_NO_CONN);
     return newConnection(i, f, now);
   }
-  return forwardIn(i, cp, f, now);
+  return forwardIn(i, cp, changetype<Dest>(d), f, now);
 }
 
-function forwardIn(i: u32, cp: u32, f: Flow, now: u32): i32 {
-  const d = changetype<Dest>(destOf(cp));
+/** The packet of an entry cp bound to d (live: destOf(cp)). */
+function forwardIn(i: u32, cp: u32, d: Dest, f: Flow, now: u32): i32 {
   const svc = services.get(d.svcId);
   if (svc !== null) accountIn(svc, d, f.len);
   transition(cp, DIR_INPUT, f.tcpflags);
@@ -211,7 +217,7 @@ function newConnection(i: u32, f: Flow, now: u32): i32 {
   C.bump(C.CNT_SCHEDULED);
   C.bump(C.CNT_CONN_NEW);
   accountNewConn(svc, d);
-  if (!ops) return forwardIn(i, cp, f, now);
+  if (!ops) return forwardIn(i, cp, d, f, now);
   // OPS: one packet, then the entry goes at once (it was never hashed).
   accountIn(svc, d, f.len);
   C.bump(C.CNT_OPS);
