@@ -15,7 +15,7 @@ import { ControlHandler, errorInfo } from './handler.js';
 import { copyConfig, keyOf, optionsOf, destOptionsOf } from './commands.js';
 import { decodePacked } from './bulk.js';
 import type { ConfigCmd, Reply, Request, DirectorEntry } from './protocol.js';
-import { CONFIG, DIRECTORS, WRITE, layoutOf, layoutPart, serviceKey, diffLayouts, layoutCmds, type Layout } from './etcd-config.js';
+import { CONFIG, DIRECTORS, WRITE, isDestKey, serviceOfDest, layoutOf, layoutPart, serviceKey, diffLayouts, layoutCmds, type Layout } from './etcd-config.js';
 
 /** Key changes in one transaction besides the write marker (etcd's default --max-txn-ops is 128). */
 export const CHUNK_OPS = 126;
@@ -122,14 +122,14 @@ export class EtcdStore {
         this.host.log(`etcd at ${this.where} unreachable (${this.why(e)}): serving the local configuration of revision ${this.revision}`);
       }
       // etcd holds less history than we applied: it was reset; take its configuration whole.
-      if (current >= 0 && current < this.revision) { await this.resync('etcd revision is behind the state file'); }
+      if (current >= 0 && current < this.revision) { await this.resync('etcd revision is behind the state file', true); }
       else {
         this.host.log(`etcd ${this.where}: following changes after revision ${this.revision} (the state file's)`);
         this.watchFrom(this.revision + 1);
       }
     } else {
       // The first load is waited for a little; an unreachable etcd does not keep the daemon from serving.
-      await Promise.race([this.resync('no revision in the state file'), sleep(5000)]);
+      await Promise.race([this.resync('no revision in the state file', true), sleep(5000)]);
     }
     this.beat();
   }
@@ -140,15 +140,37 @@ export class EtcdStore {
   }
 
   /** Load PREFIX/config/ whole at one revision, make the live Director match it, then follow changes. Retries until it succeeds. */
-  private async resync(reason: string): Promise<void> {
+  private async resync(reason: string, seed = false): Promise<void> {
     if (this.resyncing || this.closed) return;
     this.resyncing = true;
     if (this.watcher) { const w = this.watcher; this.watcher = null; void w.cancel().catch(() => {}); }
     try {
       for (let attempt = 0; !this.closed; attempt++) {
         try {
-          const { layout, revision } = await this.loadAll();
+          const { layout, revision, written } = await this.loadAll();
           const from = layoutOf(this.host.handler.director);
+          // First start with --store: a prefix nobody ever wrote takes this director's configuration
+          // (its state file's) rather than emptying it; if another director seeds first, its wins.
+          if (seed && !written && layout.size === 0 && from.size > 0) {
+            seed = false;
+            try {
+              // Rank by rank (services, then each one's first server, second…): the servers' creation
+              // revisions then give every director this director's list order.
+              const ranks: [string, string][][] = [];
+              const seen = new Map<string, number>();
+              for (const [k, e] of from) {
+                const r = isDestKey(k) ? (seen.get(serviceOfDest(k)) ?? 0) + 1 : 0;
+                if (isDestKey(k)) seen.set(serviceOfDest(k), r);
+                (ranks[r] ??= []).push([k, e.value]);
+              }
+              let last = 0;
+              for (const puts of ranks) if (puts) ({ last } = await this.commit({ puts, deletes: [], rangeDeletes: [] }, last));
+              this.host.log(`etcd ${this.where}: ${this.prefix} was empty: seeded with the local configuration (${from.size} keys) up to revision ${last}`);
+            } catch (e) {
+              if (!(e instanceof Conflict)) throw e;
+            }
+            continue;
+          }
           const cmds = layoutCmds(from, layout, (k, why) => this.host.log(`etcd ${this.prefix}${k}: ${why} (ignored)`));
           this.host.applyLocal(cmds, revision);
           this.mirror = layout;
@@ -167,7 +189,7 @@ export class EtcdStore {
   }
 
   /** Everything under PREFIX/config/ at one revision, in pages (a reply is limited to 4 MiB). */
-  private async loadAll(): Promise<{ layout: Layout; revision: number }> {
+  private async loadAll(): Promise<{ layout: Layout; revision: number; written: boolean }> {
     const layout: Layout = new Map();
     const base = this.prefix + CONFIG;
     const end = rangeEnd(base);
@@ -181,8 +203,8 @@ export class EtcdStore {
       if (!res.more || res.kvs.length === 0) break;
       key = Buffer.concat([res.kvs[res.kvs.length - 1].key, Buffer.from([0])]);
     }
-    layout.delete(WRITE);
-    return { layout, revision };
+    const written = layout.delete(WRITE);
+    return { layout, revision, written };
   }
 
   private watchFrom(rev: number): void {
@@ -305,6 +327,19 @@ export class EtcdStore {
       const keys = new Set([...before, ...after].map(serviceKey));
       diff = diffLayouts(layoutPart(this.mirror, keys), layoutOf(scratch, after));
     } else diff = diffLayouts(this.mirror, layoutOf(scratch));
+    const { parts, last } = await this.commit(diff, base);
+    if (parts && !(await this.waitApplied(last, APPLY_WAIT_MS))) {
+      this.host.log(`etcd: revision ${last} written but not applied here after ${APPLY_WAIT_MS} ms`);
+    }
+    if (zero.length) this.host.applyLocal(zero, 0);
+    return { id: req.id, ok: true, ...body } as Reply;
+  }
+
+  /**
+   * Write key changes as one transaction, or in ordered chunks (docs/many-directors.md), if nothing
+   * was written since revision `base`; Conflict when something was. Returns the last revision.
+   */
+  private async commit(diff: ReturnType<typeof diffLayouts>, base: number): Promise<{ parts: number; last: number }> {
     const chunks = this.chunks(diff);
     let last = base;
     for (let i = 0; i < chunks.length; i++) {
@@ -328,11 +363,7 @@ export class EtcdStore {
       }
       last = Number(res.header.revision);
     }
-    if (chunks.length && !(await this.waitApplied(last, APPLY_WAIT_MS))) {
-      this.host.log(`etcd: revision ${last} written but not applied here after ${APPLY_WAIT_MS} ms`);
-    }
-    if (zero.length) this.host.applyLocal(zero, 0);
-    return { id: req.id, ok: true, ...body } as Reply;
+    return { parts: chunks.length, last };
   }
 
   /** Key changes in transactions of at most CHUNK_OPS operations and CHUNK_BYTES bytes, deletes first. */

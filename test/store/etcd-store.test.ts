@@ -191,6 +191,37 @@ describe.skipIf(missing !== null)('wasmvsd --store etcd', () => {
     } finally { await solo.stop(); solo.cleanup(); }
   }, 60_000);
 
+  it('a first start with --store seeds a prefix nobody wrote with the state file\'s configuration, list order kept', async () => {
+    const url = e.url(`t${++prefix}`);
+    a = lab('wasmvs-store-a-');
+    b = lab('wasmvs-store-b-');
+    // One machine first, with the state file only.
+    await a.start();
+    expect((await a.adm('-A -f 9 -s mh')).code).toBe(0);
+    for (const x of [3, 1, 2]) expect((await a.adm(`-a -f 9 -r 198.19.0.${x}:0 -g -w ${x}`)).code).toBe(0);
+    expect((await a.adm('--set 100 20 30')).code).toBe(0);
+    const order = (await a.adm('-L -n --nosort')).out;
+    await a.stop();
+    await director(a, url, 'a');
+    await until(() => a.daemon!.log().includes('seeded with the local configuration'), 'a seeds etcd', 10_000);
+    expect((await a.adm('-L -n --nosort')).out).toBe(order);
+    await director(b, url, 'b');
+    await until(async () => (await b.adm('-L -n --nosort')).out === order, 'b holds a\'s configuration in a\'s order', 10_000);
+    expect((await b.adm('-L --timeout')).out).toContain('100 20 30');
+    // A prefix someone wrote is never overwritten by a newcomer's state file: it takes etcd's.
+    await b.stop();
+    expect((await a.adm('-d -f 9 -r 198.19.0.1:0')).code).toBe(0);
+    const c = lab('wasmvs-store-c-');
+    try {
+      await c.start();
+      expect((await c.adm('-A -t 198.18.7.7:80 -s rr')).code).toBe(0);
+      await c.stop();
+      await director(c, url, 'c');
+      await until(async () => (await c.adm('-L -n --nosort')).out === (await a.adm('-L -n --nosort')).out, 'c holds etcd\'s configuration', 10_000);
+      expect(c.daemon!.log()).not.toContain('seeded');
+    } finally { await c.stop(); c.cleanup(); }
+  }, 90_000);
+
   it('writes through both directors at once all land, in one order both apply', async () => {
     await pair();
     const writes: Promise<{ code: number }>[] = [];
