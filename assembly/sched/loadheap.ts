@@ -13,7 +13,9 @@
 //
 // Shape: each member dest owns a leaf slot (slots 0..n-1, dense; heapPos is
 // the slot, -1 for a dest outside), and every inner node holds the slot that
-// wins its subtree (-1 for none). A slot's entry keeps a copy of its dest's
+// wins its subtree. Empty leaves hold slot `cap`, a sentinel entry whose key
+// loses to every real one in all four orders, so a match needs no emptiness
+// test. A slot's entry keeps a copy of its dest's
 // sort key (load, weight, list order), so comparing reads no dest record.
 // A key change replays the matches on the leaf's path only: one comparison
 // per level against the sibling's winner, nothing moves, no other dest is
@@ -23,7 +25,7 @@
 // a pick-and-count at 100 dests.)
 //
 // Invariants: heapPos(d) = s ⇔ slot s holds d for s < n; the leaves of
-// slots >= n are -1; cap (a power of two) >= every dest of the service
+// slots >= n hold cap (the sentinel); cap (a power of two) >= every dest of the service
 // (grown in reserve() before a dest is linked), so update/remove never
 // allocate.
 import { Dest } from "../table/dest";
@@ -54,6 +56,10 @@ const E_SHIFT: usize = 4;
 const E_SIZE: usize = 1 << E_SHIFT;
 /** Bytes per slot: its entry, two i32 tree nodes (cap leaves + cap - 1 inner, index 0 unused) and its dest pointer. */
 const SLOT_BYTES: usize = E_SIZE + 8 + sizeof<usize>();
+/** Bytes of a tree with cap slots: the slots and the sentinel entry. */
+@inline function treeBytes(cap: i32): usize {
+  return <usize>cap * SLOT_BYTES + E_SIZE;
+}
 const MIN_CAP: i32 = 4;
 
 /**
@@ -85,7 +91,7 @@ const MIN_CAP: i32 = 4;
 }
 
 @unmanaged export class LoadHeap {
-  /** cap entries of E_SIZE bytes, then the tree (2 × cap i32 nodes), then cap dest pointers. */
+  /** cap + 1 entries of E_SIZE bytes (the last is the sentinel), then the tree (2 × cap i32 nodes), then cap dest pointers. */
   items: usize = 0;
   cap: i32 = 0;
   n: i32 = 0;
@@ -97,12 +103,12 @@ const MIN_CAP: i32 = 4;
 
   /** Address of slot s's dest pointer. */
   @inline destAt(s: i32): usize {
-    return this.items + <usize>this.cap * (E_SIZE + 8) + (<usize>s << alignof<usize>());
+    return this.items + <usize>this.cap * (E_SIZE + 8) + E_SIZE + (<usize>s << alignof<usize>());
   }
 
   /** Address of tree node j (1 = root, cap + s = leaf of slot s). */
   @inline node(j: i32): usize {
-    return this.items + (<usize>this.cap << E_SHIFT) + (<usize>j << 2);
+    return this.items + (<usize>(this.cap + 1) << E_SHIFT) + (<usize>j << 2);
   }
 
   /** The scan's choice, or null when no dest is eligible. */
@@ -122,7 +128,7 @@ const MIN_CAP: i32 = 4;
     if (count <= cap) return true;
     let size = cap < MIN_CAP ? MIN_CAP : cap;
     while (size < count) size <<= 1;
-    const grown = alloc(<usize>size * SLOT_BYTES);
+    const grown = alloc(treeBytes(size));
     if (grown == 0) return false;
     const old = this.items;
     const n = this.n;
@@ -130,9 +136,14 @@ const MIN_CAP: i32 = 4;
     this.cap = size;
     if (cap != 0) {
       memory.copy(grown, old, <usize>n << E_SHIFT);
-      memory.copy(this.destAt(0), old + <usize>cap * (E_SIZE + 8), <usize>n << alignof<usize>());
-      free(old, <usize>cap * SLOT_BYTES);
+      memory.copy(this.destAt(0), old + <usize>cap * (E_SIZE + 8) + E_SIZE, <usize>n << alignof<usize>());
+      free(old, treeBytes(cap));
     }
+    // The sentinel: a key no real entry comes after (see beforeFlat).
+    const z = this.at(size);
+    store<u32>(z + E_LOAD, 0xFFFFFFFF);
+    store<i32>(z + E_WEIGHT, 0);
+    store<i64>(z + E_ORDER, i64.MAX_VALUE);
     this.build();
     return true;
   }
@@ -141,22 +152,20 @@ const MIN_CAP: i32 = 4;
   private build(): void {
     const cap = this.cap;
     const n = this.n;
-    for (let s = 0; s < cap; s++) store<i32>(this.node(cap + s), s < n ? s : -1);
+    for (let s = 0; s < cap; s++) store<i32>(this.node(cap + s), s < n ? s : cap);
     for (let j = cap - 1; j >= 1; j--) {
       store<i32>(this.node(j), this.better(load<i32>(this.node(2 * j)), load<i32>(this.node(2 * j + 1))));
     }
   }
 
-  /** The winner of slots a and b (either may be -1). */
+  /** The winner of slots a and b (either may be the sentinel). */
   private better(a: i32, b: i32): i32 {
-    if (a < 0) return b;
-    if (b < 0) return a;
     return before(this.kind, this.at(b), this.at(a)) ? b : a;
   }
 
   /** Give back the entries and the tree (scheduler unbound; clear() ran first). */
   dispose(): void {
-    if (this.cap != 0) free(this.items, <usize>this.cap * SLOT_BYTES);
+    if (this.cap != 0) free(this.items, treeBytes(this.cap));
     this.cap = 0;
   }
 
@@ -175,7 +184,8 @@ const MIN_CAP: i32 = 4;
   clear(): void {
     for (let s = 0; s < this.n; s++) changetype<Dest>(load<usize>(this.destAt(s))).heapPos = -1;
     this.n = 0;
-    if (this.cap != 0) memory.fill(this.node(0), 0xff, <usize>this.cap << 3);
+    const cap = this.cap;
+    for (let j = 1; j < 2 * cap; j++) store<i32>(this.node(j), cap);
   }
 
   /** d's load, weight or flags changed (or it was just linked): restore the order. */
@@ -224,7 +234,7 @@ const MIN_CAP: i32 = 4;
   private removeAt(s: i32): void {
     changetype<Dest>(load<usize>(this.destAt(s))).heapPos = -1;
     const last = --this.n;
-    store<i32>(this.node(this.cap + last), -1);
+    store<i32>(this.node(this.cap + last), this.cap);
     this.replay(last);
     if (s == last) return;
     memory.copy(this.at(s), this.at(last), E_SIZE);
@@ -274,33 +284,26 @@ const MIN_CAP: i32 = 4;
  */
 @inline function replayK(h: LoadHeap, s: i32, k: i32): void {
   const ents = h.items;
-  const nodes = ents + (<usize>h.cap << E_SHIFT);
+  const nodes = ents + (<usize>(h.cap + 1) << E_SHIFT);
   let j = h.cap + s;
+  // s's leaf, or the sentinel when s was just emptied.
   let w = load<i32>(nodes + (<usize>j << 2));
-  let wl: u32 = 0;
-  let ww: i32 = 0;
-  let wo: i64 = 0;
-  if (w >= 0) {
-    const e = ents + (<usize>w << E_SHIFT);
-    wl = load<u32>(e + E_LOAD);
-    ww = load<i32>(e + E_WEIGHT);
-    wo = load<i64>(e + E_ORDER);
-  }
+  const e0 = ents + (<usize>w << E_SHIFT);
+  let wl = load<u32>(e0 + E_LOAD);
+  let ww: i32 = k == ORDER_LC ? 0 : load<i32>(e0 + E_WEIGHT);
+  let wo = load<i64>(e0 + E_ORDER);
   while (j > 1) {
     const o = load<i32>(nodes + (<usize>(j ^ 1) << 2));
-    if (o >= 0) {
-      const e = ents + (<usize>o << E_SHIFT);
-      const ol = load<u32>(e + E_LOAD);
-      const ow = k == ORDER_LC ? 0 : load<i32>(e + E_WEIGHT);
-      const oo = load<i64>(e + E_ORDER);
-      // The sibling wins only if strictly before (no ties: the order is total),
-      // or when this side is empty (a removed leaf).
-      const take = (w < 0) | beforeFlat(k, ol, ow, oo, wl, ww, wo);
-      w = select<i32>(o, w, take);
-      wl = select<u32>(ol, wl, take);
-      if (k != ORDER_LC) ww = select<i32>(ow, ww, take);
-      wo = select<i64>(oo, wo, take);
-    }
+    const e = ents + (<usize>o << E_SHIFT);
+    const ol = load<u32>(e + E_LOAD);
+    const ow = k == ORDER_LC ? 0 : load<i32>(e + E_WEIGHT);
+    const oo = load<i64>(e + E_ORDER);
+    // The sibling wins only if strictly before (no ties: the order is total).
+    const take = beforeFlat(k, ol, ow, oo, wl, ww, wo);
+    w = select<i32>(o, w, take);
+    wl = select<u32>(ol, wl, take);
+    if (k != ORDER_LC) ww = select<i32>(ow, ww, take);
+    wo = select<i64>(oo, wo, take);
     j >>= 1;
     const p = nodes + (<usize>j << 2);
     if (load<i32>(p) == w && w != s) return;
@@ -322,7 +325,7 @@ function replayNq(h: LoadHeap, s: i32): void { replayK(h, s, ORDER_NQ); }
  */
 @inline function climbTopK(h: LoadHeap, s: i32, k: i32): void {
   const ents = h.items;
-  const nodes = ents + (<usize>h.cap << E_SHIFT);
+  const nodes = ents + (<usize>(h.cap + 1) << E_SHIFT);
   const e0 = ents + (<usize>s << E_SHIFT);
   let w = s;
   let wl = load<u32>(e0 + E_LOAD);
@@ -331,17 +334,15 @@ function replayNq(h: LoadHeap, s: i32): void { replayK(h, s, ORDER_NQ); }
   let j = h.cap + s;
   while (j > 1) {
     const o = load<i32>(nodes + (<usize>(j ^ 1) << 2));
-    if (o >= 0) {
-      const e = ents + (<usize>o << E_SHIFT);
-      const ol = load<u32>(e + E_LOAD);
-      const ow = k == ORDER_LC ? 0 : load<i32>(e + E_WEIGHT);
-      const oo = load<i64>(e + E_ORDER);
-      const take = beforeFlat(k, ol, ow, oo, wl, ww, wo);
-      w = select<i32>(o, w, take);
-      wl = select<u32>(ol, wl, take);
-      if (k != ORDER_LC) ww = select<i32>(ow, ww, take);
-      wo = select<i64>(oo, wo, take);
-    }
+    const e = ents + (<usize>o << E_SHIFT);
+    const ol = load<u32>(e + E_LOAD);
+    const ow = k == ORDER_LC ? 0 : load<i32>(e + E_WEIGHT);
+    const oo = load<i64>(e + E_ORDER);
+    const take = beforeFlat(k, ol, ow, oo, wl, ww, wo);
+    w = select<i32>(o, w, take);
+    wl = select<u32>(ol, wl, take);
+    if (k != ORDER_LC) ww = select<i32>(ow, ww, take);
+    wo = select<i64>(oo, wo, take);
     j >>= 1;
     store<i32>(nodes + (<usize>j << 2), w);
   }
