@@ -10,36 +10,35 @@ const DEST_F_DROPPED: u32 = 0x80000000;
 
 /** A real server record in linear memory (unmanaged; newDest/freeDest): 96 bytes. */
 @unmanaged export class Dest {
-  // First cache line (blocks of 16-byte classes): what a pick and the
-  // decision record read. Small fields are stored packed (af, method and the
-  // tunnel type/flags in bytes, the ports in halves) behind u32 accessors.
+  // 96-byte blocks start at 0 or 32 modulo 64, so each 32-byte quarter lies in
+  // one cache line. Bytes 0..31: what a pick reads (flags, weight) and the
+  // decision record copies (id, address, port, af, method); 32..63: what
+  // binding a connection and the load schedulers touch; then the rest. Small
+  // fields are stored packed (bytes, halves) behind u32 accessors.
+  flags: u32 = DEST_F_AVAILABLE;
+  weight: i32 = 1;
   id: u32 = 0;
-  svcId: u32 = 0;
   a0: u32 = 0;
   a1: u32 = 0;
   a2: u32 = 0;
   a3: u32 = 0;
   private port16: u16 = 0;
-  private tunPort16: u16 = 0;
   private af8: u8 = 4;
   private method8: u8 = 3;
-  private tunType8: u8 = 0;
-  private tunFlags8: u8 = 0;
-  weight: i32 = 1;
-  flags: u32 = DEST_F_AVAILABLE;
+  svcId: u32 = 0;
   activeconns: u32 = 0;
   inactconns: u32 = 0;
   persistconns: u32 = 0;
-  /** Latest non-zero weight (mh builds its table from it). */
-  lastWeight: i32 = 1;
+  /** Connections and templates that still point here (keeps a deleted dest in the trash). */
+  refcnt: u32 = 0;
   uThreshold: u32 = 0;
+  /** Slot in a scheduler's load heap; -1 when not in one. */
+  heapPos: i32 = -1;
   lThreshold: u32 = 0;
   /** List order key: smaller is nearer the head. New dests take a fresh minimum. */
   order: i64 = 0;
-  /** Slot in a scheduler's load heap; -1 when not in one. */
-  heapPos: i32 = -1;
-  /** Connections and templates that still point here (keeps a deleted dest in the trash). */
-  refcnt: u32 = 0;
+  /** Latest non-zero weight (mh builds its table from it). */
+  lastWeight: i32 = 1;
   /** lblc/lblcr cache entries pointing here (ip_vs_dest_hold in the kernel's caches). */
   cacheRefs: u32 = 0;
   /** TUN outer source (IPv4, host order) and route MTU towards this server; 0 = the gwConfig default. */
@@ -47,6 +46,9 @@ const DEST_F_DROPPED: u32 = 0x80000000;
   tunMtu: u32 = 0;
   /** Counters and rates; kept in the trash and on revival; 0 until the first counted event (stats/account.ts). */
   stats: Stats = changetype<Stats>(0);
+  private tunPort16: u16 = 0;
+  private tunType8: u8 = 0;
+  private tunFlags8: u8 = 0;
 
   /** Its id was dropped by the trash sweep while caches still held it: freed by the last putDest.
    * A flag bit no host sees (a dropped dest has no id). */
@@ -107,6 +109,7 @@ const DEST_F_DROPPED: u32 = 0x80000000;
 /** A dest record with the defaults of a fresh `new Dest()`, or null without memory. */
 export function newDest(): Dest | null {
   if (offsetof<Dest>() > 96) ERROR("Dest outgrew its 96-byte block (memory target of issue 10)");
+  if (offsetof<Dest>("svcId") != 32) ERROR("Dest: the pick and decision fields must fill bytes 0..31 exactly");
   const p = alloc(offsetof<Dest>());
   if (p == 0) return null;
   const d = changetype<Dest>(p);
