@@ -226,7 +226,7 @@ export function pktLen(): u32 { return packet.resultLen(); }
 // --- gateway burst (packet/gateway.ts) -----------------------------------------
 /** Tunnel outer source (IPv4, host order) and route MTU towards the real servers. */
 export function gwConfig(tunSrc: u32, mtu: u32): i32 { return gateway.gwConfig(tunSrc, mtu); }
-/** One tunnel real server's outer source (IPv4, host order) and route MTU; 0 keeps the gwConfig default. */
+/** A real server's route MTU (TUN: and outer source, IPv4 host order; NAT: bounds DF requests); 0 keeps the gwConfig default. */
 export function gwDestTunnel(destId: u32, tunSrc: u32, mtu: u32): i32 { return gateway.gwDestTunnel(destId, tunSrc, mtu); }
 /** GW_OPT_* flags of the gateway path (fail-open); E_INVAL for unknown bits. */
 export function gwOptions(flags: u32): i32 { return gateway.gwOptions(flags); }

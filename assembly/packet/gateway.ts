@@ -59,6 +59,7 @@ export function gwConfig(src: u32, mtu: u32): i32 {
 /**
  * One tunnel real server's own outer source and route MTU (the host reads
  * them from the route towards it); 0 for either keeps the gwConfig default.
+ * For a NAT real server the MTU bounds its DF requests (frag-needed above it).
  */
 export function gwDestTunnel(destId: u32, src: u32, mtu: u32): i32 {
   if (mtu != 0 && (mtu < 68 + OUTER_LEN || mtu > 65535)) return S.E_INVAL;
@@ -120,10 +121,28 @@ function payload(i: u32, id: u32, rec: u32, len: u32): void {
 }
 
 /** NAT one way: dst (client → real server) or src (reply → VIP:vport). */
-function nat(i: u32, id: u32, rec: u32, p: usize, dst: bool, partial: bool): void {
+function nat(i: u32, id: u32, rec: u32, p: usize, cap: u32, dst: bool, rflags: u32): void {
+  const partial = (rflags & GW_RF_CSUM_PARTIAL) != 0;
   if (readDecisionTarget(i) != pkt.af) {
     C.bump(C.CNT_PKT_UNSUPPORTED);
     return drop(i, id);
+  }
+  // IPVS's ensure_mtu_is_adequate: a DF request bigger than the route MTU
+  // towards its real server is answered with frag-needed about the packet the
+  // client sent (to the VIP), before the rewrite; the kernel's own answer
+  // after it would quote the real server, which the client cannot match.
+  if (dst && pkt.af == 4 && pkt.df && pkt.proto != 1 && (rflags & GW_RF_GSO) == 0) {
+    const d = dests.get(decisionDest(i));
+    if (d !== null && d.tunMtu != 0 && pkt.totLen > d.tunMtu) {
+      if (fragNeededLen() > cap) {
+        C.bump(C.CNT_PKT_NO_ROOM);
+        return drop(i, id);
+      }
+      C.bump(C.CNT_PKT_FRAG_NEEDED);
+      C.bump(C.CNT_GW_ICMP_SENT);
+      writeGwVerdict(i, id, NF_ACCEPT, GW_VF_PAYLOAD, 0, rec + GW_REC_HEADER, buildFragNeeded(p, d.tunMtu));
+      return;
+    }
   }
   natRewrite(p, dst, partial);
   if (partial) completePartial(p);
@@ -240,7 +259,7 @@ function one(i: u32, rec: u32, cap: u32, now: u32): void {
     // ip_vs_out: only NAT replies are rewritten; anything unknown passes.
     if (packetOut(i, flow, now) < 0 || decisionMethod(i) != METHOD_MASQ) return accept(i, id);
     C.bump(C.CNT_GW_REPLIES);
-    return nat(i, id, rec, p, false, (rflags & GW_RF_CSUM_PARTIAL) != 0);
+    return nat(i, id, rec, p, cap, false, rflags);
   }
   const st = packetIn(i, flow, now);
   if (st < 0) {
@@ -250,7 +269,7 @@ function one(i: u32, rec: u32, cap: u32, now: u32): void {
     return drop(i, id);
   }
   const m = decisionMethod(i);
-  if (m == METHOD_MASQ) return nat(i, id, rec, p, true, (rflags & GW_RF_CSUM_PARTIAL) != 0);
+  if (m == METHOD_MASQ) return nat(i, id, rec, p, cap, true, rflags);
   if (m == METHOD_TUNNEL) return tunnel(i, id, rec, p, cap, rflags);
   if (m == METHOD_ROUTE) {
     // DR: bytes unchanged (no payload verdict, so checksum state is kept);

@@ -135,4 +135,26 @@ describe('gwBurst packed records: packets of any size up to what NFQUEUE copies'
     expect(d.core.x.gwBurst(8, L.GW_STRIDE_PACKED, 1)).toBe(8);
     expect(d.counter(C.CNT_GW_PACKETS)).toBe(8);
   });
+
+  it('NAT: a DF request bigger than the route MTU towards its real server becomes frag-needed quoting the VIP packet, as IPVS answers', async () => {
+    const d = await udpNat();
+    const [dest] = d.dests({ protocol: 'udp', address: VIP, port: 53 });
+    expect(d.core.x.gwDestTunnel(dest.id, 0, 1500)).toBe(0);
+    const tooBig = udp(CLIENT, VIP, 40000, 53, 8952, true);
+    const fits = udp(CLIENT, VIP, 40000, 53, 1472, true);
+    const noDf = udp(CLIENT, VIP, 40000, 53, 8952, false);
+    const before = d.counter(C.CNT_PKT_FRAG_NEEDED);
+    const { v: [icmp, a, b] } = packed(d, [tooBig, fits, noDf]);
+    expect(icmp.flags).toBe(L.GW_VF_PAYLOAD);
+    expect(icmp.out[9]).toBe(1);
+    expect(srcOf(icmp.out).split(':')[0]).toBe(VIP);
+    expect(dstOf(icmp.out).split(':')[0]).toBe(CLIENT);
+    expect([icmp.out[20], icmp.out[21], (icmp.out[26] << 8) | icmp.out[27]]).toEqual([3, 4, 1500]);
+    expect(icmp.out.subarray(28, 48)).toEqual(tooBig.subarray(0, 20)); // the client's own packet, to the VIP
+    expect(icmp.out.length).toBe(576);
+    expect(d.counter(C.CNT_PKT_FRAG_NEEDED) - before).toBe(1);
+    // What fits, or may be fragmented, is rewritten as always.
+    for (const x of [a, b]) expect(dstOf(x.out)).toBe(`${RS1}:5353`);
+    expect(b.out.length).toBe(noDf.length);
+  });
 });
