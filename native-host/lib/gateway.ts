@@ -102,6 +102,8 @@ export class Gateway {
   /** Each queue's poll callback, so a rule update can hold the queue and resume it. */
   private readonly readers = new Map<NativeQueue, (status: number) => void>();
   private readonly tunnelRoutes: TunnelRouteCache;
+  /** Routes towards NAT real servers: their MTU bounds DF requests (natMtu). */
+  private readonly natRoutes: TunnelRouteCache;
   private tunnelTimer: NodeJS.Timeout | null = null;
   private savedSysctl = new Map<string, string>();
   /** Bursts the core refused (E_*): answered with the fail verdict. */
@@ -117,6 +119,7 @@ export class Gateway {
     this.exec = deps.exec ?? run;
     this.sync = new RuleSync(deps.run ?? (deps.exec ? deferred(deps.exec) : undefined));
     this.tunnelRoutes = new TunnelRouteCache(this.sync.runner, (dev) => Number(this.files.read(`/sys/class/net/${dev}/mtu`)) || 1500);
+    this.natRoutes = new TunnelRouteCache(this.sync.runner, (dev) => Number(this.files.read(`/sys/class/net/${dev}/mtu`)) || 1500);
     this.Native = deps.Native ?? null;
     this.files = deps.sysctl ?? { read: (p) => readFileSync(p, 'utf8').trim(), write: (p, v) => writeFileSync(p, v), list: (d) => readdirSync(d) };
     this.record = deps.record ?? (opts.sysctlRecord ? new SysctlRecordFile(opts.sysctlRecord) : null);
@@ -143,7 +146,10 @@ export class Gateway {
     this.timer = setInterval(() => director.advance(), 1000);
     this.timer.unref();
     // Routes towards tunnel real servers change under us (new source, smaller MTU): looked up again.
-    this.tunnelTimer = setInterval(() => { if (this.rules?.tunnels.length) void this.tunnelSetup(this.rules.tunnels, true); }, TUNNEL_REFRESH_MS);
+    this.tunnelTimer = setInterval(() => {
+      if (this.rules?.tunnels.length) void this.tunnelSetup(this.rules.tunnels, true);
+      void this.natMtu(true);
+    }, TUNNEL_REFRESH_MS);
     this.tunnelTimer.unref();
     this.log(`gateway: queues ${this.opts.first}..${this.opts.last}, burst ${this.opts.burst}, ${this.opts.failOpen ? 'fail-open' : 'fail-closed'}` +
       (this.opts.verdict === 'per-packet' ? ', per-packet verdicts (one send each; benchmark mode)' : ''));
@@ -253,6 +259,8 @@ export class Gateway {
   }
 
   private async applyRules(d: Director): Promise<void> {
+    // Before the early return below: a NAT real server re-added with the same rules has a new id.
+    await this.natMtu();
     const view = d.services().map((s) => ({
       service: s,
       dests: d.dests(s.fwmark ? { fwmark: s.fwmark, af: s.af } : { protocol: s.protocol!, address: s.address!, port: s.port }),
@@ -298,12 +306,63 @@ export class Gateway {
     // The default for servers without a route of their own yet: the smallest MTU, the source most routes use.
     this.director.core.x.gwConfig(ip4(c.src), c.mtu);
     // The rewritten packet re-enters routing at PREROUTING with our own address as source.
+    this.allowOwnSource();
+  }
+
+  /**
+   * Packets the core turns into ours (TUN's outer header, frag-needed from the
+   * VIP) re-enter routing at PREROUTING with our own address as source: accept_local.
+   */
+  private allowOwnSource(): void {
     this.sysctl('/proc/sys/net/ipv4/conf/all/accept_local', '1');
     // Strict reverse-path filtering (rp_filter=1, some distributions' default) still drops
     // it: our address is not reached through the client's interface. Loose mode (2) keeps
     // the martian checks; an interface's effective mode is max(all, its own), so all=2
     // makes strict interfaces loose and leaves none stricter than it was.
     if (this.strictRpFilter()) this.sysctl('/proc/sys/net/ipv4/conf/all/rp_filter', '2');
+  }
+
+  /**
+   * IPVS's ensure_mtu_is_adequate for NAT: each IPv4 NAT real server's route
+   * MTU goes to the core (gwDestTunnel), which answers a DF request bigger
+   * than it with frag-needed about the client's own packet (the kernel's
+   * answer, after the rewrite, would quote the real server). Routes are
+   * looked up once per address (again every TUNNEL_REFRESH_MS). The error
+   * comes from the VIP, so once some route MTU is below an interface's (a
+   * request can be too big at all) our own source is allowed back in.
+   */
+  private async natMtu(refresh = false): Promise<void> {
+    const d = this.director;
+    if (!d) return;
+    const ids = new Map<string, number[]>();
+    for (const s of d.services()) {
+      for (const r of d.dests(s.fwmark ? { fwmark: s.fwmark, af: s.af } : { protocol: s.protocol!, address: s.address!, port: s.port })) {
+        if (r.method === 'masq' && r.af === 4) ids.set(r.address, [...(ids.get(r.address) ?? []), r.id]);
+      }
+    }
+    try {
+      await this.natRoutes.update([...ids.keys()], refresh);
+    } catch (e) {
+      return this.log(`NAT: cannot look up the routes to the real servers: ${(e as Error).message}`, 'warn');
+    }
+    if (!this.director) return;
+    let smallest = Infinity;
+    for (const [a, list] of ids) {
+      const route = this.natRoutes.route(a);
+      if (!route) continue;
+      smallest = Math.min(smallest, route.mtu);
+      for (const id of list) d.core.x.gwDestTunnel(id, 0, route.mtu);
+    }
+    if (smallest < this.largestMtu()) this.allowOwnSource();
+  }
+
+  /** The largest MTU of this namespace's interfaces (0 when they cannot be listed). */
+  private largestMtu(): number {
+    try {
+      return Math.max(0, ...(this.files.list?.('/sys/class/net') ?? []).map((dev) => Number(this.files.read(`/sys/class/net/${dev}/mtu`)) || 0));
+    } catch {
+      return 0;
+    }
   }
 
   /** Each tunnel real server's own outer source and MTU, from the route towards it (gwDestTunnel). */
@@ -421,6 +480,7 @@ export class Gateway {
     removeRules(this.exec);
     this.sync.reset();
     this.tunnelRoutes.reset();
+    this.natRoutes.reset();
     for (const q of this.queues) {
       q.stop();
       q.close();

@@ -128,3 +128,30 @@ suite('wasmvsd gateway: bulk TCP with TSO and checksum offload on (MTU 1500), NA
     expect(nat.replies).toEqual([`reply 0 ${RS[1]} ${VIP}:8081 ok`]);
   });
 });
+
+suite('wasmvsd gateway: a jumbo client and a 1500-MTU real server, NAT (ICMP frag-needed as IPVS sends it)', () => {
+  let gw: Daemon;
+  beforeAll(async () => {
+    setup('nat', 9000);
+    sh('ip', '-n', topo.ns.director, 'link', 'set', topo.dev.dirOut, 'mtu', '1500');
+    sh('ip', '-n', topo.ns.server, 'link', 'set', topo.dev.server, 'mtu', '1500');
+    gw = await startGateway(topo, QUEUE);
+    adm(topo, '-A', '-u', `${VIP}:${UDP_PORT}`, '-s', 'rr');
+    adm(topo, '-a', '-u', `${VIP}:${UDP_PORT}`, '-r', `${RS[0]}:${UDP_PORT}`, '-m');
+  });
+  afterEach(killChildren);
+  afterAll(async () => { if (gw) await stopGateway(gw); topo.teardown(); });
+
+  it('an 8,000-byte DF datagram is answered with frag-needed (MTU 1500) about the VIP: the client learns the path MTU', async () => {
+    // IP_MTU_DISCOVER = IP_PMTUDISC_DO: DF on every datagram, EMSGSIZE once the path MTU is known.
+    const py = 'import socket,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.setsockopt(socket.IPPROTO_IP,10,2)\n' +
+      `s.connect(('${VIP}',${UDP_PORT}))\nfor i in range(10):\n  try:\n    s.send(b'x'*8000)\n  except OSError as e:\n    print('refused', e.errno); break\n` +
+      '  time.sleep(0.3)\nprint(\'mtu\', s.getsockopt(socket.IPPROTO_IP,14))\n';
+    const out = topo.in('client', 'python3', '-c', py).trim().split('\n');
+    // The client's kernel takes the error only if it quotes the datagram it sent (to the VIP).
+    expect(out).toEqual(['refused 90', 'mtu 1500']);
+    const s = summary(await stopGateway(gw));
+    gw = undefined as unknown as Daemon;
+    expect(s.icmp_sent).toBeGreaterThanOrEqual(1);
+  });
+});
