@@ -229,6 +229,8 @@ class FamilyState {
   /** The restore text of each table as last written; absent: never written (no jumps yet). */
   tables = new Map<string, string>();
   routes = new RouteState();
+  /** The kernel refused the socket match (no xt_socket): the defragmentation rule is left out. */
+  noDefrag = false;
 }
 
 /**
@@ -260,7 +262,9 @@ export class RuleSync {
   }
 
   private async family(f: Family, st: FamilyState, rs: FamilyRules): Promise<string[]> {
-    const want = new Map([['raw', restoreText('raw', [RAW_CHAIN, DEFRAG_CHAIN], rs.raw)],
+    const isDefrag = (r: string) => r.startsWith(`-A ${DEFRAG_CHAIN} `);
+    const raw = st.noDefrag ? rs.raw.filter((r) => !isDefrag(r)) : rs.raw;
+    const want = new Map([['raw', restoreText('raw', [RAW_CHAIN, DEFRAG_CHAIN], raw)],
       ['mangle', restoreText('mangle', [CHAIN, FWD_CHAIN], [...rs.mangle, ...rs.forward])]]);
     let input = '';
     for (const [table, text] of want) {
@@ -272,7 +276,16 @@ export class RuleSync {
       // One process for both tables (one transaction with iptables-nft; legacy commits per table).
       // On failure nothing is recorded, so the next change writes both again; a jump doubled by
       // a half-applied legacy restore is harmless (the chain is the same) and removed at stop.
-      await this.runner(f.restore, ['--noflush'], input);
+      try {
+        await this.runner(f.restore, ['--noflush'], input);
+      } catch (e) {
+        if (!raw.some(isDefrag)) throw e;
+        // A kernel without the socket match (xt_socket) refuses the whole restore: the rest without it.
+        st.noDefrag = true;
+        const errors = await this.family(f, st, rs);
+        return [`${f.restore}: cannot load the socket match that turns on defragmentation (${(e as Error).message.trim()}); ` +
+          'fragmented datagrams to the services are not reassembled, so they are dropped', ...errors];
+      }
       for (const [table, text] of want) st.tables.set(table, text);
     }
     return syncRoutes(f.ip, st.routes, rs.routes, this.runner);

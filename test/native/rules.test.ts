@@ -111,6 +111,25 @@ describe('gateway rules', () => {
     expect(jumps.size).toBe(0);
   });
 
+  it('a kernel without the socket match still gets every other rule, once, and the missing defragmentation is reported', async () => {
+    const inputs: string[] = [];
+    const exec: Exec = (cmd, args, input) => {
+      if (cmd !== 'iptables-restore') return '';
+      inputs.push(input ?? '');
+      if (input?.includes('-m socket')) throw new Error("iptables-restore v1.8.9 (nf_tables): Couldn't load match `socket'");
+      return '';
+    };
+    const sync = new RuleSync(deferred(exec));
+    const errors = await sync.apply(ruleSet(await view(['masq']), { first: 0, last: 0, failOpen: true }));
+    expect(errors).toEqual([expect.stringMatching(/socket match .*not reassembled/)]);
+    expect(inputs).toHaveLength(2);
+    expect(inputs[1]).toBe(inputs[0].replace(`-A ${DEFRAG_CHAIN} -m socket -j RETURN\n`, ''));
+    expect(inputs[1]).toContain(`-A ${CHAIN} -d ${VIP}/32 -p tcp --dport 80 -j NFQUEUE`);
+    // The next change does not try again (and reports nothing new).
+    expect(await sync.apply(ruleSet(await view(['masq', 'masq']), { first: 0, last: 0, failOpen: true }))).toEqual([]);
+    expect(inputs.slice(2).every((i) => !i.includes('-m socket'))).toBe(true);
+  });
+
   it('DR marks skip the local table (the VIP may be local): the plain rule is swapped, never missing, and restored', async () => {
     // A model of the ip rule list: add appends after rules of the same pref, del removes the first match.
     type R = { priority: number; table: string; src: string; not?: null; fwmark?: string; fwmask?: string };
