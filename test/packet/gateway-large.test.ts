@@ -4,6 +4,7 @@
 // reassembled fragments, jumbo frames). Checksums of every rewritten packet
 // are verified by full recomputation (build.ts).
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { layout as L, counters as C } from '../../sdk/src/core/abi.gen.js';
 import type { Director } from '../../sdk/src/index.js';
 import { director } from '../helpers.js';
@@ -156,5 +157,30 @@ describe('gwBurst packed records: packets of any size up to what NFQUEUE copies'
     // What fits, or may be fragmented, is rewritten as always.
     for (const x of [a, b]) expect(dstOf(x.out)).toBe(`${RS1}:5353`);
     expect(b.out.length).toBe(noDf.length);
+  });
+
+  it('random, mutated and cut packets of any size, packed: every record gets ACCEPT or DROP, its id, and a payload inside its own record', async () => {
+    const d = await udpNat();
+    const good = [udp(CLIENT, VIP, 40000, 53, 3000), udp(RS1, CLIENT, 5353, 40000, 9000), udp(CLIENT, VIP, 40001, 53, 200, true)];
+    const packet = fc.oneof(
+      fc.uint8Array({ minLength: 1, maxLength: 200 }),
+      fc.tuple(fc.constantFrom(...good), fc.array(fc.tuple(fc.nat(60), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }), fc.nat(9000))
+        .map(([p, edits, cut]) => {
+          const q = p.slice(0, Math.max(1, p.length - cut));
+          for (const [at, v] of edits) if (at < q.length) q[at] = v;
+          return q;
+        }),
+    );
+    fc.assert(fc.property(fc.array(packet, { minLength: 1, maxLength: 30 }), (pkts) => {
+      const { offs, v } = packed(d, pkts);
+      v.forEach((x, i) => {
+        expect(x.id).toBe(100 + i);
+        expect([0, 1]).toContain(x.verdict);
+        if (x.flags & L.GW_VF_PAYLOAD) {
+          expect(x.off).toBe(offs[i] + L.GW_REC_HEADER);
+          expect(x.out.length).toBeLessThanOrEqual(span(pkts[i].length) - L.GW_REC_HEADER);
+        }
+      });
+    }), { numRuns: 150, seed: 17 });
   });
 });
