@@ -178,9 +178,21 @@ describe.skipIf(missing !== null)('wasmvsd --store etcd', () => {
     expect(text).toMatch(/^configuration revision \d+, 2 directors alive\nDirector +Applied +Current +Conns/);
     expect(text).toMatch(/\na +\d+ +yes +[01] +proxy /);
     held.sock.destroy();
-    // A stopped director leaves at once (its lease is revoked); a killed one when its lease expires.
+    // A stopped director leaves at once (its lease is revoked); a killed one when its lease (10 s) expires.
     await b.stop();
     expect((await listed(a)).directors.map((d) => d.name)).toEqual(['a']);
+    await director(b, e.url(`t${prefix}`), 'b');
+    await until(async () => (await listed(a)).directors.length === 2, 'b back', 10_000);
+    b.daemon!.proc.kill('SIGKILL');
+    await b.daemon!.exited;
+    b.daemon = null;
+    await until(async () => (await listed(a)).directors.length === 1, 'the killed director\'s lease expired', 25_000);
+    // etcd away: membership is unknown, and says so.
+    await e.kill();
+    const away = await a.adm('--directors');
+    expect(away.code).toBe(255);
+    expect(away.err).toMatch(/etcd at 127\.0\.0\.1:\d+ unreachable .*membership unknown/);
+    await e.start();
     // Without --store there is nothing to list: a clear refusal.
     const solo = lab('wasmvs-store-solo-');
     try {
