@@ -167,8 +167,12 @@ async function restoreAtomic(packed: PackedWriter, slow: readonly SlowLine[], b:
 
 /** Records per request while a non-atomic -R streams: the daemon applies one while the next is read. */
 export const STREAM_RECORDS = 32768;
-/** Characters of -R input scanned between looks at what can be sent. */
-const SEGMENT = 1 << 20;
+/**
+ * Characters of -R input scanned between turns of the event loop once records
+ * are in flight: the socket writes only in those turns, so without them a
+ * request sent early would reach the daemon only after the whole input is read.
+ */
+const SEGMENT = 128 << 10;
 
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -250,11 +254,9 @@ async function restore(atomic: boolean, b: Backend, io: Io): Promise<number> {
       const to = nl < 0 ? text.length : nl + 1;
       scanner.scan(text, a, to, writer, slow);
       a = to;
-      if (slow.length === 0 && packed.count - send.sent >= STREAM_RECORDS) {
-        send.sendAhead(packed.count);
-        // Let the socket write what was queued.
-        await turn();
-      }
+      if (slow.length === 0 && packed.count - send.sent >= STREAM_RECORDS) send.sendAhead(packed.count);
+      // Let the socket write what was queued.
+      if (send.sent > 0) await turn();
     }
   }
   scanner.scan(text, a, text.length, writer, slow);

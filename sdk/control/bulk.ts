@@ -1,5 +1,5 @@
 // The packed side of `apply` (wasmvsadm -R): the wire encoding of packed
-// records (base64 of their little-endian words), the daemon's handling of a
+// records (base64 of their compact form, see compact()), the daemon's handling of a
 // packed request, and the state-file lines that replay it. Pure: no node:
 // imports (Buffer when the host has it, atob/btoa in browsers).
 import type { ControlHandler, ApplyOutcome } from './handler.js';
@@ -18,27 +18,114 @@ export const PACKED_BATCH = 1 << 20;
 export interface PackedFailureInfo { index: number; error: ErrorInfo }
 export interface PackedResults { done: number; failures: PackedFailureInfo[]; rolledBack?: boolean }
 
-type B64 = { from(s: string | Uint8Array, enc?: string): Uint8Array & { toString(enc: string): string } };
+type B64 = { from(s: string | Uint8Array | ArrayBuffer, enc?: string | number, len?: number): Uint8Array & { toString(enc: string): string } };
 const NodeBuffer = (globalThis as { Buffer?: B64 }).Buffer;
 
-export function encodePacked(words: Uint32Array): string {
-  const bytes = new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
-  if (NodeBuffer) return NodeBuffer.from(bytes).toString('base64');
+function toBase64(bytes: Uint8Array): string {
+  if (NodeBuffer) return NodeBuffer.from(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength).toString('base64');
   let bin = '';
   for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
   return btoa(bin);
 }
 
-/** Decoded words, or null when the text is not whole records of base64. */
-export function decodePacked(text: string): Uint32Array | null {
-  let bytes: Uint8Array;
+function fromBase64(text: string): Uint8Array | null {
   try {
-    if (NodeBuffer) bytes = NodeBuffer.from(text, 'base64');
-    else bytes = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+    if (NodeBuffer) return NodeBuffer.from(text, 'base64');
+    return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
   } catch {
     return null;
   }
-  if (bytes.length % (PACKED_WORDS * 4) !== 0) return null;
+}
+
+/**
+ * First byte of the compact form. A record's first byte is its op (1..6), so
+ * records sent as raw words (36 bytes each, still accepted) never start with it.
+ */
+const COMPACT = 0xc5;
+
+/**
+ * The compact form of packed records: per record a 2-byte mask of the words
+ * that differ from the previous record's, then each of those as a LEB128
+ * varint of its zigzag difference. A -R's records repeat their service and
+ * count addresses up, so this is about 6 bytes a record instead of 36: less
+ * to encode, send, parse, decode, write to the state file and fsync.
+ */
+function compact(words: Uint32Array): Uint8Array {
+  const n = words.length / PACKED_WORDS;
+  // Worst case: mask + 9 five-byte varints a record.
+  const out = new Uint8Array(1 + n * (2 + PACKED_WORDS * 5));
+  out[0] = COMPACT;
+  let o = 1;
+  const prev = new Uint32Array(PACKED_WORDS);
+  for (let p = 0; p < words.length; p += PACKED_WORDS) {
+    let mask = 0;
+    for (let k = 0; k < PACKED_WORDS; k++) if (words[p + k] !== prev[k]) mask |= 1 << k;
+    out[o++] = mask & 0xff;
+    out[o++] = mask >>> 8;
+    for (let k = 0; k < PACKED_WORDS; k++) {
+      if ((mask & (1 << k)) === 0) continue;
+      const d = (words[p + k] - prev[k]) | 0;
+      prev[k] = words[p + k];
+      let z = ((d << 1) ^ (d >> 31)) >>> 0;
+      while (z >= 0x80) { out[o++] = (z & 0x7f) | 0x80; z >>>= 7; }
+      out[o++] = z;
+    }
+  }
+  return out.subarray(0, o);
+}
+
+/** Records from the compact form, or null when the bytes are not one or hold more than `max` records. */
+function expandCompact(bytes: Uint8Array, max: number): Uint32Array | null {
+  // Two bytes can make a record: grow as records come rather than trust the length.
+  let words = new Uint32Array(Math.min(max, Math.max(16, bytes.length >> 2)) * PACKED_WORDS);
+  let count = 0;
+  const prev = new Uint32Array(PACKED_WORDS);
+  const n = bytes.length;
+  let i = 1;
+  while (i < n) {
+    if (i + 2 > n) return null;
+    const mask = bytes[i] | (bytes[i + 1] << 8);
+    i += 2;
+    if (mask >= 1 << PACKED_WORDS) return null;
+    for (let k = 0; k < PACKED_WORDS; k++) {
+      if ((mask & (1 << k)) === 0) continue;
+      let z = 0, shift = 0, b = 0x80;
+      while (b & 0x80) {
+        if (i >= n || shift > 28) return null;
+        b = bytes[i++];
+        z |= (b & 0x7f) << shift;
+        shift += 7;
+      }
+      prev[k] = prev[k] + ((z >>> 1) ^ -(z & 1));
+    }
+    if (count === max) return null;
+    let q = count * PACKED_WORDS;
+    if (q + PACKED_WORDS > words.length) {
+      const w = new Uint32Array(Math.min(max, 2 * (words.length / PACKED_WORDS)) * PACKED_WORDS);
+      w.set(words);
+      words = w;
+    }
+    for (let k = 0; k < PACKED_WORDS; k++) words[q++] = prev[k];
+    count++;
+  }
+  return words.slice(0, count * PACKED_WORDS);
+}
+
+/** The wire (and state-file) text of packed records: base64 of their compact form. */
+export function encodePacked(words: Uint32Array): string {
+  return toBase64(compact(words));
+}
+
+/**
+ * Decoded words, or null when the text is not whole records (compact, or raw
+ * words) in base64, or holds more than `max` records (a request's own count:
+ * a few bytes of compact form must not make the daemon allocate gigabytes).
+ */
+export function decodePacked(text: string, max = PACKED_BATCH): Uint32Array | null {
+  const bytes = fromBase64(text);
+  if (bytes === null) return null;
+  if (bytes.length > 0 && bytes[0] === COMPACT) return expandCompact(bytes, max);
+  if (bytes.length % (PACKED_WORDS * 4) !== 0 || bytes.length / (PACKED_WORDS * 4) > max) return null;
   // Copy: Buffer.from may hand back a pooled, unaligned slice.
   const out = new Uint32Array(bytes.length / 4);
   new Uint8Array(out.buffer).set(bytes);
@@ -98,7 +185,7 @@ export function packedLineWords(line: string): Uint32Array | null {
   let end = line.length;
   while (end > PACKED_LINE.length && (line.charCodeAt(end - 1) === 13 || line.charCodeAt(end - 1) === 32)) end--;
   const text = line.slice(PACKED_LINE.length, end);
-  return /^[A-Za-z0-9+/]+={0,2}$/.test(text) ? decodePacked(text) : null;
+  return /^[A-Za-z0-9+/]+={0,2}$/.test(text) ? decodePacked(text, PACKED_LINE_RECORDS) : null;
 }
 
 /** Records 0..done-1 except the failed ones (failures in index order). */

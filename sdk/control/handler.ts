@@ -6,7 +6,7 @@ import type { ServiceKey } from '../src/types.js';
 import type { Request, Reply, ConfigCmd, CmdResult, ErrorInfo, ServiceEntry, ConnEntry, Timeouts, DrainRequest, DrainInfo } from './protocol.js';
 import { saveRules } from '../cli/save.js';
 import { journalLine } from './journal.js';
-import { applyPackedRequest, decodePacked, type PackedResults } from './bulk.js';
+import { applyPackedRequest, decodePacked, PACKED_BATCH, type PackedResults } from './bulk.js';
 import { PACKED_WORDS } from '../src/packed.js';
 import { applyCmd, copyConfig, keyOf } from './commands.js';
 import { UndoLog } from './undo.js';
@@ -160,7 +160,7 @@ export class ControlHandler {
   }
 
   private applyPackedText(text: string, count: number, atomic: boolean): PackedResults {
-    const words = decodePacked(text);
+    const words = decodePacked(text, Math.min(count, PACKED_BATCH));
     if (words === null || words.length !== count * PACKED_WORDS) throw new WasmvsError('EBADREQUEST', 'wasmvsd: packed records do not match their count');
     const { done, failures, rolledBack } = this.applyPacked(words, count, atomic);
     return rolledBack ? { done, failures, rolledBack } : { done, failures };

@@ -3,7 +3,7 @@
 import { checkRequest, type Reply, type Request, type ErrorInfo } from './protocol.js';
 import { PACKED_WORDS } from '../src/packed.js';
 import type { ControlHandler, ApplyOutcome } from './handler.js';
-import { decodePacked } from './bulk.js';
+import { decodePacked, PACKED_BATCH } from './bulk.js';
 
 export interface ServerHooks {
   /**
@@ -153,7 +153,7 @@ export function replyTo(line: string, handler: ControlHandler, hooks: ServerHook
 function packedReply(req: Extract<Request, { op: 'apply' }> & { packed: string; count: number }, handler: ControlHandler, hooks: ServerHooks,
   held?: HeldChanges): Reply {
   const more = req.more === true && req.atomic !== true;
-  const words = decodePacked(req.packed);
+  const words = decodePacked(req.packed, Math.min(req.count, PACKED_BATCH));
   if (words === null || words.length !== req.count * PACKED_WORDS) {
     held?.release();
     return badRequest('packed records do not match their count', req.id);
