@@ -216,7 +216,7 @@ export function pktRoute(off: u32, len: u32, flags: u32): i32 { return packet.pa
 export function pktTunnel(off: u32, len: u32, cap: u32, slot: u32, src: u32, mtu: u32, flags: u32): i32 {
   return packet.packetTunnel(off, len, cap, slot, src, mtu, flags);
 }
-/** ICMP error (IPv4): write the quoted TCP/UDP packet as flow record `slot` (PKT_CONTINUE), else PKT_PASS/DROP. */
+/** ICMP (IPv4) or ICMPv6 error: write the quoted TCP/UDP packet as flow record `slot` (PKT_CONTINUE), else PKT_PASS/DROP. */
 export function pktIcmpParse(off: u32, len: u32, slot: u32, mark: u32): i32 { return icmpPacket.icmpParse(off, len, slot, mark); }
 /** NAT an ICMP error: PKT_DIR_IN rewrites outer dst + quoted src/sport, PKT_DIR_OUT outer src + quoted dst/dport. */
 export function pktNatIcmp(off: u32, len: u32, slot: u32, dir: u32, flags: u32): i32 { return icmpPacket.icmpNat(off, len, slot, dir, flags); }

@@ -40,11 +40,17 @@ export function writePacketFlow(slot: u32, mark: u32): void {
 export function writeQuotedFlow(slot: u32, mark: u32): void {
   const p = ioBase() + L.REGION_FLOWS + <usize>(slot * L.FLOW_SIZE);
   memory.fill(p, 0, <usize>L.FLOW_SIZE);
-  wr8(p + L.FLOW_AF, 4);
+  wr8(p + L.FLOW_AF, quoted.af);
   wr8(p + L.FLOW_PROTO, quoted.proto);
   wr32(p + L.FLOW_FWMARK, mark);
   wr32(p + L.FLOW_CADDR, quoted.src);
+  wr32(p + L.FLOW_CADDR + 4, quoted.s1);
+  wr32(p + L.FLOW_CADDR + 8, quoted.s2);
+  wr32(p + L.FLOW_CADDR + 12, quoted.s3);
   wr32(p + L.FLOW_VADDR, quoted.dst);
+  wr32(p + L.FLOW_VADDR + 4, quoted.d1);
+  wr32(p + L.FLOW_VADDR + 8, quoted.d2);
+  wr32(p + L.FLOW_VADDR + 12, quoted.d3);
   wr16(p + L.FLOW_CPORT, quoted.sport);
   wr16(p + L.FLOW_VPORT, quoted.dport);
   wr32(p + L.FLOW_LEN, pkt.totLen);

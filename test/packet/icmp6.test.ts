@@ -8,6 +8,7 @@ import { layout as L, counters as C } from '../../sdk/src/core/abi.gen.js';
 import type { Director } from '../../sdk/src/index.js';
 import { director } from '../helpers.js';
 import { v4, v6, addr, csum, sum16, checksumsOk, type Ip, type L4 } from './build.js';
+import { Harness } from './harness.js';
 
 const VIP = '2001:2:0:42::1', CLIENT = '2001:2:0:40::2', RS = '2001:2:0:41::2';
 const STRIDE = 2048;
@@ -177,5 +178,31 @@ describe('gwBurst: ICMPv6 errors, DR and the ones that are not ours', () => {
     ]);
     expect(v.map((x) => x.verdict)).toEqual([0, 0, 0]);
     expect(d.counter(C.CNT_PKT_MALFORMED_IP) - before).toBe(3);
+  });
+});
+
+describe('pktIcmpParse / pktNatIcmp over ICMPv6 (hosts of the core other than the gateway)', () => {
+  it('the quoted packet becomes an IPv6 flow record; NAT with a decision rewrites and decrements the hop limit', async () => {
+    const h = await Harness.create();
+    const origIp = { src: CLIENT, dst: RS, ttl: 63 }, origL4: L4 = { proto: 'udp', sport: 40000, dport: 5353, payload: [7, 7] };
+    const orig = v6(origIp, origL4);
+    const input = icmp6(RS, CLIENT, 1, 4, 0, orig);
+    h.load(input);
+    expect(h.x.pktIcmpParse(0, input.length, 2, 9)).toBe(L.PKT_CONTINUE);
+    const f = h.flow(2);
+    expect([f.getUint8(L.FLOW_AF), f.getUint8(L.FLOW_PROTO), f.getUint32(L.FLOW_FWMARK, true)]).toEqual([6, 17, 9]);
+    const words = (at: number) => [0, 1, 2, 3].map((w) => f.getUint32(at + 4 * w, true).toString(16).padStart(8, '0')).join('');
+    expect([words(L.FLOW_CADDR), words(L.FLOW_VADDR)]).toEqual([CLIENT, RS].map((a) => addr(a).map((b) => b.toString(16).padStart(2, '0')).join('')));
+    expect([f.getUint16(L.FLOW_CPORT, true), f.getUint16(L.FLOW_VPORT, true)]).toEqual([40000, 5353]);
+    h.decision(0, VIP, 53);
+    h.load(input);
+    expect(h.x.pktNatIcmp(0, input.length, 0, L.PKT_DIR_OUT, L.PKT_F_DEC_TTL)).toBe(L.PKT_FORWARD);
+    const expected = icmp6(VIP, CLIENT, 1, 4, 0, quote(orig, { ...origIp, dst: VIP }, { ...origL4, dport: 53 }));
+    expected[7] = 63;
+    expect([...h.read(0, h.x.pktLen())]).toEqual([...expected]);
+    // An IPv4 decision for an IPv6 error is the caller's mistake.
+    h.decision(1, '198.18.0.1', 53);
+    h.load(input);
+    expect(h.x.pktNatIcmp(0, input.length, 1, L.PKT_DIR_OUT, 0)).toBe(-5);
   });
 });
