@@ -5,7 +5,7 @@
 import type { Director } from '../src/director.js';
 import type { ControlHandler } from '../control/handler.js';
 import { commitApply, type ServerHooks } from '../control/server-core.js';
-import type { ConfigCmd } from '../control/protocol.js';
+import type { ConfigCmd, CmdResult } from '../control/protocol.js';
 import type { EtcdStore } from '../control/store-etcd.js';
 
 export interface EtcdAttach {
@@ -66,4 +66,21 @@ export async function attachEtcd(a: EtcdAttach): Promise<EtcdStore> {
   }, { url: a.url, revision: a.revision, name: a.name, mode: a.mode });
   a.hooks.take = (req) => store.take(req);
   return store;
+}
+
+/**
+ * SIGHUP's reload with --store: the difference from --config is a write like
+ * any other, through etcd to every director (not applied here alone). The
+ * data path's reload is synchronous: the changes are reported accepted for
+ * writing and the outcome is logged when etcd answers.
+ */
+export function reloadThroughEtcd(store: EtcdStore, cmds: ConfigCmd[], log: (m: string) => void): CmdResult[] {
+  if (cmds.length === 0) return [];
+  void store.submit({ id: 0, op: 'apply', cmds, atomic: false }).then((r) => {
+    if (!r.ok) { log(`SIGHUP: the reload's ${cmds.length} changes were not written to etcd: ${r.error.message}`); return; }
+    const results = (r as { results?: CmdResult[] }).results ?? [];
+    results.forEach((x, i) => { if (!x.ok) log(`SIGHUP: change refused: ${x.error.message} (${JSON.stringify(cmds[i])})`); });
+    log(`SIGHUP: ${results.filter((x) => x.ok).length} of ${cmds.length} changes written to etcd`);
+  });
+  return cmds.map(() => ({ ok: true as const }));
 }

@@ -18,7 +18,7 @@ import type { ConfigCmd } from '../control/protocol.js';
 import { underNpmExec, watchLauncher } from './launcher.js';
 import { explainStartError } from './install-hints.js';
 import { daemonUsageText, daemonVersionText } from './daemon-usage.js';
-import { attachEtcd, revisionLine, savedRevision } from './wasmvsd-etcd.js';
+import { attachEtcd, reloadThroughEtcd, revisionLine, savedRevision } from './wasmvsd-etcd.js';
 
 /** Membership name: the host, and the socket when it is not the default one. */
 const defaultName = (socket?: string) => (socket ? `${hostname()}:${socket}` : hostname());
@@ -140,6 +140,8 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   const scratch = await newScratch();
   // SIGHUP reloads: acknowledged only once durable, like a request on the socket.
   const apply = (cmds: ConfigCmd[]) => {
+    // With --store the reload goes through etcd to every director.
+    if (etcd) return reloadThroughEtcd(etcd, cmds, log);
     const r = handler.apply(cmds, false);
     const refused = commitApply(r, hooks);
     return refused ? cmds.map(() => ({ ok: false as const, error: refused })) : r.results;

@@ -296,7 +296,9 @@ export class EtcdStore {
     const scratch = named ? (this.small ??= await this.host.newScratch()) : await this.host.newScratch();
     // No await from here to the first transaction: the copy, the mirror and `base` are of one revision.
     const base = this.revision;
-    const before = named ? named.flatMap((k) => { try { return [live.service(k)]; } catch { return []; } }) : null;
+    // Each service once, however many commands name it.
+    const once = <T extends { id: number }>(xs: T[]) => [...new Map(xs.map((x) => [x.id, x])).values()];
+    const before = named ? once(named.flatMap((k) => { try { return [live.service(k)]; } catch { return []; } })) : null;
     if (before) {
       scratch.clear();
       for (const s of before) {
@@ -323,7 +325,7 @@ export class EtcdStore {
     }
     let diff;
     if (named && before) {
-      const after = named.flatMap((k) => { try { return [scratch.service(k)]; } catch { return []; } });
+      const after = once(named.flatMap((k) => { try { return [scratch.service(k)]; } catch { return []; } }));
       const keys = new Set([...before, ...after].map(serviceKey));
       diff = diffLayouts(layoutPart(this.mirror, keys), layoutOf(scratch, after));
     } else diff = diffLayouts(this.mirror, layoutOf(scratch));

@@ -3,7 +3,7 @@
 // writes fail clearly, etcd back → everything resumes, a restarted director
 // resumes from the revision it applied, big writes go in documented chunks.
 import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { Etcd3 } from 'etcd3';
 import { lab, backend, freePort, ask, client, until, requireBuild, type Lab, type Backend } from '../proxy/harness.js';
 import { startDaemon } from '../control/daemon.js';
@@ -13,8 +13,8 @@ const missing = haveEtcd() ? null : 'etcd-server is not installed (apt-get insta
 if (missing && process.env.CI === 'true') throw new Error(`etcd store suite: ${missing} (required in CI)`);
 
 /** A wasmvsd proxy on its own socket and state file, configured from etcd. */
-async function director(l: Lab, url: string, name: string): Promise<void> {
-  l.daemon = await startDaemon(['proxy', '--socket', l.sock, '--state', l.state, '--store', url, '--name', name], l.sock);
+async function director(l: Lab, url: string, name: string, extra: string[] = []): Promise<void> {
+  l.daemon = await startDaemon(['proxy', '--socket', l.sock, '--state', l.state, '--store', url, '--name', name, ...extra], l.sock);
   await until(() => l.daemon!.log().includes('control socket'), `${name} ready`);
 }
 
@@ -233,6 +233,23 @@ describe.skipIf(missing !== null)('wasmvsd --store etcd', () => {
       expect(c.daemon!.log()).not.toContain('seeded');
     } finally { await c.stop(); c.cleanup(); }
   }, 90_000);
+
+  it('SIGHUP with --store: the reload of --config is a write through etcd, applied by every director', async () => {
+    const url = e.url(`t${++prefix}`);
+    a = lab('wasmvs-store-a-');
+    b = lab('wasmvs-store-b-');
+    writeFileSync(a.config, '-A -f 5 -s rr\n-a -f 5 -r 198.19.0.1:0 -g\n');
+    await director(a, url, 'a', ['--config', a.config]);
+    await director(b, url, 'b');
+    // The first start seeded etcd from --config.
+    await until(async () => (await rules(b)).includes('198.19.0.1'), 'b has the seeded configuration', 10_000);
+    // Two commands on one service in one request (-d of one server, -a of another).
+    writeFileSync(a.config, '-A -f 5 -s rr\n-a -f 5 -r 198.19.0.2:0 -g -w 4\n');
+    a.daemon!.proc.kill('SIGHUP');
+    await until(async () => (await rules(b)) === '-A -f 5 -s rr\n-a -f 5 -r 198.19.0.2:0 -g -w 4\n', 'b applied the reload', 15_000);
+    await until(async () => (await rules(a)) === (await rules(b)), 'a too (from etcd)', 10_000);
+    expect(a.daemon!.log()).toMatch(/SIGHUP: 2 of 2 changes written to etcd/);
+  }, 60_000);
 
   it('writes through both directors at once all land, in one order both apply', async () => {
     await pair();
