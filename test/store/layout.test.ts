@@ -104,3 +104,15 @@ describe('etcd layout', () => {
     expect(plain(part)).toEqual(plain(layoutOf(d, [s])));
   });
 });
+
+describe('--store etcd://… addresses', async () => {
+  const { parseEtcdUrl } = await import('../../sdk/control/store-etcd.js');
+  it('hosts and a prefix ending in /, or a clear refusal', () => {
+    expect(parseEtcdUrl('etcd://127.0.0.1:2379/lb')).toEqual({ hosts: ['http://127.0.0.1:2379'], prefix: '/lb/' });
+    expect(parseEtcdUrl('etcd://e1:2379,[::1]:2379/a/b/')).toEqual({ hosts: ['http://e1:2379', 'http://[::1]:2379'], prefix: '/a/b/' });
+    expect(parseEtcdUrl('etcd://127.0.0.1:2379')).toEqual({ hosts: ['http://127.0.0.1:2379'], prefix: '/wasmvs/' });
+    expect(parseEtcdUrl('etcd://127.0.0.1:2379/')).toMatch(/a prefix is required/);
+    expect(parseEtcdUrl('http://127.0.0.1:2379/lb')).toMatch(/expected etcd:\/\/HOST:PORT\/PREFIX/);
+    expect(parseEtcdUrl('etcd://127.0.0.1/lb')).toMatch(/bad host:port "127\.0\.0\.1"/);
+  });
+});
