@@ -136,13 +136,15 @@ export function destSetConns(id: u32, active: u32, inactive: u32): i32 {
 /**
  * OPT_TRACK_CONNS 2: a connection the core counted on dest `id` ended
  * (`active` 1: it was in activeconns). Returns 1, or 0 when that counter was
- * already 0 (nothing changed); E_INVAL while connections the table tracks own
- * the counters.
+ * already 0 (nothing changed); E_INVAL while entries of the connection table
+ * reference the dest (they own its counters).
  */
 export function destConnEnd(id: u32, active: u32): i32 {
   const d = dests.get(id);
   if (d === null) return S.E_NODEST;
-  if (trackConns && d.refcnt != 0) return S.E_INVAL;
+  // Entries the table keeps (also ones left from before the switch to counting)
+  // own their counts: a host end must not take one of theirs.
+  if (d.refcnt != 0) return S.E_INVAL;
   return countEnd(d, active != 0) ? 1 : 0;
 }
 
