@@ -6,6 +6,14 @@
 // per insert and per advance), never a pause on the packet path. Arrays come
 // from conn_pages (whole pages, exact growth); a superseded array goes back
 // there, where record chunks and later arrays reuse it.
+//
+// A bucket word is the head record's index (24 bits: record indexes stay
+// below MAX_RECORDS = 2^24) and, in its top 8 bits, the tags of its chain:
+// bit (h >> 29) of every record's hash h. A lookup whose tag bit is clear
+// knows the key is not in the chain without reading any record, so most
+// misses (a new flow's lookup) cost the bucket word alone. Inserts set the
+// bit; a removal recomputes the chain's tags; a moved bucket gets its tags
+// again as its records arrive.
 import { mixIn } from "./hash";
 import { allocPages, freePages, pagesFor, spareBytes } from "./conn_pages";
 import { rec, R_HNEXT, R_CADDR, R_CPORT, F_V6, flagsOf, protoOf, v6Word, u32At, u16At } from "./conn_mem";
@@ -59,6 +67,19 @@ function ensure(): void {
   mask = <u32>n - 1;
 }
 
+/** Low 24 bits of a bucket word: the head record. */
+const IDX_MASK: u32 = 0xFFFFFF;
+
+/** The tag bit of hash h in a bucket word (one of the top 8 bits). */
+@inline export function tagBit(h: u32): u32 {
+  return <u32>0x1000000 << (h >> 29);
+}
+
+/** The head of the chain for hash h from its bucket word w: 0 when h's tag is not in the chain. */
+@inline export function headFor(w: u32, h: u32): u32 {
+  return select<u32>(w & IDX_MASK, 0, (w & tagBit(h)) != 0);
+}
+
 @inline export function keyHash(proto: u32, c0: u32, c1: u32, c2: u32, c3: u32, v6: bool, cport: u32): u32 {
   let h = mixIn(seed, (proto << 16) | cport);
   h = mixIn(h, c0);
@@ -90,10 +111,10 @@ export function recordHash(i: u32): u32 {
 /** True before the first insert allocated the bucket array (bucketOf is then invalid). */
 export function indexUnallocated(): bool { return buckets == 0; }
 
-/** First record of the chain for hash h (0 when empty). */
+/** First record of the chain for hash h (0 when empty or when no record of the chain has h's tag). */
 export function chainHead(h: u32): u32 {
   if (buckets == 0) return 0;
-  return load<u32>(bucketOf(h));
+  return headFor(load<u32>(bucketOf(h)), h);
 }
 
 // While a packet batch uses the lookups it resolved up front (conn_path.ts),
@@ -127,8 +148,9 @@ export function hashInsert(i: u32, h: u32): void {
     store<u8>(p, <u8>(<u32>load<u8>(p) | (<u32>1 << (b & 7))));
   }
   const b = bucketOf(h);
-  store<u32>(rec(i) + R_HNEXT, load<u32>(b));
-  store<u32>(b, i);
+  const w = load<u32>(b);
+  store<u32>(rec(i) + R_HNEXT, w & IDX_MASK);
+  store<u32>(b, (w & ~IDX_MASK) | tagBit(h) | i);
   count++;
   if (old != 0) moveSome(2);
   else if (count > (mask + 1) << 1 && mask < 0x3FFFFFF) startGrow();
@@ -141,11 +163,12 @@ let removals: u32 = 0;
 export function hashRemove(i: u32, h: u32): void {
   removals++;
   const b = bucketOf(h);
-  let cur = load<u32>(b);
+  let head = load<u32>(b) & IDX_MASK;
   const next = load<u32>(rec(i) + R_HNEXT);
-  if (cur == i) {
-    store<u32>(b, next);
+  if (head == i) {
+    head = next;
   } else {
+    let cur = head;
     while (cur != 0) {
       const p = rec(cur);
       const n = load<u32>(p + R_HNEXT);
@@ -156,6 +179,10 @@ export function hashRemove(i: u32, h: u32): void {
       cur = n;
     }
   }
+  // The tags of the records left.
+  let tags: u32 = 0;
+  for (let j = head; j != 0; j = load<u32>(rec(j) + R_HNEXT)) tags |= tagBit(recordHash(j));
+  store<u32>(b, tags | head);
   count--;
 }
 
@@ -175,15 +202,17 @@ function startGrow(): void {
 export function moveSome(k: u32): void {
   while (old != 0 && k-- > 0) {
     const ob = old + <usize>moved * 4;
-    let cur = load<u32>(ob);
+    let cur = load<u32>(ob) & IDX_MASK;
     store<u32>(ob, 0);
     moved++;
     while (cur != 0) {
       const p = rec(cur);
       const next = load<u32>(p + R_HNEXT);
-      const nb = buckets + <usize>(recordHash(cur) & mask) * 4;
-      store<u32>(p + R_HNEXT, load<u32>(nb));
-      store<u32>(nb, cur);
+      const h = recordHash(cur);
+      const nb = buckets + <usize>(h & mask) * 4;
+      const w = load<u32>(nb);
+      store<u32>(p + R_HNEXT, w & IDX_MASK);
+      store<u32>(nb, (w & ~IDX_MASK) | tagBit(h) | cur);
       cur = next;
     }
     if (moved > oldMask) {
@@ -196,6 +225,6 @@ export function moveSome(k: u32): void {
 /** Bucket head by absolute bucket position (for drop_entry sweeps); covers both arrays. */
 export function bucketAt(pos: u32): u32 {
   if (buckets == 0) return 0;
-  if (old != 0 && pos <= oldMask && pos >= moved) return load<u32>(old + <usize>pos * 4);
-  return load<u32>(buckets + <usize>(pos & mask) * 4);
+  if (old != 0 && pos <= oldMask && pos >= moved) return load<u32>(old + <usize>pos * 4) & IDX_MASK;
+  return load<u32>(buckets + <usize>(pos & mask) * 4) & IDX_MASK;
 }

@@ -6,7 +6,8 @@
 // stats, timer or decision record.
 //
 // Written for memory-level parallelism and a short per-key path:
-// - pass 1 hashes every key and loads every bucket head. The loads do not
+// - pass 1 hashes every key and loads every bucket word; a key whose tag is
+//   not in the chain (conn_hash.ts) is a miss right there. The loads do not
 //   depend on each other, so their cache misses overlap (the out-of-order
 //   window holds several iterations); the heads park in the output words;
 // - then the chains are walked one link per round for all keys still
@@ -21,7 +22,7 @@
 // inbound lookups before visiting a batch (conn_path.ts).
 import { MAX_BATCH, REGION_FLOWS, REGION_LIST, FLOW_SIZE, FLOW_CADDR, FLOW_VADDR, FLOW_CPORT } from "../abi/layout";
 import { ioBase } from "../abi/io";
-import { keyHash, bucketOf, indexUnallocated } from "./conn_hash";
+import { keyHash, bucketOf, headFor, indexUnallocated } from "./conn_hash";
 import {
   chunkTable, REC_CHUNK_BITS, STRIDE, R_HNEXT, R_CADDR, R_VADDR, R_CPORT, R_FLAGS, R_GEN,
   F_TEMPLATE, F_V6, F_PROTO_SHIFT, v6Word,
@@ -78,7 +79,7 @@ function headsPass(flows: usize, out: usize, n: u32, hashes: usize): void {
       h = af == 4
         ? keyHash(proto, c0, 0, 0, 0, false, cport)
         : keyHash(proto, c0, load<u32>(p + FLOW_CADDR + 4), load<u32>(p + FLOW_CADDR + 8), load<u32>(p + FLOW_CADDR + 12), true, cport);
-      if (live) head = load<u32>(bucketOf(h));
+      if (live) head = headFor(load<u32>(bucketOf(h)), h);
     }
     store<u32>(out + <usize>k * 4, head);
     if (hashes != 0) store<u32>(hashes + <usize>k * 4, h);
