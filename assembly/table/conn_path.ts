@@ -88,22 +88,33 @@ export function endResolvedConns(): void {
   insertMarksStop();
 }
 
-/** lookupIn(key, false) for flow record i, from its resolved answer when that still holds. */
-function lookupResolved(i: u32): u32 {
-  if (insertMarked(load<u32>(connHashes + <usize>i * 4))) return lookupIn(key, false);
+/**
+ * lookupIn(key, false) for flow record i (in f), from its resolved answer
+ * when that still holds. Fills `key` only when it has to look.
+ */
+function lookupResolved(i: u32, f: Flow): u32 {
+  const marked = insertMarked(load<u32>(connHashes + <usize>i * 4));
   const c = load<u32>(connHints + <usize>i * 4) & 0xFFFFFF;
-  if (c == 0) return 0;
-  // Without a removal since, the entry found is still there (records are freed only after unhashing).
-  if (removalCount() == removalsAtResolve) return c;
-  if ((M.flagsOf(c) & M.F_LIVE) != 0 && keyMatch(c, key, false)) return c;
+  if (!marked) {
+    if (c == 0) return 0;
+    // Without a removal since, the entry found is still there (records are freed only after unhashing).
+    if (removalCount() == removalsAtResolve) return c;
+  }
+  fillKey(f);
+  if (!marked && (M.flagsOf(c) & M.F_LIVE) != 0 && keyMatch(c, key, false)) return c;
   return lookupIn(key, false);
 }
 
 /** One client → director packet (flow record i, already in f). */
 export function packetIn(i: u32, f: Flow, now: u32): i32 {
   if (f.af != 4 && f.af != 6) return fail(i, S.E_INVAL, C.CNT_BAD_FLOW);
-  fillKey(f);
-  let cp = connHintsOn ? lookupResolved(i) : lookupIn(key, false);
+  let cp: u32;
+  if (connHintsOn) {
+    cp = lookupResolved(i, f);
+  } else {
+    fillKey(f);
+    cp = lookupIn(key, false);
+  }
   const tcp = f.proto == PROTO_TCP;
   if (cp != 0 && connReuseMode != 0 && tcp && (f.tcpflags & 0x02) != 0 && reuseOld(cp)) cp = 0;
   let d: Dest | null = null;
@@ -187,6 +198,8 @@ function lookupSvc(i: u32, f: Flow): Service | null {
 
 /** ip_vs_schedule + the first packet of the new connection. */
 function newConnection(i: u32, f: Flow, now: u32): i32 {
+  // The key of the connection to create (packetIn may not have filled it).
+  fillKey(f);
   const svc = lookupSvc(i, f);
   if (svc === null) return -1;
   const persistent = (svc.flags & SVC_F_PERSISTENT) != 0;
