@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, packTarball, installProject, cleanEnv, type Project } from '../package/project.js';
 import { canUnshareNet } from '../package/helpers.js';
+import { claimed, docs, fenced } from './blocks.js';
 
 const CI = process.env.CI === 'true';
 const doc = readFileSync(join(ROOT, 'docs/proxy.md'), 'utf8');
@@ -58,6 +59,8 @@ describe.skipIf(missing !== undefined)('docs/proxy.md', () => {
   it('runs top to bottom as written', () => {
     const sh = blocks('sh');
     expect(sh.length).toBeGreaterThanOrEqual(2);
+    // These are all of docs/proxy.md's runnable blocks (coverage.test.ts).
+    expect(sh).toEqual(claimed('docs/proxy.md', 'proxy.test.ts').map((b) => b.body));
     const dir = mkdtempSync(join(project!.dir, 'run-'));
     const r = inNetns(sh.join('\n'), dir);
     expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
@@ -68,16 +71,20 @@ describe.skipIf(missing !== undefined)('docs/proxy.md', () => {
     expect(r.stderr).not.toMatch(/skipped|Error|"level":50/);
   });
 
-  it('the sample config file loads with no directive skipped', () => {
-    const sample = blocks('').find((b) => b.includes('# wasmvs-proxy health'));
+  it('every ```rules block of the docs loads with no directive skipped (a fragment, after the sample)', () => {
+    const sample = blocks('rules').find((b) => b.includes('# wasmvs-proxy health'));
     expect(sample).toBeDefined();
-    const dir = mkdtempSync(join(project!.dir, 'cfg-'));
-    writeFileSync(join(dir, 'lb.rules'), sample!);
-    const r = inNetns(`${join(project!.dir, 'node_modules/.bin/wasmvsd')} proxy --socket ./s.sock --state ./s.state --config ./lb.rules 2>log &
+    const rules = docs().flatMap(fenced).filter((b) => b.lang === 'rules');
+    expect(rules.length).toBeGreaterThanOrEqual(3);
+    for (const b of rules) {
+      const dir = mkdtempSync(join(project!.dir, 'cfg-'));
+      writeFileSync(join(dir, 'lb.rules'), /^-A /m.test(b.body) ? b.body : sample! + b.body);
+      const r = inNetns(`${join(project!.dir, 'node_modules/.bin/wasmvsd')} proxy --socket ./s.sock --state ./s.state --config ./lb.rules 2>log &
 until grep -q 'control socket' log; do sleep 0.1; done
 kill -TERM $!; wait $! || true; cat log >&2`, dir);
-    expect(r.status, r.stderr).toBe(0);
-    expect(r.stderr).toContain('control socket');
-    expect(r.stderr).not.toMatch(/skipped|line \d+:|"level":50/);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stderr, `${b.doc}:${b.line}`).toContain('control socket');
+      expect(r.stderr, `${b.doc}:${b.line}`).not.toMatch(/skipped|line \d+:|"level":50/);
+    }
   });
 });

@@ -12,6 +12,7 @@ import { ROOT, packTarball, installProject, cleanEnv, type Project } from '../pa
 import { parseArgs } from '../../sdk/cli/parse.js';
 import { parseDrainArgs } from '../../sdk/cli/drain.js';
 import { parseDaemonArgs } from '../../sdk/cli/wasmvsd.js';
+import { claimed, cannotIsolate, runIsolated } from './blocks.js';
 
 const CI = process.env.CI === 'true';
 const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
@@ -96,4 +97,69 @@ describe.skipIf(missing !== undefined)('README.md SDK example', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout.trimEnd().split('\n')).toEqual(expected);
   });
+});
+
+// The README's shell blocks, run as written from the repository (where `npx wasmvsd` is this package),
+// each in namespaces of its own (fixed ports and /tmp paths collide with nothing). Its setup block
+// (npm ci, npm test) is what CI runs (coverage.test.ts).
+const noNs = cannotIsolate();
+if (noNs && CI) throw new Error(`README.md runs: ${noNs}`);
+if (noNs) console.warn(`SKIPPING the README.md shell blocks: ${noNs}`);
+
+describe.skipIf(noNs !== null)('README.md shell blocks', () => {
+  const sh = claimed('README.md', 'readme.test.ts').filter((b) => b.lang === 'sh');
+  /** A one-command block's command, its comment dropped, to run in the background. */
+  const command = (text: string) => find(text).trim().replace(/\s+#.*$/, '');
+  const find = (text: string) => {
+    const b = sh.find((x) => x.body.includes(text));
+    expect(b, text).toBeDefined();
+    return b!.body;
+  };
+
+  it('each one is run below', () => {
+    expect(sh.map((b) => b.body.split('\n')[0].split(/\s+#/)[0].trim())).toEqual([
+      'npm start',
+      'curl http://127.0.0.1:8080/',
+      'npx wasmvsd proxy --socket /tmp/wasmvs.sock --state /tmp/wasmvs.rules &',
+      'npm run playground',
+    ]);
+  });
+
+  it('npm start, then what the demo says to type in another terminal', () => {
+    // PORT is the one backend port the demo prints (the README says it prints what to type).
+    const script = `log=$(mktemp)
+${command('npm start')} >"$log" 2>&1 &
+for i in $(seq 150); do grep -q 'Try, in another terminal' "$log" && break; sleep 0.2; done
+PORT=$(grep -o 'backend-a = 127.0.0.1:[0-9]*' "$log" | head -1 | cut -d: -f2)
+${find('curl http://127.0.0.1:8080/').replace(':PORT ', ':$PORT ')}
+echo "PORT=$PORT"`;
+    const r = runIsolated(script, { cwd: ROOT, timeoutMs: 120_000 });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^hello from backend-[abc]/m);
+    const port = /^PORT=(\d+)$/m.exec(r.stdout)?.[1];
+    expect(port).toBeDefined();
+    expect(r.stdout).toMatch(/^TCP {2}127\.0\.0\.1:8080 wlc/m);
+    expect(r.stdout).toMatch(new RegExp(`-> 127\\.0\\.0\\.1:${port} +Masq +1 `));
+  }, 150_000);
+
+  it('the daemon quick start prints the table shown after it', () => {
+    const body = find('npx wasmvsd proxy --socket /tmp/wasmvs.sock');
+    const all = fenced();
+    const shown = all[all.findIndex((b) => b.body === body) + 1];
+    expect(shown.lang).toBe('text');
+    const r = runIsolated(body, { cwd: ROOT });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toBe(shown.body);
+  }, 120_000);
+
+  it('npm run playground builds the site and serves it where it says', () => {
+    const script = `log=$(mktemp)
+${command('npm run playground')} >"$log" 2>&1 &
+for i in $(seq 300); do grep -q 'http://127.0.0.1:5173' "$log" && break; sleep 0.2; done
+curl -sf -o /dev/null -w '%{http_code} %{content_type}\n' http://127.0.0.1:5173/
+cat "$log" >&2`;
+    const r = runIsolated(script, { cwd: ROOT, timeoutMs: 120_000 });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^200 text\/html/m);
+  }, 150_000);
 });

@@ -1,0 +1,129 @@
+// The fenced blocks of README.md and docs/*.md, and which test runs each one.
+//
+// The convention (README.md, "Docs that run"): a block's info string says
+// what it is.
+//   sh, js, ts   runs in the test suite as written; every one is claimed below
+//                by exactly one test, which runs it (coverage.test.ts checks).
+//   text         output or an illustration; never run (a test may compare a
+//                command's output with it).
+//   rules        a wasmvsadm -R / wasmvsd --config file; every one is loaded
+//                by wasmvsd with nothing skipped (proxy.test.ts).
+//   sh release   a command for a release check that takes far longer than the
+//                suite may (hours); listed in RELEASE_ONLY, never run here.
+// Blocks that only install the machine (apt-get install, npm ci, npm run
+// build:native, npm test) are what CI's entry point `.ci/run` itself runs:
+// coverage.test.ts checks each of their commands against it.
+import { spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const ROOT = join(import.meta.dirname, '../..');
+
+export interface Block { doc: string; lang: string; body: string; line: number; heading: string }
+
+/** README.md and every docs/*.md, relative to the repository root. */
+export function docs(): string[] {
+  return ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
+}
+
+/** The fenced blocks of one doc in order, with the `## ` heading each sits under. */
+export function fenced(doc: string): Block[] {
+  const out: Block[] = [];
+  let heading = '';
+  let open: { lang: string; lines: string[]; line: number } | null = null;
+  readFileSync(join(ROOT, doc), 'utf8').split('\n').forEach((line, i) => {
+    if (open === null && line.startsWith('## ')) heading = line.slice(3).trim();
+    if (open === null && line.startsWith('```')) open = { lang: line.slice(3).trim(), lines: [], line: i + 1 };
+    else if (open !== null && line.trim() === '```') {
+      out.push({ doc, lang: open.lang, heading, body: open.lines.join('\n') + '\n', line: open.line });
+      open = null;
+    } else open?.lines.push(line);
+  });
+  return out;
+}
+
+export const EXECUTED = new Set(['sh', 'js', 'ts']);
+export const KNOWN = new Set([...EXECUTED, 'text', 'rules', 'sh release']);
+
+/** Blocks that run in the suite: sh, js, ts. */
+export function executable(doc: string): Block[] {
+  return fenced(doc).filter((b) => EXECUTED.has(b.lang));
+}
+
+/** A block whose every command sets up the machine the way `.ci/run` does. */
+export function isSetup(b: Block): boolean {
+  const cmds = setupCommands(b);
+  return b.lang === 'sh' && cmds.length > 0 && cmds.every((c) => /^(apt-get install|npm ci|npm run build:native|npm test)\b/.test(c));
+}
+
+/** A sh block's commands: comments dropped, `&&` chains split. */
+export function setupCommands(b: Block): string[] {
+  return b.body.split('\n').map((l) => l.replace(/(^|\s)#.*$/, '').trim()).filter(Boolean).flatMap((l) => l.split(/\s*&&\s*/));
+}
+
+/** Documents that cannot be edited here keep an untagged block; each is named with why. */
+export const UNTAGGED_ALLOWED: { doc: string; line: number; why: string }[] = [
+  { doc: 'docs/gateway.md', line: 190, why: 'a rules sample in a doc another change owns; to be tagged `rules`' },
+];
+
+/** Release-only commands (`sh release`), never run in the suite. */
+export const RELEASE_ONLY = [{ doc: 'docs/limits.md', why: 'the fuzz suites at 200000 runs each (up to 30 minutes per property)' }];
+
+/**
+ * Executable blocks no test runs yet, each with why; coverage.test.ts fails on
+ * any other unclaimed block and on an entry here that no longer matches.
+ */
+export const NOT_RUN: { doc: string; contains: string; why: string }[] = [
+  { doc: 'docs/gateway.md', contains: 'npx wasmvsadm -a -t 198.18.42.1:8080 -r 198.18.41.2 -g',
+    why: 'the DR variant needs a topology change the prose describes (a leg on the client segment); the DR path is tested in test/packet' },
+];
+
+export interface Claim { doc: string; runner: string; what: string; select(b: Block): boolean }
+
+/** Which test runs which executable block; coverage.test.ts checks every block has exactly one. */
+export const CLAIMS: Claim[] = [
+  { doc: 'README.md', runner: 'coverage.test.ts', what: 'setup commands, the same as .ci/run', select: isSetup },
+  { doc: 'README.md', runner: 'readme.test.ts', what: 'the demo, the SDK, the daemon quick start, the playground', select: (b) => !isSetup(b) },
+  { doc: 'docs/cli.md', runner: 'samples.test.ts', what: 'the quick start with globally installed bins', select: () => true },
+  { doc: 'docs/connections.md', runner: 'samples.test.ts', what: 'the SDK walk-through', select: () => true },
+  { doc: 'docs/stats.md', runner: 'samples.test.ts', what: 'the SDK example and the values its comments give', select: () => true },
+  { doc: 'docs/proxy.md', runner: 'proxy.test.ts', what: 'every sh block, top to bottom, as one script', select: () => true },
+  { doc: 'docs/gateway.md', runner: 'coverage.test.ts', what: 'setup commands, the same as .ci/run', select: isSetup },
+  { doc: 'docs/gateway.md', runner: 'gateway.test.ts', what: 'the worked example', select: (b) => b.body.includes('npx wasmvsd gateway') },
+  { doc: 'docs/many-directors.md', runner: 'many-directors.test.ts', what: 'the etcd worked example', select: () => true },
+];
+
+/** The blocks a runner must run for a doc (it asserts it ran them all). */
+export function claimed(doc: string, runner: string): Block[] {
+  const mine = CLAIMS.filter((c) => c.doc === doc && c.runner === runner);
+  return executable(doc).filter((b) => mine.some((c) => c.select(b)));
+}
+
+/** Null when network and mount namespaces can be made (root), else why not. */
+export function cannotIsolate(): string | null {
+  const r = spawnSync('unshare', ['--net', '--mount', 'true'], { encoding: 'utf8' });
+  return r.status === 0 ? null : `cannot create network and mount namespaces (${r.error?.message ?? r.stderr.trim()}); needs root`;
+}
+
+/**
+ * Runs a bash script as a user's fresh machine would: its own network
+ * namespace (loopback up, fixed ports free) and its own empty /tmp and /run (a
+ * doc's /tmp/wasmvs.sock or /run/wasmvs collide with nothing; the cwd,
+ * the repository and `keep` stay visible where they are), `set -e`;
+ * whatever it left running is stopped at its end.
+ */
+export function runIsolated(script: string, opts: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; keep?: string[] }) {
+  const keep = [...new Set([opts.cwd, ROOT, ...(opts.keep ?? [])])].filter((p) => p.startsWith('/tmp/'));
+  const rebind = keep.map((p) => `mkdir -p '${p}'; mount --bind '/run/.host-tmp/${p.slice(5)}' '${p}'`).join('\n');
+  const wrapped = `set -euo pipefail
+mount -t tmpfs none /run; mkdir /run/.host-tmp; mount --bind /tmp /run/.host-tmp
+mount -t tmpfs none /tmp
+${rebind}
+cd '${opts.cwd}'
+ip link set lo up
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+${script}`;
+  return spawnSync('unshare', ['--net', '--mount', '--propagation', 'private', 'bash', '-c', wrapped], {
+    cwd: opts.cwd, env: opts.env ?? process.env, encoding: 'utf8', timeout: opts.timeoutMs ?? 90_000,
+  });
+}
