@@ -109,12 +109,17 @@ export function cannotIsolate(): string | null {
  * Runs a bash script as a user's fresh machine would: its own network
  * namespace (loopback up, fixed ports free) and its own empty /tmp and /run (a
  * doc's /tmp/wasmvs.sock or /run/wasmvs collide with nothing; the cwd,
- * the repository and `keep` stay visible where they are), `set -e`;
+ * the repository and `keep` stay visible where they are; writes under
+ * `scratch` stay in the namespace), `set -e`;
  * whatever it left running is stopped at its end.
  */
-export function runIsolated(script: string, opts: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; keep?: string[] }) {
+export function runIsolated(script: string, opts: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; keep?: string[]; scratch?: string[] }) {
   const keep = [...new Set([opts.cwd, ROOT, ...(opts.keep ?? [])])].filter((p) => p.startsWith('/tmp/'));
-  const rebind = keep.map((p) => `mkdir -p '${p}'; mount --bind '/run/.host-tmp/${p.slice(5)}' '${p}'`).join('\n');
+  // `scratch` folders get an overlay whose writes stay in the namespace (build outputs other suites also write).
+  const rebind = [
+    ...keep.map((p) => `mkdir -p '${p}'; mount --bind '/run/.host-tmp/${p.slice(5)}' '${p}'`),
+    ...(opts.scratch ?? []).map((p, i) => `mkdir -p /run/.ov${i}/u /run/.ov${i}/w; mount -t overlay overlay -o 'lowerdir=${p},upperdir=/run/.ov${i}/u,workdir=/run/.ov${i}/w' '${p}'`),
+  ].join('\n');
   const wrapped = `set -euo pipefail
 mount -t tmpfs none /run; mkdir /run/.host-tmp; mount --bind /tmp /run/.host-tmp
 mount -t tmpfs none /tmp

@@ -158,7 +158,8 @@ ${command('npm run playground')} >"$log" 2>&1 &
 for i in $(seq 300); do grep -q 'http://127.0.0.1:5173' "$log" && break; sleep 0.2; done
 curl -sf -o /dev/null -w '%{http_code} %{content_type}\n' http://127.0.0.1:5173/
 cat "$log" >&2`;
-    const r = runIsolated(script, { cwd: ROOT, timeoutMs: 120_000 });
+    // Its build output stays in the namespace: the playground suite builds the same folder.
+    const r = runIsolated(script, { cwd: ROOT, timeoutMs: 120_000, scratch: [join(ROOT, 'playground')] });
     expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^200 text\/html/m);
   }, 150_000);
