@@ -1,5 +1,6 @@
 // wasmvsadm: ipvsadm's command line for a running wasmvsd. Loads only the
 // parser, the formatters and the socket client (never the core or a data path).
+import { readFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { runArgv, type Io } from './run.js';
 import { takeSocket } from './parse.js';
@@ -12,6 +13,13 @@ import { runDirectors } from './directors.js';
 import { runDryRun } from './dryrun.js';
 
 async function readStdin(): Promise<string> {
+  // One blocking read to the end: a big -R arrives without a stream event per 64 KiB.
+  // A stdin that cannot be read that way (non-blocking: EAGAIN) is read as a stream.
+  try {
+    return readFileSync(0, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+  }
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString('utf8');
