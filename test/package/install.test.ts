@@ -116,6 +116,21 @@ describe.skipIf(missing !== undefined)('the packed tarball, installed in another
     expect(existsSync(join(pkg, 'native-host/build'))).toBe(false);
   });
 
+  it('the prebuilt addon needs what README.md says: libmnl.so.0 (dynamic) and glibc no newer than it names', () => {
+    const so = join(ROOT, PREBUILT);
+    const needed = [...execFileSync('readelf', ['-d', so], { encoding: 'utf8' }).matchAll(/\(NEEDED\)\s+Shared library: \[(.+?)\]/g)].map((m) => m[1]);
+    expect(needed).toContain('libmnl.so.0');
+    expect(needed.filter((l) => !['libmnl.so.0', 'libstdc++.so.6', 'libc.so.6', 'libm.so.6', 'libgcc_s.so.1'].includes(l))).toEqual([]);
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8').replace(/\s+/g, ' ');
+    expect(readme).toContain('apt-get install libmnl0');
+    const documented = /prebuilt for linux-x64 with glibc (\d+\.\d+) or newer/.exec(readme)?.[1];
+    expect(documented).toBeDefined();
+    const versions = [...execFileSync('objdump', ['-T', so], { encoding: 'utf8' }).matchAll(/\bGLIBC_(\d+)\.(\d+)/g)].map((m) => [Number(m[1]), Number(m[2])]);
+    const [maj, min] = versions.reduce((a, b) => (b[0] > a[0] || (b[0] === a[0] && b[1] > a[1]) ? b : a), [0, 0]);
+    const [dMaj, dMin] = documented!.split('.').map(Number);
+    expect(maj * 1000 + min, `the prebuilt addon needs GLIBC_${maj}.${min}`).toBeLessThanOrEqual(dMaj * 1000 + dMin);
+  });
+
   const noNetns = canUnshareNet();
   if (noNetns && CI) throw new Error(`package suite: ${noNetns}`);
   if (noNetns) console.warn(`SKIPPING the gateway-without-addon test: ${noNetns}`);
