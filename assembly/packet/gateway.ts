@@ -145,7 +145,9 @@ function nat(i: u32, id: u32, rec: u32, p: usize, cap: u32, dst: bool, rflags: u
     }
   }
   natRewrite(p, dst, partial);
-  if (partial) completePartial(p);
+  // A GSO super-packet keeps the partial form: the kernel segments it and
+  // sums each segment (TCP from scratch, UDP from this pseudo-header sum).
+  if (partial && (rflags & GW_RF_GSO) == 0) completePartial(p);
   payload(i, id, rec, pkt.totLen);
 }
 
@@ -160,6 +162,13 @@ function tunnel(i: u32, id: u32, rec: u32, p: usize, cap: u32, rflags: u32): voi
 
 /** TUN towards target.w0 (IPv4 packet, IPv4 real server d), with d's own source and MTU when set. */
 function tunnelTo(i: u32, id: u32, rec: u32, p: usize, cap: u32, rflags: u32, d: Dest | null): void {
+  // An IPIP-wrapped super-packet would keep its plain TCP/UDP GSO type, which
+  // the kernel cannot segment; the host segments before queueing while tunnel
+  // real servers exist, so only one queued before the first appeared gets here.
+  if ((rflags & GW_RF_GSO) != 0) {
+    C.bump(C.CNT_PKT_UNSUPPORTED);
+    return drop(i, id);
+  }
   const src = d !== null && d.tunSrc != 0 ? d.tunSrc : tunSrc;
   const mtu = d !== null && d.tunMtu != 0 ? d.tunMtu : tunMtu;
   if (tooBigForTunnel(mtu, (rflags & GW_RF_GSO) != 0)) {

@@ -46,6 +46,8 @@ export interface NativeQueue {
   stop(): void;
   read(buf: Uint8Array, stride: number, max: number): number;
   verdicts(records: Uint8Array, count: number, payloads?: Uint8Array): number;
+  /** Queue GSO super-packets whole (true) or have the kernel segment them first (false). */
+  setGso?(on: boolean): void;
   stats(): NfQueueStats;
   close(): void;
 }

@@ -106,6 +106,8 @@ export class Gateway {
   private readonly natRoutes: TunnelRouteCache;
   private tunnelTimer: NodeJS.Timeout | null = null;
   private savedSysctl = new Map<string, string>();
+  /** Whether the queues take GSO super-packets whole (gso()). */
+  private gsoOn = true;
   /** Bursts the core refused (E_*): answered with the fail verdict. */
   failedBursts = 0;
 
@@ -157,9 +159,10 @@ export class Gateway {
 
   private bind(Native: NativeQueueClass): void {
     for (let q = this.opts.first; q <= this.opts.last; q++) {
-      // gso off: the kernel segments before queueing, so every packet fits a record and TUN may grow it.
+      // GSO super-packets (GRO, TSO) are queued whole with packed records, until a tunnel real
+      // server exists (gso()); with a fixed stride they would not fit, so the kernel segments them.
       const copyRange = this.opts.stride === L.GW_STRIDE_PACKED ? MAX_COPY : this.opts.stride - L.GW_REC_HEADER;
-      const nq = new Native({ queue: q, copyRange, failOpen: this.opts.failOpen, gso: false, batch: this.opts.batch ?? true,
+      const nq = new Native({ queue: q, copyRange, failOpen: this.opts.failOpen, gso: this.opts.stride === L.GW_STRIDE_PACKED, batch: this.opts.batch ?? true,
         verdictMode: this.opts.verdict ?? 'batch',
         maxLen: QUEUE_MAXLEN, rcvBuf: QUEUE_RCVBUF });
       this.queues.push(nq);
@@ -281,6 +284,7 @@ export class Gateway {
       const errors = await this.sync.apply(rs);
       for (const m of errors) this.log(m, 'error');
       if (rs.tunnels.length) await this.tunnelSetup(rs.tunnels);
+      this.gso(rs.tunnels.length === 0);
       this.rules = rs;
       // A DR route that failed is retried on the next change.
       this.installedText = errors.length ? null : text;
@@ -290,6 +294,26 @@ export class Gateway {
     } finally {
       this.holdQueues(false);
     }
+  }
+
+  /**
+   * Whole GSO super-packets while no tunnel real server exists: NAT and DR
+   * rewrite or mark one packet of up to 64 KiB and the kernel segments it on
+   * output (recomputing the TCP checksums); an IPIP-wrapped super-packet would
+   * keep its plain TCP GSO type and be dropped there, so with TUN real servers
+   * the kernel segments before queueing (a super-packet still queued when the
+   * first one appears is dropped by the core and retransmitted by TCP).
+   */
+  private gso(on: boolean): void {
+    if (this.opts.stride !== L.GW_STRIDE_PACKED || on === this.gsoOn) return;
+    for (const q of this.queues) {
+      try {
+        q.setGso?.(on);
+      } catch (e) {
+        this.log(`cannot turn GSO ${on ? 'on' : 'off'} on a queue: ${(e as Error).message}`, 'error');
+      }
+    }
+    this.gsoOn = on;
   }
 
   /** TUN: outer source = the route's source towards the real server; accept_local for reinjection. */
@@ -486,6 +510,7 @@ export class Gateway {
       q.close();
     }
     this.queues = [];
+    this.gsoOn = true;
     this.readers.clear();
     for (const [p, v] of this.savedSysctl) {
       try { this.files.write(p, v); } catch { /* namespace gone */ }

@@ -40,6 +40,7 @@ class NfQueue : public Napi::ObjectWrap<NfQueue> {
                        {InstanceAccessor<&NfQueue::Fd>("fd"), InstanceMethod<&NfQueue::Start>("start"),
                         InstanceMethod<&NfQueue::Stop>("stop"), InstanceMethod<&NfQueue::Read>("read"),
                         InstanceMethod<&NfQueue::Verdicts>("verdicts"), InstanceMethod<&NfQueue::Stats>("stats"),
+                        InstanceMethod<&NfQueue::SetGso>("setGso"),
                         InstanceMethod<&NfQueue::Close>("close")});
   }
 
@@ -136,6 +137,15 @@ class NfQueue : public Napi::ObjectWrap<NfQueue> {
     int r = sock_.sendVerdicts(recs.Data(), n, pay, payLen);
     if (r < 0) return throwErr(errnoError(env, "nfqueue verdict", r));
     return Napi::Number::New(env, r);
+  }
+
+  // setGso(on): GSO super-packets queued whole (true) or segmented by the kernel first.
+  Napi::Value SetGso(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsBoolean()) return throwErr(Napi::TypeError::New(env, "setGso(on: boolean)"));
+    int r = sock_.setGso(info[0].As<Napi::Boolean>().Value());
+    if (r < 0) return throwErr(errnoError(env, "nfqueue setGso", r));
+    return env.Undefined();
   }
 
   Napi::Value Stats(const Napi::CallbackInfo& info) {

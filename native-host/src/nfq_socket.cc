@@ -122,6 +122,21 @@ int Socket::config(bool bind, uint8_t command) {
   return -ETIMEDOUT;
 }
 
+int Socket::setGso(bool on) {
+  if (!nl_) return -EBADF;
+  // Its own buffer: tx_ may hold verdicts not sent yet.
+  alignas(4) uint8_t buf[256];
+  nlmsghdr* nlh = startMsg(buf, NFQNL_MSG_CONFIG, 0, ++seq_, uint16_t(opt_.queue));
+  mnl_attr_put_u32(nlh, NFQA_CFG_MASK, htonl(NFQA_CFG_F_GSO));
+  mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(on ? NFQA_CFG_F_GSO : 0));
+  ssize_t r;
+  do r = mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return -errno;
+  opt_.gso = on;
+  return 0;
+}
+
 void Socket::close() {
   if (!nl_) return;
   if (!tx_.empty()) config(false, NFQNL_CFG_CMD_UNBIND);

@@ -90,6 +90,9 @@ class Socket {
   // the buffer has room for a whole record of copyRange bytes, so no packet
   // is cut for lack of room. Returns the record count (>= 0) or -errno.
   int readBurst(uint8_t* out, size_t outLen, uint32_t stride, uint32_t max);
+  // Turns NFQA_CFG_F_GSO on or off on the bound queue (no ack awaited:
+  // packets keep flowing); 0 or -errno.
+  int setGso(bool on);
   // Sends verdicts for `n` records; returns messages sent or -errno.
   int sendVerdicts(const uint8_t* recs, uint32_t n, const uint8_t* payload, size_t payloadLen);
   const Stats& stats() const { return stats_; }

@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { layout as L, counters as C } from '../../sdk/src/core/abi.gen.js';
 import type { Director } from '../../sdk/src/index.js';
 import { director } from '../helpers.js';
-import { v4, checksumsOk } from './build.js';
+import { v4, checksumsOk, sum16, addr } from './build.js';
 
 const VIP = '198.18.0.1', CLIENT = '198.18.9.9', RS1 = '198.18.1.1', DIRECTOR = '198.18.1.254';
 const ip4 = (s: string) => s.split('.').reduce((a, b) => ((a << 8) | Number(b)) >>> 0, 0);
@@ -23,7 +23,7 @@ const span = (len: number) => L.GW_REC_HEADER + ((len + 3) & ~3) + L.GW_REC_ROOM
 interface Verdict { id: number; verdict: number; flags: number; mark: number; off: number; out: Uint8Array }
 
 /** Writes `pkts` as packed addon records (ids 100..); `cut` marks one as truncated. Returns the record offsets. */
-function write(d: Director, pkts: Uint8Array[], truncated = -1): number[] {
+function write(d: Director, pkts: Uint8Array[], truncated = -1, recFlags = 0): number[] {
   const x = d.core.x;
   const base = x.getIoBase() + L.REGION_PACKETS;
   const dv = new DataView(x.memory.buffer);
@@ -35,7 +35,7 @@ function write(d: Director, pkts: Uint8Array[], truncated = -1): number[] {
     dv.setUint32(base + at + L.GW_REC_MARK, 0, true);
     dv.setUint32(base + at + L.GW_REC_LEN, p.length, true);
     dv.setUint32(base + at + L.GW_REC_ORIG_LEN, i === truncated ? p.length + 4 : p.length, true);
-    dv.setUint8(base + at + L.GW_REC_FLAGS, i === truncated ? L.GW_RF_TRUNCATED : 0);
+    dv.setUint8(base + at + L.GW_REC_FLAGS, i === truncated ? L.GW_RF_TRUNCATED : recFlags);
     new Uint8Array(x.memory.buffer, base + at + L.GW_REC_HEADER, p.length).set(p);
     at += span(p.length);
   });
@@ -57,8 +57,8 @@ function verdicts(d: Director, n: number): Verdict[] {
   });
 }
 
-function packed(d: Director, pkts: Uint8Array[], truncated = -1) {
-  const offs = write(d, pkts, truncated);
+function packed(d: Director, pkts: Uint8Array[], truncated = -1, recFlags = 0) {
+  const offs = write(d, pkts, truncated, recFlags);
   expect(d.core.x.gwBurst(pkts.length, L.GW_STRIDE_PACKED, 1)).toBe(pkts.length);
   return { offs, v: verdicts(d, pkts.length) };
 }
@@ -182,5 +182,28 @@ describe('gwBurst packed records: packets of any size up to what NFQUEUE copies'
         }
       });
     }), { numRuns: 150, seed: 17 });
+  });
+
+  it('a GSO super-packet (partial checksum) is rewritten and keeps the partial form for the kernel to segment; TUN refuses one', async () => {
+    const d = await director(7);
+    const svc = { protocol: 'tcp' as const, address: VIP, port: 80 };
+    d.addService(svc, { scheduler: 'rr' });
+    d.addDest(svc, { address: RS1, port: 8080, method: 'masq' });
+    const tcp = (flags: number, n: number) => v4({ src: CLIENT, dst: VIP }, { proto: 'tcp', sport: 40000, dport: 80, flags, payload: bytes(n), csum: 'partial' });
+    packed(d, [tcp(0x02, 0)], -1, L.GW_RF_CSUM_PARTIAL);
+    const big = tcp(0x18, 62000);
+    const { v: [x] } = packed(d, [big], -1, L.GW_RF_CSUM_PARTIAL | L.GW_RF_GSO);
+    expect(x.flags).toBe(L.GW_VF_PAYLOAD);
+    expect(dstOf(x.out)).toBe(`${RS1}:8080`);
+    // The field holds the pseudo-header sum for the new addresses, as the sender's stack would have left it.
+    const len = x.out.length - 20;
+    const pseudo = sum16([...addr(CLIENT), ...addr(RS1), 0, 6, len >> 8, len & 255]);
+    expect((x.out[36] << 8) | x.out[37]).toBe(pseudo);
+    expect(x.out.subarray(40)).toEqual(big.subarray(40));
+
+    const t = await udpNat('tunnel');
+    expect(t.core.x.gwConfig(ip4(DIRECTOR), 1500)).toBe(0);
+    const { v: [y] } = packed(t, [udp(CLIENT, VIP, 40000, 53, 30000)], -1, L.GW_RF_GSO);
+    expect(y).toMatchObject({ verdict: 0, flags: 0 });
   });
 });
