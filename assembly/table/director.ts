@@ -4,7 +4,7 @@ import { readFlow, flowFamily, writeDecisionFail } from "../abi/records";
 import * as S from "../abi/status";
 import * as C from "../stats/counters";
 import { flow } from "../sched/flow";
-import { packetIn, pickOnly, resolveServices, endResolved, resolveConnBatch, endResolvedConns } from "./conn_path";
+import { packetIn, pickOnly, resolveServices, endResolved, resolveConnBatch, endResolvedConns, RESOLVE_CHUNK } from "./conn_path";
 import { trackConns } from "./conn_options";
 import { runClocks } from "./conn_api";
 
@@ -22,9 +22,10 @@ import { runClocks } from "./conn_api";
 export function scheduleBatch(n: u32, now: u32): i32 {
   runClocks(now);
   if (trackConns) resolveConnBatch(n);
-  resolveServices(n);
   let ok = 0;
   for (let i: u32 = 0; i < n; i++) {
+    // Services resolved a chunk ahead (table/conn_path.ts).
+    if (i % RESOLVE_CHUNK == 0) resolveServices(i, min(RESOLVE_CHUNK, n - i));
     // A record with no valid family fails before anything is copied (both paths
     // below would refuse it first too, with the same status and counter).
     const af = flowFamily(i);
