@@ -1,6 +1,6 @@
 // One NFQUEUE consumer for the packets/s comparison (run by bench/gateway/run.sh
 // inside a throw-away namespace, queue 0, same traffic as the C baseline):
-//   node pps.mjs gw-nat|gw-dr|gw-pass|gw-pass-single|gw-pass-pp|gw-dr-pp|addon-batch|addon-single|addon-pp SECONDS BURST
+//   node pps.mjs gw-nat|gw-nat-packed|gw-dr|gw-pass|gw-pass-single|gw-pass-pp|gw-dr-pp|addon-batch|addon-single|addon-pp SECONDS BURST
 // gw-*: the wasmvsd gateway path (addon → core gwBurst → batch verdicts) with a
 // UDP service for 127.0.0.1:9999, NAT (payload verdicts, never batchable) or
 // DR (mark verdicts, batchable); gw-pass: no service, every packet parsed,
@@ -25,12 +25,14 @@ const perPacket = mode.endsWith('-pp');
 
 if (mode.startsWith('gw-')) {
   const d = await Director.create({});
-  if (mode === 'gw-nat' || mode.startsWith('gw-dr')) {
+  if (mode.startsWith('gw-nat') || mode.startsWith('gw-dr')) {
     const key = { protocol: 'udp', address: '127.0.0.1', port: 9999 };
     d.addService(key, { scheduler: 'rr' });
-    d.addDest(key, { address: '127.0.0.1', port: 9999, method: mode === 'gw-nat' ? 'masq' : 'route' });
+    d.addDest(key, { address: '127.0.0.1', port: 9999, method: mode.startsWith('gw-nat') ? 'masq' : 'route' });
   }
-  const gw = new Gateway({ ...GATEWAY_DEFAULTS, burst, stride: 2048, batch: !single, ...(perPacket ? { verdict: 'per-packet' } : {}) },
+  // '-packed': the daemon's default packed records (each as long as its packet); else a 2048-byte stride.
+  const stride = mode.endsWith('-packed') ? GATEWAY_DEFAULTS.stride : 2048;
+  const gw = new Gateway({ ...GATEWAY_DEFAULTS, burst, stride, batch: !single, ...(perPacket ? { verdict: 'per-packet' } : {}) },
     () => {}, { exec: () => '' });
   await gw.start(d);
   count = () => d.counter(C.CNT_GW_PACKETS);
