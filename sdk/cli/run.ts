@@ -174,7 +174,9 @@ export const STREAM_RECORDS = 32768;
  */
 const SEGMENT = 128 << 10;
 
-const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+// run.ts also runs in the browser playground, which has no setImmediate.
+const later: (f: () => void) => void = typeof setImmediate === 'function' ? (f) => setImmediate(f) : (f) => setTimeout(f, 0);
+const turn = () => new Promise<void>((resolve) => later(resolve));
 
 type Settled = { ok: PackedResults; n: number } | { error: unknown };
 
