@@ -51,6 +51,8 @@ function freeArray(p: usize, m: u32): void {
 }
 
 export function tabBits(): u32 { return bits; }
+/** Entries in the index. */
+export function indexCount(): u32 { return count; }
 export function bucketCount(): u32 { return buckets == 0 ? <u32>1 << bits : mask + 1; }
 /** The bucket arrays in use plus the freed pages kept for reuse. */
 export function indexBytes(): usize {

@@ -22,7 +22,7 @@
 // inbound lookups before visiting a batch (conn_path.ts).
 import { MAX_BATCH, REGION_FLOWS, REGION_LIST, FLOW_SIZE, FLOW_CADDR, FLOW_VADDR, FLOW_CPORT } from "../abi/layout";
 import { ioBase } from "../abi/io";
-import { keyHash, bucketOf, headFor, indexUnallocated } from "./conn_hash";
+import { keyHash, bucketOf, headFor, indexUnallocated, indexCount } from "./conn_hash";
 import {
   chunkTable, REC_CHUNK_BITS, STRIDE, R_HNEXT, R_CADDR, R_VADDR, R_CPORT, R_FLAGS, R_GEN,
   F_TEMPLATE, F_V6, F_PROTO_SHIFT, v6Word,
@@ -145,6 +145,8 @@ function comparePass(flows: usize, out: usize, m: u32, tab: usize): u32 {
 }
 
 let hitCount: i32 = 0;
+/** Entries up to which the records (40 B each) sit in L2 and the touch passes are skipped. */
+const SMALL_TABLE: u32 = 16384;
 
 /**
  * Flow records 0..n-1 at `flows` → out[k] = connection id (gen << 24 | index)
@@ -166,8 +168,10 @@ export function resolveConns(flows: usize, out: usize, n: u32, hashes: usize): i
     }
   }
   hitCount = 0;
+  // A table whose records fit in L2 gains nothing from touching them first.
+  const touch = indexCount() > SMALL_TABLE;
   while (m != 0) {
-    touchPass(out, m, tab);
+    if (touch) touchPass(out, m, tab);
     m = comparePass(flows, out, m, tab);
   }
   return hitCount;
