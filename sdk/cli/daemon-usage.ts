@@ -56,7 +56,8 @@ Environment:
 
 Signals (to the daemon's own pid, not to npx):
   SIGHUP           re-read --config and apply the difference
-  SIGTERM, SIGINT  stop: remove the control socket, end open connections within 5 s, and (gateway) remove its rules
+  SIGTERM, SIGINT  stop: end open connections within 5 s, (gateway) remove its rules and
+                   restore its sysctls, then remove the control socket (gone = stopped)
   SIGUSR1          (gateway) log the packet counters
 `;
 }

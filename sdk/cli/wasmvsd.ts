@@ -201,10 +201,14 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       if (stopping) return;
       stopping = true;
       log(`${sig}: shutting down`);
-      server.close();
-      try { unlinkSync(sock); } catch { /* already gone */ }
+      // No new control clients from here (each one is closed at once), but the socket
+      // stays bound until the data path has stopped: closing a Unix server unlinks its
+      // path, and "socket gone" must mean the gateway's rules and sysctls are back.
+      server.maxConnections = 0;
       await dp.stop(5000);
       await etcd?.close();
+      server.close();
+      try { unlinkSync(sock); } catch { /* already gone */ }
       resolve(0);
     };
     process.once('SIGTERM', () => void stop('SIGTERM'));

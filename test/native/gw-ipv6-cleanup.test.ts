@@ -74,6 +74,41 @@ function clean(topo: Topo6): void {
   expect(existsSync(topo.sysctlRecord)).toBe(false);
 }
 
+suite('wasmvsd gateway over IPv6, SIGTERM: the control socket goes last', () => {
+  afterEach(killChildren);
+
+  it('once the socket is gone the rules, routes and sysctls are already back (gone = stopped)', async () => {
+    if (why) throw new Error(`gateway IPv6 suite prerequisites missing in CI: ${why}`);
+    const topo = new Topo6(`g6t${process.pid % 10000}x${topos++}`);
+    let gw: Daemon | undefined;
+    try {
+      topo.setup6('dr', { vip: 'local' });
+      topo.in('director', 'sysctl', '-qw', `net.ipv6.conf.${topo.dev.dirOut}.forwarding=1`);
+      gw = await startGateway(topo, QUEUE);
+      adm(topo, '-A', '-t', `[${VIP6}]:80`, '-s', 'rr');
+      adm(topo, '-a', '-t', `[${VIP6}]:80`, '-r', RS6, '-g');
+      adm(topo, '-A', '-u', `[${VIP6}]:53`, '-s', 'rr');
+      adm(topo, '-a', '-u', `[${VIP6}]:53`, '-r', `[${RS6}]:5353`, '-m');
+      await installed(topo);
+      gw.proc.kill('SIGTERM');
+      // Poll the socket, not the process: a script that waits for the socket to vanish
+      // (as an operator's would) must find the director as it was.
+      let gone = false;
+      for (let i = 0; i < 400 && !gone; i++) {
+        gone = !existsSync(topo.socket);
+        if (!gone) await new Promise((r) => setTimeout(r, 5));
+      }
+      expect(gone).toBe(true);
+      clean(topo);
+      await gw.exited;
+      gw = undefined;
+    } finally {
+      if (gw) await stopGateway(gw);
+      topo.teardown();
+    }
+  });
+});
+
 suite('wasmvsd gateway over IPv6 after SIGKILL: nothing left behind', () => {
   afterEach(killChildren);
 
