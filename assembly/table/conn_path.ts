@@ -163,7 +163,7 @@ let touched: u32 = 0;
  * resolved are still in L1 when the flows are visited (1024 flows touch
  * about 200 KiB of them).
  */
-export const RESOLVE_CHUNK: u32 = 128;
+export const RESOLVE_CHUNK: u32 = 64;
 
 /** Resolve the service of flow records start..start+n-1 into hints; lookupSvc uses them until endResolved(). */
 export function resolveServices(start: u32, n: u32): void {
