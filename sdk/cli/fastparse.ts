@@ -5,10 +5,12 @@
 // anything else (and anything that would be an error) returns false so that
 // the full parser runs and prints ipvsadm's message.
 //
-// One pass over the line's character codes: each token is read where it
-// stands (no token arrays, no substrings, no per-line objects), options
-// dispatch on a switch, and the record is written straight into the
-// writer's words. This is most of a big -R's time in wasmvsadm.
+// One pass over the line's bytes (the input as read, never decoded to a
+// string: a UTF-8 byte below 0x80 is that ASCII character, and no byte of a
+// multi-byte character is one, so every non-ASCII line goes the slow way):
+// each token is read where it stands (no token arrays, no substrings, no
+// per-line objects), options dispatch on a switch, and the record is written
+// straight into the writer's words. This is most of a big -R's time in wasmvsadm.
 import { PackedWriter, PACKED_OPS, P_OP, P_VADDR, P_VPORT, P_SCHED, P_RADDR, P_RPORT, P_WEIGHT, P_U, P_L } from '../src/packed.js';
 import { SCHEDULERS, schedulerId } from '../src/schedulers.js';
 import { layout as L } from '../src/core/abi.gen.js';
@@ -24,6 +26,21 @@ const ADD_SERVER = PACKED_OPS['add-server'], EDIT_SERVER = PACKED_OPS['edit-serv
 const WLC = schedulerId('wlc')!;
 const SCHED_NAMES = Object.keys(SCHEDULERS);
 const SCHED_IDS = SCHED_NAMES.map((n) => schedulerId(n)!);
+const SCHED_BYTES = SCHED_NAMES.map((n) => ascii(n));
+const IPVSADM = ascii('ipvsadm');
+
+function ascii(t: string): Uint8Array {
+  const b = new Uint8Array(t.length);
+  for (let i = 0; i < t.length; i++) b[i] = t.charCodeAt(i);
+  return b;
+}
+
+/** s[a, a + w.length) is w. */
+export function bytesAt(s: Uint8Array, a: number, w: Uint8Array): boolean {
+  if (a + w.length > s.length) return false;
+  for (let i = 0; i < w.length; i++) if (s[a + i] !== w[i]) return false;
+  return true;
+}
 
 /** The option bit of `-c`, 0 for anything else. */
 function bit(c: number): number {
@@ -46,28 +63,29 @@ function allowed(op: number): number {
 }
 
 /** Canonical decimal ("0" or no leading zero) of at most `digits` digits, value <= max; else -1. */
-function decimal(s: string, from: number, to: number, digits: number, max: number): number {
+function decimal(s: Uint8Array, from: number, to: number, digits: number, max: number): number {
   const n = to - from;
-  if (n < 1 || n > digits || (n > 1 && s.charCodeAt(from) === 48)) return -1;
+  if (n < 1 || n > digits || (n > 1 && s[from] === 48)) return -1;
   let v = 0;
   for (let i = from; i < to; i++) {
-    const c = s.charCodeAt(i) - 48;
+    const c = s[i] - 48;
     if (c < 0 || c > 9) return -1;
     v = v * 10 + c;
   }
   return v <= max ? v : -1;
 }
 
-let hpAddr = 0;
+// The address lives in a typed array: above 2^30 a module variable would box every store (a heap number per token).
+const hpAddr = new Uint32Array(1);
 let hpPort = -1;
 /** `a.b.c.d` or `a.b.c.d:port` in s[from, to): sets hpAddr/hpPort (-1 = no port); false when not that shape. */
-function hostPort(s: string, from: number, to: number): boolean {
+function hostPort(s: Uint8Array, from: number, to: number): boolean {
   let addr = 0, octet = 0, digits = 0, dots = 0, i = from;
   for (; i < to; i++) {
-    const c = s.charCodeAt(i);
+    const c = s[i];
     if (c === DOT || c === COLON) {
       // An octet: 1..3 digits, no leading zero, at most 255.
-      if (digits === 0 || octet > 255 || (digits > 1 && s.charCodeAt(i - digits) === 48)) return false;
+      if (digits === 0 || octet > 255 || (digits > 1 && s[i - digits] === 48)) return false;
       addr = addr * 256 + octet;
       octet = 0; digits = 0;
       if (c === COLON) break;
@@ -79,27 +97,27 @@ function hostPort(s: string, from: number, to: number): boolean {
     octet = octet * 10 + d;
   }
   if (i === to) {
-    if (digits === 0 || octet > 255 || (digits > 1 && s.charCodeAt(i - digits) === 48)) return false;
+    if (digits === 0 || octet > 255 || (digits > 1 && s[i - digits] === 48)) return false;
     addr = addr * 256 + octet;
   }
   if (dots !== 3) return false;
-  hpAddr = addr;
+  hpAddr[0] = addr;
   hpPort = i >= to ? -1 : decimal(s, i + 1, to, 5, 65535);
   return i >= to || hpPort >= 0;
 }
 
-function scheduler(s: string, a: number, b: number): number {
-  for (let k = 0; k < SCHED_NAMES.length; k++) {
-    const name = SCHED_NAMES[k];
-    if (name.length === b - a && s.startsWith(name, a)) return SCHED_IDS[k];
+function scheduler(s: Uint8Array, a: number, b: number): number {
+  for (let k = 0; k < SCHED_BYTES.length; k++) {
+    const name = SCHED_BYTES[k];
+    if (name.length === b - a && bytesAt(s, a, name)) return SCHED_IDS[k];
   }
   return -1;
 }
 
 /** Start of the next token at or after i (or `to`). */
-function skipBlank(s: string, i: number, to: number): number {
+function skipBlank(s: Uint8Array, i: number, to: number): number {
   while (i < to) {
-    const c = s.charCodeAt(i);
+    const c = s[i];
     if (c !== SPACE && c !== TAB && c !== CR) break;
     i++;
   }
@@ -107,9 +125,9 @@ function skipBlank(s: string, i: number, to: number): number {
 }
 
 /** End of the token that starts at i. */
-function tokenEnd(s: string, i: number, to: number): number {
+function tokenEnd(s: Uint8Array, i: number, to: number): number {
   while (i < to) {
-    const c = s.charCodeAt(i);
+    const c = s[i];
     if (c === SPACE || c === TAB || c === CR) break;
     i++;
   }
@@ -117,11 +135,11 @@ function tokenEnd(s: string, i: number, to: number): number {
 }
 
 /** The token s[a, b) is `ipvsadm` (dropped wherever it stands, like restoreArgv does). */
-const isIpvsadm = (s: string, a: number, b: number) => b - a === 7 && s.charCodeAt(a) === 105 && s.startsWith('ipvsadm', a);
+const isIpvsadm = (s: Uint8Array, a: number, b: number) => b - a === 7 && s[a] === 105 && bytesAt(s, a, IPVSADM);
 
 /** Cursor over the tokens of one line, `ipvsadm` skipped; tokS/tokE the current token, -1 at the end. */
 let tokS = 0, tokE = 0, tokens = 0;
-function nextToken(s: string, i: number, to: number): void {
+function nextToken(s: Uint8Array, i: number, to: number): void {
   for (;;) {
     const a = skipBlank(s, i, to);
     if (a >= to) { tokS = -1; return; }
@@ -133,7 +151,7 @@ function nextToken(s: string, i: number, to: number): void {
 }
 
 /** The letter of a `-X` token, else 0. */
-const shortOpt = (s: string, a: number, b: number) => (b - a === 2 && s.charCodeAt(a) === DASH ? s.charCodeAt(a + 1) : 0);
+const shortOpt = (s: Uint8Array, a: number, b: number) => (b - a === 2 && s[a] === DASH ? s[a + 1] : 0);
 
 function opOf(c: number): number {
   switch (c) {
@@ -147,7 +165,7 @@ function opOf(c: number): number {
  * Append the -R line s[from, to) to `out` when it has the fast shape; false =
  * use parseArgs (out unchanged). Blank and comment lines are not fast lines.
  */
-export function fastRange(s: string, from: number, to: number, out: PackedWriter): boolean {
+export function fastRange(s: Uint8Array, from: number, to: number, out: PackedWriter): boolean {
   tokens = 0;
   nextToken(s, from, to);
   if (tokS < 0) return false;
@@ -164,15 +182,15 @@ export function fastRange(s: string, from: number, to: number, out: PackedWriter
     seen |= key;
     if (key === M) { method = c === 109 ? L.METHOD_MASQ : c === 103 ? L.METHOD_ROUTE : L.METHOD_TUNNEL; continue; }
     nextToken(s, tokE, to);
-    if (tokS < 0 || s.charCodeAt(tokS) === DASH) return false;
+    if (tokS < 0 || s[tokS] === DASH) return false;
     const a = tokS, b = tokE;
     if (key === T) {
       proto = c === 116 ? L.PROTO_TCP : L.PROTO_UDP;
       if (!hostPort(s, a, b) || hpPort < 0) return false;
-      vAddr = hpAddr; vPort = hpPort;
+      vAddr = hpAddr[0]; vPort = hpPort;
     } else if (key === R) {
       if (!hostPort(s, a, b)) return false;
-      rAddr = hpAddr; rPort = hpPort; rBeforeSvc = vAddr < 0;
+      rAddr = hpAddr[0]; rPort = hpPort; rBeforeSvc = vAddr < 0;
     } else if (key === S) {
       sched = scheduler(s, a, b);
       if (sched < 0) return false;
@@ -206,9 +224,9 @@ export function fastRange(s: string, from: number, to: number, out: PackedWriter
   return true;
 }
 
-/** fastRange over an argv (tokens joined with spaces). */
+/** fastRange over an argv (tokens joined with spaces, as UTF-8). */
 export function fastLine(argv: readonly string[], out: PackedWriter): boolean {
-  const s = argv.join(' ');
+  const s = new TextEncoder().encode(argv.join(' '));
   return fastRange(s, 0, s.length, out);
 }
 

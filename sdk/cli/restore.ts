@@ -2,7 +2,7 @@
 // CR without quoting; tokens exactly `ipvsadm` dropped; blank lines skipped.
 // wasmvs also skips `#` comment lines.
 import { PACKED_WORDS, type PackedWriter } from '../src/packed.js';
-import { fastRange } from './fastparse.js';
+import { fastRange, bytesAt } from './fastparse.js';
 import { packedLineWords, packedLine, PACKED_LINE } from '../control/bulk.js';
 
 export interface RestoreLine { line: number; argv: string[] }
@@ -25,15 +25,31 @@ export function restoreLines(text: string): RestoreLine[] {
   return out;
 }
 
+/** -R input as UTF-8 bytes: the scanner reads bytes, never a decoded copy of a big input. */
+export function restoreBytes(input: string | Uint8Array): Uint8Array {
+  return typeof input === 'string' ? new TextEncoder().encode(input) : input;
+}
+
+const PACKED_PREFIX = new TextEncoder().encode(PACKED_LINE);
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
+const NL = 10;
+
 /**
  * Split -R input: lines of the fast shape go straight into `packed` (when
  * given), the others come back in order, each knowing how many packed
  * records precede it, so the two streams can be replayed interleaved.
  */
-export function scanRestore(text: string, packed: PackedWriter | null): SlowLine[] {
+export function scanRestore(input: string | Uint8Array, packed: PackedWriter | null): SlowLine[] {
   const out: SlowLine[] = [];
-  new RestoreScanner().scan(text, 0, text.length, packed, out);
+  const bytes = restoreBytes(input);
+  new RestoreScanner().scan(bytes, 0, bytes.length, packed, out);
   return out;
+}
+
+/** Index of the next '\n' in b[from, to), or `to`. */
+export function lineEnd(b: Uint8Array, from: number, to: number): number {
+  const nl = b.indexOf(NL, from);
+  return nl < 0 || nl > to ? to : nl;
 }
 
 /** scanRestore a piece at a time (whole lines), so a big -R can be sent while it is read. */
@@ -41,21 +57,21 @@ export class RestoreScanner {
   /** Lines scanned so far. */
   line = 0;
 
-  /** Scan text[from, to), which starts a line; `to` ends one (after its '\n') or the text. */
-  scan(text: string, from: number, to: number, packed: PackedWriter | null, out: SlowLine[]): void {
+  /** Scan text[from, to) (UTF-8), which starts a line; `to` ends one (after its '\n') or the text. */
+  scan(text: Uint8Array, from: number, to: number, packed: PackedWriter | null, out: SlowLine[]): void {
     for (let a = from; a < to; this.line++) {
-      let nl = text.indexOf('\n', a);
-      if (nl < 0 || nl > to) nl = to;
+      const nl = lineEnd(text, a, to);
       const line = this.line + 1;
-      if (text.startsWith(PACKED_LINE, a)) {
+      if (bytesAt(text, a, PACKED_PREFIX)) {
         // Records a state file holds as they are (control/bulk.ts packedJournal).
-        const words = packedLineWords(text.slice(a, nl));
+        const s = utf8.decode(text.subarray(a, nl));
+        const words = packedLineWords(s);
         if (words !== null && packed) packed.append(words);
         else if (words !== null) {
           for (let i = 0; i < words.length / PACKED_WORDS; i++) out.push({ line, argv: restoreArgv(packedLine(words, i))!, at: 0 });
-        } else out.push({ line, argv: restoreArgv(text.slice(a, nl))!, at: packed ? packed.count : 0 });
+        } else out.push({ line, argv: restoreArgv(s)!, at: packed ? packed.count : 0 });
       } else if (!packed || !fastRange(text, a, nl, packed)) {
-        const argv = restoreArgv(text.slice(a, nl));
+        const argv = restoreArgv(utf8.decode(text.subarray(a, nl)));
         if (argv) out.push({ line, argv, at: packed ? packed.count : 0 });
       }
       a = nl + 1;

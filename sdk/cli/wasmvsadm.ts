@@ -12,17 +12,18 @@ import { runDrain } from './drain.js';
 import { runDirectors } from './directors.js';
 import { runDryRun } from './dryrun.js';
 
-async function readStdin(): Promise<string> {
-  // One blocking read to the end: a big -R arrives without a stream event per 64 KiB.
+async function readStdin(): Promise<Uint8Array> {
+  // One blocking read to the end: a big -R arrives without a stream event per 64 KiB,
+  // and stays bytes (the -R scanner reads UTF-8 as it is, no decoded copy).
   // A stdin that cannot be read that way (non-blocking: EAGAIN) is read as a stream.
   try {
-    return readFileSync(0, 'utf8');
+    return readFileSync(0);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
   }
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }
 
 function write(stream: NodeJS.WriteStream, text: string): void {

@@ -26,8 +26,13 @@ export const isServiceOp = (code: number): boolean => code <= L.BULK_DELETE_SERV
 
 /** A growable list of packed records. */
 export class PackedWriter {
-  words = new Uint32Array(PACKED_WORDS * 1024);
+  words: Uint32Array;
   count = 0;
+
+  /** `capacity`: records expected (a hint: the writer grows as needed). */
+  constructor(capacity = 1024) {
+    this.words = new Uint32Array(PACKED_WORDS * Math.max(16, Math.min(capacity, 1 << 22)));
+  }
 
   /** The next record's words, zeroed; fill them in place. */
   next(): number {
@@ -37,7 +42,8 @@ export class PackedWriter {
       w.set(this.words);
       this.words = w;
     }
-    this.words.fill(0, at, at + PACKED_WORDS);
+    const w = this.words;
+    for (let i = at; i < at + PACKED_WORDS; i++) w[i] = 0;
     this.count++;
     return at;
   }

@@ -116,4 +116,18 @@ describe('-R fast path', () => {
     expect(w.count).toBe(3);
     expect(slowLines).toEqual([{ line: 5, argv: ['-A', '-f', '7'], at: 2 }, { line: 7, argv: ['-L', '-n'], at: 3 }]);
   });
+
+  it('scans UTF-8 bytes as read: non-ASCII lines go to the full parser decoded, line numbers and BOM kept', () => {
+    const text = '-A -t 198.18.0.1:80 -s rr\n-a -t 198.18.0.1:80 -r h\u00f6st.example -m\n\ufeff-A -t 198.18.0.2:80\n-a -t 198.18.0.1:80 -r 198.19.0.1 -m -w 2';
+    const fromString = new PackedWriter(), fromBytes = new PackedWriter();
+    const a = scanRestore(text, fromString);
+    const b = scanRestore(new Uint8Array(Buffer.from(text, 'utf8')), fromBytes);
+    expect(b).toEqual(a);
+    expect(a).toEqual([
+      { line: 2, argv: ['-a', '-t', '198.18.0.1:80', '-r', 'h\u00f6st.example', '-m'], at: 1 },
+      { line: 3, argv: ['\ufeff-A', '-t', '198.18.0.2:80'], at: 1 },
+    ]);
+    expect(fromBytes.count).toBe(2);
+    expect(fromBytes.take()).toEqual(fromString.take());
+  });
 });
