@@ -176,6 +176,7 @@ export function packedLine(words: Uint32Array, i: number, prefixes = new Prefixe
 export const PACKED_LINE = '--packed ';
 /** Records from which a journal is packed lines: below it, -R lines a person reads. */
 export const PACKED_JOURNAL_MIN = 8192;
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 /** Records per packed line (2.4 MB of base64). */
 const PACKED_LINE_RECORDS = 65536;
 
@@ -185,7 +186,7 @@ export function packedLineWords(line: string): Uint32Array | null {
   let end = line.length;
   while (end > PACKED_LINE.length && (line.charCodeAt(end - 1) === 13 || line.charCodeAt(end - 1) === 32)) end--;
   const text = line.slice(PACKED_LINE.length, end);
-  return /^[A-Za-z0-9+/]+={0,2}$/.test(text) ? decodePacked(text, PACKED_LINE_RECORDS) : null;
+  return BASE64.test(text) ? decodePacked(text, PACKED_LINE_RECORDS) : null;
 }
 
 /** Records 0..done-1 except the failed ones (failures in index order). */
@@ -207,8 +208,12 @@ function applied(words: Uint32Array, done: number, failures: readonly { index: n
  * the records themselves in `--packed` lines (no text to render, allocate
  * and collect on the way to the acknowledgement).
  */
-export function packedJournal(words: Uint32Array, done: number, failures: readonly { index: number }[]): string[] {
+export function packedJournal(words: Uint32Array, done: number, failures: readonly { index: number }[], wire?: string): string[] {
   const out: string[] = [];
+  // Every record of the request applied: its wire text (the same encoding) is the line, once
+  // it is checked to be the plain base64 that packedLineWords reads back (Buffer decodes more).
+  if (wire !== undefined && failures.length === 0 && done * PACKED_WORDS === words.length && done >= PACKED_JOURNAL_MIN
+    && done <= PACKED_LINE_RECORDS && BASE64.test(wire)) return [PACKED_LINE + wire];
   if (done - failures.length >= PACKED_JOURNAL_MIN) {
     const ok = applied(words, done, failures);
     const step = PACKED_LINE_RECORDS * PACKED_WORDS;
@@ -258,7 +263,7 @@ function applyEach(d: Director, words: Uint32Array, count: number, atomic: boole
  * (the fast path of a big -R, one core call per batch) by deleting what they
  * added, other records (one core call each) by their captured inverse.
  */
-export function applyPackedRequest(h: ControlHandler, words: Uint32Array, count: number, atomic: boolean): ApplyOutcome & PackedResults {
+export function applyPackedRequest(h: ControlHandler, words: Uint32Array, count: number, atomic: boolean, wire?: string): ApplyOutcome & PackedResults {
   const d = h.director;
   const fresh = d.core.x.svcCount() === 0;
   if (atomic) {
@@ -286,6 +291,6 @@ export function applyPackedRequest(h: ControlHandler, words: Uint32Array, count:
     // The core stops at the failed record; it is not part of the undo (it changed nothing).
     return { results: [], done: out.done, failures, rolledBack: true, changed: false, journal: [], rollback: rollbackWith(undo, d) };
   }
-  const journal = packedJournal(words, out.done, failures);
+  const journal = packedJournal(words, out.done, failures, wire);
   return { results: [], done: out.done, failures, changed: journal.length > 0, journal, fresh, undo: () => rollbackWith(undo, d) };
 }

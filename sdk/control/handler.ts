@@ -154,15 +154,18 @@ export class ControlHandler {
     return saveRules(this.list(), { state: true, timeouts: this.timeouts() });
   }
 
-  /** Packed records (sdk/src/packed.ts) in order; atomic = all or nothing. See bulk.ts. */
-  applyPacked(words: Uint32Array, count: number, atomic: boolean): ApplyOutcome & PackedResults {
-    return applyPackedRequest(this, words, count, atomic);
+  /**
+   * Packed records (sdk/src/packed.ts) in order; atomic = all or nothing. See bulk.ts.
+   * `wire`: the request's text the words were decoded from (journaled as it is when it all applies).
+   */
+  applyPacked(words: Uint32Array, count: number, atomic: boolean, wire?: string): ApplyOutcome & PackedResults {
+    return applyPackedRequest(this, words, count, atomic, wire);
   }
 
   private applyPackedText(text: string, count: number, atomic: boolean): PackedResults {
     const words = decodePacked(text, Math.min(count, PACKED_BATCH));
     if (words === null || words.length !== count * PACKED_WORDS) throw new WasmvsError('EBADREQUEST', 'wasmvsd: packed records do not match their count');
-    const { done, failures, rolledBack } = this.applyPacked(words, count, atomic);
+    const { done, failures, rolledBack } = this.applyPacked(words, count, atomic, text);
     return rolledBack ? { done, failures, rolledBack } : { done, failures };
   }
 

@@ -160,7 +160,7 @@ function packedReply(req: Extract<Request, { op: 'apply' }> & { packed: string; 
   }
   let out: ReturnType<ControlHandler['applyPacked']>;
   try {
-    out = handler.applyPacked(words, req.count, req.atomic === true);
+    out = handler.applyPacked(words, req.count, req.atomic === true, req.packed);
   } catch (e) {
     held?.release();
     return badRequest(e instanceof Error ? e.message : String(e), req.id);
