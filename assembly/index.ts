@@ -22,6 +22,7 @@ import * as stats from "./stats/ops";
 import { estimatorRun } from "./stats/estimator";
 import { wr32 } from "./abi/io";
 import * as conns from "./table/conn_exports";
+import * as connSync from "./table/conn_sync";
 import * as gateway from "./packet/gateway";
 import * as bulk from "./table/bulk";
 import { lookupBatch } from "./table/conn_lookup";
@@ -259,6 +260,8 @@ export function connList(cursor: i32, now: u32): i32 {
   listNext = conns.connListNext();
   return n;
 }
+/** Connection sync: import the CONN_* record at REGION_SPEC (service and real server by address); returns its id or a status. */
+export function connImport(now: u32): i32 { return connSync.connImport(now); }
 /** One connection's record into REGION_SPEC. */
 export function connGet(id: u32, now: u32): i32 { return conns.connGet(id, now); }
 /** Live entries (connections + templates). */

@@ -46,6 +46,7 @@ export type CoreExports = {
   connGet(id: number, now: number): number;
   connCount(): number;
   connForceState(id: number, state: number, now: number): number;
+  connImport(now: number): number;
   connTabBits(bits: number): number;
   connTabSize(): number;
   connMemory(): number;
