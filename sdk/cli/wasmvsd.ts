@@ -12,6 +12,7 @@ import { commitApply, type ServerHooks } from '../control/server-core.js';
 import { socketPath, statePath, sysctlRecordPath } from '../control/paths.js';
 import { loadDataPath, noopDataPath, MODES, type Mode, type DataPath } from '../control/datapath.js';
 import { scanRestore } from './restore.js';
+import { startSync, takeSyncOption, SYNC_OPTIONS, type SyncArgs } from './wasmvsd-sync.js';
 import { PackedWriter, PACKED_WORDS } from '../src/packed.js';
 import { parseArgs } from './parse.js';
 import type { ConfigCmd } from '../control/protocol.js';
@@ -35,6 +36,8 @@ export interface DaemonArgs {
   store?: string;
   /** This director's name in the etcd membership. */
   name?: string;
+  /** Connection sync with peers (wasmvsd-sync.ts). */
+  sync?: SyncArgs;
 }
 
 /** The gateway's cleanup, relative to this file in dist/sdk/cli/ (loaded on demand, like the data path). */
@@ -59,6 +62,7 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonArgs | string {
     else if (name === '--config') out.config = value();
     else if (name === '--store') out.store = value();
     else if (name === '--name') out.name = value();
+    else if (SYNC_OPTIONS.has(name)) { const e = takeSyncOption(out.sync ??= {}, name, value()); if (e) return e; }
     else if (name === '--conn-tab-bits') {
       const v = value();
       // IPVS's CONFIG_IP_VS_TAB_BITS range.
@@ -184,6 +188,8 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     url: args.store, name: args.name ?? defaultName(args.socket), mode: args.mode, handler, hooks, newScratch, revision: etcdRevision,
     setRevision: (rev) => { etcdRevision = rev; }, markDirty: () => store.markDirty(), log,
   }) : null;
+  // With --sync-*: a peer's connection snapshot is imported before the daemon is ready.
+  const sync = await startSync(args.sync ?? {}, director, args.name ?? defaultName(args.socket), log);
   const server = await listenControl(sock, handler, hooks);
   try {
     await dp.start(director);
@@ -207,6 +213,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       server.maxConnections = 0;
       await dp.stop(5000);
       await etcd?.close();
+      await sync?.close();
       server.close();
       try { unlinkSync(sock); } catch { /* already gone */ }
       resolve(0);
