@@ -6,6 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { removeRules, run, type Exec } from './rules.js';
+import { removeFast } from './fastpath.js';
 import { restoreRecorded, SysctlRecordFile, type SysctlRecord } from './sysctl-record.js';
 
 /** True when a daemon answers on the control socket: its rules are live, not left over. */
@@ -34,6 +35,7 @@ export async function cleanupGateway(socket: string, recordPath: string, log: (m
   let status = 0;
   try {
     removeRules(deps.exec ?? run);
+    if (removeFast(deps.exec ?? run)) log('cleanup: removed the fast-path nftables table ip wasmvs_gw');
     log('cleanup: no gateway chain, jump, DR rule or route left; the plain `lookup local` rules are back');
   } catch (e) {
     log(`cleanup: cannot remove the gateway's rules: ${(e as Error).message}`);

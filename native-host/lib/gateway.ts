@@ -11,6 +11,7 @@ import { TunnelRouteCache } from './routes.js';
 import { packedSpan } from './records.js';
 import { parseKernelQueues, type GatewaySource, type KernelQueue } from './metrics.js';
 import { restoreRecorded, SysctlRecordFile, type SysctlRecord } from './sysctl-record.js';
+import { applyFast, fastPlan, fastUnavailable, removeFast, retarget } from './fastpath.js';
 
 export interface GatewayOptions extends QueueSpec {
   /** Packets per read and per gwBurst call. */
@@ -27,13 +28,15 @@ export interface GatewayOptions extends QueueSpec {
   verdict?: VerdictMode;
   /** Where the original sysctl values are recorded (sysctl-record.ts); wasmvsd passes it, beside the socket. */
   sysctlRecord?: string;
+  /** IPv4 NAT services: only new flows are queued, the kernel NATs the rest (fastpath.ts). Default off. */
+  fastPath?: boolean;
 }
 
 export const GATEWAY_DEFAULTS: GatewayOptions = { first: 0, last: 0, failOpen: true, burst: 64, stride: L.GW_STRIDE_PACKED };
 /** The most NFQUEUE copies of one packet (its u16 attribute length less the header). */
 const MAX_COPY = 65531;
 
-const USAGE = 'gateway options: --queue N|A:B, --fail-open|--fail-closed, --burst N (1..max), --stride BYTES, --verdict batch|per-packet';
+const USAGE = 'gateway options: --queue N|A:B, --fail-open|--fail-closed, --burst N (1..max), --stride BYTES, --verdict batch|per-packet, --fast-path on|off';
 
 /** Parses the gateway's own daemon options; throws with a clear message. */
 export function parseGatewayArgs(argv: readonly string[]): GatewayOptions {
@@ -58,6 +61,10 @@ export function parseGatewayArgs(argv: readonly string[]): GatewayOptions {
       const v = value();
       if (v !== 'batch' && v !== 'per-packet') throw new Error(`invalid --verdict ${v ?? ''} (batch|per-packet); ${USAGE}`);
       o.verdict = v;
+    } else if (name === '--fast-path') {
+      const v = value();
+      if (v !== 'on' && v !== 'off') throw new Error(`invalid --fast-path ${v ?? ''} (on|off); ${USAGE}`);
+      o.fastPath = v === 'on';
     } else if (name === '--sysctl-record') o.sysctlRecord = value();
     else throw new Error(`unknown gateway option ${argv[i]}; ${USAGE}`);
   }
@@ -110,6 +117,12 @@ export class Gateway {
   private gsoOn = true;
   /** Bursts the core refused (E_*): answered with the fail verdict. */
   failedBursts = 0;
+  /** Fast path in force (asked for and nft usable); its real servers' marks; the nft script installed. */
+  private fast = false;
+  private fastTargets: ReadonlyMap<number, number> = new Map();
+  private fastScript: string | null = null;
+  /** Verdicts turned into "accept with a fast-path mark" (the kernel NATs the rest of those flows). */
+  fastMarked = 0;
 
   private readonly exec: Exec;
   private readonly Native: NativeQueueClass | null;
@@ -132,7 +145,14 @@ export class Gateway {
     // A packet the core cannot take whole (cut by the copy range) gets the fail verdict.
     director.core.x.gwOptions(this.opts.failOpen ? L.GW_OPT_FAIL_OPEN : 0);
     removeRules(this.exec); // whatever a crashed run left
+    if (removeFast(this.exec)) this.log('gateway: removed the fast-path nftables table a previous run left', 'warn');
     this.sync.reset();
+    if (this.opts.fastPath) {
+      const why = await fastUnavailable(this.sync.runner);
+      this.fast = why === null;
+      this.log(why === null ? 'gateway: fast path on for IPv4 NAT services: only new flows are queued, the kernel NATs the rest (nftables table ip wasmvs_gw)'
+        : `gateway: fast path off, falling back to the userspace path for every packet: ${why}`, why === null ? 'info' : 'warn');
+    }
     // A run that died left its sysctls changed: back to the originals before we read them again.
     if (this.record) this.restoreLeftovers(this.record);
     this.sysctl('/proc/sys/net/ipv4/ip_forward', '1');
@@ -214,6 +234,7 @@ export class Gateway {
       }
       // Memory may have grown during the call: views are taken afresh.
       const mem = x.memory.buffer;
+      if (r === n && this.fastTargets.size) this.fastMarked += retarget(new DataView(mem), base + L.REGION_LIST, base + L.REGION_PACKETS, n, this.fastTargets);
       if (r !== n) this.failBurst(nq, n, r);
       else nq.verdicts(new Uint8Array(mem, base + L.REGION_LIST, n * L.GW_VER_SIZE), n, new Uint8Array(mem, base + L.REGION_PACKETS, bytes));
       total += n;
@@ -268,9 +289,10 @@ export class Gateway {
       service: s,
       dests: d.dests(s.fwmark ? { fwmark: s.fwmark, af: s.af } : { protocol: s.protocol!, address: s.address!, port: s.port }),
     }));
-    const rs = ruleSet(view, this.opts);
+    const plan = this.fast ? fastPlan(view) : null;
+    const rs = ruleSet(view, this.opts, plan?.services);
     // Most changes (weights, thresholds, timeouts) leave the rules as they are.
-    const text = JSON.stringify(rs);
+    const text = JSON.stringify(rs) + (plan?.script ?? '');
     if (text === this.installedText) return;
     this.holdQueues(true);
     try {
@@ -281,8 +303,21 @@ export class Gateway {
           this.log(`IPv6 services: cannot set net.ipv6.conf.all.forwarding=1 (${(e as Error).message}); their packets are not forwarded`, 'error');
         }
       }
+      // The DNAT map first: the new rules may queue flows whose marks it must know.
+      if (plan && plan.script !== this.fastScript) {
+        try {
+          await applyFast(this.sync.runner, plan.script);
+          this.fastScript = plan.script;
+        } catch (e) {
+          this.fast = false;
+          this.dirty = true; // again, every service on the userspace path
+          throw new Error(`fast path: nft refused the table (${((e as { stderr?: string }).stderr || (e as Error).message).trim()}); ` +
+            'falling back to the userspace path for every packet');
+        }
+      }
       const errors = await this.sync.apply(rs);
       for (const m of errors) this.log(m, 'error');
+      this.fastTargets = plan?.targets ?? new Map();
       if (rs.tunnels.length) await this.tunnelSetup(rs.tunnels);
       this.gso(rs.tunnels.length === 0);
       this.rules = rs;
@@ -465,7 +500,7 @@ export class Gateway {
       `dropped=${c(C.CNT_GW_DROPPED)} replies=${c(C.CNT_GW_REPLIES)} malformed=${c(C.CNT_PKT_MALFORMED_IP)} ` +
       `truncated_l4=${c(C.CNT_PKT_TRUNC_L4)} bad_csum=${c(C.CNT_PKT_BAD_CSUM)} truncated=${c(C.CNT_GW_TRUNCATED)} ` +
       `icmp_sent=${c(C.CNT_GW_ICMP_SENT)} failed_bursts=${this.failedBursts} enobufs=${q.enobufs} nl_errors=${q.nlErrors} ` +
-      `queue_full_drops=${k.full} socket_full_drops=${k.user}`;
+      `queue_full_drops=${k.full} socket_full_drops=${k.user} fast_marked=${this.fastMarked}`;
   }
 
   /** The kernel's counters of every queue in this namespace ([] when the file cannot be read). */
@@ -502,6 +537,9 @@ export class Gateway {
     await this.applying;
     this.director = director;
     removeRules(this.exec);
+    removeFast(this.exec);
+    this.fastScript = null;
+    this.fastTargets = new Map();
     this.sync.reset();
     this.tunnelRoutes.reset();
     this.natRoutes.reset();

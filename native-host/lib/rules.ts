@@ -126,6 +126,8 @@ class Groups {
 class Collect {
   readonly vips: Groups;
   readonly replies: Groups;
+  /** Fast-path VIPs (fastpath.ts): only conntrack's NEW packets are queued, and tracked. */
+  readonly fresh = new Groups();
   readonly marks = new Set<number>();
   readonly out: FamilyRules = { mangle: [], forward: [], raw: [], routes: [] };
   constructor(readonly v6: boolean) {
@@ -145,11 +147,12 @@ class Collect {
       ...[...this.marks].map((m) => `-m mark --mark ${m}`),
     ];
     const replies = this.replies.rules((k, c) => `-s ${c} ${portMatch('s', k)}`);
-    for (const m of requests) this.out.mangle.push(`-A ${CHAIN} ${m} ${queueTarget(q)}`);
+    const fresh = this.fresh.rules((k, c) => `-d ${c} ${portMatch('d', k)} -m conntrack --ctstate NEW`);
+    for (const m of [...requests, ...fresh]) this.out.mangle.push(`-A ${CHAIN} ${m} ${queueTarget(q)}`);
     for (const m of replies) this.out.forward.push(`-A ${FWD_CHAIN} ${m} ${queueTarget(q)}`);
     for (const m of [...requests, ...replies]) this.out.raw.push(`-A ${RAW_CHAIN} ${m} -j CT --notrack`);
     // Never evaluated (no jump leads here): loading the socket match enables nf_defrag (xt_socket).
-    if (requests.length + replies.length) this.out.raw.push(`-A ${DEFRAG_CHAIN} -m socket -j RETURN`);
+    if (requests.length + replies.length + fresh.length) this.out.raw.push(`-A ${DEFRAG_CHAIN} -m socket -j RETURN`);
     return this.out;
   }
 }
@@ -166,15 +169,20 @@ function icmpErrors(g: Groups, address: string, v6: boolean): void {
   else for (const t of ICMPV6_ERRORS) g.add(`icmpv6 ${t}`, address);
 }
 
-/** The rules for the current configuration, IPv4 and IPv6. */
-export function ruleSet(services: readonly ServiceView[], q: QueueSpec): RuleSet {
+/** The rules for the current configuration, IPv4 and IPv6; `fast`: services on the fast path (fastpath.ts). */
+export function ruleSet(services: readonly ServiceView[], q: QueueSpec, fast: ReadonlySet<ServiceView> = new Set()): RuleSet {
   const fam = { 4: new Collect(false), 6: new Collect(true) };
   const tunnels: string[] = [];
-  for (const { service: s, dests } of services) {
+  for (const view of services) {
+    const { service: s, dests } = view;
     const c = fam[s.af];
     const proto = s.protocol === 'udp' ? 'udp' : 'tcp';
     if (s.fwmark !== 0) c.marks.add(s.fwmark);
-    else if (s.address !== null && (s.protocol === 'tcp' || s.protocol === 'udp')) {
+    else if (fast.has(view)) {
+      // Replies and ICMP errors are conntrack's (de-NAT, RELATED); nothing of the real servers is queued.
+      c.fresh.add(`${proto} ${s.port}`, s.address!);
+      continue;
+    } else if (s.address !== null && (s.protocol === 'tcp' || s.protocol === 'udp')) {
       c.vips.add(`${proto} ${s.port}`, s.address);
       // ICMP errors about the service's connections (§2.9) come to the VIP too.
       icmpErrors(c.vips, s.address, c.v6);

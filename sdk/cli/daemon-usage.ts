@@ -24,6 +24,7 @@ export const DAEMON_OPTIONS: readonly DaemonOption[] = [
   { name: '--burst', arg: 'N', modes: 'gateway', help: 'packets read and decided per burst (default 64)' },
   { name: '--stride', arg: 'BYTES', modes: 'gateway', help: 'bytes per packet record, a multiple of 4 (default: packed records, each as long as its packet, up to 65531)' },
   { name: '--verdict', arg: 'batch|per-packet', modes: 'gateway', help: 'verdicts batched per burst (default) or one message per packet' },
+  { name: '--fast-path', arg: 'on|off', modes: 'gateway', help: 'IPv4 NAT services: queue only new flows, the kernel (conntrack + an nftables DNAT map) carries the rest (default off; docs/gateway.md)' },
   { name: '--help', modes: 'both', help: 'this text' },
   { name: '--version', modes: 'both', help: 'the package version and the core ABI version' },
 ];

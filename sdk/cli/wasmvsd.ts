@@ -25,7 +25,7 @@ import { attachEtcd, reloadThroughEtcd, revisionLine, savedRevision } from './wa
 const defaultName = (socket?: string) => (socket ? `${hostname()}:${socket}` : hostname());
 
 /** Options the gateway data path parses itself (native-host/lib/gateway.ts). */
-const GATEWAY_OPTS = new Set(['--queue', '--burst', '--stride', '--verdict']);
+const GATEWAY_OPTS = new Set(['--queue', '--burst', '--stride', '--verdict', '--fast-path']);
 const GATEWAY_FLAGS = new Set(['--fail-open', '--fail-closed']);
 
 export interface DaemonArgs {

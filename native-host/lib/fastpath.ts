@@ -1,0 +1,145 @@
+// The gateway's fast path (`--fast-path on`), IPv4 NAT services only: just
+// the packets conntrack calls NEW are queued (`-m conntrack --ctstate NEW`);
+// the core schedules each with IPVS semantics and rewrites it as usual, then
+// the host turns that rewrite into a packet mark naming the chosen real
+// server (retarget) and gives the original packet back. One nftables table of
+// our own copies the mark into the conntrack mark and DNATs by it (a map
+// mark → real server address . port kept equal to the configuration), so the
+// kernel NATs the rest of the flow, and de-NATs the replies, without us.
+// What the core no longer sees: every packet after the first of a flow (the
+// retransmissions conntrack still calls NEW excepted): its byte and packet
+// counters, TCP state changes past the first packet, and the replies; a
+// connection stays in the core's table in its first state until that state's
+// timeout (TCP SYN_RECV: 60 s; UDP: the udp timeout of --set), as InActConn.
+import { layout as L } from '../../sdk/src/core/abi.gen.js';
+import type { ServiceView } from './rules.js';
+import type { AsyncExec, Exec } from './rules.js';
+
+export const FAST_TABLE = 'wasmvs_gw';
+/** Marks of the fast path: base + (dest id & GW_DR_SLOT_MASK); distinct from the DR marks (0x57a…). */
+export const FAST_MARK_BASE = 0x57b00000;
+export const FAST_MARK_MASK = 0xfff00000;
+
+const ip4 = (s: string) => s.split('.').reduce((a, b) => a * 256 + Number(b), 0);
+const hex = (n: number) => `0x${(n >>> 0).toString(16)}`;
+
+export interface FastPlan {
+  /** Services on the fast path (the rest stay on the userspace path). */
+  services: Set<ServiceView>;
+  /** Real server address × 65536 + port → the mark naming it. */
+  targets: Map<number, number>;
+  /** The nft transaction that makes the table say exactly this. */
+  script: string;
+}
+
+/** Same key as a NAT reply rule: protocol, real server address and port. */
+const replyKey = (proto: string, addr: string, port: number) => `${proto} ${addr} ${port}`;
+
+/**
+ * Which services take the fast path: IPv4 TCP or UDP services by address and
+ * a port, every real server NAT (`-m`) with a port. A service with a DR or
+ * TUN real server stays whole on the userspace path; so does one whose real
+ * server (address, port) is also a NAT real server of a userspace service
+ * (that service's replies are queued untracked, which would break the
+ * fast flows' de-NAT by conntrack).
+ */
+export function fastPlan(views: readonly ServiceView[]): FastPlan {
+  const eligible = (v: ServiceView) => v.service.af === 4 && v.service.fwmark === 0 && v.service.address !== null && v.service.port !== 0 &&
+    (v.service.protocol === 'tcp' || v.service.protocol === 'udp') && v.dests.every((d) => d.method === 'masq' && d.af === 4 && d.port !== 0);
+  const slowReplies = new Set<string>();
+  for (const v of views) {
+    if (eligible(v)) continue;
+    const proto = v.service.protocol === 'udp' ? 'udp' : 'tcp';
+    for (const d of v.dests) if (d.method === 'masq') slowReplies.add(replyKey(proto, d.address, d.port));
+  }
+  const services = new Set<ServiceView>();
+  const targets = new Map<number, number>();
+  const elements: string[] = [];
+  for (const v of views) {
+    if (!eligible(v) || v.dests.some((d) => slowReplies.has(replyKey(v.service.protocol!, d.address, d.port)))) continue;
+    services.add(v);
+    for (const d of v.dests) {
+      const mark = (FAST_MARK_BASE + (d.id & L.GW_DR_SLOT_MASK)) >>> 0;
+      const key = ip4(d.address) * 65536 + d.port;
+      if (!targets.has(key)) targets.set(key, mark);
+      elements.push(`${hex(mark)} : ${d.address} . ${d.port}`);
+    }
+  }
+  return { services, targets, script: nftScript([...new Set(elements)]) };
+}
+
+/**
+ * One nft transaction (all or nothing): the table, its map and chain created
+ * if missing, then chain and map emptied and filled again. The chain runs at
+ * the NAT hook of PREROUTING (after mangle, where the verdict set the mark),
+ * so it sees the first packet of each connection only.
+ */
+export function nftScript(elements: readonly string[]): string {
+  const t = `ip ${FAST_TABLE}`;
+  return [
+    `add table ${t}`,
+    `add map ${t} dests { type mark : ipv4_addr . inet_service ; }`,
+    `add chain ${t} prerouting { type nat hook prerouting priority dstnat ; policy accept ; }`,
+    `flush chain ${t} prerouting`,
+    `flush map ${t} dests`,
+    `add rule ${t} prerouting meta l4proto { tcp, udp } meta mark and ${hex(FAST_MARK_MASK)} == ${hex(FAST_MARK_BASE)} ct mark set meta mark dnat ip to ct mark map @dests`,
+    ...(elements.length ? [`add element ${t} dests { ${elements.join(', ')} }`] : []),
+    '',
+  ].join('\n');
+}
+
+/** Applies a script in one transaction. */
+export async function applyFast(runner: AsyncExec, script: string): Promise<void> {
+  await runner('nft', ['-f', '-'], script);
+}
+
+/** Why the fast path cannot run here (nft missing or refusing our table), or null. */
+export async function fastUnavailable(runner: AsyncExec): Promise<string | null> {
+  try {
+    await runner('nft', ['-c', '-f', '-'], nftScript([]));
+    return null;
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException & { stderr?: string };
+    return err.code === 'ENOENT' ? 'nft (the nftables package) is not installed' : `nft refuses the fast path's table: ${(err.stderr || err.message).trim()}`;
+  }
+}
+
+/** Removes our table (ours or a crashed run's); true when one was there. Never throws (nft may be missing). */
+export function removeFast(exec: Exec): boolean {
+  try {
+    exec('nft', ['list', 'table', 'ip', FAST_TABLE]);
+  } catch {
+    return false;
+  }
+  try {
+    exec('nft', ['delete', 'table', 'ip', FAST_TABLE]);
+  } catch { /* gone meanwhile */ }
+  return true;
+}
+
+/**
+ * After gwBurst: each NAT verdict whose rewritten packet goes to a fast real
+ * server becomes "accept the original packet with mark M" (the nft table
+ * DNATs by it). Returns how many verdicts were turned.
+ */
+export function retarget(mem: DataView, list: number, packets: number, n: number, targets: ReadonlyMap<number, number>): number {
+  let turned = 0;
+  for (let i = 0; i < n; i++) {
+    const v = list + i * L.GW_VER_SIZE;
+    if (!(mem.getUint32(v + L.GW_VER_FLAGS, true) & L.GW_VF_PAYLOAD)) continue;
+    const p = packets + mem.getUint32(v + L.GW_VER_OFF, true);
+    const len = mem.getUint32(v + L.GW_VER_LEN, true);
+    if (len < 24 || mem.getUint8(p) >> 4 !== 4) continue;
+    const ihl = (mem.getUint8(p) & 15) * 4;
+    const proto = mem.getUint8(p + 9);
+    if ((proto !== 6 && proto !== 17) || (mem.getUint16(p + 6) & 0x1fff) !== 0 || len < ihl + 4) continue;
+    const mark = targets.get(mem.getUint32(p + 16) * 65536 + mem.getUint16(p + ihl + 2));
+    if (mark === undefined) continue;
+    mem.setUint32(v + L.GW_VER_FLAGS, L.GW_VF_MARK, true);
+    mem.setUint32(v + L.GW_VER_MARK, mark, true);
+    mem.setUint32(v + L.GW_VER_OFF, 0, true);
+    mem.setUint32(v + L.GW_VER_LEN, 0, true);
+    turned++;
+  }
+  return turned;
+}
