@@ -9,7 +9,7 @@ import { join } from 'node:path';
 
 const ROOT = join(import.meta.dirname, '../..');
 const doc = readFileSync(join(ROOT, 'docs/many-directors.md'), 'utf8');
-const blocks = [...doc.matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((m) => m[1]);
+const blocks = [...doc.matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((m) => m[1]).filter((b) => b.includes('etcd --name doc'));
 
 const have = (cmd: string, arg: string) => spawnSync(cmd, [arg], { stdio: 'ignore' }).status === 0;
 const missing = !have('etcd', '--version') ? 'etcd-server is not installed' : !have('etcdctl', 'version') ? 'etcd-client is not installed' : null;
