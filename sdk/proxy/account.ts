@@ -18,10 +18,12 @@ export interface Tracked {
   method: Method;
   /** Bytes and chunks not yet given to the core. */
   inBytes: number; inChunks: number; outBytes: number; outChunks: number;
+  /** In the pending set (a flag check per chunk instead of a hash lookup). */
+  queued: boolean;
 }
 
 export function tracked(protocol: 'tcp' | 'udp', client: Endpoint, vip: Endpoint, dest: Endpoint, destId: number, method: Method): Tracked {
-  return { protocol, client, vip, dest, destId, method, inBytes: 0, inChunks: 0, outBytes: 0, outChunks: 0 };
+  return { protocol, client, vip, dest, destId, method, inBytes: 0, inChunks: 0, outBytes: 0, outChunks: 0, queued: false };
 }
 
 /** Largest length one packet record carries (u32 in the core). */
@@ -36,13 +38,13 @@ export class Accounting {
   in(t: Tracked, bytes: number): void {
     t.inBytes += bytes;
     t.inChunks++;
-    this.pending.add(t);
+    if (!t.queued) { t.queued = true; this.pending.add(t); }
   }
 
   out(t: Tracked, bytes: number): void {
     t.outBytes += bytes;
     t.outChunks++;
-    this.pending.add(t);
+    if (!t.queued) { t.queued = true; this.pending.add(t); }
   }
 
   /** Give everything pending to the core (each tick, in one batch). */
@@ -53,6 +55,7 @@ export class Accounting {
     const all = [...this.pending];
     this.pending.clear();
     for (const t of all) {
+      t.queued = false;
       if (t.inChunks > 0) {
         const bytes = Math.min(t.inBytes, MAX_LEN);
         packets.push({ protocol: t.protocol, direction: 'in', client: t.client, virtual: t.vip, flags: { ack: true }, length: bytes });
@@ -89,6 +92,7 @@ export class Accounting {
    */
   close(t: Tracked): void {
     if (!this.pending.delete(t)) return;
+    t.queued = false;
     const { inChunks: inpkts, inBytes: inbytes, outChunks: outpkts, outBytes: outbytes } = t;
     t.inBytes = t.inChunks = t.outBytes = t.outChunks = 0;
     try {

@@ -65,12 +65,24 @@ export class TcpFlow implements Flow {
       host.connectOk(this.svcKey, this.dest);
     });
     upstream.once('close', () => clearTimeout(timer));
-    client.on('data', (c: Buffer) => host.account.in(t, c.length));
-    upstream.on('data', (c: Buffer) => host.account.out(t, c.length));
-    client.once('end', () => this.event('client-fin'));
-    upstream.once('end', () => this.event('server-fin'));
-    client.pipe(upstream);
-    upstream.pipe(client);
+    // One 'data' listener per direction does the pumping and the accounting:
+    // no pipe() (a second listener per chunk, a cloned listener array per
+    // emit, its own bookkeeping); backpressure as pipe() does it, by pausing
+    // the reader until the writer drains.
+    const account = host.account;
+    client.on('data', (c: Buffer) => {
+      account.in(t, c.length);
+      if (!upstream.write(c)) client.pause();
+    });
+    upstream.on('data', (c: Buffer) => {
+      account.out(t, c.length);
+      if (!client.write(c)) upstream.pause();
+    });
+    upstream.on('drain', () => client.resume());
+    client.on('drain', () => upstream.resume());
+    // A FIN is passed on as a FIN (half-close), after the bytes before it.
+    client.once('end', () => { this.event('client-fin'); upstream.end(); });
+    upstream.once('end', () => { this.event('server-fin'); client.end(); });
     const fail = (which: Socket) => (e: NodeJS.ErrnoException) => {
       if (which === upstream && !connected) host.connectFailed(this.svcKey, this.dest, e.code ?? e.message);
       this.event('reset');
