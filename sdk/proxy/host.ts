@@ -38,6 +38,8 @@ export interface Host {
   connectFailed(svcKey: string, dest: Endpoint, reason: string): void;
   /** A connection to a real server succeeded (ends a failing spell). */
   connectOk(svcKey: string, dest: Endpoint): void;
+  /** A TCP connection starts (true) or stops (false) waiting for its real server's answer: the tcp-pending bound. */
+  pending(waiting: boolean): void;
   opened(flow: Flow): void;
   closed(flow: Flow): void;
 }

@@ -10,6 +10,12 @@
 //   udpSessions = clamp((fds - reserve) / 2, 1, 65536)      1 fd each
 //   tcpConns    = clamp((fds - reserve) / 4, 1, 65536)      2 fds each
 //   udpSessionsPerService = ceil(udpSessions / 2)           one flooded service leaves room for the others
+//   tcpPending  = tcpConns                                   half-open: off unless set lower
+//
+// tcpPending bounds the connections accepted from a client whose real server
+// has not answered yet (IPVS's SYN_RECV towards the real server): a real
+// server that drops SYNs holds each such client for connect-timeout seconds,
+// and without a lower bound a burst of them can take every tcp-conns slot.
 //
 // so udpSessions + 2 * tcpConns + reserve <= fds. Node raises its soft limit to
 // the hard one at start-up; /proc/self/limits shows the raised value.
@@ -20,6 +26,8 @@ export interface LimitSettings {
   udpSessions?: number;
   udpSessionsPerService?: number;
   tcpConns?: number;
+  /** TCP connections waiting for their real server's answer (half-open). */
+  tcpPending?: number;
   /** Seconds to wait for a real server to accept a TCP connection. */
   connectTimeout?: number;
 }
@@ -31,6 +39,7 @@ export interface Limits {
   udpSessions: number;
   udpSessionsPerService: number;
   tcpConns: number;
+  tcpPending: number;
   connectTimeoutMs: number;
 }
 
@@ -63,16 +72,17 @@ export function resolveLimits(s: LimitSettings, fds: number): Limits {
   const reserve = clamp(fds / 8, 64, 1024);
   const budget = Math.max(0, fds - reserve);
   const udpSessions = s.udpSessions ?? clamp(budget / 2, 1, MAX_DEFAULT_FLOWS);
+  const tcpConns = s.tcpConns ?? clamp(budget / 4, 1, MAX_DEFAULT_FLOWS);
   return {
     fds, reserve, udpSessions,
     udpSessionsPerService: s.udpSessionsPerService ?? Math.max(1, Math.ceil(udpSessions / 2)),
-    tcpConns: s.tcpConns ?? clamp(budget / 4, 1, MAX_DEFAULT_FLOWS),
+    tcpConns, tcpPending: s.tcpPending ?? tcpConns,
     connectTimeoutMs: (s.connectTimeout ?? CONNECT_TIMEOUT_S) * 1000,
   };
 }
 
 /** A limit a new flow would pass: the metric's `limit` label. */
-export type LimitName = 'udp_sessions_per_service' | 'udp_sessions' | 'tcp_conns';
+export type LimitName = 'udp_sessions_per_service' | 'udp_sessions' | 'tcp_conns' | 'tcp_pending';
 
 /** Parse `key=value` words of a limits directive into `out` (throws on a bad word). */
 export function limitsOf(words: string[], out: LimitSettings): void {
@@ -89,6 +99,7 @@ export function limitsOf(words: string[], out: LimitSettings): void {
     if (k === 'udp-sessions') out.udpSessions = n;
     else if (k === 'udp-sessions-per-service') out.udpSessionsPerService = n;
     else if (k === 'tcp-conns') out.tcpConns = n;
+    else if (k === 'tcp-pending') out.tcpPending = n;
     else throw new Error(`unknown limit ${w}`);
   }
 }
@@ -105,7 +116,8 @@ export interface GateSink {
  * so a flood that frees one slot at a time is one log line, not two per slot.
  */
 export class FlowGate {
-  readonly open = { tcp: 0, udp: 0 };
+  /** Open flows; `pending`: TCP connections among them whose real server has not answered yet. */
+  readonly open = { tcp: 0, udp: 0, pending: 0 };
   private readonly full = new Map<string, LimitName>();
 
   constructor(public limits: Limits, private readonly sink: GateSink) {}
@@ -114,7 +126,7 @@ export class FlowGate {
   admit(protocol: 'tcp' | 'udp', svcKey: string, svcOpen: number): boolean {
     const L = this.limits;
     let limit: LimitName | null = null;
-    if (protocol === 'tcp') limit = this.open.tcp >= L.tcpConns ? 'tcp_conns' : null;
+    if (protocol === 'tcp') limit = this.open.tcp >= L.tcpConns ? 'tcp_conns' : this.open.pending >= L.tcpPending ? 'tcp_pending' : null;
     else if (svcOpen >= L.udpSessionsPerService) limit = 'udp_sessions_per_service';
     else if (this.open.udp >= L.udpSessions) limit = 'udp_sessions';
     if (limit === null) {
@@ -133,10 +145,10 @@ export class FlowGate {
 
   private bound(limit: LimitName): number {
     const L = this.limits;
-    return limit === 'tcp_conns' ? L.tcpConns : limit === 'udp_sessions' ? L.udpSessions : L.udpSessionsPerService;
+    return limit === 'tcp_conns' ? L.tcpConns : limit === 'tcp_pending' ? L.tcpPending : limit === 'udp_sessions' ? L.udpSessions : L.udpSessionsPerService;
   }
 
   private load(limit: LimitName, svcOpen: number): number {
-    return limit === 'tcp_conns' ? this.open.tcp : limit === 'udp_sessions' ? this.open.udp : svcOpen;
+    return limit === 'tcp_conns' ? this.open.tcp : limit === 'tcp_pending' ? this.open.pending : limit === 'udp_sessions' ? this.open.udp : svcOpen;
   }
 }

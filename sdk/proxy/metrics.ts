@@ -44,11 +44,12 @@ export class Metrics {
   readonly connectFailures: Counter<'service' | 'dest'>;
   readonly udpDropped: Counter<'service' | 'limit'>;
   readonly tcpRefused: Counter<'service'>;
+  readonly tcpPendingRefused: Counter<'service'>;
   private server: Server | null = null;
   private cache: { at: number; views: DestView[]; svcs: ServiceInfo[] } | null = null;
 
   constructor(private readonly director: Director, private readonly views: () => DestView[],
-    private readonly listeners: () => Map<string, boolean>, open: () => { tcp: number; udp: number } = () => ({ tcp: 0, udp: 0 })) {
+    private readonly listeners: () => Map<string, boolean>, open: () => { tcp: number; udp: number; pending?: number } = () => ({ tcp: 0, udp: 0 })) {
     this.schedulingFailures = new Counter({
       name: 'wasmvs_scheduling_failures_total', help: 'Accepted connections or datagrams with no destination available (closed at once)',
       labelNames: ['service', 'reason'], registers: [this.registry],
@@ -65,6 +66,11 @@ export class Metrics {
       name: 'wasmvs_tcp_conns_refused_total', help: 'Accepted TCP connections reset because the concurrent connection limit was reached',
       labelNames: ['service'], registers: [this.registry],
     });
+    this.tcpPendingRefused = new Counter({
+      name: 'wasmvs_tcp_pending_refused_total', help: 'Accepted TCP connections reset because too many connections were waiting for their real server (tcp-pending)',
+      labelNames: ['service'], registers: [this.registry],
+    });
+    new Gauge({ name: 'wasmvs_tcp_pending', help: 'Proxied TCP connections whose real server has not answered yet', registers: [this.registry], collect() { this.set(open().pending ?? 0); } });
     new Gauge({ name: 'wasmvs_udp_sessions', help: 'Open UDP sessions (one socket each)', registers: [this.registry], collect() { this.set(open().udp); } });
     new Gauge({ name: 'wasmvs_tcp_conns', help: 'Open proxied TCP connections (two sockets each)', registers: [this.registry], collect() { this.set(open().tcp); } });
     for (const f of STAT_FIELDS) {

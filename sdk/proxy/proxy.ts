@@ -190,10 +190,13 @@ export class ProxyDataPath implements Host {
   }
 
   private refused(protocol: 'tcp' | 'udp', svcKey: string, limit: LimitName, bound: number, first: boolean): void {
-    if (protocol === 'tcp') this.metrics?.tcpRefused.inc({ service: serviceLabel(svcKey) });
+    if (limit === 'tcp_pending') this.metrics?.tcpPendingRefused.inc({ service: serviceLabel(svcKey) });
+    else if (protocol === 'tcp') this.metrics?.tcpRefused.inc({ service: serviceLabel(svcKey) });
     else this.metrics?.udpDropped.inc({ service: serviceLabel(svcKey), limit });
     if (!first) return;
-    this.log.warn({ service: svcKey, limit, bound }, protocol === 'tcp'
+    this.log.warn({ service: svcKey, limit, bound }, limit === 'tcp_pending'
+      ? `TCP half-open limit reached (${limit}=${bound}: connections waiting for their real server); new connections are reset`
+      : protocol === 'tcp'
       ? `TCP connection limit reached (${limit}=${bound}); new connections are reset`
       : `UDP session limit reached (${limit}=${bound}); datagrams of new client flows are dropped`);
   }
@@ -216,6 +219,11 @@ export class ProxyDataPath implements Host {
     if (this.failing.size === 0) return;
     const key = pairKey(svcKey, destKeyText(dest.address, dest.port));
     if (this.failing.delete(key)) this.log.info({ service: svcKey, dest: `${dest.address}:${dest.port}` }, 'real server accepts connections again');
+  }
+
+  /** A TCP connection waits for its real server (true) or no longer does (false). */
+  pending(waiting: boolean): void {
+    this.gate.open.pending += waiting ? 1 : -1;
   }
 
   opened(flow: Flow): void {

@@ -10,7 +10,9 @@
 // Bounds: the real server must accept within the connect timeout (else the
 // client is reset, as a refusal would); the entry's expiry in the table (idle
 // past the state's timeout) resets both sockets (the proxy's tick); past the
-// concurrent-connection limit an accepted client is reset before scheduling.
+// concurrent-connection limit, or past the limit of connections still waiting
+// for their real server (tcp-pending), an accepted client is reset before
+// scheduling and counted.
 import { connect, type Socket } from 'node:net';
 import type { ConnEventName } from '../src/conns.js';
 import type { Decision, Endpoint } from '../src/types.js';
@@ -53,6 +55,10 @@ export class TcpFlow implements Flow {
   private wire(): void {
     const { client, upstream, host, t } = this;
     let connected = false;
+    // Half-open until the real server answers or either side goes.
+    let waiting = true;
+    host.pending(true);
+    const answered = () => { if (waiting) { waiting = false; host.pending(false); } };
     const timer = setTimeout(() => {
       const e: NodeJS.ErrnoException = new Error(`no answer within ${host.limits.connectTimeoutMs / 1000} s`);
       e.code = 'ETIMEDOUT';
@@ -61,10 +67,11 @@ export class TcpFlow implements Flow {
     upstream.once('connect', () => {
       connected = true;
       clearTimeout(timer);
+      answered();
       this.event('established');
       host.connectOk(this.svcKey, this.dest);
     });
-    upstream.once('close', () => clearTimeout(timer));
+    upstream.once('close', () => { clearTimeout(timer); answered(); });
     // One 'data' listener per direction does the pumping and the accounting:
     // no pipe() (a second listener per chunk, a cloned listener array per
     // emit, its own bookkeeping); backpressure as pipe() does it, by pausing

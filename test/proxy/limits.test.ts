@@ -6,7 +6,7 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import {
   lab, backend, freePort, ask, client, until, listening, udpBackend, fetchText, metricsPort, counter,
   requireBuild, type Lab, type Client,
@@ -122,6 +122,72 @@ describe('wasmvsd proxy: limits and defenses', () => {
     await listening(l, port);
     await expect(client(port)).rejects.toThrow(/ECONNRESET|closed without an answer/);
     expect(l.daemon!.log()).toContain(`real server 127.0.0.1:${hole.port} does not answer (ETIMEDOUT)`);
+  });
+
+  it('tcp-pending: past the bound of connections waiting for a silent real server, a client is reset and counted', async () => {
+    requireBuild();
+    l = lab();
+    const hole = await blackHole();
+    closers.push(() => { hole.proc.kill('SIGKILL'); });
+    const fillers = [connect(hole.port, '127.0.0.1'), connect(hole.port, '127.0.0.1')];
+    for (const f of fillers) { f.on('error', () => {}); closers.push(() => { f.destroy(); }); }
+    await Promise.all(fillers.map((f) => new Promise((r) => f.once('connect', r))));
+    const port = await freePort();
+    const vip = `127.0.0.1:${port}`;
+    await l.start([`-A -t ${vip} -s rr`, `-a -t ${vip} -r 127.0.0.1:${hole.port} -m`,
+      '# wasmvs-proxy limits tcp-pending=2 tcp-conns=10 connect-timeout=3', '# wasmvs-proxy metrics 127.0.0.1:0'].join('\n') + '\n');
+    await listening(l, port);
+    const mport = await metricsPort(l);
+    const gauge = async () => Number(/^wasmvs_tcp_pending (\d+)$/m.exec(await fetchText(`http://127.0.0.1:${mport}/metrics`))?.[1] ?? -1);
+    // Two clients wait for the real server's answer (held open by the proxy, no reply).
+    const waiting = [connect(port, '127.0.0.1'), connect(port, '127.0.0.1')];
+    const ends: string[] = [];
+    for (const w of waiting) { w.on('error', (e: NodeJS.ErrnoException) => ends.push(e.code ?? e.message)); closers.push(() => { w.destroy(); }); }
+    await until(async () => (await gauge()) === 2, 'two half-open connections');
+    // The third is reset at once, not left waiting.
+    await expect(client(port)).rejects.toThrow(/ECONNRESET|closed without an answer/);
+    const text = await fetchText(`http://127.0.0.1:${mport}/metrics`);
+    expect(counter(text, 'wasmvs_tcp_pending_refused_total', `service="tcp/${vip}"`)).toBe(1);
+    expect(counter(text, 'wasmvs_tcp_conns_refused_total', `service="tcp/${vip}"`)).toBe(0);
+    expect(l.daemon!.log()).toContain('TCP half-open limit reached (tcp_pending=2');
+    // The connect timeout resets the waiting two and frees the slots.
+    await until(() => ends.length === 2, 'waiting clients reset after connect-timeout', 15_000);
+    expect(ends).toEqual(['ECONNRESET', 'ECONNRESET']);
+    await until(async () => (await gauge()) === 0, 'no half-open connection left');
+  });
+
+  it('half-closed and idle: the real server FIN with a silent client ends when the FIN timeout (tcpfin) expires', async () => {
+    requireBuild();
+    l = lab();
+    // A real server that half-closes its side at once and then keeps the connection, silent.
+    const held = new Set<import('node:net').Socket>();
+    const srv = createServer({ allowHalfOpen: true }, (s) => { held.add(s); s.on('error', () => {}); s.on('close', () => held.delete(s)); s.end(); });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    closers.push(() => { for (const s of held) s.destroy(); srv.close(); });
+    const bport = (srv.address() as { port: number }).port;
+    const port = await freePort();
+    const vip = `127.0.0.1:${port}`;
+    await l.start(`-A -t ${vip} -s rr\n-a -t ${vip} -r 127.0.0.1:${bport} -m\n`);
+    await listening(l, port);
+    expect((await l.adm('--set 600 2 600')).code).toBe(0);
+    // The client never sends its FIN: the connection stays half-closed (IPVS: FIN_WAIT, timeout tcpfin).
+    const c = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+    let ended = false, closed = false;
+    c.on('error', () => {});
+    c.on('end', () => { ended = true; });
+    c.on('close', () => { closed = true; });
+    await until(() => ended, 'the real server\'s FIN reached the client');
+    const state = async () => (await l.adm('-L -n -c')).out.split('\n').find((x) => x.includes(`${vip} `)) ?? '';
+    expect(await state()).toMatch(/ FIN_WAIT /);
+    expect(closed).toBe(false);
+    // ESTABLISHED would keep it 600 s; the FIN timeout of 2 s ends it: the real server is reset, the
+    // client's socket (which already got its FIN, so cannot be reset) is closed, and the client's next
+    // bytes meet a reset.
+    await until(() => held.size === 0, 'real server socket closed after the FIN timeout', 20_000);
+    expect(await state()).not.toMatch(/ FIN_WAIT /);
+    expect(closed).toBe(false);
+    c.write('late\n');
+    await until(() => closed, 'the client reset on its next send', 10_000);
   });
 
   it('idle timeout: traffic keeps a connection; once idle past the table timeout, its entry and both sockets go', async () => {

@@ -69,6 +69,27 @@ describe('flow limits', () => {
     expect(resolveLimits({}, 16)).toMatchObject({ udpSessions: 1, udpSessionsPerService: 1, tcpConns: 1, connectTimeoutMs: 10_000 });
     expect(resolveLimits({ udpSessions: 10, tcpConns: 3, connectTimeout: 0.5 }, 1024))
       .toMatchObject({ udpSessions: 10, udpSessionsPerService: 5, tcpConns: 3, connectTimeoutMs: 500 });
+    // tcp-pending: as many as tcp-conns unless set lower.
+    expect(resolveLimits({}, 1024).tcpPending).toBe(224);
+    expect(resolveLimits({ tcpConns: 3 }, 1024).tcpPending).toBe(3);
+    expect(resolveLimits({ tcpPending: 50 }, 1024)).toMatchObject({ tcpConns: 224, tcpPending: 50 });
+  });
+
+  it('the gate: half-open TCP connections past tcp-pending are refused while tcp-conns has room', () => {
+    const events: string[] = [];
+    const gate = new FlowGate(resolveLimits({ tcpConns: 10, tcpPending: 2 }, 1024), {
+      refused: (p, k, l, b, first) => events.push(`${first ? 'refuse' : 'again'} ${p} ${k} ${l}=${b}`),
+      recovered: (k) => events.push(`recovered ${k}`),
+    });
+    gate.open.tcp = 2;
+    gate.open.pending = 2;
+    expect(gate.admit('tcp', 'c', 0)).toBe(false);
+    gate.open.tcp = 10;
+    expect(gate.admit('tcp', 'c', 0)).toBe(false);
+    gate.open.tcp = 2;
+    gate.open.pending = 1;
+    expect(gate.admit('tcp', 'c', 0)).toBe(true);
+    expect(events).toEqual(['refuse tcp c tcp_pending=2', 'again tcp c tcp_conns=10', 'recovered c']);
   });
 
   it('the gate: per-service before global bounds; one refusal spell per service, ended below 3/4 of the bound', () => {
@@ -98,12 +119,12 @@ describe('flow limits', () => {
     const warnings: string[] = [];
     const s = parseSettings([
       '# wasmvs-proxy limits udp-sessions=5000 udp-sessions-per-service=100',
-      '# wasmvs-proxy limits tcp-conns=20000 connect-timeout=2.5',
+      '# wasmvs-proxy limits tcp-conns=20000 connect-timeout=2.5 tcp-pending=300',
       '# wasmvs-proxy limits tcp-conns=7 udp-sessions=0',
       '# wasmvs-proxy limits fds=3',
       '# wasmvs-proxy limits tcp-conns=1.5',
     ].join('\n'), (m) => warnings.push(m));
-    expect(s.limits).toEqual({ udpSessions: 5000, udpSessionsPerService: 100, tcpConns: 20000, connectTimeout: 2.5 });
+    expect(s.limits).toEqual({ udpSessions: 5000, udpSessionsPerService: 100, tcpConns: 20000, connectTimeout: 2.5, tcpPending: 300 });
     expect(warnings).toEqual([
       'line 3: bad limit udp-sessions=0 (directive skipped)',
       'line 4: unknown limit fds=3 (directive skipped)',
