@@ -17,7 +17,8 @@ const { runArgv } = await import(new URL('cli/run.js', dist));
 
 const [file, stateDir] = process.argv.slice(2);
 const slow = process.argv.includes('--slow');
-const text = readFileSync(file, 'utf8');
+// As wasmvsadm reads it: bytes for the packed path, text for the per-command one.
+const text = slow ? readFileSync(file, 'utf8') : readFileSync(file);
 const director = await Director.create({ seed: 1 });
 const handler = new ControlHandler(director, { size: 4096, mode: 'bench', dataPath: 'none', abiVersion: 0 });
 const store = new StateStore(join(stateDir, slow ? 'slow.rules' : 'fast.rules'), () => handler.stateText());

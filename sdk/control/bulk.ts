@@ -108,7 +108,8 @@ function expandCompact(bytes: Uint8Array, max: number): Uint32Array | null {
     for (let k = 0; k < PACKED_WORDS; k++) words[q++] = prev[k];
     count++;
   }
-  return words.slice(0, count * PACKED_WORDS);
+  // A view, not a copy: the request's records are read once (1.2 MB less to allocate per 32,768).
+  return words.subarray(0, count * PACKED_WORDS);
 }
 
 /** The wire (and state-file) text of packed records: base64 of their compact form. */
