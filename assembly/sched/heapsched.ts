@@ -3,7 +3,7 @@
 // the heap in step with the dest list, so pick is O(1) and allocation-free
 // while making exactly the choice of the IPVS list scan.
 import * as S from "../abi/status";
-import { LoadHeap } from "./loadheap";
+import { LoadHeap, FLAT_MAX } from "./loadheap";
 import { Dest } from "../table/dest";
 import { Service } from "../table/service";
 
@@ -13,7 +13,10 @@ export function heapInit(h: LoadHeap, svc: Service): bool {
 
 /** Room in the heap for one more dest, taken before it is linked. */
 export function heapCanAdd(h: LoadHeap, svc: Service): i32 {
-  return h.reserve(svc.dests.length + 1) ? S.OK : S.E_NOMEM;
+  if (!h.reserve(svc.dests.length + 1)) return S.E_NOMEM;
+  // Flat mode holds FLAT_MAX dests at most: past that, the tree (room is reserved).
+  if (h.flat != 0 && h.cap > FLAT_MAX) h.toTree(svc);
+  return S.OK;
 }
 
 @inline export function heapUpdate(h: LoadHeap, d: Dest): void {

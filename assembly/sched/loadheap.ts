@@ -24,6 +24,21 @@
 // sift; after a pick the chosen root sinks the whole depth, which was most of
 // a pick-and-count at 100 dests.)
 //
+// Flat mode (lc and wlc with at most FLAT_MAX dests, the common size): no
+// tree, but one u32 key per dest in IPVS list order, K = key << 8 | rank,
+// where rank is the dest's index in the list and key is exact: lc the
+// overhead, wlc overhead × (L / weight) with L the lcm of the service's
+// weights, so key_a < key_b ⇔ oh_a / w_a < oh_b / w_b (both sides × L,
+// integers). The smallest K is then the first minimum in list order, which
+// is the scan's choice, and one SIMD min over the keys finds it (25 vectors
+// at 100 dests); a count or an end rewrites one key. An ineligible dest and
+// the padding up to a whole vector hold 0xFFFFFFFF. When a key would not fit
+// in 24 bits (overhead ≥ 2^24 / (L / w), or L ≥ 2^24) the service goes back
+// to the tree (rebuilt from its list, memory already reserved); it tries flat
+// again at its next rebuild (scheduler set or edited). In flat mode heapPos is
+// the dest's rank, and the arrays (keys, dests, weights, multipliers, cap
+// entries each) live in the tree's own block, below its sentinel entry.
+//
 // Invariants: heapPos(d) = s ⇔ slot s holds d for s < n; the leaves of
 // slots >= n hold cap (the sentinel); cap (a power of two) >= every dest of the service
 // (grown in reserve() before a dest is linked), so update/remove never
@@ -31,6 +46,7 @@
 import { Dest } from "../table/dest";
 import { Service } from "../table/service";
 import { alloc, free } from "../table/alloc";
+import { serviceOf } from "../table/dests";
 
 /** lc: overhead = active×256 + inactive (u32), eligible when weight != 0. */
 export const ORDER_LC: i32 = 0;
@@ -61,6 +77,19 @@ const SLOT_BYTES: usize = E_SIZE + 8 + sizeof<usize>();
   return <usize>cap * SLOT_BYTES + E_SIZE;
 }
 const MIN_CAP: i32 = 4;
+/** Flat mode holds at most this many dests (a rank is 8 bits). */
+export const FLAT_MAX: i32 = 256;
+/** Largest flat key (so K = key << 8 | rank stays below the 0xFFFFFFFF of an ineligible dest). */
+const FLAT_KEY_MAX: u64 = 0xFFFFFE;
+
+@inline function gcd64(a: u64, b: u64): u64 {
+  while (b != 0) {
+    const t = a % b;
+    a = b;
+    b = t;
+  }
+  return a;
+}
 
 /**
  * True when key a (load, weight, list order) must come before key b for
@@ -96,6 +125,19 @@ const MIN_CAP: i32 = 4;
   cap: i32 = 0;
   n: i32 = 0;
   kind: i32 = 0;
+  /** Non-zero in flat mode (see the top of this file). */
+  flat: i32 = 0;
+
+  /** Flat mode: key K of rank s, its dest, its weight copy, its multiplier L / weight. */
+  @inline fkey(s: i32): usize { return this.items + (<usize>s << 2); }
+  @inline fdest(s: i32): usize { return this.items + (<usize>this.cap << 2) + (<usize>s << alignof<usize>()); }
+  @inline fweight(s: i32): usize { return this.items + (<usize>this.cap << 3) + (<usize>s << 2); }
+  @inline fmul(s: i32): usize { return this.items + <usize>this.cap * 12 + (<usize>s << 2); }
+  /**
+   * Flat mode's tie set, in the tree's node area past the sentinel (unused
+   * while flat): u32 tmin, u32 dirty, then a bitmap of ranks over (cap + 63) / 64 words.
+   */
+  @inline tie(): usize { return this.items + (<usize>this.cap << E_SHIFT) + E_SIZE; }
 
   @inline at(s: i32): usize {
     return this.items + (<usize>s << E_SHIFT);
@@ -113,6 +155,7 @@ const MIN_CAP: i32 = 4;
 
   /** The scan's choice, or null when no dest is eligible. */
   @inline top(): Dest | null {
+    if (this.flat != 0) return flatTop(this);
     return this.n > 0 ? changetype<Dest>(load<usize>(this.destAt(load<i32>(this.node(1))))) : null;
   }
 
@@ -134,18 +177,34 @@ const MIN_CAP: i32 = 4;
     const n = this.n;
     this.items = grown;
     this.cap = size;
+    if (this.flat != 0) {
+      // The flat arrays at their new offsets, padding keys past n.
+      memory.copy(grown, old, <usize>n << 2);
+      memory.copy(this.fdest(0), old + (<usize>cap << 2), <usize>n << alignof<usize>());
+      memory.copy(this.fweight(0), old + (<usize>cap << 3), <usize>n << 2);
+      memory.copy(this.fmul(0), old + <usize>cap * 12, <usize>n << 2);
+      memory.fill(this.fkey(n), 0xFF, <usize>(size - n) << 2);
+      if (cap != 0) free(old, treeBytes(cap));
+      this.sentinel();
+      store<u32>(this.tie() + 4, 1);
+      return true;
+    }
     if (cap != 0) {
       memory.copy(grown, old, <usize>n << E_SHIFT);
       memory.copy(this.destAt(0), old + <usize>cap * (E_SIZE + 8) + E_SIZE, <usize>n << alignof<usize>());
       free(old, treeBytes(cap));
     }
-    // The sentinel: a key no real entry comes after (see beforeFlat).
-    const z = this.at(size);
+    this.sentinel();
+    this.build();
+    return true;
+  }
+
+  /** The sentinel: a key no real entry comes after (see beforeFlat). */
+  private sentinel(): void {
+    const z = this.at(this.cap);
     store<u32>(z + E_LOAD, 0xFFFFFFFF);
     store<i32>(z + E_WEIGHT, 0);
     store<i64>(z + E_ORDER, i64.MAX_VALUE);
-    this.build();
-    return true;
   }
 
   /** Every node from the entries (after growth). */
@@ -167,6 +226,7 @@ const MIN_CAP: i32 = 4;
   dispose(): void {
     if (this.cap != 0) free(this.items, treeBytes(this.cap));
     this.cap = 0;
+    this.flat = 0;
   }
 
   /** Rebuild from svc's list (init, or options changed). */
@@ -175,14 +235,119 @@ const MIN_CAP: i32 = 4;
     const list = svc.dests;
     const len = list.length;
     if (!this.reserve(len)) return false;
+    if (!this.flatFrom(svc)) this.treeFrom(svc);
+    return true;
+  }
+
+  /** The tree from svc's list (clear() ran, room reserved). */
+  private treeFrom(svc: Service): void {
+    const list = svc.dests;
+    const len = list.length;
     for (let i = 0; i < len; i++) unchecked(list[i]).heapPos = -1;
     for (let i = 0; i < len; i++) this.update(unchecked(list[i]));
+  }
+
+  /** Leave flat mode for the tree (a key that does not fit, or more than FLAT_MAX dests). */
+  toTree(svc: Service): void {
+    this.clear();
+    this.treeFrom(svc);
+  }
+
+  /** Flat mode from svc's list when its kind and size allow and its keys fit (clear() ran, room reserved). */
+  private flatFrom(svc: Service): bool {
+    const k = this.kind;
+    const list = svc.dests;
+    const len = list.length;
+    if ((k != ORDER_LC && k != ORDER_WLC) || len > FLAT_MAX) return false;
+    for (let i = 0; i < len; i++) {
+      const d = unchecked(list[i]);
+      d.heapPos = i;
+      store<usize>(this.fdest(i), changetype<usize>(d));
+      store<i32>(this.fweight(i), d.weight);
+    }
+    if (this.cap > len) memory.fill(this.fkey(len), 0xFF, <usize>(this.cap - len) << 2);
+    this.n = len;
+    this.flat = 1;
+    if (this.flatRefresh()) return true;
+    this.clear();
+    return false;
+  }
+
+  /**
+   * Flat mode: every multiplier and key from the dests and weight copies.
+   * False when a key does not fit (the caller goes back to the tree).
+   */
+  private flatRefresh(): bool {
+    store<u32>(this.tie() + 4, 1);
+    const n = this.n;
+    let l: u64 = 1;
+    if (this.kind == ORDER_WLC) {
+      for (let s = 0; s < n; s++) {
+        const w = load<i32>(this.fweight(s));
+        if (w <= 0) continue;
+        l = l / gcd64(l, <u64>w) * <u64>w;
+        if (l > FLAT_KEY_MAX) return false;
+      }
+    }
+    for (let s = 0; s < n; s++) {
+      const w = load<i32>(this.fweight(s));
+      store<u32>(this.fmul(s), this.kind == ORDER_LC ? 1 : w > 0 ? <u32>(l / <u64>w) : 0);
+      if (!this.flatSet(s, changetype<Dest>(load<usize>(this.fdest(s))))) return false;
+    }
     return true;
+  }
+
+  /** Flat mode: rank s's key from its dest d; false when it does not fit. */
+  @inline flatSet(s: i32, d: Dest): bool {
+    let key: u32 = 0xFFFFFFFF;
+    if (!d.overloaded && (this.kind == ORDER_LC ? d.weight != 0 : d.weight > 0)) {
+      const v = <u64>d.overhead() * <u64>load<u32>(this.fmul(s));
+      if (v > FLAT_KEY_MAX) return false;
+      key = (<u32>v << 8) | <u32>s;
+    }
+    store<u32>(this.fkey(s), key);
+    flatTouch(this, s, key >> 8);
+    return true;
+  }
+
+  /** Flat mode: d (not a member) was linked at the head of the list. */
+  private flatInsert(d: Dest): bool {
+    const n = this.n;
+    memory.copy(this.fdest(1), this.fdest(0), <usize>n << alignof<usize>());
+    memory.copy(this.fweight(1), this.fweight(0), <usize>n << 2);
+    store<usize>(this.fdest(0), changetype<usize>(d));
+    store<i32>(this.fweight(0), d.weight);
+    this.n = n + 1;
+    for (let s = 0; s <= n; s++) changetype<Dest>(load<usize>(this.fdest(s))).heapPos = s;
+    return this.flatRefresh();
+  }
+
+  /** Flat mode: rank s left the list. */
+  private flatRemove(s: i32): void {
+    const n = this.n - 1;
+    memory.copy(this.fdest(s), this.fdest(s + 1), <usize>(n - s) << alignof<usize>());
+    memory.copy(this.fweight(s), this.fweight(s + 1), <usize>(n - s) << 2);
+    store<u32>(this.fkey(n), 0xFFFFFFFF);
+    this.n = n;
+    for (let r = s; r < n; r++) changetype<Dest>(load<usize>(this.fdest(r))).heapPos = r;
+    // Fewer weights: L and every key can only shrink, so this cannot fail.
+    this.flatRefresh();
+  }
+
+  /** Flat mode: a key does not fit; d is in the service whose list rebuilds the tree. */
+  private flatGiveUp(d: Dest): void {
+    const svc = serviceOf(d);
+    if (svc !== null) this.toTree(svc);
   }
 
   /** Forget every member (scheduler replaced or service deleted). */
   clear(): void {
-    for (let s = 0; s < this.n; s++) changetype<Dest>(load<usize>(this.destAt(s))).heapPos = -1;
+    if (this.flat != 0) {
+      for (let s = 0; s < this.n; s++) changetype<Dest>(load<usize>(this.fdest(s))).heapPos = -1;
+      this.flat = 0;
+    } else {
+      for (let s = 0; s < this.n; s++) changetype<Dest>(load<usize>(this.destAt(s))).heapPos = -1;
+    }
     this.n = 0;
     const cap = this.cap;
     for (let j = 1; j < 2 * cap; j++) store<i32>(this.node(j), cap);
@@ -191,6 +356,18 @@ const MIN_CAP: i32 = 4;
   /** d's load, weight or flags changed (or it was just linked): restore the order. */
   update(d: Dest): void {
     let s = d.heapPos;
+    if (this.flat != 0) {
+      if (s < 0) {
+        if (!this.flatInsert(d)) this.flatGiveUp(d);
+      } else if (this.kind == ORDER_WLC && d.weight != load<i32>(this.fweight(s))) {
+        store<i32>(this.fweight(s), d.weight);
+        if (!this.flatRefresh()) this.flatGiveUp(d);
+      } else {
+        store<i32>(this.fweight(s), d.weight);
+        if (!this.flatSet(s, d)) this.flatGiveUp(d);
+      }
+      return;
+    }
     if (!this.eligible(d)) {
       if (s >= 0) this.removeAt(s);
       return;
@@ -215,7 +392,9 @@ const MIN_CAP: i32 = 4;
    */
   @inline raisedTop(d: Dest): void {
     const k = this.kind;
-    if (d.overloaded) {
+    if (this.flat != 0) {
+      if (!this.flatSet(d.heapPos, d)) this.flatGiveUp(d);
+    } else if (d.overloaded) {
       this.update(d);
     } else if (k == ORDER_LC || k == ORDER_WLC) {
       const s = load<i32>(this.node(1));
@@ -227,7 +406,14 @@ const MIN_CAP: i32 = 4;
 
   /** d left the service. */
   remove(d: Dest): void {
-    if (d.heapPos >= 0) this.removeAt(d.heapPos);
+    const s = d.heapPos;
+    if (s < 0) return;
+    if (this.flat != 0) {
+      d.heapPos = -1;
+      this.flatRemove(s);
+      return;
+    }
+    this.removeAt(s);
   }
 
   /** Slot s empties; the last slot's dest moves into it so the slots stay dense. */
@@ -350,3 +536,87 @@ function replayNq(h: LoadHeap, s: i32): void { replayK(h, s, ORDER_NQ); }
 
 function climbTopLc(h: LoadHeap, s: i32): void { climbTopK(h, s, ORDER_LC); }
 function climbTopWlc(h: LoadHeap, s: i32): void { climbTopK(h, s, ORDER_WLC); }
+
+/**
+ * Flat mode's pick: the smallest K over the keys (whole vectors; padding is
+ * 0xFFFFFFFF), four accumulators so the minimums do not wait on each other.
+ * Its low byte is the rank; 0xFFFFFFFF means no dest is eligible.
+ */
+@inline function flatTop(h: LoadHeap): Dest | null {
+  const t = h.tie();
+  if (load<u32>(t, 4) == 0) {
+    const words = (h.cap + 63) >> 6;
+    for (let i = 0; i < words; i++) {
+      const b = load<u64>(t + 8 + (<usize>i << 3));
+      if (b != 0) return changetype<Dest>(load<usize>(h.fdest((i << 6) + <i32>ctz(b))));
+    }
+  }
+  return flatScan(h);
+}
+
+/**
+ * The tie set of flat mode: the ranks whose key equals tmin, the least key
+ * of an eligible dest, so the pick is the lowest rank in it (a bit scan). A
+ * key change keeps it exact in O(1) (flatTouch); when it empties (every
+ * dest at the least load took one more) or something rewrote every key
+ * (dirty), the next pick rescans.
+ */
+@inline function flatTouch(h: LoadHeap, s: i32, key: u32): void {
+  const t = h.tie();
+  if (load<u32>(t, 4) != 0) return;
+  const m = load<u32>(t);
+  const wp = t + 8 + (<usize>(s >> 6) << 3);
+  const bit: u64 = <u64>1 << <u64>(s & 63);
+  if (key == m) {
+    store<u64>(wp, load<u64>(wp) | bit);
+  } else if (key > m) {
+    store<u64>(wp, load<u64>(wp) & ~bit);
+  } else {
+    store<u32>(t, key);
+    // At most 4 words: stores, not a memory.fill (a runtime call in V8).
+    for (let i = 0, words = (h.cap + 63) >> 6; i < words; i++) store<u64>(t + 8 + (<usize>i << 3), 0);
+    store<u64>(wp, bit);
+  }
+}
+
+/**
+ * Flat mode's rescan: the least key over all ranks, then the tie set of the
+ * ranks holding it; returns the first of them.
+ */
+function flatScan(h: LoadHeap): Dest | null {
+  const p = h.items;
+  const end = p + (<usize>((h.n + 3) >> 2) << 4);
+  let m0 = i32x4.splat(-1);
+  let m1 = m0;
+  let m2 = m0;
+  let m3 = m0;
+  let q = p;
+  for (; q + 64 <= end; q += 64) {
+    m0 = i32x4.min_u(m0, v128.load(q));
+    m1 = i32x4.min_u(m1, v128.load(q, 16));
+    m2 = i32x4.min_u(m2, v128.load(q, 32));
+    m3 = i32x4.min_u(m3, v128.load(q, 48));
+  }
+  for (; q < end; q += 16) m0 = i32x4.min_u(m0, v128.load(q));
+  m0 = i32x4.min_u(i32x4.min_u(m0, m1), i32x4.min_u(m2, m3));
+  m0 = i32x4.min_u(m0, v128.shuffle<i32>(m0, m0, 2, 3, 0, 1));
+  m0 = i32x4.min_u(m0, v128.shuffle<i32>(m0, m0, 1, 0, 3, 2));
+  const k = <u32>i32x4.extract_lane(m0, 0);
+  if (k == 0xFFFFFFFF) return null;
+  // The tie set: one bit per rank whose key (K without its rank byte) is k's.
+  const t = h.tie();
+  for (let i = 0, words = (h.cap + 63) >> 6; i < words; i++) store<u64>(t + 8 + (<usize>i << 3), 0);
+  const hi = i32x4.splat(<i32>(k & 0xFFFFFF00));
+  const mask = i32x4.splat(<i32>0xFFFFFF00);
+  let r = 0;
+  for (q = p; q < end; q += 16, r += 4) {
+    const bits = <u64>i32x4.bitmask(i32x4.eq(v128.and(v128.load(q), mask), hi));
+    if (bits != 0) {
+      const wp = t + 8 + (<usize>(r >> 6) << 3);
+      store<u64>(wp, load<u64>(wp) | (bits << <u64>(r & 63)));
+    }
+  }
+  store<u32>(t, k >> 8);
+  store<u32>(t, 0, 4);
+  return changetype<Dest>(load<usize>(h.fdest(<i32>(k & 255))));
+}

@@ -6,7 +6,7 @@ import type { SchedulerName } from '../../sdk/src/index.js';
 import { counters } from '../../sdk/src/core/abi.gen.js';
 import { tcp80, flowFrom } from '../helpers.js';
 
-export const addr = (n: number) => `198.18.1.${n}`;
+export const addr = (n: number) => `198.18.${1 + (n >> 8)}.${n & 255}`;
 
 export interface DestDef {
   n: number;

@@ -135,6 +135,13 @@ describe('heap-backed least-load schedulers = the IPVS scan', () => {
         { numRuns: 25, seed: 0xcafe + sched.length, endOnFailure: true });
     });
 
+    // lc and wlc keep services of up to 256 dests in flat mode (one key per dest,
+    // a SIMD minimum): growing past it moves to the tree, and -E rebuilds.
+    it(`${sched}: 300 dests, past the flat limit and back below it`, async () => {
+      await fc.assert(fc.asyncProperty(fc.array(opArb(300, [1, 2, 4, 6, 1]), { minLength: 100, maxLength: 250 }), (ops) => runDifferential(sched, 300, 300, ops)),
+        { numRuns: 4, seed: 0xf1a7 + sched.length, endOnFailure: true });
+    });
+
     // Every check is a pick that counts its connection in the core; ends come back.
     it(`${sched}: counting picks, up to 7 dests, random sequences with connection ends`, async () => {
       await fc.assert(fc.asyncProperty(fc.array(opArb(7, [3, 2, 1, 2, 1, 6]), { maxLength: 80 }), (ops) => runDifferential(sched, 7, 0, ops, true)),
