@@ -81,7 +81,8 @@ interface Peer {
   buf: Buffer;
 }
 
-interface Known { digest: string; abs: number; fromPeer: boolean; e: SyncEntry }
+/** What was last sent or imported for one local entry (by the core's id). */
+interface Known { abs: number; fromPeer: boolean; e: SyncEntry; gen: number; key: string | null }
 
 export class ConnSync {
   readonly stats: SyncStats = {
@@ -91,7 +92,10 @@ export class ConnSync {
   private server: Server | null = null;
   private readonly peers = new Set<Peer>();
   private readonly dialing = new Map<string, Peer | null>();
-  private readonly known = new Map<string, Known>();
+  private readonly known = new Map<number, Known>();
+  /** Keys of the entries this director's own traffic made or changed last. */
+  private readonly owned = new Set<string>();
+  private gen = 0;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private readyResolve: (() => void) | null = null;
@@ -112,7 +116,20 @@ export class ConnSync {
       }).catch((e: NodeJS.ErrnoException) => { throw new Error(`--sync-listen ${this.o.listen!.host}:${this.o.listen!.port}: ${e.code ?? e.message}`); });
     }
     for (const p of this.o.peers) this.dial(p);
-    this.timer = setInterval(() => this.scan(), this.o.interval ?? 200);
+    this.schedule(this.o.interval ?? 200);
+  }
+
+  /**
+   * The next scan: `interval` after this one, or 4 times as long as this one
+   * took (a big table is scanned at most a fifth of the time).
+   */
+  private schedule(ms: number): void {
+    if (this.closed) return;
+    this.timer = setTimeout(() => {
+      const t = performance.now();
+      this.scan();
+      this.schedule(Math.max(this.o.interval ?? 200, 4 * (performance.now() - t)));
+    }, ms);
     this.timer.unref();
   }
 
@@ -204,15 +221,14 @@ export class ConnSync {
       const key = entryKey(e);
       // An entry this director's own traffic made or changed is its own: a
       // peer's copy (a snapshot echoing it back, an older change) is older.
-      const mine = this.known.get(key);
-      if (mine !== undefined && !mine.fromPeer) { this.stats.keptLocal++; continue; }
+      if (this.owned.has(key)) { this.stats.keptLocal++; continue; }
       const r = importEntry(this.o.director, e, now);
       if (r.outcome === 'imported') {
         this.stats.entriesImported++;
-        this.known.set(key, { digest: digest(e), abs: now + e.expires, fromPeer: true, e });
+        this.known.set(r.id, { abs: now + e.expires, fromPeer: true, e, gen: this.gen, key: null });
       } else if (r.outcome === 'removed' || r.outcome === 'no-entry') {
+        // Its id leaves `known` at the next scan, silently (it was a peer's).
         if (r.outcome === 'removed') this.stats.entriesRemoved++;
-        this.known.delete(key);
       } else {
         this.stats.importRefused++;
       }
@@ -242,36 +258,43 @@ export class ConnSync {
   }
 
   private sendSnapshot(peer: Peer): void {
+    // Changes so far go to the other peers first, and every entry is then known:
+    // the next scan does not send this snapshot's entries again.
     const all: SyncEntry[] = [];
-    for (const page of syncPages(this.o.director)) for (const { e } of page) all.push(e);
+    this.scan(all);
     this.sendBatches(peer, all);
     this.send(peer, KIND_SNAPSHOT_END, Buffer.alloc(0));
     peer.live = true;
   }
 
-  /** One pass over the table: what changed since the last pass goes to every live peer. */
-  scan(): void {
+  /** One pass over the table: what changed since the last pass goes to every live peer (`all`: gets every entry). */
+  scan(all?: SyncEntry[]): void {
     const now = this.o.director.now();
     const out: SyncEntry[] = [];
-    const seen = new Set<string>();
+    const gen = ++this.gen;
     for (const page of syncPages(this.o.director, now)) {
-      for (const { e } of page) {
-        const key = entryKey(e);
-        seen.add(key);
-        const k = this.known.get(key);
+      for (const { id, e } of page) {
+        all?.push(e);
+        const k = this.known.get(id);
         const abs = now + e.expires;
-        const dg = digest(e);
-        if (k === undefined || k.digest !== dg || abs > k.abs + Math.max(2, Math.floor(e.expires / 4))) {
-          this.known.set(key, { digest: dg, abs, fromPeer: false, e });
+        if (k === undefined || changed(k.e, e) || abs > k.abs + Math.max(2, Math.floor(e.expires / 4))) {
+          const key = k?.key ?? entryKey(e);
+          this.known.set(id, { abs, fromPeer: false, e, gen, key });
+          this.owned.add(key);
           out.push(e);
+        } else {
+          k.gen = gen;
         }
       }
     }
-    for (const [key, k] of this.known) {
-      if (seen.has(key)) continue;
-      this.known.delete(key);
+    for (const [id, k] of this.known) {
+      if (k.gen === gen) continue;
+      this.known.delete(id);
       // An entry a peer sent ends when its owner says so: it may still live there.
-      if (!k.fromPeer) out.push({ ...k.e, expires: 0 });
+      if (!k.fromPeer) {
+        this.owned.delete(k.key!);
+        out.push({ ...k.e, expires: 0 });
+      }
     }
     if (out.length === 0) return;
     for (const p of this.peers) if (p.live && !p.sock.destroyed) this.sendBatches(p, out);
@@ -279,14 +302,16 @@ export class ConnSync {
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) clearTimeout(this.timer);
     for (const p of this.peers) p.sock.destroy();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
   }
 }
 
-function digest(e: SyncEntry): string {
-  return `${e.state}/${e.daddr.join('.')}:${e.dport}`;
+/** State or real server changed (what a peer must hear about at once). */
+function changed(a: SyncEntry, b: SyncEntry): boolean {
+  return a.state !== b.state || a.dport !== b.dport || a.daddr[0] !== b.daddr[0] || a.daddr[1] !== b.daddr[1]
+    || a.daddr[2] !== b.daddr[2] || a.daddr[3] !== b.daddr[3];
 }
 
 /** wasmvsd's sync options, as given. */

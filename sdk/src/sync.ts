@@ -49,17 +49,20 @@ export function* syncPages(director: Director, now?: number): Generator<{ id: nu
     const page: { id: number; e: SyncEntry }[] = [];
     for (let i = 0; i < n; i++) {
       const p = core.listAddr(i, L.CONN_RECORD_SIZE);
-      const w = (o: number) => [0, 4, 8, 12].map((k) => dv.getUint32(p + o + k, true));
+      const af = dv.getUint8(p + L.CONN_AF) === 6 ? 6 : 4;
+      const daf = dv.getUint8(p + L.CONN_DAF) === 6 ? 6 : 4;
+      const w = (o: number, v6: boolean) => (v6
+        ? [dv.getUint32(p + o, true), dv.getUint32(p + o + 4, true), dv.getUint32(p + o + 8, true), dv.getUint32(p + o + 12, true)]
+        : [dv.getUint32(p + o, true), 0, 0, 0]);
       page.push({
         id: dv.getUint32(p + L.CONN_ID, true),
         e: {
-          af: dv.getUint8(p + L.CONN_AF) === 6 ? 6 : 4, proto: dv.getUint8(p + L.CONN_PROTO),
-          state: dv.getUint8(p + L.CONN_STATE), daf: dv.getUint8(p + L.CONN_DAF) === 6 ? 6 : 4,
+          af, proto: dv.getUint8(p + L.CONN_PROTO), state: dv.getUint8(p + L.CONN_STATE), daf,
           template: (dv.getUint32(p + L.CONN_FLAGS, true) & L.CONN_F_TEMPLATE) !== 0,
           expires: dv.getUint32(p + L.CONN_EXPIRES, true),
           cport: dv.getUint16(p + L.CONN_CPORT, true), vport: dv.getUint16(p + L.CONN_VPORT, true),
           dport: dv.getUint16(p + L.CONN_DPORT, true),
-          caddr: w(L.CONN_CADDR), vaddr: w(L.CONN_VADDR), daddr: w(L.CONN_DADDR),
+          caddr: w(L.CONN_CADDR, af === 6), vaddr: w(L.CONN_VADDR, af === 6), daddr: w(L.CONN_DADDR, daf === 6),
         },
       });
     }
