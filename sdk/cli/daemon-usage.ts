@@ -12,7 +12,7 @@ export const DAEMON_OPTIONS: readonly DaemonOption[] = [
   { name: '--store', arg: 'etcd://HOST:PORT/PREFIX', modes: 'both', help: 'keep the configuration in etcd, shared by every director on PREFIX; the state file keeps the last applied copy (docs/many-directors.md)' },
   { name: '--name', arg: 'NAME', modes: 'both', help: "this director's name in the etcd membership (default the host name, plus the socket when --socket is given)" },
   { name: '--sync-listen', arg: 'HOST:PORT', modes: 'both', help: 'accept connection sync from peer directors on HOST:PORT (TCP; docs/many-directors.md)' },
-  { name: '--sync-peers', arg: 'HOST:PORT,…', modes: 'both', help: 'peer directors to sync connection entries with; a peer\'s snapshot is imported before this director is ready' },
+  { name: '--sync-peers', arg: 'HOST:PORT,…|etcd', modes: 'both', help: 'peer directors to sync connection entries with (etcd: the directors of --store); a peer\'s snapshot is imported before this director is ready' },
   { name: '--sync-key', arg: 'FILE', modes: 'both', help: 'the key shared by the directors (at least 16 bytes): every sync batch carries its HMAC-SHA256' },
   { name: '--sync-wait', arg: 'S', modes: 'both', help: "at start, how long to wait for a peer's snapshot before serving without one (default 10)" },
   { name: '--conn-tab-bits', arg: 'N', modes: 'both', help: 'connection table hash size 2^N, 8..20 (default 12, as IPVS)' },

@@ -11,6 +11,7 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Director } from '../src/director.js';
+import type { EtcdPeers } from './wasmvsd-sync-etcd.js';
 import { syncPages, importEntry, encodeEntries, decodeEntries, entryKey, entrySize, type SyncEntry } from '../src/sync.js';
 
 export const KIND_HELLO = 0;
@@ -92,6 +93,7 @@ export class ConnSync {
   private server: Server | null = null;
   private readonly peers = new Set<Peer>();
   private readonly dialing = new Map<string, Peer | null>();
+  private readonly wanted = new Set<string>();
   private readonly known = new Map<number, Known>();
   /** Keys of the entries this director's own traffic made or changed last. */
   private readonly owned = new Set<string>();
@@ -115,7 +117,7 @@ export class ConnSync {
         srv.listen(this.o.listen!.port, this.o.listen!.host, () => { srv.off('error', rej); res(); });
       }).catch((e: NodeJS.ErrnoException) => { throw new Error(`--sync-listen ${this.o.listen!.host}:${this.o.listen!.port}: ${e.code ?? e.message}`); });
     }
-    for (const p of this.o.peers) this.dial(p);
+    for (const p of this.o.peers) this.addPeer(p);
     this.schedule(this.o.interval ?? 200);
   }
 
@@ -146,9 +148,21 @@ export class ConnSync {
     return got;
   }
 
+  /** Dial a peer (again) until dropPeer: from the etcd membership. */
+  addPeer(hp: HostPort): void {
+    const label = `${hp.host}:${hp.port}`;
+    this.wanted.add(label);
+    this.dial(hp);
+  }
+
+  /** Stop redialling a peer that left (its open connection ends with it). */
+  dropPeer(hp: HostPort): void {
+    this.wanted.delete(`${hp.host}:${hp.port}`);
+  }
+
   private dial(hp: HostPort): void {
     const label = `${hp.host}:${hp.port}`;
-    if (this.closed || this.dialing.get(label)) return;
+    if (this.closed || this.dialing.get(label) || !this.wanted.has(label)) return;
     const s = connect(hp.port, hp.host);
     const peer = this.attach(s, label);
     this.dialing.set(label, peer);
@@ -300,8 +314,14 @@ export class ConnSync {
     for (const p of this.peers) if (p.live && !p.sock.destroyed) this.sendBatches(p, out);
   }
 
+  private readonly closers: (() => Promise<void>)[] = [];
+
+  /** Run `f` at close (the etcd registration). */
+  onClose(f: () => Promise<void>): void { this.closers.push(f); }
+
   async close(): Promise<void> {
     this.closed = true;
+    for (const f of this.closers) await f();
     if (this.timer) clearTimeout(this.timer);
     for (const p of this.peers) p.sock.destroy();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
@@ -333,7 +353,7 @@ export function takeSyncOption(out: SyncArgs, name: string, v: string | undefine
  * Start the sync channel the options describe and wait for a peer's snapshot
  * (up to --sync-wait seconds, default 10) before the daemon reports ready.
  */
-export async function startSync(a: SyncArgs, director: Director, name: string, log: (m: string) => void): Promise<ConnSync | null> {
+export async function startSync(a: SyncArgs, director: Director, name: string, log: (m: string) => void, store?: string): Promise<ConnSync | null> {
   if (!a.listen && !a.peers && !a.keyFile && !a.wait) return null;
   if (!a.keyFile) throw new Error('--sync-listen/--sync-peers need --sync-key FILE (the key shared by the directors)');
   if (!a.listen && !a.peers) throw new Error('--sync-key needs --sync-listen HOST:PORT and/or --sync-peers HOST:PORT[,HOST:PORT…]');
@@ -343,8 +363,20 @@ export async function startSync(a: SyncArgs, director: Director, name: string, l
     throw new Error(`--sync-key ${a.keyFile}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   }
   if (a.wait !== undefined && !/^\d+$/.test(a.wait)) throw new Error(`invalid --sync-wait ${a.wait} (seconds)`);
-  const peers = (a.peers ?? '').split(',').filter((s) => s !== '').map((s) => parseHostPort(s, '--sync-peers'));
-  const sync = new ConnSync({ director, key, name, log, peers, listen: a.listen ? parseHostPort(a.listen, '--sync-listen') : undefined });
+  let fromEtcd: EtcdPeers | null = null;
+  let sync: ConnSync | null = null;
+  let peers: HostPort[];
+  if (a.peers === 'etcd') {
+    if (!store) throw new Error('--sync-peers etcd: the peers come from the --store etcd://… membership; there is no --store');
+    if (!a.listen) throw new Error('--sync-peers etcd needs --sync-listen HOST:PORT (the address the others are told)');
+    const { etcdPeers } = await import('./wasmvsd-sync-etcd.js');
+    fromEtcd = await etcdPeers(store, name, a.listen, () => sync, log);
+    peers = fromEtcd.initial;
+  } else {
+    peers = (a.peers ?? '').split(',').filter((s) => s !== '').map((s) => parseHostPort(s, '--sync-peers'));
+  }
+  sync = new ConnSync({ director, key, name, log, peers, listen: a.listen ? parseHostPort(a.listen, '--sync-listen') : undefined });
+  if (fromEtcd) sync.onClose(() => fromEtcd!.close());
   await sync.start();
   const waitS = a.wait === undefined ? 10 : Number(a.wait);
   if (peers.length) {

@@ -189,7 +189,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     setRevision: (rev) => { etcdRevision = rev; }, markDirty: () => store.markDirty(), log,
   }) : null;
   // With --sync-*: a peer's connection snapshot is imported before the daemon is ready.
-  const sync = await startSync(args.sync ?? {}, director, args.name ?? defaultName(args.socket), log);
+  const sync = await startSync(args.sync ?? {}, director, args.name ?? defaultName(args.socket), log, args.store);
   const server = await listenControl(sock, handler, hooks);
   try {
     await dp.start(director);
