@@ -210,7 +210,7 @@ export class ConnSync {
       if (peer.peerNonce !== null || f.length < HEAD + 16) { this.refuse(peer, 'unexpected hello'); return; }
       peer.peerNonce = Buffer.from(f.subarray(HEAD, HEAD + 16));
       peer.label = `${f.subarray(HEAD + 16).toString('utf8') || '?'} (${peer.label})`;
-      this.sendSnapshot(peer);
+      void this.sendSnapshot(peer);
       return;
     }
     if (peer.peerNonce === null) { this.refuse(peer, 'no hello'); return; }
@@ -232,10 +232,9 @@ export class ConnSync {
     this.stats.batchesReceived++;
     const now = this.o.director.now();
     for (const e of list) {
-      const key = entryKey(e);
       // An entry this director's own traffic made or changed is its own: a
       // peer's copy (a snapshot echoing it back, an older change) is older.
-      if (this.owned.has(key)) { this.stats.keptLocal++; continue; }
+      if (this.owned.size !== 0 && this.owned.has(entryKey(e))) { this.stats.keptLocal++; continue; }
       const r = importEntry(this.o.director, e, now);
       if (r.outcome === 'imported') {
         this.stats.entriesImported++;
@@ -271,35 +270,59 @@ export class ConnSync {
     }
   }
 
-  private sendSnapshot(peer: Peer): void {
-    // Changes so far go to the other peers first, and every entry is then known:
-    // the next scan does not send this snapshot's entries again.
-    const all: SyncEntry[] = [];
-    this.scan(all);
-    this.sendBatches(peer, all);
-    this.send(peer, KIND_SNAPSHOT_END, Buffer.alloc(0));
+  /**
+   * The whole table to a peer that just connected, a page (about 1,000
+   * entries) at a time, letting I/O run between pages so the peer imports
+   * while this side still lists. The peer is live from the start: a change
+   * a scan finds meanwhile goes to it too (never older than its page).
+   */
+  private async sendSnapshot(peer: Peer): Promise<void> {
     peer.live = true;
+    const now = this.o.director.now();
+    const others: SyncEntry[] = [];
+    let batch: SyncEntry[] = [];
+    let bytes = 0;
+    for (const page of syncPages(this.o.director, now)) {
+      if (peer.sock.destroyed) return;
+      for (const { id, e } of page) {
+        this.note(id, e, now, this.gen, others);
+        batch.push(e);
+        bytes += entrySize(e);
+      }
+      if (bytes >= BATCH_BYTES / 2) {
+        this.sendBatches(peer, batch);
+        batch = []; bytes = 0;
+        await new Promise((r) => setImmediate(r));
+      }
+    }
+    if (peer.sock.destroyed) return;
+    this.sendBatches(peer, batch);
+    this.send(peer, KIND_SNAPSHOT_END, Buffer.alloc(0));
+    // What changed since the last scan also goes to the other peers.
+    if (others.length) for (const p of this.peers) if (p !== peer && p.live && !p.sock.destroyed) this.sendBatches(p, others);
   }
 
-  /** One pass over the table: what changed since the last pass goes to every live peer (`all`: gets every entry). */
-  scan(all?: SyncEntry[]): void {
+  /** Record entry `id` as seen; push it to `out` when it is new, changed or refreshed. */
+  private note(id: number, e: SyncEntry, now: number, gen: number, out: SyncEntry[]): void {
+    const k = this.known.get(id);
+    const abs = now + e.expires;
+    if (k === undefined || changed(k.e, e) || abs > k.abs + Math.max(2, Math.floor(e.expires / 4))) {
+      const key = k?.key ?? entryKey(e);
+      this.known.set(id, { abs, fromPeer: false, e, gen, key });
+      this.owned.add(key);
+      out.push(e);
+    } else {
+      k.gen = gen;
+    }
+  }
+
+  /** One pass over the table: what changed since the last pass goes to every live peer. */
+  scan(): void {
     const now = this.o.director.now();
     const out: SyncEntry[] = [];
     const gen = ++this.gen;
     for (const page of syncPages(this.o.director, now)) {
-      for (const { id, e } of page) {
-        all?.push(e);
-        const k = this.known.get(id);
-        const abs = now + e.expires;
-        if (k === undefined || changed(k.e, e) || abs > k.abs + Math.max(2, Math.floor(e.expires / 4))) {
-          const key = k?.key ?? entryKey(e);
-          this.known.set(id, { abs, fromPeer: false, e, gen, key });
-          this.owned.add(key);
-          out.push(e);
-        } else {
-          k.gen = gen;
-        }
-      }
+      for (const { id, e } of page) this.note(id, e, now, gen, out);
     }
     for (const [id, k] of this.known) {
       if (k.gen === gen) continue;

@@ -31,7 +31,10 @@ export type ImportOutcome = 'imported' | 'removed' | 'no-service' | 'no-dest' | 
 
 /** Stable identity of an entry across directors (its lookup key). */
 export function entryKey(e: SyncEntry): string {
-  return `${e.template ? 'T' : 'C'}${e.af}/${e.proto}/${e.caddr.join('.')}:${e.cport}/${e.vaddr.join('.')}:${e.vport}`;
+  const c = e.caddr, v = e.vaddr;
+  return e.af === 4
+    ? `${e.template ? 'T' : 'C'}${e.proto}/${c[0]}:${e.cport}/${v[0]}:${e.vport}`
+    : `${e.template ? 't' : 'c'}${e.proto}/${c[0]}.${c[1]}.${c[2]}.${c[3]}:${e.cport}/${v[0]}.${v[1]}.${v[2]}.${v[3]}:${e.vport}`;
 }
 
 /**
