@@ -310,6 +310,26 @@ const FLAT_KEY_MAX: u64 = 0xFFFFFE;
     return true;
   }
 
+  /**
+   * Flat mode, raisedTop: d was the pick, so its rank is in the tie set (the
+   * pick left it clean) and its key only grew: its bit goes, nothing else moves.
+   */
+  @inline private flatRaised(d: Dest): void {
+    const s = d.heapPos;
+    let key: u32 = 0xFFFFFFFF;
+    if (!d.overloaded) {
+      const v = <u64>d.overhead() * <u64>load<u32>(this.fmul(s));
+      if (v > FLAT_KEY_MAX) {
+        this.flatGiveUp(d);
+        return;
+      }
+      key = (<u32>v << 8) | <u32>s;
+    }
+    store<u32>(this.fkey(s), key);
+    const wp = this.tie() + 8 + (<usize>(s >> 6) << 3);
+    store<u64>(wp, load<u64>(wp) & ~(<u64>1 << <u64>(s & 63)));
+  }
+
   /** Flat mode: d (not a member) was linked at the head of the list. */
   private flatInsert(d: Dest): bool {
     const n = this.n;
@@ -393,7 +413,7 @@ const FLAT_KEY_MAX: u64 = 0xFFFFFE;
   @inline raisedTop(d: Dest): void {
     const k = this.kind;
     if (this.flat != 0) {
-      if (!this.flatSet(d.heapPos, d)) this.flatGiveUp(d);
+      this.flatRaised(d);
     } else if (d.overloaded) {
       this.update(d);
     } else if (k == ORDER_LC || k == ORDER_WLC) {
