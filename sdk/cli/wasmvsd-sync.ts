@@ -98,6 +98,7 @@ export class ConnSync {
   /** Keys of the entries this director's own traffic made or changed last. */
   private readonly owned = new Set<string>();
   private gen = 0;
+  private snapshots = 0;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private readyResolve: (() => void) | null = null;
@@ -129,7 +130,8 @@ export class ConnSync {
     if (this.closed) return;
     this.timer = setTimeout(() => {
       const t = performance.now();
-      this.scan();
+      // Not while a snapshot is going out: the scan after it finds what changed meanwhile.
+      if (this.snapshots === 0) this.scan();
       this.schedule(Math.max(this.o.interval ?? 200, 4 * (performance.now() - t)));
     }, ms);
     this.timer.unref();
@@ -277,6 +279,11 @@ export class ConnSync {
    * a scan finds meanwhile goes to it too (never older than its page).
    */
   private async sendSnapshot(peer: Peer): Promise<void> {
+    this.snapshots++;
+    try { await this.streamSnapshot(peer); } finally { this.snapshots--; }
+  }
+
+  private async streamSnapshot(peer: Peer): Promise<void> {
     peer.live = true;
     const now = this.o.director.now();
     const others: SyncEntry[] = [];
