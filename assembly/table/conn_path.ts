@@ -9,7 +9,7 @@ import { writeDecision, writeDecisionFail, writeDecisionSrc } from "../abi/recor
 import { Flow } from "../sched/flow";
 import { Dest } from "./dest";
 import { Service } from "./service";
-import { services, lookupService, resolveBatch } from "./services";
+import { services, lookupService, resolveBatch, resolvedFlow } from "./services";
 import { resolveConns } from "./conn_lookup";
 import { insertMarksStart, insertMarksStop, insertMarked, removalCount } from "./conn_hash";
 import * as M from "./conn_mem";
@@ -168,12 +168,12 @@ export const RESOLVE_CHUNK: u32 = 64;
 /** Resolve the service of flow records start..start+n-1 into hints; lookupSvc uses them until endResolved(). */
 export function resolveServices(start: u32, n: u32): void {
   const h = hints + <usize>start * 4;
-  resolveBatch(ioBase() + REGION_FLOWS + <usize>start * FLOW_SIZE, n, h);
-  // The first dest of each (the one an rr, wrr or single-dest service picks
-  // most), with no branch on the loaded data.
+  const m = resolveBatch(ioBase() + REGION_FLOWS + <usize>start * FLOW_SIZE, n, h);
+  // The first dest of each listed flow (the one an rr, wrr or single-dest
+  // service picks most), with no branch on the loaded data.
   let acc: u32 = 0;
-  for (let k: u32 = 0; k < n; k++) {
-    const s = changetype<Service>(load<usize>(h + <usize>k * 4));
+  for (let j: u32 = 0; j < m; j++) {
+    const s = changetype<Service>(load<usize>(h + <usize>resolvedFlow(j) * 4));
     const d = changetype<usize>(s) != 0 && s.dlen > 0 ? load<usize>(s.dptr) : 0;
     acc += load<u32>(d);
   }

@@ -23,19 +23,22 @@ export function scheduleBatch(n: u32, now: u32): i32 {
   runClocks(now);
   if (trackConns) resolveConnBatch(n);
   let ok = 0;
-  for (let i: u32 = 0; i < n; i++) {
+  for (let c: u32 = 0; c < n; c += RESOLVE_CHUNK) {
     // Services resolved a chunk ahead (table/conn_path.ts).
-    if (i % RESOLVE_CHUNK == 0) resolveServices(i, min(RESOLVE_CHUNK, n - i));
-    // A record with no valid family fails before anything is copied (both paths
-    // below would refuse it first too, with the same status and counter).
-    const af = flowFamily(i);
-    if (af != 4 && af != 6) {
-      refuseFlow(i);
-      continue;
+    const end = min(c + RESOLVE_CHUNK, n);
+    resolveServices(c, end - c);
+    for (let i = c; i < end; i++) {
+      // A record with no valid family fails before anything is copied (both paths
+      // below would refuse it first too, with the same status and counter).
+      const af = flowFamily(i);
+      if (af != 4 && af != 6) {
+        refuseFlow(i);
+        continue;
+      }
+      readFlow(i, flow);
+      flow.now = now;
+      if ((trackConns ? packetIn(i, flow, now) : pickOnly(i, flow)) >= 0) ok++;
     }
-    readFlow(i, flow);
-    flow.now = now;
-    if ((trackConns ? packetIn(i, flow, now) : pickOnly(i, flow)) >= 0) ok++;
   }
   endResolved();
   if (trackConns) endResolvedConns();

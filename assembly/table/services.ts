@@ -15,7 +15,7 @@ import { Service } from "./service";
 import { Slots } from "./slots";
 import { alloc, free } from "./alloc";
 import { fmix32, mixIn } from "./hash";
-import { PROTO_TCP, FLOW_SIZE, FLOW_AF, FLOW_PROTO, FLOW_FWMARK, FLOW_VADDR, FLOW_VPORT } from "../abi/layout";
+import { MAX_BATCH, PROTO_TCP, FLOW_SIZE, FLOW_AF, FLOW_PROTO, FLOW_FWMARK, FLOW_VADDR, FLOW_VPORT } from "../abi/layout";
 import { estimatorAdd, estimatorRemove } from "../stats/estimator";
 
 export const services = new Slots<Service>();
@@ -230,38 +230,52 @@ export function serviceCount(): i32 {
 
 /** Sink for resolveBatch's first pass, so the optimiser keeps its loads. */
 let touched: u32 = 0;
+/** Flows of a resolveBatch call that have a valid family (indexes into the batch). */
+const resolvePending = memory.data(<i32>MAX_BATCH * 4, 16);
 
 /**
  * lookupService for flow records 0..n-1 at `flows`: out[k] = the service's
  * address or 0, exactly what lookupService answers for record k (a record
- * whose family is not 4 or 6 gets 0). Two passes so the cache misses of many
+ * whose family is not 4 or 6 is skipped and its entry left unwritten: callers
+ * refuse it first). Two passes so the cache misses of many
  * flows overlap (shared/baselines/memmlp.c): the first hashes every key and
  * loads its index entry, the second probes and compares, when each key's
  * index line is already in cache and only the record read waits on memory.
+ * Returns how many flows had a valid family (listed for resolvedFlow).
  */
-export function resolveBatch(flows: usize, n: u32, out: usize): void {
+export function resolveBatch(flows: usize, n: u32, out: usize): u32 {
   if (keyedSize == 0 && markedSize == 0) {
     memory.fill(out, 0, <usize>n * 4);
-    return;
+    return 0;
   }
   const mask = keyedSize - 1;
   let acc: u32 = 0;
+  // Pass 1: flows with no valid family resolve to null here and are not visited
+  // again; the rest are listed, and those the second pass probes by hash get
+  // their hash and a touch of their first index entry's record.
+  let m: u32 = 0;
   for (let k: u32 = 0; k < n; k++) {
     const p = flows + <usize>k * FLOW_SIZE;
     const af = <u32>load<u8>(p + FLOW_AF);
+    // Not written: every caller refuses such a record before reading its entry.
+    if (af != 4 && af != 6) continue;
+    const o = out + <usize>k * 4;
+    store<u32>(resolvePending + <usize>m * 4, k);
+    m++;
+    // A fwmark looked up by mark (second pass) costs no hash here.
+    if ((load<u32>(p + FLOW_FWMARK) != 0 && markedCount > 0) || keyedSize == 0) continue;
     const h = keyHash(af, <u32>load<u8>(p + FLOW_PROTO), load<u32>(p + FLOW_VADDR), load<u32>(p + FLOW_VADDR + 4),
       load<u32>(p + FLOW_VADDR + 8), load<u32>(p + FLOW_VADDR + 12), <u32>load<u16>(p + FLOW_VPORT));
-    if (keyedSize != 0) {
-      // The record of the key's first index entry (usually the one it finds),
-      // both its lines, with no branch on the loaded data.
-      const r = changetype<usize>(serviceAt(load<u32>(keyed + <usize>(h & mask) * 4)));
-      acc += load<u32>(r) ^ load<u32>(r + 64);
-    }
-    store<u32>(out + <usize>k * 4, h);
+    // The record of the key's first index entry (usually the one it finds),
+    // both its lines, with no branch on the loaded data.
+    const r = changetype<usize>(serviceAt(load<u32>(keyed + <usize>(h & mask) * 4)));
+    acc += load<u32>(r) ^ load<u32>(r + 64);
+    store<u32>(o, h);
   }
   touched = acc;
   const fallback = ftpCount > 0 || port0Count > 0;
-  for (let k: u32 = 0; k < n; k++) {
+  for (let j: u32 = 0; j < m; j++) {
+    const k = load<u32>(resolvePending + <usize>j * 4);
     const p = flows + <usize>k * FLOW_SIZE;
     const o = out + <usize>k * 4;
     const af = <u32>load<u8>(p + FLOW_AF);
@@ -273,9 +287,7 @@ export function resolveBatch(flows: usize, n: u32, out: usize): void {
     const a3 = load<u32>(p + FLOW_VADDR + 12);
     const port = <u32>load<u16>(p + FLOW_VPORT);
     let s: Service | null = null;
-    if (af != 4 && af != 6) {
-      s = null;
-    } else if ((mark != 0 && markedCount > 0) || keyedSize == 0) {
+    if ((mark != 0 && markedCount > 0) || keyedSize == 0) {
       s = lookupService(af, mark, proto, a0, a1, a2, a3, port);
     } else {
       s = probeKeyed(load<u32>(o), af, proto, a0, a1, a2, a3, port);
@@ -283,4 +295,10 @@ export function resolveBatch(flows: usize, n: u32, out: usize): void {
     }
     store<usize>(o, changetype<usize>(s));
   }
+  return m;
+}
+
+/** The batch index of the j-th flow the last resolveBatch listed (j < its result). */
+@inline export function resolvedFlow(j: u32): u32 {
+  return load<u32>(resolvePending + <usize>j * 4);
 }
