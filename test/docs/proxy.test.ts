@@ -78,8 +78,13 @@ describe.skipIf(missing !== undefined)('docs/proxy.md', () => {
     expect(rules.length).toBeGreaterThanOrEqual(3);
     for (const b of rules) {
       const dir = mkdtempSync(join(project!.dir, 'cfg-'));
-      writeFileSync(join(dir, 'lb.rules'), /^-A /m.test(b.body) ? b.body : sample! + b.body);
-      const r = inNetns(`${join(project!.dir, 'node_modules/.bin/wasmvsd')} proxy --socket ./s.sock --state ./s.state --config ./lb.rules 2>log &
+      const text = /^-A /m.test(b.body) ? b.body : sample! + b.body;
+      writeFileSync(join(dir, 'lb.rules'), text);
+      // The proxy listens on its VIPs, so they are local addresses (as proxy.md's setup
+      // makes them); a gateway sample's VIP is put on lo the same way.
+      const vips = [...new Set([...text.matchAll(/^-A -[tu] (\d+\.\d+\.\d+\.\d+):\d+/gm)].map((m) => m[1]))];
+      const addVips = vips.map((v) => `ip addr add ${v}/32 dev lo\n`).join('');
+      const r = inNetns(`${addVips}${join(project!.dir, 'node_modules/.bin/wasmvsd')} proxy --socket ./s.sock --state ./s.state --config ./lb.rules 2>log &
 until grep -q 'control socket' log; do sleep 0.1; done
 kill -TERM $!; wait $! || true; cat log >&2`, dir);
       expect(r.status, r.stderr).toBe(0);
