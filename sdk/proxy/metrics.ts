@@ -123,6 +123,9 @@ export class Metrics {
     if (host === '') host = METRICS_DEFAULT_HOST;
     const server = createServer((req, res) => {
       if (req.url !== '/metrics') { res.writeHead(404).end('see /metrics\n'); return; }
+      // Each scrape starts from a fresh snapshot: a service added just before it is in
+      // the gauges as it is already in the counters.
+      this.cache = null;
       this.registry.metrics().then((text) => {
         res.writeHead(200, { 'content-type': this.registry.contentType }).end(text);
       }, (e: unknown) => res.writeHead(500).end(String(e)));
