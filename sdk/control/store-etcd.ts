@@ -27,7 +27,7 @@ const WRITE_DEADLINE_MS = 3000;
 const LEASE_TTL = 10;
 const BEAT_MS = 2000;
 /** Tries of a write that finds another director's write in its way. */
-const WRITE_TRIES = 5;
+const WRITE_TRIES = 20;
 /** How long a writer waits for its own watch to apply what it wrote before replying (ms). */
 const APPLY_WAIT_MS = 5000;
 
