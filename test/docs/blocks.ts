@@ -68,15 +68,6 @@ export const UNTAGGED_ALLOWED: { doc: string; contains: string; why: string }[] 
 /** Release-only commands (`sh release`), never run in the suite. */
 export const RELEASE_ONLY = [{ doc: 'docs/limits.md', why: 'the fuzz suites at 200000 runs each (up to 30 minutes per property)' }];
 
-/**
- * Executable blocks no test runs yet, each with why; coverage.test.ts fails on
- * any other unclaimed block and on an entry here that no longer matches.
- */
-export const NOT_RUN: { doc: string; contains: string; why: string }[] = [
-  { doc: 'docs/gateway.md', contains: 'npx wasmvsadm -a -t 198.18.42.1:8080 -r 198.18.41.2 -g',
-    why: 'the DR variant needs a topology change the prose describes (a leg on the client segment); the DR path is tested in test/packet' },
-];
-
 export interface Claim { doc: string; runner: string; what: string; select(b: Block): boolean }
 
 /** Which test runs which executable block; coverage.test.ts checks every block has exactly one. */
@@ -88,12 +79,27 @@ export const CLAIMS: Claim[] = [
   { doc: 'docs/stats.md', runner: 'samples.test.ts', what: 'the SDK example and the values its comments give', select: () => true },
   { doc: 'docs/proxy.md', runner: 'proxy.test.ts', what: 'every sh block, top to bottom, as one script', select: () => true },
   { doc: 'docs/gateway.md', runner: 'coverage.test.ts', what: 'setup commands, the same as .ci/run', select: isSetup },
-  { doc: 'docs/gateway.md', runner: 'gateway.test.ts', what: 'the worked example', select: (b) => b.body.includes('npx wasmvsd gateway') },
+  { doc: 'docs/gateway.md', runner: 'gateway.test.ts', what: 'the worked examples: NAT, DR, IPv6', select: (b) => b.body.includes('npx wasmvsd gateway') },
   { doc: 'docs/many-directors.md', runner: 'many-directors.test.ts', what: 'the etcd worked example', select: (b) => b.body.includes('etcd --name doc') },
   { doc: 'docs/many-directors.md', runner: 'many-directors-sync.test.ts', what: 'the connection sync example', select: (b) => b.body.includes('--sync-key') },
 ];
 
-/** The blocks a runner must run for a doc (it asserts it ran them all). */
+/**
+ * What keeps a doc's blocks from rotting unseen: each sh/js/ts block not
+ * claimed by exactly one test, as `doc:line: why`. Empty when every block runs.
+ */
+export function coverageProblems(blocks: Block[], claims: Claim[] = CLAIMS): string[] {
+  return blocks.filter((b) => EXECUTED.has(b.lang)).flatMap((b) => {
+    const by = claims.filter((c) => c.doc === b.doc && c.select(b));
+    return by.length === 1 ? [] : [`${b.doc}:${b.line}: ${b.lang} block claimed by ${by.map((c) => c.runner).join(', ') || 'no test'}`];
+  });
+}
+
+/**
+ * The blocks a runner must run for a doc. Every runner takes its blocks from
+ * here (coverage.test.ts checks it calls `claimed(doc, runner)`) and asserts
+ * it ran each of them.
+ */
 export function claimed(doc: string, runner: string): Block[] {
   const mine = CLAIMS.filter((c) => c.doc === doc && c.runner === runner);
   return executable(doc).filter((b) => mine.some((c) => c.select(b)));

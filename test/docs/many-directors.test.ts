@@ -4,12 +4,9 @@
 // recovery — run as written with `bash -e` from the repository root.
 import { describe, it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { claimed, ROOT } from './blocks.js';
 
-const ROOT = join(import.meta.dirname, '../..');
-const doc = readFileSync(join(ROOT, 'docs/many-directors.md'), 'utf8');
-const blocks = [...doc.matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((m) => m[1]).filter((b) => b.includes('etcd --name doc'));
+const blocks = claimed('docs/many-directors.md', 'many-directors.test.ts').map((b) => b.body);
 
 const have = (cmd: string, arg: string) => spawnSync(cmd, [arg], { stdio: 'ignore' }).status === 0;
 const missing = !have('etcd', '--version') ? 'etcd-server is not installed' : !have('etcdctl', 'version') ? 'etcd-client is not installed' : null;
