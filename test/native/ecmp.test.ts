@@ -1,0 +1,127 @@
+// Issue 13's main check: three `wasmvsd gateway` directors behind a router
+// with an ECMP route to the VIP (L4 hashing), the configuration in a real
+// etcd, connections synced between the directors (peers from etcd, HMAC key).
+// Per forwarding method (NAT, DR, TUN) with mh: 200 long-lived TCP
+// connections carry data while one director is SIGKILLed and its nexthop
+// removed (the router rehashes every flow: the dead director's and some of
+// the survivors'), then the same director is started again: it must hold the
+// whole connection table when it reports ready, before it is put back as a
+// nexthop (another rehash). Every connection must survive both. A director
+// with a wrong sync key gets nothing and its frames are refused and counted.
+// Topology and the choices behind it: ecmp-topo.ts.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import type { ChildProcess } from 'node:child_process';
+import { inCI } from './prereq.js';
+import { killChildren, waitLine } from './netns.js';
+import { missingGatewayPrereq } from './gw-daemon.js';
+import { EcmpTopo, missingEcmpPrereq, RS, VIP, PORT, type Mode } from './ecmp-topo.js';
+
+const why = missingGatewayPrereq() ?? missingEcmpPrereq();
+const suite = describe.skipIf(why !== null && !inCI);
+const N = 200;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const METHOD: Record<Mode, string> = { nat: '-m', dr: '-g', tun: '-i' };
+
+/** Waits (bounded) until f() is true. */
+async function until(f: () => boolean, what: string, ms = 20_000): Promise<void> {
+  for (const end = Date.now() + ms; Date.now() < end;) {
+    if (f()) return;
+    await sleep(200);
+  }
+  throw new Error(`timed out: ${what}`);
+}
+
+function lineAfter(child: ChildProcess, prefix: string, ms: number): Promise<Record<string, unknown>> {
+  return waitLine(child, (l) => l.startsWith(prefix), ms).then((l) => JSON.parse(l.slice(prefix.length)) as Record<string, unknown>);
+}
+
+for (const mode of ['nat', 'dr', 'tun'] as const) {
+  suite(`many directors behind ECMP: ${mode.toUpperCase()}`, () => {
+    let topo: EcmpTopo;
+    let client: ChildProcess | null = null;
+
+    beforeAll(async () => {
+      if (why) throw new Error(`ECMP suite prerequisites missing in CI: ${why}`);
+      topo = new EcmpTopo(mode);
+      topo.setup();
+      await topo.startEtcd();
+      for (const k of [1, 2, 3]) await topo.startDirector(k);
+      // One write per command through d1; every director applies it from etcd.
+      topo.adm(1, '-A', '-t', `${VIP}:${PORT}`, '-s', 'mh', '-b', 'mh-port');
+      for (const rs of RS) topo.adm(1, '-a', '-t', `${VIP}:${PORT}`, '-r', `${rs}:${PORT}`, METHOD[mode]);
+      for (const k of [1, 2, 3]) await until(() => RS.every((rs) => topo.adm(k, '-L', '-n').includes(`${rs}:${PORT}`)), `d${k} applied the configuration`);
+      await topo.servers();
+    }, 120_000);
+
+    afterAll(async () => {
+      client?.stdin?.end();
+      killChildren();
+      await topo?.teardown();
+    }, 60_000);
+
+    it(`${N} connections survive a director killed and started again (no broken connection)`, async () => {
+      client = topo.client(N);
+      const ready = await lineAfter(client, 'ready ', 90_000) as { open: number; spread: Record<string, number>; ports: number[] };
+      expect(ready.open).toBe(N);
+      // mh (hashing the client's port too) spreads them over the three real servers.
+      expect(Object.keys(ready.spread).sort()).toEqual(['s1', 's2', 's3']);
+      // Every director holds every connection (its own and, from the sync, its peers').
+      for (const k of [1, 2, 3]) await until(() => topo.connPorts(k).size >= N, `d${k} lists all ${N} connections`);
+      const perDirector = [1, 2, 3].map((k) => topo.connPorts(k).size);
+      const rx = () => [1, 2, 3].map((k) => topo.frontRx(k));
+      const rx0 = rx();
+      await sleep(1000);
+      // The router spreads the flows: every director carries some.
+      const rx1 = rx();
+      for (const i of [0, 1, 2]) expect(rx1[i] - rx0[i]).toBeGreaterThan(100);
+
+      // d2 dies mid-transfer; the health check takes its nexthop off the router.
+      await topo.kill(2);
+      topo.route([1, 3]);
+      expect(topo.nexthops()).not.toContain('198.18.65.12');
+      const rx2 = rx();
+      await sleep(3000);
+      // The survivors carry everything: each well above its third of ~2,000 packets/s.
+      const rx3 = rx();
+      expect(rx3[1] - rx2[1]).toBeLessThan(50); // broadcasts (ARP) only
+      expect(rx3[0] - rx2[0] + rx3[2] - rx2[2]).toBeGreaterThan(3000);
+      client.stdin!.write('status\n');
+      const afterKill = await lineAfter(client, 'status ', 10_000);
+
+      // d2 again, as a director started late: it reports ready only with the
+      // peers' tables imported, and only then becomes a nexthop again.
+      const d2 = await topo.startDirector(2);
+      const log = d2.log();
+      const held = topo.connPorts(2);
+      const missing = ready.ports.filter((p) => !held.has(p));
+      expect(log.indexOf('sync: snapshot from')).toBeGreaterThanOrEqual(0);
+      expect(log.indexOf('sync: snapshot from')).toBeLessThan(log.indexOf('control socket'));
+      expect(missing).toEqual([]);
+      topo.route([1, 2, 3]);
+      const rx4 = rx();
+      await sleep(3000);
+      // The late director takes its share again.
+      expect(rx()[1] - rx4[1]).toBeGreaterThan(300);
+
+      client.stdin!.write('stop\n');
+      const result = await lineAfter(client, 'result ', 60_000) as { total: number; broken: number; bytes: number; why: string[] };
+      console.log(`ecmp ${mode}: ${result.broken} of ${result.total} connections broken ` +
+        `(after the kill: ${(afterKill as { broken: number }).broken}); entries per director before the kill ${perDirector.join('/')}; ` +
+        `${result.bytes} bytes echoed; late director held ${held.size} entries at ready` + (result.why.length ? `; ${result.why.join('; ')}` : ''));
+      expect(result.why).toEqual([]);
+      expect(result.broken).toBe(0);
+      expect(result.bytes).toBeGreaterThan(N * 512 * 50);
+    }, 240_000);
+
+    if (mode === 'nat') {
+      it('a director with a wrong sync key imports nothing; its frames are refused and counted', async () => {
+        const d4 = await topo.startDirector(4, { key: topo.badKey, wait: 3 });
+        expect(d4.log()).toContain('sync: no peer sent its snapshot within 3 s: serving without one');
+        expect(topo.connPorts(4).size).toBe(0);
+        expect(d4.log()).toMatch(/sync: frame from d[123] \(.*\) refused \(bad MAC: wrong key or altered\)/);
+        for (const k of [1, 3]) expect(topo.directors.get(k)!.log()).toMatch(/sync: frame from d4 \(.*\) refused \(bad MAC: wrong key or altered\); \d+ refused so far/);
+        await topo.stop(4);
+      }, 60_000);
+    }
+  });
+}
