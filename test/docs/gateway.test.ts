@@ -24,18 +24,36 @@ const kinds: Record<string, (b: Block) => boolean> = {
 };
 const block = (kind: string) => blocks.find(kinds[kind]);
 
+const netns = () => spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
+
+/**
+ * After a block failed half-way (bash -e stops at the failing line): its
+ * processes stopped and its namespaces deleted, so the next test starts clean.
+ */
+function cleanUp(before: string) {
+  const had = new Set(before.split('\n').map((l) => l.split(' ')[0]));
+  for (const n of netns().split('\n').map((l) => l.split(' ')[0]).filter((x) => x && !had.has(x))) {
+    const pids = spawnSync('ip', ['netns', 'pids', n], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+    for (const pid of pids) { try { process.kill(Number(pid), 'SIGTERM'); } catch { /* gone */ } }
+    // The gateway removes its rules on SIGTERM; give it a moment, then the namespace goes.
+    spawnSync('sleep', ['2']);
+    spawnSync('ip', ['netns', 'del', n]);
+  }
+}
+
 /** Runs a block twice as written; it must leave no namespace or gateway behind. Returns each run's stdout. */
 function runTwice(b: Block | undefined): string[] {
   expect(b).toBeDefined();
-  const netnsBefore = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
+  const netnsBefore = netns();
   const outs: string[] = [];
   for (let run = 0; run < 2; run++) {
     const r = spawnSync('bash', ['-e', '-c', b!.body], { cwd: ROOT, encoding: 'utf8', timeout: 90_000 });
+    if (r.status !== 0) cleanUp(netnsBefore);
     expect(r.status, `docs/gateway.md:${b!.line} run ${run + 1}\n${r.stdout}${r.stderr}`).toBe(0);
     expect(r.stdout).toContain('hello');
     outs.push(r.stdout);
   }
-  expect(spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout).toBe(netnsBefore);
+  expect(netns()).toBe(netnsBefore);
   expect(spawnSync('pgrep', ['-f', 'wasmvsd gateway --socket /tmp/tmp'], { encoding: 'utf8' }).stdout).toBe('');
   return outs;
 }
