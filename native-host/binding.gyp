@@ -2,10 +2,10 @@
   "targets": [
     {
       "target_name": "wasmvs_nfq",
-      "sources": ["src/addon.cc", "src/nfq_socket.cc", "src/nfq_io.cc"],
+      "sources": ["src/addon.cc", "src/nfq_socket.cc", "src/nfq_io.cc", "src/splice.cc", "src/splice_pump.cc"],
       "include_dirs": ["<!@(node -p \"require('node-addon-api').include\")"],
       "defines": ["NAPI_DISABLE_CPP_EXCEPTIONS", "NAPI_VERSION=8"],
-      "libraries": ["-lmnl"],
+      "libraries": ["-lmnl", "-pthread"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-O2"]
     }
   ]

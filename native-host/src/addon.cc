@@ -11,6 +11,9 @@
 
 #include "nfq_socket.h"
 
+// The splice pump of the proxy (splice.cc).
+void InitSplice(Napi::Env env, Napi::Object exports);
+
 namespace {
 
 Napi::Error errnoError(Napi::Env env, const char* what, int negErrno) {
@@ -235,6 +238,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("VER_STRIDE", Napi::Number::New(env, nfq::VER_STRIDE));
   exports.Set("REC_ROOM", Napi::Number::New(env, nfq::REC_ROOM));
   exports.Set("MAX_COPY", Napi::Number::New(env, nfq::MAX_COPY));
+  InitSplice(env, exports);
   return exports;
 }
 

@@ -3,7 +3,7 @@
 import { version } from '../src/core/abi.gen.js';
 import { WASMVS_VERSION } from './usage.js';
 
-export interface DaemonOption { name: string; arg?: string; modes: 'both' | 'gateway'; help: string }
+export interface DaemonOption { name: string; arg?: string; modes: 'both' | 'gateway' | 'proxy'; help: string }
 
 export const DAEMON_OPTIONS: readonly DaemonOption[] = [
   { name: '--socket', arg: 'PATH', modes: 'both', help: 'control socket, mode 0600 (default $WASMVS_SOCKET, /run/wasmvs/wasmvsd.sock as root, else $XDG_RUNTIME_DIR/wasmvs/wasmvsd.sock)' },
@@ -25,6 +25,7 @@ export const DAEMON_OPTIONS: readonly DaemonOption[] = [
   { name: '--stride', arg: 'BYTES', modes: 'gateway', help: 'bytes per packet record, a multiple of 4 (default: packed records, each as long as its packet, up to 65531)' },
   { name: '--verdict', arg: 'batch|per-packet', modes: 'gateway', help: 'verdicts batched per burst (default) or one message per packet' },
   { name: '--fast-path', arg: 'on|off', modes: 'gateway', help: 'IPv4 NAT services: queue only new flows, the kernel (conntrack + an nftables DNAT map) carries the rest (default off; docs/gateway.md)' },
+  { name: '--splice', arg: 'auto|on|off', modes: 'proxy', help: 'TCP bytes move kernel to kernel (splice(2)) through the native addon once the real server accepted; auto: when the addon loads (default $WASMVS_SPLICE, else auto; docs/proxy.md)' },
   { name: '--help', modes: 'both', help: 'this text' },
   { name: '--version', modes: 'both', help: 'the package version and the core ABI version' },
 ];
@@ -51,6 +52,8 @@ Modes:
 
 Options:
 ${rows('both')}
+Proxy options:
+${rows('proxy')}
 Gateway options:
 ${rows('gateway')}
 Environment:
@@ -58,6 +61,7 @@ Environment:
   WASMVS_STATE      state file when --state is not given
   WASMVS_LOG_LEVEL  level of the JSON log on stderr: trace|debug|info|warn|error|fatal|silent (default info)
   WASMVS_METRICS    [host:]port of the Prometheus endpoint when the config file names none
+  WASMVS_SPLICE     proxy --splice when the option is not given: auto|on|off
 
 Signals (to the daemon's own pid, not to npx):
   SIGHUP           re-read --config and apply the difference

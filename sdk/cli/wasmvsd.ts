@@ -27,6 +27,8 @@ const defaultName = (socket?: string) => (socket ? `${hostname()}:${socket}` : h
 /** Options the gateway data path parses itself (native-host/lib/gateway.ts). */
 const GATEWAY_OPTS = new Set(['--queue', '--burst', '--stride', '--verdict', '--fast-path']);
 const GATEWAY_FLAGS = new Set(['--fail-open', '--fail-closed']);
+/** Options the proxy data path parses itself (sdk/proxy/datapath.ts). */
+const PROXY_OPTS = new Set(['--splice']);
 
 export interface DaemonArgs {
   mode: Mode; socket?: string; state?: string; config?: string; connTabBits: number; memoryLimitMiB?: number; dataPathArgs: string[];
@@ -75,12 +77,18 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonArgs | string {
     } else if (w === '--cleanup') out.cleanup = true;
     else if (GATEWAY_FLAGS.has(w)) out.dataPathArgs!.push(w);
     else if (GATEWAY_OPTS.has(name)) out.dataPathArgs!.push(name, value() ?? '');
+    else if (PROXY_OPTS.has(name)) {
+      const v = value();
+      if (!['auto', 'on', 'off'].includes(v ?? '')) return `invalid ${name} ${v ?? ''} (auto, on or off)`;
+      out.dataPathArgs!.push(name, v!);
+    }
     else if (!w.startsWith('-') && out.mode === undefined && (MODES as readonly string[]).includes(w)) out.mode = w as Mode;
     else return `unexpected argument ${w}`;
     if (['--socket', '--state', '--config', '--store', '--name'].includes(name) && !out[name.slice(2) as 'socket']) return `${name} needs a value`;
   }
   if (!out.mode) return 'a mode is required: proxy or gateway';
-  if (out.mode !== 'gateway' && out.dataPathArgs!.length) return `${out.dataPathArgs![0]} is a gateway option`;
+  const foreign = out.dataPathArgs!.find((a) => (out.mode === 'gateway' ? PROXY_OPTS : out.mode === 'proxy' ? GATEWAY_OPTS : new Set<string>()).has(a) || (out.mode === 'proxy' && GATEWAY_FLAGS.has(a)));
+  if (foreign !== undefined) return `${foreign} is a${out.mode === 'proxy' ? ' gateway' : ' proxy'} option`;
   if (out.cleanup && out.mode !== 'gateway') return '--cleanup is a gateway option';
   if (out.store !== undefined && !out.store.startsWith('etcd://')) return `--store ${out.store}: expected etcd://HOST:PORT/PREFIX (without --store the state file is the store)`;
   return out as DaemonArgs;

@@ -47,6 +47,13 @@ export class Accounting {
     if (!t.queued) { t.queued = true; this.pending.add(t); }
   }
 
+  /** Traffic counted elsewhere (the splice pump): bytes and chunks of both directions at once. */
+  add(t: Tracked, inBytes: number, inChunks: number, outBytes: number, outChunks: number): void {
+    t.inBytes += inBytes; t.inChunks += inChunks;
+    t.outBytes += outBytes; t.outChunks += outChunks;
+    if (!t.queued && (inChunks > 0 || outChunks > 0)) { t.queued = true; this.pending.add(t); }
+  }
+
   /** Give everything pending to the core (each tick, in one batch). */
   flush(now?: number): void {
     if (this.pending.size === 0) return;

@@ -9,6 +9,7 @@ import { ProxyDataPath } from './proxy.js';
 import { wantedState, configDiff } from './reload.js';
 import { drainRequest } from './drain-control.js';
 import type { DrainRequest, DrainInfo } from '../control/protocol.js';
+import { parseSpliceMode } from './splice.js';
 
 class DaemonProxy implements DataPath {
   readonly name = 'proxy';
@@ -17,7 +18,7 @@ class DaemonProxy implements DataPath {
   private readonly onHup = () => void this.reload();
 
   constructor(private readonly ctx: DataPathContext) {
-    this.proxy = new ProxyDataPath({ configFile: ctx.configFile });
+    this.proxy = new ProxyDataPath({ configFile: ctx.configFile, splice: spliceArg(ctx.args ?? []) });
   }
 
   async start(director: Director): Promise<void> {
@@ -68,6 +69,12 @@ class DaemonProxy implements DataPath {
     process.off('SIGHUP', this.onHup);
     await this.proxy.stop(deadlineMs);
   }
+}
+
+/** --splice auto|on|off (wasmvsd passes it through); absent: $WASMVS_SPLICE, else auto. */
+function spliceArg(args: readonly string[]) {
+  const i = args.indexOf('--splice');
+  return i < 0 ? undefined : parseSpliceMode(args[i + 1]);
 }
 
 registerDataPath('proxy', (ctx) => new DaemonProxy(ctx));

@@ -4,6 +4,7 @@ import type { Endpoint } from '../src/types.js';
 import type { Accounting } from './account.js';
 import type { Logger } from './logger.js';
 import type { Limits } from './limits.js';
+import type { Splicer } from './splice.js';
 
 /** A listened virtual service: key "proto|address|port". */
 export interface VirtualService { key: string; protocol: 'tcp' | 'udp'; address: string; port: number }
@@ -25,6 +26,8 @@ export interface Host {
   readonly account: Accounting;
   readonly log: Logger;
   readonly limits: Limits;
+  /** The native splice pump, when TCP bytes move kernel to kernel (splice.ts); null: the JS path. */
+  readonly splicer?: Splicer | null;
   /**
    * May a new UDP session (the service holding `svcOpen`) or TCP connection
    * open? A refusal is counted and logged once per spell; the caller drops

@@ -15,6 +15,7 @@ import { FlowGate, openFilesLimit, resolveLimits, type Limits, type LimitName } 
 import { createLogger, type Logger } from './logger.js';
 import { parseSettings, lookup, destKeyText, type ProxySettings } from './settings.js';
 import type { Host, Flow } from './host.js';
+import { loadSplicer, parseSpliceMode, type Splicer, type SpliceMode } from './splice.js';
 
 export interface ProxyOptions {
   /** --config FILE: rules in -S form plus `# wasmvs-proxy` directives. */
@@ -26,6 +27,8 @@ export interface ProxyOptions {
   tickMs?: number;
   /** The open-files limit the default bounds derive from (default: this process's, from /proc/self/limits). */
   fds?: number;
+  /** --splice: TCP bytes kernel to kernel through the native addon (default: $WASMVS_SPLICE, else auto). */
+  splice?: SpliceMode;
 }
 
 const EMPTY: ProxySettings = { health: [], proxyProtocol: [], options: {} };
@@ -42,6 +45,7 @@ export class ProxyDataPath implements Host {
   settings: ProxySettings = EMPTY;
   metrics: Metrics | null = null;
   metricsPort: number | null = null;
+  splicer: Splicer | null = null;
   private listeners!: Listeners;
   private checks!: Checks;
   readonly drains = new Drains();
@@ -87,6 +91,8 @@ export class ProxyDataPath implements Host {
     this.checks = new Checks(director, this.drains, this.log);
     this.applySettings(this.loadSettings());
     this.log.info({ limits: this.limits }, 'flow limits');
+    this.splicer = loadSplicer(this.opts.splice ?? parseSpliceMode(process.env.WASMVS_SPLICE, 'WASMVS_SPLICE'), this.log);
+    if (this.splicer) this.log.info('splice: TCP bytes move kernel to kernel (native splice pump)');
     if (this.settings.metrics) await this.startMetrics(this.settings.metrics);
     await this.sync();
     this.timer = setInterval(() => this.tick(), this.opts.tickMs ?? 1000);
@@ -303,6 +309,8 @@ export class ProxyDataPath implements Host {
       await new Promise((r) => setTimeout(r, 50));
     }
     for (const set of [...this.flows.values()]) for (const f of [...set]) f.destroy();
+    this.splicer?.close();
+    this.splicer = null;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     if (this.pendingSync) clearTimeout(this.pendingSync);

@@ -29,6 +29,8 @@ export class TcpFlow implements Flow {
   private readonly upstream: Socket;
   private open = 2;
   private finished = false;
+  /** The splice pump's id for this connection once handed over (0: on the JS path). */
+  private spliceId = 0;
 
   constructor(private readonly host: Host, readonly svcKey: string, private readonly client: Socket,
     clientEp: Endpoint, vip: Endpoint, private readonly d: Decision) {
@@ -38,8 +40,13 @@ export class TcpFlow implements Flow {
     this.t = tracked('tcp', clientEp, vip, d.dest, d.destId, d.method);
     this.upstream = connect({ host: d.dest.address, port: d.dest.port, allowHalfOpen: true, noDelay: true });
     const pp = host.proxyProtocol(svcKey, d.dest);
-    if (pp !== undefined) this.upstream.write(proxyHeader(pp, clientEp, vip));
-    this.wire();
+    const header = pp === undefined ? null : proxyHeader(pp, clientEp, vip);
+    if (host.splicer) {
+      // Native path: nothing is read before the real server accepts; then both sockets go to the pump.
+      client.pause();
+      this.upstream.pause();
+    } else this.jsPumps(header);
+    this.wire(header);
     host.opened(this);
   }
 
@@ -52,7 +59,7 @@ export class TcpFlow implements Flow {
     }
   }
 
-  private wire(): void {
+  private wire(header: Buffer | null): void {
     const { client, upstream, host, t } = this;
     let connected = false;
     // Half-open until the real server answers or either side goes.
@@ -70,26 +77,9 @@ export class TcpFlow implements Flow {
       answered();
       this.event('established');
       host.connectOk(this.svcKey, this.dest);
+      if (host.splicer && !this.handOver(header)) this.jsPumps(header);
     });
     upstream.once('close', () => { clearTimeout(timer); answered(); });
-    // One 'data' listener per direction does the pumping and the accounting:
-    // no pipe() (a second listener per chunk, a cloned listener array per
-    // emit, its own bookkeeping); backpressure as pipe() does it, by pausing
-    // the reader until the writer drains.
-    const account = host.account;
-    client.on('data', (c: Buffer) => {
-      account.in(t, c.length);
-      if (!upstream.write(c)) client.pause();
-    });
-    upstream.on('data', (c: Buffer) => {
-      account.out(t, c.length);
-      if (!client.write(c)) upstream.pause();
-    });
-    upstream.on('drain', () => client.resume());
-    client.on('drain', () => upstream.resume());
-    // A FIN is passed on as a FIN (half-close), after the bytes before it.
-    client.once('end', () => { this.event('client-fin'); upstream.end(); });
-    upstream.once('end', () => { this.event('server-fin'); client.end(); });
     const fail = (which: Socket) => (e: NodeJS.ErrnoException) => {
       if (which === upstream && !connected) host.connectFailed(this.svcKey, this.dest, e.code ?? e.message);
       this.event('reset');
@@ -104,6 +94,52 @@ export class TcpFlow implements Flow {
     upstream.once('close', gone);
   }
 
+  /** The JS path: `header` (PROXY protocol) first, then the client's bytes; both ways with backpressure. */
+  private jsPumps(header: Buffer | null): void {
+    const { client, upstream, t } = this;
+    if (header !== null) upstream.write(header);
+    // One 'data' listener per direction does the pumping and the accounting:
+    // no pipe() (a second listener per chunk, a cloned listener array per
+    // emit, its own bookkeeping); backpressure as pipe() does it, by pausing
+    // the reader until the writer drains.
+    const account = this.host.account;
+    client.on('data', (c: Buffer) => {
+      account.in(t, c.length);
+      if (!upstream.write(c)) client.pause();
+    });
+    upstream.on('data', (c: Buffer) => {
+      account.out(t, c.length);
+      if (!client.write(c)) upstream.pause();
+    });
+    upstream.on('drain', () => client.resume());
+    client.on('drain', () => upstream.resume());
+    // A FIN is passed on as a FIN (half-close), after the bytes before it.
+    client.once('end', () => { this.event('client-fin'); upstream.end(); });
+    upstream.once('end', () => { this.event('server-fin'); client.end(); });
+    client.resume();
+    upstream.resume();
+  }
+
+  /**
+   * The native path (splice.ts): the pump takes both sockets; its events
+   * drive the same table events and accounting as the JS path's. False when
+   * it cannot (the JS path carries on).
+   */
+  private handOver(header: Buffer | null): boolean {
+    const splicer = this.host.splicer;
+    if (!splicer || this.client.destroyed || this.upstream.destroyed) return false;
+    const { t, host } = this;
+    const id = splicer.handOver(this.client, this.upstream, header, {
+      counts: (inBytes, inChunks, outBytes, outChunks) => host.account.add(t, inBytes, inChunks, outBytes, outChunks),
+      fin: (dir) => this.event(dir === 'in' ? 'client-fin' : 'server-fin'),
+      reset: () => this.event('reset'),
+      closed: () => this.finish(),
+    });
+    if (id === null) return false;
+    this.spliceId = id;
+    return true;
+  }
+
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
@@ -114,6 +150,7 @@ export class TcpFlow implements Flow {
 
   destroy(): void {
     this.event('reset');
+    if (this.spliceId !== 0) { this.host.splicer?.abort(this.spliceId); return; }
     this.client.resetAndDestroy();
     this.upstream.resetAndDestroy();
   }

@@ -1,0 +1,368 @@
+// The splice pump's thread (see splice_pump.h for the contract).
+#include "splice_pump.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+namespace splicepump {
+
+namespace {
+
+/** Operations per connection per wake-up before others get their turn (fairness, not correctness). */
+constexpr int BUDGET = 64;
+constexpr unsigned SPLICE_FLAGS = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
+/** Copy mode's buffer per direction (only where splice(2) is refused). */
+constexpr size_t COPY_BUF = 64 * 1024;
+
+int64_t nowMs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+void resetSocket(int fd) {
+  linger l{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+}
+
+}  // namespace
+
+Pump::Pump(const Options& opt, void (*notify)(void*), void* ctx) : opt_(opt), notify_(notify), ctx_(ctx) {}
+
+Pump::~Pump() { stop(); }
+
+bool Pump::start() {
+  ep_ = epoll_create1(EPOLL_CLOEXEC);
+  if (ep_ < 0) return false;
+  wakeFd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wakeFd_ < 0) { int e = errno; close(ep_); ep_ = -1; errno = e; return false; }
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = &wakeSide_;
+  epoll_ctl(ep_, EPOLL_CTL_ADD, wakeFd_, &ev);
+  running_ = true;
+  thread_ = std::thread([this] { run(); });
+  return true;
+}
+
+void Pump::wake() {
+  uint64_t one = 1;
+  ssize_t r = write(wakeFd_, &one, sizeof one);
+  (void)r;  // EAGAIN: the counter is already non-zero, the thread wakes anyway
+}
+
+int Pump::add(uint32_t id, int clientFd, int serverFd, std::string pre[2], const bool eof[2]) {
+  if (!running_) return ESHUTDOWN;
+  int a = fcntl(clientFd, F_DUPFD_CLOEXEC, 3);
+  if (a < 0) return errno;
+  int b = fcntl(serverFd, F_DUPFD_CLOEXEC, 3);
+  if (b < 0) { int e = errno; close(a); return e; }
+  Conn* c = new Conn();
+  c->id = id;
+  c->fd[0] = a;
+  c->fd[1] = b;
+  for (int i = 0; i < 2; i++) {
+    c->side[i] = Side{c, i};
+    c->dir[i].pre.swap(pre[i]);
+    c->dir[i].eof = eof[i];
+    fcntl(c->fd[i], F_SETFL, fcntl(c->fd[i], F_GETFL) | O_NONBLOCK);
+  }
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    cmds_.push_back({Cmd::ADD, c, id});
+    stats_.added++;
+  }
+  wake();
+  return 0;
+}
+
+void Pump::abort(uint32_t id) {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    cmds_.push_back({Cmd::ABORT, nullptr, id});
+  }
+  wake();
+}
+
+void Pump::take(std::vector<Event>& out) {
+  std::lock_guard<std::mutex> g(mu_);
+  out.swap(events_);
+  events_.clear();
+  notified_ = false;
+}
+
+Stats Pump::stats() {
+  std::lock_guard<std::mutex> g(mu_);
+  return stats_;
+}
+
+void Pump::stop() {
+  if (thread_.joinable()) {
+    running_ = false;
+    wake();
+    thread_.join();
+  }
+  if (wakeFd_ >= 0) close(wakeFd_);
+  if (ep_ >= 0) close(ep_);
+  wakeFd_ = ep_ = -1;
+}
+
+void Pump::run() {
+  epoll_event evs[256];
+  int64_t nextReport = nowMs() + opt_.reportMs;
+  while (running_) {
+    int timeout = readyList_.empty() ? std::max<int64_t>(0, nextReport - nowMs()) : 0;
+    int n = epoll_wait(ep_, evs, 256, timeout);
+    for (int k = 0; k < n; k++) {
+      Side* s = static_cast<Side*>(evs[k].data.ptr);
+      if (s->conn == nullptr) { commands(); continue; }
+      Conn* c = s->conn;
+      if (c->dead) continue;
+      if (evs[k].events & EPOLLERR) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        getsockopt(c->fd[s->index], SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err != 0) { fail(c, s->index, err); continue; }
+      }
+      service(c);
+    }
+    // Connections that used up their budget continue now (edge-triggered: no new event would come).
+    std::vector<Conn*> again;
+    again.swap(readyList_);
+    for (Conn* c : again) {
+      c->ready = false;
+      if (!c->dead) service(c);
+    }
+    for (Conn* c : graveyard_) delete c;
+    graveyard_.clear();
+    if (nowMs() >= nextReport) {
+      report();
+      nextReport = nowMs() + opt_.reportMs;
+    }
+    bool call = false;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      if (!local_.empty()) {
+        events_.insert(events_.end(), local_.begin(), local_.end());
+        call = !notified_;
+        notified_ = true;
+      }
+      stats_.conns = conns_.size();
+      stats_.pipes = pipes_;
+      stats_.pooled = pool_.size();
+      stats_.spliced = spliced_;
+      stats_.copied = copied_;
+      stats_.closed = closed_;
+    }
+    local_.clear();
+    if (call) notify_(ctx_);
+  }
+  commands();
+  for (auto& [id, c] : conns_) { (void)id; resetSocket(c->fd[0]); resetSocket(c->fd[1]); close(c->fd[0]); close(c->fd[1]); delete c; }
+  conns_.clear();
+  for (auto& p : pool_) { close(p.first); close(p.second); }
+  pool_.clear();
+}
+
+void Pump::commands() {
+  uint64_t v;
+  ssize_t r = read(wakeFd_, &v, sizeof v);
+  (void)r;
+  std::vector<Cmd> cmds;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    cmds.swap(cmds_);
+  }
+  for (const Cmd& cmd : cmds) {
+    if (cmd.op == Cmd::ADD) {
+      Conn* c = cmd.conn;
+      if (!running_) { resetSocket(c->fd[0]); resetSocket(c->fd[1]); close(c->fd[0]); close(c->fd[1]); delete c; continue; }
+      conns_[c->id] = c;
+      for (int i = 0; i < 2; i++) {
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+        ev.data.ptr = &c->side[i];
+        if (epoll_ctl(ep_, EPOLL_CTL_ADD, c->fd[i], &ev) < 0) { fail(c, i, errno); break; }
+      }
+      if (!c->dead) service(c);
+    } else {
+      auto it = conns_.find(cmd.id);
+      if (it != conns_.end()) finish(it->second, true);
+    }
+  }
+}
+
+/** Moves what can move in both directions; ends the connection when both FINs went on. */
+void Pump::service(Conn* c) {
+  int budget = BUDGET;
+  bool more = false;
+  for (int i = 0; i < 2; i++) {
+    int r = pumpDir(c, i, budget);
+    if (r < 0) { fail(c, errSide_, err_); return; }
+    if (r > 0) more = true;
+  }
+  if (c->dir[0].shut && c->dir[1].shut) { finish(c, false); return; }
+  if (more && !c->ready) { c->ready = true; readyList_.push_back(c); }
+}
+
+int Pump::sendPre(Conn* c, int i) {
+  Dir& d = c->dir[i];
+  int dst = c->fd[1 - i];
+  while (d.preOff < d.pre.size()) {
+    ssize_t n = send(dst, d.pre.data() + d.preOff, d.pre.size() - d.preOff, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) { d.preOff += size_t(n); copied_ += uint64_t(n); continue; }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return 0;
+    errSide_ = 1 - i;
+    err_ = n < 0 ? errno : EPIPE;
+    return -1;
+  }
+  std::string().swap(d.pre);
+  d.preOff = 0;
+  return 1;
+}
+
+/**
+ * One direction until its source is drained or its destination is full:
+ * 0 waiting for an edge, 1 out of budget (more to do), -1 failed (errSide_, err_).
+ */
+int Pump::pumpDir(Conn* c, int i, int& budget) {
+  Dir& d = c->dir[i];
+  if (d.shut) return 0;
+  if (!d.pre.empty()) {
+    int r = sendPre(c, i);
+    if (r <= 0) return r;
+  }
+  int src = c->fd[i], dst = c->fd[1 - i];
+  for (;;) {
+    if (budget-- <= 0) return 1;
+    if (d.held > 0) {
+      ssize_t n = d.copy ? send(dst, d.buf.data() + d.bufOff, d.held, MSG_NOSIGNAL | MSG_DONTWAIT)
+                         : splice(d.pipe[0], nullptr, dst, nullptr, d.held, SPLICE_FLAGS);
+      if (n > 0) {
+        d.held -= size_t(n);
+        d.bufOff += size_t(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) return 0;
+      errSide_ = 1 - i;
+      err_ = n < 0 ? errno : EPIPE;
+      return -1;
+    }
+    d.bufOff = 0;
+    if (d.eof) {
+      // Every byte before the FIN is out: pass the FIN on.
+      shutdown(dst, SHUT_WR);
+      d.shut = true;
+      releasePipe(d);
+      emit(c, i == 0 ? FIN_IN : FIN_OUT, uint32_t(i), 0);
+      return 0;
+    }
+    if (!d.copy && d.pipe[0] < 0 && !pipeFor(d)) {
+      d.copy = true;  // no pipe to be had (fd or pipe-page limits): copy this direction
+    }
+    if (d.copy && d.buf.empty()) d.buf.resize(COPY_BUF);
+    ssize_t n = d.copy ? recv(src, d.buf.data(), d.buf.size(), MSG_DONTWAIT)
+                       : splice(src, nullptr, d.pipe[1], nullptr, size_t(opt_.pipeSize), SPLICE_FLAGS);
+    if (n > 0) {
+      d.held += size_t(n);
+      d.bytes += uint64_t(n);
+      d.chunks++;
+      (d.copy ? copied_ : spliced_) += uint64_t(n);
+      continue;
+    }
+    if (n == 0) { d.eof = true; continue; }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) {
+      if (d.held > 0) continue;  // the pipe was full, not the socket empty
+      releasePipe(d);
+      return 0;
+    }
+    if (errno == EINVAL && !d.copy) {
+      // splice(2) is refused for this socket (a sandboxed kernel): the same loop with recv/send.
+      releasePipe(d);
+      d.copy = true;
+      continue;
+    }
+    errSide_ = i;
+    err_ = errno;
+    return -1;
+  }
+}
+
+bool Pump::pipeFor(Dir& d) {
+  if (!pool_.empty()) {
+    d.pipe[0] = pool_.back().first;
+    d.pipe[1] = pool_.back().second;
+    pool_.pop_back();
+    return true;
+  }
+  if (pipe2(d.pipe, O_NONBLOCK | O_CLOEXEC) < 0) { d.pipe[0] = d.pipe[1] = -1; return false; }
+  fcntl(d.pipe[1], F_SETPIPE_SZ, opt_.pipeSize);  // refused past the per-user budget: the default size stays
+  pipes_++;
+  return true;
+}
+
+void Pump::releasePipe(Dir& d) {
+  if (d.pipe[0] < 0 || d.held > 0) return;
+  if (pool_.size() < opt_.pool) {
+    pool_.emplace_back(d.pipe[0], d.pipe[1]);
+  } else {
+    close(d.pipe[0]);
+    close(d.pipe[1]);
+    pipes_--;
+  }
+  d.pipe[0] = d.pipe[1] = -1;
+}
+
+/** Socket `side` failed with `err`: the other one is reset, both closed. */
+void Pump::fail(Conn* c, int side, int err) {
+  if (c->dead) return;
+  resetSocket(c->fd[1 - side]);
+  emit(c, RESET, uint32_t(side), err);
+  finish(c, false);
+}
+
+void Pump::finish(Conn* c, bool reset) {
+  if (c->dead) return;
+  c->dead = true;
+  for (int i = 0; i < 2; i++) {
+    if (reset) resetSocket(c->fd[i]);
+    epoll_ctl(ep_, EPOLL_CTL_DEL, c->fd[i], nullptr);
+    close(c->fd[i]);
+    Dir& d = c->dir[i];
+    if (d.pipe[0] >= 0) {
+      // Bytes still in it are dropped with the connection; the pipe is not reused.
+      close(d.pipe[0]);
+      close(d.pipe[1]);
+      pipes_--;
+    }
+  }
+  emit(c, CLOSED, 0, 0);
+  conns_.erase(c->id);
+  closed_++;
+  graveyard_.push_back(c);
+}
+
+void Pump::emit(Conn* c, Kind k, uint32_t side, int err) {
+  Dir &in = c->dir[0], &out = c->dir[1];
+  local_.push_back(Event{c->id, k, side, err, in.bytes, in.chunks, out.bytes, out.chunks});
+  in.bytes = in.chunks = out.bytes = out.chunks = 0;
+}
+
+void Pump::report() {
+  for (auto& [id, c] : conns_) {
+    (void)id;
+    if (c->dir[0].chunks || c->dir[1].chunks) emit(c, COUNTS, 0, 0);
+  }
+}
+
+}  // namespace splicepump

@@ -1,0 +1,156 @@
+// A thread that moves the bytes of proxied TCP connections between their two
+// sockets inside the kernel: splice(2) socket → pipe → socket, both
+// directions, on one epoll set (edge-triggered). The JS side only hands a
+// connection over (two fds it no longer reads) and hears lifecycle events and
+// byte counts back in batches; policy (IPVS states, accounting, timeouts)
+// stays in TypeScript.
+//
+// Invariants:
+// - The pump owns the fds it was given (duplicates): it alone closes them.
+// - A direction's bytes leave in order: bytes handed over with the
+//   connection (`pre`, read by JS before the handover, or a PROXY header)
+//   first, then what the source socket delivers.
+// - A FIN is passed on (shutdown(SHUT_WR) of the other socket) only after
+//   every byte before it left; the connection ends when both directions did.
+// - An error on either socket resets the other one (SO_LINGER 0) and ends
+//   the connection: RSTs propagate as they do through the JS path.
+// - Pipes hold data only while a destination is slow: a direction whose
+//   source is drained gives its pipe back to a small pool, so idle
+//   connections own no pipe (pipe pages are a per-user kernel budget).
+#pragma once
+
+#include <stdint.h>
+
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace splicepump {
+
+/** Event kinds reported to JS; every event carries the byte counts since the last one. */
+enum Kind : uint32_t {
+  COUNTS = 0,    // periodic counts of a busy connection
+  FIN_IN = 1,    // the client's FIN was passed on to the server
+  FIN_OUT = 2,   // the server's FIN was passed on to the client
+  RESET = 3,     // a socket failed (arg: 0 client, 1 server; errno in arg2); the other was reset
+  CLOSED = 4,    // both sockets closed: the last event of a connection
+};
+
+struct Event {
+  uint32_t id;
+  Kind kind;
+  uint32_t side;
+  int32_t err;
+  uint64_t inBytes, inChunks, outBytes, outChunks;
+};
+
+struct Options {
+  /** Bytes per pipe (F_SETPIPE_SZ; the kernel rounds up to pages, an unprivileged cap applies). */
+  int pipeSize = 256 * 1024;
+  /** Period of the COUNTS events of busy connections. */
+  int reportMs = 250;
+  /** Pipes kept for reuse. */
+  size_t pool = 64;
+};
+
+/** `spliced`: bytes moved by splice(2); `copied`: through userspace (handed-over bytes, copy mode). */
+struct Stats {
+  uint64_t conns = 0, pipes = 0, pooled = 0, spliced = 0, copied = 0, added = 0, closed = 0;
+};
+
+struct Dir {
+  int pipe[2] = {-1, -1};
+  /** Bytes in the pipe (or in `buf`, copy mode). */
+  size_t held = 0;
+  /** Bytes to send before anything from the source. */
+  std::string pre;
+  size_t preOff = 0;
+  /** The source said EOF; `shut`: the FIN went on. */
+  bool eof = false, shut = false;
+  /** splice(2) refused these sockets (EINVAL): recv/send through `buf`. */
+  bool copy = false;
+  std::vector<char> buf;
+  size_t bufOff = 0;
+  uint64_t bytes = 0, chunks = 0;
+};
+
+struct Conn;
+/** What an epoll event points at: one of the two sockets of a connection, or the wake-up fd (conn null). */
+struct Side {
+  Conn* conn;
+  int index;
+};
+
+struct Conn {
+  uint32_t id;
+  int fd[2];  // 0 client, 1 real server
+  Side side[2];
+  Dir dir[2];  // 0: client → server ("in"), 1: server → client ("out")
+  bool dead = false, ready = false;
+};
+
+class Pump {
+ public:
+  /** `notify` is called (from the pump thread) when events wait to be taken. */
+  Pump(const Options& opt, void (*notify)(void*), void* ctx);
+  ~Pump();
+  /** Starts the thread; false with errno when epoll/eventfd cannot be had. */
+  bool start();
+  /**
+   * Takes over a connection: duplicates both fds (the caller closes its own),
+   * with `pre[i]` to send first in direction i and `eof[i]` when the source
+   * of direction i already said EOF. Returns 0 or an errno.
+   */
+  int add(uint32_t id, int clientFd, int serverFd, std::string pre[2], const bool eof[2]);
+  /** Resets both sockets of a connection (unknown ids are ignored); CLOSED follows. */
+  void abort(uint32_t id);
+  /** Takes the pending events (any thread). */
+  void take(std::vector<Event>& out);
+  Stats stats();
+  /** Stops the thread; open connections are reset. */
+  void stop();
+
+ private:
+  struct Cmd {
+    enum { ADD, ABORT } op;
+    Conn* conn;
+    uint32_t id;
+  };
+  void run();
+  void commands();
+  void service(Conn* c);
+  int pumpDir(Conn* c, int i, int& budget);
+  int sendPre(Conn* c, int i);
+  bool pipeFor(Dir& d);
+  void releasePipe(Dir& d);
+  void fail(Conn* c, int side, int err);
+  void finish(Conn* c, bool reset);
+  void emit(Conn* c, Kind k, uint32_t side, int err);
+  void report();
+  void wake();
+
+  Options opt_;
+  void (*notify_)(void*);
+  void* ctx_;
+  int ep_ = -1, wakeFd_ = -1;
+  Side wakeSide_{nullptr, 0};
+  std::thread thread_;
+  std::atomic<bool> running_{false};
+  std::mutex mu_;  // guards cmds_, events_, notified_, stats_
+  std::vector<Cmd> cmds_;
+  std::vector<Event> events_;
+  std::vector<Event> local_;  // built on the pump thread, moved to events_ once per loop
+  bool notified_ = false;
+  Stats stats_;
+  // Pump thread only:
+  std::unordered_map<uint32_t, Conn*> conns_;
+  std::vector<Conn*> readyList_, graveyard_;
+  std::vector<std::pair<int, int>> pool_;
+  uint64_t pipes_ = 0, spliced_ = 0, copied_ = 0, closed_ = 0;
+  int errSide_ = 0, err_ = 0;
+};
+
+}  // namespace splicepump
