@@ -91,6 +91,11 @@ export function estimatorLiveCount(): i32 {
   return live.length;
 }
 
+/** True when estimatorRun(now) has something to do (start, or a sample due). */
+@inline export function estimatorDue(now: u32): bool {
+  return running ? now >= nextSample : pendingStart;
+}
+
 /** Take every sample due up to `now` (seconds, non-decreasing). */
 export function estimatorRun(now: u32): void {
   if (!running) {

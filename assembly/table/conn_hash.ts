@@ -200,6 +200,11 @@ function startGrow(): void {
   mask = <u32>n - 1;
 }
 
+/** True while buckets of the old array are still to move (moveSome has work). */
+@inline export function rehashing(): bool {
+  return old != 0;
+}
+
 /** Move up to k old buckets into the new array. */
 export function moveSome(k: u32): void {
   while (old != 0 && k-- > 0) {

@@ -165,8 +165,12 @@ let touched: u32 = 0;
  */
 export const RESOLVE_CHUNK: u32 = 64;
 
-/** Resolve the service of flow records start..start+n-1 into hints; lookupSvc uses them until endResolved(). */
-export function resolveServices(start: u32, n: u32): void {
+/**
+ * Resolve the service of flow records start..start+n-1 into hints; lookupSvc
+ * uses them until endResolved(). Returns how many of them have a valid family
+ * (4 or 6); resolvedIndex(start, j) lists those in order, and only those got a hint.
+ */
+export function resolveServices(start: u32, n: u32): u32 {
   const h = hints + <usize>start * 4;
   const m = resolveBatch(ioBase() + REGION_FLOWS + <usize>start * FLOW_SIZE, n, h);
   // The first dest of each listed flow (the one an rr, wrr or single-dest
@@ -179,6 +183,12 @@ export function resolveServices(start: u32, n: u32): void {
   }
   touched = acc;
   hintsOn = true;
+  return m;
+}
+
+/** The flow record index of the j-th valid flow of the last resolveServices(start, …). */
+@inline export function resolvedIndex(start: u32, j: u32): u32 {
+  return start + resolvedFlow(j);
 }
 
 export function endResolved(): void {

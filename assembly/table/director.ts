@@ -4,13 +4,13 @@ import { readFlow, flowFamily, writeDecisionFail } from "../abi/records";
 import * as S from "../abi/status";
 import * as C from "../stats/counters";
 import { flow } from "../sched/flow";
-import { packetIn, pickOnly, resolveServices, endResolved, resolveConnBatch, endResolvedConns, RESOLVE_CHUNK } from "./conn_path";
+import { packetIn, pickOnly, resolveServices, resolvedIndex, endResolved, resolveConnBatch, endResolvedConns, RESOLVE_CHUNK } from "./conn_path";
 import { trackConns } from "./conn_options";
 import { runClocks } from "./conn_api";
 
-@inline function refuseFlow(i: u32): void {
-  C.bump(C.CNT_BAD_FLOW);
-  writeDecisionFail(i, S.E_INVAL);
+/** Failure records for flows from..to-1, whose family is not 4 or 6 (the caller counts them). */
+@inline function refuseRange(from: u32, to: u32): void {
+  for (let i = from; i < to; i++) writeDecisionFail(i, S.E_INVAL);
 }
 
 /**
@@ -18,27 +18,41 @@ import { runClocks } from "./conn_api";
  * SYN from the SDK): each creates a connection entry or reuses the one for
  * the same 5-tuple (table/conn_path.ts); DEC_CONN is the connection id (0 for
  * one-packet scheduling). Timers due by `now` run first. Returns successes.
+ *
+ * A record whose family is not 4 or 6 fails (E_INVAL, CNT_BAD_FLOW) before
+ * anything is copied. A batch resolves its services a chunk ahead
+ * (resolveServices reads every family once and lists the valid flows), then
+ * the visit walks that list and writes the failures in its gaps, so no record
+ * is checked twice and the bad-flow counter moves once per chunk. A single
+ * flow has no misses to overlap: it skips the resolve pass (its service is
+ * looked up inline) and goes through the same visit.
  */
 export function scheduleBatch(n: u32, now: u32): i32 {
   runClocks(now);
   if (trackConns) resolveConnBatch(n);
   let ok = 0;
+  const one = n == 1;
   for (let c: u32 = 0; c < n; c += RESOLVE_CHUNK) {
-    // Services resolved a chunk ahead (table/conn_path.ts).
     const end = min(c + RESOLVE_CHUNK, n);
-    resolveServices(c, end - c);
-    for (let i = c; i < end; i++) {
-      // A record with no valid family fails before anything is copied (both paths
-      // below would refuse it first too, with the same status and counter).
-      const af = flowFamily(i);
-      if (af != 4 && af != 6) {
-        refuseFlow(i);
-        continue;
-      }
+    let m: u32 = 0;
+    if (one) {
+      const af = flowFamily(0);
+      m = af == 4 || af == 6 ? 1 : 0;
+    } else {
+      m = resolveServices(c, end - c);
+    }
+    let next = c;
+    for (let j: u32 = 0; j < m; j++) {
+      const i = one ? 0 : resolvedIndex(c, j);
+      refuseRange(next, i);
+      // Not inlined twice: one copy of the visit serves both cases.
       readFlow(i, flow);
       flow.now = now;
       if ((trackConns ? packetIn(i, flow, now) : pickOnly(i, flow)) >= 0) ok++;
+      next = i + 1;
     }
+    refuseRange(next, end);
+    if (m < end - c) C.addTo(C.CNT_BAD_FLOW, <u64>(end - c - m));
   }
   endResolved();
   if (trackConns) endResolvedConns();

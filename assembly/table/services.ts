@@ -245,8 +245,16 @@ const resolvePending = memory.data(<i32>MAX_BATCH * 4, 16);
  */
 export function resolveBatch(flows: usize, n: u32, out: usize): u32 {
   if (keyedSize == 0 && markedSize == 0) {
-    memory.fill(out, 0, <usize>n * 4);
-    return 0;
+    // No service: every flow with a valid family is listed and resolves to null.
+    let m: u32 = 0;
+    for (let k: u32 = 0; k < n; k++) {
+      const af = <u32>load<u8>(flows + <usize>k * FLOW_SIZE + FLOW_AF);
+      if (af != 4 && af != 6) continue;
+      store<u32>(out + <usize>k * 4, 0);
+      store<u32>(resolvePending + <usize>m * 4, k);
+      m++;
+    }
+    return m;
   }
   const mask = keyedSize - 1;
   let acc: u32 = 0;

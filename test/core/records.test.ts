@@ -36,4 +36,46 @@ describe('flow records with a bad family', () => {
       expect(L.FLOW_AF).toBe(0);
     });
   }
+
+  // Batches span several resolve chunks (64 flows): bad records at the first
+  // and last place of a chunk and of the batch, runs of them, a batch of one,
+  // and a director with no service (every valid flow is "not ours").
+  for (const connections of [false, true]) {
+    it(`are refused across chunk edges, alone and with no service (connections ${connections ? 'on' : 'off'})`, async () => {
+      const d = await director(1, { connections });
+      const bad = new Set([0, 1, 2, 63, 64, 65, 100, 127, 128, 129, 130, 131, 199]);
+      const n = 200;
+      const run = (expectOk: boolean) => {
+        const before = d.core.x.counter(CNT.CNT_BAD_FLOW);
+        for (let i = 0; i < n; i++) d.core.writeFlow(i, flow(i, bad.has(i) ? (i & 1 ? 6 + i : 0) : 4));
+        expect(d.core.x.schedule(n, 1)).toBe(expectOk ? n - bad.size : 0);
+        for (let i = 0; i < n; i++) {
+          const r = d.core.readDecision(i);
+          if (bad.has(i)) {
+            expect(r.status).toBe(status.E_INVAL);
+            expect(r.dest).toBe(0);
+          } else if (expectOk) {
+            expect(r.status).toBeGreaterThanOrEqual(0);
+            expect(r.daddr[0]).toBe(0xc6120101);
+          } else {
+            expect(r.status).toBe(status.E_NOT_OURS);
+          }
+        }
+        expect(d.core.x.counter(CNT.CNT_BAD_FLOW) - before).toBe(bad.size);
+      };
+      run(false);
+      d.addService(tcp80, { scheduler: 'rr' });
+      d.addDest(tcp80, { address: '198.18.1.1' });
+      run(true);
+      // One record: the batch of one skips the resolve pass.
+      const before = d.core.x.counter(CNT.CNT_BAD_FLOW);
+      d.core.writeFlow(0, flow(0, 0));
+      expect(d.core.x.schedule(1, 1)).toBe(0);
+      expect(d.core.readDecision(0).status).toBe(status.E_INVAL);
+      d.core.writeFlow(0, flow(0, 4));
+      expect(d.core.x.schedule(1, 1)).toBe(1);
+      expect(d.core.readDecision(0).daddr[0]).toBe(0xc6120101);
+      expect(d.core.x.counter(CNT.CNT_BAD_FLOW) - before).toBe(1);
+    });
+  }
 });
