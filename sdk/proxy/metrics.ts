@@ -74,9 +74,11 @@ export class Metrics {
     new Gauge({ name: 'wasmvs_udp_sessions', help: 'Open UDP sessions (one socket each)', registers: [this.registry], collect() { this.set(open().udp); } });
     new Gauge({ name: 'wasmvs_tcp_conns', help: 'Open proxied TCP connections (two sockets each)', registers: [this.registry], collect() { this.set(open().tcp); } });
     for (const f of STAT_FIELDS) {
-      this.gauge(`wasmvs_service_${f}`, `ipvsadm --stats ${f} per virtual service (since -Z)`, ['service'],
+      // Totals only grow until -Z (or the service is re-added): counters, which Prometheus's
+      // rate() and increase() read across such resets.
+      this.total(`wasmvs_service_${f}_total`, `ipvsadm --stats ${f} per virtual service (since -Z)`, ['service'],
         (_v, svcs) => svcs.map((s) => ({ labels: { service: svcLabel(s) }, value: s.stats[f] })));
-      this.gauge(`wasmvs_dest_${f}`, `ipvsadm --stats ${f} per real server (since -Z)`, ['service', 'dest'],
+      this.total(`wasmvs_dest_${f}_total`, `ipvsadm --stats ${f} per real server (since -Z)`, ['service', 'dest'],
         (v) => v.map((x) => ({ labels: { service: svcLabel(x.svc), dest: destLabel(x.dest) }, value: x.dest.stats[f] })));
     }
     for (const f of RATE_FIELDS) {
@@ -105,6 +107,18 @@ export class Metrics {
         const snap = self.snapshot();
         this.reset();
         for (const r of extract(snap.views, snap.svcs, self.listeners())) this.set(r.labels, r.value);
+      },
+    });
+  }
+
+  private total(name: string, help: string, labelNames: string[], extract: Extract): void {
+    const self = this;
+    new Counter({
+      name, help, labelNames, registers: [this.registry],
+      collect() {
+        const snap = self.snapshot();
+        this.reset();
+        for (const r of extract(snap.views, snap.svcs, self.listeners())) this.inc(r.labels, r.value);
       },
     });
   }

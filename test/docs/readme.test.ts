@@ -162,5 +162,14 @@ cat "$log" >&2`;
     const r = runIsolated(script, { cwd: ROOT, timeoutMs: 120_000, scratch: [join(ROOT, 'playground')] });
     expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^200 text\/html/m);
+    // The sizes the README quotes are the ones this build prints (rounded to the KiB; within 3 %, so a
+    // small change to the core does not fail here, a stale figure does).
+    const built = /playground built in .*: ([\d.]+) KiB, ([\d.]+) KiB gzipped/.exec(r.stderr);
+    expect(built, r.stderr).not.toBeNull();
+    const quoted = /\((\d+) KiB gzipped for\s+the whole page and core, (\d+) KiB uncompressed\)/.exec(readme);
+    expect(quoted, 'README.md: the playground sizes').not.toBeNull();
+    const [raw, gz] = [Number(built![1]), Number(built![2])];
+    expect(Math.abs(Number(quoted![1]) - gz) / gz, `README says ${quoted![1]} KiB gzipped, the build ${gz}`).toBeLessThanOrEqual(0.03);
+    expect(Math.abs(Number(quoted![2]) - raw) / raw, `README says ${quoted![2]} KiB uncompressed, the build ${raw}`).toBeLessThanOrEqual(0.03);
   }, 150_000);
 });

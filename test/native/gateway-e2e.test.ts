@@ -84,7 +84,7 @@ suite('wasmvsd gateway: NAT', () => {
     expect(value('wasmvs_gateway_nat_replies_total')).toBeGreaterThan(5);
     expect(value(`wasmvs_gateway_queue_drops_total{queue="${QUEUE}",reason="queue_full"}`)).toBe(0);
     expect(value(`wasmvs_gateway_enobufs_total{queue="${QUEUE}"}`)).toBe(0);
-    expect(value(`wasmvs_service_conns{service="tcp/${VIP}:${PORT}"}`)).toBeGreaterThanOrEqual(2);
+    expect(value(`wasmvs_service_conns_total{service="tcp/${VIP}:${PORT}"}`)).toBeGreaterThanOrEqual(2);
     expect(value(`wasmvs_dest_active_conns{service="tcp/${VIP}:${PORT}",dest="${RS[0]}:${PORT}"}`)).toBeGreaterThanOrEqual(0);
     const log = await stopGateway(gw);
     const s = summary(log);

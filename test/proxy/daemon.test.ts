@@ -109,14 +109,21 @@ describe('wasmvsd proxy: operations', () => {
     await until(() => /"address":"127\.0\.0\.1:\d+","msg":"metrics on \/metrics"/.test(l.daemon!.log()), 'metrics listening');
     const mport = /"address":"127\.0\.0\.1:(\d+)"/.exec(l.daemon!.log())![1];
     const label = `service="tcp/127.0.0.1:${port}",dest="127.0.0.1:${ppPort}"`;
-    await until(async () => (await fetchText(`http://127.0.0.1:${mport}/metrics`)).includes(`wasmvs_dest_conns{${label}} 1`), 'conns metric');
+    await until(async () => (await fetchText(`http://127.0.0.1:${mport}/metrics`)).includes(`wasmvs_dest_conns_total{${label}} 1`), 'conns metric');
     // Bytes reach the core with the next 1 s tick.
-    const outbytes = new RegExp(`wasmvs_dest_outbytes\\{${label.replace(/[.|/]/g, '\\$&')}\\} 3\n`);
+    const outbytes = new RegExp(`wasmvs_dest_outbytes_total\\{${label.replace(/[.|/]/g, '\\$&')}\\} 3\n`);
     await until(async () => outbytes.test(await fetchText(`http://127.0.0.1:${mport}/metrics`)), 'outbytes metric');
     const text = await fetchText(`http://127.0.0.1:${mport}/metrics`);
     expect(text).toContain(`wasmvs_dest_weight{${label}} 1`);
     expect(text).toContain(`wasmvs_dest_healthy{${label}} 1`);
     expect(text).toContain(`wasmvs_listener_up{service="tcp/127.0.0.1:${port}"} 1`);
+    // Totals since -Z are counters (rate() reads -Z as a counter reset); instantaneous values are gauges.
+    for (const f of ['conns', 'inpkts', 'outpkts', 'inbytes', 'outbytes']) {
+      expect(text).toContain(`# TYPE wasmvs_service_${f}_total counter`);
+      expect(text).toContain(`# TYPE wasmvs_dest_${f}_total counter`);
+    }
+    expect(text).toContain('# TYPE wasmvs_dest_active_conns gauge');
+    expect(text).toContain('# TYPE wasmvs_service_cps gauge');
     // Every series names a service the same way: the failure counters join the service gauges.
     const dead = await freePort();
     const port2 = await freePort();
@@ -132,7 +139,7 @@ describe('wasmvsd proxy: operations', () => {
     const fail = `wasmvs_upstream_connect_failures_total{service="tcp/127.0.0.1:${port2}",dest="127.0.0.1:${dead}"} 1`;
     await until(async () => (await fetchText(`http://127.0.0.1:${mport}/metrics`)).includes(fail), 'connect failure metric');
     const all = await fetchText(`http://127.0.0.1:${mport}/metrics`);
-    const services = new Set([...all.matchAll(/^wasmvs_service_conns\{service="([^"]+)"\}/gm)].map((m) => m[1]));
+    const services = new Set([...all.matchAll(/^wasmvs_service_conns_total\{service="([^"]+)"\}/gm)].map((m) => m[1]));
     const named = new Set([...all.matchAll(/service="([^"]+)"/g)].map((m) => m[1]));
     expect(services).toEqual(new Set([`tcp/127.0.0.1:${port}`, `tcp/127.0.0.1:${port2}`]));
     expect([...named].filter((n) => !services.has(n))).toEqual([]);
