@@ -1,5 +1,5 @@
 // Director: IPVS's configuration operations and scheduling over one core.
-import { Core, type ServiceRecord, type DestRecord, type DecisionRecord, type FlowSpec } from './core/core.js';
+import { Core, type ServiceRecord, type DestRecord, type DecisionRecord } from './core/core.js';
 import { instantiateCore, type WasmSource, type CoreFlavor } from './core/load.js';
 import { layout as L, status } from './core/abi.gen.js';
 
@@ -9,9 +9,10 @@ export const DECISION_WORDS = L.DECISION_SIZE / 4;
 import { errorFromStatus, InvalidOperationError } from './errors.js';
 import { formatAddr } from './address.js';
 import { schedulerName, flagNames } from './schedulers.js';
-import { serviceSpec, serviceLookupSpec, destSpec, destKeySpec, flowSpec, METHOD_NAMES, TUN_TYPES, TUN_CSUMS, PROTOCOLS } from './spec.js';
+import { serviceSpec, serviceLookupSpec, destSpec, destKeySpec, flowSpec, writeFlowWords, METHOD_NAMES, TUN_TYPES, TUN_CSUMS, PROTOCOLS } from './spec.js';
 import { statsSnapshot, zeroStats } from './stats.js';
 import * as conns from './conns.js';
+import { PreparedFlow } from './flow.js';
 import { applyPacked, applyOne, type PackedOutcome } from './bulk.js';
 import type { ConnInfo, ConnEventName, ConnState, ConnOptions, Timeouts, PacketInput, PacketResult } from './conns.js';
 import type {
@@ -88,8 +89,6 @@ export class Director {
   private readonly clock: () => number;
   /** Endpoint objects per dest id, reused by schedule() (cleared on any dest change). */
   private readonly endpoints = new EndpointCache();
-  /** One FlowSpec reused by schedule(): the per-call path allocates only its result. */
-  private readonly scratchFlow: FlowSpec = { af: 4, proto: 6, tcpflags: 0, fwmark: 0, caddr: [0, 0, 0, 0], vaddr: [0, 0, 0, 0], cport: 0, vport: 0, len: 0 };
 
   private constructor(core: Core, clock: () => number) {
     this.core = core;
@@ -287,7 +286,7 @@ export class Director {
    * destination, since they own its counters.
    */
   endDestConn(destId: number, active = false): boolean {
-    return this.check(this.core.x.destConnEnd(destId >>> 0, active ? 1 : 0), 'dest') === 1;
+    return this.check(this.core.destConnEndFn(destId >>> 0, active ? 1 : 0), 'dest') === 1;
   }
 
   /**
@@ -329,15 +328,22 @@ export class Director {
     return { id: r.conn, dest: ep, destId: r.dest, method: METHOD_NAMES[r.method] ?? 'route' };
   }
 
-  /** Schedule one new flow; null when no destination is available or no service matches. */
-  schedule(flow: FlowInput): Decision | null {
+  /**
+   * Schedule one new flow; null when no destination is available or no
+   * service matches. `flow` is a FlowInput (checked, its addresses parsed
+   * through a cache) or a PreparedFlow from prepareFlow (checked and encoded
+   * once: the fast path). `now` (seconds) defaults to the flow's `now`, then
+   * the director's clock.
+   */
+  schedule(flow: FlowInput | PreparedFlow, now?: number): Decision | null {
     const core = this.core;
-    core.writeFlow(0, flowSpec(flow, this.scratchFlow));
-    core.x.schedule(1, this.now(flow.now));
+    if (flow instanceof PreparedFlow) flow.writeRecord(core.words(), core.flow0);
+    else writeFlowWords(flow, core.words(), core.flow0);
+    core.scheduleFn(1, this.now(now ?? flow.now));
     // The common case reads three words of the decision record; the full record
     // only for a destination not seen yet (or seen with another port).
     const u = core.words();
-    const w = core.decisionWord(0);
+    const w = core.dec0;
     if ((u[w] | 0) < 0) return null;
     const dest = u[w + 2];
     const m = u[w + 3];

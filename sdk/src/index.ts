@@ -1,4 +1,5 @@
 export { Director, type DirectorOptions, FLOW_WORDS, DECISION_WORDS } from './director.js';
+export { prepareFlow, PreparedFlow } from './flow.js';
 export * from './errors.js';
 export * from './types.js';
 export { parseAddr, formatAddr, formatEndpoint } from './address.js';

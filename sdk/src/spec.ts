@@ -134,29 +134,64 @@ export function destSpec(svc: { af: number; port: number }, d: DestOptions): Des
   return { af: k.af, addr: k.addr, port: k.port, method, weight, uThreshold: u, lThreshold: l, tunType, tunFlags, tunPort };
 }
 
-/** The FlowSpec of f, validated; written into `out` when given (per-call paths reuse one). */
-export function flowSpec(f: FlowInput, out?: FlowSpec): FlowSpec {
+// The flow checkFlow last accepted, in record form: module state rather than
+// an object per call, read right after by flowSpec or writeFlowWords.
+let fAf = 4;
+let fProto = 0;
+let fFlags = 0;
+let fMark = 0;
+let fCport = 0;
+let fVport = 0;
+let fC: readonly number[] = [0, 0, 0, 0];
+let fV: readonly number[] = [0, 0, 0, 0];
+
+/** The checks of a FlowInput (one place for flowSpec and writeFlowWords); results in the f* variables. */
+function checkFlow(f: FlowInput): void {
   if (f === null || typeof f !== 'object') throw invalid.vaddr();
   // A chain of compares: cheaper per call than a lookup through hasOwnProperty.
   const p = f.protocol;
   const proto = p === 'tcp' ? L.PROTO_TCP : p === 'udp' ? L.PROTO_UDP : p === 'sctp' ? L.PROTO_SCTP : -1;
   if (proto < 0) throw invalid.protocol(f.protocol);
-  const c = f.client && parseAddr(f.client.address);
-  const v = f.virtual && parseAddr(f.virtual.address);
-  if (!v || !isValidPort(f.virtual.port)) throw invalid.vaddr();
-  if (!c || !isValidPort(f.client.port) || c.af !== v.af) throw invalid.caddr();
+  const ce = f.client;
+  const ve = f.virtual;
+  const c = ce && parseAddr(ce.address);
+  const v = ve && parseAddr(ve.address);
+  const vport = v ? ve.port : undefined;
+  if (!v || !isValidPort(vport)) throw invalid.vaddr();
+  const cport = c ? ce.port : undefined;
+  if (!c || !isValidPort(cport) || c.af !== v.af) throw invalid.caddr();
   const mark = f.fwmark ?? 0;
   if (!checkInt(mark, 0, 0xffffffff)) throw invalid.fwmark(mark);
-  if (f.tcpFlags !== undefined && !checkInt(f.tcpFlags, 0, 255)) throw invalid.tcpFlags(f.tcpFlags);
+  const flags = f.tcpFlags;
+  if (flags !== undefined && !checkInt(flags, 0, 255)) throw invalid.tcpFlags(flags);
   // scheduleBatch uses one time for the batch, but a flow's own `now` must still be a time.
-  if (f.now !== undefined && !(typeof f.now === 'number' && Number.isFinite(f.now) && f.now >= 0)) {
-    throw new InvalidOperationError(`bad time ${String(f.now)}`);
+  const now = f.now;
+  if (now !== undefined && !(typeof now === 'number' && Number.isFinite(now) && now >= 0)) {
+    throw new InvalidOperationError(`bad time ${String(now)}`);
   }
-  const tcpflags = f.tcpFlags === undefined ? 0x02 : f.tcpFlags;
-  if (out === undefined) {
-    return { af: v.af, proto, tcpflags, fwmark: mark, caddr: c.w, vaddr: v.w, cport: f.client.port, vport: f.virtual.port, len: 0 };
-  }
-  out.af = v.af; out.proto = proto; out.tcpflags = tcpflags; out.fwmark = mark;
-  out.caddr = c.w; out.vaddr = v.w; out.cport = f.client.port; out.vport = f.virtual.port; out.len = 0;
-  return out;
+  fAf = v.af; fProto = proto; fFlags = flags === undefined ? 0x02 : flags; fMark = mark;
+  fCport = cport; fVport = vport; fC = c.w; fV = v.w;
+}
+
+/** The FlowSpec of f, validated. */
+export function flowSpec(f: FlowInput): FlowSpec {
+  checkFlow(f);
+  return { af: fAf, proto: fProto, tcpflags: fFlags, fwmark: fMark, caddr: fC as FlowSpec['caddr'], vaddr: fV as FlowSpec['vaddr'], cport: fCport, vport: fVport, len: 0 };
+}
+
+/**
+ * f, validated as flowSpec does, written as the core's flow record at u32
+ * index `w` of `u` (the layout Core.writeFlow writes; FLOW_DIR, read by the
+ * packet export only, is 0): the per-call path of Director.schedule.
+ */
+export function writeFlowWords(f: FlowInput, u: Uint32Array, w: number): void {
+  checkFlow(f);
+  const c = fC;
+  const v = fV;
+  u[w] = fAf | (fProto << 8) | (fFlags << 16);
+  u[w + 1] = fMark;
+  u[w + 2] = c[0]; u[w + 3] = c[1]; u[w + 4] = c[2]; u[w + 5] = c[3];
+  u[w + 6] = v[0]; u[w + 7] = v[1]; u[w + 8] = v[2]; u[w + 9] = v[3];
+  u[w + 10] = fCport | (fVport << 16);
+  u[w + 11] = 0;
 }

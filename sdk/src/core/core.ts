@@ -39,6 +39,17 @@ export class Core {
   readonly x: CoreExports;
   readonly base: number;
   readonly maxBatch: number;
+  /** u32 index in words() of flow record 0 and of decision record 0. */
+  readonly flow0: number;
+  readonly dec0: number;
+  /**
+   * The exports of the per-call path, held in fields of this class: every
+   * Core has the same shape, so a call site that sees many directors (and so
+   * many export objects, each in dictionary mode) still loads them
+   * monomorphically.
+   */
+  readonly scheduleFn: (n: number, now: number) => number;
+  readonly destConnEndFn: (id: number, active: number) => number;
   private buf: ArrayBuffer;
   private dv: DataView;
   private u32: Uint32Array;
@@ -53,6 +64,10 @@ export class Core {
     x.init(lo, hi);
     this.base = x.getIoBase();
     this.maxBatch = x.maxBatch();
+    this.flow0 = (this.base + L.REGION_FLOWS) >>> 2;
+    this.dec0 = (this.base + L.REGION_DECISIONS) >>> 2;
+    this.scheduleFn = x.schedule;
+    this.destConnEndFn = x.destConnEnd;
     this.buf = x.memory.buffer;
     this.dv = new DataView(this.buf);
     this.u32 = new Uint32Array(this.buf);
@@ -65,13 +80,7 @@ export class Core {
 
   /** Current DataView (memory may have grown during the last call). */
   view(): DataView {
-    // Growing wasm memory detaches the old buffer (its byteLength becomes 0):
-    // checking that is much cheaper than the memory.buffer getter (~20 ns).
-    if (this.buf.byteLength === 0) {
-      this.buf = this.x.memory.buffer;
-      this.dv = new DataView(this.buf);
-      this.u32 = new Uint32Array(this.buf);
-    }
+    this.words();
     return this.dv;
   }
 
@@ -200,9 +209,17 @@ export class Core {
     };
   }
 
-  /** Raw u32 view of memory, for hosts that fill flow records in bulk. */
+  /** Raw u32 view of memory (current: memory may have grown during the last call). */
   words(): Uint32Array {
-    this.view();
+    // Growing wasm memory detaches the old buffer, and a view of a detached
+    // buffer has length 0. The optimizing compiler reads a typed array's
+    // length inline; the memory.buffer getter costs ~20 ns and even the
+    // buffer's byteLength getter is a builtin call.
+    if (this.u32.length === 0) {
+      this.buf = this.x.memory.buffer;
+      this.dv = new DataView(this.buf);
+      this.u32 = new Uint32Array(this.buf);
+    }
     return this.u32;
   }
 }
