@@ -1,4 +1,5 @@
-// Pick cost per scheduler and size: SDK single (Director.schedule), raw n=1
+// Pick cost per scheduler and size: SDK single (Director.schedule, with
+// FlowInput objects and with the same flows from prepareFlow), raw n=1
 // (schedule(1) on a prepared flow record) and batched (schedule(1024) over a
 // flow region filled once), side by side with plain implementations of the
 // IPVS rules and npm peers. Least-load schedulers run the picks.mjs workload.
@@ -8,6 +9,7 @@ import { coreLoadCases, plainLoadCases, sameChoices } from './loadwork.mjs';
 import { peerCases, plainCases, clientKeys } from './peers.mjs';
 import { makeRr, makeWrr, plainDests } from './plain.mjs';
 import { trackedCase } from './tracked.mjs';
+import { prepareFlow } from 'wasmvs';
 
 export const SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'sed', 'nq', 'dh', 'sh', 'mh', 'lblc', 'lblcr', 'fo', 'ovf', 'twos'];
 /** Schedulers whose choice depends on connection counts: they get the load workload. */
@@ -32,13 +34,17 @@ function identity(director, dv, sched, n, mark) {
 }
 
 /** Core cases for a scheduler without load: single, n=1, batch. */
-function coreCases(director, flows, sched) {
+function coreCases(director, flows, sched, prepared) {
   const x = director.core.x;
   let k = 0;
   return {
     single: {
       name: `${sched} single`, ops: 256,
       fn: () => { for (let i = 0; i < 256; i++) sink.v ^= director.schedule(flows[k++ & 1023]) === null ? 1 : 0; },
+    },
+    prepared: {
+      name: `${sched} single, prepared flows`, ops: 256,
+      fn: () => { for (let i = 0; i < 256; i++) sink.v ^= director.schedule(prepared[k++ & 1023]) === null ? 1 : 0; },
     },
     raw1: { name: `${sched} n=1`, ops: 256, fn: () => { for (let i = 0; i < 256; i++) sink.v += x.schedule(1, NOW); } },
     batched: { name: `${sched} batch`, ops: BATCH, fn: () => { sink.v += x.schedule(BATCH, NOW); } },
@@ -61,8 +67,9 @@ async function oneSize(cfg, director, dv, sched, n, si, keys) {
   row.status = ok === BATCH ? 'ok' : `partial (${ok}/${BATCH})`;
   row.connsKept = director.core.readDecision(0).conn !== 0;
   const flows = Array.from({ length: 1024 }, (_, k) => fwFlow(mark, k));
-  const core = row.loaded ? coreLoadCases(director, svc, dv, flows, sched, BATCH) : coreCases(director, flows, sched);
-  const cases = [core.single, core.raw1, core.batched].map((c) => ({ ...c, kind: 'core', beforeAll: fill }));
+  const prepared = flows.map(prepareFlow);
+  const core = row.loaded ? coreLoadCases(director, svc, dv, flows, sched, BATCH, prepared) : coreCases(director, flows, sched, prepared);
+  const cases = [core.single, core.raw1, core.batched, core.prepared].map((c) => ({ ...c, kind: 'core', beforeAll: fill }));
   if (sched === 'lc' || sched === 'wlc') {
     const p = plainLoadCases(sched, svc.weights);
     cases.push({ ...p.objects, kind: 'plain' }, { ...p.typed, kind: 'plain' });
@@ -77,7 +84,8 @@ async function oneSize(cfg, director, dv, sched, n, si, keys) {
   row.single = res[0];
   row.raw1 = res[1];
   row.batch = res[2];
-  row.others = res.slice(3).map((r, i) => ({ ...r, kind: cases[i + 3].kind }));
+  row.prepared = res[3];
+  row.others = res.slice(4).map((r, i) => ({ ...r, kind: cases[i + 4].kind }));
   return row;
 }
 

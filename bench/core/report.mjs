@@ -15,10 +15,10 @@ function identityText(id) {
 
 function picksTable(rows) {
   return table(
-    ['scheduler', 'dests', 'status', 'single (Director.schedule)', 'n=1 (raw export)', 'batched (1024)', 'single ÷ batched', 'same choices as plain IPVS rule'],
+    ['scheduler', 'dests', 'status', 'single (Director.schedule)', 'single, prepared flow', 'n=1 (raw export)', 'batched (1024)', 'single ÷ batched', 'same choices as plain IPVS rule'],
     rows.map((r) => [
       r.loaded ? `${r.sched} *` : r.sched, r.n, r.status,
-      fmtNs(r.single?.ns), fmtNs(r.raw1?.ns), fmtNs(r.batch?.ns),
+      fmtNs(r.single?.ns), fmtNs(r.prepared?.ns), fmtNs(r.raw1?.ns), fmtNs(r.batch?.ns),
       r.batch ? fmtRatio(r.single.ns / r.batch.ns) : '—', identityText(r.identity),
     ]),
   );
@@ -94,6 +94,7 @@ export function renderReport(res, analysis) {
     '## Pick cost per scheduler',
     '',
     'single = `director.schedule(flow)` (SDK: validate, parse addresses, write the record, call, build the result object);',
+    'single, prepared flow = `director.schedule(prepared)` on the same flows made once with `prepareFlow(flow)` (write the record, call, build the result object);',
     'n=1 = `core.x.schedule(1, now)` on a prepared flow record; batched = one `schedule(1024, now)` over a flow region filled once, per decision.',
     `Directors are created with \`connections: false\` (scheduling only: service lookup + pick + decision record, no connection entry${res.boundary.schedulingOnly ? '' : ' — **not honoured by this core build: connections were tracked**'}),`,
     'so every flow is a new decision; services are fwmark services with one-packet scheduling (UDP flows).',
