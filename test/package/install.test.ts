@@ -203,6 +203,33 @@ describe.skipIf(missing !== undefined)('the packed tarball, installed in another
     expect(() => process.kill(d.daemonPid, 0)).toThrow();
   });
 
+  it('npm install -g (a real global install into its own prefix): the bins run from PATH, the proxy with its peers', async () => {
+    const prefix = mkdtempSync(join(tmpdir(), 'wasmvs-global-'));
+    try {
+      // The registry is reached only for metadata the cache lacks (pino and prom-client are not in the
+      // lockfile's cache for this exact request); the tarball itself is the packed one.
+      const inst = run('npm', ['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund',
+        sdk!.tarball, 'pino@^10', 'prom-client@^15'], prefix);
+      expect(inst.status, inst.stdout + inst.stderr).toBe(0);
+      const env = cleanEnv({ PATH: `${join(prefix, 'bin')}:${process.env.PATH}` });
+      const v = run('wasmvsadm', ['--version'], prefix, env);
+      expect(v.status, v.stderr).toBe(0);
+      expect(v.stdout).toMatch(/^wasmvsadm v\d+\.\d+\.\d+ /);
+      const sock = join(prefix, 'g.sock');
+      const d = await startDaemon(join(prefix, 'bin/wasmvsd'), ['proxy', '--socket', sock, '--state', join(prefix, 'g.state')], prefix);
+      expect(d.daemonPid).toBe(d.child.pid);
+      const a = run('wasmvsadm', ['-A', '-t', '127.0.0.1:18090', '-s', 'sh'], prefix, { ...env, WASMVS_SOCKET: sock });
+      expect(a.status, a.stderr).toBe(0);
+      const l = run('wasmvsadm', ['-L', '-n'], prefix, { ...env, WASMVS_SOCKET: sock });
+      expect(l.stdout).toContain('TCP  127.0.0.1:18090 sh');
+      d.child.kill('SIGTERM');
+      await d.exited();
+      expect(existsSync(sock)).toBe(false);
+    } finally {
+      rmSync(prefix, { recursive: true, force: true });
+    }
+  });
+
   it('the installed bin is the daemon itself: SIGHUP to its pid reloads --config', async () => {
     const cfg = join(peers!.dir, 'lb.rules');
     writeFileSync(cfg, '-A -t 127.0.0.1:18080 -s rr\n');
