@@ -16,7 +16,7 @@ import { SCHEDULERS, schedulerId } from '../src/schedulers.js';
 import { layout as L } from '../src/core/abi.gen.js';
 
 const INT_MAX = 2147483647;
-const SPACE = 32, TAB = 9, CR = 13, DASH = 45, COLON = 58, DOT = 46;
+const SPACE = 32, TAB = 9, CR = 13, NL = 10, DASH = 45, COLON = 58, DOT = 46;
 /** Most tokens a fast line has (`-a -t A -r B -m -w N -x N -y N` = 11); more go the slow way, as before. */
 const MAX_TOKENS = 16;
 // Option bits; -u counts as -t and -g/-i as -m (one of each at most, as ipvsadm's matrix says).
@@ -75,9 +75,11 @@ function decimal(s: Uint8Array, from: number, to: number, digits: number, max: n
   return v <= max ? v : -1;
 }
 
-// The address lives in a typed array: above 2^30 a module variable would box every store (a heap number per token).
+// Results of hostPort, and the tokens of the current line, live in typed arrays: a module
+// variable above 2^30 would box every store (a heap number per token), and a module `let`
+// costs a hole check on every access.
 const hpAddr = new Uint32Array(1);
-let hpPort = -1;
+const hpPort = new Int32Array(1);
 /** `a.b.c.d` or `a.b.c.d:port` in s[from, to): sets hpAddr/hpPort (-1 = no port); false when not that shape. */
 function hostPort(s: Uint8Array, from: number, to: number): boolean {
   let addr = 0, octet = 0, digits = 0, dots = 0, i = from;
@@ -102,8 +104,10 @@ function hostPort(s: Uint8Array, from: number, to: number): boolean {
   }
   if (dots !== 3) return false;
   hpAddr[0] = addr;
-  hpPort = i >= to ? -1 : decimal(s, i + 1, to, 5, 65535);
-  return i >= to || hpPort >= 0;
+  if (i >= to) { hpPort[0] = -1; return true; }
+  const port = decimal(s, i + 1, to, 5, 65535);
+  hpPort[0] = port;
+  return port >= 0;
 }
 
 function scheduler(s: Uint8Array, a: number, b: number): number {
@@ -114,45 +118,6 @@ function scheduler(s: Uint8Array, a: number, b: number): number {
   return -1;
 }
 
-/** Start of the next token at or after i (or `to`). */
-function skipBlank(s: Uint8Array, i: number, to: number): number {
-  while (i < to) {
-    const c = s[i];
-    if (c !== SPACE && c !== TAB && c !== CR) break;
-    i++;
-  }
-  return i;
-}
-
-/** End of the token that starts at i. */
-function tokenEnd(s: Uint8Array, i: number, to: number): number {
-  while (i < to) {
-    const c = s[i];
-    if (c === SPACE || c === TAB || c === CR) break;
-    i++;
-  }
-  return i;
-}
-
-/** The token s[a, b) is `ipvsadm` (dropped wherever it stands, like restoreArgv does). */
-const isIpvsadm = (s: Uint8Array, a: number, b: number) => b - a === 7 && s[a] === 105 && bytesAt(s, a, IPVSADM);
-
-/** Cursor over the tokens of one line, `ipvsadm` skipped; tokS/tokE the current token, -1 at the end. */
-let tokS = 0, tokE = 0, tokens = 0;
-function nextToken(s: Uint8Array, i: number, to: number): void {
-  for (;;) {
-    const a = skipBlank(s, i, to);
-    if (a >= to) { tokS = -1; return; }
-    const b = tokenEnd(s, a, to);
-    if (isIpvsadm(s, a, b)) { i = b; continue; }
-    tokS = a; tokE = b; tokens++;
-    return;
-  }
-}
-
-/** The letter of a `-X` token, else 0. */
-const shortOpt = (s: Uint8Array, a: number, b: number) => (b - a === 2 && s[a] === DASH ? s[a + 1] : 0);
-
 function opOf(c: number): number {
   switch (c) {
     case 65: return ADD_SERVICE; case 69: return EDIT_SERVICE; case 68: return DELETE_SERVICE; // A E D
@@ -161,36 +126,62 @@ function opOf(c: number): number {
   }
 }
 
+/** Start and end of each token of the current line (`ipvsadm` dropped), up to MAX_TOKENS. */
+const tok = new Int32Array(2 * MAX_TOKENS);
+/** Lines the last fastLines call took. */
+const taken = new Int32Array(1);
+
 /**
- * Append the -R line s[from, to) to `out` when it has the fast shape; false =
- * use parseArgs (out unchanged). Blank and comment lines are not fast lines.
+ * Split the line that starts at `from` (up to its '\n' or `to`) into tok; the
+ * number of tokens (more than MAX_TOKENS: only the first ones are kept) in
+ * `taken[0]`; returns where the line ends ('\n' or `to`).
  */
-export function fastRange(s: Uint8Array, from: number, to: number, out: PackedWriter): boolean {
-  tokens = 0;
-  nextToken(s, from, to);
-  if (tokS < 0) return false;
-  const op = opOf(shortOpt(s, tokS, tokE));
+function tokenize(s: Uint8Array, from: number, to: number): number {
+  let n = 0, i = from;
+  for (;;) {
+    let c = 0;
+    while (i < to && ((c = s[i]) === SPACE || c === TAB || c === CR)) i++;
+    if (i >= to || c === NL) break;
+    const a = i;
+    while (i < to && (c = s[i]) !== SPACE && c !== TAB && c !== CR && c !== NL) i++;
+    // `ipvsadm` is dropped wherever it stands, like restoreArgv does.
+    if (i - a === 7 && s[a] === 105 && bytesAt(s, a, IPVSADM)) continue;
+    if (n < MAX_TOKENS) { tok[2 * n] = a; tok[2 * n + 1] = i; }
+    n++;
+  }
+  taken[0] = n;
+  return i;
+}
+
+/** Append the record of the tokenized line (n tokens) to `out` when it has the fast shape. */
+function record(s: Uint8Array, n: number, out: PackedWriter): boolean {
+  // Fewer than 3 tokens is no command with a service; more than MAX_TOKENS goes the slow way.
+  if (n < 3 || n > MAX_TOKENS) return false;
+  let a = tok[0], b = tok[1];
+  if (b - a !== 2 || s[a] !== DASH) return false;
+  const op = opOf(s[a + 1]);
   if (op === 0) return false;
   const ok = allowed(op);
   let proto = 0, method: number = L.METHOD_ROUTE, sched = WLC, weight = 1, u = 0, l = 0;
   let vAddr = -1, vPort = 0, rAddr = -1, rPort = -1, rBeforeSvc = false, seen = 0;
   // Options in ipvsadm's order of effects.
-  for (nextToken(s, tokE, to); tokS >= 0; nextToken(s, tokE, to)) {
-    const c = shortOpt(s, tokS, tokE);
+  for (let k = 1; k < n; k++) {
+    a = tok[2 * k]; b = tok[2 * k + 1];
+    const c = b - a === 2 && s[a] === DASH ? s[a + 1] : 0;
     const key = bit(c);
     if ((key & ok) === 0 || (key & seen) !== 0) return false;
     seen |= key;
     if (key === M) { method = c === 109 ? L.METHOD_MASQ : c === 103 ? L.METHOD_ROUTE : L.METHOD_TUNNEL; continue; }
-    nextToken(s, tokE, to);
-    if (tokS < 0 || s[tokS] === DASH) return false;
-    const a = tokS, b = tokE;
+    if (++k >= n) return false;
+    a = tok[2 * k]; b = tok[2 * k + 1];
+    if (s[a] === DASH) return false;
     if (key === T) {
       proto = c === 116 ? L.PROTO_TCP : L.PROTO_UDP;
-      if (!hostPort(s, a, b) || hpPort < 0) return false;
-      vAddr = hpAddr[0]; vPort = hpPort;
+      if (!hostPort(s, a, b) || hpPort[0] < 0) return false;
+      vAddr = hpAddr[0]; vPort = hpPort[0];
     } else if (key === R) {
       if (!hostPort(s, a, b)) return false;
-      rAddr = hpAddr[0]; rPort = hpPort; rBeforeSvc = vAddr < 0;
+      rAddr = hpAddr[0]; rPort = hpPort[0]; rBeforeSvc = vAddr < 0;
     } else if (key === S) {
       sched = scheduler(s, a, b);
       if (sched < 0) return false;
@@ -200,8 +191,7 @@ export function fastRange(s: Uint8Array, from: number, to: number, out: PackedWr
       if (key === W) weight = v; else if (key === X) u = v; else l = v;
     }
   }
-  // Fewer than 3 tokens is no command with a service; more than MAX_TOKENS goes the slow way.
-  if (tokens < 3 || tokens > MAX_TOKENS || vAddr < 0) return false;
+  if (vAddr < 0) return false;
   const dest = op >= ADD_SERVER;
   // Port 0 is an error for a non-persistent -A/-E; parseArgs says so.
   if (!dest && op !== DELETE_SERVICE && vPort === 0) return false;
@@ -223,6 +213,36 @@ export function fastRange(s: Uint8Array, from: number, to: number, out: PackedWr
   w[p + P_L] = l;
   return true;
 }
+
+/**
+ * Append the -R line s[from, to) to `out` when it has the fast shape; false =
+ * use parseArgs (out unchanged). Blank and comment lines are not fast lines.
+ */
+export function fastRange(s: Uint8Array, from: number, to: number, out: PackedWriter): boolean {
+  tokenize(s, from, to);
+  return record(s, taken[0], out);
+}
+
+/**
+ * fastRange over consecutive lines from `from` (a line start) up to `to` (a
+ * line end or the end of the text): returns the start of the first line that
+ * is not of the fast shape (or `to`); fastLinesTaken() says how many lines
+ * became records. One pass: the line's end is found while it is tokenized.
+ */
+export function fastLines(s: Uint8Array, from: number, to: number, out: PackedWriter): number {
+  let lines = 0, a = from;
+  while (a < to) {
+    const end = tokenize(s, a, to);
+    if (!record(s, taken[0], out)) break;
+    lines++;
+    a = end + 1;
+  }
+  taken[0] = lines;
+  return a < to ? a : to;
+}
+
+/** Lines the last fastLines call turned into records. */
+export const fastLinesTaken = (): number => taken[0];
 
 /** fastRange over an argv (tokens joined with spaces, as UTF-8). */
 export function fastLine(argv: readonly string[], out: PackedWriter): boolean {

@@ -2,7 +2,7 @@
 // CR without quoting; tokens exactly `ipvsadm` dropped; blank lines skipped.
 // wasmvs also skips `#` comment lines.
 import { PACKED_WORDS, type PackedWriter } from '../src/packed.js';
-import { fastRange, bytesAt } from './fastparse.js';
+import { fastLines, fastLinesTaken, bytesAt } from './fastparse.js';
 import { packedLineWords, packedLine, PACKED_LINE } from '../control/bulk.js';
 
 export interface RestoreLine { line: number; argv: string[] }
@@ -60,6 +60,13 @@ export class RestoreScanner {
   /** Scan text[from, to) (UTF-8), which starts a line; `to` ends one (after its '\n') or the text. */
   scan(text: Uint8Array, from: number, to: number, packed: PackedWriter | null, out: SlowLine[]): void {
     for (let a = from; a < to; this.line++) {
+      if (packed) {
+        // Runs of fast lines (nearly all of a big -R) in one pass; the line after them is looked at below.
+        const b = fastLines(text, a, to, packed);
+        this.line += fastLinesTaken();
+        a = b;
+        if (a >= to) break;
+      }
       const nl = lineEnd(text, a, to);
       const line = this.line + 1;
       if (bytesAt(text, a, PACKED_PREFIX)) {
@@ -70,7 +77,8 @@ export class RestoreScanner {
         else if (words !== null) {
           for (let i = 0; i < words.length / PACKED_WORDS; i++) out.push({ line, argv: restoreArgv(packedLine(words, i))!, at: 0 });
         } else out.push({ line, argv: restoreArgv(s)!, at: packed ? packed.count : 0 });
-      } else if (!packed || !fastRange(text, a, nl, packed)) {
+      } else {
+        // Not of the fast shape (fastLines said so): the full parser's.
         const argv = restoreArgv(utf8.decode(text.subarray(a, nl)));
         if (argv) out.push({ line, argv, at: packed ? packed.count : 0 });
       }

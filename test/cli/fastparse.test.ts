@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { fastLine } from '../../sdk/cli/fastparse.js';
 import { parseArgs } from '../../sdk/cli/parse.js';
 import { PackedWriter, packedToCmd } from '../../sdk/src/packed.js';
-import { restoreArgv, scanRestore } from '../../sdk/cli/restore.js';
+import { restoreArgv, scanRestore, RestoreScanner, lineEnd, type SlowLine } from '../../sdk/cli/restore.js';
 
 /** parseArgs' command for a line, or 'error'/'other'. */
 function slow(argv: string[]): unknown {
@@ -115,6 +115,35 @@ describe('-R fast path', () => {
     const slowLines = scanRestore(text, w);
     expect(w.count).toBe(3);
     expect(slowLines).toEqual([{ line: 5, argv: ['-A', '-f', '7'], at: 2 }, { line: 7, argv: ['-L', '-n'], at: 3 }]);
+  });
+
+  it('a whole text scans as its lines one by one, in any split into pieces of whole lines', () => {
+    const blank = fc.constantFrom('', '  ', '\r', '# c', 'ipvsadm', '-a -t 198.18.0.1:80 -r 198.19.0.1 -m -w 1 -x 1 -y 1 -m -m -m -m -m -m');
+    fc.assert(fc.property(fc.array(fc.oneof(line.map((a) => a.join(' ')), nearLine.map((a) => a.join('\t ')), blank), { maxLength: 40 }),
+      fc.boolean(), fc.array(fc.nat(), { maxLength: 6 }), (lines, finalNl, cuts) => {
+        const text = lines.join('\n') + (finalNl ? '\n' : '');
+        // Expected: each line alone through the one-line fast path, else restoreArgv.
+        const want = new PackedWriter();
+        const wantSlow: SlowLine[] = [];
+        lines.forEach((l, i) => {
+          const argv = restoreArgv(l);
+          if (argv && fastLine(argv, want)) return;
+          if (argv) wantSlow.push({ line: i + 1, argv, at: want.count });
+        });
+        const bytes = new Uint8Array(Buffer.from(text, 'utf8'));
+        const got = new PackedWriter();
+        const gotSlow: SlowLine[] = [];
+        const sc = new RestoreScanner();
+        let a = 0;
+        for (const c of [...cuts.map((c) => c % (bytes.length + 1)).sort((x, y) => x - y), bytes.length]) {
+          if (c < a) continue;
+          const to = Math.min(lineEnd(bytes, c, bytes.length) + 1, bytes.length);
+          sc.scan(bytes, a, to, got, gotSlow);
+          a = to;
+        }
+        expect(gotSlow).toEqual(wantSlow);
+        expect(got.take()).toEqual(want.take());
+      }), { numRuns: 500 });
   });
 
   it('scans UTF-8 bytes as read: non-ASCII lines go to the full parser decoded, line numbers and BOM kept', () => {
