@@ -50,8 +50,9 @@ ${targets(r).join('\n')}
 | --- | --- | --- |
 | iptables-legacy-restore, ${ipt.rules.toLocaleString('en')} rules${ipt.restoreRuns ? ` (median of ${ipt.restoreRuns.length})` : ''} | ${f3(ipt.restore)} | 1 |
 | iptables-legacy-restore with one more service | ${f3(ipt.restorePlusOne)} | |
-| \`wasmvsadm -R\` into a fresh \`wasmvsd proxy\`, until acknowledged (median of ${p.restoreRuns.length}) | ${f3(p.restore)} | ${ratio(p.restore, ipt.restore)} |
-| … until the daemon answers the next request (proxy reaction done) | ${f3(p.settled)} | ${ratio(p.settled, ipt.restore)} |
+| \`wasmvsadm -R < rules\` into a fresh \`wasmvsd proxy\`, until acknowledged (median of ${p.restoreRuns.length}) | ${f3(p.restore)} | ${ratio(p.restore, ipt.restore)} |
+${p.restorePipe === undefined ? '' : `| … the rules through a pipe from the bench's node process instead of the file (median of ${p.restorePipeRuns.length}) | ${f3(p.restorePipe)} | ${ratio(p.restorePipe, ipt.restore)} |
+`}| … until the daemon answers the next request (proxy reaction done) | ${f3(p.settled)} | ${ratio(p.settled, ipt.restore)} |
 | \`-R\` in process, packed path (parse ${ms(fast.parse)} + apply ${ms(fast.apply)} + state file ${ms(fast.stateWrite)}) | ${ms(fast.total)} | ${ratio(fast.total / 1000, ipt.restore)} |
 | … of which \`Director.applyPacked\` alone (JS validation + core) | ${ms(fast.applyDirectorOnly)} | |
 | \`-R\` in process, one command per line (the path before this work) | ${ms(slow.total)} | ${ratio(slow.total / 1000, ipt.restore)} |
@@ -61,12 +62,13 @@ ${targets(r).join('\n')}
 | \`wasmvsadm -v\` (process start, no daemon request) | ${f3(p.processStart)} | |
 
 Samples: ${ipt.restoreRuns ? `iptables-legacy-restore ${ipt.restoreRuns.map((x) => x.toFixed(3)).join(', ')};
-` : ''}-R ack ${p.restoreRuns.map((x) => x.toFixed(3)).join(', ')}; -R settled ${p.settledRuns.map((x) => x.toFixed(3)).join(', ')};
+` : ''}-R ack ${p.restoreRuns.map((x) => x.toFixed(3)).join(', ')};${p.restorePipeRuns ? ` -R ack through a pipe ${p.restorePipeRuns.map((x) => x.toFixed(3)).join(', ')};` : ''} -R settled ${p.settledRuns.map((x) => x.toFixed(3)).join(', ')};
 iptables -A ${ipt.adds.map((x) => x.toFixed(3)).join(', ')};
 -a idle ${p.addIdle.map((x) => x.toFixed(3)).join(', ')};
 -a back to back ${p.addBackToBack.map((x) => x.toFixed(3)).join(', ')};
 in-process packed runs ${r.inProcess.fastRuns.map((x) => `${Math.round(x)} ms`).join(', ')} (median shown).
-State file after -R: ${p.stateLines.toLocaleString('en')} lines (big restores are journaled as \`--packed\` lines). Daemon log: ${p.logLines.toLocaleString('en')} lines.
+${p.saveMatches === undefined ? '' : `\`wasmvsadm -S -n\` after the last -R: ${p.saveMatches ? 'the same lines as the restored input (sorted, compared line by line)' : 'DIFFERENT from the input'}.
+`}State file after -R: ${p.stateLines.toLocaleString('en')} lines (big restores are journaled as \`--packed\` lines). Daemon log: ${p.logLines.toLocaleString('en')} lines.
 
 ${analysis}`;
 }

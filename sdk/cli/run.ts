@@ -12,7 +12,7 @@ import { RestoreScanner, restoreBytes, lineEnd, type RestoreLine, type SlowLine 
 import { usageText, versionText } from './usage.js';
 import { NUMERIC, type Names } from './names.js';
 import { PackedWriter, packedToCmd, PACKED_WORDS } from '../src/packed.js';
-import { PACKED_BATCH, type PackedResults } from '../control/bulk.js';
+import { PACKED_BATCH, PACKED_JOURNAL_MIN, type PackedResults } from '../control/bulk.js';
 
 export interface Backend {
   apply(cmds: ConfigCmd[], atomic?: boolean): Promise<CmdResult[]>;
@@ -168,6 +168,15 @@ async function restoreAtomic(packed: PackedWriter, slow: readonly SlowLine[], b:
 /** Records per request while a non-atomic -R streams: the daemon applies one while the next is read. */
 export const STREAM_RECORDS = 32768;
 /**
+ * The first streamed request of a big -R (RAMP_BYTES of input or more): small,
+ * so the daemon starts (and warms up) while the rest is parsed; the next ones
+ * double up to STREAM_RECORDS. Not below PACKED_JOURNAL_MIN: smaller requests
+ * are journaled as rendered lines, and a smaller -R is not split this way (a
+ * request of 8,192 records and a rest of 4,000 would journal 4,000 lines).
+ */
+const FIRST_STREAM_RECORDS = PACKED_JOURNAL_MIN;
+const RAMP_BYTES = 4 << 20;
+/**
  * Characters of -R input scanned between turns of the event loop once records
  * are in flight: the socket writes only in those turns, so without them a
  * request sent early would reach the daemon only after the whole input is read.
@@ -187,6 +196,8 @@ type Settled = { ok: PackedResults; n: number } | { error: unknown };
  */
 class RestoreSender {
   sent = 0;
+  /** Requests sent ahead so far. */
+  requests = 0;
   private cmds: ConfigCmd[] = [];
   private inflight: Promise<Settled>[] = [];
   status: number = EXIT.OK;
@@ -203,6 +214,7 @@ class RestoreSender {
       // The request is encoded before this returns: later records may move the writer's words.
       this.inflight.push(applyPackedOrThrow(this.b, this.range(this.sent, n), n, false, true).then((ok) => ({ ok, n }), (error) => ({ error })));
       this.sent += n;
+      this.requests++;
     }
   }
 
@@ -247,6 +259,7 @@ async function restore(atomic: boolean, b: Backend, io: Io): Promise<number> {
   const scanner = new RestoreScanner();
   const slow: SlowLine[] = [];
   const send = new RestoreSender(b, io, packed);
+  const first = text.length >= RAMP_BYTES ? FIRST_STREAM_RECORDS : STREAM_RECORDS;
   let a = 0;
   if (!atomic && writer) {
     // Stream while every line is of the fast shape: records go out in requests
@@ -257,7 +270,7 @@ async function restore(atomic: boolean, b: Backend, io: Io): Promise<number> {
       const to = Math.min(nl + 1, text.length);
       scanner.scan(text, a, to, writer, slow);
       a = to;
-      if (slow.length === 0 && packed.count - send.sent >= STREAM_RECORDS) send.sendAhead(packed.count);
+      if (slow.length === 0 && packed.count - send.sent >= Math.min(STREAM_RECORDS, first * 2 ** send.requests)) send.sendAhead(packed.count);
       // Let the socket write what was queued.
       if (send.sent > 0) await turn();
     }

@@ -62,8 +62,9 @@ function compact(words: Uint32Array): Uint8Array {
     for (let k = 0; k < PACKED_WORDS; k++) if (words[p + k] !== prev[k]) mask |= 1 << k;
     out[o++] = mask & 0xff;
     out[o++] = mask >>> 8;
-    for (let k = 0; k < PACKED_WORDS; k++) {
-      if ((mask & (1 << k)) === 0) continue;
+    // Only the words that changed (in a -R, mostly one: the next destination's address).
+    for (let m = mask; m !== 0; m &= m - 1) {
+      const k = 31 - Math.clz32(m & -m);
       const d = (words[p + k] - prev[k]) | 0;
       prev[k] = words[p + k];
       let z = ((d << 1) ^ (d >> 31)) >>> 0;
@@ -87,8 +88,8 @@ function expandCompact(bytes: Uint8Array, max: number): Uint32Array | null {
     const mask = bytes[i] | (bytes[i + 1] << 8);
     i += 2;
     if (mask >= 1 << PACKED_WORDS) return null;
-    for (let k = 0; k < PACKED_WORDS; k++) {
-      if ((mask & (1 << k)) === 0) continue;
+    for (let m = mask; m !== 0; m &= m - 1) {
+      const k = 31 - Math.clz32(m & -m);
       let z = 0, shift = 0, b = 0x80;
       while (b & 0x80) {
         if (i >= n || shift > 28) return null;
@@ -235,11 +236,14 @@ export function listedChanges(journal: string[] | null): string[] | null {
   return journal !== null && journal.some((l) => l.startsWith(PACKED_LINE)) ? null : journal;
 }
 
-const ADDS = new Set<number>([PACKED_OPS['add-service'], PACKED_OPS['add-server']]);
+const ADD_SERVICE = PACKED_OPS['add-service'], ADD_SERVER = PACKED_OPS['add-server'];
 
 /** True when every record adds something (its undo is a delete). */
 function addsOnly(words: Uint32Array, count: number): boolean {
-  for (let i = 0; i < count; i++) if (!ADDS.has(words[i * PACKED_WORDS + P_OP] & 0xff)) return false;
+  for (let i = 0; i < count; i++) {
+    const op = words[i * PACKED_WORDS + P_OP] & 0xff;
+    if (op !== ADD_SERVICE && op !== ADD_SERVER) return false;
+  }
   return true;
 }
 

@@ -3,6 +3,7 @@
 // is the plain base64 the state file's reader accepts: Buffer decodes more
 // (whitespace, URL-safe letters), and such a line would not replay.
 import { describe, it, expect } from 'vitest';
+import fc from 'fast-check';
 import { ControlHandler } from '../../sdk/control/handler.js';
 import { replyTo, type ServerHooks } from '../../sdk/control/server-core.js';
 import { encodePacked, decodePacked, packedLineWords, PACKED_LINE, PACKED_JOURNAL_MIN } from '../../sdk/control/bulk.js';
@@ -30,6 +31,19 @@ async function send(packed: string, count: number) {
 }
 
 const replayed = (journal: readonly string[] | null) => journal!.map((l) => packedLineWords(l));
+
+describe('compact wire form', () => {
+  it('decodes to the words it encoded, for any words (repeats, jumps, wrap-around)', () => {
+    const word = fc.oneof(fc.constantFrom(0, 1, 0x7f, 0x80, 0xffffffff, 0x80000000, 0xc6120000), fc.nat({ max: 0xffffffff }));
+    fc.assert(fc.property(fc.array(fc.tuple(fc.array(word, { minLength: 9, maxLength: 9 }), fc.nat({ max: 511 })), { maxLength: 60 }), (recs) => {
+      // Each record repeats the previous one's words where its bit is clear, as a -R's do.
+      const words = new Uint32Array(recs.length * 9);
+      recs.forEach(([w, keep], r) => { for (let k = 0; k < 9; k++) words[r * 9 + k] = r > 0 && (keep >> k) & 1 ? words[(r - 1) * 9 + k] : w[k]; });
+      expect(decodePacked(encodePacked(words), recs.length)).toEqual(words);
+      if (recs.length > 0) expect(decodePacked(encodePacked(words), recs.length - 1)).toBeNull();
+    }), { numRuns: 300 });
+  });
+});
 
 describe('packed journal', () => {
   const n = PACKED_JOURNAL_MIN + 5;
