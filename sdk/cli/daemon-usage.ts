@@ -26,6 +26,7 @@ export const DAEMON_OPTIONS: readonly DaemonOption[] = [
   { name: '--verdict', arg: 'batch|per-packet', modes: 'gateway', help: 'verdicts batched per burst (default) or one message per packet' },
   { name: '--fast-path', arg: 'on|off', modes: 'gateway', help: 'IPv4 NAT services: queue only new flows, the kernel (conntrack + an nftables DNAT map) carries the rest (default off; docs/gateway.md)' },
   { name: '--splice', arg: 'auto|on|off', modes: 'proxy', help: 'TCP bytes move kernel to kernel (splice(2)) through the native addon once the real server accepted; auto: when the addon loads (default $WASMVS_SPLICE, else auto; docs/proxy.md)' },
+  { name: '--workers', arg: 'N|auto', modes: 'proxy', help: 'TCP in N worker processes (auto: one per CPU), scheduling and accounting stay in the daemon; 1 (default): all in one process (docs/proxy.md "Workers")' },
   { name: '--help', modes: 'both', help: 'this text' },
   { name: '--version', modes: 'both', help: 'the package version and the core ABI version' },
 ];
@@ -62,6 +63,7 @@ Environment:
   WASMVS_LOG_LEVEL  level of the JSON log on stderr: trace|debug|info|warn|error|fatal|silent (default info)
   WASMVS_METRICS    [host:]port of the Prometheus endpoint when the config file names none
   WASMVS_SPLICE     proxy --splice when the option is not given: auto|on|off
+  WASMVS_PROXY_WORKERS  proxy --workers when the option is not given: N|auto
 
 Signals (to the daemon's own pid, not to npx):
   SIGHUP           re-read --config and apply the difference

@@ -18,6 +18,7 @@ import { parseArgs } from './parse.js';
 import type { ConfigCmd } from '../control/protocol.js';
 import { underNpmExec, watchLauncher } from './launcher.js';
 import { explainStartError } from './install-hints.js';
+import { parseWorkers } from '../proxy/workers-option.js';
 import { daemonUsageText, daemonVersionText } from './daemon-usage.js';
 import { attachEtcd, reloadThroughEtcd, revisionLine, savedRevision } from './wasmvsd-etcd.js';
 
@@ -28,7 +29,7 @@ const defaultName = (socket?: string) => (socket ? `${hostname()}:${socket}` : h
 const GATEWAY_OPTS = new Set(['--queue', '--burst', '--stride', '--verdict', '--fast-path']);
 const GATEWAY_FLAGS = new Set(['--fail-open', '--fail-closed']);
 /** Options the proxy data path parses itself (sdk/proxy/datapath.ts). */
-const PROXY_OPTS = new Set(['--splice']);
+const PROXY_OPTS = new Set(['--splice', '--workers']);
 
 export interface DaemonArgs {
   mode: Mode; socket?: string; state?: string; config?: string; connTabBits: number; memoryLimitMiB?: number; dataPathArgs: string[];
@@ -79,8 +80,14 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonArgs | string {
     else if (GATEWAY_OPTS.has(name)) out.dataPathArgs!.push(name, value() ?? '');
     else if (PROXY_OPTS.has(name)) {
       const v = value();
-      if (!['auto', 'on', 'off'].includes(v ?? '')) return `invalid ${name} ${v ?? ''} (auto, on or off)`;
-      out.dataPathArgs!.push(name, v!);
+      if (name === '--workers') {
+        const n = parseWorkers(v);
+        if (typeof n === 'string') return n;
+        out.dataPathArgs!.push(name, String(n));
+      } else {
+        if (!['auto', 'on', 'off'].includes(v ?? '')) return `invalid ${name} ${v ?? ''} (auto, on or off)`;
+        out.dataPathArgs!.push(name, v!);
+      }
     }
     else if (!w.startsWith('-') && out.mode === undefined && (MODES as readonly string[]).includes(w)) out.mode = w as Mode;
     else return `unexpected argument ${w}`;

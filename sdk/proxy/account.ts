@@ -26,10 +26,20 @@ export function tracked(protocol: 'tcp' | 'udp', client: Endpoint, vip: Endpoint
   return { protocol, client, vip, dest, destId, method, inBytes: 0, inChunks: 0, outBytes: 0, outChunks: 0, queued: false };
 }
 
+/** What a flow's sockets report their traffic to (Accounting; in a worker process, its forwarder). */
+export interface FlowAccounting {
+  in(t: Tracked, bytes: number): void;
+  out(t: Tracked, bytes: number): void;
+  /** Traffic counted elsewhere (the splice pump): bytes and chunks of both directions at once. */
+  add(t: Tracked, inBytes: number, inChunks: number, outBytes: number, outChunks: number): void;
+  /** The flow's sockets are gone. */
+  close(t: Tracked): void;
+}
+
 /** Largest length one packet record carries (u32 in the core). */
 const MAX_LEN = 0xffffffff;
 
-export class Accounting {
+export class Accounting implements FlowAccounting {
   private readonly pending = new Set<Tracked>();
 
   constructor(private readonly director: Director) {}
@@ -47,7 +57,7 @@ export class Accounting {
     if (!t.queued) { t.queued = true; this.pending.add(t); }
   }
 
-  /** Traffic counted elsewhere (the splice pump): bytes and chunks of both directions at once. */
+  /** Traffic counted elsewhere (the splice pump, a worker process's flow): bytes and chunks of both directions at once. */
   add(t: Tracked, inBytes: number, inChunks: number, outBytes: number, outChunks: number): void {
     t.inBytes += inBytes; t.inChunks += inChunks;
     t.outBytes += outBytes; t.outChunks += outChunks;

@@ -8,6 +8,7 @@ import type { Director } from '../src/director.js';
 import { ProxyDataPath } from './proxy.js';
 import { wantedState, configDiff } from './reload.js';
 import { drainRequest } from './drain-control.js';
+import { parseWorkers } from './workers-option.js';
 import type { DrainRequest, DrainInfo } from '../control/protocol.js';
 import { parseSpliceMode } from './splice.js';
 
@@ -18,7 +19,7 @@ class DaemonProxy implements DataPath {
   private readonly onHup = () => void this.reload();
 
   constructor(private readonly ctx: DataPathContext) {
-    this.proxy = new ProxyDataPath({ configFile: ctx.configFile, splice: spliceArg(ctx.args ?? []) });
+    this.proxy = new ProxyDataPath({ configFile: ctx.configFile, splice: spliceArg(ctx.args ?? []), workers: workersOf(ctx.args ?? []) });
   }
 
   async start(director: Director): Promise<void> {
@@ -75,6 +76,16 @@ class DaemonProxy implements DataPath {
 function spliceArg(args: readonly string[]) {
   const i = args.indexOf('--splice');
   return i < 0 ? undefined : parseSpliceMode(args[i + 1]);
+}
+
+/** --workers N|auto (checked by wasmvsd), else WASMVS_PROXY_WORKERS, else 1. */
+function workersOf(args: readonly string[]): number {
+  const i = args.indexOf('--workers');
+  const v = i >= 0 ? args[i + 1] : process.env.WASMVS_PROXY_WORKERS;
+  if (v === undefined || v === '') return 1;
+  const n = parseWorkers(v);
+  if (typeof n === 'string') throw new Error(i >= 0 ? n : `WASMVS_PROXY_WORKERS: ${n}`);
+  return n;
 }
 
 registerDataPath('proxy', (ctx) => new DaemonProxy(ctx));

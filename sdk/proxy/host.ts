@@ -1,7 +1,7 @@
 // What the TCP and UDP paths need from the proxy around them.
 import type { Director } from '../src/director.js';
 import type { Endpoint } from '../src/types.js';
-import type { Accounting } from './account.js';
+import type { FlowAccounting } from './account.js';
 import type { Logger } from './logger.js';
 import type { Limits } from './limits.js';
 import type { Splicer } from './splice.js';
@@ -22,8 +22,9 @@ export interface Flow {
 }
 
 export interface Host {
-  readonly director: Director;
-  readonly account: Accounting;
+  /** The core (in a worker process: connection events go to the main process's). */
+  readonly director: Pick<Director, 'schedule' | 'connEvent' | 'packet'>;
+  readonly account: FlowAccounting;
   readonly log: Logger;
   readonly limits: Limits;
   /** The native splice pump, when TCP bytes move kernel to kernel (splice.ts); null: the JS path. */
@@ -45,4 +46,6 @@ export interface Host {
   pending(waiting: boolean): void;
   opened(flow: Flow): void;
   closed(flow: Flow): void;
+  /** With worker processes (workers.ts): TCP listeners open in every worker instead of this process. */
+  tcpListen?(vs: VirtualService): Promise<{ close(): void }>;
 }

@@ -14,7 +14,8 @@ import type { Host, VirtualService } from './host.js';
 
 interface Entry {
   vs: VirtualService;
-  tcp?: Server;
+  /** This process's server, or the worker processes' listeners (workers.ts). */
+  tcp?: { close(): void };
   udp?: UdpService;
   /** Last error text, reported once per distinct text. */
   error?: string;
@@ -87,7 +88,7 @@ export class Listeners {
     let report: string | null = null;
     e.opening = true;
     try {
-      if (e.vs.protocol === 'tcp') e.tcp = await this.openTcp(e.vs);
+      if (e.vs.protocol === 'tcp') e.tcp = this.host.tcpListen ? await this.host.tcpListen(e.vs) : await this.openTcp(e.vs);
       else e.udp = new UdpService(this.host, e.vs, await this.openUdp(e.vs));
       e.error = undefined;
       e.retryAt = undefined;

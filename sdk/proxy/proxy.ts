@@ -14,8 +14,9 @@ import { Metrics, metricsEndpoint, serviceLabel, type DestView } from './metrics
 import { FlowGate, openFilesLimit, resolveLimits, type Limits, type LimitName } from './limits.js';
 import { createLogger, type Logger } from './logger.js';
 import { parseSettings, lookup, destKeyText, type ProxySettings } from './settings.js';
-import type { Host, Flow } from './host.js';
+import type { Host, Flow, VirtualService } from './host.js';
 import { loadSplicer, parseSpliceMode, type Splicer, type SpliceMode } from './splice.js';
+import { WorkerPool } from './workers.js';
 
 export interface ProxyOptions {
   /** --config FILE: rules in -S form plus `# wasmvs-proxy` directives. */
@@ -29,6 +30,8 @@ export interface ProxyOptions {
   fds?: number;
   /** --splice: TCP bytes kernel to kernel through the native addon (default: $WASMVS_SPLICE, else auto). */
   splice?: SpliceMode;
+  /** TCP in this many worker processes (workers.ts); 1 (default): everything in this process. */
+  workers?: number;
 }
 
 const EMPTY: ProxySettings = { health: [], proxyProtocol: [], options: {} };
@@ -58,6 +61,9 @@ export class ProxyDataPath implements Host {
   private syncing: Promise<void> = Promise.resolve();
   private ticks = 0;
   private pendingSync: NodeJS.Timeout | null = null;
+  /** With --workers N ≥ 2: the worker processes that carry TCP. */
+  pool: WorkerPool | null = null;
+  tcpListen?: (vs: VirtualService) => Promise<{ close(): void }>;
 
   constructor(private readonly opts: ProxyOptions = {}) {
     this.log = opts.log ?? createLogger();
@@ -93,6 +99,12 @@ export class ProxyDataPath implements Host {
     this.log.info({ limits: this.limits }, 'flow limits');
     this.splicer = loadSplicer(this.opts.splice ?? parseSpliceMode(process.env.WASMVS_SPLICE, 'WASMVS_SPLICE'), this.log);
     if (this.splicer) this.log.info('splice: TCP bytes move kernel to kernel (native splice pump)');
+    if ((this.opts.workers ?? 1) > 1) {
+      const pool = new WorkerPool(this, this.opts.workers!, this.opts.tickMs ?? 1000);
+      this.pool = pool;
+      await pool.start();
+      this.tcpListen = (vs) => pool.listen(vs);
+    }
     if (this.settings.metrics) await this.startMetrics(this.settings.metrics);
     await this.sync();
     this.timer = setInterval(() => this.tick(), this.opts.tickMs ?? 1000);
@@ -102,6 +114,7 @@ export class ProxyDataPath implements Host {
   applySettings(s: ProxySettings): void {
     this.settings = s;
     this.gate.limits = resolveLimits(s.limits ?? {}, this.gate.limits.fds);
+    this.pool?.configure(this.gate.limits);
     if (Object.keys(s.options).length > 0) this.director.setOptions(s.options);
   }
 
@@ -221,6 +234,8 @@ export class ProxyDataPath implements Host {
     this.log.warn({ service: svcKey, dest: d, reason }, `real server ${d} ${what} (${reason}); clients scheduled to it are reset`);
   }
 
+  failingSpells(): number { return this.failing.size; }
+
   connectOk(svcKey: string, dest: Endpoint): void {
     if (this.failing.size === 0) return;
     const key = pairKey(svcKey, destKeyText(dest.address, dest.port));
@@ -311,6 +326,7 @@ export class ProxyDataPath implements Host {
     for (const set of [...this.flows.values()]) for (const f of [...set]) f.destroy();
     this.splicer?.close();
     this.splicer = null;
+    await this.pool?.stop();
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     if (this.pendingSync) clearTimeout(this.pendingSync);

@@ -25,7 +25,8 @@ export class TcpFlow implements Flow {
   readonly connId: number;
   readonly destId: number;
   readonly dest: Endpoint;
-  private readonly t: Tracked;
+  /** Its traffic not yet given to the core (a worker process reports it by flow). */
+  readonly t: Tracked;
   private readonly upstream: Socket;
   private open = 2;
   private finished = false;

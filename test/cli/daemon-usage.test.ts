@@ -16,7 +16,7 @@ const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { ve
 const SAMPLE: Record<string, string> = {
   '--socket': '/run/wasmvs/wasmvsd.sock', '--state': '/var/lib/wasmvs/wasmvsd.rules', '--config': '/etc/wasmvs/lb.rules',
   '--conn-tab-bits': '16', '--memory-limit': '512', '--queue': '0:3', '--burst': '32', '--stride': '2048', '--verdict': 'per-packet',
-  '--store': 'etcd://127.0.0.1:2379/wasmvs', '--name': 'lb1',
+  '--store': 'etcd://127.0.0.1:2379/wasmvs', '--name': 'lb1', '--workers': '2',
   '--splice': 'on', '--sync-listen': '127.0.0.1:8849', '--sync-peers': '127.0.0.2:8849', '--sync-key': '/etc/wasmvs/sync.key', '--sync-wait': '5',
 };
 

@@ -110,7 +110,7 @@ export interface Lab {
   daemon: Daemon | null;
   adm(args: string | string[], stdin?: string): Promise<Run>;
   /** `nofile`: run the daemon under this open-files limit (soft and hard, via prlimit). */
-  start(configText?: string, opts?: { nofile?: number }): Promise<Daemon>;
+  start(configText?: string, opts?: { nofile?: number; args?: string[] }): Promise<Daemon>;
   stop(): Promise<void>;
   cleanup(): void;
 }
@@ -125,6 +125,7 @@ export function lab(prefix = 'wasmvs-proxy-'): Lab {
       if (configText !== undefined) writeFileSync(l.config, configText);
       const args = ['proxy', '--socket', l.sock, '--state', l.state];
       if (configText !== undefined) args.push('--config', l.config);
+      args.push(...(opts.args ?? []));
       l.daemon = opts.nofile === undefined ? await startDaemon(args, l.sock) : await startLimited(opts.nofile, args, l.sock);
       await until(() => l.daemon!.log().includes('control socket'), 'daemon ready');
       return l.daemon;

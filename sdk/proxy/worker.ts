@@ -1,0 +1,223 @@
+// One worker process of `wasmvsd proxy --workers N` (started by workers.ts
+// through node:cluster). It accepts TCP connections on the services' shared
+// listening sockets and pumps their bytes with the same TcpFlow as the
+// single-process proxy; everything IPVS decides — admission, the scheduler,
+// the connection table, thresholds, timeouts — stays in the main process,
+// which owns the one core: each accepted client waits for its decision, each
+// connection event and each tick's traffic goes back as a message (batched
+// per event-loop turn). No core is loaded here.
+import { createServer, type Server, type Socket } from 'node:net';
+import type { ConnEventName } from '../src/conns.js';
+import type { Decision, Endpoint, Method } from '../src/types.js';
+import type { FlowAccounting, Tracked } from './account.js';
+import type { Host, Flow, VirtualService } from './host.js';
+import { resolveLimits, type Limits } from './limits.js';
+import { createLogger } from './logger.js';
+import { plainAddress } from './proxyproto.js';
+import { loadSplicer, type Splicer, type SpliceMode } from './splice.js';
+import { TcpFlow } from './tcp.js';
+import type { Msg } from './workers.js';
+
+const noop = () => {};
+let out: Msg[] = [];
+let queued = false;
+
+function send(m: Msg): void {
+  out.push(m);
+  if (queued) return;
+  queued = true;
+  setImmediate(flush);
+}
+
+function flush(): void {
+  queued = false;
+  if (out.length === 0 || !process.connected) return;
+  const batch = out;
+  out = [];
+  process.send!(batch);
+}
+
+const notHere = (): never => { throw new Error('scheduling happens in the main process'); };
+
+interface Waiting { sock: Socket; key: string; client: Endpoint; vip: Endpoint }
+
+class WorkerHost implements Host, FlowAccounting {
+  readonly log = createLogger();
+  limits: Limits = resolveLimits({}, 1 << 20);
+  readonly account = this;
+  readonly director = {
+    schedule: notHere,
+    packet: notHere,
+    connEvent: (id: number, e: ConnEventName) => { send(['e', id, e]); return 0 as never; },
+  };
+  /** Some real server is in a failing spell: report successful connects too. */
+  failing = false;
+  private seq = 0;
+  private readonly waiting = new Map<number, Waiting>();
+  private readonly flows = new Map<number, TcpFlow>();
+  private readonly seqOf = new Map<Flow | Tracked, number>();
+  private readonly traffic = new Set<Tracked>();
+  private readonly servers = new Map<string, Server>();
+  /** The flow being constructed: its sequence number and PROXY protocol version. */
+  private current = 0;
+  private pp: 1 | 2 | undefined;
+  private ticker: NodeJS.Timeout | null = null;
+
+  /** The worker's own splice pump, in the mode the main process resolved (on: its addon loaded). */
+  splicer: Splicer | null | undefined = undefined;
+
+  configure(limits: Limits, tickMs: number, splice: SpliceMode): void {
+    this.limits = limits;
+    if (this.splicer === undefined) this.splicer = loadSplicer(splice, this.log);
+    if (this.ticker) clearInterval(this.ticker);
+    this.ticker = setInterval(() => this.report(), tickMs);
+    this.ticker.unref();
+  }
+
+  // --- listeners ---------------------------------------------------------------------
+
+  listen(vs: VirtualService): void {
+    const reply = (e: NodeJS.ErrnoException | null) => send(['L', vs.key, e ? (e.code ?? 'ERROR') : null, e?.message ?? null]);
+    if (this.servers.has(vs.key)) { reply(null); return; }
+    const server = createServer({ allowHalfOpen: true, noDelay: true }, (sock) => this.accept(vs, sock));
+    server.once('error', reply);
+    // Not exclusive: cluster shares the main process's socket among the workers.
+    server.listen({ host: vs.address, port: vs.port, backlog: 4096, exclusive: false }, () => {
+      server.off('error', reply);
+      server.on('error', (err) => this.log.error({ service: vs.key }, `listener error: ${err.message}`));
+      this.servers.set(vs.key, server);
+      reply(null);
+    });
+  }
+
+  unlisten(key: string): void {
+    this.servers.get(key)?.close();
+    this.servers.delete(key);
+  }
+
+  private accept(vs: VirtualService, sock: Socket): void {
+    const address = sock.remoteAddress, port = sock.remotePort;
+    if (address === undefined || port === undefined) { sock.destroy(); return; }
+    // Until the decision comes the socket only buffers; an error meanwhile is seen as `destroyed`.
+    sock.on('error', noop);
+    const seq = ++this.seq;
+    const client = { address: plainAddress(address), port };
+    this.waiting.set(seq, { sock, key: vs.key, client, vip: { address: vs.address, port: vs.port } });
+    send(['a', seq, vs.key, client.address, port]);
+  }
+
+  decided(seq: number, d: Decision | null, pp: number): void {
+    const w = this.waiting.get(seq);
+    if (w === undefined) return;
+    this.waiting.delete(seq);
+    if (d === null) { w.sock.resetAndDestroy(); return; }
+    if (w.sock.destroyed) { send(['g', seq]); return; }
+    w.sock.off('error', noop);
+    this.current = seq;
+    this.pp = pp === 1 || pp === 2 ? pp : undefined;
+    new TcpFlow(this, w.key, w.sock, w.client, w.vip, d);
+  }
+
+  kill(seq: number): void {
+    this.flows.get(seq)?.destroy();
+  }
+
+  // --- Host ------------------------------------------------------------------------
+
+  admit(): boolean { return true; /* decided in the main process before the flow exists */ }
+  proxyProtocol(): 1 | 2 | undefined { return this.pp; }
+  schedulingFailed(): void { /* the main process counts it */ }
+  connectFailed(svcKey: string, dest: Endpoint, reason: string): void { send(['f', svcKey, dest.address, dest.port, reason]); }
+  connectOk(svcKey: string, dest: Endpoint): void { if (this.failing) send(['k', svcKey, dest.address, dest.port]); }
+  /** The start of the wait was counted in the main process when it scheduled the flow. */
+  pending(waiting: boolean): void { if (!waiting) send(['p']); }
+
+  opened(flow: Flow): void {
+    const f = flow as TcpFlow;
+    this.flows.set(this.current, f);
+    this.seqOf.set(f, this.current);
+    this.seqOf.set(f.t, this.current);
+  }
+
+  closed(flow: Flow): void {
+    const seq = this.seqOf.get(flow);
+    if (seq === undefined) return;
+    this.seqOf.delete(flow);
+    this.flows.delete(seq);
+    send(['c', seq]);
+  }
+
+  // --- FlowAccounting: traffic goes to the main process once per tick, and at close -----
+
+  in(t: Tracked, bytes: number): void {
+    t.inBytes += bytes;
+    t.inChunks++;
+    if (!t.queued) { t.queued = true; this.traffic.add(t); }
+  }
+
+  out(t: Tracked, bytes: number): void {
+    t.outBytes += bytes;
+    t.outChunks++;
+    if (!t.queued) { t.queued = true; this.traffic.add(t); }
+  }
+
+  add(t: Tracked, inBytes: number, inChunks: number, outBytes: number, outChunks: number): void {
+    t.inBytes += inBytes; t.inChunks += inChunks;
+    t.outBytes += outBytes; t.outChunks += outChunks;
+    if (!t.queued && (inChunks > 0 || outChunks > 0)) { t.queued = true; this.traffic.add(t); }
+  }
+
+  close(t: Tracked): void {
+    const seq = this.seqOf.get(t);
+    this.seqOf.delete(t);
+    this.traffic.delete(t);
+    t.queued = false;
+    if (seq !== undefined) send(['x', seq, t.inBytes, t.inChunks, t.outBytes, t.outChunks]);
+    t.inBytes = t.inChunks = t.outBytes = t.outChunks = 0;
+  }
+
+  private report(): void {
+    for (const t of this.traffic) {
+      t.queued = false;
+      const seq = this.seqOf.get(t);
+      if (seq !== undefined) send(['b', seq, t.inBytes, t.inChunks, t.outBytes, t.outChunks]);
+      t.inBytes = t.inChunks = t.outBytes = t.outChunks = 0;
+    }
+    this.traffic.clear();
+  }
+
+  /** Shutdown: stop accepting, reset every flow, report them, then say so. */
+  async stop(): Promise<void> {
+    for (const k of [...this.servers.keys()]) this.unlisten(k);
+    for (const w of this.waiting.values()) w.sock.resetAndDestroy();
+    this.waiting.clear();
+    for (const f of [...this.flows.values()]) f.destroy();
+    // Their sockets close on the next turns of the loop; bounded.
+    for (let i = 0; i < 100 && this.flows.size > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    this.report();
+    this.splicer?.close();
+    this.splicer = null;
+    send(['Z']);
+  }
+}
+
+const host = new WorkerHost();
+
+process.on('message', (batch: Msg[]) => {
+  if (!Array.isArray(batch)) return;
+  for (const m of batch) {
+    switch (m[0]) {
+      case 'o': host.decided(m[1] as number, { id: m[2] as number, destId: m[3] as number, dest: { address: m[4] as string, port: m[5] as number }, method: m[6] as Method }, m[7] as number); break;
+      case 'n': host.decided(m[1] as number, null, 0); break;
+      case 'd': host.kill(m[1] as number); break;
+      case 'l': host.listen(m[1] as VirtualService); break;
+      case 'u': host.unlisten(m[1] as string); break;
+      case 'C': host.configure(m[1] as Limits, m[2] as number, m[3] as SpliceMode); break;
+      case 'F': host.failing = m[1] as boolean; break;
+      case 'S': void host.stop(); break;
+    }
+  }
+});
+// The main process is gone (or let us go): nothing may outlive it.
+process.on('disconnect', () => process.exit(0));
+send(['R']);

@@ -1,0 +1,301 @@
+// `wasmvsd proxy --workers N` (N ≥ 2): N worker processes (node:cluster,
+// worker.ts) accept the TCP connections and pump their bytes, every worker
+// accepting on the same listening socket (cluster's SCHED_NONE: the kernel
+// hands each connection to one of them); this process keeps the one core.
+// Every scheduling decision, connection event, threshold and bound is taken
+// here, by the one Director, on the whole connection table — a central
+// scheduler, so lc/wlc/sed/nq and -x/-y read exactly the counts a single
+// process would (docs/proxy.md "Workers"). Per connection that costs one
+// round trip over the worker's IPC channel (messages batched per event-loop
+// turn) before the real server is contacted.
+//
+// Worker → main:  a accepted · e connection event · p no longer waiting for the real server ·
+//   f connect failed · k connect ok · b traffic · x traffic at close · c closed · g client gone
+//   before its decision · L listener result · R ready · Z stopped.
+// Main → worker:  o decision · n reset the client · d destroy a flow · l listen · u unlisten ·
+//   C limits · F failing spells exist · S stop.
+import cluster, { type Worker } from 'node:cluster';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Director } from '../src/director.js';
+import type { ConnEventName } from '../src/conns.js';
+import type { Decision, Endpoint } from '../src/types.js';
+import { tracked, type Accounting, type Tracked } from './account.js';
+import type { Flow, VirtualService } from './host.js';
+import type { Limits } from './limits.js';
+import type { Logger } from './logger.js';
+import type { Splicer } from './splice.js';
+
+/** What the pool needs from the proxy around it (ProxyDataPath). */
+export interface PoolHost {
+  readonly director: Director;
+  readonly account: Accounting;
+  readonly log: Logger;
+  readonly limits: Limits;
+  /** Loaded in this process: the workers load theirs (else they use the JS path). */
+  readonly splicer: Splicer | null;
+  admit(protocol: 'tcp', svcKey: string, svcOpen: number): boolean;
+  proxyProtocol(svcKey: string, dest: Endpoint): 1 | 2 | undefined;
+  schedulingFailed(svcKey: string, reason: string): void;
+  connectFailed(svcKey: string, dest: Endpoint, reason: string): void;
+  connectOk(svcKey: string, dest: Endpoint): void;
+  pending(waiting: boolean): void;
+  opened(flow: Flow): void;
+  closed(flow: Flow): void;
+  /** Real servers in a failing spell (workers then report successful connects). */
+  failingSpells(): number;
+}
+
+export type Msg = unknown[];
+export { parseWorkers } from './workers-option.js';
+
+/** The worker entry: beside this file once built; from vitest (sources), the built one in dist/. */
+export function workerEntry(): string {
+  for (const rel of ['./worker.js', '../../dist/sdk/proxy/worker.js']) {
+    const f = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(f)) return f;
+  }
+  throw new Error('proxy workers: dist/sdk/proxy/worker.js is missing (npm run build)');
+}
+
+class RemoteFlow implements Flow {
+  readonly protocol = 'tcp';
+  readonly connId: number;
+  readonly destId: number;
+  readonly dest: Endpoint;
+  readonly t: Tracked;
+  constructor(private readonly pool: WorkerPool, readonly w: Member, readonly seq: number, readonly svcKey: string,
+    d: Decision, client: Endpoint, vip: Endpoint) {
+    this.connId = d.id;
+    this.destId = d.destId;
+    this.dest = d.dest;
+    this.t = tracked('tcp', client, vip, d.dest, d.destId, d.method);
+  }
+  destroy(): void { this.pool.post(this.w, ['d', this.seq]); }
+}
+
+interface Member {
+  worker: Worker;
+  flows: Map<number, RemoteFlow>;
+  /** Its flows still waiting for their real server (counted here at scheduling). */
+  pend: number;
+  out: Msg[];
+  queued: boolean;
+  /** Listen requests in flight, per service key, first come first answered. */
+  listens: Map<string, ((err: NodeJS.ErrnoException | null) => void)[]>;
+  ready: Promise<void>;
+  stopped?: () => void;
+}
+
+/** How long stop() waits for a worker to close its flows and exit. */
+const STOP_MS = 5_000;
+
+export class WorkerPool {
+  private members: Member[] = [];
+  /** TCP services listened on (their listeners re-open in a replacement worker). */
+  private readonly services = new Map<string, VirtualService>();
+  private stopping = false;
+  private failingShown = false;
+
+  constructor(private readonly host: PoolHost, readonly size: number, private readonly tickMs: number) {}
+
+  async start(): Promise<void> {
+    // Each worker accepts on the shared socket itself (no round-robin hand-off through this process).
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
+    cluster.setupPrimary({ exec: workerEntry(), args: [], serialization: 'advanced' });
+    for (let i = 0; i < this.size; i++) this.members.push(this.fork());
+    await Promise.all(this.members.map((m) => m.ready));
+    this.host.log.info({ workers: this.size }, 'proxy workers ready (TCP in the workers; scheduling, accounting and UDP here)');
+  }
+
+  private fork(): Member {
+    const worker = cluster.fork({ WASMVS_PROXY_WORKER: '1' });
+    let ready!: () => void;
+    const m: Member = { worker, flows: new Map(), pend: 0, out: [], queued: false, listens: new Map(), ready: new Promise((r) => { ready = r; }) };
+    worker.on('message', (batch: Msg[]) => {
+      if (!Array.isArray(batch)) return;
+      for (const msg of batch) {
+        if (msg[0] === 'R') ready();
+        else this.handle(m, msg);
+      }
+      this.showFailing();
+    });
+    worker.once('exit', (code, signal) => this.exited(m, code, signal));
+    this.post(m, ['C', this.host.limits, this.tickMs, this.host.splicer ? 'on' : 'off']);
+    return m;
+  }
+
+  /** Queue a message to a worker; one send per event-loop turn. */
+  post(m: Member, msg: Msg): void {
+    m.out.push(msg);
+    if (m.queued) return;
+    m.queued = true;
+    setImmediate(() => {
+      m.queued = false;
+      const batch = m.out;
+      m.out = [];
+      if (m.worker.isConnected()) m.worker.send(batch);
+    });
+  }
+
+  private broadcast(msg: Msg): void {
+    for (const m of this.members) this.post(m, msg);
+  }
+
+  configure(limits: Limits): void {
+    this.broadcast(['C', limits, this.tickMs, this.host.splicer ? 'on' : 'off']);
+  }
+
+  /** Workers report successful connects only while some real server is in a failing spell. */
+  private showFailing(): void {
+    const on = this.host.failingSpells() > 0;
+    if (on !== this.failingShown) { this.failingShown = on; this.broadcast(['F', on]); }
+  }
+
+  private handle(m: Member, msg: Msg): void {
+    const h = this.host;
+    switch (msg[0]) {
+      case 'a': return this.accepted(m, msg[1] as number, msg[2] as string, msg[3] as string, msg[4] as number);
+      case 'e':
+        try { h.director.connEvent(msg[1] as number, msg[2] as ConnEventName); } catch { /* entry expired or flushed */ }
+        return;
+      case 'p': m.pend--; h.pending(false); return;
+      case 'f': h.connectFailed(msg[1] as string, { address: msg[2] as string, port: msg[3] as number }, msg[4] as string); return;
+      case 'k': h.connectOk(msg[1] as string, { address: msg[2] as string, port: msg[3] as number }); return;
+      case 'b': case 'x': {
+        const f = m.flows.get(msg[1] as number);
+        if (f === undefined) return;
+        h.account.add(f.t, msg[2] as number, msg[3] as number, msg[4] as number, msg[5] as number);
+        if (msg[0] === 'x') h.account.close(f.t);
+        return;
+      }
+      case 'c': {
+        const f = m.flows.get(msg[1] as number);
+        if (f === undefined) return;
+        m.flows.delete(f.seq);
+        h.closed(f);
+        return;
+      }
+      case 'g': {
+        const f = m.flows.get(msg[1] as number);
+        if (f !== undefined) { m.pend--; h.pending(false); this.lost(m, f); }
+        return;
+      }
+      case 'L': {
+        const q = m.listens.get(msg[1] as string);
+        const done = q?.shift();
+        if (q?.length === 0) m.listens.delete(msg[1] as string);
+        if (msg[2] === null) { done?.(null); return; }
+        const e: NodeJS.ErrnoException = new Error(msg[3] as string);
+        e.code = msg[2] as string;
+        done?.(e);
+        return;
+      }
+      case 'Z': m.stopped?.(); return;
+    }
+  }
+
+  /** A worker accepted a client: admission, scheduling and the flow's entry here, as acceptTcp does in one process. */
+  private accepted(m: Member, seq: number, key: string, address: string, port: number): void {
+    const h = this.host;
+    const vs = this.services.get(key);
+    if (vs === undefined || !h.admit('tcp', key, 0)) { this.post(m, ['n', seq]); return; }
+    const client = { address, port };
+    const vip = { address: vs.address, port: vs.port };
+    let d: Decision | null = null;
+    let reason = 'no-destination';
+    try {
+      d = h.director.schedule({ protocol: 'tcp', client, virtual: vip });
+    } catch (e) {
+      reason = (e as { code?: string }).code ?? 'error';
+    }
+    if (d === null) {
+      h.schedulingFailed(key, reason);
+      this.post(m, ['n', seq]);
+      return;
+    }
+    const f = new RemoteFlow(this, m, seq, key, d, client, vip);
+    m.flows.set(seq, f);
+    // Waiting for its real server from now on: the tcp-pending bound counts it before the next decision.
+    m.pend++;
+    h.pending(true);
+    h.opened(f);
+    this.post(m, ['o', seq, d.id, d.destId, d.dest.address, d.dest.port, d.method, h.proxyProtocol(key, d.dest) ?? 0]);
+  }
+
+  /** A flow whose sockets are gone without the worker's lifecycle (client gone early, worker died): reset and close it. */
+  private lost(m: Member, f: RemoteFlow): void {
+    const h = this.host;
+    m.flows.delete(f.seq);
+    for (const e of ['reset', 'close'] as const) {
+      try { h.director.connEvent(f.connId, e); } catch { /* entry expired */ }
+    }
+    h.account.close(f.t);
+    h.closed(f);
+  }
+
+  private exited(m: Member, code: number | null, signal: string | null): void {
+    this.members = this.members.filter((x) => x !== m);
+    const open = m.flows.size;
+    for (const q of m.listens.values()) for (const done of q) done(Object.assign(new Error('worker exited'), { code: 'EWORKER' }));
+    for (const f of [...m.flows.values()]) this.lost(m, f);
+    for (; m.pend > 0; m.pend--) this.host.pending(false);
+    m.stopped?.();
+    if (this.stopping) return;
+    this.host.log.error({ code, signal, flows: open }, 'proxy worker died; its connections are gone; starting another');
+    const n = this.fork();
+    this.members.push(n);
+    void n.ready.then(() => {
+      if (this.failingShown) this.post(n, ['F', true]);
+      for (const vs of this.services.values()) this.listenOn(n, vs).then((e) => {
+        if (e) this.host.log.error({ service: vs.key }, `replacement worker cannot listen: ${e.message}`);
+      }, () => {});
+    });
+  }
+
+  private listenOn(m: Member, vs: VirtualService): Promise<NodeJS.ErrnoException | null> {
+    return new Promise((resolve) => {
+      let q = m.listens.get(vs.key);
+      if (!q) { q = []; m.listens.set(vs.key, q); }
+      q.push(resolve);
+      this.post(m, ['l', vs]);
+    });
+  }
+
+  /** Host.tcpListen: every worker listens on the service (one shared socket); the first error fails it. */
+  async listen(vs: VirtualService): Promise<{ close(): void }> {
+    this.services.set(vs.key, vs);
+    const close = () => {
+      if (this.services.get(vs.key) === vs) this.services.delete(vs.key);
+      this.broadcast(['u', vs.key]);
+    };
+    const errors = (await Promise.all(this.members.map((m) => this.listenOn(m, vs)))).filter((e) => e !== null);
+    if (errors.length > 0) { close(); throw errors[0]; }
+    return { close };
+  }
+
+  /** Open flows in the workers (all, for tests and shutdown). */
+  flows(): number {
+    let n = 0;
+    for (const m of this.members) n += m.flows.size;
+    return n;
+  }
+
+  /** Shutdown: every worker resets what is left, reports it, and exits. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const all = [...this.members];
+    await Promise.all(all.map((m) => new Promise<void>((resolve) => {
+      const timer = setTimeout(() => { m.worker.kill('SIGKILL'); resolve(); }, STOP_MS);
+      m.stopped = () => { clearTimeout(timer); resolve(); };
+      this.post(m, ['S']);
+    })));
+    // Stopped workers exit when their channel closes.
+    await Promise.all(all.map((m) => new Promise<void>((resolve) => {
+      if (m.worker.isDead()) { resolve(); return; }
+      const timer = setTimeout(() => { m.worker.kill('SIGKILL'); resolve(); }, STOP_MS);
+      m.worker.once('exit', () => { clearTimeout(timer); resolve(); });
+      if (m.worker.isConnected()) m.worker.disconnect();
+    })));
+  }
+}
