@@ -115,13 +115,13 @@ export class WorkerPool {
     worker.on('message', (batch: Msg[]) => {
       if (!Array.isArray(batch)) return;
       for (const msg of batch) {
-        if (msg[0] === 'R') ready();
+        // Only now is its message listener there: what was sent before would be lost.
+        if (msg[0] === 'R') { this.post(m, ['C', this.host.limits, this.tickMs]); if (this.failingShown) this.post(m, ['F', true]); ready(); }
         else this.handle(m, msg);
       }
       this.showFailing();
     });
     worker.once('exit', (code, signal) => this.exited(m, code, signal));
-    this.post(m, ['C', this.host.limits, this.tickMs, this.host.splicer ? 'on' : 'off']);
     return m;
   }
 
@@ -246,7 +246,6 @@ export class WorkerPool {
     const n = this.fork();
     this.members.push(n);
     void n.ready.then(() => {
-      if (this.failingShown) this.post(n, ['F', true]);
       for (const vs of this.services.values()) this.listenOn(n, vs).then((e) => {
         if (e) this.host.log.error({ service: vs.key }, `replacement worker cannot listen: ${e.message}`);
       }, () => {});
