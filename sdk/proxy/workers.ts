@@ -116,7 +116,7 @@ export class WorkerPool {
       if (!Array.isArray(batch)) return;
       for (const msg of batch) {
         // Only now is its message listener there: what was sent before would be lost.
-        if (msg[0] === 'R') { this.post(m, ['C', this.host.limits, this.tickMs]); if (this.failingShown) this.post(m, ['F', true]); ready(); }
+        if (msg[0] === 'R') { this.post(m, ['C', this.host.limits, this.tickMs, this.host.splicer ? 'on' : 'off']); if (this.failingShown) this.post(m, ['F', true]); ready(); }
         else this.handle(m, msg);
       }
       this.showFailing();
