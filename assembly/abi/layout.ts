@@ -189,6 +189,9 @@ export const OPT_TRACK_CONNS: u32 = 7;
 /** The core's memory budget in 64 KiB pages (0 = wasm's own limit, 65536 = 4 GiB). Growth
  * beyond it fails cleanly (E_NOMEM, counted), and the automatic defenses switch on at 3/4 of it. */
 export const OPT_MEM_LIMIT_PAGES: u32 = 8;
+/** sloppy_tcp 0/1 (default 0): any TCP packet but a RST may create a connection, not only a SYN
+ * (several directors behind ECMP: a rehashed flow's next packet is scheduled where it lands). */
+export const OPT_SLOPPY_TCP: u32 = 9;
 
 // --- packet path (pkt* exports; packet/path.ts) ------------------------------
 /** Verdicts: parsed, flow record written (pktParse only). */

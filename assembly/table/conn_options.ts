@@ -2,7 +2,7 @@
 // the setOption export. Ids are ABI (OPT_* in abi/layout.ts).
 import {
   OPT_CONN_REUSE_MODE, OPT_EXPIRE_NODEST_CONN, OPT_EXPIRE_QUIESCENT_TEMPLATE, OPT_CONN_LIMIT, OPT_SECURE_TCP, OPT_DROP_ENTRY,
-  OPT_TRACK_CONNS, OPT_MEM_LIMIT_PAGES,
+  OPT_TRACK_CONNS, OPT_MEM_LIMIT_PAGES, OPT_SLOPPY_TCP,
 } from "../abi/layout";
 import { setPageBudget, pageBudget, pagesInUse } from "./conn_pages";
 
@@ -10,6 +10,8 @@ import { setPageBudget, pageBudget, pagesInUse } from "./conn_pages";
 export let connReuseMode: u32 = 1;
 export let expireNodestConn: bool = false;
 export let expireQuiescentTemplate: bool = false;
+/** sloppy_tcp: a TCP packet without SYN (not a RST) may create a connection. */
+export let sloppyTcp: bool = false;
 /** Live entries allowed (connections + templates); 0 = only memory limits. */
 export let connLimit: u32 = 0;
 /** secure_tcp / drop_entry: 0 off, 1 and 2 automatic (table >= 3/4 of the limit), 3 always. */
@@ -35,6 +37,9 @@ export function setOption(id: u32, v: u32): bool {
   } else if (id == OPT_EXPIRE_QUIESCENT_TEMPLATE) {
     if (v > 1) return false;
     expireQuiescentTemplate = v != 0;
+  } else if (id == OPT_SLOPPY_TCP) {
+    if (v > 1) return false;
+    sloppyTcp = v != 0;
   } else if (id == OPT_CONN_LIMIT) {
     connLimit = v;
   } else if (id == OPT_SECURE_TCP) {
@@ -60,6 +65,7 @@ export function getOption(id: u32): i64 {
   if (id == OPT_CONN_REUSE_MODE) return connReuseMode;
   if (id == OPT_EXPIRE_NODEST_CONN) return expireNodestConn ? 1 : 0;
   if (id == OPT_EXPIRE_QUIESCENT_TEMPLATE) return expireQuiescentTemplate ? 1 : 0;
+  if (id == OPT_SLOPPY_TCP) return sloppyTcp ? 1 : 0;
   if (id == OPT_CONN_LIMIT) return connLimit;
   if (id == OPT_SECURE_TCP) return secureTcp;
   if (id == OPT_DROP_ENTRY) return dropEntry;

@@ -17,7 +17,7 @@ import { ConnKey, keyMatch, lookupIn, lookupOut, createConn, killConn, controlAd
 import { transition } from "./conn_state";
 import { persistSchedule, persistDport, persistTemplate, persistFull } from "./persist";
 import { makeRoom } from "./conn_limit";
-import { connReuseMode, expireNodestConn, countPicks } from "./conn_options";
+import { connReuseMode, expireNodestConn, countPicks, sloppyTcp } from "./conn_options";
 import { countBind } from "../sched/count";
 import { DIR_INPUT, DIR_OUTPUT, S_TIME_WAIT, S_CLOSE, S_FIN_WAIT } from "./tcp_states";
 import { accountNewConn, accountIn, accountOut, statsReady } from "../stats/account";
@@ -129,7 +129,7 @@ export function packetIn(i: u32, f: Flow, now: u32): i32 {
   }
   if (cp == 0) {
     // TCP: RST never creates a connection; without sloppy_tcp only SYN does.
-    if (tcp && ((f.tcpflags & 0x04) != 0 || (f.tcpflags & 0x02) == 0)) return fail(i, S.E_NOCONN, C.CNT_NO_CONN);
+    if (tcp && ((f.tcpflags & 0x04) != 0 || ((f.tcpflags & 0x02) == 0 && !sloppyTcp))) return fail(i, S.E_NOCONN, C.CNT_NO_CONN);
     return newConnection(i, f, now);
   }
   return forwardIn(i, cp, changetype<Dest>(d), f, now);

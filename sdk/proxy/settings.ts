@@ -5,7 +5,8 @@
 //   # wasmvs-proxy health -t VIP:PORT [-r RIP:PORT] [interval=S] [timeout=S] [rise=N] [fall=N] [send=TEXT] [expect=TEXT] [port=N]
 //   # wasmvs-proxy proxy-protocol -t VIP:PORT [-r RIP:PORT] v1|v2
 //   # wasmvs-proxy metrics 127.0.0.1:9469
-//   # wasmvs-proxy option expire_nodest_conn=1 | expire_quiescent_template=1 | conn_reuse_mode=N
+//   # wasmvs-proxy option expire_nodest_conn=1 | expire_quiescent_template=1 | conn_reuse_mode=N | sloppy_tcp=1
+//     (sloppy_tcp: gateway only, a proxy's connections always start with a SYN)
 //   # wasmvs-proxy limits [udp-sessions=N] [udp-sessions-per-service=N] [tcp-conns=N] [connect-timeout=S]
 //
 // -u instead of -t for UDP services. send/expect are percent-decoded (%0D%0A).
@@ -28,7 +29,7 @@ export interface ProxySettings {
   health: { scope: Scope; settings: HealthSettings }[];
   proxyProtocol: { scope: Scope; version: 1 | 2 }[];
   metrics?: { host: string; port: number };
-  options: { expireNodestConn?: boolean; expireQuiescentTemplate?: boolean; connReuseMode?: number };
+  options: { expireNodestConn?: boolean; expireQuiescentTemplate?: boolean; connReuseMode?: number; sloppyTcp?: boolean };
   /** Session/connection bounds and the connect timeout (limits.ts); unset ones are derived from the fd limit. */
   limits?: LimitSettings;
 }
@@ -89,6 +90,7 @@ function optionOf(rest: string[], out: ProxySettings['options']): void {
     if (k === 'expire_nodest_conn' && (v === '0' || v === '1')) out.expireNodestConn = v === '1';
     else if (k === 'expire_quiescent_template' && (v === '0' || v === '1')) out.expireQuiescentTemplate = v === '1';
     else if (k === 'conn_reuse_mode' && /^[0-3]$/.test(v ?? '')) out.connReuseMode = Number(v);
+    else if (k === 'sloppy_tcp' && (v === '0' || v === '1')) out.sloppyTcp = v === '1';
     else throw new Error(`unknown option ${w}`);
   }
 }

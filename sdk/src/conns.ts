@@ -48,6 +48,8 @@ export interface ConnOptions {
   connReuseMode?: number;
   expireNodestConn?: boolean;
   expireQuiescentTemplate?: boolean;
+  /** sloppy_tcp: any TCP packet but a RST may create a connection (several directors behind ECMP). */
+  sloppyTcp?: boolean;
   /** Most live entries (connections + templates); 0 = no limit (default). */
   connLimit?: number;
   /** secure_tcp 0..3 (0 off, 1/2 at 3/4 of connLimit, 3 always). */
@@ -65,7 +67,7 @@ export interface ConnOptions {
 const OPTION_IDS: Record<keyof ConnOptions, number> = {
   connReuseMode: L.OPT_CONN_REUSE_MODE, expireNodestConn: L.OPT_EXPIRE_NODEST_CONN,
   expireQuiescentTemplate: L.OPT_EXPIRE_QUIESCENT_TEMPLATE, connLimit: L.OPT_CONN_LIMIT,
-  secureTcp: L.OPT_SECURE_TCP, dropEntry: L.OPT_DROP_ENTRY, memoryLimit: L.OPT_MEM_LIMIT_PAGES,
+  secureTcp: L.OPT_SECURE_TCP, dropEntry: L.OPT_DROP_ENTRY, memoryLimit: L.OPT_MEM_LIMIT_PAGES, sloppyTcp: L.OPT_SLOPPY_TCP,
 };
 
 /** TCP flag names a packet may carry. */
@@ -205,6 +207,7 @@ export function getConnOptions(core: Core): Required<ConnOptions> {
     connReuseMode: g(L.OPT_CONN_REUSE_MODE), expireNodestConn: g(L.OPT_EXPIRE_NODEST_CONN) === 1,
     expireQuiescentTemplate: g(L.OPT_EXPIRE_QUIESCENT_TEMPLATE) === 1, connLimit: g(L.OPT_CONN_LIMIT),
     secureTcp: g(L.OPT_SECURE_TCP), dropEntry: g(L.OPT_DROP_ENTRY), memoryLimit: g(L.OPT_MEM_LIMIT_PAGES) * 65536,
+    sloppyTcp: g(L.OPT_SLOPPY_TCP) === 1,
   };
 }
 

@@ -20,7 +20,7 @@ describe('settings directives', () => {
       '# wasmvs-proxy health -u 127.0.0.1:53 -r 127.0.0.1:5353 fall=1 port=8053',
       '# wasmvs-proxy proxy-protocol -t 127.0.0.1:80 -r 127.0.0.1:8080 v2',
       '# wasmvs-proxy metrics 127.0.0.1:9469',
-      '# wasmvs-proxy option expire_nodest_conn=1',
+      '# wasmvs-proxy option expire_nodest_conn=1 sloppy_tcp=1',
       '# wasmvs-proxy health -t nowhere interval=1',
       '# wasmvs-proxy health -t 127.0.0.1:80 rise=0',
       '# an ordinary comment',
@@ -30,7 +30,7 @@ describe('settings directives', () => {
     expect(s.health[1].settings).toEqual({ ...HEALTH_DEFAULTS, fall: 1, port: 8053 });
     expect(s.proxyProtocol).toEqual([{ scope: { svc: 'tcp|127.0.0.1|80', dest: '127.0.0.1|8080' }, version: 2 }]);
     expect(s.metrics).toEqual({ host: '127.0.0.1', port: 9469 });
-    expect(s.options).toEqual({ expireNodestConn: true });
+    expect(s.options).toEqual({ expireNodestConn: true, sloppyTcp: true });
     expect(warnings).toEqual(['line 7: bad service address nowhere (directive skipped)', 'line 8: bad rise=0 (directive skipped)']);
     expect(lookup(s.proxyProtocol, 'tcp|127.0.0.1|80', '127.0.0.1|8080')?.version).toBe(2);
     expect(lookup(s.proxyProtocol, 'tcp|127.0.0.1|80', '127.0.0.1|8081')).toBeUndefined();

@@ -177,4 +177,20 @@ describe('one-packet scheduling and reply lookup', () => {
     expect(b.d.scheduleBatch([flow(1, 0x10)], 1)[0]).toMatchObject({ ok: false, reason: 'drop' });
     expect(() => b.d.schedule({ ...flow(5, 300), now: 1 })).toThrow(/TCP flags/);
   });
+
+  it('sloppy_tcp: a mid-flow packet (ACK, FIN) creates its connection where it lands; a RST still never does', async () => {
+    const b = await bed();
+    const flow = (port: number, tcpFlags?: number) => ({ protocol: 'tcp' as const, client: { address: CLIENT, port }, virtual: { address: '198.18.0.1', port: 80 }, tcpFlags });
+    expect(b.d.scheduleBatch([flow(2, 0x10)], 0)[0]).toMatchObject({ ok: false, reason: 'no-connection' });
+    b.d.setOptions({ sloppyTcp: true });
+    expect(b.d.options().sloppyTcp).toBe(true);
+    const out = b.d.scheduleBatch([flow(2, 0x10), flow(3, 0x04), flow(4, 0x11), flow(2, 0x10)], 1);
+    expect(out.map((r) => (r.ok ? 'ok' : r.reason))).toEqual(['ok', 'no-connection', 'ok', 'ok']);
+    // The second ACK of port 2 finds the entry the first one made.
+    expect(out[3].ok && out[0].ok && out[3].id === out[0].id).toBe(true);
+    expect(conn(b, 2, 1)!.state).toBe('ESTABLISHED');
+    expect(() => b.d.setOptions({ sloppyTcp: 2 as unknown as boolean })).toThrow();
+    b.d.setOptions({ sloppyTcp: false });
+    expect(b.d.scheduleBatch([flow(5, 0x10)], 2)[0]).toMatchObject({ ok: false, reason: 'no-connection' });
+  });
 });

@@ -50,7 +50,7 @@ describe('connection table', () => {
     const d = await Director.create({ seed: 1, flavor: 'debug' });
     expect(d.connTabSize()).toBe(4096);
     expect(d.options()).toEqual({
-      connReuseMode: 1, expireNodestConn: false, expireQuiescentTemplate: false, connLimit: 0, secureTcp: 0, dropEntry: 0, memoryLimit: 0,
+      connReuseMode: 1, expireNodestConn: false, expireQuiescentTemplate: false, connLimit: 0, secureTcp: 0, dropEntry: 0, memoryLimit: 0, sloppyTcp: false,
     });
     expect(() => d.setOptions({ connReuseMode: 4 })).toThrow();
     await expect(Director.create({ seed: 1, flavor: 'debug', connTabBits: 30 })).rejects.toThrow();
