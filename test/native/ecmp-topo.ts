@@ -217,11 +217,13 @@ export class EcmpTopo {
    * died must not forward packets unchanged). Resolves once it reports ready
    * (its control socket: after the peers' snapshots).
    */
-  async startDirector(k: number, opts: { key?: string; wait?: number } = {}): Promise<Director> {
+  async startDirector(k: number, opts: { key?: string; wait?: number; sync?: boolean; config?: string } = {}): Promise<Director> {
     const socket = join(this.tmp, `d${k}.sock`);
+    const sync = opts.sync === false ? [] : ['--sync-listen', `${mgmt(k)}:7013`, '--sync-peers', 'etcd', '--sync-key', opts.key ?? this.key,
+      '--sync-wait', String(opts.wait ?? 10)];
     const proc = spawn('ip', ['netns', 'exec', NS.dir(k), process.execPath, WASMVSD, 'gateway', '--socket', socket,
       '--state', join(this.tmp, `d${k}.rules`), '--queue', '0', '--fail-closed', '--store', this.etcdUrl(), '--name', `d${k}`,
-      '--sync-listen', `${mgmt(k)}:7013`, '--sync-peers', 'etcd', '--sync-key', opts.key ?? this.key, '--sync-wait', String(opts.wait ?? 10)],
+      ...(opts.config ? ['--config', opts.config] : []), ...sync],
     { stdio: ['ignore', 'pipe', 'pipe'] });
     let log = '';
     proc.stdout!.on('data', (d) => { log += d; });
