@@ -134,10 +134,14 @@ const FLAT_KEY_MAX: u64 = 0xFFFFFE;
   @inline fweight(s: i32): usize { return this.items + (<usize>this.cap << 3) + (<usize>s << 2); }
   @inline fmul(s: i32): usize { return this.items + <usize>this.cap * 12 + (<usize>s << 2); }
   /**
-   * Flat mode's tie set, in the tree's node area past the sentinel (unused
-   * while flat): u32 tmin, u32 dirty, then a bitmap of ranks over (cap + 63) / 64 words.
+   * Flat mode's tie sets, in the tree's node area past the sentinel (unused
+   * while flat, 12 × cap bytes with the dest pointers): u32 tmin, u32 dirty,
+   * then a bitmap of ranks over tieWords() words; then the next level
+   * (next()): u32 tmin2, u32 valid, its bitmap of as many words.
    */
   @inline tie(): usize { return this.items + (<usize>this.cap << E_SHIFT) + E_SIZE; }
+  @inline tieWords(): i32 { return (this.cap + 63) >> 6; }
+  @inline next(): usize { return this.tie() + 8 + (<usize>this.tieWords() << 3); }
 
   @inline at(s: i32): usize {
     return this.items + (<usize>s << E_SHIFT);
@@ -314,7 +318,7 @@ const FLAT_KEY_MAX: u64 = 0xFFFFFE;
    * Flat mode, raisedTop: d was the pick, so its rank is in the tie set (the
    * pick left it clean) and its key only grew: its bit goes, nothing else moves.
    */
-  @inline private flatRaised(d: Dest): void {
+  @inline flatRaised(d: Dest): void {
     const s = d.heapPos;
     let key: u32 = 0xFFFFFFFF;
     if (!d.overloaded) {
@@ -326,8 +330,20 @@ const FLAT_KEY_MAX: u64 = 0xFFFFFE;
       key = (<u32>v << 8) | <u32>s;
     }
     store<u32>(this.fkey(s), key);
-    const wp = this.tie() + 8 + (<usize>(s >> 6) << 3);
-    store<u64>(wp, load<u64>(wp) & ~(<u64>1 << <u64>(s & 63)));
+    const t = this.tie();
+    const off = 8 + (<usize>(s >> 6) << 3);
+    const bit: u64 = <u64>1 << <u64>(s & 63);
+    store<u64>(t + off, load<u64>(t + off) & ~bit);
+    // The next level: d joins it when its key reached tmin2 (lc's one more
+    // connection on the least load, the common case); a key between the two
+    // levels leaves the next level unknown.
+    const nx = this.next();
+    if (load<u32>(nx, 4) != 0) {
+      const k = key >> 8;
+      const m2 = load<u32>(nx);
+      if (k == m2) store<u64>(nx + off, load<u64>(nx + off) | bit);
+      else if (k < m2) store<u32>(nx, 0, 4);
+    }
   }
 
   /** Flat mode: d (not a member) was linked at the head of the list. */
@@ -565,36 +581,95 @@ function climbTopWlc(h: LoadHeap, s: i32): void { climbTopK(h, s, ORDER_WLC); }
 @inline function flatTop(h: LoadHeap): Dest | null {
   const t = h.tie();
   if (load<u32>(t, 4) == 0) {
-    const words = (h.cap + 63) >> 6;
+    const words = h.tieWords();
     for (let i = 0; i < words; i++) {
       const b = load<u64>(t + 8 + (<usize>i << 3));
       if (b != 0) return changetype<Dest>(load<usize>(h.fdest((i << 6) + <i32>ctz(b))));
     }
+    // The least level emptied: the next one, when known and not empty, is the new least.
+    const nx = h.next();
+    if (load<u32>(nx, 4) != 0) return flatPromote(h, t, nx, words);
   }
   return flatScan(h);
 }
 
 /**
+ * flatTop's step when the tie set emptied and the next level is known: every
+ * key is >= tmin2 (none lay between the levels and none is left at tmin), so
+ * the next level's ranks are the new tie set. Rescans when it is empty too.
+ */
+function flatPromote(h: LoadHeap, t: usize, nx: usize, words: i32): Dest | null {
+  store<u32>(nx, 0, 4);
+  let first: i32 = -1;
+  for (let i = 0; i < words; i++) {
+    const b = load<u64>(nx + 8 + (<usize>i << 3));
+    store<u64>(t + 8 + (<usize>i << 3), b);
+    if (first < 0 && b != 0) first = (i << 6) + <i32>ctz(b);
+  }
+  if (first < 0) return flatScan(h);
+  store<u32>(t, load<u32>(nx));
+  return changetype<Dest>(load<usize>(h.fdest(first)));
+}
+
+/**
+ * Flat mode's pick and count in one step (OPT_TRACK_CONNS 2, sched/count.ts):
+ * the scan's choice gets one more inactive connection (ip_vs_bind_dest with
+ * IP_VS_CONN_F_INACTIVE, then the OVERLOAD rule) and its key is rewritten in
+ * place, with the heap's fields read once. Null when no dest is eligible.
+ */
+export function flatPickCount(h: LoadHeap): Dest | null {
+  const d = flatTop(h);
+  if (d === null) return null;
+  d.inactconns++;
+  d.checkOverloadOnBind();
+  h.flatRaised(d);
+  return d;
+}
+
+/**
  * The tie set of flat mode: the ranks whose key equals tmin, the least key
  * of an eligible dest, so the pick is the lowest rank in it (a bit scan). A
- * key change keeps it exact in O(1) (flatTouch); when it empties (every
- * dest at the least load took one more) or something rewrote every key
- * (dirty), the next pick rescans.
+ * key change keeps it exact in O(1) (flatTouch). When a key drops below tmin
+ * (a connection ended on a least-loaded dest), the old tie set is kept as the
+ * next level (tmin2: no key lies between the two levels) and the keys that
+ * reach tmin2 join it, so when the tie set empties again the next level
+ * takes its place without a rescan (flatPromote). The next pick rescans only
+ * when the tie set empties with no next level known, or something rewrote
+ * every key (dirty).
  */
 @inline function flatTouch(h: LoadHeap, s: i32, key: u32): void {
   const t = h.tie();
   if (load<u32>(t, 4) != 0) return;
   const m = load<u32>(t);
-  const wp = t + 8 + (<usize>(s >> 6) << 3);
+  const off = 8 + (<usize>(s >> 6) << 3);
+  const wp = t + off;
   const bit: u64 = <u64>1 << <u64>(s & 63);
+  const nx = h.next();
+  const known = load<u32>(nx, 4) != 0;
   if (key == m) {
     store<u64>(wp, load<u64>(wp) | bit);
+    if (known) store<u64>(nx + off, load<u64>(nx + off) & ~bit);
   } else if (key > m) {
     store<u64>(wp, load<u64>(wp) & ~bit);
+    if (known) {
+      const m2 = load<u32>(nx);
+      if (key == m2) store<u64>(nx + off, load<u64>(nx + off) | bit);
+      else if (key < m2) store<u32>(nx, 0, 4);
+      else store<u64>(nx + off, load<u64>(nx + off) & ~bit);
+    }
   } else {
+    // A new least key: the old tie set (without s) becomes the next level,
+    // exact because no key lay below tmin; s alone is the new tie set.
+    store<u64>(wp, load<u64>(wp) & ~bit);
+    store<u32>(nx, m);
+    store<u32>(nx, 1, 4);
     store<u32>(t, key);
-    // At most 4 words: stores, not a memory.fill (a runtime call in V8).
-    for (let i = 0, words = (h.cap + 63) >> 6; i < words; i++) store<u64>(t + 8 + (<usize>i << 3), 0);
+    // At most 4 words: loads and stores, not memory.copy/fill (runtime calls in V8).
+    for (let i = 0, words = h.tieWords(); i < words; i++) {
+      const o = 8 + (<usize>i << 3);
+      store<u64>(nx + o, load<u64>(t + o));
+      store<u64>(t + o, 0);
+    }
     store<u64>(wp, bit);
   }
 }
@@ -625,7 +700,9 @@ function flatScan(h: LoadHeap): Dest | null {
   if (k == 0xFFFFFFFF) return null;
   // The tie set: one bit per rank whose key (K without its rank byte) is k's.
   const t = h.tie();
-  for (let i = 0, words = (h.cap + 63) >> 6; i < words; i++) store<u64>(t + 8 + (<usize>i << 3), 0);
+  for (let i = 0, words = h.tieWords(); i < words; i++) store<u64>(t + 8 + (<usize>i << 3), 0);
+  // The next level is unknown until a key drops below the new tmin.
+  store<u32>(h.next(), 0, 4);
   const hi = i32x4.splat(<i32>(k & 0xFFFFFF00));
   const mask = i32x4.splat(<i32>0xFFFFFF00);
   let r = 0;

@@ -152,6 +152,29 @@ describe('heap-backed least-load schedulers = the IPVS scan', () => {
       await fc.assert(fc.asyncProperty(fc.array(opArb(100, [1, 2, 1, 2, 0, 6]), { minLength: 100, maxLength: 400 }), (ops) => runDifferential(sched, 100, 100, ops, true)),
         { numRuns: 15, seed: 0xd00d + sched.length, endOnFailure: true });
     });
+
+    // Long runs of picks and ends with no configuration change: lc and wlc in
+    // flat mode keep the tie set and its next level exact across them (an end
+    // on a least-loaded dest makes a new least key, the old tie set waits as
+    // the next level); an occasional load setting moves keys either way.
+    it(`${sched}: counting picks and connection ends only, 100 dests`, async () => {
+      await fc.assert(fc.asyncProperty(fc.array(opArb(100, [0, 0, 0, 1, 0, 12]), { minLength: 400, maxLength: 1500 }), (ops) => runDifferential(sched, 100, 100, ops, true)),
+        { numRuns: 10, seed: 0x71e5 + sched.length, endOnFailure: true });
+    });
+
+    // The bench's pick-for-pick workload (bench/core/loadwork.mjs): every pick
+    // counts, every 8th one connection of dest (k*7) mod 100 ends.
+    it(`${sched}: counting picks, 100 dests, an end every 8th pick (the bench workload)`, async () => {
+      const d = await loadDirector(5, 'count');
+      d.addService(tcp80, { scheduler: sched });
+      const t = new Twin(d, sched, true);
+      for (let n = 1; n <= 100; n++) t.apply({ t: 'add', n, weight: 1 + (n % 4), u: 0, l: 0 });
+      for (let k = 0; k < 3000; k++) {
+        t.check(1024 + k);
+        if ((k & 7) === 0) t.apply({ t: 'end', n: 1 + ((k * 7) % 100), active: false });
+      }
+      t.checkState();
+    });
   }
 });
 
