@@ -43,10 +43,10 @@ export class Core {
   readonly flow0: number;
   readonly dec0: number;
   /**
-   * The exports of the per-call path, held in fields: the loader's export
-   * object has too many properties to stay in fast mode, so `x.schedule` is a
-   * dictionary lookup on every call, and a field of Core is a load at a fixed
-   * offset.
+   * The exports of the per-call path, held in fields: a field of Core is a
+   * load at a fixed offset, and every Core has the same shape, so a call site
+   * that sees many directors (each with its own export object, see
+   * load.ts directExports) still loads them monomorphically.
    */
   readonly scheduleFn: (n: number, now: number) => number;
   readonly destConnEndFn: (id: number, active: number) => number;
