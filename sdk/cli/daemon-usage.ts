@@ -14,7 +14,7 @@ export const DAEMON_OPTIONS: readonly DaemonOption[] = [
   { name: '--sync-listen', arg: 'HOST:PORT', modes: 'both', help: 'accept connection sync from peer directors on HOST:PORT (TCP; docs/many-directors.md)' },
   { name: '--sync-peers', arg: 'HOST:PORT,…|etcd', modes: 'both', help: 'peer directors to sync connection entries with (etcd: the directors of --store); a peer\'s snapshot is imported before this director is ready' },
   { name: '--sync-key', arg: 'FILE', modes: 'both', help: 'the key shared by the directors (at least 16 bytes): every sync batch carries its HMAC-SHA256' },
-  { name: '--sync-wait', arg: 'S', modes: 'both', help: "at start, how long to wait for a peer's snapshot before serving without one (default 10)" },
+  { name: '--sync-wait', arg: 'S', modes: 'both', help: "at start, how long to wait for the peers' snapshots before serving without them (default 10)" },
   { name: '--conn-tab-bits', arg: 'N', modes: 'both', help: 'connection table hash size 2^N, 8..20 (default 12, as IPVS)' },
   { name: '--memory-limit', arg: 'MiB', modes: 'both', help: "the core's memory budget, 16..4095 (default a quarter of the machine's memory)" },
   { name: '--cleanup', modes: 'gateway', help: 'remove what a gateway killed without its cleanup left (rules, routes, recorded sysctls) and exit; nothing is touched while a daemon answers on --socket' },

@@ -80,6 +80,10 @@ interface Peer {
   recvSeq: bigint;
   live: boolean;
   buf: Buffer;
+  /** HOST:PORT this end dialled (null: the peer dialled us). */
+  dialed: string | null;
+  /** Its snapshot-end mark arrived. */
+  snapshotDone: boolean;
 }
 
 /** What was last sent or imported for one local entry (by the core's id). */
@@ -103,6 +107,8 @@ export class ConnSync {
   private closed = false;
   private readyResolve: (() => void) | null = null;
   private readonly readyPromise: Promise<void>;
+  /** The peers known at start whose snapshot (or failure) readiness still waits for. */
+  private readonly awaited = new Set<string>();
 
   constructor(private readonly o: SyncOptions) {
     if (o.key.length < 16) throw new Error('--sync-key: the key must be at least 16 bytes');
@@ -118,6 +124,7 @@ export class ConnSync {
         srv.listen(this.o.listen!.port, this.o.listen!.host, () => { srv.off('error', rej); res(); });
       }).catch((e: NodeJS.ErrnoException) => { throw new Error(`--sync-listen ${this.o.listen!.host}:${this.o.listen!.port}: ${e.code ?? e.message}`); });
     }
+    for (const p of this.o.peers) this.awaited.add(`${p.host}:${p.port}`);
     for (const p of this.o.peers) this.addPeer(p);
     this.schedule(this.o.interval ?? 200);
   }
@@ -138,8 +145,12 @@ export class ConnSync {
   }
 
   /**
-   * Resolves once a peer's whole snapshot was imported, or after `waitMs`
-   * when no peer answered (the first director of a site has nobody to ask).
+   * Resolves true once every peer known at start has sent its whole table
+   * or could not be reached (refused the connection, closed it, failed the
+   * authentication) and at least one table was imported: the union of the
+   * peers' tables, not just the first one to arrive. Resolves false after
+   * `waitMs` when no table came (the first director of a site has nobody
+   * to ask); with some tables but a peer still silent, true at `waitMs`.
    */
   async ready(waitMs: number): Promise<boolean> {
     if (this.o.peers.length === 0) return true;
@@ -147,6 +158,10 @@ export class ConnSync {
     const timeout = new Promise<boolean>((r) => { t = setTimeout(() => r(false), waitMs); });
     const got = await Promise.race([this.readyPromise.then(() => true), timeout]);
     clearTimeout(t);
+    if (!got && this.stats.snapshotsReceived > 0) {
+      this.o.log(`sync: ${[...this.awaited].join(', ')} sent no snapshot within ${waitMs / 1000} s: serving with the ${this.stats.snapshotsReceived} that came`);
+      return true;
+    }
     return got;
   }
 
@@ -167,15 +182,19 @@ export class ConnSync {
     if (this.closed || this.dialing.get(label) || !this.wanted.has(label)) return;
     const s = connect(hp.port, hp.host);
     const peer = this.attach(s, label);
+    peer.dialed = label;
     this.dialing.set(label, peer);
     s.on('close', () => {
       this.dialing.set(label, null);
+      // Unreachable, or gone before its whole table came: readiness does not wait for it.
+      if (!peer.snapshotDone) this.settled(label);
       if (!this.closed) setTimeout(() => this.dial(hp), 1000).unref();
     });
   }
 
   private attach(s: Socket, label: string): Peer {
-    const peer: Peer = { sock: s, label, myNonce: randomBytes(16), peerNonce: null, sendSeq: 0n, recvSeq: 0n, live: false, buf: Buffer.alloc(0) };
+    const peer: Peer = { sock: s, label, myNonce: randomBytes(16), peerNonce: null, sendSeq: 0n, recvSeq: 0n, live: false, buf: Buffer.alloc(0),
+      dialed: null, snapshotDone: false };
     this.peers.add(peer);
     s.setNoDelay(true);
     s.on('error', () => { /* close follows */ });
@@ -224,8 +243,9 @@ export class ConnSync {
     peer.recvSeq = seq;
     if (kind === KIND_SNAPSHOT_END) {
       this.stats.snapshotsReceived++;
+      peer.snapshotDone = true;
       this.o.log(`sync: snapshot from ${peer.label} imported (${this.o.director.connectionCount()} entries here)`);
-      this.readyResolve?.();
+      this.settled(peer.dialed);
       return;
     }
     if (kind !== KIND_BATCH) { this.refuse(peer, `unknown kind ${kind}`); return; }
@@ -248,6 +268,12 @@ export class ConnSync {
         this.stats.importRefused++;
       }
     }
+  }
+
+  /** A peer known at start answered with its table or failed; ready once none is awaited and a table came. */
+  private settled(label: string | null): void {
+    if (label !== null) this.awaited.delete(label);
+    if (this.awaited.size === 0 && this.stats.snapshotsReceived > 0) this.readyResolve?.();
   }
 
   private send(peer: Peer, kind: number, payload: Buffer): void {
@@ -380,7 +406,7 @@ export function takeSyncOption(out: SyncArgs, name: string, v: string | undefine
 }
 
 /**
- * Start the sync channel the options describe and wait for a peer's snapshot
+ * Start the sync channel the options describe and wait for the peers' snapshots
  * (up to --sync-wait seconds, default 10) before the daemon reports ready.
  */
 export async function startSync(a: SyncArgs, director: Director, name: string, log: (m: string) => void, store?: string): Promise<ConnSync | null> {

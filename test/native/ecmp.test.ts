@@ -98,8 +98,11 @@ for (const mode of ['nat', 'dr', 'tun'] as const) {
       const log = d2.log();
       const held = topo.connPorts(2);
       const missing = ready.ports.filter((p) => !held.has(p));
-      expect(log.indexOf('sync: snapshot from')).toBeGreaterThanOrEqual(0);
-      expect(log.indexOf('sync: snapshot from')).toBeLessThan(log.indexOf('control socket'));
+      // Both survivors' tables, before it answers.
+      for (const peer of ['d1', 'd3']) {
+        expect(log.indexOf(`sync: snapshot from ${peer}`)).toBeGreaterThanOrEqual(0);
+        expect(log.indexOf(`sync: snapshot from ${peer}`)).toBeLessThan(log.indexOf('control socket'));
+      }
       expect(missing).toEqual([]);
       topo.route([1, 2, 3]);
       const rx4 = rx();

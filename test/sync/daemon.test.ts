@@ -5,12 +5,12 @@
 // ready); frames with a wrong key, altered or replayed are refused and counted.
 import { describe, it, expect, beforeAll, afterEach } from 'vitest';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { lab, backend, freePort, client, until, requireBuild, type Lab, type Backend, type Client } from '../proxy/harness.js';
 import { startDaemon } from '../control/daemon.js';
-import { frame, KIND_BATCH, KIND_HELLO } from '../../sdk/cli/wasmvsd-sync.js';
+import { frame, KIND_BATCH, KIND_HELLO, KIND_SNAPSHOT_END } from '../../sdk/cli/wasmvsd-sync.js';
 import { encodeEntries } from '../../sdk/src/sync.js';
 
 const KEY = 'test-sync-key-0123456789abcdef';
@@ -93,6 +93,42 @@ describe('wasmvsd connection sync', () => {
     // No wait: c reported ready only after the import.
     expect(await conns(c)).toEqual(onA);
     expect(c.daemon!.log()).toMatch(/sync: snapshot from a .* imported \(10 entries here\)/);
+  }, 60_000);
+
+  it('a director started later waits for every peer\'s table, not only the first one to arrive', async () => {
+    const { rules, vip } = await setup();
+    const pa = await freePort(), pc = await freePort('127.0.0.2'), pf = await freePort('127.0.0.4');
+    const a = await director('a', rules, `127.0.0.1:${pa}`, [], KEY, '1');
+    for (let i = 0; i < 3; i++) held.push(await client(vip, `127.0.0.${10 + i}`));
+    // Peer f speaks the protocol by hand: its table (one entry a does not have) comes 800 ms after a's.
+    const key = Buffer.from(KEY);
+    const entry = encodeEntries([{ af: 4, daf: 4, proto: 6, state: 1, template: false, expires: 600, cport: 40001,
+      vport: vip, dport: backs[1].port, caddr: [0x7f000062, 0, 0, 0], vaddr: [0x7f000001, 0, 0, 0], daddr: [0x7f000001, 0, 0, 0] }]);
+    const fake: Server = createServer((s) => {
+      raw.push(s);
+      s.on('error', () => {});
+      s.write(frame(KIND_HELLO, 0n, Buffer.concat([Buffer.alloc(16, 9), Buffer.from('f')]), null, null));
+      s.once('data', (d: Buffer) => {
+        const nonce = d.subarray(13, 29);
+        setTimeout(() => {
+          s.write(frame(KIND_BATCH, 1n, entry, key, nonce));
+          s.write(frame(KIND_SNAPSHOT_END, 2n, Buffer.alloc(0), key, nonce));
+        }, 800);
+      });
+    });
+    await new Promise<void>((r) => fake.listen(pf, '127.0.0.4', () => r()));
+    try {
+      const c = await director('c', rules, `127.0.0.2:${pc}`, [`127.0.0.1:${pa}`, `127.0.0.4:${pf}`], KEY, '10');
+      // No wait: c answered only with both tables imported.
+      const onC = await conns(c);
+      expect(onC.filter((x) => x.includes('ESTABLISHED') && !x.includes('127.0.0.98'))).toHaveLength(3);
+      expect(onC.some((x) => x.includes('127.0.0.98:40001'))).toBe(true);
+      const log = c.daemon!.log();
+      expect(log.indexOf('sync: snapshot from f')).toBeGreaterThan(log.indexOf('sync: snapshot from a'));
+      expect(log.indexOf('sync: snapshot from f')).toBeLessThan(log.indexOf('control socket'));
+    } finally {
+      fake.close();
+    }
   }, 60_000);
 
   it('a wrong key, an altered frame and a replayed frame are refused and counted; a good frame is imported', async () => {
