@@ -8,17 +8,16 @@
 // One pass over the line's bytes (the input as read, never decoded to a
 // string: a UTF-8 byte below 0x80 is that ASCII character, and no byte of a
 // multi-byte character is one, so every non-ASCII line goes the slow way):
-// each token is read where it stands (no token arrays, no substrings, no
-// per-line objects), options dispatch on a switch, and the record is written
-// straight into the writer's words. This is most of a big -R's time in wasmvsadm.
+// each token is parsed where it stands while the line's end is looked for
+// (no token arrays, no substrings, no per-line objects, no byte read twice
+// but a scheduler name's), options dispatch on a switch, and the record is
+// written straight into the writer's words. This is most of a big -R's time in wasmvsadm.
 import { PackedWriter, PACKED_OPS, P_OP, P_VADDR, P_VPORT, P_SCHED, P_RADDR, P_RPORT, P_WEIGHT, P_U, P_L } from '../src/packed.js';
 import { SCHEDULERS, schedulerId } from '../src/schedulers.js';
 import { layout as L } from '../src/core/abi.gen.js';
 
 const INT_MAX = 2147483647;
 const SPACE = 32, TAB = 9, CR = 13, NL = 10, DASH = 45, COLON = 58, DOT = 46;
-/** Most tokens a fast line has (`-a -t A -r B -m -w N -x N -y N` = 11); more go the slow way, as before. */
-const MAX_TOKENS = 16;
 // Option bits; -u counts as -t and -g/-i as -m (one of each at most, as ipvsadm's matrix says).
 const T = 1, S = 2, R = 4, M = 8, W = 16, X = 32, Y = 64;
 const ADD_SERVICE = PACKED_OPS['add-service'], EDIT_SERVICE = PACKED_OPS['edit-service'], DELETE_SERVICE = PACKED_OPS['delete-service'];
@@ -75,39 +74,64 @@ function decimal(s: Uint8Array, from: number, to: number, digits: number, max: n
   return v <= max ? v : -1;
 }
 
-// Results of hostPort, and the tokens of the current line, live in typed arrays: a module
-// variable above 2^30 would box every store (a heap number per token), and a module `let`
-// costs a hole check on every access.
+// Results of addrEnd and the line count of fastLines live in typed arrays: a module
+// variable above 2^30 would box every store (a heap number per token), and a module
+// `let` costs a hole check on every access.
 const hpAddr = new Uint32Array(1);
 const hpPort = new Int32Array(1);
-/** `a.b.c.d` or `a.b.c.d:port` in s[from, to): sets hpAddr/hpPort (-1 = no port); false when not that shape. */
-function hostPort(s: Uint8Array, from: number, to: number): boolean {
-  let addr = 0, octet = 0, digits = 0, dots = 0, i = from;
+/** Lines the last fastLines call took. */
+const taken = new Int32Array(1);
+
+const isBlank = (c: number) => c === SPACE || c === TAB || c === CR || c === NL;
+
+/**
+ * The token at `from` as `a.b.c.d` or `a.b.c.d:port`, read up to its end (a
+ * blank, '\n' or `to`): sets hpAddr/hpPort (-1 = no port) and returns where the
+ * token ends, or -1 when it is not that shape. Each octet 1..3 digits, no
+ * leading zero, at most 255; the port canonical decimal, at most 65535.
+ */
+function addrEnd(s: Uint8Array, from: number, to: number): number {
+  let addr = 0, octet = 0, digits = 0, dots = 0, i = from, c = 0;
   for (; i < to; i++) {
-    const c = s[i];
-    if (c === DOT || c === COLON) {
-      // An octet: 1..3 digits, no leading zero, at most 255.
-      if (digits === 0 || octet > 255 || (digits > 1 && s[i - digits] === 48)) return false;
+    c = s[i];
+    if (c === DOT || c === COLON || isBlank(c)) break;
+    const d = c - 48;
+    if (d < 0 || d > 9 || ++digits > 3) return -1;
+    octet = octet * 10 + d;
+    if (i + 1 < to) {
+      const e = s[i + 1];
+      if (e !== DOT) continue;
+      if (digits > 1 && s[i + 1 - digits] === 48) return -1;
+      if (octet > 255 || ++dots > 3) return -1;
       addr = addr * 256 + octet;
       octet = 0; digits = 0;
-      if (c === COLON) break;
-      if (++dots > 3) return false;
-      continue;
+      i++;
     }
+  }
+  // The last octet ends at ':' or the token's end.
+  if (dots !== 3 || digits === 0 || octet > 255 || (digits > 1 && s[i - digits] === 48)) return -1;
+  hpAddr[0] = addr * 256 + octet;
+  if (i >= to || c !== COLON) { hpPort[0] = -1; return i; }
+  // i at ':' (a '.' here would be a fifth part: refused above by dots or below by the digit loop).
+  let port = 0, n = 0;
+  const p0 = ++i;
+  for (; i < to; i++) {
+    c = s[i];
+    if (isBlank(c)) break;
     const d = c - 48;
-    if (d < 0 || d > 9 || ++digits > 3) return false;
-    octet = octet * 10 + d;
+    if (d < 0 || d > 9 || ++n > 5) return -1;
+    port = port * 10 + d;
   }
-  if (i === to) {
-    if (digits === 0 || octet > 255 || (digits > 1 && s[i - digits] === 48)) return false;
-    addr = addr * 256 + octet;
-  }
-  if (dots !== 3) return false;
-  hpAddr[0] = addr;
-  if (i >= to) { hpPort[0] = -1; return true; }
-  const port = decimal(s, i + 1, to, 5, 65535);
+  if (n === 0 || (n > 1 && s[p0] === 48) || port > 65535) return -1;
   hpPort[0] = port;
-  return port >= 0;
+  return i;
+}
+
+/** The end of the token at `from` (a blank, '\n' or `to`). */
+function tokenEnd(s: Uint8Array, from: number, to: number): number {
+  let i = from;
+  while (i < to && !isBlank(s[i])) i++;
+  return i;
 }
 
 function scheduler(s: Uint8Array, a: number, b: number): number {
@@ -126,84 +150,81 @@ function opOf(c: number): number {
   }
 }
 
-/** Start and end of each token of the current line (`ipvsadm` dropped), up to MAX_TOKENS. */
-const tok = new Int32Array(2 * MAX_TOKENS);
-/** Lines the last fastLines call took. */
-const taken = new Int32Array(1);
-
 /**
- * Split the line that starts at `from` (up to its '\n' or `to`) into tok; the
- * number of tokens (more than MAX_TOKENS: only the first ones are kept) in
- * `taken[0]`; returns where the line ends ('\n' or `to`).
+ * Read the line at `from` (up to its '\n' or `to`) in one pass, each token
+ * parsed where it stands; when it has the fast shape append its record to
+ * `out` and return where the line ends, else return -1 (out unchanged).
+ * Tokens are split on blanks (space, tab, CR) and `ipvsadm` is dropped
+ * wherever it stands, as restoreArgv does. A fast line has at most 14 tokens
+ * (each option once): a longer line fails on a repeated option.
  */
-function tokenize(s: Uint8Array, from: number, to: number): number {
-  let n = 0, i = from;
+function lineRecord(s: Uint8Array, from: number, to: number, out: PackedWriter): number {
+  let op = 0, ok = 0, key = 0, opt = 0;
+  let proto = 0, method: number = L.METHOD_ROUTE, sched = WLC, weight = 1, u = 0, l = 0;
+  let vAddr = -1, vPort = 0, rAddr = -1, rPort = -1, rBeforeSvc = false, seen = 0;
+  let i = from;
   for (;;) {
     let c = 0;
     while (i < to && ((c = s[i]) === SPACE || c === TAB || c === CR)) i++;
     if (i >= to || c === NL) break;
-    const a = i;
-    while (i < to && (c = s[i]) !== SPACE && c !== TAB && c !== CR && c !== NL) i++;
-    // `ipvsadm` is dropped wherever it stands, like restoreArgv does.
-    if (i - a === 7 && s[a] === 105 && bytesAt(s, a, IPVSADM)) continue;
-    if (n < MAX_TOKENS) { tok[2 * n] = a; tok[2 * n + 1] = i; }
-    n++;
-  }
-  taken[0] = n;
-  return i;
-}
-
-/** Append the record of the tokenized line (n tokens) to `out` when it has the fast shape. */
-function record(s: Uint8Array, n: number, out: PackedWriter): boolean {
-  // Fewer than 3 tokens is no command with a service; more than MAX_TOKENS goes the slow way.
-  if (n < 3 || n > MAX_TOKENS) return false;
-  let a = tok[0], b = tok[1];
-  if (b - a !== 2 || s[a] !== DASH) return false;
-  const op = opOf(s[a + 1]);
-  if (op === 0) return false;
-  const ok = allowed(op);
-  let proto = 0, method: number = L.METHOD_ROUTE, sched = WLC, weight = 1, u = 0, l = 0;
-  let vAddr = -1, vPort = 0, rAddr = -1, rPort = -1, rBeforeSvc = false, seen = 0;
-  // Options in ipvsadm's order of effects.
-  for (let k = 1; k < n; k++) {
-    a = tok[2 * k]; b = tok[2 * k + 1];
-    const c = b - a === 2 && s[a] === DASH ? s[a + 1] : 0;
-    const key = bit(c);
-    if ((key & ok) === 0 || (key & seen) !== 0) return false;
-    seen |= key;
-    if (key === M) { method = c === 109 ? L.METHOD_MASQ : c === 103 ? L.METHOD_ROUTE : L.METHOD_TUNNEL; continue; }
-    if (++k >= n) return false;
-    a = tok[2 * k]; b = tok[2 * k + 1];
-    if (s[a] === DASH) return false;
+    if (c === 105 && i + 7 <= to && bytesAt(s, i, IPVSADM) && (i + 7 === to || isBlank(s[i + 7]))) { i += 7; continue; }
+    if (key === 0) {
+      // An option: `-X` alone (the command first).
+      if (c !== DASH || i + 1 >= to || (i + 2 < to && !isBlank(s[i + 2]))) return -1;
+      const x = s[i + 1];
+      i += 2;
+      if (op === 0) {
+        op = opOf(x);
+        if (op === 0) return -1;
+        ok = allowed(op);
+        continue;
+      }
+      const k = bit(x);
+      if ((k & ok) === 0 || (k & seen) !== 0) return -1;
+      seen |= k;
+      if (k === M) { method = x === 109 ? L.METHOD_MASQ : x === 103 ? L.METHOD_ROUTE : L.METHOD_TUNNEL; continue; }
+      key = k; opt = x;
+      continue;
+    }
+    // The value of option `key`, in ipvsadm's order of effects.
+    if (c === DASH) return -1;
     if (key === T) {
-      proto = c === 116 ? L.PROTO_TCP : L.PROTO_UDP;
-      if (!hostPort(s, a, b) || hpPort[0] < 0) return false;
+      proto = opt === 116 ? L.PROTO_TCP : L.PROTO_UDP;
+      i = addrEnd(s, i, to);
+      if (i < 0 || hpPort[0] < 0) return -1;
       vAddr = hpAddr[0]; vPort = hpPort[0];
     } else if (key === R) {
-      if (!hostPort(s, a, b)) return false;
+      i = addrEnd(s, i, to);
+      if (i < 0) return -1;
       rAddr = hpAddr[0]; rPort = hpPort[0]; rBeforeSvc = vAddr < 0;
-    } else if (key === S) {
-      sched = scheduler(s, a, b);
-      if (sched < 0) return false;
     } else {
-      const v = decimal(s, a, b, key === W ? 5 : 10, key === W ? 65535 : INT_MAX);
-      if (v < 0) return false;
-      if (key === W) weight = v; else if (key === X) u = v; else l = v;
+      const e = tokenEnd(s, i, to);
+      if (key === S) {
+        sched = scheduler(s, i, e);
+        if (sched < 0) return -1;
+      } else {
+        const v = decimal(s, i, e, key === W ? 5 : 10, key === W ? 65535 : INT_MAX);
+        if (v < 0) return -1;
+        if (key === W) weight = v; else if (key === X) u = v; else l = v;
+      }
+      i = e;
     }
+    key = 0;
   }
-  if (vAddr < 0) return false;
+  // An option missing its value, or no service: the full parser says what is wrong.
+  if (key !== 0 || vAddr < 0) return -1;
   const dest = op >= ADD_SERVER;
   // Port 0 is an error for a non-persistent -A/-E; parseArgs says so.
-  if (!dest && op !== DELETE_SERVICE && vPort === 0) return false;
+  if (!dest && op !== DELETE_SERVICE && vPort === 0) return -1;
   // A port-less -r before -t takes port 0 in ipvsadm: rare, left to parseArgs.
-  if (dest && (rAddr < 0 || (rPort < 0 && rBeforeSvc))) return false;
+  if (dest && (rAddr < 0 || (rPort < 0 && rBeforeSvc))) return -1;
   const p = out.next();
   const w = out.words;
   w[p + P_OP] = op | (proto << 8) | (method << 16);
   w[p + P_VADDR] = vAddr;
   w[p + P_VPORT] = vPort;
   w[p + P_SCHED] = sched;
-  if (!dest) return true;
+  if (!dest) return i;
   // ipvsadm: a port-less -r takes the service's; DR and TUN always keep the VIP's port.
   const fixed = op !== DELETE_SERVER && (method === L.METHOD_ROUTE || method === L.METHOD_TUNNEL);
   w[p + P_RADDR] = rAddr;
@@ -211,7 +232,7 @@ function record(s: Uint8Array, n: number, out: PackedWriter): boolean {
   w[p + P_WEIGHT] = weight;
   w[p + P_U] = u;
   w[p + P_L] = l;
-  return true;
+  return i;
 }
 
 /**
@@ -219,21 +240,20 @@ function record(s: Uint8Array, n: number, out: PackedWriter): boolean {
  * use parseArgs (out unchanged). Blank and comment lines are not fast lines.
  */
 export function fastRange(s: Uint8Array, from: number, to: number, out: PackedWriter): boolean {
-  tokenize(s, from, to);
-  return record(s, taken[0], out);
+  return lineRecord(s, from, to, out) >= 0;
 }
 
 /**
  * fastRange over consecutive lines from `from` (a line start) up to `to` (a
  * line end or the end of the text): returns the start of the first line that
  * is not of the fast shape (or `to`); fastLinesTaken() says how many lines
- * became records. One pass: the line's end is found while it is tokenized.
+ * became records.
  */
 export function fastLines(s: Uint8Array, from: number, to: number, out: PackedWriter): number {
   let lines = 0, a = from;
   while (a < to) {
-    const end = tokenize(s, a, to);
-    if (!record(s, taken[0], out)) break;
+    const end = lineRecord(s, a, to, out);
+    if (end < 0) break;
     lines++;
     a = end + 1;
   }

@@ -27,9 +27,10 @@ function fast(argv: string[]): unknown {
 // Tokens near the fast shape, with the edge cases that must fall back.
 const addr = fc.oneof(
   fc.tuple(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 })).map(([a, b]) => `198.18.${a}.${b}`),
-  fc.constantFrom('198.18.0.256', '198.18.01.1', '198.18.0', '198.18.0.1.2', 'localhost', '[2001:db8::1]', '2001:db8::1', '1.2.3.4x', ''),
+  fc.constantFrom('198.18.0.256', '198.18.01.1', '198.18.0', '198.18.0.1.2', 'localhost', '[2001:db8::1]', '2001:db8::1', '1.2.3.4x', '',
+    '198.18..1', '.198.18.0.1', '198.18.0.1.', '0.0.0.0', '255.255.255.255', '1198.18.0.1', '198.18.0.00', '198.18.0.1:', '198.18.0.1x:80'),
 );
-const port = fc.oneof(fc.integer({ min: 0, max: 65535 }).map(String), fc.constantFrom('080', '65536', '+80', 'http', '', '99999'));
+const port = fc.oneof(fc.integer({ min: 0, max: 65535 }).map(String), fc.constantFrom('080', '65536', '+80', 'http', '', '99999', '80:9', '0', '00', '65535', '8o'));
 const hostport = fc.oneof(fc.tuple(addr, port).map(([a, p]) => `${a}:${p}`), addr);
 const num = fc.oneof(fc.integer({ min: 0, max: 70000 }).map(String), fc.constantFrom('2147483647', '2147483648', '007', '-1', 'x', '4294967296'));
 const opt = fc.oneof(
@@ -104,6 +105,25 @@ describe('-R fast path', () => {
       ['-a', '-r', '198.19.0.1', '-t', '198.18.0.1:80', '-m'], ['-A', '-t', '198.18.0.1:80', '-p'],
       ['-a', '-t', '198.18.0.1:80', '-r', '198.19.0.1', '-m', '-g'], ['-A', '-t', 'example.com:80'],
     ]) expect(fast(argv)).toBeNull();
+  });
+
+  it('reads addresses and ports as parseArgs does at every edge', () => {
+    const addrs = ['198.18.0.1', '0.0.0.0', '255.255.255.255', '198.18.0.256', '198.18.01.1', '198.18.0.00', '198.18.0', '198.18..1',
+      '.198.18.0.1', '198.18.0.1.', '198.18.0.1.2', '1198.18.0.1', '1.2.3.4x', '198.18.0.1x'];
+    const ports = [undefined, '', '0', '00', '80', '080', '65535', '65536', '99999', '123456', '80:9', '8o', '+80'];
+    let accepted = 0;
+    for (const a of addrs) {
+      for (const p of ports) {
+        const hp = p === undefined ? a : `${a}:${p}`;
+        for (const argv of [['-A', '-t', hp, '-s', 'rr'], ['-a', '-t', '198.18.0.1:80', '-r', hp, '-m'], ['-d', '-u', '198.18.0.1:53', '-r', hp]]) {
+          const f = fast(argv);
+          if (f === null) continue;
+          accepted++;
+          expect(f).toEqual(slow(argv));
+        }
+      }
+    }
+    expect(accepted).toBeGreaterThan(20);
   });
 
   it('scanRestore keeps slow lines in order with the number of fast records before each', () => {
