@@ -6,14 +6,16 @@
 // our own copies the mark into the conntrack mark and DNATs by it (a map
 // mark → real server address . port kept equal to the configuration), so the
 // kernel NATs the rest of the flow, and de-NATs the replies, without us.
-// What the core no longer sees: every packet after the first of a flow (the
-// retransmissions conntrack still calls NEW excepted): its byte and packet
-// counters, TCP state changes past the first packet, and the replies; a
-// connection stays in the core's table in its first state until that state's
-// timeout (TCP SYN_RECV: 60 s; UDP: the udp timeout of --set), as InActConn.
+// What the core no longer sees on the wire (every packet after the first of a
+// flow, and the replies) it learns from conntrack (ctfeed.ts): TCP states,
+// packet and byte counters, activity that re-arms its timers; a flow it
+// expires loses its conntrack entry. A real server that leaves the map takes
+// its flows' conntrack entries with it (goneMarks): their next packets meet
+// the core, which drops them as IPVS does for a deleted real server.
 import { layout as L } from '../../sdk/src/core/abi.gen.js';
 import type { ServiceView } from './rules.js';
 import type { AsyncExec, Exec } from './rules.js';
+import { queuedKey, loadConntrack } from './ctfeed.js';
 
 export const FAST_TABLE = 'wasmvs_gw';
 /** Marks of the fast path: base + (dest id & GW_DR_SLOT_MASK); distinct from the DR marks (0x57a…). */
@@ -88,6 +90,12 @@ export function nftScript(elements: readonly string[]): string {
   ].join('\n');
 }
 
+/** Marks whose map entry is gone or now names another real server (their conntrack entries must go). */
+export function goneMarks(before: ReadonlyMap<number, number>, after: ReadonlyMap<number, number>): number[] {
+  const now = new Set([...after].map(([key, mark]) => `${mark} ${key}`));
+  return [...new Set([...before].filter(([key, mark]) => !now.has(`${mark} ${key}`)).map(([, mark]) => mark))];
+}
+
 /** Applies a script in one transaction. */
 export async function applyFast(runner: AsyncExec, script: string): Promise<void> {
   await runner('nft', ['-f', '-'], script);
@@ -104,7 +112,11 @@ export async function fastUnavailable(runner: AsyncExec): Promise<string | null>
   }
 }
 
-/** Removes our table (ours or a crashed run's); true when one was there. Never throws (nft may be missing). */
+/**
+ * Removes our table (ours or a crashed run's) and the conntrack entries it
+ * made (their NAT would outlive the table); true when a table was there.
+ * Never throws (nft or the addon may be missing).
+ */
 export function removeFast(exec: Exec): boolean {
   try {
     exec('nft', ['list', 'table', 'ip', FAST_TABLE]);
@@ -114,7 +126,23 @@ export function removeFast(exec: Exec): boolean {
   try {
     exec('nft', ['delete', 'table', 'ip', FAST_TABLE]);
   } catch { /* gone meanwhile */ }
+  flushFastConntrack();
   return true;
+}
+
+/** Deletes every conntrack entry with a fast-path mark; false when ctnetlink is unavailable. */
+export function flushFastConntrack(): boolean {
+  try {
+    const ct = new (loadConntrack())({});
+    try {
+      ct.flush(FAST_MARK_BASE, FAST_MARK_MASK);
+    } finally {
+      ct.close();
+    }
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -122,7 +150,8 @@ export function removeFast(exec: Exec): boolean {
  * server becomes "accept the original packet with mark M" (the nft table
  * DNATs by it). Returns how many verdicts were turned.
  */
-export function retarget(mem: DataView, list: number, packets: number, n: number, targets: ReadonlyMap<number, number>): number {
+export function retarget(mem: DataView, list: number, packets: number, n: number, targets: ReadonlyMap<number, number>,
+  feed?: { countQueued(key: string, len: number): void } | null): number {
   let turned = 0;
   for (let i = 0; i < n; i++) {
     const v = list + i * L.GW_VER_SIZE;
@@ -135,6 +164,8 @@ export function retarget(mem: DataView, list: number, packets: number, n: number
     if ((proto !== 6 && proto !== 17) || (mem.getUint16(p + 6) & 0x1fff) !== 0 || len < ihl + 4) continue;
     const mark = targets.get(mem.getUint32(p + 16) * 65536 + mem.getUint16(p + ihl + 2));
     if (mark === undefined) continue;
+    // The core counted this packet: the conntrack feed leaves it out of what it adds.
+    feed?.countQueued(queuedKey(proto, mem.getUint32(p + 12), mem.getUint16(p + ihl), mem.getUint32(p + 16), mem.getUint16(p + ihl + 2)), len);
     mem.setUint32(v + L.GW_VER_FLAGS, L.GW_VF_MARK, true);
     mem.setUint32(v + L.GW_VER_MARK, mark, true);
     mem.setUint32(v + L.GW_VER_OFF, 0, true);

@@ -11,7 +11,8 @@ import { TunnelRouteCache } from './routes.js';
 import { packedSpan } from './records.js';
 import { parseKernelQueues, type GatewaySource, type KernelQueue } from './metrics.js';
 import { restoreRecorded, SysctlRecordFile, type SysctlRecord } from './sysctl-record.js';
-import { applyFast, fastPlan, fastUnavailable, removeFast, retarget } from './fastpath.js';
+import { applyFast, fastPlan, fastUnavailable, goneMarks, removeFast, retarget, FAST_MARK_BASE, FAST_MARK_MASK } from './fastpath.js';
+import { CtFeed, loadConntrack, type NativeConntrackClass } from './ctfeed.js';
 
 export interface GatewayOptions extends QueueSpec {
   /** Packets per read and per gwBurst call. */
@@ -92,7 +93,7 @@ export type GatewayLog = (message: string, level?: 'info' | 'warn' | 'error') =>
  * configuration changes, by default `exec` deferred when only it is given), the native queue
  * class, the sysctl files.
  */
-export interface GatewayDeps { exec?: Exec; run?: AsyncExec; Native?: NativeQueueClass; sysctl?: SysctlFiles; record?: SysctlRecord }
+export interface GatewayDeps { exec?: Exec; run?: AsyncExec; Native?: NativeQueueClass; sysctl?: SysctlFiles; record?: SysctlRecord; Conntrack?: NativeConntrackClass }
 
 const ip4 = (s: string) => s.split('.').reduce((a, b) => ((a << 8) | Number(b)) >>> 0, 0);
 
@@ -123,6 +124,9 @@ export class Gateway {
   private fastScript: string | null = null;
   /** Verdicts turned into "accept with a fast-path mark" (the kernel NATs the rest of those flows). */
   fastMarked = 0;
+  /** The fast flows' states and counters read back from conntrack into the core (ctfeed.ts). */
+  private feed: CtFeed | null = null;
+  private readonly Conntrack: NativeConntrackClass | null;
 
   private readonly exec: Exec;
   private readonly Native: NativeQueueClass | null;
@@ -136,6 +140,7 @@ export class Gateway {
     this.tunnelRoutes = new TunnelRouteCache(this.sync.runner, (dev) => Number(this.files.read(`/sys/class/net/${dev}/mtu`)) || 1500);
     this.natRoutes = new TunnelRouteCache(this.sync.runner, (dev) => Number(this.files.read(`/sys/class/net/${dev}/mtu`)) || 1500);
     this.Native = deps.Native ?? null;
+    this.Conntrack = deps.Conntrack ?? null;
     this.files = deps.sysctl ?? { read: (p) => readFileSync(p, 'utf8').trim(), write: (p, v) => writeFileSync(p, v), list: (d) => readdirSync(d) };
     this.record = deps.record ?? (opts.sysctlRecord ? new SysctlRecordFile(opts.sysctlRecord) : null);
   }
@@ -147,14 +152,15 @@ export class Gateway {
     removeRules(this.exec); // whatever a crashed run left
     if (removeFast(this.exec)) this.log('gateway: removed the fast-path nftables table a previous run left', 'warn');
     this.sync.reset();
+    // A run that died left its sysctls changed: back to the originals before we read them again.
+    if (this.record) this.restoreLeftovers(this.record);
     if (this.opts.fastPath) {
-      const why = await fastUnavailable(this.sync.runner);
+      let why = await fastUnavailable(this.sync.runner);
+      if (why === null) why = this.openFeed(director);
       this.fast = why === null;
       this.log(why === null ? 'gateway: fast path on for IPv4 NAT services: only new flows are queued, the kernel NATs the rest (nftables table ip wasmvs_gw)'
         : `gateway: fast path off, falling back to the userspace path for every packet: ${why}`, why === null ? 'info' : 'warn');
     }
-    // A run that died left its sysctls changed: back to the originals before we read them again.
-    if (this.record) this.restoreLeftovers(this.record);
     this.sysctl('/proc/sys/net/ipv4/ip_forward', '1');
     try {
       this.bind(this.Native ?? loadNativeQueue());
@@ -165,7 +171,10 @@ export class Gateway {
     // Rules only once a consumer is bound (fail-closed would drop in between).
     await this.configChanged();
     // Connection timers, estimator and scheduler upkeep once a second.
-    this.timer = setInterval(() => director.advance(), 1000);
+    this.timer = setInterval(() => {
+      this.feedTick();
+      director.advance();
+    }, 1000);
     this.timer.unref();
     // Routes towards tunnel real servers change under us (new source, smaller MTU): looked up again.
     this.tunnelTimer = setInterval(() => {
@@ -234,7 +243,7 @@ export class Gateway {
       }
       // Memory may have grown during the call: views are taken afresh.
       const mem = x.memory.buffer;
-      if (r === n && this.fastTargets.size) this.fastMarked += retarget(new DataView(mem), base + L.REGION_LIST, base + L.REGION_PACKETS, n, this.fastTargets);
+      if (r === n && this.fastTargets.size) this.fastMarked += retarget(new DataView(mem), base + L.REGION_LIST, base + L.REGION_PACKETS, n, this.fastTargets, this.feed);
       if (r !== n) this.failBurst(nq, n, r);
       else nq.verdicts(new Uint8Array(mem, base + L.REGION_LIST, n * L.GW_VER_SIZE), n, new Uint8Array(mem, base + L.REGION_PACKETS, bytes));
       total += n;
@@ -317,7 +326,9 @@ export class Gateway {
       }
       const errors = await this.sync.apply(rs);
       for (const m of errors) this.log(m, 'error');
+      const before = this.fastTargets;
       this.fastTargets = plan?.targets ?? new Map();
+      for (const m of goneMarks(before, this.fastTargets)) this.feed?.flushMark(m);
       if (rs.tunnels.length) await this.tunnelSetup(rs.tunnels);
       this.gso(rs.tunnels.length === 0);
       this.rules = rs;
@@ -489,6 +500,42 @@ export class Gateway {
       ? `; ${ra.join(', ')} (accept_ra=1) ignore router advertisements meanwhile (accept_ra=2 keeps them)` : ''), ra.length ? 'warn' : 'info');
   }
 
+  /**
+   * The fast path's conntrack feed: byte and packet counters on (recorded and
+   * restored like every sysctl we change), entries of a previous run gone.
+   * Returns why it cannot run, or null.
+   */
+  private openFeed(director: Director): string | null {
+    try {
+      this.sysctl('/proc/sys/net/netfilter/nf_conntrack_acct', '1');
+      const ct = new (this.Conntrack ?? loadConntrack())({ events: true });
+      this.feed = new CtFeed(ct, director, FAST_MARK_BASE, FAST_MARK_MASK);
+      this.feed.flushAll();
+      return null;
+    } catch (e) {
+      this.closeFeed();
+      return `conntrack (ctnetlink) unavailable: ${(e as Error).message}`;
+    }
+  }
+
+  private feedTick(): void {
+    try {
+      this.feed?.tick();
+    } catch (e) {
+      this.log(`fast path: conntrack feed: ${(e as Error).message}`, 'warn');
+    }
+  }
+
+  private closeFeed(): void {
+    if (!this.feed) return;
+    try {
+      this.feed.tick(); // the last counters in
+      this.feed.flushAll();
+    } catch { /* namespace gone */ }
+    this.feed.close();
+    this.feed = null;
+  }
+
   /** One line of the core's gateway counters and the queues' own (logged at stop). */
   summary(): string {
     const d = this.director;
@@ -500,7 +547,8 @@ export class Gateway {
       `dropped=${c(C.CNT_GW_DROPPED)} replies=${c(C.CNT_GW_REPLIES)} malformed=${c(C.CNT_PKT_MALFORMED_IP)} ` +
       `truncated_l4=${c(C.CNT_PKT_TRUNC_L4)} bad_csum=${c(C.CNT_PKT_BAD_CSUM)} truncated=${c(C.CNT_GW_TRUNCATED)} ` +
       `icmp_sent=${c(C.CNT_GW_ICMP_SENT)} failed_bursts=${this.failedBursts} enobufs=${q.enobufs} nl_errors=${q.nlErrors} ` +
-      `queue_full_drops=${k.full} socket_full_drops=${k.user} fast_marked=${this.fastMarked}`;
+      `queue_full_drops=${k.full} socket_full_drops=${k.user} fast_marked=${this.fastMarked}` +
+      (this.feed ? ` ct_fed_packets=${this.feed.totals.fedPackets} ct_events=${this.feed.totals.events} ct_removed=${this.feed.totals.removed} ct_lost=${this.feed.totals.lost}` : '');
   }
 
   /** The kernel's counters of every queue in this namespace ([] when the file cannot be read). */
@@ -537,6 +585,7 @@ export class Gateway {
     await this.applying;
     this.director = director;
     removeRules(this.exec);
+    this.closeFeed();
     removeFast(this.exec);
     this.fastScript = null;
     this.fastTargets = new Map();

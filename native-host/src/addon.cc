@@ -13,6 +13,9 @@
 
 // The splice pump of the proxy (splice.cc).
 void InitSplice(Napi::Env env, Napi::Object exports);
+// ct_socket.cc: ctnetlink for the fast path.
+Napi::Function DefineConntrack(Napi::Env env);
+Napi::Value ParseCtForTest(const Napi::CallbackInfo& info);
 
 namespace {
 
@@ -234,6 +237,8 @@ Napi::Value ParseDatagramForTest(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("parseDatagramForTest", Napi::Function::New(env, ParseDatagramForTest));
   exports.Set("NfQueue", NfQueue::Define(env));
+  exports.Set("Conntrack", DefineConntrack(env));
+  exports.Set("parseCtForTest", Napi::Function::New(env, ParseCtForTest));
   exports.Set("REC_HEADER", Napi::Number::New(env, nfq::REC_HEADER));
   exports.Set("VER_STRIDE", Napi::Number::New(env, nfq::VER_STRIDE));
   exports.Set("REC_ROOM", Napi::Number::New(env, nfq::REC_ROOM));

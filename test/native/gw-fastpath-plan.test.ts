@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { layout as L } from '../../sdk/src/core/abi.gen.js';
 import { ruleSet, CHAIN } from '../../native-host/lib/rules.js';
-import { fastPlan, retarget, FAST_MARK_BASE, FAST_MARK_MASK } from '../../native-host/lib/fastpath.js';
+import { fastPlan, goneMarks, retarget, FAST_MARK_BASE, FAST_MARK_MASK } from '../../native-host/lib/fastpath.js';
+import { CtFeed, CT, queuedKey, type NativeConntrack } from '../../native-host/lib/ctfeed.js';
 import { parseGatewayArgs } from '../../native-host/lib/gateway.js';
 import { director } from '../helpers.js';
 
@@ -106,5 +107,89 @@ describe('gateway fast path: plan, rules, verdicts', () => {
     expect(parseGatewayArgs(['--fast-path=off']).fastPath).toBe(false);
     expect(parseGatewayArgs([]).fastPath).toBeUndefined();
     expect(() => parseGatewayArgs(['--fast-path', 'yes'])).toThrow(/invalid --fast-path yes \(on\|off\)/);
+  });
+});
+
+describe('gateway fast path: the conntrack feed (ctfeed.ts) against the core', () => {
+  const ip = (s: string) => s.split('.').reduce((a, b) => a * 256 + Number(b), 0);
+  const C = '198.18.40.2', V = '198.18.42.1', R = '198.18.41.2';
+  /** One ct_socket.cc record. */
+  const rec = (o: { kind?: number; state: number; close?: number; cport: number; id?: number; op?: number; ob?: number; rp?: number; rb?: number }) => {
+    const b = new Uint8Array(CT.SIZE);
+    const v = new DataView(b.buffer);
+    v.setUint8(CT.KIND, o.kind ?? CT.KIND_DUMP);
+    v.setUint8(CT.PROTO, 6);
+    v.setUint8(CT.STATE, o.state);
+    v.setUint8(CT.CLOSE, o.close ?? 0);
+    v.setUint32(CT.MARK, FAST_MARK_BASE + 1, true);
+    v.setUint32(CT.ID, o.id ?? 7, true);
+    v.setUint32(CT.OSRC, ip(C), true);
+    v.setUint32(CT.ODST, ip(V), true);
+    v.setUint16(CT.OSPORT, o.cport, true);
+    v.setUint16(CT.ODPORT, 80, true);
+    v.setUint32(CT.RSRC, ip(R), true);
+    v.setUint32(CT.RDST, ip(C), true);
+    v.setUint16(CT.RSPORT, 8080, true);
+    v.setUint16(CT.RDPORT, o.cport, true);
+    v.setFloat64(CT.OPKTS, o.op ?? 0, true);
+    v.setFloat64(CT.OBYTES, o.ob ?? 0, true);
+    v.setFloat64(CT.RPKTS, o.rp ?? 0, true);
+    v.setFloat64(CT.RBYTES, o.rb ?? 0, true);
+    return b;
+  };
+  /** A stand-in for the kernel's table: what the next dump lists, and what was deleted. */
+  class FakeCt implements NativeConntrack {
+    table: Uint8Array[] = [];
+    events_: Uint8Array[] = [];
+    removed: number[] = [];
+    flushed: Array<[number, number]> = [];
+    dump() { return Buffer.concat(this.table); }
+    events() { const e = Buffer.concat(this.events_); this.events_ = []; return e; }
+    flush(mark: number, mask: number) { this.flushed.push([mark, mask]); }
+    remove(_p: number, _s: number, _d: number, sport: number) { this.removed.push(sport); return true; }
+    stats() { return { dumps: 0, events: 0, datagrams: 0, enobufs: 0 }; }
+    close() {}
+  }
+
+  it('states, counters less the queued packets, re-arming, and the entries of connections the core does not have', async () => {
+    const d = await director(3);
+    const key = { protocol: 'tcp' as const, address: V, port: 80 };
+    d.addService(key);
+    d.addDest(key, { address: R, port: 8080, method: 'masq' });
+    // The SYN the core saw (and counted) on the queue.
+    const [r] = d.packet({ protocol: 'tcp', direction: 'in', client: { address: C, port: 40000 }, virtual: { address: V, port: 80 }, flags: { syn: true }, length: 60 }, 10);
+    expect(r).toMatchObject({ ok: true });
+    const ct = new FakeCt();
+    const feed = new CtFeed(ct, d, FAST_MARK_BASE, FAST_MARK_MASK);
+    feed.countQueued(queuedKey(6, ip(C), 40000, ip(R), 8080), 60);
+    const conn = () => d.connections().find((c) => c.client.port === 40000);
+    // Established, 5 packets in (the SYN among them) and 4 out so far.
+    ct.table = [rec({ state: 3, cport: 40000, op: 5, ob: 60 + 4 * 552, rp: 4, rb: 4 * 552 })];
+    expect(feed.tick()).toBe(1);
+    expect(conn()?.state).toBe('ESTABLISHED');
+    expect(d.service(key).stats).toMatchObject({ inpkts: 5, inbytes: 60 + 4 * 552, outpkts: 4, outbytes: 4 * 552 });
+    // The server closed first (CLOSE_INIT on the reply side), then the client: TIME_WAIT, inactive.
+    ct.table = [rec({ state: 7, close: 2, cport: 40000, op: 7, ob: 60 + 4 * 552 + 104, rp: 6, rb: 4 * 552 + 104 })];
+    feed.tick();
+    expect(conn()?.state).toBe('TIME_WAIT');
+    expect(d.service(key).stats).toMatchObject({ inpkts: 7, outpkts: 6 });
+    expect(d.dests(key)[0]).toMatchObject({ activeconns: 0, inactconns: 1 });
+    // The same counters again add nothing.
+    feed.tick();
+    expect(d.service(key).stats).toMatchObject({ inpkts: 7, outpkts: 6 });
+    // A flow the core has no connection for (expired, flushed) loses its kernel entry.
+    ct.table = [rec({ state: 3, cport: 40001, id: 9, op: 3, rp: 2 })];
+    feed.tick();
+    expect(ct.removed).toEqual([40001]);
+    expect(d.service(key).stats).toMatchObject({ inpkts: 7, outpkts: 6 });
+    feed.flushMark(FAST_MARK_BASE + 1);
+    expect(ct.flushed).toEqual([[FAST_MARK_BASE + 1, 0xffffffff]]);
+  });
+
+  it('goneMarks: a real server that left the map, or whose mark now names another, takes its mark along', () => {
+    const before = new Map([[1, 0x57b00001], [2, 0x57b00002], [3, 0x57b00003]]);
+    expect(goneMarks(before, before)).toEqual([]);
+    expect(goneMarks(before, new Map([[1, 0x57b00001], [3, 0x57b00003]]))).toEqual([0x57b00002]);
+    expect(goneMarks(before, new Map([[1, 0x57b00001], [2, 0x57b00004], [3, 0x57b00003]]))).toEqual([0x57b00002]);
   });
 });

@@ -6,12 +6,18 @@
 // core's table knows every connection and lets it expire; nothing of ours is
 // left after a clean stop, after SIGKILL + `--cleanup` or SIGKILL + restart;
 // without nft the gateway says so and serves every packet in userspace.
+// The core stays the table IPVS tools read (ctfeed.ts): `-L --stats` counts
+// equal to the packets the director forwarded, TCP states and ActiveConn
+// from conntrack, busy flows kept and idle ones expired on the core's
+// timeouts, weight 0 leaving established flows alone, deletion dropping them.
 import { afterEach, describe, expect, it } from 'vitest';
 import { mkdirSync, symlinkSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { inCI } from './prereq.js';
-import { killChildren, sh } from './netns.js';
+import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
+import { inNs, killChildren, sh, waitLine } from './netns.js';
 import { Topo, capture, VIP, RS, CLIENT } from './gw-topo.js';
 import { missingGatewayPrereq, startGateway, startGatewayEnv, stopGateway, adm, exchange, udpExchange, summary, type Daemon } from './gw-daemon.js';
 import { WASMVSD } from '../control/daemon.js';
@@ -38,13 +44,54 @@ function services(topo: Topo): void {
   adm(topo, '-a', '-u', `${VIP}:${UDP_PORT}`, '-r', `${RS[0]}:${UDP_PORT}`, '-m');
 }
 
+const TALK = fileURLToPath(new URL('./gw-fastpath-peer.mjs', import.meta.url));
+
+/** The service row of `-L -n --stats --exact`: conns, packets and bytes each way. */
+function statsRow(topo: Topo, port = PORT) {
+  const m = new RegExp(`TCP\\s+${VIP}:${port}\\s+(\\d+)\\s+(\\d+)\\s+(\\d+)\\s+(\\d+)\\s+(\\d+)`).exec(adm(topo, '-L', '-n', '--stats', '--exact'));
+  if (!m) throw new Error('no service row in -L --stats');
+  const [conns, inPkts, outPkts, inBytes, outBytes] = m.slice(1).map(Number);
+  return { conns, inPkts, outPkts, inBytes, outBytes };
+}
+
+/** A real server's ActiveConn and InActConn in `-L -n`. */
+function destConns(topo: Topo, rs: string): [number, number] | null {
+  const m = new RegExp(`-> ${rs.replace(/\./g, '\\.')}:${PORT}\\s+\\S+\\s+\\d+\\s+(\\d+)\\s+(\\d+)`).exec(adm(topo, '-L', '-n'));
+  return m ? [Number(m[1]), Number(m[2])] : null;
+}
+
+/** One long-lived client connection (gw-fastpath-peer.mjs talk): send(n) → "echoed n <server> ok" or "failed …". */
+class Talk {
+  private lines: string[] = [];
+  readonly port: Promise<number>;
+  constructor(topo: Topo, private readonly proc: ChildProcess = inNs(topo.ns.client, process.execPath, [TALK, 'talk', VIP, String(PORT)])) {
+    let buf = '';
+    proc.stdout!.on('data', (d) => {
+      buf += d;
+      const parts = buf.split('\n');
+      buf = parts.pop()!;
+      this.lines.push(...parts);
+    });
+    this.port = waitLine(proc, (l) => l.startsWith('connected '), 10_000).then((l) => Number(l.split(' ')[1]));
+  }
+  async send(n: number): Promise<string> {
+    const before = this.lines.filter((l) => l.startsWith('echoed') || l.startsWith('failed')).length;
+    this.proc.stdin!.write(`send ${n}\n`);
+    await until('an answer from the talk client', () => this.lines.filter((l) => l.startsWith('echoed') || l.startsWith('failed')).length > before, 100, 100);
+    return this.lines.filter((l) => l.startsWith('echoed') || l.startsWith('failed'))[before];
+  }
+  end(): void {
+    this.proc.stdin!.end('quit\n');
+  }
+}
+
 /** Polls (bounded) until `ok` holds. */
-async function until(what: string, ok: () => boolean, tries = 100, ms = 100): Promise<void> {
+async function until(what: string | (() => string), ok: () => boolean, tries = 100, ms = 100): Promise<void> {
   for (let i = 0; i < tries; i++) {
     if (ok()) return;
     await new Promise((r) => setTimeout(r, ms));
   }
-  throw new Error(`timed out waiting for ${what}`);
+  throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
 }
 
 suite('wasmvsd gateway --fast-path on: IPv4 NAT with only new flows in userspace', () => {
@@ -66,6 +113,11 @@ suite('wasmvsd gateway --fast-path on: IPv4 NAT with only new flows in userspace
       const tcp = await exchange(topo, '0.0.0.0', PORT, CONNS, SIZE);
       const wire = await toServer.stop();
       const back = await toClient.stop();
+      // What the director forwarded towards the real servers and back (the kernel's packets: a GRO
+      // batch is one packet to conntrack and to tcpdump alike), and the IP bytes of each.
+      const ipBytes = (ls: string[]) => ls.reduce((a, l) => a + Number(/length (\d+)/.exec(l)?.[1] ?? 0) - 14, 0);
+      const toRs = wire.filter((l) => l.includes(`${CLIENT}.`) && / > 198\.18\.41\.[23]\.8080:/.test(l));
+      const fromRs = wire.filter((l) => /198\.18\.41\.[23]\.8080 > /.test(l));
       // Byte-exact both ways (each reply echoes what the server got, "ok" when it equals what was
       // sent); the client only ever saw the VIP (replies de-NATed by conntrack).
       expect(tcp.sent).toHaveLength(CONNS);
@@ -81,6 +133,14 @@ suite('wasmvsd gateway --fast-path on: IPv4 NAT with only new flows in userspace
       // The core scheduled each connection and knows it.
       expect(adm(topo, '-L', '-n', '--stats', '--exact')).toMatch(new RegExp(`TCP\\s+${VIP}:${PORT}\\s+${CONNS}\\s`));
       expect(adm(topo, '-L', '-n', '-c').split('\n').filter((l) => l.includes(`${VIP}:${PORT}`))).toHaveLength(CONNS);
+      // From conntrack (once a second): every connection closed by both sides (TIME_WAIT, inactive),
+      // and the service's counters equal to what went through the kernel.
+      await until('the connections to reach TIME_WAIT in the core', () => adm(topo, '-L', '-n', '-c').split('\n').filter((l) => l.includes(`${VIP}:${PORT}`) && l.includes('TIME_WAIT')).length === CONNS);
+      await until(() => `the packet counters from conntrack: ${JSON.stringify(statsRow(topo))} for ${toRs.length} in, ${fromRs.length} out`, () => statsRow(topo).inPkts >= toRs.length && statsRow(topo).outPkts >= fromRs.length);
+      await new Promise((r) => setTimeout(r, 1200)); // one more feed round: nothing more may come
+      expect(statsRow(topo)).toEqual({ conns: CONNS, inPkts: toRs.length, outPkts: fromRs.length, inBytes: ipBytes(toRs), outBytes: ipBytes(fromRs) });
+      expect(destConns(topo, RS[0])).toEqual([0, CONNS / 2]);
+      expect(destConns(topo, RS[1])).toEqual([0, CONNS / 2]);
       // A real server deleted: its map entry goes (one nft transaction), new flows go to the other.
       adm(topo, '-d', '-t', `${VIP}:${PORT}`, '-r', `${RS[1]}:${PORT}`);
       await until('the deleted real server to leave the map', () => !nftTable(topo).includes(RS[1]) && nftTable(topo).includes(RS[0]));
@@ -107,6 +167,76 @@ suite('wasmvsd gateway --fast-path on: IPv4 NAT with only new flows in userspace
       expect(topo.ownedState()).toEqual({ iptables: '', rules: '' });
       expect(nftTable(topo)).toBe('');
     } finally {
+      if (gw) await stopGateway(gw);
+      topo.teardown();
+    }
+  });
+
+  it.each(['local', 'routed'] as const)('VIP %s: established flows as in IPVS: ActiveConn, weight 0 leaves them, deletion drops their packets, busy ones stay, idle ones expire', async (vip) => {
+    if (why) throw new Error(`gateway fast path prerequisites missing in CI: ${why}`);
+    const topo = fresh();
+    let gw: Daemon | undefined;
+    const talks: Talk[] = [];
+    const talk = () => { const t = new Talk(topo); talks.push(t); return t; };
+    const served = (line: string) => /^echoed \d+ (\S+) ok$/.exec(line)?.[1] ?? `not echoed: ${line}`;
+    try {
+      topo.setup('nat', { vip });
+      gw = await startGateway(topo, QUEUE, '--fast-path', 'on');
+      const server = inNs(topo.ns.server, process.execPath, [TALK, 'echo-server', '0.0.0.0', String(PORT)]);
+      await waitLine(server, (l) => l === 'ready', 10_000);
+      adm(topo, '-A', '-t', `${VIP}:${PORT}`, '-s', 'rr');
+      for (const r of RS.slice(0, 2)) adm(topo, '-a', '-t', `${VIP}:${PORT}`, '-r', `${r}:${PORT}`, '-m');
+      await until('the DNAT map', () => nftTable(topo).includes(RS[1]));
+      const a = talk();
+      const aPort = await a.port;
+      const x = served(await a.send(2000));
+      expect(RS.slice(0, 2)).toContain(x);
+      const y = RS.slice(0, 2).find((r) => r !== x)!;
+      // Established (from conntrack): ActiveConn 1 on its real server, ESTABLISHED in -c.
+      const state = (port: number) => / (\S+)\s+198\.18\.40\.2:(\d+) /.exec(adm(topo, '-L', '-n', '-c').split('\n').find((l) => l.includes(`${CLIENT}:${port} `)) ?? '')?.[1] ?? 'none';
+      await until(() => `ESTABLISHED from conntrack (${state(aPort)})`, () => state(aPort) === 'ESTABLISHED');
+      expect(destConns(topo, x)).toEqual([1, 0]);
+      // Weight 0: the established flow goes on to its server, new flows go to the other.
+      adm(topo, '-e', '-t', `${VIP}:${PORT}`, '-r', `${x}:${PORT}`, '-m', '-w', '0');
+      expect(served(await a.send(3000))).toBe(x);
+      const b = talk();
+      expect(served(await b.send(100))).toBe(y);
+      const c = talk();
+      expect(served(await c.send(100))).toBe(y);
+      // Deleted: IPVS drops the packets of a connection whose real server is gone (ip_vs_in, the
+      // destination not available), and so does the core once the kernel's entry for it is gone.
+      adm(topo, '-d', '-t', `${VIP}:${PORT}`, '-r', `${x}:${PORT}`);
+      await until('the deleted real server to leave the map', () => !nftTable(topo).includes(x));
+      expect(await a.send(1500)).toBe('failed timeout');
+      expect(state(aPort)).toBe('ESTABLISHED'); // still in the table, until its timeout
+      expect(served(await c.send(100))).toBe(y);
+      // Timeouts of the core: ESTABLISHED 5 s from the next re-arm on. A busy one stays
+      // (conntrack's counters re-arm it), an idle one expires in the core, and then in the kernel: its
+      // next segment finds no connection.
+      adm(topo, '--set', '5', '0', '0');
+      const idle = talk(), busy = talk();
+      const idlePort = await idle.port;
+      expect(served(await idle.send(100))).toBe(y);
+      expect(served(await busy.send(100))).toBe(y);
+      await until('ESTABLISHED from conntrack', () => state(idlePort) === 'ESTABLISHED');
+      for (let i = 0; i < 9; i++) {
+        expect(served(await busy.send(100)), `busy, round ${i}`).toBe(y);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      expect(state(idlePort)).toBe('none');
+      await new Promise((r) => setTimeout(r, 1200)); // the feed's next round removes its conntrack entry
+      expect(await idle.send(100)).toMatch(/^failed /);
+      expect(served(await busy.send(100))).toBe(y);
+      for (const t of talks) t.end();
+      server.kill();
+      const s = summary(await stopGateway(gw));
+      gw = undefined;
+      expect(s.ct_removed).toBeGreaterThanOrEqual(1);
+      expect(s.ct_fed_packets).toBeGreaterThan(0);
+      expect(topo.ownedState()).toEqual({ iptables: '', rules: '' });
+      expect(nftTable(topo)).toBe('');
+    } finally {
+      for (const t of talks) t.end();
       if (gw) await stopGateway(gw);
       topo.teardown();
     }
