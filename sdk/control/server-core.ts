@@ -31,31 +31,41 @@ function tellDataPath(hooks: ServerHooks, journal: string[] | null, fresh?: bool
   }
 }
 
-/** Longest a streaming client holds back the data path's update (ms). */
+/** Longest a streaming client holds back the data path's update after its last request (ms). */
 export const HOLD_MAX_MS = 1000;
+/** Longest it holds it back in all, however often it sends (ms). */
+export const HOLD_TOTAL_MS = 10000;
 
 /**
  * One client's changes the data path has not been told about yet: while a
  * client streams a -R (apply requests marked `more`), the data path (the
  * proxy re-syncs its listeners on each change) is told once at the end
  * instead of between every two requests. Released by the client's next
- * request that is not `more`, by its going away, or after HOLD_MAX_MS.
+ * request that is not `more`, by its going away, HOLD_MAX_MS after its last
+ * request, or HOLD_TOTAL_MS after its first. (A fixed HOLD_MAX_MS from the
+ * first request let a -R that takes longer, e.g. on a loaded machine, have
+ * the proxy re-sync every listener in the middle of it and again at its end.)
  */
 export class HeldChanges {
   private held = false;
   private journal: string[] | null = [];
   private fresh = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
+  /** When the first held request came (ms, Date.now). */
+  private since = 0;
   constructor(private readonly hooks: ServerHooks) {}
 
   add(journal: string[] | null, fresh?: boolean): void {
+    const now = Date.now();
     if (!this.held) {
       this.held = true;
       this.journal = [];
       this.fresh = fresh === true;
-      this.timer = setTimeout(() => this.release(), HOLD_MAX_MS);
-      (this.timer as { unref?: () => void }).unref?.();
+      this.since = now;
     }
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.release(), Math.max(0, Math.min(HOLD_MAX_MS, this.since + HOLD_TOTAL_MS - now)));
+    (this.timer as { unref?: () => void }).unref?.();
     // Only logged by the data path: many lines are one bulk change (null).
     this.journal = journal === null || this.journal === null || this.journal.length + journal.length > 4096 ? null : this.journal.concat(journal);
   }

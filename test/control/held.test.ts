@@ -3,7 +3,7 @@
 // client's last request, when the client goes, or when it waits too long.
 import { describe, it, expect, vi, afterEach } from 'vitest';
 import { ControlHandler } from '../../sdk/control/handler.js';
-import { replyTo, HeldChanges, HOLD_MAX_MS, type ServerHooks } from '../../sdk/control/server-core.js';
+import { replyTo, HeldChanges, HOLD_MAX_MS, HOLD_TOTAL_MS, type ServerHooks } from '../../sdk/control/server-core.js';
 import { encodePacked } from '../../sdk/control/bulk.js';
 import { PackedWriter, PACKED_OPS, P_OP, P_VADDR, P_VPORT, P_SCHED } from '../../sdk/src/packed.js';
 import { layout as L } from '../../sdk/src/core/abi.gen.js';
@@ -77,6 +77,31 @@ describe('held data-path changes', () => {
     expect(c.told).toHaveLength(0);
     vi.advanceTimersByTime(HOLD_MAX_MS + 1);
     expect(c.told).toHaveLength(1);
+  });
+
+  it('a client that keeps streaming keeps them held, up to HOLD_TOTAL_MS in all', async () => {
+    vi.useFakeTimers();
+    const { told, send } = await setup();
+    const step = Math.floor(HOLD_MAX_MS * 0.6);
+    let sent = 0, i = 0;
+    // Requests closer together than HOLD_MAX_MS: held past HOLD_MAX_MS after the first.
+    for (; sent + step < HOLD_MAX_MS * 3; sent += step) {
+      send({ packed: services(i++, 1), count: 1, more: true });
+      vi.advanceTimersByTime(step);
+    }
+    expect(told).toHaveLength(0);
+    // Idle for HOLD_MAX_MS: released.
+    vi.advanceTimersByTime(HOLD_MAX_MS);
+    expect(told).toHaveLength(1);
+    // A client that never stops is released HOLD_TOTAL_MS after its first request.
+    const start = Date.now();
+    while (told.length === 1 && Date.now() - start <= HOLD_TOTAL_MS + HOLD_MAX_MS) {
+      send({ packed: services(i++, 1), count: 1, more: true });
+      vi.advanceTimersByTime(step);
+    }
+    expect(told).toHaveLength(2);
+    expect(Date.now() - start).toBeGreaterThanOrEqual(HOLD_TOTAL_MS);
+    expect(Date.now() - start).toBeLessThanOrEqual(HOLD_TOTAL_MS + step);
   });
 
   it('more is refused when it is not a boolean, and ignored on an atomic request', async () => {
