@@ -47,29 +47,38 @@ function rules(n, k) {
   return out.join('\n') + '\n';
 }
 
-/** iptables_scale.sh runs: the restore time is their median (the machine is shared; one sample is noisy). */
-const IPTABLES_RUNS = 3;
+/**
+ * iptables_scale.sh runs (the restore time is their median: the machine is
+ * shared, one sample is noisy), taken in rounds with the -R runs: round i is
+ * iptables run i, then -R run i, so both see the same minutes of load.
+ */
+const ROUNDS = 5;
 
-function iptables() {
-  const runs = [];
-  for (let i = 0; i < IPTABLES_RUNS; i++) {
-    log(`iptables-legacy: ${baselines}/iptables_scale.sh ${N} legacy (${i + 1}/${IPTABLES_RUNS})`);
-    const r = timed('bash', [join(baselines, 'iptables_scale.sh'), String(N), 'legacy']);
-    const m = /rules=(\d+) full_restore=([\d.]+)s add_one_rule=([\d.]+)s full_restore_plus_one=([\d.]+)s/.exec(r.out);
-    if (!m) throw new Error(`unexpected iptables_scale.sh output: ${r.out}`);
-    runs.push(m);
-  }
-  runs.sort((a, b) => Number(a[2]) - Number(b[2]));
-  const m = runs[Math.floor(IPTABLES_RUNS / 2)];
-  // More single appends on the loaded table (N+1 services), process start included.
-  const adds = [];
-  for (let i = 0; i < ADD_SAMPLES; i++) {
-    adds.push(timed('iptables-legacy', ['-t', 'nat', '-A', 'KUBE-SERVICES', '-d', `198.18.255.${i + 1}/32`, '-p', 'tcp', '-m', 'tcp', '--dport', '80', '-j', 'KUBE-MARK-MASQ']).ms);
+/** One iptables_scale.sh run; with `adds`, then single appends on the loaded table. The table is flushed after. */
+function iptablesRun(i, adds) {
+  log(`iptables-legacy: ${baselines}/iptables_scale.sh ${N} legacy (${i + 1}/${ROUNDS})`);
+  const r = timed('bash', [join(baselines, 'iptables_scale.sh'), String(N), 'legacy']);
+  const m = /rules=(\d+) full_restore=([\d.]+)s add_one_rule=([\d.]+)s full_restore_plus_one=([\d.]+)s/.exec(r.out);
+  if (!m) throw new Error(`unexpected iptables_scale.sh output: ${r.out}`);
+  const run = { rules: Number(m[1]), restore: Number(m[2]), addOne: Number(m[3]), restorePlusOne: Number(m[4]) };
+  if (adds) {
+    // More single appends on the loaded table (N+1 services), process start included.
+    run.adds = [];
+    for (let k = 0; k < ADD_SAMPLES; k++) {
+      run.adds.push(timed('iptables-legacy', ['-t', 'nat', '-A', 'KUBE-SERVICES', '-d', `198.18.255.${k + 1}/32`, '-p', 'tcp', '-m', 'tcp', '--dport', '80', '-j', 'KUBE-MARK-MASQ']).ms);
+    }
   }
   spawnSync('iptables-legacy', ['-t', 'nat', '-F']);
   spawnSync('iptables-legacy', ['-t', 'nat', '-X']);
+  return run;
+}
+
+function iptablesSummary(runs) {
+  const sorted = [...runs].sort((a, b) => a.restore - b.restore);
+  const m = sorted[Math.floor(runs.length / 2)];
+  const adds = runs[runs.length - 1].adds;
   return {
-    rules: Number(m[1]), restore: Number(m[2]), restoreRuns: runs.map((x) => Number(x[2])), addOne: Number(m[3]), restorePlusOne: Number(m[4]),
+    rules: m.rules, restore: m.restore, restoreRuns: runs.map((x) => x.restore), addOne: m.addOne, restorePlusOne: m.restorePlusOne,
     adds: adds.map(sec), addMedian: sec(median(adds)),
   };
 }
@@ -96,7 +105,6 @@ async function startDaemon(sock, state, logFile) {
 /** The daemon answers a cheap request: whatever it was doing (the proxy's reaction) is done. */
 const probe = (env) => timed(NODE, [ADM, '-L', '--timeout'], { env }).ms;
 
-const RESTORE_RUNS = 5;
 /** Extra runs with the rules through a pipe from this process (node writes 8.6 MiB into it while timed). */
 const PIPE_RUNS = 3;
 
@@ -146,10 +154,18 @@ async function daemon(text, label, adds, pipe = false) {
   }
 }
 
-async function proxy(text) {
-  const runs = [];
-  for (let i = 0; i < RESTORE_RUNS; i++) runs.push(await daemon(text, `proxy${i}`, i === RESTORE_RUNS - 1));
-  const last = runs[RESTORE_RUNS - 1];
+/** The rounds: iptables run i, then -R into fresh daemon i (the last one also takes the -a samples). */
+async function rounds(text) {
+  const ipt = [], runs = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    ipt.push(iptablesRun(i, i === ROUNDS - 1));
+    runs.push(await daemon(text, `proxy${i}`, i === ROUNDS - 1));
+  }
+  return { ipt, runs };
+}
+
+async function proxy(text, runs) {
+  const last = runs[runs.length - 1];
   const piped = [];
   for (let i = 0; i < PIPE_RUNS; i++) piped.push((await daemon(text, `pipe${i}`, false, true)).restore);
   return {
@@ -170,9 +186,12 @@ const res = {
   machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version, load: loadavg()[0] },
 };
 try {
-  res.iptables = iptables();
+  const r = await rounds(text);
+  res.iptables = iptablesSummary(r.ipt);
   res.inProcess = inProcess(file);
-  res.proxy = await proxy(text);
+  res.proxy = await proxy(text, r.runs);
+  // Each round's own ratio (iptables-legacy-restore ÷ -R ack of the same round).
+  res.roundRatios = r.ipt.map((x, i) => Math.round((x.restore / (r.runs[i].restore / 1000)) * 10) / 10);
   res.machine.loadAfter = loadavg()[0];
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -61,7 +61,9 @@ ${p.restorePipe === undefined ? '' : `| … the rules through a pipe from the be
 | \`wasmvsadm -a\`, back to back (median of ${p.addBackToBack.length}) | ${f3(p.addBackToBackMedian)} | ${ratio(p.addBackToBackMedian, ipt.addMedian)} |
 | \`wasmvsadm -v\` (process start, no daemon request) | ${f3(p.processStart)} | |
 
-Samples: ${ipt.restoreRuns ? `iptables-legacy-restore ${ipt.restoreRuns.map((x) => x.toFixed(3)).join(', ')};
+${r.roundRatios ? `iptables-legacy-restore and \`-R\` ran in ${r.roundRatios.length} alternating rounds (iptables run i, then -R run i); each round's own ratio
+(iptables-legacy-restore ÷ -R ack): ${r.roundRatios.map((x) => (x >= 1 ? `1/${x.toFixed(1)}` : `${(1 / x).toFixed(2)}×`)).join(', ')}.
+` : ''}Samples: ${ipt.restoreRuns ? `iptables-legacy-restore ${ipt.restoreRuns.map((x) => x.toFixed(3)).join(', ')};
 ` : ''}-R ack ${p.restoreRuns.map((x) => x.toFixed(3)).join(', ')};${p.restorePipeRuns ? ` -R ack through a pipe ${p.restorePipeRuns.map((x) => x.toFixed(3)).join(', ')};` : ''} -R settled ${p.settledRuns.map((x) => x.toFixed(3)).join(', ')};
 iptables -A ${ipt.adds.map((x) => x.toFixed(3)).join(', ')};
 -a idle ${p.addIdle.map((x) => x.toFixed(3)).join(', ')};
