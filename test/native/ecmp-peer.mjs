@@ -1,10 +1,13 @@
 // The two ends of the many-directors ECMP namespace suite (run inside the
 // namespaces). Every loop and wait is bounded in count and time.
-//   server PORT NAME      echo server on every address: greets each connection
-//                         with "NAME\n", then echoes every byte back
+//   server PORT NAME      server on every address: greets each connection with
+//                         "NAME\n", then sends frames (type u8, length u16,
+//                         payload): 'E' echoes what the client sent, 'P'
+//                         pushes 256 bytes of its own every 100 ms (server-
+//                         sent data that no client packet precedes)
 //   client VIP PORT N     N long-lived connections to VIP:PORT; each reads its
 //                         greeting, then sends a 512-byte chunk every 100 ms
-//                         and checks the echo byte for byte. Prints
+//                         and checks the echo and the pushes byte for byte. Prints
 //                         "ready {json}" once all N are greeted (or failed).
 //                         stdin "stop": stop sending, wait (bounded) until
 //                         every connection has its echo back, print
@@ -18,13 +21,32 @@ const [mode, a1, a2, a3] = process.argv.slice(2);
 // Hard bound on the whole run.
 setTimeout(() => { console.log('timeout'); process.exit(3); }, 300_000).unref();
 
+/** The byte at offset i of a server's push stream. */
+const pushAt = (i) => (i * 13 + (i >> 8)) & 0xff;
+
 if (mode === 'server') {
   const name = a2;
+  const frame = (type, payload) => {
+    const h = Buffer.alloc(3);
+    h[0] = type.charCodeAt(0);
+    h.writeUInt16BE(payload.length, 1);
+    return Buffer.concat([h, payload]);
+  };
   const s = net.createServer((c) => {
     c.setNoDelay(true);
+    let pushed = 0;
+    const push = setInterval(() => {
+      const b = Buffer.alloc(256);
+      for (let i = 0; i < 256; i++) b[i] = pushAt(pushed + i);
+      pushed += 256;
+      c.write(frame('P', b));
+    }, 100);
     c.on('error', () => { /* the client sees it */ });
+    c.on('close', () => clearInterval(push));
     c.write(`${name}\n`);
-    c.pipe(c);
+    c.on('data', (d) => {
+      for (let o = 0; o < d.length; o += 60000) c.write(frame('E', d.subarray(o, o + 60000)));
+    });
   });
   s.listen(Number(a1), '0.0.0.0', () => console.log('ready'));
   process.stdin.on('end', () => process.exit(0));
@@ -37,7 +59,7 @@ if (mode === 'server') {
   const conns = [];
   let sending = true;
   for (let k = 0; k < n; k++) {
-    const c = { k, sock: null, rs: null, cport: 0, sent: 0, got: 0, broken: null, greet: '' };
+    const c = { k, sock: null, rs: null, cport: 0, sent: 0, got: 0, pushed: 0, broken: null, greet: '', buf: Buffer.alloc(0) };
     conns.push(c);
   }
   const brk = (c, why) => { if (!c.broken) { c.broken = why; c.sock?.destroy(); } };
@@ -48,18 +70,26 @@ if (mode === 'server') {
     const t = setTimeout(() => { brk(c, 'connect/greeting timeout'); resolve(); }, 20_000);
     s.on('connect', () => { c.cport = s.localPort; });
     s.on('data', (d) => {
-      let o = 0;
       if (c.rs === null) {
         c.greet += d.toString('latin1');
         const nl = c.greet.indexOf('\n');
         if (nl < 0) return;
         c.rs = c.greet.slice(0, nl);
-        o = d.length - (c.greet.length - nl - 1);
+        d = d.subarray(d.length - (c.greet.length - nl - 1));
         clearTimeout(t);
         resolve();
       }
-      for (; o < d.length; o++, c.got++) {
-        if (d[o] !== byteAt(c.k, c.got)) { brk(c, `wrong byte at ${c.got}`); return; }
+      c.buf = c.buf.length ? Buffer.concat([c.buf, d]) : d;
+      while (c.buf.length >= 3 && !c.broken) {
+        const type = String.fromCharCode(c.buf[0]), len = c.buf.readUInt16BE(1);
+        if (c.buf.length < 3 + len) break;
+        const p = c.buf.subarray(3, 3 + len);
+        c.buf = c.buf.subarray(3 + len);
+        if (type === 'E') {
+          for (let o = 0; o < p.length; o++, c.got++) if (p[o] !== byteAt(c.k, c.got)) { brk(c, `wrong echo byte at ${c.got}`); return; }
+        } else if (type === 'P') {
+          for (let o = 0; o < p.length; o++, c.pushed++) if (p[o] !== pushAt(c.pushed)) { brk(c, `wrong push byte at ${c.pushed}`); return; }
+        } else { brk(c, `bad frame type ${c.buf[0]}`); return; }
       }
     });
     s.on('error', (e) => { clearTimeout(t); brk(c, `error ${e.code ?? e.message}`); resolve(); });
@@ -97,7 +127,7 @@ if (mode === 'server') {
     for (const c of conns) if (!c.broken && c.got < c.sent) brk(c, `echo behind by ${c.sent - c.got} bytes at the deadline`);
     const broken = conns.filter((c) => c.broken);
     console.log(`result ${JSON.stringify({
-      total: n, broken: broken.length, bytes: conns.reduce((a, c) => a + c.got, 0),
+      total: n, broken: broken.length, bytes: conns.reduce((a, c) => a + c.got, 0), pushed: conns.reduce((a, c) => a + c.pushed, 0),
       why: broken.slice(0, 20).map((c) => `${c.cport} via ${c.rs}: ${c.broken}`),
     })}`);
     for (const c of conns) c.sock?.destroy();

@@ -8,7 +8,7 @@
 // whole connection table when it reports ready, before it is put back as a
 // nexthop (another rehash). Every connection must survive both. DR and TUN
 // again without sync: sloppy_tcp and mh's agreement alone must carry the
-// flows the rehashes move (without sloppy_tcp, 67 of 200 broke in DR). A
+// flows the rehashes move (without sloppy_tcp, 67 and 76 of 200 broke in DR). A
 // director with a wrong sync key gets nothing; its frames are refused and counted.
 // Topology and the choices behind it: ecmp-topo.ts.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
@@ -111,13 +111,14 @@ for (const mode of ['nat', 'dr', 'tun'] as const) {
       expect(rx()[1] - rx4[1]).toBeGreaterThan(300);
 
       client.stdin!.write('stop\n');
-      const result = await lineAfter(client, 'result ', 60_000) as { total: number; broken: number; bytes: number; why: string[] };
+      const result = await lineAfter(client, 'result ', 60_000) as { total: number; broken: number; bytes: number; pushed: number; why: string[] };
       console.log(`ecmp ${mode}: ${result.broken} of ${result.total} connections broken ` +
         `(after the kill: ${(afterKill as { broken: number }).broken}); entries per director before the kill ${perDirector.join('/')}; ` +
-        `${result.bytes} bytes echoed; late director held ${held.size} entries at ready` + (result.why.length ? `; ${result.why.join('; ')}` : ''));
+        `${result.bytes} bytes echoed, ${result.pushed} pushed by the servers; late director held ${held.size} entries at ready` + (result.why.length ? `; ${result.why.join('; ')}` : ''));
       expect(result.why).toEqual([]);
       expect(result.broken).toBe(0);
       expect(result.bytes).toBeGreaterThan(N * 512 * 50);
+      expect(result.pushed).toBeGreaterThan(N * 256 * 50);
     }, 240_000);
 
     if (mode !== 'nat') {
