@@ -98,7 +98,10 @@ export class ProxyDataPath implements Host {
     this.applySettings(this.loadSettings());
     this.log.info({ limits: this.limits }, 'flow limits');
     this.splicer = loadSplicer(this.opts.splice ?? parseSpliceMode(process.env.WASMVS_SPLICE, 'WASMVS_SPLICE'), this.log);
-    if (this.splicer) this.log.info('splice: TCP bytes move kernel to kernel (native splice pump)');
+    if (this.splicer) {
+      this.log.info({ after: this.splicer.after }, `splice: TCP bytes move kernel to kernel (native splice pump), ${
+        this.splicer.after === 0 ? 'every connection' : `connections past ${this.splicer.after} bytes`}`);
+    }
     if ((this.opts.workers ?? 1) > 1) {
       const pool = new WorkerPool(this, this.opts.workers!, this.opts.tickMs ?? 1000);
       this.pool = pool;

@@ -7,8 +7,11 @@
 // lifecycle events and byte counts, in batches: counts of busy connections
 // every REPORT_MS, a FIN passed on, a reset, the close.
 //
-// --splice auto (default): used when the addon loads, else the JS path;
-// on: the addon is required (a clear error without it); off: the JS path.
+// --splice auto (default): when the addon loads, a connection goes to the
+// pump once it has moved AUTO_AFTER bytes on the JS path (bulk; short
+// request/response exchanges never pay for a hand-over), else the JS path;
+// on: the addon is required and every connection goes to the pump when its
+// real server accepts; off: the JS path.
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import { loadNativeAddon } from '../../native-host/lib/addon.js';
@@ -19,6 +22,8 @@ export const SPLICE_MODES: readonly SpliceMode[] = ['auto', 'on', 'off'];
 
 /** How often the pump reports the counts of busy connections (the proxy's tick, 1 s, reads them). */
 const REPORT_MS = 250;
+/** --splice auto: bytes (both directions) after which a connection is handed over. */
+export const AUTO_AFTER = 64 * 1024;
 /** Numbers per event record (native-host/src/splice.cc). */
 const RECORD = 8;
 const enum Kind { Counts = 0, FinIn = 1, FinOut = 2, Reset = 3, Closed = 4 }
@@ -76,6 +81,8 @@ export class Splicer {
   private readonly pump: NativePump;
   private readonly sinks = new Map<number, SpliceSink>();
   private nextId = 1;
+  /** Hand a connection over once it moved this many bytes (0: when its real server accepts). */
+  after = 0;
 
   constructor(Pump: SplicePumpClass, private readonly log: Logger, opts: { pipeSize?: number } = {}) {
     this.pump = new Pump((r) => this.deliver(r), { reportMs: REPORT_MS, ...opts });
@@ -96,6 +103,10 @@ export class Splicer {
   handOver(client: Socket, server: Socket, header: Buffer | null, sink: SpliceSink): number | null {
     const cfd = fdOf(client), sfd = fdOf(server);
     if (cfd < 0 || sfd < 0 || client.writableLength > 0 || server.writableLength > 0) return null;
+    // read() emits 'data' for what it returns: the JS path's pumps must not see these bytes too.
+    const pumps = [client.listeners('data'), server.listeners('data')] as ((c: Buffer) => void)[][];
+    client.removeAllListeners('data');
+    server.removeAllListeners('data');
     const fromClient = takeBuffered(client), fromServer = takeBuffered(server);
     const id = this.nextId;
     this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
@@ -107,6 +118,8 @@ export class Splicer {
       // Put back what was read: the JS path sends it.
       for (const c of fromClient.chunks.reverse()) client.unshift(c);
       for (const c of fromServer.chunks.reverse()) server.unshift(c);
+      for (const l of pumps[0]) client.on('data', l);
+      for (const l of pumps[1]) server.on('data', l);
       this.log.warn(`splice: cannot hand a connection over (${(e as Error).message}); it stays on the JS path`);
       return null;
     }
@@ -157,6 +170,11 @@ export class Splicer {
   }
 }
 
+/** The mode a loaded splicer runs in (what a worker process is told to load). */
+export function spliceModeOf(s: Splicer | null): SpliceMode {
+  return s === null ? 'off' : s.after === 0 ? 'on' : 'auto';
+}
+
 /**
  * The splicer for `mode`: null for 'off', or for 'auto' when the addon does
  * not load (logged once, the JS path moves the bytes); 'on' without the
@@ -171,7 +189,9 @@ export function loadSplicer(mode: SpliceMode, log: Logger, Pump?: SplicePumpClas
       if (typeof mod.SplicePump !== 'function') throw new Error(`${addon.path} has no splice pump (an older build: run \`npm run build:native\`)`);
       Pump = mod.SplicePump;
     }
-    return new Splicer(Pump, log);
+    const s = new Splicer(Pump, log);
+    s.after = mode === 'auto' ? AUTO_AFTER : 0;
+    return s;
   } catch (e) {
     const why = (e as Error).message;
     if (mode === 'on') throw new Error(`--splice on: the native splice path is unavailable: ${why}`);

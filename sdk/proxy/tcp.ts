@@ -20,6 +20,9 @@ import { tracked, type Tracked } from './account.js';
 import { proxyHeader, plainAddress } from './proxyproto.js';
 import type { Host, Flow, VirtualService } from './host.js';
 
+/** How many times (1 ms apart) a mid-stream hand-over waits for queued writes to leave. */
+const SWITCH_TRIES = 200;
+
 export class TcpFlow implements Flow {
   readonly protocol = 'tcp';
   readonly connId: number;
@@ -30,8 +33,13 @@ export class TcpFlow implements Flow {
   private readonly upstream: Socket;
   private open = 2;
   private finished = false;
+  /** The bytes go to the splice pump once the real server accepts (the JS path when it cannot take them). */
+  private readonly native: boolean;
   /** The splice pump's id for this connection once handed over (0: on the JS path). */
   private spliceId = 0;
+  /** --splice auto: bytes moved on the JS path so far, and the hand-over under way. */
+  private moved = 0;
+  private switching = false;
 
   constructor(private readonly host: Host, readonly svcKey: string, private readonly client: Socket,
     clientEp: Endpoint, vip: Endpoint, private readonly d: Decision) {
@@ -42,7 +50,8 @@ export class TcpFlow implements Flow {
     this.upstream = connect({ host: d.dest.address, port: d.dest.port, allowHalfOpen: true, noDelay: true });
     const pp = host.proxyProtocol(svcKey, d.dest);
     const header = pp === undefined ? null : proxyHeader(pp, clientEp, vip);
-    if (host.splicer) {
+    this.native = host.splicer != null && host.splicer.after === 0;
+    if (this.native) {
       // Native path: nothing is read before the real server accepts; then both sockets go to the pump.
       client.pause();
       this.upstream.pause();
@@ -61,7 +70,7 @@ export class TcpFlow implements Flow {
   }
 
   private wire(header: Buffer | null): void {
-    const { client, upstream, host, t } = this;
+    const { client, upstream, host } = this;
     let connected = false;
     // Half-open until the real server answers or either side goes.
     let waiting = true;
@@ -78,7 +87,7 @@ export class TcpFlow implements Flow {
       answered();
       this.event('established');
       host.connectOk(this.svcKey, this.dest);
-      if (host.splicer && !this.handOver(header)) this.jsPumps(header);
+      if (this.native && !this.handOver(header)) this.jsPumps(header);
     });
     upstream.once('close', () => { clearTimeout(timer); answered(); });
     const fail = (which: Socket) => (e: NodeJS.ErrnoException) => {
@@ -104,16 +113,20 @@ export class TcpFlow implements Flow {
     // emit, its own bookkeeping); backpressure as pipe() does it, by pausing
     // the reader until the writer drains.
     const account = this.host.account;
+    // --splice auto: a connection that moves `after` bytes is bulk; it goes to the pump.
+    const after = this.host.splicer?.after ?? Infinity;
     client.on('data', (c: Buffer) => {
       account.in(t, c.length);
       if (!upstream.write(c)) client.pause();
+      if ((this.moved += c.length) >= after) this.switchToSplice();
     });
     upstream.on('data', (c: Buffer) => {
       account.out(t, c.length);
       if (!client.write(c)) upstream.pause();
+      if ((this.moved += c.length) >= after) this.switchToSplice();
     });
-    upstream.on('drain', () => client.resume());
-    client.on('drain', () => upstream.resume());
+    upstream.on('drain', () => { if (!this.switching) client.resume(); });
+    client.on('drain', () => { if (!this.switching) upstream.resume(); });
     // A FIN is passed on as a FIN (half-close), after the bytes before it.
     client.once('end', () => { this.event('client-fin'); upstream.end(); });
     upstream.once('end', () => { this.event('server-fin'); client.end(); });
@@ -139,6 +152,34 @@ export class TcpFlow implements Flow {
     if (id === null) return false;
     this.spliceId = id;
     return true;
+  }
+
+  /**
+   * Mid-stream hand-over (--splice auto): both readers stop, the writes
+   * already queued leave (bounded wait), then the pump takes the sockets with
+   * whatever Node read meanwhile. A FIN already passed on, or writes that do
+   * not drain, keep the connection on the JS path.
+   */
+  private switchToSplice(tries = 0): void {
+    const { client, upstream } = this;
+    if (tries === 0) {
+      if (this.switching) return;
+      this.switching = true;
+      this.moved = -Infinity;
+      client.pause();
+      upstream.pause();
+    }
+    if (this.finished || client.destroyed || upstream.destroyed) return;
+    const ended = client.readableEnded || upstream.readableEnded || client.writableEnded || upstream.writableEnded;
+    if (!ended && client.writableLength === 0 && upstream.writableLength === 0) {
+      if (this.handOver(null)) return;
+    } else if (!ended && tries < SWITCH_TRIES) {
+      setTimeout(() => this.switchToSplice(tries + 1), 1);
+      return;
+    }
+    this.switching = false;
+    client.resume();
+    upstream.resume();
   }
 
   private finish(): void {

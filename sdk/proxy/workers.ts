@@ -24,7 +24,7 @@ import { tracked, type Accounting, type Tracked } from './account.js';
 import type { Flow, VirtualService } from './host.js';
 import type { Limits } from './limits.js';
 import type { Logger } from './logger.js';
-import type { Splicer } from './splice.js';
+import { spliceModeOf, type Splicer } from './splice.js';
 
 /** What the pool needs from the proxy around it (ProxyDataPath). */
 export interface PoolHost {
@@ -116,7 +116,7 @@ export class WorkerPool {
       if (!Array.isArray(batch)) return;
       for (const msg of batch) {
         // Only now is its message listener there: what was sent before would be lost.
-        if (msg[0] === 'R') { this.post(m, ['C', this.host.limits, this.tickMs, this.host.splicer ? 'on' : 'off']); if (this.failingShown) this.post(m, ['F', true]); ready(); }
+        if (msg[0] === 'R') { this.post(m, ['C', this.host.limits, this.tickMs, spliceModeOf(this.host.splicer)]); if (this.failingShown) this.post(m, ['F', true]); ready(); }
         else this.handle(m, msg);
       }
       this.showFailing();
@@ -143,7 +143,7 @@ export class WorkerPool {
   }
 
   configure(limits: Limits): void {
-    this.broadcast(['C', limits, this.tickMs, this.host.splicer ? 'on' : 'off']);
+    this.broadcast(['C', limits, this.tickMs, spliceModeOf(this.host.splicer)]);
   }
 
   /** Workers report successful connects only while some real server is in a failing spell. */

@@ -34,7 +34,7 @@ const digest = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 interface Rig { director: Director; proxy: ProxyDataPath; port: number; server: Server; accepted: Socket[] }
 
-async function rig(onConn: (s: Socket) => void, settings: (port: number) => Partial<ProxySettings> = () => ({})): Promise<Rig> {
+async function rig(onConn: (s: Socket) => void, settings: (port: number) => Partial<ProxySettings> = () => ({}), splice: 'on' | 'auto' = 'on'): Promise<Rig> {
   if (inCI && !built) throw new Error(`addon not built in CI: ${ADDON}`);
   const accepted: Socket[] = [];
   const server = createServer({ allowHalfOpen: true }, (s) => { accepted.push(s); onConn(s); });
@@ -45,7 +45,7 @@ async function rig(onConn: (s: Socket) => void, settings: (port: number) => Part
   const key = { protocol: 'tcp' as const, address: '127.0.0.1', port };
   director.addService(key, { scheduler: 'wlc' });
   director.addDest(key, { address: '127.0.0.1', port: backendPort, method: 'masq', weight: 1 });
-  const proxy = new ProxyDataPath({ log: silentLogger(), splice: 'on', tickMs: 100, settings: settings(port) });
+  const proxy = new ProxyDataPath({ log: silentLogger(), splice, tickMs: 100, settings: settings(port) });
   await proxy.start(director);
   expect(proxy.splicer).not.toBeNull();
   return { director, proxy, port, server, accepted };
@@ -180,12 +180,14 @@ suite('proxy --splice on: the native pump moves the bytes', () => {
     let local = 0;
     c.on('connect', () => { local = c.localPort!; });
     c.on('data', () => {});
+    c.on('error', () => {});
     c.end(payload);
     await until(() => seen.length === 1, 'accepted');
     const got = await seen[0];
     const nl = got.indexOf('\r\n');
     expect(got.subarray(0, nl).toString()).toBe(`PROXY TCP4 127.0.0.1 127.0.0.1 ${local} ${r.port}`);
     expect(digest(got.subarray(nl + 2))).toBe(digest(payload));
+    await until(() => r!.proxy.openFlows() === 0, 'flow closed');
     expect(destStats(r).stats.inbytes).toBe(payload.length);
   });
 
@@ -216,5 +218,40 @@ suite('proxy --splice on: the native pump moves the bytes', () => {
     expect((await reply).data.toString()).toBe(digest(payload));
     await until(() => r!.proxy.openFlows() === 0, 'flow closed');
     expect(destStats(r).stats.inbytes).toBe(payload.length);
+  });
+  it('--splice auto: a short exchange stays on the JS path; a bulk one is handed over mid-stream, bytes exact', async () => {
+    const up = bytes(8 * MB, 6), down = bytes(8 * MB, 7);
+    r = await rig((s) => {
+      const got: Buffer[] = [];
+      s.once('data', (d: Buffer) => {
+        if (d.toString() === 'hello') { s.end('short'); return; }
+        got.push(d);
+        s.on('data', (x: Buffer) => got.push(x));
+        s.on('end', () => s.end(`\n${digest(Buffer.concat(got))}`));
+        s.write(down);
+      });
+    }, () => ({}), 'auto');
+    expect(r.proxy.splicer!.after).toBeGreaterThan(0);
+    const short = await dial(r.port);
+    const shortReply = collect(short);
+    short.end('hello');
+    expect((await shortReply).data.toString()).toBe('short');
+    await until(() => r!.proxy.openFlows() === 0, 'short flow closed');
+    expect(r.proxy.splicer!.stats().added).toBe(0);
+
+    const c = await dial(r.port);
+    const reply = collect(c);
+    c.end(up);
+    const { data, error } = await reply;
+    expect(error).toBeUndefined();
+    expect(digest(data.subarray(0, down.length))).toBe(digest(down));
+    expect(data.subarray(down.length).toString()).toBe(`\n${digest(up)}`);
+    await until(() => r!.proxy.openFlows() === 0, 'bulk flow closed');
+    const st = r.proxy.splicer!.stats();
+    expect(st.added).toBe(1);
+    expect(st.spliced).toBeGreaterThan(0);
+    const d = destStats(r);
+    expect(d.stats.inbytes).toBe(5 + up.length);
+    expect(d.stats.outbytes).toBe(5 + down.length + 65);
   });
 });
