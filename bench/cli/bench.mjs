@@ -109,14 +109,27 @@ const probe = (env) => timed(NODE, [ADM, '-L', '--timeout'], { env }).ms;
 const PIPE_RUNS = 3;
 
 /**
+ * The environment wasmvsadm runs in: this one without NODE_EXTRA_CA_CERTS.
+ * Node 20 reads and parses that CA file at every process start, before any
+ * of wasmvsadm's code (≈ 38 ms of CPU per start with this machine's bundle
+ * of system certificates), and wasmvsadm never opens a TLS connection.
+ * The report gives -R with it too (CA_RUNS), and says whether it was set.
+ */
+const caCerts = process.env.NODE_EXTRA_CA_CERTS;
+const BASE_ENV = { ...process.env };
+delete BASE_ENV.NODE_EXTRA_CA_CERTS;
+const CA_RUNS = caCerts ? 3 : 0;
+
+/**
  * -R into a fresh daemon; with `adds`, then the -a samples on the loaded daemon.
  * stdin is the rules file, as iptables_scale.sh gives iptables-legacy-restore
- * its file; `pipe` feeds the text through a pipe from this process instead.
+ * its file; `pipe` feeds the text through a pipe from this process instead;
+ * `withCa` keeps NODE_EXTRA_CA_CERTS in wasmvsadm's environment.
  */
-async function daemon(text, label, adds, pipe = false) {
+async function daemon(text, label, adds, pipe = false, withCa = false) {
   const sock = join(dir, `${label}.sock`), state = join(dir, `${label}.rules`);
   const d = await startDaemon(sock, state, join(dir, `${label}.log`));
-  const env = { ...process.env, WASMVS_SOCKET: sock };
+  const env = { ...BASE_ENV, ...(withCa ? { NODE_EXTRA_CA_CERTS: caCerts } : {}), WASMVS_SOCKET: sock };
   try {
     log(`wasmvsd proxy: wasmvsadm -R (${label})`);
     const t = performance.now();
@@ -168,7 +181,10 @@ async function proxy(text, runs) {
   const last = runs[runs.length - 1];
   const piped = [];
   for (let i = 0; i < PIPE_RUNS; i++) piped.push((await daemon(text, `pipe${i}`, false, true)).restore);
+  const withCa = [];
+  for (let i = 0; i < CA_RUNS; i++) withCa.push((await daemon(text, `ca${i}`, false, false, true)).restore);
   return {
+    caCerts: caCerts ?? null, ...(withCa.length ? { restoreCa: sec(median(withCa)), restoreCaRuns: withCa.map(sec) } : {}),
     restorePipe: sec(median(piped)), restorePipeRuns: piped.map(sec), saveMatches: last.saveMatches,
     restore: sec(median(runs.map((r) => r.restore))), restoreRuns: runs.map((r) => sec(r.restore)),
     settled: sec(median(runs.map((r) => r.settled))), settledRuns: runs.map((r) => sec(r.settled)),
