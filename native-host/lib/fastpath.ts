@@ -1,4 +1,5 @@
-// The gateway's fast path (`--fast-path on`), IPv4 NAT services only: just
+// The gateway's fast path (`--fast-path on`), IPv4 NAT and DR services.
+// NAT: just
 // the packets conntrack calls NEW are queued (`-m conntrack --ctstate NEW`);
 // the core schedules each with IPVS semantics and rewrites it as usual, then
 // the host turns that rewrite into a packet mark naming the chosen real
@@ -12,6 +13,13 @@
 // expires loses its conntrack entry. A real server that leaves the map takes
 // its flows' conntrack entries with it (goneMarks): their next packets meet
 // the core, which drops them as IPVS does for a deleted real server.
+// DR (every real server -g): untracked as on the userspace path (conntrack
+// would call the flow INVALID once the replies bypass us); an nft flow map
+// keeps each flow's DR mark for DR_FLOW_TIMEOUT after the core's verdict, so
+// the kernel routes the flow's packets by the mark (the DR routes, with the
+// local-table swap when the VIP is local) while FIN, RST and one packet per
+// flow and period still meet the core. A DR real server leaving empties the
+// flow maps. The core's DR counters see only those packets.
 import { layout as L } from '../../sdk/src/core/abi.gen.js';
 import type { ServiceView } from './rules.js';
 import type { AsyncExec, Exec } from './rules.js';
@@ -21,13 +29,29 @@ export const FAST_TABLE = 'wasmvs_gw';
 /** Marks of the fast path: base + (dest id & GW_DR_SLOT_MASK); distinct from the DR marks (0x57a…). */
 export const FAST_MARK_BASE = 0x57b00000;
 export const FAST_MARK_MASK = 0xfff00000;
+/**
+ * DR flow map: a flow is remembered this long after the core's verdict (never
+ * refreshed), then its next packet meets the core again, which re-arms its
+ * connection (or drops the packet when the connection is gone, as IPVS does)
+ * and marks it for another period: one packet per flow per period in
+ * userspace keeps the core's timers and table true. At most DR_FLOW_MAX flows.
+ */
+export const DR_FLOW_TIMEOUT = 10;
+export const DR_FLOW_MAX = 262144;
+/** Between raw (-300, where DR packets are untracked) and mangle (-150, the queue); learning after mangle. */
+const DR_LOOKUP_PRIORITY = -160;
+const DR_LEARN_PRIORITY = -140;
 
 const ip4 = (s: string) => s.split('.').reduce((a, b) => a * 256 + Number(b), 0);
 const hex = (n: number) => `0x${(n >>> 0).toString(16)}`;
 
 export interface FastPlan {
-  /** Services on the fast path (the rest stay on the userspace path). */
+  /** NAT services on the fast path (the rest stay on the userspace path). */
   services: Set<ServiceView>;
+  /** DR services on the fast path: a flow map keeps each flow's DR mark (drScript). */
+  drServices: Set<ServiceView>;
+  /** Their real servers' DR marks (real server address × 2^20 + slot → mark). */
+  drTargets: Map<number, number>;
   /** Real server address × 65536 + port → the mark naming it. */
   targets: Map<number, number>;
   /** The nft transaction that makes the table say exactly this. */
@@ -67,7 +91,18 @@ export function fastPlan(views: readonly ServiceView[]): FastPlan {
       elements.push(`${hex(mark)} : ${d.address} . ${d.port}`);
     }
   }
-  return { services, targets, script: nftScript([...new Set(elements)]) };
+  const drServices = new Set<ServiceView>();
+  const drTargets = new Map<number, number>();
+  const drVips: string[] = [];
+  for (const v of views) {
+    const s = v.service;
+    if (s.af !== 4 || s.fwmark !== 0 || s.address === null || s.port === 0 || (s.protocol !== 'tcp' && s.protocol !== 'udp') ||
+      !v.dests.length || !v.dests.every((d) => d.method === 'route' && d.af === 4)) continue;
+    drServices.add(v);
+    drVips.push(`${s.address} . ${s.protocol} . ${s.port}`);
+    for (const d of v.dests) drTargets.set(ip4(d.address) * 2 ** 20 + (d.id & L.GW_DR_SLOT_MASK), (L.GW_DR_MARK_BASE + (d.id & L.GW_DR_SLOT_MASK)) >>> 0);
+  }
+  return { services, targets, drServices, drTargets, script: nftScript([...new Set(elements)], drVips) };
 }
 
 /**
@@ -76,8 +111,11 @@ export function fastPlan(views: readonly ServiceView[]): FastPlan {
  * the NAT hook of PREROUTING (after mangle, where the verdict set the mark),
  * so it sees the first packet of each connection only.
  */
-export function nftScript(elements: readonly string[]): string {
+export function nftScript(elements: readonly string[], drVips: readonly string[] = []): string {
   const t = `ip ${FAST_TABLE}`;
+  const flow = 'ip saddr . ip daddr . th sport . th dport';
+  const svc = 'ip daddr . meta l4proto . th dport @drsvc';
+  const drMark = `meta mark and ${hex(~L.GW_DR_SLOT_MASK)} == ${hex(L.GW_DR_MARK_BASE)}`;
   return [
     `add table ${t}`,
     `add map ${t} dests { type mark : ipv4_addr . inet_service ; }`,
@@ -86,6 +124,24 @@ export function nftScript(elements: readonly string[]): string {
     `flush map ${t} dests`,
     `add rule ${t} prerouting meta l4proto { tcp, udp } meta mark and ${hex(FAST_MARK_MASK)} == ${hex(FAST_MARK_BASE)} ct mark set meta mark dnat ip to ct mark map @dests`,
     ...(elements.length ? [`add element ${t} dests { ${elements.join(', ')} }`] : []),
+    // DR: no conntrack (the replies never come back here). A flow map (one per protocol: nft 1.0.6
+    // cannot build a five-part dynamic key) remembers each flow's DR mark for DR_FLOW_TIMEOUT,
+    // learnt after the queue (the verdict's mark) and looked up before it, so the flow's later
+    // packets are routed by their mark without us; FIN and RST still go through the core (its TCP states).
+    `add set ${t} drsvc { type ipv4_addr . inet_proto . inet_service ; }`,
+    ...['drtcp', 'drudp'].map((m) => `add map ${t} ${m} { typeof ${flow} : meta mark ; flags dynamic, timeout ; timeout ${DR_FLOW_TIMEOUT}s ; size ${DR_FLOW_MAX} ; }`),
+    `add chain ${t} drlookup { type filter hook prerouting priority ${DR_LOOKUP_PRIORITY} ; policy accept ; }`,
+    `add chain ${t} drlearn { type filter hook prerouting priority ${DR_LEARN_PRIORITY} ; policy accept ; }`,
+    `flush chain ${t} drlookup`,
+    `flush chain ${t} drlearn`,
+    `flush set ${t} drsvc`,
+    ...(drVips.length ? [
+      `add element ${t} drsvc { ${drVips.join(', ')} }`,
+      `add rule ${t} drlookup ${svc} tcp flags & (fin | rst) == 0 meta mark set ${flow} map @drtcp`,
+      `add rule ${t} drlookup ${svc} meta l4proto udp meta mark set ${flow} map @drudp`,
+      `add rule ${t} drlearn ${drMark} ${svc} meta l4proto tcp add @drtcp { ${flow} : meta mark }`,
+      `add rule ${t} drlearn ${drMark} ${svc} meta l4proto udp add @drudp { ${flow} : meta mark }`,
+    ] : []),
     '',
   ].join('\n');
 }
@@ -94,6 +150,11 @@ export function nftScript(elements: readonly string[]): string {
 export function goneMarks(before: ReadonlyMap<number, number>, after: ReadonlyMap<number, number>): number[] {
   const now = new Set([...after].map(([key, mark]) => `${mark} ${key}`));
   return [...new Set([...before].filter(([key, mark]) => !now.has(`${mark} ${key}`)).map(([, mark]) => mark))];
+}
+
+/** The DR flow maps forget all flows (a DR real server left): their next packets meet the core again. */
+export function drFlushScript(): string {
+  return ['drtcp', 'drudp'].map((m) => `flush map ip ${FAST_TABLE} ${m}`).join('\n') + '\n';
 }
 
 /** Applies a script in one transaction. */

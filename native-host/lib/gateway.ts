@@ -11,7 +11,7 @@ import { TunnelRouteCache } from './routes.js';
 import { packedSpan } from './records.js';
 import { parseKernelQueues, type GatewaySource, type KernelQueue } from './metrics.js';
 import { restoreRecorded, SysctlRecordFile, type SysctlRecord } from './sysctl-record.js';
-import { applyFast, fastPlan, fastUnavailable, goneMarks, removeFast, retarget, FAST_MARK_BASE, FAST_MARK_MASK } from './fastpath.js';
+import { applyFast, drFlushScript, fastPlan, fastUnavailable, goneMarks, removeFast, retarget, FAST_MARK_BASE, FAST_MARK_MASK } from './fastpath.js';
 import { CtFeed, loadConntrack, type NativeConntrackClass } from './ctfeed.js';
 
 export interface GatewayOptions extends QueueSpec {
@@ -121,6 +121,7 @@ export class Gateway {
   /** Fast path in force (asked for and nft usable); its real servers' marks; the nft script installed. */
   private fast = false;
   private fastTargets: ReadonlyMap<number, number> = new Map();
+  private drTargets: ReadonlyMap<number, number> = new Map();
   private fastScript: string | null = null;
   /** Verdicts turned into "accept with a fast-path mark" (the kernel NATs the rest of those flows). */
   fastMarked = 0;
@@ -158,7 +159,7 @@ export class Gateway {
       let why = await fastUnavailable(this.sync.runner);
       if (why === null) why = this.openFeed(director);
       this.fast = why === null;
-      this.log(why === null ? 'gateway: fast path on for IPv4 NAT services: only new flows are queued, the kernel NATs the rest (nftables table ip wasmvs_gw)'
+      this.log(why === null ? 'gateway: fast path on for IPv4 NAT and DR services: only new flows are queued, the kernel NATs or routes the rest (nftables table ip wasmvs_gw)'
         : `gateway: fast path off, falling back to the userspace path for every packet: ${why}`, why === null ? 'info' : 'warn');
     }
     this.sysctl('/proc/sys/net/ipv4/ip_forward', '1');
@@ -299,7 +300,7 @@ export class Gateway {
       dests: d.dests(s.fwmark ? { fwmark: s.fwmark, af: s.af } : { protocol: s.protocol!, address: s.address!, port: s.port }),
     }));
     const plan = this.fast ? fastPlan(view) : null;
-    const rs = ruleSet(view, this.opts, plan?.services);
+    const rs = ruleSet(view, this.opts, plan?.services, plan?.drServices);
     // Most changes (weights, thresholds, timeouts) leave the rules as they are.
     const text = JSON.stringify(rs) + (plan?.script ?? '');
     if (text === this.installedText) return;
@@ -326,9 +327,11 @@ export class Gateway {
       }
       const errors = await this.sync.apply(rs);
       for (const m of errors) this.log(m, 'error');
-      const before = this.fastTargets;
+      const before = this.fastTargets, drBefore = this.drTargets;
       this.fastTargets = plan?.targets ?? new Map();
+      this.drTargets = plan?.drTargets ?? new Map();
       for (const m of goneMarks(before, this.fastTargets)) this.feed?.flushMark(m);
+      if (goneMarks(drBefore, this.drTargets).length && this.fastScript) await applyFast(this.sync.runner, drFlushScript());
       if (rs.tunnels.length) await this.tunnelSetup(rs.tunnels);
       this.gso(rs.tunnels.length === 0);
       this.rules = rs;
@@ -589,6 +592,7 @@ export class Gateway {
     removeFast(this.exec);
     this.fastScript = null;
     this.fastTargets = new Map();
+    this.drTargets = new Map();
     this.sync.reset();
     this.tunnelRoutes.reset();
     this.natRoutes.reset();

@@ -24,7 +24,7 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { layout as L } from '../../sdk/src/core/abi.gen.js';
 import type { ServiceInfo, DestInfo } from '../../sdk/src/types.js';
-import { deleteRoutes, syncRoutes, RouteState, RULE_PREF, type DrRoute } from './routes.js';
+import { deleteRoutes, syncRoutes, RouteState, RULE_PREF, DR_MARK_SELECTOR, type DrRoute } from './routes.js';
 
 export interface ServiceView { service: ServiceInfo; dests: readonly DestInfo[] }
 
@@ -128,6 +128,8 @@ class Collect {
   readonly replies: Groups;
   /** Fast-path VIPs (fastpath.ts): only conntrack's NEW packets are queued, and tracked. */
   readonly fresh = new Groups();
+  /** Fast-path DR VIPs: only packets without a DR mark (none from the flow map) are queued; untracked as DR always is. */
+  readonly unmarked = new Groups();
   readonly marks = new Set<number>();
   readonly out: FamilyRules = { mangle: [], forward: [], raw: [], routes: [] };
   constructor(readonly v6: boolean) {
@@ -148,11 +150,14 @@ class Collect {
     ];
     const replies = this.replies.rules((k, c) => `-s ${c} ${portMatch('s', k)}`);
     const fresh = this.fresh.rules((k, c) => `-d ${c} ${portMatch('d', k)} -m conntrack --ctstate NEW`);
+    const drFast = this.unmarked.rules((k, c) => `-d ${c} ${portMatch('d', k)}`);
+    const unmarked = `-m mark ! --mark ${DR_MARK_SELECTOR}`;
     for (const m of [...requests, ...fresh]) this.out.mangle.push(`-A ${CHAIN} ${m} ${queueTarget(q)}`);
+    for (const m of drFast) this.out.mangle.push(`-A ${CHAIN} ${m} ${unmarked} ${queueTarget(q)}`);
     for (const m of replies) this.out.forward.push(`-A ${FWD_CHAIN} ${m} ${queueTarget(q)}`);
-    for (const m of [...requests, ...replies]) this.out.raw.push(`-A ${RAW_CHAIN} ${m} -j CT --notrack`);
+    for (const m of [...requests, ...drFast, ...replies]) this.out.raw.push(`-A ${RAW_CHAIN} ${m} -j CT --notrack`);
     // Never evaluated (no jump leads here): loading the socket match enables nf_defrag (xt_socket).
-    if (requests.length + replies.length + fresh.length) this.out.raw.push(`-A ${DEFRAG_CHAIN} -m socket -j RETURN`);
+    if (requests.length + replies.length + fresh.length + drFast.length) this.out.raw.push(`-A ${DEFRAG_CHAIN} -m socket -j RETURN`);
     return this.out;
   }
 }
@@ -169,8 +174,12 @@ function icmpErrors(g: Groups, address: string, v6: boolean): void {
   else for (const t of ICMPV6_ERRORS) g.add(`icmpv6 ${t}`, address);
 }
 
-/** The rules for the current configuration, IPv4 and IPv6; `fast`: services on the fast path (fastpath.ts). */
-export function ruleSet(services: readonly ServiceView[], q: QueueSpec, fast: ReadonlySet<ServiceView> = new Set()): RuleSet {
+/**
+ * The rules for the current configuration, IPv4 and IPv6; `fast`: NAT services
+ * on the fast path, `drFast`: DR services on it (fastpath.ts).
+ */
+export function ruleSet(services: readonly ServiceView[], q: QueueSpec, fast: ReadonlySet<ServiceView> = new Set(),
+  drFast: ReadonlySet<ServiceView> = new Set()): RuleSet {
   const fam = { 4: new Collect(false), 6: new Collect(true) };
   const tunnels: string[] = [];
   for (const view of services) {
@@ -182,6 +191,10 @@ export function ruleSet(services: readonly ServiceView[], q: QueueSpec, fast: Re
       // Replies and ICMP errors are conntrack's (de-NAT, RELATED); nothing of the real servers is queued.
       c.fresh.add(`${proto} ${s.port}`, s.address!);
       continue;
+    } else if (drFast.has(view)) {
+      // Packets the flow map marked go by their DR route; the rest (first packets, FIN, RST) are queued.
+      c.unmarked.add(`${proto} ${s.port}`, s.address!);
+      icmpErrors(c.vips, s.address!, c.v6);
     } else if (s.address !== null && (s.protocol === 'tcp' || s.protocol === 'udp')) {
       c.vips.add(`${proto} ${s.port}`, s.address);
       // ICMP errors about the service's connections (§2.9) come to the VIP too.

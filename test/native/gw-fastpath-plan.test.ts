@@ -43,7 +43,7 @@ describe('gateway fast path: plan, rules, verdicts', () => {
     expect(plan.script).toContain('dnat ip to ct mark map @dests');
   });
 
-  it('a service with a DR or TUN real server, or sharing a NAT real server with a userspace service, stays on the userspace path', async () => {
+  it('a service mixing methods, or sharing a NAT real server with a userspace service, stays on the userspace path', async () => {
     const v = await views(
       [['masq', '198.18.41.2', 8080], ['route', '198.18.41.4', 80]], // mixed: userspace, its NAT replies queued untracked
       [['masq', '198.18.41.2', 8080]], // shares 198.18.41.2:8080 with the first: userspace too
@@ -58,12 +58,31 @@ describe('gateway fast path: plan, rules, verdicts', () => {
     expect(plan.script).not.toContain('198.18.41.2');
   });
 
-  it('no fast service: an empty map, and the rules are exactly those of the userspace path', async () => {
-    const v = await views([['route', '198.18.41.4', 80]]);
+  it('no fast service: empty maps, and the rules are exactly those of the userspace path', async () => {
+    const v = await views([['route', '198.18.41.4', 80], ['tunnel', '198.18.41.5', 80]]);
+    const plan = fastPlan(v);
+    expect(plan.services.size + plan.drServices.size).toBe(0);
+    expect(plan.script).not.toContain('add element');
+    expect(plan.script).not.toContain('add rule ip wasmvs_gw drlookup');
+    expect(ruleSet(v, Q, plan.services, plan.drServices)).toEqual(ruleSet(v, Q));
+  });
+
+  it('a DR-only service goes fast: queued unless marked, untracked, its DR routes kept; the flow maps look up and learn its flows', async () => {
+    const v = await views([['route', '198.18.41.4', 80], ['route', '198.18.41.5', 80]]);
     const plan = fastPlan(v);
     expect(plan.services.size).toBe(0);
-    expect(plan.script).not.toContain('add element');
-    expect(ruleSet(v, Q, plan.services)).toEqual(ruleSet(v, Q));
+    expect([...plan.drServices].map((x) => x.service.address)).toEqual(['198.18.42.1']);
+    const rs = ruleSet(v, Q, plan.services, plan.drServices);
+    const marks = v[0].dests.map((d) => (L.GW_DR_MARK_BASE + (d.id & L.GW_DR_SLOT_MASK)) >>> 0);
+    expect(rs.mangle).toContain(`-A ${CHAIN} -d 198.18.42.1/32 -p tcp --dport 80 -m mark ! --mark 0x57a00000/0xfff00000 -j NFQUEUE --queue-num 2 --queue-bypass`);
+    expect(rs.raw).toContain('-A WASMVS-GW-RAW -d 198.18.42.1/32 -p tcp --dport 80 -j CT --notrack');
+    expect(rs.routes).toEqual(v[0].dests.map((d, i) => ({ mark: marks[i], via: d.address })));
+    expect([...plan.drTargets.values()].sort()).toEqual([...marks].sort());
+    expect(plan.script).toContain('add element ip wasmvs_gw drsvc { 198.18.42.1 . tcp . 80 }');
+    expect(plan.script).toContain('meta mark set ip saddr . ip daddr . th sport . th dport map @drtcp');
+    expect(plan.script).toContain('add @drtcp { ip saddr . ip daddr . th sport . th dport : meta mark }');
+    expect(plan.script).toContain('timeout 10s');
+    expect(plan.script).not.toContain('flush map ip wasmvs_gw drtcp'); // flows survive configuration changes
   });
 
   it('retarget: a NAT verdict to a fast real server becomes "accept the original with its mark"; others are left alone', () => {

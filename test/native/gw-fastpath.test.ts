@@ -10,6 +10,9 @@
 // equal to the packets the director forwarded, TCP states and ActiveConn
 // from conntrack, busy flows kept and idle ones expired on the core's
 // timeouts, weight 0 leaving established flows alone, deletion dropping them.
+// DR (VIP local and routed): byte-exact, round-robin in the core, packets at
+// the server's MAC still addressed to the VIP, only SYN/FIN (and the like)
+// queued, a deleted real server's established flow dropped.
 import { afterEach, describe, expect, it } from 'vitest';
 import { mkdirSync, symlinkSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -94,7 +97,7 @@ async function until(what: string | (() => string), ok: () => boolean, tries = 1
   throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
 }
 
-suite('wasmvsd gateway --fast-path on: IPv4 NAT with only new flows in userspace', () => {
+suite('wasmvsd gateway --fast-path on: IPv4 NAT and DR with only new flows in userspace', () => {
   afterEach(killChildren);
 
   it.each(['local', 'routed'] as const)('VIP %s: TCP byte-exact over round-robin, first packets only queued, conns in the core expire, clean stop', async (vip) => {
@@ -104,7 +107,7 @@ suite('wasmvsd gateway --fast-path on: IPv4 NAT with only new flows in userspace
     try {
       topo.setup('nat', { vip });
       gw = await startGateway(topo, QUEUE, '--fast-path', 'on');
-      expect(gw.log()).toContain('fast path on for IPv4 NAT services');
+      expect(gw.log()).toContain('fast path on for IPv4 NAT and DR services');
       services(topo);
       adm(topo, '--set', '0', '0', '3'); // UDP connections expire after 3 s
       await until('the DNAT map', () => nftTable(topo).includes('table ip wasmvs_gw'));
@@ -233,6 +236,74 @@ suite('wasmvsd gateway --fast-path on: IPv4 NAT with only new flows in userspace
       gw = undefined;
       expect(s.ct_removed).toBeGreaterThanOrEqual(1);
       expect(s.ct_fed_packets).toBeGreaterThan(0);
+      expect(topo.ownedState()).toEqual({ iptables: '', rules: '' });
+      expect(nftTable(topo)).toBe('');
+    } finally {
+      for (const t of talks) t.end();
+      if (gw) await stopGateway(gw);
+      topo.teardown();
+    }
+  });
+
+  it.each(['local', 'routed'] as const)('DR, VIP %s: byte-exact over round-robin, the flow map routes all but the first packets, FIN and RST; a deleted real server\'s flow is dropped', async (vip) => {
+    if (why) throw new Error(`gateway fast path prerequisites missing in CI: ${why}`);
+    const topo = fresh();
+    let gw: Daemon | undefined;
+    const talks: Talk[] = [];
+    try {
+      topo.setup('dr', { vip });
+      gw = await startGateway(topo, QUEUE, '--fast-path', 'on');
+      adm(topo, '-A', '-t', `${VIP}:${PORT}`, '-s', 'rr');
+      for (const r of RS.slice(0, 2)) adm(topo, '-a', '-t', `${VIP}:${PORT}`, '-r', r, '-g');
+      adm(topo, '-A', '-u', `${VIP}:${UDP_PORT}`, '-s', 'rr');
+      adm(topo, '-a', '-u', `${VIP}:${UDP_PORT}`, '-r', RS[0], '-g');
+      await until('the DR flow maps', () => nftTable(topo).includes(`${VIP} . tcp . ${PORT}`));
+      const mac = topo.in('server', 'cat', `/sys/class/net/${topo.dev.server}/address`).trim();
+      const toServer = await capture(topo, 'director', topo.dev.dirOut, 'tcp', `dr-${vip}`);
+      const tcp = await exchange(topo, '0.0.0.0', PORT, CONNS, SIZE);
+      const wire = await toServer.stop();
+      expect(tcp.replies).toEqual(tcp.sent.map((_, i) => `reply ${i} ${VIP} ${VIP}:${PORT} ok`));
+      // Still addressed to the VIP, at the server's MAC; replies never pass the director.
+      const requests = wire.filter((l) => l.includes(`> ${VIP}.${PORT}:`));
+      expect(requests.length).toBeGreaterThan(CONNS * 5);
+      for (const l of requests) expect(l).toContain(`> ${mac},`);
+      expect(wire.filter((l) => l.includes(`${VIP}.${PORT} >`))).toEqual([]);
+      // The core scheduled every connection, round-robin over both real servers.
+      const conns = adm(topo, '-L', '-n', '-c').split('\n').filter((l) => l.includes(`${VIP}:${PORT}`));
+      expect(conns).toHaveLength(CONNS);
+      for (const r of RS.slice(0, 2)) expect(conns.filter((l) => l.includes(` ${r}:${PORT}`))).toHaveLength(CONNS / 2);
+      // UDP through the map too.
+      const udp = await udpExchange(topo, VIP, UDP_PORT);
+      expect(udp.got).toBe(`got ${udp.sent} for ${VIP} from ${CLIENT}`);
+      expect(udp.reply).toBe(`udp-reply echo:${VIP}:${udp.sent} from ${VIP}:${UDP_PORT}`);
+      // An established flow whose real server is deleted: dropped, as IPVS does; new flows go on.
+      const server = inNs(topo.ns.server, process.execPath, [TALK, 'echo-server', '0.0.0.0', String(PORT)]);
+      await waitLine(server, (l) => l === 'ready', 10_000);
+      const a = new Talk(topo);
+      talks.push(a);
+      const aPort = await a.port;
+      expect(await a.send(2000)).toBe(`echoed 2000 ${VIP} ok`);
+      const line = adm(topo, '-L', '-n', '-c').split('\n').find((l) => l.includes(`${CLIENT}:${aPort} `)) ?? '';
+      const x = RS.slice(0, 2).find((r) => line.includes(` ${r}:${PORT}`));
+      expect(x, line).toBeDefined();
+      const drRules = () => topo.ownedState().rules.split('\n').filter((l) => l.startsWith('31337:')).length;
+      const rulesBefore = drRules();
+      adm(topo, '-d', '-t', `${VIP}:${PORT}`, '-r', `${x}:${PORT}`);
+      await until('the deleted real server\'s route to go', () => drRules() === rulesBefore - 1);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await a.send(1000)).toBe('failed timeout');
+      const b = new Talk(topo);
+      talks.push(b);
+      expect(await b.send(1000)).toBe(`echoed 1000 ${VIP} ok`);
+      for (const t of talks) t.end();
+      server.kill();
+      const s = summary(await stopGateway(gw));
+      gw = undefined;
+      // Queued: each connection's SYN and FIN (a retransmission or two at most), the datagram,
+      // the talks' first packets and the deleted server's dropped segments.
+      console.log(`DR fast path, VIP ${vip}: ${JSON.stringify({ queued: s.packets, requests: requests.length })}`);
+      expect(s.packets).toBeLessThan(requests.length / 3);
+      expect(s.nl_errors).toBe(0);
       expect(topo.ownedState()).toEqual({ iptables: '', rules: '' });
       expect(nftTable(topo)).toBe('');
     } finally {
