@@ -13,7 +13,8 @@
 //                         every connection has its echo back, print
 //                         "result {json}" and exit. A connection is broken
 //                         when it errors, closes, echoes wrong bytes or has
-//                         not caught up by the deadline.
+//                         not caught up by the deadline. "mark" then "status":
+//                         the least progress of a live connection since the mark.
 import net from 'node:net';
 import { createInterface } from 'node:readline';
 
@@ -114,8 +115,16 @@ if (mode === 'server') {
   }, (k * EVERY_MS) / n));
   const rl = createInterface({ input: process.stdin });
   rl.on('line', async (l) => {
+    if (l === 'mark') {
+      for (const c of conns) { c.markGot = c.got; c.markPushed = c.pushed; }
+      console.log('marked');
+      return;
+    }
     if (l === 'status') {
-      console.log(`status ${JSON.stringify({ broken: conns.filter((c) => c.broken).length, sent: conns.reduce((a, c) => a + c.sent, 0), got: conns.reduce((a, c) => a + c.got, 0) })}`);
+      // The least progress of a live connection since the mark, in echoed and pushed bytes.
+      const live = conns.filter((c) => !c.broken);
+      console.log(`status ${JSON.stringify({ broken: n - live.length,
+        minEcho: Math.min(...live.map((c) => c.got - (c.markGot ?? 0))), minPush: Math.min(...live.map((c) => c.pushed - (c.markPushed ?? 0))) })}`);
       return;
     }
     if (l !== 'stop') return;

@@ -16,7 +16,7 @@ import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inCI } from './prereq.js';
-import { killChildren, waitLine } from './netns.js';
+import { killChildren } from './netns.js';
 import { missingGatewayPrereq } from './gw-daemon.js';
 import { EcmpTopo, missingEcmpPrereq, RS, VIP, PORT, type Mode } from './ecmp-topo.js';
 
@@ -35,8 +35,50 @@ async function until(f: () => boolean, what: string, ms = 20_000): Promise<void>
   throw new Error(`timed out: ${what}`);
 }
 
-function lineAfter(child: ChildProcess, prefix: string, ms: number): Promise<Record<string, unknown>> {
-  return waitLine(child, (l) => l.startsWith(prefix), ms).then((l) => JSON.parse(l.slice(prefix.length)) as Record<string, unknown>);
+/** The client's output lines, read in order: next(prefix) is the first unread line with that prefix (bounded wait). */
+function reader(child: ChildProcess) {
+  const lines: string[] = [];
+  let buf = '', at = 0, exited = false;
+  child.stdout!.on('data', (d) => {
+    buf += d;
+    const parts = buf.split('\n');
+    buf = parts.pop()!;
+    lines.push(...parts);
+  });
+  child.once('exit', () => { exited = true; });
+  return {
+    async next(prefix: string, ms: number): Promise<Record<string, unknown>> {
+      for (const end = Date.now() + ms; Date.now() < end;) {
+        for (; at < lines.length; at++) {
+          if (lines[at].startsWith(prefix)) {
+            const rest = lines[at++].slice(prefix.length);
+            return (rest ? JSON.parse(rest) : {}) as Record<string, unknown>;
+          }
+        }
+        if (exited) break;
+        await sleep(50);
+      }
+      throw new Error(`no "${prefix}" line from the client within ${ms} ms; last lines: ${lines.slice(-5).join(' | ')}`);
+    },
+    write(l: string) { child.stdin!.write(`${l}\n`); },
+  };
+}
+
+/**
+ * Waits until every live connection has exchanged `bytes` more echo bytes
+ * and 512 more pushed bytes since now, or one broke, or 120 s passed (a
+ * stalled connection is then counted broken by the client's final check).
+ * Progress, not time: each connection carried data across the event.
+ */
+async function progress(c: ReturnType<typeof reader>, bytes: number): Promise<void> {
+  c.write('mark');
+  await c.next('marked', 10_000);
+  for (const end = Date.now() + 120_000; Date.now() < end;) {
+    await sleep(250);
+    c.write('status');
+    const s = await c.next('status ', 10_000) as { broken: number; minEcho: number; minPush: number };
+    if (s.broken > 0 || (s.minEcho >= bytes && s.minPush >= 512)) return;
+  }
 }
 
 for (const mode of ['nat', 'dr', 'tun'] as const) {
@@ -65,7 +107,8 @@ for (const mode of ['nat', 'dr', 'tun'] as const) {
 
     it(`${N} connections survive a director killed and started again (no broken connection)`, async () => {
       client = topo.client(N);
-      const ready = await lineAfter(client, 'ready ', 90_000) as { open: number; spread: Record<string, number>; ports: number[] };
+      const io = reader(client);
+      const ready = await io.next('ready ', 90_000) as { open: number; spread: Record<string, number>; ports: number[] };
       expect(ready.open).toBe(N);
       // mh (hashing the client's port too) spreads them over the three real servers.
       expect(Object.keys(ready.spread).sort()).toEqual(['s1', 's2', 's3']);
@@ -74,7 +117,7 @@ for (const mode of ['nat', 'dr', 'tun'] as const) {
       const perDirector = [1, 2, 3].map((k) => topo.connPorts(k).size);
       const rx = () => [1, 2, 3].map((k) => topo.frontRx(k));
       const rx0 = rx();
-      await sleep(1000);
+      await progress(io, 2048);
       // The router spreads the flows: every director carries some.
       const rx1 = rx();
       for (const i of [0, 1, 2]) expect(rx1[i] - rx0[i]).toBeGreaterThan(100);
@@ -84,13 +127,13 @@ for (const mode of ['nat', 'dr', 'tun'] as const) {
       topo.route([1, 3]);
       expect(topo.nexthops()).not.toContain('198.18.65.12');
       const rx2 = rx();
-      await sleep(3000);
-      // The survivors carry everything: each well above its third of ~2,000 packets/s.
+      // Every connection exchanges 4 more rounds through the survivors.
+      await progress(io, 2048);
       const rx3 = rx();
       expect(rx3[1] - rx2[1]).toBeLessThan(50); // broadcasts (ARP) only
-      expect(rx3[0] - rx2[0] + rx3[2] - rx2[2]).toBeGreaterThan(3000);
-      client.stdin!.write('status\n');
-      const afterKill = await lineAfter(client, 'status ', 10_000);
+      expect(rx3[0] - rx2[0] + rx3[2] - rx2[2]).toBeGreaterThan(1000);
+      io.write('status');
+      const afterKill = await io.next('status ', 10_000);
 
       // d2 again, as a director started late: it reports ready only with the
       // peers' tables imported, and only then becomes a nexthop again.
@@ -106,19 +149,19 @@ for (const mode of ['nat', 'dr', 'tun'] as const) {
       expect(missing).toEqual([]);
       topo.route([1, 2, 3]);
       const rx4 = rx();
-      await sleep(3000);
+      await progress(io, 2048);
       // The late director takes its share again.
-      expect(rx()[1] - rx4[1]).toBeGreaterThan(300);
+      expect(rx()[1] - rx4[1]).toBeGreaterThan(100);
 
-      client.stdin!.write('stop\n');
-      const result = await lineAfter(client, 'result ', 60_000) as { total: number; broken: number; bytes: number; pushed: number; why: string[] };
+      io.write('stop');
+      const result = await io.next('result ', 60_000) as { total: number; broken: number; bytes: number; pushed: number; why: string[] };
       console.log(`ecmp ${mode}: ${result.broken} of ${result.total} connections broken ` +
         `(after the kill: ${(afterKill as { broken: number }).broken}); entries per director before the kill ${perDirector.join('/')}; ` +
         `${result.bytes} bytes echoed, ${result.pushed} pushed by the servers; late director held ${held.size} entries at ready` + (result.why.length ? `; ${result.why.join('; ')}` : ''));
       expect(result.why).toEqual([]);
       expect(result.broken).toBe(0);
-      expect(result.bytes).toBeGreaterThan(N * 512 * 50);
-      expect(result.pushed).toBeGreaterThan(N * 256 * 50);
+      expect(result.bytes).toBeGreaterThan(N * 512 * 12);
+      expect(result.pushed).toBeGreaterThan(N * 256 * 6);
     }, 240_000);
 
     if (mode !== 'nat') {
@@ -130,21 +173,22 @@ for (const mode of ['nat', 'dr', 'tun'] as const) {
         writeFileSync(join(topo.tmp, 'sloppy.conf'), '# wasmvs-proxy option sloppy_tcp=1\n');
         for (const k of [1, 2, 3]) await topo.startDirector(k, { sync: false, config: join(topo.tmp, 'sloppy.conf') });
         client = topo.client(N);
-        const ready = await lineAfter(client, 'ready ', 90_000) as { open: number; ports: number[] };
+        const io = reader(client);
+        const ready = await io.next('ready ', 90_000) as { open: number; ports: number[] };
         expect(ready.open).toBe(N);
         // Nothing synced: the directors' tables together hold each connection once (the
         // previous client's last packets, met by sloppy_tcp, may have left entries of their own).
         const held = [1, 2, 3].map((k) => { const p = topo.connPorts(k); return ready.ports.filter((x) => p.has(x)).length; });
         expect(held.reduce((a, b) => a + b, 0)).toBe(N);
-        await sleep(1000);
+        await progress(io, 2048);
         await topo.kill(2);
         topo.route([1, 3]);
-        await sleep(3000);
+        await progress(io, 2048);
         await topo.startDirector(2, { sync: false, config: join(topo.tmp, 'sloppy.conf') });
         topo.route([1, 2, 3]);
-        await sleep(3000);
-        client.stdin!.write('stop\n');
-        const result = await lineAfter(client, 'result ', 60_000) as { total: number; broken: number; why: string[] };
+        await progress(io, 2048);
+        io.write('stop');
+        const result = await io.next('result ', 60_000) as { total: number; broken: number; why: string[] };
         console.log(`ecmp ${mode} without sync (mh agreement only): ${result.broken} of ${result.total} connections broken; ` +
           `entries per director before the kill ${held.join('/')}` + (result.why.length ? `; ${result.why.join('; ')}` : ''));
         expect(result.why).toEqual([]);
