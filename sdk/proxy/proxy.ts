@@ -237,8 +237,6 @@ export class ProxyDataPath implements Host {
     this.log.warn({ service: svcKey, dest: d, reason }, `real server ${d} ${what} (${reason}); clients scheduled to it are reset`);
   }
 
-  failingSpells(): number { return this.failing.size; }
-
   connectOk(svcKey: string, dest: Endpoint): void {
     if (this.failing.size === 0) return;
     const key = pairKey(svcKey, destKeyText(dest.address, dest.port));

@@ -128,7 +128,9 @@ export class TcpFlow implements Flow {
     upstream.on('drain', () => { if (!this.switching) client.resume(); });
     client.on('drain', () => { if (!this.switching) upstream.resume(); });
     // A FIN is passed on as a FIN (half-close), after the bytes before it.
-    client.once('end', () => { this.event('client-fin'); upstream.end(); });
+    const clientFin = () => { this.event('client-fin'); upstream.end(); };
+    // A FIN read before these listeners (a worker's client waiting for its decision): passed on now.
+    if (client.readableEnded) clientFin(); else client.once('end', clientFin);
     upstream.once('end', () => { this.event('server-fin'); client.end(); });
     client.resume();
     upstream.resume();

@@ -19,18 +19,29 @@ import { TcpFlow } from './tcp.js';
 import type { Msg } from './workers.js';
 
 const noop = () => {};
+/**
+ * Messages that are not urgent wait this long for company: every send is a
+ * write to the IPC pipe and a wake-up of the main process, the largest cost
+ * per connection in a worker. Accepts (a client waits for its decision) and
+ * ESTABLISHED (lc/wlc/sed/nq weigh it) go at the end of the loop turn.
+ */
+const LAZY_MS = 2;
 let out: Msg[] = [];
-let queued = false;
+let soon = false;
+let later: NodeJS.Timeout | null = null;
 
-function send(m: Msg): void {
+function send(m: Msg, urgent = false): void {
   out.push(m);
-  if (queued) return;
-  queued = true;
-  setImmediate(flush);
+  if (urgent) {
+    if (!soon) { soon = true; setImmediate(flush); }
+  } else if (!soon && later === null) {
+    later = setTimeout(flush, LAZY_MS);
+  }
 }
 
 function flush(): void {
-  queued = false;
+  soon = false;
+  if (later !== null) { clearTimeout(later); later = null; }
   if (out.length === 0 || !process.connected) return;
   const batch = out;
   out = [];
@@ -48,14 +59,16 @@ class WorkerHost implements Host, FlowAccounting {
   readonly director = {
     schedule: notHere,
     packet: notHere,
-    connEvent: (id: number, e: ConnEventName) => { send(['e', id, e]); return 0 as never; },
+    // A flow's decision carries the worker's sequence number as its id (decided()): events name the flow.
+    // Its close goes with its last traffic (closed()).
+    connEvent: (seq: number, e: ConnEventName) => { if (e !== 'close') send(['e', seq, e], e === 'established'); return 0 as never; },
   };
-  /** Some real server is in a failing spell: report successful connects too. */
-  failing = false;
   private seq = 0;
   private readonly waiting = new Map<number, Waiting>();
   private readonly flows = new Map<number, TcpFlow>();
   private readonly seqOf = new Map<Flow | Tracked, number>();
+  /** Traffic of flows whose sockets are gone, sent with their close. */
+  private readonly last = new Map<number, number[]>();
   private readonly traffic = new Set<Tracked>();
   private readonly servers = new Map<string, Server>();
   /** The flow being constructed: its sequence number and PROXY protocol version. */
@@ -77,7 +90,7 @@ class WorkerHost implements Host, FlowAccounting {
   // --- listeners ---------------------------------------------------------------------
 
   listen(vs: VirtualService): void {
-    const reply = (e: NodeJS.ErrnoException | null) => send(['L', vs.key, e ? (e.code ?? 'ERROR') : null, e?.message ?? null]);
+    const reply = (e: NodeJS.ErrnoException | null) => send(['L', vs.key, e ? (e.code ?? 'ERROR') : null, e?.message ?? null], true);
     if (this.servers.has(vs.key)) { reply(null); return; }
     const server = createServer({ allowHalfOpen: true, noDelay: true }, (sock) => this.accept(vs, sock));
     server.once('error', reply);
@@ -103,7 +116,7 @@ class WorkerHost implements Host, FlowAccounting {
     const seq = ++this.seq;
     const client = { address: plainAddress(address), port };
     this.waiting.set(seq, { sock, key: vs.key, client, vip: { address: vs.address, port: vs.port } });
-    send(['a', seq, vs.key, client.address, port]);
+    send(['a', seq, vs.key, client.address, port], true);
   }
 
   decided(seq: number, d: Decision | null, pp: number): void {
@@ -115,7 +128,8 @@ class WorkerHost implements Host, FlowAccounting {
     w.sock.off('error', noop);
     this.current = seq;
     this.pp = pp === 1 || pp === 2 ? pp : undefined;
-    new TcpFlow(this, w.key, w.sock, w.client, w.vip, d);
+    // The flow's id here is its sequence number: its events name it (the main process holds the entry's id).
+    new TcpFlow(this, w.key, w.sock, w.client, w.vip, { ...d, id: seq });
   }
 
   kill(seq: number): void {
@@ -128,9 +142,10 @@ class WorkerHost implements Host, FlowAccounting {
   proxyProtocol(): 1 | 2 | undefined { return this.pp; }
   schedulingFailed(): void { /* the main process counts it */ }
   connectFailed(svcKey: string, dest: Endpoint, reason: string): void { send(['f', svcKey, dest.address, dest.port, reason]); }
-  connectOk(svcKey: string, dest: Endpoint): void { if (this.failing) send(['k', svcKey, dest.address, dest.port]); }
-  /** The start of the wait was counted in the main process when it scheduled the flow. */
-  pending(waiting: boolean): void { if (!waiting) send(['p']); }
+  /** The main process sees ESTABLISHED: it ends a failing spell there. */
+  connectOk(): void { /* nothing to send */ }
+  /** The main process counts the wait from its decision to the flow's ESTABLISHED, reset or close. */
+  pending(): void { /* nothing to send */ }
 
   opened(flow: Flow): void {
     const f = flow as TcpFlow;
@@ -144,7 +159,8 @@ class WorkerHost implements Host, FlowAccounting {
     if (seq === undefined) return;
     this.seqOf.delete(flow);
     this.flows.delete(seq);
-    send(['c', seq]);
+    send(['c', seq, ...(this.last.get(seq) ?? [0, 0, 0, 0])]);
+    this.last.delete(seq);
   }
 
   // --- FlowAccounting: traffic goes to the main process once per tick, and at close -----
@@ -172,7 +188,7 @@ class WorkerHost implements Host, FlowAccounting {
     this.seqOf.delete(t);
     this.traffic.delete(t);
     t.queued = false;
-    if (seq !== undefined) send(['x', seq, t.inBytes, t.inChunks, t.outBytes, t.outChunks]);
+    if (seq !== undefined) this.last.set(seq, [t.inBytes, t.inChunks, t.outBytes, t.outChunks]);
     t.inBytes = t.inChunks = t.outBytes = t.outChunks = 0;
   }
 
@@ -197,7 +213,7 @@ class WorkerHost implements Host, FlowAccounting {
     this.report();
     this.splicer?.close();
     this.splicer = null;
-    send(['Z']);
+    send(['Z'], true);
   }
 }
 
@@ -213,11 +229,10 @@ process.on('message', (batch: Msg[]) => {
       case 'l': host.listen(m[1] as VirtualService); break;
       case 'u': host.unlisten(m[1] as string); break;
       case 'C': host.configure(m[1] as Limits, m[2] as number, m[3] as SpliceMode); break;
-      case 'F': host.failing = m[1] as boolean; break;
       case 'S': void host.stop(); break;
     }
   }
 });
 // The main process is gone (or let us go): nothing may outlive it.
 process.on('disconnect', () => process.exit(0));
-send(['R']);
+send(['R'], true);

@@ -9,11 +9,12 @@
 // round trip over the worker's IPC channel (messages batched per event-loop
 // turn) before the real server is contacted.
 //
-// Worker → main:  a accepted · e connection event · p no longer waiting for the real server ·
-//   f connect failed · k connect ok · b traffic · x traffic at close · c closed · g client gone
-//   before its decision · L listener result · R ready · Z stopped.
+// Worker → main (flows named by the worker's sequence number):  a accepted · e connection
+//   event · f connect failed · b traffic · c closed, with its last traffic · g client gone before
+//   its decision · L listener result · R ready · Z stopped. Accepts and ESTABLISHED go at the end
+//   of the worker's loop turn; the rest within LAZY_MS (worker.ts), or with the next of those.
 // Main → worker:  o decision · n reset the client · d destroy a flow · l listen · u unlisten ·
-//   C limits · F failing spells exist · S stop.
+//   C limits · S stop.
 import cluster, { type Worker } from 'node:cluster';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -42,8 +43,6 @@ export interface PoolHost {
   pending(waiting: boolean): void;
   opened(flow: Flow): void;
   closed(flow: Flow): void;
-  /** Real servers in a failing spell (workers then report successful connects). */
-  failingSpells(): number;
 }
 
 export type Msg = unknown[];
@@ -64,6 +63,8 @@ class RemoteFlow implements Flow {
   readonly destId: number;
   readonly dest: Endpoint;
   readonly t: Tracked;
+  /** Counted in tcp-pending until its real server answers or it ends. */
+  waiting = true;
   constructor(private readonly pool: WorkerPool, readonly w: Member, readonly seq: number, readonly svcKey: string,
     d: Decision, client: Endpoint, vip: Endpoint) {
     this.connId = d.id;
@@ -95,14 +96,13 @@ export class WorkerPool {
   /** TCP services listened on (their listeners re-open in a replacement worker). */
   private readonly services = new Map<string, VirtualService>();
   private stopping = false;
-  private failingShown = false;
 
   constructor(private readonly host: PoolHost, readonly size: number, private readonly tickMs: number) {}
 
   async start(): Promise<void> {
     // Each worker accepts on the shared socket itself (no round-robin hand-off through this process).
     cluster.schedulingPolicy = cluster.SCHED_NONE;
-    cluster.setupPrimary({ exec: workerEntry(), args: [], serialization: 'advanced' });
+    cluster.setupPrimary({ exec: workerEntry(), args: [], serialization: 'json' });
     for (let i = 0; i < this.size; i++) this.members.push(this.fork());
     await Promise.all(this.members.map((m) => m.ready));
     this.host.log.info({ workers: this.size }, 'proxy workers ready (TCP in the workers; scheduling, accounting and UDP here)');
@@ -116,10 +116,9 @@ export class WorkerPool {
       if (!Array.isArray(batch)) return;
       for (const msg of batch) {
         // Only now is its message listener there: what was sent before would be lost.
-        if (msg[0] === 'R') { this.post(m, ['C', this.host.limits, this.tickMs, spliceModeOf(this.host.splicer)]); if (this.failingShown) this.post(m, ['F', true]); ready(); }
+        if (msg[0] === 'R') { this.post(m, ['C', this.host.limits, this.tickMs, spliceModeOf(this.host.splicer)]); ready(); }
         else this.handle(m, msg);
       }
-      this.showFailing();
     });
     worker.once('exit', (code, signal) => this.exited(m, code, signal));
     return m;
@@ -146,39 +145,40 @@ export class WorkerPool {
     this.broadcast(['C', limits, this.tickMs, spliceModeOf(this.host.splicer)]);
   }
 
-  /** Workers report successful connects only while some real server is in a failing spell. */
-  private showFailing(): void {
-    const on = this.host.failingSpells() > 0;
-    if (on !== this.failingShown) { this.failingShown = on; this.broadcast(['F', on]); }
-  }
-
   private handle(m: Member, msg: Msg): void {
     const h = this.host;
     switch (msg[0]) {
       case 'a': return this.accepted(m, msg[1] as number, msg[2] as string, msg[3] as string, msg[4] as number);
-      case 'e':
-        try { h.director.connEvent(msg[1] as number, msg[2] as ConnEventName); } catch { /* entry expired or flushed */ }
-        return;
-      case 'p': m.pend--; h.pending(false); return;
-      case 'f': h.connectFailed(msg[1] as string, { address: msg[2] as string, port: msg[3] as number }, msg[4] as string); return;
-      case 'k': h.connectOk(msg[1] as string, { address: msg[2] as string, port: msg[3] as number }); return;
-      case 'b': case 'x': {
+      case 'e': {
         const f = m.flows.get(msg[1] as number);
         if (f === undefined) return;
-        h.account.add(f.t, msg[2] as number, msg[3] as number, msg[4] as number, msg[5] as number);
-        if (msg[0] === 'x') h.account.close(f.t);
+        const e = msg[2] as ConnEventName;
+        this.answered(m, f);
+        this.event(f, e);
+        if (e === 'established') h.connectOk(f.svcKey, f.dest);
+        return;
+      }
+      case 'f': h.connectFailed(msg[1] as string, { address: msg[2] as string, port: msg[3] as number }, msg[4] as string); return;
+      case 'b': {
+        const f = m.flows.get(msg[1] as number);
+        if (f !== undefined) h.account.add(f.t, msg[2] as number, msg[3] as number, msg[4] as number, msg[5] as number);
         return;
       }
       case 'c': {
+        // Both sockets are gone: the last traffic, the entry's close, the flow's end (TcpFlow.finish's order).
         const f = m.flows.get(msg[1] as number);
         if (f === undefined) return;
+        this.answered(m, f);
+        h.account.add(f.t, msg[2] as number, msg[3] as number, msg[4] as number, msg[5] as number);
+        h.account.close(f.t);
+        this.event(f, 'close');
         m.flows.delete(f.seq);
         h.closed(f);
         return;
       }
       case 'g': {
         const f = m.flows.get(msg[1] as number);
-        if (f !== undefined) { m.pend--; h.pending(false); this.lost(m, f); }
+        if (f !== undefined) { this.answered(m, f); this.lost(m, f); }
         return;
       }
       case 'L': {
@@ -223,13 +223,26 @@ export class WorkerPool {
     this.post(m, ['o', seq, d.id, d.destId, d.dest.address, d.dest.port, d.method, h.proxyProtocol(key, d.dest) ?? 0]);
   }
 
+  private event(f: RemoteFlow, e: ConnEventName): void {
+    if (f.connId === 0) return;
+    try { this.host.director.connEvent(f.connId, e); } catch { /* the entry expired or was flushed */ }
+  }
+
+  /** Its real server answered, or the flow ended: no longer counted against tcp-pending. */
+  private answered(m: Member, f: RemoteFlow): void {
+    if (!f.waiting) return;
+    f.waiting = false;
+    m.pend--;
+    this.host.pending(false);
+  }
+
   /** A flow whose sockets are gone without the worker's lifecycle (client gone early, worker died): reset and close it. */
   private lost(m: Member, f: RemoteFlow): void {
     const h = this.host;
     m.flows.delete(f.seq);
-    for (const e of ['reset', 'close'] as const) {
-      try { h.director.connEvent(f.connId, e); } catch { /* entry expired */ }
-    }
+    this.answered(m, f);
+    this.event(f, 'reset');
+    this.event(f, 'close');
     h.account.close(f.t);
     h.closed(f);
   }
@@ -239,7 +252,6 @@ export class WorkerPool {
     const open = m.flows.size;
     for (const q of m.listens.values()) for (const done of q) done(Object.assign(new Error('worker exited'), { code: 'EWORKER' }));
     for (const f of [...m.flows.values()]) this.lost(m, f);
-    for (; m.pend > 0; m.pend--) this.host.pending(false);
     m.stopped?.();
     if (this.stopping) return;
     this.host.log.error({ code, signal, flows: open }, 'proxy worker died; its connections are gone; starting another');

@@ -6,6 +6,7 @@
 // connections leave the table's active counts; a new worker takes its place.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
+import { connect } from 'node:net';
 import { lab, backend, freePort, client, until, listening, requireBuild, type Lab, type Backend, type Client } from './harness.js';
 
 /** Per real server port: [ActiveConn, InActConn] of one service in `-L -n`. */
@@ -42,8 +43,8 @@ describe('wasmvsd proxy --workers', () => {
     one = lab('wasmvs-workers1-');
     two = lab('wasmvs-workers2-');
     labs.push(one, two);
-    await one.start(undefined, { args: ['--workers', '1'] });
-    await two.start(undefined, { args: ['--workers', '2'] });
+    await one.start(undefined, { args: ['--workers', '1', '--splice', 'off'] });
+    await two.start(undefined, { args: ['--workers', '2', '--splice', 'off'] });
   }, 60_000);
   afterAll(async () => {
     for (const l of labs) { await l.stop(); l.cleanup(); }
@@ -122,6 +123,22 @@ describe('wasmvsd proxy --workers', () => {
       const [conns, inpkts, outpkts, inbytes, outbytes] = line.trim().split(/\s+/).slice(2).map(Number);
       return conns === 1 && inpkts >= 1 && outpkts >= 1 && inbytes === 'hello workers\n'.length && outbytes >= 'hello workers\n'.length + 3;
     }, 'statistics of the worker flow');
+  }, 30_000);
+
+  it('a client FIN that comes while the worker waits for the decision is passed on', async () => {
+    const port = await service(two, 'rr');
+    // Each client connects and half-closes at once, sending nothing: the real server must see the FIN
+    // (its echo ends), so the client gets the name and a clean close, and no entry stays ESTABLISHED.
+    const one = () => new Promise<string>((resolve, reject) => {
+      const s = connect(port, '127.0.0.1', () => s.end());
+      let got = '';
+      s.on('data', (d) => { got += d; });
+      s.on('error', reject);
+      s.on('close', () => resolve(got));
+    });
+    const names = await Promise.all(Array.from({ length: 60 }, one));
+    expect(names.every((n) => ['ha\n', 'hb\n', 'hc\n'].includes(n))).toBe(true);
+    await until(async () => sum(counts((await two.adm('-L -n')).out, port), 0) === 0, 'no connection left active');
   }, 30_000);
 
   it('killed workers: their connections leave the table, new workers take over', async () => {
