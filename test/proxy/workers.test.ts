@@ -155,8 +155,9 @@ describe('wasmvsd proxy --workers', () => {
     expect(sum(counts((await two.adm('-L -n')).out, port), 0)).toBe(0);
     await until(() => held.every((h) => h.sock.destroyed || h.sock.readableEnded), 'the clients see their connections end');
     await until(() => workerPids(two.daemon!.proc.pid!).length === 2, 'a replacement worker');
-    // The replacement listens too: new connections still go through, and all of them are counted.
-    for (let i = 0; i < 4; i++) held.push(await client(port));
+    // The replacements listen again (with every worker gone the shared socket closed: until then connections are refused).
+    await until(async () => { try { held.push(await client(port)); return true; } catch { return false; } }, 'a replacement accepts');
+    for (let i = 0; i < 3; i++) held.push(await client(port));
     await until(async () => sum(counts((await two.adm('-L -n')).out, port), 0) === held.filter((h) => !h.sock.destroyed && !h.sock.readableEnded).length, 'active count matches the live connections');
     for (const h of held) h.sock.destroy();
     await settle(two, port, 0, sum(counts((await two.adm('-L -n')).out, port), 1));
