@@ -24,6 +24,8 @@ import { inNs, killChildren, sh, waitLine } from './netns.js';
 import { Topo, capture, VIP, RS, CLIENT } from './gw-topo.js';
 import { missingGatewayPrereq, startGateway, startGatewayEnv, stopGateway, adm, exchange, udpExchange, summary, type Daemon } from './gw-daemon.js';
 import { WASMVSD } from '../control/daemon.js';
+import { loadNativeAddon } from '../../native-host/lib/addon.js';
+import { FAST_MARK_BASE, FAST_MARK_MASK } from '../../native-host/lib/fastpath.js';
 
 const why = missingGatewayPrereq('nft');
 if (why && !inCI) console.warn(`\n*** SKIPPING wasmvsd gateway fast path: ${why} ***\n`);
@@ -45,6 +47,12 @@ function services(topo: Topo): void {
   for (const r of RS.slice(0, 2)) adm(topo, '-a', '-t', `${VIP}:${PORT}`, '-r', `${r}:${PORT}`, '-m');
   adm(topo, '-A', '-u', `${VIP}:${UDP_PORT}`, '-s', 'rr');
   adm(topo, '-a', '-u', `${VIP}:${UDP_PORT}`, '-r', `${RS[0]}:${UDP_PORT}`, '-m');
+}
+
+/** The director's conntrack entries with a fast-path mark (read through the addon's ctnetlink socket). */
+function ctEntries(topo: Topo): number {
+  const js = 'const a = require(process.argv[1]); const c = new a.Conntrack({}); console.log(c.dump(Number(process.argv[2]), Number(process.argv[3])).length / 80)';
+  return Number(topo.in('director', process.execPath, '-e', js, loadNativeAddon().path, String(FAST_MARK_BASE), String(FAST_MARK_MASK)).trim());
 }
 
 const TALK = fileURLToPath(new URL('./gw-fastpath-peer.mjs', import.meta.url));
@@ -341,7 +349,7 @@ suite('wasmvsd gateway --fast-path on: IPv4 NAT and DR with only new flows in us
     }
   });
 
-  it('after SIGKILL: `--cleanup` removes the nftables table, and so does the next start', async () => {
+  it('after SIGKILL: `--cleanup` removes the nftables table and our conntrack entries, and so does the next start', async () => {
     if (why) throw new Error(`gateway fast path prerequisites missing in CI: ${why}`);
     const topo = fresh();
     let gw: Daemon | undefined;
@@ -349,24 +357,33 @@ suite('wasmvsd gateway --fast-path on: IPv4 NAT and DR with only new flows in us
       gw = await startGateway(topo, QUEUE, '--fast-path', 'on');
       if (first) services(topo); // later starts restore them from the state file
       await until('the DNAT map', () => nftTable(topo).includes('table ip wasmvs_gw') && topo.ownedState().iptables.includes('ctstate NEW'));
+      // A connection held open: its conntrack entry (and DNAT) would outlive the table.
+      const talk = new Talk(topo);
+      expect(await talk.send(100)).toMatch(/^echoed 100 198\.18\.41\.[23] ok$/);
       gw.proc.kill('SIGKILL');
       await gw.exited;
       gw = undefined;
+      talk.end();
       expect(nftTable(topo)).toContain('table ip wasmvs_gw');
+      expect(ctEntries(topo)).toBeGreaterThanOrEqual(1);
     };
     try {
       topo.setup('nat', { vip: 'local' });
+      const server = inNs(topo.ns.server, process.execPath, [TALK, 'echo-server', '0.0.0.0', String(PORT)]);
+      await waitLine(server, (l) => l === 'ready', 10_000);
       await killed(true);
       const r = spawnSync('ip', ['netns', 'exec', topo.ns.director, process.execPath, WASMVSD, 'gateway', '--cleanup', '--socket', topo.socket],
         { encoding: 'utf8', timeout: 30_000 });
       expect(`${r.stdout}${r.stderr}`).toContain('removed the fast-path nftables table');
       expect(r.status).toBe(0);
       expect(nftTable(topo)).toBe('');
+      expect(ctEntries(topo)).toBe(0);
       expect(topo.ownedState()).toEqual({ iptables: '', rules: '' });
       // Killed again; a restart with the fast path off finds the table, removes it, and stops clean.
       await killed(false);
       gw = await startGateway(topo, QUEUE);
       expect(gw.log()).toContain('removed the fast-path nftables table a previous run left');
+      expect(ctEntries(topo)).toBe(0);
       await until('the restored services on the userspace path', () => topo.ownedState().iptables.includes('notrack'));
       expect(nftTable(topo)).toBe('');
       await stopGateway(gw);
