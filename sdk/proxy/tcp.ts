@@ -159,8 +159,8 @@ export class TcpFlow implements Flow {
   /**
    * Mid-stream hand-over (--splice auto): both readers stop, the writes
    * already queued leave (bounded wait), then the pump takes the sockets with
-   * whatever Node read meanwhile. A FIN already passed on, or writes that do
-   * not drain, keep the connection on the JS path.
+   * whatever Node read meanwhile. A FIN already passed on keeps the connection
+   * on the JS path; writes that do not drain in time put the hand-over off.
    */
   private switchToSplice(tries = 0): void {
     const { client, upstream } = this;
@@ -179,6 +179,8 @@ export class TcpFlow implements Flow {
       setTimeout(() => this.switchToSplice(tries + 1), 1);
       return;
     }
+    // Writes that did not drain in time (a slow reader): another try after another `after` bytes.
+    if (!ended) this.moved = 0;
     this.switching = false;
     client.resume();
     upstream.resume();

@@ -278,4 +278,21 @@ suite('proxy --splice on: the native pump moves the bytes', () => {
     expect(destStats(r).stats.inbytes).toBe(100 * 256 * 1024);
     expect(destStats(r).stats.outbytes).toBe(100 * 256 * 1024);
   });
+  it('--splice auto with a client that does not read for a while: handed over once its writes drain, bytes exact', async () => {
+    const down = bytes(32 * MB, 8);
+    r = await rig((s) => { s.on('error', () => {}); s.resume(); s.end(down); }, () => ({}), 'auto');
+    const c = await dial(r.port);
+    c.pause();
+    const reply = collect(c);
+    await new Promise((res) => setTimeout(res, 500));
+    c.resume();
+    c.end();
+    const { data, error } = await reply;
+    expect(error).toBeUndefined();
+    expect(data.length).toBe(down.length);
+    expect(digest(data)).toBe(digest(down));
+    await until(() => r!.proxy.openFlows() === 0, 'flow closed');
+    expect(r.proxy.splicer!.stats().added).toBe(1);
+    expect(destStats(r).stats.outbytes).toBe(down.length);
+  });
 });
