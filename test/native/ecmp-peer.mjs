@@ -15,6 +15,9 @@
 //                         when it errors, closes, echoes wrong bytes or has
 //                         not caught up by the deadline. "mark" then "status":
 //                         the least progress of a live connection since the mark.
+//   greet VIP PORT N SRC… N short connections from each source address in turn,
+//                         one at a time; prints "served SRC NAME" per greeting
+//                         ("served SRC error …" when one fails)
 import net from 'node:net';
 import { createInterface } from 'node:readline';
 
@@ -142,6 +145,23 @@ if (mode === 'server') {
     for (const c of conns) c.sock?.destroy();
     process.exit(0);
   });
+} else if (mode === 'greet') {
+  const vip = a1, port = Number(a2), n = Number(a3);
+  const sources = process.argv.slice(6);
+  const one = (src) => new Promise((resolve) => {
+    const s = net.connect({ port, host: vip, localAddress: src });
+    let text = '';
+    const done = (what) => { clearTimeout(t); s.destroy(); console.log(`served ${src} ${what}`); resolve(); };
+    const t = setTimeout(() => done('error timeout'), 10_000);
+    s.on('data', (d) => {
+      text += d.toString('latin1');
+      const nl = text.indexOf('\n');
+      if (nl >= 0) { s.end(); done(text.slice(0, nl)); }
+    });
+    s.on('error', (e) => done(`error ${e.code ?? e.message}`));
+  });
+  for (let i = 0; i < n; i++) for (const src of sources) await one(src);
+  process.exit(0);
 } else {
   console.error(`unknown mode ${mode}`);
   process.exit(2);

@@ -30,6 +30,8 @@ import { WASMVSD, WASMVSADM } from '../control/daemon.js';
 export type Mode = 'nat' | 'dr' | 'tun';
 export const VIP = '198.18.68.1', PORT = 8080;
 export const CLIENT = '198.18.64.2';
+/** More client addresses (persistence is per client address). */
+export const CLIENTS = Array.from({ length: 8 }, (_, i) => `198.18.64.${10 + i}`);
 const R_CLIENT = '198.18.64.1', R_FRONT = '198.18.65.1', R_BACK = '198.18.66.1';
 export const ETCD = '198.18.67.1';
 export const front = (k: number) => `198.18.65.${10 + k}`;
@@ -106,6 +108,7 @@ export class EcmpTopo {
     }
     sh('ip', 'link', 'add', 'wvEc0', 'netns', NS.client, 'type', 'veth', 'peer', 'name', 'wvEr0', 'netns', r);
     addr(NS.client, 'wvEc0', `${CLIENT}/24`);
+    for (const a of CLIENTS) sh('ip', '-n', NS.client, 'addr', 'add', `${a}/24`, 'dev', 'wvEc0');
     addr(r, 'wvEr0', `${R_CLIENT}/24`);
     sh('ip', '-n', NS.client, 'route', 'add', 'default', 'via', R_CLIENT);
     for (const [k, v] of [['net.ipv4.ip_forward', '1'], ['net.ipv4.fib_multipath_hash_policy', '1'],
@@ -292,6 +295,22 @@ export class EcmpTopo {
       const srv = inNs(s, process.execPath, [peer, 'server', String(PORT), `s${j}`]);
       await waitLine(srv, (l) => l === 'ready', 10_000);
       out.push(srv);
+    }
+    return out;
+  }
+
+  /** `n` short connections from each of `sources` to VIP:port: the real server that greeted each. */
+  greet(port: number, n: number, sources: readonly string[]): { src: string; rs: string }[] {
+    const out = inn(NS.client, process.execPath, fileURLToPath(new URL('./ecmp-peer.mjs', import.meta.url)), 'greet', VIP, String(port), String(n), ...sources);
+    return out.split('\n').filter((l) => l.startsWith('served ')).map((l) => { const [, src, ...rs] = l.split(' '); return { src, rs: rs.join(' ') }; });
+  }
+
+  /** Director k's persistence templates of VIP:port (client port 0): their client addresses. */
+  templates(k: number, port: number): Set<string> {
+    const out = new Set<string>();
+    for (const l of this.adm(k, '-L', '-c', '-n').split('\n')) {
+      const m = new RegExp(`\\s(198\\.18\\.64\\.\\d+):0\\s+${VIP.replace(/\./g, '\\.')}:${port}\\s`).exec(l);
+      if (m) out.add(m[1]);
     }
     return out;
   }

@@ -10,6 +10,9 @@
 // again without sync: sloppy_tcp and mh's agreement alone must carry the
 // flows the rehashes move (without sloppy_tcp, 67 and 76 of 200 broke in DR). A
 // director with a wrong sync key gets nothing; its frames are refused and counted.
+// NAT with rr and persistence: a client's new connections, spread over the
+// directors, follow the template whichever director made (45 of 144 left
+// their client's server without sync, measured once).
 // Topology and the choices behind it: ecmp-topo.ts.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
@@ -18,7 +21,7 @@ import { join } from 'node:path';
 import { inCI } from './prereq.js';
 import { killChildren } from './netns.js';
 import { missingGatewayPrereq } from './gw-daemon.js';
-import { EcmpTopo, missingEcmpPrereq, RS, VIP, PORT, type Mode } from './ecmp-topo.js';
+import { EcmpTopo, missingEcmpPrereq, RS, VIP, PORT, CLIENTS, type Mode } from './ecmp-topo.js';
 
 const why = missingGatewayPrereq() ?? missingEcmpPrereq();
 const suite = describe.skipIf(why !== null && !inCI);
@@ -197,6 +200,34 @@ for (const mode of ['nat', 'dr', 'tun'] as const) {
     }
 
     if (mode === 'nat') {
+      it('persistence across directors: a client\'s new connections follow the template another director made, before and after a failure', async () => {
+        // rr, so directors do not agree by themselves: only the synced template keeps a client on its server.
+        const P = PORT + 1;
+        topo.adm(1, '-A', '-t', `${VIP}:${P}`, '-s', 'rr', '-p', '300');
+        for (const rs of RS) topo.adm(1, '-a', '-t', `${VIP}:${P}`, '-r', `${rs}:${PORT}`, '-m');
+        for (const k of [1, 2, 3]) await until(() => RS.every((rs) => topo.adm(k, '-L', '-n').includes(`${rs}:${PORT}`) && topo.adm(k, '-L', '-n').includes(`${VIP}:${P}`)), `d${k} has the persistent service`);
+        const first = new Map(topo.greet(P, 1, CLIENTS).map((x) => [x.src, x.rs]));
+        expect([...first.values()].every((rs) => /^s[123]$/.test(rs))).toBe(true);
+        // Each director holds every client's template (its own or synced).
+        for (const k of [1, 2, 3]) await until(() => topo.templates(k, P).size === CLIENTS.length, `d${k} holds the ${CLIENTS.length} templates`);
+        const moved = (list: { src: string; rs: string }[]) => list.filter((x) => x.rs !== first.get(x.src)).map((x) => `${x.src} → ${x.rs} (was ${first.get(x.src)})`);
+        // New connections (other ports: the router spreads them over the three directors).
+        const before = topo.greet(P, 6, CLIENTS);
+        await topo.kill(2);
+        topo.route([1, 3]);
+        const after = topo.greet(P, 6, CLIENTS);
+        const d2 = await topo.startDirector(2);
+        expect(d2.log()).toMatch(/sync: snapshot from d[13]/);
+        expect(topo.templates(2, P).size).toBe(CLIENTS.length);
+        topo.route([1, 2, 3]);
+        const back = topo.greet(P, 6, CLIENTS);
+        console.log(`ecmp nat persistence: ${moved([...before, ...after, ...back]).length} of ${before.length + after.length + back.length} new connections left their client's server`);
+        expect(moved(before)).toEqual([]);
+        expect(moved(after)).toEqual([]);
+        expect(moved(back)).toEqual([]);
+        expect(before.length + after.length + back.length).toBe(3 * 6 * CLIENTS.length);
+      }, 120_000);
+
       it('a director with a wrong sync key imports nothing; its frames are refused and counted', async () => {
         const d4 = await topo.startDirector(4, { key: topo.badKey, wait: 3 });
         expect(d4.log()).toContain('sync: no peer sent its snapshot within 3 s: serving without one');
