@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Connections per second with proxy workers, inside a throw-away network namespace:
+#   unshare -n bash bench/proxy/workers.sh [SECONDS]   (ROUNDS=3 interleaved rounds, median reported)
+# Short request/close connections (wrk, Connection: close, WRK_THREADS=2 threads,
+# WRK_CONNS=64 connections) through: direct, HAProxy `mode tcp` with nbthread 1
+# and nbthread 2, the naive Node net+pipe proxy (shared/baselines/node_proxy.mjs),
+# and wasmvsd proxy (release core, --splice off) with --workers 1 (one process)
+# and --workers 2 (two worker processes, scheduling in the daemon), with each
+# proxy's CPU time per connection (all its threads and child processes). Same backend
+# (a one-process Node HTTP server), same load generator, one run. Needs: wrk,
+# haproxy, `npm run build`. Writes bench/out/REPORT-proxy-workers.md.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SECS=${1:-5}
+ROOT=$(pwd)
+NODE_PROXY=${NODE_PROXY:-$ROOT/../shared/baselines/node_proxy.mjs}
+WT=${WRK_THREADS:-2}
+WC=${WRK_CONNS:-64}
+for t in wrk haproxy; do command -v $t >/dev/null || { echo "bench/proxy: $t is missing (apt-get install $t)"; exit 2; }; done
+[ -f dist/sdk/proxy/worker.js ] || { echo 'bench/proxy: run `npm run build` first'; exit 2; }
+[ -f "$NODE_PROXY" ] || { echo "bench/proxy: $NODE_PROXY is missing"; exit 2; }
+ip link set lo up
+T=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$T"; }
+trap cleanup EXIT
+
+node -e "require('http').createServer((q,r)=>r.end('ok\n')).listen(8000,'127.0.0.1')" & PIDS+=($!)
+declare -A PROXYPID
+for n in 1 2; do
+  cat > "$T/haproxy$n.cfg" <<EOF
+global
+  nbthread $n
+  maxconn 8000
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+listen http
+  bind 127.0.0.1:801$n
+  server s1 127.0.0.1:8000
+EOF
+  haproxy -f "$T/haproxy$n.cfg" -q & PIDS+=($!); PROXYPID[haproxy-$n]=$!
+done
+node "$NODE_PROXY" 8013 8000 & PIDS+=($!); PROXYPID[node]=$!
+for n in 1 2; do
+  printf -- "-A -t 127.0.0.1:802$n -s wlc\n-a -t 127.0.0.1:802$n -r 127.0.0.1:8000 -m\n" > "$T/rules$n"
+  node bin/wasmvsd.js proxy --splice off --workers $n --socket "$T/s$n.sock" --state "$T/state$n" --config "$T/rules$n" 2>"$T/wasmvsd$n.log" & PIDS+=($!); PROXYPID[wasmvs-$n]=$!
+done
+for i in $(seq 100); do grep -q 'listening' "$T/wasmvsd2.log" && grep -q 'listening' "$T/wasmvsd1.log" && break; sleep 0.1; done
+grep -q 'listening' "$T/wasmvsd2.log" || { echo 'bench/proxy: wasmvsd --workers 2 did not start:'; cat "$T/wasmvsd2.log"; exit 2; }
+
+# CPU seconds (user+sys) a proxy has used so far: the process, its threads and its children (wasmvsd's workers).
+cpu() {
+  [ -n "$1" ] || { echo 0; return; }
+  local t=0 p
+  for p in $1 $(pgrep -P "$1" || true); do t=$(awk -v t="$t" -v h="$(getconf CLK_TCK)" '{printf "%.2f", t + ($14+$15)/h}' "/proc/$p/stat"); done
+  echo "$t"
+}
+cps() {
+  wrk -t"$WT" -c"$WC" -d"${SECS}s" --latency -H 'Connection: close' "http://127.0.0.1:$1/" > "$T/wrk.$1"
+  local rps p99
+  rps=$(awk '/Requests\/sec/ {print $2}' "$T/wrk.$1")
+  p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v=v*1000}; print v}' "$T/wrk.$1")
+  echo "$rps $p99"
+}
+
+ROUNDS=${ROUNDS:-3}
+NAMES="direct:8000 haproxy-1:8011 haproxy-2:8012 node:8013 wasmvs-1:8021 wasmvs-2:8022"
+declare -A RP PN CC
+for r in $(seq "$ROUNDS"); do
+  for name in $NAMES; do
+    IFS=: read -r n h <<< "$name"
+    a=$(cpu "${PROXYPID[$n]:-}")
+    read -r q p <<< "$(cps "$h")"
+    b=$(cpu "${PROXYPID[$n]:-}")
+    # The proxy's CPU microseconds per connection (wrk's requests over the run's seconds).
+    c=$(node -e "const [a,b,q,s]=process.argv.slice(1).map(Number);console.log(process.argv[5]==='x'?'-':((b-a)*1e6/(q*s)).toFixed(0))" "$a" "$b" "$q" "$SECS" "${PROXYPID[$n]:-x}")
+    RP[$n]="${RP[$n]:-} $q"; PN[$n]="${PN[$n]:-} $p"; CC[$n]="${CC[$n]:-} $c"
+    echo "round $r $n: $q conn/s, p99 $p ms, proxy CPU $c µs/conn" >&2
+  done
+done
+# Every connection went through the daemons' tables: their Conns counters say how many each scheduled.
+CONNS1=$(WASMVS_SOCKET="$T/s1.sock" node bin/wasmvsadm.js -L -n --stats | awk '/^TCP/ {print $3}')
+CONNS2=$(WASMVS_SOCKET="$T/s2.sock" node bin/wasmvsadm.js -L -n --stats | awk '/^TCP/ {print $3}')
+median() { node -e "const v=process.argv.slice(1).map(Number).sort((a,b)=>a-b);console.log(v[(v.length-1)>>1])" $1; }
+spread() { node -e "const v=process.argv.slice(1).map(Number).sort((a,b)=>a-b);console.log(v[0]+'–'+v[v.length-1])" $1; }
+ratio() { node -e "console.log((Number(process.argv[1])/Number(process.argv[2])).toFixed(2))" "$1" "$2"; }
+declare -A RPS P99 RS CPC
+for name in $NAMES; do
+  n=${name%%:*}; RPS[$n]=$(median "${RP[$n]}"); P99[$n]=$(median "${PN[$n]}"); RS[$n]=$(spread "${RP[$n]}")
+  if [ "$n" = direct ]; then CPC[$n]=-; else CPC[$n]=$(median "${CC[$n]}"); fi
+done
+mkdir -p bench/out
+{
+  echo "# wasmvsd proxy --workers — connections per second ($(date -u +%Y-%m-%dT%H:%MZ), ${SECS} s per measurement, median of ${ROUNDS} interleaved rounds)"
+  echo
+  echo "Machine: $(nproc) vCPU, $(node --version), $(haproxy -v | head -1 | cut -d' ' -f1-3), wrk -t$WT -c$WC Connection: close, one Node HTTP backend."
+  echo "Everything (load generator, proxies, backend) shares the same CPUs; one run, noisy VM."
+  echo
+  echo "| path | conn/s (request + close) | (rounds' range) | p99 latency ms | proxy CPU µs per connection |"
+  echo "|---|---:|---:|---:|---:|"
+  for name in $NAMES; do n=${name%%:*}; echo "| $n | ${RPS[$n]} | ${RS[$n]} | ${P99[$n]} | ${CPC[$n]} |"; done
+  echo
+  echo "| target | measured |"
+  echo "|---|---:|"
+  echo "| conn/s, one worker (wasmvs-1) ≥ 1.0× naive Node proxy | $(ratio "${RPS[wasmvs-1]}" "${RPS[node]}")× |"
+  echo "| conn/s, all workers (wasmvs-2) ≥ 1.0× HAProxy nbthread 2 | $(ratio "${RPS[wasmvs-2]}" "${RPS[haproxy-2]}")× |"
+  echo "| conn/s, wasmvs-2 vs wasmvs-1 | $(ratio "${RPS[wasmvs-2]}" "${RPS[wasmvs-1]}")× |"
+  echo "| conn/s, HAProxy nbthread 2 vs nbthread 1 | $(ratio "${RPS[haproxy-2]}" "${RPS[haproxy-1]}")× |"
+  echo "| p99 ≤ HAProxy's (same threads) | wasmvs-1 ${P99[wasmvs-1]} ms vs haproxy-1 ${P99[haproxy-1]} ms; wasmvs-2 ${P99[wasmvs-2]} ms vs haproxy-2 ${P99[haproxy-2]} ms |"
+  echo
+  echo "Connections scheduled by each daemon's table in the run (Conns): --workers 1 ${CONNS1:-?}, --workers 2 ${CONNS2:-?}."
+} > bench/out/REPORT-proxy-workers.md
+cat bench/out/REPORT-proxy-workers.md
