@@ -136,6 +136,8 @@ out.push('', '## How to reproduce', '', '```sh',
   '  unshare -n bash bench/gateway/pps.sh 4 bench/out/gateway-verdict-2.jsonl # (run 2)',
   'ROUNDS=2 unshare -n bash bench/gateway/lat.sh 4 60000 bench/out/gateway-lat.jsonl',
   'bash bench/gateway/ttfb.sh bench/out/gateway-ttfb.jsonl 200 100 20000',
+  'flock /tmp/wasmvs-bench.lock bash bench/gateway/fastpath.sh 5 bench/out/gateway-fastpath.jsonl            # fast path',
+  'OFFLOAD=off flock /tmp/wasmvs-bench.lock bash bench/gateway/fastpath.sh 5 bench/out/gateway-fastpath-off.jsonl',
   'node bench/gateway/report.mjs', '```', '');
 writeFileSync(outFile, out.join('\n'));
 console.log(`wrote ${outFile}`);
