@@ -47,6 +47,13 @@ describe('wasmvsd --help', () => {
     }
   });
 
+  it('--splice takes auto, on or off, in proxy mode only, and reaches the data path', () => {
+    expect(parseDaemonArgs(['proxy', '--splice', 'maybe'])).toBe('invalid --splice maybe (auto, on or off)');
+    expect(parseDaemonArgs(['proxy', '--splice'])).toBe('invalid --splice  (auto, on or off)');
+    expect(parseDaemonArgs(['gateway', '--splice', 'on'])).toBe('--splice is a proxy option');
+    expect(parseDaemonArgs(['proxy', '--splice=off'])).toMatchObject({ mode: 'proxy', dataPathArgs: ['--splice', 'off'] });
+  });
+
   it('every option parseDaemonArgs accepts is listed', () => {
     const help = daemonUsageText();
     // Named in the parsers and accepted from a user (the gateway's parser also takes options only wasmvsd passes it).
