@@ -4,7 +4,7 @@
 // which stays the one table `-L -c`, `-L --stats`, ActiveConn/InActConn and
 // the timeouts are read from:
 //  - every second, one dump of our entries (ct mark under FAST_MARK_MASK) and
-//    the pending update/destroy events, in batches;
+//    the pending destroy events (an entry's last counters), in batches;
 //  - TCP state: conntrack's state becomes the socket events the core already
 //    knows (connEvent): ESTABLISHED; the first FIN by the side that sent it
 //    (conntrack's CLOSE_INIT flag); the second; a reset (CLOSE);

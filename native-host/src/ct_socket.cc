@@ -1,8 +1,8 @@
 // ctnetlink over libmnl for the gateway's fast path (native-host/lib/ctfeed.ts):
 // the conntrack entries the fast path made (ct mark under a mask) as fixed
-// 80-byte records, from a dump or from the event groups (update, destroy),
+// 80-byte records, from a dump or from the destroy events,
 // read in batches without blocking; deletion by mark (one flush with the
-// kernel's mark filter) or by original tuple. It only moves bytes; what the
+// kernel's mark filter) or by original tuple. Events: destroy only. It only moves bytes; what the
 // records mean for the connection table is decided in TypeScript.
 //
 // Record (little-endian, CT_REC bytes):
@@ -213,7 +213,10 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
       return;
     }
     if (events) {
-      ev_ = open(NF_NETLINK_CONNTRACK_UPDATE | NF_NETLINK_CONNTRACK_DESTROY, rcvBuf);
+      // Destroy events only: they carry an entry's final counters, which the next dump could not
+      // see; states come from the dumps. (Update events would cost the kernel one message per
+      // state change of every tracked flow.)
+      ev_ = open(NF_NETLINK_CONNTRACK_DESTROY, rcvBuf);
       if (!ev_) {
         int e = errno;
         closeAll();
