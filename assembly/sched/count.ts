@@ -9,9 +9,8 @@
 import { Dest } from "../table/dest";
 import { Service } from "../table/service";
 import { serviceOf } from "../table/dests";
-import { LoadHeap, flatPickCount } from "./loadheap";
-import { Flow } from "./flow";
-import { SCHED_LC, SCHED_WLC, SCHED_NQ, schedLoadChanged, schedPick } from "./registry";
+import { LoadHeap } from "./loadheap";
+import { SCHED_LC, SCHED_NQ, schedLoadChanged } from "./registry";
 
 /**
  * d was just picked for svc (for lc/wlc/sed/nq: the root of its index): one
@@ -23,20 +22,6 @@ export function countBind(svc: Service, d: Dest): void {
   d.checkOverloadOnBind();
   const id = svc.schedId;
   if (id >= SCHED_LC && id <= SCHED_NQ) changetype<LoadHeap>(svc.sched).raisedTop(d);
-}
-
-/**
- * schedPick, then countBind on the choice: the pick-and-count of
- * OPT_TRACK_CONNS 2. lc and wlc in flat mode (the common size) do both in one
- * step (loadheap.ts flatPickCount); the result is the same.
- */
-export function pickCounted(svc: Service, f: Flow): Dest | null {
-  const p = svc.sched;
-  const id = svc.schedId;
-  if (p != 0 && (id == SCHED_LC || id == SCHED_WLC) && changetype<LoadHeap>(p).flat != 0) return flatPickCount(changetype<LoadHeap>(p));
-  const d = schedPick(svc, f);
-  if (d !== null) countBind(svc, d);
-  return d;
 }
 
 /** A counted connection of d ended (`active`: it was in activeconns). False when that counter is 0. */

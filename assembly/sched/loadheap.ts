@@ -316,9 +316,10 @@ const FLAT_KEY_MAX: u64 = 0xFFFFFE;
 
   /**
    * Flat mode, raisedTop: d was the pick, so its rank is in the tie set (the
-   * pick left it clean) and its key only grew: its bit goes, nothing else moves.
+   * pick left it clean) and its key only grew: its bit goes, and it joins the
+   * next level when its key reached it; no other key moves.
    */
-  @inline flatRaised(d: Dest): void {
+  @inline private flatRaised(d: Dest): void {
     const s = d.heapPos;
     let key: u32 = 0xFFFFFFFF;
     if (!d.overloaded) {
@@ -609,21 +610,6 @@ function flatPromote(h: LoadHeap, t: usize, nx: usize, words: i32): Dest | null 
   if (first < 0) return flatScan(h);
   store<u32>(t, load<u32>(nx));
   return changetype<Dest>(load<usize>(h.fdest(first)));
-}
-
-/**
- * Flat mode's pick and count in one step (OPT_TRACK_CONNS 2, sched/count.ts):
- * the scan's choice gets one more inactive connection (ip_vs_bind_dest with
- * IP_VS_CONN_F_INACTIVE, then the OVERLOAD rule) and its key is rewritten in
- * place, with the heap's fields read once. Null when no dest is eligible.
- */
-export function flatPickCount(h: LoadHeap): Dest | null {
-  const d = flatTop(h);
-  if (d === null) return null;
-  d.inactconns++;
-  d.checkOverloadOnBind();
-  h.flatRaised(d);
-  return d;
 }
 
 /**

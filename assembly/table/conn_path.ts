@@ -18,11 +18,11 @@ import { transition } from "./conn_state";
 import { persistSchedule, persistDport, persistTemplate, persistFull } from "./persist";
 import { makeRoom } from "./conn_limit";
 import { connReuseMode, expireNodestConn, countPicks, sloppyTcp } from "./conn_options";
-import { pickCounted } from "../sched/count";
 import { DIR_INPUT, DIR_OUTPUT, S_TIME_WAIT, S_CLOSE, S_FIN_WAIT } from "./tcp_states";
 import { accountNewConn, accountIn, accountOut, statsReady } from "../stats/account";
 import * as C from "../stats/counters";
 import { schedPick } from "../sched/registry";
+import { countBind } from "../sched/count";
 
 const key = new ConnKey();
 
@@ -294,10 +294,10 @@ export function pickOnly(i: u32, f: Flow): i32 {
   if (f.af != 4 && f.af != 6) return fail(i, S.E_INVAL, C.CNT_BAD_FLOW);
   const svc = lookupSvc(i, f);
   if (svc === null) return -1;
-  // Counting, the pick and the count are one step (sched/count.ts); neither touches the decision's fields.
-  const d = countPicks ? pickCounted(svc, f) : schedPick(svc, f);
+  const d = schedPick(svc, f);
   if (d === null) return fail(i, S.E_NO_DEST_AVAILABLE, C.CNT_NO_DEST);
   C.bump(C.CNT_SCHEDULED);
   writeDecision(i, 0, d, d.port != 0 ? d.port : f.vport, d.method);
+  if (countPicks) countBind(svc, d);
   return 0;
 }
