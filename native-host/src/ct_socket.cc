@@ -97,6 +97,7 @@ bool nested(const nlattr* a, Nest& n) { return a && mnl_attr_parse_nested(a, nes
 
 uint32_t be32(const nlattr* a) { return a && mnl_attr_get_payload_len(a) >= 4 ? ntohl(mnl_attr_get_u32(a)) : 0; }
 uint16_t be16(const nlattr* a) { return a && mnl_attr_get_payload_len(a) >= 2 ? ntohs(mnl_attr_get_u16(a)) : 0; }
+uint8_t u8(const nlattr* a) { return a && mnl_attr_get_payload_len(a) >= 1 ? mnl_attr_get_u8(a) : 0; }
 double be64(const nlattr* a) { return a && mnl_attr_get_payload_len(a) >= 8 ? double(be64toh(mnl_attr_get_u64(a))) : 0; }
 
 bool tuple(const nlattr* a, uint32_t& src, uint32_t& dst, uint16_t& sport, uint16_t& dport, uint8_t& proto) {
@@ -105,7 +106,7 @@ bool tuple(const nlattr* a, uint32_t& src, uint32_t& dst, uint16_t& sport, uint1
   if (!ip.tb[CTA_IP_V4_SRC] || !ip.tb[CTA_IP_V4_DST]) return false;
   src = be32(ip.tb[CTA_IP_V4_SRC]);
   dst = be32(ip.tb[CTA_IP_V4_DST]);
-  proto = pr.tb[CTA_PROTO_NUM] ? mnl_attr_get_u8(pr.tb[CTA_PROTO_NUM]) : 0;
+  proto = u8(pr.tb[CTA_PROTO_NUM]);
   sport = be16(pr.tb[CTA_PROTO_SRC_PORT]);
   dport = be16(pr.tb[CTA_PROTO_DST_PORT]);
   return true;
@@ -142,7 +143,7 @@ bool parseCt(const nlmsghdr* nlh, Rec& r) {
   counters(top.tb[CTA_COUNTERS_REPLY], r.rpkts, r.rbytes);
   Nest pi(CTA_PROTOINFO_MAX), tcp(CTA_PROTOINFO_TCP_MAX);
   if (nested(top.tb[CTA_PROTOINFO], pi) && nested(pi.tb[CTA_PROTOINFO_TCP], tcp)) {
-    if (tcp.tb[CTA_PROTOINFO_TCP_STATE]) r.tcpState = mnl_attr_get_u8(tcp.tb[CTA_PROTOINFO_TCP_STATE]);
+    r.tcpState = u8(tcp.tb[CTA_PROTOINFO_TCP_STATE]);
     const nlattr* fo = tcp.tb[CTA_PROTOINFO_TCP_FLAGS_ORIGINAL];
     const nlattr* fr = tcp.tb[CTA_PROTOINFO_TCP_FLAGS_REPLY];
     if (fo && mnl_attr_get_payload_len(fo) >= 1 && (static_cast<const uint8_t*>(mnl_attr_get_payload(fo))[0] & IP_CT_TCP_FLAG_CLOSE_INIT)) r.closeInit |= 1;

@@ -1,0 +1,108 @@
+// The addon's ctnetlink parser (native-host/src/ct_socket.cc) on crafted
+// conntrack messages, no kernel involved: a full IPv4 entry becomes one
+// record with every field where ctfeed.ts reads it; entries of other marks,
+// IPv6 entries, entries without an original tuple and attributes that lie
+// about their length give no record and no crash.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { describe, expect, it } from 'vitest';
+import { ADDON, inCI } from './prereq.js';
+import { CT } from '../../native-host/lib/ctfeed.js';
+import { FAST_MARK_BASE, FAST_MARK_MASK } from '../../native-host/lib/fastpath.js';
+
+const built = existsSync(ADDON);
+if (!built && !inCI) console.warn(`\n*** SKIPPING conntrack parser suite: addon not built (${ADDON}); npm run build:native ***\n`);
+const suite = describe.skipIf(!built && !inCI);
+
+type ParseCt = (bytes: Uint8Array, mark: number, mask: number) => Uint8Array;
+const NESTED = 0x8000;
+const CT_NEW = (1 << 8) | 0, CT_DELETE = (1 << 8) | 2;
+const NLM_F_CREATE = 0x400, NLM_F_EXCL = 0x200;
+const A = { TUPLE_ORIG: 1, TUPLE_REPLY: 2, STATUS: 3, PROTOINFO: 4, TIMEOUT: 7, MARK: 8, COUNTERS_ORIG: 9, COUNTERS_REPLY: 10, ID: 12 } as const;
+
+const be16 = (v: number) => Uint8Array.of(v >>> 8, v & 255);
+const be32 = (v: number) => Uint8Array.of(v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255);
+const be64 = (v: number) => { const b = new Uint8Array(8); new DataView(b.buffer).setBigUint64(0, BigInt(v)); return b; };
+const cat = (...parts: Uint8Array[]) => {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) { out.set(p, o); o += p.length; }
+  return out;
+};
+/** One attribute, padded to 4; `len` overrides nla_len. */
+function attr(type: number, payload: Uint8Array, len = 4 + payload.length): Uint8Array {
+  const b = new Uint8Array(4 + payload.length + ((4 - (payload.length % 4)) % 4));
+  new DataView(b.buffer).setUint16(0, len, true);
+  new DataView(b.buffer).setUint16(2, type, true);
+  b.set(payload, 4);
+  return b;
+}
+const nest = (type: number, ...parts: Uint8Array[]) => attr(type | NESTED, cat(...parts));
+const ip = (s: string) => s.split('.').reduce((a, b) => a * 256 + Number(b), 0);
+const tuple = (type: number, src: string, dst: string, sport: number, dport: number, v6 = false) => nest(type,
+  nest(1, v6 ? attr(3, new Uint8Array(16)) : attr(1, be32(ip(src))), v6 ? attr(4, new Uint8Array(16)) : attr(2, be32(ip(dst)))),
+  nest(2, attr(1, Uint8Array.of(6)), attr(2, be16(sport)), attr(3, be16(dport))));
+/** nlmsghdr + nfgenmsg (AF_INET) + attributes. */
+function msg(type: number, flags: number, ...attrs: Uint8Array[]): Uint8Array {
+  const body = cat(Uint8Array.of(2, 0, 0, 0), ...attrs);
+  const b = new Uint8Array(16 + body.length);
+  const dv = new DataView(b.buffer);
+  dv.setUint32(0, b.length, true);
+  dv.setUint16(4, type, true);
+  dv.setUint16(6, flags, true);
+  b.set(body, 16);
+  return b;
+}
+const entry = (o: { type?: number; flags?: number; mark?: number; v6?: boolean; noOrig?: boolean } = {}) => msg(o.type ?? CT_NEW, o.flags ?? 0,
+  ...(o.noOrig ? [] : [tuple(A.TUPLE_ORIG, '198.18.40.2', '198.18.42.1', 40000, 8080, o.v6)]),
+  tuple(A.TUPLE_REPLY, '198.18.41.3', '198.18.40.2', 8080, 40000, o.v6),
+  attr(A.STATUS, be32(0x18e)), attr(A.TIMEOUT, be32(117)), attr(A.MARK, be32(o.mark ?? FAST_MARK_BASE + 5)),
+  nest(A.COUNTERS_ORIG, attr(1, be64(11)), attr(2, be64(4242))), nest(A.COUNTERS_REPLY, attr(1, be64(9)), attr(2, be64(9000))),
+  attr(A.ID, be32(77)),
+  nest(A.PROTOINFO, nest(1, attr(1, Uint8Array.of(7)), attr(4, Uint8Array.of(0x04, 0x04)), attr(5, Uint8Array.of(0x00, 0x04)))));
+
+suite('ctnetlink parser (ct_socket.cc) on crafted messages', () => {
+  const parse = () => (createRequire(import.meta.url)(ADDON) as { parseCtForTest: ParseCt }).parseCtForTest;
+
+  it('a full IPv4 entry: one record, every field in place; the message kind from type and flags', () => {
+    const out = parse()(entry({ flags: NLM_F_CREATE | NLM_F_EXCL }), FAST_MARK_BASE, FAST_MARK_MASK);
+    expect(out.length).toBe(CT.SIZE);
+    const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
+    expect({
+      kind: v.getUint8(CT.KIND), proto: v.getUint8(CT.PROTO), state: v.getUint8(CT.STATE), close: v.getUint8(CT.CLOSE),
+      mark: v.getUint32(CT.MARK, true), id: v.getUint32(CT.ID, true), status: v.getUint32(12, true), timeout: v.getUint32(16, true),
+      osrc: v.getUint32(CT.OSRC, true), odst: v.getUint32(CT.ODST, true), osport: v.getUint16(CT.OSPORT, true), odport: v.getUint16(CT.ODPORT, true),
+      rsrc: v.getUint32(CT.RSRC, true), rsport: v.getUint16(CT.RSPORT, true),
+      op: v.getFloat64(CT.OPKTS, true), ob: v.getFloat64(CT.OBYTES, true), rp: v.getFloat64(CT.RPKTS, true), rb: v.getFloat64(CT.RBYTES, true),
+    }).toEqual({
+      kind: CT.KIND_NEW, proto: 6, state: 7, close: 1, mark: FAST_MARK_BASE + 5, id: 77, status: 0x18e, timeout: 117,
+      osrc: ip('198.18.40.2'), odst: ip('198.18.42.1'), osport: 40000, odport: 8080, rsrc: ip('198.18.41.3'), rsport: 8080,
+      op: 11, ob: 4242, rp: 9, rb: 9000,
+    });
+    expect(parse()(entry(), FAST_MARK_BASE, FAST_MARK_MASK)[CT.KIND]).toBe(CT.KIND_UPDATE);
+    expect(parse()(entry({ type: CT_DELETE }), FAST_MARK_BASE, FAST_MARK_MASK)[CT.KIND]).toBe(CT.KIND_DESTROY);
+    // Two messages in one datagram: two records.
+    expect(parse()(cat(entry(), entry({ type: CT_DELETE })), FAST_MARK_BASE, FAST_MARK_MASK).length).toBe(2 * CT.SIZE);
+  });
+
+  it('other marks, IPv6, no original tuple, lying lengths: no record, no crash', () => {
+    expect(parse()(entry({ mark: 0x57a00005 }), FAST_MARK_BASE, FAST_MARK_MASK).length).toBe(0);
+    expect(parse()(entry({ mark: 0 }), FAST_MARK_BASE, FAST_MARK_MASK).length).toBe(0);
+    expect(parse()(entry({ v6: true }), FAST_MARK_BASE, FAST_MARK_MASK).length).toBe(0);
+    expect(parse()(entry({ noOrig: true }), FAST_MARK_BASE, FAST_MARK_MASK).length).toBe(0);
+    // An attribute claiming more bytes than the message holds; a message cut anywhere.
+    const bad = msg(CT_NEW, 0, attr(A.TUPLE_ORIG | NESTED, new Uint8Array(8), 400));
+    expect(parse()(bad, FAST_MARK_BASE, FAST_MARK_MASK).length).toBe(0);
+    const whole = entry();
+    for (let cut = 0; cut < whole.length; cut += 3) {
+      const b = whole.slice(0, cut);
+      expect(parse()(b, FAST_MARK_BASE, FAST_MARK_MASK).length).toBeLessThanOrEqual(CT.SIZE);
+    }
+    // Zero-length numbers: read as 0, never past the attribute.
+    const empty = msg(CT_NEW, 0, nest(A.TUPLE_ORIG, nest(1, attr(1, be32(1)), attr(2, be32(2))), nest(2, attr(1, new Uint8Array(0)))),
+      attr(A.MARK, be32(FAST_MARK_BASE)), nest(A.PROTOINFO, nest(1, attr(1, new Uint8Array(0)))));
+    const r = parse()(empty, FAST_MARK_BASE, FAST_MARK_MASK);
+    expect(r.length).toBe(CT.SIZE);
+    expect([r[CT.PROTO], r[CT.STATE]]).toEqual([0, 0]);
+  });
+});
