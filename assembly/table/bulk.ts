@@ -10,14 +10,19 @@ import {
 } from "../abi/layout";
 import { ioBase } from "../abi/io";
 import * as control from "./control";
+import { Service } from "./service";
 
 @inline function spec(): usize { return ioBase() + REGION_SPEC; }
 
-/** Apply one record whose service spec is already at REGION_SPEC. */
-function applyOne(op: u32, rec: usize): i32 {
+/**
+ * Apply one record whose service spec is already at REGION_SPEC. `svc` is
+ * the service a dest op names when the caller already knows it (null: look
+ * it up by the spec).
+ */
+function applyOne(op: u32, rec: usize, svc: Service | null): i32 {
   if (op == BULK_ADD_SERVICE) return control.addService();
   if (op == BULK_EDIT_SERVICE) return control.editService();
-  const svc = control.findServiceBySpec();
+  if (svc === null) svc = control.findServiceBySpec();
   if (svc === null) return S.E_NOSERVICE;
   if (op == BULK_DELETE_SERVICE) return control.deleteService(svc.id);
   // The dest ops read their spec from REGION_SPEC too: overwrite the service spec.
@@ -28,6 +33,14 @@ function applyOne(op: u32, rec: usize): i32 {
   return S.E_INVAL;
 }
 
+/** The service specs of the records at a and b are the same bytes. */
+@inline function sameService(a: usize, b: usize): bool {
+  for (let o: usize = 0; o < <usize>SVC_SPEC_SIZE; o += 4) {
+    if (load<u32>(a + BULK_SVC + o) != load<u32>(b + BULK_SVC + o)) return false;
+  }
+  return true;
+}
+
 /**
  * Apply records 0..n-1; each record's status word gets the result (an id or
  * OK, else a negative status). stop != 0: stop after the first failure.
@@ -36,10 +49,28 @@ function applyOne(op: u32, rec: usize): i32 {
 export function cfgBatch(n: u32, stop: u32): i32 {
   if (n > BULK_MAX) return S.E_INVAL;
   const base = ioBase() + REGION_BULK;
+  // A restore names the same service in runs of dest records (-A, then its
+  // -a lines): the service a dest record found is kept for the next records
+  // with the same service spec bytes. Only dest ops run between them, and
+  // those never add, remove or rekey a service; any service op drops it.
+  let known: Service | null = null;
+  let knownRec: usize = 0;
   for (let i: u32 = 0; i < n; i++) {
     const rec = base + <usize>(i * BULK_RECORD_SIZE);
-    memory.copy(spec(), rec + BULK_SVC, SVC_SPEC_SIZE);
-    const st = applyOne(load<u32>(rec + BULK_OP), rec);
+    const op = load<u32>(rec + BULK_OP);
+    let st: i32;
+    if (op >= BULK_ADD_DEST && op <= BULK_DELETE_DEST) {
+      if (known === null || !sameService(knownRec, rec)) {
+        memory.copy(spec(), rec + BULK_SVC, SVC_SPEC_SIZE);
+        known = control.findServiceBySpec();
+        knownRec = rec;
+      }
+      st = known === null ? S.E_NOSERVICE : applyOne(op, rec, known);
+    } else {
+      known = null;
+      memory.copy(spec(), rec + BULK_SVC, SVC_SPEC_SIZE);
+      st = applyOne(op, rec, null);
+    }
     store<i32>(rec + BULK_STATUS, st);
     if (st < 0 && stop != 0) return <i32>(i + 1);
   }

@@ -32,6 +32,18 @@ function records(): PackedWriter {
     if (s % 73 === 0) put(PACKED_OPS['edit-server'], s, 3, 0);
     if (s % 71 === 0) put(PACKED_OPS['delete-server'], s, 4);
     if (s % 67 === 0 && s > 0) put(PACKED_OPS['delete-service'], s - 1, 0);
+    if (s % 61 === 0) {
+      // The core keeps the service a run of dest records names: a service
+      // op between them must end that, even when a new service takes the
+      // deleted one's id and memory at once.
+      put(PACKED_OPS['delete-service'], s, 0);
+      put(PACKED_OPS['add-service'], s + 200000, 0);
+      put(PACKED_OPS['add-server'], s, 1); // no such service (core)
+      put(PACKED_OPS['add-service'], s, 0);
+      put(PACKED_OPS['add-server'], s, 2, 3);
+      put(PACKED_OPS['add-server'], s + 200000, 7, 2); // another service, then back
+      put(PACKED_OPS['delete-server'], s, 2);
+    }
     if (i === w.count && s % 5 === 0) put(PACKED_OPS['edit-service'], s, 0);
   }
   return w;
