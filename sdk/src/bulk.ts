@@ -111,31 +111,61 @@ export function applyOne(core: Core, op: number, svc: ServiceSpec, dst: DestSpec
   return st;
 }
 
-/** Packed record `p` of `words` as core record `r` at word index `base`; false when it cannot be encoded. */
+/**
+ * Packed record `p` of `words` as core record `r` at word index `base`, and
+ * its error, or null. The error is the one the encoder and checkRecord give
+ * the record this writes (an IPv4 service by address and port, no flags, an
+ * IPv4 dest), worked out from the packed words without reading it back.
+ * Every word of the record is written (no fill first).
+ */
 function expand(m: Uint32Array, base: number, r: number, words: Uint32Array, p: number): WasmvsError | null {
   const w0 = words[p + P_OP];
   const op = w0 & 0xff;
-  if (op < L.BULK_ADD_SERVICE || op > L.BULK_DELETE_DEST || packedProtocol(w0) === undefined || words[p + P_VPORT] > 0xffff) {
+  const vport = words[p + P_VPORT];
+  // packedProtocol: TCP, UDP or SCTP only, so checkRecord's address check passes.
+  if (op < L.BULK_ADD_SERVICE || op > L.BULK_DELETE_DEST || packedProtocol(w0) === undefined || vport > 0xffff) {
     return invalid.vaddr();
   }
-  if (isDestOp(op) && words[p + P_RPORT] > 0xffff) return invalid.raddr();
+  const dest = isDestOp(op);
+  const rport = words[p + P_RPORT];
+  if (dest && rport > 0xffff) return invalid.raddr();
   const q = base + r * W;
-  m.fill(0, q, q + W);
   m[q] = op;
+  m[q + 1] = 0;
   const s = q + SVC;
-  m[s] = 4 | (((w0 >>> 8) & 0xff) << 8) | (words[p + P_VPORT] << 16);
-  m[s + 2] = words[p + P_VADDR];
-  m[s + 6] = words[p + P_SCHED];
-  m[s + 9] = 0xffffffff;
-  if (!isDestOp(op)) return null;
+  const sched = words[p + P_SCHED];
+  m[s] = 4 | (((w0 >>> 8) & 0xff) << 8) | (vport << 16);
+  m[s + 1] = 0;
+  m[s + 2] = words[p + P_VADDR]; m[s + 3] = 0; m[s + 4] = 0; m[s + 5] = 0;
+  m[s + 6] = sched; m[s + 7] = 0; m[s + 8] = 0; m[s + 9] = 0xffffffff; m[s + 10] = 0; m[s + 11] = 0;
   const d = q + DST;
-  m[d] = 4 | (((w0 >>> 16) & 0xff) << 8) | (words[p + P_RPORT] << 16);
-  m[d + 1] = words[p + P_RADDR];
-  m[d + 5] = words[p + P_WEIGHT];
-  m[d + 6] = words[p + P_U];
-  m[d + 7] = words[p + P_L];
+  if (!dest) {
+    m.fill(0, d, q + W);
+    if (op === L.BULK_DELETE_SERVICE) return null;
+    // checkRecord for -A/-E here: no flags, no timeout, no mh table size, IPv4.
+    if (sched !== knownSched) {
+      if (schedulerName(sched).startsWith('#')) return new SchedulerNotFoundError();
+      knownSched = sched;
+    }
+    return vport === 0 ? invalid.zeroPort() : null;
+  }
+  const method = (w0 >>> 16) & 0xff;
+  const weight = words[p + P_WEIGHT], u = words[p + P_U], l = words[p + P_L];
+  m[d] = 4 | (method << 8) | (rport << 16);
+  m[d + 1] = words[p + P_RADDR]; m[d + 2] = 0; m[d + 3] = 0; m[d + 4] = 0;
+  m[d + 5] = weight; m[d + 6] = u; m[d + 7] = l; m[d + 8] = 0;
+  for (let k = d + 9; k < q + W; k++) m[k] = 0;
+  if (op === L.BULK_DELETE_DEST) return null;
+  // checkRecord's dest checks, in its order (both families are IPv4).
+  if (weight > 0xffff) return invalid.weight();
+  if (u > INT_MAX) return invalid.uThreshold();
+  if (l > INT_MAX) return invalid.lThreshold();
+  if (method > L.METHOD_ROUTE) return invalid.method(method);
+  if (l > u) return new OutOfRangeError('lower threshold is higher than upper threshold');
   return null;
 }
+/** The last scheduler id expand found known (ids never become unknown). */
+let knownSched = -1;
 
 /**
  * Apply `count` packed records in order, BULK_MAX per core call. Without
@@ -154,7 +184,7 @@ export function applyPacked(core: Core, words: Uint32Array, count: number, stopO
     let n = 0;
     // Fill a chunk with the well-formed records; the others fail here, in order.
     while (i < count && n < L.BULK_MAX) {
-      const bad = expand(m, base, n, words, i * PACKED_WORDS) ?? checkRecord(m, base + n * W);
+      const bad = expand(m, base, n, words, i * PACKED_WORDS);
       if (bad) {
         if (n > 0) break;
         failures.push({ index: i++, error: bad });

@@ -124,6 +124,28 @@ describe('one pipeline: a command and its packed record', () => {
     ['missing service', (w, p) => { w[p + P_VADDR] = VBASE + 999; }],
     ['existing dest', () => {}],
   ];
+  // Spoiled on the service record: packed and as commands, the same errors.
+  const badService: [string, (w: Uint32Array, p: number) => void][] = [
+    ['unknown scheduler id', (w, p) => { w[p + P_SCHED] = 250; }],
+    ['port 0 without persistence', (w, p) => { w[p + P_VPORT] = 0; }],
+    ['port 65536', (w, p) => { w[p + P_VPORT] = 65536; }],
+  ];
+  for (const [name, spoil] of badService) {
+    it(`service: ${name}`, async () => {
+      const w = new PackedWriter();
+      for (const op of ['add-service', 'edit-service', 'add-service'] as const) {
+        const s = w.next();
+        w.words[s + P_OP] = PACKED_OPS[op] | (L.PROTO_TCP << 8);
+        w.words[s + P_VADDR] = VBASE; w.words[s + P_VPORT] = 80; w.words[s + P_SCHED] = schedulerId('wlc')!;
+        if (op === 'edit-service') spoil(w.words, s);
+      }
+      const words = w.take();
+      const a = await director(1), b = await director(1);
+      const packed = a.applyPacked(words, 3, false).failures.map((f) => ({ index: f.index, message: f.error.message }));
+      expect(packed.map((f) => f.index)).toEqual([1, 2]);
+      expect(packed).toEqual(oneByOne(b, words, 3, false));
+    });
+  }
   for (const [name, spoil] of bad) {
     it(name, async () => {
       const w = new PackedWriter();
