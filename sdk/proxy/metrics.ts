@@ -100,27 +100,29 @@ export class Metrics {
   }
 
   private gauge(name: string, help: string, labelNames: string[], extract: Extract): void {
-    const self = this;
-    new Gauge({
-      name, help, labelNames, registers: [this.registry],
-      collect() {
-        const snap = self.snapshot();
-        this.reset();
-        for (const r of extract(snap.views, snap.svcs, self.listeners())) this.set(r.labels, r.value);
-      },
-    });
+    this.series('gauge', name, help, labelNames, extract);
   }
 
   private total(name: string, help: string, labelNames: string[], extract: Extract): void {
+    this.series('counter', name, help, labelNames, extract);
+  }
+
+  /** A series read from one Director snapshot per scrape: a gauge is set, a counter re-filled from the total. */
+  private series(kind: 'gauge' | 'counter', name: string, help: string, labelNames: string[], extract: Extract): void {
     const self = this;
-    new Counter({
+    const config = {
       name, help, labelNames, registers: [this.registry],
-      collect() {
+      collect(this: Gauge | Counter) {
         const snap = self.snapshot();
         this.reset();
-        for (const r of extract(snap.views, snap.svcs, self.listeners())) this.inc(r.labels, r.value);
+        for (const r of extract(snap.views, snap.svcs, self.listeners())) {
+          if (this instanceof Gauge) this.set(r.labels, r.value);
+          else this.inc(r.labels, r.value);
+        }
       },
-    });
+    };
+    if (kind === 'gauge') new Gauge(config);
+    else new Counter(config);
   }
 
   /** One Director snapshot per scrape (the gauges are collected one after another). */
