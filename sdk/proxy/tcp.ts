@@ -23,6 +23,69 @@ import type { Host, Flow, VirtualService } from './host.js';
 /** How many times (1 ms apart) a mid-stream hand-over waits for queued writes to leave. */
 const SWITCH_TRIES = 200;
 
+/**
+ * The connect deadlines of the TCP flows waiting for their real server, in
+ * deadline order (a doubly linked list through the flows themselves), with
+ * one timer for the earliest: adding is O(1) (the deadline is now + the
+ * connect timeout, so it goes at the tail, or near it after the timeout was
+ * shortened), removing is O(1), and a connection costs no timer object.
+ */
+class ConnectDeadlines {
+  private head: TcpFlow | null = null;
+  private tail: TcpFlow | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private armedFor = Infinity;
+
+  add(f: TcpFlow, ms: number): void {
+    f.deadline = performance.now() + ms;
+    let after = this.tail;
+    while (after !== null && after.deadline > f.deadline) after = after.prev === this ? null : after.prev as TcpFlow;
+    if (after === null) {
+      f.next = this.head;
+      if (this.head !== null) this.head.prev = f; else this.tail = f;
+      this.head = f;
+      f.prev = this;
+    } else {
+      f.next = after.next;
+      if (after.next !== null) after.next.prev = f; else this.tail = f;
+      after.next = f;
+      f.prev = after;
+    }
+    if (f.deadline < this.armedFor) this.arm(f.deadline);
+  }
+
+  remove(f: TcpFlow): void {
+    const p = f.prev;
+    if (p === null) return;
+    if (p === this) this.head = f.next; else (p as TcpFlow).next = f.next;
+    if (f.next !== null) f.next.prev = p; else this.tail = p === this ? null : p as TcpFlow;
+    f.prev = f.next = null;
+    // The timer stays armed (it finds nothing due, or re-arms for the new head): no timer call per connection.
+  }
+
+  private arm(at: number): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.armedFor = at;
+    this.timer = setTimeout(() => this.fire(), Math.max(0, Math.ceil(at - performance.now())));
+    this.timer.unref();
+  }
+
+  private fire(): void {
+    this.timer = null;
+    this.armedFor = Infinity;
+    const now = performance.now();
+    while (this.head !== null && this.head.deadline <= now) {
+      const f = this.head;
+      this.remove(f);
+      // Still pending: answered() takes it off the count when its socket closes.
+      f.connectTimedOut();
+    }
+    if (this.head !== null) this.arm(this.head.deadline);
+  }
+}
+
+const connectDeadlines = new ConnectDeadlines();
+
 export class TcpFlow implements Flow {
   readonly protocol = 'tcp';
   readonly connId: number;
@@ -40,6 +103,13 @@ export class TcpFlow implements Flow {
   /** --splice auto: bytes moved on the JS path so far, and the hand-over under way. */
   private moved = 0;
   private switching = false;
+  private connected = false;
+  /** Counted as pending (half-open) until the real server answers or the connection ends. */
+  private waiting = true;
+  /** Links of the connect-deadline list (prev null: not in it; the list's head has prev === the list). */
+  prev: TcpFlow | ConnectDeadlines | null = null;
+  next: TcpFlow | null = null;
+  deadline = 0;
 
   constructor(private readonly host: Host, readonly svcKey: string, private readonly client: Socket,
     clientEp: Endpoint, vip: Endpoint, private readonly d: Decision) {
@@ -71,37 +141,51 @@ export class TcpFlow implements Flow {
 
   private wire(header: Buffer | null): void {
     const { client, upstream, host } = this;
-    let connected = false;
-    // Half-open until the real server answers or either side goes.
-    let waiting = true;
+    // Half-open until the real server answers or either side goes: one entry
+    // in the shared connect-deadline list (no timer object per connection).
     host.pending(true);
-    const answered = () => { if (waiting) { waiting = false; host.pending(false); } };
-    const timer = setTimeout(() => {
-      const e: NodeJS.ErrnoException = new Error(`no answer within ${host.limits.connectTimeoutMs / 1000} s`);
-      e.code = 'ETIMEDOUT';
-      upstream.destroy(e);
-    }, host.limits.connectTimeoutMs);
-    upstream.once('connect', () => {
-      connected = true;
-      clearTimeout(timer);
-      answered();
+    connectDeadlines.add(this, host.limits.connectTimeoutMs);
+    // Listeners with on(), not once(): each of these events fires once per
+    // socket, and once() costs a wrapper, a bound function and a removal.
+    upstream.on('connect', () => {
+      this.connected = true;
+      this.answered();
       this.event('established');
       host.connectOk(this.svcKey, this.dest);
       if (this.native && !this.handOver(header)) this.jsPumps(header);
     });
-    upstream.once('close', () => { clearTimeout(timer); answered(); });
-    const fail = (which: Socket) => (e: NodeJS.ErrnoException) => {
-      if (which === upstream && !connected) host.connectFailed(this.svcKey, this.dest, e.code ?? e.message);
-      this.event('reset');
-      // Propagate the reset: the peer of a failed side gets an RST, not a clean FIN.
-      (which === upstream ? client : upstream).resetAndDestroy();
-      which.destroy();
-    };
-    client.on('error', fail(client));
-    upstream.on('error', fail(upstream));
-    const gone = () => { if (--this.open === 0) this.finish(); };
-    client.once('close', gone);
-    upstream.once('close', gone);
+    upstream.on('error', (e: NodeJS.ErrnoException) => this.failed(upstream, e));
+    client.on('error', (e: NodeJS.ErrnoException) => this.failed(client, e));
+    upstream.on('close', () => { this.answered(); this.gone(); });
+    client.on('close', () => this.gone());
+  }
+
+  /** The real server answered, or the connection ended before it did. */
+  private answered(): void {
+    if (!this.waiting) return;
+    this.waiting = false;
+    connectDeadlines.remove(this);
+    this.host.pending(false);
+  }
+
+  private failed(which: Socket, e: NodeJS.ErrnoException): void {
+    const { client, upstream } = this;
+    if (which === upstream && !this.connected) this.host.connectFailed(this.svcKey, this.dest, e.code ?? e.message);
+    this.event('reset');
+    // Propagate the reset: the peer of a failed side gets an RST, not a clean FIN.
+    (which === upstream ? client : upstream).resetAndDestroy();
+    which.destroy();
+  }
+
+  private gone(): void {
+    if (--this.open === 0) this.finish();
+  }
+
+  /** The connect deadline passed without an answer from the real server. */
+  connectTimedOut(): void {
+    const e: NodeJS.ErrnoException = new Error(`no answer within ${this.host.limits.connectTimeoutMs / 1000} s`);
+    e.code = 'ETIMEDOUT';
+    this.upstream.destroy(e);
   }
 
   /** The JS path: `header` (PROXY protocol) first, then the client's bytes; both ways with backpressure. */
@@ -130,8 +214,8 @@ export class TcpFlow implements Flow {
     // A FIN is passed on as a FIN (half-close), after the bytes before it.
     const clientFin = () => { this.event('client-fin'); upstream.end(); };
     // A FIN read before these listeners (a worker's client waiting for its decision): passed on now.
-    if (client.readableEnded) clientFin(); else client.once('end', clientFin);
-    upstream.once('end', () => { this.event('server-fin'); client.end(); });
+    if (client.readableEnded) clientFin(); else client.on('end', clientFin);
+    upstream.on('end', () => { this.event('server-fin'); client.end(); });
     client.resume();
     upstream.resume();
   }
