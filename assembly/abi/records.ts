@@ -137,6 +137,26 @@ export function writeDecision(i: u32, conn: u32, d: Dest, dport: u32, method: u3
   wr32(p + L.DEC_DADDR + 12, d.a3);
 }
 
+/**
+ * writeDecision(i, 0, d, dport, d.method) in five stores: the dest record's
+ * bytes 12..31 (address, port, family, method) are laid out for it, so the
+ * address moves as one 16-byte word and the method/family/port word is
+ * built in registers.
+ */
+@inline export function writeDecisionPick(i: u32, d: Dest, dport: u32): void {
+  // The layouts this relies on (checked when compiling).
+  if (L.DEC_CONN != L.DEC_STATUS + 4 || L.DEC_DAF != L.DEC_METHOD + 1 || L.DEC_DPORT != L.DEC_METHOD + 2) ERROR("writeDecisionPick: decision layout changed");
+  if (offsetof<Dest>("a3") != offsetof<Dest>("a0") + 12 || offsetof<Dest>("port16") != offsetof<Dest>("a3") + 4
+    || offsetof<Dest>("af8") != offsetof<Dest>("a3") + 6 || offsetof<Dest>("method8") != offsetof<Dest>("a3") + 7) ERROR("writeDecisionPick: Dest layout changed");
+  const p = decisionPtr(i);
+  const q = changetype<usize>(d);
+  store<u64>(p + L.DEC_STATUS, 0); // status 0, conn 0 (DEC_CONN follows DEC_STATUS)
+  store<u32>(p + L.DEC_DEST, d.id);
+  const w = load<u32>(q + offsetof<Dest>("a3") + 4); // port16 | af8 << 16 | method8 << 24
+  store<u32>(p + L.DEC_METHOD, (w >> 24) | ((w >> 8) & 0xFF00) | (dport << 16));
+  v128.store(p + L.DEC_DADDR, v128.load(q + offsetof<Dest>("a0"), 0, 4), 0, 4);
+}
+
 /** Direction byte of flow record i (packet export). */
 export function readFlowDir(i: u32): u32 {
   return rd8(ioBase() + L.REGION_FLOWS + i * L.FLOW_SIZE + L.FLOW_DIR);

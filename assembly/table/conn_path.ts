@@ -3,10 +3,10 @@
 // connection when the packet may create one (§2.7, §2.11, §2.13), then
 // account, run the state transition and re-arm the idle timer.
 import * as S from "../abi/status";
-import { SVC_F_PERSISTENT, SVC_F_ONEPACKET, PROTO_TCP, PROTO_UDP, MAX_BATCH, REGION_FLOWS, FLOW_SIZE } from "../abi/layout";
+import { SVC_F_PERSISTENT, SVC_F_ONEPACKET, PROTO_TCP, PROTO_UDP, MAX_BATCH, REGION_FLOWS, FLOW_SIZE, FLOW_VPORT } from "../abi/layout";
 import { ioBase } from "../abi/io";
-import { writeDecision, writeDecisionFail, writeDecisionSrc } from "../abi/records";
-import { Flow } from "../sched/flow";
+import { writeDecision, writeDecisionFail, writeDecisionSrc, writeDecisionPick, readFlow } from "../abi/records";
+import { Flow, flow } from "../sched/flow";
 import { Dest } from "./dest";
 import { Service } from "./service";
 import { services, lookupService, resolveBatch, resolvedFlow } from "./services";
@@ -21,7 +21,7 @@ import { connReuseMode, expireNodestConn, countPicks, sloppyTcp } from "./conn_o
 import { DIR_INPUT, DIR_OUTPUT, S_TIME_WAIT, S_CLOSE, S_FIN_WAIT } from "./tcp_states";
 import { accountNewConn, accountIn, accountOut, statsReady } from "../stats/account";
 import * as C from "../stats/counters";
-import { schedPick } from "../sched/registry";
+import { schedPick, SCHED_RR, SCHED_WRR, SCHED_LC, SCHED_WLC, SCHED_SED, SCHED_NQ } from "../sched/registry";
 import { countBind } from "../sched/count";
 
 const key = new ConnKey();
@@ -298,6 +298,34 @@ export function pickOnly(i: u32, f: Flow): i32 {
   if (d === null) return fail(i, S.E_NO_DEST_AVAILABLE, C.CNT_NO_DEST);
   C.bump(C.CNT_SCHEDULED);
   writeDecision(i, 0, d, d.port != 0 ? d.port : f.vport, d.method);
+  if (countPicks) countBind(svc, d);
+  return 0;
+}
+
+/**
+ * pickOnly for a listed flow of a resolved batch (its family checked by the
+ * resolve pass, its service in hints[i]), with the same statuses, counters
+ * and decision record, except CNT_SCHEDULED, which the caller adds once per
+ * batch (every success here is one pick). The flow record is copied into
+ * `flow` only for schedulers that read the flow: rr, wrr and the
+ * least-load family pick from the service alone, so their decision reads
+ * just the virtual port.
+ */
+export function pickResolved(i: u32, now: u32): i32 {
+  const vport = <u32>load<u16>(ioBase() + REGION_FLOWS + <usize>i * FLOW_SIZE + FLOW_VPORT);
+  const svc = changetype<Service | null>(load<usize>(hints + <usize>i * 4));
+  if (svc === null) return fail(i, S.E_NOT_OURS, C.CNT_NOT_OURS);
+  if (svc.fwmark == 0 && (svc.flags & SVC_F_PERSISTENT) == 0 && vport != svc.port) return fail(i, S.E_PORT, C.CNT_PORT_MISMATCH);
+  if (svc.sched == 0) return fail(i, S.E_NO_DEST_AVAILABLE, C.CNT_NO_SCHEDULER);
+  // rr, wrr, lc, wlc, sed and nq are ids 1..6 (registry.ts).
+  if (SCHED_RR != 1 || SCHED_WRR != 2 || SCHED_LC != 3 || SCHED_WLC != 4 || SCHED_SED != 5 || SCHED_NQ != 6) ERROR("pickResolved: scheduler ids changed");
+  if (svc.schedId > SCHED_NQ) {
+    readFlow(i, flow);
+    flow.now = now;
+  }
+  const d = schedPick(svc, flow);
+  if (d === null) return fail(i, S.E_NO_DEST_AVAILABLE, C.CNT_NO_DEST);
+  writeDecisionPick(i, d, d.port != 0 ? d.port : vport);
   if (countPicks) countBind(svc, d);
   return 0;
 }

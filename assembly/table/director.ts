@@ -4,7 +4,7 @@ import { readFlow, flowFamily, writeDecisionFail } from "../abi/records";
 import * as S from "../abi/status";
 import * as C from "../stats/counters";
 import { flow } from "../sched/flow";
-import { packetIn, pickOnly, resolveServices, resolvedIndex, endResolved, resolveConnBatch, endResolvedConns, RESOLVE_CHUNK } from "./conn_path";
+import { packetIn, pickOnly, pickResolved, resolveServices, resolvedIndex, endResolved, resolveConnBatch, endResolvedConns, RESOLVE_CHUNK } from "./conn_path";
 import { trackConns } from "./conn_options";
 import { runClocks } from "./conn_api";
 
@@ -57,14 +57,25 @@ export function scheduleBatch(n: u32, now: u32): i32 {
       C.addTo(C.CNT_BAD_FLOW, <u64>(end - c - m));
       if (m == 0) continue;
     }
-    for (let i = c; i < end; i++) {
-      const af = flowFamily(i);
-      if (af != 4 && af != 6) continue;
-      readFlow(i, flow);
-      flow.now = now;
-      if ((trackConns ? packetIn(i, flow, now) : pickOnly(i, flow)) >= 0) ok++;
+    if (trackConns || one) {
+      for (let i = c; i < end; i++) {
+        const af = flowFamily(i);
+        if (af != 4 && af != 6) continue;
+        readFlow(i, flow);
+        flow.now = now;
+        if ((trackConns ? packetIn(i, flow, now) : pickOnly(i, flow)) >= 0) ok++;
+      }
+    } else {
+      // Scheduling only, services resolved: pickResolved reads what its
+      // scheduler needs, and the successes are counted as picks below.
+      for (let i = c; i < end; i++) {
+        const af = flowFamily(i);
+        if (af != 4 && af != 6) continue;
+        if (pickResolved(i, now) >= 0) ok++;
+      }
     }
   }
+  if (!trackConns && !one) C.addTo(C.CNT_SCHEDULED, <u64>ok);
   endResolved();
   if (trackConns) endResolvedConns();
   return ok;
