@@ -121,10 +121,17 @@ export class Topo {
   }
 }
 
-/** tcpdump in a namespace, written to a pcap file; stop() returns the decoded lines (-nn -e). */
+/**
+ * tcpdump in a namespace, written to a pcap file; stop() returns the decoded
+ * lines (-nn -e), dropped() then says how many packets tcpdump itself lost
+ * ("packets dropped by kernel": its ring buffer full while it was not
+ * scheduled, as on a loaded machine), so a count of its lines is exact only
+ * when that is 0. The ring buffer is 32 MiB (a forwarded GRO/GSO packet takes
+ * up to 64 KiB of it), not the 2 MiB default.
+ */
 export async function capture(topo: Topo, ns: keyof Topo['ns'], dev: string, filter: string, name: string) {
   const file = join(topo.tmp, `${name}.pcap`);
-  const proc: ChildProcess = spawn('ip', ['netns', 'exec', topo.ns[ns], 'tcpdump', '-i', dev, '-nn', '-U', '--immediate-mode', '-w', file, filter], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc: ChildProcess = spawn('ip', ['netns', 'exec', topo.ns[ns], 'tcpdump', '-i', dev, '-nn', '-U', '--immediate-mode', '-B', '32768', '-w', file, filter], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`tcpdump did not start: ${err}`)), 10_000);
@@ -144,6 +151,13 @@ export async function capture(topo: Topo, ns: keyof Topo['ns'], dev: string, fil
       await exited;
       if (!err.includes('packets captured')) throw new Error(`tcpdump: ${err}`);
       return sh('tcpdump', '-r', file, '-nn', '-e', ...(verbose ? ['-vv'] : [])).split('\n').filter((l) => l.trim() !== '');
+    },
+    /** After stop(): the packets tcpdump lost (dropped by the kernel or the interface before it read them). */
+    dropped(): number {
+      const m = /(\d+) packets? dropped by kernel/.exec(err);
+      if (!m) throw new Error(`tcpdump: no drop count (stopped?): ${err}`);
+      const ifd = /(\d+) packets? dropped by interface/.exec(err);
+      return Number(m[1]) + Number(ifd?.[1] ?? 0);
     },
   };
 }
