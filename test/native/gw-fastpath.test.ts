@@ -55,6 +55,13 @@ function ctEntries(topo: Topo): number {
   return Number(topo.in('director', process.execPath, '-e', js, loadNativeAddon().path, String(FAST_MARK_BASE), String(FAST_MARK_MASK)).trim());
 }
 
+/** Whether the director has a fast-path conntrack entry from the client's `port` (ctfeed.ts's record layout). */
+function ctHasClientPort(topo: Topo, port: number): boolean {
+  const js = 'const a = require(process.argv[1]); const c = new a.Conntrack({}); const b = c.dump(Number(process.argv[2]), Number(process.argv[3])); ' +
+    'const v = new DataView(b.buffer, b.byteOffset, b.byteLength); let n = 0; for (let o = 0; o < b.length; o += 80) if (v.getUint16(o + 28, true) === Number(process.argv[4])) n++; console.log(n)';
+  return Number(topo.in('director', process.execPath, '-e', js, loadNativeAddon().path, String(FAST_MARK_BASE), String(FAST_MARK_MASK), String(port)).trim()) > 0;
+}
+
 const TALK = fileURLToPath(new URL('./gw-fastpath-peer.mjs', import.meta.url));
 
 /** The service row of `-L -n --stats --exact`: conns, packets and bytes each way. */
@@ -261,6 +268,9 @@ suite('wasmvsd gateway --fast-path on: IPv4 NAT and DR with only new flows in us
       // destination not available), and so does the core once the kernel's entry for it is gone.
       adm(topo, '-d', '-t', `${VIP}:${PORT}`, '-r', `${x}:${PORT}`);
       await until('the deleted real server to leave the map', () => !nftTable(topo).includes(x));
+      // Then (gateway.ts, after the rest of the rules) its flows' conntrack entries: until they go, the
+      // kernel still carries an established flow's packets with the old translation.
+      await until('the conntrack entry of its flow to go', () => !ctHasClientPort(topo, aPort));
       expect(await a.send(1500)).toBe('failed timeout');
       expect(state(aPort)).toBe('ESTABLISHED'); // still in the table, until its timeout
       expect(served(await c.send(100))).toBe(y);
