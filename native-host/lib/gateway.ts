@@ -313,6 +313,7 @@ export class Gateway {
           this.log(`IPv6 services: cannot set net.ipv6.conf.all.forwarding=1 (${(e as Error).message}); their packets are not forwarded`, 'error');
         }
       }
+      const before = this.fastTargets, drBefore = this.drTargets;
       // The DNAT map first: the new rules may queue flows whose marks it must know.
       if (plan && plan.script !== this.fastScript) {
         try {
@@ -325,13 +326,14 @@ export class Gateway {
             'falling back to the userspace path for every packet');
         }
       }
-      const errors = await this.sync.apply(rs);
-      for (const m of errors) this.log(m, 'error');
-      const before = this.fastTargets, drBefore = this.drTargets;
+      // A deleted real server's flows right after the map lost it, before the rest of the rules: until
+      // their conntrack entries (or DR map elements) go, the kernel keeps forwarding them to it.
       this.fastTargets = plan?.targets ?? new Map();
       this.drTargets = plan?.drTargets ?? new Map();
       for (const m of goneMarks(before, this.fastTargets)) this.feed?.flushMark(m);
       if (goneMarks(drBefore, this.drTargets).length && this.fastScript) await applyFast(this.sync.runner, drFlushScript());
+      const errors = await this.sync.apply(rs);
+      for (const m of errors) this.log(m, 'error');
       if (rs.tunnels.length) await this.tunnelSetup(rs.tunnels);
       this.gso(rs.tunnels.length === 0);
       this.rules = rs;
