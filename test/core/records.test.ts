@@ -37,13 +37,13 @@ describe('flow records with a bad family', () => {
     });
   }
 
-  // Batches span several resolve chunks (64 flows): bad records at the first
+  // Batches span several resolve chunks (32 flows, RESOLVE_CHUNK): bad records at the first
   // and last place of a chunk and of the batch, runs of them, a batch of one,
   // and a director with no service (every valid flow is "not ours").
   for (const connections of [false, true]) {
     it(`are refused across chunk edges, alone and with no service (connections ${connections ? 'on' : 'off'})`, async () => {
       const d = await director(1, { connections });
-      const bad = new Set([0, 1, 2, 63, 64, 65, 100, 127, 128, 129, 130, 131, 199]);
+      const bad = new Set([0, 1, 2, 31, 32, 33, 63, 64, 65, 95, 96, 100, 127, 128, 129, 130, 131, 159, 160, 199]);
       const n = 200;
       const run = (expectOk: boolean) => {
         const before = d.core.x.counter(CNT.CNT_BAD_FLOW);
