@@ -22,27 +22,17 @@ import type { Director } from '../src/director.js';
 import type { ConnEventName } from '../src/conns.js';
 import type { Decision, Endpoint } from '../src/types.js';
 import { tracked, type Accounting, type Tracked } from './account.js';
-import type { Flow, VirtualService } from './host.js';
+import type { Flow, Host, VirtualService } from './host.js';
 import type { Limits } from './limits.js';
-import type { Logger } from './logger.js';
 import { spliceModeOf, type Splicer } from './splice.js';
 
-/** What the pool needs from the proxy around it (ProxyDataPath). */
-export interface PoolHost {
+/** What the pool needs from the proxy around it (ProxyDataPath): the flows' Host, with the whole core and accounting. */
+export interface PoolHost extends Pick<Host, 'log' | 'limits' | 'admit' | 'proxyProtocol' | 'schedulingFailed' |
+  'connectFailed' | 'connectOk' | 'pending' | 'opened' | 'closed'> {
   readonly director: Director;
   readonly account: Accounting;
-  readonly log: Logger;
-  readonly limits: Limits;
   /** Loaded in this process: the workers load theirs (else they use the JS path). */
   readonly splicer: Splicer | null;
-  admit(protocol: 'tcp', svcKey: string, svcOpen: number): boolean;
-  proxyProtocol(svcKey: string, dest: Endpoint): 1 | 2 | undefined;
-  schedulingFailed(svcKey: string, reason: string): void;
-  connectFailed(svcKey: string, dest: Endpoint, reason: string): void;
-  connectOk(svcKey: string, dest: Endpoint): void;
-  pending(waiting: boolean): void;
-  opened(flow: Flow): void;
-  closed(flow: Flow): void;
 }
 
 export type Msg = unknown[];
