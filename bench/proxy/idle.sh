@@ -12,17 +12,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=${1:-2000}
 ROUNDS=${ROUNDS:-3}
-ROOT=$(pwd)
-NODE_PROXY=${NODE_PROXY:-$ROOT/../shared/baselines/node_proxy.mjs}
-command -v haproxy >/dev/null || { echo 'bench/proxy/idle: haproxy is missing (apt-get install haproxy)'; exit 2; }
-[ -f dist/sdk/cli/wasmvsd.js ] || { echo 'bench/proxy/idle: run `npm run build` first'; exit 2; }
-[ -f "$NODE_PROXY" ] || { echo "bench/proxy/idle: $NODE_PROXY is missing"; exit 2; }
+. bench/proxy/common.sh
+proxy_bench_setup idle dist/sdk/cli/wasmvsd.js haproxy
 ulimit -n "$(ulimit -Hn)"
-ip link set lo up
-T=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$T"; }
-trap cleanup EXIT
 
 # The echo backend, and a client that opens N connections, checks each with one echoed byte, holds them
 # until told (SIGTERM), and prints "ready" once all are through.
@@ -94,8 +86,8 @@ for r in $(seq "$ROUNDS"); do
   done
   stop
 done
-median() { node -e "const v=process.argv.slice(1).map(Number).sort((a,b)=>a-b);console.log(v[(v.length-1)>>1])" $1; }
-spread() { node -e "const v=process.argv.slice(1).map(Number).sort((a,b)=>a-b);console.log(v[0]+'–'+v[v.length-1])" $1; }
+median() { node -e "const v=process.argv.slice(1).map(Number).sort((a,b)=>a-b);console.log(v[(v.length-1)>>1])" -- $1; }
+spread() { node -e "const v=process.argv.slice(1).map(Number).sort((a,b)=>a-b);console.log(v[0]+'–'+v[v.length-1])" -- $1; }
 mkdir -p bench/out
 {
   echo "# Memory per idle proxied TCP connection ($(date -u +%Y-%m-%dT%H:%MZ), ${N} connections, median of ${ROUNDS} rounds)"

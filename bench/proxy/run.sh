@@ -11,16 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECS=${1:-5}
-ROOT=$(pwd)
-NODE_PROXY=${NODE_PROXY:-$ROOT/../shared/baselines/node_proxy.mjs}
-for t in iperf3 wrk haproxy; do command -v $t >/dev/null || { echo "bench/proxy: $t is missing (apt-get install $t)"; exit 2; }; done
-[ -f dist/sdk/cli/wasmvsd.js ] || { echo 'bench/proxy: run `npm run build` first'; exit 2; }
-[ -f "$NODE_PROXY" ] || { echo "bench/proxy: $NODE_PROXY is missing"; exit 2; }
-ip link set lo up
-T=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$T"; }
-trap cleanup EXIT
+. bench/proxy/common.sh
+proxy_bench_setup run dist/sdk/cli/wasmvsd.js iperf3 wrk haproxy
 
 # Backends: iperf3 (bulk) and a tiny HTTP server (request/close).
 iperf3 -s -p 5201 >/dev/null 2>&1 & PIDS+=($!)

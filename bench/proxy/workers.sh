@@ -12,18 +12,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECS=${1:-5}
-ROOT=$(pwd)
-NODE_PROXY=${NODE_PROXY:-$ROOT/../shared/baselines/node_proxy.mjs}
 WT=${WRK_THREADS:-2}
 WC=${WRK_CONNS:-64}
-for t in wrk haproxy; do command -v $t >/dev/null || { echo "bench/proxy: $t is missing (apt-get install $t)"; exit 2; }; done
-[ -f dist/sdk/proxy/worker.js ] || { echo 'bench/proxy: run `npm run build` first'; exit 2; }
-[ -f "$NODE_PROXY" ] || { echo "bench/proxy: $NODE_PROXY is missing"; exit 2; }
-ip link set lo up
-T=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$T"; }
-trap cleanup EXIT
+. bench/proxy/common.sh
+proxy_bench_setup workers dist/sdk/proxy/worker.js wrk haproxy
 
 node -e "require('http').createServer((q,r)=>r.end('ok\n')).listen(8000,'127.0.0.1')" & PIDS+=($!)
 declare -A PROXYPID

@@ -1,0 +1,14 @@
+# Sourced by bench/proxy/*.sh (from the repository root): the tools a script needs, the build and the
+# naive Node proxy baseline checked, loopback up, a scratch dir $T and the background $PIDS cleaned on exit.
+# Usage: proxy_bench_setup NAME BUILT_FILE TOOL...
+proxy_bench_setup() {
+  local name=$1 built=$2 t; shift 2
+  NODE_PROXY=${NODE_PROXY:-$(pwd)/../shared/baselines/node_proxy.mjs}
+  for t in "$@"; do command -v "$t" >/dev/null || { echo "bench/proxy/$name: $t is missing (apt-get install $t)"; exit 2; }; done
+  [ -f "$built" ] || { echo "bench/proxy/$name: run \`npm run build\` first"; exit 2; }
+  [ -f "$NODE_PROXY" ] || { echo "bench/proxy/$name: $NODE_PROXY is missing"; exit 2; }
+  ip link set lo up
+  T=$(mktemp -d)
+  PIDS=()
+  trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$T"' EXIT
+}
