@@ -23,68 +23,6 @@ import type { Host, Flow, VirtualService } from './host.js';
 /** How many times (1 ms apart) a mid-stream hand-over waits for queued writes to leave. */
 const SWITCH_TRIES = 200;
 
-/**
- * The connect deadlines of the TCP flows waiting for their real server, in
- * deadline order (a doubly linked list through the flows themselves), with
- * one timer for the earliest: adding is O(1) (the deadline is now + the
- * connect timeout, so it goes at the tail, or near it after the timeout was
- * shortened), removing is O(1), and a connection costs no timer object.
- */
-class ConnectDeadlines {
-  private head: TcpFlow | null = null;
-  private tail: TcpFlow | null = null;
-  private timer: NodeJS.Timeout | null = null;
-  private armedFor = Infinity;
-
-  add(f: TcpFlow, ms: number): void {
-    f.deadline = performance.now() + ms;
-    let after = this.tail;
-    while (after !== null && after.deadline > f.deadline) after = after.prev === this ? null : after.prev as TcpFlow;
-    if (after === null) {
-      f.next = this.head;
-      if (this.head !== null) this.head.prev = f; else this.tail = f;
-      this.head = f;
-      f.prev = this;
-    } else {
-      f.next = after.next;
-      if (after.next !== null) after.next.prev = f; else this.tail = f;
-      after.next = f;
-      f.prev = after;
-    }
-    if (f.deadline < this.armedFor) this.arm(f.deadline);
-  }
-
-  remove(f: TcpFlow): void {
-    const p = f.prev;
-    if (p === null) return;
-    if (p === this) this.head = f.next; else (p as TcpFlow).next = f.next;
-    if (f.next !== null) f.next.prev = p; else this.tail = p === this ? null : p as TcpFlow;
-    f.prev = f.next = null;
-    // The timer stays armed (it finds nothing due, or re-arms for the new head): no timer call per connection.
-  }
-
-  private arm(at: number): void {
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.armedFor = at;
-    this.timer = setTimeout(() => this.fire(), Math.max(0, Math.ceil(at - performance.now())));
-    this.timer.unref();
-  }
-
-  private fire(): void {
-    this.timer = null;
-    this.armedFor = Infinity;
-    const now = performance.now();
-    while (this.head !== null && this.head.deadline <= now) {
-      const f = this.head;
-      this.remove(f);
-      // Still pending: answered() takes it off the count when its socket closes.
-      f.connectTimedOut();
-    }
-    if (this.head !== null) this.arm(this.head.deadline);
-  }
-}
-
-const connectDeadlines = new ConnectDeadlines();
 
 export class TcpFlow implements Flow {
   readonly protocol = 'tcp';
@@ -106,10 +44,8 @@ export class TcpFlow implements Flow {
   private connected = false;
   /** Counted as pending (half-open) until the real server answers or the connection ends. */
   private waiting = true;
-  /** Links of the connect-deadline list (prev null: not in it; the list's head has prev === the list). */
-  prev: TcpFlow | ConnectDeadlines | null = null;
-  next: TcpFlow | null = null;
-  deadline = 0;
+  /** The connect deadline while the real server has not answered (Node keeps equal timeouts in one list per duration). */
+  private connectTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly host: Host, readonly svcKey: string, private readonly client: Socket,
     clientEp: Endpoint, vip: Endpoint, private readonly d: Decision) {
@@ -141,10 +77,9 @@ export class TcpFlow implements Flow {
 
   private wire(header: Buffer | null): void {
     const { client, upstream, host } = this;
-    // Half-open until the real server answers or either side goes: one entry
-    // in the shared connect-deadline list (no timer object per connection).
+    // Half-open until the real server answers or either side goes.
     host.pending(true);
-    connectDeadlines.add(this, host.limits.connectTimeoutMs);
+    this.connectTimer = setTimeout(() => this.connectTimedOut(), host.limits.connectTimeoutMs);
     // Listeners with on(), not once(): each of these events fires once per
     // socket, and once() costs a wrapper, a bound function and a removal.
     upstream.on('connect', () => {
@@ -164,7 +99,7 @@ export class TcpFlow implements Flow {
   private answered(): void {
     if (!this.waiting) return;
     this.waiting = false;
-    connectDeadlines.remove(this);
+    if (this.connectTimer !== null) { clearTimeout(this.connectTimer); this.connectTimer = null; }
     this.host.pending(false);
   }
 
