@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# New TCP connections per second through a NAT director (issue 12), same
+# traffic for every path: bench/gateway/connrate.c's client keeps INFLIGHT
+# connections open (connect, 5-byte request, 5-byte reply, the server closes)
+# to VIP:80 -> two NAT real servers :8080 (VIP local on the director's lo, as
+# fastpath.sh), counted for SECONDS after a 1 s warm-up, at most MAXCONNS:
+#   fast       wasmvsd gateway --fast-path on (the NEW packet through NFQUEUE and the core, the ct mark
+#              picks the DNAT; conntrack carries the rest)
+#   cnfq       the C NFQUEUE consumer of shared/baselines/nfq_bench.c (one verdict per packet: it must
+#              answer each SYN before the next can arrive) on the same queue and the same
+#              `--ctstate NEW` rule, plain nft DNAT (round robin over the two real servers) doing the NAT
+#   nft        the same nft DNAT with no queue (the kernel's own ceiling)
+#   userspace  wasmvsd gateway --fast-path off (every packet through the core; LABELS=... to include it)
+# Root; its own namespaces (198.18.0.0/15), removed at exit. Run it under the bench lock:
+#   ROUNDS=3 flock /tmp/wasmvs-bench.lock bash bench/gateway/connrate.sh SECONDS OUT.jsonl [INFLIGHT] [MAXCONNS]
+# GW_NODE_FLAGS="--cpu-prof --cpu-prof-dir=DIR" profiles the gateway's process (node flags).
+# Prints one JSON line per run (rounds interleave the paths, a fresh
+# gateway and an empty conntrack table each), then the medians and ratios.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SECS=${1:-5}; OUT=${2:-bench/out/gateway-connrate.jsonl}; INFLIGHT=${3:-32}; MAXCONNS=${4:-200000}; ROUNDS=${ROUNDS:-3}
+BASE=${BASELINES:-$(pwd)/../shared/baselines}
+T=gcr$(( $$ % 10000 ))
+CL=${T}c DIR=${T}d RS=${T}r
+VIP=198.18.42.1 R1=198.18.41.2 R2=198.18.41.3 Q=0
+W=$(mktemp -d)
+mkdir -p "$(dirname "$OUT")"
+PIDS=() GW=""
+cleanup() {
+  [[ -n $GW ]] && kill "$GW" 2>/dev/null && wait "$GW" 2>/dev/null || true
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true
+  for n in $CL $DIR $RS; do ip netns del "$n" 2>/dev/null || true; done
+  rm -rf "$W"
+}
+trap cleanup EXIT
+gcc -O2 -Wall -o "$W/connrate" bench/gateway/connrate.c
+gcc -O2 -o "$W/nfq_bench" "$BASE/nfq_bench.c" -lnetfilter_queue -lnfnetlink
+
+for n in $CL $DIR $RS; do ip netns add "$n"; ip -n "$n" link set lo up; done
+ip link add ${T}c0 netns $CL type veth peer name ${T}d0 netns $DIR
+ip link add ${T}d1 netns $DIR type veth peer name ${T}r0 netns $RS
+ip -n $CL addr add 198.18.40.2/24 dev ${T}c0; ip -n $CL link set ${T}c0 up
+ip -n $DIR addr add 198.18.40.1/24 dev ${T}d0; ip -n $DIR link set ${T}d0 up
+ip -n $DIR addr add 198.18.41.1/24 dev ${T}d1; ip -n $DIR link set ${T}d1 up
+ip -n $RS addr add $R1/24 dev ${T}r0; ip -n $RS addr add $R2/24 dev ${T}r0; ip -n $RS link set ${T}r0 up
+ip -n $DIR addr add $VIP/32 dev lo
+ip -n $CL route add $VIP/32 via 198.18.40.1
+ip -n $RS route add default via 198.18.41.1
+# Every connection its own client port (the server closes first: TIME_WAIT is the server's).
+ip netns exec $CL sysctl -qw net.ipv4.ip_local_port_range="10000 65000"
+ip netns exec $RS sysctl -qw net.core.somaxconn=4096 net.ipv4.tcp_max_syn_backlog=4096
+ip netns exec $DIR sysctl -qw net.netfilter.nf_conntrack_acct=1 2>/dev/null || true
+
+# The director's conntrack table emptied between runs (entries linger 120 s in TIME_WAIT), through our addon.
+ctflush() {
+  local m
+  for m in dist/hosts/gateway/ctfeed.js dist/native-host/lib/ctfeed.js; do
+    [[ -f $m ]] || continue
+    ip netns exec $DIR node --input-type=module -e "const { loadConntrack } = await import('$(pwd)/$m'); const c = new (loadConntrack())({}); c.flush(0, 0); c.close();"
+    return
+  done
+  echo "connrate: no built ctfeed.js (npm run build)" >&2; exit 1
+}
+ctcount() { ip netns exec $DIR cat /proc/sys/net/netfilter/nf_conntrack_count; }
+# id_sequence (packets ever queued) and the two drop counters of queue Q.
+qstat() { ip netns exec $DIR awk -v q=$Q '$1 == q { print $8, $6, $7 }' /proc/net/netfilter/nfnetlink_queue 2>/dev/null || true; }
+cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+adm() { node bin/wasmvsadm.js --socket "$W/gw.sock" "$@"; }
+start_gw() {
+  rm -f "$W/gw.rules" "$W/gw.sock"
+  ip netns exec $DIR env ${GW_ENV:-} node ${GW_NODE_FLAGS:-} bin/wasmvsd.js gateway --socket "$W/gw.sock" --state "$W/gw.rules" --queue $Q "$@" >"$W/gw.log" 2>&1 &
+  GW=$!
+  for _ in $(seq 100); do adm -L -n >/dev/null 2>&1 && break; sleep 0.1; done
+  adm -A -t $VIP:80 -s rr
+  adm -a -t $VIP:80 -r $R1:8080 -m
+  adm -a -t $VIP:80 -r $R2:8080 -m
+  sleep 0.5
+}
+stop_gw() { kill "$GW"; wait "$GW" || true; GW=""; }
+nft_dnat() {
+  ip netns exec $DIR sysctl -qw net.ipv4.ip_forward=$1
+  if [[ $1 == 1 ]]; then
+    ip netns exec $DIR nft -f - <<EOF2
+table ip benchdnat {
+  chain pre { type nat hook prerouting priority dstnat; policy accept; ip daddr $VIP tcp dport 80 dnat to numgen inc mod 2 map { 0 : $R1 . 8080, 1 : $R2 . 8080 }; }
+}
+EOF2
+  else ip netns exec $DIR nft delete table ip benchdnat; fi
+}
+# The gateway's own fast-path rule, for the C consumer: conntrack's NEW packets of the VIP to the queue.
+nfq_rule() { ip netns exec $DIR iptables -t mangle "$1" PREROUTING -d $VIP/32 -p tcp --dport 80 -m conntrack --ctstate NEW -j NFQUEUE --queue-num $Q --queue-bypass; }
+
+# One measurement: $1 = label.
+run() {
+  local label=$1 consumer=""
+  ctflush
+  case $label in
+    fast) start_gw --fast-path on; grep -q 'fast path on' "$W/gw.log" || { echo "fast path did not come on: $(cat "$W/gw.log")" >&2; exit 1; }; consumer=$GW ;;
+    userspace) start_gw --fast-path off; consumer=$GW ;;
+    cnfq)
+      nft_dnat 1; nfq_rule -A
+      ip netns exec $DIR "$W/nfq_bench" 1 128 $((SECS + 8)) >"$W/nfq.out" 2>&1 & consumer=$!; PIDS+=($consumer)
+      sleep 0.3 ;;
+    nft) nft_dnat 1 ;;
+    *) echo "unknown label $label" >&2; exit 2 ;;
+  esac
+  ip netns exec $RS "$W/connrate" server $R1 8080 $((SECS + 8)) 2>/dev/null & local s1=$!
+  ip netns exec $RS "$W/connrate" server $R2 8080 $((SECS + 8)) 2>/dev/null & local s2=$!
+  PIDS+=($s1 $s2)
+  sleep 0.3
+  local q0 c0 load; q0=$(qstat); c0=0; [[ -n $consumer ]] && c0=$(cpu "$consumer")
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  ip netns exec $CL "$W/connrate" client $VIP 80 "$SECS" "$MAXCONNS" "$INFLIGHT" 1 >"$W/client.json"
+  local q1 c1=0 ct; q1=$(qstat); [[ -n $consumer ]] && c1=$(cpu "$consumer"); ct=$(ctcount)
+  kill $s1 $s2 2>/dev/null || true; wait $s1 $s2 2>/dev/null || true
+  local extra='{}'
+  case $label in
+    fast|userspace)
+      stop_gw
+      extra=$(node -e "const l = require('fs').readFileSync(process.argv[1], 'utf8'); const m = l.match(/gateway: packets=.*/g);
+        console.log(JSON.stringify({ summary: m ? m[m.length - 1] : null }))" "$W/gw.log") ;;
+    cnfq) kill "$consumer" 2>/dev/null || true; wait "$consumer" 2>/dev/null || true; nfq_rule -D; nft_dnat 0 ;;
+    nft) nft_dnat 0 ;;
+  esac
+  node -e "
+    const [file, label, q0, q1, c0, c1, ct, load, extra] = process.argv.slice(1);
+    const c = JSON.parse(require('fs').readFileSync(file, 'utf8'));
+    const q = (s) => (s.trim() ? s.trim().split(/\s+/).map(Number) : [0, 0, 0]);
+    const [a, b] = [q(q0), q(q1)];
+    const ticks = Number(c1) - Number(c0);
+    console.log(JSON.stringify({ label, ...c, queued: b[0] - a[0], queue_drops: b[1] - a[1] + b[2] - a[2],
+      consumer_cpu_s: ticks / 100, consumer_cpu_us_per_conn: c.started ? Math.round(ticks * 1e4 / c.started) : null,
+      conntrack_entries: Number(ct), load1: Number(load), ...JSON.parse(extra) }));
+  " "$W/client.json" "$label" "$q0" "$q1" "$c0" "$c1" "$ct" "$load" "$extra" | tee -a "$OUT"
+}
+
+: >"$OUT"
+for round in $(seq "$ROUNDS"); do
+  for label in ${LABELS:-fast cnfq nft}; do run "$label"; done
+done
+node -e "
+  const rows = require('fs').readFileSync(process.argv[1], 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const med = (l, k) => { const v = rows.filter((r) => r.label === l).map((r) => r[k]).sort((a, b) => a - b); return v.length ? v[(v.length - 1) >> 1] : NaN; };
+  const labels = [...new Set(rows.map((r) => r.label))];
+  for (const l of labels) console.log(l.padEnd(10), String(med(l, 'cps')).padStart(7), 'connections/s  p50', med(l, 'p50_us'), 'us  p99', med(l, 'p99_us'),
+    'us  consumer', med(l, 'consumer_cpu_us_per_conn') ?? '-', 'us CPU/conn  (median of', rows.filter((r) => r.label === l).length, 'runs:',
+    rows.filter((r) => r.label === l).map((r) => r.cps).join(' ') + ')');
+  const r = (a, b) => (med(a, 'cps') / med(b, 'cps')).toFixed(2);
+  if (labels.includes('cnfq')) console.log('fast / C NFQUEUE consumer =', r('fast', 'cnfq'), '(issue 12 target >= 0.9)');
+  if (labels.includes('nft')) console.log('fast / plain nft DNAT =', r('fast', 'nft'), '  C consumer / plain nft DNAT =', r('cnfq', 'nft'));
+" "$OUT"
