@@ -3,9 +3,10 @@
 import * as S from "./abi/status";
 import { ABI_VERSION, IPVS_VERSION } from "./abi/version";
 import { ioInit, ioBase } from "./abi/io";
-import { REGION_LIST_SIZE, SVC_RECORD_SIZE, DST_RECORD_SIZE, REGION_LIST, MAX_BATCH } from "./abi/layout";
-import { writeServiceRecord, writeDestRecord, specPtr } from "./abi/records";
-import { services, setServiceSeed, serviceCount } from "./table/services";
+import { REGION_LIST_SIZE, SVC_RECORD_SIZE, DST_RECORD_SIZE, REGION_LIST, MAX_BATCH, IO_TOTAL } from "./abi/layout";
+import { specPtr } from "./abi/records";
+import { writeServiceRecord, writeDestRecord } from "./service/records";
+import { services, setServiceSeed, serviceCount } from "./service/services";
 import { dests } from "./table/dests";
 import { setConnCounts, setHealth } from "./table/dests";
 import { trackConns } from "./table/conn_options";
@@ -18,7 +19,7 @@ import { counterValue } from "./stats/counters";
 import * as packet from "./packet/path";
 import * as icmpPacket from "./packet/icmp_path";
 import { seedIpId } from "./packet/ipid";
-import * as stats from "./stats/ops";
+import * as stats from "./table/stats_ops";
 import { estimatorRun } from "./stats/estimator";
 import { wr32 } from "./abi/io";
 import * as conns from "./table/conn_exports";
@@ -27,11 +28,13 @@ import * as gateway from "./packet/gateway";
 import * as bulk from "./table/bulk";
 import { lookupBatch } from "./table/conn_lookup";
 import { schedTableSize, schedTableAt } from "./sched/registry";
-import { allocatedBytes } from "./table/alloc";
+import { alloc, allocatedBytes } from "./mem/alloc";
 
 /** Set seeds and allocate the I/O regions; call once before anything else. */
 export function init(seedLo: u32, seedHi: u32): i32 {
-  ioInit();
+  // The I/O block comes from the core's allocator (zeroed), once; 0 only if
+  // memory cannot grow at all.
+  if (ioBase() == 0) ioInit(alloc(<usize>IO_TOTAL));
   seedRandom(seedLo, seedHi);
   setServiceSeed(seedLo ^ 0x5BD1E995 ^ (seedHi * 0x9E3779B1));
   seedIpId(seedLo ^ seedHi);

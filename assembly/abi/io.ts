@@ -1,17 +1,11 @@
 // The one module (with the record readers next to it) that touches raw memory
 // for the I/O regions. Everything else asks these helpers.
-import { IO_TOTAL } from "./layout";
-import { alloc } from "../table/alloc";
 
 let base: usize = 0;
 
-/** Allocate the I/O block once; returns its address. */
-export function ioInit(): usize {
-  if (base == 0) {
-    // From the core's allocator (zeroed); 0 only if memory cannot grow at all.
-    base = alloc(<usize>IO_TOTAL);
-  }
-  return base;
+/** Set the I/O block's address once (index.ts init allocates IO_TOTAL bytes for it). */
+export function ioInit(block: usize): void {
+  base = block;
 }
 
 @inline export function ioBase(): usize {

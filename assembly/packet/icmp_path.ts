@@ -3,7 +3,7 @@
 // in REGION_PACKETS, PKT_* verdicts, negative status for caller errors.
 import * as S from "../abi/status";
 import { MAX_BATCH, PKT_CONTINUE, PKT_FORWARD, PKT_DROP, PKT_F_DEC_TTL, PKT_DIR_IN } from "../abi/layout";
-import { packetPtr, writeQuotedFlow, readDecisionTarget } from "../abi/packet_records";
+import { packetPtr, writeQuotedFlow, readDecisionTarget } from "./records";
 import { parseIp, pkt } from "./parse";
 import { parseIcmpError } from "./icmp_nat";
 import { parseIcmp6Error } from "./icmp6_nat";

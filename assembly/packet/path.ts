@@ -4,7 +4,7 @@
 // offset is available from resultLen().
 import * as S from "../abi/status";
 import { MAX_BATCH, PKT_CONTINUE, PKT_FORWARD, PKT_DROP, PKT_ICMP, PKT_F_DEC_TTL, PKT_F_CSUM_PARTIAL, PKT_F_GSO, PKT_DIR_IN } from "../abi/layout";
-import { packetPtr, writePacketFlow, readDecisionTarget } from "../abi/packet_records";
+import { packetPtr, writePacketFlow, readDecisionTarget } from "./records";
 import { parse, pkt } from "./parse";
 import { natRewrite, target } from "./nat";
 import { decTtl } from "./ttl";

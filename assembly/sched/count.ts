@@ -6,9 +6,9 @@
 // connection table's unbind would. No refcnt moves: nothing points at the dest.
 // For lc/wlc/sed/nq the chosen dest is the heap's root and its key only grew,
 // so its leaf-to-root path in the index is replayed in place (loadheap.ts).
-import { Dest } from "../table/dest";
-import { Service } from "../table/service";
-import { serviceOf } from "../table/dests";
+import { Dest } from "../service/dest";
+import { Service } from "../service/service";
+import { serviceOf } from "../service/services";
 import { LoadHeap } from "./loadheap";
 import { SCHED_LC, SCHED_NQ, schedLoadChanged } from "./registry";
 

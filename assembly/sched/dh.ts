@@ -4,11 +4,11 @@
 // included. Rebuilt on add and delete only (IPVS has no edit hook for dh; the
 // table does not depend on weights anyway). No fallback: the bucket's dest is
 // used unless it is not AVAILABLE, has weight <= 0 or is OVERLOADed.
-import { Flow } from "./flow";
-import { Dest } from "../table/dest";
-import { Service } from "../table/service";
-import { Ptrs } from "../table/vec";
-import { hash32, foldAddr } from "../table/hash";
+import { Flow } from "../abi/flow";
+import { Dest } from "../service/dest";
+import { Service } from "../service/service";
+import { Ptrs } from "../mem/vec";
+import { hash32, foldAddr } from "../mem/hash";
 
 const DH_TAB_BITS: u32 = 8;
 const DH_TAB_SIZE: i32 = 1 << DH_TAB_BITS;

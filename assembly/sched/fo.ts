@@ -1,8 +1,8 @@
 // fo (ip_vs_fo.c): the non-OVERLOADed dest with the highest weight (> 0);
 // strict `>`, so the earliest in list order wins equal weights.
-import { Flow } from "./flow";
-import { Dest } from "../table/dest";
-import { Service } from "../table/service";
+import { Flow } from "../abi/flow";
+import { Dest } from "../service/dest";
+import { Service } from "../service/service";
 
 @unmanaged export class WeightedFailover {
   pick(svc: Service, f: Flow): Dest | null {

@@ -4,8 +4,8 @@
 // while making exactly the choice of the IPVS list scan.
 import * as S from "../abi/status";
 import { LoadHeap, FLAT_MAX } from "./loadheap";
-import { Dest } from "../table/dest";
-import { Service } from "../table/service";
+import { Dest } from "../service/dest";
+import { Service } from "../service/service";
 
 export function heapInit(h: LoadHeap, svc: Service): bool {
   return h.rebuild(svc);

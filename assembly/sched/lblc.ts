@@ -5,9 +5,9 @@
 // rule over the whole service chooses, and the entry is created or repointed.
 // Entries go after lblc_expiration (24 h) idle, or after 6 min idle when the
 // table holds more than 16384 (see lblc_cache.ts).
-import { Flow } from "./flow";
-import { Dest } from "../table/dest";
-import { Service } from "../table/service";
+import { Flow } from "../abi/flow";
+import { Dest } from "../service/dest";
+import { Service } from "../service/service";
 import { wlcScan } from "./wlc";
 import { LocalityCache, NIL } from "./lblc_cache";
 import { isLblcOverloaded } from "./lblc_load";

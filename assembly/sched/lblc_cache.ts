@@ -9,10 +9,10 @@
 // kernel's caches do, so a dest deleted long ago is still readable here.
 // The cache is the whole state block of lblc and lblcr (unmanaged; every
 // array comes from the one allocator).
-import { hash32, foldAddr } from "../table/hash";
-import { Dest, holdDest, putDest } from "../table/dest";
-import { Ptrs, Nums, allocArray, freeArray } from "../table/vec";
-import { alloc, free } from "../table/alloc";
+import { hash32, foldAddr } from "../mem/hash";
+import { Dest, holdDest, putDest } from "../service/dest";
+import { Ptrs, Nums, allocArray, freeArray } from "../mem/vec";
+import { alloc, free } from "../mem/alloc";
 import { DestSetPool } from "./lblc_set";
 
 export const LBLC_TAB_BITS: u32 = 10;

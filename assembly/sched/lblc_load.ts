@@ -1,6 +1,6 @@
 // Load tests shared by lblc and lblcr.
-import { Dest } from "../table/dest";
-import { Service } from "../table/service";
+import { Dest } from "../service/dest";
+import { Service } from "../service/service";
 
 /**
  * "lblc-overloaded" (is_overloaded in ip_vs_lblc.c / ip_vs_lblcr.c): d has

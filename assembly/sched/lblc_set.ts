@@ -2,8 +2,8 @@
 // of dests, newest first, and the time it last changed. Elements come from a
 // pool with a free list; sets are threaded through `next` by element index.
 // A member holds its dest (holdDest/putDest), as the kernel's sets do.
-import { Dest, holdDest, putDest } from "../table/dest";
-import { Ptrs, Nums, allocArray, freeArray } from "../table/vec";
+import { Dest, holdDest, putDest } from "../service/dest";
+import { Ptrs, Nums, allocArray, freeArray } from "../mem/vec";
 
 const NIL: i32 = -1;
 const INITIAL_POOL: i32 = 16;

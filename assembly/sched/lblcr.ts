@@ -4,9 +4,9 @@
 // one and it joins the set. A set of two or more that has not changed for
 // lblcr_expiration (24 h) loses its weighted-most-loaded member. Cache expiry
 // and garbage collection are lblc's (lblc_cache.ts).
-import { Flow } from "./flow";
-import { Dest } from "../table/dest";
-import { Service } from "../table/service";
+import { Flow } from "../abi/flow";
+import { Dest } from "../service/dest";
+import { Service } from "../service/service";
 import { wlcScan } from "./wlc";
 import { LocalityCache, NIL, timeAfter } from "./lblc_cache";
 import { isLblcOverloaded } from "./lblc_load";

@@ -3,8 +3,8 @@
 // earliest in list order wins ties. Weight is otherwise ignored.
 // The scheduler keeps a heap in that order (loadheap.ts); lcScan is the
 // literal scan, kept as the reference the heap must agree with.
-import { Dest } from "../table/dest";
-import { Service } from "../table/service";
+import { Dest } from "../service/dest";
+import { Service } from "../service/service";
 
 export function lcScan(svc: Service): Dest | null {
   const list = svc.dests;

@@ -43,10 +43,10 @@
 // slots >= n hold cap (the sentinel); cap (a power of two) >= every dest of the service
 // (grown in reserve() before a dest is linked), so update/remove never
 // allocate.
-import { Dest } from "../table/dest";
-import { Service } from "../table/service";
-import { alloc, free } from "../table/alloc";
-import { serviceOf } from "../table/dests";
+import { Dest } from "../service/dest";
+import { Service } from "../service/service";
+import { alloc, free } from "../mem/alloc";
+import { serviceOf } from "../service/services";
 
 /** lc: overhead = active×256 + inactive (u32), eligible when weight != 0. */
 export const ORDER_LC: i32 = 0;

@@ -12,11 +12,11 @@
 // Lookup: slot h(key1, saddr, sport or 0) % M, unless its dest has weight <= 0
 // or is OVERLOADed. mh-fallback re-hashes with offsets (k + idx) % M,
 // k = 0..M−1; an empty slot ends the search.
-import { Flow } from "./flow";
-import { Dest } from "../table/dest";
-import { Service } from "../table/service";
-import { Vec, Ptrs, Nums, allocArray, freeArray } from "../table/vec";
-import { foldAddr, gcd, fls } from "../table/hash";
+import { Flow } from "../abi/flow";
+import { Dest } from "../service/dest";
+import { Service } from "../service/service";
+import { Vec, Ptrs, Nums, allocArray, freeArray } from "../mem/vec";
+import { foldAddr, gcd, fls } from "../mem/hash";
 import { hsiphash32 } from "./hsiphash";
 import { hashPort } from "./sh";
 import { MH_DEFAULT_PRIME } from "./mh_primes";

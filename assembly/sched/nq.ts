@@ -4,8 +4,8 @@
 // The scheduler keeps a heap in that order (idle dests first by list order,
 // then the sed order; loadheap.ts); nqScan is the literal scan, kept as the
 // reference the heap agrees with.
-import { Dest } from "../table/dest";
-import { Service } from "../table/service";
+import { Dest } from "../service/dest";
+import { Service } from "../service/service";
 
 export function nqScan(svc: Service): Dest | null {
   const list = svc.dests;

@@ -1,9 +1,9 @@
 // ovf (ip_vs_ovf.c): skip dests that are OVERLOADed, have weight 0, or have
 // more active connections than their weight; of the rest take the highest
 // weight (earliest in list order on ties). Only active connections count.
-import { Flow } from "./flow";
-import { Dest } from "../table/dest";
-import { Service } from "../table/service";
+import { Flow } from "../abi/flow";
+import { Dest } from "../service/dest";
+import { Service } from "../service/service";
 
 @unmanaged export class WeightedOverflow {
   pick(svc: Service, f: Flow): Dest | null {

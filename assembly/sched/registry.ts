@@ -17,12 +17,12 @@
 //              E_NOMEM: no room); room for it is taken here
 // Expensive work (tables, wrr state) belongs in the change hooks; pick reads
 // prepared state and never allocates. State blocks and everything they point
-// to come from the one allocator (table/alloc.ts).
+// to come from the one allocator (mem/alloc.ts).
 import * as S from "../abi/status";
-import { Dest } from "../table/dest";
-import { Service, SCHED_INLINE_BYTES } from "../table/service";
-import { alloc, free } from "../table/alloc";
-import { Flow } from "./flow";
+import { Dest } from "../service/dest";
+import { Service, SCHED_INLINE_BYTES } from "../service/service";
+import { alloc, free } from "../mem/alloc";
+import { Flow } from "../abi/flow";
 import { RoundRobin } from "./rr";
 import { WeightedRoundRobin } from "./wrr";
 import { LoadHeap, ORDER_LC, ORDER_WLC, ORDER_SED, ORDER_NQ } from "./loadheap";

@@ -1,9 +1,9 @@
 // rr (ip_vs_rr.c): a cursor into the list; each pick scans from the entry
 // after the cursor to the end, then from the head up to and including the
 // cursor, and takes the first dest that is not OVERLOADed and has weight > 0.
-import { Flow } from "./flow";
-import { Dest } from "../table/dest";
-import { Service } from "../table/service";
+import { Flow } from "../abi/flow";
+import { Dest } from "../service/dest";
+import { Service } from "../service/service";
 
 @unmanaged export class RoundRobin {
   /** Index of the cursor in svc.dests; -1 is the list head sentinel. */

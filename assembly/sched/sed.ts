@@ -2,8 +2,8 @@
 // connections are ignored): the expected delay of the next connection.
 // The scheduler keeps a heap in that order (loadheap.ts); sedScan is the
 // literal scan, kept as the reference the heap agrees with.
-import { Dest } from "../table/dest";
-import { Service } from "../table/service";
+import { Dest } from "../service/dest";
+import { Service } from "../service/service";
 
 /** sed's choice scanning the list from index `from`. */
 export function sedScan(svc: Service, from: i32): Dest | null {

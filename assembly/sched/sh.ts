@@ -8,11 +8,11 @@
 // dests leave the table). sh-fallback probes buckets
 // ((k + ihash) % 256 + ihash) & 255 for k = 0..255, i.e. linearly from
 // 2*ihash; an empty bucket ends the search.
-import { Flow } from "./flow";
-import { Dest } from "../table/dest";
-import { Service } from "../table/service";
-import { Ptrs } from "../table/vec";
-import { hash32, foldAddr } from "../table/hash";
+import { Flow } from "../abi/flow";
+import { Dest } from "../service/dest";
+import { Service } from "../service/service";
+import { Ptrs } from "../mem/vec";
+import { hash32, foldAddr } from "../mem/hash";
 import { SVC_F_SCHED1, SVC_F_SCHED2, PROTO_TCP, PROTO_UDP, PROTO_SCTP } from "../abi/layout";
 
 const SH_TAB_BITS: u32 = 8;

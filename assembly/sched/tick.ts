@@ -1,7 +1,7 @@
 // Time-driven scheduler upkeep (lblc/lblcr cache expiry): one call visits
 // every service's scheduler. Called by the host, or by the connection
 // table's own clock advance, with the current time in seconds.
-import { services } from "../table/services";
+import { services } from "../service/services";
 import { schedTick } from "./registry";
 
 /** Run the tick hook for every service; returns how many were visited. */

@@ -4,9 +4,9 @@
 // draw becomes <= 0 is that draw's choice (so the first eligible dest gets
 // (W1+1)/(sum+1)). Choice 2 wins only if W2·ovh1 > W1·ovh2 (overhead =
 // active×256 + inactive). Draws come from the seeded PRNG.
-import { Flow } from "./flow";
-import { Dest } from "../table/dest";
-import { Service } from "../table/service";
+import { Flow } from "../abi/flow";
+import { Dest } from "../service/dest";
+import { Service } from "../service/service";
 import { rand32 } from "./rand";
 
 @unmanaged export class PowerOfTwo {

@@ -5,8 +5,8 @@
 // earlier dest). A weight-0 dest can never win: its left side is 0.
 // The scheduler keeps a heap in that order (loadheap.ts); wlcScan is the
 // literal scan (lblc uses it, and it is the reference the heap agrees with).
-import { Dest } from "../table/dest";
-import { Service } from "../table/service";
+import { Dest } from "../service/dest";
+import { Service } from "../service/service";
 
 export function wlcScan(svc: Service): Dest | null {
   const list = svc.dests;

@@ -6,10 +6,10 @@
 // a dest of weight w is picked w / di times.
 // Every add, delete and edit of a dest resets the cursor to the head, which
 // is also why an index is a safe cursor: the list never changes under it.
-import { Flow } from "./flow";
-import { Dest } from "../table/dest";
-import { Service } from "../table/service";
-import { gcd } from "../table/hash";
+import { Flow } from "../abi/flow";
+import { Dest } from "../service/dest";
+import { Service } from "../service/service";
+import { gcd } from "../mem/hash";
 
 /** No `stop` dest yet (never equal to a list index). */
 const NO_STOP: i32 = -2;

@@ -1,6 +1,6 @@
 // Named global counters (ABI: the index is stable; the SDK names them in
 // sdk/src/core/counters.ts). Failures bump a counter instead of logging.
-import { Nums } from "../table/vec";
+import { Nums } from "../mem/vec";
 export const CNT_SCHEDULED: i32 = 0;
 export const CNT_NO_DEST: i32 = 1;
 export const CNT_NOT_OURS: i32 = 2;

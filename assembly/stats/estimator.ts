@@ -16,7 +16,7 @@
 // changing (0 in practice; about 150 steps from the largest 64-bit values),
 // so the work is bounded by the live object count, never by the gap length.
 import { Stats, newStats } from "./stats";
-import { Vec } from "../table/vec";
+import { Vec } from "../mem/vec";
 
 /** The global total (/proc/net/ip_vs_stats), sampled from the start of the clock. */
 export const totalStats = new Stats();

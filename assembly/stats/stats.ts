@@ -29,7 +29,7 @@
   return avg + ((rate - avg) >> 2);
 }
 
-import { alloc, free } from "../table/alloc";
+import { alloc, free } from "../mem/alloc";
 
 /**
  * Unmanaged: newStats/freeStats (the global total is created once at start).

@@ -10,7 +10,7 @@ import {
 } from "../abi/layout";
 import { ioBase } from "../abi/io";
 import * as control from "./control";
-import { Service } from "./service";
+import { Service } from "../service/service";
 
 @inline function spec(): usize { return ioBase() + REGION_SPEC; }
 

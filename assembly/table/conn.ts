@@ -1,9 +1,9 @@
 // Connection entries: create (ip_vs_conn_new + bind_dest), kill (unhash,
 // unbind, release the template), lookups in both directions (§2.3), idle
 // re-arm and the timer expiry with the template rule of §2.11.
-import { Dest } from "./dest";
+import { Dest } from "../service/dest";
 import { dests, bindInactive, bindTemplate, unbindConn, unbindTemplate } from "./dests";
-import { services } from "./services";
+import { services } from "../service/services";
 import * as M from "./conn_mem";
 import { keyHash, chainHead, hashInsert, hashRemove, recordHash } from "./conn_hash";
 import { wheelLink, wheelUnlink, wheelRearm, wheelRelink } from "./wheel";

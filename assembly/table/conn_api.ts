@@ -6,7 +6,7 @@ import {
   FLOW_DIR_OUT, CONN_EV_ESTABLISHED, CONN_EV_CLIENT_FIN, CONN_EV_SERVER_FIN, CONN_EV_RESET, CONN_EV_CLOSE,
 } from "../abi/layout";
 import { readFlow, readFlowDir } from "../abi/records";
-import { flow } from "../sched/flow";
+import { flow } from "../abi/flow";
 import * as M from "./conn_mem";
 import { destOf, killConn, timerFired, rearm } from "./conn";
 import { transition } from "./conn_state";

@@ -5,7 +5,7 @@
 import * as M from "./conn_mem";
 import { S_ESTABLISHED, S_SYN_RECV, S_SYNACK, S_SYN_SENT, S_NONE } from "./tcp_states";
 import { PROTO_TCP } from "../abi/layout";
-import { Nums } from "./vec";
+import { Nums } from "../mem/vec";
 
 /** Half-open TCP (NONE, SYN_SENT, SYN_RECV, SYNACK) and unassured idle templates. */
 export const CLASS_HALF_OPEN: i32 = 0;

@@ -3,17 +3,17 @@
 import * as S from "../abi/status";
 import { REGION_LIST, REGION_LIST_SIZE, CONN_RECORD_SIZE } from "../abi/layout";
 import { ioBase } from "../abi/io";
-import { writeConnRecord, specPtr } from "../abi/records";
+import { specPtr } from "../abi/records";
 import * as M from "./conn_mem";
 import { setConnSeed, setTabBits, tabBits, indexBytes } from "./conn_hash";
 import { wheelInit } from "./wheel";
-import { fillView, view, nextLive } from "./connlist";
+import { fillView, view, nextLive, writeConnRecord } from "./connlist";
 import { advanceConns } from "./conn_api";
 import { forceState } from "./conn_state";
 import { rearm } from "./conn";
 import { setTimeouts, getTimeout } from "./tcp_states";
 import { setOption, getOption } from "./conn_options";
-import { fmix32 } from "./hash";
+import { fmix32 } from "../mem/hash";
 import { estimatorRun } from "../stats/estimator";
 import { tickSchedulers } from "../sched/tick";
 

@@ -4,7 +4,7 @@
 // (which only know the client side) hash to the same bucket. The array
 // doubles when the load passes 2; the move is incremental (a few old buckets
 // per insert and per advance), never a pause on the packet path. Arrays come
-// from conn_pages (whole pages, exact growth); a superseded array goes back
+// from mem/pages.ts (whole pages, exact growth); a superseded array goes back
 // there, where record chunks and later arrays reuse it.
 //
 // A bucket word is the head record's index (24 bits: record indexes stay
@@ -14,8 +14,8 @@
 // misses (a new flow's lookup) cost the bucket word alone. Inserts set the
 // bit; a removal recomputes the chain's tags; a moved bucket gets its tags
 // again as its records arrive.
-import { mixIn } from "./hash";
-import { allocPages, freePages, pagesFor, spareBytes } from "./conn_pages";
+import { mixIn } from "../mem/hash";
+import { allocPages, freePages, pagesFor, spareBytes } from "../mem/pages";
 import { rec, R_HNEXT, R_CADDR, R_CPORT, F_V6, flagsOf, protoOf, v6Word, u32At, u16At } from "./conn_mem";
 
 let seed: u32 = 0x1B873593;

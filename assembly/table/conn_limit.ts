@@ -13,10 +13,10 @@ import { wheelSlotHead, wheelLast, WHEEL_SIZE } from "./wheel";
 import { bucketAt, bucketCount } from "./conn_hash";
 import { connLimit, dropEntry, defenseOn } from "./conn_options";
 import { tcpTimeout, udpTimeoutNow, S_ESTABLISHED, S_SYN_RECV, S_SYNACK } from "./tcp_states";
-import { services } from "./services";
+import { services } from "../service/services";
 import { PROTO_TCP, SVC_F_ONEPACKET } from "../abi/layout";
 import { bump, addTo, CNT_EVICT_HALF_OPEN, CNT_CONN_LIMIT, CNT_DROP_ENTRY, CNT_EVICT_SCANNED } from "../stats/counters";
-import { Nums } from "./vec";
+import { Nums } from "../mem/vec";
 
 /** Per class: the slot time at which the last victim of that class was found. */
 const resumeAt = changetype<Nums<u32>>(memory.data(4 * 4, 4));

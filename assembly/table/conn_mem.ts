@@ -1,5 +1,5 @@
 // Raw-memory store of connection records: fixed 40-byte records in chunks of
-// 2^14 (640 KiB = exactly 10 wasm pages, taken from conn_pages.ts; chunks
+// 2^14 (640 KiB = exactly 10 wasm pages, taken from mem/pages.ts; chunks
 // never move, so a record index stays valid while the table grows), a free
 // list threaded through R_HNEXT, and a side table for IPv6 addresses so IPv4
 // entries stay small. Index 0 is never allocated: 0 = none.
@@ -16,8 +16,8 @@
 //  32 cport   u16, 34 vport u16, 36 flags u16 (F_*),
 //  38 state   u8: low nibble TCP state, high nibble in_pkts (saturating at 15)
 //  39 gen     u8   generation of this slot (stale ids are rejected)
-import { allocPages, freePages, pagesFor } from "./conn_pages";
-import { Nums } from "./vec";
+import { allocPages, freePages, pagesFor } from "../mem/pages";
+import { Nums } from "../mem/vec";
 
 export const R_HNEXT: usize = 0;
 export const R_WNEXT: usize = 4;
@@ -50,7 +50,7 @@ export const F_LIVE: u32 = 0x800;
 export const F_OPS: u32 = 0x1000;
 
 // Small chunks also fit the bucket arrays the index frees (16+ pages) when
-// conn_pages hands those out again.
+// mem/pages.ts hands those out again.
 const CHUNK_BITS: u32 = 14;
 const CHUNK_MASK: u32 = (1 << CHUNK_BITS) - 1;
 const CHUNK_BYTES: usize = <usize>(CHUNK_MASK + 1) * STRIDE;

@@ -4,7 +4,7 @@ import {
   OPT_CONN_REUSE_MODE, OPT_EXPIRE_NODEST_CONN, OPT_EXPIRE_QUIESCENT_TEMPLATE, OPT_CONN_LIMIT, OPT_SECURE_TCP, OPT_DROP_ENTRY,
   OPT_TRACK_CONNS, OPT_MEM_LIMIT_PAGES, OPT_SLOPPY_TCP,
 } from "../abi/layout";
-import { setPageBudget, pageBudget, pagesInUse } from "./conn_pages";
+import { setPageBudget, pageBudget, pagesInUse } from "../mem/pages";
 
 /** conn_reuse_mode bitmap (default 1; bit 2 also reuses DR/TUN FIN_WAIT). */
 export let connReuseMode: u32 = 1;

@@ -5,11 +5,12 @@
 import * as S from "../abi/status";
 import { SVC_F_PERSISTENT, SVC_F_ONEPACKET, PROTO_TCP, PROTO_UDP, MAX_BATCH, REGION_FLOWS, FLOW_SIZE, FLOW_VPORT } from "../abi/layout";
 import { ioBase } from "../abi/io";
-import { writeDecision, writeDecisionFail, writeDecisionSrc, writeDecisionPick, readFlow } from "../abi/records";
-import { Flow, flow } from "../sched/flow";
-import { Dest } from "./dest";
-import { Service } from "./service";
-import { services, lookupService, resolveBatch, resolvedFlow } from "./services";
+import { writeDecisionFail, writeDecisionSrc, readFlow } from "../abi/records";
+import { writeDecision, writeDecisionPick } from "../service/records";
+import { Flow, flow } from "../abi/flow";
+import { Dest } from "../service/dest";
+import { Service } from "../service/service";
+import { services, lookupService, resolveBatch, resolvedFlow } from "../service/services";
 import { resolveConns } from "./conn_lookup";
 import { insertMarksStart, insertMarksStop, insertMarked, removalCount } from "./conn_hash";
 import * as M from "./conn_mem";
@@ -19,7 +20,7 @@ import { persistSchedule, persistDport, persistTemplate, persistFull } from "./p
 import { makeRoom } from "./conn_limit";
 import { connReuseMode, expireNodestConn, countPicks, sloppyTcp } from "./conn_options";
 import { DIR_INPUT, DIR_OUTPUT, S_TIME_WAIT, S_CLOSE, S_FIN_WAIT } from "./tcp_states";
-import { accountNewConn, accountIn, accountOut, statsReady } from "../stats/account";
+import { accountNewConn, accountIn, accountOut, statsReady } from "./account";
 import * as C from "../stats/counters";
 import { schedPick, SCHED_RR, SCHED_WRR, SCHED_LC, SCHED_WLC, SCHED_SED, SCHED_NQ } from "../sched/registry";
 import { countBind } from "../sched/count";

@@ -15,9 +15,9 @@ import { ConnKey, lookupIn, createConn, killConn, destOf, dportOf } from "./conn
 import { forceState } from "./conn_state";
 import { classOf, classMove } from "./conn_class";
 import { wheelUnlink, wheelLink } from "./wheel";
-import { Service } from "./service";
-import { Dest } from "./dest";
-import { findMarked, lookupService } from "./services";
+import { Service } from "../service/service";
+import { Dest } from "../service/dest";
+import { findMarked, lookupService } from "../service/services";
 import { makeRoom } from "./conn_limit";
 import { runClocks } from "./conn_api";
 import { PROTO_TCP } from "../abi/layout";

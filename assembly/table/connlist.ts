@@ -4,7 +4,9 @@ import * as M from "./conn_mem";
 import { dportOf, destOf } from "./conn";
 import { wheelLast } from "./wheel";
 import { PROTO_TCP, PROTO_UDP, CONN_S_UDP, CONN_S_ASSURED, CONN_F_NOOUTPUT, CONN_F_INACTIVE, CONN_F_TEMPLATE, CONN_F_ONE_PACKET } from "../abi/layout";
-import { Nums } from "./vec";
+import { Nums } from "../mem/vec";
+import { wr8, wr16, wr32 } from "../abi/io";
+import * as L from "../abi/layout";
 
 @unmanaged export class ConnView {
   id: u32 = 0;
@@ -91,4 +93,25 @@ export function nextLive(from: u32): u32 {
     if ((M.flagsOf(i) & M.F_LIVE) != 0) return i;
   }
   return 0;
+}
+
+/** One connection listing record (layout CONN_*) from a filled ConnView. */
+export function writeConnRecord(p: usize, v: ConnView): void {
+  wr32(p + L.CONN_ID, v.id);
+  wr8(p + L.CONN_AF, v.af);
+  wr8(p + L.CONN_PROTO, v.proto);
+  wr8(p + L.CONN_STATE, v.state);
+  wr8(p + L.CONN_DAF, v.daf);
+  wr32(p + L.CONN_FLAGS, v.flags);
+  wr32(p + L.CONN_EXPIRES, v.expires);
+  wr32(p + L.CONN_DEST, v.dest);
+  wr16(p + L.CONN_CPORT, v.cport);
+  wr16(p + L.CONN_VPORT, v.vport);
+  wr16(p + L.CONN_DPORT, v.dport);
+  wr32(p + L.CONN_NCONTROL, v.ncontrol);
+  for (let w: u32 = 0; w < 4; w++) {
+    wr32(p + L.CONN_CADDR + w * 4, v.caddr[w]);
+    wr32(p + L.CONN_VADDR + w * 4, v.vaddr[w]);
+    wr32(p + L.CONN_DADDR + w * 4, v.daddr[w]);
+  }
 }

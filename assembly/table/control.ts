@@ -2,10 +2,10 @@
 // validation and error codes. Specs come in through REGION_SPEC.
 import * as S from "../abi/status";
 import { PROTO_TCP, PROTO_UDP, PROTO_SCTP, METHOD_TUNNEL, METHOD_ROUTE } from "../abi/layout";
-import { readServiceSpec, readDestSpec } from "../abi/records";
-import { Service, newService, freeService } from "./service";
-import { Dest, newDest } from "./dest";
-import { services, linkService, unlinkService, findKeyed, findMarked } from "./services";
+import { readServiceSpec, readDestSpec } from "../service/records";
+import { Service, newService, freeService } from "../service/service";
+import { Dest, newDest } from "../service/dest";
+import { services, linkService, unlinkService, findKeyed, findMarked } from "../service/services";
 import { dests, linkDest, unlinkDest, updateThresholds, reserveLink } from "./dests";
 import { trashDest, reviveFromTrash, reserveTrash } from "./trash";
 import { isKnownScheduler, SCHED_MH, schedBind, schedUnbind, schedInit, schedCanAdd, schedEdited } from "../sched/registry";

@@ -1,9 +1,9 @@
 // Destination handles, list order and the counter changes that schedulers
 // must hear about (bind/unbind from the connection table, thresholds).
-import { Dest } from "./dest";
-import { Service } from "./service";
-import { Slots } from "./slots";
-import { services } from "./services";
+import { Dest } from "../service/dest";
+import { Service } from "../service/service";
+import { Slots } from "../mem/slots";
+import { serviceOf } from "../service/services";
 import { DEST_F_AVAILABLE, DEST_F_OVERLOAD, DEST_F_DOWN } from "../abi/layout";
 import { estimatorAdd, estimatorRemove, estimatorReserve } from "../stats/estimator";
 import { schedAdded, schedRemoved, schedLoadChanged } from "../sched/registry";
@@ -12,10 +12,6 @@ export const dests = new Slots<Dest>();
 
 /** Decreasing key: each dest linked at the head gets the smallest key so far. */
 let nextOrder: i64 = 0;
-
-@inline export function serviceOf(d: Dest): Service | null {
-  return services.get(d.svcId);
-}
 
 /** Room to link one more dest to svc (list and estimator), taken before anything changes. */
 export function reserveLink(svc: Service): bool {

@@ -3,7 +3,7 @@
 import { readFlow, flowFamily, writeDecisionFail } from "../abi/records";
 import * as S from "../abi/status";
 import * as C from "../stats/counters";
-import { flow } from "../sched/flow";
+import { flow } from "../abi/flow";
 import { packetIn, pickOnly, pickResolved, resolveServices, resolvedIndex, endResolved, resolveConnBatch, endResolvedConns, RESOLVE_CHUNK } from "./conn_path";
 import { trackConns } from "./conn_options";
 import { runClocks } from "./conn_api";

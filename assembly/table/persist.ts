@@ -2,9 +2,9 @@
 // per service kind, template reuse or invalidation, and the real port of the
 // connection made under a template. The FTP rule is simplified to its key
 // shape (port 21 services use vport 0); there is no FTP control/data helper.
-import { Dest } from "./dest";
-import { Service } from "./service";
-import { Flow } from "../sched/flow";
+import { Dest } from "../service/dest";
+import { Service } from "../service/service";
+import { Flow } from "../abi/flow";
 import * as M from "./conn_mem";
 import { ConnKey, lookupIn, createConn, destOf, rearm, INVALID_PORT } from "./conn";
 import { expireQuiescentTemplate } from "./conn_options";

@@ -1,7 +1,7 @@
 // The TCP state tables of ip_vs_proto_tcp.c (tcp_states and the secure_tcp
 // table tcp_states_dos), the per-state timeouts and the `--set` rules.
 // A table cell is the next state for (direction, event, current state).
-import { Nums } from "./vec";
+import { Nums } from "../mem/vec";
 
 export const S_NONE: u32 = 0;
 export const S_ESTABLISHED: u32 = 1;

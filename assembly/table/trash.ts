@@ -11,11 +11,11 @@
 // its own arrays (entry i: the dest, when it was first seen unreferenced, the
 // next entry of its chain), none of it in the dest records. Removal swaps the
 // last entry in and relinks it in its chain.
-import { Dest, freeDest } from "./dest";
-import { Service } from "./service";
+import { Dest, freeDest } from "../service/dest";
+import { Service } from "../service/service";
 import { dests } from "./dests";
-import { Ptrs, Nums, allocArray, freeArray } from "./vec";
-import { mixIn, fmix32 } from "./hash";
+import { Ptrs, Nums, allocArray, freeArray } from "../mem/vec";
+import { mixIn, fmix32 } from "../mem/hash";
 
 /** Entries: the dest, idle-since seconds (0 = not seen unreferenced), chain next (entry + 1, 0 = end). */
 let ents: Ptrs<Dest> = changetype<Ptrs<Dest>>(0);

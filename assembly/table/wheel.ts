@@ -6,7 +6,7 @@
 // firing visits only the records in it: expired ones and lazily re-armed ones,
 // never the whole table.
 import { rec, R_WNEXT, R_WPREV, R_EXPIRES } from "./conn_mem";
-import { alloc } from "./alloc";
+import { alloc } from "../mem/alloc";
 
 export const WHEEL_BITS: u32 = 12;
 export const WHEEL_SIZE: u32 = 1 << WHEEL_BITS;

@@ -99,7 +99,7 @@ function memoryTable(res) {
   for (const m of res.jsMemory ?? []) js.push(row([names[m.variant] ?? m.variant, fmtN(m.N), m.error ? `error: ${m.error}` : `${m.perEntry.toFixed(1)} B`]));
   return `${out.join('\n')}\n\n"delta" is \`memory.buffer.byteLength\` after the inserts minus before (IPv4 TCP entries, index ` +
     `included). "table bytes" is what the table itself holds (record chunks, IPv6 side table, bucket arrays, freed ` +
-    `bucket-array pages kept for reuse). The table grows memory by exact page counts (\`assembly/table/conn_pages.ts\`), ` +
+    `bucket-array pages kept for reuse). The table grows memory by exact page counts (\`assembly/mem/pages.ts\`), ` +
     `so the two match unless something else made the allocator grow. Up to 10k entries both are dominated by the ` +
     `first 16,384-record chunk (640 KiB).\n\n${curve.join('\n')}\n\n${js.join('\n')}`;
 }

@@ -1,6 +1,6 @@
 // The connection table's memory (issue 3: ≤ 48 B per connection): record
 // chunks and bucket arrays take whole pages with an exact memory.grow
-// (assembly/table/conn_pages.ts), so wasm memory grows by what the table
+// (assembly/mem/pages.ts), so wasm memory grows by what the table
 // holds instead of the allocator doubling it, and superseded bucket arrays are
 // reused rather than leaked. The bounds below follow from the layout: 10-page
 // record chunks of 16,384 records, bucket arrays rounded up to whole pages.

@@ -1,4 +1,4 @@
-// The service index (assembly/table/services.ts: open addressing with tags,
+// The service index (assembly/service/services.ts: open addressing with tags,
 // backward-shift deletion, a two-pass batch resolve behind schedule) against
 // a model of ip_vs_service_find: fwmark, exact key, the FTP data rule, then
 // the VIP's port-0 service, and the port check of a non-fwmark service.

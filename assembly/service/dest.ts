@@ -3,7 +3,7 @@
 // connections against the thresholds.
 import { DEST_F_AVAILABLE, DEST_F_OVERLOAD, DEST_F_DOWN } from "../abi/layout";
 import { Stats, freeStats } from "../stats/stats";
-import { alloc, free } from "./alloc";
+import { alloc, free } from "../mem/alloc";
 
 /** Internal flag (not IP_VS_DEST_F_*): see Dest.dropped. */
 const DEST_F_DROPPED: u32 = 0x80000000;
@@ -44,7 +44,7 @@ const DEST_F_DROPPED: u32 = 0x80000000;
   /** TUN outer source (IPv4, host order) and route MTU towards this server; 0 = the gwConfig default. */
   tunSrc: u32 = 0;
   tunMtu: u32 = 0;
-  /** Counters and rates; kept in the trash and on revival; 0 until the first counted event (stats/account.ts). */
+  /** Counters and rates; kept in the trash and on revival; 0 until the first counted event (table/account.ts). */
   stats: Stats = changetype<Stats>(0);
   private tunPort16: u16 = 0;
   private tunType8: u8 = 0;

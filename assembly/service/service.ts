@@ -7,11 +7,11 @@
 // from the one allocator and freed by freeService.
 import { Dest } from "./dest";
 import { Stats, freeStats } from "../stats/stats";
-import { Vec, VEC_INLINE } from "./vec";
+import { Vec, VEC_INLINE } from "../mem/vec";
 
 /** Bytes of scheduler state kept inside the service record (s0..s5). */
 export const SCHED_INLINE_BYTES: usize = 24;
-import { alloc, free } from "./alloc";
+import { alloc, free } from "../mem/alloc";
 
 @unmanaged export class Service {
   // First cache line (records are 128-byte blocks, so 128-byte aligned): what
@@ -41,7 +41,7 @@ import { alloc, free } from "./alloc";
   timeout: u32 = 0;
   netmask: u32 = 0xFFFFFFFF;
   mhPrime: u32 = 0;
-  /** Counters and rates of the whole service.; 0 until the first counted event (stats/account.ts). */
+  /** Counters and rates of the whole service.; 0 until the first counted event (table/account.ts). */
   stats: Stats = changetype<Stats>(0);
   s0: u32 = 0;
   s1: u32 = 0;

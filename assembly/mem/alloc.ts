@@ -1,18 +1,18 @@
 // The core's one allocator. Every record and array that outlives a call —
 // services, destinations, scheduler state, statistics, hashing tables, caches
-// and the connection table's chunks — comes from pages of conn_pages.ts:
+// and the connection table's chunks — comes from pages of pages.ts:
 //
 //   small blocks  16-byte size classes up to 512 B, then powers of two up to
 //                 32 KiB; one free list per class threaded through the first
 //                 word of each free block, refilled by carving one 64 KiB page;
-//   large blocks  whole page runs (conn_pages' first-fit, coalescing list).
+//   large blocks  whole page runs (pages.ts' first-fit, coalescing list).
 //
 // Blocks come back zeroed. A freed block returns to its class and is reused
 // by the next allocation of that class, so add/delete churn at a steady size
 // keeps memory flat. Memory never shrinks (wasm cannot), and pages carved for
 // a class stay with that class. Nothing here is managed: the release core runs
 // on the stub runtime, which allocates only while the module starts.
-import { allocPages, freePages, pagesFor } from "./conn_pages";
+import { allocPages, freePages, pagesFor } from "./pages";
 
 const CLASSES: i32 = 38;
 const SMALL_LIMIT: usize = 512;

@@ -1,6 +1,6 @@
 // Page-granular blocks, the bottom of the core's one allocator: the
 // connection table's big arrays (record chunks, bucket arrays, the IPv6 side
-// table) come from here directly, and table/alloc.ts carves its size classes
+// table) come from here directly, and alloc.ts carves its size classes
 // out of single pages. Memory grows by exactly the pages asked for (an
 // allocator that doubled the whole memory on growth held up to twice the
 // table), within the budget set by OPT_MEM_LIMIT_PAGES.
@@ -8,7 +8,7 @@
 // Freed blocks (superseded bucket arrays and side tables, large arrays) go on
 // a free list of page runs, sorted by address and coalesced, which later
 // requests take first fit. Wasm memory never shrinks.
-import { Nums } from "./vec";
+import { Nums } from "./nums";
 const MAX_RUNS: i32 = 64;
 /** First page of each free run, ascending. */
 const runStart = changetype<Nums<u32>>(memory.data(64 * 4, 4)); // MAX_RUNS entries

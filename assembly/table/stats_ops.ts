@@ -3,12 +3,12 @@
 import * as S from "../abi/status";
 import { STATS_TOTAL, STATS_SERVICE, STATS_DEST } from "../abi/layout";
 import { specPtr } from "../abi/records";
-import { writeStatsRecord } from "../abi/stats_record";
-import { services } from "../table/services";
-import { dests, serviceOf } from "../table/dests";
-import { Service } from "../table/service";
-import { Stats } from "./stats";
-import { totalStats } from "./estimator";
+import { writeStatsRecord } from "../stats/record";
+import { services, serviceOf } from "../service/services";
+import { dests } from "./dests";
+import { Service } from "../service/service";
+import { Stats } from "../stats/stats";
+import { totalStats } from "../stats/estimator";
 import { accountBulk, statsReady } from "./account";
 
 /** What an object without a stats block (nothing counted yet) reads as. */

@@ -12,9 +12,10 @@
 // records as with buckets. Deletion shifts the following entries back
 // (no tombstones), so a miss stops at the first empty entry.
 import { Service } from "./service";
-import { Slots } from "./slots";
-import { alloc, free } from "./alloc";
-import { fmix32 } from "./hash";
+import { Dest } from "./dest";
+import { Slots } from "../mem/slots";
+import { alloc, free } from "../mem/alloc";
+import { fmix32 } from "../mem/hash";
 import { MAX_BATCH, PROTO_TCP, FLOW_SIZE, FLOW_AF, FLOW_PROTO, FLOW_FWMARK, FLOW_VADDR, FLOW_VPORT } from "../abi/layout";
 import { estimatorAdd, estimatorRemove } from "../stats/estimator";
 
@@ -316,4 +317,9 @@ export function resolveBatch(flows: usize, n: u32, out: usize): u32 {
 /** The batch index of the j-th flow the last resolveBatch listed (j < its result). */
 @inline export function resolvedFlow(j: u32): u32 {
   return load<u32>(resolvePending + <usize>j * 4);
+}
+
+/** The service a linked dest belongs to (null once it is unlinked and its service deleted). */
+@inline export function serviceOf(d: Dest): Service | null {
+  return services.get(d.svcId);
 }

@@ -1,7 +1,7 @@
 // Writer for the stats record (layout ST_*). With abi/io.ts and records.ts
 // this is one of the only places that know byte offsets.
-import * as L from "./layout";
-import { Stats, reportPps, reportBps } from "../stats/stats";
+import * as L from "../abi/layout";
+import { Stats, reportPps, reportBps } from "./stats";
 
 @inline function wr64(p: usize, v: u64): void {
   store<u64>(p, v);

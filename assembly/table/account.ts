@@ -8,12 +8,12 @@
 // packet path calls statsReady before it creates a connection (refusing it,
 // as for the connection itself, when memory cannot grow), so afterwards the
 // counting here finds the blocks and never allocates.
-import { Service } from "../table/service";
-import { Dest } from "../table/dest";
-import { totalStats, statsAt } from "./estimator";
-import { Stats } from "./stats";
+import { Service } from "../service/service";
+import { Dest } from "../service/dest";
+import { totalStats, statsAt } from "../stats/estimator";
+import { Stats } from "../stats/stats";
 
-export { estimatorRun } from "./estimator";
+export { estimatorRun } from "../stats/estimator";
 
 /** svc's stats block, made on first use (null only when memory cannot grow). */
 @inline export function svcStats(svc: Service): Stats | null {

@@ -3,6 +3,9 @@
 // 12-byte header (it may live inside another record, see Service.dests) and
 // `Ptrs`/`Nums` are views whose address is the first element.
 import { alloc, free } from "./alloc";
+import { Nums } from "./nums";
+
+export { Nums };
 
 /** A view of pointer-sized elements at its own address. */
 @unmanaged export class Ptrs<T> {
@@ -20,22 +23,6 @@ import { alloc, free } from "./alloc";
   }
   @inline clear(n: i32): void {
     memory.fill(changetype<usize>(this), 0, <usize>n << 2);
-  }
-}
-
-/** A view of numbers of type T at its own address. */
-@unmanaged export class Nums<T> {
-  @inline @operator("[]") get(i: i32): T {
-    return load<T>(changetype<usize>(this) + (<usize>i << alignof<T>()));
-  }
-  @inline @operator("{}") uget(i: i32): T {
-    return load<T>(changetype<usize>(this) + (<usize>i << alignof<T>()));
-  }
-  @inline @operator("[]=") set(i: i32, v: T): void {
-    store<T>(changetype<usize>(this) + (<usize>i << alignof<T>()), v);
-  }
-  @inline @operator("{}=") uset(i: i32, v: T): void {
-    store<T>(changetype<usize>(this) + (<usize>i << alignof<T>()), v);
   }
 }
 

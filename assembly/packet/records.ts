@@ -1,10 +1,10 @@
 // Record access for the packet path: bounds of the packet region, the flow
 // record a parsed packet produces and the decision record a rewrite reads.
-import * as L from "./layout";
-import { ioBase, rd8, rd16, rd32, wr8, wr16, wr32 } from "./io";
-import { pkt } from "../packet/parse";
-import { target } from "../packet/nat";
-import { quoted } from "../packet/icmp_nat";
+import * as L from "../abi/layout";
+import { ioBase, rd8, rd16, rd32, wr8, wr16, wr32 } from "../abi/io";
+import { pkt } from "./parse";
+import { target } from "./nat";
+import { quoted } from "./icmp_nat";
 
 /** Address of [off, off+cap) in REGION_PACKETS, or 0 when it does not fit. */
 export function packetPtr(off: u32, cap: u32): usize {
