@@ -1,87 +1,67 @@
-// A minimal gateway for the namespace tests: the addon feeds bursts, the
-// core (debug build) handles each packet in REGION_PACKETS, the burst's
-// verdicts go back in one call. NAT: inbound packets to VIP go to RS
-// (decision 0), replies from RS get VIP as source (decision 1). DR: the packet
-// is left as it is and accepted with a mark that the director's policy
-// routing sends to RS's MAC. TUN: the packet is wrapped in an outer IPv4
-// header (protocol 4) to RS. The connection table is not involved yet: one
-// fixed real server. Constants come from the parent (the generated ABI
-// mirror) as JSON in argv[2]. Stops on "stop" from stdin and prints one JSON
-// line of counters.
+// A minimal gateway for the namespace tests: the addon reads each burst
+// straight into the core's REGION_PACKETS, one gwBurst call decides and
+// rewrites it over the connection table, and the verdict records go back in
+// one call — the path native-host/lib/gateway.ts runs, without its rules,
+// routes and daemon. One service VIP:port (rr) with one real server RS:port:
+// NAT rewrites both ways, DR answers with the real server's verdict mark
+// (printed on the ready line, so the parent can route it), TUN wraps in IPIP
+// from tunSrc. Constants come from the parent (the generated ABI mirror) as
+// JSON in argv[2]. Stops on "stop" from stdin and prints one JSON line of
+// counters.
 import { createRequire } from 'node:module';
-import { readFileSync } from 'node:fs';
-import * as loader from '@assemblyscript/loader';
+import { Director } from 'wasmvs';
 
 const cfg = JSON.parse(process.argv[2]);
 const L = cfg.layout;
 const require = createRequire(import.meta.url);
 const { NfQueue, REC_HEADER, VER_STRIDE } = require('../../native-host/build/Release/wasmvs_nfq.node');
-const core = loader.instantiateSync(readFileSync(new URL('../../build/wasmvs.debug.wasm', import.meta.url)), {}).exports;
-core.init(1, 0);
-const base = core.getIoBase();
+if (REC_HEADER !== L.GW_REC_HEADER || VER_STRIDE !== L.GW_VER_SIZE) throw new Error('addon and core record layouts differ');
 
 const ip4 = (s) => s.split('.').reduce((a, b) => ((a << 8) | Number(b)) >>> 0, 0);
-function decision(slot, address, port) {
-  const dv = new DataView(core.memory.buffer, base + L.REGION_DECISIONS + slot * L.DECISION_SIZE);
-  dv.setUint8(L.DEC_DAF, 4);
-  dv.setUint16(L.DEC_DPORT, port, true);
-  dv.setUint32(L.DEC_DADDR, ip4(address), true);
-  for (let w = 1; w < 4; w++) dv.setUint32(L.DEC_DADDR + 4 * w, 0, true);
-}
-decision(0, cfg.rs, cfg.port);
-decision(1, cfg.vip, cfg.port);
+const d = await Director.create({ seed: 1, flavor: 'debug' });
+const key = { protocol: 'tcp', address: cfg.vip, port: cfg.port };
+d.addService(key, { scheduler: 'rr' });
+const method = { nat: 'masq', dr: 'route', tun: 'tunnel' }[cfg.mode];
+const destId = d.addDest(key, { address: cfg.rs, port: cfg.port, method });
+const x = d.core.x;
+if (cfg.mode === 'tun' && x.gwConfig(ip4(cfg.tunSrc), cfg.mtu) !== 0) throw new Error('gwConfig refused the tunnel settings');
+const drMark = (L.GW_DR_MARK_BASE + (destId & L.GW_DR_SLOT_MASK)) >>> 0;
 const VIP = ip4(cfg.vip);
 
 const BURST = 32, STRIDE = 2048;
+const base = x.getIoBase();
 const q = new NfQueue({ queue: cfg.queue, copyRange: STRIDE - REC_HEADER, gso: cfg.gso });
-const packets = new Uint8Array(BURST * STRIDE);
-const verdicts = new Uint8Array(BURST * VER_STRIDE);
-const payloads = new Uint8Array(BURST * STRIDE);
 const seen = { in: 0, out: 0, forwarded: 0, dropped: 0, passed: 0, partial: 0 };
+const started = Date.now();
 
 function handle(n) {
-  const pv = new DataView(packets.buffer), vv = new DataView(verdicts.buffer);
-  let off = 0;
+  let dv = new DataView(x.memory.buffer);
   for (let i = 0; i < n; i++) {
-    const rec = i * STRIDE, len = pv.getUint32(rec + 8, true), recFlags = packets[rec + 17];
-    const bytes = packets.subarray(rec + REC_HEADER, rec + REC_HEADER + len);
-    new Uint8Array(core.memory.buffer, base + L.REGION_PACKETS, len).set(bytes);
-    const inbound = new DataView(bytes.buffer, bytes.byteOffset).getUint32(16) === VIP;
+    const rec = base + L.REGION_PACKETS + i * STRIDE;
+    const inbound = dv.getUint32(rec + L.GW_REC_HEADER + 16) === VIP;
     seen[inbound ? 'in' : 'out']++;
-    const flags = recFlags & 2 ? L.PKT_F_CSUM_PARTIAL : 0;
-    if (flags) seen.partial++;
-    let v;
-    if (cfg.mode === 'dr') v = core.pktRoute(0, len, 0); // the kernel's forwarding decrements the TTL
-    else if (cfg.mode === 'tun') v = core.pktTunnel(0, len, 4096, 0, ip4(cfg.tunSrc), cfg.mtu, flags | L.PKT_F_DEC_TTL);
-    else v = core.pktNat(0, len, inbound ? 0 : 1, inbound ? L.PKT_DIR_IN : L.PKT_DIR_OUT, flags);
-    const o = i * VER_STRIDE;
-    vv.setUint32(o, pv.getUint32(rec, true), true);
-    vv.setUint32(o + 4, v === L.PKT_DROP ? 0 : 1, true);
-    vv.setUint32(o + 8, 0, true);
-    if (v === L.PKT_FORWARD && cfg.mode === 'dr') {
-      vv.setUint32(o + 8, 1, true); // VER_F_MARK: unchanged bytes, so runs batch
-      vv.setUint32(o + 12, cfg.mark, true);
-      seen.forwarded++;
-    } else if (v === L.PKT_FORWARD) {
-      const outLen = core.pktLen();
-      payloads.set(new Uint8Array(core.memory.buffer, base + L.REGION_PACKETS, outLen), off);
-      vv.setUint32(o + 8, 2, true);
-      vv.setUint32(o + 16, off, true);
-      vv.setUint32(o + 20, outLen, true);
-      off += outLen;
-      seen.forwarded++;
-    } else if (v === L.PKT_DROP) seen.dropped++;
+    if (dv.getUint8(rec + L.GW_REC_FLAGS) & L.GW_RF_CSUM_PARTIAL) seen.partial++;
+  }
+  const now = 1 + Math.floor((Date.now() - started) / 1000);
+  if (x.gwBurst(n, STRIDE, now) !== n) throw new Error('gwBurst refused a burst');
+  dv = new DataView(x.memory.buffer); // the burst may have grown memory
+  for (let i = 0; i < n; i++) {
+    const v = base + L.REGION_LIST + i * L.GW_VER_SIZE;
+    const flags = dv.getUint32(v + L.GW_VER_FLAGS, true);
+    if (dv.getUint32(v + L.GW_VER_VERDICT, true) === 0) seen.dropped++;
+    else if (flags & (L.GW_VF_PAYLOAD | L.GW_VF_MARK)) seen.forwarded++;
     else seen.passed++;
   }
-  q.verdicts(verdicts, n, payloads);
+  const mem = x.memory.buffer;
+  q.verdicts(new Uint8Array(mem, base + L.REGION_LIST, n * L.GW_VER_SIZE), n, new Uint8Array(mem, base + L.REGION_PACKETS, BURST * STRIDE));
 }
 
 q.start(() => {
-  for (let n; (n = q.read(packets, STRIDE, BURST)) > 0; ) handle(n);
+  for (let n; (n = q.read(new Uint8Array(x.memory.buffer, base + L.REGION_PACKETS, BURST * STRIDE), STRIDE, BURST)) > 0; ) handle(n);
 });
-process.stdout.write('ready\n');
-process.stdin.on('data', (d) => {
-  if (!String(d).includes('stop')) return;
+process.stdout.write(`ready ${drMark}\n`);
+process.stdin.on('data', (b) => {
+  if (!String(b).includes('stop')) return;
   process.stdout.write(JSON.stringify({ ...seen, ...q.stats() }) + '\n');
   q.close();
   process.exit(0);

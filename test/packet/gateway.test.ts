@@ -8,40 +8,15 @@ import { layout as L, counters as C } from '../../sdk/src/core/abi.gen.js';
 import type { Director } from '../../sdk/src/index.js';
 import { director } from '../helpers.js';
 import { v4, ipv4, csum, checksumsOk } from './build.js';
+import { STRIDE, burst as run } from './burst.js';
 
 const VIP = '198.18.0.1', CLIENT = '198.18.9.9', RS1 = '198.18.1.1', RS2 = '198.18.1.2', DIRECTOR = '198.18.1.254';
-const STRIDE = 2048;
 const svc = { protocol: 'tcp' as const, address: VIP, port: 80 };
 const ip4 = (s: string) => s.split('.').reduce((a, b) => ((a << 8) | Number(b)) >>> 0, 0);
 const SYN = 0x02, ACK = 0x10, SYNACK = 0x12, PSHACK = 0x18;
 
-interface Verdict { id: number; verdict: number; flags: number; mark: number; off: number; out: Uint8Array }
-
-/** Writes `pkts` as addon records (ids 100..), runs one burst, returns the verdicts. */
-function burst(d: Director, pkts: Uint8Array[], now = 1, recFlags = 0): Verdict[] {
-  const x = d.core.x;
-  const base = x.getIoBase();
-  let dv = new DataView(x.memory.buffer);
-  pkts.forEach((p, i) => {
-    const r = base + L.REGION_PACKETS + i * STRIDE;
-    dv.setUint32(r + L.GW_REC_ID, 100 + i, true);
-    dv.setUint32(r + L.GW_REC_MARK, 0, true);
-    dv.setUint32(r + L.GW_REC_LEN, p.length, true);
-    dv.setUint8(r + L.GW_REC_FLAGS, recFlags);
-    new Uint8Array(x.memory.buffer, r + L.GW_REC_HEADER, p.length).set(p);
-  });
-  expect(x.gwBurst(pkts.length, STRIDE, now)).toBe(pkts.length);
-  dv = new DataView(x.memory.buffer);
-  return pkts.map((_, i) => {
-    const v = base + L.REGION_LIST + i * L.GW_VER_SIZE;
-    const off = dv.getUint32(v + L.GW_VER_OFF, true), len = dv.getUint32(v + L.GW_VER_LEN, true);
-    return {
-      id: dv.getUint32(v + L.GW_VER_ID, true), verdict: dv.getUint32(v + L.GW_VER_VERDICT, true),
-      flags: dv.getUint32(v + L.GW_VER_FLAGS, true), mark: dv.getUint32(v + L.GW_VER_MARK, true), off,
-      out: new Uint8Array(x.memory.buffer, base + L.REGION_PACKETS + off, len).slice(),
-    };
-  });
-}
+/** One burst of `pkts` at time `now` with GW_RF_* flags on every record. */
+const burst = (d: Director, pkts: Uint8Array[], now = 1, recFlags = 0) => run(d, pkts, { now, recFlags });
 
 const tcp = (src: string, dst: string, sport: number, dport: number, flags: number, n = 0, ttl = 64) =>
   v4({ src, dst, ttl }, { proto: 'tcp', sport, dport, flags, payload: Array.from({ length: n }, (_, i) => i & 255) });

@@ -1,10 +1,12 @@
-// ICMP errors about NAT connections (reference §2.9), IPv4 fixtures. The
-// expected packets are rebuilt from scratch: outer header, quoted header
-// with the rewritten address/port (its own checksum recomputed), quoted L4
-// checksum as it was, ICMP checksum over the whole message.
+// ICMP errors about NAT connections (reference §2.9), IPv4 fixtures through
+// gwBurst: the client's packet opens the connection, the error about it comes
+// in the next burst. The expected packets are rebuilt from scratch: outer
+// header, quoted header with the rewritten address/port (its own checksum
+// recomputed), quoted L4 checksum as it was, ICMP checksum over the whole
+// message. TTLs are left to the kernel's forwarding.
 import { describe, expect, it } from 'vitest';
 import { layout as L } from '../../sdk/src/core/abi.gen.js';
-import { Harness } from './harness.js';
+import { ACCEPT, DROP, burst, gateway, one } from './burst.js';
 import { v4, ipv4, csum, type Ip, type L4 } from './build.js';
 
 const VIP = '198.18.0.1', RS = '198.18.1.1', CLIENT = '198.18.9.9';
@@ -25,56 +27,57 @@ function icmpError(outer: Ip, type: number, code: number, rest: number, quoted: 
   return ipv4(outer, m, 1);
 }
 
-describe('pktNatIcmp fixtures', () => {
+describe('gwBurst ICMP error fixtures', () => {
   it('real server -> client port unreachable about client -> RS:8080 (UDP): outer src and quoted dst become VIP:80', async () => {
-    const h = await Harness.create();
-    const origIp = { src: CLIENT, dst: RS, ttl: 63 }, origL4: L4 = { proto: 'udp', sport: 40000, dport: 8080, payload: [1, 2, 3, 4] };
+    const d = await gateway({ protocol: 'udp', vip: VIP, port: 80, dests: [RS], rport: 8080 });
+    const origIp = { src: CLIENT, dst: RS }, origL4: L4 = { proto: 'udp', sport: 40000, dport: 8080, payload: [1, 2, 3, 4] };
     const orig = v4(origIp, origL4);
+    // The packet the real server got is the client's, rewritten by the same burst path.
+    expect([...one(d, v4({ ...origIp, dst: VIP }, { ...origL4, dport: 80 })).out]).toEqual([...orig]);
     const input = icmpError({ src: RS, dst: CLIENT, df: false }, 3, 3, 0, [...orig.subarray(0, 28)]);
     const expected = icmpError({ src: VIP, dst: CLIENT, df: false }, 3, 3, 0, quote(orig, { ...origIp, dst: VIP }, { ...origL4, dport: 80 }));
-    h.decision(0, VIP, 80);
-    h.load(input);
-    expect(h.x.pktNatIcmp(0, input.length, 0, L.PKT_DIR_OUT, 0)).toBe(L.PKT_FORWARD);
-    expect([...h.read(0, h.x.pktLen())]).toEqual([...expected]);
+    const v = one(d, input);
+    expect(v).toMatchObject({ verdict: ACCEPT, flags: L.GW_VF_PAYLOAD });
+    expect([...v.out]).toEqual([...expected]);
+    expect(d.service({ protocol: 'udp', address: VIP, port: 80 }).stats).toMatchObject({ inpkts: 1, outpkts: 1 });
   });
 
   it('client -> VIP frag-needed about VIP:80 -> client (TCP): outer dst and quoted src become RS:8080', async () => {
-    const h = await Harness.create();
+    const d = await gateway({ protocol: 'tcp', vip: VIP, port: 80, dests: [RS], rport: 8080 });
+    one(d, v4({ src: CLIENT, dst: VIP }, { proto: 'tcp', sport: 40000, dport: 80 }));
     const origIp = { src: VIP, dst: CLIENT, ttl: 60 }, origL4: L4 = { proto: 'tcp', sport: 80, dport: 40000, flags: 0x10, payload: [9, 9] };
     const orig = v4(origIp, origL4);
     const input = icmpError({ src: CLIENT, dst: VIP, ttl: 20 }, 3, 4, 1400, [...orig.subarray(0, 28)]);
-    const expected = icmpError({ src: CLIENT, dst: RS, ttl: 19 }, 3, 4, 1400, quote(orig, { ...origIp, src: RS }, { ...origL4, sport: 8080 }));
-    h.decision(0, RS, 8080);
-    h.load(input);
-    expect(h.x.pktNatIcmp(0, input.length, 0, L.PKT_DIR_IN, L.PKT_F_DEC_TTL)).toBe(L.PKT_FORWARD);
-    expect([...h.read(0, h.x.pktLen())]).toEqual([...expected]);
+    const expected = icmpError({ src: CLIENT, dst: RS, ttl: 20 }, 3, 4, 1400, quote(orig, { ...origIp, src: RS }, { ...origL4, sport: 8080 }));
+    const v = one(d, input);
+    expect(v).toMatchObject({ verdict: ACCEPT, flags: L.GW_VF_PAYLOAD });
+    expect([...v.out]).toEqual([...expected]);
   });
 
-  it('pktIcmpParse writes the quoted packet as the flow record', async () => {
-    const h = await Harness.create();
+  it('the quoted packet is looked up as the flow it quotes: a time exceeded about a fwmark connection is counted out and rewritten', async () => {
+    const d = await gateway({ protocol: 'udp', fwmark: 5, dests: [RS], rport: 8080 });
+    one(d, v4({ src: CLIENT, dst: VIP }, { proto: 'udp', sport: 40000, dport: 8080 }), { mark: 5 });
+    expect(d.connections()[0]).toMatchObject({ protocol: 'udp', client: { address: CLIENT, port: 40000 }, virtual: { address: VIP, port: 8080 } });
     const orig = v4({ src: CLIENT, dst: RS }, { proto: 'udp', sport: 40000, dport: 8080 });
-    const input = icmpError({ src: RS, dst: CLIENT }, 11, 0, 0, [...orig.subarray(0, 28)]);
-    h.load(input);
-    expect(h.x.pktIcmpParse(0, input.length, 3, 5)).toBe(L.PKT_CONTINUE);
-    const f = h.flow(3);
-    expect([f.getUint8(L.FLOW_AF), f.getUint8(L.FLOW_PROTO), f.getUint32(L.FLOW_FWMARK, true)]).toEqual([4, 17, 5]);
-    expect([f.getUint32(L.FLOW_CADDR, true), f.getUint32(L.FLOW_VADDR, true)]).toEqual([0xc6120909, 0xc6120101]);
-    expect([f.getUint16(L.FLOW_CPORT, true), f.getUint16(L.FLOW_VPORT, true)]).toEqual([40000, 8080]);
+    const v = one(d, icmpError({ src: RS, dst: CLIENT }, 11, 0, 0, [...orig.subarray(0, 28)]));
+    expect(v).toMatchObject({ verdict: ACCEPT, flags: L.GW_VF_PAYLOAD });
+    expect(`${v.out[12]}.${v.out[13]}.${v.out[14]}.${v.out[15]}`).toBe(VIP);
+    expect(d.service({ fwmark: 5, af: 4 }).stats).toMatchObject({ inpkts: 1, outpkts: 1 });
   });
 
   const orig = v4({ src: CLIENT, dst: RS }, { proto: 'tcp', sport: 1, dport: 2 });
   it.each([
-    ['echo request is not an error', ipv4({ src: CLIENT, dst: VIP }, [8, 0, 0xf7, 0xff, 0, 0, 0, 0], 1), L.PKT_PASS],
-    ['error quoting an ICMP packet', icmpError({ src: RS, dst: CLIENT }, 3, 1, 0, [...ipv4({ src: CLIENT, dst: RS }, [8, 0, 0, 0, 0, 0, 0, 0], 1)]), L.PKT_PASS],
-    ['quote shorter than header + 8', icmpError({ src: RS, dst: CLIENT }, 3, 3, 0, [...orig.subarray(0, 27)]), L.PKT_DROP],
-    ['quote with IHL 3', icmpError({ src: RS, dst: CLIENT }, 3, 3, 0, [0x43, ...orig.subarray(1, 28)]), L.PKT_DROP],
-    ['TCP packet is not ICMP', orig, L.PKT_PASS],
+    ['echo request is not an error', ipv4({ src: CLIENT, dst: VIP }, [8, 0, 0xf7, 0xff, 0, 0, 0, 0], 1), ACCEPT],
+    ['error quoting an ICMP packet', icmpError({ src: RS, dst: CLIENT }, 3, 1, 0, [...ipv4({ src: CLIENT, dst: RS }, [8, 0, 0, 0, 0, 0, 0, 0], 1)]), ACCEPT],
+    ['quote shorter than header + 8', icmpError({ src: RS, dst: CLIENT }, 3, 3, 0, [...orig.subarray(0, 27)]), DROP],
+    ['quote with IHL 3', icmpError({ src: RS, dst: CLIENT }, 3, 3, 0, [0x43, ...orig.subarray(1, 28)]), DROP],
+    ['TCP packet is not ICMP', orig, ACCEPT],
   ])('%s', async (_d, p, verdict) => {
-    const h = await Harness.create();
-    h.decision(0, VIP, 80);
-    h.load(p);
-    expect(h.x.pktIcmpParse(0, p.length, 0, 0)).toBe(verdict);
-    expect(h.x.pktNatIcmp(0, p.length, 0, L.PKT_DIR_OUT, 0)).toBe(verdict);
-    expect([...h.read(0, p.length)]).toEqual([...p]);
+    const d = await gateway({ protocol: 'tcp', vip: VIP, port: 80, dests: [RS] });
+    one(d, v4({ src: CLIENT, dst: VIP }, { proto: 'tcp', sport: 1, dport: 80 }));
+    const [v] = burst(d, [p]);
+    expect(v.verdict).toBe(verdict);
+    expect(v.flags).toBe(0);
+    expect([...v.out]).toEqual([...p]);
   });
 });
