@@ -4,11 +4,11 @@
 // single-process proxy; everything IPVS decides — admission, the scheduler,
 // the connection table, thresholds, timeouts — stays in the main process,
 // which owns the one core: each accepted client waits for its decision, each
-// connection event and each tick's traffic goes back as a message (batched
-// per event-loop turn). No core is loaded here.
-import { createServer, type Server, type Socket } from 'node:net';
+// connection event and each tick's traffic goes back as a record on the
+// binary channel (channel.ts; batched per event-loop turn). No core is loaded here.
+import { createServer, Socket, type Server } from 'node:net';
 import type { ConnEventName } from '../src/conns.js';
-import type { Decision, Endpoint, Method } from '../src/types.js';
+import type { Decision, Endpoint } from '../src/types.js';
 import type { FlowAccounting, Tracked } from './account.js';
 import type { Host, Flow, VirtualService } from './host.js';
 import { resolveLimits, type Limits } from './limits.js';
@@ -17,6 +17,10 @@ import { plainAddress } from './proxyproto.js';
 import { loadSplicer, type Splicer, type SpliceMode } from './splice.js';
 import { TcpFlow } from './tcp.js';
 import type { Msg } from './workers.js';
+import {
+  ChannelIn, ChannelOut, CHANNEL_FD, EVENT_CODE, METHODS, R_ACCEPT, R_CLOSED, R_DECIDE, R_DESTROY, R_EVENT, R_GONE, R_JSON,
+  R_RESET, R_TRAFFIC, asciiAt, jsonAt,
+} from './channel.js';
 
 const noop = () => {};
 /**
@@ -26,12 +30,19 @@ const noop = () => {};
  * ESTABLISHED (lc/wlc/sed/nq weigh it) go at the end of the loop turn.
  */
 const LAZY_MS = 2;
-let out: Msg[] = [];
+const chan = new Socket({ fd: CHANNEL_FD, readable: true, writable: true });
+const out = new ChannelOut(chan);
 let soon = false;
 let later: NodeJS.Timeout | null = null;
 
+/** A JSON message (rare: listener results, connect failures, ready, stopped). */
 function send(m: Msg, urgent = false): void {
-  out.push(m);
+  out.json(m);
+  queued(urgent);
+}
+
+/** A record was written: it goes at the end of this loop turn (urgent) or within LAZY_MS. */
+function queued(urgent: boolean): void {
   if (urgent) {
     if (!soon) { soon = true; setImmediate(flush); }
   } else if (!soon && later === null) {
@@ -42,10 +53,13 @@ function send(m: Msg, urgent = false): void {
 function flush(): void {
   soon = false;
   if (later !== null) { clearTimeout(later); later = null; }
-  if (out.length === 0 || !process.connected) return;
-  const batch = out;
-  out = [];
-  process.send!(batch);
+  out.flush();
+}
+
+/** A record naming one flow and its traffic (R_CLOSED, R_TRAFFIC). */
+function traffic(type: number, seq: number, inBytes: number, inChunks: number, outBytes: number, outChunks: number): void {
+  out.begin(type, 40).f64(seq).f64(inBytes).f64(inChunks).f64(outBytes).f64(outChunks).end();
+  queued(false);
 }
 
 const notHere = (): never => { throw new Error('scheduling happens in the main process'); };
@@ -61,10 +75,15 @@ class WorkerHost implements Host, FlowAccounting {
     packet: notHere,
     // A flow's decision carries the worker's sequence number as its id (decided()): events name the flow.
     // Its close goes with its last traffic (closed()).
-    connEvent: (seq: number, e: ConnEventName) => { if (e !== 'close') send(['e', seq, e], e === 'established'); return 0 as never; },
+    connEvent: (seq: number, e: ConnEventName) => {
+      if (e !== 'close') { out.begin(R_EVENT, 9).f64(seq).u8(EVENT_CODE[e]).end(); queued(e === 'established'); }
+      return 0 as never;
+    },
   };
   private seq = 0;
   private readonly waiting = new Map<number, Waiting>();
+  /** Services listened on, by the number the main process gave them (accept records carry it). */
+  private readonly ids = new Map<string, number>();
   private readonly flows = new Map<number, TcpFlow>();
   private readonly seqOf = new Map<Flow | Tracked, number>();
   /** Traffic of flows whose sockets are gone, sent with their close. */
@@ -89,7 +108,8 @@ class WorkerHost implements Host, FlowAccounting {
 
   // --- listeners ---------------------------------------------------------------------
 
-  listen(vs: VirtualService): void {
+  listen(vs: VirtualService, id: number): void {
+    this.ids.set(vs.key, id);
     const reply = (e: NodeJS.ErrnoException | null) => send(['L', vs.key, e ? (e.code ?? 'ERROR') : null, e?.message ?? null], true);
     if (this.servers.has(vs.key)) { reply(null); return; }
     const server = createServer({ allowHalfOpen: true, noDelay: true }, (sock) => this.accept(vs, sock));
@@ -104,19 +124,22 @@ class WorkerHost implements Host, FlowAccounting {
   }
 
   unlisten(key: string): void {
+    this.ids.delete(key);
     this.servers.get(key)?.close();
     this.servers.delete(key);
   }
 
   private accept(vs: VirtualService, sock: Socket): void {
     const address = sock.remoteAddress, port = sock.remotePort;
-    if (address === undefined || port === undefined) { sock.destroy(); return; }
+    const id = this.ids.get(vs.key);
+    if (address === undefined || port === undefined || id === undefined) { sock.destroy(); return; }
     // Until the decision comes the socket only buffers; an error meanwhile is seen as `destroyed`.
     sock.on('error', noop);
     const seq = ++this.seq;
     const client = { address: plainAddress(address), port };
     this.waiting.set(seq, { sock, key: vs.key, client, vip: { address: vs.address, port: vs.port } });
-    send(['a', seq, vs.key, client.address, port], true);
+    out.begin(R_ACCEPT, 14).f64(seq).u32(id).u16(port).ascii(client.address).end();
+    queued(true);
   }
 
   decided(seq: number, d: Decision | null, pp: number): void {
@@ -124,7 +147,7 @@ class WorkerHost implements Host, FlowAccounting {
     if (w === undefined) return;
     this.waiting.delete(seq);
     if (d === null) { w.sock.resetAndDestroy(); return; }
-    if (w.sock.destroyed) { send(['g', seq]); return; }
+    if (w.sock.destroyed) { out.begin(R_GONE, 8).f64(seq).end(); queued(false); return; }
     w.sock.off('error', noop);
     this.current = seq;
     this.pp = pp === 1 || pp === 2 ? pp : undefined;
@@ -159,8 +182,9 @@ class WorkerHost implements Host, FlowAccounting {
     if (seq === undefined) return;
     this.seqOf.delete(flow);
     this.flows.delete(seq);
-    send(['c', seq, ...(this.last.get(seq) ?? [0, 0, 0, 0])]);
-    this.last.delete(seq);
+    const l = this.last.get(seq);
+    if (l === undefined) traffic(R_CLOSED, seq, 0, 0, 0, 0);
+    else { this.last.delete(seq); traffic(R_CLOSED, seq, l[0], l[1], l[2], l[3]); }
   }
 
   // --- FlowAccounting: traffic goes to the main process once per tick, and at close -----
@@ -196,7 +220,7 @@ class WorkerHost implements Host, FlowAccounting {
     for (const t of this.traffic) {
       t.queued = false;
       const seq = this.seqOf.get(t);
-      if (seq !== undefined) send(['b', seq, t.inBytes, t.inChunks, t.outBytes, t.outChunks]);
+      if (seq !== undefined) traffic(R_TRAFFIC, seq, t.inBytes, t.inChunks, t.outBytes, t.outChunks);
       t.inBytes = t.inChunks = t.outBytes = t.outChunks = 0;
     }
     this.traffic.clear();
@@ -219,20 +243,32 @@ class WorkerHost implements Host, FlowAccounting {
 
 const host = new WorkerHost();
 
-process.on('message', (batch: Msg[]) => {
-  if (!Array.isArray(batch)) return;
-  for (const m of batch) {
-    switch (m[0]) {
-      case 'o': host.decided(m[1] as number, { id: m[2] as number, destId: m[3] as number, dest: { address: m[4] as string, port: m[5] as number }, method: m[6] as Method }, m[7] as number); break;
-      case 'n': host.decided(m[1] as number, null, 0); break;
-      case 'd': host.kill(m[1] as number); break;
-      case 'l': host.listen(m[1] as VirtualService); break;
-      case 'u': host.unlisten(m[1] as string); break;
-      case 'C': host.configure(m[1] as Limits, m[2] as number, m[3] as SpliceMode); break;
-      case 'S': void host.stop(); break;
+const input = new ChannelIn((type, b, at, len) => {
+  switch (type) {
+    case R_DECIDE: {
+      const d: Decision = {
+        id: b.readDoubleLE(at + 8), destId: b.readDoubleLE(at + 16),
+        dest: { address: asciiAt(b, at + 28), port: b.readUInt16LE(at + 24) }, method: METHODS[b[at + 26]],
+      };
+      host.decided(b.readDoubleLE(at), d, b[at + 27]);
+      return;
+    }
+    case R_RESET: host.decided(b.readDoubleLE(at), null, 0); return;
+    case R_DESTROY: host.kill(b.readDoubleLE(at)); return;
+    case R_JSON: {
+      const m = jsonAt(b, at, len);
+      switch (m[0]) {
+        case 'l': host.listen(m[1] as VirtualService, m[2] as number); break;
+        case 'u': host.unlisten(m[1] as string); break;
+        case 'C': host.configure(m[1] as Limits, m[2] as number, m[3] as SpliceMode); break;
+        case 'S': void host.stop(); break;
+      }
     }
   }
 });
+chan.on('data', (chunk: Buffer) => input.feed(chunk));
+// The main process's end closed: it is gone, or let us go (below).
+chan.on('error', () => {});
 // The main process is gone (or let us go): nothing may outlive it.
 process.on('disconnect', () => process.exit(0));
 send(['R'], true);

@@ -6,14 +6,15 @@
 // here, by the one Director, on the whole connection table — a central
 // scheduler, so lc/wlc/sed/nq and -x/-y read exactly the counts a single
 // process would (docs/proxy.md "Workers"). Per connection that costs one
-// round trip over the worker's IPC channel (messages batched per event-loop
-// turn) before the real server is contacted.
+// round trip over the worker's channel (channel.ts: binary records on a
+// socketpair, batched per event-loop turn) before the real server is contacted.
 //
-// Worker → main (flows named by the worker's sequence number):  a accepted · e connection
-//   event · f connect failed · b traffic · c closed, with its last traffic · g client gone before
-//   its decision · L listener result · R ready · Z stopped. Accepts and ESTABLISHED go at the end
-//   of the worker's loop turn; the rest within LAZY_MS (worker.ts), or with the next of those.
-// Main → worker:  o decision · n reset the client · d destroy a flow · l listen · u unlisten ·
+// Worker → main (flows named by the worker's sequence number):  R_ACCEPT · R_EVENT connection
+//   event · R_TRAFFIC · R_CLOSED closed, with its last traffic · R_GONE client gone before its
+//   decision · JSON: f connect failed · L listener result · R ready · Z stopped. Accepts and
+//   ESTABLISHED go at the end of the worker's loop turn; the rest within LAZY_MS (worker.ts), or
+//   with the next of those.
+// Main → worker:  R_DECIDE · R_RESET the client · R_DESTROY a flow · JSON: l listen · u unlisten ·
 //   C limits · S stop.
 import cluster, { type Worker } from 'node:cluster';
 import { existsSync } from 'node:fs';
@@ -25,6 +26,11 @@ import { tracked, type Accounting, type Tracked } from './account.js';
 import type { Flow, Host, VirtualService } from './host.js';
 import type { Limits } from './limits.js';
 import { spliceModeOf, type Splicer } from './splice.js';
+import {
+  ChannelIn, ChannelOut, CHANNEL_FD, EVENT_NAMES, METHOD_CODE, R_ACCEPT, R_CLOSED, R_DECIDE, R_DESTROY, R_EVENT, R_GONE,
+  R_JSON, R_RESET, R_TRAFFIC, asciiAt, jsonAt,
+} from './channel.js';
+import type { Socket } from 'node:net';
 
 /** What the pool needs from the proxy around it (ProxyDataPath): the flows' Host, with the whole core and accounting. */
 export interface PoolHost extends Pick<Host, 'log' | 'limits' | 'admit' | 'proxyProtocol' | 'schedulingFailed' |
@@ -62,7 +68,7 @@ class RemoteFlow implements Flow {
     this.dest = d.dest;
     this.t = tracked('tcp', client, vip, d.dest, d.destId, d.method);
   }
-  destroy(): void { this.pool.post(this.w, ['d', this.seq]); }
+  destroy(): void { this.pool.seqRecord(this.w, R_DESTROY, this.seq); }
 }
 
 interface Member {
@@ -70,7 +76,9 @@ interface Member {
   flows: Map<number, RemoteFlow>;
   /** Its flows still waiting for their real server (counted here at scheduling). */
   pend: number;
-  out: Msg[];
+  /** The binary channel to it (channel.ts): records queued for the end of this loop turn. */
+  chan: Socket;
+  out: ChannelOut;
   queued: boolean;
   /** Listen requests in flight, per service key, first come first answered. */
   listens: Map<string, ((err: NodeJS.ErrnoException | null) => void)[]>;
@@ -81,10 +89,15 @@ interface Member {
 /** How long stop() waits for a worker to close its flows and exit. */
 const STOP_MS = 5_000;
 
+/** A listened service as the workers know it: a number names it in their accept records. */
+interface Listened { vs: VirtualService; id: number }
+
 export class WorkerPool {
   private members: Member[] = [];
   /** TCP services listened on (their listeners re-open in a replacement worker). */
-  private readonly services = new Map<string, VirtualService>();
+  private readonly services = new Map<string, Listened>();
+  private readonly byId = new Map<number, Listened>();
+  private lastId = 0;
   private stopping = false;
 
   constructor(private readonly host: PoolHost, readonly size: number, private readonly tickMs: number) {}
@@ -92,7 +105,10 @@ export class WorkerPool {
   async start(): Promise<void> {
     // Each worker accepts on the shared socket itself (no round-robin hand-off through this process).
     cluster.schedulingPolicy = cluster.SCHED_NONE;
-    cluster.setupPrimary({ exec: workerEntry(), args: [], serialization: 'json' });
+    // The channel is the worker's fd 4: a socketpair of its own (cluster's IPC only starts and stops it).
+    const stdio = ['inherit', 'inherit', 'inherit', 'ipc', 'pipe'];
+    if (stdio.length !== CHANNEL_FD + 1) throw new Error('proxy workers: channel fd mismatch');
+    cluster.setupPrimary({ exec: workerEntry(), args: [], serialization: 'json', stdio });
     for (let i = 0; i < this.size; i++) this.members.push(this.fork());
     await Promise.all(this.members.map((m) => m.ready));
     this.host.log.info({ workers: this.size }, 'proxy workers ready (TCP in the workers; scheduling, accounting and UDP here)');
@@ -100,30 +116,44 @@ export class WorkerPool {
 
   private fork(): Member {
     const worker = cluster.fork({ WASMVS_PROXY_WORKER: '1' });
+    const chan = worker.process.stdio[CHANNEL_FD] as Socket;
     let ready!: () => void;
-    const m: Member = { worker, flows: new Map(), pend: 0, out: [], queued: false, listens: new Map(), ready: new Promise((r) => { ready = r; }) };
-    worker.on('message', (batch: Msg[]) => {
-      if (!Array.isArray(batch)) return;
-      for (const msg of batch) {
-        // Only now is its message listener there: what was sent before would be lost.
-        if (msg[0] === 'R') { this.post(m, ['C', this.host.limits, this.tickMs, spliceModeOf(this.host.splicer)]); ready(); }
-        else this.handle(m, msg);
-      }
+    const m: Member = {
+      worker, flows: new Map(), pend: 0, chan, out: new ChannelOut(chan), queued: false, listens: new Map(),
+      ready: new Promise((r) => { ready = r; }),
+    };
+    const input = new ChannelIn((type, b, at, len) => {
+      if (type !== R_JSON) { this.record(m, type, b, at); return; }
+      const msg = jsonAt(b, at, len);
+      if (msg[0] === 'R') { this.post(m, ['C', this.host.limits, this.tickMs, spliceModeOf(this.host.splicer)]); ready(); }
+      else this.handle(m, msg);
     });
+    chan.on('data', (chunk: Buffer) => input.feed(chunk));
+    // A dead worker's end closes: its exit event does the rest.
+    chan.on('error', () => {});
     worker.once('exit', (code, signal) => this.exited(m, code, signal));
     return m;
   }
 
-  /** Queue a message to a worker; one send per event-loop turn. */
+  /** Queue a JSON message to a worker (rare: listeners, limits, stop). */
   post(m: Member, msg: Msg): void {
-    m.out.push(msg);
+    m.out.json(msg);
+    this.soon(m);
+  }
+
+  /** A record naming one flow (reset, destroy). */
+  seqRecord(m: Member, type: number, seq: number): void {
+    m.out.begin(type, 8).f64(seq).end();
+    this.soon(m);
+  }
+
+  /** What was queued for a worker goes in one write at the end of this loop turn. */
+  private soon(m: Member): void {
     if (m.queued) return;
     m.queued = true;
     setImmediate(() => {
       m.queued = false;
-      const batch = m.out;
-      m.out = [];
-      if (m.worker.isConnected()) m.worker.send(batch);
+      m.out.flush();
     });
   }
 
@@ -135,42 +165,51 @@ export class WorkerPool {
     this.broadcast(['C', limits, this.tickMs, spliceModeOf(this.host.splicer)]);
   }
 
-  private handle(m: Member, msg: Msg): void {
+  /** A worker's binary record (channel.ts). */
+  private record(m: Member, type: number, b: Buffer, at: number): void {
     const h = this.host;
-    switch (msg[0]) {
-      case 'a': return this.accepted(m, msg[1] as number, msg[2] as string, msg[3] as string, msg[4] as number);
-      case 'e': {
-        const f = m.flows.get(msg[1] as number);
+    const seq = b.readDoubleLE(at);
+    switch (type) {
+      case R_ACCEPT: return this.accepted(m, seq, b.readUInt32LE(at + 8), asciiAt(b, at + 14), b.readUInt16LE(at + 12));
+      case R_EVENT: {
+        const f = m.flows.get(seq);
         if (f === undefined) return;
-        const e = msg[2] as ConnEventName;
+        const e = EVENT_NAMES[b[at + 8]];
         this.answered(m, f);
         this.event(f, e);
         if (e === 'established') h.connectOk(f.svcKey, f.dest);
         return;
       }
-      case 'f': h.connectFailed(msg[1] as string, { address: msg[2] as string, port: msg[3] as number }, msg[4] as string); return;
-      case 'b': {
-        const f = m.flows.get(msg[1] as number);
-        if (f !== undefined) h.account.add(f.t, msg[2] as number, msg[3] as number, msg[4] as number, msg[5] as number);
+      case R_TRAFFIC: {
+        const f = m.flows.get(seq);
+        if (f !== undefined) h.account.add(f.t, b.readDoubleLE(at + 8), b.readDoubleLE(at + 16), b.readDoubleLE(at + 24), b.readDoubleLE(at + 32));
         return;
       }
-      case 'c': {
+      case R_CLOSED: {
         // Both sockets are gone: the last traffic, the entry's close, the flow's end (TcpFlow.finish's order).
-        const f = m.flows.get(msg[1] as number);
+        const f = m.flows.get(seq);
         if (f === undefined) return;
         this.answered(m, f);
-        h.account.add(f.t, msg[2] as number, msg[3] as number, msg[4] as number, msg[5] as number);
+        h.account.add(f.t, b.readDoubleLE(at + 8), b.readDoubleLE(at + 16), b.readDoubleLE(at + 24), b.readDoubleLE(at + 32));
         h.account.close(f.t);
         this.event(f, 'close');
         m.flows.delete(f.seq);
         h.closed(f);
         return;
       }
-      case 'g': {
-        const f = m.flows.get(msg[1] as number);
+      case R_GONE: {
+        const f = m.flows.get(seq);
         if (f !== undefined) { this.answered(m, f); this.lost(m, f); }
         return;
       }
+    }
+  }
+
+  /** A worker's JSON message (rare). */
+  private handle(m: Member, msg: Msg): void {
+    const h = this.host;
+    switch (msg[0]) {
+      case 'f': h.connectFailed(msg[1] as string, { address: msg[2] as string, port: msg[3] as number }, msg[4] as string); return;
       case 'L': {
         const q = m.listens.get(msg[1] as string);
         const done = q?.shift();
@@ -186,10 +225,11 @@ export class WorkerPool {
   }
 
   /** A worker accepted a client: admission, scheduling and the flow's entry here, as acceptTcp does in one process. */
-  private accepted(m: Member, seq: number, key: string, address: string, port: number): void {
+  private accepted(m: Member, seq: number, svcId: number, address: string, port: number): void {
     const h = this.host;
-    const vs = this.services.get(key);
-    if (vs === undefined || !h.admit('tcp', key, 0)) { this.post(m, ['n', seq]); return; }
+    const vs = this.byId.get(svcId)?.vs;
+    if (vs === undefined || !h.admit('tcp', vs.key, 0)) { this.seqRecord(m, R_RESET, seq); return; }
+    const key = vs.key;
     const client = { address, port };
     const vip = { address: vs.address, port: vs.port };
     let d: Decision | null = null;
@@ -201,7 +241,7 @@ export class WorkerPool {
     }
     if (d === null) {
       h.schedulingFailed(key, reason);
-      this.post(m, ['n', seq]);
+      this.seqRecord(m, R_RESET, seq);
       return;
     }
     const f = new RemoteFlow(this, m, seq, key, d, client, vip);
@@ -210,7 +250,9 @@ export class WorkerPool {
     m.pend++;
     h.pending(true);
     h.opened(f);
-    this.post(m, ['o', seq, d.id, d.destId, d.dest.address, d.dest.port, d.method, h.proxyProtocol(key, d.dest) ?? 0]);
+    m.out.begin(R_DECIDE, 28).f64(seq).f64(d.id).f64(d.destId).u16(d.dest.port).u8(METHOD_CODE[d.method])
+      .u8(h.proxyProtocol(key, d.dest) ?? 0).ascii(d.dest.address).end();
+    this.soon(m);
   }
 
   private event(f: RemoteFlow, e: ConnEventName): void {
@@ -248,29 +290,34 @@ export class WorkerPool {
     const n = this.fork();
     this.members.push(n);
     void n.ready.then(() => {
-      for (const vs of this.services.values()) this.listenOn(n, vs).then((e) => {
-        if (e) this.host.log.error({ service: vs.key }, `replacement worker cannot listen: ${e.message}`);
+      for (const l of this.services.values()) this.listenOn(n, l).then((e) => {
+        if (e) this.host.log.error({ service: l.vs.key }, `replacement worker cannot listen: ${e.message}`);
       }, () => {});
     });
   }
 
-  private listenOn(m: Member, vs: VirtualService): Promise<NodeJS.ErrnoException | null> {
+  private listenOn(m: Member, l: Listened): Promise<NodeJS.ErrnoException | null> {
     return new Promise((resolve) => {
-      let q = m.listens.get(vs.key);
-      if (!q) { q = []; m.listens.set(vs.key, q); }
+      let q = m.listens.get(l.vs.key);
+      if (!q) { q = []; m.listens.set(l.vs.key, q); }
       q.push(resolve);
-      this.post(m, ['l', vs]);
+      this.post(m, ['l', l.vs, l.id]);
     });
   }
 
   /** Host.tcpListen: every worker listens on the service (one shared socket); the first error fails it. */
   async listen(vs: VirtualService): Promise<{ close(): void }> {
-    this.services.set(vs.key, vs);
+    const l: Listened = { vs, id: ++this.lastId };
+    const old = this.services.get(vs.key);
+    if (old !== undefined) this.byId.delete(old.id);
+    this.services.set(vs.key, l);
+    this.byId.set(l.id, l);
     const close = () => {
-      if (this.services.get(vs.key) === vs) this.services.delete(vs.key);
+      if (this.services.get(vs.key) === l) this.services.delete(vs.key);
+      this.byId.delete(l.id);
       this.broadcast(['u', vs.key]);
     };
-    const errors = (await Promise.all(this.members.map((m) => this.listenOn(m, vs)))).filter((e) => e !== null);
+    const errors = (await Promise.all(this.members.map((m) => this.listenOn(m, l)))).filter((e) => e !== null);
     if (errors.length > 0) { close(); throw errors[0]; }
     return { close };
   }
@@ -296,6 +343,7 @@ export class WorkerPool {
       if (m.worker.isDead()) { resolve(); return; }
       const timer = setTimeout(() => { m.worker.kill('SIGKILL'); resolve(); }, STOP_MS);
       m.worker.once('exit', () => { clearTimeout(timer); resolve(); });
+      m.chan.end();
       if (m.worker.isConnected()) m.worker.disconnect();
     })));
   }

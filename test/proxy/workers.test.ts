@@ -6,7 +6,7 @@
 // connections leave the table's active counts; a new worker takes its place.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { lab, backend, freePort, client, until, listening, requireBuild, type Lab, type Backend, type Client } from './harness.js';
 
 /** Per real server port: [ActiveConn, InActConn] of one service in `-L -n`. */
@@ -123,6 +123,29 @@ describe('wasmvsd proxy --workers', () => {
       const [conns, inpkts, outpkts, inbytes, outbytes] = line.trim().split(/\s+/).slice(2).map(Number);
       return conns === 1 && inpkts >= 1 && outpkts >= 1 && inbytes === 'hello workers\n'.length && outbytes >= 'hello workers\n'.length + 3;
     }, 'statistics of the worker flow');
+  }, 30_000);
+
+  it('IPv6 clients and real servers: the addresses cross the channel whole', async () => {
+    // A real server on ::1 that names itself; the VIP on ::1 too.
+    const srv = createServer((s) => { s.on('error', () => s.destroy()); s.end('v6\n'); });
+    await new Promise<void>((r) => srv.listen(0, '::1', r));
+    try {
+      const rport = (srv.address() as { port: number }).port;
+      const port = await freePort();
+      expect((await two.adm(`-A -t [::1]:${port} -s rr`)).code).toBe(0);
+      expect((await two.adm(`-a -t [::1]:${port} -r [::1]:${rport} -m`)).code).toBe(0);
+      await until(async () => { try { return (await client(port, undefined, '::1')).name === 'v6'; } catch { return false; } }, 'an answer through [::1]');
+      const c = await client(port, undefined, '::1');
+      expect(c.name).toBe('v6');
+      const local = c.sock.localPort;
+      // The table holds the client's own address and port (as the worker read them), to the IPv6 real server.
+      const conns = (await two.adm('-L -n -c')).out;
+      expect(conns).toContain(`[::1]:${local}`);
+      expect(conns).toContain(`[::1]:${rport}`);
+      c.sock.destroy();
+    } finally {
+      srv.close();
+    }
   }, 30_000);
 
   it('a client FIN that comes while the worker waits for the decision is passed on', async () => {
