@@ -5,8 +5,9 @@
 # WRK_CONNS=64 connections) through: direct, HAProxy `mode tcp` with nbthread 1
 # and nbthread 2, the naive Node net+pipe proxy (shared/baselines/node_proxy.mjs),
 # and wasmvsd proxy (release core, --splice off) with --workers 1 (one process)
-# and --workers 2 (two worker processes, scheduling in the daemon), with each
-# proxy's CPU time per connection (all its threads and child processes). Same backend
+# and --workers 2 (two worker processes, scheduling in the daemon), with the p50
+# and p99 latency and each proxy's CPU time per connection (all its threads and
+# child processes; for --workers 2 also the daemon's own share). Same backend
 # (a one-process Node HTTP server), same load generator, one run. Needs: wrk,
 # haproxy, `npm run build`. Writes bench/out/REPORT-proxy-workers.md.
 set -euo pipefail
@@ -50,27 +51,30 @@ cpu() {
   for p in $1 $(pgrep -P "$1" || true); do t=$(awk -v t="$t" -v h="$(getconf CLK_TCK)" '{printf "%.2f", t + ($14+$15)/h}' "/proc/$p/stat"); done
   echo "$t"
 }
+# CPU seconds of the process alone (wasmvsd's main process: scheduling, table, accounting).
+cpu1() { awk -v h="$(getconf CLK_TCK)" '{printf "%.2f", ($14+$15)/h}' "/proc/$1/stat"; }
+# wrk's latency percentile $2 ("50%", "99%") in ms.
+pct() { awk -v p="$2" '$1==p {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v=v*1000}; print v}' "$1"; }
 cps() {
   wrk -t"$WT" -c"$WC" -d"${SECS}s" --latency -H 'Connection: close' "http://127.0.0.1:$1/" > "$T/wrk.$1"
-  local rps p99
-  rps=$(awk '/Requests\/sec/ {print $2}' "$T/wrk.$1")
-  p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v=v*1000}; print v}' "$T/wrk.$1")
-  echo "$rps $p99"
+  echo "$(awk '/Requests\/sec/ {print $2}' "$T/wrk.$1") $(pct "$T/wrk.$1" 50%) $(pct "$T/wrk.$1" 99%)"
 }
+perconn() { node -e "const [a,b,q,s]=process.argv.slice(1).map(Number);console.log(((b-a)*1e6/(q*s)).toFixed(0))" "$1" "$2" "$3" "$SECS"; }
 
 ROUNDS=${ROUNDS:-3}
 NAMES="direct:8000 haproxy-1:8011 haproxy-2:8012 node:8013 wasmvs-1:8021 wasmvs-2:8022"
-declare -A RP PN CC
+declare -A RP PM PN CC CM
 for r in $(seq "$ROUNDS"); do
   for name in $NAMES; do
     IFS=: read -r n h <<< "$name"
-    a=$(cpu "${PROXYPID[$n]:-}")
-    read -r q p <<< "$(cps "$h")"
-    b=$(cpu "${PROXYPID[$n]:-}")
-    # The proxy's CPU microseconds per connection (wrk's requests over the run's seconds).
-    c=$(node -e "const [a,b,q,s]=process.argv.slice(1).map(Number);console.log(process.argv[5]==='x'?'-':((b-a)*1e6/(q*s)).toFixed(0))" "$a" "$b" "$q" "$SECS" "${PROXYPID[$n]:-x}")
-    RP[$n]="${RP[$n]:-} $q"; PN[$n]="${PN[$n]:-} $p"; CC[$n]="${CC[$n]:-} $c"
-    echo "round $r $n: $q conn/s, p99 $p ms, proxy CPU $c µs/conn" >&2
+    pid=${PROXYPID[$n]:-}
+    a=$(cpu "$pid"); am=0; [ -n "$pid" ] && am=$(cpu1 "$pid")
+    read -r q p50 p <<< "$(cps "$h")"
+    b=$(cpu "$pid"); bm=0; [ -n "$pid" ] && bm=$(cpu1 "$pid")
+    # The proxy's CPU microseconds per connection (wrk's requests over the run's seconds); "main": its first process alone.
+    if [ -n "$pid" ]; then c=$(perconn "$a" "$b" "$q"); cm=$(perconn "$am" "$bm" "$q"); else c=-; cm=-; fi
+    RP[$n]="${RP[$n]:-} $q"; PM[$n]="${PM[$n]:-} $p50"; PN[$n]="${PN[$n]:-} $p"; CC[$n]="${CC[$n]:-} $c"; CM[$n]="${CM[$n]:-} $cm"
+    echo "round $r $n: $q conn/s, p50 $p50 ms, p99 $p ms, proxy CPU $c µs/conn (main process $cm)" >&2
   done
 done
 # Every connection went through the daemons' tables: their Conns counters say how many each scheduled.
@@ -79,10 +83,10 @@ CONNS2=$(WASMVS_SOCKET="$T/s2.sock" node bin/wasmvsadm.js -L -n --stats | awk '/
 median() { node -e "const v=process.argv.slice(1).map(Number).sort((a,b)=>a-b);console.log(v[(v.length-1)>>1])" $1; }
 spread() { node -e "const v=process.argv.slice(1).map(Number).sort((a,b)=>a-b);console.log(v[0]+'–'+v[v.length-1])" $1; }
 ratio() { node -e "console.log((Number(process.argv[1])/Number(process.argv[2])).toFixed(2))" "$1" "$2"; }
-declare -A RPS P99 RS CPC
+declare -A RPS P50 P99 RS CPC CPM
 for name in $NAMES; do
-  n=${name%%:*}; RPS[$n]=$(median "${RP[$n]}"); P99[$n]=$(median "${PN[$n]}"); RS[$n]=$(spread "${RP[$n]}")
-  if [ "$n" = direct ]; then CPC[$n]=-; else CPC[$n]=$(median "${CC[$n]}"); fi
+  n=${name%%:*}; RPS[$n]=$(median "${RP[$n]}"); P50[$n]=$(median "${PM[$n]}"); P99[$n]=$(median "${PN[$n]}"); RS[$n]=$(spread "${RP[$n]}")
+  if [ "$n" = direct ]; then CPC[$n]=-; CPM[$n]=-; else CPC[$n]=$(median "${CC[$n]}"); CPM[$n]=$(median "${CM[$n]}"); fi
 done
 mkdir -p bench/out
 {
@@ -91,9 +95,12 @@ mkdir -p bench/out
   echo "Machine: $(nproc) vCPU, $(node --version), $(haproxy -v | head -1 | cut -d' ' -f1-3), wrk -t$WT -c$WC Connection: close, one Node HTTP backend."
   echo "Everything (load generator, proxies, backend) shares the same CPUs; one run, noisy VM."
   echo
-  echo "| path | conn/s (request + close) | (rounds' range) | p99 latency ms | proxy CPU µs per connection |"
-  echo "|---|---:|---:|---:|---:|"
-  for name in $NAMES; do n=${name%%:*}; echo "| $n | ${RPS[$n]} | ${RS[$n]} | ${P99[$n]} | ${CPC[$n]} |"; done
+  echo "| path | conn/s (request + close) | (rounds' range) | p50 ms | p99 ms | proxy CPU µs per connection | of which wasmvsd's main process |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
+  for name in $NAMES; do
+    n=${name%%:*}; m=-; [ "$n" = wasmvs-2 ] && m=${CPM[$n]}
+    echo "| $n | ${RPS[$n]} | ${RS[$n]} | ${P50[$n]} | ${P99[$n]} | ${CPC[$n]} | $m |"
+  done
   echo
   echo "| target | measured |"
   echo "|---|---:|"
@@ -102,6 +109,7 @@ mkdir -p bench/out
   echo "| conn/s, wasmvs-2 vs wasmvs-1 | $(ratio "${RPS[wasmvs-2]}" "${RPS[wasmvs-1]}")× |"
   echo "| conn/s, HAProxy nbthread 2 vs nbthread 1 | $(ratio "${RPS[haproxy-2]}" "${RPS[haproxy-1]}")× |"
   echo "| p99 ≤ HAProxy's (same threads) | wasmvs-1 ${P99[wasmvs-1]} ms vs haproxy-1 ${P99[haproxy-1]} ms; wasmvs-2 ${P99[wasmvs-2]} ms vs haproxy-2 ${P99[haproxy-2]} ms |"
+  echo "| CPU per connection, wasmvs-2 vs wasmvs-1 (the workers' overhead) | $(ratio "${CPC[wasmvs-2]}" "${CPC[wasmvs-1]}")× |"
   echo
   echo "Connections scheduled by each daemon's table in the run (Conns): --workers 1 ${CONNS1:-?}, --workers 2 ${CONNS2:-?}."
 } > bench/out/REPORT-proxy-workers.md
