@@ -13,7 +13,8 @@
 #   userspace  wasmvsd gateway --fast-path off (every packet through the core; LABELS=... to include it)
 # Root; its own namespaces (198.18.0.0/15), removed at exit. Run it under the bench lock:
 #   ROUNDS=3 flock /tmp/wasmvs-bench.lock bash bench/gateway/connrate.sh SECONDS OUT.jsonl [INFLIGHT] [MAXCONNS]
-# GW_NODE_FLAGS="--cpu-prof --cpu-prof-dir=DIR" profiles the gateway's process (node flags).
+# Knobs: GW_NODE_FLAGS="--cpu-prof --cpu-prof-dir=DIR" (node flags of the gateway's process, e.g. a
+# profile), GW_ENV="NAME=VALUE ..." (its environment), KEEP_LOG=FILE (its log of the last run kept).
 # Prints one JSON line per run (rounds interleave the paths, a fresh
 # gateway and an empty conntrack table each), then the medians and ratios.
 set -euo pipefail
@@ -30,7 +31,7 @@ cleanup() {
   [[ -n $GW ]] && kill "$GW" 2>/dev/null && wait "$GW" 2>/dev/null || true
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true
   for n in $CL $DIR $RS; do ip netns del "$n" 2>/dev/null || true; done
-  rm -rf "$W"
+  [[ -n ${KEEP_LOG:-} ]] && cp "$W/gw.log" "$KEEP_LOG" 2>/dev/null; rm -rf "$W"
 }
 trap cleanup EXIT
 gcc -O2 -Wall -o "$W/connrate" bench/gateway/connrate.c
@@ -64,7 +65,8 @@ ctflush() {
 ctcount() { ip netns exec $DIR cat /proc/sys/net/netfilter/nf_conntrack_count; }
 # id_sequence (packets ever queued) and the two drop counters of queue Q.
 qstat() { ip netns exec $DIR awk -v q=$Q '$1 == q { print $8, $6, $7 }' /proc/net/netfilter/nfnetlink_queue 2>/dev/null || true; }
-cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# utime and stime (clock ticks) of a process.
+cpu() { awk '{ print $14, $15 }' "/proc/$1/stat" 2>/dev/null || echo 0 0; }
 adm() { node bin/wasmvsadm.js --socket "$W/gw.sock" "$@"; }
 start_gw() {
   rm -f "$W/gw.rules" "$W/gw.sock"
@@ -108,10 +110,10 @@ run() {
   ip netns exec $RS "$W/connrate" server $R2 8080 $((SECS + 8)) 2>/dev/null & local s2=$!
   PIDS+=($s1 $s2)
   sleep 0.3
-  local q0 c0 load; q0=$(qstat); c0=0; [[ -n $consumer ]] && c0=$(cpu "$consumer")
+  local q0 c0="0 0" load; q0=$(qstat); [[ -n $consumer ]] && c0=$(cpu "$consumer")
   load=$(cut -d' ' -f1 /proc/loadavg)
   ip netns exec $CL "$W/connrate" client $VIP 80 "$SECS" "$MAXCONNS" "$INFLIGHT" 1 >"$W/client.json"
-  local q1 c1=0 ct; q1=$(qstat); [[ -n $consumer ]] && c1=$(cpu "$consumer"); ct=$(ctcount)
+  local q1 c1="0 0" ct; q1=$(qstat); [[ -n $consumer ]] && c1=$(cpu "$consumer"); ct=$(ctcount)
   kill $s1 $s2 2>/dev/null || true; wait $s1 $s2 2>/dev/null || true
   local extra='{}'
   case $label in
@@ -127,9 +129,13 @@ run() {
     const c = JSON.parse(require('fs').readFileSync(file, 'utf8'));
     const q = (s) => (s.trim() ? s.trim().split(/\s+/).map(Number) : [0, 0, 0]);
     const [a, b] = [q(q0), q(q1)];
-    const ticks = Number(c1) - Number(c0);
+    const [u0, s0] = c0.split(' ').map(Number), [u1, s1] = c1.split(' ').map(Number);
+    const ticks = u1 + s1 - u0 - s0;
+    // The consumer's CPU while the client ran (warm-up included), per connection started: user and
+    // system time (the verdict's sendmsg carries the packet on through the director in the consumer's context).
     console.log(JSON.stringify({ label, ...c, queued: b[0] - a[0], queue_drops: b[1] - a[1] + b[2] - a[2],
       consumer_cpu_s: ticks / 100, consumer_cpu_us_per_conn: c.started ? Math.round(ticks * 1e4 / c.started) : null,
+      consumer_user_us_per_conn: c.started ? Math.round((u1 - u0) * 1e4 / c.started) : null,
       conntrack_entries: Number(ct), load1: Number(load), ...JSON.parse(extra) }));
   " "$W/client.json" "$label" "$q0" "$q1" "$c0" "$c1" "$ct" "$load" "$extra" | tee -a "$OUT"
 }

@@ -5,6 +5,14 @@
 // the timeouts are read from:
 //  - every second, one dump of our entries (ct mark under FAST_MARK_MASK) and
 //    the pending destroy events (an entry's last counters), in batches;
+//  - a TCP flow conntrack calls TIME_WAIT or CLOSE is settled: the core has
+//    its last state, and its last counters come with its destroy event, so its
+//    entry takes the CT_SETTLED bit in its mark (one batched update), which
+//    keeps it out of the next dumps. A short connection is then dumped about
+//    once instead of every second of conntrack's 120 s TIME_WAIT (for a
+//    connection-rate load, the dump was the feed's whole cost: issue 12's
+//    bench/gateway/connrate.sh). Every SWEEP_TICKS the dump takes the settled
+//    entries too, so a settled flow the core let go loses its entry then;
 //  - TCP state: conntrack's state becomes the socket events the core already
 //    knows (connEvent): ESTABLISHED; the first FIN by the side that sent it
 //    (conntrack's CLOSE_INIT flag); the second; a reset (CLOSE);
@@ -28,7 +36,9 @@ export interface NativeConntrack {
   events(mark: number, mask: number, max: number): Uint8Array;
   flush(mark: number, mask: number): void;
   remove(proto: number, src: number, dst: number, sport: number, dport: number): boolean;
-  stats(): { dumps: number; events: number; datagrams: number; enobufs: number };
+  /** n tuples of 6 (protocol, orig src, dst, sport, dport, new mark) → how many entries took it. */
+  setMarks(list: Uint32Array, n: number): number;
+  stats(): { dumps: number; events: number; datagrams: number; enobufs: number; marks?: number };
   close(): void;
 }
 export type NativeConntrackClass = new (options: { events?: boolean; rcvBuf?: number }) => NativeConntrack;
@@ -48,6 +58,15 @@ export const CT = {
   KIND_DUMP: 0, KIND_NEW: 1, KIND_UPDATE: 2, KIND_DESTROY: 3,
 } as const;
 
+/**
+ * The bit a settled entry's ct mark gains (outside the DNAT, whose map was
+ * read at the entry's first packet). Our entries are those whose mark matches
+ * under the feed's mask less this bit (anyMask).
+ */
+export const CT_SETTLED = 0x00400000;
+/** Every SWEEP_TICKS ticks the dump lists the settled entries too. */
+export const SWEEP_TICKS = 30;
+
 /** nf_conntrack_tcp states. */
 const TCP_ESTABLISHED = 3, TCP_FIN_WAIT = 4, TCP_CLOSE_WAIT = 5, TCP_LAST_ACK = 6, TCP_TIME_WAIT = 7, TCP_CLOSE = 8;
 
@@ -64,9 +83,11 @@ interface Flow {
   seen: number;
   /** Its key among the queued packets (queuedKey). */
   qkey: string;
+  /** Its entry carries CT_SETTLED: absent from the dumps between sweeps. */
+  settled: boolean;
 }
 
-export interface FeedStats { flows: number; fedPackets: number; events: number; removed: number; lost: number }
+export interface FeedStats { flows: number; fedPackets: number; events: number; removed: number; lost: number; settled: number }
 
 /** Keys of the queued first packets: protocol, client address and port, real server address and port. */
 export const queuedKey = (proto: number, caddr: number, cport: number, raddr: number, rport: number) =>
@@ -80,9 +101,18 @@ export class CtFeed {
   /** Packets and bytes of each fast flow the core counted itself (its queued packets). */
   private readonly queued = new Map<string, [number, number]>();
   private tickNo = 0;
-  readonly totals: FeedStats = { flows: 0, fedPackets: 0, events: 0, removed: 0, lost: 0 };
+  readonly totals: FeedStats = { flows: 0, fedPackets: 0, events: 0, removed: 0, lost: 0, settled: 0 };
+  /** Our entries, settled or not. */
+  readonly anyMask: number;
+  /** Entries to settle after this tick's records: 6 numbers each (setMarks). */
+  private settle = new Uint32Array(6 * 1024);
+  private settling = 0;
+  private sweeping = false;
 
-  constructor(private readonly ct: NativeConntrack, private readonly director: Director, readonly mark: number, readonly mask: number) {}
+  constructor(private readonly ct: NativeConntrack, private readonly director: Director, readonly mark: number, readonly mask: number) {
+    if ((mark & CT_SETTLED) !== 0) throw new RangeError(`conntrack feed: mark ${mark.toString(16)} has the settled bit`);
+    this.anyMask = (mask & ~CT_SETTLED) >>> 0;
+  }
 
   /** A queued packet of a fast flow (counted by the core), `len` bytes. */
   countQueued(key: string, len: number): void {
@@ -95,7 +125,7 @@ export class CtFeed {
 
   /** Our conntrack entries, all of them (start, stop: the core's table is empty or going). */
   flushAll(): void {
-    this.ct.flush(this.mark, this.mask);
+    this.ct.flush(this.mark, this.anyMask);
     this.flows.clear();
     this.queued.clear();
   }
@@ -107,20 +137,26 @@ export class CtFeed {
    * server is gone (or forwards them on the userspace path).
    */
   flushMark(mark: number): void {
-    this.ct.flush(mark, 0xffffffff);
+    this.ct.flush(mark, ~CT_SETTLED >>> 0);
   }
 
   /** Events, then one dump: the core brought up to date. Returns the flows listed. */
   tick(): number {
     this.tickNo++;
-    const ev = this.ct.events(this.mark, this.mask, 65536);
+    this.sweeping = this.tickNo % SWEEP_TICKS === 0;
+    const ev = this.ct.events(this.mark, this.anyMask, 65536);
     this.totals.events += ev.byteLength / CT.SIZE;
     this.apply(ev);
-    const dump = this.ct.dump(this.mark, this.mask);
+    const dump = this.ct.dump(this.mark, this.sweeping ? this.anyMask : this.mask);
     this.apply(dump);
-    // Flows gone from the kernel since the last dump (their destroy event may have been lost).
+    // Flows gone from the kernel since the last dump that would list them (their destroy event may have been lost).
     for (const [k, f] of this.flows) {
-      if (f.seen !== this.tickNo) this.forget(k);
+      if (f.seen !== this.tickNo && (!f.settled || this.sweeping)) this.forget(k);
+    }
+    if (this.settling) {
+      const n = this.settling;
+      this.settling = 0;
+      this.totals.settled += this.ct.setMarks(this.settle, n);
     }
     this.totals.flows = this.flows.size;
     this.totals.lost = this.ct.stats().enobufs;
@@ -191,7 +227,7 @@ export class CtFeed {
       const core = this.director.core;
       const dest = st < 0 ? 0 : core.view().getUint32(core.base + L.REGION_SPEC + L.CONN_DEST, true);
       const qkey = queuedKey(proto, v.getUint32(o + CT.OSRC, true), v.getUint16(o + CT.OSPORT, true), v.getUint32(o + CT.RSRC, true), v.getUint16(o + CT.RSPORT, true));
-      f = { ctId, conn, dest, step: 0, op: 0, ob: 0, rp: 0, rb: 0, seen: 0, qkey };
+      f = { ctId, conn, dest, step: 0, op: 0, ob: 0, rp: 0, rb: 0, seen: 0, qkey, settled: false };
       this.flows.set(key, f);
     }
     f.conn = conn;
@@ -231,7 +267,29 @@ export class CtFeed {
     } else if (proto === L.PROTO_UDP && moved) {
       x.connEvent(conn, L.CONN_EV_ESTABLISHED, now); // UDP: refreshes the timer
     }
-    if (kind === CT.KIND_DESTROY) this.forget(key);
+    if (kind === CT.KIND_DESTROY) return this.forget(key);
+    const mark = v.getUint32(o + CT.MARK, true);
+    f.settled = (mark & CT_SETTLED) !== 0;
+    if (!f.settled && proto === L.PROTO_TCP && (state === TCP_TIME_WAIT || state === TCP_CLOSE)) {
+      this.toSettle(v, o, (mark | CT_SETTLED) >>> 0);
+      f.settled = true; // not in the next dumps (if the update fails, the entry shows up unsettled and is queued again)
+    }
+  }
+
+  /** Queues the entry of record `o` for its settled mark (sent at the end of the tick). */
+  private toSettle(v: DataView, o: number, mark: number): void {
+    if ((this.settling + 1) * 6 > this.settle.length) {
+      const bigger = new Uint32Array(this.settle.length * 2);
+      bigger.set(this.settle);
+      this.settle = bigger;
+    }
+    const at = this.settling++ * 6;
+    this.settle[at] = v.getUint8(o + CT.PROTO);
+    this.settle[at + 1] = v.getUint32(o + CT.OSRC, true);
+    this.settle[at + 2] = v.getUint32(o + CT.ODST, true);
+    this.settle[at + 3] = v.getUint16(o + CT.OSPORT, true);
+    this.settle[at + 4] = v.getUint16(o + CT.ODPORT, true);
+    this.settle[at + 5] = mark;
   }
 }
 

@@ -23,7 +23,7 @@
 import { layout as L } from '../../sdk/src/core/abi.gen.js';
 import type { ServiceView } from './rules.js';
 import type { AsyncExec, Exec } from './rules.js';
-import { queuedKey, loadConntrack } from './ctfeed.js';
+import { queuedKey, loadConntrack, CT_SETTLED } from './ctfeed.js';
 
 export const FAST_TABLE = 'wasmvs_gw';
 /** Marks of the fast path: base + (dest id & GW_DR_SLOT_MASK); distinct from the DR marks (0x57a…). */
@@ -196,7 +196,7 @@ export function flushFastConntrack(): boolean {
   try {
     const ct = new (loadConntrack())({});
     try {
-      ct.flush(FAST_MARK_BASE, FAST_MARK_MASK);
+      ct.flush(FAST_MARK_BASE, (FAST_MARK_MASK & ~CT_SETTLED) >>> 0); // settled entries too (ctfeed.ts)
     } finally {
       ct.close();
     }

@@ -2,7 +2,8 @@
 // the conntrack entries the fast path made (ct mark under a mask) as fixed
 // 80-byte records, from a dump or from the destroy events,
 // read in batches without blocking; deletion by mark (one flush with the
-// kernel's mark filter) or by original tuple. Events: destroy only. It only moves bytes; what the
+// kernel's mark filter) or by original tuple; new marks for many entries in one
+// batch (setMarks). Events: destroy only. It only moves bytes; what the
 // records mean for the connection table is decided in TypeScript.
 //
 // Record (little-endian, CT_REC bytes):
@@ -195,6 +196,7 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
     return DefineClass(env, "Conntrack",
                        {InstanceMethod<&Conntrack::Dump>("dump"), InstanceMethod<&Conntrack::Events>("events"),
                         InstanceMethod<&Conntrack::Flush>("flush"), InstanceMethod<&Conntrack::Remove>("remove"),
+                        InstanceMethod<&Conntrack::SetMarks>("setMarks"),
                         InstanceMethod<&Conntrack::Stats>("stats"), InstanceMethod<&Conntrack::Close>("close")});
   }
 
@@ -389,12 +391,92 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
     return Napi::Boolean::New(env, true);
   }
 
+  // setMarks(list: Uint32Array, n) → how many entries took their new mark. `list` holds n tuples of
+  // 6 numbers (protocol, orig src, orig dst, orig sport, orig dport, mark): one update message each
+  // (the original tuple and CTA_MARK), sent together in as few sendto calls as fit, every one acked.
+  // An entry gone meanwhile (ENOENT) is skipped.
+  Napi::Value SetMarks(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
+        !info[1].IsNumber()) {
+      Napi::TypeError::New(env, "setMarks(list: Uint32Array, n)").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    if (!alive(env)) return env.Undefined();
+    Napi::Uint32Array list = info[0].As<Napi::Uint32Array>();
+    size_t n = info[1].As<Napi::Number>().Uint32Value();
+    if (n * 6 > list.ElementLength()) {
+      Napi::RangeError::New(env, "setMarks: n tuples of 6 numbers do not fit the list").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    constexpr size_t CHUNK = 32768, MSG = 128;
+    std::vector<uint8_t> tx(CHUNK);
+    uint32_t portid = mnl_socket_get_portid(req_);
+    size_t done = 0, updated = 0;
+    while (done < n) {
+      size_t len = 0, sent = 0;
+      uint32_t first = seq_ + 1;
+      for (; done + sent < n && len + MSG <= CHUNK; sent++) {
+        const uint32_t* t = list.Data() + (done + sent) * 6;
+        nlmsghdr* nlh = ctMsg(tx.data() + len, IPCTNL_MSG_CT_NEW, NLM_F_ACK, ++seq_);
+        nlattr* tu = mnl_attr_nest_start(nlh, CTA_TUPLE_ORIG);
+        nlattr* ip = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
+        mnl_attr_put_u32(nlh, CTA_IP_V4_SRC, htonl(t[1]));
+        mnl_attr_put_u32(nlh, CTA_IP_V4_DST, htonl(t[2]));
+        mnl_attr_nest_end(nlh, ip);
+        nlattr* pr = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
+        mnl_attr_put_u8(nlh, CTA_PROTO_NUM, uint8_t(t[0]));
+        mnl_attr_put_u16(nlh, CTA_PROTO_SRC_PORT, htons(uint16_t(t[3])));
+        mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, htons(uint16_t(t[4])));
+        mnl_attr_nest_end(nlh, pr);
+        mnl_attr_nest_end(nlh, tu);
+        mnl_attr_put_u32(nlh, CTA_MARK, htonl(t[5]));
+        len += NLMSG_ALIGN(nlh->nlmsg_len);
+      }
+      if (mnl_socket_sendto(req_, tx.data(), len) < 0) {
+        ctError(env, "conntrack mark update", errno).ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+      // The kernel handled every message inside sendto: their acks are queued. Bounded wait as transact.
+      size_t acks = 0;
+      for (int idle = 0; acks < sent && idle < 1000;) {
+        ssize_t r = recv(mnl_socket_get_fd(req_), rx_.data(), rx_.size(), 0);
+        if (r < 0) {
+          if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            timespec ts{0, 1000000};
+            nanosleep(&ts, nullptr);
+            idle++;
+            continue;
+          }
+          ctError(env, "conntrack mark update", errno).ThrowAsJavaScriptException();
+          return env.Undefined();
+        }
+        idle = 0;
+        int left = int(r);
+        for (auto* h = reinterpret_cast<const nlmsghdr*>(rx_.data()); mnl_nlmsg_ok(h, left); h = mnl_nlmsg_next(h, &left)) {
+          if (h->nlmsg_type != NLMSG_ERROR || h->nlmsg_pid != portid || h->nlmsg_seq - first >= sent) continue;
+          acks++;
+          const auto* e = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(h));
+          if (e->error == 0) updated++;
+        }
+      }
+      if (acks < sent) {
+        ctError(env, "conntrack mark update", ETIMEDOUT).ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+      done += sent;
+    }
+    marks_ += updated;
+    return Napi::Number::New(env, double(updated));
+  }
+
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Object o = Napi::Object::New(info.Env());
     o.Set("dumps", double(dumps_));
     o.Set("events", double(events_));
     o.Set("datagrams", double(datagrams_));
     o.Set("enobufs", double(enobufs_));
+    o.Set("marks", double(marks_));
     return o;
   }
 
@@ -407,7 +489,7 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
   mnl_socket* ev_ = nullptr;
   std::vector<uint8_t> rx_;
   uint32_t seq_ = uint32_t(time(nullptr));
-  uint64_t dumps_ = 0, events_ = 0, datagrams_ = 0, enobufs_ = 0;
+  uint64_t dumps_ = 0, events_ = 0, datagrams_ = 0, enobufs_ = 0, marks_ = 0;
 };
 
 }  // namespace

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { layout as L } from '../../sdk/src/core/abi.gen.js';
 import { ruleSet, CHAIN } from '../../native-host/lib/rules.js';
 import { fastPlan, goneMarks, retarget, FAST_MARK_BASE, FAST_MARK_MASK } from '../../native-host/lib/fastpath.js';
-import { CtFeed, CT, queuedKey, type NativeConntrack } from '../../native-host/lib/ctfeed.js';
+import { CtFeed, CT, CT_SETTLED, SWEEP_TICKS, queuedKey, type NativeConntrack } from '../../native-host/lib/ctfeed.js';
 import { parseGatewayArgs } from '../../native-host/lib/gateway.js';
 import { director } from '../helpers.js';
 
@@ -133,14 +133,14 @@ describe('gateway fast path: the conntrack feed (ctfeed.ts) against the core', (
   const ip = (s: string) => s.split('.').reduce((a, b) => a * 256 + Number(b), 0);
   const C = '198.18.40.2', V = '198.18.42.1', R = '198.18.41.2';
   /** One ct_socket.cc record. */
-  const rec = (o: { kind?: number; state: number; close?: number; cport: number; id?: number; op?: number; ob?: number; rp?: number; rb?: number }) => {
+  const rec = (o: { kind?: number; state: number; close?: number; cport: number; id?: number; op?: number; ob?: number; rp?: number; rb?: number; mark?: number }) => {
     const b = new Uint8Array(CT.SIZE);
     const v = new DataView(b.buffer);
     v.setUint8(CT.KIND, o.kind ?? CT.KIND_DUMP);
     v.setUint8(CT.PROTO, 6);
     v.setUint8(CT.STATE, o.state);
     v.setUint8(CT.CLOSE, o.close ?? 0);
-    v.setUint32(CT.MARK, FAST_MARK_BASE + 1, true);
+    v.setUint32(CT.MARK, o.mark ?? FAST_MARK_BASE + 1, true);
     v.setUint32(CT.ID, o.id ?? 7, true);
     v.setUint32(CT.OSRC, ip(C), true);
     v.setUint32(CT.ODST, ip(V), true);
@@ -156,13 +156,30 @@ describe('gateway fast path: the conntrack feed (ctfeed.ts) against the core', (
     v.setFloat64(CT.RBYTES, o.rb ?? 0, true);
     return b;
   };
-  /** A stand-in for the kernel's table: what the next dump lists, and what was deleted. */
+  /** A stand-in for the kernel's table: what the next dump lists (filtered by mark as the kernel does), what was deleted or marked. */
   class FakeCt implements NativeConntrack {
     table: Uint8Array[] = [];
     events_: Uint8Array[] = [];
     removed: number[] = [];
     flushed: Array<[number, number]> = [];
-    dump() { return Buffer.concat(this.table); }
+    /** Client port and new mark of each entry setMarks changed. */
+    marked: Array<[number, number]> = [];
+    dumps: Array<[number, number]> = [];
+    private static view = (r: Uint8Array) => new DataView(r.buffer, r.byteOffset, r.byteLength);
+    dump(mark: number, mask: number) {
+      this.dumps.push([mark, mask]);
+      return Buffer.concat(this.table.filter((r) => ((FakeCt.view(r).getUint32(CT.MARK, true) & mask) >>> 0) === mark));
+    }
+    setMarks(list: Uint32Array, n: number) {
+      let done = 0;
+      for (let i = 0; i < n; i++) {
+        const [, , , sport, , mark] = list.subarray(i * 6, i * 6 + 6);
+        const r = this.table.find((x) => FakeCt.view(x).getUint16(CT.OSPORT, true) === sport);
+        if (r) FakeCt.view(r).setUint32(CT.MARK, mark, true), done++;
+        this.marked.push([sport, mark]);
+      }
+      return done;
+    }
     events() { const e = Buffer.concat(this.events_); this.events_ = []; return e; }
     flush(mark: number, mask: number) { this.flushed.push([mark, mask]); }
     remove(_p: number, _s: number, _d: number, sport: number) { this.removed.push(sport); return true; }
@@ -193,16 +210,49 @@ describe('gateway fast path: the conntrack feed (ctfeed.ts) against the core', (
     expect(conn()?.state).toBe('TIME_WAIT');
     expect(d.service(key).stats).toMatchObject({ inpkts: 7, outpkts: 6 });
     expect(d.dests(key)[0]).toMatchObject({ activeconns: 0, inactconns: 1 });
-    // The same counters again add nothing.
-    feed.tick();
+    // Settled: its entry takes the settled bit, so the next dumps leave it out (and it is not forgotten).
+    expect(ct.marked).toEqual([[40000, (FAST_MARK_BASE + 1 + CT_SETTLED) >>> 0]]);
+    expect(feed.tick()).toBe(0);
+    expect(ct.dumps.at(-1)).toEqual([FAST_MARK_BASE, FAST_MARK_MASK]);
+    expect(feed.totals).toMatchObject({ flows: 1, settled: 1 });
     expect(d.service(key).stats).toMatchObject({ inpkts: 7, outpkts: 6 });
+    // Its last counters come with its destroy event (one more ACK each way), once.
+    ct.events_ = [rec({ kind: CT.KIND_DESTROY, state: 7, close: 2, cport: 40000, op: 8, ob: 60 + 4 * 552 + 156, rp: 7, rb: 4 * 552 + 156,
+      mark: FAST_MARK_BASE + 1 + CT_SETTLED })];
+    ct.table = [];
+    feed.tick();
+    expect(d.service(key).stats).toMatchObject({ inpkts: 8, outpkts: 7 });
+    expect(feed.totals.flows).toBe(0);
     // A flow the core has no connection for (expired, flushed) loses its kernel entry.
     ct.table = [rec({ state: 3, cport: 40001, id: 9, op: 3, rp: 2 })];
     feed.tick();
     expect(ct.removed).toEqual([40001]);
-    expect(d.service(key).stats).toMatchObject({ inpkts: 7, outpkts: 6 });
+    expect(d.service(key).stats).toMatchObject({ inpkts: 8, outpkts: 7 });
+    // A real server leaving takes its entries, settled or not; so does the end.
     feed.flushMark(FAST_MARK_BASE + 1);
-    expect(ct.flushed).toEqual([[FAST_MARK_BASE + 1, 0xffffffff]]);
+    expect(ct.flushed).toEqual([[FAST_MARK_BASE + 1, ~CT_SETTLED >>> 0]]);
+    feed.flushAll();
+    expect(ct.flushed.at(-1)).toEqual([FAST_MARK_BASE, (FAST_MARK_MASK & ~CT_SETTLED) >>> 0]);
+  });
+
+  it('a settled flow stays out of the dumps until a sweep lists it, which drops it when the kernel no longer has it', async () => {
+    const d = await director(3);
+    const key = { protocol: 'tcp' as const, address: V, port: 80 };
+    d.addService(key);
+    d.addDest(key, { address: R, port: 8080, method: 'masq' });
+    d.packet({ protocol: 'tcp', direction: 'in', client: { address: C, port: 40010 }, virtual: { address: V, port: 80 }, flags: { syn: true }, length: 60 }, 10);
+    const ct = new FakeCt();
+    const feed = new CtFeed(ct, d, FAST_MARK_BASE, FAST_MARK_MASK);
+    ct.table = [rec({ state: 8, cport: 40010, op: 2, rp: 1 })]; // reset: CLOSE
+    feed.tick();
+    expect(ct.marked.map(([p]) => p)).toEqual([40010]);
+    for (let t = 2; t < SWEEP_TICKS; t++) feed.tick();
+    expect(feed.totals.flows).toBe(1);
+    expect(ct.dumps.every(([, mask]) => mask === FAST_MARK_MASK)).toBe(true);
+    ct.table = []; // its destroy event was lost
+    feed.tick();
+    expect(ct.dumps.at(-1)).toEqual([FAST_MARK_BASE, (FAST_MARK_MASK & ~CT_SETTLED) >>> 0]);
+    expect(feed.totals.flows).toBe(0);
   });
 
   it('goneMarks: a real server that left the map, or whose mark now names another, takes its mark along', () => {

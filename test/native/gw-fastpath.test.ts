@@ -26,6 +26,7 @@ import { missingGatewayPrereq, startGateway, startGatewayEnv, stopGateway, adm, 
 import { WASMVSD } from '../control/daemon.js';
 import { loadNativeAddon } from '../../native-host/lib/addon.js';
 import { FAST_MARK_BASE, FAST_MARK_MASK } from '../../native-host/lib/fastpath.js';
+import { CT_SETTLED } from '../../native-host/lib/ctfeed.js';
 
 const why = missingGatewayPrereq('nft');
 if (why && !inCI) console.warn(`\n*** SKIPPING wasmvsd gateway fast path: ${why} ***\n`);
@@ -49,17 +50,20 @@ function services(topo: Topo): void {
   adm(topo, '-a', '-u', `${VIP}:${UDP_PORT}`, '-r', `${RS[0]}:${UDP_PORT}`, '-m');
 }
 
-/** The director's conntrack entries with a fast-path mark (read through the addon's ctnetlink socket). */
-function ctEntries(topo: Topo): number {
+/** Any fast-path ct mark, settled (ctfeed.ts) or not. */
+const CT_ANY_MASK = (FAST_MARK_MASK & ~CT_SETTLED) >>> 0;
+
+/** The director's conntrack entries with a fast-path mark, settled or not (read through the addon's ctnetlink socket). */
+function ctEntries(topo: Topo, mask = CT_ANY_MASK): number {
   const js = 'const a = require(process.argv[1]); const c = new a.Conntrack({}); console.log(c.dump(Number(process.argv[2]), Number(process.argv[3])).length / 80)';
-  return Number(topo.in('director', process.execPath, '-e', js, loadNativeAddon().path, String(FAST_MARK_BASE), String(FAST_MARK_MASK)).trim());
+  return Number(topo.in('director', process.execPath, '-e', js, loadNativeAddon().path, String(FAST_MARK_BASE), String(mask)).trim());
 }
 
 /** Whether the director has a fast-path conntrack entry from the client's `port` (ctfeed.ts's record layout). */
 function ctHasClientPort(topo: Topo, port: number): boolean {
   const js = 'const a = require(process.argv[1]); const c = new a.Conntrack({}); const b = c.dump(Number(process.argv[2]), Number(process.argv[3])); ' +
     'const v = new DataView(b.buffer, b.byteOffset, b.byteLength); let n = 0; for (let o = 0; o < b.length; o += 80) if (v.getUint16(o + 28, true) === Number(process.argv[4])) n++; console.log(n)';
-  return Number(topo.in('director', process.execPath, '-e', js, loadNativeAddon().path, String(FAST_MARK_BASE), String(FAST_MARK_MASK), String(port)).trim()) > 0;
+  return Number(topo.in('director', process.execPath, '-e', js, loadNativeAddon().path, String(FAST_MARK_BASE), String(CT_ANY_MASK), String(port)).trim()) > 0;
 }
 
 const TALK = fileURLToPath(new URL('./gw-fastpath-peer.mjs', import.meta.url));
@@ -200,6 +204,9 @@ suite('wasmvsd gateway --fast-path on: IPv4 NAT and DR with only new flows in us
       await until(() => `the packet counters from conntrack: ${JSON.stringify(statsRow(topo))} for ${JSON.stringify(forwarded)}`, () => statsRow(topo).inPkts >= forwarded.inPkts && statsRow(topo).outPkts >= forwarded.outPkts);
       await new Promise((r) => setTimeout(r, 1200)); // one more feed round: nothing more may come
       expect(statsRow(topo)).toEqual({ conns: CONNS, ...forwarded });
+      // The closed flows are settled (ctfeed.ts): still in conntrack (TIME_WAIT), out of the feed's dumps.
+      expect(ctEntries(topo)).toBe(CONNS);
+      expect(ctEntries(topo, FAST_MARK_MASK)).toBe(0);
       expect(destConns(topo, RS[0])).toEqual([0, CONNS / 2]);
       expect(destConns(topo, RS[1])).toEqual([0, CONNS / 2]);
       // A real server deleted: its map entry goes (one nft transaction), new flows go to the other.
