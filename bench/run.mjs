@@ -15,7 +15,7 @@ const onlyArg = args.find((a) => a.startsWith('--only'));
 const only = onlyArg ? (onlyArg.includes('=') ? onlyArg.split('=')[1] : args[args.indexOf(onlyArg) + 1]).split(',') : null;
 const want = (name) => only === null || only.includes(name);
 
-for (const f of ['../dist/sdk/src/index.js', '../build/wasmvs.wasm']) {
+for (const f of ['../dist/sdk/index.js', '../build/wasmvs.wasm']) {
   if (!existsSync(here(f))) {
     console.error(`bench: ${f.slice(3)} is missing; run \`npm run build\` first`);
     process.exit(2);

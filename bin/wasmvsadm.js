@@ -4,7 +4,7 @@
 import { statSync } from 'node:fs';
 
 const bundle = new URL('../dist/bundle/wasmvsadm.mjs', import.meta.url);
-const modules = new URL('../dist/sdk/cli/wasmvsadm.js', import.meta.url);
+const modules = new URL('../dist/cli/wasmvsadm.js', import.meta.url);
 let entry = modules;
 try {
   if (statSync(bundle).mtimeMs >= statSync(modules).mtimeMs) entry = bundle;

@@ -1,6 +1,6 @@
-// `npm start`: the built-in demo (sdk/proxy/demo.ts). WASMVS_DEMO_ONCE=1 runs
+// `npm start`: the built-in demo (demo/proxy-demo.ts). WASMVS_DEMO_ONCE=1 runs
 // a few requests through the VIP, prints the table and exits 0.
-import { runDemo } from '../sdk/proxy/demo.js';
+import { runDemo } from './proxy-demo.js';
 
 runDemo().then((code) => process.exit(code), (e: unknown) => {
   console.error(e instanceof Error ? e.message : e);

@@ -1,11 +1,11 @@
-// Builds the optional netfilter-queue addon (native-host/). Not part of
+// Builds the optional netfilter-queue addon (native/). Not part of
 // `npm install`/`prepare`: the SDK must install without a compiler or libmnl.
 // CI runs it explicitly; a failure here is a real failure.
 //
 // In the repository it builds through prebuildify (a devDependency), which
 // runs the same node-gyp build and also writes the prebuilt addon that the
 // package ships, prebuilds/linux-x64/node.glibc.node (Node-API, stripped,
-// libmnl linked dynamically); the loader (native-host/lib/addon.ts) takes it
+// libmnl linked dynamically); the loader (native/addon.ts) takes it
 // first, so the two never differ. `prepack` runs it.
 //
 // Works from the repository (`npm run build:native`) and from an installed
@@ -56,18 +56,18 @@ let r;
 if (pb !== null) {
   // Node-API build (one binary for every Node >= 20), tagged glibc so musl systems build from source.
   // It runs `node-gyp` from node_modules/.bin (the devDependency), against this Node's headers.
-  const args = ['--napi', '--strip', '--tag-libc', '--target', process.versions.node, '--cwd', join(root, 'native-host'), '--out', root];
+  const args = ['--napi', '--strip', '--tag-libc', '--target', process.versions.node, '--cwd', join(root, 'native'), '--out', root];
   r = spawnSync(process.execPath, [pb, ...args], { stdio: 'inherit', env: { ...process.env, ...(nodedir ? { npm_config_nodedir: nodedir } : {}) } });
   if (r.status === 0) {
-    // prebuildify moves the build into prebuilds/; the native tests load native-host/build/Release: the same file.
+    // prebuildify moves the build into prebuilds/; the native tests load native/build/Release: the same file.
     const dir = join(root, 'prebuilds', `${process.platform}-${process.arch}`);
     const newest = readdirSync(dir).filter((f) => f.endsWith('.node'))
       .map((f) => join(dir, f)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
-    copyFileSync(newest, join(root, 'native-host/build/Release/wasmvs_nfq.node'));
-    process.stderr.write(`wasmvs: prebuilt addon ${relative(root, newest)} (also native-host/build/Release/wasmvs_nfq.node)\n`);
+    copyFileSync(newest, join(root, 'native/build/Release/wasmvs_nfq.node'));
+    process.stderr.write(`wasmvs: prebuilt addon ${relative(root, newest)} (also native/build/Release/wasmvs_nfq.node)\n`);
   }
 } else {
-  const args = ['rebuild', '--directory', join(root, 'native-host')];
+  const args = ['rebuild', '--directory', join(root, 'native')];
   if (nodedir) args.push(`--nodedir=${nodedir}`);
   r = spawnSync(process.execPath, [gyp, ...args], { stdio: 'inherit' });
 }

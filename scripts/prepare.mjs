@@ -10,8 +10,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const outputs = ['build/wasmvs.wasm', 'build/wasmvs.debug.wasm', 'dist/sdk/src/index.js', 'dist/sdk/cli/wasmvsd.js'];
-const sources = ['assembly', 'sdk', 'native-host/lib', 'demo', 'scripts/gen-abi.mjs', 'asconfig.json', 'tsconfig.json'];
+const outputs = ['build/wasmvs.wasm', 'build/wasmvs.debug.wasm', 'dist/sdk/index.js', 'dist/daemon/wasmvsd.js'];
+const sources = ['assembly', 'sdk', 'ipvsadm', 'daemon', 'hosts', 'cli', 'native', 'demo', 'scripts/gen-abi.mjs', 'asconfig.json', 'tsconfig.json'];
 
 function mtime(rel) {
   try { return statSync(join(root, rel)).mtimeMs; } catch { return null; }

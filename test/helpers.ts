@@ -1,6 +1,6 @@
 // Shared test helpers: a fresh Director on the debug core, and flow builders.
-import { Director } from '../sdk/src/index.js';
-import type { ServiceKey, FlowInput, Protocol } from '../sdk/src/index.js';
+import { Director } from '../sdk/index.js';
+import type { ServiceKey, FlowInput, Protocol } from '../sdk/index.js';
 
 export async function director(seed = 1, opts: { connections?: boolean | 'count' } = {}): Promise<Director> {
   return Director.create({ seed, flavor: 'debug', ...opts });

@@ -1,5 +1,5 @@
 // Records of the gateway burst (gwBurst): the packet records the netfilter
-// queue addon wrote into REGION_PACKETS (native-host/src/nfq_socket.h layout,
+// queue addon wrote into REGION_PACKETS (native/src/nfq_socket.h layout,
 // little-endian) and the verdict records gwBurst writes into REGION_LIST in
 // the layout the addon's verdicts() call reads.
 import * as L from "./layout";

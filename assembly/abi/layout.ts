@@ -1,5 +1,5 @@
 // Memory map and record layouts shared with the SDK. Every constant here is
-// mirrored into sdk/src/core/abi.gen.ts by scripts/gen-abi.mjs at build time,
+// mirrored into sdk/core/abi.gen.ts by scripts/gen-abi.mjs at build time,
 // so keep each one a plain `export const NAME: type = expression;` line whose
 // expression uses only numbers, + - * << | and earlier constants.
 //
@@ -216,7 +216,7 @@ export const PKT_DIR_OUT: u32 = 1;
 
 // --- gateway burst (gwBurst; packet/gateway.ts) ------------------------------
 // Packet records in REGION_PACKETS at the host's stride, as the NFQUEUE addon
-// writes them (native-host/src/nfq_socket.h); the IP packet starts at GW_REC_HEADER.
+// writes them (native/src/nfq_socket.h); the IP packet starts at GW_REC_HEADER.
 export const GW_REC_ID: u32 = 0; // u32 packet id
 export const GW_REC_MARK: u32 = 4; // u32 skb mark
 export const GW_REC_LEN: u32 = 8; // u32 bytes stored

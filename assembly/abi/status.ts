@@ -1,5 +1,5 @@
 // Status codes returned by every export: >= 0 is a value or count, < 0 one of
-// these. The SDK maps each to a WasmvsError subclass (sdk/src/errors.ts); the
+// these. The SDK maps each to a WasmvsError subclass (sdk/errors.ts); the
 // CLI maps those to ipvsadm's messages. Keep the numbers stable: they are ABI.
 export const OK: i32 = 0;
 /** Service or destination already exists (EEXIST). */

@@ -1,6 +1,6 @@
 // The only file that lists the schedulers, and their hook table (the
 // kernel's struct ip_vs_scheduler, dispatched by scheduler id with a switch).
-// Ids are ABI (the SDK maps names to them in sdk/src/schedulers.ts); 0 is
+// Ids are ABI (the SDK maps names to them in sdk/schedulers.ts); 0 is
 // IPVS's "none" (no scheduler bound).
 //
 // The hooks, each implemented in the scheduler's own file where it does work:

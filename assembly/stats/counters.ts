@@ -1,5 +1,5 @@
 // Named global counters (ABI: the index is stable; the SDK names them in
-// sdk/src/core/counters.ts). Failures bump a counter instead of logging.
+// sdk/core). Failures bump a counter instead of logging.
 import { Nums } from "../mem/vec";
 export const CNT_SCHEDULED: i32 = 0;
 export const CNT_NO_DEST: i32 = 1;

@@ -17,7 +17,7 @@ const N = sizes[0] ?? 20000, K = sizes[1] ?? 8;
 const ADD_SAMPLES = 7;
 const NODE = process.execPath;
 const ADM = here('../../bin/wasmvsadm.js'), D = here('../../bin/wasmvsd.js');
-if (!existsSync(here('../../dist/sdk/cli/wasmvsadm.js'))) { console.error('bench/cli: run `npm run build` first'); process.exit(2); }
+if (!existsSync(here('../../dist/cli/wasmvsadm.js'))) { console.error('bench/cli: run `npm run build` first'); process.exit(2); }
 
 const dir = mkdtempSync(join(tmpdir(), 'wasmvs-bench-cli-'));
 mkdirSync(here('../out'), { recursive: true });

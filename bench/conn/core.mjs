@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Director } from 'wasmvs';
-import { layout as L } from '../../dist/sdk/src/core/abi.gen.js';
+import { layout as L } from '../../dist/sdk/core/abi.gen.js';
 import { FW, packFlow, flowSpec, SYN, ACK } from './keys.mjs';
 
 export const SEED = 0xc0ffee;

@@ -2,7 +2,7 @@
 // record form. Entry i (0 ≤ i < 2^22) is TCP client 198.18.(i & 0xFFFF) port
 // 1024 + (i >> 16) → VIP 198.19.255.254:80, so every table of the suite
 // holds the same keys and the lookups of a run ask for the same entries.
-import { layout as L } from '../../dist/sdk/src/core/abi.gen.js';
+import { layout as L } from '../../dist/sdk/core/abi.gen.js';
 
 export const PROTO = 6;
 export const VIP = 0xc613fffe; // 198.19.255.254

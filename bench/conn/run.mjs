@@ -16,7 +16,7 @@ const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const rendering = args.includes('--render');
 
-for (const f of ['../../dist/sdk/src/index.js', '../../build/wasmvs.wasm']) {
+for (const f of ['../../dist/sdk/index.js', '../../build/wasmvs.wasm']) {
   if (!existsSync(here(f))) {
     console.error(`bench/conn: ${f.slice(6)} is missing; run \`npm run build\` first`);
     process.exit(2);

@@ -4,8 +4,8 @@
 // round, outside the timing), through the SDK and through the core alone.
 import { measure, rounds, memory, sink } from './harness.mjs';
 import { makeDirector, benchAddr, NOW } from './setup.mjs';
-import { serviceSpec, destSpec } from '../../dist/sdk/src/spec.js';
-import { layout } from '../../dist/sdk/src/core/abi.gen.js';
+import { serviceSpec, destSpec } from '../../dist/sdk/spec.js';
+import { layout } from '../../dist/sdk/core/abi.gen.js';
 
 const SETS = 16;
 const B = 1024;

@@ -3,7 +3,7 @@
 // resolves to dist/ through the package's own exports).
 import { Director, counters } from 'wasmvs';
 // Record layout constants (not part of the public entry point).
-import { layout } from '../../dist/sdk/src/core/abi.gen.js';
+import { layout } from '../../dist/sdk/core/abi.gen.js';
 
 /** Seconds passed as `now` everywhere: the bench never reads a clock. */
 export const NOW = 1;

@@ -21,7 +21,7 @@ import { get } from 'node:http';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const { ControlClient } = await import(`${root}dist/sdk/control/client.js`);
+const { ControlClient } = await import(`${root}dist/cli/client.js`);
 const SERVICES = Number(process.argv[2] ?? 20000);
 const WRITES = Number(process.argv[3] ?? 50);
 const dir = mkdtempSync(join(tmpdir(), 'wasmvs-bench-dirs-'));

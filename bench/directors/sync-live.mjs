@@ -7,7 +7,7 @@
 // LONG long ones (one request/answer exchange every 0.4 s for 120 s, 300
 // packets in from the client), arriving evenly over 10 s; every entry then
 // ends (TIME_WAIT, 120 s). The clock is simulated (5 steps per second), A's
-// sync channel (sdk/cli/wasmvsd-sync.js, as `wasmvsd --sync-*` runs it)
+// sync channel (daemon/sync.js, as `wasmvsd --sync-*` runs it)
 // scans after every step as its 200 ms timer does, and a real peer B
 // imports over loopback TCP. Measured: the bytes A's sync sends (frames:
 // header, entries, HMAC) per connection, and B's table at the end.
@@ -24,8 +24,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const { Director } = await import(`${root}dist/sdk/src/index.js`);
-const { ConnSync } = await import(`${root}dist/sdk/cli/wasmvsd-sync.js`);
+const { Director } = await import(`${root}dist/sdk/index.js`);
+const { ConnSync } = await import(`${root}dist/daemon/sync.js`);
 const KEY = Buffer.from('bench-sync-key-0123456789abcdef');
 const VIP = '198.18.0.1';
 const SHORT = Number(process.argv[2] ?? 20000);

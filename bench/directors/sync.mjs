@@ -4,7 +4,7 @@
 // Director A (this process) fills its table with CONNECTIONS TCP connections
 // (SYN then ACK: ESTABLISHED, NAT, rr over 4 real servers) through the core's
 // packet path, and listens with the sync channel of `wasmvsd --sync-*`
-// (sdk/cli/wasmvsd-sync.js, HMAC-SHA256 per frame). Director B (a second
+// (daemon/sync.js, HMAC-SHA256 per frame). Director B (a second
 // process, the same configuration) connects: the time from B's connect to
 // B having imported A's whole snapshot is the resync time (target < 5 s for
 // 1M). Also measured, in the same run: the time A takes to list the same
@@ -16,8 +16,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const { Director } = await import(`${root}dist/sdk/src/index.js`);
-const { ConnSync } = await import(`${root}dist/sdk/cli/wasmvsd-sync.js`);
+const { Director } = await import(`${root}dist/sdk/index.js`);
+const { ConnSync } = await import(`${root}dist/daemon/sync.js`);
 const KEY = Buffer.from('bench-sync-key-0123456789abcdef');
 const VIP = '198.18.0.1';
 

@@ -10,10 +10,10 @@
 // 'per-packet', one message and one sendto per packet (the honest per-packet
 // baseline, as the C consumer's batch 1). After 1 s of warm-up it counts for
 // SECONDS and prints one JSON line (with the queue's message/send counters).
-import { Director } from '../../dist/sdk/src/index.js';
-import { counters as C } from '../../dist/sdk/src/core/abi.gen.js';
-import { Gateway, GATEWAY_DEFAULTS } from '../../dist/native-host/lib/gateway.js';
-import { loadNativeQueue } from '../../dist/native-host/lib/addon.js';
+import { Director } from '../../dist/sdk/index.js';
+import { counters as C } from '../../dist/sdk/core/abi.gen.js';
+import { Gateway, GATEWAY_DEFAULTS } from '../../dist/hosts/gateway/gateway.js';
+import { loadNativeQueue } from '../../dist/native/addon.js';
 
 const [mode, secsText, burstText] = process.argv.slice(2);
 const secs = Number(secsText ?? 4), burst = Number(burstText ?? 64);

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/../.."
 N=${1:-2000}
 ROUNDS=${ROUNDS:-3}
 . bench/proxy/common.sh
-proxy_bench_setup idle dist/sdk/cli/wasmvsd.js haproxy
+proxy_bench_setup idle dist/daemon/wasmvsd.js haproxy
 ulimit -n "$(ulimit -Hn)"
 
 # The echo backend, and a client that opens N connections, checks each with one echoed byte, holds them

@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECS=${1:-5}
 . bench/proxy/common.sh
-proxy_bench_setup run dist/sdk/cli/wasmvsd.js iperf3 wrk haproxy
+proxy_bench_setup run dist/daemon/wasmvsd.js iperf3 wrk haproxy
 
 # Backends: iperf3 (bulk) and a tiny HTTP server (request/close).
 iperf3 -s -p 5201 >/dev/null 2>&1 & PIDS+=($!)

@@ -16,7 +16,7 @@ SECS=${1:-5}
 WT=${WRK_THREADS:-2}
 WC=${WRK_CONNS:-64}
 . bench/proxy/common.sh
-proxy_bench_setup workers dist/sdk/proxy/worker.js wrk haproxy
+proxy_bench_setup workers dist/hosts/proxy/worker.js wrk haproxy
 
 node -e "require('http').createServer((q,r)=>r.end('ok\n')).listen(8000,'127.0.0.1')" & PIDS+=($!)
 declare -A PROXYPID

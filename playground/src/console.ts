@@ -1,9 +1,9 @@
 // The ipvsadm console: wasmvsadm's own parser, runner and formatter over an
 // in-process backend, so the playground prints exactly what wasmvsadm prints.
-import type { Director } from '../../sdk/src/director.js';
-import { runArgv } from '../../sdk/cli/run.js';
-import { LocalBackend } from '../../sdk/control/local.js';
-import { ControlHandler } from '../../sdk/control/handler.js';
+import type { Director } from '../../sdk/director.js';
+import { runArgv } from '../../ipvsadm/run.js';
+import { LocalBackend } from '../../daemon/local.js';
+import { ControlHandler } from '../../daemon/handler.js';
 
 export interface ConsoleResult { code: number; out: string; err: string }
 

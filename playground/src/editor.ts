@@ -1,8 +1,8 @@
 // The form/table editor. It never changes the Director itself: every edit is
 // turned into the ipvsadm command a user would type and run through the same
 // console, so the console and the editor cannot disagree.
-import type { Director } from '../../sdk/src/director.js';
-import type { ServiceInfo, DestInfo } from '../../sdk/src/types.js';
+import type { Director } from '../../sdk/director.js';
+import type { ServiceInfo, DestInfo } from '../../sdk/types.js';
 
 const SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'sed', 'nq', 'dh', 'sh', 'mh', 'lblc', 'lblcr', 'fo', 'ovf', 'twos'];
 const METHOD_FLAG: Record<string, string> = { masq: '-m', route: '-g', tunnel: '-i', local: '-g' };

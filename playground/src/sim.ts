@@ -1,8 +1,8 @@
 // The traffic simulator: a seeded arrival process driving the real core.
 // Simulated time is `now` for every core call, so timeouts, persistence and
 // rates behave as in IPVS. Pure: runs the same in Node and in the browser.
-import { Director } from '../../sdk/src/director.js';
-import type { WasmSource, CoreFlavor } from '../../sdk/src/core/load.js';
+import { Director } from '../../sdk/director.js';
+import type { WasmSource, CoreFlavor } from '../../sdk/core/load.js';
 import type { Scenario } from './scenario.js';
 import { mulberry32, exponential, pareto } from './rng.js';
 import { IpvsadmConsole } from './console.js';

@@ -10,8 +10,8 @@ import {
   lab, backend, freePort, client, ask, until, listening, fetchText, metricsPort, counter,
   requireBuild, type Lab, type Backend, type Client,
 } from '../proxy/harness.js';
-import { HealthCheck } from '../../sdk/proxy/health.js';
-import { HEALTH_DEFAULTS } from '../../sdk/proxy/settings.js';
+import { HealthCheck } from '../../daemon/health.js';
+import { HEALTH_DEFAULTS } from '../../daemon/settings.js';
 import { sleep, commandProblem, requireOrSkip } from './kit.js';
 
 const NOFILE = 256;

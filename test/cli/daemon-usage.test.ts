@@ -4,10 +4,10 @@ import { describe, it, expect, vi, afterEach } from 'vitest';
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseDaemonArgs, main as daemonMain } from '../../sdk/cli/wasmvsd.js';
-import { main as admMain } from '../../sdk/cli/wasmvsadm.js';
-import { DAEMON_OPTIONS, daemonUsageText, daemonVersionText } from '../../sdk/cli/daemon-usage.js';
-import { WASMVS_VERSION } from '../../sdk/cli/usage.js';
+import { parseDaemonArgs, main as daemonMain } from '../../daemon/wasmvsd.js';
+import { main as admMain } from '../../cli/wasmvsadm.js';
+import { DAEMON_OPTIONS, daemonUsageText, daemonVersionText } from '../../daemon/usage.js';
+import { WASMVS_VERSION } from '../../ipvsadm/usage.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
@@ -57,7 +57,7 @@ describe('wasmvsd --help', () => {
   it('every option parseDaemonArgs accepts is listed', () => {
     const help = daemonUsageText();
     // Named in the parsers and accepted from a user (the gateway's parser also takes options only wasmvsd passes it).
-    const named = new Set([...literals('sdk/cli/wasmvsd.ts'), ...literals('native-host/lib/gateway.ts')]);
+    const named = new Set([...literals('daemon/wasmvsd.ts'), ...literals('hosts/gateway/gateway.ts')]);
     const accepted = [...named].filter((name) => ['proxy', 'gateway'].some((mode) =>
       [[], [SAMPLE[name] ?? '1'], ['x']].some((v) => typeof parseDaemonArgs([mode, name, ...v]) === 'object')));
     expect(accepted).toContain('--memory-limit');

@@ -2,10 +2,10 @@
 // every line parseArgs would refuse (so ipvsadm's messages stay the parser's).
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { fastLine } from '../../sdk/cli/fastparse.js';
-import { parseArgs } from '../../sdk/cli/parse.js';
-import { PackedWriter, packedToCmd } from '../../sdk/src/packed.js';
-import { restoreArgv, scanRestore, RestoreScanner, lineEnd, type SlowLine } from '../../sdk/cli/restore.js';
+import { fastLine } from '../../ipvsadm/fastparse.js';
+import { parseArgs } from '../../ipvsadm/parse.js';
+import { PackedWriter, packedToCmd } from '../../sdk/packed.js';
+import { restoreArgv, scanRestore, RestoreScanner, lineEnd, type SlowLine } from '../../ipvsadm/restore.js';
 
 /** parseArgs' command for a line, or 'error'/'other'. */
 function slow(argv: string[]): unknown {

@@ -1,6 +1,6 @@
 // Plain-object listings for formatter tests (the shapes the daemon returns).
-import type { ServiceEntry, DestEntry } from '../../sdk/control/protocol.js';
-import type { ListFormat } from '../../sdk/cli/command.js';
+import type { ServiceEntry, DestEntry } from '../../ipvsadm/protocol.js';
+import type { ListFormat } from '../../ipvsadm/command.js';
 
 const zeroStats = { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0 };
 const zeroRates = { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 };

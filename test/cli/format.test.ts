@@ -1,9 +1,9 @@
 // Listings compared byte for byte with ipvsadm's formats (reference §5.6),
 // expected texts written out by hand, trailing spaces included.
 import { describe, it, expect } from 'vitest';
-import { formatTable, formatService, formatConnections, formatTimeouts, largeNum } from '../../sdk/cli/format.js';
+import { formatTable, formatService, formatConnections, formatTimeouts, largeNum } from '../../ipvsadm/format.js';
 import { service, dest, fmt, referenceConfig } from './fixtures.js';
-import type { Names } from '../../sdk/cli/names.js';
+import type { Names } from '../../ipvsadm/names.js';
 
 const HEAD = 'IP Virtual Server version 1.2.1 (size=4096)\n';
 

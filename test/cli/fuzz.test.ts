@@ -4,10 +4,10 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import { cli } from './harness.js';
-import { replyTo } from '../../sdk/control/server-core.js';
-import { encodePacked } from '../../sdk/control/bulk.js';
-import { PACKED_WORDS } from '../../sdk/src/packed.js';
-import type { Reply } from '../../sdk/control/protocol.js';
+import { replyTo } from '../../daemon/server-core.js';
+import { encodePacked } from '../../ipvsadm/packed-wire.js';
+import { PACKED_WORDS } from '../../sdk/packed.js';
+import type { Reply } from '../../ipvsadm/protocol.js';
 
 const WORDS = ['-A', '-E', '-D', '-C', '-R', '-S', '-a', '-e', '-d', '-L', '-l', '-Z', '--set', '-t', '-u', '--sctp-service',
   '-f', '-6', '-s', '-p', '-M', '-b', '-o', '-r', '-g', '-i', '-m', '-w', '-x', '-y', '-n', '-c', '--timeout', '--daemon',

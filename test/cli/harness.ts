@@ -1,7 +1,7 @@
 // Runs wasmvsadm argv in process against a ControlHandler on a debug-core Director.
-import { ControlHandler } from '../../sdk/control/handler.js';
-import { LocalBackend } from '../../sdk/control/local.js';
-import { runArgv } from '../../sdk/cli/run.js';
+import { ControlHandler } from '../../daemon/handler.js';
+import { LocalBackend } from '../../daemon/local.js';
+import { runArgv } from '../../ipvsadm/run.js';
 import { director } from '../helpers.js';
 
 export interface Outcome { code: number; out: string; err: string }

@@ -2,12 +2,12 @@
 // wasmvsadm's import graph (it must never load the core or a data path).
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseServices, argResolver, hostNamesIn, listingNames } from '../../sdk/cli/resolve.js';
-import { parseDaemonArgs, defaultMemoryLimitMiB } from '../../sdk/cli/wasmvsd.js';
-import { socketPath, statePath } from '../../sdk/control/paths.js';
-import { parseArgs } from '../../sdk/cli/parse.js';
+import { parseServices, argResolver, hostNamesIn, listingNames } from '../../cli/resolve.js';
+import { parseDaemonArgs, defaultMemoryLimitMiB } from '../../daemon/wasmvsd.js';
+import { socketPath, statePath } from '../../daemon/paths.js';
+import { parseArgs } from '../../ipvsadm/parse.js';
 import { service, dest } from './fixtures.js';
 
 describe('name resolution', () => {
@@ -67,7 +67,7 @@ describe('wasmvsd arguments and paths', () => {
   });
 });
 
-/** Every module a file loads at run time (type-only imports excluded), as sdk/… paths. */
+/** Every module a file loads at run time (type-only imports excluded), as paths from the repository root. */
 function importGraph(entry: string): { files: string[]; specifiers: string[] } {
   const seen = new Set<string>();
   const specifiers = new Set<string>();
@@ -82,19 +82,20 @@ function importGraph(entry: string): { files: string[]; specifiers: string[] } {
     }
   };
   walk(fileURLToPath(new URL(`../../${entry}`, import.meta.url)));
-  return { files: [...seen].map((f) => f.replace(/^.*\/sdk\//, 'sdk/')), specifiers: [...specifiers] };
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  return { files: [...seen].map((f) => relative(root, f)), specifiers: [...specifiers] };
 }
 
 describe('module boundaries', () => {
   it('the parser, formatters, runner and handler are pure (the playground loads them)', () => {
-    for (const entry of ['sdk/cli/run.ts', 'sdk/control/local.ts', 'sdk/control/handler.ts']) {
+    for (const entry of ['ipvsadm/run.ts', 'daemon/local.ts', 'daemon/handler.ts']) {
       expect(importGraph(entry).specifiers.filter((s) => s.startsWith('node:'))).toEqual([]);
     }
   });
 
   it('wasmvsadm imports neither the core, the Director nor a data path', () => {
-    const rel = importGraph('sdk/cli/wasmvsadm.ts').files;
-    expect(rel).toContain('sdk/control/client.ts');
-    expect(rel.filter((f) => /sdk\/(proxy|src\/director|src\/core\/(core|load))|native-host/.test(f))).toEqual([]);
+    const rel = importGraph('cli/wasmvsadm.ts').files;
+    expect(rel).toContain('cli/client.ts');
+    expect(rel.filter((f) => /^hosts\/|^sdk\/(director|core\/(core|load))|^native\//.test(f))).toEqual([]);
   });
 });

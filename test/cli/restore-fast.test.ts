@@ -3,9 +3,9 @@
 // and without --atomic, whatever mix of fast lines, errors and listings.
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { ControlHandler } from '../../sdk/control/handler.js';
-import { LocalBackend } from '../../sdk/control/local.js';
-import { runArgv, type Backend } from '../../sdk/cli/run.js';
+import { ControlHandler } from '../../daemon/handler.js';
+import { LocalBackend } from '../../daemon/local.js';
+import { runArgv, type Backend } from '../../ipvsadm/run.js';
 import { director } from '../helpers.js';
 
 interface Run { code: number; out: string; err: string; rules: string; journal: string[] }

@@ -3,9 +3,9 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import { cli } from './harness.js';
-import { ControlHandler } from '../../sdk/control/handler.js';
-import { LocalBackend } from '../../sdk/control/local.js';
-import { runArgv } from '../../sdk/cli/run.js';
+import { ControlHandler } from '../../daemon/handler.js';
+import { LocalBackend } from '../../daemon/local.js';
+import { runArgv } from '../../ipvsadm/run.js';
 import { director } from '../helpers.js';
 
 const octet = fc.integer({ min: 0, max: 255 });

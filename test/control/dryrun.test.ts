@@ -2,7 +2,10 @@
 // connection entries, checked against the change really made on a copy; and
 // wasmvsadm --dry-run through a real wasmvsd proxy with held connections.
 import { describe, it, expect, afterEach } from 'vitest';
-import { Director, previewChange, type ChangePreview } from '../../sdk/src/index.js';
+import { serviceWords } from '../../sdk/preview.js';
+import { ruleService } from '../../ipvsadm/save.js';
+import { NUMERIC } from '../../ipvsadm/names.js';
+import { Director, previewChange, type ChangePreview } from '../../sdk/index.js';
 import { lab, backend, freePort, client, until, requireBuild, type Lab, type Backend, type Client } from '../proxy/harness.js';
 
 const VIP = { protocol: 'tcp' as const, address: '198.18.0.1', port: 80 };
@@ -141,4 +144,19 @@ describe('wasmvsadm --dry-run (wasmvsd proxy)', () => {
     expect(missing.err).toContain('No such destination');
     await until(async () => (await l.adm('-L -n')).code === 0, 'daemon still answers');
   }, 60_000);
+});
+
+describe('the SDK preview names services as ipvsadm -S -n does', () => {
+  it('serviceWords equals save.ts ruleService with numeric names, for every kind of service', () => {
+    const cases = [
+      { fwmark: 0, af: 4 as const, protocol: 'tcp', address: '198.18.0.1', port: 80 },
+      { fwmark: 0, af: 4 as const, protocol: 'udp', address: '198.18.0.1', port: 53 },
+      { fwmark: 0, af: 4 as const, protocol: 'sctp', address: '198.18.0.1', port: 9 },
+      { fwmark: 0, af: 6 as const, protocol: 'tcp', address: '2001:2::1', port: 443 },
+      { fwmark: 0, af: 4 as const, protocol: 'other', address: '198.18.0.1', port: 1 },
+      { fwmark: 7, af: 4 as const, protocol: 'tcp', address: '', port: 0 },
+      { fwmark: 0xffffffff, af: 6 as const, protocol: 'tcp', address: '', port: 0 },
+    ];
+    for (const s of cases) expect(serviceWords(s as never)).toBe(ruleService(s as never, NUMERIC));
+  });
 });

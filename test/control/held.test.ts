@@ -2,12 +2,12 @@
 // made durable before its reply, but the data path is told once, after the
 // client's last request, when the client goes, or when it waits too long.
 import { describe, it, expect, vi, afterEach } from 'vitest';
-import { ControlHandler } from '../../sdk/control/handler.js';
-import { replyTo, HeldChanges, HOLD_MAX_MS, HOLD_TOTAL_MS, type ServerHooks } from '../../sdk/control/server-core.js';
-import { encodePacked } from '../../sdk/control/bulk.js';
-import { PackedWriter, PACKED_OPS, P_OP, P_VADDR, P_VPORT, P_SCHED } from '../../sdk/src/packed.js';
-import { layout as L } from '../../sdk/src/core/abi.gen.js';
-import { schedulerId } from '../../sdk/src/schedulers.js';
+import { ControlHandler } from '../../daemon/handler.js';
+import { replyTo, HeldChanges, HOLD_MAX_MS, HOLD_TOTAL_MS, type ServerHooks } from '../../daemon/server-core.js';
+import { encodePacked } from '../../ipvsadm/packed-wire.js';
+import { PackedWriter, PACKED_OPS, P_OP, P_VADDR, P_VPORT, P_SCHED } from '../../sdk/packed.js';
+import { layout as L } from '../../sdk/core/abi.gen.js';
+import { schedulerId } from '../../sdk/schedulers.js';
 import { director } from '../helpers.js';
 
 /** n add-service records from service `first` on. */

@@ -4,12 +4,12 @@
 // (whitespace, URL-safe letters), and such a line would not replay.
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { ControlHandler } from '../../sdk/control/handler.js';
-import { replyTo, type ServerHooks } from '../../sdk/control/server-core.js';
-import { encodePacked, decodePacked, packedLineWords, PACKED_LINE, PACKED_JOURNAL_MIN } from '../../sdk/control/bulk.js';
-import { PackedWriter, PACKED_OPS, P_OP, P_VADDR, P_VPORT, P_SCHED } from '../../sdk/src/packed.js';
-import { layout as L } from '../../sdk/src/core/abi.gen.js';
-import { schedulerId } from '../../sdk/src/schedulers.js';
+import { ControlHandler } from '../../daemon/handler.js';
+import { replyTo, type ServerHooks } from '../../daemon/server-core.js';
+import { encodePacked, decodePacked, packedLineWords, PACKED_LINE, PACKED_JOURNAL_MIN } from '../../ipvsadm/packed-wire.js';
+import { PackedWriter, PACKED_OPS, P_OP, P_VADDR, P_VPORT, P_SCHED } from '../../sdk/packed.js';
+import { layout as L } from '../../sdk/core/abi.gen.js';
+import { schedulerId } from '../../sdk/schedulers.js';
 import { director } from '../helpers.js';
 
 function services(n: number, dup = -1): Uint32Array {

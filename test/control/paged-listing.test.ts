@@ -3,9 +3,9 @@
 // the next page only when the previous piece has been written), and the
 // bytes are exactly the plain reply's.
 import { describe, it, expect } from 'vitest';
-import { ControlHandler } from '../../sdk/control/handler.js';
-import { PagedList, replyPieces } from '../../sdk/control/reply-stream.js';
-import type { Reply } from '../../sdk/control/protocol.js';
+import { ControlHandler } from '../../daemon/handler.js';
+import { PagedList, replyPieces } from '../../daemon/reply-stream.js';
+import type { Reply } from '../../ipvsadm/protocol.js';
 import { director, tcp80 } from '../helpers.js';
 
 describe('paged connection listings', () => {

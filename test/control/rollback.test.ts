@@ -2,12 +2,12 @@
 // ids, counters and connections as they were; a change that cannot be made
 // durable is refused and taken back; the data path hears of re-created objects.
 import { describe, it, expect } from 'vitest';
-import { ControlHandler } from '../../sdk/control/handler.js';
-import { replyTo, type ServerHooks } from '../../sdk/control/server-core.js';
-import { encodePacked } from '../../sdk/control/bulk.js';
-import { PackedWriter, PACKED_WORDS, PACKED_OPS, P_OP, P_VADDR, P_VPORT, P_SCHED, P_RADDR, P_RPORT, P_WEIGHT } from '../../sdk/src/packed.js';
-import { layout as L } from '../../sdk/src/core/abi.gen.js';
-import type { ConfigCmd, Reply } from '../../sdk/control/protocol.js';
+import { ControlHandler } from '../../daemon/handler.js';
+import { replyTo, type ServerHooks } from '../../daemon/server-core.js';
+import { encodePacked } from '../../ipvsadm/packed-wire.js';
+import { PackedWriter, PACKED_WORDS, PACKED_OPS, P_OP, P_VADDR, P_VPORT, P_SCHED, P_RADDR, P_RPORT, P_WEIGHT } from '../../sdk/packed.js';
+import { layout as L } from '../../sdk/core/abi.gen.js';
+import type { ConfigCmd, Reply } from '../../ipvsadm/protocol.js';
 import { director, tcp80, picks } from '../helpers.js';
 
 const svc2 = { protocol: 'tcp' as const, address: '198.18.0.2', port: 80 };

@@ -7,12 +7,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Server } from 'node:net';
-import { ControlHandler } from '../../sdk/control/handler.js';
-import { listenControl, controlRefusals } from '../../sdk/control/server.js';
-import { replyPieces } from '../../sdk/control/reply-stream.js';
-import { ControlClient } from '../../sdk/control/client.js';
-import { RemoteError } from '../../sdk/cli/run.js';
-import type { Reply } from '../../sdk/control/protocol.js';
+import { ControlHandler } from '../../daemon/handler.js';
+import { listenControl, controlRefusals } from '../../daemon/server.js';
+import { replyPieces } from '../../daemon/reply-stream.js';
+import { ControlClient } from '../../cli/client.js';
+import { RemoteError } from '../../ipvsadm/run.js';
+import type { Reply } from '../../ipvsadm/protocol.js';
 import { director } from '../helpers.js';
 import { floodLine, stuckReader, ask, open } from './socket-client.js';
 

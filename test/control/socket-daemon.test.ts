@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requireBuild, startDaemon, wasmvsadm, type Daemon } from './daemon.js';
 import { floodLine, stuckReader, ask, memoryOf } from './socket-client.js';
-import { MAX_LINE_BYTES } from '../../sdk/control/protocol.js';
+import { MAX_LINE_BYTES } from '../../ipvsadm/protocol.js';
 
 const MiB = 1 << 20;
 

@@ -6,7 +6,7 @@ import { mkdtempSync, mkdirSync, rmSync, statSync, chmodSync, chownSync, symlink
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { socketPath, unsafeDir, privateSocketDir } from '../../sdk/control/paths.js';
+import { socketPath, unsafeDir, privateSocketDir } from '../../daemon/paths.js';
 import { requireBuild, wasmvsadm, WASMVSD } from './daemon.js';
 
 const isRoot = process.getuid?.() === 0;

@@ -6,11 +6,11 @@ import * as fs from 'node:fs';
 import { mkdtempSync, readFileSync, rmSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { StateStore, readStateFile, completeLines, type StateFs } from '../../sdk/control/state.js';
-import { ControlHandler } from '../../sdk/control/handler.js';
-import { LocalBackend } from '../../sdk/control/local.js';
-import { runArgv } from '../../sdk/cli/run.js';
-import { LineSplitter } from '../../sdk/control/lines.js';
+import { StateStore, readStateFile, completeLines, type StateFs } from '../../daemon/state.js';
+import { ControlHandler } from '../../daemon/handler.js';
+import { LocalBackend } from '../../daemon/local.js';
+import { runArgv } from '../../ipvsadm/run.js';
+import { LineSplitter } from '../../daemon/lines.js';
 import { director } from '../helpers.js';
 
 async function handler(seed: number): Promise<ControlHandler> {

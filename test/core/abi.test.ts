@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, mkdtempSync, cpSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { layout } from '../../sdk/src/core/abi.gen.js';
+import { layout } from '../../sdk/core/abi.gen.js';
 
 const root = join(import.meta.dirname, '../..');
 
@@ -19,20 +19,20 @@ describe('ABI generation', () => {
   it('the check fails when a layout constant changes and the outputs are not regenerated', () => {
     const dir = mkdtempSync(join(tmpdir(), 'wasmvs-abi-'));
     try {
-      for (const p of ['scripts', 'assembly', 'docs', 'sdk/src/core', 'native-host/src']) cpSync(join(root, p), join(dir, p), { recursive: true });
+      for (const p of ['scripts', 'assembly', 'docs', 'sdk/core', 'native/src']) cpSync(join(root, p), join(dir, p), { recursive: true });
       const f = join(dir, 'assembly/abi/layout.ts');
       writeFileSync(f, readFileSync(f, 'utf8').replace('export const GW_VER_SIZE: u32 = 24;', 'export const GW_VER_SIZE: u32 = 28;'));
       const r = spawnSync(process.execPath, ['scripts/gen-abi.mjs', '--check'], { cwd: dir, encoding: 'utf8' });
       expect(r.status).toBe(1);
-      expect(r.stderr).toContain('sdk/src/core/abi.gen.ts');
-      expect(r.stderr).toContain('native-host/src/abi.gen.h');
+      expect(r.stderr).toContain('sdk/core/abi.gen.ts');
+      expect(r.stderr).toContain('native/src/abi.gen.h');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
   it("the addon's packet record offsets equal the generated GW_REC_* values", () => {
-    const h = readFileSync(join(root, 'native-host/src/nfq_socket.h'), 'utf8');
+    const h = readFileSync(join(root, 'native/src/nfq_socket.h'), 'utf8');
     const rec = (name: string) => Number(new RegExp(`constexpr uint32_t REC_${name} = (\\d+);`).exec(h)?.[1]);
     expect(rec('ID')).toBe(layout.GW_REC_ID);
     expect(rec('MARK')).toBe(layout.GW_REC_MARK);
@@ -40,7 +40,7 @@ describe('ABI generation', () => {
     expect(rec('ORIG_LEN')).toBe(layout.GW_REC_ORIG_LEN);
     expect(rec('FLAGS')).toBe(layout.GW_REC_FLAGS);
     expect(rec('HEADER')).toBe(layout.GW_REC_HEADER);
-    const gen = readFileSync(join(root, 'native-host/src/abi.gen.h'), 'utf8');
+    const gen = readFileSync(join(root, 'native/src/abi.gen.h'), 'utf8');
     expect(gen).toContain(`#define WASMVS_GW_REC_HEADER (${layout.GW_REC_HEADER}u)`);
   });
 });

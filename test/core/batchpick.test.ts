@@ -4,9 +4,9 @@
 // statuses, dest ids, addresses (IPv4 and IPv6), ports (a dest port or the
 // flow's), methods, and the pick / not-ours / no-dest counters.
 import { describe, it, expect } from 'vitest';
-import { counters as CNT, layout as L } from '../../sdk/src/core/abi.gen.js';
+import { counters as CNT, layout as L } from '../../sdk/core/abi.gen.js';
 import { director } from '../helpers.js';
-import type { Director } from '../../sdk/src/index.js';
+import type { Director } from '../../sdk/index.js';
 
 type Addr = [number, number, number, number];
 const v4 = (a: number): Addr => [a >>> 0, 0, 0, 0];

@@ -2,8 +2,8 @@
 // stub runtime nothing is ever collected, so any record, table or cache that
 // is not given back to the allocator shows up here at once.
 import { describe, it, expect } from 'vitest';
-import type { SchedulerName, ServiceKey } from '../../sdk/src/index.js';
-import { SCHEDULERS } from '../../sdk/src/schedulers.js';
+import type { SchedulerName, ServiceKey } from '../../sdk/index.js';
+import { SCHEDULERS } from '../../sdk/schedulers.js';
 import { director } from '../helpers.js';
 
 const svc: ServiceKey = { protocol: 'tcp', address: '198.18.0.1', port: 80 };

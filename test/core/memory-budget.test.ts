@@ -3,7 +3,7 @@
 // packets of new connections are refused while established ones still flow,
 // and the automatic defenses switch on under memory pressure.
 import { describe, it, expect } from 'vitest';
-import { OutOfMemoryError, counters, type Director } from '../../sdk/src/index.js';
+import { OutOfMemoryError, counters, type Director } from '../../sdk/index.js';
 import { director } from '../helpers.js';
 
 const PAGE = 65536;

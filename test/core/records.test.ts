@@ -2,8 +2,8 @@
 // refused on its own (E_INVAL, the bad-flow counter) without disturbing the
 // decisions of its neighbours, with or without the connection table.
 import { describe, it, expect } from 'vitest';
-import { status, counters as CNT } from '../../sdk/src/core/abi.gen.js';
-import { layout as L } from '../../sdk/src/core/abi.gen.js';
+import { status, counters as CNT } from '../../sdk/core/abi.gen.js';
+import { layout as L } from '../../sdk/core/abi.gen.js';
 import { director, tcp80 } from '../helpers.js';
 
 const flow = (k: number, af: number) => ({

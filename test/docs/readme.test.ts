@@ -9,9 +9,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, packTarball, installProject, cleanEnv, type Project } from '../package/project.js';
-import { parseArgs } from '../../sdk/cli/parse.js';
-import { parseDrainArgs } from '../../sdk/cli/drain.js';
-import { parseDaemonArgs } from '../../sdk/cli/wasmvsd.js';
+import { parseArgs } from '../../ipvsadm/parse.js';
+import { parseDrainArgs } from '../../cli/drain.js';
+import { parseDaemonArgs } from '../../daemon/wasmvsd.js';
 import { claimed, cannotIsolate, runIsolated } from './blocks.js';
 
 const CI = process.env.CI === 'true';

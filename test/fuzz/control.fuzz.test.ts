@@ -8,15 +8,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Server, Socket } from 'node:net';
-import { ControlHandler } from '../../sdk/control/handler.js';
-import { replyTo } from '../../sdk/control/server-core.js';
-import { listenControl } from '../../sdk/control/server.js';
-import type { Reply } from '../../sdk/control/protocol.js';
+import { ControlHandler } from '../../daemon/handler.js';
+import { replyTo } from '../../daemon/server-core.js';
+import { listenControl } from '../../daemon/server.js';
+import type { Reply } from '../../ipvsadm/protocol.js';
 import { director } from '../helpers.js';
 import { open } from '../control/socket-client.js';
 import { budget, testTimeout } from './budget.js';
 import { mutatedText, mutatedValue } from './mutate.js';
-import { PagedList } from '../../sdk/control/reply-stream.js';
+import { PagedList } from '../../daemon/reply-stream.js';
 
 const SVC = { protocol: 'tcp', address: '198.18.0.1', port: 80 };
 /** Valid requests of every op: the seeds that mutation starts from. */

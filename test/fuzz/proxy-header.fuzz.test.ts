@@ -6,8 +6,8 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import { isIPv4 } from 'node:net';
-import { proxyV1, proxyV2, plainAddress } from '../../sdk/proxy/proxyproto.js';
-import { parseAddr } from '../../sdk/src/address.js';
+import { proxyV1, proxyV2, plainAddress } from '../../hosts/proxy/proxyproto.js';
+import { parseAddr } from '../../sdk/address.js';
 import { decodeProxyHeader, type Decoded } from './proxy-decode.js';
 import { budget, testTimeout } from './budget.js';
 

@@ -1,7 +1,7 @@
 // A minimal gateway for the namespace tests: the addon reads each burst
 // straight into the core's REGION_PACKETS, one gwBurst call decides and
 // rewrites it over the connection table, and the verdict records go back in
-// one call — the path native-host/lib/gateway.ts runs, without its rules,
+// one call — the path hosts/gateway/gateway.ts runs, without its rules,
 // routes and daemon. One service VIP:port (rr) with one real server RS:port:
 // NAT rewrites both ways, DR answers with the real server's verdict mark
 // (printed on the ready line, so the parent can route it), TUN wraps in IPIP
@@ -14,7 +14,7 @@ import { Director } from 'wasmvs';
 const cfg = JSON.parse(process.argv[2]);
 const L = cfg.layout;
 const require = createRequire(import.meta.url);
-const { NfQueue, REC_HEADER, VER_STRIDE } = require('../../native-host/build/Release/wasmvs_nfq.node');
+const { NfQueue, REC_HEADER, VER_STRIDE } = require('../../native/build/Release/wasmvs_nfq.node');
 if (REC_HEADER !== L.GW_REC_HEADER || VER_STRIDE !== L.GW_VER_SIZE) throw new Error('addon and core record layouts differ');
 
 const ip4 = (s) => s.split('.').reduce((a, b) => ((a << 8) | Number(b)) >>> 0, 0);

@@ -3,10 +3,10 @@
 // through gwBurst in the core's memory and the verdicts handed to the queue
 // point into that memory; a refused or failing burst still gets verdicts.
 import { describe, expect, it } from 'vitest';
-import { layout as L } from '../../sdk/src/core/abi.gen.js';
-import type { NativeQueue, NfQueueOptions, NfQueueStats } from '../../native-host/lib/addon.js';
-import { Gateway, GATEWAY_DEFAULTS } from '../../native-host/lib/gateway.js';
-import type { Director } from '../../sdk/src/index.js';
+import { layout as L } from '../../sdk/core/abi.gen.js';
+import type { NativeQueue, NfQueueOptions, NfQueueStats } from '../../native/addon.js';
+import { Gateway, GATEWAY_DEFAULTS } from '../../hosts/gateway/gateway.js';
+import type { Director } from '../../sdk/index.js';
 import { director } from '../helpers.js';
 import { v4 } from '../packet/build.js';
 

@@ -11,7 +11,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
-import { layout } from '../../sdk/src/core/abi.gen.js';
+import { layout } from '../../sdk/core/abi.gen.js';
 import { missingNfqPrereq, inCI } from './prereq.js';
 import { sh, inNs, waitLine, killChildren } from './netns.js';
 

@@ -18,7 +18,7 @@ export function missingGatewayPrereq(...tools: string[]): string | null {
   for (const t of ['tcpdump', ...tools]) {
     try { sh(t, t === 'socat' ? '-V' : '--version'); } catch { return `${t} not installed`; }
   }
-  if (!existsSync(fileURLToPath(new URL('../../dist/native-host/lib/datapath.js', import.meta.url)))) return 'dist/ not built (npx tsc -p tsconfig.json)';
+  if (!existsSync(fileURLToPath(new URL('../../dist/hosts/gateway/datapath.js', import.meta.url)))) return 'dist/ not built (npx tsc -p tsconfig.json)';
   return null;
 }
 

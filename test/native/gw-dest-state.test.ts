@@ -2,10 +2,10 @@
 // become the core's DOWN flag (weight untouched, no new connections), a
 // drain follows ActiveConn + InActConn and ends at zero or at its deadline.
 import { describe, expect, it } from 'vitest';
-import { Director } from '../../sdk/src/director.js';
-import { silentLogger } from '../../sdk/proxy/logger.js';
-import { parseSettings } from '../../sdk/proxy/settings.js';
-import { DestState } from '../../native-host/lib/dest-state.js';
+import { Director } from '../../sdk/director.js';
+import { silentLogger } from '../../daemon/logger.js';
+import { parseSettings } from '../../daemon/settings.js';
+import { DestState } from '../../hosts/gateway/dest-state.js';
 
 const svc = { protocol: 'tcp' as const, address: '198.18.0.1', port: 80 };
 const A = '198.18.1.1', B = '198.18.1.2';

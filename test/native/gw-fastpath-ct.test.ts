@@ -1,4 +1,4 @@
-// The addon's ctnetlink parser (native-host/src/ct_socket.cc) on crafted
+// The addon's ctnetlink parser (native/src/ct_socket.cc) on crafted
 // conntrack messages, no kernel involved: a full IPv4 entry becomes one
 // record with every field where ctfeed.ts reads it; entries of other marks,
 // IPv6 entries, entries without an original tuple and attributes that lie
@@ -7,8 +7,8 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { ADDON, inCI } from './prereq.js';
-import { CT } from '../../native-host/lib/ctfeed.js';
-import { FAST_MARK_BASE, FAST_MARK_MASK } from '../../native-host/lib/fastpath.js';
+import { CT } from '../../hosts/gateway/ctfeed.js';
+import { FAST_MARK_BASE, FAST_MARK_MASK } from '../../hosts/gateway/fastpath.js';
 
 const built = existsSync(ADDON);
 if (!built && !inCI) console.warn(`\n*** SKIPPING conntrack parser suite: addon not built (${ADDON}); npm run build:native ***\n`);

@@ -3,11 +3,11 @@
 // into a mark verdict. The namespace suite (gw-fastpath.test.ts) runs them
 // against the kernel.
 import { describe, expect, it } from 'vitest';
-import { layout as L } from '../../sdk/src/core/abi.gen.js';
-import { ruleSet, CHAIN } from '../../native-host/lib/rules.js';
-import { fastPlan, goneMarks, retarget, FAST_MARK_BASE, FAST_MARK_MASK } from '../../native-host/lib/fastpath.js';
-import { CtFeed, CT, CT_SETTLED, SWEEP_TICKS, queuedKey, type NativeConntrack } from '../../native-host/lib/ctfeed.js';
-import { parseGatewayArgs } from '../../native-host/lib/gateway.js';
+import { layout as L } from '../../sdk/core/abi.gen.js';
+import { ruleSet, CHAIN } from '../../hosts/gateway/rules.js';
+import { fastPlan, goneMarks, retarget, FAST_MARK_BASE, FAST_MARK_MASK } from '../../hosts/gateway/fastpath.js';
+import { CtFeed, CT, CT_SETTLED, SWEEP_TICKS, queuedKey, type NativeConntrack } from '../../hosts/gateway/ctfeed.js';
+import { parseGatewayArgs } from '../../hosts/gateway/gateway.js';
 import { director } from '../helpers.js';
 
 const Q = { first: 2, last: 2, failOpen: true };

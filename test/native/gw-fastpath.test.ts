@@ -24,9 +24,9 @@ import { inNs, killChildren, sh, waitLine } from './netns.js';
 import { Topo, capture, VIP, RS, CLIENT } from './gw-topo.js';
 import { missingGatewayPrereq, startGateway, startGatewayEnv, stopGateway, adm, exchange, udpExchange, summary, type Daemon } from './gw-daemon.js';
 import { WASMVSD } from '../control/daemon.js';
-import { loadNativeAddon } from '../../native-host/lib/addon.js';
-import { FAST_MARK_BASE, FAST_MARK_MASK } from '../../native-host/lib/fastpath.js';
-import { CT_SETTLED } from '../../native-host/lib/ctfeed.js';
+import { loadNativeAddon } from '../../native/addon.js';
+import { FAST_MARK_BASE, FAST_MARK_MASK } from '../../hosts/gateway/fastpath.js';
+import { CT_SETTLED } from '../../hosts/gateway/ctfeed.js';
 
 const why = missingGatewayPrereq('nft');
 if (why && !inCI) console.warn(`\n*** SKIPPING wasmvsd gateway fast path: ${why} ***\n`);

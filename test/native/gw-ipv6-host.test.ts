@@ -5,9 +5,9 @@
 // IPv6 forwarding is turned on with the first IPv6 service only, recorded
 // before it changes, and every value comes back as it was at stop.
 import { describe, expect, it } from 'vitest';
-import type { NativeQueue, NfQueueOptions, NfQueueStats } from '../../native-host/lib/addon.js';
-import { Gateway, GATEWAY_DEFAULTS } from '../../native-host/lib/gateway.js';
-import type { SysctlRecord } from '../../native-host/lib/sysctl-record.js';
+import type { NativeQueue, NfQueueOptions, NfQueueStats } from '../../native/addon.js';
+import { Gateway, GATEWAY_DEFAULTS } from '../../hosts/gateway/gateway.js';
+import type { SysctlRecord } from '../../hosts/gateway/sysctl-record.js';
 import { director } from '../helpers.js';
 
 class IdleQueue implements NativeQueue {

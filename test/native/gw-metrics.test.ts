@@ -3,8 +3,8 @@
 // kernel, only for the gateway's own queues.
 import { describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
-import { counters as C } from '../../sdk/src/core/abi.gen.js';
-import { parseKernelQueues, registerGatewayMetrics, type GatewaySource } from '../../native-host/lib/metrics.js';
+import { counters as C } from '../../sdk/core/abi.gen.js';
+import { parseKernelQueues, registerGatewayMetrics, type GatewaySource } from '../../hosts/gateway/metrics.js';
 
 const PROC = [
   '    0  12345     0 2 65531     0     0        0  1',

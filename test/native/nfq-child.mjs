@@ -8,7 +8,7 @@ import dgram from 'node:dgram';
 
 const [queue, expected, mode, port, addr] = process.argv.slice(2);
 const require = createRequire(import.meta.url);
-const { NfQueue, REC_HEADER, VER_STRIDE } = require('../../native-host/build/Release/wasmvs_nfq.node');
+const { NfQueue, REC_HEADER, VER_STRIDE } = require('../../native/build/Release/wasmvs_nfq.node');
 
 const N = Number(expected);
 const BURST = 64;

@@ -4,7 +4,7 @@
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-const { NfQueue, VER_STRIDE } = require('../../native-host/build/Release/wasmvs_nfq.node');
+const { NfQueue, VER_STRIDE } = require('../../native/build/Release/wasmvs_nfq.node');
 const out = {};
 
 function attempt(name, fn) {

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-export const ADDON = fileURLToPath(new URL('../../native-host/build/Release/wasmvs_nfq.node', import.meta.url));
+export const ADDON = fileURLToPath(new URL('../../native/build/Release/wasmvs_nfq.node', import.meta.url));
 
 function has(cmd: string, args: string[]): boolean {
   try {

@@ -1,9 +1,9 @@
 // The TS wrapper around the addon with a fake native class: burst draining,
 // record decoding and verdict encoding (the layouts of nfq_socket.h).
 import { describe, expect, it } from 'vitest';
-import { Queue } from '../../native-host/lib/queue.js';
-import { packetAt, writeVerdicts, REC, VER, NF, VER_F } from '../../native-host/lib/records.js';
-import type { NativeQueue, NfQueueOptions, NfQueueStats } from '../../native-host/lib/addon.js';
+import { Queue } from '../../hosts/gateway/queue.js';
+import { packetAt, writeVerdicts, REC, VER, NF, VER_F } from '../../hosts/gateway/records.js';
+import type { NativeQueue, NfQueueOptions, NfQueueStats } from '../../native/addon.js';
 
 function fakeClass(pending: number[][], sent: Array<{ recs: Uint8Array; n: number }>) {
   return class Fake implements NativeQueue {

@@ -2,12 +2,12 @@
 // goes into the dedicated chains for each forwarding method, how a crashed
 // run's leftovers are found, and the daemon options.
 import { describe, expect, it } from 'vitest';
-import { layout as L } from '../../sdk/src/core/abi.gen.js';
-import { ruleSet, RuleSync, removeRules, cidrs, deferred, CHAIN, FWD_CHAIN, RAW_CHAIN, DEFRAG_CHAIN, RULE_PREF, type Exec } from '../../native-host/lib/rules.js';
-import { DR_MARK_SELECTOR, TunnelRouteCache, tunnelConfig, tunnelRoutes } from '../../native-host/lib/routes.js';
-import { Gateway, GATEWAY_DEFAULTS, parseGatewayArgs } from '../../native-host/lib/gateway.js';
-import type { NativeQueue, NfQueueOptions } from '../../native-host/lib/addon.js';
-import { parseDaemonArgs } from '../../sdk/cli/wasmvsd.js';
+import { layout as L } from '../../sdk/core/abi.gen.js';
+import { ruleSet, RuleSync, removeRules, cidrs, deferred, CHAIN, FWD_CHAIN, RAW_CHAIN, DEFRAG_CHAIN, RULE_PREF, type Exec } from '../../hosts/gateway/rules.js';
+import { DR_MARK_SELECTOR, TunnelRouteCache, tunnelConfig, tunnelRoutes } from '../../hosts/gateway/routes.js';
+import { Gateway, GATEWAY_DEFAULTS, parseGatewayArgs } from '../../hosts/gateway/gateway.js';
+import type { NativeQueue, NfQueueOptions } from '../../native/addon.js';
+import { parseDaemonArgs } from '../../daemon/wasmvsd.js';
 import { director } from '../helpers.js';
 
 const VIP = '198.18.42.1';

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SysctlRecordFile, restoreRecorded } from '../../native-host/lib/sysctl-record.js';
+import { SysctlRecordFile, restoreRecorded } from '../../hosts/gateway/sysctl-record.js';
 
 function withDir(f: (dir: string) => void): void {
   const dir = mkdtempSync(join(tmpdir(), 'wasmvs-sysrec-'));

@@ -19,7 +19,7 @@ const CI = process.env.CI === 'true';
 const PREBUILT = 'prebuilds/linux-x64/node.glibc.node';
 
 function prerequisites(): { sdk?: Project; peers?: Project; web?: Project; files?: string[]; missing?: string } {
-  for (const f of ['build/wasmvs.wasm', 'dist/sdk/src/index.js']) {
+  for (const f of ['build/wasmvs.wasm', 'dist/sdk/index.js']) {
     if (!existsSync(join(ROOT, f))) return { missing: `${f} is not built (npm run build)` };
   }
   if (!existsSync(join(ROOT, PREBUILT))) return { missing: `${PREBUILT} is not built (npm run build:native)` };
@@ -50,10 +50,10 @@ const run = (cmd: string, args: string[], cwd: string, env = cleanEnv()) =>
 
 describe.skipIf(missing !== undefined)('the packed tarball, installed in another project', () => {
   it('ships the built core, SDK and bins, and no source maps or sources they would point at', () => {
-    expect(files).toEqual(expect.arrayContaining(['build/wasmvs.wasm', 'dist/sdk/src/index.js', 'dist/sdk/src/index.d.ts', 'bin/wasmvsadm.js', 'bin/wasmvsd.js', PREBUILT]));
+    expect(files).toEqual(expect.arrayContaining(['build/wasmvs.wasm', 'dist/sdk/index.js', 'dist/sdk/index.d.ts', 'bin/wasmvsadm.js', 'bin/wasmvsd.js', PREBUILT]));
     // The build-from-source fallback ships too; no build output other than the prebuilt addon.
-    expect(files).toEqual(expect.arrayContaining(['scripts/build-native.mjs', 'native-host/binding.gyp', 'native-host/src/addon.cc']));
-    expect(files!.filter((f) => f.startsWith('native-host/build/'))).toEqual([]);
+    expect(files).toEqual(expect.arrayContaining(['scripts/build-native.mjs', 'native/binding.gyp', 'native/src/addon.cc']));
+    expect(files!.filter((f) => f.startsWith('native/build/'))).toEqual([]);
     expect(files!.filter((f) => f.endsWith('.map'))).toEqual([]);
     expect(files!.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
   });
@@ -97,7 +97,7 @@ describe.skipIf(missing !== undefined)('the packed tarball, installed in another
 
   /** Loads the addon the way the gateway does, in `dir`'s installed wasmvs; prints kind and path, or the error. */
   const loadAddon = (dir: string, wrap: string[] = []) => {
-    const code = `import { loadNativeAddon } from './node_modules/wasmvs/dist/native-host/lib/addon.js';
+    const code = `import { loadNativeAddon } from './node_modules/wasmvs/dist/native/addon.js';
       try { const a = loadNativeAddon(); console.log(JSON.stringify({ kind: a.kind, path: a.path, NfQueue: typeof a.NfQueue })); }
       catch (e) { console.log(JSON.stringify({ code: e.code, reason: e.reason, message: e.message })); }`;
     const argv = [...wrap, process.execPath, '--input-type=module', '-e', code];
@@ -111,9 +111,9 @@ describe.skipIf(missing !== undefined)('the packed tarball, installed in another
   if (noMnl) console.warn(`SKIPPING the prebuilt addon load test: ${noMnl}`);
   it.skipIf(noMnl !== null)('the prebuilt gateway addon loads from the installed package, nothing built', () => {
     const pkg = join(sdk!.dir, 'node_modules/wasmvs');
-    expect(existsSync(join(pkg, 'native-host/build'))).toBe(false);
+    expect(existsSync(join(pkg, 'native/build'))).toBe(false);
     expect(loadAddon(sdk!.dir)).toEqual({ kind: 'prebuilt', path: join(pkg, PREBUILT), NfQueue: 'function' });
-    expect(existsSync(join(pkg, 'native-host/build'))).toBe(false);
+    expect(existsSync(join(pkg, 'native/build'))).toBe(false);
   });
 
   it('the prebuilt addon needs what README.md says: libmnl.so.0 (dynamic) and glibc no newer than it names', () => {
@@ -187,7 +187,7 @@ describe.skipIf(missing !== undefined)('the packed tarball, installed in another
     rmSync(join(pkg, 'prebuilds'), { recursive: true });
     const b = run('npm', ['explore', 'wasmvs', '--', 'npm', 'run', 'build:native'], sdk!.dir);
     expect(b.status, b.stdout + b.stderr).toBe(0);
-    expect(loadAddon(sdk!.dir)).toEqual({ kind: 'built', path: join(pkg, 'native-host/build/Release/wasmvs_nfq.node'), NfQueue: 'function' });
+    expect(loadAddon(sdk!.dir)).toEqual({ kind: 'built', path: join(pkg, 'native/build/Release/wasmvs_nfq.node'), NfQueue: 'function' });
     // An installed package's build never writes a prebuilt addon (that is the repository's prepack).
     expect(existsSync(join(pkg, 'prebuilds'))).toBe(false);
   }, 180_000);

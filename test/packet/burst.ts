@@ -1,11 +1,11 @@
 // Runs packets through gwBurst, the gateway's per-burst entry, exactly as the
-// NFQUEUE host does (native-host/lib/gateway.ts): packet records laid out as
+// NFQUEUE host does (hosts/gateway/gateway.ts): packet records laid out as
 // the addon writes them into REGION_PACKETS, one call, verdict records read
 // back from REGION_LIST. The fixtures configure a Director (services, real
 // servers, gwConfig) and never reach the packet functions any other way.
 import { expect } from 'vitest';
-import { layout as L, counters as C } from '../../sdk/src/core/abi.gen.js';
-import type { Director } from '../../sdk/src/index.js';
+import { layout as L, counters as C } from '../../sdk/core/abi.gen.js';
+import type { Director } from '../../sdk/index.js';
 import { director } from '../helpers.js';
 
 export const STRIDE = 2048;

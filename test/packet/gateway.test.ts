@@ -4,8 +4,8 @@
 // are verified by full recomputation (build.ts).
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { layout as L, counters as C } from '../../sdk/src/core/abi.gen.js';
-import type { Director } from '../../sdk/src/index.js';
+import { layout as L, counters as C } from '../../sdk/core/abi.gen.js';
+import type { Director } from '../../sdk/index.js';
 import { director } from '../helpers.js';
 import { v4, ipv4, csum, checksumsOk } from './build.js';
 import { STRIDE, burst as run } from './burst.js';

@@ -5,7 +5,7 @@
 // recomputed), quoted L4 checksum as it was, ICMP checksum over the whole
 // message. TTLs are left to the kernel's forwarding.
 import { describe, expect, it } from 'vitest';
-import { layout as L } from '../../sdk/src/core/abi.gen.js';
+import { layout as L } from '../../sdk/core/abi.gen.js';
 import { ACCEPT, DROP, burst, gateway, one } from './burst.js';
 import { v4, ipv4, csum, type Ip, type L4 } from './build.js';
 

@@ -4,8 +4,8 @@
 // with its L4 checksum as it was, the ICMPv6 checksum over RFC 8200's
 // pseudo-header computed by build.ts's sum16), never by the core's code.
 import { describe, expect, it } from 'vitest';
-import { layout as L, counters as C } from '../../sdk/src/core/abi.gen.js';
-import type { Director } from '../../sdk/src/index.js';
+import { layout as L, counters as C } from '../../sdk/core/abi.gen.js';
+import type { Director } from '../../sdk/index.js';
 import { director } from '../helpers.js';
 import { v4, v6, addr, csum, sum16, checksumsOk, type Ip, type L4 } from './build.js';
 import { burst as run } from './burst.js';

@@ -4,7 +4,7 @@
 // updates (RFC 1624). The burst leaves TTLs to the kernel's forwarding (the
 // director routes the rewritten packet); only the tunnel path decrements.
 import { describe, expect, it } from 'vitest';
-import { layout as L } from '../../sdk/src/core/abi.gen.js';
+import { layout as L } from '../../sdk/core/abi.gen.js';
 import { v4, v6, checksumsOk, type Ip, type L4 } from './build.js';
 import { ACCEPT, DROP, burst, counter, gateway, one } from './burst.js';
 

@@ -3,7 +3,7 @@
 // open the connection the flow describes.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { layout as L, counters as C } from '../../sdk/src/core/abi.gen.js';
+import { layout as L, counters as C } from '../../sdk/core/abi.gen.js';
 import { v4, v6, ipv4, csum, checksumsOk } from './build.js';
 import { ACCEPT, DROP, STRIDE, burst, counter, gateway, one } from './burst.js';
 

@@ -4,7 +4,7 @@
 // The burst decrements the inner TTL (IPVS's own decrement before
 // ip_vs_tunnel_xmit); the kernel's forwarding then decrements the outer one.
 import { describe, expect, it } from 'vitest';
-import { layout as L } from '../../sdk/src/core/abi.gen.js';
+import { layout as L } from '../../sdk/core/abi.gen.js';
 import { v4, v6, ipv4, csum, checksumsOk, addr, type Ip } from './build.js';
 import { ACCEPT, DROP, counter, gateway, one, burst } from './burst.js';
 

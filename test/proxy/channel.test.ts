@@ -1,4 +1,4 @@
-// The binary channel between wasmvsd proxy and its workers (sdk/proxy/channel.ts):
+// The binary channel between wasmvsd proxy and its workers (hosts/proxy/channel.ts):
 // records written on one end of a real Unix stream socket arrive whole and
 // with their values on the other, however the stream is cut into chunks.
 import { describe, it, expect, afterEach } from 'vitest';
@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import {
   ChannelIn, ChannelOut, EVENT_CODE, EVENT_NAMES, METHODS, METHOD_CODE, R_ACCEPT, R_DECIDE, R_EVENT, R_JSON, R_TRAFFIC,
   asciiAt, jsonAt,
-} from '../../sdk/proxy/channel.js';
+} from '../../hosts/proxy/channel.js';
 
 interface Got { type: number; fields: unknown[] }
 

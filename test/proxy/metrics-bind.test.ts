@@ -4,7 +4,7 @@ import { describe, it, expect } from 'vitest';
 import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { metricsEndpoint } from '../../sdk/proxy/metrics.js';
+import { metricsEndpoint } from '../../daemon/metrics.js';
 import { requireBuild, startDaemon } from '../control/daemon.js';
 
 /** Local addresses (hex, as /proc/net/tcp* write them) listening on `port`. */

@@ -4,7 +4,7 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { Registry } from 'prom-client';
-import { registerGatewayMetrics, type GatewaySource } from '../../native-host/lib/metrics.js';
+import { registerGatewayMetrics, type GatewaySource } from '../../hosts/gateway/metrics.js';
 import { lab, backend, freePort, ask, until, listening, fetchText, metricsPort, counter, requireBuild, type Lab, type Backend } from './harness.js';
 
 const have = spawnSync('promtool', ['--version'], { stdio: 'ignore' }).status === 0;

@@ -1,4 +1,4 @@
-// The native splice path of the proxy (sdk/proxy/splice.ts + the addon's
+// The native splice path of the proxy (hosts/proxy/splice.ts + the addon's
 // splice pump), in process with real sockets on loopback: bytes arrive
 // exactly and in order both ways under backpressure, a FIN is passed on as a
 // FIN while the other direction still flows, a reset on either side resets the
@@ -12,11 +12,11 @@ import { describe, it, expect, afterEach } from 'vitest';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { Director } from '../../sdk/src/director.js';
-import { ProxyDataPath } from '../../sdk/proxy/proxy.js';
-import { silentLogger } from '../../sdk/proxy/logger.js';
-import { Splicer, type SplicePumpClass, type NativePump } from '../../sdk/proxy/splice.js';
-import type { ProxySettings } from '../../sdk/proxy/settings.js';
+import { Director } from '../../sdk/director.js';
+import { ProxyDataPath } from '../../hosts/proxy/proxy.js';
+import { silentLogger } from '../../daemon/logger.js';
+import { Splicer, type SplicePumpClass, type NativePump } from '../../hosts/proxy/splice.js';
+import type { ProxySettings } from '../../daemon/settings.js';
 import { ADDON, inCI } from '../native/prereq.js';
 import { freePort, until } from './harness.js';
 

@@ -2,13 +2,13 @@
 // PROXY protocol bytes, the SIGHUP difference, health rise/fall, drain steps,
 // and the core's DOWN flag (skipped like OVERLOAD, weight untouched).
 import { describe, it, expect } from 'vitest';
-import { parseSettings, lookup, HEALTH_DEFAULTS } from '../../sdk/proxy/settings.js';
-import { proxyV1, proxyV2 } from '../../sdk/proxy/proxyproto.js';
-import { configDiff, wantedState } from '../../sdk/proxy/reload.js';
-import { HealthCheck } from '../../sdk/proxy/health.js';
-import { parseOpenFiles, openFilesLimit, resolveLimits, FlowGate, FALLBACK_FDS } from '../../sdk/proxy/limits.js';
-import { Drains } from '../../sdk/proxy/drain.js';
-import { ControlHandler } from '../../sdk/control/handler.js';
+import { parseSettings, lookup, HEALTH_DEFAULTS } from '../../daemon/settings.js';
+import { proxyV1, proxyV2 } from '../../hosts/proxy/proxyproto.js';
+import { configDiff, wantedState } from '../../daemon/reload.js';
+import { HealthCheck } from '../../daemon/health.js';
+import { parseOpenFiles, openFilesLimit, resolveLimits, FlowGate, FALLBACK_FDS } from '../../hosts/proxy/limits.js';
+import { Drains } from '../../daemon/drain.js';
+import { ControlHandler } from '../../daemon/handler.js';
 import { director } from '../helpers.js';
 
 describe('settings directives', () => {

@@ -199,7 +199,7 @@ describe('wasmvsd proxy --workers', () => {
   }, 30_000);
 
   it('--workers takes a count or auto; anything else is a clear error', async () => {
-    const { parseDaemonArgs } = await import('../../sdk/cli/wasmvsd.js');
+    const { parseDaemonArgs } = await import('../../daemon/wasmvsd.js');
     expect(parseDaemonArgs(['proxy', '--workers', '3'])).toMatchObject({ dataPathArgs: ['--workers', '3'] });
     expect(parseDaemonArgs(['proxy', '--workers=auto'])).toMatchObject({ mode: 'proxy' });
     expect(parseDaemonArgs(['proxy', '--workers', '0'])).toBe('invalid --workers 0 (1..256 or auto)');

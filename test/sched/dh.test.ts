@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { director, flowFrom } from '../helpers.js';
-import type { Director, ServiceKey } from '../../sdk/src/index.js';
+import type { Director, ServiceKey } from '../../sdk/index.js';
 import { hash32, ip4, dhTable } from './hashref.js';
 
 // A fwmark service takes any virtual address, so one service can show the

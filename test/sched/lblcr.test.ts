@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { Director } from '../../sdk/src/index.js';
-import type { ServiceKey } from '../../sdk/src/index.js';
+import { Director } from '../../sdk/index.js';
+import type { ServiceKey } from '../../sdk/index.js';
 
 /** Bare scheduler picks: no connection entries, so only setDestConns moves the counters. */
 const director = () => Director.create({ seed: 1, flavor: 'debug', connections: false });

@@ -1,9 +1,9 @@
 // Helpers for the least-load scheduler tests: dests named by their last octet
 // (198.18.1.<n>), load set between picks through Director.setDestConns.
 import { readFile } from 'node:fs/promises';
-import { Director } from '../../sdk/src/index.js';
-import type { SchedulerName } from '../../sdk/src/index.js';
-import { counters } from '../../sdk/src/core/abi.gen.js';
+import { Director } from '../../sdk/index.js';
+import type { SchedulerName } from '../../sdk/index.js';
+import { counters } from '../../sdk/core/abi.gen.js';
 import { tcp80, flowFrom } from '../helpers.js';
 
 export const addr = (n: number) => `198.18.${1 + (n >> 8)}.${n & 255}`;

@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { director, tcp80, flowFrom } from '../helpers.js';
-import type { Director, ServiceOptions } from '../../sdk/src/index.js';
-import { InvalidOperationError } from '../../sdk/src/errors.js';
+import type { Director, ServiceOptions } from '../../sdk/index.js';
+import { InvalidOperationError } from '../../sdk/errors.js';
 import { ip4, mhTable, mhHash, mhSlot, mhPick, clients, MH_KEY1, MH_KEY2, type MhDest } from './hashref.js';
 
 function pickIds(d: Director, addrs: string[], cport = 10000): number[] {

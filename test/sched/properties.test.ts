@@ -5,8 +5,8 @@
 // batched decisions leave the core's memory flat.
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { Director } from '../../sdk/src/index.js';
-import { flowSpec } from '../../sdk/src/spec.js';
+import { Director } from '../../sdk/index.js';
+import { flowSpec } from '../../sdk/spec.js';
 import { tcp80, flowFrom } from '../helpers.js';
 import { addr, loadDirector } from './load.helpers.js';
 import { scanPick, setConns, setThresholds, type MDest, type LeastSched } from './ipvs.model.js';

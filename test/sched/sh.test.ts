@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { director, tcp80, flowFrom } from '../helpers.js';
-import type { Director } from '../../sdk/src/index.js';
+import type { Director } from '../../sdk/index.js';
 import { hash32, ip4, shTable, shPick, clients } from './hashref.js';
 
 const X = '198.18.1.1';

@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import { tcp80, VIP } from '../helpers.js';
-import { Director } from '../../sdk/src/index.js';
+import { Director } from '../../sdk/index.js';
 
 /** Bare scheduler picks: no connection entries, so only setDestConns moves the counters. */
 const director = () => Director.create({ seed: 1, flavor: 'debug', connections: false });

@@ -4,7 +4,7 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import ipaddr from 'ipaddr.js';
-import { parseAddr } from '../../sdk/src/address.js';
+import { parseAddr } from '../../sdk/address.js';
 
 function reference(text: string): { af: number; w: number[] } | null {
   let s = text.trim();

@@ -3,11 +3,11 @@
 // BULK_MAX chunk boundaries and with records that fail in JS or in the core.
 import { describe, it, expect } from 'vitest';
 import { director } from '../helpers.js';
-import { PackedWriter, packedToCmd, PACKED_WORDS, P_OP, P_VADDR, P_VPORT, P_SCHED, P_RADDR, P_RPORT, P_WEIGHT, P_U, P_L, PACKED_OPS } from '../../sdk/src/packed.js';
-import { layout as L } from '../../sdk/src/core/abi.gen.js';
-import { schedulerId } from '../../sdk/src/schedulers.js';
-import type { Director } from '../../sdk/src/director.js';
-import type { ServiceKey } from '../../sdk/src/types.js';
+import { PackedWriter, packedToCmd, PACKED_WORDS, P_OP, P_VADDR, P_VPORT, P_SCHED, P_RADDR, P_RPORT, P_WEIGHT, P_U, P_L, PACKED_OPS } from '../../sdk/packed.js';
+import { layout as L } from '../../sdk/core/abi.gen.js';
+import { schedulerId } from '../../sdk/schedulers.js';
+import type { Director } from '../../sdk/director.js';
+import type { ServiceKey } from '../../sdk/types.js';
 
 const VBASE = 0xc6120000, RBASE = 0xc6130000;
 

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { director, tcp80 } from '../helpers.js';
-import { NoSuchDestError } from '../../sdk/src/index.js';
+import { NoSuchDestError } from '../../sdk/index.js';
 
 describe('handles', () => {
   it('ids stay valid (positive) across hundreds of reuses of the same slot', async () => {

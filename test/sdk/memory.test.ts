@@ -5,8 +5,8 @@
 // (A runtime that only collects when the host asks — AssemblyScript's
 // `minimal` without a pacing policy — fails this; see bench/core/ANALYSIS.md.)
 import { describe, it, expect } from 'vitest';
-import type { Director, SchedulerName, ServiceKey } from '../../sdk/src/index.js';
-import { SCHEDULERS } from '../../sdk/src/schedulers.js';
+import type { Director, SchedulerName, ServiceKey } from '../../sdk/index.js';
+import { SCHEDULERS } from '../../sdk/schedulers.js';
 import { director } from '../helpers.js';
 
 const svc: ServiceKey = { protocol: 'tcp', address: '198.18.0.1', port: 80 };

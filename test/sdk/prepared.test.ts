@@ -6,8 +6,8 @@
 import { describe, it, expect } from 'vitest';
 import {
   Director, prepareFlow, PreparedFlow, WasmvsError, InvalidOperationError, ValidationError,
-} from '../../sdk/src/index.js';
-import type { FlowInput, ServiceKey } from '../../sdk/src/index.js';
+} from '../../sdk/index.js';
+import type { FlowInput, ServiceKey } from '../../sdk/index.js';
 import { director, tcp80, flowFrom } from '../helpers.js';
 
 const udp53: ServiceKey = { protocol: 'udp', address: '198.18.0.2', port: 53 };

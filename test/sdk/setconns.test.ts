@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { director, tcp80, flowFrom } from '../helpers.js';
-import { InvalidOperationError } from '../../sdk/src/index.js';
-import { layout } from '../../sdk/src/core/abi.gen.js';
+import { InvalidOperationError } from '../../sdk/index.js';
+import { layout } from '../../sdk/core/abi.gen.js';
 
 describe('setDestConns', () => {
   it('is refused for a dest that real connections reference, and counters stay consistent', async () => {

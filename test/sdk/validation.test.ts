@@ -5,8 +5,8 @@ import { describe, it, expect } from 'vitest';
 import {
   Director, WasmvsError, ValidationError, ServiceExistsError, NoSuchServiceError, ServiceNotDefinedError,
   DestExistsError, NoSuchDestError, SchedulerNotFoundError, InvalidOperationError, OutOfRangeError,
-} from '../../sdk/src/index.js';
-import type { ServiceKey, ServiceInfo, FlowInput } from '../../sdk/src/index.js';
+} from '../../sdk/index.js';
+import type { ServiceKey, ServiceInfo, FlowInput } from '../../sdk/index.js';
 import { tcp80, flowFrom } from '../helpers.js';
 import { loadDirector } from '../sched/load.helpers.js';
 

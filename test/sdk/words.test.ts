@@ -2,8 +2,8 @@
 // scheduleBatch on the same flows, in the core's record layouts, across more
 // than one core batch, with refused records marked in place.
 import { describe, it, expect } from 'vitest';
-import { FLOW_WORDS, DECISION_WORDS, InvalidOperationError } from '../../sdk/src/index.js';
-import { status } from '../../sdk/src/core/abi.gen.js';
+import { FLOW_WORDS, DECISION_WORDS, InvalidOperationError } from '../../sdk/index.js';
+import { status } from '../../sdk/core/abi.gen.js';
 import { director, tcp80 } from '../helpers.js';
 
 const ip = (a: string) => a.split('.').reduce((x, b) => ((x << 8) | Number(b)) >>> 0, 0);

@@ -1,9 +1,9 @@
 // Per-dest, per-service and total counters: 64-bit, and what the feed refuses.
 import { describe, it, expect } from 'vitest';
 import { director } from '../helpers.js';
-import { NoSuchDestError, NoSuchServiceError, OutOfRangeError } from '../../sdk/src/index.js';
-import { statsRecord } from '../../sdk/src/stats.js';
-import { status } from '../../sdk/src/core/abi.gen.js';
+import { NoSuchDestError, NoSuchServiceError, OutOfRangeError } from '../../sdk/index.js';
+import { statsRecord } from '../../sdk/stats.js';
+import { status } from '../../sdk/core/abi.gen.js';
 import { web, dns, feed, tick, oneDest } from './helpers.js';
 
 const MAX32 = 0xFFFFFFFF;

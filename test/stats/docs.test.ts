@@ -3,7 +3,7 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { format } from 'node:util';
-import { Director } from '../../sdk/src/index.js';
+import { Director } from '../../sdk/index.js';
 
 const doc = readFileSync(new URL('../../docs/stats.md', import.meta.url), 'utf8');
 

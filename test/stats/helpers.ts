@@ -1,7 +1,7 @@
 // Helpers for the statistics tests: a director with one or two services, and
 // access to the raw estimator record.
-import type { Director, ServiceKey } from '../../sdk/src/index.js';
-import { statsRecord, feedStats, tickStats, type StatsFeed, type StatsKind } from '../../sdk/src/stats.js';
+import type { Director, ServiceKey } from '../../sdk/index.js';
+import { statsRecord, feedStats, tickStats, type StatsFeed, type StatsKind } from '../../sdk/stats.js';
 import type { Avgs } from './model.js';
 
 export const web: ServiceKey = { protocol: 'tcp', address: '198.18.0.1', port: 80 };

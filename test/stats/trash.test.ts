@@ -2,7 +2,7 @@
 // counters; re-adding it revives the same object, counters and all.
 import { describe, it, expect } from 'vitest';
 import { director } from '../helpers.js';
-import { NoSuchDestError } from '../../sdk/src/index.js';
+import { NoSuchDestError } from '../../sdk/index.js';
 import { web, feed, tick, avgs } from './helpers.js';
 
 const rs = { address: '198.18.1.1', method: 'masq' } as const;

@@ -1,7 +1,7 @@
 // ipvsadm -Z: a baseline subtracted on display, and an estimator reset.
 import { describe, it, expect } from 'vitest';
 import { director } from '../helpers.js';
-import { NoSuchServiceError } from '../../sdk/src/index.js';
+import { NoSuchServiceError } from '../../sdk/index.js';
 import { web, dns, feed, tick, avgs, oneDest } from './helpers.js';
 import { ZERO_AVGS } from './model.js';
 

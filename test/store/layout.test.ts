@@ -2,9 +2,9 @@
 // commands that take one configuration to another, checked by rebuilding
 // configurations on real Directors (IPv4, IPv6, fwmark, tunnels, timeouts).
 import { describe, it, expect } from 'vitest';
-import { Director } from '../../sdk/src/index.js';
-import { layoutOf, layoutCmds, diffLayouts, layoutPart, serviceKey, TIMEOUTS, type Layout } from '../../sdk/control/etcd-config.js';
-import { applyCmd } from '../../sdk/control/commands.js';
+import { Director } from '../../sdk/index.js';
+import { layoutOf, layoutCmds, diffLayouts, layoutPart, serviceKey, TIMEOUTS, type Layout } from '../../daemon/etcd-config.js';
+import { applyCmd } from '../../sdk/commands.js';
 
 const director = () => Director.create({ seed: 1, flavor: 'debug', connections: false });
 const plain = (l: Layout) => Object.fromEntries([...l].map(([k, e]) => [k, e.value]));
@@ -106,7 +106,7 @@ describe('etcd layout', () => {
 });
 
 describe('--store etcd://… addresses', async () => {
-  const { parseEtcdUrl } = await import('../../sdk/control/store-etcd.js');
+  const { parseEtcdUrl } = await import('../../daemon/store-etcd.js');
   it('hosts and a prefix ending in /, or a clear refusal', () => {
     expect(parseEtcdUrl('etcd://127.0.0.1:2379/lb')).toEqual({ hosts: ['http://127.0.0.1:2379'], prefix: '/lb/' });
     expect(parseEtcdUrl('etcd://e1:2379,[::1]:2379/a/b/')).toEqual({ hosts: ['http://e1:2379', 'http://[::1]:2379'], prefix: '/a/b/' });

@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { lab, backend, freePort, client, until, requireBuild, type Lab, type Backend, type Client } from '../proxy/harness.js';
 import { startDaemon } from '../control/daemon.js';
-import { frame, KIND_BATCH, KIND_HELLO, KIND_SNAPSHOT_END } from '../../sdk/cli/wasmvsd-sync.js';
-import { encodeEntries } from '../../sdk/src/sync.js';
+import { frame, KIND_BATCH, KIND_HELLO, KIND_SNAPSHOT_END } from '../../daemon/sync.js';
+import { encodeEntries } from '../../sdk/sync.js';
 
 const KEY = 'test-sync-key-0123456789abcdef';
 

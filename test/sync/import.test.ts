@@ -5,8 +5,8 @@
 // there like on the first (inbound to the same server, replies matched).
 import { describe, it, expect } from 'vitest';
 import { bed, pin, pout, conn, templates, counts, RS, VIP, CLIENT } from '../table/bed.js';
-import { syncPages, importEntry, encodeEntries, decodeEntries, entrySize, type SyncEntry } from '../../sdk/src/sync.js';
-import type { Director } from '../../sdk/src/index.js';
+import { syncPages, importEntry, encodeEntries, decodeEntries, entrySize, type SyncEntry } from '../../sdk/sync.js';
+import type { Director } from '../../sdk/index.js';
 
 function entries(d: Director, now: number): SyncEntry[] {
   const out: SyncEntry[] = [];

@@ -6,9 +6,9 @@
 // TIME_WAIT entries, expire_nodest_conn kills, a connection limit that evicts,
 // persistence templates and replies mixed in.
 import { describe, it, expect } from 'vitest';
-import { Director } from '../../sdk/src/index.js';
-import type { PacketInput, Protocol } from '../../sdk/src/index.js';
-import { counters } from '../../sdk/src/index.js';
+import { Director } from '../../sdk/index.js';
+import type { PacketInput, Protocol } from '../../sdk/index.js';
+import { counters } from '../../sdk/index.js';
 
 const VIP = '198.18.0.1';
 const RS = ['198.18.1.1', '198.18.1.2', '198.18.1.3'];

@@ -1,7 +1,7 @@
 // Helpers for the connection-table tests: a director with tracking on, packets
 // by flag string, and counter snapshots.
-import { Director } from '../../sdk/src/index.js';
-import type { Method, ServiceOptions, PacketResult, ConnInfo, Protocol } from '../../sdk/src/index.js';
+import { Director } from '../../sdk/index.js';
+import type { Method, ServiceOptions, PacketResult, ConnInfo, Protocol } from '../../sdk/index.js';
 
 export const VIP = '198.18.0.1';
 export const CLIENT = '198.18.9.9';

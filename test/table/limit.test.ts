@@ -1,6 +1,6 @@
 // The connection limit (cheapest-first eviction) and the drop_entry defense (§2.12).
 import { describe, it, expect } from 'vitest';
-import { counters } from '../../sdk/src/index.js';
+import { counters } from '../../sdk/index.js';
 import { bed, pin, counts, conn } from './bed.js';
 
 describe('connection limit', () => {

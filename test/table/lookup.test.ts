@@ -5,10 +5,10 @@
 // chains and an index caught in the middle of doubling.
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { Director } from '../../sdk/src/index.js';
-import type { Protocol } from '../../sdk/src/index.js';
-import { parseAddr } from '../../sdk/src/address.js';
-import { layout as L } from '../../sdk/src/core/abi.gen.js';
+import { Director } from '../../sdk/index.js';
+import type { Protocol } from '../../sdk/index.js';
+import { parseAddr } from '../../sdk/address.js';
+import { layout as L } from '../../sdk/core/abi.gen.js';
 
 const V4 = { tcp: '198.18.0.1', udp: '198.18.0.1' };
 const V6 = '2001:db8::1';

@@ -5,7 +5,7 @@
 // reused rather than leaked. The bounds below follow from the layout: 10-page
 // record chunks of 16,384 records, bucket arrays rounded up to whole pages.
 import { describe, it, expect } from 'vitest';
-import { Director } from '../../sdk/src/index.js';
+import { Director } from '../../sdk/index.js';
 
 const PAGE = 65536;
 const CHUNK = 10 * PAGE;

@@ -1,7 +1,7 @@
 // Persistence templates (§2.11, §2.13): keys, reuse, the 60 s re-arm, weight 0
 // with and without expire_quiescent_template, deleted dests, persistconns.
 import { describe, it, expect } from 'vitest';
-import { Director } from '../../sdk/src/index.js';
+import { Director } from '../../sdk/index.js';
 import { bed, pin, counts, conn, templates, RS, VIP, CLIENT } from './bed.js';
 
 describe('persistence templates', () => {

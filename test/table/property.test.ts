@@ -4,8 +4,8 @@
 // templates) and everything drains when time runs out.
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { Director } from '../../sdk/src/index.js';
-import type { ConnEventName } from '../../sdk/src/index.js';
+import { Director } from '../../sdk/index.js';
+import type { ConnEventName } from '../../sdk/index.js';
 
 const VIP = '198.18.0.1';
 const RS = ['198.18.1.1', '198.18.1.2', '198.18.1.3'];

@@ -1,6 +1,6 @@
 // Reuse and removal rules (§2.12), the trash (§2.2), OPS (§2.13) and reply lookup (§2.3).
 import { describe, it, expect } from 'vitest';
-import { Director, counters } from '../../sdk/src/index.js';
+import { Director, counters } from '../../sdk/index.js';
 import { bed, pin, pout, counts, conn, RS, CLIENT } from './bed.js';
 
 describe('conn_reuse_mode', () => {

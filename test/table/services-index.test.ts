@@ -6,7 +6,7 @@
 // every check schedules a batch and single flows and compares each answer.
 import { describe, it, expect } from 'vitest';
 import { director } from '../helpers.js';
-import type { Director, FlowInput, ServiceKey } from '../../sdk/src/index.js';
+import type { Director, FlowInput, ServiceKey } from '../../sdk/index.js';
 
 type Proto = 'tcp' | 'udp';
 interface Svc { key: ServiceKey; dest: string; af: 4 | 6; port: number; fwmark: number; persistent: boolean }

@@ -1,7 +1,7 @@
 // The table itself: growth with incremental bucket moves, paging of the
 // listing, conn_tab_size, stale ids.
 import { describe, it, expect } from 'vitest';
-import { Director } from '../../sdk/src/index.js';
+import { Director } from '../../sdk/index.js';
 
 const svc = { protocol: 'tcp' as const, address: '198.18.0.1', port: 80 };
 

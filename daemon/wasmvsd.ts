@@ -1,0 +1,254 @@
+// wasmvsd: owns one Director, serves the control socket, keeps the state
+// file, and runs the data path of its mode (proxy or gateway).
+import { readFileSync, unlinkSync } from 'node:fs';
+import { totalmem, hostname } from 'node:os';
+import { Director } from '../sdk/director.js';
+import { version } from '../sdk/core/abi.gen.js';
+import { ControlHandler } from './handler.js';
+import { listedChanges } from '../ipvsadm/packed-wire.js';
+import { listenControl } from './server.js';
+import { StateStore, readStateFile, completeLines } from './state.js';
+import { commitApply, type ServerHooks } from './server-core.js';
+import { socketPath, statePath, sysctlRecordPath } from './paths.js';
+import { loadDataPath, noopDataPath, MODES, type Mode, type DataPath } from './datapath.js';
+import { scanRestore } from '../ipvsadm/restore.js';
+import { startSync, takeSyncOption, SYNC_OPTIONS, type SyncArgs } from './sync.js';
+import { PackedWriter, PACKED_WORDS } from '../sdk/packed.js';
+import { parseArgs } from '../ipvsadm/parse.js';
+import type { ConfigCmd } from '../ipvsadm/protocol.js';
+import { underNpmExec, watchLauncher } from './launcher.js';
+import { explainStartError } from './install-hints.js';
+import { parseWorkers } from './workers-option.js';
+import { daemonUsageText, daemonVersionText } from './usage.js';
+import { attachEtcd, reloadThroughEtcd, revisionLine, savedRevision } from './store-live.js';
+
+/** Membership name: the host, and the socket when it is not the default one. */
+const defaultName = (socket?: string) => (socket ? `${hostname()}:${socket}` : hostname());
+
+/** Options the gateway data path parses itself (hosts/gateway/gateway.ts). */
+const GATEWAY_OPTS = new Set(['--queue', '--burst', '--stride', '--verdict', '--fast-path']);
+const GATEWAY_FLAGS = new Set(['--fail-open', '--fail-closed']);
+/** Options the proxy data path parses itself (hosts/proxy/datapath.ts). */
+const PROXY_OPTS = new Set(['--splice', '--workers']);
+
+export interface DaemonArgs {
+  mode: Mode; socket?: string; state?: string; config?: string; connTabBits: number; memoryLimitMiB?: number; dataPathArgs: string[];
+  /** gateway --cleanup: undo what a dead gateway left, serve nothing. */
+  cleanup?: boolean;
+  /** etcd://HOST:PORT/PREFIX: the configuration lives in etcd (docs/many-directors.md). */
+  store?: string;
+  /** This director's name in the etcd membership. */
+  name?: string;
+  /** Connection sync with peers (wasmvsd-sync.ts). */
+  sync?: SyncArgs;
+}
+
+/** The gateway's cleanup, relative to this file in dist/daemon/ (loaded on demand, like the data path). */
+const GATEWAY_CLEANUP_MODULE = '../hosts/gateway/cleanup.js';
+
+/**
+ * The core's memory budget when --memory-limit is not given: a quarter of the machine's memory, at
+ * most wasm's 4 GiB. A flood then meets counted refusals and the automatic defenses, not the OOM killer.
+ */
+export function defaultMemoryLimitMiB(totalBytes = totalmem()): number {
+  return Math.max(64, Math.min(4095, Math.floor(totalBytes / 4 / 2 ** 20)));
+}
+
+export function parseDaemonArgs(argv: readonly string[]): DaemonArgs | string {
+  const out: Partial<DaemonArgs> = { connTabBits: 12, dataPathArgs: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const w = argv[i];
+    const [name, inline] = w.startsWith('--') && w.includes('=') ? [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)] : [w, undefined];
+    const value = () => inline ?? argv[++i];
+    if (name === '--socket') out.socket = value();
+    else if (name === '--state') out.state = value();
+    else if (name === '--config') out.config = value();
+    else if (name === '--store') out.store = value();
+    else if (name === '--name') out.name = value();
+    else if (SYNC_OPTIONS.has(name)) { const e = takeSyncOption(out.sync ??= {}, name, value()); if (e) return e; }
+    else if (name === '--conn-tab-bits') {
+      const v = value();
+      // IPVS's CONFIG_IP_VS_TAB_BITS range.
+      if (!/^\d+$/.test(v ?? '') || Number(v) < 8 || Number(v) > 20) return `invalid --conn-tab-bits ${v ?? ''} (8..20)`;
+      out.connTabBits = Number(v);
+    } else if (name === '--memory-limit') {
+      const v = value();
+      if (!/^\d+$/.test(v ?? '') || Number(v) < 16 || Number(v) > 4095) return `invalid --memory-limit ${v ?? ''} (MiB, 16..4095)`;
+      out.memoryLimitMiB = Number(v);
+    } else if (w === '--cleanup') out.cleanup = true;
+    else if (GATEWAY_FLAGS.has(w)) out.dataPathArgs!.push(w);
+    else if (GATEWAY_OPTS.has(name)) out.dataPathArgs!.push(name, value() ?? '');
+    else if (PROXY_OPTS.has(name)) {
+      const v = value();
+      if (name === '--workers') {
+        const n = parseWorkers(v);
+        if (typeof n === 'string') return n;
+        out.dataPathArgs!.push(name, String(n));
+      } else {
+        if (!['auto', 'on', 'off'].includes(v ?? '')) return `invalid ${name} ${v ?? ''} (auto, on or off)`;
+        out.dataPathArgs!.push(name, v!);
+      }
+    }
+    else if (!w.startsWith('-') && out.mode === undefined && (MODES as readonly string[]).includes(w)) out.mode = w as Mode;
+    else return `unexpected argument ${w}`;
+    if (['--socket', '--state', '--config', '--store', '--name'].includes(name) && !out[name.slice(2) as 'socket']) return `${name} needs a value`;
+  }
+  if (!out.mode) return 'a mode is required: proxy or gateway';
+  const foreign = out.dataPathArgs!.find((a) => (out.mode === 'gateway' ? PROXY_OPTS : out.mode === 'proxy' ? GATEWAY_OPTS : new Set<string>()).has(a) || (out.mode === 'proxy' && GATEWAY_FLAGS.has(a)));
+  if (foreign !== undefined) return `${foreign} is a${out.mode === 'proxy' ? ' gateway' : ' proxy'} option`;
+  if (out.cleanup && out.mode !== 'gateway') return '--cleanup is a gateway option';
+  if (out.store !== undefined && !out.store.startsWith('etcd://')) return `--store ${out.store}: expected etcd://HOST:PORT/PREFIX (without --store the state file is the store)`;
+  return out as DaemonArgs;
+}
+
+const log = (m: string) => process.stderr.write(`wasmvsd: ${m}\n`);
+
+function startError(e: unknown, mode: Mode): unknown {
+  const clear = explainStartError(e, mode);
+  return clear === null ? e : new Error(clear);
+}
+
+/**
+ * Apply saved rules in line order; a bad line is reported and skipped. Lines
+ * of the -R fast shape go in as packed records (a 10^5-line state file loads
+ * in well under a second), the others through parseArgs.
+ */
+function load(handler: ControlHandler, text: string, origin: string): void {
+  const packed = new PackedWriter();
+  const slow = scanRestore(text, packed);
+  const words = packed.words.subarray(0, packed.count * PACKED_WORDS);
+  let sent = 0;
+  const upTo = (at: number) => {
+    if (at <= sent) return;
+    const r = handler.applyPacked(words.subarray(sent * PACKED_WORDS, at * PACKED_WORDS), at - sent, false);
+    r.failures.forEach((f) => log(`${origin}: ${f.error.message} (rule skipped)`));
+    sent = at;
+  };
+  for (const l of slow) {
+    upTo(l.at);
+    let cmd: ConfigCmd | null = null;
+    try {
+      const { parsed } = parseArgs(l.argv, { inRestore: true });
+      if (parsed.kind === 'apply') cmd = parsed.cmd;
+    } catch (e) {
+      log(`${origin}:${l.line}: ${e instanceof Error ? e.message : String(e)} (line skipped)`);
+    }
+    if (cmd === null) continue;
+    const { results } = handler.apply([cmd], false);
+    results.forEach((r) => { if (!r.ok) log(`${origin}: ${r.error.message} (rule skipped)`); });
+  }
+  upTo(packed.count);
+}
+
+export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
+  if (argv.includes('-h') || argv.includes('--help')) { process.stdout.write(daemonUsageText()); return 0; }
+  if (argv.includes('-v') || argv.includes('--version')) { process.stdout.write(daemonVersionText()); return 0; }
+  const args = parseDaemonArgs(argv);
+  if (typeof args === 'string') { process.stderr.write(`wasmvsd: ${args}\nTry 'wasmvsd --help' for the options.\n`); return 2; }
+  const sock = socketPath(args.socket);
+  if (args.cleanup) {
+    const { cleanupGateway } = await import(new URL(GATEWAY_CLEANUP_MODULE, import.meta.url).href) as typeof import('../hosts/gateway/cleanup.js');
+    return cleanupGateway(sock, sysctlRecordPath(sock), log);
+  }
+  const stateFile = statePath(args.state);
+  const director = await Director.create({ connTabBits: args.connTabBits });
+  const memoryLimitMiB = args.memoryLimitMiB ?? defaultMemoryLimitMiB();
+  director.setOptions({ memoryLimit: memoryLimitMiB * 2 ** 20 });
+  // Holds a copy of the configuration only while an atomic request is tried on it.
+  const newScratch = () => Director.create({ seed: 1, connections: false });
+  const scratch = await newScratch();
+  // SIGHUP reloads: acknowledged only once durable, like a request on the socket.
+  const apply = (cmds: ConfigCmd[]) => {
+    // With --store the reload goes through etcd to every director.
+    if (etcd) return reloadThroughEtcd(etcd, cmds, log);
+    const r = handler.apply(cmds, false);
+    const refused = commitApply(r, hooks);
+    return refused ? cmds.map(() => ({ ok: false as const, error: refused })) : r.results;
+  };
+  // The gateway records the sysctls it changes beside the socket, so a crashed run's are restored (--cleanup, next start).
+  const dpArgs = args.mode === 'gateway' ? [...args.dataPathArgs, '--sysctl-record', sysctlRecordPath(sock)] : args.dataPathArgs;
+  const dp: DataPath = (await loadDataPath(args.mode, { mode: args.mode, configFile: args.config, args: dpArgs, log, apply })
+    .catch((e: unknown) => { throw startError(e, args.mode); })) ?? noopDataPath;
+  const handler = new ControlHandler(director, {
+    size: 2 ** args.connTabBits, mode: args.mode, dataPath: dp.name, abiVersion: version.ABI_VERSION,
+    drain: dp.drain ? (req) => dp.drain!(req) : undefined, scratch, renewScratch: newScratch,
+  });
+  const saved = readStateFile(stateFile);
+  // With --store etcd: the state file also records the etcd revision it holds (a comment line).
+  let etcdRevision = args.store && saved !== null ? savedRevision(completeLines(saved).text) : 0;
+  const store = new StateStore(stateFile, () => handler.stateText() + (etcdRevision ? revisionLine(etcdRevision) + '\n' : ''), { log });
+  if (saved !== null) {
+    const { text, torn } = completeLines(saved);
+    if (torn !== null) log(`${stateFile}: torn last line ignored (never acknowledged): ${JSON.stringify(torn.slice(0, 80))}`);
+    load(handler, text, stateFile);
+    if (args.config) log(`${stateFile}: restored; --config ${args.config} is not applied at start (delete the state file to start from it)`);
+  } else if (args.config) load(handler, readFileSync(args.config, 'utf8'), args.config);
+  try {
+    store.rewrite();
+  } catch (e) {
+    // Serve anyway: every change is refused until the state file can be written again.
+    store.markDirty();
+    log(`cannot write the state file ${stateFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; changes are refused until it can be written`);
+  }
+  // Once per accepted request, however many commands it carried: the data path coalesces.
+  const hooks: ServerHooks = {
+    persist(journal, fresh) {
+      if (fresh && journal !== null && journal.length > 64) store.replace(handler.stateHead(), journal);
+      else store.record(journal);
+    },
+    changed: (journal) => dp.configChanged(listedChanges(journal)),
+    log,
+  };
+  const etcd = args.store ? await attachEtcd({
+    url: args.store, name: args.name ?? defaultName(args.socket), mode: args.mode, handler, hooks, newScratch, revision: etcdRevision,
+    setRevision: (rev) => { etcdRevision = rev; }, markDirty: () => store.markDirty(), log,
+  }) : null;
+  // With --sync-*: a peer's connection snapshot is imported before the daemon is ready.
+  const sync = await startSync(args.sync ?? {}, director, args.name ?? defaultName(args.socket), log, args.store);
+  const server = await listenControl(sock, handler, hooks);
+  try {
+    await dp.start(director);
+  } catch (e) {
+    // Nothing is served: leave no socket behind for wasmvsadm to find.
+    server.close();
+    try { unlinkSync(sock); } catch { /* already gone */ }
+    throw startError(e, args.mode);
+  }
+  if (dp === noopDataPath) log(`no ${args.mode} data path is installed in this build: rules are kept, no traffic is forwarded`);
+  log(`${args.mode}: pid ${process.pid}, control socket ${sock}, state file ${stateFile}, ${director.services().length} services`);
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = async (sig: string) => {
+      if (stopping) return;
+      stopping = true;
+      log(`${sig}: shutting down`);
+      // No new control clients from here (each one is closed at once), but the socket
+      // stays bound until the data path has stopped: closing a Unix server unlinks its
+      // path, and "socket gone" must mean the gateway's rules and sysctls are back.
+      server.maxConnections = 0;
+      await dp.stop(5000);
+      await etcd?.close();
+      await sync?.close();
+      server.close();
+      try { unlinkSync(sock); } catch { /* already gone */ }
+      resolve(0);
+    };
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+    process.once('SIGINT', () => void stop('SIGINT'));
+    if (underNpmExec()) {
+      watchLauncher((why) => {
+        log(`${why}: stopping with it (npx forwards only SIGINT and SIGTERM; to reload, send SIGHUP to pid ${process.pid}, not to npx)`);
+        void stop('launcher gone');
+      });
+    }
+  });
+}
+
+export async function runMain(): Promise<void> {
+  try {
+    process.exit(await main());
+  } catch (e) {
+    log(e instanceof Error ? e.message : String(e));
+    process.exit(1);
+  }
+}

@@ -1,0 +1,304 @@
+// The fast path's feedback (fastpath.ts): the kernel carries every packet of
+// a fast flow after its first, so what IPVS would learn from those packets is
+// read back from conntrack (ctnetlink, ct_socket.cc) and given to the core,
+// which stays the one table `-L -c`, `-L --stats`, ActiveConn/InActConn and
+// the timeouts are read from:
+//  - every second, one dump of our entries (ct mark under FAST_MARK_MASK) and
+//    the pending destroy events (an entry's last counters), in batches;
+//  - a TCP flow conntrack calls TIME_WAIT or CLOSE is settled: the core has
+//    its last state, and its last counters come with its destroy event, so its
+//    entry takes the CT_SETTLED bit in its mark (one batched update), which
+//    keeps it out of the next dumps. A short connection is then dumped about
+//    once instead of every second of conntrack's 120 s TIME_WAIT (for a
+//    connection-rate load, the dump was the feed's whole cost: issue 12's
+//    bench/gateway/connrate.sh). Every SWEEP_TICKS the dump takes the settled
+//    entries too, so a settled flow the core let go loses its entry then;
+//  - TCP state: conntrack's state becomes the socket events the core already
+//    knows (connEvent): ESTABLISHED; the first FIN by the side that sent it
+//    (conntrack's CLOSE_INIT flag); the second; a reset (CLOSE);
+//  - counters (nf_conntrack_acct): the packets and bytes since the last look,
+//    less what the core counted itself (the queued first packets), go to the
+//    real server, its service and the total (statsFeed);
+//  - a flow whose counters moved re-arms its entry in the core (ESTABLISHED
+//    or UDP), so a busy flow never expires there;
+//  - a flow the core no longer has (expired on its own timeout, dropped by
+//    expire_nodest_conn, flushed) loses its conntrack entry too: its next
+//    packet is new to the kernel and goes through the core again, as a packet
+//    without an IPVS connection does.
+import { createRequire } from 'node:module';
+import { layout as L } from '../../sdk/core/abi.gen.js';
+import type { Director } from '../../sdk/director.js';
+import { loadNativeAddon } from '../../native/addon.js';
+
+/** The addon's ctnetlink socket (ct_socket.cc). */
+export interface NativeConntrack {
+  dump(mark: number, mask: number): Uint8Array;
+  events(mark: number, mask: number, max: number): Uint8Array;
+  flush(mark: number, mask: number): void;
+  remove(proto: number, src: number, dst: number, sport: number, dport: number): boolean;
+  /** n tuples of 6 (protocol, orig src, dst, sport, dport, new mark) → how many entries took it. */
+  setMarks(list: Uint32Array, n: number): number;
+  stats(): { dumps: number; events: number; datagrams: number; enobufs: number; marks?: number };
+  close(): void;
+}
+export type NativeConntrackClass = new (options: { events?: boolean; rcvBuf?: number }) => NativeConntrack;
+
+/** The Conntrack class of the addon the gateway loaded. */
+export function loadConntrack(): NativeConntrackClass {
+  const { path } = loadNativeAddon();
+  const C = (createRequire(import.meta.url)(path) as { Conntrack?: NativeConntrackClass }).Conntrack;
+  if (!C) throw new Error(`the addon at ${path} has no conntrack support (rebuild it: npm run build:native)`);
+  return C;
+}
+
+/** Record layout of ct_socket.cc. */
+export const CT = {
+  SIZE: 80, KIND: 0, PROTO: 1, STATE: 2, CLOSE: 3, MARK: 4, ID: 8, OSRC: 20, ODST: 24, OSPORT: 28, ODPORT: 30,
+  RSRC: 32, RDST: 36, RSPORT: 40, RDPORT: 42, OPKTS: 48, OBYTES: 56, RPKTS: 64, RBYTES: 72,
+  KIND_DUMP: 0, KIND_NEW: 1, KIND_UPDATE: 2, KIND_DESTROY: 3,
+} as const;
+
+/**
+ * The bit a settled entry's ct mark gains (outside the DNAT, whose map was
+ * read at the entry's first packet). Our entries are those whose mark matches
+ * under the feed's mask less this bit (anyMask).
+ */
+export const CT_SETTLED = 0x00400000;
+/** Every SWEEP_TICKS ticks the dump lists the settled entries too. */
+export const SWEEP_TICKS = 30;
+
+/** nf_conntrack_tcp states. */
+const TCP_ESTABLISHED = 3, TCP_FIN_WAIT = 4, TCP_CLOSE_WAIT = 5, TCP_LAST_ACK = 6, TCP_TIME_WAIT = 7, TCP_CLOSE = 8;
+
+/** One fast flow as last seen. */
+interface Flow {
+  ctId: number;
+  conn: number;
+  dest: number;
+  /** Events given to the core: 0 none, 1 established, 2 one FIN, 3 both, 4 reset. */
+  step: number;
+  /** Counters already in the core (orig packets, bytes, reply packets, bytes). */
+  op: number; ob: number; rp: number; rb: number;
+  /** Tick of the last dump that listed it. */
+  seen: number;
+  /** Its key among the queued packets (queuedKey). */
+  qkey: string;
+  /** Its entry carries CT_SETTLED: absent from the dumps between sweeps. */
+  settled: boolean;
+}
+
+export interface FeedStats { flows: number; fedPackets: number; events: number; removed: number; lost: number; settled: number }
+
+/** Keys of the queued first packets: protocol, client address and port, real server address and port. */
+export const queuedKey = (proto: number, caddr: number, cport: number, raddr: number, rport: number) =>
+  `${proto} ${caddr >>> 0} ${cport} ${raddr >>> 0} ${rport}`;
+
+/** At most this many flows and queued-packet notes are kept (a table beyond it is fed partly, and said so). */
+const MAX_FLOWS = 1 << 20;
+
+export class CtFeed {
+  private readonly flows = new Map<string, Flow>();
+  /** Packets and bytes of each fast flow the core counted itself (its queued packets). */
+  private readonly queued = new Map<string, [number, number]>();
+  private tickNo = 0;
+  readonly totals: FeedStats = { flows: 0, fedPackets: 0, events: 0, removed: 0, lost: 0, settled: 0 };
+  /** Our entries, settled or not. */
+  readonly anyMask: number;
+  /** Entries to settle after this tick's records: 6 numbers each (setMarks). */
+  private settle = new Uint32Array(6 * 1024);
+  private settling = 0;
+  private sweeping = false;
+
+  constructor(private readonly ct: NativeConntrack, private readonly director: Director, readonly mark: number, readonly mask: number) {
+    if ((mark & CT_SETTLED) !== 0) throw new RangeError(`conntrack feed: mark ${mark.toString(16)} has the settled bit`);
+    this.anyMask = (mask & ~CT_SETTLED) >>> 0;
+  }
+
+  /** A queued packet of a fast flow (counted by the core), `len` bytes. */
+  countQueued(key: string, len: number): void {
+    const q = this.queued.get(key);
+    if (q) {
+      q[0]++;
+      q[1] += len;
+    } else if (this.queued.size < MAX_FLOWS) this.queued.set(key, [1, len]);
+  }
+
+  /** Our conntrack entries, all of them (start, stop: the core's table is empty or going). */
+  flushAll(): void {
+    this.ct.flush(this.mark, this.anyMask);
+    this.flows.clear();
+    this.queued.clear();
+  }
+
+  /**
+   * The entries of one real server's mark (it left the map: deleted, or its
+   * service left the fast path). Their next packets are new to the kernel and
+   * meet the core, which drops them as IPVS does for a connection whose real
+   * server is gone (or forwards them on the userspace path).
+   */
+  flushMark(mark: number): void {
+    this.ct.flush(mark, ~CT_SETTLED >>> 0);
+  }
+
+  /** Events, then one dump: the core brought up to date. Returns the flows listed. */
+  tick(): number {
+    this.tickNo++;
+    this.sweeping = this.tickNo % SWEEP_TICKS === 0;
+    const ev = this.ct.events(this.mark, this.anyMask, 65536);
+    this.totals.events += ev.byteLength / CT.SIZE;
+    this.apply(ev);
+    const dump = this.ct.dump(this.mark, this.sweeping ? this.anyMask : this.mask);
+    this.apply(dump);
+    // Flows gone from the kernel since the last dump that would list them (their destroy event may have been lost).
+    for (const [k, f] of this.flows) {
+      if (f.seen !== this.tickNo && (!f.settled || this.sweeping)) this.forget(k);
+    }
+    if (this.settling) {
+      const n = this.settling;
+      this.settling = 0;
+      this.totals.settled += this.ct.setMarks(this.settle, n);
+    }
+    this.totals.flows = this.flows.size;
+    this.totals.lost = this.ct.stats().enobufs;
+    return dump.byteLength / CT.SIZE;
+  }
+
+  close(): void {
+    this.ct.close();
+  }
+
+  private forget(key: string): void {
+    const f = this.flows.get(key);
+    this.flows.delete(key);
+    if (f) this.queued.delete(f.qkey);
+  }
+
+  /** Records in batches of MAX_BATCH: one core lookup per batch for flows not known yet. */
+  private apply(buf: Uint8Array): void {
+    const n = buf.byteLength / CT.SIZE;
+    const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    const batch = this.director.core.maxBatch;
+    for (let at = 0; at < n; at += batch) {
+      const m = Math.min(batch, n - at);
+      const ids = this.lookup(v, at, m);
+      for (let i = 0; i < m; i++) this.one(v, (at + i) * CT.SIZE, ids[i]);
+    }
+  }
+
+  /** The core's connection ids of records at..at+m-1 (by client and virtual address and port). */
+  private lookup(v: DataView, at: number, m: number): Uint32Array {
+    const core = this.director.core;
+    for (let i = 0; i < m; i++) {
+      const o = (at + i) * CT.SIZE;
+      core.writeFlow(i, {
+        af: 4, proto: v.getUint8(o + CT.PROTO), tcpflags: 0x10, fwmark: 0,
+        caddr: [v.getUint32(o + CT.OSRC, true), 0, 0, 0], vaddr: [v.getUint32(o + CT.ODST, true), 0, 0, 0],
+        cport: v.getUint16(o + CT.OSPORT, true), vport: v.getUint16(o + CT.ODPORT, true), len: 0,
+      });
+    }
+    core.x.connLookupBatch(m);
+    return new Uint32Array(core.x.memory.buffer.slice(core.base + L.REGION_LIST, core.base + L.REGION_LIST + m * 4));
+  }
+
+  private one(v: DataView, o: number, conn: number): void {
+    const x = this.director.core.x;
+    const now = this.director.now();
+    const kind = v.getUint8(o + CT.KIND), proto = v.getUint8(o + CT.PROTO);
+    const key = `${proto} ${v.getUint32(o + CT.OSRC, true)} ${v.getUint16(o + CT.OSPORT, true)} ${v.getUint32(o + CT.ODST, true)} ${v.getUint16(o + CT.ODPORT, true)}`;
+    const ctId = v.getUint32(o + CT.ID, true);
+    let f = this.flows.get(key);
+    if (f && f.ctId !== ctId) {
+      this.forget(key); // the same tuple again: a new flow
+      f = undefined;
+    }
+    if (conn === 0) {
+      // The core has no connection for it: IPVS would not forward its packets either.
+      if (kind !== CT.KIND_DESTROY) {
+        if (this.ct.remove(proto, v.getUint32(o + CT.OSRC, true), v.getUint32(o + CT.ODST, true), v.getUint16(o + CT.OSPORT, true), v.getUint16(o + CT.ODPORT, true))) {
+          this.totals.removed++;
+        }
+      }
+      if (f) this.forget(key);
+      return;
+    }
+    if (!f) {
+      if (this.flows.size >= MAX_FLOWS) return;
+      const st = x.connGet(conn, now);
+      const core = this.director.core;
+      const dest = st < 0 ? 0 : core.view().getUint32(core.base + L.REGION_SPEC + L.CONN_DEST, true);
+      const qkey = queuedKey(proto, v.getUint32(o + CT.OSRC, true), v.getUint16(o + CT.OSPORT, true), v.getUint32(o + CT.RSRC, true), v.getUint16(o + CT.RSPORT, true));
+      f = { ctId, conn, dest, step: 0, op: 0, ob: 0, rp: 0, rb: 0, seen: 0, qkey, settled: false };
+      this.flows.set(key, f);
+    }
+    f.conn = conn;
+    if (kind !== CT.KIND_DESTROY) f.seen = this.tickNo;
+    // Counters: only dumps and destroy events carry them.
+    const op = v.getFloat64(o + CT.OPKTS, true), ob = v.getFloat64(o + CT.OBYTES, true);
+    const rp = v.getFloat64(o + CT.RPKTS, true), rb = v.getFloat64(o + CT.RBYTES, true);
+    let moved = false;
+    if (op + rp > 0) {
+      const q = this.queued.get(f.qkey) ?? [0, 0];
+      const dop = Math.max(0, op - q[0] - f.op), dob = Math.max(0, ob - q[1] - f.ob);
+      const drp = Math.max(0, rp - f.rp), drb = Math.max(0, rb - f.rb);
+      if (dop + drp > 0) {
+        moved = true;
+        if (f.dest) feed(x, f.dest, dop, dob, drp, drb);
+        this.totals.fedPackets += dop + drp;
+        f.op += dop; f.ob += dob; f.rp += drp; f.rb += drb;
+      }
+    }
+    const state = v.getUint8(o + CT.STATE);
+    if (proto === L.PROTO_TCP && state !== 0) {
+      const close = v.getUint8(o + CT.CLOSE);
+      const first = close & 2 && !(close & 1) ? L.CONN_EV_SERVER_FIN : L.CONN_EV_CLIENT_FIN;
+      const second = first === L.CONN_EV_CLIENT_FIN ? L.CONN_EV_SERVER_FIN : L.CONN_EV_CLIENT_FIN;
+      const events = state === TCP_ESTABLISHED ? [L.CONN_EV_ESTABLISHED]
+        : state === TCP_FIN_WAIT || state === TCP_CLOSE_WAIT ? [L.CONN_EV_ESTABLISHED, first]
+        : state === TCP_LAST_ACK || state === TCP_TIME_WAIT ? [L.CONN_EV_ESTABLISHED, first, second]
+        : [];
+      if (state === TCP_CLOSE) {
+        if (f.step < 4) x.connEvent(conn, L.CONN_EV_RESET, now);
+        f.step = 4;
+      } else if (f.step < 4) {
+        for (let s = f.step; s < events.length; s++) x.connEvent(conn, events[s], now);
+        if (events.length > f.step) f.step = events.length;
+        else if (moved && f.step === 1) x.connEvent(conn, L.CONN_EV_ESTABLISHED, now); // busy: re-armed
+      }
+    } else if (proto === L.PROTO_UDP && moved) {
+      x.connEvent(conn, L.CONN_EV_ESTABLISHED, now); // UDP: refreshes the timer
+    }
+    if (kind === CT.KIND_DESTROY) return this.forget(key);
+    const mark = v.getUint32(o + CT.MARK, true);
+    f.settled = (mark & CT_SETTLED) !== 0;
+    if (!f.settled && proto === L.PROTO_TCP && (state === TCP_TIME_WAIT || state === TCP_CLOSE)) {
+      this.toSettle(v, o, (mark | CT_SETTLED) >>> 0);
+      f.settled = true; // not in the next dumps (if the update fails, the entry shows up unsettled and is queued again)
+    }
+  }
+
+  /** Queues the entry of record `o` for its settled mark (sent at the end of the tick). */
+  private toSettle(v: DataView, o: number, mark: number): void {
+    if ((this.settling + 1) * 6 > this.settle.length) {
+      const bigger = new Uint32Array(this.settle.length * 2);
+      bigger.set(this.settle);
+      this.settle = bigger;
+    }
+    const at = this.settling++ * 6;
+    this.settle[at] = v.getUint8(o + CT.PROTO);
+    this.settle[at + 1] = v.getUint32(o + CT.OSRC, true);
+    this.settle[at + 2] = v.getUint32(o + CT.ODST, true);
+    this.settle[at + 3] = v.getUint16(o + CT.OSPORT, true);
+    this.settle[at + 4] = v.getUint16(o + CT.ODPORT, true);
+    this.settle[at + 5] = mark;
+  }
+}
+
+/** statsFeed takes u32 counts: larger deltas go in parts. */
+function feed(x: Director['core']['x'], dest: number, ip: number, ib: number, op: number, ob: number): void {
+  const U = 0xffffffff;
+  while (ip + ib + op + ob > 0) {
+    const a = Math.min(ip, U), b = Math.min(ib, U), c = Math.min(op, U), d = Math.min(ob, U);
+    if (x.statsFeed(dest, 0, a, b, c, d) < 0) return; // the real server is gone
+    ip -= a; ib -= b; op -= c; ob -= d;
+  }
+}

@@ -1,0 +1,237 @@
+// The gateway's fast path (`--fast-path on`), IPv4 NAT and DR services.
+// NAT: just
+// the packets conntrack calls NEW are queued (`-m conntrack --ctstate NEW`);
+// the core schedules each with IPVS semantics and rewrites it as usual, then
+// the host turns that rewrite into a packet mark naming the chosen real
+// server (retarget) and gives the original packet back. One nftables table of
+// our own copies the mark into the conntrack mark and DNATs by it (a map
+// mark → real server address . port kept equal to the configuration), so the
+// kernel NATs the rest of the flow, and de-NATs the replies, without us.
+// What the core no longer sees on the wire (every packet after the first of a
+// flow, and the replies) it learns from conntrack (ctfeed.ts): TCP states,
+// packet and byte counters, activity that re-arms its timers; a flow it
+// expires loses its conntrack entry. A real server that leaves the map takes
+// its flows' conntrack entries with it (goneMarks): their next packets meet
+// the core, which drops them as IPVS does for a deleted real server.
+// DR (every real server -g): untracked as on the userspace path (conntrack
+// would call the flow INVALID once the replies bypass us); an nft flow map
+// keeps each flow's DR mark for DR_FLOW_TIMEOUT after the core's verdict, so
+// the kernel routes the flow's packets by the mark (the DR routes, with the
+// local-table swap when the VIP is local) while FIN, RST and one packet per
+// flow and period still meet the core. A DR real server leaving empties the
+// flow maps. The core's DR counters see only those packets.
+import { layout as L } from '../../sdk/core/abi.gen.js';
+import type { ServiceView } from './rules.js';
+import type { AsyncExec, Exec } from './rules.js';
+import { queuedKey, loadConntrack, CT_SETTLED } from './ctfeed.js';
+
+export const FAST_TABLE = 'wasmvs_gw';
+/** Marks of the fast path: base + (dest id & GW_DR_SLOT_MASK); distinct from the DR marks (0x57a…). */
+export const FAST_MARK_BASE = 0x57b00000;
+export const FAST_MARK_MASK = 0xfff00000;
+/**
+ * DR flow map: a flow is remembered this long after the core's verdict (never
+ * refreshed), then its next packet meets the core again, which re-arms its
+ * connection (or drops the packet when the connection is gone, as IPVS does)
+ * and marks it for another period: one packet per flow per period in
+ * userspace keeps the core's timers and table true. At most DR_FLOW_MAX flows.
+ */
+export const DR_FLOW_TIMEOUT = 10;
+export const DR_FLOW_MAX = 262144;
+/** Between raw (-300, where DR packets are untracked) and mangle (-150, the queue); learning after mangle. */
+const DR_LOOKUP_PRIORITY = -160;
+const DR_LEARN_PRIORITY = -140;
+
+const ip4 = (s: string) => s.split('.').reduce((a, b) => a * 256 + Number(b), 0);
+const hex = (n: number) => `0x${(n >>> 0).toString(16)}`;
+
+export interface FastPlan {
+  /** NAT services on the fast path (the rest stay on the userspace path). */
+  services: Set<ServiceView>;
+  /** DR services on the fast path: a flow map keeps each flow's DR mark (drScript). */
+  drServices: Set<ServiceView>;
+  /** Their real servers' DR marks (real server address × 2^20 + slot → mark). */
+  drTargets: Map<number, number>;
+  /** Real server address × 65536 + port → the mark naming it. */
+  targets: Map<number, number>;
+  /** The nft transaction that makes the table say exactly this. */
+  script: string;
+}
+
+/** Same key as a NAT reply rule: protocol, real server address and port. */
+const replyKey = (proto: string, addr: string, port: number) => `${proto} ${addr} ${port}`;
+
+/**
+ * Which services take the fast path: IPv4 TCP or UDP services by address and
+ * a port, every real server NAT (`-m`) with a port. A service with a DR or
+ * TUN real server stays whole on the userspace path; so does one whose real
+ * server (address, port) is also a NAT real server of a userspace service
+ * (that service's replies are queued untracked, which would break the
+ * fast flows' de-NAT by conntrack).
+ */
+export function fastPlan(views: readonly ServiceView[]): FastPlan {
+  const eligible = (v: ServiceView) => v.service.af === 4 && v.service.fwmark === 0 && v.service.address !== null && v.service.port !== 0 &&
+    (v.service.protocol === 'tcp' || v.service.protocol === 'udp') && v.dests.every((d) => d.method === 'masq' && d.af === 4 && d.port !== 0);
+  const slowReplies = new Set<string>();
+  for (const v of views) {
+    if (eligible(v)) continue;
+    const proto = v.service.protocol === 'udp' ? 'udp' : 'tcp';
+    for (const d of v.dests) if (d.method === 'masq') slowReplies.add(replyKey(proto, d.address, d.port));
+  }
+  const services = new Set<ServiceView>();
+  const targets = new Map<number, number>();
+  const elements: string[] = [];
+  for (const v of views) {
+    if (!eligible(v) || v.dests.some((d) => slowReplies.has(replyKey(v.service.protocol!, d.address, d.port)))) continue;
+    services.add(v);
+    for (const d of v.dests) {
+      const mark = (FAST_MARK_BASE + (d.id & L.GW_DR_SLOT_MASK)) >>> 0;
+      const key = ip4(d.address) * 65536 + d.port;
+      if (!targets.has(key)) targets.set(key, mark);
+      elements.push(`${hex(mark)} : ${d.address} . ${d.port}`);
+    }
+  }
+  const drServices = new Set<ServiceView>();
+  const drTargets = new Map<number, number>();
+  const drVips: string[] = [];
+  for (const v of views) {
+    const s = v.service;
+    if (s.af !== 4 || s.fwmark !== 0 || s.address === null || s.port === 0 || (s.protocol !== 'tcp' && s.protocol !== 'udp') ||
+      !v.dests.length || !v.dests.every((d) => d.method === 'route' && d.af === 4)) continue;
+    drServices.add(v);
+    drVips.push(`${s.address} . ${s.protocol} . ${s.port}`);
+    for (const d of v.dests) drTargets.set(ip4(d.address) * 2 ** 20 + (d.id & L.GW_DR_SLOT_MASK), (L.GW_DR_MARK_BASE + (d.id & L.GW_DR_SLOT_MASK)) >>> 0);
+  }
+  return { services, targets, drServices, drTargets, script: nftScript([...new Set(elements)], drVips) };
+}
+
+/**
+ * One nft transaction (all or nothing): the table, its map and chain created
+ * if missing, then chain and map emptied and filled again. The chain runs at
+ * the NAT hook of PREROUTING (after mangle, where the verdict set the mark),
+ * so it sees the first packet of each connection only.
+ */
+export function nftScript(elements: readonly string[], drVips: readonly string[] = []): string {
+  const t = `ip ${FAST_TABLE}`;
+  const flow = 'ip saddr . ip daddr . th sport . th dport';
+  const svc = 'ip daddr . meta l4proto . th dport @drsvc';
+  const drMark = `meta mark and ${hex(~L.GW_DR_SLOT_MASK)} == ${hex(L.GW_DR_MARK_BASE)}`;
+  return [
+    `add table ${t}`,
+    `add map ${t} dests { type mark : ipv4_addr . inet_service ; }`,
+    `add chain ${t} prerouting { type nat hook prerouting priority dstnat ; policy accept ; }`,
+    `flush chain ${t} prerouting`,
+    `flush map ${t} dests`,
+    `add rule ${t} prerouting meta l4proto { tcp, udp } meta mark and ${hex(FAST_MARK_MASK)} == ${hex(FAST_MARK_BASE)} ct mark set meta mark dnat ip to ct mark map @dests`,
+    ...(elements.length ? [`add element ${t} dests { ${elements.join(', ')} }`] : []),
+    // DR: no conntrack (the replies never come back here). A flow map (one per protocol: nft 1.0.6
+    // cannot build a five-part dynamic key) remembers each flow's DR mark for DR_FLOW_TIMEOUT,
+    // learnt after the queue (the verdict's mark) and looked up before it, so the flow's later
+    // packets are routed by their mark without us; FIN and RST still go through the core (its TCP states).
+    `add set ${t} drsvc { type ipv4_addr . inet_proto . inet_service ; }`,
+    ...['drtcp', 'drudp'].map((m) => `add map ${t} ${m} { typeof ${flow} : meta mark ; flags dynamic, timeout ; timeout ${DR_FLOW_TIMEOUT}s ; size ${DR_FLOW_MAX} ; }`),
+    `add chain ${t} drlookup { type filter hook prerouting priority ${DR_LOOKUP_PRIORITY} ; policy accept ; }`,
+    `add chain ${t} drlearn { type filter hook prerouting priority ${DR_LEARN_PRIORITY} ; policy accept ; }`,
+    `flush chain ${t} drlookup`,
+    `flush chain ${t} drlearn`,
+    `flush set ${t} drsvc`,
+    ...(drVips.length ? [
+      `add element ${t} drsvc { ${drVips.join(', ')} }`,
+      `add rule ${t} drlookup ${svc} tcp flags & (fin | rst) == 0 meta mark set ${flow} map @drtcp`,
+      `add rule ${t} drlookup ${svc} meta l4proto udp meta mark set ${flow} map @drudp`,
+      `add rule ${t} drlearn ${drMark} ${svc} meta l4proto tcp add @drtcp { ${flow} : meta mark }`,
+      `add rule ${t} drlearn ${drMark} ${svc} meta l4proto udp add @drudp { ${flow} : meta mark }`,
+    ] : []),
+    '',
+  ].join('\n');
+}
+
+/** Marks whose map entry is gone or now names another real server (their conntrack entries must go). */
+export function goneMarks(before: ReadonlyMap<number, number>, after: ReadonlyMap<number, number>): number[] {
+  const now = new Set([...after].map(([key, mark]) => `${mark} ${key}`));
+  return [...new Set([...before].filter(([key, mark]) => !now.has(`${mark} ${key}`)).map(([, mark]) => mark))];
+}
+
+/** The DR flow maps forget all flows (a DR real server left): their next packets meet the core again. */
+export function drFlushScript(): string {
+  return ['drtcp', 'drudp'].map((m) => `flush map ip ${FAST_TABLE} ${m}`).join('\n') + '\n';
+}
+
+/** Applies a script in one transaction. */
+export async function applyFast(runner: AsyncExec, script: string): Promise<void> {
+  await runner('nft', ['-f', '-'], script);
+}
+
+/** Why the fast path cannot run here (nft missing or refusing our table), or null. */
+export async function fastUnavailable(runner: AsyncExec): Promise<string | null> {
+  try {
+    await runner('nft', ['-c', '-f', '-'], nftScript([]));
+    return null;
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException & { stderr?: string };
+    return err.code === 'ENOENT' ? 'nft (the nftables package) is not installed' : `nft refuses the fast path's table: ${(err.stderr || err.message).trim()}`;
+  }
+}
+
+/**
+ * Removes our table (ours or a crashed run's) and the conntrack entries it
+ * made (their NAT would outlive the table); true when a table was there.
+ * Never throws (nft or the addon may be missing).
+ */
+export function removeFast(exec: Exec): boolean {
+  try {
+    exec('nft', ['list', 'table', 'ip', FAST_TABLE]);
+  } catch {
+    return false;
+  }
+  try {
+    exec('nft', ['delete', 'table', 'ip', FAST_TABLE]);
+  } catch { /* gone meanwhile */ }
+  flushFastConntrack();
+  return true;
+}
+
+/** Deletes every conntrack entry with a fast-path mark; false when ctnetlink is unavailable. */
+export function flushFastConntrack(): boolean {
+  try {
+    const ct = new (loadConntrack())({});
+    try {
+      ct.flush(FAST_MARK_BASE, (FAST_MARK_MASK & ~CT_SETTLED) >>> 0); // settled entries too (ctfeed.ts)
+    } finally {
+      ct.close();
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * After gwBurst: each NAT verdict whose rewritten packet goes to a fast real
+ * server becomes "accept the original packet with mark M" (the nft table
+ * DNATs by it). Returns how many verdicts were turned.
+ */
+export function retarget(mem: DataView, list: number, packets: number, n: number, targets: ReadonlyMap<number, number>,
+  feed?: { countQueued(key: string, len: number): void } | null): number {
+  let turned = 0;
+  for (let i = 0; i < n; i++) {
+    const v = list + i * L.GW_VER_SIZE;
+    if (!(mem.getUint32(v + L.GW_VER_FLAGS, true) & L.GW_VF_PAYLOAD)) continue;
+    const p = packets + mem.getUint32(v + L.GW_VER_OFF, true);
+    const len = mem.getUint32(v + L.GW_VER_LEN, true);
+    if (len < 24 || mem.getUint8(p) >> 4 !== 4) continue;
+    const ihl = (mem.getUint8(p) & 15) * 4;
+    const proto = mem.getUint8(p + 9);
+    if ((proto !== 6 && proto !== 17) || (mem.getUint16(p + 6) & 0x1fff) !== 0 || len < ihl + 4) continue;
+    const mark = targets.get(mem.getUint32(p + 16) * 65536 + mem.getUint16(p + ihl + 2));
+    if (mark === undefined) continue;
+    // The core counted this packet: the conntrack feed leaves it out of what it adds.
+    feed?.countQueued(queuedKey(proto, mem.getUint32(p + 12), mem.getUint16(p + ihl), mem.getUint32(p + 16), mem.getUint16(p + ihl + 2)), len);
+    mem.setUint32(v + L.GW_VER_FLAGS, L.GW_VF_MARK, true);
+    mem.setUint32(v + L.GW_VER_MARK, mark, true);
+    mem.setUint32(v + L.GW_VER_OFF, 0, true);
+    mem.setUint32(v + L.GW_VER_LEN, 0, true);
+    turned++;
+  }
+  return turned;
+}

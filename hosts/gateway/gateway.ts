@@ -1,0 +1,623 @@
+// wasmvsd's 'gateway' data path: NFQUEUE bursts read straight into the
+// core's REGION_PACKETS, one gwBurst call per burst decides and rewrites
+// every packet in place, and the verdicts go back from REGION_LIST in one
+// addon call. The netfilter rules follow the configuration (rules.ts).
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { layout as L, counters as C } from '../../sdk/core/abi.gen.js';
+import type { Director } from '../../sdk/director.js';
+import { loadNativeQueue, type NativeQueue, type NativeQueueClass, type VerdictMode } from '../../native/addon.js';
+import { ruleSet, removeRules, run, deferred, RuleSync, type AsyncExec, type Exec, type QueueSpec, type RuleSet } from './rules.js';
+import { TunnelRouteCache } from './routes.js';
+import { packedSpan } from './records.js';
+import { parseKernelQueues, type GatewaySource, type KernelQueue } from './metrics.js';
+import { restoreRecorded, SysctlRecordFile, type SysctlRecord } from './sysctl-record.js';
+import { applyFast, drFlushScript, fastPlan, fastUnavailable, goneMarks, removeFast, retarget, FAST_MARK_BASE, FAST_MARK_MASK } from './fastpath.js';
+import { CtFeed, loadConntrack, type NativeConntrackClass } from './ctfeed.js';
+
+export interface GatewayOptions extends QueueSpec {
+  /** Packets per read and per gwBurst call. */
+  burst: number;
+  /**
+   * Bytes per packet record (header + copied bytes), a multiple of 4; 0 (the
+   * default): packed records, each as long as its packet, so packets up to
+   * 65,531 bytes (all NFQUEUE copies) go through whole.
+   */
+  stride: number;
+  /** false: one verdict message per packet (benchmark comparisons only). */
+  batch?: boolean;
+  /** 'per-packet': one verdict message and one sendto per packet (benchmark baseline only). */
+  verdict?: VerdictMode;
+  /** Where the original sysctl values are recorded (sysctl-record.ts); wasmvsd passes it, beside the socket. */
+  sysctlRecord?: string;
+  /** IPv4 NAT services: only new flows are queued, the kernel NATs the rest (fastpath.ts). Default off. */
+  fastPath?: boolean;
+}
+
+export const GATEWAY_DEFAULTS: GatewayOptions = { first: 0, last: 0, failOpen: true, burst: 64, stride: L.GW_STRIDE_PACKED };
+/** The most NFQUEUE copies of one packet (its u16 attribute length less the header). */
+const MAX_COPY = 65531;
+
+const USAGE = 'gateway options: --queue N|A:B, --fail-open|--fail-closed, --burst N (1..max), --stride BYTES, --verdict batch|per-packet, --fast-path on|off';
+
+/** Parses the gateway's own daemon options; throws with a clear message. */
+export function parseGatewayArgs(argv: readonly string[]): GatewayOptions {
+  const o = { ...GATEWAY_DEFAULTS };
+  const int = (name: string, v: string | undefined, lo: number, hi: number) => {
+    if (v === undefined || !/^\d+$/.test(v) || Number(v) < lo || Number(v) > hi) throw new Error(`invalid ${name} ${v ?? ''} (${lo}..${hi}); ${USAGE}`);
+    return Number(v);
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const [name, inline] = argv[i].includes('=') ? argv[i].split('=', 2) : [argv[i], undefined];
+    const value = () => inline ?? argv[++i];
+    if (name === '--queue') {
+      const v = value() ?? '';
+      const [a, b] = v.split(':');
+      o.first = int('--queue', a, 0, 65535);
+      o.last = b === undefined ? o.first : int('--queue', b, o.first, Math.min(65535, o.first + 63));
+    } else if (name === '--burst') o.burst = int('--burst', value(), 1, L.MAX_BATCH);
+    else if (name === '--stride') o.stride = int('--stride', value(), 256, 65536);
+    else if (name === '--fail-open') o.failOpen = true;
+    else if (name === '--fail-closed') o.failOpen = false;
+    else if (name === '--verdict') {
+      const v = value();
+      if (v !== 'batch' && v !== 'per-packet') throw new Error(`invalid --verdict ${v ?? ''} (batch|per-packet); ${USAGE}`);
+      o.verdict = v;
+    } else if (name === '--fast-path') {
+      const v = value();
+      if (v !== 'on' && v !== 'off') throw new Error(`invalid --fast-path ${v ?? ''} (on|off); ${USAGE}`);
+      o.fastPath = v === 'on';
+    } else if (name === '--sysctl-record') o.sysctlRecord = value();
+    else throw new Error(`unknown gateway option ${argv[i]}; ${USAGE}`);
+  }
+  if (o.stride % 4 !== 0) throw new Error(`--stride must be a multiple of 4, got ${o.stride}`);
+  if (o.stride !== L.GW_STRIDE_PACKED && o.burst * o.stride > L.REGION_PACKETS_SIZE) {
+    throw new Error(`--burst ${o.burst} × --stride ${o.stride} exceeds the core's packet region (${L.REGION_PACKETS_SIZE} bytes)`);
+  }
+  return o;
+}
+
+/** Kernel queue length and socket buffer: room for bursts while the loop is busy. */
+const QUEUE_MAXLEN = 8192;
+const QUEUE_RCVBUF = 8 << 20;
+/** How often the routes towards tunnel real servers are looked up again. */
+const TUNNEL_REFRESH_MS = 10_000;
+
+/** /proc and /sys access (tests pass a map instead of the machine's files). */
+export interface SysctlFiles { read(path: string): string; write(path: string, value: string): void; list?(dir: string): string[] }
+
+/** Where the gateway's lines go; the daemon maps the level onto its pino logger. */
+export type GatewayLog = (message: string, level?: 'info' | 'warn' | 'error') => void;
+
+/**
+ * Injected parts: the command runners (synchronous for start/stop cleanup; asynchronous for
+ * configuration changes, by default `exec` deferred when only it is given), the native queue
+ * class, the sysctl files.
+ */
+export interface GatewayDeps { exec?: Exec; run?: AsyncExec; Native?: NativeQueueClass; sysctl?: SysctlFiles; record?: SysctlRecord; Conntrack?: NativeConntrackClass }
+
+const ip4 = (s: string) => s.split('.').reduce((a, b) => ((a << 8) | Number(b)) >>> 0, 0);
+
+export class Gateway {
+  private director: Director | null = null;
+  private queues: NativeQueue[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private rules: RuleSet | null = null;
+  private installedText: string | null = null;
+  private readonly sync: RuleSync;
+  /** The rule update in flight, and whether the configuration changed since it read it. */
+  private applying: Promise<void> | null = null;
+  private dirty = false;
+  /** Each queue's poll callback, so a rule update can hold the queue and resume it. */
+  private readonly readers = new Map<NativeQueue, (status: number) => void>();
+  private readonly tunnelRoutes: TunnelRouteCache;
+  /** Routes towards NAT real servers: their MTU bounds DF requests (natMtu). */
+  private readonly natRoutes: TunnelRouteCache;
+  private tunnelTimer: NodeJS.Timeout | null = null;
+  private savedSysctl = new Map<string, string>();
+  /** Whether the queues take GSO super-packets whole (gso()). */
+  private gsoOn = true;
+  /** Bursts the core refused (E_*): answered with the fail verdict. */
+  failedBursts = 0;
+  /** Fast path in force (asked for and nft usable); its real servers' marks; the nft script installed. */
+  private fast = false;
+  private fastTargets: ReadonlyMap<number, number> = new Map();
+  private drTargets: ReadonlyMap<number, number> = new Map();
+  private fastScript: string | null = null;
+  /** Verdicts turned into "accept with a fast-path mark" (the kernel NATs the rest of those flows). */
+  fastMarked = 0;
+  /** The fast flows' states and counters read back from conntrack into the core (ctfeed.ts). */
+  private feed: CtFeed | null = null;
+  private readonly Conntrack: NativeConntrackClass | null;
+
+  private readonly exec: Exec;
+  private readonly Native: NativeQueueClass | null;
+  private readonly files: SysctlFiles;
+  /** The original sysctl values, kept durable while changed; null: not recorded (tests without a file). */
+  private readonly record: SysctlRecord | null;
+
+  constructor(readonly opts: GatewayOptions, private readonly log: GatewayLog, deps: GatewayDeps = {}) {
+    this.exec = deps.exec ?? run;
+    this.sync = new RuleSync(deps.run ?? (deps.exec ? deferred(deps.exec) : undefined));
+    this.tunnelRoutes = new TunnelRouteCache(this.sync.runner, (dev) => Number(this.files.read(`/sys/class/net/${dev}/mtu`)) || 1500);
+    this.natRoutes = new TunnelRouteCache(this.sync.runner, (dev) => Number(this.files.read(`/sys/class/net/${dev}/mtu`)) || 1500);
+    this.Native = deps.Native ?? null;
+    this.Conntrack = deps.Conntrack ?? null;
+    this.files = deps.sysctl ?? { read: (p) => readFileSync(p, 'utf8').trim(), write: (p, v) => writeFileSync(p, v), list: (d) => readdirSync(d) };
+    this.record = deps.record ?? (opts.sysctlRecord ? new SysctlRecordFile(opts.sysctlRecord) : null);
+  }
+
+  async start(director: Director): Promise<void> {
+    this.director = director;
+    // A packet the core cannot take whole (cut by the copy range) gets the fail verdict.
+    director.core.x.gwOptions(this.opts.failOpen ? L.GW_OPT_FAIL_OPEN : 0);
+    removeRules(this.exec); // whatever a crashed run left
+    if (removeFast(this.exec)) this.log('gateway: removed the fast-path nftables table a previous run left', 'warn');
+    this.sync.reset();
+    // A run that died left its sysctls changed: back to the originals before we read them again.
+    if (this.record) this.restoreLeftovers(this.record);
+    if (this.opts.fastPath) {
+      let why = await fastUnavailable(this.sync.runner);
+      if (why === null) why = this.openFeed(director);
+      this.fast = why === null;
+      this.log(why === null ? 'gateway: fast path on for IPv4 NAT and DR services: only new flows are queued, the kernel NATs or routes the rest (nftables table ip wasmvs_gw)'
+        : `gateway: fast path off, falling back to the userspace path for every packet: ${why}`, why === null ? 'info' : 'warn');
+    }
+    this.sysctl('/proc/sys/net/ipv4/ip_forward', '1');
+    try {
+      this.bind(this.Native ?? loadNativeQueue());
+    } catch (e) {
+      await this.stop();
+      throw new Error(`gateway: cannot bind NFQUEUE ${this.opts.first}..${this.opts.last}: ${(e as Error).message}`);
+    }
+    // Rules only once a consumer is bound (fail-closed would drop in between).
+    await this.configChanged();
+    // Connection timers, estimator and scheduler upkeep once a second.
+    this.timer = setInterval(() => {
+      this.feedTick();
+      director.advance();
+    }, 1000);
+    this.timer.unref();
+    // Routes towards tunnel real servers change under us (new source, smaller MTU): looked up again.
+    this.tunnelTimer = setInterval(() => {
+      if (this.rules?.tunnels.length) void this.tunnelSetup(this.rules.tunnels, true);
+      void this.natMtu(true);
+    }, TUNNEL_REFRESH_MS);
+    this.tunnelTimer.unref();
+    this.log(`gateway: queues ${this.opts.first}..${this.opts.last}, burst ${this.opts.burst}, ${this.opts.failOpen ? 'fail-open' : 'fail-closed'}` +
+      (this.opts.verdict === 'per-packet' ? ', per-packet verdicts (one send each; benchmark mode)' : ''));
+  }
+
+  private bind(Native: NativeQueueClass): void {
+    for (let q = this.opts.first; q <= this.opts.last; q++) {
+      // GSO super-packets (GRO, TSO) are queued whole with packed records, until a tunnel real
+      // server exists (gso()); with a fixed stride they would not fit, so the kernel segments them.
+      const copyRange = this.opts.stride === L.GW_STRIDE_PACKED ? MAX_COPY : this.opts.stride - L.GW_REC_HEADER;
+      const nq = new Native({ queue: q, copyRange, failOpen: this.opts.failOpen, gso: this.opts.stride === L.GW_STRIDE_PACKED, batch: this.opts.batch ?? true,
+        verdictMode: this.opts.verdict ?? 'batch',
+        maxLen: QUEUE_MAXLEN, rcvBuf: QUEUE_RCVBUF });
+      this.queues.push(nq);
+      this.readers.set(nq, (status) => {
+        if (status < 0) return this.log(`queue ${q}: poll error ${status}`, 'error');
+        try {
+          this.drain(nq);
+        } catch (e) {
+          // A failed read or send is the kernel's answer for this burst; keep serving.
+          this.log(`queue ${q}: ${(e as Error).message}`, 'warn');
+        }
+      });
+      nq.start(this.readers.get(nq)!);
+    }
+  }
+
+  /**
+   * Holds (or resumes) reading the queues. While rules change, packets wait in
+   * the kernel queue rather than meet a half-applied state: the core may
+   * already send a connection to a new DR real server whose mark has no route
+   * yet, or expect a NAT reply that is not queued yet. The event loop stays free.
+   */
+  private holdQueues(hold: boolean): void {
+    for (const nq of this.queues) {
+      if (hold) nq.stop();
+      else nq.start(this.readers.get(nq)!);
+    }
+  }
+
+  /** Reads and answers bursts until the socket is empty (bounded per wake-up). */
+  drain(nq: NativeQueue, maxBursts = 64): number {
+    const d = this.director;
+    if (!d) return 0;
+    const x = d.core.x;
+    const base = d.core.base;
+    const { burst, stride } = this.opts;
+    const bytes = stride === L.GW_STRIDE_PACKED ? L.REGION_PACKETS_SIZE : burst * stride;
+    let total = 0;
+    for (let b = 0; b < maxBursts; b++) {
+      const n = nq.read(new Uint8Array(x.memory.buffer, base + L.REGION_PACKETS, bytes), stride, burst);
+      if (n <= 0) break;
+      let r: number;
+      try {
+        r = x.gwBurst(n, stride, d.now());
+      } catch (e) {
+        // A trap must not leave the burst unanswered in the kernel queue.
+        r = -1;
+        this.log(`gwBurst failed: ${(e as Error).message}`, 'error');
+      }
+      // Memory may have grown during the call: views are taken afresh.
+      const mem = x.memory.buffer;
+      if (r === n && this.fastTargets.size) this.fastMarked += retarget(new DataView(mem), base + L.REGION_LIST, base + L.REGION_PACKETS, n, this.fastTargets, this.feed);
+      if (r !== n) this.failBurst(nq, n, r);
+      else nq.verdicts(new Uint8Array(mem, base + L.REGION_LIST, n * L.GW_VER_SIZE), n, new Uint8Array(mem, base + L.REGION_PACKETS, bytes));
+      total += n;
+      if (n < burst) break;
+    }
+    return total;
+  }
+
+  /** The core refused the burst (a host bug): every packet gets the fail verdict. */
+  private failBurst(nq: NativeQueue, n: number, status: number): void {
+    this.failedBursts++;
+    const d = this.director!;
+    const mem = new DataView(d.core.x.memory.buffer);
+    const base = d.core.base;
+    const packed = this.opts.stride === L.GW_STRIDE_PACKED;
+    let rec = 0;
+    for (let i = 0; i < n; i++) {
+      const v = base + L.REGION_LIST + i * L.GW_VER_SIZE;
+      const at = base + L.REGION_PACKETS + (packed ? rec : i * this.opts.stride);
+      mem.setUint32(v + L.GW_VER_ID, mem.getUint32(at + L.GW_REC_ID, true), true);
+      if (packed) rec += packedSpan(mem.getUint32(at + L.GW_REC_LEN, true));
+      mem.setUint32(v + L.GW_VER_VERDICT, this.opts.failOpen ? 1 : 0, true);
+      for (const f of [L.GW_VER_FLAGS, L.GW_VER_MARK, L.GW_VER_OFF, L.GW_VER_LEN]) mem.setUint32(v + f, 0, true);
+    }
+    nq.verdicts(new Uint8Array(d.core.x.memory.buffer, base + L.REGION_LIST, n * L.GW_VER_SIZE), n);
+    this.log(`gwBurst refused a burst of ${n} (status ${status}); ${this.opts.failOpen ? 'accepted' : 'dropped'}`, 'error');
+  }
+
+  /**
+   * Brings the VIP rules, DR routes and tunnel settings up to date with the
+   * Director, without blocking the packet path: updates run one at a time in
+   * the background, and changes that arrive meanwhile are applied together by
+   * the next one. Resolves once the rules reflect this change; never rejects.
+   */
+  configChanged(): Promise<void> {
+    if (!this.director) return Promise.resolve();
+    this.dirty = true;
+    this.applying ??= (async () => {
+      // Bounded: each round takes the configuration as it is, so this only repeats while changes keep arriving.
+      for (let i = 0; i < 100_000 && this.dirty && this.director; i++) {
+        this.dirty = false;
+        await this.applyRules(this.director);
+      }
+    })().finally(() => { this.applying = null; });
+    return this.applying;
+  }
+
+  private async applyRules(d: Director): Promise<void> {
+    // Before the early return below: a NAT real server re-added with the same rules has a new id.
+    await this.natMtu();
+    const view = d.services().map((s) => ({
+      service: s,
+      dests: d.dests(s.fwmark ? { fwmark: s.fwmark, af: s.af } : { protocol: s.protocol!, address: s.address!, port: s.port }),
+    }));
+    const plan = this.fast ? fastPlan(view) : null;
+    const rs = ruleSet(view, this.opts, plan?.services, plan?.drServices);
+    // Most changes (weights, thresholds, timeouts) leave the rules as they are.
+    const text = JSON.stringify(rs) + (plan?.script ?? '');
+    if (text === this.installedText) return;
+    this.holdQueues(true);
+    try {
+      if (rs.v6.mangle.length || rs.v6.routes.length) {
+        try {
+          this.ipv6Forwarding();
+        } catch (e) {
+          this.log(`IPv6 services: cannot set net.ipv6.conf.all.forwarding=1 (${(e as Error).message}); their packets are not forwarded`, 'error');
+        }
+      }
+      const before = this.fastTargets, drBefore = this.drTargets;
+      // The DNAT map first: the new rules may queue flows whose marks it must know.
+      if (plan && plan.script !== this.fastScript) {
+        try {
+          await applyFast(this.sync.runner, plan.script);
+          this.fastScript = plan.script;
+        } catch (e) {
+          this.fast = false;
+          this.dirty = true; // again, every service on the userspace path
+          throw new Error(`fast path: nft refused the table (${((e as { stderr?: string }).stderr || (e as Error).message).trim()}); ` +
+            'falling back to the userspace path for every packet');
+        }
+      }
+      // A deleted real server's flows right after the map lost it, before the rest of the rules: until
+      // their conntrack entries (or DR map elements) go, the kernel keeps forwarding them to it.
+      this.fastTargets = plan?.targets ?? new Map();
+      this.drTargets = plan?.drTargets ?? new Map();
+      for (const m of goneMarks(before, this.fastTargets)) this.feed?.flushMark(m);
+      if (goneMarks(drBefore, this.drTargets).length && this.fastScript) await applyFast(this.sync.runner, drFlushScript());
+      const errors = await this.sync.apply(rs);
+      for (const m of errors) this.log(m, 'error');
+      if (rs.tunnels.length) await this.tunnelSetup(rs.tunnels);
+      this.gso(rs.tunnels.length === 0);
+      this.rules = rs;
+      // A DR route that failed is retried on the next change.
+      this.installedText = errors.length ? null : text;
+    } catch (e) {
+      this.installedText = null;
+      this.log(`cannot install netfilter rules: ${(e as Error).message}`, 'error');
+    } finally {
+      this.holdQueues(false);
+    }
+  }
+
+  /**
+   * Whole GSO super-packets while no tunnel real server exists: NAT and DR
+   * rewrite or mark one packet of up to 64 KiB and the kernel segments it on
+   * output (recomputing the TCP checksums); an IPIP-wrapped super-packet would
+   * keep its plain TCP GSO type and be dropped there, so with TUN real servers
+   * the kernel segments before queueing (a super-packet still queued when the
+   * first one appears is dropped by the core and retransmitted by TCP).
+   */
+  private gso(on: boolean): void {
+    if (this.opts.stride !== L.GW_STRIDE_PACKED || on === this.gsoOn) return;
+    for (const q of this.queues) {
+      try {
+        q.setGso?.(on);
+      } catch (e) {
+        this.log(`cannot turn GSO ${on ? 'on' : 'off'} on a queue: ${(e as Error).message}`, 'error');
+      }
+    }
+    this.gsoOn = on;
+  }
+
+  /** TUN: outer source = the route's source towards the real server; accept_local for reinjection. */
+  private async tunnelSetup(servers: readonly string[], refresh = false): Promise<void> {
+    let c;
+    try {
+      c = await this.tunnelRoutes.update(servers, refresh);
+    } catch (e) {
+      return this.log(`TUN: cannot look up the routes to the real servers: ${(e as Error).message}`, 'error');
+    }
+    if (this.director) this.tunnelPerServer();
+    if (!this.director || !this.tunnelRoutes.changed(c)) return;
+    if (!c) return this.log(`TUN: no route to any tunnel real server (${servers.join(', ')})`, 'error');
+    // The default for servers without a route of their own yet: the smallest MTU, the source most routes use.
+    this.director.core.x.gwConfig(ip4(c.src), c.mtu);
+    // The rewritten packet re-enters routing at PREROUTING with our own address as source.
+    this.allowOwnSource();
+  }
+
+  /**
+   * Packets the core turns into ours (TUN's outer header, frag-needed from the
+   * VIP) re-enter routing at PREROUTING with our own address as source: accept_local.
+   */
+  private allowOwnSource(): void {
+    this.sysctl('/proc/sys/net/ipv4/conf/all/accept_local', '1');
+    // Strict reverse-path filtering (rp_filter=1, some distributions' default) still drops
+    // it: our address is not reached through the client's interface. Loose mode (2) keeps
+    // the martian checks; an interface's effective mode is max(all, its own), so all=2
+    // makes strict interfaces loose and leaves none stricter than it was.
+    if (this.strictRpFilter()) this.sysctl('/proc/sys/net/ipv4/conf/all/rp_filter', '2');
+  }
+
+  /**
+   * IPVS's ensure_mtu_is_adequate for NAT: each IPv4 NAT real server's route
+   * MTU goes to the core (gwDestTunnel), which answers a DF request bigger
+   * than it with frag-needed about the client's own packet (the kernel's
+   * answer, after the rewrite, would quote the real server). Routes are
+   * looked up once per address (again every TUNNEL_REFRESH_MS). The error
+   * comes from the VIP, so once some route MTU is below an interface's (a
+   * request can be too big at all) our own source is allowed back in.
+   */
+  private async natMtu(refresh = false): Promise<void> {
+    const d = this.director;
+    if (!d) return;
+    const ids = new Map<string, number[]>();
+    for (const s of d.services()) {
+      for (const r of d.dests(s.fwmark ? { fwmark: s.fwmark, af: s.af } : { protocol: s.protocol!, address: s.address!, port: s.port })) {
+        if (r.method === 'masq' && r.af === 4) ids.set(r.address, [...(ids.get(r.address) ?? []), r.id]);
+      }
+    }
+    try {
+      await this.natRoutes.update([...ids.keys()], refresh);
+    } catch (e) {
+      return this.log(`NAT: cannot look up the routes to the real servers: ${(e as Error).message}`, 'warn');
+    }
+    if (!this.director) return;
+    let smallest = Infinity;
+    for (const [a, list] of ids) {
+      const route = this.natRoutes.route(a);
+      if (!route) continue;
+      smallest = Math.min(smallest, route.mtu);
+      for (const id of list) d.core.x.gwDestTunnel(id, 0, route.mtu);
+    }
+    if (smallest < this.largestMtu()) this.allowOwnSource();
+  }
+
+  /** The largest MTU of this namespace's interfaces (0 when they cannot be listed). */
+  private largestMtu(): number {
+    try {
+      return Math.max(0, ...(this.files.list?.('/sys/class/net') ?? []).map((dev) => Number(this.files.read(`/sys/class/net/${dev}/mtu`)) || 0));
+    } catch {
+      return 0;
+    }
+  }
+
+  /** Each tunnel real server's own outer source and MTU, from the route towards it (gwDestTunnel). */
+  private tunnelPerServer(): void {
+    const d = this.director!;
+    for (const s of d.services()) {
+      const key = s.fwmark ? { fwmark: s.fwmark, af: s.af } : { protocol: s.protocol!, address: s.address!, port: s.port };
+      for (const r of d.dests(key)) {
+        if (r.method !== 'tunnel' || r.af !== 4) continue;
+        const route = this.tunnelRoutes.route(r.address);
+        if (route) d.core.x.gwDestTunnel(r.id, ip4(route.src), route.mtu);
+      }
+    }
+  }
+
+  private strictRpFilter(): boolean {
+    const conf = '/proc/sys/net/ipv4/conf';
+    const value = (dev: string) => { try { return Number(this.files.read(`${conf}/${dev}/rp_filter`)); } catch { return 0; } };
+    if (value('all') === 2) return false;
+    return [...(this.files.list?.(conf) ?? ['all'])].some((dev) => dev !== 'default' && Math.max(value('all'), value(dev)) === 1);
+  }
+
+  private restoreLeftovers(record: SysctlRecord): void {
+    const { restored, problems } = restoreRecorded(record, (p, v) => this.files.write(p, v));
+    if (restored.length) this.log(`gateway: restored what a previous run changed and did not put back: ${restored.join(' ')}`, 'warn');
+    for (const m of problems) this.log(`gateway: ${m}`, 'warn');
+  }
+
+  /** Sets a sysctl; its original value is recorded durably first, so a crash cannot lose it. */
+  private sysctl(path: string, value: string): void {
+    this.remember([path]);
+    this.files.write(path, value);
+  }
+
+  /** Records the current values of `paths` not recorded yet (restored at stop in this order). */
+  private remember(paths: readonly string[]): void {
+    const fresh = paths.filter((p) => !this.savedSysctl.has(p));
+    if (!fresh.length) return;
+    for (const p of fresh) this.savedSysctl.set(p, this.files.read(p));
+    try {
+      this.record?.save(this.savedSysctl);
+    } catch (e) {
+      this.log(`gateway: cannot record the original ${fresh.join(', ')} in ${this.record!.where} (${(e as Error).message}); ` +
+        'a crash would leave it changed', 'error');
+    }
+  }
+
+  /**
+   * IPv6 services need the kernel to forward IPv6 (rewritten or marked
+   * requests, NAT replies); without it the rewritten request is discarded.
+   * Set once the first IPv6 service appears and kept until stop. Writing
+   * `all` rewrites `default` and every interface's own value, so those are
+   * recorded first and restored after `all`. On Linux an interface with
+   * accept_ra=1 ignores router advertisements while forwarding is on: said.
+   */
+  private ipv6Forwarding(): void {
+    const conf = '/proc/sys/net/ipv6/conf';
+    const fwd = (dev: string) => `${conf}/${dev}/forwarding`;
+    if (this.savedSysctl.has(fwd('all')) || this.files.read(fwd('all')) === '1') return;
+    const devs = (this.files.list?.(conf) ?? []).filter((d) => d !== 'all' && d !== 'default');
+    this.remember([fwd('all'), fwd('default'), ...devs.map(fwd)]);
+    this.files.write(fwd('all'), '1');
+    const ra = devs.filter((d) => { try { return d !== 'lo' && this.files.read(`${conf}/${d}/accept_ra`) === '1'; } catch { return false; } });
+    this.log('gateway: IPv6 services: net.ipv6.conf.all.forwarding=1 until stop' + (ra.length
+      ? `; ${ra.join(', ')} (accept_ra=1) ignore router advertisements meanwhile (accept_ra=2 keeps them)` : ''), ra.length ? 'warn' : 'info');
+  }
+
+  /**
+   * The fast path's conntrack feed: byte and packet counters on (recorded and
+   * restored like every sysctl we change), entries of a previous run gone.
+   * Returns why it cannot run, or null.
+   */
+  private openFeed(director: Director): string | null {
+    try {
+      this.sysctl('/proc/sys/net/netfilter/nf_conntrack_acct', '1');
+      const ct = new (this.Conntrack ?? loadConntrack())({ events: true });
+      this.feed = new CtFeed(ct, director, FAST_MARK_BASE, FAST_MARK_MASK);
+      this.feed.flushAll();
+      return null;
+    } catch (e) {
+      this.closeFeed();
+      return `conntrack (ctnetlink) unavailable: ${(e as Error).message}`;
+    }
+  }
+
+  private feedTick(): void {
+    try {
+      this.feed?.tick();
+    } catch (e) {
+      this.log(`fast path: conntrack feed: ${(e as Error).message}`, 'warn');
+    }
+  }
+
+  private closeFeed(): void {
+    if (!this.feed) return;
+    try {
+      this.feed.tick(); // the last counters in
+      this.feed.flushAll();
+    } catch { /* namespace gone */ }
+    this.feed.close();
+    this.feed = null;
+  }
+
+  /** One line of the core's gateway counters and the queues' own (logged at stop). */
+  summary(): string {
+    const d = this.director;
+    if (!d) return 'gateway: not started';
+    const c = (i: number) => d.counter(i);
+    const q = this.stats().reduce((a, s) => ({ enobufs: a.enobufs + s.enobufs, nlErrors: a.nlErrors + s.nlErrors }), { enobufs: 0, nlErrors: 0 });
+    const k = this.ownKernelQueues().reduce((a, x) => ({ full: a.full + x.queueFull, user: a.user + x.socketFull }), { full: 0, user: 0 });
+    return `gateway: packets=${c(C.CNT_GW_PACKETS)} forwarded=${c(C.CNT_GW_FORWARDED)} passed=${c(C.CNT_GW_PASSED)} ` +
+      `dropped=${c(C.CNT_GW_DROPPED)} replies=${c(C.CNT_GW_REPLIES)} malformed=${c(C.CNT_PKT_MALFORMED_IP)} ` +
+      `truncated_l4=${c(C.CNT_PKT_TRUNC_L4)} bad_csum=${c(C.CNT_PKT_BAD_CSUM)} truncated=${c(C.CNT_GW_TRUNCATED)} ` +
+      `icmp_sent=${c(C.CNT_GW_ICMP_SENT)} failed_bursts=${this.failedBursts} enobufs=${q.enobufs} nl_errors=${q.nlErrors} ` +
+      `queue_full_drops=${k.full} socket_full_drops=${k.user} fast_marked=${this.fastMarked}` +
+      (this.feed ? ` ct_fed_packets=${this.feed.totals.fedPackets} ct_events=${this.feed.totals.events} ct_removed=${this.feed.totals.removed} ct_settled=${this.feed.totals.settled} ct_lost=${this.feed.totals.lost}` : '');
+  }
+
+  /** The kernel's counters of every queue in this namespace ([] when the file cannot be read). */
+  kernelQueues(): KernelQueue[] {
+    try {
+      return parseKernelQueues(this.files.read('/proc/net/netfilter/nfnetlink_queue'));
+    } catch {
+      return [];
+    }
+  }
+
+  private ownKernelQueues(): KernelQueue[] {
+    return this.kernelQueues().filter((k) => k.queue >= this.opts.first && k.queue <= this.opts.last);
+  }
+
+  /** What the Prometheus series read (metrics.ts). */
+  source(): GatewaySource {
+    return {
+      counter: (i) => this.director?.counter(i) ?? 0,
+      queues: () => this.queues.map((q, i) => ({ queue: this.opts.first + i, stats: q.stats() })),
+      kernelQueues: () => this.kernelQueues(),
+      failedBursts: () => this.failedBursts,
+    };
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    if (this.tunnelTimer) clearInterval(this.tunnelTimer);
+    this.tunnelTimer = null;
+    if (this.director) this.log(this.summary());
+    // An update in flight finishes first, so nothing is installed after the cleanup.
+    const director = this.director;
+    this.director = null;
+    await this.applying;
+    this.director = director;
+    removeRules(this.exec);
+    this.closeFeed();
+    removeFast(this.exec);
+    this.fastScript = null;
+    this.fastTargets = new Map();
+    this.drTargets = new Map();
+    this.sync.reset();
+    this.tunnelRoutes.reset();
+    this.natRoutes.reset();
+    for (const q of this.queues) {
+      q.stop();
+      q.close();
+    }
+    this.queues = [];
+    this.gsoOn = true;
+    this.readers.clear();
+    for (const [p, v] of this.savedSysctl) {
+      try { this.files.write(p, v); } catch { /* namespace gone */ }
+    }
+    // Only once the values are back: a crash before this leaves the record for the next start.
+    if (this.savedSysctl.size) this.record?.remove();
+    this.savedSysctl.clear();
+    this.rules = null;
+    this.installedText = null;
+  }
+
+  stats() {
+    return this.queues.map((q) => q.stats());
+  }
+
+  get installed(): RuleSet | null { return this.rules; }
+}

@@ -1,0 +1,320 @@
+// The netfilter and policy-routing state the gateway owns, computed from the
+// Director's services and applied atomically. Everything lives in dedicated
+// chains and in ip rules recognisable by content (routes.ts), so a run can
+// find and remove what a crashed run left behind without touching anyone
+// else's:
+//   - mangle WASMVS-GW, from PREROUTING: requests to the VIPs, queued before
+//     routing so the rewritten packet (NAT's RIP, TUN's outer header, DR's
+//     mark) is what the kernel routes;
+//   - mangle WASMVS-GW-FWD, from FORWARD: NAT replies, queued after routing
+//     as IPVS does. Their new source is the VIP, a local address on an
+//     IPVS-style director: rewritten before routing they would be martians
+//     (or fail rp_filter); after it, the route (to the client) is decided
+//     and nothing checks the source again;
+//   - raw WASMVS-GW-RAW, from PREROUTING: both, untracked;
+//   - raw WASMVS-GW-DEFRAG, jumped to from nowhere: one `-m socket` rule,
+//     whose presence turns on the kernel's defragmentation (nf_defrag, at
+//     PREROUTING priority -400, before raw) in the namespace and nothing
+//     else, so the queue sees reassembled datagrams, as IPVS does; the
+//     kernel fragments them again on output (or answers frag-needed).
+// Start and stop clean up synchronously (removeRules). Configuration changes
+// go through RuleSync: asynchronous, and a diff against what it installed, so
+// a change costs one iptables-restore per family whose chains changed and one
+// `ip -batch` for the DR routes, never a process per rule.
+import { execFile, execFileSync } from 'node:child_process';
+import { layout as L } from '../../sdk/core/abi.gen.js';
+import type { ServiceInfo, DestInfo } from '../../sdk/types.js';
+import { deleteRoutes, syncRoutes, RouteState, RULE_PREF, DR_MARK_SELECTOR, type DrRoute } from './routes.js';
+
+export interface ServiceView { service: ServiceInfo; dests: readonly DestInfo[] }
+
+export const CHAIN = 'WASMVS-GW';
+export const FWD_CHAIN = 'WASMVS-GW-FWD';
+export const RAW_CHAIN = 'WASMVS-GW-RAW';
+export const DEFRAG_CHAIN = 'WASMVS-GW-DEFRAG';
+export { RULE_PREF };
+
+export interface QueueSpec { first: number; last: number; failOpen: boolean }
+
+/** A run of commands; the default runs them (tests may record instead). */
+export type Exec = (cmd: string, args: string[], input?: string) => string;
+export const run: Exec = (cmd, args, input) =>
+  execFileSync(cmd, args, { encoding: 'utf8', input, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+
+/** The same, not waiting: what configuration changes use, so packets keep flowing meanwhile. */
+export type AsyncExec = (cmd: string, args: string[], input?: string) => Promise<string>;
+export const runAsync: AsyncExec = (cmd, args, input) => new Promise((resolve, reject) => {
+  const child = execFile(cmd, args, { encoding: 'utf8', maxBuffer: 256 << 20 }, (err, stdout, stderr) => {
+    if (err) reject(Object.assign(err, { stdout, stderr }));
+    else resolve(stdout);
+  });
+  child.stdin?.end(input);
+});
+/** A synchronous runner seen as an asynchronous one (tests that record calls). */
+export const deferred = (exec: Exec): AsyncExec => async (cmd, args, input) => exec(cmd, args, input);
+
+/** The chains' content and DR routes of one address family. */
+export interface FamilyRules {
+  /** WASMVS-GW (PREROUTING): requests. */
+  mangle: string[];
+  /** WASMVS-GW-FWD (FORWARD): NAT replies. */
+  forward: string[];
+  raw: string[];
+  /** DR: verdict mark → real server next hop. */
+  routes: DrRoute[];
+}
+
+export interface RuleSet extends FamilyRules {
+  /** IPv6 services (ip6tables rules per address, ICMPv6 errors included). */
+  v6: FamilyRules;
+  /** Some dest tunnels: the host needs accept_local and a tunnel source. */
+  tunnels: string[];
+}
+
+interface Family { iptables: string; restore: string; ip: string[] }
+const V4: Family = { iptables: 'iptables', restore: 'iptables-restore', ip: [] };
+const V6: Family = { iptables: 'ip6tables', restore: 'ip6tables-restore', ip: ['-6'] };
+
+function queueTarget(q: QueueSpec): string {
+  const t = q.first === q.last ? `--queue-num ${q.first}` : `--queue-balance ${q.first}:${q.last}`;
+  // --queue-bypass: with no consumer bound the kernel accepts instead of dropping.
+  return `-j NFQUEUE ${t}${q.failOpen ? ' --queue-bypass' : ''}`;
+}
+
+const ip4 = (a: string) => a.split('.').reduce((x, b) => x * 256 + Number(b), 0);
+const text4 = (n: number) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+
+/**
+ * The exact set of addresses as the fewest aligned CIDR blocks: netfilter
+ * walks its rules one by one, so 20,000 consecutive VIPs must not become
+ * 20,000 rules (per-service decisions live in the core's hash tables).
+ */
+export function cidrs(addresses: Iterable<string>): string[] {
+  const sorted = [...new Set([...addresses].map(ip4))].sort((a, b) => a - b);
+  const out: string[] = [];
+  for (let i = 0; i < sorted.length;) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j] + 1) j++;
+    for (let lo = sorted[i]; lo <= sorted[j];) {
+      let size = 1;
+      while (size < 2 ** 32 && lo % (size * 2) === 0 && lo + size * 2 - 1 <= sorted[j]) size *= 2;
+      out.push(`${text4(lo)}/${32 - Math.log2(size)}`);
+      lo += size;
+    }
+    i = j + 1;
+  }
+  return out;
+}
+
+/** Groups addresses under a match key, then emits one rule per CIDR block of each group. */
+class Groups {
+  private readonly m = new Map<string, Set<string>>();
+  constructor(private readonly blocks: (a: Iterable<string>) => string[] = cidrs) {}
+  add(key: string, address: string): void {
+    let g = this.m.get(key);
+    if (!g) this.m.set(key, (g = new Set()));
+    g.add(address);
+  }
+  rules(make: (key: string, cidr: string) => string): string[] {
+    const out: string[] = [];
+    for (const [k, set] of this.m) for (const c of this.blocks(set)) out.push(make(k, c));
+    return out;
+  }
+}
+
+/** Per family: the services' match groups, then the rules. */
+class Collect {
+  readonly vips: Groups;
+  readonly replies: Groups;
+  /** Fast-path VIPs (fastpath.ts): only conntrack's NEW packets are queued, and tracked. */
+  readonly fresh = new Groups();
+  /** Fast-path DR VIPs: only packets without a DR mark (none from the flow map) are queued; untracked as DR always is. */
+  readonly unmarked = new Groups();
+  readonly marks = new Set<number>();
+  readonly out: FamilyRules = { mangle: [], forward: [], raw: [], routes: [] };
+  constructor(readonly v6: boolean) {
+    const blocks = v6 ? (a: Iterable<string>) => [...new Set(a)].map((x) => `${x}/128`) : cidrs;
+    this.vips = new Groups(blocks); // key "proto port": -d BLOCK -p proto [--dport port]
+    this.replies = new Groups(blocks); // key "proto port": -s BLOCK -p proto [--sport port]
+  }
+
+  finish(q: QueueSpec): FamilyRules {
+    const portMatch = (dir: 'd' | 's', key: string) => {
+      const [proto, port] = key.split(' ');
+      if (proto === 'icmpv6') return `-p icmpv6 --icmpv6-type ${port}`;
+      return `-p ${proto}${port !== '0' ? ` --${dir}port ${port}` : ''}`;
+    };
+    const requests = [
+      ...this.vips.rules((k, c) => `-d ${c} ${portMatch('d', k)}`),
+      ...[...this.marks].map((m) => `-m mark --mark ${m}`),
+    ];
+    const replies = this.replies.rules((k, c) => `-s ${c} ${portMatch('s', k)}`);
+    const fresh = this.fresh.rules((k, c) => `-d ${c} ${portMatch('d', k)} -m conntrack --ctstate NEW`);
+    const drFast = this.unmarked.rules((k, c) => `-d ${c} ${portMatch('d', k)}`);
+    const unmarked = `-m mark ! --mark ${DR_MARK_SELECTOR}`;
+    for (const m of [...requests, ...fresh]) this.out.mangle.push(`-A ${CHAIN} ${m} ${queueTarget(q)}`);
+    for (const m of drFast) this.out.mangle.push(`-A ${CHAIN} ${m} ${unmarked} ${queueTarget(q)}`);
+    for (const m of replies) this.out.forward.push(`-A ${FWD_CHAIN} ${m} ${queueTarget(q)}`);
+    for (const m of [...requests, ...drFast, ...replies]) this.out.raw.push(`-A ${RAW_CHAIN} ${m} -j CT --notrack`);
+    // Never evaluated (no jump leads here): loading the socket match enables nf_defrag (xt_socket).
+    if (requests.length + replies.length + fresh.length + drFast.length) this.out.raw.push(`-A ${DEFRAG_CHAIN} -m socket -j RETURN`);
+    return this.out;
+  }
+}
+
+/**
+ * The ICMP errors a connection may cause, queued by address: all ICMP for
+ * IPv4 (the core passes what is not an error); for IPv6 only the error
+ * types (destination unreachable, packet too big, time exceeded, parameter
+ * problem), so neighbour discovery never meets the queue.
+ */
+const ICMPV6_ERRORS = [1, 2, 3, 4];
+function icmpErrors(g: Groups, address: string, v6: boolean): void {
+  if (!v6) g.add('icmp 0', address);
+  else for (const t of ICMPV6_ERRORS) g.add(`icmpv6 ${t}`, address);
+}
+
+/**
+ * The rules for the current configuration, IPv4 and IPv6; `fast`: NAT services
+ * on the fast path, `drFast`: DR services on it (fastpath.ts).
+ */
+export function ruleSet(services: readonly ServiceView[], q: QueueSpec, fast: ReadonlySet<ServiceView> = new Set(),
+  drFast: ReadonlySet<ServiceView> = new Set()): RuleSet {
+  const fam = { 4: new Collect(false), 6: new Collect(true) };
+  const tunnels: string[] = [];
+  for (const view of services) {
+    const { service: s, dests } = view;
+    const c = fam[s.af];
+    const proto = s.protocol === 'udp' ? 'udp' : 'tcp';
+    if (s.fwmark !== 0) c.marks.add(s.fwmark);
+    else if (fast.has(view)) {
+      // Replies and ICMP errors are conntrack's (de-NAT, RELATED); nothing of the real servers is queued.
+      c.fresh.add(`${proto} ${s.port}`, s.address!);
+      continue;
+    } else if (drFast.has(view)) {
+      // Packets the flow map marked go by their DR route; the rest (first packets, FIN, RST) are queued.
+      c.unmarked.add(`${proto} ${s.port}`, s.address!);
+      icmpErrors(c.vips, s.address!, c.v6);
+    } else if (s.address !== null && (s.protocol === 'tcp' || s.protocol === 'udp')) {
+      c.vips.add(`${proto} ${s.port}`, s.address);
+      // ICMP errors about the service's connections (§2.9) come to the VIP too.
+      icmpErrors(c.vips, s.address, c.v6);
+    } else continue;
+    for (const d of dests) {
+      const dc = fam[d.af];
+      if (d.method === 'masq') {
+        dc.replies.add(`${proto} ${d.port}`, d.address);
+        icmpErrors(dc.replies, d.address, dc.v6);
+      } else if (d.method === 'route') {
+        dc.out.routes.push({ mark: (L.GW_DR_MARK_BASE + (d.id & L.GW_DR_SLOT_MASK)) >>> 0, via: d.address });
+      } else if (d.method === 'tunnel' && d.af === 4) tunnels.push(d.address);
+    }
+  }
+  return { ...fam[4].finish(q), v6: fam[6].finish(q), tunnels };
+}
+
+/** iptables-restore input replacing our chains of one table (--noflush keeps everyone else's). */
+function restoreText(table: string, chains: readonly string[], rules: readonly string[]): string {
+  return `*${table}\n${chains.map((c) => `:${c} - [0:0]\n`).join('')}${rules.join('\n')}${rules.length ? '\n' : ''}COMMIT\n`;
+}
+
+/** Our chains and the built-in chain that jumps to each (first rule). */
+const JUMPS: ReadonlyArray<readonly [table: string, hook: string, chain: string]> = [
+  ['raw', 'PREROUTING', RAW_CHAIN],
+  ['mangle', 'PREROUTING', CHAIN],
+  ['mangle', 'FORWARD', FWD_CHAIN],
+];
+
+function hasJump(exec: Exec, f: Family, table: string, hook: string, chain: string): boolean {
+  try {
+    exec(f.iptables, ['-t', table, '-C', hook, '-j', chain]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function removeFamily(f: Family, exec: Exec): void {
+  for (const [table, hook, chain] of JUMPS) {
+    for (let i = 0; i < 16 && hasJump(exec, f, table, hook, chain); i++) exec(f.iptables, ['-t', table, '-D', hook, '-j', chain]);
+    try { exec(f.iptables, ['-t', table, '-F', chain]); } catch { /* no chain */ }
+    try { exec(f.iptables, ['-t', table, '-X', chain]); } catch { /* no chain */ }
+  }
+  try { exec(f.iptables, ['-t', 'raw', '-F', DEFRAG_CHAIN]); } catch { /* no chain */ }
+  try { exec(f.iptables, ['-t', 'raw', '-X', DEFRAG_CHAIN]); } catch { /* no chain */ }
+  deleteRoutes(f.ip, exec);
+}
+
+/** What one family has installed since the last cleanup. */
+class FamilyState {
+  /** The restore text of each table as last written; absent: never written (no jumps yet). */
+  tables = new Map<string, string>();
+  routes = new RouteState();
+  /** The kernel refused the socket match (no xt_socket): the defragmentation rule is left out. */
+  noDefrag = false;
+}
+
+/**
+ * Keeps the installed rules equal to the wanted ones by diff: a table is
+ * rewritten (atomically, our chains only) when its text changed, in one
+ * iptables-restore per family with the jumps inserted on first use; DR
+ * routes change by `ip -batch` (routes.ts). Starts from a clean slate
+ * (removeRules) and must be reset after every removeRules. Calls must not
+ * overlap (the gateway serialises them).
+ */
+export class RuleSync {
+  private fam = { 4: new FamilyState(), 6: new FamilyState() };
+  constructor(readonly runner: AsyncExec = runAsync) {}
+
+  reset(): void {
+    this.fam = { 4: new FamilyState(), 6: new FamilyState() };
+  }
+
+  /** Applies `rs`; returns the DR routes that could not be installed, as messages (retried on the next apply). */
+  async apply(rs: RuleSet): Promise<string[]> {
+    const errors = await this.family(V4, this.fam[4], rs);
+    const v6 = this.fam[6];
+    // IPv6 is touched only once some IPv6 service needs it (ip6tables may be missing otherwise);
+    // after that its chains are emptied, not removed, until stop.
+    if (rs.v6.mangle.length || rs.v6.forward.length || rs.v6.routes.length || v6.tables.size || v6.routes.size) {
+      errors.push(...await this.family(V6, v6, rs.v6));
+    }
+    return errors;
+  }
+
+  private async family(f: Family, st: FamilyState, rs: FamilyRules): Promise<string[]> {
+    const isDefrag = (r: string) => r.startsWith(`-A ${DEFRAG_CHAIN} `);
+    const raw = st.noDefrag ? rs.raw.filter((r) => !isDefrag(r)) : rs.raw;
+    const want = new Map([['raw', restoreText('raw', [RAW_CHAIN, DEFRAG_CHAIN], raw)],
+      ['mangle', restoreText('mangle', [CHAIN, FWD_CHAIN], [...rs.mangle, ...rs.forward])]]);
+    let input = '';
+    for (const [table, text] of want) {
+      if (st.tables.get(table) === text) continue;
+      const jumps = st.tables.has(table) ? [] : JUMPS.filter(([t]) => t === table).map(([, hook, chain]) => `-I ${hook} 1 -j ${chain}`);
+      input += jumps.length ? text.replace(/COMMIT\n$/, `${jumps.join('\n')}\nCOMMIT\n`) : text;
+    }
+    if (input) {
+      // One process for both tables (one transaction with iptables-nft; legacy commits per table).
+      // On failure nothing is recorded, so the next change writes both again; a jump doubled by
+      // a half-applied legacy restore is harmless (the chain is the same) and removed at stop.
+      try {
+        await this.runner(f.restore, ['--noflush'], input);
+      } catch (e) {
+        if (!raw.some(isDefrag)) throw e;
+        // A kernel without the socket match (xt_socket) refuses the whole restore: the rest without it.
+        st.noDefrag = true;
+        const errors = await this.family(f, st, rs);
+        return [`${f.restore}: cannot load the socket match that turns on defragmentation (${(e as Error).message.trim()}); ` +
+          'fragmented datagrams to the services are not reassembled, so they are dropped', ...errors];
+      }
+      for (const [table, text] of want) st.tables.set(table, text);
+    }
+    return syncRoutes(f.ip, st.routes, rs.routes, this.runner);
+  }
+}
+
+/** Removes every trace of a gateway run (ours or a crashed one's), both families; safe when nothing is there. */
+export function removeRules(exec: Exec = run): void {
+  removeFamily(V4, exec);
+  removeFamily(V6, exec);
+}

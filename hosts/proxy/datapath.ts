@@ -1,0 +1,91 @@
+// Registers the proxy as wasmvsd's 'proxy' data path, and adds the daemon
+// behaviour that belongs to it: SIGHUP re-reads --config (rules and
+// `# wasmvs-proxy` settings) and applies only the difference.
+import { readFileSync } from 'node:fs';
+import { registerDataPath, type DataPathContext, type DataPath } from '../../daemon/datapath.js';
+import { ControlHandler } from '../../daemon/handler.js';
+import type { Director } from '../../sdk/director.js';
+import { ProxyDataPath } from './proxy.js';
+import { wantedState, configDiff } from '../../daemon/reload.js';
+import { drainRequest } from '../../daemon/drain-control.js';
+import { parseWorkers } from '../../daemon/workers-option.js';
+import type { DrainRequest, DrainInfo } from '../../ipvsadm/protocol.js';
+import { parseSpliceMode } from './splice.js';
+
+class DaemonProxy implements DataPath {
+  readonly name = 'proxy';
+  readonly proxy: ProxyDataPath;
+  private director: Director | null = null;
+  private readonly onHup = () => void this.reload();
+
+  constructor(private readonly ctx: DataPathContext) {
+    this.proxy = new ProxyDataPath({ configFile: ctx.configFile, splice: spliceArg(ctx.args ?? []), workers: workersOf(ctx.args ?? []) });
+  }
+
+  async start(director: Director): Promise<void> {
+    this.director = director;
+    await this.proxy.start(director);
+    process.on('SIGHUP', this.onHup);
+  }
+
+  configChanged(journal?: string[] | null): void {
+    this.proxy.logChanges(journal);
+    this.proxy.configChanged();
+  }
+
+  /** SIGHUP: settings first (they may name new services), then the rules' difference. */
+  async reload(): Promise<void> {
+    const file = this.ctx.configFile;
+    const log = this.proxy.log;
+    if (!file || !this.director) { log.warn('SIGHUP: no --config file to re-read'); return; }
+    try {
+      const text = readFileSync(file, 'utf8');
+      this.proxy.applySettings(this.proxy.loadSettings());
+      const wanted = await wantedState(text, file);
+      for (const e of wanted.errors) log.error(`${e} (skipped)`);
+      const handler = new ControlHandler(this.director, { size: 0, mode: 'proxy', dataPath: 'proxy', abiVersion: 0 });
+      let timeouts = null;
+      try { timeouts = handler.timeouts(); } catch { timeouts = null; }
+      const cmds = configDiff(handler.list(), timeouts, wanted);
+      const results = this.ctx.apply ? this.ctx.apply(cmds) : handler.apply(cmds, false).results;
+      // Accepted changes are logged from wasmvsd's journal (configChanged); here only what it refused.
+      results.forEach((r, i) => {
+        if (!r.ok) log.error({ change: cmds[i] }, `config change refused: ${r.error.message}`);
+        else if (!this.ctx.apply) log.info({ change: cmds[i] }, 'config change');
+      });
+      log.info({ file, changes: cmds.length }, 'SIGHUP: configuration reloaded');
+      // Without ctx.apply nobody else tells the proxy; with it configChanged already ran.
+      if (!this.ctx.apply) this.proxy.configChanged();
+      else await this.proxy.sync();
+    } catch (e) {
+      log.error(`SIGHUP: cannot reload ${file}: ${(e as Error).message}`);
+    }
+  }
+
+  drain(req: DrainRequest): DrainInfo[] {
+    return drainRequest(this.proxy, req);
+  }
+
+  async stop(deadlineMs: number): Promise<void> {
+    process.off('SIGHUP', this.onHup);
+    await this.proxy.stop(deadlineMs);
+  }
+}
+
+/** --splice auto|on|off (wasmvsd passes it through); absent: $WASMVS_SPLICE, else auto. */
+function spliceArg(args: readonly string[]) {
+  const i = args.indexOf('--splice');
+  return i < 0 ? undefined : parseSpliceMode(args[i + 1]);
+}
+
+/** --workers N|auto (checked by wasmvsd), else WASMVS_PROXY_WORKERS, else 1. */
+function workersOf(args: readonly string[]): number {
+  const i = args.indexOf('--workers');
+  const v = i >= 0 ? args[i + 1] : process.env.WASMVS_PROXY_WORKERS;
+  if (v === undefined || v === '') return 1;
+  const n = parseWorkers(v);
+  if (typeof n === 'string') throw new Error(i >= 0 ? n : `WASMVS_PROXY_WORKERS: ${n}`);
+  return n;
+}
+
+registerDataPath('proxy', (ctx) => new DaemonProxy(ctx));

@@ -1,0 +1,51 @@
+// What the TCP and UDP paths need from the proxy around them.
+import type { Director } from '../../sdk/director.js';
+import type { Endpoint } from '../../sdk/types.js';
+import type { FlowAccounting } from './account.js';
+import type { Logger } from '../../daemon/logger.js';
+import type { Limits } from './limits.js';
+import type { Splicer } from './splice.js';
+
+/** A listened virtual service: key "proto|address|port". */
+export interface VirtualService { key: string; protocol: 'tcp' | 'udp'; address: string; port: number }
+
+/** A live proxied flow to one real server (TCP connection or UDP session). */
+export interface Flow {
+  readonly protocol: 'tcp' | 'udp';
+  /** Its connection-table entry (0: none, a one-packet exchange); the flow ends when the entry expires. */
+  readonly connId: number;
+  readonly destId: number;
+  readonly svcKey: string;
+  readonly dest: Endpoint;
+  /** Tear it down now (deadline reached, destination deleted with expire_nodest_conn). */
+  destroy(): void;
+}
+
+export interface Host {
+  /** The core (in a worker process: connection events go to the main process's). */
+  readonly director: Pick<Director, 'schedule' | 'connEvent' | 'packet'>;
+  readonly account: FlowAccounting;
+  readonly log: Logger;
+  readonly limits: Limits;
+  /** The native splice pump, when TCP bytes move kernel to kernel (splice.ts); null: the JS path. */
+  readonly splicer?: Splicer | null;
+  /**
+   * May a new UDP session (the service holding `svcOpen`) or TCP connection
+   * open? A refusal is counted and logged once per spell; the caller drops
+   * the datagram or resets the client.
+   */
+  admit(protocol: 'tcp' | 'udp', svcKey: string, svcOpen: number): boolean;
+  /** PROXY protocol version for this service and real server, if configured. */
+  proxyProtocol(svcKey: string, dest: Endpoint): 1 | 2 | undefined;
+  schedulingFailed(svcKey: string, reason: string): void;
+  /** A connection to a real server failed (`reason`: errno code); logged once per failing spell. */
+  connectFailed(svcKey: string, dest: Endpoint, reason: string): void;
+  /** A connection to a real server succeeded (ends a failing spell). */
+  connectOk(svcKey: string, dest: Endpoint): void;
+  /** A TCP connection starts (true) or stops (false) waiting for its real server's answer: the tcp-pending bound. */
+  pending(waiting: boolean): void;
+  opened(flow: Flow): void;
+  closed(flow: Flow): void;
+  /** With worker processes (workers.ts): TCP listeners open in every worker instead of this process. */
+  tcpListen?(vs: VirtualService): Promise<{ close(): void }>;
+}

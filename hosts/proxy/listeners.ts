@@ -1,0 +1,152 @@
+// One listener per TCP/UDP virtual service, kept in step with the Director.
+// A listener that cannot open (VIP not local, port in use, no permission)
+// is reported once with a clear reason and retried on later syncs; the
+// other services keep running. Closing a listener stops new connections
+// only: established ones go on until they end.
+import { createServer, type Server, type Socket } from 'node:net';
+import { createSocket, type Socket as Dgram } from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import type { ServiceInfo } from '../../sdk/types.js';
+import { svcKeyText } from '../../daemon/settings.js';
+import { acceptTcp } from './tcp.js';
+import { UdpService } from './udp.js';
+import type { Host, VirtualService } from './host.js';
+
+interface Entry {
+  vs: VirtualService;
+  /** This process's server, or the worker processes' listeners (workers.ts). */
+  tcp?: { close(): void };
+  udp?: UdpService;
+  /** Last error text, reported once per distinct text. */
+  error?: string;
+  opening?: boolean;
+  /** A failed listener is tried again from this time (ms) on. */
+  retryAt?: number;
+}
+
+/** Failed listeners are retried after this long (a VIP may be added to an interface later). */
+const RETRY_MS = 30_000;
+/** Listener errors logged one by one per sync; the rest are summed up in one line. */
+const ERRORS_LOGGED = 10;
+
+export function listenError(vs: VirtualService, e: NodeJS.ErrnoException): string {
+  const where = `${vs.protocol.toUpperCase()} ${isIPv6(vs.address) ? `[${vs.address}]` : vs.address}:${vs.port}`;
+  switch (e.code) {
+    case 'EADDRNOTAVAIL':
+      return `${where}: ${vs.address} is not a local address (EADDRNOTAVAIL); add it to an interface — the service stays configured but receives nothing`;
+    case 'EADDRINUSE':
+      return `${where}: port ${vs.port} is already in use on ${vs.address} (EADDRINUSE)`;
+    case 'EACCES':
+      return `${where}: permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)`;
+    default:
+      return `${where}: cannot listen: ${e.message}`;
+  }
+}
+
+export class Listeners {
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(private readonly host: Host) {}
+
+  /** Open listeners for new services, close those of deleted ones, retry failed ones. */
+  async sync(services: readonly ServiceInfo[]): Promise<void> {
+    const wanted = new Map<string, VirtualService>();
+    for (const s of services) {
+      if (s.fwmark || s.address === null || (s.protocol !== 'tcp' && s.protocol !== 'udp')) continue;
+      const key = svcKeyText(s.protocol, s.address, s.port);
+      wanted.set(key, { key, protocol: s.protocol, address: s.address, port: s.port });
+    }
+    for (const [key, e] of this.entries) {
+      if (!wanted.has(key)) { this.closeEntry(e); this.entries.delete(key); this.host.log.info({ service: key }, 'listener closed'); }
+    }
+    const opens: Promise<string | null>[] = [];
+    const now = Date.now();
+    for (const [key, vs] of wanted) {
+      let e = this.entries.get(key);
+      if (e === undefined) { e = { vs }; this.entries.set(key, e); }
+      if (!e.tcp && !e.udp && !e.opening && (e.retryAt ?? 0) <= now) opens.push(this.open(e));
+    }
+    this.report((await Promise.all(opens)).filter((m): m is string => m !== null));
+  }
+
+  /** New listener errors: the first few one per line, the rest as one summary (20,000 foreign VIPs must not flood the log). */
+  private report(errors: string[]): void {
+    for (const m of errors.slice(0, ERRORS_LOGGED)) this.host.log.error(m);
+    if (errors.length > ERRORS_LOGGED) {
+      this.host.log.error({ more: errors.length - ERRORS_LOGGED }, `…and ${errors.length - ERRORS_LOGGED} more services cannot listen (see wasmvs_listener_up)`);
+    }
+  }
+
+  /** True when a failed listener is due for another try. */
+  retryDue(now = Date.now()): boolean {
+    for (const e of this.entries.values()) if (e.error !== undefined && (e.retryAt ?? 0) <= now) return true;
+    return false;
+  }
+
+  /** Open one listener; resolves with an error text to report (new or changed), else null. */
+  private async open(e: Entry): Promise<string | null> {
+    let report: string | null = null;
+    e.opening = true;
+    try {
+      if (e.vs.protocol === 'tcp') e.tcp = this.host.tcpListen ? await this.host.tcpListen(e.vs) : await this.openTcp(e.vs);
+      else e.udp = new UdpService(this.host, e.vs, await this.openUdp(e.vs));
+      e.error = undefined;
+      e.retryAt = undefined;
+      this.host.log.info({ service: e.vs.key }, 'listening');
+    } catch (err) {
+      const msg = listenError(e.vs, err as NodeJS.ErrnoException);
+      if (msg !== e.error) report = msg;
+      e.error = msg;
+      e.retryAt = Date.now() + RETRY_MS;
+    } finally {
+      e.opening = false;
+    }
+    // Deleted while opening: close what just opened.
+    if (this.entries.get(e.vs.key) !== e) this.closeEntry(e);
+    return report;
+  }
+
+  private openTcp(vs: VirtualService): Promise<Server> {
+    const server = createServer({ allowHalfOpen: true, noDelay: true }, (sock: Socket) => acceptTcp(this.host, vs, sock));
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: vs.address, port: vs.port, backlog: 4096, exclusive: true }, () => {
+        server.off('error', reject);
+        server.on('error', (err) => this.host.log.error({ service: vs.key }, `listener error: ${err.message}`));
+        resolve(server);
+      });
+    });
+  }
+
+  private openUdp(vs: VirtualService): Promise<Dgram> {
+    const sock = createSocket({ type: isIPv6(vs.address) ? 'udp6' : 'udp4' });
+    return new Promise((resolve, reject) => {
+      sock.once('error', (err) => { try { sock.close(); } catch { /* not open */ } reject(err); });
+      sock.bind({ address: vs.address, port: vs.port, exclusive: true }, () => {
+        sock.removeAllListeners('error');
+        sock.on('error', (err) => this.host.log.error({ service: vs.key }, `listener error: ${err.message}`));
+        resolve(sock);
+      });
+    });
+  }
+
+  private closeEntry(e: Entry): void {
+    e.tcp?.close();
+    e.udp?.close();
+    e.tcp = undefined;
+    e.udp = undefined;
+  }
+
+  /** service key → listening, for metrics and status. */
+  states(): Map<string, boolean> {
+    const out = new Map<string, boolean>();
+    for (const [k, e] of this.entries) out.set(k, e.tcp !== undefined || e.udp !== undefined);
+    return out;
+  }
+
+  /** Stop accepting everywhere (shutdown); UDP sessions go too. */
+  closeAll(): void {
+    for (const e of this.entries.values()) this.closeEntry(e);
+    this.entries.clear();
+  }
+}

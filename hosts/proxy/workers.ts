@@ -1,0 +1,350 @@
+// `wasmvsd proxy --workers N` (N ≥ 2): N worker processes (node:cluster,
+// worker.ts) accept the TCP connections and pump their bytes, every worker
+// accepting on the same listening socket (cluster's SCHED_NONE: the kernel
+// hands each connection to one of them); this process keeps the one core.
+// Every scheduling decision, connection event, threshold and bound is taken
+// here, by the one Director, on the whole connection table — a central
+// scheduler, so lc/wlc/sed/nq and -x/-y read exactly the counts a single
+// process would (docs/proxy.md "Workers"). Per connection that costs one
+// round trip over the worker's channel (channel.ts: binary records on a
+// socketpair, batched per event-loop turn) before the real server is contacted.
+//
+// Worker → main (flows named by the worker's sequence number):  R_ACCEPT · R_EVENT connection
+//   event · R_TRAFFIC · R_CLOSED closed, with its last traffic · R_GONE client gone before its
+//   decision · JSON: f connect failed · L listener result · R ready · Z stopped. Accepts and
+//   ESTABLISHED go at the end of the worker's loop turn; the rest within LAZY_MS (worker.ts), or
+//   with the next of those.
+// Main → worker:  R_DECIDE · R_RESET the client · R_DESTROY a flow · JSON: l listen · u unlisten ·
+//   C limits · S stop.
+import cluster, { type Worker } from 'node:cluster';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Director } from '../../sdk/director.js';
+import type { ConnEventName } from '../../sdk/conns.js';
+import type { Decision, Endpoint } from '../../sdk/types.js';
+import { tracked, type Accounting, type Tracked } from './account.js';
+import type { Flow, Host, VirtualService } from './host.js';
+import type { Limits } from './limits.js';
+import { spliceModeOf, type Splicer } from './splice.js';
+import {
+  ChannelIn, ChannelOut, CHANNEL_FD, EVENT_NAMES, METHOD_CODE, R_ACCEPT, R_CLOSED, R_DECIDE, R_DESTROY, R_EVENT, R_GONE,
+  R_JSON, R_RESET, R_TRAFFIC, asciiAt, jsonAt,
+} from './channel.js';
+import type { Socket } from 'node:net';
+
+/** What the pool needs from the proxy around it (ProxyDataPath): the flows' Host, with the whole core and accounting. */
+export interface PoolHost extends Pick<Host, 'log' | 'limits' | 'admit' | 'proxyProtocol' | 'schedulingFailed' |
+  'connectFailed' | 'connectOk' | 'pending' | 'opened' | 'closed'> {
+  readonly director: Director;
+  readonly account: Accounting;
+  /** Loaded in this process: the workers load theirs (else they use the JS path). */
+  readonly splicer: Splicer | null;
+}
+
+export type Msg = unknown[];
+export { parseWorkers } from '../../daemon/workers-option.js';
+
+/** The worker entry: beside this file once built; from vitest (sources), the built one in dist/. */
+export function workerEntry(): string {
+  for (const rel of ['./worker.js', '../../dist/hosts/proxy/worker.js']) {
+    const f = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(f)) return f;
+  }
+  throw new Error('proxy workers: dist/hosts/proxy/worker.js is missing (npm run build)');
+}
+
+class RemoteFlow implements Flow {
+  readonly protocol = 'tcp';
+  readonly connId: number;
+  readonly destId: number;
+  readonly dest: Endpoint;
+  readonly t: Tracked;
+  /** Counted in tcp-pending until its real server answers or it ends. */
+  waiting = true;
+  constructor(private readonly pool: WorkerPool, readonly w: Member, readonly seq: number, readonly svcKey: string,
+    d: Decision, client: Endpoint, vip: Endpoint) {
+    this.connId = d.id;
+    this.destId = d.destId;
+    this.dest = d.dest;
+    this.t = tracked('tcp', client, vip, d.dest, d.destId, d.method);
+  }
+  destroy(): void { this.pool.seqRecord(this.w, R_DESTROY, this.seq); }
+}
+
+interface Member {
+  worker: Worker;
+  flows: Map<number, RemoteFlow>;
+  /** Its flows still waiting for their real server (counted here at scheduling). */
+  pend: number;
+  /** The binary channel to it (channel.ts): records queued for the end of this loop turn. */
+  chan: Socket;
+  out: ChannelOut;
+  queued: boolean;
+  /** Listen requests in flight, per service key, first come first answered. */
+  listens: Map<string, ((err: NodeJS.ErrnoException | null) => void)[]>;
+  ready: Promise<void>;
+  stopped?: () => void;
+}
+
+/** How long stop() waits for a worker to close its flows and exit. */
+const STOP_MS = 5_000;
+
+/** A listened service as the workers know it: a number names it in their accept records. */
+interface Listened { vs: VirtualService; id: number }
+
+export class WorkerPool {
+  private members: Member[] = [];
+  /** TCP services listened on (their listeners re-open in a replacement worker). */
+  private readonly services = new Map<string, Listened>();
+  private readonly byId = new Map<number, Listened>();
+  private lastId = 0;
+  private stopping = false;
+
+  constructor(private readonly host: PoolHost, readonly size: number, private readonly tickMs: number) {}
+
+  async start(): Promise<void> {
+    // Each worker accepts on the shared socket itself (no round-robin hand-off through this process).
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
+    // The channel is the worker's fd 4: a socketpair of its own (cluster's IPC only starts and stops it).
+    const stdio = ['inherit', 'inherit', 'inherit', 'ipc', 'pipe'];
+    if (stdio.length !== CHANNEL_FD + 1) throw new Error('proxy workers: channel fd mismatch');
+    cluster.setupPrimary({ exec: workerEntry(), args: [], serialization: 'json', stdio });
+    for (let i = 0; i < this.size; i++) this.members.push(this.fork());
+    await Promise.all(this.members.map((m) => m.ready));
+    this.host.log.info({ workers: this.size }, 'proxy workers ready (TCP in the workers; scheduling, accounting and UDP here)');
+  }
+
+  private fork(): Member {
+    const worker = cluster.fork({ WASMVS_PROXY_WORKER: '1' });
+    const chan = worker.process.stdio[CHANNEL_FD] as Socket;
+    let ready!: () => void;
+    const m: Member = {
+      worker, flows: new Map(), pend: 0, chan, out: new ChannelOut(chan), queued: false, listens: new Map(),
+      ready: new Promise((r) => { ready = r; }),
+    };
+    const input = new ChannelIn((type, b, at, len) => {
+      if (type !== R_JSON) { this.record(m, type, b, at); return; }
+      const msg = jsonAt(b, at, len);
+      if (msg[0] === 'R') { this.post(m, ['C', this.host.limits, this.tickMs, spliceModeOf(this.host.splicer)]); ready(); }
+      else this.handle(m, msg);
+    });
+    chan.on('data', (chunk: Buffer) => input.feed(chunk));
+    // A dead worker's end closes: its exit event does the rest.
+    chan.on('error', () => {});
+    worker.once('exit', (code, signal) => this.exited(m, code, signal));
+    return m;
+  }
+
+  /** Queue a JSON message to a worker (rare: listeners, limits, stop). */
+  post(m: Member, msg: Msg): void {
+    m.out.json(msg);
+    this.soon(m);
+  }
+
+  /** A record naming one flow (reset, destroy). */
+  seqRecord(m: Member, type: number, seq: number): void {
+    m.out.begin(type, 8).f64(seq).end();
+    this.soon(m);
+  }
+
+  /** What was queued for a worker goes in one write at the end of this loop turn. */
+  private soon(m: Member): void {
+    if (m.queued) return;
+    m.queued = true;
+    setImmediate(() => {
+      m.queued = false;
+      m.out.flush();
+    });
+  }
+
+  private broadcast(msg: Msg): void {
+    for (const m of this.members) this.post(m, msg);
+  }
+
+  configure(limits: Limits): void {
+    this.broadcast(['C', limits, this.tickMs, spliceModeOf(this.host.splicer)]);
+  }
+
+  /** A worker's binary record (channel.ts). */
+  private record(m: Member, type: number, b: Buffer, at: number): void {
+    const h = this.host;
+    const seq = b.readDoubleLE(at);
+    switch (type) {
+      case R_ACCEPT: return this.accepted(m, seq, b.readUInt32LE(at + 8), asciiAt(b, at + 14), b.readUInt16LE(at + 12));
+      case R_EVENT: {
+        const f = m.flows.get(seq);
+        if (f === undefined) return;
+        const e = EVENT_NAMES[b[at + 8]];
+        this.answered(m, f);
+        this.event(f, e);
+        if (e === 'established') h.connectOk(f.svcKey, f.dest);
+        return;
+      }
+      case R_TRAFFIC: {
+        const f = m.flows.get(seq);
+        if (f !== undefined) h.account.add(f.t, b.readDoubleLE(at + 8), b.readDoubleLE(at + 16), b.readDoubleLE(at + 24), b.readDoubleLE(at + 32));
+        return;
+      }
+      case R_CLOSED: {
+        // Both sockets are gone: the last traffic, the entry's close, the flow's end (TcpFlow.finish's order).
+        const f = m.flows.get(seq);
+        if (f === undefined) return;
+        this.answered(m, f);
+        h.account.add(f.t, b.readDoubleLE(at + 8), b.readDoubleLE(at + 16), b.readDoubleLE(at + 24), b.readDoubleLE(at + 32));
+        h.account.close(f.t);
+        this.event(f, 'close');
+        m.flows.delete(f.seq);
+        h.closed(f);
+        return;
+      }
+      case R_GONE: {
+        const f = m.flows.get(seq);
+        if (f !== undefined) { this.answered(m, f); this.lost(m, f); }
+        return;
+      }
+    }
+  }
+
+  /** A worker's JSON message (rare). */
+  private handle(m: Member, msg: Msg): void {
+    const h = this.host;
+    switch (msg[0]) {
+      case 'f': h.connectFailed(msg[1] as string, { address: msg[2] as string, port: msg[3] as number }, msg[4] as string); return;
+      case 'L': {
+        const q = m.listens.get(msg[1] as string);
+        const done = q?.shift();
+        if (q?.length === 0) m.listens.delete(msg[1] as string);
+        if (msg[2] === null) { done?.(null); return; }
+        const e: NodeJS.ErrnoException = new Error(msg[3] as string);
+        e.code = msg[2] as string;
+        done?.(e);
+        return;
+      }
+      case 'Z': m.stopped?.(); return;
+    }
+  }
+
+  /** A worker accepted a client: admission, scheduling and the flow's entry here, as acceptTcp does in one process. */
+  private accepted(m: Member, seq: number, svcId: number, address: string, port: number): void {
+    const h = this.host;
+    const vs = this.byId.get(svcId)?.vs;
+    if (vs === undefined || !h.admit('tcp', vs.key, 0)) { this.seqRecord(m, R_RESET, seq); return; }
+    const key = vs.key;
+    const client = { address, port };
+    const vip = { address: vs.address, port: vs.port };
+    let d: Decision | null = null;
+    let reason = 'no-destination';
+    try {
+      d = h.director.schedule({ protocol: 'tcp', client, virtual: vip });
+    } catch (e) {
+      reason = (e as { code?: string }).code ?? 'error';
+    }
+    if (d === null) {
+      h.schedulingFailed(key, reason);
+      this.seqRecord(m, R_RESET, seq);
+      return;
+    }
+    const f = new RemoteFlow(this, m, seq, key, d, client, vip);
+    m.flows.set(seq, f);
+    // Waiting for its real server from now on: the tcp-pending bound counts it before the next decision.
+    m.pend++;
+    h.pending(true);
+    h.opened(f);
+    m.out.begin(R_DECIDE, 28).f64(seq).f64(d.id).f64(d.destId).u16(d.dest.port).u8(METHOD_CODE[d.method])
+      .u8(h.proxyProtocol(key, d.dest) ?? 0).ascii(d.dest.address).end();
+    this.soon(m);
+  }
+
+  private event(f: RemoteFlow, e: ConnEventName): void {
+    if (f.connId === 0) return;
+    try { this.host.director.connEvent(f.connId, e); } catch { /* the entry expired or was flushed */ }
+  }
+
+  /** Its real server answered, or the flow ended: no longer counted against tcp-pending. */
+  private answered(m: Member, f: RemoteFlow): void {
+    if (!f.waiting) return;
+    f.waiting = false;
+    m.pend--;
+    this.host.pending(false);
+  }
+
+  /** A flow whose sockets are gone without the worker's lifecycle (client gone early, worker died): reset and close it. */
+  private lost(m: Member, f: RemoteFlow): void {
+    const h = this.host;
+    m.flows.delete(f.seq);
+    this.answered(m, f);
+    this.event(f, 'reset');
+    this.event(f, 'close');
+    h.account.close(f.t);
+    h.closed(f);
+  }
+
+  private exited(m: Member, code: number | null, signal: string | null): void {
+    this.members = this.members.filter((x) => x !== m);
+    const open = m.flows.size;
+    for (const q of m.listens.values()) for (const done of q) done(Object.assign(new Error('worker exited'), { code: 'EWORKER' }));
+    for (const f of [...m.flows.values()]) this.lost(m, f);
+    m.stopped?.();
+    if (this.stopping) return;
+    this.host.log.error({ code, signal, flows: open }, 'proxy worker died; its connections are gone; starting another');
+    const n = this.fork();
+    this.members.push(n);
+    void n.ready.then(() => {
+      for (const l of this.services.values()) this.listenOn(n, l).then((e) => {
+        if (e) this.host.log.error({ service: l.vs.key }, `replacement worker cannot listen: ${e.message}`);
+      }, () => {});
+    });
+  }
+
+  private listenOn(m: Member, l: Listened): Promise<NodeJS.ErrnoException | null> {
+    return new Promise((resolve) => {
+      let q = m.listens.get(l.vs.key);
+      if (!q) { q = []; m.listens.set(l.vs.key, q); }
+      q.push(resolve);
+      this.post(m, ['l', l.vs, l.id]);
+    });
+  }
+
+  /** Host.tcpListen: every worker listens on the service (one shared socket); the first error fails it. */
+  async listen(vs: VirtualService): Promise<{ close(): void }> {
+    const l: Listened = { vs, id: ++this.lastId };
+    const old = this.services.get(vs.key);
+    if (old !== undefined) this.byId.delete(old.id);
+    this.services.set(vs.key, l);
+    this.byId.set(l.id, l);
+    const close = () => {
+      if (this.services.get(vs.key) === l) this.services.delete(vs.key);
+      this.byId.delete(l.id);
+      this.broadcast(['u', vs.key]);
+    };
+    const errors = (await Promise.all(this.members.map((m) => this.listenOn(m, l)))).filter((e) => e !== null);
+    if (errors.length > 0) { close(); throw errors[0]; }
+    return { close };
+  }
+
+  /** Open flows in the workers (all, for tests and shutdown). */
+  flows(): number {
+    let n = 0;
+    for (const m of this.members) n += m.flows.size;
+    return n;
+  }
+
+  /** Shutdown: every worker resets what is left, reports it, and exits. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const all = [...this.members];
+    await Promise.all(all.map((m) => new Promise<void>((resolve) => {
+      const timer = setTimeout(() => { m.worker.kill('SIGKILL'); resolve(); }, STOP_MS);
+      m.stopped = () => { clearTimeout(timer); resolve(); };
+      this.post(m, ['S']);
+    })));
+    // Stopped workers exit when their channel closes.
+    await Promise.all(all.map((m) => new Promise<void>((resolve) => {
+      if (m.worker.isDead()) { resolve(); return; }
+      const timer = setTimeout(() => { m.worker.kill('SIGKILL'); resolve(); }, STOP_MS);
+      m.worker.once('exit', () => { clearTimeout(timer); resolve(); });
+      m.chan.end();
+      if (m.worker.isConnected()) m.worker.disconnect();
+    })));
+  }
+}

@@ -1,0 +1,126 @@
+// Loads the optional NFQUEUE addon. The SDK installs without it (no compiler
+// or libmnl needed); only the gateway asks for it, and gets a clear error.
+// The package ships a prebuilt addon for linux-x64 glibc (prebuildify, found
+// with node-gyp-build); elsewhere, or where it does not load, `npm run
+// build:native` builds one from source.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export type VerdictMode = 'batch' | 'per-packet';
+
+/** Options of one bound queue (see native/src/nfq_socket.h). */
+export interface NfQueueOptions {
+  queue: number;
+  /** Bytes of each packet copied to userspace (<= 65535). */
+  copyRange?: number;
+  /** Kernel queue length before packets are dropped (or accepted with failOpen). */
+  maxLen?: number;
+  /** Accept instead of drop when the queue is full. */
+  failOpen?: boolean;
+  /** Receive unsegmented GSO packets (checksum may be partial). */
+  gso?: boolean;
+  /** Socket receive buffer in bytes. */
+  rcvBuf?: number;
+  /** false: one verdict message per packet, still one send per burst (for comparisons only). */
+  batch?: boolean;
+  /**
+   * 'batch' (default): batch messages where possible, one send per burst.
+   * 'per-packet': one NFQNL_MSG_VERDICT per packet, each in its own sendto
+   * (the honest per-packet baseline for benchmarks; overrides `batch`).
+   */
+  verdictMode?: VerdictMode;
+}
+
+export interface NfQueueStats {
+  packets: number; enobufs: number; nlErrors: number; malformed: number; verdictMsgs: number; sends: number;
+  /** Netlink messages dropped because they did not come from the kernel (port id not 0). */
+  foreign?: number;
+}
+
+/** The native class as the host sees it; tests pass a fake with this shape. */
+export interface NativeQueue {
+  readonly fd: number;
+  start(onReadable: (status: number) => void): void;
+  stop(): void;
+  read(buf: Uint8Array, stride: number, max: number): number;
+  verdicts(records: Uint8Array, count: number, payloads?: Uint8Array): number;
+  /** Queue GSO super-packets whole (true) or have the kernel segment them first (false). */
+  setGso?(on: boolean): void;
+  stats(): NfQueueStats;
+  close(): void;
+}
+
+export type NativeQueueClass = new (options: NfQueueOptions) => NativeQueue;
+
+/** Why the addon is unavailable: none for this system, or one that does not load. */
+export type AddonMissingReason = 'not-built' | 'no-libmnl';
+
+export class AddonMissingError extends Error {
+  readonly code = 'WASMVS_NO_ADDON';
+  constructor(message: string, readonly reason: AddonMissingReason, readonly tried: readonly string[]) {
+    super(message);
+  }
+}
+
+/** Where the addon was found: the prebuilt one shipped in prebuilds/, or one built here from source. */
+export interface LoadedAddon { NfQueue: NativeQueueClass; path: string; kind: 'prebuilt' | 'built' }
+
+/** The package root, from native (sources) or dist/native (compiled). */
+function packageRoot(): string {
+  const up = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+  return basename(up) === 'dist' ? dirname(up) : up;
+}
+
+const firstLine = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0];
+
+/**
+ * Loads the addon: the prebuilt one for this platform first (prebuilds/<platform>-<arch>/,
+ * chosen by node-gyp-build by platform, arch and libc; `WASMVS_PREBUILD=<dir>` points it
+ * elsewhere), then one built from source (`npm run build:native` → native/build/Release).
+ * Both link libmnl dynamically: without libmnl.so.0 the error says which package to install.
+ */
+export function loadNativeAddon(root = packageRoot()): LoadedAddon {
+  const require = createRequire(join(root, 'package.json'));
+  const tried: string[] = [];
+  const failures: { path: string; error: unknown }[] = [];
+  let prebuilt: string | null = null;
+  try {
+    const ngb = require('node-gyp-build') as { path(dir: string): string };
+    prebuilt = ngb.path(root);
+  } catch (e) {
+    tried.push(`no prebuilt addon for ${process.platform}-${process.arch} (${firstLine(e).trim()})`);
+  }
+  const built = join(root, 'native/build/Release/wasmvs_nfq.node');
+  const paths: [string, 'prebuilt' | 'built'][] = [];
+  if (prebuilt !== null) paths.push([prebuilt, 'prebuilt']);
+  if (existsSync(built)) paths.push([built, 'built']);
+  else tried.push(`not built from source (${built})`);
+  for (const [path, kind] of paths) {
+    try {
+      return { NfQueue: (require(path) as { NfQueue: NativeQueueClass }).NfQueue, path, kind };
+    } catch (e) {
+      failures.push({ path, error: e });
+      tried.push(`${path}: ${firstLine(e)}`);
+    }
+  }
+  const noMnl = failures.find((f) => /libmnl\.so/.test(firstLine(f.error)));
+  if (noMnl) {
+    throw new AddonMissingError(
+      'the wasmvs netfilter-queue addon cannot load: it links the libmnl shared library (libmnl.so.0), ' +
+        'which is not installed; install it (Debian/Ubuntu: apt-get install libmnl0; Fedora/RHEL: dnf install libmnl; ' +
+        `Alpine: apk add libmnl) (${firstLine(noMnl.error)})`,
+      'no-libmnl', tried);
+  }
+  const what = failures.length > 0 ? 'the prebuilt addon does not load on this system' : `no prebuilt addon matches ${process.platform}-${process.arch}`;
+  throw new AddonMissingError(
+    `the wasmvs netfilter-queue addon is not built: ${what}; install a C++ compiler and libmnl-dev, ` +
+      `then run \`npm run build:native\` (${tried.join('; ')})`,
+    'not-built', tried);
+}
+
+/** The native NfQueue class, or AddonMissingError. */
+export function loadNativeQueue(): NativeQueueClass {
+  return loadNativeAddon().NfQueue;
+}

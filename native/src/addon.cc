@@ -1,0 +1,252 @@
+// Node-API surface of the NFQUEUE socket. It only moves bytes: the fd is
+// polled with libuv on the loop thread (no threads of its own), packets go
+// into the caller's buffer, verdicts come from the caller's buffer. Policy
+// lives in TypeScript (native). Errors become JS errors with the
+// errno name as `code`; nothing here exits the process.
+#include <napi.h>
+#include <string.h>
+
+#include <algorithm>
+#include <uv.h>
+
+#include "nfq_socket.h"
+
+// The splice pump of the proxy (splice.cc).
+void InitSplice(Napi::Env env, Napi::Object exports);
+// ct_socket.cc: ctnetlink for the fast path.
+Napi::Function DefineConntrack(Napi::Env env);
+Napi::Value ParseCtForTest(const Napi::CallbackInfo& info);
+
+namespace {
+
+Napi::Error errnoError(Napi::Env env, const char* what, int negErrno) {
+  int e = -negErrno;
+  const char* name = strerrorname_np(e);
+  std::string msg = std::string(what) + ": " + strerror(e);
+  Napi::Error err = Napi::Error::New(env, msg);
+  err.Set("code", Napi::String::New(env, name ? name : "EUNKNOWN"));
+  err.Set("errno", Napi::Number::New(env, negErrno));
+  return err;
+}
+
+uint32_t optU32(const Napi::Object& o, const char* key, uint32_t dflt) {
+  Napi::Value v = o.Get(key);
+  return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : dflt;
+}
+
+bool optBool(const Napi::Object& o, const char* key, bool dflt) {
+  Napi::Value v = o.Get(key);
+  return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : dflt;
+}
+
+class NfQueue : public Napi::ObjectWrap<NfQueue> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "NfQueue",
+                       {InstanceAccessor<&NfQueue::Fd>("fd"), InstanceMethod<&NfQueue::Start>("start"),
+                        InstanceMethod<&NfQueue::Stop>("stop"), InstanceMethod<&NfQueue::Read>("read"),
+                        InstanceMethod<&NfQueue::Verdicts>("verdicts"), InstanceMethod<&NfQueue::Stats>("stats"),
+                        InstanceMethod<&NfQueue::SetGso>("setGso"),
+                        InstanceMethod<&NfQueue::Close>("close")});
+  }
+
+  explicit NfQueue(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NfQueue>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) {
+      Napi::TypeError::New(env, "NfQueue(options): options object required").ThrowAsJavaScriptException();
+      return;
+    }
+    Napi::Object o = info[0].As<Napi::Object>();
+    nfq::Options opt;
+    opt.queue = optU32(o, "queue", 0);
+    opt.copyRange = optU32(o, "copyRange", opt.copyRange);
+    opt.maxLen = optU32(o, "maxLen", opt.maxLen);
+    opt.rcvBuf = optU32(o, "rcvBuf", opt.rcvBuf);
+    opt.failOpen = optBool(o, "failOpen", opt.failOpen);
+    opt.gso = optBool(o, "gso", opt.gso);
+    opt.batch = optBool(o, "batch", opt.batch);
+    Napi::Value mode = o.Get("verdictMode");
+    if (mode.IsString() && mode.As<Napi::String>().Utf8Value() == "per-packet") {
+      opt.batch = false;
+      opt.sendEach = true;
+    } else if (!mode.IsUndefined() && !(mode.IsString() && mode.As<Napi::String>().Utf8Value() == "batch")) {
+      Napi::TypeError::New(env, "NfQueue: verdictMode must be 'batch' or 'per-packet'").ThrowAsJavaScriptException();
+      return;
+    }
+    int err = sock_.open(opt);
+    if (err) errnoError(env, "nfqueue bind", err).ThrowAsJavaScriptException();
+  }
+
+  ~NfQueue() override { closePoll(); }
+
+ private:
+  Napi::Value Fd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), sock_.fd()); }
+
+  // start(onReadable): calls onReadable(status) each time the socket is readable.
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (sock_.fd() < 0) return throwErr(errnoError(env, "nfqueue start", -EBADF));
+    if (info.Length() < 1 || !info[0].IsFunction()) return throwErr(Napi::TypeError::New(env, "start(callback) needs a function"));
+    onReadable_ = Napi::Persistent(info[0].As<Napi::Function>());
+    if (!poll_) {
+      uv_loop_t* loop = nullptr;
+      napi_get_uv_event_loop(env, &loop);
+      poll_ = new uv_poll_t;
+      int r = uv_poll_init(loop, poll_, sock_.fd());
+      if (r != 0) {
+        delete poll_;
+        poll_ = nullptr;
+        return throwErr(errnoError(env, "uv_poll_init", r));
+      }
+      poll_->data = this;
+    }
+    int r = uv_poll_start(poll_, UV_READABLE, &NfQueue::OnPoll);
+    if (r != 0) return throwErr(errnoError(env, "uv_poll_start", r));
+    if (!polling_) Ref();  // keep the JS object alive while libuv holds a pointer to it
+    polling_ = true;
+    return env.Undefined();
+  }
+
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    stopPoll();
+    return info.Env().Undefined();
+  }
+
+  // read(buf, stride, max) -> number of records written into buf (stride 0: packed).
+  Napi::Value Read(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 3 || !info[0].IsTypedArray() || !info[1].IsNumber() || !info[2].IsNumber())
+      return throwErr(Napi::TypeError::New(env, "read(buffer: Uint8Array, stride: number, max: number)"));
+    Napi::Uint8Array buf = info[0].As<Napi::Uint8Array>();
+    int n = sock_.readBurst(buf.Data(), buf.ByteLength(), info[1].As<Napi::Number>().Uint32Value(),
+                            info[2].As<Napi::Number>().Uint32Value());
+    if (n < 0) return throwErr(errnoError(env, "nfqueue read", n));
+    return Napi::Number::New(env, n);
+  }
+
+  // verdicts(records, count, payloads?) -> netlink messages sent.
+  Napi::Value Verdicts(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsTypedArray() || !info[1].IsNumber())
+      return throwErr(Napi::TypeError::New(env, "verdicts(records: Uint8Array, count: number, payloads?: Uint8Array)"));
+    Napi::Uint8Array recs = info[0].As<Napi::Uint8Array>();
+    uint32_t n = info[1].As<Napi::Number>().Uint32Value();
+    if (size_t(n) * nfq::VER_STRIDE > recs.ByteLength())
+      return throwErr(Napi::RangeError::New(env, "verdicts: count exceeds the records buffer"));
+    const uint8_t* pay = nullptr;
+    size_t payLen = 0;
+    if (info.Length() > 2 && info[2].IsTypedArray()) {
+      Napi::Uint8Array p = info[2].As<Napi::Uint8Array>();
+      pay = p.Data();
+      payLen = p.ByteLength();
+    }
+    int r = sock_.sendVerdicts(recs.Data(), n, pay, payLen);
+    if (r < 0) return throwErr(errnoError(env, "nfqueue verdict", r));
+    return Napi::Number::New(env, r);
+  }
+
+  // setGso(on): GSO super-packets queued whole (true) or segmented by the kernel first.
+  Napi::Value SetGso(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsBoolean()) return throwErr(Napi::TypeError::New(env, "setGso(on: boolean)"));
+    int r = sock_.setGso(info[0].As<Napi::Boolean>().Value());
+    if (r < 0) return throwErr(errnoError(env, "nfqueue setGso", r));
+    return env.Undefined();
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const nfq::Stats& s = sock_.stats();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("packets", double(s.packets));
+    o.Set("enobufs", double(s.enobufs));
+    o.Set("nlErrors", double(s.nlErrors));
+    o.Set("malformed", double(s.malformed));
+    o.Set("foreign", double(s.foreign));
+    o.Set("verdictMsgs", double(s.verdictMsgs));
+    o.Set("sends", double(s.sends));
+    return o;
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    closePoll();
+    sock_.close();
+    return info.Env().Undefined();
+  }
+
+  static void OnPoll(uv_poll_t* h, int status, int) {
+    auto* self = static_cast<NfQueue*>(h->data);
+    if (!self || self->onReadable_.IsEmpty()) return;
+    Napi::Env env = self->Env();
+    Napi::HandleScope scope(env);
+    self->onReadable_.MakeCallback(self->Value(), {Napi::Number::New(env, status)});
+  }
+
+  void stopPoll() {
+    if (poll_ && polling_) uv_poll_stop(poll_);
+    if (polling_) Unref();
+    polling_ = false;
+  }
+
+  void closePoll() {
+    stopPoll();
+    if (poll_) {
+      poll_->data = nullptr;
+      uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+      poll_ = nullptr;
+    }
+  }
+
+  Napi::Value throwErr(const Napi::Error& e) {
+    e.ThrowAsJavaScriptException();
+    return e.Env().Undefined();
+  }
+
+  nfq::Socket sock_;
+  uv_poll_t* poll_ = nullptr;
+  bool polling_ = false;
+  Napi::FunctionReference onReadable_;
+};
+
+// Test-only: parseDatagram on bytes from JavaScript (datagram, senderPid, out,
+// stride (0: packed), max) → { count, packets, malformed, foreign, nlErrors, used }. Lets the
+// parser's bounds be tested on crafted and malformed netlink messages without
+// a kernel; it touches no socket.
+Napi::Value ParseDatagramForTest(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 5 || !info[0].IsTypedArray() || !info[2].IsTypedArray()) {
+    Napi::TypeError::New(env, "parseDatagram(datagram, senderPid, out, stride, max)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Uint8Array in = info[0].As<Napi::Uint8Array>(), out = info[2].As<Napi::Uint8Array>();
+  uint32_t stride = info[3].As<Napi::Number>().Uint32Value(), max = info[4].As<Napi::Number>().Uint32Value();
+  nfq::Stats s;
+  size_t used = 0;
+  uint32_t n = nfq::parseDatagram(in.Data(), in.ByteLength(), info[1].As<Napi::Number>().Uint32Value(), out.Data(),
+                                  out.ByteLength(), stride, max, s, &used);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("count", double(n));
+  o.Set("packets", double(s.packets));
+  o.Set("malformed", double(s.malformed));
+  o.Set("foreign", double(s.foreign));
+  o.Set("nlErrors", double(s.nlErrors));
+  o.Set("used", double(used));
+  return o;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("parseDatagramForTest", Napi::Function::New(env, ParseDatagramForTest));
+  exports.Set("NfQueue", NfQueue::Define(env));
+  exports.Set("Conntrack", DefineConntrack(env));
+  exports.Set("parseCtForTest", Napi::Function::New(env, ParseCtForTest));
+  exports.Set("REC_HEADER", Napi::Number::New(env, nfq::REC_HEADER));
+  exports.Set("VER_STRIDE", Napi::Number::New(env, nfq::VER_STRIDE));
+  exports.Set("REC_ROOM", Napi::Number::New(env, nfq::REC_ROOM));
+  exports.Set("MAX_COPY", Napi::Number::New(env, nfq::MAX_COPY));
+  InitSplice(env, exports);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(wasmvs_nfq, Init)

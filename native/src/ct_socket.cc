@@ -1,0 +1,512 @@
+// ctnetlink over libmnl for the gateway's fast path (hosts/gateway/ctfeed.ts):
+// the conntrack entries the fast path made (ct mark under a mask) as fixed
+// 80-byte records, from a dump or from the destroy events,
+// read in batches without blocking; deletion by mark (one flush with the
+// kernel's mark filter) or by original tuple; new marks for many entries in one
+// batch (setMarks). Events: destroy only. It only moves bytes; what the
+// records mean for the connection table is decided in TypeScript.
+//
+// Record (little-endian, CT_REC bytes):
+//   0 u8 kind (0 dump, 1 new, 2 update, 3 destroy)  1 u8 protocol
+//   2 u8 TCP state (nf_conntrack_tcp: 0 none .. 8 close)
+//   3 u8 bit 0: the original side closed first, bit 1: the reply side did
+//   4 u32 mark  8 u32 id  12 u32 status  16 u32 timeout (s)
+//   20 u32 orig src  24 u32 orig dst  28 u16 orig sport  30 u16 orig dport
+//   32 u32 reply src 36 u32 reply dst 40 u16 reply sport 42 u16 reply dport
+//   44 u32 0  48 f64 orig packets  56 f64 orig bytes  64 f64 reply packets  72 f64 reply bytes
+// Addresses and ports as numbers (host order). IPv4 only.
+#include <napi.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_conntrack_tcp.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+namespace {
+
+constexpr size_t CT_REC = 80;
+
+Napi::Error ctError(Napi::Env env, const char* what, int e) {
+  const char* name = strerrorname_np(e);
+  Napi::Error err = Napi::Error::New(env, std::string(what) + ": " + strerror(e));
+  err.Set("code", Napi::String::New(env, name ? name : "EUNKNOWN"));
+  err.Set("errno", Napi::Number::New(env, -e));
+  return err;
+}
+
+struct Rec {
+  uint8_t kind = 0, proto = 0, tcpState = 0, closeInit = 0;
+  uint32_t mark = 0, id = 0, status = 0, timeout = 0;
+  uint32_t osrc = 0, odst = 0, rsrc = 0, rdst = 0;
+  uint16_t osport = 0, odport = 0, rsport = 0, rdport = 0;
+  double opkts = 0, obytes = 0, rpkts = 0, rbytes = 0;
+  bool hasMark = false, ipv4 = false;
+};
+
+void put32(uint8_t* p, uint32_t v) { memcpy(p, &v, 4); }
+void put16(uint8_t* p, uint16_t v) { memcpy(p, &v, 2); }
+void putF(uint8_t* p, double v) { memcpy(p, &v, 8); }
+
+void encode(const Rec& r, uint8_t* p) {
+  memset(p, 0, CT_REC);
+  p[0] = r.kind;
+  p[1] = r.proto;
+  p[2] = r.tcpState;
+  p[3] = r.closeInit;
+  put32(p + 4, r.mark);
+  put32(p + 8, r.id);
+  put32(p + 12, r.status);
+  put32(p + 16, r.timeout);
+  put32(p + 20, r.osrc);
+  put32(p + 24, r.odst);
+  put16(p + 28, r.osport);
+  put16(p + 30, r.odport);
+  put32(p + 32, r.rsrc);
+  put32(p + 36, r.rdst);
+  put16(p + 40, r.rsport);
+  put16(p + 42, r.rdport);
+  putF(p + 48, r.opkts);
+  putF(p + 56, r.obytes);
+  putF(p + 64, r.rpkts);
+  putF(p + 72, r.rbytes);
+}
+
+// Nested attributes into a table indexed by type (bounded by `max`).
+struct Nest {
+  const nlattr* tb[32] = {};
+  int max;
+  explicit Nest(int m) : max(std::min(m, 31)) {}
+};
+
+int nestCb(const nlattr* a, void* data) {
+  auto* n = static_cast<Nest*>(data);
+  int t = mnl_attr_get_type(a);
+  if (t <= n->max) n->tb[t] = a;
+  return MNL_CB_OK;
+}
+
+bool nested(const nlattr* a, Nest& n) { return a && mnl_attr_parse_nested(a, nestCb, &n) >= 0; }
+
+uint32_t be32(const nlattr* a) { return a && mnl_attr_get_payload_len(a) >= 4 ? ntohl(mnl_attr_get_u32(a)) : 0; }
+uint16_t be16(const nlattr* a) { return a && mnl_attr_get_payload_len(a) >= 2 ? ntohs(mnl_attr_get_u16(a)) : 0; }
+uint8_t u8(const nlattr* a) { return a && mnl_attr_get_payload_len(a) >= 1 ? mnl_attr_get_u8(a) : 0; }
+double be64(const nlattr* a) { return a && mnl_attr_get_payload_len(a) >= 8 ? double(be64toh(mnl_attr_get_u64(a))) : 0; }
+
+bool tuple(const nlattr* a, uint32_t& src, uint32_t& dst, uint16_t& sport, uint16_t& dport, uint8_t& proto) {
+  Nest t(CTA_TUPLE_MAX), ip(CTA_IP_MAX), pr(CTA_PROTO_MAX);
+  if (!nested(a, t) || !nested(t.tb[CTA_TUPLE_IP], ip) || !nested(t.tb[CTA_TUPLE_PROTO], pr)) return false;
+  if (!ip.tb[CTA_IP_V4_SRC] || !ip.tb[CTA_IP_V4_DST]) return false;
+  src = be32(ip.tb[CTA_IP_V4_SRC]);
+  dst = be32(ip.tb[CTA_IP_V4_DST]);
+  proto = u8(pr.tb[CTA_PROTO_NUM]);
+  sport = be16(pr.tb[CTA_PROTO_SRC_PORT]);
+  dport = be16(pr.tb[CTA_PROTO_DST_PORT]);
+  return true;
+}
+
+void counters(const nlattr* a, double& pkts, double& bytes) {
+  Nest c(CTA_COUNTERS_MAX);
+  if (!nested(a, c)) return;
+  pkts = be64(c.tb[CTA_COUNTERS_PACKETS]);
+  bytes = be64(c.tb[CTA_COUNTERS_BYTES]);
+}
+
+int topCb(const nlattr* a, void* data) {
+  auto* n = static_cast<Nest*>(data);
+  int t = mnl_attr_get_type(a);
+  if (t <= n->max) n->tb[t] = a;
+  return MNL_CB_OK;
+}
+
+// One IPCTNL_MSG_CT_NEW / _DELETE message into a record; false when it is not an IPv4 entry.
+bool parseCt(const nlmsghdr* nlh, Rec& r) {
+  Nest top(CTA_MAX);
+  if (mnl_attr_parse(nlh, sizeof(nfgenmsg), topCb, &top) < 0) return false;
+  uint8_t rproto = 0;
+  if (!tuple(top.tb[CTA_TUPLE_ORIG], r.osrc, r.odst, r.osport, r.odport, r.proto)) return false;
+  tuple(top.tb[CTA_TUPLE_REPLY], r.rsrc, r.rdst, r.rsport, r.rdport, rproto);
+  r.ipv4 = true;
+  r.status = be32(top.tb[CTA_STATUS]);
+  r.timeout = be32(top.tb[CTA_TIMEOUT]);
+  r.id = be32(top.tb[CTA_ID]);
+  r.hasMark = top.tb[CTA_MARK] != nullptr;
+  r.mark = be32(top.tb[CTA_MARK]);
+  counters(top.tb[CTA_COUNTERS_ORIG], r.opkts, r.obytes);
+  counters(top.tb[CTA_COUNTERS_REPLY], r.rpkts, r.rbytes);
+  Nest pi(CTA_PROTOINFO_MAX), tcp(CTA_PROTOINFO_TCP_MAX);
+  if (nested(top.tb[CTA_PROTOINFO], pi) && nested(pi.tb[CTA_PROTOINFO_TCP], tcp)) {
+    r.tcpState = u8(tcp.tb[CTA_PROTOINFO_TCP_STATE]);
+    const nlattr* fo = tcp.tb[CTA_PROTOINFO_TCP_FLAGS_ORIGINAL];
+    const nlattr* fr = tcp.tb[CTA_PROTOINFO_TCP_FLAGS_REPLY];
+    if (fo && mnl_attr_get_payload_len(fo) >= 1 && (static_cast<const uint8_t*>(mnl_attr_get_payload(fo))[0] & IP_CT_TCP_FLAG_CLOSE_INIT)) r.closeInit |= 1;
+    if (fr && mnl_attr_get_payload_len(fr) >= 1 && (static_cast<const uint8_t*>(mnl_attr_get_payload(fr))[0] & IP_CT_TCP_FLAG_CLOSE_INIT)) r.closeInit |= 2;
+  }
+  return true;
+}
+
+nlmsghdr* ctMsg(uint8_t* buf, uint16_t type, uint16_t flags, uint32_t seq) {
+  nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
+  nlh->nlmsg_type = uint16_t((NFNL_SUBSYS_CTNETLINK << 8) | type);
+  nlh->nlmsg_flags = NLM_F_REQUEST | flags;
+  nlh->nlmsg_seq = seq;
+  auto* nfg = static_cast<nfgenmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(nfgenmsg)));
+  nfg->nfgen_family = AF_INET;
+  nfg->version = NFNETLINK_V0;
+  nfg->res_id = 0;
+  return nlh;
+}
+
+struct Filter {
+  uint32_t mark, mask;
+  bool ok(const Rec& r) const { return r.ipv4 && (r.mark & mask) == mark; }
+};
+
+struct Collect {
+  Filter f;
+  std::vector<uint8_t>* out;
+  uint8_t kind;
+  size_t max;
+};
+
+int collectCb(const nlmsghdr* nlh, void* data) {
+  auto* c = static_cast<Collect*>(data);
+  uint8_t type = uint8_t(nlh->nlmsg_type & 0xff);
+  if ((nlh->nlmsg_type >> 8) != NFNL_SUBSYS_CTNETLINK) return MNL_CB_OK;
+  Rec r;
+  if (!parseCt(nlh, r) || !c->f.ok(r)) return MNL_CB_OK;
+  if (c->kind != 0) r.kind = type == IPCTNL_MSG_CT_DELETE ? 3 : (nlh->nlmsg_flags & (NLM_F_CREATE | NLM_F_EXCL)) ? 1 : 2;
+  size_t at = c->out->size();
+  c->out->resize(at + CT_REC);
+  encode(r, c->out->data() + at);
+  return MNL_CB_OK;
+}
+
+class Conntrack : public Napi::ObjectWrap<Conntrack> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Conntrack",
+                       {InstanceMethod<&Conntrack::Dump>("dump"), InstanceMethod<&Conntrack::Events>("events"),
+                        InstanceMethod<&Conntrack::Flush>("flush"), InstanceMethod<&Conntrack::Remove>("remove"),
+                        InstanceMethod<&Conntrack::SetMarks>("setMarks"),
+                        InstanceMethod<&Conntrack::Stats>("stats"), InstanceMethod<&Conntrack::Close>("close")});
+  }
+
+  // Conntrack({ events?: boolean, rcvBuf?: number })
+  explicit Conntrack(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Conntrack>(info) {
+    Napi::Env env = info.Env();
+    bool events = false;
+    uint32_t rcvBuf = 8u << 20;
+    if (info.Length() > 0 && info[0].IsObject()) {
+      Napi::Object o = info[0].As<Napi::Object>();
+      if (o.Get("events").IsBoolean()) events = o.Get("events").As<Napi::Boolean>().Value();
+      if (o.Get("rcvBuf").IsNumber()) rcvBuf = o.Get("rcvBuf").As<Napi::Number>().Uint32Value();
+    }
+    req_ = open(0, 1u << 20);
+    if (!req_) {
+      ctError(env, "ctnetlink socket", errno).ThrowAsJavaScriptException();
+      return;
+    }
+    if (events) {
+      // Destroy events only: they carry an entry's final counters, which the next dump could not
+      // see; states come from the dumps. (Update events would cost the kernel one message per
+      // state change of every tracked flow.)
+      ev_ = open(NF_NETLINK_CONNTRACK_DESTROY, rcvBuf);
+      if (!ev_) {
+        int e = errno;
+        closeAll();
+        ctError(env, "ctnetlink event groups", e).ThrowAsJavaScriptException();
+        return;
+      }
+    }
+    rx_.assign(MNL_SOCKET_BUFFER_SIZE > 32768 ? MNL_SOCKET_BUFFER_SIZE : 32768, 0);
+  }
+
+  ~Conntrack() override { closeAll(); }
+
+ private:
+  static mnl_socket* open(unsigned groups, uint32_t rcvBuf) {
+    mnl_socket* s = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (!s) return nullptr;
+    if (mnl_socket_bind(s, groups, MNL_SOCKET_AUTOPID) < 0) {
+      int e = errno;
+      mnl_socket_close(s);
+      errno = e;
+      return nullptr;
+    }
+    int v = int(std::min<uint32_t>(rcvBuf, 1u << 30));
+    int fd = mnl_socket_get_fd(s);
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof v) < 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof v);
+    // Event overruns are reported (ENOBUFS), never block the kernel.
+    return s;
+  }
+
+  void closeAll() {
+    if (req_) mnl_socket_close(req_);
+    if (ev_) mnl_socket_close(ev_);
+    req_ = ev_ = nullptr;
+  }
+
+  bool args(const Napi::CallbackInfo& info, Filter& f) {
+    if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
+      Napi::TypeError::New(info.Env(), "(mark, mask) numbers required").ThrowAsJavaScriptException();
+      return false;
+    }
+    f.mark = info[0].As<Napi::Number>().Uint32Value();
+    f.mask = info[1].As<Napi::Number>().Uint32Value();
+    f.mark &= f.mask;
+    return true;
+  }
+
+  bool alive(Napi::Env env) {
+    if (req_) return true;
+    Napi::Error::New(env, "conntrack socket closed").ThrowAsJavaScriptException();
+    return false;
+  }
+
+  // Sends one request and reads its answer (the ack, or a dump until NLMSG_DONE). 0 or an errno.
+  int transact(nlmsghdr* nlh, Collect* c) {
+    uint32_t seq = nlh->nlmsg_seq, portid = mnl_socket_get_portid(req_);
+    if (mnl_socket_sendto(req_, nlh, nlh->nlmsg_len) < 0) return errno;
+    // Bounded wait: the kernel answers a request at once; a second without a byte is a failure.
+    for (int idle = 0; idle < 1000;) {
+      ssize_t n = recv(mnl_socket_get_fd(req_), rx_.data(), rx_.size(), 0);
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          timespec ts{0, 1000000};
+          nanosleep(&ts, nullptr);
+          idle++;
+          continue;
+        }
+        return errno;
+      }
+      idle = 0;
+      int r = mnl_cb_run(rx_.data(), size_t(n), seq, portid, c ? collectCb : nullptr, c);
+      if (r == MNL_CB_STOP) return 0;
+      if (r < 0) return errno;
+      if (!c) return 0;  // an ack without error in a non-dump answer
+    }
+    return ETIMEDOUT;
+  }
+
+  // dump(mark, mask) → Buffer of records (kind 0), the kernel filtering by mark.
+  Napi::Value Dump(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Filter f;
+    if (!args(info, f) || !alive(env)) return env.Undefined();
+    uint8_t buf[256];
+    nlmsghdr* nlh = ctMsg(buf, IPCTNL_MSG_CT_GET, NLM_F_DUMP, ++seq_);
+    mnl_attr_put_u32(nlh, CTA_MARK, htonl(f.mark));
+    mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(f.mask));
+    std::vector<uint8_t> out;
+    Collect c{f, &out, 0, 0};
+    int e = transact(nlh, &c);
+    if (e) {
+      ctError(env, "conntrack dump", e).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    dumps_++;
+    return Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size());
+  }
+
+  // events(mark, mask, max) → Buffer of the pending event records (kinds 1..3) of our marks;
+  // reads without blocking until the socket is empty or `max` records.
+  Napi::Value Events(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Filter f;
+    if (!args(info, f) || !alive(env)) return env.Undefined();
+    if (!ev_) {
+      Napi::Error::New(env, "conntrack: opened without events").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    size_t max = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : 65536;
+    std::vector<uint8_t> out;
+    Collect c{f, &out, 1, max};
+    while (out.size() / CT_REC < max) {
+      ssize_t n = recv(mnl_socket_get_fd(ev_), rx_.data(), rx_.size(), MSG_DONTWAIT);
+      if (n < 0) {
+        if (errno == ENOBUFS) {
+          enobufs_++;
+          continue;
+        }
+        break;  // EAGAIN: empty
+      }
+      mnl_cb_run(rx_.data(), size_t(n), 0, 0, collectCb, &c);
+      datagrams_++;
+    }
+    events_ += out.size() / CT_REC;
+    return Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size());
+  }
+
+  // flush(mark, mask): deletes every IPv4 entry whose mark matches (the kernel's flush filter).
+  Napi::Value Flush(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Filter f;
+    if (!args(info, f) || !alive(env)) return env.Undefined();
+    uint8_t buf[256];
+    nlmsghdr* nlh = ctMsg(buf, IPCTNL_MSG_CT_DELETE, NLM_F_ACK, ++seq_);
+    mnl_attr_put_u32(nlh, CTA_MARK, htonl(f.mark));
+    mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(f.mask));
+    int e = transact(nlh, nullptr);
+    if (e && e != ENOENT) ctError(env, "conntrack flush", e).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+
+  // remove(proto, src, dst, sport, dport): deletes the entry with this original tuple; false when none.
+  Napi::Value Remove(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 5) {
+      Napi::TypeError::New(env, "remove(proto, src, dst, sport, dport)").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    if (!alive(env)) return env.Undefined();
+    auto u = [&](int i) { return info[i].As<Napi::Number>().Uint32Value(); };
+    uint8_t buf[512];
+    nlmsghdr* nlh = ctMsg(buf, IPCTNL_MSG_CT_DELETE, NLM_F_ACK, ++seq_);
+    nlattr* t = mnl_attr_nest_start(nlh, CTA_TUPLE_ORIG);
+    nlattr* ip = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
+    mnl_attr_put_u32(nlh, CTA_IP_V4_SRC, htonl(u(1)));
+    mnl_attr_put_u32(nlh, CTA_IP_V4_DST, htonl(u(2)));
+    mnl_attr_nest_end(nlh, ip);
+    nlattr* pr = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
+    mnl_attr_put_u8(nlh, CTA_PROTO_NUM, uint8_t(u(0)));
+    mnl_attr_put_u16(nlh, CTA_PROTO_SRC_PORT, htons(uint16_t(u(3))));
+    mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, htons(uint16_t(u(4))));
+    mnl_attr_nest_end(nlh, pr);
+    mnl_attr_nest_end(nlh, t);
+    int e = transact(nlh, nullptr);
+    if (e == ENOENT) return Napi::Boolean::New(env, false);
+    if (e) {
+      ctError(env, "conntrack delete", e).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    return Napi::Boolean::New(env, true);
+  }
+
+  // setMarks(list: Uint32Array, n) → how many entries took their new mark. `list` holds n tuples of
+  // 6 numbers (protocol, orig src, orig dst, orig sport, orig dport, mark): one update message each
+  // (the original tuple and CTA_MARK), sent together in as few sendto calls as fit, every one acked.
+  // An entry gone meanwhile (ENOENT) is skipped.
+  Napi::Value SetMarks(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
+        !info[1].IsNumber()) {
+      Napi::TypeError::New(env, "setMarks(list: Uint32Array, n)").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    if (!alive(env)) return env.Undefined();
+    Napi::Uint32Array list = info[0].As<Napi::Uint32Array>();
+    size_t n = info[1].As<Napi::Number>().Uint32Value();
+    if (n * 6 > list.ElementLength()) {
+      Napi::RangeError::New(env, "setMarks: n tuples of 6 numbers do not fit the list").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    constexpr size_t CHUNK = 32768, MSG = 128;
+    std::vector<uint8_t> tx(CHUNK);
+    uint32_t portid = mnl_socket_get_portid(req_);
+    size_t done = 0, updated = 0;
+    while (done < n) {
+      size_t len = 0, sent = 0;
+      uint32_t first = seq_ + 1;
+      for (; done + sent < n && len + MSG <= CHUNK; sent++) {
+        const uint32_t* t = list.Data() + (done + sent) * 6;
+        nlmsghdr* nlh = ctMsg(tx.data() + len, IPCTNL_MSG_CT_NEW, NLM_F_ACK, ++seq_);
+        nlattr* tu = mnl_attr_nest_start(nlh, CTA_TUPLE_ORIG);
+        nlattr* ip = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
+        mnl_attr_put_u32(nlh, CTA_IP_V4_SRC, htonl(t[1]));
+        mnl_attr_put_u32(nlh, CTA_IP_V4_DST, htonl(t[2]));
+        mnl_attr_nest_end(nlh, ip);
+        nlattr* pr = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
+        mnl_attr_put_u8(nlh, CTA_PROTO_NUM, uint8_t(t[0]));
+        mnl_attr_put_u16(nlh, CTA_PROTO_SRC_PORT, htons(uint16_t(t[3])));
+        mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, htons(uint16_t(t[4])));
+        mnl_attr_nest_end(nlh, pr);
+        mnl_attr_nest_end(nlh, tu);
+        mnl_attr_put_u32(nlh, CTA_MARK, htonl(t[5]));
+        len += NLMSG_ALIGN(nlh->nlmsg_len);
+      }
+      if (mnl_socket_sendto(req_, tx.data(), len) < 0) {
+        ctError(env, "conntrack mark update", errno).ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+      // The kernel handled every message inside sendto: their acks are queued. Bounded wait as transact.
+      size_t acks = 0;
+      for (int idle = 0; acks < sent && idle < 1000;) {
+        ssize_t r = recv(mnl_socket_get_fd(req_), rx_.data(), rx_.size(), 0);
+        if (r < 0) {
+          if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            timespec ts{0, 1000000};
+            nanosleep(&ts, nullptr);
+            idle++;
+            continue;
+          }
+          ctError(env, "conntrack mark update", errno).ThrowAsJavaScriptException();
+          return env.Undefined();
+        }
+        idle = 0;
+        int left = int(r);
+        for (auto* h = reinterpret_cast<const nlmsghdr*>(rx_.data()); mnl_nlmsg_ok(h, left); h = mnl_nlmsg_next(h, &left)) {
+          if (h->nlmsg_type != NLMSG_ERROR || h->nlmsg_pid != portid || h->nlmsg_seq - first >= sent) continue;
+          acks++;
+          const auto* e = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(h));
+          if (e->error == 0) updated++;
+        }
+      }
+      if (acks < sent) {
+        ctError(env, "conntrack mark update", ETIMEDOUT).ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+      done += sent;
+    }
+    marks_ += updated;
+    return Napi::Number::New(env, double(updated));
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("dumps", double(dumps_));
+    o.Set("events", double(events_));
+    o.Set("datagrams", double(datagrams_));
+    o.Set("enobufs", double(enobufs_));
+    o.Set("marks", double(marks_));
+    return o;
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    closeAll();
+    return info.Env().Undefined();
+  }
+
+  mnl_socket* req_ = nullptr;
+  mnl_socket* ev_ = nullptr;
+  std::vector<uint8_t> rx_;
+  uint32_t seq_ = uint32_t(time(nullptr));
+  uint64_t dumps_ = 0, events_ = 0, datagrams_ = 0, enobufs_ = 0, marks_ = 0;
+};
+
+}  // namespace
+
+Napi::Function DefineConntrack(Napi::Env env) { return Conntrack::Define(env); }
+
+// Test-only: records from crafted netlink bytes (no socket): parseCtForTest(bytes, mark, mask) → Buffer.
+Napi::Value ParseCtForTest(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsTypedArray()) {
+    Napi::TypeError::New(env, "parseCtForTest(bytes, mark, mask)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Uint8Array in = info[0].As<Napi::Uint8Array>();
+  Filter f{info[1].As<Napi::Number>().Uint32Value(), info[2].As<Napi::Number>().Uint32Value()};
+  std::vector<uint8_t> out;
+  Collect c{f, &out, 1, 1u << 20};
+  mnl_cb_run(in.Data(), in.ByteLength(), 0, 0, collectCb, &c);
+  return Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size());
+}
