@@ -1,4 +1,4 @@
-// The daemon's data path (the proxy of issue 5, the gateway of issue 6) seen
+// The daemon's data path (the userspace proxy or the netfilter-queue gateway) seen
 // from wasmvsd: started with the Director, told when the configuration
 // changes, stopped with a deadline. Modules register by mode; when a mode's
 // module is not there yet wasmvsd runs the no-op path and says so.

@@ -1,4 +1,4 @@
-// The packed form of the common configuration commands (issue 4: a big
+// The packed form of the common configuration commands (so that a big
 // wasmvsadm -R travels and applies without one object per line). A record is
 // PACKED_WORDS u32 words; only IPv4 address services without persistence,
 // flags or tunnel options fit, everything else travels as a ConfigCmd.

@@ -108,7 +108,7 @@ const DEST_F_DROPPED: u32 = 0x80000000;
 
 /** A dest record with the defaults of a fresh `new Dest()`, or null without memory. */
 export function newDest(): Dest | null {
-  if (offsetof<Dest>() > 96) ERROR("Dest outgrew its 96-byte block (memory target of issue 10)");
+  if (offsetof<Dest>() > 96) ERROR("Dest outgrew its 96-byte block (the memory target: one service with one dest <= 256 B)");
   if (offsetof<Dest>("svcId") != 32) ERROR("Dest: the pick and decision fields must fill bytes 0..31 exactly");
   const p = alloc(offsetof<Dest>());
   if (p == 0) return null;

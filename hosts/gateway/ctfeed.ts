@@ -10,7 +10,7 @@
 //    entry takes the CT_SETTLED bit in its mark (one batched update), which
 //    keeps it out of the next dumps. A short connection is then dumped about
 //    once instead of every second of conntrack's 120 s TIME_WAIT (for a
-//    connection-rate load, the dump was the feed's whole cost: issue 12's
+//    connection-rate load, the dump was the feed's whole cost in
 //    bench/gateway/connrate.sh). Every SWEEP_TICKS the dump takes the settled
 //    entries too, so a settled flow the core let go loses its entry then;
 //  - TCP state: conntrack's state becomes the socket events the core already
