@@ -1,5 +1,5 @@
 // End to end with real processes: wasmvsd on a temporary socket and state
-// file, driven by wasmvsadm exactly as the seed does; kill -9 and restart.
+// file, driven by wasmvsadm as an operator would (add, list, save); kill -9 and restart.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync, statSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -35,7 +35,7 @@ describe('wasmvsd + wasmvsadm', () => {
     expect(r.err).toBe(`Can't initialize ipvs: No such file or directory\nAre you sure that wasmvsd is running and listening on ${sock}?\n`);
   });
 
-  it('the seed sequence, then kill -9 and restart on the same state file', async () => {
+  it('-A, -a, -L -n and the state file, then kill -9 and restart on the same state file', async () => {
     daemon = await startDaemon(['proxy', '--socket', sock, '--state', state], sock);
     expect(statSync(sock).mode & 0o777).toBe(0o600);
     expect(daemon.log()).toContain(`control socket ${sock}`);

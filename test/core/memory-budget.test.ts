@@ -75,7 +75,7 @@ describe('memory budget', () => {
   });
 
   it('one service with one destination costs at most 256 allocator bytes at 100,000 services', async () => {
-    // Issue 10's memory target, counted in the core's own allocator bytes (records, handle
+    // The memory target (≤ 256 B per service with one dest), counted in the core's own allocator bytes (records, handle
     // slots, index, arrays; stats blocks are made at an object's first counted event).
     const d = await director(9);
     const n = 100000;

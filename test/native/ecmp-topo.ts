@@ -1,4 +1,4 @@
-// The many-directors topology (issue 13, docs/many-directors.md): a client,
+// The many-directors topology (docs/many-directors.md): a client,
 // a router with an ECMP route to the VIP over three `wasmvsd gateway`
 // directors, three real servers, and etcd on a management network. Every
 // namespace, veth and bridge is created and removed here; addresses come

@@ -1,4 +1,4 @@
-// Issue 13's main check: three `wasmvsd gateway` directors behind a router
+// The many-directors check: three `wasmvsd gateway` directors behind a router
 // with an ECMP route to the VIP (L4 hashing), the configuration in a real
 // etcd, connections synced between the directors (peers from etcd, HMAC key).
 // Per forwarding method (NAT, DR, TUN) with mh: 200 long-lived TCP

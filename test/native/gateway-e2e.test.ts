@@ -1,4 +1,4 @@
-// `wasmvsd gateway` end to end (issue 6), modelled on the kernel selftest
+// `wasmvsd gateway` end to end, modelled on the kernel selftest
 // (reference §6): a real daemon in the director namespace configured by real
 // wasmvsadm commands; client and real servers in their own namespaces; a
 // capture on the director–server link shows what IPVS would put on the wire.

@@ -1,4 +1,4 @@
-// Fragments and big packets through `wasmvsd gateway` (issue 17 item 7).
+// Fragments and big packets through `wasmvsd gateway` (the big-packet hardening).
 // IPVS balances the reassembled datagram (nf_defrag runs at PREROUTING
 // before any rule) and the kernel fragments it again on output; packets up
 // to what NFQUEUE copies (65,531 bytes) go through whole. Real namespaces,

@@ -76,7 +76,7 @@ describe('connection limit under a SYN flood', () => {
     expect(b.d.connections(999).filter((c) => c.state === 'ESTABLISHED')).toHaveLength(1200);
     // Each search starts at the slot where the last victim was found: 540 entries looked at
     // for 500 evictions here; walking from the next slot every time looked at 20,500 (41 each),
-    // and at the 190k established entries that walk was what held a flood to 15 kpps.
+    // and with 190k established entries under a 200k limit that walk held a SYN flood to 15 kpps.
     const scanned = b.d.counter(counters.CNT_EVICT_SCANNED) - scanned0;
     expect(scanned).toBeLessThan(FLOOD * 4);
   });

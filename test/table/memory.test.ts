@@ -1,4 +1,4 @@
-// The connection table's memory (issue 3: ≤ 48 B per connection): record
+// The connection table's memory (target: ≤ 48 B per connection): record
 // chunks and bucket arrays take whole pages with an exact memory.grow
 // (assembly/mem/pages.ts), so wasm memory grows by what the table
 // holds instead of the allocator doubling it, and superseded bucket arrays are
