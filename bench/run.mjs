@@ -79,7 +79,7 @@ if (res.picks && res.services && res.boundary && res.maglev) {
   log('JSON written to bench/out/; the markdown report needs every part (run once without --only)');
 }
 log(rendering ? 'rendered' : `done in ${res.seconds.toFixed(0)} s`);
-// Issue 3's connection-table suite (part `conn`) runs in its own process: its JS baselines hold GBs of heap.
+// The connection-table suite (part `conn`) runs in its own process: its JS baselines hold GBs of heap.
 if (want('conn')) {
   const r = (await import('node:child_process')).spawnSync(process.execPath, [here('./conn/run.mjs'), ...args.filter((a) => a === '--quick' || a === '--render')], { stdio: 'inherit' });
   if (r.status !== 0) process.exitCode = r.status ?? 1;

@@ -1,4 +1,4 @@
-// Issue 4's benchmark: wasmvsadm -R and -a against iptables-legacy in the
+// wasmvsadm at scale: -R and -a against iptables-legacy in the
 // same run. Started by bench/cli/run.sh inside `unshare -n` (never run it in
 // the host's namespace: it loads iptables rules). Every loop is bounded.
 //   node bench/cli/bench.mjs --baselines DIR [SERVICES] [DESTS]

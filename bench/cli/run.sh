@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 4's targets, measured in one run inside a throw-away network namespace:
+# wasmvsadm -R and -a against iptables-legacy, measured in one run inside a throw-away network namespace:
 #   sudo bash bench/cli/run.sh [SERVICES] [DESTS]      (default 20000 8; root for unshare -n)
 # Needs `npm run build` first, iptables-legacy, python3, bc, and the baseline
 # scripts of ../shared/baselines (next to the repository, as in CI).

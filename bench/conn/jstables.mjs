@@ -1,4 +1,4 @@
-// The JS baselines of issue 3, reimplemented from shared/baselines/picks.mjs
+// The JS baselines of the connection-table suite, reimplemented from shared/baselines/picks.mjs
 // and connmem.mjs so they run in the same process and the same run as the
 // core: a Map keyed by the 5-tuple string and an open-addressing table over
 // typed arrays (linear probing, load ≤ 1/2). Both only find the value; they

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `node bench/conn/run.mjs [--quick] [--render]` — the connection-table suite
-// of issue 3 (bench/run.mjs starts it too). Needs `npm run build` (release
+// (bench/run.mjs starts it too). Needs `npm run build` (release
 // core in build/, SDK in dist/). Full mode writes bench/REPORT-conn.md and
 // bench/out/conn.json; --quick writes bench/out/REPORT-conn.quick.md and
 // bench/out/conn.quick.json (smaller sizes; never replaces the report).

@@ -1,4 +1,4 @@
-// The issue-3 targets, judged from one run's JSON. Ratios are other ÷ core
+// The connection table's targets, judged from one run's JSON. Ratios are other ÷ core
 // (how many times faster the core is). The lookup targets are judged on the
 // bare batched lookup (connLookupBatch: finds the connection, nothing else, as
 // the JS tables do); the whole inbound packet path (packetBatch: lookup, state,

@@ -1,5 +1,5 @@
-// Maglev (mh) table build: 100 dests at the largest IPVS prime the issue's
-// M = 65537 maps to (65521), and at the default 4093. A dest weight edit makes
+// Maglev (mh) table build: 100 dests at the largest IPVS table size below
+// the paper's M = 65537 (65521), and at the default 4093. A dest weight edit makes
 // IPVS rebuild the whole table (ip_vs_mh_dest_changed), so the timed operation
 // is one editDest (and one addDest); the same edit on an rr service is the
 // non-rebuild baseline.

@@ -136,7 +136,7 @@ export function renderReport(res, analysis) {
     '',
     '## Maglev table build',
     '',
-    `mh service with mhTableSize ${res.maglev.mhTableSize} (IPVS's prime closest to the issue's 65537), 100 dests; mh answers flows: ${res.maglev.implemented ? 'yes' : '**no (not implemented)**'}.`,
+    `mh service with mhTableSize ${res.maglev.mhTableSize} (IPVS's prime closest to the Maglev paper's 65537), 100 dests; mh answers flows: ${res.maglev.implemented ? 'yes' : '**no (not implemented)**'}.`,
     '',
     rowsTable(res.maglev.rows),
     '',

@@ -1,6 +1,6 @@
 // The core's targets, computed from one run's results: each with the figure,
 // the baseline measured in the same run and met/missed by how much. The first
-// set is the core v2 issue's (flat records); the original set follows,
+// set ("v2:") is the flat-record core's; the original set follows,
 // unchanged, so no goal silently moves.
 import { fmtNs, fmtRatio } from './harness.mjs';
 
@@ -124,7 +124,7 @@ function lookupRatioV2(res) {
 }
 
 // Director.schedule, one call: through the documented fast path (a flow made
-// once with prepareFlow, as the issue allows: "accept pre-parsed addresses
+// once with prepareFlow, as the target allows: "accept pre-parsed addresses
 // through a documented fast API"), with the FlowInput-object figure beside it.
 function sdkSingle(res) {
   const r = res.picks.rows.find((x) => x.sched === 'rr' && x.n === 1);

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Issue 13: convergence after one write with 3 directors sharing one etcd.
+// Many directors: convergence after one write with 3 directors sharing one etcd.
 //   node bench/directors/convergence.mjs [SERVICES] [WRITES]     (default 20000 50)
 // Starts a real etcd-server (temporary data dir, free ports on 127.0.0.1) and
 // three `wasmvsd proxy --store etcd://…` daemons, loads SERVICES fwmark services

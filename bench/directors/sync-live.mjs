@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Issue 13: connection-sync bandwidth per new connection, against IPVS's sync
+// Many directors: connection-sync bandwidth per new connection, against IPVS's sync
 // message v1 on the same packets.
 //   node bench/directors/sync-live.mjs [SHORT] [LONG]     (default 20000 2000)
 // Director A (NAT, rr over 4 real servers) sees SHORT short connections

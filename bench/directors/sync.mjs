@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Issue 13: bulk resync of a connection table between two directors.
+// Many directors: bulk resync of a connection table between two directors.
 //   node bench/directors/sync.mjs [CONNECTIONS]     (default 1000000)
 // Director A (this process) fills its table with CONNECTIONS TCP connections
 // (SYN then ACK: ESTABLISHED, NAT, rr over 4 real servers) through the core's
