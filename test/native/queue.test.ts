@@ -36,7 +36,7 @@ function fakeClass(pending: number[][], sent: Array<{ recs: Uint8Array; n: numbe
   };
 }
 
-describe('native-host Queue wrapper', () => {
+describe('hosts/gateway Queue: the wrapper around the addon', () => {
   it('drains full bursts, decodes records and passes the handler verdicts through', () => {
     const pending = Array.from({ length: 5 }, (_, i) => [0x45, i, i + 1]);
     const sent: Array<{ recs: Uint8Array; n: number }> = [];
