@@ -16,8 +16,6 @@ import { scheduleBatch } from "./table/director";
 import { seedRandom } from "./sched/rand";
 import { tickSchedulers } from "./sched/tick";
 import { counterValue } from "./stats/counters";
-import * as packet from "./packet/path";
-import * as icmpPacket from "./packet/icmp_path";
 import { seedIpId } from "./packet/ipid";
 import * as stats from "./table/stats_ops";
 import { estimatorRun } from "./stats/estimator";
@@ -211,24 +209,6 @@ export function statsFeed(destId: u32, conns: u32, inpkts: u32, inbytes: u32, ou
   return stats.statsFeed(destId, conns, inpkts, inbytes, outpkts, outbytes);
 }
 
-// --- packet path (in place over REGION_PACKETS; verdicts PKT_*) --------------
-/** Parse the packet at [off, off+len) into flow record `slot` (mark = its fwmark). */
-export function pktParse(off: u32, len: u32, slot: u32, mark: u32): i32 { return packet.packetParse(off, len, slot, mark); }
-/** NAT: destination (dir PKT_DIR_IN) or source (PKT_DIR_OUT) := decision `slot`'s DEC_DADDR:DEC_DPORT. */
-export function pktNat(off: u32, len: u32, slot: u32, dir: u32, flags: u32): i32 { return packet.packetNat(off, len, slot, dir, flags); }
-/** DR: validate, and decrement the TTL when flags has PKT_F_DEC_TTL. */
-export function pktRoute(off: u32, len: u32, flags: u32): i32 { return packet.packetRoute(off, len, flags); }
-/** TUN (IPIP) towards decision `slot`'s IPv4 address from `src`; `cap` bytes available at off. */
-export function pktTunnel(off: u32, len: u32, cap: u32, slot: u32, src: u32, mtu: u32, flags: u32): i32 {
-  return packet.packetTunnel(off, len, cap, slot, src, mtu, flags);
-}
-/** ICMP (IPv4) or ICMPv6 error: write the quoted TCP/UDP packet as flow record `slot` (PKT_CONTINUE), else PKT_PASS/DROP. */
-export function pktIcmpParse(off: u32, len: u32, slot: u32, mark: u32): i32 { return icmpPacket.icmpParse(off, len, slot, mark); }
-/** NAT an ICMP error: PKT_DIR_IN rewrites outer dst + quoted src/sport, PKT_DIR_OUT outer src + quoted dst/dport. */
-export function pktNatIcmp(off: u32, len: u32, slot: u32, dir: u32, flags: u32): i32 { return icmpPacket.icmpNat(off, len, slot, dir, flags); }
-/** Length of the bytes the last pkt* call left at its offset. */
-export function pktLen(): u32 { return packet.resultLen(); }
-
 // --- gateway burst (packet/gateway.ts) -----------------------------------------
 /** Tunnel outer source (IPv4, host order) and route MTU towards the real servers. */
 export function gwConfig(tunSrc: u32, mtu: u32): i32 { return gateway.gwConfig(tunSrc, mtu); }
@@ -269,8 +249,6 @@ export function connImport(now: u32): i32 { return connSync.connImport(now); }
 export function connGet(id: u32, now: u32): i32 { return conns.connGet(id, now); }
 /** Live entries (connections + templates). */
 export function connCount(): i32 { return conns.connCount(); }
-/** Simulations and table tests: put TCP connection `id` in `state` (counters move as a transition would). */
-export function connForceState(id: u32, state: u32, now: u32): i32 { return conns.connForceState(id, state, now); }
 /** Set conn_tab_bits (8..24) while the table is empty; returns the bucket count or a status. */
 export function connTabBits(bits: u32): i32 { return conns.connTabBits(bits); }
 /** Configured conn_tab_size (ipvsadm's "size="). */

@@ -193,26 +193,6 @@ export const OPT_MEM_LIMIT_PAGES: u32 = 8;
  * (several directors behind ECMP: a rehashed flow's next packet is scheduled where it lands). */
 export const OPT_SLOPPY_TCP: u32 = 9;
 
-// --- packet path (pkt* exports; packet/path.ts) ------------------------------
-/** Verdicts: parsed, flow record written (pktParse only). */
-export const PKT_CONTINUE: u32 = 0;
-/** Accept unchanged: valid but not something the director balances. */
-export const PKT_PASS: u32 = 1;
-/** Accept with the bytes now at the packet's offset (length pktLen()). */
-export const PKT_FORWARD: u32 = 2;
-/** Drop; a CNT_PKT_* counter says why. */
-export const PKT_DROP: u32 = 3;
-/** Drop the original; the bytes at its offset (pktLen()) are an ICMP error for its source. */
-export const PKT_ICMP: u32 = 4;
-/** Flags: decrement TTL/hop limit (when the host bypasses kernel forwarding). */
-export const PKT_F_DEC_TTL: u32 = 0x1;
-/** Flags: the L4 checksum is partial (NFQA_SKB_CSUMNOTREADY); the rewrite completes it. */
-export const PKT_F_CSUM_PARTIAL: u32 = 0x2;
-/** Flags: an unsegmented GSO packet (no MTU check). */
-export const PKT_F_GSO: u32 = 0x4;
-/** pktNat directions: rewrite the destination (client -> real server) or the source (reply). */
-export const PKT_DIR_IN: u32 = 0;
-export const PKT_DIR_OUT: u32 = 1;
 
 // --- gateway burst (gwBurst; packet/gateway.ts) ------------------------------
 // Packet records in REGION_PACKETS at the host's stride, as the NFQUEUE addon

@@ -7,7 +7,7 @@
 // here allocates; malformed input ends in a verdict and a counter.
 import * as S from "../abi/status";
 import {
-  MAX_BATCH, REGION_PACKETS_SIZE, REGION_LIST_SIZE, PKT_CONTINUE, PKT_PASS, PROTO_TCP,
+  MAX_BATCH, REGION_PACKETS_SIZE, REGION_LIST_SIZE, PROTO_TCP,
   METHOD_MASQ, METHOD_TUNNEL, METHOD_ROUTE, GW_REC_HEADER, GW_RF_TRUNCATED, GW_RF_CSUM_PARTIAL, GW_RF_GSO,
   GW_VER_SIZE, GW_VF_MARK, GW_VF_PAYLOAD, GW_DR_MARK_BASE, GW_DR_SLOT_MASK, GW_STRIDE_PACKED, GW_REC_ROOM,
   GW_OPT_FAIL_OPEN,
@@ -15,6 +15,7 @@ import {
 import { gwRecordAt, gwRecId, gwRecMark, gwRecLen, gwRecFlags, writeGwVerdict, decisionMethod, decisionDest } from "../abi/gateway_records";
 import { readDecisionTarget } from "./records";
 import { parse, pkt } from "./parse";
+import { PKT_CONTINUE, PKT_PASS } from "./verdict";
 import { natRewrite, target } from "./nat";
 import { decTtl } from "./ttl";
 import { tooBigForTunnel, encapsulate, OUTER_LEN } from "./tunnel";

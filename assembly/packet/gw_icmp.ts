@@ -3,7 +3,7 @@
 // method. From the client side it quotes a reply (VIP:vport -> client); from
 // a NAT real server it quotes a forwarded packet (client -> RIP:rport) and is
 // rewritten back to the VIP.
-import { PKT_CONTINUE, PKT_DROP } from "../abi/layout";
+import { PKT_CONTINUE, PKT_DROP } from "./verdict";
 import { parseIcmpError, natIcmp, quoted } from "./icmp_nat";
 import { parseIcmp6Error, natIcmp6 } from "./icmp6_nat";
 import { pkt } from "./parse";

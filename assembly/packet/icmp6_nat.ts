@@ -13,7 +13,8 @@ import { sumBytes, fold } from "./csum";
 import { pkt } from "./parse";
 import { target } from "./nat";
 import { quoted, pass, malformed } from "./icmp_nat";
-import { PKT_CONTINUE, PROTO_TCP, PROTO_UDP } from "../abi/layout";
+import { PROTO_TCP, PROTO_UDP } from "../abi/layout";
+import { PKT_CONTINUE } from "./verdict";
 
 const PROTO_ICMPV6: u32 = 58;
 /** Types from 128 up are informational (echo, neighbour discovery): never about a connection. */

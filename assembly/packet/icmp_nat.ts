@@ -10,7 +10,8 @@ import { checksum, update32 } from "./csum";
 import { pkt } from "./parse";
 import { target } from "./nat";
 import { bump, CNT_PKT_MALFORMED_IP } from "../stats/counters";
-import { PKT_CONTINUE, PKT_PASS, PKT_DROP, PROTO_TCP, PROTO_UDP } from "../abi/layout";
+import { PROTO_TCP, PROTO_UDP } from "../abi/layout";
+import { PKT_CONTINUE, PKT_PASS, PKT_DROP } from "./verdict";
 
 const ICMP_DEST_UNREACH: u32 = 3;
 const ICMP_SOURCE_QUENCH: u32 = 4;

@@ -4,7 +4,8 @@
 import { ld8, ld16, ld32 } from "./bytes";
 import { sumBytes } from "./csum";
 import { bump, CNT_PKT_MALFORMED_IP, CNT_PKT_BAD_CSUM, CNT_PKT_TRUNC_L4, CNT_PKT_FRAGMENT, CNT_PKT_NOT_BALANCED } from "../stats/counters";
-import { PKT_CONTINUE, PKT_PASS, PKT_DROP, PROTO_TCP, PROTO_UDP } from "../abi/layout";
+import { PROTO_TCP, PROTO_UDP } from "../abi/layout";
+import { PKT_CONTINUE, PKT_PASS, PKT_DROP } from "./verdict";
 
 @unmanaged export class Parsed {
   af: u32 = 0;

@@ -2,7 +2,7 @@
 // skb_checksum_help does). A queued packet whose payload the verdict replaces
 // is marked CHECKSUM_NONE by nfnetlink_queue, so a field that still held only
 // the pseudo-header sum would leave the host wrong: every rewrite of a packet
-// flagged PKT_F_CSUM_PARTIAL ends here.
+// whose record has GW_RF_CSUM_PARTIAL ends here.
 import { ld16, st16 } from "./bytes";
 import { sumBytes } from "./csum";
 import { pkt } from "./parse";

@@ -27,13 +27,6 @@ export type CoreExports = {
   schedule(n: number, now: number): number;
   schedTick(now: number): number;
   counter(i: number): number;
-  pktParse(off: number, len: number, slot: number, mark: number): number;
-  pktNat(off: number, len: number, slot: number, dir: number, flags: number): number;
-  pktRoute(off: number, len: number, flags: number): number;
-  pktTunnel(off: number, len: number, cap: number, slot: number, src: number, mtu: number, flags: number): number;
-  pktIcmpParse(off: number, len: number, slot: number, mark: number): number;
-  pktNatIcmp(off: number, len: number, slot: number, dir: number, flags: number): number;
-  pktLen(): number;
   statsGet(kind: number, id: number): number;
   statsZero(svcId: number): number;
   statsTick(now: number): number;
@@ -45,7 +38,6 @@ export type CoreExports = {
   connList(cursor: number, now: number): number;
   connGet(id: number, now: number): number;
   connCount(): number;
-  connForceState(id: number, state: number, now: number): number;
   connImport(now: number): number;
   connTabBits(bits: number): number;
   connTabSize(): number;

@@ -14,11 +14,17 @@ export interface Bed {
   ids: Map<string, number>;
 }
 
+/** The test build of the core (assembly/testing.ts): the shipped exports plus connForceState. */
+export const TEST_CORE = new URL('../../build/wasmvs.test.wasm', import.meta.url);
+
 export async function bed(opts: {
   method?: Method; n?: number; service?: ServiceOptions; protocol?: Protocol; port?: number; seed?: number;
+  /** Run on the test build of the core (TEST_CORE) instead of the shipped one. */
+  testCore?: boolean;
 } = {}): Promise<Bed> {
   // WASMVS_TEST_WASM: run the suite against another core build (mutation checks).
-  const d = await Director.create({ seed: opts.seed ?? 7, flavor: 'debug', wasm: process.env.WASMVS_TEST_WASM });
+  const wasm = process.env.WASMVS_TEST_WASM ?? (opts.testCore ? TEST_CORE : undefined);
+  const d = await Director.create({ seed: opts.seed ?? 7, flavor: 'debug', wasm });
   const svc = { protocol: opts.protocol ?? 'tcp', address: VIP, port: opts.port ?? 80 };
   d.addService(svc, { scheduler: 'rr', ...opts.service });
   const ids = new Map<string, number>();
