@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# New TCP connections per second through a NAT director (issue 12), same
+# New TCP connections per second through a NAT director (the fast path), same
 # traffic for every path: bench/gateway/connrate.c's client keeps INFLIGHT
 # connections open (connect, 5-byte request, 5-byte reply, the server closes)
 # to VIP:80 -> two NAT real servers :8080 (VIP local on the director's lo, as
@@ -152,6 +152,6 @@ node -e "
     'us  consumer', med(l, 'consumer_cpu_us_per_conn') ?? '-', 'us CPU/conn  (median of', rows.filter((r) => r.label === l).length, 'runs:',
     rows.filter((r) => r.label === l).map((r) => r.cps).join(' ') + ')');
   const r = (a, b) => (med(a, 'cps') / med(b, 'cps')).toFixed(2);
-  if (labels.includes('cnfq')) console.log('fast / C NFQUEUE consumer =', r('fast', 'cnfq'), '(issue 12 target >= 0.9)');
+  if (labels.includes('cnfq')) console.log('fast / C NFQUEUE consumer =', r('fast', 'cnfq'), '(target >= 0.9)');
   if (labels.includes('nft')) console.log('fast / plain nft DNAT =', r('fast', 'nft'), '  C consumer / plain nft DNAT =', r('cnfq', 'nft'));
 " "$OUT"
