@@ -17,6 +17,7 @@ import { connect, type Socket } from 'node:net';
 import type { ConnEventName } from '../../sdk/conns.js';
 import type { Decision, Endpoint } from '../../sdk/types.js';
 import { tracked, type Tracked } from './account.js';
+import { Pump } from './pump.js';
 import { proxyHeader, plainAddress } from './proxyproto.js';
 import type { Host, Flow, VirtualService } from './host.js';
 
@@ -46,6 +47,9 @@ export class TcpFlow implements Flow {
   private waiting = true;
   /** The connect deadline while the real server has not answered (Node keeps equal timeouts in one list per duration). */
   private connectTimer: NodeJS.Timeout | null = null;
+  /** The JS path's two directions: client → real server, real server → client (pump.ts). */
+  private readonly up: Pump;
+  private readonly down: Pump;
 
   constructor(private readonly host: Host, readonly svcKey: string, private readonly client: Socket,
     clientEp: Endpoint, vip: Endpoint, private readonly d: Decision) {
@@ -53,7 +57,20 @@ export class TcpFlow implements Flow {
     this.destId = d.destId;
     this.dest = d.dest;
     this.t = tracked('tcp', clientEp, vip, d.dest, d.destId, d.method);
-    this.upstream = connect({ host: d.dest.address, port: d.dest.port, allowHalfOpen: true, noDelay: true });
+    const account = host.account, t = this.t;
+    // --splice auto: a connection that moves `after` bytes is bulk; it goes to the pump.
+    const after = host.splicer?.after ?? Infinity;
+    this.up = new Pump((n) => {
+      account.in(t, n);
+      if ((this.moved += n) >= after) this.switchToSplice();
+    });
+    this.down = new Pump((n) => {
+      account.out(t, n);
+      if ((this.moved += n) >= after) this.switchToSplice();
+    });
+    this.upstream = connect({ host: d.dest.address, port: d.dest.port, allowHalfOpen: true, noDelay: true, onread: this.down.onread() });
+    this.up.from = this.down.to = client;
+    this.up.to = this.down.from = this.upstream;
     const pp = host.proxyProtocol(svcKey, d.dest);
     const header = pp === undefined ? null : proxyHeader(pp, clientEp, vip);
     this.native = host.splicer != null && host.splicer.after === 0;
@@ -125,34 +142,26 @@ export class TcpFlow implements Flow {
 
   /** The JS path: `header` (PROXY protocol) first, then the client's bytes; both ways with backpressure. */
   private jsPumps(header: Buffer | null): void {
-    const { client, upstream, t } = this;
+    const { client, upstream } = this;
     if (header !== null) upstream.write(header);
-    // One 'data' listener per direction does the pumping and the accounting:
-    // no pipe() (a second listener per chunk, a cloned listener array per
-    // emit, its own bookkeeping); backpressure as pipe() does it, by pausing
-    // the reader until the writer drains.
-    const account = this.host.account;
-    // --splice auto: a connection that moves `after` bytes is bulk; it goes to the pump.
-    const after = this.host.splicer?.after ?? Infinity;
-    client.on('data', (c: Buffer) => {
-      account.in(t, c.length);
-      if (!upstream.write(c)) client.pause();
-      if ((this.moved += c.length) >= after) this.switchToSplice();
-    });
-    upstream.on('data', (c: Buffer) => {
-      account.out(t, c.length);
-      if (!client.write(c)) upstream.pause();
-      if ((this.moved += c.length) >= after) this.switchToSplice();
-    });
-    upstream.on('drain', () => { if (!this.switching) client.resume(); });
-    client.on('drain', () => { if (!this.switching) upstream.resume(); });
+    // Reads into the pumps' buffers (pump.ts); a client that already read
+    // something (a worker's, while its decision came) keeps Node's reads,
+    // pumped by one 'data' listener with pipe()'s backpressure.
+    if (!this.up.use(client)) {
+      const up = this.up;
+      client.on('data', (c: Buffer) => {
+        if (!upstream.write(c)) client.pause();
+        up.count(c.length);
+      });
+      upstream.on('drain', () => { if (!up.held) client.resume(); });
+    }
     // A FIN is passed on as a FIN (half-close), after the bytes before it.
     const clientFin = () => { this.event('client-fin'); upstream.end(); };
     // A FIN read before these listeners (a worker's client waiting for its decision): passed on now.
     if (client.readableEnded) clientFin(); else client.on('end', clientFin);
     upstream.on('end', () => { this.event('server-fin'); client.end(); });
-    client.resume();
-    upstream.resume();
+    this.up.resume();
+    this.down.resume();
   }
 
   /**
@@ -187,8 +196,8 @@ export class TcpFlow implements Flow {
       if (this.switching) return;
       this.switching = true;
       this.moved = -Infinity;
-      client.pause();
-      upstream.pause();
+      this.up.hold();
+      this.down.hold();
     }
     if (this.finished || client.destroyed || upstream.destroyed) return;
     const ended = client.readableEnded || upstream.readableEnded || client.writableEnded || upstream.writableEnded;
@@ -201,13 +210,15 @@ export class TcpFlow implements Flow {
     // Writes that did not drain in time (a slow reader): another try after another `after` bytes.
     if (!ended) this.moved = 0;
     this.switching = false;
-    client.resume();
-    upstream.resume();
+    this.up.resume();
+    this.down.resume();
   }
 
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
+    this.up.release();
+    this.down.release();
     this.host.account.close(this.t);
     this.event('close');
     this.host.closed(this);
