@@ -55,7 +55,7 @@ ip netns exec $DIR sysctl -qw net.netfilter.nf_conntrack_acct=1 2>/dev/null || t
 # The director's conntrack table emptied between runs (entries linger 120 s in TIME_WAIT), through our addon.
 ctflush() {
   local m
-  for m in dist/hosts/gateway/ctfeed.js dist/hosts/gateway/ctfeed.js; do
+  for m in dist/hosts/gateway/ctfeed.js; do
     [[ -f $m ]] || continue
     ip netns exec $DIR node --input-type=module -e "const { loadConntrack } = await import('$(pwd)/$m'); const c = new (loadConntrack())({}); c.flush(0, 0); c.close();"
     return

@@ -39,7 +39,7 @@ sleep 0.5
 # The director's conntrack table emptied between measurements (through our addon; no conntrack tool needed).
 ctflush() {
   local m
-  for m in dist/hosts/gateway/ctfeed.js dist/native-host/lib/ctfeed.js; do
+  for m in dist/hosts/gateway/ctfeed.js; do
     [[ -f $m ]] || continue
     ip netns exec $DIR node --input-type=module -e "const { loadConntrack } = await import('$(pwd)/$m'); const c = new (loadConntrack())({}); c.flush(0, 0); c.close();"
     return

@@ -1,4 +1,4 @@
-// The JS path's pumps (sdk/proxy/pump.ts), in process with real sockets on
+// The JS path's pumps (hosts/proxy/pump.ts), in process with real sockets on
 // loopback and --splice off: bytes arrive exactly and in order both ways while
 // both ends stop reading for a while (a pump's own buffer is never read into
 // while a write still holds it), a bulk direction takes its own buffer and
