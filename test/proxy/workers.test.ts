@@ -112,6 +112,22 @@ describe('wasmvsd proxy --workers', () => {
     expect(a.names.slice(0, 6).filter((n) => n === 'ha')).toHaveLength(2);
   }, 60_000);
 
+  it('a burst of concurrent connections through both workers: each scheduled and counted once, none left active', async () => {
+    const port = await service(two, 'wlc');
+    // 150 clients at once: the kernel spreads them over both workers, whose accepts, decisions and
+    // events then travel many to a write; the table must count each exactly once.
+    const held = await Promise.all(Array.from({ length: 150 }, () => client(port)));
+    expect(held.every((h) => ['ha', 'hb', 'hc'].includes(h.name))).toBe(true);
+    await settle(two, port, 150, 0);
+    const stats = () => two.adm('-L -n --stats').then((r) => Number(r.out.split('\n').find((x) => x.includes(`:${port} `))?.trim().split(/\s+/)[2]));
+    expect(await stats()).toBe(150);
+    // Resets from the clients' side for half, clean closes for the rest: nothing stays active.
+    held.forEach((h, i) => (i % 2 === 0 ? h.sock.resetAndDestroy() : h.sock.end()));
+    await until(async () => sum(counts((await two.adm('-L -n')).out, port), 0) === 0, 'no connection left active');
+    expect(await stats()).toBe(150);
+    for (const h of held) h.sock.destroy();
+  }, 60_000);
+
   it('bytes and packets of worker flows reach the statistics', async () => {
     const port = await service(two, 'rr');
     const c = await client(port);
