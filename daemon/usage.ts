@@ -24,7 +24,7 @@ export const DAEMON_OPTIONS: readonly DaemonOption[] = [
   { name: '--burst', arg: 'N', modes: 'gateway', help: 'packets read and decided per burst (default 64)' },
   { name: '--stride', arg: 'BYTES', modes: 'gateway', help: 'bytes per packet record, a multiple of 4 (default: packed records, each as long as its packet, up to 65531)' },
   { name: '--verdict', arg: 'batch|per-packet', modes: 'gateway', help: 'verdicts batched per burst (default) or one message per packet' },
-  { name: '--fast-path', arg: 'on|off', modes: 'gateway', help: 'IPv4 NAT and DR services: queue only new flows, the kernel carries the rest (NAT: conntrack + an nftables DNAT map; DR: an nftables flow map) (default off; docs/gateway.md)' },
+  { name: '--fast-path', arg: 'on|off', modes: 'gateway', help: 'IPv4 NAT and DR services: queue only new flows, the kernel carries the rest (NAT: conntrack + an nftables DNAT map; DR: an nftables flow map); TUN, IPv6 and fwmark services stay on the userspace path (default on where nft and ctnetlink work, else a warn line says why and every packet crosses userspace; docs/gateway.md)' },
   { name: '--splice', arg: 'auto|on|off', modes: 'proxy', help: 'TCP bytes move kernel to kernel (splice(2)) through the native addon; on: every connection once its real server accepted; auto: connections past 64 KiB, when the addon loads (default $WASMVS_SPLICE, else auto; docs/proxy.md)' },
   { name: '--workers', arg: 'N|auto', modes: 'proxy', help: 'TCP in N worker processes (auto: one per CPU), scheduling and accounting stay in the daemon; 1 (default): all in one process (docs/proxy.md "Workers")' },
   { name: '--help', modes: 'both', help: 'this text' },

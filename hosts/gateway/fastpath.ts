@@ -24,11 +24,21 @@ import { layout as L } from '../../sdk/core/abi.gen.js';
 import type { ServiceView } from './rules.js';
 import type { AsyncExec, Exec } from './rules.js';
 import { queuedKey, loadConntrack, CT_SETTLED } from './ctfeed.js';
+import { packedSpan } from './records.js';
 
 export const FAST_TABLE = 'wasmvs_gw';
 /** Marks of the fast path: base + (dest id & GW_DR_SLOT_MASK); distinct from the DR marks (0x57a…). */
 export const FAST_MARK_BASE = 0x57b00000;
 export const FAST_MARK_MASK = 0xfff00000;
+/**
+ * Packet mark of a fast NAT VIP's packets conntrack calls INVALID (malformed,
+ * out of window, no entry with tcp_loose off), set by the rule before their
+ * queue rule (rules.ts). They are queued too, so the core drops and counts
+ * the malformed ones and rewrites the rest as on the userspace path; retarget
+ * leaves their verdicts alone (with no conntrack entry the kernel cannot NAT
+ * them by a mark). Outside FAST_MARK_MASK's and the DR marks' ranges.
+ */
+export const FAST_INVALID_MARK = 0x57c00000;
 /**
  * DR flow map: a flow is remembered this long after the core's verdict (never
  * refreshed), then its next packet meets the core again, which re-arms its
@@ -209,14 +219,20 @@ export function flushFastConntrack(): boolean {
 /**
  * After gwBurst: each NAT verdict whose rewritten packet goes to a fast real
  * server becomes "accept the original packet with mark M" (the nft table
- * DNATs by it). Returns how many verdicts were turned.
+ * DNATs by it), unless its packet record carries FAST_INVALID_MARK (no
+ * conntrack entry to NAT it: the core's rewrite goes out). `packets` is the
+ * burst's records (`stride` apart, or packed), in verdict order. Returns how
+ * many verdicts were turned.
  */
 export function retarget(mem: DataView, list: number, packets: number, n: number, targets: ReadonlyMap<number, number>,
-  feed?: { countQueued(key: string, len: number): void } | null): number {
+  feed?: { countQueued(key: string, len: number): void } | null, stride: number = L.GW_STRIDE_PACKED): number {
   let turned = 0;
-  for (let i = 0; i < n; i++) {
+  for (let i = 0, rec = 0; i < n; i++) {
+    const at = packets + (stride === L.GW_STRIDE_PACKED ? rec : i * stride);
+    if (stride === L.GW_STRIDE_PACKED) rec += packedSpan(mem.getUint32(at + L.GW_REC_LEN, true));
     const v = list + i * L.GW_VER_SIZE;
     if (!(mem.getUint32(v + L.GW_VER_FLAGS, true) & L.GW_VF_PAYLOAD)) continue;
+    if (mem.getUint32(at + L.GW_REC_MARK, true) === FAST_INVALID_MARK) continue;
     const p = packets + mem.getUint32(v + L.GW_VER_OFF, true);
     const len = mem.getUint32(v + L.GW_VER_LEN, true);
     if (len < 24 || mem.getUint8(p) >> 4 !== 4) continue;

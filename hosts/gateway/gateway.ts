@@ -29,7 +29,12 @@ export interface GatewayOptions extends QueueSpec {
   verdict?: VerdictMode;
   /** Where the original sysctl values are recorded (sysctl-record.ts); wasmvsd passes it, beside the socket. */
   sysctlRecord?: string;
-  /** IPv4 NAT services: only new flows are queued, the kernel NATs the rest (fastpath.ts). Default off. */
+  /**
+   * IPv4 NAT and DR services: only new flows are queued, the kernel carries
+   * the rest (fastpath.ts), where nft and ctnetlink work (else a warn line and
+   * the userspace path). `wasmvsd gateway` turns it on unless `--fast-path off`
+   * (parseGatewayArgs); absent here (direct use, the benchmarks): off.
+   */
   fastPath?: boolean;
 }
 
@@ -41,7 +46,7 @@ const USAGE = 'gateway options: --queue N|A:B, --fail-open|--fail-closed, --burs
 
 /** Parses the gateway's own daemon options; throws with a clear message. */
 export function parseGatewayArgs(argv: readonly string[]): GatewayOptions {
-  const o = { ...GATEWAY_DEFAULTS };
+  const o: GatewayOptions = { ...GATEWAY_DEFAULTS, fastPath: true };
   const int = (name: string, v: string | undefined, lo: number, hi: number) => {
     if (v === undefined || !/^\d+$/.test(v) || Number(v) < lo || Number(v) > hi) throw new Error(`invalid ${name} ${v ?? ''} (${lo}..${hi}); ${USAGE}`);
     return Number(v);
@@ -155,13 +160,6 @@ export class Gateway {
     this.sync.reset();
     // A run that died left its sysctls changed: back to the originals before we read them again.
     if (this.record) this.restoreLeftovers(this.record);
-    if (this.opts.fastPath) {
-      let why = await fastUnavailable(this.sync.runner);
-      if (why === null) why = this.openFeed(director);
-      this.fast = why === null;
-      this.log(why === null ? 'gateway: fast path on for IPv4 NAT and DR services: only new flows are queued, the kernel NATs or routes the rest (nftables table ip wasmvs_gw)'
-        : `gateway: fast path off, falling back to the userspace path for every packet: ${why}`, why === null ? 'info' : 'warn');
-    }
     this.sysctl('/proc/sys/net/ipv4/ip_forward', '1');
     try {
       this.bind(this.Native ?? loadNativeQueue());
@@ -169,6 +167,15 @@ export class Gateway {
       await this.stop();
       throw new Error(`gateway: cannot bind NFQUEUE ${this.opts.first}..${this.opts.last}: ${(e as Error).message}`);
     }
+    // Once the addon is known to load (its errors say how to get it; the fast path's would not).
+    if (this.opts.fastPath) {
+      let why = await fastUnavailable(this.sync.runner);
+      if (why === null) why = this.openFeed(director);
+      this.fast = why === null;
+      this.log(why === null ? 'gateway: fast path on for IPv4 NAT and DR services: only new flows are queued, the kernel NATs or routes the rest ' +
+        '(nftables table ip wasmvs_gw); TUN, IPv6 and fwmark services stay on the userspace path'
+        : `gateway: fast path off, falling back to the userspace path for every packet: ${why}`, why === null ? 'info' : 'warn');
+    } else this.log('gateway: fast path off (--fast-path off): every packet of every service crosses userspace');
     // Rules only once a consumer is bound (fail-closed would drop in between).
     await this.configChanged();
     // Connection timers, estimator and scheduler upkeep once a second.
@@ -244,7 +251,7 @@ export class Gateway {
       }
       // Memory may have grown during the call: views are taken afresh.
       const mem = x.memory.buffer;
-      if (r === n && this.fastTargets.size) this.fastMarked += retarget(new DataView(mem), base + L.REGION_LIST, base + L.REGION_PACKETS, n, this.fastTargets, this.feed);
+      if (r === n && this.fastTargets.size) this.fastMarked += retarget(new DataView(mem), base + L.REGION_LIST, base + L.REGION_PACKETS, n, this.fastTargets, this.feed, stride);
       if (r !== n) this.failBurst(nq, n, r);
       else nq.verdicts(new Uint8Array(mem, base + L.REGION_LIST, n * L.GW_VER_SIZE), n, new Uint8Array(mem, base + L.REGION_PACKETS, bytes));
       total += n;

@@ -24,6 +24,7 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { layout as L } from '../../sdk/core/abi.gen.js';
 import type { ServiceInfo, DestInfo } from '../../sdk/types.js';
+import { FAST_INVALID_MARK } from './fastpath.js';
 import { deleteRoutes, syncRoutes, RouteState, RULE_PREF, DR_MARK_SELECTOR, type DrRoute } from './routes.js';
 
 export interface ServiceView { service: ServiceInfo; dests: readonly DestInfo[] }
@@ -81,6 +82,7 @@ function queueTarget(q: QueueSpec): string {
   return `-j NFQUEUE ${t}${q.failOpen ? ' --queue-bypass' : ''}`;
 }
 
+const hex = (n: number) => `0x${(n >>> 0).toString(16)}`;
 const ip4 = (a: string) => a.split('.').reduce((x, b) => x * 256 + Number(b), 0);
 const text4 = (n: number) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 
@@ -149,10 +151,15 @@ class Collect {
       ...[...this.marks].map((m) => `-m mark --mark ${m}`),
     ];
     const replies = this.replies.rules((k, c) => `-s ${c} ${portMatch('s', k)}`);
-    const fresh = this.fresh.rules((k, c) => `-d ${c} ${portMatch('d', k)} -m conntrack --ctstate NEW`);
+    // Fast NAT VIPs: conntrack's NEW packets, and its INVALID ones (malformed, out of window) with
+    // FAST_INVALID_MARK first, so the core still gives them IPVS's verdict and counters (fastpath.ts).
+    const fresh = this.fresh.rules((k, c) => `-d ${c} ${portMatch('d', k)} -m conntrack --ctstate NEW,INVALID`);
+    const invalid = this.fresh.rules((k, c) => `-A ${CHAIN} -d ${c} ${portMatch('d', k)} -m conntrack --ctstate INVALID -j MARK --set-xmark ${hex(FAST_INVALID_MARK)}/0xffffffff`);
     const drFast = this.unmarked.rules((k, c) => `-d ${c} ${portMatch('d', k)}`);
     const unmarked = `-m mark ! --mark ${DR_MARK_SELECTOR}`;
-    for (const m of [...requests, ...fresh]) this.out.mangle.push(`-A ${CHAIN} ${m} ${queueTarget(q)}`);
+    for (const m of requests) this.out.mangle.push(`-A ${CHAIN} ${m} ${queueTarget(q)}`);
+    this.out.mangle.push(...invalid);
+    for (const m of fresh) this.out.mangle.push(`-A ${CHAIN} ${m} ${queueTarget(q)}`);
     for (const m of drFast) this.out.mangle.push(`-A ${CHAIN} ${m} ${unmarked} ${queueTarget(q)}`);
     for (const m of replies) this.out.forward.push(`-A ${FWD_CHAIN} ${m} ${queueTarget(q)}`);
     for (const m of [...requests, ...drFast, ...replies]) this.out.raw.push(`-A ${RAW_CHAIN} ${m} -j CT --notrack`);

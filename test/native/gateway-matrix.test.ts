@@ -4,7 +4,9 @@
 // checksum offload left on (partial checksums reach the director) and off.
 // One fresh topology and daemon per combination; real wasmvsadm commands, TCP
 // and UDP through the service, a capture on the director–server link, and
-// nothing of the gateway's left in the director afterwards.
+// nothing of the gateway's left in the director afterwards. wasmvsd's default
+// puts NAT and DR on the fast path (only new flows queued; TUN never): every
+// combination runs so, and NAT and DR once more with `--fast-path off`.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
 import { inCI } from './prereq.js';
@@ -18,10 +20,13 @@ const suite = describe.skipIf(why !== null && !inCI);
 const PORT = 8080, UDP_PORT = 5353, QUEUE = 30 + (process.pid % 200);
 const FLAG: Record<Mode, string> = { nat: '-m', dr: '-g', tun: '-i' };
 
-const cases: Array<[Mode, 'local' | 'routed', 'on' | 'off']> = [];
+type Fast = 'fast path' | 'userspace path';
+const cases: Array<[Mode, 'local' | 'routed', 'on' | 'off', Fast]> = [];
 for (const mode of ['nat', 'dr', 'tun'] as const) {
-  for (const vip of ['local', 'routed'] as const) for (const offload of ['on', 'off'] as const) cases.push([mode, vip, offload]);
+  for (const vip of ['local', 'routed'] as const) for (const offload of ['on', 'off'] as const) cases.push([mode, vip, offload, 'fast path']);
 }
+// The userspace path for NAT and DR too (`--fast-path off`), offload on (the partial-checksum case).
+for (const mode of ['nat', 'dr'] as const) for (const vip of ['local', 'routed'] as const) cases.push([mode, vip, 'on', 'userspace path']);
 
 /** The director–server link as IPVS would put it on the wire, per method. */
 function checkWire(mode: Mode, wire: string[], serverMac: string): void {
@@ -44,7 +49,7 @@ let topos = 0;
  * One combination from a fresh topology. strictRpf: the director's interfaces
  * filter reverse paths strictly (rp_filter=1, as some distributions ship).
  */
-async function run(mode: Mode, vip: 'local' | 'routed', offload: 'on' | 'off', strictRpf = false): Promise<void> {
+async function run(mode: Mode, vip: 'local' | 'routed', offload: 'on' | 'off', path: Fast = 'fast path', strictRpf = false): Promise<void> {
   if (why) throw new Error(`gateway suite prerequisites missing in CI: ${why}`);
   const topo = new Topo(`gm${process.pid % 10000}x${topos++}`);
   let gw: Daemon | undefined;
@@ -58,7 +63,8 @@ async function run(mode: Mode, vip: 'local' | 'routed', offload: 'on' | 'off', s
     }
     const rpf = ['all', 'default', topo.dev.dirIn, topo.dev.dirOut];
     if (strictRpf) for (const c of rpf) topo.in('director', 'sysctl', '-qw', `net.ipv4.conf.${c}.rp_filter=1`);
-    gw = await startGateway(topo, QUEUE);
+    gw = await startGateway(topo, QUEUE, ...(path === 'fast path' ? [] : ['--fast-path', 'off']));
+    expect(gw.log()).toContain(path === 'fast path' ? 'fast path on for IPv4 NAT and DR services' : 'fast path off (--fast-path off)');
     const rs = mode === 'nat' ? `${RS[0]}:${PORT}` : RS[0];
     adm(topo, '-A', '-t', `${VIP}:${PORT}`, '-s', 'rr');
     adm(topo, '-a', '-t', `${VIP}:${PORT}`, '-r', rs, FLAG[mode]);
@@ -85,9 +91,23 @@ async function run(mode: Mode, vip: 'local' | 'routed', offload: 'on' | 'off', s
     expect(udp.got).toBe(`got ${udp.sent} for ${served} from ${CLIENT}`);
     expect(udp.reply).toBe(`udp-reply echo:${served}:${udp.sent} from ${VIP}:${UDP_PORT}`);
     expect(adm(topo, '-L', '-n', '--stats', '--exact')).toMatch(new RegExp(`TCP\\s+${VIP}:${PORT}\\s+3\\s`));
+    // The fast path's nftables table: NAT's real server in the DNAT map, DR's VIP in the flow maps'
+    // set; a TUN service in neither (its flows are never captured); no table with the userspace path.
+    let table = '';
+    try { table = topo.in('director', 'nft', 'list', 'table', 'ip', 'wasmvs_gw'); } catch { /* none */ }
+    if (path === 'userspace path') expect(table).toBe('');
+    else if (mode === 'nat') expect(table).toContain(`${RS[0]} . ${PORT}`);
+    else if (mode === 'dr') expect(table).toContain(`${VIP} . tcp . ${PORT}`);
+    else expect(table).not.toMatch(/198\.18\.4[12]\./);
     const log = await stopGateway(gw);
     gw = undefined;
     const s = summary(log);
+    // Fast path: NAT and DR flows marked by the core and carried by the kernel; TUN never (every
+    // packet of its flows crossed the core). Userspace path: nothing marked.
+    if (path === 'fast path' && mode === 'nat') expect(s.fast_marked).toBeGreaterThanOrEqual(4);
+    else expect(s.fast_marked).toBe(0); // DR's verdicts are the core's own marks, never turned
+    if (mode === 'tun') expect(s.forwarded).toBeGreaterThan(8);
+    if (path === 'fast path' && mode === 'nat') expect(s.replies).toBe(0);
     expect(s.nl_errors).toBe(0);
     expect(s.failed_bursts).toBe(0);
     expect(topo.ownedState()).toEqual({ iptables: '', rules: '' });
@@ -103,10 +123,10 @@ async function run(mode: Mode, vip: 'local' | 'routed', offload: 'on' | 'off', s
 suite('wasmvsd gateway: every method × VIP local or routed × checksum offload on or off', () => {
   afterEach(killChildren);
 
-  it.each(cases)('%s, VIP %s, offload %s: TCP and UDP through the service, IPVS wire format, clean stop', run);
+  it.each(cases)('%s, VIP %s, offload %s, %s: TCP and UDP through the service, IPVS wire format, clean stop', run);
 
   // A director whose VIP is local and whose distribution filters reverse paths strictly:
   // nothing the gateway rewrites may look like a martian or arrive on the "wrong" interface.
   it.each(['nat', 'dr', 'tun'] as const)('%s, VIP local, strict rp_filter on the director: works, the sysctls come back as they were',
-    (mode) => run(mode, 'local', 'on', true));
+    (mode) => run(mode, 'local', 'on', 'fast path', true));
 });

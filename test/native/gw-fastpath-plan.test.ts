@@ -5,9 +5,10 @@
 import { describe, expect, it } from 'vitest';
 import { layout as L } from '../../sdk/core/abi.gen.js';
 import { ruleSet, CHAIN } from '../../hosts/gateway/rules.js';
-import { fastPlan, goneMarks, retarget, FAST_MARK_BASE, FAST_MARK_MASK } from '../../hosts/gateway/fastpath.js';
+import { fastPlan, goneMarks, retarget, FAST_MARK_BASE, FAST_MARK_MASK, FAST_INVALID_MARK } from '../../hosts/gateway/fastpath.js';
 import { CtFeed, CT, CT_SETTLED, SWEEP_TICKS, queuedKey, type NativeConntrack } from '../../hosts/gateway/ctfeed.js';
 import { parseGatewayArgs } from '../../hosts/gateway/gateway.js';
+import { packedSpan } from '../../hosts/gateway/records.js';
 import { director } from '../helpers.js';
 
 const Q = { first: 2, last: 2, failOpen: true };
@@ -30,7 +31,13 @@ describe('gateway fast path: plan, rules, verdicts', () => {
     const plan = fastPlan(v);
     expect(plan.services.size).toBe(1);
     const rs = ruleSet(v, Q, plan.services);
-    expect(rs.mangle).toEqual([`-A ${CHAIN} -d 198.18.42.1/32 -p tcp --dport 80 -m conntrack --ctstate NEW -j NFQUEUE --queue-num 2 --queue-bypass`]);
+    // NEW and INVALID packets (the latter marked first, so their core verdict is not turned into a mark).
+    expect(rs.mangle).toEqual([
+      `-A ${CHAIN} -d 198.18.42.1/32 -p tcp --dport 80 -m conntrack --ctstate INVALID -j MARK --set-xmark 0x57c00000/0xffffffff`,
+      `-A ${CHAIN} -d 198.18.42.1/32 -p tcp --dport 80 -m conntrack --ctstate NEW,INVALID -j NFQUEUE --queue-num 2 --queue-bypass`,
+    ]);
+    expect(FAST_INVALID_MARK & FAST_MARK_MASK).not.toBe(FAST_MARK_BASE);
+    expect((FAST_INVALID_MARK & 0xfff00000) >>> 0).not.toBe(L.GW_DR_MARK_BASE);
     expect(rs.forward).toEqual([]);
     expect(rs.raw.filter((r) => r.includes('notrack'))).toEqual([]);
     const marks = v[0].dests.map((d) => (FAST_MARK_BASE + (d.id & L.GW_DR_SLOT_MASK)) >>> 0);
@@ -52,7 +59,7 @@ describe('gateway fast path: plan, rules, verdicts', () => {
     const plan = fastPlan(v);
     expect([...plan.services].map((s) => s.service.address)).toEqual(['198.18.42.3']);
     const rs = ruleSet(v, Q, plan.services);
-    expect(rs.mangle.filter((r) => r.includes('ctstate NEW'))).toEqual([`-A ${CHAIN} -d 198.18.42.3/32 -p tcp --dport 80 -m conntrack --ctstate NEW -j NFQUEUE --queue-num 2 --queue-bypass`]);
+    expect(rs.mangle.filter((r) => r.includes('ctstate NEW'))).toEqual([`-A ${CHAIN} -d 198.18.42.3/32 -p tcp --dport 80 -m conntrack --ctstate NEW,INVALID -j NFQUEUE --queue-num 2 --queue-bypass`]);
     expect(rs.forward.some((r) => r.includes('198.18.41.2/32 -p tcp --sport 8080'))).toBe(true);
     expect(rs.forward.some((r) => r.includes('198.18.41.5'))).toBe(false);
     expect(plan.script).not.toContain('198.18.41.2');
@@ -85,46 +92,57 @@ describe('gateway fast path: plan, rules, verdicts', () => {
     expect(plan.script).not.toContain('flush map ip wasmvs_gw drtcp'); // flows survive configuration changes
   });
 
-  it('retarget: a NAT verdict to a fast real server becomes "accept the original with its mark"; others are left alone', () => {
+  it('retarget: a NAT verdict to a fast real server becomes "accept the original with its mark"; others, and INVALID-marked packets, are left alone', () => {
     const list = 0, packets = 4096;
-    const mem = new DataView(new ArrayBuffer(8192));
-    const ip = (p: number, dst: number[], dport: number, proto = 6) => {
+    const mem = new DataView(new ArrayBuffer(16384));
+    // Packed records of 40-byte packets, in verdict order; the core rewrote each in place.
+    const rec = (i: number) => packets + i * packedSpan(40);
+    const ip = (i: number, dst: number[], dport: number, proto = 6, mark = 0) => {
+      const r = rec(i), p = r + L.GW_REC_HEADER;
+      mem.setUint32(r + L.GW_REC_LEN, 40, true);
+      mem.setUint32(r + L.GW_REC_MARK, mark, true);
       mem.setUint8(p, 0x45);
       mem.setUint16(p + 2, 40);
       mem.setUint8(p + 9, proto);
-      dst.forEach((b, i) => mem.setUint8(p + 16 + i, b));
+      dst.forEach((b, j) => mem.setUint8(p + 16 + j, b));
       mem.setUint16(p + 22, dport);
     };
-    const verdict = (i: number, flags: number, off: number) => {
+    const verdict = (i: number, flags: number) => {
       const v = list + i * L.GW_VER_SIZE;
       mem.setUint32(v + L.GW_VER_ID, 100 + i, true);
       mem.setUint32(v + L.GW_VER_VERDICT, 1, true);
       mem.setUint32(v + L.GW_VER_FLAGS, flags, true);
-      mem.setUint32(v + L.GW_VER_OFF, off, true);
+      mem.setUint32(v + L.GW_VER_OFF, rec(i) + L.GW_REC_HEADER - packets, true);
       mem.setUint32(v + L.GW_VER_LEN, 40, true);
     };
-    ip(packets, [198, 18, 41, 2], 8080); // to the fast real server
-    ip(packets + 64, [198, 18, 41, 9], 8080); // to another address
-    ip(packets + 128, [198, 18, 41, 2], 8080, 1); // ICMP
-    verdict(0, L.GW_VF_PAYLOAD, 0);
-    verdict(1, L.GW_VF_PAYLOAD, 64);
-    verdict(2, L.GW_VF_PAYLOAD, 128);
-    verdict(3, 0, 0); // plain accept
+    ip(0, [198, 18, 41, 2], 8080); // to the fast real server
+    ip(1, [198, 18, 41, 9], 8080); // to another address
+    ip(2, [198, 18, 41, 2], 8080, 1); // ICMP
+    ip(3, [198, 18, 41, 2], 8080); // plain accept
+    ip(4, [198, 18, 41, 2], 8080, 6, FAST_INVALID_MARK); // conntrack's INVALID: the core's rewrite goes out
+    ip(5, [198, 18, 41, 2], 8080, 17, 0x1234); // another mark of the user's: turned
+    for (let i = 0; i < 6; i++) verdict(i, i === 3 ? 0 : L.GW_VF_PAYLOAD);
     const mark = FAST_MARK_BASE + 5;
     const targets = new Map([[((198 * 256 + 18) * 256 + 41) * 256 * 65536 + 2 * 65536 + 8080, mark]]);
-    expect(retarget(mem, list, packets, 4, targets)).toBe(1);
-    expect(mem.getUint32(list + L.GW_VER_FLAGS, true)).toBe(L.GW_VF_MARK);
-    expect(mem.getUint32(list + L.GW_VER_MARK, true)).toBe(mark);
-    expect(mem.getUint32(list + L.GW_VER_LEN, true)).toBe(0);
-    expect(mem.getUint32(list + L.GW_VER_ID, true)).toBe(100);
-    for (const i of [1, 2]) expect(mem.getUint32(list + i * L.GW_VER_SIZE + L.GW_VER_FLAGS, true)).toBe(L.GW_VF_PAYLOAD);
+    expect(retarget(mem, list, packets, 6, targets)).toBe(2);
+    for (const i of [0, 5]) {
+      const v = list + i * L.GW_VER_SIZE;
+      expect(mem.getUint32(v + L.GW_VER_FLAGS, true)).toBe(L.GW_VF_MARK);
+      expect(mem.getUint32(v + L.GW_VER_MARK, true)).toBe(mark);
+      expect(mem.getUint32(v + L.GW_VER_LEN, true)).toBe(0);
+      expect(mem.getUint32(v + L.GW_VER_ID, true)).toBe(100 + i);
+    }
+    for (const i of [1, 2, 4]) expect(mem.getUint32(list + i * L.GW_VER_SIZE + L.GW_VER_FLAGS, true)).toBe(L.GW_VF_PAYLOAD);
     expect(mem.getUint32(list + 3 * L.GW_VER_SIZE + L.GW_VER_FLAGS, true)).toBe(0);
+    // A fixed stride walks the records the same way.
+    for (let i = 0; i < 6; i++) verdict(i, i === 3 ? 0 : L.GW_VF_PAYLOAD);
+    expect(retarget(mem, list, packets, 6, targets, null, packedSpan(40))).toBe(2);
   });
 
   it('--fast-path takes on or off, anything else is a clear error', () => {
     expect(parseGatewayArgs(['--fast-path', 'on']).fastPath).toBe(true);
     expect(parseGatewayArgs(['--fast-path=off']).fastPath).toBe(false);
-    expect(parseGatewayArgs([]).fastPath).toBeUndefined();
+    expect(parseGatewayArgs([]).fastPath).toBe(true); // wasmvsd's default; a kernel without nft or ctnetlink falls back (gw-fastpath.test.ts)
     expect(() => parseGatewayArgs(['--fast-path', 'yes'])).toThrow(/invalid --fast-path yes \(on\|off\)/);
   });
 });
