@@ -58,7 +58,7 @@ pkts() { ip netns exec $DIR cat /sys/class/net/${T}d0/statistics/rx_packets /sys
 run() {
   local label=$1
   case $label in
-    userspace) start_gw ;;
+    userspace) start_gw --fast-path off ;;
     fast) start_gw --fast-path on; grep -q 'fast path on' "$W/gw.log" || { echo "fast path did not come on: $(cat "$W/gw.log")" >&2; exit 1; } ;;
     nft)
       ip netns exec $DIR sysctl -qw net.ipv4.ip_forward=1
