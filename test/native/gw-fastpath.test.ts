@@ -416,7 +416,7 @@ suite('wasmvsd gateway --fast-path on: IPv4 NAT and DR with only new flows in us
     const killed = async (first: boolean) => {
       gw = await startGateway(topo, QUEUE, '--fast-path', 'on');
       if (first) services(topo); // later starts restore them from the state file
-      await until('the DNAT map', () => nftTable(topo).includes('table ip wasmvs_gw') && topo.ownedState().iptables.includes('ctstate NEW'));
+      await until('the DNAT map', () => nftTable(topo).includes('table ip wasmvs_gw') && topo.ownedState().iptables.includes('ctstate INVALID,NEW'));
       // A connection held open: its conntrack entry (and DNAT) would outlive the table.
       const talk = new Talk(topo);
       expect(await talk.send(100)).toMatch(/^echoed 100 198\.18\.41\.[23] ok$/);
@@ -441,7 +441,7 @@ suite('wasmvsd gateway --fast-path on: IPv4 NAT and DR with only new flows in us
       expect(topo.ownedState()).toEqual({ iptables: '', rules: '' });
       // Killed again; a restart with the fast path off finds the table, removes it, and stops clean.
       await killed(false);
-      gw = await startGateway(topo, QUEUE);
+      gw = await startGateway(topo, QUEUE, '--fast-path', 'off');
       expect(gw.log()).toContain('removed the fast-path nftables table a previous run left');
       expect(ctEntries(topo)).toBe(0);
       await until('the restored services on the userspace path', () => topo.ownedState().iptables.includes('notrack'));
