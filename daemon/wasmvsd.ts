@@ -165,8 +165,10 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     const refused = commitApply(r, hooks);
     return refused ? cmds.map(() => ({ ok: false as const, error: refused })) : r.results;
   };
-  // The gateway records the sysctls it changes beside the socket, so a crashed run's are restored (--cleanup, next start).
-  const dpArgs = args.mode === 'gateway' ? [...args.dataPathArgs, '--sysctl-record', sysctlRecordPath(sock)] : args.dataPathArgs;
+  // The gateway records the sysctls it changes beside the socket, so a crashed run's are restored (--cleanup, next start);
+  // with connection sync its NAT services stay on the userspace path (--conn-sync: a peer's NAT flows, conntrack's on the fast path).
+  const dpArgs = args.mode === 'gateway'
+    ? [...args.dataPathArgs, '--sysctl-record', sysctlRecordPath(sock), ...(args.sync ? ['--conn-sync'] : [])] : args.dataPathArgs;
   const dp: DataPath = (await loadDataPath(args.mode, { mode: args.mode, configFile: args.config, args: dpArgs, log, apply })
     .catch((e: unknown) => { throw startError(e, args.mode); })) ?? noopDataPath;
   const handler = new ControlHandler(director, {

@@ -77,10 +77,11 @@ const replyKey = (proto: string, addr: string, port: number) => `${proto} ${addr
  * TUN real server stays whole on the userspace path; so does one whose real
  * server (address, port) is also a NAT real server of a userspace service
  * (that service's replies are queued untracked, which would break the
- * fast flows' de-NAT by conntrack).
+ * fast flows' de-NAT by conntrack). `nat: false` (connection sync): no NAT
+ * service goes fast.
  */
-export function fastPlan(views: readonly ServiceView[]): FastPlan {
-  const eligible = (v: ServiceView) => v.service.af === 4 && v.service.fwmark === 0 && v.service.address !== null && v.service.port !== 0 &&
+export function fastPlan(views: readonly ServiceView[], opts: { nat?: boolean } = {}): FastPlan {
+  const eligible = (v: ServiceView) => opts.nat !== false && v.service.af === 4 && v.service.fwmark === 0 && v.service.address !== null && v.service.port !== 0 &&
     (v.service.protocol === 'tcp' || v.service.protocol === 'udp') && v.dests.every((d) => d.method === 'masq' && d.af === 4 && d.port !== 0);
   const slowReplies = new Set<string>();
   for (const v of views) {

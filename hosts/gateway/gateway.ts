@@ -36,6 +36,15 @@ export interface GatewayOptions extends QueueSpec {
    * (parseGatewayArgs); absent here (direct use, the benchmarks): off.
    */
   fastPath?: boolean;
+  /**
+   * Connections are synced with peer directors (wasmvsd passes `--conn-sync`
+   * with `--sync-*`): NAT services stay on the userspace path. A flow that
+   * moves here from a failed director has its connection from the sync but
+   * no conntrack entry, and its replies (routed to any survivor) must be
+   * de-NATed by the core, as IPVS's synced connections are; the fast path
+   * de-NATs only what this director's conntrack NATed. DR keeps the fast path.
+   */
+  connSync?: boolean;
 }
 
 export const GATEWAY_DEFAULTS: GatewayOptions = { first: 0, last: 0, failOpen: true, burst: 64, stride: L.GW_STRIDE_PACKED };
@@ -72,6 +81,7 @@ export function parseGatewayArgs(argv: readonly string[]): GatewayOptions {
       if (v !== 'on' && v !== 'off') throw new Error(`invalid --fast-path ${v ?? ''} (on|off); ${USAGE}`);
       o.fastPath = v === 'on';
     } else if (name === '--sysctl-record') o.sysctlRecord = value();
+    else if (name === '--conn-sync') o.connSync = true;
     else throw new Error(`unknown gateway option ${argv[i]}; ${USAGE}`);
   }
   if (o.stride % 4 !== 0) throw new Error(`--stride must be a multiple of 4, got ${o.stride}`);
@@ -172,8 +182,11 @@ export class Gateway {
       let why = await fastUnavailable(this.sync.runner);
       if (why === null) why = this.openFeed(director);
       this.fast = why === null;
-      this.log(why === null ? 'gateway: fast path on for IPv4 NAT and DR services: only new flows are queued, the kernel NATs or routes the rest ' +
-        '(nftables table ip wasmvs_gw); TUN, IPv6 and fwmark services stay on the userspace path'
+      this.log(why === null ? (this.opts.connSync
+        ? 'gateway: fast path on for IPv4 DR services: only new flows are queued, the kernel routes the rest (nftables table ip wasmvs_gw); ' +
+          'NAT services stay on the userspace path with connection sync (a peer\'s flows have no conntrack entry here to de-NAT their replies), TUN, IPv6 and fwmark services too'
+        : 'gateway: fast path on for IPv4 NAT and DR services: only new flows are queued, the kernel NATs or routes the rest ' +
+          '(nftables table ip wasmvs_gw); TUN, IPv6 and fwmark services stay on the userspace path')
         : `gateway: fast path off, falling back to the userspace path for every packet: ${why}`, why === null ? 'info' : 'warn');
     } else this.log('gateway: fast path off (--fast-path off): every packet of every service crosses userspace');
     // Rules only once a consumer is bound (fail-closed would drop in between).
@@ -306,7 +319,7 @@ export class Gateway {
       service: s,
       dests: d.dests(s.fwmark ? { fwmark: s.fwmark, af: s.af } : { protocol: s.protocol!, address: s.address!, port: s.port }),
     }));
-    const plan = this.fast ? fastPlan(view) : null;
+    const plan = this.fast ? fastPlan(view, { nat: !this.opts.connSync }) : null;
     const rs = ruleSet(view, this.opts, plan?.services, plan?.drServices);
     // Most changes (weights, thresholds, timeouts) leave the rules as they are.
     const text = JSON.stringify(rs) + (plan?.script ?? '');

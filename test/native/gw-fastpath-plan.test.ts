@@ -65,6 +65,17 @@ describe('gateway fast path: plan, rules, verdicts', () => {
     expect(plan.script).not.toContain('198.18.41.2');
   });
 
+  it('with connection sync (--conn-sync, which wasmvsd passes with --sync-*) NAT services stay on the userspace path, DR ones go fast', async () => {
+    const v = await views([['masq', '198.18.41.2', 8080]], [['route', '198.18.41.4', 80]]);
+    const plan = fastPlan(v, { nat: false });
+    expect(plan.services.size).toBe(0);
+    expect([...plan.drServices].map((x) => x.service.address)).toEqual(['198.18.42.2']);
+    expect(plan.script).not.toContain('198.18.41.2');
+    expect(ruleSet(v, Q, plan.services, plan.drServices).forward.some((r) => r.includes('198.18.41.2/32 -p tcp --sport 8080'))).toBe(true);
+    expect(parseGatewayArgs(['--conn-sync']).connSync).toBe(true);
+    expect(parseGatewayArgs([]).connSync).toBeUndefined();
+  });
+
   it('no fast service: empty maps, and the rules are exactly those of the userspace path', async () => {
     const v = await views([['route', '198.18.41.4', 80], ['tunnel', '198.18.41.5', 80]]);
     const plan = fastPlan(v);
