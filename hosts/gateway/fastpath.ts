@@ -19,7 +19,10 @@
 // the kernel routes the flow's packets by the mark (the DR routes, with the
 // local-table swap when the VIP is local) while FIN, RST and one packet per
 // flow and period still meet the core. A DR real server leaving empties the
-// flow maps. The core's DR counters see only those packets.
+// flow maps. What the kernel routed by the flow maps is counted per DR mark
+// (a set `drpk`, one counter per real server's mark, updated by the lookup
+// rule on each hit) and fed to the core's statistics once a second (DrStats),
+// so `-L --stats` counts every DR packet, the queued ones by the core itself.
 import { layout as L } from '../../sdk/core/abi.gen.js';
 import type { ServiceView } from './rules.js';
 import type { AsyncExec, Exec } from './rules.js';
@@ -48,6 +51,8 @@ export const FAST_INVALID_MARK = 0x57c00000;
  */
 export const DR_FLOW_TIMEOUT = 10;
 export const DR_FLOW_MAX = 262144;
+/** DR marks counted at most (one per real server slot in use; the set keeps marks of deleted ones). */
+export const DR_COUNTER_MAX = 65536;
 /** Between raw (-300, where DR packets are untracked) and mangle (-150, the queue); learning after mangle. */
 const DR_LOOKUP_PRIORITY = -160;
 const DR_LEARN_PRIORITY = -140;
@@ -62,6 +67,8 @@ export interface FastPlan {
   drServices: Set<ServiceView>;
   /** Their real servers' DR marks (real server address × 2^20 + slot → mark). */
   drTargets: Map<number, number>;
+  /** DR mark → the real server's id (the flow-map hits counted under the mark are fed to it). */
+  drDests: Map<number, number>;
   /** Real server address × 65536 + port → the mark naming it. */
   targets: Map<number, number>;
   /** The nft transaction that makes the table say exactly this. */
@@ -104,6 +111,7 @@ export function fastPlan(views: readonly ServiceView[], opts: { nat?: boolean } 
   }
   const drServices = new Set<ServiceView>();
   const drTargets = new Map<number, number>();
+  const drDests = new Map<number, number>();
   const drVips: string[] = [];
   for (const v of views) {
     const s = v.service;
@@ -111,9 +119,13 @@ export function fastPlan(views: readonly ServiceView[], opts: { nat?: boolean } 
       !v.dests.length || !v.dests.every((d) => d.method === 'route' && d.af === 4)) continue;
     drServices.add(v);
     drVips.push(`${s.address} . ${s.protocol} . ${s.port}`);
-    for (const d of v.dests) drTargets.set(ip4(d.address) * 2 ** 20 + (d.id & L.GW_DR_SLOT_MASK), (L.GW_DR_MARK_BASE + (d.id & L.GW_DR_SLOT_MASK)) >>> 0);
+    for (const d of v.dests) {
+      const mark = (L.GW_DR_MARK_BASE + (d.id & L.GW_DR_SLOT_MASK)) >>> 0;
+      drTargets.set(ip4(d.address) * 2 ** 20 + (d.id & L.GW_DR_SLOT_MASK), mark);
+      drDests.set(mark, d.id);
+    }
   }
-  return { services, targets, drServices, drTargets, script: nftScript([...new Set(elements)], drVips) };
+  return { services, targets, drServices, drTargets, drDests, script: nftScript([...new Set(elements)], drVips) };
 }
 
 /**
@@ -140,6 +152,8 @@ export function nftScript(elements: readonly string[], drVips: readonly string[]
     // learnt after the queue (the verdict's mark) and looked up before it, so the flow's later
     // packets are routed by their mark without us; FIN and RST still go through the core (its TCP states).
     `add set ${t} drsvc { type ipv4_addr . inet_proto . inet_service ; }`,
+    // Packets and bytes the flow maps routed, per DR mark (never flushed: DrStats feeds differences).
+    `add set ${t} drpk { type mark ; flags dynamic ; counter ; size ${DR_COUNTER_MAX} ; }`,
     ...['drtcp', 'drudp'].map((m) => `add map ${t} ${m} { typeof ${flow} : meta mark ; flags dynamic, timeout ; timeout ${DR_FLOW_TIMEOUT}s ; size ${DR_FLOW_MAX} ; }`),
     `add chain ${t} drlookup { type filter hook prerouting priority ${DR_LOOKUP_PRIORITY} ; policy accept ; }`,
     `add chain ${t} drlearn { type filter hook prerouting priority ${DR_LEARN_PRIORITY} ; policy accept ; }`,
@@ -148,13 +162,65 @@ export function nftScript(elements: readonly string[], drVips: readonly string[]
     `flush set ${t} drsvc`,
     ...(drVips.length ? [
       `add element ${t} drsvc { ${drVips.join(', ')} }`,
-      `add rule ${t} drlookup ${svc} tcp flags & (fin | rst) == 0 meta mark set ${flow} map @drtcp`,
-      `add rule ${t} drlookup ${svc} meta l4proto udp meta mark set ${flow} map @drudp`,
+      `add rule ${t} drlookup ${svc} tcp flags & (fin | rst) == 0 meta mark set ${flow} map @drtcp update @drpk { meta mark }`,
+      `add rule ${t} drlookup ${svc} meta l4proto udp meta mark set ${flow} map @drudp update @drpk { meta mark }`,
       `add rule ${t} drlearn ${drMark} ${svc} meta l4proto tcp add @drtcp { ${flow} : meta mark }`,
       `add rule ${t} drlearn ${drMark} ${svc} meta l4proto udp add @drudp { ${flow} : meta mark }`,
     ] : []),
     '',
   ].join('\n');
+}
+
+/** `nft -j list set ip wasmvs_gw drpk` → DR mark → [packets, bytes] (an empty map when nothing was counted yet). */
+export function parseDrCounters(json: string): Map<number, [number, number]> {
+  const out = new Map<number, [number, number]>();
+  const doc = JSON.parse(json) as { nftables?: Array<{ set?: { elem?: Array<{ elem?: { val?: unknown; counter?: { packets?: unknown; bytes?: unknown } } }> } }> };
+  for (const item of doc.nftables ?? []) {
+    for (const e of item.set?.elem ?? []) {
+      const { val, counter } = e.elem ?? {};
+      if (typeof val !== 'number' || typeof counter?.packets !== 'number' || typeof counter.bytes !== 'number') continue;
+      out.set(val >>> 0, [counter.packets, counter.bytes]);
+    }
+  }
+  return out;
+}
+
+/**
+ * The DR flow maps' counters into the core's statistics: each read, the
+ * packets and bytes since the last one go to the real server the mark names
+ * (its service and the total follow), as IPVS counts every forwarded DR
+ * packet. A counter below its last value (the element was re-created) counts
+ * from zero.
+ */
+export class DrStats {
+  private readonly last = new Map<number, [number, number]>();
+  /** Packets fed so far. */
+  fedPackets = 0;
+
+  feed(counts: ReadonlyMap<number, [number, number]>, dests: ReadonlyMap<number, number>,
+    statsFeed: (dest: number, conns: number, inPkts: number, inBytes: number, outPkts: number, outBytes: number) => number): number {
+    let fed = 0;
+    for (const [mark, [pkts, bytes]] of counts) {
+      const [lp, lb] = this.last.get(mark) ?? [0, 0];
+      const [dp, db] = pkts < lp || bytes < lb ? [pkts, bytes] : [pkts - lp, bytes - lb];
+      this.last.set(mark, [pkts, bytes]);
+      const dest = dests.get(mark);
+      if (dest === undefined || dp === 0) continue;
+      // statsFeed takes u32 counts: larger differences go in parts.
+      for (let p = dp, b = db; p + b > 0;) {
+        const a = Math.min(p, 0xffffffff), c = Math.min(b, 0xffffffff);
+        if (statsFeed(dest, 0, a, c, 0, 0) < 0) break; // the real server is gone
+        p -= a; b -= c;
+        fed += a;
+      }
+    }
+    this.fedPackets += fed;
+    return fed;
+  }
+
+  reset(): void {
+    this.last.clear();
+  }
 }
 
 /** Marks whose map entry is gone or now names another real server (their conntrack entries must go). */

@@ -11,7 +11,7 @@ import { TunnelRouteCache } from './routes.js';
 import { packedSpan } from './records.js';
 import { parseKernelQueues, type GatewaySource, type KernelQueue } from './metrics.js';
 import { restoreRecorded, SysctlRecordFile, type SysctlRecord } from './sysctl-record.js';
-import { applyFast, drFlushScript, fastPlan, fastUnavailable, goneMarks, removeFast, retarget, FAST_MARK_BASE, FAST_MARK_MASK } from './fastpath.js';
+import { applyFast, drFlushScript, fastPlan, fastUnavailable, goneMarks, parseDrCounters, removeFast, retarget, DrStats, FAST_MARK_BASE, FAST_MARK_MASK, FAST_TABLE } from './fastpath.js';
 import { CtFeed, loadConntrack, type NativeConntrackClass } from './ctfeed.js';
 
 export interface GatewayOptions extends QueueSpec {
@@ -137,6 +137,10 @@ export class Gateway {
   private fast = false;
   private fastTargets: ReadonlyMap<number, number> = new Map();
   private drTargets: ReadonlyMap<number, number> = new Map();
+  /** DR marks → real server ids, and the flow maps' counters fed to the core (DrStats); a read in flight. */
+  private drDests: ReadonlyMap<number, number> = new Map();
+  private readonly drStats = new DrStats();
+  private drReading: Promise<void> | null = null;
   private fastScript: string | null = null;
   /** Verdicts turned into "accept with a fast-path mark" (the kernel NATs the rest of those flows). */
   fastMarked = 0;
@@ -194,6 +198,7 @@ export class Gateway {
     // Connection timers, estimator and scheduler upkeep once a second.
     this.timer = setInterval(() => {
       this.feedTick();
+      this.drTick();
       director.advance();
     }, 1000);
     this.timer.unref();
@@ -350,6 +355,7 @@ export class Gateway {
       // their conntrack entries (or DR map elements) go, the kernel keeps forwarding them to it.
       this.fastTargets = plan?.targets ?? new Map();
       this.drTargets = plan?.drTargets ?? new Map();
+      this.drDests = plan?.drDests ?? new Map();
       for (const m of goneMarks(before, this.fastTargets)) this.feed?.flushMark(m);
       if (goneMarks(drBefore, this.drTargets).length && this.fastScript) await applyFast(this.sync.runner, drFlushScript());
       const errors = await this.sync.apply(rs);
@@ -551,6 +557,26 @@ export class Gateway {
     }
   }
 
+  /**
+   * The DR flow maps' packet and byte counters (per DR mark) into the core's
+   * statistics, once a second while a DR service is on the fast path; sync
+   * (stop): read at once with the synchronous runner, the last counts in.
+   */
+  private drTick(sync = false): void {
+    const d = this.director;
+    if (!d || !this.fastScript || !this.drDests.size || this.drReading) return;
+    const args = ['-j', 'list', 'set', 'ip', FAST_TABLE, 'drpk'];
+    const apply = (json: string) => {
+      if (this.director) this.drStats.feed(parseDrCounters(json), this.drDests, (...a) => d.core.x.statsFeed(...a));
+    };
+    const fail = (e: unknown) => this.log(`fast path: DR counters: ${((e as { stderr?: string }).stderr || (e as Error).message).trim()}`, 'warn');
+    if (sync) {
+      try { apply(this.exec('nft', args)); } catch (e) { fail(e); }
+      return;
+    }
+    this.drReading = this.sync.runner('nft', args).then(apply, fail).finally(() => { this.drReading = null; });
+  }
+
   private closeFeed(): void {
     if (!this.feed) return;
     try {
@@ -572,7 +598,7 @@ export class Gateway {
       `dropped=${c(C.CNT_GW_DROPPED)} replies=${c(C.CNT_GW_REPLIES)} malformed=${c(C.CNT_PKT_MALFORMED_IP)} ` +
       `truncated_l4=${c(C.CNT_PKT_TRUNC_L4)} bad_csum=${c(C.CNT_PKT_BAD_CSUM)} truncated=${c(C.CNT_GW_TRUNCATED)} ` +
       `icmp_sent=${c(C.CNT_GW_ICMP_SENT)} failed_bursts=${this.failedBursts} enobufs=${q.enobufs} nl_errors=${q.nlErrors} ` +
-      `queue_full_drops=${k.full} socket_full_drops=${k.user} fast_marked=${this.fastMarked}` +
+      `queue_full_drops=${k.full} socket_full_drops=${k.user} fast_marked=${this.fastMarked} dr_fed_packets=${this.drStats.fedPackets}` +
       (this.feed ? ` ct_fed_packets=${this.feed.totals.fedPackets} ct_events=${this.feed.totals.events} ct_removed=${this.feed.totals.removed} ct_settled=${this.feed.totals.settled} ct_lost=${this.feed.totals.lost}` : '');
   }
 
@@ -611,7 +637,11 @@ export class Gateway {
     this.director = director;
     removeRules(this.exec);
     this.closeFeed();
+    await this.drReading;
+    this.drTick(true);
     removeFast(this.exec);
+    this.drStats.reset();
+    this.drDests = new Map();
     this.fastScript = null;
     this.fastTargets = new Map();
     this.drTargets = new Map();

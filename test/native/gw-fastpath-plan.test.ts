@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { layout as L } from '../../sdk/core/abi.gen.js';
 import { ruleSet, CHAIN } from '../../hosts/gateway/rules.js';
-import { fastPlan, goneMarks, retarget, FAST_MARK_BASE, FAST_MARK_MASK, FAST_INVALID_MARK } from '../../hosts/gateway/fastpath.js';
+import { fastPlan, goneMarks, retarget, parseDrCounters, DrStats, FAST_MARK_BASE, FAST_MARK_MASK, FAST_INVALID_MARK } from '../../hosts/gateway/fastpath.js';
 import { CtFeed, CT, CT_SETTLED, SWEEP_TICKS, queuedKey, type NativeConntrack } from '../../hosts/gateway/ctfeed.js';
 import { parseGatewayArgs } from '../../hosts/gateway/gateway.js';
 import { packedSpan } from '../../hosts/gateway/records.js';
@@ -101,6 +101,33 @@ describe('gateway fast path: plan, rules, verdicts', () => {
     expect(plan.script).toContain('add @drtcp { ip saddr . ip daddr . th sport . th dport : meta mark }');
     expect(plan.script).toContain('timeout 10s');
     expect(plan.script).not.toContain('flush map ip wasmvs_gw drtcp'); // flows survive configuration changes
+    // Each flow-map hit counted under its DR mark; the marks name the real servers' ids.
+    expect(plan.script).toContain('map @drtcp update @drpk { meta mark }');
+    expect(plan.script).toContain('add set ip wasmvs_gw drpk { type mark ; flags dynamic ; counter ;');
+    expect(plan.script).not.toContain('flush set ip wasmvs_gw drpk');
+    expect([...plan.drDests]).toEqual(v[0].dests.map((d, i) => [marks[i], d.id]));
+  });
+
+  it('DR counters: nft\'s JSON per mark, differences fed to the real server the mark names, a re-created element counted from zero', () => {
+    const json = (elems: Array<[number, number, number]>) => JSON.stringify({ nftables: [{ metainfo: { version: '1.0.6' } },
+      { set: { family: 'ip', name: 'drpk', table: 'wasmvs_gw', type: 'mark', ...(elems.length ? { elem: elems.map(([val, packets, bytes]) => ({ elem: { val, counter: { packets, bytes } } })) } : {}) } }] });
+    expect(parseDrCounters(json([]))).toEqual(new Map());
+    const A = 0x57a00001, B = 0x57a00002, GONE = 0x57a00009;
+    expect(parseDrCounters(json([[A, 5, 640]]))).toEqual(new Map([[A, [5, 640]]]));
+    expect(() => parseDrCounters('not json')).toThrow();
+    const fed: number[][] = [];
+    const st = new DrStats();
+    const dests = new Map([[A, 11], [B, 12]]);
+    const feed = (...a: number[]) => { fed.push(a); return a[0] === 99 ? -1 : 0; };
+    expect(st.feed(parseDrCounters(json([[A, 5, 640], [B, 0, 0], [GONE, 7, 700]])), dests, feed)).toBe(5);
+    expect(fed).toEqual([[11, 0, 5, 640, 0, 0]]); // nothing for B (no packets) or a mark no real server has
+    fed.length = 0;
+    expect(st.feed(parseDrCounters(json([[A, 8, 1000], [B, 2, 200]])), dests, feed)).toBe(5);
+    expect(fed).toEqual([[11, 0, 3, 360, 0, 0], [12, 0, 2, 200, 0, 0]]);
+    fed.length = 0;
+    expect(st.feed(parseDrCounters(json([[A, 1, 100], [B, 2, 200]])), dests, feed)).toBe(1); // A re-created
+    expect(fed).toEqual([[11, 0, 1, 100, 0, 0]]);
+    expect(st.fedPackets).toBe(11);
   });
 
   it('retarget: a NAT verdict to a fast real server becomes "accept the original with its mark"; others, and INVALID-marked packets, are left alone', () => {
