@@ -12,9 +12,12 @@
 // timeouts, weight 0 leaving established flows alone, deletion dropping them.
 // DR (VIP local and routed): byte-exact, round-robin in the core, packets at
 // the server's MAC still addressed to the VIP, only SYN/FIN (and the like)
-// queued, a deleted real server's established flow dropped.
+// queued, `-L --stats` equal to the packets forwarded (flow-map counters), a
+// deleted real server's established flow dropped. expire_nodest_conn=1 and
+// --drain on established flows: drained ones go on, deleted ones are expired
+// at once and reset.
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdirSync, symlinkSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { inCI } from './prereq.js';
@@ -384,6 +387,60 @@ suite('wasmvsd gateway --fast-path on: IPv4 NAT and DR with only new flows in us
       expect(s.nl_errors).toBe(0);
       expect(topo.ownedState()).toEqual({ iptables: '', rules: '' });
       expect(nftTable(topo)).toBe('');
+    } finally {
+      for (const t of talks) t.end();
+      if (gw) await stopGateway(gw);
+      topo.teardown();
+    }
+  });
+
+  it('VIP local, expire_nodest_conn=1: a drained real server\'s established flow goes on; once deleted, its flow is expired at once and its next segment is reset, as IPVS does', async () => {
+    if (why) throw new Error(`gateway fast path prerequisites missing in CI: ${why}`);
+    const topo = fresh();
+    let gw: Daemon | undefined;
+    const talks: Talk[] = [];
+    const talk = () => { const t = new Talk(topo); talks.push(t); return t; };
+    const served = (line: string) => /^echoed \d+ (\S+) ok$/.exec(line)?.[1] ?? `not echoed: ${line}`;
+    const state = (port: number) => / (\S+)\s+198\.18\.40\.2:(\d+) /.exec(adm(topo, '-L', '-n', '-c').split('\n').find((l) => l.includes(`${CLIENT}:${port} `)) ?? '')?.[1] ?? 'none';
+    try {
+      topo.setup('nat', { vip: 'local' });
+      const config = join(topo.tmp, 'gateway.rules');
+      writeFileSync(config, [`-A -t ${VIP}:${PORT} -s rr`, ...RS.slice(0, 2).map((r) => `-a -t ${VIP}:${PORT} -r ${r}:${PORT} -m`),
+        '# wasmvs-proxy option expire_nodest_conn=1', ''].join('\n'));
+      gw = await startGateway(topo, QUEUE, '--config', config); // the fast path by default
+      expect(gw.log()).toContain('fast path on for IPv4 NAT and DR services');
+      const server = inNs(topo.ns.server, process.execPath, [TALK, 'echo-server', '0.0.0.0', String(PORT)]);
+      await waitLine(server, (l) => l === 'ready', 10_000);
+      await until('the DNAT map', () => nftTable(topo).includes(RS[1]));
+      const a = talk();
+      const aPort = await a.port;
+      const x = served(await a.send(2000));
+      expect(RS.slice(0, 2)).toContain(x);
+      const y = RS.slice(0, 2).find((r) => r !== x)!;
+      await until(() => `ESTABLISHED from conntrack (${state(aPort)})`, () => state(aPort) === 'ESTABLISHED');
+      // Drained: no new connection for it, its established flow goes on in the kernel, past the deadline too.
+      expect(adm(topo, '--drain', '-t', `${VIP}:${PORT}`, '-r', `${x}:${PORT}`, '--deadline', '1')).toContain('draining, 1 open (ActiveConn 1, InActConn 0)');
+      const b = talk();
+      expect(served(await b.send(100))).toBe(y);
+      expect(served(await a.send(1000))).toBe(x);
+      await until('the drain to end at its deadline', () => adm(topo, '--drain').includes('drained (deadline reached'));
+      expect(served(await a.send(1000))).toBe(x);
+      expect(ctHasClientPort(topo, aPort)).toBe(true);
+      // Deleted with expire_nodest_conn=1: the core expires the connection (ip_vs_expire_nodest_conn_flush),
+      // conntrack's entry goes with it, and the flow's next segment finds no connection: passed on to the
+      // local VIP, whose stack answers with a reset (where expire_nodest_conn=0 keeps the entry and drops).
+      adm(topo, '-d', '-t', `${VIP}:${PORT}`, '-r', `${x}:${PORT}`);
+      await until(() => `the connection to be expired in the core (${state(aPort)})`, () => state(aPort) === 'none');
+      await until('its conntrack entry to go', () => !ctHasClientPort(topo, aPort));
+      expect(await a.send(100)).toBe('failed error ECONNRESET');
+      // The other real server's flow is untouched; new flows go there.
+      expect(served(await b.send(100))).toBe(y);
+      expect(served(await talk().send(100))).toBe(y);
+      for (const t of talks) t.end();
+      server.kill();
+      await stopGateway(gw);
+      gw = undefined;
+      expect(topo.ownedState()).toEqual({ iptables: '', rules: '' });
     } finally {
       for (const t of talks) t.end();
       if (gw) await stopGateway(gw);
