@@ -69,6 +69,14 @@ export const SWEEP_TICKS = 30;
 
 /** nf_conntrack_tcp states. */
 const TCP_ESTABLISHED = 3, TCP_FIN_WAIT = 4, TCP_CLOSE_WAIT = 5, TCP_LAST_ACK = 6, TCP_TIME_WAIT = 7, TCP_CLOSE = 8;
+/** The core's constants the per-record path uses, read once. */
+const PROTO_TCP = L.PROTO_TCP, PROTO_UDP = L.PROTO_UDP, EV_ESTABLISHED = L.CONN_EV_ESTABLISHED, EV_RESET = L.CONN_EV_RESET;
+const EV_CLIENT_FIN = L.CONN_EV_CLIENT_FIN, EV_SERVER_FIN = L.CONN_EV_SERVER_FIN;
+/** How many of the events ESTABLISHED, first FIN, second FIN a conntrack TCP state implies. */
+const STEPS = (state: number) => state === TCP_ESTABLISHED ? 1 : state === TCP_FIN_WAIT || state === TCP_CLOSE_WAIT ? 2
+  : state === TCP_LAST_ACK || state === TCP_TIME_WAIT ? 3 : 0;
+/** A queued-packet note whose flow never showed up is dropped after this many ticks. */
+const NOTE_TICKS = 10;
 
 /** One fast flow as last seen. */
 interface Flow {
@@ -79,6 +87,8 @@ interface Flow {
   step: number;
   /** Counters already in the core (orig packets, bytes, reply packets, bytes). */
   op: number; ob: number; rp: number; rb: number;
+  /** Of the original direction's, the packets and bytes the core counted itself (queued), folded in from the notes. */
+  qp: number; qb: number;
   /** Tick of the last dump that listed it. */
   seen: number;
   /** Its key among the queued packets (queuedKey). */
@@ -98,8 +108,16 @@ const MAX_FLOWS = 1 << 20;
 
 export class CtFeed {
   private readonly flows = new Map<string, Flow>();
-  /** Packets and bytes of each fast flow the core counted itself (its queued packets). */
-  private readonly queued = new Map<string, [number, number]>();
+  /** The flows not settled: the ones a dump between sweeps lists. */
+  private readonly live = new Map<string, Flow>();
+  /**
+   * Packets and bytes of fast flows the core counted itself (their queued
+   * packets) and the tick of the note, until the flow's next record folds
+   * them into it.
+   */
+  private readonly queued = new Map<string, [number, number, number]>();
+  /** The core's connection ids of one batch of records. */
+  private ids = new Uint32Array(0);
   private tickNo = 0;
   readonly totals: FeedStats = { flows: 0, fedPackets: 0, events: 0, removed: 0, lost: 0, settled: 0 };
   /** Our entries, settled or not. */
@@ -120,13 +138,14 @@ export class CtFeed {
     if (q) {
       q[0]++;
       q[1] += len;
-    } else if (this.queued.size < MAX_FLOWS) this.queued.set(key, [1, len]);
+    } else if (this.queued.size < MAX_FLOWS) this.queued.set(key, [1, len, this.tickNo]);
   }
 
   /** Our conntrack entries, all of them (start, stop: the core's table is empty or going). */
   flushAll(): void {
     this.ct.flush(this.mark, this.anyMask);
     this.flows.clear();
+    this.live.clear();
     this.queued.clear();
   }
 
@@ -150,8 +169,11 @@ export class CtFeed {
     const dump = this.ct.dump(this.mark, this.sweeping ? this.anyMask : this.mask);
     this.apply(dump);
     // Flows gone from the kernel since the last dump that would list them (their destroy event may have been lost).
-    for (const [k, f] of this.flows) {
-      if (f.seen !== this.tickNo && (!f.settled || this.sweeping)) this.forget(k);
+    for (const [k, f] of this.sweeping ? this.flows : this.live) {
+      if (f.seen !== this.tickNo) this.forget(k);
+    }
+    if (this.queued.size && this.tickNo % NOTE_TICKS === 0) {
+      for (const [k, q] of this.queued) if (q[2] < this.tickNo - NOTE_TICKS) this.queued.delete(k);
     }
     if (this.settling) {
       const n = this.settling;
@@ -168,41 +190,48 @@ export class CtFeed {
   }
 
   private forget(key: string): void {
-    const f = this.flows.get(key);
     this.flows.delete(key);
-    if (f) this.queued.delete(f.qkey);
+    this.live.delete(key);
   }
 
-  /** Records in batches of MAX_BATCH: one core lookup per batch for flows not known yet. */
+  /** Records in batches of MAX_BATCH: one core lookup per batch. */
   private apply(buf: Uint8Array): void {
     const n = buf.byteLength / CT.SIZE;
+    if (n === 0) return;
     const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     const batch = this.director.core.maxBatch;
+    const now = this.director.now();
     for (let at = 0; at < n; at += batch) {
       const m = Math.min(batch, n - at);
       const ids = this.lookup(v, at, m);
-      for (let i = 0; i < m; i++) this.one(v, (at + i) * CT.SIZE, ids[i]);
+      for (let i = 0; i < m; i++) this.one(v, (at + i) * CT.SIZE, ids[i], now);
     }
   }
 
-  /** The core's connection ids of records at..at+m-1 (by client and virtual address and port). */
+  /** The core's connection ids of records at..at+m-1 (by client and virtual address and port), written straight into the flow records. */
   private lookup(v: DataView, at: number, m: number): Uint32Array {
     const core = this.director.core;
+    let u = core.words();
     for (let i = 0; i < m; i++) {
       const o = (at + i) * CT.SIZE;
-      core.writeFlow(i, {
-        af: 4, proto: v.getUint8(o + CT.PROTO), tcpflags: 0x10, fwmark: 0,
-        caddr: [v.getUint32(o + CT.OSRC, true), 0, 0, 0], vaddr: [v.getUint32(o + CT.ODST, true), 0, 0, 0],
-        cport: v.getUint16(o + CT.OSPORT, true), vport: v.getUint16(o + CT.ODPORT, true), len: 0,
-      });
+      const w = core.flowWord(i);
+      u[w] = (u[w] & 0xff000000) | 4 | (v.getUint8(o + CT.PROTO) << 8) | (0x10 << 16); // IPv4, the protocol, ACK
+      u[w + 1] = 0; // no fwmark
+      u[w + 2] = v.getUint32(o + CT.OSRC, true); u[w + 3] = 0; u[w + 4] = 0; u[w + 5] = 0;
+      u[w + 6] = v.getUint32(o + CT.ODST, true); u[w + 7] = 0; u[w + 8] = 0; u[w + 9] = 0;
+      u[w + 10] = v.getUint16(o + CT.OSPORT, true) | (v.getUint16(o + CT.ODPORT, true) << 16);
+      u[w + 11] = 0;
     }
     core.x.connLookupBatch(m);
-    return new Uint32Array(core.x.memory.buffer.slice(core.base + L.REGION_LIST, core.base + L.REGION_LIST + m * 4));
+    u = core.words();
+    if (this.ids.length < m) this.ids = new Uint32Array(core.maxBatch);
+    const list = (core.base + L.REGION_LIST) >>> 2;
+    this.ids.set(u.subarray(list, list + m));
+    return this.ids;
   }
 
-  private one(v: DataView, o: number, conn: number): void {
+  private one(v: DataView, o: number, conn: number, now: number): void {
     const x = this.director.core.x;
-    const now = this.director.now();
     const kind = v.getUint8(o + CT.KIND), proto = v.getUint8(o + CT.PROTO);
     const key = `${proto} ${v.getUint32(o + CT.OSRC, true)} ${v.getUint16(o + CT.OSPORT, true)} ${v.getUint32(o + CT.ODST, true)} ${v.getUint16(o + CT.ODPORT, true)}`;
     const ctId = v.getUint32(o + CT.ID, true);
@@ -227,18 +256,28 @@ export class CtFeed {
       const core = this.director.core;
       const dest = st < 0 ? 0 : core.view().getUint32(core.base + L.REGION_SPEC + L.CONN_DEST, true);
       const qkey = queuedKey(proto, v.getUint32(o + CT.OSRC, true), v.getUint16(o + CT.OSPORT, true), v.getUint32(o + CT.RSRC, true), v.getUint16(o + CT.RSPORT, true));
-      f = { ctId, conn, dest, step: 0, op: 0, ob: 0, rp: 0, rb: 0, seen: 0, qkey, settled: false };
+      f = { ctId, conn, dest, step: 0, op: 0, ob: 0, rp: 0, rb: 0, qp: 0, qb: 0, seen: 0, qkey, settled: false };
       this.flows.set(key, f);
+      this.live.set(key, f);
     }
     f.conn = conn;
     if (kind !== CT.KIND_DESTROY) f.seen = this.tickNo;
+    // The core's own count of the flow's queued packets (a settled flow has had all of its: a note
+    // under its key now is a new flow's on the same tuple).
+    if (!f.settled && this.queued.size) {
+      const q = this.queued.get(f.qkey);
+      if (q) {
+        f.qp += q[0];
+        f.qb += q[1];
+        this.queued.delete(f.qkey);
+      }
+    }
     // Counters: only dumps and destroy events carry them.
     const op = v.getFloat64(o + CT.OPKTS, true), ob = v.getFloat64(o + CT.OBYTES, true);
     const rp = v.getFloat64(o + CT.RPKTS, true), rb = v.getFloat64(o + CT.RBYTES, true);
     let moved = false;
     if (op + rp > 0) {
-      const q = this.queued.get(f.qkey) ?? [0, 0];
-      const dop = Math.max(0, op - q[0] - f.op), dob = Math.max(0, ob - q[1] - f.ob);
+      const dop = Math.max(0, op - f.qp - f.op), dob = Math.max(0, ob - f.qb - f.ob);
       const drp = Math.max(0, rp - f.rp), drb = Math.max(0, rb - f.rb);
       if (dop + drp > 0) {
         moved = true;
@@ -248,32 +287,31 @@ export class CtFeed {
       }
     }
     const state = v.getUint8(o + CT.STATE);
-    if (proto === L.PROTO_TCP && state !== 0) {
+    if (proto === PROTO_TCP && state !== 0) {
       const close = v.getUint8(o + CT.CLOSE);
-      const first = close & 2 && !(close & 1) ? L.CONN_EV_SERVER_FIN : L.CONN_EV_CLIENT_FIN;
-      const second = first === L.CONN_EV_CLIENT_FIN ? L.CONN_EV_SERVER_FIN : L.CONN_EV_CLIENT_FIN;
-      const events = state === TCP_ESTABLISHED ? [L.CONN_EV_ESTABLISHED]
-        : state === TCP_FIN_WAIT || state === TCP_CLOSE_WAIT ? [L.CONN_EV_ESTABLISHED, first]
-        : state === TCP_LAST_ACK || state === TCP_TIME_WAIT ? [L.CONN_EV_ESTABLISHED, first, second]
-        : [];
+      const first = close & 2 && !(close & 1) ? EV_SERVER_FIN : EV_CLIENT_FIN;
+      const second = first === EV_CLIENT_FIN ? EV_SERVER_FIN : EV_CLIENT_FIN;
+      const steps = STEPS(state);
       if (state === TCP_CLOSE) {
-        if (f.step < 4) x.connEvent(conn, L.CONN_EV_RESET, now);
+        if (f.step < 4) x.connEvent(conn, EV_RESET, now);
         f.step = 4;
       } else if (f.step < 4) {
-        for (let s = f.step; s < events.length; s++) x.connEvent(conn, events[s], now);
-        if (events.length > f.step) f.step = events.length;
-        else if (moved && f.step === 1) x.connEvent(conn, L.CONN_EV_ESTABLISHED, now); // busy: re-armed
+        for (let s = f.step; s < steps; s++) x.connEvent(conn, s === 0 ? EV_ESTABLISHED : s === 1 ? first : second, now);
+        if (steps > f.step) f.step = steps;
+        else if (moved && f.step === 1) x.connEvent(conn, EV_ESTABLISHED, now); // busy: re-armed
       }
-    } else if (proto === L.PROTO_UDP && moved) {
-      x.connEvent(conn, L.CONN_EV_ESTABLISHED, now); // UDP: refreshes the timer
+    } else if (proto === PROTO_UDP && moved) {
+      x.connEvent(conn, EV_ESTABLISHED, now); // UDP: refreshes the timer
     }
     if (kind === CT.KIND_DESTROY) return this.forget(key);
     const mark = v.getUint32(o + CT.MARK, true);
     f.settled = (mark & CT_SETTLED) !== 0;
-    if (!f.settled && proto === L.PROTO_TCP && (state === TCP_TIME_WAIT || state === TCP_CLOSE)) {
+    if (!f.settled && proto === PROTO_TCP && (state === TCP_TIME_WAIT || state === TCP_CLOSE)) {
       this.toSettle(v, o, (mark | CT_SETTLED) >>> 0);
       f.settled = true; // not in the next dumps (if the update fails, the entry shows up unsettled and is queued again)
     }
+    if (f.settled) this.live.delete(key);
+    else if (!this.live.has(key)) this.live.set(key, f);
   }
 
   /** Queues the entry of record `o` for its settled mark (sent at the end of the tick). */

@@ -291,6 +291,32 @@ describe('gateway fast path: the conntrack feed (ctfeed.ts) against the core', (
     expect(ct.flushed.at(-1)).toEqual([FAST_MARK_BASE, (FAST_MARK_MASK & ~CT_SETTLED) >>> 0]);
   });
 
+  it('a tuple used again: the new flow\'s queued SYN is taken off the new flow\'s counters, not lost with the old flow', async () => {
+    const d = await director(3);
+    const key = { protocol: 'tcp' as const, address: V, port: 80 };
+    d.addService(key);
+    d.addDest(key, { address: R, port: 8080, method: 'masq' });
+    const syn = (t: number) => d.packet({ protocol: 'tcp', direction: 'in', client: { address: C, port: 40020 }, virtual: { address: V, port: 80 }, flags: { syn: true }, length: 60 }, t);
+    const ct = new FakeCt();
+    const feed = new CtFeed(ct, d, FAST_MARK_BASE, FAST_MARK_MASK);
+    const qk = queuedKey(6, ip(C), 40020, ip(R), 8080);
+    expect(syn(10)[0]).toMatchObject({ ok: true });
+    feed.countQueued(qk, 60);
+    ct.table = [rec({ state: 7, close: 2, cport: 40020, id: 1, op: 5, ob: 300, rp: 4, rb: 250 })];
+    feed.tick();
+    expect(d.service(key).stats).toMatchObject({ inpkts: 5, inbytes: 300, outpkts: 4 });
+    // The client opens the same tuple again: the core takes the new SYN, conntrack drops the old entry
+    // (its destroy event) and starts a new one, whose counters include that SYN.
+    const before = d.service(key).stats.inpkts;
+    expect(syn(12)[0]).toMatchObject({ ok: true });
+    const counted = d.service(key).stats.inpkts - before;
+    feed.countQueued(qk, 60);
+    ct.events_ = [rec({ kind: CT.KIND_DESTROY, state: 7, close: 2, cport: 40020, id: 1, op: 5, ob: 300, rp: 4, rb: 250, mark: FAST_MARK_BASE + 1 + CT_SETTLED })];
+    ct.table = [rec({ state: 3, cport: 40020, id: 2, op: 3, ob: 60 + 2 * 52, rp: 2, rb: 104 })];
+    feed.tick();
+    expect(d.service(key).stats).toMatchObject({ inpkts: 5 + counted + 2, inbytes: 300 + 60 * counted + 104, outpkts: 6 });
+  });
+
   it('a settled flow stays out of the dumps until a sweep lists it, which drops it when the kernel no longer has it', async () => {
     const d = await director(3);
     const key = { protocol: 'tcp' as const, address: V, port: 80 };
