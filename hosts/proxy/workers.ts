@@ -3,8 +3,8 @@
 // accepting on the same listening socket (cluster's SCHED_NONE: the kernel
 // hands each connection to one of them); this process keeps the one core.
 // Every scheduling decision, connection event, threshold and bound is taken
-// here, by the one Director, on the whole connection table — a central
-// scheduler, so lc/wlc/sed/nq and -x/-y read exactly the counts a single
+// here, by the one Director, on the whole connection table (central.ts) — a
+// central scheduler, so lc/wlc/sed/nq and -x/-y read exactly the counts a single
 // process would (docs/proxy.md "Workers"). Per connection that costs one
 // round trip over the worker's channel (channel.ts: binary records on a
 // socketpair, batched per event-loop turn) before the real server is contacted.
@@ -19,27 +19,14 @@
 import cluster, { type Worker } from 'node:cluster';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Director } from '../../sdk/director.js';
-import type { ConnEventName } from '../../sdk/conns.js';
-import type { Decision, Endpoint } from '../../sdk/types.js';
-import { tracked, type Accounting, type Tracked } from './account.js';
-import type { Flow, Host, VirtualService } from './host.js';
-import type { Limits } from './limits.js';
-import { spliceModeOf, type Splicer } from './splice.js';
-import {
-  ChannelIn, ChannelOut, CHANNEL_FD, EVENT_NAMES, METHOD_CODE, R_ACCEPT, R_CLOSED, R_DECIDE, R_DESTROY, R_EVENT, R_GONE,
-  R_JSON, R_RESET, R_TRAFFIC, asciiAt, jsonAt,
-} from './channel.js';
 import type { Socket } from 'node:net';
+import type { VirtualService } from './host.js';
+import type { Limits } from './limits.js';
+import { spliceModeOf } from './splice.js';
+import { ChannelIn, ChannelOut, CHANNEL_FD, R_JSON, jsonAt } from './channel.js';
+import { Central, type Peer, type PoolHost } from './central.js';
 
-/** What the pool needs from the proxy around it (ProxyDataPath): the flows' Host, with the whole core and accounting. */
-export interface PoolHost extends Pick<Host, 'log' | 'limits' | 'admit' | 'proxyProtocol' | 'schedulingFailed' |
-  'connectFailed' | 'connectOk' | 'pending' | 'opened' | 'closed'> {
-  readonly director: Director;
-  readonly account: Accounting;
-  /** Loaded in this process: the workers load theirs (else they use the JS path). */
-  readonly splicer: Splicer | null;
-}
+export type { PoolHost } from './central.js';
 
 export type Msg = unknown[];
 export { parseWorkers } from '../../daemon/workers-option.js';
@@ -53,32 +40,11 @@ export function workerEntry(): string {
   throw new Error('proxy workers: dist/hosts/proxy/worker.js is missing (npm run build)');
 }
 
-class RemoteFlow implements Flow {
-  readonly protocol = 'tcp';
-  readonly connId: number;
-  readonly destId: number;
-  readonly dest: Endpoint;
-  readonly t: Tracked;
-  /** Counted in tcp-pending until its real server answers or it ends. */
-  waiting = true;
-  constructor(private readonly pool: WorkerPool, readonly w: Member, readonly seq: number, readonly svcKey: string,
-    d: Decision, client: Endpoint, vip: Endpoint) {
-    this.connId = d.id;
-    this.destId = d.destId;
-    this.dest = d.dest;
-    this.t = tracked('tcp', client, vip, d.dest, d.destId, d.method);
-  }
-  destroy(): void { this.pool.seqRecord(this.w, R_DESTROY, this.seq); }
-}
-
-interface Member {
+/** A worker process: its peer state in the scheduler, its channel and its listeners. */
+interface Member extends Peer {
   worker: Worker;
-  flows: Map<number, RemoteFlow>;
-  /** Its flows still waiting for their real server (counted here at scheduling). */
-  pend: number;
-  /** The binary channel to it (channel.ts): records queued for the end of this loop turn. */
+  /** The binary channel to it (channel.ts); `queued`: a write is due at the end of this loop turn. */
   chan: Socket;
-  out: ChannelOut;
   queued: boolean;
   /** Listen requests in flight, per service key, first come first answered. */
   listens: Map<string, ((err: NodeJS.ErrnoException | null) => void)[]>;
@@ -99,8 +65,11 @@ export class WorkerPool {
   private readonly byId = new Map<number, Listened>();
   private lastId = 0;
   private stopping = false;
+  private readonly central: Central;
 
-  constructor(private readonly host: PoolHost, readonly size: number, private readonly tickMs: number) {}
+  constructor(private readonly host: PoolHost, readonly size: number, private readonly tickMs: number) {
+    this.central = new Central(host, (id) => this.byId.get(id)?.vs, (m) => this.soon(m as Member));
+  }
 
   async start(): Promise<void> {
     // Each worker accepts on the shared socket itself (no round-robin hand-off through this process).
@@ -123,7 +92,7 @@ export class WorkerPool {
       ready: new Promise((r) => { ready = r; }),
     };
     const input = new ChannelIn((type, b, at, len) => {
-      if (type !== R_JSON) { this.record(m, type, b, at); return; }
+      if (type !== R_JSON) { this.central.record(m, type, b, at); return; }
       const msg = jsonAt(b, at, len);
       if (msg[0] === 'R') { this.post(m, ['C', this.host.limits, this.tickMs, spliceModeOf(this.host.splicer)]); ready(); }
       else this.handle(m, msg);
@@ -138,12 +107,6 @@ export class WorkerPool {
   /** Queue a JSON message to a worker (rare: listeners, limits, stop). */
   post(m: Member, msg: Msg): void {
     m.out.json(msg);
-    this.soon(m);
-  }
-
-  /** A record naming one flow (reset, destroy). */
-  seqRecord(m: Member, type: number, seq: number): void {
-    m.out.begin(type, 8).f64(seq).end();
     this.soon(m);
   }
 
@@ -165,46 +128,6 @@ export class WorkerPool {
     this.broadcast(['C', limits, this.tickMs, spliceModeOf(this.host.splicer)]);
   }
 
-  /** A worker's binary record (channel.ts). */
-  private record(m: Member, type: number, b: Buffer, at: number): void {
-    const h = this.host;
-    const seq = b.readDoubleLE(at);
-    switch (type) {
-      case R_ACCEPT: return this.accepted(m, seq, b.readUInt32LE(at + 8), asciiAt(b, at + 14), b.readUInt16LE(at + 12));
-      case R_EVENT: {
-        const f = m.flows.get(seq);
-        if (f === undefined) return;
-        const e = EVENT_NAMES[b[at + 8]];
-        this.answered(m, f);
-        this.event(f, e);
-        if (e === 'established') h.connectOk(f.svcKey, f.dest);
-        return;
-      }
-      case R_TRAFFIC: {
-        const f = m.flows.get(seq);
-        if (f !== undefined) h.account.add(f.t, b.readDoubleLE(at + 8), b.readDoubleLE(at + 16), b.readDoubleLE(at + 24), b.readDoubleLE(at + 32));
-        return;
-      }
-      case R_CLOSED: {
-        // Both sockets are gone: the last traffic, the entry's close, the flow's end (TcpFlow.finish's order).
-        const f = m.flows.get(seq);
-        if (f === undefined) return;
-        this.answered(m, f);
-        h.account.add(f.t, b.readDoubleLE(at + 8), b.readDoubleLE(at + 16), b.readDoubleLE(at + 24), b.readDoubleLE(at + 32));
-        h.account.close(f.t);
-        this.event(f, 'close');
-        m.flows.delete(f.seq);
-        h.closed(f);
-        return;
-      }
-      case R_GONE: {
-        const f = m.flows.get(seq);
-        if (f !== undefined) { this.answered(m, f); this.lost(m, f); }
-        return;
-      }
-    }
-  }
-
   /** A worker's JSON message (rare). */
   private handle(m: Member, msg: Msg): void {
     const h = this.host;
@@ -224,66 +147,11 @@ export class WorkerPool {
     }
   }
 
-  /** A worker accepted a client: admission, scheduling and the flow's entry here, as acceptTcp does in one process. */
-  private accepted(m: Member, seq: number, svcId: number, address: string, port: number): void {
-    const h = this.host;
-    const vs = this.byId.get(svcId)?.vs;
-    if (vs === undefined || !h.admit('tcp', vs.key, 0)) { this.seqRecord(m, R_RESET, seq); return; }
-    const key = vs.key;
-    const client = { address, port };
-    const vip = { address: vs.address, port: vs.port };
-    let d: Decision | null = null;
-    let reason = 'no-destination';
-    try {
-      d = h.director.schedule({ protocol: 'tcp', client, virtual: vip });
-    } catch (e) {
-      reason = (e as { code?: string }).code ?? 'error';
-    }
-    if (d === null) {
-      h.schedulingFailed(key, reason);
-      this.seqRecord(m, R_RESET, seq);
-      return;
-    }
-    const f = new RemoteFlow(this, m, seq, key, d, client, vip);
-    m.flows.set(seq, f);
-    // Waiting for its real server from now on: the tcp-pending bound counts it before the next decision.
-    m.pend++;
-    h.pending(true);
-    h.opened(f);
-    m.out.begin(R_DECIDE, 28).f64(seq).f64(d.id).f64(d.destId).u16(d.dest.port).u8(METHOD_CODE[d.method])
-      .u8(h.proxyProtocol(key, d.dest) ?? 0).ascii(d.dest.address).end();
-    this.soon(m);
-  }
-
-  private event(f: RemoteFlow, e: ConnEventName): void {
-    if (f.connId === 0) return;
-    try { this.host.director.connEvent(f.connId, e); } catch { /* the entry expired or was flushed */ }
-  }
-
-  /** Its real server answered, or the flow ended: no longer counted against tcp-pending. */
-  private answered(m: Member, f: RemoteFlow): void {
-    if (!f.waiting) return;
-    f.waiting = false;
-    m.pend--;
-    this.host.pending(false);
-  }
-
-  /** A flow whose sockets are gone without the worker's lifecycle (client gone early, worker died): reset and close it. */
-  private lost(m: Member, f: RemoteFlow): void {
-    const h = this.host;
-    m.flows.delete(f.seq);
-    this.answered(m, f);
-    this.event(f, 'reset');
-    this.event(f, 'close');
-    h.account.close(f.t);
-    h.closed(f);
-  }
-
   private exited(m: Member, code: number | null, signal: string | null): void {
     this.members = this.members.filter((x) => x !== m);
     const open = m.flows.size;
     for (const q of m.listens.values()) for (const done of q) done(Object.assign(new Error('worker exited'), { code: 'EWORKER' }));
-    for (const f of [...m.flows.values()]) this.lost(m, f);
+    this.central.lostAll(m);
     m.stopped?.();
     if (this.stopping) return;
     this.host.log.error({ code, signal, flows: open }, 'proxy worker died; its connections are gone; starting another');
