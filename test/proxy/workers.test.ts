@@ -202,6 +202,28 @@ describe('wasmvsd proxy --workers', () => {
     await settle(two, port, 0, sum(counts((await two.adm('-L -n')).out, port), 1));
   }, 60_000);
 
+  it('--splice on in the workers: the pumps move the bytes exactly, and their counts reach the table', async () => {
+    const l = lab('wasmvs-workers4-');
+    labs.push(l);
+    await l.start(undefined, { args: ['--workers', '2', '--splice', 'on'] });
+    const port = await service(l, 'rr');
+    const size = 1 << 20;
+    const payload = Buffer.alloc(size, 0x5a);
+    const c = await client(port);
+    c.sock.write(payload);
+    // The echo comes back whole after the name line.
+    await until(() => c.data().length >= c.name.length + 1 + size, 'the 1 MiB echo through a worker pump', 30_000);
+    expect(c.data().slice(c.name.length + 1)).toBe(payload.toString('latin1'));
+    c.sock.end();
+    await until(async () => {
+      const line = (await l.adm('-L -n --stats --exact')).out.split('\n').find((x) => x.includes(`:${port} `)) ?? '';
+      const [conns, , , inbytes, outbytes] = line.trim().split(/\s+/).slice(2).map(Number);
+      return conns === 1 && inbytes === size && outbytes === size + c.name.length + 1;
+    }, 'the pump byte counts in the statistics', 30_000);
+    // Each worker loaded its own pump (with --splice on a worker that cannot would die at its configuration).
+    expect(l.daemon!.log()).not.toMatch(/proxy worker died/);
+  }, 60_000);
+
   it('SIGTERM stops the workers with the daemon', async () => {
     const l = lab('wasmvs-workers3-');
     labs.push(l);
