@@ -1,3 +1,3 @@
 #!/usr/bin/env node
-import { runMain } from '../dist/daemon/wasmvsd.js';
+import { runMain } from '../dist/cli/wasmvsd.js';
 await runMain();

@@ -1,19 +1,25 @@
-// The daemon's data path (the userspace proxy or the netfilter-queue gateway) seen
-// from wasmvsd: started with the Director, told when the configuration
-// changes, stopped with a deadline. Modules register by mode; when a mode's
-// module is not there yet wasmvsd runs the no-op path and says so.
+// The daemon's data path (the userspace proxy or the netfilter-queue gateway)
+// seen from wasmvsd: started with the Director, told when the configuration
+// changes, stopped with a deadline. The program (cli/wasmvsd.ts) hands the
+// daemon a loader per mode; each host's module exports its factory. A build
+// without a mode's module runs the no-op path and says so.
+import { fileURLToPath } from 'node:url';
 import type { Director } from '../sdk/director.js';
 import type { ConfigCmd, CmdResult, DrainRequest, DrainInfo } from '../ipvsadm/protocol.js';
+import type { Mode, OptionValues } from './options.js';
 
-export type Mode = 'proxy' | 'gateway';
-export const MODES: readonly Mode[] = ['proxy', 'gateway'];
+export { MODES, type Mode } from './options.js';
 
 export interface DataPathContext {
   mode: Mode;
   /** --config FILE, if given (the data path's own settings live there too). */
   configFile?: string;
-  /** The data path's own command-line options (gateway: --queue, --burst, ...). */
-  args?: readonly string[];
+  /** The data path's own options, by key, as its table parsed them (hosts/<mode>/options.ts). */
+  options?: OptionValues;
+  /** The control socket (the gateway records the sysctls it changes beside it). */
+  socket?: string;
+  /** Connections are synced with peer directors (--sync-*): the gateway keeps NAT services on the userspace path. */
+  connSync?: boolean;
   log(message: string): void;
   /**
    * Apply configuration commands as if they came over the control socket
@@ -39,20 +45,11 @@ export interface DataPath {
 
 export type DataPathFactory = (ctx: DataPathContext) => DataPath | Promise<DataPath>;
 
-const registry = new Map<Mode, DataPathFactory>();
+/** What a host's data path module exports. */
+export interface DataPathModule { createDataPath: DataPathFactory }
 
-export function registerDataPath(mode: Mode, factory: DataPathFactory): void {
-  registry.set(mode, factory);
-}
-
-/**
- * Modules that register a data path when imported, relative to this file in
- * dist/daemon/. Each must call registerDataPath(mode, factory).
- */
-export const DATAPATH_MODULES: Record<Mode, string> = {
-  proxy: '../hosts/proxy/datapath.js',
-  gateway: '../hosts/gateway/datapath.js',
-};
+/** Per mode, how to load its data path module; null: the module is not in this build. */
+export type DataPaths = Readonly<Record<Mode, () => Promise<DataPathModule | null>>>;
 
 export const noopDataPath: DataPath = {
   name: 'none',
@@ -61,18 +58,25 @@ export const noopDataPath: DataPath = {
   async stop() { /* nothing to stop */ },
 };
 
-/** The registered factory for `mode`, importing its module first; null when it is not present. */
-export async function loadDataPath(mode: Mode, ctx: DataPathContext): Promise<DataPath | null> {
-  if (!registry.has(mode)) {
-    const url = new URL(DATAPATH_MODULES[mode], import.meta.url);
-    try {
-      await import(url.href);
-    } catch (e) {
-      const code = (e as { code?: string }).code;
-      const missing = code === 'ERR_MODULE_NOT_FOUND' && String((e as Error).message).includes(url.pathname);
-      if (!missing) throw e;
-    }
+/**
+ * `load` (an import() made by the module at `importer`), or null when the
+ * module it names is absent: a build without that host. A module missing
+ * further down (a host's dependency, an optional peer such as pino) is an
+ * error, with its own message.
+ */
+export async function optionalModule<T>(load: Promise<T>, importer: string): Promise<T | null> {
+  try {
+    return await load;
+  } catch (e) {
+    const missing = (e as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' &&
+      String((e as Error).message).endsWith(` imported from ${fileURLToPath(importer)}`);
+    if (missing) return null;
+    throw e;
   }
-  const f = registry.get(mode);
-  return f ? f(ctx) : null;
+}
+
+/** The data path of `mode` from `paths`; null when its module is not in this build. */
+export async function loadDataPath(paths: DataPaths, mode: Mode, ctx: DataPathContext): Promise<DataPath | null> {
+  const m = await paths[mode]();
+  return m ? m.createDataPath(ctx) : null;
 }

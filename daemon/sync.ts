@@ -393,18 +393,6 @@ function changed(a: SyncEntry, b: SyncEntry): boolean {
 /** wasmvsd's sync options, as given. */
 export interface SyncArgs { listen?: string; peers?: string; keyFile?: string; wait?: string }
 
-export const SYNC_OPTIONS = new Set(['--sync-listen', '--sync-peers', '--sync-key', '--sync-wait']);
-
-/** Record one --sync-* option; returns an error message or null. */
-export function takeSyncOption(out: SyncArgs, name: string, v: string | undefined): string | null {
-  if (!v) return `${name} needs a value`;
-  if (name === '--sync-listen') out.listen = v;
-  else if (name === '--sync-peers') out.peers = v;
-  else if (name === '--sync-key') out.keyFile = v;
-  else out.wait = v;
-  return null;
-}
-
 /**
  * Start the sync channel the options describe and wait for the peers' snapshots
  * (up to --sync-wait seconds, default 10) before the daemon reports ready.

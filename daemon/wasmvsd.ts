@@ -1,5 +1,6 @@
-// wasmvsd: owns one Director, serves the control socket, keeps the state
-// file, and runs the data path of its mode (proxy or gateway).
+// The daemon behind wasmvsd: owns one Director, serves the control socket,
+// keeps the state file, and runs the data path of its mode (proxy or gateway),
+// which it gets from the program (cli/wasmvsd.ts) through the DataPath interface.
 import { readFileSync, unlinkSync } from 'node:fs';
 import { totalmem, hostname } from 'node:os';
 import { Director } from '../sdk/director.js';
@@ -9,42 +10,20 @@ import { listedChanges } from '../ipvsadm/packed-wire.js';
 import { listenControl } from './server.js';
 import { StateStore, readStateFile, completeLines } from './state.js';
 import { commitApply, type ServerHooks } from './server-core.js';
-import { socketPath, statePath, sysctlRecordPath } from './paths.js';
-import { loadDataPath, noopDataPath, MODES, type Mode, type DataPath } from './datapath.js';
+import { socketPath, statePath } from './paths.js';
+import { loadDataPath, noopDataPath, type DataPath, type DataPaths } from './datapath.js';
+import type { DaemonArgs, Mode } from './options.js';
 import { scanRestore } from '../ipvsadm/restore.js';
-import { startSync, takeSyncOption, SYNC_OPTIONS, type SyncArgs } from './sync.js';
+import { startSync } from './sync.js';
 import { PackedWriter, PACKED_WORDS } from '../sdk/packed.js';
 import { parseArgs } from '../ipvsadm/parse.js';
 import type { ConfigCmd } from '../ipvsadm/protocol.js';
 import { underNpmExec, watchLauncher } from './launcher.js';
 import { explainStartError } from './install-hints.js';
-import { parseWorkers } from './workers-option.js';
-import { daemonUsageText, daemonVersionText } from './usage.js';
 import { attachEtcd, reloadThroughEtcd, revisionLine, savedRevision } from './store-live.js';
 
 /** Membership name: the host, and the socket when it is not the default one. */
 const defaultName = (socket?: string) => (socket ? `${hostname()}:${socket}` : hostname());
-
-/** Options the gateway data path parses itself (hosts/gateway/gateway.ts). */
-const GATEWAY_OPTS = new Set(['--queue', '--burst', '--stride', '--verdict', '--fast-path']);
-const GATEWAY_FLAGS = new Set(['--fail-open', '--fail-closed']);
-/** Options the proxy data path parses itself (hosts/proxy/datapath.ts). */
-const PROXY_OPTS = new Set(['--splice', '--workers']);
-
-export interface DaemonArgs {
-  mode: Mode; socket?: string; state?: string; config?: string; connTabBits: number; memoryLimitMiB?: number; dataPathArgs: string[];
-  /** gateway --cleanup: undo what a dead gateway left, serve nothing. */
-  cleanup?: boolean;
-  /** etcd://HOST:PORT/PREFIX: the configuration lives in etcd (docs/many-directors.md). */
-  store?: string;
-  /** This director's name in the etcd membership. */
-  name?: string;
-  /** Connection sync with peers (wasmvsd-sync.ts). */
-  sync?: SyncArgs;
-}
-
-/** The gateway's cleanup, relative to this file in dist/daemon/ (loaded on demand, like the data path). */
-const GATEWAY_CLEANUP_MODULE = '../hosts/gateway/cleanup.js';
 
 /**
  * The core's memory budget when --memory-limit is not given: a quarter of the machine's memory, at
@@ -52,53 +31,6 @@ const GATEWAY_CLEANUP_MODULE = '../hosts/gateway/cleanup.js';
  */
 export function defaultMemoryLimitMiB(totalBytes = totalmem()): number {
   return Math.max(64, Math.min(4095, Math.floor(totalBytes / 4 / 2 ** 20)));
-}
-
-export function parseDaemonArgs(argv: readonly string[]): DaemonArgs | string {
-  const out: Partial<DaemonArgs> = { connTabBits: 12, dataPathArgs: [] };
-  for (let i = 0; i < argv.length; i++) {
-    const w = argv[i];
-    const [name, inline] = w.startsWith('--') && w.includes('=') ? [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)] : [w, undefined];
-    const value = () => inline ?? argv[++i];
-    if (name === '--socket') out.socket = value();
-    else if (name === '--state') out.state = value();
-    else if (name === '--config') out.config = value();
-    else if (name === '--store') out.store = value();
-    else if (name === '--name') out.name = value();
-    else if (SYNC_OPTIONS.has(name)) { const e = takeSyncOption(out.sync ??= {}, name, value()); if (e) return e; }
-    else if (name === '--conn-tab-bits') {
-      const v = value();
-      // IPVS's CONFIG_IP_VS_TAB_BITS range.
-      if (!/^\d+$/.test(v ?? '') || Number(v) < 8 || Number(v) > 20) return `invalid --conn-tab-bits ${v ?? ''} (8..20)`;
-      out.connTabBits = Number(v);
-    } else if (name === '--memory-limit') {
-      const v = value();
-      if (!/^\d+$/.test(v ?? '') || Number(v) < 16 || Number(v) > 4095) return `invalid --memory-limit ${v ?? ''} (MiB, 16..4095)`;
-      out.memoryLimitMiB = Number(v);
-    } else if (w === '--cleanup') out.cleanup = true;
-    else if (GATEWAY_FLAGS.has(w)) out.dataPathArgs!.push(w);
-    else if (GATEWAY_OPTS.has(name)) out.dataPathArgs!.push(name, value() ?? '');
-    else if (PROXY_OPTS.has(name)) {
-      const v = value();
-      if (name === '--workers') {
-        const n = parseWorkers(v);
-        if (typeof n === 'string') return n;
-        out.dataPathArgs!.push(name, String(n));
-      } else {
-        if (!['auto', 'on', 'off'].includes(v ?? '')) return `invalid ${name} ${v ?? ''} (auto, on or off)`;
-        out.dataPathArgs!.push(name, v!);
-      }
-    }
-    else if (!w.startsWith('-') && out.mode === undefined && (MODES as readonly string[]).includes(w)) out.mode = w as Mode;
-    else return `unexpected argument ${w}`;
-    if (['--socket', '--state', '--config', '--store', '--name'].includes(name) && !out[name.slice(2) as 'socket']) return `${name} needs a value`;
-  }
-  if (!out.mode) return 'a mode is required: proxy or gateway';
-  const foreign = out.dataPathArgs!.find((a) => (out.mode === 'gateway' ? PROXY_OPTS : out.mode === 'proxy' ? GATEWAY_OPTS : new Set<string>()).has(a) || (out.mode === 'proxy' && GATEWAY_FLAGS.has(a)));
-  if (foreign !== undefined) return `${foreign} is a${out.mode === 'proxy' ? ' gateway' : ' proxy'} option`;
-  if (out.cleanup && out.mode !== 'gateway') return '--cleanup is a gateway option';
-  if (out.store !== undefined && !out.store.startsWith('etcd://')) return `--store ${out.store}: expected etcd://HOST:PORT/PREFIX (without --store the state file is the store)`;
-  return out as DaemonArgs;
 }
 
 const log = (m: string) => process.stderr.write(`wasmvsd: ${m}\n`);
@@ -140,16 +72,12 @@ function load(handler: ControlHandler, text: string, origin: string): void {
   upTo(packed.count);
 }
 
-export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
-  if (argv.includes('-h') || argv.includes('--help')) { process.stdout.write(daemonUsageText()); return 0; }
-  if (argv.includes('-v') || argv.includes('--version')) { process.stdout.write(daemonVersionText()); return 0; }
-  const args = parseDaemonArgs(argv);
-  if (typeof args === 'string') { process.stderr.write(`wasmvsd: ${args}\nTry 'wasmvsd --help' for the options.\n`); return 2; }
+/**
+ * Runs the daemon in `args.mode` with that mode's data path from `dataPaths`
+ * (cli/wasmvsd.ts builds both); resolves with the exit status once stopped.
+ */
+export async function runDaemon(args: DaemonArgs, dataPaths: DataPaths): Promise<number> {
   const sock = socketPath(args.socket);
-  if (args.cleanup) {
-    const { cleanupGateway } = await import(new URL(GATEWAY_CLEANUP_MODULE, import.meta.url).href) as typeof import('../hosts/gateway/cleanup.js');
-    return cleanupGateway(sock, sysctlRecordPath(sock), log);
-  }
   const stateFile = statePath(args.state);
   const director = await Director.create({ connTabBits: args.connTabBits });
   const memoryLimitMiB = args.memoryLimitMiB ?? defaultMemoryLimitMiB();
@@ -165,11 +93,9 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     const refused = commitApply(r, hooks);
     return refused ? cmds.map(() => ({ ok: false as const, error: refused })) : r.results;
   };
-  // The gateway records the sysctls it changes beside the socket, so a crashed run's are restored (--cleanup, next start);
-  // with connection sync its NAT services stay on the userspace path (--conn-sync: a peer's NAT flows, conntrack's on the fast path).
-  const dpArgs = args.mode === 'gateway'
-    ? [...args.dataPathArgs, '--sysctl-record', sysctlRecordPath(sock), ...(args.sync ? ['--conn-sync'] : [])] : args.dataPathArgs;
-  const dp: DataPath = (await loadDataPath(args.mode, { mode: args.mode, configFile: args.config, args: dpArgs, log, apply })
+  const dp: DataPath = (await loadDataPath(dataPaths, args.mode, {
+    mode: args.mode, configFile: args.config, options: args.dataPathOptions, socket: sock, connSync: args.sync !== undefined, log, apply,
+  })
     .catch((e: unknown) => { throw startError(e, args.mode); })) ?? noopDataPath;
   const handler = new ControlHandler(director, {
     size: 2 ** args.connTabBits, mode: args.mode, dataPath: dp.name, abiVersion: version.ABI_VERSION,
@@ -244,13 +170,4 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       });
     }
   });
-}
-
-export async function runMain(): Promise<void> {
-  try {
-    process.exit(await main());
-  } catch (e) {
-    log(e instanceof Error ? e.message : String(e));
-    process.exit(1);
-  }
 }

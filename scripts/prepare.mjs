@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const outputs = ['build/wasmvs.wasm', 'build/wasmvs.debug.wasm', 'build/wasmvs.test.wasm', 'dist/sdk/index.js', 'dist/daemon/wasmvsd.js'];
+const outputs = ['build/wasmvs.wasm', 'build/wasmvs.debug.wasm', 'build/wasmvs.test.wasm', 'dist/sdk/index.js', 'dist/cli/wasmvsd.js'];
 const sources = ['assembly', 'sdk', 'ipvsadm', 'daemon', 'hosts', 'cli', 'native', 'demo', 'scripts/gen-abi.mjs', 'asconfig.json', 'tsconfig.json'];
 
 function mtime(rel) {

@@ -1,16 +1,18 @@
-// Registers the gateway as wasmvsd's 'gateway' data path (loaded by
-// daemon/datapath.ts when the daemon runs in gateway mode), with the
+// The gateway as wasmvsd's 'gateway' data path (createDataPath, loaded by
+// cli/wasmvsd.ts when the daemon runs in gateway mode), with the
 // proxy's daemon behaviour and conventions: `# wasmvs-proxy` directives in
 // --config (health checks, metrics, options), `wasmvsadm --drain`, SIGHUP
 // reload of --config, pino logs on stderr, Prometheus metrics.
-import { registerDataPath, type DataPathContext, type DataPath } from '../../daemon/datapath.js';
+import type { DataPathContext, DataPath, DataPathFactory } from '../../daemon/datapath.js';
+import { sysctlRecordPath } from '../../daemon/paths.js';
 import type { DrainRequest, DrainInfo } from '../../ipvsadm/protocol.js';
 import type { Director } from '../../sdk/director.js';
 import { Metrics, metricsEndpoint } from '../../daemon/metrics.js';
 import { createLogger, type Logger } from '../../daemon/logger.js';
 import { drainRequest } from '../../daemon/drain-control.js';
 import type { ProxySettings } from '../../daemon/settings.js';
-import { Gateway, parseGatewayArgs } from './gateway.js';
+import { Gateway } from './gateway.js';
+import { gatewayOptions } from './options.js';
 import { registerGatewayMetrics } from './metrics.js';
 import { DestState } from './dest-state.js';
 import { loadSettings, reloadRules } from './config.js';
@@ -32,7 +34,11 @@ class DaemonGateway implements DataPath {
 
   constructor(private readonly ctx: DataPathContext) {
     this.log = createLogger();
-    this.gateway = new Gateway(parseGatewayArgs(ctx.args ?? []), (m, level = 'info') => this.log[level](m));
+    // The sysctls it changes are recorded beside the socket, so a crashed run's are restored (--cleanup, next start);
+    // with connection sync its NAT services stay on the userspace path (a peer's NAT flows, conntrack's on the fast path).
+    const sysctlRecord = ctx.socket === undefined ? undefined : sysctlRecordPath(ctx.socket);
+    const opts = { ...gatewayOptions(ctx.options ?? {}), sysctlRecord, ...(ctx.connSync ? { connSync: true } : {}) };
+    this.gateway = new Gateway(opts, (m, level = 'info') => this.log[level](m));
   }
 
   async start(director: Director): Promise<void> {
@@ -114,4 +120,4 @@ class DaemonGateway implements DataPath {
   }
 }
 
-registerDataPath('gateway', (ctx) => new DaemonGateway(ctx));
+export const createDataPath: DataPathFactory = (ctx) => new DaemonGateway(ctx);

@@ -47,49 +47,11 @@ export interface GatewayOptions extends QueueSpec {
   connSync?: boolean;
 }
 
-export const GATEWAY_DEFAULTS: GatewayOptions = { first: 0, last: 0, failOpen: true, burst: 64, stride: L.GW_STRIDE_PACKED };
 /** The most NFQUEUE copies of one packet (its u16 attribute length less the header). */
 const MAX_COPY = 65531;
 
-const USAGE = 'gateway options: --queue N|A:B, --fail-open|--fail-closed, --burst N (1..max), --stride BYTES, --verdict batch|per-packet, --fast-path on|off';
-
-/** Parses the gateway's own daemon options; throws with a clear message. */
-export function parseGatewayArgs(argv: readonly string[]): GatewayOptions {
-  const o: GatewayOptions = { ...GATEWAY_DEFAULTS, fastPath: true };
-  const int = (name: string, v: string | undefined, lo: number, hi: number) => {
-    if (v === undefined || !/^\d+$/.test(v) || Number(v) < lo || Number(v) > hi) throw new Error(`invalid ${name} ${v ?? ''} (${lo}..${hi}); ${USAGE}`);
-    return Number(v);
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const [name, inline] = argv[i].includes('=') ? argv[i].split('=', 2) : [argv[i], undefined];
-    const value = () => inline ?? argv[++i];
-    if (name === '--queue') {
-      const v = value() ?? '';
-      const [a, b] = v.split(':');
-      o.first = int('--queue', a, 0, 65535);
-      o.last = b === undefined ? o.first : int('--queue', b, o.first, Math.min(65535, o.first + 63));
-    } else if (name === '--burst') o.burst = int('--burst', value(), 1, L.MAX_BATCH);
-    else if (name === '--stride') o.stride = int('--stride', value(), 256, 65536);
-    else if (name === '--fail-open') o.failOpen = true;
-    else if (name === '--fail-closed') o.failOpen = false;
-    else if (name === '--verdict') {
-      const v = value();
-      if (v !== 'batch' && v !== 'per-packet') throw new Error(`invalid --verdict ${v ?? ''} (batch|per-packet); ${USAGE}`);
-      o.verdict = v;
-    } else if (name === '--fast-path') {
-      const v = value();
-      if (v !== 'on' && v !== 'off') throw new Error(`invalid --fast-path ${v ?? ''} (on|off); ${USAGE}`);
-      o.fastPath = v === 'on';
-    } else if (name === '--sysctl-record') o.sysctlRecord = value();
-    else if (name === '--conn-sync') o.connSync = true;
-    else throw new Error(`unknown gateway option ${argv[i]}; ${USAGE}`);
-  }
-  if (o.stride % 4 !== 0) throw new Error(`--stride must be a multiple of 4, got ${o.stride}`);
-  if (o.stride !== L.GW_STRIDE_PACKED && o.burst * o.stride > L.REGION_PACKETS_SIZE) {
-    throw new Error(`--burst ${o.burst} × --stride ${o.stride} exceeds the core's packet region (${L.REGION_PACKETS_SIZE} bytes)`);
-  }
-  return o;
-}
+// The options' table, defaults and parser live in options.ts (wasmvsd reads them without loading this module).
+export { GATEWAY_DEFAULTS, parseGatewayArgs } from './options.js';
 
 /** Kernel queue length and socket buffer: room for bursts while the loop is busy. */
 const QUEUE_MAXLEN = 8192;

@@ -1,8 +1,8 @@
-// Registers the proxy as wasmvsd's 'proxy' data path, and adds the daemon
-// behaviour that belongs to it: SIGHUP re-reads --config (rules and
+// The proxy as wasmvsd's 'proxy' data path (createDataPath, loaded by
+// cli/wasmvsd.ts in proxy mode), with the daemon behaviour that belongs to it: SIGHUP re-reads --config (rules and
 // `# wasmvs-proxy` settings) and applies only the difference.
 import { readFileSync } from 'node:fs';
-import { registerDataPath, type DataPathContext, type DataPath } from '../../daemon/datapath.js';
+import type { DataPathContext, DataPath, DataPathFactory } from '../../daemon/datapath.js';
 import { ControlHandler } from '../../daemon/handler.js';
 import type { Director } from '../../sdk/director.js';
 import { ProxyDataPath } from './proxy.js';
@@ -10,7 +10,7 @@ import { wantedState, configDiff } from '../../daemon/reload.js';
 import { drainRequest } from '../../daemon/drain-control.js';
 import { parseWorkers } from '../../daemon/workers-option.js';
 import type { DrainRequest, DrainInfo } from '../../ipvsadm/protocol.js';
-import { parseSpliceMode } from './splice.js';
+import { proxyArgs } from './options.js';
 
 class DaemonProxy implements DataPath {
   readonly name = 'proxy';
@@ -19,7 +19,8 @@ class DaemonProxy implements DataPath {
   private readonly onHup = () => void this.reload();
 
   constructor(private readonly ctx: DataPathContext) {
-    this.proxy = new ProxyDataPath({ configFile: ctx.configFile, splice: spliceArg(ctx.args ?? []), workers: workersOf(ctx.args ?? []) });
+    const { splice, workers } = proxyArgs(ctx.options ?? {});
+    this.proxy = new ProxyDataPath({ configFile: ctx.configFile, splice, workers: workers ?? envWorkers() });
   }
 
   async start(director: Director): Promise<void> {
@@ -72,20 +73,13 @@ class DaemonProxy implements DataPath {
   }
 }
 
-/** --splice auto|on|off (wasmvsd passes it through); absent: $WASMVS_SPLICE, else auto. */
-function spliceArg(args: readonly string[]) {
-  const i = args.indexOf('--splice');
-  return i < 0 ? undefined : parseSpliceMode(args[i + 1]);
-}
-
-/** --workers N|auto (checked by wasmvsd), else WASMVS_PROXY_WORKERS, else 1. */
-function workersOf(args: readonly string[]): number {
-  const i = args.indexOf('--workers');
-  const v = i >= 0 ? args[i + 1] : process.env.WASMVS_PROXY_WORKERS;
+/** Without --workers: WASMVS_PROXY_WORKERS, else 1. */
+function envWorkers(): number {
+  const v = process.env.WASMVS_PROXY_WORKERS;
   if (v === undefined || v === '') return 1;
   const n = parseWorkers(v);
-  if (typeof n === 'string') throw new Error(i >= 0 ? n : `WASMVS_PROXY_WORKERS: ${n}`);
+  if (typeof n === 'string') throw new Error(`WASMVS_PROXY_WORKERS: ${n}`);
   return n;
 }
 
-registerDataPath('proxy', (ctx) => new DaemonProxy(ctx));
+export const createDataPath: DataPathFactory = (ctx) => new DaemonProxy(ctx);

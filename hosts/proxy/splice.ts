@@ -17,8 +17,9 @@ import type { Socket } from 'node:net';
 import { loadNativeAddon } from '../../native/addon.js';
 import type { Logger } from '../../daemon/logger.js';
 
-export type SpliceMode = 'auto' | 'on' | 'off';
-export const SPLICE_MODES: readonly SpliceMode[] = ['auto', 'on', 'off'];
+import type { SpliceMode } from './options.js';
+// The modes and their parser are options.ts's (wasmvsd checks --splice without loading the addon).
+export { SPLICE_MODES, parseSpliceMode, type SpliceMode } from './options.js';
 
 /** How often the pump reports the counts of busy connections (the proxy's tick, 1 s, reads them). */
 const REPORT_MS = 250;
@@ -27,12 +28,6 @@ export const AUTO_AFTER = 64 * 1024;
 /** Numbers per event record (native/src/splice.cc). */
 const RECORD = 8;
 const enum Kind { Counts = 0, FinIn = 1, FinOut = 2, Reset = 3, Closed = 4 }
-
-export function parseSpliceMode(text: string | undefined, what = '--splice'): SpliceMode {
-  if (text === undefined || text === '') return 'auto';
-  if ((SPLICE_MODES as readonly string[]).includes(text)) return text as SpliceMode;
-  throw new Error(`invalid ${what} ${text} (auto, on or off)`);
-}
 
 /** What one handed-over connection hears. Bytes "in" go client → real server, "out" back. */
 export interface SpliceSink {

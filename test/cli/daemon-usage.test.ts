@@ -4,9 +4,9 @@ import { describe, it, expect, vi, afterEach } from 'vitest';
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseDaemonArgs, main as daemonMain } from '../../daemon/wasmvsd.js';
+import { parseDaemonArgs, main as daemonMain, WASMVSD_OPTIONS as DAEMON_OPTIONS, usageText as daemonUsageText } from '../../cli/wasmvsd.js';
 import { main as admMain } from '../../cli/wasmvsadm.js';
-import { DAEMON_OPTIONS, daemonUsageText, daemonVersionText } from '../../daemon/usage.js';
+import { daemonVersionText } from '../../daemon/usage.js';
 import { WASMVS_VERSION } from '../../ipvsadm/usage.js';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -17,7 +17,7 @@ const SAMPLE: Record<string, string> = {
   '--socket': '/run/wasmvs/wasmvsd.sock', '--state': '/var/lib/wasmvs/wasmvsd.rules', '--config': '/etc/wasmvs/lb.rules',
   '--conn-tab-bits': '16', '--memory-limit': '512', '--queue': '0:3', '--burst': '32', '--stride': '2048', '--verdict': 'per-packet',
   '--store': 'etcd://127.0.0.1:2379/wasmvs', '--name': 'lb1', '--workers': '2',
-  '--splice': 'on', '--sync-listen': '127.0.0.1:8849', '--sync-peers': '127.0.0.2:8849', '--sync-key': '/etc/wasmvs/sync.key', '--sync-wait': '5',
+  '--splice': 'on', '--fast-path': 'off', '--sync-listen': '127.0.0.1:8849', '--sync-peers': '127.0.0.2:8849', '--sync-key': '/etc/wasmvs/sync.key', '--sync-wait': '5',
 };
 
 /** Every quoted `'--name'` literal in a parser's source. */
@@ -41,7 +41,7 @@ afterEach(() => vi.unstubAllEnvs());
 
 describe('wasmvsd --help', () => {
   it('every listed option is accepted by parseDaemonArgs in its mode', () => {
-    for (const o of DAEMON_OPTIONS.filter((x) => x.name !== '--help' && x.name !== '--version')) {
+    for (const o of DAEMON_OPTIONS.filter((x) => x.name !== '--help' && x.name !== '--version' && !x.internal)) {
       const argv = [o.modes === 'gateway' ? 'gateway' : 'proxy', o.name, ...(o.arg ? [SAMPLE[o.name]] : [])];
       expect(typeof parseDaemonArgs(argv), argv.join(' ')).toBe('object');
     }
@@ -51,18 +51,47 @@ describe('wasmvsd --help', () => {
     expect(parseDaemonArgs(['proxy', '--splice', 'maybe'])).toBe('invalid --splice maybe (auto, on or off)');
     expect(parseDaemonArgs(['proxy', '--splice'])).toBe('invalid --splice  (auto, on or off)');
     expect(parseDaemonArgs(['gateway', '--splice', 'on'])).toBe('--splice is a proxy option');
-    expect(parseDaemonArgs(['proxy', '--splice=off'])).toMatchObject({ mode: 'proxy', dataPathArgs: ['--splice', 'off'] });
+    expect(parseDaemonArgs(['proxy', '--splice=off'])).toMatchObject({ mode: 'proxy', dataPathOptions: { splice: 'off' } });
+  });
+
+  it('the gateway\'s values are checked by wasmvsd itself, with the gateway\'s messages', () => {
+    expect(parseDaemonArgs(['gateway', '--burst', '0'])).toMatch(/^invalid --burst 0 \(1\.\.\d+\)$/);
+    expect(parseDaemonArgs(['gateway', '--queue=9:3'])).toBe('invalid --queue 3 (9..72)');
+    expect(parseDaemonArgs(['gateway', '--verdict', 'single'])).toBe('invalid --verdict single (batch|per-packet)');
+    expect(parseDaemonArgs(['gateway', '--fast-path', 'yes'])).toBe('invalid --fast-path yes (on|off)');
+    expect(parseDaemonArgs(['gateway', '--stride', '258'])).toBe('--stride must be a multiple of 4, got 258');
+    expect(parseDaemonArgs(['gateway', '--burst', '1024', '--stride', '4096'])).toMatch(/exceeds the core's packet region/);
+    expect(parseDaemonArgs(['gateway', '--fail-open=1'])).toBe('unexpected argument --fail-open=1');
+    expect(parseDaemonArgs(['gateway', '--fail-closed', '--fast-path=on'])).toMatchObject({ dataPathOptions: { failOpen: false, fastPath: true } });
+    expect(parseDaemonArgs(['gateway', '--cleanup'])).toMatchObject({ dataPathOptions: { cleanup: true } });
+    expect(parseDaemonArgs(['proxy', '--cleanup'])).toBe('--cleanup is a gateway option');
+  });
+
+  it('the first problem in argv order is the one reported', () => {
+    expect(parseDaemonArgs(['--conn-tab-bits', '7', '--bogus'])).toBe('invalid --conn-tab-bits 7 (8..20)');
+    expect(parseDaemonArgs(['--bogus', 'proxy'])).toBe('unexpected argument --bogus');
+    expect(parseDaemonArgs(['--burst', '8', 'proxy'])).toBe('--burst is a gateway option');
+    expect(parseDaemonArgs(['proxy', '-xyz'])).toBe('unexpected argument -xyz');
+    expect(parseDaemonArgs(['proxy', '--', '--socket'])).toBe('unexpected argument --');
+    expect(parseDaemonArgs(['proxy', 'proxy'])).toBe('unexpected argument proxy');
+    expect(parseDaemonArgs(['proxy', '--store', 'http://x'])).toBe('--store http://x: expected etcd://HOST:PORT/PREFIX (without --store the state file is the store)');
+    expect(parseDaemonArgs(['proxy', '--sync-key='])).toBe('--sync-key needs a value');
+    expect(parseDaemonArgs(['proxy', '--sync-listen', '127.0.0.1:8849', '--sync-key=/k'])).toMatchObject({ sync: { listen: '127.0.0.1:8849', keyFile: '/k' } });
   });
 
   it('every option parseDaemonArgs accepts is listed', () => {
     const help = daemonUsageText();
     // Named in the parsers and accepted from a user (the gateway's parser also takes options only wasmvsd passes it).
-    const named = new Set([...literals('daemon/wasmvsd.ts'), ...literals('hosts/gateway/gateway.ts')]);
+    const named = new Set(['cli/wasmvsd.ts', 'daemon/wasmvsd.ts', 'daemon/options.ts', 'hosts/proxy/options.ts', 'hosts/gateway/options.ts', 'hosts/gateway/gateway.ts'].flatMap(literals));
     const accepted = [...named].filter((name) => ['proxy', 'gateway'].some((mode) =>
       [[], [SAMPLE[name] ?? '1'], ['x']].some((v) => typeof parseDaemonArgs([mode, name, ...v]) === 'object')));
     expect(accepted).toContain('--memory-limit');
     for (const name of accepted) expect(help, name).toMatch(new RegExp(`(^|[ ,])${name}( |$)`, 'm'));
-    for (const o of DAEMON_OPTIONS) expect(help).toContain(o.name);
+    for (const o of DAEMON_OPTIONS.filter((x) => !x.internal)) expect(help).toContain(o.name);
+    // A host's internal option (set by wasmvsd itself) is neither listed nor accepted from a user.
+    expect(DAEMON_OPTIONS.filter((x) => x.internal).map((x) => x.name)).toEqual(['--conn-sync']);
+    expect(help).not.toContain('--conn-sync');
+    expect(parseDaemonArgs(['gateway', '--conn-sync'])).toBe('unexpected argument --conn-sync');
   });
 
   it('names the environment and the signals', () => {

@@ -1,11 +1,13 @@
 // The Node-only parts: name resolution, daemon arguments, default paths, and
-// wasmvsadm's import graph (it must never load the core or a data path).
+// the import graphs of wasmvsadm and of wasmvsd before it starts (neither loads
+// the core or a data path for --help, --version or a refused option).
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseServices, argResolver, hostNamesIn, listingNames } from '../../cli/resolve.js';
-import { parseDaemonArgs, defaultMemoryLimitMiB } from '../../daemon/wasmvsd.js';
+import { parseDaemonArgs } from '../../cli/wasmvsd.js';
+import { defaultMemoryLimitMiB } from '../../daemon/wasmvsd.js';
 import { socketPath, statePath } from '../../daemon/paths.js';
 import { parseArgs } from '../../ipvsadm/parse.js';
 import { service, dest } from './fixtures.js';
@@ -97,5 +99,15 @@ describe('module boundaries', () => {
     const rel = importGraph('cli/wasmvsadm.ts').files;
     expect(rel).toContain('cli/client.ts');
     expect(rel.filter((f) => /^hosts\/|^sdk\/(director|core\/(core|load))|^native\//.test(f))).toEqual([]);
+  });
+
+  it('wasmvsd reads its options and answers --help without the core, the daemon or a host (only the hosts\' options.ts)', () => {
+    const rel = importGraph('cli/wasmvsd.ts').files;
+    expect(rel).toEqual(expect.arrayContaining(['daemon/options.ts', 'daemon/usage.ts', 'hosts/proxy/options.ts', 'hosts/gateway/options.ts']));
+    expect(rel.filter((f) => /^hosts\/(?!(proxy|gateway)\/options\.ts$)|^sdk\/(director|core\/(core|load))|^native\/|^daemon\/(wasmvsd|handler|server)\.ts$/.test(f))).toEqual([]);
+    // The daemon and the hosts come in by import() once the options are accepted.
+    const src = readFileSync(fileURLToPath(new URL('../../cli/wasmvsd.ts', import.meta.url)), 'utf8');
+    expect([...src.matchAll(/\bimport\('([^']+)'\)/g)].map((m) => m[1]).sort())
+      .toEqual(['../daemon/wasmvsd.js', '../hosts/gateway/cleanup.js', '../hosts/gateway/datapath.js', '../hosts/proxy/datapath.js']);
   });
 });

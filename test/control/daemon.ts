@@ -8,7 +8,7 @@ export const WASMVSD = `${ROOT}bin/wasmvsd.js`;
 export const WASMVSADM = `${ROOT}bin/wasmvsadm.js`;
 
 export function requireBuild(): void {
-  for (const f of ['dist/daemon/wasmvsd.js', 'dist/cli/wasmvsadm.js']) {
+  for (const f of ['dist/cli/wasmvsd.js', 'dist/cli/wasmvsadm.js']) {
     if (!existsSync(ROOT + f)) throw new Error(`${f} is missing: run \`npm run build:sdk\` first`);
   }
 }

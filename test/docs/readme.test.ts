@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { ROOT, packTarball, installProject, cleanEnv, type Project } from '../package/project.js';
 import { parseArgs } from '../../ipvsadm/parse.js';
 import { parseDrainArgs } from '../../cli/drain.js';
-import { parseDaemonArgs } from '../../daemon/wasmvsd.js';
+import { parseDaemonArgs } from '../../cli/wasmvsd.js';
 import { claimed, cannotIsolate, runIsolated } from './blocks.js';
 
 const CI = process.env.CI === 'true';

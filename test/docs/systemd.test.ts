@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
-import { parseDaemonArgs } from '../../daemon/wasmvsd.js';
+import { parseDaemonArgs } from '../../cli/wasmvsd.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 const CI = process.env.CI === 'true';

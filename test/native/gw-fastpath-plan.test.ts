@@ -65,7 +65,7 @@ describe('gateway fast path: plan, rules, verdicts', () => {
     expect(plan.script).not.toContain('198.18.41.2');
   });
 
-  it('with connection sync (--conn-sync, which wasmvsd passes with --sync-*) NAT services stay on the userspace path, DR ones go fast', async () => {
+  it('with connection sync (connSync: wasmvsd sets it with --sync-*; --conn-sync for the gateway used alone) NAT services stay on the userspace path, DR ones go fast', async () => {
     const v = await views([['masq', '198.18.41.2', 8080]], [['route', '198.18.41.4', 80]]);
     const plan = fastPlan(v, { nat: false });
     expect(plan.services.size).toBe(0);

@@ -7,7 +7,8 @@ import { ruleSet, RuleSync, removeRules, cidrs, deferred, CHAIN, FWD_CHAIN, RAW_
 import { DR_MARK_SELECTOR, TunnelRouteCache, tunnelConfig, tunnelRoutes } from '../../hosts/gateway/routes.js';
 import { Gateway, GATEWAY_DEFAULTS, parseGatewayArgs } from '../../hosts/gateway/gateway.js';
 import type { NativeQueue, NfQueueOptions } from '../../native/addon.js';
-import { parseDaemonArgs } from '../../daemon/wasmvsd.js';
+import { parseDaemonArgs } from '../../cli/wasmvsd.js';
+import { createDataPath } from '../../hosts/gateway/datapath.js';
 import { director } from '../helpers.js';
 
 const VIP = '198.18.42.1';
@@ -347,8 +348,16 @@ describe('gateway options', () => {
   });
 
   it('wasmvsd passes gateway options through and refuses them for the proxy', () => {
-    expect(parseDaemonArgs(['gateway', '--queue', '3', '--fail-open'])).toMatchObject({ mode: 'gateway', dataPathArgs: ['--queue', '3', '--fail-open'] });
+    expect(parseDaemonArgs(['gateway', '--queue', '3', '--fail-open'])).toMatchObject({ mode: 'gateway', dataPathOptions: { queue: { first: 3, last: 3 }, failOpen: true } });
     expect(parseDaemonArgs(['proxy', '--burst', '8'])).toBe('--burst is a gateway option');
-    expect(parseDaemonArgs(['gateway', '--verdict', 'per-packet'])).toMatchObject({ dataPathArgs: ['--verdict', 'per-packet'] });
+    expect(parseDaemonArgs(['gateway', '--verdict', 'per-packet'])).toMatchObject({ dataPathOptions: { verdict: 'per-packet' } });
+  });
+
+  it('the gateway data path takes its options from wasmvsd: the values, the sysctl record beside the socket, connSync with --sync-*', () => {
+    const args = parseDaemonArgs(['gateway', '--queue', '4:5', '--fail-closed', '--burst=32', '--sync-listen', '127.0.0.1:8849']);
+    if (typeof args === 'string') throw new Error(args);
+    const make = (connSync: boolean) => createDataPath({ mode: 'gateway', options: args.dataPathOptions, socket: '/run/wasmvs/wasmvsd.sock', connSync, log: () => {} }) as unknown as { gateway: Gateway };
+    expect(make(true).gateway.opts).toEqual({ ...GATEWAY_DEFAULTS, first: 4, last: 5, failOpen: false, burst: 32, fastPath: true, connSync: true, sysctlRecord: '/run/wasmvs/wasmvsd.sysctl.json' });
+    expect(make(false).gateway.opts).not.toHaveProperty('connSync');
   });
 });

@@ -237,8 +237,8 @@ describe('wasmvsd proxy --workers', () => {
   }, 30_000);
 
   it('--workers takes a count or auto; anything else is a clear error', async () => {
-    const { parseDaemonArgs } = await import('../../daemon/wasmvsd.js');
-    expect(parseDaemonArgs(['proxy', '--workers', '3'])).toMatchObject({ dataPathArgs: ['--workers', '3'] });
+    const { parseDaemonArgs } = await import('../../cli/wasmvsd.js');
+    expect(parseDaemonArgs(['proxy', '--workers', '3'])).toMatchObject({ dataPathOptions: { workers: 3 } });
     expect(parseDaemonArgs(['proxy', '--workers=auto'])).toMatchObject({ mode: 'proxy' });
     expect(parseDaemonArgs(['proxy', '--workers', '0'])).toBe('invalid --workers 0 (1..256 or auto)');
     expect(parseDaemonArgs(['proxy', '--workers', 'many'])).toBe('invalid --workers many (1..256 or auto)');

@@ -1,0 +1,36 @@
+// `wasmvsd proxy`'s own options, as data for wasmvsd's table (daemon/options.ts):
+// its parser and --help read them without loading the proxy or the addon.
+import { oneOf, OptionError, type HostOptions, type OptionValues } from '../../daemon/options.js';
+import { parseWorkers } from '../../daemon/workers-option.js';
+
+export type SpliceMode = 'auto' | 'on' | 'off';
+export const SPLICE_MODES: readonly SpliceMode[] = ['auto', 'on', 'off'];
+
+/** $WASMVS_SPLICE (or another setting named `what`): empty or unset is auto. */
+export function parseSpliceMode(text: string | undefined, what = '--splice'): SpliceMode {
+  if (text === undefined || text === '') return 'auto';
+  if ((SPLICE_MODES as readonly string[]).includes(text)) return text as SpliceMode;
+  throw new Error(`invalid ${what} ${text} (auto, on or off)`);
+}
+
+/** What the options set; absent: the environment's or the default (hosts/proxy/datapath.ts). */
+export interface ProxyArgs { splice?: SpliceMode; workers?: number }
+
+export const PROXY_OPTIONS: HostOptions = {
+  mode: 'proxy',
+  options: [
+    { name: '--splice', arg: 'auto|on|off', modes: 'proxy', parse: oneOf(SPLICE_MODES, 'auto, on or off'), help: 'TCP bytes move kernel to kernel (splice(2)) through the native addon; on: every connection once its real server accepted; auto: connections past 64 KiB, when the addon loads (default $WASMVS_SPLICE, else auto; docs/proxy.md)' },
+    { name: '--workers', arg: 'N|auto', modes: 'proxy', parse: workers, help: 'TCP in N worker processes (auto: one per CPU), scheduling and accounting stay in the daemon; 1 (default): all in one process (docs/proxy.md "Workers")' },
+  ],
+  settle: proxyArgs,
+};
+
+function workers(v: string | undefined): number {
+  const n = parseWorkers(v);
+  if (typeof n === 'string') throw new OptionError(n);
+  return n;
+}
+
+export function proxyArgs(values: OptionValues): ProxyArgs {
+  return { splice: values.splice as SpliceMode | undefined, workers: values.workers as number | undefined };
+}
