@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ROOT, cleanEnv } from './project.js';
 
-const OUTPUTS = ['build/wasmvs.wasm', 'build/wasmvs.debug.wasm', 'dist/sdk/index.js', 'dist/cli/wasmvsd.js'];
+const OUTPUTS = ['build/wasmvs.wasm', 'build/wasmvs.debug.wasm', 'build/wasmvs.test.wasm', 'dist/sdk/index.js', 'dist/cli/wasmvsd.js'];
 const SOURCE = 'sdk/index.ts';
 const dirs: string[] = [];
 afterAll(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
