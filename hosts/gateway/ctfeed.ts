@@ -107,9 +107,10 @@ export const queuedKey = (proto: number, caddr: number, cport: number, raddr: nu
 const MAX_FLOWS = 1 << 20;
 
 export class CtFeed {
-  private readonly flows = new Map<string, Flow>();
+  /** By the entry's id and client port (see one()). */
+  private readonly flows = new Map<number, Flow>();
   /** The flows not settled: the ones a dump between sweeps lists. */
-  private readonly live = new Map<string, Flow>();
+  private readonly live = new Map<number, Flow>();
   /**
    * Packets and bytes of fast flows the core counted itself (their queued
    * packets) and the tick of the note, until the flow's next record folds
@@ -189,7 +190,7 @@ export class CtFeed {
     this.ct.close();
   }
 
-  private forget(key: string): void {
+  private forget(key: number): void {
     this.flows.delete(key);
     this.live.delete(key);
   }
@@ -233,13 +234,11 @@ export class CtFeed {
   private one(v: DataView, o: number, conn: number, now: number): void {
     const x = this.director.core.x;
     const kind = v.getUint8(o + CT.KIND), proto = v.getUint8(o + CT.PROTO);
-    const key = `${proto} ${v.getUint32(o + CT.OSRC, true)} ${v.getUint16(o + CT.OSPORT, true)} ${v.getUint32(o + CT.ODST, true)} ${v.getUint16(o + CT.ODPORT, true)}`;
     const ctId = v.getUint32(o + CT.ID, true);
+    // The entry's id with its client port: unique among the live entries in practice (a 48-bit number,
+    // no string per record); the same tuple used again is a new entry, so a new flow.
+    const key = ctId * 65536 + v.getUint16(o + CT.OSPORT, true);
     let f = this.flows.get(key);
-    if (f && f.ctId !== ctId) {
-      this.forget(key); // the same tuple again: a new flow
-      f = undefined;
-    }
     if (conn === 0) {
       // The core has no connection for it: IPVS would not forward its packets either.
       if (kind !== CT.KIND_DESTROY) {
