@@ -164,7 +164,9 @@ export function nftScript(elements: readonly string[], drVips: readonly string[]
       `add element ${t} drsvc { ${drVips.join(', ')} }`,
       `add rule ${t} drlookup ${svc} tcp flags & (fin | rst) == 0 meta mark set ${flow} map @drtcp update @drpk { meta mark }`,
       `add rule ${t} drlookup ${svc} meta l4proto udp meta mark set ${flow} map @drudp update @drpk { meta mark }`,
-      `add rule ${t} drlearn ${drMark} ${svc} meta l4proto tcp add @drtcp { ${flow} : meta mark }`,
+      // Not from a SYN: the handshake's ACK meets the core too, so its input-only TCP states go
+      // SYN_RECV → ESTABLISHED (→ FIN_WAIT at the client's FIN) as IPVS's do, not SYN_RECV → TIME_WAIT.
+      `add rule ${t} drlearn ${drMark} ${svc} meta l4proto tcp tcp flags & syn == 0 add @drtcp { ${flow} : meta mark }`,
       `add rule ${t} drlearn ${drMark} ${svc} meta l4proto udp add @drudp { ${flow} : meta mark }`,
     ] : []),
     '',

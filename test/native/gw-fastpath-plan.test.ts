@@ -98,7 +98,7 @@ describe('gateway fast path: plan, rules, verdicts', () => {
     expect([...plan.drTargets.values()].sort()).toEqual([...marks].sort());
     expect(plan.script).toContain('add element ip wasmvs_gw drsvc { 198.18.42.1 . tcp . 80 }');
     expect(plan.script).toContain('meta mark set ip saddr . ip daddr . th sport . th dport map @drtcp');
-    expect(plan.script).toContain('add @drtcp { ip saddr . ip daddr . th sport . th dport : meta mark }');
+    expect(plan.script).toContain('meta l4proto tcp tcp flags & syn == 0 add @drtcp { ip saddr . ip daddr . th sport . th dport : meta mark }');
     expect(plan.script).toContain('timeout 10s');
     expect(plan.script).not.toContain('flush map ip wasmvs_gw drtcp'); // flows survive configuration changes
     // Each flow-map hit counted under its DR mark; the marks name the real servers' ids.
