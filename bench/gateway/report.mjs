@@ -3,6 +3,9 @@
 //   node bench/gateway/report.mjs [PPS.jsonl] [TTFB.jsonl] [LAT.jsonl] [OUT.md] [VERDICT.jsonl[,VERDICT2.jsonl...]]
 // VERDICT files: runs of pps.sh restricted (LABELS=...) to the batch vs
 // per-packet rows; each file is one run of interleaved rounds.
+// CONNRATE=FILE (default bench/out/gateway-connrate.jsonl): connrate.sh's lines.
+// SECTIONS=ttfb,connrate prints only those sections (to paste beside tables
+// whose raw lines are gone) instead of writing the report.
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 
 const [ppsFile = 'bench/out/gateway-pps.jsonl', ttfbFile = 'bench/out/gateway-ttfb.jsonl', latFile = 'bench/out/gateway-lat.jsonl',
@@ -106,23 +109,76 @@ if (lat.length) {
 }
 
 const tt = lines(ttfbFile);
-if (tt.length) {
+const section = (name, fn) => {
+  const at = out.length;
+  fn();
+  sections.set(name, out.slice(at).join('\n'));
+};
+const sections = new Map();
+if (tt.length) section('ttfb', () => {
+  const rounds = Math.max(1, ...tt.map((r) => r.round ?? 1));
   out.push('', '## Time to first byte of a new connection to the LAST service', '',
     'Client → director → real server in three namespaces (198.18.0.0/15). kube-proxy shape: `shared/baselines/gen_kube_rules.py` (7 rules/service,',
     'nat table, iptables-nft, VIPs mapped to 198.19.x.y and endpoints to the real server); wasmvs: `wasmvsd gateway` with the same services',
-    '(two NAT real servers each) loaded with one `wasmvsadm -R`. Each row: 200 sequential connections to the last VIP; the server writes one',
-    'byte on accept; microseconds from `connect()` to that byte. "first" is the first (cold) connection.', '',
-    '| implementation | services | netfilter rules | load (s) | first µs | p50 µs | p90 µs | p99 µs |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-  for (const r of tt) out.push(`| ${r.impl} | ${fmt(r.services)} | ${fmt(r.rules)} | ${r.load_s} | ${fmt(r.ttfb.first)} | ${fmt(r.ttfb.p50)} | ${fmt(r.ttfb.p90)} | ${fmt(r.ttfb.p99)} |`);
+    '(two NAT real servers each) loaded with one `wasmvsadm -R`, on the userspace path (`--fast-path off`: every packet through the core) and',
+    'with the fast path (`--fast-path on`: the SYN through the queue and the core, the rest NATed by conntrack). Each row: sequential',
+    'connections to the last VIP; the server writes one byte on accept; microseconds from `connect()` to that byte. For wasmvs, "load" runs',
+    'until a first connection to the last VIP gets its byte (the rules follow `-R` in the background), so "first" is the second connection',
+    `after the load; for iptables it is \`iptables-restore\` and "first" the first connection. ${rounds} round(s), each every size and implementation in turn.`, '',
+    '| implementation | services | round | netfilter rules | load (s) | first µs | p50 µs | p90 µs | p99 µs | failed |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const r of tt) out.push(`| ${r.impl} | ${fmt(r.services)} | ${r.round ?? 1} | ${fmt(r.rules)} | ${r.load_s} | ${fmt(r.ttfb.first)} | ${fmt(r.ttfb.p50)} | ${fmt(r.ttfb.p90)} | ${fmt(r.ttfb.p99)} | ${r.ttfb.failed} |`);
   const get = (impl, n) => tt.filter((r) => r.impl === impl && r.services === n).map((r) => r.ttfb.p50);
   const sizes = [...new Set(tt.map((r) => r.services))].sort((a, b) => a - b);
   const [lo, hi] = [sizes[0], sizes[sizes.length - 1]];
-  const k = (n) => median(get('kube-iptables', n)), w = (n) => median(get('wasmvs-gateway', n));
-  out.push('', `| ratio (p50) | value |`, '| --- | ---: |',
-    `| kube-proxy iptables, ${fmt(hi)} / ${fmt(lo)} services | ${ratio(k(hi), k(lo))} |`,
-    `| wasmvs gateway, ${fmt(hi)} / ${fmt(lo)} services | ${ratio(w(hi), w(lo))} |`,
-    `| wasmvs gateway / kube-proxy iptables at ${fmt(hi)} services | ${ratio(w(hi), k(hi))} |`,
-    `| wasmvs gateway / kube-proxy iptables at ${fmt(lo)} services | ${ratio(w(lo), k(lo))} |`);
+  const m = (impl, n) => median(get(impl, n));
+  out.push('', `| ratio of the medians over rounds of p50 | value |`, '| --- | ---: |',
+    `| kube-proxy iptables, ${fmt(hi)} / ${fmt(lo)} services | ${ratio(m('kube-iptables', hi), m('kube-iptables', lo))} |`);
+  for (const [impl, name] of [['wasmvs-gateway', 'wasmvs gateway (userspace path)'], ['wasmvs-gateway-fast', 'wasmvs gateway --fast-path on']]) {
+    if (!get(impl, hi).length) continue;
+    out.push(`| ${name}, ${fmt(hi)} / ${fmt(lo)} services | ${ratio(m(impl, hi), m(impl, lo))} |`,
+      `| ${name} / kube-proxy iptables at ${fmt(hi)} services | ${ratio(m(impl, hi), m('kube-iptables', hi))} |`,
+      `| ${name} / kube-proxy iptables at ${fmt(lo)} services | ${ratio(m(impl, lo), m('kube-iptables', lo))} |`);
+  }
+});
+const cr = lines(process.env.CONNRATE ?? 'bench/out/gateway-connrate.jsonl');
+if (cr.length) section('connrate', () => {
+  const names = {
+    fast: '`wasmvsd gateway --fast-path on` (SYN through the queue and the core; ct mark → nft DNAT map)',
+    cnfq: 'C NFQUEUE consumer (`shared/baselines/nfq_bench.c`, one verdict per packet) on the same NEW-only queue, plain nft DNAT',
+    nft: 'plain nft DNAT, no queue (the kernel\'s ceiling)',
+    userspace: '`wasmvsd gateway --fast-path off` (every packet through the core)',
+  };
+  const by = (l) => cr.filter((r) => r.label === l);
+  const med = (l, k) => median(by(l).map((r) => r[k]));
+  const labels = Object.keys(names).filter((l) => by(l).length);
+  out.push('', '## New connections per second through the director (fast path vs the C NFQUEUE consumer)', '',
+    '`bench/gateway/connrate.sh`: `connrate.c` keeps ' + cr[0].inflight + ' connections in flight from the client namespace to VIP:80 (connect, a 5-byte',
+    'request, a 5-byte reply, the server closes first), through the director (VIP local on its lo) to two NAT real servers (connrate.c',
+    `servers, one per address); counted for ${cr[0].seconds} s after a 1 s warm-up; ${Math.max(...labels.map((l) => by(l).length))} rounds, each every path in turn, a fresh`,
+    'gateway and an empty conntrack table each. Consumer CPU: user + system time of the queue\'s consumer while the client ran, per',
+    'connection started (the verdict\'s `sendto` carries the SYN on through NAT, forwarding and the real server\'s TCP stack in the',
+    'consumer\'s context, so most of it is the kernel\'s work every path shares).', '',
+    '| path | connections/s (median) | every round | p50 / p99 connect→reply µs | consumer CPU µs/conn (user) | queued per conn |',
+    '| --- | ---: | --- | ---: | ---: | ---: |');
+  for (const l of labels) {
+    const rs = by(l);
+    const q = rs.reduce((a, r) => a + r.queued, 0) / rs.reduce((a, r) => a + r.started, 0);
+    out.push(`| ${names[l]} | ${fmt(med(l, 'cps'))} | ${rs.map((r) => fmt(r.cps)).join(', ')} | ${fmt(med(l, 'p50_us'))} / ${fmt(med(l, 'p99_us'))} | ` +
+      (l === 'nft' ? '– |' : `${fmt(med(l, 'consumer_cpu_us_per_conn'))} (${fmt(med(l, 'consumer_user_us_per_conn'))}) |`) + ` ${l === 'nft' ? '0' : q.toFixed(2)} |`);
+  }
+  const r = (a, b) => med(a, 'cps') / med(b, 'cps');
+  const perRound = (a, b) => by(a).map((x, i) => (by(b)[i] ? (x.cps / by(b)[i].cps).toFixed(2) : 'n/a')).join(', ');
+  out.push('', '| target | measured (ratio of medians; per round) | |', '| --- | --- | --- |',
+    `| new connections/s ≥ 0.9 × the C NFQUEUE consumer | ${ratio(med('fast', 'cps'), med('cnfq', 'cps'))} (${perRound('fast', 'cnfq')}) | ${r('fast', 'cnfq') >= 0.9 ? 'met' : 'not met'} by the medians |`,
+    `| for context: fast path / plain nft DNAT | ${ratio(med('fast', 'cps'), med('nft', 'cps'))} (${perRound('fast', 'nft')}) | |`,
+    `| for context: C consumer / plain nft DNAT | ${ratio(med('cnfq', 'cps'), med('nft', 'cps'))} (${perRound('cnfq', 'nft')}) | |`,
+    `| consumer CPU per connection, fast path / C consumer | ${ratio(med('fast', 'consumer_cpu_us_per_conn'), med('cnfq', 'consumer_cpu_us_per_conn'))} | |`);
+  const loads = cr.map((x) => x.load1);
+  out.push('', `Load average (1 min) of the machine during the runs: ${Math.min(...loads)}–${Math.max(...loads)}.`);
+});
+if (process.env.SECTIONS) {
+  for (const name of process.env.SECTIONS.split(',')) console.log(sections.get(name) ?? `(no ${name} lines)`);
+  process.exit(0);
 }
 const analysis = new URL('./ANALYSIS.md', import.meta.url);
 if (existsSync(analysis)) out.push('', readFileSync(analysis, 'utf8').trim());
@@ -135,7 +191,8 @@ out.push('', '## How to reproduce', '', '```sh',
   'ROUNDS=3 LABELS="c-batch32 c-single addon-batch addon-pp gw-pass gw-pass-pp gw-dr gw-dr-pp" \\',
   '  unshare -n bash bench/gateway/pps.sh 4 bench/out/gateway-verdict-2.jsonl # (run 2)',
   'ROUNDS=2 unshare -n bash bench/gateway/lat.sh 4 60000 bench/out/gateway-lat.jsonl',
-  'bash bench/gateway/ttfb.sh bench/out/gateway-ttfb.jsonl 200 100 20000',
+  'ROUNDS=3 flock /tmp/wasmvs-bench.lock bash bench/gateway/ttfb.sh bench/out/gateway-ttfb.jsonl 200 100 20000',
+  'ROUNDS=5 flock /tmp/wasmvs-bench.lock bash bench/gateway/connrate.sh 5 bench/out/gateway-connrate.jsonl 32',
   'flock /tmp/wasmvs-bench.lock bash bench/gateway/fastpath.sh 5 bench/out/gateway-fastpath.jsonl            # fast path',
   'OFFLOAD=off flock /tmp/wasmvs-bench.lock bash bench/gateway/fastpath.sh 5 bench/out/gateway-fastpath-off.jsonl',
   'node bench/gateway/report.mjs', '```', '');
