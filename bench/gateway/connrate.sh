@@ -97,7 +97,11 @@ run() {
   local label=$1 consumer=""
   ctflush
   case $label in
-    fast) start_gw --fast-path on; grep -q 'fast path on' "$W/gw.log" || { echo "fast path did not come on: $(cat "$W/gw.log")" >&2; exit 1; }; consumer=$GW ;;
+    fast)
+      start_gw --fast-path on # its log lines are written asynchronously: bounded wait
+      for _ in $(seq 50); do grep -q 'fast path on' "$W/gw.log" && break; sleep 0.1; done
+      grep -q 'fast path on' "$W/gw.log" || { echo "fast path did not come on: $(cat "$W/gw.log")" >&2; exit 1; }
+      consumer=$GW ;;
     userspace) start_gw --fast-path off; consumer=$GW ;;
     cnfq)
       nft_dnat 1; nfq_rule -A
