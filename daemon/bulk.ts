@@ -44,7 +44,7 @@ function applyEach(d: Director, words: Uint32Array, count: number, atomic: boole
  */
 export function applyPackedRequest(h: ControlHandler, words: Uint32Array, count: number, atomic: boolean, wire?: string): ApplyOutcome & PackedResults {
   const d = h.director;
-  const fresh = d.core.x.svcCount() === 0;
+  const fresh = d.serviceCount() === 0;
   if (atomic) {
     let refused: PackedFailureInfo | null = null;
     h.onScratch((s) => {

@@ -142,7 +142,7 @@ export class ControlHandler {
 
   /** Entries a listing would carry now (connections, or services without their dests): is it a big one? */
   listingSize(op: 'list' | 'connections'): number {
-    return op === 'connections' ? this.director.connectionCount() : this.director.core.x.svcCount();
+    return op === 'connections' ? this.director.connectionCount() : this.director.serviceCount();
   }
 
   /** The state file's lines before any service (the --set line when timeouts are not the defaults). */
@@ -177,7 +177,7 @@ export class ControlHandler {
    */
   apply(cmds: readonly ConfigCmd[], atomic: boolean): ApplyOutcome {
     const d = this.director;
-    const fresh = d.core.x.svcCount() === 0;
+    const fresh = d.serviceCount() === 0;
     if (atomic) {
       const refused = this.dryRun(cmds);
       if (refused) return refused;

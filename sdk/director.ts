@@ -84,15 +84,34 @@ class EndpointCache {
   }
 }
 
+/** Reads a Director's core; set by Director's static block (the field is an ES private field). */
+let coreOfDirector: (d: Director) => Core;
+
+/**
+ * The core behind a Director, for the SDK's own modules and the documented
+ * host entry (core/index.ts, `wasmvs/core`). Not exported by the package.
+ */
+export function directorCore(d: Director): Core {
+  return coreOfDirector(d);
+}
+
 export class Director {
-  readonly core: Core;
-  private readonly clock: () => number;
+  // ES private: no property of a Director reaches the core (hosts use wasmvs/core's coreOf).
+  readonly #core: Core;
+  readonly #clock: () => number;
   /** Endpoint objects per dest id, reused by schedule() (cleared on any dest change). */
-  private readonly endpoints = new EndpointCache();
+  readonly #endpoints = new EndpointCache();
+
+  static {
+    coreOfDirector = (d) => {
+      if (typeof d !== 'object' || d === null || !(#core in d)) throw new InvalidOperationError('not a Director');
+      return d.#core;
+    };
+  }
 
   private constructor(core: Core, clock: () => number) {
-    this.core = core;
-    this.clock = clock;
+    this.#core = core;
+    this.#clock = clock;
   }
 
   static async create(opts: DirectorOptions = {}): Promise<Director> {
@@ -115,7 +134,7 @@ export class Director {
 
   /** Seconds as the core sees them (u32). */
   now(at?: number): number {
-    const t = at ?? this.clock();
+    const t = at ?? this.#clock();
     if (!Number.isFinite(t) || t < 0) throw new InvalidOperationError(`bad time ${t}`);
     return Math.floor(t) >>> 0;
   }
@@ -132,39 +151,44 @@ export class Director {
 
   /** ipvsadm -A. Defaults: wlc, not persistent. Returns the service id. */
   addService(key: ServiceKey, opts: ServiceOptions = {}): number {
-    return applyOne(this.core, L.BULK_ADD_SERVICE, serviceSpec(key, opts), null);
+    return applyOne(this.#core, L.BULK_ADD_SERVICE, serviceSpec(key, opts), null);
   }
 
   /** ipvsadm -E: replaces every option (omitted ones go back to defaults). */
   editService(key: ServiceKey, opts: ServiceOptions = {}): number {
     const spec = serviceSpec(key, opts);
-    this.endpoints.clear();
-    return applyOne(this.core, L.BULK_EDIT_SERVICE, spec, null);
+    this.#endpoints.clear();
+    return applyOne(this.#core, L.BULK_EDIT_SERVICE, spec, null);
   }
 
   /** The id of a service, or throws NoSuchServiceError. */
   serviceId(key: ServiceKey): number {
-    this.core.writeServiceSpec(serviceLookupSpec(key));
-    return this.check(this.core.x.svcFind(), 'service');
+    this.#core.writeServiceSpec(serviceLookupSpec(key));
+    return this.check(this.#core.x.svcFind(), 'service');
   }
 
   /** ipvsadm -D (its destinations go too). */
   deleteService(key: ServiceKey): void {
     const spec = serviceLookupSpec(key);
-    this.endpoints.clear();
-    applyOne(this.core, L.BULK_DELETE_SERVICE, spec, null);
+    this.#endpoints.clear();
+    applyOne(this.#core, L.BULK_DELETE_SERVICE, spec, null);
+  }
+
+  /** How many services there are (as connectionCount() counts entries). */
+  serviceCount(): number {
+    return this.#core.x.svcCount();
   }
 
   /** ipvsadm -C. */
   clear(): void {
-    this.check(this.core.x.svcClear(), 'other');
-    this.endpoints.clear();
+    this.check(this.#core.x.svcClear(), 'other');
+    this.#endpoints.clear();
   }
 
   service(key: ServiceKey): ServiceInfo {
     const id = this.serviceId(key);
-    this.check(this.core.x.svcGet(id), 'service');
-    return this.serviceInfo(this.core.readServiceRecord(this.core.specAddr()));
+    this.check(this.#core.x.svcGet(id), 'service');
+    return this.serviceInfo(this.#core.readServiceRecord(this.#core.specAddr()));
   }
 
   /** Snapshot of every service, in id order. */
@@ -172,9 +196,9 @@ export class Director {
     const out: ServiceInfo[] = [];
     let cursor = 0;
     do {
-      const n = this.check(this.core.x.svcList(cursor), 'service');
-      for (let i = 0; i < n; i++) out.push(this.serviceInfo(this.core.readServiceRecord(this.core.listAddr(i, L.SVC_RECORD_SIZE))));
-      cursor = this.core.x.listCursor();
+      const n = this.check(this.#core.x.svcList(cursor), 'service');
+      for (let i = 0; i < n; i++) out.push(this.serviceInfo(this.#core.readServiceRecord(this.#core.listAddr(i, L.SVC_RECORD_SIZE))));
+      cursor = this.#core.x.listCursor();
     } while (cursor !== 0);
     return out;
   }
@@ -188,7 +212,7 @@ export class Director {
       address: r.fwmark ? null : formatAddr(r.af, r.addr[0], r.addr[1], r.addr[2], r.addr[3]),
       scheduler: sched, flags: flagNames(sched, r.flags), persistent: persistent ? r.timeout : 0,
       netmask: r.af === 6 ? r.netmask : formatAddr(4, r.netmask), ops: (r.flags & L.SVC_F_ONEPACKET) !== 0,
-      mhTableSize: r.mhPrime || 4093, destCount: r.ndests, ...statsSnapshot(this.core, 'service', r.id),
+      mhTableSize: r.mhPrime || 4093, destCount: r.ndests, ...statsSnapshot(this.#core, 'service', r.id),
     };
   }
 
@@ -197,8 +221,8 @@ export class Director {
   /** `op` 'service' for listings (ipvsadm: "No such service"), 'dest' for -a/-e/-d ("Service not defined"). */
   private svcForDest(key: ServiceKey, op: 'service' | 'dest' = 'dest'): { id: number; af: number; port: number } {
     const k = serviceLookupSpec(key);
-    this.core.writeServiceSpec(k);
-    const id = this.check(this.core.x.svcFind(), op);
+    this.#core.writeServiceSpec(k);
+    const id = this.check(this.#core.x.svcFind(), op);
     return { id, af: k.af, port: k.port };
   }
 
@@ -206,24 +230,24 @@ export class Director {
   addDest(key: ServiceKey, d: DestOptions): number {
     const svc = serviceLookupSpec(key);
     const spec = destSpec(svc, d);
-    this.endpoints.clear();
-    return applyOne(this.core, L.BULK_ADD_DEST, svc, spec);
+    this.#endpoints.clear();
+    return applyOne(this.#core, L.BULK_ADD_DEST, svc, spec);
   }
 
   /** ipvsadm -e: replaces weight, method, thresholds and tunnel options. */
   editDest(key: ServiceKey, d: DestOptions): number {
     const svc = serviceLookupSpec(key);
     const spec = destSpec(svc, d);
-    this.endpoints.clear();
-    return applyOne(this.core, L.BULK_EDIT_DEST, svc, spec);
+    this.#endpoints.clear();
+    return applyOne(this.#core, L.BULK_EDIT_DEST, svc, spec);
   }
 
   /** ipvsadm -d. */
   deleteDest(key: ServiceKey, d: { address: string; port?: number }): void {
     const svc = serviceLookupSpec(key);
     const k = destKeySpec(svc.port, d);
-    this.endpoints.clear();
-    applyOne(this.core, L.BULK_DELETE_DEST, svc, { af: k.af, addr: k.addr, port: k.port, method: 0, weight: 0, uThreshold: 0, lThreshold: 0, tunType: 0, tunFlags: 0, tunPort: 0 });
+    this.#endpoints.clear();
+    applyOne(this.#core, L.BULK_DELETE_DEST, svc, { af: k.af, addr: k.addr, port: k.port, method: 0, weight: 0, uThreshold: 0, lThreshold: 0, tunType: 0, tunFlags: 0, tunPort: 0 });
   }
 
   /**
@@ -231,8 +255,8 @@ export class Director {
    * the same records, checks and core call as one command, BULK_MAX per call. See bulk.ts.
    */
   applyPacked(words: Uint32Array, count: number, stopOnError = false): PackedOutcome {
-    this.endpoints.clear();
-    return applyPacked(this.core, words, count, stopOnError);
+    this.#endpoints.clear();
+    return applyPacked(this.#core, words, count, stopOnError);
   }
 
   /** Snapshot of a service's destinations in IPVS list order (newest first). */
@@ -241,18 +265,18 @@ export class Director {
     const out: DestInfo[] = [];
     let cursor = 0;
     do {
-      const n = this.core.x.destList(svc.id, cursor);
+      const n = this.#core.x.destList(svc.id, cursor);
       if (n < 0) throw errorFromStatus(n, 'service');
-      for (let i = 0; i < n; i++) out.push(this.destInfo(this.core.readDestRecord(this.core.listAddr(i, L.DST_RECORD_SIZE))));
-      cursor = this.core.x.listCursor();
+      for (let i = 0; i < n; i++) out.push(this.destInfo(this.#core.readDestRecord(this.#core.listAddr(i, L.DST_RECORD_SIZE))));
+      cursor = this.#core.x.listCursor();
     } while (cursor !== 0);
     return out;
   }
 
   /** One destination by id (also while it waits in the trash). */
   destById(id: number): DestInfo {
-    this.check(this.core.x.destGet(id), 'dest');
-    return this.destInfo(this.core.readDestRecord(this.core.specAddr()));
+    this.check(this.#core.x.destGet(id), 'dest');
+    return this.destInfo(this.#core.readDestRecord(this.#core.specAddr()));
   }
 
   private destInfo(r: DestRecord): DestInfo {
@@ -262,7 +286,7 @@ export class Director {
       tunnel: { type: TUN_TYPES[r.tunType] ?? 'ipip', port: r.tunPort, csum: TUN_CSUMS[r.tunFlags] ?? 'nocsum' },
       available: (r.flags & L.DEST_F_AVAILABLE) !== 0, overloaded: (r.flags & L.DEST_F_OVERLOAD) !== 0,
       activeconns: r.activeconns, inactconns: r.inactconns, persistconns: r.persistconns,
-      ...statsSnapshot(this.core, 'dest', r.id),
+      ...statsSnapshot(this.#core, 'dest', r.id),
     };
   }
 
@@ -274,7 +298,7 @@ export class Director {
    * false })` gives bare picks where this is always allowed.
    */
   setDestConns(destId: number, activeconns: number, inactconns: number): void {
-    this.check(this.core.x.destSetConns(destId, activeconns >>> 0, inactconns >>> 0), 'dest');
+    this.check(this.#core.x.destSetConns(destId, activeconns >>> 0, inactconns >>> 0), 'dest');
   }
 
   /**
@@ -286,7 +310,7 @@ export class Director {
    * destination, since they own its counters.
    */
   endDestConn(destId: number, active = false): boolean {
-    return this.check(this.core.destConnEndFn(destId >>> 0, active ? 1 : 0), 'dest') === 1;
+    return this.check(this.#core.destConnEndFn(destId >>> 0, active ? 1 : 0), 'dest') === 1;
   }
 
   /**
@@ -295,7 +319,7 @@ export class Director {
    * Returns true when the state changed.
    */
   setDestHealth(destId: number, up: boolean): boolean {
-    return this.check(this.core.x.destSetHealth(destId >>> 0, up ? 1 : 0), 'dest') === 1;
+    return this.check(this.#core.x.destSetHealth(destId >>> 0, up ? 1 : 0), 'dest') === 1;
   }
 
   /**
@@ -307,10 +331,10 @@ export class Director {
     const out: number[] = [];
     let cursor = 0;
     do {
-      const n = this.check(this.core.x.schedTable(id, cursor), 'service');
-      const dv = this.core.view();
-      for (let i = 0; i < n; i++) out.push(dv.getUint32(this.core.listAddr(i, 4), true));
-      cursor = this.core.x.listCursor();
+      const n = this.check(this.#core.x.schedTable(id, cursor), 'service');
+      const dv = this.#core.view();
+      for (let i = 0; i < n; i++) out.push(dv.getUint32(this.#core.listAddr(i, 4), true));
+      cursor = this.#core.x.listCursor();
     } while (cursor !== 0);
     return out;
   }
@@ -318,10 +342,10 @@ export class Director {
   // --- scheduling ---------------------------------------------------------------
 
   private decision(r: DecisionRecord): Decision {
-    let ep = this.endpoints.get(r.dest);
+    let ep = this.#endpoints.get(r.dest);
     if (ep === undefined) {
       ep = Object.freeze({ address: formatAddr(r.daf, r.daddr[0], r.daddr[1], r.daddr[2], r.daddr[3]), port: r.dport });
-      this.endpoints.set(r.dest, ep);
+      this.#endpoints.set(r.dest, ep);
     } else if (ep.port !== r.dport) {
       ep = Object.freeze({ address: ep.address, port: r.dport });
     }
@@ -336,7 +360,7 @@ export class Director {
    * the director's clock.
    */
   schedule(flow: FlowInput | PreparedFlow, now?: number): Decision | null {
-    const core = this.core;
+    const core = this.#core;
     if (flow instanceof PreparedFlow) flow.writeRecord(core.words(), core.flow0);
     else writeFlowWords(flow, core.words(), core.flow0);
     core.scheduleFn(1, this.now(now ?? flow.now));
@@ -347,7 +371,7 @@ export class Director {
     if ((u[w] | 0) < 0) return null;
     const dest = u[w + 2];
     const m = u[w + 3];
-    const ep = this.endpoints.get(dest);
+    const ep = this.#endpoints.get(dest);
     if (ep === undefined || ep.port !== m >>> 16) return this.decision(core.readDecision(0));
     return { id: u[w + 1], dest: ep, destId: dest, method: METHOD_NAMES[m & 0xff] ?? 'route' };
   }
@@ -367,7 +391,7 @@ export class Director {
       throw new InvalidOperationError(`scheduleWords: ${n} flows need ${n * FLOW_WORDS} words in and ${n * DECISION_WORDS} out`);
     }
     const t = this.now(now);
-    const core = this.core;
+    const core = this.#core;
     let ok = 0;
     for (let start = 0; start < n; start += core.maxBatch) {
       const m = Math.min(core.maxBatch, n - start);
@@ -390,12 +414,12 @@ export class Director {
     const t = this.now(now);
     // Validate every flow before the first chunk runs: a bad flow rejects the whole batch.
     const specs = flows.map((f) => flowSpec(f));
-    for (let start = 0; start < specs.length; start += this.core.maxBatch) {
-      const chunk = specs.slice(start, start + this.core.maxBatch);
-      chunk.forEach((f, i) => this.core.writeFlow(i, f));
-      this.core.x.schedule(chunk.length, t);
+    for (let start = 0; start < specs.length; start += this.#core.maxBatch) {
+      const chunk = specs.slice(start, start + this.#core.maxBatch);
+      chunk.forEach((f, i) => this.#core.writeFlow(i, f));
+      this.#core.x.schedule(chunk.length, t);
       for (let i = 0; i < chunk.length; i++) {
-        const r = this.core.readDecision(i);
+        const r = this.#core.readDecision(i);
         if (r.status >= 0) {
           // Fields copied by name: an object spread costs ~0.2 µs per result on Node 20.
           const d = this.decision(r);
@@ -412,14 +436,14 @@ export class Director {
 
   /** Run timers up to `now` (expiry, template re-arm, estimator, scheduler tick); returns entries expired. */
   advance(now?: number): number {
-    const n = this.core.x.advance(this.now(now));
+    const n = this.#core.x.advance(this.now(now));
     if (n < 0) throw errorFromStatus(n, 'other');
     return n;
   }
 
   /** Every live connection and persistence template (ipvsadm -Lc), in table order. */
   connections(now?: number): ConnInfo[] {
-    return conns.listConns(this.core, this.now(now));
+    return conns.listConns(this.#core, this.now(now));
   }
 
   /**
@@ -428,58 +452,58 @@ export class Director {
    * building one array. Not a snapshot: see conns.connPages.
    */
   connectionPages(now?: number): Generator<ConnInfo[]> {
-    return conns.connPages(this.core, this.now(now));
+    return conns.connPages(this.#core, this.now(now));
   }
 
   /** One entry by id, or null once it has expired. */
   connection(id: number, now?: number): ConnInfo | null {
-    return conns.getConn(this.core, id, this.now(now));
+    return conns.getConn(this.#core, id, this.now(now));
   }
 
   /** Live entries (connections + templates). */
   connectionCount(): number {
-    return this.core.x.connCount();
+    return this.#core.x.connCount();
   }
 
   /** Socket lifecycle for hosts that see sockets (the proxy); returns the new state. */
   connEvent(id: number, event: ConnEventName, now?: number): ConnState {
-    return conns.connEvent(this.core, id, event, this.now(now));
+    return conns.connEvent(this.#core, id, event, this.now(now));
   }
 
   /** Packets through the connection table (the gateway); one result per packet. */
   packet(list: PacketInput | readonly PacketInput[], now?: number): PacketResult[] {
-    return conns.packets(this.core, Array.isArray(list) ? list : [list as PacketInput], this.now(now));
+    return conns.packets(this.#core, Array.isArray(list) ? list : [list as PacketInput], this.now(now));
   }
 
   /** ipvsadm --set tcp tcpfin udp: omitted or 0 leaves a value unchanged. */
   setTimeouts(t: Partial<Timeouts>): void {
-    conns.setTimeouts(this.core, t);
+    conns.setTimeouts(this.#core, t);
   }
 
   /** ipvsadm --list --timeout: { tcp, tcpfin, udp } (default 900 120 300). */
   timeouts(): Timeouts {
-    return conns.getTimeouts(this.core);
+    return conns.getTimeouts(this.#core);
   }
 
   /** IPVS sysctls of the connection table plus the connection limit. */
   setOptions(o: ConnOptions): void {
-    conns.setConnOptions(this.core, o);
+    conns.setConnOptions(this.#core, o);
   }
 
   options(): Required<ConnOptions> {
-    return conns.getConnOptions(this.core);
+    return conns.getConnOptions(this.#core);
   }
 
   /** conn_tab_size as ipvsadm prints it ("size=4096"). */
   connTabSize(): number {
-    return this.core.x.connTabSize();
+    return this.#core.x.connTabSize();
   }
 
   // --- statistics ---------------------------------------------------------------
 
   /** Totals over every service (/proc/net/ip_vs_stats): counters since -Z and rates. */
   totals(): StatsSnapshot {
-    return statsSnapshot(this.core, 'total');
+    return statsSnapshot(this.#core, 'total');
   }
 
   /**
@@ -488,12 +512,12 @@ export class Director {
    * without, every service, destination and the totals.
    */
   zero(key?: ServiceKey): void {
-    zeroStats(this.core, key === undefined ? 0 : this.serviceId(key));
+    zeroStats(this.#core, key === undefined ? 0 : this.serviceId(key));
   }
 
   /** A named global counter (see core/abi.gen.ts `counters`). */
   counter(index: number): number {
-    return this.core.x.counter(index);
+    return this.#core.x.counter(index);
   }
 }
 

@@ -4,7 +4,7 @@
 // protocol, TEMPLATE flag, state, ports, client/VIP/real-server addresses,
 // seconds left) minus what this core derives itself (the forwarding method
 // and the counters' flags come from the real server found by address).
-import type { Director } from './director.js';
+import { directorCore, type Director } from './director.js';
 import { layout as L, status } from './core/abi.gen.js';
 
 /** One entry as synced. Addresses are the core's four u32 words (IPv4: word 0). */
@@ -42,7 +42,7 @@ export function entryKey(e: SyncEntry): string {
  * listing's walk: not a snapshot, see connPages).
  */
 export function* syncPages(director: Director, now?: number): Generator<{ id: number; e: SyncEntry }[]> {
-  const core = director.core;
+  const core = directorCore(director);
   const t = director.now(now);
   let cursor = 0;
   do {
@@ -80,7 +80,7 @@ export function* syncPages(director: Director, now?: number): Generator<{ id: nu
  * left as given. Returns the outcome and the local entry's id.
  */
 export function importEntry(director: Director, e: SyncEntry, now?: number): { outcome: ImportOutcome; id: number } {
-  const core = director.core;
+  const core = directorCore(director);
   const dv = core.view();
   const p = core.specAddr();
   new Uint8Array(dv.buffer, p, L.CONN_RECORD_SIZE).fill(0);

@@ -53,5 +53,5 @@ if (slow) {
   d2.applyPacked(words, packed.count, false);
   out.applyDirectorOnly = ms(performance.now() - t4);
 }
-out.services = director.core.x.svcCount();
+out.services = director.serviceCount();
 process.stdout.write(JSON.stringify(out) + '\n');

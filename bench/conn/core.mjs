@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Director } from 'wasmvs';
 import { layout as L } from '../../dist/sdk/core/abi.gen.js';
 import { FW, packFlow, flowSpec, SYN, ACK } from './keys.mjs';
+import { coreOf } from 'wasmvs/core';
 
 export const SEED = 0xc0ffee;
 const VIP = { protocol: 'tcp', address: '198.19.255.254', port: 80 };
@@ -30,17 +31,17 @@ export async function makeCore() {
   d.setTimeouts({ tcp: LONG });
   d.addService(VIP, { scheduler: 'rr' });
   for (let i = 1; i <= 8; i++) d.addDest(VIP, { address: `198.19.0.${i}`, port: 8080, method: 'masq' });
-  const flowW = (d.core.base + L.REGION_FLOWS) >>> 2;
-  if ((d.core.base + L.REGION_FLOWS) % 4 !== 0) throw new Error('flow region not word aligned');
+  const flowW = (coreOf(d).base + L.REGION_FLOWS) >>> 2;
+  if ((coreOf(d).base + L.REGION_FLOWS) % 4 !== 0) throw new Error('flow region not word aligned');
   checkLayout(d, flowW);
-  return { d, x: d.core.x, flowW, B: d.core.maxBatch };
+  return { d, core: coreOf(d), x: coreOf(d).x, flowW, B: coreOf(d).maxBatch };
 }
 
 /** The bench packs flow records itself; make sure it writes what core.writeFlow writes. */
 function checkLayout(d, flowW) {
-  d.core.writeFlow(0, flowSpec(12345, SYN));
-  const want = Array.from(d.core.words().subarray(flowW, flowW + FW));
-  const u32 = d.core.words();
+  coreOf(d).writeFlow(0, flowSpec(12345, SYN));
+  const want = Array.from(coreOf(d).words().subarray(flowW, flowW + FW));
+  const u32 = coreOf(d).words();
   packFlow(u32, flowW, 12345, SYN);
   const got = Array.from(u32.subarray(flowW, flowW + FW));
   if (want.join() !== got.join()) throw new Error(`flow layout mismatch: sdk ${want} bench ${got}`);
@@ -57,7 +58,7 @@ export function drive(c, kind, from, to, now) {
   const flags = kind === 'schedule' ? SYN : ACK;
   for (let i = from; i < to; i += c.B) {
     const n = Math.min(c.B, to - i);
-    const u32 = c.d.core.words();
+    const u32 = c.core.words();
     for (let k = 0; k < n; k++) packFlow(u32, c.flowW + k * FW, i + k, flags);
     const t0 = process.hrtime.bigint();
     const r = kind === 'schedule' ? c.x.schedule(n, now) : c.x.packetBatch(n, now);
@@ -70,17 +71,17 @@ export function drive(c, kind, from, to, now) {
 
 /** Status of decision k of the last batch (negative = failed). */
 export function decisionStatus(c, k) {
-  return c.d.core.words()[((c.d.core.base + L.REGION_DECISIONS + k * L.DECISION_SIZE) >>> 2) + (L.DEC_STATUS >>> 2)] | 0;
+  return c.core.words()[((c.core.base + L.REGION_DECISIONS + k * L.DECISION_SIZE) >>> 2) + (L.DEC_STATUS >>> 2)] | 0;
 }
 
 /** Connection id of decision k of the last packetBatch. */
 export function decisionConn(c, k) {
-  return c.d.core.words()[((c.d.core.base + L.REGION_DECISIONS + k * L.DECISION_SIZE) >>> 2) + (L.DEC_CONN >>> 2)];
+  return c.core.words()[((c.core.base + L.REGION_DECISIONS + k * L.DECISION_SIZE) >>> 2) + (L.DEC_CONN >>> 2)];
 }
 
 /** Connection id k written by the last connLookupBatch (u32 words at REGION_LIST). */
 export function lookupConn(c, k) {
-  return c.d.core.words()[((c.d.core.base + L.REGION_LIST) >>> 2) + k];
+  return c.core.words()[((c.core.base + L.REGION_LIST) >>> 2) + k];
 }
 
 /** Wasm memory size in bytes. */

@@ -57,7 +57,7 @@ function lookupCases(cfg, c, stg, N) {
   let s = 0;
   const batchSlice = () => stg.flows.subarray(b * B * FW, (b + 1) * B * FW);
   // Validate before timing: every staged lookup hits in every implementation.
-  c.d.core.words().set(stg.flows.subarray(0, B * FW), flowW);
+  c.core.words().set(stg.flows.subarray(0, B * FW), flowW);
   const hits = x.packetBatch(B, LOOKUP_NOW);
   // The bare lookup must find the very connections the packet path just used.
   const bare = x.connLookupBatch(B);
@@ -85,7 +85,7 @@ function lookupCases(cfg, c, stg, N) {
   const S = 256;
   const cases = [
     { name: 'core single: packetBatch(1)', ops: S, fn: () => {
-      const u32 = c.d.core.words();
+      const u32 = c.core.words();
       for (let k = 0; k < S; k++) {
         const w = s * FW;
         for (let j = 0; j < FW; j++) u32[flowW + j] = stg.flows[w + j];
@@ -94,17 +94,17 @@ function lookupCases(cfg, c, stg, N) {
       }
     } },
     { name: 'core batched: packetBatch(1024)', ops: B, fn: () => {
-      c.d.core.words().set(batchSlice(), flowW);
+      c.core.words().set(batchSlice(), flowW);
       sink.v += x.packetBatch(B, LOOKUP_NOW);
       b = b + 1 === nb ? 0 : b + 1;
     } },
     { name: 'core bare batched lookup: connLookupBatch(1024)', ops: B, fn: () => {
-      c.d.core.words().set(batchSlice(), flowW);
+      c.core.words().set(batchSlice(), flowW);
       sink.v += x.connLookupBatch(B);
       b = b + 1 === nb ? 0 : b + 1;
     } },
     { name: 'host: copy 1024 flow records', ops: B, fn: () => {
-      c.d.core.words().set(batchSlice(), flowW);
+      c.core.words().set(batchSlice(), flowW);
       b = b + 1 === nb ? 0 : b + 1;
     } },
     { name: 'typed single', ops: S, fn: () => {

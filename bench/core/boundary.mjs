@@ -5,6 +5,7 @@
 import { parseAddr } from 'wasmvs';
 import { measure, sink } from './harness.mjs';
 import { makeDirector, canSkipConns, pickService, fwFlowSpec, fillFlows, NOW } from './setup.mjs';
+import { coreOf } from 'wasmvs/core';
 
 const B = 1024;
 const ADDRS = Array.from({ length: 256 }, (_, i) => `198.18.${i}.${255 - i}`);
@@ -21,7 +22,8 @@ function fillKind(director, kind) {
 
 export async function runBoundary(cfg) {
   const director = await makeDirector();
-  const x = director.core.x;
+  const core = coreOf(director);
+  const x = core.x;
   pickService(director, 7, 'rr', 1);
   const bad = () => fillKind(director, 'bad');
   const miss = () => fillKind(director, 'miss');
@@ -48,14 +50,15 @@ export async function runBoundary(cfg) {
     { name: 'destSetConns, rr dest (no scheduler state)', ops: 1024, fn: () => { for (let i = 0; i < 1024; i++) sink.v += x.destSetConns(rrId, (t++ & 1) * 5, 0); } },
     { name: 'destSetConns, lc dest of 100 (heap update)', ops: 1024, fn: () => { for (let i = 0; i < 1024; i++) sink.v += x.destSetConns(lcId, (t++ & 1) * 5, 0); } },
     { name: 'host: SDK parseAddr (ipaddr.js) per IPv4 address', ops: 256, fn: () => { for (let i = 0; i < 256; i++) sink.v ^= parseAddr(ADDRS[i]).w[0]; } },
-    { name: 'host: core.writeFlow per flow', ops: B, fn: () => { for (let i = 0; i < B; i++) director.core.writeFlow(i, spec); } },
-    { name: 'host: core.readDecision per decision', ops: B, fn: () => { for (let i = 0; i < B; i++) sink.v ^= director.core.readDecision(i).dest; } },
+    { name: 'host: core.writeFlow per flow', ops: B, fn: () => { for (let i = 0; i < B; i++) core.writeFlow(i, spec); } },
+    { name: 'host: core.readDecision per decision', ops: B, fn: () => { for (let i = 0; i < B; i++) sink.v ^= core.readDecision(i).dest; } },
   ];
   const tracked = await makeDirector({ track: true });
   pickService(tracked, 7, 'rr', 1);
+  const tx = coreOf(tracked).x;
   cases.push({
     name: 'schedule(1024): rr, 1 dest, connection table on (one-packet entry made and dropped), per item', ops: B,
-    beforeAll: () => fillFlows(tracked, B, (k) => fwFlowSpec(7, k)), fn: () => { sink.v += tracked.core.x.schedule(B, NOW); },
+    beforeAll: () => fillFlows(tracked, B, (k) => fwFlowSpec(7, k)), fn: () => { sink.v += tx.schedule(B, NOW); },
   });
   const res = measure(cfg, cases);
   const get = (i) => res[i].ns;

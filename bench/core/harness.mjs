@@ -5,6 +5,7 @@ import { Bench } from 'tinybench';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import os from 'node:os';
+import { coreOf } from 'wasmvs/core';
 
 v8.setFlagsFromString('--expose-gc');
 const gcFn = vm.runInNewContext('gc');
@@ -101,7 +102,7 @@ export function memory(director) {
   const m = process.memoryUsage();
   return {
     heapUsed: m.heapUsed,
-    wasm: director ? director.core.x.memory.buffer.byteLength : 0,
+    wasm: director ? coreOf(director).x.memory.buffer.byteLength : 0,
     rss: m.rss,
   };
 }

@@ -12,6 +12,7 @@
 import { lcScan, wlcScan, lcScanTyped, wlcScanTyped, plainDests } from './plain.mjs';
 import { NOW } from './setup.mjs';
 import { sink } from './harness.mjs';
+import { coreOf } from 'wasmvs/core';
 
 /** The departure after pick number k (every 8th): one connection of dest (k*7) mod n ends. */
 function coreEnd(x, svc) {
@@ -31,7 +32,7 @@ function coreEnd(x, svc) {
  * then the B picks' ends).
  */
 export function coreLoadCases(director, svc, dv, flows, label, batch, prepared) {
-  const x = director.core.x;
+  const x = coreOf(director).x;
   const end = coreEnd(x, svc);
   const ids = svc.ids;
   const n = ids.length;
@@ -118,7 +119,7 @@ export function plainLoadCases(kind, weights) {
  * compared and the first mismatch (-1 when none).
  */
 export function sameChoices(director, svc, dv, kind, picks) {
-  const x = director.core.x;
+  const x = coreOf(director).x;
   const index = new Map(svc.ids.map((id, i) => [id, i]));
   const objs = plainDests(svc.weights);
   const scan = kind === 'lc' ? lcScan : wlcScan;

@@ -10,6 +10,7 @@ import { peerCases, plainCases, clientKeys } from './peers.mjs';
 import { makeRr, makeWrr, plainDests } from './plain.mjs';
 import { trackedCase } from './tracked.mjs';
 import { prepareFlow } from 'wasmvs';
+import { coreOf } from 'wasmvs/core';
 
 export const SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'sed', 'nq', 'dh', 'sh', 'mh', 'lblc', 'lblcr', 'fo', 'ovf', 'twos'];
 /** Schedulers whose choice depends on connection counts: they get the load workload. */
@@ -22,7 +23,7 @@ function identity(director, dv, sched, n, mark) {
   const svc = pickService(director, mark, sched, n);
   fillFlows(director, BATCH, (k) => fwFlowSpec(mark, k));
   if (sched === 'lc' || sched === 'wlc') return sameChoices(director, svc, dv, sched, n >= 1000 ? 2048 : 4096);
-  const ok = director.core.x.schedule(BATCH, NOW);
+  const ok = coreOf(director).x.schedule(BATCH, NOW);
   if (ok !== BATCH) return { picks: BATCH, mismatch: ok };
   const index = new Map(svc.ids.map((id, i) => [id, i]));
   const pick = (sched === 'rr' ? makeRr : makeWrr)(plainDests(svc.weights));
@@ -35,7 +36,7 @@ function identity(director, dv, sched, n, mark) {
 
 /** Core cases for a scheduler without load: single, n=1, batch. */
 function coreCases(director, flows, sched, prepared) {
-  const x = director.core.x;
+  const x = coreOf(director).x;
   let k = 0;
   return {
     single: {
@@ -56,7 +57,7 @@ async function oneSize(cfg, director, dv, sched, n, si, keys) {
   const svc = pickService(director, mark, sched, n);
   const fill = () => fillFlows(director, BATCH, (k) => fwFlowSpec(mark, k));
   fill();
-  const ok = director.core.x.schedule(BATCH, NOW);
+  const ok = coreOf(director).x.schedule(BATCH, NOW);
   const row = { sched, n, okShare: ok / BATCH, loaded: LOADED.has(sched), connsKept: false };
   row.identity = identity(director, dv, sched, n, 200 + si);
   fill();
@@ -65,7 +66,7 @@ async function oneSize(cfg, director, dv, sched, n, si, keys) {
     return row;
   }
   row.status = ok === BATCH ? 'ok' : `partial (${ok}/${BATCH})`;
-  row.connsKept = director.core.readDecision(0).conn !== 0;
+  row.connsKept = coreOf(director).readDecision(0).conn !== 0;
   const flows = Array.from({ length: 1024 }, (_, k) => fwFlow(mark, k));
   const prepared = flows.map(prepareFlow);
   const core = row.loaded ? coreLoadCases(director, svc, dv, flows, sched, BATCH, prepared) : coreCases(director, flows, sched, prepared);

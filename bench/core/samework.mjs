@@ -10,6 +10,7 @@
 import { measure, sink } from './harness.mjs';
 import { makeDirector, benchAddr, weightOf, NOW } from './setup.mjs';
 import { makeRr, makeWrr, plainDests } from './plain.mjs';
+import { coreOf } from 'wasmvs/core';
 
 export const SAME_WORK = ['rr', 'wrr', 'sh', 'dh', 'mh', 'lblc'];
 const SERVICES = 100;
@@ -110,8 +111,8 @@ export async function runSameWork(cfg) {
       director.addService(key, { scheduler: sched });
       for (let i = 0; i < DESTS; i++) director.addDest(key, { address: benchAddr(0x1000 + i), port: 80, weight: weightOf(i), method: 'masq' });
     }
-    for (let k = 0; k < BATCH; k++) director.core.writeFlow(k, flowOf(k));
-    const x = director.core.x;
+    for (let k = 0; k < BATCH; k++) coreOf(director).writeFlow(k, flowOf(k));
+    const x = coreOf(director).x;
     const okCore = x.schedule(BATCH, NOW);
     const map = plainDirector(sched);
     const f = plainFlows();

@@ -6,6 +6,7 @@ import { measure, rounds, memory, sink } from './harness.mjs';
 import { makeDirector, benchAddr, NOW } from './setup.mjs';
 import { serviceSpec, destSpec } from '../../dist/sdk/spec.js';
 import { layout } from '../../dist/sdk/core/abi.gen.js';
+import { coreOf } from 'wasmvs/core';
 
 const SETS = 16;
 const B = 1024;
@@ -36,7 +37,7 @@ function addAll(director, n) {
 /** SETS copies of a full flow region, each flow to a random one of n services. */
 function flowSets(director, n) {
   const next = rng(12345);
-  const start = director.core.base + layout.REGION_FLOWS;
+  const start = coreOf(director).base + layout.REGION_FLOWS;
   const sets = [];
   const objs = [];
   for (let s = 0; s < SETS; s++) {
@@ -45,15 +46,15 @@ function flowSets(director, n) {
       const k = s * B + i;
       const f = { protocol: 'udp', client: { address: benchAddr(0x10000 | k), port: 1024 + k }, virtual: { address: benchAddr(svc), port: 80 }, now: NOW };
       objs.push(f);
-      director.core.writeFlow(i, { af: 4, proto: 17, tcpflags: 0, fwmark: 0, caddr: [(0xc6130000 | k) >>> 0, 0, 0, 0], vaddr: [(0xc6120000 + svc) >>> 0, 0, 0, 0], cport: 1024 + k, vport: 80, len: 0 });
+      coreOf(director).writeFlow(i, { af: 4, proto: 17, tcpflags: 0, fwmark: 0, caddr: [(0xc6130000 | k) >>> 0, 0, 0, 0], vaddr: [(0xc6120000 + svc) >>> 0, 0, 0, 0], cport: 1024 + k, vport: 80, len: 0 });
     }
-    sets.push(new Uint8Array(director.core.x.memory.buffer, start, B * layout.FLOW_SIZE).slice());
+    sets.push(new Uint8Array(coreOf(director).x.memory.buffer, start, B * layout.FLOW_SIZE).slice());
   }
   return { sets, objs, start };
 }
 
 function lookupCases(director, n) {
-  const x = director.core.x;
+  const x = coreOf(director).x;
   const { sets, objs, start } = flowSets(director, n);
   let s = 0;
   let k = 0;
@@ -67,7 +68,8 @@ function lookupCases(director, n) {
 
 /** Add ADDS service+dest pairs per timed round; delete them untimed after it. */
 function addRows(cfg, director, n) {
-  const x = director.core.x;
+  const raw = coreOf(director);
+  const x = raw.x;
   const keys = Array.from({ length: ADDS }, (_, j) => key(n + j));
   const specs = keys.map((k) => ({ svc: serviceSpec(k, { scheduler: 'rr', ops: true }), dest: destSpec({ af: 4, port: 80 }, DEST) }));
   const ids = new Uint32Array(ADDS);
@@ -84,9 +86,9 @@ function addRows(cfg, director, n) {
   const core = rounds(cfg, `add service+dest (core only) @${n}`, ADDS,
     () => {
       for (let j = 0; j < ADDS; j++) {
-        director.core.writeServiceSpec(specs[j].svc);
+        raw.writeServiceSpec(specs[j].svc);
         ids[j] = x.svcAdd();
-        director.core.writeDestSpec(specs[j].dest);
+        raw.writeDestSpec(specs[j].dest);
         sink.v += x.destAdd(ids[j]);
       }
     },
@@ -104,11 +106,11 @@ export async function runServices(cfg, sizes, log) {
     const before = memory(null);
     const director = await makeDirector();
     const created = memory(director);
-    const allocBefore = director.core.x.memAllocated?.() ?? NaN;
+    const allocBefore = coreOf(director).x.memAllocated?.() ?? NaN;
     const bulkNs = addAll(director, n);
     const filled = memory(director);
     // Bytes the core's allocator handed out for the n services and their dests (records, arrays, tables).
-    const allocated = (director.core.x.memAllocated?.() ?? NaN) - allocBefore;
+    const allocated = (coreOf(director).x.memAllocated?.() ?? NaN) - allocBefore;
     const res = [...measure(cfg, lookupCases(director, n)), ...addRows(cfg, director, n)];
     const after = memory(director);
     const row = {
@@ -122,4 +124,4 @@ export async function runServices(cfg, sizes, log) {
   return rows;
 }
 
-const x = (d) => d.core.x;
+const x = (d) => coreOf(d).x;

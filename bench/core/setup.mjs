@@ -4,6 +4,7 @@
 import { Director, counters } from 'wasmvs';
 // Record layout constants (not part of the public entry point).
 import { layout } from '../../dist/sdk/core/abi.gen.js';
+import { coreOf } from 'wasmvs/core';
 
 /** Seconds passed as `now` everywhere: the bench never reads a clock. */
 export const NOW = 1;
@@ -23,8 +24,8 @@ export async function makeDirector({ track = false, count = false } = {}) {
 
 /** Whether this core has the scheduling-only switch (else every suite tracks connections). */
 export function canSkipConns(director) {
-  return typeof director.core.x.getOption === 'function' && layout.OPT_TRACK_CONNS !== undefined
-    && director.core.x.getOption(layout.OPT_TRACK_CONNS) === 0;
+  return typeof coreOf(director).x.getOption === 'function' && layout.OPT_TRACK_CONNS !== undefined
+    && coreOf(director).x.getOption(layout.OPT_TRACK_CONNS) === 0;
 }
 
 /** 198.18.0.0/15 address number k (k < 2^17) as a dotted string. */
@@ -75,14 +76,16 @@ export function fwFlowSpec(mark, k) {
 
 /** Fill the flow region with n flows from `make(k)` starting at k0. */
 export function fillFlows(director, n, make, k0 = 0) {
-  for (let i = 0; i < n; i++) director.core.writeFlow(i, make(k0 + i));
+  const core = coreOf(director);
+  for (let i = 0; i < n; i++) core.writeFlow(i, make(k0 + i));
 }
 
 /** Byte offsets (from memory start) of the decision region and its fields. */
 export function decisionView(director) {
-  const base = director.core.base + layout.REGION_DECISIONS;
+  const core = coreOf(director);
+  const base = core.base + layout.REGION_DECISIONS;
   return {
-    words: () => director.core.words(),
+    words: () => core.words(),
     /** u32 index of decision i's dest id. */
     destWord: (i) => (base + i * layout.DECISION_SIZE + layout.DEC_DEST) >>> 2,
     statusWord: (i) => (base + i * layout.DECISION_SIZE + layout.DEC_STATUS) >>> 2,

@@ -5,20 +5,21 @@
 // every batch starts from zero counts, bounding the table to one batch.
 import { sink } from './harness.mjs';
 import { makeDirector, fwFlowSpec, fillFlows, layout } from './setup.mjs';
+import { coreOf } from 'wasmvs/core';
 
 const B = 1024;
 
 /** One tinybench case, or null when this core cannot track connections. */
 export async function trackedCase(sched, n) {
   const director = await makeDirector({ track: true });
-  const x = director.core.x;
+  const x = coreOf(director).x;
   if (typeof x.advance !== 'function') return null;
   const mark = 300;
   // A TCP fwmark service without one-packet scheduling: entries are kept.
   director.addService({ fwmark: mark, af: 4 }, { scheduler: sched });
   for (let i = 0; i < n; i++) director.addDest({ fwmark: mark, af: 4 }, { address: `198.18.${(i + 1) >> 8}.${(i + 1) & 255}`, port: 80, weight: 1 + (i % 4), method: 'masq' });
   fillFlows(director, B, (k) => ({ ...fwFlowSpec(mark, k), proto: 6, tcpflags: 0x02 }));
-  const start = director.core.base + layout.REGION_FLOWS;
+  const start = coreOf(director).base + layout.REGION_FLOWS;
   let clock = 1;
   let gen = 0;
   /** New client ports for all flows (unique 5-tuples), expire the last batch. */
@@ -30,7 +31,7 @@ export async function trackedCase(sched, n) {
   };
   renew();
   const ok = x.schedule(B, clock);
-  const kept = director.core.readDecision(0).conn !== 0;
+  const kept = coreOf(director).readDecision(0).conn !== 0;
   return {
     ok, kept,
     case: { name: `${sched} core, connection table on`, kind: 'tracked', ops: B, beforeEach: renew, fn: () => { sink.v += x.schedule(B, clock); } },

@@ -28,6 +28,7 @@
 import { createRequire } from 'node:module';
 import { layout as L } from '../../sdk/core/abi.gen.js';
 import type { Director } from '../../sdk/director.js';
+import { coreOf, type HostCore } from '../../sdk/core/index.js';
 import { loadNativeAddon } from '../../native/addon.js';
 
 /** The addon's ctnetlink socket (ct_socket.cc). */
@@ -200,7 +201,7 @@ export class CtFeed {
     const n = buf.byteLength / CT.SIZE;
     if (n === 0) return;
     const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-    const batch = this.director.core.maxBatch;
+    const batch = coreOf(this.director).maxBatch;
     const now = this.director.now();
     for (let at = 0; at < n; at += batch) {
       const m = Math.min(batch, n - at);
@@ -211,7 +212,7 @@ export class CtFeed {
 
   /** The core's connection ids of records at..at+m-1 (by client and virtual address and port), written straight into the flow records. */
   private lookup(v: DataView, at: number, m: number): Uint32Array {
-    const core = this.director.core;
+    const core = coreOf(this.director);
     let u = core.words();
     for (let i = 0; i < m; i++) {
       const o = (at + i) * CT.SIZE;
@@ -232,7 +233,7 @@ export class CtFeed {
   }
 
   private one(v: DataView, o: number, conn: number, now: number): void {
-    const x = this.director.core.x;
+    const x = coreOf(this.director).x;
     const kind = v.getUint8(o + CT.KIND), proto = v.getUint8(o + CT.PROTO);
     const ctId = v.getUint32(o + CT.ID, true);
     // The entry's id with its client port: unique among the live entries in practice (a 48-bit number,
@@ -252,7 +253,7 @@ export class CtFeed {
     if (!f) {
       if (this.flows.size >= MAX_FLOWS) return;
       const st = x.connGet(conn, now);
-      const core = this.director.core;
+      const core = coreOf(this.director);
       const dest = st < 0 ? 0 : core.view().getUint32(core.base + L.REGION_SPEC + L.CONN_DEST, true);
       const qkey = queuedKey(proto, v.getUint32(o + CT.OSRC, true), v.getUint16(o + CT.OSPORT, true), v.getUint32(o + CT.RSRC, true), v.getUint16(o + CT.RSPORT, true));
       f = { ctId, conn, dest, step: 0, op: 0, ob: 0, rp: 0, rb: 0, qp: 0, qb: 0, seen: 0, qkey, settled: false };
@@ -331,7 +332,7 @@ export class CtFeed {
 }
 
 /** statsFeed takes u32 counts: larger deltas go in parts. */
-function feed(x: Director['core']['x'], dest: number, ip: number, ib: number, op: number, ob: number): void {
+function feed(x: HostCore['x'], dest: number, ip: number, ib: number, op: number, ob: number): void {
   const U = 0xffffffff;
   while (ip + ib + op + ob > 0) {
     const a = Math.min(ip, U), b = Math.min(ib, U), c = Math.min(op, U), d = Math.min(ob, U);

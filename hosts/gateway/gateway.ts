@@ -5,6 +5,7 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { layout as L, counters as C } from '../../sdk/core/abi.gen.js';
 import type { Director } from '../../sdk/director.js';
+import { coreOf } from '../../sdk/core/index.js';
 import { loadNativeQueue, type NativeQueue, type NativeQueueClass, type VerdictMode } from '../../native/addon.js';
 import { ruleSet, removeRules, run, deferred, RuleSync, type AsyncExec, type Exec, type QueueSpec, type RuleSet } from './rules.js';
 import { TunnelRouteCache } from './routes.js';
@@ -130,7 +131,7 @@ export class Gateway {
   async start(director: Director): Promise<void> {
     this.director = director;
     // A packet the core cannot take whole (cut by the copy range) gets the fail verdict.
-    director.core.x.gwOptions(this.opts.failOpen ? L.GW_OPT_FAIL_OPEN : 0);
+    coreOf(director).x.gwOptions(this.opts.failOpen ? L.GW_OPT_FAIL_OPEN : 0);
     removeRules(this.exec); // whatever a crashed run left
     if (removeFast(this.exec)) this.log('gateway: removed the fast-path nftables table a previous run left', 'warn');
     this.sync.reset();
@@ -213,8 +214,8 @@ export class Gateway {
   drain(nq: NativeQueue, maxBursts = 64): number {
     const d = this.director;
     if (!d) return 0;
-    const x = d.core.x;
-    const base = d.core.base;
+    const x = coreOf(d).x;
+    const base = coreOf(d).base;
     const { burst, stride } = this.opts;
     const bytes = stride === L.GW_STRIDE_PACKED ? L.REGION_PACKETS_SIZE : burst * stride;
     let total = 0;
@@ -244,8 +245,8 @@ export class Gateway {
   private failBurst(nq: NativeQueue, n: number, status: number): void {
     this.failedBursts++;
     const d = this.director!;
-    const mem = new DataView(d.core.x.memory.buffer);
-    const base = d.core.base;
+    const mem = new DataView(coreOf(d).x.memory.buffer);
+    const base = coreOf(d).base;
     const packed = this.opts.stride === L.GW_STRIDE_PACKED;
     let rec = 0;
     for (let i = 0; i < n; i++) {
@@ -256,7 +257,7 @@ export class Gateway {
       mem.setUint32(v + L.GW_VER_VERDICT, this.opts.failOpen ? 1 : 0, true);
       for (const f of [L.GW_VER_FLAGS, L.GW_VER_MARK, L.GW_VER_OFF, L.GW_VER_LEN]) mem.setUint32(v + f, 0, true);
     }
-    nq.verdicts(new Uint8Array(d.core.x.memory.buffer, base + L.REGION_LIST, n * L.GW_VER_SIZE), n);
+    nq.verdicts(new Uint8Array(coreOf(d).x.memory.buffer, base + L.REGION_LIST, n * L.GW_VER_SIZE), n);
     this.log(`gwBurst refused a burst of ${n} (status ${status}); ${this.opts.failOpen ? 'accepted' : 'dropped'}`, 'error');
   }
 
@@ -367,7 +368,7 @@ export class Gateway {
     if (!this.director || !this.tunnelRoutes.changed(c)) return;
     if (!c) return this.log(`TUN: no route to any tunnel real server (${servers.join(', ')})`, 'error');
     // The default for servers without a route of their own yet: the smallest MTU, the source most routes use.
-    this.director.core.x.gwConfig(ip4(c.src), c.mtu);
+    coreOf(this.director).x.gwConfig(ip4(c.src), c.mtu);
     // The rewritten packet re-enters routing at PREROUTING with our own address as source.
     this.allowOwnSource();
   }
@@ -414,7 +415,7 @@ export class Gateway {
       const route = this.natRoutes.route(a);
       if (!route) continue;
       smallest = Math.min(smallest, route.mtu);
-      for (const id of list) d.core.x.gwDestTunnel(id, 0, route.mtu);
+      for (const id of list) coreOf(d).x.gwDestTunnel(id, 0, route.mtu);
     }
     if (smallest < this.largestMtu()) this.allowOwnSource();
   }
@@ -436,7 +437,7 @@ export class Gateway {
       for (const r of d.dests(key)) {
         if (r.method !== 'tunnel' || r.af !== 4) continue;
         const route = this.tunnelRoutes.route(r.address);
-        if (route) d.core.x.gwDestTunnel(r.id, ip4(route.src), route.mtu);
+        if (route) coreOf(d).x.gwDestTunnel(r.id, ip4(route.src), route.mtu);
       }
     }
   }
@@ -529,7 +530,7 @@ export class Gateway {
     if (!d || !this.fastScript || !this.drDests.size || this.drReading) return;
     const args = ['-j', 'list', 'set', 'ip', FAST_TABLE, 'drpk'];
     const apply = (json: string) => {
-      if (this.director) this.drStats.feed(parseDrCounters(json), this.drDests, (...a) => d.core.x.statsFeed(...a));
+      if (this.director) this.drStats.feed(parseDrCounters(json), this.drDests, (...a) => coreOf(d).x.statsFeed(...a));
     };
     const fail = (e: unknown) => this.log(`fast path: DR counters: ${((e as { stderr?: string }).stderr || (e as Error).message).trim()}`, 'warn');
     if (sync) {

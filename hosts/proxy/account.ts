@@ -6,7 +6,7 @@
 // read from a socket stands for a packet: InPkts/OutPkts count chunks.
 import type { Director } from '../../sdk/director.js';
 import type { PacketInput } from '../../sdk/conns.js';
-import { feedStats } from '../../sdk/stats.js';
+import { coreOf } from '../../sdk/core/index.js';
 import type { Endpoint, Method } from '../../sdk/types.js';
 
 export interface Tracked {
@@ -113,7 +113,7 @@ export class Accounting implements FlowAccounting {
     const { inChunks: inpkts, inBytes: inbytes, outChunks: outpkts, outBytes: outbytes } = t;
     t.inBytes = t.inChunks = t.outBytes = t.outChunks = 0;
     try {
-      feedStats(this.director.core, t.destId, { inpkts, inbytes: Math.min(inbytes, MAX_LEN), outpkts, outbytes: Math.min(outbytes, MAX_LEN) });
+      coreOf(this.director).countTraffic(t.destId, { inpkts, inbytes: Math.min(inbytes, MAX_LEN), outpkts, outbytes: Math.min(outbytes, MAX_LEN) });
     } catch {
       // The dest was deleted (in the trash): IPVS does not count its traffic either.
     }
@@ -124,7 +124,7 @@ export class Accounting implements FlowAccounting {
     t.inBytes = t.inChunks = t.outBytes = t.outChunks = 0;
     if (inpkts === 0 && outpkts === 0) return;
     try {
-      feedStats(this.director.core, t.destId, { inpkts, outpkts, inbytes: m?.inBytes ?? 0, outbytes: m?.outBytes ?? 0 });
+      coreOf(this.director).countTraffic(t.destId, { inpkts, outpkts, inbytes: m?.inBytes ?? 0, outbytes: m?.outBytes ?? 0 });
     } catch {
       // The dest was deleted (in the trash): IPVS does not count its traffic either.
     }

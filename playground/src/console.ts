@@ -1,6 +1,7 @@
 // The ipvsadm console: wasmvsadm's own parser, runner and formatter over an
 // in-process backend, so the playground prints exactly what wasmvsadm prints.
 import type { Director } from '../../sdk/director.js';
+import { coreOf } from '../../sdk/core/index.js';
 import { runArgv } from '../../ipvsadm/run.js';
 import { LocalBackend } from '../../daemon/local.js';
 import { ControlHandler } from '../../daemon/handler.js';
@@ -12,7 +13,7 @@ export class IpvsadmConsole {
 
   constructor(director: Director) {
     const handler = new ControlHandler(director, {
-      size: director.connTabSize(), mode: 'playground', dataPath: 'simulation', abiVersion: director.core.x.abiVersion(),
+      size: director.connTabSize(), mode: 'playground', dataPath: 'simulation', abiVersion: coreOf(director).x.abiVersion(),
     });
     this.backend = new LocalBackend(handler);
   }

@@ -2,6 +2,7 @@
 // the I/O regions. Views are re-derived whenever memory has grown.
 import { layout as L, version } from './abi.gen.js';
 import type { CoreExports } from './exports.js';
+import { errorFromStatus, OutOfRangeError } from '../errors.js';
 
 export interface Words { af: number; w: readonly number[] }
 
@@ -28,14 +29,53 @@ export interface DecisionRecord {
   status: number; conn: number; dest: number; method: number; daf: number; dport: number; daddr: number[];
 }
 
-/** The STATS record: shown counters, reported rates and raw scaled averages, as bigint. */
-export interface StatsRecord {
-  conns: bigint; inpkts: bigint; outpkts: bigint; inbytes: bigint; outbytes: bigint;
-  cps: bigint; inpps: bigint; outpps: bigint; inbps: bigint; outbps: bigint;
-  avgCps: bigint; avgInpps: bigint; avgOutpps: bigint; avgInbps: bigint; avgOutbps: bigint;
+/** Traffic a host forwarded itself, for countTraffic: each value an integer in 0..2^32-1, omitted = 0. */
+export interface TrafficCounts { conns?: number; inpkts?: number; inbytes?: number; outpkts?: number; outbytes?: number }
+
+/**
+ * What a host may use of a Director's core (`coreOf(director)` from
+ * `wasmvs/core`; docs/core.md is the contract). The regions, records and
+ * exports are those of docs/abi.md; offsets in `layout` are from `base`.
+ */
+export interface HostCore {
+  /**
+   * The core's WebAssembly exports. A host calls the data-path exports on
+   * records it wrote into the I/O regions: gwBurst/gwConfig/gwOptions/
+   * gwDestTunnel (packet bursts), connLookupBatch/connGet/connEvent (its own
+   * view of the connection table), schedule (flow records). Configuration
+   * (services, destinations, options) goes through the Director's methods,
+   * which keep their own caches in step; a host must not call svc*, dest*,
+   * cfgBatch, init or setOption itself.
+   */
+  readonly x: CoreExports;
+  /** Byte offset of the I/O regions in `x.memory` (REGION_PACKETS, REGION_LIST, REGION_FLOWS … are from here). */
+  readonly base: number;
+  /** Records per batch call (flows, decisions, lookups, packets). */
+  readonly maxBatch: number;
+  /**
+   * Memory as u32 words and as a DataView, current: a core call can grow the
+   * memory, which detaches every earlier view, so take them again after each call.
+   */
+  words(): Uint32Array;
+  view(): DataView;
+  /** u32 index in words() of flow record i and of decision record i (records written or read as words). */
+  flowWord(i: number): number;
+  decisionWord(i: number): number;
+  /** Write flow record i of REGION_FLOWS (i < maxBatch). */
+  writeFlow(i: number, f: FlowSpec): void;
+  /** Read decision record i of REGION_DECISIONS, as the last schedule call left it. */
+  readDecision(i: number): DecisionRecord;
+  /**
+   * Count traffic the host forwarded itself (the proxy's sockets, the
+   * gateway's kernel-carried fast flows) for a live destination, its service
+   * and the total, as the connection table counts the packets it sees: what
+   * `-L --stats`, `--rate` and the totals report. Throws OutOfRangeError for a
+   * value outside 0..2^32-1 and NoSuchDestError for an unknown destination.
+   */
+  countTraffic(destId: number, t: TrafficCounts): void;
 }
 
-export class Core {
+export class Core implements HostCore {
   readonly x: CoreExports;
   readonly base: number;
   readonly maxBatch: number;
@@ -149,18 +189,10 @@ export class Core {
     };
   }
 
-  /** The STATS record that statsGet left at REGION_SPEC. */
-  readStatsRecord(): StatsRecord {
-    const dv = this.view();
-    const p = this.base + L.REGION_SPEC;
-    const u = (o: number): bigint => dv.getBigUint64(p + o, true);
-    const i = (o: number): bigint => dv.getBigInt64(p + o, true);
-    return {
-      conns: u(L.ST_CONNS), inpkts: u(L.ST_INPKTS), outpkts: u(L.ST_OUTPKTS), inbytes: u(L.ST_INBYTES),
-      outbytes: u(L.ST_OUTBYTES), cps: u(L.ST_CPS), inpps: u(L.ST_INPPS), outpps: u(L.ST_OUTPPS),
-      inbps: u(L.ST_INBPS), outbps: u(L.ST_OUTBPS), avgCps: i(L.ST_AVG_CPS), avgInpps: i(L.ST_AVG_INPPS),
-      avgOutpps: i(L.ST_AVG_OUTPPS), avgInbps: i(L.ST_AVG_INBPS), avgOutbps: i(L.ST_AVG_OUTBPS),
-    };
+  countTraffic(destId: number, t: TrafficCounts): void {
+    const st = this.x.statsFeed(destId >>> 0, u32Of(t.conns, 'conns'), u32Of(t.inpkts, 'inpkts'), u32Of(t.inbytes, 'inbytes'),
+      u32Of(t.outpkts, 'outpkts'), u32Of(t.outbytes, 'outbytes'));
+    if (st < 0) throw errorFromStatus(st, 'dest');
   }
 
   specAddr(): number { return this.base + L.REGION_SPEC; }
@@ -222,4 +254,10 @@ export class Core {
     }
     return this.u32;
   }
+}
+
+function u32Of(v: number | undefined, name: string): number {
+  const n = v ?? 0;
+  if (!Number.isInteger(n) || n < 0 || n > 0xFFFFFFFF) throw new OutOfRangeError(`${name} must be an integer in 0..2^32-1, got ${n}`);
+  return n >>> 0;
 }

@@ -44,7 +44,7 @@ describe('held data-path changes', () => {
     expect(send({ packed: services(3, 3), count: 3, more: true })).toMatchObject({ ok: true, done: 3 });
     expect(persisted).toEqual([3, 3]);
     expect(told).toEqual([]);
-    expect(h.director.core.x.svcCount()).toBe(6);
+    expect(h.director.serviceCount()).toBe(6);
     expect(send({ packed: services(6, 2), count: 2 })).toMatchObject({ ok: true, done: 2 });
     expect(told).toHaveLength(1);
     expect(told[0]).toHaveLength(8);

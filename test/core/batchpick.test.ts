@@ -7,6 +7,7 @@ import { describe, it, expect } from 'vitest';
 import { counters as CNT, layout as L } from '../../sdk/core/abi.gen.js';
 import { director } from '../helpers.js';
 import type { Director } from '../../sdk/index.js';
+import { coreOf } from '../../sdk/core/index.js';
 
 type Addr = [number, number, number, number];
 const v4 = (a: number): Addr => [a >>> 0, 0, 0, 0];
@@ -61,28 +62,28 @@ describe('batched scheduling-only decisions', () => {
       setup(a);
       setup(b);
       const fs = flows();
-      const c0a = COUNTED.map((c) => a.core.x.counter(c));
-      const c0b = COUNTED.map((c) => b.core.x.counter(c));
+      const c0a = COUNTED.map((c) => coreOf(a).x.counter(c));
+      const c0b = COUNTED.map((c) => coreOf(b).x.counter(c));
       // Decisions start as garbage, so every field of a batched record must be written.
-      const u = new Uint32Array(a.core.view().buffer);
-      const dec0 = (a.core.base + L.REGION_DECISIONS) >>> 2;
+      const u = new Uint32Array(coreOf(a).view().buffer);
+      const dec0 = (coreOf(a).base + L.REGION_DECISIONS) >>> 2;
       u.fill(0xdeadbeef, dec0, dec0 + (fs.length * L.DECISION_SIZE) / 4);
-      fs.forEach((f, i) => a.core.writeFlow(i, f as never));
-      const okA = a.core.x.schedule(fs.length, 1);
+      fs.forEach((f, i) => coreOf(a).writeFlow(i, f as never));
+      const okA = coreOf(a).x.schedule(fs.length, 1);
       let okB = 0;
       fs.forEach((f, i) => {
-        b.core.writeFlow(0, f as never);
-        if (b.core.x.schedule(1, 1) >= 0 && b.core.readDecision(0).status >= 0) okB++;
-        const ra = a.core.readDecision(i);
-        const rb = b.core.readDecision(0);
+        coreOf(b).writeFlow(0, f as never);
+        if (coreOf(b).x.schedule(1, 1) >= 0 && coreOf(b).readDecision(0).status >= 0) okB++;
+        const ra = coreOf(a).readDecision(i);
+        const rb = coreOf(b).readDecision(0);
         // A failure record is its status, conn and dest words (the rest is left as it was).
         if (rb.status < 0) expect([ra.status, ra.conn, ra.dest], `flow ${i}`).toEqual([rb.status, rb.conn, rb.dest]);
         else expect(ra, `flow ${i}`).toEqual(rb);
       });
       expect(okA).toBe(okB);
       expect(okA).toBeGreaterThan(200);
-      const da = COUNTED.map((c, j) => a.core.x.counter(c) - c0a[j]);
-      const db = COUNTED.map((c, j) => b.core.x.counter(c) - c0b[j]);
+      const da = COUNTED.map((c, j) => coreOf(a).x.counter(c) - c0a[j]);
+      const db = COUNTED.map((c, j) => coreOf(b).x.counter(c) - c0b[j]);
       expect(da).toEqual(db);
       expect(da[0]).toBe(okA);
       expect(da[1]).toBeGreaterThan(0);

@@ -5,13 +5,14 @@ import { describe, it, expect } from 'vitest';
 import type { SchedulerName, ServiceKey } from '../../sdk/index.js';
 import { SCHEDULERS } from '../../sdk/schedulers.js';
 import { director } from '../helpers.js';
+import { coreOf } from '../../sdk/core/index.js';
 
 const svc: ServiceKey = { protocol: 'tcp', address: '198.18.0.1', port: 80 };
 const names = (Object.keys(SCHEDULERS) as SchedulerName[]).filter((s) => s !== 'none');
 
 async function churn(sched: SchedulerName, cycles: number, mhTableSize?: number): Promise<{ before: number; after: number; pages: number[]; picked: number }> {
   const d = await director(3, { connections: false });
-  const x = d.core.x as unknown as { memAllocated(): number; memory: WebAssembly.Memory };
+  const x = coreOf(d).x as unknown as { memAllocated(): number; memory: WebAssembly.Memory };
   let picked = 0;
   // The core's clock: every call gets the same `now`, moved on past the trash timeout.
   let now = 0;

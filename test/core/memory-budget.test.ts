@@ -5,10 +5,11 @@
 import { describe, it, expect } from 'vitest';
 import { OutOfMemoryError, counters, type Director } from '../../sdk/index.js';
 import { director } from '../helpers.js';
+import { coreOf } from '../../sdk/core/index.js';
 
 const PAGE = 65536;
 const key = (i: number) => ({ protocol: 'tcp' as const, address: `198.18.${(i >> 8) & 255}.${i & 255}`, port: 80 });
-const bytes = (d: Director) => d.core.x.memory.buffer.byteLength;
+const bytes = (d: Director) => coreOf(d).x.memory.buffer.byteLength;
 
 describe('memory budget', () => {
   it('configuration runs into it cleanly: the failing call changes nothing, the next ones work once raised', async () => {
@@ -80,20 +81,20 @@ describe('memory budget', () => {
     const d = await director(9);
     const n = 100000;
     const addr = (i: number) => `198.${18 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
-    const before = d.core.x.memAllocated();
+    const before = coreOf(d).x.memAllocated();
     for (let i = 0; i < n; i++) {
       const k = { protocol: 'udp' as const, address: addr(i), port: 80 };
       d.addService(k, { scheduler: 'rr', ops: true });
       d.addDest(k, { address: '198.19.255.254', port: 8080 });
     }
-    const per = (d.core.x.memAllocated() - before) / n;
+    const per = (coreOf(d).x.memAllocated() - before) / n;
     expect(d.services().length).toBe(n);
     expect(per).toBeLessThanOrEqual(256);
     // The first counted events make the two stats blocks; the figures read as counted.
     const k = { protocol: 'udp' as const, address: addr(n - 1), port: 80 };
     const r = d.packet({ protocol: 'udp', direction: 'in', client: { address: '198.18.250.1', port: 4000 }, virtual: { address: k.address, port: 80 }, length: 100 }, 1)[0];
     expect(r.ok).toBe(true);
-    expect(d.core.x.memAllocated()).toBeGreaterThan(before + per * n);
+    expect(coreOf(d).x.memAllocated()).toBeGreaterThan(before + per * n);
     expect(d.service(k).stats).toEqual({ conns: 1, inpkts: 1, outpkts: 0, inbytes: 100, outbytes: 0 });
     expect(d.service({ ...k, address: addr(0) }).stats.conns).toBe(0);
   }, 120000);

@@ -5,6 +5,7 @@ import { describe, it, expect } from 'vitest';
 import { status, counters as CNT } from '../../sdk/core/abi.gen.js';
 import { layout as L } from '../../sdk/core/abi.gen.js';
 import { director, tcp80 } from '../helpers.js';
+import { coreOf } from '../../sdk/core/index.js';
 
 const flow = (k: number, af: number) => ({
   af, proto: 6, tcpflags: 0x02, fwmark: 0, len: 0,
@@ -18,12 +19,12 @@ describe('flow records with a bad family', () => {
       const d = await director(1, { connections });
       d.addService(tcp80, { scheduler: 'rr' });
       d.addDest(tcp80, { address: '198.18.1.1' });
-      const before = d.core.x.counter(CNT.CNT_BAD_FLOW);
+      const before = coreOf(d).x.counter(CNT.CNT_BAD_FLOW);
       const afs = [4, 0, 4, 5, 4];
-      afs.forEach((af, i) => d.core.writeFlow(i, flow(i, af)));
-      expect(d.core.x.schedule(afs.length, 1)).toBe(3);
+      afs.forEach((af, i) => coreOf(d).writeFlow(i, flow(i, af)));
+      expect(coreOf(d).x.schedule(afs.length, 1)).toBe(3);
       afs.forEach((af, i) => {
-        const r = d.core.readDecision(i);
+        const r = coreOf(d).readDecision(i);
         if (af === 4) {
           expect(r.status).toBeGreaterThanOrEqual(0);
           expect(r.daddr[0]).toBe(0xc6120101);
@@ -32,7 +33,7 @@ describe('flow records with a bad family', () => {
           expect(r.dest).toBe(0);
         }
       });
-      expect(d.core.x.counter(CNT.CNT_BAD_FLOW) - before).toBe(2);
+      expect(coreOf(d).x.counter(CNT.CNT_BAD_FLOW) - before).toBe(2);
       expect(L.FLOW_AF).toBe(0);
     });
   }
@@ -46,11 +47,11 @@ describe('flow records with a bad family', () => {
       const bad = new Set([0, 1, 2, 31, 32, 33, 63, 64, 65, 95, 96, 100, 127, 128, 129, 130, 131, 159, 160, 199]);
       const n = 200;
       const run = (expectOk: boolean) => {
-        const before = d.core.x.counter(CNT.CNT_BAD_FLOW);
-        for (let i = 0; i < n; i++) d.core.writeFlow(i, flow(i, bad.has(i) ? (i & 1 ? 6 + i : 0) : 4));
-        expect(d.core.x.schedule(n, 1)).toBe(expectOk ? n - bad.size : 0);
+        const before = coreOf(d).x.counter(CNT.CNT_BAD_FLOW);
+        for (let i = 0; i < n; i++) coreOf(d).writeFlow(i, flow(i, bad.has(i) ? (i & 1 ? 6 + i : 0) : 4));
+        expect(coreOf(d).x.schedule(n, 1)).toBe(expectOk ? n - bad.size : 0);
         for (let i = 0; i < n; i++) {
-          const r = d.core.readDecision(i);
+          const r = coreOf(d).readDecision(i);
           if (bad.has(i)) {
             expect(r.status).toBe(status.E_INVAL);
             expect(r.dest).toBe(0);
@@ -61,21 +62,21 @@ describe('flow records with a bad family', () => {
             expect(r.status).toBe(status.E_NOT_OURS);
           }
         }
-        expect(d.core.x.counter(CNT.CNT_BAD_FLOW) - before).toBe(bad.size);
+        expect(coreOf(d).x.counter(CNT.CNT_BAD_FLOW) - before).toBe(bad.size);
       };
       run(false);
       d.addService(tcp80, { scheduler: 'rr' });
       d.addDest(tcp80, { address: '198.18.1.1' });
       run(true);
       // One record: the batch of one skips the resolve pass.
-      const before = d.core.x.counter(CNT.CNT_BAD_FLOW);
-      d.core.writeFlow(0, flow(0, 0));
-      expect(d.core.x.schedule(1, 1)).toBe(0);
-      expect(d.core.readDecision(0).status).toBe(status.E_INVAL);
-      d.core.writeFlow(0, flow(0, 4));
-      expect(d.core.x.schedule(1, 1)).toBe(1);
-      expect(d.core.readDecision(0).daddr[0]).toBe(0xc6120101);
-      expect(d.core.x.counter(CNT.CNT_BAD_FLOW) - before).toBe(1);
+      const before = coreOf(d).x.counter(CNT.CNT_BAD_FLOW);
+      coreOf(d).writeFlow(0, flow(0, 0));
+      expect(coreOf(d).x.schedule(1, 1)).toBe(0);
+      expect(coreOf(d).readDecision(0).status).toBe(status.E_INVAL);
+      coreOf(d).writeFlow(0, flow(0, 4));
+      expect(coreOf(d).x.schedule(1, 1)).toBe(1);
+      expect(coreOf(d).readDecision(0).daddr[0]).toBe(0xc6120101);
+      expect(coreOf(d).x.counter(CNT.CNT_BAD_FLOW) - before).toBe(1);
     });
   }
 });

@@ -77,6 +77,7 @@ export const CLAIMS: Claim[] = [
   { doc: 'docs/cli.md', runner: 'samples.test.ts', what: 'the quick start with globally installed bins', select: () => true },
   { doc: 'docs/connections.md', runner: 'samples.test.ts', what: 'the SDK walk-through', select: () => true },
   { doc: 'docs/stats.md', runner: 'samples.test.ts', what: 'the SDK example and the values its comments give', select: () => true },
+  { doc: 'docs/core.md', runner: 'samples.test.ts', what: 'the host entry example and the values its comments give', select: () => true },
   { doc: 'docs/sdk.md', runner: 'samples.test.ts', what: 'the prepareFlow example and the values its comments give', select: () => true },
   { doc: 'docs/proxy.md', runner: 'proxy.test.ts', what: 'every sh block, top to bottom, as one script', select: () => true },
   { doc: 'docs/gateway.md', runner: 'coverage.test.ts', what: 'setup commands, the same as .ci/run', select: isSetup },

@@ -1,4 +1,4 @@
-// The code of docs/stats.md, docs/sdk.md, docs/connections.md and docs/cli.md, run as
+// The code of docs/stats.md, docs/sdk.md, docs/core.md, docs/connections.md and docs/cli.md, run as
 // written: the SDK samples against this package (imported as 'wasmvs', the
 // .ts one with its types stripped by esbuild), and cli.md's quick start with
 // wasmvsd and wasmvsadm on PATH as `npm install -g` puts them, in namespaces
@@ -46,6 +46,18 @@ describe('docs/sdk.md', () => {
     const expected = commented(blocks[0].body);
     expect(expected.length).toBe(4);
     const r = runModule('sdk.mjs', blocks[0].body);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trimEnd().split('\n')).toEqual(expected);
+  });
+});
+
+describe('docs/core.md', () => {
+  it('the host entry example runs and prints what its comments say', () => {
+    const blocks = claimed('docs/core.md', 'samples.test.ts');
+    expect(blocks).toHaveLength(1);
+    const expected = commented(blocks[0].body);
+    expect(expected).toEqual(['1500', '8', 'false', 'true']);
+    const r = runModule('core.mjs', blocks[0].body);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout.trimEnd().split('\n')).toEqual(expected);
   });

@@ -10,6 +10,7 @@
 // counters.
 import { createRequire } from 'node:module';
 import { Director } from 'wasmvs';
+import { coreOf } from 'wasmvs/core';
 
 const cfg = JSON.parse(process.argv[2]);
 const L = cfg.layout;
@@ -23,7 +24,7 @@ const key = { protocol: 'tcp', address: cfg.vip, port: cfg.port };
 d.addService(key, { scheduler: 'rr' });
 const method = { nat: 'masq', dr: 'route', tun: 'tunnel' }[cfg.mode];
 const destId = d.addDest(key, { address: cfg.rs, port: cfg.port, method });
-const x = d.core.x;
+const x = coreOf(d).x;
 if (cfg.mode === 'tun' && x.gwConfig(ip4(cfg.tunSrc), cfg.mtu) !== 0) throw new Error('gwConfig refused the tunnel settings');
 const drMark = (L.GW_DR_MARK_BASE + (destId & L.GW_DR_SLOT_MASK)) >>> 0;
 const VIP = ip4(cfg.vip);

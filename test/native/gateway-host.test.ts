@@ -9,6 +9,7 @@ import { Gateway, GATEWAY_DEFAULTS } from '../../hosts/gateway/gateway.js';
 import type { Director } from '../../sdk/index.js';
 import { director } from '../helpers.js';
 import { v4 } from '../packet/build.js';
+import { coreOf } from '../../sdk/core/index.js';
 
 const VIP = '198.18.0.1', RS = '198.18.1.1', CLIENT = '198.18.9.9';
 
@@ -104,7 +105,7 @@ describe('gateway host', () => {
     const { gw, logs } = host(d, { failOpen: false });
     await gw.start(d);
     const q = FakeQueue.last!;
-    d.core.x.gwBurst = () => -3;
+    coreOf(d).x.gwBurst = () => -3;
     q.pending.push(Uint8Array.from([0x45]), Uint8Array.from([0x45]));
     q.onReadable!(0);
     expect(q.sent.map((v) => v.verdict)).toEqual([0, 0]);

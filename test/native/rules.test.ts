@@ -10,6 +10,7 @@ import type { NativeQueue, NfQueueOptions } from '../../native/addon.js';
 import { parseDaemonArgs } from '../../cli/wasmvsd.js';
 import { createDataPath } from '../../hosts/gateway/datapath.js';
 import { director } from '../helpers.js';
+import { coreOf } from '../../sdk/core/index.js';
 
 const VIP = '198.18.42.1';
 
@@ -313,11 +314,11 @@ describe('tunnel routes', () => {
       sysctl: { read: (p) => files.get(p) ?? '0', write: (p, v) => void files.set(p, v), list: () => ['all'] },
     });
     const seen: Array<[number, number]> = [];
-    const real = d.core.x.gwConfig;
-    d.core.x.gwConfig = (src: number, m: number) => { seen.push([src >>> 0, m]); return real(src, m); };
+    const real = coreOf(d).x.gwConfig;
+    coreOf(d).x.gwConfig = (src: number, m: number) => { seen.push([src >>> 0, m]); return real(src, m); };
     const perDest = new Map<number, [number, number]>();
-    const realDest = d.core.x.gwDestTunnel;
-    d.core.x.gwDestTunnel = (id: number, src: number, m: number) => { perDest.set(id, [src >>> 0, m]); return realDest(id, src, m); };
+    const realDest = coreOf(d).x.gwDestTunnel;
+    coreOf(d).x.gwDestTunnel = (id: number, src: number, m: number) => { perDest.set(id, [src >>> 0, m]); return realDest(id, src, m); };
     const ip = (a: string) => a.split('.').reduce((x, b) => ((x << 8) | Number(b)) >>> 0, 0);
     await gw.start(d);
     expect(seen).toEqual([[ip('198.18.41.1'), 9000]]);

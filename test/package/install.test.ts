@@ -86,6 +86,33 @@ describe.skipIf(missing !== undefined)('the packed tarball, installed in another
     expect(JSON.parse(r.stdout)).toEqual({ address: '198.18.1.2', port: 80 });
   });
 
+  it('wasmvs/core, the host entry, resolves; a Director itself has no path to its core', () => {
+    const code = `import { Director } from 'wasmvs';
+      import { coreOf, layout } from 'wasmvs/core';
+      const d = await Director.create({ seed: 1 });
+      const svc = { protocol: 'tcp', address: '198.18.0.1', port: 80 };
+      d.addService(svc);
+      const id = d.addDest(svc, { address: '198.18.1.1', port: 80, method: 'masq' });
+      const hc = coreOf(d);
+      hc.countTraffic(id, { inpkts: 3, inbytes: 300 });
+      let refused = '';
+      try { coreOf({}); } catch (e) { refused = e.name; }
+      console.log(JSON.stringify({
+        core: 'core' in d, own: Reflect.ownKeys(d).map(String), same: coreOf(d) === hc,
+        abi: hc.x.abiVersion() >>> 16, region: typeof layout.REGION_PACKETS, base: hc.base > 0 && hc.base % 4 === 0,
+        inpkts: d.dests(svc)[0].stats.inpkts, refused,
+      }));`;
+    const r = run(process.execPath, ['--input-type=module', '-e', code], sdk!.dir);
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({
+      core: false, own: [], same: true, abi: expect.any(Number), region: 'number', base: true, inpkts: 3, refused: 'InvalidOperationError',
+    });
+    // The types say the same: the entry has declarations, and Director's declare no core member.
+    const dist = join(sdk!.dir, 'node_modules/wasmvs/dist/sdk');
+    expect(readFileSync(join(dist, 'core/index.d.ts'), 'utf8')).toContain('export declare function coreOf(director: Director): HostCore;');
+    expect(readFileSync(join(dist, 'director.d.ts'), 'utf8')).not.toMatch(/\bcore\s*:/);
+  });
+
   it('wasmvsd proxy without its peer dependencies: the install command, exit 1, no socket', () => {
     const sock = join(sdk!.dir, 'ctl.sock');
     const r = run('npx', ['wasmvsd', 'proxy', '--socket', sock, '--state', join(sdk!.dir, 'state')], sdk!.dir);

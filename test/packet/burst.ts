@@ -7,6 +7,7 @@ import { expect } from 'vitest';
 import { layout as L, counters as C } from '../../sdk/core/abi.gen.js';
 import type { Director } from '../../sdk/index.js';
 import { director } from '../helpers.js';
+import { coreOf } from '../../sdk/core/index.js';
 
 export const STRIDE = 2048;
 /** Verdict values of the addon (NF_DROP, NF_ACCEPT). */
@@ -36,7 +37,7 @@ export interface BurstOptions {
 
 /** Writes `pkts` as addon records (ids 100..), runs one burst, returns the verdicts. */
 export function burst(d: Director, pkts: Uint8Array[], o: BurstOptions = {}): Verdict[] {
-  const x = d.core.x;
+  const x = coreOf(d).x;
   const stride = o.stride ?? STRIDE;
   const base = x.getIoBase();
   let dv = new DataView(x.memory.buffer);
@@ -96,7 +97,7 @@ export async function gateway(b: Balance): Promise<Director> {
     : { protocol: b.protocol ?? 'tcp', address: b.vip!, port: b.port! };
   d.addService(key, { scheduler: 'rr' });
   for (const a of b.dests) d.addDest(key, { address: a, port: b.rport ?? b.port ?? 0, method: b.method ?? 'masq' });
-  if (b.tunSrc !== undefined) expect(d.core.x.gwConfig(ip4(b.tunSrc), b.mtu ?? 1500)).toBe(0);
+  if (b.tunSrc !== undefined) expect(coreOf(d).x.gwConfig(ip4(b.tunSrc), b.mtu ?? 1500)).toBe(0);
   return d;
 }
 

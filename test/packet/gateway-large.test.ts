@@ -9,6 +9,7 @@ import { layout as L, counters as C } from '../../sdk/core/abi.gen.js';
 import type { Director } from '../../sdk/index.js';
 import { director } from '../helpers.js';
 import { v4, checksumsOk, sum16, addr } from './build.js';
+import { coreOf } from '../../sdk/core/index.js';
 
 const VIP = '198.18.0.1', CLIENT = '198.18.9.9', RS1 = '198.18.1.1', DIRECTOR = '198.18.1.254';
 const ip4 = (s: string) => s.split('.').reduce((a, b) => ((a << 8) | Number(b)) >>> 0, 0);
@@ -24,7 +25,7 @@ interface Verdict { id: number; verdict: number; flags: number; mark: number; of
 
 /** Writes `pkts` as packed addon records (ids 100..); `cut` marks one as truncated. Returns the record offsets. */
 function write(d: Director, pkts: Uint8Array[], truncated = -1, recFlags = 0): number[] {
-  const x = d.core.x;
+  const x = coreOf(d).x;
   const base = x.getIoBase() + L.REGION_PACKETS;
   const dv = new DataView(x.memory.buffer);
   const offs: number[] = [];
@@ -43,7 +44,7 @@ function write(d: Director, pkts: Uint8Array[], truncated = -1, recFlags = 0): n
 }
 
 function verdicts(d: Director, n: number): Verdict[] {
-  const x = d.core.x;
+  const x = coreOf(d).x;
   const base = x.getIoBase();
   const dv = new DataView(x.memory.buffer);
   return Array.from({ length: n }, (_, i) => {
@@ -59,7 +60,7 @@ function verdicts(d: Director, n: number): Verdict[] {
 
 function packed(d: Director, pkts: Uint8Array[], truncated = -1, recFlags = 0) {
   const offs = write(d, pkts, truncated, recFlags);
-  expect(d.core.x.gwBurst(pkts.length, L.GW_STRIDE_PACKED, 1)).toBe(pkts.length);
+  expect(coreOf(d).x.gwBurst(pkts.length, L.GW_STRIDE_PACKED, 1)).toBe(pkts.length);
   return { offs, v: verdicts(d, pkts.length) };
 }
 
@@ -96,7 +97,7 @@ describe('gwBurst packed records: packets of any size up to what NFQUEUE copies'
 
   it('TUN grows a 9,000-byte packet by its outer header inside the record', async () => {
     const d = await udpNat('tunnel');
-    expect(d.core.x.gwConfig(ip4(DIRECTOR), 9000)).toBe(0);
+    expect(coreOf(d).x.gwConfig(ip4(DIRECTOR), 9000)).toBe(0);
     const big = udp(CLIENT, VIP, 40000, 53, 8952);
     const { v: [small, t] } = packed(d, [udp(CLIENT, VIP, 40001, 53, 4), big]);
     expect(small.out.length).toBe(52);
@@ -112,35 +113,35 @@ describe('gwBurst packed records: packets of any size up to what NFQUEUE copies'
   it('a truncated record gets the fail verdict: accepted untouched when fail-open, dropped when fail-closed', async () => {
     const d = await udpNat();
     const pkts = [udp(CLIENT, VIP, 40000, 53, 100), udp(CLIENT, VIP, 40001, 53, 100)];
-    expect(d.core.x.gwOptions(L.GW_OPT_FAIL_OPEN)).toBe(0);
+    expect(coreOf(d).x.gwOptions(L.GW_OPT_FAIL_OPEN)).toBe(0);
     let { v } = packed(d, pkts, 0);
     expect(v[0]).toMatchObject({ verdict: 1, flags: 0 });
     expect(v[1]).toMatchObject({ verdict: 1, flags: L.GW_VF_PAYLOAD });
-    expect(d.core.x.gwOptions(0)).toBe(0);
+    expect(coreOf(d).x.gwOptions(0)).toBe(0);
     ({ v } = packed(d, pkts, 0));
     expect(v[0]).toMatchObject({ verdict: 0, flags: 0 });
     expect(d.counter(C.CNT_GW_TRUNCATED)).toBe(2);
-    expect(d.core.x.gwOptions(0x80)).toBeLessThan(0);
+    expect(coreOf(d).x.gwOptions(0x80)).toBeLessThan(0);
   });
 
   it('records running past the packet region are refused before any is touched', async () => {
     const d = await udpNat();
     write(d, [udp(CLIENT, VIP, 40000, 53, 100)]);
-    const base = d.core.x.getIoBase() + L.REGION_PACKETS;
-    new DataView(d.core.x.memory.buffer).setUint32(base + L.GW_REC_LEN, L.REGION_PACKETS_SIZE, true);
-    expect(d.core.x.gwBurst(1, L.GW_STRIDE_PACKED, 1)).toBeLessThan(0);
+    const base = coreOf(d).x.getIoBase() + L.REGION_PACKETS;
+    new DataView(coreOf(d).x.memory.buffer).setUint32(base + L.GW_REC_LEN, L.REGION_PACKETS_SIZE, true);
+    expect(coreOf(d).x.gwBurst(1, L.GW_STRIDE_PACKED, 1)).toBeLessThan(0);
     // 9 records of 60,000 bytes do not fit 512 KiB; 8 do.
     const nine = Array.from({ length: 9 }, (_, i) => udp(CLIENT, VIP, 41000 + i, 53, 59972));
     write(d, nine);
-    expect(d.core.x.gwBurst(9, L.GW_STRIDE_PACKED, 1)).toBeLessThan(0);
-    expect(d.core.x.gwBurst(8, L.GW_STRIDE_PACKED, 1)).toBe(8);
+    expect(coreOf(d).x.gwBurst(9, L.GW_STRIDE_PACKED, 1)).toBeLessThan(0);
+    expect(coreOf(d).x.gwBurst(8, L.GW_STRIDE_PACKED, 1)).toBe(8);
     expect(d.counter(C.CNT_GW_PACKETS)).toBe(8);
   });
 
   it('NAT: a DF request bigger than the route MTU towards its real server becomes frag-needed quoting the VIP packet, as IPVS answers', async () => {
     const d = await udpNat();
     const [dest] = d.dests({ protocol: 'udp', address: VIP, port: 53 });
-    expect(d.core.x.gwDestTunnel(dest.id, 0, 1500)).toBe(0);
+    expect(coreOf(d).x.gwDestTunnel(dest.id, 0, 1500)).toBe(0);
     const tooBig = udp(CLIENT, VIP, 40000, 53, 8952, true);
     const fits = udp(CLIENT, VIP, 40000, 53, 1472, true);
     const noDf = udp(CLIENT, VIP, 40000, 53, 8952, false);
@@ -202,7 +203,7 @@ describe('gwBurst packed records: packets of any size up to what NFQUEUE copies'
     expect(x.out.subarray(40)).toEqual(big.subarray(40));
 
     const t = await udpNat('tunnel');
-    expect(t.core.x.gwConfig(ip4(DIRECTOR), 1500)).toBe(0);
+    expect(coreOf(t).x.gwConfig(ip4(DIRECTOR), 1500)).toBe(0);
     const { v: [y] } = packed(t, [udp(CLIENT, VIP, 40000, 53, 30000)], -1, L.GW_RF_GSO);
     expect(y).toMatchObject({ verdict: 0, flags: 0 });
   });

@@ -9,6 +9,7 @@ import type { Director } from '../../sdk/index.js';
 import { director } from '../helpers.js';
 import { v4, ipv4, csum, checksumsOk } from './build.js';
 import { STRIDE, burst as run } from './burst.js';
+import { coreOf } from '../../sdk/core/index.js';
 
 const VIP = '198.18.0.1', CLIENT = '198.18.9.9', RS1 = '198.18.1.1', RS2 = '198.18.1.2', DIRECTOR = '198.18.1.254';
 const svc = { protocol: 'tcp' as const, address: VIP, port: 80 };
@@ -85,8 +86,8 @@ describe('gwBurst NAT over the connection table', () => {
     const [v] = burst(d, [tcp(CLIENT, VIP, 40000, 80, SYN)], 1, L.GW_RF_TRUNCATED);
     expect(v.verdict).toBe(0);
     expect(d.counter(C.CNT_GW_TRUNCATED)).toBe(1);
-    expect(d.core.x.gwBurst(1, 2050, 1)).toBeLessThan(0);
-    expect(d.core.x.gwBurst(L.MAX_BATCH + 1, STRIDE, 1)).toBeLessThan(0);
+    expect(coreOf(d).x.gwBurst(1, 2050, 1)).toBeLessThan(0);
+    expect(coreOf(d).x.gwBurst(L.MAX_BATCH + 1, STRIDE, 1)).toBeLessThan(0);
   });
 });
 
@@ -104,7 +105,7 @@ describe('gwBurst DR and TUN', () => {
     const d = await director(3);
     d.addService(svc, { scheduler: 'rr' });
     d.addDest(svc, { address: RS1, port: 80, method: 'tunnel' });
-    expect(d.core.x.gwConfig(ip4(DIRECTOR), 1500)).toBe(0);
+    expect(coreOf(d).x.gwConfig(ip4(DIRECTOR), 1500)).toBe(0);
     const syn = tcp(CLIENT, VIP, 40000, 80, SYN);
     const [v] = burst(d, [syn]);
     expect(v.out[9]).toBe(4);
@@ -165,7 +166,7 @@ describe('gwBurst TUN per real server', () => {
     d.addService(svc, { scheduler: 'rr' });
     const a = d.addDest(svc, { address: RS1, port: 80, method: 'tunnel' });
     const b = d.addDest(svc, { address: RS2, port: 80, method: 'tunnel' });
-    const x = d.core.x;
+    const x = coreOf(d).x;
     expect(x.gwConfig(ip4(DIRECTOR), 1500)).toBe(0);
     expect(x.gwDestTunnel(b, ip4('198.18.2.254'), 1200)).toBe(0);
     expect(x.gwDestTunnel(0x7fffff, 0, 0)).toBe(-3); // E_NODEST
@@ -194,7 +195,7 @@ describe('gwBurst ICMP errors on the tunnel path', () => {
     const d = await director(3);
     d.addService(svc, { scheduler: 'rr' });
     d.addDest(svc, { address: RS1, port: 80, method: 'tunnel' });
-    expect(d.core.x.gwConfig(ip4(DIRECTOR), 1500)).toBe(0);
+    expect(coreOf(d).x.gwConfig(ip4(DIRECTOR), 1500)).toBe(0);
     burst(d, [tcp(CLIENT, VIP, 40000, 80, SYN)]);
     const reply = tcp(VIP, CLIENT, 80, 40000, SYNACK);
     const full = icmpError(CLIENT, VIP, 3, 4, reply);

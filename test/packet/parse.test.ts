@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { layout as L, counters as C } from '../../sdk/core/abi.gen.js';
 import { v4, v6, ipv4, csum, checksumsOk } from './build.js';
 import { ACCEPT, DROP, STRIDE, burst, counter, gateway, one } from './burst.js';
+import { coreOf } from '../../sdk/core/index.js';
 
 const VIP = '198.18.0.1', CLIENT = '198.18.9.9';
 const tcp = v4({ src: CLIENT, dst: VIP }, { proto: 'tcp', sport: 40000, dport: 80, flags: 0x02, payload: [1, 2, 3] });
@@ -66,7 +67,7 @@ describe('gwBurst: malformed input gets a verdict and a counter', () => {
 
   it('refuses bursts outside the packet region; a record longer than its room is dropped and counted', async () => {
     const d = await gateway({ protocol: 'tcp', vip: VIP, port: 80, dests: ['198.18.1.1'] });
-    const x = d.core.x;
+    const x = coreOf(d).x;
     expect(x.gwBurst(1, L.GW_REC_HEADER + 56, 1)).toBe(-5); // room below a minimal IPv4 TCP header with options
     expect(x.gwBurst(1, STRIDE + 2, 1)).toBe(-5); // not a multiple of 4
     expect(x.gwBurst(L.REGION_PACKETS_SIZE / STRIDE + 1, STRIDE, 1)).toBeLessThan(0);

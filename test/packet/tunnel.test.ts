@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { layout as L } from '../../sdk/core/abi.gen.js';
 import { v4, v6, ipv4, csum, checksumsOk, addr, type Ip } from './build.js';
 import { ACCEPT, DROP, counter, gateway, one, burst } from './burst.js';
+import { coreOf } from '../../sdk/core/index.js';
 
 const VIP = '198.18.0.1', RS = '198.18.1.1', CLIENT = '198.18.9.9', DIRECTOR = '198.18.1.254';
 const SEED = 0x1000; // first IP id the core hands out is SEED + 1
@@ -92,7 +93,7 @@ describe('gwBurst TUN fixtures', () => {
     const p = v4({ src: CLIENT, dst: VIP }, { proto: 'udp', sport: 1, dport: 53, payload: payload(100) });
     const room = p.length + 16; // 20 would be needed, a multiple of 4 below it
     const stride = L.GW_REC_HEADER + room;
-    const x = d.core.x;
+    const x = coreOf(d).x;
     new Uint8Array(x.memory.buffer, x.getIoBase() + L.REGION_PACKETS, 2 * stride + 20).fill(0xee);
     const [v, next] = burst(d, [p, p], { stride });
     expect(v.verdict).toBe(DROP);

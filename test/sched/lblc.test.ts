@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { Director } from '../../sdk/index.js';
 import type { ServiceKey } from '../../sdk/index.js';
+import { coreOf } from '../../sdk/core/index.js';
 
 /** Bare scheduler picks: no connection entries, so only setDestConns moves the counters. */
 const director = () => Director.create({ seed: 1, flavor: 'debug', connections: false });
@@ -154,21 +155,21 @@ describe('lblc cache expiry (driven by schedTick)', () => {
 
   it('an entry idle for 24 h goes at the first full sweep at or after lastuse + 24 h', async () => {
     const kept = await cachedOnC();
-    kept.core.x.schedTick(86340);
+    coreOf(kept).x.schedTick(86340);
     expect(pick(kept, X, 86340)).toBe('C');
 
     const gone = await cachedOnC();
-    gone.core.x.schedTick(86400);
+    coreOf(gone).x.schedTick(86400);
     expect(pick(gone, X, 86400)).toBe('B');
   });
 
   it('the same, reached by many small ticks', async () => {
     const d = await cachedOnC();
-    for (let t = 0; t <= 86340; t += 7) d.core.x.schedTick(t);
-    d.core.x.schedTick(86399);
+    for (let t = 0; t <= 86340; t += 7) coreOf(d).x.schedTick(t);
+    coreOf(d).x.schedTick(86399);
     expect(pick(d, X, 86399)).toBe('C'); // refreshes lastuse to 86399
-    for (let t = 86399; t <= 172799; t += 61) d.core.x.schedTick(t);
-    d.core.x.schedTick(172800); // the first full sweep at or after 86399 + 86400
+    for (let t = 86399; t <= 172799; t += 61) coreOf(d).x.schedTick(t);
+    coreOf(d).x.schedTick(172800); // the first full sweep at or after 86399 + 86400
     expect(pick(d, X, 172800)).toBe('B');
   });
 
@@ -176,11 +177,11 @@ describe('lblc cache expiry (driven by schedTick)', () => {
     async function scenario(tickAt: number): Promise<string> {
       const { d, ids } = await setup(['A', 'B', 'C']);
       expect(pick(d, X, 0)).toBe('C');
-      d.core.x.schedTick(86400); // the entry goes: empty table, counter back to 1
-      d.core.x.schedTick(87000); // 10 more runs on the empty table: counter 11
+      coreOf(d).x.schedTick(86400); // the entry goes: empty table, counter back to 1
+      coreOf(d).x.schedTick(87000); // 10 more runs on the empty table: counter 11
       expect(pick(d, X, 87000)).toBe('C'); // a new entry, lastuse 87000
       d.setDestConns(ids.C, 1, 0); // from now on wlc would choose B
-      d.core.x.schedTick(tickAt);
+      coreOf(d).x.schedTick(tickAt);
       return pick(d, X, tickAt);
     }
     // Full sweeps at 86400 + 1800 k; the first at or after 87000 + 86400 = 173400 is 174600.
@@ -191,11 +192,11 @@ describe('lblc cache expiry (driven by schedTick)', () => {
   it('a pick refreshes lastuse', async () => {
     const d = await cachedOnC();
     expect(pick(d, X, 1000)).toBe('C');
-    d.core.x.schedTick(86400);
+    coreOf(d).x.schedTick(86400);
     expect(pick(d, X, 86400)).toBe('C');
     const e = await cachedOnC();
     expect(pick(e, X, 1000)).toBe('C');
-    e.core.x.schedTick(88200); // 1000 + 86400 = 87400 -> the sweep at 88200
+    coreOf(e).x.schedTick(88200); // 1000 + 86400 = 87400 -> the sweep at 88200
     expect(pick(e, X, 88200)).toBe('B');
   });
 
@@ -218,7 +219,7 @@ describe('lblc cache expiry (driven by schedTick)', () => {
     async function run(tickAt: number): Promise<number> {
       const { d, ids } = await setup(['A', 'B', 'C']);
       d.scheduleBatch(flows(0));
-      d.core.x.schedTick(tickAt);
+      coreOf(d).x.schedTick(tickAt);
       // New dest D, the others loaded but not lblc-overloaded: a cached address
       // stays where it was, an evicted one goes to D.
       const D = d.addDest(fwm, { address: addrOf('D'), weight: 1 });
@@ -245,8 +246,8 @@ describe('lblc cache expiry (driven by schedTick)', () => {
       d.advance(now + DAY + 1800);
     };
     round(0);
-    const bytes = d.core.x.memory.buffer.byteLength;
+    const bytes = coreOf(d).x.memory.buffer.byteLength;
     for (let t = 1; t <= 20; t++) round(t * 2 * DAY);
-    expect(d.core.x.memory.buffer.byteLength).toBe(bytes);
+    expect(coreOf(d).x.memory.buffer.byteLength).toBe(bytes);
   });
 });

@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { Director } from '../../sdk/index.js';
 import type { ServiceKey } from '../../sdk/index.js';
+import { coreOf } from '../../sdk/core/index.js';
 
 /** Bare scheduler picks: no connection entries, so only setDestConns moves the counters. */
 const director = () => Director.create({ seed: 1, flavor: 'debug', connections: false });
@@ -125,9 +126,9 @@ describe('lblcr', () => {
       d.advance(now + DAY + 2);
     };
     round(0);
-    const bytes = d.core.x.memory.buffer.byteLength;
+    const bytes = coreOf(d).x.memory.buffer.byteLength;
     for (let t = 1; t <= 10; t++) round(t * 2 * DAY);
-    expect(d.core.x.memory.buffer.byteLength).toBe(bytes);
+    expect(coreOf(d).x.memory.buffer.byteLength).toBe(bytes);
   });
 
   it('entries expire after 24 h idle (schedTick), then a new one-member set is made', async () => {
@@ -140,10 +141,10 @@ describe('lblcr', () => {
       return s.d; // X -> B (set min, newest first) while the entry lives; wlc would give C
     };
     const kept = await mk();
-    kept.core.x.schedTick(DAY - 60);
+    coreOf(kept).x.schedTick(DAY - 60);
     expect(pick(kept, X, DAY - 60)).toBe('B');
     const gone = await mk();
-    gone.core.x.schedTick(DAY);
+    coreOf(gone).x.schedTick(DAY);
     expect(pick(gone, X, DAY)).toBe('C');
   });
 });

@@ -10,6 +10,7 @@ import { flowSpec } from '../../sdk/spec.js';
 import { tcp80, flowFrom } from '../helpers.js';
 import { addr, loadDirector } from './load.helpers.js';
 import { scanPick, setConns, setThresholds, type MDest, type LeastSched } from './ipvs.model.js';
+import { coreOf } from '../../sdk/core/index.js';
 
 const SCHEDS: LeastSched[] = ['lc', 'wlc', 'sed', 'nq'];
 
@@ -180,7 +181,7 @@ describe('heap-backed least-load schedulers = the IPVS scan', () => {
 
 /** Fill the flow region once with `n` flows to tcp80 from distinct client ports. */
 function fillFlows(d: Director, n: number): void {
-  for (let i = 0; i < n; i++) d.core.writeFlow(i, flowSpec(flowFrom(`198.18.${8 + (i >> 8)}.${i & 255}`, 20000 + i)));
+  for (let i = 0; i < n; i++) coreOf(d).writeFlow(i, flowSpec(flowFrom(`198.18.${8 + (i >> 8)}.${i & 255}`, 20000 + i)));
 }
 
 describe('memory stays flat', () => {
@@ -192,14 +193,14 @@ describe('memory stays flat', () => {
     const BATCH = 1024;
     fillFlows(d, BATCH);
     const round = (k: number) => {
-      expect(d.core.x.schedule(BATCH, k)).toBeGreaterThan(0);
+      expect(coreOf(d).x.schedule(BATCH, k)).toBeGreaterThan(0);
       d.setDestConns(ids[k % 100], k % 37, (k * 7) % 50); // heap updates, OVERLOAD flips
     };
     for (let k = 0; k < 200; k++) round(k); // warm-up
-    const before = d.core.x.memory.buffer.byteLength;
+    const before = coreOf(d).x.memory.buffer.byteLength;
     const calls = Math.ceil(1e7 / BATCH);
     for (let k = 0; k < calls; k++) round(k);
-    expect(d.core.x.memory.buffer.byteLength).toBe(before);
+    expect(coreOf(d).x.memory.buffer.byteLength).toBe(before);
     expect(d.counter(0)).toBeGreaterThanOrEqual(1e7); // CNT_SCHEDULED
   }, 300_000);
 });

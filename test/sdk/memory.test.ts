@@ -8,6 +8,7 @@ import { describe, it, expect } from 'vitest';
 import type { Director, SchedulerName, ServiceKey } from '../../sdk/index.js';
 import { SCHEDULERS } from '../../sdk/schedulers.js';
 import { director } from '../helpers.js';
+import { coreOf } from '../../sdk/core/index.js';
 
 const svc: ServiceKey = { protocol: 'tcp', address: '198.18.0.1', port: 80 };
 const other: ServiceKey = { protocol: 'udp', address: '198.18.0.2', port: 53 };
@@ -54,7 +55,7 @@ describe('memory under configuration churn', () => {
   for (const sched of names) {
     it(`${sched}: stays bounded and schedules as a fresh core`, async () => {
       const d = await director(7);
-      const bytes = () => d.core.x.memory.buffer.byteLength;
+      const bytes = () => coreOf(d).x.memory.buffer.byteLength;
       let now = 0;
       // Warm up: tables, free lists and the connection table reach their steady size.
       for (let r = 0; r < ROUNDS / 4; r++) churn(d, sched, r, (now += 200));

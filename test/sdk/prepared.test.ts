@@ -9,6 +9,7 @@ import {
 } from '../../sdk/index.js';
 import type { FlowInput, ServiceKey } from '../../sdk/index.js';
 import { director, tcp80, flowFrom } from '../helpers.js';
+import { coreOf } from '../../sdk/core/index.js';
 
 const udp53: ServiceKey = { protocol: 'udp', address: '198.18.0.2', port: 53 };
 const mark7: ServiceKey = { fwmark: 7 };
@@ -145,11 +146,11 @@ describe('prepareFlow and schedule(prepared)', () => {
     const b = await configured(3, true);
     const p = flows().map(prepareFlow);
     for (let i = 0; i < 50; i++) expect(b.schedule(p[i])).toEqual(a.schedule(p[i]));
-    const bytes = b.core.x.memory.buffer.byteLength;
+    const bytes = coreOf(b).x.memory.buffer.byteLength;
     for (const d of [a, b]) {
       for (let i = 0; i < 6000; i++) d.addService({ protocol: 'tcp', address: `198.18.${100 + (i >> 8)}.${i & 255}`, port: 80 }, { scheduler: 'rr' });
     }
-    expect(b.core.x.memory.buffer.byteLength).toBeGreaterThan(bytes);
+    expect(coreOf(b).x.memory.buffer.byteLength).toBeGreaterThan(bytes);
     const made: [number, PreparedFlow][] = [];
     for (let i = 50; i < p.length; i++) {
       const d = b.schedule(p[i]);

@@ -2,6 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { director, tcp80, flowFrom } from '../helpers.js';
 import { InvalidOperationError } from '../../sdk/index.js';
 import { layout } from '../../sdk/core/abi.gen.js';
+import { coreOf } from '../../sdk/core/index.js';
 
 describe('setDestConns', () => {
   it('is refused for a dest that real connections reference, and counters stay consistent', async () => {
@@ -57,7 +58,7 @@ describe("connections: 'count'", () => {
     expect(d.schedule(flowFrom('198.18.9.9', 1000))).not.toBeNull();
     expect(() => d.endDestConn(id)).toThrow(InvalidOperationError);
     // Switched to counting with the entry still live: its count stays the table's.
-    expect(d.core.x.setOption(layout.OPT_TRACK_CONNS, 2)).toBeGreaterThanOrEqual(0);
+    expect(coreOf(d).x.setOption(layout.OPT_TRACK_CONNS, 2)).toBeGreaterThanOrEqual(0);
     expect(() => d.endDestConn(id)).toThrow(InvalidOperationError);
     expect(d.destById(id).activeconns + d.destById(id).inactconns).toBe(1);
     await expect(director(1, { connections: 'yes' as unknown as boolean })).rejects.toThrow(InvalidOperationError);

@@ -5,6 +5,7 @@ import { NoSuchDestError, NoSuchServiceError, OutOfRangeError } from '../../sdk/
 import { statsRecord } from '../../sdk/stats.js';
 import { status } from '../../sdk/core/abi.gen.js';
 import { web, dns, feed, tick, oneDest } from './helpers.js';
+import { coreOf } from '../../sdk/core/index.js';
 
 const MAX32 = 0xFFFFFFFF;
 
@@ -57,10 +58,10 @@ describe('counters', () => {
   it('statsGet refuses unknown kinds and ids', async () => {
     const d = await director();
     const id = oneDest(d, 0);
-    expect(d.core.x.statsGet(3, 0)).toBe(status.E_INVAL);
-    expect(() => statsRecord(d.core, 'service', 12345)).toThrow(NoSuchServiceError);
-    expect(() => statsRecord(d.core, 'dest', 12345)).toThrow(NoSuchDestError);
-    expect(d.core.x.statsZero(12345)).toBe(status.E_NOSERVICE);
-    expect(statsRecord(d.core, 'dest', id).conns).toBe(0n);
+    expect(coreOf(d).x.statsGet(3, 0)).toBe(status.E_INVAL);
+    expect(() => statsRecord(coreOf(d), 'service', 12345)).toThrow(NoSuchServiceError);
+    expect(() => statsRecord(coreOf(d), 'dest', 12345)).toThrow(NoSuchDestError);
+    expect(coreOf(d).x.statsZero(12345)).toBe(status.E_NOSERVICE);
+    expect(statsRecord(coreOf(d), 'dest', id).conns).toBe(0n);
   });
 });

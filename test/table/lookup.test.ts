@@ -9,6 +9,7 @@ import { Director } from '../../sdk/index.js';
 import type { Protocol } from '../../sdk/index.js';
 import { parseAddr } from '../../sdk/address.js';
 import { layout as L } from '../../sdk/core/abi.gen.js';
+import { coreOf } from '../../sdk/core/index.js';
 
 const V4 = { tcp: '198.18.0.1', udp: '198.18.0.1' };
 const V6 = '2001:db8::1';
@@ -38,14 +39,14 @@ const PROTO: Record<string, number> = { tcp: 6, udp: 17, sctp: 132, ip: 0 };
 function batch(d: Director, keys: Key[]): { hits: number; ids: number[] } {
   keys.forEach((k, i) => {
     const c = parseAddr(k.client)!;
-    d.core.writeFlow(i, {
+    coreOf(d).writeFlow(i, {
       af: c.af, proto: PROTO[k.protocol], tcpflags: 0x10, fwmark: 0, caddr: c.w, vaddr: parseAddr(k.vip)!.w,
       cport: k.cport, vport: k.vport, len: 60,
     });
   });
-  const hits = d.core.x.connLookupBatch(keys.length);
-  const w = d.core.words();
-  const at = (d.core.base + L.REGION_LIST) >>> 2;
+  const hits = coreOf(d).x.connLookupBatch(keys.length);
+  const w = coreOf(d).words();
+  const at = (coreOf(d).base + L.REGION_LIST) >>> 2;
   return { hits, ids: Array.from(w.subarray(at, at + keys.length)) };
 }
 
@@ -138,6 +139,6 @@ describe('connLookupBatch', () => {
   it('returns zeros on an empty table and rejects batches over MAX_BATCH', async () => {
     const d = await table();
     expect(batch(d, [toKey({ v6: false, udp: false, persist: false, c: 0, cport: 1 })])).toEqual({ hits: 0, ids: [0] });
-    expect(d.core.x.connLookupBatch(L.MAX_BATCH + 1)).toBeLessThan(0);
+    expect(coreOf(d).x.connLookupBatch(L.MAX_BATCH + 1)).toBeLessThan(0);
   });
 });

@@ -6,6 +6,7 @@
 // record chunks of 16,384 records, bucket arrays rounded up to whole pages.
 import { describe, it, expect } from 'vitest';
 import { Director } from '../../sdk/index.js';
+import { coreOf } from '../../sdk/core/index.js';
 
 const PAGE = 65536;
 const CHUNK = 10 * PAGE;
@@ -30,12 +31,12 @@ async function make(connTabBits?: number): Promise<Director> {
 describe('connection table memory', () => {
   it('wasm memory grows by the table bytes, not by doubling', async () => {
     const d = await make();
-    const before = d.core.x.memory.buffer.byteLength;
+    const before = coreOf(d).x.memory.buffer.byteLength;
     const n = 70_000; // 5 record chunks, bucket array doubled four times
     expect(d.scheduleBatch(flows(n), 0).every((r) => r.ok)).toBe(true);
     expect(d.connectionCount()).toBe(n);
-    const table = d.core.x.connMemory();
-    const delta = d.core.x.memory.buffer.byteLength - before;
+    const table = coreOf(d).x.connMemory();
+    const delta = coreOf(d).x.memory.buffer.byteLength - before;
     expect(delta).toBeLessThanOrEqual(table + PAGE);
     // 5 chunks + the arrays being moved (4 + 2 pages) + freed arrays kept (at most 1+1+2 pages)
     expect(table).toBeLessThanOrEqual(5 * CHUNK + 10 * PAGE);
@@ -43,12 +44,12 @@ describe('connection table memory', () => {
 
   it('reuses the pages of superseded bucket arrays', async () => {
     const d = await make(8);
-    const before = d.core.x.memory.buffer.byteLength;
+    const before = coreOf(d).x.memory.buffer.byteLength;
     const n = 9000; // 256 → 8192 buckets: five doublings, every array one page
     expect(d.scheduleBatch(flows(n), 0).every((r) => r.ok)).toBe(true);
     // Leaking would take 6 array pages; reuse keeps the live one(s) and at most one spare.
-    expect(d.core.x.memory.buffer.byteLength - before).toBeLessThanOrEqual(CHUNK + 3 * PAGE);
-    expect(d.core.x.connMemory()).toBeLessThanOrEqual(CHUNK + 3 * PAGE);
+    expect(coreOf(d).x.memory.buffer.byteLength - before).toBeLessThanOrEqual(CHUNK + 3 * PAGE);
+    expect(coreOf(d).x.connMemory()).toBeLessThanOrEqual(CHUNK + 3 * PAGE);
     // Every entry is still found after the moves: the same flows hit their connections.
     const again = d.scheduleBatch(flows(n), 1);
     expect(again.every((r) => r.ok)).toBe(true);
@@ -78,7 +79,7 @@ describe('connection table memory', () => {
       expect(d.scheduleBatch(flows(20_000, 2000 + round), t).every((r) => r.ok)).toBe(true);
       d.advance(t + 200);
       expect(d.connectionCount()).toBe(0);
-      sizes.push(d.core.x.memory.buffer.byteLength);
+      sizes.push(coreOf(d).x.memory.buffer.byteLength);
     }
     expect(sizes[2]).toBe(sizes[0]);
   });

@@ -6,6 +6,7 @@ import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import { Director } from '../../sdk/index.js';
 import type { ConnEventName } from '../../sdk/index.js';
+import { coreOf } from '../../sdk/core/index.js';
 
 const VIP = '198.18.0.1';
 const RS = ['198.18.1.1', '198.18.1.2', '198.18.1.3'];
@@ -127,7 +128,7 @@ describe('connection table property', () => {
         d.advance(now + 5_000_000);
         expect(d.connectionCount()).toBe(0);
         checkCounters(d, now + 5_000_000, destIds);
-        expect(d.core.x.connMemory()).toBeLessThan(4 * 1024 * 1024);
+        expect(coreOf(d).x.connMemory()).toBeLessThan(4 * 1024 * 1024);
       }),
       { numRuns: 150, seed: 42 },
     );
@@ -147,7 +148,7 @@ describe('connection table property', () => {
       expect(d.connectionCount()).toBe(5000);
       d.advance(t + 60);
       expect(d.connectionCount()).toBe(0);
-      mem.push(d.core.x.connMemory() + d.core.x.memory.buffer.byteLength);
+      mem.push(coreOf(d).x.connMemory() + coreOf(d).x.memory.buffer.byteLength);
     }
     expect(new Set(mem.slice(1)).size).toBe(1);
   });

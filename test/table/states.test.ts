@@ -5,6 +5,7 @@
 // is not in the shipped one).
 import { describe, it, expect } from 'vitest';
 import { bed, pin, pout, counts, conn, STATES, type Bed } from './bed.js';
+import { coreOf, type HostCore } from '../../sdk/core/index.js';
 
 // Cells as in the reference, columns NO ES SS SR FW TW CL CW LA LI SA.
 const NORMAL = {
@@ -44,7 +45,7 @@ type Dir = keyof typeof NORMAL;
 
 async function run(table: typeof NORMAL, dir: Dir, secure: boolean): Promise<void> {
   const b: Bed = await bed({ method: dir === 'INPUT_ONLY' ? 'route' : 'masq', testCore: true });
-  const x = b.d.core.x as typeof b.d.core.x & { connForceState(id: number, state: number, now: number): number };
+  const x = coreOf(b.d).x as HostCore['x'] & { connForceState(id: number, state: number, now: number): number };
   // Mode 0 so a SYN on TIME_WAIT/CLOSE follows the table instead of replacing the entry.
   b.d.setOptions({ connReuseMode: 0, secureTcp: secure ? 3 : 0 });
   let port = 20000;
