@@ -19,9 +19,10 @@
 //   - a read of OWN_AFTER bytes or more (bulk) gives the direction its own
 //     64 KiB buffer (at most MAX_OWN at a time, bounding the memory): from
 //     then on the bytes go to the writer without a copy;
-//   - while bytes wait in the writer's queue the reader is stopped (pipe()'s
-//     backpressure, stricter: past 0 bytes, not past 16 KiB), so a buffer is
-//     never read into while a write still points at it.
+//   - while bytes of its own buffer wait in the writer's queue the reader is
+//     stopped (pipe()'s backpressure, stricter: past 0 bytes, not past 16
+//     KiB), so a buffer is never read into while a write still points at it;
+//     copies out of the shared one queue up to the high-water mark as pipe()'s do.
 import type { Socket } from 'node:net';
 
 const BUF_SIZE = 64 * 1024;
@@ -111,9 +112,16 @@ export class Pump {
       chunk = Buffer.allocUnsafe(n);
       b.copy(chunk, 0, 0, n);
     }
-    this.to.write(chunk, this.written);
+    const to = this.to;
+    to.write(chunk, this.written);
     this.count(n);
-    if (this.to.writableLength === 0) return !this.held;
+    // A copy holds no pump buffer: it may queue up to the writer's high-water
+    // mark (pipe()'s rule), so a client's first bytes, queued while the real
+    // server's connect is under way, do not stop and restart its reads (one
+    // epoll_ctl pair per connection). A chunk of the direction's own buffer
+    // stops the reader until the queue is empty.
+    const queued = to.writableLength;
+    if (queued === 0 || (!this.own && queued < to.writableHighWaterMark)) return !this.held;
     this.waiting = true;
     return false;
   };

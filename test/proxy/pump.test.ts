@@ -4,14 +4,18 @@
 // while a write still holds it), a bulk direction takes its own buffer and
 // gives it back when the connection ends, short exchanges take none, many
 // connections at once share the process's buffer without mixing their bytes,
-// and InBytes/OutBytes/InPkts/OutPkts count exactly what moved.
+// and InBytes/OutBytes/InPkts/OutPkts count exactly what moved. The reader's
+// rule itself: a copy out of the shared buffer keeps reading while the
+// writer's queue is under its high-water mark (a client's first bytes queued
+// during the real server's connect do not stop and restart its reads), a
+// chunk of the direction's own buffer stops it at any queued byte.
 import { describe, it, expect, afterEach } from 'vitest';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { createHash } from 'node:crypto';
 import { Director } from '../../sdk/director.js';
 import { ProxyDataPath } from '../../hosts/proxy/proxy.js';
 import { silentLogger } from '../../daemon/logger.js';
-import { ownedBuffers } from '../../hosts/proxy/pump.js';
+import { ownedBuffers, Pump } from '../../hosts/proxy/pump.js';
 import { freePort, until } from './harness.js';
 
 const MB = 1024 * 1024;
@@ -127,5 +131,46 @@ describe('proxy JS path: pumps with kept read buffers', () => {
     expect(st.inbytes).toBe(sent);
     expect(st.outbytes).toBe(sent + 3 * N);
     expect(st.conns).toBe(N);
+  });
+
+  it("the reader's rule: copies queue up to the high-water mark, the own buffer stops at any queued byte", async () => {
+    const server = createServer(() => {});
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const to = connect({ port: (server.address() as { port: number }).port, host: '127.0.0.1' });
+    await new Promise((r) => to.once('connect', r));
+    try {
+      to.cork(); // every write stays queued: writableLength counts it
+      const counted: number[] = [];
+      const pump = new Pump((n) => counted.push(n));
+      pump.to = to;
+      pump.from = to; // resume() is not reached here
+      const { buffer, callback } = pump.onread();
+      const read = (n: number) => { const b = buffer(); b.fill(7, 0, n); return callback(n, b); };
+      const hwm = to.writableHighWaterMark;
+      // Short reads (copies) while the first is still queued: reading goes on.
+      expect(read(100)).toBe(true);
+      expect(read(100)).toBe(true);
+      expect(to.writableLength).toBe(200);
+      // A copy that takes the queue to the high-water mark stops the reader.
+      expect(read(hwm - 200 - 1)).toBe(true);
+      expect(read(1)).toBe(false);
+      // A bulk read gives the direction its own buffer: with anything queued, it stops.
+      expect(ownedBuffers()).toBe(0);
+      const own = new Pump(() => {});
+      own.to = to;
+      own.from = to;
+      const o = own.onread();
+      const first = o.buffer();
+      expect(o.callback(16 * 1024, first)).toBe(false);
+      expect(ownedBuffers()).toBe(1);
+      expect(o.buffer()).not.toBe(first);
+      expect(o.callback(1, o.buffer())).toBe(false);
+      own.release();
+      expect(ownedBuffers()).toBe(0);
+      expect(counted).toEqual([100, 100, hwm - 201, 1]);
+    } finally {
+      to.destroy();
+      server.close();
+    }
   });
 });
