@@ -55,7 +55,7 @@ export interface ChangePreview {
 }
 
 // Numeric ipvsadm words, as `ipvsadm -S -n` writes them (ipvsadm/save.ts's ruleService with
-// numeric names; test/control/preview.test.ts checks the two agree).
+// numeric names; test/daemon/dryrun.test.ts checks the two agree).
 const PROTO_OPT: Record<string, string> = { tcp: '-t', udp: '-u', sctp: '--sctp-service' };
 const endpoint = (af: 4 | 6, address: string, port: number) => (af === 6 ? `[${address}]:${port}` : `${address}:${port}`);
 export function serviceWords(s: Pick<ServiceInfo, 'fwmark' | 'af' | 'protocol' | 'address' | 'port'>): string {

@@ -12,8 +12,8 @@ import type { Server } from 'node:net';
 import { ControlHandler } from '../../daemon/handler.js';
 import { listenControl, controlRefusals } from '../../daemon/server.js';
 import { Metrics } from '../../daemon/metrics.js';
-import { fetchText } from '../proxy/harness.js';
-import { ask } from '../control/socket-client.js';
+import { fetchText } from '../hosts/proxy/harness.js';
+import { ask } from '../daemon/socket-client.js';
 import { director } from '../helpers.js';
 
 const acceptFailure = () => Object.assign(new Error('accept EMFILE'), { code: 'EMFILE', syscall: 'accept' });

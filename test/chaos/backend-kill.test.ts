@@ -4,7 +4,7 @@
 // never left hanging). Nothing scheduled after the down-mark fails or lands on
 // it until the up-mark, and wasmvsadm is answered throughout.
 import { describe, it, expect, afterAll } from 'vitest';
-import { lab, freePort, ask, until, listening, requireBuild, type Lab } from '../proxy/harness.js';
+import { lab, freePort, ask, until, listening, requireBuild, type Lab } from '../hosts/proxy/harness.js';
 import { procBackend, logLines, sleep, type ProcBackend } from './kit.js';
 
 interface Outcome { start: number; end: number; name: string | null; error: string | null }

@@ -8,7 +8,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { requireBuild, wasmvsadm } from '../control/daemon.js';
+import { requireBuild, wasmvsadm } from '../daemon/daemon.js';
 
 const LOST = /^wasmvsd: connection lost before the answer \((the daemon closed the connection|ECONNRESET|EPIPE)\); a change it carried may or may not have been applied: check with -L or -S\n/;
 

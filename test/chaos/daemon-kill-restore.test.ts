@@ -7,8 +7,8 @@
 // non-atomic one comes back as a prefix of its input holding every acknowledged run.
 import { describe, it, expect, afterEach } from 'vitest';
 import { rmSync, writeFileSync } from 'node:fs';
-import { lab, requireBuild, type Lab } from '../proxy/harness.js';
-import type { Run } from '../control/daemon.js';
+import { lab, requireBuild, type Lab } from '../hosts/proxy/harness.js';
+import type { Run } from '../daemon/daemon.js';
 import { prng, restoreLines, sleep } from './kit.js';
 
 const BASELINE = ['-A -t 198.18.0.1:80 -s rr', '-a -t 198.18.0.1:80 -r 198.18.1.1:80 -m -w 1'];

@@ -7,8 +7,8 @@ import { describe, it, expect, afterAll } from 'vitest';
 import { mkdirSync, writeFileSync, rmSync, statfsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { lab, requireBuild, type Lab } from '../proxy/harness.js';
-import type { Run } from '../control/daemon.js';
+import { lab, requireBuild, type Lab } from '../hosts/proxy/harness.js';
+import type { Run } from '../daemon/daemon.js';
 import { tmpfsProblem, requireOrSkip } from './kit.js';
 
 const skip = requireOrSkip('chaos disk-full suite', tmpfsProblem());

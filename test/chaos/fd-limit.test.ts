@@ -9,7 +9,7 @@ import { describe, it, expect, afterEach } from 'vitest';
 import {
   lab, backend, freePort, client, ask, until, listening, fetchText, metricsPort, counter,
   requireBuild, type Lab, type Backend, type Client,
-} from '../proxy/harness.js';
+} from '../hosts/proxy/harness.js';
 import { HealthCheck } from '../../daemon/health.js';
 import { HEALTH_DEFAULTS } from '../../daemon/settings.js';
 import { sleep, commandProblem, requireOrSkip } from './kit.js';

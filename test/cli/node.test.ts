@@ -10,7 +10,7 @@ import { parseDaemonArgs } from '../../cli/wasmvsd.js';
 import { defaultMemoryLimitMiB } from '../../daemon/wasmvsd.js';
 import { socketPath, statePath } from '../../daemon/paths.js';
 import { parseArgs } from '../../ipvsadm/parse.js';
-import { service, dest } from './fixtures.js';
+import { service, dest } from '../ipvsadm/fixtures.js';
 
 describe('name resolution', () => {
   it('parses /etc/services both ways, first name wins', () => {

@@ -8,7 +8,7 @@
 // version.
 import { describe, it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { missingNfqPrereq, inCI } from '../native/prereq.js';
+import { missingNfqPrereq, inCI } from '../hosts/gateway/prereq.js';
 import { claimed, ROOT, type Block } from './blocks.js';
 
 const missing = missingNfqPrereq() ?? (spawnSync('socat', ['-V']).status === 0 ? null : 'socat is not installed');

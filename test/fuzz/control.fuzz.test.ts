@@ -13,7 +13,7 @@ import { replyTo } from '../../daemon/server-core.js';
 import { listenControl } from '../../daemon/server.js';
 import type { Reply } from '../../ipvsadm/protocol.js';
 import { director } from '../helpers.js';
-import { open } from '../control/socket-client.js';
+import { open } from '../daemon/socket-client.js';
 import { budget, testTimeout } from './budget.js';
 import { mutatedText, mutatedValue } from './mutate.js';
 import { PagedList } from '../../daemon/reply-stream.js';

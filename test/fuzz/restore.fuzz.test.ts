@@ -4,7 +4,7 @@
 // line (or a refused --atomic block) leaves the configuration as it was.
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { cli, type Cli } from '../cli/harness.js';
+import { cli, type Cli } from '../ipvsadm/harness.js';
 import { budget, testTimeout } from './budget.js';
 import { mutatedText } from './mutate.js';
 

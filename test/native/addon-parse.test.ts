@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { ADDON, inCI } from './prereq.js';
+import { ADDON, inCI } from '../hosts/gateway/prereq.js';
 
 const built = existsSync(ADDON);
 if (!built && !inCI) console.warn(`\n*** SKIPPING addon parser suite: addon not built (${ADDON}); npm run build:native ***\n`);

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { ADDON, inCI } from './prereq.js';
+import { ADDON, inCI } from '../hosts/gateway/prereq.js';
 import { CT } from '../../hosts/gateway/ctfeed.js';
 import { FAST_MARK_BASE, FAST_MARK_MASK } from '../../hosts/gateway/fastpath.js';
 

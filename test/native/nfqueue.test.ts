@@ -5,8 +5,8 @@
 // rewrite them, and batching sends fewer messages than per-packet verdicts.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { missingNfqPrereq, inCI } from './prereq.js';
-import { makePair, destroyPair, inNs, sh, waitLine, killChildren, type Pair } from './netns.js';
+import { missingNfqPrereq, inCI } from '../hosts/gateway/prereq.js';
+import { makePair, destroyPair, inNs, sh, waitLine, killChildren, type Pair } from '../hosts/gateway/netns.js';
 
 const missing = missingNfqPrereq();
 if (missing && !inCI) console.warn(`\n*** SKIPPING nfqueue namespace suite: ${missing} ***\n`);

@@ -1,0 +1,346 @@
+// The fast path's computations (no root needed): which services take it,
+// the iptables rules and nft map they get, and how a core NAT verdict turns
+// into a mark verdict. The namespace suite (gw-fastpath.test.ts) runs them
+// against the kernel.
+import { describe, expect, it } from 'vitest';
+import { layout as L } from '../../../sdk/core/abi.gen.js';
+import { ruleSet, CHAIN } from '../../../hosts/gateway/rules.js';
+import { fastPlan, goneMarks, retarget, parseDrCounters, DrStats, FAST_MARK_BASE, FAST_MARK_MASK, FAST_INVALID_MARK } from '../../../hosts/gateway/fastpath.js';
+import { CtFeed, CT, CT_SETTLED, SWEEP_TICKS, queuedKey, type NativeConntrack } from '../../../hosts/gateway/ctfeed.js';
+import { parseGatewayArgs } from '../../../hosts/gateway/gateway.js';
+import { packedSpan } from '../../../hosts/gateway/records.js';
+import { director } from '../../helpers.js';
+
+const Q = { first: 2, last: 2, failOpen: true };
+type Method = 'masq' | 'route' | 'tunnel';
+
+/** Services 198.18.42.N:80 (tcp), each with real servers of the given methods. */
+async function views(...services: Array<Array<[Method, string, number]>>) {
+  const d = await director(5);
+  services.forEach((dests, i) => {
+    const key = { protocol: 'tcp' as const, address: `198.18.42.${i + 1}`, port: 80 };
+    d.addService(key);
+    for (const [method, address, port] of dests) d.addDest(key, { address, port, method });
+  });
+  return d.services().map((s) => ({ service: s, dests: d.dests({ protocol: s.protocol!, address: s.address!, port: s.port }) }));
+}
+
+describe('gateway fast path: plan, rules, verdicts', () => {
+  it('IPv4 NAT services go fast: NEW-only queue rule, tracked, no reply or ICMP rule; the map names each real server by its mark', async () => {
+    const v = await views([['masq', '198.18.41.2', 8080], ['masq', '198.18.41.3', 8080]]);
+    const plan = fastPlan(v);
+    expect(plan.services.size).toBe(1);
+    const rs = ruleSet(v, Q, plan.services);
+    // NEW and INVALID packets (the latter marked first, so their core verdict is not turned into a mark).
+    expect(rs.mangle).toEqual([
+      `-A ${CHAIN} -d 198.18.42.1/32 -p tcp --dport 80 -m conntrack --ctstate INVALID -j MARK --set-xmark 0x57c00000/0xffffffff`,
+      `-A ${CHAIN} -d 198.18.42.1/32 -p tcp --dport 80 -m conntrack --ctstate NEW,INVALID -j NFQUEUE --queue-num 2 --queue-bypass`,
+    ]);
+    expect(FAST_INVALID_MARK & FAST_MARK_MASK).not.toBe(FAST_MARK_BASE);
+    expect((FAST_INVALID_MARK & 0xfff00000) >>> 0).not.toBe(L.GW_DR_MARK_BASE);
+    expect(rs.forward).toEqual([]);
+    expect(rs.raw.filter((r) => r.includes('notrack'))).toEqual([]);
+    const marks = v[0].dests.map((d) => (FAST_MARK_BASE + (d.id & L.GW_DR_SLOT_MASK)) >>> 0);
+    for (const m of marks) expect((m & FAST_MARK_MASK) >>> 0).toBe(FAST_MARK_BASE);
+    expect([...plan.targets.values()].sort()).toEqual([...marks].sort());
+    const elements = v[0].dests.map((d, i) => `0x${marks[i].toString(16)} : ${d.address} . ${d.port}`);
+    expect(v[0].dests.map((d) => d.address).sort()).toEqual(['198.18.41.2', '198.18.41.3']);
+    expect(plan.script).toContain(`add element ip wasmvs_gw dests { ${elements.join(', ')} }`);
+    expect(plan.script).toContain('flush map ip wasmvs_gw dests');
+    expect(plan.script).toContain('dnat ip to ct mark map @dests');
+  });
+
+  it('a service mixing methods, or sharing a NAT real server with a userspace service, stays on the userspace path', async () => {
+    const v = await views(
+      [['masq', '198.18.41.2', 8080], ['route', '198.18.41.4', 80]], // mixed: userspace, its NAT replies queued untracked
+      [['masq', '198.18.41.2', 8080]], // shares 198.18.41.2:8080 with the first: userspace too
+      [['masq', '198.18.41.5', 8080]], // fast
+    );
+    const plan = fastPlan(v);
+    expect([...plan.services].map((s) => s.service.address)).toEqual(['198.18.42.3']);
+    const rs = ruleSet(v, Q, plan.services);
+    expect(rs.mangle.filter((r) => r.includes('ctstate NEW'))).toEqual([`-A ${CHAIN} -d 198.18.42.3/32 -p tcp --dport 80 -m conntrack --ctstate NEW,INVALID -j NFQUEUE --queue-num 2 --queue-bypass`]);
+    expect(rs.forward.some((r) => r.includes('198.18.41.2/32 -p tcp --sport 8080'))).toBe(true);
+    expect(rs.forward.some((r) => r.includes('198.18.41.5'))).toBe(false);
+    expect(plan.script).not.toContain('198.18.41.2');
+  });
+
+  it('with connection sync (connSync: wasmvsd sets it with --sync-*; --conn-sync for the gateway used alone) NAT services stay on the userspace path, DR ones go fast', async () => {
+    const v = await views([['masq', '198.18.41.2', 8080]], [['route', '198.18.41.4', 80]]);
+    const plan = fastPlan(v, { nat: false });
+    expect(plan.services.size).toBe(0);
+    expect([...plan.drServices].map((x) => x.service.address)).toEqual(['198.18.42.2']);
+    expect(plan.script).not.toContain('198.18.41.2');
+    expect(ruleSet(v, Q, plan.services, plan.drServices).forward.some((r) => r.includes('198.18.41.2/32 -p tcp --sport 8080'))).toBe(true);
+    expect(parseGatewayArgs(['--conn-sync']).connSync).toBe(true);
+    expect(parseGatewayArgs([]).connSync).toBeUndefined();
+  });
+
+  it('no fast service: empty maps, and the rules are exactly those of the userspace path', async () => {
+    const v = await views([['route', '198.18.41.4', 80], ['tunnel', '198.18.41.5', 80]]);
+    const plan = fastPlan(v);
+    expect(plan.services.size + plan.drServices.size).toBe(0);
+    expect(plan.script).not.toContain('add element');
+    expect(plan.script).not.toContain('add rule ip wasmvs_gw drlookup');
+    expect(ruleSet(v, Q, plan.services, plan.drServices)).toEqual(ruleSet(v, Q));
+  });
+
+  it('a DR-only service goes fast: queued unless marked, untracked, its DR routes kept; the flow maps look up and learn its flows', async () => {
+    const v = await views([['route', '198.18.41.4', 80], ['route', '198.18.41.5', 80]]);
+    const plan = fastPlan(v);
+    expect(plan.services.size).toBe(0);
+    expect([...plan.drServices].map((x) => x.service.address)).toEqual(['198.18.42.1']);
+    const rs = ruleSet(v, Q, plan.services, plan.drServices);
+    const marks = v[0].dests.map((d) => (L.GW_DR_MARK_BASE + (d.id & L.GW_DR_SLOT_MASK)) >>> 0);
+    expect(rs.mangle).toContain(`-A ${CHAIN} -d 198.18.42.1/32 -p tcp --dport 80 -m mark ! --mark 0x57a00000/0xfff00000 -j NFQUEUE --queue-num 2 --queue-bypass`);
+    expect(rs.raw).toContain('-A WASMVS-GW-RAW -d 198.18.42.1/32 -p tcp --dport 80 -j CT --notrack');
+    expect(rs.routes).toEqual(v[0].dests.map((d, i) => ({ mark: marks[i], via: d.address })));
+    expect([...plan.drTargets.values()].sort()).toEqual([...marks].sort());
+    expect(plan.script).toContain('add element ip wasmvs_gw drsvc { 198.18.42.1 . tcp . 80 }');
+    expect(plan.script).toContain('meta mark set ip saddr . ip daddr . th sport . th dport map @drtcp');
+    expect(plan.script).toContain('meta l4proto tcp tcp flags & syn == 0 add @drtcp { ip saddr . ip daddr . th sport . th dport : meta mark }');
+    expect(plan.script).toContain('timeout 10s');
+    expect(plan.script).not.toContain('flush map ip wasmvs_gw drtcp'); // flows survive configuration changes
+    // Each flow-map hit counted under its DR mark; the marks name the real servers' ids.
+    expect(plan.script).toContain('map @drtcp update @drpk { meta mark }');
+    expect(plan.script).toContain('add set ip wasmvs_gw drpk { type mark ; flags dynamic ; counter ;');
+    expect(plan.script).not.toContain('flush set ip wasmvs_gw drpk');
+    expect([...plan.drDests]).toEqual(v[0].dests.map((d, i) => [marks[i], d.id]));
+  });
+
+  it('DR counters: nft\'s JSON per mark, differences fed to the real server the mark names, a re-created element counted from zero', () => {
+    const json = (elems: Array<[number, number, number]>) => JSON.stringify({ nftables: [{ metainfo: { version: '1.0.6' } },
+      { set: { family: 'ip', name: 'drpk', table: 'wasmvs_gw', type: 'mark', ...(elems.length ? { elem: elems.map(([val, packets, bytes]) => ({ elem: { val, counter: { packets, bytes } } })) } : {}) } }] });
+    expect(parseDrCounters(json([]))).toEqual(new Map());
+    const A = 0x57a00001, B = 0x57a00002, GONE = 0x57a00009;
+    expect(parseDrCounters(json([[A, 5, 640]]))).toEqual(new Map([[A, [5, 640]]]));
+    expect(() => parseDrCounters('not json')).toThrow();
+    const fed: number[][] = [];
+    const st = new DrStats();
+    const dests = new Map([[A, 11], [B, 12]]);
+    const feed = (...a: number[]) => { fed.push(a); return a[0] === 99 ? -1 : 0; };
+    expect(st.feed(parseDrCounters(json([[A, 5, 640], [B, 0, 0], [GONE, 7, 700]])), dests, feed)).toBe(5);
+    expect(fed).toEqual([[11, 0, 5, 640, 0, 0]]); // nothing for B (no packets) or a mark no real server has
+    fed.length = 0;
+    expect(st.feed(parseDrCounters(json([[A, 8, 1000], [B, 2, 200]])), dests, feed)).toBe(5);
+    expect(fed).toEqual([[11, 0, 3, 360, 0, 0], [12, 0, 2, 200, 0, 0]]);
+    fed.length = 0;
+    expect(st.feed(parseDrCounters(json([[A, 1, 100], [B, 2, 200]])), dests, feed)).toBe(1); // A re-created
+    expect(fed).toEqual([[11, 0, 1, 100, 0, 0]]);
+    expect(st.fedPackets).toBe(11);
+  });
+
+  it('retarget: a NAT verdict to a fast real server becomes "accept the original with its mark"; others, and INVALID-marked packets, are left alone', () => {
+    const list = 0, packets = 4096;
+    const mem = new DataView(new ArrayBuffer(16384));
+    // Packed records of 40-byte packets, in verdict order; the core rewrote each in place.
+    const rec = (i: number) => packets + i * packedSpan(40);
+    const ip = (i: number, dst: number[], dport: number, proto = 6, mark = 0) => {
+      const r = rec(i), p = r + L.GW_REC_HEADER;
+      mem.setUint32(r + L.GW_REC_LEN, 40, true);
+      mem.setUint32(r + L.GW_REC_MARK, mark, true);
+      mem.setUint8(p, 0x45);
+      mem.setUint16(p + 2, 40);
+      mem.setUint8(p + 9, proto);
+      dst.forEach((b, j) => mem.setUint8(p + 16 + j, b));
+      mem.setUint16(p + 22, dport);
+    };
+    const verdict = (i: number, flags: number) => {
+      const v = list + i * L.GW_VER_SIZE;
+      mem.setUint32(v + L.GW_VER_ID, 100 + i, true);
+      mem.setUint32(v + L.GW_VER_VERDICT, 1, true);
+      mem.setUint32(v + L.GW_VER_FLAGS, flags, true);
+      mem.setUint32(v + L.GW_VER_OFF, rec(i) + L.GW_REC_HEADER - packets, true);
+      mem.setUint32(v + L.GW_VER_LEN, 40, true);
+    };
+    ip(0, [198, 18, 41, 2], 8080); // to the fast real server
+    ip(1, [198, 18, 41, 9], 8080); // to another address
+    ip(2, [198, 18, 41, 2], 8080, 1); // ICMP
+    ip(3, [198, 18, 41, 2], 8080); // plain accept
+    ip(4, [198, 18, 41, 2], 8080, 6, FAST_INVALID_MARK); // conntrack's INVALID: the core's rewrite goes out
+    ip(5, [198, 18, 41, 2], 8080, 17, 0x1234); // another mark of the user's: turned
+    for (let i = 0; i < 6; i++) verdict(i, i === 3 ? 0 : L.GW_VF_PAYLOAD);
+    const mark = FAST_MARK_BASE + 5;
+    const targets = new Map([[((198 * 256 + 18) * 256 + 41) * 256 * 65536 + 2 * 65536 + 8080, mark]]);
+    expect(retarget(mem, list, packets, 6, targets)).toBe(2);
+    for (const i of [0, 5]) {
+      const v = list + i * L.GW_VER_SIZE;
+      expect(mem.getUint32(v + L.GW_VER_FLAGS, true)).toBe(L.GW_VF_MARK);
+      expect(mem.getUint32(v + L.GW_VER_MARK, true)).toBe(mark);
+      expect(mem.getUint32(v + L.GW_VER_LEN, true)).toBe(0);
+      expect(mem.getUint32(v + L.GW_VER_ID, true)).toBe(100 + i);
+    }
+    for (const i of [1, 2, 4]) expect(mem.getUint32(list + i * L.GW_VER_SIZE + L.GW_VER_FLAGS, true)).toBe(L.GW_VF_PAYLOAD);
+    expect(mem.getUint32(list + 3 * L.GW_VER_SIZE + L.GW_VER_FLAGS, true)).toBe(0);
+    // A fixed stride walks the records the same way.
+    for (let i = 0; i < 6; i++) verdict(i, i === 3 ? 0 : L.GW_VF_PAYLOAD);
+    expect(retarget(mem, list, packets, 6, targets, null, packedSpan(40))).toBe(2);
+  });
+
+  it('--fast-path takes on or off, anything else is a clear error', () => {
+    expect(parseGatewayArgs(['--fast-path', 'on']).fastPath).toBe(true);
+    expect(parseGatewayArgs(['--fast-path=off']).fastPath).toBe(false);
+    expect(parseGatewayArgs([]).fastPath).toBe(true); // wasmvsd's default; a kernel without nft or ctnetlink falls back (gw-fastpath.test.ts)
+    expect(() => parseGatewayArgs(['--fast-path', 'yes'])).toThrow(/invalid --fast-path yes \(on\|off\)/);
+  });
+});
+
+describe('gateway fast path: the conntrack feed (ctfeed.ts) against the core', () => {
+  const ip = (s: string) => s.split('.').reduce((a, b) => a * 256 + Number(b), 0);
+  const C = '198.18.40.2', V = '198.18.42.1', R = '198.18.41.2';
+  /** One ct_socket.cc record. */
+  const rec = (o: { kind?: number; state: number; close?: number; cport: number; id?: number; op?: number; ob?: number; rp?: number; rb?: number; mark?: number }) => {
+    const b = new Uint8Array(CT.SIZE);
+    const v = new DataView(b.buffer);
+    v.setUint8(CT.KIND, o.kind ?? CT.KIND_DUMP);
+    v.setUint8(CT.PROTO, 6);
+    v.setUint8(CT.STATE, o.state);
+    v.setUint8(CT.CLOSE, o.close ?? 0);
+    v.setUint32(CT.MARK, o.mark ?? FAST_MARK_BASE + 1, true);
+    v.setUint32(CT.ID, o.id ?? 7, true);
+    v.setUint32(CT.OSRC, ip(C), true);
+    v.setUint32(CT.ODST, ip(V), true);
+    v.setUint16(CT.OSPORT, o.cport, true);
+    v.setUint16(CT.ODPORT, 80, true);
+    v.setUint32(CT.RSRC, ip(R), true);
+    v.setUint32(CT.RDST, ip(C), true);
+    v.setUint16(CT.RSPORT, 8080, true);
+    v.setUint16(CT.RDPORT, o.cport, true);
+    v.setFloat64(CT.OPKTS, o.op ?? 0, true);
+    v.setFloat64(CT.OBYTES, o.ob ?? 0, true);
+    v.setFloat64(CT.RPKTS, o.rp ?? 0, true);
+    v.setFloat64(CT.RBYTES, o.rb ?? 0, true);
+    return b;
+  };
+  /** A stand-in for the kernel's table: what the next dump lists (filtered by mark as the kernel does), what was deleted or marked. */
+  class FakeCt implements NativeConntrack {
+    table: Uint8Array[] = [];
+    events_: Uint8Array[] = [];
+    removed: number[] = [];
+    flushed: Array<[number, number]> = [];
+    /** Client port and new mark of each entry setMarks changed. */
+    marked: Array<[number, number]> = [];
+    dumps: Array<[number, number]> = [];
+    private static view = (r: Uint8Array) => new DataView(r.buffer, r.byteOffset, r.byteLength);
+    dump(mark: number, mask: number) {
+      this.dumps.push([mark, mask]);
+      return Buffer.concat(this.table.filter((r) => ((FakeCt.view(r).getUint32(CT.MARK, true) & mask) >>> 0) === mark));
+    }
+    setMarks(list: Uint32Array, n: number) {
+      let done = 0;
+      for (let i = 0; i < n; i++) {
+        const [, , , sport, , mark] = list.subarray(i * 6, i * 6 + 6);
+        const r = this.table.find((x) => FakeCt.view(x).getUint16(CT.OSPORT, true) === sport);
+        if (r) FakeCt.view(r).setUint32(CT.MARK, mark, true), done++;
+        this.marked.push([sport, mark]);
+      }
+      return done;
+    }
+    events() { const e = Buffer.concat(this.events_); this.events_ = []; return e; }
+    flush(mark: number, mask: number) { this.flushed.push([mark, mask]); }
+    remove(_p: number, _s: number, _d: number, sport: number) { this.removed.push(sport); return true; }
+    stats() { return { dumps: 0, events: 0, datagrams: 0, enobufs: 0 }; }
+    close() {}
+  }
+
+  it('states, counters less the queued packets, re-arming, and the entries of connections the core does not have', async () => {
+    const d = await director(3);
+    const key = { protocol: 'tcp' as const, address: V, port: 80 };
+    d.addService(key);
+    d.addDest(key, { address: R, port: 8080, method: 'masq' });
+    // The SYN the core saw (and counted) on the queue.
+    const [r] = d.packet({ protocol: 'tcp', direction: 'in', client: { address: C, port: 40000 }, virtual: { address: V, port: 80 }, flags: { syn: true }, length: 60 }, 10);
+    expect(r).toMatchObject({ ok: true });
+    const ct = new FakeCt();
+    const feed = new CtFeed(ct, d, FAST_MARK_BASE, FAST_MARK_MASK);
+    feed.countQueued(queuedKey(6, ip(C), 40000, ip(R), 8080), 60);
+    const conn = () => d.connections().find((c) => c.client.port === 40000);
+    // Established, 5 packets in (the SYN among them) and 4 out so far.
+    ct.table = [rec({ state: 3, cport: 40000, op: 5, ob: 60 + 4 * 552, rp: 4, rb: 4 * 552 })];
+    expect(feed.tick()).toBe(1);
+    expect(conn()?.state).toBe('ESTABLISHED');
+    expect(d.service(key).stats).toMatchObject({ inpkts: 5, inbytes: 60 + 4 * 552, outpkts: 4, outbytes: 4 * 552 });
+    // The server closed first (CLOSE_INIT on the reply side), then the client: TIME_WAIT, inactive.
+    ct.table = [rec({ state: 7, close: 2, cport: 40000, op: 7, ob: 60 + 4 * 552 + 104, rp: 6, rb: 4 * 552 + 104 })];
+    feed.tick();
+    expect(conn()?.state).toBe('TIME_WAIT');
+    expect(d.service(key).stats).toMatchObject({ inpkts: 7, outpkts: 6 });
+    expect(d.dests(key)[0]).toMatchObject({ activeconns: 0, inactconns: 1 });
+    // Settled: its entry takes the settled bit, so the next dumps leave it out (and it is not forgotten).
+    expect(ct.marked).toEqual([[40000, (FAST_MARK_BASE + 1 + CT_SETTLED) >>> 0]]);
+    expect(feed.tick()).toBe(0);
+    expect(ct.dumps.at(-1)).toEqual([FAST_MARK_BASE, FAST_MARK_MASK]);
+    expect(feed.totals).toMatchObject({ flows: 1, settled: 1 });
+    expect(d.service(key).stats).toMatchObject({ inpkts: 7, outpkts: 6 });
+    // Its last counters come with its destroy event (one more ACK each way), once.
+    ct.events_ = [rec({ kind: CT.KIND_DESTROY, state: 7, close: 2, cport: 40000, op: 8, ob: 60 + 4 * 552 + 156, rp: 7, rb: 4 * 552 + 156,
+      mark: FAST_MARK_BASE + 1 + CT_SETTLED })];
+    ct.table = [];
+    feed.tick();
+    expect(d.service(key).stats).toMatchObject({ inpkts: 8, outpkts: 7 });
+    expect(feed.totals.flows).toBe(0);
+    // A flow the core has no connection for (expired, flushed) loses its kernel entry.
+    ct.table = [rec({ state: 3, cport: 40001, id: 9, op: 3, rp: 2 })];
+    feed.tick();
+    expect(ct.removed).toEqual([40001]);
+    expect(d.service(key).stats).toMatchObject({ inpkts: 8, outpkts: 7 });
+    // A real server leaving takes its entries, settled or not; so does the end.
+    feed.flushMark(FAST_MARK_BASE + 1);
+    expect(ct.flushed).toEqual([[FAST_MARK_BASE + 1, ~CT_SETTLED >>> 0]]);
+    feed.flushAll();
+    expect(ct.flushed.at(-1)).toEqual([FAST_MARK_BASE, (FAST_MARK_MASK & ~CT_SETTLED) >>> 0]);
+  });
+
+  it('a tuple used again: the new flow\'s queued SYN is taken off the new flow\'s counters, not lost with the old flow', async () => {
+    const d = await director(3);
+    const key = { protocol: 'tcp' as const, address: V, port: 80 };
+    d.addService(key);
+    d.addDest(key, { address: R, port: 8080, method: 'masq' });
+    const syn = (t: number) => d.packet({ protocol: 'tcp', direction: 'in', client: { address: C, port: 40020 }, virtual: { address: V, port: 80 }, flags: { syn: true }, length: 60 }, t);
+    const ct = new FakeCt();
+    const feed = new CtFeed(ct, d, FAST_MARK_BASE, FAST_MARK_MASK);
+    const qk = queuedKey(6, ip(C), 40020, ip(R), 8080);
+    expect(syn(10)[0]).toMatchObject({ ok: true });
+    feed.countQueued(qk, 60);
+    ct.table = [rec({ state: 7, close: 2, cport: 40020, id: 1, op: 5, ob: 300, rp: 4, rb: 250 })];
+    feed.tick();
+    expect(d.service(key).stats).toMatchObject({ inpkts: 5, inbytes: 300, outpkts: 4 });
+    // The client opens the same tuple again: the core takes the new SYN, conntrack drops the old entry
+    // (its destroy event) and starts a new one, whose counters include that SYN.
+    const before = d.service(key).stats.inpkts;
+    expect(syn(12)[0]).toMatchObject({ ok: true });
+    const counted = d.service(key).stats.inpkts - before;
+    feed.countQueued(qk, 60);
+    ct.events_ = [rec({ kind: CT.KIND_DESTROY, state: 7, close: 2, cport: 40020, id: 1, op: 5, ob: 300, rp: 4, rb: 250, mark: FAST_MARK_BASE + 1 + CT_SETTLED })];
+    ct.table = [rec({ state: 3, cport: 40020, id: 2, op: 3, ob: 60 + 2 * 52, rp: 2, rb: 104 })];
+    feed.tick();
+    expect(d.service(key).stats).toMatchObject({ inpkts: 5 + counted + 2, inbytes: 300 + 60 * counted + 104, outpkts: 6 });
+  });
+
+  it('a settled flow stays out of the dumps until a sweep lists it, which drops it when the kernel no longer has it', async () => {
+    const d = await director(3);
+    const key = { protocol: 'tcp' as const, address: V, port: 80 };
+    d.addService(key);
+    d.addDest(key, { address: R, port: 8080, method: 'masq' });
+    d.packet({ protocol: 'tcp', direction: 'in', client: { address: C, port: 40010 }, virtual: { address: V, port: 80 }, flags: { syn: true }, length: 60 }, 10);
+    const ct = new FakeCt();
+    const feed = new CtFeed(ct, d, FAST_MARK_BASE, FAST_MARK_MASK);
+    ct.table = [rec({ state: 8, cport: 40010, op: 2, rp: 1 })]; // reset: CLOSE
+    feed.tick();
+    expect(ct.marked.map(([p]) => p)).toEqual([40010]);
+    for (let t = 2; t < SWEEP_TICKS; t++) feed.tick();
+    expect(feed.totals.flows).toBe(1);
+    expect(ct.dumps.every(([, mask]) => mask === FAST_MARK_MASK)).toBe(true);
+    ct.table = []; // its destroy event was lost
+    feed.tick();
+    expect(ct.dumps.at(-1)).toEqual([FAST_MARK_BASE, (FAST_MARK_MASK & ~CT_SETTLED) >>> 0]);
+    expect(feed.totals.flows).toBe(0);
+  });
+
+  it('goneMarks: a real server that left the map, or whose mark now names another, takes its mark along', () => {
+    const before = new Map([[1, 0x57b00001], [2, 0x57b00002], [3, 0x57b00003]]);
+    expect(goneMarks(before, before)).toEqual([]);
+    expect(goneMarks(before, new Map([[1, 0x57b00001], [3, 0x57b00003]]))).toEqual([0x57b00002]);
+    expect(goneMarks(before, new Map([[1, 0x57b00001], [2, 0x57b00004], [3, 0x57b00003]]))).toEqual([0x57b00002]);
+  });
+});
