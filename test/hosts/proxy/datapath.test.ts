@@ -5,19 +5,7 @@
 // the destination's statistics (InBytes/OutBytes) as IPVS counts them.
 import { describe, it, expect, afterEach } from 'vitest';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { createHash } from 'node:crypto';
-import { lab, freePort, until, listening, requireBuild, type Lab } from './harness.js';
-
-const MB = 1024 * 1024;
-
-/** Deterministic pseudo-random bytes (seeded, so a reordering or a loss changes the digest). */
-function bytes(n: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  let s = seed;
-  for (let i = 0; i < n; i++) { s = (s * 1103515245 + 12345) & 0x7fffffff; b[i] = s >>> 16; }
-  return b;
-}
-const digest = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+import { lab, freePort, until, listening, requireBuild, MB, bytes, digest, type Lab } from './harness.js';
 
 /**
  * A real server that reads everything until the client's FIN, pausing its

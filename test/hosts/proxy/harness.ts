@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { get } from 'node:http';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { startDaemon, wasmvsadm, requireBuild, WASMVSD, type Daemon, type Run } from '../../daemon/daemon.js';
 
 export { requireBuild };
@@ -199,3 +200,15 @@ export function counter(text: string, name: string, labels: string): number {
 export function listening(l: Lab, port: number): Promise<void> {
   return until(() => l.daemon!.log().includes(`|${port}","msg":"listening"`), `listener on ${port}`);
 }
+
+export const MB = 1024 * 1024;
+
+/** Deterministic pseudo-random bytes (seeded, so a reordering or a loss changes the digest). */
+export function bytes(n: number, seed: number): Buffer {
+  const b = Buffer.allocUnsafe(n);
+  let s = seed;
+  for (let i = 0; i < n; i++) { s = (s * 1103515245 + 12345) & 0x7fffffff; b[i] = s >>> 16; }
+  return b;
+}
+
+export const digest = (b: Buffer) => createHash('sha256').update(b).digest('hex');

@@ -11,22 +11,11 @@
 // chunk of the direction's own buffer stops it at any queued byte.
 import { describe, it, expect, afterEach } from 'vitest';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { createHash } from 'node:crypto';
 import { Director } from '../../../sdk/director.js';
 import { ProxyDataPath } from '../../../hosts/proxy/proxy.js';
 import { silentLogger } from '../../../daemon/logger.js';
 import { ownedBuffers, Pump } from '../../../hosts/proxy/pump.js';
-import { freePort, until } from './harness.js';
-
-const MB = 1024 * 1024;
-
-function bytes(n: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  let s = seed;
-  for (let i = 0; i < n; i++) { s = (s * 1103515245 + 12345) & 0x7fffffff; b[i] = s >>> 16; }
-  return b;
-}
-const digest = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+import { freePort, until, MB, bytes, digest } from './harness.js';
 
 interface Rig { director: Director; proxy: ProxyDataPath; port: number; server: Server }
 

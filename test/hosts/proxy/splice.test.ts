@@ -10,7 +10,6 @@
 // share the pump and its pipe pool.
 import { describe, it, expect, afterEach } from 'vitest';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { Director } from '../../../sdk/director.js';
 import { ProxyDataPath } from '../../../hosts/proxy/proxy.js';
@@ -18,21 +17,11 @@ import { silentLogger } from '../../../daemon/logger.js';
 import { Splicer, type SplicePumpClass, type NativePump } from '../../../hosts/proxy/splice.js';
 import type { ProxySettings } from '../../../daemon/settings.js';
 import { ADDON, inCI } from '../gateway/prereq.js';
-import { freePort, until } from './harness.js';
+import { freePort, until, MB, bytes, digest } from './harness.js';
 
 const built = existsSync(ADDON);
 if (!built && !inCI) console.warn(`\n*** SKIPPING splice suite: addon not built (${ADDON}); npm run build:native ***\n`);
 const suite = describe.skipIf(!built && !inCI);
-
-const MB = 1024 * 1024;
-
-function bytes(n: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  let s = seed;
-  for (let i = 0; i < n; i++) { s = (s * 1103515245 + 12345) & 0x7fffffff; b[i] = s >>> 16; }
-  return b;
-}
-const digest = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 interface Rig { director: Director; proxy: ProxyDataPath; port: number; server: Server; accepted: Socket[] }
 
