@@ -6,14 +6,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const dist = new URL('../../dist/sdk/', import.meta.url);
-const { Director } = await import(new URL('src/director.js', dist));
-const { ControlHandler } = await import(new URL('control/handler.js', dist));
-const { LocalBackend } = await import(new URL('control/local.js', dist));
-const { StateStore } = await import(new URL('control/state.js', dist));
-const { PackedWriter } = await import(new URL('src/packed.js', dist));
-const { scanRestore } = await import(new URL('cli/restore.js', dist));
-const { runArgv } = await import(new URL('cli/run.js', dist));
+const dist = new URL('../../dist/', import.meta.url);
+const { Director } = await import(new URL('sdk/director.js', dist));
+const { ControlHandler } = await import(new URL('daemon/handler.js', dist));
+const { LocalBackend } = await import(new URL('daemon/local.js', dist));
+const { StateStore } = await import(new URL('daemon/state.js', dist));
+const { PackedWriter } = await import(new URL('sdk/packed.js', dist));
+const { scanRestore } = await import(new URL('ipvsadm/restore.js', dist));
+const { runArgv } = await import(new URL('ipvsadm/run.js', dist));
 
 const [file, stateDir] = process.argv.slice(2);
 const slow = process.argv.includes('--slow');
