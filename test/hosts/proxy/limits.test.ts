@@ -4,7 +4,7 @@
 // is counted), the TCP connection cap, the connect timeout towards a real
 // server that never answers, and idle connections that outlive their entry.
 import { describe, it, expect, afterEach } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { connect, createServer } from 'node:net';
 import {
@@ -24,8 +24,14 @@ async function spray(port: number, flows: number, batch = 50): Promise<void> {
   }
 }
 
-/** A TCP listener that never accepts: a child process blocked right after listen() with a tiny backlog. */
-async function blackHole(): Promise<{ port: number; proc: ChildProcess }> {
+type Closer = () => Promise<void> | void;
+
+/**
+ * A TCP listener that never accepts: a child process blocked right after listen() with a tiny backlog,
+ * its never-accepted queue filled so that further SYNs are dropped and a connect hangs. Returns its port;
+ * the process and the fillers are closed by what it pushes onto `closers`.
+ */
+async function blackHole(closers: Closer[]): Promise<number> {
   const code = "const s=require('net').createServer();s.listen({port:0,host:'127.0.0.1',backlog:1},()=>{" +
     "process.stdout.write(s.address().port+'\\n');Atomics.wait(new Int32Array(new SharedArrayBuffer(4)),0,0,60000)})";
   const proc = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -33,12 +39,16 @@ async function blackHole(): Promise<{ port: number; proc: ChildProcess }> {
     const t = setTimeout(() => reject(new Error('black hole did not start')), 10_000);
     proc.stdout!.once('data', (d) => { clearTimeout(t); resolve(Number(String(d).trim())); });
   });
-  return { port, proc };
+  closers.push(() => { proc.kill('SIGKILL'); });
+  const fillers = [connect(port, '127.0.0.1'), connect(port, '127.0.0.1')];
+  for (const f of fillers) { f.on('error', () => {}); closers.push(() => { f.destroy(); }); }
+  await Promise.all(fillers.map((f) => new Promise((r) => f.once('connect', r))));
+  return port;
 }
 
 describe('wasmvsd proxy: limits and defenses', () => {
   let l: Lab;
-  const closers: (() => Promise<void> | void)[] = [];
+  const closers: Closer[] = [];
   afterEach(async () => {
     await l?.stop();
     for (const c of closers.splice(0)) await c();
@@ -110,32 +120,23 @@ describe('wasmvsd proxy: limits and defenses', () => {
   it('connect timeout: a real server that never answers the handshake; the client is reset, the failure logged', async () => {
     requireBuild();
     l = lab();
-    const hole = await blackHole();
-    closers.push(() => { hole.proc.kill('SIGKILL'); });
-    // Fill the never-accepted queue, so further SYNs are dropped and a connect hangs.
-    const fillers = [connect(hole.port, '127.0.0.1'), connect(hole.port, '127.0.0.1')];
-    for (const f of fillers) { f.on('error', () => {}); closers.push(() => { f.destroy(); }); }
-    await Promise.all(fillers.map((f) => new Promise((r) => f.once('connect', r))));
+    const holePort = await blackHole(closers);
     const port = await freePort();
     const vip = `127.0.0.1:${port}`;
-    await l.start([`-A -t ${vip} -s rr`, `-a -t ${vip} -r 127.0.0.1:${hole.port} -m`, '# wasmvs-proxy limits connect-timeout=1'].join('\n') + '\n');
+    await l.start([`-A -t ${vip} -s rr`, `-a -t ${vip} -r 127.0.0.1:${holePort} -m`, '# wasmvs-proxy limits connect-timeout=1'].join('\n') + '\n');
     await listening(l, port);
     await expect(client(port)).rejects.toThrow(/ECONNRESET|closed without an answer/);
     // With --workers the worker resets the client and the daemon logs one message later.
-    await until(() => l.daemon!.log().includes(`real server 127.0.0.1:${hole.port} does not answer (ETIMEDOUT)`), 'the failure logged');
+    await until(() => l.daemon!.log().includes(`real server 127.0.0.1:${holePort} does not answer (ETIMEDOUT)`), 'the failure logged');
   });
 
   it('tcp-pending: past the bound of connections waiting for a silent real server, a client is reset and counted', async () => {
     requireBuild();
     l = lab();
-    const hole = await blackHole();
-    closers.push(() => { hole.proc.kill('SIGKILL'); });
-    const fillers = [connect(hole.port, '127.0.0.1'), connect(hole.port, '127.0.0.1')];
-    for (const f of fillers) { f.on('error', () => {}); closers.push(() => { f.destroy(); }); }
-    await Promise.all(fillers.map((f) => new Promise((r) => f.once('connect', r))));
+    const holePort = await blackHole(closers);
     const port = await freePort();
     const vip = `127.0.0.1:${port}`;
-    await l.start([`-A -t ${vip} -s rr`, `-a -t ${vip} -r 127.0.0.1:${hole.port} -m`,
+    await l.start([`-A -t ${vip} -s rr`, `-a -t ${vip} -r 127.0.0.1:${holePort} -m`,
       '# wasmvs-proxy limits tcp-pending=2 tcp-conns=10 connect-timeout=3', '# wasmvs-proxy metrics 127.0.0.1:0'].join('\n') + '\n');
     await listening(l, port);
     const mport = await metricsPort(l);
