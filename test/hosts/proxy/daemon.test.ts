@@ -5,7 +5,7 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import { createServer, connect, type Server } from 'node:net';
 import { get } from 'node:http';
-import { lab, backend, freePort, ask, client, until, listening, requireBuild, type Lab, type Backend } from './harness.js';
+import { lab, backend, freePort, ask, client, until, listening, requireBuild, teardown, type Lab, type Backend } from './harness.js';
 
 function fetchText(url: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -20,11 +20,7 @@ function fetchText(url: string): Promise<string> {
 describe('wasmvsd proxy: operations', () => {
   let l: Lab;
   const closers: (() => Promise<void> | void)[] = [];
-  afterEach(async () => {
-    await l?.stop();
-    for (const c of closers.splice(0)) await c();
-    l?.cleanup();
-  });
+  afterEach(() => teardown(l, closers));
 
   async function backends(n: number): Promise<Backend[]> {
     const bs = await Promise.all(Array.from({ length: n }, (_, i) => backend(`k${i}`, { close: true })));

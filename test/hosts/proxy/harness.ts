@@ -212,3 +212,10 @@ export function bytes(n: number, seed: number): Buffer {
 }
 
 export const digest = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** After a test: stop the lab's daemon, then run (and empty) the test's closers, then remove the lab's files. */
+export async function teardown(l: Lab | undefined, closers: (() => Promise<void> | void)[]): Promise<void> {
+  await l?.stop();
+  for (const c of closers.splice(0)) await c();
+  l?.cleanup();
+}

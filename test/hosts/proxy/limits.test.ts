@@ -9,7 +9,7 @@ import { createSocket } from 'node:dgram';
 import { connect, createServer } from 'node:net';
 import {
   lab, backend, freePort, ask, client, until, listening, udpBackend, fetchText, metricsPort, counter,
-  requireBuild, type Lab, type Client,
+  requireBuild, teardown, type Lab, type Client,
 } from './harness.js';
 
 /** Send one datagram from each of `flows` fresh client sockets, `batch` sockets open at a time (bounded). */
@@ -49,11 +49,7 @@ async function blackHole(closers: Closer[]): Promise<number> {
 describe('wasmvsd proxy: limits and defenses', () => {
   let l: Lab;
   const closers: Closer[] = [];
-  afterEach(async () => {
-    await l?.stop();
-    for (const c of closers.splice(0)) await c();
-    l?.cleanup();
-  });
+  afterEach(() => teardown(l, closers));
 
   it('1,200 spoofed UDP flows in a 256-fd daemon: sessions capped and counted; TCP, health and control unharmed', async () => {
     requireBuild();
