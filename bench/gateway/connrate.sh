@@ -19,6 +19,7 @@
 # gateway and an empty conntrack table each), then the medians and ratios.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. bench/gateway/common.sh
 SECS=${1:-5}; OUT=${2:-bench/out/gateway-connrate.jsonl}; INFLIGHT=${3:-32}; MAXCONNS=${4:-200000}; ROUNDS=${ROUNDS:-3}
 BASE=${BASELINES:-$(pwd)/../shared/baselines}
 T=gcr$(( $$ % 10000 ))
@@ -54,13 +55,8 @@ ip netns exec $DIR sysctl -qw net.netfilter.nf_conntrack_acct=1 2>/dev/null || t
 
 # The director's conntrack table emptied between runs (entries linger 120 s in TIME_WAIT), through our addon.
 ctflush() {
-  local m
-  for m in dist/hosts/gateway/ctfeed.js; do
-    [[ -f $m ]] || continue
-    ip netns exec $DIR node --input-type=module -e "const { loadConntrack } = await import('$(pwd)/$m'); const c = new (loadConntrack())({}); c.flush(0, 0); c.close();"
-    return
-  done
-  echo "connrate: no built ctfeed.js (npm run build)" >&2; exit 1
+  [[ -f $CTFEED ]] || { echo "connrate: no built ctfeed.js (npm run build)" >&2; exit 1; }
+  ctflush_ns $DIR
 }
 ctcount() { ip netns exec $DIR cat /proc/sys/net/netfilter/nf_conntrack_count; }
 # id_sequence (packets ever queued) and the two drop counters of queue Q.

@@ -11,6 +11,7 @@
 # processes are the script's own and removed at exit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. bench/gateway/common.sh
 OUT=${1:-bench/out/gateway-ttfb.jsonl}; COUNT=${2:-200}; shift $(( $# > 2 ? 2 : $# )) || true
 SIZES=("$@"); [ ${#SIZES[@]} -gt 0 ] || SIZES=(100 20000)
 BASE=${BASELINES:-$(pwd)/../shared/baselines}
@@ -37,14 +38,7 @@ ip netns exec $RS node -e "require('net').createServer(c=>{c.on('error',()=>{});
 sleep 0.5
 : > "$OUT"
 # The director's conntrack table emptied between measurements (through our addon; no conntrack tool needed).
-ctflush() {
-  local m
-  for m in dist/hosts/gateway/ctfeed.js; do
-    [[ -f $m ]] || continue
-    ip netns exec $DIR node --input-type=module -e "const { loadConntrack } = await import('$(pwd)/$m'); const c = new (loadConntrack())({}); c.flush(0, 0); c.close();"
-    return
-  done
-}
+ctflush() { if [[ -f $CTFEED ]]; then ctflush_ns $DIR; fi; }
 vip() { echo "198.19.$(( ($1 - 1) >> 8 )).$(( ($1 - 1) & 255 ))"; }
 client() { ip netns exec $CL node bench/gateway/ttfb-client.mjs "$(vip "$1")" 80 "$COUNT"; }
 
