@@ -10,28 +10,15 @@
 // during the real server's connect do not stop and restart its reads), a
 // chunk of the direction's own buffer stops it at any queued byte.
 import { describe, it, expect, afterEach } from 'vitest';
-import { createServer, connect, type Server, type Socket } from 'node:net';
-import { Director } from '../../../sdk/director.js';
-import { ProxyDataPath } from '../../../hosts/proxy/proxy.js';
-import { silentLogger } from '../../../daemon/logger.js';
+import { createServer, connect, type Socket } from 'node:net';
 import { ownedBuffers, Pump } from '../../../hosts/proxy/pump.js';
-import { freePort, until, MB, bytes, digest } from './harness.js';
-
-interface Rig { director: Director; proxy: ProxyDataPath; port: number; server: Server }
+import { until, MB, bytes, digest } from './harness.js';
+import { proxyRig, type Rig } from './inproc.js';
 
 async function rig(onConn: (s: Socket) => void): Promise<Rig> {
-  const server = createServer({ allowHalfOpen: true }, onConn);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const backendPort = (server.address() as { port: number }).port;
-  const director = await Director.create({ flavor: 'debug' });
-  const port = await freePort();
-  const key = { protocol: 'tcp' as const, address: '127.0.0.1', port };
-  director.addService(key, { scheduler: 'wlc' });
-  director.addDest(key, { address: '127.0.0.1', port: backendPort, method: 'masq', weight: 1 });
-  const proxy = new ProxyDataPath({ log: silentLogger(), splice: 'off', tickMs: 100 });
-  await proxy.start(director);
-  expect(proxy.splicer).toBeNull();
-  return { director, proxy, port, server };
+  const r = await proxyRig(onConn, { splice: 'off' });
+  expect(r.proxy.splicer).toBeNull();
+  return r;
 }
 
 /** Everything a socket receives until its end. */

@@ -9,37 +9,24 @@
 // hands over only bulk connections (mid-stream), and 100 connections at once
 // share the pump and its pipe pool.
 import { describe, it, expect, afterEach } from 'vitest';
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { existsSync } from 'node:fs';
-import { Director } from '../../../sdk/director.js';
-import { ProxyDataPath } from '../../../hosts/proxy/proxy.js';
 import { silentLogger } from '../../../daemon/logger.js';
 import { Splicer, type SplicePumpClass, type NativePump } from '../../../hosts/proxy/splice.js';
 import type { ProxySettings } from '../../../daemon/settings.js';
 import { ADDON, inCI } from '../gateway/prereq.js';
-import { freePort, until, MB, bytes, digest } from './harness.js';
+import { until, MB, bytes, digest } from './harness.js';
+import { proxyRig, type Rig } from './inproc.js';
 
 const built = existsSync(ADDON);
 if (!built && !inCI) console.warn(`\n*** SKIPPING splice suite: addon not built (${ADDON}); npm run build:native ***\n`);
 const suite = describe.skipIf(!built && !inCI);
 
-interface Rig { director: Director; proxy: ProxyDataPath; port: number; server: Server; accepted: Socket[] }
-
 async function rig(onConn: (s: Socket) => void, settings: (port: number) => Partial<ProxySettings> = () => ({}), splice: 'on' | 'auto' = 'on'): Promise<Rig> {
   if (inCI && !built) throw new Error(`addon not built in CI: ${ADDON}`);
-  const accepted: Socket[] = [];
-  const server = createServer({ allowHalfOpen: true }, (s) => { accepted.push(s); onConn(s); });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const backendPort = (server.address() as { port: number }).port;
-  const director = await Director.create({ flavor: 'debug' });
-  const port = await freePort();
-  const key = { protocol: 'tcp' as const, address: '127.0.0.1', port };
-  director.addService(key, { scheduler: 'wlc' });
-  director.addDest(key, { address: '127.0.0.1', port: backendPort, method: 'masq', weight: 1 });
-  const proxy = new ProxyDataPath({ log: silentLogger(), splice, tickMs: 100, settings: settings(port) });
-  await proxy.start(director);
-  expect(proxy.splicer).not.toBeNull();
-  return { director, proxy, port, server, accepted };
+  const r = await proxyRig(onConn, { splice, settings });
+  expect(r.proxy.splicer).not.toBeNull();
+  return r;
 }
 
 function dial(port: number): Promise<Socket> {
