@@ -131,9 +131,16 @@ suite('wasmvsd gateway: several real servers with rr, statistics', () => {
     for (let i = 3; i < 60; i++) expect(served[i]).toBe(served[i - 3]);
     const inPkts = wire.filter((l) => l.includes(`> ${VIP}.${PORT}:`)).length;
     const outPkts = wire.filter((l) => l.includes(`${VIP}.${PORT} > `)).length;
-    const stats = adm('-L', '-n', '--stats', '--exact');
-    const svc = new RegExp(`TCP\\s+${VIP}:${PORT}\\s+(\\d+)\\s+(\\d+)\\s+(\\d+)`).exec(stats)!;
-    expect(svc.slice(1).map(Number)).toEqual([60, inPkts, outPkts]);
+    // The fast path's counters reach the core with the conntrack feed, once a second: wait a
+    // bounded while for them to settle on the wire's figures.
+    const svcRe = new RegExp(`TCP\\s+${VIP}:${PORT}\\s+(\\d+)\\s+(\\d+)\\s+(\\d+)`);
+    const counts = (text: string) => svcRe.exec(text)!.slice(1).map(Number);
+    let stats = adm('-L', '-n', '--stats', '--exact');
+    for (let i = 0; i < 50 && JSON.stringify(counts(stats)) !== JSON.stringify([60, inPkts, outPkts]); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      stats = adm('-L', '-n', '--stats', '--exact');
+    }
+    expect(counts(stats)).toEqual([60, inPkts, outPkts]);
     for (const a of RS) expect(stats).toMatch(new RegExp(`-> ${a}:${PORT}\\s+20\\s`));
     expect(adm('-L', '-n', '--rate')).toMatch(/CPS\s+InPPS\s+OutPPS/);
     expect(topo.ownedState().iptables).toContain(`--queue-balance ${QUEUE}:${QUEUE + 1}`);
