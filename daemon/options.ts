@@ -33,8 +33,6 @@ export interface Option {
   readonly set?: unknown;
   /** Listed in --help, handled before parsing (--help, --version). */
   readonly early?: boolean;
-  /** Accepted only by a host's own parser (parseHostArgs: the host used without wasmvsd), which sets it otherwise; not in --help. */
-  readonly internal?: boolean;
 }
 
 /** A host's options (hosts/<mode>/options.ts). */
@@ -177,7 +175,7 @@ export function parseDaemonOptions(argv: readonly string[], hosts: readonly Host
     for (const w of words) {
       if (w.positional !== undefined && w.positional === mode && !modeSeen) { modeSeen = true; continue; }
       const o = w.option;
-      if (!o || o.early || o.internal) return `unexpected argument ${w.raw}`;
+      if (!o || o.early) return `unexpected argument ${w.raw}`;
       if (mode !== undefined && o.modes !== 'both' && o.modes !== mode) return `${o.name} is a ${o.modes} option`;
       (o.modes === 'both' ? own : dataPath)[keyOf(o)] = optionValue(w);
     }

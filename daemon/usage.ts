@@ -10,7 +10,7 @@ export function daemonVersionText(): string {
 }
 
 function rows(table: readonly Option[], modes: Option['modes']): string {
-  const list = table.filter((o) => o.modes === modes && !o.internal);
+  const list = table.filter((o) => o.modes === modes);
   const left = list.map((o) => (o.name === '--help' ? '-h, --help' : o.name === '--version' ? '-v, --version' : o.name) + (o.arg ? ` ${o.arg}` : ''));
   const width = Math.max(...left.map((l) => l.length)) + 2;
   return list.map((o, i) => `  ${left[i].padEnd(width)}${o.help}\n`).join('');

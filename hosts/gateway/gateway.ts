@@ -38,8 +38,8 @@ export interface GatewayOptions extends QueueSpec {
    */
   fastPath?: boolean;
   /**
-   * Connections are synced with peer directors (wasmvsd passes `--conn-sync`
-   * with `--sync-*`): NAT services stay on the userspace path. A flow that
+   * Connections are synced with peer directors (wasmvsd sets it from `--sync-*`
+   * through its DataPathContext): NAT services stay on the userspace path. A flow that
    * moves here from a failed director has its connection from the sync but
    * no conntrack entry, and its replies (routed to any survivor) must be
    * de-NATed by the core, as IPVS's synced connections are; the fast path

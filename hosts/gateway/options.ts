@@ -22,8 +22,6 @@ const OPTIONS: readonly Option[] = [
   { name: '--stride', arg: 'BYTES', modes: 'gateway', parse: integer(256, 65536), help: 'bytes per packet record, a multiple of 4 (default: packed records, each as long as its packet, up to 65531)' },
   { name: '--verdict', arg: 'batch|per-packet', modes: 'gateway', parse: oneOf(['batch', 'per-packet'] as const), help: 'verdicts batched per burst (default) or one message per packet' },
   { name: '--fast-path', arg: 'on|off', modes: 'gateway', parse: (v, name) => oneOf(['on', 'off'] as const)(v, name) === 'on', help: 'IPv4 NAT and DR services: queue only new flows, the kernel carries the rest (NAT: conntrack + an nftables DNAT map; DR: an nftables flow map); TUN, IPv6 and fwmark services stay on the userspace path (default on where nft and ctnetlink work, else a warn line says why and every packet crosses userspace; docs/gateway.md)' },
-  // Not a user's option: wasmvsd sets connSync itself with --sync-* (DataPathContext); this is the gateway used alone.
-  { name: '--conn-sync', modes: 'gateway', internal: true, help: 'connections are synced with peers: NAT services stay on the userspace path' },
 ];
 
 export const GATEWAY_OPTIONS: HostOptions = { mode: 'gateway', options: OPTIONS, settle: gatewayOptions };
@@ -42,7 +40,6 @@ export function gatewayOptions(values: OptionValues): GatewayOptions {
   if (values.stride !== undefined) o.stride = values.stride as number;
   if (values.verdict !== undefined) o.verdict = values.verdict as GatewayOptions['verdict'];
   if (values.fastPath !== undefined) o.fastPath = values.fastPath as boolean;
-  if (values.connSync) o.connSync = true;
   if (o.stride % 4 !== 0) throw new OptionError(`--stride must be a multiple of 4, got ${o.stride}`);
   if (o.stride !== L.GW_STRIDE_PACKED && o.burst * o.stride > L.REGION_PACKETS_SIZE) {
     throw new OptionError(`--burst ${o.burst} × --stride ${o.stride} exceeds the core's packet region (${L.REGION_PACKETS_SIZE} bytes)`);
@@ -50,7 +47,7 @@ export function gatewayOptions(values: OptionValues): GatewayOptions {
   return o;
 }
 
-const USAGE = `gateway options: ${OPTIONS.filter((o) => o.name !== '--cleanup' && !o.internal).map((o) => o.name + (o.arg ? ` ${o.arg}` : '')).join(', ')}`;
+const USAGE = `gateway options: ${OPTIONS.filter((o) => o.name !== '--cleanup').map((o) => o.name + (o.arg ? ` ${o.arg}` : '')).join(', ')}`;
 
 /** The gateway's options from an argv of its own (the Gateway used without wasmvsd); throws with a clear message. */
 export function parseGatewayArgs(argv: readonly string[]): GatewayOptions {

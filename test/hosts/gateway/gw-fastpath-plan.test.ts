@@ -65,14 +65,14 @@ describe('gateway fast path: plan, rules, verdicts', () => {
     expect(plan.script).not.toContain('198.18.41.2');
   });
 
-  it('with connection sync (connSync: wasmvsd sets it with --sync-*; --conn-sync for the gateway used alone) NAT services stay on the userspace path, DR ones go fast', async () => {
+  it('with connection sync (connSync: wasmvsd sets it from --sync-*) NAT services stay on the userspace path, DR ones go fast', async () => {
     const v = await views([['masq', '198.18.41.2', 8080]], [['route', '198.18.41.4', 80]]);
     const plan = fastPlan(v, { nat: false });
     expect(plan.services.size).toBe(0);
     expect([...plan.drServices].map((x) => x.service.address)).toEqual(['198.18.42.2']);
     expect(plan.script).not.toContain('198.18.41.2');
     expect(ruleSet(v, Q, plan.services, plan.drServices).forward.some((r) => r.includes('198.18.41.2/32 -p tcp --sport 8080'))).toBe(true);
-    expect(parseGatewayArgs(['--conn-sync']).connSync).toBe(true);
+    expect(() => parseGatewayArgs(['--conn-sync'])).toThrow(/unknown gateway option --conn-sync/);
     expect(parseGatewayArgs([]).connSync).toBeUndefined();
   });
 
