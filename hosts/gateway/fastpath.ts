@@ -160,6 +160,9 @@ export function nftScript(elements: readonly string[], drVips: readonly string[]
     `flush chain ${t} drlookup`,
     `flush chain ${t} drlearn`,
     `flush set ${t} drsvc`,
+    // Without a DR service the two chains go (created above if missing, so the deletion cannot fail): even
+    // empty, a base chain costs every packet of the namespace a hook, NAT flows' included.
+    ...(drVips.length ? [] : [`delete chain ${t} drlookup`, `delete chain ${t} drlearn`]),
     ...(drVips.length ? [
       `add element ${t} drsvc { ${drVips.join(', ')} }`,
       `add rule ${t} drlookup ${svc} tcp flags & (fin | rst) == 0 meta mark set ${flow} map @drtcp update @drpk { meta mark }`,

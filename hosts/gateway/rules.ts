@@ -254,8 +254,16 @@ function removeFamily(f: Family, exec: Exec): void {
 
 /** What one family has installed since the last cleanup. */
 class FamilyState {
-  /** The restore text of each table as last written; absent: never written (no jumps yet). */
+  /** The restore text of each table as last written; absent: never written. */
   tables = new Map<string, string>();
+  /**
+   * Our chains with a jump from their built-in chain. A chain gets its jump
+   * once it first has a rule: an empty chain's jump would cost every packet
+   * of the namespace a hook and a rule (iptables-nft registers a built-in
+   * chain only once a rule is in it), which is all the fast path's NAT
+   * flows would pay otherwise (their raw and FORWARD chains stay empty).
+   */
+  jumped = new Set<string>();
   routes = new RouteState();
   /** The kernel refused the socket match (no xt_socket): the defragmentation rule is left out. */
   noDefrag = false;
@@ -294,11 +302,15 @@ export class RuleSync {
     const raw = st.noDefrag ? rs.raw.filter((r) => !isDefrag(r)) : rs.raw;
     const want = new Map([['raw', restoreText('raw', [RAW_CHAIN, DEFRAG_CHAIN], raw)],
       ['mangle', restoreText('mangle', [CHAIN, FWD_CHAIN], [...rs.mangle, ...rs.forward])]]);
+    const used = (chain: string) => (chain === RAW_CHAIN ? raw : chain === CHAIN ? rs.mangle : rs.forward).some((r) => r.startsWith(`-A ${chain} `));
     let input = '';
+    const jumped: string[] = [];
     for (const [table, text] of want) {
-      if (st.tables.get(table) === text) continue;
-      const jumps = st.tables.has(table) ? [] : JUMPS.filter(([t]) => t === table).map(([, hook, chain]) => `-I ${hook} 1 -j ${chain}`);
-      input += jumps.length ? text.replace(/COMMIT\n$/, `${jumps.join('\n')}\nCOMMIT\n`) : text;
+      const jumps = JUMPS.filter(([t, , chain]) => t === table && !st.jumped.has(chain) && used(chain));
+      if (st.tables.get(table) === text && !jumps.length) continue;
+      jumped.push(...jumps.map(([, , chain]) => chain));
+      const lines = jumps.map(([, hook, chain]) => `-I ${hook} 1 -j ${chain}`);
+      input += lines.length ? text.replace(/COMMIT\n$/, `${lines.join('\n')}\nCOMMIT\n`) : text;
     }
     if (input) {
       // One process for both tables (one transaction with iptables-nft; legacy commits per table).
@@ -315,6 +327,7 @@ export class RuleSync {
           'fragmented datagrams to the services are not reassembled, so they are dropped', ...errors];
       }
       for (const [table, text] of want) st.tables.set(table, text);
+      for (const chain of jumped) st.jumped.add(chain);
     }
     return syncRoutes(f.ip, st.routes, rs.routes, this.runner);
   }

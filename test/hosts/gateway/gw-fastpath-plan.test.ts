@@ -82,6 +82,8 @@ describe('gateway fast path: plan, rules, verdicts', () => {
     expect(plan.services.size + plan.drServices.size).toBe(0);
     expect(plan.script).not.toContain('add element');
     expect(plan.script).not.toContain('add rule ip wasmvs_gw drlookup');
+    // No DR service: the DR base chains are removed, so no packet pays their hooks.
+    expect(plan.script).toContain('delete chain ip wasmvs_gw drlookup\ndelete chain ip wasmvs_gw drlearn\n');
     expect(ruleSet(v, Q, plan.services, plan.drServices)).toEqual(ruleSet(v, Q));
   });
 
@@ -100,6 +102,7 @@ describe('gateway fast path: plan, rules, verdicts', () => {
     expect(plan.script).toContain('meta mark set ip saddr . ip daddr . th sport . th dport map @drtcp');
     expect(plan.script).toContain('meta l4proto tcp tcp flags & syn == 0 add @drtcp { ip saddr . ip daddr . th sport . th dport : meta mark }');
     expect(plan.script).toContain('timeout 10s');
+    expect(plan.script).not.toContain('delete chain');
     expect(plan.script).not.toContain('flush map ip wasmvs_gw drtcp'); // flows survive configuration changes
     // Each flow-map hit counted under its DR mark; the marks name the real servers' ids.
     expect(plan.script).toContain('map @drtcp update @drpk { meta mark }');

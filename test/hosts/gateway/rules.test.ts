@@ -94,7 +94,7 @@ describe('gateway rules', () => {
       `-A ${DEFRAG_CHAIN} -m socket -j RETURN\n-I PREROUTING 1 -j ${RAW_CHAIN}\nCOMMIT\n` +
       `*mangle\n:${CHAIN} - [0:0]\n:${FWD_CHAIN} - [0:0]\n` +
       `-A ${CHAIN} -d ${VIP}/32 -p tcp --dport 80 -j NFQUEUE --queue-num 0 --queue-bypass\n-A ${CHAIN} -d ${VIP}/32 -p icmp -j NFQUEUE --queue-num 0 --queue-bypass\n` +
-      `-A ${CHAIN} -m mark --mark 7 -j NFQUEUE --queue-num 0 --queue-bypass\n-I PREROUTING 1 -j ${CHAIN}\n-I FORWARD 1 -j ${FWD_CHAIN}\nCOMMIT\n`);
+      `-A ${CHAIN} -m mark --mark 7 -j NFQUEUE --queue-num 0 --queue-bypass\n-I PREROUTING 1 -j ${CHAIN}\nCOMMIT\n`); // no NAT reply yet: FORWARD is not hooked (an empty chain's jump costs every packet)
     expect(calls[1]).toBe('ip -j rule show');
     expect(calls[2]).toMatch(new RegExp(`^ip -force -batch - <<route replace default via 198\\.18\\.41\\.2 table (\\d+)\nrule add pref ${RULE_PREF} fwmark \\1 table \\1\n$`));
     expect(calls).toHaveLength(3);
@@ -102,6 +102,15 @@ describe('gateway rules', () => {
     expect(calls).toHaveLength(3); // a second apply of the same rules runs nothing
     await sync.apply(ruleSet(await view([]), { first: 0, last: 0, failOpen: true }));
     expect(calls.slice(3)).toEqual([expect.stringMatching(new RegExp(`^ip -force -batch - <<rule del pref ${RULE_PREF} fwmark (\\d+) table \\1\nroute flush table \\1\n$`))]);
+    // A NAT service: its replies' chain gets its jump, once; the other jumps are not repeated.
+    await sync.apply(ruleSet(await view(['masq']), { first: 0, last: 0, failOpen: true }));
+    const nat = calls.slice(4).filter((c) => c.startsWith('iptables-restore'));
+    expect(nat).toHaveLength(1);
+    expect(nat[0]).toContain(`-I FORWARD 1 -j ${FWD_CHAIN}\nCOMMIT\n`);
+    expect(nat[0]).not.toContain('-I PREROUTING');
+    const before = calls.length;
+    await sync.apply(ruleSet(await view(['masq', 'masq']), { first: 0, last: 0, failOpen: true }));
+    expect(calls.slice(before).filter((c) => c.includes('-I '))).toEqual([]);
     calls.length = 0;
     rules = 1;
     removeRules(exec);
