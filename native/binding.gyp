@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "wasmvs_nfq",
-      "sources": ["src/addon.cc", "src/nfq_socket.cc", "src/nfq_io.cc", "src/splice.cc", "src/splice_pump.cc", "src/ct_socket.cc"],
+      "sources": ["src/addon.cc", "src/nfq_socket.cc", "src/nfq_io.cc", "src/splice.cc", "src/splice_pump.cc", "src/engine.cc", "src/ct_socket.cc"],
       "include_dirs": ["<!@(node -p \"require('node-addon-api').include\")"],
       "defines": ["NAPI_DISABLE_CPP_EXCEPTIONS", "NAPI_VERSION=8"],
       "libraries": ["-lmnl", "-pthread"],

@@ -11,6 +11,7 @@ import type { Decision, Endpoint } from '../../sdk/types.js';
 import { tracked, type Accounting, type Tracked } from './account.js';
 import type { Flow, Host, VirtualService } from './host.js';
 import type { Splicer } from './splice.js';
+import { decideTcp } from './tcp.js';
 import {
   ChannelOut, EVENT_NAMES, METHOD_CODE, R_ACCEPT, R_CLOSED, R_DECIDE, R_DESTROY, R_EVENT, R_GONE, R_RESET, R_TRAFFIC, asciiAt,
 } from './channel.js';
@@ -110,22 +111,11 @@ export class Central {
   private accepted(m: Peer, seq: number, svcId: number, address: string, port: number): void {
     const h = this.host;
     const vs = this.service(svcId);
-    if (vs === undefined || !h.admit('tcp', vs.key, 0)) { this.seqRecord(m, R_RESET, seq); return; }
-    const key = vs.key;
     const client = { address, port };
+    const d = vs === undefined ? null : decideTcp(h, vs, client);
+    if (vs === undefined || d === null) { this.seqRecord(m, R_RESET, seq); return; }
+    const key = vs.key;
     const vip = { address: vs.address, port: vs.port };
-    let d: Decision | null = null;
-    let reason = 'no-destination';
-    try {
-      d = h.director.schedule({ protocol: 'tcp', client, virtual: vip });
-    } catch (e) {
-      reason = (e as { code?: string }).code ?? 'error';
-    }
-    if (d === null) {
-      h.schedulingFailed(key, reason);
-      this.seqRecord(m, R_RESET, seq);
-      return;
-    }
     const f = new RemoteFlow(this, m, seq, key, d, client, vip);
     m.flows.set(seq, f);
     // Waiting for its real server from now on: the tcp-pending bound counts it before the next decision.

@@ -19,8 +19,8 @@ class DaemonProxy implements DataPath {
   private readonly onHup = () => void this.reload();
 
   constructor(private readonly ctx: DataPathContext) {
-    const { splice, workers } = proxyArgs(ctx.options ?? {});
-    this.proxy = new ProxyDataPath({ configFile: ctx.configFile, splice, workers: workers ?? envWorkers() });
+    const { splice, workers, engine } = proxyArgs(ctx.options ?? {});
+    this.proxy = new ProxyDataPath({ configFile: ctx.configFile, splice, workers: workers ?? envWorkers(), engine });
   }
 
   async start(director: Director): Promise<void> {

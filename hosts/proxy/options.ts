@@ -13,13 +13,27 @@ export function parseSpliceMode(text: string | undefined, what = '--splice'): Sp
   throw new Error(`invalid ${what} ${text} (auto, on or off)`);
 }
 
+export type EngineMode = 'auto' | 'native' | 'js';
+export const ENGINE_MODES: readonly EngineMode[] = ['auto', 'native', 'js'];
+
+/** $WASMVS_ENGINE (or another setting named `what`): empty or unset is the default, DEFAULT_ENGINE. */
+export function parseEngineMode(text: string | undefined, what = '--engine'): EngineMode {
+  if (text === undefined || text === '') return DEFAULT_ENGINE;
+  if ((ENGINE_MODES as readonly string[]).includes(text)) return text as EngineMode;
+  throw new Error(`invalid ${what} ${text} (auto, native or js)`);
+}
+
+/** The engine without --engine or $WASMVS_ENGINE. */
+export const DEFAULT_ENGINE: EngineMode = 'js';
+
 /** What the options set; absent: the environment's or the default (hosts/proxy/datapath.ts). */
-export interface ProxyArgs { splice?: SpliceMode; workers?: number }
+export interface ProxyArgs { splice?: SpliceMode; workers?: number; engine?: EngineMode }
 
 export const PROXY_OPTIONS: HostOptions = {
   mode: 'proxy',
   options: [
     { name: '--splice', arg: 'auto|on|off', modes: 'proxy', parse: oneOf(SPLICE_MODES, 'auto, on or off'), help: 'TCP bytes move kernel to kernel (splice(2)) through the native addon; on: every connection once its real server accepted; auto: connections past 64 KiB, when the addon loads (default $WASMVS_SPLICE, else auto; docs/proxy.md)' },
+    { name: '--engine', arg: 'auto|native|js', modes: 'proxy', parse: oneOf(ENGINE_MODES, 'auto, native or js'), help: 'who owns the TCP sockets: native: the addon\'s threads accept, connect and move the bytes, the core decides every connection (with --workers N: N threads, one process); js: Node\'s sockets; auto: native when the addon loads (default $WASMVS_ENGINE, else js; docs/proxy.md "The native engine")' },
     { name: '--workers', arg: 'N|auto', modes: 'proxy', parse: workers, help: 'TCP in N worker processes (auto: one per CPU), scheduling and accounting stay in the daemon; 1 (default): all in one process (docs/proxy.md "Workers")' },
   ],
   settle: proxyArgs,
@@ -32,5 +46,5 @@ function workers(v: string | undefined): number {
 }
 
 export function proxyArgs(values: OptionValues): ProxyArgs {
-  return { splice: values.splice as SpliceMode | undefined, workers: values.workers as number | undefined };
+  return { splice: values.splice as SpliceMode | undefined, workers: values.workers as number | undefined, engine: values.engine as EngineMode | undefined };
 }

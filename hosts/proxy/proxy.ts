@@ -17,6 +17,7 @@ import { parseSettings, lookup, destKeyText, type ProxySettings } from '../../da
 import type { Host, Flow, VirtualService } from './host.js';
 import { loadSplicer, parseSpliceMode, type Splicer, type SpliceMode } from './splice.js';
 import { WorkerPool } from './workers.js';
+import { loadEngine, parseEngineMode, type EngineMode, type NativeEngine } from './engine.js';
 
 export interface ProxyOptions {
   /** --config FILE: rules in -S form plus `# wasmvs-proxy` directives. */
@@ -30,8 +31,10 @@ export interface ProxyOptions {
   fds?: number;
   /** --splice: TCP bytes kernel to kernel through the native addon (default: $WASMVS_SPLICE, else auto). */
   splice?: SpliceMode;
-  /** TCP in this many worker processes (workers.ts); 1 (default): everything in this process. */
+  /** TCP in this many worker processes (workers.ts), or engine threads with the native engine; 1 (default): everything in this process. */
   workers?: number;
+  /** --engine: who owns TCP sockets (engine.ts); default $WASMVS_ENGINE, else DEFAULT_ENGINE. */
+  engine?: EngineMode;
 }
 
 const EMPTY: ProxySettings = { health: [], proxyProtocol: [], options: {} };
@@ -49,6 +52,8 @@ export class ProxyDataPath implements Host {
   metrics: Metrics | null = null;
   metricsPort: number | null = null;
   splicer: Splicer | null = null;
+  /** --engine native: the addon's threads own the TCP sockets (engine.ts); null: Node's sockets. */
+  engine: NativeEngine | null = null;
   private listeners!: Listeners;
   private checks!: Checks;
   readonly drains = new Drains();
@@ -97,16 +102,26 @@ export class ProxyDataPath implements Host {
     this.checks = new Checks(director, this.drains, this.log);
     this.applySettings(this.loadSettings());
     this.log.info({ limits: this.limits }, 'flow limits');
-    this.splicer = loadSplicer(this.opts.splice ?? parseSpliceMode(process.env.WASMVS_SPLICE, 'WASMVS_SPLICE'), this.log);
-    if (this.splicer) {
-      this.log.info({ after: this.splicer.after }, `splice: TCP bytes move kernel to kernel (native splice pump), ${
-        this.splicer.after === 0 ? 'every connection' : `connections past ${this.splicer.after} bytes`}`);
-    }
-    if ((this.opts.workers ?? 1) > 1) {
-      const pool = new WorkerPool(this, this.opts.workers!, this.opts.tickMs ?? 1000);
-      this.pool = pool;
-      await pool.start();
-      this.tcpListen = (vs) => pool.listen(vs);
+    const splice = this.opts.splice ?? parseSpliceMode(process.env.WASMVS_SPLICE, 'WASMVS_SPLICE');
+    const workers = this.opts.workers ?? 1;
+    this.engine = loadEngine(this.opts.engine ?? parseEngineMode(process.env.WASMVS_ENGINE, 'WASMVS_ENGINE'), this, workers, splice);
+    if (this.engine) {
+      // The engine's threads take TCP (and --workers: its thread count); UDP stays on Node's sockets here.
+      const engine = this.engine;
+      this.tcpListen = (vs) => engine.listen(vs);
+      this.log.info({ threads: workers, splice }, `engine: native (${workers} thread${workers === 1 ? '' : 's'} accept, connect and move TCP bytes; the core decides every connection)`);
+    } else {
+      this.splicer = loadSplicer(splice, this.log);
+      if (this.splicer) {
+        this.log.info({ after: this.splicer.after }, `splice: TCP bytes move kernel to kernel (native splice pump), ${
+          this.splicer.after === 0 ? 'every connection' : `connections past ${this.splicer.after} bytes`}`);
+      }
+      if (workers > 1) {
+        const pool = new WorkerPool(this, workers, this.opts.tickMs ?? 1000);
+        this.pool = pool;
+        await pool.start();
+        this.tcpListen = (vs) => pool.listen(vs);
+      }
     }
     if (this.settings.metrics) await this.startMetrics(this.settings.metrics);
     await this.sync();
@@ -327,6 +342,8 @@ export class ProxyDataPath implements Host {
     for (const set of [...this.flows.values()]) for (const f of [...set]) f.destroy();
     this.splicer?.close();
     this.splicer = null;
+    this.engine?.close();
+    this.engine = null;
     await this.pool?.stop();
     if (this.timer) clearInterval(this.timer);
     this.timer = null;

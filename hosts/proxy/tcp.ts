@@ -232,30 +232,36 @@ export class TcpFlow implements Flow {
   }
 }
 
+/**
+ * The decision for a client accepted by service `vs` (every TCP path: this
+ * process's sockets, the native engine's, a worker's): the flow bounds, then
+ * the core's scheduling (persistence, thresholds, the service's scheduler,
+ * the table insert). Null: the client is to be reset (counted and logged here).
+ */
+export function decideTcp(host: Pick<Host, 'admit' | 'director' | 'schedulingFailed'>, vs: VirtualService, client: Endpoint): Decision | null {
+  if (!host.admit('tcp', vs.key, 0)) return null;
+  let reason = 'no-destination';
+  try {
+    const d = host.director.schedule({ protocol: 'tcp', client, virtual: { address: vs.address, port: vs.port } });
+    if (d !== null) return d;
+  } catch (e) {
+    reason = (e as { code?: string }).code ?? 'error';
+  }
+  // IPVS answers with ICMP unreachable; a proxy that already accepted can only reset.
+  host.schedulingFailed(vs.key, reason);
+  return null;
+}
+
 /** Handle one accepted socket of service `vs`. */
 export function acceptTcp(host: Host, vs: VirtualService, sock: Socket): void {
   const address = sock.remoteAddress, port = sock.remotePort;
   if (address === undefined || port === undefined) { sock.destroy(); return; }
-  if (!host.admit('tcp', vs.key, 0)) {
-    sock.on('error', () => {});
-    sock.resetAndDestroy();
-    return;
-  }
   const client = { address: plainAddress(address), port };
-  const vip = { address: vs.address, port: vs.port };
-  let d: Decision | null = null;
-  let reason = 'no-destination';
-  try {
-    d = host.director.schedule({ protocol: 'tcp', client, virtual: vip });
-  } catch (e) {
-    reason = (e as { code?: string }).code ?? 'error';
-  }
+  const d = decideTcp(host, vs, client);
   if (d === null) {
-    // IPVS answers with ICMP unreachable; a proxy that already accepted can only reset.
-    host.schedulingFailed(vs.key, reason);
     sock.on('error', () => {});
     sock.resetAndDestroy();
     return;
   }
-  new TcpFlow(host, vs.key, sock, client, vip, d);
+  new TcpFlow(host, vs.key, sock, client, { address: vs.address, port: vs.port }, d);
 }

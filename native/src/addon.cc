@@ -13,6 +13,7 @@
 
 // The splice pump of the proxy (splice.cc).
 void InitSplice(Napi::Env env, Napi::Object exports);
+void InitEngine(Napi::Env env, Napi::Object exports);
 // ct_socket.cc: ctnetlink for the fast path.
 Napi::Function DefineConntrack(Napi::Env env);
 Napi::Value ParseCtForTest(const Napi::CallbackInfo& info);
@@ -244,6 +245,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("REC_ROOM", Napi::Number::New(env, nfq::REC_ROOM));
   exports.Set("MAX_COPY", Napi::Number::New(env, nfq::MAX_COPY));
   InitSplice(env, exports);
+  InitEngine(env, exports);
   return exports;
 }
 

@@ -2,7 +2,9 @@
 #include "splice_pump.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -28,9 +30,20 @@ int64_t nowMs() {
 }
 
 void resetSocket(int fd) {
+  if (fd < 0) return;
   linger l{1, 0};
   setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
 }
+
+void noDelay(int fd) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+/** Accepted connections taken per listener per wake-up (the listener is level-triggered: the rest come next turn). */
+constexpr int ACCEPT_BATCH = 64;
+/** A listener whose accept(2) failed for want of fds or memory rests this long (no spinning on EMFILE). */
+constexpr int ACCEPT_REST_MS = 100;
 
 }  // namespace
 
@@ -72,6 +85,7 @@ int Pump::add(uint32_t id, int clientFd, int serverFd, std::string pre[2], const
     c->side[i] = Side{c, i};
     c->dir[i].pre.swap(pre[i]);
     c->dir[i].eof = eof[i];
+    c->dir[i].copy = opt_.spliceAfter > 0;
     fcntl(c->fd[i], F_SETFL, fcntl(c->fd[i], F_GETFL) | O_NONBLOCK);
   }
   {
@@ -91,10 +105,52 @@ void Pump::abort(uint32_t id) {
   wake();
 }
 
-void Pump::take(std::vector<Event>& out) {
+void Pump::post(Cmd&& c, bool wakeNow) {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    cmds_.push_back(std::move(c));
+    kickDue_ = !wakeNow;
+  }
+  if (wakeNow) wake();
+}
+
+void Pump::listen(uint32_t id, int fd) {
+  Cmd c{Cmd::LISTEN, nullptr, id};
+  c.fd = fd;
+  post(std::move(c), true);
+}
+
+void Pump::unlisten(uint32_t id) { post(Cmd{Cmd::UNLISTEN, nullptr, id}, true); }
+
+void Pump::connect(uint32_t id, const sockaddr_storage& sa, socklen_t len, std::string pre, int timeoutMs) {
+  Cmd c{Cmd::CONNECT, nullptr, id};
+  c.sa = sa;
+  c.salen = len;
+  c.pre.swap(pre);
+  c.timeoutMs = timeoutMs;
+  post(std::move(c), false);
+}
+
+void Pump::kick() {
+  bool due;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    due = kickDue_;
+    kickDue_ = false;
+  }
+  if (due) wake();
+}
+
+void Pump::take(std::vector<Event>& out, std::vector<std::string>* addrs) {
   std::lock_guard<std::mutex> g(mu_);
   out.swap(events_);
   events_.clear();
+  if (addrs != nullptr) {
+    addrs->swap(addrs_);
+    addrs_.clear();
+  } else {
+    addrs_.clear();
+  }
   notified_ = false;
 }
 
@@ -122,9 +178,21 @@ void Pump::run() {
     int n = epoll_wait(ep_, evs, 256, timeout);
     for (int k = 0; k < n; k++) {
       Side* s = static_cast<Side*>(evs[k].data.ptr);
+      if (s->listener != nullptr) { acceptFrom(s->listener); continue; }
       if (s->conn == nullptr) { commands(); continue; }
       Conn* c = s->conn;
       if (c->dead) continue;
+      if (c->connecting) {
+        if (s->index == 1) { connected(c); continue; }
+        // The client while the real server is being reached: only its failure matters now.
+        if (evs[k].events & EPOLLERR) {
+          int err = 0;
+          socklen_t len = sizeof err;
+          getsockopt(c->fd[0], SOL_SOCKET, SO_ERROR, &err, &len);
+          if (err != 0) fail(c, 0, err);
+        }
+        continue;
+      }
       if (evs[k].events & EPOLLERR) {
         int err = 0;
         socklen_t len = sizeof err;
@@ -144,6 +212,7 @@ void Pump::run() {
     graveyard_.clear();
     if (nowMs() >= nextReport) {
       report();
+      timers();
       nextReport = nowMs() + opt_.reportMs;
     }
     bool call = false;
@@ -151,6 +220,7 @@ void Pump::run() {
       std::lock_guard<std::mutex> g(mu_);
       if (!local_.empty()) {
         events_.insert(events_.end(), local_.begin(), local_.end());
+        for (std::string& a : localAddrs_) addrs_.push_back(std::move(a));
         call = !notified_;
         notified_ = true;
       }
@@ -160,13 +230,30 @@ void Pump::run() {
       stats_.spliced = spliced_;
       stats_.copied = copied_;
       stats_.closed = closed_;
+      stats_.accepted = accepted_;
+      stats_.acceptErrors = acceptErrors_;
+      stats_.connectFailed = connectFailed_;
+      stats_.undecided = undecided_;
+      stats_.listeners = listeners_.size();
     }
     local_.clear();
+    localAddrs_.clear();
     if (call) notify_(ctx_);
   }
   commands();
-  for (auto& [id, c] : conns_) { (void)id; resetSocket(c->fd[0]); resetSocket(c->fd[1]); close(c->fd[0]); close(c->fd[1]); delete c; }
+  for (auto& [id, c] : conns_) {
+    (void)id;
+    for (int i = 0; i < 2; i++) {
+      if (c->fd[i] < 0) continue;
+      resetSocket(c->fd[i]);
+      close(c->fd[i]);
+    }
+    for (Dir& d : c->dir) if (d.pipe[0] >= 0) { close(d.pipe[0]); close(d.pipe[1]); }
+    delete c;
+  }
   conns_.clear();
+  for (auto& [id, l] : listeners_) { (void)id; close(l->fd); delete l; }
+  listeners_.clear();
   for (auto& p : pool_) { close(p.first); close(p.second); }
   pool_.clear();
 }
@@ -180,7 +267,33 @@ void Pump::commands() {
     std::lock_guard<std::mutex> g(mu_);
     cmds.swap(cmds_);
   }
-  for (const Cmd& cmd : cmds) {
+  for (Cmd& cmd : cmds) {
+    if (cmd.op == Cmd::LISTEN) {
+      if (!running_ || listeners_.count(cmd.id)) { close(cmd.fd); continue; }
+      Listener* l = new Listener{cmd.id, cmd.fd, Side{nullptr, 0, nullptr}};
+      l->side.listener = l;
+      epoll_event ev{};
+      ev.events = EPOLLIN;  // level-triggered: a batch per turn, the rest next turn
+      ev.data.ptr = &l->side;
+      if (epoll_ctl(ep_, EPOLL_CTL_ADD, l->fd, &ev) < 0) { close(l->fd); delete l; continue; }
+      listeners_[l->id] = l;
+      if (full_) arm(l, false);
+      continue;
+    }
+    if (cmd.op == Cmd::UNLISTEN) {
+      auto it = listeners_.find(cmd.id);
+      if (it == listeners_.end()) continue;
+      epoll_ctl(ep_, EPOLL_CTL_DEL, it->second->fd, nullptr);
+      close(it->second->fd);
+      delete it->second;
+      listeners_.erase(it);
+      continue;
+    }
+    if (cmd.op == Cmd::CONNECT) {
+      auto it = conns_.find(cmd.id);
+      if (it != conns_.end() && it->second->undecided && !it->second->dead) connectTo(it->second, cmd);
+      continue;
+    }
     if (cmd.op == Cmd::ADD) {
       Conn* c = cmd.conn;
       if (!running_) { resetSocket(c->fd[0]); resetSocket(c->fd[1]); close(c->fd[0]); close(c->fd[1]); delete c; continue; }
@@ -201,6 +314,7 @@ void Pump::commands() {
 
 /** Moves what can move in both directions; ends the connection when both FINs went on. */
 void Pump::service(Conn* c) {
+  if (c->undecided || c->connecting) return;  // the engine's client waits, unread, for its real server
   int budget = BUDGET;
   bool more = false;
   for (int i = 0; i < 2; i++) {
@@ -232,6 +346,8 @@ int Pump::sendPre(Conn* c, int i) {
 /**
  * One direction until its source is drained or its destination is full:
  * 0 waiting for an edge, 1 out of budget (more to do), -1 failed (errSide_, err_).
+ * Copy mode reads into the thread's scratch buffer and sends at once; only
+ * what the destination does not take stays with the direction (`buf`).
  */
 int Pump::pumpDir(Conn* c, int i, int& budget) {
   Dir& d = c->dir[i];
@@ -249,6 +365,7 @@ int Pump::pumpDir(Conn* c, int i, int& budget) {
       if (n > 0) {
         d.held -= size_t(n);
         d.bufOff += size_t(n);
+        if (d.copy && d.held == 0) std::vector<char>().swap(d.buf);
         continue;
       }
       if (n < 0 && errno == EINTR) continue;
@@ -266,18 +383,42 @@ int Pump::pumpDir(Conn* c, int i, int& budget) {
       emit(c, i == 0 ? FIN_IN : FIN_OUT, uint32_t(i), 0);
       return 0;
     }
+    if (d.copy && !d.stuck && d.copiedBytes >= opt_.spliceAfter) d.copy = false;  // bulk: splice from now on
     if (!d.copy && d.pipe[0] < 0 && !pipeFor(d)) {
-      d.copy = true;  // no pipe to be had (fd or pipe-page limits): copy this direction
+      d.copy = d.stuck = true;  // no pipe to be had (fd or pipe-page limits): copy this direction
     }
-    if (d.copy && d.buf.empty()) d.buf.resize(COPY_BUF);
-    ssize_t n = d.copy ? recv(src, d.buf.data(), d.buf.size(), MSG_DONTWAIT)
-                       : splice(src, nullptr, d.pipe[1], nullptr, size_t(opt_.pipeSize), SPLICE_FLAGS);
-    if (n > 0) {
-      d.held += size_t(n);
-      d.bytes += uint64_t(n);
-      d.chunks++;
-      (d.copy ? copied_ : spliced_) += uint64_t(n);
-      continue;
+    ssize_t n;
+    if (d.copy) {
+      if (scratch_.empty()) scratch_.resize(COPY_BUF);
+      n = recv(src, scratch_.data(), scratch_.size(), MSG_DONTWAIT);
+      if (n > 0) {
+        d.bytes += uint64_t(n);
+        d.chunks++;
+        d.copiedBytes += uint64_t(n);
+        copied_ += uint64_t(n);
+        ssize_t w;
+        do w = send(dst, scratch_.data(), size_t(n), MSG_NOSIGNAL | MSG_DONTWAIT); while (w < 0 && errno == EINTR);
+        if (w < 0 && errno != EAGAIN) {
+          errSide_ = 1 - i;
+          err_ = errno;
+          return -1;
+        }
+        if (w < 0) w = 0;
+        if (w < n) {
+          d.buf.assign(scratch_.data() + w, scratch_.data() + n);
+          d.held = size_t(n - w);
+        }
+        continue;
+      }
+    } else {
+      n = splice(src, nullptr, d.pipe[1], nullptr, size_t(opt_.pipeSize), SPLICE_FLAGS);
+      if (n > 0) {
+        d.held += size_t(n);
+        d.bytes += uint64_t(n);
+        d.chunks++;
+        spliced_ += uint64_t(n);
+        continue;
+      }
     }
     if (n == 0) { d.eof = true; continue; }
     if (errno == EINTR) continue;
@@ -289,7 +430,7 @@ int Pump::pumpDir(Conn* c, int i, int& budget) {
     if (errno == EINVAL && !d.copy) {
       // splice(2) is refused for this socket (a sandboxed kernel): the same loop with recv/send.
       releasePipe(d);
-      d.copy = true;
+      d.copy = d.stuck = true;
       continue;
     }
     errSide_ = i;
@@ -334,7 +475,13 @@ void Pump::fail(Conn* c, int side, int err) {
 void Pump::finish(Conn* c, bool reset) {
   if (c->dead) return;
   c->dead = true;
+  if (c->undecided) {
+    c->undecided = false;
+    undecided_--;
+  }
+  c->connecting = false;
   for (int i = 0; i < 2; i++) {
+    if (c->fd[i] < 0) continue;
     if (reset) resetSocket(c->fd[i]);
     epoll_ctl(ep_, EPOLL_CTL_DEL, c->fd[i], nullptr);
     close(c->fd[i]);
@@ -362,6 +509,149 @@ void Pump::report() {
   for (auto& [id, c] : conns_) {
     (void)id;
     if (c->dir[0].chunks || c->dir[1].chunks) emit(c, COUNTS, 0, 0);
+  }
+}
+
+}  // namespace splicepump
+
+namespace splicepump {
+
+uint32_t Pump::allocId() {
+  // This thread's ids: idBase + k * idStep (never 0, never one in use).
+  for (;;) {
+    uint32_t id = opt_.idBase + nextId_ * opt_.idStep;
+    nextId_ = (uint64_t(nextId_ + 1) * opt_.idStep + opt_.idBase > 0xffffffffull) ? 0 : nextId_ + 1;
+    if (id != 0 && conns_.find(id) == conns_.end()) return id;
+  }
+}
+
+void Pump::arm(Listener* l, bool on) {
+  if (l->armed == on) return;
+  epoll_event ev{};
+  ev.events = on ? uint32_t(EPOLLIN) : 0u;
+  ev.data.ptr = &l->side;
+  epoll_ctl(ep_, EPOLL_CTL_MOD, l->fd, &ev);
+  l->armed = on;
+}
+
+/** Accepts a batch; each client waits, unread, for JS's decision (ACCEPT event). */
+void Pump::acceptFrom(Listener* l) {
+  for (int k = 0; k < ACCEPT_BATCH; k++) {
+    if (undecided_ >= opt_.maxUndecided) {
+      // JS is behind: accept nothing more until it decided (the kernel's backlog holds the rest).
+      full_ = true;
+      for (auto& [id, o] : listeners_) { (void)id; arm(o, false); }
+      return;
+    }
+    sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int fd = accept4(l->fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO || errno == EPERM) continue;
+      if (errno == EAGAIN) return;
+      // EMFILE, ENFILE, ENOBUFS, ENOMEM: the listener rests, the kernel keeps the clients queued.
+      acceptErrors_++;
+      l->retryAt = nowMs() + ACCEPT_REST_MS;
+      arm(l, false);
+      return;
+    }
+    noDelay(fd);
+    char text[INET6_ADDRSTRLEN] = "";
+    int port = 0;
+    if (ss.ss_family == AF_INET) {
+      auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+      inet_ntop(AF_INET, &a->sin_addr, text, sizeof text);
+      port = ntohs(a->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+      auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+      inet_ntop(AF_INET6, &a->sin6_addr, text, sizeof text);
+      port = ntohs(a->sin6_port);
+    }
+    Conn* c = new Conn();
+    c->id = allocId();
+    c->fd[0] = fd;
+    c->fd[1] = -1;
+    c->undecided = true;
+    for (int i = 0; i < 2; i++) {
+      c->side[i] = Side{c, i, nullptr};
+      c->dir[i].copy = opt_.spliceAfter > 0;
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.ptr = &c->side[0];
+    if (epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev) < 0) {
+      resetSocket(fd);
+      close(fd);
+      delete c;
+      acceptErrors_++;
+      continue;
+    }
+    conns_[c->id] = c;
+    undecided_++;
+    accepted_++;
+    local_.push_back(Event{c->id, ACCEPT, l->id, port, 0, 0, 0, 0});
+    localAddrs_.emplace_back(text);
+  }
+}
+
+/** JS's decision: a non-blocking connect to the real server; the client is read once it answered. */
+void Pump::connectTo(Conn* c, Cmd& cmd) {
+  c->undecided = false;
+  undecided_--;
+  if (full_ && undecided_ < opt_.maxUndecided / 2 + 1) {
+    full_ = false;
+    int64_t now = nowMs();
+    for (auto& [id, l] : listeners_) { (void)id; if (l->retryAt <= now) arm(l, true); }
+  }
+  c->dir[0].pre.swap(cmd.pre);
+  int fd = socket(cmd.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) { connFail(c, errno); return; }
+  noDelay(fd);
+  c->fd[1] = fd;
+  int r = ::connect(fd, reinterpret_cast<sockaddr*>(&cmd.sa), cmd.salen);
+  if (r < 0 && errno != EINPROGRESS) { connFail(c, errno); return; }
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.ptr = &c->side[1];
+  if (epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev) < 0) { connFail(c, errno); return; }
+  c->connecting = true;
+  deadlines_.emplace_back(nowMs() + std::max(1, cmd.timeoutMs), c->id);
+  std::push_heap(deadlines_.begin(), deadlines_.end(), std::greater<>());
+  // Even a connect that completed at once reports through its EPOLLOUT edge.
+}
+
+void Pump::connected(Conn* c) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(c->fd[1], SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+  if (err != 0) { connFail(c, err); return; }
+  // An EPOLLOUT edge can come before the handshake ends only with an error; no error: connected.
+  c->connecting = false;
+  emit(c, ESTABLISHED, 1, 0);
+  service(c);
+}
+
+/** The real server did not accept: the client is reset, as a refused connection through IPVS would be. */
+void Pump::connFail(Conn* c, int err) {
+  c->connecting = false;
+  connectFailed_++;
+  resetSocket(c->fd[0]);
+  emit(c, CONNFAIL, 1, err);
+  finish(c, false);
+}
+
+/** Connect deadlines past, and listeners done resting (every report period). */
+void Pump::timers() {
+  int64_t now = nowMs();
+  while (!deadlines_.empty() && deadlines_.front().first <= now) {
+    uint32_t id = deadlines_.front().second;
+    std::pop_heap(deadlines_.begin(), deadlines_.end(), std::greater<>());
+    deadlines_.pop_back();
+    auto it = conns_.find(id);
+    if (it != conns_.end() && it->second->connecting && !it->second->dead) connFail(it->second, ETIMEDOUT);
+  }
+  if (!full_) {
+    for (auto& [id, l] : listeners_) { (void)id; if (!l->armed && l->retryAt <= now) arm(l, true); }
   }
 }
 

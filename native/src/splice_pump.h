@@ -19,7 +19,9 @@
 //   connections own no pipe (pipe pages are a per-user kernel budget).
 #pragma once
 
+#include <netinet/in.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <mutex>
@@ -37,6 +39,10 @@ enum Kind : uint32_t {
   FIN_OUT = 2,   // the server's FIN was passed on to the client
   RESET = 3,     // a socket failed (arg: 0 client, 1 server; errno in arg2); the other was reset
   CLOSED = 4,    // both sockets closed: the last event of a connection
+  // The connection engine only:
+  ACCEPT = 5,       // a client was accepted (side: listener id, err: client port; its address in the addrs list)
+  ESTABLISHED = 6,  // the real server accepted
+  CONNFAIL = 7,     // the real server did not (err: errno; ETIMEDOUT past the deadline); the client was reset
 };
 
 struct Event {
@@ -54,11 +60,19 @@ struct Options {
   int reportMs = 250;
   /** Pipes kept for reuse. */
   size_t pool = 64;
+  /** Bytes a direction moves by copy before it moves by splice(2) (0: splice from the start). */
+  uint64_t spliceAfter = 0;
+  /** Engine: ids this thread gives its accepted connections are idBase + k * idStep. */
+  uint32_t idBase = 1, idStep = 1;
+  /** Engine: accepted connections waiting for a decision before the listeners pause. */
+  size_t maxUndecided = 4096;
 };
 
 /** `spliced`: bytes moved by splice(2); `copied`: through userspace (handed-over bytes, copy mode). */
 struct Stats {
   uint64_t conns = 0, pipes = 0, pooled = 0, spliced = 0, copied = 0, added = 0, closed = 0;
+  /** Engine: accepted, accept(2) failures (EMFILE…: the listener pauses), connects failed or timed out, undecided now. */
+  uint64_t accepted = 0, acceptErrors = 0, connectFailed = 0, undecided = 0, listeners = 0;
 };
 
 struct Dir {
@@ -70,26 +84,42 @@ struct Dir {
   size_t preOff = 0;
   /** The source said EOF; `shut`: the FIN went on. */
   bool eof = false, shut = false;
-  /** splice(2) refused these sockets (EINVAL): recv/send through `buf`. */
-  bool copy = false;
+  /** Moving by recv/send through `buf`: splice(2) refused (EINVAL, `stuck`), or before `spliceAfter` bytes. */
+  bool copy = false, stuck = false;
+  /** Bytes this direction moved by copy (towards spliceAfter). */
+  uint64_t copiedBytes = 0;
   std::vector<char> buf;
   size_t bufOff = 0;
   uint64_t bytes = 0, chunks = 0;
 };
 
 struct Conn;
-/** What an epoll event points at: one of the two sockets of a connection, or the wake-up fd (conn null). */
+struct Listener;
+/** What an epoll event points at: one of the two sockets of a connection, a listener, or the wake-up fd (both null). */
 struct Side {
   Conn* conn;
   int index;
+  Listener* listener = nullptr;
 };
 
 struct Conn {
   uint32_t id;
-  int fd[2];  // 0 client, 1 real server
+  int fd[2];  // 0 client, 1 real server (-1 until the engine connects)
   Side side[2];
   Dir dir[2];  // 0: client → server ("in"), 1: server → client ("out")
   bool dead = false, ready = false;
+  /** Engine: waiting for JS's decision; connecting to the real server. */
+  bool undecided = false, connecting = false;
+};
+
+/** Engine: one listening socket of this thread. */
+struct Listener {
+  uint32_t id;
+  int fd;
+  Side side;
+  /** Not polled until this time (ms; accept(2) failed with EMFILE or the like). */
+  int64_t retryAt = 0;
+  bool armed = true;
 };
 
 class Pump {
@@ -107,17 +137,36 @@ class Pump {
   int add(uint32_t id, int clientFd, int serverFd, std::string pre[2], const bool eof[2]);
   /** Resets both sockets of a connection (unknown ids are ignored); CLOSED follows. */
   void abort(uint32_t id);
-  /** Takes the pending events (any thread). */
-  void take(std::vector<Event>& out);
+  /** Engine: polls listening socket `fd` (the pump owns it) as listener `id`. */
+  void listen(uint32_t id, int fd);
+  /** Engine: closes listener `id` (connections it accepted go on). */
+  void unlisten(uint32_t id);
+  /**
+   * Engine: connect undecided connection `id` to `sa`, sending `pre` first;
+   * CONNFAIL(ETIMEDOUT) when the real server has not answered in `timeoutMs`.
+   * Queued: `kick()` wakes the thread (one wake-up per batch of decisions).
+   */
+  void connect(uint32_t id, const sockaddr_storage& sa, socklen_t len, std::string pre, int timeoutMs);
+  /** Wakes the thread when commands wait. */
+  void kick();
+  /** Takes the pending events (any thread); `addrs`: the client addresses of the ACCEPT events, in order. */
+  void take(std::vector<Event>& out, std::vector<std::string>* addrs = nullptr);
   Stats stats();
   /** Stops the thread; open connections are reset. */
   void stop();
 
  private:
   struct Cmd {
-    enum { ADD, ABORT } op;
+    enum Op { ADD, ABORT, LISTEN, UNLISTEN, CONNECT };
+    Cmd(Op o, Conn* c, uint32_t i) : op(o), conn(c), id(i) {}
+    Op op;
     Conn* conn;
     uint32_t id;
+    int fd = -1;
+    int timeoutMs = 0;
+    socklen_t salen = 0;
+    sockaddr_storage sa{};
+    std::string pre;
   };
   void run();
   void commands();
@@ -131,6 +180,14 @@ class Pump {
   void emit(Conn* c, Kind k, uint32_t side, int err);
   void report();
   void wake();
+  void post(Cmd&& c, bool wakeNow);
+  void acceptFrom(Listener* l);
+  void arm(Listener* l, bool on);
+  void connectTo(Conn* c, Cmd& cmd);
+  void connected(Conn* c);
+  void connFail(Conn* c, int err);
+  void timers();
+  uint32_t allocId();
 
   Options opt_;
   void (*notify_)(void*);
@@ -143,14 +200,25 @@ class Pump {
   std::vector<Cmd> cmds_;
   std::vector<Event> events_;
   std::vector<Event> local_;  // built on the pump thread, moved to events_ once per loop
-  bool notified_ = false;
+  std::vector<std::string> addrs_, localAddrs_;  // client addresses of ACCEPT events, in order
+  bool notified_ = false, kickDue_ = false;
   Stats stats_;
   // Pump thread only:
   std::unordered_map<uint32_t, Conn*> conns_;
   std::vector<Conn*> readyList_, graveyard_;
   std::vector<std::pair<int, int>> pool_;
   uint64_t pipes_ = 0, spliced_ = 0, copied_ = 0, closed_ = 0;
+  uint64_t accepted_ = 0, acceptErrors_ = 0, connectFailed_ = 0;
   int errSide_ = 0, err_ = 0;
+  // Engine, pump thread only:
+  std::unordered_map<uint32_t, Listener*> listeners_;
+  /** Connect deadlines: (ms, id), earliest first. */
+  std::vector<std::pair<int64_t, uint32_t>> deadlines_;
+  size_t undecided_ = 0;
+  bool full_ = false;
+  uint32_t nextId_ = 0;
+  /** One receive buffer per thread for copy mode: a direction holds bytes only while its destination is full. */
+  std::vector<char> scratch_;
 };
 
 }  // namespace splicepump

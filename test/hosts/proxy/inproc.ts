@@ -1,11 +1,11 @@
 // An in-process proxy for the data-path suites (pump, splice): a real server
 // on loopback running `onConn` for each connection it accepts, a Director
 // with one wlc TCP service on a free loopback port forwarding to it (masq),
-// and a ProxyDataPath started on that director.
+// and a ProxyDataPath started on that director (Node's sockets unless `engine` says otherwise).
 import { createServer, type Server, type Socket } from 'node:net';
 import { Director } from '../../../sdk/director.js';
 import { ProxyDataPath } from '../../../hosts/proxy/proxy.js';
-import type { SpliceMode } from '../../../hosts/proxy/options.js';
+import type { EngineMode, SpliceMode } from '../../../hosts/proxy/options.js';
 import { silentLogger } from '../../../daemon/logger.js';
 import type { ProxySettings } from '../../../daemon/settings.js';
 import { freePort } from './harness.js';
@@ -15,7 +15,7 @@ export interface Rig { director: Director; proxy: ProxyDataPath; port: number; s
 /** `settings` gets the service's port (for settings keyed by the VIP). */
 export async function proxyRig(
   onConn: (s: Socket) => void,
-  opts: { splice: SpliceMode; settings?: (port: number) => Partial<ProxySettings> },
+  opts: { splice: SpliceMode; settings?: (port: number) => Partial<ProxySettings>; engine?: EngineMode; workers?: number },
 ): Promise<Rig> {
   const accepted: Socket[] = [];
   const server = createServer({ allowHalfOpen: true }, (s) => { accepted.push(s); onConn(s); });
@@ -26,7 +26,7 @@ export async function proxyRig(
   const key = { protocol: 'tcp' as const, address: '127.0.0.1', port };
   director.addService(key, { scheduler: 'wlc' });
   director.addDest(key, { address: '127.0.0.1', port: backendPort, method: 'masq', weight: 1 });
-  const proxy = new ProxyDataPath({ log: silentLogger(), splice: opts.splice, tickMs: 100, settings: opts.settings?.(port) });
+  const proxy = new ProxyDataPath({ log: silentLogger(), splice: opts.splice, tickMs: 100, settings: opts.settings?.(port), engine: opts.engine ?? 'js', workers: opts.workers });
   await proxy.start(director);
   return { director, proxy, port, server, accepted };
 }

@@ -1,0 +1,216 @@
+// The native connection engine (`wasmvsd proxy --engine native`): the
+// addon's threads (native/src/engine.cc) own every TCP socket — SO_REUSEPORT
+// listeners, accept, the non-blocking connect to the real server, the bytes
+// both ways (copy, then splice(2) past 64 KiB), IPVS's half-close — and this
+// main thread decides every connection through the one core, as the JS path
+// does (decideTcp: the bounds, scheduling, persistence, the table insert), so
+// lc/wlc/sed/nq and the thresholds read exact counts with any number of
+// threads. Per batch of accepted clients one wake-up of this thread; per batch
+// of decisions one wake-up of each engine thread.
+//
+// What the table hears is what TcpFlow tells it: ESTABLISHED when the real
+// server accepts, client-fin / server-fin when a FIN is passed on, reset on a
+// failed connect or a reset socket, close when both sockets are gone; bytes
+// and reads as traffic (the engine reports busy connections every REPORT_MS,
+// the proxy's tick gives them to the core). Idle and half-open timeouts are
+// the table's: the tick destroys a flow whose entry expired (abort → RST).
+// The connect deadline is enforced by the engine (CONNFAIL ETIMEDOUT).
+import { createRequire } from 'node:module';
+import type { ConnEventName } from '../../sdk/conns.js';
+import type { Decision, Endpoint } from '../../sdk/types.js';
+import { loadNativeAddon } from '../../native/addon.js';
+import { tracked, type Tracked } from './account.js';
+import { proxyHeader } from './proxyproto.js';
+import { decideTcp } from './tcp.js';
+import type { Flow, Host, VirtualService } from './host.js';
+import type { EngineMode, SpliceMode } from './options.js';
+
+export { ENGINE_MODES, parseEngineMode, type EngineMode } from './options.js';
+
+/** How often the engine reports the counts of busy connections (the proxy's tick, 1 s, reads them). */
+const REPORT_MS = 250;
+/** Bytes a direction moves by copy before splice(2) takes over (--splice auto). */
+export const ENGINE_SPLICE_AFTER = 64 * 1024;
+/** Numbers per event record (native/src/engine.cc). */
+const RECORD = 8;
+const enum Kind { Counts = 0, FinIn = 1, FinOut = 2, Reset = 3, Closed = 4, Accept = 5, Established = 6, ConnFail = 7 }
+
+export interface EngineStats {
+  threads: number; conns: number; pipes: number; pooled: number; spliced: number; copied: number; closed: number;
+  accepted: number; acceptErrors: number; connectFailed: number; undecided: number; listeners: number;
+}
+
+/** The native class (native/src/engine.cc). */
+export interface NativeConnEngine {
+  listen(address: string, port: number, backlog?: number): number;
+  unlisten(id: number): void;
+  connect(id: number, address: string, port: number, pre: Buffer | null, timeoutMs: number): void;
+  abort(id: number): void;
+  stats(): EngineStats;
+  close(): void;
+}
+export type ConnEngineClass = new (onEvents: (records: Float64Array, addrs: string[]) => void,
+  opts?: { threads?: number; reportMs?: number; spliceAfter?: number; pipeSize?: number; maxUndecided?: number }) => NativeConnEngine;
+
+/** errno numbers (Linux) the engine reports, by name as Node names them. */
+const ERRNO_NAMES: Record<number, string> = {
+  104: 'ECONNRESET', 32: 'EPIPE', 110: 'ETIMEDOUT', 113: 'EHOSTUNREACH', 111: 'ECONNREFUSED', 101: 'ENETUNREACH', 99: 'EADDRNOTAVAIL', 24: 'EMFILE',
+};
+const errnoName = (n: number) => ERRNO_NAMES[n] ?? `errno ${n}`;
+
+/** One connection whose sockets the engine holds; its entry, accounting and bounds live here. */
+class NativeFlow implements Flow {
+  readonly protocol = 'tcp';
+  readonly connId: number;
+  readonly destId: number;
+  readonly dest: Endpoint;
+  readonly t: Tracked;
+  /** Counted in tcp-pending until its real server answers or it ends. */
+  waiting = true;
+  constructor(private readonly engine: NativeEngine, readonly id: number, readonly svcKey: string, d: Decision, client: Endpoint, vip: Endpoint) {
+    this.connId = d.id;
+    this.destId = d.destId;
+    this.dest = d.dest;
+    this.t = tracked('tcp', client, vip, d.dest, d.destId, d.method);
+  }
+  destroy(): void { this.engine.destroy(this); }
+}
+
+export class NativeEngine {
+  private readonly native: NativeConnEngine;
+  private readonly flows = new Map<number, NativeFlow>();
+  private readonly services = new Map<number, VirtualService>();
+  private closed = false;
+
+  constructor(Engine: ConnEngineClass, private readonly host: Host, readonly threads: number, splice: SpliceMode) {
+    const spliceAfter = splice === 'off' ? Infinity : splice === 'on' ? 0 : ENGINE_SPLICE_AFTER;
+    this.native = new Engine((r, a) => this.deliver(r, a), { threads, reportMs: REPORT_MS, spliceAfter });
+  }
+
+  /** Open connections the engine holds for us. */
+  get size(): number { return this.flows.size; }
+
+  stats(): EngineStats { return this.native.stats(); }
+
+  /** A listener per engine thread for `vs` (Listeners' tcpListen); rejects with the errno's code (EADDRINUSE…). */
+  async listen(vs: VirtualService): Promise<{ close(): void }> {
+    const id = this.native.listen(vs.address, vs.port, 4096);
+    this.services.set(id, vs);
+    return {
+      close: () => {
+        if (!this.services.delete(id) || this.closed) return;
+        this.native.unlisten(id);
+      },
+    };
+  }
+
+  /** Reset a flow (its entry expired, its real server was deleted, a drain's deadline, stop); `close` follows from the engine. */
+  destroy(f: NativeFlow): void {
+    this.event(f, 'reset');
+    this.native.abort(f.id);
+  }
+
+  /** Stops the threads: listeners close, connections still open are reset and closed here. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.native.close();
+    for (const f of [...this.flows.values()]) this.finish(f);
+  }
+
+  private deliver(r: Float64Array, addrs: string[]): void {
+    let a = 0;
+    for (let i = 0; i + RECORD <= r.length; i += RECORD) {
+      try {
+        const id = r[i], kind = r[i + 1] as Kind;
+        if (kind === Kind.Accept) { this.accepted(id, r[i + 2], addrs[a++], r[i + 3]); continue; }
+        const f = this.flows.get(id);
+        if (f === undefined) continue;
+        if (r[i + 5] > 0 || r[i + 7] > 0) this.host.account.add(f.t, r[i + 4], r[i + 5], r[i + 6], r[i + 7]);
+        switch (kind) {
+          case Kind.Established:
+            this.answered(f);
+            this.event(f, 'established');
+            this.host.connectOk(f.svcKey, f.dest);
+            break;
+          case Kind.ConnFail:
+            this.answered(f);
+            this.host.connectFailed(f.svcKey, f.dest, errnoName(r[i + 3]));
+            this.event(f, 'reset');
+            break;
+          case Kind.FinIn: this.event(f, 'client-fin'); break;
+          case Kind.FinOut: this.event(f, 'server-fin'); break;
+          case Kind.Reset: this.event(f, 'reset'); break;
+          case Kind.Closed: this.finish(f); break;
+        }
+      } catch (e) {
+        // Never let one record end the batch (or the process, from the addon's callback).
+        this.host.log.error(`engine: ${(e as Error).stack ?? String(e)}`);
+      }
+    }
+  }
+
+  /** A client the engine accepted: decided as the JS path decides; connect or reset. */
+  private accepted(id: number, listener: number, address: string, port: number): void {
+    const vs = this.services.get(listener);
+    const client = { address, port };
+    const d = vs === undefined ? null : decideTcp(this.host, vs, client);
+    if (vs === undefined || d === null) { this.native.abort(id); return; }
+    const vip = { address: vs.address, port: vs.port };
+    const f = new NativeFlow(this, id, vs.key, d, client, vip);
+    this.flows.set(id, f);
+    this.host.pending(true);
+    this.host.opened(f);
+    const pp = this.host.proxyProtocol(vs.key, d.dest);
+    try {
+      this.native.connect(id, d.dest.address, d.dest.port, pp === undefined ? null : proxyHeader(pp, client, vip), this.host.limits.connectTimeoutMs);
+    } catch (e) {
+      // An address the engine cannot connect to (the core only holds valid ones): the client is reset.
+      this.host.connectFailed(vs.key, d.dest, (e as NodeJS.ErrnoException).code ?? 'error');
+      this.destroy(f);
+    }
+  }
+
+  private answered(f: NativeFlow): void {
+    if (!f.waiting) return;
+    f.waiting = false;
+    this.host.pending(false);
+  }
+
+  private event(f: NativeFlow, e: ConnEventName): void {
+    if (f.connId === 0) return;
+    try { this.host.director.connEvent(f.connId, e); } catch { /* the entry expired or was flushed */ }
+  }
+
+  /** Both sockets are gone: the last traffic was added; the entry's close, the flow's end (TcpFlow.finish's order). */
+  private finish(f: NativeFlow): void {
+    if (!this.flows.delete(f.id)) return;
+    this.answered(f);
+    this.host.account.close(f.t);
+    this.event(f, 'close');
+    this.host.closed(f);
+  }
+}
+
+/**
+ * The engine for `mode` with `threads` threads: null for 'js', or for 'auto'
+ * when the addon does not load (logged, the JS path carries TCP); 'native'
+ * without the addon is an error.
+ */
+export function loadEngine(mode: EngineMode, host: Host, threads: number, splice: SpliceMode, Engine?: ConnEngineClass): NativeEngine | null {
+  if (mode === 'js') return null;
+  try {
+    if (Engine === undefined) {
+      const addon = loadNativeAddon();
+      const mod = createRequire(import.meta.url)(addon.path) as { ConnEngine?: ConnEngineClass };
+      if (typeof mod.ConnEngine !== 'function') throw new Error(`${addon.path} has no connection engine (an older build: run \`npm run build:native\`)`);
+      Engine = mod.ConnEngine;
+    }
+    return new NativeEngine(Engine, host, threads, splice);
+  } catch (e) {
+    const why = (e as Error).message;
+    if (mode === 'native') throw new Error(`--engine native: the native connection engine is unavailable: ${why}`);
+    host.log.info(`engine: native engine unavailable, TCP connections go through Node's sockets (${why.split('\n')[0]})`);
+    return null;
+  }
+}

@@ -1,0 +1,295 @@
+// Node-API surface of the connection engine (`wasmvsd proxy --engine native`):
+// N threads (splice_pump.h's Pump, one epoll each), each with its own
+// SO_REUSEPORT listener per service, accept, connect and move the bytes of
+// TCP connections; JS (hosts/proxy/engine.ts) decides every connection in
+// the main thread through the one core. Events come back in batches through
+// one thread-safe function: a Float64Array of RECORD numbers per event
+// [id, kind, side, errno, inBytes, inChunks, outBytes, outChunks] and the
+// client addresses of its ACCEPT events, in order. Decisions made while a
+// batch is delivered wake each thread once, after the callback returns.
+#include <arpa/inet.h>
+#include <napi.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <limits>
+#include <memory>
+
+#include "splice_pump.h"
+
+namespace {
+
+constexpr int RECORD = 8;
+constexpr int MAX_THREADS = 64;
+
+void throwErrno(Napi::Env env, const std::string& what, int e) {
+  const char* name = strerrorname_np(e);
+  Napi::Error err = Napi::Error::New(env, what + ": " + strerror(e));
+  err.Set("code", Napi::String::New(env, name ? name : "EUNKNOWN"));
+  err.Set("errno", Napi::Number::New(env, e));
+  err.ThrowAsJavaScriptException();
+}
+
+/** An IPv4 or IPv6 literal and a port as a sockaddr; false when it is neither. */
+bool sockaddrOf(const std::string& text, int port, sockaddr_storage& ss, socklen_t& len) {
+  memset(&ss, 0, sizeof ss);
+  auto* a4 = reinterpret_cast<sockaddr_in*>(&ss);
+  if (inet_pton(AF_INET, text.c_str(), &a4->sin_addr) == 1) {
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons(uint16_t(port));
+    len = sizeof(sockaddr_in);
+    return true;
+  }
+  auto* a6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (inet_pton(AF_INET6, text.c_str(), &a6->sin6_addr) == 1) {
+    a6->sin6_family = AF_INET6;
+    a6->sin6_port = htons(uint16_t(port));
+    len = sizeof(sockaddr_in6);
+    return true;
+  }
+  return false;
+}
+
+class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "ConnEngine",
+                       {InstanceMethod<&ConnEngine::Listen>("listen"), InstanceMethod<&ConnEngine::Unlisten>("unlisten"),
+                        InstanceMethod<&ConnEngine::Connect>("connect"), InstanceMethod<&ConnEngine::Abort>("abort"),
+                        InstanceMethod<&ConnEngine::Stats>("stats"), InstanceMethod<&ConnEngine::Close>("close")});
+  }
+
+  explicit ConnEngine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ConnEngine>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsFunction()) {
+      Napi::TypeError::New(env, "ConnEngine(onEvents, options?): onEvents function required").ThrowAsJavaScriptException();
+      return;
+    }
+    splicepump::Options opt;
+    int threads = 1;
+    opt.spliceAfter = 64 * 1024;
+    if (info.Length() > 1 && info[1].IsObject()) {
+      Napi::Object o = info[1].As<Napi::Object>();
+      if (o.Get("threads").IsNumber()) threads = o.Get("threads").As<Napi::Number>().Int32Value();
+      if (o.Get("pipeSize").IsNumber()) opt.pipeSize = o.Get("pipeSize").As<Napi::Number>().Int32Value();
+      if (o.Get("reportMs").IsNumber()) opt.reportMs = o.Get("reportMs").As<Napi::Number>().Int32Value();
+      if (o.Get("maxUndecided").IsNumber()) opt.maxUndecided = size_t(std::max(1.0, o.Get("maxUndecided").As<Napi::Number>().DoubleValue()));
+      if (o.Get("spliceAfter").IsNumber()) {
+        double v = o.Get("spliceAfter").As<Napi::Number>().DoubleValue();
+        opt.spliceAfter = v >= 1.8e19 ? std::numeric_limits<uint64_t>::max() : v <= 0 ? 0 : uint64_t(v);
+      }
+    }
+    if (threads < 1 || threads > MAX_THREADS || opt.pipeSize < 4096 || opt.reportMs < 1) {
+      Napi::RangeError::New(env, "ConnEngine: threads 1-64, pipeSize >= 4096 and reportMs >= 1 required").ThrowAsJavaScriptException();
+      return;
+    }
+    tsfn_ = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "wasmvs-engine", 0, 1);
+    // The engine does not keep the process alive: the daemon does.
+    tsfn_.Unref(env);
+    for (int t = 0; t < threads; t++) {
+      opt.idBase = uint32_t(t + 1);
+      opt.idStep = uint32_t(threads);
+      auto p = std::make_unique<splicepump::Pump>(opt, &ConnEngine::Notify, this);
+      if (!p->start()) {
+        int e = errno;
+        Shutdown();
+        throwErrno(env, "ConnEngine: epoll", e);
+        return;
+      }
+      pumps_.push_back(std::move(p));
+    }
+  }
+
+  ~ConnEngine() override { Shutdown(); }
+
+ private:
+  static void Notify(void* ctx) {
+    auto* self = static_cast<ConnEngine*>(ctx);
+    self->tsfn_.NonBlockingCall([self](Napi::Env env, Napi::Function cb) { self->Deliver(env, cb); });
+  }
+
+  void Deliver(Napi::Env env, Napi::Function cb) {
+    if (pumps_.empty()) return;
+    batch_.clear();
+    addrs_.clear();
+    for (auto& p : pumps_) {
+      part_.clear();
+      partAddrs_.clear();
+      p->take(part_, &partAddrs_);
+      batch_.insert(batch_.end(), part_.begin(), part_.end());
+      for (std::string& a : partAddrs_) addrs_.push_back(std::move(a));
+    }
+    if (batch_.empty()) return;
+    Napi::Float64Array a = Napi::Float64Array::New(env, batch_.size() * RECORD);
+    double* r = a.Data();
+    for (const splicepump::Event& e : batch_) {
+      r[0] = e.id;
+      r[1] = e.kind;
+      r[2] = e.side;
+      r[3] = e.err;
+      r[4] = double(e.inBytes);
+      r[5] = double(e.inChunks);
+      r[6] = double(e.outBytes);
+      r[7] = double(e.outChunks);
+      r += RECORD;
+    }
+    Napi::Array addrs = Napi::Array::New(env, addrs_.size());
+    for (size_t i = 0; i < addrs_.size(); i++) addrs.Set(uint32_t(i), Napi::String::New(env, addrs_[i]));
+    delivering_ = true;
+    cb.Call({a, addrs});
+    delivering_ = false;
+    // The decisions taken in the callback: one wake-up per thread.
+    for (auto& p : pumps_) p->kick();
+  }
+
+  splicepump::Pump* pumpOf(uint32_t id) { return pumps_[(id - 1) % pumps_.size()].get(); }
+
+  /** listen(address, port, backlog) → listener id: one SO_REUSEPORT socket per thread. Throws with the errno's code. */
+  Napi::Value Listen(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (pumps_.empty()) { throwErrno(env, "ConnEngine.listen", ESHUTDOWN); return env.Undefined(); }
+    if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber()) {
+      Napi::TypeError::New(env, "listen(address, port, backlog?)").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    std::string text = info[0].As<Napi::String>().Utf8Value();
+    int port = info[1].As<Napi::Number>().Int32Value();
+    int backlog = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 4096;
+    sockaddr_storage ss;
+    socklen_t len;
+    if (port < 0 || port > 65535 || !sockaddrOf(text, port, ss, len)) {
+      throwErrno(env, "ConnEngine.listen " + text, EINVAL);
+      return env.Undefined();
+    }
+    std::vector<int> fds;
+    for (size_t t = 0; t < pumps_.size(); t++) {
+      int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      int one = 1, e = 0;
+      if (fd < 0) e = errno;
+      else if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+               setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
+               (ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) ||
+               bind(fd, reinterpret_cast<sockaddr*>(&ss), len) < 0 || ::listen(fd, backlog) < 0)
+        e = errno;
+      if (e != 0) {
+        if (fd >= 0) close(fd);
+        for (int f : fds) close(f);
+        throwErrno(env, "listen " + text + ":" + std::to_string(port), e);
+        return env.Undefined();
+      }
+      fds.push_back(fd);
+    }
+    uint32_t id = ++lastListener_;
+    for (size_t t = 0; t < pumps_.size(); t++) pumps_[t]->listen(id, fds[t]);
+    return Napi::Number::New(env, id);
+  }
+
+  Napi::Value Unlisten(const Napi::CallbackInfo& info) {
+    if (info.Length() > 0 && info[0].IsNumber()) {
+      uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+      for (auto& p : pumps_) p->unlisten(id);
+    }
+    return info.Env().Undefined();
+  }
+
+  /** connect(id, address, port, pre: Buffer | null, timeoutMs): the decision for an accepted client. */
+  Napi::Value Connect(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (pumps_.empty()) { throwErrno(env, "ConnEngine.connect", ESHUTDOWN); return env.Undefined(); }
+    if (info.Length() < 5 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber() || !info[4].IsNumber()) {
+      Napi::TypeError::New(env, "connect(id, address, port, pre, timeoutMs)").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+    std::string text = info[1].As<Napi::String>().Utf8Value();
+    int port = info[2].As<Napi::Number>().Int32Value();
+    sockaddr_storage ss;
+    socklen_t len;
+    if (id == 0 || port < 0 || port > 65535 || !sockaddrOf(text, port, ss, len)) {
+      throwErrno(env, "ConnEngine.connect " + text, EINVAL);
+      return env.Undefined();
+    }
+    std::string pre;
+    if (info[3].IsBuffer()) {
+      auto b = info[3].As<Napi::Buffer<char>>();
+      pre.assign(b.Data(), b.Length());
+    }
+    splicepump::Pump* p = pumpOf(id);
+    p->connect(id, ss, len, std::move(pre), std::max(1, info[4].As<Napi::Number>().Int32Value()));
+    if (!delivering_) p->kick();
+    return env.Undefined();
+  }
+
+  /** abort(id): reset a connection (accepted, connecting or open); its CLOSED follows. Also the rejection of a client. */
+  Napi::Value Abort(const Napi::CallbackInfo& info) {
+    if (!pumps_.empty() && info.Length() > 0 && info[0].IsNumber()) {
+      uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+      if (id != 0) pumpOf(id)->abort(id);
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    splicepump::Stats sum;
+    for (auto& p : pumps_) {
+      splicepump::Stats s = p->stats();
+      sum.conns += s.conns;
+      sum.pipes += s.pipes;
+      sum.pooled += s.pooled;
+      sum.spliced += s.spliced;
+      sum.copied += s.copied;
+      sum.closed += s.closed;
+      sum.accepted += s.accepted;
+      sum.acceptErrors += s.acceptErrors;
+      sum.connectFailed += s.connectFailed;
+      sum.undecided += s.undecided;
+      sum.listeners += s.listeners;
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("threads", double(pumps_.size()));
+    o.Set("conns", double(sum.conns));
+    o.Set("pipes", double(sum.pipes));
+    o.Set("pooled", double(sum.pooled));
+    o.Set("spliced", double(sum.spliced));
+    o.Set("copied", double(sum.copied));
+    o.Set("closed", double(sum.closed));
+    o.Set("accepted", double(sum.accepted));
+    o.Set("acceptErrors", double(sum.acceptErrors));
+    o.Set("connectFailed", double(sum.connectFailed));
+    o.Set("undecided", double(sum.undecided));
+    o.Set("listeners", double(sum.listeners));
+    return o;
+  }
+
+  /** Stops the threads: listeners close, open connections are reset. */
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Shutdown();
+    return info.Env().Undefined();
+  }
+
+  void Shutdown() {
+    for (auto& p : pumps_) p->stop();
+    pumps_.clear();
+    if (!released_) {
+      released_ = true;
+      tsfn_.Release();
+    }
+  }
+
+  std::vector<std::unique_ptr<splicepump::Pump>> pumps_;
+  Napi::ThreadSafeFunction tsfn_;
+  std::vector<splicepump::Event> batch_, part_;
+  std::vector<std::string> addrs_, partAddrs_;
+  uint32_t lastListener_ = 0;
+  bool delivering_ = false, released_ = false;
+};
+
+}  // namespace
+
+/** Called from the addon's Init (addon.cc). */
+void InitEngine(Napi::Env env, Napi::Object exports) {
+  exports.Set("ConnEngine", ConnEngine::Define(env));
+}
