@@ -17,7 +17,7 @@ const SAMPLE: Record<string, string> = {
   '--socket': '/run/wasmvs/wasmvsd.sock', '--state': '/var/lib/wasmvs/wasmvsd.rules', '--config': '/etc/wasmvs/lb.rules',
   '--conn-tab-bits': '16', '--memory-limit': '512', '--queue': '0:3', '--burst': '32', '--stride': '2048', '--verdict': 'per-packet',
   '--store': 'etcd://127.0.0.1:2379/wasmvs', '--name': 'lb1', '--workers': '2',
-  '--splice': 'on', '--fast-path': 'off', '--sync-listen': '127.0.0.1:8849', '--sync-peers': '127.0.0.2:8849', '--sync-key': '/etc/wasmvs/sync.key', '--sync-wait': '5',
+  '--splice': 'on', '--engine': 'native', '--fast-path': 'off', '--sync-listen': '127.0.0.1:8849', '--sync-peers': '127.0.0.2:8849', '--sync-key': '/etc/wasmvs/sync.key', '--sync-wait': '5',
 };
 
 /** Every quoted `'--name'` literal in a parser's source. */
@@ -52,6 +52,12 @@ describe('wasmvsd --help', () => {
     expect(parseDaemonArgs(['proxy', '--splice'])).toBe('invalid --splice  (auto, on or off)');
     expect(parseDaemonArgs(['gateway', '--splice', 'on'])).toBe('--splice is a proxy option');
     expect(parseDaemonArgs(['proxy', '--splice=off'])).toMatchObject({ mode: 'proxy', dataPathOptions: { splice: 'off' } });
+  });
+
+  it('--engine takes auto, native or js, in proxy mode only, and reaches the data path', () => {
+    expect(parseDaemonArgs(['proxy', '--engine', 'fast'])).toBe('invalid --engine fast (auto, native or js)');
+    expect(parseDaemonArgs(['gateway', '--engine', 'native'])).toBe('--engine is a proxy option');
+    expect(parseDaemonArgs(['proxy', '--engine=native', '--workers', '2'])).toMatchObject({ mode: 'proxy', dataPathOptions: { engine: 'native', workers: 2 } });
   });
 
   it('the gateway\'s values are checked by wasmvsd itself, with the gateway\'s messages', () => {

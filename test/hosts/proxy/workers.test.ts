@@ -34,7 +34,7 @@ interface Run { names: string[]; final: [number, number][] }
 
 describe('wasmvsd proxy --workers', () => {
   const labs: Lab[] = [];
-  let one: Lab, two: Lab;
+  let one: Lab, two: Lab, threads: Lab;
   let ha: Backend, hb: Backend, hc: Backend;
 
   beforeAll(async () => {
@@ -42,9 +42,13 @@ describe('wasmvsd proxy --workers', () => {
     [ha, hb, hc] = await Promise.all(['ha', 'hb', 'hc'].map((n) => backend(n)));
     one = lab('wasmvs-workers1-');
     two = lab('wasmvs-workers2-');
-    labs.push(one, two);
+    threads = lab('wasmvs-threads2-');
+    labs.push(one, two, threads);
     await one.start(undefined, { args: ['--workers', '1', '--splice', 'off'] });
-    await two.start(undefined, { args: ['--workers', '2', '--splice', 'off'] });
+    // Worker processes (the tests below kill them): Node's sockets, whatever $WASMVS_ENGINE says; `one` follows it.
+    await two.start(undefined, { args: ['--workers', '2', '--splice', 'off', '--engine', 'js'] });
+    // The native engine's --workers: two engine threads in one process, deciding through the one core.
+    await threads.start(undefined, { args: ['--workers', '2', '--engine', 'native'] });
   }, 60_000);
   afterAll(async () => {
     for (const l of labs) { await l.stop(); l.cleanup(); }
@@ -99,6 +103,7 @@ describe('wasmvsd proxy --workers', () => {
       const a = await script(one, sched);
       const b = await script(two, sched);
       expect(b).toEqual(a);
+      expect(await script(threads, sched)).toEqual(a);
       expect(a.names).toHaveLength(10);
       expect(a.final.reduce((s, v) => s + v[0], 0)).toBe(8);
     }, 60_000);
@@ -109,21 +114,23 @@ describe('wasmvsd proxy --workers', () => {
     const a = await script(one, 'wlc', ['-x 2', '', '']);
     const b = await script(two, 'wlc', ['-x 2', '', '']);
     expect(b).toEqual(a);
+    expect(await script(threads, 'wlc', ['-x 2', '', ''])).toEqual(a);
     expect(a.names.slice(0, 6).filter((n) => n === 'ha')).toHaveLength(2);
   }, 60_000);
 
-  it('a burst of concurrent connections through both workers: each scheduled and counted once, none left active', async () => {
-    const port = await service(two, 'wlc');
+  it.each([['worker processes'], ['engine threads']])('a burst of concurrent connections through two %s: each scheduled and counted once, none left active', async (what) => {
+    const pair = what === 'worker processes' ? two : threads;
+    const port = await service(pair, 'wlc');
     // 150 clients at once: the kernel spreads them over both workers, whose accepts, decisions and
     // events then travel many to a write; the table must count each exactly once.
     const held = await Promise.all(Array.from({ length: 150 }, () => client(port)));
     expect(held.every((h) => ['ha', 'hb', 'hc'].includes(h.name))).toBe(true);
-    await settle(two, port, 150, 0);
-    const stats = () => two.adm('-L -n --stats').then((r) => Number(r.out.split('\n').find((x) => x.includes(`:${port} `))?.trim().split(/\s+/)[2]));
+    await settle(pair, port, 150, 0);
+    const stats = () => pair.adm('-L -n --stats').then((r) => Number(r.out.split('\n').find((x) => x.includes(`:${port} `))?.trim().split(/\s+/)[2]));
     expect(await stats()).toBe(150);
     // Resets from the clients' side for half, clean closes for the rest: nothing stays active.
     held.forEach((h, i) => (i % 2 === 0 ? h.sock.resetAndDestroy() : h.sock.end()));
-    await until(async () => sum(counts((await two.adm('-L -n')).out, port), 0) === 0, 'no connection left active');
+    await until(async () => sum(counts((await pair.adm('-L -n')).out, port), 0) === 0, 'no connection left active');
     expect(await stats()).toBe(150);
     for (const h of held) h.sock.destroy();
   }, 60_000);
@@ -205,7 +212,7 @@ describe('wasmvsd proxy --workers', () => {
   it('--splice on in the workers: the pumps move the bytes exactly, and their counts reach the table', async () => {
     const l = lab('wasmvs-workers4-');
     labs.push(l);
-    await l.start(undefined, { args: ['--workers', '2', '--splice', 'on'] });
+    await l.start(undefined, { args: ['--workers', '2', '--splice', 'on', '--engine', 'js'] });
     const port = await service(l, 'rr');
     const size = 1 << 20;
     const payload = Buffer.alloc(size, 0x5a);
@@ -227,7 +234,7 @@ describe('wasmvsd proxy --workers', () => {
   it('SIGTERM stops the workers with the daemon', async () => {
     const l = lab('wasmvs-workers3-');
     labs.push(l);
-    await l.start(undefined, { args: ['--workers', '2'] });
+    await l.start(undefined, { args: ['--workers', '2', '--engine', 'js'] });
     const pids = workerPids(l.daemon!.proc.pid!);
     expect(pids).toHaveLength(2);
     await l.stop();
