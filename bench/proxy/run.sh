@@ -5,8 +5,9 @@
 # per second with latency percentiles (wrk, Connection: close) for: direct,
 # HAProxy `mode tcp` (nbthread 1), a naive Node net+pipe proxy
 # (shared/baselines/node_proxy.mjs) and wasmvsd proxy (release core) twice:
-# the JS path (--splice off) and the native splice path (--splice on, needs
-# `npm run build:native`), same backends, same load generator, one run. Needs: iperf3, wrk, haproxy
+# the JS path (--splice off), the native splice path (--splice on) and the
+# native engine (--engine native: the addon's thread owns every TCP socket,
+# copy then splice past 64 KiB) — the last two need `npm run build:native` —, same backends, same load generator, one run. Needs: iperf3, wrk, haproxy
 # (Debian packages), `npm run build`. Writes bench/out/REPORT-proxy.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -18,7 +19,7 @@ proxy_bench_setup run dist/daemon/wasmvsd.js iperf3 wrk haproxy
 iperf3 -s -p 5201 >/dev/null 2>&1 & PIDS+=($!)
 node -e "require('http').createServer((q,r)=>r.end('ok\n')).listen(8000,'127.0.0.1')" & PIDS+=($!)
 
-# Proxies: bulk on 52xx, HTTP on 80xx.  1 = HAProxy, 2 = node pipe, 3 = wasmvs (JS path), 4 = wasmvs --splice on.
+# Proxies: bulk on 52xx, HTTP on 80xx.  1 = HAProxy, 2 = node pipe, 3 = wasmvs (JS path), 4 = wasmvs --splice on, 5 = wasmvs --engine native.
 cat > "$T/haproxy.cfg" <<EOF
 global
   nbthread 1
@@ -43,9 +44,13 @@ printf -- '-A -t 127.0.0.1:5213 -s wlc\n-a -t 127.0.0.1:5213 -r 127.0.0.1:5201 -
 node bin/wasmvsd.js proxy --splice off --socket "$T/s.sock" --state "$T/state" --config "$T/rules" 2>"$T/wasmvsd.log" & PIDS+=($!); BULKPID[wasmvs]=$!
 sed 's/521[3]/5214/; s/801[3]/8014/' "$T/rules" > "$T/rules-splice"
 node bin/wasmvsd.js proxy --splice on --socket "$T/s2.sock" --state "$T/state2" --config "$T/rules-splice" 2>"$T/wasmvsd-splice.log" & PIDS+=($!); BULKPID[wasmvs-splice]=$!
+sed 's/521[3]/5215/; s/801[3]/8015/' "$T/rules" > "$T/rules-native"
+node bin/wasmvsd.js proxy --engine native --socket "$T/s3.sock" --state "$T/state3" --config "$T/rules-native" 2>"$T/wasmvsd-native.log" & PIDS+=($!); BULKPID[wasmvs-native]=$!
 sleep 1.5
 for i in $(seq 100); do grep -q 'control socket' "$T/wasmvsd-splice.log" && break; sleep 0.1; done
 grep -q 'kernel to kernel' "$T/wasmvsd-splice.log" || { echo 'bench/proxy: wasmvsd --splice on did not start (npm run build:native?):'; cat "$T/wasmvsd-splice.log"; exit 2; }
+for i in $(seq 100); do grep -q 'listening' "$T/wasmvsd-native.log" && break; sleep 0.1; done
+grep -q 'engine: native' "$T/wasmvsd-native.log" || { echo 'bench/proxy: wasmvsd --engine native did not start (npm run build:native?):'; cat "$T/wasmvsd-native.log"; exit 2; }
 
 # CPU seconds (user+sys, all threads) a process has used so far; 0 without a pid (direct).
 cpu() { if [ -n "$1" ]; then awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14+$15)/t}' "/proc/$1/stat"; else echo 0; fi; }
@@ -68,7 +73,7 @@ cps() {
 ROUNDS=${ROUNDS:-3}
 declare -A GB RP PN CG
 for r in $(seq "$ROUNDS"); do
-  for name in direct:5201:8000 haproxy:5211:8011 node:5212:8012 wasmvs:5213:8013 wasmvs-splice:5214:8014; do
+  for name in direct:5201:8000 haproxy:5211:8011 node:5212:8012 wasmvs:5213:8013 wasmvs-splice:5214:8014 wasmvs-native:5215:8015; do
     IFS=: read -r n b h <<< "$name"
     read -r g c <<< "$(bulk "$b" "${BULKPID[$n]:-}")"; read -r q p <<< "$(cps "$h")"
     GB[$n]="${GB[$n]:-} $g"; RP[$n]="${RP[$n]:-} $q"; PN[$n]="${PN[$n]:-} $p"; CG[$n]="${CG[$n]:-} $c"
@@ -79,7 +84,7 @@ median() { node -e "const v=process.argv.slice(1).map(Number).sort((a,b)=>a-b);c
 # The rounds' range, so the spread of the shared VM is visible beside each median.
 spread() { node -e "const v=process.argv.slice(1).map(Number).sort((a,b)=>a-b);console.log(v[0]+'–'+v[v.length-1])" $1; }
 declare -A GBPS RPS P99 GS RS CPG
-for n in direct haproxy node wasmvs wasmvs-splice; do
+for n in direct haproxy node wasmvs wasmvs-splice wasmvs-native; do
   GBPS[$n]=$(median "${GB[$n]}"); RPS[$n]=$(median "${RP[$n]}"); P99[$n]=$(median "${PN[$n]}")
   if [ "$n" = direct ]; then CPG[$n]=-; else CPG[$n]=$(median "${CG[$n]}"); fi
   GS[$n]=$(spread "${GB[$n]}"); RS[$n]=$(spread "${RP[$n]}")
@@ -95,7 +100,7 @@ mkdir -p bench/out
   echo
   echo "| path | bulk Gbit/s | (rounds' range) | proxy CPU s per GB (bulk) | conn/s (request + close) | (rounds' range) | p99 latency ms |"
   echo "|---|---:|---:|---:|---:|---:|---:|"
-  for n in direct haproxy node wasmvs wasmvs-splice; do echo "| $n | ${GBPS[$n]} | ${GS[$n]} | ${CPG[$n]} | ${RPS[$n]} | ${RS[$n]} | ${P99[$n]} |"; done
+  for n in direct haproxy node wasmvs wasmvs-splice wasmvs-native; do echo "| $n | ${GBPS[$n]} | ${GS[$n]} | ${CPG[$n]} | ${RPS[$n]} | ${RS[$n]} | ${P99[$n]} |"; done
   echo
   echo "| target | measured |"
   echo "|---|---:|"
@@ -106,6 +111,9 @@ mkdir -p bench/out
   echo "| conn/s, one worker ≥ 1.0× naive Node proxy | $(ratio "${RPS[wasmvs]}" "${RPS[node]}")× |"
   echo "| conn/s, one worker vs HAProxy nbthread 1 | $(ratio "${RPS[wasmvs]}" "${RPS[haproxy]}")× |"
   echo "| conn/s, one worker, native splice path vs naive Node proxy | $(ratio "${RPS[wasmvs-splice]}" "${RPS[node]}")× |"
-  echo "| p99 ≤ HAProxy's | wasmvs ${P99[wasmvs]} ms, --splice on ${P99[wasmvs-splice]} ms, HAProxy ${P99[haproxy]} ms, direct ${P99[direct]} ms |"
+  echo "| bulk (native engine) ≥ 1.2× HAProxy | $(ratio "${GBPS[wasmvs-native]}" "${GBPS[haproxy]}")× |"
+  echo "| conn/s, one thread, native engine ≥ 1.0× naive Node proxy | $(ratio "${RPS[wasmvs-native]}" "${RPS[node]}")× |"
+  echo "| conn/s, one thread, native engine vs HAProxy nbthread 1 | $(ratio "${RPS[wasmvs-native]}" "${RPS[haproxy]}")× |"
+  echo "| p99 ≤ HAProxy's | wasmvs ${P99[wasmvs]} ms, --splice on ${P99[wasmvs-splice]} ms, --engine native ${P99[wasmvs-native]} ms, HAProxy ${P99[haproxy]} ms, direct ${P99[direct]} ms |"
 } > bench/out/REPORT-proxy.md
 cat bench/out/REPORT-proxy.md

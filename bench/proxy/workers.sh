@@ -5,7 +5,9 @@
 # WRK_CONNS=64 connections) through: direct, HAProxy `mode tcp` with nbthread 1
 # and nbthread 2, the naive Node net+pipe proxy (shared/baselines/node_proxy.mjs),
 # and wasmvsd proxy (release core, --splice off) with --workers 1 (one process)
-# and --workers 2 (two worker processes, scheduling in the daemon), with the p50
+# and --workers 2 (two worker processes, scheduling in the daemon), and with
+# --engine native --workers 1 and 2 (one and two engine threads in one process,
+# the addon owning every TCP socket, scheduling in the main thread), with the p50
 # and p99 latency and each proxy's CPU time per connection (all its threads and
 # child processes; for --workers 2 also the daemon's own share). Same backend
 # (a one-process Node HTTP server), same load generator, one run. Needs: wrk,
@@ -41,7 +43,12 @@ for n in 1 2; do
   printf -- "-A -t 127.0.0.1:802$n -s wlc\n-a -t 127.0.0.1:802$n -r 127.0.0.1:8000 -m\n" > "$T/rules$n"
   node bin/wasmvsd.js proxy --splice off --workers $n --socket "$T/s$n.sock" --state "$T/state$n" --config "$T/rules$n" 2>"$T/wasmvsd$n.log" & PIDS+=($!); PROXYPID[wasmvs-$n]=$!
 done
-for i in $(seq 100); do grep -q 'listening' "$T/wasmvsd2.log" && grep -q 'listening' "$T/wasmvsd1.log" && break; sleep 0.1; done
+for n in 1 2; do
+  printf -- "-A -t 127.0.0.1:803$n -s wlc\n-a -t 127.0.0.1:803$n -r 127.0.0.1:8000 -m\n" > "$T/rulesn$n"
+  node bin/wasmvsd.js proxy --engine native --workers $n --socket "$T/n$n.sock" --state "$T/staten$n" --config "$T/rulesn$n" 2>"$T/wasmvsdn$n.log" & PIDS+=($!); PROXYPID[native-$n]=$!
+done
+for i in $(seq 100); do grep -q 'listening' "$T/wasmvsd2.log" && grep -q 'listening' "$T/wasmvsd1.log" && grep -q 'listening' "$T/wasmvsdn2.log" && break; sleep 0.1; done
+grep -q 'engine: native' "$T/wasmvsdn2.log" || { echo 'bench/proxy: wasmvsd --engine native did not start (npm run build:native?):'; cat "$T/wasmvsdn2.log"; exit 2; }
 grep -q 'listening' "$T/wasmvsd2.log" || { echo 'bench/proxy: wasmvsd --workers 2 did not start:'; cat "$T/wasmvsd2.log"; exit 2; }
 
 # CPU seconds (user+sys) a proxy has used so far: the process, its threads and its children (wasmvsd's workers).
@@ -62,7 +69,7 @@ cps() {
 perconn() { node -e "const [a,b,q,s]=process.argv.slice(1).map(Number);console.log(((b-a)*1e6/(q*s)).toFixed(0))" "$1" "$2" "$3" "$SECS"; }
 
 ROUNDS=${ROUNDS:-3}
-NAMES="direct:8000 haproxy-1:8011 haproxy-2:8012 node:8013 wasmvs-1:8021 wasmvs-2:8022"
+NAMES="direct:8000 haproxy-1:8011 haproxy-2:8012 node:8013 wasmvs-1:8021 wasmvs-2:8022 native-1:8031 native-2:8032"
 declare -A RP PM PN CC CM
 for r in $(seq "$ROUNDS"); do
   for name in $NAMES; do
@@ -80,6 +87,8 @@ done
 # Every connection went through the daemons' tables: their Conns counters say how many each scheduled.
 CONNS1=$(WASMVS_SOCKET="$T/s1.sock" node bin/wasmvsadm.js -L -n --stats | awk '/^TCP/ {print $3}')
 CONNS2=$(WASMVS_SOCKET="$T/s2.sock" node bin/wasmvsadm.js -L -n --stats | awk '/^TCP/ {print $3}')
+CONNSN1=$(WASMVS_SOCKET="$T/n1.sock" node bin/wasmvsadm.js -L -n --stats | awk '/^TCP/ {print $3}')
+CONNSN2=$(WASMVS_SOCKET="$T/n2.sock" node bin/wasmvsadm.js -L -n --stats | awk '/^TCP/ {print $3}')
 median() { node -e "const v=process.argv.slice(1).map(Number).sort((a,b)=>a-b);console.log(v[(v.length-1)>>1])" $1; }
 spread() { node -e "const v=process.argv.slice(1).map(Number).sort((a,b)=>a-b);console.log(v[0]+'–'+v[v.length-1])" $1; }
 ratio() { node -e "console.log((Number(process.argv[1])/Number(process.argv[2])).toFixed(2))" "$1" "$2"; }
@@ -110,7 +119,12 @@ mkdir -p bench/out
   echo "| conn/s, HAProxy nbthread 2 vs nbthread 1 | $(ratio "${RPS[haproxy-2]}" "${RPS[haproxy-1]}")× |"
   echo "| p99 ≤ HAProxy's (same threads) | wasmvs-1 ${P99[wasmvs-1]} ms vs haproxy-1 ${P99[haproxy-1]} ms; wasmvs-2 ${P99[wasmvs-2]} ms vs haproxy-2 ${P99[haproxy-2]} ms |"
   echo "| CPU per connection, wasmvs-2 vs wasmvs-1 (the workers' overhead) | $(ratio "${CPC[wasmvs-2]}" "${CPC[wasmvs-1]}")× |"
+  echo "| conn/s, native engine one thread (native-1) ≥ 1.0× naive Node proxy | $(ratio "${RPS[native-1]}" "${RPS[node]}")× |"
+  echo "| conn/s, native engine one thread vs HAProxy nbthread 1 | $(ratio "${RPS[native-1]}" "${RPS[haproxy-1]}")× |"
+  echo "| conn/s, native engine two threads (native-2) ≥ 1.0× HAProxy nbthread 2 | $(ratio "${RPS[native-2]}" "${RPS[haproxy-2]}")× |"
+  echo "| p99 ≤ HAProxy's (same threads), native engine | native-1 ${P99[native-1]} ms vs haproxy-1 ${P99[haproxy-1]} ms; native-2 ${P99[native-2]} ms vs haproxy-2 ${P99[haproxy-2]} ms |"
+  echo "| CPU per connection, native-1 vs haproxy-1 | ${CPC[native-1]} vs ${CPC[haproxy-1]} µs |"
   echo
-  echo "Connections scheduled by each daemon's table in the run (Conns): --workers 1 ${CONNS1:-?}, --workers 2 ${CONNS2:-?}."
+  echo "Connections scheduled by each daemon's table in the run (Conns): --workers 1 ${CONNS1:-?}, --workers 2 ${CONNS2:-?}, --engine native --workers 1 ${CONNSN1:-?}, --engine native --workers 2 ${CONNSN2:-?}."
 } > bench/out/REPORT-proxy-workers.md
 cat bench/out/REPORT-proxy-workers.md

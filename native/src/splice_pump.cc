@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -61,7 +62,10 @@ bool Pump::start() {
   ev.data.ptr = &wakeSide_;
   epoll_ctl(ep_, EPOLL_CTL_ADD, wakeFd_, &ev);
   running_ = true;
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "wasmvs-pump");  // ps -L / top -H tell it from Node's threads
+    run();
+  });
   return true;
 }
 
@@ -182,8 +186,9 @@ void Pump::run() {
       if (s->conn == nullptr) { commands(); continue; }
       Conn* c = s->conn;
       if (c->dead) continue;
+      if (evs[k].events & (EPOLLRDHUP | EPOLLHUP)) c->hup[s->index] = true;
       if (c->connecting) {
-        if (s->index == 1) { connected(c); continue; }
+        if (s->index == 1) { connected(c, evs[k].events); continue; }
         // The client while the real server is being reached: only its failure matters now.
         if (evs[k].events & EPOLLERR) {
           int err = 0;
@@ -407,7 +412,11 @@ int Pump::pumpDir(Conn* c, int i, int& budget) {
         if (w < n) {
           d.buf.assign(scratch_.data() + w, scratch_.data() + n);
           d.held = size_t(n - w);
+          continue;
         }
+        // A TCP read shorter than asked took all there was; what comes later raises a new edge
+        // (edge-triggered). Read on to EOF only once the peer's FIN was signalled.
+        if (size_t(n) < scratch_.size() && !c->hup[i]) return 0;
         continue;
       }
     } else {
@@ -483,7 +492,7 @@ void Pump::finish(Conn* c, bool reset) {
   for (int i = 0; i < 2; i++) {
     if (c->fd[i] < 0) continue;
     if (reset) resetSocket(c->fd[i]);
-    epoll_ctl(ep_, EPOLL_CTL_DEL, c->fd[i], nullptr);
+    if (!c->owned) epoll_ctl(ep_, EPOLL_CTL_DEL, c->fd[i], nullptr);  // a handed-over fd may have a twin still open
     close(c->fd[i]);
     Dir& d = c->dir[i];
     if (d.pipe[0] >= 0) {
@@ -555,7 +564,7 @@ void Pump::acceptFrom(Listener* l) {
       arm(l, false);
       return;
     }
-    noDelay(fd);
+    // TCP_NODELAY comes from the listener (accepted sockets inherit it).
     char text[INET6_ADDRSTRLEN] = "";
     int port = 0;
     if (ss.ss_family == AF_INET) {
@@ -572,6 +581,7 @@ void Pump::acceptFrom(Listener* l) {
     c->fd[0] = fd;
     c->fd[1] = -1;
     c->undecided = true;
+    c->owned = true;
     for (int i = 0; i < 2; i++) {
       c->side[i] = Side{c, i, nullptr};
       c->dir[i].copy = opt_.spliceAfter > 0;
@@ -620,12 +630,16 @@ void Pump::connectTo(Conn* c, Cmd& cmd) {
   // Even a connect that completed at once reports through its EPOLLOUT edge.
 }
 
-void Pump::connected(Conn* c) {
-  int err = 0;
-  socklen_t len = sizeof err;
-  if (getsockopt(c->fd[1], SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
-  if (err != 0) { connFail(c, err); return; }
-  // An EPOLLOUT edge can come before the handshake ends only with an error; no error: connected.
+void Pump::connected(Conn* c, uint32_t events) {
+  if (events & (EPOLLERR | EPOLLHUP)) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(c->fd[1], SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    connFail(c, err != 0 ? err : ECONNREFUSED);
+    return;
+  }
+  // A connecting TCP socket turns writable only once the handshake is done.
+  if (!(events & EPOLLOUT)) return;
   c->connecting = false;
   emit(c, ESTABLISHED, 1, 0);
   service(c);

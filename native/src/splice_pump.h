@@ -110,6 +110,10 @@ struct Conn {
   bool dead = false, ready = false;
   /** Engine: waiting for JS's decision; connecting to the real server. */
   bool undecided = false, connecting = false;
+  /** Engine: its fds are the only ones on their sockets (close(2) alone takes them out of the epoll set). */
+  bool owned = false;
+  /** A side reported EPOLLRDHUP/EPOLLHUP: its source is read until EOF (else a short read means drained). */
+  bool hup[2] = {false, false};
 };
 
 /** Engine: one listening socket of this thread. */
@@ -184,7 +188,7 @@ class Pump {
   void acceptFrom(Listener* l);
   void arm(Listener* l, bool on);
   void connectTo(Conn* c, Cmd& cmd);
-  void connected(Conn* c);
+  void connected(Conn* c, uint32_t events);
   void connFail(Conn* c, int err);
   void timers();
   uint32_t allocId();
