@@ -3,7 +3,8 @@
 #   unshare -n bash bench/proxy/idle.sh [CONNECTIONS]      (ROUNDS=3, median reported)
 # For HAProxy `mode tcp` (nbthread 1), the naive Node pipe proxy (shared/baselines/node_proxy.mjs),
 # wasmvsd proxy on the JS path (--splice off) and on the native path (--splice on: handed to the
-# pump at accept): CONNECTIONS client connections are opened through each proxy to one echo backend,
+# pump at accept) and on the native engine (--engine native: the addon's thread owns both sockets
+# from the accept on): CONNECTIONS client connections are opened through each proxy to one echo backend,
 # each proves its path end to end (one byte echoed), then all sit idle; the proxy's resident set
 # (VmRSS, all threads) is read before and after, settled for 2 s. Per connection = the difference ÷
 # CONNECTIONS. Kernel socket memory is the same for every proxy and not counted. Needs haproxy,
@@ -59,20 +60,21 @@ declare -A PID
 start() {
   haproxy -f "$T/haproxy.cfg" -q & PIDS+=($!); PID[haproxy]=$!
   node "$NODE_PROXY" 9002 9000 & PIDS+=($!); PID[node]=$!
-  rm -f "$T"/a.* "$T"/b.*
+  rm -f "$T"/a.* "$T"/b.* "$T"/c.*
   node bin/wasmvsd.js proxy --splice off --socket "$T/a.sock" --state "$T/a.state" --config "$T/rules9003" 2>"$T/a.log" & PIDS+=($!); PID[wasmvs]=$!
   node bin/wasmvsd.js proxy --splice on --socket "$T/b.sock" --state "$T/b.state" --config "$T/rules9004" 2>"$T/b.log" & PIDS+=($!); PID[wasmvs-splice]=$!
-  for i in $(seq 100); do grep -q 'control socket' "$T/b.log" && grep -q 'control socket' "$T/a.log" && break; sleep 0.1; done
+  node bin/wasmvsd.js proxy --engine native --socket "$T/c.sock" --state "$T/c.state" --config "$T/rules9005" 2>"$T/c.log" & PIDS+=($!); PID[wasmvs-native]=$!
+  for i in $(seq 100); do grep -q 'control socket' "$T/b.log" && grep -q 'control socket' "$T/a.log" && grep -q 'control socket' "$T/c.log" && break; sleep 0.1; done
   grep -q 'kernel to kernel' "$T/b.log" || { echo 'bench/proxy/idle: wasmvsd --splice on did not start (npm run build:native?):'; cat "$T/b.log"; exit 2; }
 }
-stop() { for n in haproxy node wasmvs wasmvs-splice; do kill "${PID[$n]}" 2>/dev/null || true; wait "${PID[$n]}" 2>/dev/null || true; done; }
-for p in 9003 9004; do printf -- '-A -t 127.0.0.1:%s -s wlc\n-a -t 127.0.0.1:%s -r 127.0.0.1:9000 -m\n' $p $p > "$T/rules$p"; done
+stop() { for n in haproxy node wasmvs wasmvs-splice wasmvs-native; do kill "${PID[$n]}" 2>/dev/null || true; wait "${PID[$n]}" 2>/dev/null || true; done; }
+for p in 9003 9004 9005; do printf -- '-A -t 127.0.0.1:%s -s wlc\n-a -t 127.0.0.1:%s -r 127.0.0.1:9000 -m\n' $p $p > "$T/rules$p"; done
 
 rss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }   # KiB
 declare -A PER
 for r in $(seq "$ROUNDS"); do
   start
-  for name in haproxy:9001 node:9002 wasmvs:9003 wasmvs-splice:9004; do
+  for name in haproxy:9001 node:9002 wasmvs:9003 wasmvs-splice:9004 wasmvs-native:9005; do
     IFS=: read -r n port <<< "$name"
     sleep 2; before=$(rss "${PID[$n]}")
     node "$T/hold.mjs" "$port" "$N" > "$T/hold.out" & hp=$!
@@ -98,7 +100,7 @@ mkdir -p bench/out
   echo "| proxy | KiB per idle connection | (rounds' range) | vs HAProxy |"
   echo "|---|---:|---:|---:|"
   h=$(median "${PER[haproxy]}")
-  for n in haproxy node wasmvs wasmvs-splice; do
+  for n in haproxy node wasmvs wasmvs-splice wasmvs-native; do
     m=$(median "${PER[$n]}")
     echo "| $n | $m | $(spread "${PER[$n]}") | $(node -e "console.log((${m}/${h}).toFixed(2))")× |"
   done
