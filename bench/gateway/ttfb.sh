@@ -5,7 +5,8 @@
 # (shared/baselines/gen_kube_rules.py, 7 rules/service, addresses mapped into
 # 198.18.0.0/15), same director namespace, same client and servers:
 #   ROUNDS=3 flock /tmp/wasmvs-bench.lock bash bench/gateway/ttfb.sh OUT.jsonl [COUNT] [N...]
-#   (root; default N = 100 20000; IMPLS="kube-iptables wasmvs-gateway wasmvs-gateway-fast" by default)
+#   (root; default N = 100 20000; IMPLS="kube-iptables wasmvs-gateway wasmvs-gateway-fast" by default;
+#   VIPS=scattered spreads the VIPs over 198.19.0.0/16 instead of numbering them consecutively)
 # Each round measures every size and implementation in turn; at the end the
 # medians over rounds of the p50s and the ratios. Namespaces, addresses and
 # processes are the script's own and removed at exit.
@@ -39,7 +40,14 @@ sleep 0.5
 : > "$OUT"
 # The director's conntrack table emptied between measurements (through our addon; no conntrack tool needed).
 ctflush() { if [[ -f $CTFEED ]]; then ctflush_ns $DIR; fi; }
-vip() { echo "198.19.$(( ($1 - 1) >> 8 )).$(( ($1 - 1) & 255 ))"; }
+# VIPS=consecutive (default): service s at 198.19.0.0 + s - 1, which the gateway's rules merge into a
+# few CIDR blocks; VIPS=scattered: s - 1 times an odd constant mod 65536, so no two neighbours are
+# adjacent (as ClusterIPs drawn at random from a range are) and every VIP is its own match.
+if [[ ${VIPS:-consecutive} == scattered ]]; then
+  vip() { local a=$(( (($1 - 1) * 40503 + 7) & 65535 )); echo "198.19.$(( a >> 8 )).$(( a & 255 ))"; }
+else
+  vip() { echo "198.19.$(( ($1 - 1) >> 8 )).$(( ($1 - 1) & 255 ))"; }
+fi
 client() { ip netns exec $CL node bench/gateway/ttfb-client.mjs "$(vip "$1")" 80 "$COUNT"; }
 
 IMPLS=${IMPLS:-kube-iptables wasmvs-gateway wasmvs-gateway-fast}
@@ -80,7 +88,7 @@ for N in "${SIZES[@]}"; do
     done
     t1=$(date +%s.%N)
     rules=$(ip netns exec $DIR iptables -t mangle -S WASMVS-GW | grep -c '^-A' || true)
-    echo "{\"impl\":\"$impl\",\"round\":$round,\"services\":$N,\"rules\":$rules,\"load_s\":$(printf "%.3f" "$(echo "$t1-$t0" | bc)"),\"load1\":$(cut -d' ' -f1 /proc/loadavg),\"ttfb\":$(client "$N")}" | tee -a "$OUT"
+    echo "{\"impl\":\"$impl\",\"vips\":\"${VIPS:-consecutive}\",\"round\":$round,\"services\":$N,\"rules\":$rules,\"load_s\":$(printf "%.3f" "$(echo "$t1-$t0" | bc)"),\"load1\":$(cut -d' ' -f1 /proc/loadavg),\"ttfb\":$(client "$N")}" | tee -a "$OUT"
     kill $G; wait $G || true
     rm -f "$T/sock"
     ctflush

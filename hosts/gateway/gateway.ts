@@ -7,7 +7,7 @@ import { layout as L, counters as C } from '../../sdk/core/abi.gen.js';
 import type { Director } from '../../sdk/director.js';
 import { coreOf } from '../../sdk/core/index.js';
 import { loadNativeQueue, type NativeQueue, type NativeQueueClass, type VerdictMode } from '../../native/addon.js';
-import { ruleSet, removeRules, run, deferred, RuleSync, type AsyncExec, type Exec, type QueueSpec, type RuleSet } from './rules.js';
+import { ruleSet, removeRules, run, deferred, RuleSync, ipsetAvailable, SET_MIN, type AsyncExec, type Exec, type QueueSpec, type RuleSet } from './rules.js';
 import { TunnelRouteCache } from './routes.js';
 import { packedSpan } from './records.js';
 import { parseKernelQueues, type GatewaySource, type KernelQueue } from './metrics.js';
@@ -112,6 +112,10 @@ export class Gateway {
   private readonly Conntrack: NativeConntrackClass | null;
 
   private readonly exec: Exec;
+  /** The ipset tool runs: groups of more than SET_MIN VIPs are matched by hash, not rule by rule. */
+  private ipsets = false;
+  /** Warned that, without ipset, rules grow with the services. */
+  private linearWarned = false;
   private readonly Native: NativeQueueClass | null;
   private readonly files: SysctlFiles;
   /** The original sysctl values, kept durable while changed; null: not recorded (tests without a file). */
@@ -133,6 +137,7 @@ export class Gateway {
     // A packet the core cannot take whole (cut by the copy range) gets the fail verdict.
     coreOf(director).x.gwOptions(this.opts.failOpen ? L.GW_OPT_FAIL_OPEN : 0);
     removeRules(this.exec); // whatever a crashed run left
+    this.ipsets = ipsetAvailable(this.exec);
     if (removeFast(this.exec)) this.log('gateway: removed the fast-path nftables table a previous run left', 'warn');
     this.sync.reset();
     // A run that died left its sysctls changed: back to the originals before we read them again.
@@ -288,7 +293,13 @@ export class Gateway {
       dests: d.dests(s.fwmark ? { fwmark: s.fwmark, af: s.af } : { protocol: s.protocol!, address: s.address!, port: s.port }),
     }));
     const plan = this.fast ? fastPlan(view, { nat: !this.opts.connSync }) : null;
-    const rs = ruleSet(view, this.opts, plan?.services, plan?.drServices);
+    const rs = ruleSet(view, this.opts, plan?.services, plan?.drServices, { sets: this.ipsets });
+    const linear = Math.max(rs.linear, rs.v6.linear);
+    if (linear > SET_MIN && !this.linearWarned) {
+      this.linearWarned = true;
+      this.log(`gateway: the ipset tool is not installed, so ${linear} rules match the services one by one and every packet ` +
+        'to a VIP walks them; install ipset (Debian: apt-get install ipset) to match them by hash, as IPVS does', 'warn');
+    }
     // Most changes (weights, thresholds, timeouts) leave the rules as they are.
     const text = JSON.stringify(rs) + (plan?.script ?? '');
     if (text === this.installedText) return;

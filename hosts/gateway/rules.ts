@@ -55,6 +55,21 @@ export const runAsync: AsyncExec = (cmd, args, input) => new Promise((resolve, r
 export const deferred = (exec: Exec): AsyncExec => async (cmd, args, input) => exec(cmd, args, input);
 
 /** The chains' content and DR routes of one address family. */
+/**
+ * An ipset the rules match against: a family's VIPs (or real servers) of
+ * one shape once there are more than SET_MIN blocks of them, so a packet
+ * costs one hash lookup however many services there are, as in IPVS
+ * (kube-proxy's IPVS mode does the same). `hash:ip,port` entries are
+ * `ADDRESS,PROTO:PORT`; `hash:ip` ones an address (a shape with a protocol
+ * but no port: ICMP, port-0 services).
+ */
+export interface IpSet { name: string; type: 'hash:ip,port' | 'hash:ip'; entries: string[] }
+
+/** Above this many blocks a group is matched through an ipset rather than a rule per block. */
+export const SET_MIN = 16;
+/** Our ipsets are named `wasmvs-gw4-…` / `wasmvs-gw6-…` (at most 31 characters). */
+export const SET_PREFIX = 'wasmvs-gw';
+
 export interface FamilyRules {
   /** WASMVS-GW (PREROUTING): requests. */
   mangle: string[];
@@ -63,6 +78,10 @@ export interface FamilyRules {
   raw: string[];
   /** DR: verdict mark → real server next hop. */
   routes: DrRoute[];
+  /** The ipsets the rules name (created before the rules are written, destroyed after they are gone). */
+  sets: IpSet[];
+  /** The most rules one group takes where it could not use an ipset (sets off); 0 with sets. */
+  linear: number;
 }
 
 export interface RuleSet extends FamilyRules {
@@ -72,9 +91,12 @@ export interface RuleSet extends FamilyRules {
   tunnels: string[];
 }
 
-interface Family { iptables: string; restore: string; ip: string[] }
-const V4: Family = { iptables: 'iptables', restore: 'iptables-restore', ip: [] };
-const V6: Family = { iptables: 'ip6tables', restore: 'ip6tables-restore', ip: ['-6'] };
+interface Family { iptables: string; restore: string; ip: string[]; inet: 'inet' | 'inet6'; sets: string }
+const V4: Family = { iptables: 'iptables', restore: 'iptables-restore', ip: [], inet: 'inet', sets: `${SET_PREFIX}4-` };
+const V6: Family = { iptables: 'ip6tables', restore: 'ip6tables-restore', ip: ['-6'], inet: 'inet6', sets: `${SET_PREFIX}6-` };
+
+/** Room for a million entries a set (the kernel allocates as they come). */
+const SET_MAXELEM = 1 << 20;
 
 function queueTarget(q: QueueSpec): string {
   const t = q.first === q.last ? `--queue-num ${q.first}` : `--queue-balance ${q.first}:${q.last}`;
@@ -108,18 +130,54 @@ export function cidrs(addresses: Iterable<string>): string[] {
   return out;
 }
 
-/** Groups addresses under a match key, then emits one rule per CIDR block of each group. */
+/** A key's protocol match: "proto port" → `-p proto [--Xport port]`, ICMPv6 by type. */
+function portMatch(dir: 'd' | 's', key: string): string {
+  const [proto, port] = key.split(' ');
+  if (proto === 'icmpv6') return `-p icmpv6 --icmpv6-type ${port}`;
+  return `-p ${proto}${port !== '0' ? ` --${dir}port ${port}` : ''}`;
+}
+
+/**
+ * Groups addresses under a match key ("proto port"), then gives the matches
+ * that select them: one per CIDR block of each key, or, with ipsets allowed
+ * and more than SET_MIN blocks, one per set (every TCP/UDP port in one
+ * `hash:ip,port` set, each other key in a `hash:ip` set of its own).
+ */
 class Groups {
   private readonly m = new Map<string, Set<string>>();
-  constructor(private readonly blocks: (a: Iterable<string>) => string[] = cidrs) {}
+  constructor(private readonly name: string, private readonly dir: 'd' | 's', private readonly v6: boolean) {}
   add(key: string, address: string): void {
     let g = this.m.get(key);
     if (!g) this.m.set(key, (g = new Set()));
     g.add(address);
   }
-  rules(make: (key: string, cidr: string) => string): string[] {
+  private blocks(a: Iterable<string>): string[] {
+    return this.v6 ? [...new Set(a)].map((x) => `${x}/128`) : cidrs(a);
+  }
+  /** The matches; `sets` collects the ipsets they name, `stats.linear` the rules taken without them. */
+  matches(useSets: boolean, sets: IpSet[], stats: { linear: number }): string[] {
+    const perBlock: string[] = [];
+    for (const [k, addrs] of this.m) for (const c of this.blocks(addrs)) perBlock.push(`-${this.dir} ${c} ${portMatch(this.dir, k)}`);
+    if (perBlock.length <= SET_MIN) return perBlock;
+    if (!useSets) { stats.linear = Math.max(stats.linear, perBlock.length); return perBlock; }
+    const base = `${SET_PREFIX}${this.v6 ? 6 : 4}-${this.name}`;
+    const flag = this.dir === 'd' ? 'dst' : 'src';
     const out: string[] = [];
-    for (const [k, set] of this.m) for (const c of this.blocks(set)) out.push(make(k, c));
+    const ported: string[] = [];
+    for (const [k, addrs] of this.m) {
+      const [proto, port] = k.split(' ');
+      if ((proto === 'tcp' || proto === 'udp') && port !== '0') {
+        for (const a of addrs) ported.push(`${a},${proto}:${port}`);
+        continue;
+      }
+      const name = `${base}-${proto}-${port}`;
+      sets.push({ name, type: 'hash:ip', entries: [...addrs] });
+      out.push(`${portMatch(this.dir, k)} -m set --match-set ${name} ${flag}`);
+    }
+    if (ported.length) {
+      sets.push({ name: base, type: 'hash:ip,port', entries: ported });
+      out.unshift(`-m set --match-set ${base} ${flag},${flag}`);
+    }
     return out;
   }
 }
@@ -129,33 +187,31 @@ class Collect {
   readonly vips: Groups;
   readonly replies: Groups;
   /** Fast-path VIPs (fastpath.ts): only conntrack's NEW packets are queued, and tracked. */
-  readonly fresh = new Groups();
+  readonly fresh: Groups;
   /** Fast-path DR VIPs: only packets without a DR mark (none from the flow map) are queued; untracked as DR always is. */
-  readonly unmarked = new Groups();
+  readonly unmarked: Groups;
   readonly marks = new Set<number>();
-  readonly out: FamilyRules = { mangle: [], forward: [], raw: [], routes: [] };
+  readonly out: FamilyRules = { mangle: [], forward: [], raw: [], routes: [], sets: [], linear: 0 };
   constructor(readonly v6: boolean) {
-    const blocks = v6 ? (a: Iterable<string>) => [...new Set(a)].map((x) => `${x}/128`) : cidrs;
-    this.vips = new Groups(blocks); // key "proto port": -d BLOCK -p proto [--dport port]
-    this.replies = new Groups(blocks); // key "proto port": -s BLOCK -p proto [--sport port]
+    this.vips = new Groups('vips', 'd', v6); // key "proto port": -d BLOCK -p proto [--dport port]
+    this.replies = new Groups('replies', 's', v6); // key "proto port": -s BLOCK -p proto [--sport port]
+    this.fresh = new Groups('fresh', 'd', v6);
+    this.unmarked = new Groups('unmarked', 'd', v6);
   }
 
-  finish(q: QueueSpec): FamilyRules {
-    const portMatch = (dir: 'd' | 's', key: string) => {
-      const [proto, port] = key.split(' ');
-      if (proto === 'icmpv6') return `-p icmpv6 --icmpv6-type ${port}`;
-      return `-p ${proto}${port !== '0' ? ` --${dir}port ${port}` : ''}`;
-    };
+  finish(q: QueueSpec, useSets: boolean): FamilyRules {
+    const { sets } = this.out;
     const requests = [
-      ...this.vips.rules((k, c) => `-d ${c} ${portMatch('d', k)}`),
+      ...this.vips.matches(useSets, sets, this.out),
       ...[...this.marks].map((m) => `-m mark --mark ${m}`),
     ];
-    const replies = this.replies.rules((k, c) => `-s ${c} ${portMatch('s', k)}`);
+    const replies = this.replies.matches(useSets, sets, this.out);
     // Fast NAT VIPs: conntrack's NEW packets, and its INVALID ones (malformed, out of window) with
     // FAST_INVALID_MARK first, so the core still gives them IPVS's verdict and counters (fastpath.ts).
-    const fresh = this.fresh.rules((k, c) => `-d ${c} ${portMatch('d', k)} -m conntrack --ctstate NEW,INVALID`);
-    const invalid = this.fresh.rules((k, c) => `-A ${CHAIN} -d ${c} ${portMatch('d', k)} -m conntrack --ctstate INVALID -j MARK --set-xmark ${hex(FAST_INVALID_MARK)}/0xffffffff`);
-    const drFast = this.unmarked.rules((k, c) => `-d ${c} ${portMatch('d', k)}`);
+    const freshMatches = this.fresh.matches(useSets, sets, this.out);
+    const fresh = freshMatches.map((m) => `${m} -m conntrack --ctstate NEW,INVALID`);
+    const invalid = freshMatches.map((m) => `-A ${CHAIN} ${m} -m conntrack --ctstate INVALID -j MARK --set-xmark ${hex(FAST_INVALID_MARK)}/0xffffffff`);
+    const drFast = this.unmarked.matches(useSets, sets, this.out);
     const unmarked = `-m mark ! --mark ${DR_MARK_SELECTOR}`;
     for (const m of requests) this.out.mangle.push(`-A ${CHAIN} ${m} ${queueTarget(q)}`);
     this.out.mangle.push(...invalid);
@@ -183,10 +239,11 @@ function icmpErrors(g: Groups, address: string, v6: boolean): void {
 
 /**
  * The rules for the current configuration, IPv4 and IPv6; `fast`: NAT services
- * on the fast path, `drFast`: DR services on it (fastpath.ts).
+ * on the fast path, `drFast`: DR services on it (fastpath.ts); `sets`: large
+ * groups are matched through ipsets (the gateway found the ipset tool).
  */
 export function ruleSet(services: readonly ServiceView[], q: QueueSpec, fast: ReadonlySet<ServiceView> = new Set(),
-  drFast: ReadonlySet<ServiceView> = new Set()): RuleSet {
+  drFast: ReadonlySet<ServiceView> = new Set(), opts: { sets?: boolean } = {}): RuleSet {
   const fam = { 4: new Collect(false), 6: new Collect(true) };
   const tunnels: string[] = [];
   for (const view of services) {
@@ -217,7 +274,8 @@ export function ruleSet(services: readonly ServiceView[], q: QueueSpec, fast: Re
       } else if (d.method === 'tunnel' && d.af === 4) tunnels.push(d.address);
     }
   }
-  return { ...fam[4].finish(q), v6: fam[6].finish(q), tunnels };
+  const sets = opts.sets ?? false;
+  return { ...fam[4].finish(q, sets), v6: fam[6].finish(q, sets), tunnels };
 }
 
 /** iptables-restore input replacing our chains of one table (--noflush keeps everyone else's). */
@@ -249,7 +307,25 @@ function removeFamily(f: Family, exec: Exec): void {
   }
   try { exec(f.iptables, ['-t', 'raw', '-F', DEFRAG_CHAIN]); } catch { /* no chain */ }
   try { exec(f.iptables, ['-t', 'raw', '-X', DEFRAG_CHAIN]); } catch { /* no chain */ }
+  // The sets once no rule names them (the kernel refuses to destroy a set in use).
+  let names: string[] = [];
+  try { names = exec('ipset', ['list', '-n']).split('\n').filter((n) => n.startsWith(f.sets)); } catch { /* no ipset tool: none of ours */ }
+  if (names.length) {
+    try { exec('ipset', ['restore'], names.map((n) => `destroy ${n}\n`).join('')); } catch { /* one at a time below */
+      for (const n of names) try { exec('ipset', ['destroy', n]); } catch { /* gone or in use */ }
+    }
+  }
   deleteRoutes(f.ip, exec);
+}
+
+/** Whether the ipset tool runs (the kernel's sets are asked for only when a configuration needs them). */
+export function ipsetAvailable(exec: Exec = run): boolean {
+  try {
+    exec('ipset', ['version']);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** What one family has installed since the last cleanup. */
@@ -267,6 +343,30 @@ class FamilyState {
   routes = new RouteState();
   /** The kernel refused the socket match (no xt_socket): the defragmentation rule is left out. */
   noDefrag = false;
+  /** Our ipsets as last written: name → entries; absent: not ours or not known (rewritten whole). */
+  sets = new Map<string, { type: string; entries: Set<string> }>();
+}
+
+/**
+ * `ipset restore` input that makes the kernel's sets what `want` says, by
+ * difference against what was written (entries added and deleted; a set not
+ * known is created if missing, flushed and filled). Returns '' when nothing changes.
+ */
+function setsText(f: Family, st: FamilyState, want: readonly IpSet[]): string {
+  let out = '';
+  for (const w of want) {
+    const had = st.sets.get(w.name);
+    if (!had || had.type !== w.type) {
+      if (had) out += `destroy ${w.name}\n`; // a shape's type never changes under one name; defensive
+      out += `create ${w.name} ${w.type} family ${f.inet} maxelem ${SET_MAXELEM} -exist\nflush ${w.name}\n`;
+      for (const e of w.entries) out += `add ${w.name} ${e} -exist\n`;
+      continue;
+    }
+    const now = new Set(w.entries);
+    for (const e of had.entries) if (!now.has(e)) out += `del ${w.name} ${e} -exist\n`;
+    for (const e of now) if (!had.entries.has(e)) out += `add ${w.name} ${e} -exist\n`;
+  }
+  return out;
 }
 
 /**
@@ -291,7 +391,7 @@ export class RuleSync {
     const v6 = this.fam[6];
     // IPv6 is touched only once some IPv6 service needs it (ip6tables may be missing otherwise);
     // after that its chains are emptied, not removed, until stop.
-    if (rs.v6.mangle.length || rs.v6.forward.length || rs.v6.routes.length || v6.tables.size || v6.routes.size) {
+    if (rs.v6.mangle.length || rs.v6.forward.length || rs.v6.routes.length || v6.tables.size || v6.routes.size || v6.sets.size) {
       errors.push(...await this.family(V6, v6, rs.v6));
     }
     return errors;
@@ -302,6 +402,17 @@ export class RuleSync {
     const raw = st.noDefrag ? rs.raw.filter((r) => !isDefrag(r)) : rs.raw;
     const want = new Map([['raw', restoreText('raw', [RAW_CHAIN, DEFRAG_CHAIN], raw)],
       ['mangle', restoreText('mangle', [CHAIN, FWD_CHAIN], [...rs.mangle, ...rs.forward])]]);
+    // Sets before the rules that name them; sets no longer named after the rules that named them are gone.
+    const sets = setsText(f, st, rs.sets);
+    if (sets) {
+      try {
+        await this.runner('ipset', ['restore'], sets);
+      } catch (e) {
+        for (const w of rs.sets) st.sets.delete(w.name); // unknown now: written whole next time
+        throw new Error(`ipset restore: ${((e as { stderr?: string }).stderr || (e as Error).message).trim()}`);
+      }
+      for (const w of rs.sets) st.sets.set(w.name, { type: w.type, entries: new Set(w.entries) });
+    }
     const used = (chain: string) => (chain === RAW_CHAIN ? raw : chain === CHAIN ? rs.mangle : rs.forward).some((r) => r.startsWith(`-A ${chain} `));
     let input = '';
     const jumped: string[] = [];
@@ -328,6 +439,12 @@ export class RuleSync {
       }
       for (const [table, text] of want) st.tables.set(table, text);
       for (const chain of jumped) st.jumped.add(chain);
+    }
+    const stale = [...st.sets.keys()].filter((n) => !rs.sets.some((w) => w.name === n));
+    if (stale.length) {
+      for (const n of stale) st.sets.delete(n);
+      // Unused now; a failure leaves an empty-ish set that stop (removeRules) destroys.
+      try { await this.runner('ipset', ['restore'], stale.map((n) => `destroy ${n}\n`).join('')); } catch { /* left for stop */ }
     }
     return syncRoutes(f.ip, st.routes, rs.routes, this.runner);
   }

@@ -115,7 +115,10 @@ export class Topo {
     // The fast path's nftables table counts as netfilter state too (absent nft: nothing of it can be there).
     let nft: string[] = [];
     try { nft = this.in('director', 'nft', 'list', 'tables').split('\n').filter((l) => l.includes('wasmvs')); } catch { /* no nft */ }
-    const iptables = [...this.in('director', 'iptables-save').split('\n').filter((l) => l.includes('WASMVS') || l.includes('NFQUEUE') || l.includes('notrack')), ...nft].join('\n');
+    // So do its ipsets (absent the ipset tool the gateway makes none).
+    let sets: string[] = [];
+    try { sets = this.in('director', 'ipset', 'list', '-n').split('\n').filter((l) => l.startsWith('wasmvs')); } catch { /* no ipset */ }
+    const iptables = [...this.in('director', 'iptables-save').split('\n').filter((l) => l.includes('WASMVS') || l.includes('NFQUEUE') || l.includes('notrack')), ...nft, ...sets].join('\n');
     const all = this.in('director', 'ip', 'rule', 'show').split('\n');
     const plainLocal = '0:\tfrom all lookup local';
     const rules = [...all.filter((l) => l.startsWith('31337:') || (l.includes('lookup local') && l.trim() !== plainLocal.trim())),

@@ -3,7 +3,7 @@
 // run's leftovers are found, and the daemon options.
 import { describe, expect, it } from 'vitest';
 import { layout as L } from '../../../sdk/core/abi.gen.js';
-import { ruleSet, RuleSync, removeRules, cidrs, deferred, CHAIN, FWD_CHAIN, RAW_CHAIN, DEFRAG_CHAIN, RULE_PREF, type Exec } from '../../../hosts/gateway/rules.js';
+import { ruleSet, RuleSync, removeRules, cidrs, SET_MIN, deferred, CHAIN, FWD_CHAIN, RAW_CHAIN, DEFRAG_CHAIN, RULE_PREF, type Exec } from '../../../hosts/gateway/rules.js';
 import { DR_MARK_SELECTOR, TunnelRouteCache, tunnelConfig, tunnelRoutes } from '../../../hosts/gateway/routes.js';
 import { Gateway, GATEWAY_DEFAULTS, parseGatewayArgs } from '../../../hosts/gateway/gateway.js';
 import type { NativeQueue, NfQueueOptions } from '../../../native/addon.js';
@@ -369,5 +369,91 @@ describe('gateway options', () => {
     const make = (connSync: boolean) => createDataPath({ mode: 'gateway', options: args.dataPathOptions, socket: '/run/wasmvs/wasmvsd.sock', connSync, log: () => {} }) as unknown as { gateway: Gateway };
     expect(make(true).gateway.opts).toEqual({ ...GATEWAY_DEFAULTS, first: 4, last: 5, failOpen: false, burst: 32, fastPath: true, connSync: true, sysctlRecord: '/run/wasmvs/wasmvsd.sysctl.json' });
     expect(make(false).gateway.opts).not.toHaveProperty('connSync');
+  });
+});
+
+describe('gateway rules through ipsets', () => {
+  /** `n` NAT services on VIPs no two of which are adjacent (no CIDR block merges them). */
+  async function scattered(n: number, first = 0) {
+    const d = await director(5);
+    for (let i = first; i < first + n; i++) {
+      const key = { protocol: 'tcp' as const, address: `198.19.${i}.${(i * 2) & 255}`, port: 80 };
+      d.addService(key);
+      d.addDest(key, { address: '198.18.41.2', port: 8080, method: 'masq' });
+    }
+    return d.services().map((s) => ({ service: s, dests: d.dests({ protocol: 'tcp', address: s.address!, port: 80 }) }));
+  }
+  const Q = { first: 0, last: 0, failOpen: true };
+
+  it('more than SET_MIN blocks become one set match; without sets the rules grow and say how many', async () => {
+    const v = await scattered(40);
+    const linear = ruleSet(v, Q);
+    expect(linear.mangle.filter((r) => r.includes('-p tcp --dport 80'))).toHaveLength(40);
+    expect(linear.linear).toBe(80); // 40 VIPs and their 40 ICMP-error matches in one group
+    expect(linear.sets).toEqual([]);
+    const rs = ruleSet(v, Q, new Set(), new Set(), { sets: true });
+    expect(rs.linear).toBe(0);
+    expect(rs.mangle).toEqual([
+      `-A ${CHAIN} -m set --match-set wasmvs-gw4-vips dst,dst -j NFQUEUE --queue-num 0 --queue-bypass`,
+      `-A ${CHAIN} -p icmp -m set --match-set wasmvs-gw4-vips-icmp-0 dst -j NFQUEUE --queue-num 0 --queue-bypass`,
+    ]);
+    expect(rs.raw.filter((r) => r.includes('match-set'))).toHaveLength(2);
+    const vips = rs.sets.find((s) => s.name === 'wasmvs-gw4-vips')!;
+    expect(vips.type).toBe('hash:ip,port');
+    expect(vips.entries).toHaveLength(40);
+    expect(vips.entries).toContain('198.19.0.0,tcp:80');
+    expect(rs.sets.find((s) => s.name === 'wasmvs-gw4-vips-icmp-0')!.entries).toContain('198.19.39.78');
+    // The one real server's replies stay a rule (one block), as do small groups.
+    expect(rs.forward).toEqual([`-A ${FWD_CHAIN} -s 198.18.41.2/32 -p tcp --sport 8080 -j NFQUEUE --queue-num 0 --queue-bypass`,
+      `-A ${FWD_CHAIN} -s 198.18.41.2/32 -p icmp -j NFQUEUE --queue-num 0 --queue-bypass`]);
+    expect(ruleSet(await scattered(SET_MIN / 2), Q, new Set(), new Set(), { sets: true }).sets).toEqual([]); // 16 blocks: rules
+    expect(ruleSet(await scattered(SET_MIN / 2 + 1), Q, new Set(), new Set(), { sets: true }).sets).toHaveLength(2);
+  });
+
+  it('sets are written before the rules, by difference after that; unused ones are destroyed after the rules', async () => {
+    const calls: { cmd: string; input?: string }[] = [];
+    const sync = new RuleSync(async (cmd, args, input) => { calls.push({ cmd: `${cmd} ${args.join(' ')}`, input }); return ''; });
+    await sync.apply(ruleSet(await scattered(40), Q, new Set(), new Set(), { sets: true }));
+    expect(calls.map((c) => c.cmd)).toEqual(['ipset restore', 'iptables-restore --noflush']);
+    const first = calls[0].input!.split('\n');
+    expect(first).toContain('create wasmvs-gw4-vips hash:ip,port family inet maxelem 1048576 -exist');
+    expect(first).toContain('flush wasmvs-gw4-vips');
+    expect(first.filter((l) => l.startsWith('add wasmvs-gw4-vips '))).toHaveLength(40);
+    calls.length = 0;
+    // One service more (and one less): two lines of one ipset process, the rules untouched.
+    await sync.apply(ruleSet(await scattered(40, 1), Q, new Set(), new Set(), { sets: true }));
+    expect(calls).toEqual([{ cmd: 'ipset restore', input: 'del wasmvs-gw4-vips-icmp-0 198.19.0.0 -exist\nadd wasmvs-gw4-vips-icmp-0 198.19.40.80 -exist\n' +
+      'del wasmvs-gw4-vips 198.19.0.0,tcp:80 -exist\nadd wasmvs-gw4-vips 198.19.40.80,tcp:80 -exist\n' }]);
+    calls.length = 0;
+    // Down to a few: rules per block first, then the sets go.
+    await sync.apply(ruleSet(await scattered(3), Q, new Set(), new Set(), { sets: true }));
+    expect(calls.map((c) => c.cmd)).toEqual(['iptables-restore --noflush', 'ipset restore']);
+    expect(calls[1].input).toBe('destroy wasmvs-gw4-vips-icmp-0\ndestroy wasmvs-gw4-vips\n');
+  });
+
+  it('a failed ipset restore is an error and the next apply writes the sets whole', async () => {
+    let fail = true;
+    const inputs: string[] = [];
+    const sync = new RuleSync(async (cmd, _args, input) => {
+      if (cmd === 'ipset') { inputs.push(input!); if (fail) throw Object.assign(new Error('exit 1'), { stderr: 'ipset v7.17: Kernel error received: set type not supported' }); }
+      return '';
+    });
+    const rs = ruleSet(await scattered(40), Q, new Set(), new Set(), { sets: true });
+    await expect(sync.apply(rs)).rejects.toThrow(/ipset restore: .*set type not supported/);
+    fail = false;
+    await sync.apply(rs);
+    expect(inputs[1]).toBe(inputs[0]);
+  });
+
+  it('removeRules destroys our sets only, after the chains', () => {
+    const calls: string[] = [];
+    const exec: Exec = (cmd, args, input) => {
+      calls.push(`${cmd} ${args.join(' ')}${input ? ` <<${input}` : ''}`);
+      return cmd === 'ipset' && args[0] === 'list' ? 'KUBE-CLUSTER-IP\nwasmvs-gw4-vips\nwasmvs-gw4-vips-icmp-0\nwasmvs-gw6-fresh\nother\n' : '';
+    };
+    removeRules(exec);
+    const destroys = calls.filter((c) => c.startsWith('ipset restore'));
+    expect(destroys).toEqual(['ipset restore <<destroy wasmvs-gw4-vips\ndestroy wasmvs-gw4-vips-icmp-0\n', 'ipset restore <<destroy wasmvs-gw6-fresh\n']);
+    expect(calls.indexOf(destroys[0])).toBeGreaterThan(calls.indexOf(`iptables -t mangle -X ${CHAIN}`));
   });
 });
