@@ -57,9 +57,12 @@ for N in "${SIZES[@]}"; do
   # kube-proxy shape: VIP 10.96.x.y -> 198.19.x.y, every endpoint -> 198.18.41.2:8080.
   python3 "$BASE/gen_kube_rules.py" "$N" | sed -E -e 's/-d 10\.96\./-d 198.19./' \
     -e 's#-s 172\.[0-9.]+/32#-s 198.18.41.2/32#' -e 's/--to-destination 172\.[0-9.]+:8080/--to-destination 198.18.41.2:8080/' > "$T/kube"
+  if [[ ${VIPS:-consecutive} == scattered ]]; then # the same VIPs as vip() gives
+    perl -pi -e 's{-d 198\.19\.(\d+)\.(\d+)/}{my $a = (($1 * 256 + $2) * 40503 + 7) & 65535; "-d 198.19." . ($a >> 8) . "." . ($a & 255) . "/"}e' "$T/kube"
+  fi
   t0=$(date +%s.%N); ip netns exec $DIR iptables-restore < "$T/kube"; t1=$(date +%s.%N)
   ip netns exec $DIR iptables -t nat -A PREROUTING -j KUBE-SERVICES
-  echo "{\"impl\":\"kube-iptables\",\"round\":$round,\"services\":$N,\"load1\":$(cut -d' ' -f1 /proc/loadavg),\"rules\":$(grep -c '^-A' "$T/kube"),\"load_s\":$(printf "%.3f" "$(echo "$t1-$t0" | bc)"),\"ttfb\":$(client "$N")}" | tee -a "$OUT"
+  echo "{\"impl\":\"kube-iptables\",\"vips\":\"${VIPS:-consecutive}\",\"round\":$round,\"services\":$N,\"load1\":$(cut -d' ' -f1 /proc/loadavg),\"rules\":$(grep -c '^-A' "$T/kube"),\"load_s\":$(printf "%.3f" "$(echo "$t1-$t0" | bc)"),\"ttfb\":$(client "$N")}" | tee -a "$OUT"
   ip netns exec $DIR iptables -t nat -F; ip netns exec $DIR iptables -t nat -X
   ctflush
   fi
