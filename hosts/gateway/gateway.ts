@@ -412,7 +412,10 @@ export class Gateway {
     const ids = new Map<string, number[]>();
     for (const s of d.services()) {
       for (const r of d.dests(s.fwmark ? { fwmark: s.fwmark, af: s.af } : { protocol: s.protocol!, address: s.address!, port: s.port })) {
-        if (r.method === 'masq' && r.af === 4) ids.set(r.address, [...(ids.get(r.address) ?? []), r.id]);
+        if (r.method !== 'masq' || r.af !== 4) continue;
+        const list = ids.get(r.address);
+        if (list) list.push(r.id);
+        else ids.set(r.address, [r.id]);
       }
     }
     try {
