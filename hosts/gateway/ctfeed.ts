@@ -25,6 +25,7 @@
 //    expire_nodest_conn, flushed) loses its conntrack entry too: its next
 //    packet is new to the kernel and goes through the core again, as a packet
 //    without an IPVS connection does.
+// IPv4 and IPv6 entries alike: one dump lists both, each record says its family.
 import { createRequire } from 'node:module';
 import { layout as L } from '../../sdk/core/abi.gen.js';
 import type { Director } from '../../sdk/director.js';
@@ -36,9 +37,13 @@ export interface NativeConntrack {
   dump(mark: number, mask: number): Uint8Array;
   events(mark: number, mask: number, max: number): Uint8Array;
   flush(mark: number, mask: number): void;
-  remove(proto: number, src: number, dst: number, sport: number, dport: number): boolean;
-  /** n tuples of 6 (protocol, orig src, dst, sport, dport, new mark) → how many entries took it. */
-  setMarks(list: Uint32Array, n: number): number;
+  /** IPv4: src and dst as numbers; IPv6: four words each. */
+  remove(proto: number, src: number | Uint32Array, dst: number | Uint32Array, sport: number, dport: number): boolean;
+  /**
+   * n tuples of 6 (protocol, orig src, dst, sport, dport, new mark), or with v6 of 12 (the
+   * addresses as four words each) → how many entries took it.
+   */
+  setMarks(list: Uint32Array, n: number, v6?: boolean): number;
   stats(): { dumps: number; events: number; datagrams: number; enobufs: number; marks?: number };
   close(): void;
 }
@@ -52,10 +57,14 @@ export function loadConntrack(): NativeConntrackClass {
   return C;
 }
 
-/** Record layout of ct_socket.cc. */
+/**
+ * Record layout of ct_socket.cc. FAMILY 6: the addresses are the four words
+ * at OSRC6.. (the core's form), the IPv4 fields 0; anything else is IPv4.
+ */
 export const CT = {
-  SIZE: 80, KIND: 0, PROTO: 1, STATE: 2, CLOSE: 3, MARK: 4, ID: 8, OSRC: 20, ODST: 24, OSPORT: 28, ODPORT: 30,
-  RSRC: 32, RDST: 36, RSPORT: 40, RDPORT: 42, OPKTS: 48, OBYTES: 56, RPKTS: 64, RBYTES: 72,
+  SIZE: 144, KIND: 0, PROTO: 1, STATE: 2, CLOSE: 3, MARK: 4, ID: 8, OSRC: 20, ODST: 24, OSPORT: 28, ODPORT: 30,
+  RSRC: 32, RDST: 36, RSPORT: 40, RDPORT: 42, FAMILY: 44, OPKTS: 48, OBYTES: 56, RPKTS: 64, RBYTES: 72,
+  OSRC6: 80, ODST6: 96, RSRC6: 112, RDST6: 128,
   KIND_DUMP: 0, KIND_NEW: 1, KIND_UPDATE: 2, KIND_DESTROY: 3,
 } as const;
 
@@ -103,6 +112,13 @@ export interface FeedStats { flows: number; fedPackets: number; events: number; 
 /** Keys of the queued first packets: protocol, client address and port, real server address and port. */
 export const queuedKey = (proto: number, caddr: number, cport: number, raddr: number, rport: number) =>
   `${proto} ${caddr >>> 0} ${cport} ${raddr >>> 0} ${rport}`;
+/** The same for IPv6: the addresses as four words each (the core's form). */
+export const queuedKey6 = (proto: number, c: ArrayLike<number>, cport: number, r: ArrayLike<number>, rport: number) =>
+  `${proto} ${c[0] >>> 0}:${c[1] >>> 0}:${c[2] >>> 0}:${c[3] >>> 0} ${cport} ${r[0] >>> 0}:${r[1] >>> 0}:${r[2] >>> 0}:${r[3] >>> 0} ${rport}`;
+/** Four address words of an IPv6 record at `o` + `at`. */
+const words = (v: DataView, at: number) =>
+  Uint32Array.of(v.getUint32(at, true), v.getUint32(at + 4, true), v.getUint32(at + 8, true), v.getUint32(at + 12, true));
+const isV6 = (v: DataView, o: number) => v.getUint8(o + CT.FAMILY) === 6;
 
 /** At most this many flows and queued-packet notes are kept (a table beyond it is fed partly, and said so). */
 const MAX_FLOWS = 1 << 20;
@@ -124,9 +140,11 @@ export class CtFeed {
   readonly totals: FeedStats = { flows: 0, fedPackets: 0, events: 0, removed: 0, lost: 0, settled: 0 };
   /** Our entries, settled or not. */
   readonly anyMask: number;
-  /** Entries to settle after this tick's records: 6 numbers each (setMarks). */
+  /** Entries to settle after this tick's records: 6 numbers each (setMarks), IPv6 ones 12 each. */
   private settle = new Uint32Array(6 * 1024);
   private settling = 0;
+  private settle6 = new Uint32Array(12 * 256);
+  private settling6 = 0;
   private sweeping = false;
 
   constructor(private readonly ct: NativeConntrack, private readonly director: Director, readonly mark: number, readonly mask: number) {
@@ -182,6 +200,11 @@ export class CtFeed {
       this.settling = 0;
       this.totals.settled += this.ct.setMarks(this.settle, n);
     }
+    if (this.settling6) {
+      const n = this.settling6;
+      this.settling6 = 0;
+      this.totals.settled += this.ct.setMarks(this.settle6, n, true);
+    }
     this.totals.flows = this.flows.size;
     this.totals.lost = this.ct.stats().enobufs;
     return dump.byteLength / CT.SIZE;
@@ -217,10 +240,18 @@ export class CtFeed {
     for (let i = 0; i < m; i++) {
       const o = (at + i) * CT.SIZE;
       const w = core.flowWord(i);
-      u[w] = (u[w] & 0xff000000) | 4 | (v.getUint8(o + CT.PROTO) << 8) | (0x10 << 16); // IPv4, the protocol, ACK
+      const af = isV6(v, o) ? 6 : 4;
+      u[w] = (u[w] & 0xff000000) | af | (v.getUint8(o + CT.PROTO) << 8) | (0x10 << 16); // the family, the protocol, ACK
       u[w + 1] = 0; // no fwmark
-      u[w + 2] = v.getUint32(o + CT.OSRC, true); u[w + 3] = 0; u[w + 4] = 0; u[w + 5] = 0;
-      u[w + 6] = v.getUint32(o + CT.ODST, true); u[w + 7] = 0; u[w + 8] = 0; u[w + 9] = 0;
+      if (af === 6) {
+        for (let k = 0; k < 4; k++) {
+          u[w + 2 + k] = v.getUint32(o + CT.OSRC6 + 4 * k, true);
+          u[w + 6 + k] = v.getUint32(o + CT.ODST6 + 4 * k, true);
+        }
+      } else {
+        u[w + 2] = v.getUint32(o + CT.OSRC, true); u[w + 3] = 0; u[w + 4] = 0; u[w + 5] = 0;
+        u[w + 6] = v.getUint32(o + CT.ODST, true); u[w + 7] = 0; u[w + 8] = 0; u[w + 9] = 0;
+      }
       u[w + 10] = v.getUint16(o + CT.OSPORT, true) | (v.getUint16(o + CT.ODPORT, true) << 16);
       u[w + 11] = 0;
     }
@@ -243,7 +274,9 @@ export class CtFeed {
     if (conn === 0) {
       // The core has no connection for it: IPVS would not forward its packets either.
       if (kind !== CT.KIND_DESTROY) {
-        if (this.ct.remove(proto, v.getUint32(o + CT.OSRC, true), v.getUint32(o + CT.ODST, true), v.getUint16(o + CT.OSPORT, true), v.getUint16(o + CT.ODPORT, true))) {
+        const v6 = isV6(v, o);
+        if (this.ct.remove(proto, v6 ? words(v, o + CT.OSRC6) : v.getUint32(o + CT.OSRC, true), v6 ? words(v, o + CT.ODST6) : v.getUint32(o + CT.ODST, true),
+          v.getUint16(o + CT.OSPORT, true), v.getUint16(o + CT.ODPORT, true))) {
           this.totals.removed++;
         }
       }
@@ -255,7 +288,9 @@ export class CtFeed {
       const st = x.connGet(conn, now);
       const core = coreOf(this.director);
       const dest = st < 0 ? 0 : core.view().getUint32(core.base + L.REGION_SPEC + L.CONN_DEST, true);
-      const qkey = queuedKey(proto, v.getUint32(o + CT.OSRC, true), v.getUint16(o + CT.OSPORT, true), v.getUint32(o + CT.RSRC, true), v.getUint16(o + CT.RSPORT, true));
+      const qkey = isV6(v, o)
+        ? queuedKey6(proto, words(v, o + CT.OSRC6), v.getUint16(o + CT.OSPORT, true), words(v, o + CT.RSRC6), v.getUint16(o + CT.RSPORT, true))
+        : queuedKey(proto, v.getUint32(o + CT.OSRC, true), v.getUint16(o + CT.OSPORT, true), v.getUint32(o + CT.RSRC, true), v.getUint16(o + CT.RSPORT, true));
       f = { ctId, conn, dest, step: 0, op: 0, ob: 0, rp: 0, rb: 0, qp: 0, qb: 0, seen: 0, qkey, settled: false };
       this.flows.set(key, f);
       this.live.set(key, f);
@@ -316,6 +351,21 @@ export class CtFeed {
 
   /** Queues the entry of record `o` for its settled mark (sent at the end of the tick). */
   private toSettle(v: DataView, o: number, mark: number): void {
+    if (isV6(v, o)) {
+      if ((this.settling6 + 1) * 12 > this.settle6.length) {
+        const bigger = new Uint32Array(this.settle6.length * 2);
+        bigger.set(this.settle6);
+        this.settle6 = bigger;
+      }
+      const at = this.settling6++ * 12;
+      this.settle6[at] = v.getUint8(o + CT.PROTO);
+      this.settle6.set(words(v, o + CT.OSRC6), at + 1);
+      this.settle6.set(words(v, o + CT.ODST6), at + 5);
+      this.settle6[at + 9] = v.getUint16(o + CT.OSPORT, true);
+      this.settle6[at + 10] = v.getUint16(o + CT.ODPORT, true);
+      this.settle6[at + 11] = mark;
+      return;
+    }
     if ((this.settling + 1) * 6 > this.settle.length) {
       const bigger = new Uint32Array(this.settle.length * 2);
       bigger.set(this.settle);

@@ -1,4 +1,4 @@
-// The gateway's fast path (`--fast-path on`), IPv4 NAT and DR services.
+// The gateway's fast path (`--fast-path on`), IPv4 and IPv6 NAT and DR services.
 // NAT: just
 // the packets conntrack calls NEW are queued (`-m conntrack --ctstate NEW`);
 // the core schedules each with IPVS semantics and rewrites it as usual, then
@@ -23,10 +23,16 @@
 // (a set `drpk`, one counter per real server's mark, updated by the lookup
 // rule on each hit) and fed to the core's statistics once a second (DrStats),
 // so `-L --stats` counts every DR packet, the queued ones by the core itself.
+// IPv6 is the same in a table `ip6 wasmvs_gw` of its own (ip6tables queues
+// its new flows): the DNAT map is mark → ipv6_addr . inet_service; the DR flow
+// map is keyed by two 32-bit hashes of the flow (nft 1.0.6 cannot build a
+// dynamic map key longer than 16 bytes, an IPv6 flow's is 36), so two flows
+// share an entry only if both hashes collide (about n²/2^65 for n flows).
 import { layout as L } from '../../sdk/core/abi.gen.js';
 import type { ServiceView } from './rules.js';
 import type { AsyncExec, Exec } from './rules.js';
-import { queuedKey, loadConntrack, CT_SETTLED } from './ctfeed.js';
+import { queuedKey, queuedKey6, loadConntrack, CT_SETTLED } from './ctfeed.js';
+import { parseAddr } from '../../sdk/address.js';
 import { packedSpan } from './records.js';
 
 export const FAST_TABLE = 'wasmvs_gw';
@@ -58,6 +64,8 @@ const DR_LOOKUP_PRIORITY = -160;
 const DR_LEARN_PRIORITY = -140;
 
 const ip4 = (s: string) => s.split('.').reduce((a, b) => a * 256 + Number(b), 0);
+/** The key of an IPv6 real server (address words, port) in FastPlan.targets6 and retarget. */
+const key6 = (w: ArrayLike<number>, port: number) => `${w[0] >>> 0}:${w[1] >>> 0}:${w[2] >>> 0}:${w[3] >>> 0} ${port}`;
 const hex = (n: number) => `0x${(n >>> 0).toString(16)}`;
 
 export interface FastPlan {
@@ -65,12 +73,14 @@ export interface FastPlan {
   services: Set<ServiceView>;
   /** DR services on the fast path: a flow map keeps each flow's DR mark (drScript). */
   drServices: Set<ServiceView>;
-  /** Their real servers' DR marks (real server address × 2^20 + slot → mark). */
-  drTargets: Map<number, number>;
+  /** Their real servers' DR marks ("address slot" → mark). */
+  drTargets: Map<string, number>;
   /** DR mark → the real server's id (the flow-map hits counted under the mark are fed to it). */
   drDests: Map<number, number>;
-  /** Real server address × 65536 + port → the mark naming it. */
+  /** Real server address × 65536 + port → the mark naming it (IPv4). */
   targets: Map<number, number>;
+  /** The same for IPv6 real servers, by key6(address words, port). */
+  targets6: Map<string, number>;
   /** The nft transaction that makes the table say exactly this. */
   script: string;
 }
@@ -79,17 +89,19 @@ export interface FastPlan {
 const replyKey = (proto: string, addr: string, port: number) => `${proto} ${addr} ${port}`;
 
 /**
- * Which services take the fast path: IPv4 TCP or UDP services by address and
- * a port, every real server NAT (`-m`) with a port. A service with a DR or
+ * Which services take the fast path: TCP or UDP services by address and a
+ * port (IPv4; IPv6 too with `v6`), every real server NAT (`-m`) with a port,
+ * of the service's family. A service with a DR or
  * TUN real server stays whole on the userspace path; so does one whose real
  * server (address, port) is also a NAT real server of a userspace service
  * (that service's replies are queued untracked, which would break the
  * fast flows' de-NAT by conntrack). `nat: false` (connection sync): no NAT
  * service goes fast.
  */
-export function fastPlan(views: readonly ServiceView[], opts: { nat?: boolean } = {}): FastPlan {
-  const eligible = (v: ServiceView) => opts.nat !== false && v.service.af === 4 && v.service.fwmark === 0 && v.service.address !== null && v.service.port !== 0 &&
-    (v.service.protocol === 'tcp' || v.service.protocol === 'udp') && v.dests.every((d) => d.method === 'masq' && d.af === 4 && d.port !== 0);
+export function fastPlan(views: readonly ServiceView[], opts: { nat?: boolean; v6?: boolean } = {}): FastPlan {
+  const family = (af: number) => af === 4 || (af === 6 && opts.v6 === true);
+  const eligible = (v: ServiceView) => opts.nat !== false && family(v.service.af) && v.service.fwmark === 0 && v.service.address !== null && v.service.port !== 0 &&
+    (v.service.protocol === 'tcp' || v.service.protocol === 'udp') && v.dests.every((d) => d.method === 'masq' && d.af === v.service.af && d.port !== 0);
   const slowReplies = new Set<string>();
   for (const v of views) {
     if (eligible(v)) continue;
@@ -98,35 +110,90 @@ export function fastPlan(views: readonly ServiceView[], opts: { nat?: boolean } 
   }
   const services = new Set<ServiceView>();
   const targets = new Map<number, number>();
-  const elements: string[] = [];
+  const targets6 = new Map<string, number>();
+  const elements: string[] = [], elements6: string[] = [];
   for (const v of views) {
     if (!eligible(v) || v.dests.some((d) => slowReplies.has(replyKey(v.service.protocol!, d.address, d.port)))) continue;
     services.add(v);
     for (const d of v.dests) {
       const mark = (FAST_MARK_BASE + (d.id & L.GW_DR_SLOT_MASK)) >>> 0;
+      if (d.af === 6) {
+        const key = key6(parseAddr(d.address)!.w, d.port);
+        if (!targets6.has(key)) targets6.set(key, mark);
+        elements6.push(`${hex(mark)} : ${d.address} . ${d.port}`);
+        continue;
+      }
       const key = ip4(d.address) * 65536 + d.port;
       if (!targets.has(key)) targets.set(key, mark);
       elements.push(`${hex(mark)} : ${d.address} . ${d.port}`);
     }
   }
   const drServices = new Set<ServiceView>();
-  const drTargets = new Map<number, number>();
+  const drTargets = new Map<string, number>();
   const drDests = new Map<number, number>();
-  const drVips: string[] = [];
+  const drVips: string[] = [], drVips6: string[] = [];
   for (const v of views) {
     const s = v.service;
-    if (s.af !== 4 || s.fwmark !== 0 || s.address === null || s.port === 0 || (s.protocol !== 'tcp' && s.protocol !== 'udp') ||
-      !v.dests.length || !v.dests.every((d) => d.method === 'route' && d.af === 4)) continue;
+    if (!family(s.af) || s.fwmark !== 0 || s.address === null || s.port === 0 || (s.protocol !== 'tcp' && s.protocol !== 'udp') ||
+      !v.dests.length || !v.dests.every((d) => d.method === 'route' && d.af === s.af)) continue;
     drServices.add(v);
-    drVips.push(`${s.address} . ${s.protocol} . ${s.port}`);
+    (s.af === 6 ? drVips6 : drVips).push(`${s.address} . ${s.protocol} . ${s.port}`);
     for (const d of v.dests) {
       const mark = (L.GW_DR_MARK_BASE + (d.id & L.GW_DR_SLOT_MASK)) >>> 0;
-      drTargets.set(ip4(d.address) * 2 ** 20 + (d.id & L.GW_DR_SLOT_MASK), mark);
+      drTargets.set(`${d.address} ${d.id & L.GW_DR_SLOT_MASK}`, mark);
       drDests.set(mark, d.id);
     }
   }
-  return { services, targets, drServices, drTargets, drDests, script: nftScript([...new Set(elements)], drVips) };
+  const v6 = opts.v6 ? { elements: [...new Set(elements6)], drVips: drVips6 } : undefined;
+  return { services, targets, targets6, drServices, drTargets, drDests, script: nftScript([...new Set(elements)], drVips, v6) };
 }
+
+/** IPv6 parts of the fast path's nft script. */
+export interface FastV6 { elements: readonly string[]; drVips: readonly string[] }
+
+/**
+ * The IPv6 table: as the IPv4 one, but the DR flow map is keyed by two
+ * seeded 32-bit hashes of the flow (see the header). The map's key is
+ * declared `typeof meta cpu . meta cpu`: two 32-bit integers (nft has no
+ * plain fixed-size integer type to name, and a hash's own typeof does not
+ * list back).
+ */
+function nftScript6(v6: FastV6): string[] {
+  const t = `ip6 ${FAST_TABLE}`;
+  if (!v6.elements.length && !v6.drVips.length) return [`add table ${t}`, `delete table ${t}`];
+  // 40 bytes hashed (with the protocol too, 44, nft 1.0.6 runs out of registers): one map per protocol.
+  const tuple = 'ip6 saddr . ip6 daddr . th sport . th dport';
+  const flow = `jhash ${tuple} mod 4294967295 seed ${hex(DR6_SEEDS[0])} . jhash ${tuple} mod 4294967295 seed ${hex(DR6_SEEDS[1])}`;
+  const svc = 'ip6 daddr . meta l4proto . th dport @drsvc';
+  const drMark = `meta mark and ${hex(~L.GW_DR_SLOT_MASK)} == ${hex(L.GW_DR_MARK_BASE)}`;
+  return [
+    `add table ${t}`,
+    `add map ${t} dests { type mark : ipv6_addr . inet_service ; }`,
+    `add chain ${t} prerouting { type nat hook prerouting priority dstnat ; policy accept ; }`,
+    `flush chain ${t} prerouting`,
+    `flush map ${t} dests`,
+    `add rule ${t} prerouting meta l4proto { tcp, udp } meta mark and ${hex(FAST_MARK_MASK)} == ${hex(FAST_MARK_BASE)} ct mark set meta mark dnat ip6 to ct mark map @dests`,
+    ...(v6.elements.length ? [`add element ${t} dests { ${v6.elements.join(', ')} }`] : []),
+    `add set ${t} drsvc { type ipv6_addr . inet_proto . inet_service ; }`,
+    `add set ${t} drpk { type mark ; flags dynamic ; counter ; size ${DR_COUNTER_MAX} ; }`,
+    ...['dr6tcp', 'dr6udp'].map((m) => `add map ${t} ${m} { typeof meta cpu . meta cpu : meta mark ; flags dynamic, timeout ; timeout ${DR_FLOW_TIMEOUT}s ; size ${DR_FLOW_MAX} ; }`),
+    `add chain ${t} drlookup { type filter hook prerouting priority ${DR_LOOKUP_PRIORITY} ; policy accept ; }`,
+    `add chain ${t} drlearn { type filter hook prerouting priority ${DR_LEARN_PRIORITY} ; policy accept ; }`,
+    `flush chain ${t} drlookup`,
+    `flush chain ${t} drlearn`,
+    `flush set ${t} drsvc`,
+    ...(v6.drVips.length ? [
+      `add element ${t} drsvc { ${v6.drVips.join(', ')} }`,
+      `add rule ${t} drlookup ${svc} tcp flags & (fin | rst) == 0 meta mark set ${flow} map @dr6tcp update @drpk { meta mark }`,
+      `add rule ${t} drlookup ${svc} meta l4proto udp meta mark set ${flow} map @dr6udp update @drpk { meta mark }`,
+      `add rule ${t} drlearn ${drMark} ${svc} meta l4proto tcp tcp flags & syn == 0 add @dr6tcp { ${flow} : meta mark }`,
+      `add rule ${t} drlearn ${drMark} ${svc} meta l4proto udp add @dr6udp { ${flow} : meta mark }`,
+    ] : []),
+  ];
+}
+
+/** Seeds of the IPv6 DR flow map's two hashes (any two distinct values). */
+const DR6_SEEDS = [0x57617376, 0x6d763631] as const;
 
 /**
  * One nft transaction (all or nothing): the table, its map and chain created
@@ -134,7 +201,7 @@ export function fastPlan(views: readonly ServiceView[], opts: { nat?: boolean } 
  * the NAT hook of PREROUTING (after mangle, where the verdict set the mark),
  * so it sees the first packet of each connection only.
  */
-export function nftScript(elements: readonly string[], drVips: readonly string[] = []): string {
+export function nftScript(elements: readonly string[], drVips: readonly string[] = [], v6?: FastV6): string {
   const t = `ip ${FAST_TABLE}`;
   const flow = 'ip saddr . ip daddr . th sport . th dport';
   const svc = 'ip daddr . meta l4proto . th dport @drsvc';
@@ -172,11 +239,13 @@ export function nftScript(elements: readonly string[], drVips: readonly string[]
       `add rule ${t} drlearn ${drMark} ${svc} meta l4proto tcp tcp flags & syn == 0 add @drtcp { ${flow} : meta mark }`,
       `add rule ${t} drlearn ${drMark} ${svc} meta l4proto udp add @drudp { ${flow} : meta mark }`,
     ] : []),
+    // IPv6 (when it may take the fast path): its own table, present only while it has services.
+    ...(v6 ? nftScript6(v6) : []),
     '',
   ].join('\n');
 }
 
-/** `nft -j list set ip wasmvs_gw drpk` → DR mark → [packets, bytes] (an empty map when nothing was counted yet). */
+/** `nft -j list set ip wasmvs_gw drpk` (or ip6) → DR mark → [packets, bytes] (an empty map when nothing was counted yet). */
 export function parseDrCounters(json: string): Map<number, [number, number]> {
   const out = new Map<number, [number, number]>();
   const doc = JSON.parse(json) as { nftables?: Array<{ set?: { elem?: Array<{ elem?: { val?: unknown; counter?: { packets?: unknown; bytes?: unknown } } }> } }> };
@@ -229,14 +298,14 @@ export class DrStats {
 }
 
 /** Marks whose map entry is gone or now names another real server (their conntrack entries must go). */
-export function goneMarks(before: ReadonlyMap<number, number>, after: ReadonlyMap<number, number>): number[] {
+export function goneMarks<K>(before: ReadonlyMap<K, number>, after: ReadonlyMap<K, number>): number[] {
   const now = new Set([...after].map(([key, mark]) => `${mark} ${key}`));
   return [...new Set([...before].filter(([key, mark]) => !now.has(`${mark} ${key}`)).map(([, mark]) => mark))];
 }
 
 /** The DR flow maps forget all flows (a DR real server left): their next packets meet the core again. */
-export function drFlushScript(): string {
-  return ['drtcp', 'drudp'].map((m) => `flush map ip ${FAST_TABLE} ${m}`).join('\n') + '\n';
+export function drFlushScript(v6 = false): string {
+  return [...['drtcp', 'drudp'].map((m) => `flush map ip ${FAST_TABLE} ${m}`), ...(v6 ? ['dr6tcp', 'dr6udp'].map((m) => `flush map ip6 ${FAST_TABLE} ${m}`) : [])].join('\n') + '\n';
 }
 
 /** Applies a script in one transaction. */
@@ -256,24 +325,49 @@ export async function fastUnavailable(runner: AsyncExec): Promise<string | null>
 }
 
 /**
- * Removes our table (ours or a crashed run's) and the conntrack entries it
- * made (their NAT would outlive the table); true when a table was there.
- * Never throws (nft or the addon may be missing).
+ * Why IPv6 services cannot take the fast path while IPv4 ones can (ip6tables
+ * missing, nft or the kernel refusing the IPv6 table: no IPv6 NAT), or null.
+ */
+export async function fastUnavailable6(runner: AsyncExec): Promise<string | null> {
+  try {
+    await runner('ip6tables', ['--version']);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException & { stderr?: string };
+    return err.code === 'ENOENT' ? 'ip6tables is not installed' : `ip6tables fails: ${(err.stderr || err.message).trim()}`;
+  }
+  try {
+    await runner('nft', ['-c', '-f', '-'], nftScript([], [], { elements: [`${hex(FAST_MARK_BASE)} : 2001:2::1 . 1`], drVips: ['2001:2::1 . tcp . 1'] }));
+    return null;
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException & { stderr?: string };
+    return `nft refuses the fast path's IPv6 table: ${(err.stderr || err.message).trim()}`;
+  }
+}
+
+/**
+ * Removes our tables, IPv4 and IPv6 (ours or a crashed run's), and the
+ * conntrack entries they made (their NAT would outlive the table); true when
+ * a table was there. Never throws (nft or the addon may be missing).
  */
 export function removeFast(exec: Exec): boolean {
+  let tables: string[];
   try {
-    exec('nft', ['list', 'table', 'ip', FAST_TABLE]);
+    tables = exec('nft', ['list', 'tables']).split('\n').map((l) => l.trim().split(/\s+/))
+      .filter((w) => w[0] === 'table' && (w[1] === 'ip' || w[1] === 'ip6') && w[2] === FAST_TABLE).map((w) => w[1]);
   } catch {
     return false;
   }
-  try {
-    exec('nft', ['delete', 'table', 'ip', FAST_TABLE]);
-  } catch { /* gone meanwhile */ }
+  if (!tables.length) return false;
+  for (const family of tables) {
+    try {
+      exec('nft', ['delete', 'table', family, FAST_TABLE]);
+    } catch { /* gone meanwhile */ }
+  }
   flushFastConntrack();
   return true;
 }
 
-/** Deletes every conntrack entry with a fast-path mark; false when ctnetlink is unavailable. */
+/** Deletes every conntrack entry (IPv4 and IPv6) with a fast-path mark; false when ctnetlink is unavailable. */
 export function flushFastConntrack(): boolean {
   try {
     const ct = new (loadConntrack())({});
@@ -297,7 +391,8 @@ export function flushFastConntrack(): boolean {
  * many verdicts were turned.
  */
 export function retarget(mem: DataView, list: number, packets: number, n: number, targets: ReadonlyMap<number, number>,
-  feed?: { countQueued(key: string, len: number): void } | null, stride: number = L.GW_STRIDE_PACKED): number {
+  feed?: { countQueued(key: string, len: number): void } | null, stride: number = L.GW_STRIDE_PACKED,
+  targets6: ReadonlyMap<string, number> = new Map()): number {
   let turned = 0;
   for (let i = 0, rec = 0; i < n; i++) {
     const at = packets + (stride === L.GW_STRIDE_PACKED ? rec : i * stride);
@@ -307,14 +402,28 @@ export function retarget(mem: DataView, list: number, packets: number, n: number
     if (mem.getUint32(at + L.GW_REC_MARK, true) === FAST_INVALID_MARK) continue;
     const p = packets + mem.getUint32(v + L.GW_VER_OFF, true);
     const len = mem.getUint32(v + L.GW_VER_LEN, true);
-    if (len < 24 || mem.getUint8(p) >> 4 !== 4) continue;
-    const ihl = (mem.getUint8(p) & 15) * 4;
-    const proto = mem.getUint8(p + 9);
-    if ((proto !== 6 && proto !== 17) || (mem.getUint16(p + 6) & 0x1fff) !== 0 || len < ihl + 4) continue;
-    const mark = targets.get(mem.getUint32(p + 16) * 65536 + mem.getUint16(p + ihl + 2));
-    if (mark === undefined) continue;
-    // The core counted this packet: the conntrack feed leaves it out of what it adds.
-    feed?.countQueued(queuedKey(proto, mem.getUint32(p + 12), mem.getUint16(p + ihl), mem.getUint32(p + 16), mem.getUint16(p + ihl + 2)), len);
+    if (len < 24) continue;
+    const version = mem.getUint8(p) >> 4;
+    let mark: number | undefined;
+    if (version === 6) {
+      // IPv6: TCP or UDP right after the fixed header (a rewrite with extension headers keeps the core's packet).
+      const proto = mem.getUint8(p + 6);
+      if ((proto !== 6 && proto !== 17) || len < 44 || !targets6.size) continue;
+      const w = (at: number) => [mem.getUint32(at), mem.getUint32(at + 4), mem.getUint32(at + 8), mem.getUint32(at + 12)];
+      const dst = w(p + 24), dport = mem.getUint16(p + 42);
+      mark = targets6.get(key6(dst, dport));
+      if (mark === undefined) continue;
+      feed?.countQueued(queuedKey6(proto, w(p + 8), mem.getUint16(p + 40), dst, dport), len);
+    } else {
+      if (version !== 4) continue;
+      const ihl = (mem.getUint8(p) & 15) * 4;
+      const proto = mem.getUint8(p + 9);
+      if ((proto !== 6 && proto !== 17) || (mem.getUint16(p + 6) & 0x1fff) !== 0 || len < ihl + 4) continue;
+      mark = targets.get(mem.getUint32(p + 16) * 65536 + mem.getUint16(p + ihl + 2));
+      if (mark === undefined) continue;
+      // The core counted this packet: the conntrack feed leaves it out of what it adds.
+      feed?.countQueued(queuedKey(proto, mem.getUint32(p + 12), mem.getUint16(p + ihl), mem.getUint32(p + 16), mem.getUint16(p + ihl + 2)), len);
+    }
     mem.setUint32(v + L.GW_VER_FLAGS, L.GW_VF_MARK, true);
     mem.setUint32(v + L.GW_VER_MARK, mark, true);
     mem.setUint32(v + L.GW_VER_OFF, 0, true);

@@ -12,7 +12,7 @@ import { TunnelRouteCache } from './routes.js';
 import { packedSpan } from './records.js';
 import { parseKernelQueues, type GatewaySource, type KernelQueue } from './metrics.js';
 import { restoreRecorded, SysctlRecordFile, type SysctlRecord } from './sysctl-record.js';
-import { applyFast, drFlushScript, fastPlan, fastUnavailable, goneMarks, parseDrCounters, removeFast, retarget, DrStats, FAST_MARK_BASE, FAST_MARK_MASK, FAST_TABLE } from './fastpath.js';
+import { applyFast, drFlushScript, fastPlan, fastUnavailable, fastUnavailable6, goneMarks, parseDrCounters, removeFast, retarget, DrStats, FAST_MARK_BASE, FAST_MARK_MASK, FAST_TABLE } from './fastpath.js';
 import { CtFeed, loadConntrack, type NativeConntrackClass } from './ctfeed.js';
 
 export interface GatewayOptions extends QueueSpec {
@@ -31,7 +31,7 @@ export interface GatewayOptions extends QueueSpec {
   /** Where the original sysctl values are recorded (sysctl-record.ts); wasmvsd passes it, beside the socket. */
   sysctlRecord?: string;
   /**
-   * IPv4 NAT and DR services: only new flows are queued, the kernel carries
+   * IPv4 and IPv6 NAT and DR services: only new flows are queued, the kernel carries
    * the rest (fastpath.ts), where nft and ctnetlink work (else a warn line and
    * the userspace path). `wasmvsd gateway` turns it on unless `--fast-path off`
    * (parseGatewayArgs); absent here (direct use, the benchmarks): off.
@@ -98,8 +98,11 @@ export class Gateway {
   failedBursts = 0;
   /** Fast path in force (asked for and nft usable); its real servers' marks; the nft script installed. */
   private fast = false;
+  /** IPv6 services may take it too (ip6tables and the ip6 nft table usable). */
+  private fast6 = false;
   private fastTargets: ReadonlyMap<number, number> = new Map();
-  private drTargets: ReadonlyMap<number, number> = new Map();
+  private fastTargets6: ReadonlyMap<string, number> = new Map();
+  private drTargets: ReadonlyMap<string, number> = new Map();
   /** DR marks → real server ids, and the flow maps' counters fed to the core (DrStats); a read in flight. */
   private drDests: ReadonlyMap<number, number> = new Map();
   private readonly drStats = new DrStats();
@@ -154,12 +157,17 @@ export class Gateway {
       let why = await fastUnavailable(this.sync.runner);
       if (why === null) why = this.openFeed(director);
       this.fast = why === null;
+      const why6 = this.fast ? await fastUnavailable6(this.sync.runner) : null;
+      this.fast6 = this.fast && why6 === null;
+      const fams = this.fast6 ? 'IPv4 and IPv6' : 'IPv4';
+      const tables = this.fast6 ? 'nftables tables ip and ip6 wasmvs_gw' : 'nftables table ip wasmvs_gw';
       this.log(why === null ? (this.opts.connSync
-        ? 'gateway: fast path on for IPv4 DR services: only new flows are queued, the kernel routes the rest (nftables table ip wasmvs_gw); ' +
-          'NAT services stay on the userspace path with connection sync (a peer\'s flows have no conntrack entry here to de-NAT their replies), TUN, IPv6 and fwmark services too'
-        : 'gateway: fast path on for IPv4 NAT and DR services: only new flows are queued, the kernel NATs or routes the rest ' +
-          '(nftables table ip wasmvs_gw); TUN, IPv6 and fwmark services stay on the userspace path')
+        ? `gateway: fast path on for ${fams} DR services: only new flows are queued, the kernel routes the rest (${tables}); ` +
+          `NAT services stay on the userspace path with connection sync (a peer's flows have no conntrack entry here to de-NAT their replies), TUN${this.fast6 ? '' : ', IPv6'} and fwmark services too`
+        : `gateway: fast path on for ${fams} NAT and DR services: only new flows are queued, the kernel NATs or routes the rest ` +
+          `(${tables}); TUN${this.fast6 ? '' : ', IPv6'} and fwmark services stay on the userspace path`)
         : `gateway: fast path off, falling back to the userspace path for every packet: ${why}`, why === null ? 'info' : 'warn');
+      if (why6 !== null) this.log(`gateway: fast path not for IPv6 services, they stay on the userspace path: ${why6}`, 'warn');
     } else this.log('gateway: fast path off (--fast-path off): every packet of every service crosses userspace');
     // Rules only once a consumer is bound (fail-closed would drop in between).
     await this.configChanged();
@@ -237,7 +245,9 @@ export class Gateway {
       }
       // Memory may have grown during the call: views are taken afresh.
       const mem = x.memory.buffer;
-      if (r === n && this.fastTargets.size) this.fastMarked += retarget(new DataView(mem), base + L.REGION_LIST, base + L.REGION_PACKETS, n, this.fastTargets, this.feed, stride);
+      if (r === n && (this.fastTargets.size || this.fastTargets6.size)) {
+        this.fastMarked += retarget(new DataView(mem), base + L.REGION_LIST, base + L.REGION_PACKETS, n, this.fastTargets, this.feed, stride, this.fastTargets6);
+      }
       if (r !== n) this.failBurst(nq, n, r);
       else nq.verdicts(new Uint8Array(mem, base + L.REGION_LIST, n * L.GW_VER_SIZE), n, new Uint8Array(mem, base + L.REGION_PACKETS, bytes));
       total += n;
@@ -292,7 +302,7 @@ export class Gateway {
       service: s,
       dests: d.dests(s.fwmark ? { fwmark: s.fwmark, af: s.af } : { protocol: s.protocol!, address: s.address!, port: s.port }),
     }));
-    const plan = this.fast ? fastPlan(view, { nat: !this.opts.connSync }) : null;
+    const plan = this.fast ? fastPlan(view, { nat: !this.opts.connSync, v6: this.fast6 }) : null;
     const rs = ruleSet(view, this.opts, plan?.services, plan?.drServices, { sets: this.ipsets });
     const linear = Math.max(rs.linear, rs.v6.linear);
     if (linear > SET_MIN && !this.linearWarned) {
@@ -312,7 +322,7 @@ export class Gateway {
           this.log(`IPv6 services: cannot set net.ipv6.conf.all.forwarding=1 (${(e as Error).message}); their packets are not forwarded`, 'error');
         }
       }
-      const before = this.fastTargets, drBefore = this.drTargets;
+      const before = this.fastTargets, before6 = this.fastTargets6, drBefore = this.drTargets;
       // The DNAT map first: the new rules may queue flows whose marks it must know.
       if (plan && plan.script !== this.fastScript) {
         try {
@@ -328,10 +338,13 @@ export class Gateway {
       // A deleted real server's flows right after the map lost it, before the rest of the rules: until
       // their conntrack entries (or DR map elements) go, the kernel keeps forwarding them to it.
       this.fastTargets = plan?.targets ?? new Map();
+      this.fastTargets6 = plan?.targets6 ?? new Map();
       this.drTargets = plan?.drTargets ?? new Map();
       this.drDests = plan?.drDests ?? new Map();
-      for (const m of goneMarks(before, this.fastTargets)) this.feed?.flushMark(m);
-      if (goneMarks(drBefore, this.drTargets).length && this.fastScript) await applyFast(this.sync.runner, drFlushScript());
+      for (const m of [...goneMarks(before, this.fastTargets), ...goneMarks(before6, this.fastTargets6)]) this.feed?.flushMark(m);
+      if (goneMarks(drBefore, this.drTargets).length && this.fastScript) {
+        await applyFast(this.sync.runner, drFlushScript(this.fastScript.includes(`add map ip6 ${FAST_TABLE} dr6tcp`)));
+      }
       const errors = await this.sync.apply(rs);
       for (const m of errors) this.log(m, 'error');
       if (rs.tunnels.length) await this.tunnelSetup(rs.tunnels);
@@ -542,16 +555,19 @@ export class Gateway {
   private drTick(sync = false): void {
     const d = this.director;
     if (!d || !this.fastScript || !this.drDests.size || this.drReading) return;
-    const args = ['-j', 'list', 'set', 'ip', FAST_TABLE, 'drpk'];
+    // The IPv6 table's counters too while it has DR services (marks are unique across families).
+    const families = this.fastScript.includes(`add map ip6 ${FAST_TABLE} dr6tcp`) && this.fastScript.includes(`add element ip6 ${FAST_TABLE} drsvc`) ? ['ip', 'ip6'] : ['ip'];
+    const args = (family: string) => ['-j', 'list', 'set', family, FAST_TABLE, 'drpk'];
     const apply = (json: string) => {
       if (this.director) this.drStats.feed(parseDrCounters(json), this.drDests, (...a) => coreOf(d).x.statsFeed(...a));
     };
     const fail = (e: unknown) => this.log(`fast path: DR counters: ${((e as { stderr?: string }).stderr || (e as Error).message).trim()}`, 'warn');
     if (sync) {
-      try { apply(this.exec('nft', args)); } catch (e) { fail(e); }
+      for (const f of families) try { apply(this.exec('nft', args(f))); } catch (e) { fail(e); }
       return;
     }
-    this.drReading = this.sync.runner('nft', args).then(apply, fail).finally(() => { this.drReading = null; });
+    this.drReading = Promise.all(families.map((f) => this.sync.runner('nft', args(f)).then(apply, fail))).then(() => undefined)
+      .finally(() => { this.drReading = null; });
   }
 
   private closeFeed(): void {
@@ -621,6 +637,7 @@ export class Gateway {
     this.drDests = new Map();
     this.fastScript = null;
     this.fastTargets = new Map();
+    this.fastTargets6 = new Map();
     this.drTargets = new Map();
     this.sync.reset();
     this.tunnelRoutes.reset();

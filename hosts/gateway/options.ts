@@ -21,7 +21,7 @@ const OPTIONS: readonly Option[] = [
   { name: '--burst', arg: 'N', modes: 'gateway', parse: integer(1, L.MAX_BATCH), help: 'packets read and decided per burst (default 64)' },
   { name: '--stride', arg: 'BYTES', modes: 'gateway', parse: integer(256, 65536), help: 'bytes per packet record, a multiple of 4 (default: packed records, each as long as its packet, up to 65531)' },
   { name: '--verdict', arg: 'batch|per-packet', modes: 'gateway', parse: oneOf(['batch', 'per-packet'] as const), help: 'verdicts batched per burst (default) or one message per packet' },
-  { name: '--fast-path', arg: 'on|off', modes: 'gateway', parse: (v, name) => oneOf(['on', 'off'] as const)(v, name) === 'on', help: 'IPv4 NAT and DR services: queue only new flows, the kernel carries the rest (NAT: conntrack + an nftables DNAT map; DR: an nftables flow map); TUN, IPv6 and fwmark services stay on the userspace path (default on where nft and ctnetlink work, else a warn line says why and every packet crosses userspace; docs/gateway.md)' },
+  { name: '--fast-path', arg: 'on|off', modes: 'gateway', parse: (v, name) => oneOf(['on', 'off'] as const)(v, name) === 'on', help: 'IPv4 and IPv6 NAT and DR services: queue only new flows, the kernel carries the rest (NAT: conntrack + an nftables DNAT map; DR: an nftables flow map); TUN and fwmark services stay on the userspace path (default on where nft and ctnetlink work, else a warn line says why and every packet crosses userspace; docs/gateway.md)' },
 ];
 
 export const GATEWAY_OPTIONS: HostOptions = { mode: 'gateway', options: OPTIONS, settle: gatewayOptions };

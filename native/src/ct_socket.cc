@@ -1,6 +1,6 @@
 // ctnetlink over libmnl for the gateway's fast path (hosts/gateway/ctfeed.ts):
 // the conntrack entries the fast path made (ct mark under a mask) as fixed
-// 80-byte records, from a dump or from the destroy events,
+// 144-byte records, IPv4 and IPv6, from a dump or from the destroy events,
 // read in batches without blocking; deletion by mark (one flush with the
 // kernel's mark filter) or by original tuple; new marks for many entries in one
 // batch (setMarks). Events: destroy only. It only moves bytes; what the
@@ -13,8 +13,11 @@
 //   4 u32 mark  8 u32 id  12 u32 status  16 u32 timeout (s)
 //   20 u32 orig src  24 u32 orig dst  28 u16 orig sport  30 u16 orig dport
 //   32 u32 reply src 36 u32 reply dst 40 u16 reply sport 42 u16 reply dport
-//   44 u32 0  48 f64 orig packets  56 f64 orig bytes  64 f64 reply packets  72 f64 reply bytes
-// Addresses and ports as numbers (host order). IPv4 only.
+//   44 u8 family (4 or 6)  48 f64 orig packets  56 f64 orig bytes  64 f64 reply packets  72 f64 reply bytes
+//   IPv6 only (zero for IPv4, whose addresses are at 20..39): the addresses as four u32 words each,
+//   the core's form (word i = bytes 4i..4i+3 of the address, host order):
+//   80 orig src  96 orig dst  112 reply src  128 reply dst
+// Addresses and ports as numbers (host order).
 #include <napi.h>
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,7 +36,7 @@
 
 namespace {
 
-constexpr size_t CT_REC = 80;
+constexpr size_t CT_REC = 144;
 
 Napi::Error ctError(Napi::Env env, const char* what, int e) {
   const char* name = strerrorname_np(e);
@@ -48,8 +51,11 @@ struct Rec {
   uint32_t mark = 0, id = 0, status = 0, timeout = 0;
   uint32_t osrc = 0, odst = 0, rsrc = 0, rdst = 0;
   uint16_t osport = 0, odport = 0, rsport = 0, rdport = 0;
+  // IPv6: the four words of each address (the v4 fields stay 0).
+  uint32_t osrc6[4] = {}, odst6[4] = {}, rsrc6[4] = {}, rdst6[4] = {};
   double opkts = 0, obytes = 0, rpkts = 0, rbytes = 0;
-  bool hasMark = false, ipv4 = false;
+  bool hasMark = false;
+  uint8_t family = 0;  // 4 or 6; 0: not an IP entry we read
 };
 
 void put32(uint8_t* p, uint32_t v) { memcpy(p, &v, 4); }
@@ -78,6 +84,15 @@ void encode(const Rec& r, uint8_t* p) {
   putF(p + 56, r.obytes);
   putF(p + 64, r.rpkts);
   putF(p + 72, r.rbytes);
+  p[44] = r.family;
+  if (r.family == 6) {
+    for (int i = 0; i < 4; i++) {
+      put32(p + 80 + 4 * i, r.osrc6[i]);
+      put32(p + 96 + 4 * i, r.odst6[i]);
+      put32(p + 112 + 4 * i, r.rsrc6[i]);
+      put32(p + 128 + 4 * i, r.rdst6[i]);
+    }
+  }
 }
 
 // Nested attributes into a table indexed by type (bounded by `max`).
@@ -101,16 +116,32 @@ uint16_t be16(const nlattr* a) { return a && mnl_attr_get_payload_len(a) >= 2 ? 
 uint8_t u8(const nlattr* a) { return a && mnl_attr_get_payload_len(a) >= 1 ? mnl_attr_get_u8(a) : 0; }
 double be64(const nlattr* a) { return a && mnl_attr_get_payload_len(a) >= 8 ? double(be64toh(mnl_attr_get_u64(a))) : 0; }
 
-bool tuple(const nlattr* a, uint32_t& src, uint32_t& dst, uint16_t& sport, uint16_t& dport, uint8_t& proto) {
+// An IPv6 address attribute into four host-order words; false unless it holds 16 bytes.
+bool addr6(const nlattr* a, uint32_t w[4]) {
+  if (!a || mnl_attr_get_payload_len(a) < 16) return false;
+  const auto* b = static_cast<const uint8_t*>(mnl_attr_get_payload(a));
+  for (int i = 0; i < 4; i++) w[i] = (uint32_t(b[4 * i]) << 24) | (uint32_t(b[4 * i + 1]) << 16) | (uint32_t(b[4 * i + 2]) << 8) | b[4 * i + 3];
+  return true;
+}
+
+// One tuple: IPv4 (src, dst) or IPv6 (src6, dst6); the family found (4, 6) or 0 when neither is whole.
+int tuple(const nlattr* a, uint32_t& src, uint32_t& dst, uint32_t src6[4], uint32_t dst6[4], uint16_t& sport, uint16_t& dport, uint8_t& proto) {
   Nest t(CTA_TUPLE_MAX), ip(CTA_IP_MAX), pr(CTA_PROTO_MAX);
-  if (!nested(a, t) || !nested(t.tb[CTA_TUPLE_IP], ip) || !nested(t.tb[CTA_TUPLE_PROTO], pr)) return false;
-  if (!ip.tb[CTA_IP_V4_SRC] || !ip.tb[CTA_IP_V4_DST]) return false;
-  src = be32(ip.tb[CTA_IP_V4_SRC]);
-  dst = be32(ip.tb[CTA_IP_V4_DST]);
+  if (!nested(a, t) || !nested(t.tb[CTA_TUPLE_IP], ip) || !nested(t.tb[CTA_TUPLE_PROTO], pr)) return 0;
+  int family = 0;
+  if (ip.tb[CTA_IP_V4_SRC] && ip.tb[CTA_IP_V4_DST]) {
+    src = be32(ip.tb[CTA_IP_V4_SRC]);
+    dst = be32(ip.tb[CTA_IP_V4_DST]);
+    family = 4;
+  } else if (addr6(ip.tb[CTA_IP_V6_SRC], src6) && addr6(ip.tb[CTA_IP_V6_DST], dst6)) {
+    family = 6;
+  } else {
+    return 0;
+  }
   proto = u8(pr.tb[CTA_PROTO_NUM]);
   sport = be16(pr.tb[CTA_PROTO_SRC_PORT]);
   dport = be16(pr.tb[CTA_PROTO_DST_PORT]);
-  return true;
+  return family;
 }
 
 void counters(const nlattr* a, double& pkts, double& bytes) {
@@ -127,14 +158,15 @@ int topCb(const nlattr* a, void* data) {
   return MNL_CB_OK;
 }
 
-// One IPCTNL_MSG_CT_NEW / _DELETE message into a record; false when it is not an IPv4 entry.
+// One IPCTNL_MSG_CT_NEW / _DELETE message into a record; false when it is not an IPv4 or IPv6 entry.
 bool parseCt(const nlmsghdr* nlh, Rec& r) {
   Nest top(CTA_MAX);
   if (mnl_attr_parse(nlh, sizeof(nfgenmsg), topCb, &top) < 0) return false;
   uint8_t rproto = 0;
-  if (!tuple(top.tb[CTA_TUPLE_ORIG], r.osrc, r.odst, r.osport, r.odport, r.proto)) return false;
-  tuple(top.tb[CTA_TUPLE_REPLY], r.rsrc, r.rdst, r.rsport, r.rdport, rproto);
-  r.ipv4 = true;
+  int family = tuple(top.tb[CTA_TUPLE_ORIG], r.osrc, r.odst, r.osrc6, r.odst6, r.osport, r.odport, r.proto);
+  if (!family) return false;
+  tuple(top.tb[CTA_TUPLE_REPLY], r.rsrc, r.rdst, r.rsrc6, r.rdst6, r.rsport, r.rdport, rproto);
+  r.family = uint8_t(family);
   r.status = be32(top.tb[CTA_STATUS]);
   r.timeout = be32(top.tb[CTA_TIMEOUT]);
   r.id = be32(top.tb[CTA_ID]);
@@ -153,13 +185,14 @@ bool parseCt(const nlmsghdr* nlh, Rec& r) {
   return true;
 }
 
-nlmsghdr* ctMsg(uint8_t* buf, uint16_t type, uint16_t flags, uint32_t seq) {
+// family: AF_UNSPEC (dumps and flushes: every family), AF_INET or AF_INET6 (a tuple of that family).
+nlmsghdr* ctMsg(uint8_t* buf, uint16_t type, uint16_t flags, uint32_t seq, uint8_t family = AF_UNSPEC) {
   nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
   nlh->nlmsg_type = uint16_t((NFNL_SUBSYS_CTNETLINK << 8) | type);
   nlh->nlmsg_flags = NLM_F_REQUEST | flags;
   nlh->nlmsg_seq = seq;
   auto* nfg = static_cast<nfgenmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(nfgenmsg)));
-  nfg->nfgen_family = AF_INET;
+  nfg->nfgen_family = family;
   nfg->version = NFNETLINK_V0;
   nfg->res_id = 0;
   return nlh;
@@ -167,7 +200,7 @@ nlmsghdr* ctMsg(uint8_t* buf, uint16_t type, uint16_t flags, uint32_t seq) {
 
 struct Filter {
   uint32_t mark, mask;
-  bool ok(const Rec& r) const { return r.ipv4 && (r.mark & mask) == mark; }
+  bool ok(const Rec& r) const { return r.family != 0 && (r.mark & mask) == mark; }
 };
 
 struct Collect {
@@ -188,6 +221,50 @@ int collectCb(const nlmsghdr* nlh, void* data) {
   c->out->resize(at + CT_REC);
   encode(r, c->out->data() + at);
   return MNL_CB_OK;
+}
+
+// CTA_TUPLE_ORIG of an IPv4 (src6 null) or IPv6 entry.
+void putTuple(nlmsghdr* nlh, uint8_t proto, uint32_t src, uint32_t dst, const uint32_t* src6, const uint32_t* dst6, uint16_t sport, uint16_t dport) {
+  nlattr* t = mnl_attr_nest_start(nlh, CTA_TUPLE_ORIG);
+  nlattr* ip = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
+  if (src6) {
+    uint8_t s[16], d[16];
+    for (int i = 0; i < 16; i++) {
+      s[i] = uint8_t(src6[i / 4] >> (24 - 8 * (i % 4)));
+      d[i] = uint8_t(dst6[i / 4] >> (24 - 8 * (i % 4)));
+    }
+    mnl_attr_put(nlh, CTA_IP_V6_SRC, 16, s);
+    mnl_attr_put(nlh, CTA_IP_V6_DST, 16, d);
+  } else {
+    mnl_attr_put_u32(nlh, CTA_IP_V4_SRC, htonl(src));
+    mnl_attr_put_u32(nlh, CTA_IP_V4_DST, htonl(dst));
+  }
+  mnl_attr_nest_end(nlh, ip);
+  nlattr* pr = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
+  mnl_attr_put_u8(nlh, CTA_PROTO_NUM, proto);
+  mnl_attr_put_u16(nlh, CTA_PROTO_SRC_PORT, htons(sport));
+  mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, htons(dport));
+  mnl_attr_nest_end(nlh, pr);
+  mnl_attr_nest_end(nlh, t);
+}
+
+// Four address words from a JS value: a Uint32Array or an array of 4 numbers; false otherwise.
+bool words6(const Napi::Value& v, uint32_t w[4]) {
+  if (v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint32_array) {
+    Napi::Uint32Array a = v.As<Napi::Uint32Array>();
+    if (a.ElementLength() < 4) return false;
+    for (int i = 0; i < 4; i++) w[i] = a[i];
+    return true;
+  }
+  if (!v.IsArray()) return false;
+  Napi::Array a = v.As<Napi::Array>();
+  if (a.Length() < 4) return false;
+  for (uint32_t i = 0; i < 4; i++) {
+    Napi::Value x = a.Get(i);
+    if (!x.IsNumber()) return false;
+    w[i] = x.As<Napi::Number>().Uint32Value();
+  }
+  return true;
 }
 
 class Conntrack : public Napi::ObjectWrap<Conntrack> {
@@ -346,7 +423,7 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
     return Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size());
   }
 
-  // flush(mark, mask): deletes every IPv4 entry whose mark matches (the kernel's flush filter).
+  // flush(mark, mask): deletes every entry (IPv4 and IPv6) whose mark matches (the kernel's flush filter).
   Napi::Value Flush(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Filter f;
@@ -361,27 +438,21 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
   }
 
   // remove(proto, src, dst, sport, dport): deletes the entry with this original tuple; false when none.
+  // src and dst: IPv4 addresses as numbers, or IPv6 ones as four words each (Uint32Array or array).
   Napi::Value Remove(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 5) {
-      Napi::TypeError::New(env, "remove(proto, src, dst, sport, dport)").ThrowAsJavaScriptException();
+    uint32_t s6[4], d6[4];
+    bool v4 = info.Length() >= 5 && info[1].IsNumber() && info[2].IsNumber();
+    bool v6 = !v4 && info.Length() >= 5 && words6(info[1], s6) && words6(info[2], d6);
+    if ((!v4 && !v6) || !info[0].IsNumber() || !info[3].IsNumber() || !info[4].IsNumber()) {
+      Napi::TypeError::New(env, "remove(proto, src, dst, sport, dport): addresses as numbers (IPv4) or four words each (IPv6)").ThrowAsJavaScriptException();
       return env.Undefined();
     }
     if (!alive(env)) return env.Undefined();
     auto u = [&](int i) { return info[i].As<Napi::Number>().Uint32Value(); };
     uint8_t buf[512];
-    nlmsghdr* nlh = ctMsg(buf, IPCTNL_MSG_CT_DELETE, NLM_F_ACK, ++seq_);
-    nlattr* t = mnl_attr_nest_start(nlh, CTA_TUPLE_ORIG);
-    nlattr* ip = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
-    mnl_attr_put_u32(nlh, CTA_IP_V4_SRC, htonl(u(1)));
-    mnl_attr_put_u32(nlh, CTA_IP_V4_DST, htonl(u(2)));
-    mnl_attr_nest_end(nlh, ip);
-    nlattr* pr = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
-    mnl_attr_put_u8(nlh, CTA_PROTO_NUM, uint8_t(u(0)));
-    mnl_attr_put_u16(nlh, CTA_PROTO_SRC_PORT, htons(uint16_t(u(3))));
-    mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, htons(uint16_t(u(4))));
-    mnl_attr_nest_end(nlh, pr);
-    mnl_attr_nest_end(nlh, t);
+    nlmsghdr* nlh = ctMsg(buf, IPCTNL_MSG_CT_DELETE, NLM_F_ACK, ++seq_, v6 ? AF_INET6 : AF_INET);
+    putTuple(nlh, uint8_t(u(0)), v4 ? u(1) : 0, v4 ? u(2) : 0, v6 ? s6 : nullptr, v6 ? d6 : nullptr, uint16_t(u(3)), uint16_t(u(4)));
     int e = transact(nlh, nullptr);
     if (e == ENOENT) return Napi::Boolean::New(env, false);
     if (e) {
@@ -391,8 +462,9 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
     return Napi::Boolean::New(env, true);
   }
 
-  // setMarks(list: Uint32Array, n) → how many entries took their new mark. `list` holds n tuples of
-  // 6 numbers (protocol, orig src, orig dst, orig sport, orig dport, mark): one update message each
+  // setMarks(list: Uint32Array, n, v6?) → how many entries took their new mark. `list` holds n tuples of
+  // 6 numbers (protocol, orig src, orig dst, orig sport, orig dport, mark), or with v6 true of 12
+  // (protocol, orig src as 4 words, orig dst as 4 words, orig sport, orig dport, mark): one update message each
   // (the original tuple and CTA_MARK), sent together in as few sendto calls as fit, every one acked.
   // An entry gone meanwhile (ENOENT) is skipped.
   Napi::Value SetMarks(const Napi::CallbackInfo& info) {
@@ -405,8 +477,10 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
     if (!alive(env)) return env.Undefined();
     Napi::Uint32Array list = info[0].As<Napi::Uint32Array>();
     size_t n = info[1].As<Napi::Number>().Uint32Value();
-    if (n * 6 > list.ElementLength()) {
-      Napi::RangeError::New(env, "setMarks: n tuples of 6 numbers do not fit the list").ThrowAsJavaScriptException();
+    bool v6 = info.Length() > 2 && info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
+    size_t width = v6 ? 12 : 6;
+    if (n * width > list.ElementLength()) {
+      Napi::RangeError::New(env, "setMarks: n tuples do not fit the list").ThrowAsJavaScriptException();
       return env.Undefined();
     }
     constexpr size_t CHUNK = 32768, MSG = 128;
@@ -417,20 +491,11 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
       size_t len = 0, sent = 0;
       uint32_t first = seq_ + 1;
       for (; done + sent < n && len + MSG <= CHUNK; sent++) {
-        const uint32_t* t = list.Data() + (done + sent) * 6;
-        nlmsghdr* nlh = ctMsg(tx.data() + len, IPCTNL_MSG_CT_NEW, NLM_F_ACK, ++seq_);
-        nlattr* tu = mnl_attr_nest_start(nlh, CTA_TUPLE_ORIG);
-        nlattr* ip = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
-        mnl_attr_put_u32(nlh, CTA_IP_V4_SRC, htonl(t[1]));
-        mnl_attr_put_u32(nlh, CTA_IP_V4_DST, htonl(t[2]));
-        mnl_attr_nest_end(nlh, ip);
-        nlattr* pr = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
-        mnl_attr_put_u8(nlh, CTA_PROTO_NUM, uint8_t(t[0]));
-        mnl_attr_put_u16(nlh, CTA_PROTO_SRC_PORT, htons(uint16_t(t[3])));
-        mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, htons(uint16_t(t[4])));
-        mnl_attr_nest_end(nlh, pr);
-        mnl_attr_nest_end(nlh, tu);
-        mnl_attr_put_u32(nlh, CTA_MARK, htonl(t[5]));
+        const uint32_t* t = list.Data() + (done + sent) * width;
+        nlmsghdr* nlh = ctMsg(tx.data() + len, IPCTNL_MSG_CT_NEW, NLM_F_ACK, ++seq_, v6 ? AF_INET6 : AF_INET);
+        if (v6) putTuple(nlh, uint8_t(t[0]), 0, 0, t + 1, t + 5, uint16_t(t[9]), uint16_t(t[10]));
+        else putTuple(nlh, uint8_t(t[0]), t[1], t[2], nullptr, nullptr, uint16_t(t[3]), uint16_t(t[4]));
+        mnl_attr_put_u32(nlh, CTA_MARK, htonl(t[width - 1]));
         len += NLMSG_ALIGN(nlh->nlmsg_len);
       }
       if (mnl_socket_sendto(req_, tx.data(), len) < 0) {

@@ -1,8 +1,9 @@
 // The addon's ctnetlink parser (native/src/ct_socket.cc) on crafted
 // conntrack messages, no kernel involved: a full IPv4 entry becomes one
-// record with every field where ctfeed.ts reads it; entries of other marks,
-// IPv6 entries, entries without an original tuple and attributes that lie
-// about their length give no record and no crash.
+// record with every field where ctfeed.ts reads it, and so does an IPv6 one
+// (its addresses as the core's four words each); entries of other marks,
+// entries without an original tuple, an IPv6 address attribute shorter than
+// 16 bytes and attributes that lie about their length give no record and no crash.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
@@ -39,8 +40,17 @@ function attr(type: number, payload: Uint8Array, len = 4 + payload.length): Uint
 }
 const nest = (type: number, ...parts: Uint8Array[]) => attr(type | NESTED, cat(...parts));
 const ip = (s: string) => s.split('.').reduce((a, b) => a * 256 + Number(b), 0);
-const tuple = (type: number, src: string, dst: string, sport: number, dport: number, v6 = false) => nest(type,
-  nest(1, v6 ? attr(3, new Uint8Array(16)) : attr(1, be32(ip(src))), v6 ? attr(4, new Uint8Array(16)) : attr(2, be32(ip(dst)))),
+/** IPv6 test addresses as bytes and as the core's four words (2001:2:0:4X::Y). */
+const V6 = { '198.18.40.2': '2001:2:0:40::2', '198.18.42.1': '2001:2:0:42::1', '198.18.41.3': '2001:2:0:41::3' } as Record<string, string>;
+const bytes6 = (s: string) => {
+  const [hi, lo] = s.split('::');
+  const h = hi.split(':').map((x) => parseInt(x, 16)), l = lo ? lo.split(':').map((x) => parseInt(x, 16)) : [];
+  const g = [...h, ...new Array(8 - h.length - l.length).fill(0), ...l];
+  return Uint8Array.from(g.flatMap((x) => [x >>> 8, x & 255]));
+};
+const words6 = (s: string) => { const b = new DataView(bytes6(s).buffer); return [0, 4, 8, 12].map((o) => b.getUint32(o)); };
+const tuple = (type: number, src: string, dst: string, sport: number, dport: number, v6 = false, short6 = false) => nest(type,
+  nest(1, v6 ? attr(3, bytes6(V6[src]).subarray(0, short6 ? 8 : 16)) : attr(1, be32(ip(src))), v6 ? attr(4, bytes6(V6[dst])) : attr(2, be32(ip(dst)))),
   nest(2, attr(1, Uint8Array.of(6)), attr(2, be16(sport)), attr(3, be16(dport))));
 /** nlmsghdr + nfgenmsg (AF_INET) + attributes. */
 function msg(type: number, flags: number, ...attrs: Uint8Array[]): Uint8Array {
@@ -53,8 +63,8 @@ function msg(type: number, flags: number, ...attrs: Uint8Array[]): Uint8Array {
   b.set(body, 16);
   return b;
 }
-const entry = (o: { type?: number; flags?: number; mark?: number; v6?: boolean; noOrig?: boolean } = {}) => msg(o.type ?? CT_NEW, o.flags ?? 0,
-  ...(o.noOrig ? [] : [tuple(A.TUPLE_ORIG, '198.18.40.2', '198.18.42.1', 40000, 8080, o.v6)]),
+const entry = (o: { type?: number; flags?: number; mark?: number; v6?: boolean; short6?: boolean; noOrig?: boolean } = {}) => msg(o.type ?? CT_NEW, o.flags ?? 0,
+  ...(o.noOrig ? [] : [tuple(A.TUPLE_ORIG, '198.18.40.2', '198.18.42.1', 40000, 8080, o.v6, o.short6)]),
   tuple(A.TUPLE_REPLY, '198.18.41.3', '198.18.40.2', 8080, 40000, o.v6),
   attr(A.STATUS, be32(0x18e)), attr(A.TIMEOUT, be32(117)), attr(A.MARK, be32(o.mark ?? FAST_MARK_BASE + 5)),
   nest(A.COUNTERS_ORIG, attr(1, be64(11)), attr(2, be64(4242))), nest(A.COUNTERS_REPLY, attr(1, be64(9)), attr(2, be64(9000))),
@@ -83,12 +93,33 @@ suite('ctnetlink parser (ct_socket.cc) on crafted messages', () => {
     expect(parse()(entry({ type: CT_DELETE }), FAST_MARK_BASE, FAST_MARK_MASK)[CT.KIND]).toBe(CT.KIND_DESTROY);
     // Two messages in one datagram: two records.
     expect(parse()(cat(entry(), entry({ type: CT_DELETE })), FAST_MARK_BASE, FAST_MARK_MASK).length).toBe(2 * CT.SIZE);
+    expect(out[CT.FAMILY]).toBe(4);
+    for (const at of [CT.OSRC6, CT.ODST6, CT.RSRC6, CT.RDST6]) expect([...out.subarray(at, at + 16)]).toEqual(new Array(16).fill(0));
+  });
+
+  it('a full IPv6 entry: one record, family 6, the addresses as four words each, the rest as for IPv4', () => {
+    const out = parse()(entry({ v6: true }), FAST_MARK_BASE, FAST_MARK_MASK);
+    expect(out.length).toBe(CT.SIZE);
+    const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
+    const w = (at: number) => [0, 4, 8, 12].map((k) => v.getUint32(at + k, true));
+    expect({
+      family: v.getUint8(CT.FAMILY), kind: v.getUint8(CT.KIND), proto: v.getUint8(CT.PROTO), state: v.getUint8(CT.STATE), mark: v.getUint32(CT.MARK, true),
+      osrc: v.getUint32(CT.OSRC, true), odst: v.getUint32(CT.ODST, true), osport: v.getUint16(CT.OSPORT, true), odport: v.getUint16(CT.ODPORT, true),
+      osrc6: w(CT.OSRC6), odst6: w(CT.ODST6), rsrc6: w(CT.RSRC6), rdst6: w(CT.RDST6), rsport: v.getUint16(CT.RSPORT, true),
+      op: v.getFloat64(CT.OPKTS, true), rb: v.getFloat64(CT.RBYTES, true),
+    }).toEqual({
+      family: 6, kind: CT.KIND_UPDATE, proto: 6, state: 7, mark: FAST_MARK_BASE + 5, osrc: 0, odst: 0, osport: 40000, odport: 8080,
+      osrc6: words6('2001:2:0:40::2'), odst6: words6('2001:2:0:42::1'), rsrc6: words6('2001:2:0:41::3'), rdst6: words6('2001:2:0:40::2'), rsport: 8080,
+      op: 11, rb: 9000,
+    });
+    expect(words6('2001:2:0:42::1')).toEqual([0x20010002, 0x00000042, 0, 1]);
   });
 
   it('other marks, IPv6, no original tuple, lying lengths: no record, no crash', () => {
     expect(parse()(entry({ mark: 0x57a00005 }), FAST_MARK_BASE, FAST_MARK_MASK).length).toBe(0);
     expect(parse()(entry({ mark: 0 }), FAST_MARK_BASE, FAST_MARK_MASK).length).toBe(0);
-    expect(parse()(entry({ v6: true }), FAST_MARK_BASE, FAST_MARK_MASK).length).toBe(0);
+    expect(parse()(entry({ v6: true, short6: true }), FAST_MARK_BASE, FAST_MARK_MASK).length).toBe(0);
+    expect(parse()(entry({ v6: true, mark: 0 }), FAST_MARK_BASE, FAST_MARK_MASK).length).toBe(0);
     expect(parse()(entry({ noOrig: true }), FAST_MARK_BASE, FAST_MARK_MASK).length).toBe(0);
     // An attribute claiming more bytes than the message holds; a message cut anywhere.
     const bad = msg(CT_NEW, 0, attr(A.TUPLE_ORIG | NESTED, new Uint8Array(8), 400));

@@ -64,7 +64,7 @@ async function run(mode: Mode, vip: 'local' | 'routed', offload: 'on' | 'off', p
     const rpf = ['all', 'default', topo.dev.dirIn, topo.dev.dirOut];
     if (strictRpf) for (const c of rpf) topo.in('director', 'sysctl', '-qw', `net.ipv4.conf.${c}.rp_filter=1`);
     gw = await startGateway(topo, QUEUE, ...(path === 'fast path' ? [] : ['--fast-path', 'off']));
-    expect(gw.log()).toContain(path === 'fast path' ? 'fast path on for IPv4 NAT and DR services' : 'fast path off (--fast-path off)');
+    expect(gw.log()).toContain(path === 'fast path' ? 'fast path on for IPv4 and IPv6 NAT and DR services' : 'fast path off (--fast-path off)');
     const rs = mode === 'nat' ? `${RS[0]}:${PORT}` : RS[0];
     adm(topo, '-A', '-t', `${VIP}:${PORT}`, '-s', 'rr');
     adm(topo, '-a', '-t', `${VIP}:${PORT}`, '-r', rs, FLAG[mode]);

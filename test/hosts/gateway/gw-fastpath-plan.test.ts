@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { layout as L } from '../../../sdk/core/abi.gen.js';
 import { ruleSet, CHAIN } from '../../../hosts/gateway/rules.js';
 import { fastPlan, goneMarks, retarget, parseDrCounters, DrStats, FAST_MARK_BASE, FAST_MARK_MASK, FAST_INVALID_MARK } from '../../../hosts/gateway/fastpath.js';
-import { CtFeed, CT, CT_SETTLED, SWEEP_TICKS, queuedKey, type NativeConntrack } from '../../../hosts/gateway/ctfeed.js';
+import { CtFeed, CT, CT_SETTLED, SWEEP_TICKS, queuedKey, queuedKey6, type NativeConntrack } from '../../../hosts/gateway/ctfeed.js';
 import { parseGatewayArgs } from '../../../hosts/gateway/gateway.js';
 import { packedSpan } from '../../../hosts/gateway/records.js';
 import { director } from '../../helpers.js';
@@ -178,6 +178,82 @@ describe('gateway fast path: plan, rules, verdicts', () => {
     // A fixed stride walks the records the same way.
     for (let i = 0; i < 6; i++) verdict(i, i === 3 ? 0 : L.GW_VF_PAYLOAD);
     expect(retarget(mem, list, packets, 6, targets, null, packedSpan(40))).toBe(2);
+  });
+
+  it('IPv6 (v6: true): NAT and DR services go fast in the ip6 table, ip6tables queues their new flows; without it they stay on the userspace path', async () => {
+    const d = await director(5);
+    const nat = { protocol: 'tcp' as const, address: '2001:2:0:42::1', port: 80 };
+    const dr = { protocol: 'udp' as const, address: '2001:2:0:42::2', port: 53 };
+    d.addService(nat);
+    d.addDest(nat, { address: '2001:2:0:41::2', port: 8080, method: 'masq' });
+    d.addService(dr);
+    d.addDest(dr, { address: '2001:2:0:41::3', port: 53, method: 'route' });
+    const v = d.services().map((s) => ({ service: s, dests: d.dests({ protocol: s.protocol!, address: s.address!, port: s.port }) }));
+    // Without v6 (ip6tables or the ip6 table unusable): nothing of IPv6 goes fast, and no ip6 table is touched.
+    const off = fastPlan(v);
+    expect([off.services.size, off.drServices.size, off.targets6.size]).toEqual([0, 0, 0]);
+    expect(off.script).not.toContain('ip6');
+    const plan = fastPlan(v, { v6: true });
+    expect([...plan.services].map((s) => s.service.address)).toEqual(['2001:2:0:42::1']);
+    expect([...plan.drServices].map((s) => s.service.address)).toEqual(['2001:2:0:42::2']);
+    const natMark = (FAST_MARK_BASE + (v[0].dests[0].id & L.GW_DR_SLOT_MASK)) >>> 0;
+    const drMark = (L.GW_DR_MARK_BASE + (v[1].dests[0].id & L.GW_DR_SLOT_MASK)) >>> 0;
+    expect([...plan.targets6]).toEqual([[`${0x20010002}:${0x41}:0:2 8080`, natMark]]);
+    expect([...plan.drDests]).toEqual([[drMark, v[1].dests[0].id]]);
+    const rs = ruleSet(v, Q, plan.services, plan.drServices);
+    expect(rs.mangle).toEqual([]);
+    expect(rs.v6.mangle).toEqual([
+      `-A ${CHAIN} -d 2001:2:0:42::2/128 -p icmpv6 --icmpv6-type 1 -j NFQUEUE --queue-num 2 --queue-bypass`,
+      `-A ${CHAIN} -d 2001:2:0:42::2/128 -p icmpv6 --icmpv6-type 2 -j NFQUEUE --queue-num 2 --queue-bypass`,
+      `-A ${CHAIN} -d 2001:2:0:42::2/128 -p icmpv6 --icmpv6-type 3 -j NFQUEUE --queue-num 2 --queue-bypass`,
+      `-A ${CHAIN} -d 2001:2:0:42::2/128 -p icmpv6 --icmpv6-type 4 -j NFQUEUE --queue-num 2 --queue-bypass`,
+      `-A ${CHAIN} -d 2001:2:0:42::1/128 -p tcp --dport 80 -m conntrack --ctstate INVALID -j MARK --set-xmark 0x57c00000/0xffffffff`,
+      `-A ${CHAIN} -d 2001:2:0:42::1/128 -p tcp --dport 80 -m conntrack --ctstate NEW,INVALID -j NFQUEUE --queue-num 2 --queue-bypass`,
+      `-A ${CHAIN} -d 2001:2:0:42::2/128 -p udp --dport 53 -m mark ! --mark 0x57a00000/0xfff00000 -j NFQUEUE --queue-num 2 --queue-bypass`,
+    ]);
+    expect(rs.v6.forward).toEqual([]); // replies are conntrack's
+    expect(rs.v6.raw.filter((r) => r.includes('notrack'))).toEqual(rs.v6.raw.filter((r) => r.includes('2001:2:0:42::2/128') && r.includes('notrack')));
+    expect(rs.v6.routes).toEqual([{ mark: drMark, via: '2001:2:0:41::3' }]);
+    expect(plan.script).toContain(`add element ip6 wasmvs_gw dests { 0x${natMark.toString(16)} : 2001:2:0:41::2 . 8080 }`);
+    expect(plan.script).toContain('dnat ip6 to ct mark map @dests');
+    expect(plan.script).toContain('add element ip6 wasmvs_gw drsvc { 2001:2:0:42::2 . udp . 53 }');
+    expect(plan.script).toMatch(/meta mark set jhash ip6 saddr \. ip6 daddr \. th sport \. th dport mod 4294967295 seed 0x[0-9a-f]+ \. jhash .* map @dr6udp update @drpk/);
+    // No IPv6 service: the ip6 table goes (created and deleted in the same transaction, so it need not exist).
+    expect(fastPlan([], { v6: true }).script).toContain('add table ip6 wasmvs_gw\ndelete table ip6 wasmvs_gw');
+  });
+
+  it('retarget, IPv6: a NAT verdict whose rewritten packet goes to a fast IPv6 real server becomes its mark; the queued packet is noted under its flow', () => {
+    const list = 0, packets = 4096, len = 60;
+    const mem = new DataView(new ArrayBuffer(16384));
+    const rec = (i: number) => packets + i * packedSpan(len);
+    const words = (s: string) => s === 'rs' ? [0x20010002, 0x41, 0, 2] : s === 'other' ? [0x20010002, 0x41, 0, 9] : [0x20010002, 0x40, 0, 2];
+    const ip6 = (i: number, dst: string, nh = 6) => {
+      const r = rec(i), p = r + L.GW_REC_HEADER;
+      mem.setUint32(r + L.GW_REC_LEN, len, true);
+      mem.setUint8(p, 0x60);
+      mem.setUint16(p + 4, len - 40);
+      mem.setUint8(p + 6, nh);
+      words('client').forEach((w, j) => mem.setUint32(p + 8 + 4 * j, w));
+      words(dst).forEach((w, j) => mem.setUint32(p + 24 + 4 * j, w));
+      mem.setUint16(p + 40, 40000);
+      mem.setUint16(p + 42, 8080);
+      const v = list + i * L.GW_VER_SIZE;
+      mem.setUint32(v + L.GW_VER_ID, 100 + i, true);
+      mem.setUint32(v + L.GW_VER_FLAGS, L.GW_VF_PAYLOAD, true);
+      mem.setUint32(v + L.GW_VER_OFF, p - packets, true);
+      mem.setUint32(v + L.GW_VER_LEN, len, true);
+    };
+    ip6(0, 'rs');
+    ip6(1, 'other');
+    ip6(2, 'rs', 0); // an extension header first: the core's rewrite goes out
+    const mark = FAST_MARK_BASE + 7;
+    const noted: Array<[string, number]> = [];
+    expect(retarget(mem, list, packets, 3, new Map(), { countQueued: (k, n) => noted.push([k, n]) }, L.GW_STRIDE_PACKED,
+      new Map([[`${0x20010002}:${0x41}:0:2 8080`, mark]]))).toBe(1);
+    expect(mem.getUint32(list + L.GW_VER_FLAGS, true)).toBe(L.GW_VF_MARK);
+    expect(mem.getUint32(list + L.GW_VER_MARK, true)).toBe(mark);
+    for (const i of [1, 2]) expect(mem.getUint32(list + i * L.GW_VER_SIZE + L.GW_VER_FLAGS, true)).toBe(L.GW_VF_PAYLOAD);
+    expect(noted).toEqual([[queuedKey6(6, words('client'), 40000, words('rs'), 8080), len]]);
   });
 
   it('--fast-path takes on or off, anything else is a clear error', () => {

@@ -162,7 +162,7 @@ suite('wasmvsd gateway --fast-path on: IPv4 NAT and DR with only new flows in us
     try {
       topo.setup('nat', { vip });
       gw = await startGateway(topo, QUEUE, '--fast-path', 'on');
-      expect(gw.log()).toContain('fast path on for IPv4 NAT and DR services');
+      expect(gw.log()).toContain('fast path on for IPv4 and IPv6 NAT and DR services');
       services(topo);
       adm(topo, '--set', '0', '0', '3'); // UDP connections expire after 3 s
       await until('the DNAT map', () => nftTable(topo).includes('table ip wasmvs_gw'));
@@ -408,7 +408,7 @@ suite('wasmvsd gateway --fast-path on: IPv4 NAT and DR with only new flows in us
       writeFileSync(config, [`-A -t ${VIP}:${PORT} -s rr`, ...RS.slice(0, 2).map((r) => `-a -t ${VIP}:${PORT} -r ${r}:${PORT} -m`),
         '# wasmvs-proxy option expire_nodest_conn=1', ''].join('\n'));
       gw = await startGateway(topo, QUEUE, '--config', config); // the fast path by default
-      expect(gw.log()).toContain('fast path on for IPv4 NAT and DR services');
+      expect(gw.log()).toContain('fast path on for IPv4 and IPv6 NAT and DR services');
       const server = inNs(topo.ns.server, process.execPath, [TALK, 'echo-server', '0.0.0.0', String(PORT)]);
       await waitLine(server, (l) => l === 'ready', 10_000);
       await until('the DNAT map', () => nftTable(topo).includes(RS[1]));
