@@ -182,6 +182,8 @@ function nftScript6(v6: FastV6): string[] {
     `flush chain ${t} drlookup`,
     `flush chain ${t} drlearn`,
     `flush set ${t} drsvc`,
+    // As in the IPv4 table: without a DR service its two base chains go (a hook for every packet otherwise).
+    ...(v6.drVips.length ? [] : [`delete chain ${t} drlookup`, `delete chain ${t} drlearn`]),
     ...(v6.drVips.length ? [
       `add element ${t} drsvc { ${v6.drVips.join(', ')} }`,
       `add rule ${t} drlookup ${svc} tcp flags & (fin | rst) == 0 meta mark set ${flow} map @dr6tcp update @drpk { meta mark }`,
