@@ -9,13 +9,23 @@
 #   flock /tmp/wasmvs-bench.lock bash bench/gateway/fastpath.sh SECONDS OUT.jsonl
 # OFFLOAD=off: TSO, GSO and GRO off on every veth, so the director handles
 # MTU-sized packets (packets/s) rather than 64 KiB super-packets (bytes/s).
+# FAMILY=6: the same over IPv6 (2001:2::/48; the fast path's ip6 table, and
+# a plain `dnat ip6` as the reference).
 # Prints one JSON line per run, then the median of each path and the ratios.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECS=${1:-5}; OUT=${2:-bench/out/gateway-fastpath.jsonl}; ROUNDS=${ROUNDS:-3}
 T=gfb$(( $$ % 10000 ))
 CL=${T}c DIR=${T}d RS=${T}r
-VIP=198.18.42.1 RIP=198.18.41.2 Q=$(( 900 + $$ % 50 ))
+FAMILY=${FAMILY:-4}
+if [[ $FAMILY == 6 ]]; then
+  VIP=2001:2:0:42::1 RIP=2001:2:0:41::2 CLA=2001:2:0:40::2 DIN=2001:2:0:40::1 DOUT=2001:2:0:41::1 LEN=64 HOST=128 NODAD=nodad
+  SVC="[$VIP]:5201" REAL="[$RIP]:5201" NFT=ip6 FWD=net.ipv6.conf.all.forwarding
+else
+  VIP=198.18.42.1 RIP=198.18.41.2 CLA=198.18.40.2 DIN=198.18.40.1 DOUT=198.18.41.1 LEN=24 HOST=32 NODAD=
+  SVC="$VIP:5201" REAL="$RIP:5201" NFT=ip FWD=net.ipv4.ip_forward
+fi
+Q=$(( 900 + $$ % 50 ))
 W=$(mktemp -d)
 mkdir -p "$(dirname "$OUT")"
 GW=""
@@ -28,13 +38,13 @@ trap cleanup EXIT
 for n in $CL $DIR $RS; do ip netns add "$n"; ip -n "$n" link set lo up; done
 ip link add ${T}c0 netns $CL type veth peer name ${T}d0 netns $DIR
 ip link add ${T}d1 netns $DIR type veth peer name ${T}r0 netns $RS
-ip -n $CL addr add 198.18.40.2/24 dev ${T}c0; ip -n $CL link set ${T}c0 up
-ip -n $DIR addr add 198.18.40.1/24 dev ${T}d0; ip -n $DIR link set ${T}d0 up
-ip -n $DIR addr add 198.18.41.1/24 dev ${T}d1; ip -n $DIR link set ${T}d1 up
-ip -n $RS addr add $RIP/24 dev ${T}r0; ip -n $RS link set ${T}r0 up
-ip -n $DIR addr add $VIP/32 dev lo
-ip -n $CL route add $VIP/32 via 198.18.40.1
-ip -n $RS route add default via 198.18.41.1
+ip -n $CL addr add $CLA/$LEN dev ${T}c0 $NODAD; ip -n $CL link set ${T}c0 up
+ip -n $DIR addr add $DIN/$LEN dev ${T}d0 $NODAD; ip -n $DIR link set ${T}d0 up
+ip -n $DIR addr add $DOUT/$LEN dev ${T}d1 $NODAD; ip -n $DIR link set ${T}d1 up
+ip -n $RS addr add $RIP/$LEN dev ${T}r0 $NODAD; ip -n $RS link set ${T}r0 up
+ip -n $DIR addr add $VIP/$HOST dev lo $NODAD
+ip -n $CL route add $VIP/$HOST via $DIN
+ip -n $RS route add default via $DOUT
 if [[ ${OFFLOAD:-on} == off ]]; then
   for p in "$CL ${T}c0" "$DIR ${T}d0" "$DIR ${T}d1" "$RS ${T}r0"; do set -- $p; ip netns exec "$1" ethtool -K "$2" tso off gso off gro off >/dev/null; done
 fi
@@ -45,8 +55,8 @@ start_gw() {
   ip netns exec $DIR node bin/wasmvsd.js gateway --socket "$W/gw.sock" --state "$W/gw.rules" --queue $Q "$@" >"$W/gw.log" 2>&1 &
   GW=$!
   for _ in $(seq 100); do adm -L -n >/dev/null 2>&1 && break; sleep 0.1; done
-  adm -A -t $VIP:5201 -s rr
-  adm -a -t $VIP:5201 -r $RIP:5201 -m
+  adm -A -t "$SVC" -s rr
+  adm -a -t "$SVC" -r "$REAL" -m
   sleep 0.5
 }
 stop_gw() { kill "$GW"; wait "$GW" || true; GW=""; }
@@ -59,12 +69,15 @@ run() {
   local label=$1
   case $label in
     userspace) start_gw --fast-path off ;;
-    fast) start_gw --fast-path on; grep -q 'fast path on' "$W/gw.log" || { echo "fast path did not come on: $(cat "$W/gw.log")" >&2; exit 1; } ;;
+    fast)
+      start_gw --fast-path on
+      want='fast path on'; [[ $FAMILY == 6 ]] && want='fast path on for IPv4 and IPv6'
+      grep -q "$want" "$W/gw.log" || { echo "fast path did not come on: $(cat "$W/gw.log")" >&2; exit 1; } ;;
     nft)
-      ip netns exec $DIR sysctl -qw net.ipv4.ip_forward=1
+      ip netns exec $DIR sysctl -qw $FWD=1
       ip netns exec $DIR nft -f - <<EOF2
-table ip benchdnat {
-  chain pre { type nat hook prerouting priority dstnat; policy accept; ip daddr $VIP tcp dport 5201 dnat to $RIP:5201; }
+table $NFT benchdnat {
+  chain pre { type nat hook prerouting priority dstnat; policy accept; $NFT daddr $VIP tcp dport 5201 dnat to $REAL; }
 }
 EOF2
       ;;
@@ -77,8 +90,8 @@ EOF2
   wait $s 2>/dev/null || true
   local queued=null
   if [[ $label == nft ]]; then
-    ip netns exec $DIR nft delete table ip benchdnat
-    ip netns exec $DIR sysctl -qw net.ipv4.ip_forward=0
+    ip netns exec $DIR nft delete table $NFT benchdnat
+    ip netns exec $DIR sysctl -qw $FWD=0
   else
     stop_gw
     queued=$(grep -o 'gateway: packets=[0-9]*' "$W/gw.log" | tail -1 | cut -d= -f2)
@@ -86,9 +99,9 @@ EOF2
   node -e "
     const j = JSON.parse(require('fs').readFileSync(process.argv[1], 'utf8'));
     const bps = Math.round(j.end?.sum_received?.bits_per_second ?? 0);
-    console.log(JSON.stringify({ label: process.argv[2], offload: process.argv[6], seconds: Number(process.argv[3]), bps, director_rx_packets: Number(process.argv[4]),
+    console.log(JSON.stringify({ label: process.argv[2], family: Number(process.argv[7]), offload: process.argv[6], seconds: Number(process.argv[3]), bps, director_rx_packets: Number(process.argv[4]),
       director_pps: Math.round(Number(process.argv[4]) / Number(process.argv[3])), queued: process.argv[5] === 'null' ? null : Number(process.argv[5]) }));
-  " "$W/iperf.json" "$label" "$SECS" "$((b - a))" "${queued:-null}" "${OFFLOAD:-on}" | tee -a "$OUT"
+  " "$W/iperf.json" "$label" "$SECS" "$((b - a))" "${queued:-null}" "${OFFLOAD:-on}" "$FAMILY" | tee -a "$OUT"
 }
 
 : >"$OUT"

@@ -29,7 +29,7 @@ import { missingGatewayPrereq, startGateway, startGatewayEnv, stopGateway, adm, 
 import { WASMVSD } from '../../daemon/daemon.js';
 import { loadNativeAddon } from '../../../native/addon.js';
 import { FAST_MARK_BASE, FAST_MARK_MASK } from '../../../hosts/gateway/fastpath.js';
-import { CT_SETTLED } from '../../../hosts/gateway/ctfeed.js';
+import { CT, CT_SETTLED } from '../../../hosts/gateway/ctfeed.js';
 
 const why = missingGatewayPrereq('nft');
 if (why && !inCI) console.warn(`\n*** SKIPPING wasmvsd gateway fast path: ${why} ***\n`);
@@ -58,15 +58,15 @@ const CT_ANY_MASK = (FAST_MARK_MASK & ~CT_SETTLED) >>> 0;
 
 /** The director's conntrack entries with a fast-path mark, settled or not (read through the addon's ctnetlink socket). */
 function ctEntries(topo: Topo, mask = CT_ANY_MASK): number {
-  const js = 'const a = require(process.argv[1]); const c = new a.Conntrack({}); console.log(c.dump(Number(process.argv[2]), Number(process.argv[3])).length / 80)';
-  return Number(topo.in('director', process.execPath, '-e', js, loadNativeAddon().path, String(FAST_MARK_BASE), String(mask)).trim());
+  const js = 'const a = require(process.argv[1]); const c = new a.Conntrack({}); console.log(c.dump(Number(process.argv[2]), Number(process.argv[3])).length / Number(process.argv[4]))';
+  return Number(topo.in('director', process.execPath, '-e', js, loadNativeAddon().path, String(FAST_MARK_BASE), String(mask), String(CT.SIZE)).trim());
 }
 
 /** Whether the director has a fast-path conntrack entry from the client's `port` (ctfeed.ts's record layout). */
 function ctHasClientPort(topo: Topo, port: number): boolean {
   const js = 'const a = require(process.argv[1]); const c = new a.Conntrack({}); const b = c.dump(Number(process.argv[2]), Number(process.argv[3])); ' +
-    'const v = new DataView(b.buffer, b.byteOffset, b.byteLength); let n = 0; for (let o = 0; o < b.length; o += 80) if (v.getUint16(o + 28, true) === Number(process.argv[4])) n++; console.log(n)';
-  return Number(topo.in('director', process.execPath, '-e', js, loadNativeAddon().path, String(FAST_MARK_BASE), String(CT_ANY_MASK), String(port)).trim()) > 0;
+    'const v = new DataView(b.buffer, b.byteOffset, b.byteLength); let n = 0; for (let o = 0; o < b.length; o += Number(process.argv[5])) if (v.getUint16(o + Number(process.argv[6]), true) === Number(process.argv[4])) n++; console.log(n)';
+  return Number(topo.in('director', process.execPath, '-e', js, loadNativeAddon().path, String(FAST_MARK_BASE), String(CT_ANY_MASK), String(port), String(CT.SIZE), String(CT.OSPORT)).trim()) > 0;
 }
 
 const TALK = fileURLToPath(new URL('./gw-fastpath-peer.mjs', import.meta.url));
