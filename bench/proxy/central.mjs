@@ -27,7 +27,7 @@ const BATCH = Number(process.argv[3] ?? 16);
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
 
 const director = await Director.create({ flavor: 'release' });
-const proxy = new ProxyDataPath({ log: silentLogger(), splice: 'off', tickMs: 1000 });
+const proxy = new ProxyDataPath({ log: silentLogger(), splice: 'off', tickMs: 1000, engine: 'js' });
 await proxy.start(director);
 // Added after start and never synced: no listener opens, only the table is used.
 const vip = { address: '198.18.0.1', port: 80 };

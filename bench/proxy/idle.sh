@@ -61,8 +61,8 @@ start() {
   haproxy -f "$T/haproxy.cfg" -q & PIDS+=($!); PID[haproxy]=$!
   node "$NODE_PROXY" 9002 9000 & PIDS+=($!); PID[node]=$!
   rm -f "$T"/a.* "$T"/b.* "$T"/c.*
-  node bin/wasmvsd.js proxy --splice off --socket "$T/a.sock" --state "$T/a.state" --config "$T/rules9003" 2>"$T/a.log" & PIDS+=($!); PID[wasmvs]=$!
-  node bin/wasmvsd.js proxy --splice on --socket "$T/b.sock" --state "$T/b.state" --config "$T/rules9004" 2>"$T/b.log" & PIDS+=($!); PID[wasmvs-splice]=$!
+  node bin/wasmvsd.js proxy --engine js --splice off --socket "$T/a.sock" --state "$T/a.state" --config "$T/rules9003" 2>"$T/a.log" & PIDS+=($!); PID[wasmvs]=$!
+  node bin/wasmvsd.js proxy --engine js --splice on --socket "$T/b.sock" --state "$T/b.state" --config "$T/rules9004" 2>"$T/b.log" & PIDS+=($!); PID[wasmvs-splice]=$!
   node bin/wasmvsd.js proxy --engine native --socket "$T/c.sock" --state "$T/c.state" --config "$T/rules9005" 2>"$T/c.log" & PIDS+=($!); PID[wasmvs-native]=$!
   for i in $(seq 100); do grep -q 'control socket' "$T/b.log" && grep -q 'control socket' "$T/a.log" && grep -q 'control socket' "$T/c.log" && break; sleep 0.1; done
   grep -q 'kernel to kernel' "$T/b.log" || { echo 'bench/proxy/idle: wasmvsd --splice on did not start (npm run build:native?):'; cat "$T/b.log"; exit 2; }

@@ -41,9 +41,9 @@ haproxy -f "$T/haproxy.cfg" -q & PIDS+=($!); BULKPID[haproxy]=$!
 node "$NODE_PROXY" 5212 5201 & PIDS+=($!); BULKPID[node]=$!
 node "$NODE_PROXY" 8012 8000 & PIDS+=($!)
 printf -- '-A -t 127.0.0.1:5213 -s wlc\n-a -t 127.0.0.1:5213 -r 127.0.0.1:5201 -m\n-A -t 127.0.0.1:8013 -s wlc\n-a -t 127.0.0.1:8013 -r 127.0.0.1:8000 -m\n' > "$T/rules"
-node bin/wasmvsd.js proxy --splice off --socket "$T/s.sock" --state "$T/state" --config "$T/rules" 2>"$T/wasmvsd.log" & PIDS+=($!); BULKPID[wasmvs]=$!
+node bin/wasmvsd.js proxy --engine js --splice off --socket "$T/s.sock" --state "$T/state" --config "$T/rules" 2>"$T/wasmvsd.log" & PIDS+=($!); BULKPID[wasmvs]=$!
 sed 's/521[3]/5214/; s/801[3]/8014/' "$T/rules" > "$T/rules-splice"
-node bin/wasmvsd.js proxy --splice on --socket "$T/s2.sock" --state "$T/state2" --config "$T/rules-splice" 2>"$T/wasmvsd-splice.log" & PIDS+=($!); BULKPID[wasmvs-splice]=$!
+node bin/wasmvsd.js proxy --engine js --splice on --socket "$T/s2.sock" --state "$T/state2" --config "$T/rules-splice" 2>"$T/wasmvsd-splice.log" & PIDS+=($!); BULKPID[wasmvs-splice]=$!
 sed 's/521[3]/5215/; s/801[3]/8015/' "$T/rules" > "$T/rules-native"
 node bin/wasmvsd.js proxy --engine native --socket "$T/s3.sock" --state "$T/state3" --config "$T/rules-native" 2>"$T/wasmvsd-native.log" & PIDS+=($!); BULKPID[wasmvs-native]=$!
 sleep 1.5

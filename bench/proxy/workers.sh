@@ -41,7 +41,7 @@ done
 node "$NODE_PROXY" 8013 8000 & PIDS+=($!); PROXYPID[node]=$!
 for n in 1 2; do
   printf -- "-A -t 127.0.0.1:802$n -s wlc\n-a -t 127.0.0.1:802$n -r 127.0.0.1:8000 -m\n" > "$T/rules$n"
-  node bin/wasmvsd.js proxy --splice off --workers $n --socket "$T/s$n.sock" --state "$T/state$n" --config "$T/rules$n" 2>"$T/wasmvsd$n.log" & PIDS+=($!); PROXYPID[wasmvs-$n]=$!
+  node bin/wasmvsd.js proxy --engine js --splice off --workers $n --socket "$T/s$n.sock" --state "$T/state$n" --config "$T/rules$n" 2>"$T/wasmvsd$n.log" & PIDS+=($!); PROXYPID[wasmvs-$n]=$!
 done
 for n in 1 2; do
   printf -- "-A -t 127.0.0.1:803$n -s wlc\n-a -t 127.0.0.1:803$n -r 127.0.0.1:8000 -m\n" > "$T/rulesn$n"

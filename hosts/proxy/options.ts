@@ -23,8 +23,12 @@ export function parseEngineMode(text: string | undefined, what = '--engine'): En
   throw new Error(`invalid ${what} ${text} (auto, native or js)`);
 }
 
-/** The engine without --engine or $WASMVS_ENGINE. */
-export const DEFAULT_ENGINE: EngineMode = 'js';
+/**
+ * The engine without --engine or $WASMVS_ENGINE: native when the addon loads
+ * (1.6-1.9x the naive Node proxy's connections per second and a quarter of
+ * the JS path's memory per idle connection, bench/proxy/REPORT.md), else js.
+ */
+export const DEFAULT_ENGINE: EngineMode = 'auto';
 
 /** What the options set; absent: the environment's or the default (hosts/proxy/datapath.ts). */
 export interface ProxyArgs { splice?: SpliceMode; workers?: number; engine?: EngineMode }
@@ -33,8 +37,8 @@ export const PROXY_OPTIONS: HostOptions = {
   mode: 'proxy',
   options: [
     { name: '--splice', arg: 'auto|on|off', modes: 'proxy', parse: oneOf(SPLICE_MODES, 'auto, on or off'), help: 'TCP bytes move kernel to kernel (splice(2)) through the native addon; on: every connection once its real server accepted; auto: connections past 64 KiB, when the addon loads (default $WASMVS_SPLICE, else auto; docs/proxy.md)' },
-    { name: '--engine', arg: 'auto|native|js', modes: 'proxy', parse: oneOf(ENGINE_MODES, 'auto, native or js'), help: 'who owns the TCP sockets: native: the addon\'s threads accept, connect and move the bytes, the core decides every connection (with --workers N: N threads, one process); js: Node\'s sockets; auto: native when the addon loads (default $WASMVS_ENGINE, else js; docs/proxy.md "The native engine")' },
-    { name: '--workers', arg: 'N|auto', modes: 'proxy', parse: workers, help: 'TCP in N worker processes (auto: one per CPU), scheduling and accounting stay in the daemon; 1 (default): all in one process (docs/proxy.md "Workers")' },
+    { name: '--engine', arg: 'auto|native|js', modes: 'proxy', parse: oneOf(ENGINE_MODES, 'auto, native or js'), help: 'who owns the TCP sockets: native: the addon\'s threads accept, connect and move the bytes, the core decides every connection (with --workers N: N threads, one process); js: Node\'s sockets; auto: native when the addon loads (default $WASMVS_ENGINE, else auto; docs/proxy.md "The native engine")' },
+    { name: '--workers', arg: 'N|auto', modes: 'proxy', parse: workers, help: 'TCP in N native engine threads, or with --engine js N worker processes (auto: one per CPU); scheduling and accounting stay in the daemon\'s main thread; 1 (default): one (docs/proxy.md "Workers")' },
   ],
   settle: proxyArgs,
 };

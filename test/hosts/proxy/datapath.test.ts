@@ -39,7 +39,7 @@ describe('wasmvsd proxy: TCP data path', () => {
     l?.cleanup();
   });
 
-  // --splice off: the JS path carries every byte (pump.ts: reads into kept buffers); the default
+  // Node's sockets (--engine js): --splice off: the JS path carries every byte (pump.ts: reads into kept buffers); the default
   // (--splice auto) hands the connection to the native pump mid-stream when the addon is built;
   // --engine native: the addon's threads own both sockets from the accept on.
   it.each([['--splice off'], ['the default --splice'], ['--engine native']])('8 MiB each way (%s): exact bytes under backpressure, half-close passed on, bytes counted in --stats', async (mode) => {
@@ -50,7 +50,7 @@ describe('wasmvsd proxy: TCP data path', () => {
     srv = s.server;
     const port = await freePort();
     const vip = `127.0.0.1:${port}`;
-    await l.start(`-A -t ${vip} -s rr\n-a -t ${vip} -r 127.0.0.1:${s.port} -m\n`, { args: mode === '--splice off' ? ['--splice', 'off'] : mode === '--engine native' ? ['--engine', 'native'] : [] });
+    await l.start(`-A -t ${vip} -s rr\n-a -t ${vip} -r 127.0.0.1:${s.port} -m\n`, { args: mode === '--splice off' ? ['--splice', 'off', '--engine', 'js'] : mode === '--engine native' ? ['--engine', 'native'] : ['--engine', 'js'] });
     await listening(l, port);
 
     const c = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
