@@ -103,7 +103,10 @@ run() {
       nft_dnat 1; nfq_rule -A
       ip netns exec $DIR "$W/nfq_bench" 1 128 $((SECS + 8)) >"$W/nfq.out" 2>&1 & consumer=$!; PIDS+=($consumer)
       sleep 0.3 ;;
-    nft) nft_dnat 1 ;;
+    nft)
+      # iptables-nft's built-in chains a gateway or C consumer run left behind (empty, still hooked): gone.
+      for t in raw mangle; do ip netns exec $DIR nft delete table ip $t 2>/dev/null || true; done
+      nft_dnat 1 ;;
     *) echo "unknown label $label" >&2; exit 2 ;;
   esac
   ip netns exec $RS "$W/connrate" server $R1 8080 $((SECS + 8)) 2>/dev/null & local s1=$!

@@ -4,7 +4,9 @@
 // which stays the one table `-L -c`, `-L --stats`, ActiveConn/InActConn and
 // the timeouts are read from:
 //  - every second, one dump of our entries (ct mark under FAST_MARK_MASK) and
-//    the pending destroy events (an entry's last counters), in batches;
+//    the pending destroy events (an entry's last counters), in batches; the
+//    gateway's timer reads and applies the dump in slices (tickSliced), so
+//    the queue's new flows are answered between them, not after the round;
 //  - a TCP flow conntrack calls TIME_WAIT or CLOSE is settled: the core has
 //    its last state, and its last counters come with its destroy event, so its
 //    entry takes the CT_SETTLED bit in its mark (one batched update), which
@@ -16,9 +18,13 @@
 //  - TCP state: conntrack's state becomes the socket events the core already
 //    knows (connEvent): ESTABLISHED; the first FIN by the side that sent it
 //    (conntrack's CLOSE_INIT flag); the second; a reset (CLOSE);
-//  - counters (nf_conntrack_acct): the packets and bytes since the last look,
-//    less what the core counted itself (the queued first packets), go to the
-//    real server, its service and the total (statsFeed);
+//  - counters (nf_conntrack_acct): the dumps read and reset them in one step
+//    (the kernel's get-and-zero), so every record and destroy event carries
+//    the packets and bytes since the last look and no per-flow state is kept
+//    here; less what the core counted itself (the queued first packets) they
+//    go to the real server, its service and the total (statsFeed);
+//  - TCP events: the core's own state of the connection says which it has
+//    had (the per-flow memory), conntrack's state which it needs;
 //  - a flow whose counters moved re-arms its entry in the core (ESTABLISHED
 //    or UDP), so a busy flow never expires there;
 //  - a flow the core no longer has (expired on its own timeout, dropped by
@@ -34,7 +40,12 @@ import { loadNativeAddon } from '../../native/addon.js';
 
 /** The addon's ctnetlink socket (ct_socket.cc). */
 export interface NativeConntrack {
-  dump(mark: number, mask: number): Uint8Array;
+  /** zero: the counters are read and reset in one step (IPCTNL_MSG_CT_GET_CTRZERO): each dump carries what came since the last. */
+  dump(mark: number, mask: number, zero?: boolean): Uint8Array;
+  /** The same dump read in slices (its own socket): begin, then records until dumpActive() is false. */
+  dumpBegin?(mark: number, mask: number, zero?: boolean): void;
+  dumpNext?(max: number): Uint8Array;
+  dumpActive?(): boolean;
   events(mark: number, mask: number, max: number): Uint8Array;
   flush(mark: number, mask: number): void;
   /** IPv4: src and dst as numbers; IPv6: four words each. */
@@ -85,27 +96,17 @@ const EV_CLIENT_FIN = L.CONN_EV_CLIENT_FIN, EV_SERVER_FIN = L.CONN_EV_SERVER_FIN
 /** How many of the events ESTABLISHED, first FIN, second FIN a conntrack TCP state implies. */
 const STEPS = (state: number) => state === TCP_ESTABLISHED ? 1 : state === TCP_FIN_WAIT || state === TCP_CLOSE_WAIT ? 2
   : state === TCP_LAST_ACK || state === TCP_TIME_WAIT ? 3 : 0;
+/**
+ * The same for the core's (IPVS) state of the connection, by the number
+ * connGet gives (sdk/conns.ts, NONE 0 .. SYNACK 10): ESTABLISHED 1; one FIN
+ * (FIN_WAIT 4, CLOSE_WAIT 7) 2; both (TIME_WAIT 5, LAST_ACK 8) 3; CLOSE 6: 4
+ * (reset, nothing more); the rest (SYN_RECV and the like) 0.
+ */
+const CORE_STEPS = [0, 1, 0, 0, 2, 3, 4, 2, 3, 0, 0];
+/** Records per slice of a sliced tick (about 1 ms of work on this machine's core). */
+const SLICE = 256;
 /** A queued-packet note whose flow never showed up is dropped after this many ticks. */
 const NOTE_TICKS = 10;
-
-/** One fast flow as last seen. */
-interface Flow {
-  ctId: number;
-  conn: number;
-  dest: number;
-  /** Events given to the core: 0 none, 1 established, 2 one FIN, 3 both, 4 reset. */
-  step: number;
-  /** Counters already in the core (orig packets, bytes, reply packets, bytes). */
-  op: number; ob: number; rp: number; rb: number;
-  /** Of the original direction's, the packets and bytes the core counted itself (queued), folded in from the notes. */
-  qp: number; qb: number;
-  /** Tick of the last dump that listed it. */
-  seen: number;
-  /** Its key among the queued packets (queuedKey). */
-  qkey: string;
-  /** Its entry carries CT_SETTLED: absent from the dumps between sweeps. */
-  settled: boolean;
-}
 
 export interface FeedStats { flows: number; fedPackets: number; events: number; removed: number; lost: number; settled: number }
 
@@ -120,23 +121,30 @@ const words = (v: DataView, at: number) =>
   Uint32Array.of(v.getUint32(at, true), v.getUint32(at + 4, true), v.getUint32(at + 8, true), v.getUint32(at + 12, true));
 const isV6 = (v: DataView, o: number) => v.getUint8(o + CT.FAMILY) === 6;
 
-/** At most this many flows and queued-packet notes are kept (a table beyond it is fed partly, and said so). */
-const MAX_FLOWS = 1 << 20;
+/**
+ * A note of a fast flow's queued packets (counted by the core), under its
+ * client address and port (a number: no string per packet); the rest of the
+ * key is checked, and a note of another flow from the same client address
+ * and port goes under its full queuedKey instead, as IPv6 flows' do (queuedKey6).
+ */
+interface Note { proto: number; raddr: number; rport: number; pkts: number; bytes: number; tick: number }
+
+/** At most this many queued-packet notes are kept. */
+const MAX_NOTES = 1 << 20;
 
 export class CtFeed {
-  /** By the entry's id and client port (see one()). */
-  private readonly flows = new Map<number, Flow>();
-  /** The flows not settled: the ones a dump between sweeps lists. */
-  private readonly live = new Map<number, Flow>();
   /**
    * Packets and bytes of fast flows the core counted itself (their queued
-   * packets) and the tick of the note, until the flow's next record folds
-   * them into it.
+   * packets) and the tick of the note, until the flow's next record takes
+   * them off its counters: by client address × 65536 + port, and (another
+   * flow of the same client address and port meanwhile) by queuedKey.
    */
-  private readonly queued = new Map<string, [number, number, number]>();
+  private readonly queued = new Map<number, Note>();
+  private readonly queuedFull = new Map<string, Note>();
   /** The core's connection ids of one batch of records. */
   private ids = new Uint32Array(0);
   private tickNo = 0;
+  /** flows: the entries the last dump listed (the unsettled ones, all of them at a sweep). */
   readonly totals: FeedStats = { flows: 0, fedPackets: 0, events: 0, removed: 0, lost: 0, settled: 0 };
   /** Our entries, settled or not. */
   readonly anyMask: number;
@@ -146,6 +154,9 @@ export class CtFeed {
   private settle6 = new Uint32Array(12 * 256);
   private settling6 = 0;
   private sweeping = false;
+  /** A sliced tick is under way (tickSliced), and the entries its dump listed so far. */
+  private slicing = false;
+  private listed = 0;
 
   constructor(private readonly ct: NativeConntrack, private readonly director: Director, readonly mark: number, readonly mask: number) {
     if ((mark & CT_SETTLED) !== 0) throw new RangeError(`conntrack feed: mark ${mark.toString(16)} has the settled bit`);
@@ -153,20 +164,64 @@ export class CtFeed {
   }
 
   /** A queued packet of a fast flow (counted by the core), `len` bytes. */
-  countQueued(key: string, len: number): void {
+  countQueued(proto: number, caddr: number, cport: number, raddr: number, rport: number, len: number): void {
+    const key = (caddr >>> 0) * 65536 + cport;
+    let q = this.queued.get(key);
+    if (q && (q.proto !== proto || q.raddr !== raddr >>> 0 || q.rport !== rport)) {
+      const full = queuedKey(proto, caddr, cport, raddr, rport);
+      q = this.queuedFull.get(full);
+      if (!q) {
+        if (this.queuedFull.size >= MAX_NOTES) return;
+        this.queuedFull.set(full, q = { proto, raddr: raddr >>> 0, rport, pkts: 0, bytes: 0, tick: this.tickNo });
+      }
+    } else if (!q) {
+      if (this.queued.size >= MAX_NOTES) return;
+      this.queued.set(key, q = { proto, raddr: raddr >>> 0, rport, pkts: 0, bytes: 0, tick: this.tickNo });
+    }
+    q.pkts++;
+    q.bytes += len;
+  }
+
+  /** A queued packet of a fast IPv6 flow, under its queuedKey6. */
+  countQueued6(key: string, len: number): void {
+    let q = this.queuedFull.get(key);
+    if (!q) {
+      if (this.queuedFull.size >= MAX_NOTES) return;
+      this.queuedFull.set(key, q = { proto: 0, raddr: 0, rport: 0, pkts: 0, bytes: 0, tick: this.tickNo });
+    }
+    q.pkts++;
+    q.bytes += len;
+  }
+
+  /** The note of record `o`'s flow, taken out of the notes; undefined when none. */
+  private takeNote(v: DataView, o: number): Note | undefined {
+    if (isV6(v, o)) {
+      if (!this.queuedFull.size) return undefined;
+      const key6 = queuedKey6(v.getUint8(o + CT.PROTO), words(v, o + CT.OSRC6), v.getUint16(o + CT.OSPORT, true), words(v, o + CT.RSRC6), v.getUint16(o + CT.RSPORT, true));
+      const q6 = this.queuedFull.get(key6);
+      if (q6) this.queuedFull.delete(key6);
+      return q6;
+    }
+    const proto = v.getUint8(o + CT.PROTO), caddr = v.getUint32(o + CT.OSRC, true), cport = v.getUint16(o + CT.OSPORT, true);
+    const raddr = v.getUint32(o + CT.RSRC, true), rport = v.getUint16(o + CT.RSPORT, true);
+    const key = caddr * 65536 + cport;
     const q = this.queued.get(key);
-    if (q) {
-      q[0]++;
-      q[1] += len;
-    } else if (this.queued.size < MAX_FLOWS) this.queued.set(key, [1, len, this.tickNo]);
+    if (q && q.proto === proto && q.raddr === raddr && q.rport === rport) {
+      this.queued.delete(key);
+      return q;
+    }
+    if (!this.queuedFull.size) return undefined;
+    const full = queuedKey(proto, caddr, cport, raddr, rport);
+    const f = this.queuedFull.get(full);
+    if (f) this.queuedFull.delete(full);
+    return f;
   }
 
   /** Our conntrack entries, all of them (start, stop: the core's table is empty or going). */
   flushAll(): void {
     this.ct.flush(this.mark, this.anyMask);
-    this.flows.clear();
-    this.live.clear();
     this.queued.clear();
+    this.queuedFull.clear();
   }
 
   /**
@@ -181,20 +236,87 @@ export class CtFeed {
 
   /** Events, then one dump: the core brought up to date. Returns the flows listed. */
   tick(): number {
+    this.finishSliced();
+    this.beginTick();
+    const dump = this.ct.dump(this.mark, this.sweeping ? this.anyMask : this.mask, true);
+    this.apply(dump);
+    return this.endTick(dump.byteLength / CT.SIZE);
+  }
+
+  /**
+   * The same without holding the event loop (the gateway's timer): the dump
+   * is read and applied SLICE records at a time, the queue's packets answered
+   * in between (setImmediate), each slice's closed flows settled with it.
+   * False when the last one is still going (or the addon reads dumps whole:
+   * then it ran as tick()).
+   */
+  tickSliced(onError: (e: unknown) => void): boolean {
+    if (this.slicing) return false;
+    if (!this.ct.dumpBegin) {
+      this.tick();
+      return false;
+    }
+    this.beginTick();
+    this.ct.dumpBegin(this.mark, this.sweeping ? this.anyMask : this.mask, true);
+    this.slicing = true;
+    this.listed = 0;
+    const step = () => {
+      if (!this.slicing) return; // finished meanwhile (finishSliced) or closed
+      try {
+        if (this.slice(SLICE)) return void setImmediate(step);
+        this.slicing = false;
+        this.endTick(this.listed);
+      } catch (e) {
+        this.slicing = false;
+        onError(e);
+      }
+    };
+    setImmediate(step);
+    return true;
+  }
+
+  /** A sliced tick under way is finished at once (its dump has reset the counters it read: they must not be lost). */
+  finishSliced(): void {
+    if (!this.slicing) return;
+    try {
+      while (this.slice(1 << 20));
+    } finally {
+      this.slicing = false;
+    }
+    this.endTick(this.listed);
+  }
+
+  /** One slice of the sliced dump applied; true while more is to come. */
+  private slice(max: number): boolean {
+    const recs = this.ct.dumpNext!(max);
+    this.listed += recs.byteLength / CT.SIZE;
+    this.apply(recs);
+    this.flushSettle();
+    return this.ct.dumpActive!();
+  }
+
+  private beginTick(): void {
     this.tickNo++;
     this.sweeping = this.tickNo % SWEEP_TICKS === 0;
     const ev = this.ct.events(this.mark, this.anyMask, 65536);
     this.totals.events += ev.byteLength / CT.SIZE;
     this.apply(ev);
-    const dump = this.ct.dump(this.mark, this.sweeping ? this.anyMask : this.mask);
-    this.apply(dump);
-    // Flows gone from the kernel since the last dump that would list them (their destroy event may have been lost).
-    for (const [k, f] of this.sweeping ? this.flows : this.live) {
-      if (f.seen !== this.tickNo) this.forget(k);
+  }
+
+  private endTick(listed: number): number {
+    if (this.tickNo % NOTE_TICKS === 0) {
+      for (const notes of [this.queued, this.queuedFull] as Map<unknown, Note>[]) {
+        for (const [k, q] of notes) if (q.tick < this.tickNo - NOTE_TICKS) notes.delete(k);
+      }
     }
-    if (this.queued.size && this.tickNo % NOTE_TICKS === 0) {
-      for (const [k, q] of this.queued) if (q[2] < this.tickNo - NOTE_TICKS) this.queued.delete(k);
-    }
+    this.flushSettle();
+    this.totals.flows = listed;
+    this.totals.lost = this.ct.stats().enobufs;
+    return listed;
+  }
+
+  /** The entries queued to settle take their settled mark (one batched update). */
+  private flushSettle(): void {
     if (this.settling) {
       const n = this.settling;
       this.settling = 0;
@@ -205,18 +327,11 @@ export class CtFeed {
       this.settling6 = 0;
       this.totals.settled += this.ct.setMarks(this.settle6, n, true);
     }
-    this.totals.flows = this.flows.size;
-    this.totals.lost = this.ct.stats().enobufs;
-    return dump.byteLength / CT.SIZE;
   }
 
   close(): void {
+    this.slicing = false;
     this.ct.close();
-  }
-
-  private forget(key: number): void {
-    this.flows.delete(key);
-    this.live.delete(key);
   }
 
   /** Records in batches of MAX_BATCH: one core lookup per batch. */
@@ -264,13 +379,9 @@ export class CtFeed {
   }
 
   private one(v: DataView, o: number, conn: number, now: number): void {
-    const x = coreOf(this.director).x;
+    const core = coreOf(this.director);
+    const x = core.x;
     const kind = v.getUint8(o + CT.KIND), proto = v.getUint8(o + CT.PROTO);
-    const ctId = v.getUint32(o + CT.ID, true);
-    // The entry's id with its client port: unique among the live entries in practice (a 48-bit number,
-    // no string per record); the same tuple used again is a new entry, so a new flow.
-    const key = ctId * 65536 + v.getUint16(o + CT.OSPORT, true);
-    let f = this.flows.get(key);
     if (conn === 0) {
       // The core has no connection for it: IPVS would not forward its packets either.
       if (kind !== CT.KIND_DESTROY) {
@@ -280,73 +391,53 @@ export class CtFeed {
           this.totals.removed++;
         }
       }
-      if (f) this.forget(key);
       return;
     }
-    if (!f) {
-      if (this.flows.size >= MAX_FLOWS) return;
-      const st = x.connGet(conn, now);
-      const core = coreOf(this.director);
-      const dest = st < 0 ? 0 : core.view().getUint32(core.base + L.REGION_SPEC + L.CONN_DEST, true);
-      const qkey = isV6(v, o)
-        ? queuedKey6(proto, words(v, o + CT.OSRC6), v.getUint16(o + CT.OSPORT, true), words(v, o + CT.RSRC6), v.getUint16(o + CT.RSPORT, true))
-        : queuedKey(proto, v.getUint32(o + CT.OSRC, true), v.getUint16(o + CT.OSPORT, true), v.getUint32(o + CT.RSRC, true), v.getUint16(o + CT.RSPORT, true));
-      f = { ctId, conn, dest, step: 0, op: 0, ob: 0, rp: 0, rb: 0, qp: 0, qb: 0, seen: 0, qkey, settled: false };
-      this.flows.set(key, f);
-      this.live.set(key, f);
-    }
-    f.conn = conn;
-    if (kind !== CT.KIND_DESTROY) f.seen = this.tickNo;
-    // The core's own count of the flow's queued packets (a settled flow has had all of its: a note
-    // under its key now is a new flow's on the same tuple).
-    if (!f.settled && this.queued.size) {
-      const q = this.queued.get(f.qkey);
-      if (q) {
-        f.qp += q[0];
-        f.qb += q[1];
-        this.queued.delete(f.qkey);
-      }
-    }
-    // Counters: only dumps and destroy events carry them.
-    const op = v.getFloat64(o + CT.OPKTS, true), ob = v.getFloat64(o + CT.OBYTES, true);
+    if (x.connGet(conn, now) < 0) return;
+    const dv = core.view();
+    const spec = core.base + L.REGION_SPEC;
+    const dest = dv.getUint32(spec + L.CONN_DEST, true);
+    const coreState = dv.getUint8(spec + L.CONN_STATE);
+    const mark = v.getUint32(o + CT.MARK, true);
+    const settled = (mark & CT_SETTLED) !== 0;
+    // Counters since the last read (the dumps reset them; a destroy event has what came after).
+    let op = v.getFloat64(o + CT.OPKTS, true), ob = v.getFloat64(o + CT.OBYTES, true);
     const rp = v.getFloat64(o + CT.RPKTS, true), rb = v.getFloat64(o + CT.RBYTES, true);
-    let moved = false;
-    if (op + rp > 0) {
-      const dop = Math.max(0, op - f.qp - f.op), dob = Math.max(0, ob - f.qb - f.ob);
-      const drp = Math.max(0, rp - f.rp), drb = Math.max(0, rb - f.rb);
-      if (dop + drp > 0) {
-        moved = true;
-        if (f.dest) feed(x, f.dest, dop, dob, drp, drb);
-        this.totals.fedPackets += dop + drp;
-        f.op += dop; f.ob += dob; f.rp += drp; f.rb += drb;
+    // Less the core's own count of the flow's queued packets (a settled flow has had all of its: a
+    // note under its key now is a new flow's on the same tuple).
+    if (!settled && (this.queued.size || this.queuedFull.size)) {
+      const q = this.takeNote(v, o);
+      if (q) {
+        op = Math.max(0, op - q.pkts);
+        ob = Math.max(0, ob - q.bytes);
       }
+    }
+    const moved = op + rp > 0;
+    if (moved) {
+      if (dest) feed(x, dest, op, ob, rp, rb);
+      this.totals.fedPackets += op + rp;
     }
     const state = v.getUint8(o + CT.STATE);
     if (proto === PROTO_TCP && state !== 0) {
-      const close = v.getUint8(o + CT.CLOSE);
-      const first = close & 2 && !(close & 1) ? EV_SERVER_FIN : EV_CLIENT_FIN;
-      const second = first === EV_CLIENT_FIN ? EV_SERVER_FIN : EV_CLIENT_FIN;
-      const steps = STEPS(state);
+      // The events the core has had, by its state; those conntrack's state implies and it has not had follow.
+      const had = CORE_STEPS[coreState] ?? 0;
       if (state === TCP_CLOSE) {
-        if (f.step < 4) x.connEvent(conn, EV_RESET, now);
-        f.step = 4;
-      } else if (f.step < 4) {
-        for (let s = f.step; s < steps; s++) x.connEvent(conn, s === 0 ? EV_ESTABLISHED : s === 1 ? first : second, now);
-        if (steps > f.step) f.step = steps;
-        else if (moved && f.step === 1) x.connEvent(conn, EV_ESTABLISHED, now); // busy: re-armed
+        if (had < 4) x.connEvent(conn, EV_RESET, now);
+      } else if (had < 4) {
+        const close = v.getUint8(o + CT.CLOSE);
+        const first = close & 2 && !(close & 1) ? EV_SERVER_FIN : EV_CLIENT_FIN;
+        const second = first === EV_CLIENT_FIN ? EV_SERVER_FIN : EV_CLIENT_FIN;
+        const steps = STEPS(state);
+        for (let s = had; s < steps; s++) x.connEvent(conn, s === 0 ? EV_ESTABLISHED : s === 1 ? first : second, now);
+        if (steps === 1 && had === 1 && moved) x.connEvent(conn, EV_ESTABLISHED, now); // busy: re-armed
       }
     } else if (proto === PROTO_UDP && moved) {
       x.connEvent(conn, EV_ESTABLISHED, now); // UDP: refreshes the timer
     }
-    if (kind === CT.KIND_DESTROY) return this.forget(key);
-    const mark = v.getUint32(o + CT.MARK, true);
-    f.settled = (mark & CT_SETTLED) !== 0;
-    if (!f.settled && proto === PROTO_TCP && (state === TCP_TIME_WAIT || state === TCP_CLOSE)) {
+    // Closed: settled, out of the next dumps (if the update fails, the entry shows up unsettled and is queued again).
+    if (kind !== CT.KIND_DESTROY && !settled && proto === PROTO_TCP && (state === TCP_TIME_WAIT || state === TCP_CLOSE)) {
       this.toSettle(v, o, (mark | CT_SETTLED) >>> 0);
-      f.settled = true; // not in the next dumps (if the update fails, the entry shows up unsettled and is queued again)
     }
-    if (f.settled) this.live.delete(key);
-    else if (!this.live.has(key)) this.live.set(key, f);
   }
 
   /** Queues the entry of record `o` for its settled mark (sent at the end of the tick). */

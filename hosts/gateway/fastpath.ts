@@ -31,7 +31,7 @@
 import { layout as L } from '../../sdk/core/abi.gen.js';
 import type { ServiceView } from './rules.js';
 import type { AsyncExec, Exec } from './rules.js';
-import { queuedKey, queuedKey6, loadConntrack, CT_SETTLED } from './ctfeed.js';
+import { queuedKey6, loadConntrack, CT_SETTLED } from './ctfeed.js';
 import { parseAddr } from '../../sdk/address.js';
 import { packedSpan } from './records.js';
 
@@ -393,7 +393,8 @@ export function flushFastConntrack(): boolean {
  * many verdicts were turned.
  */
 export function retarget(mem: DataView, list: number, packets: number, n: number, targets: ReadonlyMap<number, number>,
-  feed?: { countQueued(key: string, len: number): void } | null, stride: number = L.GW_STRIDE_PACKED,
+  feed?: { countQueued(proto: number, caddr: number, cport: number, raddr: number, rport: number, len: number): void; countQueued6(key: string, len: number): void } | null,
+  stride: number = L.GW_STRIDE_PACKED,
   targets6: ReadonlyMap<string, number> = new Map()): number {
   let turned = 0;
   for (let i = 0, rec = 0; i < n; i++) {
@@ -415,7 +416,7 @@ export function retarget(mem: DataView, list: number, packets: number, n: number
       const dst = w(p + 24), dport = mem.getUint16(p + 42);
       mark = targets6.get(key6(dst, dport));
       if (mark === undefined) continue;
-      feed?.countQueued(queuedKey6(proto, w(p + 8), mem.getUint16(p + 40), dst, dport), len);
+      feed?.countQueued6(queuedKey6(proto, w(p + 8), mem.getUint16(p + 40), dst, dport), len);
     } else {
       if (version !== 4) continue;
       const ihl = (mem.getUint8(p) & 15) * 4;
@@ -424,7 +425,7 @@ export function retarget(mem: DataView, list: number, packets: number, n: number
       mark = targets.get(mem.getUint32(p + 16) * 65536 + mem.getUint16(p + ihl + 2));
       if (mark === undefined) continue;
       // The core counted this packet: the conntrack feed leaves it out of what it adds.
-      feed?.countQueued(queuedKey(proto, mem.getUint32(p + 12), mem.getUint16(p + ihl), mem.getUint32(p + 16), mem.getUint16(p + ihl + 2)), len);
+      feed?.countQueued(proto, mem.getUint32(p + 12), mem.getUint16(p + ihl), mem.getUint32(p + 16), mem.getUint16(p + ihl + 2), len);
     }
     mem.setUint32(v + L.GW_VER_FLAGS, L.GW_VF_MARK, true);
     mem.setUint32(v + L.GW_VER_MARK, mark, true);

@@ -230,10 +230,9 @@ export class Gateway {
     const x = coreOf(d).x;
     const base = coreOf(d).base;
     const { burst, stride } = this.opts;
-    const bytes = stride === L.GW_STRIDE_PACKED ? L.REGION_PACKETS_SIZE : burst * stride;
     let total = 0;
     for (let b = 0; b < maxBursts; b++) {
-      const n = nq.read(new Uint8Array(x.memory.buffer, base + L.REGION_PACKETS, bytes), stride, burst);
+      const n = nq.read(this.views(x.memory.buffer, base).packets, stride, burst);
       if (n <= 0) break;
       let r: number;
       try {
@@ -243,17 +242,28 @@ export class Gateway {
         r = -1;
         this.log(`gwBurst failed: ${(e as Error).message}`, 'error');
       }
-      // Memory may have grown during the call: views are taken afresh.
-      const mem = x.memory.buffer;
+      // Memory may have grown during the call: views of the buffer as it is now.
+      const v = this.views(x.memory.buffer, base);
       if (r === n && (this.fastTargets.size || this.fastTargets6.size)) {
-        this.fastMarked += retarget(new DataView(mem), base + L.REGION_LIST, base + L.REGION_PACKETS, n, this.fastTargets, this.feed, stride, this.fastTargets6);
+        this.fastMarked += retarget(v.dv, base + L.REGION_LIST, base + L.REGION_PACKETS, n, this.fastTargets, this.feed, stride, this.fastTargets6);
       }
       if (r !== n) this.failBurst(nq, n, r);
-      else nq.verdicts(new Uint8Array(mem, base + L.REGION_LIST, n * L.GW_VER_SIZE), n, new Uint8Array(mem, base + L.REGION_PACKETS, bytes));
+      else nq.verdicts(v.list, n, v.packets);
       total += n;
       if (n < burst) break;
     }
     return total;
+  }
+
+  /** Views of the core's packet region and verdict list, made again only when its memory grows (no garbage per burst). */
+  private viewCache: { buf: ArrayBufferLike; base: number; packets: Uint8Array; list: Uint8Array; dv: DataView } | null = null;
+  private views(buf: ArrayBufferLike, base: number) {
+    const c = this.viewCache;
+    if (c && c.buf === buf && c.base === base) return c;
+    const { burst, stride } = this.opts;
+    const bytes = stride === L.GW_STRIDE_PACKED ? L.REGION_PACKETS_SIZE : burst * stride;
+    return (this.viewCache = { buf, base, packets: new Uint8Array(buf, base + L.REGION_PACKETS, bytes),
+      list: new Uint8Array(buf, base + L.REGION_LIST, Math.min(burst * L.GW_VER_SIZE, L.REGION_LIST_SIZE)), dv: new DataView(buf) });
   }
 
   /** The core refused the burst (a host bug): every packet gets the fail verdict. */
@@ -539,11 +549,13 @@ export class Gateway {
     }
   }
 
+  /** The feed's round: sliced, so the queues are answered while it runs (a round still going is left to finish). */
   private feedTick(): void {
+    const fail = (e: unknown) => this.log(`fast path: conntrack feed: ${(e as Error).message}`, 'warn');
     try {
-      this.feed?.tick();
+      this.feed?.tickSliced(fail);
     } catch (e) {
-      this.log(`fast path: conntrack feed: ${(e as Error).message}`, 'warn');
+      fail(e);
     }
   }
 

@@ -3,7 +3,7 @@
 // 144-byte records, IPv4 and IPv6, from a dump or from the destroy events,
 // read in batches without blocking; deletion by mark (one flush with the
 // kernel's mark filter) or by original tuple; new marks for many entries in one
-// batch (setMarks). Events: destroy only. It only moves bytes; what the
+// batch (setMarks). A dump may reset the counters it reads (get-and-zero). Events: destroy only. It only moves bytes; what the
 // records mean for the connection table is decided in TypeScript.
 //
 // Record (little-endian, CT_REC bytes):
@@ -274,6 +274,8 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
                        {InstanceMethod<&Conntrack::Dump>("dump"), InstanceMethod<&Conntrack::Events>("events"),
                         InstanceMethod<&Conntrack::Flush>("flush"), InstanceMethod<&Conntrack::Remove>("remove"),
                         InstanceMethod<&Conntrack::SetMarks>("setMarks"),
+                        InstanceMethod<&Conntrack::DumpBegin>("dumpBegin"), InstanceMethod<&Conntrack::DumpNext>("dumpNext"),
+                        InstanceMethod<&Conntrack::DumpActive>("dumpActive"),
                         InstanceMethod<&Conntrack::Stats>("stats"), InstanceMethod<&Conntrack::Close>("close")});
   }
 
@@ -329,7 +331,9 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
   void closeAll() {
     if (req_) mnl_socket_close(req_);
     if (ev_) mnl_socket_close(ev_);
-    req_ = ev_ = nullptr;
+    if (dump_) mnl_socket_close(dump_);
+    req_ = ev_ = dump_ = nullptr;
+    dumping_ = false;
   }
 
   bool args(const Napi::CallbackInfo& info, Filter& f) {
@@ -374,16 +378,20 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
     return ETIMEDOUT;
   }
 
-  // dump(mark, mask) → Buffer of records (kind 0), the kernel filtering by mark.
+  // dump(mark, mask, zero?) → Buffer of records (kind 0), the kernel filtering by mark.
   Napi::Value Dump(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Filter f;
     if (!args(info, f) || !alive(env)) return env.Undefined();
+    // zero: the kernel reads each listed entry's counters and resets them in one step (atomic
+    // exchange), so the records carry what came since the last such dump.
+    bool zero = info.Length() > 2 && info[2].ToBoolean().Value();
     uint8_t buf[256];
-    nlmsghdr* nlh = ctMsg(buf, IPCTNL_MSG_CT_GET, NLM_F_DUMP, ++seq_);
+    nlmsghdr* nlh = ctMsg(buf, zero ? IPCTNL_MSG_CT_GET_CTRZERO : IPCTNL_MSG_CT_GET, NLM_F_DUMP, ++seq_);
     mnl_attr_put_u32(nlh, CTA_MARK, htonl(f.mark));
     mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(f.mask));
-    std::vector<uint8_t> out;
+    out_.clear();
+    std::vector<uint8_t>& out = out_;
     Collect c{f, &out, 0, 0};
     int e = transact(nlh, &c);
     if (e) {
@@ -393,6 +401,84 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
     dumps_++;
     return Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size());
   }
+
+  // A dump read in slices, on a socket of its own (the kernel keeps the dump's place between reads,
+  // and the other requests go on meanwhile on the request socket): dumpBegin(mark, mask, zero?) sends
+  // the request; each dumpNext(max) reads until at least `max` records (or the end) and returns them;
+  // dumpActive() says whether more is to come. A dump begun again before its end starts afresh.
+  Napi::Value DumpBegin(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Filter f;
+    if (!args(info, f) || !alive(env)) return env.Undefined();
+    bool zero = info.Length() > 2 && info[2].ToBoolean().Value();
+    if (dump_ && dumping_) {
+      // An abandoned dump: its socket still holds the rest; a fresh socket instead.
+      mnl_socket_close(dump_);
+      dump_ = nullptr;
+    }
+    dumping_ = false;
+    if (!dump_ && !(dump_ = open(0, 1u << 20))) {
+      ctError(env, "ctnetlink dump socket", errno).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    uint8_t buf[256];
+    nlmsghdr* nlh = ctMsg(buf, zero ? IPCTNL_MSG_CT_GET_CTRZERO : IPCTNL_MSG_CT_GET, NLM_F_DUMP, ++seq_);
+    mnl_attr_put_u32(nlh, CTA_MARK, htonl(f.mark));
+    mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(f.mask));
+    if (mnl_socket_sendto(dump_, nlh, nlh->nlmsg_len) < 0) {
+      ctError(env, "conntrack dump", errno).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    dumpSeq_ = seq_;
+    dumpFilter_ = f;
+    dumping_ = true;
+    return env.Undefined();
+  }
+
+  Napi::Value DumpNext(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    size_t max = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Uint32Value() : 256;
+    out_.clear();
+    if (!dumping_ || !dump_) return Napi::Buffer<uint8_t>::Copy(env, out_.data(), 0);
+    Collect c{dumpFilter_, &out_, 0, 0};
+    uint32_t portid = mnl_socket_get_portid(dump_);
+    int e = 0;
+    // Bounded wait as transact: the kernel fills the next part as the last one is read.
+    for (int idle = 0; out_.size() / CT_REC < std::max<size_t>(max, 1);) {
+      ssize_t n = recv(mnl_socket_get_fd(dump_), rx_.data(), rx_.size(), 0);
+      if (n < 0) {
+        if ((errno == EAGAIN || errno == EWOULDBLOCK) && idle < 1000) {
+          timespec ts{0, 1000000};
+          nanosleep(&ts, nullptr);
+          idle++;
+          continue;
+        }
+        e = errno == EAGAIN || errno == EWOULDBLOCK ? ETIMEDOUT : errno;
+        break;
+      }
+      idle = 0;
+      int r = mnl_cb_run(rx_.data(), size_t(n), dumpSeq_, portid, collectCb, &c);
+      if (r == MNL_CB_STOP) {
+        dumping_ = false;
+        dumps_++;
+        break;
+      }
+      if (r < 0) {
+        e = errno;
+        break;
+      }
+    }
+    if (e) {
+      dumping_ = false;
+      mnl_socket_close(dump_);  // whatever is left of the dump goes with it
+      dump_ = nullptr;
+      ctError(env, "conntrack dump", e).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    return Napi::Buffer<uint8_t>::Copy(env, out_.data(), out_.size());
+  }
+
+  Napi::Value DumpActive(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), dumping_); }
 
   // events(mark, mask, max) → Buffer of the pending event records (kinds 1..3) of our marks;
   // reads without blocking until the socket is empty or `max` records.
@@ -552,7 +638,14 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
 
   mnl_socket* req_ = nullptr;
   mnl_socket* ev_ = nullptr;
+  // The sliced dump's socket (opened at its first use), its request and filter, and whether it is under way.
+  mnl_socket* dump_ = nullptr;
+  uint32_t dumpSeq_ = 0;
+  Filter dumpFilter_{0, 0};
+  bool dumping_ = false;
   std::vector<uint8_t> rx_;
+  // The dump's records, kept between dumps (no reallocation as the table grows and shrinks).
+  std::vector<uint8_t> out_;
   uint32_t seq_ = uint32_t(time(nullptr));
   uint64_t dumps_ = 0, events_ = 0, datagrams_ = 0, enobufs_ = 0, marks_ = 0;
 };

@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { layout as L } from '../../../sdk/core/abi.gen.js';
 import { ruleSet, CHAIN } from '../../../hosts/gateway/rules.js';
 import { fastPlan, goneMarks, retarget, parseDrCounters, DrStats, FAST_MARK_BASE, FAST_MARK_MASK, FAST_INVALID_MARK } from '../../../hosts/gateway/fastpath.js';
-import { CtFeed, CT, CT_SETTLED, SWEEP_TICKS, queuedKey, queuedKey6, type NativeConntrack } from '../../../hosts/gateway/ctfeed.js';
+import { CtFeed, CT, CT_SETTLED, SWEEP_TICKS, queuedKey6, type NativeConntrack } from '../../../hosts/gateway/ctfeed.js';
+import { Director } from '../../../sdk/director.js';
 import { parseGatewayArgs } from '../../../hosts/gateway/gateway.js';
 import { packedSpan } from '../../../hosts/gateway/records.js';
 import { director } from '../../helpers.js';
@@ -248,7 +249,7 @@ describe('gateway fast path: plan, rules, verdicts', () => {
     ip6(2, 'rs', 0); // an extension header first: the core's rewrite goes out
     const mark = FAST_MARK_BASE + 7;
     const noted: Array<[string, number]> = [];
-    expect(retarget(mem, list, packets, 3, new Map(), { countQueued: (k, n) => noted.push([k, n]) }, L.GW_STRIDE_PACKED,
+    expect(retarget(mem, list, packets, 3, new Map(), { countQueued: () => { throw new Error('an IPv4 note'); }, countQueued6: (k, n) => noted.push([k, n]) }, L.GW_STRIDE_PACKED,
       new Map([[`${0x20010002}:${0x41}:0:2 8080`, mark]]))).toBe(1);
     expect(mem.getUint32(list + L.GW_VER_FLAGS, true)).toBe(L.GW_VF_MARK);
     expect(mem.getUint32(list + L.GW_VER_MARK, true)).toBe(mark);
@@ -291,7 +292,10 @@ describe('gateway fast path: the conntrack feed (ctfeed.ts) against the core', (
     v.setFloat64(CT.RBYTES, o.rb ?? 0, true);
     return b;
   };
-  /** A stand-in for the kernel's table: what the next dump lists (filtered by mark as the kernel does), what was deleted or marked. */
+  /**
+   * A stand-in for the kernel's table: what the next dump lists (filtered by mark as the kernel does, and with
+   * `zero` its listed entries' counters reset after the read, as the kernel's get-and-zero), what was deleted or marked.
+   */
   class FakeCt implements NativeConntrack {
     table: Uint8Array[] = [];
     events_: Uint8Array[] = [];
@@ -301,9 +305,12 @@ describe('gateway fast path: the conntrack feed (ctfeed.ts) against the core', (
     marked: Array<[number, number]> = [];
     dumps: Array<[number, number]> = [];
     private static view = (r: Uint8Array) => new DataView(r.buffer, r.byteOffset, r.byteLength);
-    dump(mark: number, mask: number) {
+    dump(mark: number, mask: number, zero?: boolean) {
       this.dumps.push([mark, mask]);
-      return Buffer.concat(this.table.filter((r) => ((FakeCt.view(r).getUint32(CT.MARK, true) & mask) >>> 0) === mark));
+      const listed = this.table.filter((r) => ((FakeCt.view(r).getUint32(CT.MARK, true) & mask) >>> 0) === mark);
+      const out = Buffer.concat(listed);
+      if (zero) for (const r of listed) for (const f of [CT.OPKTS, CT.OBYTES, CT.RPKTS, CT.RBYTES]) FakeCt.view(r).setFloat64(f, 0, true);
+      return out;
     }
     setMarks(list: Uint32Array, n: number) {
       let done = 0;
@@ -332,27 +339,31 @@ describe('gateway fast path: the conntrack feed (ctfeed.ts) against the core', (
     expect(r).toMatchObject({ ok: true });
     const ct = new FakeCt();
     const feed = new CtFeed(ct, d, FAST_MARK_BASE, FAST_MARK_MASK);
-    feed.countQueued(queuedKey(6, ip(C), 40000, ip(R), 8080), 60);
+    feed.countQueued(6, ip(C), 40000, ip(R), 8080, 60);
     const conn = () => d.connections().find((c) => c.client.port === 40000);
     // Established, 5 packets in (the SYN among them) and 4 out so far.
     ct.table = [rec({ state: 3, cport: 40000, op: 5, ob: 60 + 4 * 552, rp: 4, rb: 4 * 552 })];
     expect(feed.tick()).toBe(1);
     expect(conn()?.state).toBe('ESTABLISHED');
     expect(d.service(key).stats).toMatchObject({ inpkts: 5, inbytes: 60 + 4 * 552, outpkts: 4, outbytes: 4 * 552 });
-    // The server closed first (CLOSE_INIT on the reply side), then the client: TIME_WAIT, inactive.
-    ct.table = [rec({ state: 7, close: 2, cport: 40000, op: 7, ob: 60 + 4 * 552 + 104, rp: 6, rb: 4 * 552 + 104 })];
+    // The dump reset the counters it read: a dump lists the same entry with nothing new.
+    expect(feed.tick()).toBe(1);
+    expect(d.service(key).stats).toMatchObject({ inpkts: 5, outpkts: 4 });
+    // The server closed first (CLOSE_INIT on the reply side), then the client: TIME_WAIT, inactive; two
+    // packets each way since the last read.
+    ct.table = [rec({ state: 7, close: 2, cport: 40000, op: 2, ob: 104, rp: 2, rb: 104 })];
     feed.tick();
     expect(conn()?.state).toBe('TIME_WAIT');
     expect(d.service(key).stats).toMatchObject({ inpkts: 7, outpkts: 6 });
     expect(d.dests(key)[0]).toMatchObject({ activeconns: 0, inactconns: 1 });
-    // Settled: its entry takes the settled bit, so the next dumps leave it out (and it is not forgotten).
+    // Settled: its entry takes the settled bit, so the next dumps leave it out.
     expect(ct.marked).toEqual([[40000, (FAST_MARK_BASE + 1 + CT_SETTLED) >>> 0]]);
     expect(feed.tick()).toBe(0);
     expect(ct.dumps.at(-1)).toEqual([FAST_MARK_BASE, FAST_MARK_MASK]);
-    expect(feed.totals).toMatchObject({ flows: 1, settled: 1 });
+    expect(feed.totals).toMatchObject({ flows: 0, settled: 1 });
     expect(d.service(key).stats).toMatchObject({ inpkts: 7, outpkts: 6 });
-    // Its last counters come with its destroy event (one more ACK each way), once.
-    ct.events_ = [rec({ kind: CT.KIND_DESTROY, state: 7, close: 2, cport: 40000, op: 8, ob: 60 + 4 * 552 + 156, rp: 7, rb: 4 * 552 + 156,
+    // Its last counters come with its destroy event (one more ACK each way since the last read), once.
+    ct.events_ = [rec({ kind: CT.KIND_DESTROY, state: 7, close: 2, cport: 40000, op: 1, ob: 52, rp: 1, rb: 52,
       mark: FAST_MARK_BASE + 1 + CT_SETTLED })];
     ct.table = [];
     feed.tick();
@@ -378,9 +389,8 @@ describe('gateway fast path: the conntrack feed (ctfeed.ts) against the core', (
     const syn = (t: number) => d.packet({ protocol: 'tcp', direction: 'in', client: { address: C, port: 40020 }, virtual: { address: V, port: 80 }, flags: { syn: true }, length: 60 }, t);
     const ct = new FakeCt();
     const feed = new CtFeed(ct, d, FAST_MARK_BASE, FAST_MARK_MASK);
-    const qk = queuedKey(6, ip(C), 40020, ip(R), 8080);
     expect(syn(10)[0]).toMatchObject({ ok: true });
-    feed.countQueued(qk, 60);
+    feed.countQueued(6, ip(C), 40020, ip(R), 8080, 60);
     ct.table = [rec({ state: 7, close: 2, cport: 40020, id: 1, op: 5, ob: 300, rp: 4, rb: 250 })];
     feed.tick();
     expect(d.service(key).stats).toMatchObject({ inpkts: 5, inbytes: 300, outpkts: 4 });
@@ -389,15 +399,16 @@ describe('gateway fast path: the conntrack feed (ctfeed.ts) against the core', (
     const before = d.service(key).stats.inpkts;
     expect(syn(12)[0]).toMatchObject({ ok: true });
     const counted = d.service(key).stats.inpkts - before;
-    feed.countQueued(qk, 60);
-    ct.events_ = [rec({ kind: CT.KIND_DESTROY, state: 7, close: 2, cport: 40020, id: 1, op: 5, ob: 300, rp: 4, rb: 250, mark: FAST_MARK_BASE + 1 + CT_SETTLED })];
+    feed.countQueued(6, ip(C), 40020, ip(R), 8080, 60);
+    ct.events_ = [rec({ kind: CT.KIND_DESTROY, state: 7, close: 2, cport: 40020, id: 1, op: 0, ob: 0, rp: 0, rb: 0, mark: FAST_MARK_BASE + 1 + CT_SETTLED })];
     ct.table = [rec({ state: 3, cport: 40020, id: 2, op: 3, ob: 60 + 2 * 52, rp: 2, rb: 104 })];
     feed.tick();
     expect(d.service(key).stats).toMatchObject({ inpkts: 5 + counted + 2, inbytes: 300 + 60 * counted + 104, outpkts: 6 });
   });
 
-  it('a settled flow stays out of the dumps until a sweep lists it, which drops it when the kernel no longer has it', async () => {
-    const d = await director(3);
+  it('a settled flow stays out of the dumps until a sweep lists it, which removes its entry once the core has let the connection go', async () => {
+    let t = 10;
+    const d = await Director.create({ seed: 3, flavor: 'debug', clock: () => t });
     const key = { protocol: 'tcp' as const, address: V, port: 80 };
     d.addService(key);
     d.addDest(key, { address: R, port: 8080, method: 'masq' });
@@ -407,13 +418,63 @@ describe('gateway fast path: the conntrack feed (ctfeed.ts) against the core', (
     ct.table = [rec({ state: 8, cport: 40010, op: 2, rp: 1 })]; // reset: CLOSE
     feed.tick();
     expect(ct.marked.map(([p]) => p)).toEqual([40010]);
-    for (let t = 2; t < SWEEP_TICKS; t++) feed.tick();
-    expect(feed.totals.flows).toBe(1);
+    expect(d.connections().find((c) => c.client.port === 40010)?.state).toBe('CLOSE');
+    for (let k = 2; k < SWEEP_TICKS; k++) feed.tick();
     expect(ct.dumps.every(([, mask]) => mask === FAST_MARK_MASK)).toBe(true);
-    ct.table = []; // its destroy event was lost
+    expect(feed.totals.flows).toBe(0);
+    // The core lets the closed connection go (its CLOSE timeout); the sweep lists the settled entry and removes it.
+    t = 100;
+    d.advance();
+    expect(d.connections().some((c) => c.client.port === 40010)).toBe(false);
     feed.tick();
     expect(ct.dumps.at(-1)).toEqual([FAST_MARK_BASE, (FAST_MARK_MASK & ~CT_SETTLED) >>> 0]);
-    expect(feed.totals.flows).toBe(0);
+    expect(feed.totals.flows).toBe(1);
+    expect(ct.removed).toEqual([40010]);
+    expect(ct.marked).toHaveLength(1); // never settled again
+  });
+
+  it('a sliced tick (the gateway\'s timer) reads the dump a slice at a time, between turns of the event loop, with the same result; tick() finishes one under way', async () => {
+    const d = await director(3);
+    const key = { protocol: 'tcp' as const, address: V, port: 80 };
+    d.addService(key);
+    d.addDest(key, { address: R, port: 8080, method: 'masq' });
+    const ports = [40030, 40031, 40032, 40033];
+    for (const port of ports) d.packet({ protocol: 'tcp', direction: 'in', client: { address: C, port }, virtual: { address: V, port: 80 }, flags: { syn: true }, length: 60 }, 10);
+    /** Its dump in slices of one record, as the addon's dumpBegin/dumpNext/dumpActive. */
+    class SlicedCt extends FakeCt {
+      pending: Uint8Array[] = [];
+      nexts = 0;
+      dumpBegin(mark: number, mask: number, zero?: boolean) {
+        const all = this.dump(mark, mask, false);
+        this.pending = Array.from({ length: all.byteLength / CT.SIZE }, (_, i) => Uint8Array.from(all.subarray(i * CT.SIZE, (i + 1) * CT.SIZE)));
+        if (zero) this.dump(mark, mask, true);
+      }
+      dumpNext() { this.nexts++; return this.pending.shift() ?? new Uint8Array(0); }
+      dumpActive() { return this.pending.length > 0; }
+    }
+    const ct = new SlicedCt();
+    const feed = new CtFeed(ct, d, FAST_MARK_BASE, FAST_MARK_MASK);
+    ct.table = ports.map((cport, i) => rec({ state: i < 2 ? 3 : 7, close: 2, cport, id: 20 + i, op: 3, ob: 156, rp: 2, rb: 104 }));
+    const errors: unknown[] = [];
+    expect(feed.tickSliced((e) => errors.push(e))).toBe(true);
+    expect(feed.tickSliced((e) => errors.push(e))).toBe(false); // one at a time
+    const states = () => ports.map((p) => d.connections().find((c) => c.client.port === p)?.state);
+    expect(states()).toEqual(['SYN_RECV', 'SYN_RECV', 'SYN_RECV', 'SYN_RECV']); // nothing before the loop turns
+    for (let i = 0; i < 10 && ct.nexts < 4; i++) await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    expect(errors).toEqual([]);
+    expect(states()).toEqual(['ESTABLISHED', 'ESTABLISHED', 'TIME_WAIT', 'TIME_WAIT']);
+    expect(ct.marked.map(([p]) => p)).toEqual([40032, 40033]);
+    expect(feed.totals.flows).toBe(4);
+    expect(d.service(key).stats).toMatchObject({ inpkts: 4 * 3 + 4, outpkts: 4 * 2 });
+    // A sliced tick under way: tick() applies the rest first, then its own dump.
+    ct.table = ports.slice(0, 2).map((cport, i) => rec({ state: 7, close: 2, cport, id: 20 + i, op: 1, ob: 52, rp: 1, rb: 52 }));
+    expect(feed.tickSliced((e) => errors.push(e))).toBe(true);
+    feed.tick();
+    expect(states()).toEqual(['TIME_WAIT', 'TIME_WAIT', 'TIME_WAIT', 'TIME_WAIT']);
+    expect(d.service(key).stats).toMatchObject({ inpkts: 4 * 3 + 4 + 2, outpkts: 4 * 2 + 2 });
+    await new Promise((r) => setImmediate(r));
+    expect(errors).toEqual([]);
   });
 
   it('goneMarks: a real server that left the map, or whose mark now names another, takes its mark along', () => {
