@@ -2,7 +2,7 @@
 // Director, and turns health + drain into the core's DOWN flag for the
 // current dest id (ids change when a dest is deleted and added again).
 import type { Director } from '../sdk/director.js';
-import type { ServiceInfo, DestInfo } from '../sdk/types.js';
+import type { ServiceInfo, ServiceConfig, DestConfig } from '../sdk/types.js';
 import { HealthCheck, probe } from './health.js';
 import { lookup, svcKeyText, destKeyText, type ProxySettings } from './settings.js';
 import type { Drains, DrainProgress } from './drain.js';
@@ -15,7 +15,7 @@ import type { Logger } from './logger.js';
 
 export const pairKey = (svcKey: string, destKey: string) => `${svcKey}#${destKey}`;
 
-export function svcKeyOf(s: ServiceInfo): string | null {
+export function svcKeyOf(s: Pick<ServiceInfo, 'fwmark' | 'address' | 'protocol' | 'port'>): string | null {
   if (s.fwmark || s.address === null || (s.protocol !== 'tcp' && s.protocol !== 'udp')) return null;
   return svcKeyText(s.protocol, s.address, s.port);
 }
@@ -33,18 +33,19 @@ export class Checks {
   /**
    * Start, retarget or stop checks after a configuration or settings change.
    * Only services named by a health directive, a drain or a running check are
-   * looked at, so a daemon with 20,000 plain services pays nothing here.
+   * looked at, so a daemon with 20,000 plain services pays nothing here: the
+   * configuration is read (`list`) only when one is.
    */
-  sync(settings: ProxySettings, services: readonly ServiceInfo[], destsOf: (s: ServiceInfo) => DestInfo[]): void {
+  sync(settings: ProxySettings, list: () => readonly ServiceConfig[]): void {
     const seen = new Set<string>();
     const relevant = new Set<string>([...settings.health.map((h) => h.scope.svc), ...this.drains.all().map((e) => e.service),
       ...[...this.checks.values()].map((c) => c.svcKey)]);
     this.ids.clear();
     if (relevant.size === 0) return;
-    for (const s of services) {
+    for (const s of list()) {
       const svcKey = svcKeyOf(s);
       if (svcKey === null || !relevant.has(svcKey)) continue;
-      for (const d of destsOf(s)) {
+      for (const d of s.dests) {
         const destKey = destKeyText(d.address, d.port);
         const key = pairKey(svcKey, destKey);
         this.ids.set(key, d.id);
@@ -64,7 +65,7 @@ export class Checks {
     }
   }
 
-  private ensure(key: string, svcKey: string, destKey: string, d: DestInfo, settings: ProxySettings['health'][number]['settings']): void {
+  private ensure(key: string, svcKey: string, destKey: string, d: DestConfig, settings: ProxySettings['health'][number]['settings']): void {
     const c = this.checks.get(key);
     if (c) {
       c.destId = d.id;

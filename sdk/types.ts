@@ -88,6 +88,14 @@ export interface DestInfo {
   rates: StatsRates;
 }
 
+/** A destination's configuration and state without its counters (Director.configuration()). */
+export type DestConfig = Omit<DestInfo, 'stats' | 'rates'>;
+
+/** A service's configuration without its counters, with its destinations (Director.configuration()). */
+export interface ServiceConfig extends Omit<ServiceInfo, 'stats' | 'rates'> {
+  dests: DestConfig[];
+}
+
 export interface Endpoint { address: string; port: number }
 
 export interface FlowInput {

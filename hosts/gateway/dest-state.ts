@@ -36,7 +36,7 @@ export class DestState {
 
   /** Start, retarget or stop health checks and re-apply DOWN after a configuration or settings change. */
   sync(settings: ProxySettings): void {
-    this.checks.sync(settings, this.director.services(), (s) => this.destsOf(s));
+    this.checks.sync(settings, () => this.director.configuration());
   }
 
   /** Start (or restart with a new deadline) draining a real server; deadlineS null = no deadline. */

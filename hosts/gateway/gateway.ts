@@ -7,7 +7,7 @@ import { layout as L, counters as C } from '../../sdk/core/abi.gen.js';
 import type { Director } from '../../sdk/director.js';
 import { coreOf } from '../../sdk/core/index.js';
 import { loadNativeQueue, type NativeQueue, type NativeQueueClass, type VerdictMode } from '../../native/addon.js';
-import { ruleSet, removeRules, run, deferred, RuleSync, ipsetAvailable, SET_MIN, type AsyncExec, type Exec, type QueueSpec, type RuleSet } from './rules.js';
+import { ruleSet, removeRules, run, deferred, RuleSync, ipsetAvailable, SET_MIN, type ServiceView, type AsyncExec, type Exec, type QueueSpec, type RuleSet } from './rules.js';
 import { TunnelRouteCache } from './routes.js';
 import { packedSpan } from './records.js';
 import { parseKernelQueues, type GatewaySource, type KernelQueue } from './metrics.js';
@@ -307,11 +307,9 @@ export class Gateway {
 
   private async applyRules(d: Director): Promise<void> {
     // Before the early return below: a NAT real server re-added with the same rules has a new id.
-    await this.natMtu();
-    const view = d.services().map((s) => ({
-      service: s,
-      dests: d.dests(s.fwmark ? { fwmark: s.fwmark, af: s.af } : { protocol: s.protocol!, address: s.address!, port: s.port }),
-    }));
+    // One pass over the core, no counters: at 20,000 services every change reads them all.
+    const view: ServiceView[] = d.configuration().map((s) => ({ service: s, dests: s.dests }));
+    await this.natMtu(false, view);
     const plan = this.fast ? fastPlan(view, { nat: !this.opts.connSync, v6: this.fast6 }) : null;
     const rs = ruleSet(view, this.opts, plan?.services, plan?.drServices, { sets: this.ipsets });
     const linear = Math.max(rs.linear, rs.v6.linear);
@@ -429,12 +427,12 @@ export class Gateway {
    * comes from the VIP, so once some route MTU is below an interface's (a
    * request can be too big at all) our own source is allowed back in.
    */
-  private async natMtu(refresh = false): Promise<void> {
+  private async natMtu(refresh = false, view?: readonly ServiceView[]): Promise<void> {
     const d = this.director;
     if (!d) return;
     const ids = new Map<string, number[]>();
-    for (const s of d.services()) {
-      for (const r of d.dests(s.fwmark ? { fwmark: s.fwmark, af: s.af } : { protocol: s.protocol!, address: s.address!, port: s.port })) {
+    for (const { dests } of view ?? d.configuration().map((s) => ({ dests: s.dests }))) {
+      for (const r of dests) {
         if (r.method !== 'masq' || r.af !== 4) continue;
         const list = ids.get(r.address);
         if (list) list.push(r.id);
@@ -469,9 +467,8 @@ export class Gateway {
   /** Each tunnel real server's own outer source and MTU, from the route towards it (gwDestTunnel). */
   private tunnelPerServer(): void {
     const d = this.director!;
-    for (const s of d.services()) {
-      const key = s.fwmark ? { fwmark: s.fwmark, af: s.af } : { protocol: s.protocol!, address: s.address!, port: s.port };
-      for (const r of d.dests(key)) {
+    for (const s of d.configuration()) {
+      for (const r of s.dests) {
         if (r.method !== 'tunnel' || r.af !== 4) continue;
         const route = this.tunnelRoutes.route(r.address);
         if (route) coreOf(d).x.gwDestTunnel(r.id, ip4(route.src), route.mtu);

@@ -23,11 +23,12 @@
 // `ip -batch` for the DR routes, never a process per rule.
 import { execFile, execFileSync } from 'node:child_process';
 import { layout as L } from '../../sdk/core/abi.gen.js';
-import type { ServiceInfo, DestInfo } from '../../sdk/types.js';
+import type { ServiceConfig, DestConfig } from '../../sdk/types.js';
 import { FAST_INVALID_MARK } from './fastpath.js';
 import { deleteRoutes, syncRoutes, RouteState, RULE_PREF, DR_MARK_SELECTOR, type DrRoute } from './routes.js';
 
-export interface ServiceView { service: ServiceInfo; dests: readonly DestInfo[] }
+/** A service and its destinations as the rules need them (Director.configuration(); no counters). */
+export interface ServiceView { service: Omit<ServiceConfig, 'dests'>; dests: readonly DestConfig[] }
 
 export const CHAIN = 'WASMVS-GW';
 export const FWD_CHAIN = 'WASMVS-GW-FWD';

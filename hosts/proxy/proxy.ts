@@ -169,7 +169,7 @@ export class ProxyDataPath implements Host {
     this.syncing = this.syncing.then(async () => {
       const services = this.director.services();
       await this.listeners.sync(services);
-      this.checks.sync(this.settings, services, (s) => this.destsOf(s));
+      this.checks.sync(this.settings, () => this.director.configuration());
     }).catch((e: unknown) => this.log.error(`sync failed: ${(e as Error).stack ?? String(e)}`));
     return this.syncing;
   }

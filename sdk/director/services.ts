@@ -13,7 +13,7 @@ import { serviceSpec, serviceLookupSpec, destSpec, destKeySpec, METHOD_NAMES, TU
 import { statsSnapshot } from '../stats.js';
 import { applyOne, applyPacked, type PackedOutcome } from '../bulk.js';
 import type { EndpointCache } from './scheduling.js';
-import type { ServiceKey, ServiceOptions, DestOptions, ServiceInfo, DestInfo, Protocol } from '../types.js';
+import type { ServiceKey, ServiceOptions, DestOptions, ServiceInfo, DestInfo, Protocol, ServiceConfig, DestConfig } from '../types.js';
 
 const PROTO_NAMES = new Map<number, Protocol>(Object.entries(PROTOCOLS).map(([k, v]) => [v, k as Protocol]));
 
@@ -88,6 +88,33 @@ export abstract class DirectorServices {
       for (let i = 0; i < n; i++) out.push(serviceInfo(core, core.readServiceRecord(core.listAddr(i, L.SVC_RECORD_SIZE))));
       cursor = core.x.listCursor();
     } while (cursor !== 0);
+    return out;
+  }
+
+  /**
+   * Every service with its destinations, configuration only (what `ipvsadm -S`
+   * saves, plus ids and destination state; no counters or rates): one pass
+   * over the core, in id order. For hosts that mirror the whole configuration
+   * on every change, at tens of thousands of services: no statistics are
+   * gathered and no service is looked up again by its key.
+   */
+  configuration(): ServiceConfig[] {
+    const core = this.#core;
+    const out: ServiceConfig[] = [];
+    let cursor = 0;
+    do {
+      const n = check(core.x.svcList(cursor), 'service');
+      for (let i = 0; i < n; i++) out.push({ ...serviceFields(core.readServiceRecord(core.listAddr(i, L.SVC_RECORD_SIZE))), dests: [] });
+      cursor = core.x.listCursor();
+    } while (cursor !== 0);
+    for (const s of out) {
+      cursor = 0;
+      do {
+        const n = check(core.x.destList(s.id, cursor), 'service');
+        for (let i = 0; i < n; i++) s.dests.push(destFields(core.readDestRecord(core.listAddr(i, L.DST_RECORD_SIZE))));
+        cursor = core.x.listCursor();
+      } while (cursor !== 0);
+    }
     return out;
   }
 
@@ -198,6 +225,10 @@ export abstract class DirectorServices {
 }
 
 function serviceInfo(core: Core, r: ServiceRecord): ServiceInfo {
+  return { ...serviceFields(r), ...statsSnapshot(core, 'service', r.id) };
+}
+
+function serviceFields(r: ServiceRecord): Omit<ServiceConfig, 'dests'> {
   const sched = schedulerName(r.sched);
   const persistent = (r.flags & L.SVC_F_PERSISTENT) !== 0;
   return {
@@ -206,17 +237,20 @@ function serviceInfo(core: Core, r: ServiceRecord): ServiceInfo {
     address: r.fwmark ? null : formatAddr(r.af, r.addr[0], r.addr[1], r.addr[2], r.addr[3]),
     scheduler: sched, flags: flagNames(sched, r.flags), persistent: persistent ? r.timeout : 0,
     netmask: r.af === 6 ? r.netmask : formatAddr(4, r.netmask), ops: (r.flags & L.SVC_F_ONEPACKET) !== 0,
-    mhTableSize: r.mhPrime || 4093, destCount: r.ndests, ...statsSnapshot(core, 'service', r.id),
+    mhTableSize: r.mhPrime || 4093, destCount: r.ndests,
   };
 }
 
 function destInfo(core: Core, r: DestRecord): DestInfo {
+  return { ...destFields(r), ...statsSnapshot(core, 'dest', r.id) };
+}
+
+function destFields(r: DestRecord): DestConfig {
   return {
     id: r.id, af: r.af as 4 | 6, address: formatAddr(r.af, r.addr[0], r.addr[1], r.addr[2], r.addr[3]), port: r.port,
     weight: r.weight, method: METHOD_NAMES[r.method] ?? 'route', uThreshold: r.uThreshold, lThreshold: r.lThreshold,
     tunnel: { type: TUN_TYPES[r.tunType] ?? 'ipip', port: r.tunPort, csum: TUN_CSUMS[r.tunFlags] ?? 'nocsum' },
     available: (r.flags & L.DEST_F_AVAILABLE) !== 0, overloaded: (r.flags & L.DEST_F_OVERLOAD) !== 0,
     activeconns: r.activeconns, inactconns: r.inactconns, persistconns: r.persistconns,
-    ...statsSnapshot(core, 'dest', r.id),
   };
 }
