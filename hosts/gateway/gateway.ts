@@ -165,7 +165,7 @@ export class Gateway {
         ? `gateway: fast path on for ${fams} DR services: only new flows are queued, the kernel routes the rest (${tables}); ` +
           `NAT services stay on the userspace path with connection sync (a peer's flows have no conntrack entry here to de-NAT their replies), TUN${this.fast6 ? '' : ', IPv6'} and fwmark services too`
         : `gateway: fast path on for ${fams} NAT and DR services: only new flows are queued, the kernel NATs or routes the rest ` +
-          `(${tables}); TUN${this.fast6 ? '' : ', IPv6'} and fwmark services stay on the userspace path`)
+          `(${tables}); TUN${this.fast6 ? '' : ', IPv6'} and fwmark services stay on the userspace path${why6 === null ? '' : ` (IPv6: ${why6})`}`)
         : `gateway: fast path off, falling back to the userspace path for every packet: ${why}`, why === null ? 'info' : 'warn');
       if (why6 !== null) this.log(`gateway: fast path not for IPv6 services, they stay on the userspace path: ${why6}`, 'warn');
     } else this.log('gateway: fast path off (--fast-path off): every packet of every service crosses userspace');
