@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <pthread.h>
+#include <sys/prctl.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -63,7 +63,9 @@ bool Pump::start() {
   epoll_ctl(ep_, EPOLL_CTL_ADD, wakeFd_, &ev);
   running_ = true;
   thread_ = std::thread([this] {
-    pthread_setname_np(pthread_self(), "wasmvs-pump");  // ps -L / top -H tell it from Node's threads
+    // ps -L / top -H tell it from Node's threads. prctl, not pthread_setname_np: that one is
+    // GLIBC_2.34 when built on a newer glibc, and the prebuilt addon promises 2.32 (README).
+    prctl(PR_SET_NAME, "wasmvs-pump", 0, 0, 0);
     run();
   });
   return true;
