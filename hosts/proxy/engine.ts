@@ -81,6 +81,8 @@ export class NativeEngine {
   private readonly flows = new Map<number, NativeFlow>();
   private readonly services = new Map<number, VirtualService>();
   private closed = false;
+  private acceptErrors = 0;
+  private acceptFailing = false;
 
   constructor(Engine: ConnEngineClass, private readonly host: Host, readonly threads: number, splice: SpliceMode) {
     const spliceAfter = splice === 'off' ? Infinity : splice === 'on' ? 0 : ENGINE_SPLICE_AFTER;
@@ -108,6 +110,24 @@ export class NativeEngine {
   destroy(f: NativeFlow): void {
     this.event(f, 'reset');
     this.native.abort(f.id);
+  }
+
+  /**
+   * Each tick: accept(2) failures since the last (EMFILE and the like: the
+   * engine rests the listener 100 ms each time) are logged, one line per
+   * spell, and the spell's end once a tick passes without one.
+   */
+  checkAccepts(): void {
+    if (this.closed) return;
+    const n = this.native.stats().acceptErrors;
+    if (n > this.acceptErrors) {
+      if (!this.acceptFailing) this.host.log.warn({ failures: n - this.acceptErrors }, 'engine: cannot accept new TCP connections (out of file descriptors or memory); listeners pause 100 ms at a time, clients wait in the backlog');
+      this.acceptFailing = true;
+    } else if (this.acceptFailing) {
+      this.acceptFailing = false;
+      this.host.log.info('engine: accepting TCP connections again');
+    }
+    this.acceptErrors = n;
   }
 
   /** Stops the threads: listeners close, connections still open are reset and closed here. */

@@ -187,6 +187,7 @@ export class ProxyDataPath implements Host {
       this.expireIdle();
       this.expireNodest();
       this.stepDrains();
+      this.engine?.checkAccepts();
       if (++this.ticks % 5 === 0 && this.listeners.retryDue()) void this.sync();
     } catch (e) {
       this.log.error(`tick failed: ${(e as Error).stack ?? String(e)}`);
