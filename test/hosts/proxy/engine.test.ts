@@ -2,7 +2,8 @@
 // the addon's engine threads), in process with real sockets on loopback:
 // bytes arrive exactly both ways (copy, then splice past 64 KiB; copy only
 // with --splice off), a FIN is passed on as a FIN while the other direction
-// flows, a refused connect resets the client and is counted, rr and wlc
+// flows, a refused connect resets the client and is counted, so does a real
+// server that never answers (at connect-timeout, the engine's deadline), rr and wlc
 // choose as the core says over many connections (wlc exactly, with two
 // engine threads too), the table's states and the statistics match what was
 // sent, an idle connection is cut at the table's timeout, stopping resets
@@ -13,7 +14,8 @@ import { existsSync, readdirSync } from 'node:fs';
 import { Director } from '../../../sdk/director.js';
 import { ProxyDataPath } from '../../../hosts/proxy/proxy.js';
 import type { SpliceMode } from '../../../hosts/proxy/options.js';
-import { silentLogger } from '../../../daemon/logger.js';
+import { silentLogger, type Logger } from '../../../daemon/logger.js';
+import { spawn, type ChildProcess } from 'node:child_process';
 import type { ProxySettings } from '../../../daemon/settings.js';
 import { ADDON, inCI } from '../gateway/prereq.js';
 import { until, MB, bytes, digest, freePort } from './harness.js';
@@ -27,7 +29,7 @@ interface Rig { director: Director; proxy: ProxyDataPath; port: number; servers:
 /** `backends` real servers on loopback running `onConn`, one service (`scheduler`) on a free port, the proxy on the native engine. */
 async function rig(onConn: (s: Socket, backend: number) => void, opts: {
   backends?: number; scheduler?: string; weights?: number[]; splice?: SpliceMode; workers?: number;
-  settings?: (port: number) => Partial<ProxySettings>; deadPort?: boolean;
+  settings?: (port: number) => Partial<ProxySettings>; deadPort?: boolean; destPort?: number; log?: Logger;
 } = {}): Promise<Rig> {
   if (inCI && !built) throw new Error(`addon not built in CI: ${ADDON}`);
   const n = opts.backends ?? 1;
@@ -45,10 +47,10 @@ async function rig(onConn: (s: Socket, backend: number) => void, opts: {
   const key = { protocol: 'tcp' as const, address: '127.0.0.1', port };
   director.addService(key, { scheduler: opts.scheduler ?? 'wlc' });
   // A real server that refuses: a port nobody listens on.
-  const dests = opts.deadPort ? [await freePort()] : ports;
+  const dests = opts.destPort !== undefined ? [opts.destPort] : opts.deadPort ? [await freePort()] : ports;
   dests.forEach((p, i) => director.addDest(key, { address: '127.0.0.1', port: p, method: 'masq', weight: opts.weights?.[i] ?? 1 }));
   const proxy = new ProxyDataPath({
-    log: silentLogger(), splice: opts.splice ?? 'auto', tickMs: 100, settings: opts.settings?.(port), engine: 'native', workers: opts.workers,
+    log: opts.log ?? silentLogger(), splice: opts.splice ?? 'auto', tickMs: 100, settings: opts.settings?.(port), engine: 'native', workers: opts.workers,
   });
   await proxy.start(director);
   expect(proxy.engine).not.toBeNull();
@@ -90,7 +92,9 @@ const fds = () => readdirSync('/proc/self/fd').length;
 
 suite('proxy --engine native: the addon owns the TCP sockets, the core decides', () => {
   let r: Rig | null = null;
+  const children: ChildProcess[] = [];
   afterEach(async () => {
+    for (const p of children.splice(0)) p.kill('SIGKILL');
     if (!r) return;
     await r.proxy.stop(0);
     for (const list of r.accepted) for (const s of list) s.destroy();
@@ -167,6 +171,28 @@ suite('proxy --engine native: the addon owns the TCP sockets, the core decides',
     await until(() => r!.proxy.openFlows() === 0, 'flow closed');
     expect(r.proxy.engine!.stats().connectFailed).toBe(1);
     expect(conns(r).map((x) => x.state)).toEqual(['CLOSE']);
+  });
+
+  it('a real server that does not answer: the engine\'s connect deadline (connect-timeout) resets the client', async () => {
+    // A listener whose accept queue is full and never drained: the kernel drops further SYNs, so a connect hangs.
+    const py = spawn('python3', ['-c', [
+      'import socket, time', 's = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(0)',
+      'fill = socket.create_connection(s.getsockname())',
+      'print(s.getsockname()[1], flush=True); time.sleep(60)'].join('\n')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(py);
+    const port = await new Promise<number>((res, rej) => { py.stdout!.once('data', (d: Buffer) => res(Number(String(d).trim()))); py.once('error', rej); });
+    const warned: string[] = [];
+    const log = silentLogger();
+    log.warn = ((o: unknown, m?: string) => { warned.push(String(m ?? o)); }) as typeof log.warn;
+    r = await rig(() => {}, { destPort: port, log, settings: () => ({ limits: { connectTimeout: 0.5 } }) });
+    const c = connect({ host: '127.0.0.1', port: r.port, allowHalfOpen: true });
+    const got = collect(c);
+    c.write('ping');
+    expect((await got).error).toBe('ECONNRESET');
+    await until(() => r!.proxy.openFlows() === 0, 'flow closed');
+    expect(r.proxy.engine!.stats().connectFailed).toBe(1);
+    expect(conns(r).map((x) => x.state)).toEqual(['CLOSE']);
+    expect(warned.join('\n')).toContain(`real server 127.0.0.1:${port} does not answer (ETIMEDOUT)`);
   });
 
   it('a real server reset resets the client; a client reset resets the real server', async () => {
