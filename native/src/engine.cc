@@ -23,7 +23,7 @@
 namespace {
 
 constexpr int RECORD = 8;
-constexpr int MAX_THREADS = 64;
+constexpr int MAX_THREADS = 256;  // --workers allows 1..256
 
 void throwErrno(Napi::Env env, const std::string& what, int e) {
   const char* name = strerrorname_np(e);
@@ -83,10 +83,11 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
       }
     }
     if (threads < 1 || threads > MAX_THREADS || opt.pipeSize < 4096 || opt.reportMs < 1) {
-      Napi::RangeError::New(env, "ConnEngine: threads 1-64, pipeSize >= 4096 and reportMs >= 1 required").ThrowAsJavaScriptException();
+      Napi::RangeError::New(env, "ConnEngine: threads 1-256, pipeSize >= 4096 and reportMs >= 1 required").ThrowAsJavaScriptException();
       return;
     }
     tsfn_ = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "wasmvs-engine", 0, 1);
+    released_ = false;
     // The engine does not keep the process alive: the daemon does.
     tsfn_.Unref(env);
     for (int t = 0; t < threads; t++) {
@@ -286,7 +287,9 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
   std::vector<splicepump::Event> batch_, part_;
   std::vector<std::string> addrs_, partAddrs_;
   uint32_t lastListener_ = 0;
-  bool delivering_ = false, released_ = false;
+  bool delivering_ = false;
+  /** No thread-safe function to let go of (none yet, or let go of). */
+  bool released_ = true;
 };
 
 }  // namespace
