@@ -67,10 +67,7 @@ suite('native ConnEngine', () => {
       let a = 0;
       for (let i = 0; i < r.length; i += RECORD) {
         kinds.push(r[i + 1]);
-        if (r[i + 1] === 5) {
-          accepts.push({ id: r[i], listener: r[i + 2], address: addrs[a++], port: r[i + 3] });
-          e.abort(r[i]);
-        }
+        if (r[i + 1] === 5) accepts.push({ id: r[i], listener: r[i + 2], address: addrs[a++], port: r[i + 3] });
       }
     }, { threads: 2 });
     try {
@@ -78,11 +75,13 @@ suite('native ConnEngine', () => {
       const port = await freePort();
       const lid = e.listen('127.0.0.1', port);
       const c: Socket = connect({ host: '127.0.0.1', port });
-      let local = 0;
-      c.on('connect', () => { local = c.localPort!; });
-      const err = await new Promise<string>((res) => { c.on('error', (x: NodeJS.ErrnoException) => res(x.code ?? '')); c.on('close', () => res('closed')); });
-      expect(err).toBe('ECONNRESET');
-      expect(accepts).toEqual([{ id: accepts[0].id, listener: lid, address: '127.0.0.1', port: local }]);
+      const ended = new Promise<string>((res) => { c.on('error', (x: NodeJS.ErrnoException) => res(x.code ?? '')); c.on('close', () => res('closed')); });
+      await new Promise((res) => c.once('connect', res));
+      for (let i = 0; i < 100 && accepts.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(accepts).toEqual([{ id: accepts[0]?.id, listener: lid, address: '127.0.0.1', port: c.localPort }]);
+      // The rejection: a reset.
+      e.abort(accepts[0].id);
+      expect(await ended).toBe('ECONNRESET');
       for (let i = 0; i < 100 && !kinds.includes(4); i++) await new Promise((r) => setTimeout(r, 10));
       expect(kinds).toEqual([5, 4]);  // ACCEPT, then CLOSED
       expect(e.stats()).toMatchObject({ accepted: 1, closed: 1, conns: 0, undecided: 0, listeners: 2 });
