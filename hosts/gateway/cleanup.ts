@@ -35,7 +35,8 @@ export async function cleanupGateway(socket: string, recordPath: string, log: (m
   let status = 0;
   try {
     removeRules(deps.exec ?? run);
-    if (removeFast(deps.exec ?? run)) log('cleanup: removed the fast-path nftables table ip wasmvs_gw');
+    const fast = removeFast(deps.exec ?? run);
+    if (fast.length) log(`cleanup: removed the fast-path nftables table${fast.length > 1 ? 's' : ''} ${fast.join(', ')}`);
     log('cleanup: no gateway chain, jump, DR rule or route left; the plain `lookup local` rules are back');
   } catch (e) {
     log(`cleanup: cannot remove the gateway's rules: ${(e as Error).message}`);

@@ -348,25 +348,26 @@ export async function fastUnavailable6(runner: AsyncExec): Promise<string | null
 
 /**
  * Removes our tables, IPv4 and IPv6 (ours or a crashed run's), and the
- * conntrack entries they made (their NAT would outlive the table); true when
- * a table was there. Never throws (nft or the addon may be missing).
+ * conntrack entries they made (their NAT would outlive the table); the
+ * tables that were there, as `ip wasmvs_gw` / `ip6 wasmvs_gw` ([] when none).
+ * Never throws (nft or the addon may be missing).
  */
-export function removeFast(exec: Exec): boolean {
+export function removeFast(exec: Exec): string[] {
   let tables: string[];
   try {
     tables = exec('nft', ['list', 'tables']).split('\n').map((l) => l.trim().split(/\s+/))
       .filter((w) => w[0] === 'table' && (w[1] === 'ip' || w[1] === 'ip6') && w[2] === FAST_TABLE).map((w) => w[1]);
   } catch {
-    return false;
+    return [];
   }
-  if (!tables.length) return false;
+  if (!tables.length) return [];
   for (const family of tables) {
     try {
       exec('nft', ['delete', 'table', family, FAST_TABLE]);
     } catch { /* gone meanwhile */ }
   }
   flushFastConntrack();
-  return true;
+  return tables.map((family) => `${family} ${FAST_TABLE}`);
 }
 
 /** Deletes every conntrack entry (IPv4 and IPv6) with a fast-path mark; false when ctnetlink is unavailable. */

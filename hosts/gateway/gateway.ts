@@ -141,7 +141,8 @@ export class Gateway {
     coreOf(director).x.gwOptions(this.opts.failOpen ? L.GW_OPT_FAIL_OPEN : 0);
     removeRules(this.exec); // whatever a crashed run left
     this.ipsets = ipsetAvailable(this.exec);
-    if (removeFast(this.exec)) this.log('gateway: removed the fast-path nftables table a previous run left', 'warn');
+    const left = removeFast(this.exec);
+    if (left.length) this.log(`gateway: removed the fast-path nftables table a previous run left (${left.join(', ')})`, 'warn');
     this.sync.reset();
     // A run that died left its sysctls changed: back to the originals before we read them again.
     if (this.record) this.restoreLeftovers(this.record);

@@ -6,7 +6,11 @@
 // connection both ways, met by the applications' own sockets (a connected
 // UDP socket's ECONNREFUSED, the server's path MTU towards the client); a
 // capture on the director–server link; and afterwards nothing of the
-// gateway's left in the director, IPv6 forwarding included.
+// gateway's left in the director, IPv6 forwarding included. Each with the
+// fast path (the default: only new flows queued, the kernel NATs or routes
+// the rest, conntrack RELATED carrying NAT's ICMPv6 errors), and the NAT and
+// DR cases with the VIP local and offload on once more with `--fast-path off`
+// (every packet through the core, the fast path's fallback).
 import { afterEach, describe, expect, it } from 'vitest';
 import { inCI } from './prereq.js';
 import { killChildren, inNs } from './netns.js';
@@ -23,10 +27,11 @@ const LATE = 6000, GONE = 7000;
 const FLAG: Record<Mode6, string> = { nat: '-m', dr: '-g' };
 const ERRORS = 'icmp6 and ip6[40] < 128';
 
-const cases: Array<[Mode6, 'local' | 'routed', 'on' | 'off']> = [];
+const cases: Array<[Mode6, 'local' | 'routed', 'on' | 'off', 'fast path' | 'userspace path']> = [];
 for (const mode of ['nat', 'dr'] as const) {
-  for (const vip of ['local', 'routed'] as const) for (const offload of ['on', 'off'] as const) cases.push([mode, vip, offload]);
+  for (const vip of ['local', 'routed'] as const) for (const offload of ['on', 'off'] as const) cases.push([mode, vip, offload, 'fast path']);
 }
+for (const mode of ['nat', 'dr'] as const) cases.push([mode, 'local', 'on', 'userspace path']);
 
 /** ip -6 route get CLIENT6 from `src` in the server, polled (bounded) until it shows `mtu N`. */
 async function serverMtu(topo: Topo6, src: string, mtu: number): Promise<string> {
@@ -41,7 +46,7 @@ async function serverMtu(topo: Topo6, src: string, mtu: number): Promise<string>
 
 let topos = 0;
 
-async function run(mode: Mode6, vip: 'local' | 'routed', offload: 'on' | 'off'): Promise<void> {
+async function run(mode: Mode6, vip: 'local' | 'routed', offload: 'on' | 'off', path: 'fast path' | 'userspace path'): Promise<void> {
   if (why) throw new Error(`gateway IPv6 suite prerequisites missing in CI: ${why}`);
   const topo = new Topo6(`g6${process.pid % 10000}x${topos++}`);
   let gw: Daemon | undefined;
@@ -49,7 +54,8 @@ async function run(mode: Mode6, vip: 'local' | 'routed', offload: 'on' | 'off'):
     topo.setup6(mode, { vip, offload });
     const untouched = topo.forwarding6();
     expect(Object.values(untouched)).toEqual(['0', '0', '0', '0', '0']);
-    gw = await startGateway(topo, QUEUE);
+    gw = await startGateway(topo, QUEUE, '--fast-path', path === 'fast path' ? 'on' : 'off');
+    expect(gw.log()).toContain(path === 'fast path' ? 'fast path on for IPv4 and IPv6 NAT and DR services' : 'fast path off (--fast-path off)');
     const nat = mode === 'nat';
     const real = (port: number) => (nat ? `[${RS6}]:${port}` : RS6);
     for (const [proto, port, rport] of [['-t', PORT, PORT], ['-u', UDP_PORT, UDP_PORT], ['-u', LATE, nat ? LATE + 1 : LATE],
@@ -105,6 +111,9 @@ async function run(mode: Mode6, vip: 'local' | 'routed', offload: 'on' | 'off'):
     const s = summary(log);
     expect(s.nl_errors).toBe(0);
     expect(s.failed_bursts).toBe(0);
+    // NAT on the fast path: each flow's first packet became a mark (3 TCP connections, the UDP echoes).
+    if (nat && path === 'fast path') expect(s.fast_marked).toBeGreaterThanOrEqual(4);
+    else expect(s.fast_marked).toBe(0);
     expect(log).toContain('net.ipv6.conf.all.forwarding=1 until stop');
     expect(topo.ownedState()).toEqual({ iptables: '', rules: '' });
     expect(topo.ownedState6()).toEqual({ ip6tables: '', rules: '' });
@@ -167,5 +176,5 @@ function checkIcmpWire(mode: Mode6, serverLink: string[], clientLink: string[], 
 suite('wasmvsd gateway over IPv6: NAT and DR × VIP local or routed × checksum offload on or off', () => {
   afterEach(killChildren);
 
-  it.each(cases)('%s, VIP %s, offload %s: TCP, UDP and ICMPv6 errors through the service, clean stop', run);
+  it.each(cases)('%s, VIP %s, offload %s, %s: TCP, UDP and ICMPv6 errors through the service, clean stop', run);
 });

@@ -11,13 +11,14 @@
 // table of the test's own). Weight 0 leaves an established flow alone,
 // deletion drops it (expire_nodest_conn=0) or expires it at once and resets
 // it (expire_nodest_conn=1, after a --drain that let it go on). Nothing of
-// ours is left after a clean stop or after SIGKILL + restart. Without
+// ours is left after a clean stop, after SIGKILL + restart or SIGKILL +
+// `wasmvsd gateway --cleanup`. Without
 // ip6tables the gateway says IPv6 cannot have the fast path and keeps it for IPv4.
 import { afterEach, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
-import type { ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { inCI } from './prereq.js';
 import { inNs, killChildren, sh, waitLine } from './netns.js';
 import { capture } from './gw-topo.js';
@@ -26,6 +27,7 @@ import { missingGatewayPrereq, startGateway, startGatewayEnv, stopGateway, adm, 
 import { loadNativeAddon } from '../../../native/addon.js';
 import { FAST_MARK_BASE, FAST_MARK_MASK } from '../../../hosts/gateway/fastpath.js';
 import { CT, CT_SETTLED } from '../../../hosts/gateway/ctfeed.js';
+import { WASMVSD } from '../../daemon/daemon.js';
 
 const why = missingGatewayPrereq('nft', 'ip6tables');
 if (why && !inCI) console.warn(`\n*** SKIPPING wasmvsd gateway IPv6 fast path: ${why} ***\n`);
@@ -423,7 +425,7 @@ suite('wasmvsd gateway --fast-path on: IPv6 NAT and DR with only new flows in us
     }
   });
 
-  it('after SIGKILL: the next start removes the IPv6 table and our IPv6 conntrack entries, and stops clean', async () => {
+  it('after SIGKILL: the next start removes the IPv6 table and our IPv6 conntrack entries, and so does `--cleanup` after another', async () => {
     if (why) throw new Error(`gateway IPv6 fast path prerequisites missing in CI: ${why}`);
     const topo = fresh('nat', 'local');
     let gw: Daemon | undefined;
@@ -447,15 +449,22 @@ suite('wasmvsd gateway --fast-path on: IPv6 NAT and DR with only new flows in us
       expect(leftovers(topo).ip6tables).not.toBe('');
       // Restarted (the services come back from the state file): the old table and entries go first.
       gw = await startGateway(topo, QUEUE, '--fast-path', 'on');
-      expect(gw.log()).toContain('removed the fast-path nftables table a previous run left');
+      expect(gw.log()).toContain('removed the fast-path nftables table a previous run left (ip wasmvs_gw, ip6 wasmvs_gw)');
       await installed(topo, RS6B);
       expect(ct6(topo)).toBe(0);
       const u = new Talk(topo);
       talks.push(u);
       expect(served(await u.send(100))).toMatch(/^2001:2:0:41::[23]$/);
-      u.end();
-      await stopGateway(gw);
+      // Killed again, with the connection open: `wasmvsd gateway --cleanup` removes it all.
+      gw.proc.kill('SIGKILL');
+      await gw.exited;
       gw = undefined;
+      u.end();
+      expect(ct6(topo)).toBeGreaterThanOrEqual(1);
+      const r = spawnSync('ip', ['netns', 'exec', topo.ns.director, process.execPath, WASMVSD, 'gateway', '--cleanup', '--socket', topo.socket],
+        { encoding: 'utf8', timeout: 30_000 });
+      expect(`${r.stdout}${r.stderr}`).toContain('removed the fast-path nftables tables ip wasmvs_gw, ip6 wasmvs_gw');
+      expect(r.status).toBe(0);
       expect(leftovers(topo)).toEqual({ iptables: '', ip6tables: '', rules: '' });
       expect(ct6(topo)).toBe(0);
       expect(sh('ip', 'netns', 'exec', topo.ns.director, 'nft', 'list', 'tables')).not.toContain('wasmvs');
