@@ -196,7 +196,9 @@ suite('wasmvsd gateway --fast-path on: IPv6 NAT and DR with only new flows in us
       await until('the connections to reach TIME_WAIT in the core', () => connLines(topo).filter((l) => l.includes('TIME_WAIT')).length === CONNS, 50, 100);
       // -L --stats equals what the kernel forwarded, within a bounded wait (the feed runs once a second).
       expect(forwarded.inBytes).toBeGreaterThanOrEqual(CONNS * SIZE + 60 * forwarded.inPkts);
-      await until(() => `the packet counters from conntrack: ${JSON.stringify(statsRow(topo))} for ${JSON.stringify(forwarded)}`,
+      // (On a miss, the gateway's warnings say whether a conntrack dump failed meanwhile.)
+      const warnings = () => gw!.log().split('\n').filter((l) => /"level":[45]0/.test(l) && !l.includes('forwarding=1')).join(' | ') || 'none';
+      await until(() => `the packet counters from conntrack: ${JSON.stringify(statsRow(topo))} for ${JSON.stringify(forwarded)}; gateway warnings: ${warnings()}`,
         () => statsRow(topo).inPkts >= forwarded.inPkts && statsRow(topo).outPkts >= forwarded.outPkts, 50, 100);
       await new Promise((r) => setTimeout(r, 1200)); // one more feed round: nothing more may come
       expect(statsRow(topo)).toEqual({ conns: CONNS, ...forwarded });
