@@ -70,6 +70,9 @@ describe('wasmvsd connection sync', () => {
     // Two clients (two templates), three connections held open through A's VIP.
     held.push(await client(vip), await client(vip), await client(vip, '127.0.0.3'));
     expect(new Set(held.slice(0, 2).map((c) => c.name)).size).toBe(1); // persistence: one server per client
+    // The native engine relays the real server's first bytes before the main thread has read its
+    // ESTABLISHED event (batched): bounded wait for the table, as for any event that crosses threads.
+    await until(async () => (await conns(a)).filter((x) => x.includes('ESTABLISHED')).length === 3, 'A lists three ESTABLISHED', 5_000);
     const onA = await conns(a);
     expect(onA.filter((x) => x.includes('ESTABLISHED'))).toHaveLength(3);
     expect(onA.filter((x) => / 127\.0\.0\.\d+:0 /.test(x))).toHaveLength(2); // the templates (client port 0)
