@@ -141,8 +141,9 @@ export class CtFeed {
    */
   private readonly queued = new Map<number, Note>();
   private readonly queuedFull = new Map<string, Note>();
-  /** The core's connection ids of one batch of records. */
+  /** The core's connection ids of one batch of records; the offsets of the records apply() looks up. */
   private ids = new Uint32Array(0);
+  private offs = new Uint32Array(1024);
   private tickNo = 0;
   /** flows: the entries the last dump listed (the unsettled ones, all of them at a sweep). */
   readonly totals: FeedStats = { flows: 0, fedPackets: 0, events: 0, removed: 0, lost: 0, settled: 0 };
@@ -334,26 +335,38 @@ export class CtFeed {
     this.ct.close();
   }
 
-  /** Records in batches of MAX_BATCH: one core lookup per batch. */
+  /**
+   * Records in batches of MAX_BATCH: one core lookup per batch. The destroy
+   * event of a settled entry with nothing counted since its last read (the
+   * core has its state and counters already: a closed flow's entry timing
+   * out, or a client reopening its tuple) is passed over without a lookup.
+   */
   private apply(buf: Uint8Array): void {
     const n = buf.byteLength / CT.SIZE;
     if (n === 0) return;
     const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    if (this.offs.length < n) this.offs = new Uint32Array(Math.max(n, 2 * this.offs.length));
+    let k = 0;
+    for (let i = 0, o = 0; i < n; i++, o += CT.SIZE) {
+      if (v.getUint8(o + CT.KIND) === CT.KIND_DESTROY && (v.getUint32(o + CT.MARK, true) & CT_SETTLED) !== 0 &&
+        v.getFloat64(o + CT.OPKTS, true) + v.getFloat64(o + CT.RPKTS, true) === 0) continue;
+      this.offs[k++] = o;
+    }
     const batch = coreOf(this.director).maxBatch;
     const now = this.director.now();
-    for (let at = 0; at < n; at += batch) {
-      const m = Math.min(batch, n - at);
+    for (let at = 0; at < k; at += batch) {
+      const m = Math.min(batch, k - at);
       const ids = this.lookup(v, at, m);
-      for (let i = 0; i < m; i++) this.one(v, (at + i) * CT.SIZE, ids[i], now);
+      for (let i = 0; i < m; i++) this.one(v, this.offs[at + i], ids[i], now);
     }
   }
 
-  /** The core's connection ids of records at..at+m-1 (by client and virtual address and port), written straight into the flow records. */
+  /** The core's connection ids of the records at offs[at..at+m-1] (by client and virtual address and port), written straight into the flow records. */
   private lookup(v: DataView, at: number, m: number): Uint32Array {
     const core = coreOf(this.director);
     let u = core.words();
     for (let i = 0; i < m; i++) {
-      const o = (at + i) * CT.SIZE;
+      const o = this.offs[at + i];
       const w = core.flowWord(i);
       const af = isV6(v, o) ? 6 : 4;
       u[w] = (u[w] & 0xff000000) | af | (v.getUint8(o + CT.PROTO) << 8) | (0x10 << 16); // the family, the protocol, ACK
