@@ -18,11 +18,14 @@
 //  - TCP state: conntrack's state becomes the socket events the core already
 //    knows (connEvent): ESTABLISHED; the first FIN by the side that sent it
 //    (conntrack's CLOSE_INIT flag); the second; a reset (CLOSE);
-//  - counters (nf_conntrack_acct): the dumps read and reset them in one step
-//    (the kernel's get-and-zero), so every record and destroy event carries
-//    the packets and bytes since the last look and no per-flow state is kept
-//    here; less what the core counted itself (the queued first packets) they
-//    go to the real server, its service and the total (statsFeed);
+//  - counters (nf_conntrack_acct): the addon keeps each entry's counters as
+//    last read and hands over the difference, so every record and destroy
+//    event carries the packets and bytes since the last look and no per-flow
+//    state is kept here; less what the core counted itself (the queued first
+//    packets) they go to the real server, its service and the total
+//    (statsFeed). (Not the kernel's get-and-zero dump: it resets an entry's
+//    counters before writing them, and an entry that then overflows the
+//    dump's buffer is sent again in the next with its counters lost.)
 //  - TCP events: the core's own state of the connection says which it has
 //    had (the per-flow memory), conntrack's state which it needs;
 //  - a flow whose counters moved re-arms its entry in the core (ESTABLISHED
@@ -40,10 +43,13 @@ import { loadNativeAddon } from '../../native/addon.js';
 
 /** The addon's ctnetlink socket (ct_socket.cc). */
 export interface NativeConntrack {
-  /** zero: the counters are read and reset in one step (IPCTNL_MSG_CT_GET_CTRZERO): each dump carries what came since the last. */
-  dump(mark: number, mask: number, zero?: boolean): Uint8Array;
+  /**
+   * deltas: each record's counters are those since the entry's last read (the addon keeps the last
+   * values; destroy events too); prune: the dump lists all our entries, those it did not list are forgotten.
+   */
+  dump(mark: number, mask: number, deltas?: boolean, prune?: boolean): Uint8Array;
   /** The same dump read in slices (its own socket): begin, then records until dumpActive() is false. */
-  dumpBegin?(mark: number, mask: number, zero?: boolean): void;
+  dumpBegin?(mark: number, mask: number, deltas?: boolean, prune?: boolean): void;
   dumpNext?(max: number): Uint8Array;
   dumpActive?(): boolean;
   events(mark: number, mask: number, max: number): Uint8Array;
@@ -239,7 +245,7 @@ export class CtFeed {
   tick(): number {
     this.finishSliced();
     this.beginTick();
-    const dump = this.ct.dump(this.mark, this.sweeping ? this.anyMask : this.mask, true);
+    const dump = this.ct.dump(this.mark, this.sweeping ? this.anyMask : this.mask, true, this.sweeping);
     this.apply(dump);
     return this.endTick(dump.byteLength / CT.SIZE);
   }
@@ -258,7 +264,7 @@ export class CtFeed {
       return false;
     }
     this.beginTick();
-    this.ct.dumpBegin(this.mark, this.sweeping ? this.anyMask : this.mask, true);
+    this.ct.dumpBegin(this.mark, this.sweeping ? this.anyMask : this.mask, true, this.sweeping);
     this.slicing = true;
     this.listed = 0;
     const step = () => {
@@ -276,7 +282,7 @@ export class CtFeed {
     return true;
   }
 
-  /** A sliced tick under way is finished at once (its dump has reset the counters it read: they must not be lost). */
+  /** A sliced tick under way is finished at once (the counters its records carry are read only once: they must not be lost). */
   finishSliced(): void {
     if (!this.slicing) return;
     try {

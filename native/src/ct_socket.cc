@@ -3,7 +3,8 @@
 // 144-byte records, IPv4 and IPv6, from a dump or from the destroy events,
 // read in batches without blocking; deletion by mark (one flush with the
 // kernel's mark filter) or by original tuple; new marks for many entries in one
-// batch (setMarks). A dump may reset the counters it reads (get-and-zero). Events: destroy only. It only moves bytes; what the
+// batch (setMarks). In delta mode a dump's records and the destroy events carry
+// the counters since the last read (the last values kept here per entry). Events: destroy only. It only moves bytes; what the
 // records mean for the connection table is decided in TypeScript.
 //
 // Record (little-endian, CT_REC bytes):
@@ -32,6 +33,7 @@
 
 #include <algorithm>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace {
@@ -203,12 +205,50 @@ struct Filter {
   bool ok(const Rec& r) const { return r.family != 0 && (r.mark & mask) == mark; }
 };
 
+// Counters as last read, per entry (its id and client port): a dump or destroy event in delta
+// mode carries what came since the last read instead of the entry's totals. (The kernel's own
+// get-and-zero dump resets a counter before writing it, so an entry that then does not fit the
+// dump's message buffer is retried with its counters lost: not usable.)
+struct Acc {
+  double op, ob, rp, rb;
+  uint32_t epoch;
+};
+using AccMap = std::unordered_map<uint64_t, Acc>;
+constexpr size_t ACC_MAX = size_t(1) << 22;
+
 struct Collect {
   Filter f;
   std::vector<uint8_t>* out;
   uint8_t kind;
   size_t max;
+  AccMap* acc = nullptr;  // delta mode when set
+  uint32_t epoch = 0;
 };
+
+// The record's counters become deltas against the last read; a destroyed entry is forgotten.
+void toDelta(Rec& r, AccMap& acc, uint32_t epoch) {
+  uint64_t key = (uint64_t(r.id) << 16) | r.osport;
+  auto it = acc.find(key);
+  double op = r.opkts, ob = r.obytes, rp = r.rpkts, rb = r.rbytes;
+  if (it != acc.end()) {
+    Acc& a = it->second;
+    // A counter below its last value: the same key is a new entry (counts from zero).
+    bool fresh = op < a.op || rp < a.rp || ob < a.ob || rb < a.rb;
+    if (!fresh) {
+      r.opkts -= a.op;
+      r.obytes -= a.ob;
+      r.rpkts -= a.rp;
+      r.rbytes -= a.rb;
+    }
+    if (r.kind == 3) {
+      acc.erase(it);
+    } else {
+      a = Acc{op, ob, rp, rb, epoch};
+    }
+  } else if (r.kind != 3 && acc.size() < ACC_MAX) {
+    acc.emplace(key, Acc{op, ob, rp, rb, epoch});
+  }
+}
 
 int collectCb(const nlmsghdr* nlh, void* data) {
   auto* c = static_cast<Collect*>(data);
@@ -217,6 +257,7 @@ int collectCb(const nlmsghdr* nlh, void* data) {
   Rec r;
   if (!parseCt(nlh, r) || !c->f.ok(r)) return MNL_CB_OK;
   if (c->kind != 0) r.kind = type == IPCTNL_MSG_CT_DELETE ? 3 : (nlh->nlmsg_flags & (NLM_F_CREATE | NLM_F_EXCL)) ? 1 : 2;
+  if (c->acc) toDelta(r, *c->acc, c->epoch);
   size_t at = c->out->size();
   c->out->resize(at + CT_REC);
   encode(r, c->out->data() + at);
@@ -378,22 +419,24 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
     return ETIMEDOUT;
   }
 
-  // dump(mark, mask, zero?) → Buffer of records (kind 0), the kernel filtering by mark.
+  // dump(mark, mask, deltas?, prune?) → Buffer of records (kind 0), the kernel filtering by mark.
   Napi::Value Dump(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Filter f;
     if (!args(info, f) || !alive(env)) return env.Undefined();
-    // zero: the kernel reads each listed entry's counters and resets them in one step (atomic
-    // exchange), so the records carry what came since the last such dump.
-    bool zero = info.Length() > 2 && info[2].ToBoolean().Value();
+    // deltas: the records carry the counters since the last read (acc_); prune: the dump lists all
+    // our entries, so those it did not list are forgotten.
+    bool deltas = info.Length() > 2 && info[2].ToBoolean().Value();
+    bool prune = info.Length() > 3 && info[3].ToBoolean().Value();
     uint8_t buf[256];
-    nlmsghdr* nlh = ctMsg(buf, zero ? IPCTNL_MSG_CT_GET_CTRZERO : IPCTNL_MSG_CT_GET, NLM_F_DUMP, ++seq_);
+    nlmsghdr* nlh = ctMsg(buf, IPCTNL_MSG_CT_GET, NLM_F_DUMP, ++seq_);
     mnl_attr_put_u32(nlh, CTA_MARK, htonl(f.mark));
     mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(f.mask));
     out_.clear();
     std::vector<uint8_t>& out = out_;
-    Collect c{f, &out, 0, 0};
+    Collect c{f, &out, 0, 0, deltas ? &acc_ : nullptr, ++epoch_};
     int e = transact(nlh, &c);
+    if (!e && deltas && prune) pruneAcc(epoch_);
     if (e) {
       ctError(env, "conntrack dump", e).ThrowAsJavaScriptException();
       return env.Undefined();
@@ -403,14 +446,16 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
   }
 
   // A dump read in slices, on a socket of its own (the kernel keeps the dump's place between reads,
-  // and the other requests go on meanwhile on the request socket): dumpBegin(mark, mask, zero?) sends
+  // and the other requests go on meanwhile on the request socket): dumpBegin(mark, mask, deltas?, prune?) sends
   // the request; each dumpNext(max) reads until at least `max` records (or the end) and returns them;
   // dumpActive() says whether more is to come. A dump begun again before its end starts afresh.
   Napi::Value DumpBegin(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Filter f;
     if (!args(info, f) || !alive(env)) return env.Undefined();
-    bool zero = info.Length() > 2 && info[2].ToBoolean().Value();
+    bool deltas = info.Length() > 2 && info[2].ToBoolean().Value();
+    dumpPrune_ = deltas && info.Length() > 3 && info[3].ToBoolean().Value();
+    dumpDeltas_ = deltas;
     if (dump_ && dumping_) {
       // An abandoned dump: its socket still holds the rest; a fresh socket instead.
       mnl_socket_close(dump_);
@@ -422,9 +467,10 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
       return env.Undefined();
     }
     uint8_t buf[256];
-    nlmsghdr* nlh = ctMsg(buf, zero ? IPCTNL_MSG_CT_GET_CTRZERO : IPCTNL_MSG_CT_GET, NLM_F_DUMP, ++seq_);
+    nlmsghdr* nlh = ctMsg(buf, IPCTNL_MSG_CT_GET, NLM_F_DUMP, ++seq_);
     mnl_attr_put_u32(nlh, CTA_MARK, htonl(f.mark));
     mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(f.mask));
+    dumpEpoch_ = ++epoch_;
     if (mnl_socket_sendto(dump_, nlh, nlh->nlmsg_len) < 0) {
       ctError(env, "conntrack dump", errno).ThrowAsJavaScriptException();
       return env.Undefined();
@@ -440,7 +486,7 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
     size_t max = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Uint32Value() : 256;
     out_.clear();
     if (!dumping_ || !dump_) return Napi::Buffer<uint8_t>::Copy(env, out_.data(), 0);
-    Collect c{dumpFilter_, &out_, 0, 0};
+    Collect c{dumpFilter_, &out_, 0, 0, dumpDeltas_ ? &acc_ : nullptr, dumpEpoch_};
     uint32_t portid = mnl_socket_get_portid(dump_);
     int e = 0;
     // Bounded wait as transact: the kernel fills the next part as the last one is read.
@@ -461,6 +507,7 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
       if (r == MNL_CB_STOP) {
         dumping_ = false;
         dumps_++;
+        if (dumpPrune_) pruneAcc(dumpEpoch_);
         break;
       }
       if (r < 0) {
@@ -492,7 +539,7 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
     }
     size_t max = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : 65536;
     std::vector<uint8_t> out;
-    Collect c{f, &out, 1, max};
+    Collect c{f, &out, 1, max, &acc_, epoch_};
     while (out.size() / CT_REC < max) {
       ssize_t n = recv(mnl_socket_get_fd(ev_), rx_.data(), rx_.size(), MSG_DONTWAIT);
       if (n < 0) {
@@ -643,6 +690,19 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
   uint32_t dumpSeq_ = 0;
   Filter dumpFilter_{0, 0};
   bool dumping_ = false;
+  bool dumpDeltas_ = false, dumpPrune_ = false;
+  uint32_t dumpEpoch_ = 0;
+  // Counters as last read per entry (delta mode), and the read they were last seen in.
+  AccMap acc_;
+  uint32_t epoch_ = 0;
+
+  // Entries a complete dump of all our entries did not list (gone without their destroy event) are forgotten.
+  void pruneAcc(uint32_t epoch) {
+    for (auto it = acc_.begin(); it != acc_.end();) {
+      if (it->second.epoch != epoch) it = acc_.erase(it);
+      else ++it;
+    }
+  }
   std::vector<uint8_t> rx_;
   // The dump's records, kept between dumps (no reallocation as the table grows and shrinks).
   std::vector<uint8_t> out_;

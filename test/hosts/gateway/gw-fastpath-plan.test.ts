@@ -294,7 +294,8 @@ describe('gateway fast path: the conntrack feed (ctfeed.ts) against the core', (
   };
   /**
    * A stand-in for the kernel's table: what the next dump lists (filtered by mark as the kernel does, and with
-   * `zero` its listed entries' counters reset after the read, as the kernel's get-and-zero), what was deleted or marked.
+   * `deltas` each listed entry's counters since its last read, as the addon's delta mode: here the table's counters
+   * are reset after the read), what was deleted or marked.
    */
   class FakeCt implements NativeConntrack {
     table: Uint8Array[] = [];
@@ -305,11 +306,11 @@ describe('gateway fast path: the conntrack feed (ctfeed.ts) against the core', (
     marked: Array<[number, number]> = [];
     dumps: Array<[number, number]> = [];
     private static view = (r: Uint8Array) => new DataView(r.buffer, r.byteOffset, r.byteLength);
-    dump(mark: number, mask: number, zero?: boolean) {
+    dump(mark: number, mask: number, deltas?: boolean) {
       this.dumps.push([mark, mask]);
       const listed = this.table.filter((r) => ((FakeCt.view(r).getUint32(CT.MARK, true) & mask) >>> 0) === mark);
       const out = Buffer.concat(listed);
-      if (zero) for (const r of listed) for (const f of [CT.OPKTS, CT.OBYTES, CT.RPKTS, CT.RBYTES]) FakeCt.view(r).setFloat64(f, 0, true);
+      if (deltas) for (const r of listed) for (const f of [CT.OPKTS, CT.OBYTES, CT.RPKTS, CT.RBYTES]) FakeCt.view(r).setFloat64(f, 0, true);
       return out;
     }
     setMarks(list: Uint32Array, n: number) {
@@ -444,10 +445,10 @@ describe('gateway fast path: the conntrack feed (ctfeed.ts) against the core', (
     class SlicedCt extends FakeCt {
       pending: Uint8Array[] = [];
       nexts = 0;
-      dumpBegin(mark: number, mask: number, zero?: boolean) {
+      dumpBegin(mark: number, mask: number, deltas?: boolean) {
         const all = this.dump(mark, mask, false);
         this.pending = Array.from({ length: all.byteLength / CT.SIZE }, (_, i) => Uint8Array.from(all.subarray(i * CT.SIZE, (i + 1) * CT.SIZE)));
-        if (zero) this.dump(mark, mask, true);
+        if (deltas) this.dump(mark, mask, true);
       }
       dumpNext() { this.nexts++; return this.pending.shift() ?? new Uint8Array(0); }
       dumpActive() { return this.pending.length > 0; }
