@@ -5,6 +5,7 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { layout as L, counters as C } from '../../sdk/core/abi.gen.js';
 import type { Director } from '../../sdk/director.js';
+import type { ServiceConfig } from '../../sdk/types.js';
 import { coreOf } from '../../sdk/core/index.js';
 import { loadNativeQueue, type NativeQueue, type NativeQueueClass, type VerdictMode } from '../../native/addon.js';
 import { ruleSet, removeRules, run, deferred, RuleSync, ipsetAvailable, SET_MIN, type ServiceView, type AsyncExec, type Exec, type QueueSpec, type RuleSet } from './rules.js';
@@ -81,6 +82,8 @@ export class Gateway {
   private timer: NodeJS.Timeout | null = null;
   private rules: RuleSet | null = null;
   private installedText: string | null = null;
+  /** layoutKey() of the configuration those rules were made from (null with them). */
+  private installedLayout: string | null = null;
   private readonly sync: RuleSync;
   /** The rule update in flight, and whether the configuration changed since it read it. */
   private applying: Promise<void> | null = null;
@@ -309,8 +312,13 @@ export class Gateway {
   private async applyRules(d: Director): Promise<void> {
     // Before the early return below: a NAT real server re-added with the same rules has a new id.
     // One pass over the core, no counters: at 20,000 services every change reads them all.
-    const view: ServiceView[] = d.configuration().map((s) => ({ service: s, dests: s.dests }));
+    const config = d.configuration();
+    const view: ServiceView[] = config.map((s) => ({ service: s, dests: s.dests }));
     await this.natMtu(false, view);
+    // Weights, thresholds, schedulers, persistence and timeouts change no rule, map or route: such a
+    // change (most of them: health checks, ldirectord, -e) costs these passes, not the rule set's.
+    const layout = `${this.fast} ${this.fast6} ${this.ipsets}\n${layoutKey(config)}`;
+    if (layout === this.installedLayout && this.installedText !== null) return;
     const plan = this.fast ? fastPlan(view, { nat: !this.opts.connSync, v6: this.fast6 }) : null;
     const rs = ruleSet(view, this.opts, plan?.services, plan?.drServices, { sets: this.ipsets });
     const linear = Math.max(rs.linear, rs.v6.linear);
@@ -321,7 +329,7 @@ export class Gateway {
     }
     // Most changes (weights, thresholds, timeouts) leave the rules as they are.
     const text = JSON.stringify(rs) + (plan?.script ?? '');
-    if (text === this.installedText) return;
+    if (text === this.installedText) { this.installedLayout = layout; return; }
     this.holdQueues(true);
     try {
       if (rs.v6.mangle.length || rs.v6.routes.length) {
@@ -361,6 +369,7 @@ export class Gateway {
       this.rules = rs;
       // A DR route that failed is retried on the next change.
       this.installedText = errors.length ? null : text;
+      this.installedLayout = errors.length ? null : layout;
     } catch (e) {
       this.installedText = null;
       this.log(`cannot install netfilter rules: ${(e as Error).message}`, 'error');
@@ -674,4 +683,18 @@ export class Gateway {
   }
 
   get installed(): RuleSet | null { return this.rules; }
+}
+
+/**
+ * What of the configuration the gateway's rules, maps, routes and per-server
+ * settings are made from: each service's address, protocol, port, family and
+ * fwmark, and each destination's id, family, method, address and port.
+ */
+export function layoutKey(config: readonly ServiceConfig[]): string {
+  const parts: string[] = [];
+  for (const s of config) {
+    parts.push(`${s.id} ${s.af} ${s.fwmark} ${s.protocol} ${s.address} ${s.port}`);
+    for (const d of s.dests) parts.push(` ${d.id} ${d.af} ${d.method} ${d.address} ${d.port}`);
+  }
+  return parts.join('\n');
 }

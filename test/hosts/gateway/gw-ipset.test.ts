@@ -65,6 +65,11 @@ async function run(fast: 'on' | 'off') {
       expect(rules.some((l) => l.includes(`--match-set ${req} dst,dst`))).toBe(true);
       expect(rules.join('\n')).not.toContain('198.19.');
       for (const i of [0, COUNT >> 1, COUNT - 1]) expect(await connect(topo, vip(i))).toMatch(/^reply /);
+      // A weight change (no rule depends on it) leaves rules and sets as they are; the next structural change still lands.
+      adm(topo, '-e', '-t', `${vip(0)}:${PORT}`, '-r', `${RS[0]}:${RPORT}`, '-m', '-w', '3');
+      expect(adm(topo, '-L', '-n', '-t', `${vip(0)}:${PORT}`)).toMatch(/Masq\s+3\s/);
+      expect(mangle(topo)).toEqual(rules);
+      expect(sets(topo)[req]).toBe(COUNT);
       // One more service: one entry more, the same rules.
       adm(topo, '-A', '-t', `${vip(COUNT)}:${PORT}`, '-s', 'rr');
       adm(topo, '-a', '-t', `${vip(COUNT)}:${PORT}`, '-r', `${RS[0]}:${RPORT}`, '-m');
