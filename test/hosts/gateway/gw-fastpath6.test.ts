@@ -171,7 +171,10 @@ suite('wasmvsd gateway --fast-path on: IPv6 NAT and DR with only new flows in us
       adm(topo, '-A', '-u', `[${VIP6}]:${UDP_PORT}`, '-s', 'rr');
       adm(topo, '-a', '-u', `[${VIP6}]:${UDP_PORT}`, '-r', `[${RS6}]:${UDP_PORT}`, '-m');
       adm(topo, '--set', '0', '0', '3'); // UDP connections expire after 3 s
+      // Every rule in (the UDP service's last): a SYN held in the queue while a rule update runs would be
+      // retransmitted, and the copy conntrack then drops at confirm is one the forward hook below counted.
       await installed(topo, RS6B);
+      await until('the UDP service\'s queue rule', () => topo.ownedState6().ip6tables.includes(`--dport ${UDP_PORT}`));
       // Only conntrack's new (and invalid) packets are queued, by ip6tables.
       expect(topo.ownedState6().ip6tables).toContain('ctstate INVALID,NEW');
       expect(topo.ownedState6().ip6tables).not.toContain('notrack');
