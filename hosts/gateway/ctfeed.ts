@@ -60,7 +60,7 @@ export interface NativeConntrack {
    * n tuples of 6 (protocol, orig src, dst, sport, dport, new mark), or with v6 of 12 (the
    * addresses as four words each) → how many entries took it.
    */
-  setMarks(list: Uint32Array, n: number, v6?: boolean): number;
+  setMarks(list: Uint32Array, n: number, v6?: boolean, timeoutS?: number): number;
   stats(): { dumps: number; events: number; datagrams: number; enobufs: number; marks?: number };
   close(): void;
 }
@@ -79,7 +79,7 @@ export function loadConntrack(): NativeConntrackClass {
  * at OSRC6.. (the core's form), the IPv4 fields 0; anything else is IPv4.
  */
 export const CT = {
-  SIZE: 144, KIND: 0, PROTO: 1, STATE: 2, CLOSE: 3, MARK: 4, ID: 8, OSRC: 20, ODST: 24, OSPORT: 28, ODPORT: 30,
+  SIZE: 144, KIND: 0, PROTO: 1, STATE: 2, CLOSE: 3, MARK: 4, ID: 8, TIMEOUT: 16, OSRC: 20, ODST: 24, OSPORT: 28, ODPORT: 30,
   RSRC: 32, RDST: 36, RSPORT: 40, RDPORT: 42, FAMILY: 44, OPKTS: 48, OBYTES: 56, RPKTS: 64, RBYTES: 72,
   OSRC6: 80, ODST6: 96, RSRC6: 112, RDST6: 128,
   KIND_DUMP: 0, KIND_NEW: 1, KIND_UPDATE: 2, KIND_DESTROY: 3,
@@ -91,6 +91,19 @@ export const CT = {
  * under the feed's mask less this bit (anyMask).
  */
 export const CT_SETTLED = 0x00400000;
+/**
+ * Seconds a settled entry stays in conntrack (its TIME_WAIT or CLOSE timer cut
+ * to this): the core keeps the connection for IPVS's own TIME_WAIT, so the
+ * kernel's entry is needed only for the flow's last packets (a retransmitted
+ * FIN the real server sends late is still de-NATed), not for conntrack's
+ * 120 s. At 7,000 connections/s 120 s of TIME_WAIT filled the default
+ * nf_conntrack_max (262,144) in about 37 s, and a full table drops new flows,
+ * which IPVS, keeping no conntrack entries, never does. A packet after the
+ * entry is gone is new to the kernel and meets the core, which still has
+ * the connection.
+ */
+export const SETTLED_CT_TIMEOUT_S = 10;
+
 /** Every SWEEP_TICKS ticks the dump lists the settled entries too. */
 export const SWEEP_TICKS = 30;
 
@@ -327,12 +340,12 @@ export class CtFeed {
     if (this.settling) {
       const n = this.settling;
       this.settling = 0;
-      this.totals.settled += this.ct.setMarks(this.settle, n);
+      this.totals.settled += this.ct.setMarks(this.settle, n, false, SETTLED_CT_TIMEOUT_S);
     }
     if (this.settling6) {
       const n = this.settling6;
       this.settling6 = 0;
-      this.totals.settled += this.ct.setMarks(this.settle6, n, true);
+      this.totals.settled += this.ct.setMarks(this.settle6, n, true, SETTLED_CT_TIMEOUT_S);
     }
   }
 

@@ -595,7 +595,8 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
     return Napi::Boolean::New(env, true);
   }
 
-  // setMarks(list: Uint32Array, n, v6?) → how many entries took their new mark. `list` holds n tuples of
+  // setMarks(list: Uint32Array, n, v6?, timeoutS?) → how many entries took their new mark (and, with
+  // timeoutS > 0, that many seconds left to live, CTA_TIMEOUT). `list` holds n tuples of
   // 6 numbers (protocol, orig src, orig dst, orig sport, orig dport, mark), or with v6 true of 12
   // (protocol, orig src as 4 words, orig dst as 4 words, orig sport, orig dport, mark): one update message each
   // (the original tuple and CTA_MARK), sent together in as few sendto calls as fit, every one acked.
@@ -611,6 +612,7 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
     Napi::Uint32Array list = info[0].As<Napi::Uint32Array>();
     size_t n = info[1].As<Napi::Number>().Uint32Value();
     bool v6 = info.Length() > 2 && info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
+    uint32_t timeout = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Uint32Value() : 0;
     size_t width = v6 ? 12 : 6;
     if (n * width > list.ElementLength()) {
       Napi::RangeError::New(env, "setMarks: n tuples do not fit the list").ThrowAsJavaScriptException();
@@ -629,6 +631,7 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
         if (v6) putTuple(nlh, uint8_t(t[0]), 0, 0, t + 1, t + 5, uint16_t(t[9]), uint16_t(t[10]));
         else putTuple(nlh, uint8_t(t[0]), t[1], t[2], nullptr, nullptr, uint16_t(t[3]), uint16_t(t[4]));
         mnl_attr_put_u32(nlh, CTA_MARK, htonl(t[width - 1]));
+        if (timeout) mnl_attr_put_u32(nlh, CTA_TIMEOUT, htonl(timeout));
         len += NLMSG_ALIGN(nlh->nlmsg_len);
       }
       if (mnl_socket_sendto(req_, tx.data(), len) < 0) {

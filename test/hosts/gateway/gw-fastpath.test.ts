@@ -29,7 +29,7 @@ import { missingGatewayPrereq, startGateway, startGatewayEnv, stopGateway, adm, 
 import { WASMVSD } from '../../daemon/daemon.js';
 import { loadNativeAddon } from '../../../native/addon.js';
 import { FAST_MARK_BASE, FAST_MARK_MASK } from '../../../hosts/gateway/fastpath.js';
-import { CT, CT_SETTLED } from '../../../hosts/gateway/ctfeed.js';
+import { CT, CT_SETTLED, SETTLED_CT_TIMEOUT_S } from '../../../hosts/gateway/ctfeed.js';
 
 const why = missingGatewayPrereq('nft');
 if (why && !inCI) console.warn(`\n*** SKIPPING wasmvsd gateway fast path: ${why} ***\n`);
@@ -60,6 +60,14 @@ const CT_ANY_MASK = (FAST_MARK_MASK & ~CT_SETTLED) >>> 0;
 function ctEntries(topo: Topo, mask = CT_ANY_MASK): number {
   const js = 'const a = require(process.argv[1]); const c = new a.Conntrack({}); console.log(c.dump(Number(process.argv[2]), Number(process.argv[3])).length / Number(process.argv[4]))';
   return Number(topo.in('director', process.execPath, '-e', js, loadNativeAddon().path, String(FAST_MARK_BASE), String(mask), String(CT.SIZE)).trim());
+}
+
+/** The longest time to live (s) of the director's settled fast-path conntrack entries, or -1 with none. */
+function ctSettledTimeout(topo: Topo): number {
+  const js = 'const a = require(process.argv[1]); const c = new a.Conntrack({}); const b = c.dump(Number(process.argv[2]), Number(process.argv[3])); ' +
+    'const v = new DataView(b.buffer, b.byteOffset, b.byteLength); let t = -1; for (let o = 0; o < b.length; o += Number(process.argv[4])) t = Math.max(t, v.getUint32(o + Number(process.argv[5]), true)); console.log(t)';
+  return Number(topo.in('director', process.execPath, '-e', js, loadNativeAddon().path, String((FAST_MARK_BASE | CT_SETTLED) >>> 0),
+    String((CT_ANY_MASK | CT_SETTLED) >>> 0), String(CT.SIZE), String(CT.TIMEOUT)).trim());
 }
 
 /** Whether the director has a fast-path conntrack entry from the client's `port` (ctfeed.ts's record layout). */
@@ -208,9 +216,15 @@ suite('wasmvsd gateway --fast-path on: IPv4 NAT and DR with only new flows in us
       await until(() => `the packet counters from conntrack: ${JSON.stringify(statsRow(topo))} for ${JSON.stringify(forwarded)}`, () => statsRow(topo).inPkts >= forwarded.inPkts && statsRow(topo).outPkts >= forwarded.outPkts);
       await new Promise((r) => setTimeout(r, 1200)); // one more feed round: nothing more may come
       expect(statsRow(topo)).toEqual({ conns: CONNS, ...forwarded });
-      // The closed flows are settled (ctfeed.ts): still in conntrack (TIME_WAIT), out of the feed's dumps.
+      // The closed flows are settled (ctfeed.ts): still in conntrack (TIME_WAIT), out of the feed's dumps,
+      // with SETTLED_CT_TIMEOUT_S to live instead of conntrack's 120 s; the core keeps them in TIME_WAIT after that.
       expect(ctEntries(topo)).toBe(CONNS);
       expect(ctEntries(topo, FAST_MARK_MASK)).toBe(0);
+      const ttl = ctSettledTimeout(topo);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(SETTLED_CT_TIMEOUT_S);
+      await until('the settled entries to leave conntrack', () => ctEntries(topo) === 0, (SETTLED_CT_TIMEOUT_S + 5) * 5, 200);
+      expect(adm(topo, '-L', '-n', '-c').split('\n').filter((l) => l.includes(`${VIP}:${PORT}`) && l.includes('TIME_WAIT'))).toHaveLength(CONNS);
       expect(destConns(topo, RS[0])).toEqual([0, CONNS / 2]);
       expect(destConns(topo, RS[1])).toEqual([0, CONNS / 2]);
       // A real server deleted: its map entry goes (one nft transaction), new flows go to the other.
