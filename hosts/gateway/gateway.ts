@@ -82,8 +82,8 @@ export class Gateway {
   private timer: NodeJS.Timeout | null = null;
   private rules: RuleSet | null = null;
   private installedText: string | null = null;
-  /** layoutKey() of the configuration those rules were made from (null with them). */
-  private installedLayout: string | null = null;
+  /** The configuration those rules were made from, and the switches they depend on (null with them). */
+  private installedLayout: { config: readonly ServiceConfig[]; switches: string } | null = null;
   private readonly sync: RuleSync;
   /** The rule update in flight, and whether the configuration changed since it read it. */
   private applying: Promise<void> | null = null;
@@ -317,8 +317,9 @@ export class Gateway {
     await this.natMtu(false, view);
     // Weights, thresholds, schedulers, persistence and timeouts change no rule, map or route: such a
     // change (most of them: health checks, ldirectord, -e) costs these passes, not the rule set's.
-    const layout = `${this.fast} ${this.fast6} ${this.ipsets}\n${layoutKey(config)}`;
-    if (layout === this.installedLayout && this.installedText !== null) return;
+    const layout = { config, switches: `${this.fast} ${this.fast6} ${this.ipsets}` };
+    const was = this.installedLayout;
+    if (was !== null && this.installedText !== null && was.switches === layout.switches && sameLayout(was.config, config)) return;
     const plan = this.fast ? fastPlan(view, { nat: !this.opts.connSync, v6: this.fast6 }) : null;
     const rs = ruleSet(view, this.opts, plan?.services, plan?.drServices, { sets: this.ipsets });
     const linear = Math.max(rs.linear, rs.v6.linear);
@@ -686,15 +687,21 @@ export class Gateway {
 }
 
 /**
- * What of the configuration the gateway's rules, maps, routes and per-server
- * settings are made from: each service's address, protocol, port, family and
- * fwmark, and each destination's id, family, method, address and port.
+ * Whether two configurations give the same rules, maps, routes and
+ * per-server settings: the same services (address, protocol, port, family,
+ * fwmark) with the same destinations (id, family, method, address, port), in
+ * the same order. Compared field by field, nothing allocated.
  */
-export function layoutKey(config: readonly ServiceConfig[]): string {
-  const parts: string[] = [];
-  for (const s of config) {
-    parts.push(`${s.id} ${s.af} ${s.fwmark} ${s.protocol} ${s.address} ${s.port}`);
-    for (const d of s.dests) parts.push(` ${d.id} ${d.af} ${d.method} ${d.address} ${d.port}`);
+export function sameLayout(a: readonly ServiceConfig[], b: readonly ServiceConfig[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const s = a[i], t = b[i];
+    if (s.id !== t.id || s.af !== t.af || s.fwmark !== t.fwmark || s.protocol !== t.protocol || s.address !== t.address ||
+      s.port !== t.port || s.dests.length !== t.dests.length) return false;
+    for (let j = 0; j < s.dests.length; j++) {
+      const d = s.dests[j], e = t.dests[j];
+      if (d.id !== e.id || d.af !== e.af || d.method !== e.method || d.address !== e.address || d.port !== e.port) return false;
+    }
   }
-  return parts.join('\n');
+  return true;
 }

@@ -459,27 +459,29 @@ describe('gateway rules through ipsets', () => {
 });
 
 describe('the gateway skips the rule pass when nothing it is made from changed', () => {
-  it('layoutKey moves with addresses, ports, methods, ids and families, not with weights, schedulers or persistence', async () => {
-    const { layoutKey } = await import('../../../hosts/gateway/gateway.js');
+  it('sameLayout sees addresses, ports, methods, ids and families, not weights, schedulers or persistence', async () => {
+    const { sameLayout } = await import('../../../hosts/gateway/gateway.js');
     const d = await director(5);
     const key = { protocol: 'tcp' as const, address: VIP, port: 80 };
     d.addService(key);
     d.addDest(key, { address: '198.18.41.2', port: 8080, method: 'masq' });
-    const k0 = layoutKey(d.configuration());
+    const c0 = d.configuration();
     d.editDest(key, { address: '198.18.41.2', port: 8080, method: 'masq', weight: 0, uThreshold: 5 });
     d.editService({ ...key, scheduler: 'sh', persistent: 300 });
-    expect(layoutKey(d.configuration())).toBe(k0);
+    expect(sameLayout(c0, d.configuration())).toBe(true);
     d.editDest(key, { address: '198.18.41.2', port: 8080, method: 'route' });
-    const k1 = layoutKey(d.configuration());
-    expect(k1).not.toBe(k0);
-    d.editDest(key, { address: '198.18.41.2', port: 8080, method: 'route' });
-    expect(layoutKey(d.configuration())).toBe(k1);
+    const c1 = d.configuration();
+    expect(sameLayout(c0, c1)).toBe(false);
+    d.editDest(key, { address: '198.18.41.2', port: 8080, method: 'route', weight: 7 });
+    expect(sameLayout(c1, d.configuration())).toBe(true);
     d.addDest(key, { address: '198.18.41.3', port: 8080, method: 'route' });
-    const k2 = layoutKey(d.configuration());
-    expect(k2).not.toBe(k1);
+    expect(sameLayout(c1, d.configuration())).toBe(false);
     d.deleteDest(key, { address: '198.18.41.3', port: 8080 });
-    expect(layoutKey(d.configuration())).toBe(k1);
+    expect(sameLayout(c1, d.configuration())).toBe(true);
     d.addService({ protocol: 'udp', address: VIP, port: 80 });
-    expect(layoutKey(d.configuration())).toContain(' udp ');
+    expect(sameLayout(c1, d.configuration())).toBe(false);
+    // Field by field: another port, family or fwmark is another layout.
+    const moved = d.configuration().map((s) => ({ ...s, dests: s.dests.map((x) => ({ ...x, port: x.port + 1 })) }));
+    expect(sameLayout(d.configuration(), moved)).toBe(false);
   });
 });
