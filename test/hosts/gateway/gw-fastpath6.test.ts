@@ -8,7 +8,8 @@
 // routes DR flows by their flow map); the core learns the flows' states and
 // counters from conntrack (IPv6 records): `-L -c` reaches TIME_WAIT and
 // `-L --stats` equals what the director's kernel forwarded (counted by a
-// table of the test's own). Weight 0 leaves an established flow alone,
+// table of the test's own; NAT: less duplicate SYNs conntrack dropped after
+// that count, when the machine was slow enough to cause any). Weight 0 leaves an established flow alone,
 // deletion drops it (expire_nodest_conn=0) or expires it at once and resets
 // it (expire_nodest_conn=1, after a --drain that let it go on). Nothing of
 // ours is left after a clean stop, after SIGKILL + restart or SIGKILL +
@@ -90,7 +91,9 @@ function destConns(topo: Topo6, rs: string, port = PORT): [number, number] | nul
 /**
  * What the director's kernel forwarded for the TCP service (a table of the
  * test's own, forward hook: after DNAT, before the replies' de-NAT), as
- * conntrack counts it: one skb a packet, its IPv6 length.
+ * conntrack counts it: one skb a packet, its IPv6 length. `syns`: the
+ * SYNs among the requests (more than one a connection: retransmitted while
+ * the first waited in the queue; see the NAT test).
  */
 const FWD = 'wasmvs_fpcount6';
 function forwardCounters(topo: Topo6, to: readonly string[]): void {
@@ -99,8 +102,10 @@ function forwardCounters(topo: Topo6, to: readonly string[]): void {
     `add table ip6 ${FWD}`,
     `add counter ip6 ${FWD} toRs`,
     `add counter ip6 ${FWD} fromRs`,
+    `add counter ip6 ${FWD} syns`,
     `add chain ip6 ${FWD} count { type filter hook forward priority 100 ; policy accept ; }`,
     `add rule ip6 ${FWD} count ip6 saddr ${CLIENT6} ip6 daddr ${set} tcp dport ${PORT} counter name toRs`,
+    `add rule ip6 ${FWD} count ip6 saddr ${CLIENT6} ip6 daddr ${set} tcp dport ${PORT} tcp flags & syn == syn counter name syns`,
     `add rule ip6 ${FWD} count ip6 saddr ${set} ip6 daddr ${CLIENT6} tcp sport ${PORT} counter name fromRs`,
   ]) topo.in('director', 'nft', ...cmd.split(' '));
 }
@@ -110,9 +115,9 @@ function readForwardCounters(topo: Topo6) {
     if (!m) throw new Error(`no counter ${name}`);
     return [Number(m[1]), Number(m[2])];
   };
-  const [inPkts, inBytes] = one('toRs'), [outPkts, outBytes] = one('fromRs');
+  const [inPkts, inBytes] = one('toRs'), [outPkts, outBytes] = one('fromRs'), [synPkts, synBytes] = one('syns');
   topo.in('director', 'nft', 'delete', 'table', 'ip6', FWD);
-  return { inPkts, outPkts, inBytes, outBytes };
+  return { counts: { inPkts, outPkts, inBytes, outBytes }, synPkts, synBytes };
 }
 
 /** One long-lived client connection to [VIP6]:PORT (gw-fastpath-peer.mjs talk). */
@@ -122,6 +127,7 @@ class Talk {
   private readonly proc: ChildProcess;
   constructor(topo: Topo6) {
     this.proc = inNs(topo.ns.client, process.execPath, [TALK, 'talk', VIP6, String(PORT)]);
+    this.proc.stdin!.on('error', () => { /* the client exited first (a failed connection): nothing to tell it */ });
     let buf = '';
     this.proc.stdout!.on('data', (d) => {
       buf += d;
@@ -138,7 +144,8 @@ class Talk {
     await until('an answer from the talk client', () => this.answers().length > before, 100, 100);
     return this.answers()[before];
   }
-  end(): void { this.proc.stdin!.end('quit\n'); }
+  /** Idempotent (tests end their talks, and the cleanup ends every one again). */
+  end(): void { if (!this.proc.stdin!.writableEnded) this.proc.stdin!.end('quit\n'); }
 }
 const served = (line: string) => /^echoed \d+ (\S+) ok$/.exec(line)?.[1] ?? `not echoed: ${line}`;
 
@@ -182,7 +189,7 @@ suite('wasmvsd gateway --fast-path on: IPv6 NAT and DR with only new flows in us
       forwardCounters(topo, RSS);
       const tcp = await exchange6(topo, '::', PORT, CONNS, SIZE);
       const wire = await toServer.stop();
-      const forwarded = readForwardCounters(topo);
+      const { counts: forwarded, synPkts, synBytes } = readForwardCounters(topo);
       // Byte-exact both ways ("ok": the echo equals what was sent), round-robin over both real servers,
       // the client only ever talking to the VIP (replies de-NATed by conntrack).
       expect(tcp.sent).toHaveLength(CONNS);
@@ -201,10 +208,22 @@ suite('wasmvsd gateway --fast-path on: IPv6 NAT and DR with only new flows in us
       expect(forwarded.inBytes).toBeGreaterThanOrEqual(CONNS * SIZE + 60 * forwarded.inPkts);
       // (On a miss, the gateway's warnings say whether a conntrack dump failed meanwhile.)
       const warnings = () => gw!.log().split('\n').filter((l) => /"level":[45]0/.test(l) && !l.includes('forwarding=1')).join(' | ') || 'none';
-      await until(() => `the packet counters from conntrack: ${JSON.stringify(statsRow(topo))} for ${JSON.stringify(forwarded)}; gateway warnings: ${warnings()}`,
-        () => statsRow(topo).inPkts >= forwarded.inPkts && statsRow(topo).outPkts >= forwarded.outPkts, 50, 100);
+      // A SYN retransmitted while the first still waited in the queue (a loaded machine) makes a second
+      // unconfirmed conntrack entry; both are queued and counted by the core, and the copy conntrack then
+      // drops at confirm (a TCP clash, after the forward hook counted it) never leaves the director. So the
+      // requests may be short of this reference by at most the SYNs beyond one a connection, none else.
+      const dupSyns = synPkts - CONNS, synLen = synPkts ? synBytes / synPkts : 0;
+      expect(dupSyns).toBeGreaterThanOrEqual(0);
+      await until(() => `the packet counters from conntrack: ${JSON.stringify(statsRow(topo))} for ${JSON.stringify(forwarded)} (${dupSyns} duplicate SYNs); gateway warnings: ${warnings()}`,
+        () => statsRow(topo).inPkts >= forwarded.inPkts - dupSyns && statsRow(topo).outPkts >= forwarded.outPkts, 50, 100);
       await new Promise((r) => setTimeout(r, 1200)); // one more feed round: nothing more may come
-      expect(statsRow(topo)).toEqual({ conns: CONNS, ...forwarded });
+      const got = statsRow(topo);
+      expect({ conns: got.conns, outPkts: got.outPkts, outBytes: got.outBytes }).toEqual({ conns: CONNS, outPkts: forwarded.outPkts, outBytes: forwarded.outBytes });
+      const short = forwarded.inPkts - got.inPkts;
+      expect(short).toBeGreaterThanOrEqual(0);
+      expect(short).toBeLessThanOrEqual(dupSyns);
+      expect(forwarded.inBytes - got.inBytes).toBe(short * synLen);
+      if (dupSyns === 0) expect(got).toEqual({ conns: CONNS, ...forwarded });
       // Closed flows settled: still in conntrack (TIME_WAIT), out of the feed's dumps; InActConn on each server.
       expect(ct6(topo)).toBe(CONNS);
       expect(ct6(topo, 0, FAST_MARK_MASK)).toBe(0);
@@ -344,7 +363,7 @@ suite('wasmvsd gateway --fast-path on: IPv6 NAT and DR with only new flows in us
       forwardCounters(topo, [VIP6]);
       const tcp = await exchange6(topo, '::', PORT, CONNS, SIZE);
       const wire = await toServer.stop();
-      const forwarded = readForwardCounters(topo);
+      const forwarded = readForwardCounters(topo).counts;
       expect(tcp.replies).toEqual(tcp.sent.map((_, i) => `reply ${i} ${VIP6} [${VIP6}]:${PORT} ok`));
       // Still addressed to the VIP, at the server's MAC; replies never pass the director.
       const requests = wire.filter((l) => l.includes(`> ${VIP6}.${PORT}:`));
