@@ -19,6 +19,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { ProxySettings } from '../../../daemon/settings.js';
 import { ADDON, inCI } from '../gateway/prereq.js';
 import { until, MB, bytes, digest, freePort } from './harness.js';
+import { dial, collect } from './inproc.js';
 
 const built = existsSync(ADDON);
 if (!built && !inCI) console.warn(`\n*** SKIPPING engine suite: addon not built (${ADDON}); npm run build:native ***\n`);
@@ -57,23 +58,6 @@ async function rig(onConn: (s: Socket, backend: number) => void, opts: {
   return { director, proxy, port, servers, ports, accepted };
 }
 
-function dial(port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
-    s.once('connect', () => resolve(s));
-    s.once('error', reject);
-  });
-}
-
-/** Everything a socket receives until its end (or error: then `error` is its code). */
-function collect(s: Socket): Promise<{ data: Buffer; error?: string }> {
-  const parts: Buffer[] = [];
-  s.on('data', (d: Buffer) => parts.push(d));
-  return new Promise((resolve) => {
-    s.once('end', () => resolve({ data: Buffer.concat(parts) }));
-    s.once('error', (e: NodeJS.ErrnoException) => resolve({ data: Buffer.concat(parts), error: e.code }));
-  });
-}
 
 /** One request, the whole answer, then close. */
 async function exchange(port: number, text: string): Promise<string> {

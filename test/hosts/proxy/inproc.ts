@@ -2,7 +2,7 @@
 // on loopback running `onConn` for each connection it accepts, a Director
 // with one wlc TCP service on a free loopback port forwarding to it (masq),
 // and a ProxyDataPath started on that director (Node's sockets unless `engine` says otherwise).
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { Director } from '../../../sdk/director.js';
 import { ProxyDataPath } from '../../../hosts/proxy/proxy.js';
 import type { EngineMode, SpliceMode } from '../../../hosts/proxy/options.js';
@@ -29,4 +29,23 @@ export async function proxyRig(
   const proxy = new ProxyDataPath({ log: silentLogger(), splice: opts.splice, tickMs: 100, settings: opts.settings?.(port), engine: opts.engine ?? 'js', workers: opts.workers });
   await proxy.start(director);
   return { director, proxy, port, server, accepted };
+}
+
+/** A client connection to 127.0.0.1:port that may half-close (resolves once connected). */
+export function dial(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+    s.once('connect', () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+/** Everything a socket receives until its end (or error: then `error` is its code). */
+export function collect(s: Socket): Promise<{ data: Buffer; error?: string }> {
+  const parts: Buffer[] = [];
+  s.on('data', (d: Buffer) => parts.push(d));
+  return new Promise((resolve) => {
+    s.once('end', () => resolve({ data: Buffer.concat(parts) }));
+    s.once('error', (e: NodeJS.ErrnoException) => resolve({ data: Buffer.concat(parts), error: e.code }));
+  });
 }

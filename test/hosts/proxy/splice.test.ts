@@ -16,7 +16,7 @@ import { Splicer, type SplicePumpClass, type NativePump } from '../../../hosts/p
 import type { ProxySettings } from '../../../daemon/settings.js';
 import { ADDON, inCI } from '../gateway/prereq.js';
 import { until, MB, bytes, digest } from './harness.js';
-import { proxyRig, type Rig } from './inproc.js';
+import { proxyRig, dial, collect, type Rig } from './inproc.js';
 
 const built = existsSync(ADDON);
 if (!built && !inCI) console.warn(`\n*** SKIPPING splice suite: addon not built (${ADDON}); npm run build:native ***\n`);
@@ -29,23 +29,6 @@ async function rig(onConn: (s: Socket) => void, settings: (port: number) => Part
   return r;
 }
 
-function dial(port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
-    s.once('connect', () => resolve(s));
-    s.once('error', reject);
-  });
-}
-
-/** Everything a socket receives until its end (or error: then `error` is its code). */
-function collect(s: Socket): Promise<{ data: Buffer; error?: string }> {
-  const parts: Buffer[] = [];
-  s.on('data', (d: Buffer) => parts.push(d));
-  return new Promise((resolve) => {
-    s.once('end', () => resolve({ data: Buffer.concat(parts) }));
-    s.once('error', (e: NodeJS.ErrnoException) => resolve({ data: Buffer.concat(parts), error: e.code }));
-  });
-}
 
 const destStats = (r: Rig) => r.director.dests({ protocol: 'tcp', address: '127.0.0.1', port: r.port })[0];
 
