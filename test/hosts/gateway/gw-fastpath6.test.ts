@@ -27,7 +27,7 @@ import { Topo6, VIP6, RS6, CLIENT6, exchange6, udpExchange6 } from './gw-topo6.j
 import { missingGatewayPrereq, startGateway, startGatewayEnv, stopGateway, adm, summary, type Daemon } from './gw-daemon.js';
 import { loadNativeAddon } from '../../../native/addon.js';
 import { FAST_MARK_BASE, FAST_MARK_MASK } from '../../../hosts/gateway/fastpath.js';
-import { CT, CT_SETTLED } from '../../../hosts/gateway/ctfeed.js';
+import { CT, CT_SETTLED, SETTLED_CT_TIMEOUT_S } from '../../../hosts/gateway/ctfeed.js';
 import { WASMVSD } from '../../daemon/daemon.js';
 
 const why = missingGatewayPrereq('nft', 'ip6tables');
@@ -214,8 +214,13 @@ suite('wasmvsd gateway --fast-path on: IPv6 NAT and DR with only new flows in us
       // requests may be short of this reference by at most the SYNs beyond one a connection, none else.
       const dupSyns = synPkts - CONNS, synLen = synPkts ? synBytes / synPkts : 0;
       expect(dupSyns).toBeGreaterThanOrEqual(0);
+      // Closed flows settled: still in conntrack (TIME_WAIT), out of the feed's dumps.
+      await until('the closed flows to be settled', () => ct6(topo, 0, FAST_MARK_MASK) === 0, 50, 100);
+      expect(ct6(topo)).toBe(CONNS);
+      // A packet that came after its flow was settled (a retransmission on a loaded machine) is counted at the
+      // entry's end, SETTLED_CT_TIMEOUT_S later: the wait is bounded by that.
       await until(() => `the packet counters from conntrack: ${JSON.stringify(statsRow(topo))} for ${JSON.stringify(forwarded)} (${dupSyns} duplicate SYNs); gateway warnings: ${warnings()}`,
-        () => statsRow(topo).inPkts >= forwarded.inPkts - dupSyns && statsRow(topo).outPkts >= forwarded.outPkts, 50, 100);
+        () => statsRow(topo).inPkts >= forwarded.inPkts - dupSyns && statsRow(topo).outPkts >= forwarded.outPkts, (SETTLED_CT_TIMEOUT_S + 5) * 5, 200);
       await new Promise((r) => setTimeout(r, 1200)); // one more feed round: nothing more may come
       const got = statsRow(topo);
       expect({ conns: got.conns, outPkts: got.outPkts, outBytes: got.outBytes }).toEqual({ conns: CONNS, outPkts: forwarded.outPkts, outBytes: forwarded.outBytes });
@@ -224,9 +229,7 @@ suite('wasmvsd gateway --fast-path on: IPv6 NAT and DR with only new flows in us
       expect(short).toBeLessThanOrEqual(dupSyns);
       expect(forwarded.inBytes - got.inBytes).toBe(short * synLen);
       if (dupSyns === 0) expect(got).toEqual({ conns: CONNS, ...forwarded });
-      // Closed flows settled: still in conntrack (TIME_WAIT), out of the feed's dumps; InActConn on each server.
-      expect(ct6(topo)).toBe(CONNS);
-      expect(ct6(topo, 0, FAST_MARK_MASK)).toBe(0);
+      // InActConn on each server.
       for (const r of RSS) expect(destConns(topo, r)).toEqual([0, CONNS / 2]);
       // UDP through the kernel too; the core's connection expires on its own timeout.
       const udp = await udpExchange6(topo, RS6, UDP_PORT);
