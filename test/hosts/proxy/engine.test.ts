@@ -19,7 +19,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { ProxySettings } from '../../../daemon/settings.js';
 import { ADDON, inCI } from '../gateway/prereq.js';
 import { until, MB, bytes, digest, freePort } from './harness.js';
-import { dial, collect } from './inproc.js';
+import { dial, collect, bulkServer, bulkExchange } from './inproc.js';
 
 const built = existsSync(ADDON);
 if (!built && !inCI) console.warn(`\n*** SKIPPING engine suite: addon not built (${ADDON}); npm run build:native ***\n`);
@@ -88,24 +88,8 @@ suite('proxy --engine native: the addon owns the TCP sockets, the core decides',
 
   it.each([['auto'], ['off']] as const)('16 MiB each way at once (--splice %s): exact bytes under backpressure, counted exactly at the end', async (splice) => {
     const up = bytes(16 * MB, 1), down = bytes(16 * MB, 2);
-    r = await rig((s) => {
-      const got: Buffer[] = [];
-      s.pause();
-      setTimeout(() => s.resume(), 300);
-      s.on('data', (d: Buffer) => got.push(d));
-      s.on('end', () => s.end(`\n${digest(Buffer.concat(got))}`));
-      s.write(down);
-    }, { splice });
-    const c = await dial(r.port);
-    c.pause();
-    setTimeout(() => c.resume(), 300);
-    const reply = collect(c);
-    c.end(up);
-    const { data, error } = await reply;
-    expect(error).toBeUndefined();
-    expect(data.length).toBe(down.length + 65);
-    expect(digest(data.subarray(0, down.length))).toBe(digest(down));
-    expect(data.subarray(down.length).toString()).toBe(`\n${digest(up)}`);
+    r = await rig(bulkServer(down), { splice });
+    await bulkExchange(r.port, up, down);
     await until(() => r!.proxy.openFlows() === 0, 'flow closed');
     const st = r.proxy.engine!.stats();
     expect(st.accepted).toBe(1);

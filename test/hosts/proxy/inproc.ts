@@ -8,7 +8,8 @@ import { ProxyDataPath } from '../../../hosts/proxy/proxy.js';
 import type { EngineMode, SpliceMode } from '../../../hosts/proxy/options.js';
 import { silentLogger } from '../../../daemon/logger.js';
 import type { ProxySettings } from '../../../daemon/settings.js';
-import { freePort } from './harness.js';
+import { expect } from 'vitest';
+import { freePort, digest } from './harness.js';
 
 export interface Rig { director: Director; proxy: ProxyDataPath; port: number; server: Server; accepted: Socket[] }
 
@@ -48,4 +49,34 @@ export function collect(s: Socket): Promise<{ data: Buffer; error?: string }> {
     s.once('end', () => resolve({ data: Buffer.concat(parts) }));
     s.once('error', (e: NodeJS.ErrnoException) => resolve({ data: Buffer.concat(parts), error: e.code }));
   });
+}
+
+/**
+ * A real server for a bulk exchange both ways at once: it sends `down`, reads
+ * the client's bytes (starting 300 ms late, so both directions meet
+ * backpressure) and, at the client's FIN, answers with their digest.
+ */
+export function bulkServer(down: Buffer): (s: Socket) => void {
+  return (s) => {
+    const got: Buffer[] = [];
+    s.pause();
+    setTimeout(() => s.resume(), 300);
+    s.on('data', (d: Buffer) => got.push(d));
+    s.on('end', () => s.end(`\n${digest(Buffer.concat(got))}`));
+    s.write(down);
+  };
+}
+
+/** The client's side against bulkServer: `up` sent, `down` and the digest of `up` received exactly. */
+export async function bulkExchange(port: number, up: Buffer, down: Buffer): Promise<void> {
+  const c = await dial(port);
+  c.pause();
+  setTimeout(() => c.resume(), 300);
+  const reply = collect(c);
+  c.end(up);
+  const { data, error } = await reply;
+  expect(error).toBeUndefined();
+  expect(data.length).toBe(down.length + 65);
+  expect(digest(data.subarray(0, down.length))).toBe(digest(down));
+  expect(data.subarray(down.length).toString()).toBe(`\n${digest(up)}`);
 }

@@ -16,7 +16,7 @@ import { Splicer, type SplicePumpClass, type NativePump } from '../../../hosts/p
 import type { ProxySettings } from '../../../daemon/settings.js';
 import { ADDON, inCI } from '../gateway/prereq.js';
 import { until, MB, bytes, digest } from './harness.js';
-import { proxyRig, dial, collect, type Rig } from './inproc.js';
+import { proxyRig, dial, collect, bulkServer, bulkExchange, type Rig } from './inproc.js';
 
 const built = existsSync(ADDON);
 if (!built && !inCI) console.warn(`\n*** SKIPPING splice suite: addon not built (${ADDON}); npm run build:native ***\n`);
@@ -44,24 +44,8 @@ suite('proxy --splice on: the native pump moves the bytes', () => {
 
   it('16 MiB each way at once: exact bytes under backpressure both ways, counted exactly at the end', async () => {
     const up = bytes(16 * MB, 1), down = bytes(16 * MB, 2);
-    r = await rig((s) => {
-      const got: Buffer[] = [];
-      s.pause();
-      setTimeout(() => s.resume(), 300);
-      s.on('data', (d: Buffer) => got.push(d));
-      s.on('end', () => s.end(`\n${digest(Buffer.concat(got))}`));
-      s.write(down);
-    });
-    const c = await dial(r.port);
-    c.pause();
-    setTimeout(() => c.resume(), 300);
-    const reply = collect(c);
-    c.end(up);
-    const { data, error } = await reply;
-    expect(error).toBeUndefined();
-    expect(data.length).toBe(down.length + 65);
-    expect(digest(data.subarray(0, down.length))).toBe(digest(down));
-    expect(data.subarray(down.length).toString()).toBe(`\n${digest(up)}`);
+    r = await rig(bulkServer(down));
+    await bulkExchange(r.port, up, down);
     await until(() => r!.proxy.openFlows() === 0, 'flow closed');
     const st = r.proxy.splicer!.stats();
     expect(st.added).toBe(1);
