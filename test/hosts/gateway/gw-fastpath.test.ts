@@ -25,6 +25,7 @@ import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { inNs, killChildren, sh, waitLine } from './netns.js';
 import { Topo, capture, VIP, RS, CLIENT } from './gw-topo.js';
+import { Talk, served, until } from './gw-talk.js';
 import { missingGatewayPrereq, startGateway, startGatewayEnv, stopGateway, adm, exchange, udpExchange, summary, type Daemon } from './gw-daemon.js';
 import { WASMVSD } from '../../daemon/daemon.js';
 import { loadNativeAddon } from '../../../native/addon.js';
@@ -127,38 +128,8 @@ function destConns(topo: Topo, rs: string): [number, number] | null {
 }
 
 /** One long-lived client connection (gw-fastpath-peer.mjs talk): send(n) → "echoed n <server> ok" or "failed …". */
-class Talk {
-  private lines: string[] = [];
-  readonly port: Promise<number>;
-  constructor(topo: Topo, private readonly proc: ChildProcess = inNs(topo.ns.client, process.execPath, [TALK, 'talk', VIP, String(PORT)])) {
-    let buf = '';
-    proc.stdout!.on('data', (d) => {
-      buf += d;
-      const parts = buf.split('\n');
-      buf = parts.pop()!;
-      this.lines.push(...parts);
-    });
-    this.port = waitLine(proc, (l) => l.startsWith('connected '), 10_000).then((l) => Number(l.split(' ')[1]));
-  }
-  async send(n: number): Promise<string> {
-    const before = this.lines.filter((l) => l.startsWith('echoed') || l.startsWith('failed')).length;
-    this.proc.stdin!.write(`send ${n}\n`);
-    await until('an answer from the talk client', () => this.lines.filter((l) => l.startsWith('echoed') || l.startsWith('failed')).length > before, 100, 100);
-    return this.lines.filter((l) => l.startsWith('echoed') || l.startsWith('failed'))[before];
-  }
-  end(): void {
-    this.proc.stdin!.end('quit\n');
-  }
-}
+const talkTo = (topo: Topo) => new Talk(topo.ns.client, VIP, PORT);
 
-/** Polls (bounded) until `ok` holds. */
-async function until(what: string | (() => string), ok: () => boolean, tries = 100, ms = 100): Promise<void> {
-  for (let i = 0; i < tries; i++) {
-    if (ok()) return;
-    await new Promise((r) => setTimeout(r, ms));
-  }
-  throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
-}
 
 suite('wasmvsd gateway --fast-path on: IPv4 NAT and DR with only new flows in userspace', () => {
   afterEach(killChildren);
@@ -266,8 +237,7 @@ suite('wasmvsd gateway --fast-path on: IPv4 NAT and DR with only new flows in us
     const topo = fresh();
     let gw: Daemon | undefined;
     const talks: Talk[] = [];
-    const talk = () => { const t = new Talk(topo); talks.push(t); return t; };
-    const served = (line: string) => /^echoed \d+ (\S+) ok$/.exec(line)?.[1] ?? `not echoed: ${line}`;
+    const talk = () => { const t = talkTo(topo); talks.push(t); return t; };
     try {
       topo.setup('nat', { vip });
       gw = await startGateway(topo, QUEUE, '--fast-path', 'on');
@@ -380,7 +350,7 @@ suite('wasmvsd gateway --fast-path on: IPv4 NAT and DR with only new flows in us
       // An established flow whose real server is deleted: dropped, as IPVS does; new flows go on.
       const server = inNs(topo.ns.server, process.execPath, [TALK, 'echo-server', '0.0.0.0', String(PORT)]);
       await waitLine(server, (l) => l === 'ready', 10_000);
-      const a = new Talk(topo);
+      const a = talkTo(topo);
       talks.push(a);
       const aPort = await a.port;
       expect(await a.send(2000)).toBe(`echoed 2000 ${VIP} ok`);
@@ -393,7 +363,7 @@ suite('wasmvsd gateway --fast-path on: IPv4 NAT and DR with only new flows in us
       await until('the deleted real server\'s route to go', () => drRules() === rulesBefore - 1);
       await new Promise((r) => setTimeout(r, 300));
       expect(await a.send(1000)).toBe('failed timeout');
-      const b = new Talk(topo);
+      const b = talkTo(topo);
       talks.push(b);
       expect(await b.send(1000)).toBe(`echoed 1000 ${VIP} ok`);
       for (const t of talks) t.end();
@@ -419,8 +389,7 @@ suite('wasmvsd gateway --fast-path on: IPv4 NAT and DR with only new flows in us
     const topo = fresh();
     let gw: Daemon | undefined;
     const talks: Talk[] = [];
-    const talk = () => { const t = new Talk(topo); talks.push(t); return t; };
-    const served = (line: string) => /^echoed \d+ (\S+) ok$/.exec(line)?.[1] ?? `not echoed: ${line}`;
+    const talk = () => { const t = talkTo(topo); talks.push(t); return t; };
     const state = (port: number) => / (\S+)\s+198\.18\.40\.2:(\d+) /.exec(adm(topo, '-L', '-n', '-c').split('\n').find((l) => l.includes(`${CLIENT}:${port} `)) ?? '')?.[1] ?? 'none';
     try {
       topo.setup('nat', { vip: 'local' });
@@ -505,7 +474,7 @@ suite('wasmvsd gateway --fast-path on: IPv4 NAT and DR with only new flows in us
       if (first) services(topo); // later starts restore them from the state file
       await until('the DNAT map', () => nftTable(topo).includes('table ip wasmvs_gw') && topo.ownedState().iptables.includes('ctstate INVALID,NEW'));
       // A connection held open: its conntrack entry (and DNAT) would outlive the table.
-      const talk = new Talk(topo);
+      const talk = talkTo(topo);
       expect(await talk.send(100)).toMatch(/^echoed 100 198\.18\.41\.[23] ok$/);
       gw.proc.kill('SIGKILL');
       await gw.exited;

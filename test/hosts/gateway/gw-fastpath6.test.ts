@@ -23,6 +23,7 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import { inCI } from './prereq.js';
 import { inNs, killChildren, sh, waitLine } from './netns.js';
 import { capture } from './gw-topo.js';
+import { Talk, served, until } from './gw-talk.js';
 import { Topo6, VIP6, RS6, CLIENT6, exchange6, udpExchange6 } from './gw-topo6.js';
 import { missingGatewayPrereq, startGateway, startGatewayEnv, stopGateway, adm, summary, type Daemon } from './gw-daemon.js';
 import { loadNativeAddon } from '../../../native/addon.js';
@@ -121,47 +122,13 @@ function readForwardCounters(topo: Topo6) {
 }
 
 /** One long-lived client connection to [VIP6]:PORT (gw-fastpath-peer.mjs talk). */
-class Talk {
-  private lines: string[] = [];
-  readonly port: Promise<number>;
-  private readonly proc: ChildProcess;
-  constructor(topo: Topo6) {
-    this.proc = inNs(topo.ns.client, process.execPath, [TALK, 'talk', VIP6, String(PORT)]);
-    this.proc.stdin!.on('error', () => { /* the client exited first (a failed connection): nothing to tell it */ });
-    let buf = '';
-    this.proc.stdout!.on('data', (d) => {
-      buf += d;
-      const parts = buf.split('\n');
-      buf = parts.pop()!;
-      this.lines.push(...parts);
-    });
-    this.port = waitLine(this.proc, (l) => l.startsWith('connected '), 10_000).then((l) => Number(l.split(' ')[1]));
-  }
-  private answers(): string[] { return this.lines.filter((l) => l.startsWith('echoed') || l.startsWith('failed')); }
-  async send(n: number): Promise<string> {
-    const before = this.answers().length;
-    this.proc.stdin!.write(`send ${n}\n`);
-    await until('an answer from the talk client', () => this.answers().length > before, 100, 100);
-    return this.answers()[before];
-  }
-  /** Idempotent (tests end their talks, and the cleanup ends every one again). */
-  end(): void { if (!this.proc.stdin!.writableEnded) this.proc.stdin!.end('quit\n'); }
-}
-const served = (line: string) => /^echoed \d+ (\S+) ok$/.exec(line)?.[1] ?? `not echoed: ${line}`;
+const talkTo = (topo: Topo6) => new Talk(topo.ns.client, VIP6, PORT);
 
 /** The ip6 table holds `what` (a real server, a DR VIP) and ip6tables queues the service (applied after the table). */
 async function installed(topo: Topo6, what: string): Promise<void> {
   await until(`the IPv6 table with ${what} and the ip6tables queue rules`, () => nftTable6(topo).includes(what) && topo.ownedState6().ip6tables.includes(`-d ${VIP6}/128`));
 }
 
-/** Polls (bounded) until `ok` holds. */
-async function until(what: string | (() => string), ok: () => boolean, tries = 100, ms = 100): Promise<void> {
-  for (let i = 0; i < tries; i++) {
-    if (ok()) return;
-    await new Promise((r) => setTimeout(r, ms));
-  }
-  throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
-}
 
 suite('wasmvsd gateway --fast-path on: IPv6 NAT and DR with only new flows in userspace', () => {
   afterEach(killChildren);
@@ -260,7 +227,7 @@ suite('wasmvsd gateway --fast-path on: IPv6 NAT and DR with only new flows in us
     const topo = fresh('nat', vip);
     let gw: Daemon | undefined;
     const talks: Talk[] = [];
-    const talk = () => { const t = new Talk(topo); talks.push(t); return t; };
+    const talk = () => { const t = talkTo(topo); talks.push(t); return t; };
     try {
       gw = await startGateway(topo, QUEUE, '--fast-path', 'on');
       const server = inNs(topo.ns.server, process.execPath, [TALK, 'echo-server', '::', String(PORT)]);
@@ -308,7 +275,7 @@ suite('wasmvsd gateway --fast-path on: IPv6 NAT and DR with only new flows in us
     const topo = fresh('nat', 'local');
     let gw: Daemon | undefined;
     const talks: Talk[] = [];
-    const talk = () => { const t = new Talk(topo); talks.push(t); return t; };
+    const talk = () => { const t = talkTo(topo); talks.push(t); return t; };
     try {
       const config = join(topo.tmp, 'gateway.rules');
       writeFileSync(config, [`-A -t [${VIP6}]:${PORT} -s rr`, ...RSS.map((r) => `-a -t [${VIP6}]:${PORT} -r [${r}]:${PORT} -m`),
@@ -390,7 +357,7 @@ suite('wasmvsd gateway --fast-path on: IPv6 NAT and DR with only new flows in us
       // An established flow whose real server is deleted: dropped, as IPVS does; new flows go on.
       const server = inNs(topo.ns.server, process.execPath, [TALK, 'echo-server', '::', String(PORT)]);
       await waitLine(server, (l) => l === 'ready', 10_000);
-      const a = new Talk(topo);
+      const a = talkTo(topo);
       talks.push(a);
       const aPort = await a.port;
       expect(await a.send(2000)).toBe(`echoed 2000 ${VIP6} ok`);
@@ -403,7 +370,7 @@ suite('wasmvsd gateway --fast-path on: IPv6 NAT and DR with only new flows in us
       await until('the deleted real server\'s route to go', () => drRules() === rulesBefore - 1);
       await new Promise((r) => setTimeout(r, 300));
       expect(await a.send(1000)).toBe('failed timeout');
-      const b = new Talk(topo);
+      const b = talkTo(topo);
       talks.push(b);
       expect(await b.send(1000)).toBe(`echoed 1000 ${VIP6} ok`);
       for (const t of talks) t.end();
@@ -464,7 +431,7 @@ suite('wasmvsd gateway --fast-path on: IPv6 NAT and DR with only new flows in us
       adm(topo, '-A', '-t', `[${VIP6}]:${PORT}`, '-s', 'rr');
       for (const r of RSS) adm(topo, '-a', '-t', `[${VIP6}]:${PORT}`, '-r', `[${r}]:${PORT}`, '-m');
       await installed(topo, RS6B);
-      const t = new Talk(topo);
+      const t = talkTo(topo);
       talks.push(t);
       expect(served(await t.send(100))).toMatch(/^2001:2:0:41::[23]$/);
       gw.proc.kill('SIGKILL');
@@ -479,7 +446,7 @@ suite('wasmvsd gateway --fast-path on: IPv6 NAT and DR with only new flows in us
       expect(gw.log()).toContain('removed the fast-path nftables table a previous run left (ip wasmvs_gw, ip6 wasmvs_gw)');
       await installed(topo, RS6B);
       expect(ct6(topo)).toBe(0);
-      const u = new Talk(topo);
+      const u = talkTo(topo);
       talks.push(u);
       expect(served(await u.send(100))).toMatch(/^2001:2:0:41::[23]$/);
       // Killed again, with the connection open: `wasmvsd gateway --cleanup` removes it all.
