@@ -365,7 +365,7 @@ export class Gateway {
       }
       const errors = await this.sync.apply(rs);
       for (const m of errors) this.log(m, 'error');
-      if (rs.tunnels.length) await this.tunnelSetup(rs.tunnels);
+      if (rs.tunnels.length) await this.tunnelSetup(rs.tunnels, false, view);
       this.gso(rs.tunnels.length === 0);
       this.rules = rs;
       // A DR route that failed is retried on the next change.
@@ -400,14 +400,14 @@ export class Gateway {
   }
 
   /** TUN: outer source = the route's source towards the real server; accept_local for reinjection. */
-  private async tunnelSetup(servers: readonly string[], refresh = false): Promise<void> {
+  private async tunnelSetup(servers: readonly string[], refresh = false, view?: readonly ServiceView[]): Promise<void> {
     let c;
     try {
       c = await this.tunnelRoutes.update(servers, refresh);
     } catch (e) {
       return this.log(`TUN: cannot look up the routes to the real servers: ${(e as Error).message}`, 'error');
     }
-    if (this.director) this.tunnelPerServer();
+    if (this.director) this.tunnelPerServer(view);
     if (!this.director || !this.tunnelRoutes.changed(c)) return;
     if (!c) return this.log(`TUN: no route to any tunnel real server (${servers.join(', ')})`, 'error');
     // The default for servers without a route of their own yet: the smallest MTU, the source most routes use.
@@ -476,10 +476,11 @@ export class Gateway {
   }
 
   /** Each tunnel real server's own outer source and MTU, from the route towards it (gwDestTunnel). */
-  private tunnelPerServer(): void {
+  private tunnelPerServer(view?: readonly ServiceView[]): void {
     const d = this.director!;
-    for (const s of d.configuration()) {
-      for (const r of s.dests) {
+    // The rule pass's view when it has one (one read of the configuration per change), else a fresh one.
+    for (const { dests } of view ?? d.configuration()) {
+      for (const r of dests) {
         if (r.method !== 'tunnel' || r.af !== 4) continue;
         const route = this.tunnelRoutes.route(r.address);
         if (route) coreOf(d).x.gwDestTunnel(r.id, ip4(route.src), route.mtu);
