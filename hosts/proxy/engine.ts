@@ -1,12 +1,14 @@
 // The native connection engine (`wasmvsd proxy --engine native`): the
-// addon's threads (native/src/engine.cc) own every TCP socket — SO_REUSEPORT
+// addon's pumps (native/src/engine.cc) own every TCP socket — SO_REUSEPORT
 // listeners, accept, the non-blocking connect to the real server, the bytes
 // both ways (copy, then splice(2) past 64 KiB), IPVS's half-close — and this
 // main thread decides every connection through the one core, as the JS path
 // does (decideTcp: the bounds, scheduling, persistence, the table insert), so
 // lc/wlc/sed/nq and the thresholds read exact counts with any number of
-// threads. Per batch of accepted clients one wake-up of this thread; per batch
-// of decisions one wake-up of each engine thread.
+// pumps. The first pump runs on this thread (Node's loop polls its epoll set):
+// its clients are accepted, decided and connected in one callback. The others
+// are threads: per batch of their accepted clients one wake-up of this thread,
+// per batch of decisions one wake-up of each.
 //
 // What the table hears is what TcpFlow tells it: ESTABLISHED when the real
 // server accepts, client-fin / server-fin when a FIN is passed on, reset on a
@@ -50,7 +52,7 @@ export interface NativeConnEngine {
   close(): void;
 }
 export type ConnEngineClass = new (onEvents: (records: Float64Array, addrs: string[]) => void,
-  opts?: { threads?: number; reportMs?: number; spliceAfter?: number; pipeSize?: number; maxUndecided?: number }) => NativeConnEngine;
+  opts?: { threads?: number; inline?: boolean; reportMs?: number; spliceAfter?: number; pipeSize?: number; maxUndecided?: number }) => NativeConnEngine;
 
 /** errno numbers (Linux) the engine reports, by name as Node names them. */
 const ERRNO_NAMES: Record<number, string> = {
@@ -86,7 +88,7 @@ export class NativeEngine {
 
   constructor(Engine: ConnEngineClass, private readonly host: Host, readonly threads: number, splice: SpliceMode) {
     const spliceAfter = splice === 'off' ? Infinity : splice === 'on' ? 0 : ENGINE_SPLICE_AFTER;
-    this.native = new Engine((r, a) => this.deliver(r, a), { threads, reportMs: REPORT_MS, spliceAfter });
+    this.native = new Engine((r, a) => this.deliver(r, a), { threads, inline: true, reportMs: REPORT_MS, spliceAfter });
   }
 
   /** Open connections the engine holds for us. */

@@ -31,7 +31,7 @@ export interface ProxyOptions {
   fds?: number;
   /** --splice: TCP bytes kernel to kernel through the native addon (default: $WASMVS_SPLICE, else auto). */
   splice?: SpliceMode;
-  /** TCP in this many worker processes (workers.ts), or engine threads with the native engine; 1 (default): everything in this process. */
+  /** TCP in this many worker processes (workers.ts), or engine pumps with the native engine (the main thread and N-1 threads); 1 (default): everything in this process. */
   workers?: number;
   /** --engine: who owns TCP sockets (engine.ts); default $WASMVS_ENGINE, else DEFAULT_ENGINE. */
   engine?: EngineMode;
@@ -52,7 +52,7 @@ export class ProxyDataPath implements Host {
   metrics: Metrics | null = null;
   metricsPort: number | null = null;
   splicer: Splicer | null = null;
-  /** --engine native: the addon's threads own the TCP sockets (engine.ts); null: Node's sockets. */
+  /** --engine native: the addon's pumps own the TCP sockets (engine.ts); null: Node's sockets. */
   engine: NativeEngine | null = null;
   private listeners!: Listeners;
   private checks!: Checks;
@@ -106,10 +106,10 @@ export class ProxyDataPath implements Host {
     const workers = this.opts.workers ?? 1;
     this.engine = loadEngine(this.opts.engine ?? parseEngineMode(process.env.WASMVS_ENGINE, 'WASMVS_ENGINE'), this, workers, splice);
     if (this.engine) {
-      // The engine's threads take TCP (and --workers: its thread count); UDP stays on Node's sockets here.
+      // The engine's pumps take TCP (--workers: how many; the first on this thread); UDP stays on Node's sockets here.
       const engine = this.engine;
       this.tcpListen = (vs) => engine.listen(vs);
-      this.log.info({ threads: workers, splice }, `engine: native (${workers} thread${workers === 1 ? '' : 's'} accept, connect and move TCP bytes; the core decides every connection)`);
+      this.log.info({ pumps: workers, splice }, `engine: native (${workers === 1 ? 'the main thread accepts' : `the main thread and ${workers - 1} thread${workers === 2 ? '' : 's'} accept`}, connect and move TCP bytes; the core decides every connection)`);
     } else {
       this.splicer = loadSplicer(splice, this.log);
       if (this.splicer) {

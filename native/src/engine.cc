@@ -1,12 +1,16 @@
 // Node-API surface of the connection engine (`wasmvsd proxy --engine native`):
-// N threads (splice_pump.h's Pump, one epoll each), each with its own
+// N pumps (splice_pump.h's Pump, one epoll each), each with its own
 // SO_REUSEPORT listener per service, accept, connect and move the bytes of
 // TCP connections; JS (hosts/proxy/engine.ts) decides every connection in
-// the main thread through the one core. Events come back in batches through
-// one thread-safe function: a Float64Array of RECORD numbers per event
+// the main thread through the one core. With `inline` (the default from JS)
+// the first pump has no thread: Node's loop polls its epoll set and runs it
+// on the main thread, so its connections are accepted, decided and connected
+// in one callback, no thread hand-over either way; the other N-1 pumps are
+// threads. Events come back in batches (the threads' through one
+// thread-safe function): a Float64Array of RECORD numbers per event
 // [id, kind, side, errno, inBytes, inChunks, outBytes, outChunks] and the
 // client addresses of its ACCEPT events, in order. Decisions made while a
-// batch is delivered wake each thread once, after the callback returns.
+// batch is delivered wake each pump once, after the callback returns.
 #include <arpa/inet.h>
 #include <napi.h>
 #include <netinet/in.h>
@@ -14,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include <limits>
 #include <memory>
@@ -70,10 +75,12 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
     }
     splicepump::Options opt;
     int threads = 1;
+    bool inlineFirst = false;
     opt.spliceAfter = 64 * 1024;
     if (info.Length() > 1 && info[1].IsObject()) {
       Napi::Object o = info[1].As<Napi::Object>();
       if (o.Get("threads").IsNumber()) threads = o.Get("threads").As<Napi::Number>().Int32Value();
+      if (o.Get("inline").IsBoolean()) inlineFirst = o.Get("inline").As<Napi::Boolean>().Value();
       if (o.Get("pipeSize").IsNumber()) opt.pipeSize = o.Get("pipeSize").As<Napi::Number>().Int32Value();
       if (o.Get("reportMs").IsNumber()) opt.reportMs = o.Get("reportMs").As<Napi::Number>().Int32Value();
       if (o.Get("maxUndecided").IsNumber()) opt.maxUndecided = size_t(std::max(1.0, o.Get("maxUndecided").As<Napi::Number>().DoubleValue()));
@@ -93,14 +100,16 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
     for (int t = 0; t < threads; t++) {
       opt.idBase = uint32_t(t + 1);
       opt.idStep = uint32_t(threads);
-      auto p = std::make_unique<splicepump::Pump>(opt, &ConnEngine::Notify, this);
-      if (!p->start()) {
+      bool here = inlineFirst && t == 0;
+      auto p = std::make_unique<splicepump::Pump>(opt, here ? &ConnEngine::NotifyInline : &ConnEngine::Notify, this);
+      if (!(here ? p->startInline() : p->start())) {
         int e = errno;
         Shutdown();
         throwErrno(env, "ConnEngine: epoll", e);
         return;
       }
       pumps_.push_back(std::move(p));
+      if (here && !StartInline(env, info[0].As<Napi::Function>(), opt.reportMs)) return;
     }
   }
 
@@ -112,7 +121,65 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
     self->tsfn_.NonBlockingCall([self](Napi::Env env, Napi::Function cb) { self->Deliver(env, cb); });
   }
 
-  void Deliver(Napi::Env env, Napi::Function cb) {
+  static void NotifyInline(void* ctx) { static_cast<ConnEngine*>(ctx)->inlineDue_ = true; }
+
+  /** The first pump on this (the main) thread: a poll of its epoll set and a timer for its counts and deadlines. */
+  bool StartInline(Napi::Env env, Napi::Function cb, int reportMs) {
+    uv_loop_t* loop = nullptr;
+    napi_get_uv_event_loop(env, &loop);
+    onEvents_ = Napi::Persistent(cb);
+    asyncCtx_ = std::make_unique<Napi::AsyncContext>(env, "wasmvs-engine");
+    poll_ = new uv_poll_t;
+    timer_ = new uv_timer_t;
+    int r = uv_poll_init(loop, poll_, pumps_[0]->fd());
+    if (r == 0) {
+      poll_->data = this;
+      uv_timer_init(loop, timer_);
+      timer_->data = this;
+      r = uv_poll_start(poll_, UV_READABLE, [](uv_poll_t* h, int, int) {
+        if (h->data != nullptr) static_cast<ConnEngine*>(h->data)->RunInline();
+      });
+    }
+    if (r == 0) r = uv_timer_start(timer_, [](uv_timer_t* h) {
+      if (h->data != nullptr) static_cast<ConnEngine*>(h->data)->RunInline();
+    }, uint64_t(reportMs), uint64_t(reportMs));
+    if (r != 0) {
+      Shutdown();
+      throwErrno(env, "ConnEngine: uv_poll", -r);
+      return false;
+    }
+    // Neither keeps the process alive: the daemon does.
+    uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
+    uv_unref(reinterpret_cast<uv_handle_t*>(timer_));
+    return true;
+  }
+
+  /**
+   * The inline pump's round: what its sockets have (accepts, connects, bytes),
+   * the events delivered to JS at once, whose decisions the next round
+   * connects — a few rounds while each yields events, then back to Node's loop.
+   */
+  void RunInline() {
+    if (pumps_.empty() || poll_ == nullptr || inRound_) return;
+    inRound_ = true;
+    Napi::Env env = onEvents_.Env();
+    Napi::HandleScope scope(env);
+    for (int round = 0; round < 4 && !pumps_.empty(); round++) {
+      inlineDue_ = false;
+      pumps_[0]->turn();
+      if (!inlineDue_) break;
+      Deliver(env, Napi::Function(), true);
+      if (env.IsExceptionPending()) {
+        // As a throw from any other callback: the process's uncaught-exception handling.
+        Napi::Error e = env.GetAndClearPendingException();
+        napi_fatal_exception(env, e.Value());
+        break;
+      }
+    }
+    inRound_ = false;
+  }
+
+  void Deliver(Napi::Env env, Napi::Function cb, bool here = false) {
     if (pumps_.empty()) return;
     batch_.clear();
     addrs_.clear();
@@ -140,10 +207,14 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
     Napi::Array addrs = Napi::Array::New(env, addrs_.size());
     for (size_t i = 0; i < addrs_.size(); i++) addrs.Set(uint32_t(i), Napi::String::New(env, addrs_[i]));
     delivering_ = true;
-    cb.Call({a, addrs});
+    if (here) onEvents_.MakeCallback(env.Global(), {a, addrs}, *asyncCtx_);
+    else cb.Call({a, addrs});
     delivering_ = false;
-    // The decisions taken in the callback: one wake-up per thread.
-    for (auto& p : pumps_) p->kick();
+    // The decisions taken in the callback: one wake-up per thread; the inline pump's now, here.
+    for (size_t i = 0; i < pumps_.size(); i++) {
+      if (i == 0 && here) pumps_[0]->kickInline();
+      else pumps_[i]->kick();
+    }
   }
 
   splicepump::Pump* pumpOf(uint32_t id) { return pumps_[(id - 1) % pumps_.size()].get(); }
@@ -274,6 +345,19 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
   }
 
   void Shutdown() {
+    // The inline pump's handles first: libuv must not poll a closed epoll set.
+    if (poll_ != nullptr) {
+      poll_->data = nullptr;
+      uv_poll_stop(poll_);
+      uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+      poll_ = nullptr;
+    }
+    if (timer_ != nullptr) {
+      timer_->data = nullptr;
+      uv_timer_stop(timer_);
+      uv_close(reinterpret_cast<uv_handle_t*>(timer_), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+      timer_ = nullptr;
+    }
     for (auto& p : pumps_) p->stop();
     pumps_.clear();
     if (!released_) {
@@ -288,6 +372,12 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
   std::vector<std::string> addrs_, partAddrs_;
   uint32_t lastListener_ = 0;
   bool delivering_ = false;
+  // The inline pump (pumps_[0] with `inline`): its poll and timer on Node's loop, the callback it calls directly.
+  uv_poll_t* poll_ = nullptr;
+  uv_timer_t* timer_ = nullptr;
+  Napi::FunctionReference onEvents_;
+  std::unique_ptr<Napi::AsyncContext> asyncCtx_;
+  bool inlineDue_ = false, inRound_ = false;
   /** No thread-safe function to let go of (none yet, or let go of). */
   bool released_ = true;
 };

@@ -52,7 +52,7 @@ Pump::Pump(const Options& opt, void (*notify)(void*), void* ctx) : opt_(opt), no
 
 Pump::~Pump() { stop(); }
 
-bool Pump::start() {
+bool Pump::open() {
   ep_ = epoll_create1(EPOLL_CLOEXEC);
   if (ep_ < 0) return false;
   wakeFd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -61,13 +61,33 @@ bool Pump::start() {
   ev.events = EPOLLIN;
   ev.data.ptr = &wakeSide_;
   epoll_ctl(ep_, EPOLL_CTL_ADD, wakeFd_, &ev);
+  nextReport_ = nowMs() + opt_.reportMs;
   running_ = true;
+  return true;
+}
+
+bool Pump::start() {
+  if (!open()) return false;
   thread_ = std::thread([this] {
     // ps -L / top -H tell it from Node's threads. prctl, not pthread_setname_np: that one is
     // GLIBC_2.34 when built on a newer glibc, and the prebuilt addon promises 2.32 (README).
     prctl(PR_SET_NAME, "wasmvs-pump", 0, 0, 0);
     run();
   });
+  return true;
+}
+
+bool Pump::startInline() {
+  if (!open()) return false;
+  inline_ = true;
+  return true;
+}
+
+bool Pump::turn() {
+  if (!running_) return false;
+  step(0);
+  if (readyList_.empty()) return false;
+  wake();  // the owner's poll sees the epoll set readable again: the rest next round, after its other work
   return true;
 }
 
@@ -170,6 +190,9 @@ void Pump::stop() {
     running_ = false;
     wake();
     thread_.join();
+  } else if (inline_ && running_) {
+    running_ = false;
+    drain();
   }
   if (wakeFd_ >= 0) close(wakeFd_);
   if (ep_ >= 0) close(ep_);
@@ -177,10 +200,13 @@ void Pump::stop() {
 }
 
 void Pump::run() {
+  while (running_) step(readyList_.empty() ? int(std::max<int64_t>(0, nextReport_ - nowMs())) : 0);
+  drain();
+}
+
+void Pump::step(int timeout) {
   epoll_event evs[256];
-  int64_t nextReport = nowMs() + opt_.reportMs;
-  while (running_) {
-    int timeout = readyList_.empty() ? std::max<int64_t>(0, nextReport - nowMs()) : 0;
+  {
     int n = epoll_wait(ep_, evs, 256, timeout);
     for (int k = 0; k < n; k++) {
       Side* s = static_cast<Side*>(evs[k].data.ptr);
@@ -217,10 +243,10 @@ void Pump::run() {
     }
     for (Conn* c : graveyard_) delete c;
     graveyard_.clear();
-    if (nowMs() >= nextReport) {
+    if (nowMs() >= nextReport_) {
       report();
       timers();
-      nextReport = nowMs() + opt_.reportMs;
+      nextReport_ = nowMs() + opt_.reportMs;
     }
     bool call = false;
     {
@@ -247,6 +273,9 @@ void Pump::run() {
     localAddrs_.clear();
     if (call) notify_(ctx_);
   }
+}
+
+void Pump::drain() {
   commands();
   for (auto& [id, c] : conns_) {
     (void)id;
@@ -265,15 +294,31 @@ void Pump::run() {
   pool_.clear();
 }
 
+bool Pump::kickInline() {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    if (!kickDue_) return false;
+    kickDue_ = false;
+  }
+  apply(cmdsTaken());
+  return true;
+}
+
 void Pump::commands() {
   uint64_t v;
   ssize_t r = read(wakeFd_, &v, sizeof v);
   (void)r;
+  apply(cmdsTaken());
+}
+
+std::vector<Pump::Cmd> Pump::cmdsTaken() {
   std::vector<Cmd> cmds;
-  {
-    std::lock_guard<std::mutex> g(mu_);
-    cmds.swap(cmds_);
-  }
+  std::lock_guard<std::mutex> g(mu_);
+  cmds.swap(cmds_);
+  return cmds;
+}
+
+void Pump::apply(std::vector<Cmd> cmds) {
   for (Cmd& cmd : cmds) {
     if (cmd.op == Cmd::LISTEN) {
       if (!running_ || listeners_.count(cmd.id)) { close(cmd.fd); continue; }

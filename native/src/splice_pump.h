@@ -134,6 +134,17 @@ class Pump {
   /** Starts the thread; false with errno when epoll/eventfd cannot be had. */
   bool start();
   /**
+   * Engine: the pump without a thread of its own. Its owner's event loop
+   * polls `fd()` (readable when sockets or commands wait) and calls `turn()`
+   * there, and at least every `reportMs` for the counts and deadlines;
+   * `notify` is then called from inside `turn()`.
+   */
+  bool startInline();
+  /** The epoll set (inline pumps: what the owner polls). */
+  int fd() const { return ep_; }
+  /** Inline pumps: one round without waiting; true when connections still have work (`fd()` is made readable again for it). */
+  bool turn();
+  /**
    * Takes over a connection: duplicates both fds (the caller closes its own),
    * with `pre[i]` to send first in direction i and `eof[i]` when the source
    * of direction i already said EOF. Returns 0 or an errno.
@@ -153,6 +164,8 @@ class Pump {
   void connect(uint32_t id, const sockaddr_storage& sa, socklen_t len, std::string pre, int timeoutMs);
   /** Wakes the thread when commands wait. */
   void kick();
+  /** Inline pumps, on their owner's thread: the queued commands (decisions) now, no wake-up; false when none waited. */
+  bool kickInline();
   /** Takes the pending events (any thread); `addrs`: the client addresses of the ACCEPT events, in order. */
   void take(std::vector<Event>& out, std::vector<std::string>* addrs = nullptr);
   Stats stats();
@@ -173,7 +186,14 @@ class Pump {
     std::string pre;
   };
   void run();
+  /** One round of the loop: wait up to `timeoutMs` for events, serve them, hand the events over. */
+  void step(int timeoutMs);
+  /** After the loop: commands still queued, then every connection reset and every fd closed. */
+  void drain();
+  bool open();
   void commands();
+  std::vector<Cmd> cmdsTaken();
+  void apply(std::vector<Cmd> cmds);
   void service(Conn* c);
   int pumpDir(Conn* c, int i, int& budget);
   int sendPre(Conn* c, int i);
@@ -200,6 +220,8 @@ class Pump {
   Side wakeSide_{nullptr, 0};
   std::thread thread_;
   std::atomic<bool> running_{false};
+  bool inline_ = false;
+  int64_t nextReport_ = 0;
   std::mutex mu_;  // guards cmds_, events_, notified_, stats_
   std::vector<Cmd> cmds_;
   std::vector<Event> events_;

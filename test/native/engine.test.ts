@@ -21,7 +21,7 @@ interface NativeEngine {
   stats(): Record<string, number>;
   close(): void;
 }
-type ConnEngineClass = new (onEvents: (records: Float64Array, addrs: string[]) => void, opts?: { threads?: number }) => NativeEngine;
+type ConnEngineClass = new (onEvents: (records: Float64Array, addrs: string[]) => void, opts?: { threads?: number; inline?: boolean }) => NativeEngine;
 const Engine = () => (createRequire(import.meta.url)(ADDON) as { ConnEngine: ConnEngineClass }).ConnEngine;
 const fds = () => readdirSync('/proc/self/fd').length;
 const RECORD = 8;
@@ -55,7 +55,7 @@ suite('native ConnEngine', () => {
     expect(() => e.listen('127.0.0.1', 0)).toThrow(expect.objectContaining({ code: 'ESHUTDOWN' }));
   });
 
-  it('a port in use is EADDRINUSE; an accepted client comes with its address and port, a rejected one is reset; close() leaves no fd', async () => {
+  it.each([false, true])('a port in use is EADDRINUSE; an accepted client comes with its address and port, a rejected one is reset; close() leaves no fd (inline %s)', async (inline) => {
     const before = fds();
     const blocker = createServer();
     const busy = await freePort();
@@ -69,7 +69,7 @@ suite('native ConnEngine', () => {
         kinds.push(r[i + 1]);
         if (r[i + 1] === 5) accepts.push({ id: r[i], listener: r[i + 2], address: addrs[a++], port: r[i + 3] });
       }
-    }, { threads: 2 });
+    }, { threads: 2, inline });
     try {
       expect(() => e.listen('127.0.0.1', busy)).toThrow(expect.objectContaining({ code: 'EADDRINUSE' }));
       const port = await freePort();
@@ -91,5 +91,57 @@ suite('native ConnEngine', () => {
     }
     for (let i = 0; i < 100 && fds() > before; i++) await new Promise((r) => setTimeout(r, 10));
     expect(fds()).toBeLessThanOrEqual(before);
+  });
+
+  it.each([1, 2])('inline, %i pump(s): clients decided inside the callback are connected and echoed through every pump; the engine does not hold the process open', async (threads) => {
+    const before = fds();
+    const echo = createServer((s) => s.pipe(s));
+    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
+    const echoPort = (echo.address() as { port: number }).port;
+    const kinds = new Map<number, number>();
+    const ids = new Set<number>();
+    const E = Engine();
+    let e: NativeEngine | undefined = undefined;
+    e = new E((r) => {
+      for (let i = 0; i < r.length; i += RECORD) {
+        const k = r[i + 1];
+        kinds.set(k, (kinds.get(k) ?? 0) + 1);
+        // The decision, made while the batch is delivered (as the proxy decides).
+        if (k === 5) { ids.add(r[i]); e!.connect(r[i], '127.0.0.1', echoPort, null, 2000); }
+      }
+    }, { threads, inline: true });
+    try {
+      const port = await freePort();
+      e.listen('127.0.0.1', port);
+      const N = 40;
+      const replies = await Promise.all(Array.from({ length: N }, (_, n) => new Promise<string>((res, rej) => {
+        const c = connect({ host: '127.0.0.1', port });
+        let got = '';
+        c.on('data', (d) => { got += d; if (got.length >= 6) c.end(); });
+        c.on('close', () => res(got));
+        c.on('error', rej);
+        c.write(`hi${String(n).padStart(4, '0')}`);
+      })));
+      expect(replies).toEqual(Array.from({ length: N }, (_, n) => `hi${String(n).padStart(4, '0')}`));
+      for (let i = 0; i < 200 && (kinds.get(4) ?? 0) < N; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(kinds.get(5)).toBe(N);  // ACCEPT
+      expect(kinds.get(6)).toBe(N);  // ESTABLISHED
+      expect(kinds.get(4)).toBe(N);  // CLOSED
+      // Ids come from every pump (id - 1) % threads.
+      expect(new Set([...ids].map((id) => (id - 1) % threads)).size).toBe(threads);
+      expect(e.stats()).toMatchObject({ threads, accepted: N, conns: 0, undecided: 0 });
+    } finally {
+      e.close();
+      echo.close();
+    }
+    for (let i = 0; i < 100 && fds() > before; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(fds()).toBeLessThanOrEqual(before);
+    // A process whose only handle is an engine (listening, inline pump polled on its loop) ends by itself.
+    const script = `const E = require(${JSON.stringify(ADDON)}).ConnEngine; const e = new E(() => {}, { threads: ${threads}, inline: true }); e.listen('127.0.0.1', 0); setTimeout(() => console.log('end'), 50);`;
+    const { spawnSync } = await import('node:child_process');
+    const r = spawnSync(process.execPath, ['-e', script], { timeout: 10_000, encoding: 'utf8' });
+    expect(r.error).toBeUndefined();
+    expect(r.stdout.trim()).toBe('end');
+    expect(r.status).toBe(0);
   });
 });
