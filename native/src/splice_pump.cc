@@ -531,10 +531,7 @@ void Pump::fail(Conn* c, int side, int err) {
 void Pump::finish(Conn* c, bool reset) {
   if (c->dead) return;
   c->dead = true;
-  if (c->undecided) {
-    c->undecided = false;
-    undecided_--;
-  }
+  if (c->undecided) decided(c);  // a rejection, or the client went away while it waited
   c->connecting = false;
   for (int i = 0; i < 2; i++) {
     if (c->fd[i] < 0) continue;
@@ -651,8 +648,8 @@ void Pump::acceptFrom(Listener* l) {
   }
 }
 
-/** JS's decision: a non-blocking connect to the real server; the client is read once it answered. */
-void Pump::connectTo(Conn* c, Cmd& cmd) {
+/** A client no longer waits for JS (connected or ended): below half the cap again, the listeners resume. */
+void Pump::decided(Conn* c) {
   c->undecided = false;
   undecided_--;
   if (full_ && undecided_ < opt_.maxUndecided / 2 + 1) {
@@ -660,6 +657,11 @@ void Pump::connectTo(Conn* c, Cmd& cmd) {
     int64_t now = nowMs();
     for (auto& [id, l] : listeners_) { (void)id; if (l->retryAt <= now) arm(l, true); }
   }
+}
+
+/** JS's decision: a non-blocking connect to the real server; the client is read once it answered. */
+void Pump::connectTo(Conn* c, Cmd& cmd) {
+  decided(c);
   c->dir[0].pre.swap(cmd.pre);
   int fd = socket(cmd.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) { connFail(c, errno); return; }

@@ -208,6 +208,7 @@ class Pump {
   void acceptFrom(Listener* l);
   void arm(Listener* l, bool on);
   void connectTo(Conn* c, Cmd& cmd);
+  void decided(Conn* c);
   void connected(Conn* c, uint32_t events);
   void connFail(Conn* c, int err);
   void timers();

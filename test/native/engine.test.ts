@@ -21,7 +21,7 @@ interface NativeEngine {
   stats(): Record<string, number>;
   close(): void;
 }
-type ConnEngineClass = new (onEvents: (records: Float64Array, addrs: string[]) => void, opts?: { threads?: number; inline?: boolean }) => NativeEngine;
+type ConnEngineClass = new (onEvents: (records: Float64Array, addrs: string[]) => void, opts?: { threads?: number; inline?: boolean; maxUndecided?: number }) => NativeEngine;
 const Engine = () => (createRequire(import.meta.url)(ADDON) as { ConnEngine: ConnEngineClass }).ConnEngine;
 const fds = () => readdirSync('/proc/self/fd').length;
 const RECORD = 8;
@@ -143,5 +143,44 @@ suite('native ConnEngine', () => {
     expect(r.error).toBeUndefined();
     expect(r.stdout.trim()).toBe('end');
     expect(r.status).toBe(0);
+  });
+
+  it.each([false, true])('the cap on clients waiting for a decision pauses the listener; rejections below half of it resume it (inline %s)', async (inline) => {
+    const accepted: number[] = [];
+    const E = Engine();
+    const e = new E((r) => {
+      for (let i = 0; i < r.length; i += RECORD) if (r[i + 1] === 5) accepted.push(r[i]);
+    }, { threads: 1, inline, maxUndecided: 4 });
+    const clients: Socket[] = [];
+    const settle = async (want: number) => {
+      for (let i = 0; i < 200 && accepted.length < want; i++) await new Promise((r) => setTimeout(r, 10));
+      // Long enough for a listener that was not paused to take one more (it polls every round).
+      await new Promise((r) => setTimeout(r, 100));
+    };
+    try {
+      const port = await freePort();
+      e.listen('127.0.0.1', port);
+      // Ten clients: the kernel completes every handshake (backlog), the engine accepts four and waits.
+      for (let n = 0; n < 10; n++) {
+        const c = connect({ host: '127.0.0.1', port });
+        c.on('error', () => {});
+        clients.push(c);
+      }
+      await settle(4);
+      expect(accepted.length).toBe(4);
+      expect(e.stats()).toMatchObject({ undecided: 4, accepted: 4 });
+      // Every waiting client rejected (as an overloaded proxy rejects): the listener takes the next ones.
+      for (const id of accepted.splice(0)) e.abort(id);
+      await settle(4);
+      expect(accepted.length).toBe(4);
+      expect(e.stats()).toMatchObject({ undecided: 4, accepted: 8 });
+      for (const id of accepted.splice(0)) e.abort(id);
+      await settle(2);
+      expect(accepted.length).toBe(2);
+      expect(e.stats()).toMatchObject({ undecided: 2, accepted: 10 });
+    } finally {
+      e.close();
+      for (const c of clients) c.destroy();
+    }
   });
 });
