@@ -7,6 +7,10 @@
 //    the pending destroy events (an entry's last counters), in batches; the
 //    gateway's timer reads and applies the dump in slices (tickSliced), so
 //    the queue's new flows are answered between them, not after the round;
+//  - young TCP flows are left out of the dumps for 1-2 s (CT_YOUNG), by then
+//    a short connection's entry is gone (the fast path's ct timeout policy:
+//    TIME_WAIT lasts SETTLED_CT_TIMEOUT_S) and its destroy event is the one
+//    record read of it; a longer one is then promoted into every dump;
 //  - a TCP flow conntrack calls TIME_WAIT or CLOSE is settled: the core has
 //    its last state, and its last counters come with its destroy event, so its
 //    entry takes the CT_SETTLED bit in its mark (one batched update), which
@@ -100,9 +104,35 @@ export const CT_SETTLED = 0x00400000;
  * nf_conntrack_max (262,144) in about 37 s, and a full table drops new flows,
  * which IPVS, keeping no conntrack entries, never does. A packet after the
  * entry is gone is new to the kernel and meets the core, which still has
- * the connection.
+ * the connection. The same value is the fast path's ct timeout policy for
+ * TIME_WAIT and CLOSE (fastpath.ts), so a short connection's entry goes this
+ * long after its close without any update from here, before its young
+ * generation comes round (CT_YOUNG). (It was 10 s: the real server's
+ * retransmitted FIN or ACK still de-NATed that much later; after 1 s such a
+ * late reply leaves un-NATed, which the client ignores.)
  */
-export const SETTLED_CT_TIMEOUT_S = 10;
+export const SETTLED_CT_TIMEOUT_S = 1;
+
+/**
+ * The bits of a young TCP entry's ct mark (outside the DNAT's: the map is
+ * read with them masked off): one of two generations, the one in force when
+ * its first packet was queued (CtFeed.young, set by retarget). Each tick's
+ * dump asks for the entries with neither bit, and those of the generation
+ * handed out next (masking its bit off: one walk of the table), then that
+ * generation is handed out and the other's entries wait for the next tick. So
+ * a young entry is listed once it is 1–2 s old, and then promoted (its bit
+ * cleared: one batched update) or, closed, settled. A short connection is
+ * over and its entry gone before that (its TIME_WAIT cut to
+ * SETTLED_CT_TIMEOUT_S by the fast path's ct timeout policy): the kernel
+ * kills the entry unread, and its destroy event, with the entry's TCP state
+ * and counters, is the one record the feed reads of it. For a connection-rate
+ * load this takes the dump's listing and the settle update out of nearly
+ * every connection (bench/gateway/ANALYSIS.md). UDP flows are not made young:
+ * the core's UDP timeout may be shorter than the wait.
+ */
+export const CT_YOUNG = 0xa0000000;
+/** The young bit of generation g (1 or 2). */
+export const youngBits = (g: number) => (g === 1 ? 0x20000000 : 0x80000000);
 
 /** Every SWEEP_TICKS ticks the dump lists the settled entries too. */
 export const SWEEP_TICKS = 30;
@@ -127,7 +157,7 @@ const SLICE = 256;
 /** A queued-packet note whose flow never showed up is dropped after this many ticks. */
 const NOTE_TICKS = 10;
 
-export interface FeedStats { flows: number; fedPackets: number; events: number; removed: number; lost: number; settled: number }
+export interface FeedStats { flows: number; fedPackets: number; events: number; removed: number; lost: number; settled: number; promoted: number }
 
 /** Keys of the queued first packets: protocol, client address and port, real server address and port. */
 export const queuedKey = (proto: number, caddr: number, cport: number, raddr: number, rport: number) =>
@@ -141,12 +171,20 @@ const words = (v: DataView, at: number) =>
 const isV6 = (v: DataView, o: number) => v.getUint8(o + CT.FAMILY) === 6;
 
 /**
- * A note of a fast flow's queued packets (counted by the core), under its
- * client address and port (a number: no string per packet); the rest of the
- * key is checked, and a note of another flow from the same client address
- * and port goes under its full queuedKey instead, as IPv6 flows' do (queuedKey6).
+ * A note of a fast flow's queued packets (counted by the core), under the
+ * noteKey of its client address and port (a number: no string per packet);
+ * the whole tuple is checked, and a note of another flow under the same key
+ * goes under its full queuedKey instead, as IPv6 flows' do (queuedKey6).
  */
-interface Note { proto: number; raddr: number; rport: number; pkts: number; bytes: number; tick: number }
+interface Note { proto: number; caddr: number; cport: number; raddr: number; rport: number; pkts: number; bytes: number; tick: number }
+
+/**
+ * The notes' map key of a client address and port: a small integer (V8 keeps
+ * it unboxed and hashes it directly; address × 65536 + port was a heap number
+ * per packet). Two flows may share it: the note holds the whole tuple, and a
+ * note of another flow under the same key goes under its queuedKey.
+ */
+const noteKey = (caddr: number, cport: number) => ((caddr >>> 0) ^ Math.imul(cport, 0x9e3779b1)) & 0x3fffffff;
 
 /** At most this many queued-packet notes are kept. */
 const MAX_NOTES = 1 << 20;
@@ -155,8 +193,8 @@ export class CtFeed {
   /**
    * Packets and bytes of fast flows the core counted itself (their queued
    * packets) and the tick of the note, until the flow's next record takes
-   * them off its counters: by client address × 65536 + port, and (another
-   * flow of the same client address and port meanwhile) by queuedKey.
+   * them off its counters: by noteKey(client address, port), and (another
+   * flow under the same key meanwhile) by queuedKey.
    */
   private readonly queued = new Map<number, Note>();
   private readonly queuedFull = new Map<string, Note>();
@@ -165,9 +203,21 @@ export class CtFeed {
   private offs = new Uint32Array(1024);
   private tickNo = 0;
   /** flows: the entries the last dump listed (the unsettled ones, all of them at a sweep). */
-  readonly totals: FeedStats = { flows: 0, fedPackets: 0, events: 0, removed: 0, lost: 0, settled: 0 };
+  readonly totals: FeedStats = { flows: 0, fedPackets: 0, events: 0, removed: 0, lost: 0, settled: 0, promoted: 0 };
   /** Our entries, settled or not. */
   readonly anyMask: number;
+  /**
+   * The young bit new TCP flows' marks take now (retarget), of generation
+   * gen; each tick's dump lists the other generation's entries too (made 1–2 s
+   * ago), then hands it out.
+   */
+  young = youngBits(1);
+  private gen = 1;
+  /** Entries promoted out of their young generation (their bits cleared, no timeout change): 6 or 12 numbers each. */
+  private promote = new Uint32Array(6 * 1024);
+  private promoting = 0;
+  private promote6 = new Uint32Array(12 * 256);
+  private promoting6 = 0;
   /** Entries to settle after this tick's records: 6 numbers each (setMarks), IPv6 ones 12 each. */
   private settle = new Uint32Array(6 * 1024);
   private settling = 0;
@@ -180,23 +230,24 @@ export class CtFeed {
 
   constructor(private readonly ct: NativeConntrack, private readonly director: Director, readonly mark: number, readonly mask: number) {
     if ((mark & CT_SETTLED) !== 0) throw new RangeError(`conntrack feed: mark ${mark.toString(16)} has the settled bit`);
-    this.anyMask = (mask & ~CT_SETTLED) >>> 0;
+    if ((mark & CT_YOUNG) !== 0 || ((mask & CT_YOUNG) >>> 0) !== CT_YOUNG) throw new RangeError(`conntrack feed: mark ${mark.toString(16)} / ${mask.toString(16)} must leave the young bits to the feed`);
+    this.anyMask = (mask & ~CT_SETTLED & ~CT_YOUNG) >>> 0;
   }
 
   /** A queued packet of a fast flow (counted by the core), `len` bytes. */
   countQueued(proto: number, caddr: number, cport: number, raddr: number, rport: number, len: number): void {
-    const key = (caddr >>> 0) * 65536 + cport;
+    const key = noteKey(caddr, cport);
     let q = this.queued.get(key);
-    if (q && (q.proto !== proto || q.raddr !== raddr >>> 0 || q.rport !== rport)) {
+    if (q && (q.proto !== proto || q.caddr !== caddr >>> 0 || q.cport !== cport || q.raddr !== raddr >>> 0 || q.rport !== rport)) {
       const full = queuedKey(proto, caddr, cport, raddr, rport);
       q = this.queuedFull.get(full);
       if (!q) {
         if (this.queuedFull.size >= MAX_NOTES) return;
-        this.queuedFull.set(full, q = { proto, raddr: raddr >>> 0, rport, pkts: 0, bytes: 0, tick: this.tickNo });
+        this.queuedFull.set(full, q = { proto, caddr: caddr >>> 0, cport, raddr: raddr >>> 0, rport, pkts: 0, bytes: 0, tick: this.tickNo });
       }
     } else if (!q) {
       if (this.queued.size >= MAX_NOTES) return;
-      this.queued.set(key, q = { proto, raddr: raddr >>> 0, rport, pkts: 0, bytes: 0, tick: this.tickNo });
+      this.queued.set(key, q = { proto, caddr: caddr >>> 0, cport, raddr: raddr >>> 0, rport, pkts: 0, bytes: 0, tick: this.tickNo });
     }
     q.pkts++;
     q.bytes += len;
@@ -207,7 +258,7 @@ export class CtFeed {
     let q = this.queuedFull.get(key);
     if (!q) {
       if (this.queuedFull.size >= MAX_NOTES) return;
-      this.queuedFull.set(key, q = { proto: 0, raddr: 0, rport: 0, pkts: 0, bytes: 0, tick: this.tickNo });
+      this.queuedFull.set(key, q = { proto: 0, caddr: 0, cport: 0, raddr: 0, rport: 0, pkts: 0, bytes: 0, tick: this.tickNo });
     }
     q.pkts++;
     q.bytes += len;
@@ -224,9 +275,9 @@ export class CtFeed {
     }
     const proto = v.getUint8(o + CT.PROTO), caddr = v.getUint32(o + CT.OSRC, true), cport = v.getUint16(o + CT.OSPORT, true);
     const raddr = v.getUint32(o + CT.RSRC, true), rport = v.getUint16(o + CT.RSPORT, true);
-    const key = caddr * 65536 + cport;
+    const key = noteKey(caddr, cport);
     const q = this.queued.get(key);
-    if (q && q.proto === proto && q.raddr === raddr && q.rport === rport) {
+    if (q && q.proto === proto && q.caddr === caddr && q.cport === cport && q.raddr === raddr && q.rport === rport) {
       this.queued.delete(key);
       return q;
     }
@@ -251,16 +302,21 @@ export class CtFeed {
    * server is gone (or forwards them on the userspace path).
    */
   flushMark(mark: number): void {
-    this.ct.flush(mark, ~CT_SETTLED >>> 0);
+    this.ct.flush(mark, (~CT_SETTLED & ~CT_YOUNG) >>> 0);
   }
 
-  /** Events, then one dump: the core brought up to date. Returns the flows listed. */
-  tick(): number {
+  /** Events, then one dump: the core brought up to date (all: every entry of ours, the young ones too; at stop). Returns the flows listed. */
+  tick(all = false): number {
     this.finishSliced();
     this.beginTick();
-    const dump = this.ct.dump(this.mark, this.sweeping ? this.anyMask : this.mask, true, this.sweeping);
+    const dump = this.ct.dump(this.mark, all ? this.anyMask : this.dumpMask(), true, this.sweeping || all);
     this.apply(dump);
     return this.endTick(dump.byteLength / CT.SIZE);
+  }
+
+  /** This tick's dump: our unsettled entries and the next generation's young ones (at a sweep, every entry of ours). */
+  private dumpMask(): number {
+    return this.sweeping ? this.anyMask : (this.mask & ~youngBits(3 - this.gen)) >>> 0;
   }
 
   /**
@@ -277,7 +333,7 @@ export class CtFeed {
       return false;
     }
     this.beginTick();
-    this.ct.dumpBegin(this.mark, this.sweeping ? this.anyMask : this.mask, true, this.sweeping);
+    this.ct.dumpBegin(this.mark, this.dumpMask(), true, this.sweeping);
     this.slicing = true;
     this.listed = 0;
     const step = () => {
@@ -324,6 +380,9 @@ export class CtFeed {
   }
 
   private endTick(listed: number): number {
+    // The other generation's entries were listed (and promoted or settled): it is handed out now.
+    this.gen = 3 - this.gen;
+    this.young = youngBits(this.gen);
     if (this.tickNo % NOTE_TICKS === 0) {
       for (const notes of [this.queued, this.queuedFull] as Map<unknown, Note>[]) {
         for (const [k, q] of notes) if (q.tick < this.tickNo - NOTE_TICKS) notes.delete(k);
@@ -335,8 +394,18 @@ export class CtFeed {
     return listed;
   }
 
-  /** The entries queued to settle take their settled mark (one batched update). */
+  /** The entries queued to settle take their settled mark, those promoted their plain one (batched updates). */
   private flushSettle(): void {
+    if (this.promoting) {
+      const n = this.promoting;
+      this.promoting = 0;
+      this.totals.promoted += this.ct.setMarks(this.promote, n, false);
+    }
+    if (this.promoting6) {
+      const n = this.promoting6;
+      this.promoting6 = 0;
+      this.totals.promoted += this.ct.setMarks(this.promote6, n, true);
+    }
     if (this.settling) {
       const n = this.settling;
       this.settling = 0;
@@ -467,41 +536,61 @@ export class CtFeed {
       x.connEvent(conn, EV_ESTABLISHED, now); // UDP: refreshes the timer
     }
     // Closed: settled, out of the next dumps (if the update fails, the entry shows up unsettled and is queued again).
+    // Young (listed with its generation): promoted, its young bit cleared, so every dump lists it from now on.
     if (kind !== CT.KIND_DESTROY && !settled && proto === PROTO_TCP && (state === TCP_TIME_WAIT || state === TCP_CLOSE)) {
-      this.toSettle(v, o, (mark | CT_SETTLED) >>> 0);
+      this.toSettle(v, o, ((mark & ~CT_YOUNG) | CT_SETTLED) >>> 0);
+    } else if (kind !== CT.KIND_DESTROY && (mark & CT_YOUNG) !== 0) {
+      this.toSettle(v, o, (mark & ~CT_YOUNG) >>> 0, true);
     }
   }
 
-  /** Queues the entry of record `o` for its settled mark (sent at the end of the tick). */
-  private toSettle(v: DataView, o: number, mark: number): void {
-    if (isV6(v, o)) {
-      if ((this.settling6 + 1) * 12 > this.settle6.length) {
-        const bigger = new Uint32Array(this.settle6.length * 2);
-        bigger.set(this.settle6);
-        this.settle6 = bigger;
+  /** Queues the entry of record `o` for its settled mark, or its promoted one (sent with the slice). */
+  private toSettle(v: DataView, o: number, mark: number, promote = false): void {
+    if (promote) {
+      if (isV6(v, o)) {
+        if ((this.promoting6 + 1) * 12 > this.promote6.length) this.promote6 = grow(this.promote6);
+        put6(this.promote6, this.promoting6++ * 12, v, o, mark);
+      } else {
+        if ((this.promoting + 1) * 6 > this.promote.length) this.promote = grow(this.promote);
+        put4(this.promote, this.promoting++ * 6, v, o, mark);
       }
-      const at = this.settling6++ * 12;
-      this.settle6[at] = v.getUint8(o + CT.PROTO);
-      this.settle6.set(words(v, o + CT.OSRC6), at + 1);
-      this.settle6.set(words(v, o + CT.ODST6), at + 5);
-      this.settle6[at + 9] = v.getUint16(o + CT.OSPORT, true);
-      this.settle6[at + 10] = v.getUint16(o + CT.ODPORT, true);
-      this.settle6[at + 11] = mark;
       return;
     }
-    if ((this.settling + 1) * 6 > this.settle.length) {
-      const bigger = new Uint32Array(this.settle.length * 2);
-      bigger.set(this.settle);
-      this.settle = bigger;
+    if (isV6(v, o)) {
+      if ((this.settling6 + 1) * 12 > this.settle6.length) this.settle6 = grow(this.settle6);
+      put6(this.settle6, this.settling6++ * 12, v, o, mark);
+    } else {
+      if ((this.settling + 1) * 6 > this.settle.length) this.settle = grow(this.settle);
+      put4(this.settle, this.settling++ * 6, v, o, mark);
     }
-    const at = this.settling++ * 6;
-    this.settle[at] = v.getUint8(o + CT.PROTO);
-    this.settle[at + 1] = v.getUint32(o + CT.OSRC, true);
-    this.settle[at + 2] = v.getUint32(o + CT.ODST, true);
-    this.settle[at + 3] = v.getUint16(o + CT.OSPORT, true);
-    this.settle[at + 4] = v.getUint16(o + CT.ODPORT, true);
-    this.settle[at + 5] = mark;
   }
+}
+
+/** A list twice as long, the same numbers first. */
+function grow(a: Uint32Array<ArrayBuffer>): Uint32Array<ArrayBuffer> {
+  const bigger = new Uint32Array(a.length * 2);
+  bigger.set(a);
+  return bigger;
+}
+
+/** setMarks' tuple of IPv4 record `o` with `mark`, at list[at..at+5]. */
+function put4(list: Uint32Array, at: number, v: DataView, o: number, mark: number): void {
+  list[at] = v.getUint8(o + CT.PROTO);
+  list[at + 1] = v.getUint32(o + CT.OSRC, true);
+  list[at + 2] = v.getUint32(o + CT.ODST, true);
+  list[at + 3] = v.getUint16(o + CT.OSPORT, true);
+  list[at + 4] = v.getUint16(o + CT.ODPORT, true);
+  list[at + 5] = mark;
+}
+
+/** The same for IPv6 record `o`, at list[at..at+11]. */
+function put6(list: Uint32Array, at: number, v: DataView, o: number, mark: number): void {
+  list[at] = v.getUint8(o + CT.PROTO);
+  list.set(words(v, o + CT.OSRC6), at + 1);
+  list.set(words(v, o + CT.ODST6), at + 5);
+  list[at + 9] = v.getUint16(o + CT.OSPORT, true);
+  list[at + 10] = v.getUint16(o + CT.ODPORT, true);
+  list[at + 11] = mark;
 }
 
 /** statsFeed takes u32 counts: larger deltas go in parts. */

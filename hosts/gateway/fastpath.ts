@@ -31,7 +31,7 @@
 import { layout as L } from '../../sdk/core/abi.gen.js';
 import type { ServiceView } from './rules.js';
 import type { AsyncExec, Exec } from './rules.js';
-import { queuedKey6, loadConntrack, CT_SETTLED } from './ctfeed.js';
+import { queuedKey6, loadConntrack, CT_SETTLED, CT_YOUNG, SETTLED_CT_TIMEOUT_S } from './ctfeed.js';
 import { parseAddr } from '../../sdk/address.js';
 import { packedSpan } from './records.js';
 
@@ -98,7 +98,7 @@ const replyKey = (proto: string, addr: string, port: number) => `${proto} ${addr
  * fast flows' de-NAT by conntrack). `nat: false` (connection sync): no NAT
  * service goes fast.
  */
-export function fastPlan(views: readonly ServiceView[], opts: { nat?: boolean; v6?: boolean } = {}): FastPlan {
+export function fastPlan(views: readonly ServiceView[], opts: { nat?: boolean; v6?: boolean; ctTimeout?: boolean } = {}): FastPlan {
   const family = (af: number) => af === 4 || (af === 6 && opts.v6 === true);
   const eligible = (v: ServiceView) => opts.nat !== false && family(v.service.af) && v.service.fwmark === 0 && v.service.address !== null && v.service.port !== 0 &&
     (v.service.protocol === 'tcp' || v.service.protocol === 'udp') && v.dests.every((d) => d.method === 'masq' && d.af === v.service.af && d.port !== 0);
@@ -145,7 +145,7 @@ export function fastPlan(views: readonly ServiceView[], opts: { nat?: boolean; v
     }
   }
   const v6 = opts.v6 ? { elements: [...new Set(elements6)], drVips: drVips6 } : undefined;
-  return { services, targets, targets6, drServices, drTargets, drDests, script: nftScript([...new Set(elements)], drVips, v6) };
+  return { services, targets, targets6, drServices, drTargets, drDests, script: nftScript([...new Set(elements)], drVips, v6, opts.ctTimeout === true) };
 }
 
 /** IPv6 parts of the fast path's nft script. */
@@ -158,7 +158,7 @@ export interface FastV6 { elements: readonly string[]; drVips: readonly string[]
  * plain fixed-size integer type to name, and a hash's own typeof does not
  * list back).
  */
-function nftScript6(v6: FastV6): string[] {
+function nftScript6(v6: FastV6, ctTimeout: boolean): string[] {
   const t = `ip6 ${FAST_TABLE}`;
   if (!v6.elements.length && !v6.drVips.length) return [`add table ${t}`, `delete table ${t}`];
   // 40 bytes hashed (with the protocol too, 44, nft 1.0.6 runs out of registers): one map per protocol.
@@ -172,7 +172,7 @@ function nftScript6(v6: FastV6): string[] {
     `add chain ${t} prerouting { type nat hook prerouting priority dstnat ; policy accept ; }`,
     `flush chain ${t} prerouting`,
     `flush map ${t} dests`,
-    `add rule ${t} prerouting meta l4proto { tcp, udp } meta mark and ${hex(FAST_MARK_MASK)} == ${hex(FAST_MARK_BASE)} ct mark set meta mark dnat ip6 to ct mark map @dests`,
+    ...natRule(t, 'ip6', ctTimeout),
     ...(v6.elements.length ? [`add element ${t} dests { ${v6.elements.join(', ')} }`] : []),
     `add set ${t} drsvc { type ipv6_addr . inet_proto . inet_service ; }`,
     `add set ${t} drpk { type mark ; flags dynamic ; counter ; size ${DR_COUNTER_MAX} ; }`,
@@ -194,6 +194,30 @@ function nftScript6(v6: FastV6): string[] {
   ];
 }
 
+/** The ct timeout policy of fast TCP flows (CT_TIMEOUT_POLICY, see natRule). */
+export const CT_TIMEOUT_POLICY = 'wasmvs_tcp';
+
+/**
+ * The NAT chain's rule and what it needs, for table t (`ip` or `ip6`): the
+ * first packet of a fast flow (its mark from our verdict) gives its mark to
+ * the conntrack entry and is DNATed by the map, read with the young bits off
+ * (CT_YOUNG: generation bits of the feed's, ctfeed.ts). With ctTimeout, a
+ * TCP flow's entry also takes our ct timeout policy: TIME_WAIT and CLOSE last
+ * SETTLED_CT_TIMEOUT_S instead of conntrack's 120 s and 10 s (the other
+ * states keep the namespace's values, as the policy is made), so a short
+ * connection's entry goes soon after its close without any update from the
+ * feed. The object is created once and never changed (a policy in use cannot
+ * be replaced); `delete table` at stop takes it.
+ */
+function natRule(t: string, family: 'ip' | 'ip6', ctTimeout: boolean): string[] {
+  const l3 = family === 'ip' ? 'ip' : 'ip6';
+  return [
+    ...(ctTimeout ? [`add ct timeout ${t} ${CT_TIMEOUT_POLICY} { protocol tcp ; l3proto ${l3} ; policy = { time_wait : ${SETTLED_CT_TIMEOUT_S}, close : ${SETTLED_CT_TIMEOUT_S} } ; }`] : []),
+    `add rule ${t} prerouting meta l4proto { tcp, udp } meta mark and ${hex(FAST_MARK_MASK & ~CT_YOUNG)} == ${hex(FAST_MARK_BASE)} ct mark set meta mark` +
+      `${ctTimeout ? ` ct timeout set "${CT_TIMEOUT_POLICY}"` : ''} dnat ${family} to meta mark and ${hex(~CT_YOUNG)} map @dests`,
+  ];
+}
+
 /** Seeds of the IPv6 DR flow map's two hashes (any two distinct values). */
 const DR6_SEEDS = [0x57617376, 0x6d763631] as const;
 
@@ -203,7 +227,7 @@ const DR6_SEEDS = [0x57617376, 0x6d763631] as const;
  * the NAT hook of PREROUTING (after mangle, where the verdict set the mark),
  * so it sees the first packet of each connection only.
  */
-export function nftScript(elements: readonly string[], drVips: readonly string[] = [], v6?: FastV6): string {
+export function nftScript(elements: readonly string[], drVips: readonly string[] = [], v6?: FastV6, ctTimeout = false): string {
   const t = `ip ${FAST_TABLE}`;
   const flow = 'ip saddr . ip daddr . th sport . th dport';
   const svc = 'ip daddr . meta l4proto . th dport @drsvc';
@@ -214,7 +238,7 @@ export function nftScript(elements: readonly string[], drVips: readonly string[]
     `add chain ${t} prerouting { type nat hook prerouting priority dstnat ; policy accept ; }`,
     `flush chain ${t} prerouting`,
     `flush map ${t} dests`,
-    `add rule ${t} prerouting meta l4proto { tcp, udp } meta mark and ${hex(FAST_MARK_MASK)} == ${hex(FAST_MARK_BASE)} ct mark set meta mark dnat ip to ct mark map @dests`,
+    ...natRule(t, 'ip', ctTimeout),
     ...(elements.length ? [`add element ${t} dests { ${elements.join(', ')} }`] : []),
     // DR: no conntrack (the replies never come back here). A flow map (one per protocol: nft 1.0.6
     // cannot build a five-part dynamic key) remembers each flow's DR mark for DR_FLOW_TIMEOUT,
@@ -242,7 +266,7 @@ export function nftScript(elements: readonly string[], drVips: readonly string[]
       `add rule ${t} drlearn ${drMark} ${svc} meta l4proto udp add @drudp { ${flow} : meta mark }`,
     ] : []),
     // IPv6 (when it may take the fast path): its own table, present only while it has services.
-    ...(v6 ? nftScript6(v6) : []),
+    ...(v6 ? nftScript6(v6, ctTimeout) : []),
     '',
   ].join('\n');
 }
@@ -326,6 +350,16 @@ export async function fastUnavailable(runner: AsyncExec): Promise<string | null>
   }
 }
 
+/** Whether nft and the kernel take the ct timeout policy (nftScript's ctTimeout), for IPv4 and, with v6, IPv6 too. */
+export async function ctTimeoutUsable(runner: AsyncExec, v6: boolean): Promise<boolean> {
+  try {
+    await runner('nft', ['-c', '-f', '-'], nftScript([], [], v6 ? { elements: [`${hex(FAST_MARK_BASE)} : 2001:2::1 . 1`], drVips: [] } : undefined, true));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Why IPv6 services cannot take the fast path while IPv4 ones can (ip6tables
  * missing, nft or the kernel refusing the IPv6 table: no IPv6 NAT), or null.
@@ -375,7 +409,7 @@ export function flushFastConntrack(): boolean {
   try {
     const ct = new (loadConntrack())({});
     try {
-      ct.flush(FAST_MARK_BASE, (FAST_MARK_MASK & ~CT_SETTLED) >>> 0); // settled entries too (ctfeed.ts)
+      ct.flush(FAST_MARK_BASE, (FAST_MARK_MASK & ~CT_SETTLED & ~CT_YOUNG) >>> 0); // settled and young entries too (ctfeed.ts)
     } finally {
       ct.close();
     }
@@ -383,6 +417,25 @@ export function flushFastConntrack(): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * A few real servers (the usual case): their keys and marks in two arrays,
+ * made once per targets map and searched in order, instead of a map lookup
+ * by a heap-number key (address × 65536 + port) per queued packet.
+ */
+const SMALL_TARGETS = 8;
+let smallOf: ReadonlyMap<number, number> | null = null;
+let smallKeys = new Float64Array(0), smallMarks = new Uint32Array(0);
+function targetMark(targets: ReadonlyMap<number, number>, key: number): number | undefined {
+  if (targets.size > SMALL_TARGETS) return targets.get(key);
+  if (smallOf !== targets) {
+    smallKeys = Float64Array.from(targets.keys());
+    smallMarks = Uint32Array.from(targets.values());
+    smallOf = targets;
+  }
+  for (let i = 0; i < smallKeys.length; i++) if (smallKeys[i] === key) return smallMarks[i];
+  return undefined;
 }
 
 /**
@@ -394,10 +447,12 @@ export function flushFastConntrack(): boolean {
  * many verdicts were turned.
  */
 export function retarget(mem: DataView, list: number, packets: number, n: number, targets: ReadonlyMap<number, number>,
-  feed?: { countQueued(proto: number, caddr: number, cport: number, raddr: number, rport: number, len: number): void; countQueued6(key: string, len: number): void } | null,
+  feed?: { countQueued(proto: number, caddr: number, cport: number, raddr: number, rport: number, len: number): void; countQueued6(key: string, len: number): void; young?: number } | null,
   stride: number = L.GW_STRIDE_PACKED,
   targets6: ReadonlyMap<string, number> = new Map()): number {
   let turned = 0;
+  // TCP flows' marks carry the feed's young generation (ctfeed.ts CT_YOUNG); UDP ones none.
+  const young = feed?.young ?? 0;
   for (let i = 0, rec = 0; i < n; i++) {
     const at = packets + (stride === L.GW_STRIDE_PACKED ? rec : i * stride);
     if (stride === L.GW_STRIDE_PACKED) rec += packedSpan(mem.getUint32(at + L.GW_REC_LEN, true));
@@ -417,14 +472,16 @@ export function retarget(mem: DataView, list: number, packets: number, n: number
       const dst = w(p + 24), dport = mem.getUint16(p + 42);
       mark = targets6.get(key6(dst, dport));
       if (mark === undefined) continue;
+      if (proto === 6) mark = (mark | young) >>> 0;
       feed?.countQueued6(queuedKey6(proto, w(p + 8), mem.getUint16(p + 40), dst, dport), len);
     } else {
       if (version !== 4) continue;
       const ihl = (mem.getUint8(p) & 15) * 4;
       const proto = mem.getUint8(p + 9);
       if ((proto !== 6 && proto !== 17) || (mem.getUint16(p + 6) & 0x1fff) !== 0 || len < ihl + 4) continue;
-      mark = targets.get(mem.getUint32(p + 16) * 65536 + mem.getUint16(p + ihl + 2));
+      mark = targetMark(targets, mem.getUint32(p + 16) * 65536 + mem.getUint16(p + ihl + 2));
       if (mark === undefined) continue;
+      if (proto === 6) mark = (mark | young) >>> 0;
       // The core counted this packet: the conntrack feed leaves it out of what it adds.
       feed?.countQueued(proto, mem.getUint32(p + 12), mem.getUint16(p + ihl), mem.getUint32(p + 16), mem.getUint16(p + ihl + 2), len);
     }

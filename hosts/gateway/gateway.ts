@@ -13,7 +13,7 @@ import { TunnelRouteCache } from './routes.js';
 import { packedSpan } from './records.js';
 import { parseKernelQueues, type GatewaySource, type KernelQueue } from './metrics.js';
 import { restoreRecorded, SysctlRecordFile, type SysctlRecord } from './sysctl-record.js';
-import { applyFast, drFlushScript, fastPlan, fastUnavailable, fastUnavailable6, goneMarks, parseDrCounters, removeFast, retarget, DrStats, FAST_MARK_BASE, FAST_MARK_MASK, FAST_TABLE } from './fastpath.js';
+import { applyFast, ctTimeoutUsable, drFlushScript, fastPlan, fastUnavailable, fastUnavailable6, goneMarks, parseDrCounters, removeFast, retarget, DrStats, FAST_MARK_BASE, FAST_MARK_MASK, FAST_TABLE } from './fastpath.js';
 import { CtFeed, loadConntrack, type NativeConntrackClass } from './ctfeed.js';
 
 export interface GatewayOptions extends QueueSpec {
@@ -103,6 +103,8 @@ export class Gateway {
   private fast = false;
   /** IPv6 services may take it too (ip6tables and the ip6 nft table usable). */
   private fast6 = false;
+  /** The fast path's ct timeout policy is usable (fastpath.ts natRule). */
+  private ctTimeout = false;
   private fastTargets: ReadonlyMap<number, number> = new Map();
   private fastTargets6: ReadonlyMap<string, number> = new Map();
   private drTargets: ReadonlyMap<string, number> = new Map();
@@ -163,6 +165,9 @@ export class Gateway {
       this.fast = why === null;
       const why6 = this.fast ? await fastUnavailable6(this.sync.runner) : null;
       this.fast6 = this.fast && why6 === null;
+      // Fast TCP flows' conntrack entries with a short TIME_WAIT (fastpath.ts natRule); without it they are settled later.
+      this.ctTimeout = this.fast && await ctTimeoutUsable(this.sync.runner, this.fast6);
+      if (this.fast && !this.ctTimeout) this.log('gateway: nft or the kernel refuse a ct timeout policy: closed fast flows keep conntrack\'s TIME_WAIT until the feed settles them', 'warn');
       const fams = this.fast6 ? 'IPv4 and IPv6' : 'IPv4';
       const tables = this.fast6 ? 'nftables tables ip and ip6 wasmvs_gw' : 'nftables table ip wasmvs_gw';
       this.log(why === null ? (this.opts.connSync
@@ -317,10 +322,10 @@ export class Gateway {
     await this.natMtu(false, view);
     // Weights, thresholds, schedulers, persistence and timeouts change no rule, map or route: such a
     // change (most of them: health checks, ldirectord, -e) costs these passes, not the rule set's.
-    const layout = { config, switches: `${this.fast} ${this.fast6} ${this.ipsets}` };
+    const layout = { config, switches: `${this.fast} ${this.fast6} ${this.ctTimeout} ${this.ipsets}` };
     const was = this.installedLayout;
     if (was !== null && this.installedText !== null && was.switches === layout.switches && sameLayout(was.config, config)) return;
-    const plan = this.fast ? fastPlan(view, { nat: !this.opts.connSync, v6: this.fast6 }) : null;
+    const plan = this.fast ? fastPlan(view, { nat: !this.opts.connSync, v6: this.fast6, ctTimeout: this.ctTimeout }) : null;
     const rs = ruleSet(view, this.opts, plan?.services, plan?.drServices, { sets: this.ipsets });
     const linear = Math.max(rs.linear, rs.v6.linear);
     if (linear > SET_MIN && !this.linearWarned) {
@@ -594,7 +599,7 @@ export class Gateway {
   private closeFeed(): void {
     if (!this.feed) return;
     try {
-      this.feed.tick(); // the last counters in
+      this.feed.tick(true); // the last counters in, the young entries' too
       this.feed.flushAll();
     } catch { /* namespace gone */ }
     this.feed.close();
@@ -613,7 +618,7 @@ export class Gateway {
       `truncated_l4=${c(C.CNT_PKT_TRUNC_L4)} bad_csum=${c(C.CNT_PKT_BAD_CSUM)} truncated=${c(C.CNT_GW_TRUNCATED)} ` +
       `icmp_sent=${c(C.CNT_GW_ICMP_SENT)} failed_bursts=${this.failedBursts} enobufs=${q.enobufs} nl_errors=${q.nlErrors} ` +
       `queue_full_drops=${k.full} socket_full_drops=${k.user} fast_marked=${this.fastMarked} dr_fed_packets=${this.drStats.fedPackets}` +
-      (this.feed ? ` ct_fed_packets=${this.feed.totals.fedPackets} ct_events=${this.feed.totals.events} ct_removed=${this.feed.totals.removed} ct_settled=${this.feed.totals.settled} ct_lost=${this.feed.totals.lost}` : '');
+      (this.feed ? ` ct_fed_packets=${this.feed.totals.fedPackets} ct_events=${this.feed.totals.events} ct_removed=${this.feed.totals.removed} ct_settled=${this.feed.totals.settled} ct_promoted=${this.feed.totals.promoted} ct_lost=${this.feed.totals.lost}` : '');
   }
 
   /** The kernel's counters of every queue in this namespace ([] when the file cannot be read). */

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { layout as L } from '../../../sdk/core/abi.gen.js';
 import { ruleSet, CHAIN } from '../../../hosts/gateway/rules.js';
 import { fastPlan, goneMarks, retarget, parseDrCounters, DrStats, FAST_MARK_BASE, FAST_MARK_MASK, FAST_INVALID_MARK } from '../../../hosts/gateway/fastpath.js';
-import { CtFeed, CT, CT_SETTLED, SWEEP_TICKS, queuedKey6, type NativeConntrack } from '../../../hosts/gateway/ctfeed.js';
+import { CtFeed, CT, CT_SETTLED, CT_YOUNG, SWEEP_TICKS, youngBits, queuedKey6, type NativeConntrack } from '../../../hosts/gateway/ctfeed.js';
 import { Director } from '../../../sdk/director.js';
 import { parseGatewayArgs } from '../../../hosts/gateway/gateway.js';
 import { packedSpan } from '../../../hosts/gateway/records.js';
@@ -48,7 +48,13 @@ describe('gateway fast path: plan, rules, verdicts', () => {
     expect(v[0].dests.map((d) => d.address).sort()).toEqual(['198.18.41.2', '198.18.41.3']);
     expect(plan.script).toContain(`add element ip wasmvs_gw dests { ${elements.join(', ')} }`);
     expect(plan.script).toContain('flush map ip wasmvs_gw dests');
-    expect(plan.script).toContain('dnat ip to ct mark map @dests');
+    // The map is read with the feed's young bits off (ctfeed.ts CT_YOUNG); no ct timeout policy unless asked for.
+    expect(plan.script).toContain('meta mark and 0x5ff00000 == 0x57b00000 ct mark set meta mark dnat ip to meta mark and 0x5fffffff map @dests');
+    expect(plan.script).not.toContain('ct timeout');
+    // With it: fast TCP flows' TIME_WAIT and CLOSE last SETTLED_CT_TIMEOUT_S in conntrack.
+    const timed = fastPlan(v, { ctTimeout: true }).script;
+    expect(timed).toContain('add ct timeout ip wasmvs_gw wasmvs_tcp { protocol tcp ; l3proto ip ; policy = { time_wait : 1, close : 1 } ; }');
+    expect(timed).toContain('ct mark set meta mark ct timeout set "wasmvs_tcp" dnat ip to meta mark and 0x5fffffff map @dests');
   });
 
   it('a service mixing methods, or sharing a NAT real server with a userspace service, stays on the userspace path', async () => {
@@ -179,6 +185,11 @@ describe('gateway fast path: plan, rules, verdicts', () => {
     // A fixed stride walks the records the same way.
     for (let i = 0; i < 6; i++) verdict(i, i === 3 ? 0 : L.GW_VF_PAYLOAD);
     expect(retarget(mem, list, packets, 6, targets, null, packedSpan(40))).toBe(2);
+    // The feed's young generation goes into TCP flows' marks (CT_YOUNG), not into UDP ones'.
+    for (let i = 0; i < 6; i++) verdict(i, i === 3 ? 0 : L.GW_VF_PAYLOAD);
+    expect(retarget(mem, list, packets, 6, targets, { countQueued: () => {}, countQueued6: () => {}, young: youngBits(2) })).toBe(2);
+    expect(mem.getUint32(list + L.GW_VER_MARK, true)).toBe((mark | youngBits(2)) >>> 0);
+    expect(mem.getUint32(list + 5 * L.GW_VER_SIZE + L.GW_VER_MARK, true)).toBe(mark);
   });
 
   it('IPv6 (v6: true): NAT and DR services go fast in the ip6 table, ip6tables queues their new flows; without it they stay on the userspace path', async () => {
@@ -216,7 +227,8 @@ describe('gateway fast path: plan, rules, verdicts', () => {
     expect(rs.v6.raw.filter((r) => r.includes('notrack'))).toEqual(rs.v6.raw.filter((r) => r.includes('2001:2:0:42::2/128') && r.includes('notrack')));
     expect(rs.v6.routes).toEqual([{ mark: drMark, via: '2001:2:0:41::3' }]);
     expect(plan.script).toContain(`add element ip6 wasmvs_gw dests { 0x${natMark.toString(16)} : 2001:2:0:41::2 . 8080 }`);
-    expect(plan.script).toContain('dnat ip6 to ct mark map @dests');
+    expect(plan.script).toContain('ct mark set meta mark dnat ip6 to meta mark and 0x5fffffff map @dests');
+    expect(fastPlan(v, { v6: true, ctTimeout: true }).script).toContain('add ct timeout ip6 wasmvs_gw wasmvs_tcp { protocol tcp ; l3proto ip6 ;');
     expect(plan.script).toContain('add element ip6 wasmvs_gw drsvc { 2001:2:0:42::2 . udp . 53 }');
     expect(plan.script).toMatch(/meta mark set jhash ip6 saddr \. ip6 daddr \. th sport \. th dport mod 4294967295 seed 0x[0-9a-f]+ \. jhash .* map @dr6udp update @drpk/);
     // No IPv6 service: the ip6 table goes (created and deleted in the same transaction, so it need not exist).
@@ -360,7 +372,8 @@ describe('gateway fast path: the conntrack feed (ctfeed.ts) against the core', (
     // Settled: its entry takes the settled bit, so the next dumps leave it out.
     expect(ct.marked).toEqual([[40000, (FAST_MARK_BASE + 1 + CT_SETTLED) >>> 0]]);
     expect(feed.tick()).toBe(0);
-    expect(ct.dumps.at(-1)).toEqual([FAST_MARK_BASE, FAST_MARK_MASK]);
+    // Each dump: our unsettled entries and the young generation handed out after it (its bit masked off).
+    expect(ct.dumps.at(-1)).toEqual([FAST_MARK_BASE, (FAST_MARK_MASK & ~feed.young) >>> 0]);
     expect(feed.totals).toMatchObject({ flows: 0, settled: 1 });
     expect(d.service(key).stats).toMatchObject({ inpkts: 7, outpkts: 6 });
     // Its last counters come with its destroy event (one more ACK each way since the last read), once.
@@ -377,9 +390,9 @@ describe('gateway fast path: the conntrack feed (ctfeed.ts) against the core', (
     expect(d.service(key).stats).toMatchObject({ inpkts: 8, outpkts: 7 });
     // A real server leaving takes its entries, settled or not; so does the end.
     feed.flushMark(FAST_MARK_BASE + 1);
-    expect(ct.flushed).toEqual([[FAST_MARK_BASE + 1, ~CT_SETTLED >>> 0]]);
+    expect(ct.flushed).toEqual([[FAST_MARK_BASE + 1, (~CT_SETTLED & ~CT_YOUNG) >>> 0]]);
     feed.flushAll();
-    expect(ct.flushed.at(-1)).toEqual([FAST_MARK_BASE, (FAST_MARK_MASK & ~CT_SETTLED) >>> 0]);
+    expect(ct.flushed.at(-1)).toEqual([FAST_MARK_BASE, (FAST_MARK_MASK & ~CT_SETTLED & ~CT_YOUNG) >>> 0]);
   });
 
   it('a tuple used again: the new flow\'s queued SYN is taken off the new flow\'s counters, not lost with the old flow', async () => {
@@ -421,17 +434,60 @@ describe('gateway fast path: the conntrack feed (ctfeed.ts) against the core', (
     expect(ct.marked.map(([p]) => p)).toEqual([40010]);
     expect(d.connections().find((c) => c.client.port === 40010)?.state).toBe('CLOSE');
     for (let k = 2; k < SWEEP_TICKS; k++) feed.tick();
-    expect(ct.dumps.every(([, mask]) => mask === FAST_MARK_MASK)).toBe(true);
+    expect(ct.dumps.every(([, mask]) => (mask & CT_SETTLED) !== 0 && ((mask | CT_YOUNG) >>> 0) === FAST_MARK_MASK)).toBe(true);
     expect(feed.totals.flows).toBe(0);
     // The core lets the closed connection go (its CLOSE timeout); the sweep lists the settled entry and removes it.
     t = 100;
     d.advance();
     expect(d.connections().some((c) => c.client.port === 40010)).toBe(false);
     feed.tick();
-    expect(ct.dumps.at(-1)).toEqual([FAST_MARK_BASE, (FAST_MARK_MASK & ~CT_SETTLED) >>> 0]);
+    expect(ct.dumps.at(-1)).toEqual([FAST_MARK_BASE, (FAST_MARK_MASK & ~CT_SETTLED & ~CT_YOUNG) >>> 0]);
     expect(feed.totals.flows).toBe(1);
     expect(ct.removed).toEqual([40010]);
     expect(ct.marked).toHaveLength(1); // never settled again
+  });
+
+  it('young flows: out of the dumps until their generation comes round (then promoted); a short one is read once, from its destroy event', async () => {
+    const d = await director(3);
+    const key = { protocol: 'tcp' as const, address: V, port: 80 };
+    d.addService(key);
+    d.addDest(key, { address: R, port: 8080, method: 'masq' });
+    const syn = (port: number) => d.packet({ protocol: 'tcp', direction: 'in', client: { address: C, port }, virtual: { address: V, port: 80 }, flags: { syn: true }, length: 60 }, 10);
+    const conn = (port: number) => d.connections().find((c) => c.client.port === port);
+    const ct = new FakeCt();
+    const feed = new CtFeed(ct, d, FAST_MARK_BASE, FAST_MARK_MASK);
+    // A long flow, queued under generation 1 (retarget gives its mark feed.young).
+    expect(feed.young).toBe(youngBits(1));
+    expect(syn(40040)[0]).toMatchObject({ ok: true });
+    feed.countQueued(6, ip(C), 40040, ip(R), 8080, 60);
+    ct.table = [rec({ state: 3, cport: 40040, id: 40, op: 3, ob: 164, rp: 2, rb: 104, mark: (FAST_MARK_BASE + 1 + youngBits(1)) >>> 0 })];
+    // The first dump lists generation 2's entries with ours (none), then hands generation 2 out: the flow waits.
+    expect(feed.tick()).toBe(0);
+    expect(feed.young).toBe(youngBits(2));
+    expect(conn(40040)?.state).toBe('SYN_RECV');
+    // The next lists generation 1: established, counted (less the queued SYN), promoted to the plain mark.
+    expect(feed.tick()).toBe(1);
+    expect(feed.young).toBe(youngBits(1));
+    expect(conn(40040)?.state).toBe('ESTABLISHED');
+    expect(d.service(key).stats).toMatchObject({ inpkts: 3, inbytes: 164, outpkts: 2 });
+    expect(ct.marked).toEqual([[40040, FAST_MARK_BASE + 1]]);
+    expect(feed.totals.promoted).toBe(1);
+    // From now on every dump lists it, whatever the generation.
+    expect(feed.tick()).toBe(1);
+    expect(feed.tick()).toBe(1);
+    // A short connection, opened and closed between two dumps: no dump ever lists it (its entry dies
+    // young, its TIME_WAIT cut by the ct timeout policy); its destroy event brings the core its
+    // state and all of its counters, and nothing is marked.
+    expect(syn(40041)[0]).toMatchObject({ ok: true });
+    feed.countQueued(6, ip(C), 40041, ip(R), 8080, 60);
+    ct.events_ = [rec({ kind: CT.KIND_DESTROY, state: 7, close: 2, cport: 40041, id: 41, op: 5, ob: 60 + 4 * 52, rp: 4, rb: 4 * 52,
+      mark: (FAST_MARK_BASE + 1 + feed.young) >>> 0 })];
+    feed.tick();
+    expect(conn(40041)?.state).toBe('TIME_WAIT');
+    expect(d.dests(key)[0]).toMatchObject({ activeconns: 1, inactconns: 1 });
+    expect(d.service(key).stats).toMatchObject({ inpkts: 3 + 5, inbytes: 164 + 60 + 4 * 52, outpkts: 2 + 4 });
+    expect(ct.marked).toHaveLength(1);
+    expect(feed.totals.settled).toBe(0);
   });
 
   it('a sliced tick (the gateway\'s timer) reads the dump a slice at a time, between turns of the event loop, with the same result; tick() finishes one under way', async () => {
