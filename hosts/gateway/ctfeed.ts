@@ -227,6 +227,8 @@ export class CtFeed {
   /** A sliced tick is under way (tickSliced), and the entries its dump listed so far. */
   private slicing = false;
   private listed = 0;
+  /** The sliced tick is still reading the pending events (its dump not begun yet). */
+  private eventsLeft = false;
 
   constructor(private readonly ct: NativeConntrack, private readonly director: Director, readonly mark: number, readonly mask: number) {
     if ((mark & CT_SETTLED) !== 0) throw new RangeError(`conntrack feed: mark ${mark.toString(16)} has the settled bit`);
@@ -332,8 +334,10 @@ export class CtFeed {
       this.tick();
       return false;
     }
-    this.beginTick();
-    this.ct.dumpBegin(this.mark, this.dumpMask(), true, this.sweeping);
+    // The pending destroy events first, a slice at a time too (a connection-rate load brings thousands a
+    // second, each a full record now that short flows are never dumped), then the dump.
+    this.beginTick(false);
+    this.eventsLeft = true;
     this.slicing = true;
     this.listed = 0;
     const step = () => {
@@ -362,8 +366,18 @@ export class CtFeed {
     this.endTick(this.listed);
   }
 
-  /** One slice of the sliced dump applied; true while more is to come. */
+  /** One slice of the sliced tick applied (events, then the dump); true while more is to come. */
   private slice(max: number): boolean {
+    if (this.eventsLeft) {
+      const ev = this.ct.events(this.mark, this.anyMask, max);
+      this.totals.events += ev.byteLength / CT.SIZE;
+      this.apply(ev);
+      this.flushSettle();
+      if (ev.byteLength / CT.SIZE >= max) return true;
+      this.eventsLeft = false;
+      this.ct.dumpBegin!(this.mark, this.dumpMask(), true, this.sweeping);
+      return true;
+    }
     const recs = this.ct.dumpNext!(max);
     this.listed += recs.byteLength / CT.SIZE;
     this.apply(recs);
@@ -371,9 +385,10 @@ export class CtFeed {
     return this.ct.dumpActive!();
   }
 
-  private beginTick(): void {
+  private beginTick(events = true): void {
     this.tickNo++;
     this.sweeping = this.tickNo % SWEEP_TICKS === 0;
+    if (!events) return;
     const ev = this.ct.events(this.mark, this.anyMask, 65536);
     this.totals.events += ev.byteLength / CT.SIZE;
     this.apply(ev);
