@@ -5,7 +5,7 @@
 // on demand, like the data path, so the SDK does not depend on the gateway.
 import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { removeRules, run, type Exec } from './rules.js';
+import { removeMadeTables, removeRules, run, type Exec } from './rules.js';
 import { removeFast } from './fastpath.js';
 import { restoreRecorded, SysctlRecordFile, type SysctlRecord } from './sysctl-record.js';
 
@@ -42,8 +42,11 @@ export async function cleanupGateway(socket: string, recordPath: string, log: (m
     log(`cleanup: cannot remove the gateway's rules: ${(e as Error).message}`);
     status = 1;
   }
-  const { restored, problems } = restoreRecorded(deps.record ?? new SysctlRecordFile(recordPath), deps.write ?? ((p, v) => writeFileSync(p, v)));
+  const { restored, problems, tables } = restoreRecorded(deps.record ?? new SysctlRecordFile(recordPath), deps.write ?? ((p, v) => writeFileSync(p, v)));
   log(restored.length ? `cleanup: sysctls restored: ${restored.join(' ')}` : `cleanup: no sysctl to restore (${recordPath} holds none)`);
+  // The iptables-nft tables the dead run made, now that our chains are gone (empty but hooked otherwise).
+  const gone = removeMadeTables(tables, deps.exec ?? run);
+  if (gone.length) log(`cleanup: removed the empty iptables tables the gateway had made: ${gone.join(', ')}`);
   for (const m of problems) log(`cleanup: ${m}`);
   return problems.length ? 1 : status;
 }

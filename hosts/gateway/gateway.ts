@@ -8,11 +8,11 @@ import type { Director } from '../../sdk/director.js';
 import type { ServiceConfig } from '../../sdk/types.js';
 import { coreOf } from '../../sdk/core/index.js';
 import { loadNativeQueue, type NativeQueue, type NativeQueueClass, type VerdictMode } from '../../native/addon.js';
-import { ruleSet, removeRules, run, deferred, RuleSync, ipsetAvailable, SET_MIN, type ServiceView, type AsyncExec, type Exec, type QueueSpec, type RuleSet } from './rules.js';
+import { ruleSet, removeRules, run, deferred, RuleSync, ipsetAvailable, SET_MIN, BASE_TABLES, baseTablesPresent, removeMadeTables, type ServiceView, type AsyncExec, type Exec, type QueueSpec, type RuleSet } from './rules.js';
 import { TunnelRouteCache } from './routes.js';
 import { packedSpan } from './records.js';
 import { parseKernelQueues, type GatewaySource, type KernelQueue } from './metrics.js';
-import { restoreRecorded, SysctlRecordFile, type SysctlRecord } from './sysctl-record.js';
+import { restoreRecorded, SysctlRecordFile, TABLE_KEY, type SysctlRecord } from './sysctl-record.js';
 import { applyFast, ctTimeoutUsable, drFlushScript, fastPlan, fastUnavailable, fastUnavailable6, goneMarks, parseDrCounters, removeFast, retarget, DrStats, FAST_MARK_BASE, FAST_MARK_MASK, FAST_TABLE } from './fastpath.js';
 import { CtFeed, loadConntrack, type NativeConntrackClass } from './ctfeed.js';
 
@@ -151,6 +151,7 @@ export class Gateway {
     this.sync.reset();
     // A run that died left its sysctls changed: back to the originals before we read them again.
     if (this.record) this.restoreLeftovers(this.record);
+    this.recordTables();
     this.sysctl('/proc/sys/net/ipv4/ip_forward', '1');
     try {
       this.bind(this.Native ?? loadNativeQueue());
@@ -501,9 +502,30 @@ export class Gateway {
   }
 
   private restoreLeftovers(record: SysctlRecord): void {
-    const { restored, problems } = restoreRecorded(record, (p, v) => this.files.write(p, v));
+    const { restored, problems, tables } = restoreRecorded(record, (p, v) => this.files.write(p, v));
     if (restored.length) this.log(`gateway: restored what a previous run changed and did not put back: ${restored.join(' ')}`, 'warn');
+    const gone = removeMadeTables(tables, this.exec);
+    if (gone.length) this.log(`gateway: removed the empty iptables tables a previous run made: ${gone.join(', ')}`, 'warn');
     for (const m of problems) this.log(`gateway: ${m}`, 'warn');
+  }
+
+  /**
+   * The iptables-nft tables our rules may make (rules.ts BASE_TABLES) that do
+   * not exist yet: recorded with the sysctls (durably, so `--cleanup` knows
+   * them after a crash), and removed at stop once empty, so the director is
+   * left without the hooked built-in chains iptables-nft would keep.
+   */
+  private recordTables(): void {
+    const present = baseTablesPresent(this.exec);
+    if (!present) return;
+    const absent = BASE_TABLES.filter((t) => !present.has(t) && !this.savedSysctl.has(TABLE_KEY + t));
+    if (!absent.length) return;
+    for (const t of absent) this.savedSysctl.set(TABLE_KEY + t, 'absent');
+    try {
+      this.record?.save(this.savedSysctl);
+    } catch (e) {
+      this.log(`gateway: cannot record the iptables tables it may make in ${this.record!.where} (${(e as Error).message})`, 'warn');
+    }
   }
 
   /** Sets a sysctl; its original value is recorded durably first, so a crash cannot lose it. */
@@ -659,6 +681,8 @@ export class Gateway {
     await this.drReading;
     this.drTick(true);
     removeFast(this.exec);
+    // The iptables-nft tables this run made, now empty (built-in chains only, still hooked): gone too.
+    removeMadeTables([...this.savedSysctl].filter(([k, v]) => k.startsWith(TABLE_KEY) && v === 'absent').map(([k]) => k.slice(TABLE_KEY.length)), this.exec);
     this.drStats.reset();
     this.drDests = new Map();
     this.fastScript = null;
@@ -676,6 +700,7 @@ export class Gateway {
     this.gsoOn = true;
     this.readers.clear();
     for (const [p, v] of this.savedSysctl) {
+      if (p.startsWith(TABLE_KEY)) continue; // a table, removed above
       try { this.files.write(p, v); } catch { /* namespace gone */ }
     }
     // Only once the values are back: a crash before this leaves the record for the next start.

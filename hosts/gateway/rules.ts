@@ -319,6 +319,45 @@ function removeFamily(f: Family, exec: Exec): void {
   deleteRoutes(f.ip, exec);
 }
 
+/** The iptables-nft tables our rules can make, as `nft list tables` names them. */
+export const BASE_TABLES = ['ip raw', 'ip mangle', 'ip6 raw', 'ip6 mangle'] as const;
+
+/** Which of BASE_TABLES exist now; null when nft cannot list tables (not installed): nothing to record then. */
+export function baseTablesPresent(exec: Exec = run): Set<string> | null {
+  let out: string;
+  try { out = exec('nft', ['list', 'tables']); } catch { return null; }
+  const listed = new Set(out.split('\n').map((l) => l.trim().split(/\s+/).slice(1).join(' ')));
+  return new Set(BASE_TABLES.filter((t) => listed.has(t)));
+}
+
+/**
+ * Deletes each of `made` (tables of BASE_TABLES that did not exist before a
+ * gateway started) that holds nothing but empty built-in chains: after our
+ * chains and jumps are gone, iptables-nft keeps a table's built-in chains,
+ * empty but still hooked, and every packet of the namespace would pay their
+ * hooks. A table holding anything else (someone's rule, chain or set) stays.
+ * Returns the tables deleted.
+ */
+export function removeMadeTables(made: Iterable<string>, exec: Exec = run): string[] {
+  const gone: string[] = [];
+  for (const t of made) {
+    if (!(BASE_TABLES as readonly string[]).includes(t)) continue;
+    const [family, name] = t.split(' ');
+    let items: Array<Record<string, { hook?: unknown }>>;
+    try {
+      items = (JSON.parse(exec('nft', ['-j', 'list', 'table', family, name])) as { nftables?: Array<Record<string, { hook?: unknown }>> }).nftables ?? [];
+    } catch {
+      continue; // not there (or nft gone)
+    }
+    if (items.some((i) => !('metainfo' in i) && !('table' in i) && !('chain' in i && i.chain.hook !== undefined))) continue;
+    try {
+      exec('nft', ['delete', 'table', family, name]);
+      gone.push(t);
+    } catch { /* in use meanwhile */ }
+  }
+  return gone;
+}
+
 /** Whether the ipset tool runs (the kernel's sets are asked for only when a configuration needs them). */
 export function ipsetAvailable(exec: Exec = run): boolean {
   try {

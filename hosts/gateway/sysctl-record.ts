@@ -18,9 +18,15 @@ export function currentNetns(): string {
 export interface RecordedSysctls {
   /** The namespace whose sysctls these are: another namespace's values are never written here. */
   netns: string;
-  /** /proc/sys path → its value before the gateway changed it. */
+  /**
+   * /proc/sys path → its value before the gateway changed it; and `nft:FAMILY NAME` → `absent` for an
+   * iptables-nft table (rules.ts BASE_TABLES) that did not exist before it started (removed again once empty).
+   */
   sysctl: Record<string, string>;
 }
+
+/** The record's key of a table the gateway may have made (RecordedSysctls). */
+export const TABLE_KEY = 'nft:';
 
 /** Where the originals are kept; tests pass an in-memory one. */
 export interface SysctlRecord {
@@ -85,15 +91,21 @@ function syncDir(dir: string): void {
  * same runtime directory seen from two) is left alone.
  */
 export function restoreRecorded(record: SysctlRecord, write: (path: string, value: string) => void, netns = currentNetns()):
-  { restored: string[]; problems: string[] } {
+  { restored: string[]; problems: string[]; tables: string[] } {
   const r = record.load();
-  if (!r) return { restored: [], problems: [] };
+  if (!r) return { restored: [], problems: [], tables: [] };
   if (r.netns !== netns) {
-    return { restored: [], problems: [`${record.where}: recorded in network namespace ${r.netns || '(unknown)'}, not this one (${netns || 'unknown'}); not restored`] };
+    return { restored: [], problems: [`${record.where}: recorded in network namespace ${r.netns || '(unknown)'}, not this one (${netns || 'unknown'}); not restored`], tables: [] };
   }
   const restored: string[] = [];
   const problems: string[] = [];
+  // The tables that run made: the caller removes them once our chains are gone (rules.ts removeMadeTables).
+  const tables: string[] = [];
   for (const [path, value] of Object.entries(r.sysctl)) {
+    if (path.startsWith(TABLE_KEY)) {
+      if (value === 'absent') tables.push(path.slice(TABLE_KEY.length));
+      continue;
+    }
     if (!path.startsWith('/proc/sys/')) { problems.push(`${record.where}: ${path} is not a sysctl; ignored`); continue; }
     try {
       write(path, value);
@@ -103,5 +115,5 @@ export function restoreRecorded(record: SysctlRecord, write: (path: string, valu
     }
   }
   record.remove();
-  return { restored, problems };
+  return { restored, problems, tables };
 }

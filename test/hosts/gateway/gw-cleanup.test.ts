@@ -34,6 +34,14 @@ function cleanup(topo: Topo): { status: number | null; out: string } {
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
+/**
+ * The director's iptables-nft tables (`table ip raw` …): iptables-nft keeps a table's built-in chains, empty
+ * but hooked, after our rules are gone; tables the gateway made must go with it.
+ */
+function baseTables(topo: Topo): string[] {
+  return topo.in('director', 'nft', 'list', 'tables').split('\n').map((l) => l.trim()).filter((l) => /^table ip6? (raw|mangle)$/.test(l));
+}
+
 /** Polls (bounded) until the gateway has installed the rules and changed the sysctls. */
 async function installed(topo: Topo): Promise<void> {
   for (let i = 0; i < 100; i++) {
@@ -49,6 +57,7 @@ async function crashed(topo: Topo): Promise<void> {
   topo.setup('dr', { vip: 'local' });
   for (const c of ['all', 'default', topo.dev.dirIn, topo.dev.dirOut]) topo.in('director', 'sysctl', '-qw', `net.ipv4.conf.${c}.rp_filter=1`);
   expect(sysctls(topo)).toEqual(ORIGINAL);
+  expect(baseTables(topo)).toEqual([]);
   const gw = await startGateway(topo, QUEUE);
   try {
     adm(topo, '-A', '-t', `${VIP}:80`, '-s', 'rr');
@@ -73,6 +82,7 @@ async function crashed(topo: Topo): Promise<void> {
   expect(left.rules).toContain('not from all fwmark');
   expect(sysctls(topo)).toEqual(CHANGED);
   expect(existsSync(topo.sysctlRecord)).toBe(true);
+  expect(baseTables(topo)).toEqual(expect.arrayContaining(['table ip raw', 'table ip mangle']));
 }
 
 function clean(topo: Topo): void {
@@ -80,6 +90,8 @@ function clean(topo: Topo): void {
   expect(topo.in('director', 'ip', 'route', 'show', 'table', 'all').split('\n').filter((l) => l.includes(RS[0]) && l.startsWith('default'))).toEqual([]);
   expect(sysctls(topo)).toEqual(ORIGINAL);
   expect(existsSync(topo.sysctlRecord)).toBe(false);
+  // The iptables tables the gateway made are gone too (they did not exist before it).
+  expect(baseTables(topo)).toEqual([]);
 }
 
 suite('wasmvsd gateway after SIGKILL: nothing left behind', () => {
@@ -118,6 +130,31 @@ suite('wasmvsd gateway after SIGKILL: nothing left behind', () => {
       gw = undefined;
       expect(log).toContain('gateway stopped');
       clean(topo);
+    } finally {
+      if (gw) await stopGateway(gw);
+      topo.teardown();
+    }
+  });
+
+  it('a clean stop removes the iptables tables the gateway made, and keeps one that was there before it', async () => {
+    if (why) throw new Error(`gateway suite prerequisites missing in CI: ${why}`);
+    const topo = new Topo(`gk${process.pid % 10000}x${topos++}`);
+    let gw: Daemon | undefined;
+    try {
+      topo.setup('dr', { vip: 'local' });
+      // Someone's mangle table (their rule came and went): it was there before, so it stays.
+      topo.in('director', 'iptables', '-t', 'mangle', '-A', 'OUTPUT', '-j', 'ACCEPT');
+      topo.in('director', 'iptables', '-t', 'mangle', '-D', 'OUTPUT', '-j', 'ACCEPT');
+      expect(baseTables(topo)).toEqual(['table ip mangle']);
+      gw = await startGateway(topo, QUEUE);
+      adm(topo, '-A', '-t', `${VIP}:80`, '-s', 'rr');
+      adm(topo, '-a', '-t', `${VIP}:80`, '-r', RS[0], '-g');
+      for (let i = 0; i < 100 && !topo.ownedState().iptables.includes('notrack'); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(baseTables(topo)).toEqual(expect.arrayContaining(['table ip raw', 'table ip mangle']));
+      await stopGateway(gw);
+      gw = undefined;
+      expect(topo.ownedState()).toEqual({ iptables: '', rules: '' });
+      expect(baseTables(topo)).toEqual(['table ip mangle']);
     } finally {
       if (gw) await stopGateway(gw);
       topo.teardown();

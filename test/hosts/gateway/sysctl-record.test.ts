@@ -16,14 +16,15 @@ describe('sysctl record', () => {
   it('saves, restores in its own namespace and is removed', () => withDir((dir) => {
     const file = join(dir, 'wasmvsd.sysctl.json');
     const rec = new SysctlRecordFile(file, 'net:[1]');
-    rec.save(new Map([['/proc/sys/net/ipv4/ip_forward', '0'], ['/proc/sys/net/ipv4/conf/all/rp_filter', '1']]));
+    // With the iptables-nft tables the run may make (absent before it): handed back to be removed, never written.
+    rec.save(new Map([['/proc/sys/net/ipv4/ip_forward', '0'], ['nft:ip raw', 'absent'], ['/proc/sys/net/ipv4/conf/all/rp_filter', '1'], ['nft:ip6 mangle', 'absent']]));
     expect(existsSync(`${file}.tmp`)).toBe(false);
     const written: string[] = [];
     const r = restoreRecorded(rec, (p, v) => void written.push(`${p}=${v}`), 'net:[1]');
-    expect(r).toEqual({ restored: ['net.ipv4.ip_forward=0', 'net.ipv4.conf.all.rp_filter=1'], problems: [] });
+    expect(r).toEqual({ restored: ['net.ipv4.ip_forward=0', 'net.ipv4.conf.all.rp_filter=1'], problems: [], tables: ['ip raw', 'ip6 mangle'] });
     expect(written).toEqual(['/proc/sys/net/ipv4/ip_forward=0', '/proc/sys/net/ipv4/conf/all/rp_filter=1']);
     expect(existsSync(file)).toBe(false);
-    expect(restoreRecorded(rec, () => { throw new Error('nothing to write'); }, 'net:[1]')).toEqual({ restored: [], problems: [] });
+    expect(restoreRecorded(rec, () => { throw new Error('nothing to write'); }, 'net:[1]')).toEqual({ restored: [], problems: [], tables: [] });
   }));
 
   it('another namespace\'s record is not written here and stays', () => withDir((dir) => {
