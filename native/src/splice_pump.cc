@@ -428,8 +428,10 @@ int Pump::pumpDir(Conn* c, int i, int& budget) {
     }
     d.bufOff = 0;
     if (d.eof) {
-      // Every byte before the FIN is out: pass the FIN on.
-      shutdown(dst, SHUT_WR);
+      // Every byte before the FIN is out: pass the FIN on. The connection's
+      // last FIN, to a socket the engine alone holds whose own EOF was read:
+      // the close that follows at once sends it (nothing unread, so no RST).
+      if (!(c->owned && c->dir[1 - i].shut)) shutdown(dst, SHUT_WR);
       d.shut = true;
       releasePipe(d);
       emit(c, i == 0 ? FIN_IN : FIN_OUT, uint32_t(i), 0);
