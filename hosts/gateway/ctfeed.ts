@@ -229,6 +229,8 @@ export class CtFeed {
   private listed = 0;
   /** The sliced tick is still reading the pending events (its dump not begun yet). */
   private eventsLeft = false;
+  /** An events-only pass (eventsSliced) is under way. */
+  private eventing = false;
 
   constructor(private readonly ct: NativeConntrack, private readonly director: Director, readonly mark: number, readonly mask: number) {
     if ((mark & CT_SETTLED) !== 0) throw new RangeError(`conntrack feed: mark ${mark.toString(16)} has the settled bit`);
@@ -355,6 +357,31 @@ export class CtFeed {
     return true;
   }
 
+  /**
+   * Between ticks (the gateway's faster timer): the pending destroy events read and applied a
+   * slice at a time. Every short connection's one record is its destroy event, thousands a
+   * second under a connection-rate load: read only once a second they can overrun the socket's
+   * buffer (ENOBUFS, ct_lost), and a young flow whose event is lost is never read at all.
+   */
+  eventsSliced(onError: (e: unknown) => void): void {
+    if (this.eventing || this.slicing) return;
+    this.eventing = true;
+    const step = () => {
+      if (!this.eventing) return;
+      try {
+        const ev = this.ct.events(this.mark, this.anyMask, SLICE);
+        this.totals.events += ev.byteLength / CT.SIZE;
+        this.apply(ev);
+        this.flushSettle();
+        if (ev.byteLength / CT.SIZE >= SLICE) return void setImmediate(step);
+      } catch (e) {
+        onError(e);
+      }
+      this.eventing = false;
+    };
+    setImmediate(step);
+  }
+
   /** A sliced tick under way is finished at once (the counters its records carry are read only once: they must not be lost). */
   finishSliced(): void {
     if (!this.slicing) return;
@@ -435,6 +462,7 @@ export class CtFeed {
 
   close(): void {
     this.slicing = false;
+    this.eventing = false;
     this.ct.close();
   }
 

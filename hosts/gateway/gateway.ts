@@ -58,6 +58,8 @@ export { GATEWAY_DEFAULTS, parseGatewayArgs } from './options.js';
 /** Kernel queue length and socket buffer: room for bursts while the loop is busy. */
 const QUEUE_MAXLEN = 8192;
 const QUEUE_RCVBUF = 8 << 20;
+/** How often the conntrack feed reads its destroy events between its once-a-second rounds. */
+const EVENTS_MS = 200;
 /** How often the routes towards tunnel real servers are looked up again. */
 const TUNNEL_REFRESH_MS = 10_000;
 
@@ -80,6 +82,7 @@ export class Gateway {
   private director: Director | null = null;
   private queues: NativeQueue[] = [];
   private timer: NodeJS.Timeout | null = null;
+  private eventTimer: NodeJS.Timeout | null = null;
   private rules: RuleSet | null = null;
   private installedText: string | null = null;
   /** The configuration those rules were made from, and the switches they depend on (null with them). */
@@ -188,6 +191,9 @@ export class Gateway {
       director.advance();
     }, 1000);
     this.timer.unref();
+    // The conntrack feed's destroy events between its rounds too (ctfeed.ts eventsSliced).
+    this.eventTimer = setInterval(() => this.feed?.eventsSliced((e) => this.log(`fast path: conntrack events: ${(e as Error).message}`, 'warn')), EVENTS_MS);
+    this.eventTimer.unref();
     // Routes towards tunnel real servers change under us (new source, smaller MTU): looked up again.
     this.tunnelTimer = setInterval(() => {
       if (this.rules?.tunnels.length) void this.tunnelSetup(this.rules.tunnels, true);
@@ -575,7 +581,8 @@ export class Gateway {
   private openFeed(director: Director): string | null {
     try {
       this.sysctl('/proc/sys/net/netfilter/nf_conntrack_acct', '1');
-      const ct = new (this.Conntrack ?? loadConntrack())({ events: true });
+      // Room for a few seconds of destroy events at tens of thousands of connections a second (read every EVENTS_MS).
+      const ct = new (this.Conntrack ?? loadConntrack())({ events: true, rcvBuf: 32 << 20 });
       this.feed = new CtFeed(ct, director, FAST_MARK_BASE, FAST_MARK_MASK);
       this.feed.flushAll();
       return null;
@@ -668,6 +675,8 @@ export class Gateway {
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    if (this.eventTimer) clearInterval(this.eventTimer);
+    this.eventTimer = null;
     if (this.tunnelTimer) clearInterval(this.tunnelTimer);
     this.tunnelTimer = null;
     if (this.director) this.log(this.summary());

@@ -488,6 +488,18 @@ describe('gateway fast path: the conntrack feed (ctfeed.ts) against the core', (
     expect(d.service(key).stats).toMatchObject({ inpkts: 3 + 5, inbytes: 164 + 60 + 4 * 52, outpkts: 2 + 4 });
     expect(ct.marked).toHaveLength(1);
     expect(feed.totals.settled).toBe(0);
+    // Between ticks (the gateway's faster timer) the events are read too, off the event loop's turn.
+    expect(syn(40042)[0]).toMatchObject({ ok: true });
+    feed.countQueued(6, ip(C), 40042, ip(R), 8080, 60);
+    ct.events_ = [rec({ kind: CT.KIND_DESTROY, state: 7, close: 2, cport: 40042, id: 42, op: 5, ob: 60 + 4 * 52, rp: 4, rb: 4 * 52,
+      mark: (FAST_MARK_BASE + 1 + feed.young) >>> 0 })];
+    const errors: unknown[] = [];
+    feed.eventsSliced((e) => errors.push(e));
+    expect(conn(40042)?.state).toBe('SYN_RECV');
+    await new Promise((r) => setImmediate(r));
+    expect(conn(40042)?.state).toBe('TIME_WAIT');
+    expect(d.service(key).stats).toMatchObject({ inpkts: 3 + 5 + 5, outpkts: 2 + 4 + 4 });
+    expect(errors).toEqual([]);
   });
 
   it('a sliced tick (the gateway\'s timer) reads the dump a slice at a time, between turns of the event loop, with the same result; tick() finishes one under way', async () => {
