@@ -12,3 +12,11 @@ proxy_bench_setup() {
   PIDS=()
   trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$T"' EXIT
 }
+
+# HAProxy `mode tcp` configuration: nbthread $1 (default 1), then one `listen` per "BIND_PORT:SERVER_PORT"
+# argument on 127.0.0.1; TIMEOUT (default 60s) for client and server. The same settings for every bench.
+haproxy_cfg() {
+  local n=${1:-1} l; shift
+  printf 'global\n  nbthread %s\n  maxconn 9000\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client %s\n  timeout server %s\n' "$n" "${TIMEOUT:-60s}" "${TIMEOUT:-60s}"
+  for l in "$@"; do printf 'listen l%s\n  bind 127.0.0.1:%s\n  server s1 127.0.0.1:%s\n' "${l%%:*}" "${l%%:*}" "${l##*:}"; done
+}

@@ -42,19 +42,7 @@ process.on('SIGTERM', () => { for (const s of socks) s.destroy(); process.exit(0
 JS
 node "$T/echo.mjs" & PIDS+=($!)
 
-cat > "$T/haproxy.cfg" <<CFG
-global
-  nbthread 1
-  maxconn 9000
-defaults
-  mode tcp
-  timeout connect 5s
-  timeout client 10m
-  timeout server 10m
-listen idle
-  bind 127.0.0.1:9001
-  server s1 127.0.0.1:9000
-CFG
+TIMEOUT=10m haproxy_cfg 1 9001:9000 > "$T/haproxy.cfg"
 declare -A PID
 # Fresh proxies every round: a heap that already grew once would hide the next round's growth.
 start() {

@@ -27,19 +27,7 @@ NR=$(wc -w <<< "$RATES"); NP=$(wc -w <<< "$NAMES")
 # The server runs as long as the whole bench (each measurement: SECS + 1 s warm-up), with a margin.
 "$T/connrate" server 127.0.0.1 8000 $(( ROUNDS * NR * NP * (SECS + 2) + 60 )) 2>/dev/null & PIDS+=($!)
 for n in 1 2; do
-  cat > "$T/haproxy$n.cfg" <<EOF
-global
-  nbthread $n
-  maxconn 8000
-defaults
-  mode tcp
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
-listen l
-  bind 127.0.0.1:801$n
-  server s1 127.0.0.1:8000
-EOF
+  haproxy_cfg "$n" "801$n:8000" > "$T/haproxy$n.cfg"
   haproxy -f "$T/haproxy$n.cfg" -q & PIDS+=($!)
 done
 node "$NODE_PROXY" 8013 8000 & PIDS+=($!)

@@ -20,22 +20,7 @@ iperf3 -s -p 5201 >/dev/null 2>&1 & PIDS+=($!)
 node -e "require('http').createServer((q,r)=>r.end('ok\n')).listen(8000,'127.0.0.1')" & PIDS+=($!)
 
 # Proxies: bulk on 52xx, HTTP on 80xx.  1 = HAProxy, 2 = node pipe, 3 = wasmvs (JS path), 4 = wasmvs --splice on, 5 = wasmvs --engine native.
-cat > "$T/haproxy.cfg" <<EOF
-global
-  nbthread 1
-  maxconn 8000
-defaults
-  mode tcp
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
-listen bulk
-  bind 127.0.0.1:5211
-  server s1 127.0.0.1:5201
-listen http
-  bind 127.0.0.1:8011
-  server s1 127.0.0.1:8000
-EOF
+haproxy_cfg 1 5211:5201 8011:8000 > "$T/haproxy.cfg"
 declare -A BULKPID
 haproxy -f "$T/haproxy.cfg" -q & PIDS+=($!); BULKPID[haproxy]=$!
 node "$NODE_PROXY" 5212 5201 & PIDS+=($!); BULKPID[node]=$!

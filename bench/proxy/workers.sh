@@ -23,19 +23,7 @@ proxy_bench_setup workers dist/hosts/proxy/worker.js wrk haproxy
 node -e "require('http').createServer((q,r)=>r.end('ok\n')).listen(8000,'127.0.0.1')" & PIDS+=($!)
 declare -A PROXYPID
 for n in 1 2; do
-  cat > "$T/haproxy$n.cfg" <<EOF
-global
-  nbthread $n
-  maxconn 8000
-defaults
-  mode tcp
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
-listen http
-  bind 127.0.0.1:801$n
-  server s1 127.0.0.1:8000
-EOF
+  haproxy_cfg "$n" "801$n:8000" > "$T/haproxy$n.cfg"
   haproxy -f "$T/haproxy$n.cfg" -q & PIDS+=($!); PROXYPID[haproxy-$n]=$!
 done
 node "$NODE_PROXY" 8013 8000 & PIDS+=($!); PROXYPID[node]=$!
