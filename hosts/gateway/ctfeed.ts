@@ -213,16 +213,10 @@ export class CtFeed {
    */
   young = youngBits(1);
   private gen = 1;
-  /** Entries promoted out of their young generation (their bits cleared, no timeout change): 6 or 12 numbers each. */
-  private promote = new Uint32Array(6 * 1024);
-  private promoting = 0;
-  private promote6 = new Uint32Array(12 * 256);
-  private promoting6 = 0;
-  /** Entries to settle after this tick's records: 6 numbers each (setMarks), IPv6 ones 12 each. */
-  private settle = new Uint32Array(6 * 1024);
-  private settling = 0;
-  private settle6 = new Uint32Array(12 * 256);
-  private settling6 = 0;
+  /** Entries promoted out of their young generation (their bits cleared, no timeout change). */
+  private readonly promote = new MarkLists();
+  /** Entries to settle after this tick's records (their settled mark, SETTLED_CT_TIMEOUT_S). */
+  private readonly settle = new MarkLists();
   private sweeping = false;
   /** A sliced tick is under way (tickSliced), and the entries its dump listed so far. */
   private slicing = false;
@@ -438,26 +432,8 @@ export class CtFeed {
 
   /** The entries queued to settle take their settled mark, those promoted their plain one (batched updates). */
   private flushSettle(): void {
-    if (this.promoting) {
-      const n = this.promoting;
-      this.promoting = 0;
-      this.totals.promoted += this.ct.setMarks(this.promote, n, false);
-    }
-    if (this.promoting6) {
-      const n = this.promoting6;
-      this.promoting6 = 0;
-      this.totals.promoted += this.ct.setMarks(this.promote6, n, true);
-    }
-    if (this.settling) {
-      const n = this.settling;
-      this.settling = 0;
-      this.totals.settled += this.ct.setMarks(this.settle, n, false, SETTLED_CT_TIMEOUT_S);
-    }
-    if (this.settling6) {
-      const n = this.settling6;
-      this.settling6 = 0;
-      this.totals.settled += this.ct.setMarks(this.settle6, n, true, SETTLED_CT_TIMEOUT_S);
-    }
+    this.totals.promoted += this.promote.send(this.ct);
+    this.totals.settled += this.settle.send(this.ct, SETTLED_CT_TIMEOUT_S);
   }
 
   close(): void {
@@ -589,23 +565,41 @@ export class CtFeed {
 
   /** Queues the entry of record `o` for its settled mark, or its promoted one (sent with the slice). */
   private toSettle(v: DataView, o: number, mark: number, promote = false): void {
-    if (promote) {
-      if (isV6(v, o)) {
-        if ((this.promoting6 + 1) * 12 > this.promote6.length) this.promote6 = grow(this.promote6);
-        put6(this.promote6, this.promoting6++ * 12, v, o, mark);
-      } else {
-        if ((this.promoting + 1) * 6 > this.promote.length) this.promote = grow(this.promote);
-        put4(this.promote, this.promoting++ * 6, v, o, mark);
-      }
-      return;
-    }
+    (promote ? this.promote : this.settle).push(v, o, mark);
+  }
+}
+
+/** Conntrack entries queued for one batched mark update (setMarks): IPv4 ones 6 numbers each, IPv6 ones 12. */
+class MarkLists {
+  private v4 = new Uint32Array(6 * 1024);
+  private n4 = 0;
+  private v6 = new Uint32Array(12 * 256);
+  private n6 = 0;
+
+  push(v: DataView, o: number, mark: number): void {
     if (isV6(v, o)) {
-      if ((this.settling6 + 1) * 12 > this.settle6.length) this.settle6 = grow(this.settle6);
-      put6(this.settle6, this.settling6++ * 12, v, o, mark);
+      if ((this.n6 + 1) * 12 > this.v6.length) this.v6 = grow(this.v6);
+      put6(this.v6, this.n6++ * 12, v, o, mark);
     } else {
-      if ((this.settling + 1) * 6 > this.settle.length) this.settle = grow(this.settle);
-      put4(this.settle, this.settling++ * 6, v, o, mark);
+      if ((this.n4 + 1) * 6 > this.v4.length) this.v4 = grow(this.v4);
+      put4(this.v4, this.n4++ * 6, v, o, mark);
     }
+  }
+
+  /** Sends and empties both lists; the entries updated. */
+  send(ct: Pick<NativeConntrack, 'setMarks'>, timeoutS?: number): number {
+    let done = 0;
+    if (this.n4) {
+      const n = this.n4;
+      this.n4 = 0;
+      done += ct.setMarks(this.v4, n, false, timeoutS);
+    }
+    if (this.n6) {
+      const n = this.n6;
+      this.n6 = 0;
+      done += ct.setMarks(this.v6, n, true, timeoutS);
+    }
+    return done;
   }
 }
 
