@@ -24,15 +24,26 @@ const kinds: Record<string, (b: Block) => boolean> = {
 };
 const block = (kind: string) => blocks.find(kinds[kind]);
 
-const netns = () => spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
+const netns = () => spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout
+  .split('\n').map((l) => l.split(' ')[0]).filter(Boolean);
+
+/**
+ * The namespaces a block creates (its `for n in …; do ip netns add $n` line):
+ * the ones this test checks are gone afterwards. Only its own: a benchmark or
+ * another suite on the same machine may add and remove others meanwhile.
+ */
+function ownNamespaces(b: Block): string[] {
+  const m = /for n in ([\w ]+); do ip netns add \$n/.exec(b.body);
+  expect(m, `docs/gateway.md:${b.line} creates its namespaces with "for n in …; do ip netns add $n"`).not.toBeNull();
+  return m![1].trim().split(/\s+/);
+}
 
 /**
  * After a block failed half-way (bash -e stops at the failing line): its
  * processes stopped and its namespaces deleted, so the next test starts clean.
  */
-function cleanUp(before: string) {
-  const had = new Set(before.split('\n').map((l) => l.split(' ')[0]));
-  for (const n of netns().split('\n').map((l) => l.split(' ')[0]).filter((x) => x && !had.has(x))) {
+function cleanUp(own: string[]) {
+  for (const n of netns().filter((x) => own.includes(x))) {
     const pids = spawnSync('ip', ['netns', 'pids', n], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
     for (const pid of pids) { try { process.kill(Number(pid), 'SIGTERM'); } catch { /* gone */ } }
     // The gateway removes its rules on SIGTERM; give it a moment, then the namespace goes.
@@ -44,16 +55,17 @@ function cleanUp(before: string) {
 /** Runs a block twice as written; it must leave no namespace or gateway behind. Returns each run's stdout. */
 function runTwice(b: Block | undefined): string[] {
   expect(b).toBeDefined();
-  const netnsBefore = netns();
+  const own = ownNamespaces(b!);
+  expect(netns().filter((n) => own.includes(n)), 'a namespace of the example exists before it runs').toEqual([]);
   const outs: string[] = [];
   for (let run = 0; run < 2; run++) {
     const r = spawnSync('bash', ['-e', '-c', b!.body], { cwd: ROOT, encoding: 'utf8', timeout: 90_000 });
-    if (r.status !== 0) cleanUp(netnsBefore);
+    if (r.status !== 0) cleanUp(own);
     expect(r.status, `docs/gateway.md:${b!.line} run ${run + 1}\n${r.stdout}${r.stderr}`).toBe(0);
     expect(r.stdout).toContain('hello');
     outs.push(r.stdout);
   }
-  expect(netns()).toBe(netnsBefore);
+  expect(netns().filter((n) => own.includes(n))).toEqual([]);
   expect(spawnSync('pgrep', ['-f', 'wasmvsd gateway --socket /tmp/tmp'], { encoding: 'utf8' }).stdout).toBe('');
   return outs;
 }
