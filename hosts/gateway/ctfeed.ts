@@ -153,7 +153,7 @@ const STEPS = (state: number) => state === TCP_ESTABLISHED ? 1 : state === TCP_F
  */
 const CORE_STEPS = [0, 1, 0, 0, 2, 3, 4, 2, 3, 0, 0];
 /** Records per slice of a sliced tick (about 1 ms of work on this machine's core). */
-const SLICE = 256;
+export const SLICE = 256;
 /** A queued-packet note whose flow never showed up is dropped after this many ticks. */
 const NOTE_TICKS = 10;
 
@@ -310,6 +310,24 @@ export class CtFeed {
     const dump = this.ct.dump(this.mark, all ? this.anyMask : this.dumpMask(), true, this.sweeping || all);
     this.apply(dump);
     return this.endTick(dump.byteLength / CT.SIZE);
+  }
+
+  /**
+   * Before a listing (the control socket's -L, --stats, -c): the core brought up to what the kernel
+   * carried until now, between the ticks and without being one (no generation handed out, no sweep,
+   * the notes' age untouched): a sliced tick under way finished, the pending destroy events, then one
+   * dump of every entry of ours (young and settled ones too). Each packet is still handed over once
+   * whatever the order of these reads (the addon's ledger, ct_socket.cc). Returns the entries listed.
+   */
+  readNow(): number {
+    this.finishSliced();
+    const ev = this.ct.events(this.mark, this.anyMask, 65536);
+    this.totals.events += ev.byteLength / CT.SIZE;
+    this.apply(ev);
+    const dump = this.ct.dump(this.mark, this.anyMask, true, false);
+    this.apply(dump);
+    this.flushSettle();
+    return dump.byteLength / CT.SIZE;
   }
 
   /** This tick's dump: our unsettled entries and the next generation's young ones (at a sweep, every entry of ours). */

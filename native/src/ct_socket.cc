@@ -4,7 +4,9 @@
 // read in batches without blocking; deletion by mark (one flush with the
 // kernel's mark filter) or by original tuple; new marks for many entries in one
 // batch (setMarks). In delta mode a dump's records and the destroy events carry
-// the counters since the last read (the last values kept here per entry). Events: destroy only. It only moves bytes; what the
+// the counters since the last read (the last values kept here per entry, the
+// Ledger: each packet handed over once, whatever the order of dumps, dump
+// slices and destroy events). Events: destroy only. It only moves bytes; what the
 // records mean for the connection table is decided in TypeScript.
 //
 // Record (little-endian, CT_REC bytes):
@@ -209,46 +211,129 @@ struct Filter {
 // mode carries what came since the last read instead of the entry's totals. (The kernel's own
 // get-and-zero dump resets a counter before writing it, so an entry that then does not fit the
 // dump's message buffer is retried with its counters lost: not usable.)
+//
+// Every packet is to be handed over once, whatever order the reads come in:
+//  - a dump read in slices (dumpBegin/dumpNext) holds records the kernel wrote a while ago (the
+//    part not read yet), so an entry's destroy event may be read before the dump's older record
+//    of it: while such a dump is under way a destroyed entry stays as a tombstone (its final
+//    counters), and the dump's record of it is dropped;
+//  - a record older than the last read of its entry (a dump begun before a later one that read
+//    the entry already) is dropped too, not taken for a new entry's counters;
+//  - a dump of all our entries lets the ledger forget the entries it did not list (gone without a
+//    destroy event read: lost in an overrun), but only once the destroy events pending at its end
+//    are read: an entry that died during the dump (the dump itself kills the expired entries it
+//    walks over) was not listed, and its destroy event, still unread, must find its last counters
+//    or it hands over all of them a second time.
 struct Acc {
   double op, ob, rp, rb;
-  uint32_t epoch;
+  uint64_t epoch;  // the dump that last read the entry
+  bool dead;       // a tombstone: destroyed while a sliced dump was under way
 };
 using AccMap = std::unordered_map<uint64_t, Acc>;
 constexpr size_t ACC_MAX = size_t(1) << 22;
+
+class Ledger {
+ public:
+  // A dump begins: its epoch. sliced: read a part at a time (tombstones until it ends).
+  uint64_t begin(bool sliced) {
+    if (sliced) slicing_ = true;
+    return ++epoch_;
+  }
+  uint64_t epoch() const { return epoch_; }
+
+  // A listed entry: its counters since the last read; false when the record must be dropped.
+  bool listed(Rec& r, uint64_t epoch) {
+    uint64_t key = keyOf(r);
+    auto it = acc_.find(key);
+    if (it == acc_.end()) {
+      if (acc_.size() < ACC_MAX) acc_.emplace(key, Acc{r.opkts, r.obytes, r.rpkts, r.rbytes, epoch, false});
+      return true;
+    }
+    Acc& a = it->second;
+    if (a.dead) return false;  // its destroy event came first and had everything
+    bool below = r.opkts < a.op || r.rpkts < a.rp || r.obytes < a.ob || r.rbytes < a.rb;
+    // Below the last read and from a dump begun before it: an older view of the same entry.
+    if (below && epoch < a.epoch) return false;
+    double op = r.opkts, ob = r.obytes, rp = r.rpkts, rb = r.rbytes;
+    // Below the last read otherwise: the same key is a new entry (counts from zero).
+    if (!below) {
+      r.opkts -= a.op;
+      r.obytes -= a.ob;
+      r.rpkts -= a.rp;
+      r.rbytes -= a.rb;
+    }
+    a = Acc{op, ob, rp, rb, std::max(a.epoch, epoch), false};
+    return true;
+  }
+
+  // A destroyed entry: its counters since the last read; forgotten, or a tombstone while a sliced dump is under way.
+  void destroyed(Rec& r) {
+    uint64_t key = keyOf(r);
+    auto it = acc_.find(key);
+    double op = r.opkts, ob = r.obytes, rp = r.rpkts, rb = r.rbytes;
+    if (it != acc_.end()) {
+      Acc& a = it->second;
+      // Below the last read, or after another destroy event: a new entry under the same key.
+      bool below = a.dead || op < a.op || rp < a.rp || ob < a.ob || rb < a.rb;
+      if (!below) {
+        r.opkts -= a.op;
+        r.obytes -= a.ob;
+        r.rpkts -= a.rp;
+        r.rbytes -= a.rb;
+      }
+      if (slicing_) {
+        if (!a.dead) tombs_.push_back(key);
+        a = Acc{op, ob, rp, rb, a.epoch, true};
+      } else {
+        acc_.erase(it);
+      }
+    } else if (slicing_ && acc_.size() < ACC_MAX) {
+      acc_.emplace(key, Acc{op, ob, rp, rb, epoch_, true});
+      tombs_.push_back(key);
+    }
+  }
+
+  // The dump of `epoch` is over (complete: it reached its end). prune: it listed every entry of ours.
+  void ended(uint64_t epoch, bool sliced, bool complete, bool prune) {
+    if (sliced) {
+      slicing_ = false;
+      for (uint64_t key : tombs_) {
+        auto it = acc_.find(key);
+        if (it != acc_.end() && it->second.dead) acc_.erase(it);
+      }
+      tombs_.clear();
+    }
+    if (complete && prune) prune_ = std::max(prune_, epoch);
+  }
+
+  // The destroy events were read to the end (or none are read): a prune waiting for that runs.
+  void drained() {
+    if (!prune_) return;
+    for (auto it = acc_.begin(); it != acc_.end();) {
+      if (!it->second.dead && it->second.epoch < prune_) it = acc_.erase(it);
+      else ++it;
+    }
+    prune_ = 0;
+  }
+
+  size_t size() const { return acc_.size(); }
+
+ private:
+  static uint64_t keyOf(const Rec& r) { return (uint64_t(r.id) << 16) | r.osport; }
+  AccMap acc_;
+  std::vector<uint64_t> tombs_;
+  uint64_t epoch_ = 0, prune_ = 0;
+  bool slicing_ = false;
+};
 
 struct Collect {
   Filter f;
   std::vector<uint8_t>* out;
   uint8_t kind;
   size_t max;
-  AccMap* acc = nullptr;  // delta mode when set
-  uint32_t epoch = 0;
+  Ledger* led = nullptr;  // delta mode when set
+  uint64_t epoch = 0;
 };
-
-// The record's counters become deltas against the last read; a destroyed entry is forgotten.
-void toDelta(Rec& r, AccMap& acc, uint32_t epoch) {
-  uint64_t key = (uint64_t(r.id) << 16) | r.osport;
-  auto it = acc.find(key);
-  double op = r.opkts, ob = r.obytes, rp = r.rpkts, rb = r.rbytes;
-  if (it != acc.end()) {
-    Acc& a = it->second;
-    // A counter below its last value: the same key is a new entry (counts from zero).
-    bool fresh = op < a.op || rp < a.rp || ob < a.ob || rb < a.rb;
-    if (!fresh) {
-      r.opkts -= a.op;
-      r.obytes -= a.ob;
-      r.rpkts -= a.rp;
-      r.rbytes -= a.rb;
-    }
-    if (r.kind == 3) {
-      acc.erase(it);
-    } else {
-      a = Acc{op, ob, rp, rb, epoch};
-    }
-  } else if (r.kind != 3 && acc.size() < ACC_MAX) {
-    acc.emplace(key, Acc{op, ob, rp, rb, epoch});
-  }
-}
 
 int collectCb(const nlmsghdr* nlh, void* data) {
   auto* c = static_cast<Collect*>(data);
@@ -257,7 +342,10 @@ int collectCb(const nlmsghdr* nlh, void* data) {
   Rec r;
   if (!parseCt(nlh, r) || !c->f.ok(r)) return MNL_CB_OK;
   if (c->kind != 0) r.kind = type == IPCTNL_MSG_CT_DELETE ? 3 : (nlh->nlmsg_flags & (NLM_F_CREATE | NLM_F_EXCL)) ? 1 : 2;
-  if (c->acc) toDelta(r, *c->acc, c->epoch);
+  if (c->led) {
+    if (r.kind == 3) c->led->destroyed(r);
+    else if (!c->led->listed(r, c->kind == 0 ? c->epoch : c->led->epoch())) return MNL_CB_OK;
+  }
   size_t at = c->out->size();
   c->out->resize(at + CT_REC);
   encode(r, c->out->data() + at);
@@ -310,7 +398,9 @@ bool words6(const Napi::Value& v, uint32_t w[4]) {
 
 class Conntrack : public Napi::ObjectWrap<Conntrack> {
  public:
-  static Napi::Function Define(Napi::Env env) {
+  static Napi::Function Define(Napi::Env env);
+
+  static Napi::Function DefineOnly(Napi::Env env) {
     return DefineClass(env, "Conntrack",
                        {InstanceMethod<&Conntrack::Dump>("dump"), InstanceMethod<&Conntrack::Events>("events"),
                         InstanceMethod<&Conntrack::Flush>("flush"), InstanceMethod<&Conntrack::Remove>("remove"),
@@ -424,8 +514,8 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
     Napi::Env env = info.Env();
     Filter f;
     if (!args(info, f) || !alive(env)) return env.Undefined();
-    // deltas: the records carry the counters since the last read (acc_); prune: the dump lists all
-    // our entries, so those it did not list are forgotten.
+    // deltas: the records carry the counters since the last read (the ledger); prune: the dump lists
+    // all our entries, so those it did not list are forgotten once the pending destroy events are read.
     bool deltas = info.Length() > 2 && info[2].ToBoolean().Value();
     bool prune = info.Length() > 3 && info[3].ToBoolean().Value();
     uint8_t buf[256];
@@ -434,9 +524,13 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
     mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(f.mask));
     out_.clear();
     std::vector<uint8_t>& out = out_;
-    Collect c{f, &out, 0, 0, deltas ? &acc_ : nullptr, ++epoch_};
+    uint64_t epoch = deltas ? led_.begin(false) : 0;
+    Collect c{f, &out, 0, 0, deltas ? &led_ : nullptr, epoch};
     int e = transact(nlh, &c);
-    if (!e && deltas && prune) pruneAcc(epoch_);
+    if (deltas) {
+      led_.ended(epoch, false, !e, prune);
+      if (!ev_) led_.drained();
+    }
     if (e) {
       ctError(env, "conntrack dump", e).ThrowAsJavaScriptException();
       return env.Undefined();
@@ -460,6 +554,7 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
       // An abandoned dump: its socket still holds the rest; a fresh socket instead.
       mnl_socket_close(dump_);
       dump_ = nullptr;
+      if (dumpDeltas_) led_.ended(dumpEpoch_, true, false, false);
     }
     dumping_ = false;
     if (!dump_ && !(dump_ = open(0, 1u << 20))) {
@@ -470,8 +565,9 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
     nlmsghdr* nlh = ctMsg(buf, IPCTNL_MSG_CT_GET, NLM_F_DUMP, ++seq_);
     mnl_attr_put_u32(nlh, CTA_MARK, htonl(f.mark));
     mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(f.mask));
-    dumpEpoch_ = ++epoch_;
+    dumpEpoch_ = deltas ? led_.begin(true) : 0;
     if (mnl_socket_sendto(dump_, nlh, nlh->nlmsg_len) < 0) {
+      if (deltas) led_.ended(dumpEpoch_, true, false, false);
       ctError(env, "conntrack dump", errno).ThrowAsJavaScriptException();
       return env.Undefined();
     }
@@ -486,7 +582,7 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
     size_t max = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Uint32Value() : 256;
     out_.clear();
     if (!dumping_ || !dump_) return Napi::Buffer<uint8_t>::Copy(env, out_.data(), 0);
-    Collect c{dumpFilter_, &out_, 0, 0, dumpDeltas_ ? &acc_ : nullptr, dumpEpoch_};
+    Collect c{dumpFilter_, &out_, 0, 0, dumpDeltas_ ? &led_ : nullptr, dumpEpoch_};
     uint32_t portid = mnl_socket_get_portid(dump_);
     int e = 0;
     // Bounded wait as transact: the kernel fills the next part as the last one is read.
@@ -507,7 +603,10 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
       if (r == MNL_CB_STOP) {
         dumping_ = false;
         dumps_++;
-        if (dumpPrune_) pruneAcc(dumpEpoch_);
+        if (dumpDeltas_) {
+          led_.ended(dumpEpoch_, true, true, dumpPrune_);
+          if (!ev_) led_.drained();
+        }
         break;
       }
       if (r < 0) {
@@ -519,6 +618,7 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
       dumping_ = false;
       mnl_socket_close(dump_);  // whatever is left of the dump goes with it
       dump_ = nullptr;
+      if (dumpDeltas_) led_.ended(dumpEpoch_, true, false, false);
       ctError(env, "conntrack dump", e).ThrowAsJavaScriptException();
       return env.Undefined();
     }
@@ -539,7 +639,7 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
     }
     size_t max = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : 65536;
     std::vector<uint8_t> out;
-    Collect c{f, &out, 1, max, &acc_, epoch_};
+    Collect c{f, &out, 1, max, &led_, 0};
     while (out.size() / CT_REC < max) {
       ssize_t n = recv(mnl_socket_get_fd(ev_), rx_.data(), rx_.size(), MSG_DONTWAIT);
       if (n < 0) {
@@ -547,7 +647,9 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
           enobufs_++;
           continue;
         }
-        break;  // EAGAIN: empty
+        // EAGAIN: empty, every destroy event pending until now read (a dump's prune may run).
+        if (errno == EAGAIN || errno == EWOULDBLOCK) led_.drained();
+        break;
       }
       mnl_cb_run(rx_.data(), size_t(n), 0, 0, collectCb, &c);
       datagrams_++;
@@ -694,24 +796,69 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
   Filter dumpFilter_{0, 0};
   bool dumping_ = false;
   bool dumpDeltas_ = false, dumpPrune_ = false;
-  uint32_t dumpEpoch_ = 0;
-  // Counters as last read per entry (delta mode), and the read they were last seen in.
-  AccMap acc_;
-  uint32_t epoch_ = 0;
-
-  // Entries a complete dump of all our entries did not list (gone without their destroy event) are forgotten.
-  void pruneAcc(uint32_t epoch) {
-    for (auto it = acc_.begin(); it != acc_.end();) {
-      if (it->second.epoch != epoch) it = acc_.erase(it);
-      else ++it;
-    }
-  }
+  uint64_t dumpEpoch_ = 0;
+  // Counters as last read per entry (delta mode).
+  Ledger led_;
   std::vector<uint8_t> rx_;
   // The dump's records, kept between dumps (no reallocation as the table grows and shrinks).
   std::vector<uint8_t> out_;
   uint32_t seq_ = uint32_t(time(nullptr));
   uint64_t dumps_ = 0, events_ = 0, datagrams_ = 0, enobufs_ = 0, marks_ = 0;
 };
+
+// Test-only (Conntrack.LedgerForTest): the delta ledger alone, fed crafted netlink bytes in any order,
+// so the order of dumps, slices and destroy events can be replayed without a kernel:
+// begin(sliced) → epoch; dump(bytes, epoch, mark, mask) → records; events(bytes, mark, mask) → records;
+// end(epoch, sliced, complete, prune); drained(); size().
+class LedgerForTest : public Napi::ObjectWrap<LedgerForTest> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "LedgerForTest",
+                       {InstanceMethod<&LedgerForTest::Begin>("begin"), InstanceMethod<&LedgerForTest::Dump>("dump"),
+                        InstanceMethod<&LedgerForTest::Events>("events"), InstanceMethod<&LedgerForTest::End>("end"),
+                        InstanceMethod<&LedgerForTest::Drained>("drained"), InstanceMethod<&LedgerForTest::Size>("size")});
+  }
+  explicit LedgerForTest(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LedgerForTest>(info) {}
+
+ private:
+  Ledger led_;
+  static double num(const Napi::CallbackInfo& info, size_t i) { return info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : 0; }
+  Napi::Value Begin(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), double(led_.begin(info.Length() > 0 && info[0].ToBoolean().Value())));
+  }
+  Napi::Value Parse(const Napi::CallbackInfo& info, uint8_t kind, size_t at, uint64_t epoch) {
+    Napi::Env env = info.Env();
+    if (info.Length() <= at + 1 || !info[0].IsTypedArray()) {
+      Napi::TypeError::New(env, "(bytes, ..., mark, mask)").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    Napi::Uint8Array in = info[0].As<Napi::Uint8Array>();
+    Filter f{uint32_t(num(info, at)), uint32_t(num(info, at + 1))};
+    f.mark &= f.mask;
+    std::vector<uint8_t> out;
+    Collect c{f, &out, kind, 1u << 20, &led_, epoch};
+    mnl_cb_run(in.Data(), in.ByteLength(), 0, 0, collectCb, &c);
+    return Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size());
+  }
+  Napi::Value Dump(const Napi::CallbackInfo& info) { return Parse(info, 0, 2, uint64_t(num(info, 1))); }
+  Napi::Value Events(const Napi::CallbackInfo& info) { return Parse(info, 1, 1, 0); }
+  Napi::Value End(const Napi::CallbackInfo& info) {
+    auto flag = [&](size_t i) { return info.Length() > i && info[i].ToBoolean().Value(); };
+    led_.ended(uint64_t(num(info, 0)), flag(1), flag(2), flag(3));
+    return info.Env().Undefined();
+  }
+  Napi::Value Drained(const Napi::CallbackInfo& info) {
+    led_.drained();
+    return info.Env().Undefined();
+  }
+  Napi::Value Size(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(led_.size())); }
+};
+
+Napi::Function Conntrack::Define(Napi::Env env) {
+  Napi::Function c = DefineOnly(env);
+  c.Set("LedgerForTest", LedgerForTest::Define(env));
+  return c;
+}
 
 }  // namespace
 
