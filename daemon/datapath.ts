@@ -39,6 +39,12 @@ export interface DataPath {
   configChanged(journal?: string[] | null): void;
   /** Drain requests from the control socket (optional: the proxy has them). */
   drain?(req: DrainRequest): DrainInfo[];
+  /**
+   * Before the control socket lists services or connections (optional): a
+   * data path whose states and counters reach the table late (the gateway's
+   * fast path, fed from conntrack) brings it up to date first.
+   */
+  beforeRead?(): void;
   /** Stop accepting, drain until the deadline (ms from now), release everything. */
   stop(deadlineMs: number): Promise<void>;
 }

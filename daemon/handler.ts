@@ -22,6 +22,8 @@ export interface HandlerOptions {
   abiVersion: number;
   /** Drain requests go to the data path that can drain (the proxy); absent elsewhere. */
   drain?(req: DrainRequest): DrainInfo[];
+  /** Called before a listing of services or connections (DataPath.beforeRead); its failure does not fail the listing. */
+  beforeRead?(): void;
   /**
    * A second Director that only ever holds a copy of the configuration: an
    * atomic request is tried there first, so one that would fail applies
@@ -93,9 +95,13 @@ export class ControlHandler {
         case 'apply':
           if (req.packed !== undefined) return { id: req.id, ok: true, ...this.applyPackedText(req.packed, req.count, req.atomic === true) };
           return { id: req.id, ok: true, ...this.apply(req.cmds, req.atomic === true) };
-        case 'list': return { id: req.id, ok: true, size: this.opts.size, services: this.list(req.svc) };
+        case 'list':
+          this.readNow();
+          return { id: req.id, ok: true, size: this.opts.size, services: this.list(req.svc) };
         // Paged: the session streams it a core page at a time, yielding between pages.
-        case 'connections': return { id: req.id, ok: true, connections: this.connectionList() };
+        case 'connections':
+          this.readNow();
+          return { id: req.id, ok: true, connections: this.connectionList() };
         case 'timeouts': return { id: req.id, ok: true, timeouts: this.timeouts() };
         case 'daemons': return { id: req.id, ok: true, daemons: [] };
         case 'preview': return { id: req.id, ok: true, preview: this.preview(req.cmds) };
@@ -108,6 +114,10 @@ export class ControlHandler {
     } catch (e) {
       return { id: req.id, ok: false, error: errorInfo(e) };
     }
+  }
+
+  private readNow(): void {
+    try { this.opts.beforeRead?.(); } catch { /* the listing shows the table as it is */ }
   }
 
   /** --dry-run: what the commands would move, worked out on the scratch copy (preview.ts). */

@@ -99,7 +99,8 @@ export async function runDaemon(args: DaemonArgs, dataPaths: DataPaths): Promise
     .catch((e: unknown) => { throw startError(e, args.mode); })) ?? noopDataPath;
   const handler = new ControlHandler(director, {
     size: 2 ** args.connTabBits, mode: args.mode, dataPath: dp.name, abiVersion: version.ABI_VERSION,
-    drain: dp.drain ? (req) => dp.drain!(req) : undefined, scratch, renewScratch: newScratch,
+    drain: dp.drain ? (req) => dp.drain!(req) : undefined, beforeRead: dp.beforeRead ? () => dp.beforeRead!() : undefined,
+    scratch, renewScratch: newScratch,
   });
   const saved = readStateFile(stateFile);
   // With --store etcd: the state file also records the etcd revision it holds (a comment line).

@@ -101,6 +101,10 @@ class DaemonGateway implements DataPath {
     }
   }
 
+  beforeRead(): void {
+    this.gateway.catchUp();
+  }
+
   drain(req: DrainRequest): DrainInfo[] {
     if (!this.state) return [];
     // The gateway cannot reset connections it does not terminate (dest-state.ts).

@@ -58,6 +58,8 @@ export { GATEWAY_DEFAULTS, parseGatewayArgs } from './options.js';
 /** Kernel queue length and socket buffer: room for bursts while the loop is busy. */
 const QUEUE_MAXLEN = 8192;
 const QUEUE_RCVBUF = 8 << 20;
+/** A listing reads conntrack first, at most this often (catchUp). */
+const CATCH_UP_MS = 200;
 /** How often the conntrack feed reads its destroy events between its once-a-second rounds. */
 const EVENTS_MS = 200;
 /** How often the routes towards tunnel real servers are looked up again. */
@@ -120,6 +122,8 @@ export class Gateway {
   fastMarked = 0;
   /** The fast flows' states and counters read back from conntrack into the core (ctfeed.ts). */
   private feed: CtFeed | null = null;
+  /** When catchUp last read conntrack (ms). */
+  private caughtUp = 0;
   private readonly Conntrack: NativeConntrackClass | null;
 
   private readonly exec: Exec;
@@ -623,6 +627,26 @@ export class Gateway {
     }
     this.drReading = Promise.all(families.map((f) => this.sync.runner('nft', args(f)).then(apply, fail))).then(() => undefined)
       .finally(() => { this.drReading = null; });
+  }
+
+  /**
+   * Before the control socket lists services or connections: the fast path's
+   * conntrack read now (CtFeed.readNow: its events and one dump of every entry
+   * of ours, the young ones too), so `-L --stats` and `-L -c` show what the
+   * kernel carried up to this moment, as IPVS's own table would, instead of up
+   * to the feed's next round (young flows: 2 s). At most one such read per
+   * CATCH_UP_MS.
+   */
+  catchUp(): void {
+    if (!this.feed) return;
+    const now = Date.now();
+    if (now - this.caughtUp < CATCH_UP_MS) return;
+    this.caughtUp = now;
+    try {
+      this.feed.readNow();
+    } catch (e) {
+      this.log(`fast path: conntrack read before a listing: ${(e as Error).message}`, 'warn');
+    }
   }
 
   private closeFeed(): void {
