@@ -25,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { inNs, killChildren, sh, waitLine } from './netns.js';
 import { Topo, capture, VIP, RS, CLIENT } from './gw-topo.js';
-import { Talk, served, until } from './gw-talk.js';
+import { Talk, ctStat, served, until } from './gw-talk.js';
 import { missingGatewayPrereq, startGateway, startGatewayEnv, stopGateway, adm, exchange, udpExchange, summary, type Daemon } from './gw-daemon.js';
 import { WASMVSD } from '../../daemon/daemon.js';
 import { loadNativeAddon } from '../../../native/addon.js';
@@ -183,7 +183,7 @@ suite('wasmvsd gateway --fast-path on: IPv4 NAT and DR with only new flows in us
       await until('the closed flows\' entries to leave conntrack', () => ctEntries(topo) === 0, (SETTLED_CT_TIMEOUT_S + 10) * 5, 200);
       // -L --stats equals the wire, within a bounded wait: the feed runs once a second, and a packet that came
       // after its flow was settled (a retransmission on a loaded machine) is counted at the entry's end.
-      await until(() => `the packet counters from conntrack: ${JSON.stringify(statsRow(topo))} for ${JSON.stringify(forwarded)}`,
+      await until(() => `the packet counters from conntrack: ${JSON.stringify(statsRow(topo))} for ${JSON.stringify(forwarded)} (conntrack ${ctStat(topo.ns.director)})`,
         () => statsRow(topo).inPkts >= forwarded.inPkts && statsRow(topo).outPkts >= forwarded.outPkts, (SETTLED_CT_TIMEOUT_S + 5) * 5, 200);
       await new Promise((r) => setTimeout(r, 1200)); // one more feed round: nothing more may come
       expect(statsRow(topo)).toEqual({ conns: CONNS, ...forwarded });

@@ -23,7 +23,7 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import { inCI } from './prereq.js';
 import { inNs, killChildren, sh, waitLine } from './netns.js';
 import { capture } from './gw-topo.js';
-import { Talk, served, until } from './gw-talk.js';
+import { Talk, ctStat, served, until } from './gw-talk.js';
 import { Topo6, VIP6, RS6, CLIENT6, exchange6, udpExchange6 } from './gw-topo6.js';
 import { missingGatewayPrereq, startGateway, startGatewayEnv, stopGateway, adm, summary, type Daemon } from './gw-daemon.js';
 import { loadNativeAddon } from '../../../native/addon.js';
@@ -183,7 +183,7 @@ suite('wasmvsd gateway --fast-path on: IPv6 NAT and DR with only new flows in us
       expect(dupSyns).toBeGreaterThanOrEqual(0);
       // Closed flows' entries leave conntrack by themselves, SETTLED_CT_TIMEOUT_S after their close (the ct
       // timeout policy), their destroy events bringing the last counters: the wait is bounded by that.
-      await until(() => `the packet counters from conntrack: ${JSON.stringify(statsRow(topo))} for ${JSON.stringify(forwarded)} (${dupSyns} duplicate SYNs); gateway warnings: ${warnings()}`,
+      await until(() => `the packet counters from conntrack: ${JSON.stringify(statsRow(topo))} for ${JSON.stringify(forwarded)} (${dupSyns} duplicate SYNs; conntrack ${ctStat(topo.ns.director)}); gateway warnings: ${warnings()}`,
         () => statsRow(topo).inPkts >= forwarded.inPkts - dupSyns && statsRow(topo).outPkts >= forwarded.outPkts, (SETTLED_CT_TIMEOUT_S + 5) * 5, 200);
       await new Promise((r) => setTimeout(r, 1200)); // one more feed round: nothing more may come
       const got = statsRow(topo);

@@ -3,7 +3,7 @@
 // (gw-fastpath-peer.mjs `talk`) that sends on demand and reports who echoed.
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { inNs, waitLine } from './netns.js';
+import { inNs, sh, waitLine } from './netns.js';
 
 const TALK = fileURLToPath(new URL('./gw-fastpath-peer.mjs', import.meta.url));
 
@@ -46,3 +46,14 @@ export class Talk {
 
 /** The real server an echo line names, or what the line said instead. */
 export const served = (line: string) => /^echoed \d+ (\S+) ok$/.exec(line)?.[1] ?? `not echoed: ${line}`;
+
+/**
+ * A namespace's conntrack statistics summed over its CPUs (/proc/net/stat/nf_conntrack): on a
+ * counter miss, whether conntrack called packets invalid (not counted, not NATed) or dropped some.
+ */
+export function ctStat(ns: string): string {
+  const [head, ...rows] = sh('ip', 'netns', 'exec', ns, 'cat', '/proc/net/stat/nf_conntrack').trim().split('\n');
+  const names = head.trim().split(/\s+/);
+  const sum = (name: string) => rows.reduce((n, r) => n + parseInt(r.trim().split(/\s+/)[names.indexOf(name)] ?? '0', 16), 0);
+  return ['invalid', 'insert_failed', 'drop', 'clashres'].map((n) => `${n}=${sum(n)}`).join(' ');
+}
