@@ -37,6 +37,8 @@ export interface NfQueueStats {
   packets: number; enobufs: number; nlErrors: number; malformed: number; verdictMsgs: number; sends: number;
   /** Netlink messages dropped because they did not come from the kernel (port id not 0). */
   foreign?: number;
+  /** recvmmsg calls that returned datagrams (several packets each when they wait together). */
+  recvCalls?: number;
 }
 
 /** The native class as the host sees it; tests pass a fake with this shape. */

@@ -166,6 +166,7 @@ class NfQueue : public Napi::ObjectWrap<NfQueue> {
     o.Set("foreign", double(s.foreign));
     o.Set("verdictMsgs", double(s.verdictMsgs));
     o.Set("sends", double(s.sends));
+    o.Set("recvCalls", double(s.recvCalls));
     return o;
   }
 

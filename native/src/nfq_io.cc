@@ -100,14 +100,27 @@ int Socket::readBurst(uint8_t* out, size_t outLen, uint32_t stride, uint32_t max
   uint32_t cap = packed ? max : std::min<uint32_t>(max, uint32_t(outLen / stride));
   // Room a record must have before a datagram is read: a whole copy range.
   size_t need = packed ? packedSpan(std::min(opt_.copyRange, MAX_COPY)) : stride;
+  size_t slot = rx_.size();
+  mmsghdr msgs[RX_SLOTS_MAX];
+  iovec iov[RX_SLOTS_MAX];
+  sockaddr_nl from[RX_SLOTS_MAX];
   uint32_t count = 0;
   size_t at = 0;
-  // The kernel sends one packet per datagram, so a recv is only issued while
-  // a record's room is free; a packet never has to be dropped for lack of room.
+  // The kernel sends one packet per datagram, so a call asks for no more datagrams than
+  // whole records fit (and `max` allows); a packet never has to be dropped for lack of room.
+  // A call that returns fewer than it asked for found the socket empty: the burst ends there.
   while (count < cap && outLen - at >= need) {
-    uint32_t sender;
-    ssize_t n = recvNetlink(fd(), rx_.data(), rx_.size(), MSG_DONTWAIT, &sender);
-    if (n < 0) {
+    uint32_t want = uint32_t(std::min<size_t>({size_t(cap - count), (outLen - at) / need, size_t(slotCount_)}));
+    for (uint32_t i = 0; i < want; i++) {
+      iov[i] = {slots_.data() + size_t(i) * slot, slot};
+      msgs[i] = {};
+      msgs[i].msg_hdr.msg_name = &from[i];
+      msgs[i].msg_hdr.msg_namelen = sizeof from[i];
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    int got = recvmmsg(fd(), msgs, want, MSG_DONTWAIT, nullptr);
+    if (got < 0) {
       if (errno == EINTR) continue;
       if (errno == ENOBUFS) {
         stats_.enobufs++;
@@ -116,10 +129,16 @@ int Socket::readBurst(uint8_t* out, size_t outLen, uint32_t stride, uint32_t max
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       return count > 0 ? int(count) : -errno;
     }
-    size_t took = 0;
-    count += parseDatagram(rx_.data(), size_t(n), sender, out + at, outLen - at, stride, cap - count,
-                           stats_, &took);
-    at += took;
+    stats_.recvCalls++;
+    for (int i = 0; i < got; i++) {
+      const msghdr& h = msgs[i].msg_hdr;
+      uint32_t sender = (h.msg_namelen == sizeof from[i] && from[i].nl_family == AF_NETLINK) ? from[i].nl_pid : UINT32_MAX;
+      size_t took = 0;
+      count += parseDatagram(slots_.data() + size_t(i) * slot, msgs[i].msg_len, sender, out + at, outLen - at, stride,
+                             cap - count, stats_, &took);
+      at += took;
+    }
+    if (uint32_t(got) < want) break;
   }
   return int(count);
 }

@@ -57,6 +57,9 @@ int Socket::open(const Options& o) {
   setBuf(fd(), SO_RCVBUFFORCE, SO_RCVBUF, o.rcvBuf);
   setBuf(fd(), SO_SNDBUFFORCE, SO_SNDBUF, 1u << 20);
   rx_.assign(o.copyRange + 8192, 0);
+  // About 1 MiB of slots (GSO copy ranges: 14 of 73 KiB; small copy ranges: RX_SLOTS_MAX).
+  slotCount_ = uint32_t(std::clamp<size_t>((1u << 20) / rx_.size(), 1, RX_SLOTS_MAX));
+  slots_.assign(size_t(slotCount_) * rx_.size(), 0);
   tx_.assign(TX_CAPACITY, 0);
   seq_ = uint32_t(time(nullptr));
   int err = config(true, NFQNL_CFG_CMD_BIND);
@@ -142,6 +145,8 @@ void Socket::close() {
   if (!tx_.empty()) config(false, NFQNL_CFG_CMD_UNBIND);
   mnl_socket_close(nl_);
   nl_ = nullptr;
+  slots_.clear();
+  slots_.shrink_to_fit();
 }
 
 }  // namespace nfq

@@ -64,6 +64,7 @@ struct Stats {
   uint64_t foreign = 0;      // messages not sent by the kernel (sender port id != 0), dropped
   uint64_t verdictMsgs = 0;  // verdict / batch-verdict messages sent
   uint64_t sends = 0;        // sendto calls
+  uint64_t recvCalls = 0;    // recvmmsg calls that returned datagrams
 };
 
 // Parses one received datagram (netlink messages as the kernel sends them)
@@ -85,7 +86,8 @@ class Socket {
   int open(const Options& o);
   void close();
   int fd() const;
-  // Reads without blocking until `max` records, EAGAIN or the buffer is full.
+  // Reads without blocking until `max` records, EAGAIN or the buffer is full
+  // (recvmmsg: as many datagrams per call as there is room for whole records).
   // `stride` STRIDE_PACKED packs the records; a datagram is read only while
   // the buffer has room for a whole record of copyRange bytes, so no packet
   // is cut for lack of room. Returns the record count (>= 0) or -errno.
@@ -108,6 +110,10 @@ class Socket {
   uint32_t portid_ = 0;
   uint32_t seq_ = 1;
   std::vector<uint8_t> rx_;
+  // readBurst's receive slots: several datagrams per recvmmsg (one syscall per burst, and no
+  // trailing EAGAIN read when the burst ends short), each slot rx_.size() bytes.
+  std::vector<uint8_t> slots_;
+  uint32_t slotCount_ = 0;
   std::vector<uint8_t> tx_;
   size_t txLen_ = 0;
   Stats stats_;

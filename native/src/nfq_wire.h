@@ -14,6 +14,7 @@ namespace nfq {
 constexpr size_t TX_FLUSH_AT = 128 * 1024;              // one sendto stays under the socket's sndbuf
 constexpr size_t TX_CAPACITY = TX_FLUSH_AT + 70 * 1024; // room for one maximal message past the mark
 constexpr uint32_t MAX_PAYLOAD = 65535;
+constexpr uint32_t RX_SLOTS_MAX = 64;                   // datagrams per recvmmsg at most
 
 inline void put16(uint8_t* p, uint32_t v) { p[0] = uint8_t(v); p[1] = uint8_t(v >> 8); }
 inline void put32(uint8_t* p, uint32_t v) { put16(p, v & 0xffff); put16(p + 2, v >> 16); }
