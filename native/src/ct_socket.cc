@@ -640,9 +640,22 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
     size_t max = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : 65536;
     std::vector<uint8_t> out;
     Collect c{f, &out, 1, max, &led_, 0};
+    // Each event is a datagram of its own: up to EV_SLOTS of them per recvmmsg (one recv per event
+    // before). The loop still ends on EAGAIN: a short call may also mean an error is pending.
+    if (evSlots_.empty()) evSlots_.assign(size_t(EV_SLOTS) * EV_SLOT, 0);
+    mmsghdr msgs[EV_SLOTS];
+    iovec iov[EV_SLOTS];
     while (out.size() / CT_REC < max) {
-      ssize_t n = recv(mnl_socket_get_fd(ev_), rx_.data(), rx_.size(), MSG_DONTWAIT);
-      if (n < 0) {
+      // No more datagrams than records still wanted (an event of another mark may leave room unused).
+      unsigned want = unsigned(std::min<size_t>(EV_SLOTS, max - out.size() / CT_REC));
+      for (unsigned i = 0; i < want; i++) {
+        iov[i] = {evSlots_.data() + size_t(i) * EV_SLOT, EV_SLOT};
+        msgs[i] = {};
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+      }
+      int got = recvmmsg(mnl_socket_get_fd(ev_), msgs, want, MSG_DONTWAIT, nullptr);
+      if (got < 0) {
         if (errno == ENOBUFS) {
           enobufs_++;
           continue;
@@ -651,8 +664,12 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
         if (errno == EAGAIN || errno == EWOULDBLOCK) led_.drained();
         break;
       }
-      mnl_cb_run(rx_.data(), size_t(n), 0, 0, collectCb, &c);
-      datagrams_++;
+      for (int i = 0; i < got; i++) {
+        // An event longer than a slot (none is near it) is lost, as an overrun loses one.
+        if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) enobufs_++;
+        else mnl_cb_run(evSlots_.data() + size_t(i) * EV_SLOT, msgs[i].msg_len, 0, 0, collectCb, &c);
+      }
+      datagrams_ += unsigned(got);
     }
     events_ += out.size() / CT_REC;
     return Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size());
@@ -800,6 +817,9 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
   // Counters as last read per entry (delta mode).
   Ledger led_;
   std::vector<uint8_t> rx_;
+  // events(): receive slots for recvmmsg, EV_SLOT bytes each (a destroy event takes a few hundred).
+  static constexpr unsigned EV_SLOTS = 64, EV_SLOT = 4096;
+  std::vector<uint8_t> evSlots_;
   // The dump's records, kept between dumps (no reallocation as the table grows and shrinks).
   std::vector<uint8_t> out_;
   uint32_t seq_ = uint32_t(time(nullptr));
