@@ -179,6 +179,12 @@ class NfQueue : public Napi::ObjectWrap<NfQueue> {
   static void OnPoll(uv_poll_t* h, int status, int) {
     auto* self = static_cast<NfQueue*>(h->data);
     if (!self || self->onReadable_.IsEmpty()) return;
+    // libuv reports EPOLLERR as UV_EBADF and stops the handle. On a netlink socket it means a
+    // pending socket error: ENOBUFS after the kernel could not queue a packet to us (an overrun
+    // while we were away, or left by a burst's last recvmmsg). That is no reason to stop reading:
+    // the error is taken (counted as the recv that met it would have) and polling goes on.
+    if (status == UV_EBADF && self->polling_ && self->sock_.takeError() > 0 && uv_poll_start(h, UV_READABLE, &NfQueue::OnPoll) == 0)
+      status = 0;
     Napi::Env env = self->Env();
     Napi::HandleScope scope(env);
     self->onReadable_.MakeCallback(self->Value(), {Napi::Number::New(env, status)});

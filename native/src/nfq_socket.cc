@@ -140,6 +140,15 @@ int Socket::setGso(bool on) {
   return 0;
 }
 
+int Socket::takeError() {
+  if (!nl_) return -EBADF;
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(fd(), SOL_SOCKET, SO_ERROR, &err, &len) < 0) return -errno;
+  if (err == ENOBUFS) stats_.enobufs++;
+  return err;
+}
+
 void Socket::close() {
   if (!nl_) return;
   if (!tx_.empty()) config(false, NFQNL_CFG_CMD_UNBIND);

@@ -98,6 +98,8 @@ class Socket {
   // Sends verdicts for `n` records; returns messages sent or -errno.
   int sendVerdicts(const uint8_t* recs, uint32_t n, const uint8_t* payload, size_t payloadLen);
   const Stats& stats() const { return stats_; }
+  // Takes the socket's pending error (SO_ERROR), counting ENOBUFS; 0 when none, -errno when unreadable.
+  int takeError();
 
  private:
   int config(bool cmd, uint8_t command);

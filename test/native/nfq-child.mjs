@@ -13,15 +13,18 @@ const { NfQueue, REC_HEADER, VER_STRIDE } = require('../../native/build/Release/
 const N = Number(expected);
 const BURST = 64;
 const STRIDE = 512;
-// mode: 'batch' (default), 'single' (batch: false) or 'per-packet' (verdictMode: one send per message).
-const q = new NfQueue({ queue: Number(queue), copyRange: STRIDE - REC_HEADER, batch: mode === 'batch', maxLen: 4096,
-  ...(mode === 'per-packet' ? { verdictMode: 'per-packet' } : {}) });
+// mode: 'batch' (default), 'single' (batch: false), 'per-packet' (verdictMode: one send per message) or
+// 'overrun' (a receive buffer too small for what is queued before "go": the kernel's ENOBUFS waits on the
+// socket; prints "drained" after the first wake-up, then keeps answering).
+const q = new NfQueue({ queue: Number(queue), copyRange: STRIDE - REC_HEADER, batch: mode !== 'single', maxLen: 4096,
+  ...(mode === 'per-packet' ? { verdictMode: 'per-packet' } : {}), ...(mode === 'overrun' ? { rcvBuf: 8192 } : {}) });
 const packets = new Uint8Array(BURST * STRIDE);
 const verdicts = new Uint8Array(BURST * VER_STRIDE);
 const payloads = new Uint8Array(BURST * STRIDE);
 const received = [];
 let seen = 0;
 let bursts = 0;
+const statuses = [];
 
 const sock = dgram.createSocket('udp4');
 sock.on('message', (m) => {
@@ -59,7 +62,7 @@ function answer(n) {
 
 function finish(code) {
   const s = q.stats();
-  process.stdout.write(JSON.stringify({ ...s, bursts, received, fd: q.fd }) + '\n');
+  process.stdout.write(JSON.stringify({ ...s, bursts, received, fd: q.fd, statuses: [...new Set(statuses)] }) + '\n');
   q.close();
   sock.close();
   process.exit(code);
@@ -68,13 +71,15 @@ function finish(code) {
 sock.bind(Number(port), addr, () => {
   process.stdout.write('ready\n');
   process.stdin.once('data', () => {
-    q.start(() => {
+    q.start((status) => {
+      statuses.push(status);
       for (;;) {
         const n = q.read(packets, STRIDE, BURST);
         if (n === 0) break;
         bursts++;
         answer(n);
       }
+      if (statuses.length === 1 && mode === 'overrun') process.stdout.write('drained\n');
     });
   });
 });

@@ -27,16 +27,22 @@ describe.skipIf(missing !== null && !inCI)('nfqueue addon in a namespace', () =>
     if (pair) destroyPair(pair);
   });
 
-  async function run(mode: 'batch' | 'single' | 'per-packet') {
-    const child = inNs(pair.server, process.execPath, [CHILD, '7', String(N), mode, String(PORT), pair.serverAddr]);
+  async function run(mode: 'batch' | 'single' | 'per-packet' | 'overrun', more = 0) {
+    const child = inNs(pair.server, process.execPath, [CHILD, '7', String(N + more), mode, String(PORT), pair.serverAddr]);
     await waitLine(child, (l) => l === 'ready', 10_000);
-    const send =
-      `const s=require('dgram').createSocket('udp4');let i=0;` +
-      `(function n(){if(i===${N})return s.close();s.send('pkt-'+i++,${PORT},'${pair.serverAddr}',n)})()`;
-    sh('ip', 'netns', 'exec', pair.client, process.execPath, '-e', send);
+    const send = (from: number, to: number) =>
+      `const s=require('dgram').createSocket('udp4');let i=${from};` +
+      `(function n(){if(i===${to})return s.close();s.send('pkt-'+i++,${PORT},'${pair.serverAddr}',n)})()`;
+    sh('ip', 'netns', 'exec', pair.client, process.execPath, '-e', send(0, N));
+    const drained = mode === 'overrun' ? waitLine(child, (l) => l === 'drained', 10_000) : null;
     const done = waitLine(child, (l) => l.startsWith('{'), 20_000);
     child.stdin?.write('go\n');
-    return JSON.parse(await done) as { packets: number; verdictMsgs: number; sends: number; nlErrors: number; bursts: number; received: string[] };
+    if (drained) {
+      await drained;
+      sh('ip', 'netns', 'exec', pair.client, process.execPath, '-e', send(N, N + more));
+    }
+    return JSON.parse(await done) as { packets: number; verdictMsgs: number; sends: number; nlErrors: number; bursts: number; received: string[];
+      enobufs: number; statuses: number[] };
   }
 
   it('delivers every packet with batch verdicts and applies payload verdicts', async () => {
@@ -73,6 +79,18 @@ describe.skipIf(missing !== null && !inCI)('nfqueue addon in a namespace', () =>
     expect(r.sends).toBe(N);
     expect(r.bursts).toBeLessThan(N); // bursts were real, so sends = N is the mode's doing
     expect(r.nlErrors).toBe(0);
+  });
+
+  it('keeps reading after the kernel overran its receive buffer (ENOBUFS pending when polling starts)', async () => {
+    // What did not fit went through unqueued (fail-open); the error waits on the socket, which epoll
+    // reports as EPOLLERR: libuv would stop the handle. The queue must go on answering what comes after.
+    const more = 50;
+    const r = await run('overrun', more);
+    expect(r.enobufs).toBeGreaterThanOrEqual(1);
+    expect(r.statuses).toEqual([0]);
+    expect(r.received).toHaveLength(N + more);
+    expect(r.packets).toBeGreaterThanOrEqual(more); // the later packets were queued to us and answered
+    expect(r.packets).toBeLessThan(N + more); // and the overrun was real
   });
 });
 
