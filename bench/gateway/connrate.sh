@@ -11,6 +11,9 @@
 #              `--ctstate NEW` rule, plain nft DNAT (round robin over the two real servers) doing the NAT
 #   nft        the same nft DNAT with no queue (the kernel's own ceiling)
 #   userspace  wasmvsd gateway --fast-path off (every packet through the core; LABELS=... to include it)
+#   cnfq1s     diagnostic (LABELS=... to include it): cnfq with the fast path's conntrack timeout policy on
+#              its DNAT rule (TCP TIME_WAIT and CLOSE 1 s instead of 120 s and 10 s), so its entries die and
+#              are reaped inside the round as the fast path's do; no event listener, so no destroy events
 # Root; its own namespaces (198.18.0.0/15), removed at exit. Run it under the bench lock:
 #   ROUNDS=3 flock /tmp/wasmvs-bench.lock bash bench/gateway/connrate.sh SECONDS OUT.jsonl [INFLIGHT] [MAXCONNS]
 # Knobs: GW_NODE_FLAGS="--cpu-prof --cpu-prof-dir=DIR" (node flags of the gateway's process, e.g. a
@@ -78,9 +81,13 @@ stop_gw() { kill "$GW"; wait "$GW" || true; GW=""; }
 nft_dnat() {
   ip netns exec $DIR sysctl -qw net.ipv4.ip_forward=$1
   if [[ $1 == 1 ]]; then
+    # $2 = 1s: the fast path's ct timeout policy (fastpath.ts natRule) on the DNAT rule too.
+    local tw="" set=""
+    [[ ${2:-} == 1s ]] && tw='ct timeout tw1s { protocol tcp; l3proto ip; policy = { time_wait : 1, close : 1 }; }' set='ct timeout set "tw1s"'
     ip netns exec $DIR nft -f - <<EOF2
 table ip benchdnat {
-  chain pre { type nat hook prerouting priority dstnat; policy accept; ip daddr $VIP tcp dport 80 dnat to numgen inc mod 2 map { 0 : $R1 . 8080, 1 : $R2 . 8080 }; }
+  $tw
+  chain pre { type nat hook prerouting priority dstnat; policy accept; ip daddr $VIP tcp dport 80 $set dnat to numgen inc mod 2 map { 0 : $R1 . 8080, 1 : $R2 . 8080 }; }
 }
 EOF2
   else ip netns exec $DIR nft delete table ip benchdnat; fi
@@ -99,8 +106,9 @@ run() {
       grep -q 'fast path on' "$W/gw.log" || { echo "fast path did not come on: $(cat "$W/gw.log")" >&2; exit 1; }
       consumer=$GW ;;
     userspace) start_gw --fast-path off; consumer=$GW ;;
-    cnfq)
-      nft_dnat 1; nfq_rule -A
+    cnfq|cnfq1s)
+      if [[ $label == cnfq1s ]]; then nft_dnat 1 1s; else nft_dnat 1; fi
+      nfq_rule -A
       ip netns exec $DIR "$W/nfq_bench" 1 128 $((SECS + 8)) >"$W/nfq.out" 2>&1 & consumer=$!; PIDS+=($consumer)
       sleep 0.3 ;;
     nft)
@@ -124,7 +132,7 @@ run() {
       stop_gw
       extra=$(node -e "const l = require('fs').readFileSync(process.argv[1], 'utf8'); const m = l.match(/gateway: packets=.*/g);
         console.log(JSON.stringify({ summary: m ? m[m.length - 1] : null }))" "$W/gw.log") ;;
-    cnfq) kill "$consumer" 2>/dev/null || true; wait "$consumer" 2>/dev/null || true; nfq_rule -D; nft_dnat 0 ;;
+    cnfq|cnfq1s) kill "$consumer" 2>/dev/null || true; wait "$consumer" 2>/dev/null || true; nfq_rule -D; nft_dnat 0 ;;
     nft) nft_dnat 0 ;;
   esac
   node -e "
@@ -156,5 +164,6 @@ node -e "
     rows.filter((r) => r.label === l).map((r) => r.cps).join(' ') + ')');
   const r = (a, b) => (med(a, 'cps') / med(b, 'cps')).toFixed(2);
   if (labels.includes('cnfq')) console.log('fast / C NFQUEUE consumer =', r('fast', 'cnfq'), '(target >= 0.9)');
+  if (labels.includes('cnfq1s')) console.log('fast / C consumer with 1 s TIME_WAIT (diagnostic) =', r('fast', 'cnfq1s'), '  C 1 s / C =', r('cnfq1s', 'cnfq'));
   if (labels.includes('nft')) console.log('fast / plain nft DNAT =', r('fast', 'nft'), '  C consumer / plain nft DNAT =', r('cnfq', 'nft'));
 " "$OUT"
