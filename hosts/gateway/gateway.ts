@@ -58,8 +58,14 @@ export { GATEWAY_DEFAULTS, parseGatewayArgs } from './options.js';
 /** Kernel queue length and socket buffer: room for bursts while the loop is busy. */
 const QUEUE_MAXLEN = 8192;
 const QUEUE_RCVBUF = 8 << 20;
-/** A listing reads conntrack first, at most this often (catchUp). */
+/**
+ * A listing reads conntrack first, at most this often (catchUp), and at most
+ * a tenth of the time: after a read that took T ms, the next waits 10 T (the
+ * read is one synchronous dump of every entry of ours, and the queue waits
+ * meanwhile: a tool polling -L on a director with many flows must not hold it).
+ */
 const CATCH_UP_MS = 200;
+const CATCH_UP_SHARE = 10;
 /** How often the conntrack feed reads its destroy events between its once-a-second rounds. */
 const EVENTS_MS = 200;
 /** How often the routes towards tunnel real servers are looked up again. */
@@ -122,8 +128,8 @@ export class Gateway {
   fastMarked = 0;
   /** The fast flows' states and counters read back from conntrack into the core (ctfeed.ts). */
   private feed: CtFeed | null = null;
-  /** When catchUp last read conntrack (ms). */
-  private caughtUp = 0;
+  /** When catchUp may read conntrack again (ms). */
+  private catchUpAt = 0;
   private readonly Conntrack: NativeConntrackClass | null;
 
   private readonly exec: Exec;
@@ -635,18 +641,18 @@ export class Gateway {
    * of ours, the young ones too), so `-L --stats` and `-L -c` show what the
    * kernel carried up to this moment, as IPVS's own table would, instead of up
    * to the feed's next round (young flows: 2 s). At most one such read per
-   * CATCH_UP_MS.
+   * CATCH_UP_MS, and per CATCH_UP_SHARE times its own duration.
    */
   catchUp(): void {
     if (!this.feed) return;
-    const now = Date.now();
-    if (now - this.caughtUp < CATCH_UP_MS) return;
-    this.caughtUp = now;
+    const start = Date.now();
+    if (start < this.catchUpAt) return;
     try {
       this.feed.readNow();
     } catch (e) {
       this.log(`fast path: conntrack read before a listing: ${(e as Error).message}`, 'warn');
     }
+    this.catchUpAt = start + Math.max(CATCH_UP_MS, CATCH_UP_SHARE * (Date.now() - start));
   }
 
   private closeFeed(): void {
