@@ -51,6 +51,7 @@ export interface NativeConnEngine {
   stats(): EngineStats;
   close(): void;
 }
+/** `records` is a view of a buffer the engine reuses for every batch: read it during the callback, keep nothing of it. */
 export type ConnEngineClass = new (onEvents: (records: Float64Array, addrs: string[]) => void,
   opts?: { threads?: number; inline?: boolean; reportMs?: number; spliceAfter?: number; pipeSize?: number; maxUndecided?: number }) => NativeConnEngine;
 

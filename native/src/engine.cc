@@ -9,8 +9,10 @@
 // threads. Events come back in batches (the threads' through one
 // thread-safe function): a Float64Array of RECORD numbers per event
 // [id, kind, side, errno, inBytes, inChunks, outBytes, outChunks] and the
-// client addresses of its ACCEPT events, in order. Decisions made while a
-// batch is delivered wake each pump once, after the callback returns.
+// client addresses of its ACCEPT events, in order. The records are a view of
+// one buffer every batch reuses (no allocation per batch, nothing for V8's
+// ArrayBuffer sweeper): valid during the callback only. Decisions made while
+// a batch is delivered wake each pump once, after the callback returns.
 #include <arpa/inet.h>
 #include <napi.h>
 #include <netinet/in.h>
@@ -93,6 +95,8 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
       Napi::RangeError::New(env, "ConnEngine: threads 1-256, pipeSize >= 4096 and reportMs >= 1 required").ThrowAsJavaScriptException();
       return;
     }
+    noAddrs_ = Napi::Persistent(Napi::Array::New(env, 0));
+    noAddrs_.Value().Freeze();
     tsfn_ = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "wasmvs-engine", 0, 1);
     released_ = false;
     // The engine does not keep the process alive: the daemon does.
@@ -128,6 +132,7 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
     uv_loop_t* loop = nullptr;
     napi_get_uv_event_loop(env, &loop);
     onEvents_ = Napi::Persistent(cb);
+    recv_ = Napi::Persistent(env.Global());
     asyncCtx_ = std::make_unique<Napi::AsyncContext>(env, "wasmvs-engine");
     poll_ = new uv_poll_t;
     timer_ = new uv_timer_t;
@@ -191,8 +196,15 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
       for (std::string& a : partAddrs_) addrs_.push_back(std::move(a));
     }
     if (batch_.empty()) return;
-    Napi::Float64Array a = Napi::Float64Array::New(env, batch_.size() * RECORD);
-    double* r = a.Data();
+    size_t n = batch_.size() * RECORD;
+    if (n > recordsCap_) {
+      size_t cap = std::max(n, std::max(recordsCap_ * 2, size_t(64 * RECORD)));
+      records_ = Napi::Persistent(Napi::ArrayBuffer::New(env, cap * sizeof(double)));
+      recordsCap_ = cap;
+    }
+    Napi::ArrayBuffer buf = records_.Value();
+    Napi::Float64Array a = Napi::Float64Array::New(env, n, buf, 0);
+    double* r = static_cast<double*>(buf.Data());
     for (const splicepump::Event& e : batch_) {
       r[0] = e.id;
       r[1] = e.kind;
@@ -204,10 +216,13 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
       r[7] = double(e.outChunks);
       r += RECORD;
     }
-    Napi::Array addrs = Napi::Array::New(env, addrs_.size());
-    for (size_t i = 0; i < addrs_.size(); i++) addrs.Set(uint32_t(i), Napi::String::New(env, addrs_[i]));
+    Napi::Array addrs = noAddrs_.Value();  // frozen, empty: batches without ACCEPT events
+    if (!addrs_.empty()) {
+      addrs = Napi::Array::New(env, addrs_.size());
+      for (size_t i = 0; i < addrs_.size(); i++) addrs.Set(uint32_t(i), Napi::String::New(env, addrs_[i]));
+    }
     delivering_ = true;
-    if (here) onEvents_.MakeCallback(env.Global(), {a, addrs}, *asyncCtx_);
+    if (here) onEvents_.MakeCallback(recv_.Value(), {a, addrs}, *asyncCtx_);
     else cb.Call({a, addrs});
     delivering_ = false;
     // The decisions taken in the callback: one wake-up per thread; the inline pump's now, here.
@@ -370,12 +385,17 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
   Napi::ThreadSafeFunction tsfn_;
   std::vector<splicepump::Event> batch_, part_;
   std::vector<std::string> addrs_, partAddrs_;
+  /** The records' buffer (recordsCap_ numbers), reused by every batch; the addresses of a batch without ACCEPT events. */
+  Napi::Reference<Napi::ArrayBuffer> records_;
+  size_t recordsCap_ = 0;
+  Napi::Reference<Napi::Array> noAddrs_;
   uint32_t lastListener_ = 0;
   bool delivering_ = false;
   // The inline pump (pumps_[0] with `inline`): its poll and timer on Node's loop, the callback it calls directly.
   uv_poll_t* poll_ = nullptr;
   uv_timer_t* timer_ = nullptr;
   Napi::FunctionReference onEvents_;
+  Napi::ObjectReference recv_;
   std::unique_ptr<Napi::AsyncContext> asyncCtx_;
   bool inlineDue_ = false, inRound_ = false;
   /** No thread-safe function to let go of (none yet, or let go of). */

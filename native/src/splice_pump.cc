@@ -300,7 +300,7 @@ bool Pump::kickInline() {
     if (!kickDue_) return false;
     kickDue_ = false;
   }
-  apply(cmdsTaken());
+  applyQueued();
   return true;
 }
 
@@ -308,17 +308,20 @@ void Pump::commands() {
   uint64_t v;
   ssize_t r = read(wakeFd_, &v, sizeof v);
   (void)r;
-  apply(cmdsTaken());
+  applyQueued();
 }
 
-std::vector<Pump::Cmd> Pump::cmdsTaken() {
-  std::vector<Cmd> cmds;
-  std::lock_guard<std::mutex> g(mu_);
-  cmds.swap(cmds_);
-  return cmds;
+void Pump::applyQueued() {
+  // The queue and this thread's list trade places: both keep their capacity (no allocation per batch).
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    taken_.swap(cmds_);
+  }
+  apply(taken_);
+  taken_.clear();
 }
 
-void Pump::apply(std::vector<Cmd> cmds) {
+void Pump::apply(std::vector<Cmd>& cmds) {
   for (Cmd& cmd : cmds) {
     if (cmd.op == Cmd::LISTEN) {
       if (!running_ || listeners_.count(cmd.id)) { close(cmd.fd); continue; }

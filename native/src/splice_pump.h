@@ -192,8 +192,9 @@ class Pump {
   void drain();
   bool open();
   void commands();
-  std::vector<Cmd> cmdsTaken();
-  void apply(std::vector<Cmd> cmds);
+  /** The queued commands, applied on this pump's thread. */
+  void applyQueued();
+  void apply(std::vector<Cmd>& cmds);
   void service(Conn* c);
   int pumpDir(Conn* c, int i, int& budget);
   int sendPre(Conn* c, int i);
@@ -225,6 +226,7 @@ class Pump {
   int64_t nextReport_ = 0;
   std::mutex mu_;  // guards cmds_, events_, notified_, stats_
   std::vector<Cmd> cmds_;
+  std::vector<Cmd> taken_;  // pump thread only: the commands being applied
   std::vector<Event> events_;
   std::vector<Event> local_;  // built on the pump thread, moved to events_ once per loop
   std::vector<std::string> addrs_, localAddrs_;  // client addresses of ACCEPT events, in order
