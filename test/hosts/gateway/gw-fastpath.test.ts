@@ -96,21 +96,28 @@ function forwardCounters(topo: Topo, to?: string): void {
     `add table ip ${FWD}`,
     `add counter ip ${FWD} toRs`,
     `add counter ip ${FWD} fromRs`,
+    `add counter ip ${FWD} syns`,
+    `add counter ip ${FWD} synacks`,
     `add chain ip ${FWD} count { type filter hook forward priority 100 ; policy accept ; }`,
     `add rule ip ${FWD} count ip saddr ${CLIENT} ip daddr ${rs} tcp dport ${PORT} counter name toRs`,
     `add rule ip ${FWD} count ip saddr ${rs} ip daddr ${CLIENT} tcp sport ${PORT} counter name fromRs`,
+    `add rule ip ${FWD} count ip saddr ${CLIENT} ip daddr ${rs} tcp dport ${PORT} tcp flags & syn == syn counter name syns`,
+    `add rule ip ${FWD} count ip saddr ${rs} ip daddr ${CLIENT} tcp sport ${PORT} tcp flags & (syn | ack) == syn | ack counter name synacks`,
   ]) topo.in('director', 'nft', ...cmd.split(' '));
 }
-/** The forward counters (packets, bytes) each way; the table goes. */
+/**
+ * The forward counters (packets, bytes) each way, and the SYNs and SYN/ACKs among them (more than one a
+ * connection: a SYN the client repeated while the first waited in the queue, and the answers); the table goes.
+ */
 function readForwardCounters(topo: Topo) {
   const one = (name: string) => {
     const m = /packets (\d+) bytes (\d+)/.exec(topo.in('director', 'nft', 'list', 'counter', 'ip', FWD, name));
     if (!m) throw new Error(`no counter ${name}`);
     return [Number(m[1]), Number(m[2])];
   };
-  const [inPkts, inBytes] = one('toRs'), [outPkts, outBytes] = one('fromRs');
+  const [inPkts, inBytes] = one('toRs'), [outPkts, outBytes] = one('fromRs'), syn = one('syns'), synAck = one('synacks');
   topo.in('director', 'nft', 'delete', 'table', 'ip', FWD);
-  return { inPkts, outPkts, inBytes, outBytes };
+  return { counts: { inPkts, outPkts, inBytes, outBytes }, syn, synAck };
 }
 
 /** A real server's ActiveConn and InActConn in `-L -n`. */
@@ -143,7 +150,7 @@ suite('wasmvsd gateway --fast-path on: IPv4 NAT and DR with only new flows in us
       const tcp = await exchange(topo, '0.0.0.0', PORT, CONNS, SIZE);
       const wire = await toServer.stop();
       const back = await toClient.stop();
-      const forwarded = readForwardCounters(topo);
+      const { counts: forwarded, syn, synAck } = readForwardCounters(topo);
       // What the director forwarded towards the real servers and back as tcpdump saw it (the kernel's
       // packets: a GRO batch is one packet to conntrack and to tcpdump alike), and the IP bytes of each.
       const ipBytes = (ls: string[]) => ls.reduce((a, l) => a + Number(/length (\d+)/.exec(l)?.[1] ?? 0) - 14, 0);
@@ -183,10 +190,24 @@ suite('wasmvsd gateway --fast-path on: IPv4 NAT and DR with only new flows in us
       await until('the closed flows\' entries to leave conntrack', () => ctEntries(topo) === 0, (SETTLED_CT_TIMEOUT_S + 10) * 5, 200);
       // -L --stats equals the wire, within a bounded wait: the feed runs once a second, and a packet that came
       // after its flow was settled (a retransmission on a loaded machine) is counted at the entry's end.
-      await until(() => `the packet counters from conntrack: ${JSON.stringify(statsRow(topo))} for ${JSON.stringify(forwarded)} (conntrack ${ctStat(topo.ns.director)})`,
-        () => statsRow(topo).inPkts >= forwarded.inPkts && statsRow(topo).outPkts >= forwarded.outPkts, (SETTLED_CT_TIMEOUT_S + 5) * 5, 200);
+      // Except handshake packets repeated on a loaded machine: a SYN the client sent again while the first
+      // waited in the queue (a second unconfirmed entry conntrack drops at confirm, after this count; or,
+      // arriving after the SYN/ACK, one conntrack ignores: passed, counted by no entry), and a SYN/ACK
+      // repeated before the client's ACK reached the real server (ignored too): the requests and the replies
+      // may be short by at most the SYNs and SYN/ACKs beyond one a connection (bench/gateway/ANALYSIS.md).
+      const dupSyns = syn[0] - CONNS, dupSynAcks = synAck[0] - CONNS;
+      expect(dupSyns).toBeGreaterThanOrEqual(0);
+      expect(dupSynAcks).toBeGreaterThanOrEqual(0);
+      await until(() => `the packet counters from conntrack: ${JSON.stringify(statsRow(topo))} for ${JSON.stringify(forwarded)} (${dupSyns} duplicate SYNs, ${dupSynAcks} SYN/ACKs; conntrack ${ctStat(topo.ns.director)})`,
+        () => statsRow(topo).inPkts >= forwarded.inPkts - dupSyns && statsRow(topo).outPkts >= forwarded.outPkts - dupSynAcks, (SETTLED_CT_TIMEOUT_S + 5) * 5, 200);
       await new Promise((r) => setTimeout(r, 1200)); // one more feed round: nothing more may come
-      expect(statsRow(topo)).toEqual({ conns: CONNS, ...forwarded });
+      const got = statsRow(topo);
+      const short = forwarded.inPkts - got.inPkts, outShort = forwarded.outPkts - got.outPkts;
+      expect(got.conns).toBe(CONNS);
+      expect([short >= 0 && short <= dupSyns, outShort >= 0 && outShort <= dupSynAcks]).toEqual([true, true]);
+      expect(forwarded.inBytes - got.inBytes).toBe(short * (syn[0] ? syn[1] / syn[0] : 0));
+      expect(forwarded.outBytes - got.outBytes).toBe(outShort * (synAck[0] ? synAck[1] / synAck[0] : 0));
+      if (dupSyns === 0 && dupSynAcks === 0) expect(got).toEqual({ conns: CONNS, ...forwarded });
       expect(adm(topo, '-L', '-n', '-c').split('\n').filter((l) => l.includes(`${VIP}:${PORT}`) && l.includes('TIME_WAIT'))).toHaveLength(CONNS);
       expect(destConns(topo, RS[0])).toEqual([0, CONNS / 2]);
       expect(destConns(topo, RS[1])).toEqual([0, CONNS / 2]);
@@ -314,7 +335,7 @@ suite('wasmvsd gateway --fast-path on: IPv4 NAT and DR with only new flows in us
       forwardCounters(topo, VIP);
       const tcp = await exchange(topo, '0.0.0.0', PORT, CONNS, SIZE);
       const wire = await toServer.stop();
-      const forwarded = readForwardCounters(topo);
+      const forwarded = readForwardCounters(topo).counts;
       expect(tcp.replies).toEqual(tcp.sent.map((_, i) => `reply ${i} ${VIP} ${VIP}:${PORT} ok`));
       // Still addressed to the VIP, at the server's MAC; replies never pass the director.
       const requests = wire.filter((l) => l.includes(`> ${VIP}.${PORT}:`));
