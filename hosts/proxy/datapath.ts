@@ -67,6 +67,11 @@ class DaemonProxy implements DataPath {
     return drainRequest(this.proxy, req);
   }
 
+  /** A listing shows what the engine's sockets did up to now (its held-back events delivered first). */
+  beforeRead(): void {
+    this.proxy.engine?.flush();
+  }
+
   async stop(deadlineMs: number): Promise<void> {
     process.off('SIGHUP', this.onHup);
     await this.proxy.stop(deadlineMs);

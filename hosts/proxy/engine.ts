@@ -49,6 +49,8 @@ export interface NativeConnEngine {
   connect(id: number, address: string, port: number, pre: Buffer | null, timeoutMs: number): void;
   abort(id: number): void;
   stats(): EngineStats;
+  /** Delivers the events the main thread's pump holds back now (absent on older builds: nothing held). */
+  flush?(): void;
   close(): void;
 }
 /** `records` is a view of a buffer the engine reuses for every batch: read it during the callback, keep nothing of it. */
@@ -133,9 +135,21 @@ export class NativeEngine {
     this.acceptErrors = n;
   }
 
+  /**
+   * The main thread's pump holds back the events of decided connections
+   * (established, FINs, close, counts) until its next delivery of clients to
+   * decide (ahead of them: every decision still sees every change before it),
+   * its reportMs timer, or this: before a listing, the proxy's tick and a stop,
+   * so what the table shows is what the sockets did.
+   */
+  flush(): void {
+    if (!this.closed) this.native.flush?.();
+  }
+
   /** Stops the threads: listeners close, connections still open are reset and closed here. */
   close(): void {
     if (this.closed) return;
+    this.flush();
     this.closed = true;
     this.native.close();
     for (const f of [...this.flows.values()]) this.finish(f);

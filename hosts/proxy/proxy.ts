@@ -182,6 +182,7 @@ export class ProxyDataPath implements Host {
   private tick(): void {
     try {
       // Traffic of the last tick re-arms its entries before the timer wheel moves: a busy flow never expires.
+      this.engine?.flush();
       this.account.flush();
       this.director.advance();
       this.expireIdle();

@@ -180,6 +180,12 @@ void Pump::take(std::vector<Event>& out, std::vector<std::string>* addrs) {
   notified_ = false;
 }
 
+size_t Pump::pending(bool* accepts) {
+  std::lock_guard<std::mutex> g(mu_);
+  *accepts = !addrs_.empty();
+  return events_.size();
+}
+
 Stats Pump::stats() {
   std::lock_guard<std::mutex> g(mu_);
   return stats_;

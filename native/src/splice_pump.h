@@ -168,6 +168,8 @@ class Pump {
   bool kickInline();
   /** Takes the pending events (any thread); `addrs`: the client addresses of the ACCEPT events, in order. */
   void take(std::vector<Event>& out, std::vector<std::string>* addrs = nullptr);
+  /** The events waiting to be taken (any thread); `accepts`: whether an ACCEPT is among them. */
+  size_t pending(bool* accepts);
   Stats stats();
   /** Stops the thread; open connections are reset. */
   void stop();

@@ -93,6 +93,59 @@ suite('native ConnEngine', () => {
     expect(fds()).toBeLessThanOrEqual(before);
   });
 
+  it('inline pump: events of decided connections wait for the next client to decide (ahead of it in the same batch) or a flush, not for their own call', async () => {
+    const echo = createServer((s) => s.pipe(s));
+    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
+    const echoPort = (echo.address() as { port: number }).port;
+    const batches: number[][] = [];
+    const E = Engine();
+    let e: NativeEngine | undefined = undefined;
+    // reportMs far away: only a client to decide or flush() may deliver the held events.
+    e = new E((r) => {
+      const kinds: number[] = [];
+      for (let i = 0; i < r.length; i += RECORD) {
+        kinds.push(r[i + 1]);
+        if (r[i + 1] === 5) e!.connect(r[i], '127.0.0.1', echoPort, null, 2000);
+      }
+      batches.push(kinds);
+    }, { threads: 1, inline: true, reportMs: 60_000 });
+    const talk = (port: number) => new Promise<string>((res, rej) => {
+      const c = connect({ host: '127.0.0.1', port });
+      let got = '';
+      c.on('data', (d) => { got += d; if (got.length >= 2) c.end(); });
+      c.on('close', () => res(got));
+      c.on('error', rej);
+      c.write('hi');
+    });
+    try {
+      const port = await freePort();
+      e.listen('127.0.0.1', port);
+      expect(await talk(port)).toBe('hi');
+      await new Promise((r) => setTimeout(r, 100));  // the engine has seen both sides close by now
+      // Only the ACCEPT was delivered: ESTABLISHED, the FINs and CLOSED are held.
+      expect(batches.flat()).toEqual([5]);
+      // The next client's ACCEPT brings them, ahead of it, in one batch.
+      expect(await talk(port)).toBe('hi');
+      const second = batches[1];
+      expect(second[second.length - 1]).toBe(5);
+      expect(second.slice(0, -1)).toContain(6);  // ESTABLISHED
+      expect(second.slice(0, -1)).toContain(4);  // CLOSED
+      expect(batches).toHaveLength(2);
+      await new Promise((r) => setTimeout(r, 100));
+      // flush() hands over the second connection's events now, synchronously.
+      e.flush!();
+      expect(batches).toHaveLength(3);
+      expect(batches[2]).toContain(6);
+      expect(batches[2]).toContain(4);
+      expect(batches[2]).not.toContain(5);
+      e.flush!();
+      expect(batches).toHaveLength(3);  // nothing left: no empty batch
+    } finally {
+      e.close();
+      echo.close();
+    }
+  });
+
   it.each([1, 2])('inline, %i pump(s): clients decided inside the callback are connected and echoed through every pump; the engine does not hold the process open', async (threads) => {
     const before = fds();
     const echo = createServer((s) => s.pipe(s));
