@@ -361,7 +361,11 @@ export class CtFeed {
     q.bytes += len;
   }
 
-  /** The note of record `o`'s flow, taken out of the notes (its counts in taken); false when none. */
+  /** The note takeNote found: its packets and bytes. */
+  private notePkts = 0;
+  private noteBytes = 0;
+
+  /** The note of record `o`'s flow, taken out of the notes (its counts in notePkts, noteBytes); false when none. */
   private takeNote(v: DataView, o: number): boolean {
     if (isV6(v, o)) {
       if (!this.queuedFull.size) return false;
@@ -369,12 +373,16 @@ export class CtFeed {
       const q6 = this.queuedFull.get(key6);
       if (!q6) return false;
       this.queuedFull.delete(key6);
-      this.queued.takenPkts = q6.pkts;
-      this.queued.takenBytes = q6.bytes;
+      this.notePkts = q6.pkts;
+      this.noteBytes = q6.bytes;
       return true;
     }
-    return this.queued.take(v.getUint8(o + CT.PROTO), v.getUint32(o + CT.OSRC, true), v.getUint16(o + CT.OSPORT, true),
-      v.getUint32(o + CT.RSRC, true), v.getUint16(o + CT.RSPORT, true));
+    const t = this.queued;
+    if (!t.take(v.getUint8(o + CT.PROTO), v.getUint32(o + CT.OSRC, true), v.getUint16(o + CT.OSPORT, true),
+      v.getUint32(o + CT.RSRC, true), v.getUint16(o + CT.RSPORT, true))) return false;
+    this.notePkts = t.takenPkts;
+    this.noteBytes = t.takenBytes;
+    return true;
   }
 
   /** Our conntrack entries, all of them (start, stop: the core's table is empty or going). */
@@ -634,8 +642,8 @@ export class CtFeed {
     // Less the core's own count of the flow's queued packets (a settled flow has had all of its: a
     // note under its key now is a new flow's on the same tuple).
     if (!settled && (this.queued.size || this.queuedFull.size) && this.takeNote(v, o)) {
-      op = Math.max(0, op - this.queued.takenPkts);
-      ob = Math.max(0, ob - this.queued.takenBytes);
+      op = Math.max(0, op - this.notePkts);
+      ob = Math.max(0, ob - this.noteBytes);
     }
     const moved = op + rp > 0;
     if (moved) {
