@@ -38,6 +38,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "recv_slots.h"
+
 namespace {
 
 constexpr size_t CT_REC = 144;
@@ -648,12 +650,7 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
     while (out.size() / CT_REC < max) {
       // No more datagrams than records still wanted (an event of another mark may leave room unused).
       unsigned want = unsigned(std::min<size_t>(EV_SLOTS, max - out.size() / CT_REC));
-      for (unsigned i = 0; i < want; i++) {
-        iov[i] = {evSlots_.data() + size_t(i) * EV_SLOT, EV_SLOT};
-        msgs[i] = {};
-        msgs[i].msg_hdr.msg_iov = &iov[i];
-        msgs[i].msg_hdr.msg_iovlen = 1;
-      }
+      slots::prepare(msgs, iov, nullptr, evSlots_.data(), EV_SLOT, want);
       int got = recvmmsg(mnl_socket_get_fd(ev_), msgs, want, MSG_DONTWAIT, nullptr);
       if (got < 0) {
         if (errno == ENOBUFS) {

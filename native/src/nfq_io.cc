@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "nfq_socket.h"
+#include "recv_slots.h"
 #include "nfq_wire.h"
 
 namespace nfq {
@@ -111,14 +112,7 @@ int Socket::readBurst(uint8_t* out, size_t outLen, uint32_t stride, uint32_t max
   // A call that returns fewer than it asked for found the socket empty: the burst ends there.
   while (count < cap && outLen - at >= need) {
     uint32_t want = uint32_t(std::min<size_t>({size_t(cap - count), (outLen - at) / need, size_t(slotCount_)}));
-    for (uint32_t i = 0; i < want; i++) {
-      iov[i] = {slots_.data() + size_t(i) * slot, slot};
-      msgs[i] = {};
-      msgs[i].msg_hdr.msg_name = &from[i];
-      msgs[i].msg_hdr.msg_namelen = sizeof from[i];
-      msgs[i].msg_hdr.msg_iov = &iov[i];
-      msgs[i].msg_hdr.msg_iovlen = 1;
-    }
+    slots::prepare(msgs, iov, from, slots_.data(), slot, want);
     int got = recvmmsg(fd(), msgs, want, MSG_DONTWAIT, nullptr);
     if (got < 0) {
       if (errno == EINTR) continue;
