@@ -24,6 +24,8 @@ const payloads = new Uint8Array(BURST * STRIDE);
 const received = [];
 let seen = 0;
 let bursts = 0;
+// 'overrun': packets read when the backlog was drained (those after it were queued later).
+let packetsAtDrain = -1;
 const statuses = [];
 
 const sock = dgram.createSocket('udp4');
@@ -62,7 +64,7 @@ function answer(n) {
 
 function finish(code) {
   const s = q.stats();
-  process.stdout.write(JSON.stringify({ ...s, bursts, received, fd: q.fd, statuses: [...new Set(statuses)] }) + '\n');
+  process.stdout.write(JSON.stringify({ ...s, bursts, packetsAtDrain, received, fd: q.fd, statuses: [...new Set(statuses)] }) + '\n');
   q.close();
   sock.close();
   process.exit(code);
@@ -79,7 +81,7 @@ sock.bind(Number(port), addr, () => {
         bursts++;
         answer(n);
       }
-      if (statuses.length === 1 && mode === 'overrun') process.stdout.write('drained\n');
+      if (statuses.length === 1 && mode === 'overrun') { packetsAtDrain = q.stats().packets; process.stdout.write('drained\n'); }
     });
   });
 });
