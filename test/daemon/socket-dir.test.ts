@@ -21,7 +21,7 @@ function daemonExit(args: string[]): Promise<{ code: number | null; log: string 
     p.stdout!.on('data', (d) => { log += d; });
     p.stderr!.on('data', (d) => { log += d; });
     const t = setTimeout(() => p.kill('SIGKILL'), 20_000);
-    p.once('exit', (code) => { clearTimeout(t); resolve({ code, log }); });
+    p.once('close', (code) => { clearTimeout(t); resolve({ code, log }); });
   });
 }
 

@@ -66,7 +66,9 @@ export function waitLine(child: ChildProcess, match: (l: string) => boolean, ms:
         }
       }
     });
-    child.on('exit', (code) => {
+    // 'close', not 'exit': 'exit' can come before the last of the child's stdout has been read here,
+    // and a child that printed its line and exited at once would look as if it died without it.
+    child.on('close', (code) => {
       clearTimeout(timer);
       reject(new Error(`child exited ${code} early; stderr: ${err}`));
     });
