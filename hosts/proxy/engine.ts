@@ -49,7 +49,7 @@ export interface NativeConnEngine {
   connect(id: number, address: string, port: number, pre: Buffer | null, timeoutMs: number): void;
   abort(id: number): void;
   stats(): EngineStats;
-  /** Delivers the events the main thread's pump holds back now (absent on older builds: nothing held). */
+  /** Delivers the events the pumps hold back now (absent on older builds: nothing held). */
   flush?(): void;
   close(): void;
 }
@@ -136,11 +136,11 @@ export class NativeEngine {
   }
 
   /**
-   * The main thread's pump holds back the events of decided connections
-   * (established, FINs, close, counts) until its next delivery of clients to
-   * decide (ahead of them: every decision still sees every change before it),
-   * its reportMs timer, or this: before a listing, the proxy's tick and a stop,
-   * so what the table shows is what the sockets did.
+   * Every pump (the main thread's and the threads) holds back the events of
+   * decided connections (established, FINs, close, counts) until the next
+   * delivery of clients to decide (ahead of them: every decision still sees
+   * every change before it), its reportMs timer, or this: before a listing,
+   * the proxy's tick and a stop, so what the table shows is what the sockets did.
    */
   flush(): void {
     if (!this.closed) this.native.flush?.();

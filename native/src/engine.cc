@@ -9,7 +9,10 @@
 // threads. Events come back in batches (the threads' through one
 // thread-safe function): a Float64Array of RECORD numbers per event
 // [id, kind, side, errno, inBytes, inChunks, outBytes, outChunks] and the
-// client addresses of its ACCEPT events, in order. The records are a view of
+// client addresses of its ACCEPT events, in order. Every pump holds the events
+// of decided connections (established, FINs, close, counts) until a client to
+// decide comes (they go ahead of it), its report period or flush(): a thread
+// pump wakes the main thread once per batch of clients, not per event. The records are a view of
 // one buffer every batch reuses (no allocation per batch, nothing for V8's
 // ArrayBuffer sweeper): valid during the callback only. Decisions made while
 // a batch is delivered wake each pump once, after the callback returns.
@@ -104,10 +107,16 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
     released_ = false;
     // The engine does not keep the process alive: the daemon does.
     tsfn_.Unref(env);
+    // Flush() delivers on this thread with or without an inline pump (threads hold their decided connections' events too).
+    onEvents_ = Napi::Persistent(info[0].As<Napi::Function>());
+    recv_ = Napi::Persistent(env.Global());
+    asyncCtx_ = std::make_unique<Napi::AsyncContext>(env, "wasmvs-engine");
+    opt.holdMax = PENDING_MAX;
     for (int t = 0; t < threads; t++) {
       opt.idBase = uint32_t(t + 1);
       opt.idStep = uint32_t(threads);
       bool here = inlineFirst && t == 0;
+      opt.hold = !here;
       auto p = std::make_unique<splicepump::Pump>(opt, here ? &ConnEngine::NotifyInline : &ConnEngine::Notify, this);
       if (!(here ? p->startInline() : p->start())) {
         int e = errno;
@@ -116,7 +125,7 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
         return;
       }
       pumps_.push_back(std::move(p));
-      if (here && !StartInline(env, info[0].As<Napi::Function>(), opt.reportMs)) return;
+      if (here && !StartInline(env, opt.reportMs)) return;
     }
   }
 
@@ -131,12 +140,9 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
   static void NotifyInline(void* ctx) { static_cast<ConnEngine*>(ctx)->inlineDue_ = true; }
 
   /** The first pump on this (the main) thread: a poll of its epoll set and a timer for its counts and deadlines. */
-  bool StartInline(Napi::Env env, Napi::Function cb, int reportMs) {
+  bool StartInline(Napi::Env env, int reportMs) {
     uv_loop_t* loop = nullptr;
     napi_get_uv_event_loop(env, &loop);
-    onEvents_ = Napi::Persistent(cb);
-    recv_ = Napi::Persistent(env.Global());
-    asyncCtx_ = std::make_unique<Napi::AsyncContext>(env, "wasmvs-engine");
     poll_ = new uv_poll_t;
     timer_ = new uv_timer_t;
     int r = uv_poll_init(loop, poll_, pumps_[0]->fd());
@@ -171,7 +177,8 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
    * every decision still sees every state change before it), for the timer
    * (`force`, every reportMs), for a listing (flush) or for PENDING_MAX of
    * them: one call into JS per connection instead of about four. Thread
-   * pumps' deliveries take them too.
+   * pumps hold theirs the same way (Options::hold) and every delivery takes
+   * every pump's.
    */
   void RunInline(bool force) {
     if (pumps_.empty() || poll_ == nullptr || inRound_) return;
@@ -238,7 +245,7 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
     delivering_ = false;
     // The decisions taken in the callback: one wake-up per thread; the inline pump's now, here.
     for (size_t i = 0; i < pumps_.size(); i++) {
-      if (i == 0 && here) pumps_[0]->kickInline();
+      if (i == 0 && here && poll_ != nullptr) pumps_[0]->kickInline();
       else pumps_[i]->kick();
     }
   }
@@ -331,11 +338,10 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
     return info.Env().Undefined();
   }
 
-  /** Delivers the events waiting now (the inline pump's deferred ones too), before a listing or a stop. */
+  /** Delivers the events waiting now (every pump's held ones too), before a listing or a stop. */
   Napi::Value Flush(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    // Without an inline pump nothing waits: the threads' events are delivered as they come.
-    if (!pumps_.empty() && poll_ != nullptr && !delivering_ && !inRound_) {
+    if (!pumps_.empty() && !delivering_ && !inRound_) {
       Napi::HandleScope scope(env);
       Deliver(env, Napi::Function(), true);
     }

@@ -249,10 +249,12 @@ void Pump::step(int timeout) {
     }
     for (Conn* c : graveyard_) delete c;
     graveyard_.clear();
+    bool period = false;
     if (nowMs() >= nextReport_) {
       report();
       timers();
       nextReport_ = nowMs() + opt_.reportMs;
+      period = true;
     }
     bool call = false;
     {
@@ -260,7 +262,10 @@ void Pump::step(int timeout) {
       if (!local_.empty()) {
         events_.insert(events_.end(), local_.begin(), local_.end());
         for (std::string& a : localAddrs_) addrs_.push_back(std::move(a));
-        call = !notified_;
+      }
+      // Held (opt_.hold): events of decided connections wait for a client to decide, the period or holdMax.
+      if (!events_.empty() && !notified_ && (!opt_.hold || !addrs_.empty() || period || events_.size() >= opt_.holdMax)) {
+        call = true;
         notified_ = true;
       }
       stats_.conns = conns_.size();

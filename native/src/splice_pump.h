@@ -66,6 +66,15 @@ struct Options {
   uint32_t idBase = 1, idStep = 1;
   /** Engine: accepted connections waiting for a decision before the listeners pause. */
   size_t maxUndecided = 4096;
+  /**
+   * Engine threads: events of decided connections (established, FINs, close,
+   * counts) are published for `take` but `notify` is not called for them
+   * until an ACCEPT comes (they go ahead of it), the report period passes, or
+   * `holdMax` of them wait: one wake-up of the deciding thread per batch of
+   * clients instead of one per round with any event.
+   */
+  bool hold = false;
+  size_t holdMax = 256;
 };
 
 /** `spliced`: bytes moved by splice(2); `copied`: through userspace (handed-over bytes, copy mode). */

@@ -21,7 +21,7 @@ interface NativeEngine {
   stats(): Record<string, number>;
   close(): void;
 }
-type ConnEngineClass = new (onEvents: (records: Float64Array, addrs: string[]) => void, opts?: { threads?: number; inline?: boolean; maxUndecided?: number }) => NativeEngine;
+type ConnEngineClass = new (onEvents: (records: Float64Array, addrs: string[]) => void, opts?: { threads?: number; inline?: boolean; maxUndecided?: number; reportMs?: number }) => NativeEngine;
 const Engine = () => (createRequire(import.meta.url)(ADDON) as { ConnEngine: ConnEngineClass }).ConnEngine;
 const fds = () => readdirSync('/proc/self/fd').length;
 const RECORD = 8;
@@ -93,7 +93,7 @@ suite('native ConnEngine', () => {
     expect(fds()).toBeLessThanOrEqual(before);
   });
 
-  it('inline pump: events of decided connections wait for the next client to decide (ahead of it in the same batch) or a flush, not for their own call', async () => {
+  it.each([true, false])('events of decided connections wait for the next client to decide (ahead of it in the same batch) or a flush, not for their own call (inline %s: the main thread\'s pump, else a thread\'s)', async (inline) => {
     const echo = createServer((s) => s.pipe(s));
     await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
     const echoPort = (echo.address() as { port: number }).port;
@@ -108,7 +108,7 @@ suite('native ConnEngine', () => {
         if (r[i + 1] === 5) e!.connect(r[i], '127.0.0.1', echoPort, null, 2000);
       }
       batches.push(kinds);
-    }, { threads: 1, inline: true, reportMs: 60_000 });
+    }, { threads: 1, inline, reportMs: 60_000 });
     const talk = (port: number) => new Promise<string>((res, rej) => {
       const c = connect({ host: '127.0.0.1', port });
       let got = '';
