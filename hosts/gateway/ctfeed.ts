@@ -54,7 +54,8 @@ export interface NativeConntrack {
   dump(mark: number, mask: number, deltas?: boolean, prune?: boolean): Uint8Array;
   /** The same dump read in slices (its own socket): begin, then records until dumpActive() is false. */
   dumpBegin?(mark: number, mask: number, deltas?: boolean, prune?: boolean): void;
-  dumpNext?(max: number): Uint8Array;
+  /** What was read so far, parsed until `max` records; none while the addon's reader is still reading (wait: block until `max` or the end). */
+  dumpNext?(max: number, wait?: boolean): Uint8Array;
   dumpActive?(): boolean;
   events(mark: number, mask: number, max: number): Uint8Array;
   flush(mark: number, mask: number): void;
@@ -154,6 +155,10 @@ const STEPS = (state: number) => state === TCP_ESTABLISHED ? 1 : state === TCP_F
 const CORE_STEPS = [0, 1, 0, 0, 2, 3, 4, 2, 3, 0, 0];
 /** Records per slice of a sliced tick (about 1 ms of work on this machine's core). */
 export const SLICE = 256;
+/** slice(): the dump's next part is still being read by the addon's thread. */
+const WAITING = 2;
+/** How often a sliced tick looks for the next part of a dump the addon's thread is reading (ms). */
+const DUMP_POLL_MS = 2;
 /** A queued-packet note whose flow never showed up is dropped after this many ticks. */
 const NOTE_TICKS = 10;
 
@@ -456,7 +461,10 @@ export class CtFeed {
     const step = () => {
       if (!this.slicing) return; // finished meanwhile (finishSliced) or closed
       try {
-        if (this.slice(SLICE)) return void setImmediate(step);
+        const more = this.slice(SLICE);
+        // The addon's reader thread still walking the kernel's table: back in a moment, the loop free meanwhile.
+        if (more === WAITING) return void setTimeout(step, DUMP_POLL_MS);
+        if (more) return void setImmediate(step);
         this.slicing = false;
         this.endTick(this.listed);
       } catch (e) {
@@ -497,15 +505,18 @@ export class CtFeed {
   finishSliced(): void {
     if (!this.slicing) return;
     try {
-      while (this.slice(1 << 20));
+      while (this.slice(1 << 20, true));
     } finally {
       this.slicing = false;
     }
     this.endTick(this.listed);
   }
 
-  /** One slice of the sliced tick applied (events, then the dump); true while more is to come. */
-  private slice(max: number): boolean {
+  /**
+   * One slice of the sliced tick applied (events, then the dump); true while more is to come,
+   * WAITING when the dump's next part is still being read (wait: block for it instead).
+   */
+  private slice(max: number, wait = false): boolean | typeof WAITING {
     if (this.eventsLeft) {
       const ev = this.ct.events(this.mark, this.anyMask, max);
       this.totals.events += ev.byteLength / CT.SIZE;
@@ -516,11 +527,12 @@ export class CtFeed {
       this.ct.dumpBegin!(this.mark, this.dumpMask(), true, this.sweeping);
       return true;
     }
-    const recs = this.ct.dumpNext!(max);
+    const recs = this.ct.dumpNext!(max, wait);
     this.listed += recs.byteLength / CT.SIZE;
     this.apply(recs);
     this.flushSettle();
-    return this.ct.dumpActive!();
+    if (!this.ct.dumpActive!()) return false;
+    return recs.byteLength === 0 ? WAITING : true;
   }
 
   private beginTick(events = true): void {

@@ -30,11 +30,17 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -398,6 +404,141 @@ bool words6(const Napi::Value& v, uint32_t w[4]) {
   return true;
 }
 
+// The sliced dump's socket I/O on a thread of its own. A ctnetlink dump does its work in the
+// syscalls that read it: the request's sendto and each recv walk the kernel's whole conntrack hash
+// (262,144 buckets by default) until a message buffer is full, and reap the expired entries they
+// pass. With a mark filter that matches few entries, one call walks the whole table: 10-30 ms at a
+// connection-rate load, during which the gateway's main thread (which also answers the queue)
+// answered nothing. Here a reader thread makes those calls and keeps the datagrams as they came;
+// the main thread parses them (and runs the ledger) in order, as before, in dumpNext.
+class DumpReader {
+ public:
+  ~DumpReader() { quit(); }
+
+  // Sends `req` on fd and reads the answer until its end (NLMSG_DONE or an error message), in the
+  // background. The previous job must have been read to its end, or cancelled (cancel()).
+  void start(int fd, const uint8_t* req, size_t len) {
+    std::unique_lock<std::mutex> lk(mu_);
+    // The last job's end may have been parsed before the thread finished with it: a moment's wait.
+    main_.wait(lk, [this] { return !job_; });
+    if (!th_.joinable()) th_ = std::thread([this] { run(); });
+    fd_ = fd;
+    req_.assign(req, req + len);
+    chunks_.clear();
+    bytes_ = 0;
+    done_ = false;
+    cancel_ = false;
+    err_ = 0;
+    job_ = true;
+    cv_.notify_all();
+  }
+
+  // Stops the job under way (if any) and waits until the thread no longer touches its socket.
+  void cancel() {
+    std::unique_lock<std::mutex> lk(mu_);
+    if (!job_) return;
+    cancel_ = true;
+    cv_.notify_all();
+    main_.wait(lk, [this] { return !job_; });
+    chunks_.clear();
+    bytes_ = 0;
+  }
+
+  void quit() {
+    cancel();
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      quit_ = true;
+      cv_.notify_all();
+    }
+    if (th_.joinable()) th_.join();
+  }
+
+  // The next datagram read (true), or false when none is ready: then `over` says whether the job
+  // ended (err: 0, or why it stopped before its end). wait: block until a datagram or the end.
+  bool next(std::vector<uint8_t>& into, bool wait, bool& over, int& err) {
+    std::unique_lock<std::mutex> lk(mu_);
+    if (wait) main_.wait(lk, [this] { return !chunks_.empty() || !job_; });
+    if (!chunks_.empty()) {
+      into.swap(chunks_.front());
+      chunks_.pop_front();
+      bytes_ -= into.size();
+      cv_.notify_all();  // room again below the cap
+      return true;
+    }
+    over = !job_;
+    err = err_;
+    return false;
+  }
+
+ private:
+  // At most this many bytes read ahead of the parser (the dump of a large table waits for it).
+  static constexpr size_t CAP = size_t(16) << 20;
+
+  void run() {
+    std::vector<uint8_t> buf(65536);
+    std::unique_lock<std::mutex> lk(mu_);
+    for (;;) {
+      cv_.wait(lk, [this] { return quit_ || (job_ && !done_); });
+      if (quit_) return;
+      int fd = fd_;
+      std::vector<uint8_t> req = req_;
+      lk.unlock();
+      int err = 0;
+      bool end = false;
+      if (send(fd, req.data(), req.size(), 0) < 0) err = errno;
+      // Bounded wait as the synchronous reads: the kernel answers at once; a second without a byte is a failure.
+      for (int idle = 0; !err && !end;) {
+        {
+          std::unique_lock<std::mutex> g(mu_);
+          cv_.wait(g, [this] { return cancel_ || bytes_ < CAP; });
+          if (cancel_) break;
+        }
+        ssize_t n = recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
+        if (n < 0) {
+          if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            if (++idle > 20) {
+              err = ETIMEDOUT;
+              break;
+            }
+            pollfd p{fd, POLLIN, 0};
+            poll(&p, 1, 50);
+            continue;
+          }
+          if (errno == EINTR) continue;
+          err = errno;
+          break;
+        }
+        idle = 0;
+        // The answer's end: NLMSG_DONE, or an error message (the parser reports it).
+        int rest = int(n);
+        for (const nlmsghdr* h = reinterpret_cast<const nlmsghdr*>(buf.data()); mnl_nlmsg_ok(h, rest); h = mnl_nlmsg_next(h, &rest)) {
+          if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) end = true;
+        }
+        std::lock_guard<std::mutex> g(mu_);
+        chunks_.emplace_back(buf.begin(), buf.begin() + n);
+        bytes_ += size_t(n);
+        main_.notify_all();
+      }
+      lk.lock();
+      err_ = err;
+      done_ = true;
+      job_ = false;
+      main_.notify_all();
+    }
+  }
+
+  std::thread th_;
+  std::mutex mu_;
+  std::condition_variable cv_, main_;
+  int fd_ = -1;
+  std::vector<uint8_t> req_;
+  std::deque<std::vector<uint8_t>> chunks_;
+  size_t bytes_ = 0;
+  bool job_ = false, done_ = false, cancel_ = false, quit_ = false;
+  int err_ = 0;
+};
+
 class Conntrack : public Napi::ObjectWrap<Conntrack> {
  public:
   static Napi::Function Define(Napi::Env env);
@@ -462,6 +603,7 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
   }
 
   void closeAll() {
+    reader_.quit();  // before its socket goes
     if (req_) mnl_socket_close(req_);
     if (ev_) mnl_socket_close(ev_);
     if (dump_) mnl_socket_close(dump_);
@@ -554,6 +696,7 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
     dumpDeltas_ = deltas;
     if (dump_ && dumping_) {
       // An abandoned dump: its socket still holds the rest; a fresh socket instead.
+      reader_.cancel();
       mnl_socket_close(dump_);
       dump_ = nullptr;
       if (dumpDeltas_) led_.ended(dumpEpoch_, true, false, false);
@@ -568,40 +711,34 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
     mnl_attr_put_u32(nlh, CTA_MARK, htonl(f.mark));
     mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(f.mask));
     dumpEpoch_ = deltas ? led_.begin(true) : 0;
-    if (mnl_socket_sendto(dump_, nlh, nlh->nlmsg_len) < 0) {
-      if (deltas) led_.ended(dumpEpoch_, true, false, false);
-      ctError(env, "conntrack dump", errno).ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
+    // The request is sent, and the answer read, by the reader thread (the kernel's walk of the table
+    // happens in those calls); dumpNext parses what it read.
+    reader_.start(mnl_socket_get_fd(dump_), reinterpret_cast<const uint8_t*>(nlh), nlh->nlmsg_len);
     dumpSeq_ = seq_;
     dumpFilter_ = f;
     dumping_ = true;
     return env.Undefined();
   }
 
+  // dumpNext(max, wait?): the records of what the reader thread read so far, parsed in order until at
+  // least `max` (whole datagrams) or none is ready; wait: block until `max` or the dump's end.
   Napi::Value DumpNext(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     size_t max = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Uint32Value() : 256;
+    bool wait = info.Length() > 1 && info[1].ToBoolean().Value();
     out_.clear();
     if (!dumping_ || !dump_) return Napi::Buffer<uint8_t>::Copy(env, out_.data(), 0);
     Collect c{dumpFilter_, &out_, 0, 0, dumpDeltas_ ? &led_ : nullptr, dumpEpoch_};
     uint32_t portid = mnl_socket_get_portid(dump_);
     int e = 0;
-    // Bounded wait as transact: the kernel fills the next part as the last one is read.
-    for (int idle = 0; out_.size() / CT_REC < std::max<size_t>(max, 1);) {
-      ssize_t n = recv(mnl_socket_get_fd(dump_), rx_.data(), rx_.size(), 0);
-      if (n < 0) {
-        if ((errno == EAGAIN || errno == EWOULDBLOCK) && idle < 1000) {
-          timespec ts{0, 1000000};
-          nanosleep(&ts, nullptr);
-          idle++;
-          continue;
-        }
-        e = errno == EAGAIN || errno == EWOULDBLOCK ? ETIMEDOUT : errno;
+    while (out_.size() / CT_REC < std::max<size_t>(max, 1)) {
+      bool over = false;
+      if (!reader_.next(chunk_, wait, over, e)) {
+        // Nothing ready: the thread is still reading (come back later), or it stopped before the end.
+        if (over && !e) e = EPROTO;
         break;
       }
-      idle = 0;
-      int r = mnl_cb_run(rx_.data(), size_t(n), dumpSeq_, portid, collectCb, &c);
+      int r = mnl_cb_run(chunk_.data(), chunk_.size(), dumpSeq_, portid, collectCb, &c);
       if (r == MNL_CB_STOP) {
         dumping_ = false;
         dumps_++;
@@ -618,6 +755,7 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
     }
     if (e) {
       dumping_ = false;
+      reader_.cancel();
       mnl_socket_close(dump_);  // whatever is left of the dump goes with it
       dump_ = nullptr;
       if (dumpDeltas_) led_.ended(dumpEpoch_, true, false, false);
@@ -811,6 +949,9 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
   bool dumping_ = false;
   bool dumpDeltas_ = false, dumpPrune_ = false;
   uint64_t dumpEpoch_ = 0;
+  // The sliced dump's reads (a thread), and the datagram being parsed.
+  DumpReader reader_;
+  std::vector<uint8_t> chunk_;
   // Counters as last read per entry (delta mode).
   Ledger led_;
   std::vector<uint8_t> rx_;
