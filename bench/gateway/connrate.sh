@@ -66,6 +66,9 @@ ctcount() { ip netns exec $DIR cat /proc/sys/net/netfilter/nf_conntrack_count; }
 qstat() { ip netns exec $DIR awk -v q=$Q '$1 == q { print $8, $6, $7 }' /proc/net/netfilter/nfnetlink_queue 2>/dev/null || true; }
 # utime and stime (clock ticks) of a process.
 cpu() { awk '{ print $14, $15 }' "/proc/$1/stat" 2>/dev/null || echo 0 0; }
+# The whole machine's busy and idle clock ticks (every process, softirq and kernel thread: the client, the
+# servers and the kernel's conntrack work too; other jobs on the machine as well, so read it beside load1).
+mcpu() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat; }
 adm() { node bin/wasmvsadm.js --socket "$W/gw.sock" "$@"; }
 start_gw() {
   rm -f "$W/gw.rules" "$W/gw.sock"
@@ -121,10 +124,10 @@ run() {
   ip netns exec $RS "$W/connrate" server $R2 8080 $((SECS + 8)) 2>/dev/null & local s2=$!
   PIDS+=($s1 $s2)
   sleep 0.3
-  local q0 c0="0 0" load; q0=$(qstat); [[ -n $consumer ]] && c0=$(cpu "$consumer")
+  local q0 c0="0 0" m0 load; q0=$(qstat); [[ -n $consumer ]] && c0=$(cpu "$consumer"); m0=$(mcpu)
   load=$(cut -d' ' -f1 /proc/loadavg)
   ip netns exec $CL "$W/connrate" client $VIP 80 "$SECS" "$MAXCONNS" "$INFLIGHT" 1 >"$W/client.json"
-  local q1 c1="0 0" ct; q1=$(qstat); [[ -n $consumer ]] && c1=$(cpu "$consumer"); ct=$(ctcount)
+  local q1 c1="0 0" m1 ct; q1=$(qstat); [[ -n $consumer ]] && c1=$(cpu "$consumer"); m1=$(mcpu); ct=$(ctcount)
   kill $s1 $s2 2>/dev/null || true; wait $s1 $s2 2>/dev/null || true
   local extra='{}'
   case $label in
@@ -136,19 +139,23 @@ run() {
     nft) nft_dnat 0 ;;
   esac
   node -e "
-    const [file, label, q0, q1, c0, c1, ct, load, extra] = process.argv.slice(1);
+    const [file, label, q0, q1, c0, c1, ct, load, extra, m0, m1] = process.argv.slice(1);
     const c = JSON.parse(require('fs').readFileSync(file, 'utf8'));
     const q = (s) => (s.trim() ? s.trim().split(/\s+/).map(Number) : [0, 0, 0]);
     const [a, b] = [q(q0), q(q1)];
     const [u0, s0] = c0.split(' ').map(Number), [u1, s1] = c1.split(' ').map(Number);
     const ticks = u1 + s1 - u0 - s0;
+    // The machine's busy and idle ticks over the same time (all CPUs).
+    const [mb0, mi0] = m0.split(' ').map(Number), [mb1, mi1] = m1.split(' ').map(Number);
     // The consumer's CPU while the client ran (warm-up included), per connection started: user and
     // system time (the verdict's sendmsg carries the packet on through the director in the consumer's context).
     console.log(JSON.stringify({ label, ...c, queued: b[0] - a[0], queue_drops: b[1] - a[1] + b[2] - a[2],
       consumer_cpu_s: ticks / 100, consumer_cpu_us_per_conn: c.started ? Math.round(ticks * 1e4 / c.started) : null,
       consumer_user_us_per_conn: c.started ? Math.round((u1 - u0) * 1e4 / c.started) : null,
+      machine_cpu_us_per_conn: c.started ? Math.round((mb1 - mb0) * 1e4 / c.started) : null,
+      machine_idle: Math.round((mi1 - mi0) / (mb1 - mb0 + mi1 - mi0) * 100) / 100,
       conntrack_entries: Number(ct), load1: Number(load), ...JSON.parse(extra) }));
-  " "$W/client.json" "$label" "$q0" "$q1" "$c0" "$c1" "$ct" "$load" "$extra" | tee -a "$OUT"
+  " "$W/client.json" "$label" "$q0" "$q1" "$c0" "$c1" "$ct" "$load" "$extra" "$m0" "$m1" | tee -a "$OUT"
 }
 
 : >"$OUT"
@@ -160,7 +167,7 @@ node -e "
   const med = (l, k) => { const v = rows.filter((r) => r.label === l).map((r) => r[k]).sort((a, b) => a - b); return v.length ? v[(v.length - 1) >> 1] : NaN; };
   const labels = [...new Set(rows.map((r) => r.label))];
   for (const l of labels) console.log(l.padEnd(10), String(med(l, 'cps')).padStart(7), 'connections/s  p50', med(l, 'p50_us'), 'us  p99', med(l, 'p99_us'),
-    'us  consumer', med(l, 'consumer_cpu_us_per_conn') ?? '-', 'us CPU/conn  (median of', rows.filter((r) => r.label === l).length, 'runs:',
+    'us  consumer', med(l, 'consumer_cpu_us_per_conn') ?? '-', 'us CPU/conn  machine', med(l, 'machine_cpu_us_per_conn'), 'us/conn idle', med(l, 'machine_idle'), ' (median of', rows.filter((r) => r.label === l).length, 'runs:',
     rows.filter((r) => r.label === l).map((r) => r.cps).join(' ') + ')');
   const r = (a, b) => (med(a, 'cps') / med(b, 'cps')).toFixed(2);
   if (labels.includes('cnfq')) console.log('fast / C NFQUEUE consumer =', r('fast', 'cnfq'), '(target >= 0.9)');
