@@ -6,7 +6,10 @@
 // batch (setMarks). In delta mode a dump's records and the destroy events carry
 // the counters since the last read (the last values kept here per entry, the
 // Ledger: each packet handed over once, whatever the order of dumps, dump
-// slices and destroy events). Events: destroy only. It only moves bytes; what the
+// slices and destroy events). Events: destroy only. The sliced dump's request and
+// reads run on a thread of their own (DumpReader: the kernel walks its whole
+// conntrack table inside those calls); everything else, the parsing and the
+// ledger included, on the caller's thread. It only moves bytes; what the
 // records mean for the connection table is decided in TypeScript.
 //
 // Record (little-endian, CT_REC bytes):
