@@ -45,6 +45,8 @@ export interface DataPath {
    * fast path, fed from conntrack) brings it up to date first.
    */
   beforeRead?(): void;
+  /** The same without holding the event loop (optional): the control socket awaits it, then lists. */
+  beforeReadAsync?(): Promise<void>;
   /** Stop accepting, drain until the deadline (ms from now), release everything. */
   stop(deadlineMs: number): Promise<void>;
 }

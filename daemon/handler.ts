@@ -24,6 +24,8 @@ export interface HandlerOptions {
   drain?(req: DrainRequest): DrainInfo[];
   /** Called before a listing of services or connections (DataPath.beforeRead); its failure does not fail the listing. */
   beforeRead?(): void;
+  /** Its asynchronous form (DataPath.beforeReadAsync): awaited before a listing by the control socket (prepare). */
+  beforeReadAsync?(): Promise<void>;
   /**
    * A second Director that only ever holds a copy of the configuration: an
    * atomic request is tried there first, so one that would fail applies
@@ -113,6 +115,19 @@ export class ControlHandler {
       }
     } catch (e) {
       return { id: req.id, ok: false, error: errorInfo(e) };
+    }
+  }
+
+  /**
+   * What a request needs before handle() answers it, when that takes a while: for a listing, the data
+   * path's asynchronous catch-up (its failure does not fail the listing); null when nothing.
+   */
+  prepare(req: Request): Promise<void> | null {
+    if ((req.op !== 'list' && req.op !== 'connections') || !this.opts.beforeReadAsync) return null;
+    try {
+      return this.opts.beforeReadAsync().catch(() => undefined);
+    } catch {
+      return null;
     }
   }
 

@@ -145,7 +145,9 @@ export function replyTo(line: string, handler: ControlHandler, hooks: ServerHook
   }
   if (req.op !== 'apply') {
     held?.release();
-    return handler.handle(req);
+    // A listing waits for the data path to catch up without holding the event loop (handler.prepare).
+    const ready = handler.prepare(req);
+    return ready ? ready.then(() => handler.handle(req)) : handler.handle(req);
   }
   if (req.packed !== undefined) return packedReply(req, handler, hooks, held);
   held?.release();

@@ -100,6 +100,7 @@ export async function runDaemon(args: DaemonArgs, dataPaths: DataPaths): Promise
   const handler = new ControlHandler(director, {
     size: 2 ** args.connTabBits, mode: args.mode, dataPath: dp.name, abiVersion: version.ABI_VERSION,
     drain: dp.drain ? (req) => dp.drain!(req) : undefined, beforeRead: dp.beforeRead ? () => dp.beforeRead!() : undefined,
+    beforeReadAsync: dp.beforeReadAsync ? () => dp.beforeReadAsync!() : undefined,
     scratch, renewScratch: newScratch,
   });
   const saved = readStateFile(stateFile);

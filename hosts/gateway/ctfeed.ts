@@ -338,6 +338,8 @@ export class CtFeed {
   private sweeping = false;
   /** A sliced tick is under way (tickSliced), and the entries its dump listed so far. */
   private slicing = false;
+  /** A listing's read under way (readNowAsync): its token while it holds the dump socket. */
+  private catching: object | null = null;
   private listed = 0;
   /** The sliced tick is still reading the pending events (its dump not begun yet). */
   private eventsLeft = false;
@@ -434,6 +436,44 @@ export class CtFeed {
     return dump.byteLength / CT.SIZE;
   }
 
+  /**
+   * readNow without holding the event loop: the same reads (the pending destroy events, then one dump
+   * of every entry of ours), the dump read by the addon's thread and applied SLICE records at a time,
+   * the queue's packets answered meanwhile. A sliced tick under way finishes first (it holds the dump
+   * socket); while this read runs, ticks and the event reader wait their next turn; a stop (tick,
+   * finishSliced) or a synchronous readNow meanwhile finishes it at once. Resolves with the entries listed.
+   */
+  async readNowAsync(): Promise<number> {
+    if (!this.ct.dumpBegin) return this.readNow();
+    // Bounded: a round's dump is read in well under this.
+    for (let i = 0; this.slicing && i < 2500; i++) await new Promise((r) => setTimeout(r, DUMP_POLL_MS));
+    if (this.slicing) return this.readNow();
+    const token = {};
+    this.slicing = true;
+    this.catching = token;
+    try {
+      const ev = this.ct.events(this.mark, this.anyMask, 65536);
+      this.totals.events += ev.byteLength / CT.SIZE;
+      this.apply(ev);
+      this.ct.dumpBegin(this.mark, this.anyMask, true, false);
+      let listed = 0;
+      while (this.catching === token) {
+        const recs = this.ct.dumpNext!(SLICE);
+        listed += recs.byteLength / CT.SIZE;
+        this.apply(recs);
+        this.flushSettle();
+        if (!this.ct.dumpActive!()) break;
+        await new Promise((r) => (recs.byteLength ? setImmediate(r) : setTimeout(r, DUMP_POLL_MS)));
+      }
+      return listed;
+    } finally {
+      if (this.catching === token) {
+        this.catching = null;
+        this.slicing = false;
+      }
+    }
+  }
+
   /** This tick's dump: our unsettled entries and the next generation's young ones (at a sweep, every entry of ours). */
   private dumpMask(): number {
     return this.sweeping ? this.anyMask : (this.mask & ~youngBits(3 - this.gen)) >>> 0;
@@ -504,6 +544,19 @@ export class CtFeed {
   /** A sliced tick under way is finished at once (the counters its records carry are read only once: they must not be lost). */
   finishSliced(): void {
     if (!this.slicing) return;
+    if (this.catching) {
+      // A listing's read (readNowAsync): its dump read and applied now; no round ends.
+      try {
+        while (this.ct.dumpActive!()) {
+          this.apply(this.ct.dumpNext!(1 << 20, true));
+          this.flushSettle();
+        }
+      } finally {
+        this.catching = null;
+        this.slicing = false;
+      }
+      return;
+    }
     try {
       while (this.slice(1 << 20, true));
     } finally {
@@ -567,6 +620,7 @@ export class CtFeed {
   close(): void {
     this.slicing = false;
     this.eventing = false;
+    this.catching = null;
     this.ct.close();
   }
 

@@ -105,6 +105,10 @@ class DaemonGateway implements DataPath {
     this.gateway.catchUp();
   }
 
+  beforeReadAsync(): Promise<void> {
+    return this.gateway.catchUpAsync();
+  }
+
   drain(req: DrainRequest): DrainInfo[] {
     if (!this.state) return [];
     // The gateway cannot reset connections it does not terminate (dest-state.ts).

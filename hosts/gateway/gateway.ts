@@ -130,6 +130,8 @@ export class Gateway {
   private feed: CtFeed | null = null;
   /** When catchUp may read conntrack again (ms). */
   private catchUpAt = 0;
+  /** The listing's conntrack read under way (catchUpAsync). */
+  private catchingUp: Promise<void> | null = null;
   private readonly Conntrack: NativeConntrackClass | null;
 
   private readonly exec: Exec;
@@ -653,6 +655,25 @@ export class Gateway {
       this.log(`fast path: conntrack read before a listing: ${(e as Error).message}`, 'warn');
     }
     this.catchUpAt = start + Math.max(CATCH_UP_MS, CATCH_UP_SHARE * (Date.now() - start));
+  }
+
+  /**
+   * catchUp without holding the queue: the dump read by the addon's thread, applied a slice at a time
+   * (CtFeed.readNowAsync). Listings that come while it runs wait for it; the same limits apply, on
+   * its wall time. The synchronous catchUp right after it finds nothing to do.
+   */
+  catchUpAsync(): Promise<void> {
+    if (!this.feed) return Promise.resolve();
+    if (this.catchingUp) return this.catchingUp;
+    const start = Date.now();
+    if (start < this.catchUpAt) return Promise.resolve();
+    this.catchUpAt = Infinity;
+    return (this.catchingUp = this.feed.readNowAsync().then(() => undefined, (e: unknown) => {
+      this.log(`fast path: conntrack read before a listing: ${(e as Error).message}`, 'warn');
+    }).finally(() => {
+      this.catchUpAt = start + Math.max(CATCH_UP_MS, CATCH_UP_SHARE * (Date.now() - start));
+      this.catchingUp = null;
+    }));
   }
 
   private closeFeed(): void {

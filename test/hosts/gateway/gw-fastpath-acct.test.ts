@@ -288,6 +288,46 @@ suite('the conntrack feed\'s accounting: each packet the kernel counted reaches 
     expect(errors).toEqual([]);
     expect(k.led.size()).toBe(0);
   });
+  it('a listing\'s read without holding the loop (readNowAsync): after a round under way, once per packet; a stop in the middle of it finishes it', async () => {
+    const { k, feed, open, truth, stats, state } = await setup();
+    const young = [45000, 45001, 45002];
+    for (const p of young) open(p, (MARK | feed.young) >>> 0);
+    for (const p of young) k.carry(p, 6, 5);
+    // Too young for a round: the listing's read lists them.
+    expect(await feed.readNowAsync()).toBe(3);
+    expect(stats()).toEqual(truth());
+    expect(young.map(state)).toEqual(young.map(() => 'ESTABLISHED'));
+    // A round under way (its dump begun, records written), more traffic; the listing waits for the round.
+    for (const p of young) k.carry(p, 2, 2);
+    const errors: unknown[] = [];
+    k.onDumpBegin = () => { for (const p of young) k.carry(p, 1, 1); k.onDumpBegin = null; };
+    expect(feed.tickSliced((e) => errors.push(e))).toBe(true);
+    await new Promise((r) => setImmediate(r));
+    const read = feed.readNowAsync();
+    // While the listing's read holds the dump socket, the next round waits.
+    await turns(5);
+    for (const p of young) k.carry(p, 1, 0);
+    expect(await read).toBe(3);
+    expect(stats()).toEqual(truth());
+    // A stop (the full read) while a listing's read is in the middle of its dump: finished at once, nothing twice.
+    for (const p of young) k.carry(p, 4, 4, TIME_WAIT);
+    const SLICES = 3 * SLICE + 5;
+    const many = Array.from({ length: SLICES }, (_, i) => 46000 + i);
+    for (const p of many) { open(p, MARK); k.carry(p, 2, 1); }
+    const again = feed.readNowAsync();
+    await new Promise((r) => setImmediate(r));
+    expect(k.dumpActive()).toBe(true);
+    feed.tick(true);
+    expect(k.dumpActive()).toBe(false);
+    await again;
+    expect(stats()).toEqual(truth());
+    for (const p of [...young, ...many]) k.kill(p);
+    feed.tick();
+    feed.tick(true);
+    expect(stats()).toEqual(truth());
+    expect(errors).toEqual([]);
+    expect(k.led.size()).toBe(0);
+  });
 });
 
 suite('the addon\'s delta ledger on its own (ct_socket.cc)', () => {
