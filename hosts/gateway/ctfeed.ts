@@ -427,9 +427,7 @@ export class CtFeed {
    */
   readNow(): number {
     this.finishSliced();
-    const ev = this.ct.events(this.mark, this.anyMask, 65536);
-    this.totals.events += ev.byteLength / CT.SIZE;
-    this.apply(ev);
+    this.readEvents(65536);
     const dump = this.ct.dump(this.mark, this.anyMask, true, false);
     this.apply(dump);
     this.flushSettle();
@@ -452,9 +450,7 @@ export class CtFeed {
     this.slicing = true;
     this.catching = token;
     try {
-      const ev = this.ct.events(this.mark, this.anyMask, 65536);
-      this.totals.events += ev.byteLength / CT.SIZE;
-      this.apply(ev);
+      this.readEvents(65536);
       this.ct.dumpBegin(this.mark, this.anyMask, true, false);
       let listed = 0;
       while (this.catching === token) {
@@ -528,11 +524,9 @@ export class CtFeed {
     const step = () => {
       if (!this.eventing) return;
       try {
-        const ev = this.ct.events(this.mark, this.anyMask, SLICE);
-        this.totals.events += ev.byteLength / CT.SIZE;
-        this.apply(ev);
+        const got = this.readEvents(SLICE);
         this.flushSettle();
-        if (ev.byteLength / CT.SIZE >= SLICE) return void setImmediate(step);
+        if (got >= SLICE) return void setImmediate(step);
       } catch (e) {
         onError(e);
       }
@@ -571,11 +565,9 @@ export class CtFeed {
    */
   private slice(max: number, wait = false): boolean | typeof WAITING {
     if (this.eventsLeft) {
-      const ev = this.ct.events(this.mark, this.anyMask, max);
-      this.totals.events += ev.byteLength / CT.SIZE;
-      this.apply(ev);
+      const got = this.readEvents(max);
       this.flushSettle();
-      if (ev.byteLength / CT.SIZE >= max) return true;
+      if (got >= max) return true;
       this.eventsLeft = false;
       this.ct.dumpBegin!(this.mark, this.dumpMask(), true, this.sweeping);
       return true;
@@ -588,13 +580,19 @@ export class CtFeed {
     return recs.byteLength === 0 ? WAITING : true;
   }
 
+  /** Up to `max` pending destroy events read and applied; how many. */
+  private readEvents(max: number): number {
+    const ev = this.ct.events(this.mark, this.anyMask, max);
+    this.totals.events += ev.byteLength / CT.SIZE;
+    this.apply(ev);
+    return ev.byteLength / CT.SIZE;
+  }
+
   private beginTick(events = true): void {
     this.tickNo++;
     this.sweeping = this.tickNo % SWEEP_TICKS === 0;
     if (!events) return;
-    const ev = this.ct.events(this.mark, this.anyMask, 65536);
-    this.totals.events += ev.byteLength / CT.SIZE;
-    this.apply(ev);
+    this.readEvents(65536);
   }
 
   private endTick(listed: number): number {

@@ -652,8 +652,17 @@ export class Gateway {
     try {
       this.feed.readNow();
     } catch (e) {
-      this.log(`fast path: conntrack read before a listing: ${(e as Error).message}`, 'warn');
+      this.catchUpFailed(e);
     }
+    this.catchUpDone(start);
+  }
+
+  private catchUpFailed(e: unknown): void {
+    this.log(`fast path: conntrack read before a listing: ${(e as Error).message}`, 'warn');
+  }
+
+  /** The next catch-up waits CATCH_UP_MS, or CATCH_UP_SHARE times this one's duration. */
+  private catchUpDone(start: number): void {
     this.catchUpAt = start + Math.max(CATCH_UP_MS, CATCH_UP_SHARE * (Date.now() - start));
   }
 
@@ -668,10 +677,8 @@ export class Gateway {
     const start = Date.now();
     if (start < this.catchUpAt) return Promise.resolve();
     this.catchUpAt = Infinity;
-    return (this.catchingUp = this.feed.readNowAsync().then(() => undefined, (e: unknown) => {
-      this.log(`fast path: conntrack read before a listing: ${(e as Error).message}`, 'warn');
-    }).finally(() => {
-      this.catchUpAt = start + Math.max(CATCH_UP_MS, CATCH_UP_SHARE * (Date.now() - start));
+    return (this.catchingUp = this.feed.readNowAsync().then(() => undefined, (e: unknown) => this.catchUpFailed(e)).finally(() => {
+      this.catchUpDone(start);
       this.catchingUp = null;
     }));
   }

@@ -38,7 +38,6 @@
 #include <time.h>
 
 #include <algorithm>
-#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -429,7 +428,6 @@ class DumpReader {
     req_.assign(req, req + len);
     chunks_.clear();
     bytes_ = 0;
-    done_ = false;
     cancel_ = false;
     err_ = 0;
     job_ = true;
@@ -482,7 +480,7 @@ class DumpReader {
     std::vector<uint8_t> buf(65536);
     std::unique_lock<std::mutex> lk(mu_);
     for (;;) {
-      cv_.wait(lk, [this] { return quit_ || (job_ && !done_); });
+      cv_.wait(lk, [this] { return quit_ || job_; });
       if (quit_) return;
       int fd = fd_;
       std::vector<uint8_t> req = req_;
@@ -525,7 +523,6 @@ class DumpReader {
       }
       lk.lock();
       err_ = err;
-      done_ = true;
       job_ = false;
       main_.notify_all();
     }
@@ -538,7 +535,7 @@ class DumpReader {
   std::vector<uint8_t> req_;
   std::deque<std::vector<uint8_t>> chunks_;
   size_t bytes_ = 0;
-  bool job_ = false, done_ = false, cancel_ = false, quit_ = false;
+  bool job_ = false, cancel_ = false, quit_ = false;
   int err_ = 0;
 };
 
