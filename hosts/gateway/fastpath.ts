@@ -98,7 +98,7 @@ const replyKey = (proto: string, addr: string, port: number) => `${proto} ${addr
  * fast flows' de-NAT by conntrack). `nat: false` (connection sync): no NAT
  * service goes fast.
  */
-export function fastPlan(views: readonly ServiceView[], opts: { nat?: boolean; v6?: boolean; ctTimeout?: boolean } = {}): FastPlan {
+export function fastPlan(views: readonly ServiceView[], opts: { nat?: boolean; v6?: boolean; ctTimeout?: boolean; had?: DrChains } = {}): FastPlan {
   const family = (af: number) => af === 4 || (af === 6 && opts.v6 === true);
   const eligible = (v: ServiceView) => opts.nat !== false && family(v.service.af) && v.service.fwmark === 0 && v.service.address !== null && v.service.port !== 0 &&
     (v.service.protocol === 'tcp' || v.service.protocol === 'udp') && v.dests.every((d) => d.method === 'masq' && d.af === v.service.af && d.port !== 0);
@@ -145,7 +145,7 @@ export function fastPlan(views: readonly ServiceView[], opts: { nat?: boolean; v
     }
   }
   const v6 = opts.v6 ? { elements: [...new Set(elements6)], drVips: drVips6 } : undefined;
-  return { services, targets, targets6, drServices, drTargets, drDests, script: nftScript([...new Set(elements)], drVips, v6, opts.ctTimeout === true) };
+  return { services, targets, targets6, drServices, drTargets, drDests, script: nftScript([...new Set(elements)], drVips, v6, opts.ctTimeout === true, opts.had) };
 }
 
 /** IPv6 parts of the fast path's nft script. */
@@ -158,7 +158,7 @@ export interface FastV6 { elements: readonly string[]; drVips: readonly string[]
  * plain fixed-size integer type to name, and a hash's own typeof does not
  * list back).
  */
-function nftScript6(v6: FastV6, ctTimeout: boolean): string[] {
+function nftScript6(v6: FastV6, ctTimeout: boolean, had: boolean): string[] {
   const t = `ip6 ${FAST_TABLE}`;
   if (!v6.elements.length && !v6.drVips.length) return [`add table ${t}`, `delete table ${t}`];
   // 40 bytes hashed (with the protocol too, 44, nft 1.0.6 runs out of registers): one map per protocol.
@@ -177,13 +177,9 @@ function nftScript6(v6: FastV6, ctTimeout: boolean): string[] {
     `add set ${t} drsvc { type ipv6_addr . inet_proto . inet_service ; }`,
     `add set ${t} drpk { type mark ; flags dynamic ; counter ; size ${DR_COUNTER_MAX} ; }`,
     ...['dr6tcp', 'dr6udp'].map((m) => `add map ${t} ${m} { typeof meta cpu . meta cpu : meta mark ; flags dynamic, timeout ; timeout ${DR_FLOW_TIMEOUT}s ; size ${DR_FLOW_MAX} ; }`),
-    `add chain ${t} drlookup { type filter hook prerouting priority ${DR_LOOKUP_PRIORITY} ; policy accept ; }`,
-    `add chain ${t} drlearn { type filter hook prerouting priority ${DR_LEARN_PRIORITY} ; policy accept ; }`,
-    `flush chain ${t} drlookup`,
-    `flush chain ${t} drlearn`,
     `flush set ${t} drsvc`,
-    // As in the IPv4 table: without a DR service its two base chains go (a hook for every packet otherwise).
-    ...(v6.drVips.length ? [] : [`delete chain ${t} drlookup`, `delete chain ${t} drlearn`]),
+    // As in the IPv4 table: the two base chains only while a DR service is here (drChains).
+    ...drChains(t, v6.drVips.length > 0, had),
     ...(v6.drVips.length ? [
       `add element ${t} drsvc { ${v6.drVips.join(', ')} }`,
       `add rule ${t} drlookup ${svc} tcp flags & (fin | rst) == 0 meta mark set ${flow} map @dr6tcp update @drpk { meta mark }`,
@@ -221,13 +217,54 @@ function natRule(t: string, family: 'ip' | 'ip6', ctTimeout: boolean): string[] 
 /** Seeds of the IPv6 DR flow map's two hashes (any two distinct values). */
 const DR6_SEEDS = [0x57617376, 0x6d763631] as const;
 
+/** Whether the DR base chains (drlookup, drlearn) exist now in the IPv4 and the IPv6 table. */
+export interface DrChains { dr: boolean; dr6: boolean }
+/** Not known: a script deletes the chains it does not need, creating them first if missing. */
+export const DR_CHAINS_UNKNOWN: DrChains = { dr: true, dr6: true };
+
+/**
+ * The DR base chains an applied script left (none before the first: the gateway removes its tables
+ * at start and at stop), for the next script's `had`.
+ */
+export function drChainsAfter(script: string | null): DrChains {
+  if (script === null) return { dr: false, dr6: false };
+  const left = (t: string) => script.includes(`add chain ${t} drlookup`) && !script.includes(`delete chain ${t} drlookup`);
+  return { dr: left(`ip ${FAST_TABLE}`), dr6: left(`ip6 ${FAST_TABLE}`) };
+}
+
+/**
+ * The DR base chains of table t: created and emptied when `want`; deleted only when they may exist
+ * (`had`), otherwise not mentioned. Never created and deleted in the same transaction: a base chain
+ * that goes unregisters its hook, and the kernel then drops every packet waiting in any NFQUEUE of the
+ * namespace (nf_queue_nf_hook_drop), which would cost every client whose SYN was queued meanwhile a
+ * retransmission (1 s) on each configuration change.
+ */
+function drChains(t: string, want: boolean, had: boolean): string[] {
+  if (want) {
+    return [
+      `add chain ${t} drlookup { type filter hook prerouting priority ${DR_LOOKUP_PRIORITY} ; policy accept ; }`,
+      `add chain ${t} drlearn { type filter hook prerouting priority ${DR_LEARN_PRIORITY} ; policy accept ; }`,
+      `flush chain ${t} drlookup`,
+      `flush chain ${t} drlearn`,
+    ];
+  }
+  if (!had) return [];
+  // Created first if missing, so the deletion cannot fail.
+  return [
+    `add chain ${t} drlookup { type filter hook prerouting priority ${DR_LOOKUP_PRIORITY} ; policy accept ; }`,
+    `add chain ${t} drlearn { type filter hook prerouting priority ${DR_LEARN_PRIORITY} ; policy accept ; }`,
+    `delete chain ${t} drlookup`,
+    `delete chain ${t} drlearn`,
+  ];
+}
+
 /**
  * One nft transaction (all or nothing): the table, its map and chain created
  * if missing, then chain and map emptied and filled again. The chain runs at
  * the NAT hook of PREROUTING (after mangle, where the verdict set the mark),
  * so it sees the first packet of each connection only.
  */
-export function nftScript(elements: readonly string[], drVips: readonly string[] = [], v6?: FastV6, ctTimeout = false): string {
+export function nftScript(elements: readonly string[], drVips: readonly string[] = [], v6?: FastV6, ctTimeout = false, had: DrChains = DR_CHAINS_UNKNOWN): string {
   const t = `ip ${FAST_TABLE}`;
   const flow = 'ip saddr . ip daddr . th sport . th dport';
   const svc = 'ip daddr . meta l4proto . th dport @drsvc';
@@ -248,14 +285,10 @@ export function nftScript(elements: readonly string[], drVips: readonly string[]
     // Packets and bytes the flow maps routed, per DR mark (never flushed: DrStats feeds differences).
     `add set ${t} drpk { type mark ; flags dynamic ; counter ; size ${DR_COUNTER_MAX} ; }`,
     ...['drtcp', 'drudp'].map((m) => `add map ${t} ${m} { typeof ${flow} : meta mark ; flags dynamic, timeout ; timeout ${DR_FLOW_TIMEOUT}s ; size ${DR_FLOW_MAX} ; }`),
-    `add chain ${t} drlookup { type filter hook prerouting priority ${DR_LOOKUP_PRIORITY} ; policy accept ; }`,
-    `add chain ${t} drlearn { type filter hook prerouting priority ${DR_LEARN_PRIORITY} ; policy accept ; }`,
-    `flush chain ${t} drlookup`,
-    `flush chain ${t} drlearn`,
     `flush set ${t} drsvc`,
-    // Without a DR service the two chains go (created above if missing, so the deletion cannot fail): even
-    // empty, a base chain costs every packet of the namespace a hook, NAT flows' included.
-    ...(drVips.length ? [] : [`delete chain ${t} drlookup`, `delete chain ${t} drlearn`]),
+    // Without a DR service the two chains go: even empty, a base chain costs every packet of the
+    // namespace a hook, NAT flows' included. They are created and deleted only when that changes (drChains).
+    ...drChains(t, drVips.length > 0, had.dr),
     ...(drVips.length ? [
       `add element ${t} drsvc { ${drVips.join(', ')} }`,
       `add rule ${t} drlookup ${svc} tcp flags & (fin | rst) == 0 meta mark set ${flow} map @drtcp update @drpk { meta mark }`,
@@ -266,7 +299,7 @@ export function nftScript(elements: readonly string[], drVips: readonly string[]
       `add rule ${t} drlearn ${drMark} ${svc} meta l4proto udp add @drudp { ${flow} : meta mark }`,
     ] : []),
     // IPv6 (when it may take the fast path): its own table, present only while it has services.
-    ...(v6 ? nftScript6(v6, ctTimeout) : []),
+    ...(v6 ? nftScript6(v6, ctTimeout, had.dr6) : []),
     '',
   ].join('\n');
 }

@@ -13,7 +13,7 @@ import { TunnelRouteCache } from './routes.js';
 import { packedSpan } from './records.js';
 import { parseKernelQueues, type GatewaySource, type KernelQueue } from './metrics.js';
 import { restoreRecorded, SysctlRecordFile, TABLE_KEY, type SysctlRecord } from './sysctl-record.js';
-import { applyFast, ctTimeoutUsable, drFlushScript, fastPlan, fastUnavailable, fastUnavailable6, goneMarks, parseDrCounters, removeFast, retarget, DrStats, FAST_MARK_BASE, FAST_MARK_MASK, FAST_TABLE } from './fastpath.js';
+import { applyFast, ctTimeoutUsable, drChainsAfter, drFlushScript, fastPlan, fastUnavailable, fastUnavailable6, goneMarks, parseDrCounters, removeFast, retarget, DrStats, FAST_MARK_BASE, FAST_MARK_MASK, FAST_TABLE } from './fastpath.js';
 import { CtFeed, loadConntrack, type NativeConntrackClass } from './ctfeed.js';
 
 export interface GatewayOptions extends QueueSpec {
@@ -344,7 +344,7 @@ export class Gateway {
     const layout = { config, switches: `${this.fast} ${this.fast6} ${this.ctTimeout} ${this.ipsets}` };
     const was = this.installedLayout;
     if (was !== null && this.installedText !== null && was.switches === layout.switches && sameLayout(was.config, config)) return;
-    const plan = this.fast ? fastPlan(view, { nat: !this.opts.connSync, v6: this.fast6, ctTimeout: this.ctTimeout }) : null;
+    const plan = this.fast ? fastPlan(view, { nat: !this.opts.connSync, v6: this.fast6, ctTimeout: this.ctTimeout, had: drChainsAfter(this.fastScript) }) : null;
     const rs = ruleSet(view, this.opts, plan?.services, plan?.drServices, { sets: this.ipsets });
     const linear = Math.max(rs.linear, rs.v6.linear);
     if (linear > SET_MIN && !this.linearWarned) {

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { layout as L } from '../../../sdk/core/abi.gen.js';
 import { ruleSet, CHAIN } from '../../../hosts/gateway/rules.js';
-import { fastPlan, goneMarks, retarget, parseDrCounters, DrStats, FAST_MARK_BASE, FAST_MARK_MASK, FAST_INVALID_MARK } from '../../../hosts/gateway/fastpath.js';
+import { drChainsAfter, fastPlan, goneMarks, retarget, parseDrCounters, DrStats, FAST_MARK_BASE, FAST_MARK_MASK, FAST_INVALID_MARK } from '../../../hosts/gateway/fastpath.js';
 import { CtFeed, CT, CT_SETTLED, CT_YOUNG, SWEEP_TICKS, youngBits, queuedKey6, type NativeConntrack } from '../../../hosts/gateway/ctfeed.js';
 import { Director } from '../../../sdk/director.js';
 import { parseGatewayArgs } from '../../../hosts/gateway/gateway.js';
@@ -92,6 +92,30 @@ describe('gateway fast path: plan, rules, verdicts', () => {
     // No DR service: the DR base chains are removed, so no packet pays their hooks.
     expect(plan.script).toContain('delete chain ip wasmvs_gw drlookup\ndelete chain ip wasmvs_gw drlearn\n');
     expect(ruleSet(v, Q, plan.services, plan.drServices)).toEqual(ruleSet(v, Q));
+  });
+
+  it('the DR base chains are created and deleted only when a DR service comes or goes: a deleted base chain makes the kernel drop every queued packet', async () => {
+    const nat = await views([['masq', '198.18.41.2', 8080]]);
+    const dr = await views([['route', '198.18.41.4', 80]]);
+    const chains = (script: string) => script.split('\n').filter((l) => / ip wasmvs_gw dr(lookup|learn)\b/.test(l) && / chain /.test(l));
+    // The gateway's first script (it removed its tables at start): NAT only, no DR chain named at all.
+    const first = fastPlan(nat, { had: drChainsAfter(null) }).script;
+    expect(chains(first)).toEqual([]);
+    // The next NAT change (a real server added): still none, so no hook is unregistered.
+    expect(chains(fastPlan(nat, { had: drChainsAfter(first) }).script)).toEqual([]);
+    // A DR service comes: the chains are made; while it stays they are only emptied and refilled.
+    const withDr = fastPlan(dr, { had: drChainsAfter(first) }).script;
+    expect(chains(withDr).filter((l) => l.startsWith('delete'))).toEqual([]);
+    expect(chains(withDr).filter((l) => l.startsWith('add chain'))).toHaveLength(2);
+    expect(chains(fastPlan(dr, { had: drChainsAfter(withDr) }).script).filter((l) => l.startsWith('delete'))).toEqual([]);
+    // It goes: deleted once (made first if missing, so the deletion cannot fail), then never named again.
+    const gone = fastPlan(nat, { had: drChainsAfter(withDr) }).script;
+    expect(chains(gone).filter((l) => l.startsWith('delete'))).toEqual(['delete chain ip wasmvs_gw drlookup', 'delete chain ip wasmvs_gw drlearn']);
+    expect(chains(fastPlan(nat, { had: drChainsAfter(gone) }).script)).toEqual([]);
+    // The same in the IPv6 table.
+    const nat6 = fastPlan(nat, { v6: true, had: drChainsAfter(null) }).script;
+    expect(nat6).not.toContain('chain ip6 wasmvs_gw drlookup');
+    expect(drChainsAfter(fastPlan(dr, { v6: true, had: drChainsAfter(nat6) }).script)).toEqual({ dr: true, dr6: false });
   });
 
   it('a DR-only service goes fast: queued unless marked, untracked, its DR routes kept; the flow maps look up and learn its flows', async () => {
