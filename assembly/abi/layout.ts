@@ -224,6 +224,12 @@ export const GW_VER_LEN: u32 = 20; // u32 payload length
 export const GW_VER_SIZE: u32 = 24;
 export const GW_VF_MARK: u32 = 0x1;
 export const GW_VF_PAYLOAD: u32 = 0x2;
+/**
+ * Beside GW_VF_PAYLOAD on a NAT rewrite towards a real server: GW_VER_MARK then holds the real
+ * server's dest id (not a mark: the addon ignores both without GW_VF_MARK). The gateway holds such
+ * a verdict while the kernel rules for that real server are not installed yet.
+ */
+export const GW_VF_NAT_IN: u32 = 0x4;
 /** DR: the verdict mark of a packet for dest id D is GW_DR_MARK_BASE + (D & GW_DR_SLOT_MASK). */
 export const GW_DR_MARK_BASE: u32 = 0x57a00000;
 export const GW_DR_SLOT_MASK: u32 = 0xfffff;

@@ -9,7 +9,7 @@ import * as S from "../abi/status";
 import {
   MAX_BATCH, REGION_PACKETS_SIZE, REGION_LIST_SIZE, PROTO_TCP,
   METHOD_MASQ, METHOD_TUNNEL, METHOD_ROUTE, GW_REC_HEADER, GW_RF_TRUNCATED, GW_RF_CSUM_PARTIAL, GW_RF_GSO,
-  GW_VER_SIZE, GW_VF_MARK, GW_VF_PAYLOAD, GW_DR_MARK_BASE, GW_DR_SLOT_MASK, GW_STRIDE_PACKED, GW_REC_ROOM,
+  GW_VER_SIZE, GW_VF_MARK, GW_VF_PAYLOAD, GW_VF_NAT_IN, GW_DR_MARK_BASE, GW_DR_SLOT_MASK, GW_STRIDE_PACKED, GW_REC_ROOM,
   GW_OPT_FAIL_OPEN,
 } from "../abi/layout";
 import { gwRecordAt, gwRecId, gwRecMark, gwRecLen, gwRecFlags, writeGwVerdict, decisionMethod, decisionDest } from "../abi/gateway_records";
@@ -149,7 +149,10 @@ function nat(i: u32, id: u32, rec: u32, p: usize, cap: u32, dst: bool, rflags: u
   // A GSO super-packet keeps the partial form: the kernel segments it and
   // sums each segment (TCP from scratch, UDP from this pseudo-header sum).
   if (partial && (rflags & GW_RF_GSO) == 0) completePartial(p);
-  payload(i, id, rec, pkt.totLen);
+  if (!dst) return payload(i, id, rec, pkt.totLen);
+  // Towards a real server: which one, for a host whose kernel rules for it may not be in place yet.
+  C.bump(C.CNT_GW_FORWARDED);
+  writeGwVerdict(i, id, NF_ACCEPT, GW_VF_PAYLOAD | GW_VF_NAT_IN, decisionDest(i), rec + GW_REC_HEADER, pkt.totLen);
 }
 
 /** TUN from a decision: IPIP to the real server, or ICMP frag-needed to the client when DF forbids. */

@@ -16,8 +16,13 @@ export const DROP = 0, ACCEPT = 1;
 export interface Verdict {
   id: number;
   verdict: number;
+  /** GW_VF_MARK and GW_VF_PAYLOAD: what the addon sends (GW_VF_NAT_IN apart, below). */
   flags: number;
   mark: number;
+  /** A NAT rewrite towards a real server (GW_VF_NAT_IN): the gateway holds it while that server's rules are missing. */
+  natIn: boolean;
+  /** Its real server's dest id (GW_VER_MARK of a GW_VF_NAT_IN verdict); -1 otherwise. */
+  dest: number;
   /** Offset of the payload in REGION_PACKETS (payload verdicts only). */
   off: number;
   /** The payload the verdict sends, or the record's bytes as they are now when it sends none. */
@@ -58,9 +63,12 @@ export function burst(d: Director, pkts: Uint8Array[], o: BurstOptions = {}): Ve
     const off = payload ? dv.getUint32(v + L.GW_VER_OFF, true) : 0;
     const at = payload ? off : i * stride + L.GW_REC_HEADER;
     const len = payload ? dv.getUint32(v + L.GW_VER_LEN, true) : p.length;
+    // flags: what the addon acts on (mark, payload); natIn and its dest id apart (the gateway's own use).
+    const natIn = (flags & L.GW_VF_NAT_IN) !== 0;
+    const word = dv.getUint32(v + L.GW_VER_MARK, true);
     return {
-      id: dv.getUint32(v + L.GW_VER_ID, true), verdict: dv.getUint32(v + L.GW_VER_VERDICT, true), flags,
-      mark: dv.getUint32(v + L.GW_VER_MARK, true), off,
+      id: dv.getUint32(v + L.GW_VER_ID, true), verdict: dv.getUint32(v + L.GW_VER_VERDICT, true), flags: flags & ~L.GW_VF_NAT_IN,
+      mark: natIn ? 0 : word, natIn, dest: natIn ? word : -1, off,
       out: new Uint8Array(x.memory.buffer, base + L.REGION_PACKETS + at, len).slice(),
     };
   });

@@ -80,7 +80,7 @@ describe('gwBurst packed records: packets of any size up to what NFQUEUE copies'
     expect(pkts.map((p) => p.length)).toEqual([40, 9000, 1500, 65531, 3028]);
     const { offs, v } = packed(d, pkts);
     v.forEach((x, i) => {
-      expect(x).toMatchObject({ id: 100 + i, verdict: 1, flags: L.GW_VF_PAYLOAD, off: offs[i] + L.GW_REC_HEADER });
+      expect(x).toMatchObject({ id: 100 + i, verdict: 1, flags: L.GW_VF_PAYLOAD | L.GW_VF_NAT_IN, off: offs[i] + L.GW_REC_HEADER });
       expect(x.out.length).toBe(pkts[i].length);
       expect(dstOf(x.out)).toBe(`${RS1}:5353`);
       expect(checksumsOk(x.out)).toBe(true);
@@ -116,7 +116,7 @@ describe('gwBurst packed records: packets of any size up to what NFQUEUE copies'
     expect(coreOf(d).x.gwOptions(L.GW_OPT_FAIL_OPEN)).toBe(0);
     let { v } = packed(d, pkts, 0);
     expect(v[0]).toMatchObject({ verdict: 1, flags: 0 });
-    expect(v[1]).toMatchObject({ verdict: 1, flags: L.GW_VF_PAYLOAD });
+    expect(v[1]).toMatchObject({ verdict: 1, flags: L.GW_VF_PAYLOAD | L.GW_VF_NAT_IN });
     expect(coreOf(d).x.gwOptions(0)).toBe(0);
     ({ v } = packed(d, pkts, 0));
     expect(v[0]).toMatchObject({ verdict: 0, flags: 0 });
@@ -194,7 +194,7 @@ describe('gwBurst packed records: packets of any size up to what NFQUEUE copies'
     packed(d, [tcp(0x02, 0)], -1, L.GW_RF_CSUM_PARTIAL);
     const big = tcp(0x18, 62000);
     const { v: [x] } = packed(d, [big], -1, L.GW_RF_CSUM_PARTIAL | L.GW_RF_GSO);
-    expect(x.flags).toBe(L.GW_VF_PAYLOAD);
+    expect(x.flags).toBe(L.GW_VF_PAYLOAD | L.GW_VF_NAT_IN);
     expect(dstOf(x.out)).toBe(`${RS1}:8080`);
     // The field holds the pseudo-header sum for the new addresses, as the sender's stack would have left it.
     const len = x.out.length - 20;

@@ -41,6 +41,9 @@ describe('gwBurst NAT over the connection table', () => {
     const [synack] = burst(d, [tcp(RS1, CLIENT, 8080, 40000, SYNACK)]);
     expect(srcOf(synack.out)).toBe(`${VIP}:80`);
     expect(checksumsOk(synack.out)).toBe(true);
+    // The rewrite towards the real server names it (the gateway holds it while that server's rules are missing); the reply's does not.
+    expect(syn).toMatchObject({ natIn: true, dest: d.configuration()[0].dests[0].id });
+    expect(synack).toMatchObject({ natIn: false, dest: -1, flags: L.GW_VF_PAYLOAD });
     const data = tcp(CLIENT, VIP, 40000, 80, PSHACK, 100);
     const v = burst(d, [tcp(CLIENT, VIP, 40000, 80, ACK), data]);
     expect(v.map((x) => dstOf(x.out))).toEqual([`${RS1}:8080`, `${RS1}:8080`]);
