@@ -47,7 +47,8 @@ export interface NativeQueue {
   start(onReadable: (status: number) => void): void;
   stop(): void;
   read(buf: Uint8Array, stride: number, max: number): number;
-  verdicts(records: Uint8Array, count: number, payloads?: Uint8Array): number;
+  /** batch false: no batch verdicts (queued packets held back would be taken by one for a later id). */
+  verdicts(records: Uint8Array, count: number, payloads?: Uint8Array, batch?: boolean): number;
   /** Queue GSO super-packets whole (true) or have the kernel segment them first (false). */
   setGso?(on: boolean): void;
   stats(): NfQueueStats;

@@ -125,11 +125,12 @@ class NfQueue : public Napi::ObjectWrap<NfQueue> {
     return Napi::Number::New(env, n);
   }
 
-  // verdicts(records, count, payloads?) -> netlink messages sent.
+  // verdicts(records, count, payloads?, batch?) -> netlink messages sent. batch false: no batch verdicts
+  // (the caller holds queued packets back, which a batch verdict for a later id would take too).
   Napi::Value Verdicts(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() < 2 || !info[0].IsTypedArray() || !info[1].IsNumber())
-      return throwErr(Napi::TypeError::New(env, "verdicts(records: Uint8Array, count: number, payloads?: Uint8Array)"));
+      return throwErr(Napi::TypeError::New(env, "verdicts(records: Uint8Array, count: number, payloads?: Uint8Array, batch?: boolean)"));
     Napi::Uint8Array recs = info[0].As<Napi::Uint8Array>();
     uint32_t n = info[1].As<Napi::Number>().Uint32Value();
     if (size_t(n) * nfq::VER_STRIDE > recs.ByteLength())
@@ -141,7 +142,8 @@ class NfQueue : public Napi::ObjectWrap<NfQueue> {
       pay = p.Data();
       payLen = p.ByteLength();
     }
-    int r = sock_.sendVerdicts(recs.Data(), n, pay, payLen);
+    bool batch = !(info.Length() > 3 && info[3].IsBoolean() && !info[3].As<Napi::Boolean>().Value());
+    int r = sock_.sendVerdicts(recs.Data(), n, pay, payLen, batch);
     if (r < 0) return throwErr(errnoError(env, "nfqueue verdict", r));
     return Napi::Number::New(env, r);
   }

@@ -171,8 +171,9 @@ int Socket::putVerdict(uint32_t type, uint32_t id, uint32_t verdict, const uint8
 // records with ascending ids, the same verdict and mark and no new payload
 // becomes one NFQNL_MSG_VERDICT_BATCH for the run's last id: the kernel
 // applies it to every queued id <= that one, which are exactly the run's
-// packets because every earlier record's verdict precedes it in the buffer.
-int Socket::sendVerdicts(const uint8_t* recs, uint32_t n, const uint8_t* payload, size_t payloadLen) {
+// packets because every earlier record's verdict precedes it in the buffer
+// (unless the caller holds some back: then it passes batch = false).
+int Socket::sendVerdicts(const uint8_t* recs, uint32_t n, const uint8_t* payload, size_t payloadLen, bool batch) {
   if (!nl_) return -EBADF;
   bool ascending = true;  // batching is only sound over a strictly ascending list
   for (uint32_t i = 0; i < n; i++) {
@@ -188,7 +189,7 @@ int Socket::sendVerdicts(const uint8_t* recs, uint32_t n, const uint8_t* payload
     const uint8_t* r = recs + size_t(i) * VER_STRIDE;
     uint32_t flags = get32(r + VER_FLAGS), verdict = get32(r + VER_VERDICT);
     uint32_t j = i + 1;
-    if (opt_.batch && ascending && !(flags & VER_F_PAYLOAD)) {
+    if (batch && opt_.batch && ascending && !(flags & VER_F_PAYLOAD)) {
       while (j < n) {
         const uint8_t* q = recs + size_t(j) * VER_STRIDE;
         if (get32(q + VER_FLAGS) != flags || get32(q + VER_VERDICT) != verdict ||

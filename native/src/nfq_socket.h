@@ -96,7 +96,9 @@ class Socket {
   // packets keep flowing); 0 or -errno.
   int setGso(bool on);
   // Sends verdicts for `n` records; returns messages sent or -errno.
-  int sendVerdicts(const uint8_t* recs, uint32_t n, const uint8_t* payload, size_t payloadLen);
+  // batch false: one message per record even where a run could be one batch verdict (a caller that
+  // holds some queued packets back: a batch verdict would take them too).
+  int sendVerdicts(const uint8_t* recs, uint32_t n, const uint8_t* payload, size_t payloadLen, bool batch = true);
   const Stats& stats() const { return stats_; }
   // Takes the socket's pending error (SO_ERROR), counting ENOBUFS; 0 when none, -errno when unreadable.
   int takeError();
