@@ -13,6 +13,7 @@ import { TunnelRouteCache } from './routes.js';
 import { packedSpan } from './records.js';
 import { parseKernelQueues, type GatewaySource, type KernelQueue } from './metrics.js';
 import { restoreRecorded, SysctlRecordFile, TABLE_KEY, type SysctlRecord } from './sysctl-record.js';
+import { HeldVerdicts } from './held.js';
 import { applyFast, ctTimeoutUsable, drChainsAfter, drFlushScript, fastPlan, fastUnavailable, fastUnavailable6, goneMarks, parseDrCounters, removeFast, retarget, DrStats, FAST_MARK_BASE, FAST_MARK_MASK, FAST_TABLE } from './fastpath.js';
 import { CtFeed, loadConntrack, type NativeConntrackClass } from './ctfeed.js';
 
@@ -124,6 +125,17 @@ export class Gateway {
   private readonly drStats = new DrStats();
   private drReading: Promise<void> | null = null;
   private fastScript: string | null = null;
+  /**
+   * Real servers (dest id slots, NAT and DR) whose kernel rules are in place: the last round of rules
+   * installed them. A verdict towards any other waits in `held` for the next round (held.ts).
+   */
+  private readySlots = new Set<number>();
+  private readonly held = new HeldVerdicts<NativeQueue>();
+  /** Rounds of rules begun (configChanged): a verdict held during round R is answered once round R + 1 is done. */
+  private rulesRound = 0;
+  /** The round during which a held verdict last asked for another; whether the last round failed to install. */
+  private kickedRound = -1;
+  private rulesFailed = false;
   /** Verdicts turned into "accept with a fast-path mark" (the kernel NATs the rest of those flows). */
   fastMarked = 0;
   /** The fast flows' states and counters read back from conntrack into the core (ctfeed.ts). */
@@ -198,6 +210,8 @@ export class Gateway {
     await this.configChanged();
     // Connection timers, estimator and scheduler upkeep once a second.
     this.timer = setInterval(() => {
+      // Bounded wait (held.ts HELD_MS) even when no round of rules comes.
+      if (this.held.overdue(Date.now())) this.releaseHeld(0);
       this.feedTick();
       this.drTick();
       director.advance();
@@ -276,7 +290,17 @@ export class Gateway {
         this.fastMarked += retarget(v.dv, base + L.REGION_LIST, base + L.REGION_PACKETS, n, this.fastTargets, this.feed, stride, this.fastTargets6);
       }
       if (r !== n) this.failBurst(nq, n, r);
-      else nq.verdicts(v.list, n, v.packets);
+      else {
+        // Verdicts towards a real server whose rules are not in yet wait for them (held.ts); the rest go now.
+        const held = this.held.held;
+        const left = this.held.take(nq, v.dv, base + L.REGION_LIST, base + L.REGION_PACKETS, n, stride, (slot) => this.readySlots.has(slot), this.rulesRound, Date.now());
+        // A round that begins now answers them (once a round; not while rules fail: the next change retries).
+        if (this.held.held !== held && this.kickedRound !== this.rulesRound && !this.rulesFailed) {
+          this.kickedRound = this.rulesRound;
+          void this.configChanged();
+        }
+        if (left) nq.verdicts(v.list, left, v.packets, this.held.size === 0 || !this.held.holds(nq));
+      }
       total += n;
       if (n < burst) break;
     }
@@ -310,8 +334,17 @@ export class Gateway {
       mem.setUint32(v + L.GW_VER_VERDICT, this.opts.failOpen ? 1 : 0, true);
       for (const f of [L.GW_VER_FLAGS, L.GW_VER_MARK, L.GW_VER_OFF, L.GW_VER_LEN]) mem.setUint32(v + f, 0, true);
     }
-    nq.verdicts(new Uint8Array(coreOf(d).x.memory.buffer, base + L.REGION_LIST, n * L.GW_VER_SIZE), n);
+    nq.verdicts(new Uint8Array(coreOf(d).x.memory.buffer, base + L.REGION_LIST, n * L.GW_VER_SIZE), n, undefined, !this.held.holds(nq));
     this.log(`gwBurst refused a burst of ${n} (status ${status}); ${this.opts.failOpen ? 'accepted' : 'dropped'}`, 'error');
+  }
+
+  /** The held verdicts of rounds before `upTo` (all: every one) answered as the rules now installed say. */
+  private releaseHeld(upTo = Infinity): void {
+    if (!this.held.size) return;
+    const d = this.director;
+    this.held.release((mem, list, packets, n) => {
+      if (this.fastTargets.size || this.fastTargets6.size) this.fastMarked += retarget(mem, list, packets, n, this.fastTargets, this.feed, L.GW_STRIDE_PACKED, this.fastTargets6);
+    }, d ? upTo : Infinity, Date.now());
   }
 
   /**
@@ -327,7 +360,10 @@ export class Gateway {
       // Bounded: each round takes the configuration as it is, so this only repeats while changes keep arriving.
       for (let i = 0; i < 100_000 && this.dirty && this.director; i++) {
         this.dirty = false;
+        const round = ++this.rulesRound;
         await this.applyRules(this.director);
+        // The verdicts held before this round began: their real servers' rules are in now (or never will be).
+        this.releaseHeld(round);
       }
     })().finally(() => { this.applying = null; });
     return this.applying;
@@ -338,12 +374,18 @@ export class Gateway {
     // One pass over the core, no counters: at 20,000 services every change reads them all.
     const config = d.configuration();
     const view: ServiceView[] = config.map((s) => ({ service: s, dests: s.dests }));
+    // The real servers these rules carry, once they are in place (held.ts).
+    const ready = new Set<number>();
+    for (const s of config) for (const x of s.dests) if (x.method === 'masq' || x.method === 'route') ready.add(x.id & L.GW_DR_SLOT_MASK);
     await this.natMtu(false, view);
     // Weights, thresholds, schedulers, persistence and timeouts change no rule, map or route: such a
     // change (most of them: health checks, ldirectord, -e) costs these passes, not the rule set's.
     const layout = { config, switches: `${this.fast} ${this.fast6} ${this.ctTimeout} ${this.ipsets}` };
     const was = this.installedLayout;
-    if (was !== null && this.installedText !== null && was.switches === layout.switches && sameLayout(was.config, config)) return;
+    if (was !== null && this.installedText !== null && was.switches === layout.switches && sameLayout(was.config, config)) {
+      this.readySlots = ready;
+      return;
+    }
     const plan = this.fast ? fastPlan(view, { nat: !this.opts.connSync, v6: this.fast6, ctTimeout: this.ctTimeout, had: drChainsAfter(this.fastScript) }) : null;
     const rs = ruleSet(view, this.opts, plan?.services, plan?.drServices, { sets: this.ipsets });
     const linear = Math.max(rs.linear, rs.v6.linear);
@@ -354,7 +396,11 @@ export class Gateway {
     }
     // Most changes (weights, thresholds, timeouts) leave the rules as they are.
     const text = JSON.stringify(rs) + (plan?.script ?? '');
-    if (text === this.installedText) { this.installedLayout = layout; return; }
+    if (text === this.installedText) {
+      this.installedLayout = layout;
+      this.readySlots = ready;
+      return;
+    }
     this.holdQueues(true);
     try {
       if (rs.v6.mangle.length || rs.v6.routes.length) {
@@ -395,7 +441,10 @@ export class Gateway {
       // A DR route that failed is retried on the next change.
       this.installedText = errors.length ? null : text;
       this.installedLayout = errors.length ? null : layout;
+      this.readySlots = ready;
+      this.rulesFailed = false;
     } catch (e) {
+      this.rulesFailed = true;
       this.installedText = null;
       this.log(`cannot install netfilter rules: ${(e as Error).message}`, 'error');
     } finally {
@@ -704,7 +753,7 @@ export class Gateway {
       `dropped=${c(C.CNT_GW_DROPPED)} replies=${c(C.CNT_GW_REPLIES)} malformed=${c(C.CNT_PKT_MALFORMED_IP)} ` +
       `truncated_l4=${c(C.CNT_PKT_TRUNC_L4)} bad_csum=${c(C.CNT_PKT_BAD_CSUM)} truncated=${c(C.CNT_GW_TRUNCATED)} ` +
       `icmp_sent=${c(C.CNT_GW_ICMP_SENT)} failed_bursts=${this.failedBursts} enobufs=${q.enobufs} nl_errors=${q.nlErrors} ` +
-      `queue_full_drops=${k.full} socket_full_drops=${k.user} fast_marked=${this.fastMarked} dr_fed_packets=${this.drStats.fedPackets}` +
+      `queue_full_drops=${k.full} socket_full_drops=${k.user} fast_marked=${this.fastMarked} held_for_rules=${this.held.held} held_full=${this.held.overflow} dr_fed_packets=${this.drStats.fedPackets}` +
       (this.feed ? ` ct_fed_packets=${this.feed.totals.fedPackets} ct_events=${this.feed.totals.events} ct_removed=${this.feed.totals.removed} ct_settled=${this.feed.totals.settled} ct_promoted=${this.feed.totals.promoted} ct_lost=${this.feed.totals.lost}` : '');
   }
 
@@ -743,6 +792,7 @@ export class Gateway {
     this.director = null;
     await this.applying;
     this.director = director;
+    this.releaseHeld(); // before the queues go
     removeRules(this.exec);
     this.closeFeed();
     await this.drReading;
@@ -753,6 +803,7 @@ export class Gateway {
     this.drStats.reset();
     this.drDests = new Map();
     this.fastScript = null;
+    this.readySlots = new Set();
     this.fastTargets = new Map();
     this.fastTargets6 = new Map();
     this.drTargets = new Map();

@@ -1,0 +1,53 @@
+// Short TCP connections under load for the reconfiguration suite (run inside
+// the namespaces); every wait is bounded, one line per event.
+//   servers ADDR PORT[,PORT...]        per connection "<address>:<port>\n" (where it reached), then the
+//                                      server closes; "ready" once every port listens
+//   load VIP PORT TOTAL INFLIGHT       TOTAL connections, INFLIGHT at a time, each read to its end
+//                                      (5 s at most); "done N" after every 250, then one JSON line:
+//                                      {ok, failed, timeouts, errors: {code: n}, served: {"addr:port": n}}
+import net from 'node:net';
+
+const [mode, addr, portText, a3, a4] = process.argv.slice(2);
+setTimeout(() => { console.log('timeout'); process.exit(3); }, 120_000).unref();
+
+if (mode === 'servers') {
+  const ports = portText.split(',').map(Number);
+  let up = 0;
+  for (const port of ports) {
+    net.createServer((c) => {
+      c.on('error', () => {});
+      c.end(`${c.localAddress}:${c.localPort}\n`);
+    }).listen(port, addr, () => { if (++up === ports.length) console.log('ready'); });
+  }
+} else if (mode === 'load') {
+  const port = Number(portText), total = Number(a3), inflight = Number(a4);
+  const r = { ok: 0, failed: 0, timeouts: 0, errors: {}, served: {} };
+  let started = 0, ended = 0;
+  const one = () => {
+    started++;
+    const c = net.connect(port, addr);
+    let got = '', done = false;
+    const end = (how, what) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      c.destroy();
+      if (how === 'ok') {
+        r.ok++;
+        r.served[what] = (r.served[what] ?? 0) + 1;
+      } else if (how === 'timeout') r.timeouts++;
+      else {
+        r.failed++;
+        r.errors[what] = (r.errors[what] ?? 0) + 1;
+      }
+      if (++ended % 250 === 0) console.log(`done ${ended}`);
+      if (started < total) one();
+      else if (ended === total) console.log(JSON.stringify(r));
+    };
+    const timer = setTimeout(() => end('timeout'), 5000);
+    c.on('data', (d) => { got += d; });
+    c.on('end', () => (got.endsWith('\n') ? end('ok', got.trim()) : end('error', 'short')));
+    c.on('error', (e) => end('error', e.code ?? e.message));
+  };
+  for (let i = 0; i < Math.min(inflight, total); i++) one();
+}

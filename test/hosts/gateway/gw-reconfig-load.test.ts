@@ -1,0 +1,108 @@
+// Real servers added, quiesced and deleted while a `wasmvsd gateway` is busy,
+// as a health checker does (ldirectord, keepalived), with the fast path on and
+// off, the VIP on the director's lo: no client sees it. A client keeps 48
+// short connections in flight through the director while the test changes the
+// service six times; every connection completes (none reset, none left
+// without an answer), every added real server serves some, and the queue's
+// verdicts all reach the kernel (nl_errors=0).
+//
+// What this guards: the rules that carry a new real server's flows are
+// installed in the background after the core already schedules to it. A
+// connection sent there meanwhile left with no DNAT map element for its
+// mark (fast path) or no queued replies (userspace path) and was reset on its
+// next SYN; and each change deleted the fast path's empty DR base chains,
+// whose unregistered hook made the kernel drop every queued packet
+// (nf_queue_nf_hook_drop). Now such a verdict waits for its rules
+// (hosts/gateway/held.ts) and no change unregisters a hook it does not need to.
+import { afterEach, describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
+import { inCI } from './prereq.js';
+import { inNs, killChildren, waitLine } from './netns.js';
+import { Topo, VIP, RS } from './gw-topo.js';
+import { missingGatewayPrereq, startGateway, stopGateway, adm, summary, type Daemon } from './gw-daemon.js';
+
+const why = missingGatewayPrereq('nft');
+if (why && !inCI) console.warn(`\n*** SKIPPING wasmvsd gateway reconfiguration under load: ${why} ***\n`);
+const suite = describe.skipIf(why !== null && !inCI);
+const QUEUE = 450 + (process.pid % 150), PORT = 8080, PORT2 = 8081;
+const TOTAL = 6000, INFLIGHT = 48;
+const PEER = fileURLToPath(new URL('./gw-load-peer.mjs', import.meta.url));
+
+let topos = 0;
+
+interface LoadResult { ok: number; failed: number; timeouts: number; errors: Record<string, number>; served: Record<string, number> }
+
+/** The load client's lines as they come; waits for "done N" with N >= `n`, bounded. */
+function progress(client: ChildProcess) {
+  const lines: string[] = [];
+  let buf = '';
+  client.stdout!.on('data', (d) => {
+    buf += d;
+    const parts = buf.split('\n');
+    buf = parts.pop()!;
+    lines.push(...parts);
+  });
+  const done = () => Math.max(0, ...lines.filter((l) => l.startsWith('done ')).map((l) => Number(l.slice(5))));
+  return {
+    async reach(n: number): Promise<void> {
+      for (let i = 0; i < 600 && done() < n && !lines.some((l) => l.startsWith('{')); i++) await new Promise((r) => setTimeout(r, 50));
+    },
+    async result(): Promise<LoadResult> {
+      for (let i = 0; i < 1200 && !lines.some((l) => l.startsWith('{')); i++) await new Promise((r) => setTimeout(r, 50));
+      const l = lines.find((x) => x.startsWith('{'));
+      if (!l) throw new Error(`load client gave no result: ${lines.slice(-5).join(' | ')}`);
+      return JSON.parse(l) as LoadResult;
+    },
+  };
+}
+
+suite.each(['on', 'off'])('wasmvsd gateway --fast-path %s: real servers changed under load', (fast) => {
+  afterEach(killChildren);
+
+  it('added, quiesced and deleted while 48 connections are in flight: every connection completes, every new server serves', async () => {
+    const topo = new Topo(`gr${process.pid % 10000}x${topos++}`);
+    let gw: Daemon | null = null;
+    try {
+      topo.setup('nat', { vip: 'local' });
+      const servers = RS.map((r) => inNs(topo.ns.server, process.execPath, [PEER, 'servers', r, `${PORT},${PORT2}`]));
+      await Promise.all(servers.map((s) => waitLine(s, (l) => l === 'ready', 10_000)));
+      gw = await startGateway(topo, QUEUE, '--fast-path', fast);
+      adm(topo, '-A', '-t', `${VIP}:${PORT}`, '-s', 'rr');
+      for (const r of RS.slice(0, 2)) adm(topo, '-a', '-t', `${VIP}:${PORT}`, '-r', `${r}:${PORT}`, '-m');
+
+      const client = inNs(topo.ns.client, process.execPath, [PEER, 'load', VIP, String(PORT), String(TOTAL), String(INFLIGHT)]);
+      const p = progress(client);
+      // Six changes, each while connections are in flight; the deletion after the quiesced server's last ones ended.
+      const steps: Array<[number, string[]]> = [
+        [500, ['-a', '-t', `${VIP}:${PORT}`, '-r', `${RS[2]}:${PORT}`, '-m']],
+        [1300, ['-a', '-t', `${VIP}:${PORT}`, '-r', `${RS[0]}:${PORT2}`, '-m']],
+        [2100, ['-a', '-t', `${VIP}:${PORT}`, '-r', `${RS[1]}:${PORT2}`, '-m']],
+        [2900, ['-e', '-t', `${VIP}:${PORT}`, '-r', `${RS[2]}:${PORT}`, '-m', '-w', '0']],
+        [3700, ['-d', '-t', `${VIP}:${PORT}`, '-r', `${RS[2]}:${PORT}`]],
+        [4500, ['-a', '-t', `${VIP}:${PORT}`, '-r', `${RS[2]}:${PORT2}`, '-m']],
+      ];
+      for (const [at, args] of steps) {
+        await p.reach(at);
+        adm(topo, ...args);
+      }
+      const r = await p.result();
+      console.log(`fast path ${fast}: ${JSON.stringify(r)}`);
+      const log = await stopGateway(gw);
+      gw = null;
+      const s = summary(log);
+      console.log(`fast path ${fast}: held_for_rules=${s.held_for_rules} held_full=${s.held_full} nl_errors=${s.nl_errors} dropped=${s.dropped}`);
+
+      expect(r.failed, JSON.stringify(r.errors)).toBe(0);
+      expect(r.timeouts).toBe(0);
+      expect(r.ok).toBe(TOTAL);
+      for (const x of [`${RS[2]}:${PORT}`, `${RS[0]}:${PORT2}`, `${RS[1]}:${PORT2}`, `${RS[2]}:${PORT2}`]) expect(r.served[x] ?? 0, x).toBeGreaterThan(0);
+      expect(s.nl_errors).toBe(0);
+      expect(s.held_full).toBe(0);
+      for (const sv of servers) sv.kill();
+    } finally {
+      if (gw) await stopGateway(gw);
+      topo.teardown();
+    }
+  }, 120_000);
+});
