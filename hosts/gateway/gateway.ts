@@ -777,6 +777,7 @@ export class Gateway {
       queues: () => this.queues.map((q, i) => ({ queue: this.opts.first + i, stats: q.stats() })),
       kernelQueues: () => this.kernelQueues(),
       failedBursts: () => this.failedBursts,
+      heldForRules: () => ({ held: this.held.held, full: this.held.overflow }),
     };
   }
 

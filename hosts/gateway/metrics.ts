@@ -52,6 +52,8 @@ export interface GatewaySource {
   /** The kernel's view of the namespace's queues ([] when unreadable). */
   kernelQueues(): KernelQueue[];
   failedBursts(): number;
+  /** Verdicts that waited for their real server's rules, and those that found the wait full (held.ts). */
+  heldForRules?(): { held: number; full: number };
 }
 
 function counter(registry: Registry, name: string, help: string, labelNames: string[], rows: () => { labels: Record<string, string | number>; value: number }[]): void {
@@ -80,6 +82,11 @@ export function registerGatewayMetrics(registry: Registry, src: GatewaySource): 
     () => [{ labels: {}, value: src.counter(C.CNT_GW_ICMP_SENT) }]);
   counter(registry, 'wasmvs_gateway_failed_bursts_total', 'Bursts the core refused, answered with the fail verdict', [],
     () => [{ labels: {}, value: src.failedBursts() }]);
+  counter(registry, 'wasmvs_gateway_held_for_rules_total', 'Verdicts that waited for their real server\'s rules (held) or found the wait full and went out as the core decided (full)',
+    ['outcome'], () => {
+      const h = src.heldForRules?.() ?? { held: 0, full: 0 };
+      return [{ labels: { outcome: 'held' }, value: h.held }, { labels: { outcome: 'full' }, value: h.full }];
+    });
   counter(registry, 'wasmvs_gateway_enobufs_total', 'Reads that found the queue socket overrun (ENOBUFS): the kernel dropped packets', ['queue'],
     () => src.queues().map((q) => ({ labels: { queue: q.queue }, value: q.stats.enobufs })));
   counter(registry, 'wasmvs_gateway_netlink_errors_total', 'Error answers from the kernel to verdicts', ['queue'],

@@ -32,6 +32,7 @@ describe('gateway metrics', () => {
       queues: () => [{ queue: 7, stats }, { queue: 8, stats: { ...stats, enobufs: 0 } }],
       kernelQueues: () => parseKernelQueues(PROC),
       failedBursts: () => 1,
+      heldForRules: () => ({ held: 6, full: 0 }),
     };
     const registry = new Registry();
     registerGatewayMetrics(registry, src);
@@ -45,6 +46,8 @@ describe('gateway metrics', () => {
       'wasmvs_gateway_malformed_packets_total{reason="truncated_l4"} 3',
       'wasmvs_gateway_malformed_packets_total{reason="bad_checksum"} 0',
       'wasmvs_gateway_failed_bursts_total 1',
+      'wasmvs_gateway_held_for_rules_total{outcome="held"} 6',
+      'wasmvs_gateway_held_for_rules_total{outcome="full"} 0',
       'wasmvs_gateway_enobufs_total{queue="7"} 4',
       'wasmvs_gateway_foreign_messages_total{queue="7"} 2',
       'wasmvs_gateway_queue_drops_total{queue="7",reason="queue_full"} 11',
