@@ -17,7 +17,10 @@
 # Root; its own namespaces (198.18.0.0/15), removed at exit. Run it under the bench lock:
 #   ROUNDS=3 flock /tmp/wasmvs-bench.lock bash bench/gateway/connrate.sh SECONDS OUT.jsonl [INFLIGHT] [MAXCONNS]
 # Knobs: GW_NODE_FLAGS="--cpu-prof --cpu-prof-dir=DIR" (node flags of the gateway's process, e.g. a
-# profile), GW_ENV="NAME=VALUE ..." (its environment), KEEP_LOG=FILE (its log of the last run kept).
+# profile), GW_ENV="NAME=VALUE ..." (its environment), KEEP_LOG=FILE (its log of the last run kept),
+# CHANGES=N (fast and userspace rounds: N times, from 1.5 s into the round, a third real server
+# 198.18.41.4:8080 is added with `wasmvsadm -a`, and deleted with `-d` 0.3 s later, as a health
+# checker does under load; each row then carries "changes" and the gateway's counter line).
 # Prints one JSON line per run (rounds interleave the paths, a fresh
 # gateway and an empty conntrack table each), then the medians and ratios.
 set -euo pipefail
@@ -27,7 +30,7 @@ SECS=${1:-5}; OUT=${2:-bench/out/gateway-connrate.jsonl}; INFLIGHT=${3:-32}; MAX
 BASE=${BASELINES:-$(pwd)/../shared/baselines}
 T=gcr$(( $$ % 10000 ))
 CL=${T}c DIR=${T}d RS=${T}r
-VIP=198.18.42.1 R1=198.18.41.2 R2=198.18.41.3 Q=0
+VIP=198.18.42.1 R1=198.18.41.2 R2=198.18.41.3 R3=198.18.41.4 Q=0 CHANGES=${CHANGES:-0}
 W=$(mktemp -d)
 mkdir -p "$(dirname "$OUT")"
 PIDS=() GW=""
@@ -47,7 +50,7 @@ ip link add ${T}d1 netns $DIR type veth peer name ${T}r0 netns $RS
 ip -n $CL addr add 198.18.40.2/24 dev ${T}c0; ip -n $CL link set ${T}c0 up
 ip -n $DIR addr add 198.18.40.1/24 dev ${T}d0; ip -n $DIR link set ${T}d0 up
 ip -n $DIR addr add 198.18.41.1/24 dev ${T}d1; ip -n $DIR link set ${T}d1 up
-ip -n $RS addr add $R1/24 dev ${T}r0; ip -n $RS addr add $R2/24 dev ${T}r0; ip -n $RS link set ${T}r0 up
+ip -n $RS addr add $R1/24 dev ${T}r0; ip -n $RS addr add $R2/24 dev ${T}r0; ip -n $RS addr add $R3/24 dev ${T}r0; ip -n $RS link set ${T}r0 up
 ip -n $DIR addr add $VIP/32 dev lo
 ip -n $CL route add $VIP/32 via 198.18.40.1
 ip -n $RS route add default via 198.18.41.1
@@ -126,7 +129,15 @@ run() {
   sleep 0.3
   local q0 c0="0 0" m0 load; q0=$(qstat); [[ -n $consumer ]] && c0=$(cpu "$consumer"); m0=$(mcpu)
   load=$(cut -d' ' -f1 /proc/loadavg)
+  local chg="" s3=""
+  if [[ $CHANGES -gt 0 && ( $label == fast || $label == userspace ) ]]; then
+    ip netns exec $RS "$W/connrate" server $R3 8080 $((SECS + 8)) 2>/dev/null & s3=$!; PIDS+=($s3)
+    ( sleep 1.5
+      for _ in $(seq "$CHANGES"); do adm -a -t $VIP:80 -r $R3:8080 -m; sleep 0.3; adm -d -t $VIP:80 -r $R3:8080; sleep 0.3; done ) & chg=$!
+  fi
   ip netns exec $CL "$W/connrate" client $VIP 80 "$SECS" "$MAXCONNS" "$INFLIGHT" 1 >"$W/client.json"
+  [[ -n $chg ]] && wait "$chg"
+  [[ -n $s3 ]] && { kill "$s3" 2>/dev/null || true; wait "$s3" 2>/dev/null || true; }
   local q1 c1="0 0" m1 ct; q1=$(qstat); [[ -n $consumer ]] && c1=$(cpu "$consumer"); m1=$(mcpu); ct=$(ctcount)
   kill $s1 $s2 2>/dev/null || true; wait $s1 $s2 2>/dev/null || true
   local extra='{}'
@@ -149,7 +160,7 @@ run() {
     const [mb0, mi0] = m0.split(' ').map(Number), [mb1, mi1] = m1.split(' ').map(Number);
     // The consumer's CPU while the client ran (warm-up included), per connection started: user and
     // system time (the verdict's sendmsg carries the packet on through the director in the consumer's context).
-    console.log(JSON.stringify({ label, ...c, queued: b[0] - a[0], queue_drops: b[1] - a[1] + b[2] - a[2],
+    console.log(JSON.stringify({ label, ...(Number(process.env.CHANGES) > 0 && (label === 'fast' || label === 'userspace') ? { changes: Number(process.env.CHANGES) } : {}), ...c, queued: b[0] - a[0], queue_drops: b[1] - a[1] + b[2] - a[2],
       consumer_cpu_s: ticks / 100, consumer_cpu_us_per_conn: c.started ? Math.round(ticks * 1e4 / c.started) : null,
       consumer_user_us_per_conn: c.started ? Math.round((u1 - u0) * 1e4 / c.started) : null,
       machine_cpu_us_per_conn: c.started ? Math.round((mb1 - mb0) * 1e4 / c.started) : null,
