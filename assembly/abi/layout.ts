@@ -229,7 +229,7 @@ export const GW_VF_PAYLOAD: u32 = 0x2;
  * server's dest id (not a mark: the addon ignores both without GW_VF_MARK). The gateway holds such
  * a verdict while the kernel rules for that real server are not installed yet.
  */
-export const GW_VF_NAT_IN: u32 = 0x4;
+export const GW_VF_NAT_IN: u32 = 0x4; // with GW_VF_PAYLOAD: a NAT rewrite towards a real server, GW_VER_MARK its dest id
 /** DR: the verdict mark of a packet for dest id D is GW_DR_MARK_BASE + (D & GW_DR_SLOT_MASK). */
 export const GW_DR_MARK_BASE: u32 = 0x57a00000;
 export const GW_DR_SLOT_MASK: u32 = 0xfffff;
