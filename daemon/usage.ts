@@ -1,12 +1,11 @@
 // wasmvsd's -h and --version texts. The help lists the option table the parser
 // reads (options.ts and each host's options.ts), so every option accepted is listed.
-import { version } from '../sdk/core/abi.gen.js';
-import { WASMVS_VERSION } from '../ipvsadm/usage.js';
+import { CORE_ABI, WASMVS_VERSION } from '../ipvsadm/usage.js';
 import type { Option } from './options.js';
 
 /** `wasmvsd v<package> (wasmvs core ABI <major>.<minor>)`. */
 export function daemonVersionText(): string {
-  return `wasmvsd v${WASMVS_VERSION} (wasmvs core ABI ${version.ABI_VERSION >>> 16}.${version.ABI_VERSION & 0xffff})\n`;
+  return `wasmvsd v${WASMVS_VERSION} (wasmvs core ABI ${CORE_ABI})\n`;
 }
 
 function rows(table: readonly Option[], modes: Option['modes']): string {

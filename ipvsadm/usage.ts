@@ -4,9 +4,11 @@ import { SCHEDULERS } from '../sdk/schedulers.js';
 
 export const WASMVS_VERSION = '0.1.0';
 
+/** The core ABI as the version texts print it: `<major>.<minor>` of ABI_VERSION (major << 16 | minor << 8 | patch). */
+export const CORE_ABI = `${version.ABI_VERSION >>> 16}.${(version.ABI_VERSION >>> 8) & 0xff}`;
+
 export function versionText(): string {
-  const abi = `${version.ABI_VERSION >>> 16}.${version.ABI_VERSION & 0xffff}`;
-  return `wasmvsadm v${WASMVS_VERSION} (wasmvs core ABI ${abi}; ipvsadm v1.31 compatible, IPVS v1.2.1)\n`;
+  return `wasmvsadm v${WASMVS_VERSION} (wasmvs core ABI ${CORE_ABI}; ipvsadm v1.31 compatible, IPVS v1.2.1)\n`;
 }
 
 export function usageText(p: string): string {

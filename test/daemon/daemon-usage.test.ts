@@ -8,6 +8,10 @@ import { parseDaemonArgs, main as daemonMain, WASMVSD_OPTIONS as DAEMON_OPTIONS,
 import { main as admMain } from '../../cli/wasmvsadm.js';
 import { daemonVersionText } from '../../daemon/usage.js';
 import { WASMVS_VERSION } from '../../ipvsadm/usage.js';
+import { version as V } from '../../sdk/core/abi.gen.js';
+
+/** The core ABI as --version prints it (major.minor of the build's ABI_VERSION). */
+const ABI = `${V.ABI_VERSION >>> 16}.${(V.ABI_VERSION >>> 8) & 0xff}`;
 
 const ROOT = join(import.meta.dirname, '../..');
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
@@ -122,9 +126,9 @@ describe('--version', () => {
     for (const argv of [['--version'], ['-v']]) {
       const r = await capture(() => daemonMain(argv));
       expect(r.code).toBe(0);
-      expect(r.out).toBe(`wasmvsd v${pkg.version} (wasmvs core ABI 1.0)\n`);
+      expect(r.out).toBe(`wasmvsd v${pkg.version} (wasmvs core ABI ${ABI})\n`);
     }
-    expect(daemonVersionText()).toBe(`wasmvsd v${pkg.version} (wasmvs core ABI 1.0)\n`);
+    expect(daemonVersionText()).toBe(`wasmvsd v${pkg.version} (wasmvs core ABI ${ABI})\n`);
   });
 
   it('the version the bins print is package.json\'s', () => {
@@ -138,7 +142,7 @@ describe('--version', () => {
     for (const argv of [['--version'], ['-v']]) {
       const r = await capture(() => admMain(argv));
       expect(r.code, r.err).toBe(0);
-      expect(r.out).toMatch(new RegExp(`^wasmvsadm v${pkg.version.replace(/\./g, '\\.')} \\(wasmvs core ABI 1\\.0; ipvsadm v1\\.31 compatible, IPVS v1\\.2\\.1\\)\\n$`));
+      expect(r.out).toMatch(new RegExp(`^wasmvsadm v${pkg.version.replace(/\./g, '\\.')} \\(wasmvs core ABI ${ABI.replace('.', '\\.')}; ipvsadm v1\\.31 compatible, IPVS v1\\.2\\.1\\)\\n$`));
     }
     rmSync(open, { recursive: true });
   });

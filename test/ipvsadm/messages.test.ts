@@ -2,6 +2,9 @@
 // rejected commands may change the configuration.
 import { describe, it, expect, beforeAll } from 'vitest';
 import { cli, type Cli } from './harness.js';
+import { version } from '../../sdk/core/abi.gen.js';
+
+const { ABI_VERSION } = version;
 
 const S = '-t 198.18.0.1:80';
 const A = `-a ${S} -r 198.18.1.1`;
@@ -120,6 +123,7 @@ describe('ipvsadm messages and exit codes', () => {
     expect(h.out).toContain('wasmvsadm -A|E virtual-service');
     const v = await c.run('--version');
     expect(v.code).toBe(0);
-    expect(v.out).toMatch(/^wasmvsadm v\S+ \(wasmvs core ABI 1\.0; ipvsadm v1\.31 compatible, IPVS v1\.2\.1\)\n$/);
+    expect(v.out).toMatch(/^wasmvsadm v\S+ \(wasmvs core ABI \d+\.\d+; ipvsadm v1\.31 compatible, IPVS v1\.2\.1\)\n$/);
+    expect(v.out).toContain(`core ABI ${ABI_VERSION >>> 16}.${(ABI_VERSION >>> 8) & 0xff};`);
   });
 });
