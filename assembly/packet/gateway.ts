@@ -115,10 +115,10 @@ function drop(i: u32, id: u32): void {
   writeGwVerdict(i, id, NF_DROP, 0, 0, 0, 0);
 }
 
-/** Accept with the bytes now at the packet's place (length `len`). */
-function payload(i: u32, id: u32, rec: u32, len: u32): void {
+/** Accept with the bytes now at the packet's place (length `len`); `flags` beside GW_VF_PAYLOAD, with their mark word. */
+function payload(i: u32, id: u32, rec: u32, len: u32, flags: u32 = 0, mark: u32 = 0): void {
   C.bump(C.CNT_GW_FORWARDED);
-  writeGwVerdict(i, id, NF_ACCEPT, GW_VF_PAYLOAD, 0, rec + GW_REC_HEADER, len);
+  writeGwVerdict(i, id, NF_ACCEPT, GW_VF_PAYLOAD | flags, mark, rec + GW_REC_HEADER, len);
 }
 
 /** NAT one way: dst (client → real server) or src (reply → VIP:vport). */
@@ -149,10 +149,9 @@ function nat(i: u32, id: u32, rec: u32, p: usize, cap: u32, dst: bool, rflags: u
   // A GSO super-packet keeps the partial form: the kernel segments it and
   // sums each segment (TCP from scratch, UDP from this pseudo-header sum).
   if (partial && (rflags & GW_RF_GSO) == 0) completePartial(p);
-  if (!dst) return payload(i, id, rec, pkt.totLen);
   // Towards a real server: which one, for a host whose kernel rules for it may not be in place yet.
-  C.bump(C.CNT_GW_FORWARDED);
-  writeGwVerdict(i, id, NF_ACCEPT, GW_VF_PAYLOAD | GW_VF_NAT_IN, decisionDest(i), rec + GW_REC_HEADER, pkt.totLen);
+  if (dst) payload(i, id, rec, pkt.totLen, GW_VF_NAT_IN, decisionDest(i));
+  else payload(i, id, rec, pkt.totLen);
 }
 
 /** TUN from a decision: IPIP to the real server, or ICMP frag-needed to the client when DF forbids. */

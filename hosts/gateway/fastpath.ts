@@ -240,22 +240,13 @@ export function drChainsAfter(script: string | null): DrChains {
  * retransmission (1 s) on each configuration change.
  */
 function drChains(t: string, want: boolean, had: boolean): string[] {
-  if (want) {
-    return [
-      `add chain ${t} drlookup { type filter hook prerouting priority ${DR_LOOKUP_PRIORITY} ; policy accept ; }`,
-      `add chain ${t} drlearn { type filter hook prerouting priority ${DR_LEARN_PRIORITY} ; policy accept ; }`,
-      `flush chain ${t} drlookup`,
-      `flush chain ${t} drlearn`,
-    ];
-  }
-  if (!had) return [];
-  // Created first if missing, so the deletion cannot fail.
-  return [
+  if (!want && !had) return [];
+  // Made if missing: while wanted, to be emptied and filled; otherwise so that the deletion cannot fail.
+  const add = [
     `add chain ${t} drlookup { type filter hook prerouting priority ${DR_LOOKUP_PRIORITY} ; policy accept ; }`,
     `add chain ${t} drlearn { type filter hook prerouting priority ${DR_LEARN_PRIORITY} ; policy accept ; }`,
-    `delete chain ${t} drlookup`,
-    `delete chain ${t} drlearn`,
   ];
+  return want ? [...add, `flush chain ${t} drlookup`, `flush chain ${t} drlearn`] : [...add, `delete chain ${t} drlookup`, `delete chain ${t} drlearn`];
 }
 
 /**

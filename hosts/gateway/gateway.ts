@@ -299,7 +299,7 @@ export class Gateway {
           this.kickedRound = this.rulesRound;
           void this.configChanged();
         }
-        if (left) nq.verdicts(v.list, left, v.packets, this.held.size === 0 || !this.held.holds(nq));
+        if (left) nq.verdicts(v.list, left, v.packets, !this.held.holds(nq));
       }
       total += n;
       if (n < burst) break;

@@ -79,8 +79,9 @@ export class HeldVerdicts<Q extends VerdictSink> {
       const v = list + i * L.GW_VER_SIZE;
       const flags = mem.getUint32(v + L.GW_VER_FLAGS, true);
       const slot = verdictSlot(flags, mem.getUint32(v + L.GW_VER_MARK, true));
-      if (slot < 0 || ready(slot) || this.items.length >= HELD_MAX) {
-        if (slot >= 0 && !ready(slot)) this.overflow++;
+      const waits = slot >= 0 && !ready(slot);
+      if (!waits || this.items.length >= HELD_MAX) {
+        if (waits) this.overflow++;
         if (kept !== i) bytes.copyWithin(list + kept * L.GW_VER_SIZE, v, v + L.GW_VER_SIZE);
         kept++;
         continue;
@@ -122,12 +123,11 @@ export class HeldVerdicts<Q extends VerdictSink> {
       const list = recBytes;
       let rec = 0;
       hs.forEach((h, i) => {
-        const len = h.payload?.length ?? 0;
-        mem.setUint32(rec + L.GW_REC_ID, new DataView(h.ver.buffer, h.ver.byteOffset).getUint32(L.GW_VER_ID, true), true);
-        mem.setUint32(rec + L.GW_REC_MARK, h.recMark, true);
-        mem.setUint32(rec + L.GW_REC_LEN, len, true);
         const v = list + i * L.GW_VER_SIZE;
         bytes.set(h.ver, v);
+        mem.setUint32(rec + L.GW_REC_ID, mem.getUint32(v + L.GW_VER_ID, true), true);
+        mem.setUint32(rec + L.GW_REC_MARK, h.recMark, true);
+        mem.setUint32(rec + L.GW_REC_LEN, h.payload?.length ?? 0, true);
         if (h.payload) {
           bytes.set(h.payload, rec + L.GW_REC_HEADER);
           mem.setUint32(v + L.GW_VER_OFF, rec + L.GW_REC_HEADER, true);
@@ -145,8 +145,7 @@ export class HeldVerdicts<Q extends VerdictSink> {
    * (NFQNL_MSG_VERDICT_BATCH: every queued id up to one) would take the held packets too.
    */
   holds(q: Q): boolean {
-    for (const h of this.items) if (h.q === q) return true;
-    return false;
+    return this.items.some((h) => h.q === q);
   }
 
   /** Whether any verdict waits since before `now - HELD_MS`. */
