@@ -95,7 +95,8 @@ suite('wasmvsd gateway: DR rule changes while traffic flows', () => {
     const replies = out.split('\n').filter((l) => l.startsWith('reply '));
     expect(replies.length).toBeGreaterThan(0);
     expect(replies.filter((l) => !l.endsWith(' ok'))).toEqual([]);
-    const delay = readDelay()!;
+    const delay = readDelay();
+    if (delay === null) throw new Error('the gateway wrote no event-loop delay');
     console.log(`gateway event loop while 201 DR servers were added under traffic: max delay ${delay.maxMs.toFixed(1)} ms, p99 ${delay.p99Ms.toFixed(1)} ms (${delay.samples} samples)`);
     expect(delay.generation).toBe(1);
     expect(delay.maxMs).toBeLessThan(HANG_MS);
