@@ -409,6 +409,18 @@ export class CtFeed {
     this.ct.flush(mark, (~CT_SETTLED & ~CT_YOUNG) >>> 0);
   }
 
+  /**
+   * The pending destroy events, up to `max`, read and applied now (the gateway's drain, between reading
+   * a burst and deciding it, while a change settles). Conntrack sends a flow's destroy event before it
+   * queues the packet that reuses the flow's tuple (the SYN that ends a TIME_WAIT entry, or meets an
+   * expired one), so the core then knows how the old flow ended before it decides the new one. Returns how many.
+   */
+  eventsNow(max: number): number {
+    const got = this.readEvents(max);
+    this.flushSettle();
+    return got;
+  }
+
   /** Events, then one dump: the core brought up to date (all: every entry of ours, the young ones too; at stop). Returns the flows listed. */
   tick(all = false): number {
     this.finishSliced();

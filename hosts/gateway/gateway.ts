@@ -69,6 +69,8 @@ const CATCH_UP_MS = 200;
 const CATCH_UP_SHARE = 10;
 /** How often the conntrack feed reads its destroy events between its once-a-second rounds. */
 const EVENTS_MS = 200;
+/** Destroy events read before one burst while a change settles (settleEvents): a deleted server's flush brings thousands. */
+const SETTLE_EVENTS = 4096;
 /** How often the routes towards tunnel real servers are looked up again. */
 const TUNNEL_REFRESH_MS = 10_000;
 
@@ -136,6 +138,12 @@ export class Gateway {
   /** The round during which a held verdict last asked for another; whether the last round failed to install. */
   private kickedRound = -1;
   private rulesFailed = false;
+  /**
+   * A change is settling (from configChanged until its last round of rules is in and the conntrack
+   * feed's pending destroy events are read): each burst is decided after the events that came before
+   * it (settleEvents).
+   */
+  private settling = false;
   /** Verdicts turned into "accept with a fast-path mark" (the kernel NATs the rest of those flows). */
   fastMarked = 0;
   /** The fast flows' states and counters read back from conntrack into the core (ctfeed.ts). */
@@ -276,6 +284,7 @@ export class Gateway {
     for (let b = 0; b < maxBursts; b++) {
       const n = nq.read(this.views(x.memory.buffer, base).packets, stride, burst);
       if (n <= 0) break;
+      if (this.settling) this.settleEvents();
       let r: number;
       try {
         r = x.gwBurst(n, stride, d.now());
@@ -305,6 +314,33 @@ export class Gateway {
       if (n < burst) break;
     }
     return total;
+  }
+
+  /**
+   * The fast path's pending destroy events, applied before a burst is decided while a change settles.
+   * A short fast flow's end reaches the core with its destroy event, a second or more after its FINs
+   * (read every EVENTS_MS): until then the core has it as it was scheduled (SYN_RECV). A client that
+   * reuses the flow's port meanwhile is decided on that entry, which is harmless while its real server
+   * stays (the same one again), but once it is deleted IPVS's rule for an entry not in TIME_WAIT or
+   * CLOSE applies: the SYN is dropped (CNT_DROP_NODEST) and the client waits a second to send it again.
+   * IPVS, which sees the FINs, would schedule it afresh. Conntrack sends the old flow's destroy event
+   * before it queues the new SYN (and a deleted server's flows' events with their flush, feed.flushMark),
+   * so the events read after the burst and before the core decides it are all the core needs.
+   */
+  private settleEvents(): void {
+    const feed = this.feed;
+    if (!feed) {
+      this.settling = false;
+      return;
+    }
+    let got = SETTLE_EVENTS;
+    try {
+      got = feed.eventsNow(SETTLE_EVENTS);
+    } catch (e) {
+      this.log(`fast path: conntrack events: ${(e as Error).message}`, 'warn');
+    }
+    // The last round is in (its flushes' events with it) and none are left: back to the feed's own pace.
+    if (got < SETTLE_EVENTS && this.applying === null) this.settling = false;
   }
 
   /** Views of the core's packet region and verdict list, made again only when its memory grows (no garbage per burst). */
@@ -356,6 +392,7 @@ export class Gateway {
   configChanged(): Promise<void> {
     if (!this.director) return Promise.resolve();
     this.dirty = true;
+    this.settling = this.feed !== null;
     this.applying ??= (async () => {
       // Bounded: each round takes the configuration as it is, so this only repeats while changes keep arriving.
       for (let i = 0; i < 100_000 && this.dirty && this.director; i++) {

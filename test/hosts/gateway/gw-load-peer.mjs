@@ -5,6 +5,9 @@
 //   load VIP PORT TOTAL INFLIGHT       TOTAL connections, INFLIGHT at a time, each read to its end
 //                                      (5 s at most); "done N" after every 250, then one JSON line:
 //                                      {ok, failed, timeouts, errors: {code: n}, served: {"addr:port": n}}
+//   reuse VIP PORT LOCALPORT           "ready", then per "go" line on stdin one connection from LOCALPORT,
+//                                      read to its end (5 s at most): "served <addr:port> <ms>",
+//                                      "error <code>" or "timeout"
 import net from 'node:net';
 
 const [mode, addr, portText, a3, a4] = process.argv.slice(2);
@@ -50,4 +53,32 @@ if (mode === 'servers') {
     c.on('error', (e) => end('error', e.code ?? e.message));
   };
   for (let i = 0; i < Math.min(inflight, total); i++) one();
+} else if (mode === 'reuse') {
+  // The server closes first, so this side leaves no TIME_WAIT and the next "go" binds the same port.
+  const port = Number(portText), local = Number(a3);
+  const go = () => {
+    const t0 = Date.now();
+    const c = net.connect({ port, host: addr, localPort: local });
+    let got = '', done = false;
+    const end = (line) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      c.destroy();
+      console.log(line);
+    };
+    const timer = setTimeout(() => end('timeout'), 5000);
+    c.on('data', (d) => { got += d; });
+    c.on('end', () => end(got.endsWith('\n') ? `served ${got.trim()} ${Date.now() - t0}` : 'error short'));
+    c.on('error', (e) => end(`error ${e.code ?? e.message}`));
+  };
+  let buf = '';
+  process.stdin.on('data', (d) => {
+    buf += d;
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      buf = buf.slice(i + 1);
+      go();
+    }
+  });
+  console.log('ready');
 }

@@ -118,3 +118,52 @@ suite.each([['nat', 'on'], ['nat', 'off'], ['dr', 'on']] as const)('wasmvsd gate
     }
   }, 120_000);
 });
+
+// A client that reuses its port right after its last connection's real server was deleted: on the
+// fast path the kernel carried that connection after its SYN, and its end reaches the core with its
+// conntrack destroy event, a second or more later. Before, the core still had the old connection as
+// scheduled (SYN_RECV) when the new SYN came, and as IPVS does for an entry not in TIME_WAIT or CLOSE
+// whose real server is gone, dropped it (CNT_DROP_NODEST): the client waited a second to send it again.
+// IPVS, which sees the FINs, schedules it afresh; now the gateway reads the destroy events before it
+// decides a burst while a change settles (gateway.ts settleEvents), and so does the core.
+suite('wasmvsd gateway nat --fast-path on: a client port reused after its real server is deleted', () => {
+  afterEach(killChildren);
+
+  it('is scheduled afresh on the first SYN, not dropped', async () => {
+    const topo = new Topo(`gu${process.pid % 10000}x${topos++}`);
+    let gw: Daemon | null = null;
+    const LOCAL = 20000 + (process.pid % 10000);
+    try {
+      topo.setup('nat', { vip: 'local' });
+      const servers = RS.slice(0, 2).map((r) => inNs(topo.ns.server, process.execPath, [PEER, 'servers', r, String(PORT)]));
+      await Promise.all(servers.map((s) => waitLine(s, (l) => l === 'ready', 10_000)));
+      gw = await startGateway(topo, QUEUE, '--fast-path', 'on');
+      adm(topo, '-A', '-t', `${VIP}:${PORT}`, '-s', 'rr');
+      for (const r of RS.slice(0, 2)) adm(topo, '-a', '-t', `${VIP}:${PORT}`, '-r', `${r}:${PORT}`, '-m');
+      const client = inNs(topo.ns.client, process.execPath, [PEER, 'reuse', VIP, String(PORT), String(LOCAL)]);
+      await waitLine(client, (l) => l === 'ready', 10_000);
+      const connect = () => {
+        const line = waitLine(client, (l) => /^(served|error|timeout)/.test(l), 10_000);
+        client.stdin!.write('go\n');
+        return line;
+      };
+      const first = await connect();
+      expect(first).toMatch(/^served /);
+      const gone = first.split(' ')[1];
+      adm(topo, '-d', '-t', `${VIP}:${PORT}`, '-r', gone);
+      const second = await connect();
+      const log = await stopGateway(gw);
+      gw = null;
+      const s = summary(log);
+      console.log(`port reuse after a deletion: ${first} / ${second}; dropped=${s.dropped} ct_events=${s.ct_events}`);
+      expect(second).toMatch(/^served /);
+      expect(second.split(' ')[1]).not.toBe(gone);
+      // The new SYN was not dropped for the old connection's deleted real server (and sent again a second later).
+      expect(s.dropped).toBe(0);
+      for (const sv of [...servers, client]) sv.kill();
+    } finally {
+      if (gw) await stopGateway(gw);
+      topo.teardown();
+    }
+  }, 60_000);
+});
