@@ -221,6 +221,12 @@ export function gwOptions(flags: u32): i32 { return gateway.gwOptions(flags); }
  * → n verdicts (GW_VER_*) in REGION_LIST; returns n.
  */
 export function gwBurst(n: u32, stride: u32, now: u32): i32 { return gateway.gwBurst(n, stride, now); }
+/**
+ * Of n records as gwBurst takes them: how many are a TCP SYN whose NAT connection entry is live and not
+ * reusable (a retransmission, or a port reused before the host told the table the old flow ended).
+ * Reads only. The gateway's fast path reads its pending conntrack destroy events first when not 0.
+ */
+export function gwStaleSyns(n: u32, stride: u32): i32 { return gateway.gwStaleSyns(n, stride); }
 
 // --- connection table ----------------------------------------------------------
 /** Run timers up to `now` (conn expiry, template re-arm, estimator, scheduler tick); returns entries expired. */

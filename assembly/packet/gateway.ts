@@ -15,6 +15,7 @@ import {
 import { gwRecordAt, gwRecId, gwRecMark, gwRecLen, gwRecFlags, writeGwVerdict, decisionMethod, decisionDest } from "../abi/gateway_records";
 import { readDecisionTarget } from "./records";
 import { parse, pkt } from "./parse";
+import { ld8, ld16, ld32 } from "./bytes";
 import { PKT_CONTINUE, PKT_PASS } from "./verdict";
 import { natRewrite, target } from "./nat";
 import { decTtl } from "./ttl";
@@ -24,7 +25,7 @@ import { completePartial } from "./partial";
 import { flow } from "../abi/flow";
 import { lookupService } from "../service/services";
 import { ConnKey, lookupIn } from "../table/conn";
-import { packetIn, packetOut } from "../table/conn_path";
+import { packetIn, packetOut, newConnExpected } from "../table/conn_path";
 import { destOf, dportOf } from "../table/conn";
 import { Dest } from "../service/dest";
 import { dests } from "../table/dests";
@@ -291,6 +292,71 @@ function one(i: u32, rec: u32, cap: u32, now: u32): void {
     return;
   }
   accept(i, id);
+}
+
+/**
+ * How many of the burst's records (as gwBurst takes them, before it) are a
+ * TCP SYN without ACK whose NAT connection entry is live and not one IPVS
+ * would let a new connection take over (§2.12: not TIME_WAIT or CLOSE):
+ * either a retransmitted SYN, or a
+ * client reusing the port of a connection whose end this table has not been
+ * told yet. A host that learns the ends of flows after the fact (the
+ * gateway's fast path: conntrack destroy events) reads them first when this
+ * is not 0, so that SYN is decided as IPVS, which sees the FINs, decides it.
+ * Reads only: no counter, timer or entry changes. Headers are read as far
+ * as they are present (a malformed record is not counted; gwBurst judges it).
+ */
+export function gwStaleSyns(n: u32, stride: u32): i32 {
+  if (n > MAX_BATCH) return S.E_BATCH;
+  if (stride != GW_STRIDE_PACKED && ((stride & 3) != 0 || stride < GW_REC_HEADER + 60 || <u64>n * <u64>stride > <u64>REGION_PACKETS_SIZE)) return S.E_INVAL;
+  let stale = 0;
+  let rec: u64 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    let cap: u32;
+    if (stride == GW_STRIDE_PACKED) {
+      if (rec + <u64>GW_REC_HEADER > <u64>REGION_PACKETS_SIZE) return S.E_INVAL;
+      const l = gwRecLen(gwRecordAt(<u32>rec));
+      if (l > REGION_PACKETS_SIZE || rec + <u64>packedSpan(l) > <u64>REGION_PACKETS_SIZE) return S.E_INVAL;
+      cap = packedSpan(l) - GW_REC_HEADER;
+    } else {
+      rec = <u64>i * <u64>stride;
+      cap = stride - GW_REC_HEADER;
+    }
+    const base = gwRecordAt(<u32>rec);
+    if (stride == GW_STRIDE_PACKED) rec += <u64>packedSpan(gwRecLen(base));
+    const len = gwRecLen(base);
+    if ((gwRecFlags(base) & GW_RF_TRUNCATED) != 0 || len > cap) continue;
+    if (staleSyn(base + GW_REC_HEADER, len)) stale++;
+  }
+  return stale;
+}
+
+/** One packet of gwStaleSyns: an IPv4 or IPv6 (no extension header) TCP SYN, its NAT entry live and not reusable. */
+function staleSyn(p: usize, len: u32): bool {
+  if (len < 40) return false;
+  const v = ld8(p) >>> 4;
+  let l4: u32;
+  if (v == 4) {
+    l4 = (ld8(p) & 0xf) << 2;
+    if (l4 < 20 || ld8(p + 9) != PROTO_TCP || (ld16(p + 6) & 0x3fff) != 0 || l4 + 20 > len) return false;
+    probe.af = 4;
+    probe.c0 = ld32(p + 12); probe.c1 = 0; probe.c2 = 0; probe.c3 = 0;
+    probe.v0 = ld32(p + 16); probe.v1 = 0; probe.v2 = 0; probe.v3 = 0;
+  } else if (v == 6) {
+    l4 = 40;
+    if (ld8(p + 6) != PROTO_TCP || len < 60) return false;
+    probe.af = 6;
+    probe.c0 = ld32(p + 8); probe.c1 = ld32(p + 12); probe.c2 = ld32(p + 16); probe.c3 = ld32(p + 20);
+    probe.v0 = ld32(p + 24); probe.v1 = ld32(p + 28); probe.v2 = ld32(p + 32); probe.v3 = ld32(p + 36);
+  } else {
+    return false;
+  }
+  if ((ld8(p + l4 + 13) & 0x12) != 0x02) return false; // SYN, no ACK
+  probe.proto = PROTO_TCP;
+  probe.cport = ld16(p + l4);
+  probe.vport = ld16(p + l4 + 2);
+  const cp = lookupIn(probe, false);
+  return cp != 0 && (M.flagsOf(cp) & M.F_METHOD) == METHOD_MASQ && !newConnExpected(cp);
 }
 
 /**

@@ -43,7 +43,7 @@ function fail(i: u32, status: i32, counter: i32): i32 {
 }
 
 /** is_new_conn_expected: an uncontrolled TIME_WAIT/CLOSE entry (or DR/TUN FIN_WAIT with bit 2). */
-function newConnExpected(cp: u32): bool {
+export function newConnExpected(cp: u32): bool {
   if (M.u32At(cp, M.R_CONTROL) != 0) return false;
   const p = M.protoOf(cp);
   if (p != PROTO_TCP) return false;

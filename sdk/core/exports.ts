@@ -51,4 +51,5 @@ export type CoreExports = {
   gwDestTunnel(destId: number, tunSrc: number, mtu: number): number;
   gwOptions(flags: number): number;
   gwBurst(n: number, stride: number, now: number): number;
+  gwStaleSyns(n: number, stride: number): number;
 };

@@ -40,12 +40,12 @@ export interface BurstOptions {
   stride?: number;
 }
 
-/** Writes `pkts` as addon records (ids 100..), runs one burst, returns the verdicts. */
-export function burst(d: Director, pkts: Uint8Array[], o: BurstOptions = {}): Verdict[] {
+/** Writes `pkts` as addon records (ids 100..) into REGION_PACKETS, `stride` apart. */
+export function records(d: Director, pkts: Uint8Array[], o: BurstOptions = {}): void {
   const x = coreOf(d).x;
   const stride = o.stride ?? STRIDE;
   const base = x.getIoBase();
-  let dv = new DataView(x.memory.buffer);
+  const dv = new DataView(x.memory.buffer);
   pkts.forEach((p, i) => {
     const r = base + L.REGION_PACKETS + i * stride;
     dv.setUint32(r + L.GW_REC_ID, 100 + i, true);
@@ -54,8 +54,16 @@ export function burst(d: Director, pkts: Uint8Array[], o: BurstOptions = {}): Ve
     dv.setUint8(r + L.GW_REC_FLAGS, o.recFlags ?? 0);
     new Uint8Array(x.memory.buffer, r + L.GW_REC_HEADER, p.length).set(p);
   });
+}
+
+/** Writes `pkts` as addon records (ids 100..), runs one burst, returns the verdicts. */
+export function burst(d: Director, pkts: Uint8Array[], o: BurstOptions = {}): Verdict[] {
+  const x = coreOf(d).x;
+  const stride = o.stride ?? STRIDE;
+  const base = x.getIoBase();
+  records(d, pkts, o);
   expect(x.gwBurst(pkts.length, stride, o.now ?? 1)).toBe(pkts.length);
-  dv = new DataView(x.memory.buffer); // the burst may have grown memory
+  const dv = new DataView(x.memory.buffer); // the burst may have grown memory
   return pkts.map((p, i) => {
     const v = base + L.REGION_LIST + i * L.GW_VER_SIZE;
     const flags = dv.getUint32(v + L.GW_VER_FLAGS, true);
