@@ -411,7 +411,7 @@ export class CtFeed {
 
   /**
    * The pending destroy events, up to `max`, read and applied now (the gateway's drain, between reading
-   * a burst and deciding it, while a change settles). Conntrack sends a flow's destroy event before it
+   * a burst with a stale SYN and deciding it). Conntrack sends a flow's destroy event before it
    * queues the packet that reuses the flow's tuple (the SYN that ends a TIME_WAIT entry, or meets an
    * expired one), so the core then knows how the old flow ended before it decides the new one. Returns how many.
    */

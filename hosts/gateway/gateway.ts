@@ -69,8 +69,8 @@ const CATCH_UP_MS = 200;
 const CATCH_UP_SHARE = 10;
 /** How often the conntrack feed reads its destroy events between its once-a-second rounds. */
 const EVENTS_MS = 200;
-/** Destroy events read before one burst while a change settles (settleEvents): a deleted server's flush brings thousands. */
-const SETTLE_EVENTS = 4096;
+/** Destroy events read at a time before a burst with a stale SYN (eventsFirst). */
+const EVENTS_FIRST = 4096;
 /** How often the routes towards tunnel real servers are looked up again. */
 const TUNNEL_REFRESH_MS = 10_000;
 
@@ -138,12 +138,9 @@ export class Gateway {
   /** The round during which a held verdict last asked for another; whether the last round failed to install. */
   private kickedRound = -1;
   private rulesFailed = false;
-  /**
-   * A change is settling (from configChanged until its last round of rules is in and the conntrack
-   * feed's pending destroy events are read): each burst is decided after the events that came before
-   * it (settleEvents).
-   */
-  private settling = false;
+  /** SYNs that met a live entry not reusable by a new connection (core gwStaleSyns): each burst with one read the destroy events first. */
+  staleSyns = 0;
+  private eventsFirstWarned = 0;
   /** Verdicts turned into "accept with a fast-path mark" (the kernel NATs the rest of those flows). */
   fastMarked = 0;
   /** The fast flows' states and counters read back from conntrack into the core (ctfeed.ts). */
@@ -284,7 +281,13 @@ export class Gateway {
     for (let b = 0; b < maxBursts; b++) {
       const n = nq.read(this.views(x.memory.buffer, base).packets, stride, burst);
       if (n <= 0) break;
-      if (this.settling) this.settleEvents();
+      if (this.feed !== null) {
+        const stale = x.gwStaleSyns(n, stride);
+        if (stale > 0) {
+          this.staleSyns += stale;
+          this.eventsFirst(this.feed);
+        }
+      }
       let r: number;
       try {
         r = x.gwBurst(n, stride, d.now());
@@ -317,30 +320,29 @@ export class Gateway {
   }
 
   /**
-   * The fast path's pending destroy events, applied before a burst is decided while a change settles.
-   * A short fast flow's end reaches the core with its destroy event, a second or more after its FINs
-   * (read every EVENTS_MS): until then the core has it as it was scheduled (SYN_RECV). A client that
-   * reuses the flow's port meanwhile is decided on that entry, which is harmless while its real server
-   * stays (the same one again), but once it is deleted IPVS's rule for an entry not in TIME_WAIT or
-   * CLOSE applies: the SYN is dropped (CNT_DROP_NODEST) and the client waits a second to send it again.
-   * IPVS, which sees the FINs, would schedule it afresh. Conntrack sends the old flow's destroy event
-   * before it queues the new SYN (and a deleted server's flows' events with their flush, feed.flushMark),
+   * The fast path's pending destroy events, applied before a burst with a stale SYN is decided. A
+   * short fast flow's end reaches the core with its destroy event, a second or more after its FINs
+   * (its entry's 1 s TIME_WAIT, then a dump or the kernel's sweep reaps it; read every EVENTS_MS):
+   * until then the core has it as it was scheduled (SYN_RECV). A client that reuses the flow's port
+   * meanwhile would be decided on that entry: sent to the same real server again (IPVS, which sees
+   * the FINs, has TIME_WAIT and schedules afresh), and dropped if that server was deleted, so that
+   * the client waits a second to send the SYN again (CNT_DROP_NODEST). Conntrack sends the old
+   * flow's destroy event before it queues the SYN that reuses its tuple (the SYN ends the TIME_WAIT
+   * entry or reaps an expired one; a deleted server's flush sends its flows' at once, feed.flushMark),
    * so the events read after the burst and before the core decides it are all the core needs.
    */
-  private settleEvents(): void {
-    const feed = this.feed;
-    if (!feed) {
-      this.settling = false;
-      return;
-    }
-    let got = SETTLE_EVENTS;
+  private eventsFirst(feed: CtFeed): void {
     try {
-      got = feed.eventsNow(SETTLE_EVENTS);
+      // Bounded: a deleted server's flush can leave tens of thousands waiting.
+      for (let i = 0; i < 16 && feed.eventsNow(EVENTS_FIRST) === EVENTS_FIRST; i++);
     } catch (e) {
-      this.log(`fast path: conntrack events: ${(e as Error).message}`, 'warn');
+      // Once a second at most: this runs per burst.
+      const now = Date.now();
+      if (now - this.eventsFirstWarned >= 1000) {
+        this.eventsFirstWarned = now;
+        this.log(`fast path: conntrack events: ${(e as Error).message}`, 'warn');
+      }
     }
-    // The last round is in (its flushes' events with it) and none are left: back to the feed's own pace.
-    if (got < SETTLE_EVENTS && this.applying === null) this.settling = false;
   }
 
   /** Views of the core's packet region and verdict list, made again only when its memory grows (no garbage per burst). */
@@ -392,7 +394,6 @@ export class Gateway {
   configChanged(): Promise<void> {
     if (!this.director) return Promise.resolve();
     this.dirty = true;
-    this.settling = this.feed !== null;
     this.applying ??= (async () => {
       // Bounded: each round takes the configuration as it is, so this only repeats while changes keep arriving.
       for (let i = 0; i < 100_000 && this.dirty && this.director; i++) {
@@ -790,7 +791,7 @@ export class Gateway {
       `dropped=${c(C.CNT_GW_DROPPED)} replies=${c(C.CNT_GW_REPLIES)} malformed=${c(C.CNT_PKT_MALFORMED_IP)} ` +
       `truncated_l4=${c(C.CNT_PKT_TRUNC_L4)} bad_csum=${c(C.CNT_PKT_BAD_CSUM)} truncated=${c(C.CNT_GW_TRUNCATED)} ` +
       `icmp_sent=${c(C.CNT_GW_ICMP_SENT)} failed_bursts=${this.failedBursts} enobufs=${q.enobufs} nl_errors=${q.nlErrors} ` +
-      `queue_full_drops=${k.full} socket_full_drops=${k.user} fast_marked=${this.fastMarked} held_for_rules=${this.held.held} held_full=${this.held.overflow} dr_fed_packets=${this.drStats.fedPackets}` +
+      `queue_full_drops=${k.full} socket_full_drops=${k.user} fast_marked=${this.fastMarked} held_for_rules=${this.held.held} held_full=${this.held.overflow} stale_syns=${this.staleSyns} dr_fed_packets=${this.drStats.fedPackets}` +
       (this.feed ? ` ct_fed_packets=${this.feed.totals.fedPackets} ct_events=${this.feed.totals.events} ct_removed=${this.feed.totals.removed} ct_settled=${this.feed.totals.settled} ct_promoted=${this.feed.totals.promoted} ct_lost=${this.feed.totals.lost}` : '');
   }
 
@@ -815,6 +816,7 @@ export class Gateway {
       kernelQueues: () => this.kernelQueues(),
       failedBursts: () => this.failedBursts,
       heldForRules: () => ({ held: this.held.held, full: this.held.overflow }),
+      staleSyns: () => this.staleSyns,
     };
   }
 

@@ -54,6 +54,8 @@ export interface GatewaySource {
   failedBursts(): number;
   /** Verdicts that waited for their real server's rules, and those that found the wait full (held.ts). */
   heldForRules?(): { held: number; full: number };
+  /** SYNs that met a live connection entry no new connection may take over; their burst read the conntrack events first. */
+  staleSyns?(): number;
 }
 
 function counter(registry: Registry, name: string, help: string, labelNames: string[], rows: () => { labels: Record<string, string | number>; value: number }[]): void {
@@ -87,6 +89,8 @@ export function registerGatewayMetrics(registry: Registry, src: GatewaySource): 
       const h = src.heldForRules?.() ?? { held: 0, full: 0 };
       return [{ labels: { outcome: 'held' }, value: h.held }, { labels: { outcome: 'full' }, value: h.full }];
     });
+  counter(registry, 'wasmvs_gateway_stale_syns_total', 'Fast path: SYNs that met a live connection entry no new connection may take over (a retransmission, or a reused client port whose old flow\'s end had not reached the core); their burst read the pending conntrack destroy events first',
+    [], () => [{ labels: {}, value: src.staleSyns?.() ?? 0 }]);
   counter(registry, 'wasmvs_gateway_enobufs_total', 'Reads that found the queue socket overrun (ENOBUFS): the kernel dropped packets', ['queue'],
     () => src.queues().map((q) => ({ labels: { queue: q.queue }, value: q.stats.enobufs })));
   counter(registry, 'wasmvs_gateway_netlink_errors_total', 'Error answers from the kernel to verdicts', ['queue'],

@@ -33,6 +33,7 @@ describe('gateway metrics', () => {
       kernelQueues: () => parseKernelQueues(PROC),
       failedBursts: () => 1,
       heldForRules: () => ({ held: 6, full: 0 }),
+      staleSyns: () => 9,
     };
     const registry = new Registry();
     registerGatewayMetrics(registry, src);
@@ -48,6 +49,7 @@ describe('gateway metrics', () => {
       'wasmvs_gateway_failed_bursts_total 1',
       'wasmvs_gateway_held_for_rules_total{outcome="held"} 6',
       'wasmvs_gateway_held_for_rules_total{outcome="full"} 0',
+      'wasmvs_gateway_stale_syns_total 9',
       'wasmvs_gateway_enobufs_total{queue="7"} 4',
       'wasmvs_gateway_foreign_messages_total{queue="7"} 2',
       'wasmvs_gateway_queue_drops_total{queue="7",reason="queue_full"} 11',
