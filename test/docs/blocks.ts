@@ -107,10 +107,10 @@ export function claimed(doc: string, runner: string): Block[] {
   return executable(doc).filter((b) => mine.some((c) => c.select(b)));
 }
 
-/** Null when network and mount namespaces can be made (root), else why not. */
+/** Null when network, mount and PID namespaces can be made (root), else why not. */
 export function cannotIsolate(): string | null {
-  const r = spawnSync('unshare', ['--net', '--mount', 'true'], { encoding: 'utf8' });
-  return r.status === 0 ? null : `cannot create network and mount namespaces (${r.error?.message ?? r.stderr.trim()}); needs root`;
+  const r = spawnSync('unshare', ['--net', '--mount', '--pid', '--fork', 'true'], { encoding: 'utf8' });
+  return r.status === 0 ? null : `cannot create network, mount and PID namespaces (${r.error?.message ?? r.stderr.trim()}); needs root`;
 }
 
 /**
@@ -119,7 +119,8 @@ export function cannotIsolate(): string | null {
  * doc's /tmp/wasmvs.sock or /run/wasmvs collide with nothing; the cwd,
  * the repository and `keep` stay visible where they are; writes under
  * `scratch` stay in the namespace), `set -e`;
- * whatever it left running is stopped at its end.
+ * whatever it left running is stopped at its end (its own PID namespace: the
+ * trap's kill, then the namespace's end for anything the trap did not reach).
  */
 export function runIsolated(script: string, opts: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; keep?: string[]; scratch?: string[] }) {
   const keep = [...new Set([opts.cwd, ROOT, ...(opts.keep ?? [])])].filter((p) => p.startsWith('/tmp/'));
@@ -136,7 +137,9 @@ cd '${opts.cwd}'
 ip link set lo up
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true' EXIT
 ${script}`;
-  return spawnSync('unshare', ['--net', '--mount', '--propagation', 'private', 'bash', '-c', wrapped], {
+  // A PID namespace of its own too: whatever the script leaves running (a daemon a job started, which
+  // `npm start` may not pass the trap's signal on to) dies with it, and with unshare on a timeout.
+  return spawnSync('unshare', ['--net', '--mount', '--pid', '--fork', '--kill-child', '--mount-proc', '--propagation', 'private', 'bash', '-c', wrapped], {
     cwd: opts.cwd, env: opts.env ?? process.env, encoding: 'utf8', timeout: opts.timeoutMs ?? 90_000,
   });
 }
