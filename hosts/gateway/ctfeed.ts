@@ -57,7 +57,8 @@ export interface NativeConntrack {
   /** What was read so far, parsed until `max` records; none while the addon's reader is still reading (wait: block until `max` or the end). */
   dumpNext?(max: number, wait?: boolean): Uint8Array;
   dumpActive?(): boolean;
-  events(mark: number, mask: number, max: number): Uint8Array;
+  /** quick: done after a read that found the socket empty, without the read more that sees EAGAIN (an overrun is then reported by the next full read). */
+  events(mark: number, mask: number, max: number, quick?: boolean): Uint8Array;
   flush(mark: number, mask: number): void;
   /** IPv4: src and dst as numbers; IPv6: four words each. */
   remove(proto: number, src: number | Uint32Array, dst: number | Uint32Array, sport: number, dport: number): boolean;
@@ -416,7 +417,7 @@ export class CtFeed {
    * expired one), so the core then knows how the old flow ended before it decides the new one. Returns how many.
    */
   eventsNow(max: number): number {
-    const got = this.readEvents(max);
+    const got = this.readEvents(max, true);
     this.flushSettle();
     return got;
   }
@@ -593,8 +594,8 @@ export class CtFeed {
   }
 
   /** Up to `max` pending destroy events read and applied; how many. */
-  private readEvents(max: number): number {
-    const ev = this.ct.events(this.mark, this.anyMask, max);
+  private readEvents(max: number, quick = false): number {
+    const ev = this.ct.events(this.mark, this.anyMask, max, quick);
     this.totals.events += ev.byteLength / CT.SIZE;
     this.apply(ev);
     return ev.byteLength / CT.SIZE;

@@ -778,6 +778,9 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
       return env.Undefined();
     }
     size_t max = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : 65536;
+    // quick: done after a call that found fewer datagrams than it asked for (the socket was empty then),
+    // without the call more that would see EAGAIN (or an overrun, which the next full read reports).
+    bool quick = info.Length() > 3 && info[3].ToBoolean().Value();
     std::vector<uint8_t> out;
     Collect c{f, &out, 1, max, &led_, 0};
     // Each event is a datagram of its own: up to EV_SLOTS of them per recvmmsg (one recv per event
@@ -805,6 +808,7 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
         else mnl_cb_run(evSlots_.data() + size_t(i) * EV_SLOT, msgs[i].msg_len, 0, 0, collectCb, &c);
       }
       datagrams_ += unsigned(got);
+      if (quick && unsigned(got) < want) break;
     }
     events_ += out.size() / CT_REC;
     return Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size());
