@@ -307,24 +307,16 @@ function one(i: u32, rec: u32, cap: u32, now: u32): void {
  * as they are present (a malformed record is not counted; gwBurst judges it).
  */
 export function gwStaleSyns(n: u32, stride: u32): i32 {
-  if (n > MAX_BATCH) return S.E_BATCH;
-  if (stride != GW_STRIDE_PACKED && ((stride & 3) != 0 || stride < GW_REC_HEADER + 60 || <u64>n * <u64>stride > <u64>REGION_PACKETS_SIZE)) return S.E_INVAL;
+  const st = checkRecords(n, stride);
+  if (st != 0) return st;
   let stale = 0;
-  let rec: u64 = 0;
+  let rec: u32 = 0;
   for (let i: u32 = 0; i < n; i++) {
-    let cap: u32;
-    if (stride == GW_STRIDE_PACKED) {
-      if (rec + <u64>GW_REC_HEADER > <u64>REGION_PACKETS_SIZE) return S.E_INVAL;
-      const l = gwRecLen(gwRecordAt(<u32>rec));
-      if (l > REGION_PACKETS_SIZE || rec + <u64>packedSpan(l) > <u64>REGION_PACKETS_SIZE) return S.E_INVAL;
-      cap = packedSpan(l) - GW_REC_HEADER;
-    } else {
-      rec = <u64>i * <u64>stride;
-      cap = stride - GW_REC_HEADER;
-    }
-    const base = gwRecordAt(<u32>rec);
-    if (stride == GW_STRIDE_PACKED) rec += <u64>packedSpan(gwRecLen(base));
+    const at = stride == GW_STRIDE_PACKED ? rec : i * stride;
+    const base = gwRecordAt(at);
     const len = gwRecLen(base);
+    const cap = stride == GW_STRIDE_PACKED ? packedSpan(len) - GW_REC_HEADER : stride - GW_REC_HEADER;
+    if (stride == GW_STRIDE_PACKED) rec += packedSpan(len);
     if ((gwRecFlags(base) & GW_RF_TRUNCATED) != 0 || len > cap) continue;
     if (staleSyn(base + GW_REC_HEADER, len)) stale++;
   }
@@ -367,16 +359,9 @@ function staleSyn(p: usize, len: u32): bool {
  * Returns n or a status.
  */
 export function gwBurst(n: u32, stride: u32, now: u32): i32 {
-  if (n > MAX_BATCH || n * GW_VER_SIZE > REGION_LIST_SIZE) return S.E_BATCH;
+  const st = checkRecords(n, stride);
+  if (st != 0) return st;
   if (stride == GW_STRIDE_PACKED) {
-    let end: u64 = 0;
-    for (let i: u32 = 0; i < n; i++) {
-      if (end + <u64>GW_REC_HEADER > <u64>REGION_PACKETS_SIZE) return S.E_INVAL;
-      const len = gwRecLen(gwRecordAt(<u32>end));
-      if (len > REGION_PACKETS_SIZE) return S.E_INVAL;
-      end += <u64>packedSpan(len);
-      if (end > <u64>REGION_PACKETS_SIZE) return S.E_INVAL;
-    }
     advanceConns(now);
     let rec: u32 = 0;
     for (let i: u32 = 0; i < n; i++) {
@@ -387,8 +372,29 @@ export function gwBurst(n: u32, stride: u32, now: u32): i32 {
     }
     return <i32>n;
   }
-  if ((stride & 3) != 0 || stride < GW_REC_HEADER + 60 || <u64>n * <u64>stride > <u64>REGION_PACKETS_SIZE) return S.E_INVAL;
   advanceConns(now);
   for (let i: u32 = 0; i < n; i++) one(i, i * stride, stride - GW_REC_HEADER, now);
   return <i32>n;
+}
+
+/**
+ * 0 when n records `stride` apart, or packed (every one checked to lie
+ * inside REGION_PACKETS before any is touched), fit the regions; else
+ * E_BATCH or E_INVAL. gwBurst's and gwStaleSyns's check.
+ */
+function checkRecords(n: u32, stride: u32): i32 {
+  if (n > MAX_BATCH || n * GW_VER_SIZE > REGION_LIST_SIZE) return S.E_BATCH;
+  if (stride == GW_STRIDE_PACKED) {
+    let end: u64 = 0;
+    for (let i: u32 = 0; i < n; i++) {
+      if (end + <u64>GW_REC_HEADER > <u64>REGION_PACKETS_SIZE) return S.E_INVAL;
+      const len = gwRecLen(gwRecordAt(<u32>end));
+      if (len > REGION_PACKETS_SIZE) return S.E_INVAL;
+      end += <u64>packedSpan(len);
+      if (end > <u64>REGION_PACKETS_SIZE) return S.E_INVAL;
+    }
+    return 0;
+  }
+  if ((stride & 3) != 0 || stride < GW_REC_HEADER + 60 || <u64>n * <u64>stride > <u64>REGION_PACKETS_SIZE) return S.E_INVAL;
+  return 0;
 }

@@ -13,6 +13,23 @@ import net from 'node:net';
 const [mode, addr, portText, a3, a4] = process.argv.slice(2);
 setTimeout(() => { console.log('timeout'); process.exit(3); }, 120_000).unref();
 
+/** One connection read to its end (5 s at most): done('ok', "<addr:port>"), done('timeout') or done('error', code). */
+function once(options, done) {
+  const c = net.connect(options);
+  let got = '', finished = false;
+  const end = (how, what) => {
+    if (finished) return;
+    finished = true;
+    clearTimeout(timer);
+    c.destroy();
+    done(how, what);
+  };
+  const timer = setTimeout(() => end('timeout'), 5000);
+  c.on('data', (d) => { got += d; });
+  c.on('end', () => (got.endsWith('\n') ? end('ok', got.trim()) : end('error', 'short')));
+  c.on('error', (e) => end('error', e.code ?? e.message));
+}
+
 if (mode === 'servers') {
   const ports = portText.split(',').map(Number);
   let up = 0;
@@ -28,13 +45,7 @@ if (mode === 'servers') {
   let started = 0, ended = 0;
   const one = () => {
     started++;
-    const c = net.connect(port, addr);
-    let got = '', done = false;
-    const end = (how, what) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      c.destroy();
+    once({ port, host: addr }, (how, what) => {
       if (how === 'ok') {
         r.ok++;
         r.served[what] = (r.served[what] ?? 0) + 1;
@@ -46,11 +57,7 @@ if (mode === 'servers') {
       if (++ended % 250 === 0) console.log(`done ${ended}`);
       if (started < total) one();
       else if (ended === total) console.log(JSON.stringify(r));
-    };
-    const timer = setTimeout(() => end('timeout'), 5000);
-    c.on('data', (d) => { got += d; });
-    c.on('end', () => (got.endsWith('\n') ? end('ok', got.trim()) : end('error', 'short')));
-    c.on('error', (e) => end('error', e.code ?? e.message));
+    });
   };
   for (let i = 0; i < Math.min(inflight, total); i++) one();
 } else if (mode === 'reuse') {
@@ -58,19 +65,8 @@ if (mode === 'servers') {
   const port = Number(portText), local = Number(a3);
   const go = () => {
     const t0 = Date.now();
-    const c = net.connect({ port, host: addr, localPort: local });
-    let got = '', done = false;
-    const end = (line) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      c.destroy();
-      console.log(line);
-    };
-    const timer = setTimeout(() => end('timeout'), 5000);
-    c.on('data', (d) => { got += d; });
-    c.on('end', () => end(got.endsWith('\n') ? `served ${got.trim()} ${Date.now() - t0}` : 'error short'));
-    c.on('error', (e) => end(`error ${e.code ?? e.message}`));
+    once({ port, host: addr, localPort: local }, (how, what) =>
+      console.log(how === 'ok' ? `served ${what} ${Date.now() - t0}` : how === 'timeout' ? 'timeout' : `error ${what}`));
   };
   let buf = '';
   process.stdin.on('data', (d) => {
