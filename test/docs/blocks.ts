@@ -82,6 +82,7 @@ export const CLAIMS: Claim[] = [
   { doc: 'docs/proxy.md', runner: 'proxy.test.ts', what: 'every sh block, top to bottom, as one script', select: () => true },
   { doc: 'docs/gateway.md', runner: 'coverage.test.ts', what: 'setup commands, the same as .ci/run', select: isSetup },
   { doc: 'docs/gateway.md', runner: 'gateway.test.ts', what: 'the worked examples: NAT, DR, IPv6', select: (b) => b.body.includes('npx wasmvsd gateway') },
+  { doc: 'docs/ldirectord.md', runner: 'ldirectord.test.ts', what: 'ldirectord driving wasmvsd proxy, with the tables it prints', select: () => true },
   { doc: 'docs/many-directors.md', runner: 'many-directors.test.ts', what: 'the etcd worked example', select: (b) => b.body.includes('etcd --name doc') },
   { doc: 'docs/many-directors.md', runner: 'many-directors-sync.test.ts', what: 'the connection sync example', select: (b) => b.body.includes('--sync-key') },
 ];
