@@ -1,0 +1,135 @@
+// ldirectord (the Debian package, unchanged) health-checking the real servers of
+// a `wasmvsd gateway --fast-path on` NAT director, with the VIP on the director's
+// lo as on every IPVS director, and driving it through wasmvsadm bound over
+// /usr/sbin/ipvsadm in ldirectord's own mount namespace (docs/ldirectord.md).
+// Each real server answers its check on a port of its own (checkport), so the
+// test fails a check without touching the service: ldirectord sets the server's
+// weight to 0 (quiescent=yes), the established flow the kernel carries goes on
+// to it, new connections go to the other; the check passes again and the
+// weight comes back; `ldirectord stop` removes the service and its rules.
+import { afterEach, expect, it, describe } from 'vitest';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { inCI } from './prereq.js';
+import { inNs, killChildren, waitLine } from './netns.js';
+import { Topo, VIP, RS } from './gw-topo.js';
+import { Talk, served, until } from './gw-talk.js';
+import { missingGatewayPrereq, startGateway, stopGateway, adm, summary, type Daemon } from './gw-daemon.js';
+import { WASMVSADM } from '../../daemon/daemon.js';
+
+const LDIRECTORD = '/usr/sbin/ldirectord', IPVSADM = '/usr/sbin/ipvsadm';
+const why = missingGatewayPrereq('nft') ?? (existsSync(LDIRECTORD) && existsSync(IPVSADM) ? null : 'ldirectord not installed (apt-get install ldirectord, see .ci/run)');
+if (why && inCI) throw new Error(`gateway with ldirectord: ${why}`);
+if (why) console.warn(`\n*** SKIPPING gateway with ldirectord: ${why} ***\n`);
+
+const PORT = 8080, CHECK = 9000, QUEUE = 860 + (process.pid % 100);
+const PEER = fileURLToPath(new URL('./gw-fastpath-peer.mjs', import.meta.url));
+
+/** A real server's weight in `-L -n`, or null when it is not listed. */
+function weight(topo: Topo, rs: string): number | null {
+  const m = new RegExp(`-> ${rs.replace(/\./g, '\\.')}:${PORT}\\s+\\S+\\s+(\\d+)`).exec(adm(topo, '-L', '-n'));
+  return m ? Number(m[1]) : null;
+}
+
+/** The check listener of one real server (gw-fastpath-peer's echo server on RS:CHECK). */
+async function checkListener(topo: Topo, rs: string): Promise<ChildProcess> {
+  const c = inNs(topo.ns.server, process.execPath, [PEER, 'echo-server', rs, String(CHECK)]);
+  await waitLine(c, (l) => l === 'ready', 10_000);
+  return c;
+}
+
+describe.skipIf(why !== null)('wasmvsd gateway --fast-path on driven by ldirectord', () => {
+  let cf = '';
+  afterEach(() => {
+    const pidFile = `/run/ldirectord.${basename(cf)}.pid`;
+    if (cf && existsSync(pidFile)) {
+      const pid = Number(readFileSync(pidFile, 'utf8'));
+      if (pid > 0 && existsSync(`/proc/${pid}`)) process.kill(pid, 'SIGKILL');
+      rmSync(pidFile, { force: true });
+    }
+    killChildren();
+  });
+
+  it('a failed check quiesces the real server (weight 0): its established flow goes on, new ones go to the other; restored when it passes; stop removes all', async () => {
+    const topo = new Topo(`gl${process.pid % 10000}`);
+    let gw: Daemon | undefined;
+    const talks: Talk[] = [];
+    const talk = () => { const t = new Talk(topo.ns.client, VIP, PORT); talks.push(t); return t; };
+    try {
+      topo.setup('nat', { vip: 'local' });
+      gw = await startGateway(topo, QUEUE, '--fast-path', 'on');
+      expect(gw.log()).toContain('fast path on for IPv4 and IPv6 NAT and DR services');
+      const echo = inNs(topo.ns.server, process.execPath, [PEER, 'echo-server', '0.0.0.0', String(PORT)]);
+      await waitLine(echo, (l) => l === 'ready', 10_000);
+      const checks = new Map<string, ChildProcess>();
+      for (const r of RS.slice(0, 2)) checks.set(r, await checkListener(topo, r));
+
+      const wrapper = join(topo.tmp, 'ipvsadm');
+      writeFileSync(wrapper, `#!/bin/sh\nexec '${process.execPath}' '${WASMVSADM}' --socket '${topo.socket}' "$@"\n`);
+      chmodSync(wrapper, 0o755);
+      cf = join(topo.tmp, `wasmvs-gl-${process.pid}.cf`);
+      const log = join(topo.tmp, 'ldirectord.log');
+      writeFileSync(cf, `logfile="${log}"
+checktimeout=2
+checkinterval=1
+autoreload=no
+quiescent=yes
+virtual=${VIP}:${PORT}
+	real=${RS[0]}:${PORT} masq
+	real=${RS[1]}:${PORT} masq
+	checkport=${CHECK}
+	checktype=connect
+	scheduler=rr
+	protocol=tcp
+`);
+      // As its init script would, in the director's namespace; /usr/sbin/ipvsadm is wasmvsadm for it alone.
+      const start = spawnSync('ip', ['netns', 'exec', topo.ns.director, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c',
+        `mount --bind '${wrapper}' ${IPVSADM} && exec ${LDIRECTORD} '${cf}' start`], { encoding: 'utf8', timeout: 30_000 });
+      expect(start.status, start.stdout + start.stderr).toBe(0);
+      await until('ldirectord to add both real servers', () => weight(topo, RS[0]) === 1 && weight(topo, RS[1]) === 1, 150, 100);
+
+      // rr over the two: an established flow on each.
+      const a = talk(), b = talk();
+      const x = served(await a.send(1000));
+      const y = served(await b.send(1000));
+      expect(new Set([x, y])).toEqual(new Set(RS.slice(0, 2)));
+
+      // x's check fails: ldirectord quiesces it. Its established flow goes on (the kernel carries it),
+      // new connections all go to y.
+      checks.get(x)!.kill('SIGKILL');
+      await until(`ldirectord to set ${x}'s weight to 0`, () => weight(topo, x) === 0, 150, 100);
+      expect(readFileSync(log, 'utf8')).toContain(`Quiescent real server: ${x}:${PORT}`);
+      expect(served(await a.send(3000))).toBe(x);
+      for (let i = 0; i < 4; i++) expect(served(await talk().send(100)), `new connection ${i} while ${x} is quiesced`).toBe(y);
+
+      // It passes again: its weight comes back and rr sends it new connections again.
+      checks.set(x, await checkListener(topo, x));
+      await until(`ldirectord to restore ${x}`, () => weight(topo, x) === 1, 150, 100);
+      const again = [served(await talk().send(100)), served(await talk().send(100))];
+      expect(again).toContain(x);
+      expect(served(await a.send(100))).toBe(x);
+
+      // ldirectord stop signals the daemon, which removes the service with wasmvsadm.
+      const stop = spawnSync('ip', ['netns', 'exec', topo.ns.director, LDIRECTORD, cf, 'stop'], { encoding: 'utf8', timeout: 30_000 });
+      expect(stop.status, stop.stdout + stop.stderr).toBe(0);
+      await until('ldirectord to remove the service', () => !adm(topo, '-L', '-n').includes(`${VIP}:${PORT}`), 150, 100);
+      const ldLog = readFileSync(log, 'utf8');
+      expect(ldLog).toContain(`Purged virtual server (stop): ${VIP}:${PORT}`);
+      expect(ldLog).not.toMatch(/system\(.*\) failed/);
+      for (const t of talks) t.end();
+      const out = await stopGateway(gw);
+      gw = undefined;
+      const s = summary(out);
+      expect(s.nl_errors, out).toBe(0);
+      expect(s.failed_bursts, out).toBe(0);
+      // The kernel carried the flows: only their first packets met the core.
+      expect(s.fast_marked, out).toBeGreaterThanOrEqual(talks.length);
+    } finally {
+      for (const t of talks) t.end();
+      if (gw) await stopGateway(gw);
+      topo.teardown();
+    }
+  }, 120_000);
+});
