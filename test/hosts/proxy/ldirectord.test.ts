@@ -260,6 +260,29 @@ ${reals}	service=http
     expect(ldLog(ld)).not.toMatch(/system\(.*\) failed/);
   }, 90_000);
 
+  it('reads back what it set (weights, thresholds, persistence): a reload with the same configuration edits no real server', async () => {
+    const { lab: L, a, b, vip } = await setup();
+    const ld = await startLd(L, service(vip, `	real=${a.host}:${a.port} masq 2 l:3 u:10\n	real=${b.host}:${b.port} masq 1\n`,
+      'quiescent=yes\n').replace('scheduler=wrr', 'scheduler=wlc\n	persistent=300\n	netmask=255.255.255.0'));
+    await until(async () => (await weight(L, vip, a)) === 2 && (await weight(L, vip, b)) === 1, 'both real servers added');
+    const list = (await L.adm('-L -n --thresholds')).out;
+    expect(list).toContain(`TCP  ${vip} wlc persistent 300 mask 255.255.255.0\n`);
+    expect(list).toContain(`  -> ${`${a.host}:${a.port}`.padEnd(28)} ${'10'.padEnd(10)} ${'3'.padEnd(10)} `);
+    // On reload ldirectord reads `-L -n` and `-L -n --thresholds` back: a service it finds gets `-E` with
+    // its flags (one it missed would get `-A`, and fail), a real server whose weight, thresholds or
+    // forwarding method read back other than configured gets `-e` (or `-a`). With the same configuration:
+    // the `-E` alone.
+    const changes = () => [...L.daemon!.log().matchAll(/"rule":"([^"]*)","msg":"config change"/g)].map((m) => m[1]);
+    const settled = changes().length;
+    ctl(ld, 'reload');
+    await until(() => ldLog(ld).includes('Reloading Linux Director Daemon config on signal'), 'ldirectord to reload');
+    await until(() => changes().length > settled, 'the -E of the reload');
+    // Its checks after the reload (one a second) come and go with nothing more to change.
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(changes().slice(settled)).toEqual([`-E -t ${vip} -s wlc -p 300 -M 255.255.255.0`]);
+    expect(ldLog(ld)).not.toMatch(/system\(.*\) failed|Unknown line/);
+  }, 90_000);
+
   it('reload: a real server added to the configuration and a weight changed are applied without a restart', async () => {
     const { lab: L, a, b, port, vip } = await setup();
     const cfg = (reals: string) => service(vip, reals, 'quiescent=yes\n');
