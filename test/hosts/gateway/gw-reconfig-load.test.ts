@@ -16,11 +16,13 @@
 // (hosts/gateway/held.ts) and no change unregisters a hook it does not need to.
 import { afterEach, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
+import { writeFileSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { inCI } from './prereq.js';
 import { inNs, killChildren, waitLine } from './netns.js';
 import { Topo, VIP, RS } from './gw-topo.js';
 import { missingGatewayPrereq, startGateway, stopGateway, adm, summary, type Daemon } from './gw-daemon.js';
+import { until } from './gw-talk.js';
 
 const why = missingGatewayPrereq('nft');
 if (why && !inCI) console.warn(`\n*** SKIPPING wasmvsd gateway reconfiguration under load: ${why} ***\n`);
@@ -169,6 +171,72 @@ suite('wasmvsd gateway nat --fast-path on: a client reusing its port', () => {
       // every machine, since a stall of over a second lets the timer's read come first, when no SYN is stale.
       expect(s.stale_syns).toBeGreaterThan(0);
       for (const sv of [...servers, client]) sv.kill();
+    } finally {
+      if (gw) await stopGateway(gw);
+      topo.teardown();
+    }
+  }, 60_000);
+});
+
+// DR: the director sees only the client's half of a connection, so after the client's FIN the entry
+// waits in FIN_WAIT (IPVS's 2 min) rather than TIME_WAIT. IPVS lets a new SYN take over such an entry
+// only with bit 2 of conn_reuse_mode (is_new_conn_expected: FIN_WAIT with no output seen); with the
+// default 1 the SYN follows the old connection, and once its real server is deleted it is dropped
+// (expire_nodest_conn=0), for as long as the entry lasts. Both as IPVS does, the gateway on the fast
+// path, once the deletion's rules round has emptied the DR flow maps (the test waits for it).
+suite.each([[1, 'dropped while the old entry lasts'], [3, 'scheduled afresh']] as const)('wasmvsd gateway dr --fast-path on, conn_reuse_mode=%i: a client port reused after its real server was deleted is %s', (reuseMode) => {
+  afterEach(killChildren);
+
+  it('as IPVS does', async () => {
+    const topo = new Topo(`gv${process.pid % 10000}x${topos++}`);
+    let gw: Daemon | null = null;
+    const LOCAL = 30000 + (process.pid % 10000);
+    try {
+      topo.setup('dr', { vip: 'local' });
+      // Both real servers answer on the VIP (held on the server namespace's lo, as DR needs).
+      const server = inNs(topo.ns.server, process.execPath, [PEER, 'servers', VIP, String(PORT)]);
+      await waitLine(server, (l) => l === 'ready', 10_000);
+      const config = `${topo.tmp}/reuse.rules`;
+      writeFileSync(config, `# wasmvs-proxy option conn_reuse_mode=${reuseMode}\n`);
+      gw = await startGateway(topo, QUEUE, '--fast-path', 'on', '--config', config);
+      adm(topo, '-A', '-t', `${VIP}:${PORT}`, '-s', 'rr');
+      for (const r of RS.slice(0, 2)) adm(topo, '-a', '-t', `${VIP}:${PORT}`, '-r', `${r}:${PORT}`, '-g');
+      const client = inNs(topo.ns.client, process.execPath, [PEER, 'reuse', VIP, String(PORT), String(LOCAL)]);
+      await waitLine(client, (l) => l === 'ready', 10_000);
+      const connect = () => {
+        const line = waitLine(client, (l) => /^(served|error|timeout)/.test(l), 10_000);
+        client.stdin!.write('go\n');
+        return line;
+      };
+      expect(await connect()).toMatch(/^served /);
+      // Its real server, from the table; the entry is past the client's FIN by now (FIN_WAIT: DR sees no reply).
+      const entry = () => adm(topo, '-L', '-n', '-c').split('\n').find((l) => l.includes(`:${LOCAL} `)) ?? '';
+      await until(() => `the old connection in FIN_WAIT (${entry()})`, () => /FIN_WAIT/.test(entry()), 50, 100);
+      const dest = /(\S+):8080\s*$/.exec(entry())?.[1];
+      expect(RS.slice(0, 2)).toContain(dest);
+      const remembered = () => topo.in('director', 'nft', 'list', 'map', 'ip', 'wasmvs_gw', 'drtcp').includes(` . ${LOCAL} . `);
+      expect(remembered(), 'the first connection in the DR flow map').toBe(true);
+      adm(topo, '-d', '-t', `${VIP}:${PORT}`, '-r', `${dest}:${PORT}`);
+      // The kernel side of the deletion follows in the gateway's next rules round: the DR flow maps
+      // emptied. Until then the kernel still routes a flow it remembers (this client port's, for 10 s
+      // after its first verdict) by its old mark, to the deleted server (docs/gateway.md).
+      await until('the DR flow map emptied after the deletion', () => !remembered(), 50, 100);
+      const second = await connect();
+      if (reuseMode === 1) {
+        // Every SYN (and the client's repeats) meets the old entry, whose real server is gone: dropped.
+        expect(second).toBe('timeout');
+      } else {
+        expect(second).toMatch(/^served /);
+        const other = RS.slice(0, 2).find((r) => r !== dest)!;
+        await until(() => `the new connection on ${other} (${entry()})`, () => entry().includes(`${other}:${PORT}`), 50, 100);
+      }
+      const log = await stopGateway(gw);
+      gw = null;
+      const s = summary(log);
+      console.log(`dr reuse, conn_reuse_mode=${reuseMode}: ${second}; dropped=${s.dropped}`);
+      if (reuseMode === 1) expect(s.dropped).toBeGreaterThan(0);
+      else expect(s.dropped).toBe(0);
+      for (const p of [server, client]) p.kill();
     } finally {
       if (gw) await stopGateway(gw);
       topo.teardown();
