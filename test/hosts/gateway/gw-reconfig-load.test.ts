@@ -121,6 +121,20 @@ suite.each([['nat', 'on'], ['nat', 'off'], ['dr', 'on']] as const)('wasmvsd gate
   }, 120_000);
 });
 
+/** gw-load-peer's `reuse` client in the client namespace: each connect() is one connection from port `local`, its result line. */
+async function reuseClient(topo: Topo, local: number): Promise<{ proc: ChildProcess; connect(): Promise<string> }> {
+  const proc = inNs(topo.ns.client, process.execPath, [PEER, 'reuse', VIP, String(PORT), String(local)]);
+  await waitLine(proc, (l) => l === 'ready', 10_000);
+  return {
+    proc,
+    connect() {
+      const line = waitLine(proc, (l) => /^(served|error|timeout)/.test(l), 10_000);
+      proc.stdin!.write('go\n');
+      return line;
+    },
+  };
+}
+
 // A client that reuses its port: on the fast path the kernel carries a connection after its SYN, and
 // its end reaches the core with its conntrack destroy event, a second or more later. Before, the core
 // still had the old connection as scheduled (SYN_RECV) when the new SYN came: it sent it to the same
@@ -143,13 +157,7 @@ suite('wasmvsd gateway nat --fast-path on: a client reusing its port', () => {
       gw = await startGateway(topo, QUEUE, '--fast-path', 'on');
       adm(topo, '-A', '-t', `${VIP}:${PORT}`, '-s', 'rr');
       for (const r of RS.slice(0, 2)) adm(topo, '-a', '-t', `${VIP}:${PORT}`, '-r', `${r}:${PORT}`, '-m');
-      const client = inNs(topo.ns.client, process.execPath, [PEER, 'reuse', VIP, String(PORT), String(LOCAL)]);
-      await waitLine(client, (l) => l === 'ready', 10_000);
-      const connect = () => {
-        const line = waitLine(client, (l) => /^(served|error|timeout)/.test(l), 10_000);
-        client.stdin!.write('go\n');
-        return line;
-      };
+      const { proc: client, connect } = await reuseClient(topo, LOCAL);
       const served: string[] = [];
       for (let i = 0; i < 4; i++) served.push(await connect());
       const last = served[3].split(' ')[1];
@@ -201,13 +209,7 @@ suite.each([[1, 'dropped while the old entry lasts'], [3, 'scheduled afresh']] a
       gw = await startGateway(topo, QUEUE, '--fast-path', 'on', '--config', config);
       adm(topo, '-A', '-t', `${VIP}:${PORT}`, '-s', 'rr');
       for (const r of RS.slice(0, 2)) adm(topo, '-a', '-t', `${VIP}:${PORT}`, '-r', `${r}:${PORT}`, '-g');
-      const client = inNs(topo.ns.client, process.execPath, [PEER, 'reuse', VIP, String(PORT), String(LOCAL)]);
-      await waitLine(client, (l) => l === 'ready', 10_000);
-      const connect = () => {
-        const line = waitLine(client, (l) => /^(served|error|timeout)/.test(l), 10_000);
-        client.stdin!.write('go\n');
-        return line;
-      };
+      const { proc: client, connect } = await reuseClient(topo, LOCAL);
       expect(await connect()).toMatch(/^served /);
       // Its real server, from the table; the entry is past the client's FIN by now (FIN_WAIT: DR sees no reply).
       const entry = () => adm(topo, '-L', '-n', '-c').split('\n').find((l) => l.includes(`:${LOCAL} `)) ?? '';
