@@ -7,10 +7,10 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, claimed, fenced, cannotIsolate, runIsolated } from './blocks.js';
+import { missingLdirectord } from '../daemon/ldirectord.js';
 
 const CI = process.env.CI === 'true';
-const missing = cannotIsolate() ?? (['/usr/sbin/ldirectord', '/usr/sbin/ipvsadm', '/usr/bin/curl'].find((f) => !existsSync(f))
-  ? 'ldirectord, ipvsadm or curl not installed (apt-get install ldirectord curl, see .ci/run)' : null);
+const missing = cannotIsolate() ?? missingLdirectord() ?? (existsSync('/usr/bin/curl') ? null : 'curl not installed (see .ci/run)');
 if (missing && CI) throw new Error(`docs/ldirectord.md: ${missing}`);
 if (missing) console.warn(`SKIPPING docs/ldirectord.md: ${missing}`);
 

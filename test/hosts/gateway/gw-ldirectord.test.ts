@@ -8,19 +8,16 @@
 // to it, new connections go to the other; the check passes again and the
 // weight comes back; `ldirectord stop` removes the service and its rules.
 import { afterEach, expect, it, describe } from 'vitest';
-import { spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { inCI } from './prereq.js';
 import { inNs, killChildren, waitLine } from './netns.js';
 import { Topo, VIP, RS, CLIENT } from './gw-topo.js';
 import { Talk, until } from './gw-talk.js';
 import { missingGatewayPrereq, startGateway, stopGateway, adm, summary, type Daemon } from './gw-daemon.js';
-import { WASMVSADM } from '../../daemon/daemon.js';
+import { missingLdirectord, startLdirectord, ldirectordCtl, ldirectordLog, killLdirectord, listedWeight, type Ld } from '../../daemon/ldirectord.js';
 
-const LDIRECTORD = '/usr/sbin/ldirectord', IPVSADM = '/usr/sbin/ipvsadm';
-const why = missingGatewayPrereq('nft') ?? (existsSync(LDIRECTORD) && existsSync(IPVSADM) ? null : 'ldirectord not installed (apt-get install ldirectord, see .ci/run)');
+const why = missingGatewayPrereq('nft') ?? missingLdirectord();
 if (why && inCI) throw new Error(`gateway with ldirectord: ${why}`);
 if (why) console.warn(`\n*** SKIPPING gateway with ldirectord: ${why} ***\n`);
 
@@ -28,10 +25,7 @@ const PORT = 8080, CHECK = 9000, QUEUE = 860 + (process.pid % 100);
 const PEER = fileURLToPath(new URL('./gw-fastpath-peer.mjs', import.meta.url));
 
 /** A real server's weight in `-L -n`, or null when it is not listed. */
-function weight(topo: Topo, rs: string): number | null {
-  const m = new RegExp(`-> ${rs.replace(/\./g, '\\.')}:${PORT}\\s+\\S+\\s+(\\d+)`).exec(adm(topo, '-L', '-n'));
-  return m ? Number(m[1]) : null;
-}
+const weight = (topo: Topo, rs: string) => listedWeight(adm(topo, '-L', '-n'), `${rs}:${PORT}`);
 
 /** The check listener of one real server (gw-fastpath-peer's echo server on RS:CHECK). */
 async function checkListener(topo: Topo, rs: string): Promise<ChildProcess> {
@@ -41,14 +35,10 @@ async function checkListener(topo: Topo, rs: string): Promise<ChildProcess> {
 }
 
 describe.skipIf(why !== null)('wasmvsd gateway --fast-path on driven by ldirectord', () => {
-  let cf = '';
+  let ld: Ld | undefined;
   afterEach(() => {
-    const pidFile = `/run/ldirectord.${basename(cf)}.pid`;
-    if (cf && existsSync(pidFile)) {
-      const pid = Number(readFileSync(pidFile, 'utf8'));
-      if (pid > 0 && existsSync(`/proc/${pid}`)) process.kill(pid, 'SIGKILL');
-      rmSync(pidFile, { force: true });
-    }
+    if (ld) killLdirectord(ld);
+    ld = undefined;
     killChildren();
   });
 
@@ -73,13 +63,8 @@ describe.skipIf(why !== null)('wasmvsd gateway --fast-path on driven by ldirecto
       const checks = new Map<string, ChildProcess>();
       for (const r of RS.slice(0, 2)) checks.set(r, await checkListener(topo, r));
 
-      const wrapper = join(topo.tmp, 'ipvsadm');
-      writeFileSync(wrapper, `#!/bin/sh\nexec '${process.execPath}' '${WASMVSADM}' --socket '${topo.socket}' "$@"\n`);
-      chmodSync(wrapper, 0o755);
-      cf = join(topo.tmp, `wasmvs-gl-${process.pid}.cf`);
-      const log = join(topo.tmp, 'ldirectord.log');
-      writeFileSync(cf, `logfile="${log}"
-checktimeout=2
+      // As its init script would, in the director's namespace; /usr/sbin/ipvsadm is wasmvsadm for it alone.
+      ld = await startLdirectord({ dir: topo.tmp, socket: topo.socket, name: `wasmvs-gl-${process.pid}-${mode}.cf`, netns: topo.ns.director, text: `checktimeout=2
 checkinterval=1
 autoreload=no
 quiescent=yes
@@ -90,11 +75,7 @@ virtual=${VIP}:${PORT}
 	checktype=connect
 	scheduler=rr
 	protocol=tcp
-`);
-      // As its init script would, in the director's namespace; /usr/sbin/ipvsadm is wasmvsadm for it alone.
-      const start = spawnSync('ip', ['netns', 'exec', topo.ns.director, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c',
-        `mount --bind '${wrapper}' ${IPVSADM} && exec ${LDIRECTORD} '${cf}' start`], { encoding: 'utf8', timeout: 30_000 });
-      expect(start.status, start.stdout + start.stderr).toBe(0);
+` });
       await until('ldirectord to add both real servers', () => weight(topo, RS[0]) === 1 && weight(topo, RS[1]) === 1, 150, 100);
 
       // rr over the two: an established flow on each.
@@ -107,7 +88,7 @@ virtual=${VIP}:${PORT}
       // new connections all go to y.
       checks.get(x)!.kill('SIGKILL');
       await until(`ldirectord to set ${x}'s weight to 0`, () => weight(topo, x) === 0, 150, 100);
-      expect(readFileSync(log, 'utf8')).toContain(`Quiescent real server: ${x}:${PORT}`);
+      expect(ldirectordLog(ld)).toContain(`Quiescent real server: ${x}:${PORT}`);
       expect(await sendTo(a, 3000)).toBe(x);
       for (let i = 0; i < 4; i++) expect(await sendTo(talk(), 100), `new connection ${i} while ${x} is quiesced`).toBe(y);
 
@@ -119,10 +100,9 @@ virtual=${VIP}:${PORT}
       expect(await sendTo(a, 100)).toBe(x);
 
       // ldirectord stop signals the daemon, which removes the service with wasmvsadm.
-      const stop = spawnSync('ip', ['netns', 'exec', topo.ns.director, LDIRECTORD, cf, 'stop'], { encoding: 'utf8', timeout: 30_000 });
-      expect(stop.status, stop.stdout + stop.stderr).toBe(0);
+      ldirectordCtl(ld, 'stop');
       await until('ldirectord to remove the service', () => !adm(topo, '-L', '-n').includes(`${VIP}:${PORT}`), 150, 100);
-      const ldLog = readFileSync(log, 'utf8');
+      const ldLog = ldirectordLog(ld);
       expect(ldLog).toContain(`Purged virtual server (stop): ${VIP}:${PORT}`);
       expect(ldLog).not.toMatch(/system\(.*\) failed/);
       for (const t of talks) t.end();

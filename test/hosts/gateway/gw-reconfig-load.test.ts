@@ -214,7 +214,7 @@ suite.each([[1, 'dropped while the old entry lasts'], [3, 'scheduled afresh']] a
       // Its real server, from the table; the entry is past the client's FIN by now (FIN_WAIT: DR sees no reply).
       const entry = () => adm(topo, '-L', '-n', '-c').split('\n').find((l) => l.includes(`:${LOCAL} `)) ?? '';
       await until(() => `the old connection in FIN_WAIT (${entry()})`, () => /FIN_WAIT/.test(entry()), 50, 100);
-      const dest = /(\S+):8080\s*$/.exec(entry())?.[1];
+      const dest = new RegExp(`(\\S+):${PORT}\\s*$`).exec(entry())?.[1];
       expect(RS.slice(0, 2)).toContain(dest);
       const remembered = () => topo.in('director', 'nft', 'list', 'map', 'ip', 'wasmvs_gw', 'drtcp').includes(` . ${LOCAL} . `);
       expect(remembered(), 'the first connection in the DR flow map').toBe(true);

@@ -7,27 +7,13 @@
 // The real servers are HTTP servers on 127.0.0.2 and 127.0.0.3 whose check page
 // the test turns from OK to DOWN and back; the clients go through the VIP.
 import { describe, it, expect, afterEach } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { createServer, get, type Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
-import { WASMVSADM } from '../../daemon/daemon.js';
+import { writeFileSync } from 'node:fs';
+import { missingLdirectord, startLdirectord, ldirectordCtl, ldirectordLog, ldirectordRunning, killLdirectord, listedWeight, type Ld } from '../../daemon/ldirectord.js';
 import { lab, freePort, until, requireBuild, type Lab } from './harness.js';
 
-const LDIRECTORD = '/usr/sbin/ldirectord';
-const IPVSADM = '/usr/sbin/ipvsadm';
-
-function missing(): string | null {
-  if (process.platform !== 'linux') return 'not Linux';
-  if (process.getuid?.() !== 0) return 'not root (ldirectord runs in a mount namespace of its own)';
-  if (!existsSync(LDIRECTORD)) return 'ldirectord not installed (apt-get install ldirectord, see .ci/run)';
-  // The Debian package depends on ipvsadm: its binary is the file wasmvsadm is bound over.
-  if (!existsSync(IPVSADM)) return 'ipvsadm not installed (a dependency of the ldirectord package)';
-  if (spawnSync('unshare', ['--mount', 'true']).status !== 0) return 'cannot create a mount namespace (unshare)';
-  return null;
-}
-const why = missing();
+const why = missingLdirectord();
 if (why && process.env.CI === 'true') throw new Error(`ldirectord suite: ${why}`);
 if (why) console.warn(`SKIPPING test/hosts/proxy/ldirectord: ${why}`);
 
@@ -85,60 +71,18 @@ async function keepAlive(port: number): Promise<{ sock: Socket; ask(): Promise<s
   };
 }
 
-/** A running ldirectord: its configuration file, and the daemon's pid. */
-interface Ld { cf: string; pid: number; log: string }
-
 const running: Ld[] = [];
 
-function pidOf(cf: string): number {
-  const f = `/run/ldirectord.${basename(cf)}.pid`;
-  return existsSync(f) ? Number(readFileSync(f, 'utf8').trim()) : 0;
-}
-
-const alive = (pid: number) => pid > 0 && existsSync(`/proc/${pid}`);
-
-/**
- * `ldirectord CF start` as an init script runs it, with /usr/sbin/ipvsadm bound to a two-line
- * wrapper around wasmvsadm (the lab's socket) in ldirectord's own mount namespace.
- */
-async function startLd(l: Lab, cfText: string): Promise<Ld> {
-  const wrapper = join(l.dir, 'ipvsadm');
-  writeFileSync(wrapper, `#!/bin/sh\nWASMVS_SOCKET='${l.sock}' exec '${process.execPath}' '${WASMVSADM}' "$@"\n`);
-  chmodSync(wrapper, 0o755);
-  const cf = join(l.dir, `wasmvs-ld-${process.pid}-${running.length}.cf`);
-  const log = join(l.dir, 'ldirectord.log');
-  writeFileSync(cf, `logfile="${log}"\n${cfText}`);
-  const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c',
-    `mount --bind '${wrapper}' ${IPVSADM} && exec ${LDIRECTORD} '${cf}' start`], { encoding: 'utf8', timeout: 30_000 });
-  expect(r.status, `ldirectord start: ${r.stdout}${r.stderr}`).toBe(0);
-  const ld = { cf, pid: 0, log };
+/** `ldirectord start` on the lab's daemon (docs/ldirectord.md), killed after the test if still running. */
+async function startLd(l: Lab, text: string): Promise<Ld> {
+  const ld = await startLdirectord({ dir: l.dir, socket: l.sock, name: `wasmvs-ld-${process.pid}-${running.length}.cf`, text });
   running.push(ld);
-  await until(() => alive(ld.pid = pidOf(cf)), 'ldirectord daemon running');
   return ld;
 }
 
-/**
- * `ldirectord CF ACTION` (stop, reload) as its init script runs it, from outside the daemon's mount
- * namespace: it only signals the daemon (TERM, HUP), which runs the ipvsadm commands itself.
- */
-function ctl(ld: Ld, action: string): void {
-  const r = spawnSync(LDIRECTORD, [ld.cf, action], { encoding: 'utf8', timeout: 30_000 });
-  expect(r.status, `ldirectord ${action}: ${r.stdout}${r.stderr}`).toBe(0);
-}
-
-const ldLog = (ld: Ld) => (existsSync(ld.log) ? readFileSync(ld.log, 'utf8') : '');
-
 /** The weight of one real server in `wasmvsadm -L -n`, or null when it is not listed. */
-async function weight(l: Lab, vip: string, rs: Real): Promise<number | null> {
-  const out = (await l.adm('-L -n')).out;
-  const svc = out.split('\n').findIndex((s) => s.startsWith(`TCP  ${vip} `));
-  if (svc < 0) return null;
-  for (const line of out.split('\n').slice(svc + 1)) {
-    if (!line.startsWith('  ->')) break;
-    const m = /^ {2}-> (\S+)\s+\S+\s+(\d+)/.exec(line);
-    if (m && m[1] === `${rs.host}:${rs.port}`) return Number(m[2]);
-  }
-  return null;
+async function weight(l: Lab, rs: Real): Promise<number | null> {
+  return listedWeight((await l.adm('-L -n')).out, `${rs.host}:${rs.port}`);
 }
 
 async function names(port: number, n: number): Promise<string[]> {
@@ -153,10 +97,7 @@ describe.skipIf(why !== null)('ldirectord drives wasmvsd proxy through wasmvsadm
   let l: Lab | undefined;
   const closers: (() => Promise<void> | void)[] = [];
   afterEach(async () => {
-    for (const ld of running.splice(0)) {
-      if (alive(ld.pid)) process.kill(ld.pid, 'SIGKILL');
-      rmSync(`/run/ldirectord.${basename(ld.cf)}.pid`, { force: true });
-    }
+    for (const ld of running.splice(0)) killLdirectord(ld);
     for (const c of closers.splice(0)) await c();
     await l?.stop();
     l?.cleanup();
@@ -190,7 +131,7 @@ ${reals}	service=http
   it('builds the configured service, quiesces a failed real server (weight 0) and restores it, and removes all at stop', async () => {
     const { lab: L, a, b, port, vip } = await setup();
     const ld = await startLd(L, service(vip, `	real=${a.host}:${a.port} masq 1\n	real=${b.host}:${b.port} masq 2\n`, 'quiescent=yes\n'));
-    await until(async () => (await weight(L, vip, a)) === 1 && (await weight(L, vip, b)) === 2, 'both real servers added with their weights');
+    await until(async () => (await weight(L, a)) === 1 && (await weight(L, b)) === 2, 'both real servers added with their weights');
     expect((await L.adm('-L -n')).out).toBe([
       'IP Virtual Server version 1.2.1 (size=4096)',
       'Prot LocalAddress:Port Scheduler Flags',
@@ -217,8 +158,8 @@ ${reals}	service=http
     expect(kept, 'a kept connection on b').toBeDefined();
 
     b.alive = 'DOWN';
-    await until(async () => (await weight(L, vip, b)) === 0, 'b quiesced (weight 0) after its check failed');
-    expect(ldLog(ld)).toMatch(new RegExp(`Quiescent real server: ${b.host.replace(/\./g, '\\.')}:${b.port} .*Weight set to 0`));
+    await until(async () => (await weight(L, b)) === 0, 'b quiesced (weight 0) after its check failed');
+    expect(ldirectordLog(ld)).toMatch(new RegExp(`Quiescent real server: ${b.host.replace(/\./g, '\\.')}:${b.port} .*Weight set to 0`));
     const hitsB = b.hits;
     const during = await names(port, 6);
     expect(during).toEqual(['a', 'a', 'a', 'a', 'a', 'a']);
@@ -226,45 +167,45 @@ ${reals}	service=http
     expect(await kept!.ask()).toBe('b');
 
     b.alive = 'OK';
-    await until(async () => (await weight(L, vip, b)) === 2, 'b restored to weight 2 after its check passed');
+    await until(async () => (await weight(L, b)) === 2, 'b restored to weight 2 after its check passed');
     expect(count(await names(port, 6), 'b')).toBe(4);
 
-    ctl(ld, 'stop');
-    await until(() => !alive(ld.pid), 'ldirectord exited after stop');
+    ldirectordCtl(ld, 'stop');
+    await until(() => !ldirectordRunning(ld), 'ldirectord exited after stop');
     expect((await L.adm('-L -n')).out).not.toContain(`TCP  ${vip}`);
-    expect(ldLog(ld)).toContain(`Purged virtual server (stop): ${vip}`);
-    expect(ldLog(ld)).not.toMatch(/system\(.*\) failed/);
+    expect(ldirectordLog(ld)).toContain(`Purged virtual server (stop): ${vip}`);
+    expect(ldirectordLog(ld)).not.toMatch(/system\(.*\) failed/);
   }, 90_000);
 
   it('quiescent=no deletes a failed real server and adds it back; with every real server down, the fallback serves', async () => {
     const { lab: L, a, b, c, port, vip } = await setup();
     const ld = await startLd(L, service(vip, `	real=${a.host}:${a.port} masq 1\n	real=${b.host}:${b.port} masq 1\n	fallback=${c.host}:${c.port} masq\n`, 'quiescent=no\n'));
-    await until(async () => (await weight(L, vip, a)) === 1 && (await weight(L, vip, b)) === 1, 'both real servers added');
-    expect(await weight(L, vip, c)).toBeNull();
+    await until(async () => (await weight(L, a)) === 1 && (await weight(L, b)) === 1, 'both real servers added');
+    expect(await weight(L, c)).toBeNull();
 
     b.alive = 'DOWN';
-    await until(async () => (await weight(L, vip, b)) === null, 'b deleted after its check failed');
+    await until(async () => (await weight(L, b)) === null, 'b deleted after its check failed');
     expect(await names(port, 4)).toEqual(['a', 'a', 'a', 'a']);
 
     a.alive = 'DOWN';
-    await until(async () => (await weight(L, vip, a)) === null && (await weight(L, vip, c)) !== null, 'a deleted and the fallback added');
+    await until(async () => (await weight(L, a)) === null && (await weight(L, c)) !== null, 'a deleted and the fallback added');
     expect(await names(port, 3)).toEqual(['c', 'c', 'c']);
 
     a.alive = 'OK';
     b.alive = 'OK';
-    await until(async () => (await weight(L, vip, a)) === 1 && (await weight(L, vip, b)) === 1 && (await weight(L, vip, c)) === null,
+    await until(async () => (await weight(L, a)) === 1 && (await weight(L, b)) === 1 && (await weight(L, c)) === null,
       'a and b added back, the fallback gone');
     const after = await names(port, 4);
     expect(count(after, 'a')).toBe(2);
     expect(count(after, 'b')).toBe(2);
-    expect(ldLog(ld)).not.toMatch(/system\(.*\) failed/);
+    expect(ldirectordLog(ld)).not.toMatch(/system\(.*\) failed/);
   }, 90_000);
 
   it('reads back what it set (weights, thresholds, persistence): a reload with the same configuration edits no real server', async () => {
     const { lab: L, a, b, vip } = await setup();
     const ld = await startLd(L, service(vip, `	real=${a.host}:${a.port} masq 2 l:3 u:10\n	real=${b.host}:${b.port} masq 1\n`,
       'quiescent=yes\n').replace('scheduler=wrr', 'scheduler=wlc\n	persistent=300\n	netmask=255.255.255.0'));
-    await until(async () => (await weight(L, vip, a)) === 2 && (await weight(L, vip, b)) === 1, 'both real servers added');
+    await until(async () => (await weight(L, a)) === 2 && (await weight(L, b)) === 1, 'both real servers added');
     const list = (await L.adm('-L -n --thresholds')).out;
     expect(list).toContain(`TCP  ${vip} wlc persistent 300 mask 255.255.255.0\n`);
     expect(list).toContain(`  -> ${`${a.host}:${a.port}`.padEnd(28)} ${'10'.padEnd(10)} ${'3'.padEnd(10)} `);
@@ -274,27 +215,27 @@ ${reals}	service=http
     // the `-E` alone.
     const changes = () => [...L.daemon!.log().matchAll(/"rule":"([^"]*)","msg":"config change"/g)].map((m) => m[1]);
     const settled = changes().length;
-    ctl(ld, 'reload');
-    await until(() => ldLog(ld).includes('Reloading Linux Director Daemon config on signal'), 'ldirectord to reload');
+    ldirectordCtl(ld, 'reload');
+    await until(() => ldirectordLog(ld).includes('Reloading Linux Director Daemon config on signal'), 'ldirectord to reload');
     await until(() => changes().length > settled, 'the -E of the reload');
     // Its checks after the reload (one a second) come and go with nothing more to change.
     await new Promise((r) => setTimeout(r, 3000));
     expect(changes().slice(settled)).toEqual([`-E -t ${vip} -s wlc -p 300 -M 255.255.255.0`]);
-    expect(ldLog(ld)).not.toMatch(/system\(.*\) failed|Unknown line/);
+    expect(ldirectordLog(ld)).not.toMatch(/system\(.*\) failed|Unknown line/);
   }, 90_000);
 
   it('reload: a real server added to the configuration and a weight changed are applied without a restart', async () => {
     const { lab: L, a, b, port, vip } = await setup();
     const cfg = (reals: string) => service(vip, reals, 'quiescent=yes\n');
     const ld = await startLd(L, cfg(`	real=${a.host}:${a.port} masq 1\n`));
-    await until(async () => (await weight(L, vip, a)) === 1, 'a added');
+    await until(async () => (await weight(L, a)) === 1, 'a added');
     expect(await names(port, 2)).toEqual(['a', 'a']);
     writeFileSync(ld.cf, `logfile="${ld.log}"\n${cfg(`	real=${a.host}:${a.port} masq 3\n	real=${b.host}:${b.port} masq 1\n`)}`);
-    ctl(ld, 'reload');
-    await until(async () => (await weight(L, vip, a)) === 3 && (await weight(L, vip, b)) === 1, 'a at weight 3 and b added after reload');
+    ldirectordCtl(ld, 'reload');
+    await until(async () => (await weight(L, a)) === 3 && (await weight(L, b)) === 1, 'a at weight 3 and b added after reload');
     const got = await names(port, 8);
     expect(count(got, 'a')).toBe(6);
     expect(count(got, 'b')).toBe(2);
-    expect(alive(ld.pid)).toBe(true);
+    expect(ldirectordRunning(ld)).toBe(true);
   }, 90_000);
 });
