@@ -31,12 +31,14 @@ export interface DataPathContext {
 export interface DataPath {
   readonly name: string;
   start(director: Director): Promise<void>;
-  /** Called after every configuration change that the daemon accepted. */
   /**
+   * Called after every configuration change that the daemon accepted.
    * `journal`: the accepted changes as rule lines, when known (null: too many
-   * or not expressible as lines); the proxy logs them.
+   * or not expressible as lines); the proxy logs them. A promise (never
+   * rejecting) when the data path carries the change only later (the
+   * gateway's rules round): the request's reply waits for it.
    */
-  configChanged(journal?: string[] | null): void;
+  configChanged(journal?: string[] | null): void | Promise<void>;
   /** Drain requests from the control socket (optional: the proxy has them). */
   drain?(req: DrainRequest): DrainInfo[];
   /**

@@ -11,8 +11,12 @@ export interface ServerHooks {
    * reply. Throws when it cannot: the change is then undone and refused.
    */
   persist?(journal: string[] | null, fresh?: boolean): void;
-  /** After a durable change, and after a rollback that re-created objects: tell the data path. */
-  changed(journal: string[] | null, fresh?: boolean): void;
+  /**
+   * After a durable change, and after a rollback that re-created objects: tell the data path. A
+   * promise: the data path carries the change once it resolves (the gateway's rules round), and the
+   * request's reply waits for it, as ipvsadm returns once the kernel has the change (bounded: APPLY_WAIT_MS).
+   */
+  changed(journal: string[] | null, fresh?: boolean): void | Promise<void>;
   log(message: string): void;
   /** A store that answers some requests itself, asynchronously (etcd: writes, --directors); null = the handler's. */
   take?(req: Request): Promise<Reply> | null;
@@ -23,12 +27,38 @@ const errnoOf = (e: unknown): string => {
   return typeof code === 'string' ? code : e instanceof Error ? e.message : String(e);
 };
 
-function tellDataPath(hooks: ServerHooks, journal: string[] | null, fresh?: boolean): void {
+const failed = (hooks: ServerHooks, e: unknown) => hooks.log(`data path: configuration change failed: ${e instanceof Error ? e.stack : String(e)}`);
+
+/** The data path told; its promise (never rejecting) when it carries the change later. */
+function tellDataPath(hooks: ServerHooks, journal: string[] | null, fresh?: boolean): Promise<void> | undefined {
   try {
-    hooks.changed(journal, fresh);
+    const p = hooks.changed(journal, fresh);
+    return p ? p.catch((e: unknown) => failed(hooks, e)) : undefined;
   } catch (e) {
-    hooks.log(`data path: configuration change failed: ${e instanceof Error ? e.stack : String(e)}`);
+    failed(hooks, e);
+    return undefined;
   }
+}
+
+/**
+ * Longest a change's reply waits for the data path to carry it (ms). Past it the reply goes (the
+ * change is in the table and durable; the data path goes on applying it), with a log line.
+ */
+export const APPLY_WAIT_MS = 10_000;
+
+/** `reply` once `applied` resolved, or at APPLY_WAIT_MS. */
+function afterApplied(applied: Promise<void>, reply: Reply, hooks: ServerHooks): Promise<Reply> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      hooks.log(`data path: still applying a change after ${APPLY_WAIT_MS} ms; replied before it is in place`);
+      resolve();
+    }, APPLY_WAIT_MS);
+  });
+  return Promise.race([applied, late]).then(() => {
+    clearTimeout(timer);
+    return reply;
+  });
 }
 
 /** Longest a streaming client holds back the data path's update after its last request (ms). */
@@ -70,12 +100,13 @@ export class HeldChanges {
     this.journal = journal === null || this.journal === null || this.journal.length + journal.length > 4096 ? null : this.journal.concat(journal);
   }
 
-  release(): void {
-    if (!this.held) return;
+  /** Tells the data path what was held; its promise when it carries the changes later. */
+  release(): Promise<void> | undefined {
+    if (!this.held) return undefined;
     this.held = false;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    tellDataPath(this.hooks, this.journal, this.fresh);
+    return tellDataPath(this.hooks, this.journal, this.fresh);
   }
 }
 
@@ -84,8 +115,13 @@ export class HeldChanges {
  * take it back and return the error the request is refused with. A change is
  * acknowledged only once durable; a refused one leaves the Director as it was.
  * With `held` and `more`, telling the data path waits for the client's last request.
+ * `applied`: the data path's promise, when this call told it and it carries the change later.
  */
 export function commitApply(out: ApplyOutcome, hooks: ServerHooks, held?: HeldChanges, more = false): ErrorInfo | null {
+  return commitApplied(out, hooks, held, more).refused;
+}
+
+export function commitApplied(out: ApplyOutcome, hooks: ServerHooks, held?: HeldChanges, more = false): { refused: ErrorInfo | null; applied?: Promise<void> } {
   let recreated = false;
   if (out.rollback) {
     for (const m of out.rollback.errors) hooks.log(`atomic rollback incomplete: ${m}`);
@@ -105,14 +141,15 @@ export function commitApply(out: ApplyOutcome, hooks: ServerHooks, held?: HeldCh
     }
   }
   // The data path reads the Director: tell it about a durable change, or about re-created objects (new ids).
+  let applied: Promise<void> | undefined;
   if ((out.changed && refused === null) || recreated) {
     const journal = refused === null ? out.journal : [];
     if (held) {
       held.add(journal, out.fresh);
-      if (!more || refused !== null || recreated) held.release();
-    } else tellDataPath(hooks, journal, out.fresh);
-  } else if (held && !more) held.release();
-  return refused;
+      if (!more || refused !== null || recreated) applied = held.release();
+    } else applied = tellDataPath(hooks, journal, out.fresh);
+  } else if (held && !more) applied = held.release();
+  return { refused, applied };
 }
 
 export function badRequest(message: string, id = 0): Reply {
@@ -120,7 +157,7 @@ export function badRequest(message: string, id = 0): Reply {
 }
 
 /** `held`: the sending client's held-back data-path changes (see HeldChanges); any request but a `more` apply releases them. */
-export function replyTo(line: string, handler: ControlHandler, hooks: ServerHooks & { take?: undefined }, held?: HeldChanges): Reply;
+export function replyTo(line: string, handler: ControlHandler, hooks: ServerHooks & { take?: undefined; changed(journal: string[] | null, fresh?: boolean): void }, held?: HeldChanges): Reply;
 export function replyTo(line: string, handler: ControlHandler, hooks: ServerHooks, held?: HeldChanges): Reply | Promise<Reply>;
 export function replyTo(line: string, handler: ControlHandler, hooks: ServerHooks, held?: HeldChanges): Reply | Promise<Reply> {
   let v: unknown;
@@ -157,13 +194,14 @@ export function replyTo(line: string, handler: ControlHandler, hooks: ServerHook
   } catch (e) {
     return badRequest(e instanceof Error ? e.message : String(e), req.id);
   }
-  const refused = commitApply(out, hooks);
+  const { refused, applied } = commitApplied(out, hooks);
   if (refused) return { id: req.id, ok: false, error: refused };
-  return { id: req.id, ok: true, results: out.results, ...(out.rolledBack ? { rolledBack: true } : {}) };
+  const reply: Reply = { id: req.id, ok: true, results: out.results, ...(out.rolledBack ? { rolledBack: true } : {}) };
+  return applied ? afterApplied(applied, reply, hooks) : reply;
 }
 
 function packedReply(req: Extract<Request, { op: 'apply' }> & { packed: string; count: number }, handler: ControlHandler, hooks: ServerHooks,
-  held?: HeldChanges): Reply {
+  held?: HeldChanges): Reply | Promise<Reply> {
   const more = req.more === true && req.atomic !== true;
   const words = decodePacked(req.packed, Math.min(req.count, PACKED_BATCH));
   if (words === null || words.length !== req.count * PACKED_WORDS) {
@@ -177,7 +215,8 @@ function packedReply(req: Extract<Request, { op: 'apply' }> & { packed: string; 
     held?.release();
     return badRequest(e instanceof Error ? e.message : String(e), req.id);
   }
-  const refused = commitApply(out, hooks, held, more);
+  const { refused, applied } = commitApplied(out, hooks, held, more);
   if (refused) return { id: req.id, ok: false, error: refused };
-  return { id: req.id, ok: true, done: out.done, failures: out.failures, ...(out.rolledBack ? { rolledBack: true } : {}) };
+  const reply: Reply = { id: req.id, ok: true, done: out.done, failures: out.failures, ...(out.rolledBack ? { rolledBack: true } : {}) };
+  return applied ? afterApplied(applied, reply, hooks) : reply;
 }

@@ -79,11 +79,13 @@ class DaemonGateway implements DataPath {
     }
   }
 
-  configChanged(journal?: string[] | null): void {
+  /** Resolves once the rules carry the change: `wasmvsadm` returns then, as ipvsadm does once the kernel has it. */
+  configChanged(journal?: string[] | null): Promise<void> {
     if (journal === null || (journal && journal.length > CHANGES_LOGGED)) this.log.info({ changes: journal?.length ?? null }, 'configuration changed (bulk)');
     else for (const rule of journal ?? []) this.log.info({ rule }, 'config change');
-    void this.gateway.configChanged();
+    const applied = this.gateway.configChanged();
     this.state?.sync(this.settings);
+    return applied;
   }
 
   /** SIGHUP: settings first (they may name new services), then the rules' difference. */
@@ -94,7 +96,7 @@ class DaemonGateway implements DataPath {
       this.applySettings(loadSettings(file, this.log));
       const changes = await reloadRules(this.director, file, this.log, this.ctx.apply);
       // Without ctx.apply nobody else tells the gateway; with it configChanged already ran.
-      if (!this.ctx.apply) this.configChanged();
+      if (!this.ctx.apply) void this.configChanged();
       this.log.info({ file, changes }, 'SIGHUP: configuration reloaded');
     } catch (e) {
       this.log.error(`SIGHUP: cannot reload ${file}: ${(e as Error).message}`);

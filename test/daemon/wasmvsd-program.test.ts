@@ -117,6 +117,31 @@ try { process.exit(await runDaemon(args, paths)); } catch (e) { process.stderr.w
     expect(existsSync(sock)).toBe(false);
   });
 
+  it('a change is answered once the data path carries it (its configChanged promise), as ipvsadm returns once the kernel has it', async () => {
+    // A data path that takes 400 ms to carry each change (the gateway's rules round) and writes down when it has.
+    const carried = join(dir, 'carried');
+    writeFileSync(join(dir, 'slow-host.mjs'), `import { appendFileSync } from 'node:fs';
+export const createDataPath = () => ({
+  name: 'slow', async start() {}, async stop() {},
+  configChanged(journal) {
+    return new Promise((resolve) => setTimeout(() => { appendFileSync(${JSON.stringify(carried)}, (journal ?? []).join(';') + '\\n'); resolve(); }, 400));
+  },
+});
+`);
+    const sock = join(dir, 'slow.sock');
+    const proc = spawn(process.execPath, [program('slow', './slow-host.mjs'), 'proxy', '--socket', sock, '--state', join(dir, 'slow.rules')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    await until(proc, 'control socket');
+    try {
+      expect(await wasmvsadm(['--socket', sock, '-A', '-t', '198.18.0.1:80', '-s', 'rr'])).toEqual({ code: 0, out: '', err: '' });
+      expect(readFileSync(carried, 'utf8')).toBe('-A -t 198.18.0.1:80 -s rr\n');
+      expect(await wasmvsadm(['--socket', sock, '-a', '-t', '198.18.0.1:80', '-r', '198.18.1.1:80', '-m'])).toEqual({ code: 0, out: '', err: '' });
+      expect(readFileSync(carried, 'utf8').split('\n')).toHaveLength(3);
+    } finally {
+      proc.kill('SIGTERM');
+    }
+    expect(await exit(proc)).toBe(0);
+  });
+
   it('a host whose own dependency is missing is an error naming it, not the no-op path', async () => {
     writeFileSync(join(dir, 'broken-host.mjs'), `import './missing-dependency.js';\nexport const createDataPath = () => { throw new Error('unreachable'); };\n`);
     const sock = join(dir, 'broken.sock');

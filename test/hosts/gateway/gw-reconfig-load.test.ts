@@ -191,7 +191,8 @@ suite('wasmvsd gateway nat --fast-path on: a client reusing its port', () => {
 // only with bit 2 of conn_reuse_mode (is_new_conn_expected: FIN_WAIT with no output seen); with the
 // default 1 the SYN follows the old connection, and once its real server is deleted it is dropped
 // (expire_nodest_conn=0), for as long as the entry lasts. Both as IPVS does, the gateway on the fast
-// path, once the deletion's rules round has emptied the DR flow maps (the test waits for it).
+// path. `wasmvsadm -d` returns once the kernel side of the deletion is in place, as ipvsadm does: the
+// DR flow maps are empty by then.
 suite.each([[1, 'dropped while the old entry lasts'], [3, 'scheduled afresh']] as const)('wasmvsd gateway dr --fast-path on, conn_reuse_mode=%i: a client port reused after its real server was deleted is %s', (reuseMode) => {
   afterEach(killChildren);
 
@@ -219,10 +220,9 @@ suite.each([[1, 'dropped while the old entry lasts'], [3, 'scheduled afresh']] a
       const remembered = () => topo.in('director', 'nft', 'list', 'map', 'ip', 'wasmvs_gw', 'drtcp').includes(` . ${LOCAL} . `);
       expect(remembered(), 'the first connection in the DR flow map').toBe(true);
       adm(topo, '-d', '-t', `${VIP}:${PORT}`, '-r', `${dest}:${PORT}`);
-      // The kernel side of the deletion follows in the gateway's next rules round: the DR flow maps
-      // emptied. Until then the kernel still routes a flow it remembers (this client port's, for 10 s
-      // after its first verdict) by its old mark, to the deleted server (docs/gateway.md).
-      await until('the DR flow map emptied after the deletion', () => !remembered(), 50, 100);
+      // The reply waited for the gateway's rules round: the kernel no longer routes the flow it
+      // remembered (this client port's, for 10 s after its first verdict) by the deleted server's mark.
+      expect(remembered(), 'the DR flow map emptied when -d returned').toBe(false);
       const second = await connect();
       if (reuseMode === 1) {
         // Every SYN (and the client's repeats) meets the old entry, whose real server is gone: dropped.
