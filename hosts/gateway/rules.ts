@@ -265,10 +265,12 @@ export function ruleSet(services: readonly ServiceView[], q: QueueSpec, fast: Re
       // ICMP errors about the service's connections (§2.9) come to the VIP too.
       icmpErrors(c.vips, s.address, c.v6);
     } else continue;
+    // A firewall-mark service carries TCP and UDP alike (the mark picks the service, not the protocol): replies of both.
+    const replyProtos = s.fwmark !== 0 ? ['tcp', 'udp'] : [proto];
     for (const d of dests) {
       const dc = fam[d.af];
       if (d.method === 'masq') {
-        dc.replies.add(`${proto} ${d.port}`, d.address);
+        for (const p of replyProtos) dc.replies.add(`${p} ${d.port}`, d.address);
         icmpErrors(dc.replies, d.address, dc.v6);
       } else if (d.method === 'route') {
         dc.out.routes.push({ mark: (L.GW_DR_MARK_BASE + (d.id & L.GW_DR_SLOT_MASK)) >>> 0, via: d.address });

@@ -43,6 +43,20 @@ describe('gateway rules', () => {
     expect(rs.tunnels).toEqual(['198.18.41.4']);
   });
 
+  it('a firewall-mark service queues its NAT real servers\' TCP and UDP replies (the mark groups both protocols)', async () => {
+    const d = await director(5);
+    d.addService({ fwmark: 7 });
+    d.addDest({ fwmark: 7 }, { address: '198.18.41.2', port: 0, method: 'masq' });
+    const rs = ruleSet(d.services().map((s) => ({ service: s, dests: d.dests({ fwmark: 7 }) })), { first: 3, last: 3, failOpen: false });
+    expect(rs.mangle).toEqual([`-A ${CHAIN} -m mark --mark 7 -j NFQUEUE --queue-num 3`]);
+    expect(rs.forward).toEqual([
+      `-A ${FWD_CHAIN} -s 198.18.41.2/32 -p tcp -j NFQUEUE --queue-num 3`,
+      `-A ${FWD_CHAIN} -s 198.18.41.2/32 -p udp -j NFQUEUE --queue-num 3`,
+      `-A ${FWD_CHAIN} -s 198.18.41.2/32 -p icmp -j NFQUEUE --queue-num 3`,
+    ]);
+    expect(rs.raw).toContain(`-A ${RAW_CHAIN} -s 198.18.41.2/32 -p udp -j CT --notrack`);
+  });
+
   it('VIPs aggregate into exact CIDR blocks: 20,000 consecutive services are 5 rules, gaps stay out', () => {
     const vips = Array.from({ length: 20_000 }, (_, s) => `198.19.${s >> 8}.${s & 255}`);
     expect(cidrs(vips)).toEqual(['198.19.0.0/18', '198.19.64.0/21', '198.19.72.0/22', '198.19.76.0/23', '198.19.78.0/27']);
