@@ -14,7 +14,7 @@ import { packedSpan } from './records.js';
 import { parseKernelQueues, type GatewaySource, type KernelQueue } from './metrics.js';
 import { restoreRecorded, SysctlRecordFile, TABLE_KEY, type SysctlRecord } from './sysctl-record.js';
 import { HeldVerdicts } from './held.js';
-import { applyFast, ctTimeoutUsable, drChainsAfter, drFlushScript, fastPlan, fastUnavailable, fastUnavailable6, goneMarks, parseDrCounters, removeFast, retarget, DrStats, FAST_MARK_BASE, FAST_MARK_MASK, FAST_TABLE } from './fastpath.js';
+import { applyFast, ctTimeoutUsable, drChainsAfter, fastDelta, type FastParts, drFlushScript, fastPlan, fastUnavailable, fastUnavailable6, goneMarks, parseDrCounters, removeFast, retarget, DrStats, FAST_MARK_BASE, FAST_MARK_MASK, FAST_TABLE } from './fastpath.js';
 import { CtFeed, loadConntrack, type NativeConntrackClass } from './ctfeed.js';
 
 export interface GatewayOptions extends QueueSpec {
@@ -127,12 +127,16 @@ export class Gateway {
   private readonly drStats = new DrStats();
   private drReading: Promise<void> | null = null;
   private fastScript: string | null = null;
+  /** The parts of the script last applied whole or by delta (fastDelta); null: apply the next one whole. */
+  private fastParts: FastParts | null = null;
   /**
    * Real servers (dest id slots, NAT and DR) whose kernel rules are in place: the last round of rules
    * installed them. A verdict towards any other waits in `held` for the next round (held.ts).
    */
   private readySlots = new Set<number>();
   private readonly held = new HeldVerdicts<NativeQueue>();
+  /** configChanged's callers, each with the round that carries its change. */
+  private roundWaiters: Array<{ round: number; resolve: () => void }> = [];
   /** Rounds of rules begun (configChanged): a verdict held during round R is answered once round R + 1 is done. */
   private rulesRound = 0;
   /** The round during which a held verdict last asked for another; whether the last round failed to install. */
@@ -394,6 +398,8 @@ export class Gateway {
   configChanged(): Promise<void> {
     if (!this.director) return Promise.resolve();
     this.dirty = true;
+    // The first round to begin from now on takes this change: a round under way read the configuration before it.
+    const carried = new Promise<void>((resolve) => this.roundWaiters.push({ round: this.rulesRound + 1, resolve }));
     this.applying ??= (async () => {
       // Bounded: each round takes the configuration as it is, so this only repeats while changes keep arriving.
       for (let i = 0; i < 100_000 && this.dirty && this.director; i++) {
@@ -402,9 +408,28 @@ export class Gateway {
         await this.applyRules(this.director);
         // The verdicts held before this round began: their real servers' rules are in now (or never will be).
         this.releaseHeld(round);
+        this.roundDone(round);
       }
-    })().finally(() => { this.applying = null; });
-    return this.applying;
+    })().finally(() => {
+      this.applying = null;
+      // Stopped (or the bound reached): nobody waits for a round that will not come.
+      this.roundDone(Infinity);
+    });
+    return carried;
+  }
+
+  /**
+   * Those waiting for a round up to `round` (configChanged): their change is in the rules now. Not
+   * the end of the whole run of rounds: under load, held verdicts may begin round after round, and a
+   * control reply must not wait for them all.
+   */
+  private roundDone(round: number): void {
+    const left = [];
+    for (const w of this.roundWaiters) {
+      if (w.round <= round) w.resolve();
+      else left.push(w);
+    }
+    this.roundWaiters = left;
   }
 
   private async applyRules(d: Director): Promise<void> {
@@ -452,10 +477,22 @@ export class Gateway {
       // The DNAT map first: the new rules may queue flows whose marks it must know.
       if (plan && plan.script !== this.fastScript) {
         try {
-          await applyFast(this.sync.runner, plan.script);
+          // Only the elements that changed when the table's shape is the same (one transaction either way).
+          const delta = this.fastParts ? fastDelta(this.fastParts, plan.parts) : null;
+          if (delta === null) await applyFast(this.sync.runner, plan.script);
+          else if (delta) {
+            try {
+              await applyFast(this.sync.runner, delta);
+            } catch {
+              // The table is not what we last made it (an element gone or added by someone else): whole.
+              await applyFast(this.sync.runner, plan.script);
+            }
+          }
           this.fastScript = plan.script;
+          this.fastParts = plan.parts;
         } catch (e) {
           this.fast = false;
+          this.fastParts = null;
           this.dirty = true; // again, every service on the userspace path
           throw new Error(`fast path: nft refused the table (${((e as { stderr?: string }).stderr || (e as Error).message).trim()}); ` +
             'falling back to the userspace path for every packet');
@@ -843,6 +880,7 @@ export class Gateway {
     this.drStats.reset();
     this.drDests = new Map();
     this.fastScript = null;
+    this.fastParts = null;
     this.readySlots = new Set();
     this.fastTargets = new Map();
     this.fastTargets6 = new Map();

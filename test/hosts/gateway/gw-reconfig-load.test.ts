@@ -28,7 +28,9 @@ const why = missingGatewayPrereq('nft');
 if (why && !inCI) console.warn(`\n*** SKIPPING wasmvsd gateway reconfiguration under load: ${why} ***\n`);
 const suite = describe.skipIf(why !== null && !inCI);
 const QUEUE = 450 + (process.pid % 150), PORT = 8080, PORT2 = 8081;
-const TOTAL = 7000, INFLIGHT = 48;
+// Each change is acknowledged once the gateway's rules carry it (0.15-0.3 s under this load, with
+// wasmvsadm's start), so the six of a case take ~1.5 s in a row: the load lasts well past the last.
+const TOTAL = 12000, INFLIGHT = 48;
 const PEER = fileURLToPath(new URL('./gw-load-peer.mjs', import.meta.url));
 
 let topos = 0;
@@ -96,10 +98,14 @@ suite.each([['nat', 'on'], ['nat', 'off'], ['dr', 'on']] as const)('wasmvsd gate
         [3500, ['-a', '-t', `${VIP}:${PORT}`, '-r', `${RS[2]}:${PORT}`, m]],
         [4500, ['-e', '-t', `${VIP}:${PORT}`, '-r', `${RS[0]}:${PORT}`, m, '-w', '0']],
       ];
+      const took: string[] = [];
       for (const [at, args] of steps) {
         await p.reach(at);
+        const t0 = Date.now();
         adm(topo, ...args);
+        took.push(`${args[0]}@${at}: ${Date.now() - t0} ms`);
       }
+      console.log(`${mode}, fast path ${fast}: changes took ${took.join(', ')}`);
       const r = await p.result();
       console.log(`${mode}, fast path ${fast}: ${JSON.stringify(r)}`);
       const log = await stopGateway(gw);
