@@ -83,7 +83,20 @@ export interface FastPlan {
   targets6: Map<string, number>;
   /** The nft transaction that makes the table say exactly this. */
   script: string;
+  /** What the script fills its maps and sets with, and its shape without them (fastDelta). */
+  parts: FastParts;
 }
+
+/**
+ * The element lists of a fast-path script (IPv4 and IPv6 DNAT maps, DR service sets) and its
+ * `shape`: the script with each list cut to whether it is empty, so two scripts of the same
+ * shape differ only in elements.
+ */
+export interface FastParts {
+  shape: string;
+  lists: Readonly<Record<FastList, readonly string[]>>;
+}
+type FastList = 'dests' | 'drsvc' | 'dests6' | 'drsvc6';
 
 /** Same key as a NAT reply rule: protocol, real server address and port. */
 const replyKey = (proto: string, addr: string, port: number) => `${proto} ${addr} ${port}`;
@@ -102,18 +115,21 @@ export function fastPlan(views: readonly ServiceView[], opts: { nat?: boolean; v
   const family = (af: number) => af === 4 || (af === 6 && opts.v6 === true);
   const eligible = (v: ServiceView) => opts.nat !== false && family(v.service.af) && v.service.fwmark === 0 && v.service.address !== null && v.service.port !== 0 &&
     (v.service.protocol === 'tcp' || v.service.protocol === 'udp') && v.dests.every((d) => d.method === 'masq' && d.af === v.service.af && d.port !== 0);
+  // Once per service (a change at 20,000 services runs this whole pass).
+  const fast = views.map(eligible);
   const slowReplies = new Set<string>();
-  for (const v of views) {
-    if (eligible(v)) continue;
+  views.forEach((v, i) => {
+    if (fast[i]) return;
     const proto = v.service.protocol === 'udp' ? 'udp' : 'tcp';
     for (const d of v.dests) if (d.method === 'masq') slowReplies.add(replyKey(proto, d.address, d.port));
-  }
+  });
   const services = new Set<ServiceView>();
   const targets = new Map<number, number>();
   const targets6 = new Map<string, number>();
   const elements: string[] = [], elements6: string[] = [];
-  for (const v of views) {
-    if (!eligible(v) || v.dests.some((d) => slowReplies.has(replyKey(v.service.protocol!, d.address, d.port)))) continue;
+  for (let i = 0; i < views.length; i++) {
+    const v = views[i];
+    if (!fast[i] || (slowReplies.size && v.dests.some((d) => slowReplies.has(replyKey(v.service.protocol!, d.address, d.port))))) continue;
     services.add(v);
     for (const d of v.dests) {
       const mark = (FAST_MARK_BASE + (d.id & L.GW_DR_SLOT_MASK)) >>> 0;
@@ -145,7 +161,37 @@ export function fastPlan(views: readonly ServiceView[], opts: { nat?: boolean; v
     }
   }
   const v6 = opts.v6 ? { elements: [...new Set(elements6)], drVips: drVips6 } : undefined;
-  return { services, targets, targets6, drServices, drTargets, drDests, script: nftScript([...new Set(elements)], drVips, v6, opts.ctTimeout === true, opts.had) };
+  const dests = [...new Set(elements)];
+  const ct = opts.ctTimeout === true;
+  // The same script with every list reduced to one stand-in or none: its shape.
+  const one = (l: readonly string[]) => (l.length ? ['-'] : []);
+  const shape = nftScript(one(dests), one(drVips), v6 && { elements: one(v6.elements), drVips: one(v6.drVips) }, ct, opts.had);
+  const parts: FastParts = { shape, lists: { dests, drsvc: drVips, dests6: v6?.elements ?? [], drsvc6: v6?.drVips ?? [] } };
+  return { services, targets, targets6, drServices, drTargets, drDests, script: nftScript(dests, drVips, v6, ct, opts.had), parts };
+}
+
+/**
+ * The transaction that turns the table `was` made into what `next` says, by its elements alone:
+ * null when the two differ in shape (then the whole script). At 20,000 services one real server
+ * added changes one element of 40,000; the whole script makes nft parse and the kernel replace
+ * them all (~0.3 s), this one element. A map element goes by its key (a mark whose real server
+ * changed is deleted and added again in the same transaction).
+ */
+export function fastDelta(was: FastParts, next: FastParts): string | null {
+  if (was.shape !== next.shape) return null;
+  const out: string[] = [];
+  const lists: ReadonlyArray<[FastList, string, boolean]> = [
+    ['dests', `ip ${FAST_TABLE} dests`, true], ['drsvc', `ip ${FAST_TABLE} drsvc`, false],
+    ['dests6', `ip6 ${FAST_TABLE} dests`, true], ['drsvc6', `ip6 ${FAST_TABLE} drsvc`, false],
+  ];
+  for (const [list, where, isMap] of lists) {
+    const before = new Set(was.lists[list]), after = new Set(next.lists[list]);
+    const gone = [...before].filter((e) => !after.has(e)).map((e) => (isMap ? e.slice(0, e.indexOf(' : ')) : e));
+    const added = [...after].filter((e) => !before.has(e));
+    if (gone.length) out.push(`delete element ${where} { ${gone.join(', ')} }`);
+    if (added.length) out.push(`add element ${where} { ${added.join(', ')} }`);
+  }
+  return out.length ? out.join('\n') + '\n' : '';
 }
 
 /** IPv6 parts of the fast path's nft script. */

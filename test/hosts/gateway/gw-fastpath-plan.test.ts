@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { layout as L } from '../../../sdk/core/abi.gen.js';
 import { ruleSet, CHAIN } from '../../../hosts/gateway/rules.js';
-import { drChainsAfter, fastPlan, goneMarks, retarget, parseDrCounters, DrStats, FAST_MARK_BASE, FAST_MARK_MASK, FAST_INVALID_MARK } from '../../../hosts/gateway/fastpath.js';
+import { drChainsAfter, fastDelta, fastPlan, goneMarks, retarget, parseDrCounters, DrStats, FAST_MARK_BASE, FAST_MARK_MASK, FAST_INVALID_MARK } from '../../../hosts/gateway/fastpath.js';
 import { CtFeed, CT, CT_SETTLED, CT_YOUNG, SWEEP_TICKS, youngBits, queuedKey6, type NativeConntrack } from '../../../hosts/gateway/ctfeed.js';
 import { Director } from '../../../sdk/director.js';
 import { parseGatewayArgs } from '../../../hosts/gateway/gateway.js';
@@ -291,6 +291,34 @@ describe('gateway fast path: plan, rules, verdicts', () => {
     expect(mem.getUint32(list + L.GW_VER_MARK, true)).toBe(mark);
     for (const i of [1, 2]) expect(mem.getUint32(list + i * L.GW_VER_SIZE + L.GW_VER_FLAGS, true)).toBe(L.GW_VF_PAYLOAD);
     expect(noted).toEqual([[queuedKey6(6, words('client'), 40000, words('rs'), 8080), len]]);
+  });
+
+  it('fastDelta: a change of real servers is only the elements that changed; a change of shape (a DR service, the first NAT one) is the whole script', async () => {
+    const a = fastPlan(await views([['masq', '198.18.41.2', 8080]], [['masq', '198.18.41.3', 8080]]));
+    const b = fastPlan(await views([['masq', '198.18.41.2', 8080]], [['masq', '198.18.41.3', 8080], ['masq', '198.18.41.4', 8080]]));
+    // The same configuration: nothing to send.
+    expect(fastDelta(a.parts, fastPlan(await views([['masq', '198.18.41.2', 8080]], [['masq', '198.18.41.3', 8080]])).parts)).toBe('');
+    const added = /^0x[0-9a-f]+ : 198\.18\.41\.4 \. 8080$/;
+    const el = b.parts.lists.dests.find((e) => added.test(e))!;
+    expect(el).toBeDefined();
+    expect(fastDelta(a.parts, b.parts)).toBe(`add element ip wasmvs_gw dests { ${el} }\n`);
+    // Back: deleted by its key (the mark).
+    expect(fastDelta(b.parts, a.parts)).toBe(`delete element ip wasmvs_gw dests { ${el.split(' : ')[0]} }\n`);
+    // A mark that now names another real server: deleted and added in the one transaction.
+    const c = fastPlan(await views([['masq', '198.18.41.2', 8080]], [['masq', '198.18.41.5', 8080]]));
+    const moved = c.parts.lists.dests.find((e) => e.includes('198.18.41.5'))!;
+    const was = a.parts.lists.dests.find((e) => e.includes('198.18.41.3'))!;
+    expect(moved.split(' : ')[0]).toBe(was.split(' : ')[0]);
+    expect(fastDelta(a.parts, c.parts)).toBe(`delete element ip wasmvs_gw dests { ${was.split(' : ')[0]} }\nadd element ip wasmvs_gw dests { ${moved} }\n`);
+    // A DR service appears: the table's shape changes (its chains and rules), so the whole script.
+    const dr = fastPlan(await views([['masq', '198.18.41.2', 8080]], [['route', '198.18.41.3', 80]]));
+    expect(fastDelta(a.parts, dr.parts)).toBeNull();
+    // No fast service, then one: the whole script too (the map's add element line comes and goes).
+    const none = fastPlan(await views([['tunnel', '198.18.41.2', 8080]]));
+    expect(fastDelta(none.parts, a.parts)).toBeNull();
+    // DR services' set: by element as well once the shape holds.
+    const dr2 = fastPlan(await views([['masq', '198.18.41.2', 8080]], [['route', '198.18.41.3', 80]], [['route', '198.18.41.4', 80]]));
+    expect(fastDelta(dr.parts, dr2.parts)).toBe('add element ip wasmvs_gw drsvc { 198.18.42.3 . tcp . 80 }\n');
   });
 
   it('--fast-path takes on or off, anything else is a clear error', () => {
