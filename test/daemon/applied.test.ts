@@ -5,22 +5,9 @@
 import { describe, it, expect, vi, afterEach } from 'vitest';
 import { ControlHandler } from '../../daemon/handler.js';
 import { replyTo, HeldChanges, APPLY_WAIT_MS, type ServerHooks } from '../../daemon/server-core.js';
-import { encodePacked } from '../../ipvsadm/packed-wire.js';
 import type { Reply } from '../../ipvsadm/protocol.js';
-import { PackedWriter, PACKED_OPS, P_OP, P_VADDR, P_VPORT, P_SCHED } from '../../sdk/packed.js';
-import { layout as L } from '../../sdk/core/abi.gen.js';
-import { schedulerId } from '../../sdk/schedulers.js';
 import { director } from '../helpers.js';
-
-function services(first: number, n: number): string {
-  const w = new PackedWriter();
-  for (let i = first; i < first + n; i++) {
-    const p = w.next();
-    w.words[p + P_OP] = PACKED_OPS['add-service'] | (L.PROTO_TCP << 8);
-    w.words[p + P_VADDR] = 0xc6120000 + i; w.words[p + P_VPORT] = 80; w.words[p + P_SCHED] = schedulerId('rr')!;
-  }
-  return encodePacked(w.take());
-}
+import { packedServices as services } from './packed-services.js';
 
 /** A data path whose changes are carried when the test says so (done()), or never. */
 async function setup() {

@@ -4,22 +4,8 @@
 import { describe, it, expect, vi, afterEach } from 'vitest';
 import { ControlHandler } from '../../daemon/handler.js';
 import { replyTo, HeldChanges, HOLD_MAX_MS, HOLD_TOTAL_MS, type ServerHooks } from '../../daemon/server-core.js';
-import { encodePacked } from '../../ipvsadm/packed-wire.js';
-import { PackedWriter, PACKED_OPS, P_OP, P_VADDR, P_VPORT, P_SCHED } from '../../sdk/packed.js';
-import { layout as L } from '../../sdk/core/abi.gen.js';
-import { schedulerId } from '../../sdk/schedulers.js';
 import { director } from '../helpers.js';
-
-/** n add-service records from service `first` on. */
-function services(first: number, n: number): string {
-  const w = new PackedWriter();
-  for (let i = first; i < first + n; i++) {
-    const p = w.next();
-    w.words[p + P_OP] = PACKED_OPS['add-service'] | (L.PROTO_TCP << 8);
-    w.words[p + P_VADDR] = 0xc6120000 + i; w.words[p + P_VPORT] = 80; w.words[p + P_SCHED] = schedulerId('rr')!;
-  }
-  return encodePacked(w.take());
-}
+import { packedServices as services } from './packed-services.js';
 
 async function setup() {
   const h = new ControlHandler(await director(1), { size: 4096, mode: 'proxy', dataPath: 'none', abiVersion: 0x10000 });
