@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { layout as L } from '../../../sdk/core/abi.gen.js';
 import { ruleSet, CHAIN } from '../../../hosts/gateway/rules.js';
-import { drChainsAfter, fastDelta, fastPlan, goneMarks, retarget, parseDrCounters, DrStats, FAST_MARK_BASE, FAST_MARK_MASK, FAST_INVALID_MARK } from '../../../hosts/gateway/fastpath.js';
+import { drChainsAfter, fastDelta, fastPlan, goneMarks, listDiff, retarget, parseDrCounters, DrStats, FAST_MARK_BASE, FAST_MARK_MASK, FAST_INVALID_MARK } from '../../../hosts/gateway/fastpath.js';
 import { CtFeed, CT, CT_SETTLED, CT_YOUNG, SWEEP_TICKS, youngBits, queuedKey6, type NativeConntrack } from '../../../hosts/gateway/ctfeed.js';
 import { Director } from '../../../sdk/director.js';
 import { parseGatewayArgs } from '../../../hosts/gateway/gateway.js';
@@ -319,6 +319,27 @@ describe('gateway fast path: plan, rules, verdicts', () => {
     // DR services' set: by element as well once the shape holds.
     const dr2 = fastPlan(await views([['masq', '198.18.41.2', 8080]], [['route', '198.18.41.3', 80]], [['route', '198.18.41.4', 80]]));
     expect(fastDelta(dr.parts, dr2.parts)).toBe('add element ip wasmvs_gw drsvc { 198.18.42.3 . tcp . 80 }\n');
+  });
+
+  it('listDiff: what left and what came, whatever moved, the common head and tail skipped', () => {
+    const sorted = (d: { gone: string[]; added: string[] }) => ({ gone: [...d.gone].sort(), added: [...d.added].sort() });
+    expect(listDiff(['a', 'b', 'c'], ['a', 'b', 'c'])).toEqual({ gone: [], added: [] });
+    expect(listDiff(['a', 'b', 'c'], ['a', 'x', 'b', 'c'])).toEqual({ gone: [], added: ['x'] });
+    expect(listDiff(['a', 'b', 'c'], ['a', 'c'])).toEqual({ gone: ['b'], added: [] });
+    expect(listDiff([], ['a'])).toEqual({ gone: [], added: ['a'] });
+    expect(listDiff(['a'], [])).toEqual({ gone: ['a'], added: [] });
+    // Moved, not changed: nothing.
+    expect(listDiff(['x', 'a', 'b', 'y'], ['a', 'b', 'y', 'x'])).toEqual({ gone: [], added: [] });
+    expect(sorted(listDiff(['p', 'x', 'q', 'r', 's'], ['p', 'r', 'n', 'x', 's']))).toEqual({ gone: ['q'], added: ['n'] });
+    // Against a plain set difference over random lists without repeats.
+    let seed = 7;
+    const rnd = (n: number) => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return seed % n; };
+    for (let t = 0; t < 200; t++) {
+      const pool = Array.from({ length: 30 }, (_, i) => `e${i}`);
+      const pick = () => pool.filter(() => rnd(3) > 0).sort(() => rnd(5) - 2);
+      const a = pick(), b = rnd(2) ? pick() : [...a.slice(0, rnd(a.length + 1)), 'new', ...a.slice(rnd(a.length + 1))].filter((e, i, l) => l.indexOf(e) === i);
+      expect(sorted(listDiff(a, b))).toEqual({ gone: a.filter((e) => !b.includes(e)).sort(), added: b.filter((e) => !a.includes(e)).sort() });
+    }
   });
 
   it('--fast-path takes on or off, anything else is a clear error', () => {
