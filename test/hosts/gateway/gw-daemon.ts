@@ -71,14 +71,21 @@ export async function exchange(topo: Topo, listen: string, port: number, count =
   return { sent: out.filter((l) => l.startsWith('sent ')).map((l) => l.slice(5)), replies: out.filter((l) => l.startsWith('reply ')), got: lines };
 }
 
-/** One UDP datagram client → VIP:port and its echo; `listen` is the server's bound address. */
-export async function udpExchange(topo: Topo, listen: string, port: number, size = 48) {
-  const server = inNs(topo.ns.server, process.execPath, [PEER, 'udp-server', listen, String(port), '1']);
-  await waitLine(server, (l) => l === 'ready', 10_000);
-  const got = waitLine(server, (l) => l.startsWith('got '), 15_000);
-  const out = topo.in('client', process.execPath, PEER, 'udp-client', VIP, String(port), String(size)).split('\n');
-  const sent = out.find((l) => l.startsWith('sent '))?.slice(5) ?? '';
-  return { sent, got: await got.catch((e: Error) => `none: ${e.message}`), reply: out.find((l) => l.startsWith('udp-reply ')) ?? 'no reply' };
+/**
+ * One UDP datagram client → VIP:port and its echo; `listen` is the server's bound address (or several:
+ * a server on each, the echo then names the one that answered, and `got` is the first that got it).
+ */
+export async function udpExchange(topo: Topo, listen: string | readonly string[], port: number, size = 48) {
+  const servers = (typeof listen === 'string' ? [listen] : listen).map((a) => inNs(topo.ns.server, process.execPath, [PEER, 'udp-server', a, String(port), '1']));
+  try {
+    await Promise.all(servers.map((s) => waitLine(s, (l) => l === 'ready', 10_000)));
+    const got = Promise.any(servers.map((s) => waitLine(s, (l) => l.startsWith('got '), 15_000)));
+    const out = topo.in('client', process.execPath, PEER, 'udp-client', VIP, String(port), String(size)).split('\n');
+    const sent = out.find((l) => l.startsWith('sent '))?.slice(5) ?? '';
+    return { sent, got: await got.catch((e: Error) => `none: ${e.message}`), reply: out.find((l) => l.startsWith('udp-reply ')) ?? 'no reply' };
+  } finally {
+    if (servers.length > 1) for (const s of servers) s.kill();
+  }
 }
 
 /** GET /metrics from inside the director's namespace (the endpoint listens on its loopback). */

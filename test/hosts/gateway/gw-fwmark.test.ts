@@ -10,9 +10,9 @@
 import { writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { inCI } from './prereq.js';
-import { inNs, killChildren } from './netns.js';
-import { Topo, VIP, RS, waitLine } from './gw-topo.js';
-import { missingGatewayPrereq, startGateway, stopGateway, adm, exchange, summary, PEER } from './gw-daemon.js';
+import { killChildren } from './netns.js';
+import { Topo, VIP, RS } from './gw-topo.js';
+import { missingGatewayPrereq, startGateway, stopGateway, adm, exchange, udpExchange, summary } from './gw-daemon.js';
 import { fenced } from '../../docs/blocks.js';
 
 const why = missingGatewayPrereq('nft');
@@ -22,18 +22,6 @@ const QUEUE = 560 + (process.pid % 200), MARK = 7;
 
 /** The operator's marking rule, as docs/gateway.md gives it: the VIP's HTTP and DNS ports take MARK before raw (-300) sees them. */
 const MARK_RULES = fenced('docs/gateway.md').find((b) => b.heading.startsWith('Firewall-mark services') && b.lang === 'text')?.body ?? '';
-
-/** One datagram client → VIP:53 and the client's line; a server on each real server's address echoes it with that address. */
-async function udpExchange(topo: Topo): Promise<string> {
-  const servers = RS.slice(0, 2).map((r) => inNs(topo.ns.server, process.execPath, [PEER, 'udp-server', r, '53', '1']));
-  try {
-    await Promise.all(servers.map((s) => waitLine(s, (l) => l === 'ready', 10_000)));
-    const out = topo.in('client', process.execPath, PEER, 'udp-client', VIP, '53', '48').split('\n');
-    return out.find((l) => l.startsWith('udp-reply ')) ?? `no reply: ${out.join(' | ')}`;
-  } finally {
-    for (const s of servers) s.kill();
-  }
-}
 
 suite('wasmvsd gateway: a firewall-mark service carries TCP and UDP', () => {
   afterEach(killChildren);
@@ -57,7 +45,8 @@ suite('wasmvsd gateway: a firewall-mark service carries TCP and UDP', () => {
         const [, served, peer, ok] = /^reply \d+ (\S+) (\S+) (\S+)$/.exec(t.replies[0]) ?? [];
         expect([peer, ok], t.replies[0]).toEqual([`${VIP}:80`, 'ok']);
         tcp.push(served);
-        const reply = await udpExchange(topo);
+        // A server on each real server's address: the echo names the one that answered.
+        const { reply } = await udpExchange(topo, RS.slice(0, 2), 53);
         // From the VIP: the real server's reply was rewritten on its way back.
         expect(reply).toMatch(new RegExp(`^udp-reply echo:[\\d.]+:[0-9a-f]+ from ${VIP.replace(/\./g, '\\.')}:53$`));
         udp.push(/^udp-reply echo:([\d.]+):/.exec(reply)?.[1] ?? reply);
