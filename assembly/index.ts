@@ -25,6 +25,7 @@ import * as connSync from "./table/conn_sync";
 import * as gateway from "./packet/gateway";
 import * as bulk from "./table/bulk";
 import { lookupBatch } from "./table/conn_lookup";
+import * as ctFeed from "./table/ct_feed";
 import { schedTableSize, schedTableAt } from "./sched/registry";
 import { alloc, allocatedBytes } from "./mem/alloc";
 
@@ -227,6 +228,13 @@ export function gwBurst(n: u32, stride: u32, now: u32): i32 { return gateway.gwB
  * Reads only. The gateway's fast path reads its pending conntrack destroy events first when not 0.
  */
 export function gwStaleSyns(n: u32, stride: u32): i32 { return gateway.gwStaleSyns(n, stride); }
+/**
+ * The gateway's fast-path feed: n conntrack records (CT_*) at REGION_CT applied to the connection table and
+ * the statistics (counters since the last read, TCP states as connection events); `settled` and `young` are
+ * the host's ct mark bits. Actions for the kernel's entries (CT_ACT_*) at REGION_LIST, summary (CT_SUM_*) at
+ * REGION_SPEC; returns the number of actions.
+ */
+export function ctApply(n: u32, now: u32, settled: u32, young: u32): i32 { return ctFeed.ctApply(n, now, settled, young); }
 
 // --- connection table ----------------------------------------------------------
 /** Run timers up to `now` (conn expiry, template re-arm, estimator, scheduler tick); returns entries expired. */

@@ -32,7 +32,60 @@ export const REGION_BULK: u32 = REGION_PACKETS + REGION_PACKETS_SIZE;
 export const BULK_RECORD_SIZE: u32 = 96;
 export const BULK_MAX: u32 = 4096;
 export const REGION_BULK_SIZE: u32 = BULK_MAX * BULK_RECORD_SIZE;
-export const IO_TOTAL: u32 = REGION_BULK + REGION_BULK_SIZE;
+/** Conntrack records in for ctApply (the gateway's fast-path feed; native/src/ct_socket.cc writes them). */
+export const REGION_CT: u32 = REGION_BULK + REGION_BULK_SIZE;
+export const CT_REC_SIZE: u32 = 144;
+export const CT_MAX: u32 = MAX_BATCH;
+export const REGION_CT_SIZE: u32 = CT_MAX * CT_REC_SIZE;
+export const IO_TOTAL: u32 = REGION_CT + REGION_CT_SIZE;
+
+// --- conntrack record (in at REGION_CT, CT_REC_SIZE each; ctApply) ---------
+// One ctnetlink entry as the addon parsed it: a dump's record or an event.
+// Numbers little-endian, addresses in the core's form (IPv4: one word; IPv6:
+// four words at the *6 fields, the IPv4 fields 0), counters as f64.
+export const CT_KIND: u32 = 0; // u8 CT_KIND_*
+export const CT_PROTO: u32 = 1; // u8 6 tcp, 17 udp
+export const CT_STATE: u32 = 2; // u8 nf_conntrack_tcp state (ESTABLISHED 3 .. CLOSE 8), 0 none
+export const CT_CLOSE: u32 = 3; // u8 CLOSE_INIT seen: 1 original side, 2 reply side
+export const CT_MARK: u32 = 4; // u32 ct mark
+export const CT_ID: u32 = 8; // u32 conntrack id
+export const CT_STATUS: u32 = 12; // u32 IPS_* bits
+export const CT_TIMEOUT: u32 = 16; // u32 seconds left
+export const CT_OSRC: u32 = 20; // u32 original tuple: client
+export const CT_ODST: u32 = 24; // u32 original tuple: virtual address
+export const CT_OSPORT: u32 = 28; // u16
+export const CT_ODPORT: u32 = 30; // u16
+export const CT_RSRC: u32 = 32; // u32 reply tuple: real server
+export const CT_RDST: u32 = 36; // u32
+export const CT_RSPORT: u32 = 40; // u16
+export const CT_RDPORT: u32 = 42; // u16
+export const CT_FAMILY: u32 = 44; // u8 4 or 6
+export const CT_OPKTS: u32 = 48; // f64 packets client → real server (since the last read)
+export const CT_OBYTES: u32 = 56; // f64
+export const CT_RPKTS: u32 = 64; // f64 packets real server → client
+export const CT_RBYTES: u32 = 72; // f64
+export const CT_OSRC6: u32 = 80; // 16 bytes
+export const CT_ODST6: u32 = 96; // 16 bytes
+export const CT_RSRC6: u32 = 112; // 16 bytes
+export const CT_RDST6: u32 = 128; // 16 bytes
+export const CT_KIND_DUMP: u32 = 0;
+export const CT_KIND_NEW: u32 = 1;
+export const CT_KIND_UPDATE: u32 = 2;
+export const CT_KIND_DESTROY: u32 = 3;
+// ctApply's answers (out at REGION_LIST, CT_ACT_SIZE each): what the host does to an entry
+export const CT_ACT_REC: u32 = 0; // u32 the record's index in REGION_CT
+export const CT_ACT_KIND: u32 = 4; // u32 CT_ACT_*
+export const CT_ACT_MARK: u32 = 8; // u32 the entry's new ct mark (settle, promote)
+export const CT_ACT_SIZE: u32 = 12;
+/** The core has no connection for a live entry: the host deletes it (its next packet meets the core again). */
+export const CT_ACT_REMOVE: u32 = 1;
+/** A TCP entry conntrack calls TIME_WAIT or CLOSE: the settled mark (and the host's short timeout). */
+export const CT_ACT_SETTLE: u32 = 2;
+/** A young entry listed: its young bits cleared, so every dump lists it from now on. */
+export const CT_ACT_PROMOTE: u32 = 3;
+// ctApply's summary (out at REGION_SPEC)
+export const CT_SUM_FED: u32 = 0; // f64 packets handed to the statistics
+export const CT_SUM_MATCHED: u32 = 8; // u32 records that met a connection
 
 // --- address: 16 bytes, four u32 words in host order -------------------------
 // IPv4: word 0 holds the address (10.0.0.2 = 0x0A000002), words 1..3 are 0.

@@ -42,7 +42,7 @@
 import { createRequire } from 'node:module';
 import { layout as L } from '../../sdk/core/abi.gen.js';
 import type { Director } from '../../sdk/director.js';
-import { coreOf, type HostCore } from '../../sdk/core/index.js';
+import { coreOf } from '../../sdk/core/index.js';
 import { loadNativeAddon } from '../../native/addon.js';
 
 /** The addon's ctnetlink socket (ct_socket.cc). */
@@ -57,8 +57,11 @@ export interface NativeConntrack {
   /** What was read so far, parsed until `max` records; none while the addon's reader is still reading (wait: block until `max` or the end). */
   dumpNext?(max: number, wait?: boolean): Uint8Array;
   dumpActive?(): boolean;
-  /** quick: done after a read that found the socket empty, without the read more that sees EAGAIN (an overrun is then reported by the next full read). */
-  events(mark: number, mask: number, max: number, quick?: boolean): Uint8Array;
+  /**
+   * quick: done after a read that found the socket empty, without the read more that sees EAGAIN (an overrun is then reported by the next full read).
+   * target: the records are written into it (the core's REGION_CT; at most as many as fit) and their number returned, instead of a Buffer.
+   */
+  events(mark: number, mask: number, max: number, quick?: boolean, target?: Uint8Array): Uint8Array | number;
   flush(mark: number, mask: number): void;
   /** IPv4: src and dst as numbers; IPv6: four words each. */
   remove(proto: number, src: number | Uint32Array, dst: number | Uint32Array, sport: number, dport: number): boolean;
@@ -85,10 +88,12 @@ export function loadConntrack(): NativeConntrackClass {
  * at OSRC6.. (the core's form), the IPv4 fields 0; anything else is IPv4.
  */
 export const CT = {
-  SIZE: 144, KIND: 0, PROTO: 1, STATE: 2, CLOSE: 3, MARK: 4, ID: 8, TIMEOUT: 16, OSRC: 20, ODST: 24, OSPORT: 28, ODPORT: 30,
-  RSRC: 32, RDST: 36, RSPORT: 40, RDPORT: 42, FAMILY: 44, OPKTS: 48, OBYTES: 56, RPKTS: 64, RBYTES: 72,
-  OSRC6: 80, ODST6: 96, RSRC6: 112, RDST6: 128,
-  KIND_DUMP: 0, KIND_NEW: 1, KIND_UPDATE: 2, KIND_DESTROY: 3,
+  SIZE: L.CT_REC_SIZE, KIND: L.CT_KIND, PROTO: L.CT_PROTO, STATE: L.CT_STATE, CLOSE: L.CT_CLOSE, MARK: L.CT_MARK, ID: L.CT_ID,
+  TIMEOUT: L.CT_TIMEOUT, OSRC: L.CT_OSRC, ODST: L.CT_ODST, OSPORT: L.CT_OSPORT, ODPORT: L.CT_ODPORT,
+  RSRC: L.CT_RSRC, RDST: L.CT_RDST, RSPORT: L.CT_RSPORT, RDPORT: L.CT_RDPORT, FAMILY: L.CT_FAMILY,
+  OPKTS: L.CT_OPKTS, OBYTES: L.CT_OBYTES, RPKTS: L.CT_RPKTS, RBYTES: L.CT_RBYTES,
+  OSRC6: L.CT_OSRC6, ODST6: L.CT_ODST6, RSRC6: L.CT_RSRC6, RDST6: L.CT_RDST6,
+  KIND_DUMP: L.CT_KIND_DUMP, KIND_NEW: L.CT_KIND_NEW, KIND_UPDATE: L.CT_KIND_UPDATE, KIND_DESTROY: L.CT_KIND_DESTROY,
 } as const;
 
 /**
@@ -139,21 +144,6 @@ export const youngBits = (g: number) => (g === 1 ? 0x20000000 : 0x80000000);
 /** Every SWEEP_TICKS ticks the dump lists the settled entries too. */
 export const SWEEP_TICKS = 30;
 
-/** nf_conntrack_tcp states. */
-const TCP_ESTABLISHED = 3, TCP_FIN_WAIT = 4, TCP_CLOSE_WAIT = 5, TCP_LAST_ACK = 6, TCP_TIME_WAIT = 7, TCP_CLOSE = 8;
-/** The core's constants the per-record path uses, read once. */
-const PROTO_TCP = L.PROTO_TCP, PROTO_UDP = L.PROTO_UDP, EV_ESTABLISHED = L.CONN_EV_ESTABLISHED, EV_RESET = L.CONN_EV_RESET;
-const EV_CLIENT_FIN = L.CONN_EV_CLIENT_FIN, EV_SERVER_FIN = L.CONN_EV_SERVER_FIN;
-/** How many of the events ESTABLISHED, first FIN, second FIN a conntrack TCP state implies. */
-const STEPS = (state: number) => state === TCP_ESTABLISHED ? 1 : state === TCP_FIN_WAIT || state === TCP_CLOSE_WAIT ? 2
-  : state === TCP_LAST_ACK || state === TCP_TIME_WAIT ? 3 : 0;
-/**
- * The same for the core's (IPVS) state of the connection, by the number
- * connGet gives (sdk/conns.ts, NONE 0 .. SYNACK 10): ESTABLISHED 1; one FIN
- * (FIN_WAIT 4, CLOSE_WAIT 7) 2; both (TIME_WAIT 5, LAST_ACK 8) 3; CLOSE 6: 4
- * (reset, nothing more); the rest (SYN_RECV and the like) 0.
- */
-const CORE_STEPS = [0, 1, 0, 0, 2, 3, 4, 2, 3, 0, 0];
 /** Records per slice of a sliced tick (about 1 ms of work on this machine's core). */
 export const SLICE = 256;
 /** slice(): the dump's next part is still being read by the addon's thread. */
@@ -317,9 +307,8 @@ export class CtFeed {
    */
   private readonly queued = new NoteTable();
   private readonly queuedFull = new Map<string, Note>();
-  /** The core's connection ids of one batch of records; the offsets of the records apply() looks up. */
-  private ids = new Uint32Array(0);
-  private offs = new Uint32Array(1024);
+  /** Views of the core's REGION_CT and of its memory, made again only when the memory grows. */
+  private regionCache: { buf: ArrayBufferLike; base: number; bytes: Uint8Array; dv: DataView } | null = null;
   private tickNo = 0;
   /** flows: the entries the last dump listed (the unsettled ones, all of them at a sweep). */
   readonly totals: FeedStats = { flows: 0, fedPackets: 0, events: 0, removed: 0, lost: 0, settled: 0, promoted: 0 };
@@ -595,10 +584,28 @@ export class CtFeed {
 
   /** Up to `max` pending destroy events read and applied; how many. */
   private readEvents(max: number, quick = false): number {
-    const ev = this.ct.events(this.mark, this.anyMask, max, quick);
-    this.totals.events += ev.byteLength / CT.SIZE;
-    this.apply(ev);
-    return ev.byteLength / CT.SIZE;
+    // Straight into the core's memory, a region's worth at a time (no Buffer, no copy in JS).
+    let total = 0;
+    while (total < max) {
+      const want = Math.min(max - total, L.CT_MAX);
+      const got = this.ct.events(this.mark, this.anyMask, want, quick, this.region().bytes);
+      const n = typeof got === 'number' ? got : got.byteLength / CT.SIZE;
+      if (typeof got === 'number') this.applyRegion(n);
+      else this.apply(got);
+      total += n;
+      if (n < want) break;
+    }
+    this.totals.events += total;
+    return total;
+  }
+
+  /** The core's REGION_CT as bytes, and its whole memory as a DataView (offsets from 0). */
+  private region() {
+    const core = coreOf(this.director);
+    const buf = core.x.memory.buffer;
+    const c = this.regionCache;
+    if (c && c.buf === buf && c.base === core.base) return c;
+    return (this.regionCache = { buf, base: core.base, bytes: new Uint8Array(buf, core.base + L.REGION_CT, L.REGION_CT_SIZE), dv: new DataView(buf) });
   }
 
   private beginTick(events = true): void {
@@ -635,121 +642,55 @@ export class CtFeed {
     this.ct.close();
   }
 
-  /**
-   * Records in batches of MAX_BATCH: one core lookup per batch. The destroy
-   * event of a settled entry with nothing counted since its last read (the
-   * core has its state and counters already: a closed flow's entry timing
-   * out, or a client reopening its tuple) is passed over without a lookup.
-   */
+  /** Records read whole (a dump's slice; a Buffer of events): into the core's region and applied, a region's worth at a time. */
   private apply(buf: Uint8Array): void {
     const n = buf.byteLength / CT.SIZE;
+    for (let at = 0; at < n; at += L.CT_MAX) {
+      const m = Math.min(L.CT_MAX, n - at);
+      this.region().bytes.set(buf.subarray(at * CT.SIZE, (at + m) * CT.SIZE));
+      this.applyRegion(m);
+    }
+  }
+
+  /**
+   * The n records at the core's REGION_CT applied by the core in one call (ctApply: the lookup, the
+   * counters to the statistics, conntrack's TCP state as connection events), less first the packets
+   * the core counted itself (the notes of the queued packets; a settled flow has had all of its: a
+   * note under its key now is a new flow's on the same tuple). Then what the core asks of the
+   * kernel's entries: a delete (no connection), a settled or a promoted mark (batched).
+   */
+  private applyRegion(n: number): void {
     if (n === 0) return;
-    const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-    if (this.offs.length < n) this.offs = new Uint32Array(Math.max(n, 2 * this.offs.length));
-    let k = 0;
-    for (let i = 0, o = 0; i < n; i++, o += CT.SIZE) {
-      if (v.getUint8(o + CT.KIND) === CT.KIND_DESTROY && (v.getUint32(o + CT.MARK, true) & CT_SETTLED) !== 0 &&
-        v.getFloat64(o + CT.OPKTS, true) + v.getFloat64(o + CT.RPKTS, true) === 0) continue;
-      this.offs[k++] = o;
-    }
-    const batch = coreOf(this.director).maxBatch;
-    const now = this.director.now();
-    for (let at = 0; at < k; at += batch) {
-      const m = Math.min(batch, k - at);
-      const ids = this.lookup(v, at, m);
-      for (let i = 0; i < m; i++) this.one(v, this.offs[at + i], ids[i], now);
-    }
-  }
-
-  /** The core's connection ids of the records at offs[at..at+m-1] (by client and virtual address and port), written straight into the flow records. */
-  private lookup(v: DataView, at: number, m: number): Uint32Array {
     const core = coreOf(this.director);
-    let u = core.words();
-    for (let i = 0; i < m; i++) {
-      const o = this.offs[at + i];
-      const w = core.flowWord(i);
-      const af = isV6(v, o) ? 6 : 4;
-      u[w] = (u[w] & 0xff000000) | af | (v.getUint8(o + CT.PROTO) << 8) | (0x10 << 16); // the family, the protocol, ACK
-      u[w + 1] = 0; // no fwmark
-      if (af === 6) {
-        for (let k = 0; k < 4; k++) {
-          u[w + 2 + k] = v.getUint32(o + CT.OSRC6 + 4 * k, true);
-          u[w + 6 + k] = v.getUint32(o + CT.ODST6 + 4 * k, true);
-        }
-      } else {
-        u[w + 2] = v.getUint32(o + CT.OSRC, true); u[w + 3] = 0; u[w + 4] = 0; u[w + 5] = 0;
-        u[w + 6] = v.getUint32(o + CT.ODST, true); u[w + 7] = 0; u[w + 8] = 0; u[w + 9] = 0;
+    let { dv, base } = this.region();
+    const recs = base + L.REGION_CT;
+    if (this.queued.size || this.queuedFull.size) {
+      for (let k = 0, o = recs; k < n; k++, o += CT.SIZE) {
+        if ((dv.getUint32(o + CT.MARK, true) & CT_SETTLED) !== 0 || !this.takeNote(dv, o)) continue;
+        dv.setFloat64(o + CT.OPKTS, Math.max(0, dv.getFloat64(o + CT.OPKTS, true) - this.notePkts), true);
+        dv.setFloat64(o + CT.OBYTES, Math.max(0, dv.getFloat64(o + CT.OBYTES, true) - this.noteBytes), true);
       }
-      u[w + 10] = v.getUint16(o + CT.OSPORT, true) | (v.getUint16(o + CT.ODPORT, true) << 16);
-      u[w + 11] = 0;
     }
-    core.x.connLookupBatch(m);
-    u = core.words();
-    if (this.ids.length < m) this.ids = new Uint32Array(core.maxBatch);
-    const list = (core.base + L.REGION_LIST) >>> 2;
-    this.ids.set(u.subarray(list, list + m));
-    return this.ids;
-  }
-
-  private one(v: DataView, o: number, conn: number, now: number): void {
-    const core = coreOf(this.director);
-    const x = core.x;
-    const kind = v.getUint8(o + CT.KIND), proto = v.getUint8(o + CT.PROTO);
-    if (conn === 0) {
-      // The core has no connection for it: IPVS would not forward its packets either.
-      if (kind !== CT.KIND_DESTROY) {
-        const v6 = isV6(v, o);
-        if (this.ct.remove(proto, v6 ? words(v, o + CT.OSRC6) : v.getUint32(o + CT.OSRC, true), v6 ? words(v, o + CT.ODST6) : v.getUint32(o + CT.ODST, true),
-          v.getUint16(o + CT.OSPORT, true), v.getUint16(o + CT.ODPORT, true))) {
+    const acts = core.x.ctApply(n, this.director.now(), CT_SETTLED, CT_YOUNG);
+    if (acts < 0) throw new Error(`conntrack feed: the core refused ${n} records (status ${acts})`);
+    // The call may have grown the memory.
+    ({ dv } = this.region());
+    this.totals.fedPackets += dv.getFloat64(base + L.REGION_SPEC + L.CT_SUM_FED, true);
+    for (let a = 0; a < acts; a++) {
+      const p = base + L.REGION_LIST + a * L.CT_ACT_SIZE;
+      const o = recs + dv.getUint32(p + L.CT_ACT_REC, true) * CT.SIZE;
+      const kind = dv.getUint32(p + L.CT_ACT_KIND, true);
+      if (kind === L.CT_ACT_REMOVE) {
+        const v6 = isV6(dv, o);
+        if (this.ct.remove(dv.getUint8(o + CT.PROTO), v6 ? words(dv, o + CT.OSRC6) : dv.getUint32(o + CT.OSRC, true),
+          v6 ? words(dv, o + CT.ODST6) : dv.getUint32(o + CT.ODST, true), dv.getUint16(o + CT.OSPORT, true), dv.getUint16(o + CT.ODPORT, true))) {
           this.totals.removed++;
         }
+        // The delete may not run JS, but keep to the rule: views again after a call out.
+        ({ dv } = this.region());
+      } else {
+        this.toSettle(dv, o, dv.getUint32(p + L.CT_ACT_MARK, true), kind === L.CT_ACT_PROMOTE);
       }
-      return;
-    }
-    if (x.connGet(conn, now) < 0) return;
-    const dv = core.view();
-    const spec = core.base + L.REGION_SPEC;
-    const dest = dv.getUint32(spec + L.CONN_DEST, true);
-    const coreState = dv.getUint8(spec + L.CONN_STATE);
-    const mark = v.getUint32(o + CT.MARK, true);
-    const settled = (mark & CT_SETTLED) !== 0;
-    // Counters since the last read (the dumps reset them; a destroy event has what came after).
-    let op = v.getFloat64(o + CT.OPKTS, true), ob = v.getFloat64(o + CT.OBYTES, true);
-    const rp = v.getFloat64(o + CT.RPKTS, true), rb = v.getFloat64(o + CT.RBYTES, true);
-    // Less the core's own count of the flow's queued packets (a settled flow has had all of its: a
-    // note under its key now is a new flow's on the same tuple).
-    if (!settled && (this.queued.size || this.queuedFull.size) && this.takeNote(v, o)) {
-      op = Math.max(0, op - this.notePkts);
-      ob = Math.max(0, ob - this.noteBytes);
-    }
-    const moved = op + rp > 0;
-    if (moved) {
-      if (dest) feed(x, dest, op, ob, rp, rb);
-      this.totals.fedPackets += op + rp;
-    }
-    const state = v.getUint8(o + CT.STATE);
-    if (proto === PROTO_TCP && state !== 0) {
-      // The events the core has had, by its state; those conntrack's state implies and it has not had follow.
-      const had = CORE_STEPS[coreState] ?? 0;
-      if (state === TCP_CLOSE) {
-        if (had < 4) x.connEvent(conn, EV_RESET, now);
-      } else if (had < 4) {
-        const close = v.getUint8(o + CT.CLOSE);
-        const first = close & 2 && !(close & 1) ? EV_SERVER_FIN : EV_CLIENT_FIN;
-        const second = first === EV_CLIENT_FIN ? EV_SERVER_FIN : EV_CLIENT_FIN;
-        const steps = STEPS(state);
-        for (let s = had; s < steps; s++) x.connEvent(conn, s === 0 ? EV_ESTABLISHED : s === 1 ? first : second, now);
-        if (steps === 1 && had === 1 && moved) x.connEvent(conn, EV_ESTABLISHED, now); // busy: re-armed
-      }
-    } else if (proto === PROTO_UDP && moved) {
-      x.connEvent(conn, EV_ESTABLISHED, now); // UDP: refreshes the timer
-    }
-    // Closed: settled, out of the next dumps (if the update fails, the entry shows up unsettled and is queued again).
-    // Young (listed with its generation): promoted, its young bit cleared, so every dump lists it from now on.
-    if (kind !== CT.KIND_DESTROY && !settled && proto === PROTO_TCP && (state === TCP_TIME_WAIT || state === TCP_CLOSE)) {
-      this.toSettle(v, o, ((mark & ~CT_YOUNG) | CT_SETTLED) >>> 0);
-    } else if (kind !== CT.KIND_DESTROY && (mark & CT_YOUNG) !== 0) {
-      this.toSettle(v, o, (mark & ~CT_YOUNG) >>> 0, true);
     }
   }
 
@@ -818,14 +759,4 @@ function put6(list: Uint32Array, at: number, v: DataView, o: number, mark: numbe
   list[at + 9] = v.getUint16(o + CT.OSPORT, true);
   list[at + 10] = v.getUint16(o + CT.ODPORT, true);
   list[at + 11] = mark;
-}
-
-/** statsFeed takes u32 counts: larger deltas go in parts. */
-function feed(x: HostCore['x'], dest: number, ip: number, ib: number, op: number, ob: number): void {
-  const U = 0xffffffff;
-  while (ip + ib + op + ob > 0) {
-    const a = Math.min(ip, U), b = Math.min(ib, U), c = Math.min(op, U), d = Math.min(ob, U);
-    if (x.statsFeed(dest, 0, a, b, c, d) < 0) return; // the real server is gone
-    ip -= a; ib -= b; op -= c; ob -= d;
-  }
 }

@@ -46,11 +46,12 @@
 #include <unordered_map>
 #include <vector>
 
+#include "abi.gen.h"
 #include "recv_slots.h"
 
 namespace {
 
-constexpr size_t CT_REC = 144;
+constexpr size_t CT_REC = WASMVS_CT_REC_SIZE;
 
 Napi::Error ctError(Napi::Env env, const char* what, int e) {
   const char* name = strerrorname_np(e);
@@ -108,6 +109,14 @@ void encode(const Rec& r, uint8_t* p) {
     }
   }
 }
+
+// encode() writes the layout the core's ctApply reads (assembly/abi/layout.ts CT_*).
+static_assert(WASMVS_CT_KIND == 0 && WASMVS_CT_PROTO == 1 && WASMVS_CT_STATE == 2 && WASMVS_CT_CLOSE == 3, "CT record head");
+static_assert(WASMVS_CT_MARK == 4 && WASMVS_CT_ID == 8 && WASMVS_CT_STATUS == 12 && WASMVS_CT_TIMEOUT == 16, "CT record words");
+static_assert(WASMVS_CT_OSRC == 20 && WASMVS_CT_ODST == 24 && WASMVS_CT_OSPORT == 28 && WASMVS_CT_ODPORT == 30, "CT original tuple");
+static_assert(WASMVS_CT_RSRC == 32 && WASMVS_CT_RDST == 36 && WASMVS_CT_RSPORT == 40 && WASMVS_CT_RDPORT == 42, "CT reply tuple");
+static_assert(WASMVS_CT_FAMILY == 44 && WASMVS_CT_OPKTS == 48 && WASMVS_CT_OBYTES == 56 && WASMVS_CT_RPKTS == 64 && WASMVS_CT_RBYTES == 72, "CT counters");
+static_assert(WASMVS_CT_OSRC6 == 80 && WASMVS_CT_ODST6 == 96 && WASMVS_CT_RSRC6 == 112 && WASMVS_CT_RDST6 == 128, "CT IPv6 addresses");
 
 // Nested attributes into a table indexed by type (bounded by `max`).
 struct Nest {
@@ -781,7 +790,20 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
     // quick: done after a call that found fewer datagrams than it asked for (the socket was empty then),
     // without the call more that would see EAGAIN (or an overrun, which the next full read reports).
     bool quick = info.Length() > 3 && info[3].ToBoolean().Value();
-    std::vector<uint8_t> out;
+    // target: the records go into this Uint8Array (the core's REGION_CT), at most as many as fit, and
+    // the call returns how many; without it, a Buffer of them.
+    uint8_t* target = nullptr;
+    if (info.Length() > 4 && !info[4].IsUndefined()) {
+      if (!info[4].IsTypedArray() || info[4].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+        Napi::TypeError::New(env, "events(mark, mask, max, quick, target): target must be a Uint8Array").ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+      Napi::Uint8Array t = info[4].As<Napi::Uint8Array>();
+      target = t.Data();
+      max = std::min<size_t>(max, t.ByteLength() / CT_REC);
+    }
+    std::vector<uint8_t>& out = evOut_;
+    out.clear();
     Collect c{f, &out, 1, max, &led_, 0};
     // Each event is a datagram of its own: up to EV_SLOTS of them per recvmmsg (one recv per event
     // before). The loop still ends on EAGAIN: a short call may also mean an error is pending.
@@ -811,6 +833,12 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
       if (quick && unsigned(got) < want) break;
     }
     events_ += out.size() / CT_REC;
+    if (target) {
+      // One datagram is one event, and no more were read than records wanted: it fits.
+      size_t n = std::min(out.size() / CT_REC, max);
+      if (n) memcpy(target, out.data(), n * CT_REC);
+      return Napi::Number::New(env, double(n));
+    }
     return Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size());
   }
 
@@ -959,6 +987,8 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
   // Counters as last read per entry (delta mode).
   Ledger led_;
   std::vector<uint8_t> rx_;
+  // events(): the records of one call (kept: no allocation per call).
+  std::vector<uint8_t> evOut_;
   // events(): receive slots for recvmmsg, EV_SLOT bytes each (a destroy event takes a few hundred).
   static constexpr unsigned EV_SLOTS = 64, EV_SLOT = 4096;
   std::vector<uint8_t> evSlots_;

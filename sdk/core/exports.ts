@@ -52,4 +52,5 @@ export type CoreExports = {
   gwOptions(flags: number): number;
   gwBurst(n: number, stride: number, now: number): number;
   gwStaleSyns(n: number, stride: number): number;
+  ctApply(n: number, now: number, settled: number, young: number): number;
 };

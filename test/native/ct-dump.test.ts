@@ -44,6 +44,12 @@ describe.skipIf(missing !== null && !inCI)('conntrack sliced dump (ct_socket.cc)
     expect(r.again).toMatchObject({ records: r.entries, ports: r.entries, packets: 0, active: false });
     expect(r.waited).toEqual({ records: r.entries, active: false });
     expect(r.restarted).toMatchObject({ records: r.entries, ports: r.entries, active: false });
+    // Destroy events written into a target: as many as fit (a number back), each a destroy record of our mark;
+    // all of them over the calls (unless the socket overran); a target not of bytes refused, one too small gets none.
+    expect(r.events).toMatchObject({ first: 100, marked: 100, destroyed: 100, none: 0 });
+    expect(r.events.badTarget).toMatch(/target must be a Uint8Array/);
+    if (r.events.lost === 0) expect(r.events.total).toBe(r.entries);
+    else expect(r.events.total).toBeGreaterThan(100);
     expect(r.afterClose).toBe(0); // nothing more, no error
     expect(r.beginAfterClose).toBe('conntrack socket closed');
   });
