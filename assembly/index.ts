@@ -229,6 +229,13 @@ export function gwBurst(n: u32, stride: u32, now: u32): i32 { return gateway.gwB
  */
 export function gwStaleSyns(n: u32, stride: u32): i32 { return gateway.gwStaleSyns(n, stride); }
 /**
+ * Fast path: NAT real server destId on it (1) or not (0). A packet that opens a flow to it is accepted with the ct mark
+ * base + (destId & GW_DR_SLOT_MASK) (gwFastParams; TCP with the young bits), not rewritten, and not counted (conntrack counts it).
+ */
+export function gwFastDest(destId: u32, on: u32): i32 { return gateway.gwFastDest(destId, on); }
+/** Fast path: the real servers' mark base, the record mark of a packet conntrack called INVALID (keeps the rewrite), the young bits of a TCP flow's mark. */
+export function gwFastParams(base: u32, invalidMark: u32, young: u32): i32 { return gateway.gwFastParams(base, invalidMark, young); }
+/**
  * The gateway's fast-path feed: n conntrack records (CT_*) at REGION_CT applied to the connection table and
  * the statistics (counters since the last read, TCP states as connection events); `settled` and `young` are
  * the host's ct mark bits. Actions for the kernel's entries (CT_ACT_*) at REGION_LIST, summary (CT_SUM_*) at

@@ -7,7 +7,7 @@
 // here allocates; malformed input ends in a verdict and a counter.
 import * as S from "../abi/status";
 import {
-  MAX_BATCH, REGION_PACKETS_SIZE, REGION_LIST_SIZE, PROTO_TCP,
+  MAX_BATCH, REGION_PACKETS_SIZE, REGION_LIST_SIZE, PROTO_TCP, PROTO_UDP,
   METHOD_MASQ, METHOD_TUNNEL, METHOD_ROUTE, GW_REC_HEADER, GW_RF_TRUNCATED, GW_RF_CSUM_PARTIAL, GW_RF_GSO,
   GW_VER_SIZE, GW_VF_MARK, GW_VF_PAYLOAD, GW_VF_NAT_IN, GW_DR_MARK_BASE, GW_DR_SLOT_MASK, GW_STRIDE_PACKED, GW_REC_ROOM,
   GW_OPT_FAIL_OPEN,
@@ -31,13 +31,21 @@ import { Dest } from "../service/dest";
 import { dests } from "../table/dests";
 import * as M from "../table/conn_mem";
 import { services } from "../service/services";
-import { accountIn, accountOut } from "../table/account";
+import { accountIn, accountOut, uncountIn } from "../table/account";
 import { icmpLookup, icmpNatRewrite, icmpConn, ICMP_NOT_OURS, ICMP_MALFORMED, ICMP_FROM_CLIENT } from "./gw_icmp";
 import { advanceConns } from "../table/conn_api";
 import * as C from "../stats/counters";
 
 const NF_DROP: u32 = 0;
 const NF_ACCEPT: u32 = 1;
+
+/**
+ * The fast path (gwFastParams): a queued packet whose record carries `fastInvalid` (conntrack called it
+ * INVALID: no entry to NAT it) keeps the core's rewrite; a TCP flow's fast mark takes the `fastYoung` bits.
+ */
+let fastBase: u32 = 0;
+let fastInvalid: u32 = 0;
+let fastYoung: u32 = 0;
 
 /** Host settings (gwConfig): the tunnel's outer source, the route MTU towards real servers. */
 let tunSrc: u32 = 0;
@@ -69,6 +77,31 @@ export function gwDestTunnel(destId: u32, src: u32, mtu: u32): i32 {
   if (d === null) return S.E_NODEST;
   d.tunSrc = src;
   d.tunMtu = mtu;
+  return S.OK;
+}
+
+/**
+ * The fast path's marks (the host's layout): a fast real server's is base + (dest id & GW_DR_SLOT_MASK);
+ * a queued packet conntrack called INVALID carries invalidMark; a new TCP flow's mark takes the young bits.
+ */
+export function gwFastParams(base: u32, invalidMark: u32, young: u32): i32 {
+  if ((base & GW_DR_SLOT_MASK) != 0 || (young & (base | GW_DR_SLOT_MASK)) != 0) return S.E_INVAL;
+  fastBase = base;
+  fastInvalid = invalidMark;
+  fastYoung = young;
+  return S.OK;
+}
+
+/**
+ * NAT real server destId is on the fast path (on 1) or no longer (0): the kernel's DNAT map sends a
+ * flow with ct mark fastBase + (destId & GW_DR_SLOT_MASK) to it. A packet that opens a flow to it is
+ * then accepted with the mark (the kernel rewrites it and every later packet), not rewritten here.
+ */
+export function gwFastDest(destId: u32, on: u32): i32 {
+  if (on > 1) return S.E_INVAL;
+  const d = dests.get(destId);
+  if (d === null) return S.E_NODEST;
+  d.fast = on != 0;
   return S.OK;
 }
 
@@ -146,6 +179,7 @@ function nat(i: u32, id: u32, rec: u32, p: usize, cap: u32, dst: bool, rflags: u
       return;
     }
   }
+  if (dst && fastMarked(i, id, rec, p)) return;
   natRewrite(p, dst, partial);
   // A GSO super-packet keeps the partial form: the kernel segments it and
   // sums each segment (TCP from scratch, UDP from this pseudo-header sum).
@@ -153,6 +187,28 @@ function nat(i: u32, id: u32, rec: u32, p: usize, cap: u32, dst: bool, rflags: u
   // Towards a real server: which one, for a host whose kernel rules for it may not be in place yet.
   if (dst) payload(i, id, rec, pkt.totLen, GW_VF_NAT_IN, decisionDest(i));
   else payload(i, id, rec, pkt.totLen);
+}
+
+/**
+ * Towards a fast real server (gwFastDest): the original packet accepted with the real server's mark
+ * (TCP flows' with the young bits), and the kernel's DNAT by ct mark rewrites it and the rest of the
+ * flow; conntrack's counters bring the packet to the statistics, so the count packetIn made is taken
+ * back. Not for a packet conntrack called INVALID (the record's mark), a later fragment, or IPv6 with
+ * an extension header before TCP or UDP: those keep the core's rewrite. True when it answered.
+ */
+function fastMarked(i: u32, id: u32, rec: u32, p: usize): bool {
+  const d = dests.get(decisionDest(i));
+  if (d === null || !d.fast) return false;
+  if (gwRecMark(gwRecordAt(rec)) == fastInvalid) return false;
+  if (pkt.proto != PROTO_TCP && pkt.proto != PROTO_UDP) return false;
+  if (pkt.af == 4 ? (ld16(p + 6) & 0x1fff) != 0 : <u32>ld8(p + 6) != pkt.proto) return false;
+  const svc = services.get(d.svcId);
+  if (svc !== null) uncountIn(svc, d, pkt.totLen);
+  C.bump(C.CNT_GW_FORWARDED);
+  C.bump(C.CNT_GW_FAST_MARKED);
+  const mark = fastBase + (d.id & GW_DR_SLOT_MASK);
+  writeGwVerdict(i, id, NF_ACCEPT, GW_VF_MARK, pkt.proto == PROTO_TCP ? mark | fastYoung : mark, 0, 0);
+  return true;
 }
 
 /** TUN from a decision: IPIP to the real server, or ICMP frag-needed to the client when DF forbids. */

@@ -7,6 +7,10 @@ import { alloc, free } from "../mem/alloc";
 
 /** Internal flag (not IP_VS_DEST_F_*): see Dest.dropped. */
 const DEST_F_DROPPED: u32 = 0x80000000;
+/** Internal flag (not IP_VS_DEST_F_*): see Dest.fast. */
+const DEST_F_FAST: u32 = 0x40000000;
+/** The flag bits a listing shows (IP_VS_DEST_F_*); the rest are the core's own. */
+export const DEST_F_LISTED: u32 = ~(DEST_F_DROPPED | DEST_F_FAST);
 
 /** A real server record in linear memory (unmanaged; newDest/freeDest): 96 bytes. */
 @unmanaged export class Dest {
@@ -54,6 +58,13 @@ const DEST_F_DROPPED: u32 = 0x80000000;
    * A flag bit no host sees (a dropped dest has no id). */
   @inline get dropped(): bool { return (this.flags & DEST_F_DROPPED) != 0; }
   @inline set dropped(v: bool) { this.flags = v ? this.flags | DEST_F_DROPPED : this.flags & ~DEST_F_DROPPED; }
+  /**
+   * On the gateway's fast path (gwFastDest): its kernel DNATs a flow with ct mark fastBase + (id &
+   * GW_DR_SLOT_MASK) to this NAT real server, so a packet that opens a flow to it gets that mark
+   * instead of the rewrite. Cleared in the trash.
+   */
+  @inline get fast(): bool { return (this.flags & DEST_F_FAST) != 0; }
+  @inline set fast(v: bool) { this.flags = v ? this.flags | DEST_F_FAST : this.flags & ~DEST_F_FAST; }
   /** 4 or 6. */
   @inline get af(): u32 { return this.af8; }
   @inline set af(v: u32) { this.af8 = <u8>v; }

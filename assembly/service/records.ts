@@ -6,7 +6,7 @@ import * as L from "../abi/layout";
 import { rd8, rd16, rd32, wr8, wr16, wr32 } from "../abi/io";
 import { specPtr, decisionPtr } from "../abi/records";
 import { Service } from "./service";
-import { Dest } from "./dest";
+import { Dest, DEST_F_LISTED } from "./dest";
 
 /** Fill the key and options of `s` from the service spec at REGION_SPEC. */
 export function readServiceSpec(s: Service): void {
@@ -77,7 +77,7 @@ export function writeDestRecord(p: usize, d: Dest): void {
   wr8(p + L.DST_TUN_FLAGS, d.tunFlags);
   wr16(p + L.DST_TUN_PORT, d.tunPort);
   wr32(p + L.DST_ID, d.id);
-  wr32(p + L.DST_FLAGS, d.flags);
+  wr32(p + L.DST_FLAGS, d.flags & DEST_F_LISTED);
   wr32(p + L.DST_ACTIVE, d.activeconns);
   wr32(p + L.DST_INACTIVE, d.inactconns);
   wr32(p + L.DST_PERSIST, d.persistconns);

@@ -43,6 +43,8 @@ export const CNT_GW_DROPPED: i32 = 51;
 export const CNT_GW_TRUNCATED: i32 = 52;
 export const CNT_GW_REPLIES: i32 = 53;
 export const CNT_GW_ICMP_SENT: i32 = 54;
+/** Packets that opened a fast-path flow: accepted with their real server's fast mark (gwFastDest), not rewritten. */
+export const CNT_GW_FAST_MARKED: i32 = 55;
 export const CNT_MAX: i32 = 64;
 
 const counters = changetype<Nums<u64>>(memory.data(64 * 8, 8)); // CNT_MAX entries

@@ -56,6 +56,24 @@ export function accountIn(svc: Service, d: Dest, bytes: u32): void {
   totalStats.inbytes += bytes;
 }
 
+/**
+ * Takes back one accountIn of the same packet (the gateway's fast path: the kernel carries it and
+ * conntrack's counters bring it). Only right after accountIn, in the same core call: no rate sample
+ * can fall between the two.
+ */
+export function uncountIn(svc: Service, d: Dest, bytes: u32): void {
+  if (!d.available) return;
+  const ds = destStats(d);
+  const ss = svcStats(svc);
+  if (ds === null || ss === null) return;
+  ds.inpkts -= 1;
+  ds.inbytes -= bytes;
+  ss.inpkts -= 1;
+  ss.inbytes -= bytes;
+  totalStats.inpkts -= 1;
+  totalStats.inbytes -= bytes;
+}
+
 /** A real server → client packet of `bytes` was handled (NAT replies). */
 export function accountOut(svc: Service, d: Dest, bytes: u32): void {
   if (!d.available) return;

@@ -88,6 +88,8 @@ export function reserveTrash(n: i32): bool {
 }
 
 export function trashDest(d: Dest): void {
+  // A deleted real server leaves the fast path's map; revived, it is fast again only when the host says so.
+  d.fast = false;
   const i = count++;
   unchecked((ents[i] = d));
   unchecked((idle[i] = 0));

@@ -321,6 +321,8 @@ export class CtFeed {
    */
   young = youngBits(1);
   private gen = 1;
+  /** Told the young bits each time a generation is handed out (the gateway passes them to the core, gwFastParams). */
+  onYoung: ((young: number) => void) | null = null;
   /** Entries promoted out of their young generation (their bits cleared, no timeout change). */
   private readonly promote = new MarkLists();
   /** Entries to settle after this tick's records (their settled mark, SETTLED_CT_TIMEOUT_S). */
@@ -619,6 +621,7 @@ export class CtFeed {
     // The other generation's entries were listed (and promoted or settled): it is handed out now.
     this.gen = 3 - this.gen;
     this.young = youngBits(this.gen);
+    this.onYoung?.(this.young);
     if (this.tickNo % NOTE_TICKS === 0) {
       this.queued.expire(this.tickNo - NOTE_TICKS);
       for (const [k, q] of this.queuedFull) if (q.tick < this.tickNo - NOTE_TICKS) this.queuedFull.delete(k);

@@ -81,6 +81,8 @@ export interface FastPlan {
   targets: Map<number, number>;
   /** The same for IPv6 real servers, by key6(address words, port). */
   targets6: Map<string, number>;
+  /** The ids of the fast services' real servers (the core marks the flows it opens to them, gwFastDest). */
+  fastDests: Set<number>;
   /** The nft transaction that makes the table say exactly this. */
   script: string;
   /** What the script fills its maps and sets with, and its shape without them (fastDelta). */
@@ -126,6 +128,7 @@ export function fastPlan(views: readonly ServiceView[], opts: { nat?: boolean; v
   const services = new Set<ServiceView>();
   const targets = new Map<number, number>();
   const targets6 = new Map<string, number>();
+  const fastDests = new Set<number>();
   const elements: string[] = [], elements6: string[] = [];
   for (let i = 0; i < views.length; i++) {
     const v = views[i];
@@ -133,6 +136,7 @@ export function fastPlan(views: readonly ServiceView[], opts: { nat?: boolean; v
     services.add(v);
     for (const d of v.dests) {
       const mark = (FAST_MARK_BASE + (d.id & L.GW_DR_SLOT_MASK)) >>> 0;
+      fastDests.add(d.id);
       if (d.af === 6) {
         const key = key6(parseAddr(d.address)!.w, d.port);
         if (!targets6.has(key)) targets6.set(key, mark);
@@ -167,7 +171,7 @@ export function fastPlan(views: readonly ServiceView[], opts: { nat?: boolean; v
   const one = (l: readonly string[]) => (l.length ? ['-'] : []);
   const shape = nftScript(one(dests), one(drVips), v6 && { elements: one(v6.elements), drVips: one(v6.drVips) }, ct, opts.had);
   const parts: FastParts = { shape, lists: { dests, drsvc: drVips, dests6: v6?.elements ?? [], drsvc6: v6?.drVips ?? [] } };
-  return { services, targets, targets6, drServices, drTargets, drDests, script: nftScript(dests, drVips, v6, ct, opts.had), parts };
+  return { services, targets, targets6, fastDests, drServices, drTargets, drDests, script: nftScript(dests, drVips, v6, ct, opts.had), parts };
 }
 
 /**

@@ -14,7 +14,7 @@ import { packedSpan } from './records.js';
 import { parseKernelQueues, type GatewaySource, type KernelQueue } from './metrics.js';
 import { restoreRecorded, SysctlRecordFile, TABLE_KEY, type SysctlRecord } from './sysctl-record.js';
 import { HeldVerdicts } from './held.js';
-import { applyFast, ctTimeoutUsable, drChainsAfter, fastDelta, type FastParts, drFlushScript, fastPlan, fastUnavailable, fastUnavailable6, goneMarks, parseDrCounters, removeFast, retarget, DrStats, FAST_MARK_BASE, FAST_MARK_MASK, FAST_TABLE } from './fastpath.js';
+import { applyFast, ctTimeoutUsable, drChainsAfter, fastDelta, type FastParts, drFlushScript, fastPlan, fastUnavailable, fastUnavailable6, goneMarks, parseDrCounters, removeFast, retarget, DrStats, FAST_INVALID_MARK, FAST_MARK_BASE, FAST_MARK_MASK, FAST_TABLE } from './fastpath.js';
 import { CtFeed, loadConntrack, type NativeConntrackClass } from './ctfeed.js';
 
 export interface GatewayOptions extends QueueSpec {
@@ -121,6 +121,10 @@ export class Gateway {
   private ctTimeout = false;
   private fastTargets: ReadonlyMap<number, number> = new Map();
   private fastTargets6: ReadonlyMap<string, number> = new Map();
+  /** Whether a real server's rules are in (held.take's test; one function, not one per burst). */
+  private readonly isReady = (slot: number) => this.readySlots.has(slot);
+  /** The dest ids the core marks fast flows for (fastDestsInCore). */
+  private coreFast: ReadonlySet<number> = new Set();
   private drTargets: ReadonlyMap<string, number> = new Map();
   /** DR marks → real server ids, and the flow maps' counters fed to the core (DrStats); a read in flight. */
   private drDests: ReadonlyMap<number, number> = new Map();
@@ -300,16 +304,14 @@ export class Gateway {
         r = -1;
         this.log(`gwBurst failed: ${(e as Error).message}`, 'error');
       }
-      // Memory may have grown during the call: views of the buffer as it is now.
+      // Memory may have grown during the call: views of the buffer as it is now. (Packets opening fast
+      // flows have their verdict already: the core marks them for their real servers, gwFastDest.)
       const v = this.views(x.memory.buffer, base);
-      if (r === n && (this.fastTargets.size || this.fastTargets6.size)) {
-        this.fastMarked += retarget(v.dv, base + L.REGION_LIST, base + L.REGION_PACKETS, n, this.fastTargets, this.feed, stride, this.fastTargets6);
-      }
       if (r !== n) this.failBurst(nq, n, r);
       else {
         // Verdicts towards a real server whose rules are not in yet wait for them (held.ts); the rest go now.
         const held = this.held.held;
-        const left = this.held.take(nq, v.dv, base + L.REGION_LIST, base + L.REGION_PACKETS, n, stride, (slot) => this.readySlots.has(slot), this.rulesRound, Date.now());
+        const left = this.held.take(nq, v.dv, base + L.REGION_LIST, base + L.REGION_PACKETS, n, stride, this.isReady, this.rulesRound, Date.now());
         // A round that begins now answers them (once a round; not while rules fail: the next change retries).
         if (this.held.held !== held && this.kickedRound !== this.rulesRound && !this.rulesFailed) {
           this.kickedRound = this.rulesRound;
@@ -378,6 +380,20 @@ export class Gateway {
     }
     nq.verdicts(new Uint8Array(coreOf(d).x.memory.buffer, base + L.REGION_LIST, n * L.GW_VER_SIZE), n, undefined, !this.held.holds(nq));
     this.log(`gwBurst refused a burst of ${n} (status ${status}); ${this.opts.failOpen ? 'accepted' : 'dropped'}`, 'error');
+  }
+
+  /**
+   * The NAT real servers the core marks fast flows for (gwFastDest), as the DNAT map now installed has
+   * them: those that left it first, then every one in it (a dest id the core reused for a new real server
+   * is told again).
+   */
+  private fastDestsInCore(next: ReadonlySet<number>): void {
+    const x = this.director ? coreOf(this.director).x : null;
+    if (x) {
+      for (const id of this.coreFast) if (!next.has(id)) x.gwFastDest(id, 0); // a deleted one is gone already (E_NODEST)
+      for (const id of next) x.gwFastDest(id, 1);
+    }
+    this.coreFast = next;
   }
 
   /** The held verdicts of rounds before `upTo` (all: every one) answered as the rules now installed say. */
@@ -493,6 +509,7 @@ export class Gateway {
         } catch (e) {
           this.fast = false;
           this.fastParts = null;
+          this.fastDestsInCore(new Set());
           this.dirty = true; // again, every service on the userspace path
           throw new Error(`fast path: nft refused the table (${((e as { stderr?: string }).stderr || (e as Error).message).trim()}); ` +
             'falling back to the userspace path for every packet');
@@ -502,6 +519,7 @@ export class Gateway {
       // their conntrack entries (or DR map elements) go, the kernel keeps forwarding them to it.
       this.fastTargets = plan?.targets ?? new Map();
       this.fastTargets6 = plan?.targets6 ?? new Map();
+      this.fastDestsInCore(plan?.fastDests ?? new Set());
       this.drTargets = plan?.drTargets ?? new Map();
       this.drDests = plan?.drDests ?? new Map();
       for (const m of [...goneMarks(before, this.fastTargets), ...goneMarks(before6, this.fastTargets6)]) this.feed?.flushMark(m);
@@ -720,6 +738,10 @@ export class Gateway {
       // Room for a few seconds of destroy events at tens of thousands of connections a second (read every EVENTS_MS).
       const ct = new (this.Conntrack ?? loadConntrack())({ events: true, rcvBuf: 32 << 20 });
       this.feed = new CtFeed(ct, director, FAST_MARK_BASE, FAST_MARK_MASK);
+      // The core marks fast flows itself (gwFastDest): their real servers' marks, and TCP ones the feed's young generation.
+      const x = coreOf(director).x;
+      this.feed.onYoung = (young) => x.gwFastParams(FAST_MARK_BASE, FAST_INVALID_MARK, young);
+      this.feed.onYoung(this.feed.young);
       this.feed.flushAll();
       return null;
     } catch (e) {
@@ -828,7 +850,7 @@ export class Gateway {
       `dropped=${c(C.CNT_GW_DROPPED)} replies=${c(C.CNT_GW_REPLIES)} malformed=${c(C.CNT_PKT_MALFORMED_IP)} ` +
       `truncated_l4=${c(C.CNT_PKT_TRUNC_L4)} bad_csum=${c(C.CNT_PKT_BAD_CSUM)} truncated=${c(C.CNT_GW_TRUNCATED)} ` +
       `icmp_sent=${c(C.CNT_GW_ICMP_SENT)} failed_bursts=${this.failedBursts} enobufs=${q.enobufs} nl_errors=${q.nlErrors} ` +
-      `queue_full_drops=${k.full} socket_full_drops=${k.user} fast_marked=${this.fastMarked} held_for_rules=${this.held.held} held_full=${this.held.overflow} stale_syns=${this.staleSyns} dr_fed_packets=${this.drStats.fedPackets}` +
+      `queue_full_drops=${k.full} socket_full_drops=${k.user} fast_marked=${this.fastMarked + c(C.CNT_GW_FAST_MARKED)} held_for_rules=${this.held.held} held_full=${this.held.overflow} stale_syns=${this.staleSyns} dr_fed_packets=${this.drStats.fedPackets}` +
       (this.feed ? ` ct_fed_packets=${this.feed.totals.fedPackets} ct_events=${this.feed.totals.events} ct_removed=${this.feed.totals.removed} ct_settled=${this.feed.totals.settled} ct_promoted=${this.feed.totals.promoted} ct_lost=${this.feed.totals.lost}` : '');
   }
 
@@ -884,6 +906,7 @@ export class Gateway {
     this.readySlots = new Set();
     this.fastTargets = new Map();
     this.fastTargets6 = new Map();
+    this.fastDestsInCore(new Set());
     this.drTargets = new Map();
     this.sync.reset();
     this.tunnelRoutes.reset();

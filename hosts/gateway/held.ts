@@ -72,7 +72,8 @@ export class HeldVerdicts<Q extends VerdictSink> {
    */
   take(q: Q, mem: DataView, list: number, packets: number, n: number, stride: number, ready: (slot: number) => boolean, round: number, now: number): number {
     let kept = 0;
-    const bytes = new Uint8Array(mem.buffer);
+    // Made only when a verdict moves or is kept (none in the common burst: no allocation per burst).
+    let bytes: Uint8Array | null = null;
     for (let i = 0, rec = 0; i < n; i++) {
       const at = packets + (stride === L.GW_STRIDE_PACKED ? rec : i * stride);
       if (stride === L.GW_STRIDE_PACKED) rec += packedSpan(mem.getUint32(at + L.GW_REC_LEN, true));
@@ -82,11 +83,12 @@ export class HeldVerdicts<Q extends VerdictSink> {
       const waits = slot >= 0 && !ready(slot);
       if (!waits || this.items.length >= HELD_MAX) {
         if (waits) this.overflow++;
-        if (kept !== i) bytes.copyWithin(list + kept * L.GW_VER_SIZE, v, v + L.GW_VER_SIZE);
+        if (kept !== i) (bytes ??= new Uint8Array(mem.buffer)).copyWithin(list + kept * L.GW_VER_SIZE, v, v + L.GW_VER_SIZE);
         kept++;
         continue;
       }
       let payload: Uint8Array | null = null;
+      bytes ??= new Uint8Array(mem.buffer);
       if (flags & L.GW_VF_PAYLOAD) {
         const off = packets + mem.getUint32(v + L.GW_VER_OFF, true);
         payload = bytes.slice(off, off + mem.getUint32(v + L.GW_VER_LEN, true));

@@ -53,4 +53,6 @@ export type CoreExports = {
   gwBurst(n: number, stride: number, now: number): number;
   gwStaleSyns(n: number, stride: number): number;
   ctApply(n: number, now: number, settled: number, young: number): number;
+  gwFastDest(destId: number, on: number): number;
+  gwFastParams(base: number, invalidMark: number, young: number): number;
 };
