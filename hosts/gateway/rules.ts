@@ -214,6 +214,11 @@ class Collect {
     const invalid = freshMatches.map((m) => `-A ${CHAIN} ${m} -m conntrack --ctstate INVALID -j MARK --set-xmark ${hex(FAST_INVALID_MARK)}/0xffffffff`);
     const drFast = this.unmarked.matches(useSets, sets, this.out);
     const unmarked = `-m mark ! --mark ${DR_MARK_SELECTOR}`;
+    // Every packet a rule here queues is untracked (the raw rules below) or one conntrack calls NEW or INVALID
+    // (fast NAT VIPs), so a tracked packet of an open flow (the fast path's every packet after the first, both
+    // ways) leaves the chain at its first rule instead of meeting each VIP's. Not with a fwmark service: a mark
+    // an operator sets after raw leaves its packets tracked, and they must still reach the queue.
+    if (fresh.length && !this.marks.size) this.out.mangle.push(`-A ${CHAIN} -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN`);
     for (const m of requests) this.out.mangle.push(`-A ${CHAIN} ${m} ${queueTarget(q)}`);
     this.out.mangle.push(...invalid);
     for (const m of fresh) this.out.mangle.push(`-A ${CHAIN} ${m} ${queueTarget(q)}`);

@@ -32,8 +32,10 @@ describe('gateway fast path: plan, rules, verdicts', () => {
     const plan = fastPlan(v);
     expect(plan.services.size).toBe(1);
     const rs = ruleSet(v, Q, plan.services);
-    // NEW and INVALID packets (the latter marked first, so their core verdict is not turned into a mark).
+    // NEW and INVALID packets (the latter marked first, so their core verdict is not turned into a mark); the
+    // flows' other packets, tracked, leave the chain at its first rule.
     expect(rs.mangle).toEqual([
+      `-A ${CHAIN} -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN`,
       `-A ${CHAIN} -d 198.18.42.1/32 -p tcp --dport 80 -m conntrack --ctstate INVALID -j MARK --set-xmark 0x57c00000/0xffffffff`,
       `-A ${CHAIN} -d 198.18.42.1/32 -p tcp --dport 80 -m conntrack --ctstate NEW,INVALID -j NFQUEUE --queue-num 2 --queue-bypass`,
     ]);
@@ -57,6 +59,20 @@ describe('gateway fast path: plan, rules, verdicts', () => {
     expect(timed).toContain('ct mark set meta mark ct timeout set "wasmvs_tcp" dnat ip to meta mark and 0x5fffffff map @dests');
   });
 
+  it('beside a fwmark service the chain keeps no early return for tracked packets: a mark set after raw leaves them tracked', async () => {
+    const v = await views([['masq', '198.18.41.2', 8080]]);
+    const plan = fastPlan(v);
+    const d = await director(6);
+    d.addService({ fwmark: 7, af: 4 });
+    d.addDest({ fwmark: 7, af: 4 }, { address: '198.18.41.9', port: 0, method: 'masq' });
+    const fw = d.services().map((s) => ({ service: s, dests: d.dests({ fwmark: 7, af: 4 }) }));
+    const rs = ruleSet([...v, ...fw], Q, plan.services);
+    expect(rs.mangle.some((r) => r.includes('ESTABLISHED'))).toBe(false);
+    expect(rs.mangle).toContain(`-A ${CHAIN} -m mark --mark 7 -j NFQUEUE --queue-num 2 --queue-bypass`);
+    // Without fast NAT services there is nothing tracked to let out early either.
+    expect(ruleSet(v, Q).mangle.some((r) => r.includes('ESTABLISHED'))).toBe(false);
+  });
+
   it('a service mixing methods, or sharing a NAT real server with a userspace service, stays on the userspace path', async () => {
     const v = await views(
       [['masq', '198.18.41.2', 8080], ['route', '198.18.41.4', 80]], // mixed: userspace, its NAT replies queued untracked
@@ -67,6 +83,9 @@ describe('gateway fast path: plan, rules, verdicts', () => {
     expect([...plan.services].map((s) => s.service.address)).toEqual(['198.18.42.3']);
     const rs = ruleSet(v, Q, plan.services);
     expect(rs.mangle.filter((r) => r.includes('ctstate NEW'))).toEqual([`-A ${CHAIN} -d 198.18.42.3/32 -p tcp --dport 80 -m conntrack --ctstate NEW,INVALID -j NFQUEUE --queue-num 2 --queue-bypass`]);
+    // The userspace services' packets are untracked (raw), so tracked open flows still leave the chain first.
+    expect(rs.mangle[0]).toBe(`-A ${CHAIN} -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN`);
+    expect(rs.raw.some((r) => r.includes('198.18.42.1/32') && r.includes('notrack'))).toBe(true);
     expect(rs.forward.some((r) => r.includes('198.18.41.2/32 -p tcp --sport 8080'))).toBe(true);
     expect(rs.forward.some((r) => r.includes('198.18.41.5'))).toBe(false);
     expect(plan.script).not.toContain('198.18.41.2');
@@ -239,6 +258,7 @@ describe('gateway fast path: plan, rules, verdicts', () => {
     const rs = ruleSet(v, Q, plan.services, plan.drServices);
     expect(rs.mangle).toEqual([]);
     expect(rs.v6.mangle).toEqual([
+      `-A ${CHAIN} -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN`,
       `-A ${CHAIN} -d 2001:2:0:42::2/128 -p icmpv6 --icmpv6-type 1 -j NFQUEUE --queue-num 2 --queue-bypass`,
       `-A ${CHAIN} -d 2001:2:0:42::2/128 -p icmpv6 --icmpv6-type 2 -j NFQUEUE --queue-num 2 --queue-bypass`,
       `-A ${CHAIN} -d 2001:2:0:42::2/128 -p icmpv6 --icmpv6-type 3 -j NFQUEUE --queue-num 2 --queue-bypass`,
