@@ -25,9 +25,10 @@
 //  - counters (nf_conntrack_acct): the addon keeps each entry's counters as
 //    last read and hands over the difference, so every record and destroy
 //    event carries the packets and bytes since the last look and no per-flow
-//    state is kept here; less what the core counted itself (the queued first
-//    packets) they go to the real server, its service and the total
-//    (statsFeed). (Not the kernel's get-and-zero dump: it resets an entry's
+//    state is kept here; less what the core counted itself (queued packets
+//    the core rewrote: held verdicts turned later; the core does not count a
+//    packet it marks for a fast flow) they go to the real server, its service
+//    and the total. (Not the kernel's get-and-zero dump: it resets an entry's
 //    counters before writing them, and an entry that then overflows the
 //    dump's buffer is sent again in the next with its counters lost.)
 //  - TCP events: the core's own state of the connection says which it has
@@ -38,6 +39,10 @@
 //    expire_nodest_conn, flushed) loses its conntrack entry too: its next
 //    packet is new to the kernel and goes through the core again, as a packet
 //    without an IPVS connection does.
+// The records are applied by the core, a batch per call (ctApply: the lookup,
+// the counters, the TCP events); destroy events are read straight into its
+// memory (REGION_CT). What is left here is the notes, and carrying out what
+// the core answers for the kernel's entries (delete, settle, promote).
 // IPv4 and IPv6 entries alike: one dump lists both, each record says its family.
 import { createRequire } from 'node:module';
 import { layout as L } from '../../sdk/core/abi.gen.js';
