@@ -102,8 +102,10 @@ virtual=${VIP}:${PORT}
       // ldirectord stop signals the daemon, which removes the service with wasmvsadm.
       ldirectordCtl(ld, 'stop');
       await until('ldirectord to remove the service', () => !adm(topo, '-L', '-n').includes(`${VIP}:${PORT}`), 150, 100);
+      // The table has lost the service before ipvsadm -D returns (it returns once the gateway's rules carry
+      // the change), and ldirectord logs the purge after that: wait for its line, do not race it.
+      await until('ldirectord to log the purge', () => ldirectordLog(ld!).includes(`Purged virtual server (stop): ${VIP}:${PORT}`), 100, 100);
       const ldLog = ldirectordLog(ld);
-      expect(ldLog).toContain(`Purged virtual server (stop): ${VIP}:${PORT}`);
       expect(ldLog).not.toMatch(/system\(.*\) failed/);
       for (const t of talks) t.end();
       const out = await stopGateway(gw);
