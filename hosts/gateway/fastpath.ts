@@ -1,9 +1,10 @@
 // The gateway's fast path (`--fast-path on`), IPv4 and IPv6 NAT and DR services.
 // NAT: just
 // the packets conntrack calls NEW are queued (`-m conntrack --ctstate NEW`);
-// the core schedules each with IPVS semantics and rewrites it as usual, then
-// the host turns that rewrite into a packet mark naming the chosen real
-// server (retarget) and gives the original packet back. One nftables table of
+// the core schedules each with IPVS semantics and, for a real server on the
+// fast path (gwFastDest, set from FastPlan.fastDests), answers with the
+// original packet and a mark naming it instead of its rewrite (a verdict held
+// while rules changed is turned the same way when released: retarget). One nftables table of
 // our own copies the mark into the conntrack mark and DNATs by it (a map
 // mark → real server address . port kept equal to the configuration), so the
 // kernel NATs the rest of the flow, and de-NATs the replies, without us.
@@ -43,9 +44,10 @@ export const FAST_MARK_MASK = 0xfff00000;
  * Packet mark of a fast NAT VIP's packets conntrack calls INVALID (malformed,
  * out of window, no entry with tcp_loose off), set by the rule before their
  * queue rule (rules.ts). They are queued too, so the core drops and counts
- * the malformed ones and rewrites the rest as on the userspace path; retarget
- * leaves their verdicts alone (with no conntrack entry the kernel cannot NAT
- * them by a mark). Outside FAST_MARK_MASK's and the DR marks' ranges.
+ * the malformed ones and rewrites the rest as on the userspace path; neither
+ * the core's fast marks (gwFastParams) nor retarget touch their verdicts (with
+ * no conntrack entry the kernel cannot NAT them by a mark). Outside
+ * FAST_MARK_MASK's and the DR marks' ranges.
  */
 export const FAST_INVALID_MARK = 0x57c00000;
 /**
@@ -526,8 +528,9 @@ function targetMark(targets: ReadonlyMap<number, number>, key: number): number |
 }
 
 /**
- * After gwBurst: each NAT verdict whose rewritten packet goes to a fast real
- * server becomes "accept the original packet with mark M" (the nft table
+ * For verdicts held while rules changed (gateway.ts releaseHeld; the core
+ * marks fast flows itself at gwBurst): each NAT verdict whose rewritten packet
+ * goes to a fast real server becomes "accept the original packet with mark M" (the nft table
  * DNATs by it), unless its packet record carries FAST_INVALID_MARK (no
  * conntrack entry to NAT it: the core's rewrite goes out). `packets` is the
  * burst's records (`stride` apart, or packed), in verdict order. Returns how
