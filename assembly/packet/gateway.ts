@@ -30,7 +30,7 @@ import { destOf, dportOf } from "../table/conn";
 import { Dest } from "../service/dest";
 import { dests } from "../table/dests";
 import * as M from "../table/conn_mem";
-import { services } from "../service/services";
+import { services, serviceOf } from "../service/services";
 import { accountIn, accountOut, uncountIn } from "../table/account";
 import { icmpLookup, icmpNatRewrite, icmpConn, ICMP_NOT_OURS, ICMP_MALFORMED, ICMP_FROM_CLIENT } from "./gw_icmp";
 import { advanceConns } from "../table/conn_api";
@@ -202,7 +202,7 @@ function fastMarked(i: u32, id: u32, rec: u32, p: usize): bool {
   if (gwRecMark(gwRecordAt(rec)) == fastInvalid) return false;
   if (pkt.proto != PROTO_TCP && pkt.proto != PROTO_UDP) return false;
   if (pkt.af == 4 ? (ld16(p + 6) & 0x1fff) != 0 : <u32>ld8(p + 6) != pkt.proto) return false;
-  const svc = services.get(d.svcId);
+  const svc = serviceOf(d);
   if (svc !== null) uncountIn(svc, d, pkt.totLen);
   C.bump(C.CNT_GW_FORWARDED);
   C.bump(C.CNT_GW_FAST_MARKED);

@@ -33,6 +33,7 @@ import { dests } from "./dests";
 import { serviceOf } from "../service/services";
 import { accountBulk, statsReady } from "./account";
 import { connEvent } from "./conn_api";
+import { S_ESTABLISHED, S_FIN_WAIT, S_CLOSE_WAIT, S_TIME_WAIT, S_LAST_ACK, S_CLOSE } from "./tcp_states";
 
 /** nf_conntrack_tcp states. */
 const TCP_ESTABLISHED: u32 = 3, TCP_FIN_WAIT: u32 = 4, TCP_CLOSE_WAIT: u32 = 5, TCP_LAST_ACK: u32 = 6, TCP_TIME_WAIT: u32 = 7, TCP_CLOSE: u32 = 8;
@@ -46,15 +47,15 @@ function ctSteps(state: u32): u32 {
 }
 
 /**
- * The same for the table's (IPVS) state: ESTABLISHED 1; one FIN (FIN_WAIT 4,
- * CLOSE_WAIT 7) 2; both (TIME_WAIT 5, LAST_ACK 8) 3; CLOSE 6: 4 (reset,
- * nothing more); the rest (SYN_RECV and the like) 0.
+ * The same for the table's (IPVS) state: ESTABLISHED 1; one FIN (FIN_WAIT,
+ * CLOSE_WAIT) 2; both (TIME_WAIT, LAST_ACK) 3; CLOSE: 4 (reset, nothing
+ * more); the rest (SYN_RECV and the like) 0.
  */
 function coreSteps(state: u32): u32 {
-  if (state == 1) return 1;
-  if (state == 4 || state == 7) return 2;
-  if (state == 5 || state == 8) return 3;
-  if (state == 6) return 4;
+  if (state == S_ESTABLISHED) return 1;
+  if (state == S_FIN_WAIT || state == S_CLOSE_WAIT) return 2;
+  if (state == S_TIME_WAIT || state == S_LAST_ACK) return 3;
+  if (state == S_CLOSE) return 4;
   return 0;
 }
 

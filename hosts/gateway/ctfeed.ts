@@ -596,6 +596,7 @@ export class CtFeed {
     while (total < max) {
       const want = Math.min(max - total, L.CT_MAX);
       const got = this.ct.events(this.mark, this.anyMask, want, quick, this.region().bytes);
+      // A number: written into the region (the addon); a Buffer: read whole (a reader without targets).
       const n = typeof got === 'number' ? got : got.byteLength / CT.SIZE;
       if (typeof got === 'number') this.applyRegion(n);
       else this.apply(got);
