@@ -27,6 +27,8 @@
 
 #include <limits>
 #include <memory>
+#include <unordered_map>
+#include <vector>
 
 #include "splice_pump.h"
 
@@ -289,13 +291,23 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
       fds.push_back(fd);
     }
     uint32_t id = ++lastListener_;
+    listenFds_[id] = fds;
     for (size_t t = 0; t < pumps_.size(); t++) pumps_[t]->listen(id, fds[t]);
     return Napi::Number::New(env, id);
   }
 
+  // The listener stops taking clients before this returns (a service's -D is answered once its VIP
+  // refuses, as after ipvsadm -D): shutdown(2) of a listening socket closes it in the kernel (new SYNs
+  // are refused, clients still in its backlog reset) while its fd stays open, so no fd number is
+  // reused under a pump that has not yet taken the unlisten; the pump closes the fd when it does.
   Napi::Value Unlisten(const Napi::CallbackInfo& info) {
     if (info.Length() > 0 && info[0].IsNumber()) {
       uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+      auto it = listenFds_.find(id);
+      if (it != listenFds_.end()) {
+        if (!pumps_.empty()) for (int fd : it->second) shutdown(fd, SHUT_RD);
+        listenFds_.erase(it);
+      }
       for (auto& p : pumps_) p->unlisten(id);
     }
     return info.Env().Undefined();
@@ -403,6 +415,7 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
     }
     for (auto& p : pumps_) p->stop();
     pumps_.clear();
+    listenFds_.clear();
     if (!released_) {
       released_ = true;
       tsfn_.Release();
@@ -418,6 +431,8 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
   size_t recordsCap_ = 0;
   Napi::Reference<Napi::Array> noAddrs_;
   uint32_t lastListener_ = 0;
+  // Each listener's fds (one per pump), until its unlisten; the pumps own and close them.
+  std::unordered_map<uint32_t, std::vector<int>> listenFds_;
   bool delivering_ = false;
   // The inline pump (pumps_[0] with `inline`): its poll and timer on Node's loop, the callback it calls directly.
   uv_poll_t* poll_ = nullptr;

@@ -617,7 +617,8 @@ void Pump::acceptFrom(Listener* l) {
     int fd = accept4(l->fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO || errno == EPERM) continue;
-      if (errno == EAGAIN) return;
+      // EINVAL: the listener was shut down (ConnEngine::Unlisten); its unlisten command follows.
+      if (errno == EAGAIN || errno == EINVAL) return;
       // EMFILE, ENFILE, ENOBUFS, ENOMEM: the listener rests, the kernel keeps the clients queued.
       acceptErrors_++;
       l->retryAt = nowMs() + ACCEPT_REST_MS;
