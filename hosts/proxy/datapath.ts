@@ -29,9 +29,16 @@ class DaemonProxy implements DataPath {
     process.on('SIGHUP', this.onHup);
   }
 
-  configChanged(journal?: string[] | null): void {
+  /**
+   * A change that adds or deletes services (or one the journal cannot say, a whole -R) replies once
+   * their listeners are open or closed: after `wasmvsadm -A` returns, a client reaches the service,
+   * as after `ipvsadm -A`; after `-D` it is refused. Real-server changes reply at once (their
+   * listener sync follows within SYNC_DELAY_MS).
+   */
+  configChanged(journal?: string[] | null): Promise<void> | void {
     this.proxy.logChanges(journal);
-    this.proxy.configChanged();
+    const synced = this.proxy.configChanged();
+    if (journal === undefined || journal === null || journal.some(opensOrCloses)) return synced;
   }
 
   /** SIGHUP: settings first (they may name new services), then the rules' difference. */
@@ -56,7 +63,7 @@ class DaemonProxy implements DataPath {
       });
       log.info({ file, changes: cmds.length }, 'SIGHUP: configuration reloaded');
       // Without ctx.apply nobody else tells the proxy; with it configChanged already ran.
-      if (!this.ctx.apply) this.proxy.configChanged();
+      if (!this.ctx.apply) await this.proxy.configChanged();
       else await this.proxy.sync();
     } catch (e) {
       log.error(`SIGHUP: cannot reload ${file}: ${(e as Error).message}`);
@@ -77,6 +84,9 @@ class DaemonProxy implements DataPath {
     await this.proxy.stop(deadlineMs);
   }
 }
+
+/** A journal line (daemon/journal.ts) that opens or closes listeners: -A, -D, -C. */
+const opensOrCloses = (line: string) => line.startsWith('-A ') || line.startsWith('-D ') || line === '-C';
 
 /** Without --workers: WASMVS_PROXY_WORKERS, else 1. */
 function envWorkers(): number {

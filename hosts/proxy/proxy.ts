@@ -66,6 +66,9 @@ export class ProxyDataPath implements Host {
   private syncing: Promise<void> = Promise.resolve();
   private ticks = 0;
   private pendingSync: NodeJS.Timeout | null = null;
+  /** The sync pendingSync will run, and what resolves it (also at stop, when it never runs). */
+  private nextSync: Promise<void> = Promise.resolve();
+  private nextSyncDone: () => void = () => {};
   /** With --workers N ≥ 2: the worker processes that carry TCP. */
   pool: WorkerPool | null = null;
   tcpListen?: (vs: VirtualService) => Promise<{ close(): void }>;
@@ -158,10 +161,22 @@ export class ProxyDataPath implements Host {
     for (const rule of journal) this.log.info({ rule }, 'config change');
   }
 
-  /** Coalesced: a burst of changes (a big -R, a script of -a) costs one sync. */
-  configChanged(): void {
-    if (this.pendingSync !== null) return;
-    this.pendingSync = setTimeout(() => { this.pendingSync = null; void this.sync(); }, SYNC_DELAY_MS);
+  /**
+   * Coalesced: a burst of changes (a big -R, a script of -a) costs one sync. Returns when that sync
+   * is done (every listener the change opens is listening, every one it closes is closed), so that a
+   * change's reply can wait for it, as ipvsadm returns once the kernel has the service.
+   */
+  configChanged(): Promise<void> {
+    if (this.pendingSync === null) {
+      let done!: () => void;
+      this.nextSync = new Promise<void>((resolve) => { done = resolve; });
+      this.pendingSync = setTimeout(() => {
+        this.pendingSync = null;
+        void this.sync().then(done);
+      }, SYNC_DELAY_MS);
+      this.nextSyncDone = done;
+    }
+    return this.nextSync;
   }
 
   /** Listeners and health checks follow the Director (serialised: one sync at a time). */
@@ -351,6 +366,7 @@ export class ProxyDataPath implements Host {
     this.timer = null;
     if (this.pendingSync) clearTimeout(this.pendingSync);
     this.pendingSync = null;
+    this.nextSyncDone();
     this.account?.flush();
     this.metrics?.close();
     this.log.info('proxy stopped');

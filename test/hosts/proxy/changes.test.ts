@@ -18,12 +18,41 @@ async function echoes(c: Client, text: string): Promise<boolean> {
   }
 }
 
+/**
+ * Whether nothing listens on the port (ECONNREFUSED). A reset after the handshake is not that: a
+ * service without real servers takes the client and resets it, sometimes before 'connect' is emitted.
+ */
 function refused(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect(port, '127.0.0.1');
     s.once('connect', () => { s.destroy(); resolve(false); });
-    s.once('error', () => resolve(true));
+    s.once('error', (e) => resolve((e as NodeJS.ErrnoException).code === 'ECONNREFUSED'));
   });
+}
+
+/** The daemon's control socket, one JSON request line and its reply at a time: apply → each command's ok. */
+async function control(path: string): Promise<{ apply(cmds: unknown[]): Promise<boolean[]>; close(): void }> {
+  const sock = connect(path);
+  await new Promise<void>((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject); });
+  let buf = '';
+  let waiting: ((line: string) => void) | null = null;
+  sock.setEncoding('utf8');
+  sock.on('data', (d: string) => {
+    buf += d;
+    const nl = buf.indexOf('\n');
+    if (nl >= 0 && waiting) { const line = buf.slice(0, nl); buf = buf.slice(nl + 1); const w = waiting; waiting = null; w(line); }
+  });
+  let id = 0;
+  return {
+    apply: (cmds) => new Promise((resolve) => {
+      waiting = (line) => {
+        const r = JSON.parse(line) as { results?: { ok: boolean }[] };
+        resolve((r.results ?? []).map((x) => x.ok));
+      };
+      sock.write(JSON.stringify({ id: ++id, op: 'apply', cmds }) + '\n');
+    }),
+    close: () => sock.destroy(),
+  };
 }
 
 describe('wasmvsd proxy: changes without drops', () => {
@@ -83,6 +112,27 @@ describe('wasmvsd proxy: changes without drops', () => {
     await until(() => refused(port), 'listener closed after -D');
     expect(await echoes(held, 'after-service-delete\n')).toBe(true);
     held.sock.destroy();
+  });
+
+  it('-A is answered once the service listens and -D once it no longer does, as ipvsadm returns once the kernel has it', async () => {
+    const { port } = await setup('rr', 1);
+    const port2 = await freePort();
+    const svc = { protocol: 'tcp', address: '127.0.0.1', port: port2 };
+    // One control connection, the next step taken the moment a reply arrives (no wasmvsadm process in between).
+    const ctl = await control(l.sock);
+    try {
+      for (let round = 0; round < 3; round++) {
+        expect(await ctl.apply([{ op: 'add-service', svc, opts: { scheduler: 'rr' } }])).toEqual([true]);
+        expect(await refused(port2), `round ${round}, after -A`).toBe(false);
+        expect(await ctl.apply([{ op: 'delete-service', svc }])).toEqual([true]);
+        expect(await refused(port2), `round ${round}, after -D`).toBe(true);
+      }
+      // A real server's change is answered as before; the first service serves on.
+      expect(await ctl.apply([{ op: 'edit-server', svc: { protocol: 'tcp', address: '127.0.0.1', port }, dest: { address: '127.0.0.1', port: backs[0].port, method: 'masq', weight: 2 } }])).toEqual([true]);
+      expect(await ask(port)).toBe('b0');
+    } finally {
+      ctl.close();
+    }
   });
 
   it('expire_nodest_conn=1: deleting a real server cuts its connections', async () => {
