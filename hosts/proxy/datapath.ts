@@ -30,15 +30,16 @@ class DaemonProxy implements DataPath {
   }
 
   /**
-   * A change that adds or deletes services (or one the journal cannot say, a whole -R) replies once
-   * their listeners are open or closed: after `wasmvsadm -A` returns, a client reaches the service,
-   * as after `ipvsadm -A`; after `-D` it is refused. Real-server changes reply at once (their
-   * listener sync follows within SYNC_DELAY_MS).
+   * A change that adds or deletes services replies once their listeners are open or closed: after
+   * `wasmvsadm -A` returns, a client reaches the service, as after `ipvsadm -A`; after `-D` it is
+   * refused. Real-server changes reply at once (their listener sync follows within SYNC_DELAY_MS),
+   * and so does a change too big to list (null: a -R of more than 4,096 lines), whose
+   * listeners follow: 20,000 of them take ~0.65 s here, which would triple a big -R's answer.
    */
   configChanged(journal?: string[] | null): Promise<void> | void {
     this.proxy.logChanges(journal);
     const synced = this.proxy.configChanged();
-    if (journal === undefined || journal === null || journal.some(opensOrCloses)) return synced;
+    if (journal?.some(opensOrCloses)) return synced;
   }
 
   /** SIGHUP: settings first (they may name new services), then the rules' difference. */
