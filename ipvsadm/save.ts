@@ -15,7 +15,11 @@ export function ruleService(s: Pick<ServiceEntry, 'fwmark' | 'af' | 'protocol' |
   return `${PROTO_OPT[proto] ?? '--xxx-service'} ${endpointName(s.af, s.address ?? '', s.port, proto, names)}`;
 }
 
-export function serviceRule(s: ServiceEntry, svc: string, verb = '-A'): string {
+/** What the printer reads of a service and its dests: the configuration, no counters (Director.configuration() has it). */
+export type SavedDest = Omit<DestEntry, 'stats' | 'rates'>;
+export type SavedService = Omit<ServiceEntry, 'stats' | 'rates' | 'dests'> & { dests: readonly SavedDest[] };
+
+export function serviceRule(s: SavedService, svc: string, verb = '-A'): string {
   let line = `${verb} ${svc} -s ${s.scheduler}`;
   if (s.persistent) {
     line += ` -p ${s.persistent}`;
@@ -27,7 +31,7 @@ export function serviceRule(s: ServiceEntry, svc: string, verb = '-A'): string {
   return line;
 }
 
-export function destRule(s: Pick<ServiceEntry, 'protocol'>, d: DestEntry, svc: string, names: Names, state: boolean, verb = '-a'): string {
+export function destRule(s: Pick<ServiceEntry, 'protocol'>, d: SavedDest, svc: string, names: Names, state: boolean, verb = '-a'): string {
   const dname = endpointName(d.af, d.address, d.port, s.protocol ?? 'tcp', names);
   let line = `${verb} ${svc} -r ${dname} ${METHOD_OPT[d.method] ?? '-g'} -w ${d.weight}`;
   if (d.method === 'tunnel') {
@@ -48,7 +52,7 @@ export interface SaveOptions {
   timeouts?: Timeouts;
 }
 
-export function saveRules(services: readonly ServiceEntry[], o: SaveOptions = {}): string {
+export function saveRules(services: readonly SavedService[], o: SaveOptions = {}): string {
   const names = o.names ?? NUMERIC;
   const lines: string[] = [];
   const t = o.timeouts;
@@ -56,7 +60,9 @@ export function saveRules(services: readonly ServiceEntry[], o: SaveOptions = {}
     lines.push(`--set ${t.tcp} ${t.tcpfin} ${t.udp}`);
   }
   // -a makes the new dest the list head, so replaying oldest first rebuilds IPVS list order.
-  const list = o.state ? services.map((s) => ({ ...s, dests: s.dests.slice().reverse() })) : sortListing(services, false);
+  // (sortListing reads only the addresses, ports and fwmarks of what it sorts.)
+  const list: readonly SavedService[] = o.state ? services.map((s) => ({ ...s, dests: s.dests.slice().reverse() }))
+    : sortListing(services as readonly ServiceEntry[], false);
   for (const s of list) {
     const svc = ruleService(s, names);
     lines.push(serviceRule(s, svc));
