@@ -49,7 +49,7 @@ export class Listeners {
   constructor(private readonly host: Host) {}
 
   /** Open listeners for new services, close those of deleted ones, retry failed ones. */
-  async sync(services: readonly ServiceInfo[]): Promise<void> {
+  async sync(services: readonly Pick<ServiceInfo, 'fwmark' | 'address' | 'protocol' | 'port'>[]): Promise<void> {
     const wanted = new Map<string, VirtualService>();
     for (const s of services) {
       if (s.fwmark || s.address === null || (s.protocol !== 'tcp' && s.protocol !== 'udp')) continue;

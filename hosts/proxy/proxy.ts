@@ -182,7 +182,7 @@ export class ProxyDataPath implements Host {
   /** Listeners and health checks follow the Director (serialised: one sync at a time). */
   sync(): Promise<void> {
     this.syncing = this.syncing.then(async () => {
-      const services = this.director.services();
+      const services = this.director.serviceConfigs();
       await this.listeners.sync(services);
       this.checks.sync(this.settings, () => this.director.configuration());
     }).catch((e: unknown) => this.log.error(`sync failed: ${(e as Error).stack ?? String(e)}`));

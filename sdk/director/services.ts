@@ -92,6 +92,23 @@ export abstract class DirectorServices {
   }
 
   /**
+   * Every service's configuration without its destinations or counters, in the listing's order: for
+   * hosts that follow the services on every change (the proxy's listeners), at tens of thousands of
+   * services, where services() would gather every counter and rate only to drop them.
+   */
+  serviceConfigs(): Omit<ServiceConfig, 'dests'>[] {
+    const core = this.#core;
+    const out: Omit<ServiceConfig, 'dests'>[] = [];
+    let cursor = 0;
+    do {
+      const n = check(core.x.svcList(cursor), 'service');
+      for (let i = 0; i < n; i++) out.push(serviceFields(core.readServiceRecord(core.listAddr(i, L.SVC_RECORD_SIZE))));
+      cursor = core.x.listCursor();
+    } while (cursor !== 0);
+    return out;
+  }
+
+  /**
    * Every service with its destinations, configuration only (what `ipvsadm -S`
    * saves, plus ids and destination state; no counters or rates): one pass
    * over the core, in id order. For hosts that mirror the whole configuration

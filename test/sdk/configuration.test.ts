@@ -1,10 +1,11 @@
-// Director.configuration(): every service with its destinations in one pass,
+// Director.configuration(): every service with its destinations in one pass
+// (and serviceConfigs(): the services alone),
 // the same fields as services() and dests(key) without the counters, across
 // the core's listing pages (more services and destinations than one page).
 import { describe, it, expect } from 'vitest';
 import { director } from '../helpers.js';
 
-describe('Director.configuration()', () => {
+describe('Director.configuration() and serviceConfigs()', () => {
   it('equals services() with dests(key), counters left out, over many pages', async () => {
     const d = await director(16);
     for (let s = 0; s < 1200; s++) {
@@ -26,11 +27,17 @@ describe('Director.configuration()', () => {
     expect(got.reduce((n, s) => n + s.dests.length, 0)).toBe(1200 * 1.5 + 2);
     expect(got).toEqual(expected);
     expect(got.some((s) => 'stats' in s || s.dests.some((x) => 'stats' in x))).toBe(false);
+    // serviceConfigs(): the same services in the same order, without their destinations.
+    const services = d.serviceConfigs();
+    expect(services).toEqual(expected.map(({ dests: _d, ...rest }) => rest));
+    expect(services.some((s) => 'stats' in s || 'dests' in s)).toBe(false);
     d.deleteService({ fwmark: 7 });
     expect(d.configuration().find((s) => s.fwmark === 7)).toBeUndefined();
+    expect(d.serviceConfigs()).toHaveLength(1201);
   });
 
   it('an empty director has none', async () => {
     expect((await director(4)).configuration()).toEqual([]);
+    expect((await director(4)).serviceConfigs()).toEqual([]);
   });
 });
