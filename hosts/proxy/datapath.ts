@@ -11,6 +11,8 @@ import { drainRequest } from '../../daemon/drain-control.js';
 import { parseWorkers } from '../../daemon/workers-option.js';
 import type { DrainRequest, DrainInfo } from '../../ipvsadm/protocol.js';
 import { proxyArgs } from './options.js';
+import { svcKeyText } from '../../daemon/settings.js';
+import type { VirtualService } from './host.js';
 
 class DaemonProxy implements DataPath {
   readonly name = 'proxy';
@@ -39,7 +41,11 @@ class DaemonProxy implements DataPath {
   configChanged(journal?: string[] | null): Promise<void> | void {
     this.proxy.logChanges(journal);
     const synced = this.proxy.configChanged();
-    if (journal?.some(opensOrCloses)) return synced;
+    if (!journal?.some(opensOrCloses)) return;
+    // -A and -D name their services: those listeners alone, at once (no pass over 20,000 services
+    // before the answer); -C waits for the whole sync.
+    const ops = listenerOps(journal);
+    return ops === null ? synced : this.proxy.listenersFollow(ops);
   }
 
   /** SIGHUP: settings first (they may name new services), then the rules' difference. */
@@ -88,6 +94,31 @@ class DaemonProxy implements DataPath {
 
 /** A journal line (daemon/journal.ts) that opens or closes listeners: -A, -D, -C. */
 const opensOrCloses = (line: string) => line.startsWith('-A ') || line.startsWith('-D ') || line === '-C';
+
+/** -A/-D of a TCP or UDP service as the journal writes it (ipvsadm/save.ts ruleService, numeric). */
+const SERVICE_LINE = /^-([AD]) -([tu]) (?:\[([0-9a-f:.]+)\]|([0-9.]+)):(\d+)(?: |$)/;
+
+/**
+ * The listener changes a journal's -A and -D lines make, in order; null when one of them cannot be
+ * read this way or the journal has a -C (the caller then waits for the whole sync). -A/-D of fwmark
+ * and SCTP services open nothing (the proxy does not listen for them).
+ */
+export function listenerOps(journal: readonly string[]): ({ open: VirtualService } | { close: string })[] | null {
+  const ops: ({ open: VirtualService } | { close: string })[] = [];
+  for (const line of journal) {
+    if (line === '-C') return null;
+    if (!line.startsWith('-A ') && !line.startsWith('-D ')) continue;
+    if (line.startsWith('-A -f ') || line.startsWith('-D -f ') || line.startsWith('-A --sctp-service ') || line.startsWith('-D --sctp-service ')) continue;
+    const m = SERVICE_LINE.exec(line);
+    if (m === null) return null;
+    const protocol = m[2] === 't' ? 'tcp' : 'udp';
+    const address = m[3] ?? m[4]!;
+    const port = Number(m[5]);
+    const key = svcKeyText(protocol, address, port);
+    ops.push(m[1] === 'A' ? { open: { key, protocol, address, port } } : { close: key });
+  }
+  return ops;
+}
 
 /** Without --workers: WASMVS_PROXY_WORKERS, else 1. */
 function envWorkers(): number {

@@ -69,6 +69,33 @@ export class Listeners {
     this.report((await Promise.all(opens)).filter((m): m is string => m !== null));
   }
 
+  /**
+   * The listeners of named services only, in the order given (the last word on a key wins): `open`
+   * ones listen (a failed one is tried again now), `close` ones stop. What a -A or -D needs before its
+   * answer, without sync's pass over every service.
+   */
+  async change(ops: readonly ({ open: VirtualService } | { close: string })[]): Promise<void> {
+    const last = new Map<string, VirtualService | null>();
+    for (const op of ops) {
+      if ('open' in op) last.set(op.open.key, op.open);
+      else last.set(op.close, null);
+    }
+    const opens: Promise<string | null>[] = [];
+    for (const [key, vs] of last) {
+      let e = this.entries.get(key);
+      if (vs === null) {
+        if (e === undefined) continue;
+        this.closeEntry(e);
+        this.entries.delete(key);
+        this.host.log.info({ service: key }, 'listener closed');
+        continue;
+      }
+      if (e === undefined) { e = { vs }; this.entries.set(key, e); }
+      if (!e.tcp && !e.udp && !e.opening) opens.push(this.open(e));
+    }
+    this.report((await Promise.all(opens)).filter((m): m is string => m !== null));
+  }
+
   /** New listener errors: the first few one per line, the rest as one summary (20,000 foreign VIPs must not flood the log). */
   private report(errors: string[]): void {
     for (const m of errors.slice(0, ERRORS_LOGGED)) this.host.log.error(m);

@@ -179,6 +179,16 @@ export class ProxyDataPath implements Host {
     return this.nextSync;
   }
 
+  /**
+   * The listeners of the services a change named open or close now, in the sync's turn (one at a
+   * time with the syncs); the coalesced sync still follows for everything else.
+   */
+  listenersFollow(ops: Parameters<Listeners['change']>[0]): Promise<void> {
+    this.syncing = this.syncing.then(() => this.listeners.change(ops))
+      .catch((e: unknown) => this.log.error(`listener change failed: ${(e as Error).stack ?? String(e)}`));
+    return this.syncing;
+  }
+
   /** Listeners and health checks follow the Director (serialised: one sync at a time). */
   sync(): Promise<void> {
     this.syncing = this.syncing.then(async () => {

@@ -4,6 +4,7 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { createSocket } from 'node:dgram';
 import { lab, backend, freePort, ask, client, until, listening, requireBuild, type Lab, type Backend, type Client } from './harness.js';
 
 /** Send a line on a held connection and wait for its echo (the connection still carries data). */
@@ -22,11 +23,20 @@ async function echoes(c: Client, text: string): Promise<boolean> {
  * Whether nothing listens on the port (ECONNREFUSED). A reset after the handshake is not that: a
  * service without real servers takes the client and resets it, sometimes before 'connect' is emitted.
  */
-function refused(port: number): Promise<boolean> {
+function refused(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
+    const s = connect(port, host);
     s.once('connect', () => { s.destroy(); resolve(false); });
     s.once('error', (e) => resolve((e as NodeJS.ErrnoException).code === 'ECONNREFUSED'));
+  });
+}
+
+/** Whether a UDP socket holds 127.0.0.1:port (binding it ourselves fails with EADDRINUSE). */
+function udpBound(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createSocket('udp4');
+    s.once('error', (e) => { s.close(); resolve((e as NodeJS.ErrnoException).code === 'EADDRINUSE'); });
+    s.bind(port, '127.0.0.1', () => { s.close(); resolve(false); });
   });
 }
 
@@ -127,6 +137,17 @@ describe('wasmvsd proxy: changes without drops', () => {
         expect(await ctl.apply([{ op: 'delete-service', svc }])).toEqual([true]);
         expect(await refused(port2), `round ${round}, after -D`).toBe(true);
       }
+      // IPv6 (the journal writes [::1]:PORT), and UDP: bound before the answer, gone after -D.
+      const v6 = { protocol: 'tcp', address: '::1', port: port2 };
+      expect(await ctl.apply([{ op: 'add-service', svc: v6, opts: {} }])).toEqual([true]);
+      expect(await refused(port2, '::1')).toBe(false);
+      expect(await ctl.apply([{ op: 'delete-service', svc: v6 }])).toEqual([true]);
+      expect(await refused(port2, '::1')).toBe(true);
+      const udp = { protocol: 'udp', address: '127.0.0.1', port: port2 };
+      expect(await ctl.apply([{ op: 'add-service', svc: udp, opts: {} }])).toEqual([true]);
+      expect(await udpBound(port2)).toBe(true);
+      expect(await ctl.apply([{ op: 'delete-service', svc: udp }])).toEqual([true]);
+      expect(await udpBound(port2)).toBe(false);
       // A real server's change is answered as before; the first service serves on.
       expect(await ctl.apply([{ op: 'edit-server', svc: { protocol: 'tcp', address: '127.0.0.1', port }, dest: { address: '127.0.0.1', port: backs[0].port, method: 'masq', weight: 2 } }])).toEqual([true]);
       expect(await ask(port)).toBe('b0');

@@ -1,6 +1,7 @@
 // Unit tests of the proxy's pure parts: settings directives, flow limits,
 // PROXY protocol bytes, the SIGHUP difference, health rise/fall, drain steps,
-// and the core's DOWN flag (skipped like OVERLOAD, weight untouched).
+// the core's DOWN flag (skipped like OVERLOAD, weight untouched), and the
+// listener changes a change's journal names.
 import { describe, it, expect } from 'vitest';
 import { parseSettings, lookup, HEALTH_DEFAULTS } from '../../../daemon/settings.js';
 import { proxyV1, proxyV2 } from '../../../hosts/proxy/proxyproto.js';
@@ -10,6 +11,7 @@ import { parseOpenFiles, openFilesLimit, resolveLimits, FlowGate, FALLBACK_FDS }
 import { Drains } from '../../../daemon/drain.js';
 import { ControlHandler } from '../../../daemon/handler.js';
 import { director } from '../../helpers.js';
+import { listenerOps } from '../../../hosts/proxy/datapath.js';
 
 describe('settings directives', () => {
   it('parses health, proxy-protocol, metrics and options; reports bad lines', () => {
@@ -218,5 +220,30 @@ describe('the core DOWN flag', () => {
       for (let i = 0; i < 8; i++) seen.add(d.schedule({ protocol: 'tcp', client: { address: `198.18.8.${i}`, port: 2000 + i }, virtual: svc })!.dest.address);
       expect(seen.has('198.18.1.1'), scheduler).toBe(true);
     }
+  });
+});
+
+describe('listener changes read from the journal', () => {
+  it('-A and -D of TCP and UDP services (IPv4 and IPv6) in order; fwmark passes; -C needs the whole sync', async () => {
+    const d = await director(4);
+    const h = new ControlHandler(d, { size: 0, mode: 'proxy', dataPath: 'proxy', abiVersion: 0 });
+    const out = h.apply([
+      { op: 'add-service', svc: { protocol: 'tcp', address: '127.0.0.1', port: 8080 }, opts: { scheduler: 'rr', persistent: 60 } },
+      { op: 'add-service', svc: { protocol: 'udp', address: '::1', port: 53 }, opts: {} },
+      { op: 'add-service', svc: { fwmark: 7 }, opts: {} },
+      { op: 'add-server', svc: { protocol: 'tcp', address: '127.0.0.1', port: 8080 }, dest: { address: '127.0.0.1', port: 9000, method: 'masq' } },
+      { op: 'delete-service', svc: { protocol: 'tcp', address: '127.0.0.1', port: 8080 } },
+      { op: 'add-service', svc: { protocol: 'tcp', address: '2001:2::a', port: 443 }, opts: {} },
+    ], false);
+    expect(out.results.every((r) => r.ok)).toBe(true);
+    expect(listenerOps(out.journal!)).toEqual([
+      { open: { key: 'tcp|127.0.0.1|8080', protocol: 'tcp', address: '127.0.0.1', port: 8080 } },
+      { open: { key: 'udp|::1|53', protocol: 'udp', address: '::1', port: 53 } },
+      { close: 'tcp|127.0.0.1|8080' },
+      { open: { key: 'tcp|2001:2::a|443', protocol: 'tcp', address: '2001:2::a', port: 443 } },
+    ]);
+    expect(listenerOps(['-A -t 127.0.0.1:80 -s rr', '-C'])).toBeNull();
+    expect(listenerOps(['-A -t somewhere:80 -s rr'])).toBeNull();
+    expect(listenerOps(['-a -t 127.0.0.1:80 -r 127.0.0.1:81 -m -w 1'])).toEqual([]);
   });
 });
