@@ -175,8 +175,7 @@ export class ControlHandler {
     return saveRules([], { state: true, timeouts: this.timeouts() });
   }
 
-  /** Rules that rebuild the configuration exactly (wasmvsd's state file). */
-  /** The state file's text: the configuration only (no counters gathered: at 20,000 services they were most of a compaction). */
+  /** Rules that rebuild the configuration exactly (wasmvsd's state file), from the configuration alone (no counters gathered). */
   stateText(): string {
     return saveRules(this.director.configuration(), { state: true, timeouts: this.timeouts() });
   }

@@ -12,7 +12,7 @@ import { parseWorkers } from '../../daemon/workers-option.js';
 import type { DrainRequest, DrainInfo } from '../../ipvsadm/protocol.js';
 import { proxyArgs } from './options.js';
 import { svcKeyText } from '../../daemon/settings.js';
-import type { VirtualService } from './host.js';
+import type { ListenerOp } from './listeners.js';
 
 class DaemonProxy implements DataPath {
   readonly name = 'proxy';
@@ -40,12 +40,12 @@ class DaemonProxy implements DataPath {
    */
   configChanged(journal?: string[] | null): Promise<void> | void {
     this.proxy.logChanges(journal);
-    const synced = this.proxy.configChanged();
+    this.proxy.configChanged();
     if (!journal?.some(opensOrCloses)) return;
     // -A and -D name their services: those listeners alone, at once (no pass over 20,000 services
-    // before the answer); -C waits for the whole sync.
+    // before the answer); a -C, or a line not read here, waits for a whole sync, now.
     const ops = listenerOps(journal);
-    return ops === null ? synced : this.proxy.listenersFollow(ops);
+    return ops === null ? this.proxy.sync() : this.proxy.listenersFollow(ops);
   }
 
   /** SIGHUP: settings first (they may name new services), then the rules' difference. */
@@ -70,7 +70,7 @@ class DaemonProxy implements DataPath {
       });
       log.info({ file, changes: cmds.length }, 'SIGHUP: configuration reloaded');
       // Without ctx.apply nobody else tells the proxy; with it configChanged already ran.
-      if (!this.ctx.apply) await this.proxy.configChanged();
+      if (!this.ctx.apply) this.proxy.configChanged();
       else await this.proxy.sync();
     } catch (e) {
       log.error(`SIGHUP: cannot reload ${file}: ${(e as Error).message}`);
@@ -97,18 +97,19 @@ const opensOrCloses = (line: string) => line.startsWith('-A ') || line.startsWit
 
 /** -A/-D of a TCP or UDP service as the journal writes it (ipvsadm/save.ts ruleService, numeric). */
 const SERVICE_LINE = /^-([AD]) -([tu]) (?:\[([0-9a-f:.]+)\]|([0-9.]+)):(\d+)(?: |$)/;
+/** -A/-D of a fwmark or SCTP service: no listener. */
+const UNLISTENED_LINE = /^-[AD] (?:-f|--sctp-service) /;
 
 /**
  * The listener changes a journal's -A and -D lines make, in order; null when one of them cannot be
  * read this way or the journal has a -C (the caller then waits for the whole sync). -A/-D of fwmark
  * and SCTP services open nothing (the proxy does not listen for them).
  */
-export function listenerOps(journal: readonly string[]): ({ open: VirtualService } | { close: string })[] | null {
-  const ops: ({ open: VirtualService } | { close: string })[] = [];
+export function listenerOps(journal: readonly string[]): ListenerOp[] | null {
+  const ops: ListenerOp[] = [];
   for (const line of journal) {
     if (line === '-C') return null;
-    if (!line.startsWith('-A ') && !line.startsWith('-D ')) continue;
-    if (line.startsWith('-A -f ') || line.startsWith('-D -f ') || line.startsWith('-A --sctp-service ') || line.startsWith('-D --sctp-service ')) continue;
+    if (!opensOrCloses(line) || UNLISTENED_LINE.test(line)) continue;
     const m = SERVICE_LINE.exec(line);
     if (m === null) return null;
     const protocol = m[2] === 't' ? 'tcp' : 'udp';

@@ -24,6 +24,9 @@ interface Entry {
   retryAt?: number;
 }
 
+/** A named service's listener to open, or (by key) to close: what a -A or -D changes (Listeners.change). */
+export type ListenerOp = { open: VirtualService } | { close: string };
+
 /** Failed listeners are retried after this long (a VIP may be added to an interface later). */
 const RETRY_MS = 30_000;
 /** Listener errors logged one by one per sync; the rest are summed up in one line. */
@@ -57,7 +60,7 @@ export class Listeners {
       wanted.set(key, { key, protocol: s.protocol, address: s.address, port: s.port });
     }
     for (const [key, e] of this.entries) {
-      if (!wanted.has(key)) { this.closeEntry(e); this.entries.delete(key); this.host.log.info({ service: key }, 'listener closed'); }
+      if (!wanted.has(key)) this.drop(key, e);
     }
     const opens: Promise<string | null>[] = [];
     const now = Date.now();
@@ -74,7 +77,7 @@ export class Listeners {
    * ones listen (a failed one is tried again now), `close` ones stop. What a -A or -D needs before its
    * answer, without sync's pass over every service.
    */
-  async change(ops: readonly ({ open: VirtualService } | { close: string })[]): Promise<void> {
+  async change(ops: readonly ListenerOp[]): Promise<void> {
     const last = new Map<string, VirtualService | null>();
     for (const op of ops) {
       if ('open' in op) last.set(op.open.key, op.open);
@@ -84,10 +87,7 @@ export class Listeners {
     for (const [key, vs] of last) {
       let e = this.entries.get(key);
       if (vs === null) {
-        if (e === undefined) continue;
-        this.closeEntry(e);
-        this.entries.delete(key);
-        this.host.log.info({ service: key }, 'listener closed');
+        if (e !== undefined) this.drop(key, e);
         continue;
       }
       if (e === undefined) { e = { vs }; this.entries.set(key, e); }
@@ -155,6 +155,13 @@ export class Listeners {
         resolve(sock);
       });
     });
+  }
+
+  /** A deleted service's listener: closed and forgotten. */
+  private drop(key: string, e: Entry): void {
+    this.closeEntry(e);
+    this.entries.delete(key);
+    this.host.log.info({ service: key }, 'listener closed');
   }
 
   private closeEntry(e: Entry): void {

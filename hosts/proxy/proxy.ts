@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { Director } from '../../sdk/director.js';
 import type { ServiceKey, Endpoint, DestInfo, ServiceInfo } from '../../sdk/types.js';
 import { Accounting } from './account.js';
-import { Listeners } from './listeners.js';
+import { Listeners, type ListenerOp } from './listeners.js';
 import { Checks, pairKey, svcKeyOf, type DrainService } from '../../daemon/checks.js';
 import { Drains, type DrainProgress } from '../../daemon/drain.js';
 import { Metrics, metricsEndpoint, serviceLabel, type DestView } from '../../daemon/metrics.js';
@@ -66,9 +66,6 @@ export class ProxyDataPath implements Host {
   private syncing: Promise<void> = Promise.resolve();
   private ticks = 0;
   private pendingSync: NodeJS.Timeout | null = null;
-  /** The sync pendingSync will run, and what resolves it (also at stop, when it never runs). */
-  private nextSync: Promise<void> = Promise.resolve();
-  private nextSyncDone: () => void = () => {};
   /** With --workers N ≥ 2: the worker processes that carry TCP. */
   pool: WorkerPool | null = null;
   tcpListen?: (vs: VirtualService) => Promise<{ close(): void }>;
@@ -161,29 +158,17 @@ export class ProxyDataPath implements Host {
     for (const rule of journal) this.log.info({ rule }, 'config change');
   }
 
-  /**
-   * Coalesced: a burst of changes (a big -R, a script of -a) costs one sync. Returns when that sync
-   * is done (every listener the change opens is listening, every one it closes is closed), so that a
-   * change's reply can wait for it, as ipvsadm returns once the kernel has the service.
-   */
-  configChanged(): Promise<void> {
-    if (this.pendingSync === null) {
-      let done!: () => void;
-      this.nextSync = new Promise<void>((resolve) => { done = resolve; });
-      this.pendingSync = setTimeout(() => {
-        this.pendingSync = null;
-        void this.sync().then(done);
-      }, SYNC_DELAY_MS);
-      this.nextSyncDone = done;
-    }
-    return this.nextSync;
+  /** Coalesced: a burst of changes (a big -R, a script of -a) costs one sync. */
+  configChanged(): void {
+    if (this.pendingSync !== null) return;
+    this.pendingSync = setTimeout(() => { this.pendingSync = null; void this.sync(); }, SYNC_DELAY_MS);
   }
 
   /**
    * The listeners of the services a change named open or close now, in the sync's turn (one at a
    * time with the syncs); the coalesced sync still follows for everything else.
    */
-  listenersFollow(ops: Parameters<Listeners['change']>[0]): Promise<void> {
+  listenersFollow(ops: readonly ListenerOp[]): Promise<void> {
     this.syncing = this.syncing.then(() => this.listeners.change(ops))
       .catch((e: unknown) => this.log.error(`listener change failed: ${(e as Error).stack ?? String(e)}`));
     return this.syncing;
@@ -376,7 +361,6 @@ export class ProxyDataPath implements Host {
     this.timer = null;
     if (this.pendingSync) clearTimeout(this.pendingSync);
     this.pendingSync = null;
-    this.nextSyncDone();
     this.account?.flush();
     this.metrics?.close();
     this.log.info('proxy stopped');

@@ -151,6 +151,9 @@ describe('wasmvsd proxy: changes without drops', () => {
       // A real server's change is answered as before; the first service serves on.
       expect(await ctl.apply([{ op: 'edit-server', svc: { protocol: 'tcp', address: '127.0.0.1', port }, dest: { address: '127.0.0.1', port: backs[0].port, method: 'masq', weight: 2 } }])).toEqual([true]);
       expect(await ask(port)).toBe('b0');
+      // -C: answered once every listener is closed.
+      expect(await ctl.apply([{ op: 'flush' }])).toEqual([true]);
+      expect(await refused(port)).toBe(true);
     } finally {
       ctl.close();
     }
