@@ -221,6 +221,7 @@ void Pump::step(int timeout) {
       Conn* c = s->conn;
       if (c->dead) continue;
       if (evs[k].events & (EPOLLRDHUP | EPOLLHUP)) c->hup[s->index] = true;
+      if (evs[k].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->rd[s->index] = true;
       if (c->connecting) {
         if (s->index == 1) { connected(c, evs[k].events); continue; }
         // The client while the real server is being reached: only its failure matters now.
@@ -451,6 +452,7 @@ int Pump::pumpDir(Conn* c, int i, int& budget) {
       emit(c, i == 0 ? FIN_IN : FIN_OUT, uint32_t(i), 0);
       return 0;
     }
+    if (!c->rd[i]) return 0;  // drained when last read: its next edge brings it back
     if (d.copy && !d.stuck && d.copiedBytes >= opt_.spliceAfter) d.copy = false;  // bulk: splice from now on
     if (!d.copy && d.pipe[0] < 0 && !pipeFor(d)) {
       d.copy = d.stuck = true;  // no pipe to be had (fd or pipe-page limits): copy this direction
@@ -479,7 +481,7 @@ int Pump::pumpDir(Conn* c, int i, int& budget) {
         }
         // A TCP read shorter than asked took all there was; what comes later raises a new edge
         // (edge-triggered). Read on to EOF only once the peer's FIN was signalled.
-        if (size_t(n) < scratch_.size() && !c->hup[i]) return 0;
+        if (size_t(n) < scratch_.size() && !c->hup[i]) { c->rd[i] = false; return 0; }
         continue;
       }
     } else {
@@ -496,6 +498,7 @@ int Pump::pumpDir(Conn* c, int i, int& budget) {
     if (errno == EINTR) continue;
     if (errno == EAGAIN) {
       if (d.held > 0) continue;  // the pipe was full, not the socket empty
+      c->rd[i] = false;
       releasePipe(d);
       return 0;
     }
@@ -684,6 +687,7 @@ void Pump::connectTo(Conn* c, Cmd& cmd) {
   if (fd < 0) { connFail(c, errno); return; }
   noDelay(fd);
   c->fd[1] = fd;
+  c->rd[1] = false;  // nothing to read before its first edge (the connect's own event says EPOLLIN if a banner came)
   int r = ::connect(fd, reinterpret_cast<sockaddr*>(&cmd.sa), cmd.salen);
   if (r < 0 && errno != EINPROGRESS) { connFail(c, errno); return; }
   epoll_event ev{};

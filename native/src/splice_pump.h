@@ -123,6 +123,14 @@ struct Conn {
   bool owned = false;
   /** A side reported EPOLLRDHUP/EPOLLHUP: its source is read until EOF (else a short read means drained). */
   bool hup[2] = {false, false};
+  /**
+   * Side i may have bytes (or its EOF) to read: set by its EPOLLIN/RDHUP/HUP/ERR
+   * edges, cleared when a read finds it drained (EAGAIN, or a short read before
+   * its FIN). A direction whose source is drained is not read again until its
+   * next edge: an event on the other socket (the reply, a write space) costs no
+   * recv(2) that would only say EAGAIN. True until known (handed-over sockets).
+   */
+  bool rd[2] = {true, true};
 };
 
 /** Engine: one listening socket of this thread. */

@@ -198,6 +198,54 @@ suite('native ConnEngine', () => {
     expect(r.status).toBe(0);
   });
 
+  // A direction is read only after an edge of its source (Conn::rd): a real server that speaks first,
+  // at once or later, and a conversation of many turns each way must still move every byte.
+  it.each([[1, 0], [1, 40], [2, 0], [2, 40]])('%i pump(s), a real server that greets %i ms after accepting, then a conversation of turns: every byte both ways', async (threads, delayMs) => {
+    const server = createServer((s) => {
+      setTimeout(() => s.write('HELLO\n'), delayMs);
+      let buf = '';
+      s.on('data', (d) => {
+        buf += d;
+        for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+          const line = buf.slice(0, i);
+          buf = buf.slice(i + 1);
+          if (line === 'QUIT') s.end('BYE\n'); else s.write(`${line.toUpperCase()}\n`);
+        }
+      });
+      s.on('error', () => {});
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const serverPort = (server.address() as { port: number }).port;
+    const E = Engine();
+    let e: NativeEngine | undefined = undefined;
+    e = new E((r) => {
+      for (let i = 0; i < r.length; i += RECORD) if (r[i + 1] === 5) e!.connect(r[i], '127.0.0.1', serverPort, null, 2000);
+    }, { threads, inline: true });
+    try {
+      const port = await freePort();
+      e.listen('127.0.0.1', port);
+      const talk = () => new Promise<string>((res, rej) => {
+        const c = connect({ host: '127.0.0.1', port });
+        let got = '', turn = 0;
+        // The client says nothing before the greeting; then one line per reply, QUIT after five.
+        c.on('data', (d) => {
+          got += d;
+          const lines = got.split('\n').length - 1;
+          if (lines > turn) { turn = lines; c.write(turn <= 5 ? `turn ${turn}\n` : 'QUIT\n'); }
+        });
+        c.on('end', () => c.end());
+        c.on('close', () => res(got));
+        c.on('error', rej);
+        c.setTimeout(5000, () => rej(new Error(`stalled after ${JSON.stringify(got)}`)));
+      });
+      const all = await Promise.all(Array.from({ length: 12 }, talk));
+      for (const got of all) expect(got).toBe('HELLO\nTURN 1\nTURN 2\nTURN 3\nTURN 4\nTURN 5\nBYE\n');
+    } finally {
+      e.close();
+      server.close();
+    }
+  });
+
   it.each([false, true])('the cap on clients waiting for a decision pauses the listener; rejections below half of it resume it (inline %s)', async (inline) => {
     const accepted: number[] = [];
     const E = Engine();
