@@ -6,9 +6,9 @@
 // does (decideTcp: the bounds, scheduling, persistence, the table insert), so
 // lc/wlc/sed/nq and the thresholds read exact counts with any number of
 // pumps. The first pump runs on this thread (Node's loop polls its epoll set):
-// every client is accepted, decided and connected in one callback there. The
-// others are threads that carry the connections from the connect on (their
-// sockets join the thread's epoll set: no wake-up for the hand-over).
+// its clients are accepted, decided and connected in one callback. The others
+// are threads: per batch of their accepted clients one wake-up of this thread,
+// per batch of decisions one wake-up of each.
 //
 // What the table hears is what TcpFlow tells it: ESTABLISHED when the real
 // server accepts, client-fin / server-fin when a FIN is passed on, reset on a
@@ -99,7 +99,7 @@ export class NativeEngine {
 
   stats(): EngineStats { return this.native.stats(); }
 
-  /** The engine's listener for `vs` (Listeners' tcpListen; the main thread's pump accepts for every thread); rejects with the errno's code (EADDRINUSE…). */
+  /** A listener per engine thread for `vs` (Listeners' tcpListen); rejects with the errno's code (EADDRINUSE…). */
   async listen(vs: VirtualService): Promise<{ close(): void }> {
     const id = this.native.listen(vs.address, vs.port, 4096);
     this.services.set(id, vs);

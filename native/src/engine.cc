@@ -6,10 +6,7 @@
 // the first pump has no thread: Node's loop polls its epoll set and runs it
 // on the main thread, so its connections are accepted, decided and connected
 // in one callback, no thread hand-over either way; the other N-1 pumps are
-// threads. With `inline` and threads (`relay`, the default then) the first
-// pump alone listens and connects every client, and each connection then
-// moves to a thread in turn (Pump::relayTo): the threads carry connections,
-// nobody waits on a second thread for a decision. Events come back in batches (the threads' through one
+// threads. Events come back in batches (the threads' through one
 // thread-safe function): a Float64Array of RECORD numbers per event
 // [id, kind, side, errno, inBytes, inChunks, outBytes, outChunks] and the
 // client addresses of its ACCEPT events, in order. Every pump holds the events
@@ -30,7 +27,6 @@
 
 #include <limits>
 #include <memory>
-#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -90,15 +86,11 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
     splicepump::Options opt;
     int threads = 1;
     bool inlineFirst = false;
-    // Relay mode (the default with an inline pump and threads): the main thread's pump accepts, decides
-    // and connects every client, the threads carry the connections (splice_pump.h, Pump::relayTo).
-    std::optional<bool> relay;
     opt.spliceAfter = 64 * 1024;
     if (info.Length() > 1 && info[1].IsObject()) {
       Napi::Object o = info[1].As<Napi::Object>();
       if (o.Get("threads").IsNumber()) threads = o.Get("threads").As<Napi::Number>().Int32Value();
       if (o.Get("inline").IsBoolean()) inlineFirst = o.Get("inline").As<Napi::Boolean>().Value();
-      if (o.Get("relay").IsBoolean()) relay = o.Get("relay").As<Napi::Boolean>().Value();
       if (o.Get("pipeSize").IsNumber()) opt.pipeSize = o.Get("pipeSize").As<Napi::Number>().Int32Value();
       if (o.Get("reportMs").IsNumber()) opt.reportMs = o.Get("reportMs").As<Napi::Number>().Int32Value();
       if (o.Get("maxUndecided").IsNumber()) opt.maxUndecided = size_t(std::max(1.0, o.Get("maxUndecided").As<Napi::Number>().DoubleValue()));
@@ -136,12 +128,6 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
       }
       pumps_.push_back(std::move(p));
       if (here && !StartInline(env, opt.reportMs)) return;
-    }
-    relay_ = inlineFirst && threads > 1 && relay.value_or(true);
-    if (relay_) {
-      std::vector<splicepump::Pump*> all;
-      for (auto& p : pumps_) all.push_back(p.get());
-      pumps_[0]->relayTo(all);
     }
   }
 
@@ -240,8 +226,6 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
     Napi::Float64Array a = Napi::Float64Array::New(env, n, buf, 0);
     double* r = static_cast<double*>(buf.Data());
     for (const splicepump::Event& e : batch_) {
-      // Relay mode: an ended connection's id may be given to a new client again.
-      if (relay_ && e.kind == splicepump::CLOSED) pumps_[0]->released(e.id);
       r[0] = e.id;
       r[1] = e.kind;
       r[2] = e.side;
@@ -288,9 +272,7 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
       return env.Undefined();
     }
     std::vector<int> fds;
-    // Relay mode: only the accepting pump listens.
-    const size_t listening = relay_ ? 1 : pumps_.size();
-    for (size_t t = 0; t < listening; t++) {
+    for (size_t t = 0; t < pumps_.size(); t++) {
       int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
       int one = 1, e = 0;
       if (fd < 0) e = errno;
@@ -310,7 +292,7 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
     }
     uint32_t id = ++lastListener_;
     listenFds_[id] = fds;
-    for (size_t t = 0; t < listening; t++) pumps_[t]->listen(id, fds[t]);
+    for (size_t t = 0; t < pumps_.size(); t++) pumps_[t]->listen(id, fds[t]);
     return Napi::Number::New(env, id);
   }
 
@@ -353,8 +335,7 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
       auto b = info[3].As<Napi::Buffer<char>>();
       pre.assign(b.Data(), b.Length());
     }
-    // Relay mode: the accepting pump connects; the connection then moves to the pump its id names.
-    splicepump::Pump* p = relay_ ? pumps_[0].get() : pumpOf(id);
+    splicepump::Pump* p = pumpOf(id);
     p->connect(id, ss, len, std::move(pre), std::max(1, info[4].As<Napi::Number>().Int32Value()));
     if (!delivering_) p->kick();
     return env.Undefined();
@@ -364,8 +345,7 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
   Napi::Value Abort(const Napi::CallbackInfo& info) {
     if (!pumps_.empty() && info.Length() > 0 && info[0].IsNumber()) {
       uint32_t id = info[0].As<Napi::Number>().Uint32Value();
-      // Relay mode: through the accepting pump, which forwards it once the connection moved on (in order with its connect).
-      if (id != 0) (relay_ ? pumps_[0].get() : pumpOf(id))->abort(id);
+      if (id != 0) pumpOf(id)->abort(id);
     }
     return info.Env().Undefined();
   }
@@ -444,7 +424,6 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
 
   std::vector<std::unique_ptr<splicepump::Pump>> pumps_;
   Napi::ThreadSafeFunction tsfn_;
-  bool relay_ = false;
   std::vector<splicepump::Event> batch_, part_;
   std::vector<std::string> addrs_, partAddrs_;
   /** The records' buffer (recordsCap_ numbers), reused by every batch; the addresses of a batch without ACCEPT events. */

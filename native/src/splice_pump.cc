@@ -214,8 +214,6 @@ void Pump::step(int timeout) {
   epoll_event evs[256];
   {
     int n = epoll_wait(ep_, evs, 256, timeout);
-    // Sockets handed over join the epoll set after their connection was queued here: take it first.
-    if (adoptDue_.load()) adoptQueued();
     for (int k = 0; k < n; k++) {
       Side* s = static_cast<Side*>(evs[k].data.ptr);
       if (s->listener != nullptr) { acceptFrom(s->listener); continue; }
@@ -291,7 +289,6 @@ void Pump::step(int timeout) {
 
 void Pump::drain() {
   commands();
-  adoptQueued();
   for (auto& [id, c] : conns_) {
     (void)id;
     for (int i = 0; i < 2; i++) {
@@ -378,8 +375,6 @@ void Pump::apply(std::vector<Cmd>& cmds) {
     } else {
       auto it = conns_.find(cmd.id);
       if (it != conns_.end()) finish(it->second, true);
-      // Relay mode: a connection already handed over is reset by the pump that carries it.
-      else if (!relays_.empty() && relays_[(cmd.id - 1) % relays_.size()] != this) relays_[(cmd.id - 1) % relays_.size()]->abort(cmd.id);
     }
   }
 }
@@ -593,58 +588,6 @@ void Pump::report() {
 
 namespace splicepump {
 
-void Pump::relayTo(const std::vector<Pump*>& all) {
-  relays_ = all;
-  relayK_.assign(all.size(), 0);
-  nextRelay_ = 0;
-}
-
-uint32_t Pump::relayId() {
-  const size_t n = relays_.size();
-  for (;;) {
-    size_t t = 1 + nextRelay_ % (n - 1);  // every pump but this one, in turn
-    nextRelay_++;
-    uint64_t id = uint64_t(t) + 1 + uint64_t(relayK_[t]) * n;
-    if (id > 0xffffffffull) { relayK_[t] = 0; continue; }
-    relayK_[t]++;
-    if (relayLive_.insert(uint32_t(id)).second) return uint32_t(id);
-  }
-}
-
-void Pump::released(uint32_t id) {
-  if (!relays_.empty()) relayLive_.erase(id);
-}
-
-void Pump::adopt(Conn* c, int64_t deadlineMs) {
-  {
-    std::lock_guard<std::mutex> g(mu_);
-    adopted_.emplace_back(c, deadlineMs);
-    adoptDue_ = true;
-  }
-  // After the queue: an edge of these sockets finds the connection already queued (step() takes it first).
-  // An fd that cannot join the set (ENOMEM) leaves the connect deadline to end the connection.
-  for (int i = 0; i < 2; i++) {
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-    ev.data.ptr = &c->side[i];
-    epoll_ctl(ep_, EPOLL_CTL_ADD, c->fd[i], &ev);
-  }
-}
-
-void Pump::adoptQueued() {
-  std::vector<std::pair<Conn*, int64_t>> got;
-  {
-    std::lock_guard<std::mutex> g(mu_);
-    got.swap(adopted_);
-    adoptDue_ = false;
-  }
-  for (auto& [c, deadline] : got) {
-    conns_[c->id] = c;
-    deadlines_.emplace_back(deadline, c->id);
-    std::push_heap(deadlines_.begin(), deadlines_.end(), std::greater<>());
-  }
-}
-
 uint32_t Pump::allocId() {
   // This thread's ids: idBase + k * idStep (never 0, never one in use).
   for (;;) {
@@ -698,7 +641,7 @@ void Pump::acceptFrom(Listener* l) {
       port = ntohs(a->sin6_port);
     }
     Conn* c = new Conn();
-    c->id = relays_.empty() ? allocId() : relayId();
+    c->id = allocId();
     c->fd[0] = fd;
     c->fd[1] = -1;
     c->undecided = true;
@@ -710,8 +653,7 @@ void Pump::acceptFrom(Listener* l) {
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
     ev.data.ptr = &c->side[0];
-    // Relay mode: not polled here (decided in this round; the carrying pump polls it from the connect on).
-    if (relays_.empty() && epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev) < 0) {
+    if (epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev) < 0) {
       resetSocket(fd);
       close(fd);
       delete c;
@@ -748,17 +690,11 @@ void Pump::connectTo(Conn* c, Cmd& cmd) {
   c->rd[1] = false;  // nothing to read before its first edge (the connect's own event says EPOLLIN if a banner came)
   int r = ::connect(fd, reinterpret_cast<sockaddr*>(&cmd.sa), cmd.salen);
   if (r < 0 && errno != EINPROGRESS) { connFail(c, errno); return; }
-  c->connecting = true;
-  if (!relays_.empty()) {
-    // Relay mode: the connection moves to the pump its id names, which polls both sockets from now on.
-    conns_.erase(c->id);
-    relays_[(c->id - 1) % relays_.size()]->adopt(c, nowMs() + std::max(1, cmd.timeoutMs));
-    return;
-  }
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ev.data.ptr = &c->side[1];
   if (epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev) < 0) { connFail(c, errno); return; }
+  c->connecting = true;
   deadlines_.emplace_back(nowMs() + std::max(1, cmd.timeoutMs), c->id);
   std::push_heap(deadlines_.begin(), deadlines_.end(), std::greater<>());
   // Even a connect that completed at once reports through its EPOLLOUT edge.

@@ -28,7 +28,6 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 namespace splicepump {
@@ -182,21 +181,6 @@ class Pump {
   void connect(uint32_t id, const sockaddr_storage& sa, socklen_t len, std::string pre, int timeoutMs);
   /** Wakes the thread when commands wait. */
   void kick();
-  /**
-   * Engine, the accepting pump only (relay mode): `all` are the engine's
-   * pumps, this one first. Its listeners alone accept; each client's id is
-   * taken in the id space of the pump that will carry it (all[(id - 1) %
-   * all.size()], never this one), its socket is not polled here while JS
-   * decides, and once the decision's connect(2) is issued the connection
-   * moves to that pump (adopt): its sockets join that pump's epoll set, whose
-   * edges wake it as they would anyway. No wake-up of either thread is
-   * spent on handing over.
-   */
-  void relayTo(const std::vector<Pump*>& all);
-  /** Relay mode, any thread: connection `c` (connecting, its connect deadline at `deadlineMs`) is this pump's now. */
-  void adopt(Conn* c, int64_t deadlineMs);
-  /** Relay mode, the accepting pump's thread: connection `id` has ended (its CLOSED was taken): its id may be given again. */
-  void released(uint32_t id);
   /** Inline pumps, on their owner's thread: the queued commands (decisions) now, no wake-up; false when none waited. */
   bool kickInline();
   /** Takes the pending events (any thread); `addrs`: the client addresses of the ACCEPT events, in order. */
@@ -249,10 +233,6 @@ class Pump {
   void connFail(Conn* c, int err);
   void timers();
   uint32_t allocId();
-  /** Relay mode: the id of a new client, in the space of the next pump in turn. */
-  uint32_t relayId();
-  /** Connections adopted since the last round become this thread's (before any of their events is served). */
-  void adoptQueued();
 
   Options opt_;
   void (*notify_)(void*);
@@ -285,15 +265,6 @@ class Pump {
   size_t undecided_ = 0;
   bool full_ = false;
   uint32_t nextId_ = 0;
-  // Relay mode (the accepting pump): every pump, this one first; the next target; per target its next k
-  // (id = target + 1 + k * pumps); the ids in use (given at accept, free again once their CLOSED was taken).
-  std::vector<Pump*> relays_;
-  size_t nextRelay_ = 0;
-  std::vector<uint32_t> relayK_;
-  std::unordered_set<uint32_t> relayLive_;
-  // Relay mode (a carrying pump): connections handed over and their connect deadlines (guarded by mu_).
-  std::vector<std::pair<Conn*, int64_t>> adopted_;
-  std::atomic<bool> adoptDue_{false};
   /** One receive buffer per thread for copy mode: a direction holds bytes only while its destination is full. */
   std::vector<char> scratch_;
 };
