@@ -21,6 +21,17 @@ export interface Flow {
   destroy(): void;
 }
 
+/** What listeners may hold of the open-files limit (fdlimit.ts). */
+export interface ListenerRoom {
+  /** Fds all listeners together may hold. */
+  fds: number;
+  /** Fds one TCP service's listener holds (one per pump with --engine native). */
+  tcp: number;
+  /** The open-files limit, and the fds kept free of listeners for wasmvsadm, health checks and metrics. */
+  limit: number;
+  kept: number;
+}
+
 export interface Host {
   /** The core (in a worker process: connection events go to the main process's). */
   readonly director: Pick<Director, 'schedule' | 'connEvent' | 'packet'>;
@@ -46,6 +57,8 @@ export interface Host {
   pending(waiting: boolean): void;
   opened(flow: Flow): void;
   closed(flow: Flow): void;
+  /** Before listeners open: this many TCP and UDP services will listen; the fds they may hold (fdlimit.ts). */
+  listenerRoom?(tcp: number, udp: number): ListenerRoom;
   /** With worker processes (workers.ts): TCP listeners open in every worker instead of this process. */
   tcpListen?(vs: VirtualService): Promise<{ close(): void }>;
 }

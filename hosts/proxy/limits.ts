@@ -19,6 +19,12 @@
 //
 // so udpSessions + 2 * tcpConns + reserve <= fds. Node raises its soft limit to
 // the hard one at start-up; /proc/self/limits shows the raised value.
+//
+// Listening sockets past half the reserve (20,000 services, or two pumps
+// each holding one per TCP service) come out of the budget, and fds the limit
+// was raised by for them (fdlimit.ts) go into it:
+//
+//   budget = fds + raised - reserve - max(0, listenerFds - reserve / 2)
 import { readFileSync } from 'node:fs';
 import type { LimitSettings } from '../../daemon/settings.js';
 
@@ -59,10 +65,13 @@ export function openFilesLimit(read: () => string = () => readFileSync('/proc/se
 
 const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, Math.floor(v)));
 
-/** Explicit settings over the defaults derived from `fds`. */
-export function resolveLimits(s: LimitSettings, fds: number): Limits {
+/** The listeners' fds and what the limit was raised by since `fds` was read (fdlimit.ts). */
+export interface ListenerFds { listenerFds: number; raised: number }
+
+/** Explicit settings over the defaults derived from `fds` (and the listeners' share of it). */
+export function resolveLimits(s: LimitSettings, fds: number, room: ListenerFds = { listenerFds: 0, raised: 0 }): Limits {
   const reserve = clamp(fds / 8, 64, 1024);
-  const budget = Math.max(0, fds - reserve);
+  const budget = Math.max(0, fds + room.raised - reserve - Math.max(0, room.listenerFds - Math.floor(reserve / 2)));
   const udpSessions = s.udpSessions ?? clamp(budget / 2, 1, MAX_DEFAULT_FLOWS);
   const tcpConns = s.tcpConns ?? clamp(budget / 4, 1, MAX_DEFAULT_FLOWS);
   return {

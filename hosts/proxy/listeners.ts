@@ -10,7 +10,7 @@ import type { ServiceInfo } from '../../sdk/types.js';
 import { svcKeyText } from '../../daemon/settings.js';
 import { acceptTcp } from './tcp.js';
 import { UdpService } from './udp.js';
-import type { Host, VirtualService } from './host.js';
+import type { Host, ListenerRoom, VirtualService } from './host.js';
 
 interface Entry {
   vs: VirtualService;
@@ -22,6 +22,10 @@ interface Entry {
   opening?: boolean;
   /** A failed listener is tried again from this time (ms) on. */
   retryAt?: number;
+  /** The fds its listener holds or is opening with (Listeners.held). */
+  held?: number;
+  /** Its last try found no room under the open-files limit: tried again as soon as a listener closes. */
+  noRoom?: boolean;
 }
 
 /** A named service's listener to open, or (by key) to close: what a -A or -D changes (Listeners.change). */
@@ -46,8 +50,19 @@ export function listenError(vs: VirtualService, e: NodeJS.ErrnoException): strin
   }
 }
 
+/** A service left without a listener: the listeners hold all the open-files limit allows them. */
+export function noRoom(vs: VirtualService, room: ListenerRoom): string {
+  const where = `${vs.protocol.toUpperCase()} ${isIPv6(vs.address) ? `[${vs.address}]` : vs.address}:${vs.port}`;
+  return `${where}: cannot listen: the listeners hold all the open-files limit (${room.limit}) allows them, ` +
+    `${room.kept} fds stay free for wasmvsadm, health checks and metrics (EMFILE); raise LimitNOFILE= (systemd) or ulimit -n`;
+}
+
 export class Listeners {
   private readonly entries = new Map<string, Entry>();
+  /** What listeners may hold of the open-files limit (the host's last word); null: no bound. */
+  private room: ListenerRoom | null = null;
+  /** Fds the listeners hold or are opening now. */
+  private held = 0;
 
   constructor(private readonly host: Host) {}
 
@@ -62,6 +77,9 @@ export class Listeners {
     for (const [key, e] of this.entries) {
       if (!wanted.has(key)) this.drop(key, e);
     }
+    let tcp = 0;
+    for (const vs of wanted.values()) if (vs.protocol === 'tcp') tcp++;
+    this.room = this.host.listenerRoom?.(tcp, wanted.size - tcp) ?? null;
     const opens: Promise<string | null>[] = [];
     const now = Date.now();
     for (const [key, vs] of wanted) {
@@ -83,6 +101,15 @@ export class Listeners {
       if ('open' in op) last.set(op.open.key, op.open);
       else last.set(op.close, null);
     }
+    // The listeners there will be once these ops are done, for the open-files limit.
+    let tcp = 0, udp = 0;
+    for (const e of this.entries.values()) if (e.vs.protocol === 'tcp') tcp++; else udp++;
+    for (const [key, vs] of last) {
+      const had = this.entries.get(key);
+      if (vs !== null && had === undefined) { if (vs.protocol === 'tcp') tcp++; else udp++; }
+      if (vs === null && had !== undefined) { if (had.vs.protocol === 'tcp') tcp--; else udp--; }
+    }
+    this.room = this.host.listenerRoom?.(tcp, udp) ?? null;
     const opens: Promise<string | null>[] = [];
     for (const [key, vs] of last) {
       let e = this.entries.get(key);
@@ -110,9 +137,27 @@ export class Listeners {
     return false;
   }
 
+  /** The fds a listener of this service holds. */
+  private cost(vs: VirtualService): number {
+    return vs.protocol === 'tcp' ? this.room?.tcp ?? 1 : 1;
+  }
+
   /** Open one listener; resolves with an error text to report (new or changed), else null. */
   private async open(e: Entry): Promise<string | null> {
     let report: string | null = null;
+    const cost = this.cost(e.vs);
+    if (this.room !== null && this.held + cost > this.room.fds) {
+      // Past the room: the last fds stay free for wasmvsadm, health checks and metrics (fdlimit.ts).
+      const msg = noRoom(e.vs, this.room);
+      if (msg !== e.error) report = msg;
+      e.error = msg;
+      e.retryAt = Date.now() + RETRY_MS;
+      e.noRoom = true;
+      return report;
+    }
+    this.held += cost;
+    e.held = cost;
+    e.noRoom = false;
     e.opening = true;
     try {
       if (e.vs.protocol === 'tcp') e.tcp = this.host.tcpListen ? await this.host.tcpListen(e.vs) : await this.openTcp(e.vs);
@@ -121,6 +166,7 @@ export class Listeners {
       e.retryAt = undefined;
       this.host.log.info({ service: e.vs.key }, 'listening');
     } catch (err) {
+      this.release(e);
       const msg = listenError(e.vs, err as NodeJS.ErrnoException);
       if (msg !== e.error) report = msg;
       e.error = msg;
@@ -159,8 +205,11 @@ export class Listeners {
 
   /** A deleted service's listener: closed and forgotten. */
   private drop(key: string, e: Entry): void {
+    const freed = e.held ?? 0;
     this.closeEntry(e);
     this.entries.delete(key);
+    // Its fds are free: the services that found no room try again at the next sync.
+    if (freed > 0) for (const o of this.entries.values()) if (o.noRoom) o.retryAt = 0;
     this.host.log.info({ service: key }, 'listener closed');
   }
 
@@ -169,6 +218,12 @@ export class Listeners {
     e.udp?.close();
     e.tcp = undefined;
     e.udp = undefined;
+    this.release(e);
+  }
+
+  private release(e: Entry): void {
+    this.held -= e.held ?? 0;
+    e.held = undefined;
   }
 
   /** service key → listening, for metrics and status. */

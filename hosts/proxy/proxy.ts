@@ -11,10 +11,11 @@ import { Listeners, type ListenerOp } from './listeners.js';
 import { Checks, pairKey, svcKeyOf, type DrainService } from '../../daemon/checks.js';
 import { Drains, type DrainProgress } from '../../daemon/drain.js';
 import { Metrics, metricsEndpoint, serviceLabel, type DestView } from '../../daemon/metrics.js';
-import { FlowGate, openFilesLimit, resolveLimits, type Limits, type LimitName } from './limits.js';
+import { OpenFiles, linuxFds, type FdSystem } from './fdlimit.js';
+import { FlowGate, openFilesLimit, resolveLimits, type Limits, type LimitName, type ListenerFds } from './limits.js';
 import { createLogger, type Logger } from '../../daemon/logger.js';
 import { parseSettings, lookup, destKeyText, type ProxySettings } from '../../daemon/settings.js';
-import type { Host, Flow, VirtualService } from './host.js';
+import type { Host, Flow, VirtualService, ListenerRoom } from './host.js';
 import { loadSplicer, parseSpliceMode, type Splicer, type SpliceMode } from './splice.js';
 import { WorkerPool } from './workers.js';
 import { loadEngine, parseEngineMode, type EngineMode, type NativeEngine } from './engine.js';
@@ -35,6 +36,8 @@ export interface ProxyOptions {
   workers?: number;
   /** --engine: who owns TCP sockets (engine.ts); default $WASMVS_ENGINE, else DEFAULT_ENGINE. */
   engine?: EngineMode;
+  /** How the open-files limit is read and raised for the listeners (fdlimit.ts); default: this process's, with `fds` unset. */
+  openFiles?: FdSystem | null;
 }
 
 const EMPTY: ProxySettings = { health: [], proxyProtocol: [], options: {} };
@@ -69,9 +72,16 @@ export class ProxyDataPath implements Host {
   /** With --workers N ≥ 2: the worker processes that carry TCP. */
   pool: WorkerPool | null = null;
   tcpListen?: (vs: VirtualService) => Promise<{ close(): void }>;
+  /** Raises the open-files limit as listeners need it (fdlimit.ts); null: left alone (a test's own `fds`). */
+  private readonly openFiles: OpenFiles | null;
+  /** The listeners' fds the flow bounds were last made with (limits.ts). */
+  private room: ListenerFds = { listenerFds: 0, raised: 0 };
+  private loggedTcpConns: number | null = null;
 
   constructor(private readonly opts: ProxyOptions = {}) {
     this.log = opts.log ?? createLogger();
+    const sys = opts.openFiles !== undefined ? opts.openFiles : opts.fds === undefined ? linuxFds : null;
+    this.openFiles = sys === null ? null : new OpenFiles(this.log, sys);
     this.gate = new FlowGate(resolveLimits({}, opts.fds ?? openFilesLimit()), {
       refused: (p, k, l, b, first) => this.refused(p, k, l, b, first),
       recovered: (k) => this.log.info({ service: k }, 'accepting new flows again'),
@@ -129,9 +139,43 @@ export class ProxyDataPath implements Host {
     this.timer.unref();
   }
 
+  /**
+   * Listeners: a TCP service holds one fd per pump (--engine native) or per process, a UDP service
+   * one. The limit is raised for them where it can be, the flow bounds' defaults make room for them,
+   * and they may hold what is left but the fds kept for control (fdlimit.ts, limits.ts).
+   */
+  listenerRoom(tcp: number, udp: number): ListenerRoom {
+    const perTcp = this.engine ? this.opts.workers ?? 1 : 1;
+    const { fds, reserve } = this.gate.limits;
+    if (!this.openFiles) return { fds: Infinity, tcp: perTcp, limit: Infinity, kept: 0 };
+    const listenerFds = tcp * perTcp + udp;
+    const soft = this.openFiles.ensure(listenerFds, fds, reserve, this.pool?.pids() ?? []);
+    this.resize({ listenerFds, raised: Number.isFinite(soft) ? Math.max(0, soft - fds) : 0 });
+    return { fds: this.openFiles.room(reserve), tcp: perTcp, limit: soft, kept: Math.ceil(reserve / 2) };
+  }
+
+  /** The flow bounds' defaults again, when the listeners' share of the fds changed. */
+  private resize(room: ListenerFds): void {
+    const { reserve } = this.gate.limits;
+    const share = (r: ListenerFds) => Math.max(0, r.listenerFds - Math.floor(reserve / 2)) - r.raised;
+    if (share(room) === share(this.room)) { this.room = room; return; }
+    this.room = room;
+    const before = this.gate.limits;
+    this.gate.limits = resolveLimits(this.settings.limits ?? {}, before.fds, room);
+    const now = this.gate.limits;
+    if (now.tcpConns === before.tcpConns && now.udpSessions === before.udpSessions) return;
+    this.pool?.configure(now);
+    // One line when the listeners first take a share, then when the bounds move by 1/16 or more.
+    const last = this.loggedTcpConns;
+    if (last === null || Math.abs(now.tcpConns - last) * 16 >= last) {
+      this.loggedTcpConns = now.tcpConns;
+      this.log.info({ limits: now, listenerFds: room.listenerFds }, `flow limits: ${room.listenerFds} listening sockets hold part of the open-files limit`);
+    }
+  }
+
   applySettings(s: ProxySettings): void {
     this.settings = s;
-    this.gate.limits = resolveLimits(s.limits ?? {}, this.gate.limits.fds);
+    this.gate.limits = resolveLimits(s.limits ?? {}, this.gate.limits.fds, this.room);
     this.pool?.configure(this.gate.limits);
     if (Object.keys(s.options).length > 0) this.director.setOptions(s.options);
   }

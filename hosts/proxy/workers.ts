@@ -191,6 +191,11 @@ export class WorkerPool {
   }
 
   /** Open flows in the workers (all, for tests and shutdown). */
+  /** The worker processes' pids (their open-files limits follow this process's, fdlimit.ts). */
+  pids(): number[] {
+    return this.members.map((m) => m.worker.process.pid).filter((p): p is number => p !== undefined);
+  }
+
   flows(): number {
     let n = 0;
     for (const m of this.members) n += m.flows.size;

@@ -111,7 +111,7 @@ export interface Lab {
   daemon: Daemon | null;
   adm(args: string | string[], stdin?: string): Promise<Run>;
   /** `nofile`: run the daemon under this open-files limit (soft and hard, via prlimit). */
-  start(configText?: string, opts?: { nofile?: number; args?: string[] }): Promise<Daemon>;
+  start(configText?: string, opts?: { nofile?: number; args?: string[]; dropCaps?: string[] }): Promise<Daemon>;
   stop(): Promise<void>;
   cleanup(): void;
 }
@@ -127,7 +127,7 @@ export function lab(prefix = 'wasmvs-proxy-'): Lab {
       const args = ['proxy', '--socket', l.sock, '--state', l.state];
       if (configText !== undefined) args.push('--config', l.config);
       args.push(...(opts.args ?? []));
-      l.daemon = opts.nofile === undefined ? await startDaemon(args, l.sock) : await startLimited(opts.nofile, args, l.sock);
+      l.daemon = opts.nofile === undefined ? await startDaemon(args, l.sock) : await startLimited(opts.nofile, args, l.sock, opts.dropCaps);
       await until(() => l.daemon!.log().includes('control socket'), 'daemon ready');
       return l.daemon;
     },
@@ -148,9 +148,15 @@ export function lab(prefix = 'wasmvs-proxy-'): Lab {
   return l;
 }
 
-/** wasmvsd under `prlimit --nofile=N:N` (prlimit execs node, so signals reach the daemon itself). */
-async function startLimited(nofile: number, args: string[], socket: string): Promise<Daemon> {
-  const proc = spawn('prlimit', [`--nofile=${nofile}:${nofile}`, process.execPath, WASMVSD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * wasmvsd under `prlimit --nofile=N:N` (prlimit execs node, so signals reach the daemon itself);
+ * `dropCaps` (e.g. ['sys_resource']): through setpriv(1), without those capabilities even as root.
+ */
+async function startLimited(nofile: number, args: string[], socket: string, dropCaps?: string[]): Promise<Daemon> {
+  const limited = ['prlimit', `--nofile=${nofile}:${nofile}`, process.execPath, WASMVSD, ...args];
+  const caps = (dropCaps ?? []).map((c) => `-${c}`).join(',');
+  const argv = caps ? ['setpriv', '--bounding-set', caps, '--inh-caps', caps, ...limited] : limited;
+  const proc = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   proc.stdout!.on('data', (d) => { log += d; });
   proc.stderr!.on('data', (d) => { log += d; });
