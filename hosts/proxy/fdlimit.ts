@@ -97,8 +97,8 @@ export function raiseTarget(now: Nofile, need: number, nrOpen: number): Nofile |
 export class OpenFiles {
   /** The soft limit this process has now, as far as we know (re-read before each raise). */
   private soft: number;
-  /** The need last warned about (a warning per new STEP of shortfall, not per listener). */
-  private warned = 0;
+  /** The need, in STEPs, last tried for: a raise and its warning once per step of shortfall, not per listener. */
+  private tried = 0;
 
   /** Fds open before the first listener (stdio, the control socket, the engine's and the loop's own): read at the first ensure(). */
   private baseline: number | null = null;
@@ -126,6 +126,10 @@ export class OpenFiles {
     this.baseline ??= this.sys.open();
     const need = fdsNeeded(startFds, reserve, listenerFds);
     if (need <= this.soft) return this.soft;
+    // Tried for this step already (refused): not again for every -A of a big configuration.
+    const step = Math.ceil(need / STEP);
+    if (step <= this.tried) return this.soft;
+    this.tried = step;
     const now = this.sys.read(0);
     if (now === null) return this.soft;
     this.soft = now.soft;
@@ -152,8 +156,7 @@ export class OpenFiles {
       }
       if (got === null || got.soft < need) why ??= err ?? 'not allowed';
     }
-    if (need > this.soft && why !== null && Math.ceil(need / STEP) > Math.ceil(this.warned / STEP)) {
-      this.warned = need;
+    if (need > this.soft && why !== null) {
       this.log.warn({ limit: this.soft, need, listenerFds },
         `open-files limit ${this.soft} is short of the ${need} that ${listenerFds} listening sockets and the flow bounds need, and cannot be raised (${why}): ` +
         'services past it cannot listen (EMFILE); raise LimitNOFILE= (systemd) or ulimit -n, or run as root');

@@ -57,8 +57,11 @@ export interface Host {
   pending(waiting: boolean): void;
   opened(flow: Flow): void;
   closed(flow: Flow): void;
-  /** Before listeners open: this many TCP and UDP services will listen; the fds they may hold (fdlimit.ts). */
-  listenerRoom?(tcp: number, udp: number): ListenerRoom;
+  /**
+   * The fds listeners may hold (fdlimit.ts): they hold `held` now, and `want` asks for room for that
+   * many (the limit is raised if it must and may be). The flow bounds make room for `held`.
+   */
+  listenerRoom?(held: number, want: number): ListenerRoom;
   /** With worker processes (workers.ts): TCP listeners open in every worker instead of this process. */
-  tcpListen?(vs: VirtualService): Promise<{ close(): void }>;
+  tcpListen?(vs: VirtualService): Promise<{ close(): void | Promise<void> }>;
 }

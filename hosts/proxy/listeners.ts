@@ -14,8 +14,8 @@ import type { Host, ListenerRoom, VirtualService } from './host.js';
 
 interface Entry {
   vs: VirtualService;
-  /** This process's server, or the worker processes' listeners (workers.ts). */
-  tcp?: { close(): void };
+  /** This process's server, or the worker processes' listeners (workers.ts: their close resolves once the VIP refuses). */
+  tcp?: { close(): unknown };
   udp?: UdpService;
   /** Last error text, reported once per distinct text. */
   error?: string;
@@ -74,20 +74,47 @@ export class Listeners {
       const key = svcKeyText(s.protocol, s.address, s.port);
       wanted.set(key, { key, protocol: s.protocol, address: s.address, port: s.port });
     }
+    const closing: Promise<void>[] = [];
     for (const [key, e] of this.entries) {
-      if (!wanted.has(key)) this.drop(key, e);
+      if (!wanted.has(key)) closing.push(this.drop(key, e));
     }
-    let tcp = 0;
-    for (const vs of wanted.values()) if (vs.protocol === 'tcp') tcp++;
-    this.room = this.host.listenerRoom?.(tcp, wanted.size - tcp) ?? null;
-    const opens: Promise<string | null>[] = [];
+    const batch: Entry[] = [];
     const now = Date.now();
     for (const [key, vs] of wanted) {
       let e = this.entries.get(key);
       if (e === undefined) { e = { vs }; this.entries.set(key, e); }
-      if (!e.tcp && !e.udp && !e.opening && (e.retryAt ?? 0) <= now) opens.push(this.open(e));
+      if (!e.tcp && !e.udp && !e.opening && (e.retryAt ?? 0) <= now) batch.push(e);
+    }
+    await Promise.all([this.openAll(batch), ...closing]);
+  }
+
+  /**
+   * Open a batch of listeners within the room the open-files limit leaves them: the first that
+   * would pass it asks the host for room for the whole rest of the batch (a raise of the limit,
+   * fdlimit.ts); the ones still past it report why. Then the flow bounds follow the fds held.
+   */
+  private async openAll(batch: readonly Entry[]): Promise<void> {
+    this.room = this.host.listenerRoom?.(this.held, this.held) ?? null;
+    let pending = 0;
+    for (const e of batch) pending += this.cost(e.vs);
+    const opens: Promise<string | null>[] = [];
+    let inflight: Promise<unknown>[] = [];
+    for (const e of batch) {
+      const cost = this.cost(e.vs);
+      pending -= cost;
+      const room = this.room;
+      if (room !== null && this.held + cost > room.fds) {
+        // Near the room, the ones still opening settle first: a failed one (a VIP not local) frees its share.
+        if (inflight.length) { await Promise.all(inflight); inflight = []; }
+        if (this.held + cost > room.fds) this.room = this.host.listenerRoom!(this.held, this.held + cost + pending);
+      }
+      if (e.tcp || e.udp || e.opening || this.entries.get(e.vs.key) !== e) continue; // opened or deleted meanwhile
+      const p = this.open(e);
+      opens.push(p);
+      inflight.push(p);
     }
     this.report((await Promise.all(opens)).filter((m): m is string => m !== null));
+    if (this.room !== null) this.room = this.host.listenerRoom!(this.held, this.held);
   }
 
   /**
@@ -101,26 +128,18 @@ export class Listeners {
       if ('open' in op) last.set(op.open.key, op.open);
       else last.set(op.close, null);
     }
-    // The listeners there will be once these ops are done, for the open-files limit.
-    let tcp = 0, udp = 0;
-    for (const e of this.entries.values()) if (e.vs.protocol === 'tcp') tcp++; else udp++;
-    for (const [key, vs] of last) {
-      const had = this.entries.get(key);
-      if (vs !== null && had === undefined) { if (vs.protocol === 'tcp') tcp++; else udp++; }
-      if (vs === null && had !== undefined) { if (had.vs.protocol === 'tcp') tcp--; else udp--; }
-    }
-    this.room = this.host.listenerRoom?.(tcp, udp) ?? null;
-    const opens: Promise<string | null>[] = [];
+    const batch: Entry[] = [];
+    const closing: Promise<void>[] = [];
     for (const [key, vs] of last) {
       let e = this.entries.get(key);
       if (vs === null) {
-        if (e !== undefined) this.drop(key, e);
+        if (e !== undefined) closing.push(this.drop(key, e));
         continue;
       }
       if (e === undefined) { e = { vs }; this.entries.set(key, e); }
-      if (!e.tcp && !e.udp && !e.opening) opens.push(this.open(e));
+      if (!e.tcp && !e.udp && !e.opening) batch.push(e);
     }
-    this.report((await Promise.all(opens)).filter((m): m is string => m !== null));
+    await Promise.all([this.openAll(batch), ...closing]);
   }
 
   /** New listener errors: the first few one per line, the rest as one summary (20,000 foreign VIPs must not flood the log). */
@@ -175,7 +194,7 @@ export class Listeners {
       e.opening = false;
     }
     // Deleted while opening: close what just opened.
-    if (this.entries.get(e.vs.key) !== e) this.closeEntry(e);
+    if (this.entries.get(e.vs.key) !== e) void this.closeEntry(e);
     return report;
   }
 
@@ -203,22 +222,24 @@ export class Listeners {
     });
   }
 
-  /** A deleted service's listener: closed and forgotten. */
-  private drop(key: string, e: Entry): void {
+  /** A deleted service's listener: closed and forgotten; resolves once it refuses (workers: a moment later). */
+  private drop(key: string, e: Entry): Promise<void> {
     const freed = e.held ?? 0;
-    this.closeEntry(e);
+    const closed = this.closeEntry(e);
     this.entries.delete(key);
     // Its fds are free: the services that found no room try again at the next sync.
     if (freed > 0) for (const o of this.entries.values()) if (o.noRoom) o.retryAt = 0;
     this.host.log.info({ service: key }, 'listener closed');
+    return closed;
   }
 
-  private closeEntry(e: Entry): void {
-    e.tcp?.close();
+  private closeEntry(e: Entry): Promise<void> {
+    const closed = e.tcp?.close();
     e.udp?.close();
     e.tcp = undefined;
     e.udp = undefined;
     this.release(e);
+    return closed instanceof Promise ? closed : Promise.resolve();
   }
 
   private release(e: Entry): void {
@@ -235,7 +256,7 @@ export class Listeners {
 
   /** Stop accepting everywhere (shutdown); UDP sessions go too. */
   closeAll(): void {
-    for (const e of this.entries.values()) this.closeEntry(e);
+    for (const e of this.entries.values()) void this.closeEntry(e);
     this.entries.clear();
   }
 }

@@ -71,7 +71,7 @@ export class ProxyDataPath implements Host {
   private pendingSync: NodeJS.Timeout | null = null;
   /** With --workers N ≥ 2: the worker processes that carry TCP. */
   pool: WorkerPool | null = null;
-  tcpListen?: (vs: VirtualService) => Promise<{ close(): void }>;
+  tcpListen?: (vs: VirtualService) => Promise<{ close(): void | Promise<void> }>;
   /** Raises the open-files limit as listeners need it (fdlimit.ts); null: left alone (a test's own `fds`). */
   private readonly openFiles: OpenFiles | null;
   /** The listeners' fds the flow bounds were last made with (limits.ts). */
@@ -144,13 +144,12 @@ export class ProxyDataPath implements Host {
    * one. The limit is raised for them where it can be, the flow bounds' defaults make room for them,
    * and they may hold what is left but the fds kept for control (fdlimit.ts, limits.ts).
    */
-  listenerRoom(tcp: number, udp: number): ListenerRoom {
+  listenerRoom(held: number, want: number): ListenerRoom {
     const perTcp = this.engine ? this.opts.workers ?? 1 : 1;
     const { fds, reserve } = this.gate.limits;
     if (!this.openFiles) return { fds: Infinity, tcp: perTcp, limit: Infinity, kept: 0 };
-    const listenerFds = tcp * perTcp + udp;
-    const soft = this.openFiles.ensure(listenerFds, fds, reserve, this.pool?.pids() ?? []);
-    this.resize({ listenerFds, raised: Number.isFinite(soft) ? Math.max(0, soft - fds) : 0 });
+    const soft = want > held ? this.openFiles.ensure(want, fds, reserve, this.pool?.pids() ?? []) : this.openFiles.limit;
+    this.resize({ listenerFds: held, raised: Number.isFinite(soft) ? Math.max(0, soft - fds) : 0 });
     return { fds: this.openFiles.room(reserve), tcp: perTcp, limit: soft, kept: Math.ceil(reserve / 2) };
   }
 

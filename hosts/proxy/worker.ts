@@ -259,7 +259,12 @@ const input = new ChannelIn((type, b, at, len) => {
       const m = jsonAt(b, at, len);
       switch (m[0]) {
         case 'l': host.listen(m[1] as VirtualService, m[2] as number); break;
-        case 'u': host.unlisten(m[1] as string); break;
+        case 'u':
+          host.unlisten(m[1] as string);
+          // On cluster's own IPC, after the shared handle's close it sent: once the main process
+          // reads this, cluster there has let go of the worker's share of the socket too.
+          process.send?.(['U', m[1]]);
+          break;
         case 'C': host.configure(m[1] as Limits, m[2] as number, m[3] as SpliceMode); break;
         case 'S': void host.stop(); break;
       }

@@ -48,12 +48,16 @@ interface Member extends Peer {
   queued: boolean;
   /** Listen requests in flight, per service key, first come first answered. */
   listens: Map<string, ((err: NodeJS.ErrnoException | null) => void)[]>;
+  /** Unlistens in flight, per service key: done once the worker says cluster has its close. */
+  unlistens: Map<string, (() => void)[]>;
   ready: Promise<void>;
   stopped?: () => void;
 }
 
 /** How long stop() waits for a worker to close its flows and exit. */
 const STOP_MS = 5_000;
+/** How long a listener's close waits for the workers (a worker that does not answer has hung or died). */
+const UNLISTEN_MS = 2_000;
 
 /** A listened service as the workers know it: a number names it in their accept records. */
 interface Listened { vs: VirtualService; id: number }
@@ -88,9 +92,16 @@ export class WorkerPool {
     const chan = worker.process.stdio[CHANNEL_FD] as Socket;
     let ready!: () => void;
     const m: Member = {
-      worker, flows: new Map(), pend: 0, chan, out: new ChannelOut(chan), queued: false, listens: new Map(),
+      worker, flows: new Map(), pend: 0, chan, out: new ChannelOut(chan), queued: false, listens: new Map(), unlistens: new Map(),
       ready: new Promise((r) => { ready = r; }),
     };
+    // Unlisten answers come on cluster's IPC, behind cluster's own close of the shared handle.
+    worker.on('message', (msg: unknown) => {
+      if (!Array.isArray(msg) || msg[0] !== 'U') return;
+      const q = m.unlistens.get(msg[1] as string);
+      q?.shift()?.();
+      if (q?.length === 0) m.unlistens.delete(msg[1] as string);
+    });
     const input = new ChannelIn((type, b, at, len) => {
       if (type !== R_JSON) { this.central.record(m, type, b, at); return; }
       const msg = jsonAt(b, at, len);
@@ -151,6 +162,8 @@ export class WorkerPool {
     this.members = this.members.filter((x) => x !== m);
     const open = m.flows.size;
     for (const q of m.listens.values()) for (const done of q) done(Object.assign(new Error('worker exited'), { code: 'EWORKER' }));
+    for (const q of m.unlistens.values()) for (const done of q) done();
+    m.unlistens.clear();
     this.central.lostAll(m);
     m.stopped?.();
     if (this.stopping) return;
@@ -173,29 +186,44 @@ export class WorkerPool {
     });
   }
 
-  /** Host.tcpListen: every worker listens on the service (one shared socket); the first error fails it. */
-  async listen(vs: VirtualService): Promise<{ close(): void }> {
+  /** A worker lets go of a service's socket; resolves once cluster in this process has its close too (or UNLISTEN_MS). */
+  private unlistenOn(m: Member, key: string): Promise<void> {
+    return new Promise((resolve) => {
+      let q = m.unlistens.get(key);
+      if (!q) { q = []; m.unlistens.set(key, q); }
+      const timer = setTimeout(resolve, UNLISTEN_MS);
+      timer.unref();
+      q.push(() => { clearTimeout(timer); resolve(); });
+      this.post(m, ['u', key]);
+    });
+  }
+
+  /**
+   * Host.tcpListen: every worker listens on the service (one shared socket); the first error fails it.
+   * close() resolves once every worker has let go of it and cluster here closed it: the VIP refuses.
+   */
+  async listen(vs: VirtualService): Promise<{ close(): Promise<void> }> {
     const l: Listened = { vs, id: ++this.lastId };
     const old = this.services.get(vs.key);
     if (old !== undefined) this.byId.delete(old.id);
     this.services.set(vs.key, l);
     this.byId.set(l.id, l);
-    const close = () => {
+    const close = async () => {
       if (this.services.get(vs.key) === l) this.services.delete(vs.key);
       this.byId.delete(l.id);
-      this.broadcast(['u', vs.key]);
+      await Promise.all(this.members.map((m) => this.unlistenOn(m, vs.key)));
     };
     const errors = (await Promise.all(this.members.map((m) => this.listenOn(m, l)))).filter((e) => e !== null);
-    if (errors.length > 0) { close(); throw errors[0]; }
+    if (errors.length > 0) { void close(); throw errors[0]; }
     return { close };
   }
 
-  /** Open flows in the workers (all, for tests and shutdown). */
   /** The worker processes' pids (their open-files limits follow this process's, fdlimit.ts). */
   pids(): number[] {
     return this.members.map((m) => m.worker.process.pid).filter((p): p is number => p !== undefined);
   }
 
+  /** Open flows in the workers (all, for tests and shutdown). */
   flows(): number {
     let n = 0;
     for (const m of this.members) n += m.flows.size;
