@@ -9,7 +9,7 @@ import { describe, it, expect, afterEach } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { fdsNeeded, raiseTarget, parseNofile, OpenFiles, STEP, type FdSystem, type Nofile } from '../../../hosts/proxy/fdlimit.js';
 import type { Logger } from '../../../daemon/logger.js';
-import { lab, backend, freePort, client, until, requireBuild, type Lab, type Backend } from './harness.js';
+import { lab, backend, freePort, client, until, teardown, requireBuild, type Lab } from './harness.js';
 import { ADDON, inCI } from '../gateway/prereq.js';
 import { commandProblem } from '../../chaos/kit.js';
 
@@ -101,13 +101,10 @@ if (missing && !inCI) console.warn(`\n*** SKIPPING open-files daemon cases: ${mi
 
 describe.skipIf(missing !== null && !inCI)('open-files limit: a daemon with more listening sockets than its limit', () => {
   let l: Lab | undefined;
-  let b: Backend | undefined;
+  const closers: (() => Promise<void> | void)[] = [];
   afterEach(async () => {
-    await l?.stop();
-    await b?.kill();
-    l?.cleanup();
+    await teardown(l, closers);
     l = undefined;
-    b = undefined;
   });
 
   const SERVICES = 200;
@@ -115,7 +112,8 @@ describe.skipIf(missing !== null && !inCI)('open-files limit: a daemon with more
   async function config(services = SERVICES): Promise<{ text: string; port: number; vip: (i: number) => string }> {
     if (missing) throw new Error(`open-files daemon cases: ${missing}`);
     requireBuild();
-    b = await backend('fd');
+    const b = await backend('fd');
+    closers.push(() => b.kill());
     const port = await freePort();
     const vip = (i: number) => `127.0.91.${i + 1}`;
     const lines: string[] = [];
