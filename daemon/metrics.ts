@@ -49,7 +49,8 @@ export class Metrics {
   private cache: { at: number; views: DestView[]; svcs: ServiceInfo[] } | null = null;
 
   constructor(private readonly director: Director, private readonly views: () => DestView[],
-    private readonly listeners: () => Map<string, boolean>, open: () => { tcp: number; udp: number; pending?: number } = () => ({ tcp: 0, udp: 0 })) {
+    private readonly listeners: () => Map<string, boolean>, open: () => { tcp: number; udp: number; pending?: number } = () => ({ tcp: 0, udp: 0 }),
+    fds?: () => { limit: number; listeners: number; tcpConns: number; udpSessions: number }) {
     this.schedulingFailures = new Counter({
       name: 'wasmvs_scheduling_failures_total', help: 'Accepted connections or datagrams with no destination available (closed at once)',
       labelNames: ['service', 'reason'], registers: [this.registry],
@@ -73,6 +74,13 @@ export class Metrics {
     new Gauge({ name: 'wasmvs_tcp_pending', help: 'Proxied TCP connections whose real server has not answered yet', registers: [this.registry], collect() { this.set(open().pending ?? 0); } });
     new Gauge({ name: 'wasmvs_udp_sessions', help: 'Open UDP sessions (one socket each)', registers: [this.registry], collect() { this.set(open().udp); } });
     new Gauge({ name: 'wasmvs_tcp_conns', help: 'Open proxied TCP connections (two sockets each)', registers: [this.registry], collect() { this.set(open().tcp); } });
+    if (fds !== undefined) {
+      // What the fds go to, beside the limit (docs/limits.md): the listeners first, then the flow bounds.
+      new Gauge({ name: 'wasmvs_open_files_limit', help: 'The proxy process\'s open-files limit (soft, as raised for its listeners)', registers: [this.registry], collect() { this.set(fds().limit); } });
+      new Gauge({ name: 'wasmvs_listener_fds', help: 'Fds the listening sockets hold (one per TCP service per pump, one per UDP service)', registers: [this.registry], collect() { this.set(fds().listeners); } });
+      new Gauge({ name: 'wasmvs_tcp_conns_limit', help: 'tcp-conns: the bound on open proxied TCP connections', registers: [this.registry], collect() { this.set(fds().tcpConns); } });
+      new Gauge({ name: 'wasmvs_udp_sessions_limit', help: 'udp-sessions: the bound on open UDP sessions', registers: [this.registry], collect() { this.set(fds().udpSessions); } });
+    }
     for (const f of STAT_FIELDS) {
       // Totals only grow until -Z (or the service is re-added): counters, which Prometheus's
       // rate() and increase() read across such resets.

@@ -156,6 +156,9 @@ export class Listeners {
     return false;
   }
 
+  /** Fds the listeners hold (or are opening with) now. */
+  get heldFds(): number { return this.held; }
+
   /** The fds a listener of this service holds. */
   private cost(vs: VirtualService): number {
     return vs.protocol === 'tcp' ? this.room?.tcp ?? 1 : 1;

@@ -182,7 +182,10 @@ export class ProxyDataPath implements Host {
   private async startMetrics(m: { host: string; port: number }): Promise<void> {
     // Same service label as the other series: "tcp/127.0.0.1:80".
     const states = () => new Map([...this.listeners.states()].map(([k, up]) => [serviceLabel(k), up]));
-    this.metrics = new Metrics(this.director, () => this.destViews(), states, () => this.gate.open);
+    this.metrics = new Metrics(this.director, () => this.destViews(), states, () => this.gate.open, () => ({
+      limit: this.openFiles?.limit ?? this.gate.limits.fds, listeners: this.listeners.heldFds,
+      tcpConns: this.gate.limits.tcpConns, udpSessions: this.gate.limits.udpSessions,
+    }));
     try {
       this.metricsPort = await this.metrics.listen(m.host, m.port);
       this.log.info({ address: `${m.host}:${this.metricsPort}` }, 'metrics on /metrics');

@@ -9,7 +9,7 @@ import { describe, it, expect, afterEach } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { fdsNeeded, raiseTarget, parseNofile, OpenFiles, STEP, type FdSystem, type Nofile } from '../../../hosts/proxy/fdlimit.js';
 import type { Logger } from '../../../daemon/logger.js';
-import { lab, backend, freePort, client, until, teardown, requireBuild, type Lab } from './harness.js';
+import { lab, backend, freePort, client, until, teardown, fetchText, metricsPort, requireBuild, type Lab } from './harness.js';
 import { ADDON, inCI } from '../gateway/prereq.js';
 import { commandProblem } from '../../chaos/kit.js';
 
@@ -132,7 +132,7 @@ describe.skipIf(missing !== null && !inCI)('open-files limit: a daemon with more
   it('--engine js: 150 listening sockets under 256 fds all listen; the flow bounds make room for them, nothing to raise', async () => {
     const { text, port, vip } = await config(150);
     l = lab('wasmvs-fdlimit-');
-    const d = await l.start(text, { nofile: 256, args: ['--engine', 'js'], dropCaps: ['sys_resource'] });
+    const d = await l.start(`${text}# wasmvs-proxy metrics 127.0.0.1:0\n`, { nofile: 256, args: ['--engine', 'js'], dropCaps: ['sys_resource'] });
     await until(() => listeningCount(d.log()) === 150, '150 listeners', 20_000);
     // budget = 256 - 64 - (150 - 32) = 74: 37 UDP sessions, 18 TCP connections (48 and 96 without the listeners).
     await until(() => d.log().includes('flow limits: 150 listening sockets hold part of the open-files limit'), 'the bounds resized');
@@ -141,6 +141,11 @@ describe.skipIf(missing !== null && !inCI)('open-files limit: a daemon with more
     expect(d.log()).not.toContain('cannot listen');
     expect(limitsOf(d.proc.pid!)).toMatch(/Max open files\s+256\s+256\s/);
     for (const i of [0, 149]) expect(await through(port, vip(i))).toBe('fd');
+    // The same on /metrics: the limit, what the listeners hold of it, the bounds in force.
+    const m = await fetchText(`http://127.0.0.1:${await metricsPort(l)}/metrics`);
+    const gauge = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(m)?.[1]);
+    expect([gauge('wasmvs_open_files_limit'), gauge('wasmvs_listener_fds'), gauge('wasmvs_tcp_conns_limit'), gauge('wasmvs_udp_sessions_limit')])
+      .toEqual([256, 150, 18, 37]);
   }, 60_000);
 
   it('--engine native, two pumps: 400 listening sockets under 256 fds; it says by how much the limit is short, and still answers wasmvsadm', async () => {
@@ -156,6 +161,9 @@ describe.skipIf(missing !== null && !inCI)('open-files limit: a daemon with more
     const up = listeningCount(d.log());
     expect(up).toBeGreaterThan(0);
     expect(up).toBeLessThan(SERVICES);
+    // All that is left of the room (256 less the fds open before the listeners, less 32), two fds a service.
+    expect(2 * up).toBeLessThanOrEqual(256 - 32 - 10);
+    expect(2 * up).toBeGreaterThan(256 - 32 - 60);
     // The listeners stopped short of the fds kept for control: wasmvsadm still gets in.
     expect(d.log()).toMatch(/cannot listen: the listeners hold all the open-files limit \(256\) allows them, 32 fds stay free for wasmvsadm/);
     const listed = await l.adm('-L -n');
