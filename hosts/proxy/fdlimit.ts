@@ -1,11 +1,16 @@
-// The open-files limit grows with the listeners. Every TCP service holds one
+// The open-files limit and the listeners. Every TCP service holds one
 // listening fd per accepting thread (--engine native --workers N: N; Node's
-// sockets: one per process), every UDP service one. The flow bounds
-// (limits.ts) are derived from the limit at start, keeping only a reserve for
-// listeners, control clients and health probes; 20,000 services with two
-// pumps need 40,000 fds before the first client. So, as HAProxy raises its
-// own limit to what maxconn needs, the proxy raises it to cover the listeners
-// on top of what the bounds were made from, before it opens them:
+// sockets: one per process), every UDP service one; 20,000 services with two
+// pumps need 40,000 fds before the first client.
+//
+// Listeners never take the last half of the reserve (room()): a configuration
+// with more services than fds leaves the daemon the fds to answer wasmvsadm
+// (which may then delete services), health checks and metrics. Before, the
+// listeners took every fd and wasmvsadm could no longer connect.
+//
+// When listeners reach that room (listeners.ts), the proxy raises its limit
+// for the rest of the batch, as HAProxy raises its own to what maxconn needs,
+// on top of the limit the flow bounds (limits.ts) were made from:
 //
 //   need = fds at start + max(0, listener fds - reserve / 2)
 //
@@ -13,31 +18,18 @@
 // STEP listeners) and at most /proc/sys/fs/nr_open. The soft limit rises up
 // to the hard one for any user; past the hard one only with CAP_SYS_RESOURCE
 // (root). Node has no setrlimit, so prlimit(1) (util-linux) sets it, for this
-// process and for each worker process. When it cannot, one warning says by
-// how much the limit is short and what to raise; the listeners past it fail
-// with EMFILE as before, are reported, and are tried again later.
-//
-// Whatever the limit, listeners never take the last half of the reserve
-// (room()): a configuration with more services than fds leaves the daemon
-// the fds to answer wasmvsadm (which may then delete services), health
-// checks and metrics. Before, the listeners took every fd and wasmvsadm
-// could no longer connect.
+// process and for each worker process. When it cannot, one warning per STEP
+// says by how much the limit is short and what to raise; the services past
+// the room report why they cannot listen and are tried again later.
 import { readFileSync, readdirSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import type { Logger } from '../../daemon/logger.js';
+import { parseNofile, type Nofile } from './limits.js';
 
 /** The limit moves in steps of this many fds. */
 export const STEP = 4096;
 
-export interface Nofile { soft: number; hard: number }
-
-/** "Max open files" of a /proc/PID/limits text; null when absent. Infinity for "unlimited". */
-export function parseNofile(text: string): Nofile | null {
-  const m = /^Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)\s/m.exec(text);
-  if (!m) return null;
-  const n = (s: string) => (s === 'unlimited' ? Infinity : Number(s));
-  return { soft: n(m[1]), hard: n(m[2]) };
-}
+export { parseNofile, type Nofile };
 
 /** What the raise needs from the system; replaced in unit tests. */
 export interface FdSystem {
@@ -100,7 +92,7 @@ export class OpenFiles {
   /** The need, in STEPs, last tried for: a raise and its warning once per step of shortfall, not per listener. */
   private tried = 0;
 
-  /** Fds open before the first listener (stdio, the control socket, the engine's and the loop's own): read at the first ensure(). */
+  /** Fds open before the first listener (stdio, the control socket, the engine's and the loop's own): read at the first room(). */
   private baseline: number | null = null;
 
   constructor(private readonly log: Logger, private readonly sys: FdSystem = linuxFds) {
@@ -123,7 +115,6 @@ export class OpenFiles {
    * limit this process has afterwards.
    */
   ensure(listenerFds: number, startFds: number, reserve: number, pids: readonly number[] = []): number {
-    this.baseline ??= this.sys.open();
     const need = fdsNeeded(startFds, reserve, listenerFds);
     if (need <= this.soft) return this.soft;
     // Tried for this step already (refused): not again for every -A of a big configuration.
@@ -138,7 +129,7 @@ export class OpenFiles {
     let why: string | null = need > nr ? `past fs.nr_open (${nr})` : null;
     if (want !== null) {
       let got: Nofile | null = null;
-      let err = this.sys.set(0, want);
+      const err = this.sys.set(0, want);
       if (err === null) got = want;
       else if (now.soft < now.hard) {
         // Not allowed past the hard limit (no CAP_SYS_RESOURCE): up to it, then.

@@ -47,11 +47,19 @@ export const FALLBACK_FDS = 1024;
 export const MAX_DEFAULT_FLOWS = 65536;
 export const CONNECT_TIMEOUT_S = 10;
 
+export interface Nofile { soft: number; hard: number }
+
+/** "Max open files" (soft and hard) of a /proc/PID/limits text; null when absent. Infinity for "unlimited". */
+export function parseNofile(text: string): Nofile | null {
+  const m = /^Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)\s/m.exec(text);
+  if (!m) return null;
+  const n = (v: string) => (v === 'unlimited' ? Infinity : Number(v));
+  return { soft: n(m[1]), hard: n(m[2]) };
+}
+
 /** The soft "Max open files" of /proc/self/limits text; null when absent. Infinity for "unlimited". */
 export function parseOpenFiles(text: string): number | null {
-  const m = /^Max open files\s+(\d+|unlimited)\s/m.exec(text);
-  if (!m) return null;
-  return m[1] === 'unlimited' ? Infinity : Number(m[1]);
+  return parseNofile(text)?.soft ?? null;
 }
 
 /** This process's open-files limit, or FALLBACK_FDS. */

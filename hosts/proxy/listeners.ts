@@ -36,8 +36,13 @@ const RETRY_MS = 30_000;
 /** Listener errors logged one by one per sync; the rest are summed up in one line. */
 const ERRORS_LOGGED = 10;
 
+/** "TCP 127.0.0.1:80", "UDP [::1]:53": a service as its listener errors name it. */
+function whereOf(vs: VirtualService): string {
+  return `${vs.protocol.toUpperCase()} ${isIPv6(vs.address) ? `[${vs.address}]` : vs.address}:${vs.port}`;
+}
+
 export function listenError(vs: VirtualService, e: NodeJS.ErrnoException): string {
-  const where = `${vs.protocol.toUpperCase()} ${isIPv6(vs.address) ? `[${vs.address}]` : vs.address}:${vs.port}`;
+  const where = whereOf(vs);
   switch (e.code) {
     case 'EADDRNOTAVAIL':
       return `${where}: ${vs.address} is not a local address (EADDRNOTAVAIL); add it to an interface — the service stays configured but receives nothing`;
@@ -52,7 +57,7 @@ export function listenError(vs: VirtualService, e: NodeJS.ErrnoException): strin
 
 /** A service left without a listener: the listeners hold all the open-files limit allows them. */
 export function noRoom(vs: VirtualService, room: ListenerRoom): string {
-  const where = `${vs.protocol.toUpperCase()} ${isIPv6(vs.address) ? `[${vs.address}]` : vs.address}:${vs.port}`;
+  const where = whereOf(vs);
   return `${where}: cannot listen: the listeners hold all the open-files limit (${room.limit}) allows them, ` +
     `${room.kept} fds stay free for wasmvsadm, health checks and metrics (EMFILE); raise LimitNOFILE= (systemd) or ulimit -n`;
 }
