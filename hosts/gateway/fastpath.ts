@@ -242,13 +242,18 @@ function nftScript6(v6: FastV6, ctTimeout: boolean, had: boolean): string[] {
     `add set ${t} drsvc { type ipv6_addr . inet_proto . inet_service ; }`,
     `add set ${t} drpk { type mark ; flags dynamic ; counter ; size ${DR_COUNTER_MAX} ; }`,
     ...['dr6tcp', 'dr6udp'].map((m) => `add map ${t} ${m} { typeof meta cpu . meta cpu : meta mark ; flags dynamic, timeout ; timeout ${DR_FLOW_TIMEOUT}s ; size ${DR_FLOW_MAX} ; }`),
+    `add set ${t} dr6stale { typeof meta cpu . meta cpu ; flags dynamic, timeout ; timeout ${DR_FLOW_TIMEOUT}s ; size ${DR_FLOW_MAX} ; }`,
     `flush set ${t} drsvc`,
     // As in the IPv4 table: the two base chains only while a DR service is here (drChains).
+    `add chain ${t} drflow`,
+    `flush chain ${t} drflow`,
     ...drChains(t, v6.drVips.length > 0, had),
     ...(v6.drVips.length ? [
       `add element ${t} drsvc { ${v6.drVips.join(', ')} }`,
-      `add rule ${t} drlookup ${svc} tcp flags & (fin | rst) == 0 meta mark set ${flow} map @dr6tcp update @drpk { meta mark }`,
-      `add rule ${t} drlookup ${svc} meta l4proto udp meta mark set ${flow} map @dr6udp update @drpk { meta mark }`,
+      `add rule ${t} drlookup ${svc} jump drflow`,
+      ...drStaleRules(t, flow, 'dr6tcp', 'dr6stale'),
+      `add rule ${t} drflow tcp flags & (fin | rst) == 0 meta mark set ${flow} map @dr6tcp update @drpk { meta mark }`,
+      `add rule ${t} drflow meta l4proto udp meta mark set ${flow} map @dr6udp update @drpk { meta mark }`,
       `add rule ${t} drlearn ${drMark} ${svc} meta l4proto tcp tcp flags & syn == 0 add @dr6tcp { ${flow} : meta mark }`,
       `add rule ${t} drlearn ${drMark} ${svc} meta l4proto udp add @dr6udp { ${flow} : meta mark }`,
     ] : []),
@@ -298,6 +303,27 @@ export function drChainsAfter(script: string | null): DrChains {
 }
 
 /**
+ * Every SYN meets the core, as every SYN meets IPVS: a SYN whose client
+ * port the TCP flow map still remembers (a client that reuses its port
+ * within DR_FLOW_TIMEOUT) may be scheduled afresh (conn_reuse_mode: the old
+ * entry in TIME_WAIT or CLOSE, or with bit 2 in FIN_WAIT), and the map's
+ * element cannot be deleted or rewritten from the packet path (nft 1.0.6).
+ * So the SYN puts its flow in the stale set (`update`: its timeout restarts,
+ * so it outlives the map's element, which is never refreshed) and a stale
+ * flow's packets skip the map and are queued: the core routes them by its
+ * entry until the old element has expired and the flow learnt its new mark.
+ * The SYN itself is queued the same way. Costs a set lookup per DR TCP packet
+ * and one per SYN; the packets of other services pay one lookup (`drsvc`,
+ * the jump to these rules) in all.
+ */
+function drStaleRules(t: string, flow: string, map: string, stale: string): string[] {
+  return [
+    `add rule ${t} drflow tcp flags & (syn | ack) == syn ${flow} @${map} update @${stale} { ${flow} }`,
+    `add rule ${t} drflow meta l4proto tcp ${flow} @${stale} return`,
+  ];
+}
+
+/**
  * The DR base chains of table t: created and emptied when `want`; deleted only when they may exist
  * (`had`), otherwise not mentioned. Never created and deleted in the same transaction: a base chain
  * that goes unregisters its hook, and the kernel then drops every packet waiting in any NFQUEUE of the
@@ -341,14 +367,21 @@ export function nftScript(elements: readonly string[], drVips: readonly string[]
     // Packets and bytes the flow maps routed, per DR mark (never flushed: DrStats feeds differences).
     `add set ${t} drpk { type mark ; flags dynamic ; counter ; size ${DR_COUNTER_MAX} ; }`,
     ...['drtcp', 'drudp'].map((m) => `add map ${t} ${m} { typeof ${flow} : meta mark ; flags dynamic, timeout ; timeout ${DR_FLOW_TIMEOUT}s ; size ${DR_FLOW_MAX} ; }`),
+    `add set ${t} drstale { typeof ${flow} ; flags dynamic, timeout ; timeout ${DR_FLOW_TIMEOUT}s ; size ${DR_FLOW_MAX} ; }`,
     `flush set ${t} drsvc`,
     // Without a DR service the two chains go: even empty, a base chain costs every packet of the
     // namespace a hook, NAT flows' included. They are created and deleted only when that changes (drChains).
+    // The DR services' flow rules (drlookup jumps here for their packets only): a chain with no hook,
+    // so it costs nothing while no rule jumps to it, and it is never deleted.
+    `add chain ${t} drflow`,
+    `flush chain ${t} drflow`,
     ...drChains(t, drVips.length > 0, had.dr),
     ...(drVips.length ? [
       `add element ${t} drsvc { ${drVips.join(', ')} }`,
-      `add rule ${t} drlookup ${svc} tcp flags & (fin | rst) == 0 meta mark set ${flow} map @drtcp update @drpk { meta mark }`,
-      `add rule ${t} drlookup ${svc} meta l4proto udp meta mark set ${flow} map @drudp update @drpk { meta mark }`,
+      `add rule ${t} drlookup ${svc} jump drflow`,
+      ...drStaleRules(t, flow, 'drtcp', 'drstale'),
+      `add rule ${t} drflow tcp flags & (fin | rst) == 0 meta mark set ${flow} map @drtcp update @drpk { meta mark }`,
+      `add rule ${t} drflow meta l4proto udp meta mark set ${flow} map @drudp update @drpk { meta mark }`,
       // Not from a SYN: the handshake's ACK meets the core too, so its input-only TCP states go
       // SYN_RECV → ESTABLISHED (→ FIN_WAIT at the client's FIN) as IPVS's do, not SYN_RECV → TIME_WAIT.
       `add rule ${t} drlearn ${drMark} ${svc} meta l4proto tcp tcp flags & syn == 0 add @drtcp { ${flow} : meta mark }`,
@@ -420,7 +453,10 @@ export function goneMarks<K>(before: ReadonlyMap<K, number>, after: ReadonlyMap<
 
 /** The DR flow maps forget all flows (a DR real server left): their next packets meet the core again. */
 export function drFlushScript(v6 = false): string {
-  return [...['drtcp', 'drudp'].map((m) => `flush map ip ${FAST_TABLE} ${m}`), ...(v6 ? ['dr6tcp', 'dr6udp'].map((m) => `flush map ip6 ${FAST_TABLE} ${m}`) : [])].join('\n') + '\n';
+  return [
+    ...['drtcp', 'drudp'].map((m) => `flush map ip ${FAST_TABLE} ${m}`), `flush set ip ${FAST_TABLE} drstale`,
+    ...(v6 ? [...['dr6tcp', 'dr6udp'].map((m) => `flush map ip6 ${FAST_TABLE} ${m}`), `flush set ip6 ${FAST_TABLE} dr6stale`] : []),
+  ].join('\n') + '\n';
 }
 
 /** Applies a script in one transaction. */

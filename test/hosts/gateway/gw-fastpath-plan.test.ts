@@ -154,6 +154,18 @@ describe('gateway fast path: plan, rules, verdicts', () => {
     expect(plan.script).toContain('timeout 10s');
     expect(plan.script).not.toContain('delete chain');
     expect(plan.script).not.toContain('flush map ip wasmvs_gw drtcp'); // flows survive configuration changes
+    // Every SYN meets the core: one on a remembered port makes its flow stale, and a stale flow's
+    // packets skip the map (queued) until the map's element is gone; both before the map's lookup.
+    // Other services' packets pay one lookup (drsvc) before they leave the DR rules.
+    const rules = (chain: string) => plan.script.split('\n').filter((l) => l.startsWith(`add rule ip wasmvs_gw ${chain} `)).map((l) => l.slice(`add rule ip wasmvs_gw ${chain} `.length));
+    expect(rules('drlookup')).toEqual(['ip daddr . meta l4proto . th dport @drsvc jump drflow']);
+    expect(rules('drflow')).toEqual([
+      'tcp flags & (syn | ack) == syn ip saddr . ip daddr . th sport . th dport @drtcp update @drstale { ip saddr . ip daddr . th sport . th dport }',
+      'meta l4proto tcp ip saddr . ip daddr . th sport . th dport @drstale return',
+      'tcp flags & (fin | rst) == 0 meta mark set ip saddr . ip daddr . th sport . th dport map @drtcp update @drpk { meta mark }',
+      'meta l4proto udp meta mark set ip saddr . ip daddr . th sport . th dport map @drudp update @drpk { meta mark }',
+    ]);
+    expect(plan.script).not.toContain('flush set ip wasmvs_gw drstale');
     // Each flow-map hit counted under its DR mark; the marks name the real servers' ids.
     expect(plan.script).toContain('map @drtcp update @drpk { meta mark }');
     expect(plan.script).toContain('add set ip wasmvs_gw drpk { type mark ; flags dynamic ; counter ;');

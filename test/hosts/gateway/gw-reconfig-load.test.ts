@@ -251,3 +251,56 @@ suite.each([[1, 'dropped while the old entry lasts'], [3, 'scheduled afresh']] a
     }
   }, 60_000);
 });
+
+// DR: the flow map routes a flow's packets by the mark it learnt for DR_FLOW_TIMEOUT (10 s) after the
+// flow's first verdict, without the core. A SYN from the same client port in that time still meets the
+// core, as every SYN meets IPVS: with conn_reuse_mode=3 it takes over the old entry (FIN_WAIT, no
+// output seen) and is scheduled afresh, so rr sends it to the other real server, and the rest of that
+// connection follows the new decision, not the mark the map still holds for the port.
+suite('wasmvsd gateway dr --fast-path on, conn_reuse_mode=3: a client port reused while the DR flow map still remembers it', () => {
+  afterEach(killChildren);
+
+  it('is scheduled afresh, its packets follow the new decision', async () => {
+    const topo = new Topo(`gv${process.pid % 10000}y${topos++}`);
+    let gw: Daemon | null = null;
+    const LOCAL = 31000 + (process.pid % 10000);
+    try {
+      topo.setup('dr', { vip: 'local' });
+      const server = inNs(topo.ns.server, process.execPath, [PEER, 'servers', VIP, String(PORT)]);
+      await waitLine(server, (l) => l === 'ready', 10_000);
+      const config = `${topo.tmp}/reuse.rules`;
+      writeFileSync(config, '# wasmvs-proxy option conn_reuse_mode=3\n');
+      gw = await startGateway(topo, QUEUE, '--fast-path', 'on', '--config', config);
+      adm(topo, '-A', '-t', `${VIP}:${PORT}`, '-s', 'rr');
+      for (const r of RS.slice(0, 2)) adm(topo, '-a', '-t', `${VIP}:${PORT}`, '-r', `${r}:${PORT}`, '-g');
+      const { proc: client, connect } = await reuseClient(topo, LOCAL);
+      expect(await connect()).toMatch(/^served /);
+      const entries = () => adm(topo, '-L', '-n', '-c').split('\n').filter((l) => l.includes(`:${LOCAL} `));
+      const entry = () => entries()[0] ?? '';
+      await until(() => `the old connection in FIN_WAIT (${entry()})`, () => /FIN_WAIT/.test(entry()), 50, 100);
+      const dest = new RegExp(`(\\S+):${PORT}\\s*$`).exec(entry())?.[1];
+      expect(RS.slice(0, 2)).toContain(dest);
+      const other = RS.slice(0, 2).find((r) => r !== dest)!;
+      const remembered = () => topo.in('director', 'nft', 'list', 'map', 'ip', 'wasmvs_gw', 'drtcp').includes(` . ${LOCAL} . `);
+      expect(remembered(), 'the first connection still in the DR flow map').toBe(true);
+      expect(await connect()).toMatch(/^served /);
+      // The core saw the SYN (a new entry on the other real server, rr's next) and the connection's
+      // later packets, its FIN among them (FIN_WAIT there, and no second entry left on the old one).
+      await until(() => `the new connection on ${other}, past its FIN (${entries().join(' | ')})`,
+        () => entries().length === 1 && entry().includes(`${other}:${PORT}`) && /FIN_WAIT/.test(entry()), 50, 100);
+      // The mechanism: the SYN marked its flow stale, so the map's old element no longer routes it.
+      expect(topo.in('director', 'nft', 'list', 'set', 'ip', 'wasmvs_gw', 'drstale')).toContain(` . ${LOCAL} . `);
+      const stats = adm(topo, '-L', '-n', '--stats');
+      const conns = (r: string) => Number(new RegExp(`-> ${r.replace(/\./g, '\\.')}:${PORT}\\s+(\\d+)`).exec(stats)?.[1]);
+      expect(conns(dest!), stats).toBe(1);
+      expect(conns(other), stats).toBe(1);
+      const log = await stopGateway(gw);
+      gw = null;
+      expect(summary(log).dropped).toBe(0);
+      for (const p of [server, client]) p.kill();
+    } finally {
+      if (gw) await stopGateway(gw);
+      topo.teardown();
+    }
+  }, 60_000);
+});
