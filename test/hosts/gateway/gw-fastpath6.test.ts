@@ -39,6 +39,7 @@ const PORT = 8080, UDP_PORT = 5353, QUEUE = 440 + (process.pid % 200), CONNS = 1
 const RS6B = '2001:2:0:41::3';
 const RSS = [RS6, RS6B];
 const TALK = fileURLToPath(new URL('./gw-fastpath-peer.mjs', import.meta.url));
+const LOAD_PEER = fileURLToPath(new URL('./gw-load-peer.mjs', import.meta.url));
 
 let topos = 0;
 function fresh(mode: 'nat' | 'dr', vip: 'local' | 'routed'): Topo6 {
@@ -396,6 +397,57 @@ suite('wasmvsd gateway --fast-path on: IPv6 NAT and DR with only new flows in us
       expect(nftTable6(topo)).toBe('');
     } finally {
       for (const t of talks) t.end();
+      if (gw) await stopGateway(gw);
+      topo.teardown();
+    }
+  });
+
+  it('DR, VIP local, conn_reuse_mode=3: a client port reused while the flow map remembers it meets the core, is scheduled afresh and followed there', async () => {
+    if (why) throw new Error(`gateway IPv6 fast path prerequisites missing in CI: ${why}`);
+    const topo = fresh('dr', 'local');
+    let gw: Daemon | undefined;
+    const procs: ChildProcess[] = [];
+    const LOCAL = 32000 + (process.pid % 10000);
+    try {
+      const config = join(topo.tmp, 'reuse.rules');
+      writeFileSync(config, '# wasmvs-proxy option conn_reuse_mode=3\n');
+      gw = await startGateway(topo, QUEUE, '--fast-path', 'on', '--config', config);
+      adm(topo, '-A', '-t', `[${VIP6}]:${PORT}`, '-s', 'rr');
+      for (const r of RSS) adm(topo, '-a', '-t', `[${VIP6}]:${PORT}`, '-r', r, '-g');
+      await installed(topo, `${VIP6} . tcp . ${PORT}`);
+      const server = inNs(topo.ns.server, process.execPath, [LOAD_PEER, 'servers', '::', String(PORT)]);
+      procs.push(server);
+      await waitLine(server, (l) => l === 'ready', 10_000);
+      const client = inNs(topo.ns.client, process.execPath, [LOAD_PEER, 'reuse', VIP6, String(PORT), String(LOCAL)]);
+      procs.push(client);
+      const lines: string[] = [];
+      client.stdout!.on('data', (d) => lines.push(...String(d).split('\n').filter(Boolean)));
+      await until('the reuse client', () => lines.includes('ready'));
+      const connect = async () => {
+        const n = lines.length;
+        client.stdin!.write('go\n');
+        await until('a connection\'s result', () => lines.length > n, 100, 100);
+        return lines[n];
+      };
+      const entries = () => connLines(topo).filter((l) => l.includes(`[${CLIENT6}]:${LOCAL} `));
+      expect(await connect()).toMatch(/^served /);
+      await until(() => `the first connection in FIN_WAIT (${entries().join(' | ')})`, () => state(topo, LOCAL) === 'FIN_WAIT', 50, 100);
+      const dest = RSS.find((r) => entries()[0].includes(` [${r}]:${PORT}`))!;
+      const other = RSS.find((r) => r !== dest)!;
+      const listed = (what: string) => topo.in('director', 'nft', 'list', what, 'ip6', 'wasmvs_gw', what === 'map' ? 'dr6tcp' : 'dr6stale');
+      expect(listed('map'), 'the flow remembered by the map').toContain('elements = {');
+      expect(listed('set')).not.toContain('elements = {');
+      expect(await connect()).toMatch(/^served /);
+      await until(() => `the new connection on ${other}, past its FIN (${entries().join(' | ')})`,
+        () => entries().length === 1 && entries()[0].includes(` [${other}]:${PORT}`) && state(topo, LOCAL) === 'FIN_WAIT', 50, 100);
+      expect(listed('set'), 'the reused port\'s flow stale').toContain('elements = {');
+      for (const r of RSS) expect(destConns(topo, r), r).not.toBeNull();
+      const s = summary(await stopGateway(gw));
+      gw = undefined;
+      expect(s.dropped).toBe(0);
+      expect(nftTable6(topo)).toBe('');
+    } finally {
+      for (const p of procs) p.kill();
       if (gw) await stopGateway(gw);
       topo.teardown();
     }
