@@ -20,3 +20,11 @@ haproxy_cfg() {
   printf 'global\n  nbthread %s\n  maxconn 9000\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client %s\n  timeout server %s\n' "$n" "${TIMEOUT:-60s}" "${TIMEOUT:-60s}"
   for l in "$@"; do printf 'listen l%s\n  bind 127.0.0.1:%s\n  server s1 127.0.0.1:%s\n' "${l%%:*}" "${l%%:*}" "${l##*:}"; done
 }
+
+# The paths of round $1 (1, 2, ...) in turn: NAMES rotated by one more place each round, so no path always
+# runs right after the same neighbour (a busy JS proxy's garbage and timers outlast its own measurement).
+rotated() {
+  local r=$1; shift
+  local a=("$@") i
+  for ((i = 0; i < ${#a[@]}; i++)); do printf '%s ' "${a[$(( (i + r - 1) % ${#a[@]} ))]}"; done
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Latency under the same load, inside a throw-away network namespace:
-#   unshare -n bash bench/proxy/latency.sh [SECONDS]   (ROUNDS=3 interleaved rounds, median reported)
+#   unshare -n bash bench/proxy/latency.sh [SECONDS]   (ROUNDS=3 interleaved rounds, each in a rotated order
+#   of the paths (rotated, common.sh), median reported; ROUNDS=7 gives every path every predecessor)
 # wrk (workers.sh, run.sh) keeps its connections busy: a closed loop, so a
 # slower proxy is also offered less, and its p99 mostly restates its rate.
 # Here every proxy is offered the same fixed rates (RATES, connections per
@@ -46,7 +47,7 @@ grep -q 'engine: native' "$T/native-2.log" || { echo 'bench/proxy/latency: --eng
 declare -A P50 P99 P999 BAD
 for r in $(seq "$ROUNDS"); do
   for rate in $RATES; do
-    for name in $NAMES; do
+    for name in $(rotated "$r" $NAMES); do
       IFS=: read -r n h <<< "$name"
       line=$("$T/openloop" 127.0.0.1 "$h" "$rate" "$SECS" 1)
       v() { node -e "console.log(JSON.parse(process.argv[1])[process.argv[2]])" "$line" "$1"; }
@@ -61,7 +62,7 @@ ms() { node -e "console.log((Number(process.argv[1])/1000).toFixed(2))" "$1"; }
 ratio() { node -e "console.log((Number(process.argv[1])/Number(process.argv[2])).toFixed(2))" "$1" "$2"; }
 mkdir -p bench/out
 {
-  echo "# wasmvsd proxy — latency at a fixed offered rate ($(date -u +%Y-%m-%dT%H:%MZ), ${SECS} s per measurement after 1 s warm-up, median of ${ROUNDS} interleaved rounds)"
+  echo "# wasmvsd proxy — latency at a fixed offered rate ($(date -u +%Y-%m-%dT%H:%MZ), ${SECS} s per measurement after 1 s warm-up, median of ${ROUNDS} interleaved rounds, each in a rotated order)"
   echo
   echo "Machine: $(nproc) vCPU, $(node --version), $(haproxy -v | head -1 | cut -d' ' -f1-3); bench/proxy/openloop.c starts RATE connections per second on schedule (one request, reply to EOF); connrate's C server as the real server."
   echo "Latency from each connection's scheduled start to the end of its reply. Everything shares the same CPUs; one run, noisy VM."

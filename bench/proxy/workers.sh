@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Connections per second with proxy workers, inside a throw-away network namespace:
-#   unshare -n bash bench/proxy/workers.sh [SECONDS]   (ROUNDS=3 interleaved rounds, median reported)
+#   unshare -n bash bench/proxy/workers.sh [SECONDS]   (ROUNDS=3 interleaved rounds, each in a rotated order
+#   of the paths (rotated, common.sh), median reported)
 # Short request/close connections (wrk, Connection: close, WRK_THREADS=2 threads,
 # WRK_CONNS=64 connections) through: direct, HAProxy `mode tcp` with nbthread 1
 # and nbthread 2, the naive Node net+pipe proxy (shared/baselines/node_proxy.mjs),
@@ -60,7 +61,7 @@ ROUNDS=${ROUNDS:-3}
 NAMES="direct:8000 haproxy-1:8011 haproxy-2:8012 node:8013 wasmvs-1:8021 wasmvs-2:8022 native-1:8031 native-2:8032"
 declare -A RP PM PN CC CM
 for r in $(seq "$ROUNDS"); do
-  for name in $NAMES; do
+  for name in $(rotated "$r" $NAMES); do
     IFS=: read -r n h <<< "$name"
     pid=${PROXYPID[$n]:-}
     a=$(cpu "$pid"); am=0; [ -n "$pid" ] && am=$(cpu1 "$pid")
@@ -87,7 +88,7 @@ for name in $NAMES; do
 done
 mkdir -p bench/out
 {
-  echo "# wasmvsd proxy --workers — connections per second ($(date -u +%Y-%m-%dT%H:%MZ), ${SECS} s per measurement, median of ${ROUNDS} interleaved rounds)"
+  echo "# wasmvsd proxy --workers — connections per second ($(date -u +%Y-%m-%dT%H:%MZ), ${SECS} s per measurement, median of ${ROUNDS} interleaved rounds, each in a rotated order)"
   echo
   echo "Machine: $(nproc) vCPU, $(node --version), $(haproxy -v | head -1 | cut -d' ' -f1-3), wrk -t$WT -c$WC Connection: close, one Node HTTP backend."
   echo "Everything (load generator, proxies, backend) shares the same CPUs; one run, noisy VM."
