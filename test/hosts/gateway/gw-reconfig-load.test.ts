@@ -192,6 +192,35 @@ suite('wasmvsd gateway nat --fast-path on: a client reusing its port', () => {
   }, 60_000);
 });
 
+/**
+ * A DR fast-path gateway in a fresh `topo` (VIP local) with conn_reuse_mode `mode`, rr over two real
+ * servers that both answer on the VIP, and a client that connects from port `local` once: returned
+ * once that connection's entry waits in FIN_WAIT (DR sees no reply) and the DR flow map remembers it.
+ */
+async function drReuseFirst(topo: Topo, mode: number, local: number, started: (gw: Daemon) => void) {
+  topo.setup('dr', { vip: 'local' });
+  // Both real servers answer on the VIP (held on the server namespace's lo, as DR needs).
+  const server = inNs(topo.ns.server, process.execPath, [PEER, 'servers', VIP, String(PORT)]);
+  await waitLine(server, (l) => l === 'ready', 10_000);
+  const config = `${topo.tmp}/reuse.rules`;
+  writeFileSync(config, `# wasmvs-proxy option conn_reuse_mode=${mode}\n`);
+  const gw = await startGateway(topo, QUEUE, '--fast-path', 'on', '--config', config);
+  started(gw);
+  adm(topo, '-A', '-t', `${VIP}:${PORT}`, '-s', 'rr');
+  for (const r of RS.slice(0, 2)) adm(topo, '-a', '-t', `${VIP}:${PORT}`, '-r', `${r}:${PORT}`, '-g');
+  const { proc: client, connect } = await reuseClient(topo, local);
+  expect(await connect()).toMatch(/^served /);
+  const entries = () => adm(topo, '-L', '-n', '-c').split('\n').filter((l) => l.includes(`:${local} `));
+  const entry = () => entries()[0] ?? '';
+  await until(() => `the old connection in FIN_WAIT (${entry()})`, () => /FIN_WAIT/.test(entry()), 50, 100);
+  // Its real server, from the table.
+  const dest = new RegExp(`(\\S+):${PORT}\\s*$`).exec(entry())?.[1];
+  expect(RS.slice(0, 2)).toContain(dest);
+  const remembered = () => topo.in('director', 'nft', 'list', 'map', 'ip', 'wasmvs_gw', 'drtcp').includes(` . ${local} . `);
+  expect(remembered(), 'the first connection in the DR flow map').toBe(true);
+  return { gw, server, client, connect, entries, entry, dest: dest!, remembered };
+}
+
 // DR: the director sees only the client's half of a connection, so after the client's FIN the entry
 // waits in FIN_WAIT (IPVS's 2 min) rather than TIME_WAIT. IPVS lets a new SYN take over such an entry
 // only with bit 2 of conn_reuse_mode (is_new_conn_expected: FIN_WAIT with no output seen); with the
@@ -207,24 +236,9 @@ suite.each([[1, 'dropped while the old entry lasts'], [3, 'scheduled afresh']] a
     let gw: Daemon | null = null;
     const LOCAL = 30000 + (process.pid % 10000);
     try {
-      topo.setup('dr', { vip: 'local' });
-      // Both real servers answer on the VIP (held on the server namespace's lo, as DR needs).
-      const server = inNs(topo.ns.server, process.execPath, [PEER, 'servers', VIP, String(PORT)]);
-      await waitLine(server, (l) => l === 'ready', 10_000);
-      const config = `${topo.tmp}/reuse.rules`;
-      writeFileSync(config, `# wasmvs-proxy option conn_reuse_mode=${reuseMode}\n`);
-      gw = await startGateway(topo, QUEUE, '--fast-path', 'on', '--config', config);
-      adm(topo, '-A', '-t', `${VIP}:${PORT}`, '-s', 'rr');
-      for (const r of RS.slice(0, 2)) adm(topo, '-a', '-t', `${VIP}:${PORT}`, '-r', `${r}:${PORT}`, '-g');
-      const { proc: client, connect } = await reuseClient(topo, LOCAL);
-      expect(await connect()).toMatch(/^served /);
-      // Its real server, from the table; the entry is past the client's FIN by now (FIN_WAIT: DR sees no reply).
-      const entry = () => adm(topo, '-L', '-n', '-c').split('\n').find((l) => l.includes(`:${LOCAL} `)) ?? '';
-      await until(() => `the old connection in FIN_WAIT (${entry()})`, () => /FIN_WAIT/.test(entry()), 50, 100);
-      const dest = new RegExp(`(\\S+):${PORT}\\s*$`).exec(entry())?.[1];
-      expect(RS.slice(0, 2)).toContain(dest);
-      const remembered = () => topo.in('director', 'nft', 'list', 'map', 'ip', 'wasmvs_gw', 'drtcp').includes(` . ${LOCAL} . `);
-      expect(remembered(), 'the first connection in the DR flow map').toBe(true);
+      const first = await drReuseFirst(topo, reuseMode, LOCAL, (g) => { gw = g; });
+      const { server, client, connect, entry, dest, remembered } = first;
+      gw = first.gw;
       adm(topo, '-d', '-t', `${VIP}:${PORT}`, '-r', `${dest}:${PORT}`);
       // The reply waited for the gateway's rules round: the kernel no longer routes the flow it
       // remembered (this client port's, for 10 s after its first verdict) by the deleted server's mark.
@@ -265,24 +279,10 @@ suite('wasmvsd gateway dr --fast-path on, conn_reuse_mode=3: a client port reuse
     let gw: Daemon | null = null;
     const LOCAL = 31000 + (process.pid % 10000);
     try {
-      topo.setup('dr', { vip: 'local' });
-      const server = inNs(topo.ns.server, process.execPath, [PEER, 'servers', VIP, String(PORT)]);
-      await waitLine(server, (l) => l === 'ready', 10_000);
-      const config = `${topo.tmp}/reuse.rules`;
-      writeFileSync(config, '# wasmvs-proxy option conn_reuse_mode=3\n');
-      gw = await startGateway(topo, QUEUE, '--fast-path', 'on', '--config', config);
-      adm(topo, '-A', '-t', `${VIP}:${PORT}`, '-s', 'rr');
-      for (const r of RS.slice(0, 2)) adm(topo, '-a', '-t', `${VIP}:${PORT}`, '-r', `${r}:${PORT}`, '-g');
-      const { proc: client, connect } = await reuseClient(topo, LOCAL);
-      expect(await connect()).toMatch(/^served /);
-      const entries = () => adm(topo, '-L', '-n', '-c').split('\n').filter((l) => l.includes(`:${LOCAL} `));
-      const entry = () => entries()[0] ?? '';
-      await until(() => `the old connection in FIN_WAIT (${entry()})`, () => /FIN_WAIT/.test(entry()), 50, 100);
-      const dest = new RegExp(`(\\S+):${PORT}\\s*$`).exec(entry())?.[1];
-      expect(RS.slice(0, 2)).toContain(dest);
+      const first = await drReuseFirst(topo, 3, LOCAL, (g) => { gw = g; });
+      const { server, client, connect, entries, entry, dest } = first;
+      gw = first.gw;
       const other = RS.slice(0, 2).find((r) => r !== dest)!;
-      const remembered = () => topo.in('director', 'nft', 'list', 'map', 'ip', 'wasmvs_gw', 'drtcp').includes(` . ${LOCAL} . `);
-      expect(remembered(), 'the first connection still in the DR flow map').toBe(true);
       expect(await connect()).toMatch(/^served /);
       // The core saw the SYN (a new entry on the other real server, rr's next) and the connection's
       // later packets, its FIN among them (FIN_WAIT there, and no second entry left on the old one).
@@ -292,7 +292,7 @@ suite('wasmvsd gateway dr --fast-path on, conn_reuse_mode=3: a client port reuse
       expect(topo.in('director', 'nft', 'list', 'set', 'ip', 'wasmvs_gw', 'drstale')).toContain(` . ${LOCAL} . `);
       const stats = adm(topo, '-L', '-n', '--stats');
       const conns = (r: string) => Number(new RegExp(`-> ${r.replace(/\./g, '\\.')}:${PORT}\\s+(\\d+)`).exec(stats)?.[1]);
-      expect(conns(dest!), stats).toBe(1);
+      expect(conns(dest), stats).toBe(1);
       expect(conns(other), stats).toBe(1);
       const log = await stopGateway(gw);
       gw = null;
