@@ -369,12 +369,12 @@ export function nftScript(elements: readonly string[], drVips: readonly string[]
     ...['drtcp', 'drudp'].map((m) => `add map ${t} ${m} { typeof ${flow} : meta mark ; flags dynamic, timeout ; timeout ${DR_FLOW_TIMEOUT}s ; size ${DR_FLOW_MAX} ; }`),
     `add set ${t} drstale { typeof ${flow} ; flags dynamic, timeout ; timeout ${DR_FLOW_TIMEOUT}s ; size ${DR_FLOW_MAX} ; }`,
     `flush set ${t} drsvc`,
-    // Without a DR service the two chains go: even empty, a base chain costs every packet of the
-    // namespace a hook, NAT flows' included. They are created and deleted only when that changes (drChains).
     // The DR services' flow rules (drlookup jumps here for their packets only): a chain with no hook,
     // so it costs nothing while no rule jumps to it, and it is never deleted.
     `add chain ${t} drflow`,
     `flush chain ${t} drflow`,
+    // Without a DR service the two chains go: even empty, a base chain costs every packet of the
+    // namespace a hook, NAT flows' included. They are created and deleted only when that changes (drChains).
     ...drChains(t, drVips.length > 0, had.dr),
     ...(drVips.length ? [
       `add element ${t} drsvc { ${drVips.join(', ')} }`,
