@@ -22,7 +22,7 @@ import { inCI } from './prereq.js';
 import { inNs, killChildren, waitLine } from './netns.js';
 import { Topo, VIP, RS } from './gw-topo.js';
 import { missingGatewayPrereq, startGateway, stopGateway, adm, summary, type Daemon } from './gw-daemon.js';
-import { until } from './gw-talk.js';
+import { reuseClient, until } from './gw-talk.js';
 
 const why = missingGatewayPrereq('nft');
 if (why && !inCI) console.warn(`\n*** SKIPPING wasmvsd gateway reconfiguration under load: ${why} ***\n`);
@@ -127,20 +127,6 @@ suite.each([['nat', 'on'], ['nat', 'off'], ['dr', 'on']] as const)('wasmvsd gate
   }, 120_000);
 });
 
-/** gw-load-peer's `reuse` client in the client namespace: each connect() is one connection from port `local`, its result line. */
-async function reuseClient(topo: Topo, local: number): Promise<{ proc: ChildProcess; connect(): Promise<string> }> {
-  const proc = inNs(topo.ns.client, process.execPath, [PEER, 'reuse', VIP, String(PORT), String(local)]);
-  await waitLine(proc, (l) => l === 'ready', 10_000);
-  return {
-    proc,
-    connect() {
-      const line = waitLine(proc, (l) => /^(served|error|timeout)/.test(l), 10_000);
-      proc.stdin!.write('go\n');
-      return line;
-    },
-  };
-}
-
 // A client that reuses its port: on the fast path the kernel carries a connection after its SYN, and
 // its end reaches the core with its conntrack destroy event, a second or more later. Before, the core
 // still had the old connection as scheduled (SYN_RECV) when the new SYN came: it sent it to the same
@@ -163,7 +149,7 @@ suite('wasmvsd gateway nat --fast-path on: a client reusing its port', () => {
       gw = await startGateway(topo, QUEUE, '--fast-path', 'on');
       adm(topo, '-A', '-t', `${VIP}:${PORT}`, '-s', 'rr');
       for (const r of RS.slice(0, 2)) adm(topo, '-a', '-t', `${VIP}:${PORT}`, '-r', `${r}:${PORT}`, '-m');
-      const { proc: client, connect } = await reuseClient(topo, LOCAL);
+      const { proc: client, connect } = await reuseClient(topo.ns.client, VIP, PORT, LOCAL);
       const served: string[] = [];
       for (let i = 0; i < 4; i++) served.push(await connect());
       const last = served[3].split(' ')[1];
@@ -208,7 +194,7 @@ async function drReuseFirst(topo: Topo, mode: number, local: number, started: (g
   started(gw);
   adm(topo, '-A', '-t', `${VIP}:${PORT}`, '-s', 'rr');
   for (const r of RS.slice(0, 2)) adm(topo, '-a', '-t', `${VIP}:${PORT}`, '-r', `${r}:${PORT}`, '-g');
-  const { proc: client, connect } = await reuseClient(topo, local);
+  const { proc: client, connect } = await reuseClient(topo.ns.client, VIP, PORT, local);
   expect(await connect()).toMatch(/^served /);
   const entries = () => adm(topo, '-L', '-n', '-c').split('\n').filter((l) => l.includes(`:${local} `));
   const entry = () => entries()[0] ?? '';

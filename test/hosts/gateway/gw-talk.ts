@@ -1,11 +1,27 @@
-// What the fast-path suites (gw-fastpath, gw-fastpath6) share: a bounded poll,
-// and a long-lived client connection in the client namespace
-// (gw-fastpath-peer.mjs `talk`) that sends on demand and reports who echoed.
+// What the fast-path suites (gw-fastpath, gw-fastpath6, gw-reconfig-load) share: a bounded poll,
+// a long-lived client connection in the client namespace (gw-fastpath-peer.mjs
+// `talk`) that sends on demand and reports who echoed, and a client that
+// reuses one port (gw-load-peer.mjs `reuse`).
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { inNs, sh, waitLine } from './netns.js';
 
 const TALK = fileURLToPath(new URL('./gw-fastpath-peer.mjs', import.meta.url));
+const LOAD_PEER = fileURLToPath(new URL('./gw-load-peer.mjs', import.meta.url));
+
+/** gw-load-peer's `reuse` client in namespace `ns`: each connect() is one connection from port `local` to vip:port, its result line. */
+export async function reuseClient(ns: string, vip: string, port: number, local: number): Promise<{ proc: ChildProcess; connect(): Promise<string> }> {
+  const proc = inNs(ns, process.execPath, [LOAD_PEER, 'reuse', vip, String(port), String(local)]);
+  await waitLine(proc, (l) => l === 'ready', 10_000);
+  return {
+    proc,
+    connect() {
+      const line = waitLine(proc, (l) => /^(served|error|timeout)/.test(l), 10_000);
+      proc.stdin!.write('go\n');
+      return line;
+    },
+  };
+}
 
 /** Polls (bounded: `tries` × `ms`) until `ok` holds. */
 export async function until(what: string | (() => string), ok: () => boolean, tries = 100, ms = 100): Promise<void> {
