@@ -8,13 +8,18 @@
 //   reuse VIP PORT LOCALPORT           "ready", then per "go" line on stdin one connection from LOCALPORT,
 //                                      read to its end (5 s at most): "served <addr:port> <ms>",
 //                                      "error <code>" or "timeout"
+//   reuse-rst VIP PORT LOCALPORT       the same, but the client resets each connection (RST, no FIN) once
+//                                      it has the server's line
 import net from 'node:net';
 
 const [mode, addr, portText, a3, a4] = process.argv.slice(2);
 setTimeout(() => { console.log('timeout'); process.exit(3); }, 120_000).unref();
 
-/** One connection read to its end (5 s at most): done('ok', "<addr:port>"), done('timeout') or done('error', code). */
-function once(options, done) {
+/**
+ * One connection read to its end (5 s at most): done('ok', "<addr:port>"), done('timeout') or done('error', code).
+ * reset: the client ends it with a RST as soon as it has the server's line.
+ */
+function once(options, done, reset = false) {
   const c = net.connect(options);
   let got = '', finished = false;
   const end = (how, what) => {
@@ -25,7 +30,15 @@ function once(options, done) {
     done(how, what);
   };
   const timer = setTimeout(() => end('timeout'), 5000);
-  c.on('data', (d) => { got += d; });
+  c.on('data', (d) => {
+    got += d;
+    if (reset && got.endsWith('\n') && !finished) {
+      finished = true;
+      clearTimeout(timer);
+      c.resetAndDestroy();
+      done('ok', got.trim());
+    }
+  });
   c.on('end', () => (got.endsWith('\n') ? end('ok', got.trim()) : end('error', 'short')));
   c.on('error', (e) => end('error', e.code ?? e.message));
 }
@@ -60,13 +73,13 @@ if (mode === 'servers') {
     });
   };
   for (let i = 0; i < Math.min(inflight, total); i++) one();
-} else if (mode === 'reuse') {
-  // The server closes first, so this side leaves no TIME_WAIT and the next "go" binds the same port.
+} else if (mode === 'reuse' || mode === 'reuse-rst') {
+  // The server closes first (or this side resets), so this side leaves no TIME_WAIT and the next "go" binds the same port.
   const port = Number(portText), local = Number(a3);
   const go = () => {
     const t0 = Date.now();
     once({ port, host: addr, localPort: local }, (how, what) =>
-      console.log(how === 'ok' ? `served ${what} ${Date.now() - t0}` : how === 'timeout' ? 'timeout' : `error ${what}`));
+      console.log(how === 'ok' ? `served ${what} ${Date.now() - t0}` : how === 'timeout' ? 'timeout' : `error ${what}`), mode === 'reuse-rst');
   };
   let buf = '';
   process.stdin.on('data', (d) => {

@@ -181,9 +181,10 @@ suite('wasmvsd gateway nat --fast-path on: a client reusing its port', () => {
 /**
  * A DR fast-path gateway in a fresh `topo` (VIP local) with conn_reuse_mode `mode`, rr over two real
  * servers that both answer on the VIP, and a client that connects from port `local` once: returned
- * once that connection's entry waits in FIN_WAIT (DR sees no reply) and the DR flow map remembers it.
+ * once that connection's entry waits in FIN_WAIT (DR sees no reply; with `reset`, the client resets
+ * instead of closing: CLOSE) and the DR flow map remembers it.
  */
-async function drReuseFirst(topo: Topo, mode: number, local: number, started: (gw: Daemon) => void) {
+async function drReuseFirst(topo: Topo, mode: number, local: number, started: (gw: Daemon) => void, reset = false) {
   topo.setup('dr', { vip: 'local' });
   // Both real servers answer on the VIP (held on the server namespace's lo, as DR needs).
   const server = inNs(topo.ns.server, process.execPath, [PEER, 'servers', VIP, String(PORT)]);
@@ -194,11 +195,12 @@ async function drReuseFirst(topo: Topo, mode: number, local: number, started: (g
   started(gw);
   adm(topo, '-A', '-t', `${VIP}:${PORT}`, '-s', 'rr');
   for (const r of RS.slice(0, 2)) adm(topo, '-a', '-t', `${VIP}:${PORT}`, '-r', `${r}:${PORT}`, '-g');
-  const { proc: client, connect } = await reuseClient(topo.ns.client, VIP, PORT, local);
+  const { proc: client, connect } = await reuseClient(topo.ns.client, VIP, PORT, local, reset);
   expect(await connect()).toMatch(/^served /);
   const entries = () => adm(topo, '-L', '-n', '-c').split('\n').filter((l) => l.includes(`:${local} `));
   const entry = () => entries()[0] ?? '';
-  await until(() => `the old connection in FIN_WAIT (${entry()})`, () => /FIN_WAIT/.test(entry()), 50, 100);
+  const ended = reset ? /\bCLOSE\b/ : /FIN_WAIT/;
+  await until(() => `the old connection in ${reset ? 'CLOSE' : 'FIN_WAIT'} (${entry()})`, () => ended.test(entry()), 50, 100);
   // Its real server, from the table.
   const dest = new RegExp(`(\\S+):${PORT}\\s*$`).exec(entry())?.[1];
   expect(RS.slice(0, 2)).toContain(dest);
@@ -206,6 +208,9 @@ async function drReuseFirst(topo: Topo, mode: number, local: number, started: (g
   expect(remembered(), 'the first connection in the DR flow map').toBe(true);
   return { gw, server, client, connect, entries, entry, dest: dest!, remembered };
 }
+
+/** Real server `r`'s Conns in a `-L -n --stats` listing. */
+const connsOf = (stats: string, r: string) => Number(new RegExp(`-> ${r.replace(/\./g, '\\.')}:${PORT}\\s+(\\d+)`).exec(stats)?.[1]);
 
 // DR: the director sees only the client's half of a connection, so after the client's FIN the entry
 // waits in FIN_WAIT (IPVS's 2 min) rather than TIME_WAIT. IPVS lets a new SYN take over such an entry
@@ -277,9 +282,43 @@ suite('wasmvsd gateway dr --fast-path on, conn_reuse_mode=3: a client port reuse
       // The mechanism: the SYN marked its flow stale, so the map's old element no longer routes it.
       expect(topo.in('director', 'nft', 'list', 'set', 'ip', 'wasmvs_gw', 'drstale')).toContain(` . ${LOCAL} . `);
       const stats = adm(topo, '-L', '-n', '--stats');
-      const conns = (r: string) => Number(new RegExp(`-> ${r.replace(/\./g, '\\.')}:${PORT}\\s+(\\d+)`).exec(stats)?.[1]);
-      expect(conns(dest), stats).toBe(1);
-      expect(conns(other), stats).toBe(1);
+      expect(connsOf(stats, dest), stats).toBe(1);
+      expect(connsOf(stats, other), stats).toBe(1);
+      const log = await stopGateway(gw);
+      gw = null;
+      expect(summary(log).dropped).toBe(0);
+      for (const p of [server, client]) p.kill();
+    } finally {
+      if (gw) await stopGateway(gw);
+      topo.teardown();
+    }
+  }, 60_000);
+});
+
+// The same with the default conn_reuse_mode=1 and a client that resets: its RST meets the core (the
+// flow map passes FINs and RSTs to the queue), so the old entry is in CLOSE, which IPVS lets a new SYN
+// take over in every reuse mode (is_new_conn_expected). The SYN on the remembered port marks the flow
+// stale and meets the core: rr's next real server, one entry left for the port.
+suite('wasmvsd gateway dr --fast-path on, conn_reuse_mode=1: a client port reused after a reset while the DR flow map still remembers it', () => {
+  afterEach(killChildren);
+
+  it('is scheduled afresh, as IPVS does after a RST', async () => {
+    const topo = new Topo(`gv${process.pid % 10000}z${topos++}`);
+    let gw: Daemon | null = null;
+    const LOCAL = 32000 + (process.pid % 10000);
+    try {
+      const first = await drReuseFirst(topo, 1, LOCAL, (g) => { gw = g; }, true);
+      const { server, client, connect, entries, entry, dest, remembered } = first;
+      gw = first.gw;
+      const other = RS.slice(0, 2).find((r) => r !== dest)!;
+      expect(await connect()).toMatch(new RegExp(`^served ${VIP.replace(/\./g, '\\.')}:${PORT} `));
+      expect(remembered(), 'the first connection still in the DR flow map').toBe(true);
+      await until(() => `the new connection on ${other}, reset (${entries().join(' | ')})`,
+        () => entries().length === 1 && entry().includes(`${other}:${PORT}`) && /\bCLOSE\b/.test(entry()), 50, 100);
+      expect(topo.in('director', 'nft', 'list', 'set', 'ip', 'wasmvs_gw', 'drstale')).toContain(` . ${LOCAL} . `);
+      const stats = adm(topo, '-L', '-n', '--stats');
+      expect(connsOf(stats, dest), stats).toBe(1);
+      expect(connsOf(stats, other), stats).toBe(1);
       const log = await stopGateway(gw);
       gw = null;
       expect(summary(log).dropped).toBe(0);

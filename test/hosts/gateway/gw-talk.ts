@@ -9,9 +9,12 @@ import { inNs, sh, waitLine } from './netns.js';
 const TALK = fileURLToPath(new URL('./gw-fastpath-peer.mjs', import.meta.url));
 const LOAD_PEER = fileURLToPath(new URL('./gw-load-peer.mjs', import.meta.url));
 
-/** gw-load-peer's `reuse` client in namespace `ns`: each connect() is one connection from port `local` to vip:port, its result line. */
-export async function reuseClient(ns: string, vip: string, port: number, local: number): Promise<{ proc: ChildProcess; connect(): Promise<string> }> {
-  const proc = inNs(ns, process.execPath, [LOAD_PEER, 'reuse', vip, String(port), String(local)]);
+/**
+ * gw-load-peer's `reuse` client in namespace `ns`: each connect() is one connection from port `local` to vip:port,
+ * its result line; `reset`: the client ends each with a RST once it has the server's line (`reuse-rst`).
+ */
+export async function reuseClient(ns: string, vip: string, port: number, local: number, reset = false): Promise<{ proc: ChildProcess; connect(): Promise<string> }> {
+  const proc = inNs(ns, process.execPath, [LOAD_PEER, reset ? 'reuse-rst' : 'reuse', vip, String(port), String(local)]);
   await waitLine(proc, (l) => l === 'ready', 10_000);
   return {
     proc,
