@@ -42,6 +42,8 @@ export type CoreExports = {
   connTabBits(bits: number): number;
   connTabSize(): number;
   connMemory(): number;
+  /** Bytes held by the core's allocator (records, tables, caches; the table's connection chunks excluded). */
+  memAllocated(): number;
   setTimeouts(tcp: number, tcpfin: number, udp: number): number;
   getTimeout(which: number): number;
   setOption(id: number, value: number): number;

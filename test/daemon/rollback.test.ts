@@ -33,7 +33,10 @@ async function busy(scratch: boolean): Promise<ControlHandler> {
 const snapshot = (h: ControlHandler) => JSON.stringify({ list: h.list(), conns: h.connections(), timeouts: h.timeouts() });
 
 function call(h: ControlHandler, req: object, hooks: Partial<ServerHooks> = {}): Reply {
-  return replyTo(JSON.stringify({ id: 1, ...req }), h, { changed: () => {}, log: () => {}, ...hooks });
+  const r = replyTo(JSON.stringify({ id: 1, ...req }), h, { changed: () => {}, log: () => {}, ...hooks });
+  // Every request here is answered at once (no hook of these returns a promise).
+  if (r instanceof Promise) throw new Error('expected a synchronous reply');
+  return r;
 }
 
 /** Packed records: edit 198.18.1.1's weight, then add to a service that does not exist (fails). */
@@ -91,7 +94,7 @@ describe('-R --atomic that fails', () => {
     const told: (string[] | null)[] = [];
     const r = call(h, { op: 'apply', atomic: true, cmds: [
       { op: 'delete-server', svc: tcp80, dest: { address: '198.18.1.2', port: 80 } },
-      { op: 'add-server', svc: missing, dest: dest('198.18.1.4') }] }, { changed: (j) => told.push(j) });
+      { op: 'add-server', svc: missing, dest: dest('198.18.1.4') }] }, { changed: (j) => { told.push(j); } });
     expect(r).toMatchObject({ ok: true, rolledBack: true });
     expect(h.list()[0].dests.map((x) => `${x.address}:${x.weight}:${x.method}`)).toEqual(['198.18.1.2:1:masq', '198.18.1.1:1:masq']);
     expect(told).toEqual([[]]);
@@ -118,7 +121,7 @@ describe('a change the state file cannot record', () => {
       const before = snapshot(h);
       const rules = h.stateText();
       const told: unknown[] = [];
-      const r = call(h, req, { persist: enospc, changed: (j) => told.push(j) });
+      const r = call(h, req, { persist: enospc, changed: (j) => { told.push(j); } });
       expect(r).toEqual({ id: 1, ...REFUSED });
       if (!deletes) {
         expect(snapshot(h)).toBe(before);

@@ -56,7 +56,8 @@ function smallDisk(room: number, chunk = 5): StateFs & { room: number } {
   const disk = {
     ...fs,
     room,
-    writeSync(fd: number, data: Uint8Array | string, off = 0, len?: number): number {
+    writeSync(fd: number, data: Uint8Array | string, offset?: number | null, len?: number | null): number {
+      const off = offset ?? 0;
       const buf = typeof data === 'string' ? Buffer.from(data) : data;
       const n = Math.min(len ?? buf.length - off, chunk, disk.room);
       if (n <= 0) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });

@@ -61,7 +61,7 @@ const nearLine = fc.tuple(
       if (y) groups.push(['-y', y]);
     }
   }
-  if (extra) groups.push(extra);
+  if (extra) groups.push([...extra]);
   const sorted = groups.map((g, i) => ({ g, k: order[i] })).sort((a, b) => a.k - b.k).map((e) => e.g);
   return [cmd, ...sorted.flat()];
 });

@@ -19,6 +19,7 @@ interface NativeEngine {
   connect(id: number, address: string, port: number, pre: Buffer | null, timeoutMs: number): void;
   abort(id: number): void;
   stats(): Record<string, number>;
+  flush?(): void;
   close(): void;
 }
 type ConnEngineClass = new (onEvents: (records: Float64Array, addrs: string[]) => void, opts?: { threads?: number; inline?: boolean; maxUndecided?: number; reportMs?: number }) => NativeEngine;

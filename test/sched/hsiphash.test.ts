@@ -52,7 +52,7 @@ beforeAll(async () => {
   const src = readFileSync(new URL('../../assembly/sched/hsiphash.ts', import.meta.url), 'utf8');
   const out = await asc.compileString({ 'hsiphash.ts': src, 'entry.ts': ENTRY }, { runtime: 'stub', optimizeLevel: 0 });
   if (out.error || !out.binary) throw new Error(`asc failed: ${out.error}\n${out.stderr.toString()}`);
-  const inst = await WebAssembly.instantiate(await WebAssembly.compile(out.binary), { env: { abort: () => { throw new Error('abort'); } } });
+  const inst = await WebAssembly.instantiate(await WebAssembly.compile(new Uint8Array(out.binary)), { env: { abort: () => { throw new Error('abort'); } } });
   core = inst.exports as unknown as HsipModule;
 }, 60_000);
 

@@ -10,7 +10,7 @@ describe('Director.configuration() and serviceConfigs()', () => {
     const d = await director(16);
     for (let s = 0; s < 1200; s++) {
       const key = { protocol: s % 3 ? 'tcp' as const : 'udp' as const, address: `198.18.${s >> 8}.${s & 255}`, port: 80 + (s % 5) };
-      d.addService({ ...key, scheduler: s % 2 ? 'wlc' : 'rr' });
+      d.addService(key, { scheduler: s % 2 ? 'wlc' : 'rr' });
       for (let r = 0; r < (s % 4); r++) d.addDest(key, { address: `198.19.${r}.${s & 255}`, port: 8080, weight: r + 1, method: r % 2 ? 'masq' : 'route' });
     }
     d.addService({ fwmark: 7 });
@@ -26,6 +26,8 @@ describe('Director.configuration() and serviceConfigs()', () => {
     expect(got).toHaveLength(1202);
     expect(got.reduce((n, s) => n + s.dests.length, 0)).toBe(1200 * 1.5 + 2);
     expect(got).toEqual(expected);
+    // Both schedulers as added (the listing carries each service's own).
+    expect(got.filter((s) => s.scheduler === 'rr')).toHaveLength(600);
     expect(got.some((s) => 'stats' in s || s.dests.some((x) => 'stats' in x))).toBe(false);
     // serviceConfigs(): the same services in the same order, without their destinations.
     const services = d.serviceConfigs();

@@ -34,7 +34,7 @@ function randomConfig(d: Director, r: () => number): void {
     try { d.addService(key, { scheduler: (['rr', 'wrr', 'mh', 'sh'] as const)[Math.floor(r() * 4)], persistent: r() < 0.3 ? 300 : 0 }); } catch { continue; }
     const m = Math.floor(r() * 4);
     for (let j = 0; j < m; j++) {
-      const v6 = 'af' in key || ('address' in key && key.address.includes(':'));
+      const v6 = kind === 1 || kind === 3;
       const address = v6 ? `2001:db8:1::${1 + Math.floor(r() * 6)}` : `198.19.0.${1 + Math.floor(r() * 6)}`;
       const method = (['route', 'masq', 'tunnel'] as const)[Math.floor(r() * 3)];
       try {

@@ -219,7 +219,7 @@ const connsOf = (stats: string, r: string) => Number(new RegExp(`-> ${r.replace(
 // (expire_nodest_conn=0), for as long as the entry lasts. Both as IPVS does, the gateway on the fast
 // path. `wasmvsadm -d` returns once the kernel side of the deletion is in place, as ipvsadm does: the
 // DR flow maps are empty by then.
-suite.each([[1, 'dropped while the old entry lasts'], [3, 'scheduled afresh']] as const)('wasmvsd gateway dr --fast-path on, conn_reuse_mode=%i: a client port reused after its real server was deleted is %s', (reuseMode) => {
+suite.each([[1, 'dropped while the old entry lasts'], [3, 'scheduled afresh']] as Array<[1 | 3, string]>)('wasmvsd gateway dr --fast-path on, conn_reuse_mode=%i: a client port reused after its real server was deleted is %s', (reuseMode) => {
   afterEach(killChildren);
 
   it('as IPVS does', async () => {

@@ -481,7 +481,8 @@ describe('the gateway skips the rule pass when nothing it is made from changed',
     d.addDest(key, { address: '198.18.41.2', port: 8080, method: 'masq' });
     const c0 = d.configuration();
     d.editDest(key, { address: '198.18.41.2', port: 8080, method: 'masq', weight: 0, uThreshold: 5 });
-    d.editService({ ...key, scheduler: 'sh', persistent: 300 });
+    d.editService(key, { scheduler: 'sh', persistent: 300 });
+    expect(d.service(key)).toMatchObject({ scheduler: 'sh', persistent: 300 });
     expect(sameLayout(c0, d.configuration())).toBe(true);
     d.editDest(key, { address: '198.18.41.2', port: 8080, method: 'route' });
     const c1 = d.configuration();

@@ -12,6 +12,7 @@ import { describe, it, expect, afterEach } from 'vitest';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { existsSync, readdirSync } from 'node:fs';
 import { Director } from '../../../sdk/director.js';
+import type { SchedulerName } from '../../../sdk/types.js';
 import { ProxyDataPath } from '../../../hosts/proxy/proxy.js';
 import type { SpliceMode } from '../../../hosts/proxy/options.js';
 import { silentLogger, type Logger } from '../../../daemon/logger.js';
@@ -29,7 +30,7 @@ interface Rig { director: Director; proxy: ProxyDataPath; port: number; servers:
 
 /** `backends` real servers on loopback running `onConn`, one service (`scheduler`) on a free port, the proxy on the native engine. */
 async function rig(onConn: (s: Socket, backend: number) => void, opts: {
-  backends?: number; scheduler?: string; weights?: number[]; splice?: SpliceMode; workers?: number;
+  backends?: number; scheduler?: SchedulerName; weights?: number[]; splice?: SpliceMode; workers?: number;
   settings?: (port: number) => Partial<ProxySettings>; deadPort?: boolean; destPort?: number; log?: Logger;
 } = {}): Promise<Rig> {
   if (inCI && !built) throw new Error(`addon not built in CI: ${ADDON}`);

@@ -151,7 +151,7 @@ ${reals}	service=http
     let kept: Awaited<ReturnType<typeof keepAlive>> | undefined;
     for (let i = 0; i < 3 && !kept; i++) {
       const k = await keepAlive(port);
-      closers.push(() => k.sock.destroy());
+      closers.push(() => { k.sock.destroy(); });
       if (await k.ask() === 'b') kept = k;
       else k.sock.destroy();
     }
