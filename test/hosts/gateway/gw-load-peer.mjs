@@ -26,18 +26,14 @@ function once(options, done, reset = false) {
     if (finished) return;
     finished = true;
     clearTimeout(timer);
-    c.destroy();
+    if (reset && how === 'ok') c.resetAndDestroy();
+    else c.destroy();
     done(how, what);
   };
   const timer = setTimeout(() => end('timeout'), 5000);
   c.on('data', (d) => {
     got += d;
-    if (reset && got.endsWith('\n') && !finished) {
-      finished = true;
-      clearTimeout(timer);
-      c.resetAndDestroy();
-      done('ok', got.trim());
-    }
+    if (reset && got.endsWith('\n')) end('ok', got.trim());
   });
   c.on('end', () => (got.endsWith('\n') ? end('ok', got.trim()) : end('error', 'short')));
   c.on('error', (e) => end('error', e.code ?? e.message));
