@@ -556,7 +556,7 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
     return DefineClass(env, "Conntrack",
                        {InstanceMethod<&Conntrack::Dump>("dump"), InstanceMethod<&Conntrack::Events>("events"),
                         InstanceMethod<&Conntrack::Flush>("flush"), InstanceMethod<&Conntrack::Remove>("remove"),
-                        InstanceMethod<&Conntrack::SetMarks>("setMarks"),
+                        InstanceMethod<&Conntrack::SetMarks>("setMarks"), InstanceMethod<&Conntrack::Lookup>("lookup"),
                         InstanceMethod<&Conntrack::DumpBegin>("dumpBegin"), InstanceMethod<&Conntrack::DumpNext>("dumpNext"),
                         InstanceMethod<&Conntrack::DumpActive>("dumpActive"),
                         InstanceMethod<&Conntrack::Stats>("stats"), InstanceMethod<&Conntrack::Close>("close")});
@@ -660,6 +660,36 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
       if (!c) return 0;  // an ack without error in a non-dump answer
     }
     return ETIMEDOUT;
+  }
+
+  // The answers to `sent` requests sent together (sequence numbers first..first+sent-1) on the request
+  // socket: every message of theirs to each(h), until each request's ack (NLMSG_ERROR) came. The kernel
+  // handles every message inside sendto, so they are queued already: a second without a byte is a
+  // failure (ETIMEDOUT). 0 or an errno.
+  template <typename Each>
+  int answers(uint32_t first, size_t sent, Each&& each) {
+    uint32_t portid = mnl_socket_get_portid(req_);
+    size_t acks = 0;
+    for (int idle = 0; acks < sent && idle < 1000;) {
+      ssize_t r = recv(mnl_socket_get_fd(req_), rx_.data(), rx_.size(), 0);
+      if (r < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          timespec ts{0, 1000000};
+          nanosleep(&ts, nullptr);
+          idle++;
+          continue;
+        }
+        return errno;
+      }
+      idle = 0;
+      int left = int(r);
+      for (auto* h = reinterpret_cast<const nlmsghdr*>(rx_.data()); mnl_nlmsg_ok(h, left); h = mnl_nlmsg_next(h, &left)) {
+        if (h->nlmsg_pid != portid || h->nlmsg_seq - first >= sent) continue;
+        if (h->nlmsg_type == NLMSG_ERROR) acks++;
+        each(h);
+      }
+    }
+    return acks < sent ? ETIMEDOUT : 0;
   }
 
   // dump(mark, mask, deltas?, prune?) → Buffer of records (kind 0), the kernel filtering by mark.
@@ -906,7 +936,6 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
     }
     constexpr size_t CHUNK = 32768, MSG = 128;
     std::vector<uint8_t> tx(CHUNK);
-    uint32_t portid = mnl_socket_get_portid(req_);
     size_t done = 0, updated = 0;
     while (done < n) {
       size_t len = 0, sent = 0;
@@ -924,37 +953,99 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
         ctError(env, "conntrack mark update", errno).ThrowAsJavaScriptException();
         return env.Undefined();
       }
-      // The kernel handled every message inside sendto: their acks are queued. Bounded wait as transact.
-      size_t acks = 0;
-      for (int idle = 0; acks < sent && idle < 1000;) {
-        ssize_t r = recv(mnl_socket_get_fd(req_), rx_.data(), rx_.size(), 0);
-        if (r < 0) {
-          if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            timespec ts{0, 1000000};
-            nanosleep(&ts, nullptr);
-            idle++;
-            continue;
-          }
-          ctError(env, "conntrack mark update", errno).ThrowAsJavaScriptException();
-          return env.Undefined();
-        }
-        idle = 0;
-        int left = int(r);
-        for (auto* h = reinterpret_cast<const nlmsghdr*>(rx_.data()); mnl_nlmsg_ok(h, left); h = mnl_nlmsg_next(h, &left)) {
-          if (h->nlmsg_type != NLMSG_ERROR || h->nlmsg_pid != portid || h->nlmsg_seq - first >= sent) continue;
-          acks++;
-          const auto* e = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(h));
-          if (e->error == 0) updated++;
-        }
-      }
-      if (acks < sent) {
-        ctError(env, "conntrack mark update", ETIMEDOUT).ThrowAsJavaScriptException();
+      int e = answers(first, sent, [&](const nlmsghdr* h) {
+        if (h->nlmsg_type == NLMSG_ERROR && static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(h))->error == 0) updated++;
+      });
+      if (e) {
+        ctError(env, "conntrack mark update", e).ThrowAsJavaScriptException();
         return env.Undefined();
       }
       done += sent;
     }
     marks_ += updated;
     return Napi::Number::New(env, double(updated));
+  }
+
+  // lookup(recs: Uint8Array, n, mark, mask) → Buffer of records (kind 0, counters since the last
+  // read, as a dump in delta mode): the entries with the original tuples of the n records at the
+  // start of `recs` (CT_REC_SIZE each: protocol, family and original tuple read; the core's
+  // ctTrackNext writes them), one IPCTNL_MSG_CT_GET each, sent together in as few sendto calls as
+  // fit, every one acked. Each is a hash lookup in the kernel: no walk of the conntrack table with
+  // softirqs off (bench/gateway/ANALYSIS.md). An entry gone (ENOENT) or not matching mark/mask is
+  // left out; a GET of an expired entry reaps it, and its destroy event follows on the event socket.
+  Napi::Value Lookup(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 4 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+        !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsNumber()) {
+      Napi::TypeError::New(env, "lookup(recs: Uint8Array, n, mark, mask)").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    if (!alive(env)) return env.Undefined();
+    Napi::Uint8Array recs = info[0].As<Napi::Uint8Array>();
+    size_t n = info[1].As<Napi::Number>().Uint32Value();
+    Filter f{info[2].As<Napi::Number>().Uint32Value(), info[3].As<Napi::Number>().Uint32Value()};
+    f.mark &= f.mask;
+    if (n * CT_REC > recs.ByteLength()) {
+      Napi::RangeError::New(env, "lookup: n records do not fit").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    // Read every tuple before anything is written: the caller may hand the core's memory in.
+    std::vector<uint8_t> in(recs.Data(), recs.Data() + n * CT_REC);
+    out_.clear();
+    uint64_t epoch = led_.begin(false);
+    Collect c{f, &out_, 0, 0, &led_, epoch};
+    constexpr size_t CHUNK = 32768, MSG = 160;
+    std::vector<uint8_t> tx(CHUNK);
+    size_t done = 0;
+    int err = 0;
+    auto get32 = [](const uint8_t* p) { uint32_t v; memcpy(&v, p, 4); return v; };
+    auto get16 = [](const uint8_t* p) { uint16_t v; memcpy(&v, p, 2); return v; };
+    while (done < n && !err) {
+      size_t len = 0, sent = 0;
+      uint32_t first = seq_ + 1;
+      for (; done + sent < n && len + MSG <= CHUNK; sent++) {
+        const uint8_t* r = in.data() + (done + sent) * CT_REC;
+        bool v6 = r[WASMVS_CT_FAMILY] == 6;
+        nlmsghdr* nlh = ctMsg(tx.data() + len, IPCTNL_MSG_CT_GET, NLM_F_ACK, ++seq_, v6 ? AF_INET6 : AF_INET);
+        if (v6) {
+          uint32_t s6[4], d6[4];
+          for (int w = 0; w < 4; w++) {
+            s6[w] = get32(r + WASMVS_CT_OSRC6 + 4 * w);
+            d6[w] = get32(r + WASMVS_CT_ODST6 + 4 * w);
+          }
+          putTuple(nlh, r[WASMVS_CT_PROTO], 0, 0, s6, d6, get16(r + WASMVS_CT_OSPORT), get16(r + WASMVS_CT_ODPORT));
+        } else {
+          putTuple(nlh, r[WASMVS_CT_PROTO], get32(r + WASMVS_CT_OSRC), get32(r + WASMVS_CT_ODST), nullptr, nullptr,
+                   get16(r + WASMVS_CT_OSPORT), get16(r + WASMVS_CT_ODPORT));
+        }
+        len += NLMSG_ALIGN(nlh->nlmsg_len);
+      }
+      if (mnl_socket_sendto(req_, tx.data(), len) < 0) {
+        err = errno;
+        break;
+      }
+      // The kernel answered every request inside sendto: the entry, then the ack; or an error ack.
+      err = answers(first, sent, [&](const nlmsghdr* h) {
+        if (h->nlmsg_type != NLMSG_ERROR) {
+          collectCb(h, &c);
+          return;
+        }
+        int e = -static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(h))->error;
+        if (e != 0 && e != ENOENT) {
+          lookupErrors_++;
+          lookupErrno_ = e;
+        }
+      });
+      done += sent;
+    }
+    led_.ended(epoch, false, !err, false);
+    if (!ev_) led_.drained();
+    if (err) {
+      ctError(env, "conntrack lookup", err).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    lookups_ += n;
+    return Napi::Buffer<uint8_t>::Copy(env, out_.data(), out_.size());
   }
 
   Napi::Value Stats(const Napi::CallbackInfo& info) {
@@ -964,6 +1055,9 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
     o.Set("datagrams", double(datagrams_));
     o.Set("enobufs", double(enobufs_));
     o.Set("marks", double(marks_));
+    o.Set("lookups", double(lookups_));
+    o.Set("lookupErrors", double(lookupErrors_));
+    o.Set("lookupErrno", double(lookupErrno_));
     return o;
   }
 
@@ -995,7 +1089,8 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
   // The dump's records, kept between dumps (no reallocation as the table grows and shrinks).
   std::vector<uint8_t> out_;
   uint32_t seq_ = uint32_t(time(nullptr));
-  uint64_t dumps_ = 0, events_ = 0, datagrams_ = 0, enobufs_ = 0, marks_ = 0;
+  uint64_t dumps_ = 0, events_ = 0, datagrams_ = 0, enobufs_ = 0, marks_ = 0, lookups_ = 0, lookupErrors_ = 0;
+  int lookupErrno_ = 0;
 };
 
 // Test-only (Conntrack.LedgerForTest): the delta ledger alone, fed crafted netlink bytes in any order,

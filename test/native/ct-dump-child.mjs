@@ -75,6 +75,34 @@ out.waited = { records: whole.length / REC, active: ct.dumpActive() };
 ct.dumpBegin(MARK, MASK, false, false);
 ct.dumpNext(1, true);
 out.restarted = await sliced(100, false);
+// Per-tuple reads (lookup, one GET each, no walk): the dump's own records asked for again.
+{
+  const n = Math.min(600, whole.length / REC);
+  const recs = new Uint8Array(whole.subarray(0, n * REC));
+  const want = new Set();
+  const wv = new DataView(recs.buffer, recs.byteOffset, recs.byteLength);
+  for (let o = 0; o < recs.length; o += REC) want.add(wv.getUint16(o + SPORT, true));
+  const got = ct.lookup(recs, n, MARK, MASK);
+  const gv = new DataView(got.buffer, got.byteOffset, got.byteLength);
+  let same = 0, packets = 0;
+  for (let o = 0; o < got.length; o += REC) {
+    if (want.has(gv.getUint16(o + SPORT, true))) same++;
+    packets += gv.getFloat64(o + OPKTS, true);
+  }
+  // A tuple no entry has (another client port): nothing, no error.
+  const bogus = new Uint8Array(recs.subarray(0, REC));
+  new DataView(bogus.buffer).setUint16(SPORT, 1, true);
+  // Entries of the other mark, asked for by their own tuples: the filter leaves them out.
+  const other = MARK ^ (MASK & -MASK);
+  const theirs = ct.dump(other, MASK, false, false);
+  let refused = 'no error';
+  try { ct.lookup(recs, n + 1, MARK, MASK); } catch (e) { refused = e.message; }
+  out.lookup = {
+    asked: n, records: got.length / REC, same, packets, missing: ct.lookup(bogus, 1, MARK, MASK).length,
+    otherMark: ct.lookup(theirs, theirs.length / REC, MARK, MASK).length / REC, otherAsked: theirs.length / REC,
+    otherOwn: ct.lookup(theirs, theirs.length / REC, other, MASK).length / REC, refused, counted: ct.stats().lookups, errors: ct.stats().lookupErrors, errno: ct.stats().lookupErrno,
+  };
+}
 // Destroy events straight into a caller's memory (the core's REGION_CT): the flush makes one per entry.
 evs.flush(MARK, MASK);
 {

@@ -2,7 +2,8 @@
 // of the test's own: the request and the reads run on the addon's reader
 // thread (a dump's syscalls walk the whole conntrack table), and what
 // dumpNext hands back, parsed in order on the caller's thread, is every entry
-// of the mark once, with its counters once in delta mode; a dump begun again
+// of the mark once, with its counters once in delta mode; the same entries
+// read by their tuples (lookup) once each, mark-filtered; a dump begun again
 // starts afresh; close() with a dump under way neither hangs nor crashes.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +45,12 @@ describe.skipIf(missing !== null && !inCI)('conntrack sliced dump (ct_socket.cc)
     expect(r.again).toMatchObject({ records: r.entries, ports: r.entries, packets: 0, active: false });
     expect(r.waited).toEqual({ records: r.entries, active: false });
     expect(r.restarted).toMatchObject({ records: r.entries, ports: r.entries, active: false });
+    // Per-tuple reads (lookup): each asked-for entry once, its counters already handed over (packets 0);
+    // a tuple with no entry gives nothing; the mark filter holds for entries asked for by tuple too.
+    expect(r.lookup).toMatchObject({ asked: 600, records: 600, same: 600, packets: 0, missing: 0, otherMark: 0, otherOwn: 50, errors: 0 });
+    expect(r.lookup.otherAsked).toBe(50);
+    expect(r.lookup.refused).toMatch(/do not fit/);
+    expect(r.lookup.counted).toBe(600 + 1 + 50 + 50);
     // Destroy events written into a target: as many as fit (a number back), each a destroy record of our mark;
     // all of them over the calls (unless the socket overran); a target not of bytes refused, one too small gets none.
     expect(r.events).toMatchObject({ first: 100, marked: 100, destroyed: 100, none: 0 });
