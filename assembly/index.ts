@@ -26,6 +26,7 @@ import * as gateway from "./packet/gateway";
 import * as bulk from "./table/bulk";
 import { lookupBatch } from "./table/conn_lookup";
 import * as ctFeed from "./table/ct_feed";
+import * as ctTrackMod from "./table/ct_track";
 import { schedTableSize, schedTableAt } from "./sched/registry";
 import { alloc, allocatedBytes } from "./mem/alloc";
 
@@ -242,6 +243,14 @@ export function gwFastParams(base: u32, invalidMark: u32, young: u32): i32 { ret
  * REGION_SPEC; returns the number of actions.
  */
 export function ctApply(n: u32, now: u32, settled: u32, young: u32): i32 { return ctFeed.ctApply(n, now, settled, young); }
+/** The next up to `max` tuples of tracked fast flows to read this tick, at REGION_CT (table/ct_track.ts); fewer than max: the scan is over. */
+export function ctTrackNext(max: u32, now: u32): u32 { return ctTrackMod.ctTrackNext(max, now); }
+/** Before a tick's reads: the flows over dropped from the tracker, and how many tuples ctTrackNext would hand out. */
+export function ctTrackPrepare(now: u32): u32 { return ctTrackMod.ctTrackPrepare(now); }
+/** Flows tracked now; bit 31 set when one went untracked for want of room since the last ctTrackReset. */
+export function ctTrackState(): u32 { return ctTrackMod.ctTrackCount() | (ctTrackMod.ctTrackOverflowed() ? 0x80000000 : 0); }
+/** After a walk of every entry of ours: the overflow forgotten (the walk tracked what it listed). */
+export function ctTrackReset(): void { ctTrackMod.ctTrackReset(); }
 
 // --- connection table ----------------------------------------------------------
 /** Run timers up to `now` (conn expiry, template re-arm, estimator, scheduler tick); returns entries expired. */

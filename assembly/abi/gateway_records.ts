@@ -32,5 +32,7 @@ export function writeGwVerdict(i: u32, id: u32, verdict: u32, flags: u32, mark: 
 
 /** DEC_METHOD of decision i (written by the connection path). */
 export function decisionMethod(i: u32): u32 { return rd8(decision(i) + L.DEC_METHOD); }
+/** DEC_CONN of decision i (0: none). */
+export function decisionConn(i: u32): u32 { return rd32(decision(i) + L.DEC_CONN); }
 /** DEC_DEST of decision i. */
 export function decisionDest(i: u32): u32 { return rd32(decision(i) + L.DEC_DEST); }

@@ -12,7 +12,8 @@ import {
   GW_VER_SIZE, GW_VF_MARK, GW_VF_PAYLOAD, GW_VF_NAT_IN, GW_DR_MARK_BASE, GW_DR_SLOT_MASK, GW_STRIDE_PACKED, GW_REC_ROOM,
   GW_OPT_FAIL_OPEN,
 } from "../abi/layout";
-import { gwRecordAt, gwRecId, gwRecMark, gwRecLen, gwRecFlags, writeGwVerdict, decisionMethod, decisionDest } from "../abi/gateway_records";
+import { gwRecordAt, gwRecId, gwRecMark, gwRecLen, gwRecFlags, writeGwVerdict, decisionMethod, decisionDest, decisionConn } from "../abi/gateway_records";
+import { ctTrack } from "../table/ct_track";
 import { readDecisionTarget } from "./records";
 import { parse, pkt } from "./parse";
 import { ld8, ld16, ld32 } from "./bytes";
@@ -46,6 +47,8 @@ const NF_ACCEPT: u32 = 1;
 let fastBase: u32 = 0;
 let fastInvalid: u32 = 0;
 let fastYoung: u32 = 0;
+/** The burst's clock (gwBurst's now), for ct_track. */
+let trackNow: u32 = 0;
 
 /** Host settings (gwConfig): the tunnel's outer source, the route MTU towards real servers. */
 let tunSrc: u32 = 0;
@@ -207,7 +210,12 @@ function fastMarked(i: u32, id: u32, rec: u32, p: usize): bool {
   C.bump(C.CNT_GW_FORWARDED);
   C.bump(C.CNT_GW_FAST_MARKED);
   const mark = fastBase + (d.id & GW_DR_SLOT_MASK);
-  writeGwVerdict(i, id, NF_ACCEPT, GW_VF_MARK, pkt.proto == PROTO_TCP ? mark | fastYoung : mark, 0, 0);
+  const young = pkt.proto == PROTO_TCP ? fastYoung : 0;
+  writeGwVerdict(i, id, NF_ACCEPT, GW_VF_MARK, mark | young, 0, 0);
+  // The feed reads the flow by its tuple from now on (ct_track.ts), not by walking conntrack.
+  const conn = decisionConn(i);
+  const ci = conn == 0 ? 0 : M.indexOf(conn);
+  if (ci != 0) ctTrack(ci, conn, trackNow);
   return true;
 }
 
@@ -417,6 +425,7 @@ function staleSyn(p: usize, len: u32): bool {
 export function gwBurst(n: u32, stride: u32, now: u32): i32 {
   const st = checkRecords(n, stride);
   if (st != 0) return st;
+  trackNow = now;
   if (stride == GW_STRIDE_PACKED) {
     advanceConns(now);
     let rec: u32 = 0;

@@ -48,6 +48,8 @@ export const F_DPV: u32 = 0x200;
 export const F_T60: u32 = 0x400;
 export const F_LIVE: u32 = 0x800;
 export const F_OPS: u32 = 0x1000;
+/** The conntrack feed reads this fast flow by its tuple (table/ct_track.ts). */
+export const F_CTTRACK: u32 = 0x2000;
 
 // Small chunks also fit the bucket arrays the index frees (16+ pages) when
 // mem/pages.ts hands those out again.

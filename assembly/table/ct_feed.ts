@@ -33,6 +33,7 @@ import { dests } from "./dests";
 import { serviceOf } from "../service/services";
 import { accountBulk, statsReady } from "./account";
 import { connEvent } from "./conn_api";
+import { ctTrack, ctUntrack } from "./ct_track";
 import { S_ESTABLISHED, S_FIN_WAIT, S_CLOSE_WAIT, S_TIME_WAIT, S_LAST_ACK, S_CLOSE } from "./tcp_states";
 
 /** nf_conntrack_tcp states. */
@@ -185,7 +186,13 @@ function one(k: u32, r: usize, conn: u32, now: u32, settled: u32, young: u32): v
   } else if (proto == PROTO_UDP && moved) {
     connEvent(conn, CONN_EV_ESTABLISHED, now); // UDP: refreshes the timer
   }
-  if (kind == CT_KIND_DESTROY) return;
+  // Its conntrack entry is gone: no more reads by tuple. A listed one of ours the tracker lacks
+  // (a walk found it: untracked for want of room, or from before) is read by tuple from now on.
+  if (kind == CT_KIND_DESTROY) {
+    ctUntrack(i);
+    return;
+  }
+  if (!isSettled) ctTrack(i, conn, now);
   // Closed: settled, out of the next dumps. Young (listed with its generation): promoted.
   if (!isSettled && proto == PROTO_TCP && (state == TCP_TIME_WAIT || state == TCP_CLOSE)) {
     act(k, CT_ACT_SETTLE, (mark & ~young) | settled);

@@ -3,11 +3,16 @@
 // read back from conntrack (ctnetlink, ct_socket.cc) and given to the core,
 // which stays the one table `-L -c`, `-L --stats`, ActiveConn/InActConn and
 // the timeouts are read from:
-//  - every second, one dump of our entries (ct mark under FAST_MARK_MASK) and
-//    the pending destroy events (an entry's last counters), in batches; the
-//    gateway's timer reads and applies the dump in slices (tickSliced), so
-//    the queue's new flows are answered between them, not after the round;
-//  - young TCP flows are left out of the dumps for 1-2 s (CT_YOUNG), by then
+//  - every second, the pending destroy events (an entry's last counters) and
+//    the open fast flows the core tracks, read by their tuples (lookup: one
+//    GET each, assembly/table/ct_track.ts), in slices (tickSliced), so the
+//    queue's new flows are answered between them, not after the round. A dump
+//    of our entries (ct mark under FAST_MARK_MASK) instead every SWEEP_TICKS,
+//    past LOOKUP_MAX flows to read, and after the tracker overflowed: it walks
+//    the kernel's whole conntrack hash with softirqs off on its CPU
+//    (bench/gateway/ANALYSIS.md);
+//  - young TCP flows are not read for 2-3 s (by tuple; a dump leaves them out
+//    for 1-2 s, CT_YOUNG), by then
 //    a short connection's entry is gone (the fast path's ct timeout policy:
 //    TIME_WAIT lasts SETTLED_CT_TIMEOUT_S) and its destroy event is the one
 //    record read of it; a longer one is then promoted into every dump;
@@ -57,6 +62,11 @@ export interface NativeConntrack {
    * values; destroy events too); prune: the dump lists all our entries, those it did not list are forgotten.
    */
   dump(mark: number, mask: number, deltas?: boolean, prune?: boolean): Uint8Array;
+  /**
+   * The entries with the original tuples of the first n records of `recs` (the core's ctTrackNext),
+   * one GET each (a hash lookup, no walk), as a dump in delta mode lists them (mark/mask filtered).
+   */
+  lookup?(recs: Uint8Array, n: number, mark: number, mask: number): Uint8Array;
   /** The same dump read in slices (its own socket): begin, then records until dumpActive() is false. */
   dumpBegin?(mark: number, mask: number, deltas?: boolean, prune?: boolean): void;
   /** What was read so far, parsed until `max` records; none while the addon's reader is still reading (wait: block until `max` or the end). */
@@ -75,7 +85,7 @@ export interface NativeConntrack {
    * addresses as four words each) → how many entries took it.
    */
   setMarks(list: Uint32Array, n: number, v6?: boolean, timeoutS?: number): number;
-  stats(): { dumps: number; events: number; datagrams: number; enobufs: number; marks?: number };
+  stats(): { dumps: number; events: number; datagrams: number; enobufs: number; marks?: number; lookups?: number };
   close(): void;
 }
 export type NativeConntrackClass = new (options: { events?: boolean; rcvBuf?: number }) => NativeConntrack;
@@ -145,6 +155,18 @@ export const SETTLED_CT_TIMEOUT_S = 1;
 export const CT_YOUNG = 0xa0000000;
 /** The young bit of generation g (1 or 2). */
 export const youngBits = (g: number) => (g === 1 ? 0x20000000 : 0x80000000);
+
+/**
+ * A tick reads the fast flows the core tracks by their tuples (lookup) while at most this many are
+ * to be read; past it (or when one went untracked, or at a sweep) it walks conntrack's table as before.
+ * A GET never holds a CPU with softirqs off for a walk's length (bench/gateway/ANALYSIS.md), but costs
+ * the gateway's thread about 3 µs (a walk that lists 2,846 entries, 9 ms): past this many, about 25 ms
+ * a second, the walk's one stall is the smaller price.
+ */
+export const LOOKUP_MAX = 8192;
+
+/** Tuples read per slice of a tick that reads by tuple. */
+const LOOKUP_SLICE = 64;
 
 /** Every SWEEP_TICKS ticks the dump lists the settled entries too. */
 export const SWEEP_TICKS = 30;
@@ -338,6 +360,12 @@ export class CtFeed {
   /** A listing's read under way (readNowAsync): its token while it holds the dump socket. */
   private catching: object | null = null;
   private listed = 0;
+  /** The sliced tick reads the tracked flows by tuple (lookup) instead of a dump. */
+  private byTuple = false;
+  /** Ticks that read by tuple and walked (at sweeps, past LOOKUP_MAX). */
+  readonly rounds = { byTuple: 0, walked: 0 };
+  /** Entries asked for by tuple (one GET each), all ticks together. */
+  get lookups(): number { return this.ct.stats().lookups ?? 0; }
   /** The sliced tick is still reading the pending events (its dump not begun yet). */
   private eventsLeft = false;
   /** An events-only pass (eventsSliced) is under way. */
@@ -479,6 +507,20 @@ export class CtFeed {
     }
   }
 
+  /**
+   * Whether this tick reads the tracked flows by tuple: the addon can, no sweep is due (a sweep's walk
+   * lists every entry of ours, those the core does not track too), none went untracked, and at most
+   * LOOKUP_MAX are to be read.
+   */
+  private tupleRound(): boolean {
+    if (!this.ct.lookup) return false;
+    const x = coreOf(this.director).x;
+    // The tracker's finished flows go whichever way the tick reads (a walk does not scan it).
+    const n = x.ctTrackPrepare(this.director.now());
+    if (this.sweeping) return false;
+    return (x.ctTrackState() >>> 0) < 0x80000000 && n <= LOOKUP_MAX;
+  }
+
   /** This tick's dump: our unsettled entries and the next generation's young ones (at a sweep, every entry of ours). */
   private dumpMask(): number {
     return this.sweeping ? this.anyMask : (this.mask & ~youngBits(3 - this.gen)) >>> 0;
@@ -578,8 +620,28 @@ export class CtFeed {
       this.flushSettle();
       if (got >= max) return true;
       this.eventsLeft = false;
-      this.ct.dumpBegin!(this.mark, this.dumpMask(), true, this.sweeping);
+      this.byTuple = this.tupleRound();
+      if (this.byTuple) this.rounds.byTuple++;
+      else {
+        this.rounds.walked++;
+        this.ct.dumpBegin!(this.mark, this.dumpMask(), true, this.sweeping);
+      }
       return true;
+    }
+    if (this.byTuple) {
+      // GETs run on this thread (each a hash lookup, and the reaping of an expired entry it finds):
+      // a smaller slice than a dump's, so the queue's packets are answered between them.
+      const want = Math.min(max, LOOKUP_SLICE, L.CT_MAX);
+      const core = coreOf(this.director);
+      const n = core.x.ctTrackNext(want, this.director.now());
+      if (n > 0) {
+        // Any young bits: the core picks the flows by age, and a flow's generation may be the one in force again.
+        const recs = this.ct.lookup!(this.region().bytes, n, this.mark, (this.mask & ~CT_YOUNG) >>> 0);
+        this.listed += recs.byteLength / CT.SIZE;
+        this.apply(recs);
+        this.flushSettle();
+      }
+      return n === want;
     }
     const recs = this.ct.dumpNext!(max, wait);
     this.listed += recs.byteLength / CT.SIZE;
@@ -624,6 +686,8 @@ export class CtFeed {
   }
 
   private endTick(listed: number): number {
+    // A sweep listed every entry of ours and the core tracked those it lacked: reads by tuple may resume.
+    if (this.sweeping) coreOf(this.director).x.ctTrackReset();
     // The other generation's entries were listed (and promoted or settled): it is handed out now.
     this.gen = 3 - this.gen;
     this.young = youngBits(this.gen);

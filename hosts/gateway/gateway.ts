@@ -851,7 +851,7 @@ export class Gateway {
       `truncated_l4=${c(C.CNT_PKT_TRUNC_L4)} bad_csum=${c(C.CNT_PKT_BAD_CSUM)} truncated=${c(C.CNT_GW_TRUNCATED)} ` +
       `icmp_sent=${c(C.CNT_GW_ICMP_SENT)} failed_bursts=${this.failedBursts} enobufs=${q.enobufs} nl_errors=${q.nlErrors} ` +
       `queue_full_drops=${k.full} socket_full_drops=${k.user} fast_marked=${this.fastMarked + c(C.CNT_GW_FAST_MARKED)} held_for_rules=${this.held.held} held_full=${this.held.overflow} stale_syns=${this.staleSyns} dr_fed_packets=${this.drStats.fedPackets}` +
-      (this.feed ? ` ct_fed_packets=${this.feed.totals.fedPackets} ct_events=${this.feed.totals.events} ct_removed=${this.feed.totals.removed} ct_settled=${this.feed.totals.settled} ct_promoted=${this.feed.totals.promoted} ct_lost=${this.feed.totals.lost}` : '');
+      (this.feed ? ` ct_fed_packets=${this.feed.totals.fedPackets} ct_events=${this.feed.totals.events} ct_removed=${this.feed.totals.removed} ct_settled=${this.feed.totals.settled} ct_promoted=${this.feed.totals.promoted} ct_lost=${this.feed.totals.lost} ct_rounds_by_tuple=${this.feed.rounds.byTuple} ct_rounds_walked=${this.feed.rounds.walked} ct_lookups=${this.feed.lookups}` : '');
   }
 
   /** The kernel's counters of every queue in this namespace ([] when the file cannot be read). */

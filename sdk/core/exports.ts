@@ -55,6 +55,13 @@ export type CoreExports = {
   gwBurst(n: number, stride: number, now: number): number;
   gwStaleSyns(n: number, stride: number): number;
   ctApply(n: number, now: number, settled: number, young: number): number;
+  /** The next up to `max` tracked fast flows' tuples to read (REGION_CT); fewer than max: the scan is over. */
+  ctTrackNext(max: number, now: number): number;
+  /** The tracker's finished flows dropped; how many tuples ctTrackNext would hand out now. */
+  ctTrackPrepare(now: number): number;
+  /** Flows tracked; bit 31: one went untracked for want of room since the last ctTrackReset. */
+  ctTrackState(): number;
+  ctTrackReset(): void;
   gwFastDest(destId: number, on: number): number;
   gwFastParams(base: number, invalidMark: number, young: number): number;
 };
