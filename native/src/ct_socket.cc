@@ -641,47 +641,38 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
   int transact(nlmsghdr* nlh, Collect* c) {
     uint32_t seq = nlh->nlmsg_seq, portid = mnl_socket_get_portid(req_);
     if (mnl_socket_sendto(req_, nlh, nlh->nlmsg_len) < 0) return errno;
-    // Bounded wait: the kernel answers a request at once; a second without a byte is a failure.
-    for (int idle = 0; idle < 1000;) {
-      ssize_t n = recv(mnl_socket_get_fd(req_), rx_.data(), rx_.size(), 0);
-      if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-          timespec ts{0, 1000000};
-          nanosleep(&ts, nullptr);
-          idle++;
-          continue;
-        }
-        return errno;
-      }
-      idle = 0;
+    for (;;) {
+      ssize_t n = recvAnswer();
+      if (n < 0) return int(-n);
       int r = mnl_cb_run(rx_.data(), size_t(n), seq, portid, c ? collectCb : nullptr, c);
       if (r == MNL_CB_STOP) return 0;
       if (r < 0) return errno;
       if (!c) return 0;  // an ack without error in a non-dump answer
     }
-    return ETIMEDOUT;
+  }
+
+  // One datagram of answers on the request socket into rx_: its length, or -errno. Bounded wait: the
+  // kernel answers a request inside sendto (a dump's next part at once), so a second without a byte
+  // is a failure (-ETIMEDOUT).
+  ssize_t recvAnswer() {
+    for (int idle = 0; idle < 1000; idle++) {
+      ssize_t n = recv(mnl_socket_get_fd(req_), rx_.data(), rx_.size(), 0);
+      if (n >= 0) return n;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
+      timespec ts{0, 1000000};
+      nanosleep(&ts, nullptr);
+    }
+    return -ETIMEDOUT;
   }
 
   // The answers to `sent` requests sent together (sequence numbers first..first+sent-1) on the request
-  // socket: every message of theirs to each(h), until each request's ack (NLMSG_ERROR) came. The kernel
-  // handles every message inside sendto, so they are queued already: a second without a byte is a
-  // failure (ETIMEDOUT). 0 or an errno.
+  // socket: every message of theirs to each(h), until each request's ack (NLMSG_ERROR) came. 0 or an errno.
   template <typename Each>
   int answers(uint32_t first, size_t sent, Each&& each) {
     uint32_t portid = mnl_socket_get_portid(req_);
-    size_t acks = 0;
-    for (int idle = 0; acks < sent && idle < 1000;) {
-      ssize_t r = recv(mnl_socket_get_fd(req_), rx_.data(), rx_.size(), 0);
-      if (r < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-          timespec ts{0, 1000000};
-          nanosleep(&ts, nullptr);
-          idle++;
-          continue;
-        }
-        return errno;
-      }
-      idle = 0;
+    for (size_t acks = 0; acks < sent;) {
+      ssize_t r = recvAnswer();
+      if (r < 0) return int(-r);
       int left = int(r);
       for (auto* h = reinterpret_cast<const nlmsghdr*>(rx_.data()); mnl_nlmsg_ok(h, left); h = mnl_nlmsg_next(h, &left)) {
         if (h->nlmsg_pid != portid || h->nlmsg_seq - first >= sent) continue;
@@ -689,7 +680,7 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
         each(h);
       }
     }
-    return acks < sent ? ETIMEDOUT : 0;
+    return 0;
   }
 
   // dump(mark, mask, deltas?, prune?) → Buffer of records (kind 0), the kernel filtering by mark.
@@ -989,8 +980,8 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
       Napi::RangeError::New(env, "lookup: n records do not fit").ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    // Read every tuple before anything is written: the caller may hand the core's memory in.
-    std::vector<uint8_t> in(recs.Data(), recs.Data() + n * CT_REC);
+    // Read in place (the core's memory, as ctTrackNext wrote it): no JS runs meanwhile, and answers go to out_.
+    const uint8_t* in = recs.Data();
     out_.clear();
     uint64_t epoch = led_.begin(false);
     Collect c{f, &out_, 0, 0, &led_, epoch};
@@ -1004,7 +995,7 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
       size_t len = 0, sent = 0;
       uint32_t first = seq_ + 1;
       for (; done + sent < n && len + MSG <= CHUNK; sent++) {
-        const uint8_t* r = in.data() + (done + sent) * CT_REC;
+        const uint8_t* r = in + (done + sent) * CT_REC;
         bool v6 = r[WASMVS_CT_FAMILY] == 6;
         nlmsghdr* nlh = ctMsg(tx.data() + len, IPCTNL_MSG_CT_GET, NLM_F_ACK, ++seq_, v6 ? AF_INET6 : AF_INET);
         if (v6) {
