@@ -665,6 +665,35 @@ function flatPromote(h: LoadHeap, t: usize, nx: usize, words: i32): Dest | null 
  * ranks holding it; returns the first of them.
  */
 function flatScan(h: LoadHeap): Dest | null {
+  // The native build of the core (wasm2c, no SIMD) takes the scalar scan; both give the same answer.
+  if (ASC_FEATURE_SIMD) return flatScanSimd(h);
+  return flatScanScalar(h);
+}
+
+/** flatScan without SIMD: the same keys, the same tie set, one key at a time. */
+function flatScanScalar(h: LoadHeap): Dest | null {
+  const p = h.items;
+  const end = p + (<usize>((h.n + 3) >> 2) << 4);
+  let k: u32 = 0xFFFFFFFF;
+  for (let q = p; q < end; q += 4) k = min(k, load<u32>(q));
+  if (k == 0xFFFFFFFF) return null;
+  const t = h.tie();
+  for (let i = 0, words = h.tieWords(); i < words; i++) store<u64>(t + 8 + (<usize>i << 3), 0);
+  store<u32>(h.next(), 0, 4);
+  const hi = k & 0xFFFFFF00;
+  let r = 0;
+  for (let q = p; q < end; q += 4, r++) {
+    if ((load<u32>(q) & 0xFFFFFF00) == hi) {
+      const wp = t + 8 + (<usize>(r >> 6) << 3);
+      store<u64>(wp, load<u64>(wp) | (<u64>1 << <u64>(r & 63)));
+    }
+  }
+  store<u32>(t, k >> 8);
+  store<u32>(t, 0, 4);
+  return changetype<Dest>(load<usize>(h.fdest(<i32>(k & 255))));
+}
+
+function flatScanSimd(h: LoadHeap): Dest | null {
   const p = h.items;
   const end = p + (<usize>((h.n + 3) >> 2) << 4);
   let m0 = i32x4.splat(-1);

@@ -115,5 +115,9 @@ export function writeDecision(i: u32, conn: u32, d: Dest, dport: u32, method: u3
   store<u32>(p + L.DEC_DEST, d.id);
   const w = load<u32>(q + offsetof<Dest>("a3") + 4); // port16 | af8 << 16 | method8 << 24
   store<u32>(p + L.DEC_METHOD, (w >> 24) | ((w >> 8) & 0xFF00) | (dport << 16));
-  v128.store(p + L.DEC_DADDR, v128.load(q + offsetof<Dest>("a0"), 0, 4), 0, 4);
+  if (ASC_FEATURE_SIMD) v128.store(p + L.DEC_DADDR, v128.load(q + offsetof<Dest>("a0"), 0, 4), 0, 4);
+  else {
+    store<u64>(p + L.DEC_DADDR, load<u64>(q + offsetof<Dest>("a0")));
+    store<u64>(p + L.DEC_DADDR + 8, load<u64>(q + offsetof<Dest>("a0") + 8));
+  }
 }
