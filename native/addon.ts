@@ -127,3 +127,50 @@ export function loadNativeAddon(root = packageRoot()): LoadedAddon {
 export function loadNativeQueue(): NativeQueueClass {
   return loadNativeAddon().NfQueue;
 }
+
+/** The addon's native core object (native/src/core_native.cc). */
+export interface NativeCoreObject {
+  /** One function per core export, as a WebAssembly instance's. */
+  exports(): Record<string, (...args: number[]) => number>;
+  /** The linear memory; detached when the memory grows (take it again). */
+  buffer(): ArrayBuffer;
+  /** Linear memory pages (64 KiB). */
+  pages(): number;
+}
+
+/**
+ * The exports of a native core instance, shaped as a WebAssembly instance's
+ * (functions by export name, and `memory.buffer`): what the SDK takes as
+ * DirectorOptions.exports (its CoreExports; this room imports nothing of ours).
+ */
+export type NativeCoreExports = { readonly memory: { readonly buffer: ArrayBuffer } } & Record<string, unknown>;
+
+/** A native core instance as the SDK takes it (DirectorOptions.exports), and the object behind it. */
+export interface NativeCore {
+  exports: NativeCoreExports;
+  core: NativeCoreObject;
+}
+
+/**
+ * A new instance of the native core: the core's AssemblyScript translated to
+ * C (wasm2c) and built into the addon, so the addon's threads can call it
+ * too. null when this addon was built without it (no wasm2c where it was
+ * built), or when there is no addon at all; `why` says which.
+ */
+export function loadNativeCore(root = packageRoot()): NativeCore | { exports: null; why: string } {
+  let path: string;
+  try {
+    path = loadNativeAddon(root).path;
+  } catch (e) {
+    return { exports: null, why: firstLine(e) };
+  }
+  const require = createRequire(join(root, 'package.json'));
+  const Ctor = (require(path) as { NativeCore?: new () => NativeCoreObject }).NativeCore;
+  if (Ctor === undefined) return { exports: null, why: `the addon ${path} was built without the native core (wasm2c, Debian package wabt, was missing)` };
+  const core = new Ctor();
+  const fns = core.exports();
+  // One plain object built in one step (as sdk/core/load.ts does for the wasm exports): a fast-properties map.
+  const memory = { get buffer() { return core.buffer(); } };
+  const exports = Object.fromEntries([...Object.entries(fns), ['memory', memory]]) as NativeCoreExports;
+  return { exports, core };
+}

@@ -1,4 +1,5 @@
-// Builds the optional netfilter-queue addon (native/). Not part of
+// Builds the optional netfilter-queue addon (native/), with the native core
+// when wasm2c is installed (scripts/gen-native-core.mjs). Not part of
 // `npm install`/`prepare`: the SDK must install without a compiler or libmnl.
 // CI runs it explicitly; a failure here is a real failure.
 //
@@ -50,6 +51,10 @@ function prebuildify() {
     return null;
   }
 }
+
+// The native core (native/gen/, from wasm2c) first: binding.gyp builds it in when it is there.
+const gen = spawnSync(process.execPath, [join(root, 'scripts', 'gen-native-core.mjs')], { stdio: 'inherit' });
+if (gen.status !== 0) process.exit(gen.status ?? 1);
 
 const pb = prebuildify();
 let r;

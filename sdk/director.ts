@@ -13,6 +13,7 @@ import { PreparedFlow } from './flow.js';
 import { DirectorStats } from './director/stats.js';
 import * as sched from './director/scheduling.js';
 import type { FlowInput, Decision, BatchResult } from './types.js';
+import type { CoreExports } from './core/exports.js';
 
 export { FLOW_WORDS, DECISION_WORDS } from './director/scheduling.js';
 
@@ -23,6 +24,12 @@ export interface DirectorOptions {
   wasm?: WasmSource;
   /** Which packaged build to load; tests use 'debug'. */
   flavor?: CoreFlavor;
+  /**
+   * An instantiated core's exports instead of `wasm`/`flavor`: for hosts that
+   * embed the core another way (the daemon's native core from the addon,
+   * `wasmvs/native`). Each Director needs an instance of its own.
+   */
+  exports?: CoreExports;
   /** Clock in seconds used when a call does not pass `now`; default a monotonic clock from creation. */
   clock?: () => number;
   /** conn_tab_bits: initial connection-table buckets 2^bits (8..24, default 12 = "size=4096"); the table still grows. */
@@ -42,6 +49,9 @@ function monotonicSeconds(): () => number {
   const t0 = typeof performance !== 'undefined' ? performance.now() : Date.now();
   return () => ((typeof performance !== 'undefined' ? performance.now() : Date.now()) - t0) / 1000;
 }
+
+/** Core instances handed in through DirectorOptions.exports, each to one Director only. */
+const claimedCores = new WeakSet<object>();
 
 /** Reads a Director's core; set by Director's static block (the field is an ES private field). */
 let coreOfDirector: (d: Director) => Core;
@@ -77,7 +87,13 @@ export class Director extends DirectorStats {
 
   static async create(opts: DirectorOptions = {}): Promise<Director> {
     const flavor = opts.flavor ?? (typeof process !== 'undefined' && process.env?.WASMVS_CORE === 'debug' ? 'debug' : 'release');
-    const x = await instantiateCore(opts.wasm, flavor);
+    if (opts.exports !== undefined) {
+      // Two Directors on one instance would each take the other's services and connections for its own.
+      if (typeof opts.exports !== 'object' || opts.exports === null || typeof opts.exports.abiVersion !== 'function') throw new InvalidOperationError('exports: not a core\'s exports');
+      if (claimedCores.has(opts.exports)) throw new InvalidOperationError('exports: this core instance already belongs to a Director');
+      claimedCores.add(opts.exports);
+    }
+    const x = opts.exports ?? await instantiateCore(opts.wasm, flavor);
     const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 52);
     const core = new Core(x, seed);
     if (opts.connTabBits !== undefined) {

@@ -10,6 +10,9 @@
 #include <uv.h>
 
 #include "nfq_socket.h"
+#ifdef WASMVS_NATIVE_CORE
+#include "core_native.h"
+#endif
 
 // The splice pump of the proxy (splice.cc).
 void InitSplice(Napi::Env env, Napi::Object exports);
@@ -255,6 +258,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("MAX_COPY", Napi::Number::New(env, nfq::MAX_COPY));
   InitSplice(env, exports);
   InitEngine(env, exports);
+#ifdef WASMVS_NATIVE_CORE
+  exports.Set("NativeCore", wasmvs::DefineNativeCore(env));
+#endif
   return exports;
 }
 

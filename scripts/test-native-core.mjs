@@ -1,0 +1,25 @@
+// `npm run test:native-core`: the scheduler, table, statistics, packet, SDK,
+// fuzz and ipvsadm suites once more, on the addon's native core
+// (WASMVS_CORE=native, test/setup-native-core.ts). Without that core (no
+// addon, or one built without wasm2c) it says so and passes, except in CI
+// (CI=true), where a missing prerequisite fails.
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const SUITES = ['test/sched', 'test/table', 'test/stats', 'test/sdk', 'test/packet', 'test/core', 'test/fuzz', 'test/ipvsadm'];
+
+const { loadNativeCore } = await import(join(root, 'dist', 'native', 'addon.js'));
+const probe = loadNativeCore(root);
+if (probe.exports === null) {
+  if (process.env.CI === 'true') {
+    process.stderr.write(`test:native-core: the native core is missing: ${probe.why}\n`);
+    process.exit(1);
+  }
+  process.stderr.write(`\n*** SKIPPING the suites on the native core: ${probe.why} ***\n\n`);
+  process.exit(0);
+}
+const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
+const r = spawnSync(process.execPath, [vitest, 'run', ...SUITES], { cwd: root, stdio: 'inherit', env: { ...process.env, WASMVS_CORE: 'native' } });
+process.exit(r.status ?? 1);
