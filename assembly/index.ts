@@ -2,7 +2,7 @@
 // crossing is a number; records go through the regions of abi/layout.ts.
 import * as S from "./abi/status";
 import { ABI_VERSION, IPVS_VERSION } from "./abi/version";
-import { ioInit, ioBase } from "./abi/io";
+import { ioInit, ioBase, ioArea, ioSelect, IO_AREAS } from "./abi/io";
 import { REGION_LIST_SIZE, SVC_RECORD_SIZE, DST_RECORD_SIZE, REGION_LIST, MAX_BATCH, IO_TOTAL } from "./abi/layout";
 import { specPtr } from "./abi/records";
 import { writeServiceRecord, writeDestRecord } from "./service/records";
@@ -45,6 +45,19 @@ export function init(seedLo: u32, seedHi: u32): i32 {
 export function abiVersion(): u32 { return ABI_VERSION; }
 export function ipvsVersion(): u32 { return IPVS_VERSION; }
 export function getIoBase(): usize { return ioBase(); }
+
+/**
+ * Which I/O block the regions are from now on: 0 is init's; 1..IO_AREAS-1 are made on first use
+ * (IO_TOTAL bytes each). For hosts whose threads call the core under the host's lock: a thread
+ * selects its own area, calls, and selects the previous one again, so records the main thread wrote
+ * and has not handed over yet stay as they are. Returns the previous area, E_RANGE or E_NOMEM.
+ */
+export function ioUse(k: i32): i32 {
+  if (k < 0 || k >= IO_AREAS) return S.E_RANGE;
+  const prev = ioArea();
+  if (!ioSelect(k, (size: usize): usize => alloc(size))) return S.E_NOMEM;
+  return prev;
+}
 export function maxBatch(): u32 { return MAX_BATCH; }
 
 // --- services ---------------------------------------------------------------

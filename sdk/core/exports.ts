@@ -5,6 +5,8 @@ export type CoreExports = {
   abiVersion(): number;
   ipvsVersion(): number;
   getIoBase(): number;
+  /** Selects I/O area k (0: init's; a host thread's own otherwise); the previous area, or a status. */
+  ioUse(k: number): number;
   maxBatch(): number;
   svcAdd(): number;
   svcEdit(): number;
