@@ -51,6 +51,12 @@ export interface DataPath {
   beforeReadAsync?(): Promise<void>;
   /** Stop accepting, drain until the deadline (ms from now), release everything. */
   stop(deadlineMs: number): Promise<void>;
+  /**
+   * The core the daemon's director runs on, when this data path brings its own (optional): the
+   * native core its threads call too (DirectorOptions.exports), with the clock the director
+   * must keep. Asked once, before the director is made; null or absent: the WebAssembly core.
+   */
+  coreExports?(): { exports: object; clock: () => number } | null;
 }
 
 export type DataPathFactory = (ctx: DataPathContext) => DataPath | Promise<DataPath>;

@@ -5,6 +5,7 @@ import { readFileSync, unlinkSync } from 'node:fs';
 import { totalmem, hostname } from 'node:os';
 import { Director } from '../sdk/director.js';
 import { version } from '../sdk/core/abi.gen.js';
+import type { CoreExports } from '../sdk/core/exports.js';
 import { ControlHandler } from './handler.js';
 import { listedChanges } from '../ipvsadm/packed-wire.js';
 import { listenControl } from './server.js';
@@ -79,7 +80,14 @@ function load(handler: ControlHandler, text: string, origin: string): void {
 export async function runDaemon(args: DaemonArgs, dataPaths: DataPaths): Promise<number> {
   const sock = socketPath(args.socket);
   const stateFile = statePath(args.state);
-  const director = await Director.create({ connTabBits: args.connTabBits });
+  // The data path first: it may bring the core the director runs on (the proxy's native core, which its threads share).
+  const dp: DataPath = (await loadDataPath(dataPaths, args.mode, {
+    mode: args.mode, configFile: args.config, options: args.dataPathOptions, socket: sock, connSync: args.sync !== undefined, log,
+    apply: (cmds) => apply(cmds),
+  })
+    .catch((e: unknown) => { throw startError(e, args.mode); })) ?? noopDataPath;
+  const own = dp.coreExports?.() ?? null;
+  const director = await Director.create({ connTabBits: args.connTabBits, ...(own ? { exports: own.exports as CoreExports, clock: own.clock } : {}) });
   const memoryLimitMiB = args.memoryLimitMiB ?? defaultMemoryLimitMiB();
   director.setOptions({ memoryLimit: memoryLimitMiB * 2 ** 20 });
   // Holds a copy of the configuration only while an atomic request is tried on it.
@@ -93,10 +101,6 @@ export async function runDaemon(args: DaemonArgs, dataPaths: DataPaths): Promise
     const refused = commitApply(r, hooks);
     return refused ? cmds.map(() => ({ ok: false as const, error: refused })) : r.results;
   };
-  const dp: DataPath = (await loadDataPath(dataPaths, args.mode, {
-    mode: args.mode, configFile: args.config, options: args.dataPathOptions, socket: sock, connSync: args.sync !== undefined, log, apply,
-  })
-    .catch((e: unknown) => { throw startError(e, args.mode); })) ?? noopDataPath;
   const handler = new ControlHandler(director, {
     size: 2 ** args.connTabBits, mode: args.mode, dataPath: dp.name, abiVersion: version.ABI_VERSION,
     drain: dp.drain ? (req) => dp.drain!(req) : undefined, beforeRead: dp.beforeRead ? () => dp.beforeRead!() : undefined,

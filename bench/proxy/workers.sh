@@ -39,6 +39,7 @@ done
 for i in $(seq 100); do grep -q 'listening' "$T/wasmvsd2.log" && grep -q 'listening' "$T/wasmvsd1.log" && grep -q 'listening' "$T/wasmvsdn2.log" && break; sleep 0.1; done
 grep -q 'engine: native' "$T/wasmvsdn2.log" || { echo 'bench/proxy: wasmvsd --engine native did not start (npm run build:native?):'; cat "$T/wasmvsdn2.log"; exit 2; }
 grep -q 'listening' "$T/wasmvsd2.log" || { echo 'bench/proxy: wasmvsd --workers 2 did not start:'; cat "$T/wasmvsd2.log"; exit 2; }
+grep -q '"nativeCore":true' "$T/wasmvsdn2.log" || echo 'bench/proxy: note: native-2 decides on the main thread (no native core in the addon: wabt missing where it was built?)' >&2
 
 # CPU seconds (user+sys) a proxy has used so far: the process, its threads and its children (wasmvsd's workers).
 cpu() {

@@ -10,7 +10,8 @@ import { wantedState, configDiff } from '../../daemon/reload.js';
 import { drainRequest } from '../../daemon/drain-control.js';
 import { parseWorkers } from '../../daemon/workers-option.js';
 import type { DrainRequest, DrainInfo } from '../../ipvsadm/protocol.js';
-import { proxyArgs } from './options.js';
+import { proxyArgs, parseEngineMode } from './options.js';
+import { loadNativeCore, type NativeCore } from '../../native/addon.js';
 import { svcKeyText } from '../../daemon/settings.js';
 import type { ListenerOp } from './listeners.js';
 
@@ -20,9 +21,24 @@ class DaemonProxy implements DataPath {
   private director: Director | null = null;
   private readonly onHup = () => void this.reload();
 
+  /** The native core the director runs on when the engine's threads decide (coreExports). */
+  private readonly native: NativeCore | null = null;
+
   constructor(private readonly ctx: DataPathContext) {
     const { splice, workers, engine } = proxyArgs(ctx.options ?? {});
-    this.proxy = new ProxyDataPath({ configFile: ctx.configFile, splice, workers: workers ?? envWorkers(), engine });
+    const pumps = workers ?? envWorkers();
+    const mode = engine ?? parseEngineMode(process.env.WASMVS_ENGINE, 'WASMVS_ENGINE');
+    // Thread pumps (--engine native or auto, --workers 2 or more) decide on the native core when the addon has one.
+    if (mode !== 'js' && pumps > 1 && process.env.WASMVS_NATIVE_CORE !== 'off') {
+      const n = loadNativeCore();
+      if (n.exports !== null) this.native = n;
+    }
+    this.proxy = new ProxyDataPath({ configFile: ctx.configFile, splice, workers: pumps, engine, nativeCore: this.native?.core });
+  }
+
+  /** The core the daemon's director should run on: the native one the engine's threads share, or null (the WebAssembly core). */
+  coreExports(): { exports: object; clock: () => number } | null {
+    return this.native === null ? null : { exports: this.native.exports, clock: () => performance.now() / 1000 };
   }
 
   async start(director: Director): Promise<void> {

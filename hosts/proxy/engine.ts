@@ -19,7 +19,7 @@
 // The connect deadline is enforced by the engine (CONNFAIL ETIMEDOUT).
 import { createRequire } from 'node:module';
 import type { ConnEventName } from '../../sdk/conns.js';
-import type { Decision, Endpoint } from '../../sdk/types.js';
+import type { Decision, DestInfo, Endpoint } from '../../sdk/types.js';
 import { loadNativeAddon } from '../../native/addon.js';
 import { tracked, type Tracked } from './account.js';
 import { proxyHeader } from './proxyproto.js';
@@ -35,11 +35,13 @@ const REPORT_MS = 250;
 export const ENGINE_SPLICE_AFTER = 64 * 1024;
 /** Numbers per event record (native/src/engine.cc). */
 const RECORD = 8;
-const enum Kind { Counts = 0, FinIn = 1, FinOut = 2, Reset = 3, Closed = 4, Accept = 5, Established = 6, ConnFail = 7 }
+const enum Kind { Counts = 0, FinIn = 1, FinOut = 2, Reset = 3, Closed = 4, Accept = 5, Established = 6, ConnFail = 7, Decided = 8 }
 
 export interface EngineStats {
   threads: number; conns: number; pipes: number; pooled: number; spliced: number; copied: number; closed: number;
   accepted: number; acceptErrors: number; connectFailed: number; undecided: number; listeners: number;
+  /** Clients a thread pump decided itself on the native core (useCore), and of those the core gave no real server. */
+  decidedHere?: number; refusedHere?: number;
 }
 
 /** The native class (native/src/engine.cc). */
@@ -52,6 +54,22 @@ export interface NativeConnEngine {
   /** Delivers the events the pumps hold back now (absent on older builds: nothing held). */
   flush?(): void;
   close(): void;
+  /**
+   * The thread pumps decide their clients on this native core (native/src/engine.cc's Decider):
+   * `clockSeconds` is the director's clock at `clockNs` (process.hrtime, CLOCK_MONOTONIC). False
+   * without a native core in this addon.
+   */
+  useCore?(core: object, clockSeconds: number, clockNs: number, connectTimeoutMs: number): boolean;
+  /** Whether the threads may decide listener `id`'s clients. */
+  decideHere?(id: number, on: boolean): void;
+  /** The room under the bounds by this thread's counts, whether the threads decide at all, and the connect deadline. */
+  setBudget?(room: number, threads: boolean, connectTimeoutMs?: number): void;
+  /** One slot of that budget for a client this thread decides (false: none left). */
+  claim?(): boolean;
+  /** Slots counted here now (after setBudget). */
+  release?(n: number): void;
+  /** Slots taken and not yet counted here. */
+  inflight?(): number;
 }
 /** `records` is a view of a buffer the engine reuses for every batch: read it during the callback, keep nothing of it. */
 export type ConnEngineClass = new (onEvents: (records: Float64Array, addrs: string[]) => void,
@@ -86,6 +104,8 @@ export class NativeEngine {
   private readonly flows = new Map<number, NativeFlow>();
   private readonly services = new Map<number, VirtualService>();
   private closed = false;
+  /** The thread pumps decide on the native core (useCore). */
+  private coreInUse = false;
   private acceptErrors = 0;
   private acceptFailing = false;
 
@@ -99,10 +119,30 @@ export class NativeEngine {
 
   stats(): EngineStats { return this.native.stats(); }
 
+  /**
+   * The thread pumps decide their own clients from now on, on `core` (the native core the daemon's
+   * director runs on, native/addon.ts loadNativeCore): no wake-up of this thread and no hand-over
+   * per client. What stays here: the bounds (a budget of admit()'s room, set after each delivery
+   * and each tick, so no more clients are decided there than admit() would take), services with
+   * a PROXY protocol header (their clients come here as before), and every connection's
+   * bookkeeping, from the DECIDED event that comes with its other events. False when the addon
+   * cannot (no native core in it).
+   */
+  useCore(core: object, clockSeconds: number, clockNs: number): boolean {
+    if (this.threads < 2 || this.native.useCore === undefined) return false;
+    this.coreInUse = this.native.useCore(core, clockSeconds, clockNs, this.host.limits.connectTimeoutMs);
+    if (this.coreInUse) {
+      for (const id of this.services.keys()) this.native.decideHere?.(id, true);
+      this.publishBudget();
+    }
+    return this.coreInUse;
+  }
+
   /** A listener per engine thread for `vs` (Listeners' tcpListen); rejects with the errno's code (EADDRINUSE…). */
   async listen(vs: VirtualService): Promise<{ close(): void }> {
     const id = this.native.listen(vs.address, vs.port, 4096);
     this.services.set(id, vs);
+    if (this.coreInUse) this.native.decideHere?.(id, true);
     return {
       close: () => {
         if (!this.services.delete(id) || this.closed) return;
@@ -124,6 +164,7 @@ export class NativeEngine {
    */
   checkAccepts(): void {
     if (this.closed) return;
+    this.publishBudget();
     const n = this.native.stats().acceptErrors;
     if (n > this.acceptErrors) {
       if (!this.acceptFailing) this.host.log.warn({ failures: n - this.acceptErrors }, 'engine: cannot accept new TCP connections (out of file descriptors or memory); listeners pause 100 ms at a time, clients wait in the backlog');
@@ -155,12 +196,20 @@ export class NativeEngine {
     for (const f of [...this.flows.values()]) this.finish(f);
   }
 
+  /** The threads' budget: admit()'s room now (the engine counts the clients decided since, until they are delivered). */
+  private publishBudget(): void {
+    if (!this.coreInUse || this.closed) return;
+    const room = this.host.tcpRoom?.() ?? { room: 0, threads: false };
+    this.native.setBudget?.(room.room, room.threads, this.host.limits.connectTimeoutMs);
+  }
+
   private deliver(r: Float64Array, addrs: string[]): void {
     let a = 0;
     for (let i = 0; i + RECORD <= r.length; i += RECORD) {
       try {
         const id = r[i], kind = r[i + 1] as Kind;
         if (kind === Kind.Accept) { this.accepted(id, r[i + 2], addrs[a++], r[i + 3]); continue; }
+        if (kind === Kind.Decided) { this.decidedThere(id, r[i + 2], addrs[a++], r[i + 3], r[i + 4], r[i + 5], -r[i + 6]); continue; }
         const f = this.flows.get(id);
         if (f === undefined) continue;
         if (r[i + 5] > 0 || r[i + 7] > 0) this.host.account.add(f.t, r[i + 4], r[i + 5], r[i + 6], r[i + 7]);
@@ -185,19 +234,64 @@ export class NativeEngine {
         this.host.log.error(`engine: ${(e as Error).stack ?? String(e)}`);
       }
     }
+    this.publishBudget();
+  }
+
+  /**
+   * A client a thread pump decided on the native core (scheduled, entered in the table, and being
+   * connected to its real server, or reset when `status` < 0): the rest of what accepted() does.
+   */
+  private decidedThere(id: number, listener: number, address: string, port: number, connId: number, destId: number, status: number): void {
+    const vs = this.services.get(listener);
+    if (status < 0) {
+      // As decideTcp with no decision (IPVS answers with ICMP unreachable; a proxy can only reset).
+      if (vs !== undefined) this.host.schedulingFailed(vs.key, 'no-destination');
+      return;
+    }
+    let dest: DestInfo | null = null;
+    try { dest = this.host.director.destById(destId); } catch { dest = null; }
+    if (vs === undefined || dest === null) {
+      // Its listener closed (a -D) or its real server went (deleted, no longer listed) meanwhile: the connection goes with it.
+      try { this.host.director.connEvent(connId, 'reset'); } catch { /* gone already */ }
+      this.native.abort(id);
+      return;
+    }
+    const d: Decision = { id: connId, destId, dest: { address: dest.address, port: dest.port }, method: dest.method };
+    const client = { address, port };
+    const f = new NativeFlow(this, id, vs.key, d, client, { address: vs.address, port: vs.port });
+    this.flows.set(id, f);
+    this.host.pending(true);
+    this.host.opened(f);
   }
 
   /** A client the engine accepted: decided as the JS path decides; connect or reset. */
   private accepted(id: number, listener: number, address: string, port: number): void {
     const vs = this.services.get(listener);
     const client = { address, port };
-    const d = vs === undefined ? null : decideTcp(this.host, vs, client);
-    if (vs === undefined || d === null) { this.native.abort(id); return; }
+    // With the threads deciding too, the room under the bounds is one count both take from: this
+    // client's slot first, by counts brought up to date if the first try finds none. None left: the
+    // room is held by clients in flight, which admit() then counts (its refusal, named by the bound).
+    let slot: boolean | null = null;
+    if (this.coreInUse && vs !== undefined && this.native.claim) {
+      slot = this.native.claim();
+      if (!slot) { this.publishBudget(); slot = this.native.claim(); }
+    }
+    const d = vs === undefined ? null : decideTcp(this.host, vs, client, slot === false ? Math.max(1, this.native.inflight?.() ?? 1) : 0);
+    if (vs === undefined || d === null) {
+      if (slot === true) this.native.release?.(1);
+      this.native.abort(id);
+      return;
+    }
     const vip = { address: vs.address, port: vs.port };
     const f = new NativeFlow(this, id, vs.key, d, client, vip);
     this.flows.set(id, f);
     this.host.pending(true);
     this.host.opened(f);
+    if (slot === true) {
+      // Counted now: the budget from the new counts first, then the slot back (never more room than there is).
+      this.publishBudget();
+      this.native.release?.(1);
+    }
     const pp = this.host.proxyProtocol(vs.key, d.dest);
     try {
       this.native.connect(id, d.dest.address, d.dest.port, pp === undefined ? null : proxyHeader(pp, client, vip), this.host.limits.connectTimeoutMs);

@@ -34,7 +34,7 @@ export interface ListenerRoom {
 
 export interface Host {
   /** The core (in a worker process: connection events go to the main process's). */
-  readonly director: Pick<Director, 'schedule' | 'connEvent' | 'packet'>;
+  readonly director: Pick<Director, 'schedule' | 'connEvent' | 'packet' | 'destById'>;
   readonly account: FlowAccounting;
   readonly log: Logger;
   readonly limits: Limits;
@@ -45,10 +45,18 @@ export interface Host {
    * open? A refusal is counted and logged once per spell; the caller drops
    * the datagram or resets the client.
    */
-  admit(protocol: 'tcp' | 'udp', svcKey: string, svcOpen: number): boolean;
+  /** `reservedTcp`: TCP connections to count beyond the open ones (the engine's threads' in flight; Infinity: none left). */
+  admit(protocol: 'tcp' | 'udp', svcKey: string, svcOpen: number, reservedTcp?: number): boolean;
   /** PROXY protocol version for this service and real server, if configured. */
   proxyProtocol(svcKey: string, dest: Endpoint): 1 | 2 | undefined;
   schedulingFailed(svcKey: string, reason: string): void;
+  /**
+   * For the engine's threads (engine.ts): how many more TCP connections admit() would take by the
+   * open counts, and whether a thread may decide a client itself (not while a service's spell of
+   * refusals is on, whose end admit() sees; not when a PROXY protocol header is to be written).
+   * Absent: the threads decide nothing.
+   */
+  tcpRoom?(): { room: number; threads: boolean };
   /** A connection to a real server failed (`reason`: errno code); logged once per failing spell. */
   connectFailed(svcKey: string, dest: Endpoint, reason: string): void;
   /** A connection to a real server succeeded (ends a failing spell). */

@@ -112,10 +112,10 @@ export class FlowGate {
   constructor(public limits: Limits, private readonly sink: GateSink) {}
 
   /** May a new flow open (`svcOpen`: UDP sessions of its service)? */
-  admit(protocol: 'tcp' | 'udp', svcKey: string, svcOpen: number): boolean {
+  admit(protocol: 'tcp' | 'udp', svcKey: string, svcOpen: number, reservedTcp = 0): boolean {
     const L = this.limits;
     let limit: LimitName | null = null;
-    if (protocol === 'tcp') limit = this.open.tcp >= L.tcpConns ? 'tcp_conns' : this.open.pending >= L.tcpPending ? 'tcp_pending' : null;
+    if (protocol === 'tcp') limit = this.open.tcp + reservedTcp >= L.tcpConns ? 'tcp_conns' : this.open.pending + reservedTcp >= L.tcpPending ? 'tcp_pending' : null;
     else if (svcOpen >= L.udpSessionsPerService) limit = 'udp_sessions_per_service';
     else if (this.open.udp >= L.udpSessions) limit = 'udp_sessions';
     if (limit === null) {
@@ -130,6 +130,16 @@ export class FlowGate {
     if (first) this.full.set(svcKey, limit);
     this.sink.refused(protocol, svcKey, limit, this.bound(limit), first);
     return false;
+  }
+
+  /**
+   * New TCP connections admit() would take one after another now, and whether a service's spell of
+   * refusals is on (its end is only seen through admit). The engine's threads decide within that
+   * room, counted against it with JS's own admissions (engine.ts), and nothing during a spell.
+   */
+  tcpRoom(): { room: number; refusing: boolean } {
+    const L = this.limits;
+    return { room: Math.max(0, Math.min(L.tcpConns - this.open.tcp, L.tcpPending - this.open.pending)), refusing: this.full.size > 0 };
   }
 
   private bound(limit: LimitName): number {

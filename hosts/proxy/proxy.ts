@@ -36,6 +36,11 @@ export interface ProxyOptions {
   workers?: number;
   /** --engine: who owns TCP sockets (engine.ts); default $WASMVS_ENGINE, else DEFAULT_ENGINE. */
   engine?: EngineMode;
+  /**
+   * The native core (native/addon.ts loadNativeCore) the director given to start() runs on, with its
+   * clock `performance.now() / 1000`: the engine's thread pumps then decide their own clients on it.
+   */
+  nativeCore?: object;
   /** How the open-files limit is read and raised for the listeners (fdlimit.ts); default: this process's, with `fds` unset. */
   openFiles?: FdSystem | null;
 }
@@ -119,7 +124,10 @@ export class ProxyDataPath implements Host {
       // The engine's pumps take TCP (--workers: how many; the first on this thread); UDP stays on Node's sockets here.
       const engine = this.engine;
       this.tcpListen = (vs) => engine.listen(vs);
-      this.log.info({ pumps: workers, splice }, `engine: native (${workers === 1 ? 'the main thread accepts' : `the main thread and ${workers - 1} thread${workers === 2 ? '' : 's'} accept`}, connect and move TCP bytes; the core decides every connection)`);
+      // The director's clock is performance.now() / 1000 (DaemonProxy.coreExports): the threads read the same one.
+      const onThreads = this.opts.nativeCore !== undefined && engine.useCore(this.opts.nativeCore, performance.now() / 1000, Number(process.hrtime.bigint()));
+      this.log.info({ pumps: workers, splice, nativeCore: onThreads }, `engine: native (${workers === 1 ? 'the main thread accepts' : `the main thread and ${workers - 1} thread${workers === 2 ? '' : 's'} accept`}, connect and move TCP bytes; ${
+        onThreads ? 'each thread decides its clients on the native core, the main thread its own' : 'the core decides every connection on the main thread'})`);
     } else {
       this.splicer = loadSplicer(splice, this.log);
       if (this.splicer) {
@@ -280,8 +288,8 @@ export class ProxyDataPath implements Host {
 
   get limits(): Limits { return this.gate.limits; }
 
-  admit(protocol: 'tcp' | 'udp', svcKey: string, svcOpen: number): boolean {
-    return this.gate.admit(protocol, svcKey, svcOpen);
+  admit(protocol: 'tcp' | 'udp', svcKey: string, svcOpen: number, reservedTcp = 0): boolean {
+    return this.gate.admit(protocol, svcKey, svcOpen, reservedTcp);
   }
 
   private refused(protocol: 'tcp' | 'udp', svcKey: string, limit: LimitName, bound: number, first: boolean): void {
@@ -294,6 +302,11 @@ export class ProxyDataPath implements Host {
       : protocol === 'tcp'
       ? `TCP connection limit reached (${limit}=${bound}); new connections are reset`
       : `UDP session limit reached (${limit}=${bound}); datagrams of new client flows are dropped`);
+  }
+
+  tcpRoom(): { room: number; threads: boolean } {
+    const g = this.gate.tcpRoom();
+    return { room: g.room, threads: !g.refusing && this.settings.proxyProtocol.length === 0 };
   }
 
   schedulingFailed(svcKey: string, reason: string): void {
@@ -338,6 +351,8 @@ export class ProxyDataPath implements Host {
 
   /** Open proxied flows (all, or to one dest id). */
   openFlows(destId?: number): number {
+    // Connections the engine's threads decided reach these sets with their held events: delivered first.
+    this.engine?.flush();
     if (destId !== undefined) return this.flows.get(destId)?.size ?? 0;
     let n = 0;
     for (const s of this.flows.values()) n += s.size;

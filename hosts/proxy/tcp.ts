@@ -238,8 +238,8 @@ export class TcpFlow implements Flow {
  * the core's scheduling (persistence, thresholds, the service's scheduler,
  * the table insert). Null: the client is to be reset (counted and logged here).
  */
-export function decideTcp(host: Pick<Host, 'admit' | 'director' | 'schedulingFailed'>, vs: VirtualService, client: Endpoint): Decision | null {
-  if (!host.admit('tcp', vs.key, 0)) return null;
+export function decideTcp(host: Pick<Host, 'admit' | 'director' | 'schedulingFailed'>, vs: VirtualService, client: Endpoint, reserved = 0): Decision | null {
+  if (!host.admit('tcp', vs.key, 0, reserved)) return null;
   let reason = 'no-destination';
   try {
     const d = host.director.schedule({ protocol: 'tcp', client, virtual: { address: vs.address, port: vs.port } });

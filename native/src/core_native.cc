@@ -246,4 +246,20 @@ CoreInstance* CoreOf(Napi::Value v) {
 
 std::mutex& CoreMutex(CoreInstance* c) { return c->mu; }
 
+int CoreExport(const char* name) {
+  for (uint32_t i = 0; i < core_export_count; i++)
+    if (strcmp(core_exports[i].name, name) == 0) return int(i);
+  return -1;
+}
+
+int CoreCall(CoreInstance* c, int fn, const core_value_t* args, core_value_t* ret) {
+  c->lastAbort.set = false;
+  return core_invoke(&c->inst, uint32_t(fn), args, ret);
+}
+
+uint8_t* CoreData(CoreInstance* c, uint32_t* size) {
+  if (size != nullptr) *size = c->inst.w2c_memory.size;
+  return c->inst.w2c_memory.data;
+}
+
 }  // namespace wasmvs

@@ -7,6 +7,8 @@
 
 #include <mutex>
 
+#include "core_rt.h"
+
 namespace wasmvs {
 
 struct CoreInstance;
@@ -17,6 +19,12 @@ Napi::Function DefineNativeCore(Napi::Env env);
 CoreInstance* CoreOf(Napi::Value v);
 /** Held around every call into the instance. */
 std::mutex& CoreMutex(CoreInstance* c);
+/** An export's index for CoreCall; -1 when the core has none by that name. */
+int CoreExport(const char* name);
+/** Calls export `fn` (the caller holds CoreMutex); 0, or the trap code. */
+int CoreCall(CoreInstance* c, int fn, const core_value_t* args, core_value_t* ret);
+/** The linear memory (its address never changes; its size may grow with a call). */
+uint8_t* CoreData(CoreInstance* c, uint32_t* size);
 
 }  // namespace wasmvs
 

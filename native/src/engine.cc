@@ -25,12 +25,19 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <atomic>
 #include <limits>
+#include <mutex>
+#include <time.h>
 #include <memory>
 #include <unordered_map>
 #include <vector>
 
 #include "splice_pump.h"
+#include "abi.gen.h"
+#ifdef WASMVS_NATIVE_CORE
+#include "core_native.h"
+#endif
 
 namespace {
 
@@ -67,6 +74,170 @@ bool sockaddrOf(const std::string& text, int port, sockaddr_storage& ss, socklen
   return false;
 }
 
+uint64_t monoNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
+}
+
+/**
+ * Deciding clients on the thread pumps themselves (useCore): the daemon's
+ * core is the addon's native one, so a thread asks it as JS would
+ * (decideTcp's schedule: the flow record in, one schedule(1, now), the
+ * decision record out), in an I/O area of its own (ioUse), under the core's
+ * lock. JS keeps the policy: it names the listeners whose clients may be
+ * decided here (no PROXY protocol header to write) and a budget of clients
+ * below its bounds (tcp_conns, tcp_pending; 0 during a spell of refusals);
+ * a client past the budget, or on another listener, goes to JS as before.
+ */
+struct Decider {
+  struct Vip {
+    int af = 0;
+    uint32_t w[4] = {0, 0, 0, 0};
+    uint16_t port = 0;
+    bool here = false;
+  };
+#ifdef WASMVS_NATIVE_CORE
+  wasmvs::CoreInstance* core = nullptr;
+#endif
+  int fnIoUse = -1, fnIoBase = -1, fnSchedule = -1;
+  /** The director's clock: its seconds at anchorNs (CLOCK_MONOTONIC, as Node's performance.now). */
+  double anchorSec = 0;
+  uint64_t anchorNs = 0;
+  std::atomic<int> timeoutMs{5000};
+  /** Room under the bounds, as JS counted it last (set after each delivery and each admission of its own). */
+  std::atomic<int64_t> budget{0};
+  /** Whether the threads decide at all now (JS: not during a spell of refusals, not with PROXY protocol headers). */
+  std::atomic<bool> threads{false};
+  /** DECIDED events not yet through a delivery (Deliver subtracts them once JS has counted them). */
+  std::atomic<int64_t> inflight{0};
+  std::mutex mu;  // guards vips
+  std::unordered_map<uint32_t, Vip> vips;
+
+  /** One slot: inflight < budget, counted in inflight, in one atomic step. */
+  bool claim() {
+    int64_t n = inflight.load(std::memory_order_acquire);
+    do {
+      if (n >= budget.load(std::memory_order_acquire)) return false;
+    } while (!inflight.compare_exchange_weak(n, n + 1, std::memory_order_acq_rel));
+    return true;
+  }
+};
+
+/** Words of an address as the core's records hold them (docs/abi.md "Addresses"). */
+void wordsOf(const sockaddr_storage& ss, int& af, uint32_t w[4], uint16_t& port) {
+  if (ss.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    af = 4;
+    w[0] = ntohl(a->sin_addr.s_addr);
+    w[1] = w[2] = w[3] = 0;
+    port = ntohs(a->sin_port);
+  } else {
+    auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    af = 6;
+    for (int i = 0; i < 4; i++) {
+      uint32_t v;
+      memcpy(&v, a->sin6_addr.s6_addr + 4 * i, 4);
+      w[i] = ntohl(v);
+    }
+    port = ntohs(a->sin6_port);
+  }
+}
+
+struct PumpDecider {
+  Decider* d;
+  int area;
+};
+
+bool decideHere(void* ctx, uint32_t listener, const sockaddr_storage& client, splicepump::Decision& out) {
+#ifdef WASMVS_NATIVE_CORE
+  auto* pd = static_cast<PumpDecider*>(ctx);
+  Decider* d = pd->d;
+  if (d->core == nullptr) return false;
+  Decider::Vip v;
+  {
+    std::lock_guard<std::mutex> g(d->mu);
+    auto it = d->vips.find(listener);
+    if (it == d->vips.end() || !it->second.here) return false;
+    v = it->second;
+  }
+  int af;
+  uint32_t c[4];
+  uint16_t cport;
+  wordsOf(client, af, c, cport);
+  if (af != v.af) return false;
+  // A slot of the budget, taken atomically: JS's own admissions take theirs the same way (claim).
+  if (!d->threads.load(std::memory_order_acquire) || !d->claim()) return false;
+  double sec = d->anchorSec + double(int64_t(monoNs() - d->anchorNs)) / 1e9;
+  uint32_t now = sec <= 0 ? 0 : uint32_t(sec);
+  int status;
+  uint32_t dec[8];
+  {
+    std::lock_guard<std::mutex> g(wasmvs::CoreMutex(d->core));
+    core_value_t a[2], r;
+    a[0].i = pd->area;
+    if (wasmvs::CoreCall(d->core, d->fnIoUse, a, &r) != 0 || r.i < 0) {
+      d->inflight.fetch_sub(1, std::memory_order_acq_rel);
+      return false;
+    }
+    int prev = r.i;
+    bool ok = wasmvs::CoreCall(d->core, d->fnIoBase, a, &r) == 0;
+    uint32_t base = uint32_t(r.i);
+    if (ok) {
+      uint8_t* m = wasmvs::CoreData(d->core, nullptr);
+      uint32_t f[12] = {uint32_t(af) | (6u << 8) | (0x02u << 16), 0, c[0], c[1], c[2], c[3], v.w[0], v.w[1], v.w[2], v.w[3],
+                        uint32_t(cport) | (uint32_t(v.port) << 16), 0};
+      memcpy(m + base + WASMVS_REGION_FLOWS, f, sizeof f);
+      a[0].i = 1;
+      a[1].i = int32_t(now);
+      ok = wasmvs::CoreCall(d->core, d->fnSchedule, a, &r) == 0 && r.i == 1;
+      // The call may have grown the memory; its address stays.
+      m = wasmvs::CoreData(d->core, nullptr);
+      memcpy(dec, m + base + WASMVS_REGION_DECISIONS, sizeof dec);
+    }
+    a[0].i = prev;
+    wasmvs::CoreCall(d->core, d->fnIoUse, a, &r);
+    if (!ok) {
+      d->inflight.fetch_sub(1, std::memory_order_acq_rel);
+      return false;
+    }
+  }
+  status = int32_t(dec[0]);
+  out.status = status < 0 ? status : 0;
+  out.conn = dec[1];
+  out.dest = dec[2];
+  out.timeoutMs = d->timeoutMs.load(std::memory_order_relaxed);
+  if (status >= 0) {
+    int daf = int((dec[3] >> 8) & 0xff);
+    uint16_t dport = uint16_t(dec[3] >> 16);
+    memset(&out.sa, 0, sizeof out.sa);
+    if (daf == 4) {
+      auto* s4 = reinterpret_cast<sockaddr_in*>(&out.sa);
+      s4->sin_family = AF_INET;
+      s4->sin_addr.s_addr = htonl(dec[4]);
+      s4->sin_port = htons(dport);
+      out.salen = sizeof(sockaddr_in);
+    } else {
+      auto* s6 = reinterpret_cast<sockaddr_in6*>(&out.sa);
+      s6->sin6_family = AF_INET6;
+      for (int i = 0; i < 4; i++) {
+        uint32_t be = htonl(dec[4 + i]);
+        memcpy(s6->sin6_addr.s6_addr + 4 * i, &be, 4);
+      }
+      s6->sin6_port = htons(dport);
+      out.salen = sizeof(sockaddr_in6);
+    }
+  }
+  return true;
+#else
+  (void)ctx;
+  (void)listener;
+  (void)client;
+  (void)out;
+  return false;
+#endif
+}
+
 class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -74,7 +245,10 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
                        {InstanceMethod<&ConnEngine::Listen>("listen"), InstanceMethod<&ConnEngine::Unlisten>("unlisten"),
                         InstanceMethod<&ConnEngine::Connect>("connect"), InstanceMethod<&ConnEngine::Abort>("abort"),
                         InstanceMethod<&ConnEngine::Stats>("stats"), InstanceMethod<&ConnEngine::Flush>("flush"),
-                        InstanceMethod<&ConnEngine::Close>("close")});
+                        InstanceMethod<&ConnEngine::Close>("close"), InstanceMethod<&ConnEngine::UseCore>("useCore"),
+                        InstanceMethod<&ConnEngine::DecideHere>("decideHere"), InstanceMethod<&ConnEngine::SetBudget>("setBudget"),
+                        InstanceMethod<&ConnEngine::Claim>("claim"), InstanceMethod<&ConnEngine::Release>("release"),
+                        InstanceMethod<&ConnEngine::Inflight>("inflight")});
   }
 
   explicit ConnEngine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ConnEngine>(info) {
@@ -119,6 +293,10 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
       opt.idStep = uint32_t(threads);
       bool here = inlineFirst && t == 0;
       opt.hold = !here;
+      // Thread pumps may decide their clients themselves once JS hands them the core (useCore).
+      pumpDeciders_[t] = PumpDecider{&decider_, t + 1};
+      opt.decide = here ? nullptr : &decideHere;
+      opt.decideCtx = &pumpDeciders_[t];
       auto p = std::make_unique<splicepump::Pump>(opt, here ? &ConnEngine::NotifyInline : &ConnEngine::Notify, this);
       if (!(here ? p->startInline() : p->start())) {
         int e = errno;
@@ -241,10 +419,14 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
       addrs = Napi::Array::New(env, addrs_.size());
       for (size_t i = 0; i < addrs_.size(); i++) addrs.Set(uint32_t(i), Napi::String::New(env, addrs_[i]));
     }
+    int64_t decidedHere = 0;
+    for (const splicepump::Event& e : batch_) decidedHere += e.kind == splicepump::DECIDED;
     delivering_ = true;
     if (here) onEvents_.MakeCallback(recv_.Value(), {a, addrs}, *asyncCtx_);
     else cb.Call({a, addrs});
     delivering_ = false;
+    // JS has counted them (and set the budget from its counts in the callback).
+    if (decidedHere > 0) decider_.inflight.fetch_sub(decidedHere, std::memory_order_acq_rel);
     // The decisions taken in the callback: one wake-up per thread; the inline pump's now, here.
     for (size_t i = 0; i < pumps_.size(); i++) {
       if (i == 0 && here && poll_ != nullptr) pumps_[0]->kickInline();
@@ -292,6 +474,12 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
     }
     uint32_t id = ++lastListener_;
     listenFds_[id] = fds;
+    {
+      Decider::Vip v;
+      wordsOf(ss, v.af, v.w, v.port);
+      std::lock_guard<std::mutex> g(decider_.mu);
+      decider_.vips[id] = v;
+    }
     for (size_t t = 0; t < pumps_.size(); t++) pumps_[t]->listen(id, fds[t]);
     return Napi::Number::New(env, id);
   }
@@ -307,6 +495,10 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
       if (it != listenFds_.end()) {
         if (!pumps_.empty()) for (int fd : it->second) shutdown(fd, SHUT_RD);
         listenFds_.erase(it);
+      }
+      {
+        std::lock_guard<std::mutex> g(decider_.mu);
+        decider_.vips.erase(id);
       }
       for (auto& p : pumps_) p->unlisten(id);
     }
@@ -360,6 +552,71 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
     return env.Undefined();
   }
 
+  /**
+   * useCore(nativeCore, clockSeconds, clockNs, connectTimeoutMs): the thread pumps decide on this native
+   * core from now on (listeners named by decideHere, within the budget). clockSeconds is the director's
+   * clock at clockNs (process.hrtime.bigint() as a number: CLOCK_MONOTONIC). False when this addon has no
+   * native core or `nativeCore` is not one.
+   */
+  Napi::Value UseCore(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+#ifdef WASMVS_NATIVE_CORE
+    if (info.Length() < 4 || !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsNumber()) {
+      Napi::TypeError::New(env, "useCore(core, clockSeconds, clockNs, connectTimeoutMs)").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    wasmvs::CoreInstance* c = wasmvs::CoreOf(info[0]);
+    if (c == nullptr || decider_.core != nullptr) return Napi::Boolean::New(env, false);
+    decider_.fnIoUse = wasmvs::CoreExport("ioUse");
+    decider_.fnIoBase = wasmvs::CoreExport("getIoBase");
+    decider_.fnSchedule = wasmvs::CoreExport("schedule");
+    if (decider_.fnIoUse < 0 || decider_.fnIoBase < 0 || decider_.fnSchedule < 0) return Napi::Boolean::New(env, false);
+    decider_.anchorSec = info[1].As<Napi::Number>().DoubleValue();
+    decider_.anchorNs = uint64_t(info[2].As<Napi::Number>().DoubleValue());
+    decider_.timeoutMs.store(std::max(1, info[3].As<Napi::Number>().Int32Value()));
+    coreRef_ = Napi::Persistent(info[0].As<Napi::Object>());
+    decider_.core = c;
+    return Napi::Boolean::New(env, true);
+#else
+    return Napi::Boolean::New(env, false);
+#endif
+  }
+
+  /** decideHere(listenerId, on): whether the threads may decide this listener's clients. */
+  Napi::Value DecideHere(const Napi::CallbackInfo& info) {
+    if (info.Length() > 1 && info[0].IsNumber()) {
+      std::lock_guard<std::mutex> g(decider_.mu);
+      auto it = decider_.vips.find(info[0].As<Napi::Number>().Uint32Value());
+      if (it != decider_.vips.end()) it->second.here = info[1].ToBoolean().Value();
+    }
+    return info.Env().Undefined();
+  }
+
+  /**
+   * setBudget(room, threads, connectTimeoutMs?): the room under the bounds by JS's counts (the threads'
+   * and JS's own clients in flight are counted against it here), and whether the threads decide at all.
+   */
+  Napi::Value SetBudget(const Napi::CallbackInfo& info) {
+    if (info.Length() > 0 && info[0].IsNumber()) decider_.budget.store(int64_t(info[0].As<Napi::Number>().DoubleValue()), std::memory_order_release);
+    if (info.Length() > 1) decider_.threads.store(info[1].ToBoolean().Value(), std::memory_order_release);
+    if (info.Length() > 2 && info[2].IsNumber()) decider_.timeoutMs.store(std::max(1, info[2].As<Napi::Number>().Int32Value()));
+    return info.Env().Undefined();
+  }
+
+  /** claim(): one slot of the budget for a client JS decides itself (true), or none left (false). */
+  Napi::Value Claim(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), decider_.claim()); }
+
+  /** inflight(): slots taken and not yet counted by JS (the threads' clients in flight, JS's own being decided). */
+  Napi::Value Inflight(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), double(decider_.inflight.load(std::memory_order_acquire)));
+  }
+
+  /** release(n): slots JS has counted now (after setBudget from its new counts). */
+  Napi::Value Release(const Napi::CallbackInfo& info) {
+    if (info.Length() > 0 && info[0].IsNumber()) decider_.inflight.fetch_sub(int64_t(info[0].As<Napi::Number>().DoubleValue()), std::memory_order_acq_rel);
+    return info.Env().Undefined();
+  }
+
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     splicepump::Stats sum;
@@ -376,6 +633,8 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
       sum.connectFailed += s.connectFailed;
       sum.undecided += s.undecided;
       sum.listeners += s.listeners;
+      sum.decidedHere += s.decidedHere;
+      sum.refusedHere += s.refusedHere;
     }
     Napi::Object o = Napi::Object::New(env);
     o.Set("threads", double(pumps_.size()));
@@ -390,6 +649,8 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
     o.Set("connectFailed", double(sum.connectFailed));
     o.Set("undecided", double(sum.undecided));
     o.Set("listeners", double(sum.listeners));
+    o.Set("decidedHere", double(sum.decidedHere));
+    o.Set("refusedHere", double(sum.refusedHere));
     return o;
   }
 
@@ -422,6 +683,10 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
     }
   }
 
+  Decider decider_;
+  PumpDecider pumpDeciders_[MAX_THREADS];
+  /** The native core the threads decide on (kept alive while the engine is). */
+  Napi::ObjectReference coreRef_;
   std::vector<std::unique_ptr<splicepump::Pump>> pumps_;
   Napi::ThreadSafeFunction tsfn_;
   std::vector<splicepump::Event> batch_, part_;

@@ -177,12 +177,13 @@ void Pump::take(std::vector<Event>& out, std::vector<std::string>* addrs) {
   } else {
     addrs_.clear();
   }
+  accepts_ = 0;
   notified_ = false;
 }
 
 size_t Pump::pending(bool* accepts) {
   std::lock_guard<std::mutex> g(mu_);
-  *accepts = !addrs_.empty();
+  *accepts = accepts_ > 0;
   return events_.size();
 }
 
@@ -263,9 +264,11 @@ void Pump::step(int timeout) {
       if (!local_.empty()) {
         events_.insert(events_.end(), local_.begin(), local_.end());
         for (std::string& a : localAddrs_) addrs_.push_back(std::move(a));
+        accepts_ += localAccepts_;
       }
-      // Held (opt_.hold): events of decided connections wait for a client to decide, the period or holdMax.
-      if (!events_.empty() && !notified_ && (!opt_.hold || !addrs_.empty() || period || events_.size() >= opt_.holdMax)) {
+      // Held (opt_.hold): events of decided connections (those decided here too) wait for a client to decide,
+      // the period or holdMax.
+      if (!events_.empty() && !notified_ && (!opt_.hold || accepts_ > 0 || period || events_.size() >= opt_.holdMax)) {
         call = true;
         notified_ = true;
       }
@@ -280,9 +283,12 @@ void Pump::step(int timeout) {
       stats_.connectFailed = connectFailed_;
       stats_.undecided = undecided_;
       stats_.listeners = listeners_.size();
+      stats_.decidedHere = decidedHere_;
+      stats_.refusedHere = refusedHere_;
     }
     local_.clear();
     localAddrs_.clear();
+    localAccepts_ = 0;
     if (call) notify_(ctx_);
   }
 }
@@ -663,8 +669,28 @@ void Pump::acceptFrom(Listener* l) {
     conns_[c->id] = c;
     undecided_++;
     accepted_++;
+    Decision d;
+    if (opt_.decide != nullptr && opt_.decide(opt_.decideCtx, l->id, ss, d)) {
+      // Decided here: JS hears of it with the connection's other events, no wake-up of its own.
+      decidedHere_++;
+      local_.push_back(Event{c->id, DECIDED, l->id, port, d.conn, d.dest, uint64_t(d.status < 0 ? -int64_t(d.status) : 0), 0});
+      localAddrs_.emplace_back(text);
+      if (d.status == 0) {
+        Cmd cmd(Cmd::CONNECT, c, c->id);
+        cmd.sa = d.sa;
+        cmd.salen = d.salen;
+        cmd.timeoutMs = d.timeoutMs;
+        connectTo(c, cmd);
+      } else {
+        // No real server: reset, as the JS path does with a client it cannot schedule.
+        refusedHere_++;
+        finish(c, true);
+      }
+      continue;
+    }
     local_.push_back(Event{c->id, ACCEPT, l->id, port, 0, 0, 0, 0});
     localAddrs_.emplace_back(text);
+    localAccepts_++;
   }
 }
 

@@ -43,7 +43,28 @@ enum Kind : uint32_t {
   ACCEPT = 5,       // a client was accepted (side: listener id, err: client port; its address in the addrs list)
   ESTABLISHED = 6,  // the real server accepted
   CONNFAIL = 7,     // the real server did not (err: errno; ETIMEDOUT past the deadline); the client was reset
+  // A client accepted and decided on this thread (Decider): side: listener id, err: client port, its address in
+  // the addrs list as for ACCEPT; inBytes: the core's connection id, inChunks: the real server's id, outBytes:
+  // 0, or minus the core's status when it gave no real server (the client was reset; CLOSED follows).
+  DECIDED = 8,
 };
+
+/** What a Decider answers for one accepted client. */
+struct Decision {
+  /** 0: connect to `sa`; < 0: the core's status, no real server (the client is reset). */
+  int status = 0;
+  uint32_t conn = 0, dest = 0;
+  sockaddr_storage sa{};
+  socklen_t salen = 0;
+  int timeoutMs = 0;
+};
+
+/**
+ * Decides a client on the pump's own thread (the engine's native core,
+ * engine.cc): true with `d` filled, or false to leave the client to JS
+ * (ACCEPT) as without a decider.
+ */
+using DecideFn = bool (*)(void* ctx, uint32_t listener, const sockaddr_storage& client, Decision& d);
 
 struct Event {
   uint32_t id;
@@ -75,6 +96,9 @@ struct Options {
    */
   bool hold = false;
   size_t holdMax = 256;
+  /** Engine threads: decide accepted clients here first (null: every client goes to JS). */
+  DecideFn decide = nullptr;
+  void* decideCtx = nullptr;
 };
 
 /** `spliced`: bytes moved by splice(2); `copied`: through userspace (handed-over bytes, copy mode). */
@@ -82,6 +106,8 @@ struct Stats {
   uint64_t conns = 0, pipes = 0, pooled = 0, spliced = 0, copied = 0, added = 0, closed = 0;
   /** Engine: accepted, accept(2) failures (EMFILE…: the listener pauses), connects failed or timed out, undecided now. */
   uint64_t accepted = 0, acceptErrors = 0, connectFailed = 0, undecided = 0, listeners = 0;
+  /** Engine threads: clients decided on the thread itself (Decider), and of those refused by the core. */
+  uint64_t decidedHere = 0, refusedHere = 0;
 };
 
 struct Dir {
@@ -250,13 +276,15 @@ class Pump {
   std::vector<Event> local_;  // built on the pump thread, moved to events_ once per loop
   std::vector<std::string> addrs_, localAddrs_;  // client addresses of ACCEPT events, in order
   bool notified_ = false, kickDue_ = false;
+  /** ACCEPT events (clients JS must decide) among events_ / local_: they are what a held pump wakes JS for. */
+  size_t accepts_ = 0, localAccepts_ = 0;
   Stats stats_;
   // Pump thread only:
   std::unordered_map<uint32_t, Conn*> conns_;
   std::vector<Conn*> readyList_, graveyard_;
   std::vector<std::pair<int, int>> pool_;
   uint64_t pipes_ = 0, spliced_ = 0, copied_ = 0, closed_ = 0;
-  uint64_t accepted_ = 0, acceptErrors_ = 0, connectFailed_ = 0;
+  uint64_t accepted_ = 0, acceptErrors_ = 0, connectFailed_ = 0, decidedHere_ = 0, refusedHere_ = 0;
   int errSide_ = 0, err_ = 0;
   // Engine, pump thread only:
   std::unordered_map<uint32_t, Listener*> listeners_;

@@ -4,10 +4,11 @@
 // area's decisions land in that area only.
 import { describe, expect, it } from 'vitest';
 import { coreOf } from '../../sdk/core/index.js';
+import type { FlowSpec } from '../../sdk/core/core.js';
 import { layout as L, status as S } from '../../sdk/core/abi.gen.js';
 import { director, tcp80 } from '../helpers.js';
 
-const flow = (c: number) => ({ af: 4, proto: 6, tcpflags: 2, fwmark: 0, caddr: [0xc6120900 + c, 0, 0, 0], vaddr: [0xc6120001, 0, 0, 0], cport: 40000 + c, vport: 80, len: 0 });
+const flow = (c: number): FlowSpec => ({ af: 4, proto: 6, tcpflags: 2, fwmark: 0, caddr: [0xc6120900 + c, 0, 0, 0], vaddr: [0xc6120001, 0, 0, 0], cport: 40000 + c, vport: 80, len: 0 });
 
 describe('I/O areas', () => {
   it('keep each area\'s records apart, and the previous area comes back', async () => {

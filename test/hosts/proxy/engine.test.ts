@@ -19,6 +19,8 @@ import { silentLogger, type Logger } from '../../../daemon/logger.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { ProxySettings } from '../../../daemon/settings.js';
 import { ADDON, inCI } from '../gateway/prereq.js';
+import { loadNativeCore } from '../../../native/addon.js';
+import type { CoreExports } from '../../../sdk/core/exports.js';
 import { until, MB, bytes, digest, freePort } from './harness.js';
 import { dial, collect, bulkServer, bulkExchange } from './inproc.js';
 
@@ -32,6 +34,8 @@ interface Rig { director: Director; proxy: ProxyDataPath; port: number; servers:
 async function rig(onConn: (s: Socket, backend: number) => void, opts: {
   backends?: number; scheduler?: SchedulerName; weights?: number[]; splice?: SpliceMode; workers?: number;
   settings?: (port: number) => Partial<ProxySettings>; deadPort?: boolean; destPort?: number; log?: Logger;
+  /** The director on the addon's native core, which the engine's threads decide on (as wasmvsd proxy does with --workers 2+). */
+  nativeCore?: boolean;
 } = {}): Promise<Rig> {
   if (inCI && !built) throw new Error(`addon not built in CI: ${ADDON}`);
   const n = opts.backends ?? 1;
@@ -44,7 +48,11 @@ async function rig(onConn: (s: Socket, backend: number) => void, opts: {
     accepted.push(got);
     ports.push((server.address() as { port: number }).port);
   }
-  const director = await Director.create({ flavor: 'debug' });
+  const native = opts.nativeCore ? loadNativeCore() : null;
+  if (native !== null && native.exports === null) throw new Error(`native core: ${native.why}`);
+  const director = native?.exports
+    ? await Director.create({ exports: native.exports as unknown as CoreExports, clock: () => performance.now() / 1000 })
+    : await Director.create({ flavor: 'debug' });
   const port = await freePort();
   const key = { protocol: 'tcp' as const, address: '127.0.0.1', port };
   director.addService(key, { scheduler: opts.scheduler ?? 'wlc' });
@@ -53,6 +61,7 @@ async function rig(onConn: (s: Socket, backend: number) => void, opts: {
   dests.forEach((p, i) => director.addDest(key, { address: '127.0.0.1', port: p, method: 'masq', weight: opts.weights?.[i] ?? 1 }));
   const proxy = new ProxyDataPath({
     log: opts.log ?? silentLogger(), splice: opts.splice ?? 'auto', tickMs: 100, settings: opts.settings?.(port), engine: 'native', workers: opts.workers,
+    nativeCore: native?.exports ? native.core : undefined,
   });
   await proxy.start(director);
   expect(proxy.engine).not.toBeNull();
@@ -187,8 +196,8 @@ suite('proxy --engine native: the addon owns the TCP sockets, the core decides',
     expect(conns(r).map((x) => x.state)).toEqual(['CLOSE', 'CLOSE']);
   });
 
-  it('rr over 90 connections: each of 3 real servers in turn, 30 each, and --stats counts every byte', async () => {
-    r = await rig((s, i) => { s.on('data', () => {}); s.on('end', () => s.end(`b${i}`)); }, { backends: 3, scheduler: 'rr' });
+  it.each([['one pump', false], ['two pumps deciding on the native core', true]] as const)('rr over 90 connections (%s): each of 3 real servers in turn, 30 each, and --stats counts every byte', async (_, nativeCore) => {
+    r = await rig((s, i) => { s.on('data', () => {}); s.on('end', () => s.end(`b${i}`)); }, { backends: 3, scheduler: 'rr', ...(nativeCore ? { workers: 2, nativeCore } : {}) });
     const seen: string[] = [];
     for (let k = 0; k < 90; k++) seen.push(await exchange(r.port, `req${k % 10}`));
     // rr walks the list from its end (dests are listed newest first): a strict cycle over the three.
@@ -197,10 +206,13 @@ suite('proxy --engine native: the addon owns the TCP sockets, the core decides',
     await until(() => r!.proxy.openFlows() === 0, 'flows closed');
     await until(() => destsOf(r!).every((d) => d.stats.inbytes === 30 * 4 && d.stats.outbytes === 30 * 2), '--stats bytes per dest');
     expect(destsOf(r).map((d) => d.stats.conns)).toEqual([30, 30, 30]);
+    // The kernel spreads the clients over the two pumps' listeners (SO_REUSEPORT): the thread decided its own.
+    if (nativeCore) expect(r.proxy.engine!.stats().decidedHere).toBeGreaterThan(0);
+    else expect(r.proxy.engine!.stats().decidedHere ?? 0).toBe(0);
   });
 
-  it.each([[1], [2]])('wlc with %s engine thread(s): 30 open connections split 10/20 by weight, exactly', async (workers) => {
-    r = await rig((s) => { s.on('data', () => {}); s.on('error', () => {}); }, { backends: 2, scheduler: 'wlc', weights: [1, 2], workers });
+  it.each([[1, false], [2, false], [2, true]])('wlc with %s engine thread(s) (on the native core: %s): 30 open connections split 10/20 by weight, exactly', async (workers, nativeCore) => {
+    r = await rig((s) => { s.on('data', () => {}); s.on('error', () => {}); }, { backends: 2, scheduler: 'wlc', weights: [1, 2], workers, nativeCore });
     expect(r.proxy.engine!.stats().threads).toBe(workers);
     const open: Socket[] = [];
     for (let k = 0; k < 30; k++) {
@@ -214,6 +226,23 @@ suite('proxy --engine native: the addon owns the TCP sockets, the core decides',
     await until(() => r!.accepted[0].length + r!.accepted[1].length === 30, 'all 30 at the real servers');
     expect(r.accepted.map((a) => a.length)).toEqual([10, 20]);
     // A reset each (a FIN would leave them half-closed: these real servers never end their side).
+    for (const c of open) c.resetAndDestroy();
+    await until(() => r!.proxy.openFlows() === 0, 'flows closed');
+    if (nativeCore) expect(r.proxy.engine!.stats().decidedHere).toBeGreaterThan(0);
+  });
+
+  it('two pumps on the native core keep tcp_conns: the threads decide within the room admit() has, the rest is refused as before', async () => {
+    r = await rig((s) => { s.on('data', () => {}); s.on('error', () => {}); }, { workers: 2, nativeCore: true, settings: () => ({ limits: { tcpConns: 6 } }) });
+    // Twelve clients at once: whichever pump takes them, six are served and six reset.
+    const open = Array.from({ length: 12 }, () => {
+      const c = connect({ host: '127.0.0.1', port: r!.port });
+      c.on('error', () => {});
+      c.write('x');
+      return c;
+    });
+    await until(() => r!.proxy.openFlows() === 6 && destsOf(r!)[0].activeconns === 6, 'six served');
+    await until(() => open.filter((c) => c.destroyed).length === 6, 'six reset');
+    expect(r.accepted[0].length).toBe(6);
     for (const c of open) c.resetAndDestroy();
     await until(() => r!.proxy.openFlows() === 0, 'flows closed');
   });
