@@ -37,6 +37,7 @@ Environment:
   WASMVS_METRICS    [host:]port of the Prometheus endpoint when the config file names none
   WASMVS_SPLICE     proxy --splice when the option is not given: auto|on|off
   WASMVS_PROXY_WORKERS  proxy --workers when the option is not given: N|auto
+  WASMVS_NATIVE_CORE    on: proxy engine threads decide their own clients on the native core (experimental)
 
 Signals (to the daemon's own pid, not to npx):
   SIGHUP           re-read --config and apply the difference

@@ -9,8 +9,9 @@
 # scheduled start to the end of the reply), one short request/close connection
 # each, through: direct, HAProxy `mode tcp` nbthread 1 and 2, the naive Node
 # net+pipe proxy, wasmvsd proxy --engine js, and --engine native with
-# --workers 1 and 2 (each thread deciding its clients on the native core), and
-# 2 again with every decision on the main thread (WASMVS_NATIVE_CORE=off). The real server is connrate's C server (one thread,
+# --workers 1 and 2, and 2 again with each thread deciding its own clients on
+# the native core (native-2t, WASMVS_NATIVE_CORE=on, experimental). The real
+# server is connrate's C server (one thread,
 # epoll), so the tail is the proxies', not a garbage-collected backend's.
 # Needs: gcc, haproxy, `npm run build` and `npm run build:native`.
 # Writes bench/out/REPORT-proxy-latency.md.
@@ -24,7 +25,7 @@ proxy_bench_setup latency dist/hosts/proxy/worker.js gcc haproxy
 
 gcc -O2 -o "$T/openloop" bench/proxy/openloop.c
 gcc -O2 -o "$T/connrate" bench/gateway/connrate.c
-NAMES="direct:8000 haproxy-1:8011 haproxy-2:8012 node:8013 wasmvs-js:8021 native-1:8031 native-2:8032 native-2m:8033"
+NAMES="direct:8000 haproxy-1:8011 haproxy-2:8012 node:8013 wasmvs-js:8021 native-1:8031 native-2:8032 native-2t:8033"
 NR=$(wc -w <<< "$RATES"); NP=$(wc -w <<< "$NAMES")
 # The server runs as long as the whole bench (each measurement: SECS + 1 s warm-up), with a margin.
 "$T/connrate" server 127.0.0.1 8000 $(( ROUNDS * NR * NP * (SECS + 2) + 60 )) 2>/dev/null & PIDS+=($!)
@@ -41,12 +42,12 @@ start_wasmvsd() {  # NAME PORT ARGS...
 start_wasmvsd wasmvs-js 8021 --engine js --splice off
 start_wasmvsd native-1 8031 --engine native --workers 1
 start_wasmvsd native-2 8032 --engine native --workers 2
-# The same two pumps with every decision on the main thread (no native core: how it was before the threads decided).
-WASMVS_NATIVE_CORE=off start_wasmvsd native-2m 8033 --engine native --workers 2
-for i in $(seq 100); do grep -q listening "$T/wasmvs-js.log" && grep -q listening "$T/native-1.log" && grep -q listening "$T/native-2.log" && grep -q listening "$T/native-2m.log" && break; sleep 0.1; done
-for n in wasmvs-js native-1 native-2 native-2m; do grep -q listening "$T/$n.log" || { echo "bench/proxy/latency: wasmvsd $n did not start:"; cat "$T/$n.log"; exit 2; }; done
+# The same two pumps, each thread deciding its own clients on the native core (WASMVS_NATIVE_CORE=on, experimental).
+WASMVS_NATIVE_CORE=on start_wasmvsd native-2t 8033 --engine native --workers 2
+for i in $(seq 100); do grep -q listening "$T/wasmvs-js.log" && grep -q listening "$T/native-1.log" && grep -q listening "$T/native-2.log" && grep -q listening "$T/native-2t.log" && break; sleep 0.1; done
+for n in wasmvs-js native-1 native-2 native-2t; do grep -q listening "$T/$n.log" || { echo "bench/proxy/latency: wasmvsd $n did not start:"; cat "$T/$n.log"; exit 2; }; done
 grep -q 'engine: native' "$T/native-2.log" || { echo 'bench/proxy/latency: --engine native did not start (npm run build:native?)'; exit 2; }
-grep -q '"nativeCore":true' "$T/native-2.log" || { echo 'bench/proxy/latency: native-2 has no native core (wabt missing when the addon was built?)'; exit 2; }
+grep -q '"nativeCore":true' "$T/native-2t.log" || { echo 'bench/proxy/latency: native-2t has no native core (wabt missing when the addon was built?)'; exit 2; }
 
 declare -A P50 P99 P999 BAD
 for r in $(seq "$ROUNDS"); do
@@ -86,7 +87,7 @@ mkdir -p bench/out
   for rate in $RATES; do
     echo "| $rate conn/s, native engine one thread vs HAProxy nbthread 1 | $(ratio "${M99[native-1@$rate]}" "${M99[haproxy-1@$rate]}") |"
     echo "| $rate conn/s, native engine two threads vs HAProxy nbthread 2 | $(ratio "${M99[native-2@$rate]}" "${M99[haproxy-2@$rate]}") |"
-    echo "| $rate conn/s, (before) two threads deciding on the main thread vs HAProxy nbthread 2 | $(ratio "${M99[native-2m@$rate]}" "${M99[haproxy-2@$rate]}") |"
+    echo "| $rate conn/s, two threads, each deciding its clients on the native core, vs HAProxy nbthread 2 | $(ratio "${M99[native-2t@$rate]}" "${M99[haproxy-2@$rate]}") |"
     echo "| $rate conn/s, JS path vs HAProxy nbthread 1 | $(ratio "${M99[wasmvs-js@$rate]}" "${M99[haproxy-1@$rate]}") |"
   done
 } > bench/out/REPORT-proxy-latency.md

@@ -36,10 +36,13 @@ for n in 1 2; do
   printf -- "-A -t 127.0.0.1:803$n -s wlc\n-a -t 127.0.0.1:803$n -r 127.0.0.1:8000 -m\n" > "$T/rulesn$n"
   node bin/wasmvsd.js proxy --engine native --workers $n --socket "$T/n$n.sock" --state "$T/staten$n" --config "$T/rulesn$n" 2>"$T/wasmvsdn$n.log" & PIDS+=($!); PROXYPID[native-$n]=$!
 done
-for i in $(seq 100); do grep -q 'listening' "$T/wasmvsd2.log" && grep -q 'listening' "$T/wasmvsd1.log" && grep -q 'listening' "$T/wasmvsdn2.log" && break; sleep 0.1; done
+# Two pumps, each thread deciding its own clients on the native core (WASMVS_NATIVE_CORE=on, experimental).
+printf -- "-A -t 127.0.0.1:8033 -s wlc\n-a -t 127.0.0.1:8033 -r 127.0.0.1:8000 -m\n" > "$T/rulesn2t"
+WASMVS_NATIVE_CORE=on node bin/wasmvsd.js proxy --engine native --workers 2 --socket "$T/n2t.sock" --state "$T/staten2t" --config "$T/rulesn2t" 2>"$T/wasmvsdn2t.log" & PIDS+=($!); PROXYPID[native-2t]=$!
+for i in $(seq 100); do grep -q listening "$T/wasmvsd2.log" && grep -q listening "$T/wasmvsd1.log" && grep -q listening "$T/wasmvsdn2.log" && grep -q listening "$T/wasmvsdn2t.log" && break; sleep 0.1; done
 grep -q 'engine: native' "$T/wasmvsdn2.log" || { echo 'bench/proxy: wasmvsd --engine native did not start (npm run build:native?):'; cat "$T/wasmvsdn2.log"; exit 2; }
 grep -q 'listening' "$T/wasmvsd2.log" || { echo 'bench/proxy: wasmvsd --workers 2 did not start:'; cat "$T/wasmvsd2.log"; exit 2; }
-grep -q '"nativeCore":true' "$T/wasmvsdn2.log" || echo 'bench/proxy: note: native-2 decides on the main thread (no native core in the addon: wabt missing where it was built?)' >&2
+grep -q '"nativeCore":true' "$T/wasmvsdn2t.log" || echo 'bench/proxy: note: native-2t decides on the main thread (no native core in the addon: wabt missing where it was built?)' >&2
 
 # CPU seconds (user+sys) a proxy has used so far: the process, its threads and its children (wasmvsd's workers).
 cpu() {
@@ -59,7 +62,7 @@ cps() {
 perconn() { node -e "const [a,b,q,s]=process.argv.slice(1).map(Number);console.log(((b-a)*1e6/(q*s)).toFixed(0))" "$1" "$2" "$3" "$SECS"; }
 
 ROUNDS=${ROUNDS:-3}
-NAMES="direct:8000 haproxy-1:8011 haproxy-2:8012 node:8013 wasmvs-1:8021 wasmvs-2:8022 native-1:8031 native-2:8032"
+NAMES="direct:8000 haproxy-1:8011 haproxy-2:8012 node:8013 wasmvs-1:8021 wasmvs-2:8022 native-1:8031 native-2:8032 native-2t:8033"
 declare -A RP PM PN CC CM
 for r in $(seq "$ROUNDS"); do
   for name in $(rotated "$r" $NAMES); do
@@ -112,7 +115,8 @@ mkdir -p bench/out
   echo "| conn/s, native engine one thread (native-1) ≥ 1.0× naive Node proxy | $(ratio "${RPS[native-1]}" "${RPS[node]}")× |"
   echo "| conn/s, native engine one thread vs HAProxy nbthread 1 | $(ratio "${RPS[native-1]}" "${RPS[haproxy-1]}")× |"
   echo "| conn/s, native engine two threads (native-2) ≥ 1.0× HAProxy nbthread 2 | $(ratio "${RPS[native-2]}" "${RPS[haproxy-2]}")× |"
-  echo "| p99 ≤ HAProxy's (same threads), native engine | native-1 ${P99[native-1]} ms vs haproxy-1 ${P99[haproxy-1]} ms; native-2 ${P99[native-2]} ms vs haproxy-2 ${P99[haproxy-2]} ms |"
+  echo "| conn/s, two threads each deciding on the native core (native-2t) vs HAProxy nbthread 2 | $(ratio "${RPS[native-2t]}" "${RPS[haproxy-2]}")× |"
+  echo "| p99 ≤ HAProxy's (same threads), native engine | native-1 ${P99[native-1]} ms vs haproxy-1 ${P99[haproxy-1]} ms; native-2 ${P99[native-2]} ms (native-2t ${P99[native-2t]}) vs haproxy-2 ${P99[haproxy-2]} ms |"
   echo "| CPU per connection, native-1 vs haproxy-1 | ${CPC[native-1]} vs ${CPC[haproxy-1]} µs |"
   echo
   echo "Connections scheduled by each daemon's table in the run (Conns): --workers 1 ${CONNS1:-?}, --workers 2 ${CONNS2:-?}, --engine native --workers 1 ${CONNSN1:-?}, --engine native --workers 2 ${CONNSN2:-?}."

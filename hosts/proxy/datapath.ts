@@ -28,8 +28,11 @@ class DaemonProxy implements DataPath {
     const { splice, workers, engine } = proxyArgs(ctx.options ?? {});
     const pumps = workers ?? envWorkers();
     const mode = engine ?? parseEngineMode(process.env.WASMVS_ENGINE, 'WASMVS_ENGINE');
-    // Thread pumps (--engine native or auto, --workers 2 or more) decide on the native core when the addon has one.
-    if (mode !== 'js' && pumps > 1 && process.env.WASMVS_NATIVE_CORE !== 'off') {
+    // WASMVS_NATIVE_CORE=on: thread pumps (--engine native or auto, --workers 2 or more) decide on the native
+    // core when the addon has one. Not the default: measured slower on this project's 2-vCPU machine
+    // (bench/proxy/REPORT.md, 2026-12-07), where the main thread's bookkeeping and the core's lock cost more
+    // than the hand-over they save.
+    if (mode !== 'js' && pumps > 1 && process.env.WASMVS_NATIVE_CORE === 'on') {
       const n = loadNativeCore();
       if (n.exports !== null) this.native = n;
     }

@@ -149,13 +149,16 @@ class NativeCore : public Napi::ObjectWrap<NativeCore> {
     core_value_t r;
     r.d = 0;
     int trap;
+    uint32_t size;
     CoreInstance* c = d->self->core_;
     {
       std::lock_guard<std::mutex> g(c->mu);
       c->lastAbort.set = false;
       trap = core_invoke(&c->inst, d->fn, a, &r);
+      // Read under the lock: the addon's threads may grow the memory too.
+      size = c->inst.w2c_memory.size;
     }
-    d->self->afterCall(env);
+    d->self->afterCall(env, size);
     if (trap != 0) {
       d->self->throwTrap(Napi::Env(env), trap);
       return nullptr;
@@ -168,8 +171,7 @@ class NativeCore : public Napi::ObjectWrap<NativeCore> {
   }
 
   /** Memory grew during a call: the old buffer is detached (as a wasm memory's is); buffer() makes the next. */
-  void afterCall(napi_env env) {
-    uint32_t size = core_->inst.w2c_memory.size;
+  void afterCall(napi_env env, uint32_t size) {
     if (size == size_) return;
     size_ = size;
     if (!buf_.IsEmpty()) {
@@ -216,15 +218,24 @@ class NativeCore : public Napi::ObjectWrap<NativeCore> {
 
   Napi::Value Buffer(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
+    uint32_t size;
+    {
+      std::lock_guard<std::mutex> g(core_->mu);
+      size = core_->inst.w2c_memory.size;
+    }
+    // A thread grew it since the last call from here: the old buffer goes as after a call.
+    afterCall(env, size);
     if (!buf_.IsEmpty()) return buf_.Value();
-    const wasm_rt_memory_t& m = core_->inst.w2c_memory;
     // The memory is one fixed reservation (core_rt.c): the buffer's bytes are the instance's, not a copy.
-    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, m.data, m.size);
+    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, core_->inst.w2c_memory.data, size);
     buf_ = Napi::Persistent(ab);
     return ab;
   }
 
-  Napi::Value Pages(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), core_->inst.w2c_memory.pages); }
+  Napi::Value Pages(const Napi::CallbackInfo& info) {
+    std::lock_guard<std::mutex> g(core_->mu);
+    return Napi::Number::New(info.Env(), core_->inst.w2c_memory.pages);
+  }
 
   CoreInstance* core_ = nullptr;
   uint32_t size_ = 0;

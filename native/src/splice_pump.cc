@@ -43,6 +43,10 @@ void noDelay(int fd) {
 
 /** Accepted connections taken per listener per wake-up (the listener is level-triggered: the rest come next turn). */
 constexpr int ACCEPT_BATCH = 64;
+// Clients a thread decided itself (DECIDED) that wake JS for their bookkeeping: its work comes in small
+// batches rather than hundreds of events at the report period, which would hold the main thread (and
+// the clients of its own pump) for milliseconds at a time.
+constexpr size_t DECIDED_WAKE = 16;
 /** A listener whose accept(2) failed for want of fds or memory rests this long (no spinning on EMFILE). */
 constexpr int ACCEPT_REST_MS = 100;
 
@@ -178,6 +182,7 @@ void Pump::take(std::vector<Event>& out, std::vector<std::string>* addrs) {
     addrs_.clear();
   }
   accepts_ = 0;
+  decided_ = 0;
   notified_ = false;
 }
 
@@ -265,10 +270,12 @@ void Pump::step(int timeout) {
         events_.insert(events_.end(), local_.begin(), local_.end());
         for (std::string& a : localAddrs_) addrs_.push_back(std::move(a));
         accepts_ += localAccepts_;
+        decided_ += localDecided_;
       }
       // Held (opt_.hold): events of decided connections (those decided here too) wait for a client to decide,
       // the period or holdMax.
-      if (!events_.empty() && !notified_ && (!opt_.hold || accepts_ > 0 || period || events_.size() >= opt_.holdMax)) {
+      if (!events_.empty() && !notified_ &&
+          (!opt_.hold || accepts_ > 0 || decided_ >= DECIDED_WAKE || period || events_.size() >= opt_.holdMax)) {
         call = true;
         notified_ = true;
       }
@@ -289,6 +296,7 @@ void Pump::step(int timeout) {
     local_.clear();
     localAddrs_.clear();
     localAccepts_ = 0;
+    localDecided_ = 0;
     if (call) notify_(ctx_);
   }
 }
@@ -673,6 +681,7 @@ void Pump::acceptFrom(Listener* l) {
     if (opt_.decide != nullptr && opt_.decide(opt_.decideCtx, l->id, ss, d)) {
       // Decided here: JS hears of it with the connection's other events, no wake-up of its own.
       decidedHere_++;
+      localDecided_++;
       local_.push_back(Event{c->id, DECIDED, l->id, port, d.conn, d.dest, uint64_t(d.status < 0 ? -int64_t(d.status) : 0), 0});
       localAddrs_.emplace_back(text);
       if (d.status == 0) {

@@ -278,6 +278,8 @@ class Pump {
   bool notified_ = false, kickDue_ = false;
   /** ACCEPT events (clients JS must decide) among events_ / local_: they are what a held pump wakes JS for. */
   size_t accepts_ = 0, localAccepts_ = 0;
+  /** DECIDED events among them: a held pump also wakes JS once DECIDED_WAKE of these wait (small batches). */
+  size_t decided_ = 0, localDecided_ = 0;
   Stats stats_;
   // Pump thread only:
   std::unordered_map<uint32_t, Conn*> conns_;

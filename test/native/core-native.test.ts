@@ -12,6 +12,8 @@ import { coreOf } from '../../sdk/core/index.js';
 import type { ConnEventName, FlowInput, SchedulerName } from '../../sdk/index.js';
 import type { CoreExports } from '../../sdk/core/exports.js';
 import { inCI } from '../hosts/gateway/prereq.js';
+// A seeded PRNG (mulberry32): both cores see the same history.
+import { mulberry32 as rng } from '../../playground/src/rng.js';
 
 const probe = loadNativeCore();
 const have = probe.exports !== null;
@@ -20,18 +22,6 @@ const suite = describe.skipIf(!have && !inCI);
 
 const SCHEDULERS: SchedulerName[] = ['rr', 'wrr', 'lc', 'wlc', 'sed', 'nq', 'dh', 'sh', 'mh', 'lblc', 'lblcr', 'fo', 'ovf', 'twos'];
 const EVENTS: ConnEventName[] = ['established', 'client-fin', 'server-fin', 'close', 'reset'];
-
-/** A small deterministic PRNG (mulberry32): both cores see the same history. */
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 function nativeExports() {
   const n = loadNativeCore();
