@@ -156,6 +156,24 @@ export class Director extends DirectorStats {
     return sched.scheduleWords(this.#core, this, flows, n, out, now);
   }
 
+  /**
+   * The Decision of a connection the core scheduled outside schedule(): a
+   * host thread calling the core itself (the proxy's engine on the native
+   * core). From its decision record's connection id, dest id and third word
+   * (method | daf << 8 | dport << 16), with schedule()'s endpoint objects, so
+   * the common case reads no record. Throws NoSuchDestError when the
+   * destination is gone.
+   */
+  decisionFor(connId: number, destId: number, word: number): Decision {
+    const port = word >>> 16;
+    let ep = this.#endpoints.get(destId);
+    if (ep === undefined || ep.port !== port) {
+      ep = Object.freeze({ address: this.destById(destId).address, port });
+      this.#endpoints.set(destId, ep);
+    }
+    return { id: connId >>> 0, dest: ep, destId, method: METHOD_NAMES[word & 0xff] ?? 'route' };
+  }
+
   /** Schedule many flows in as few core calls as possible; one result per flow. */
   scheduleBatch(flows: readonly FlowInput[], now?: number): BatchResult[] {
     return sched.scheduleBatch(this.#core, this, this.#endpoints, flows, now);

@@ -19,7 +19,7 @@
 // The connect deadline is enforced by the engine (CONNFAIL ETIMEDOUT).
 import { createRequire } from 'node:module';
 import type { ConnEventName } from '../../sdk/conns.js';
-import type { Decision, DestInfo, Endpoint } from '../../sdk/types.js';
+import type { Decision, Endpoint } from '../../sdk/types.js';
 import { loadNativeAddon } from '../../native/addon.js';
 import { tracked, type Tracked } from './account.js';
 import { proxyHeader } from './proxyproto.js';
@@ -209,7 +209,7 @@ export class NativeEngine {
       try {
         const id = r[i], kind = r[i + 1] as Kind;
         if (kind === Kind.Accept) { this.accepted(id, r[i + 2], addrs[a++], r[i + 3]); continue; }
-        if (kind === Kind.Decided) { this.decidedThere(id, r[i + 2], addrs[a++], r[i + 3], r[i + 4], r[i + 5], -r[i + 6]); continue; }
+        if (kind === Kind.Decided) { this.decidedThere(id, r[i + 2], addrs[a++], r[i + 3], r[i + 4], r[i + 5], -r[i + 6], r[i + 7]); continue; }
         const f = this.flows.get(id);
         if (f === undefined) continue;
         if (r[i + 5] > 0 || r[i + 7] > 0) this.host.account.add(f.t, r[i + 4], r[i + 5], r[i + 6], r[i + 7]);
@@ -241,22 +241,22 @@ export class NativeEngine {
    * A client a thread pump decided on the native core (scheduled, entered in the table, and being
    * connected to its real server, or reset when `status` < 0): the rest of what accepted() does.
    */
-  private decidedThere(id: number, listener: number, address: string, port: number, connId: number, destId: number, status: number): void {
+  private decidedThere(id: number, listener: number, address: string, port: number, connId: number, destId: number, status: number, word: number): void {
     const vs = this.services.get(listener);
     if (status < 0) {
       // As decideTcp with no decision (IPVS answers with ICMP unreachable; a proxy can only reset).
       if (vs !== undefined) this.host.schedulingFailed(vs.key, 'no-destination');
       return;
     }
-    let dest: DestInfo | null = null;
-    try { dest = this.host.director.destById(destId); } catch { dest = null; }
-    if (vs === undefined || dest === null) {
+    // The endpoint from the decision's word and the director's cache (no record read, no DestInfo per client).
+    let d: Decision | null = null;
+    try { d = this.host.director.decisionFor(connId, destId, word); } catch { d = null; }
+    if (vs === undefined || d === null) {
       // Its listener closed (a -D) or its real server went (deleted, no longer listed) meanwhile: the connection goes with it.
       try { this.host.director.connEvent(connId, 'reset'); } catch { /* gone already */ }
       this.native.abort(id);
       return;
     }
-    const d: Decision = { id: connId, destId, dest: { address: dest.address, port: dest.port }, method: dest.method };
     const client = { address, port };
     const f = new NativeFlow(this, id, vs.key, d, client, { address: vs.address, port: vs.port });
     this.flows.set(id, f);

@@ -34,7 +34,7 @@ export interface ListenerRoom {
 
 export interface Host {
   /** The core (in a worker process: connection events go to the main process's). */
-  readonly director: Pick<Director, 'schedule' | 'connEvent' | 'packet' | 'destById'>;
+  readonly director: Pick<Director, 'schedule' | 'connEvent' | 'packet' | 'destById' | 'decisionFor'>;
   readonly account: FlowAccounting;
   readonly log: Logger;
   readonly limits: Limits;

@@ -74,6 +74,7 @@ class WorkerHost implements Host, FlowAccounting {
     schedule: notHere,
     packet: notHere,
     destById: notHere,
+    decisionFor: notHere,
     // A flow's decision carries the worker's sequence number as its id (decided()): events name the flow.
     // Its close goes with its last traffic (closed()).
     connEvent: (seq: number, e: ConnEventName) => {

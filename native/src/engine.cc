@@ -206,6 +206,7 @@ bool decideHere(void* ctx, uint32_t listener, const sockaddr_storage& client, sp
   out.status = status < 0 ? status : 0;
   out.conn = dec[1];
   out.dest = dec[2];
+  out.word = dec[3];
   out.timeoutMs = d->timeoutMs.load(std::memory_order_relaxed);
   if (status >= 0) {
     int daf = int((dec[3] >> 8) & 0xff);

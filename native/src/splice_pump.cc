@@ -682,7 +682,7 @@ void Pump::acceptFrom(Listener* l) {
       // Decided here: JS hears of it with the connection's other events, no wake-up of its own.
       decidedHere_++;
       localDecided_++;
-      local_.push_back(Event{c->id, DECIDED, l->id, port, d.conn, d.dest, uint64_t(d.status < 0 ? -int64_t(d.status) : 0), 0});
+      local_.push_back(Event{c->id, DECIDED, l->id, port, d.conn, d.dest, uint64_t(d.status < 0 ? -int64_t(d.status) : 0), d.word});
       localAddrs_.emplace_back(text);
       if (d.status == 0) {
         Cmd cmd(Cmd::CONNECT, c, c->id);

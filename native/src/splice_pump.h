@@ -45,7 +45,8 @@ enum Kind : uint32_t {
   CONNFAIL = 7,     // the real server did not (err: errno; ETIMEDOUT past the deadline); the client was reset
   // A client accepted and decided on this thread (Decider): side: listener id, err: client port, its address in
   // the addrs list as for ACCEPT; inBytes: the core's connection id, inChunks: the real server's id, outBytes:
-  // 0, or minus the core's status when it gave no real server (the client was reset; CLOSED follows).
+  // 0, or minus the core's status when it gave no real server (the client was reset; CLOSED follows); outChunks:
+  // the decision record's third word (method | daf << 8 | dport << 16).
   DECIDED = 8,
 };
 
@@ -54,6 +55,8 @@ struct Decision {
   /** 0: connect to `sa`; < 0: the core's status, no real server (the client is reset). */
   int status = 0;
   uint32_t conn = 0, dest = 0;
+  /** The decision record's third word: method | daf << 8 | dport << 16 (JS reads its endpoint from it). */
+  uint32_t word = 0;
   sockaddr_storage sa{};
   socklen_t salen = 0;
   int timeoutMs = 0;

@@ -198,6 +198,10 @@ suite('proxy --engine native: the addon owns the TCP sockets, the core decides',
 
   it.each([['one pump', false], ['two pumps deciding on the native core', true]] as const)('rr over 90 connections (%s): each of 3 real servers in turn, 30 each, and --stats counts every byte', async (_, nativeCore) => {
     r = await rig((s, i) => { s.on('data', () => {}); s.on('end', () => s.end(`b${i}`)); }, { backends: 3, scheduler: 'rr', ...(nativeCore ? { workers: 2, nativeCore } : {}) });
+    // The real server each flow is booked against (a thread's decision: from its word, Director.decisionFor).
+    const booked: number[] = [];
+    const ok = r.proxy.connectOk.bind(r.proxy);
+    r.proxy.connectOk = (key, dest) => { booked.push(dest.port); ok(key, dest); };
     const seen: string[] = [];
     for (let k = 0; k < 90; k++) seen.push(await exchange(r.port, `req${k % 10}`));
     // rr walks the list from its end (dests are listed newest first): a strict cycle over the three.
@@ -206,6 +210,8 @@ suite('proxy --engine native: the addon owns the TCP sockets, the core decides',
     await until(() => r!.proxy.openFlows() === 0, 'flows closed');
     await until(() => destsOf(r!).every((d) => d.stats.inbytes === 30 * 4 && d.stats.outbytes === 30 * 2), '--stats bytes per dest');
     expect(destsOf(r).map((d) => d.stats.conns)).toEqual([30, 30, 30]);
+    await until(() => booked.length === 90, 'every connection established');
+    expect(r.ports.map((p) => booked.filter((b) => b === p).length)).toEqual([30, 30, 30]);
     // The kernel spreads the clients over the two pumps' listeners (SO_REUSEPORT): the thread decided its own.
     if (nativeCore) expect(r.proxy.engine!.stats().decidedHere).toBeGreaterThan(0);
     else expect(r.proxy.engine!.stats().decidedHere ?? 0).toBe(0);
