@@ -1,8 +1,9 @@
 // `npm run test:native-core`: the scheduler, table, statistics, packet, SDK,
 // fuzz and ipvsadm suites once more, on the addon's native core
-// (WASMVS_CORE=native, test/setup-native-core.ts). Without that core (no
-// addon, or one built without wasm2c) it says so and passes, except in CI
-// (CI=true), where a missing prerequisite fails.
+// (WASMVS_CORE=native, test/setup-native-core.ts); then the proxy suites with
+// two engine pumps each deciding its own clients on it (WASMVS_NATIVE_CORE=on,
+// docs/proxy.md). Without that core (no addon, or one built without wasm2c) it
+// says so and passes, except in CI (CI=true), where a missing prerequisite fails.
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,4 +23,8 @@ if (probe.exports === null) {
 }
 const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
 const r = spawnSync(process.execPath, [vitest, 'run', ...SUITES], { cwd: root, stdio: 'inherit', env: { ...process.env, WASMVS_CORE: 'native' } });
-process.exit(r.status ?? 1);
+if (r.status !== 0) process.exit(r.status ?? 1);
+const p = spawnSync(process.execPath, [vitest, 'run', 'test/hosts/proxy', 'test/chaos/fd-limit.test.ts'], {
+  cwd: root, stdio: 'inherit', env: { ...process.env, WASMVS_NATIVE_CORE: 'on', WASMVS_PROXY_WORKERS: '2' },
+});
+process.exit(p.status ?? 1);

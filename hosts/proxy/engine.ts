@@ -33,6 +33,9 @@ export { ENGINE_MODES, parseEngineMode, type EngineMode } from './options.js';
 const REPORT_MS = 250;
 /** Bytes a direction moves by copy before splice(2) takes over (--splice auto). */
 export const ENGINE_SPLICE_AFTER = 64 * 1024;
+/** Closed listeners remembered for the DECIDED events still on their way (NativeEngine.closedServices). */
+const CLOSED_SERVICES_KEPT = 1024;
+
 /** Numbers per event record (native/src/engine.cc). */
 const RECORD = 8;
 const enum Kind { Counts = 0, FinIn = 1, FinOut = 2, Reset = 3, Closed = 4, Accept = 5, Established = 6, ConnFail = 7, Decided = 8 }
@@ -103,6 +106,12 @@ export class NativeEngine {
   private readonly native: NativeConnEngine;
   private readonly flows = new Map<number, NativeFlow>();
   private readonly services = new Map<number, VirtualService>();
+  /**
+   * Listeners closed lately (-D, stop): a client a thread decided before its listener closed is an entry in
+   * the table with its connect under way, and its DECIDED event may come after the close. It keeps its
+   * connection, as a client the main thread had decided does. Bounded: the oldest go first.
+   */
+  private readonly closedServices = new Map<number, VirtualService>();
   private closed = false;
   /** The thread pumps decide on the native core (useCore). */
   private coreInUse = false;
@@ -113,6 +122,9 @@ export class NativeEngine {
     const spliceAfter = splice === 'off' ? Infinity : splice === 'on' ? 0 : ENGINE_SPLICE_AFTER;
     this.native = new Engine((r, a) => this.deliver(r, a), { threads, inline: true, reportMs: REPORT_MS, spliceAfter });
   }
+
+  /** Whether the thread pumps decide their own clients (useCore took the native core). */
+  get decidesOnThreads(): boolean { return this.coreInUse; }
 
   /** Open connections the engine holds for us. */
   get size(): number { return this.flows.size; }
@@ -146,6 +158,10 @@ export class NativeEngine {
     return {
       close: () => {
         if (!this.services.delete(id) || this.closed) return;
+        if (this.coreInUse) {
+          this.closedServices.set(id, vs);
+          if (this.closedServices.size > CLOSED_SERVICES_KEPT) this.closedServices.delete(this.closedServices.keys().next().value!);
+        }
         this.native.unlisten(id);
       },
     };
@@ -242,7 +258,7 @@ export class NativeEngine {
    * connected to its real server, or reset when `status` < 0): the rest of what accepted() does.
    */
   private decidedThere(id: number, listener: number, address: string, port: number, connId: number, destId: number, status: number, word: number): void {
-    const vs = this.services.get(listener);
+    const vs = this.services.get(listener) ?? this.closedServices.get(listener);
     if (status < 0) {
       // As decideTcp with no decision (IPVS answers with ICMP unreachable; a proxy can only reset).
       if (vs !== undefined) this.host.schedulingFailed(vs.key, 'no-destination');
@@ -252,7 +268,7 @@ export class NativeEngine {
     let d: Decision | null = null;
     try { d = this.host.director.decisionFor(connId, destId, word); } catch { d = null; }
     if (vs === undefined || d === null) {
-      // Its listener closed (a -D) or its real server went (deleted, no longer listed) meanwhile: the connection goes with it.
+      // Its real server went (deleted, no longer listed) meanwhile, or its listener closed too long ago: the connection goes with it.
       try { this.host.director.connEvent(connId, 'reset'); } catch { /* gone already */ }
       this.native.abort(id);
       return;

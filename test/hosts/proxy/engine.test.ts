@@ -253,6 +253,35 @@ suite('proxy --engine native: the addon owns the TCP sockets, the core decides',
     await until(() => r!.proxy.openFlows() === 0, 'flows closed');
   });
 
+  it('two pumps on the native core, stopping: a client a thread decided just before keeps its connection until it ends', async () => {
+    r = await rig((s) => { s.on('data', (d: Buffer) => s.write(d)); s.on('end', () => s.end()); s.on('error', () => {}); }, { workers: 2, nativeCore: true });
+    const echo = (c: Socket, text: string) => new Promise<void>((resolve, reject) => {
+      let got = '';
+      const on = (d: Buffer) => { got += d; if (got.includes(text)) { c.off('data', on); resolve(); } };
+      c.on('data', on);
+      c.once('close', () => reject(new Error(`closed before the echo of ${text}`)));
+      c.write(text);
+    });
+    // Clients until the last one was a thread's (its DECIDED event then waits in the pump: fewer than 16, within 250 ms).
+    const open: Socket[] = [];
+    for (let k = 0, before = 0; k < 12; k++) {
+      const c = connect({ host: '127.0.0.1', port: r.port });
+      c.on('error', () => {});
+      open.push(c);
+      await echo(c, `hi${k}`);
+      const now = r.proxy.engine!.stats().decidedHere ?? 0;
+      if (now > before) break;
+      before = now;
+    }
+    expect(r.proxy.engine!.stats().decidedHere).toBeGreaterThan(0);
+    // stop() closes the listeners first, then waits for the open connections (SIGTERM's drain).
+    const stopping = r.proxy.stop(10_000);
+    for (const [k, c] of open.entries()) await echo(c, `still${k}`);
+    for (const c of open) c.end();
+    await stopping;
+    expect(open.every((c) => c.destroyed || c.readableEnded)).toBe(true);
+  });
+
   it('a PROXY header and bytes sent before the real server accepted go first, in order', async () => {
     const payload = bytes(256 * 1024, 4);
     const seen: Promise<Buffer>[] = [];
