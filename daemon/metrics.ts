@@ -50,7 +50,8 @@ export class Metrics {
 
   constructor(private readonly director: Director, private readonly views: () => DestView[],
     private readonly listeners: () => Map<string, boolean>, open: () => { tcp: number; udp: number; pending?: number } = () => ({ tcp: 0, udp: 0 }),
-    fds?: () => { limit: number; listeners: number; tcpConns: number; udpSessions: number }) {
+    fds?: () => { limit: number; listeners: number; tcpConns: number; udpSessions: number },
+    threadDecisions?: () => { scheduled: number; refused: number }) {
     this.schedulingFailures = new Counter({
       name: 'wasmvs_scheduling_failures_total', help: 'Accepted connections or datagrams with no destination available (closed at once)',
       labelNames: ['service', 'reason'], registers: [this.registry],
@@ -80,6 +81,19 @@ export class Metrics {
       new Gauge({ name: 'wasmvs_listener_fds', help: 'Fds the listening sockets hold (one per TCP service per pump, one per UDP service)', registers: [this.registry], collect() { this.set(fds().listeners); } });
       new Gauge({ name: 'wasmvs_tcp_conns_limit', help: 'tcp-conns: the bound on open proxied TCP connections', registers: [this.registry], collect() { this.set(fds().tcpConns); } });
       new Gauge({ name: 'wasmvs_udp_sessions_limit', help: 'udp-sessions: the bound on open UDP sessions', registers: [this.registry], collect() { this.set(fds().udpSessions); } });
+    }
+    if (threadDecisions !== undefined) {
+      // Only with the engine's threads deciding on the native core (WASMVS_NATIVE_CORE=on): how many clients they took.
+      new Counter({
+        name: 'wasmvs_engine_thread_decisions_total', help: 'Clients an engine thread scheduled itself on the native core (the rest the main thread decides), by outcome: scheduled, or refused with no real server (reset)',
+        labelNames: ['outcome'], registers: [this.registry],
+        collect(this: Counter<'outcome'>) {
+          const n = threadDecisions();
+          this.reset();
+          this.inc({ outcome: 'scheduled' }, n.scheduled);
+          this.inc({ outcome: 'refused' }, n.refused);
+        },
+      });
     }
     for (const f of STAT_FIELDS) {
       // Totals only grow until -Z (or the service is re-added): counters, which Prometheus's

@@ -193,7 +193,10 @@ export class ProxyDataPath implements Host {
     this.metrics = new Metrics(this.director, () => this.destViews(), states, () => this.gate.open, () => ({
       limit: this.openFiles?.limit ?? this.gate.limits.fds, listeners: this.listeners.heldFds,
       tcpConns: this.gate.limits.tcpConns, udpSessions: this.gate.limits.udpSessions,
-    }));
+    }), this.engine?.decidesOnThreads ? () => {
+      const st = this.engine!.stats();
+      return { scheduled: (st.decidedHere ?? 0) - (st.refusedHere ?? 0), refused: st.refusedHere ?? 0 };
+    } : undefined);
     try {
       this.metricsPort = await this.metrics.listen(m.host, m.port);
       this.log.info({ address: `${m.host}:${this.metricsPort}` }, 'metrics on /metrics');
