@@ -193,16 +193,26 @@ export class ProxyDataPath implements Host {
     this.metrics = new Metrics(this.director, () => this.destViews(), states, () => this.gate.open, () => ({
       limit: this.openFiles?.limit ?? this.gate.limits.fds, listeners: this.listeners.heldFds,
       tcpConns: this.gate.limits.tcpConns, udpSessions: this.gate.limits.udpSessions,
-    }), this.engine?.decidesOnThreads ? () => {
-      const st = this.engine!.stats();
-      return { scheduled: (st.decidedHere ?? 0) - (st.refusedHere ?? 0), refused: st.refusedHere ?? 0 };
-    } : undefined);
+    }), this.engine?.decidesOnThreads ? this.threadDecisions(this.engine) : undefined);
     try {
       this.metricsPort = await this.metrics.listen(m.host, m.port);
       this.log.info({ address: `${m.host}:${this.metricsPort}` }, 'metrics on /metrics');
     } catch (e) {
       this.log.error(`metrics: cannot listen on ${m.host}:${m.port}: ${(e as Error).message}`);
     }
+  }
+
+  /**
+   * The engine threads' decisions for /metrics: its counts, and the last ones read once it is closed
+   * (a scrape during a stop, after the engine went and before /metrics closes, still reads the totals).
+   */
+  private threadDecisions(engine: NativeEngine): () => { scheduled: number; refused: number } {
+    let last = { scheduled: 0, refused: 0 };
+    return () => {
+      if (this.engine !== engine) return last;
+      const st = engine.stats();
+      return (last = { scheduled: (st.decidedHere ?? 0) - (st.refusedHere ?? 0), refused: st.refusedHere ?? 0 });
+    };
   }
 
   /** One log line per configuration change; a big restore is one summary line. */
