@@ -166,11 +166,7 @@ export class Director extends DirectorStats {
    */
   decisionFor(connId: number, destId: number, word: number): Decision {
     const port = word >>> 16;
-    let ep = this.#endpoints.get(destId);
-    if (ep === undefined || ep.port !== port) {
-      ep = Object.freeze({ address: this.destById(destId).address, port });
-      this.#endpoints.set(destId, ep);
-    }
+    const ep = this.#endpoints.endpoint(destId, port) ?? this.#endpoints.add(destId, this.destById(destId).address, port);
     return { id: connId >>> 0, dest: ep, destId, method: METHOD_NAMES[word & 0xff] ?? 'route' };
   }
 

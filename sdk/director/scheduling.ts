@@ -29,6 +29,19 @@ export class EndpointCache {
     return this.ids[s] === id ? (this.eps[s] as Endpoint) : undefined;
   }
 
+  /** The endpoint of dest `id` at `port`: the cached object (one of its own, not cached, for another port); undefined when none is cached. */
+  endpoint(id: number, port: number): Endpoint | undefined {
+    const ep = this.get(id);
+    return ep === undefined || ep.port === port ? ep : Object.freeze({ address: ep.address, port });
+  }
+
+  /** A new endpoint for dest `id`, cached. */
+  add(id: number, address: string, port: number): Endpoint {
+    const ep = Object.freeze({ address, port });
+    this.set(id, ep);
+    return ep;
+  }
+
   /** Slots in use, so clear() (on every dest change) costs what was cached, not the table. */
   private used: number[] = [];
 
@@ -50,13 +63,7 @@ export class EndpointCache {
 
 /** The Decision of a decision record, its Endpoint from the cache (made and cached on a miss). */
 export function decisionOf(cache: EndpointCache, r: DecisionRecord): Decision {
-  let ep = cache.get(r.dest);
-  if (ep === undefined) {
-    ep = Object.freeze({ address: formatAddr(r.daf, r.daddr[0], r.daddr[1], r.daddr[2], r.daddr[3]), port: r.dport });
-    cache.set(r.dest, ep);
-  } else if (ep.port !== r.dport) {
-    ep = Object.freeze({ address: ep.address, port: r.dport });
-  }
+  const ep = cache.endpoint(r.dest, r.dport) ?? cache.add(r.dest, formatAddr(r.daf, r.daddr[0], r.daddr[1], r.daddr[2], r.daddr[3]), r.dport);
   return { id: r.conn, dest: ep, destId: r.dest, method: METHOD_NAMES[r.method] ?? 'route' };
 }
 
