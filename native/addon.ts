@@ -39,7 +39,15 @@ export interface NfQueueStats {
   foreign?: number;
   /** recvmmsg calls that returned datagrams (several packets each when they wait together). */
   recvCalls?: number;
+  /** With a queue thread (useCore): bursts it answered alone, and those it handed to JS. */
+  thread?: { bursts: number; packets: number; handedRaw: number; handedDecided: number; sendErrors: number; lastError: number };
 }
+
+/** A queue thread's settings (NativeQueue.useCore); the clock is the director's, in seconds at clockNs (CLOCK_MONOTONIC). */
+export interface QueueThreadOptions { area: number; stride: number; burst: number; clockSeconds: number; clockNs: number }
+
+/** A burst a queue thread handed to JS: undecided (stale SYNs), or decided with gwBurst's status. */
+export interface HandedBurst { n: number; decided: boolean; status: number }
 
 /** The native class as the host sees it; tests pass a fake with this shape. */
 export interface NativeQueue {
@@ -51,6 +59,23 @@ export interface NativeQueue {
   verdicts(records: Uint8Array, count: number, payloads?: Uint8Array, batch?: boolean): number;
   /** Queue GSO super-packets whole (true) or have the kernel segment them first (false). */
   setGso?(on: boolean): void;
+  /**
+   * From the next start() on, a thread of this queue reads and decides its bursts on `core` (a native
+   * core, loadNativeCore) in I/O area `area` (1 or more) and sends their verdicts; start()'s callback
+   * then runs only when the thread hands a burst over (takeHanded). False when the addon has no native
+   * core or the queue is started already.
+   */
+  useCore?(core: object, options: QueueThreadOptions): boolean;
+  /** The burst the thread handed over, copied into `packets` (and its verdicts into `list` when decided); null when none waits. */
+  takeHanded?(packets: Uint8Array, list: Uint8Array): HandedBurst | null;
+  /** The burst takeHanded returned is answered (verdicts sent or held): the thread reads again. */
+  handedDone?(): void;
+  /** Whether the thread may send batch verdicts: false while JS owes this queue answers (held packets). */
+  allowBatch?(ok: boolean): void;
+  /** Whether the thread hands over bursts whose SYNs meet stale entries (gwStaleSyns) undecided. */
+  staleCheck?(on: boolean): void;
+  /** The real servers (dest id & GW_DR_SLOT_MASK) whose rules are in: a verdict towards any other is handed over. */
+  setReady?(slots: Uint32Array): void;
   stats(): NfQueueStats;
   close(): void;
 }

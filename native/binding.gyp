@@ -12,7 +12,7 @@
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-O2"],
       "conditions": [
         ["native_core==1", {
-          "sources": ["src/core_native.cc", "src/core_rt.c", "gen/core.c", "gen/core_exports.c"],
+          "sources": ["src/core_native.cc", "src/nfq_thread.cc", "src/core_rt.c", "gen/core.c", "gen/core_exports.c"],
           "defines": ["WASMVS_NATIVE_CORE", "WASM_RT_MEMCHECK_SIGNAL_HANDLER=0"],
           "cflags_c": ["-O2", "-fno-strict-aliasing", "-Wno-unused-function", "-Wno-unused-variable", "-Wno-unused-but-set-variable", "-Wno-unused-value"]
         }]

@@ -2,7 +2,8 @@
 // fuzz and ipvsadm suites once more, on the addon's native core
 // (WASMVS_CORE=native, test/setup-native-core.ts); then the proxy suites with
 // two engine pumps each deciding its own clients on it (WASMVS_NATIVE_CORE=on,
-// docs/proxy.md). Without that core (no addon, or one built without wasm2c) it
+// docs/proxy.md), and the gateway suites with each queue decided on a thread
+// of its own on it (WASMVS_QUEUE_THREADS=on, docs/gateway.md). Without that core (no addon, or one built without wasm2c) it
 // says so and passes, except in CI (CI=true), where a missing prerequisite fails.
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -27,4 +28,9 @@ if (r.status !== 0) process.exit(r.status ?? 1);
 const p = spawnSync(process.execPath, [vitest, 'run', 'test/hosts/proxy', 'test/chaos/fd-limit.test.ts'], {
   cwd: root, stdio: 'inherit', env: { ...process.env, WASMVS_NATIVE_CORE: 'on', WASMVS_PROXY_WORKERS: '2' },
 });
-process.exit(p.status ?? 1);
+if (p.status !== 0) process.exit(p.status ?? 1);
+// The gateway suites with every queue read and decided on its own thread (--queue-threads on).
+const g = spawnSync(process.execPath, [vitest, 'run', 'test/hosts/gateway'], {
+  cwd: root, stdio: 'inherit', env: { ...process.env, WASMVS_QUEUE_THREADS: 'on' },
+});
+process.exit(g.status ?? 1);

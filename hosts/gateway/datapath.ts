@@ -12,6 +12,7 @@ import { createLogger, type Logger } from '../../daemon/logger.js';
 import { drainRequest } from '../../daemon/drain-control.js';
 import type { ProxySettings } from '../../daemon/settings.js';
 import { Gateway } from './gateway.js';
+import { loadNativeCore, type NativeCore } from '../../native/addon.js';
 import { gatewayOptions } from './options.js';
 import { registerGatewayMetrics } from './metrics.js';
 import { DestState } from './dest-state.js';
@@ -38,7 +39,24 @@ class DaemonGateway implements DataPath {
     // with connection sync its NAT services stay on the userspace path (a peer's NAT flows, conntrack's on the fast path).
     const sysctlRecord = ctx.socket === undefined ? undefined : sysctlRecordPath(ctx.socket);
     const opts = { ...gatewayOptions(ctx.options ?? {}), sysctlRecord, ...(ctx.connSync ? { connSync: true } : {}) };
-    this.gateway = new Gateway(opts, (m, level = 'info') => this.log[level](m));
+    // --queue-threads on: the director runs on the addon's native core (coreExports), which the queues' threads call.
+    // WASMVS_QUEUE_THREADS=on: the same where the flag is not given (how the test suites run every gateway case this way).
+    if (opts.queueThreads ?? process.env.WASMVS_QUEUE_THREADS === 'on') {
+      const n = loadNativeCore();
+      if (n.exports !== null) this.native = n;
+      else this.log.warn(`gateway: --queue-threads on, but ${n.why}: the queues are read and decided on Node's thread`);
+    }
+    const clock = this.clock;
+    this.gateway = new Gateway(opts, (m, level = 'info') => this.log[level](m), this.native ? { nativeCore: { core: this.native.core, clock } } : {});
+  }
+
+  /** The native core the director runs on with --queue-threads on (its queues' threads decide on it), or null. */
+  private readonly native: NativeCore | null = null;
+  private readonly clock = () => performance.now() / 1000;
+
+  /** The core the daemon's director should run on: the native one the queue threads share, or null (the WebAssembly core). */
+  coreExports(): { exports: object; clock: () => number } | null {
+    return this.native === null ? null : { exports: this.native.exports, clock: this.clock };
   }
 
   async start(director: Director): Promise<void> {

@@ -48,6 +48,11 @@ export interface GatewayOptions extends QueueSpec {
    * de-NATs only what this director's conntrack NATed. DR keeps the fast path.
    */
   connSync?: boolean;
+  /**
+   * Each queue read and decided on a thread of its own on the native core (`--queue-threads on`):
+   * wasmvsd runs the director on that core and passes it (GatewayDeps.nativeCore). Off by default.
+   */
+  queueThreads?: boolean;
 }
 
 /** The most NFQUEUE copies of one packet (its u16 attribute length less the header). */
@@ -85,7 +90,15 @@ export type GatewayLog = (message: string, level?: 'info' | 'warn' | 'error') =>
  * configuration changes, by default `exec` deferred when only it is given), the native queue
  * class, the sysctl files.
  */
-export interface GatewayDeps { exec?: Exec; run?: AsyncExec; Native?: NativeQueueClass; sysctl?: SysctlFiles; record?: SysctlRecord; Conntrack?: NativeConntrackClass }
+export interface GatewayDeps {
+  exec?: Exec; run?: AsyncExec; Native?: NativeQueueClass; sysctl?: SysctlFiles; record?: SysctlRecord; Conntrack?: NativeConntrackClass;
+  /**
+   * The native core (native/addon.ts loadNativeCore) the director given to start() runs on, with the
+   * director's clock: each queue then has a thread of its own that reads and decides its bursts on it
+   * (`--queue-threads on`; docs/gateway.md), and JS sees only the bursts it hands over.
+   */
+  nativeCore?: { core: object; clock: () => number };
+}
 
 const ip4 = (s: string) => s.split('.').reduce((a, b) => ((a << 8) | Number(b)) >>> 0, 0);
 
@@ -165,6 +178,11 @@ export class Gateway {
   /** Warned that, without ipset, rules grow with the services. */
   private linearWarned = false;
   private readonly Native: NativeQueueClass | null;
+  private readonly nativeCore: GatewayDeps['nativeCore'] | null;
+  /** The queues whose own thread reads and decides (useCore): JS takes only the bursts they hand over. */
+  private readonly threaded = new Set<NativeQueue>();
+  /** The queues are held (holdQueues): a burst a thread hands over meanwhile is taken when they resume. */
+  private queuesHeld = false;
   private readonly files: SysctlFiles;
   /** The original sysctl values, kept durable while changed; null: not recorded (tests without a file). */
   private readonly record: SysctlRecord | null;
@@ -176,6 +194,7 @@ export class Gateway {
     this.natRoutes = new TunnelRouteCache(this.sync.runner, (dev) => Number(this.files.read(`/sys/class/net/${dev}/mtu`)) || 1500);
     this.Native = deps.Native ?? null;
     this.Conntrack = deps.Conntrack ?? null;
+    this.nativeCore = deps.nativeCore ?? null;
     this.files = deps.sysctl ?? { read: (p) => readFileSync(p, 'utf8').trim(), write: (p, v) => writeFileSync(p, v), list: (d) => readdirSync(d) };
     this.record = deps.record ?? (opts.sysctlRecord ? new SysctlRecordFile(opts.sysctlRecord) : null);
   }
@@ -240,7 +259,8 @@ export class Gateway {
     }, TUNNEL_REFRESH_MS);
     this.tunnelTimer.unref();
     this.log(`gateway: queues ${this.opts.first}..${this.opts.last}, burst ${this.opts.burst}, ${this.opts.failOpen ? 'fail-open' : 'fail-closed'}` +
-      (this.opts.verdict === 'per-packet' ? ', per-packet verdicts (one send each; benchmark mode)' : ''));
+      (this.opts.verdict === 'per-packet' ? ', per-packet verdicts (one send each; benchmark mode)' : '') +
+      (this.threaded.size ? `, ${this.threaded.size === 1 ? 'read and decided on a thread of its own' : 'each read and decided on a thread of its own'} (native core)` : ''));
   }
 
   private bind(Native: NativeQueueClass): void {
@@ -252,6 +272,10 @@ export class Gateway {
         verdictMode: this.opts.verdict ?? 'batch',
         maxLen: QUEUE_MAXLEN, rcvBuf: QUEUE_RCVBUF });
       this.queues.push(nq);
+      // Its own thread, I/O area 1 + its index (area 0 is JS's), with the director's clock as of now.
+      const nc = this.nativeCore;
+      if (nc && nq.useCore?.(nc.core, { area: 1 + q - this.opts.first, stride: this.opts.stride, burst: this.opts.burst,
+        clockSeconds: nc.clock(), clockNs: Number(process.hrtime.bigint()) })) this.threaded.add(nq);
       this.readers.set(nq, (status) => {
         if (status < 0) return this.log(`queue ${q}: poll error ${status}`, 'error');
         try {
@@ -272,14 +296,38 @@ export class Gateway {
    * yet, or expect a NAT reply that is not queued yet. The event loop stays free.
    */
   private holdQueues(hold: boolean): void {
+    // A queue's thread, stopped, has ended the burst it was deciding (NativeQueue.stop waits for it).
+    this.queuesHeld = hold;
     for (const nq of this.queues) {
       if (hold) nq.stop();
-      else nq.start(this.readers.get(nq)!);
+      else {
+        nq.start(this.readers.get(nq)!);
+        // What a thread handed over while held.
+        if (this.threaded.has(nq)) this.drain(nq);
+      }
     }
   }
 
-  /** Reads and answers bursts until the socket is empty (bounded per wake-up). */
+  /** The queue threads' settings that follow the fast path's: stale SYNs are looked for while the conntrack feed runs. */
+  private threadsFollow(): void {
+    for (const nq of this.threaded) nq.staleCheck?.(this.feed !== null);
+  }
+
+  /** The real servers whose rules are in (held.take's test), told to the queue threads too. */
+  private setReadySlots(ready: Set<number>): void {
+    this.readySlots = ready;
+    if (this.threaded.size) {
+      const slots = Uint32Array.from(ready);
+      for (const nq of this.threaded) nq.setReady?.(slots);
+    }
+  }
+
+  /**
+   * Reads and answers bursts until the socket is empty (bounded per wake-up). A queue with a thread
+   * of its own (useCore) answers its bursts there: this takes the one it handed over, if any.
+   */
   drain(nq: NativeQueue, maxBursts = 64): number {
+    if (this.threaded.has(nq)) return this.takeHanded(nq);
     const d = this.director;
     if (!d) return 0;
     const x = coreOf(d).x;
@@ -289,40 +337,85 @@ export class Gateway {
     for (let b = 0; b < maxBursts; b++) {
       const n = nq.read(this.views(x.memory.buffer, base).packets, stride, burst);
       if (n <= 0) break;
-      if (this.feed !== null) {
-        const stale = x.gwStaleSyns(n, stride);
-        if (stale > 0) {
-          this.staleSyns += stale;
-          this.eventsFirst(this.feed);
-        }
-      }
-      let r: number;
-      try {
-        r = x.gwBurst(n, stride, d.now());
-      } catch (e) {
-        // A trap must not leave the burst unanswered in the kernel queue.
-        r = -1;
-        this.log(`gwBurst failed: ${(e as Error).message}`, 'error');
-      }
-      // Memory may have grown during the call: views of the buffer as it is now. (Packets opening fast
-      // flows have their verdict already: the core marks them for their real servers, gwFastDest.)
-      const v = this.views(x.memory.buffer, base);
-      if (r !== n) this.failBurst(nq, n, r);
-      else {
-        // Verdicts towards a real server whose rules are not in yet wait for them (held.ts); the rest go now.
-        const held = this.held.held;
-        const left = this.held.take(nq, v.dv, base + L.REGION_LIST, base + L.REGION_PACKETS, n, stride, this.isReady, this.rulesRound, Date.now());
-        // A round that begins now answers them (once a round; not while rules fail: the next change retries).
-        if (this.held.held !== held && this.kickedRound !== this.rulesRound && !this.rulesFailed) {
-          this.kickedRound = this.rulesRound;
-          void this.configChanged();
-        }
-        if (left) nq.verdicts(v.list, left, v.packets, !this.held.holds(nq));
-      }
+      this.answer(nq, n, this.decide(n));
       total += n;
       if (n < burst) break;
     }
     return total;
+  }
+
+  /** gwBurst on the burst of `n` records in the core's packet region (stale SYNs' destroy events first); its status. */
+  private decide(n: number): number {
+    const d = this.director!;
+    const x = coreOf(d).x;
+    const { stride } = this.opts;
+    if (this.feed !== null) {
+      const stale = x.gwStaleSyns(n, stride);
+      if (stale > 0) {
+        this.staleSyns += stale;
+        this.eventsFirst(this.feed);
+      }
+    }
+    try {
+      return x.gwBurst(n, stride, d.now());
+    } catch (e) {
+      // A trap must not leave the burst unanswered in the kernel queue.
+      this.log(`gwBurst failed: ${(e as Error).message}`, 'error');
+      return -1;
+    }
+  }
+
+  /** Sends a decided burst's verdicts (gwBurst's status `r`), holding those whose real server's rules are not in yet. */
+  private answer(nq: NativeQueue, n: number, r: number): void {
+    const d = this.director!;
+    const x = coreOf(d).x;
+    const base = coreOf(d).base;
+    // Memory may have grown during the call: views of the buffer as it is now. (Packets opening fast
+    // flows have their verdict already: the core marks them for their real servers, gwFastDest.)
+    const v = this.views(x.memory.buffer, base);
+    if (r !== n) this.failBurst(nq, n, r);
+    else {
+      // Verdicts towards a real server whose rules are not in yet wait for them (held.ts); the rest go now.
+      const held = this.held.held;
+      const left = this.held.take(nq, v.dv, base + L.REGION_LIST, base + L.REGION_PACKETS, n, this.opts.stride, this.isReady, this.rulesRound, Date.now());
+      // A round that begins now answers them (once a round; not while rules fail: the next change retries).
+      if (this.held.held !== held && this.kickedRound !== this.rulesRound && !this.rulesFailed) {
+        this.kickedRound = this.rulesRound;
+        void this.configChanged();
+      }
+      if (left) nq.verdicts(v.list, left, v.packets, !this.held.holds(nq));
+    }
+  }
+
+  /**
+   * The burst a queue's thread handed over (NativeQueue.takeHanded), answered here: one whose SYNs
+   * met stale entries is decided after the destroy events, one decided already has its verdicts
+   * held or its failure answered. The thread sends no batch verdict until told this queue's packets
+   * are all answered (allowBatch), and reads nothing until this one is (handedDone): no packet of the
+   * queue overtakes one of it.
+   */
+  private takeHanded(nq: NativeQueue): number {
+    const d = this.director;
+    if (!d || this.queuesHeld) return 0; // taken when the queues resume (holdQueues)
+    const { x, base } = coreOf(d);
+    const v = this.views(x.memory.buffer, base);
+    const h = nq.takeHanded!(v.packets, v.list);
+    if (h === null) return 0;
+    try {
+      // Decided before a round of rules that may have ended since (its real servers' map elements in now,
+      // their slots ready): a NAT rewrite towards a real server the kernel now carries becomes its fast
+      // mark, as a held verdict does at release. On Node's thread decision and test are one step; here
+      // the burst waited for this callback. Without it the rewrite would go out and the flow's conntrack
+      // entry NAT nothing (held.ts).
+      if (h.decided && h.status === h.n && (this.fastTargets.size || this.fastTargets6.size)) {
+        this.fastMarked += retarget(v.dv, base + L.REGION_LIST, base + L.REGION_PACKETS, h.n, this.fastTargets, this.feed, this.opts.stride, this.fastTargets6);
+      }
+      this.answer(nq, h.n, h.decided ? h.status : this.decide(h.n));
+    } finally {
+      nq.allowBatch?.(!this.held.holds(nq));
+      nq.handedDone?.();
+    }
+    return h.n;
   }
 
   /**
@@ -403,6 +496,7 @@ export class Gateway {
     this.held.release((mem, list, packets, n) => {
       if (this.fastTargets.size || this.fastTargets6.size) this.fastMarked += retarget(mem, list, packets, n, this.fastTargets, this.feed, L.GW_STRIDE_PACKED, this.fastTargets6);
     }, d ? upTo : Infinity, Date.now());
+    for (const nq of this.threaded) nq.allowBatch?.(!this.held.holds(nq));
   }
 
   /**
@@ -462,7 +556,7 @@ export class Gateway {
     const layout = { config, switches: `${this.fast} ${this.fast6} ${this.ctTimeout} ${this.ipsets}` };
     const was = this.installedLayout;
     if (was !== null && this.installedText !== null && was.switches === layout.switches && sameLayout(was.config, config)) {
-      this.readySlots = ready;
+      this.setReadySlots(ready);
       return;
     }
     const plan = this.fast ? fastPlan(view, { nat: !this.opts.connSync, v6: this.fast6, ctTimeout: this.ctTimeout, had: drChainsAfter(this.fastScript) }) : null;
@@ -477,7 +571,7 @@ export class Gateway {
     const text = JSON.stringify(rs) + (plan?.script ?? '');
     if (text === this.installedText) {
       this.installedLayout = layout;
-      this.readySlots = ready;
+      this.setReadySlots(ready);
       return;
     }
     this.holdQueues(true);
@@ -534,7 +628,7 @@ export class Gateway {
       // A DR route that failed is retried on the next change.
       this.installedText = errors.length ? null : text;
       this.installedLayout = errors.length ? null : layout;
-      this.readySlots = ready;
+      this.setReadySlots(ready);
       this.rulesFailed = false;
     } catch (e) {
       this.rulesFailed = true;
@@ -743,6 +837,7 @@ export class Gateway {
       this.feed.onYoung = (young) => x.gwFastParams(FAST_MARK_BASE, FAST_INVALID_MARK, young);
       this.feed.onYoung(this.feed.young);
       this.feed.flushAll();
+      this.threadsFollow();
       return null;
     } catch (e) {
       this.closeFeed();
@@ -837,6 +932,7 @@ export class Gateway {
     } catch { /* namespace gone */ }
     this.feed.close();
     this.feed = null;
+    this.threadsFollow();
   }
 
   /** One line of the core's gateway counters and the queues' own (logged at stop). */
@@ -844,13 +940,16 @@ export class Gateway {
     const d = this.director;
     if (!d) return 'gateway: not started';
     const c = (i: number) => d.counter(i);
-    const q = this.stats().reduce((a, s) => ({ enobufs: a.enobufs + s.enobufs, nlErrors: a.nlErrors + s.nlErrors }), { enobufs: 0, nlErrors: 0 });
+    const q = this.stats().reduce((a, s) => ({ enobufs: a.enobufs + s.enobufs, nlErrors: a.nlErrors + s.nlErrors,
+      onThread: a.onThread + (s.thread?.bursts ?? 0), handed: a.handed + (s.thread ? s.thread.handedRaw + s.thread.handedDecided : 0),
+      sendErrors: a.sendErrors + (s.thread?.sendErrors ?? 0) }), { enobufs: 0, nlErrors: 0, onThread: 0, handed: 0, sendErrors: 0 });
     const k = this.ownKernelQueues().reduce((a, x) => ({ full: a.full + x.queueFull, user: a.user + x.socketFull }), { full: 0, user: 0 });
     return `gateway: packets=${c(C.CNT_GW_PACKETS)} forwarded=${c(C.CNT_GW_FORWARDED)} passed=${c(C.CNT_GW_PASSED)} ` +
       `dropped=${c(C.CNT_GW_DROPPED)} replies=${c(C.CNT_GW_REPLIES)} malformed=${c(C.CNT_PKT_MALFORMED_IP)} ` +
       `truncated_l4=${c(C.CNT_PKT_TRUNC_L4)} bad_csum=${c(C.CNT_PKT_BAD_CSUM)} truncated=${c(C.CNT_GW_TRUNCATED)} ` +
       `icmp_sent=${c(C.CNT_GW_ICMP_SENT)} failed_bursts=${this.failedBursts} enobufs=${q.enobufs} nl_errors=${q.nlErrors} ` +
       `queue_full_drops=${k.full} socket_full_drops=${k.user} fast_marked=${this.fastMarked + c(C.CNT_GW_FAST_MARKED)} held_for_rules=${this.held.held} held_full=${this.held.overflow} stale_syns=${this.staleSyns} dr_fed_packets=${this.drStats.fedPackets}` +
+      (this.threaded.size ? ` thread_bursts=${q.onThread} handed_bursts=${q.handed} thread_send_errors=${q.sendErrors}` : '') +
       (this.feed ? ` ct_fed_packets=${this.feed.totals.fedPackets} ct_events=${this.feed.totals.events} ct_removed=${this.feed.totals.removed} ct_settled=${this.feed.totals.settled} ct_promoted=${this.feed.totals.promoted} ct_lost=${this.feed.totals.lost} ct_rounds_by_tuple=${this.feed.rounds.byTuple} ct_rounds_walked=${this.feed.rounds.walked} ct_lookups=${this.feed.lookups}` : '');
   }
 
@@ -891,6 +990,12 @@ export class Gateway {
     this.director = null;
     await this.applying;
     this.director = director;
+    // A burst a queue's thread handed over and nobody took yet: answered now, the thread stopped first.
+    this.queuesHeld = false;
+    for (const q of this.threaded) {
+      q.stop();
+      this.drain(q);
+    }
     this.releaseHeld(); // before the queues go
     removeRules(this.exec);
     this.closeFeed();
@@ -903,7 +1008,7 @@ export class Gateway {
     this.drDests = new Map();
     this.fastScript = null;
     this.fastParts = null;
-    this.readySlots = new Set();
+    this.setReadySlots(new Set());
     this.fastTargets = new Map();
     this.fastTargets6 = new Map();
     this.fastDestsInCore(new Set());
@@ -916,6 +1021,7 @@ export class Gateway {
       q.close();
     }
     this.queues = [];
+    this.threaded.clear();
     this.gsoOn = true;
     this.readers.clear();
     for (const [p, v] of this.savedSysctl) {

@@ -22,6 +22,7 @@ const OPTIONS: readonly Option[] = [
   { name: '--stride', arg: 'BYTES', modes: 'gateway', parse: integer(256, 65536), help: 'bytes per packet record, a multiple of 4 (default: packed records, each as long as its packet, up to 65531)' },
   { name: '--verdict', arg: 'batch|per-packet', modes: 'gateway', parse: oneOf(['batch', 'per-packet'] as const), help: 'verdicts batched per burst (default) or one message per packet' },
   { name: '--fast-path', arg: 'on|off', modes: 'gateway', parse: (v, name) => oneOf(['on', 'off'] as const)(v, name) === 'on', help: 'IPv4 and IPv6 NAT and DR services: queue only new flows, the kernel carries the rest (NAT: conntrack + an nftables DNAT map; DR: an nftables flow map); TUN and fwmark services stay on the userspace path (default on where nft and ctnetlink work, else a warn line says why and every packet crosses userspace; docs/gateway.md)' },
+  { name: '--queue-threads', arg: 'on|off', modes: 'gateway', parse: (v, name) => oneOf(['on', 'off'] as const)(v, name) === 'on', help: 'each queue read and decided on a thread of its own, on the native core (the addon built with wasm2c); Node\'s thread sees only the bursts it hands over (default off; docs/gateway.md)' },
 ];
 
 export const GATEWAY_OPTIONS: HostOptions = { mode: 'gateway', options: OPTIONS, settle: gatewayOptions };
@@ -40,6 +41,7 @@ export function gatewayOptions(values: OptionValues): GatewayOptions {
   if (values.stride !== undefined) o.stride = values.stride as number;
   if (values.verdict !== undefined) o.verdict = values.verdict as GatewayOptions['verdict'];
   if (values.fastPath !== undefined) o.fastPath = values.fastPath as boolean;
+  if (values.queueThreads !== undefined) o.queueThreads = values.queueThreads as boolean;
   if (o.stride % 4 !== 0) throw new OptionError(`--stride must be a multiple of 4, got ${o.stride}`);
   if (o.stride !== L.GW_STRIDE_PACKED && o.burst * o.stride > L.REGION_PACKETS_SIZE) {
     throw new OptionError(`--burst ${o.burst} × --stride ${o.stride} exceeds the core's packet region (${L.REGION_PACKETS_SIZE} bytes)`);

@@ -7,11 +7,14 @@
 #include <string.h>
 
 #include <algorithm>
+#include <memory>
+#include <mutex>
 #include <uv.h>
 
 #include "nfq_socket.h"
 #ifdef WASMVS_NATIVE_CORE
 #include "core_native.h"
+#include "nfq_thread.h"
 #endif
 
 // The splice pump of the proxy (splice.cc).
@@ -51,6 +54,9 @@ class NfQueue : public Napi::ObjectWrap<NfQueue> {
                         InstanceMethod<&NfQueue::Stop>("stop"), InstanceMethod<&NfQueue::Read>("read"),
                         InstanceMethod<&NfQueue::Verdicts>("verdicts"), InstanceMethod<&NfQueue::Stats>("stats"),
                         InstanceMethod<&NfQueue::SetGso>("setGso"),
+                        InstanceMethod<&NfQueue::UseCore>("useCore"), InstanceMethod<&NfQueue::TakeHanded>("takeHanded"),
+                        InstanceMethod<&NfQueue::AllowBatch>("allowBatch"), InstanceMethod<&NfQueue::HandedDone>("handedDone"), InstanceMethod<&NfQueue::StaleCheck>("staleCheck"),
+                        InstanceMethod<&NfQueue::SetReady>("setReady"),
                         InstanceMethod<&NfQueue::Close>("close")});
   }
 
@@ -81,7 +87,10 @@ class NfQueue : public Napi::ObjectWrap<NfQueue> {
     if (err) errnoError(env, "nfqueue bind", err).ThrowAsJavaScriptException();
   }
 
-  ~NfQueue() override { closePoll(); }
+  ~NfQueue() override {
+    closeThread();
+    closePoll();
+  }
 
  private:
   Napi::Value Fd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), sock_.fd()); }
@@ -92,6 +101,18 @@ class NfQueue : public Napi::ObjectWrap<NfQueue> {
     if (sock_.fd() < 0) return throwErr(errnoError(env, "nfqueue start", -EBADF));
     if (info.Length() < 1 || !info[0].IsFunction()) return throwErr(Napi::TypeError::New(env, "start(callback) needs a function"));
     onReadable_ = Napi::Persistent(info[0].As<Napi::Function>());
+#ifdef WASMVS_NATIVE_CORE
+    if (thread_) {
+      // The queue's thread reads and decides; the callback runs when it hands a burst over.
+      if (!polling_) {
+        Ref();
+        uv_ref(reinterpret_cast<uv_handle_t*>(async_));
+      }
+      polling_ = true;
+      thread_->resume();
+      return env.Undefined();
+    }
+#endif
     if (!poll_) {
       uv_loop_t* loop = nullptr;
       napi_get_uv_event_loop(env, &loop);
@@ -122,6 +143,7 @@ class NfQueue : public Napi::ObjectWrap<NfQueue> {
     if (info.Length() < 3 || !info[0].IsTypedArray() || !info[1].IsNumber() || !info[2].IsNumber())
       return throwErr(Napi::TypeError::New(env, "read(buffer: Uint8Array, stride: number, max: number)"));
     Napi::Uint8Array buf = info[0].As<Napi::Uint8Array>();
+    std::lock_guard<std::mutex> g(sockMu_);
     int n = sock_.readBurst(buf.Data(), buf.ByteLength(), info[1].As<Napi::Number>().Uint32Value(),
                             info[2].As<Napi::Number>().Uint32Value());
     if (n < 0) return throwErr(errnoError(env, "nfqueue read", n));
@@ -146,6 +168,7 @@ class NfQueue : public Napi::ObjectWrap<NfQueue> {
       payLen = p.ByteLength();
     }
     bool batch = !(info.Length() > 3 && info[3].IsBoolean() && !info[3].As<Napi::Boolean>().Value());
+    std::lock_guard<std::mutex> g(sockMu_);
     int r = sock_.sendVerdicts(recs.Data(), n, pay, payLen, batch);
     if (r < 0) return throwErr(errnoError(env, "nfqueue verdict", r));
     return Napi::Number::New(env, r);
@@ -155,6 +178,7 @@ class NfQueue : public Napi::ObjectWrap<NfQueue> {
   Napi::Value SetGso(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsBoolean()) return throwErr(Napi::TypeError::New(env, "setGso(on: boolean)"));
+    std::lock_guard<std::mutex> g(sockMu_);
     int r = sock_.setGso(info[0].As<Napi::Boolean>().Value());
     if (r < 0) return throwErr(errnoError(env, "nfqueue setGso", r));
     return env.Undefined();
@@ -162,7 +186,9 @@ class NfQueue : public Napi::ObjectWrap<NfQueue> {
 
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    const nfq::Stats& s = sock_.stats();
+    std::unique_lock<std::mutex> g(sockMu_);
+    const nfq::Stats s = sock_.stats();
+    g.unlock();
     Napi::Object o = Napi::Object::New(env);
     o.Set("packets", double(s.packets));
     o.Set("enobufs", double(s.enobufs));
@@ -172,13 +198,129 @@ class NfQueue : public Napi::ObjectWrap<NfQueue> {
     o.Set("verdictMsgs", double(s.verdictMsgs));
     o.Set("sends", double(s.sends));
     o.Set("recvCalls", double(s.recvCalls));
+#ifdef WASMVS_NATIVE_CORE
+    if (thread_) {
+      nfq::ThreadStats t = thread_->stats();
+      Napi::Object th = Napi::Object::New(env);
+      th.Set("bursts", double(t.bursts));
+      th.Set("packets", double(t.packets));
+      th.Set("handedRaw", double(t.handedRaw));
+      th.Set("handedDecided", double(t.handedDecided));
+      th.Set("sendErrors", double(t.sendErrors));
+      th.Set("lastError", t.lastError);
+      o.Set("thread", th);
+    }
+#endif
     return o;
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
+    closeThread();
     closePoll();
+    std::lock_guard<std::mutex> g(sockMu_);
     sock_.close();
     return info.Env().Undefined();
+  }
+
+  /**
+   * useCore(nativeCore, { area, stride, burst, clockSeconds, clockNs }): from the next start() on, a
+   * thread of this queue reads and decides its bursts on that native core (nfq_thread.h), in I/O area
+   * `area` (1 or more); start()'s callback then runs when it hands a burst to JS (takeHanded). False when
+   * this addon has no native core, `nativeCore` is not one, or the queue has a thread already.
+   */
+  Napi::Value UseCore(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+#ifdef WASMVS_NATIVE_CORE
+    if (info.Length() < 2 || !info[1].IsObject()) return throwErr(Napi::TypeError::New(env, "useCore(core, options)"));
+    wasmvs::CoreInstance* c = wasmvs::CoreOf(info[0]);
+    if (c == nullptr || thread_ || polling_ || sock_.fd() < 0) return Napi::Boolean::New(env, false);
+    Napi::Object o = info[1].As<Napi::Object>();
+    nfq::ThreadOptions t;
+    t.area = int(optU32(o, "area", 1));
+    t.stride = optU32(o, "stride", 0);
+    t.burst = std::max<uint32_t>(1, optU32(o, "burst", 64));
+    Napi::Value cs = o.Get("clockSeconds"), cn = o.Get("clockNs");
+    t.clockSeconds = cs.IsNumber() ? cs.As<Napi::Number>().DoubleValue() : 0;
+    t.clockNs = cn.IsNumber() ? uint64_t(cn.As<Napi::Number>().DoubleValue()) : 0;
+    uv_loop_t* loop = nullptr;
+    napi_get_uv_event_loop(env, &loop);
+    auto th = std::make_unique<nfq::QueueThread>(sock_, sockMu_, c, t, &NfQueue::Notify, this);
+    int err = th->init();
+    if (err) return throwErr(errnoError(env, "nfqueue thread", err));
+    async_ = new uv_async_t;
+    if (uv_async_init(loop, async_, &NfQueue::OnHanded) != 0) {
+      delete async_;
+      async_ = nullptr;
+      return Napi::Boolean::New(env, false);
+    }
+    async_->data = this;
+    uv_unref(reinterpret_cast<uv_handle_t*>(async_));
+    coreRef_ = Napi::Persistent(info[0].As<Napi::Object>());
+    thread_ = std::move(th);
+    return Napi::Boolean::New(env, true);
+#else
+    return Napi::Boolean::New(env, false);
+#endif
+  }
+
+  // takeHanded(packets: Uint8Array, list: Uint8Array) -> { n, decided, status } | null: the burst the
+  // thread handed over, its records copied to `packets` and (decided) its verdicts to `list`.
+  Napi::Value TakeHanded(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+#ifdef WASMVS_NATIVE_CORE
+    if (info.Length() < 2 || !info[0].IsTypedArray() || !info[1].IsTypedArray())
+      return throwErr(Napi::TypeError::New(env, "takeHanded(packets: Uint8Array, list: Uint8Array)"));
+    if (!thread_) return env.Null();
+    Napi::Uint8Array p = info[0].As<Napi::Uint8Array>(), l = info[1].As<Napi::Uint8Array>();
+    nfq::Handed h;
+    if (!thread_->take(h)) return env.Null();
+    // The views are JS's own I/O area's regions, as large as the thread's: never short, but checked.
+    memcpy(p.Data(), h.packets.data(), std::min(h.packets.size(), p.ByteLength()));
+    if (h.decided) memcpy(l.Data(), h.list.data(), std::min(h.list.size(), l.ByteLength()));
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("n", double(h.n));
+    o.Set("decided", h.decided);
+    o.Set("status", h.status);
+    return o;
+#else
+    return env.Null();
+#endif
+  }
+
+  // handedDone(): the burst takeHanded returned is answered (its verdicts sent or held); the thread goes on.
+  Napi::Value HandedDone(const Napi::CallbackInfo& info) {
+#ifdef WASMVS_NATIVE_CORE
+    if (thread_) thread_->done();
+#endif
+    return info.Env().Undefined();
+  }
+
+  // allowBatch(ok): whether the thread may send batch verdicts (false while JS holds packets of this queue).
+  Napi::Value AllowBatch(const Napi::CallbackInfo& info) {
+#ifdef WASMVS_NATIVE_CORE
+    if (thread_ && info.Length() > 0) thread_->allowBatch(info[0].ToBoolean().Value());
+#endif
+    return info.Env().Undefined();
+  }
+
+  // staleCheck(on): whether the thread asks the core for stale SYNs (gwStaleSyns) and hands such bursts over.
+  Napi::Value StaleCheck(const Napi::CallbackInfo& info) {
+#ifdef WASMVS_NATIVE_CORE
+    if (thread_ && info.Length() > 0) thread_->staleCheck(info[0].ToBoolean().Value());
+#endif
+    return info.Env().Undefined();
+  }
+
+  // setReady(slots: Uint32Array): the real servers (dest id & GW_DR_SLOT_MASK) whose rules are in.
+  Napi::Value SetReady(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+#ifdef WASMVS_NATIVE_CORE
+    if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
+      return throwErr(Napi::TypeError::New(env, "setReady(slots: Uint32Array)"));
+    Napi::Uint32Array a = info[0].As<Napi::Uint32Array>();
+    if (thread_) thread_->setReady(a.Data(), a.ElementLength());
+#endif
+    return env.Undefined();
   }
 
   static void OnPoll(uv_poll_t* h, int status, int) {
@@ -195,7 +337,40 @@ class NfQueue : public Napi::ObjectWrap<NfQueue> {
     self->onReadable_.MakeCallback(self->Value(), {Napi::Number::New(env, status)});
   }
 
+#ifdef WASMVS_NATIVE_CORE
+  static void Notify(void* ctx) { uv_async_send(static_cast<NfQueue*>(ctx)->async_); }
+
+  static void OnHanded(uv_async_t* h) {
+    auto* self = static_cast<NfQueue*>(h->data);
+    if (!self || self->onReadable_.IsEmpty()) return;
+    Napi::Env env = self->Env();
+    Napi::HandleScope scope(env);
+    self->onReadable_.MakeCallback(self->Value(), {Napi::Number::New(env, 0)});
+  }
+#endif
+
+  void closeThread() {
+#ifdef WASMVS_NATIVE_CORE
+    if (thread_) {
+      thread_->quit();
+      thread_.reset();
+    }
+    if (async_) {
+      async_->data = nullptr;
+      uv_close(reinterpret_cast<uv_handle_t*>(async_), [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
+      async_ = nullptr;
+    }
+    if (!coreRef_.IsEmpty()) coreRef_.Reset();
+#endif
+  }
+
   void stopPoll() {
+#ifdef WASMVS_NATIVE_CORE
+    if (thread_) {
+      thread_->pause();
+      if (polling_ && async_) uv_unref(reinterpret_cast<uv_handle_t*>(async_));
+    }
+#endif
     if (poll_ && polling_) uv_poll_stop(poll_);
     if (polling_) Unref();
     polling_ = false;
@@ -216,6 +391,13 @@ class NfQueue : public Napi::ObjectWrap<NfQueue> {
   }
 
   nfq::Socket sock_;
+  // The socket's calls from JS and from the queue's thread, one at a time.
+  std::mutex sockMu_;
+#ifdef WASMVS_NATIVE_CORE
+  std::unique_ptr<nfq::QueueThread> thread_;
+  uv_async_t* async_ = nullptr;
+  Napi::ObjectReference coreRef_;
+#endif
   uv_poll_t* poll_ = nullptr;
   bool polling_ = false;
   Napi::FunctionReference onReadable_;

@@ -1,0 +1,266 @@
+// A queue's thread deciding on the native core (nfq_thread.h).
+#include "nfq_thread.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "abi.gen.h"
+#include "core_native.h"
+#include "nfq_wire.h"
+
+namespace nfq {
+
+namespace {
+
+uint64_t monoNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
+}
+
+// held.ts verdictSlot: the real server a verdict sends its packet to, when rules may be needed for it.
+int64_t verdictSlot(uint32_t flags, uint32_t mark) {
+  if ((flags & WASMVS_GW_VF_PAYLOAD) && (flags & WASMVS_GW_VF_NAT_IN)) return mark & WASMVS_GW_DR_SLOT_MASK;
+  if ((flags & WASMVS_GW_VF_MARK) && !(flags & WASMVS_GW_VF_PAYLOAD) && (mark & ~WASMVS_GW_DR_SLOT_MASK) == WASMVS_GW_DR_MARK_BASE)
+    return mark & WASMVS_GW_DR_SLOT_MASK;
+  return -1;
+}
+
+}  // namespace
+
+QueueThread::QueueThread(Socket& sock, std::mutex& sockMu, wasmvs::CoreInstance* core, const ThreadOptions& o,
+                         void (*notify)(void*), void* notifyCtx)
+    : sock_(sock), sockMu_(sockMu), core_(core), opt_(o), notify_(notify), notifyCtx_(notifyCtx) {}
+
+QueueThread::~QueueThread() {
+  quit();
+  if (wake_ >= 0) ::close(wake_);
+}
+
+int QueueThread::init() {
+  if (opt_.area <= 0) return -EINVAL;
+  fnIoUse_ = wasmvs::CoreExport("ioUse");
+  fnIoBase_ = wasmvs::CoreExport("getIoBase");
+  fnStale_ = wasmvs::CoreExport("gwStaleSyns");
+  fnBurst_ = wasmvs::CoreExport("gwBurst");
+  if (fnIoUse_ < 0 || fnIoBase_ < 0 || fnStale_ < 0 || fnBurst_ < 0) return -ENOSYS;
+  {
+    // The area's block is made now, once: its address never changes after.
+    std::lock_guard<std::mutex> g(wasmvs::CoreMutex(core_));
+    core_value_t a[1], r;
+    a[0].i = opt_.area;
+    if (wasmvs::CoreCall(core_, fnIoUse_, a, &r) != 0 || r.i < 0) return -ENOMEM;
+    int prev = r.i;
+    bool ok = wasmvs::CoreCall(core_, fnIoBase_, a, &r) == 0;
+    areaBase_ = uint32_t(r.i);
+    a[0].i = prev;
+    wasmvs::CoreCall(core_, fnIoUse_, a, &r);
+    if (!ok) return -ENOMEM;
+  }
+  wake_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_ < 0) return -errno;
+  ready_.assign(size_t(WASMVS_GW_DR_SLOT_MASK) + 1, 0);
+  return 0;
+}
+
+void QueueThread::resume() {
+  std::lock_guard<std::mutex> g(mu_);
+  running_ = true;
+  if (!th_.joinable()) th_ = std::thread([this] { run(); });
+  cv_.notify_all();
+}
+
+void QueueThread::pause() {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    running_ = false;
+  }
+  uint64_t one = 1;
+  if (wake_ >= 0) (void)!::write(wake_, &one, sizeof one);
+  // A burst under way ends first (the thread takes burstMu_ for each one and checks running_ under it).
+  std::lock_guard<std::mutex> b(burstMu_);
+}
+
+void QueueThread::quit() {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    quit_ = true;
+    running_ = false;
+    cv_.notify_all();
+  }
+  uint64_t one = 1;
+  if (wake_ >= 0) (void)!::write(wake_, &one, sizeof one);
+  if (th_.joinable()) th_.join();
+}
+
+bool QueueThread::take(Handed& out) {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    if (!pending_ || taken_) return false;
+    std::swap(out, handed_);
+    taken_ = true;
+  }
+  return true;
+}
+
+void QueueThread::done() {
+  std::lock_guard<std::mutex> g(mu_);
+  if (!taken_) return;
+  taken_ = false;
+  pending_ = false;
+  cv_.notify_all();
+}
+
+void QueueThread::setReady(const uint32_t* slots, size_t n) {
+  std::vector<uint8_t> next(size_t(WASMVS_GW_DR_SLOT_MASK) + 1, 0);
+  for (size_t i = 0; i < n; i++) next[slots[i] & WASMVS_GW_DR_SLOT_MASK] = 1;
+  std::lock_guard<std::mutex> g(readyMu_);
+  ready_.swap(next);
+}
+
+ThreadStats QueueThread::stats() {
+  std::lock_guard<std::mutex> g(statsMu_);
+  return stats_;
+}
+
+uint32_t QueueThread::nowSeconds() const {
+  double sec = opt_.clockSeconds + double(int64_t(monoNs() - opt_.clockNs)) / 1e9;
+  return sec <= 0 ? 0 : uint32_t(sec);
+}
+
+void QueueThread::run() {
+  for (;;) {
+    {
+      // Not while paused, nor while a hand-over waits for JS (its burst's packets are answered
+      // there first: no burst of this queue overtakes it).
+      std::unique_lock<std::mutex> l(mu_);
+      cv_.wait(l, [this] { return quit_ || (running_ && !pending_); });
+      if (quit_) return;
+    }
+    pollfd p[2] = {{sock_.fd(), POLLIN, 0}, {wake_, POLLIN, 0}};
+    int r = ::poll(p, 2, -1);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    if (p[1].revents & POLLIN) {
+      uint64_t v;
+      (void)!::read(wake_, &v, sizeof v);
+    }
+    if (p[0].revents & POLLERR) {
+      // A pending socket error (ENOBUFS: the kernel could not queue to us): taken, reading goes on.
+      std::lock_guard<std::mutex> g(sockMu_);
+      sock_.takeError();
+    }
+    if (p[0].revents & POLLIN) burst();
+  }
+}
+
+void QueueThread::burst() {
+  std::lock_guard<std::mutex> b(burstMu_);
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    if (!running_ || pending_) return;
+  }
+  uint32_t size = 0;
+  uint8_t* mem = wasmvs::CoreData(core_, &size);
+  uint8_t* packets = mem + areaBase_ + WASMVS_REGION_PACKETS;
+  uint8_t* list = mem + areaBase_ + WASMVS_REGION_LIST;
+  uint32_t max = std::min<uint32_t>(opt_.burst, WASMVS_REGION_LIST_SIZE / WASMVS_GW_VER_SIZE);
+  int n;
+  {
+    std::lock_guard<std::mutex> g(sockMu_);
+    n = sock_.readBurst(packets, WASMVS_REGION_PACKETS_SIZE, opt_.stride, max);
+  }
+  if (n <= 0) return;
+  int32_t stale = 0, status = -1;
+  {
+    std::lock_guard<std::mutex> g(wasmvs::CoreMutex(core_));
+    core_value_t a[3], r;
+    a[0].i = opt_.area;
+    if (wasmvs::CoreCall(core_, fnIoUse_, a, &r) == 0 && r.i >= 0) {
+      int prev = r.i;
+      a[0].i = n;
+      a[1].i = int32_t(opt_.stride);
+      if (stale_.load(std::memory_order_acquire) && wasmvs::CoreCall(core_, fnStale_, a, &r) == 0) stale = r.i;
+      if (stale <= 0) {
+        a[2].i = int32_t(nowSeconds());
+        // A trap leaves status -1: the burst goes to JS, which answers it with the fail verdict.
+        if (wasmvs::CoreCall(core_, fnBurst_, a, &r) == 0) status = r.i;
+      }
+      a[0].i = prev;
+      wasmvs::CoreCall(core_, fnIoUse_, a, &r);
+    }
+  }
+  if (stale > 0) return handOver(uint32_t(n), false, 0);
+  if (status != n || !ready(list, uint32_t(n))) return handOver(uint32_t(n), true, status);
+  int sent;
+  {
+    std::lock_guard<std::mutex> g(sockMu_);
+    sent = sock_.sendVerdicts(list, uint32_t(n), packets, WASMVS_REGION_PACKETS_SIZE, batchOk_.load(std::memory_order_acquire));
+  }
+  std::lock_guard<std::mutex> s(statsMu_);
+  stats_.bursts++;
+  stats_.packets += uint32_t(n);
+  if (sent < 0) {
+    stats_.sendErrors++;
+    stats_.lastError = -sent;
+  }
+}
+
+bool QueueThread::ready(const uint8_t* list, uint32_t n) {
+  std::lock_guard<std::mutex> g(readyMu_);
+  for (uint32_t i = 0; i < n; i++) {
+    const uint8_t* v = list + size_t(i) * WASMVS_GW_VER_SIZE;
+    int64_t slot = verdictSlot(get32(v + WASMVS_GW_VER_FLAGS), get32(v + WASMVS_GW_VER_MARK));
+    if (slot >= 0 && !ready_[size_t(slot)]) return false;
+  }
+  return true;
+}
+
+void QueueThread::handOver(uint32_t n, bool decided, int32_t status) {
+  uint8_t* mem = wasmvs::CoreData(core_, nullptr);
+  const uint8_t* packets = mem + areaBase_ + WASMVS_REGION_PACKETS;
+  const uint8_t* list = mem + areaBase_ + WASMVS_REGION_LIST;
+  // The records' extent, and the payloads the verdicts send (the core's rewrites) if they lie past it.
+  size_t used = 0;
+  if (opt_.stride == STRIDE_PACKED) {
+    for (uint32_t i = 0; i < n && used + REC_HEADER <= WASMVS_REGION_PACKETS_SIZE; i++) used += packedSpan(get32(packets + used + REC_LEN));
+  } else {
+    used = size_t(n) * opt_.stride;
+  }
+  if (decided) {
+    for (uint32_t i = 0; i < n; i++) {
+      const uint8_t* v = list + size_t(i) * WASMVS_GW_VER_SIZE;
+      if (get32(v + WASMVS_GW_VER_FLAGS) & WASMVS_GW_VF_PAYLOAD)
+        used = std::max<size_t>(used, size_t(get32(v + WASMVS_GW_VER_OFF)) + get32(v + WASMVS_GW_VER_LEN));
+    }
+  }
+  used = std::min<size_t>(used, WASMVS_REGION_PACKETS_SIZE);
+  // JS owes this queue answers from now until it says otherwise (allowBatch after answering it).
+  batchOk_.store(false, std::memory_order_release);
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    handed_.packets.assign(packets, packets + used);
+    if (decided) handed_.list.assign(list, list + size_t(n) * WASMVS_GW_VER_SIZE);
+    else handed_.list.clear();
+    handed_.n = n;
+    handed_.decided = decided;
+    handed_.status = status;
+    pending_ = true;
+  }
+  {
+    std::lock_guard<std::mutex> s(statsMu_);
+    if (decided) stats_.handedDecided++;
+    else stats_.handedRaw++;
+  }
+  notify_(notifyCtx_);
+}
+
+}  // namespace nfq
