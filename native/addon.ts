@@ -40,14 +40,22 @@ export interface NfQueueStats {
   /** recvmmsg calls that returned datagrams (several packets each when they wait together). */
   recvCalls?: number;
   /** With a queue thread (useCore): bursts it answered alone, and those it handed to JS. */
-  thread?: { bursts: number; packets: number; handedRaw: number; handedDecided: number; sendErrors: number; lastError: number };
+  thread?: { bursts: number; packets: number; handedRaw: number; handedDecided: number; sendErrors: number; lastError: number;
+    /** Destroy events the thread read and the core applied (useConntrack), and the packets they fed to the statistics. */
+    ctEvents: number; ctFed: number;
+    /** SYNs that met live entries, decided on the thread after it read those events. */
+    staleSyns: number };
 }
 
 /** A queue thread's settings (NativeQueue.useCore); the clock is the director's, in seconds at clockNs (CLOCK_MONOTONIC). */
 export interface QueueThreadOptions { area: number; stride: number; burst: number; clockSeconds: number; clockNs: number }
 
 /** A burst a queue thread handed to JS: undecided (stale SYNs), or decided with gwBurst's status. */
-export interface HandedBurst { n: number; decided: boolean; status: number }
+export interface HandedBurst {
+  n: number; decided: boolean; status: number;
+  /** Conntrack records the core applied on the thread, and the actions it asked of the kernel's entries (rare). */
+  ct?: Uint8Array; acts?: Uint8Array;
+}
 
 /** The native class as the host sees it; tests pass a fake with this shape. */
 export interface NativeQueue {
@@ -76,6 +84,13 @@ export interface NativeQueue {
   staleCheck?(on: boolean): void;
   /** The real servers (dest id & GW_DR_SLOT_MASK) whose rules are in: a verdict towards any other is handed over. */
   setReady?(slots: Uint32Array): void;
+  /**
+   * The fast path's conntrack feed (its Conntrack object, marks and ctApply's flag bits): before a burst
+   * with stale SYNs the thread reads the pending destroy events and has the core apply them itself,
+   * while ctOn(true). False without a thread or when `conntrack` is not one.
+   */
+  useConntrack?(conntrack: object, options: { mark: number; mask: number; settled: number; young: number }): boolean;
+  ctOn?(on: boolean): void;
   stats(): NfQueueStats;
   close(): void;
 }

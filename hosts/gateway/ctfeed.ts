@@ -749,8 +749,18 @@ export class CtFeed {
     // The call may have grown the memory.
     ({ dv } = this.region());
     this.totals.fedPackets += dv.getFloat64(base + L.REGION_SPEC + L.CT_SUM_FED, true);
+    this.act(() => this.region().dv, recs, base + L.REGION_LIST, acts);
+  }
+
+  /**
+   * What the core asked of the kernel's entries (ctApply's `acts` actions at `list`, on the records
+   * at `recs`, both read through `view()`, taken again after each call out): a delete, or a settled or
+   * promoted mark (queued, sent with flushSettle).
+   */
+  private act(view: () => DataView, recs: number, list: number, acts: number): void {
+    let dv = view();
     for (let a = 0; a < acts; a++) {
-      const p = base + L.REGION_LIST + a * L.CT_ACT_SIZE;
+      const p = list + a * L.CT_ACT_SIZE;
       const o = recs + dv.getUint32(p + L.CT_ACT_REC, true) * CT.SIZE;
       const kind = dv.getUint32(p + L.CT_ACT_KIND, true);
       if (kind === L.CT_ACT_REMOVE) {
@@ -760,12 +770,34 @@ export class CtFeed {
           this.totals.removed++;
         }
         // The delete may not run JS, but keep to the rule: views again after a call out.
-        ({ dv } = this.region());
+        dv = view();
       } else {
         this.toSettle(dv, o, dv.getUint32(p + L.CT_ACT_MARK, true), kind === L.CT_ACT_PROMOTE);
       }
     }
   }
+
+  /**
+   * Records a gateway queue thread had the core apply (its destroy events, read before a burst with
+   * stale SYNs: native/src/nfq_thread.cc), with the actions the core asked for: carried out here.
+   */
+  actionsFrom(ct: Uint8Array, acts: Uint8Array): void {
+    const buf = new Uint8Array(ct.byteLength + acts.byteLength);
+    buf.set(ct);
+    buf.set(acts, ct.byteLength);
+    const dv = new DataView(buf.buffer);
+    this.act(() => dv, 0, ct.byteLength, acts.byteLength / L.CT_ACT_SIZE);
+    this.flushSettle();
+  }
+
+  /** The feed's destroy events its socket gives (a queue thread reads them too: useConntrack). */
+  get conntrack(): NativeConntrack { return this.ct; }
+
+  /**
+   * Whether it keeps notes of queued packets (held verdicts' first packets, counted by the core): the
+   * records of their flows must have them taken off first, so a queue thread leaves those to JS.
+   */
+  get hasNotes(): boolean { return this.queued.size > 0 || this.queuedFull.size > 0; }
 
   /** Queues the entry of record `o` for its settled mark, or its promoted one (sent with the slice). */
   private toSettle(v: DataView, o: number, mark: number, promote = false): void {

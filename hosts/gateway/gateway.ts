@@ -15,7 +15,7 @@ import { parseKernelQueues, type GatewaySource, type KernelQueue } from './metri
 import { restoreRecorded, SysctlRecordFile, TABLE_KEY, type SysctlRecord } from './sysctl-record.js';
 import { HeldVerdicts } from './held.js';
 import { applyFast, ctTimeoutUsable, drChainsAfter, fastDelta, type FastParts, drFlushScript, fastPlan, fastUnavailable, fastUnavailable6, goneMarks, parseDrCounters, removeFast, retarget, DrStats, FAST_INVALID_MARK, FAST_MARK_BASE, FAST_MARK_MASK, FAST_TABLE } from './fastpath.js';
-import { CtFeed, loadConntrack, type NativeConntrackClass } from './ctfeed.js';
+import { CtFeed, CT_SETTLED, CT_YOUNG, loadConntrack, type NativeConntrackClass } from './ctfeed.js';
 
 export interface GatewayOptions extends QueueSpec {
   /** Packets per read and per gwBurst call. */
@@ -245,6 +245,7 @@ export class Gateway {
       // Bounded wait (held.ts HELD_MS) even when no round of rules comes.
       if (this.held.overdue(Date.now())) this.releaseHeld(0);
       this.feedTick();
+      this.threadsFollow(); // notes expire with the ticks
       this.drTick();
       director.advance();
     }, 1000);
@@ -310,7 +311,12 @@ export class Gateway {
 
   /** The queue threads' settings that follow the fast path's: stale SYNs are looked for while the conntrack feed runs. */
   private threadsFollow(): void {
-    for (const nq of this.threaded) nq.staleCheck?.(this.feed !== null);
+    // The destroy events too, unless the feed keeps notes of queued packets (to be taken off their flows' records in JS).
+    const ctOn = this.feed !== null && !this.feed.hasNotes;
+    for (const nq of this.threaded) {
+      nq.staleCheck?.(this.feed !== null);
+      nq.ctOn?.(ctOn);
+    }
   }
 
   /** The real servers whose rules are in (held.take's test), told to the queue threads too. */
@@ -409,7 +415,10 @@ export class Gateway {
       // entry NAT nothing (held.ts).
       if (h.decided && h.status === h.n && (this.fastTargets.size || this.fastTargets6.size)) {
         this.fastMarked += retarget(v.dv, base + L.REGION_LIST, base + L.REGION_PACKETS, h.n, this.fastTargets, this.feed, this.opts.stride, this.fastTargets6);
+        this.threadsFollow(); // notes taken
       }
+      // Destroy events the thread had the core apply, whose kernel side (a delete, a mark) is JS's.
+      if (h.ct && h.acts && this.feed) this.feed.actionsFrom(h.ct, h.acts);
       this.answer(nq, h.n, h.decided ? h.status : this.decide(h.n));
     } finally {
       nq.allowBatch?.(!this.held.holds(nq));
@@ -497,6 +506,7 @@ export class Gateway {
       if (this.fastTargets.size || this.fastTargets6.size) this.fastMarked += retarget(mem, list, packets, n, this.fastTargets, this.feed, L.GW_STRIDE_PACKED, this.fastTargets6);
     }, d ? upTo : Infinity, Date.now());
     for (const nq of this.threaded) nq.allowBatch?.(!this.held.holds(nq));
+    this.threadsFollow(); // retarget took notes
   }
 
   /**
@@ -837,6 +847,9 @@ export class Gateway {
       this.feed.onYoung = (young) => x.gwFastParams(FAST_MARK_BASE, FAST_INVALID_MARK, young);
       this.feed.onYoung(this.feed.young);
       this.feed.flushAll();
+      for (const nq of this.threaded) {
+        nq.useConntrack?.(this.feed.conntrack, { mark: this.feed.mark, mask: this.feed.anyMask, settled: CT_SETTLED, young: CT_YOUNG });
+      }
       this.threadsFollow();
       return null;
     } catch (e) {
@@ -942,15 +955,17 @@ export class Gateway {
     const c = (i: number) => d.counter(i);
     const q = this.stats().reduce((a, s) => ({ enobufs: a.enobufs + s.enobufs, nlErrors: a.nlErrors + s.nlErrors,
       onThread: a.onThread + (s.thread?.bursts ?? 0), handed: a.handed + (s.thread ? s.thread.handedRaw + s.thread.handedDecided : 0),
-      sendErrors: a.sendErrors + (s.thread?.sendErrors ?? 0) }), { enobufs: 0, nlErrors: 0, onThread: 0, handed: 0, sendErrors: 0 });
+      sendErrors: a.sendErrors + (s.thread?.sendErrors ?? 0), ctEvents: a.ctEvents + (s.thread?.ctEvents ?? 0), ctFed: a.ctFed + (s.thread?.ctFed ?? 0),
+      staleSyns: a.staleSyns + (s.thread?.staleSyns ?? 0) }),
+    { enobufs: 0, nlErrors: 0, onThread: 0, handed: 0, sendErrors: 0, ctEvents: 0, ctFed: 0, staleSyns: 0 });
     const k = this.ownKernelQueues().reduce((a, x) => ({ full: a.full + x.queueFull, user: a.user + x.socketFull }), { full: 0, user: 0 });
     return `gateway: packets=${c(C.CNT_GW_PACKETS)} forwarded=${c(C.CNT_GW_FORWARDED)} passed=${c(C.CNT_GW_PASSED)} ` +
       `dropped=${c(C.CNT_GW_DROPPED)} replies=${c(C.CNT_GW_REPLIES)} malformed=${c(C.CNT_PKT_MALFORMED_IP)} ` +
       `truncated_l4=${c(C.CNT_PKT_TRUNC_L4)} bad_csum=${c(C.CNT_PKT_BAD_CSUM)} truncated=${c(C.CNT_GW_TRUNCATED)} ` +
       `icmp_sent=${c(C.CNT_GW_ICMP_SENT)} failed_bursts=${this.failedBursts} enobufs=${q.enobufs} nl_errors=${q.nlErrors} ` +
-      `queue_full_drops=${k.full} socket_full_drops=${k.user} fast_marked=${this.fastMarked + c(C.CNT_GW_FAST_MARKED)} held_for_rules=${this.held.held} held_full=${this.held.overflow} stale_syns=${this.staleSyns} dr_fed_packets=${this.drStats.fedPackets}` +
-      (this.threaded.size ? ` thread_bursts=${q.onThread} handed_bursts=${q.handed} thread_send_errors=${q.sendErrors}` : '') +
-      (this.feed ? ` ct_fed_packets=${this.feed.totals.fedPackets} ct_events=${this.feed.totals.events} ct_removed=${this.feed.totals.removed} ct_settled=${this.feed.totals.settled} ct_promoted=${this.feed.totals.promoted} ct_lost=${this.feed.totals.lost} ct_rounds_by_tuple=${this.feed.rounds.byTuple} ct_rounds_walked=${this.feed.rounds.walked} ct_lookups=${this.feed.lookups}` : '');
+      `queue_full_drops=${k.full} socket_full_drops=${k.user} fast_marked=${this.fastMarked + c(C.CNT_GW_FAST_MARKED)} held_for_rules=${this.held.held} held_full=${this.held.overflow} stale_syns=${this.staleSyns + q.staleSyns} dr_fed_packets=${this.drStats.fedPackets}` +
+      (this.threaded.size ? ` thread_bursts=${q.onThread} handed_bursts=${q.handed} thread_send_errors=${q.sendErrors} thread_ct_events=${q.ctEvents}` : '') +
+      (this.feed ? ` ct_fed_packets=${this.feed.totals.fedPackets + q.ctFed} ct_events=${this.feed.totals.events + q.ctEvents} ct_removed=${this.feed.totals.removed} ct_settled=${this.feed.totals.settled} ct_promoted=${this.feed.totals.promoted} ct_lost=${this.feed.totals.lost} ct_rounds_by_tuple=${this.feed.rounds.byTuple} ct_rounds_walked=${this.feed.rounds.walked} ct_lookups=${this.feed.lookups}` : '');
   }
 
   /** The kernel's counters of every queue in this namespace ([] when the file cannot be read). */
@@ -974,7 +989,7 @@ export class Gateway {
       kernelQueues: () => this.kernelQueues(),
       failedBursts: () => this.failedBursts,
       heldForRules: () => ({ held: this.held.held, full: this.held.overflow }),
-      staleSyns: () => this.staleSyns,
+      staleSyns: () => this.staleSyns + this.stats().reduce((a, q) => a + (q.thread?.staleSyns ?? 0), 0),
     };
   }
 

@@ -23,6 +23,7 @@ void InitEngine(Napi::Env env, Napi::Object exports);
 // ct_socket.cc: ctnetlink for the fast path.
 Napi::Function DefineConntrack(Napi::Env env);
 Napi::Value ParseCtForTest(const Napi::CallbackInfo& info);
+void* ConntrackOf(Napi::Value v);
 
 namespace {
 
@@ -56,7 +57,8 @@ class NfQueue : public Napi::ObjectWrap<NfQueue> {
                         InstanceMethod<&NfQueue::SetGso>("setGso"),
                         InstanceMethod<&NfQueue::UseCore>("useCore"), InstanceMethod<&NfQueue::TakeHanded>("takeHanded"),
                         InstanceMethod<&NfQueue::AllowBatch>("allowBatch"), InstanceMethod<&NfQueue::HandedDone>("handedDone"), InstanceMethod<&NfQueue::StaleCheck>("staleCheck"),
-                        InstanceMethod<&NfQueue::SetReady>("setReady"),
+                        InstanceMethod<&NfQueue::SetReady>("setReady"), InstanceMethod<&NfQueue::UseConntrack>("useConntrack"),
+                        InstanceMethod<&NfQueue::CtOn>("ctOn"),
                         InstanceMethod<&NfQueue::Close>("close")});
   }
 
@@ -208,6 +210,9 @@ class NfQueue : public Napi::ObjectWrap<NfQueue> {
       th.Set("handedDecided", double(t.handedDecided));
       th.Set("sendErrors", double(t.sendErrors));
       th.Set("lastError", t.lastError);
+      th.Set("ctEvents", double(t.ctEvents));
+      th.Set("ctFed", t.ctFed);
+      th.Set("staleSyns", double(t.staleSyns));
       o.Set("thread", th);
     }
 #endif
@@ -281,6 +286,10 @@ class NfQueue : public Napi::ObjectWrap<NfQueue> {
     o.Set("n", double(h.n));
     o.Set("decided", h.decided);
     o.Set("status", h.status);
+    if (!h.ctActs.empty()) {
+      o.Set("ct", Napi::Buffer<uint8_t>::Copy(env, h.ctRecs.data(), h.ctRecs.size()));
+      o.Set("acts", Napi::Buffer<uint8_t>::Copy(env, h.ctActs.data(), h.ctActs.size()));
+    }
     return o;
 #else
     return env.Null();
@@ -291,6 +300,37 @@ class NfQueue : public Napi::ObjectWrap<NfQueue> {
   Napi::Value HandedDone(const Napi::CallbackInfo& info) {
 #ifdef WASMVS_NATIVE_CORE
     if (thread_) thread_->done();
+#endif
+    return info.Env().Undefined();
+  }
+
+  // useConntrack(conntrack, { mark, mask, settled, young }): before a burst with stale SYNs the thread reads
+  // this feed's pending destroy events and has the core apply them (ctApply) itself, while ctOn(true).
+  Napi::Value UseConntrack(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+#ifdef WASMVS_NATIVE_CORE
+    if (info.Length() < 2 || !info[1].IsObject()) return throwErr(Napi::TypeError::New(env, "useConntrack(conntrack, options)"));
+    void* ct = ConntrackOf(info[0]);
+    if (!thread_ || ct == nullptr) return Napi::Boolean::New(env, false);
+    Napi::Object o = info[1].As<Napi::Object>();
+    nfq::CtOptions c;
+    c.ct = ct;
+    c.mark = optU32(o, "mark", 0);
+    c.mask = optU32(o, "mask", 0);
+    c.settled = optU32(o, "settled", 0);
+    c.young = optU32(o, "young", 0);
+    if (thread_->useConntrack(c) != 0) return Napi::Boolean::New(env, false);
+    ctRef_ = Napi::Persistent(info[0].As<Napi::Object>());
+    return Napi::Boolean::New(env, true);
+#else
+    return Napi::Boolean::New(env, false);
+#endif
+  }
+
+  // ctOn(on): whether the thread reads the feed's destroy events itself now (useConntrack).
+  Napi::Value CtOn(const Napi::CallbackInfo& info) {
+#ifdef WASMVS_NATIVE_CORE
+    if (thread_ && info.Length() > 0) thread_->ctOn(info[0].ToBoolean().Value());
 #endif
     return info.Env().Undefined();
   }
@@ -361,6 +401,7 @@ class NfQueue : public Napi::ObjectWrap<NfQueue> {
       async_ = nullptr;
     }
     if (!coreRef_.IsEmpty()) coreRef_.Reset();
+    if (!ctRef_.IsEmpty()) ctRef_.Reset();
 #endif
   }
 
@@ -397,6 +438,7 @@ class NfQueue : public Napi::ObjectWrap<NfQueue> {
   std::unique_ptr<nfq::QueueThread> thread_;
   uv_async_t* async_ = nullptr;
   Napi::ObjectReference coreRef_;
+  Napi::ObjectReference ctRef_;
 #endif
   uv_poll_t* poll_ = nullptr;
   bool polling_ = false;

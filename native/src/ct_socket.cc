@@ -685,6 +685,7 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
 
   // dump(mark, mask, deltas?, prune?) → Buffer of records (kind 0), the kernel filtering by mark.
   Napi::Value Dump(const Napi::CallbackInfo& info) {
+    std::lock_guard<std::mutex> lockAll(mu_);
     Napi::Env env = info.Env();
     Filter f;
     if (!args(info, f) || !alive(env)) return env.Undefined();
@@ -718,6 +719,7 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
   // the request; each dumpNext(max) reads until at least `max` records (or the end) and returns them;
   // dumpActive() says whether more is to come. A dump begun again before its end starts afresh.
   Napi::Value DumpBegin(const Napi::CallbackInfo& info) {
+    std::lock_guard<std::mutex> lockAll(mu_);
     Napi::Env env = info.Env();
     Filter f;
     if (!args(info, f) || !alive(env)) return env.Undefined();
@@ -753,6 +755,7 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
   // dumpNext(max, wait?): the records of what the reader thread read so far, parsed in order until at
   // least `max` (whole datagrams) or none is ready; wait: block until `max` or the dump's end.
   Napi::Value DumpNext(const Napi::CallbackInfo& info) {
+    std::lock_guard<std::mutex> lockAll(mu_);
     Napi::Env env = info.Env();
     size_t max = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Uint32Value() : 256;
     bool wait = info.Length() > 1 && info[1].ToBoolean().Value();
@@ -823,6 +826,19 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
       target = t.Data();
       max = std::min<size_t>(max, t.ByteLength() / CT_REC);
     }
+    std::lock_guard<std::mutex> g(mu_);
+    size_t n = readEvents(f, max, quick, target);
+    if (target) return Napi::Number::New(env, double(n));
+    return Napi::Buffer<uint8_t>::Copy(env, evOut_.data(), evOut_.size());
+  }
+
+ public:
+  /**
+   * The pending destroy events of `f`'s marks (at most `max`) as records, into `target` when given
+   * (the count returned; they fit: one datagram is one event) or left in evOut_. The caller holds mu_.
+   * For the queue threads (ConntrackEventsInto) as for events().
+   */
+  size_t readEvents(const Filter& f, size_t max, bool quick, uint8_t* target) {
     std::vector<uint8_t>& out = evOut_;
     out.clear();
     Collect c{f, &out, 1, max, &led_, 0};
@@ -854,15 +870,19 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
       if (quick && unsigned(got) < want) break;
     }
     events_ += out.size() / CT_REC;
-    if (target) {
-      // One datagram is one event, and no more were read than records wanted: it fits.
-      size_t n = std::min(out.size() / CT_REC, max);
-      if (n) memcpy(target, out.data(), n * CT_REC);
-      return Napi::Number::New(env, double(n));
-    }
-    return Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size());
+    size_t n = std::min(out.size() / CT_REC, max);
+    if (target && n) memcpy(target, out.data(), n * CT_REC);
+    return n;
   }
 
+  /** Held by every call that reads the sockets or the ledger (Node's thread and the queue threads). */
+  std::mutex mu_;
+  /** Tells a Conntrack apart from another wrapped object (ConntrackOf). */
+  uint32_t magic_ = kMagic;
+  static constexpr uint32_t kMagic = 0x63746e6b;
+  bool canEvents() const { return req_ != nullptr && ev_ != nullptr; }
+
+ private:
   // flush(mark, mask): deletes every entry (IPv4 and IPv6) whose mark matches (the kernel's flush filter).
   Napi::Value Flush(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -965,6 +985,7 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
   // softirqs off (bench/gateway/ANALYSIS.md). An entry gone (ENOENT) or not matching mark/mask is
   // left out; a GET of an expired entry reaps it, and its destroy event follows on the event socket.
   Napi::Value Lookup(const Napi::CallbackInfo& info) {
+    std::lock_guard<std::mutex> lockAll(mu_);
     Napi::Env env = info.Env();
     if (info.Length() < 4 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
         !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsNumber()) {
@@ -1053,6 +1074,7 @@ class Conntrack : public Napi::ObjectWrap<Conntrack> {
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
+    std::lock_guard<std::mutex> lockAll(mu_);
     closeAll();
     return info.Env().Undefined();
   }
@@ -1141,6 +1163,21 @@ Napi::Function Conntrack::Define(Napi::Env env) {
 }  // namespace
 
 Napi::Function DefineConntrack(Napi::Env env) { return Conntrack::Define(env); }
+
+void* ConntrackOf(Napi::Value v) {
+  if (!v.IsObject()) return nullptr;
+  void* p = nullptr;
+  if (napi_unwrap(v.Env(), v, &p) != napi_ok || p == nullptr) return nullptr;
+  // Only a Conntrack (not another of the addon's wrapped objects).
+  return static_cast<Conntrack*>(p)->magic_ == Conntrack::kMagic ? p : nullptr;
+}
+
+int ConntrackEventsInto(void* ct, uint32_t mark, uint32_t mask, size_t max, bool quick, uint8_t* target) {
+  auto* c = static_cast<Conntrack*>(ct);
+  std::lock_guard<std::mutex> g(c->mu_);
+  if (!c->canEvents()) return -ENOTCONN;
+  return int(c->readEvents(Filter{mark & mask, mask}, max, quick, target));
+}
 
 // Test-only: records from crafted netlink bytes (no socket): parseCtForTest(bytes, mark, mask) → Buffer.
 Napi::Value ParseCtForTest(const Napi::CallbackInfo& info) {

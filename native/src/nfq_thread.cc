@@ -14,6 +14,10 @@
 #include "core_native.h"
 #include "nfq_wire.h"
 
+// ct_socket.cc
+void* ConntrackOf(Napi::Value v);
+int ConntrackEventsInto(void* ct, uint32_t mark, uint32_t mask, size_t max, bool quick, uint8_t* target);
+
 namespace nfq {
 
 namespace {
@@ -66,6 +70,14 @@ int QueueThread::init() {
   wake_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_ < 0) return -errno;
   ready_.assign(size_t(WASMVS_GW_DR_SLOT_MASK) + 1, 0);
+  return 0;
+}
+
+int QueueThread::useConntrack(const CtOptions& c) {
+  fnCtApply_ = wasmvs::CoreExport("ctApply");
+  if (fnCtApply_ < 0 || c.ct == nullptr) return -ENOSYS;
+  std::lock_guard<std::mutex> b(burstMu_);
+  ct_ = c;
   return 0;
 }
 
@@ -180,6 +192,7 @@ void QueueThread::burst() {
   }
   if (n <= 0) return;
   int32_t stale = 0, status = -1;
+  uint32_t now = nowSeconds();
   {
     std::lock_guard<std::mutex> g(wasmvs::CoreMutex(core_));
     core_value_t a[3], r;
@@ -190,7 +203,7 @@ void QueueThread::burst() {
       a[1].i = int32_t(opt_.stride);
       if (stale_.load(std::memory_order_acquire) && wasmvs::CoreCall(core_, fnStale_, a, &r) == 0) stale = r.i;
       if (stale <= 0) {
-        a[2].i = int32_t(nowSeconds());
+        a[2].i = int32_t(now);
         // A trap leaves status -1: the burst goes to JS, which answers it with the fail verdict.
         if (wasmvs::CoreCall(core_, fnBurst_, a, &r) == 0) status = r.i;
       }
@@ -198,7 +211,19 @@ void QueueThread::burst() {
       wasmvs::CoreCall(core_, fnIoUse_, a, &r);
     }
   }
-  if (stale > 0) return handOver(uint32_t(n), false, 0);
+  if (stale > 0) {
+    // SYNs that met live entries: the pending destroy events first (as gateway.ts eventsFirst does),
+    // read and applied here when JS lets the thread; otherwise, or when the core asks the kernel for
+    // something (ctApply's actions), JS does it and decides the burst.
+    ctRecs_.clear();
+    ctActs_.clear();
+    if (!ctOn_.load(std::memory_order_acquire) || ct_.ct == nullptr || !eventsFirst(now)) return handOver(uint32_t(n), false, 0);
+    {
+      std::lock_guard<std::mutex> s(statsMu_);
+      stats_.staleSyns += uint32_t(stale);
+    }
+    status = decide(uint32_t(n), now);
+  }
   if (status != n || !ready(list, uint32_t(n))) return handOver(uint32_t(n), true, status);
   int sent;
   {
@@ -212,6 +237,69 @@ void QueueThread::burst() {
     stats_.sendErrors++;
     stats_.lastError = -sent;
   }
+}
+
+int32_t QueueThread::decide(uint32_t n, uint32_t now) {
+  int32_t status = -1;
+  std::lock_guard<std::mutex> g(wasmvs::CoreMutex(core_));
+  core_value_t a[3], r;
+  a[0].i = opt_.area;
+  if (wasmvs::CoreCall(core_, fnIoUse_, a, &r) != 0 || r.i < 0) return -1;
+  int prev = r.i;
+  a[0].i = int32_t(n);
+  a[1].i = int32_t(opt_.stride);
+  a[2].i = int32_t(now);
+  if (wasmvs::CoreCall(core_, fnBurst_, a, &r) == 0) status = r.i;
+  a[0].i = prev;
+  wasmvs::CoreCall(core_, fnIoUse_, a, &r);
+  return status;
+}
+
+// Up to 16 regions' worth of the feed's pending destroy events, each applied by the core (ctApply)
+// in this thread's area. False when the burst must go to JS: a read failed, the core refused the
+// records, or it asks for actions on the kernel's entries (kept in ctRecs_/ctActs_ for JS).
+bool QueueThread::eventsFirst(uint32_t now) {
+  uint8_t* mem = wasmvs::CoreData(core_, nullptr);
+  uint8_t* region = mem + areaBase_ + WASMVS_REGION_CT;
+  const size_t max = std::min<size_t>(WASMVS_CT_MAX, WASMVS_REGION_CT_SIZE / WASMVS_CT_REC_SIZE);
+  for (int i = 0; i < 16; i++) {
+    int got = ConntrackEventsInto(ct_.ct, ct_.mark, ct_.mask, max, true, region);
+    if (got < 0) return false;
+    if (got == 0) return true;
+    int32_t acts = -1;
+    double fed = 0;
+    {
+      std::lock_guard<std::mutex> g(wasmvs::CoreMutex(core_));
+      core_value_t a[4], r;
+      a[0].i = opt_.area;
+      if (wasmvs::CoreCall(core_, fnIoUse_, a, &r) == 0 && r.i >= 0) {
+        int prev = r.i;
+        a[0].i = got;
+        a[1].i = int32_t(now);
+        a[2].i = int32_t(ct_.settled);
+        a[3].i = int32_t(ct_.young);
+        if (wasmvs::CoreCall(core_, fnCtApply_, a, &r) == 0) acts = r.i;
+        // The call may have grown the memory; its address stays.
+        mem = wasmvs::CoreData(core_, nullptr);
+        memcpy(&fed, mem + areaBase_ + WASMVS_REGION_SPEC + WASMVS_CT_SUM_FED, sizeof fed);
+        if (acts > 0) {
+          const uint8_t* list = mem + areaBase_ + WASMVS_REGION_LIST;
+          ctActs_.assign(list, list + size_t(acts) * WASMVS_CT_ACT_SIZE);
+          ctRecs_.assign(region, region + size_t(got) * WASMVS_CT_REC_SIZE);
+        }
+        a[0].i = prev;
+        wasmvs::CoreCall(core_, fnIoUse_, a, &r);
+      }
+    }
+    {
+      std::lock_guard<std::mutex> s(statsMu_);
+      stats_.ctEvents += uint32_t(got);
+      if (acts >= 0) stats_.ctFed += fed;
+    }
+    if (acts != 0) return false;
+    if (size_t(got) < max) return true;
+  }
+  return true;
 }
 
 bool QueueThread::ready(const uint8_t* list, uint32_t n) {
@@ -250,6 +338,10 @@ void QueueThread::handOver(uint32_t n, bool decided, int32_t status) {
     handed_.packets.assign(packets, packets + used);
     if (decided) handed_.list.assign(list, list + size_t(n) * WASMVS_GW_VER_SIZE);
     else handed_.list.clear();
+    handed_.ctRecs.swap(ctRecs_);
+    handed_.ctActs.swap(ctActs_);
+    ctRecs_.clear();
+    ctActs_.clear();
     handed_.n = n;
     handed_.decided = decided;
     handed_.status = status;

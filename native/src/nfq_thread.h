@@ -31,6 +31,13 @@ struct ThreadOptions {
   uint64_t clockNs = 0;
 };
 
+/** The fast path's conntrack feed, whose destroy events the thread may read itself (QueueThread::useConntrack). */
+struct CtOptions {
+  void* ct = nullptr;        // ct_socket.cc's Conntrack (ConntrackOf)
+  uint32_t mark = 0, mask = 0;  // the feed's marks (its destroy events only)
+  uint32_t settled = 0, young = 0;  // ctApply's flag bits (ctfeed.ts CT_SETTLED, CT_YOUNG)
+};
+
 struct ThreadStats {
   uint64_t bursts = 0;       // bursts decided and answered on the thread
   uint64_t packets = 0;      // their packets
@@ -38,6 +45,9 @@ struct ThreadStats {
   uint64_t handedDecided = 0;  // bursts handed to JS after deciding (not ready, refused)
   uint64_t sendErrors = 0;   // verdict sends that failed (the last errno in lastError)
   int lastError = 0;
+  uint64_t ctEvents = 0;     // destroy events the thread read and the core applied (ctApply)
+  double ctFed = 0;          // packets those records fed to the statistics (CT_SUM_FED)
+  uint64_t staleSyns = 0;    // SYNs that met live entries, decided here after those events (gwStaleSyns)
 };
 
 /** A burst handed to JS: its records and, when decided, the core's verdict list and status. */
@@ -47,6 +57,10 @@ struct Handed {
   uint32_t n = 0;
   bool decided = false;
   int32_t status = 0;            // gwBurst's return (decided only)
+  // Conntrack records the thread had the core apply whose kernel side is JS's (ctApply's actions:
+  // remove an entry, settle or promote its mark), and those actions (CT_ACT_SIZE each); usually empty.
+  std::vector<uint8_t> ctRecs;
+  std::vector<uint8_t> ctActs;
 };
 
 class QueueThread {
@@ -72,6 +86,11 @@ class QueueThread {
   // packets), a batch verdict from the thread would take them: the thread sends one per packet.
   void allowBatch(bool ok) { batchOk_.store(ok, std::memory_order_release); }
   void staleCheck(bool on) { stale_.store(on, std::memory_order_release); }
+  // The feed whose destroy events this thread reads itself before a burst with stale SYNs (instead
+  // of handing it over); -ENOSYS when the core lacks ctApply.
+  int useConntrack(const CtOptions& c);
+  // Whether it may now (JS: not while its feed keeps notes of queued packets to subtract).
+  void ctOn(bool on) { ctOn_.store(on, std::memory_order_release); }
   // The real servers whose rules are in (slots, dest id & GW_DR_SLOT_MASK).
   void setReady(const uint32_t* slots, size_t n);
   ThreadStats stats();
@@ -80,6 +99,8 @@ class QueueThread {
   void run();
   void burst();
   bool ready(const uint8_t* list, uint32_t n);
+  bool eventsFirst(uint32_t now);
+  int32_t decide(uint32_t n, uint32_t now);
   void handOver(uint32_t n, bool decided, int32_t status);
   uint32_t nowSeconds() const;
 
@@ -89,7 +110,10 @@ class QueueThread {
   ThreadOptions opt_;
   void (*notify_)(void*);
   void* notifyCtx_;
-  int fnIoUse_ = -1, fnIoBase_ = -1, fnStale_ = -1, fnBurst_ = -1;
+  int fnIoUse_ = -1, fnIoBase_ = -1, fnStale_ = -1, fnBurst_ = -1, fnCtApply_ = -1;
+  CtOptions ct_;
+  std::atomic<bool> ctOn_{false};
+  std::vector<uint8_t> ctRecs_, ctActs_;  // the actions of the last eventsFirst, for the hand-over
   uint32_t areaBase_ = 0;
   int wake_ = -1;  // eventfd: pause, quit and a taken hand-over wake the poll
 
