@@ -38,7 +38,7 @@ Environment:
   WASMVS_SPLICE     proxy --splice when the option is not given: auto|on|off
   WASMVS_PROXY_WORKERS  proxy --workers when the option is not given: N|auto
   WASMVS_NATIVE_CORE    on: proxy engine threads decide their own clients on the native core (experimental)
-  WASMVS_QUEUE_THREADS  on: gateway queues read and decided on threads of their own (as --queue-threads on)
+  WASMVS_QUEUE_THREADS  gateway --queue-threads when the option is not given: on|off (default on)
 
 Signals (to the daemon's own pid, not to npx):
   SIGHUP           re-read --config and apply the difference

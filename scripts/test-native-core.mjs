@@ -2,8 +2,9 @@
 // fuzz and ipvsadm suites once more, on the addon's native core
 // (WASMVS_CORE=native, test/setup-native-core.ts); then the proxy suites with
 // two engine pumps each deciding its own clients on it (WASMVS_NATIVE_CORE=on,
-// docs/proxy.md), and the gateway suites with each queue decided on a thread
-// of its own on it (WASMVS_QUEUE_THREADS=on, docs/gateway.md). Without that core (no addon, or one built without wasm2c) it
+// docs/proxy.md), and the gateway suites with the queues read on Node's thread
+// (WASMVS_QUEUE_THREADS=off: the default has them on threads of their own on
+// that core, docs/gateway.md). Without that core (no addon, or one built without wasm2c) it
 // says so and passes, except in CI (CI=true), where a missing prerequisite fails.
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -29,8 +30,9 @@ const p = spawnSync(process.execPath, [vitest, 'run', 'test/hosts/proxy', 'test/
   cwd: root, stdio: 'inherit', env: { ...process.env, WASMVS_NATIVE_CORE: 'on', WASMVS_PROXY_WORKERS: '2' },
 });
 if (p.status !== 0) process.exit(p.status ?? 1);
-// The gateway suites with every queue read and decided on its own thread (--queue-threads on).
+// The gateway suites with the queues read and decided on Node's thread (--queue-threads off; the
+// main run has them on their own threads, the default).
 const g = spawnSync(process.execPath, [vitest, 'run', 'test/hosts/gateway'], {
-  cwd: root, stdio: 'inherit', env: { ...process.env, WASMVS_QUEUE_THREADS: 'on' },
+  cwd: root, stdio: 'inherit', env: { ...process.env, WASMVS_QUEUE_THREADS: 'off' },
 });
 process.exit(g.status ?? 1);

@@ -5,13 +5,14 @@
 # to VIP:80 -> two NAT real servers :8080 (VIP local on the director's lo, as
 # fastpath.sh), counted for SECONDS after a 1 s warm-up, at most MAXCONNS:
 #   fast       wasmvsd gateway --fast-path on (the NEW packet through NFQUEUE and the core, the ct mark
-#              picks the DNAT; conntrack carries the rest)
+#              picks the DNAT; conntrack carries the rest), the queue read and decided on a thread of its
+#              own on the native core (--queue-threads on, the default)
 #   cnfq       the C NFQUEUE consumer of shared/baselines/nfq_bench.c (one verdict per packet: it must
 #              answer each SYN before the next can arrive) on the same queue and the same
 #              `--ctstate NEW` rule, plain nft DNAT (round robin over the two real servers) doing the NAT
 #   nft        the same nft DNAT with no queue (the kernel's own ceiling)
-#   fastt      fast with --queue-threads on (the queue read and decided on a thread of its own, on the
-#              native core; LABELS=... to include it)
+#   fastnode   fast with --queue-threads off (the queue read and decided on Node's thread; LABELS=... to
+#              include it)
 #   userspace  wasmvsd gateway --fast-path off (every packet through the core; LABELS=... to include it)
 #   cnfq1s     diagnostic (LABELS=... to include it): cnfq with the fast path's conntrack timeout policy on
 #              its DNAT rule (TCP TIME_WAIT and CLOSE 1 s instead of 120 s and 10 s), so its entries die and
@@ -108,12 +109,12 @@ run() {
   local label=$1 consumer=""
   ctflush
   case $label in
-    fast|fastt)
-      if [[ $label == fastt ]]; then start_gw --fast-path on --queue-threads on; else start_gw --fast-path on; fi # its log lines are written asynchronously: bounded wait
+    fast|fastnode)
+      if [[ $label == fastnode ]]; then start_gw --fast-path on --queue-threads off; else start_gw --fast-path on; fi # its log lines are written asynchronously: bounded wait
       for _ in $(seq 50); do grep -q 'fast path on' "$W/gw.log" && break; sleep 0.1; done
       grep -q 'fast path on' "$W/gw.log" || { echo "fast path did not come on: $(cat "$W/gw.log")" >&2; exit 1; }
-      if [[ $label == fastt ]]; then for _ in $(seq 50); do grep -q 'thread of its own' "$W/gw.log" && break; sleep 0.1; done; fi
-      if [[ $label == fastt ]] && ! grep -q 'thread of its own' "$W/gw.log"; then echo "queue threads did not come on: $(cat "$W/gw.log")" >&2; exit 1; fi
+      if [[ $label == fast ]]; then for _ in $(seq 50); do grep -q 'thread of its own' "$W/gw.log" && break; sleep 0.1; done; fi
+      if [[ $label == fast ]] && ! grep -q 'thread of its own' "$W/gw.log"; then echo "queue threads did not come on: $(cat "$W/gw.log")" >&2; exit 1; fi
       consumer=$GW ;;
     userspace) start_gw --fast-path off; consumer=$GW ;;
     cnfq|cnfq1s)
@@ -146,7 +147,7 @@ run() {
   kill $s1 $s2 2>/dev/null || true; wait $s1 $s2 2>/dev/null || true
   local extra='{}'
   case $label in
-    fast|fastt|userspace)
+    fast|fastnode|userspace)
       stop_gw
       extra=$(node -e "const l = require('fs').readFileSync(process.argv[1], 'utf8'); const m = l.match(/gateway: packets=.*/g);
         console.log(JSON.stringify({ summary: m ? m[m.length - 1] : null }))" "$W/gw.log") ;;
@@ -186,7 +187,7 @@ node -e "
     rows.filter((r) => r.label === l).map((r) => r.cps).join(' ') + ')');
   const r = (a, b) => (med(a, 'cps') / med(b, 'cps')).toFixed(2);
   if (labels.includes('cnfq')) console.log('fast / C NFQUEUE consumer =', r('fast', 'cnfq'), '(target >= 0.9)');
-  if (labels.includes('cnfq') && labels.includes('fastt')) console.log('fast, queue threads / C NFQUEUE consumer =', r('fastt', 'cnfq'), '(target >= 0.9)  queue threads / Node thread =', r('fastt', 'fast'));
+  if (labels.includes('cnfq') && labels.includes('fastnode')) console.log('fast, on Node\'s thread / C NFQUEUE consumer =', r('fastnode', 'cnfq'), '  queue threads / Node\'s thread =', r('fast', 'fastnode'));
   if (labels.includes('cnfq1s')) console.log('fast / C consumer with 1 s TIME_WAIT (diagnostic) =', r('fast', 'cnfq1s'), '  C 1 s / C =', r('cnfq1s', 'cnfq'));
   if (labels.includes('nft')) console.log('fast / plain nft DNAT =', r('fast', 'nft'), '  C consumer / plain nft DNAT =', r('cnfq', 'nft'));
 " "$OUT"

@@ -39,12 +39,15 @@ class DaemonGateway implements DataPath {
     // with connection sync its NAT services stay on the userspace path (a peer's NAT flows, conntrack's on the fast path).
     const sysctlRecord = ctx.socket === undefined ? undefined : sysctlRecordPath(ctx.socket);
     const opts = { ...gatewayOptions(ctx.options ?? {}), sysctlRecord, ...(ctx.connSync ? { connSync: true } : {}) };
-    // --queue-threads on: the director runs on the addon's native core (coreExports), which the queues' threads call.
-    // WASMVS_QUEUE_THREADS=on: the same where the flag is not given (how the test suites run every gateway case this way).
-    if (opts.queueThreads ?? process.env.WASMVS_QUEUE_THREADS === 'on') {
+    // Queue threads (the default; --queue-threads off, or WASMVS_QUEUE_THREADS=off where the flag is not given,
+    // turns them off): the director runs on the addon's native core (coreExports), which the queues' threads call.
+    const env = process.env.WASMVS_QUEUE_THREADS;
+    const asked = opts.queueThreads ?? (env === 'on' ? true : env === 'off' ? false : undefined);
+    if (asked !== false) {
       const n = loadNativeCore();
       if (n.exports !== null) this.native = n;
-      else this.log.warn(`gateway: --queue-threads on, but ${n.why}: the queues are read and decided on Node's thread`);
+      else if (asked) this.log.warn(`gateway: --queue-threads on, but ${n.why}: the queues are read and decided on Node's thread`);
+      else this.log.info(`gateway: queue threads off, the queues are read and decided on Node's thread: ${n.why}`);
     }
     const clock = this.clock;
     this.gateway = new Gateway(opts, (m, level = 'info') => this.log[level](m), this.native ? { nativeCore: { core: this.native.core, clock } } : {});

@@ -49,8 +49,9 @@ export interface GatewayOptions extends QueueSpec {
    */
   connSync?: boolean;
   /**
-   * Each queue read and decided on a thread of its own on the native core (`--queue-threads on`):
-   * wasmvsd runs the director on that core and passes it (GatewayDeps.nativeCore). Off by default.
+   * Each queue read and decided on a thread of its own on the native core (`--queue-threads`, on by
+   * default in wasmvsd where the addon has that core): wasmvsd runs the director on it and passes it
+   * (GatewayDeps.nativeCore). This object does nothing with the flag itself.
    */
   queueThreads?: boolean;
 }

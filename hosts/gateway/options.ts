@@ -22,7 +22,7 @@ const OPTIONS: readonly Option[] = [
   { name: '--stride', arg: 'BYTES', modes: 'gateway', parse: integer(256, 65536), help: 'bytes per packet record, a multiple of 4 (default: packed records, each as long as its packet, up to 65531)' },
   { name: '--verdict', arg: 'batch|per-packet', modes: 'gateway', parse: oneOf(['batch', 'per-packet'] as const), help: 'verdicts batched per burst (default) or one message per packet' },
   { name: '--fast-path', arg: 'on|off', modes: 'gateway', parse: (v, name) => oneOf(['on', 'off'] as const)(v, name) === 'on', help: 'IPv4 and IPv6 NAT and DR services: queue only new flows, the kernel carries the rest (NAT: conntrack + an nftables DNAT map; DR: an nftables flow map); TUN and fwmark services stay on the userspace path (default on where nft and ctnetlink work, else a warn line says why and every packet crosses userspace; docs/gateway.md)' },
-  { name: '--queue-threads', arg: 'on|off', modes: 'gateway', parse: (v, name) => oneOf(['on', 'off'] as const)(v, name) === 'on', help: 'each queue read and decided on a thread of its own, on the native core (the addon built with wasm2c); Node\'s thread sees only the bursts it hands over (default off; docs/gateway.md)' },
+  { name: '--queue-threads', arg: 'on|off', modes: 'gateway', parse: (v, name) => oneOf(['on', 'off'] as const)(v, name) === 'on', help: 'each queue read and decided on a thread of its own, on the native core; Node\'s thread sees only the bursts it hands over (default on where the addon has the native core, built with wasm2c, else an info line says why; docs/gateway.md)' },
 ];
 
 export const GATEWAY_OPTIONS: HostOptions = { mode: 'gateway', options: OPTIONS, settle: gatewayOptions };

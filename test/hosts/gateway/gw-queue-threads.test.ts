@@ -6,14 +6,15 @@
 // meets its old connection's entry: the thread reads the destroy events
 // first and the SYN is scheduled afresh as IPVS does; and the userspace path
 // (--fast-path off), every packet of every flow both ways decided on the
-// thread, with the counts `-L --stats` shows. The whole gateway suite also
-// runs in this mode (`npm run test:native-core`, WASMVS_QUEUE_THREADS=on).
+// thread, with the counts `-L --stats` shows (the default: no flag); and
+// `--queue-threads off`. The whole gateway suite runs both ways (`npm test`:
+// the default; `npm run test:native-core`: WASMVS_QUEUE_THREADS=off).
 import { afterEach, describe, expect, it } from 'vitest';
 import { inCI } from './prereq.js';
 import { inNs, killChildren, waitLine } from './netns.js';
 import { Topo, VIP, RS } from './gw-topo.js';
 import { fileURLToPath } from 'node:url';
-import { missingGatewayPrereq, startGateway, stopGateway, adm, exchange, summary, type Daemon } from './gw-daemon.js';
+import { missingGatewayPrereq, startGateway, startGatewayEnv, stopGateway, adm, exchange, summary, type Daemon } from './gw-daemon.js';
 import { reuseClient, until } from './gw-talk.js';
 import { loadNativeCore } from '../../../native/addon.js';
 
@@ -106,13 +107,14 @@ suite('wasmvsd gateway --queue-threads on: the queue read and decided on its own
     }
   }, 60_000);
 
-  it('userspace path (--fast-path off): every packet both ways decided on the thread, `-L --stats` counts them', async () => {
+  it('by default, on the userspace path (--fast-path off): every packet both ways decided on the thread, `-L --stats` counts them', async () => {
     if (why) throw new Error(`gateway queue-thread prerequisites missing in CI: ${why}`);
     const topo = fresh();
     let gw: Daemon | undefined;
     try {
       topo.setup('nat', { vip: 'local' });
-      gw = await startGateway(topo, QUEUE, '--fast-path', 'off', '--queue-threads', 'on');
+      // No flag, no WASMVS_QUEUE_THREADS (test:native-core sets it to off for the other suites).
+      gw = await startGatewayEnv(topo, QUEUE, { WASMVS_QUEUE_THREADS: '' }, '--fast-path', 'off');
       await until('the queue line', () => gw!.log().includes('read and decided on a thread of its own (native core)'));
       rr(topo);
       const r = await exchange(topo, '0.0.0.0', PORT, 6, SIZE);
@@ -132,6 +134,29 @@ suite('wasmvsd gateway --queue-threads on: the queue read and decided on its own
       expect(s.thread_send_errors).toBe(0);
       expect(s.nl_errors).toBe(0);
       expect(topo.ownedState()).toEqual({ iptables: '', rules: '' });
+    } finally {
+      if (gw) await stopGateway(gw);
+      topo.teardown();
+    }
+  }, 90_000);
+
+  it('--queue-threads off: Node\'s thread reads and decides, no thread counters', async () => {
+    if (why) throw new Error(`gateway queue-thread prerequisites missing in CI: ${why}`);
+    const topo = fresh();
+    let gw: Daemon | undefined;
+    try {
+      topo.setup('nat', { vip: 'local' });
+      gw = await startGateway(topo, QUEUE, '--fast-path', 'on', '--queue-threads', 'off');
+      await until('the queue line', () => /gateway: queues \d+\.\.\d+/.test(gw!.log()));
+      rr(topo);
+      const r = await exchange(topo, '0.0.0.0', PORT, 4, SIZE);
+      expectRoundRobin(r.replies, 4);
+      const log = await stopGateway(gw);
+      gw = undefined;
+      expect(log).not.toContain('thread of its own');
+      const s = summary(log);
+      expect(s.forwarded).toBeGreaterThanOrEqual(4);
+      expect(s.thread_bursts).toBeUndefined();
     } finally {
       if (gw) await stopGateway(gw);
       topo.teardown();
