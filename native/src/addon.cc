@@ -328,28 +328,17 @@ class NfQueue : public Napi::ObjectWrap<NfQueue> {
   }
 
   // ctOn(on): whether the thread reads the feed's destroy events itself now (useConntrack).
-  Napi::Value CtOn(const Napi::CallbackInfo& info) {
-#ifdef WASMVS_NATIVE_CORE
-    if (thread_ && info.Length() > 0) thread_->ctOn(info[0].ToBoolean().Value());
-#endif
-    return info.Env().Undefined();
-  }
-
   // allowBatch(ok): whether the thread may send batch verdicts (false while JS holds packets of this queue).
-  Napi::Value AllowBatch(const Napi::CallbackInfo& info) {
+  // staleCheck(on): whether the thread asks the core for stale SYNs (gwStaleSyns) before deciding.
 #ifdef WASMVS_NATIVE_CORE
-    if (thread_ && info.Length() > 0) thread_->allowBatch(info[0].ToBoolean().Value());
+  Napi::Value CtOn(const Napi::CallbackInfo& info) { return onThread(info, &nfq::QueueThread::ctOn); }
+  Napi::Value AllowBatch(const Napi::CallbackInfo& info) { return onThread(info, &nfq::QueueThread::allowBatch); }
+  Napi::Value StaleCheck(const Napi::CallbackInfo& info) { return onThread(info, &nfq::QueueThread::staleCheck); }
+#else
+  Napi::Value CtOn(const Napi::CallbackInfo& info) { return info.Env().Undefined(); }
+  Napi::Value AllowBatch(const Napi::CallbackInfo& info) { return info.Env().Undefined(); }
+  Napi::Value StaleCheck(const Napi::CallbackInfo& info) { return info.Env().Undefined(); }
 #endif
-    return info.Env().Undefined();
-  }
-
-  // staleCheck(on): whether the thread asks the core for stale SYNs (gwStaleSyns) and hands such bursts over.
-  Napi::Value StaleCheck(const Napi::CallbackInfo& info) {
-#ifdef WASMVS_NATIVE_CORE
-    if (thread_ && info.Length() > 0) thread_->staleCheck(info[0].ToBoolean().Value());
-#endif
-    return info.Env().Undefined();
-  }
 
   // setReady(slots: Uint32Array): the real servers (dest id & GW_DR_SLOT_MASK) whose rules are in.
   Napi::Value SetReady(const Napi::CallbackInfo& info) {
@@ -376,6 +365,14 @@ class NfQueue : public Napi::ObjectWrap<NfQueue> {
     Napi::HandleScope scope(env);
     self->onReadable_.MakeCallback(self->Value(), {Napi::Number::New(env, status)});
   }
+
+#ifdef WASMVS_NATIVE_CORE
+  // A boolean setting of the queue's thread, from the call's first argument (nothing without a thread).
+  Napi::Value onThread(const Napi::CallbackInfo& info, void (nfq::QueueThread::*set)(bool)) {
+    if (thread_ && info.Length() > 0) (thread_.get()->*set)(info[0].ToBoolean().Value());
+    return info.Env().Undefined();
+  }
+#endif
 
 #ifdef WASMVS_NATIVE_CORE
   static void Notify(void* ctx) { uv_async_send(static_cast<NfQueue*>(ctx)->async_); }

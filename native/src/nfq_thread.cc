@@ -193,24 +193,11 @@ void QueueThread::burst() {
   if (n <= 0) return;
   int32_t stale = 0, status = -1;
   uint32_t now = nowSeconds();
-  {
-    std::lock_guard<std::mutex> g(wasmvs::CoreMutex(core_));
-    core_value_t a[3], r;
-    a[0].i = opt_.area;
-    if (wasmvs::CoreCall(core_, fnIoUse_, a, &r) == 0 && r.i >= 0) {
-      int prev = r.i;
-      a[0].i = n;
-      a[1].i = int32_t(opt_.stride);
-      if (stale_.load(std::memory_order_acquire) && wasmvs::CoreCall(core_, fnStale_, a, &r) == 0) stale = r.i;
-      if (stale <= 0) {
-        a[2].i = int32_t(now);
-        // A trap leaves status -1: the burst goes to JS, which answers it with the fail verdict.
-        if (wasmvs::CoreCall(core_, fnBurst_, a, &r) == 0) status = r.i;
-      }
-      a[0].i = prev;
-      wasmvs::CoreCall(core_, fnIoUse_, a, &r);
-    }
-  }
+  inArea([&] {
+    if (stale_.load(std::memory_order_acquire)) stale = call(fnStale_, {n, int32_t(opt_.stride)}, 0);
+    // A trap leaves status -1: the burst goes to JS, which answers it with the fail verdict.
+    if (stale <= 0) status = call(fnBurst_, {n, int32_t(opt_.stride), int32_t(now)}, -1);
+  });
   if (stale > 0) {
     // SYNs that met live entries: the pending destroy events first (as gateway.ts eventsFirst does),
     // read and applied here when JS lets the thread; otherwise, or when the core asks the kernel for
@@ -239,19 +226,29 @@ void QueueThread::burst() {
   }
 }
 
-int32_t QueueThread::decide(uint32_t n, uint32_t now) {
-  int32_t status = -1;
+template <class F>
+bool QueueThread::inArea(F f) {
   std::lock_guard<std::mutex> g(wasmvs::CoreMutex(core_));
-  core_value_t a[3], r;
+  core_value_t a[1], r;
   a[0].i = opt_.area;
-  if (wasmvs::CoreCall(core_, fnIoUse_, a, &r) != 0 || r.i < 0) return -1;
+  if (wasmvs::CoreCall(core_, fnIoUse_, a, &r) != 0 || r.i < 0) return false;
   int prev = r.i;
-  a[0].i = int32_t(n);
-  a[1].i = int32_t(opt_.stride);
-  a[2].i = int32_t(now);
-  if (wasmvs::CoreCall(core_, fnBurst_, a, &r) == 0) status = r.i;
+  f();
   a[0].i = prev;
   wasmvs::CoreCall(core_, fnIoUse_, a, &r);
+  return true;
+}
+
+int32_t QueueThread::call(int fn, std::initializer_list<int32_t> args, int32_t fail) {
+  core_value_t a[4], r;
+  size_t i = 0;
+  for (int32_t v : args) a[i++].i = v;
+  return wasmvs::CoreCall(core_, fn, a, &r) == 0 ? r.i : fail;
+}
+
+int32_t QueueThread::decide(uint32_t n, uint32_t now) {
+  int32_t status = -1;
+  inArea([&] { status = call(fnBurst_, {int32_t(n), int32_t(opt_.stride), int32_t(now)}, -1); });
   return status;
 }
 
@@ -268,29 +265,17 @@ bool QueueThread::eventsFirst(uint32_t now) {
     if (got == 0) return true;
     int32_t acts = -1;
     double fed = 0;
-    {
-      std::lock_guard<std::mutex> g(wasmvs::CoreMutex(core_));
-      core_value_t a[4], r;
-      a[0].i = opt_.area;
-      if (wasmvs::CoreCall(core_, fnIoUse_, a, &r) == 0 && r.i >= 0) {
-        int prev = r.i;
-        a[0].i = got;
-        a[1].i = int32_t(now);
-        a[2].i = int32_t(ct_.settled);
-        a[3].i = int32_t(ct_.young);
-        if (wasmvs::CoreCall(core_, fnCtApply_, a, &r) == 0) acts = r.i;
-        // The call may have grown the memory; its address stays.
-        mem = wasmvs::CoreData(core_, nullptr);
-        memcpy(&fed, mem + areaBase_ + WASMVS_REGION_SPEC + WASMVS_CT_SUM_FED, sizeof fed);
-        if (acts > 0) {
-          const uint8_t* list = mem + areaBase_ + WASMVS_REGION_LIST;
-          ctActs_.assign(list, list + size_t(acts) * WASMVS_CT_ACT_SIZE);
-          ctRecs_.assign(region, region + size_t(got) * WASMVS_CT_REC_SIZE);
-        }
-        a[0].i = prev;
-        wasmvs::CoreCall(core_, fnIoUse_, a, &r);
+    inArea([&] {
+      acts = call(fnCtApply_, {got, int32_t(now), int32_t(ct_.settled), int32_t(ct_.young)}, -1);
+      // The call may have grown the memory; its address stays.
+      mem = wasmvs::CoreData(core_, nullptr);
+      memcpy(&fed, mem + areaBase_ + WASMVS_REGION_SPEC + WASMVS_CT_SUM_FED, sizeof fed);
+      if (acts > 0) {
+        const uint8_t* list = mem + areaBase_ + WASMVS_REGION_LIST;
+        ctActs_.assign(list, list + size_t(acts) * WASMVS_CT_ACT_SIZE);
+        ctRecs_.assign(region, region + size_t(got) * WASMVS_CT_REC_SIZE);
       }
-    }
+    });
     {
       std::lock_guard<std::mutex> s(statsMu_);
       stats_.ctEvents += uint32_t(got);

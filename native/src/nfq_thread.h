@@ -11,6 +11,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <initializer_list>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -100,6 +101,12 @@ class QueueThread {
   void burst();
   bool ready(const uint8_t* list, uint32_t n);
   bool eventsFirst(uint32_t now);
+  // Runs `f` under the core's lock with this thread's I/O area selected (the one before restored
+  // after); false when the area could not be selected (f not run).
+  template <class F>
+  bool inArea(F f);
+  // Calls export `fn` with `args`; its i32 result, or `fail` on a trap.
+  int32_t call(int fn, std::initializer_list<int32_t> args, int32_t fail);
   int32_t decide(uint32_t n, uint32_t now);
   void handOver(uint32_t n, bool decided, int32_t status);
   uint32_t nowSeconds() const;
