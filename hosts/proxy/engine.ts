@@ -39,6 +39,11 @@ const CLOSED_SERVICES_KEPT = 1024;
 /** Numbers per event record (native/src/engine.cc). */
 const RECORD = 8;
 const enum Kind { Counts = 0, FinIn = 1, FinOut = 2, Reset = 3, Closed = 4, Accept = 5, Established = 6, ConnFail = 7, Decided = 8 }
+/**
+ * A kind's bit when the pump already gave the event to the core (a connection it decided itself:
+ * splice_pump.h APPLIED): the table has it, the rest of the bookkeeping is done here.
+ */
+const APPLIED = 0x100;
 
 export interface EngineStats {
   threads: number; conns: number; pipes: number; pooled: number; spliced: number; copied: number; closed: number;
@@ -141,7 +146,7 @@ export class NativeEngine {
    * cannot (no native core in it).
    */
   useCore(core: object, clockSeconds: number, clockNs: number): boolean {
-    if (this.threads < 2 || this.native.useCore === undefined) return false;
+    if (this.native.useCore === undefined) return false;
     this.coreInUse = this.native.useCore(core, clockSeconds, clockNs, this.host.limits.connectTimeoutMs);
     if (this.coreInUse) {
       for (const id of this.services.keys()) this.native.decideHere?.(id, true);
@@ -223,7 +228,7 @@ export class NativeEngine {
     let a = 0;
     for (let i = 0; i + RECORD <= r.length; i += RECORD) {
       try {
-        const id = r[i], kind = r[i + 1] as Kind;
+        const id = r[i], applied = r[i + 1] >= APPLIED, kind = (r[i + 1] & 0xff) as Kind;
         if (kind === Kind.Accept) { this.accepted(id, r[i + 2], addrs[a++], r[i + 3]); continue; }
         if (kind === Kind.Decided) { this.decidedThere(id, r[i + 2], addrs[a++], r[i + 3], r[i + 4], r[i + 5], -r[i + 6], r[i + 7]); continue; }
         const f = this.flows.get(id);
@@ -232,18 +237,18 @@ export class NativeEngine {
         switch (kind) {
           case Kind.Established:
             this.answered(f);
-            this.event(f, 'established');
+            if (!applied) this.event(f, 'established');
             this.host.connectOk(f.svcKey, f.dest);
             break;
           case Kind.ConnFail:
             this.answered(f);
             this.host.connectFailed(f.svcKey, f.dest, errnoName(r[i + 3]));
-            this.event(f, 'reset');
+            if (!applied) this.event(f, 'reset');
             break;
-          case Kind.FinIn: this.event(f, 'client-fin'); break;
-          case Kind.FinOut: this.event(f, 'server-fin'); break;
-          case Kind.Reset: this.event(f, 'reset'); break;
-          case Kind.Closed: this.finish(f); break;
+          case Kind.FinIn: if (!applied) this.event(f, 'client-fin'); break;
+          case Kind.FinOut: if (!applied) this.event(f, 'server-fin'); break;
+          case Kind.Reset: if (!applied) this.event(f, 'reset'); break;
+          case Kind.Closed: this.finish(f, applied); break;
         }
       } catch (e) {
         // Never let one record end the batch (or the process, from the addon's callback).
@@ -329,12 +334,15 @@ export class NativeEngine {
     try { this.host.director.connEvent(f.connId, e); } catch { /* the entry expired or was flushed */ }
   }
 
-  /** Both sockets are gone: the last traffic was added; the entry's close, the flow's end (TcpFlow.finish's order). */
-  private finish(f: NativeFlow): void {
+  /**
+   * Both sockets are gone: the last traffic was added; the entry's close, the flow's end (TcpFlow.finish's order).
+   * `applied`: the pump gave the core the close already.
+   */
+  private finish(f: NativeFlow, applied = false): void {
     if (!this.flows.delete(f.id)) return;
     this.answered(f);
     this.host.account.close(f.t);
-    this.event(f, 'close');
+    if (!applied) this.event(f, 'close');
     this.host.closed(f);
   }
 }

@@ -100,7 +100,7 @@ struct Decider {
 #ifdef WASMVS_NATIVE_CORE
   wasmvs::CoreInstance* core = nullptr;
 #endif
-  int fnIoUse = -1, fnIoBase = -1, fnSchedule = -1;
+  int fnIoUse = -1, fnIoBase = -1, fnSchedule = -1, fnConnEvent = -1;
   /** The director's clock: its seconds at anchorNs (CLOCK_MONOTONIC, as Node's performance.now). */
   double anchorSec = 0;
   uint64_t anchorNs = 0;
@@ -113,6 +113,12 @@ struct Decider {
   std::atomic<int64_t> inflight{0};
   std::mutex mu;  // guards vips
   std::unordered_map<uint32_t, Vip> vips;
+
+  /** The director's clock now, in whole seconds (its `now` for the core's calls). */
+  uint32_t now() const {
+    double sec = anchorSec + double(int64_t(monoNs() - anchorNs)) / 1e9;
+    return sec <= 0 ? 0 : uint32_t(sec);
+  }
 
   /** One slot: inflight < budget, counted in inflight, in one atomic step. */
   bool claim() {
@@ -168,8 +174,7 @@ bool decideHere(void* ctx, uint32_t listener, const sockaddr_storage& client, sp
   if (af != v.af) return false;
   // A slot of the budget, taken atomically: JS's own admissions take theirs the same way (claim).
   if (!d->threads.load(std::memory_order_acquire) || !d->claim()) return false;
-  double sec = d->anchorSec + double(int64_t(monoNs() - d->anchorNs)) / 1e9;
-  uint32_t now = sec <= 0 ? 0 : uint32_t(sec);
+  uint32_t now = d->now();
   int status;
   uint32_t dec[8];
   {
@@ -239,6 +244,28 @@ bool decideHere(void* ctx, uint32_t listener, const sockaddr_storage& client, sp
 #endif
 }
 
+/**
+ * A connection decided on a pump (decideHere) changed state: its table entry hears it now, under
+ * the core's lock (connEvent, as JS's director.connEvent would a delivery later), so every pump's next
+ * decision counts it. JS skips what the event's APPLIED bit says was given.
+ */
+void connEventHere(void* ctx, uint32_t conn, uint32_t ev) {
+#ifdef WASMVS_NATIVE_CORE
+  Decider* d = static_cast<PumpDecider*>(ctx)->d;
+  if (d->core == nullptr || d->fnConnEvent < 0) return;
+  core_value_t a[3], r;
+  a[0].i = int32_t(conn);
+  a[1].i = int32_t(ev);
+  a[2].i = int32_t(d->now());
+  std::lock_guard<std::mutex> g(wasmvs::CoreMutex(d->core));
+  wasmvs::CoreCall(d->core, d->fnConnEvent, a, &r);  // E_NOCONN: the entry expired or was flushed meanwhile
+#else
+  (void)ctx;
+  (void)conn;
+  (void)ev;
+#endif
+}
+
 class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -294,9 +321,11 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
       opt.idStep = uint32_t(threads);
       bool here = inlineFirst && t == 0;
       opt.hold = !here;
-      // Thread pumps may decide their clients themselves once JS hands them the core (useCore).
+      // Every pump, the main thread's too, may decide its clients itself once JS hands it the core (useCore),
+      // each in an I/O area of its own (JS's is 0).
       pumpDeciders_[t] = PumpDecider{&decider_, t + 1};
-      opt.decide = here ? nullptr : &decideHere;
+      opt.decide = &decideHere;
+      opt.connEvent = &connEventHere;
       opt.decideCtx = &pumpDeciders_[t];
       auto p = std::make_unique<splicepump::Pump>(opt, here ? &ConnEngine::NotifyInline : &ConnEngine::Notify, this);
       if (!(here ? p->startInline() : p->start())) {
@@ -359,7 +388,10 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
    * (`force`, every reportMs), for a listing (flush) or for PENDING_MAX of
    * them: one call into JS per connection instead of about four. Thread
    * pumps hold theirs the same way (Options::hold) and every delivery takes
-   * every pump's.
+   * every pump's. With the core handed over (useCore) this pump decides its
+   * clients itself, as the threads do, and gives their state changes to the
+   * core as they happen: JS then hears of them once DECIDED_WAKE (16) were
+   * decided here, for the bookkeeping only (no call into JS per connection).
    */
   void RunInline(bool force) {
     if (pumps_.empty() || poll_ == nullptr || inRound_) return;
@@ -369,9 +401,9 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
     for (int round = 0; round < 4 && !pumps_.empty(); round++) {
       inlineDue_ = false;
       pumps_[0]->turn();
-      bool accepts = false;
-      size_t n = pumps_[0]->pending(&accepts);
-      if (n == 0 || (!accepts && !(force && round == 0) && n < PENDING_MAX)) break;
+      bool due = false;
+      size_t n = pumps_[0]->pending(&due);
+      if (n == 0 || (!due && !(force && round == 0) && n < PENDING_MAX)) break;
       Deliver(env, Napi::Function(), true);
       if (env.IsExceptionPending()) {
         // As a throw from any other callback: the process's uncaught-exception handling.
@@ -571,7 +603,8 @@ class ConnEngine : public Napi::ObjectWrap<ConnEngine> {
     decider_.fnIoUse = wasmvs::CoreExport("ioUse");
     decider_.fnIoBase = wasmvs::CoreExport("getIoBase");
     decider_.fnSchedule = wasmvs::CoreExport("schedule");
-    if (decider_.fnIoUse < 0 || decider_.fnIoBase < 0 || decider_.fnSchedule < 0) return Napi::Boolean::New(env, false);
+    decider_.fnConnEvent = wasmvs::CoreExport("connEvent");
+    if (decider_.fnIoUse < 0 || decider_.fnIoBase < 0 || decider_.fnSchedule < 0 || decider_.fnConnEvent < 0) return Napi::Boolean::New(env, false);
     decider_.anchorSec = info[1].As<Napi::Number>().DoubleValue();
     decider_.anchorNs = uint64_t(info[2].As<Napi::Number>().DoubleValue());
     decider_.timeoutMs.store(std::max(1, info[3].As<Napi::Number>().Int32Value()));

@@ -49,6 +49,13 @@ enum Kind : uint32_t {
   // the decision record's third word (method | daf << 8 | dport << 16).
   DECIDED = 8,
 };
+/**
+ * Set in an event's kind when the pump has already given it to the core
+ * (Options::connEvent): the connection was decided on the pump (DECIDED), so
+ * its table entry hears its state changes as they happen, not at the next
+ * delivery; JS keeps the rest of its bookkeeping.
+ */
+constexpr uint32_t APPLIED = 0x100;
 
 /** What a Decider answers for one accepted client. */
 struct Decision {
@@ -68,6 +75,8 @@ struct Decision {
  * (ACCEPT) as without a decider.
  */
 using DecideFn = bool (*)(void* ctx, uint32_t listener, const sockaddr_storage& client, Decision& d);
+/** Gives connection `conn` of the core event `ev` (WASMVS_CONN_EV_*), on the pump's thread. */
+using ConnEventFn = void (*)(void* ctx, uint32_t conn, uint32_t ev);
 
 struct Event {
   uint32_t id;
@@ -102,6 +111,8 @@ struct Options {
   /** Engine threads: decide accepted clients here first (null: every client goes to JS). */
   DecideFn decide = nullptr;
   void* decideCtx = nullptr;
+  /** With `decide`: the state changes of the connections decided here go to the core at once (ctx: decideCtx). */
+  ConnEventFn connEvent = nullptr;
 };
 
 /** `spliced`: bytes moved by splice(2); `copied`: through userspace (handed-over bytes, copy mode). */
@@ -148,6 +159,8 @@ struct Conn {
   bool dead = false, ready = false;
   /** Engine: waiting for JS's decision; connecting to the real server. */
   bool undecided = false, connecting = false;
+  /** Engine: the core's connection id when it was decided here (its events go to the core from here), else 0. */
+  uint32_t coreConn = 0;
   /** Engine: its fds are the only ones on their sockets (close(2) alone takes them out of the epoll set). */
   bool owned = false;
   /** A side reported EPOLLRDHUP/EPOLLHUP: its source is read until EOF (else a short read means drained). */
@@ -214,8 +227,11 @@ class Pump {
   bool kickInline();
   /** Takes the pending events (any thread); `addrs`: the client addresses of the ACCEPT events, in order. */
   void take(std::vector<Event>& out, std::vector<std::string>* addrs = nullptr);
-  /** The events waiting to be taken (any thread); `accepts`: whether an ACCEPT is among them. */
-  size_t pending(bool* accepts);
+  /**
+   * The events waiting to be taken (any thread); `due`: whether JS is wanted now: an ACCEPT is among
+   * them, or DECIDED_WAKE clients decided here (their bookkeeping in small batches).
+   */
+  size_t pending(bool* due);
   Stats stats();
   /** Stops the thread; open connections are reset. */
   void stop();

@@ -114,14 +114,14 @@ suite('proxy --engine native: the addon owns the TCP sockets, the core decides',
     expect(d.stats.outpkts).toBeGreaterThan(0);
   });
 
-  it('half-close: the client FIN reaches the real server, whose answer still flows back; states follow the table (ESTABLISHED → inactive → TIME_WAIT)', async () => {
+  it.each([['JS decides', false], ['the pump decides on the native core and gives the table its state changes', true]] as const)('half-close (%s): the client FIN reaches the real server, whose answer still flows back; states follow the table (ESTABLISHED → inactive → TIME_WAIT)', async (_, nativeCore) => {
     let serverEnded = false;
     let answer: () => void = () => {};
     r = await rig((s) => {
       const got: Buffer[] = [];
       s.on('data', (d: Buffer) => got.push(d));
       s.on('end', () => { serverEnded = true; answer = () => s.end(`got ${Buffer.concat(got)}`); });
-    });
+    }, { nativeCore });
     const c = await dial(r.port);
     const reply = collect(c);
     c.write('hel');
@@ -196,8 +196,8 @@ suite('proxy --engine native: the addon owns the TCP sockets, the core decides',
     expect(conns(r).map((x) => x.state)).toEqual(['CLOSE', 'CLOSE']);
   });
 
-  it.each([['one pump', false], ['two pumps deciding on the native core', true]] as const)('rr over 90 connections (%s): each of 3 real servers in turn, 30 each, and --stats counts every byte', async (_, nativeCore) => {
-    r = await rig((s, i) => { s.on('data', () => {}); s.on('end', () => s.end(`b${i}`)); }, { backends: 3, scheduler: 'rr', ...(nativeCore ? { workers: 2, nativeCore } : {}) });
+  it.each([['one pump', false, 1], ['one pump deciding on the native core', true, 1], ['two pumps deciding on the native core', true, 2]] as const)('rr over 90 connections (%s): each of 3 real servers in turn, 30 each, and --stats counts every byte', async (_, nativeCore, workers) => {
+    r = await rig((s, i) => { s.on('data', () => {}); s.on('end', () => s.end(`b${i}`)); }, { backends: 3, scheduler: 'rr', ...(nativeCore ? { workers, nativeCore } : {}) });
     // The real server each flow is booked against (a thread's decision: from its word, Director.decisionFor).
     const booked: number[] = [];
     const ok = r.proxy.connectOk.bind(r.proxy);
@@ -213,11 +213,16 @@ suite('proxy --engine native: the addon owns the TCP sockets, the core decides',
     await until(() => booked.length === 90, 'every connection established');
     expect(r.ports.map((p) => booked.filter((b) => b === p).length)).toEqual([30, 30, 30]);
     // The kernel spreads the clients over the two pumps' listeners (SO_REUSEPORT): the thread decided its own.
-    if (nativeCore) expect(r.proxy.engine!.stats().decidedHere).toBeGreaterThan(0);
+    // One pump on the native core decides every client itself (the main thread's pump, no call into JS each).
+    if (nativeCore && workers === 1) expect(r.proxy.engine!.stats().decidedHere).toBe(90);
+    else if (nativeCore) expect(r.proxy.engine!.stats().decidedHere).toBeGreaterThan(0);
     else expect(r.proxy.engine!.stats().decidedHere ?? 0).toBe(0);
+    // Every connection ended once in the table (the pump gave it the close; JS did not give it again).
+    expect(conns(r).length).toBe(90);
+    expect(conns(r).every((x) => x.state === 'TIME_WAIT')).toBe(true);
   });
 
-  it.each([[1, false], [2, false], [2, true]])('wlc with %s engine thread(s) (on the native core: %s): 30 open connections split 10/20 by weight, exactly', async (workers, nativeCore) => {
+  it.each([[1, false], [2, false], [1, true], [2, true]])('wlc with %s engine thread(s) (on the native core: %s): 30 open connections split 10/20 by weight, exactly', async (workers, nativeCore) => {
     r = await rig((s) => { s.on('data', () => {}); s.on('error', () => {}); }, { backends: 2, scheduler: 'wlc', weights: [1, 2], workers, nativeCore });
     expect(r.proxy.engine!.stats().threads).toBe(workers);
     const open: Socket[] = [];
