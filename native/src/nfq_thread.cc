@@ -130,10 +130,21 @@ void QueueThread::done() {
 }
 
 void QueueThread::setReady(const uint32_t* slots, size_t n) {
-  std::vector<uint8_t> next(size_t(WASMVS_GW_DR_SLOT_MASK) + 1, 0);
-  for (size_t i = 0; i < n; i++) next[slots[i] & WASMVS_GW_DR_SLOT_MASK] = 1;
+  // A bit per slot (128 KiB), built outside the lock in the buffer the last round let go, then swapped
+  // in: no allocation per round of rules, and the thread waits only for the swap.
+  std::vector<uint64_t> next;
+  {
+    std::lock_guard<std::mutex> g(readyMu_);
+    next.swap(spare_);
+  }
+  next.assign((size_t(WASMVS_GW_DR_SLOT_MASK) + 1) / 64, 0);
+  for (size_t i = 0; i < n; i++) {
+    uint32_t s = slots[i] & WASMVS_GW_DR_SLOT_MASK;
+    next[s >> 6] |= uint64_t(1) << (s & 63);
+  }
   std::lock_guard<std::mutex> g(readyMu_);
   ready_.swap(next);
+  spare_.swap(next);
 }
 
 ThreadStats QueueThread::stats() {
@@ -292,7 +303,9 @@ bool QueueThread::ready(const uint8_t* list, uint32_t n) {
   for (uint32_t i = 0; i < n; i++) {
     const uint8_t* v = list + size_t(i) * WASMVS_GW_VER_SIZE;
     int64_t slot = verdictSlot(get32(v + WASMVS_GW_VER_FLAGS), get32(v + WASMVS_GW_VER_MARK));
-    if (slot >= 0 && !ready_[size_t(slot)]) return false;
+    if (slot < 0) continue;
+    // Before JS's first setReady no real server is ready.
+    if (ready_.empty() || !((ready_[size_t(slot) >> 6] >> (slot & 63)) & 1)) return false;
   }
   return true;
 }

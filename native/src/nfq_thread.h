@@ -136,7 +136,8 @@ class QueueThread {
   std::atomic<bool> batchOk_{true};
   std::atomic<bool> stale_{false};
   std::mutex readyMu_;
-  std::vector<uint8_t> ready_;   // one byte per slot
+  std::vector<uint64_t> ready_;  // one bit per slot (setReady)
+  std::vector<uint64_t> spare_;  // the bitmap of the round before, reused by the next setReady
   std::mutex statsMu_;
   ThreadStats stats_;
 };
