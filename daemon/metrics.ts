@@ -83,9 +83,9 @@ export class Metrics {
       new Gauge({ name: 'wasmvs_udp_sessions_limit', help: 'udp-sessions: the bound on open UDP sessions', registers: [this.registry], collect() { this.set(fds().udpSessions); } });
     }
     if (threadDecisions !== undefined) {
-      // Only with the engine's threads deciding on the native core (WASMVS_NATIVE_CORE=on): how many clients they took.
+      // Only with the engine's pumps deciding on the native core (--native-core on, the default): how many clients they took.
       new Counter({
-        name: 'wasmvs_engine_thread_decisions_total', help: 'Clients an engine thread scheduled itself on the native core (the rest the main thread decides), by outcome: scheduled, or refused with no real server (reset)',
+        name: 'wasmvs_engine_thread_decisions_total', help: 'Clients an engine pump (the main thread\'s or a thread) scheduled itself on the native core (the rest go through JavaScript: PROXY protocol services, a spell of refusals), by outcome: scheduled, or refused with no real server (reset)',
         labelNames: ['outcome'], registers: [this.registry],
         collect(this: Counter<'outcome'>) {
           const n = threadDecisions();

@@ -1,8 +1,10 @@
 // `npm run test:native-core`: the scheduler, table, statistics, packet, SDK,
 // fuzz and ipvsadm suites once more, on the addon's native core
 // (WASMVS_CORE=native, test/setup-native-core.ts); then the proxy suites with
-// two engine pumps each deciding its own clients on it (WASMVS_NATIVE_CORE=on,
-// docs/proxy.md), and the gateway suites with the queues read on Node's thread
+// two engine pumps and the main thread deciding every connection
+// (WASMVS_NATIVE_CORE=off: the default has each pump decide on the native core,
+// docs/proxy.md; npm test's own runs cover one pump and, in test:proxy-workers,
+// two), and the gateway suites with the queues read on Node's thread
 // (WASMVS_QUEUE_THREADS=off: the default has them on threads of their own on
 // that core, docs/gateway.md). Without that core (no addon, or one built without wasm2c) it
 // says so and passes, except in CI (CI=true), where a missing prerequisite fails.
@@ -27,7 +29,7 @@ const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
 const r = spawnSync(process.execPath, [vitest, 'run', ...SUITES], { cwd: root, stdio: 'inherit', env: { ...process.env, WASMVS_CORE: 'native' } });
 if (r.status !== 0) process.exit(r.status ?? 1);
 const p = spawnSync(process.execPath, [vitest, 'run', 'test/hosts/proxy', 'test/chaos/fd-limit.test.ts'], {
-  cwd: root, stdio: 'inherit', env: { ...process.env, WASMVS_NATIVE_CORE: 'on', WASMVS_PROXY_WORKERS: '2' },
+  cwd: root, stdio: 'inherit', env: { ...process.env, WASMVS_NATIVE_CORE: 'off', WASMVS_PROXY_WORKERS: '2' },
 });
 if (p.status !== 0) process.exit(p.status ?? 1);
 // The gateway suites with the queues read and decided on Node's thread (--queue-threads off; the

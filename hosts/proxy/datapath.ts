@@ -10,7 +10,7 @@ import { wantedState, configDiff } from '../../daemon/reload.js';
 import { drainRequest } from '../../daemon/drain-control.js';
 import { parseWorkers } from '../../daemon/workers-option.js';
 import type { DrainRequest, DrainInfo } from '../../ipvsadm/protocol.js';
-import { proxyArgs, parseEngineMode } from './options.js';
+import { proxyArgs, parseEngineMode, parseNativeCore } from './options.js';
 import { loadNativeCore, type NativeCore } from '../../native/addon.js';
 import { svcKeyText } from '../../daemon/settings.js';
 import type { ListenerOp } from './listeners.js';
@@ -25,18 +25,25 @@ class DaemonProxy implements DataPath {
   private readonly native: NativeCore | null = null;
 
   constructor(private readonly ctx: DataPathContext) {
-    const { splice, workers, engine } = proxyArgs(ctx.options ?? {});
+    const { splice, workers, engine, nativeCore } = proxyArgs(ctx.options ?? {});
     const pumps = workers ?? envWorkers();
     const mode = engine ?? parseEngineMode(process.env.WASMVS_ENGINE, 'WASMVS_ENGINE');
-    // WASMVS_NATIVE_CORE=on: thread pumps (--engine native or auto, --workers 2 or more) decide on the native
-    // core when the addon has one. Not the default: measured slower on this project's 2-vCPU machine
-    // (bench/proxy/REPORT.md, 2026-12-07), where the main thread's bookkeeping and the core's lock cost more
-    // than the hand-over they save.
-    if (mode !== 'js' && pumps > 1 && process.env.WASMVS_NATIVE_CORE === 'on') {
+    // --native-core (default $WASMVS_NATIVE_CORE, else on): with the native engine the director runs on the
+    // addon's native core, and every pump decides the clients it accepts there and gives the table their
+    // state changes as they happen (docs/proxy.md "The native engine"; bench/proxy/REPORT.md, 2026-12-07).
+    const asked = nativeCore ?? parseNativeCore(process.env.WASMVS_NATIVE_CORE);
+    let without: string | null = null;
+    if (mode !== 'js' && asked !== false) {
       const n = loadNativeCore();
       if (n.exports !== null) this.native = n;
+      else without = n.why;
     }
     this.proxy = new ProxyDataPath({ configFile: ctx.configFile, splice, workers: pumps, engine, nativeCore: this.native?.core });
+    if (without !== null) {
+      const m = `engine: no native core (${without}): the main thread decides every connection on the WebAssembly core`;
+      if (asked) this.proxy.log.warn(`--native-core on, but ${m}`);
+      else this.proxy.log.info(m);
+    }
   }
 
   /** The core the daemon's director should run on: the native one the engine's threads share, or null (the WebAssembly core). */

@@ -127,7 +127,7 @@ export class ProxyDataPath implements Host {
       // The director's clock is performance.now() / 1000 (DaemonProxy.coreExports): the threads read the same one.
       const onThreads = this.opts.nativeCore !== undefined && engine.useCore(this.opts.nativeCore, performance.now() / 1000, Number(process.hrtime.bigint()));
       this.log.info({ pumps: workers, splice, nativeCore: onThreads }, `engine: native (${workers === 1 ? 'the main thread accepts' : `the main thread and ${workers - 1} thread${workers === 2 ? '' : 's'} accept`}, connect and move TCP bytes; ${
-        onThreads ? 'each thread decides its clients on the native core, the main thread its own' : 'the core decides every connection on the main thread'})`);
+        onThreads ? 'each pump decides its clients on the native core and gives it their state changes' : 'the core decides every connection on the main thread'})`);
     } else {
       this.splicer = loadSplicer(splice, this.log);
       if (this.splicer) {

@@ -21,7 +21,7 @@ const SAMPLE: Record<string, string> = {
   '--socket': '/run/wasmvs/wasmvsd.sock', '--state': '/var/lib/wasmvs/wasmvsd.rules', '--config': '/etc/wasmvs/lb.rules',
   '--conn-tab-bits': '16', '--memory-limit': '512', '--queue': '0:3', '--burst': '32', '--stride': '2048', '--verdict': 'per-packet',
   '--store': 'etcd://127.0.0.1:2379/wasmvs', '--name': 'lb1', '--workers': '2',
-  '--splice': 'on', '--engine': 'native', '--fast-path': 'off', '--queue-threads': 'on', '--sync-listen': '127.0.0.1:8849', '--sync-peers': '127.0.0.2:8849', '--sync-key': '/etc/wasmvs/sync.key', '--sync-wait': '5',
+  '--splice': 'on', '--engine': 'native', '--fast-path': 'off', '--queue-threads': 'on', '--native-core': 'off', '--sync-listen': '127.0.0.1:8849', '--sync-peers': '127.0.0.2:8849', '--sync-key': '/etc/wasmvs/sync.key', '--sync-wait': '5',
 };
 
 /** Every quoted `'--name'` literal in a parser's source. */
@@ -77,6 +77,9 @@ describe('wasmvsd --help', () => {
     expect(parseDaemonArgs(['gateway', '--queue-threads', 'yes'])).toBe('invalid --queue-threads yes (on|off)');
     expect(parseDaemonArgs(['gateway', '--queue-threads', 'on'])).toMatchObject({ dataPathOptions: { queueThreads: true } });
     expect(parseDaemonArgs(['proxy', '--queue-threads', 'on'])).toMatch(/gateway option/);
+    expect(parseDaemonArgs(['proxy', '--native-core', 'yes'])).toBe('invalid --native-core yes (on|off)');
+    expect(parseDaemonArgs(['proxy', '--native-core', 'off'])).toMatchObject({ dataPathOptions: { nativeCore: false } });
+    expect(parseDaemonArgs(['gateway', '--native-core', 'on'])).toMatch(/proxy option/);
     expect(parseDaemonArgs(['proxy', '--cleanup'])).toBe('--cleanup is a gateway option');
   });
 
