@@ -37,7 +37,7 @@ Environment:
   WASMVS_METRICS    [host:]port of the Prometheus endpoint when the config file names none
   WASMVS_SPLICE     proxy --splice when the option is not given: auto|on|off
   WASMVS_PROXY_WORKERS  proxy --workers when the option is not given: N|auto
-  WASMVS_NATIVE_CORE    proxy --native-core when the option is not given: on|off (default on)
+  WASMVS_NATIVE_CORE    proxy --native-core when the option is not given: on|off (default on with --workers 2+)
   WASMVS_QUEUE_THREADS  gateway --queue-threads when the option is not given: on|off (default on)
 
 Signals (to the daemon's own pid, not to npx):

@@ -2,9 +2,10 @@
 // fuzz and ipvsadm suites once more, on the addon's native core
 // (WASMVS_CORE=native, test/setup-native-core.ts); then the proxy suites with
 // two engine pumps and the main thread deciding every connection
-// (WASMVS_NATIVE_CORE=off: the default has each pump decide on the native core,
-// docs/proxy.md; npm test's own runs cover one pump and, in test:proxy-workers,
-// two), and the gateway suites with the queues read on Node's thread
+// (WASMVS_NATIVE_CORE=off: with two pumps the default has each pump decide on
+// the native core, docs/proxy.md, which test:proxy-workers runs; npm test's main
+// run has one pump, which decides on the main thread by default), and the
+// gateway suites with the queues read on Node's thread
 // (WASMVS_QUEUE_THREADS=off: the default has them on threads of their own on
 // that core, docs/gateway.md). Without that core (no addon, or one built without wasm2c) it
 // says so and passes, except in CI (CI=true), where a missing prerequisite fails.

@@ -28,12 +28,13 @@ class DaemonProxy implements DataPath {
     const { splice, workers, engine, nativeCore } = proxyArgs(ctx.options ?? {});
     const pumps = workers ?? envWorkers();
     const mode = engine ?? parseEngineMode(process.env.WASMVS_ENGINE, 'WASMVS_ENGINE');
-    // --native-core (default $WASMVS_NATIVE_CORE, else on): with the native engine the director runs on the
-    // addon's native core, and every pump decides the clients it accepts there and gives the table their
-    // state changes as they happen (docs/proxy.md "The native engine"; bench/proxy/REPORT.md, 2026-12-07).
+    // --native-core (default $WASMVS_NATIVE_CORE, else on with two pumps or more): with the native engine the
+    // director runs on the addon's native core, and every pump decides the clients it accepts there and gives
+    // the table their state changes as they happen (docs/proxy.md "The native engine"). With one pump it
+    // measured no faster than the main thread deciding (bench/proxy/REPORT.md, 2026-12-07), so it is off there.
     const asked = nativeCore ?? parseNativeCore(process.env.WASMVS_NATIVE_CORE);
     let without: string | null = null;
-    if (mode !== 'js' && asked !== false) {
+    if (mode !== 'js' && (asked ?? pumps > 1)) {
       const n = loadNativeCore();
       if (n.exports !== null) this.native = n;
       else without = n.why;

@@ -33,7 +33,7 @@ export const DEFAULT_ENGINE: EngineMode = 'auto';
 /** What the options set; absent: the environment's or the default (hosts/proxy/datapath.ts). */
 export interface ProxyArgs { splice?: SpliceMode; workers?: number; engine?: EngineMode; nativeCore?: boolean }
 
-/** $WASMVS_NATIVE_CORE: on, off, or unset/empty (undefined: the default, on where the addon has the native core). */
+/** $WASMVS_NATIVE_CORE: on, off, or unset/empty (undefined: the default, on with two pumps or more where the addon has the native core). */
 export function parseNativeCore(text: string | undefined): boolean | undefined {
   if (text === undefined || text === '') return undefined;
   if (text === 'on' || text === 'off') return text === 'on';
@@ -45,7 +45,7 @@ export const PROXY_OPTIONS: HostOptions = {
   options: [
     { name: '--splice', arg: 'auto|on|off', modes: 'proxy', parse: oneOf(SPLICE_MODES, 'auto, on or off'), help: 'TCP bytes move kernel to kernel (splice(2)) through the native addon; on: every connection once its real server accepted; auto: connections past 64 KiB, when the addon loads (default $WASMVS_SPLICE, else auto; docs/proxy.md)' },
     { name: '--engine', arg: 'auto|native|js', modes: 'proxy', parse: oneOf(ENGINE_MODES, 'auto, native or js'), help: 'who owns the TCP sockets: native: the addon\'s threads accept, connect and move the bytes, the core decides every connection (with --workers N: N threads, one process); js: Node\'s sockets; auto: native when the addon loads (default $WASMVS_ENGINE, else auto; docs/proxy.md "The native engine")' },
-    { name: '--native-core', arg: 'on|off', modes: 'proxy', parse: (v, name) => oneOf(['on', 'off'] as const)(v, name) === 'on', help: 'with the native engine: the director runs on the addon\'s native core, and each pump decides the clients it accepts and gives the table their state changes itself, on its own thread; off: the main thread decides every connection (default $WASMVS_NATIVE_CORE, else on where the addon has the native core, built with wasm2c; docs/proxy.md "The native engine")' },
+    { name: '--native-core', arg: 'on|off', modes: 'proxy', parse: (v, name) => oneOf(['on', 'off'] as const)(v, name) === 'on', help: 'with the native engine: the director runs on the addon\'s native core, and each pump decides the clients it accepts and gives the table their state changes itself, on its own thread; off: the main thread decides every connection (default $WASMVS_NATIVE_CORE, else on with --workers 2 or more where the addon has the native core, built with wasm2c, off with one pump; docs/proxy.md "The native engine")' },
     { name: '--workers', arg: 'N|auto', modes: 'proxy', parse: workers, help: 'TCP in N native engine threads, or with --engine js N worker processes (auto: one per CPU); scheduling and accounting stay in the daemon\'s main thread; 1 (default): one (docs/proxy.md "Workers")' },
   ],
   settle: proxyArgs,
