@@ -9,8 +9,10 @@
 # scheduled start to the end of the reply), one short request/close connection
 # each, through: direct, HAProxy `mode tcp` nbthread 1 and 2, the naive Node
 # net+pipe proxy, wasmvsd proxy --engine js, and --engine native with
-# --workers 1 and 2, and 2 again with each thread deciding its own clients on
-# the native core (native-2t, WASMVS_NATIVE_CORE=on, experimental). The real
+# --workers 1 and 2, each with the main thread deciding every connection
+# (native-1, native-2: --native-core off) and with each pump deciding its own
+# clients on the native core (native-1t, native-2t: --native-core on, the default
+# with two pumps). ONLY="…" limits the run to the paths named. The real
 # server is connrate's C server (one thread,
 # epoll), so the tail is the proxies', not a garbage-collected backend's.
 # Needs: gcc, haproxy, `npm run build` and `npm run build:native`.
@@ -25,7 +27,9 @@ proxy_bench_setup latency dist/hosts/proxy/worker.js gcc haproxy
 
 gcc -O2 -o "$T/openloop" bench/proxy/openloop.c
 gcc -O2 -o "$T/connrate" bench/gateway/connrate.c
-NAMES="direct:8000 haproxy-1:8011 haproxy-2:8012 node:8013 wasmvs-js:8021 native-1:8031 native-2:8032 native-2t:8033"
+NAMES="direct:8000 haproxy-1:8011 haproxy-2:8012 node:8013 wasmvs-js:8021 native-1:8031 native-2:8032 native-1t:8034 native-2t:8033"
+# ONLY="haproxy-1 native-1 …": those paths alone (a quicker A/B; the report's other rows stay empty).
+if [ -n "${ONLY:-}" ]; then NAMES=$(for x in $NAMES; do [[ " $ONLY " == *" ${x%%:*} "* ]] && printf '%s ' "$x"; done); fi
 NR=$(wc -w <<< "$RATES"); NP=$(wc -w <<< "$NAMES")
 # The server runs as long as the whole bench (each measurement: SECS + 1 s warm-up), with a margin.
 "$T/connrate" server 127.0.0.1 8000 $(( ROUNDS * NR * NP * (SECS + 2) + 60 )) 2>/dev/null & PIDS+=($!)
@@ -40,12 +44,14 @@ start_wasmvsd() {  # NAME PORT ARGS...
   node bin/wasmvsd.js proxy "$@" --socket "$T/$name.sock" --state "$T/state-$name" --config "$T/rules-$name" 2>"$T/$name.log" & PIDS+=($!)
 }
 start_wasmvsd wasmvs-js 8021 --engine js --splice off
-start_wasmvsd native-1 8031 --engine native --workers 1
-start_wasmvsd native-2 8032 --engine native --workers 2
-# The same two pumps, each thread deciding its own clients on the native core (WASMVS_NATIVE_CORE=on, experimental).
-WASMVS_NATIVE_CORE=on start_wasmvsd native-2t 8033 --engine native --workers 2
-for i in $(seq 100); do grep -q listening "$T/wasmvs-js.log" && grep -q listening "$T/native-1.log" && grep -q listening "$T/native-2.log" && grep -q listening "$T/native-2t.log" && break; sleep 0.1; done
-for n in wasmvs-js native-1 native-2 native-2t; do grep -q listening "$T/$n.log" || { echo "bench/proxy/latency: wasmvsd $n did not start:"; cat "$T/$n.log"; exit 2; }; done
+# native-1, native-2: the main thread decides every connection (--native-core off: the default with one pump; with two until 2026-12-07).
+start_wasmvsd native-1 8031 --engine native --workers 1 --native-core off
+start_wasmvsd native-2 8032 --engine native --workers 2 --native-core off
+# One and two pumps, each deciding its own clients on the native core and giving it their state changes (--native-core on, the default with two pumps).
+start_wasmvsd native-1t 8034 --engine native --workers 1 --native-core on
+start_wasmvsd native-2t 8033 --engine native --workers 2 --native-core on
+for i in $(seq 100); do grep -q listening "$T/wasmvs-js.log" && grep -q listening "$T/native-1.log" && grep -q listening "$T/native-2.log" && grep -q listening "$T/native-2t.log" && grep -q listening "$T/native-1t.log" && break; sleep 0.1; done
+for n in wasmvs-js native-1 native-2 native-1t native-2t; do grep -q listening "$T/$n.log" || { echo "bench/proxy/latency: wasmvsd $n did not start:"; cat "$T/$n.log"; exit 2; }; done
 grep -q 'engine: native' "$T/native-2.log" || { echo 'bench/proxy/latency: --engine native did not start (npm run build:native?)'; exit 2; }
 grep -q '"nativeCore":true' "$T/native-2t.log" || { echo 'bench/proxy/latency: native-2t has no native core (wabt missing when the addon was built?)'; exit 2; }
 
@@ -64,7 +70,7 @@ for r in $(seq "$ROUNDS"); do
 done
 median() { node -e "const v=process.argv.slice(1).map(Number).sort((a,b)=>a-b);console.log(v[(v.length-1)>>1])" $1; }
 ms() { node -e "console.log((Number(process.argv[1])/1000).toFixed(2))" "$1"; }
-ratio() { node -e "console.log((Number(process.argv[1])/Number(process.argv[2])).toFixed(2))" "$1" "$2"; }
+ratio() { [ -n "$1" ] && [ -n "$2" ] || { echo -; return; }; node -e "console.log((Number(process.argv[1])/Number(process.argv[2])).toFixed(2))" "$1" "$2"; }
 mkdir -p bench/out
 {
   echo "# wasmvsd proxy — latency at a fixed offered rate ($(date -u +%Y-%m-%dT%H:%MZ), ${SECS} s per measurement after 1 s warm-up, median of ${ROUNDS} interleaved rounds, each in a rotated order)"
@@ -85,9 +91,12 @@ mkdir -p bench/out
   echo "| target: p99 ≤ HAProxy's under the same load | measured (p99 ratio, ≤ 1.00 is met) |"
   echo "|---|---:|"
   for rate in $RATES; do
+    # Paths left out (ONLY): empty cells.
+    for n in haproxy-1 haproxy-2 wasmvs-js native-1 native-2 native-1t native-2t; do : "${M99[$n@$rate]:=}"; done
     echo "| $rate conn/s, native engine one thread vs HAProxy nbthread 1 | $(ratio "${M99[native-1@$rate]}" "${M99[haproxy-1@$rate]}") |"
     echo "| $rate conn/s, native engine two threads vs HAProxy nbthread 2 | $(ratio "${M99[native-2@$rate]}" "${M99[haproxy-2@$rate]}") |"
-    echo "| $rate conn/s, two threads, each deciding its clients on the native core, vs HAProxy nbthread 2 | $(ratio "${M99[native-2t@$rate]}" "${M99[haproxy-2@$rate]}") |"
+    echo "| $rate conn/s, one pump deciding its clients on the native core vs HAProxy nbthread 1 | $(ratio "${M99[native-1t@$rate]}" "${M99[haproxy-1@$rate]}") |"
+    echo "| $rate conn/s, two pumps, each deciding its clients on the native core, vs HAProxy nbthread 2 | $(ratio "${M99[native-2t@$rate]}" "${M99[haproxy-2@$rate]}") |"
     echo "| $rate conn/s, JS path vs HAProxy nbthread 1 | $(ratio "${M99[wasmvs-js@$rate]}" "${M99[haproxy-1@$rate]}") |"
   done
 } > bench/out/REPORT-proxy-latency.md
