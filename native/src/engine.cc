@@ -249,20 +249,33 @@ bool decideHere(void* ctx, uint32_t listener, const sockaddr_storage& client, sp
  * the core's lock (connEvent, as JS's director.connEvent would a delivery later), so every pump's next
  * decision counts it. JS skips what the event's APPLIED bit says was given.
  */
-void connEventHere(void* ctx, uint32_t conn, uint32_t ev) {
+bool connEventHere(void* ctx, uint32_t conn, splicepump::Kind k) {
 #ifdef WASMVS_NATIVE_CORE
+  // The pump's kinds as JS's NativeEngine gives them to the table (hosts/proxy/engine.ts deliver).
+  uint32_t ev;
+  switch (k) {
+    case splicepump::ESTABLISHED: ev = WASMVS_CONN_EV_ESTABLISHED; break;
+    case splicepump::FIN_IN: ev = WASMVS_CONN_EV_CLIENT_FIN; break;
+    case splicepump::FIN_OUT: ev = WASMVS_CONN_EV_SERVER_FIN; break;
+    case splicepump::RESET:
+    case splicepump::CONNFAIL: ev = WASMVS_CONN_EV_RESET; break;
+    case splicepump::CLOSED: ev = WASMVS_CONN_EV_CLOSE; break;
+    default: return false;
+  }
   Decider* d = static_cast<PumpDecider*>(ctx)->d;
-  if (d->core == nullptr || d->fnConnEvent < 0) return;
+  if (d->core == nullptr || d->fnConnEvent < 0) return false;
   core_value_t a[3], r;
   a[0].i = int32_t(conn);
   a[1].i = int32_t(ev);
   a[2].i = int32_t(d->now());
   std::lock_guard<std::mutex> g(wasmvs::CoreMutex(d->core));
   wasmvs::CoreCall(d->core, d->fnConnEvent, a, &r);  // E_NOCONN: the entry expired or was flushed meanwhile
+  return true;
 #else
   (void)ctx;
   (void)conn;
-  (void)ev;
+  (void)k;
+  return false;
 #endif
 }
 

@@ -585,30 +585,13 @@ void Pump::finish(Conn* c, bool reset) {
   graveyard_.push_back(c);
 }
 
-/** The core's event for a pump event (WASMVS_CONN_EV_*: established, client-fin, server-fin, reset, close), or 0. */
-static uint32_t coreEventOf(Kind k) {
-  switch (k) {
-    case ESTABLISHED: return 1;
-    case FIN_IN: return 2;
-    case FIN_OUT: return 3;
-    case RESET:
-    case CONNFAIL: return 4;
-    case CLOSED: return 5;
-    default: return 0;
-  }
-}
-
 void Pump::emit(Conn* c, Kind k, uint32_t side, int err) {
   Dir &in = c->dir[0], &out = c->dir[1];
   uint32_t kind = k;
   // A connection decided here: its table entry hears the change now, as IPVS's hears a packet's, so the
   // next decision on any pump sees it (ActiveConn/InActConn for lc, wlc, sed, nq and the thresholds).
   if (c->coreConn != 0 && opt_.connEvent != nullptr) {
-    uint32_t ev = coreEventOf(k);
-    if (ev != 0) {
-      opt_.connEvent(opt_.decideCtx, c->coreConn, ev);
-      kind |= APPLIED;
-    }
+    if (opt_.connEvent(opt_.decideCtx, c->coreConn, k)) kind |= APPLIED;
     if (k == CLOSED) c->coreConn = 0;
   }
   local_.push_back(Event{c->id, Kind(kind), side, err, in.bytes, in.chunks, out.bytes, out.chunks});

@@ -75,8 +75,11 @@ struct Decision {
  * (ACCEPT) as without a decider.
  */
 using DecideFn = bool (*)(void* ctx, uint32_t listener, const sockaddr_storage& client, Decision& d);
-/** Gives connection `conn` of the core event `ev` (WASMVS_CONN_EV_*), on the pump's thread. */
-using ConnEventFn = void (*)(void* ctx, uint32_t conn, uint32_t ev);
+/**
+ * Gives the core connection `conn`'s event `k`, on the pump's thread: true when the core took it
+ * (the event then carries APPLIED), false for a kind the core has no event for (COUNTS).
+ */
+using ConnEventFn = bool (*)(void* ctx, uint32_t conn, Kind k);
 
 struct Event {
   uint32_t id;
