@@ -2,9 +2,11 @@
 // the namespaces); every wait is bounded, one line per event.
 //   servers ADDR PORT[,PORT...]        per connection "<address>:<port>\n" (where it reached), then the
 //                                      server closes; "ready" once every port listens
-//   load VIP PORT TOTAL INFLIGHT       TOTAL connections, INFLIGHT at a time, each read to its end
-//                                      (5 s at most); "done N" after every 250, then one JSON line:
-//                                      {ok, failed, timeouts, errors: {code: n}, served: {"addr:port": n}}
+//   load VIP PORT TOTAL INFLIGHT       at least TOTAL connections, INFLIGHT at a time, each read to its
+//                                      end (5 s at most), and on until an "end N" line on stdin, then N
+//                                      more (ten times TOTAL at most); "done N" after every 250, then one
+//                                      JSON line: {total, ok, failed, timeouts, errors: {code: n},
+//                                      served: {"addr:port": n}}; stdin closed counts as "end 0"
 //   reuse VIP PORT LOCALPORT           "ready", then per "go" line on stdin one connection from LOCALPORT,
 //                                      read to its end (5 s at most): "served <addr:port> <ms>",
 //                                      "error <code>" or "timeout"
@@ -49,9 +51,17 @@ if (mode === 'servers') {
     }).listen(port, addr, () => { if (++up === ports.length) console.log('ready'); });
   }
 } else if (mode === 'load') {
-  const port = Number(portText), total = Number(a3), inflight = Number(a4);
-  const r = { ok: 0, failed: 0, timeouts: 0, errors: {}, served: {} };
-  let started = 0, ended = 0;
+  // The test ends the load once its last change is made (stdin "end N"): a machine slow enough to have
+  // the load finish before that change would otherwise leave the change with nothing to carry.
+  const port = Number(portText), min = Number(a3), inflight = Number(a4), cap = 10 * min;
+  const r = { total: 0, ok: 0, failed: 0, timeouts: 0, errors: {}, served: {} };
+  let started = 0, ended = 0, stopAt = cap, reported = false; // stopAt: cap until the test says "end"
+  const finish = () => {
+    if (reported || ended !== started || started < stopAt) return;
+    reported = true;
+    r.total = started;
+    console.log(JSON.stringify(r));
+  };
   const one = () => {
     started++;
     once({ port, host: addr }, (how, what) => {
@@ -64,11 +74,23 @@ if (mode === 'servers') {
         r.errors[what] = (r.errors[what] ?? 0) + 1;
       }
       if (++ended % 250 === 0) console.log(`done ${ended}`);
-      if (started < total) one();
-      else if (ended === total) console.log(JSON.stringify(r));
+      if (started < stopAt) one();
+      else finish();
     });
   };
-  for (let i = 0; i < Math.min(inflight, total); i++) one();
+  let buf = '';
+  const end = (more) => {
+    if (stopAt !== cap) return;
+    stopAt = Math.max(min, Math.min(cap, started + more));
+    finish();
+  };
+  process.stdin.on('data', (d) => {
+    buf += d;
+    const m = /^end (\d+)$/m.exec(buf);
+    if (m) end(Number(m[1]));
+  });
+  process.stdin.on('end', () => end(0));
+  for (let i = 0; i < Math.min(inflight, cap); i++) one();
 } else if (mode === 'reuse' || mode === 'reuse-rst') {
   // The server closes first (or this side resets), so this side leaves no TIME_WAIT and the next "go" binds the same port.
   const port = Number(portText), local = Number(a3);
