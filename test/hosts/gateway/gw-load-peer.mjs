@@ -55,7 +55,7 @@ if (mode === 'servers') {
   // the load finish before that change would otherwise leave the change with nothing to carry.
   const port = Number(portText), min = Number(a3), inflight = Number(a4), cap = 10 * min;
   const r = { total: 0, ok: 0, failed: 0, timeouts: 0, errors: {}, served: {} };
-  let started = 0, ended = 0, stopAt = cap, reported = false; // stopAt: cap until the test says "end"
+  let started = 0, ended = 0, stopAt = cap, told = false, reported = false; // stopAt: cap until the test says "end"
   const finish = () => {
     if (reported || ended !== started || started < stopAt) return;
     reported = true;
@@ -80,7 +80,8 @@ if (mode === 'servers') {
   };
   let buf = '';
   const end = (more) => {
-    if (stopAt !== cap) return;
+    if (told) return;
+    told = true;
     stopAt = Math.max(min, Math.min(cap, started + more));
     finish();
   };
